@@ -1,0 +1,81 @@
+"""Graph rewrites between a frontend and the writer."""
+import numpy as np
+
+from .sparsity import choose_group_size
+
+FUSABLE = ("CONV2D", "FULLY_CONNECTED", "ADD", "MUL")
+
+
+def _sole_consumer(graph, tensor):
+    users = graph.consumers(tensor)
+    return len(users) == 1 and tensor not in graph.outputs
+
+
+def fold_batch_norm(graph):
+    """Folds BATCH_NORM into the conv/FC before it; lowers any other to MUL + ADD."""
+    for bn in [op for op in graph.ops if op.type == "BATCH_NORM"]:
+        x = bn.inputs[0]
+        scale, shift = bn.options["scale"], bn.options["shift"]   # per channel (axis 1)
+        prev = graph.producer(x)
+        foldable = (prev is not None and prev.type in ("CONV2D", "FULLY_CONNECTED")
+                    and prev.options.get("activation", "NONE") == "NONE" and _sole_consumer(graph, x))
+        if foldable:
+            w = graph.tensors[prev.inputs[1]]
+            w.data = (w.data * scale.reshape((-1,) + (1,) * (w.data.ndim - 1))).astype(np.float32)
+            bias_name = prev.inputs[2] if len(prev.inputs) > 2 else None
+            old_bias = graph.tensors[bias_name].data if bias_name else np.zeros_like(shift)
+            new_bias = (old_bias * scale + shift).astype(np.float32)
+            if bias_name:
+                graph.tensors[bias_name].data = new_bias
+            else:
+                prev.inputs.append(graph.add_const(f"{prev.name}.bias", new_bias))
+            graph.replace_uses(bn.outputs[0], x)
+            graph.ops.remove(bn)
+            continue
+        rank = len(graph.tensors[x].shape)
+        bshape = (-1,) + (1,) * (rank - 2)
+        s = graph.add_const(f"{bn.name}.scale", scale.reshape(bshape))
+        t = graph.add_const(f"{bn.name}.shift", shift.reshape(bshape))
+        idx = graph.ops.index(bn)
+        mid = graph.add_op("MUL", [x, s], graph.tensors[x].shape, name=bn.name)
+        mul_op = graph.ops.pop()
+        bn.type, bn.inputs, bn.options = "ADD", [mid, t], {}
+        graph.ops.insert(idx, mul_op)
+
+
+def fuse_activations(graph):
+    """Moves an ACTIVATION into the op that produces its input when nothing else reads it."""
+    for act in [op for op in graph.ops if op.type == "ACTIVATION"]:
+        x = act.inputs[0]
+        prev = graph.producer(x)
+        if (prev is None or prev.type not in FUSABLE or prev.options.get("activation", "NONE") != "NONE"
+                or not _sole_consumer(graph, x)):
+            continue
+        prev.options.update(activation=act.options["activation"], act_min=act.options.get("min", 0.0),
+                            act_max=act.options.get("max", 0.0))
+        graph.replace_uses(act.outputs[0], x)
+        graph.ops.remove(act)
+
+
+def choose_sparsity(graph, min_fill=0.9):
+    """Marks the weights of 1x1 convs and fully connected layers to store group-sparse."""
+    for op in graph.ops:
+        pointwise = (op.type == "CONV2D" and op.options.get("groups", 1) == 1
+                     and graph.tensors[op.inputs[1]].shape[2:] == (1, 1)
+                     and tuple(op.options.get("stride", (1, 1))) == (1, 1)
+                     and not any(op.options.get("padding", (0, 0, 0, 0))))
+        if not (pointwise or op.type == "FULLY_CONNECTED"):
+            continue
+        w = graph.tensors[op.inputs[1]]
+        if len(graph.consumers(w.name)) != 1:
+            continue
+        w.group_size = choose_group_size(w.data.reshape(w.shape[0], -1), min_fill)
+
+
+def run_all(graph, sparse=True):
+    fold_batch_norm(graph)
+    fuse_activations(graph)
+    if sparse:
+        choose_sparsity(graph)
+    graph.prune_unused()
+    graph.check()

@@ -1,0 +1,269 @@
+"""PyTorch frontend: torch.export -> IR, one handler per aten op."""
+import operator
+
+import numpy as np
+
+from sparselite.errors import ConversionError
+
+from .ir import Graph
+
+_HANDLERS = {}
+
+
+def handles(*names):
+    def register(fn):
+        for name in names:
+            _HANDLERS[name] = fn
+        return fn
+    return register
+
+
+class _Context:
+    def __init__(self, graph, ep):
+        self.graph = graph
+        self.values = {}   # fx node -> IR tensor name, python scalar, or tuple
+        self.ep = ep
+
+    def name_of(self, node):
+        stack = node.meta.get("nn_module_stack") or {}
+        if stack:
+            path, cls = list(stack.values())[-1]
+            return path or cls.rsplit(".", 1)[-1]
+        return node.name
+
+    def shape(self, node):
+        return tuple(int(d) for d in node.meta["val"].shape)
+
+    def value(self, arg):
+        import torch.fx
+
+        if isinstance(arg, torch.fx.Node):
+            return self.values[arg]
+        return arg
+
+    def tensor(self, arg, like_rank=None):
+        """IR tensor name for an argument; python scalars become constants."""
+        v = self.value(arg)
+        if isinstance(v, str):
+            return v
+        if isinstance(v, (int, float, bool)):
+            return self.graph.add_const("scalar", np.array(float(v), dtype=np.float32).reshape(()))
+        raise ConversionError(f"expected a tensor argument, got {v!r}")
+
+    def const(self, arg):
+        """The numpy data of a constant argument (weights, biases)."""
+        name = self.tensor(arg)
+        data = self.graph.tensors[name].data
+        if data is None:
+            raise ConversionError(f"'{name}' must be a constant (a parameter or buffer)")
+        return data
+
+
+def _pair(v):
+    return tuple(v) if isinstance(v, (list, tuple)) and len(v) == 2 else (v[0], v[0]) if isinstance(v, (list, tuple)) else (v, v)
+
+
+@handles("aten.conv2d.default", "aten.conv2d.padding")
+def _conv2d(ctx, node, x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    weight = ctx.tensor(w)
+    kh, kw = ctx.graph.tensors[weight].shape[2:]
+    sh, sw = _pair(stride)
+    dh, dw = _pair(dilation)
+    if isinstance(padding, str):
+        if padding == "valid":
+            pads = (0, 0, 0, 0)
+        else:  # "same", stride 1: PyTorch puts the odd pixel at the end
+            th, tw = dh * (kh - 1), dw * (kw - 1)
+            pads = (th // 2, tw // 2, th - th // 2, tw - tw // 2)
+    else:
+        ph, pw = _pair(padding)
+        pads = (ph, pw, ph, pw)
+    inputs = [ctx.tensor(x), weight] + ([ctx.tensor(b)] if b is not None else [])
+    return ctx.graph.add_op("CONV2D", inputs, ctx.shape(node), name=ctx.name_of(node), options=dict(
+        stride=(sh, sw), dilation=(dh, dw), padding=pads, groups=groups))
+
+
+@handles("aten.linear.default")
+def _linear(ctx, node, x, w, b=None):
+    inputs = [ctx.tensor(x), ctx.tensor(w)] + ([ctx.tensor(b)] if b is not None else [])
+    return ctx.graph.add_op("FULLY_CONNECTED", inputs, ctx.shape(node), name=ctx.name_of(node))
+
+
+@handles("aten.batch_norm.default", "aten._native_batch_norm_legit_no_training.default")
+def _batch_norm(ctx, node, x, weight, bias, mean, var, *rest):
+    if node.target.__name__.startswith("batch_norm") and rest and rest[0]:
+        raise ConversionError(f"batch norm at '{ctx.name_of(node)}' is in training mode: call module.eval()")
+    eps = rest[-1]
+    mean, var = ctx.const(mean), ctx.const(var)
+    gamma = ctx.const(weight) if weight is not None else np.ones_like(mean)
+    beta = ctx.const(bias) if bias is not None else np.zeros_like(mean)
+    scale = (gamma / np.sqrt(var + eps)).astype(np.float32)
+    out = ctx.graph.add_op("BATCH_NORM", [ctx.tensor(x)], ctx.shape(node), name=ctx.name_of(node),
+                           options=dict(scale=scale, shift=(beta - mean * scale).astype(np.float32)))
+    # The non-legacy op returns (out, mean, invstd); only the first is ever read.
+    return (out, None, None) if "legit" in str(node.target) else out
+
+
+def _activation(kind, lo=0.0, hi=0.0):
+    def handler(ctx, node, x, *args):
+        return ctx.graph.add_op("ACTIVATION", [ctx.tensor(x)], ctx.shape(node), name=ctx.name_of(node),
+                                options=dict(activation=kind, min=lo, max=hi))
+    return handler
+
+
+for _names, _kind in ((("aten.relu.default", "aten.relu_.default"), "RELU"),
+                      (("aten.hardswish.default", "aten.hardswish_.default"), "HARDSWISH"),
+                      (("aten.hardsigmoid.default", "aten.hardsigmoid_.default"), "HARDSIGMOID"),
+                      (("aten.sigmoid.default", "aten.sigmoid_.default"), "SIGMOID"),
+                      (("aten.silu.default", "aten.silu_.default"), "SILU")):
+    handles(*_names)(_activation(_kind))
+
+
+@handles("aten.hardtanh.default", "aten.hardtanh_.default", "aten.clamp.default", "aten.clamp_.default")
+def _clamp(ctx, node, x, lo=None, hi=None):
+    lo = -np.inf if lo is None else float(lo)
+    hi = np.inf if hi is None else float(hi)
+    kind = "RELU6" if (lo, hi) == (0.0, 6.0) else "RELU" if (lo, hi) == (0.0, np.inf) else "CLAMP"
+    return _activation(kind, lo, hi)(ctx, node, x)
+
+
+def _binary(kind):
+    def handler(ctx, node, a, b, alpha=1):
+        if alpha != 1:
+            b_name = ctx.graph.add_op("MUL", [ctx.tensor(b), ctx.tensor(alpha)], ctx.shape(node.args[1])
+                                      if hasattr(node.args[1], "meta") else (), name=ctx.name_of(node))
+            return ctx.graph.add_op(kind, [ctx.tensor(a), b_name], ctx.shape(node), name=ctx.name_of(node))
+        return ctx.graph.add_op(kind, [ctx.tensor(a), ctx.tensor(b)], ctx.shape(node), name=ctx.name_of(node))
+    return handler
+
+
+handles("aten.add.Tensor", "aten.add_.Tensor", "aten.add.Scalar")(_binary("ADD"))
+handles("aten.mul.Tensor", "aten.mul_.Tensor", "aten.mul.Scalar")(_binary("MUL"))
+
+
+@handles("aten.adaptive_avg_pool2d.default", "aten._adaptive_avg_pool2d.default")
+def _adaptive_avg_pool(ctx, node, x, size):
+    if tuple(size) != (1, 1):
+        raise ConversionError(f"adaptive_avg_pool2d at '{ctx.name_of(node)}' with output size {list(size)}: "
+                              "only (1, 1) is supported")
+    return ctx.graph.add_op("GLOBAL_AVG_POOL", [ctx.tensor(x)], ctx.shape(node), name=ctx.name_of(node))
+
+
+@handles("aten.mean.dim")
+def _mean(ctx, node, x, dims, keepdim=False, *rest):
+    rank = len(ctx.shape(node.args[0]))
+    if rank != 4 or sorted(d % 4 for d in dims) != [2, 3]:
+        raise ConversionError(f"mean at '{ctx.name_of(node)}' over dims {list(dims)}: only the spatial "
+                              "dims of an NCHW tensor are supported")
+    return ctx.graph.add_op("GLOBAL_AVG_POOL", [ctx.tensor(x)], ctx.shape(node), name=ctx.name_of(node))
+
+
+@handles("aten.max_pool2d.default", "aten.avg_pool2d.default")
+def _pool(ctx, node, x, kernel, stride=None, padding=0, *rest):
+    is_max = "max_pool" in str(node.target)
+    stride = stride or kernel
+    ph, pw = _pair(padding)
+    opts = dict(kernel=_pair(kernel), stride=_pair(stride), padding=(ph, pw, ph, pw))
+    if is_max:
+        dilation = rest[0] if rest else 1
+        if _pair(dilation) != (1, 1):
+            raise ConversionError(f"max_pool2d at '{ctx.name_of(node)}': dilation is not supported")
+    else:
+        count_include_pad = rest[1] if len(rest) > 1 else True
+        divisor = rest[2] if len(rest) > 2 else None
+        if divisor is not None:
+            raise ConversionError(f"avg_pool2d at '{ctx.name_of(node)}': divisor_override is not supported")
+        opts["count_include_pad"] = count_include_pad
+    return ctx.graph.add_op("MAX_POOL2D" if is_max else "AVG_POOL2D", [ctx.tensor(x)], ctx.shape(node),
+                            name=ctx.name_of(node), options=opts)
+
+
+@handles("aten.flatten.using_ints", "aten.view.default", "aten.reshape.default", "aten._unsafe_view.default",
+         "aten.squeeze.dim", "aten.squeeze.dims", "aten.unsqueeze.default")
+def _reshape(ctx, node, x, *args):
+    return ctx.graph.add_op("RESHAPE", [ctx.tensor(x)], ctx.shape(node), name=ctx.name_of(node))
+
+
+@handles("aten.cat.default", "aten.concat.default")
+def _cat(ctx, node, tensors, dim=0):
+    return ctx.graph.add_op("CONCAT", [ctx.tensor(t) for t in tensors], ctx.shape(node),
+                            name=ctx.name_of(node), options=dict(axis=dim))
+
+
+@handles("aten.pad.default", "aten.constant_pad_nd.default")
+def _pad(ctx, node, x, pad, *rest):
+    mode = rest[0] if rest and isinstance(rest[0], str) else "constant"
+    if mode != "constant":
+        raise ConversionError(f"pad at '{ctx.name_of(node)}' in mode '{mode}': only constant padding is supported")
+    value = [r for r in rest if not isinstance(r, str)]
+    value = float(value[0]) if value and value[0] is not None else 0.0
+    rank = len(ctx.shape(node))
+    begins, ends = [0] * rank, [0] * rank
+    for i in range(len(pad) // 2):      # torch lists the last dim first
+        begins[rank - 1 - i], ends[rank - 1 - i] = pad[2 * i], pad[2 * i + 1]
+    if min(begins + ends) < 0:
+        raise ConversionError(f"pad at '{ctx.name_of(node)}': negative padding (cropping) is not supported")
+    return ctx.graph.add_op("PAD", [ctx.tensor(x)], ctx.shape(node), name=ctx.name_of(node),
+                            options=dict(pads=begins + ends, value=value))
+
+
+@handles("aten.softmax.int", "aten._softmax.default")
+def _softmax(ctx, node, x, dim, *rest):
+    return ctx.graph.add_op("SOFTMAX", [ctx.tensor(x)], ctx.shape(node), name=ctx.name_of(node),
+                            options=dict(axis=dim))
+
+
+@handles("aten.dropout.default", "aten.clone.default", "aten.contiguous.default", "aten.alias.default",
+         "aten.detach.default", "aten.feature_dropout.default")
+def _identity(ctx, node, x, *args, **kwargs):
+    return ctx.value(x)
+
+
+def _target_name(target):
+    if target is operator.getitem:
+        return "getitem"
+    return str(target)
+
+
+def from_torch_graph(module, example_input):
+    """torch.export's graph of `module` as sparselite IR (before the passes)."""
+    import torch
+
+    args = example_input if isinstance(example_input, tuple) else (example_input,)
+    module = module.eval()
+    try:
+        ep = torch.export.export(module, args)
+    except Exception as exc:  # export errors are long; keep their first line
+        raise ConversionError(f"torch.export could not trace the module: {str(exc).splitlines()[0]}") from exc
+    graph = Graph()
+    ctx = _Context(graph, ep)
+    state = {**ep.state_dict, **getattr(ep, "constants", {})}
+    spec_by_arg = {s.arg.name: s for s in ep.graph_signature.input_specs if hasattr(s.arg, "name")}
+    user_inputs = iter(args)
+    for node in ep.graph.nodes:
+        if node.op == "placeholder":
+            spec = spec_by_arg[node.name]
+            if spec.target is not None and spec.target in state:
+                data = state[spec.target].detach().cpu().numpy()
+                ctx.values[node] = graph.add_const(spec.target, data)
+            else:
+                example = next(user_inputs)
+                if example.dtype != torch.float32:
+                    raise ConversionError(f"input '{node.name}' has dtype {example.dtype}: only float32 inputs "
+                                          "are supported for conv nets")
+                ctx.values[node] = graph.add_input(node.name, example.shape)
+        elif node.op == "call_function":
+            name = _target_name(node.target)
+            if name == "getitem":
+                ctx.values[node] = ctx.values[node.args[0]][node.args[1]]
+                continue
+            handler = _HANDLERS.get(name)
+            if handler is None:
+                raise ConversionError(f"unsupported op {name} at module '{ctx.name_of(node)}' "
+                                      f"(node {node.name}); supported: {sorted(_HANDLERS)}")
+            ctx.values[node] = handler(ctx, node, *node.args, **node.kwargs)
+        elif node.op == "output":
+            outs = node.args[0]
+            for i, o in enumerate(outs if isinstance(outs, (tuple, list)) else [outs]):
+                graph.outputs.append(ctx.values[o])
+    return graph

@@ -1,0 +1,226 @@
+"""Serializes the IR into a .slite file: a FlatBuffer followed by 64-byte aligned data."""
+import flatbuffers
+import numpy as np
+
+from sparselite import _schema as S
+
+from .sparsity import encode_group_sparse
+
+FORMAT_VERSION = 1
+ALIGN = 64
+DTYPES = {"float32": S.DType.FLOAT32, "float16": S.DType.FLOAT16, "int32": S.DType.INT32,
+          "int64": S.DType.INT64, "uint16": S.DType.UINT16, "uint32": S.DType.UINT32}
+ACTIVATIONS = {name: getattr(S.Activation, name) for name in
+               ("NONE", "RELU", "RELU6", "CLAMP", "HARDSWISH", "HARDSIGMOID", "SIGMOID", "SILU")}
+
+
+class _Data:
+    """The data section: buffers[0] is empty; the writer places the rest after the FlatBuffer."""
+
+    def __init__(self):
+        self.blobs = [b""]
+
+    def add(self, array):
+        self.blobs.append(np.ascontiguousarray(array).tobytes())
+        return len(self.blobs) - 1
+
+
+def _ints(builder, start_fn, values):
+    start_fn(builder, len(values))
+    for v in reversed(values):
+        builder.PrependInt32(int(v))
+    return builder.EndVector()
+
+
+def _offsets(builder, start_fn, offsets):
+    start_fn(builder, len(offsets))
+    for o in reversed(offsets):
+        builder.PrependUOffsetTRelative(o)
+    return builder.EndVector()
+
+
+def _encode(data, t, fp16):
+    """Adds a tensor's data to the data section; returns how the table refers to it."""
+    enc = {"buffer": 0, "storage": DTYPES[t.dtype], "sparse": None}
+    if t.data is None:
+        return enc
+    values = t.data
+    if fp16 and t.dtype == "float32":
+        values, enc["storage"] = values.astype(np.float16), S.DType.FLOAT16
+    if t.group_size:
+        row_ptr, col_idx, vals = encode_group_sparse(values.reshape(t.shape[0], -1), t.group_size)
+        enc["sparse"] = (t.group_size, data.add(row_ptr), data.add(col_idx), DTYPES[str(col_idx.dtype)])
+        enc["buffer"] = data.add(vals)
+    else:
+        enc["buffer"] = data.add(values)
+    return enc
+
+
+def _tensor(builder, t, enc):
+    name = builder.CreateString(t.name)
+    shape = _ints(builder, S.TensorStartShapeVector, t.shape)
+    sparsity = None
+    if enc["sparse"] is not None:
+        r, row_ptr, col_idx, index_type = enc["sparse"]
+        S.GroupSparsityStart(builder)
+        S.GroupSparsityAddGroupSize(builder, r)
+        S.GroupSparsityAddRowPtr(builder, row_ptr)
+        S.GroupSparsityAddColIdx(builder, col_idx)
+        S.GroupSparsityAddIndexType(builder, index_type)
+        sparsity = S.GroupSparsityEnd(builder)
+    S.TensorStart(builder)
+    S.TensorAddName(builder, name)
+    S.TensorAddDtype(builder, DTYPES[t.dtype])
+    S.TensorAddShape(builder, shape)
+    S.TensorAddBuffer(builder, enc["buffer"])
+    S.TensorAddStorage(builder, enc["storage"])
+    if sparsity is not None:
+        S.TensorAddSparsity(builder, sparsity)
+    return S.TensorEnd(builder)
+
+
+def _activation(builder, add_fn, opts):
+    act = ACTIVATIONS[opts.get("activation", "NONE")]
+    add_fn[0](builder, act)
+    add_fn[1](builder, float(opts.get("act_min", opts.get("min", 0.0))))
+    add_fn[2](builder, float(opts.get("act_max", opts.get("max", 0.0))))
+
+
+def _options(builder, op):
+    """Returns (union type, table offset) for an op's options."""
+    o = op.options
+    t = op.type
+    if t == "CONV2D":
+        sh, sw = o.get("stride", (1, 1))
+        dh, dw = o.get("dilation", (1, 1))
+        pt, pl, pb, pr = o.get("padding", (0, 0, 0, 0))
+        S.Conv2DOptionsStart(builder)
+        for fn, v in ((S.Conv2DOptionsAddStrideH, sh), (S.Conv2DOptionsAddStrideW, sw),
+                      (S.Conv2DOptionsAddDilationH, dh), (S.Conv2DOptionsAddDilationW, dw),
+                      (S.Conv2DOptionsAddPadTop, pt), (S.Conv2DOptionsAddPadLeft, pl),
+                      (S.Conv2DOptionsAddPadBottom, pb), (S.Conv2DOptionsAddPadRight, pr),
+                      (S.Conv2DOptionsAddGroups, o.get("groups", 1))):
+            fn(builder, int(v))
+        _activation(builder, (S.Conv2DOptionsAddActivation, S.Conv2DOptionsAddActMin,
+                              S.Conv2DOptionsAddActMax), o)
+        return S.OpOptions.Conv2DOptions, S.Conv2DOptionsEnd(builder)
+    if t == "FULLY_CONNECTED":
+        S.FullyConnectedOptionsStart(builder)
+        _activation(builder, (S.FullyConnectedOptionsAddActivation, S.FullyConnectedOptionsAddActMin,
+                              S.FullyConnectedOptionsAddActMax), o)
+        return S.OpOptions.FullyConnectedOptions, S.FullyConnectedOptionsEnd(builder)
+    if t == "ACTIVATION":
+        S.ActivationOptionsStart(builder)
+        _activation(builder, (S.ActivationOptionsAddActivation, S.ActivationOptionsAddMin,
+                              S.ActivationOptionsAddMax), o)
+        return S.OpOptions.ActivationOptions, S.ActivationOptionsEnd(builder)
+    if t in ("ADD", "MUL"):
+        S.BinaryOptionsStart(builder)
+        _activation(builder, (S.BinaryOptionsAddActivation, S.BinaryOptionsAddActMin,
+                              S.BinaryOptionsAddActMax), o)
+        return S.OpOptions.BinaryOptions, S.BinaryOptionsEnd(builder)
+    if t in ("MAX_POOL2D", "AVG_POOL2D"):
+        kh, kw = o["kernel"]
+        sh, sw = o.get("stride", (1, 1))
+        pt, pl, pb, pr = o.get("padding", (0, 0, 0, 0))
+        S.Pool2DOptionsStart(builder)
+        for fn, v in ((S.Pool2DOptionsAddKernelH, kh), (S.Pool2DOptionsAddKernelW, kw),
+                      (S.Pool2DOptionsAddStrideH, sh), (S.Pool2DOptionsAddStrideW, sw),
+                      (S.Pool2DOptionsAddPadTop, pt), (S.Pool2DOptionsAddPadLeft, pl),
+                      (S.Pool2DOptionsAddPadBottom, pb), (S.Pool2DOptionsAddPadRight, pr)):
+            fn(builder, int(v))
+        S.Pool2DOptionsAddCountIncludePad(builder, bool(o.get("count_include_pad", True)))
+        return S.OpOptions.Pool2DOptions, S.Pool2DOptionsEnd(builder)
+    if t == "CONCAT":
+        S.ConcatOptionsStart(builder)
+        S.ConcatOptionsAddAxis(builder, int(o["axis"]))
+        return S.OpOptions.ConcatOptions, S.ConcatOptionsEnd(builder)
+    if t == "PAD":
+        pads = _ints(builder, S.PadOptionsStartPadsVector, o["pads"])
+        S.PadOptionsStart(builder)
+        S.PadOptionsAddPads(builder, pads)
+        S.PadOptionsAddValue(builder, float(o.get("value", 0.0)))
+        return S.OpOptions.PadOptions, S.PadOptionsEnd(builder)
+    if t == "SOFTMAX":
+        S.SoftmaxOptionsStart(builder)
+        S.SoftmaxOptionsAddAxis(builder, int(o.get("axis", -1)))
+        return S.OpOptions.SoftmaxOptions, S.SoftmaxOptionsEnd(builder)
+    return S.OpOptions.NONE, None
+
+
+def _flatbuffer(graph, encoded, buffer_table, producer, source_framework):
+    builder = flatbuffers.Builder(1 << 16)
+    index = {n: i for i, n in enumerate(graph.tensors)}
+    tensors = [_tensor(builder, graph.tensors[n], encoded[n]) for n in graph.tensors]
+    ops = []
+    for op in graph.ops:
+        otype, opts = _options(builder, op)
+        name = builder.CreateString(op.name)
+        ins = _ints(builder, S.OperatorStartInputsVector, [index[t] if t is not None else -1 for t in op.inputs])
+        outs = _ints(builder, S.OperatorStartOutputsVector, [index[t] for t in op.outputs])
+        S.OperatorStart(builder)
+        S.OperatorAddType(builder, getattr(S.OpType, op.type))
+        S.OperatorAddName(builder, name)
+        S.OperatorAddInputs(builder, ins)
+        S.OperatorAddOutputs(builder, outs)
+        if opts is not None:
+            S.OperatorAddOptionsType(builder, otype)
+            S.OperatorAddOptions(builder, opts)
+        ops.append(S.OperatorEnd(builder))
+    kvs = []
+    for k, v in graph.metadata.items():
+        ko, vo = builder.CreateString(str(k)), builder.CreateString(str(v))
+        S.KeyValueStart(builder)
+        S.KeyValueAddKey(builder, ko)
+        S.KeyValueAddValue(builder, vo)
+        kvs.append(S.KeyValueEnd(builder))
+    producer_o, source_o = builder.CreateString(producer), builder.CreateString(source_framework)
+    tensors_v = _offsets(builder, S.ModelStartTensorsVector, tensors)
+    ops_v = _offsets(builder, S.ModelStartOperatorsVector, ops)
+    ins_v = _ints(builder, S.ModelStartInputsVector, [index[n] for n in graph.inputs])
+    outs_v = _ints(builder, S.ModelStartOutputsVector, [index[n] for n in graph.outputs])
+    md_v = _offsets(builder, S.ModelStartMetadataVector, kvs)
+    S.ModelStartBuffersVector(builder, len(buffer_table))
+    for off, size in reversed(buffer_table):
+        S.CreateBuffer(builder, off, size)
+    buffers_v = builder.EndVector()
+    S.ModelStart(builder)
+    S.ModelAddFormatVersion(builder, FORMAT_VERSION)
+    S.ModelAddProducer(builder, producer_o)
+    S.ModelAddSourceFramework(builder, source_o)
+    S.ModelAddTensors(builder, tensors_v)
+    S.ModelAddOperators(builder, ops_v)
+    S.ModelAddInputs(builder, ins_v)
+    S.ModelAddOutputs(builder, outs_v)
+    S.ModelAddBuffers(builder, buffers_v)
+    S.ModelAddMetadata(builder, md_v)
+    builder.Finish(S.ModelEnd(builder), file_identifier=b"SLIT")
+    return bytes(builder.Output())
+
+
+def _align(n):
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+def serialize(graph, weights="fp32", producer="sparselite", source_framework=""):
+    """Returns the .slite bytes of a graph whose passes have run."""
+    if weights not in ("fp32", "fp16"):
+        raise ValueError(f"weights must be 'fp32' or 'fp16', got {weights!r}")
+    weight_names = {op.inputs[1] for op in graph.ops if op.type in ("CONV2D", "FULLY_CONNECTED")}
+    data = _Data()
+    encoded = {n: _encode(data, t, weights == "fp16" and n in weight_names) for n, t in graph.tensors.items()}
+    # The buffer table's size does not depend on its values: size the FlatBuffer with
+    # placeholders, lay the data out after it, then build it again with the real offsets.
+    placeholder = [(0, 0)] * len(data.blobs)
+    head = len(_flatbuffer(graph, encoded, placeholder, producer, source_framework))
+    table, pos = [(0, 0)], _align(head)
+    for blob in data.blobs[1:]:
+        table.append((pos, len(blob)))
+        pos = _align(pos + len(blob))
+    fb = _flatbuffer(graph, encoded, table, producer, source_framework)
+    assert len(fb) == head, "FlatBuffer size changed between layout passes"
+    out = bytearray(pos)
+    out[:head] = fb
+    for (off, size), blob in zip(table[1:], data.blobs[1:]):
+        out[off:off + size] = blob
+    return bytes(out)

@@ -1,0 +1,82 @@
+/* sparselite C API: load a verified .slite model and run it.
+ *
+ * Every call returns a status; on error the model keeps a message readable with
+ * sl_model_last_error(). There is no global state: separate models may run on
+ * separate threads. The block between SL_CDEF_BEGIN and SL_CDEF_END is fed to
+ * cffi as is, so it holds plain declarations only. */
+#ifndef SPARSELITE_H
+#define SPARSELITE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* SL_CDEF_BEGIN */
+typedef enum {
+  SL_OK = 0,
+  SL_ERROR_INVALID_ARGUMENT = 1, /* a caller's argument is wrong (index, size, NULL) */
+  SL_ERROR_INVALID_MODEL = 2,    /* the .slite bytes fail verification */
+  SL_ERROR_UNSUPPORTED = 3,      /* valid file, but a feature this runtime lacks */
+  SL_ERROR_OUT_OF_MEMORY = 4,
+  SL_ERROR_IO = 5,
+  SL_ERROR_STATE = 6             /* call made in the wrong order (e.g. run before load) */
+} sl_status_t;
+
+typedef enum {
+  SL_DTYPE_FLOAT32 = 0,
+  SL_DTYPE_FLOAT16 = 1,
+  SL_DTYPE_INT32 = 2,
+  SL_DTYPE_INT64 = 3,
+  SL_DTYPE_UINT16 = 4,
+  SL_DTYPE_UINT32 = 5
+} sl_dtype_t;
+
+#define SL_MAX_RANK 8
+
+typedef struct {
+  const char* name;
+  sl_dtype_t dtype;
+  int32_t rank;
+  int32_t shape[8];
+  size_t num_bytes;
+} sl_tensor_info_t;
+
+typedef struct sl_model sl_model_t;
+
+/* The format versions this runtime reads. */
+uint32_t sl_format_version(void);
+const char* sl_version_string(void);
+
+/* NULL only when out of memory. */
+sl_model_t* sl_model_new(void);
+void sl_model_free(sl_model_t* model);
+const char* sl_model_last_error(const sl_model_t* model);
+
+/* copy != 0 keeps a private copy; otherwise the caller keeps data alive and unchanged. */
+sl_status_t sl_model_load_buffer(sl_model_t* model, const void* data, size_t size, int copy);
+/* Maps the file read-only; weights are used in place where their layout allows. */
+sl_status_t sl_model_load_file(sl_model_t* model, const char* path);
+sl_status_t sl_model_set_num_threads(sl_model_t* model, int num_threads);
+
+int32_t sl_model_num_inputs(const sl_model_t* model);
+int32_t sl_model_num_outputs(const sl_model_t* model);
+sl_status_t sl_model_input_info(const sl_model_t* model, int32_t index, sl_tensor_info_t* info);
+sl_status_t sl_model_output_info(const sl_model_t* model, int32_t index, sl_tensor_info_t* info);
+/* Arena-resident storage of an input / output, valid until the model is freed.
+ * Write inputs there, call sl_model_run, read outputs there: no copies inside. */
+sl_status_t sl_model_input_data(sl_model_t* model, int32_t index, void** data);
+sl_status_t sl_model_output_data(sl_model_t* model, int32_t index, const void** data);
+sl_status_t sl_model_run(sl_model_t* model);
+
+/* Bytes of the arena that holds every intermediate tensor. */
+size_t sl_model_arena_bytes(const sl_model_t* model);
+/* SL_CDEF_END */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SPARSELITE_H */

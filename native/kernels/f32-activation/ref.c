@@ -1,0 +1,24 @@
+#include <math.h>
+
+#include "../kernels.h"
+
+static float clampf(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+float sl_activation_scalar(const sl_activation_t* act, float v) {
+  switch (act->type) {
+    case SL_ACT_NONE: return v;
+    case SL_ACT_RELU: return v > 0.0f ? v : 0.0f;
+    case SL_ACT_RELU6: return clampf(v, 0.0f, 6.0f);
+    case SL_ACT_CLAMP: return clampf(v, act->min, act->max);
+    case SL_ACT_HARDSWISH: return v * clampf(v + 3.0f, 0.0f, 6.0f) / 6.0f;
+    case SL_ACT_HARDSIGMOID: return clampf(v + 3.0f, 0.0f, 6.0f) / 6.0f;
+    case SL_ACT_SIGMOID: return 1.0f / (1.0f + expf(-v));
+    case SL_ACT_SILU: return v / (1.0f + expf(-v));
+    case SL_ACT_COUNT: break;
+  }
+  return v;
+}
+
+void sl_f32_activation_ref(const sl_activation_t* act, const float* x, float* y, size_t n) {
+  for (size_t i = 0; i < n; i++) y[i] = sl_activation_scalar(act, x[i]);
+}

@@ -1,0 +1,48 @@
+/* Checks shared by the ops' prepare functions. */
+#include <stdio.h>
+
+#include "../runtime/internal.h"
+
+sl_status_t sl_expect_f32(sl_model_t* m, const sl_node_t* n, const sl_tensor_t* t, const char* what,
+                          int32_t rank) {
+  if (t == NULL) return sl_node_fail(m, n, "%s is missing", what);
+  if (t->dtype != SL_DTYPE_FLOAT32) return sl_node_fail(m, n, "%s (%s) must be float32", what, t->name);
+  if (rank >= 0 && t->rank != rank)
+    return sl_node_fail(m, n, "%s (%s) has rank %d, expected %d", what, t->name, t->rank, rank);
+  if (t->sparse != NULL)
+    return sl_node_fail(m, n, "%s (%s) is group-sparse, which only weights may be", what, t->name);
+  return SL_OK;
+}
+
+sl_status_t sl_expect_weights(sl_model_t* m, const sl_node_t* n, const sl_tensor_t* t, int32_t rank) {
+  if (t == NULL) return sl_node_fail(m, n, "weights are missing");
+  if (t->dtype != SL_DTYPE_FLOAT32 || t->rank != rank || !t->is_const)
+    return sl_node_fail(m, n, "weights (%s) must be a constant float32 tensor of rank %d", t->name, rank);
+  return SL_OK;
+}
+
+sl_status_t sl_expect_shape(sl_model_t* m, const sl_node_t* n, const sl_tensor_t* t, const char* what,
+                            int32_t rank, const int32_t* shape) {
+  bool same = t->rank == rank;
+  for (int32_t d = 0; same && d < rank; d++) same = t->shape[d] == shape[d];
+  if (same) return SL_OK;
+  char want[128] = "", got[128] = "";
+  size_t a = 0, b = 0;
+  for (int32_t d = 0; d < rank && a < sizeof(want); d++)
+    a += (size_t)snprintf(want + a, sizeof(want) - a, d ? ",%d" : "%d", shape[d]);
+  for (int32_t d = 0; d < t->rank && b < sizeof(got); d++)
+    b += (size_t)snprintf(got + b, sizeof(got) - b, d ? ",%d" : "%d", t->shape[d]);
+  return sl_node_fail(m, n, "%s (%s) has shape [%s], expected [%s]", what, t->name, got, want);
+}
+
+sl_status_t sl_parse_activation(sl_model_t* m, const sl_node_t* n, sl_fb_t* fb, int type_field,
+                                sl_activation_t* act) {
+  uint8_t type = sl_fb_u8(fb, &n->options, type_field, SL_ACT_NONE);
+  act->min = sl_fb_f32(fb, &n->options, type_field + 1, 0.0f);
+  act->max = sl_fb_f32(fb, &n->options, type_field + 2, 0.0f);
+  if (type >= SL_ACT_COUNT) return sl_node_fail(m, n, "unknown activation %u", type);
+  if (type == SL_ACT_CLAMP && !(act->min <= act->max))
+    return sl_node_fail(m, n, "clamp range [%g, %g] is empty", (double)act->min, (double)act->max);
+  act->type = (sl_act_type_t)type;
+  return SL_OK;
+}

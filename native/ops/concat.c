@@ -1,0 +1,54 @@
+/* CONCAT along one axis of same-rank inputs. */
+#include <string.h>
+
+#include "../runtime/internal.h"
+
+typedef struct {
+  size_t outer, inner; /* elements before / after the axis */
+} concat_params_t;
+
+static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
+  concat_params_t* p = sl_model_alloc(m, sizeof(*p));
+  if (p == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+  n->params = p;
+  int32_t axis = sl_fb_i32(fb, &n->options, 0, 0);
+  sl_tensor_t *first = sl_in(m, n, 0), *y = sl_out(m, n, 0);
+  sl_status_t st = sl_expect_f32(m, n, first, "input 0", -1);
+  if (st != SL_OK) return st;
+  int32_t rank = first->rank;
+  if (axis < 0) axis += rank;
+  if (axis < 0 || axis >= rank) return sl_node_fail(m, n, "axis is out of range for rank %d", rank);
+  int32_t shape[SL_MAX_RANK];
+  memcpy(shape, first->shape, sizeof(shape));
+  shape[axis] = 0;
+  for (int32_t i = 0; i < n->num_inputs; i++) {
+    sl_tensor_t* t = sl_in(m, n, i);
+    if ((st = sl_expect_f32(m, n, t, "input", rank)) != SL_OK) return st;
+    for (int32_t d = 0; d < rank; d++)
+      if (d != axis && t->shape[d] != first->shape[d])
+        return sl_node_fail(m, n, "input %d (%s) differs from input 0 in dimension %d", i, t->name, d);
+    shape[axis] += t->shape[axis];
+  }
+  if ((st = sl_expect_f32(m, n, y, "output", rank)) != SL_OK) return st;
+  if ((st = sl_expect_shape(m, n, y, "output", rank, shape)) != SL_OK) return st;
+  p->outer = 1;
+  p->inner = 1;
+  for (int32_t d = 0; d < axis; d++) p->outer *= (size_t)shape[d];
+  for (int32_t d = axis + 1; d < rank; d++) p->inner *= (size_t)shape[d];
+  return SL_OK;
+}
+
+static void run(const sl_model_t* m, const sl_node_t* n) {
+  const concat_params_t* p = n->params;
+  float* y = sl_out(m, n, 0)->data;
+  for (size_t o = 0; o < p->outer; o++) {
+    for (int32_t i = 0; i < n->num_inputs; i++) {
+      const sl_tensor_t* t = sl_in(m, n, i);
+      size_t chunk = t->num_elems / p->outer;
+      memcpy(y, (const float*)t->data + o * chunk, chunk * sizeof(float));
+      y += chunk;
+    }
+  }
+}
+
+const sl_op_def_t sl_op_concat = {"CONCAT", 1, -1, prepare, run};

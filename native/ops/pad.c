@@ -1,0 +1,59 @@
+/* PAD with a constant value; pads are all begins then all ends, non-negative. */
+#include "../runtime/internal.h"
+
+typedef struct {
+  int32_t rank;
+  int32_t in_shape[SL_MAX_RANK], out_shape[SL_MAX_RANK], begin[SL_MAX_RANK];
+  float value;
+} pad_params_t;
+
+static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
+  pad_params_t* p = sl_model_alloc(m, sizeof(*p));
+  if (p == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+  n->params = p;
+  sl_tensor_t *x = sl_in(m, n, 0), *y = sl_out(m, n, 0);
+  sl_status_t st = sl_expect_f32(m, n, x, "input", -1);
+  if (st != SL_OK) return st;
+  sl_fb_vec_t pads = sl_fb_vector(fb, &n->options, 0, 4);
+  p->value = sl_fb_f32(fb, &n->options, 1, 0.0f);
+  if (fb->error) return SL_OK; /* reported by the loader */
+  p->rank = x->rank;
+  if (pads.len != 2u * (uint32_t)x->rank)
+    return sl_node_fail(m, n, "%u pads given, expected %d (begin and end per dimension)", pads.len, 2 * x->rank);
+  for (int32_t d = 0; d < x->rank; d++) {
+    int32_t b = sl_fb_vec_i32(fb, pads, (uint32_t)d), e = sl_fb_vec_i32(fb, pads, (uint32_t)(d + x->rank));
+    if (b < 0 || e < 0 || b > 65536 || e > 65536) return sl_node_fail(m, n, "pads must be 0..65536");
+    p->in_shape[d] = x->shape[d];
+    p->begin[d] = b;
+    p->out_shape[d] = x->shape[d] + b + e;
+  }
+  if ((st = sl_expect_f32(m, n, y, "output", x->rank)) != SL_OK) return st;
+  return sl_expect_shape(m, n, y, "output", x->rank, p->out_shape);
+}
+
+static void run(const sl_model_t* m, const sl_node_t* n) {
+  const pad_params_t* p = n->params;
+  const sl_tensor_t* xt = sl_in(m, n, 0);
+  const sl_tensor_t* yt = sl_out(m, n, 0);
+  float* y = yt->data;
+  for (size_t i = 0; i < yt->num_elems; i++) y[i] = p->value;
+  const float* x = xt->data;
+  size_t out_stride[SL_MAX_RANK];
+  size_t s = 1;
+  for (int32_t d = p->rank - 1; d >= 0; d--) {
+    out_stride[d] = s;
+    s *= (size_t)p->out_shape[d];
+  }
+  int32_t idx[SL_MAX_RANK] = {0};
+  for (size_t i = 0; i < xt->num_elems; i++) {
+    size_t o = 0;
+    for (int32_t d = 0; d < p->rank; d++) o += (size_t)(idx[d] + p->begin[d]) * out_stride[d];
+    y[o] = x[i];
+    for (int32_t d = p->rank - 1; d >= 0; d--) {
+      if (++idx[d] < p->in_shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+const sl_op_def_t sl_op_pad = {"PAD", 1, 1, prepare, run};

@@ -1,0 +1,49 @@
+/* SOFTMAX along one axis, max-subtracted for stability. */
+#include <math.h>
+
+#include "../runtime/internal.h"
+
+typedef struct {
+  size_t outer, axis, inner;
+} softmax_params_t;
+
+static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
+  softmax_params_t* p = sl_model_alloc(m, sizeof(*p));
+  if (p == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+  n->params = p;
+  int32_t axis = sl_fb_i32(fb, &n->options, 0, -1);
+  sl_tensor_t *x = sl_in(m, n, 0), *y = sl_out(m, n, 0);
+  sl_status_t st = sl_expect_f32(m, n, x, "input", -1);
+  if (st == SL_OK) st = sl_expect_f32(m, n, y, "output", -1);
+  if (st == SL_OK) st = sl_expect_shape(m, n, y, "output", x->rank, x->shape);
+  if (st != SL_OK) return st;
+  if (axis < 0) axis += x->rank;
+  if (axis < 0 || axis >= x->rank) return sl_node_fail(m, n, "axis is out of range for rank %d", x->rank);
+  p->outer = p->inner = 1;
+  for (int32_t d = 0; d < axis; d++) p->outer *= (size_t)x->shape[d];
+  for (int32_t d = axis + 1; d < x->rank; d++) p->inner *= (size_t)x->shape[d];
+  p->axis = (size_t)x->shape[axis];
+  return SL_OK;
+}
+
+static void run(const sl_model_t* m, const sl_node_t* n) {
+  const softmax_params_t* p = n->params;
+  const float* x = sl_in(m, n, 0)->data;
+  float* y = sl_out(m, n, 0)->data;
+  for (size_t o = 0; o < p->outer; o++) {
+    for (size_t i = 0; i < p->inner; i++) {
+      size_t base = o * p->axis * p->inner + i;
+      float mx = x[base];
+      for (size_t a = 1; a < p->axis; a++) mx = fmaxf(mx, x[base + a * p->inner]);
+      float sum = 0.0f;
+      for (size_t a = 0; a < p->axis; a++) {
+        float e = expf(x[base + a * p->inner] - mx);
+        y[base + a * p->inner] = e;
+        sum += e;
+      }
+      for (size_t a = 0; a < p->axis; a++) y[base + a * p->inner] /= sum;
+    }
+  }
+}
+
+const sl_op_def_t sl_op_softmax = {"SOFTMAX", 1, 1, prepare, run};

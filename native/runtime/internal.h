@@ -1,0 +1,135 @@
+/* Runtime internals shared by the loader, planner, executor and ops. */
+#ifndef SL_INTERNAL_H
+#define SL_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../include/sparselite.h"
+#include "../kernels/kernels.h"
+#include "fb_reader.h"
+
+#define SL_FORMAT_VERSION 1u
+#define SL_ALIGN 64u
+
+typedef struct {
+  const char* name;
+  sl_dtype_t dtype;
+  int32_t rank;
+  int32_t shape[SL_MAX_RANK];
+  size_t num_elems, num_bytes;
+  void* data;                    /* constant data, or the arena slot once planned */
+  bool is_const;
+  bool is_input;                 /* a graph input */
+  sl_group_sparse_f32_t* sparse; /* non-NULL for a group-sparse weight (data stays NULL) */
+  int32_t producer;              /* op index; -1 for constants and graph inputs */
+  int32_t last_use;              /* op index of the last reader */
+  size_t arena_offset;
+} sl_tensor_t;
+
+typedef struct {
+  uint16_t type; /* sl_op_type_t */
+  uint16_t version;
+  const char* name;
+  int32_t num_inputs, num_outputs;
+  int32_t* inputs; /* -1 = optional input absent */
+  int32_t* outputs;
+  sl_fb_table_t options;
+  void* params; /* parsed options and prepared state, owned by the model */
+} sl_node_t;
+
+typedef struct sl_alloc {
+  struct sl_alloc* next;
+} sl_alloc_t;
+
+struct sl_model {
+  char error[512];
+  sl_alloc_t* allocs;
+  const uint8_t* file;
+  size_t file_size;
+  void* owned_file;   /* a private copy of the buffer, or NULL */
+  void* mapped;       /* mmap base, or NULL */
+  size_t mapped_size;
+  bool loaded;
+  int num_threads;
+  uint32_t isa;
+  int32_t num_tensors, num_nodes, num_inputs, num_outputs;
+  sl_tensor_t* tensors;
+  sl_node_t* nodes;
+  int32_t* inputs;
+  int32_t* outputs;
+  void* arena;
+  size_t arena_size;
+};
+
+typedef sl_model_t sl_ctx_t;
+
+/* Records a formatted message and returns status. */
+sl_status_t sl_fail(sl_model_t* m, sl_status_t status, const char* fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Zeroed, 64-byte aligned memory freed with the model; NULL when out of memory. */
+void* sl_model_alloc(sl_model_t* m, size_t size);
+
+sl_status_t sl_load_graph(sl_model_t* m);
+sl_status_t sl_plan_arena(sl_model_t* m);
+
+/* --- ops ------------------------------------------------------------------ */
+typedef enum {
+  SL_OP_CONV2D = 0,
+  SL_OP_FULLY_CONNECTED = 1,
+  SL_OP_ADD = 2,
+  SL_OP_MUL = 3,
+  SL_OP_ACTIVATION = 4,
+  SL_OP_MAX_POOL2D = 5,
+  SL_OP_AVG_POOL2D = 6,
+  SL_OP_GLOBAL_AVG_POOL = 7,
+  SL_OP_CONCAT = 8,
+  SL_OP_PAD = 9,
+  SL_OP_RESHAPE = 10,
+  SL_OP_SOFTMAX = 11,
+  SL_OP_COUNT
+} sl_op_type_t;
+
+/* prepare: parse options, check shapes/dtypes, pick kernels; run: cannot fail. */
+typedef struct {
+  const char* name;
+  int32_t min_inputs, max_inputs; /* max -1 = any number */
+  sl_status_t (*prepare)(sl_model_t* m, sl_node_t* node, sl_fb_t* fb);
+  void (*run)(const sl_model_t* m, const sl_node_t* node);
+} sl_op_def_t;
+
+extern const sl_op_def_t* const sl_op_table[];
+
+/* Helpers for ops. */
+static inline sl_tensor_t* sl_in(const sl_model_t* m, const sl_node_t* n, int i) {
+  return n->inputs[i] < 0 ? NULL : &m->tensors[n->inputs[i]];
+}
+static inline sl_tensor_t* sl_out(const sl_model_t* m, const sl_node_t* n, int i) {
+  return &m->tensors[n->outputs[i]];
+}
+sl_status_t sl_node_fail(sl_model_t* m, const sl_node_t* n, const char* fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Fails unless t is dense float32 with the given rank (-1: any rank). */
+sl_status_t sl_expect_f32(sl_model_t* m, const sl_node_t* n, const sl_tensor_t* t, const char* what,
+                          int32_t rank);
+/* Fails unless t is a constant float32 weight (dense or group-sparse) of the given rank. */
+sl_status_t sl_expect_weights(sl_model_t* m, const sl_node_t* n, const sl_tensor_t* t, int32_t rank);
+/* Fails unless t's shape equals shape[0..rank). */
+sl_status_t sl_expect_shape(sl_model_t* m, const sl_node_t* n, const sl_tensor_t* t, const char* what,
+                            int32_t rank, const int32_t* shape);
+/* Parses a fused activation; field ids of (type, min, max) in the options table. */
+sl_status_t sl_parse_activation(sl_model_t* m, const sl_node_t* n, sl_fb_t* fb, int type_field,
+                                sl_activation_t* act);
+/* Dense float data of a constant (NULL if t is not a dense constant). */
+static inline const float* sl_const_f32(const sl_tensor_t* t) {
+  return (t != NULL && t->is_const && t->sparse == NULL) ? (const float*)t->data : NULL;
+}
+
+#endif

@@ -1,0 +1,417 @@
+/* Parses and verifies a .slite file into the runtime graph. Nothing in the file is
+ * trusted: every index, size and shape is checked here or in an op's prepare. */
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+
+enum { F_MODEL_VERSION, F_MODEL_PRODUCER, F_MODEL_SOURCE, F_MODEL_TENSORS, F_MODEL_OPERATORS,
+       F_MODEL_INPUTS, F_MODEL_OUTPUTS, F_MODEL_BUFFERS, F_MODEL_METADATA };
+enum { F_TENSOR_NAME, F_TENSOR_DTYPE, F_TENSOR_SHAPE, F_TENSOR_BUFFER, F_TENSOR_STORAGE,
+       F_TENSOR_SPARSITY };
+enum { F_SPARSE_R, F_SPARSE_ROW_PTR, F_SPARSE_COL_IDX, F_SPARSE_INDEX_TYPE, F_SPARSE_OUT_PERM };
+enum { F_OP_TYPE, F_OP_VERSION, F_OP_NAME, F_OP_INPUTS, F_OP_OUTPUTS, F_OP_OPTIONS_TYPE,
+       F_OP_OPTIONS };
+enum { F_KV_KEY, F_KV_VALUE };
+
+#define BUFFER_STRUCT_SIZE 16
+#define MAX_TENSORS (1 << 20)
+#define MAX_ELEMS ((size_t)1 << 31)
+
+typedef struct {
+  const uint8_t* data;
+  size_t size;
+} span_t;
+
+typedef struct {
+  sl_model_t* m;
+  sl_fb_t fb;
+  span_t* buffers;
+  uint32_t num_buffers;
+} loader_t;
+
+static size_t dtype_size(sl_dtype_t t) {
+  switch (t) {
+    case SL_DTYPE_FLOAT16: case SL_DTYPE_UINT16: return 2;
+    case SL_DTYPE_FLOAT32: case SL_DTYPE_INT32: case SL_DTYPE_UINT32: return 4;
+    case SL_DTYPE_INT64: return 8;
+  }
+  return 0;
+}
+
+static float half_to_float(uint16_t h) {
+  uint32_t sign = (uint32_t)(h >> 15), exp = (h >> 10) & 0x1f, man = h & 0x3ffu;
+  float v;
+  if (exp == 0) v = ldexpf((float)man, -24);
+  else if (exp == 31) v = man ? NAN : INFINITY;
+  else v = ldexpf((float)(man | 0x400u), (int)exp - 25);
+  return sign ? -v : v;
+}
+
+static sl_status_t fb_error(loader_t* L, const char* what, int32_t index) {
+  if (index >= 0)
+    return sl_fail(L->m, SL_ERROR_INVALID_MODEL, "invalid model: %s %d: %s", what, index, L->fb.error);
+  return sl_fail(L->m, SL_ERROR_INVALID_MODEL, "invalid model: %s: %s", what, L->fb.error);
+}
+
+/* A constant's bytes as fp32, used in place when the file is aligned, else widened/copied. */
+static const float* load_f32_values(loader_t* L, span_t src, sl_dtype_t storage, size_t count) {
+  if (storage == SL_DTYPE_FLOAT32 && ((uintptr_t)src.data % 4) == 0) return (const float*)src.data;
+  float* out = sl_model_alloc(L->m, count * sizeof(float));
+  if (out == NULL) return NULL;
+  if (storage == SL_DTYPE_FLOAT32) {
+    memcpy(out, src.data, count * sizeof(float));
+  } else {
+    for (size_t i = 0; i < count; i++) {
+      uint16_t h;
+      memcpy(&h, src.data + 2 * i, 2);
+      out[i] = half_to_float(h);
+    }
+  }
+  return out;
+}
+
+static sl_status_t load_buffers(loader_t* L, const sl_fb_table_t* root) {
+  sl_fb_vec_t v = sl_fb_vector(&L->fb, root, F_MODEL_BUFFERS, BUFFER_STRUCT_SIZE);
+  if (L->fb.error) return fb_error(L, "buffer table", -1);
+  L->num_buffers = v.len;
+  L->buffers = sl_model_alloc(L->m, (v.len + 1) * sizeof(span_t));
+  if (L->buffers == NULL) return sl_fail(L->m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+  for (uint32_t i = 0; i < v.len; i++) {
+    uint64_t off = sl_fb_vec_u64(&L->fb, v, i, 0, BUFFER_STRUCT_SIZE);
+    uint64_t size = sl_fb_vec_u64(&L->fb, v, i, 1, BUFFER_STRUCT_SIZE);
+    if (off % 16 != 0)
+      return sl_fail(L->m, SL_ERROR_INVALID_MODEL,
+                     "invalid model: buffer %u starts at offset %llu, not 16-byte aligned", i,
+                     (unsigned long long)off);
+    if (off > L->m->file_size || size > L->m->file_size - off)
+      return sl_fail(L->m, SL_ERROR_INVALID_MODEL,
+                     "invalid model: buffer %u (offset %llu, %llu bytes) lies past the end of the "
+                     "%zu-byte file (truncated?)",
+                     i, (unsigned long long)off, (unsigned long long)size, L->m->file_size);
+    L->buffers[i].data = L->m->file + off;
+    L->buffers[i].size = (size_t)size;
+  }
+  return SL_OK;
+}
+
+static sl_status_t get_buffer(loader_t* L, int32_t tensor, const char* what, uint32_t index,
+                              size_t expect_bytes, span_t* out) {
+  if (index == 0 || index >= L->num_buffers)
+    return sl_fail(L->m, SL_ERROR_INVALID_MODEL,
+                   "invalid model: tensor %d: %s buffer index %u is out of range (1..%u)", tensor,
+                   what, index, L->num_buffers ? L->num_buffers - 1 : 0);
+  *out = L->buffers[index];
+  if (out->size != expect_bytes)
+    return sl_fail(L->m, SL_ERROR_INVALID_MODEL,
+                   "invalid model: tensor %d: %s holds %zu bytes, its shape needs %zu", tensor, what,
+                   out->size, expect_bytes);
+  return SL_OK;
+}
+
+static sl_status_t load_sparse(loader_t* L, int32_t ti, sl_tensor_t* t, const sl_fb_table_t* st,
+                               uint32_t values_buffer, sl_dtype_t storage) {
+  sl_model_t* m = L->m;
+  uint32_t r = sl_fb_u8(&L->fb, st, F_SPARSE_R, 1);
+  uint32_t rp_buf = sl_fb_u32(&L->fb, st, F_SPARSE_ROW_PTR, 0);
+  uint32_t ci_buf = sl_fb_u32(&L->fb, st, F_SPARSE_COL_IDX, 0);
+  sl_dtype_t itype = (sl_dtype_t)sl_fb_u8(&L->fb, st, F_SPARSE_INDEX_TYPE, SL_DTYPE_UINT16);
+  uint32_t perm_buf = sl_fb_u32(&L->fb, st, F_SPARSE_OUT_PERM, 0);
+  if (L->fb.error) return fb_error(L, "tensor", ti);
+  if (r != 1 && r != 2 && r != 4 && r != 8)
+    return sl_fail(m, SL_ERROR_INVALID_MODEL,
+                   "invalid model: tensor %d (%s): group size %u, expected 1, 2, 4 or 8", ti, t->name, r);
+  if (t->dtype != SL_DTYPE_FLOAT32 || t->rank < 2)
+    return sl_fail(m, SL_ERROR_INVALID_MODEL,
+                   "invalid model: tensor %d (%s): group-sparse weights must be float32 of rank >= 2",
+                   ti, t->name);
+  if (itype != SL_DTYPE_UINT16 && itype != SL_DTYPE_UINT32)
+    return sl_fail(m, SL_ERROR_INVALID_MODEL,
+                   "invalid model: tensor %d (%s): column index type must be uint16 or uint32", ti,
+                   t->name);
+  sl_group_sparse_f32_t* s = sl_model_alloc(m, sizeof(*s));
+  if (s == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+  s->rows = (uint32_t)t->shape[0];
+  s->cols = (uint32_t)(t->num_elems / (size_t)t->shape[0]);
+  s->r = r;
+  s->group_rows = (s->rows + r - 1) / r;
+
+  span_t rp, ci, vals;
+  sl_status_t st_ = get_buffer(L, ti, "row pointer", rp_buf, ((size_t)s->group_rows + 1) * 4, &rp);
+  if (st_ != SL_OK) return st_;
+  uint32_t* row_ptr = sl_model_alloc(m, ((size_t)s->group_rows + 1) * 4);
+  if (row_ptr == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+  memcpy(row_ptr, rp.data, ((size_t)s->group_rows + 1) * 4);
+  if (row_ptr[0] != 0)
+    return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: tensor %d (%s): row pointer must start at 0",
+                   ti, t->name);
+  for (uint32_t g = 0; g < s->group_rows; g++) {
+    if (row_ptr[g + 1] < row_ptr[g] || row_ptr[g + 1] - row_ptr[g] > s->cols)
+      return sl_fail(m, SL_ERROR_INVALID_MODEL,
+                     "invalid model: tensor %d (%s): row pointer %u is decreasing or exceeds the %u "
+                     "columns",
+                     ti, t->name, g + 1, s->cols);
+  }
+  size_t nnz = row_ptr[s->group_rows];
+  size_t isz = dtype_size(itype);
+  if ((st_ = get_buffer(L, ti, "column index", ci_buf, nnz * isz, &ci)) != SL_OK) return st_;
+  uint32_t* col_idx = sl_model_alloc(m, nnz * 4 + 4);
+  if (col_idx == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+  for (size_t e = 0; e < nnz; e++) {
+    uint32_t c = 0;
+    if (isz == 2) {
+      uint16_t c16;
+      memcpy(&c16, ci.data + 2 * e, 2);
+      c = c16;
+    } else {
+      memcpy(&c, ci.data + 4 * e, 4);
+    }
+    if (c >= s->cols)
+      return sl_fail(m, SL_ERROR_INVALID_MODEL,
+                     "invalid model: tensor %d (%s): column index %u at element %zu is out of range "
+                     "(%u columns)",
+                     ti, t->name, c, e, s->cols);
+    col_idx[e] = c;
+  }
+  size_t nvals = nnz * r;
+  if ((st_ = get_buffer(L, ti, "values", values_buffer, nvals * dtype_size(storage), &vals)) != SL_OK)
+    return st_;
+  s->values = load_f32_values(L, vals, storage, nvals);
+  if (s->values == NULL && nvals > 0) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+  if (perm_buf != 0) {
+    span_t pb;
+    if ((st_ = get_buffer(L, ti, "output permutation", perm_buf, (size_t)s->rows * 4, &pb)) != SL_OK)
+      return st_;
+    uint32_t* perm = sl_model_alloc(m, (size_t)s->rows * 4);
+    uint8_t* seen = sl_model_alloc(m, s->rows);
+    if (perm == NULL || seen == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+    memcpy(perm, pb.data, (size_t)s->rows * 4);
+    for (uint32_t i = 0; i < s->rows; i++) {
+      if (perm[i] >= s->rows || seen[perm[i]])
+        return sl_fail(m, SL_ERROR_INVALID_MODEL,
+                       "invalid model: tensor %d (%s): output permutation is not a permutation", ti,
+                       t->name);
+      seen[perm[i]] = 1;
+    }
+    s->out_perm = perm;
+  }
+  s->row_ptr = row_ptr;
+  s->col_idx = col_idx;
+  t->sparse = s;
+  return SL_OK;
+}
+
+static sl_status_t load_tensor(loader_t* L, int32_t ti, const sl_fb_table_t* tt) {
+  sl_model_t* m = L->m;
+  sl_tensor_t* t = &m->tensors[ti];
+  t->name = sl_fb_string(&L->fb, tt, F_TENSOR_NAME);
+  uint8_t dtype = sl_fb_u8(&L->fb, tt, F_TENSOR_DTYPE, SL_DTYPE_FLOAT32);
+  sl_fb_vec_t shape = sl_fb_vector(&L->fb, tt, F_TENSOR_SHAPE, 4);
+  uint32_t buffer = sl_fb_u32(&L->fb, tt, F_TENSOR_BUFFER, 0);
+  uint8_t storage = sl_fb_u8(&L->fb, tt, F_TENSOR_STORAGE, dtype);
+  sl_fb_table_t sparsity = sl_fb_table(&L->fb, tt, F_TENSOR_SPARSITY);
+  if (L->fb.error) return fb_error(L, "tensor", ti);
+  if (dtype_size((sl_dtype_t)dtype) == 0 || dtype == SL_DTYPE_FLOAT16 || dtype_size((sl_dtype_t)storage) == 0)
+    return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: tensor %d (%s): unknown dtype %u/%u", ti,
+                   t->name, dtype, storage);
+  if (shape.len > SL_MAX_RANK)
+    return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: tensor %d (%s): rank %u exceeds %d", ti,
+                   t->name, shape.len, SL_MAX_RANK);
+  t->dtype = (sl_dtype_t)dtype;
+  t->rank = (int32_t)shape.len;
+  t->num_elems = 1;
+  for (uint32_t d = 0; d < shape.len; d++) {
+    int32_t dim = sl_fb_vec_i32(&L->fb, shape, d);
+    if (dim < 1 || (size_t)dim > MAX_ELEMS / t->num_elems)
+      return sl_fail(m, SL_ERROR_INVALID_MODEL,
+                     "invalid model: tensor %d (%s): dimension %u is %d (must be 1..2^31 in total)", ti,
+                     t->name, d, dim);
+    t->shape[d] = dim;
+    t->num_elems *= (size_t)dim;
+  }
+  t->num_bytes = t->num_elems * dtype_size(t->dtype);
+  t->producer = -1;
+  t->last_use = -1;
+  if (buffer == 0) {
+    if (sparsity.pos != 0)
+      return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: tensor %d (%s): sparse tensor has no values",
+                     ti, t->name);
+    return SL_OK;
+  }
+  t->is_const = true;
+  bool widen = t->dtype == SL_DTYPE_FLOAT32 && storage == SL_DTYPE_FLOAT16;
+  if (storage != dtype && !widen)
+    return sl_fail(m, SL_ERROR_INVALID_MODEL,
+                   "invalid model: tensor %d (%s): storage dtype %u cannot hold dtype %u", ti, t->name,
+                   storage, dtype);
+  if (sparsity.pos != 0) return load_sparse(L, ti, t, &sparsity, buffer, (sl_dtype_t)storage);
+  span_t b;
+  sl_status_t st = get_buffer(L, ti, "data", buffer, t->num_elems * dtype_size((sl_dtype_t)storage), &b);
+  if (st != SL_OK) return st;
+  if (t->dtype == SL_DTYPE_FLOAT32) {
+    t->data = (void*)load_f32_values(L, b, (sl_dtype_t)storage, t->num_elems);
+    if (t->data == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+  } else {
+    t->data = (void*)b.data;
+  }
+  return SL_OK;
+}
+
+static sl_status_t read_index_list(loader_t* L, sl_fb_vec_t v, int32_t** out, const char* what,
+                                   int32_t node, bool allow_absent) {
+  sl_model_t* m = L->m;
+  *out = sl_model_alloc(m, ((size_t)v.len + 1) * sizeof(int32_t));
+  if (*out == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+  for (uint32_t i = 0; i < v.len; i++) {
+    int32_t idx = sl_fb_vec_i32(&L->fb, v, i);
+    if ((idx < 0 && !(allow_absent && idx == -1)) || idx >= m->num_tensors)
+      return sl_fail(m, SL_ERROR_INVALID_MODEL,
+                     "invalid model: %s %d: tensor index %d is out of range (0..%d)", what, node, idx,
+                     m->num_tensors - 1);
+    (*out)[i] = idx;
+  }
+  return SL_OK;
+}
+
+static sl_status_t load_operator(loader_t* L, int32_t ni, const sl_fb_table_t* ot) {
+  sl_model_t* m = L->m;
+  sl_node_t* n = &m->nodes[ni];
+  n->type = sl_fb_u16(&L->fb, ot, F_OP_TYPE, 0);
+  n->version = sl_fb_u16(&L->fb, ot, F_OP_VERSION, 1);
+  n->name = sl_fb_string(&L->fb, ot, F_OP_NAME);
+  sl_fb_vec_t ins = sl_fb_vector(&L->fb, ot, F_OP_INPUTS, 4);
+  sl_fb_vec_t outs = sl_fb_vector(&L->fb, ot, F_OP_OUTPUTS, 4);
+  n->options = sl_fb_table(&L->fb, ot, F_OP_OPTIONS);
+  if (L->fb.error) return fb_error(L, "operator", ni);
+  if (n->type >= SL_OP_COUNT)
+    return sl_fail(m, SL_ERROR_UNSUPPORTED,
+                   "operator %d (%s) has type %u, which this runtime does not know (it reads types "
+                   "0..%d): upgrade sparselite",
+                   ni, n->name, n->type, SL_OP_COUNT - 1);
+  const sl_op_def_t* def = sl_op_table[n->type];
+  if (n->version != 1)
+    return sl_fail(m, SL_ERROR_UNSUPPORTED,
+                   "operator %d (%s): %s version %u is not supported (this runtime reads version 1)",
+                   ni, n->name, def->name, n->version);
+  if ((int32_t)ins.len < def->min_inputs || (def->max_inputs >= 0 && (int32_t)ins.len > def->max_inputs))
+    return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: operator %d (%s): %s takes %d..%d inputs, got %u",
+                   ni, n->name, def->name, def->min_inputs, def->max_inputs, ins.len);
+  if (outs.len != 1)
+    return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: operator %d (%s): %s has %u outputs, expected 1",
+                   ni, n->name, def->name, outs.len);
+  n->num_inputs = (int32_t)ins.len;
+  n->num_outputs = (int32_t)outs.len;
+  sl_status_t st = read_index_list(L, ins, &n->inputs, "operator", ni, true);
+  if (st == SL_OK) st = read_index_list(L, outs, &n->outputs, "operator", ni, false);
+  if (st != SL_OK) return st;
+  for (int32_t i = 0; i < n->num_inputs; i++) {
+    sl_tensor_t* t = sl_in(m, n, i);
+    if (t == NULL) continue;
+    if (!t->is_const && t->producer < 0 && !t->is_input)
+      return sl_fail(m, SL_ERROR_INVALID_MODEL,
+                     "invalid model: operator %d (%s) reads tensor %d (%s) before any operator writes it",
+                     ni, n->name, n->inputs[i], t->name);
+    if (!t->is_const) t->last_use = ni;
+  }
+  for (int32_t i = 0; i < n->num_outputs; i++) {
+    sl_tensor_t* t = sl_out(m, n, i);
+    if (t->is_const || t->producer >= 0 || t->is_input)
+      return sl_fail(m, SL_ERROR_INVALID_MODEL,
+                     "invalid model: operator %d (%s) writes tensor %d (%s), which is a constant, a graph "
+                     "input or written twice",
+                     ni, n->name, n->outputs[i], t->name);
+    t->producer = ni;
+  }
+  return SL_OK;
+}
+
+static sl_status_t load_graph_io(loader_t* L, const sl_fb_table_t* root) {
+  sl_model_t* m = L->m;
+  sl_fb_vec_t ins = sl_fb_vector(&L->fb, root, F_MODEL_INPUTS, 4);
+  sl_fb_vec_t outs = sl_fb_vector(&L->fb, root, F_MODEL_OUTPUTS, 4);
+  if (L->fb.error) return fb_error(L, "graph inputs/outputs", -1);
+  if (outs.len == 0) return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: the graph has no outputs");
+  m->num_inputs = (int32_t)ins.len;
+  m->num_outputs = (int32_t)outs.len;
+  sl_status_t st = read_index_list(L, ins, &m->inputs, "graph input", 0, false);
+  if (st == SL_OK) st = read_index_list(L, outs, &m->outputs, "graph output", 0, false);
+  if (st != SL_OK) return st;
+  for (int32_t i = 0; i < m->num_inputs; i++) {
+    sl_tensor_t* t = &m->tensors[m->inputs[i]];
+    if (t->is_const || t->is_input)
+      return sl_fail(m, SL_ERROR_INVALID_MODEL,
+                     "invalid model: graph input %d (%s) is a constant or listed twice", i, t->name);
+    t->is_input = true;
+  }
+  return SL_OK;
+}
+
+static sl_status_t check_outputs(sl_model_t* m) {
+  for (int32_t i = 0; i < m->num_outputs; i++) {
+    sl_tensor_t* t = &m->tensors[m->outputs[i]];
+    if (t->producer < 0 && !t->is_input)
+      return sl_fail(m, SL_ERROR_INVALID_MODEL,
+                     "invalid model: graph output %d (%s) is not computed by any operator", i, t->name);
+  }
+  return SL_OK;
+}
+
+static sl_status_t check_metadata(loader_t* L, const sl_fb_table_t* root) {
+  sl_fb_string(&L->fb, root, F_MODEL_PRODUCER);
+  sl_fb_string(&L->fb, root, F_MODEL_SOURCE);
+  sl_fb_vec_t md = sl_fb_vector(&L->fb, root, F_MODEL_METADATA, 4);
+  for (uint32_t i = 0; i < md.len && !L->fb.error; i++) {
+    sl_fb_table_t kv = sl_fb_vec_table(&L->fb, md, i);
+    sl_fb_string(&L->fb, &kv, F_KV_KEY);
+    sl_fb_string(&L->fb, &kv, F_KV_VALUE);
+  }
+  return L->fb.error ? fb_error(L, "metadata", -1) : SL_OK;
+}
+
+sl_status_t sl_load_graph(sl_model_t* m) {
+  loader_t L;
+  memset(&L, 0, sizeof(L));
+  L.m = m;
+  sl_fb_init(&L.fb, m->file, m->file_size);
+  sl_fb_table_t root = sl_fb_root(&L.fb, "SLIT");
+  if (L.fb.error) return fb_error(&L, "header", -1);
+  uint32_t version = sl_fb_u32(&L.fb, &root, F_MODEL_VERSION, 0);
+  if (L.fb.error) return fb_error(&L, "header", -1);
+  if (version == 0 || version > SL_FORMAT_VERSION)
+    return sl_fail(m, SL_ERROR_UNSUPPORTED,
+                   "model format version %u is not supported: this runtime reads version 1..%u "
+                   "(upgrade sparselite, or re-convert the model)",
+                   version, SL_FORMAT_VERSION);
+  sl_status_t st = check_metadata(&L, &root);
+  if (st == SL_OK) st = load_buffers(&L, &root);
+  if (st != SL_OK) return st;
+
+  sl_fb_vec_t tensors = sl_fb_vector(&L.fb, &root, F_MODEL_TENSORS, 4);
+  sl_fb_vec_t ops = sl_fb_vector(&L.fb, &root, F_MODEL_OPERATORS, 4);
+  if (L.fb.error) return fb_error(&L, "graph", -1);
+  if (tensors.len > MAX_TENSORS || ops.len > MAX_TENSORS)
+    return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: too many tensors or operators");
+  m->num_tensors = (int32_t)tensors.len;
+  m->num_nodes = (int32_t)ops.len;
+  m->tensors = sl_model_alloc(m, ((size_t)tensors.len + 1) * sizeof(sl_tensor_t));
+  m->nodes = sl_model_alloc(m, ((size_t)ops.len + 1) * sizeof(sl_node_t));
+  if (m->tensors == NULL || m->nodes == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+  for (uint32_t i = 0; i < tensors.len; i++) {
+    sl_fb_table_t tt = sl_fb_vec_table(&L.fb, tensors, i);
+    if (L.fb.error) return fb_error(&L, "tensor", (int32_t)i);
+    if ((st = load_tensor(&L, (int32_t)i, &tt)) != SL_OK) return st;
+  }
+  if ((st = load_graph_io(&L, &root)) != SL_OK) return st;
+  for (uint32_t i = 0; i < ops.len; i++) {
+    sl_fb_table_t ot = sl_fb_vec_table(&L.fb, ops, i);
+    if (L.fb.error) return fb_error(&L, "operator", (int32_t)i);
+    if ((st = load_operator(&L, (int32_t)i, &ot)) != SL_OK) return st;
+  }
+  if ((st = check_outputs(m)) != SL_OK) return st;
+  for (int32_t i = 0; i < m->num_nodes; i++) {
+    sl_node_t* n = &m->nodes[i];
+    if ((st = sl_op_table[n->type]->prepare(m, n, &L.fb)) != SL_OK) return st;
+    if (L.fb.error) return fb_error(&L, "operator options", i);
+  }
+  return SL_OK;
+}

@@ -1,0 +1,198 @@
+/* The public C API: model lifetime, loading, I/O access and execution. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+uint32_t sl_format_version(void) { return SL_FORMAT_VERSION; }
+const char* sl_version_string(void) { return "0.1.0"; }
+
+sl_status_t sl_fail(sl_model_t* m, sl_status_t status, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(m->error, sizeof(m->error), fmt, ap);
+  va_end(ap);
+  return status;
+}
+
+sl_status_t sl_node_fail(sl_model_t* m, const sl_node_t* n, const char* fmt, ...) {
+  char msg[384];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: operator %d (%s, %s): %s",
+                 (int)(n - m->nodes), sl_op_table[n->type]->name, n->name, msg);
+}
+
+void* sl_model_alloc(sl_model_t* m, size_t size) {
+  /* The header keeps the block 64-byte aligned and chains it for sl_model_free. */
+  size_t total = SL_ALIGN + ((size + SL_ALIGN - 1) / SL_ALIGN) * SL_ALIGN;
+  if (size > SIZE_MAX - 2 * SL_ALIGN) return NULL;
+  uint8_t* block = aligned_alloc(SL_ALIGN, total);
+  if (block == NULL) return NULL;
+  memset(block, 0, total);
+  sl_alloc_t* a = (sl_alloc_t*)block;
+  a->next = m->allocs;
+  m->allocs = a;
+  return block + SL_ALIGN;
+}
+
+sl_model_t* sl_model_new(void) {
+  sl_model_t* m = calloc(1, sizeof(sl_model_t));
+  if (m != NULL) m->num_threads = 1;
+  return m;
+}
+
+static void release(sl_model_t* m) {
+  while (m->allocs != NULL) {
+    sl_alloc_t* next = m->allocs->next;
+    free(m->allocs);
+    m->allocs = next;
+  }
+  free(m->owned_file);
+  if (m->mapped != NULL) munmap(m->mapped, m->mapped_size);
+  int threads = m->num_threads;
+  memset(m, 0, sizeof(*m));
+  m->num_threads = threads;
+}
+
+void sl_model_free(sl_model_t* m) {
+  if (m == NULL) return;
+  release(m);
+  free(m);
+}
+
+const char* sl_model_last_error(const sl_model_t* m) { return m != NULL ? m->error : "no model"; }
+
+static sl_status_t finish_load(sl_model_t* m) {
+  m->isa = sl_cpu_isa();
+  sl_status_t st = sl_load_graph(m);
+  if (st == SL_OK) st = sl_plan_arena(m);
+  if (st != SL_OK) {
+    char msg[sizeof(m->error)];
+    memcpy(msg, m->error, sizeof(msg));
+    release(m);
+    memcpy(m->error, msg, sizeof(msg));
+    return st;
+  }
+  m->loaded = true;
+  m->error[0] = 0;
+  return SL_OK;
+}
+
+sl_status_t sl_model_load_buffer(sl_model_t* m, const void* data, size_t size, int copy) {
+  if (m == NULL) return SL_ERROR_INVALID_ARGUMENT;
+  if (m->loaded) return sl_fail(m, SL_ERROR_STATE, "a model is already loaded into this handle");
+  if (data == NULL && size > 0) return sl_fail(m, SL_ERROR_INVALID_ARGUMENT, "data is NULL");
+  /* Weights are used in place, so the bytes must be aligned like the file's buffers. */
+  if (copy || ((uintptr_t)data % SL_ALIGN) != 0) {
+    m->owned_file = aligned_alloc(SL_ALIGN, ((size + SL_ALIGN - 1) / SL_ALIGN + 1) * SL_ALIGN);
+    if (m->owned_file == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory copying the model");
+    if (size > 0) memcpy(m->owned_file, data, size);
+    data = m->owned_file;
+  }
+  m->file = data;
+  m->file_size = size;
+  return finish_load(m);
+}
+
+sl_status_t sl_model_load_file(sl_model_t* m, const char* path) {
+  if (m == NULL || path == NULL) return SL_ERROR_INVALID_ARGUMENT;
+  if (m->loaded) return sl_fail(m, SL_ERROR_STATE, "a model is already loaded into this handle");
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) return sl_fail(m, SL_ERROR_IO, "cannot open %s", path);
+  struct stat sb;
+  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    close(fd);
+    return sl_fail(m, SL_ERROR_IO, "%s is not a regular file", path);
+  }
+  size_t size = (size_t)sb.st_size;
+  if (size == 0) {
+    close(fd);
+    return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: %s is empty", path);
+  }
+  void* p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  close(fd);
+  if (p == MAP_FAILED) return sl_fail(m, SL_ERROR_IO, "cannot map %s", path);
+  m->mapped = p;
+  m->mapped_size = size;
+  m->file = p;
+  m->file_size = size;
+  return finish_load(m);
+}
+
+sl_status_t sl_model_set_num_threads(sl_model_t* m, int num_threads) {
+  if (m == NULL) return SL_ERROR_INVALID_ARGUMENT;
+  if (num_threads < 1 || num_threads > 256)
+    return sl_fail(m, SL_ERROR_INVALID_ARGUMENT, "num_threads must be 1..256, got %d", num_threads);
+  m->num_threads = num_threads;
+  return SL_OK;
+}
+
+int32_t sl_model_num_inputs(const sl_model_t* m) { return m != NULL && m->loaded ? m->num_inputs : 0; }
+int32_t sl_model_num_outputs(const sl_model_t* m) { return m != NULL && m->loaded ? m->num_outputs : 0; }
+
+static sl_status_t io_tensor(const sl_model_t* m, int32_t index, bool input, sl_tensor_t** out) {
+  if (m == NULL) return SL_ERROR_INVALID_ARGUMENT;
+  if (!m->loaded) return sl_fail((sl_model_t*)m, SL_ERROR_STATE, "no model is loaded");
+  int32_t count = input ? m->num_inputs : m->num_outputs;
+  if (index < 0 || index >= count)
+    return sl_fail((sl_model_t*)m, SL_ERROR_INVALID_ARGUMENT, "%s index %d is out of range (0..%d)",
+                   input ? "input" : "output", index, count - 1);
+  *out = &m->tensors[input ? m->inputs[index] : m->outputs[index]];
+  return SL_OK;
+}
+
+static void fill_info(const sl_tensor_t* t, sl_tensor_info_t* info) {
+  info->name = t->name;
+  info->dtype = t->dtype;
+  info->rank = t->rank;
+  for (int i = 0; i < SL_MAX_RANK; i++) info->shape[i] = i < t->rank ? t->shape[i] : 0;
+  info->num_bytes = t->num_bytes;
+}
+
+sl_status_t sl_model_input_info(const sl_model_t* m, int32_t index, sl_tensor_info_t* info) {
+  sl_tensor_t* t;
+  sl_status_t st = io_tensor(m, index, true, &t);
+  if (st == SL_OK) fill_info(t, info);
+  return st;
+}
+
+sl_status_t sl_model_output_info(const sl_model_t* m, int32_t index, sl_tensor_info_t* info) {
+  sl_tensor_t* t;
+  sl_status_t st = io_tensor(m, index, false, &t);
+  if (st == SL_OK) fill_info(t, info);
+  return st;
+}
+
+sl_status_t sl_model_input_data(sl_model_t* m, int32_t index, void** data) {
+  sl_tensor_t* t;
+  sl_status_t st = io_tensor(m, index, true, &t);
+  if (st == SL_OK) *data = t->data;
+  return st;
+}
+
+sl_status_t sl_model_output_data(sl_model_t* m, int32_t index, const void** data) {
+  sl_tensor_t* t;
+  sl_status_t st = io_tensor(m, index, false, &t);
+  if (st == SL_OK) *data = t->data;
+  return st;
+}
+
+sl_status_t sl_model_run(sl_model_t* m) {
+  if (m == NULL) return SL_ERROR_INVALID_ARGUMENT;
+  if (!m->loaded) return sl_fail(m, SL_ERROR_STATE, "no model is loaded");
+  for (int32_t i = 0; i < m->num_nodes; i++) sl_op_table[m->nodes[i].type]->run(m, &m->nodes[i]);
+  return SL_OK;
+}
+
+size_t sl_model_arena_bytes(const sl_model_t* m) { return m != NULL ? m->arena_size : 0; }

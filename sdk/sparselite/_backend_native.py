@@ -1,0 +1,69 @@
+"""The native backend: the C runtime through cffi (sparselite._native)."""
+import numpy as np
+
+from . import errors
+from ._native import ffi, lib
+
+_STATUS = {
+    lib.SL_ERROR_INVALID_ARGUMENT: errors.InputError,
+    lib.SL_ERROR_INVALID_MODEL: errors.InvalidModelError,
+    lib.SL_ERROR_UNSUPPORTED: errors.UnsupportedError,
+    lib.SL_ERROR_OUT_OF_MEMORY: MemoryError,
+    lib.SL_ERROR_IO: OSError,
+    lib.SL_ERROR_STATE: errors.SparseliteError,
+}
+
+DTYPES = {lib.SL_DTYPE_FLOAT32: "float32", lib.SL_DTYPE_INT32: "int32", lib.SL_DTYPE_INT64: "int64",
+          lib.SL_DTYPE_UINT16: "uint16", lib.SL_DTYPE_UINT32: "uint32"}
+
+
+class NativeModel:
+    """Owns one sl_model_t; freed with the Python object."""
+
+    def __init__(self, source, num_threads):
+        self._m = ffi.gc(lib.sl_model_new(), lib.sl_model_free)
+        if self._m == ffi.NULL:
+            raise MemoryError("cannot allocate a sparselite model")
+        self._check(lib.sl_model_set_num_threads(self._m, num_threads))
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            data = bytes(source)
+            self._check(lib.sl_model_load_buffer(self._m, data, len(data), 1))
+        else:
+            self._check(lib.sl_model_load_file(self._m, str(source).encode()))
+        self.inputs = [self._info(lib.sl_model_input_info, i) for i in range(lib.sl_model_num_inputs(self._m))]
+        self.outputs = [self._info(lib.sl_model_output_info, i) for i in range(lib.sl_model_num_outputs(self._m))]
+        # Arena views stay valid for the model's life: runs allocate nothing.
+        self._in_views = [self._view(lib.sl_model_input_data, i, t, "void**") for i, t in enumerate(self.inputs)]
+        self._out_views = [self._view(lib.sl_model_output_data, i, t, "void**") for i, t in enumerate(self.outputs)]
+
+    def _check(self, status):
+        if status != lib.SL_OK:
+            message = ffi.string(lib.sl_model_last_error(self._m)).decode("utf-8", "replace")
+            raise _STATUS.get(status, errors.SparseliteError)(message)
+
+    def _info(self, fn, index):
+        info = ffi.new("sl_tensor_info_t*")
+        self._check(fn(self._m, index, info))
+        return (ffi.string(info.name).decode(), tuple(info.shape[d] for d in range(info.rank)),
+                DTYPES[info.dtype])
+
+    def _view(self, fn, index, spec, ptr_type):
+        ptr = ffi.new(ptr_type)
+        self._check(fn(self._m, index, ptr))
+        name, shape, dtype = spec
+        count = int(np.prod(shape, dtype=np.int64))
+        nbytes = count * np.dtype(dtype).itemsize
+        return np.frombuffer(ffi.buffer(ptr[0], nbytes), dtype=dtype).reshape(shape)
+
+    def set_input(self, index, array):
+        np.copyto(self._in_views[index], array, casting="same_kind")
+
+    def run(self):
+        self._check(lib.sl_model_run(self._m))
+
+    def output(self, index):
+        return self._out_views[index]
+
+    @property
+    def arena_bytes(self):
+        return lib.sl_model_arena_bytes(self._m)

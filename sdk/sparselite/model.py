@@ -1,0 +1,88 @@
+"""The host API: load a .slite and run it."""
+import os
+from dataclasses import dataclass
+from typing import Tuple
+
+import numpy as np
+
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A model input or output: its name, shape and numpy dtype name."""
+
+    name: str
+    shape: Tuple[int, ...]
+    dtype: str
+
+
+class Model:
+    """A verified, planned model. Reuse it: runs allocate no new native memory."""
+
+    def __init__(self, backend):
+        self._backend = backend
+        self.inputs = [TensorSpec(*spec) for spec in backend.inputs]
+        self.outputs = [TensorSpec(*spec) for spec in backend.outputs]
+
+    @property
+    def arena_bytes(self):
+        """Bytes of the arena that holds every activation."""
+        return self._backend.arena_bytes
+
+    def _bind(self, inputs):
+        if isinstance(inputs, dict):
+            known = {spec.name for spec in self.inputs}
+            unknown = sorted(set(inputs) - known)
+            if unknown:
+                raise InputError(f"unknown input name(s) {unknown}; the model's inputs are {sorted(known)}")
+            missing = [spec.name for spec in self.inputs if spec.name not in inputs]
+            if missing:
+                raise InputError(f"missing input(s) {missing}; the model's inputs are {sorted(known)}")
+            return [inputs[spec.name] for spec in self.inputs]
+        if isinstance(inputs, (list, tuple)):
+            if len(inputs) != len(self.inputs):
+                raise InputError(f"expected {len(self.inputs)} inputs, got {len(inputs)}")
+            return list(inputs)
+        if len(self.inputs) != 1:
+            names = [spec.name for spec in self.inputs]
+            raise InputError(f"this model has {len(names)} inputs {names}: pass a dict of name -> array")
+        return [inputs]
+
+    def run(self, inputs):
+        """Runs the model on one array, a list in input order, or a dict name -> array.
+
+        Returns a list of numpy arrays in output order (copies, safe to keep)."""
+        for index, (spec, value) in enumerate(zip(self.inputs, self._bind(inputs))):
+            array = np.asarray(value)
+            want = np.dtype(spec.dtype)
+            same_kind = array.dtype.kind == want.kind or (array.dtype.kind in "iu" and want.kind in "iu")
+            if not same_kind:
+                raise InputError(f"input '{spec.name}' must be {spec.dtype}, got {array.dtype}")
+            if array.shape != spec.shape:
+                raise InputError(f"input '{spec.name}' must have shape {list(spec.shape)}, got {list(array.shape)}")
+            self._backend.set_input(index, array)
+        self._backend.run()
+        return [self._backend.output(i).copy() for i in range(len(self.outputs))]
+
+    def __repr__(self):
+        ins = ", ".join(f"{s.name}{list(s.shape)}" for s in self.inputs)
+        outs = ", ".join(f"{s.name}{list(s.shape)}" for s in self.outputs)
+        return f"<sparselite.Model inputs=({ins}) outputs=({outs})>"
+
+
+def load(path_or_bytes, num_threads=1):
+    """Loads and verifies a .slite model from a path (memory-mapped) or from bytes."""
+    from ._backend_native import NativeModel
+
+    if not isinstance(num_threads, int) or num_threads < 1:
+        raise InputError(f"num_threads must be a positive int, got {num_threads!r}")
+    if isinstance(path_or_bytes, (str, os.PathLike)):
+        if not os.path.exists(path_or_bytes):
+            raise FileNotFoundError(f"no such model file: {os.fspath(path_or_bytes)}")
+        source = os.fspath(path_or_bytes)
+    elif isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        source = path_or_bytes
+    else:
+        raise TypeError(f"load() takes a path or bytes, got {type(path_or_bytes).__name__}")
+    return Model(NativeModel(source, num_threads))
