@@ -91,9 +91,11 @@ def _linear(ctx, node, x, w, b=None):
 
 @handles("aten.batch_norm.default", "aten._native_batch_norm_legit_no_training.default")
 def _batch_norm(ctx, node, x, weight, bias, mean, var, *rest):
-    if node.target.__name__.startswith("batch_norm") and rest and rest[0]:
+    legit = "legit" in str(node.target)
+    # batch_norm: (training, momentum, eps, cudnn_enabled); the no-training op: (momentum, eps).
+    if not legit and rest[0]:
         raise ConversionError(f"batch norm at '{ctx.name_of(node)}' is in training mode: call module.eval()")
-    eps = rest[-1]
+    eps = rest[1] if legit else rest[2]
     mean, var = ctx.const(mean), ctx.const(var)
     gamma = ctx.const(weight) if weight is not None else np.ones_like(mean)
     beta = ctx.const(bias) if bias is not None else np.zeros_like(mean)
@@ -101,7 +103,7 @@ def _batch_norm(ctx, node, x, weight, bias, mean, var, *rest):
     out = ctx.graph.add_op("BATCH_NORM", [ctx.tensor(x)], ctx.shape(node), name=ctx.name_of(node),
                            options=dict(scale=scale, shift=(beta - mean * scale).astype(np.float32)))
     # The non-legacy op returns (out, mean, invstd); only the first is ever read.
-    return (out, None, None) if "legit" in str(node.target) else out
+    return (out, None, None) if legit else out
 
 
 def _activation(kind, lo=0.0, hi=0.0):

