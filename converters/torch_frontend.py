@@ -114,6 +114,7 @@ def _activation(kind, lo=0.0, hi=0.0):
 
 
 for _names, _kind in ((("aten.relu.default", "aten.relu_.default"), "RELU"),
+                      (("aten.relu6.default", "aten.relu6_.default"), "RELU6"),
                       (("aten.hardswish.default", "aten.hardswish_.default"), "HARDSWISH"),
                       (("aten.hardsigmoid.default", "aten.hardsigmoid_.default"), "HARDSIGMOID"),
                       (("aten.sigmoid.default", "aten.sigmoid_.default"), "SIGMOID"),

@@ -1,0 +1,154 @@
+"""Bad files and bad inputs give clear Python exceptions, never crashes."""
+import struct
+
+import numpy as np
+import pytest
+
+import sparselite
+from helpers import group_sparse_weight, single_op
+from sparselite import InputError, InvalidModelError, UnsupportedError
+from sparselite.converters.passes import run_all
+from sparselite.converters.writer import serialize
+
+rng = np.random.default_rng(11)
+
+
+def small_model_bytes(group_size=4):
+    x = rng.standard_normal((1, 8, 3, 3)).astype(np.float32)
+    w = group_sparse_weight(rng, 12, 8, group_size, 0.5).reshape(12, 8, 1, 1)
+    g, _ = single_op("CONV2D", [x], (1, 12, 3, 3), consts=[w, np.zeros(12, np.float32)], group_size=group_size)
+    run_all(g, sparse=False)
+    return g, serialize(g)
+
+
+def test_truncated_files_are_rejected():
+    _, data = small_model_bytes()
+    for cut in list(range(0, 64)) + list(range(64, len(data), 37)):
+        with pytest.raises(InvalidModelError):
+            sparselite.load(data[:cut])
+
+
+def test_truncated_message_says_what_is_wrong():
+    _, data = small_model_bytes()
+    with pytest.raises(InvalidModelError, match="past the end|truncated|outside the file"):
+        sparselite.load(data[: len(data) - 100])
+
+
+def test_wrong_file_identifier():
+    _, data = small_model_bytes()
+    with pytest.raises(InvalidModelError, match="identifier"):
+        sparselite.load(data[:4] + b"TFL3" + data[8:])
+
+
+def test_flipped_bytes_never_crash():
+    _, data = small_model_bytes()
+    ok = 0
+    for trial in range(300):
+        buf = bytearray(data)
+        for _ in range(1 + trial % 3):
+            buf[rng.integers(min(len(buf), 2048))] ^= 1 << int(rng.integers(8))
+        try:
+            m = sparselite.load(bytes(buf))
+            m.run(np.zeros(m.inputs[0].shape, np.float32))
+            ok += 1
+        except (InvalidModelError, UnsupportedError) as exc:
+            assert str(exc)
+    assert ok < 300  # most flips must be caught
+
+
+def _patch_sparse_index(data, g, new_index):
+    """Rewrites the first column index of the sparse weight in place."""
+    from sparselite import _schema as S
+
+    model = S.Model.GetRootAs(data, 0)
+    for i in range(model.TensorsLength()):
+        sp = model.Tensors(i).Sparsity()
+        if sp is not None:
+            off = model.Buffers(sp.ColIdx()).Offset()
+            return data[:off] + struct.pack("<H", new_index) + data[off + 2:]
+    raise AssertionError("no sparse tensor")
+
+
+def test_out_of_range_column_index():
+    g, data = small_model_bytes()
+    with pytest.raises(InvalidModelError, match="column index 9999 .* out of range"):
+        sparselite.load(_patch_sparse_index(data, g, 9999))
+
+
+def test_tensor_sizes_that_disagree():
+    g, _ = small_model_bytes()
+    out = g.outputs[0]
+    g.tensors[out].shape = (1, 12, 3, 4)
+    with pytest.raises(InvalidModelError, match=r"shape \[1,12,3,4\], expected \[1,12,3,3\]"):
+        sparselite.load(serialize(g))
+
+
+def test_constant_with_wrong_byte_count():
+    g, _ = small_model_bytes()
+    bias = g.ops[0].inputs[2]
+    g.tensors[bias].data = np.zeros(13, np.float32)  # the shape still says 12
+    with pytest.raises(InvalidModelError, match="holds 52 bytes, its shape needs 48"):
+        sparselite.load(serialize(g))
+
+
+def test_newer_format_version_is_unsupported(monkeypatch):
+    from sparselite.converters import writer
+
+    g, _ = small_model_bytes()
+    monkeypatch.setattr(writer, "FORMAT_VERSION", 99)
+    with pytest.raises(UnsupportedError, match="format version 99"):
+        sparselite.load(serialize(g))
+
+
+def test_unknown_op_type_is_unsupported(monkeypatch):
+    from sparselite import _schema as S
+
+    g, _ = small_model_bytes()
+    monkeypatch.setattr(S.OpType, "CONV2D", 999)
+    with pytest.raises(UnsupportedError, match="type 999"):
+        sparselite.load(serialize(g))
+
+
+def test_wrong_input_shape_dtype_and_name():
+    _, data = small_model_bytes()
+    model = sparselite.load(data)
+    good = np.zeros((1, 8, 3, 3), np.float32)
+    with pytest.raises(ValueError, match=r"shape \[1, 8, 3, 3\], got \[1, 8, 3\]"):
+        model.run(good[..., 0])
+    with pytest.raises(ValueError, match="must be float32, got int64"):
+        model.run(good.astype(np.int64))
+    with pytest.raises(ValueError, match="unknown input name"):
+        model.run({"nope": good})
+    with pytest.raises(ValueError, match="expected 1 inputs"):
+        model.run([good, good])
+    assert model.run(good.astype(np.float64))[0].shape == (1, 12, 3, 3)  # float64 is narrowed
+
+
+def test_missing_file_and_bad_arguments(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        sparselite.load(tmp_path / "missing.slite")
+    (tmp_path / "empty.slite").write_bytes(b"")
+    with pytest.raises(InvalidModelError, match="empty"):
+        sparselite.load(tmp_path / "empty.slite")
+    with pytest.raises(TypeError):
+        sparselite.load(42)
+    with pytest.raises(InputError):
+        sparselite.load(small_model_bytes()[1], num_threads=0)
+
+
+def test_unsupported_torch_op_names_the_module():
+    import torch
+
+    from sparselite import ConversionError
+    from sparselite.converters import from_torch
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.GELU())
+
+        def forward(self, x):
+            return self.body(x)
+
+    with pytest.raises(ConversionError, match=r"unsupported op aten.gelu.default at module 'body.1'"):
+        from_torch(Net(), torch.zeros(1, 3, 4, 4))

@@ -1,0 +1,86 @@
+"""The C runtime on its own: -Werror build, ASan/UBSan run over real models, libFuzzer on the loader."""
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import group_sparse_weight, single_op
+from sparselite.converters import from_torch, prune_groups
+from sparselite.converters.passes import run_all
+from sparselite.converters.writer import serialize
+
+NATIVE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "native")
+SANITIZE = "-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+
+
+def _make(build, target, **env):
+    cmd = ["make", "-s", "-C", NATIVE, f"BUILD={build}", f"{build}/{target}"]
+    cmd += [f"{k}={v}" for k, v in env.items()]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return os.path.join(build, target)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """Small real models: a pruned conv net with every activation path, and a sparse FC graph."""
+    d = tmp_path_factory.mktemp("corpus")
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = torch.nn.Conv2d(3, 8, 3, 2, 1)
+            self.dw = torch.nn.Conv2d(8, 8, 3, 1, 1, groups=8)
+            self.pw = torch.nn.Conv2d(8, 16, 1)
+            self.fc = torch.nn.Linear(32, 10)
+
+        def forward(self, x):
+            y = torch.nn.functional.hardswish(self.stem(x))
+            y = torch.nn.functional.relu6(self.dw(y)) + y
+            y = torch.nn.functional.max_pool2d(self.pw(y), 2, 2)
+            y = torch.cat([y, torch.sigmoid(y)], 1)
+            y = torch.nn.functional.pad(y, (1, 0, 0, 1))
+            return torch.softmax(self.fc(torch.flatten(torch.nn.functional.adaptive_avg_pool2d(y, 1), 1)), -1)
+
+    net = Net().eval()
+    prune_groups(net, 0.3, group=4)
+    paths = [from_torch(net, torch.zeros(1, 3, 16, 16)).save(d / "net.slite")]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 24)).astype(np.float32)
+    g, _ = single_op("FULLY_CONNECTED", [x], (2, 13), consts=[group_sparse_weight(rng, 13, 24, 8, 0.4)],
+                     group_size=8)
+    run_all(g, sparse=False)
+    (d / "fc.slite").write_bytes(serialize(g))
+    paths.append(d / "fc.slite")
+    return [str(p) for p in paths]
+
+
+def test_warning_free_build(tmp_path):
+    _make(str(tmp_path), "libsparselite.a", CC="gcc")
+
+
+def test_sanitized_run_and_mutations(tmp_path, corpus):
+    exe = _make(str(tmp_path), "sl_run_test", CC="gcc", CFLAGS=SANITIZE)
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1", UBSAN_OPTIONS="print_stacktrace=1")
+    result = subprocess.run([exe, *corpus], capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    assert " 0 failed" in result.stdout
+
+
+def test_libfuzzer_on_loader(tmp_path, corpus):
+    clang = shutil.which("clang-19") or shutil.which("clang")
+    assert clang, "libFuzzer needs clang: apt-get install clang-19 libclang-rt-19-dev (CI does)"
+    exe = _make(str(tmp_path), "fuzz_load", CC=clang)
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    for p in corpus:
+        shutil.copy(p, seeds)
+    env = dict(os.environ, ASAN_OPTIONS="allocator_may_return_null=1:detect_leaks=1")
+    seconds = os.environ.get("SPARSELITE_FUZZ_SECONDS", "30")
+    result = subprocess.run([exe, str(seeds), f"-max_total_time={seconds}", "-rss_limit_mb=4096",
+                             "-max_len=65536", "-timeout=10", f"-artifact_prefix={tmp_path}/"],
+                            capture_output=True, text=True, env=env, timeout=int(seconds) + 300)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "Done" in result.stderr

@@ -1,0 +1,184 @@
+"""Each op's reference kernel against numpy, on random shapes including odd sizes."""
+import numpy as np
+import pytest
+
+import sparselite
+from helpers import ACTIVATIONS, conv2d_ref, group_sparse_weight, rel_err, run_graph, single_op
+from sparselite.converters.ir import Graph
+from sparselite.converters.writer import serialize
+
+rng = np.random.default_rng(7)
+
+CONV_CASES = [
+    # n, c, h, w, oc, k, stride, dilation, pads (t, l, b, r), groups
+    (1, 3, 17, 13, 8, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1), 1),
+    (2, 5, 9, 11, 7, (3, 2), (1, 2), (1, 1), (0, 1, 2, 0), 1),
+    (1, 6, 15, 15, 6, (3, 3), (1, 1), (2, 2), (2, 2, 2, 2), 6),      # depthwise, dilated
+    (1, 8, 14, 10, 8, (5, 5), (2, 2), (1, 1), (1, 2, 2, 1), 8),      # depthwise 5x5, TF 'same'
+    (1, 6, 7, 9, 9, (3, 1), (1, 1), (1, 3), (1, 0, 1, 0), 3),        # grouped
+    (1, 4, 5, 5, 3, (1, 1), (1, 1), (1, 1), (0, 0, 0, 0), 1),        # pointwise -> GEMM path
+    (1, 4, 6, 6, 5, (1, 1), (2, 2), (1, 1), (0, 0, 0, 0), 1),        # strided 1x1 -> direct conv
+]
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+@pytest.mark.parametrize("act", ["NONE", "RELU6", "HARDSWISH"])
+def test_conv2d(case, act):
+    n, c, h, w, oc, (kh, kw), stride, dil, pads, groups = case
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    wt = rng.standard_normal((oc, c // groups, kh, kw)).astype(np.float32)
+    b = rng.standard_normal(oc).astype(np.float32)
+    ref = ACTIVATIONS[act](conv2d_ref(x, wt, b, stride, dil, pads, groups), 0, 0)
+    g, ins = single_op("CONV2D", [x], ref.shape, consts=[wt, b], options=dict(
+        stride=stride, dilation=dil, padding=pads, groups=groups, activation=act))
+    (y,) = run_graph(g, ins)
+    assert y.shape == ref.shape
+    assert rel_err(y, ref) < 1e-5
+
+
+@pytest.mark.parametrize("r", [1, 2, 4, 8])
+@pytest.mark.parametrize("oc,k,hw,density", [(13, 7, (5, 3), 0.5), (32, 24, (7, 7), 0.1), (9, 40, (1, 1), 0.0),
+                                             (16, 5, (2, 9), 1.0)])
+def test_sparse_conv1x1(r, oc, k, hw, density):
+    x = rng.standard_normal((1, k) + hw).astype(np.float32)
+    wt = group_sparse_weight(rng, oc, k, r, density)
+    b = rng.standard_normal(oc).astype(np.float32)
+    ref = np.maximum(np.einsum("ok,nkhw->nohw", wt, x) + b.reshape(1, -1, 1, 1), 0)
+    g, ins = single_op("CONV2D", [x], ref.shape, consts=[wt.reshape(oc, k, 1, 1), b],
+                       options=dict(activation="RELU"), group_size=r)
+    (y,) = run_graph(g, ins)
+    assert rel_err(y, ref) < 1e-5 if density else np.allclose(y, ref)
+
+
+@pytest.mark.parametrize("r", [1, 4, 8])
+@pytest.mark.parametrize("weights", ["fp32", "fp16"])
+def test_sparse_fully_connected(r, weights):
+    x = rng.standard_normal((3, 37)).astype(np.float32)
+    wt = group_sparse_weight(rng, 21, 37, r, 0.3)
+    if weights == "fp16":
+        wt = wt.astype(np.float16).astype(np.float32)
+    ref = x @ wt.T
+    g, ins = single_op("FULLY_CONNECTED", [x], ref.shape, consts=[wt], group_size=r)
+    (y,) = run_graph(g, ins, weights=weights)
+    assert rel_err(y, ref) < 1e-5
+
+
+def test_dense_fully_connected_with_bias_and_rank3():
+    x = rng.standard_normal((2, 3, 10)).astype(np.float32)
+    wt = rng.standard_normal((4, 10)).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+    ref = np.clip(x @ wt.T + b, -1, 0.5)
+    g, ins = single_op("FULLY_CONNECTED", [x], ref.shape, consts=[wt, b],
+                       options=dict(activation="CLAMP", act_min=-1.0, act_max=0.5))
+    (y,) = run_graph(g, ins)
+    assert rel_err(y, ref) < 1e-5
+
+
+@pytest.mark.parametrize("op", ["ADD", "MUL"])
+@pytest.mark.parametrize("sa,sb", [((2, 3, 4, 5), (2, 3, 4, 5)), ((1, 6, 5, 5), (1, 6, 1, 1)),
+                                   ((3, 1, 7), (4, 1)), ((5,), (2, 3, 5)), ((1, 4, 3, 3), ())])
+def test_binary_broadcast(op, sa, sb):
+    a = rng.standard_normal(sa).astype(np.float32)
+    b = rng.standard_normal(sb).astype(np.float32)
+    ref = a * b if op == "MUL" else a + b
+    g, ins = single_op(op, [a, b], ref.shape)
+    (y,) = run_graph(g, ins)
+    assert y.shape == ref.shape and rel_err(y, ref) < 1e-6
+
+
+def test_binary_with_constant_and_fused_relu():
+    a = rng.standard_normal((1, 3, 4, 4)).astype(np.float32)
+    c = rng.standard_normal((3, 1, 1)).astype(np.float32)
+    g, ins = single_op("ADD", [a], a.shape, consts=[c], options=dict(activation="RELU"))
+    (y,) = run_graph(g, ins)
+    assert rel_err(y, np.maximum(a + c, 0)) < 1e-6
+
+
+@pytest.mark.parametrize("act", sorted(ACTIVATIONS))
+def test_activation(act):
+    x = (rng.standard_normal((2, 3, 7)) * 5).astype(np.float32)
+    ref = ACTIVATIONS[act](x, -0.5, 2.0)
+    g, ins = single_op("ACTIVATION", [x], x.shape, options=dict(activation=act, min=-0.5, max=2.0))
+    (y,) = run_graph(g, ins)
+    assert np.allclose(y, ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("is_max", [True, False])
+@pytest.mark.parametrize("include_pad", [True, False])
+@pytest.mark.parametrize("h,w,k,s,p,ceil", [(9, 7, (3, 3), (2, 2), 1, True), (8, 8, (2, 2), (2, 2), 0, False),
+                                            (10, 11, (3, 2), (2, 3), 1, False), (7, 7, (3, 3), (3, 3), 0, True)])
+def test_pool2d(is_max, include_pad, h, w, k, s, p, ceil):
+    import torch  # the pool reference (PyTorch ceil-mode and padding semantics)
+
+    x = rng.standard_normal((2, 3, h, w)).astype(np.float32)
+    fn = torch.nn.functional.max_pool2d if is_max else torch.nn.functional.avg_pool2d
+    kw = dict(ceil_mode=ceil) if is_max else dict(ceil_mode=ceil, count_include_pad=include_pad)
+    ref = fn(torch.from_numpy(x), k, s, p, **kw).numpy()
+    g, ins = single_op("MAX_POOL2D" if is_max else "AVG_POOL2D", [x], ref.shape, options=dict(
+        kernel=k, stride=s, padding=(p, p, p, p), count_include_pad=include_pad))
+    (y,) = run_graph(g, ins)
+    assert rel_err(y, ref) < 1e-6
+
+
+@pytest.mark.parametrize("out_rank", [2, 4])
+def test_global_avg_pool(out_rank):
+    x = rng.standard_normal((2, 5, 7, 3)).astype(np.float32)
+    ref = x.mean(axis=(2, 3), keepdims=out_rank == 4)
+    g, ins = single_op("GLOBAL_AVG_POOL", [x], ref.shape)
+    (y,) = run_graph(g, ins)
+    assert rel_err(y, ref) < 1e-6
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_concat(axis):
+    shapes = [(2, 3, 4), (2, 3, 4), (2, 3, 4)]
+    arrays = []
+    for i, s in enumerate(shapes):
+        s = list(s)
+        s[axis] += i
+        arrays.append(rng.standard_normal(s).astype(np.float32))
+    ref = np.concatenate(arrays, axis=axis)
+    g, ins = single_op("CONCAT", arrays, ref.shape, options=dict(axis=axis))
+    (y,) = run_graph(g, ins)
+    assert np.array_equal(y, ref)
+
+
+def test_pad():
+    x = rng.standard_normal((1, 2, 3, 5)).astype(np.float32)
+    pads = [(0, 0), (1, 0), (0, 2), (3, 1)]
+    ref = np.pad(x, pads, constant_values=-1.5)
+    g, ins = single_op("PAD", [x], ref.shape, options=dict(pads=[p[0] for p in pads] + [p[1] for p in pads],
+                                                           value=-1.5))
+    (y,) = run_graph(g, ins)
+    assert np.array_equal(y, ref)
+
+
+def test_reshape():
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    g, ins = single_op("RESHAPE", [x], (6, 4))
+    (y,) = run_graph(g, ins)
+    assert np.array_equal(y, x.reshape(6, 4))
+
+
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+def test_softmax(axis):
+    x = (rng.standard_normal((3, 5, 4)) * 10).astype(np.float32)
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    ref = e / e.sum(axis=axis, keepdims=True)
+    g, ins = single_op("SOFTMAX", [x], x.shape, options=dict(axis=axis))
+    (y,) = run_graph(g, ins)
+    assert rel_err(y, ref) < 1e-5
+
+
+def test_arena_reuses_memory():
+    """A chain of ops needs only two live activations at a time, not one per op."""
+    g = Graph()
+    t = g.add_input("x", (1, 1024))
+    for i in range(10):
+        t = g.add_op("ACTIVATION", [t], (1, 1024), options=dict(activation="RELU"), name=f"a{i}")
+    g.outputs.append(t)
+    model = sparselite.load(serialize(g))
+    assert model.arena_bytes <= 3 * 4096
+    x = rng.standard_normal((1, 1024)).astype(np.float32)
+    for _ in range(3):  # reusable: same result every run
+        assert np.array_equal(model.run(x)[0], np.maximum(x, 0))
