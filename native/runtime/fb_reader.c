@@ -90,15 +90,6 @@ static size_t field_pos(sl_fb_t* fb, const sl_fb_table_t* t, int field, size_t s
   return t->pos + off;
 }
 
-bool sl_fb_has(const sl_fb_t* fb, const sl_fb_table_t* t, int field) {
-  if (t->pos == 0) return false;
-  size_t entry = 4 + 2 * (size_t)field;
-  if (entry + 2 > t->vtable_size) return false;
-  uint16_t off;
-  memcpy(&off, fb->base + t->vtable + entry, 2);
-  return off != 0;
-}
-
 #define SCALAR_READER(NAME, TYPE)                                                  \
   TYPE NAME(sl_fb_t* fb, const sl_fb_table_t* t, int field, TYPE dflt) {           \
     size_t p = field_pos(fb, t, field, sizeof(TYPE));                              \

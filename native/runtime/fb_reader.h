@@ -30,7 +30,6 @@ void sl_fb_init(sl_fb_t* fb, const void* data, size_t size);
 /* Root table, after checking the 4-byte file identifier. */
 sl_fb_table_t sl_fb_root(sl_fb_t* fb, const char identifier[4]);
 
-bool sl_fb_has(const sl_fb_t* fb, const sl_fb_table_t* t, int field);
 uint8_t sl_fb_u8(sl_fb_t* fb, const sl_fb_table_t* t, int field, uint8_t dflt);
 uint16_t sl_fb_u16(sl_fb_t* fb, const sl_fb_table_t* t, int field, uint16_t dflt);
 int32_t sl_fb_i32(sl_fb_t* fb, const sl_fb_table_t* t, int field, int32_t dflt);

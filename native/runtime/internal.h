@@ -63,8 +63,6 @@ struct sl_model {
   size_t arena_size;
 };
 
-typedef sl_model_t sl_ctx_t;
-
 /* Records a formatted message and returns status. */
 sl_status_t sl_fail(sl_model_t* m, sl_status_t status, const char* fmt, ...)
 #if defined(__GNUC__)
