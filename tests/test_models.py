@@ -30,16 +30,21 @@ def family(request, photo):
     return request.param, out
 
 
+def run_both(module, converted, x):
+    """(sparselite output, torch output) of one model on one input."""
+    with torch.no_grad():
+        ref = module(torch.from_numpy(x)).numpy()
+    (y,) = sparselite.load(converted.to_bytes()).run(x)
+    return y, ref
+
+
 @pytest.mark.parametrize("density", [1.0, 0.5, 0.1])
 def test_matches_torch(family, photo, density):
     name, models = family
     module, converted, _ = models[density]
     rng = np.random.default_rng(3)
-    model = sparselite.load(converted.to_bytes())
     for x in (photo, rng.standard_normal(photo.shape).astype(np.float32)):
-        with torch.no_grad():
-            ref = module(torch.from_numpy(x)).numpy()
-        (y,) = model.run(x)
+        y, ref = run_both(module, converted, x)
         assert rel_err(y, ref) < 1e-4, name
 
 
@@ -56,9 +61,7 @@ def test_pruned_layers_stored_group_sparse(family, density):
 def test_dense_model_classifies_like_torch(family, photo):
     _, models = family
     module, converted, _ = models[1.0]
-    with torch.no_grad():
-        ref = module(torch.from_numpy(photo)).numpy()
-    (y,) = sparselite.load(converted.to_bytes()).run(photo)
+    y, ref = run_both(module, converted, photo)
     assert list(np.argsort(-y[0])[:5]) == list(np.argsort(-ref[0])[:5])
     assert int(ref.argmax()) in (281, 282, 285)  # tabby / tiger cat / Egyptian cat: it is a cat
 
@@ -66,9 +69,7 @@ def test_dense_model_classifies_like_torch(family, photo):
 def test_fp16_weights_close_to_torch(family, photo):
     _, models = family
     module, _, converted16 = models[0.1]
-    with torch.no_grad():
-        ref = module(torch.from_numpy(photo)).numpy()
-    (y,) = sparselite.load(converted16.to_bytes()).run(photo)
+    y, ref = run_both(module, converted16, photo)
     assert rel_err(y, ref) < 2e-2
 
 

@@ -6,8 +6,6 @@ import numpy as np
 from . import _schema as S
 
 _OP_NAMES = {v: k for k, v in vars(S.OpType).items() if not k.startswith("_")}
-_DTYPE_SIZE = {S.DType.FLOAT32: 4, S.DType.FLOAT16: 2, S.DType.INT32: 4, S.DType.INT64: 8,
-               S.DType.UINT16: 2, S.DType.UINT32: 4}
 
 
 @dataclass
@@ -59,18 +57,17 @@ def summarize(data):
             per_weight_uses = int(np.prod(shape)) // wshape[0]
             layer.flops_dense = 2 * per_weight_uses * wshape[0] * k
             layer.weight_bytes = buffer_bytes(w.Buffer())
+            values = raw(w.Buffer(), np.float16 if w.Storage() == S.DType.FLOAT16 else np.float32)
             sp = w.Sparsity()
             if sp is not None:
                 r = sp.GroupSize()
                 row_ptr = raw(sp.RowPtr(), np.uint32)
                 stored = int(row_ptr[-1]) * r
-                values = raw(w.Buffer(), np.float16 if w.Storage() == S.DType.FLOAT16 else np.float32)
                 layer.group_size = r
                 layer.density = float(np.count_nonzero(values)) / (wshape[0] * k)
                 layer.flops = 2 * per_weight_uses * stored
                 layer.weight_bytes += buffer_bytes(sp.RowPtr()) + buffer_bytes(sp.ColIdx())
             else:
-                values = raw(w.Buffer(), np.float16 if w.Storage() == S.DType.FLOAT16 else np.float32)
                 layer.density = float(np.count_nonzero(values)) / values.size
                 layer.flops = layer.flops_dense
         layers.append(layer)
