@@ -46,6 +46,18 @@ typedef struct {
 
 typedef struct sl_model sl_model_t;
 
+/* Instruction-set bits: what a CPU offers and what a kernel needs. */
+typedef enum {
+  SL_ISA_SCALAR = 0,
+  SL_ISA_SSE2 = 1,
+  SL_ISA_AVX2_FMA = 2,
+  SL_ISA_NEON = 4,
+  SL_ISA_WASM_SIMD128 = 8
+} sl_isa_t;
+
+/* The SL_ISA_* bits of this CPU (and build). */
+uint32_t sl_cpu_isa(void);
+
 /* The format versions this runtime reads. */
 uint32_t sl_format_version(void);
 const char* sl_version_string(void);
@@ -59,7 +71,13 @@ const char* sl_model_last_error(const sl_model_t* model);
 sl_status_t sl_model_load_buffer(sl_model_t* model, const void* data, size_t size, int copy);
 /* Maps the file read-only; weights are used in place where their layout allows. */
 sl_status_t sl_model_load_file(sl_model_t* model, const char* path);
+/* Options, set before loading. num_threads: 1..256 (the caller's thread works too).
+ * isa_mask: kernels may only use these SL_ISA_* bits (tests, and comparing ISAs);
+ * the default is every bit. tune != 0: per layer, time the candidate kernels on
+ * the real shapes and keep the fastest instead of trusting the cost model. */
 sl_status_t sl_model_set_num_threads(sl_model_t* model, int num_threads);
+sl_status_t sl_model_set_isa_mask(sl_model_t* model, uint32_t isa_mask);
+sl_status_t sl_model_set_tuning(sl_model_t* model, int tune);
 
 int32_t sl_model_num_inputs(const sl_model_t* model);
 int32_t sl_model_num_outputs(const sl_model_t* model);
@@ -73,6 +91,24 @@ sl_status_t sl_model_run(sl_model_t* model);
 
 /* Bytes of the arena that holds every intermediate tensor. */
 size_t sl_model_arena_bytes(const sl_model_t* model);
+/* Bytes of per-op scratch (patch tiles, padded planes, transposes), shared by all ops. */
+size_t sl_model_scratch_bytes(const sl_model_t* model);
+
+/* Per-op profile. Counting starts when profiling is enabled (allowed at any time
+ * after load; enabling resets the counters). */
+typedef struct {
+  const char* name;   /* the operator's name in the file */
+  const char* type;   /* e.g. "CONV2D" */
+  const char* kernel; /* the microkernel chosen at load, or "" for plain C ops */
+  double flops;       /* per run, counting stored weights only */
+  double dense_flops; /* per run, as if every weight were stored */
+  uint64_t time_ns;   /* summed over profiled runs */
+  uint64_t runs;
+} sl_op_profile_t;
+
+sl_status_t sl_model_set_profiling(sl_model_t* model, int enable);
+int32_t sl_model_num_ops(const sl_model_t* model);
+sl_status_t sl_model_op_profile(const sl_model_t* model, int32_t index, sl_op_profile_t* profile);
 /* SL_CDEF_END */
 
 #ifdef __cplusplus

@@ -1,17 +1,82 @@
-/* CONV2D: NCHW input, [OC][IC/groups][KH][KW] weights (dense or group-sparse 1x1),
- * optional bias, fused activation. 1x1 stride-1 convs run as SpMM or GEMM over pixels. */
+/* CONV2D: NCHW input, [OC][IC/groups][KH][KW] weights (dense or group-sparse),
+ * optional bias, fused activation. Three paths: pointwise (1x1, stride 1) as
+ * spmm or gemm over pixels; depthwise on padded planes; everything else as
+ * gemm over tiles of gathered patches (im2col). */
+#include <string.h>
+
 #include "../runtime/internal.h"
 
 enum { F_STRIDE_H, F_STRIDE_W, F_DIL_H, F_DIL_W, F_PAD_T, F_PAD_L, F_PAD_B, F_PAD_R, F_GROUPS, F_ACT };
 
+typedef enum { PATH_POINTWISE, PATH_DEPTHWISE, PATH_IM2COL } conv_path_t;
+
 typedef struct {
   sl_conv2d_shape_t s;
   sl_activation_t act;
+  sl_minmax_t mm;
+  bool post; /* act needs a pass after the clamp */
   uint32_t batch;
-  const sl_spmm_kernel_t* spmm;
-  const sl_gemm_kernel_t* gemm;
-  const sl_conv2d_kernel_t* conv;
+  conv_path_t path;
+  sl_linear_t linear;                 /* pointwise */
+  const sl_dwconv_ukernel_t* dwconv;  /* depthwise */
+  sl_dwconv_shape_t dw;
+  uint32_t pad_h, pad_w;              /* padded plane size (depthwise) */
+  const float* weights;               /* depthwise: [C][KH*KW] */
+  const float* bias;
+  const sl_gemm_ukernel_t* gemm;      /* im2col */
+  float* panels;                      /* per group, packed for gemm */
+  size_t patch, tile, tiles;          /* im2col rows, pixels per tile, tiles per image */
 } conv_params_t;
+
+/* Dense [OC][IC/groups][KH][KW] weights, densified when the file stores them sparse. */
+static const float* dense_weights(sl_model_t* m, const sl_tensor_t* w) {
+  if (w->sparse == NULL) return w->data;
+  float* dense = sl_model_alloc(m, (size_t)w->sparse->rows * w->sparse->cols * sizeof(float));
+  if (dense != NULL) sl_group_sparse_densify(w->sparse, dense);
+  return dense;
+}
+
+static sl_status_t prepare_depthwise(sl_model_t* m, sl_node_t* n, conv_params_t* p, const sl_tensor_t* w) {
+  const sl_conv2d_shape_t* s = &p->s;
+  p->dwconv = sl_dwconv_select(m->isa);
+  p->weights = dense_weights(m, w);
+  if (p->weights == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+  /* Padded so that every output's window is in the plane, plus a row of
+   * slack; stride_w phases split the columns so loads are contiguous. */
+  p->pad_h = (s->out_h - 1) * s->stride_h + s->kernel_h;
+  p->pad_w = (s->out_w - 1) * s->stride_w + s->kernel_w;
+  sl_dwconv_shape_t d = {s->kernel_h, s->kernel_w, s->stride_h, s->stride_w, s->out_h, s->out_w, 0, 0};
+  d.row_len = (p->pad_w + s->stride_w - 1) / s->stride_w;
+  d.phase_stride = (size_t)d.row_len * p->pad_h;
+  p->dw = d;
+  sl_reserve_scratch(m, n, 0, d.phase_stride * s->stride_w * sizeof(float));
+  n->kernel = p->dwconv->name;
+  return SL_OK;
+}
+
+static sl_status_t prepare_im2col(sl_model_t* m, sl_node_t* n, conv_params_t* p, const sl_tensor_t* w,
+                                  const float* bias) {
+  const sl_conv2d_shape_t* s = &p->s;
+  p->gemm = sl_gemm_select(m->isa);
+  const float* dense = dense_weights(m, w);
+  if (dense == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+  size_t ocg = s->out_c / s->groups;
+  p->patch = (size_t)(s->in_c / s->groups) * s->kernel_h * s->kernel_w;
+  size_t panel_size = sl_gemm_pack_size(ocg, p->patch, p->gemm->mr);
+  p->panels = sl_model_alloc(m, panel_size * s->groups * sizeof(float));
+  if (p->panels == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+  for (uint32_t g = 0; g < s->groups; g++)
+    sl_gemm_pack(dense + g * ocg * p->patch, bias != NULL ? bias + g * ocg : NULL, ocg, p->patch, p->gemm->mr,
+                 p->panels + g * panel_size);
+  if (w->sparse != NULL) sl_model_release(m, (void*)dense);
+  /* A tile's patch matrix stays in L1/L2 while the gemm walks it. */
+  size_t pixels = (size_t)s->out_h * s->out_w;
+  p->tile = p->gemm->nr * 4;
+  p->tiles = (pixels + p->tile - 1) / p->tile;
+  sl_reserve_scratch(m, n, 0, p->patch * p->tile * sizeof(float));
+  n->kernel = p->gemm->name;
+  return SL_OK;
+}
 
 static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   conv_params_t* p = sl_model_alloc(m, sizeof(*p));
@@ -58,38 +123,160 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
                          (uint32_t)groups};
   p->s = s;
   p->batch = (uint32_t)x->shape[0];
+  p->post = sl_activation_minmax(&p->act, &p->mm);
+  p->bias = b != NULL ? sl_const_f32(b) : NULL;
+  size_t pixels = (size_t)oh * ow;
   bool pointwise = kh == 1 && kw == 1 && sh == 1 && sw == 1 && pt + pl + pb + pr == 0 && groups == 1;
-  if (w->sparse != NULL) {
-    if (!pointwise)
-      return sl_fail(m, SL_ERROR_UNSUPPORTED,
-                     "operator %d (%s): group-sparse weights are supported on 1x1, stride-1, unpadded, "
-                     "ungrouped convolutions only",
-                     (int)(n - m->nodes), n->name);
-    p->spmm = sl_spmm_select(m->isa, w->sparse->r);
-  } else if (pointwise) {
-    p->gemm = sl_gemm_select(m->isa);
-  } else {
-    p->conv = sl_conv2d_select(m->isa);
+  bool depthwise = groups == c && oc == c && dh == 1 && dw == 1 && sw <= 4;
+  if (pointwise) {
+    p->path = PATH_POINTWISE;
+    int32_t wshape[2] = {oc, c};
+    sl_tensor_t w2 = *w; /* the [OC][IC][1][1] weights as the [OC][IC] matrix they are */
+    w2.rank = 2;
+    memcpy(w2.shape, wshape, sizeof(wshape));
+    st = sl_linear_prepare(m, n, &p->linear, &w2, p->bias, pixels, &p->act);
+    n->flops *= p->batch;
+    n->dense_flops *= p->batch;
+    return st;
   }
-  return SL_OK;
+  n->dense_flops = n->flops = 2.0 * oc * (c / groups) * kh * kw * (double)pixels * p->batch;
+  if (depthwise) {
+    p->path = PATH_DEPTHWISE;
+    return prepare_depthwise(m, n, p, w);
+  }
+  p->path = PATH_IM2COL;
+  return prepare_im2col(m, n, p, w, p->bias);
+}
+
+static void post_activation(const conv_params_t* p, float* y, size_t n) {
+  if (p->post) sl_f32_activation_ref(&p->act, y, y, n);
+}
+
+typedef struct {
+  const sl_model_t* m;
+  const sl_node_t* n;
+  const conv_params_t* p;
+  const float* x;
+  float* y;
+} job_t;
+
+/* Stride 2: input column ix goes to padded column ix + pad_left, whose parity
+ * picks the phase. A plain two-output loop the compiler vectorizes. */
+static void deinterleave(const float* in, uint32_t cols, float* row, size_t phase_stride, uint32_t pad_left) {
+  float* even = row + (pad_left % 2 == 0 ? 0 : phase_stride) + pad_left / 2;
+  float* odd = row + (pad_left % 2 == 0 ? phase_stride : 0) + (pad_left + 1) / 2;
+  uint32_t i = 0;
+  for (; 2 * i + 1 < cols; i++) {
+    even[i] = in[2 * i];
+    odd[i] = in[2 * i + 1];
+  }
+  if (2 * i < cols) even[i] = in[2 * i];
+}
+
+/* Copies one input channel into the zero-padded plane, columns split by phase. */
+static void fill_plane(const conv_params_t* p, const float* x, float* plane) {
+  const sl_conv2d_shape_t* s = &p->s;
+  const sl_dwconv_shape_t* d = &p->dw;
+  uint32_t sw = s->stride_w, rows = s->in_h, cols = s->in_w;
+  if (rows > p->pad_h - s->pad_top) rows = p->pad_h - s->pad_top;
+  if (cols > p->pad_w - s->pad_left) cols = p->pad_w - s->pad_left;
+  /* Zero only what the copy leaves untouched: the padding rows and columns. */
+  for (uint32_t q = 0; q < sw; q++) {
+    float* phase = plane + q * d->phase_stride;
+    memset(phase, 0, (size_t)s->pad_top * d->row_len * sizeof(float));
+    size_t below = (size_t)(s->pad_top + rows) * d->row_len;
+    memset(phase + below, 0, (d->phase_stride - below) * sizeof(float));
+    uint32_t first = (s->pad_left + (sw - q) % sw) / sw; /* first column of this phase with input */
+    uint32_t end = (s->pad_left + cols + sw - 1 - q) / sw; /* one past the last */
+    for (uint32_t r = s->pad_top; r < s->pad_top + rows; r++) {
+      float* row = phase + (size_t)r * d->row_len;
+      for (uint32_t c = 0; c < first; c++) row[c] = 0.0f;
+      for (uint32_t c = end; c < d->row_len; c++) row[c] = 0.0f;
+    }
+  }
+  for (uint32_t iy = 0; iy < rows; iy++) {
+    const float* in = x + (size_t)iy * s->in_w;
+    float* row = plane + (size_t)(iy + s->pad_top) * d->row_len;
+    if (sw == 1) {
+      memcpy(row + s->pad_left, in, cols * sizeof(float));
+      continue;
+    }
+    if (sw == 2) {
+      deinterleave(in, cols, row, d->phase_stride, s->pad_left);
+      continue;
+    }
+    for (uint32_t q = 0; q < sw; q++) {
+      /* Padded column pc = ix + pad_left lands in phase pc % sw at pc / sw. */
+      uint32_t ix = (q + sw - s->pad_left % sw) % sw;
+      float* dst = row + q * d->phase_stride + (ix + s->pad_left) / sw;
+      for (; ix < cols; ix += sw) *dst++ = in[ix];
+    }
+  }
+}
+
+/* Task = (image, channel): pad the plane into scratch, then one microkernel call. */
+static void depthwise_task(void* ctx, size_t task, size_t thread) {
+  const job_t* j = ctx;
+  const conv_params_t* p = j->p;
+  const sl_conv2d_shape_t* s = &p->s;
+  const sl_dwconv_shape_t* d = &p->dw;
+  size_t ch = task % s->in_c, image = task / s->in_c;
+  const float* x = j->x + (image * s->in_c + ch) * s->in_h * s->in_w;
+  float* y = j->y + (image * s->out_c + ch) * s->out_h * s->out_w;
+  float* plane = sl_scratch_thread(j->m, j->n, thread);
+  fill_plane(p, x, plane);
+  float bias = p->bias != NULL ? p->bias[ch] : 0.0f;
+  p->dwconv->fn(d, plane, p->weights + ch * s->kernel_h * s->kernel_w, bias, y, &p->mm);
+  post_activation(p, y, (size_t)s->out_h * s->out_w);
+}
+
+/* Task = (image, group, pixel tile): gather the tile's patches, then gemm. */
+static void im2col_task(void* ctx, size_t task, size_t thread) {
+  const job_t* j = ctx;
+  const conv_params_t* p = j->p;
+  const sl_conv2d_shape_t* s = &p->s;
+  size_t tile = task % p->tiles, g = task / p->tiles % s->groups, image = task / p->tiles / s->groups;
+  size_t pixels = (size_t)s->out_h * s->out_w, icg = s->in_c / s->groups, ocg = s->out_c / s->groups;
+  size_t p0 = tile * p->tile, count = pixels - p0 < p->tile ? pixels - p0 : p->tile;
+  const float* x = j->x + (image * s->in_c + g * icg) * s->in_h * s->in_w;
+  float* patches = sl_scratch_thread(j->m, j->n, thread);
+  float* row = patches;
+  for (size_t ic = 0; ic < icg; ic++) {
+    const float* plane = x + ic * s->in_h * s->in_w;
+    for (uint32_t ky = 0; ky < s->kernel_h; ky++) {
+      for (uint32_t kx = 0; kx < s->kernel_w; kx++, row += p->tile) {
+        size_t oy = p0 / s->out_w, ox = p0 % s->out_w;
+        for (size_t i = 0; i < count; i++) {
+          int64_t iy = (int64_t)(oy * s->stride_h + ky * s->dilation_h) - s->pad_top;
+          int64_t ix = (int64_t)(ox * s->stride_w + kx * s->dilation_w) - s->pad_left;
+          bool inside = iy >= 0 && iy < s->in_h && ix >= 0 && ix < s->in_w;
+          row[i] = inside ? plane[iy * s->in_w + ix] : 0.0f;
+          if (++ox == s->out_w) {
+            ox = 0;
+            oy++;
+          }
+        }
+      }
+    }
+  }
+  size_t panel_size = sl_gemm_pack_size(ocg, p->patch, p->gemm->mr);
+  float* y = j->y + (image * s->out_c + g * ocg) * pixels + p0;
+  p->gemm->fn(count, ocg, p->patch, patches, p->tile, p->panels + g * panel_size, y, pixels, &p->mm);
+  for (size_t o = 0; o < ocg; o++) post_activation(p, y + o * pixels, count);
 }
 
 static void run(const sl_model_t* m, const sl_node_t* n) {
   const conv_params_t* p = n->params;
-  const sl_tensor_t *x = sl_in(m, n, 0), *w = sl_in(m, n, 1);
-  const float* bias = n->num_inputs > 2 ? sl_const_f32(sl_in(m, n, 2)) : NULL;
-  size_t in_size = (size_t)p->s.in_c * p->s.in_h * p->s.in_w;
-  size_t out_pixels = (size_t)p->s.out_h * p->s.out_w;
-  size_t out_size = (size_t)p->s.out_c * out_pixels;
-  for (uint32_t b = 0; b < p->batch; b++) {
-    const float* xb = (const float*)x->data + b * in_size;
-    float* yb = (float*)sl_out(m, n, 0)->data + b * out_size;
-    if (p->spmm != NULL)
-      p->spmm->fn(w->sparse, bias, out_pixels, xb, yb, &p->act);
-    else if (p->gemm != NULL)
-      p->gemm->fn(w->data, bias, p->s.out_c, p->s.in_c, out_pixels, xb, yb, &p->act);
-    else
-      p->conv->fn(&p->s, w->data, bias, xb, yb, &p->act);
+  job_t j = {m, n, p, sl_in(m, n, 0)->data, sl_out(m, n, 0)->data};
+  const sl_conv2d_shape_t* s = &p->s;
+  switch (p->path) {
+    case PATH_POINTWISE: {
+      size_t in_size = (size_t)s->in_c * s->in_h * s->in_w, out_size = (size_t)s->out_c * s->out_h * s->out_w;
+      for (uint32_t b = 0; b < p->batch; b++) sl_linear_run(m, &p->linear, j.x + b * in_size, j.y + b * out_size);
+      break;
+    }
+    case PATH_DEPTHWISE: sl_parallel_for(m, (size_t)p->batch * s->in_c, depthwise_task, &j); break;
+    case PATH_IM2COL: sl_parallel_for(m, (size_t)p->batch * s->groups * p->tiles, im2col_task, &j); break;
   }
 }
 

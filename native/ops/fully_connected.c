@@ -1,11 +1,12 @@
-/* FULLY_CONNECTED: y[..., OC] = x[..., K] * W[OC][K]^T + bias, W dense or group-sparse. */
+/* FULLY_CONNECTED: y[..., OC] = x[..., K] * W[OC][K]^T + bias, W dense or group-sparse.
+ * The kernels are channel-major, so several rows (tokens) are transposed into
+ * scratch first and the result transposed back; a single row needs neither. */
 #include "../runtime/internal.h"
 
 typedef struct {
   sl_activation_t act;
   size_t rows, cols, out_c;
-  const sl_spmm_kernel_t* spmm;
-  const sl_gemm_kernel_t* gemm;
+  sl_linear_t linear;
 } fc_params_t;
 
 static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
@@ -36,26 +37,31 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   p->cols = (size_t)k;
   p->out_c = (size_t)oc;
   p->rows = x->num_elems / (size_t)k;
-  if (w->sparse != NULL)
-    p->spmm = sl_spmm_select(m->isa, w->sparse->r);
-  else
-    p->gemm = sl_gemm_select(m->isa);
-  return SL_OK;
+  if (p->rows > 1) sl_reserve_scratch(m, n, (p->cols + p->out_c) * p->rows * sizeof(float), 0);
+  return sl_linear_prepare(m, n, &p->linear, w, b != NULL ? sl_const_f32(b) : NULL, p->rows, &p->act);
+}
+
+static void transpose(const float* in, float* out, size_t rows, size_t cols) {
+  enum { BLOCK = 32 };
+  for (size_t r0 = 0; r0 < rows; r0 += BLOCK)
+    for (size_t c0 = 0; c0 < cols; c0 += BLOCK)
+      for (size_t r = r0; r < r0 + BLOCK && r < rows; r++)
+        for (size_t c = c0; c < c0 + BLOCK && c < cols; c++) out[c * rows + r] = in[r * cols + c];
 }
 
 static void run(const sl_model_t* m, const sl_node_t* n) {
   const fc_params_t* p = n->params;
-  const sl_tensor_t* w = sl_in(m, n, 1);
-  const float* bias = n->num_inputs > 2 ? sl_const_f32(sl_in(m, n, 2)) : NULL;
   const float* x = sl_in(m, n, 0)->data;
   float* y = sl_out(m, n, 0)->data;
-  /* Row-major rows are one pixel each in the channel-major kernels. */
-  for (size_t r = 0; r < p->rows; r++) {
-    if (p->spmm != NULL)
-      p->spmm->fn(w->sparse, bias, 1, x + r * p->cols, y + r * p->out_c, &p->act);
-    else
-      p->gemm->fn(w->data, bias, p->out_c, p->cols, 1, x + r * p->cols, y + r * p->out_c, &p->act);
+  if (p->rows == 1) {
+    sl_linear_run(m, &p->linear, x, y);
+    return;
   }
+  float* xt = sl_scratch_shared(m);
+  float* yt = xt + p->cols * p->rows;
+  transpose(x, xt, p->rows, p->cols);
+  sl_linear_run(m, &p->linear, xt, yt);
+  transpose(yt, y, p->out_c, p->rows);
 }
 
 const sl_op_def_t sl_op_fully_connected = {"FULLY_CONNECTED", 2, 3, prepare, run};

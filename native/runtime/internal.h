@@ -9,6 +9,7 @@
 #include "../include/sparselite.h"
 #include "../kernels/kernels.h"
 #include "fb_reader.h"
+#include "threadpool.h"
 
 #define SL_FORMAT_VERSION 1u
 #define SL_ALIGN 64u
@@ -37,6 +38,11 @@ typedef struct {
   int32_t* outputs;
   sl_fb_table_t options;
   void* params; /* parsed options and prepared state, owned by the model */
+  size_t scratch_shared, scratch_per_thread; /* bytes, reserved at prepare */
+  const char* kernel;     /* the microkernel prepare chose, for profiles */
+  double flops;           /* per run, counting only stored weights */
+  double dense_flops;     /* per run, as if every weight were stored */
+  uint64_t time_ns, runs; /* accumulated while profiling */
 } sl_node_t;
 
 typedef struct sl_alloc {
@@ -52,8 +58,14 @@ struct sl_model {
   void* mapped;       /* mmap base, or NULL */
   size_t mapped_size;
   bool loaded;
+  bool tune;
+  bool profile;
   int num_threads;
-  uint32_t isa;
+  uint32_t isa_mask;
+  uint32_t isa; /* what kernels may use: the CPU's bits & isa_mask */
+  sl_threadpool_t* pool;
+  void* scratch;
+  size_t scratch_size;
   int32_t num_tensors, num_nodes, num_inputs, num_outputs;
   sl_tensor_t* tensors;
   sl_node_t* nodes;
@@ -71,6 +83,8 @@ sl_status_t sl_fail(sl_model_t* m, sl_status_t status, const char* fmt, ...)
     ;
 /* Zeroed, 64-byte aligned memory freed with the model; NULL when out of memory. */
 void* sl_model_alloc(sl_model_t* m, size_t size);
+/* Frees a block of sl_model_alloc early (prepare's discarded candidates). */
+void sl_model_release(sl_model_t* m, void* block);
 
 sl_status_t sl_load_graph(sl_model_t* m);
 sl_status_t sl_plan_arena(sl_model_t* m);
@@ -101,6 +115,43 @@ typedef struct {
 } sl_op_def_t;
 
 extern const sl_op_def_t* const sl_op_table[];
+
+/* Runs fn(ctx, task, thread) for task in [0, count) on the model's threads. */
+static inline void sl_parallel_for(const sl_model_t* m, size_t count, sl_task_fn fn, void* ctx) {
+  sl_threadpool_run(m->pool, count, fn, ctx);
+}
+
+/* Scratch memory for run: prepare reserves `shared` bytes for the whole op and
+ * `per_thread` bytes for each thread; one buffer serves every op in turn. */
+void sl_reserve_scratch(sl_model_t* m, sl_node_t* n, size_t shared, size_t per_thread);
+static inline void* sl_scratch_shared(const sl_model_t* m) { return m->scratch; }
+static inline void* sl_scratch_thread(const sl_model_t* m, const sl_node_t* n, size_t thread) {
+  size_t shared = (n->scratch_shared + SL_ALIGN - 1) / SL_ALIGN * SL_ALIGN;
+  size_t each = (n->scratch_per_thread + SL_ALIGN - 1) / SL_ALIGN * SL_ALIGN;
+  return (uint8_t*)m->scratch + shared + thread * each;
+}
+
+/* A 1x1 convolution or fully connected layer on channel-major data,
+ * y[rows][pixels] = W[rows][cols] x[cols][pixels] + bias, then the activation.
+ * Prepare picks sparse (spmm, with the block size r) or dense (gemm) per layer
+ * from the kernels' measured efficiencies, or by timing both when tuning. */
+typedef struct {
+  size_t rows, cols, pixels;
+  sl_minmax_t mm;
+  sl_activation_t post; /* applied after the kernel; NONE when the clamp is the activation */
+  const sl_spmm_ukernel_t* spmm;
+  const sl_spmm_ukernel_t* spmm_tail; /* r = 1, for the packed tail rows */
+  sl_spmm_packed_t packed;
+  const sl_gemm_ukernel_t* gemm;
+  float* panels;
+} sl_linear_t;
+
+/* w: dense [rows][cols] or group-sparse; bias may be NULL. Sets n->kernel and flops. */
+sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const sl_tensor_t* w,
+                              const float* bias, size_t pixels, const sl_activation_t* act);
+void sl_linear_run(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y);
+/* The clamp range that implements act, and whether act needs a pass of its own. */
+bool sl_activation_minmax(const sl_activation_t* act, sl_minmax_t* mm);
 
 /* Helpers for ops. */
 static inline sl_tensor_t* sl_in(const sl_model_t* m, const sl_node_t* n, int i) {

@@ -8,9 +8,16 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 uint32_t sl_format_version(void) { return SL_FORMAT_VERSION; }
 const char* sl_version_string(void) { return "0.1.0"; }
@@ -46,9 +53,32 @@ void* sl_model_alloc(sl_model_t* m, size_t size) {
   return block + SL_ALIGN;
 }
 
+void sl_model_release(sl_model_t* m, void* block) {
+  if (block == NULL) return;
+  sl_alloc_t* header = (sl_alloc_t*)((uint8_t*)block - SL_ALIGN);
+  for (sl_alloc_t** link = &m->allocs; *link != NULL; link = &(*link)->next) {
+    if (*link == header) {
+      *link = header->next;
+      free(header);
+      return;
+    }
+  }
+}
+
+void sl_reserve_scratch(sl_model_t* m, sl_node_t* n, size_t shared, size_t per_thread) {
+  n->scratch_shared = shared;
+  n->scratch_per_thread = per_thread;
+  size_t total = (shared + SL_ALIGN - 1) / SL_ALIGN * SL_ALIGN +
+                 (size_t)m->num_threads * ((per_thread + SL_ALIGN - 1) / SL_ALIGN * SL_ALIGN);
+  if (total > m->scratch_size) m->scratch_size = total;
+}
+
 sl_model_t* sl_model_new(void) {
   sl_model_t* m = calloc(1, sizeof(sl_model_t));
-  if (m != NULL) m->num_threads = 1;
+  if (m != NULL) {
+    m->num_threads = 1;
+    m->isa_mask = UINT32_MAX;
+  }
   return m;
 }
 
@@ -60,9 +90,14 @@ static void release(sl_model_t* m) {
   }
   free(m->owned_file);
   if (m->mapped != NULL) munmap(m->mapped, m->mapped_size);
+  sl_threadpool_destroy(m->pool);
   int threads = m->num_threads;
+  uint32_t isa_mask = m->isa_mask;
+  bool tune = m->tune;
   memset(m, 0, sizeof(*m));
   m->num_threads = threads;
+  m->isa_mask = isa_mask;
+  m->tune = tune;
 }
 
 void sl_model_free(sl_model_t* m) {
@@ -74,7 +109,9 @@ void sl_model_free(sl_model_t* m) {
 const char* sl_model_last_error(const sl_model_t* m) { return m != NULL ? m->error : "no model"; }
 
 static sl_status_t finish_load(sl_model_t* m) {
-  m->isa = sl_cpu_isa();
+  m->isa = sl_cpu_isa() & m->isa_mask;
+  /* Before the graph: tuning at prepare times kernels on these threads. */
+  m->pool = sl_threadpool_create(m->num_threads);
   sl_status_t st = sl_load_graph(m);
   if (st == SL_OK) st = sl_plan_arena(m);
   if (st != SL_OK) {
@@ -130,12 +167,31 @@ sl_status_t sl_model_load_file(sl_model_t* m, const char* path) {
   return finish_load(m);
 }
 
-sl_status_t sl_model_set_num_threads(sl_model_t* m, int num_threads) {
+static sl_status_t before_load(sl_model_t* m, const char* what) {
   if (m == NULL) return SL_ERROR_INVALID_ARGUMENT;
+  if (m->loaded) return sl_fail(m, SL_ERROR_STATE, "%s must be set before loading a model", what);
+  return SL_OK;
+}
+
+sl_status_t sl_model_set_num_threads(sl_model_t* m, int num_threads) {
+  sl_status_t st = before_load(m, "num_threads");
+  if (st != SL_OK) return st;
   if (num_threads < 1 || num_threads > 256)
     return sl_fail(m, SL_ERROR_INVALID_ARGUMENT, "num_threads must be 1..256, got %d", num_threads);
   m->num_threads = num_threads;
   return SL_OK;
+}
+
+sl_status_t sl_model_set_isa_mask(sl_model_t* m, uint32_t isa_mask) {
+  sl_status_t st = before_load(m, "the ISA mask");
+  if (st == SL_OK) m->isa_mask = isa_mask;
+  return st;
+}
+
+sl_status_t sl_model_set_tuning(sl_model_t* m, int tune) {
+  sl_status_t st = before_load(m, "tuning");
+  if (st == SL_OK) m->tune = tune != 0;
+  return st;
 }
 
 int32_t sl_model_num_inputs(const sl_model_t* m) { return m != NULL && m->loaded ? m->num_inputs : 0; }
@@ -191,8 +247,46 @@ sl_status_t sl_model_output_data(sl_model_t* m, int32_t index, const void** data
 sl_status_t sl_model_run(sl_model_t* m) {
   if (m == NULL) return SL_ERROR_INVALID_ARGUMENT;
   if (!m->loaded) return sl_fail(m, SL_ERROR_STATE, "no model is loaded");
-  for (int32_t i = 0; i < m->num_nodes; i++) sl_op_table[m->nodes[i].type]->run(m, &m->nodes[i]);
+  if (!m->profile) {
+    for (int32_t i = 0; i < m->num_nodes; i++) sl_op_table[m->nodes[i].type]->run(m, &m->nodes[i]);
+    return SL_OK;
+  }
+  for (int32_t i = 0; i < m->num_nodes; i++) {
+    sl_node_t* n = &m->nodes[i];
+    uint64_t t0 = now_ns();
+    sl_op_table[n->type]->run(m, n);
+    n->time_ns += now_ns() - t0;
+    n->runs++;
+  }
   return SL_OK;
 }
 
 size_t sl_model_arena_bytes(const sl_model_t* m) { return m != NULL ? m->arena_size : 0; }
+size_t sl_model_scratch_bytes(const sl_model_t* m) { return m != NULL ? m->scratch_size : 0; }
+
+sl_status_t sl_model_set_profiling(sl_model_t* m, int enable) {
+  if (m == NULL) return SL_ERROR_INVALID_ARGUMENT;
+  if (!m->loaded) return sl_fail(m, SL_ERROR_STATE, "no model is loaded");
+  m->profile = enable != 0;
+  for (int32_t i = 0; enable && i < m->num_nodes; i++) m->nodes[i].time_ns = m->nodes[i].runs = 0;
+  return SL_OK;
+}
+
+int32_t sl_model_num_ops(const sl_model_t* m) { return m != NULL && m->loaded ? m->num_nodes : 0; }
+
+sl_status_t sl_model_op_profile(const sl_model_t* m, int32_t index, sl_op_profile_t* profile) {
+  if (m == NULL || profile == NULL) return SL_ERROR_INVALID_ARGUMENT;
+  if (!m->loaded) return sl_fail((sl_model_t*)m, SL_ERROR_STATE, "no model is loaded");
+  if (index < 0 || index >= m->num_nodes)
+    return sl_fail((sl_model_t*)m, SL_ERROR_INVALID_ARGUMENT, "op index %d is out of range (0..%d)", index,
+                   m->num_nodes - 1);
+  const sl_node_t* n = &m->nodes[index];
+  profile->name = n->name;
+  profile->type = sl_op_table[n->type]->name;
+  profile->kernel = n->kernel != NULL ? n->kernel : "";
+  profile->flops = n->flops;
+  profile->dense_flops = n->dense_flops;
+  profile->time_ns = n->time_ns;
+  profile->runs = n->runs;
+  return SL_OK;
+}

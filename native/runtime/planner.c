@@ -66,5 +66,12 @@ sl_status_t sl_plan_arena(sl_model_t* m) {
   if (m->arena == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory for a %zu-byte arena", total);
   for (int32_t i = 0; i < count; i++)
     m->tensors[live[i].tensor].data = (uint8_t*)m->arena + m->tensors[live[i].tensor].arena_offset;
+  /* Ops run one after another, so one scratch buffer serves them all. */
+  if (m->scratch_size > 0) {
+    m->scratch = sl_model_alloc(m, m->scratch_size);
+    if (m->scratch == NULL)
+      return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory for %zu bytes of scratch", m->scratch_size);
+  }
+  sl_model_release(m, live);
   return SL_OK;
 }

@@ -1,0 +1,116 @@
+/* Repacking of the file's weights into the streams the microkernels read. */
+#include <stdbool.h>
+#include <string.h>
+
+#include "kernels.h"
+
+/* Rows of file group g that exist (the last group may be short). */
+static uint32_t valid_rows(const sl_group_sparse_f32_t* w, uint32_t g) {
+  uint32_t first = g * w->r;
+  return w->rows - first < w->r ? w->rows - first : w->r;
+}
+
+/* Whether stored element e has a nonzero among group rows [j0, j0 + n). */
+static bool any_nonzero(const sl_group_sparse_f32_t* w, uint32_t e, uint32_t j0, uint32_t n) {
+  for (uint32_t j = j0; j < j0 + n; j++)
+    if (w->values[(size_t)e * w->r + j] != 0.0f) return true;
+  return false;
+}
+
+/* Calls visit(block rows [j0, j0 + n) of group g) for every kernel block, then
+ * every tail row (n = 1), in stream order. Blocks drop columns that are zero
+ * in all their rows: splitting a file group can leave such columns. */
+typedef void (*visit_fn)(void* ctx, const sl_group_sparse_f32_t* w, uint32_t g, uint32_t j0, uint32_t n);
+
+static void walk(const sl_group_sparse_f32_t* w, uint32_t r, visit_fn visit, void* ctx) {
+  for (uint32_t g = 0; g < w->group_rows; g++)
+    for (uint32_t j0 = 0; j0 + r <= valid_rows(w, g); j0 += r) visit(ctx, w, g, j0, r);
+  for (uint32_t g = 0; g < w->group_rows; g++) {
+    uint32_t v = valid_rows(w, g);
+    for (uint32_t j = v - v % r; j < v; j++) visit(ctx, w, g, j, 1);
+  }
+}
+
+typedef struct {
+  size_t blocks, nonzeros, values;
+} counts_t;
+
+static void count_block(void* ctx, const sl_group_sparse_f32_t* w, uint32_t g, uint32_t j0, uint32_t n) {
+  counts_t* c = ctx;
+  c->blocks++;
+  c->values += n;
+  for (uint32_t e = w->row_ptr[g]; e < w->row_ptr[g + 1]; e++) {
+    if (!any_nonzero(w, e, j0, n)) continue;
+    c->nonzeros++;
+    c->values += n;
+  }
+}
+
+void sl_spmm_pack_count(const sl_group_sparse_f32_t* w, uint32_t r, uint32_t* blocks, uint32_t* tail_rows,
+                        size_t* nonzeros, size_t* values) {
+  counts_t c = {0, 0, 0};
+  walk(w, r, count_block, &c);
+  uint32_t full = 0;
+  for (uint32_t g = 0; g < w->group_rows; g++) full += valid_rows(w, g) / r;
+  *blocks = full;
+  *tail_rows = (uint32_t)c.blocks - full;
+  *nonzeros = c.nonzeros;
+  *values = c.values;
+}
+
+typedef struct {
+  sl_spmm_packed_t* p;
+  const float* bias;
+  size_t x_stride, block, nz, value, row;
+} fill_t;
+
+static void fill_block(void* ctx, const sl_group_sparse_f32_t* w, uint32_t g, uint32_t j0, uint32_t n) {
+  fill_t* f = ctx;
+  sl_spmm_packed_t* p = f->p;
+  p->nz_start[f->block++] = (uint32_t)f->nz;
+  for (uint32_t j = j0; j < j0 + n; j++) {
+    uint32_t row = g * w->r + j;
+    uint32_t oc = w->out_perm != NULL ? w->out_perm[row] : row;
+    p->out_row[f->row++] = oc;
+    p->values[f->value++] = f->bias != NULL ? f->bias[oc] : 0.0f;
+  }
+  for (uint32_t e = w->row_ptr[g]; e < w->row_ptr[g + 1]; e++) {
+    if (!any_nonzero(w, e, j0, n)) continue;
+    p->x_offset[f->nz++] = (uint32_t)(w->col_idx[e] * f->x_stride);
+    for (uint32_t j = j0; j < j0 + n; j++) p->values[f->value++] = w->values[(size_t)e * w->r + j];
+  }
+  p->nz_start[f->block] = (uint32_t)f->nz;
+}
+
+void sl_spmm_pack(const sl_group_sparse_f32_t* w, const float* bias, size_t x_stride, sl_spmm_packed_t* p) {
+  fill_t f = {p, bias, x_stride, 0, 0, 0, 0};
+  p->nz_start[0] = 0;
+  walk(w, p->r, fill_block, &f);
+}
+
+size_t sl_gemm_pack_size(size_t rows, size_t k, uint32_t mr) {
+  size_t panels = (rows + mr - 1) / mr;
+  return panels * mr * (k + 1);
+}
+
+void sl_gemm_pack(const float* w, const float* bias, size_t rows, size_t k, uint32_t mr, float* panels) {
+  memset(panels, 0, sl_gemm_pack_size(rows, k, mr) * sizeof(float));
+  for (size_t r0 = 0; r0 < rows; r0 += mr) {
+    float* panel = panels + (r0 / mr) * mr * (k + 1);
+    for (size_t j = 0; j < mr && r0 + j < rows; j++) {
+      panel[j] = bias != NULL ? bias[r0 + j] : 0.0f;
+      for (size_t c = 0; c < k; c++) panel[mr + c * mr + j] = w[(r0 + j) * k + c];
+    }
+  }
+}
+
+void sl_group_sparse_densify(const sl_group_sparse_f32_t* w, float* dense) {
+  memset(dense, 0, (size_t)w->rows * w->cols * sizeof(float));
+  for (uint32_t g = 0; g < w->group_rows; g++)
+    for (uint32_t j = 0; j < valid_rows(w, g); j++) {
+      uint32_t row = g * w->r + j;
+      uint32_t oc = w->out_perm != NULL ? w->out_perm[row] : row;
+      for (uint32_t e = w->row_ptr[g]; e < w->row_ptr[g + 1]; e++)
+        dense[(size_t)oc * w->cols + w->col_idx[e]] = w->values[(size_t)e * w->r + j];
+    }
+}

@@ -1,0 +1,245 @@
+/* 1x1 convolutions and fully connected layers: per-layer choice between the
+ * sparse (spmm) and dense (gemm) microkernels, packing, and the parallel run. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../runtime/internal.h"
+
+bool sl_activation_minmax(const sl_activation_t* act, sl_minmax_t* mm) {
+  mm->min = -INFINITY;
+  mm->max = INFINITY;
+  switch (act->type) {
+    case SL_ACT_NONE: return false;
+    case SL_ACT_RELU: mm->min = 0.0f; return false;
+    case SL_ACT_RELU6: mm->min = 0.0f; mm->max = 6.0f; return false;
+    case SL_ACT_CLAMP: mm->min = act->min; mm->max = act->max; return false;
+    default: return true;
+  }
+}
+
+static sl_status_t oom(sl_model_t* m) { return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory packing weights"); }
+
+static sl_status_t prepare_dense(sl_model_t* m, sl_linear_t* L, const float* w, const float* bias) {
+  L->gemm = sl_gemm_select(m->isa);
+  L->panels = sl_model_alloc(m, sl_gemm_pack_size(L->rows, L->cols, L->gemm->mr) * sizeof(float));
+  if (L->panels == NULL) return oom(m);
+  sl_gemm_pack(w, bias, L->rows, L->cols, L->gemm->mr, L->panels);
+  return SL_OK;
+}
+
+static sl_status_t prepare_sparse(sl_model_t* m, sl_linear_t* L, const sl_group_sparse_f32_t* w,
+                                  const float* bias, const sl_spmm_ukernel_t* k) {
+  sl_spmm_packed_t* p = &L->packed;
+  size_t nonzeros, values;
+  p->r = k->r;
+  sl_spmm_pack_count(w, k->r, &p->blocks, &p->tail_rows, &nonzeros, &values);
+  size_t nb = (size_t)p->blocks + p->tail_rows;
+  p->nz_start = sl_model_alloc(m, (nb + 1) * sizeof(uint32_t));
+  p->x_offset = sl_model_alloc(m, (nonzeros + 1) * sizeof(uint32_t));
+  p->values = sl_model_alloc(m, (values + 1) * sizeof(float));
+  p->out_row = sl_model_alloc(m, (w->rows + 1) * sizeof(uint32_t));
+  if (p->nz_start == NULL || p->x_offset == NULL || p->values == NULL || p->out_row == NULL) return oom(m);
+  sl_spmm_pack(w, bias, L->pixels, p);
+  L->spmm = k;
+  L->spmm_tail = sl_spmm_select(m->isa, 1);
+  return SL_OK;
+}
+
+static void release_sparse(sl_model_t* m, sl_linear_t* L) {
+  sl_model_release(m, L->packed.nz_start);
+  sl_model_release(m, L->packed.x_offset);
+  sl_model_release(m, L->packed.values);
+  sl_model_release(m, L->packed.out_row);
+  memset(&L->packed, 0, sizeof(L->packed));
+  L->spmm = L->spmm_tail = NULL;
+}
+
+/* Stored weights a kernel with blocks of r would multiply per pixel. */
+static size_t stored_weights(const sl_group_sparse_f32_t* w, uint32_t r) {
+  uint32_t blocks, tails;
+  size_t nonzeros, values;
+  sl_spmm_pack_count(w, r, &blocks, &tails, &nonzeros, &values);
+  return values - (size_t)blocks * r - tails;
+}
+
+/* The spmm kernel with the lowest modelled cost, in gemm-weight units per pixel. */
+static const sl_spmm_ukernel_t* best_sparse(const sl_model_t* m, const sl_group_sparse_f32_t* w, double* cost) {
+  const sl_spmm_ukernel_t* best = NULL;
+  for (uint32_t r = 1; r <= w->r; r *= 2) {
+    const sl_spmm_ukernel_t* k = sl_spmm_select(m->isa, r);
+    if (k == NULL || w->r % r != 0) continue;
+    double c = (double)stored_weights(w, r) / k->efficiency;
+    if (best == NULL || c < *cost) {
+      best = k;
+      *cost = c;
+    }
+  }
+  return best;
+}
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Best of a few single-threaded runs on scratch data. */
+static double time_run(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y) {
+  double best = INFINITY;
+  for (int i = 0; i < 5; i++) {
+    double t0 = now_seconds();
+    sl_linear_run(m, L, x, y);
+    double t = now_seconds() - t0;
+    if (t < best) best = t;
+  }
+  return best;
+}
+
+/* Times sparse against dense on this layer's shapes and keeps the faster. */
+static sl_status_t tune(sl_model_t* m, sl_linear_t* L, const sl_group_sparse_f32_t* w, const float* bias,
+                        const sl_spmm_ukernel_t* k) {
+  sl_status_t st = prepare_sparse(m, L, w, bias, k);
+  float* dense = malloc((size_t)w->rows * w->cols * sizeof(float));
+  float* x = calloc(L->cols * L->pixels + 1, sizeof(float));
+  float* y = malloc((L->rows * L->pixels + 1) * sizeof(float));
+  if (dense == NULL || x == NULL || y == NULL) st = oom(m);
+  if (st == SL_OK) {
+    for (size_t i = 0; i < L->cols * L->pixels; i++) x[i] = (float)(i % 7) * 0.25f;
+    sl_group_sparse_densify(w, dense);
+    double sparse_time = time_run(m, L, x, y);
+    sl_linear_t D = *L;
+    D.spmm = D.spmm_tail = NULL;
+    memset(&D.packed, 0, sizeof(D.packed));
+    st = prepare_dense(m, &D, dense, bias);
+    if (st == SL_OK && time_run(m, &D, x, y) < sparse_time) {
+      release_sparse(m, L);
+      *L = D;
+    } else if (st == SL_OK) {
+      sl_model_release(m, D.panels);
+    }
+  }
+  free(dense);
+  free(x);
+  free(y);
+  return st;
+}
+
+sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const sl_tensor_t* w,
+                              const float* bias, size_t pixels, const sl_activation_t* act) {
+  L->rows = (size_t)w->shape[0];
+  L->cols = (size_t)w->shape[1];
+  L->pixels = pixels;
+  L->post = *act;
+  if (!sl_activation_minmax(act, &L->mm)) L->post.type = SL_ACT_NONE;
+  n->dense_flops = 2.0 * (double)L->rows * (double)L->cols * (double)pixels;
+  sl_status_t st;
+  const sl_group_sparse_f32_t* s = w->sparse;
+  /* The packed offsets are 32-bit: columns * pixel stride must fit. */
+  bool sparse_ok = s != NULL && (uint64_t)L->cols * pixels <= UINT32_MAX;
+  if (s != NULL && !sparse_ok) {
+    float* dense = malloc(L->rows * L->cols * sizeof(float));
+    if (dense == NULL) return oom(m);
+    sl_group_sparse_densify(s, dense);
+    st = prepare_dense(m, L, dense, bias);
+    free(dense);
+  } else if (s != NULL) {
+    double sparse_cost = 0.0;
+    const sl_spmm_ukernel_t* k = best_sparse(m, s, &sparse_cost);
+    double dense_cost = (double)L->rows * (double)L->cols;
+    if (m->tune) {
+      st = tune(m, L, s, bias, k);
+    } else if (sparse_cost <= dense_cost) {
+      st = prepare_sparse(m, L, s, bias, k);
+    } else {
+      float* dense = malloc(L->rows * L->cols * sizeof(float));
+      if (dense == NULL) return oom(m);
+      sl_group_sparse_densify(s, dense);
+      st = prepare_dense(m, L, dense, bias);
+      free(dense);
+    }
+  } else {
+    st = prepare_dense(m, L, w->data, bias);
+  }
+  if (st != SL_OK) return st;
+  if (L->spmm != NULL) {
+    n->kernel = L->spmm->name;
+    size_t weights = 0;
+    for (uint32_t b = 0; b < L->packed.blocks; b++)
+      weights += (size_t)(L->packed.nz_start[b + 1] - L->packed.nz_start[b]) * L->packed.r;
+    weights += L->packed.nz_start[L->packed.blocks + L->packed.tail_rows] - L->packed.nz_start[L->packed.blocks];
+    n->flops = 2.0 * (double)weights * (double)pixels;
+  } else {
+    n->kernel = L->gemm->name;
+    n->flops = n->dense_flops;
+  }
+  return SL_OK;
+}
+
+/* --- run ------------------------------------------------------------------ */
+
+typedef struct {
+  const sl_linear_t* L;
+  const float* x;
+  float* y;
+  size_t tile, tiles, pixel_chunks, row_units, row_chunks;
+} job_t;
+
+static void post_activation(const sl_linear_t* L, float* y, const uint32_t* rows, size_t first, size_t count,
+                            size_t p0, size_t p1) {
+  for (size_t i = 0; i < count; i++) {
+    float* out = y + (rows != NULL ? rows[i] : first + i) * L->pixels;
+    sl_f32_activation_ref(&L->post, out + p0, out + p0, p1 - p0);
+  }
+}
+
+static void run_task(void* ctx, size_t task, size_t thread) {
+  (void)thread;
+  const job_t* j = ctx;
+  const sl_linear_t* L = j->L;
+  size_t pc = task % j->pixel_chunks, rc = task / j->pixel_chunks;
+  size_t p0 = pc * j->tiles / j->pixel_chunks * j->tile;
+  size_t p1 = (pc + 1) * j->tiles / j->pixel_chunks * j->tile;
+  if (p1 > L->pixels) p1 = L->pixels;
+  size_t u0 = rc * j->row_units / j->row_chunks, u1 = (rc + 1) * j->row_units / j->row_chunks;
+  const float* x = j->x + p0;
+  float* y = j->y + p0;
+  if (L->spmm != NULL) {
+    const sl_spmm_packed_t* p = &L->packed;
+    L->spmm->fn(p1 - p0, u1 - u0, x, p->values + sl_spmm_values_start(p, (uint32_t)u0), p->x_offset + p->nz_start[u0],
+                p->nz_start + u0, p->out_row + u0 * p->r, y, L->pixels, &L->mm);
+    if (L->post.type != SL_ACT_NONE) post_activation(L, j->y, p->out_row + u0 * p->r, 0, (u1 - u0) * p->r, p0, p1);
+    if (rc + 1 == j->row_chunks && p->tail_rows > 0) {
+      uint32_t b = p->blocks;
+      L->spmm_tail->fn(p1 - p0, p->tail_rows, x, p->values + sl_spmm_values_start(p, b), p->x_offset + p->nz_start[b],
+                       p->nz_start + b, p->out_row + (size_t)b * p->r, y, L->pixels, &L->mm);
+      if (L->post.type != SL_ACT_NONE)
+        post_activation(L, j->y, p->out_row + (size_t)b * p->r, 0, p->tail_rows, p0, p1);
+    }
+  } else {
+    uint32_t mr = L->gemm->mr;
+    size_t r0 = u0 * mr, r1 = u1 * mr < L->rows ? u1 * mr : L->rows;
+    L->gemm->fn(p1 - p0, r1 - r0, L->cols, x, L->pixels, L->panels + u0 * mr * (L->cols + 1), y + r0 * L->pixels,
+                L->pixels, &L->mm);
+    if (L->post.type != SL_ACT_NONE) post_activation(L, j->y, NULL, r0, r1 - r0, p0, p1);
+  }
+}
+
+void sl_linear_run(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y) {
+  job_t j = {L, x, y, 0, 0, 1, 0, 1};
+  j.tile = L->spmm != NULL ? L->spmm->mr : L->gemm->nr;
+  j.tiles = (L->pixels + j.tile - 1) / j.tile;
+  j.row_units = L->spmm != NULL ? L->packed.blocks : (L->rows + L->gemm->mr - 1) / L->gemm->mr;
+  size_t threads = m->pool != NULL ? (size_t)m->num_threads : 1;
+  if (threads > 1) {
+    /* About four tasks per thread, split over pixels first and over rows when
+     * there are few pixels (7x7 layers), so every layer spreads. */
+    size_t want = 4 * threads;
+    j.pixel_chunks = j.tiles < want ? j.tiles : want;
+    size_t rc = (want + j.pixel_chunks - 1) / j.pixel_chunks;
+    j.row_chunks = rc < j.row_units ? rc : (j.row_units > 0 ? j.row_units : 1);
+  }
+  sl_parallel_for(m, j.pixel_chunks * j.row_chunks, run_task, &j);
+}

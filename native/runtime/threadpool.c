@@ -1,0 +1,148 @@
+#define _POSIX_C_SOURCE 200809L
+#include "threadpool.h"
+
+#include <stdlib.h>
+
+#if defined(SL_NO_THREADS)
+
+sl_threadpool_t* sl_threadpool_create(int threads) {
+  (void)threads;
+  return NULL;
+}
+void sl_threadpool_destroy(sl_threadpool_t* pool) { (void)pool; }
+void sl_threadpool_run(sl_threadpool_t* pool, size_t count, sl_task_fn fn, void* ctx) {
+  (void)pool;
+  for (size_t i = 0; i < count; i++) fn(ctx, i, 0);
+}
+
+#else
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+/* Spins before sleeping: ops follow each other within microseconds, and a
+ * condition-variable wake-up per op would cost more than small ops take. */
+#define SPIN_ROUNDS 20000
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+typedef struct {
+  sl_threadpool_t* pool;
+  size_t index;
+  pthread_t thread;
+} worker_t;
+
+struct sl_threadpool {
+  int workers;
+  worker_t* worker;
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+  atomic_uint generation; /* bumped once per job */
+  atomic_bool stop;
+  atomic_size_t next_task;
+  atomic_int busy; /* workers still inside the current job */
+  size_t count;
+  sl_task_fn fn;
+  void* ctx;
+};
+
+static void work(sl_threadpool_t* p, size_t thread) {
+  for (;;) {
+    size_t task = atomic_fetch_add_explicit(&p->next_task, 1, memory_order_relaxed);
+    if (task >= p->count) return;
+    p->fn(p->ctx, task, thread);
+  }
+}
+
+static void* worker_main(void* arg) {
+  worker_t* w = arg;
+  sl_threadpool_t* p = w->pool;
+  unsigned seen = atomic_load_explicit(&p->generation, memory_order_acquire);
+  for (;;) {
+    unsigned now = seen;
+    for (int i = 0; i < SPIN_ROUNDS && now == seen; i++) {
+      cpu_relax();
+      now = atomic_load_explicit(&p->generation, memory_order_acquire);
+    }
+    if (now == seen) {
+      pthread_mutex_lock(&p->lock);
+      while ((now = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen &&
+             !atomic_load(&p->stop))
+        pthread_cond_wait(&p->wake, &p->lock);
+      pthread_mutex_unlock(&p->lock);
+    }
+    if (atomic_load(&p->stop)) return NULL;
+    seen = now;
+    work(p, w->index);
+    atomic_fetch_sub_explicit(&p->busy, 1, memory_order_release);
+  }
+}
+
+sl_threadpool_t* sl_threadpool_create(int threads) {
+  if (threads < 2) return NULL;
+  sl_threadpool_t* p = calloc(1, sizeof(*p));
+  if (p == NULL) return NULL;
+  p->worker = calloc((size_t)threads - 1, sizeof(worker_t));
+  if (p->worker == NULL || pthread_mutex_init(&p->lock, NULL) != 0) {
+    free(p->worker);
+    free(p);
+    return NULL;
+  }
+  pthread_cond_init(&p->wake, NULL);
+  atomic_init(&p->generation, 0);
+  atomic_init(&p->stop, false);
+  atomic_init(&p->next_task, 0);
+  atomic_init(&p->busy, 0);
+  for (int i = 0; i < threads - 1; i++) {
+    p->worker[i].pool = p;
+    p->worker[i].index = (size_t)i + 1;
+    if (pthread_create(&p->worker[i].thread, NULL, worker_main, &p->worker[i]) != 0) break;
+    p->workers++;
+  }
+  if (p->workers == 0) {
+    sl_threadpool_destroy(p);
+    return NULL;
+  }
+  return p;
+}
+
+void sl_threadpool_destroy(sl_threadpool_t* p) {
+  if (p == NULL) return;
+  pthread_mutex_lock(&p->lock);
+  atomic_store(&p->stop, true);
+  atomic_fetch_add(&p->generation, 1);
+  pthread_cond_broadcast(&p->wake);
+  pthread_mutex_unlock(&p->lock);
+  for (int i = 0; i < p->workers; i++) pthread_join(p->worker[i].thread, NULL);
+  pthread_cond_destroy(&p->wake);
+  pthread_mutex_destroy(&p->lock);
+  free(p->worker);
+  free(p);
+}
+
+void sl_threadpool_run(sl_threadpool_t* p, size_t count, sl_task_fn fn, void* ctx) {
+  if (p == NULL || count < 2) {
+    for (size_t i = 0; i < count; i++) fn(ctx, i, 0);
+    return;
+  }
+  p->count = count;
+  p->fn = fn;
+  p->ctx = ctx;
+  atomic_store_explicit(&p->next_task, 0, memory_order_relaxed);
+  atomic_store_explicit(&p->busy, p->workers, memory_order_relaxed);
+  pthread_mutex_lock(&p->lock);
+  atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
+  pthread_cond_broadcast(&p->wake);
+  pthread_mutex_unlock(&p->lock);
+  work(p, 0);
+  while (atomic_load_explicit(&p->busy, memory_order_acquire) != 0) cpu_relax();
+}
+
+#endif
