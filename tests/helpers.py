@@ -7,9 +7,14 @@ from sparselite.converters.passes import run_all
 from sparselite.converters.writer import serialize
 
 
-def run_graph(graph, inputs, weights="fp32"):
+# Kernel configurations op tests run under: portable C, SSE2 only, and the
+# best ISA on two threads (on this machine AVX2+FMA).
+KERNELS = {"c": dict(isa=[]), "sse2": dict(isa=["sse2"]), "best-2threads": dict(num_threads=2)}
+
+
+def run_graph(graph, inputs, weights="fp32", **load_kwargs):
     run_all(graph, sparse=False)
-    model = sparselite.load(serialize(graph, weights=weights))
+    model = sparselite.load(serialize(graph, weights=weights), **load_kwargs)
     return model.run(inputs)
 
 

@@ -89,3 +89,37 @@ def test_save_and_load_from_path(family, photo, tmp_path):
     a = sparselite.load(path).run(photo)[0]
     b = sparselite.load(converted.to_bytes()).run(photo)[0]
     assert np.array_equal(a, b)
+
+
+# Every ISA path and thread count against the portable C kernels: same model,
+# same input. The C kernels are themselves checked against torch above.
+KERNEL_PATHS = [dict(isa=["sse2"]), dict(isa=["sse2"], num_threads=2), dict(), dict(num_threads=2),
+                dict(tune=True)]
+
+
+@pytest.mark.parametrize("density", [1.0, 0.5, 0.1])
+def test_simd_and_threads_match_portable_kernels(family, photo, density):
+    name, models = family
+    data = models[density][1].to_bytes()
+    (ref,) = sparselite.load(data, isa=[]).run(photo)
+    for options in KERNEL_PATHS:
+        model = sparselite.load(data, **options)
+        first = model.run(photo)[0]
+        assert rel_err(first, ref) < 1e-4, (name, options)
+        for _ in range(3):  # bit-identical run to run, threads or not
+            assert np.array_equal(model.run(photo)[0], first), (name, options)
+
+
+def test_profile_reports_kernels_and_flops(family, photo):
+    _, models = family
+    dense = sparselite.load(models[1.0][1].to_bytes()).profile(photo, runs=2)
+    sparse = sparselite.load(models[0.1][1].to_bytes()).profile(photo, runs=2)
+    assert [p.name for p in dense] == [p.name for p in sparse]
+    assert all(p.ms >= 0 for p in dense) and sum(p.ms for p in dense) > 0
+    kernels = {p.kernel for p in sparse}
+    assert any("spmm" in k for k in kernels) and any("dwconv" in k for k in kernels)
+    # Dense-equivalent work is the same model; stored work shrinks with pruning.
+    assert sum(p.dense_flops for p in sparse) == pytest.approx(sum(p.dense_flops for p in dense))
+    assert sum(p.flops for p in sparse) < 0.5 * sum(p.flops for p in dense)
+    macs = sum(p.dense_flops for p in dense if p.op in ("CONV2D", "FULLY_CONNECTED")) / 2
+    assert 2.5e8 < macs < 6.5e8  # MobileNetV2 ~300M, EfficientNet-Lite0 ~400M multiply-adds

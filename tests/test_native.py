@@ -1,4 +1,5 @@
-"""The C runtime on its own: -Werror build, ASan/UBSan run over real models, libFuzzer on the loader."""
+"""The C runtime on its own: -Werror build, microkernels against the C references, ASan/UBSan
+over real models, libFuzzer on the loader."""
 import os
 import shutil
 import subprocess
@@ -67,6 +68,16 @@ def test_sanitized_run_and_mutations(tmp_path, corpus):
     result = subprocess.run([exe, *corpus], capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     assert " 0 failed" in result.stdout
+
+
+@pytest.mark.parametrize("cflags", ["-O2", SANITIZE])
+def test_every_microkernel_against_reference(tmp_path, cflags):
+    """Each SIMD (and portable) microkernel this CPU runs, on random shapes, tails and sparsities."""
+    exe = _make(str(tmp_path), "kernel_test", CC="gcc", CFLAGS=cflags)
+    result = subprocess.run([exe], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    passed = int(result.stdout.split(" passed")[0])
+    assert passed > 1000 and " 0 failed" in result.stdout, result.stdout
 
 
 def test_libfuzzer_on_loader(tmp_path, corpus):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import sparselite
-from helpers import ACTIVATIONS, conv2d_ref, group_sparse_weight, rel_err, run_graph, single_op
+from helpers import ACTIVATIONS, KERNELS, conv2d_ref, group_sparse_weight, rel_err, run_graph, single_op
 from sparselite.converters.ir import Graph
 from sparselite.converters.writer import serialize
 
@@ -17,13 +17,19 @@ CONV_CASES = [
     (1, 8, 14, 10, 8, (5, 5), (2, 2), (1, 1), (1, 2, 2, 1), 8),      # depthwise 5x5, TF 'same'
     (1, 6, 7, 9, 9, (3, 1), (1, 1), (1, 3), (1, 0, 1, 0), 3),        # grouped
     (1, 4, 5, 5, 3, (1, 1), (1, 1), (1, 1), (0, 0, 0, 0), 1),        # pointwise -> GEMM path
-    (1, 4, 6, 6, 5, (1, 1), (2, 2), (1, 1), (0, 0, 0, 0), 1),        # strided 1x1 -> direct conv
+    (1, 4, 6, 6, 5, (1, 1), (2, 2), (1, 1), (0, 0, 0, 0), 1),        # strided 1x1 -> im2col
+    (1, 5, 40, 37, 5, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 5),      # depthwise, full vector tiles + tail
+    (2, 3, 20, 21, 3, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1), 3),      # depthwise stride 2, odd width
+    (1, 4, 19, 18, 4, (3, 3), (2, 2), (1, 1), (0, 0, 1, 1), 4),      # depthwise stride 2, TF 'same'
+    (1, 3, 23, 35, 3, (5, 5), (2, 2), (1, 1), (2, 2, 2, 2), 3),      # depthwise 5x5 stride 2
+    (1, 3, 50, 45, 16, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1), 1),     # RGB stem, several patch tiles
 ]
 
 
+@pytest.mark.parametrize("kernels", sorted(KERNELS))
 @pytest.mark.parametrize("case", CONV_CASES)
 @pytest.mark.parametrize("act", ["NONE", "RELU6", "HARDSWISH"])
-def test_conv2d(case, act):
+def test_conv2d(case, act, kernels):
     n, c, h, w, oc, (kh, kw), stride, dil, pads, groups = case
     x = rng.standard_normal((n, c, h, w)).astype(np.float32)
     wt = rng.standard_normal((oc, c // groups, kh, kw)).astype(np.float32)
@@ -31,46 +37,60 @@ def test_conv2d(case, act):
     ref = ACTIVATIONS[act](conv2d_ref(x, wt, b, stride, dil, pads, groups), 0, 0)
     g, ins = single_op("CONV2D", [x], ref.shape, consts=[wt, b], options=dict(
         stride=stride, dilation=dil, padding=pads, groups=groups, activation=act))
-    (y,) = run_graph(g, ins)
+    (y,) = run_graph(g, ins, **KERNELS[kernels])
     assert y.shape == ref.shape
     assert rel_err(y, ref) < 1e-5
 
 
+@pytest.mark.parametrize("kernels", sorted(KERNELS))
+def test_sparse_3x3_conv_runs_densified(kernels):
+    x = rng.standard_normal((1, 6, 9, 8)).astype(np.float32)
+    wt = group_sparse_weight(rng, 12, 6 * 9, 4, 0.3).reshape(12, 6, 3, 3)
+    ref = conv2d_ref(x, wt, None, (1, 1), (1, 1), (1, 1, 1, 1), 1)
+    g, ins = single_op("CONV2D", [x], ref.shape, consts=[wt], options=dict(padding=(1, 1, 1, 1)), group_size=4)
+    (y,) = run_graph(g, ins, **KERNELS[kernels])
+    assert rel_err(y, ref) < 1e-5
+
+
+@pytest.mark.parametrize("kernels", sorted(KERNELS))
 @pytest.mark.parametrize("r", [1, 2, 4, 8])
 @pytest.mark.parametrize("oc,k,hw,density", [(13, 7, (5, 3), 0.5), (32, 24, (7, 7), 0.1), (9, 40, (1, 1), 0.0),
                                              (16, 5, (2, 9), 1.0)])
-def test_sparse_conv1x1(r, oc, k, hw, density):
+def test_sparse_conv1x1(r, oc, k, hw, density, kernels):
     x = rng.standard_normal((1, k) + hw).astype(np.float32)
     wt = group_sparse_weight(rng, oc, k, r, density)
     b = rng.standard_normal(oc).astype(np.float32)
     ref = np.maximum(np.einsum("ok,nkhw->nohw", wt, x) + b.reshape(1, -1, 1, 1), 0)
     g, ins = single_op("CONV2D", [x], ref.shape, consts=[wt.reshape(oc, k, 1, 1), b],
                        options=dict(activation="RELU"), group_size=r)
-    (y,) = run_graph(g, ins)
+    (y,) = run_graph(g, ins, **KERNELS[kernels])
     assert rel_err(y, ref) < 1e-5 if density else np.allclose(y, ref)
 
 
+@pytest.mark.parametrize("kernels", sorted(KERNELS))
+@pytest.mark.parametrize("rows", [1, 3, 40])
 @pytest.mark.parametrize("r", [1, 4, 8])
 @pytest.mark.parametrize("weights", ["fp32", "fp16"])
-def test_sparse_fully_connected(r, weights):
-    x = rng.standard_normal((3, 37)).astype(np.float32)
+def test_sparse_fully_connected(r, weights, rows, kernels):
+    x = rng.standard_normal((rows, 37)).astype(np.float32)
     wt = group_sparse_weight(rng, 21, 37, r, 0.3)
     if weights == "fp16":
         wt = wt.astype(np.float16).astype(np.float32)
     ref = x @ wt.T
     g, ins = single_op("FULLY_CONNECTED", [x], ref.shape, consts=[wt], group_size=r)
-    (y,) = run_graph(g, ins, weights=weights)
+    (y,) = run_graph(g, ins, weights=weights, **KERNELS[kernels])
     assert rel_err(y, ref) < 1e-5
 
 
-def test_dense_fully_connected_with_bias_and_rank3():
+@pytest.mark.parametrize("kernels", sorted(KERNELS))
+def test_dense_fully_connected_with_bias_and_rank3(kernels):
     x = rng.standard_normal((2, 3, 10)).astype(np.float32)
     wt = rng.standard_normal((4, 10)).astype(np.float32)
     b = rng.standard_normal(4).astype(np.float32)
     ref = np.clip(x @ wt.T + b, -1, 0.5)
     g, ins = single_op("FULLY_CONNECTED", [x], ref.shape, consts=[wt, b],
                        options=dict(activation="CLAMP", act_min=-1.0, act_max=0.5))
-    (y,) = run_graph(g, ins)
+    (y,) = run_graph(g, ins, **KERNELS[kernels])
     assert rel_err(y, ref) < 1e-5
 
 
@@ -182,3 +202,24 @@ def test_arena_reuses_memory():
     x = rng.standard_normal((1, 1024)).astype(np.float32)
     for _ in range(3):  # reusable: same result every run
         assert np.array_equal(model.run(x)[0], np.maximum(x, 0))
+
+
+@pytest.mark.parametrize("kernels", sorted(KERNELS))
+def test_depthwise_chain_reuses_dirty_scratch(kernels):
+    """Padded planes live in scratch shared by every op: each op must re-zero its own padding."""
+    x = rng.standard_normal((1, 4, 15, 16)).astype(np.float32)
+    w1 = rng.standard_normal((4, 1, 5, 5)).astype(np.float32)
+    w2 = rng.standard_normal((4, 1, 3, 3)).astype(np.float32)
+    w3 = rng.standard_normal((4, 1, 3, 3)).astype(np.float32)
+    y1 = conv2d_ref(x, w1, None, (1, 1), (1, 1), (2, 2, 2, 2), 4)
+    y2 = conv2d_ref(y1, w2, None, (2, 2), (1, 1), (0, 1, 1, 0), 4)
+    y3 = conv2d_ref(y2, w3, None, (2, 2), (1, 1), (1, 0, 0, 1), 4)
+    g = Graph()
+    t = g.add_input("x", x.shape)
+    for i, (w, y, stride, pads) in enumerate([(w1, y1, (1, 1), (2, 2, 2, 2)), (w2, y2, (2, 2), (0, 1, 1, 0)),
+                                              (w3, y3, (2, 2), (1, 0, 0, 1))]):
+        t = g.add_op("CONV2D", [t, g.add_const(f"w{i}", w)], y.shape, name=f"dw{i}",
+                     options=dict(stride=stride, padding=pads, groups=4))
+    g.outputs.append(t)
+    (y,) = run_graph(g, [x], **KERNELS[kernels])
+    assert rel_err(y, y3) < 1e-5

@@ -186,8 +186,9 @@ static void fill_plane(const conv_params_t* p, const float* x, float* plane) {
     memset(phase, 0, (size_t)s->pad_top * d->row_len * sizeof(float));
     size_t below = (size_t)(s->pad_top + rows) * d->row_len;
     memset(phase + below, 0, (d->phase_stride - below) * sizeof(float));
-    uint32_t first = (s->pad_left + (sw - q) % sw) / sw; /* first column of this phase with input */
-    uint32_t end = (s->pad_left + cols + sw - 1 - q) / sw; /* one past the last */
+    /* Phase column i is padded column i * sw + q; input covers [pad_left, pad_left + cols). */
+    uint32_t first = s->pad_left > q ? (s->pad_left - q + sw - 1) / sw : 0;
+    uint32_t end = s->pad_left + cols > q ? (s->pad_left + cols - q + sw - 1) / sw : 0;
     for (uint32_t r = s->pad_top; r < s->pad_top + rows; r++) {
       float* row = phase + (size_t)r * d->row_len;
       for (uint32_t c = 0; c < first; c++) row[c] = 0.0f;

@@ -64,7 +64,8 @@ static void work(sl_threadpool_t* p, size_t thread) {
 static void* worker_main(void* arg) {
   worker_t* w = arg;
   sl_threadpool_t* p = w->pool;
-  unsigned seen = atomic_load_explicit(&p->generation, memory_order_acquire);
+  /* Not a load: a job may already be posted before this thread first runs. */
+  unsigned seen = 0;
   for (;;) {
     unsigned now = seen;
     for (int i = 0; i < SPIN_ROUNDS && now == seen; i++) {

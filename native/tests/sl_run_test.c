@@ -35,8 +35,10 @@ static unsigned char* read_file(const char* path, size_t* size) {
 }
 
 /* Loads bytes; if they verify, fills inputs with a pattern and runs. Returns the status. */
-static sl_status_t load_and_run(const unsigned char* data, size_t size) {
+static sl_status_t load_and_run(const unsigned char* data, size_t size, int threads, int tune) {
   sl_model_t* m = sl_model_new();
+  sl_model_set_num_threads(m, threads);
+  sl_model_set_tuning(m, tune);
   sl_status_t st = sl_model_load_buffer(m, data, size, 1);
   if (st == SL_OK) {
     for (int32_t i = 0; i < sl_model_num_inputs(m); i++) {
@@ -47,6 +49,8 @@ static sl_status_t load_and_run(const unsigned char* data, size_t size) {
       memset(in, 0x3c, info.num_bytes);
     }
     st = sl_model_run(m);
+    if (st == SL_OK) st = sl_model_set_profiling(m, 1);
+    if (st == SL_OK) st = sl_model_run(m);
   } else if (sl_model_last_error(m)[0] == 0) {
     st = SL_ERROR_STATE; /* an error without a message is itself a failure */
   }
@@ -61,14 +65,15 @@ int main(int argc, char** argv) {
     unsigned char* data = read_file(argv[a], &size);
     check(data != NULL, "readable", argv[a]);
     if (data == NULL) continue;
-    check(load_and_run(data, size) == SL_OK, "valid model loads and runs", argv[a]);
+    check(load_and_run(data, size, 1, 0) == SL_OK, "valid model loads and runs", argv[a]);
+    check(load_and_run(data, size, 3, 1) == SL_OK, "runs tuned on a thread pool", argv[a]);
     sl_model_t* m = sl_model_new();
     check(sl_model_load_file(m, argv[a]) == SL_OK, "loads through mmap", argv[a]);
     sl_model_free(m);
 
     unsigned char* copy = malloc(size);
     for (size_t cut = 0; cut < size; cut += 1 + size / 97) {
-      sl_status_t st = load_and_run(data, cut);
+      sl_status_t st = load_and_run(data, cut, 1, 0);
       check(st == SL_ERROR_INVALID_MODEL || st == SL_ERROR_UNSUPPORTED, "truncated file is rejected", argv[a]);
     }
     for (int trial = 0; trial < 400; trial++) {
@@ -79,7 +84,7 @@ int main(int argc, char** argv) {
         size_t limit = size < 4096 ? size : 4096;
         copy[(seed >> 8) % (trial % 2 ? size : limit)] ^= (unsigned char)(1u << ((seed >> 4) % 8));
       }
-      sl_status_t st = load_and_run(copy, size);
+      sl_status_t st = load_and_run(copy, size, 1 + trial % 2, 0);
       check(st == SL_OK || st == SL_ERROR_INVALID_MODEL || st == SL_ERROR_UNSUPPORTED ||
                 st == SL_ERROR_OUT_OF_MEMORY,
             "flipped bytes load or fail cleanly", argv[a]);

@@ -20,11 +20,13 @@ DTYPES = {lib.SL_DTYPE_FLOAT32: "float32", lib.SL_DTYPE_INT32: "int32", lib.SL_D
 class NativeModel:
     """Owns one sl_model_t; freed with the Python object."""
 
-    def __init__(self, source, num_threads):
+    def __init__(self, source, num_threads, isa_mask, tune):
         self._m = ffi.gc(lib.sl_model_new(), lib.sl_model_free)
         if self._m == ffi.NULL:
             raise MemoryError("cannot allocate a sparselite model")
         self._check(lib.sl_model_set_num_threads(self._m, num_threads))
+        self._check(lib.sl_model_set_isa_mask(self._m, isa_mask))
+        self._check(lib.sl_model_set_tuning(self._m, int(tune)))
         if isinstance(source, (bytes, bytearray, memoryview)):
             data = bytes(source)
             self._check(lib.sl_model_load_buffer(self._m, data, len(data), 1))
@@ -67,3 +69,29 @@ class NativeModel:
     @property
     def arena_bytes(self):
         return lib.sl_model_arena_bytes(self._m)
+
+    @property
+    def scratch_bytes(self):
+        return lib.sl_model_scratch_bytes(self._m)
+
+    def set_profiling(self, enable):
+        self._check(lib.sl_model_set_profiling(self._m, int(enable)))
+
+    def op_profiles(self):
+        """[(name, type, kernel, flops, dense_flops, time_ns, runs)] in execution order."""
+        p = ffi.new("sl_op_profile_t*")
+        out = []
+        for i in range(lib.sl_model_num_ops(self._m)):
+            self._check(lib.sl_model_op_profile(self._m, i, p))
+            out.append((ffi.string(p.name).decode(), ffi.string(p.type).decode(), ffi.string(p.kernel).decode(),
+                        p.flops, p.dense_flops, p.time_ns, p.runs))
+        return out
+
+
+ISA_BITS = {"sse2": lib.SL_ISA_SSE2, "avx2": lib.SL_ISA_AVX2_FMA, "neon": lib.SL_ISA_NEON,
+            "wasm_simd128": lib.SL_ISA_WASM_SIMD128}
+
+
+def cpu_isa():
+    bits = lib.sl_cpu_isa()
+    return [name for name, bit in ISA_BITS.items() if bits & bit]

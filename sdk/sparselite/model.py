@@ -17,6 +17,24 @@ class TensorSpec:
     dtype: str
 
 
+@dataclass(frozen=True)
+class OpProfile:
+    """One op's share of a profiled run: mean milliseconds, FLOPs on stored weights
+    (dense_flops: as if every weight were stored), and the microkernel it ran."""
+
+    name: str
+    op: str
+    kernel: str
+    flops: float
+    dense_flops: float
+    ms: float
+
+    @property
+    def gflops(self):
+        """Effective GFLOP/s on stored weights."""
+        return self.flops / self.ms / 1e6 if self.ms > 0 else 0.0
+
+
 class Model:
     """A verified, planned model. Reuse it: runs allocate no new native memory."""
 
@@ -29,6 +47,26 @@ class Model:
     def arena_bytes(self):
         """Bytes of the arena that holds every activation."""
         return self._backend.arena_bytes
+
+    @property
+    def scratch_bytes(self):
+        """Bytes of scratch the ops share (patch tiles, padded planes)."""
+        return self._backend.scratch_bytes
+
+    def profile(self, inputs, runs=10):
+        """Runs `runs` times and returns one OpProfile per op, in execution order."""
+        if not isinstance(runs, int) or runs < 1:
+            raise InputError(f"runs must be a positive int, got {runs!r}")
+        self.run(inputs)  # warm-up, not counted
+        self._backend.set_profiling(True)
+        try:
+            for _ in range(runs):
+                self.run(inputs)
+        finally:
+            profiles = self._backend.op_profiles()
+            self._backend.set_profiling(False)
+        return [OpProfile(name, op, kernel, flops, dense_flops, time_ns / max(count, 1) / 1e6)
+                for name, op, kernel, flops, dense_flops, time_ns, count in profiles]
 
     def _bind(self, inputs):
         if isinstance(inputs, dict):
@@ -71,12 +109,24 @@ class Model:
         return f"<sparselite.Model inputs=({ins}) outputs=({outs})>"
 
 
-def load(path_or_bytes, num_threads=1):
-    """Loads and verifies a .slite model from a path (memory-mapped) or from bytes."""
-    from ._backend_native import NativeModel
+def load(path_or_bytes, num_threads=1, tune=False, isa=None):
+    """Loads and verifies a .slite model from a path (memory-mapped) or from bytes.
+
+    num_threads: threads per run (the caller's thread included).
+    tune: time sparse against dense kernels per layer at load and keep the faster
+        (slower loads; without it a cost model decides).
+    isa: restrict kernels to these instruction sets, e.g. ["sse2"], or [] for the
+        portable C kernels; None uses everything the CPU has (see cpu_isa())."""
+    from ._backend_native import ISA_BITS, NativeModel
 
     if not isinstance(num_threads, int) or num_threads < 1:
         raise InputError(f"num_threads must be a positive int, got {num_threads!r}")
+    isa_mask = 0xFFFFFFFF
+    if isa is not None:
+        unknown = sorted(set(isa) - set(ISA_BITS))
+        if isinstance(isa, str) or unknown:
+            raise InputError(f"isa must be a list of {sorted(ISA_BITS)}, got {isa!r}")
+        isa_mask = sum(ISA_BITS[name] for name in set(isa))
     if isinstance(path_or_bytes, (str, os.PathLike)):
         if not os.path.exists(path_or_bytes):
             raise FileNotFoundError(f"no such model file: {os.fspath(path_or_bytes)}")
@@ -85,4 +135,4 @@ def load(path_or_bytes, num_threads=1):
         source = path_or_bytes
     else:
         raise TypeError(f"load() takes a path or bytes, got {type(path_or_bytes).__name__}")
-    return Model(NativeModel(source, num_threads))
+    return Model(NativeModel(source, num_threads, isa_mask, tune))

@@ -5,17 +5,30 @@
 #define SL_TILE_SSE2_H
 
 #include <emmintrin.h>
+#include <string.h>
 
 #include "../kernels.h"
 
 #define SL_SSE2_INLINE static inline __attribute__((always_inline))
 
+/* Two floats at any alignment (memcpy compiles to one movsd). */
+SL_SSE2_INLINE __m128 sl_sse2_load2(const float* p) {
+  double d;
+  memcpy(&d, p, sizeof(d));
+  return _mm_castpd_ps(_mm_set_sd(d));
+}
+
+SL_SSE2_INLINE void sl_sse2_store2(float* p, __m128 v) {
+  double d = _mm_cvtsd_f64(_mm_castps_pd(v));
+  memcpy(p, &d, sizeof(d));
+}
+
 /* n in 1..4 floats; lanes past n read as zero and are never written. */
 SL_SSE2_INLINE __m128 sl_sse2_load_partial(const float* p, size_t n) {
   switch (n) {
     case 1: return _mm_load_ss(p);
-    case 2: return _mm_castpd_ps(_mm_load_sd((const double*)p));
-    case 3: return _mm_movelh_ps(_mm_castpd_ps(_mm_load_sd((const double*)p)), _mm_load_ss(p + 2));
+    case 2: return sl_sse2_load2(p);
+    case 3: return _mm_movelh_ps(sl_sse2_load2(p), _mm_load_ss(p + 2));
     default: return _mm_loadu_ps(p);
   }
 }
@@ -23,9 +36,9 @@ SL_SSE2_INLINE __m128 sl_sse2_load_partial(const float* p, size_t n) {
 SL_SSE2_INLINE void sl_sse2_store_partial(float* p, __m128 v, size_t n) {
   switch (n) {
     case 1: _mm_store_ss(p, v); break;
-    case 2: _mm_storel_pi((__m64*)p, v); break;
+    case 2: sl_sse2_store2(p, v); break;
     case 3:
-      _mm_storel_pi((__m64*)p, v);
+      sl_sse2_store2(p, v);
       _mm_store_ss(p + 2, _mm_movehl_ps(v, v));
       break;
     default: _mm_storeu_ps(p, v);

@@ -1,0 +1,262 @@
+/* Every microkernel in the lists that this CPU can run, against the plain C
+ * references, on random shapes, densities (including empty rows and empty
+ * layers), group sizes, permutations, pixel tails and clamps. Prints
+ * "N passed, N failed"; exits non-zero on any failure. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../kernels/kernels.h"
+
+static int passed, failed;
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+static uint32_t rnd(uint32_t n) { /* uniform in [0, n) */
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return (uint32_t)(rng_state % n);
+}
+static float frand(void) { return (float)rnd(2000001) / 1000000.0f - 1.0f; }
+
+static void* xmalloc(size_t n) {
+  void* p = malloc(n > 0 ? n : 1);
+  if (p == NULL) abort();
+  return p;
+}
+
+/* Each output against the reference, scaled by the size of what it sums. */
+static void compare(const char* kernel, const char* shape, const float* got, const float* want, size_t n,
+                    float scale) {
+  for (size_t i = 0; i < n; i++) {
+    if (fabsf(got[i] - want[i]) <= 1e-5f * scale + 1e-6f) continue;
+    failed++;
+    fprintf(stderr, "FAIL %s %s: element %zu is %g, reference %g\n", kernel, shape, i, (double)got[i],
+            (double)want[i]);
+    return;
+  }
+  passed++;
+}
+
+static void random_clamp(sl_activation_t* act, sl_minmax_t* mm) {
+  act->type = SL_ACT_CLAMP;
+  switch (rnd(3)) {
+    case 0: act->min = -INFINITY; act->max = INFINITY; break;
+    case 1: act->min = 0.0f; act->max = INFINITY; break;
+    default: act->min = -0.5f; act->max = 0.7f; break;
+  }
+  mm->min = act->min;
+  mm->max = act->max;
+}
+
+/* Random group-sparse weights with file group size fr; density in [0, 1]. */
+static sl_group_sparse_f32_t random_sparse(uint32_t rows, uint32_t cols, uint32_t fr, float density) {
+  sl_group_sparse_f32_t w = {rows, cols, fr, (rows + fr - 1) / fr, NULL, NULL, NULL, NULL};
+  uint32_t* row_ptr = xmalloc((w.group_rows + 1) * sizeof(uint32_t));
+  uint32_t* col_idx = xmalloc((size_t)w.group_rows * cols * sizeof(uint32_t));
+  float* values = xmalloc((size_t)w.group_rows * cols * fr * sizeof(float));
+  uint32_t e = 0;
+  row_ptr[0] = 0;
+  for (uint32_t g = 0; g < w.group_rows; g++) {
+    for (uint32_t c = 0; c < cols; c++) {
+      if ((float)rnd(1000) >= density * 1000.0f) continue;
+      col_idx[e] = c;
+      /* Some explicit zeros inside groups, as partly filled groups have. */
+      for (uint32_t j = 0; j < fr; j++) values[(size_t)e * fr + j] = rnd(5) == 0 ? 0.0f : frand();
+      e++;
+    }
+    row_ptr[g + 1] = e;
+  }
+  if (rnd(2) == 0) {
+    uint32_t* perm = xmalloc(rows * sizeof(uint32_t));
+    for (uint32_t i = 0; i < rows; i++) perm[i] = i;
+    for (uint32_t i = rows; i > 1; i--) {
+      uint32_t k = rnd(i), t = perm[i - 1];
+      perm[i - 1] = perm[k];
+      perm[k] = t;
+    }
+    w.out_perm = perm;
+  }
+  w.row_ptr = row_ptr;
+  w.col_idx = col_idx;
+  w.values = values;
+  return w;
+}
+
+static void free_sparse(sl_group_sparse_f32_t* w) {
+  free((void*)w->row_ptr);
+  free((void*)w->col_idx);
+  free((void*)w->values);
+  free((void*)w->out_perm);
+}
+
+static void test_spmm(const sl_spmm_ukernel_t* k, const sl_spmm_ukernel_t* tail) {
+  for (int trial = 0; trial < 60; trial++) {
+    uint32_t fr = k->r * (1u << rnd(k->r < 8 ? 2 : 1)); /* file groups of r or 2r */
+    uint32_t rows = 1 + rnd(70), cols = 1 + rnd(90);
+    size_t pixels = 1 + rnd(3 * k->mr + 5);
+    float density = trial % 10 == 0 ? 0.0f : (float)rnd(1001) / 1000.0f;
+    sl_group_sparse_f32_t w = random_sparse(rows, cols, fr, density);
+    float* bias = xmalloc(rows * sizeof(float));
+    for (uint32_t i = 0; i < rows; i++) bias[i] = frand();
+    bool with_bias = rnd(4) != 0;
+    float* x = xmalloc((size_t)cols * pixels * sizeof(float));
+    for (size_t i = 0; i < (size_t)cols * pixels; i++) x[i] = frand();
+    sl_activation_t act;
+    sl_minmax_t mm;
+    random_clamp(&act, &mm);
+    float* want = xmalloc(rows * pixels * sizeof(float));
+    float* got = xmalloc(rows * pixels * sizeof(float));
+    sl_f32_spmm_ref(&w, with_bias ? bias : NULL, pixels, x, want, &act);
+
+    sl_spmm_packed_t p = {k->r, 0, 0, NULL, NULL, NULL, NULL};
+    size_t nonzeros, values;
+    sl_spmm_pack_count(&w, k->r, &p.blocks, &p.tail_rows, &nonzeros, &values);
+    p.nz_start = xmalloc((p.blocks + p.tail_rows + 1) * sizeof(uint32_t));
+    p.x_offset = xmalloc(nonzeros * sizeof(uint32_t));
+    p.values = xmalloc(values * sizeof(float));
+    p.out_row = xmalloc(rows * sizeof(uint32_t));
+    sl_spmm_pack(&w, with_bias ? bias : NULL, pixels, &p);
+    memset(got, 0xff, rows * pixels * sizeof(float)); /* NaN: every output must be written */
+    k->fn(pixels, p.blocks, x, p.values, p.x_offset, p.nz_start, p.out_row, got, pixels, &mm);
+    uint32_t b = p.blocks;
+    tail->fn(pixels, p.tail_rows, x, p.values + sl_spmm_values_start(&p, b), p.x_offset + p.nz_start[b],
+             p.nz_start + b, p.out_row + (size_t)b * p.r, got, pixels, &mm);
+    char shape[128];
+    snprintf(shape, sizeof(shape), "rows=%u cols=%u pixels=%zu r=%u density=%.3f", rows, cols, pixels, fr,
+             (double)density);
+    compare(k->name, shape, got, want, rows * pixels, (float)cols);
+    free(p.nz_start);
+    free(p.x_offset);
+    free(p.values);
+    free(p.out_row);
+    free(bias);
+    free(x);
+    free(want);
+    free(got);
+    free_sparse(&w);
+  }
+}
+
+static void test_gemm(const sl_gemm_ukernel_t* k) {
+  for (int trial = 0; trial < 60; trial++) {
+    size_t rows = 1 + rnd(30), cols = 1 + rnd(70), pixels = 1 + rnd(3 * k->nr + 5);
+    size_t x_stride = pixels + rnd(9), y_stride = pixels + rnd(9);
+    float* w = xmalloc(rows * cols * sizeof(float));
+    float* bias = xmalloc(rows * sizeof(float));
+    float* x = xmalloc(cols * x_stride * sizeof(float));
+    float* xc = xmalloc(cols * pixels * sizeof(float));
+    for (size_t i = 0; i < rows * cols; i++) w[i] = frand();
+    for (size_t i = 0; i < rows; i++) bias[i] = frand();
+    for (size_t i = 0; i < cols * x_stride; i++) x[i] = frand();
+    for (size_t c = 0; c < cols; c++) memcpy(xc + c * pixels, x + c * x_stride, pixels * sizeof(float));
+    sl_activation_t act;
+    sl_minmax_t mm;
+    random_clamp(&act, &mm);
+    float* want = xmalloc(rows * pixels * sizeof(float));
+    float* got = xmalloc(rows * y_stride * sizeof(float));
+    float* packed = xmalloc(sl_gemm_pack_size(rows, cols, k->mr) * sizeof(float));
+    sl_f32_gemm_ref(w, bias, rows, cols, pixels, xc, want, &act);
+    sl_gemm_pack(w, bias, rows, cols, k->mr, packed);
+    for (size_t i = 0; i < rows * y_stride; i++) got[i] = 12345.0f;
+    k->fn(pixels, rows, cols, x, x_stride, packed, got, y_stride, &mm);
+    float* compact = xmalloc(rows * pixels * sizeof(float));
+    bool gaps_intact = true;
+    for (size_t r = 0; r < rows; r++) {
+      memcpy(compact + r * pixels, got + r * y_stride, pixels * sizeof(float));
+      for (size_t p = pixels; p < y_stride; p++) gaps_intact &= got[r * y_stride + p] == 12345.0f;
+    }
+    char shape[128];
+    snprintf(shape, sizeof(shape), "rows=%zu cols=%zu pixels=%zu strides=%zu/%zu", rows, cols, pixels, x_stride,
+             y_stride);
+    compare(k->name, shape, compact, want, rows * pixels, (float)cols);
+    if (!gaps_intact) {
+      failed++;
+      fprintf(stderr, "FAIL %s %s: wrote past the pixels\n", k->name, shape);
+    }
+    free(w);
+    free(bias);
+    free(x);
+    free(xc);
+    free(want);
+    free(got);
+    free(packed);
+    free(compact);
+  }
+}
+
+static void test_dwconv(const sl_dwconv_ukernel_t* k) {
+  for (int trial = 0; trial < 80; trial++) {
+    sl_conv2d_shape_t s = {1, 1 + rnd(40), 1 + rnd(40), 1, 0, 0, 1 + rnd(5), 1 + rnd(5), 1 + rnd(2), 1 + rnd(2),
+                           1, 1, rnd(3), rnd(3), 1};
+    uint32_t pad_b = rnd(3), pad_r = rnd(3);
+    if (s.in_h + s.pad_top + pad_b < s.kernel_h || s.in_w + s.pad_left + pad_r < s.kernel_w) continue;
+    s.out_h = (s.in_h + s.pad_top + pad_b - s.kernel_h) / s.stride_h + 1;
+    s.out_w = (s.in_w + s.pad_left + pad_r - s.kernel_w) / s.stride_w + 1;
+    float* x = xmalloc((size_t)s.in_h * s.in_w * sizeof(float));
+    float w[25];
+    for (size_t i = 0; i < (size_t)s.in_h * s.in_w; i++) x[i] = frand();
+    for (int i = 0; i < 25; i++) w[i] = frand();
+    float bias = frand();
+    sl_activation_t act;
+    sl_minmax_t mm;
+    random_clamp(&act, &mm);
+    /* The padded, phase-split plane the kernel reads (see ops/conv2d.c). */
+    uint32_t pad_h = (s.out_h - 1) * s.stride_h + s.kernel_h, pad_w = (s.out_w - 1) * s.stride_w + s.kernel_w;
+    sl_dwconv_shape_t d = {s.kernel_h, s.kernel_w, s.stride_h, s.stride_w, s.out_h, s.out_w,
+                           (pad_w + s.stride_w - 1) / s.stride_w, 0};
+    d.phase_stride = (size_t)d.row_len * pad_h;
+    float* plane = xmalloc(d.phase_stride * s.stride_w * sizeof(float));
+    memset(plane, 0, d.phase_stride * s.stride_w * sizeof(float));
+    for (uint32_t iy = 0; iy < s.in_h; iy++)
+      for (uint32_t ix = 0; ix < s.in_w; ix++) {
+        uint32_t py = iy + s.pad_top, px = ix + s.pad_left;
+        if (py < pad_h && px < pad_w)
+          plane[(px % s.stride_w) * d.phase_stride + (size_t)py * d.row_len + px / s.stride_w] = x[iy * s.in_w + ix];
+      }
+    size_t n = (size_t)s.out_h * s.out_w;
+    float* want = xmalloc(n * sizeof(float));
+    float* got = xmalloc(n * sizeof(float));
+    sl_f32_conv2d_ref(&s, w, &bias, x, want, &act);
+    k->fn(&d, plane, w, bias, got, &mm);
+    char shape[128];
+    snprintf(shape, sizeof(shape), "in=%ux%u k=%ux%u stride=%u,%u pad=%u,%u,%u,%u", s.in_h, s.in_w, s.kernel_h,
+             s.kernel_w, s.stride_h, s.stride_w, s.pad_top, s.pad_left, pad_b, pad_r);
+    compare(k->name, shape, got, want, n, 25.0f);
+    free(x);
+    free(plane);
+    free(want);
+    free(got);
+  }
+}
+
+int main(void) {
+  uint32_t isa = sl_cpu_isa();
+  int skipped = 0;
+  for (size_t i = 0; i < sl_spmm_ukernel_count; i++) {
+    const sl_spmm_ukernel_t* k = &sl_spmm_ukernels[i];
+    if ((k->isa & ~isa) != 0) {
+      skipped++;
+      continue;
+    }
+    /* Tail rows run on the r = 1 kernel of the same ISA, as in the runtime. */
+    test_spmm(k, sl_spmm_select(k->isa, 1));
+  }
+  for (size_t i = 0; i < sl_gemm_ukernel_count; i++) {
+    if ((sl_gemm_ukernels[i].isa & ~isa) != 0) {
+      skipped++;
+      continue;
+    }
+    test_gemm(&sl_gemm_ukernels[i]);
+  }
+  for (size_t i = 0; i < sl_dwconv_ukernel_count; i++) {
+    if ((sl_dwconv_ukernels[i].isa & ~isa) != 0) {
+      skipped++;
+      continue;
+    }
+    test_dwconv(&sl_dwconv_ukernels[i]);
+  }
+  printf("%d passed, %d failed, %d kernels this CPU cannot run\n", passed, failed, skipped);
+  return failed == 0 ? 0 : 1;
+}
