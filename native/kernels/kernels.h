@@ -102,15 +102,12 @@ typedef void (*sl_f32_spmm_ukernel_fn)(size_t pixels, size_t blocks, const float
 typedef void (*sl_f32_gemm_ukernel_fn)(size_t pixels, size_t rows, size_t k, const float* x, size_t x_stride,
                                        const float* panels, float* y, size_t y_stride, const sl_minmax_t* mm);
 
-/* Depthwise convolution of one channel (no dilation). `x` is the zero-padded
- * input plane split into stride_w column phases (phase q holds padded columns
- * q, q+s, ...), each phase_stride floats; rows are row_len floats apart. */
-typedef struct {
-  uint32_t kernel_h, kernel_w, stride_h, stride_w, out_h, out_w, row_len;
-  size_t phase_stride;
-} sl_dwconv_shape_t;
-typedef void (*sl_f32_dwconv_ukernel_fn)(const sl_dwconv_shape_t* s, const float* x, const float* w,
-                                         float bias, float* y, const sl_minmax_t* mm);
+/* Depthwise convolution of one channel as a multi-tap 1-D correlation over a
+ * flat, zero-padded plane whose phases turn strides into shifts (ops/conv2d.c
+ * builds it), so every kernel size and stride runs full vectors:
+ * y[i] = clamp(bias + sum_t w[t] * x[i + tap_offset[t]]) for i < count. */
+typedef void (*sl_f32_dwconv_ukernel_fn)(size_t count, size_t taps, const uint32_t* tap_offset, const float* x,
+                                         const float* w, float bias, float* y, const sl_minmax_t* mm);
 
 typedef struct {
   const char* name;

@@ -8,13 +8,13 @@
                                      const uint32_t*, const uint32_t*, float*, size_t, const sl_minmax_t*);
 #define DECLARE_GEMM(name) void name(size_t, size_t, size_t, const float*, size_t, const float*, float*, \
                                      size_t, const sl_minmax_t*);
-#define DECLARE_DWCONV(name) void name(const sl_dwconv_shape_t*, const float*, const float*, float, float*, \
+#define DECLARE_DWCONV(name) void name(size_t, size_t, const uint32_t*, const float*, const float*, float, float*, \
                                        const sl_minmax_t*);
 
 #if SL_ARCH_X86
 DECLARE_SPMM(sl_f32_spmm_ukernel_32x1__avx2)
 DECLARE_SPMM(sl_f32_spmm_ukernel_32x2__avx2)
-DECLARE_SPMM(sl_f32_spmm_ukernel_16x4__avx2)
+DECLARE_SPMM(sl_f32_spmm_ukernel_24x4__avx2)
 DECLARE_SPMM(sl_f32_spmm_ukernel_8x8__avx2)
 DECLARE_SPMM(sl_f32_spmm_ukernel_16x1__sse2)
 DECLARE_SPMM(sl_f32_spmm_ukernel_16x2__sse2)
@@ -35,10 +35,10 @@ DECLARE_DWCONV(sl_f32_dwconv_ukernel__scalar)
 #define SPMM(name, isa, r, mr, efficiency) {#name, isa, r, mr, efficiency, name}
 const sl_spmm_ukernel_t sl_spmm_ukernels[] = {
 #if SL_ARCH_X86
-    SPMM(sl_f32_spmm_ukernel_32x1__avx2, SL_ISA_AVX2_FMA, 1, 32, 0.35f),
-    SPMM(sl_f32_spmm_ukernel_32x2__avx2, SL_ISA_AVX2_FMA, 2, 32, 0.6f),
-    SPMM(sl_f32_spmm_ukernel_16x4__avx2, SL_ISA_AVX2_FMA, 4, 16, 0.85f),
-    SPMM(sl_f32_spmm_ukernel_8x8__avx2, SL_ISA_AVX2_FMA, 8, 8, 0.7f),
+    SPMM(sl_f32_spmm_ukernel_32x1__avx2, SL_ISA_AVX2_FMA, 1, 32, 0.4f),
+    SPMM(sl_f32_spmm_ukernel_32x2__avx2, SL_ISA_AVX2_FMA, 2, 32, 0.5f),
+    SPMM(sl_f32_spmm_ukernel_24x4__avx2, SL_ISA_AVX2_FMA, 4, 24, 0.7f),
+    SPMM(sl_f32_spmm_ukernel_8x8__avx2, SL_ISA_AVX2_FMA, 8, 8, 0.45f),
     SPMM(sl_f32_spmm_ukernel_16x1__sse2, SL_ISA_SSE2, 1, 16, 0.35f),
     SPMM(sl_f32_spmm_ukernel_16x2__sse2, SL_ISA_SSE2, 2, 16, 0.6f),
     SPMM(sl_f32_spmm_ukernel_8x4__sse2, SL_ISA_SSE2, 4, 8, 0.85f),

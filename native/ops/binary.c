@@ -47,13 +47,38 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   return SL_OK;
 }
 
+typedef struct {
+  const binary_params_t* p;
+  const float *a, *b;
+  float* y;
+  bool mul;
+} job_t;
+
+enum { CHUNK = 16384 };
+
+/* Same shapes (residual adds): plain loops the compiler vectorizes, in chunks across threads. */
+static void same_shape_chunk(void* ctx, size_t task, size_t thread) {
+  (void)thread;
+  const job_t* j = ctx;
+  size_t i0 = task * CHUNK, n = j->p->count - i0 < CHUNK ? j->p->count - i0 : CHUNK;
+  const float *a = j->a + i0, *b = j->b + i0;
+  float* y = j->y + i0;
+  if (j->mul) {
+    for (size_t i = 0; i < n; i++) y[i] = a[i] * b[i];
+  } else {
+    for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+  }
+  if (j->p->act.type != SL_ACT_NONE) sl_f32_activation_ref(&j->p->act, y, y, n);
+}
+
 static void run_op(const sl_model_t* m, const sl_node_t* n, bool mul) {
   const binary_params_t* p = n->params;
   const float* a = sl_in(m, n, 0)->data;
   const float* b = sl_in(m, n, 1)->data;
   float* y = sl_out(m, n, 0)->data;
   if (p->same_shape) {
-    for (size_t i = 0; i < p->count; i++) y[i] = sl_activation_scalar(&p->act, mul ? a[i] * b[i] : a[i] + b[i]);
+    job_t j = {p, a, b, y, mul};
+    sl_parallel_for(m, (p->count + CHUNK - 1) / CHUNK, same_shape_chunk, &j);
     return;
   }
   int32_t idx[SL_MAX_RANK] = {0};

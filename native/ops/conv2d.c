@@ -1,6 +1,6 @@
 /* CONV2D: NCHW input, [OC][IC/groups][KH][KW] weights (dense or group-sparse),
  * optional bias, fused activation. Three paths: pointwise (1x1, stride 1) as
- * spmm or gemm over pixels; depthwise on padded planes; everything else as
+ * spmm or gemm over pixels; depthwise (ops/depthwise.c); everything else as
  * gemm over tiles of gathered patches (im2col). */
 #include <string.h>
 
@@ -18,10 +18,7 @@ typedef struct {
   uint32_t batch;
   conv_path_t path;
   sl_linear_t linear;                 /* pointwise */
-  const sl_dwconv_ukernel_t* dwconv;  /* depthwise */
-  sl_dwconv_shape_t dw;
-  uint32_t pad_h, pad_w;              /* padded plane size (depthwise) */
-  const float* weights;               /* depthwise: [C][KH*KW] */
+  sl_depthwise_t depthwise;
   const float* bias;
   const sl_gemm_ukernel_t* gemm;      /* im2col */
   float* panels;                      /* per group, packed for gemm */
@@ -34,24 +31,6 @@ static const float* dense_weights(sl_model_t* m, const sl_tensor_t* w) {
   float* dense = sl_model_alloc(m, (size_t)w->sparse->rows * w->sparse->cols * sizeof(float));
   if (dense != NULL) sl_group_sparse_densify(w->sparse, dense);
   return dense;
-}
-
-static sl_status_t prepare_depthwise(sl_model_t* m, sl_node_t* n, conv_params_t* p, const sl_tensor_t* w) {
-  const sl_conv2d_shape_t* s = &p->s;
-  p->dwconv = sl_dwconv_select(m->isa);
-  p->weights = dense_weights(m, w);
-  if (p->weights == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
-  /* Padded so that every output's window is in the plane, plus a row of
-   * slack; stride_w phases split the columns so loads are contiguous. */
-  p->pad_h = (s->out_h - 1) * s->stride_h + s->kernel_h;
-  p->pad_w = (s->out_w - 1) * s->stride_w + s->kernel_w;
-  sl_dwconv_shape_t d = {s->kernel_h, s->kernel_w, s->stride_h, s->stride_w, s->out_h, s->out_w, 0, 0};
-  d.row_len = (p->pad_w + s->stride_w - 1) / s->stride_w;
-  d.phase_stride = (size_t)d.row_len * p->pad_h;
-  p->dw = d;
-  sl_reserve_scratch(m, n, 0, d.phase_stride * s->stride_w * sizeof(float));
-  n->kernel = p->dwconv->name;
-  return SL_OK;
 }
 
 static sl_status_t prepare_im2col(sl_model_t* m, sl_node_t* n, conv_params_t* p, const sl_tensor_t* w,
@@ -127,7 +106,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   p->bias = b != NULL ? sl_const_f32(b) : NULL;
   size_t pixels = (size_t)oh * ow;
   bool pointwise = kh == 1 && kw == 1 && sh == 1 && sw == 1 && pt + pl + pb + pr == 0 && groups == 1;
-  bool depthwise = groups == c && oc == c && dh == 1 && dw == 1 && sw <= 4;
+  bool depthwise = groups == c && oc == c && dh == 1 && dw == 1;
   if (pointwise) {
     p->path = PATH_POINTWISE;
     int32_t wshape[2] = {oc, c};
@@ -142,7 +121,9 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   n->dense_flops = n->flops = 2.0 * oc * (c / groups) * kh * kw * (double)pixels * p->batch;
   if (depthwise) {
     p->path = PATH_DEPTHWISE;
-    return prepare_depthwise(m, n, p, w);
+    const float* weights = dense_weights(m, w);
+    if (weights == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+    return sl_depthwise_prepare(m, n, &p->depthwise, &p->s, weights, p->bias, &p->act);
   }
   p->path = PATH_IM2COL;
   return prepare_im2col(m, n, p, w, p->bias);
@@ -159,77 +140,6 @@ typedef struct {
   const float* x;
   float* y;
 } job_t;
-
-/* Stride 2: input column ix goes to padded column ix + pad_left, whose parity
- * picks the phase. A plain two-output loop the compiler vectorizes. */
-static void deinterleave(const float* in, uint32_t cols, float* row, size_t phase_stride, uint32_t pad_left) {
-  float* even = row + (pad_left % 2 == 0 ? 0 : phase_stride) + pad_left / 2;
-  float* odd = row + (pad_left % 2 == 0 ? phase_stride : 0) + (pad_left + 1) / 2;
-  uint32_t i = 0;
-  for (; 2 * i + 1 < cols; i++) {
-    even[i] = in[2 * i];
-    odd[i] = in[2 * i + 1];
-  }
-  if (2 * i < cols) even[i] = in[2 * i];
-}
-
-/* Copies one input channel into the zero-padded plane, columns split by phase. */
-static void fill_plane(const conv_params_t* p, const float* x, float* plane) {
-  const sl_conv2d_shape_t* s = &p->s;
-  const sl_dwconv_shape_t* d = &p->dw;
-  uint32_t sw = s->stride_w, rows = s->in_h, cols = s->in_w;
-  if (rows > p->pad_h - s->pad_top) rows = p->pad_h - s->pad_top;
-  if (cols > p->pad_w - s->pad_left) cols = p->pad_w - s->pad_left;
-  /* Zero only what the copy leaves untouched: the padding rows and columns. */
-  for (uint32_t q = 0; q < sw; q++) {
-    float* phase = plane + q * d->phase_stride;
-    memset(phase, 0, (size_t)s->pad_top * d->row_len * sizeof(float));
-    size_t below = (size_t)(s->pad_top + rows) * d->row_len;
-    memset(phase + below, 0, (d->phase_stride - below) * sizeof(float));
-    /* Phase column i is padded column i * sw + q; input covers [pad_left, pad_left + cols). */
-    uint32_t first = s->pad_left > q ? (s->pad_left - q + sw - 1) / sw : 0;
-    uint32_t end = s->pad_left + cols > q ? (s->pad_left + cols - q + sw - 1) / sw : 0;
-    for (uint32_t r = s->pad_top; r < s->pad_top + rows; r++) {
-      float* row = phase + (size_t)r * d->row_len;
-      for (uint32_t c = 0; c < first; c++) row[c] = 0.0f;
-      for (uint32_t c = end; c < d->row_len; c++) row[c] = 0.0f;
-    }
-  }
-  for (uint32_t iy = 0; iy < rows; iy++) {
-    const float* in = x + (size_t)iy * s->in_w;
-    float* row = plane + (size_t)(iy + s->pad_top) * d->row_len;
-    if (sw == 1) {
-      memcpy(row + s->pad_left, in, cols * sizeof(float));
-      continue;
-    }
-    if (sw == 2) {
-      deinterleave(in, cols, row, d->phase_stride, s->pad_left);
-      continue;
-    }
-    for (uint32_t q = 0; q < sw; q++) {
-      /* Padded column pc = ix + pad_left lands in phase pc % sw at pc / sw. */
-      uint32_t ix = (q + sw - s->pad_left % sw) % sw;
-      float* dst = row + q * d->phase_stride + (ix + s->pad_left) / sw;
-      for (; ix < cols; ix += sw) *dst++ = in[ix];
-    }
-  }
-}
-
-/* Task = (image, channel): pad the plane into scratch, then one microkernel call. */
-static void depthwise_task(void* ctx, size_t task, size_t thread) {
-  const job_t* j = ctx;
-  const conv_params_t* p = j->p;
-  const sl_conv2d_shape_t* s = &p->s;
-  const sl_dwconv_shape_t* d = &p->dw;
-  size_t ch = task % s->in_c, image = task / s->in_c;
-  const float* x = j->x + (image * s->in_c + ch) * s->in_h * s->in_w;
-  float* y = j->y + (image * s->out_c + ch) * s->out_h * s->out_w;
-  float* plane = sl_scratch_thread(j->m, j->n, thread);
-  fill_plane(p, x, plane);
-  float bias = p->bias != NULL ? p->bias[ch] : 0.0f;
-  p->dwconv->fn(d, plane, p->weights + ch * s->kernel_h * s->kernel_w, bias, y, &p->mm);
-  post_activation(p, y, (size_t)s->out_h * s->out_w);
-}
 
 /* Task = (image, group, pixel tile): gather the tile's patches, then gemm. */
 static void im2col_task(void* ctx, size_t task, size_t thread) {
@@ -276,7 +186,7 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
       for (uint32_t b = 0; b < p->batch; b++) sl_linear_run(m, &p->linear, j.x + b * in_size, j.y + b * out_size);
       break;
     }
-    case PATH_DEPTHWISE: sl_parallel_for(m, (size_t)p->batch * s->in_c, depthwise_task, &j); break;
+    case PATH_DEPTHWISE: sl_depthwise_run(m, n, &p->depthwise, j.x, j.y, p->batch); break;
     case PATH_IM2COL: sl_parallel_for(m, (size_t)p->batch * s->groups * p->tiles, im2col_task, &j); break;
   }
 }

@@ -153,6 +153,24 @@ void sl_linear_run(const sl_model_t* m, const sl_linear_t* L, const float* x, fl
 /* The clamp range that implements act, and whether act needs a pass of its own. */
 bool sl_activation_minmax(const sl_activation_t* act, sl_minmax_t* mm);
 
+/* A depthwise convolution (ops/depthwise.c): groups == channels, no dilation. */
+typedef struct {
+  sl_conv2d_shape_t s;
+  const sl_dwconv_ukernel_t* k;
+  const float* weights; /* [C][KH*KW] */
+  const float* bias;
+  sl_minmax_t mm;
+  sl_activation_t post;
+  uint32_t pad_h, pad_w, row_len, taps;
+  size_t phase_stride, count;
+  uint32_t* tap_offset;
+} sl_depthwise_t;
+
+sl_status_t sl_depthwise_prepare(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d, const sl_conv2d_shape_t* s,
+                                 const float* weights, const float* bias, const sl_activation_t* act);
+void sl_depthwise_run(const sl_model_t* m, const sl_node_t* n, const sl_depthwise_t* d, const float* x, float* y,
+                      size_t batch);
+
 /* Helpers for ops. */
 static inline sl_tensor_t* sl_in(const sl_model_t* m, const sl_node_t* n, int i) {
   return n->inputs[i] < 0 ? NULL : &m->tensors[n->inputs[i]];

@@ -33,7 +33,7 @@ SL_AVX2_INLINE void spmm_avx2(const int R, const int NV, size_t pixels, size_t b
   }
 AVX2_SPMM(32, 1)
 AVX2_SPMM(32, 2)
-AVX2_SPMM(16, 4)
+AVX2_SPMM(24, 4)
 AVX2_SPMM(8, 8)
 
 #endif

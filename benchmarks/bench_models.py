@@ -1,0 +1,223 @@
+"""End-to-end benchmark: sparselite against ONNX Runtime (CPU EP) and torch, in one process.
+
+For MobileNetV2 and EfficientNet-Lite0 with real weights, dense and pruned to 50/70/80/90%
+sparsity in 4x1 groups (1x1 convs and the classifier), it times every engine at 1 and 2
+threads, interleaving engines round by round so machine noise hits all alike, and reports
+median ms and speed ratios against ONNX Runtime on the same (pruned) weights. It also reports
+sparselite's per-kernel effective GFLOP/s, peak RSS of a fresh process that loads and runs
+each model, and .slite against .onnx file sizes. Writes JSON (--json).
+
+    python benchmarks/bench_models.py [--runs 30] [--models mobilenet_v2] [--json out.json]
+"""
+import argparse
+import io
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+SPARSITIES = (0.0, 0.5, 0.7, 0.8, 0.9)
+MODELS = ("mobilenet_v2", "efficientnet_lite0")
+
+
+def build(name, sparsity):
+    import torch
+
+    from sparselite.converters import prune_groups, zoo
+
+    module = getattr(zoo, name)().eval()
+    if sparsity > 0:
+        prune_groups(module, 1.0 - sparsity, group=4)
+    torch.manual_seed(0)
+    return module
+
+
+def export(module, x, directory, stem):
+    import torch
+
+    from sparselite.converters import from_torch
+
+    slite = from_torch(module, torch.from_numpy(x)).save(os.path.join(directory, stem + ".slite"))
+    onnx_path = os.path.join(directory, stem + ".onnx")
+    buf = io.BytesIO()
+    torch.onnx.export(module, torch.from_numpy(x), buf, dynamo=False, input_names=["input"],
+                      output_names=["output"])
+    with open(onnx_path, "wb") as f:
+        f.write(buf.getvalue())
+    return str(slite), onnx_path
+
+
+def ort_session(path, threads):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def interleaved_medians(engines, runs, warmup):
+    """{name: median ms}: each round runs every engine once, in a rotating order."""
+    names = list(engines)
+    for _ in range(warmup):
+        for name in names:
+            engines[name]()
+    times = {name: [] for name in names}
+    for i in range(runs):
+        for name in names[i % len(names):] + names[:i % len(names)]:
+            t0 = time.perf_counter()
+            engines[name]()
+            times[name].append((time.perf_counter() - t0) * 1e3)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def kernel_gflops(model, x):
+    """Per-layer profile, and effective GFLOP/s (on stored weights) per kernel family."""
+    layers = [p for p in model.profile(x, runs=10) if p.kernel]
+    totals = {}
+    for p in layers:
+        family = p.kernel.split("_ukernel")[0].replace("sl_f32_", "")
+        flops, ms = totals.get(family, (0.0, 0.0))
+        totals[family] = (flops + p.flops, ms + p.ms)
+    families = {f: {"gflops": flops / ms / 1e6, "ms": ms} for f, (flops, ms) in totals.items()}
+    per_layer = [dict(name=p.name, kernel=p.kernel, ms=p.ms, gflops=p.gflops, density=p.flops / p.dense_flops)
+                 for p in layers]
+    return families, per_layer
+
+
+def rss_child(kind, path, threads):
+    """Runs in a fresh process: peak RSS (KiB) after imports, and after loading and running."""
+    shape = (1, 3, 224, 224)
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    if kind == "sparselite":
+        import sparselite
+
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        model = sparselite.load(path, num_threads=threads)
+        for _ in range(3):
+            model.run(x)
+    else:
+        import onnxruntime  # noqa: F401  (imported before the baseline, like sparselite)
+
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        session = ort_session(path, threads)
+        for _ in range(3):
+            session.run(None, {"input": x})
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"baseline_kib": before, "peak_kib": after}))
+
+
+def peak_rss(kind, path, threads=1):
+    out = subprocess.run([sys.executable, __file__, "--rss-child", kind, path, str(threads)],
+                         capture_output=True, text=True, check=True).stdout
+    r = json.loads(out.strip().splitlines()[-1])
+    return {"peak_mib": r["peak_kib"] / 1024, "model_mib": (r["peak_kib"] - r["baseline_kib"]) / 1024}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30, help="timed runs per engine (median reported)")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--sparsities", nargs="+", type=float, default=list(SPARSITIES))
+    parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--json", default=os.path.join(os.path.dirname(__file__), "results", "models.json"))
+    args = parser.parse_args()
+
+    import onnxruntime
+    import torch
+
+    import sparselite
+
+    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    xt = torch.from_numpy(x)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.models:
+            for sparsity in args.sparsities:
+                module = build(name, sparsity)
+                stem = f"{name}_{int(sparsity * 100)}"
+                slite_path, onnx_path = export(module, x, tmp, stem)
+                row = dict(model=name, sparsity=sparsity, slite_bytes=os.path.getsize(slite_path),
+                           onnx_bytes=os.path.getsize(onnx_path), threads={})
+                for threads in args.threads:
+                    torch.set_num_threads(threads)
+                    model = sparselite.load(slite_path, num_threads=threads)
+                    session = ort_session(onnx_path, threads)
+
+                    def run_torch():
+                        with torch.inference_mode():
+                            module(xt)
+
+                    ms = interleaved_medians({"sparselite": lambda: model.run(x),
+                                              "onnxruntime": lambda: session.run(None, {"input": x}),
+                                              "torch": run_torch}, args.runs, args.warmup)
+                    ms["speedup_vs_ort"] = ms["onnxruntime"] / ms["sparselite"]
+                    ms["speedup_vs_torch"] = ms["torch"] / ms["sparselite"]
+                    row["threads"][threads] = ms
+                    print(f"{name:18s} {int(sparsity * 100):3d}% sparse, {threads} thread(s): "
+                          f"sparselite {ms['sparselite']:7.2f} ms  ort {ms['onnxruntime']:7.2f} ms  "
+                          f"torch {ms['torch']:7.2f} ms  -> {ms['speedup_vs_ort']:.2f}x ORT", flush=True)
+                model = sparselite.load(slite_path, num_threads=1)
+                row["kernels"], row["layers"] = kernel_gflops(model, x)
+                row["rss"] = {"sparselite": peak_rss("sparselite", slite_path),
+                              "onnxruntime": peak_rss("onnxruntime", onnx_path)}
+                results.append(row)
+
+    report = dict(machine=dict(platform=platform.platform(), processor=_cpu_name(), cpus=os.cpu_count(),
+                               isa=sparselite.cpu_isa()),
+                  versions=dict(sparselite=sparselite.__version__, onnxruntime=onnxruntime.__version__,
+                                torch=torch.__version__),
+                  runs=args.runs, warmup=args.warmup, results=results)
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    with open(args.json, "w") as f:
+        json.dump(report, f, indent=1)
+    print_table(report)
+    print(f"\nwrote {args.json}")
+
+
+def _cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def print_table(report):
+    print(f"\n{report['machine']['processor']}, {report['machine']['cpus']} CPUs, ISA {report['machine']['isa']}; "
+          f"median of {report['runs']} runs")
+    threads = sorted({t for r in report["results"] for t in r["threads"]}, key=int)
+    head = "| model | sparsity | " + " | ".join(
+        f"{t}T sparselite ms | {t}T ORT ms | {t}T torch ms | {t}T vs ORT" for t in threads)
+    print(head + " | spmm GFLOP/s | gemm GFLOP/s | RSS MiB (sl / ORT) | .slite / .onnx MB |")
+    print("|" + "---|" * (head.count("|") + 3))
+    for r in report["results"]:
+        cells = [r["model"], f"{int(r['sparsity'] * 100)}%"]
+        for t in threads:
+            m = r["threads"][t]
+            cells += [f"{m['sparselite']:.2f}", f"{m['onnxruntime']:.2f}", f"{m['torch']:.2f}",
+                      f"**{m['speedup_vs_ort']:.2f}x**"]
+        k = r["kernels"]
+        cells += [f"{k['spmm']['gflops']:.1f}" if "spmm" in k else "-",
+                  f"{k['gemm']['gflops']:.1f}" if "gemm" in k else "-",
+                  f"{r['rss']['sparselite']['peak_mib']:.0f} / {r['rss']['onnxruntime']['peak_mib']:.0f}",
+                  f"{r['slite_bytes'] / 1e6:.1f} / {r['onnx_bytes'] / 1e6:.1f}"]
+        print("| " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--rss-child":
+        rss_child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    else:
+        main()
