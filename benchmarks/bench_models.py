@@ -2,7 +2,7 @@
 
 For MobileNetV2 and EfficientNet-Lite0 with real weights, dense and pruned to 50/70/80/90%
 sparsity in 4x1 groups (1x1 convs and the classifier), it times every engine at 1 and 2
-threads, interleaving engines round by round so machine noise hits all alike, and reports
+threads, engines taking turns in blocks so machine noise hits all alike, and reports
 median ms and speed ratios against ONNX Runtime on the same (pruned) weights. It also reports
 sparselite's per-kernel effective GFLOP/s, peak RSS of a fresh process that loads and runs
 each model, and .slite against .onnx file sizes. Writes JSON (--json).
@@ -63,18 +63,21 @@ def ort_session(path, threads):
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
-def interleaved_medians(engines, runs, warmup):
-    """{name: median ms}: each round runs every engine once, in a rotating order."""
-    names = list(engines)
-    for _ in range(warmup):
-        for name in names:
-            engines[name]()
-    times = {name: [] for name in names}
-    for i in range(runs):
-        for name in names[i % len(names):] + names[:i % len(names)]:
-            t0 = time.perf_counter()
-            engines[name]()
-            times[name].append((time.perf_counter() - t0) * 1e3)
+def blocked_medians(engines, runs, warmup, blocks=3):
+    """{name: median ms}. Engines take turns in blocks of runs, each block after its own
+    warm-up: idle thread pools of the other engines (ORT and OpenMP spin a while after
+    a run) then cost every engine alike, and slow drifts of a shared machine spread
+    over all of them."""
+    times = {name: [] for name in engines}
+    per_block = max(1, runs // blocks)
+    for _ in range(blocks):
+        for name, fn in engines.items():
+            for _ in range(warmup):
+                fn()
+            for _ in range(per_block):
+                t0 = time.perf_counter()
+                fn()
+                times[name].append((time.perf_counter() - t0) * 1e3)
     return {name: float(np.median(t)) for name, t in times.items()}
 
 
@@ -92,26 +95,34 @@ def kernel_gflops(model, x):
     return families, per_layer
 
 
+def _vm_hwm_kib():
+    """Peak resident set of this process (Linux VmHWM; unlike ru_maxrss it is not
+    inherited from the parent across fork and exec)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def rss_child(kind, path, threads):
     """Runs in a fresh process: peak RSS (KiB) after imports, and after loading and running."""
-    shape = (1, 3, 224, 224)
-    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
     if kind == "sparselite":
         import sparselite
 
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        before = _vm_hwm_kib()
         model = sparselite.load(path, num_threads=threads)
         for _ in range(3):
             model.run(x)
     else:
         import onnxruntime  # noqa: F401  (imported before the baseline, like sparselite)
 
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        before = _vm_hwm_kib()
         session = ort_session(path, threads)
         for _ in range(3):
             session.run(None, {"input": x})
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"baseline_kib": before, "peak_kib": after}))
+    print(json.dumps({"baseline_kib": before, "peak_kib": _vm_hwm_kib()}))
 
 
 def peak_rss(kind, path, threads=1):
@@ -156,7 +167,7 @@ def main():
                         with torch.inference_mode():
                             module(xt)
 
-                    ms = interleaved_medians({"sparselite": lambda: model.run(x),
+                    ms = blocked_medians({"sparselite": lambda: model.run(x),
                                               "onnxruntime": lambda: session.run(None, {"input": x}),
                                               "torch": run_torch}, args.runs, args.warmup)
                     ms["speedup_vs_ort"] = ms["onnxruntime"] / ms["sparselite"]

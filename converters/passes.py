@@ -57,6 +57,24 @@ def fuse_activations(graph):
         graph.ops.remove(act)
 
 
+def fold_pad_into_conv(graph):
+    """Moves a zero PAD of the spatial dims into the CONV2D that reads it (TF-style 'same'
+    padding arrives this way): one pass over the data instead of two."""
+    for pad in [op for op in graph.ops if op.type == "PAD"]:
+        x, y = pad.inputs[0], pad.outputs[0]
+        users = graph.consumers(y)
+        pads = list(pad.options["pads"])
+        rank = len(pads) // 2
+        if (rank != 4 or pad.options.get("value", 0.0) != 0.0 or any(pads[:2]) or any(pads[4:6])
+                or len(users) != 1 or y in graph.outputs or users[0].type != "CONV2D" or users[0].inputs[0] != y):
+            continue
+        conv = users[0]
+        t, l, b, r = conv.options.get("padding", (0, 0, 0, 0))
+        conv.options["padding"] = (t + pads[2], l + pads[3], b + pads[6], r + pads[7])
+        conv.inputs[0] = x
+        graph.ops.remove(pad)
+
+
 def choose_sparsity(graph, min_fill=0.9):
     """Marks the weights of 1x1 convs and fully connected layers to store group-sparse."""
     for op in graph.ops:
@@ -73,6 +91,7 @@ def choose_sparsity(graph, min_fill=0.9):
 
 
 def run_all(graph, sparse=True):
+    fold_pad_into_conv(graph)
     fold_batch_norm(graph)
     fuse_activations(graph)
     if sparse:

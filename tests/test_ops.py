@@ -163,9 +163,10 @@ def test_concat(axis):
     assert np.array_equal(y, ref)
 
 
-def test_pad():
-    x = rng.standard_normal((1, 2, 3, 5)).astype(np.float32)
-    pads = [(0, 0), (1, 0), (0, 2), (3, 1)]
+@pytest.mark.parametrize("shape,pads", [((1, 2, 3, 5), [(0, 0), (1, 0), (0, 2), (3, 1)]), ((7,), [(2, 3)]),
+                                        ((2, 3, 4), [(1, 1), (0, 0), (0, 0)]), ((2, 1, 2, 2, 3), [(0, 1)] * 5)])
+def test_pad(shape, pads):
+    x = rng.standard_normal(shape).astype(np.float32)
     ref = np.pad(x, pads, constant_values=-1.5)
     g, ins = single_op("PAD", [x], ref.shape, options=dict(pads=[p[0] for p in pads] + [p[1] for p in pads],
                                                            value=-1.5))
@@ -223,3 +224,28 @@ def test_depthwise_chain_reuses_dirty_scratch(kernels):
     g.outputs.append(t)
     (y,) = run_graph(g, [x], **KERNELS[kernels])
     assert rel_err(y, y3) < 1e-5
+
+
+@pytest.mark.parametrize("value", [0.0, 0.5])
+def test_zero_pad_folds_into_the_next_conv(value):
+    import torch
+
+    from sparselite.converters import from_torch
+
+    class SamePad(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(4, 4, 3, 2, groups=4)
+
+        def forward(self, x):
+            return self.conv(torch.nn.functional.pad(x, (0, 1, 0, 1), value=value))
+
+    net = SamePad().eval()
+    x = rng.standard_normal((1, 4, 10, 9)).astype(np.float32)
+    converted = from_torch(net, torch.from_numpy(x))
+    ops = [op.type for op in converted.graph.ops]
+    assert ops == (["CONV2D"] if value == 0.0 else ["PAD", "CONV2D"])
+    with torch.no_grad():
+        ref = net(torch.from_numpy(x)).numpy()
+    (y,) = sparselite.load(converted.to_bytes()).run(x)
+    assert rel_err(y, ref) < 1e-5

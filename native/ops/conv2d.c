@@ -141,6 +141,33 @@ typedef struct {
   float* y;
 } job_t;
 
+/* One row of the patch matrix: tap (ky, kx) of one input channel for output
+ * pixels [p0, p0 + count), walked one output row segment at a time so the
+ * bounds are tested per segment, not per pixel. */
+static void gather_row(const sl_conv2d_shape_t* s, const float* plane, uint32_t ky, uint32_t kx, size_t p0,
+                       size_t count, float* row) {
+  int64_t sw = s->stride_w, x_off = (int64_t)kx * s->dilation_w - s->pad_left;
+  /* Output columns whose input column is inside: [lo, hi). */
+  int64_t lo = x_off >= 0 ? 0 : (-x_off + sw - 1) / sw;
+  int64_t hi = (int64_t)s->in_w - x_off <= 0 ? 0 : ((int64_t)s->in_w - x_off + sw - 1) / sw;
+  if (hi > s->out_w) hi = s->out_w;
+  if (lo > hi) lo = hi;
+  size_t oy = p0 / s->out_w, ox = p0 % s->out_w;
+  for (size_t i = 0; i < count; oy++, ox = 0) {
+    size_t end = ox + (count - i) < s->out_w ? ox + (count - i) : s->out_w; /* this output row's share */
+    int64_t iy = (int64_t)oy * s->stride_h + (int64_t)ky * s->dilation_h - s->pad_top;
+    if (iy < 0 || iy >= s->in_h) {
+      memset(row + i, 0, (end - ox) * sizeof(float));
+      i += end - ox;
+      continue;
+    }
+    const float* in = plane + iy * s->in_w + x_off;
+    for (; ox < end && (int64_t)ox < lo; ox++) row[i++] = 0.0f;
+    for (; ox < end && (int64_t)ox < hi; ox++) row[i++] = in[(int64_t)ox * sw];
+    for (; ox < end; ox++) row[i++] = 0.0f;
+  }
+}
+
 /* Task = (image, group, pixel tile): gather the tile's patches, then gemm. */
 static void im2col_task(void* ctx, size_t task, size_t thread) {
   const job_t* j = ctx;
@@ -154,21 +181,8 @@ static void im2col_task(void* ctx, size_t task, size_t thread) {
   float* row = patches;
   for (size_t ic = 0; ic < icg; ic++) {
     const float* plane = x + ic * s->in_h * s->in_w;
-    for (uint32_t ky = 0; ky < s->kernel_h; ky++) {
-      for (uint32_t kx = 0; kx < s->kernel_w; kx++, row += p->tile) {
-        size_t oy = p0 / s->out_w, ox = p0 % s->out_w;
-        for (size_t i = 0; i < count; i++) {
-          int64_t iy = (int64_t)(oy * s->stride_h + ky * s->dilation_h) - s->pad_top;
-          int64_t ix = (int64_t)(ox * s->stride_w + kx * s->dilation_w) - s->pad_left;
-          bool inside = iy >= 0 && iy < s->in_h && ix >= 0 && ix < s->in_w;
-          row[i] = inside ? plane[iy * s->in_w + ix] : 0.0f;
-          if (++ox == s->out_w) {
-            ox = 0;
-            oy++;
-          }
-        }
-      }
-    }
+    for (uint32_t ky = 0; ky < s->kernel_h; ky++)
+      for (uint32_t kx = 0; kx < s->kernel_w; kx++, row += p->tile) gather_row(s, plane, ky, kx, p0, count, row);
   }
   size_t panel_size = sl_gemm_pack_size(ocg, p->patch, p->gemm->mr);
   float* y = j->y + (image * s->out_c + g * ocg) * pixels + p0;

@@ -1,4 +1,6 @@
 /* PAD with a constant value; pads are all begins then all ends, non-negative. */
+#include <string.h>
+
 #include "../runtime/internal.h"
 
 typedef struct {
@@ -38,18 +40,21 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   float* y = yt->data;
   for (size_t i = 0; i < yt->num_elems; i++) y[i] = p->value;
   const float* x = xt->data;
+  int32_t last = p->rank - 1;
   size_t out_stride[SL_MAX_RANK];
   size_t s = 1;
-  for (int32_t d = p->rank - 1; d >= 0; d--) {
+  for (int32_t d = last; d >= 0; d--) {
     out_stride[d] = s;
     s *= (size_t)p->out_shape[d];
   }
+  /* One memcpy per innermost input row; the odometer walks the outer dims. */
+  size_t row = (size_t)p->in_shape[last], rows = xt->num_elems / (row > 0 ? row : 1);
   int32_t idx[SL_MAX_RANK] = {0};
-  for (size_t i = 0; i < xt->num_elems; i++) {
-    size_t o = 0;
-    for (int32_t d = 0; d < p->rank; d++) o += (size_t)(idx[d] + p->begin[d]) * out_stride[d];
-    y[o] = x[i];
-    for (int32_t d = p->rank - 1; d >= 0; d--) {
+  for (size_t i = 0; i < rows && row > 0; i++) {
+    size_t o = (size_t)p->begin[last];
+    for (int32_t d = 0; d < last; d++) o += (size_t)(idx[d] + p->begin[d]) * out_stride[d];
+    memcpy(y + o, x + i * row, row * sizeof(float));
+    for (int32_t d = last - 1; d >= 0; d--) {
       if (++idx[d] < p->in_shape[d]) break;
       idx[d] = 0;
     }
