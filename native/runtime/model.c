@@ -217,28 +217,28 @@ static void fill_info(const sl_tensor_t* t, sl_tensor_info_t* info) {
 }
 
 sl_status_t sl_model_input_info(const sl_model_t* m, int32_t index, sl_tensor_info_t* info) {
-  sl_tensor_t* t;
+  sl_tensor_t* t = NULL;
   sl_status_t st = io_tensor(m, index, true, &t);
   if (st == SL_OK) fill_info(t, info);
   return st;
 }
 
 sl_status_t sl_model_output_info(const sl_model_t* m, int32_t index, sl_tensor_info_t* info) {
-  sl_tensor_t* t;
+  sl_tensor_t* t = NULL;
   sl_status_t st = io_tensor(m, index, false, &t);
   if (st == SL_OK) fill_info(t, info);
   return st;
 }
 
 sl_status_t sl_model_input_data(sl_model_t* m, int32_t index, void** data) {
-  sl_tensor_t* t;
+  sl_tensor_t* t = NULL;
   sl_status_t st = io_tensor(m, index, true, &t);
   if (st == SL_OK) *data = t->data;
   return st;
 }
 
 sl_status_t sl_model_output_data(sl_model_t* m, int32_t index, const void** data) {
-  sl_tensor_t* t;
+  sl_tensor_t* t = NULL;
   sl_status_t st = io_tensor(m, index, false, &t);
   if (st == SL_OK) *data = t->data;
   return st;

@@ -1,0 +1,32 @@
+"""The benchmark scripts run end to end and write well-formed results. Timings are not
+checked here (speed lives in benchmarks/, on a quiet machine); only that every engine ran."""
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_model_benchmark_runs_every_engine(tmp_path):
+    out = tmp_path / "models.json"
+    subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "bench_models.py"), "--runs", "2", "--blocks",
+                    "1", "--warmup", "1", "--models", "mobilenet_v2", "--sparsities", "0.9", "--threads", "1",
+                    "--json", str(out)], check=True, capture_output=True, text=True, timeout=900)
+    report = json.loads(out.read_text())
+    (row,) = report["results"]
+    timing = row["threads"]["1"]
+    assert {"sparselite", "onnxruntime", "torch", "speedup_vs_ort"} <= set(timing)
+    assert all(timing[k] > 0 for k in ("sparselite", "onnxruntime", "torch"))
+    assert "spmm" in row["kernels"] and row["layers"]
+    assert row["slite_bytes"] < 0.2 * row["onnx_bytes"]  # 90% pruned: the .onnx stores zeros
+    assert row["rss"]["sparselite"]["peak_mib"] > 0 and row["rss"]["onnxruntime"]["peak_mib"] > 0
+
+
+def test_spmm_benchmark_covers_every_group_size(tmp_path):
+    out = tmp_path / "spmm.json"
+    subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "bench_spmm.py"), "--reps", "1", "--json",
+                    str(out)], check=True, capture_output=True, text=True, timeout=900)
+    rows = json.loads(out.read_text())
+    assert {r["r"] for r in rows} == {0, 1, 2, 4, 8}
+    assert all(r["gflops"] > 0 for r in rows)
