@@ -1,37 +1,12 @@
-/* SSE2 spmm microkernels: MR pixels x r rows per register tile. */
+/* SSE2 spmm microkernels: MR pixels x r rows per register tile (tile/ukernels.h). */
 #include "../kernels.h"
 #if SL_ARCH_X86
-#include "../tile/sse2.h"
+#include "../vec/sse2.h"
+#include "../tile/ukernels.h"
 
-SL_SSE2_INLINE void spmm_sse2(const int R, const int NV, size_t pixels, size_t blocks, const float* x,
-                              const float* w, const uint32_t* x_offset, const uint32_t* nz_start,
-                              const uint32_t* out_row, float* y, size_t y_stride, const sl_minmax_t* mm) {
-#define SPMM_TILE(nv, tail, last, p)                                                              \
-  do {                                                                                            \
-    const float* w_ = w;                                                                          \
-    for (size_t b = 0; b < blocks; b++) {                                                         \
-      float* out[8];                                                                              \
-      for (int j = 0; j < R; j++) out[j] = y + (size_t)out_row[b * R + j] * y_stride + (p);       \
-      size_t cols = nz_start[b + 1] - nz_start[b];                                                \
-      sl_sse2_tile(R, nv, 0, tail, last, w_, cols, x + (p), x_offset + (nz_start[b] - nz_start[0]), \
-                   0, out, R, mm);                                                                \
-      w_ += R + cols * R;                                                                         \
-    }                                                                                             \
-  } while (0)
-  SL_SSE2_PIXEL_LOOP(NV, pixels, SPMM_TILE);
-#undef SPMM_TILE
-}
-
-#define SSE2_SPMM(MR, R)                                                                                    \
-  void sl_f32_spmm_ukernel_##MR##x##R##__sse2(size_t pixels, size_t blocks, const float* x, const float* w,  \
-                                              const uint32_t* x_offset, const uint32_t* nz_start,           \
-                                              const uint32_t* out_row, float* y, size_t y_stride,           \
-                                              const sl_minmax_t* mm) {                                      \
-    spmm_sse2(R, (MR) / 4, pixels, blocks, x, w, x_offset, nz_start, out_row, y, y_stride, mm);             \
-  }
-SSE2_SPMM(16, 1)
-SSE2_SPMM(16, 2)
-SSE2_SPMM(8, 4)
-SSE2_SPMM(4, 8)
+SL_SPMM_UKERNEL(sl_f32_spmm_ukernel_16x1__sse2, 1, 16)
+SL_SPMM_UKERNEL(sl_f32_spmm_ukernel_16x2__sse2, 2, 16)
+SL_SPMM_UKERNEL(sl_f32_spmm_ukernel_8x4__sse2, 4, 8)
+SL_SPMM_UKERNEL(sl_f32_spmm_ukernel_4x8__sse2, 8, 4)
 
 #endif
