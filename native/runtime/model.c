@@ -6,12 +6,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
+
+/* WebAssembly has no mmap: files are read into memory there. */
+#if defined(__wasm__)
+#define SL_HAVE_MMAP 0
+#else
+#define SL_HAVE_MMAP 1
+#include <sys/mman.h>
+#endif
 
 static uint64_t now_ns(void) {
   struct timespec ts;
@@ -89,7 +96,9 @@ static void release(sl_model_t* m) {
     m->allocs = next;
   }
   free(m->owned_file);
+#if SL_HAVE_MMAP
   if (m->mapped != NULL) munmap(m->mapped, m->mapped_size);
+#endif
   sl_threadpool_destroy(m->pool);
   int threads = m->num_threads;
   uint32_t isa_mask = m->isa_mask;
@@ -157,12 +166,26 @@ sl_status_t sl_model_load_file(sl_model_t* m, const char* path) {
     close(fd);
     return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: %s is empty", path);
   }
+#if SL_HAVE_MMAP
   void* p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
   close(fd);
   if (p == MAP_FAILED) return sl_fail(m, SL_ERROR_IO, "cannot map %s", path);
   m->mapped = p;
   m->mapped_size = size;
   m->file = p;
+#else
+  m->owned_file = aligned_alloc(SL_ALIGN, (size / SL_ALIGN + 1) * SL_ALIGN);
+  size_t got = 0;
+  while (m->owned_file != NULL && got < size) {
+    ssize_t n = read(fd, (uint8_t*)m->owned_file + got, size - got);
+    if (n <= 0) break;
+    got += (size_t)n;
+  }
+  close(fd);
+  if (m->owned_file == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory reading %s", path);
+  if (got != size) return sl_fail(m, SL_ERROR_IO, "cannot read %s", path);
+  m->file = m->owned_file;
+#endif
   m->file_size = size;
   return finish_load(m);
 }

@@ -3,7 +3,8 @@
 
 #include <stdlib.h>
 
-#if defined(SL_NO_THREADS)
+/* WebAssembly builds are single-threaded (no SharedArrayBuffer needed in pages). */
+#if defined(SL_NO_THREADS) || defined(__wasm__)
 
 sl_threadpool_t* sl_threadpool_create(int threads) {
   (void)threads;

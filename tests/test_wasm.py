@@ -1,0 +1,119 @@
+"""The WebAssembly build (wasm/build.sh): SIMD128 microkernels against the C references,
+and the runtime module giving the native outputs, run from pytest in wasmtime."""
+import os
+import shutil
+import struct
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+import sparselite
+from helpers import rel_err
+from sparselite.converters import from_torch, prune_groups, zoo
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+wasmtime = pytest.importorskip("wasmtime", reason="pip install wasmtime (the dev extra has it)")
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory):
+    missing = [tool for tool in ("clang-19", "wasm-ld-19") if not shutil.which(tool)]
+    assert not missing and os.path.exists("/usr/lib/wasm32-wasi/libc.a"), (
+        f"the WASM build needs apt-get install clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 (missing: {missing})")
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(["bash", os.path.join(ROOT, "wasm", "build.sh")], check=True, capture_output=True,
+                   env=dict(os.environ, OUT=str(out)))
+    return out
+
+
+def run_command(path, args=(), dirs=()):
+    """Runs a WASI command module; returns (exit code, stdout, stderr)."""
+    engine = wasmtime.Engine()
+    linker = wasmtime.Linker(engine)
+    linker.define_wasi()
+    store = wasmtime.Store(engine)
+    wasi = wasmtime.WasiConfig()
+    wasi.argv = [str(path), *map(str, args)]
+    out, err = f"{path}.stdout", f"{path}.stderr"
+    wasi.stdout_file, wasi.stderr_file = out, err
+    for d in dirs:
+        wasi.preopen_dir(str(d), str(d))
+    store.set_wasi(wasi)
+    instance = linker.instantiate(store, wasmtime.Module.from_file(engine, str(path)))
+    try:
+        instance.exports(store)["_start"](store)
+        code = 0
+    except wasmtime.ExitTrap as e:
+        code = e.code
+    return code, open(out).read(), open(err).read()
+
+
+def test_simd128_microkernels_against_reference(dist):
+    code, out, err = run_command(dist / "kernel_test.wasm")
+    assert code == 0, out + err[-3000:]
+    assert int(out.split(" passed")[0]) > 500 and " 0 failed" in out
+
+
+class WasmModel:
+    """The runtime module driven through its exported C API, as a JS host would."""
+
+    def __init__(self, wasm_path, data):
+        engine = wasmtime.Engine()
+        linker = wasmtime.Linker(engine)
+        linker.define_wasi()
+        self.store = wasmtime.Store(engine)
+        self.store.set_wasi(wasmtime.WasiConfig())
+        exports = linker.instantiate(self.store, wasmtime.Module.from_file(engine, str(wasm_path))).exports(self.store)
+        self.fn = lambda name, *a: exports[name](self.store, *a)
+        self.memory = exports["memory"]
+        self.fn("_initialize")
+        self.model = self.fn("sl_model_new")
+        buf = self.fn("malloc", len(data))
+        self.memory.write(self.store, data, buf)
+        status = self.fn("sl_model_load_buffer", self.model, buf, len(data), 1)
+        self.fn("free", buf)
+        if status != 0:
+            raise sparselite.InvalidModelError(self._string(self.fn("sl_model_last_error", self.model)))
+
+    def _string(self, ptr):
+        raw = self.memory.read(self.store, ptr, ptr + 512)
+        return raw.split(b"\0", 1)[0].decode()
+
+    def _data(self, kind, index, count):
+        slot = self.fn("malloc", 4)
+        assert self.fn(f"sl_model_{kind}_data", self.model, index, slot) == 0
+        (ptr,) = struct.unpack("<I", self.memory.read(self.store, slot, slot + 4))
+        self.fn("free", slot)
+        return ptr
+
+    def run(self, x, out_count):
+        ptr = self._data("input", 0, x.size)
+        self.memory.write(self.store, np.ascontiguousarray(x, np.float32).tobytes(), ptr)
+        assert self.fn("sl_model_run", self.model) == 0
+        ptr = self._data("output", 0, out_count)
+        return np.frombuffer(self.memory.read(self.store, ptr, ptr + 4 * out_count), np.float32)
+
+
+@pytest.mark.parametrize("density", [1.0, 0.1])
+def test_mobilenet_in_wasm_matches_native(dist, density):
+    model = zoo.mobilenet_v2()
+    if density < 1.0:
+        prune_groups(model, density, group=4)
+    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    data = from_torch(model, torch.from_numpy(x)).to_bytes()
+    (native,) = sparselite.load(data).run(x)
+    wasm = WasmModel(dist / "sparselite.wasm", data).run(x, native.size)
+    assert rel_err(wasm, native.ravel()) < 1e-4
+
+
+def test_wasm_runtime_rejects_bad_files_and_survives_mutations(dist, tmp_path):
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, 2, 1), torch.nn.ReLU6(), torch.nn.Conv2d(8, 16, 1),
+                              torch.nn.Conv2d(16, 16, 3, 1, 1, groups=16)).eval()
+    prune_groups(net, 0.3, group=4)
+    path = from_torch(net, torch.zeros(1, 3, 12, 12)).save(tmp_path / "net.slite")
+    code, out, err = run_command(dist / "sl_run_test.wasm", [path], [tmp_path])
+    assert code == 0 and " 0 failed" in out, out + err[-3000:]
+    with pytest.raises(sparselite.InvalidModelError, match="invalid model"):
+        WasmModel(dist / "sparselite.wasm", b"not a model at all, but long enough to parse a header")

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Builds the C runtime for WebAssembly (wasm32-wasi, SIMD128) with Debian's clang-19 + wasi-libc:
+#   wasm/dist/sparselite.wasm   the runtime as a reactor module exporting the C API
+#   wasm/dist/kernel_test.wasm  every WASM microkernel against the C references (run it in wasmtime)
+#   wasm/dist/sl_run_test.wasm  load/run + truncated/bit-flipped files, as natively
+# Needs: apt-get install clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CC=${CC:-clang-19}
+OUT=${OUT:-wasm/dist}
+mkdir -p "$OUT"
+FLAGS=(--target=wasm32-wasi --sysroot=/usr -O3 -msimd128 -std=c11 -Wall -Wextra -Werror -Wshadow
+       -Wstrict-prototypes -Inative/include)
+SOURCES=(native/runtime/*.c native/ops/*.c native/kernels/*.c native/kernels/*/*.c)
+# Exports: every function the C API header declares (the one FFI source), plus malloc/free for hosts.
+EXPORTS=(-Wl,--export=malloc -Wl,--export=free)
+for fn in $(sed -n '/SL_CDEF_BEGIN/,/SL_CDEF_END/p' native/include/sparselite.h | grep -oE '\bsl_[a-z_]+\(' | tr -d '('); do
+  EXPORTS+=("-Wl,--export=$fn")
+done
+"$CC" "${FLAGS[@]}" -mexec-model=reactor "${EXPORTS[@]}" "${SOURCES[@]}" -o "$OUT/sparselite.wasm"
+"$CC" "${FLAGS[@]}" "${SOURCES[@]}" native/tests/kernel_test.c -o "$OUT/kernel_test.wasm"
+"$CC" "${FLAGS[@]}" "${SOURCES[@]}" native/tests/sl_run_test.c -o "$OUT/sl_run_test.wasm"
+ls -l "$OUT"/*.wasm
