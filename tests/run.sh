@@ -14,4 +14,7 @@ if ! command -v clang-19 >/dev/null || ! command -v wasm-ld-19 >/dev/null || [ !
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang-19 lld-19 libclang-rt-19-dev \
       wasi-libc libclang-rt-19-dev-wasm32) >/dev/null
 fi
+if ! command -v node >/dev/null; then   # the JS loader tests
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs) >/dev/null
+fi
 python -m pytest -q "$@"

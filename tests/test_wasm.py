@@ -1,5 +1,6 @@
 """The WebAssembly build (wasm/build.sh): SIMD128 microkernels against the C references,
 and the runtime module giving the native outputs, run from pytest in wasmtime."""
+import json
 import os
 import shutil
 import struct
@@ -117,3 +118,34 @@ def test_wasm_runtime_rejects_bad_files_and_survives_mutations(dist, tmp_path):
     assert code == 0 and " 0 failed" in out, out + err[-3000:]
     with pytest.raises(sparselite.InvalidModelError, match="invalid model"):
         WasmModel(dist / "sparselite.wasm", b"not a model at all, but long enough to parse a header")
+
+
+def run_node(dist, slite_path, x, tmp_path):
+    node = shutil.which("node")
+    assert node, "the JS loader test needs Node.js >= 18 (node on PATH)"
+    x_path, y_path = tmp_path / "x.f32", tmp_path / "y.f32"
+    x.astype(np.float32).tofile(x_path)
+    result = subprocess.run([node, os.path.join(ROOT, "wasm", "run_node.mjs"), str(dist / "sparselite.wasm"),
+                             str(slite_path), str(x_path), str(y_path)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    return report, (np.fromfile(y_path, np.float32) if "error" not in report else None)
+
+
+def test_js_loader_in_node_matches_native(dist, tmp_path):
+    model = zoo.mobilenet_v2()
+    prune_groups(model, 0.1, group=4)
+    x = np.random.default_rng(1).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    path = from_torch(model, torch.from_numpy(x)).save(tmp_path / "mbv2.slite")
+    (native,) = sparselite.load(path).run(x)
+    report, y = run_node(dist, path, x, tmp_path)
+    assert report["inputs"] == [{"name": "input", "dtype": "float32", "shape": [1, 3, 224, 224]}]
+    assert report["shape"] == [1, 1000] and report["isa"] == 8  # SL_ISA_WASM_SIMD128
+    assert rel_err(y, native.ravel()) < 1e-4
+
+
+def test_js_loader_reports_bad_files(dist, tmp_path):
+    bad = tmp_path / "bad.slite"
+    bad.write_bytes(b"\x10\x00\x00\x00SLIT" + bytes(64))
+    report, _ = run_node(dist, bad, np.zeros(1, np.float32), tmp_path)
+    assert "invalid model" in report["error"]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the C runtime for WebAssembly (wasm32-wasi, SIMD128) with Debian's clang-19 + wasi-libc:
 #   wasm/dist/sparselite.wasm   the runtime as a reactor module exporting the C API
+#   wasm/dist/sparselite.mjs    the ES-module loader for pages and Node (copied from wasm/)
 #   wasm/dist/kernel_test.wasm  every WASM microkernel against the C references (run it in wasmtime)
 #   wasm/dist/sl_run_test.wasm  load/run + truncated/bit-flipped files, as natively
 # Needs: apt-get install clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32
@@ -20,4 +21,5 @@ done
 "$CC" "${FLAGS[@]}" -mexec-model=reactor "${EXPORTS[@]}" "${SOURCES[@]}" -o "$OUT/sparselite.wasm"
 "$CC" "${FLAGS[@]}" "${SOURCES[@]}" native/tests/kernel_test.c -o "$OUT/kernel_test.wasm"
 "$CC" "${FLAGS[@]}" "${SOURCES[@]}" native/tests/sl_run_test.c -o "$OUT/sl_run_test.wasm"
-ls -l "$OUT"/*.wasm
+cp wasm/sparselite.mjs "$OUT/"
+ls -l "$OUT"

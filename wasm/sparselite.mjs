@@ -1,0 +1,152 @@
+// sparselite.mjs: run .slite models with sparselite.wasm from plain JavaScript (a page or Node).
+//
+//   import { loadRuntime } from "./sparselite.mjs";
+//   const runtime = await loadRuntime(new URL("./sparselite.wasm", import.meta.url));
+//   const model = runtime.load(sliteBytes);           // Uint8Array | ArrayBuffer; verified first
+//   const [logits] = model.run([new Float32Array(3 * 224 * 224)]);   // or {name: Float32Array}
+//   logits.data, logits.shape; model.free();
+//
+// Tensors cross the boundary in bulk: inputs are copied into the model's arena with one
+// typed-array set, outputs are copied out with one slice. Errors throw with the runtime's message.
+
+const ERRNO_BADF = 8;
+const ERRNO_NOSYS = 52;
+const STATUS = ["ok", "invalid argument", "invalid model", "unsupported", "out of memory", "I/O error", "wrong state"];
+const DTYPES = ["float32", "float16", "int32", "int64", "uint16", "uint32"];
+const ARRAYS = { float32: Float32Array, int32: Int32Array, uint16: Uint16Array, uint32: Uint32Array };
+const INFO_BYTES = 48; // sl_tensor_info_t on wasm32: name, dtype, rank, shape[8], num_bytes
+
+// The module needs a clock and (for sl_model_load_file, unused here) files: a page has no
+// file system, so every file call reports "bad descriptor" and there are no preopened dirs.
+function wasiImports(memory) {
+  const fail = () => ERRNO_BADF;
+  return {
+    clock_time_get(_id, _precision, out) {
+      const ns = BigInt(Math.round(performance.now() * 1e6));
+      new DataView(memory().buffer).setBigUint64(out, ns, true);
+      return 0;
+    },
+    fd_close: fail, fd_fdstat_get: fail, fd_filestat_get: fail, fd_prestat_get: fail,
+    fd_prestat_dir_name: fail, fd_read: fail, fd_seek: fail, fd_write: fail,
+    path_open: () => ERRNO_NOSYS,
+    proc_exit(code) { throw new Error(`sparselite.wasm called exit(${code})`); },
+  };
+}
+
+async function wasmBytes(source) {
+  if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) return source;
+  if (typeof process !== "undefined" && process.versions?.node && !/^https?:/.test(String(source))) {
+    const { readFile } = await import("node:fs/promises");
+    return readFile(source instanceof URL ? source : String(source));
+  }
+  const response = await fetch(source);
+  if (!response.ok) throw new Error(`cannot fetch ${source}: HTTP ${response.status}`);
+  return response.arrayBuffer();
+}
+
+export async function loadRuntime(source) {
+  let exports = null;
+  const memory = () => exports.memory;
+  const { instance } = await WebAssembly.instantiate(await wasmBytes(source),
+    { wasi_snapshot_preview1: wasiImports(memory) });
+  exports = instance.exports;
+  exports._initialize();
+  return new Runtime(exports);
+}
+
+class Runtime {
+  constructor(exports) { this.exports = exports; }
+
+  get isa() { return this.exports.sl_cpu_isa(); }
+
+  // bytes: Uint8Array | ArrayBuffer of a .slite file.
+  load(bytes) {
+    const e = this.exports;
+    const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+    const handle = e.sl_model_new();
+    if (!handle) throw new Error("out of memory creating a model");
+    const buf = e.malloc(data.length);
+    new Uint8Array(e.memory.buffer, buf, data.length).set(data);
+    const status = e.sl_model_load_buffer(handle, buf, data.length, 1);
+    e.free(buf);
+    if (status !== 0) {
+      const message = this.string(e.sl_model_last_error(handle));
+      e.sl_model_free(handle);
+      throw new Error(message || STATUS[status]);
+    }
+    return new Model(this, handle);
+  }
+
+  string(ptr) {
+    const bytes = new Uint8Array(this.exports.memory.buffer, ptr);
+    return new TextDecoder().decode(bytes.subarray(0, bytes.indexOf(0)));
+  }
+}
+
+class Model {
+  constructor(runtime, handle) {
+    this.runtime = runtime;
+    this.handle = handle;
+    this.inputs = this.specs("input", runtime.exports.sl_model_num_inputs(handle));
+    this.outputs = this.specs("output", runtime.exports.sl_model_num_outputs(handle));
+  }
+
+  check(status) {
+    if (status !== 0) throw new Error(this.runtime.string(this.runtime.exports.sl_model_last_error(this.handle)));
+  }
+
+  withScratch(bytes, fn) {
+    const e = this.runtime.exports;
+    const ptr = e.malloc(bytes);
+    try { return fn(ptr); } finally { e.free(ptr); }
+  }
+
+  specs(kind, count) {
+    const e = this.runtime.exports;
+    return Array.from({ length: count }, (_, i) => this.withScratch(INFO_BYTES, (info) => {
+      this.check(e[`sl_model_${kind}_info`](this.handle, i, info));
+      const view = new DataView(e.memory.buffer);
+      const rank = view.getInt32(info + 8, true);
+      return {
+        name: this.runtime.string(view.getUint32(info, true)),
+        dtype: DTYPES[view.getInt32(info + 4, true)],
+        shape: Array.from({ length: rank }, (_, d) => view.getInt32(info + 12 + 4 * d, true)),
+      };
+    }));
+  }
+
+  dataPointer(kind, index) {
+    return this.withScratch(4, (slot) => {
+      this.check(this.runtime.exports[`sl_model_${kind}_data`](this.handle, index, slot));
+      return new DataView(this.runtime.exports.memory.buffer).getUint32(slot, true);
+    });
+  }
+
+  // inputs: an array in input order, or {name: typed array}. Returns [{name, shape, data}] copies.
+  run(inputs) {
+    const list = Array.isArray(inputs) ? inputs : this.inputs.map((spec) => {
+      if (!(spec.name in inputs)) throw new Error(`missing input '${spec.name}'`);
+      return inputs[spec.name];
+    });
+    if (list.length !== this.inputs.length) throw new Error(`expected ${this.inputs.length} inputs, got ${list.length}`);
+    const e = this.runtime.exports;
+    this.inputs.forEach((spec, i) => {
+      const count = spec.shape.reduce((a, b) => a * b, 1);
+      const Typed = ARRAYS[spec.dtype];
+      if (!(list[i] instanceof Typed)) throw new Error(`input '${spec.name}' must be a ${Typed.name}`);
+      if (list[i].length !== count) throw new Error(`input '${spec.name}' needs ${count} values [${spec.shape}], got ${list[i].length}`);
+      new Typed(e.memory.buffer, this.dataPointer("input", i), count).set(list[i]);
+    });
+    this.check(e.sl_model_run(this.handle));
+    return this.outputs.map((spec, i) => {
+      const count = spec.shape.reduce((a, b) => a * b, 1);
+      const Typed = ARRAYS[spec.dtype];
+      return { name: spec.name, shape: spec.shape, data: new Typed(e.memory.buffer, this.dataPointer("output", i), count).slice() };
+    });
+  }
+
+  free() {
+    if (this.handle) this.runtime.exports.sl_model_free(this.handle);
+    this.handle = 0;
+  }
+}
