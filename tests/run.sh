@@ -17,4 +17,10 @@ fi
 if ! command -v node >/dev/null; then   # the JS loader tests
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs) >/dev/null
 fi
+# Pyodide for the in-browser Python tests, from npm, cached outside the repo (loads offline after).
+NPM_CACHE="$HOME/.cache/sparselite-npm"
+if [ ! -e "$NPM_CACHE/node_modules/pyodide/pyodide.mjs" ]; then
+  command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm) >/dev/null
+  mkdir -p "$NPM_CACHE" && npm install --silent --prefix "$NPM_CACHE" pyodide@0.29 >/dev/null
+fi
 python -m pytest -q "$@"

@@ -152,3 +152,33 @@ def test_unsupported_torch_op_names_the_module():
 
     with pytest.raises(ConversionError, match=r"unsupported op aten.gelu.default at module 'body.1'"):
         from_torch(Net(), torch.zeros(1, 3, 4, 4))
+
+
+def test_inputs_without_numpy_types():
+    """array.array / memoryview / Tensor inputs: the path Pyodide without numpy takes."""
+    import array
+
+    from sparselite import Tensor
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    wt = np.ones((4, 3), np.float32)
+    g, _ = single_op("FULLY_CONNECTED", [x], (2, 4), consts=[wt])
+    run_all(g, sparse=False)
+    model = sparselite.load(serialize(g))
+    (want,) = model.run(x)
+    flat = array.array("f", x.ravel().tolist())
+    for value in (flat, memoryview(flat), Tensor(flat, (2, 3))):
+        assert np.array_equal(model.run(value)[0], want)
+    with pytest.raises(InputError, match="float32"):
+        model.run(array.array("d", [0.0] * 6))
+    with pytest.raises(InputError, match="needs 6 values"):
+        model.run(array.array("f", [0.0] * 5))
+    with pytest.raises(InputError, match="shape"):
+        model.run(Tensor(flat, (3, 2)))
+
+
+def test_isa_bits_match_the_c_header():
+    from sparselite._native import lib
+    from sparselite.model import ISA_BITS
+
+    assert ISA_BITS == {"sse2": lib.SL_ISA_SSE2, "avx2": lib.SL_ISA_AVX2_FMA, "neon": lib.SL_ISA_NEON,
+                        "wasm_simd128": lib.SL_ISA_WASM_SIMD128}

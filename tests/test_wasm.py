@@ -149,3 +149,45 @@ def test_js_loader_reports_bad_files(dist, tmp_path):
     bad.write_bytes(b"\x10\x00\x00\x00SLIT" + bytes(64))
     report, _ = run_node(dist, bad, np.zeros(1, np.float32), tmp_path)
     assert "invalid model" in report["error"]
+
+
+@pytest.fixture(scope="module")
+def pyodide_dir():
+    """The npm `pyodide` package, offline (tests/run.sh installs it; SPARSELITE_PYODIDE_DIR overrides)."""
+    default = os.path.join(os.path.expanduser("~"), ".cache", "sparselite-npm", "node_modules", "pyodide")
+    path = os.environ.get("SPARSELITE_PYODIDE_DIR", default)
+    assert os.path.exists(os.path.join(path, "pyodide.mjs")), (
+        f"Pyodide not found at {path}: npm install --prefix ~/.cache/sparselite-npm pyodide@0.29 (tests/run.sh does)")
+    return path
+
+
+def run_pyodide(dist, pyodide_dir, slite_path, x, tmp_path):
+    (wheel,) = dist.glob("sparselite_wasm-*-py3-none-any.whl")
+    x_path, y_path = tmp_path / "x.f32", tmp_path / "y.f32"
+    x.astype(np.float32).tofile(x_path)
+    result = subprocess.run([shutil.which("node"), os.path.join(ROOT, "wasm", "run_pyodide.mjs"), str(wheel),
+                             str(slite_path), str(x_path), str(y_path)], capture_output=True, text=True, timeout=600,
+                            env=dict(os.environ, PYODIDE_DIR=pyodide_dir))
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    return report, (np.fromfile(y_path, np.float32) if "error" not in report else None)
+
+
+def test_python_api_in_pyodide_without_numpy_matches_native(dist, pyodide_dir, tmp_path):
+    model = zoo.mobilenet_v2()
+    prune_groups(model, 0.1, group=4)
+    x = np.random.default_rng(2).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    path = from_torch(model, torch.from_numpy(x)).save(tmp_path / "mbv2.slite")
+    (native,) = sparselite.load(path).run(x)
+    report, y = run_pyodide(dist, pyodide_dir, path, x, tmp_path)
+    assert report.get("error") is None, report
+    assert report["inputs"] == [["input", [1, 3, 224, 224], "float32"]]
+    assert report["output_type"] == "Tensor" and report["isa"] == ["wasm_simd128"]  # no numpy in Pyodide here
+    assert rel_err(y, native.ravel()) < 1e-4
+
+
+def test_bad_file_is_a_python_exception_in_pyodide(dist, pyodide_dir, tmp_path):
+    bad = tmp_path / "bad.slite"
+    bad.write_bytes(b"\x10\x00\x00\x00SLIT" + bytes(64))
+    report, _ = run_pyodide(dist, pyodide_dir, bad, np.zeros(1, np.float32), tmp_path)
+    assert report["error"] == "InvalidModelError" and "invalid model" in report["message"]

@@ -2,6 +2,7 @@
 # Builds the C runtime for WebAssembly (wasm32-wasi, SIMD128) with Debian's clang-19 + wasi-libc:
 #   wasm/dist/sparselite.wasm   the runtime as a reactor module exporting the C API
 #   wasm/dist/sparselite.mjs    the ES-module loader for pages and Node (copied from wasm/)
+#   wasm/dist/sparselite_wasm-<version>-py3-none-any.whl   the Pyodide wheel (wasm/make_wheel.py)
 #   wasm/dist/kernel_test.wasm  every WASM microkernel against the C references (run it in wasmtime)
 #   wasm/dist/sl_run_test.wasm  load/run + truncated/bit-flipped files, as natively
 # Needs: apt-get install clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32
@@ -22,4 +23,5 @@ done
 "$CC" "${FLAGS[@]}" "${SOURCES[@]}" native/tests/kernel_test.c -o "$OUT/kernel_test.wasm"
 "$CC" "${FLAGS[@]}" "${SOURCES[@]}" native/tests/sl_run_test.c -o "$OUT/sl_run_test.wasm"
 cp wasm/sparselite.mjs "$OUT/"
+python3 wasm/make_wheel.py "$OUT" >/dev/null
 ls -l "$OUT"

@@ -1,8 +1,9 @@
 """The native backend: the C runtime through cffi (sparselite._native)."""
-import numpy as np
+from math import prod
 
 from . import errors
 from ._native import ffi, lib
+from .model import ISA_BITS
 
 _STATUS = {
     lib.SL_ERROR_INVALID_ARGUMENT: errors.InputError,
@@ -13,8 +14,8 @@ _STATUS = {
     lib.SL_ERROR_STATE: errors.SparseliteError,
 }
 
-DTYPES = {lib.SL_DTYPE_FLOAT32: "float32", lib.SL_DTYPE_INT32: "int32", lib.SL_DTYPE_INT64: "int64",
-          lib.SL_DTYPE_UINT16: "uint16", lib.SL_DTYPE_UINT32: "uint32"}
+DTYPES = {lib.SL_DTYPE_FLOAT32: ("float32", 4), lib.SL_DTYPE_INT32: ("int32", 4), lib.SL_DTYPE_INT64: ("int64", 8),
+          lib.SL_DTYPE_UINT16: ("uint16", 2), lib.SL_DTYPE_UINT32: ("uint32", 4)}
 
 
 class NativeModel:
@@ -34,9 +35,9 @@ class NativeModel:
             self._check(lib.sl_model_load_file(self._m, str(source).encode()))
         self.inputs = [self._info(lib.sl_model_input_info, i) for i in range(lib.sl_model_num_inputs(self._m))]
         self.outputs = [self._info(lib.sl_model_output_info, i) for i in range(lib.sl_model_num_outputs(self._m))]
-        # Arena views stay valid for the model's life: runs allocate nothing.
-        self._in_views = [self._view(lib.sl_model_input_data, i, t, "void**") for i, t in enumerate(self.inputs)]
-        self._out_views = [self._view(lib.sl_model_output_data, i, t, "void**") for i, t in enumerate(self.outputs)]
+        # Arena pointers stay valid for the model's life: runs allocate nothing.
+        self._in = [self._buffer(lib.sl_model_input_data, i, spec) for i, spec in enumerate(self.inputs)]
+        self._out = [self._buffer(lib.sl_model_output_data, i, spec) for i, spec in enumerate(self.outputs)]
 
     def _check(self, status):
         if status != lib.SL_OK:
@@ -46,25 +47,22 @@ class NativeModel:
     def _info(self, fn, index):
         info = ffi.new("sl_tensor_info_t*")
         self._check(fn(self._m, index, info))
-        return (ffi.string(info.name).decode(), tuple(info.shape[d] for d in range(info.rank)),
-                DTYPES[info.dtype])
+        shape = tuple(info.shape[d] for d in range(info.rank))
+        return ffi.string(info.name).decode(), shape, DTYPES[info.dtype][0]
 
-    def _view(self, fn, index, spec, ptr_type):
-        ptr = ffi.new(ptr_type)
+    def _buffer(self, fn, index, spec):
+        ptr = ffi.new("void**")
         self._check(fn(self._m, index, ptr))
-        name, shape, dtype = spec
-        count = int(np.prod(shape, dtype=np.int64))
-        nbytes = count * np.dtype(dtype).itemsize
-        return np.frombuffer(ffi.buffer(ptr[0], nbytes), dtype=dtype).reshape(shape)
+        return ffi.buffer(ptr[0], prod(spec[1]) * _itemsize(spec[2]))
 
-    def set_input(self, index, array):
-        np.copyto(self._in_views[index], array, casting="same_kind")
+    def set_input(self, index, data):
+        self._in[index][:] = data
 
     def run(self):
         self._check(lib.sl_model_run(self._m))
 
     def output(self, index):
-        return self._out_views[index]
+        return bytearray(self._out[index])
 
     @property
     def arena_bytes(self):
@@ -88,8 +86,8 @@ class NativeModel:
         return out
 
 
-ISA_BITS = {"sse2": lib.SL_ISA_SSE2, "avx2": lib.SL_ISA_AVX2_FMA, "neon": lib.SL_ISA_NEON,
-            "wasm_simd128": lib.SL_ISA_WASM_SIMD128}
+def _itemsize(dtype):
+    return {name: size for name, size in DTYPES.values()}[dtype]
 
 
 def cpu_isa():

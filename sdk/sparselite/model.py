@@ -1,11 +1,89 @@
-"""The host API: load a .slite and run it."""
+"""The host API: load a .slite and run it.
+
+numpy is optional: with it, run() takes and returns numpy arrays; without it (Pyodide
+offline), inputs are array.array / memoryview / Tensor and outputs are Tensors."""
+import array
 import os
+import sys
 from dataclasses import dataclass
+from math import prod
 from typing import Tuple
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError:
+    np = None
 
 from .errors import InputError
+
+# The sl_isa_t bits of native/include/sparselite.h (a test checks they match).
+ISA_BITS = {"sse2": 1, "avx2": 2, "neon": 4, "wasm_simd128": 8}
+_TYPECODES = {"float32": "f", "int32": "i", "int64": "q", "uint16": "H", "uint32": "I"}
+
+
+class Tensor:
+    """A flat array.array of values and a shape: run()'s inputs and outputs when numpy
+    is not installed. Pass one as an input, or a bare array.array / memoryview."""
+
+    def __init__(self, data, shape):
+        self.data = data
+        self.shape = tuple(shape)
+
+    @property
+    def dtype(self):
+        return {code: name for name, code in _TYPECODES.items()}[self.data.typecode]
+
+    def tolist(self):
+        """Nested lists in row-major order."""
+        def nest(flat, shape):
+            if len(shape) <= 1:
+                return list(flat)
+            step = len(flat) // shape[0]
+            return [nest(flat[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])]
+        return nest(self.data, self.shape)
+
+    def __repr__(self):
+        return f"Tensor(shape={list(self.shape)}, dtype={self.dtype})"
+
+
+def _input_bytes(spec, value):
+    """One input as a C-contiguous buffer of the spec's dtype, after checking it."""
+    typecode = _TYPECODES[spec.dtype]
+    if isinstance(value, Tensor):
+        if value.shape != spec.shape:
+            raise InputError(f"input '{spec.name}' must have shape {list(spec.shape)}, got {list(value.shape)}")
+        value = value.data
+    elif np is not None and not isinstance(value, (array.array, memoryview)):
+        arr = np.asarray(value)
+        want = np.dtype(spec.dtype)
+        same_kind = arr.dtype.kind == want.kind or (arr.dtype.kind in "iu" and want.kind in "iu")
+        if not same_kind:
+            raise InputError(f"input '{spec.name}' must be {spec.dtype}, got {arr.dtype}")
+        if arr.shape != spec.shape:
+            raise InputError(f"input '{spec.name}' must have shape {list(spec.shape)}, got {list(arr.shape)}")
+        return memoryview(np.ascontiguousarray(arr, dtype=want)).cast("B")
+    try:
+        view = memoryview(value)
+    except TypeError:
+        raise InputError(f"input '{spec.name}': pass a numpy array, array.array, memoryview or sparselite.Tensor, "
+                         f"got {type(value).__name__}") from None
+    if view.format.lstrip("@=<") != typecode:
+        raise InputError(f"input '{spec.name}' must be {spec.dtype} (array typecode '{typecode}'), "
+                         f"got format '{view.format}'")
+    count = prod(spec.shape)
+    if view.nbytes != count * view.itemsize:
+        raise InputError(f"input '{spec.name}' needs {count} values for shape {list(spec.shape)}, "
+                         f"got {view.nbytes // view.itemsize}")
+    return view.cast("B")
+
+
+def _output(spec, raw):
+    """A run's output bytes (a private copy) as a numpy array, or a Tensor without numpy."""
+    if np is not None:
+        return np.frombuffer(raw, dtype=spec.dtype).reshape(spec.shape)
+    data = array.array(_TYPECODES[spec.dtype])
+    data.frombytes(raw)
+    return Tensor(data, spec.shape)
 
 
 @dataclass(frozen=True)
@@ -90,18 +168,12 @@ class Model:
     def run(self, inputs):
         """Runs the model on one array, a list in input order, or a dict name -> array.
 
-        Returns a list of numpy arrays in output order (copies, safe to keep)."""
+        Returns a list in output order of numpy arrays (Tensors without numpy): copies,
+        safe to keep."""
         for index, (spec, value) in enumerate(zip(self.inputs, self._bind(inputs))):
-            array = np.asarray(value)
-            want = np.dtype(spec.dtype)
-            same_kind = array.dtype.kind == want.kind or (array.dtype.kind in "iu" and want.kind in "iu")
-            if not same_kind:
-                raise InputError(f"input '{spec.name}' must be {spec.dtype}, got {array.dtype}")
-            if array.shape != spec.shape:
-                raise InputError(f"input '{spec.name}' must have shape {list(spec.shape)}, got {list(array.shape)}")
-            self._backend.set_input(index, array)
+            self._backend.set_input(index, _input_bytes(spec, value))
         self._backend.run()
-        return [self._backend.output(i).copy() for i in range(len(self.outputs))]
+        return [_output(spec, self._backend.output(i)) for i, spec in enumerate(self.outputs)]
 
     def __repr__(self):
         ins = ", ".join(f"{s.name}{list(s.shape)}" for s in self.inputs)
@@ -117,7 +189,10 @@ def load(path_or_bytes, num_threads=1, tune=False, isa=None):
         (slower loads; without it a cost model decides).
     isa: restrict kernels to these instruction sets, e.g. ["sse2"], or [] for the
         portable C kernels; None uses everything the CPU has (see cpu_isa())."""
-    from ._backend_native import ISA_BITS, NativeModel
+    if sys.platform == "emscripten":
+        from ._backend_wasm import WasmModel as Backend
+    else:
+        from ._backend_native import NativeModel as Backend
 
     if not isinstance(num_threads, int) or num_threads < 1:
         raise InputError(f"num_threads must be a positive int, got {num_threads!r}")
@@ -135,4 +210,4 @@ def load(path_or_bytes, num_threads=1, tune=False, isa=None):
         source = path_or_bytes
     else:
         raise TypeError(f"load() takes a path or bytes, got {type(path_or_bytes).__name__}")
-    return Model(NativeModel(source, num_threads, isa_mask, tune))
+    return Model(Backend(source, num_threads, isa_mask, tune))
