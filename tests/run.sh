@@ -17,10 +17,13 @@ fi
 if ! command -v node >/dev/null; then   # the JS loader tests
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs) >/dev/null
 fi
-# Pyodide for the in-browser Python tests, from npm, cached outside the repo (loads offline after).
+# Chromium for the browser test; Pyodide and playwright-core from npm, cached outside the repo.
+if [ ! -x /usr/bin/chromium ]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
+fi
 NPM_CACHE="$HOME/.cache/sparselite-npm"
-if [ ! -e "$NPM_CACHE/node_modules/pyodide/pyodide.mjs" ]; then
+if [ ! -e "$NPM_CACHE/node_modules/pyodide/pyodide.mjs" ] || [ ! -e "$NPM_CACHE/node_modules/playwright-core" ]; then
   command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm) >/dev/null
-  mkdir -p "$NPM_CACHE" && npm install --silent --prefix "$NPM_CACHE" pyodide@0.29 >/dev/null
+  mkdir -p "$NPM_CACHE" && npm install --silent --prefix "$NPM_CACHE" pyodide@0.29 playwright-core >/dev/null
 fi
 python -m pytest -q "$@"

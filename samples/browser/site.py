@@ -1,0 +1,92 @@
+"""Builds and serves the browser samples, offline.
+
+    python samples/browser/site.py [--serve 8000]
+
+Writes samples/browser/build/: the two pages, sparselite.wasm/.mjs and the Pyodide wheel (from
+wasm/build.sh), MobileNetV2 with real weights (.slite; --density 0.1 prunes 90% in 4x1 groups,
+one-shot, which costs accuracy without fine-tuning), scikit-image's chelsea photo,
+Pyodide from npm and the micropip/packaging wheels from PyPI (both cached outside the repo)."""
+import argparse
+import functools
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+CACHE = os.path.join(os.path.expanduser("~"), ".cache", "sparselite-npm")
+
+
+def pyodide_dir():
+    path = os.environ.get("SPARSELITE_PYODIDE_DIR", os.path.join(CACHE, "node_modules", "pyodide"))
+    if not os.path.exists(os.path.join(path, "pyodide.mjs")):
+        subprocess.run(["npm", "install", "--silent", "--prefix", CACHE, "pyodide@0.29"], check=True)
+    return path
+
+
+def micropip_wheels(dest):
+    """micropip and packaging at the versions this Pyodide's lock file names (PyPI wheels)."""
+    with open(os.path.join(pyodide_dir(), "pyodide-lock.json")) as f:
+        lock = json.load(f)["packages"]
+    names = [lock[p]["file_name"] for p in ("micropip", "packaging")]
+    wheels = os.path.join(CACHE, "wheels")
+    if not all(os.path.exists(os.path.join(wheels, n)) for n in names):
+        pins = [f"{p}=={lock[p]['version']}" for p in ("micropip", "packaging")]
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+                        "--python-version", "3.13", "-d", wheels, *pins], check=True)
+    for n in names:
+        shutil.copy(os.path.join(wheels, n), dest)
+    return names
+
+
+def build(out, density=1.0):
+    import torch
+    from skimage import data, io
+
+    from sparselite.converters import from_torch, prune_groups, zoo
+
+    os.makedirs(os.path.join(out, "wheels"), exist_ok=True)
+    dist = os.path.join(out, "dist")
+    subprocess.run(["bash", os.path.join(ROOT, "wasm", "build.sh")], check=True, capture_output=True,
+                   env=dict(os.environ, OUT=dist))
+    for name in ("sparselite.wasm", "sparselite.mjs"):
+        shutil.copy(os.path.join(dist, name), out)
+    (wheel,) = [n for n in os.listdir(dist) if n.endswith(".whl")]
+    shutil.copy(os.path.join(dist, wheel), os.path.join(out, "wheels"))
+    index = {"sparselite": wheel, "micropip": micropip_wheels(os.path.join(out, "wheels"))}
+    with open(os.path.join(out, "wheels", "index.json"), "w") as f:
+        json.dump(index, f)
+    for name in ("index.html", "plain.html", "common.mjs"):
+        shutil.copy(os.path.join(HERE, name), out)
+    io.imsave(os.path.join(out, "photo.png"), data.chelsea(), check_contrast=False)
+    model = zoo.mobilenet_v2()
+    if density < 1.0:  # one-shot pruning without fine-tuning: fast, but it costs accuracy
+        prune_groups(model, density, group=4)
+    from_torch(model, torch.zeros(1, 3, 224, 224)).save(os.path.join(out, "model.slite"))
+    link = os.path.join(out, "pyodide")
+    if not os.path.exists(link):
+        os.symlink(pyodide_dir(), link)
+    return out
+
+
+def serve(directory, port):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=directory)
+    handler.extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, ".mjs": "text/javascript",
+                              ".wasm": "application/wasm"}
+    return http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=os.path.join(HERE, "build"))
+    parser.add_argument("--serve", type=int, metavar="PORT")
+    parser.add_argument("--density", type=float, default=1.0, help="keep this fraction of 4x1 groups (1.0: dense)")
+    args = parser.parse_args()
+    build(args.out, args.density)
+    print(f"built {args.out}")
+    if args.serve:
+        print(f"open http://127.0.0.1:{args.serve}/index.html (Pyodide) or /plain.html (plain JS)")
+        serve(args.out, args.serve).serve_forever()

@@ -1,0 +1,61 @@
+"""The browser samples in a real browser: headless Chromium (Debian `chromium`, driven by npm
+`playwright-core`) opens both pages from a local server, offline; each page's output must match
+the native run on the page's own input. Screenshots go to test-artifacts/."""
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import threading
+
+import numpy as np
+import pytest
+
+import sparselite
+from helpers import rel_err
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NPM = os.path.join(os.path.expanduser("~"), ".cache", "sparselite-npm", "node_modules")
+ARTIFACTS = os.path.join(ROOT, "test-artifacts")
+
+
+def _site_module():
+    spec = importlib.util.spec_from_file_location("browser_site", os.path.join(ROOT, "samples", "browser", "site.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    assert os.path.exists(chromium), "the browser test needs Debian chromium (apt-get install chromium; tests/run.sh does)"
+    assert os.path.exists(os.path.join(NPM, "playwright-core")), (
+        "the browser test needs playwright-core: npm install --prefix ~/.cache/sparselite-npm playwright-core")
+    site = _site_module()
+    out = site.build(str(tmp_path_factory.mktemp("site")))
+    httpd = site.serve(out, 0)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield out, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.mark.parametrize("page", ["index.html", "plain.html"])
+def test_page_classifies_like_native(server, page):
+    out, url = server
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    shot = os.path.join(ARTIFACTS, page.replace(".html", ".png"))
+    result = subprocess.run([shutil.which("node"), os.path.join(ROOT, "samples", "browser", "check_page.mjs"),
+                             f"{url}/{page}", shot], capture_output=True, text=True, timeout=600,
+                            env=dict(os.environ, PLAYWRIGHT_DIR=os.path.join(NPM, "playwright-core")))
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "error" not in report, report
+    assert os.path.getsize(shot) > 10000
+    x = np.asarray(report["input"], np.float32).reshape(1, 3, 224, 224)
+    (native,) = sparselite.load(os.path.join(out, "model.slite")).run(x)
+    logits = np.asarray(report["logits"], np.float32)
+    assert rel_err(logits, native.ravel()) < 1e-4
+    assert report["top5"][0]["index"] == int(native.argmax())
+    assert report["top5"][0]["index"] in (281, 282, 285)  # a cat, as torch says of this photo
+    assert "done in" in report["status"]
