@@ -30,3 +30,12 @@ def test_spmm_benchmark_covers_every_group_size(tmp_path):
     rows = json.loads(out.read_text())
     assert {r["r"] for r in rows} == {0, 1, 2, 4, 8}
     assert all(r["gflops"] > 0 for r in rows)
+
+
+def test_wasm_benchmark_runs_both_engines(tmp_path):
+    out = tmp_path / "wasm.json"
+    subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "bench_wasm.py"), "--runs", "2", "--sparsities",
+                    "0.9", "--json", str(out)], check=True, capture_output=True, text=True, timeout=900)
+    (row,) = json.loads(out.read_text())
+    assert row["ms"]["sparselite"] > 0 and row["ms"]["onnxruntime-web"] > 0
+    assert row["rel_err"] < 1e-4  # both engines compute the same model
