@@ -17,6 +17,11 @@ fi
 if ! command -v node >/dev/null; then   # the JS loader tests
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs) >/dev/null
 fi
+# The aarch64 cross compiler and qemu for the ARM tests.
+if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-aarch64-linux-gnu \
+      libc6-dev-arm64-cross qemu-user) >/dev/null
+fi
 # Chromium for the browser test; Pyodide and playwright-core from npm, cached outside the repo.
 if [ ! -x /usr/bin/chromium ]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null

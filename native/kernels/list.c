@@ -33,6 +33,14 @@ DECLARE_SPMM(sl_f32_spmm_ukernel_4x8__wasm_simd128)
 DECLARE_GEMM(sl_f32_gemm_ukernel_4x8__wasm_simd128)
 DECLARE_DWCONV(sl_f32_dwconv_ukernel__wasm_simd128)
 #endif
+#if defined(__aarch64__)
+DECLARE_SPMM(sl_f32_spmm_ukernel_16x1__neon)
+DECLARE_SPMM(sl_f32_spmm_ukernel_16x2__neon)
+DECLARE_SPMM(sl_f32_spmm_ukernel_16x4__neon)
+DECLARE_SPMM(sl_f32_spmm_ukernel_8x8__neon)
+DECLARE_GEMM(sl_f32_gemm_ukernel_4x16__neon)
+DECLARE_DWCONV(sl_f32_dwconv_ukernel__neon)
+#endif
 DECLARE_SPMM(sl_f32_spmm_ukernel_1__scalar)
 DECLARE_SPMM(sl_f32_spmm_ukernel_2__scalar)
 DECLARE_SPMM(sl_f32_spmm_ukernel_4__scalar)
@@ -52,6 +60,12 @@ const sl_spmm_ukernel_t sl_spmm_ukernels[] = {
     SPMM(sl_f32_spmm_ukernel_8x4__sse2, SL_ISA_SSE2, 4, 8, 0.85f),
     SPMM(sl_f32_spmm_ukernel_4x8__sse2, SL_ISA_SSE2, 8, 4, 0.7f),
 #endif
+#if defined(__aarch64__)
+    SPMM(sl_f32_spmm_ukernel_16x1__neon, SL_ISA_NEON, 1, 16, 0.4f),
+    SPMM(sl_f32_spmm_ukernel_16x2__neon, SL_ISA_NEON, 2, 16, 0.5f),
+    SPMM(sl_f32_spmm_ukernel_16x4__neon, SL_ISA_NEON, 4, 16, 0.7f),
+    SPMM(sl_f32_spmm_ukernel_8x8__neon, SL_ISA_NEON, 8, 8, 0.7f),
+#endif
     SPMM(sl_f32_spmm_ukernel_1__scalar, SL_ISA_SCALAR, 1, 1, 0.5f),
     SPMM(sl_f32_spmm_ukernel_2__scalar, SL_ISA_SCALAR, 2, 1, 0.7f),
     SPMM(sl_f32_spmm_ukernel_4__scalar, SL_ISA_SCALAR, 4, 1, 0.9f),
@@ -68,6 +82,9 @@ const sl_gemm_ukernel_t sl_gemm_ukernels[] = {
 #if defined(__wasm_simd128__)
     GEMM(sl_f32_gemm_ukernel_4x8__wasm_simd128, SL_ISA_WASM_SIMD128, 4, 8),
 #endif
+#if defined(__aarch64__)
+    GEMM(sl_f32_gemm_ukernel_4x16__neon, SL_ISA_NEON, 4, 16),
+#endif
     GEMM(sl_f32_gemm_ukernel_4x1__scalar, SL_ISA_SCALAR, 4, 1),
 };
 const size_t sl_gemm_ukernel_count = sizeof(sl_gemm_ukernels) / sizeof(sl_gemm_ukernels[0]);
@@ -81,6 +98,9 @@ const sl_dwconv_ukernel_t sl_dwconv_ukernels[] = {
 #if defined(__wasm_simd128__)
     DWCONV(sl_f32_dwconv_ukernel__wasm_simd128, SL_ISA_WASM_SIMD128),
 #endif
+#if defined(__aarch64__)
+    DWCONV(sl_f32_dwconv_ukernel__neon, SL_ISA_NEON),
+#endif
     DWCONV(sl_f32_dwconv_ukernel__scalar, SL_ISA_SCALAR),
 };
 const size_t sl_dwconv_ukernel_count = sizeof(sl_dwconv_ukernels) / sizeof(sl_dwconv_ukernels[0]);
@@ -91,6 +111,9 @@ uint32_t sl_cpu_isa(void) {
   isa |= SL_ISA_SSE2; /* the x86-64 baseline */
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) isa |= SL_ISA_AVX2_FMA;
+#endif
+#if defined(__aarch64__)
+  isa |= SL_ISA_NEON; /* part of the AArch64 baseline */
 #endif
 #if defined(__wasm_simd128__)
   isa |= SL_ISA_WASM_SIMD128; /* validated by the engine when the module loaded */

@@ -1,5 +1,8 @@
-"""The `sparselite` command: inspect and run .slite models."""
+"""The `sparselite` command: inspect and run .slite models, build the runtime for devices."""
 import argparse
+import os
+import shutil
+import subprocess
 import sys
 import time
 
@@ -34,6 +37,53 @@ def _run(args):
         np.save(args.output, outputs[0])
 
 
+# Cross compilers per target: Debian's gcc cross packages, or `zig cc` (PyPI ziglang) as a fallback.
+TARGETS = {
+    "aarch64": (["aarch64-linux-gnu-gcc"], ["zig", "cc", "-target", "aarch64-linux-musl"],
+                "apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross, or pip install ziglang"),
+    "x86_64": (["cc"], ["zig", "cc", "-target", "x86_64-linux-musl"], "a C compiler (cc)"),
+}
+
+
+def _native_dir():
+    here = os.path.dirname(os.path.abspath(__file__))
+    for candidate in (os.path.join(here, "..", "..", "native"), os.path.join(here, "native")):
+        if os.path.exists(os.path.join(candidate, "Makefile")):
+            return os.path.abspath(candidate)
+    raise OSError("build-runtime needs the C sources: run it from a sparselite source checkout or sdist")
+
+
+def _compiler(target):
+    gcc, zig, hint = TARGETS[target]
+    if shutil.which(gcc[0]):
+        return gcc
+    if shutil.which("zig"):
+        return zig
+    try:
+        import ziglang  # noqa: F401  (ships the zig binary)
+        return [sys.executable, "-m", "ziglang", *zig[1:]]
+    except ImportError:
+        raise OSError(f"no compiler for {target}: {hint}") from None
+
+
+def _build_runtime(args):
+    native, cc = _native_dir(), _compiler(args.target)
+    out = os.path.abspath(args.out)
+    build = os.path.join(out, "build")
+    os.makedirs(build, exist_ok=True)
+    # Static: the binary then runs on Raspberry Pi OS, other glibc/musl Linux and Android alike.
+    cmd = ["make", "-s", "-C", native, f"BUILD={build}", f"CC={' '.join(cc)}", "CFLAGS=-O3 -static",
+           f"{build}/libsparselite.a", f"{build}/sparselite-bench"]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise OSError(f"the {args.target} build failed:\n{result.stderr[-3000:]}")
+    for name in ("libsparselite.a", "sparselite-bench"):
+        shutil.copy(os.path.join(build, name), out)
+    shutil.copy(os.path.join(native, "include", "sparselite.h"), out)
+    shutil.rmtree(build)
+    print(f"{out}: libsparselite.a, sparselite.h, sparselite-bench ({args.target}, {' '.join(cc)})")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="sparselite", description="Inspect and run .slite models.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -46,6 +96,10 @@ def main(argv=None):
     p.add_argument("--output", help="write the first output to this .npy file")
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(fn=_run)
+    p = sub.add_parser("build-runtime", help="build libsparselite.a, sparselite.h and sparselite-bench for a device")
+    p.add_argument("--target", choices=sorted(TARGETS), default="aarch64")
+    p.add_argument("--out", required=True, help="directory to write into")
+    p.set_defaults(fn=_build_runtime)
     args = parser.parse_args(argv)
     from .errors import SparseliteError
 

@@ -1,0 +1,88 @@
+"""The aarch64 build (phones, Raspberry Pi) under qemu-aarch64: NEON microkernels against the C
+references, and `sparselite build-runtime`'s static sparselite-bench running a pruned MobileNetV2
+with outputs matching the x86 run. Correctness only: timings under qemu mean nothing."""
+import json
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+import sparselite
+from helpers import rel_err
+from sparselite.cli import main as cli
+from sparselite.converters import from_torch, prune_groups, zoo
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CROSS = "aarch64-linux-gnu-gcc"
+
+
+@pytest.fixture(scope="module")
+def tools():
+    missing = [t for t in (CROSS, "qemu-aarch64") if not shutil.which(t)]
+    assert not missing, ("the ARM tests need apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user "
+                         f"(tests/run.sh does); missing: {missing}")
+
+
+def test_neon_microkernels_against_reference(tools, tmp_path):
+    subprocess.run(["make", "-s", "-C", os.path.join(ROOT, "native"), f"BUILD={tmp_path}", f"CC={CROSS}",
+                    "CFLAGS=-O3 -static", f"{tmp_path}/kernel_test"], check=True, capture_output=True)
+    result = subprocess.run(["qemu-aarch64", str(tmp_path / "kernel_test")], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert int(result.stdout.split(" passed")[0]) > 700 and " 0 failed" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def pruned_model(tmp_path_factory):
+    d = tmp_path_factory.mktemp("model")
+    model = zoo.mobilenet_v2()
+    prune_groups(model, 0.1, group=4)
+    x = np.random.default_rng(5).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    np.save(d / "x.npy", x)
+    path = from_torch(model, torch.from_numpy(x), weights="fp16").save(d / "mbv2.slite")
+    return path, d / "x.npy", x
+
+
+def bench(runtime_dir, model, x_path, out_dir, wrapper=()):
+    out, report = out_dir / "y.npy", out_dir / "run.json"
+    result = subprocess.run([*wrapper, str(runtime_dir / "sparselite-bench"), str(model), "--runs", "2", "--warmup",
+                             "1", "--input", str(x_path), "--output", str(out), "--json", str(report)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return np.load(out), json.loads(report.read_text()), result.stdout
+
+
+def test_aarch64_bench_matches_x86(tools, pruned_model, tmp_path):
+    path, x_path, x = pruned_model
+    assert cli(["build-runtime", "--target", "aarch64", "--out", str(tmp_path / "rt")]) == 0
+    assert sorted(os.listdir(tmp_path / "rt")) == ["libsparselite.a", "sparselite-bench", "sparselite.h"]
+    y, report, stdout = bench(tmp_path / "rt", path, x_path, tmp_path, wrapper=["qemu-aarch64"])
+    (native,) = sparselite.load(path).run(x)
+    assert y.shape == native.shape and rel_err(y, native) < 1e-4
+    assert "neon" in stdout and "latency ms: p50" in stdout
+    ops = sparselite.load(path).profile(x, runs=1)
+    assert [o["name"] for o in report["ops"]] == [p.name for p in ops]
+    assert report["isa"] == 4  # SL_ISA_NEON
+    assert any("spmm" in o["kernel"] and o["flops"] < o["dense_flops"] for o in report["ops"])
+
+
+def test_host_runtime_build(pruned_model, tmp_path):
+    path, x_path, x = pruned_model
+    assert cli(["build-runtime", "--target", "x86_64", "--out", str(tmp_path / "rt")]) == 0
+    y, report, _ = bench(tmp_path / "rt", path, x_path, tmp_path)
+    (native,) = sparselite.load(path).run(x)
+    assert rel_err(y, native) < 1e-4
+    assert report["latency_ms"]["p50"] > 0 and report["arena_bytes"] > 0
+
+
+def test_bench_rejects_bad_input(pruned_model, tmp_path):
+    path, _, _ = pruned_model
+    assert cli(["build-runtime", "--target", "x86_64", "--out", str(tmp_path / "rt")]) == 0
+    wrong = tmp_path / "wrong.npy"
+    np.save(wrong, np.zeros((1, 3), np.float64))
+    result = subprocess.run([str(tmp_path / "rt" / "sparselite-bench"), str(path), "--input", str(wrong)],
+                            capture_output=True, text=True)
+    assert result.returncode == 1 and "float32" in result.stderr
