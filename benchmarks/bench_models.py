@@ -22,6 +22,9 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import write_json  # noqa: E402
+
 SPARSITIES = (0.0, 0.5, 0.7, 0.8, 0.9)
 MODELS = ("mobilenet_v2", "efficientnet_lite0")
 
@@ -188,11 +191,8 @@ def main():
                   versions=dict(sparselite=sparselite.__version__, onnxruntime=onnxruntime.__version__,
                                 torch=torch.__version__),
                   runs=args.runs, blocks=args.blocks, warmup=args.warmup, results=results)
-    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump(report, f, indent=1)
     print_table(report)
-    print(f"\nwrote {args.json}")
+    write_json(args.json, report)
 
 
 def _cpu_name():

@@ -10,9 +10,12 @@ import argparse
 import json
 import os
 import subprocess
+import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import write_json  # noqa: E402
 
 
 def main():
@@ -46,10 +49,7 @@ def main():
         at80.sort()
         print(f"\nr=4 at 80% sparsity: spmm GFLOP/s on stored weights / gemm GFLOP/s, median over shapes "
               f"{at80[len(at80) // 2]:.2f} (min {at80[0]:.2f}, max {at80[-1]:.2f})")
-    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump(rows, f, indent=1)
-    print(f"wrote {args.json}")
+    write_json(args.json, rows)
 
 
 if __name__ == "__main__":

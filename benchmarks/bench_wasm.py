@@ -28,6 +28,7 @@ def main():
     import numpy as np
 
     from bench_models import build, export
+    from common import write_json
 
     x = np.zeros((1, 3, 224, 224), np.float32)
     with tempfile.TemporaryDirectory() as tmp:
@@ -51,10 +52,7 @@ def main():
         r.update(sparsity=sparsity, speedup_vs_ort_web=ms["onnxruntime-web"] / ms["sparselite"])
         print(f"| {int(sparsity * 100)}% | {ms['sparselite']:.2f} | {ms['onnxruntime-web']:.2f} | "
               f"**{r['speedup_vs_ort_web']:.2f}x** | {r['rel_err']:.1e} |")
-    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump(rows, f, indent=1)
-    print(f"wrote {args.json}")
+    write_json(args.json, rows)
 
 
 if __name__ == "__main__":

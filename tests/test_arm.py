@@ -65,7 +65,8 @@ def test_aarch64_bench_matches_x86(tools, pruned_model, tmp_path):
     assert "neon" in stdout and "latency ms: p50" in stdout
     ops = sparselite.load(path).profile(x, runs=1)
     assert [o["name"] for o in report["ops"]] == [p.name for p in ops]
-    assert report["isa"] == 4  # SL_ISA_NEON
+    assert report["machine"]["isa"] == ["neon"] and report["machine"]["arch"] == "aarch64"
+    assert report["schema"] == "sparselite-profile/1" and report["source"] == "sparselite-bench"
     assert any("spmm" in o["kernel"] and o["flops"] < o["dense_flops"] for o in report["ops"])
 
 

@@ -90,6 +90,26 @@ static void json_string(FILE* f, const char* s) {
   fputc('"', f);
 }
 
+/* The CPU's name as /proc/cpuinfo gives it (x86 "model name", ARM "Hardware"/"Model"). */
+static void cpu_name(char* out, size_t size) {
+  snprintf(out, size, "unknown");
+  FILE* f = fopen("/proc/cpuinfo", "r");
+  if (f == NULL) return;
+  char line[256];
+  while (fgets(line, sizeof(line), f) != NULL) {
+    if (strncmp(line, "model name", 10) != 0 && strncmp(line, "Hardware", 8) != 0 && strncmp(line, "Model", 5) != 0)
+      continue;
+    char* v = strchr(line, ':');
+    if (v == NULL) continue;
+    for (v++; *v == ' ' || *v == '\t'; v++) {
+    }
+    v[strcspn(v, "\n")] = 0;
+    snprintf(out, size, "%s", v);
+    break;
+  }
+  fclose(f);
+}
+
 static const char* arg_value(int argc, char** argv, int* i) {
   if (*i + 1 >= argc) die("missing value after", argv[*i]);
   return argv[++*i];
@@ -158,9 +178,21 @@ int main(int argc, char** argv) {
   FILE* js = json != NULL ? fopen(json, "w") : NULL;
   if (json != NULL && js == NULL) die("cannot write", json);
   if (js != NULL) {
-    fputs("{\"model\": ", js);
+    char cpu[200];
+    cpu_name(cpu, sizeof(cpu));
+    static const char* const isa_names[] = {"sse2", "avx2", "neon", "wasm_simd128"};
+    fputs("{\"schema\": \"sparselite-profile/1\", \"source\": \"sparselite-bench\", \"model\": ", js);
     json_string(js, model_path);
-    fprintf(js, ", \"threads\": %d, \"runs\": %d, \"ops\": [", threads, runs);
+    fprintf(js, ", \"threads\": %d, \"runs\": %d, \"warmup\": %d,\n \"machine\": {\"cpu\": ", threads, runs, warmup);
+    json_string(js, cpu);
+#if defined(__aarch64__)
+    fputs(", \"arch\": \"aarch64\", \"isa\": [", js);
+#else
+    fputs(", \"arch\": \"x86_64\", \"isa\": [", js);
+#endif
+    for (int b = 0, n = 0; b < 4; b++)
+      if (sl_cpu_isa() & (1u << b)) fprintf(js, "%s\"%s\"", n++ ? ", " : "", isa_names[b]);
+    fputs("]},\n \"ops\": [", js);
   }
   for (int o = 0; o < ops; o++) {
     double* t = per_op + (size_t)o * (size_t)runs;
@@ -182,9 +214,9 @@ int main(int argc, char** argv) {
          sl_cpu_isa());
   if (js != NULL) {
     fprintf(js, "],\n \"latency_ms\": {\"p50\": %.6f, \"p90\": %.6f, \"p99\": %.6f, \"min\": %.6f},\n"
-                " \"arena_bytes\": %zu, \"scratch_bytes\": %zu, \"isa\": %u}\n",
+                " \"arena_bytes\": %zu, \"scratch_bytes\": %zu}\n",
             p50, percentile(total, runs, 90), percentile(total, runs, 99), total[0], sl_model_arena_bytes(m),
-            sl_model_scratch_bytes(m), sl_cpu_isa());
+            sl_model_scratch_bytes(m));
     fclose(js);
   }
   if (output != NULL) {

@@ -25,6 +25,7 @@ class NativeModel:
         self._m = ffi.gc(lib.sl_model_new(), lib.sl_model_free)
         if self._m == ffi.NULL:
             raise MemoryError("cannot allocate a sparselite model")
+        self.threads = num_threads
         self._check(lib.sl_model_set_num_threads(self._m, num_threads))
         self._check(lib.sl_model_set_isa_mask(self._m, isa_mask))
         self._check(lib.sl_model_set_tuning(self._m, int(tune)))

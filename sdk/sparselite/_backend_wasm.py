@@ -82,7 +82,7 @@ class WasmModel:
         self._m = self._e.sl_model_new()
         if not self._m:
             raise MemoryError("cannot allocate a sparselite model")
-        # One thread in WASM; the count is accepted so code stays portable.
+        self.threads = 1  # one thread in WASM; the count is accepted so code stays portable
         self._check(self._e.sl_model_set_isa_mask(self._m, isa_mask))
         self._check(self._e.sl_model_set_tuning(self._m, int(tune)))
         data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else open(source, "rb").read()

@@ -84,6 +84,52 @@ def _build_runtime(args):
     print(f"{out}: libsparselite.a, sparselite.h, sparselite-bench ({args.target}, {' '.join(cc)})")
 
 
+def _profile(args):
+    import json
+
+    from .profiler import chrome_trace, format_table, html_report, load_profile
+
+    if args.source:
+        profile = load_profile(args.source)
+    else:
+        if not args.model:
+            raise ValueError("give a model, or --from a profile JSON")
+        from .model import load
+
+        model = load(args.model, num_threads=args.threads)
+        spec = model.inputs[0]
+        x = np.load(args.input) if args.input else np.random.default_rng(0).standard_normal(spec.shape).astype(
+            spec.dtype)
+        profile = model.profile_report(x, runs=args.runs, warmup=args.warmup, name=args.model)
+    print(format_table(profile))
+    for path, content in ((args.json, profile), (args.trace, chrome_trace(profile))):
+        if path:
+            with open(path, "w") as f:
+                json.dump(content, f, indent=1)
+    if args.html:
+        with open(args.html, "w") as f:
+            f.write(html_report(profile))
+
+
+def _bench(args):
+    from .model import load
+
+    model = load(args.model, num_threads=args.threads)
+    spec = model.inputs[0]
+    x = np.random.default_rng(0).standard_normal(spec.shape).astype(spec.dtype)
+    for _ in range(args.warmup):
+        model.run(x)
+    times = []
+    for _ in range(args.runs):
+        start = time.perf_counter()
+        model.run(x)
+        times.append((time.perf_counter() - start) * 1e3)
+    times.sort()
+    pick = lambda p: times[min(len(times) - 1, round(p / 100 * (len(times) - 1)))]  # noqa: E731
+    print(f"latency ms: p50 {pick(50):.3f}  p90 {pick(90):.3f}  p99 {pick(99):.3f}  min {times[0]:.3f}  "
+          f"({args.runs} runs, {args.threads} threads)")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="sparselite", description="Inspect and run .slite models.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -96,6 +142,23 @@ def main(argv=None):
     p.add_argument("--output", help="write the first output to this .npy file")
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(fn=_run)
+    p = sub.add_parser("profile", help="per-op time, FLOPs, kernels; table, --json, --trace (Perfetto), --html")
+    p.add_argument("model", nargs="?")
+    p.add_argument("--from", dest="source", metavar="RUN.json", help="render a saved profile (Python or sparselite-bench)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--runs", type=int, default=50)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--input", help=".npy input (seeded random if none)")
+    p.add_argument("--json", help="write the profile JSON")
+    p.add_argument("--trace", help="write Chrome-trace JSON (open in ui.perfetto.dev)")
+    p.add_argument("--html", help="write a self-contained HTML chart of time per op")
+    p.set_defaults(fn=_profile)
+    p = sub.add_parser("bench", help="latency percentiles only")
+    p.add_argument("model")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--runs", type=int, default=50)
+    p.add_argument("--warmup", type=int, default=5)
+    p.set_defaults(fn=_bench)
     p = sub.add_parser("build-runtime", help="build libsparselite.a, sparselite.h and sparselite-bench for a device")
     p.add_argument("--target", choices=sorted(TARGETS), default="aarch64")
     p.add_argument("--out", required=True, help="directory to write into")

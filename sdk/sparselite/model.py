@@ -131,8 +131,16 @@ class Model:
         """Bytes of scratch the ops share (patch tiles, padded planes)."""
         return self._backend.scratch_bytes
 
+    def profile_report(self, inputs, runs=50, warmup=5, name=""):
+        """Per-op medians, latency percentiles and memory as a profile dict (sparselite.profiler:
+        the JSON schema `sparselite-bench` writes too; render with format_table / chrome_trace /
+        html_report)."""
+        from .profiler import profile_model
+
+        return profile_model(self, inputs, runs=runs, warmup=warmup, name=name)
+
     def profile(self, inputs, runs=10):
-        """Runs `runs` times and returns one OpProfile per op, in execution order."""
+        """Runs `runs` times and returns one OpProfile per op (mean ms), in execution order."""
         if not isinstance(runs, int) or runs < 1:
             raise InputError(f"runs must be a positive int, got {runs!r}")
         self.run(inputs)  # warm-up, not counted

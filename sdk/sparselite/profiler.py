@@ -1,0 +1,116 @@
+"""Profiles: per-op median time, FLOPs (stored and dense), GFLOP/s and kernel, plus latency
+percentiles and memory, in one JSON schema shared with the `sparselite-bench` binary, so a
+device run can be read and drawn on the desktop. Renders a text table, Chrome-trace/Perfetto
+JSON (ui.perfetto.dev) and a self-contained HTML chart."""
+import html
+import json
+import platform
+import time
+
+SCHEMA = "sparselite-profile/1"
+
+
+def _percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))]
+
+
+def _cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def profile_model(model, inputs, runs=50, warmup=5, name=""):
+    """Runs `model` warmup + runs times; returns the profile dict (see SCHEMA)."""
+    from . import cpu_isa
+
+    backend = model._backend
+    model.run(inputs)  # binds the inputs; later runs reuse them
+    for _ in range(warmup):
+        backend.run()
+    latencies, per_run = [], []
+    for _ in range(runs):
+        backend.set_profiling(True)  # resets the counters: each read covers one run
+        t0 = time.perf_counter()
+        backend.run()
+        latencies.append((time.perf_counter() - t0) * 1e3)
+        per_run.append(backend.op_profiles())
+    backend.set_profiling(False)
+    ops = []
+    for i, (op_name, op_type, kernel, flops, dense, _, _) in enumerate(per_run[0]):
+        ms = _percentile([run[i][5] / max(run[i][6], 1) / 1e6 for run in per_run], 50)
+        ops.append(dict(name=op_name, type=op_type, kernel=kernel, ms=ms, flops=flops, dense_flops=dense))
+    return dict(schema=SCHEMA, model=name, source="python", threads=backend.threads, runs=runs,
+                warmup=warmup, machine=dict(cpu=_cpu_name(), arch=platform.machine(), isa=cpu_isa()),
+                latency_ms=dict(p50=_percentile(latencies, 50), p90=_percentile(latencies, 90),
+                                p99=_percentile(latencies, 99), min=min(latencies)),
+                arena_bytes=model.arena_bytes, scratch_bytes=model.scratch_bytes, ops=ops)
+
+
+def load_profile(path):
+    """A profile JSON written by `sparselite profile --json` or `sparselite-bench --json`."""
+    with open(path) as f:
+        data = json.load(f)
+    if data.get("schema") != SCHEMA:
+        raise ValueError(f"{path} is not a {SCHEMA} profile (schema: {data.get('schema')!r})")
+    return data
+
+
+def format_table(profile):
+    total = profile["latency_ms"]["p50"]
+    lines = [f"{'op':40s} {'type':16s} {'kernel':36s} {'ms p50':>9s} {'%':>6s} {'GFLOP/s':>8s} {'density':>8s}"]
+    for op in profile["ops"]:
+        gflops = op["flops"] / op["ms"] / 1e6 if op["ms"] > 0 else 0.0
+        density = f"{op['flops'] / op['dense_flops']:.2f}" if op["dense_flops"] else "-"
+        lines.append(f"{op['name'][:40]:40s} {op['type']:16s} {op['kernel'][:36]:36s} {op['ms']:9.3f} "
+                     f"{100 * op['ms'] / total:6.1f} {gflops:8.2f} {density:>8s}")
+    lat = profile["latency_ms"]
+    flops = sum(op["flops"] for op in profile["ops"])
+    dense = sum(op["dense_flops"] for op in profile["ops"])
+    machine = profile.get("machine", {})
+    lines.append(f"latency ms: p50 {lat['p50']:.3f}  p90 {lat['p90']:.3f}  p99 {lat['p99']:.3f}  min {lat['min']:.3f}"
+                 f"  ({profile['runs']} runs, {profile.get('threads')} threads)")
+    lines.append(f"ops sum {sum(op['ms'] for op in profile['ops']):.3f} ms; {flops / 1e9:.3f} GFLOP executed of "
+                 f"{dense / 1e9:.3f} dense; arena {profile['arena_bytes']} B, scratch {profile['scratch_bytes']} B; "
+                 f"{machine.get('cpu', '?')} {machine.get('isa', '')}")
+    return "\n".join(lines)
+
+
+def chrome_trace(profile):
+    """Trace Event Format: one complete event per op, laid end to end at median durations."""
+    events, t = [], 0.0
+    for op in profile["ops"]:
+        us = op["ms"] * 1e3
+        events.append(dict(name=op["name"], cat=op["type"], ph="X", ts=t, dur=us, pid=1, tid=1,
+                           args=dict(kernel=op["kernel"], flops=op["flops"], dense_flops=op["dense_flops"])))
+        t += us
+    return dict(traceEvents=events, displayTimeUnit="ms", metadata=dict(model=profile.get("model", "")))
+
+
+def html_report(profile):
+    """A self-contained page: one bar per op (time), coloured by op type."""
+    ops = profile["ops"]
+    top = max((op["ms"] for op in ops), default=1.0) or 1.0
+    colours = {}
+    palette = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7"]
+    rows = []
+    for i, op in enumerate(ops):
+        colour = colours.setdefault(op["type"], palette[len(colours) % len(palette)])
+        width = 600 * op["ms"] / top
+        label = html.escape(f"{op['name']} ({op['type']}, {op['kernel'] or 'plain C'})")
+        rows.append(f'<text x="0" y="{i * 18 + 13}" font-size="11">{label[:70]}</text>'
+                    f'<rect x="420" y="{i * 18 + 3}" width="{width:.1f}" height="12" fill="{colour}"/>'
+                    f'<text x="{425 + width:.1f}" y="{i * 18 + 13}" font-size="11">{op["ms"]:.3f} ms</text>')
+    legend = " ".join(f'<span style="color:{c}">&#9632; {html.escape(t)}</span>' for t, c in colours.items())
+    lat = profile["latency_ms"]
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>sparselite profile</title></head><body>"
+            f"<h2>{html.escape(str(profile.get('model', '')))}</h2><p>latency p50 {lat['p50']:.3f} ms, "
+            f"p90 {lat['p90']:.3f} ms; {html.escape(str(profile.get('machine', {}).get('cpu', '')))}</p>"
+            f"<p>{legend}</p><svg xmlns='http://www.w3.org/2000/svg' width='1100' height='{len(ops) * 18 + 10}'>"
+            + "".join(rows) + "</svg></body></html>")

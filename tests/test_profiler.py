@@ -1,0 +1,99 @@
+"""The profiler: per-op medians that add up, hand-checked FLOPs, Perfetto trace, HTML, and one
+JSON schema for Python and the sparselite-bench binary (`sparselite profile --from`)."""
+import json
+import os
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+import sparselite
+from helpers import group_sparse_weight, single_op
+from sparselite.cli import main as cli
+from sparselite.converters import from_torch, prune_groups, zoo
+from sparselite.converters.ir import Graph
+from sparselite.converters.passes import run_all
+from sparselite.converters.writer import serialize
+from sparselite.profiler import chrome_trace, format_table, html_report, load_profile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def mbv2(tmp_path_factory):
+    model = zoo.mobilenet_v2()
+    prune_groups(model, 0.1, group=4)
+    path = from_torch(model, torch.zeros(1, 3, 224, 224)).save(tmp_path_factory.mktemp("m") / "mbv2.slite")
+    return path, np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+
+
+def test_op_times_add_up_to_the_latency(mbv2):
+    path, x = mbv2
+    profile = sparselite.load(path).profile_report(x, runs=30, warmup=3)
+    total = sum(op["ms"] for op in profile["ops"])
+    assert abs(total - profile["latency_ms"]["p50"]) <= 0.1 * profile["latency_ms"]["p50"]
+    assert profile["latency_ms"]["min"] <= profile["latency_ms"]["p50"] <= profile["latency_ms"]["p99"]
+
+
+def test_flops_match_hand_counts():
+    rng = np.random.default_rng(0)
+    g = Graph()
+    x = g.add_input("x", (1, 3, 10, 10))
+    y = g.add_op("CONV2D", [x, g.add_const("w", rng.standard_normal((8, 3, 3, 3)).astype(np.float32))],
+                 (1, 8, 10, 10), options=dict(padding=(1, 1, 1, 1)), name="conv3x3")
+    w = group_sparse_weight(rng, 16, 8, 4, 0.5, empty_rows=False)
+    kept = int(np.count_nonzero(np.abs(w.reshape(4, 4, 8)).sum(axis=1)))  # stored 4x1 groups
+    y = g.add_op("CONV2D", [y, g.add_const("pw", w.reshape(16, 8, 1, 1))], (1, 16, 10, 10), name="pointwise")
+    g.tensors["pw"].group_size = 4
+    g.outputs.append(y)
+    run_all(g, sparse=False)
+    model = sparselite.load(serialize(g))
+    ops = {op["name"]: op for op in model.profile_report(rng.standard_normal((1, 3, 10, 10)).astype(np.float32),
+                                                         runs=2, warmup=0)["ops"]}
+    assert ops["conv3x3"]["dense_flops"] == ops["conv3x3"]["flops"] == 2 * 8 * 3 * 9 * 100
+    assert ops["pointwise"]["dense_flops"] == 2 * 16 * 8 * 100
+    assert ops["pointwise"]["flops"] == 2 * kept * 4 * 100
+    assert "spmm" in ops["pointwise"]["kernel"]
+
+
+def test_cli_writes_json_trace_html_and_reads_them_back(mbv2, tmp_path, capsys):
+    path, _ = mbv2
+    out = {k: tmp_path / f"p.{k}" for k in ("json", "trace", "html")}
+    assert cli(["profile", str(path), "--runs", "3", "--warmup", "1", "--json", str(out["json"]), "--trace",
+                str(out["trace"]), "--html", str(out["html"])]) == 0
+    first = capsys.readouterr().out
+    profile = load_profile(out["json"])
+    trace = json.loads(out["trace"].read_text())
+    assert [e["name"] for e in trace["traceEvents"]] == [op["name"] for op in profile["ops"]]
+    assert all(e["ph"] == "X" and e["dur"] >= 0 for e in trace["traceEvents"])
+    assert "<svg" in out["html"].read_text() and "features.2.conv.0.0" in out["html"].read_text()
+    assert cli(["profile", "--from", str(out["json"])]) == 0
+    assert capsys.readouterr().out == first  # the same report from the saved JSON
+    assert format_table(profile) in first and chrome_trace(profile) == trace and html_report(profile)
+
+
+def test_bench_binary_json_has_the_same_schema(mbv2, tmp_path, capsys):
+    path, _ = mbv2
+    assert cli(["build-runtime", "--target", "x86_64", "--out", str(tmp_path / "rt")]) == 0
+    run = tmp_path / "run.json"
+    subprocess.run([str(tmp_path / "rt" / "sparselite-bench"), str(path), "--runs", "3", "--warmup", "1", "--json",
+                    str(run)], check=True, capture_output=True)
+    device = load_profile(run)
+    python = sparselite.load(path).profile_report(np.zeros((1, 3, 224, 224), np.float32), runs=2, warmup=0)
+    assert set(device) == set(python) and device["source"] == "sparselite-bench"
+    assert [op["name"] for op in device["ops"]] == [op["name"] for op in python["ops"]]
+    assert set(device["ops"][0]) == set(python["ops"][0]) and set(device["machine"]) == set(python["machine"])
+    capsys.readouterr()
+    assert cli(["profile", "--from", str(run)]) == 0
+    assert "latency ms: p50" in capsys.readouterr().out
+
+
+def test_bench_command_and_bad_profile(mbv2, tmp_path, capsys):
+    path, _ = mbv2
+    assert cli(["bench", str(path), "--runs", "3", "--warmup", "1"]) == 0
+    assert "latency ms: p50" in capsys.readouterr().out
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    assert cli(["profile", "--from", str(bad)]) == 1
+    assert "not a sparselite-profile/1 profile" in capsys.readouterr().err
