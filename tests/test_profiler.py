@@ -55,6 +55,12 @@ def test_flops_match_hand_counts():
     assert ops["pointwise"]["dense_flops"] == 2 * 16 * 8 * 100
     assert ops["pointwise"]["flops"] == 2 * kept * 4 * 100
     assert "spmm" in ops["pointwise"]["kernel"]
+    # Weights as stored (fp32 dense; sparse: row pointers, uint16 columns, 4 values a group); activations in + out.
+    assert ops["conv3x3"]["weight_bytes"] == 8 * 3 * 9 * 4 and ops["conv3x3"]["group_size"] == 0
+    assert ops["pointwise"]["weight_bytes"] == (4 + 1) * 4 + kept * 2 + kept * 4 * 4
+    assert ops["pointwise"]["group_size"] == 4
+    assert ops["conv3x3"]["activation_bytes"] == (3 + 8) * 100 * 4
+    assert ops["pointwise"]["activation_bytes"] == (8 + 16) * 100 * 4
 
 
 def test_cli_writes_json_trace_html_and_reads_them_back(mbv2, tmp_path, capsys):

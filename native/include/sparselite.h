@@ -104,6 +104,9 @@ typedef struct {
   double dense_flops; /* per run, as if every weight were stored */
   uint64_t time_ns;   /* summed over profiled runs */
   uint64_t runs;
+  uint64_t weight_bytes;     /* constant inputs as stored in the file */
+  uint64_t activation_bytes; /* non-constant inputs and outputs */
+  uint32_t group_size;       /* r of a group-sparse weight; 0 when dense */
 } sl_op_profile_t;
 
 sl_status_t sl_model_set_profiling(sl_model_t* model, int enable);

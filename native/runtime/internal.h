@@ -20,6 +20,7 @@ typedef struct {
   int32_t rank;
   int32_t shape[SL_MAX_RANK];
   size_t num_elems, num_bytes;
+  size_t stored_bytes;           /* bytes in the file (constants; sparse: all its arrays) */
   void* data;                    /* constant data, or the arena slot once planned */
   bool is_const;
   bool is_input;                 /* a graph input */
@@ -43,6 +44,8 @@ typedef struct {
   double flops;           /* per run, counting only stored weights */
   double dense_flops;     /* per run, as if every weight were stored */
   uint64_t time_ns, runs; /* accumulated while profiling */
+  uint64_t weight_bytes, activation_bytes;
+  uint32_t group_size;
 } sl_node_t;
 
 typedef struct sl_alloc {

@@ -106,6 +106,7 @@ static sl_status_t get_buffer(loader_t* L, int32_t tensor, const char* what, uin
     return sl_fail(L->m, SL_ERROR_INVALID_MODEL,
                    "invalid model: tensor %d: %s holds %zu bytes, its shape needs %zu", tensor, what,
                    out->size, expect_bytes);
+  L->m->tensors[tensor].stored_bytes += out->size;
   return SL_OK;
 }
 
@@ -255,6 +256,22 @@ static sl_status_t load_tensor(loader_t* L, int32_t ti, const sl_fb_table_t* tt)
     t->data = (void*)b.data;
   }
   return SL_OK;
+}
+
+/* For profiles: the bytes an op's weights take in the file, the activations it reads and
+ * writes, and the group size of its group-sparse weight (0 when dense). */
+static void record_traffic(sl_model_t* m, sl_node_t* n) {
+  for (int32_t k = 0; k < n->num_inputs; k++) {
+    const sl_tensor_t* t = sl_in(m, n, k);
+    if (t == NULL) continue;
+    if (t->is_const) {
+      n->weight_bytes += t->stored_bytes;
+      if (t->sparse != NULL) n->group_size = t->sparse->r;
+    } else {
+      n->activation_bytes += t->num_bytes;
+    }
+  }
+  for (int32_t k = 0; k < n->num_outputs; k++) n->activation_bytes += sl_out(m, n, k)->num_bytes;
 }
 
 static sl_status_t read_index_list(loader_t* L, sl_fb_vec_t v, int32_t** out, const char* what,
@@ -412,6 +429,7 @@ sl_status_t sl_load_graph(sl_model_t* m) {
     sl_node_t* n = &m->nodes[i];
     if ((st = sl_op_table[n->type]->prepare(m, n, &L.fb)) != SL_OK) return st;
     if (L.fb.error) return fb_error(&L, "operator options", i);
+    record_traffic(m, n);
   }
   return SL_OK;
 }

@@ -311,5 +311,8 @@ sl_status_t sl_model_op_profile(const sl_model_t* m, int32_t index, sl_op_profil
   profile->dense_flops = n->dense_flops;
   profile->time_ns = n->time_ns;
   profile->runs = n->runs;
+  profile->weight_bytes = n->weight_bytes;
+  profile->activation_bytes = n->activation_bytes;
+  profile->group_size = n->group_size;
   return SL_OK;
 }

@@ -90,6 +90,17 @@ static void json_string(FILE* f, const char* s) {
   fputc('"', f);
 }
 
+/* The CPU's maximum MHz from cpufreq, or 0 when not exposed (VMs, some phones). */
+static long cpu_mhz(void) {
+  FILE* f = fopen("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq", "r");
+  long khz = 0;
+  if (f != NULL) {
+    if (fscanf(f, "%ld", &khz) != 1) khz = 0;
+    fclose(f);
+  }
+  return khz / 1000;
+}
+
 /* The CPU's name as /proc/cpuinfo gives it (x86 "model name", ARM "Hardware"/"Model"). */
 static void cpu_name(char* out, size_t size) {
   snprintf(out, size, "unknown");
@@ -185,6 +196,11 @@ int main(int argc, char** argv) {
     json_string(js, model_path);
     fprintf(js, ", \"threads\": %d, \"runs\": %d, \"warmup\": %d,\n \"machine\": {\"cpu\": ", threads, runs, warmup);
     json_string(js, cpu);
+    long mhz = cpu_mhz();
+    if (mhz > 0)
+      fprintf(js, ", \"mhz\": %ld", mhz);
+    else
+      fputs(", \"mhz\": null", js);
 #if defined(__aarch64__)
     fputs(", \"arch\": \"aarch64\", \"isa\": [", js);
 #else
@@ -204,8 +220,10 @@ int main(int argc, char** argv) {
     if (js != NULL) {
       fputs(o ? ",\n  {\"name\": " : "\n  {\"name\": ", js);
       json_string(js, p.name);
-      fprintf(js, ", \"type\": \"%s\", \"kernel\": \"%s\", \"ms\": %.6f, \"flops\": %.0f, \"dense_flops\": %.0f}",
-              p.type, p.kernel, ms, p.flops, p.dense_flops);
+      fprintf(js, ", \"type\": \"%s\", \"kernel\": \"%s\", \"ms\": %.6f, \"flops\": %.0f, \"dense_flops\": %.0f, "
+                  "\"group_size\": %u, \"weight_bytes\": %llu, \"activation_bytes\": %llu}",
+              p.type, p.kernel, ms, p.flops, p.dense_flops, p.group_size, (unsigned long long)p.weight_bytes,
+              (unsigned long long)p.activation_bytes);
     }
   }
   printf("latency ms: p50 %.3f  p90 %.3f  p99 %.3f  min %.3f  (%d runs, %d warm-up, %d threads)\n", p50,

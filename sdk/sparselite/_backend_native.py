@@ -77,13 +77,15 @@ class NativeModel:
         self._check(lib.sl_model_set_profiling(self._m, int(enable)))
 
     def op_profiles(self):
-        """[(name, type, kernel, flops, dense_flops, time_ns, runs)] in execution order."""
+        """[(name, type, kernel, flops, dense_flops, time_ns, runs, weight_bytes, activation_bytes, group_size)]
+        in execution order."""
         p = ffi.new("sl_op_profile_t*")
         out = []
         for i in range(lib.sl_model_num_ops(self._m)):
             self._check(lib.sl_model_op_profile(self._m, i, p))
             out.append((ffi.string(p.name).decode(), ffi.string(p.type).decode(), ffi.string(p.kernel).decode(),
-                        p.flops, p.dense_flops, p.time_ns, p.runs))
+                        p.flops, p.dense_flops, p.time_ns, p.runs, p.weight_bytes, p.activation_bytes,
+                        p.group_size))
         return out
 
 

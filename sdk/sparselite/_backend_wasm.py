@@ -17,7 +17,7 @@ _STATUS = {1: errors.InputError, 2: errors.InvalidModelError, 3: errors.Unsuppor
            5: OSError, 6: errors.SparseliteError}
 _DTYPES = {0: ("float32", 4), 2: ("int32", 4), 3: ("int64", 8), 4: ("uint16", 2), 5: ("uint32", 4)}
 _INFO_BYTES = 48  # sl_tensor_info_t on wasm32: name, dtype, rank, shape[8], num_bytes
-_PROFILE_BYTES = 48  # sl_op_profile_t: name, type, kernel, pad, flops, dense_flops, time_ns, runs
+_PROFILE_BYTES = 72  # sl_op_profile_t on wasm32 (see the unpack format below)
 _ERRNO_BADF = 8
 _exports = None
 _proxies = []  # the WASI imports must outlive the instance
@@ -155,8 +155,9 @@ class WasmModel:
             out = []
             for i in range(self._e.sl_model_num_ops(self._m)):
                 self._check(self._e.sl_model_op_profile(self._m, i, ptr))
-                name, op, kernel, _pad, flops, dense, ns, runs = struct.unpack("<IIIIddQQ", _read(ptr, _PROFILE_BYTES))
-                out.append((_string(name), _string(op), _string(kernel), flops, dense, ns, runs))
+                name, op, kernel, _pad, flops, dense, ns, runs, wbytes, abytes, r = struct.unpack(
+                    "<IIIIddQQQQI4x", _read(ptr, _PROFILE_BYTES))
+                out.append((_string(name), _string(op), _string(kernel), flops, dense, ns, runs, wbytes, abytes, r))
             return out
         return self._scratch(_PROFILE_BYTES, fill)
 

@@ -152,7 +152,7 @@ class Model:
             profiles = self._backend.op_profiles()
             self._backend.set_profiling(False)
         return [OpProfile(name, op, kernel, flops, dense_flops, time_ns / max(count, 1) / 1e6)
-                for name, op, kernel, flops, dense_flops, time_ns, count in profiles]
+                for name, op, kernel, flops, dense_flops, time_ns, count, *_ in profiles]
 
     def _bind(self, inputs):
         if isinstance(inputs, dict):

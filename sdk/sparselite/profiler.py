@@ -15,6 +15,15 @@ def _percentile(values, p):
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))]
 
 
+def _cpu_mhz():
+    """The CPU's maximum frequency if the kernel exposes it (cpufreq), else None."""
+    try:
+        with open("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq") as f:
+            return int(f.read()) // 1000
+    except (OSError, ValueError):
+        return None
+
+
 def _cpu_name():
     try:
         with open("/proc/cpuinfo") as f:
@@ -43,11 +52,13 @@ def profile_model(model, inputs, runs=50, warmup=5, name=""):
         per_run.append(backend.op_profiles())
     backend.set_profiling(False)
     ops = []
-    for i, (op_name, op_type, kernel, flops, dense, _, _) in enumerate(per_run[0]):
+    for i, (op_name, op_type, kernel, flops, dense, _, _, wbytes, abytes, r) in enumerate(per_run[0]):
         ms = _percentile([run[i][5] / max(run[i][6], 1) / 1e6 for run in per_run], 50)
-        ops.append(dict(name=op_name, type=op_type, kernel=kernel, ms=ms, flops=flops, dense_flops=dense))
+        ops.append(dict(name=op_name, type=op_type, kernel=kernel, ms=ms, flops=flops, dense_flops=dense,
+                        group_size=r, weight_bytes=wbytes, activation_bytes=abytes))
     return dict(schema=SCHEMA, model=name, source="python", threads=backend.threads, runs=runs,
-                warmup=warmup, machine=dict(cpu=_cpu_name(), arch=platform.machine(), isa=cpu_isa()),
+                warmup=warmup, machine=dict(cpu=_cpu_name(), mhz=_cpu_mhz(), arch=platform.machine(),
+                                                       isa=cpu_isa()),
                 latency_ms=dict(p50=_percentile(latencies, 50), p90=_percentile(latencies, 90),
                                 p99=_percentile(latencies, 99), min=min(latencies)),
                 arena_bytes=model.arena_bytes, scratch_bytes=model.scratch_bytes, ops=ops)
@@ -64,21 +75,24 @@ def load_profile(path):
 
 def format_table(profile):
     total = profile["latency_ms"]["p50"]
-    lines = [f"{'op':40s} {'type':16s} {'kernel':36s} {'ms p50':>9s} {'%':>6s} {'GFLOP/s':>8s} {'density':>8s}"]
+    lines = [f"{'op':36s} {'type':15s} {'kernel':32s} {'ms p50':>8s} {'%':>5s} {'GFLOP/s':>7s} {'density':>7s} "
+             f"{'r':>2s} {'weights':>9s} {'act. B':>9s}"]
     for op in profile["ops"]:
         gflops = op["flops"] / op["ms"] / 1e6 if op["ms"] > 0 else 0.0
         density = f"{op['flops'] / op['dense_flops']:.2f}" if op["dense_flops"] else "-"
-        lines.append(f"{op['name'][:40]:40s} {op['type']:16s} {op['kernel'][:36]:36s} {op['ms']:9.3f} "
-                     f"{100 * op['ms'] / total:6.1f} {gflops:8.2f} {density:>8s}")
+        lines.append(f"{op['name'][:36]:36s} {op['type'][:15]:15s} {op['kernel'][:32]:32s} {op['ms']:8.3f} "
+                     f"{100 * op['ms'] / total:5.1f} {gflops:7.2f} {density:>7s} {op['group_size'] or '-':>2} "
+                     f"{op['weight_bytes']:9d} {op['activation_bytes']:9d}")
     lat = profile["latency_ms"]
     flops = sum(op["flops"] for op in profile["ops"])
     dense = sum(op["dense_flops"] for op in profile["ops"])
     machine = profile.get("machine", {})
+    mhz = f" {machine['mhz']} MHz" if machine.get("mhz") else ""
     lines.append(f"latency ms: p50 {lat['p50']:.3f}  p90 {lat['p90']:.3f}  p99 {lat['p99']:.3f}  min {lat['min']:.3f}"
                  f"  ({profile['runs']} runs, {profile.get('threads')} threads)")
     lines.append(f"ops sum {sum(op['ms'] for op in profile['ops']):.3f} ms; {flops / 1e9:.3f} GFLOP executed of "
                  f"{dense / 1e9:.3f} dense; arena {profile['arena_bytes']} B, scratch {profile['scratch_bytes']} B; "
-                 f"{machine.get('cpu', '?')} {machine.get('isa', '')}")
+                 f"{machine.get('cpu', '?')}{mhz} {machine.get('isa', '')}")
     return "\n".join(lines)
 
 
