@@ -30,6 +30,6 @@ NPM_CACHE="$HOME/.cache/sparselite-npm"
 if [ ! -e "$NPM_CACHE/node_modules/pyodide/pyodide.mjs" ] || [ ! -e "$NPM_CACHE/node_modules/playwright-core" ] \
     || [ ! -e "$NPM_CACHE/node_modules/onnxruntime-web" ]; then
   command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm) >/dev/null
-  mkdir -p "$NPM_CACHE" && npm install --silent --prefix "$NPM_CACHE" pyodide@0.29 playwright-core onnxruntime-web >/dev/null
+  mkdir -p "$NPM_CACHE" && npm install --silent --prefix "$NPM_CACHE" pyodide@0.29.5 playwright-core@1.65.1 onnxruntime-web@1.30.0 >/dev/null
 fi
 python -m pytest -q "$@"
