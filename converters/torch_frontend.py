@@ -118,8 +118,28 @@ for _names, _kind in ((("aten.relu.default", "aten.relu_.default"), "RELU"),
                       (("aten.hardswish.default", "aten.hardswish_.default"), "HARDSWISH"),
                       (("aten.hardsigmoid.default", "aten.hardsigmoid_.default"), "HARDSIGMOID"),
                       (("aten.sigmoid.default", "aten.sigmoid_.default"), "SIGMOID"),
-                      (("aten.silu.default", "aten.silu_.default"), "SILU")):
+                      (("aten.silu.default", "aten.silu_.default"), "SILU"),
+                      (("aten.tanh.default", "aten.tanh_.default"), "TANH")):
     handles(*_names)(_activation(_kind))
+
+
+@handles("aten.gelu.default", "aten.gelu_.default")
+def _gelu(ctx, node, x, approximate="none"):
+    return _activation("GELU_TANH" if approximate == "tanh" else "GELU")(ctx, node, x)
+
+
+@handles("aten.layer_norm.default")
+def _layer_norm(ctx, node, x, normalized_shape, weight=None, bias=None, eps=1e-5, *rest):
+    if len(normalized_shape) != 1:
+        raise ConversionError(f"layer_norm at '{ctx.name_of(node)}' over {list(normalized_shape)}: only the last "
+                              "dimension is supported")
+    inputs = [ctx.tensor(x)] + [ctx.tensor(t) if t is not None else None for t in (weight, bias)]
+    while inputs[-1] is None:
+        inputs.pop()
+    if None in inputs:
+        raise ConversionError(f"layer_norm at '{ctx.name_of(node)}': a bias without a weight is not supported")
+    return ctx.graph.add_op("LAYER_NORM", inputs, ctx.shape(node), name=ctx.name_of(node),
+                            options=dict(epsilon=float(eps)))
 
 
 @handles("aten.hardtanh.default", "aten.hardtanh_.default", "aten.clamp.default", "aten.clamp_.default")

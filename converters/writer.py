@@ -11,7 +11,8 @@ ALIGN = 64
 DTYPES = {"float32": S.DType.FLOAT32, "float16": S.DType.FLOAT16, "int32": S.DType.INT32,
           "int64": S.DType.INT64, "uint16": S.DType.UINT16, "uint32": S.DType.UINT32}
 ACTIVATIONS = {name: getattr(S.Activation, name) for name in
-               ("NONE", "RELU", "RELU6", "CLAMP", "HARDSWISH", "HARDSIGMOID", "SIGMOID", "SILU")}
+               ("NONE", "RELU", "RELU6", "CLAMP", "HARDSWISH", "HARDSIGMOID", "SIGMOID", "SILU", "GELU",
+                "GELU_TANH", "TANH")}
 
 
 class _Data:
@@ -145,6 +146,10 @@ def _options(builder, op):
         S.SoftmaxOptionsStart(builder)
         S.SoftmaxOptionsAddAxis(builder, int(o.get("axis", -1)))
         return S.OpOptions.SoftmaxOptions, S.SoftmaxOptionsEnd(builder)
+    if t == "LAYER_NORM":
+        S.LayerNormOptionsStart(builder)
+        S.LayerNormOptionsAddEpsilon(builder, float(o.get("epsilon", 1e-5)))
+        return S.OpOptions.LayerNormOptions, S.LayerNormOptionsEnd(builder)
     return S.OpOptions.NONE, None
 
 

@@ -12,6 +12,12 @@ from sparselite.converters.writer import serialize
 KERNELS = {"c": dict(isa=[]), "sse2": dict(isa=["sse2"]), "best-2threads": dict(num_threads=2)}
 
 
+def _erf(v):
+    from scipy.special import erf
+
+    return erf(v)
+
+
 def run_graph(graph, inputs, weights="fp32", **load_kwargs):
     run_all(graph, sparse=False)
     model = sparselite.load(serialize(graph, weights=weights), **load_kwargs)
@@ -44,6 +50,9 @@ ACTIVATIONS = {
     "HARDSIGMOID": lambda v, lo, hi: np.clip(v + 3, 0, 6) / 6,
     "SIGMOID": lambda v, lo, hi: 1 / (1 + np.exp(-v)),
     "SILU": lambda v, lo, hi: v / (1 + np.exp(-v)),
+    "GELU": lambda v, lo, hi: 0.5 * v * (1 + _erf(v / np.sqrt(2))),
+    "GELU_TANH": lambda v, lo, hi: 0.5 * v * (1 + np.tanh(np.sqrt(2 / np.pi) * (v + 0.044715 * v ** 3))),
+    "TANH": lambda v, lo, hi: np.tanh(v),
 }
 
 

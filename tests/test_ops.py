@@ -249,3 +249,44 @@ def test_zero_pad_folds_into_the_next_conv(value):
         ref = net(torch.from_numpy(x)).numpy()
     (y,) = sparselite.load(converted.to_bytes()).run(x)
     assert rel_err(y, ref) < 1e-5
+
+
+@pytest.mark.parametrize("shape", [(5,), (3, 7), (2, 3, 33)])
+@pytest.mark.parametrize("affine", [0, 1, 2])
+def test_layer_norm(shape, affine):
+    x = (rng.standard_normal(shape) * 3 + 1).astype(np.float32)
+    gamma = rng.standard_normal(shape[-1]).astype(np.float32)
+    beta = rng.standard_normal(shape[-1]).astype(np.float32)
+    ref = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-6)
+    ref = ref * (gamma if affine >= 1 else 1) + (beta if affine == 2 else 0)
+    g, ins = single_op("LAYER_NORM", [x], x.shape, consts=[gamma, beta][:affine], options=dict(epsilon=1e-6))
+    (y,) = run_graph(g, ins)
+    assert rel_err(y, ref) < 1e-5
+
+
+def test_transformer_block_pieces_convert_from_torch():
+    import torch
+
+    from sparselite.converters import from_torch
+
+    class Block(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm = torch.nn.LayerNorm(24)
+            self.fc1 = torch.nn.Linear(24, 48)
+            self.fc2 = torch.nn.Linear(48, 24)
+
+        def forward(self, x):
+            h = torch.nn.functional.gelu(self.fc1(self.norm(x)))
+            h = torch.nn.functional.gelu(h, approximate="tanh")
+            return torch.tanh(self.fc2(h) + x)
+
+    net = Block().eval()
+    x = rng.standard_normal((2, 5, 24)).astype(np.float32)
+    converted = from_torch(net, torch.from_numpy(x))
+    assert "LAYER_NORM" in [op.type for op in converted.graph.ops]
+    with torch.no_grad():
+        ref = net(torch.from_numpy(x)).numpy()
+    for kernels in sorted(KERNELS):
+        (y,) = sparselite.load(converted.to_bytes(), **KERNELS[kernels]).run(x)
+        assert rel_err(y, ref) < 1e-5, kernels

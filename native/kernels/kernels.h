@@ -26,6 +26,9 @@ typedef enum {
   SL_ACT_HARDSIGMOID = 5,
   SL_ACT_SIGMOID = 6,
   SL_ACT_SILU = 7,
+  SL_ACT_GELU = 8,
+  SL_ACT_GELU_TANH = 9,
+  SL_ACT_TANH = 10,
   SL_ACT_COUNT
 } sl_act_type_t;
 

@@ -106,6 +106,7 @@ typedef enum {
   SL_OP_PAD = 9,
   SL_OP_RESHAPE = 10,
   SL_OP_SOFTMAX = 11,
+  SL_OP_LAYER_NORM = 12,
   SL_OP_COUNT
 } sl_op_type_t;
 

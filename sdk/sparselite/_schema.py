@@ -28,6 +28,7 @@ class OpType(object):
     PAD = 9
     RESHAPE = 10
     SOFTMAX = 11
+    LAYER_NORM = 12
 
 
 class Activation(object):
@@ -39,6 +40,9 @@ class Activation(object):
     HARDSIGMOID = 5
     SIGMOID = 6
     SILU = 7
+    GELU = 8
+    GELU_TANH = 9
+    TANH = 10
 
 
 class OpOptions(object):
@@ -51,6 +55,7 @@ class OpOptions(object):
     ConcatOptions = 6
     PadOptions = 7
     SoftmaxOptions = 8
+    LayerNormOptions = 9
 
 
 class Buffer(object):
@@ -871,6 +876,46 @@ def SoftmaxOptionsAddAxis(builder, axis):
     builder.PrependInt32Slot(0, axis, -1)
 
 def SoftmaxOptionsEnd(builder):
+    return builder.EndObject()
+
+
+
+class LayerNormOptions(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = LayerNormOptions()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsLayerNormOptions(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    @classmethod
+    def LayerNormOptionsBufferHasIdentifier(cls, buf, offset, size_prefixed=False):
+        return flatbuffers.util.BufferHasIdentifier(buf, offset, b"\x53\x4C\x49\x54", size_prefixed=size_prefixed)
+
+    # LayerNormOptions
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # LayerNormOptions
+    def Epsilon(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Float32Flags, o + self._tab.Pos)
+        return 0.00001
+
+def LayerNormOptionsStart(builder):
+    builder.StartObject(1)
+
+def LayerNormOptionsAddEpsilon(builder, epsilon):
+    builder.PrependFloat32Slot(0, epsilon, 0.00001)
+
+def LayerNormOptionsEnd(builder):
     return builder.EndObject()
 
 

@@ -14,6 +14,9 @@ float sl_activation_scalar(const sl_activation_t* act, float v) {
     case SL_ACT_HARDSIGMOID: return clampf(v + 3.0f, 0.0f, 6.0f) / 6.0f;
     case SL_ACT_SIGMOID: return 1.0f / (1.0f + expf(-v));
     case SL_ACT_SILU: return v / (1.0f + expf(-v));
+    case SL_ACT_GELU: return 0.5f * v * (1.0f + erff(v * 0.70710678f));
+    case SL_ACT_GELU_TANH: return 0.5f * v * (1.0f + tanhf(0.79788456f * (v + 0.044715f * v * v * v)));
+    case SL_ACT_TANH: return tanhf(v);
     case SL_ACT_COUNT: break;
   }
   return v;

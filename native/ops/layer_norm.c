@@ -1,0 +1,81 @@
+/* LAYER_NORM over the last dimension: y = (x - mean) / sqrt(var + eps) * gamma + beta,
+ * gamma and beta optional constants of that size. Rows run in parallel. */
+#include <math.h>
+
+#include "../runtime/internal.h"
+
+typedef struct {
+  float epsilon;
+  size_t rows, cols;
+  const float *gamma, *beta;
+} layer_norm_params_t;
+
+static sl_status_t expect_vector(sl_model_t* m, const sl_node_t* n, const sl_tensor_t* t, const char* what,
+                                 int32_t size) {
+  if (t == NULL) return SL_OK;
+  sl_status_t st = sl_expect_f32(m, n, t, what, 1);
+  if (st == SL_OK && !t->is_const) st = sl_node_fail(m, n, "%s must be constant", what);
+  if (st == SL_OK) st = sl_expect_shape(m, n, t, what, 1, &size);
+  return st;
+}
+
+static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
+  layer_norm_params_t* p = sl_model_alloc(m, sizeof(*p));
+  if (p == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+  n->params = p;
+  p->epsilon = sl_fb_f32(fb, &n->options, 0, 1e-5f);
+  sl_tensor_t *x = sl_in(m, n, 0), *y = sl_out(m, n, 0);
+  sl_tensor_t *gamma = n->num_inputs > 1 ? sl_in(m, n, 1) : NULL, *beta = n->num_inputs > 2 ? sl_in(m, n, 2) : NULL;
+  sl_status_t st = sl_expect_f32(m, n, x, "input", -1);
+  if (st == SL_OK && x->rank < 1) st = sl_node_fail(m, n, "input must have rank >= 1");
+  if (st == SL_OK && !(p->epsilon > 0.0f)) st = sl_node_fail(m, n, "epsilon must be positive");
+  if (st != SL_OK) return st;
+  int32_t cols = x->shape[x->rank - 1];
+  if ((st = expect_vector(m, n, gamma, "gamma", cols)) != SL_OK) return st;
+  if ((st = expect_vector(m, n, beta, "beta", cols)) != SL_OK) return st;
+  if ((st = sl_expect_f32(m, n, y, "output", -1)) != SL_OK) return st;
+  if ((st = sl_expect_shape(m, n, y, "output", x->rank, x->shape)) != SL_OK) return st;
+  p->cols = (size_t)cols;
+  p->rows = cols > 0 ? x->num_elems / (size_t)cols : 0;
+  p->gamma = sl_const_f32(gamma);
+  p->beta = sl_const_f32(beta);
+  return SL_OK;
+}
+
+typedef struct {
+  const layer_norm_params_t* p;
+  const float* x;
+  float* y;
+} job_t;
+
+enum { ROWS_PER_TASK = 16 };
+
+static void rows_task(void* ctx, size_t task, size_t thread) {
+  (void)thread;
+  const job_t* j = ctx;
+  const layer_norm_params_t* p = j->p;
+  size_t end = (task + 1) * ROWS_PER_TASK < p->rows ? (task + 1) * ROWS_PER_TASK : p->rows;
+  for (size_t r = task * ROWS_PER_TASK; r < end; r++) {
+    const float* x = j->x + r * p->cols;
+    float* y = j->y + r * p->cols;
+    double sum = 0.0, sq = 0.0;
+    for (size_t c = 0; c < p->cols; c++) sum += x[c];
+    double mean = sum / (double)p->cols;
+    for (size_t c = 0; c < p->cols; c++) sq += ((double)x[c] - mean) * ((double)x[c] - mean);
+    float inv = (float)(1.0 / sqrt(sq / (double)p->cols + p->epsilon));
+    for (size_t c = 0; c < p->cols; c++) {
+      float v = (x[c] - (float)mean) * inv;
+      if (p->gamma != NULL) v *= p->gamma[c];
+      if (p->beta != NULL) v += p->beta[c];
+      y[c] = v;
+    }
+  }
+}
+
+static void run(const sl_model_t* m, const sl_node_t* n) {
+  const layer_norm_params_t* p = n->params;
+  job_t j = {p, sl_in(m, n, 0)->data, sl_out(m, n, 0)->data};
+  sl_parallel_for(m, (p->rows + ROWS_PER_TASK - 1) / ROWS_PER_TASK, rows_task, &j);
+}
+
+const sl_op_def_t sl_op_layer_norm = {"LAYER_NORM", 1, 3, prepare, run};
