@@ -142,6 +142,44 @@ def _layer_norm(ctx, node, x, normalized_shape, weight=None, bias=None, eps=1e-5
                             options=dict(epsilon=float(eps)))
 
 
+@handles("aten.div.Tensor", "aten.div.Scalar")
+def _div(ctx, node, a, b):
+    """Division by a constant, as a multiplication by its reciprocal (there is no DIV op)."""
+    if isinstance(b, (int, float)):
+        scale = np.array(1.0 / b, dtype=np.float32)
+    else:
+        try:
+            scale = (1.0 / ctx.const(b)).astype(np.float32)
+        except ConversionError:
+            raise ConversionError(f"division at '{ctx.name_of(node)}': only constant divisors are supported") from None
+    return ctx.graph.add_op("MUL", [ctx.tensor(a), ctx.graph.add_const("reciprocal", scale)], ctx.shape(node),
+                            name=ctx.name_of(node))
+
+
+@handles("aten.matmul.default", "aten.bmm.default", "aten.mm.default")
+def _matmul(ctx, node, a, b):
+    a_shape, b_shape = ctx.shape(a), ctx.shape(b)
+    if len(a_shape) < 2 or not (len(b_shape) == 2 or b_shape[:-2] == a_shape[:-2]):
+        raise ConversionError(f"matmul at '{ctx.name_of(node)}' of {list(a_shape)} by {list(b_shape)}: batch "
+                              "dimensions must match (or B be a matrix)")
+    return ctx.graph.add_op("MATMUL", [ctx.tensor(a), ctx.tensor(b)], ctx.shape(node), name=ctx.name_of(node))
+
+
+@handles("aten.permute.default", "aten.transpose.int", "aten.t.default")
+def _transpose(ctx, node, x, *dims):
+    rank = len(ctx.shape(x))
+    if not dims:                                   # t(): a matrix
+        perm = [1, 0]
+    elif len(dims) == 2 and all(isinstance(d, int) for d in dims):   # transpose(d0, d1)
+        perm = list(range(rank))
+        d0, d1 = (d % rank for d in dims)
+        perm[d0], perm[d1] = perm[d1], perm[d0]
+    else:                                          # permute(dims)
+        perm = [d % rank for d in dims[0]]
+    return ctx.graph.add_op("TRANSPOSE", [ctx.tensor(x)], ctx.shape(node), name=ctx.name_of(node),
+                            options=dict(perm=perm))
+
+
 @handles("aten.hardtanh.default", "aten.hardtanh_.default", "aten.clamp.default", "aten.clamp_.default")
 def _clamp(ctx, node, x, lo=None, hi=None):
     lo = -np.inf if lo is None else float(lo)

@@ -146,6 +146,11 @@ def _options(builder, op):
         S.SoftmaxOptionsStart(builder)
         S.SoftmaxOptionsAddAxis(builder, int(o.get("axis", -1)))
         return S.OpOptions.SoftmaxOptions, S.SoftmaxOptionsEnd(builder)
+    if t == "TRANSPOSE":
+        vec = _ints(builder, S.TransposeOptionsStartPermVector, o["perm"])
+        S.TransposeOptionsStart(builder)
+        S.TransposeOptionsAddPerm(builder, vec)
+        return S.OpOptions.TransposeOptions, S.TransposeOptionsEnd(builder)
     if t == "LAYER_NORM":
         S.LayerNormOptionsStart(builder)
         S.LayerNormOptionsAddEpsilon(builder, float(o.get("epsilon", 1e-5)))

@@ -290,3 +290,54 @@ def test_transformer_block_pieces_convert_from_torch():
     for kernels in sorted(KERNELS):
         (y,) = sparselite.load(converted.to_bytes(), **KERNELS[kernels]).run(x)
         assert rel_err(y, ref) < 1e-5, kernels
+
+
+@pytest.mark.parametrize("kernels", sorted(KERNELS))
+@pytest.mark.parametrize("a_shape,b_shape", [((5, 7), (7, 3)), ((2, 3, 9, 16), (2, 3, 16, 33)), ((4, 1, 5), (5, 26)),
+                                              ((3, 17, 8), (3, 8, 17))])
+def test_matmul(a_shape, b_shape, kernels):
+    a = rng.standard_normal(a_shape).astype(np.float32)
+    b = rng.standard_normal(b_shape).astype(np.float32)
+    ref = a @ b
+    g, ins = single_op("MATMUL", [a, b], ref.shape)
+    (y,) = run_graph(g, ins, **KERNELS[kernels])
+    assert rel_err(y, ref) < 1e-5
+
+
+@pytest.mark.parametrize("shape,perm", [((3, 4), (1, 0)), ((2, 3, 4, 5), (0, 2, 1, 3)), ((2, 3, 4), (2, 0, 1))])
+def test_transpose(shape, perm):
+    x = rng.standard_normal(shape).astype(np.float32)
+    ref = x.transpose(perm)
+    g, ins = single_op("TRANSPOSE", [x], ref.shape, options=dict(perm=list(perm)))
+    (y,) = run_graph(g, ins)
+    assert np.array_equal(y, ref)
+
+
+def test_attention_converts_from_torch():
+    import torch
+
+    from sparselite.converters import from_torch
+
+    class Attention(torch.nn.Module):
+        """BERT-style self-attention: separate query/key/value projections, heads by reshape+permute."""
+
+        def __init__(self, dim=32, heads=4):
+            super().__init__()
+            self.heads = heads
+            self.q, self.k, self.v, self.out = (torch.nn.Linear(dim, dim) for _ in range(4))
+
+        def forward(self, x):
+            t, c = x.shape[1], x.shape[2]
+            q, k, v = (f(x).reshape(1, t, self.heads, c // self.heads).permute(0, 2, 1, 3)
+                       for f in (self.q, self.k, self.v))
+            att = torch.softmax(q @ k.transpose(-2, -1) / (c // self.heads) ** 0.5, dim=-1)
+            return self.out((att @ v).transpose(1, 2).reshape(1, t, c))
+
+    net = Attention().eval()
+    x = rng.standard_normal((1, 7, 32)).astype(np.float32)
+    converted = from_torch(net, torch.from_numpy(x))
+    with torch.no_grad():
+        ref = net(torch.from_numpy(x)).numpy()
+    for kernels in sorted(KERNELS):
+        (y,) = sparselite.load(converted.to_bytes(), **KERNELS[kernels]).run(x)
+        assert rel_err(y, ref) < 1e-5, kernels

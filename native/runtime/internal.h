@@ -107,6 +107,8 @@ typedef enum {
   SL_OP_RESHAPE = 10,
   SL_OP_SOFTMAX = 11,
   SL_OP_LAYER_NORM = 12,
+  SL_OP_MATMUL = 13,
+  SL_OP_TRANSPOSE = 14,
   SL_OP_COUNT
 } sl_op_type_t;
 

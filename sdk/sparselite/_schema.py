@@ -29,6 +29,8 @@ class OpType(object):
     RESHAPE = 10
     SOFTMAX = 11
     LAYER_NORM = 12
+    MATMUL = 13
+    TRANSPOSE = 14
 
 
 class Activation(object):
@@ -56,6 +58,7 @@ class OpOptions(object):
     PadOptions = 7
     SoftmaxOptions = 8
     LayerNormOptions = 9
+    TransposeOptions = 10
 
 
 class Buffer(object):
@@ -916,6 +919,69 @@ def LayerNormOptionsAddEpsilon(builder, epsilon):
     builder.PrependFloat32Slot(0, epsilon, 0.00001)
 
 def LayerNormOptionsEnd(builder):
+    return builder.EndObject()
+
+
+
+class TransposeOptions(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = TransposeOptions()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsTransposeOptions(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    @classmethod
+    def TransposeOptionsBufferHasIdentifier(cls, buf, offset, size_prefixed=False):
+        return flatbuffers.util.BufferHasIdentifier(buf, offset, b"\x53\x4C\x49\x54", size_prefixed=size_prefixed)
+
+    # TransposeOptions
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # TransposeOptions
+    def Perm(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            a = self._tab.Vector(o)
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, a + flatbuffers.number_types.UOffsetTFlags.py_type(j * 4))
+        return 0
+
+    # TransposeOptions
+    def PermAsNumpy(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.GetVectorAsNumpy(flatbuffers.number_types.Int32Flags, o)
+        return 0
+
+    # TransposeOptions
+    def PermLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # TransposeOptions
+    def PermIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        return o == 0
+
+def TransposeOptionsStart(builder):
+    builder.StartObject(1)
+
+def TransposeOptionsAddPerm(builder, perm):
+    builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(perm), 0)
+
+def TransposeOptionsStartPermVector(builder, numElems):
+    return builder.StartVector(4, numElems, 4)
+
+def TransposeOptionsEnd(builder):
     return builder.EndObject()
 
 

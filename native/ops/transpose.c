@@ -1,0 +1,59 @@
+/* TRANSPOSE: output dimension d is input dimension perm[d]. */
+#include "../runtime/internal.h"
+
+typedef struct {
+  int32_t rank;
+  int32_t out_shape[SL_MAX_RANK];
+  size_t in_stride[SL_MAX_RANK]; /* input stride of each output dimension */
+} transpose_params_t;
+
+static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
+  transpose_params_t* p = sl_model_alloc(m, sizeof(*p));
+  if (p == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+  n->params = p;
+  sl_tensor_t *x = sl_in(m, n, 0), *y = sl_out(m, n, 0);
+  sl_status_t st = sl_expect_f32(m, n, x, "input", -1);
+  if (st != SL_OK) return st;
+  sl_fb_vec_t perm = sl_fb_vector(fb, &n->options, 0, 4);
+  if (fb->error) return SL_OK; /* reported by the loader */
+  if (perm.len != (uint32_t)x->rank)
+    return sl_node_fail(m, n, "perm has %u entries for an input of rank %d", perm.len, x->rank);
+  size_t stride[SL_MAX_RANK], s = 1;
+  for (int32_t d = x->rank - 1; d >= 0; d--) {
+    stride[d] = s;
+    s *= (size_t)x->shape[d];
+  }
+  bool seen[SL_MAX_RANK] = {false};
+  p->rank = x->rank;
+  for (int32_t d = 0; d < x->rank; d++) {
+    int32_t from = sl_fb_vec_i32(fb, perm, (uint32_t)d);
+    if (from < 0 || from >= x->rank || seen[from])
+      return sl_node_fail(m, n, "perm is not a permutation of 0..%d", x->rank - 1);
+    seen[from] = true;
+    p->out_shape[d] = x->shape[from];
+    p->in_stride[d] = stride[from];
+  }
+  if ((st = sl_expect_f32(m, n, y, "output", x->rank)) != SL_OK) return st;
+  return sl_expect_shape(m, n, y, "output", x->rank, p->out_shape);
+}
+
+static void run(const sl_model_t* m, const sl_node_t* n) {
+  const transpose_params_t* p = n->params;
+  const float* x = sl_in(m, n, 0)->data;
+  const sl_tensor_t* yt = sl_out(m, n, 0);
+  float* y = yt->data;
+  int32_t idx[SL_MAX_RANK] = {0};
+  size_t in = 0;
+  for (size_t i = 0; i < yt->num_elems; i++) {
+    y[i] = x[in];
+    /* Odometer over output indices, keeping the input offset in step. */
+    for (int32_t d = p->rank - 1; d >= 0; d--) {
+      in += p->in_stride[d];
+      if (++idx[d] < p->out_shape[d]) break;
+      in -= p->in_stride[d] * (size_t)p->out_shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+const sl_op_def_t sl_op_transpose = {"TRANSPOSE", 1, 1, prepare, run};
