@@ -156,6 +156,12 @@ def _div(ctx, node, a, b):
                             name=ctx.name_of(node))
 
 
+@handles("aten.embedding.default")
+def _embedding(ctx, node, weight, indices, *rest):
+    return ctx.graph.add_op("GATHER", [ctx.tensor(weight), ctx.tensor(indices)], ctx.shape(node),
+                            name=ctx.name_of(node))
+
+
 @handles("aten.matmul.default", "aten.bmm.default", "aten.mm.default")
 def _matmul(ctx, node, a, b):
     a_shape, b_shape = ctx.shape(a), ctx.shape(b)
@@ -309,10 +315,11 @@ def from_torch_graph(module, example_input):
                 ctx.values[node] = graph.add_const(spec.target, data)
             else:
                 example = next(user_inputs)
-                if example.dtype != torch.float32:
-                    raise ConversionError(f"input '{node.name}' has dtype {example.dtype}: only float32 inputs "
-                                          "are supported for conv nets")
-                ctx.values[node] = graph.add_input(node.name, example.shape)
+                dtypes = {torch.float32: "float32", torch.int32: "int32", torch.int64: "int64"}
+                if example.dtype not in dtypes:
+                    raise ConversionError(f"input '{node.name}' has dtype {example.dtype}: inputs must be float32, "
+                                          "or int32/int64 (token ids)")
+                ctx.values[node] = graph.add_input(node.name, example.shape, dtypes[example.dtype])
         elif node.op == "call_function":
             name = _target_name(node.target)
             if name == "getitem":

@@ -341,3 +341,39 @@ def test_attention_converts_from_torch():
     for kernels in sorted(KERNELS):
         (y,) = sparselite.load(converted.to_bytes(), **KERNELS[kernels]).run(x)
         assert rel_err(y, ref) < 1e-5, kernels
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64"])
+def test_gather_rows_and_bad_ids(dtype):
+    table = rng.standard_normal((11, 3, 4)).astype(np.float32)
+    ids = np.array([[0, 10, 3], [-1, 11, 5]], dtype=dtype)  # -1 and 11 are out of range: zero rows
+    ref = np.where((ids >= 0) & (ids < 11), 1, 0)[..., None, None] * table[np.clip(ids, 0, 10)]
+    g = Graph()
+    x = g.add_input("ids", ids.shape, dtype)
+    y = g.add_op("GATHER", [g.add_const("table", table), x], ref.shape, name="embed")
+    g.outputs.append(y)
+    (out,) = run_graph(g, [ids])
+    assert np.array_equal(out, ref)
+
+
+def test_embedding_with_token_ids_converts_from_torch():
+    import torch
+
+    from sparselite.converters import from_torch
+
+    class Embed(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.tokens, self.norm = torch.nn.Embedding(50, 16), torch.nn.LayerNorm(16)
+
+        def forward(self, ids):
+            return self.norm(self.tokens(ids))
+
+    net = Embed().eval()
+    ids = torch.tensor([[1, 7, 49, 0, 3]])
+    converted = from_torch(net, ids)
+    assert converted.graph.tensors[converted.graph.inputs[0]].dtype == "int64"
+    with torch.no_grad():
+        ref = net(ids).numpy()
+    (y,) = sparselite.load(converted.to_bytes()).run(ids.numpy().astype(np.int32))  # int32 ids work too
+    assert rel_err(y, ref) < 1e-5

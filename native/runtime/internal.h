@@ -109,6 +109,7 @@ typedef enum {
   SL_OP_LAYER_NORM = 12,
   SL_OP_MATMUL = 13,
   SL_OP_TRANSPOSE = 14,
+  SL_OP_GATHER = 15,
   SL_OP_COUNT
 } sl_op_type_t;
 

@@ -31,6 +31,7 @@ class OpType(object):
     LAYER_NORM = 12
     MATMUL = 13
     TRANSPOSE = 14
+    GATHER = 15
 
 
 class Activation(object):
