@@ -58,9 +58,6 @@ void sl_f32_spmm_ref(const sl_group_sparse_f32_t* w, const float* bias, size_t p
                      const float* x, float* y, const sl_activation_t* act);
 void sl_f32_gemm_ref(const float* w, const float* bias, size_t rows, size_t cols, size_t pixels,
                      const float* x, float* y, const sl_activation_t* act);
-/* One image, NCHW; weights [OC][IC/groups][KH][KW]. */
-void sl_f32_conv2d_ref(const sl_conv2d_shape_t* s, const float* w, const float* bias,
-                       const float* x, float* y, const sl_activation_t* act);
 float sl_activation_scalar(const sl_activation_t* act, float v);
 void sl_f32_activation_ref(const sl_activation_t* act, const float* x, float* y, size_t n);
 

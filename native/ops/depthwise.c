@@ -58,17 +58,10 @@ static void deinterleave2(const float* in, uint32_t cols, float* row, size_t pha
   if (2 * i < cols) even[i] = in[2 * i];
 }
 
-static void fill_planes(const sl_depthwise_t* d, const float* x, float* planes) {
+/* Zeroes what the copy leaves in each phase: its padding rows and columns. */
+static void zero_padding(const sl_depthwise_t* d, uint32_t rows, uint32_t cols, float* planes) {
   const sl_conv2d_shape_t* s = &d->s;
   uint32_t sh = s->stride_h, sw = s->stride_w;
-  uint32_t rows = s->in_h < d->pad_h - s->pad_top ? s->in_h : d->pad_h - s->pad_top;
-  uint32_t cols = s->in_w < d->pad_w - s->pad_left ? s->in_w : d->pad_w - s->pad_left;
-  /* Zero only what the copy leaves: padding rows and columns of each phase;
-   * small planes are cheaper to clear in one go. */
-  if (sh * sw * d->phase_stride <= 4096) {
-    memset(planes, 0, sh * sw * d->phase_stride * sizeof(float));
-    sh = sw = 0;
-  }
   for (uint32_t qy = 0; qy < sh; qy++) {
     uint32_t r0, r1;
     covered(s->pad_top, s->pad_top + rows, qy, sh, &r0, &r1);
@@ -85,8 +78,18 @@ static void fill_planes(const sl_depthwise_t* d, const float* x, float* planes) 
       }
     }
   }
-  sh = s->stride_h;
-  sw = s->stride_w;
+}
+
+static void fill_planes(const sl_depthwise_t* d, const float* x, float* planes) {
+  const sl_conv2d_shape_t* s = &d->s;
+  uint32_t sh = s->stride_h, sw = s->stride_w;
+  uint32_t rows = s->in_h < d->pad_h - s->pad_top ? s->in_h : d->pad_h - s->pad_top;
+  uint32_t cols = s->in_w < d->pad_w - s->pad_left ? s->in_w : d->pad_w - s->pad_left;
+  size_t plane_floats = (size_t)sh * sw * d->phase_stride;
+  if (plane_floats <= 4096) /* small planes are cheaper to clear in one go */
+    memset(planes, 0, plane_floats * sizeof(float));
+  else
+    zero_padding(d, rows, cols, planes);
   for (uint32_t iy = 0; iy < rows; iy++) {
     uint32_t py = iy + s->pad_top;
     float* row = planes + (size_t)(py % sh) * sw * d->phase_stride + (size_t)(py / sh) * d->row_len;

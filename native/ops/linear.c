@@ -30,6 +30,17 @@ static sl_status_t prepare_dense(sl_model_t* m, sl_linear_t* L, const float* w, 
   return SL_OK;
 }
 
+/* Dense gemm panels from group-sparse weights (a layer that runs faster dense). */
+static sl_status_t prepare_densified(sl_model_t* m, sl_linear_t* L, const sl_group_sparse_f32_t* w,
+                                     const float* bias) {
+  float* dense = malloc(L->rows * L->cols * sizeof(float));
+  if (dense == NULL) return oom(m);
+  sl_group_sparse_densify(w, dense);
+  sl_status_t st = prepare_dense(m, L, dense, bias);
+  free(dense);
+  return st;
+}
+
 static sl_status_t prepare_sparse(sl_model_t* m, sl_linear_t* L, const sl_group_sparse_f32_t* w,
                                   const float* bias, const sl_spmm_ukernel_t* k) {
   sl_spmm_packed_t* p = &L->packed;
@@ -102,18 +113,16 @@ static double time_run(const sl_model_t* m, const sl_linear_t* L, const float* x
 static sl_status_t tune(sl_model_t* m, sl_linear_t* L, const sl_group_sparse_f32_t* w, const float* bias,
                         const sl_spmm_ukernel_t* k) {
   sl_status_t st = prepare_sparse(m, L, w, bias, k);
-  float* dense = malloc((size_t)w->rows * w->cols * sizeof(float));
   float* x = calloc(L->cols * L->pixels + 1, sizeof(float));
   float* y = malloc((L->rows * L->pixels + 1) * sizeof(float));
-  if (dense == NULL || x == NULL || y == NULL) st = oom(m);
+  if (x == NULL || y == NULL) st = oom(m);
   if (st == SL_OK) {
     for (size_t i = 0; i < L->cols * L->pixels; i++) x[i] = (float)(i % 7) * 0.25f;
-    sl_group_sparse_densify(w, dense);
     double sparse_time = time_run(m, L, x, y);
     sl_linear_t D = *L;
     D.spmm = D.spmm_tail = NULL;
     memset(&D.packed, 0, sizeof(D.packed));
-    st = prepare_dense(m, &D, dense, bias);
+    st = prepare_densified(m, &D, w, bias);
     if (st == SL_OK && time_run(m, &D, x, y) < sparse_time) {
       release_sparse(m, L);
       *L = D;
@@ -121,7 +130,6 @@ static sl_status_t tune(sl_model_t* m, sl_linear_t* L, const sl_group_sparse_f32
       sl_model_release(m, D.panels);
     }
   }
-  free(dense);
   free(x);
   free(y);
   return st;
@@ -140,11 +148,7 @@ sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const
   /* The packed offsets are 32-bit: columns * pixel stride must fit. */
   bool sparse_ok = s != NULL && (uint64_t)L->cols * pixels <= UINT32_MAX;
   if (s != NULL && !sparse_ok) {
-    float* dense = malloc(L->rows * L->cols * sizeof(float));
-    if (dense == NULL) return oom(m);
-    sl_group_sparse_densify(s, dense);
-    st = prepare_dense(m, L, dense, bias);
-    free(dense);
+    st = prepare_densified(m, L, s, bias);
   } else if (s != NULL) {
     double sparse_cost = 0.0;
     const sl_spmm_ukernel_t* k = best_sparse(m, s, &sparse_cost);
@@ -154,11 +158,7 @@ sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const
     } else if (sparse_cost <= dense_cost) {
       st = prepare_sparse(m, L, s, bias, k);
     } else {
-      float* dense = malloc(L->rows * L->cols * sizeof(float));
-      if (dense == NULL) return oom(m);
-      sl_group_sparse_densify(s, dense);
-      st = prepare_dense(m, L, dense, bias);
-      free(dense);
+      st = prepare_densified(m, L, s, bias);
     }
   } else {
     st = prepare_dense(m, L, w->data, bias);
@@ -166,11 +166,7 @@ sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const
   if (st != SL_OK) return st;
   if (L->spmm != NULL) {
     n->kernel = L->spmm->name;
-    size_t weights = 0;
-    for (uint32_t b = 0; b < L->packed.blocks; b++)
-      weights += (size_t)(L->packed.nz_start[b + 1] - L->packed.nz_start[b]) * L->packed.r;
-    weights += L->packed.nz_start[L->packed.blocks + L->packed.tail_rows] - L->packed.nz_start[L->packed.blocks];
-    n->flops = 2.0 * (double)weights * (double)pixels;
+    n->flops = 2.0 * (double)stored_weights(s, L->spmm->r) * (double)pixels;
   } else {
     n->kernel = L->gemm->name;
     n->flops = n->dense_flops;
