@@ -39,16 +39,26 @@ class ConvertedModel:
 
 
 def from_torch(module, example_input, weights="fp32", sparse=True, input_names=None, output_names=None,
-               metadata=None):
-    """Converts a torch.nn.Module (traced with torch.export on `example_input`, a tensor or a tuple).
+               metadata=None, dynamic_axes=None):
+    """Converts a torch.nn.Module, traced with torch.export on `example_input`: a tensor, a tuple,
+    or a dict of keyword arguments (its keys name the inputs). A Hugging Face encoder (BertModel...)
+    is converted through `hf.Encoder` (inputs input_ids, attention_mask; output the last hidden
+    state); wrap it yourself for sentence embeddings (pooling="mean", normalize=True).
 
     weights: "fp32" or "fp16" (half the file; widened to fp32 at load).
     sparse: detect zeros in 1x1 conv / linear weights and store them group-sparse where it pays.
-    metadata: free-form str -> str pairs stored in the file (labels, preprocessing, ...)."""
+    metadata: free-form str -> str pairs stored in the file (labels, preprocessing, ...).
+    dynamic_axes: {input name: {axis: dimension name}}, e.g. {"input_ids": {1: "seq"}}: those
+        axes may shrink at run time from the example's size (the maximum) down to 1."""
     from .torch_frontend import from_torch_graph
+    from . import hf
 
-    graph = from_torch_graph(module, example_input)
+    if hf.is_encoder(module):
+        module = hf.Encoder(module)
+    graph = from_torch_graph(module, example_input, dynamic_axes)
     run_all(graph, sparse=sparse)
+    if input_names is None and isinstance(example_input, dict):
+        input_names = list(graph.inputs)   # already the keyword names
     _rename(graph, graph.inputs, input_names, "input")
     _rename(graph, graph.outputs, output_names, "output")
     graph.metadata.update({str(k): str(v) for k, v in (metadata or {}).items()})

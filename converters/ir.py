@@ -14,6 +14,7 @@ class Tensor:
     dtype: str = "float32"
     data: Optional[np.ndarray] = None   # constants only
     group_size: int = 0                 # > 0: store as group-sparse with this r (set by a pass)
+    dynamic: tuple = ()                 # per axis: None (fixed) or a Graph.dims name; shape holds its max
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Graph:
         self.inputs: List[str] = []
         self.outputs: List[str] = []
         self.metadata: Dict[str, str] = {}
+        self.dims: Dict[str, int] = {}  # dynamic dimensions (a sequence length) -> maximum
 
     def _unique(self, name):
         base, n = name, 1
@@ -54,10 +56,10 @@ class Graph:
         self.tensors[name] = Tensor(name, tuple(data.shape), str(data.dtype), data)
         return name
 
-    def add_op(self, type, inputs, out_shape, options=None, name="", out_name=None):
-        """Appends an op with one new float32 output; returns the output's name."""
+    def add_op(self, type, inputs, out_shape, options=None, name="", out_name=None, dtype="float32"):
+        """Appends an op with one new output (float32 unless told); returns the output's name."""
         out = self._unique(out_name or f"{name or type.lower()}:out")
-        self.tensors[out] = Tensor(out, tuple(int(d) for d in out_shape))
+        self.tensors[out] = Tensor(out, tuple(int(d) for d in out_shape), dtype)
         self.ops.append(Op(type, list(inputs), [out], dict(options or {}), name))
         return out
 
@@ -76,10 +78,17 @@ class Graph:
         self.outputs = [new if t == old else t for t in self.outputs]
 
     def check(self):
-        """Fails on IR-only ops left after the passes."""
+        """Fails on IR-only ops left after the passes, and on constants the runtime cannot
+        shrink with a dynamic dimension (it keeps their first elements)."""
         for op in self.ops:
             if op.type == "BATCH_NORM":
                 raise ConversionError(f"internal: BATCH_NORM at '{op.name}' was not lowered")
+        for t in self.tensors.values():
+            axes = [i for i, d in enumerate(t.dynamic) if d is not None]
+            if t.data is not None and axes and (len(axes) > 1 or any(n != 1 for n in t.shape[:axes[0]])):
+                raise ConversionError(f"constant '{t.name}' of shape {list(t.shape)} varies with dynamic "
+                                      f"dimension(s) {[t.dynamic[i] for i in axes]} after other axes: convert with "
+                                      "fixed shapes, or compute it from the inputs")
 
     def prune_unused(self):
         used = set(self.inputs) | set(self.outputs)

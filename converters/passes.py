@@ -75,6 +75,31 @@ def fold_pad_into_conv(graph):
         graph.ops.remove(pad)
 
 
+def shrink_broadcast_constants(graph):
+    """Constant inputs of elementwise ops that repeat along an axis keep one slice and let the
+    op broadcast (folded token-type embeddings [B, T, H] become [1, 1, H])."""
+    for op in graph.ops:
+        if op.type not in ("ADD", "SUB", "MUL", "DIV"):
+            continue
+        out_shape = graph.tensors[op.outputs[0]].shape
+        for i, name in enumerate(op.inputs):
+            t, other = graph.tensors[name], graph.tensors[op.inputs[1 - i]]
+            if t.data is None or len(graph.consumers(name)) != 1 or name in graph.outputs:
+                continue
+            rank = len(out_shape)
+            data = t.data.reshape((1,) * (rank - t.data.ndim) + t.data.shape)
+            dynamic = list((None,) * (rank - len(t.dynamic)) + tuple(t.dynamic)) if t.dynamic else [None] * rank
+            other_shape = (1,) * (rank - len(other.shape)) + tuple(other.shape)
+            for axis in range(rank):
+                if data.shape[axis] > 1 and other_shape[axis] == out_shape[axis] and \
+                        (data == data.take([0], axis=axis)).all():
+                    data = data.take([0], axis=axis)
+                    dynamic[axis] = None
+            if data.shape != t.data.shape:
+                t.data, t.shape = np.ascontiguousarray(data), data.shape
+                t.dynamic = tuple(dynamic) if any(d is not None for d in dynamic) else ()
+
+
 def choose_sparsity(graph, min_fill=0.9):
     """Marks the weights of 1x1 convs and fully connected layers to store group-sparse."""
     for op in graph.ops:
@@ -94,6 +119,7 @@ def run_all(graph, sparse=True):
     fold_pad_into_conv(graph)
     fold_batch_norm(graph)
     fuse_activations(graph)
+    shrink_broadcast_constants(graph)
     if sparse:
         choose_sparsity(graph)
     graph.prune_unused()

@@ -18,11 +18,17 @@ def handles(*names):
     return register
 
 
+class _SymSize(int):
+    """A size that varies with a dynamic dimension (aten.sym_size), valued at its maximum. Only
+    shape arguments (view/reshape, which read the result's shape instead) may use it."""
+
+
 class _Context:
-    def __init__(self, graph, ep):
+    def __init__(self, graph, ep, dim_names):
         self.graph = graph
         self.values = {}   # fx node -> IR tensor name, python scalar, or tuple
         self.ep = ep
+        self.dim_names = dim_names   # torch symbol name -> our dynamic dimension name
 
     def name_of(self, node):
         stack = node.meta.get("nn_module_stack") or {}
@@ -32,7 +38,25 @@ class _Context:
         return node.name
 
     def shape(self, node):
-        return tuple(int(d) for d in node.meta["val"].shape)
+        """The node's shape, dynamic dimensions at their maximum (the example's size)."""
+        return tuple(_hint(d) for d in node.meta["val"].shape)
+
+    def dynamic(self, node):
+        """Per axis of the node's value: None, or the dynamic dimension it equals."""
+        import torch
+
+        out = []
+        for d in node.meta["val"].shape:
+            if not isinstance(d, torch.SymInt):
+                out.append(None)
+                continue
+            name = self.dim_names.get(str(d.node.expr))
+            if name is None:
+                raise ConversionError(f"node {node.name} at '{self.name_of(node)}' has a dimension {d.node.expr} "
+                                      "derived from the dynamic dimensions: only a dynamic dimension itself is "
+                                      "supported")
+            out.append(name)
+        return tuple(out) if any(n is not None for n in out) else ()
 
     def value(self, arg):
         import torch.fx
@@ -46,6 +70,9 @@ class _Context:
         v = self.value(arg)
         if isinstance(v, str):
             return v
+        if isinstance(v, _SymSize):
+            raise ConversionError("a dynamic dimension's size is used as a value (not only as a shape): "
+                                  "convert with fixed shapes")
         if isinstance(v, (int, float, bool)):
             return self.graph.add_const("scalar", np.array(float(v), dtype=np.float32).reshape(()))
         raise ConversionError(f"expected a tensor argument, got {v!r}")
@@ -57,6 +84,15 @@ class _Context:
         if data is None:
             raise ConversionError(f"'{name}' must be a constant (a parameter or buffer)")
         return data
+
+
+def _hint(d):
+    """An int, or a SymInt's example value."""
+    import torch
+
+    if isinstance(d, torch.SymInt):
+        return int(d.node.hint)
+    return int(d)
 
 
 def _pair(v):
@@ -144,16 +180,52 @@ def _layer_norm(ctx, node, x, normalized_shape, weight=None, bias=None, eps=1e-5
 
 @handles("aten.div.Tensor", "aten.div.Scalar")
 def _div(ctx, node, a, b):
-    """Division by a constant, as a multiplication by its reciprocal (there is no DIV op)."""
+    """Division; by a constant it becomes a multiplication by the reciprocal (faster)."""
     if isinstance(b, (int, float)):
         scale = np.array(1.0 / b, dtype=np.float32)
+    elif ctx.graph.tensors[ctx.tensor(b)].data is not None:
+        scale = (1.0 / ctx.const(b)).astype(np.float32)
     else:
-        try:
-            scale = (1.0 / ctx.const(b)).astype(np.float32)
-        except ConversionError:
-            raise ConversionError(f"division at '{ctx.name_of(node)}': only constant divisors are supported") from None
+        return ctx.graph.add_op("DIV", [ctx.tensor(a), ctx.tensor(b)], ctx.shape(node), name=ctx.name_of(node))
     return ctx.graph.add_op("MUL", [ctx.tensor(a), ctx.graph.add_const("reciprocal", scale)], ctx.shape(node),
                             name=ctx.name_of(node))
+
+
+@handles("aten.sub.Tensor", "aten.sub.Scalar", "aten.rsub.Scalar", "aten.rsub.Tensor")
+def _sub(ctx, node, a, b, alpha=1):
+    if alpha != 1:
+        raise ConversionError(f"subtraction at '{ctx.name_of(node)}' with alpha={alpha} is not supported")
+    if "rsub" in str(node.target):
+        a, b = b, a
+    return ctx.graph.add_op("SUB", [ctx.tensor(a), ctx.tensor(b)], ctx.shape(node), name=ctx.name_of(node))
+
+
+_DTYPE_NAMES = {"torch.float32": "float32", "torch.int32": "int32", "torch.int64": "int64"}
+
+
+@handles("aten.to.dtype", "aten.to.dtype_layout", "aten._to_copy.default", "aten.to.device")
+def _to(ctx, node, x, *args, **kwargs):
+    """dtype conversions become CAST (an attention mask from int64 to float); others vanish."""
+    src = ctx.graph.tensors[ctx.tensor(x)].dtype
+    dst = _DTYPE_NAMES.get(str(node.meta["val"].dtype))
+    if dst is None:
+        raise ConversionError(f"conversion at '{ctx.name_of(node)}' to {node.meta['val'].dtype}: only float32, "
+                              "int32 and int64 are supported")
+    if src == dst:
+        return ctx.value(x)
+    return ctx.graph.add_op("CAST", [ctx.tensor(x)], ctx.shape(node), name=ctx.name_of(node), dtype=dst)
+
+
+@handles("sparselite.mean_pool.default")
+def _mean_pool(ctx, node, x, mask=None):
+    inputs = [ctx.tensor(x)] + ([ctx.tensor(mask)] if mask is not None else [])
+    return ctx.graph.add_op("MEAN_POOL", inputs, ctx.shape(node), name=ctx.name_of(node))
+
+
+@handles("sparselite.l2_normalize.default")
+def _l2_normalize(ctx, node, x, eps=1e-12):
+    return ctx.graph.add_op("L2_NORMALIZE", [ctx.tensor(x)], ctx.shape(node), name=ctx.name_of(node),
+                            options=dict(epsilon=float(eps)))
 
 
 @handles("aten.embedding.default")
@@ -248,7 +320,8 @@ def _pool(ctx, node, x, kernel, stride=None, padding=0, *rest):
 @handles("aten.flatten.using_ints", "aten.view.default", "aten.reshape.default", "aten._unsafe_view.default",
          "aten.squeeze.dim", "aten.squeeze.dims", "aten.unsqueeze.default")
 def _reshape(ctx, node, x, *args):
-    return ctx.graph.add_op("RESHAPE", [ctx.tensor(x)], ctx.shape(node), name=ctx.name_of(node))
+    x = ctx.tensor(x)
+    return ctx.graph.add_op("RESHAPE", [x], ctx.shape(node), name=ctx.name_of(node), dtype=ctx.graph.tensors[x].dtype)
 
 
 @handles("aten.cat.default", "aten.concat.default")
@@ -292,44 +365,140 @@ def _target_name(target):
     return str(target)
 
 
-def from_torch_graph(module, example_input):
+# Bookkeeping nodes torch.export leaves in the graph; they compute nothing.
+_IGNORED = {"aten._assert_tensor_metadata.default", "aten._assert_scalar.default",
+            "aten.sym_constrain_range_for_size.default"}
+
+
+def _is_constant(ctx, arg):
+    import torch.fx
+
+    if isinstance(arg, (list, tuple)):
+        return all(_is_constant(ctx, a) for a in arg)
+    if isinstance(arg, torch.fx.Node):
+        v = ctx.values[arg]
+        if isinstance(v, str):
+            return ctx.graph.tensors[v].data is not None
+        return not isinstance(v, tuple)
+    return True
+
+
+def _fold(ctx, node):
+    """Runs a node whose inputs are all constants (position ids, masks of buffers) with torch,
+    so the file holds its result."""
+    import torch
+    import torch.fx
+
+    def materialize(arg):
+        if isinstance(arg, (list, tuple)):
+            return type(arg)(materialize(a) for a in arg)
+        if isinstance(arg, torch.fx.Node):
+            v = ctx.values[arg]
+            return torch.from_numpy(ctx.graph.tensors[v].data.copy()) if isinstance(v, str) else v
+        return arg
+
+    result = node.target(*materialize(node.args), **materialize(node.kwargs))
+    if not isinstance(result, torch.Tensor):
+        raise ConversionError(f"node {node.name} at '{ctx.name_of(node)}' ({node.target}) folds to "
+                              f"{type(result).__name__}, not a tensor")
+    name = ctx.graph.add_const(node.name, result.detach().cpu().numpy())
+    ctx.graph.tensors[name].dynamic = ctx.dynamic(node)
+    return name
+
+
+def _export(module, example_input, dynamic_axes):
+    """torch.export of the module on a tensor, tuple or dict (keyword arguments) of examples.
+    dynamic_axes {input: {axis: name}} makes those axes dynamic from 1 up to the example's size."""
+    import inspect
+
+    import torch
+
+    if isinstance(example_input, dict):
+        args, kwargs = (), dict(example_input)
+        names = list(kwargs)
+    else:
+        args = example_input if isinstance(example_input, tuple) else (example_input,)
+        kwargs = {}
+        params = [p for p in inspect.signature(module.forward).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        names = [p.name for p in params[:len(args)]]
+    examples = dict(zip(names, list(args) + list(kwargs.values())))
+    dynamic_shapes = None
+    if dynamic_axes:
+        unknown = sorted(set(dynamic_axes) - set(names))
+        if unknown:
+            raise ConversionError(f"dynamic_axes names unknown input(s) {unknown}; the inputs are {names}")
+        dims = {}
+        for inp, axes in dynamic_axes.items():
+            for axis, dim in axes.items():
+                size = examples[inp].shape[axis]
+                if dims.setdefault(dim, (size, None))[0] != size:
+                    raise ConversionError(f"dynamic dimension '{dim}' has different sizes in the examples")
+        dims = {dim: torch.export.Dim(dim, min=1, max=size) for dim, (size, _) in dims.items()}
+        dynamic_shapes = {n: {axis: dims[dim] for axis, dim in dynamic_axes.get(n, {}).items()} or None
+                          for n in names}
+        if not kwargs:
+            dynamic_shapes = tuple(dynamic_shapes[n] for n in names)
+    try:
+        return torch.export.export(module, args, kwargs, dynamic_shapes=dynamic_shapes)
+    except Exception as exc:  # export errors are long; keep their first lines
+        raise ConversionError("torch.export could not trace the module: "
+                              + " ".join(str(exc).strip().splitlines()[:3])) from exc
+
+
+def from_torch_graph(module, example_input, dynamic_axes=None):
     """torch.export's graph of `module` as sparselite IR (before the passes)."""
     import torch
 
-    args = example_input if isinstance(example_input, tuple) else (example_input,)
     module = module.eval()
-    try:
-        ep = torch.export.export(module, args)
-    except Exception as exc:  # export errors are long; keep their first line
-        raise ConversionError(f"torch.export could not trace the module: {str(exc).splitlines()[0]}") from exc
+    ep = _export(module, example_input, dynamic_axes)
     graph = Graph()
-    ctx = _Context(graph, ep)
+    ctx = _Context(graph, ep, {})
     state = {**ep.state_dict, **getattr(ep, "constants", {})}
     spec_by_arg = {s.arg.name: s for s in ep.graph_signature.input_specs if hasattr(s.arg, "name")}
-    user_inputs = iter(args)
     for node in ep.graph.nodes:
         if node.op == "placeholder":
             spec = spec_by_arg[node.name]
             if spec.target is not None and spec.target in state:
                 data = state[spec.target].detach().cpu().numpy()
                 ctx.values[node] = graph.add_const(spec.target, data)
-            else:
-                example = next(user_inputs)
-                dtypes = {torch.float32: "float32", torch.int32: "int32", torch.int64: "int64"}
-                if example.dtype not in dtypes:
-                    raise ConversionError(f"input '{node.name}' has dtype {example.dtype}: inputs must be float32, "
-                                          "or int32/int64 (token ids)")
-                ctx.values[node] = graph.add_input(node.name, example.shape, dtypes[example.dtype])
+                continue
+            val = node.meta["val"]
+            dtypes = {torch.float32: "float32", torch.int32: "int32", torch.int64: "int64"}
+            if val.dtype not in dtypes:
+                raise ConversionError(f"input '{node.name}' has dtype {val.dtype}: inputs must be float32, "
+                                      "or int32/int64 (token ids)")
+            for axis, dim in (dynamic_axes or {}).get(node.name, {}).items():
+                size = val.shape[axis]
+                if not isinstance(size, torch.SymInt):
+                    raise ConversionError(f"torch.export fixed axis {axis} of input '{node.name}' at {size}: the "
+                                          "model does not allow it to vary")
+                ctx.dim_names[str(size.node.expr)] = dim
+                graph.dims[dim] = _hint(size)
+            ctx.values[node] = graph.add_input(node.name, ctx.shape(node), dtypes[val.dtype])
+            graph.tensors[ctx.values[node]].dynamic = ctx.dynamic(node)
         elif node.op == "call_function":
             name = _target_name(node.target)
             if name == "getitem":
                 ctx.values[node] = ctx.values[node.args[0]][node.args[1]]
                 continue
+            if name == "aten.sym_size.int":
+                ctx.values[node] = _SymSize(_hint(node.meta["val"]))
+                continue
+            if name in _IGNORED:
+                ctx.values[node] = None
+                continue
+            if _is_constant(ctx, list(node.args) + list(node.kwargs.values())):
+                ctx.values[node] = _fold(ctx, node)
+                continue
             handler = _HANDLERS.get(name)
             if handler is None:
                 raise ConversionError(f"unsupported op {name} at module '{ctx.name_of(node)}' "
                                       f"(node {node.name}); supported: {sorted(_HANDLERS)}")
-            ctx.values[node] = handler(ctx, node, *node.args, **node.kwargs)
+            result = handler(ctx, node, *node.args, **node.kwargs)
+            if isinstance(result, str) and graph.tensors[result].data is None:
+                graph.tensors[result].dynamic = ctx.dynamic(node)
+            ctx.values[node] = result
         elif node.op == "output":
             outs = node.args[0]
             for i, o in enumerate(outs if isinstance(outs, (tuple, list)) else [outs]):

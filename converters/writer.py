@@ -57,9 +57,15 @@ def _encode(data, t, fp16):
     return enc
 
 
-def _tensor(builder, t, enc):
+def _tensor(builder, t, enc, dim_ids):
     name = builder.CreateString(t.name)
     shape = _ints(builder, S.TensorStartShapeVector, t.shape)
+    dynamic = None
+    if any(d is not None for d in t.dynamic):
+        S.TensorStartDynamicDimsVector(builder, len(t.dynamic))
+        for d in reversed(t.dynamic):
+            builder.PrependUint8(0 if d is None else dim_ids[d])
+        dynamic = builder.EndVector()
     sparsity = None
     if enc["sparse"] is not None:
         r, row_ptr, col_idx, index_type = enc["sparse"]
@@ -77,6 +83,8 @@ def _tensor(builder, t, enc):
     S.TensorAddStorage(builder, enc["storage"])
     if sparsity is not None:
         S.TensorAddSparsity(builder, sparsity)
+    if dynamic is not None:
+        S.TensorAddDynamicDims(builder, dynamic)
     return S.TensorEnd(builder)
 
 
@@ -115,7 +123,7 @@ def _options(builder, op):
         _activation(builder, (S.ActivationOptionsAddActivation, S.ActivationOptionsAddMin,
                               S.ActivationOptionsAddMax), o)
         return S.OpOptions.ActivationOptions, S.ActivationOptionsEnd(builder)
-    if t in ("ADD", "MUL"):
+    if t in ("ADD", "MUL", "SUB", "DIV"):
         S.BinaryOptionsStart(builder)
         _activation(builder, (S.BinaryOptionsAddActivation, S.BinaryOptionsAddActMin,
                               S.BinaryOptionsAddActMax), o)
@@ -155,13 +163,18 @@ def _options(builder, op):
         S.LayerNormOptionsStart(builder)
         S.LayerNormOptionsAddEpsilon(builder, float(o.get("epsilon", 1e-5)))
         return S.OpOptions.LayerNormOptions, S.LayerNormOptionsEnd(builder)
+    if t == "L2_NORMALIZE":
+        S.L2NormalizeOptionsStart(builder)
+        S.L2NormalizeOptionsAddEpsilon(builder, float(o.get("epsilon", 1e-12)))
+        return S.OpOptions.L2NormalizeOptions, S.L2NormalizeOptionsEnd(builder)
     return S.OpOptions.NONE, None
 
 
 def _flatbuffer(graph, encoded, buffer_table, producer, source_framework):
     builder = flatbuffers.Builder(1 << 16)
     index = {n: i for i, n in enumerate(graph.tensors)}
-    tensors = [_tensor(builder, graph.tensors[n], encoded[n]) for n in graph.tensors]
+    dim_ids = {name: i + 1 for i, name in enumerate(graph.dims)}
+    tensors = [_tensor(builder, graph.tensors[n], encoded[n], dim_ids) for n in graph.tensors]
     ops = []
     for op in graph.ops:
         otype, opts = _options(builder, op)
@@ -190,6 +203,14 @@ def _flatbuffer(graph, encoded, buffer_table, producer, source_framework):
     ins_v = _ints(builder, S.ModelStartInputsVector, [index[n] for n in graph.inputs])
     outs_v = _ints(builder, S.ModelStartOutputsVector, [index[n] for n in graph.outputs])
     md_v = _offsets(builder, S.ModelStartMetadataVector, kvs)
+    dims = []
+    for dim_name, dim_max in graph.dims.items():
+        no = builder.CreateString(dim_name)
+        S.DynamicDimStart(builder)
+        S.DynamicDimAddName(builder, no)
+        S.DynamicDimAddMax(builder, int(dim_max))
+        dims.append(S.DynamicDimEnd(builder))
+    dims_v = _offsets(builder, S.ModelStartDimsVector, dims) if dims else None
     S.ModelStartBuffersVector(builder, len(buffer_table))
     for off, size in reversed(buffer_table):
         S.CreateBuffer(builder, off, size)
@@ -204,6 +225,8 @@ def _flatbuffer(graph, encoded, buffer_table, producer, source_framework):
     S.ModelAddOutputs(builder, outs_v)
     S.ModelAddBuffers(builder, buffers_v)
     S.ModelAddMetadata(builder, md_v)
+    if dims_v is not None:
+        S.ModelAddDims(builder, dims_v)
     builder.Finish(S.ModelEnd(builder), file_identifier=b"SLIT")
     return bytes(builder.Output())
 
@@ -217,6 +240,7 @@ def serialize(graph, weights="fp32", producer="sparselite", source_framework="")
     if weights not in ("fp32", "fp16"):
         raise ValueError(f"weights must be 'fp32' or 'fp16', got {weights!r}")
     weight_names = {op.inputs[1] for op in graph.ops if op.type in ("CONV2D", "FULLY_CONNECTED")}
+    weight_names |= {op.inputs[0] for op in graph.ops if op.type == "GATHER"}   # embedding tables
     data = _Data()
     encoded = {n: _encode(data, t, weights == "fp16" and n in weight_names) for n, t in graph.tensors.items()}
     # The buffer table's size does not depend on its values: size the FlatBuffer with

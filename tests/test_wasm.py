@@ -139,7 +139,8 @@ def test_js_loader_in_node_matches_native(dist, tmp_path):
     path = from_torch(model, torch.from_numpy(x)).save(tmp_path / "mbv2.slite")
     (native,) = sparselite.load(path).run(x)
     report, y = run_node(dist, path, x, tmp_path)
-    assert report["inputs"] == [{"name": "input", "dtype": "float32", "shape": [1, 3, 224, 224]}]
+    assert report["inputs"] == [{"name": "input", "dtype": "float32", "shape": [1, 3, 224, 224],
+                                 "maxShape": [1, 3, 224, 224], "dynamicAxes": []}]
     assert report["shape"] == [1, 1000] and report["isa"] == 8  # SL_ISA_WASM_SIMD128
     assert rel_err(y, native.ravel()) < 1e-4
 
@@ -161,12 +162,16 @@ def pyodide_dir():
     return path
 
 
-def run_pyodide(dist, pyodide_dir, slite_path, x, tmp_path):
+def run_pyodide(dist, pyodide_dir, slite_path, inputs, tmp_path):
+    """Runs the model in Pyodide on {name: array}; returns the report and the first output (float32)."""
     (wheel,) = dist.glob("sparselite_wasm-*-py3-none-any.whl")
-    x_path, y_path = tmp_path / "x.f32", tmp_path / "y.f32"
-    x.astype(np.float32).tofile(x_path)
+    y_path = tmp_path / "y.bin"
+    args = []
+    for i, (name, x) in enumerate(inputs.items()):
+        x.tofile(tmp_path / f"x{i}.bin")
+        args.append(f"{name}:{x.dtype}:{'x'.join(map(str, x.shape))}:{tmp_path / f'x{i}.bin'}")
     result = subprocess.run([shutil.which("node"), os.path.join(ROOT, "wasm", "run_pyodide.mjs"), str(wheel),
-                             str(slite_path), str(x_path), str(y_path)], capture_output=True, text=True, timeout=600,
+                             str(slite_path), str(y_path)] + args, capture_output=True, text=True, timeout=600,
                             env=dict(os.environ, PYODIDE_DIR=pyodide_dir))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
@@ -179,9 +184,9 @@ def test_python_api_in_pyodide_without_numpy_matches_native(dist, pyodide_dir, t
     x = np.random.default_rng(2).standard_normal((1, 3, 224, 224)).astype(np.float32)
     path = from_torch(model, torch.from_numpy(x)).save(tmp_path / "mbv2.slite")
     (native,) = sparselite.load(path).run(x)
-    report, y = run_pyodide(dist, pyodide_dir, path, x, tmp_path)
+    report, y = run_pyodide(dist, pyodide_dir, path, {"input": x}, tmp_path)
     assert report.get("error") is None, report
-    assert report["inputs"] == [["input", [1, 3, 224, 224], "float32"]]
+    assert report["inputs"] == [["input", [1, 3, 224, 224], "float32", []]]
     assert report["output_type"] == "Tensor" and report["isa"] == ["wasm_simd128"]  # no numpy in Pyodide here
     assert rel_err(y, native.ravel()) < 1e-4
 
@@ -189,5 +194,21 @@ def test_python_api_in_pyodide_without_numpy_matches_native(dist, pyodide_dir, t
 def test_bad_file_is_a_python_exception_in_pyodide(dist, pyodide_dir, tmp_path):
     bad = tmp_path / "bad.slite"
     bad.write_bytes(b"\x10\x00\x00\x00SLIT" + bytes(64))
-    report, _ = run_pyodide(dist, pyodide_dir, bad, np.zeros(1, np.float32), tmp_path)
+    report, _ = run_pyodide(dist, pyodide_dir, bad, {"input": np.zeros(1, np.float32)}, tmp_path)
     assert report["error"] == "InvalidModelError" and "invalid model" in report["message"]
+
+
+def test_minilm_in_pyodide_matches_native(dist, pyodide_dir, tmp_path):
+    """The same MiniLM .slite (dynamic batch and length, int64 ids) through the Python API in Pyodide,
+    run shorter than converted so the WASM runtime resizes."""
+    bert = zoo.minilm_l6()
+    ids = torch.randint(1000, 30000, (2, 32), generator=torch.Generator().manual_seed(0))
+    examples = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    path = from_torch(bert, examples, dynamic_axes=zoo.MINILM_AXES).save(tmp_path / "minilm.slite")
+    feeds = {"input_ids": ids[:, :19].numpy(), "attention_mask": np.ones((2, 19), np.int64)}
+    feeds["attention_mask"][1, 12:] = 0
+    (native,) = sparselite.load(path).run(feeds)
+    report, y = run_pyodide(dist, pyodide_dir, path, feeds, tmp_path)
+    assert report.get("error") is None, report
+    assert report["inputs"][0] == ["input_ids", [2, 32], "int64", [0, 1]] and report["shape"] == [2, 19, 384]
+    assert rel_err(y, native.ravel()) < 1e-4

@@ -1,30 +1,42 @@
 // Runs sparselite's Python API inside Pyodide on Node, offline, from the wheel wasm/build.sh writes.
-//   PYODIDE_DIR=<node_modules/pyodide> node wasm/run_pyodide.mjs <wheel> <model.slite> <input.f32> <output.f32>
-// Prints one JSON line: the input specs, output shape, ISA, and any Python exception's type and message.
+//   PYODIDE_DIR=<node_modules/pyodide> node wasm/run_pyodide.mjs <wheel> <model.slite> <output.bin> \
+//       <name>:<dtype>:<shape, e.g. 1x3x224x224>:<raw little-endian file> ...
+// Runs once on the named inputs (any shape a dynamic axis allows) and writes the first output's raw
+// bytes. Prints one JSON line: the specs, output shape, ISA, and any Python exception's type and message.
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
-const [wheel, slite, input, output] = process.argv.slice(2);
+const [wheel, slite, output, ...inputs] = process.argv.slice(2);
 const { loadPyodide } = await import(pathToFileURL(join(process.env.PYODIDE_DIR, "pyodide.mjs")).href);
 const py = await loadPyodide({ stdout: () => {}, stderr: () => {} });
 await py.loadPackage(wheel, { messageCallback: () => {} });
 py.FS.writeFile("/model.slite", await readFile(slite));
-py.FS.writeFile("/input.f32", await readFile(input));
+const specs = [];
+for (const [i, arg] of inputs.entries()) {
+  const [name, dtype, shape, file] = arg.split(":");
+  py.FS.writeFile(`/input${i}`, await readFile(file));
+  specs.push([name, dtype, shape.split("x").map(Number), `/input${i}`]);
+}
+py.globals.set("input_specs", JSON.stringify(specs));
 const result = py.runPython(`
 import array, json, sparselite
+TYPECODES = {"float32": "f", "int32": "i", "int64": "q"}
 try:
     model = sparselite.load("/model.slite")
-    x = array.array("f")
-    x.frombytes(open("/input.f32", "rb").read())
-    (y,) = model.run(sparselite.Tensor(x, model.inputs[0].shape))
-    open("/output.f32", "wb").write(y.data.tobytes())
-    report = dict(inputs=[[s.name, list(s.shape), s.dtype] for s in model.inputs], shape=list(y.shape),
-                  output_type=type(y).__name__, isa=sparselite.cpu_isa())
+    feeds = {}
+    for name, dtype, shape, path in json.loads(input_specs):
+        data = array.array(TYPECODES[dtype])
+        data.frombytes(open(path, "rb").read())
+        feeds[name] = sparselite.Tensor(data, shape)
+    y = model.run(feeds)[0]
+    open("/output.bin", "wb").write(y.data.tobytes())
+    report = dict(inputs=[[s.name, list(s.shape), s.dtype, list(s.dynamic_axes)] for s in model.inputs],
+                  shape=list(y.shape), output_type=type(y).__name__, isa=sparselite.cpu_isa())
 except Exception as exc:
     report = dict(error=type(exc).__name__, message=str(exc))
 json.dumps(report)
 `);
 const report = JSON.parse(result);
-if (!report.error) await writeFile(output, py.FS.readFile("/output.f32"));
+if (!report.error) await writeFile(output, py.FS.readFile("/output.bin"));
 console.log(result);

@@ -14,7 +14,7 @@ const ERRNO_NOSYS = 52;
 const STATUS = ["ok", "invalid argument", "invalid model", "unsupported", "out of memory", "I/O error", "wrong state"];
 const DTYPES = ["float32", "float16", "int32", "int64", "uint16", "uint32"];
 const ARRAYS = { float32: Float32Array, int32: Int32Array, uint16: Uint16Array, uint32: Uint32Array };
-const INFO_BYTES = 48; // sl_tensor_info_t on wasm32: name, dtype, rank, shape[8], num_bytes
+const INFO_BYTES = 84; // sl_tensor_info_t on wasm32: name, dtype, rank, shape[8], num_bytes, dynamic_axes, max_shape[8]
 
 // The module needs a clock and (for sl_model_load_file, unused here) files: a page has no
 // file system, so every file call reports "bad descriptor" and there are no preopened dirs.
@@ -111,8 +111,24 @@ class Model {
         name: this.runtime.string(view.getUint32(info, true)),
         dtype: DTYPES[view.getInt32(info + 4, true)],
         shape: Array.from({ length: rank }, (_, d) => view.getInt32(info + 12 + 4 * d, true)),
+        maxShape: Array.from({ length: rank }, (_, d) => view.getInt32(info + 52 + 4 * d, true)),
+        dynamicAxes: Array.from({ length: rank }, (_, d) => d).filter((d) => (view.getUint32(info + 48, true) >> d) & 1),
       };
     }));
+  }
+
+  // Gives an input with dynamic axes (a sequence length) a new shape, up to maxShape; the
+  // shapes of inputs and outputs that share the dimension follow.
+  resize(name, shape) {
+    const index = this.inputs.findIndex((spec) => spec.name === name);
+    if (index < 0) throw new Error(`unknown input '${name}'`);
+    const e = this.runtime.exports;
+    this.withScratch(4 * Math.max(shape.length, 1), (ptr) => {
+      new Int32Array(e.memory.buffer, ptr, shape.length).set(shape);
+      this.check(e.sl_model_resize_input(this.handle, index, shape.length, ptr));
+    });
+    this.inputs = this.specs("input", this.inputs.length);
+    this.outputs = this.specs("output", this.outputs.length);
   }
 
   dataPointer(kind, index) {
@@ -122,7 +138,8 @@ class Model {
     });
   }
 
-  // inputs: an array in input order, or {name: typed array}. Returns [{name, shape, data}] copies.
+  // inputs: an array in input order, or {name: typed array}, of the current shapes (see resize).
+  // Returns [{name, shape, data}] copies.
   run(inputs) {
     const list = Array.isArray(inputs) ? inputs : this.inputs.map((spec) => {
       if (!(spec.name in inputs)) throw new Error(`missing input '${spec.name}'`);

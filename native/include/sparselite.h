@@ -40,8 +40,10 @@ typedef struct {
   const char* name;
   sl_dtype_t dtype;
   int32_t rank;
-  int32_t shape[8];
-  size_t num_bytes;
+  int32_t shape[8];       /* current (after sl_model_resize_input) */
+  size_t num_bytes;       /* of the current shape */
+  uint32_t dynamic_axes;  /* bit d: axis d is a dynamic dimension (a sequence length) */
+  int32_t max_shape[8];   /* what the model was converted and planned for */
 } sl_tensor_info_t;
 
 typedef struct sl_model sl_model_t;
@@ -88,6 +90,11 @@ sl_status_t sl_model_output_info(const sl_model_t* model, int32_t index, sl_tens
 sl_status_t sl_model_input_data(sl_model_t* model, int32_t index, void** data);
 sl_status_t sl_model_output_data(sl_model_t* model, int32_t index, const void** data);
 sl_status_t sl_model_run(sl_model_t* model);
+/* Models converted with dynamic dimensions (a sequence length) run any size from 1 to the
+ * converted maximum without reloading: give input `index` its new shape (static axes must
+ * match); every tensor sharing those dimensions follows, outputs included. Sizes persist
+ * until changed; input data must be written again after a resize. */
+sl_status_t sl_model_resize_input(sl_model_t* model, int32_t index, int32_t rank, const int32_t* shape);
 
 /* Bytes of the arena that holds every intermediate tensor. */
 size_t sl_model_arena_bytes(const sl_model_t* model);

@@ -2,9 +2,8 @@
 #include "../runtime/internal.h"
 
 static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
-  sl_activation_t* act = sl_model_alloc(m, sizeof(*act));
-  if (act == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
-  n->params = act;
+  sl_activation_t* act = sl_node_params(m, n, sizeof(*act));
+  if (act == NULL) return SL_ERROR_OUT_OF_MEMORY;
   sl_status_t st = sl_parse_activation(m, n, fb, 0, act);
   sl_tensor_t *x = sl_in(m, n, 0), *y = sl_out(m, n, 0);
   if (st == SL_OK) st = sl_expect_f32(m, n, x, "input", -1);
@@ -18,4 +17,4 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   sl_f32_activation_ref(n->params, x->data, sl_out(m, n, 0)->data, x->num_elems);
 }
 
-const sl_op_def_t sl_op_activation = {"ACTIVATION", 1, 1, prepare, run};
+const sl_op_def_t sl_op_activation = {"ACTIVATION", 1, 1, prepare, run, prepare};

@@ -1,13 +1,17 @@
-/* ADD and MUL with numpy broadcasting and a fused activation. */
+/* ADD, SUB, MUL and DIV with numpy broadcasting and a fused activation.
+ * Prepare merges dimensions that are contiguous (or broadcast) in both inputs, so the
+ * innermost loop runs over a whole row with each input either contiguous or one value:
+ * a residual add is one row, an attention mask [B,1,1,T] over [B,H,T,T] is rows of T. */
 #include "../runtime/internal.h"
+
+typedef enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV } binary_kind_t;
 
 typedef struct {
   sl_activation_t act;
-  int32_t rank;
-  int32_t shape[SL_MAX_RANK];
+  int32_t rank; /* after merging; the last dimension is the row */
+  size_t shape[SL_MAX_RANK];
   size_t a_stride[SL_MAX_RANK], b_stride[SL_MAX_RANK]; /* 0 along broadcast dims */
-  size_t count;
-  bool same_shape;
+  size_t rows, row_len;
 } binary_params_t;
 
 static void broadcast_strides(const sl_tensor_t* t, int32_t rank, size_t* stride) {
@@ -21,84 +25,142 @@ static void broadcast_strides(const sl_tensor_t* t, int32_t rank, size_t* stride
 }
 
 static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
-  binary_params_t* p = sl_model_alloc(m, sizeof(*p));
-  if (p == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
-  n->params = p;
+  binary_params_t* p = sl_node_params(m, n, sizeof(*p));
+  if (p == NULL) return SL_ERROR_OUT_OF_MEMORY;
   sl_status_t st = sl_parse_activation(m, n, fb, 0, &p->act);
   sl_tensor_t *a = sl_in(m, n, 0), *b = sl_in(m, n, 1), *y = sl_out(m, n, 0);
   if (st == SL_OK) st = sl_expect_f32(m, n, a, "first input", -1);
   if (st == SL_OK) st = sl_expect_f32(m, n, b, "second input", -1);
   if (st != SL_OK) return st;
-  p->rank = a->rank > b->rank ? a->rank : b->rank;
-  for (int32_t d = 0; d < p->rank; d++) {
-    int32_t ad = d - (p->rank - a->rank), bd = d - (p->rank - b->rank);
+  int32_t rank = a->rank > b->rank ? a->rank : b->rank, shape[SL_MAX_RANK];
+  for (int32_t d = 0; d < rank; d++) {
+    int32_t ad = d - (rank - a->rank), bd = d - (rank - b->rank);
     int32_t da = ad >= 0 ? a->shape[ad] : 1, db = bd >= 0 ? b->shape[bd] : 1;
     if (da != db && da != 1 && db != 1)
       return sl_node_fail(m, n, "inputs %s and %s do not broadcast along dimension %d (%d vs %d)",
                           a->name, b->name, d, da, db);
-    p->shape[d] = da > db ? da : db;
+    shape[d] = da > db ? da : db;
   }
   if ((st = sl_expect_f32(m, n, y, "output", -1)) != SL_OK) return st;
-  if ((st = sl_expect_shape(m, n, y, "output", p->rank, p->shape)) != SL_OK) return st;
-  broadcast_strides(a, p->rank, p->a_stride);
-  broadcast_strides(b, p->rank, p->b_stride);
-  p->count = y->num_elems;
-  p->same_shape = a->num_elems == p->count && b->num_elems == p->count;
+  if ((st = sl_expect_shape(m, n, y, "output", rank, shape)) != SL_OK) return st;
+  size_t as[SL_MAX_RANK], bs[SL_MAX_RANK];
+  broadcast_strides(a, rank, as);
+  broadcast_strides(b, rank, bs);
+  /* Drop size-1 dimensions, then merge from the innermost out: dimension d joins the run
+   * inside it when one step along d equals a whole pass of that run, in both inputs. */
+  size_t sh[SL_MAX_RANK], sa[SL_MAX_RANK], sb[SL_MAX_RANK];
+  int32_t k = 0;
+  for (int32_t d = 0; d < rank; d++) {
+    if (shape[d] == 1) continue;
+    sh[k] = (size_t)shape[d];
+    sa[k] = as[d];
+    sb[k] = bs[d];
+    k++;
+  }
+  p->rank = 0;
+  for (int32_t d = k - 1; d >= 0; d--) {
+    int32_t last = p->rank - 1;
+    if (last >= 0 && sa[d] == p->a_stride[last] * p->shape[last] && sb[d] == p->b_stride[last] * p->shape[last]) {
+      p->shape[last] *= sh[d];
+      continue;
+    }
+    p->shape[p->rank] = sh[d];
+    p->a_stride[p->rank] = sa[d];
+    p->b_stride[p->rank] = sb[d];
+    p->rank++;
+  }
+  if (p->rank == 0) { /* every dimension is 1 */
+    p->shape[0] = 1;
+    p->a_stride[0] = p->b_stride[0] = 0;
+    p->rank = 1;
+  }
+  for (int32_t i = 0, j = p->rank - 1; i < j; i++, j--) { /* into outer-to-inner order */
+    size_t t = p->shape[i];
+    p->shape[i] = p->shape[j];
+    p->shape[j] = t;
+    t = p->a_stride[i];
+    p->a_stride[i] = p->a_stride[j];
+    p->a_stride[j] = t;
+    t = p->b_stride[i];
+    p->b_stride[i] = p->b_stride[j];
+    p->b_stride[j] = t;
+  }
+  p->row_len = p->shape[p->rank - 1];
+  p->rows = y->num_elems / p->row_len;
   return SL_OK;
+}
+
+/* One row; each input steps by 0 or 1, so each case is a loop the compiler vectorizes. */
+#define ROW_LOOP(expr)                                                       \
+  do {                                                                       \
+    if (as && bs) for (size_t i = 0; i < len; i++) y[i] = (a[i])expr(b[i]);  \
+    else if (as) for (size_t i = 0; i < len; i++) y[i] = (a[i])expr(b[0]);   \
+    else if (bs) for (size_t i = 0; i < len; i++) y[i] = (a[0])expr(b[i]);   \
+    else for (size_t i = 0; i < len; i++) y[i] = (a[0])expr(b[0]);           \
+  } while (0)
+
+static void row(binary_kind_t kind, const float* a, size_t as, const float* b, size_t bs, float* y, size_t len) {
+  switch (kind) {
+    case OP_ADD: ROW_LOOP(+); break;
+    case OP_SUB: ROW_LOOP(-); break;
+    case OP_MUL: ROW_LOOP(*); break;
+    case OP_DIV: ROW_LOOP(/); break;
+  }
 }
 
 typedef struct {
   const binary_params_t* p;
   const float *a, *b;
   float* y;
-  bool mul;
+  binary_kind_t kind;
+  size_t rows_per_task;
 } job_t;
 
-enum { CHUNK = 16384 };
-
-/* Same shapes (residual adds): plain loops the compiler vectorizes, in chunks across threads. */
-static void same_shape_chunk(void* ctx, size_t task, size_t thread) {
+static void rows_task(void* ctx, size_t task, size_t thread) {
   (void)thread;
   const job_t* j = ctx;
-  size_t i0 = task * CHUNK, n = j->p->count - i0 < CHUNK ? j->p->count - i0 : CHUNK;
-  const float *a = j->a + i0, *b = j->b + i0;
-  float* y = j->y + i0;
-  if (j->mul) {
-    for (size_t i = 0; i < n; i++) y[i] = a[i] * b[i];
-  } else {
-    for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+  const binary_params_t* p = j->p;
+  size_t r0 = task * j->rows_per_task, r1 = r0 + j->rows_per_task < p->rows ? r0 + j->rows_per_task : p->rows;
+  int32_t outer = p->rank - 1;
+  size_t idx[SL_MAX_RANK] = {0}, ai = 0, bi = 0, rest = r0;
+  for (int32_t d = outer - 1; d >= 0; d--) {
+    idx[d] = rest % p->shape[d];
+    rest /= p->shape[d];
+    ai += idx[d] * p->a_stride[d];
+    bi += idx[d] * p->b_stride[d];
   }
-  if (j->p->act.type != SL_ACT_NONE) sl_f32_activation_ref(&j->p->act, y, y, n);
-}
-
-static void run_op(const sl_model_t* m, const sl_node_t* n, bool mul) {
-  const binary_params_t* p = n->params;
-  const float* a = sl_in(m, n, 0)->data;
-  const float* b = sl_in(m, n, 1)->data;
-  float* y = sl_out(m, n, 0)->data;
-  if (p->same_shape) {
-    job_t j = {p, a, b, y, mul};
-    sl_parallel_for(m, (p->count + CHUNK - 1) / CHUNK, same_shape_chunk, &j);
-    return;
-  }
-  int32_t idx[SL_MAX_RANK] = {0};
-  size_t ai = 0, bi = 0;
-  for (size_t i = 0; i < p->count; i++) {
-    y[i] = sl_activation_scalar(&p->act, mul ? a[ai] * b[bi] : a[ai] + b[bi]);
-    /* Advance the multi-index like an odometer, keeping both input offsets in step. */
-    for (int32_t d = p->rank - 1; d >= 0; d--) {
+  size_t as = p->a_stride[outer], bs = p->b_stride[outer], len = p->row_len;
+  for (size_t r = r0; r < r1; r++) {
+    float* y = j->y + r * len;
+    row(j->kind, j->a + ai, as, j->b + bi, bs, y, len);
+    if (p->act.type != SL_ACT_NONE) sl_f32_activation_ref(&p->act, y, y, len);
+    /* Odometer over the outer dimensions, keeping both input offsets in step. */
+    for (int32_t d = outer - 1; d >= 0; d--) {
       ai += p->a_stride[d];
       bi += p->b_stride[d];
       if (++idx[d] < p->shape[d]) break;
-      ai -= p->a_stride[d] * (size_t)p->shape[d];
-      bi -= p->b_stride[d] * (size_t)p->shape[d];
+      ai -= p->a_stride[d] * p->shape[d];
+      bi -= p->b_stride[d] * p->shape[d];
       idx[d] = 0;
     }
   }
 }
 
-static void run_add(const sl_model_t* m, const sl_node_t* n) { run_op(m, n, false); }
-static void run_mul(const sl_model_t* m, const sl_node_t* n) { run_op(m, n, true); }
+enum { CHUNK = 16384 }; /* elements per task */
 
-const sl_op_def_t sl_op_add = {"ADD", 2, 2, prepare, run_add};
-const sl_op_def_t sl_op_mul = {"MUL", 2, 2, prepare, run_mul};
+static void run_op(const sl_model_t* m, const sl_node_t* n, binary_kind_t kind) {
+  const binary_params_t* p = n->params;
+  size_t per_task = CHUNK / p->row_len;
+  job_t j = {p, sl_in(m, n, 0)->data, sl_in(m, n, 1)->data, sl_out(m, n, 0)->data, kind, per_task ? per_task : 1};
+  sl_parallel_for(m, (p->rows + j.rows_per_task - 1) / j.rows_per_task, rows_task, &j);
+}
+
+static void run_add(const sl_model_t* m, const sl_node_t* n) { run_op(m, n, OP_ADD); }
+static void run_sub(const sl_model_t* m, const sl_node_t* n) { run_op(m, n, OP_SUB); }
+static void run_mul(const sl_model_t* m, const sl_node_t* n) { run_op(m, n, OP_MUL); }
+static void run_div(const sl_model_t* m, const sl_node_t* n) { run_op(m, n, OP_DIV); }
+
+const sl_op_def_t sl_op_add = {"ADD", 2, 2, prepare, run_add, prepare};
+const sl_op_def_t sl_op_sub = {"SUB", 2, 2, prepare, run_sub, prepare};
+const sl_op_def_t sl_op_mul = {"MUL", 2, 2, prepare, run_mul, prepare};
+const sl_op_def_t sl_op_div = {"DIV", 2, 2, prepare, run_div, prepare};

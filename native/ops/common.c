@@ -46,3 +46,9 @@ sl_status_t sl_parse_activation(sl_model_t* m, const sl_node_t* n, sl_fb_t* fb, 
   act->type = (sl_act_type_t)type;
   return SL_OK;
 }
+
+void* sl_node_params(sl_model_t* m, sl_node_t* n, size_t size) {
+  if (n->params == NULL) n->params = sl_model_alloc(m, size);
+  if (n->params == NULL) sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+  return n->params;
+}

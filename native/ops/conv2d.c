@@ -58,9 +58,8 @@ static sl_status_t prepare_im2col(sl_model_t* m, sl_node_t* n, conv_params_t* p,
 }
 
 static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
-  conv_params_t* p = sl_model_alloc(m, sizeof(*p));
-  if (p == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
-  n->params = p;
+  conv_params_t* p = sl_node_params(m, n, sizeof(*p));
+  if (p == NULL) return SL_ERROR_OUT_OF_MEMORY;
   const sl_fb_table_t* o = &n->options;
   int32_t sh = sl_fb_i32(fb, o, F_STRIDE_H, 1), sw = sl_fb_i32(fb, o, F_STRIDE_W, 1);
   int32_t dh = sl_fb_i32(fb, o, F_DIL_H, 1), dw = sl_fb_i32(fb, o, F_DIL_W, 1);
@@ -205,4 +204,4 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   }
 }
 
-const sl_op_def_t sl_op_conv2d = {"CONV2D", 2, 3, prepare, run};
+const sl_op_def_t sl_op_conv2d = {"CONV2D", 2, 3, prepare, run, NULL};

@@ -1,6 +1,7 @@
 /* FULLY_CONNECTED: y[..., OC] = x[..., K] * W[OC][K]^T + bias, W dense or group-sparse.
  * The kernels are channel-major, so several rows (tokens) are transposed into
- * scratch first and the result transposed back; a single row needs neither. */
+ * scratch first and the result transposed back; a single row needs neither. With a
+ * dynamic row count the scratch keeps the prepared (largest) row stride. */
 #include "../runtime/internal.h"
 
 typedef struct {
@@ -10,9 +11,8 @@ typedef struct {
 } fc_params_t;
 
 static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
-  fc_params_t* p = sl_model_alloc(m, sizeof(*p));
-  if (p == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
-  n->params = p;
+  fc_params_t* p = sl_node_params(m, n, sizeof(*p));
+  if (p == NULL) return SL_ERROR_OUT_OF_MEMORY;
   sl_status_t st = sl_parse_activation(m, n, fb, 0, &p->act);
   if (st != SL_OK) return st;
   sl_tensor_t *x = sl_in(m, n, 0), *w = sl_in(m, n, 1), *b = n->num_inputs > 2 ? sl_in(m, n, 2) : NULL;
@@ -41,27 +41,50 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   return sl_linear_prepare(m, n, &p->linear, w, b != NULL ? sl_const_f32(b) : NULL, p->rows, &p->act);
 }
 
-static void transpose(const float* in, float* out, size_t rows, size_t cols) {
+static sl_status_t resize(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
+  (void)fb;
+  fc_params_t* p = n->params;
+  sl_tensor_t *x = sl_in(m, n, 0), *y = sl_out(m, n, 0);
+  p->rows = x->num_elems / p->cols;
+  if (y->num_elems != p->rows * p->out_c)
+    return sl_node_fail(m, n, "output (%s) holds %zu values for %zu rows of %zu", y->name, y->num_elems, p->rows,
+                        p->out_c);
+  sl_linear_resize(n, &p->linear, p->rows);
+  return SL_OK;
+}
+
+/* out[c * ld + r] = in[r * cols + c] */
+static void transpose(const float* in, float* out, size_t rows, size_t cols, size_t ld) {
   enum { BLOCK = 32 };
   for (size_t r0 = 0; r0 < rows; r0 += BLOCK)
     for (size_t c0 = 0; c0 < cols; c0 += BLOCK)
       for (size_t r = r0; r < r0 + BLOCK && r < rows; r++)
-        for (size_t c = c0; c < c0 + BLOCK && c < cols; c++) out[c * rows + r] = in[r * cols + c];
+        for (size_t c = c0; c < c0 + BLOCK && c < cols; c++) out[c * ld + r] = in[r * cols + c];
+}
+
+/* out[r * cols + c] = in[c * ld + r] */
+static void transpose_back(const float* in, float* out, size_t rows, size_t cols, size_t ld) {
+  enum { BLOCK = 32 };
+  for (size_t r0 = 0; r0 < rows; r0 += BLOCK)
+    for (size_t c0 = 0; c0 < cols; c0 += BLOCK)
+      for (size_t r = r0; r < r0 + BLOCK && r < rows; r++)
+        for (size_t c = c0; c < c0 + BLOCK && c < cols; c++) out[r * cols + c] = in[c * ld + r];
 }
 
 static void run(const sl_model_t* m, const sl_node_t* n) {
   const fc_params_t* p = n->params;
   const float* x = sl_in(m, n, 0)->data;
   float* y = sl_out(m, n, 0)->data;
-  if (p->rows == 1) {
+  size_t ld = p->linear.stride;
+  if (ld == 1) {
     sl_linear_run(m, &p->linear, x, y);
     return;
   }
   float* xt = sl_scratch_shared(m);
-  float* yt = xt + p->cols * p->rows;
-  transpose(x, xt, p->rows, p->cols);
+  float* yt = xt + p->cols * ld;
+  transpose(x, xt, p->rows, p->cols, ld);
   sl_linear_run(m, &p->linear, xt, yt);
-  transpose(yt, y, p->out_c, p->rows);
+  transpose_back(yt, y, p->rows, p->out_c, ld);
 }
 
-const sl_op_def_t sl_op_fully_connected = {"FULLY_CONNECTED", 2, 3, prepare, run};
+const sl_op_def_t sl_op_fully_connected = {"FULLY_CONNECTED", 2, 3, prepare, run, resize};

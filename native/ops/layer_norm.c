@@ -20,9 +20,8 @@ static sl_status_t expect_vector(sl_model_t* m, const sl_node_t* n, const sl_ten
 }
 
 static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
-  layer_norm_params_t* p = sl_model_alloc(m, sizeof(*p));
-  if (p == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
-  n->params = p;
+  layer_norm_params_t* p = sl_node_params(m, n, sizeof(*p));
+  if (p == NULL) return SL_ERROR_OUT_OF_MEMORY;
   p->epsilon = sl_fb_f32(fb, &n->options, 0, 1e-5f);
   sl_tensor_t *x = sl_in(m, n, 0), *y = sl_out(m, n, 0);
   sl_tensor_t *gamma = n->num_inputs > 1 ? sl_in(m, n, 1) : NULL, *beta = n->num_inputs > 2 ? sl_in(m, n, 2) : NULL;
@@ -78,4 +77,4 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   sl_parallel_for(m, (p->rows + ROWS_PER_TASK - 1) / ROWS_PER_TASK, rows_task, &j);
 }
 
-const sl_op_def_t sl_op_layer_norm = {"LAYER_NORM", 1, 3, prepare, run};
+const sl_op_def_t sl_op_layer_norm = {"LAYER_NORM", 1, 3, prepare, run, prepare};

@@ -139,7 +139,7 @@ sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const
                               const float* bias, size_t pixels, const sl_activation_t* act) {
   L->rows = (size_t)w->shape[0];
   L->cols = (size_t)w->shape[1];
-  L->pixels = pixels;
+  L->pixels = L->stride = pixels;
   L->post = *act;
   if (!sl_activation_minmax(act, &L->mm)) L->post.type = SL_ACT_NONE;
   n->dense_flops = 2.0 * (double)L->rows * (double)L->cols * (double)pixels;
@@ -186,7 +186,7 @@ typedef struct {
 static void post_activation(const sl_linear_t* L, float* y, const uint32_t* rows, size_t first, size_t count,
                             size_t p0, size_t p1) {
   for (size_t i = 0; i < count; i++) {
-    float* out = y + (rows != NULL ? rows[i] : first + i) * L->pixels;
+    float* out = y + (rows != NULL ? rows[i] : first + i) * L->stride;
     sl_f32_activation_ref(&L->post, out + p0, out + p0, p1 - p0);
   }
 }
@@ -205,20 +205,20 @@ static void run_task(void* ctx, size_t task, size_t thread) {
   if (L->spmm != NULL) {
     const sl_spmm_packed_t* p = &L->packed;
     L->spmm->fn(p1 - p0, u1 - u0, x, p->values + sl_spmm_values_start(p, (uint32_t)u0), p->x_offset + p->nz_start[u0],
-                p->nz_start + u0, p->out_row + u0 * p->r, y, L->pixels, &L->mm);
+                p->nz_start + u0, p->out_row + u0 * p->r, y, L->stride, &L->mm);
     if (L->post.type != SL_ACT_NONE) post_activation(L, j->y, p->out_row + u0 * p->r, 0, (u1 - u0) * p->r, p0, p1);
     if (rc + 1 == j->row_chunks && p->tail_rows > 0) {
       uint32_t b = p->blocks;
       L->spmm_tail->fn(p1 - p0, p->tail_rows, x, p->values + sl_spmm_values_start(p, b), p->x_offset + p->nz_start[b],
-                       p->nz_start + b, p->out_row + (size_t)b * p->r, y, L->pixels, &L->mm);
+                       p->nz_start + b, p->out_row + (size_t)b * p->r, y, L->stride, &L->mm);
       if (L->post.type != SL_ACT_NONE)
         post_activation(L, j->y, p->out_row + (size_t)b * p->r, 0, p->tail_rows, p0, p1);
     }
   } else {
     uint32_t mr = L->gemm->mr;
     size_t r0 = u0 * mr, r1 = u1 * mr < L->rows ? u1 * mr : L->rows;
-    L->gemm->fn(p1 - p0, r1 - r0, L->cols, x, L->pixels, L->panels + u0 * mr * (L->cols + 1), y + r0 * L->pixels,
-                L->pixels, &L->mm);
+    L->gemm->fn(p1 - p0, r1 - r0, L->cols, x, L->stride, L->panels + u0 * mr * (L->cols + 1), y + r0 * L->stride,
+                L->stride, &L->mm);
     if (L->post.type != SL_ACT_NONE) post_activation(L, j->y, NULL, r0, r1 - r0, p0, p1);
   }
 }
@@ -238,4 +238,11 @@ void sl_linear_run(const sl_model_t* m, const sl_linear_t* L, const float* x, fl
     j.row_chunks = rc < j.row_units ? rc : (j.row_units > 0 ? j.row_units : 1);
   }
   sl_parallel_for(m, j.pixel_chunks * j.row_chunks, run_task, &j);
+}
+
+void sl_linear_resize(sl_node_t* n, sl_linear_t* L, size_t pixels) {
+  double scale = (double)pixels / (double)(L->pixels > 0 ? L->pixels : 1);
+  n->flops *= scale;
+  n->dense_flops *= scale;
+  L->pixels = pixels;
 }

@@ -10,9 +10,8 @@ typedef struct {
 } pad_params_t;
 
 static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
-  pad_params_t* p = sl_model_alloc(m, sizeof(*p));
-  if (p == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
-  n->params = p;
+  pad_params_t* p = sl_node_params(m, n, sizeof(*p));
+  if (p == NULL) return SL_ERROR_OUT_OF_MEMORY;
   sl_tensor_t *x = sl_in(m, n, 0), *y = sl_out(m, n, 0);
   sl_status_t st = sl_expect_f32(m, n, x, "input", -1);
   if (st != SL_OK) return st;
@@ -61,4 +60,4 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   }
 }
 
-const sl_op_def_t sl_op_pad = {"PAD", 1, 1, prepare, run};
+const sl_op_def_t sl_op_pad = {"PAD", 1, 1, prepare, run, prepare};

@@ -11,9 +11,8 @@ typedef struct {
 } pool_params_t;
 
 static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
-  pool_params_t* p = sl_model_alloc(m, sizeof(*p));
-  if (p == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
-  n->params = p;
+  pool_params_t* p = sl_node_params(m, n, sizeof(*p));
+  if (p == NULL) return SL_ERROR_OUT_OF_MEMORY;
   const sl_fb_table_t* o = &n->options;
   p->kh = sl_fb_i32(fb, o, F_KH, 0);
   p->kw = sl_fb_i32(fb, o, F_KW, 0);
@@ -106,6 +105,6 @@ static void run_global(const sl_model_t* m, const sl_node_t* n) {
   }
 }
 
-const sl_op_def_t sl_op_max_pool2d = {"MAX_POOL2D", 1, 1, prepare, run_max};
-const sl_op_def_t sl_op_avg_pool2d = {"AVG_POOL2D", 1, 1, prepare, run_avg};
-const sl_op_def_t sl_op_global_avg_pool = {"GLOBAL_AVG_POOL", 1, 1, prepare_global, run_global};
+const sl_op_def_t sl_op_max_pool2d = {"MAX_POOL2D", 1, 1, prepare, run_max, NULL};
+const sl_op_def_t sl_op_avg_pool2d = {"AVG_POOL2D", 1, 1, prepare, run_avg, NULL};
+const sl_op_def_t sl_op_global_avg_pool = {"GLOBAL_AVG_POOL", 1, 1, prepare_global, run_global, NULL};

@@ -18,7 +18,10 @@ typedef struct {
   const char* name;
   sl_dtype_t dtype;
   int32_t rank;
-  int32_t shape[SL_MAX_RANK];
+  int32_t shape[SL_MAX_RANK];     /* current; equals max_shape unless resized */
+  int32_t max_shape[SL_MAX_RANK]; /* as in the file, what the arena is planned for */
+  uint8_t dynamic[SL_MAX_RANK];   /* per axis: 0 fixed, k > 0 follows the model's dynamic dim k-1 */
+  bool has_dynamic;
   size_t num_elems, num_bytes;
   size_t stored_bytes;           /* bytes in the file (constants; sparse: all its arrays) */
   void* data;                    /* constant data, or the arena slot once planned */
@@ -74,6 +77,11 @@ struct sl_model {
   sl_node_t* nodes;
   int32_t* inputs;
   int32_t* outputs;
+  int32_t num_dims;      /* named dynamic dimensions (a sequence length) */
+  const char** dim_names;
+  int32_t* dim_max;
+  int32_t* dim_value;    /* current sizes */
+  sl_fb_t fb;            /* the file, for ops' resize */
   void* arena;
   size_t arena_size;
 };
@@ -90,6 +98,8 @@ void* sl_model_alloc(sl_model_t* m, size_t size);
 void sl_model_release(sl_model_t* m, void* block);
 
 sl_status_t sl_load_graph(sl_model_t* m);
+/* Applies m->dim_value to every tensor's shape and resizes the ops. */
+sl_status_t sl_apply_dims(sl_model_t* m);
 sl_status_t sl_plan_arena(sl_model_t* m);
 
 /* --- ops ------------------------------------------------------------------ */
@@ -110,16 +120,30 @@ typedef enum {
   SL_OP_MATMUL = 13,
   SL_OP_TRANSPOSE = 14,
   SL_OP_GATHER = 15,
+  SL_OP_SUB = 16,
+  SL_OP_DIV = 17,
+  SL_OP_CAST = 18,
+  SL_OP_MEAN_POOL = 19,
+  SL_OP_L2_NORMALIZE = 20,
   SL_OP_COUNT
 } sl_op_type_t;
 
-/* prepare: parse options, check shapes/dtypes, pick kernels; run: cannot fail. */
+/* prepare: parse options, check shapes/dtypes, pick kernels; run: cannot fail.
+ * resize: after dynamic dimensions change, recompute what depends on shapes (never more
+ * scratch than at prepare, which saw the largest shapes); NULL when the op cannot take
+ * dynamic shapes. Ops whose prepare only does that pass prepare itself. */
+typedef sl_status_t (*sl_op_prepare_fn)(sl_model_t* m, sl_node_t* n, sl_fb_t* fb);
 typedef struct {
   const char* name;
   int32_t min_inputs, max_inputs; /* max -1 = any number */
-  sl_status_t (*prepare)(sl_model_t* m, sl_node_t* node, sl_fb_t* fb);
-  void (*run)(const sl_model_t* m, const sl_node_t* node);
+  sl_op_prepare_fn prepare;
+  void (*run)(const sl_model_t* m, const sl_node_t* n);
+  sl_op_prepare_fn resize;
 } sl_op_def_t;
+
+/* The op's params block of `size` zeroed bytes, allocated on the first call only (so
+ * prepare can run again as resize). NULL when out of memory (the model's error is set). */
+void* sl_node_params(sl_model_t* m, sl_node_t* n, size_t size);
 
 extern const sl_op_def_t* const sl_op_table[];
 
@@ -144,6 +168,7 @@ static inline void* sl_scratch_thread(const sl_model_t* m, const sl_node_t* n, s
  * from the kernels' measured efficiencies, or by timing both when tuning. */
 typedef struct {
   size_t rows, cols, pixels;
+  size_t stride; /* pixel stride of x and y: the pixels prepare saw (a resize may run fewer) */
   sl_minmax_t mm;
   sl_activation_t post; /* applied after the kernel; NONE when the clamp is the activation */
   const sl_spmm_ukernel_t* spmm;
@@ -157,6 +182,8 @@ typedef struct {
 sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const sl_tensor_t* w,
                               const float* bias, size_t pixels, const sl_activation_t* act);
 void sl_linear_run(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y);
+/* Runs `pixels` (<= the prepared count) from now on, with the same strides. */
+void sl_linear_resize(sl_node_t* n, sl_linear_t* L, size_t pixels);
 /* The clamp range that implements act, and whether act needs a pass of its own. */
 bool sl_activation_minmax(const sl_activation_t* act, sl_minmax_t* mm);
 

@@ -6,9 +6,10 @@
 #include "internal.h"
 
 enum { F_MODEL_VERSION, F_MODEL_PRODUCER, F_MODEL_SOURCE, F_MODEL_TENSORS, F_MODEL_OPERATORS,
-       F_MODEL_INPUTS, F_MODEL_OUTPUTS, F_MODEL_BUFFERS, F_MODEL_METADATA };
+       F_MODEL_INPUTS, F_MODEL_OUTPUTS, F_MODEL_BUFFERS, F_MODEL_METADATA, F_MODEL_DIMS };
 enum { F_TENSOR_NAME, F_TENSOR_DTYPE, F_TENSOR_SHAPE, F_TENSOR_BUFFER, F_TENSOR_STORAGE,
-       F_TENSOR_SPARSITY };
+       F_TENSOR_SPARSITY, F_TENSOR_DYNAMIC_DIMS };
+enum { F_DIM_NAME, F_DIM_MAX };
 enum { F_SPARSE_R, F_SPARSE_ROW_PTR, F_SPARSE_COL_IDX, F_SPARSE_INDEX_TYPE, F_SPARSE_OUT_PERM };
 enum { F_OP_TYPE, F_OP_VERSION, F_OP_NAME, F_OP_INPUTS, F_OP_OUTPUTS, F_OP_OPTIONS_TYPE,
        F_OP_OPTIONS };
@@ -17,6 +18,7 @@ enum { F_KV_KEY, F_KV_VALUE };
 #define BUFFER_STRUCT_SIZE 16
 #define MAX_TENSORS (1 << 20)
 #define MAX_ELEMS ((size_t)1 << 31)
+#define MAX_DIMS 16
 
 typedef struct {
   const uint8_t* data;
@@ -202,6 +204,65 @@ static sl_status_t load_sparse(loader_t* L, int32_t ti, sl_tensor_t* t, const sl
   return SL_OK;
 }
 
+static sl_status_t load_dims(loader_t* L, const sl_fb_table_t* root) {
+  sl_model_t* m = L->m;
+  sl_fb_vec_t v = sl_fb_vector(&L->fb, root, F_MODEL_DIMS, 4);
+  if (L->fb.error) return fb_error(L, "dynamic dimensions", -1);
+  if (v.len > MAX_DIMS)
+    return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: %u dynamic dimensions (at most %d)", v.len, MAX_DIMS);
+  m->num_dims = (int32_t)v.len;
+  m->dim_names = sl_model_alloc(m, (v.len + 1) * sizeof(const char*));
+  m->dim_max = sl_model_alloc(m, (v.len + 1) * sizeof(int32_t));
+  m->dim_value = sl_model_alloc(m, (v.len + 1) * sizeof(int32_t));
+  if (m->dim_names == NULL || m->dim_max == NULL || m->dim_value == NULL)
+    return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+  for (uint32_t i = 0; i < v.len; i++) {
+    sl_fb_table_t dt = sl_fb_vec_table(&L->fb, v, i);
+    m->dim_names[i] = sl_fb_string(&L->fb, &dt, F_DIM_NAME);
+    m->dim_max[i] = m->dim_value[i] = sl_fb_i32(&L->fb, &dt, F_DIM_MAX, 0);
+    if (L->fb.error) return fb_error(L, "dynamic dimension", (int32_t)i);
+    if (m->dim_max[i] < 1)
+      return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: dynamic dimension %u (%s) has maximum %d", i,
+                     m->dim_names[i], m->dim_max[i]);
+  }
+  return SL_OK;
+}
+
+/* Which axes follow a dynamic dimension. A constant may have one, after axes of size 1 only,
+ * so that its first elements are the smaller tensor (position embeddings). */
+static sl_status_t load_dynamic_dims(loader_t* L, int32_t ti, sl_tensor_t* t, sl_fb_vec_t v, bool is_const,
+                                     bool is_sparse) {
+  sl_model_t* m = L->m;
+  if (v.len == 0) return SL_OK;
+  if (v.len != (uint32_t)t->rank)
+    return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: tensor %d (%s): %u dynamic-dim entries for rank %d",
+                   ti, t->name, v.len, t->rank);
+  int32_t count = 0, outer = 1;
+  for (uint32_t d = 0; d < v.len; d++) {
+    uint8_t k = L->fb.base[v.pos + d];
+    t->dynamic[d] = k;
+    if (k == 0) {
+      if (count == 0) outer *= t->shape[d];
+      continue;
+    }
+    if (k > m->num_dims || t->shape[d] != m->dim_max[k - 1])
+      return sl_fail(m, SL_ERROR_INVALID_MODEL,
+                     "invalid model: tensor %d (%s): axis %u refers to dynamic dimension %u, which is not one of "
+                     "the %d declared or has another maximum",
+                     ti, t->name, d, k, m->num_dims);
+    count++;
+    t->has_dynamic = true;
+  }
+  if (is_sparse && count > 0)
+    return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: tensor %d (%s): a group-sparse weight cannot be dynamic",
+                   ti, t->name);
+  if (is_const && count > 0 && (count > 1 || outer != 1))
+    return sl_fail(m, SL_ERROR_INVALID_MODEL,
+                   "invalid model: tensor %d (%s): a dynamic constant needs one dynamic axis after axes of size 1",
+                   ti, t->name);
+  return SL_OK;
+}
+
 static sl_status_t load_tensor(loader_t* L, int32_t ti, const sl_fb_table_t* tt) {
   sl_model_t* m = L->m;
   sl_tensor_t* t = &m->tensors[ti];
@@ -211,6 +272,7 @@ static sl_status_t load_tensor(loader_t* L, int32_t ti, const sl_fb_table_t* tt)
   uint32_t buffer = sl_fb_u32(&L->fb, tt, F_TENSOR_BUFFER, 0);
   uint8_t storage = sl_fb_u8(&L->fb, tt, F_TENSOR_STORAGE, dtype);
   sl_fb_table_t sparsity = sl_fb_table(&L->fb, tt, F_TENSOR_SPARSITY);
+  sl_fb_vec_t dynamic = sl_fb_vector(&L->fb, tt, F_TENSOR_DYNAMIC_DIMS, 1);
   if (L->fb.error) return fb_error(L, "tensor", ti);
   if (dtype_size((sl_dtype_t)dtype) == 0 || dtype == SL_DTYPE_FLOAT16 || dtype_size((sl_dtype_t)storage) == 0)
     return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: tensor %d (%s): unknown dtype %u/%u", ti,
@@ -230,9 +292,12 @@ static sl_status_t load_tensor(loader_t* L, int32_t ti, const sl_fb_table_t* tt)
     t->shape[d] = dim;
     t->num_elems *= (size_t)dim;
   }
+  memcpy(t->max_shape, t->shape, sizeof(t->shape));
   t->num_bytes = t->num_elems * dtype_size(t->dtype);
   t->producer = -1;
   t->last_use = -1;
+  sl_status_t st = load_dynamic_dims(L, ti, t, dynamic, buffer != 0, sparsity.pos != 0);
+  if (st != SL_OK) return st;
   if (buffer == 0) {
     if (sparsity.pos != 0)
       return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: tensor %d (%s): sparse tensor has no values",
@@ -247,7 +312,7 @@ static sl_status_t load_tensor(loader_t* L, int32_t ti, const sl_fb_table_t* tt)
                    storage, dtype);
   if (sparsity.pos != 0) return load_sparse(L, ti, t, &sparsity, buffer, (sl_dtype_t)storage);
   span_t b = {NULL, 0};
-  sl_status_t st = get_buffer(L, ti, "data", buffer, t->num_elems * dtype_size((sl_dtype_t)storage), &b);
+  st = get_buffer(L, ti, "data", buffer, t->num_elems * dtype_size((sl_dtype_t)storage), &b);
   if (st != SL_OK) return st;
   if (t->dtype == SL_DTYPE_FLOAT32) {
     t->data = (void*)load_f32_values(L, b, (sl_dtype_t)storage, t->num_elems);
@@ -272,6 +337,19 @@ static void record_traffic(sl_model_t* m, sl_node_t* n) {
     }
   }
   for (int32_t k = 0; k < n->num_outputs; k++) n->activation_bytes += sl_out(m, n, k)->num_bytes;
+}
+
+static sl_status_t check_dynamic(sl_model_t* m, const sl_node_t* n) {
+  if (sl_op_table[n->type]->resize != NULL) return SL_OK;
+  for (int32_t k = 0; k < n->num_inputs + n->num_outputs; k++) {
+    const sl_tensor_t* t = k < n->num_inputs ? sl_in(m, n, k) : sl_out(m, n, k - n->num_inputs);
+    if (t != NULL && t->has_dynamic)
+      return sl_fail(m, SL_ERROR_UNSUPPORTED,
+                     "operator %d (%s): %s does not support dynamic dimensions, but tensor %s has one (re-convert "
+                     "with a fixed shape)",
+                     (int)(n - m->nodes), n->name, sl_op_table[n->type]->name, t->name);
+  }
+  return SL_OK;
 }
 
 static sl_status_t read_index_list(loader_t* L, sl_fb_vec_t v, int32_t** out, const char* what,
@@ -401,6 +479,7 @@ sl_status_t sl_load_graph(sl_model_t* m) {
                    version, SL_FORMAT_VERSION);
   sl_status_t st = check_metadata(&L, &root);
   if (st == SL_OK) st = load_buffers(&L, &root);
+  if (st == SL_OK) st = load_dims(&L, &root);
   if (st != SL_OK) return st;
 
   sl_fb_vec_t tensors = sl_fb_vector(&L.fb, &root, F_MODEL_TENSORS, 4);
@@ -427,9 +506,11 @@ sl_status_t sl_load_graph(sl_model_t* m) {
   if ((st = check_outputs(m)) != SL_OK) return st;
   for (int32_t i = 0; i < m->num_nodes; i++) {
     sl_node_t* n = &m->nodes[i];
+    if ((st = check_dynamic(m, n)) != SL_OK) return st;
     if ((st = sl_op_table[n->type]->prepare(m, n, &L.fb)) != SL_OK) return st;
     if (L.fb.error) return fb_error(&L, "operator options", i);
     record_traffic(m, n);
   }
+  m->fb = L.fb;
   return SL_OK;
 }

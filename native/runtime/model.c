@@ -12,6 +12,8 @@
 
 #include "internal.h"
 
+enum { MAX_RESIZE_DIMS = 16 }; /* the loader accepts no more dynamic dimensions */
+
 /* WebAssembly has no mmap: files are read into memory there. */
 #if defined(__wasm__)
 #define SL_HAVE_MMAP 0
@@ -235,7 +237,12 @@ static void fill_info(const sl_tensor_t* t, sl_tensor_info_t* info) {
   info->name = t->name;
   info->dtype = t->dtype;
   info->rank = t->rank;
-  for (int i = 0; i < SL_MAX_RANK; i++) info->shape[i] = i < t->rank ? t->shape[i] : 0;
+  info->dynamic_axes = 0;
+  for (int i = 0; i < SL_MAX_RANK; i++) {
+    info->shape[i] = i < t->rank ? t->shape[i] : 0;
+    info->max_shape[i] = i < t->rank ? t->max_shape[i] : 0;
+    if (i < t->rank && t->dynamic[i]) info->dynamic_axes |= 1u << i;
+  }
   info->num_bytes = t->num_bytes;
 }
 
@@ -282,6 +289,71 @@ sl_status_t sl_model_run(sl_model_t* m) {
     n->runs++;
   }
   return SL_OK;
+}
+
+sl_status_t sl_apply_dims(sl_model_t* m) {
+  for (int32_t i = 0; i < m->num_tensors; i++) {
+    sl_tensor_t* t = &m->tensors[i];
+    if (!t->has_dynamic) continue;
+    size_t elems = 1;
+    for (int32_t d = 0; d < t->rank; d++) {
+      t->shape[d] = t->dynamic[d] ? m->dim_value[t->dynamic[d] - 1] : t->max_shape[d];
+      elems *= (size_t)t->shape[d];
+    }
+    t->num_bytes = t->num_bytes / t->num_elems * elems;
+    t->num_elems = elems;
+  }
+  size_t scratch = m->scratch_size;
+  for (int32_t i = 0; i < m->num_nodes; i++) {
+    sl_node_t* n = &m->nodes[i];
+    const sl_op_def_t* def = sl_op_table[n->type];
+    bool touched = false;
+    for (int32_t k = 0; k < n->num_inputs && !touched; k++) touched = sl_in(m, n, k) && sl_in(m, n, k)->has_dynamic;
+    for (int32_t k = 0; k < n->num_outputs && !touched; k++) touched = sl_out(m, n, k)->has_dynamic;
+    if (!touched) continue;
+    sl_status_t st = def->resize(m, n, &m->fb);
+    if (st != SL_OK) return st;
+    if (m->scratch_size != scratch)
+      return sl_node_fail(m, n, "needs more scratch at a smaller size than at the maximum");
+  }
+  return SL_OK;
+}
+
+sl_status_t sl_model_resize_input(sl_model_t* m, int32_t index, int32_t rank, const int32_t* shape) {
+  sl_tensor_t* t = NULL;
+  sl_status_t st = io_tensor(m, index, true, &t);
+  if (st != SL_OK) return st;
+  if (shape == NULL && rank > 0) return sl_fail(m, SL_ERROR_INVALID_ARGUMENT, "shape is NULL");
+  if (rank != t->rank)
+    return sl_fail(m, SL_ERROR_INVALID_ARGUMENT, "input %d (%s) has rank %d, got a shape of rank %d", index, t->name,
+                   t->rank, rank);
+  int32_t value[MAX_RESIZE_DIMS];
+  memcpy(value, m->dim_value, (size_t)m->num_dims * sizeof(int32_t));
+  for (int32_t d = 0; d < rank; d++) {
+    int32_t k = t->dynamic[d];
+    if (k == 0 && shape[d] != t->max_shape[d])
+      return sl_fail(m, SL_ERROR_INVALID_ARGUMENT, "input %d (%s): axis %d is fixed at %d, got %d", index, t->name, d,
+                     t->max_shape[d], shape[d]);
+    if (k == 0) continue;
+    if (shape[d] < 1 || shape[d] > m->dim_max[k - 1])
+      return sl_fail(m, SL_ERROR_INVALID_ARGUMENT,
+                     "input %d (%s): axis %d (%s) must be 1..%d (the size the model was converted with), got %d",
+                     index, t->name, d, m->dim_names[k - 1], m->dim_max[k - 1], shape[d]);
+    value[k - 1] = shape[d];
+  }
+  if (memcmp(value, m->dim_value, (size_t)m->num_dims * sizeof(int32_t)) == 0) return SL_OK;
+  int32_t old[MAX_RESIZE_DIMS];
+  memcpy(old, m->dim_value, sizeof(old));
+  memcpy(m->dim_value, value, (size_t)m->num_dims * sizeof(int32_t));
+  st = sl_apply_dims(m);
+  if (st != SL_OK) { /* keep the model usable at the sizes it had */
+    char msg[sizeof(m->error)];
+    memcpy(msg, m->error, sizeof(msg));
+    memcpy(m->dim_value, old, (size_t)m->num_dims * sizeof(int32_t));
+    sl_apply_dims(m);
+    memcpy(m->error, msg, sizeof(msg));
+  }
+  return st;
 }
 
 size_t sl_model_arena_bytes(const sl_model_t* m) { return m != NULL ? m->arena_size : 0; }

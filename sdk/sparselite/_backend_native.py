@@ -46,24 +46,35 @@ class NativeModel:
             raise _STATUS.get(status, errors.SparseliteError)(message)
 
     def _info(self, fn, index):
+        """(name, max shape, dtype, dynamic axes)."""
         info = ffi.new("sl_tensor_info_t*")
         self._check(fn(self._m, index, info))
-        shape = tuple(info.shape[d] for d in range(info.rank))
-        return ffi.string(info.name).decode(), shape, DTYPES[info.dtype][0]
+        shape = tuple(info.max_shape[d] for d in range(info.rank))
+        dynamic = tuple(d for d in range(info.rank) if info.dynamic_axes >> d & 1)
+        return ffi.string(info.name).decode(), shape, DTYPES[info.dtype][0], dynamic
 
     def _buffer(self, fn, index, spec):
         ptr = ffi.new("void**")
         self._check(fn(self._m, index, ptr))
         return ffi.buffer(ptr[0], prod(spec[1]) * _itemsize(spec[2]))
 
+    def shape(self, kind, index):
+        """An input's or output's current shape."""
+        info = ffi.new("sl_tensor_info_t*")
+        self._check((lib.sl_model_input_info if kind == "input" else lib.sl_model_output_info)(self._m, index, info))
+        return tuple(info.shape[d] for d in range(info.rank))
+
+    def resize_input(self, index, shape):
+        self._check(lib.sl_model_resize_input(self._m, index, len(shape), ffi.new("int32_t[]", list(shape))))
+
     def set_input(self, index, data):
-        self._in[index][:] = data
+        self._in[index][:len(data)] = data
 
     def run(self):
         self._check(lib.sl_model_run(self._m))
 
-    def output(self, index):
-        return bytearray(self._out[index])
+    def output(self, index, size):
+        return bytearray(self._out[index][:size])
 
     @property
     def arena_bytes(self):

@@ -16,7 +16,7 @@ from .model import ISA_BITS
 _STATUS = {1: errors.InputError, 2: errors.InvalidModelError, 3: errors.UnsupportedError, 4: MemoryError,
            5: OSError, 6: errors.SparseliteError}
 _DTYPES = {0: ("float32", 4), 2: ("int32", 4), 3: ("int64", 8), 4: ("uint16", 2), 5: ("uint32", 4)}
-_INFO_BYTES = 48  # sl_tensor_info_t on wasm32: name, dtype, rank, shape[8], num_bytes
+_INFO_BYTES = 84  # sl_tensor_info_t on wasm32: name, dtype, rank, shape[8], num_bytes, dynamic_axes, max_shape[8]
 _PROFILE_BYTES = 72  # sl_op_profile_t on wasm32 (see the unpack format below)
 _ERRNO_BADF = 8
 _exports = None
@@ -111,12 +111,28 @@ class WasmModel:
         finally:
             self._e.free(ptr)
 
-    def _info(self, kind, index):
+    def _raw_info(self, kind, index):
+        """(name, dtype, current shape, max shape, dynamic axes)."""
         def fill(ptr):
             self._check(getattr(self._e, f"sl_model_{kind}_info")(self._m, index, ptr))
-            name, dtype, rank, *dims = struct.unpack("<III8iI", _read(ptr, _INFO_BYTES))[:11]
-            return _string(name), tuple(dims[:rank]), _DTYPES[dtype][0]
+            fields = struct.unpack("<III8iII8i", _read(ptr, _INFO_BYTES))
+            name, dtype, rank = fields[:3]
+            dynamic = tuple(d for d in range(rank) if fields[12] >> d & 1)
+            return name, dtype, tuple(fields[3:3 + rank]), tuple(fields[13:13 + rank]), dynamic
         return self._scratch(_INFO_BYTES, fill)
+
+    def _info(self, kind, index):
+        name, dtype, _shape, max_shape, dynamic = self._raw_info(kind, index)
+        return _string(name), max_shape, _DTYPES[dtype][0], dynamic
+
+    def shape(self, kind, index):
+        return self._raw_info(kind, index)[2]
+
+    def resize_input(self, index, shape):
+        def fill(ptr):
+            _write(ptr, struct.pack(f"<{len(shape)}i", *shape))
+            self._check(self._e.sl_model_resize_input(self._m, index, len(shape), ptr))
+        self._scratch(4 * max(len(shape), 1), fill)
 
     def _pointer(self, kind, index):
         def fill(slot):
@@ -135,8 +151,8 @@ class WasmModel:
     def run(self):
         self._check(self._e.sl_model_run(self._m))
 
-    def output(self, index):
-        ptr, size = self._out[index]
+    def output(self, index, size):
+        ptr, _ = self._out[index]
         return bytearray(_read(ptr, size))
 
     @property

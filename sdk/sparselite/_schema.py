@@ -32,6 +32,11 @@ class OpType(object):
     MATMUL = 13
     TRANSPOSE = 14
     GATHER = 15
+    SUB = 16
+    DIV = 17
+    CAST = 18
+    MEAN_POOL = 19
+    L2_NORMALIZE = 20
 
 
 class Activation(object):
@@ -60,6 +65,7 @@ class OpOptions(object):
     SoftmaxOptions = 8
     LayerNormOptions = 9
     TransposeOptions = 10
+    L2NormalizeOptions = 11
 
 
 class Buffer(object):
@@ -252,8 +258,35 @@ class Tensor(object):
             return obj
         return None
 
+    # Tensor
+    def DynamicDims(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
+        if o != 0:
+            a = self._tab.Vector(o)
+            return self._tab.Get(flatbuffers.number_types.Uint8Flags, a + flatbuffers.number_types.UOffsetTFlags.py_type(j * 1))
+        return 0
+
+    # Tensor
+    def DynamicDimsAsNumpy(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
+        if o != 0:
+            return self._tab.GetVectorAsNumpy(flatbuffers.number_types.Uint8Flags, o)
+        return 0
+
+    # Tensor
+    def DynamicDimsLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # Tensor
+    def DynamicDimsIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
+        return o == 0
+
 def TensorStart(builder):
-    builder.StartObject(6)
+    builder.StartObject(7)
 
 def TensorAddName(builder, name):
     builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(name), 0)
@@ -276,7 +309,63 @@ def TensorAddStorage(builder, storage):
 def TensorAddSparsity(builder, sparsity):
     builder.PrependUOffsetTRelativeSlot(5, flatbuffers.number_types.UOffsetTFlags.py_type(sparsity), 0)
 
+def TensorAddDynamicDims(builder, dynamicDims):
+    builder.PrependUOffsetTRelativeSlot(6, flatbuffers.number_types.UOffsetTFlags.py_type(dynamicDims), 0)
+
+def TensorStartDynamicDimsVector(builder, numElems):
+    return builder.StartVector(1, numElems, 1)
+
 def TensorEnd(builder):
+    return builder.EndObject()
+
+
+
+class DynamicDim(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = DynamicDim()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsDynamicDim(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    @classmethod
+    def DynamicDimBufferHasIdentifier(cls, buf, offset, size_prefixed=False):
+        return flatbuffers.util.BufferHasIdentifier(buf, offset, b"\x53\x4C\x49\x54", size_prefixed=size_prefixed)
+
+    # DynamicDim
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # DynamicDim
+    def Name(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.String(o + self._tab.Pos)
+        return None
+
+    # DynamicDim
+    def Max(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 0
+
+def DynamicDimStart(builder):
+    builder.StartObject(2)
+
+def DynamicDimAddName(builder, name):
+    builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(name), 0)
+
+def DynamicDimAddMax(builder, max):
+    builder.PrependInt32Slot(1, max, 0)
+
+def DynamicDimEnd(builder):
     return builder.EndObject()
 
 
@@ -987,6 +1076,46 @@ def TransposeOptionsEnd(builder):
 
 
 
+class L2NormalizeOptions(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = L2NormalizeOptions()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsL2NormalizeOptions(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    @classmethod
+    def L2NormalizeOptionsBufferHasIdentifier(cls, buf, offset, size_prefixed=False):
+        return flatbuffers.util.BufferHasIdentifier(buf, offset, b"\x53\x4C\x49\x54", size_prefixed=size_prefixed)
+
+    # L2NormalizeOptions
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # L2NormalizeOptions
+    def Epsilon(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Float32Flags, o + self._tab.Pos)
+        return 0.000000000001
+
+def L2NormalizeOptionsStart(builder):
+    builder.StartObject(1)
+
+def L2NormalizeOptionsAddEpsilon(builder, epsilon):
+    builder.PrependFloat32Slot(0, epsilon, 0.000000000001)
+
+def L2NormalizeOptionsEnd(builder):
+    return builder.EndObject()
+
+
+
 class Operator(object):
     __slots__ = ['_tab']
 
@@ -1378,8 +1507,32 @@ class Model(object):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
         return o == 0
 
+    # Model
+    def Dims(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(22))
+        if o != 0:
+            x = self._tab.Vector(o)
+            x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 4
+            x = self._tab.Indirect(x)
+            obj = DynamicDim()
+            obj.Init(self._tab.Bytes, x)
+            return obj
+        return None
+
+    # Model
+    def DimsLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(22))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # Model
+    def DimsIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(22))
+        return o == 0
+
 def ModelStart(builder):
-    builder.StartObject(9)
+    builder.StartObject(10)
 
 def ModelAddFormatVersion(builder, formatVersion):
     builder.PrependUint32Slot(0, formatVersion, 0)
@@ -1424,6 +1577,12 @@ def ModelAddMetadata(builder, metadata):
     builder.PrependUOffsetTRelativeSlot(8, flatbuffers.number_types.UOffsetTFlags.py_type(metadata), 0)
 
 def ModelStartMetadataVector(builder, numElems):
+    return builder.StartVector(4, numElems, 4)
+
+def ModelAddDims(builder, dims):
+    builder.PrependUOffsetTRelativeSlot(9, flatbuffers.number_types.UOffsetTFlags.py_type(dims), 0)
+
+def ModelStartDimsVector(builder, numElems):
     return builder.StartVector(4, numElems, 4)
 
 def ModelEnd(builder):

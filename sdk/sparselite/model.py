@@ -19,6 +19,7 @@ from .errors import InputError
 # The sl_isa_t bits of native/include/sparselite.h (a test checks they match).
 ISA_BITS = {"sse2": 1, "avx2": 2, "neon": 4, "wasm_simd128": 8}
 _TYPECODES = {"float32": "f", "int32": "i", "int64": "q", "uint16": "H", "uint32": "I"}
+_ITEMSIZE = {"float32": 4, "int32": 4, "int64": 8, "uint16": 2, "uint32": 4}
 
 
 class Tensor:
@@ -46,12 +47,28 @@ class Tensor:
         return f"Tensor(shape={list(self.shape)}, dtype={self.dtype})"
 
 
-def _input_bytes(spec, value):
-    """One input as a C-contiguous buffer of the spec's dtype, after checking it."""
+def _shape_of(value):
+    """The shape of an input value, or None for flat buffers (array.array, memoryview)."""
+    if isinstance(value, Tensor):
+        return value.shape
+    if isinstance(value, (array.array, memoryview)) or np is None:
+        return None
+    return tuple(np.shape(value))
+
+
+def _shape_error(spec, shape, got):
+    want = "[" + ", ".join(f"<={d}" if axis in spec.dynamic_axes else str(d) for axis, d in enumerate(spec.shape)) + "]"
+    if spec.dynamic_axes and list(shape) != list(spec.shape):
+        want += f" (now {list(shape)}, set by another input sharing a dynamic dimension)"
+    return InputError(f"input '{spec.name}' must have shape {want}, got {list(got)}")
+
+
+def _input_bytes(spec, value, shape):
+    """One input as a C-contiguous buffer of the spec's dtype and the current `shape`, after checking it."""
     typecode = _TYPECODES[spec.dtype]
     if isinstance(value, Tensor):
-        if value.shape != spec.shape:
-            raise InputError(f"input '{spec.name}' must have shape {list(spec.shape)}, got {list(value.shape)}")
+        if value.shape != shape:
+            raise _shape_error(spec, shape, value.shape)
         value = value.data
     elif np is not None and not isinstance(value, (array.array, memoryview)):
         arr = np.asarray(value)
@@ -59,8 +76,8 @@ def _input_bytes(spec, value):
         same_kind = arr.dtype.kind == want.kind or (arr.dtype.kind in "iu" and want.kind in "iu")
         if not same_kind:
             raise InputError(f"input '{spec.name}' must be {spec.dtype}, got {arr.dtype}")
-        if arr.shape != spec.shape:
-            raise InputError(f"input '{spec.name}' must have shape {list(spec.shape)}, got {list(arr.shape)}")
+        if arr.shape != shape:
+            raise _shape_error(spec, shape, arr.shape)
         return memoryview(np.ascontiguousarray(arr, dtype=want)).cast("B")
     try:
         view = memoryview(value)
@@ -70,29 +87,31 @@ def _input_bytes(spec, value):
     if view.format.lstrip("@=<") != typecode:
         raise InputError(f"input '{spec.name}' must be {spec.dtype} (array typecode '{typecode}'), "
                          f"got format '{view.format}'")
-    count = prod(spec.shape)
+    count = prod(shape)
     if view.nbytes != count * view.itemsize:
-        raise InputError(f"input '{spec.name}' needs {count} values for shape {list(spec.shape)}, "
+        raise InputError(f"input '{spec.name}' needs {count} values for shape {list(shape)}, "
                          f"got {view.nbytes // view.itemsize}")
     return view.cast("B")
 
 
-def _output(spec, raw):
+def _output(spec, raw, shape):
     """A run's output bytes (a private copy) as a numpy array, or a Tensor without numpy."""
     if np is not None:
-        return np.frombuffer(raw, dtype=spec.dtype).reshape(spec.shape)
+        return np.frombuffer(raw, dtype=spec.dtype).reshape(shape)
     data = array.array(_TYPECODES[spec.dtype])
     data.frombytes(raw)
-    return Tensor(data, spec.shape)
+    return Tensor(data, shape)
 
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """A model input or output: its name, shape and numpy dtype name."""
+    """A model input or output: its name, shape, numpy dtype name, and the axes that are
+    dynamic (a sequence length): those run at any size from 1 to shape[axis]."""
 
     name: str
     shape: Tuple[int, ...]
     dtype: str
+    dynamic_axes: Tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -120,6 +139,8 @@ class Model:
         self._backend = backend
         self.inputs = [TensorSpec(*spec) for spec in backend.inputs]
         self.outputs = [TensorSpec(*spec) for spec in backend.outputs]
+        self._dynamic = any(spec.dynamic_axes for spec in self.inputs)
+        self._out_shapes = [spec.shape for spec in self.outputs]
 
     @property
     def arena_bytes(self):
@@ -173,15 +194,34 @@ class Model:
             raise InputError(f"this model has {len(names)} inputs {names}: pass a dict of name -> array")
         return [inputs]
 
+    def _resize(self, values):
+        """Sets dynamic dimensions from the inputs' shapes; returns every input's current shape."""
+        for index, (spec, value) in enumerate(zip(self.inputs, values)):
+            shape = _shape_of(value)
+            if not spec.dynamic_axes or shape is None or shape == self._backend.shape("input", index):
+                continue
+            if len(shape) != len(spec.shape) or any(
+                    not (1 <= got <= want if axis in spec.dynamic_axes else got == want)
+                    for axis, (got, want) in enumerate(zip(shape, spec.shape))):
+                raise _shape_error(spec, spec.shape, shape)
+            self._backend.resize_input(index, shape)
+        self._out_shapes = [self._backend.shape("output", i) for i in range(len(self.outputs))]
+        return [self._backend.shape("input", i) for i in range(len(self.inputs))]
+
     def run(self, inputs):
         """Runs the model on one array, a list in input order, or a dict name -> array.
+        Inputs with dynamic axes may be shorter there than the spec (down to 1); inputs that
+        share a dimension must agree.
 
         Returns a list in output order of numpy arrays (Tensors without numpy): copies,
         safe to keep."""
-        for index, (spec, value) in enumerate(zip(self.inputs, self._bind(inputs))):
-            self._backend.set_input(index, _input_bytes(spec, value))
+        values = self._bind(inputs)
+        shapes = self._resize(values) if self._dynamic else [spec.shape for spec in self.inputs]
+        for index, (spec, value) in enumerate(zip(self.inputs, values)):
+            self._backend.set_input(index, _input_bytes(spec, value, shapes[index]))
         self._backend.run()
-        return [_output(spec, self._backend.output(i)) for i, spec in enumerate(self.outputs)]
+        return [_output(spec, self._backend.output(i, prod(shape) * _ITEMSIZE[spec.dtype]), shape)
+                for i, (spec, shape) in enumerate(zip(self.outputs, self._out_shapes))]
 
     def __repr__(self):
         ins = ", ".join(f"{s.name}{list(s.shape)}" for s in self.inputs)
