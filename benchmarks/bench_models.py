@@ -1,13 +1,14 @@
 """End-to-end benchmark: sparselite against ONNX Runtime (CPU EP) and torch, in one process.
 
-For MobileNetV2 and EfficientNet-Lite0 with real weights, dense and pruned to 50/70/80/90%
-sparsity in 4x1 groups (1x1 convs and the classifier), it times every engine at 1 and 2
-threads, engines taking turns in blocks so machine noise hits all alike, and reports
-median ms and speed ratios against ONNX Runtime on the same (pruned) weights. It also reports
-sparselite's per-kernel effective GFLOP/s, peak RSS of a fresh process that loads and runs
-each model, and .slite against .onnx file sizes. Writes JSON (--json).
+For MobileNetV2 and EfficientNet-Lite0 (224x224) and all-MiniLM-L6-v2 (one sequence of 128
+tokens) with real weights, dense and pruned to 50/70/80/90% sparsity in 4x1 groups (1x1
+convs, linear layers), it times every engine at 1 and 2 threads, engines taking turns in
+blocks so machine noise hits all alike, and reports median ms and speed ratios against ONNX
+Runtime on the same (pruned) weights. It also reports sparselite's per-kernel effective
+GFLOP/s, peak RSS of a fresh process that loads and runs each model, and .slite (fp32, fp16)
+against .onnx file sizes. Writes JSON (--json).
 
-    python benchmarks/bench_models.py [--runs 30] [--models mobilenet_v2] [--json out.json]
+    python benchmarks/bench_models.py [--runs 30] [--models minilm_l6] [--json out.json]
 """
 import argparse
 import io
@@ -26,34 +27,50 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import write_json  # noqa: E402
 
 SPARSITIES = (0.0, 0.5, 0.7, 0.8, 0.9)
-MODELS = ("mobilenet_v2", "efficientnet_lite0")
+MODELS = ("mobilenet_v2", "efficientnet_lite0", "minilm_l6")
+SEQ_LEN = 128
+
+
+def model_inputs(name):
+    """{input name: array} the benchmark feeds every engine."""
+    if name == "minilm_l6":
+        ids = np.random.default_rng(0).integers(1000, 30000, (1, SEQ_LEN))
+        ids[0, 0], ids[0, -1] = 101, 102   # [CLS] ... [SEP]
+        return {"input_ids": ids.astype(np.int64), "attention_mask": np.ones((1, SEQ_LEN), np.int64)}
+    return {"input": np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)}
 
 
 def build(name, sparsity):
+    """The torch module every engine runs (transformers' BertModel through hf.Encoder, which is
+    what from_torch converts), pruned in 4x1 groups."""
     import torch
 
-    from sparselite.converters import prune_groups, zoo
+    from sparselite.converters import hf, prune_groups, zoo
 
     module = getattr(zoo, name)().eval()
     if sparsity > 0:
         prune_groups(module, 1.0 - sparsity, group=4)
     torch.manual_seed(0)
-    return module
+    return hf.Encoder(module) if hf.is_encoder(module) else module
 
 
-def export(module, x, directory, stem):
+def export(module, inputs, directory, stem):
+    """Writes the .slite (fp32 and fp16 weights) and .onnx; returns their paths."""
     import torch
 
     from sparselite.converters import from_torch
 
-    slite = from_torch(module, torch.from_numpy(x)).save(os.path.join(directory, stem + ".slite"))
+    examples = {k: torch.from_numpy(v) for k, v in inputs.items()}
+    example = examples if len(examples) > 1 else examples["input"]
+    paths = [from_torch(module, example, weights=w).save(os.path.join(directory, f"{stem}_{w}.slite"))
+             for w in ("fp32", "fp16")]
     onnx_path = os.path.join(directory, stem + ".onnx")
     buf = io.BytesIO()
-    torch.onnx.export(module, torch.from_numpy(x), buf, dynamo=False, input_names=["input"],
+    torch.onnx.export(module, tuple(examples.values()), buf, dynamo=False, input_names=list(examples),
                       output_names=["output"])
     with open(onnx_path, "wb") as f:
         f.write(buf.getvalue())
-    return str(slite), onnx_path
+    return str(paths[0]), str(paths[1]), onnx_path
 
 
 def ort_session(path, threads):
@@ -108,28 +125,28 @@ def _vm_hwm_kib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def rss_child(kind, path, threads):
+def rss_child(kind, name, path, threads):
     """Runs in a fresh process: peak RSS (KiB) after imports, and after loading and running."""
-    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    inputs = model_inputs(name)
     if kind == "sparselite":
         import sparselite
 
         before = _vm_hwm_kib()
         model = sparselite.load(path, num_threads=threads)
         for _ in range(3):
-            model.run(x)
+            model.run(inputs)
     else:
         import onnxruntime  # noqa: F401  (imported before the baseline, like sparselite)
 
         before = _vm_hwm_kib()
         session = ort_session(path, threads)
         for _ in range(3):
-            session.run(None, {"input": x})
+            session.run(None, inputs)
     print(json.dumps({"baseline_kib": before, "peak_kib": _vm_hwm_kib()}))
 
 
-def peak_rss(kind, path, threads=1):
-    out = subprocess.run([sys.executable, __file__, "--rss-child", kind, path, str(threads)],
+def peak_rss(kind, name, path, threads=1):
+    out = subprocess.run([sys.executable, __file__, "--rss-child", kind, name, path, str(threads)],
                          capture_output=True, text=True, check=True).stdout
     r = json.loads(out.strip().splitlines()[-1])
     return {"peak_mib": r["peak_kib"] / 1024, "model_mib": (r["peak_kib"] - r["baseline_kib"]) / 1024}
@@ -151,17 +168,18 @@ def main():
 
     import sparselite
 
-    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
-    xt = torch.from_numpy(x)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models:
+            x = model_inputs(name)
+            xt = tuple(torch.from_numpy(v) for v in x.values())
             for sparsity in args.sparsities:
                 module = build(name, sparsity)
                 stem = f"{name}_{int(sparsity * 100)}"
-                slite_path, onnx_path = export(module, x, tmp, stem)
+                slite_path, fp16_path, onnx_path = export(module, x, tmp, stem)
                 row = dict(model=name, sparsity=sparsity, slite_bytes=os.path.getsize(slite_path),
-                           onnx_bytes=os.path.getsize(onnx_path), threads={})
+                           slite_fp16_bytes=os.path.getsize(fp16_path), onnx_bytes=os.path.getsize(onnx_path),
+                           threads={})
                 for threads in args.threads:
                     torch.set_num_threads(threads)
                     model = sparselite.load(slite_path, num_threads=threads)
@@ -169,11 +187,11 @@ def main():
 
                     def run_torch():
                         with torch.inference_mode():
-                            module(xt)
+                            module(*xt)
 
                     ms = blocked_medians({"sparselite": lambda: model.run(x),
-                                              "onnxruntime": lambda: session.run(None, {"input": x}),
-                                              "torch": run_torch}, args.runs, args.warmup, args.blocks)
+                                          "onnxruntime": lambda: session.run(None, x),
+                                          "torch": run_torch}, args.runs, args.warmup, args.blocks)
                     ms["speedup_vs_ort"] = ms["onnxruntime"] / ms["sparselite"]
                     ms["speedup_vs_torch"] = ms["torch"] / ms["sparselite"]
                     row["threads"][threads] = ms
@@ -182,8 +200,8 @@ def main():
                           f"torch {ms['torch']:7.2f} ms  -> {ms['speedup_vs_ort']:.2f}x ORT", flush=True)
                 model = sparselite.load(slite_path, num_threads=1)
                 row["kernels"], row["layers"] = kernel_gflops(model, x)
-                row["rss"] = {"sparselite": peak_rss("sparselite", slite_path),
-                              "onnxruntime": peak_rss("onnxruntime", onnx_path)}
+                row["rss"] = {"sparselite": peak_rss("sparselite", name, slite_path),
+                              "onnxruntime": peak_rss("onnxruntime", name, onnx_path)}
                 results.append(row)
 
     report = dict(machine=dict(platform=platform.platform(), processor=_cpu_name(), cpus=os.cpu_count(),
@@ -212,7 +230,7 @@ def print_table(report):
     threads = sorted({t for r in report["results"] for t in r["threads"]}, key=int)
     head = "| model | sparsity | " + " | ".join(
         f"{t}T sparselite ms | {t}T ORT ms | {t}T torch ms | {t}T vs ORT" for t in threads)
-    print(head + " | spmm GFLOP/s | gemm GFLOP/s | RSS MiB (sl / ORT) | .slite / .onnx MB |")
+    print(head + " | spmm GFLOP/s | gemm GFLOP/s | RSS MiB (sl / ORT) | .slite fp32 / fp16 / .onnx MB |")
     print("|" + "---|" * (head.count("|") + 3))
     for r in report["results"]:
         cells = [r["model"], f"{int(r['sparsity'] * 100)}%"]
@@ -224,12 +242,12 @@ def print_table(report):
         cells += [f"{k['spmm']['gflops']:.1f}" if "spmm" in k else "-",
                   f"{k['gemm']['gflops']:.1f}" if "gemm" in k else "-",
                   f"{r['rss']['sparselite']['peak_mib']:.0f} / {r['rss']['onnxruntime']['peak_mib']:.0f}",
-                  f"{r['slite_bytes'] / 1e6:.1f} / {r['onnx_bytes'] / 1e6:.1f}"]
+                  f"{r['slite_bytes'] / 1e6:.1f} / {r['slite_fp16_bytes'] / 1e6:.1f} / {r['onnx_bytes'] / 1e6:.1f}"]
         print("| " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--rss-child":
-        rss_child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    if len(sys.argv) == 6 and sys.argv[1] == "--rss-child":
+        rss_child(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
     else:
         main()

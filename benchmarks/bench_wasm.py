@@ -30,14 +30,15 @@ def main():
     from bench_models import build, export
     from common import write_json
 
-    x = np.zeros((1, 3, 224, 224), np.float32)
+    x = {"input": np.zeros((1, 3, 224, 224), np.float32)}
     with tempfile.TemporaryDirectory() as tmp:
         dist = os.path.join(tmp, "dist")
         subprocess.run(["bash", os.path.join(ROOT, "wasm", "build.sh")], check=True, capture_output=True,
                        env=dict(os.environ, OUT=dist))
         files = []
         for sparsity in args.sparsities:
-            files += export(build("mobilenet_v2", sparsity), x, tmp, f"mobilenet_v2_{int(sparsity * 100)}")
+            slite, _, onnx = export(build("mobilenet_v2", sparsity), x, tmp, f"mobilenet_v2_{int(sparsity * 100)}")
+            files += [slite, onnx]
         out = subprocess.run(["node", os.path.join(ROOT, "benchmarks", "bench_wasm.mjs"),
                               os.path.join(dist, "sparselite.wasm"), str(args.runs), *files], check=True,
                              capture_output=True, text=True, env=dict(os.environ, ORT_WEB_DIR=os.path.join(

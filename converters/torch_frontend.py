@@ -408,7 +408,8 @@ def _fold(ctx, node):
 
 def _export(module, example_input, dynamic_axes):
     """torch.export of the module on a tensor, tuple or dict (keyword arguments) of examples.
-    dynamic_axes {input: {axis: name}} makes those axes dynamic from 1 up to the example's size."""
+    dynamic_axes {input: {axis: name}} makes those axes dynamic from 1 up to the example's size
+    (an axis of size 1 has nowhere to go and stays fixed). Returns the program and the axes kept."""
     import inspect
 
     import torch
@@ -428,6 +429,8 @@ def _export(module, example_input, dynamic_axes):
         unknown = sorted(set(dynamic_axes) - set(names))
         if unknown:
             raise ConversionError(f"dynamic_axes names unknown input(s) {unknown}; the inputs are {names}")
+        dynamic_axes = {inp: {axis: dim for axis, dim in axes.items() if examples[inp].shape[axis] > 1}
+                        for inp, axes in dynamic_axes.items()}
         dims = {}
         for inp, axes in dynamic_axes.items():
             for axis, dim in axes.items():
@@ -440,7 +443,7 @@ def _export(module, example_input, dynamic_axes):
         if not kwargs:
             dynamic_shapes = tuple(dynamic_shapes[n] for n in names)
     try:
-        return torch.export.export(module, args, kwargs, dynamic_shapes=dynamic_shapes)
+        return torch.export.export(module, args, kwargs, dynamic_shapes=dynamic_shapes), dynamic_axes
     except Exception as exc:  # export errors are long; keep their first lines
         raise ConversionError("torch.export could not trace the module: "
                               + " ".join(str(exc).strip().splitlines()[:3])) from exc
@@ -451,7 +454,7 @@ def from_torch_graph(module, example_input, dynamic_axes=None):
     import torch
 
     module = module.eval()
-    ep = _export(module, example_input, dynamic_axes)
+    ep, dynamic_axes = _export(module, example_input, dynamic_axes)
     graph = Graph()
     ctx = _Context(graph, ep, {})
     state = {**ep.state_dict, **getattr(ep, "constants", {})}

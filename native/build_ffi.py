@@ -35,7 +35,7 @@ ffibuilder.set_source(
     '#include "sparselite.h"',
     sources=_sources(),
     include_dirs=[os.path.relpath(os.path.join(NATIVE, "include"), os.path.dirname(NATIVE))],
-    extra_compile_args=["-std=c11", "-O3"],
+    extra_compile_args=["-std=c11", "-O3", "-fno-trapping-math"],  # see the Makefile's FP
     libraries=["m"],
 )
 

@@ -46,20 +46,28 @@ def pruned_model(tmp_path_factory):
     return path, d / "x.npy", x
 
 
-def bench(runtime_dir, model, x_path, out_dir, wrapper=()):
+@pytest.fixture(scope="module")
+def aarch64_runtime(tools, tmp_path_factory):
+    out = tmp_path_factory.mktemp("rt")
+    assert cli(["build-runtime", "--target", "aarch64", "--out", str(out)]) == 0
+    return out
+
+
+def bench(runtime_dir, model, x_paths, out_dir, wrapper=()):
+    """Runs sparselite-bench; x_paths: one .npy, or a list of NAME=x.npy."""
     out, report = out_dir / "y.npy", out_dir / "run.json"
+    inputs = [a for p in ([x_paths] if not isinstance(x_paths, list) else x_paths) for a in ("--input", str(p))]
     result = subprocess.run([*wrapper, str(runtime_dir / "sparselite-bench"), str(model), "--runs", "2", "--warmup",
-                             "1", "--input", str(x_path), "--output", str(out), "--json", str(report)],
+                             "1", *inputs, "--output", str(out), "--json", str(report)],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return np.load(out), json.loads(report.read_text()), result.stdout
 
 
-def test_aarch64_bench_matches_x86(tools, pruned_model, tmp_path):
+def test_aarch64_bench_matches_x86(aarch64_runtime, pruned_model, tmp_path):
     path, x_path, x = pruned_model
-    assert cli(["build-runtime", "--target", "aarch64", "--out", str(tmp_path / "rt")]) == 0
-    assert sorted(os.listdir(tmp_path / "rt")) == ["libsparselite.a", "sparselite-bench", "sparselite.h"]
-    y, report, stdout = bench(tmp_path / "rt", path, x_path, tmp_path, wrapper=["qemu-aarch64"])
+    assert sorted(os.listdir(aarch64_runtime)) == ["libsparselite.a", "sparselite-bench", "sparselite.h"]
+    y, report, stdout = bench(aarch64_runtime, path, x_path, tmp_path, wrapper=["qemu-aarch64"])
     (native,) = sparselite.load(path).run(x)
     assert y.shape == native.shape and rel_err(y, native) < 1e-4
     assert "neon" in stdout and "latency ms: p50" in stdout
@@ -87,3 +95,22 @@ def test_bench_rejects_bad_input(pruned_model, tmp_path):
     result = subprocess.run([str(tmp_path / "rt" / "sparselite-bench"), str(path), "--input", str(wrong)],
                             capture_output=True, text=True)
     assert result.returncode == 1 and "float32" in result.stderr
+
+
+def test_minilm_on_aarch64_matches_x86(aarch64_runtime, tmp_path):
+    """The MiniLM .slite (fp16, 50% pruned, dynamic length) on the aarch64 bench with int64 token ids,
+    run shorter than converted so the runtime resizes."""
+    bert = zoo.minilm_l6()
+    prune_groups(bert, 0.5, group=4)
+    ids = torch.randint(1000, 30000, (1, 48), generator=torch.Generator().manual_seed(0))
+    path = from_torch(bert, {"input_ids": ids, "attention_mask": torch.ones_like(ids)}, weights="fp16",
+                      dynamic_axes=zoo.MINILM_AXES).save(tmp_path / "minilm.slite")
+    feeds = {"input_ids": ids[:, :21].numpy(), "attention_mask": np.ones((1, 21), np.int64)}
+    feeds["attention_mask"][0, 17:] = 0
+    for name, value in feeds.items():
+        np.save(tmp_path / f"{name}.npy", value)
+    y, report, stdout = bench(aarch64_runtime, path, [f"{n}={tmp_path / n}.npy" for n in feeds], tmp_path,
+                              wrapper=["qemu-aarch64"])
+    (native,) = sparselite.load(path).run(feeds)
+    assert y.shape == (1, 21, 384) and rel_err(y, native) < 1e-4
+    assert any("spmm" in o["kernel"] and "neon" in o["kernel"] for o in report["ops"])

@@ -14,7 +14,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
 
 static void run(const sl_model_t* m, const sl_node_t* n) {
   const sl_tensor_t* x = sl_in(m, n, 0);
-  sl_f32_activation_ref(n->params, x->data, sl_out(m, n, 0)->data, x->num_elems);
+  sl_f32_activation(n->params, x->data, sl_out(m, n, 0)->data, x->num_elems);
 }
 
 const sl_op_def_t sl_op_activation = {"ACTIVATION", 1, 1, prepare, run, prepare};

@@ -133,7 +133,7 @@ static void rows_task(void* ctx, size_t task, size_t thread) {
   for (size_t r = r0; r < r1; r++) {
     float* y = j->y + r * len;
     row(j->kind, j->a + ai, as, j->b + bi, bs, y, len);
-    if (p->act.type != SL_ACT_NONE) sl_f32_activation_ref(&p->act, y, y, len);
+    if (p->act.type != SL_ACT_NONE) sl_f32_activation(&p->act, y, y, len);
     /* Odometer over the outer dimensions, keeping both input offsets in step. */
     for (int32_t d = outer - 1; d >= 0; d--) {
       ai += p->a_stride[d];

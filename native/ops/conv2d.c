@@ -112,7 +112,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
     sl_tensor_t w2 = *w; /* the [OC][IC][1][1] weights as the [OC][IC] matrix they are */
     w2.rank = 2;
     memcpy(w2.shape, wshape, sizeof(wshape));
-    st = sl_linear_prepare(m, n, &p->linear, &w2, p->bias, pixels, &p->act);
+    st = sl_linear_prepare(m, n, &p->linear, &w2, p->bias, pixels, pixels, &p->act);
     n->flops *= p->batch;
     n->dense_flops *= p->batch;
     return st;
@@ -129,7 +129,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
 }
 
 static void post_activation(const conv_params_t* p, float* y, size_t n) {
-  if (p->post) sl_f32_activation_ref(&p->act, y, y, n);
+  if (p->post) sl_f32_activation(&p->act, y, y, n);
 }
 
 typedef struct {

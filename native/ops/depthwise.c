@@ -131,7 +131,7 @@ static void channel_task(void* ctx, size_t task, size_t thread) {
   for (uint32_t oy = 0; oy < s->out_h; oy++) {
     float* out = y + (size_t)oy * s->out_w;
     memcpy(out, flat + (size_t)oy * d->row_len, s->out_w * sizeof(float));
-    if (d->post.type != SL_ACT_NONE) sl_f32_activation_ref(&d->post, out, out, s->out_w);
+    if (d->post.type != SL_ACT_NONE) sl_f32_activation(&d->post, out, out, s->out_w);
   }
 }
 

@@ -55,19 +55,9 @@ static void rows_task(void* ctx, size_t task, size_t thread) {
   const layer_norm_params_t* p = j->p;
   size_t end = (task + 1) * ROWS_PER_TASK < p->rows ? (task + 1) * ROWS_PER_TASK : p->rows;
   for (size_t r = task * ROWS_PER_TASK; r < end; r++) {
-    const float* x = j->x + r * p->cols;
-    float* y = j->y + r * p->cols;
-    double sum = 0.0, sq = 0.0;
-    for (size_t c = 0; c < p->cols; c++) sum += x[c];
-    double mean = sum / (double)p->cols;
-    for (size_t c = 0; c < p->cols; c++) sq += ((double)x[c] - mean) * ((double)x[c] - mean);
-    float inv = (float)(1.0 / sqrt(sq / (double)p->cols + p->epsilon));
-    for (size_t c = 0; c < p->cols; c++) {
-      float v = (x[c] - (float)mean) * inv;
-      if (p->gamma != NULL) v *= p->gamma[c];
-      if (p->beta != NULL) v += p->beta[c];
-      y[c] = v;
-    }
+    float mean, rstd;
+    sl_f32_mean_rstd(j->x + r * p->cols, p->cols, p->epsilon, &mean, &rstd);
+    sl_f32_normalize_affine(j->x + r * p->cols, p->cols, mean, rstd, p->gamma, p->beta, j->y + r * p->cols);
   }
 }
 

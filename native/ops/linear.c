@@ -53,7 +53,7 @@ static sl_status_t prepare_sparse(sl_model_t* m, sl_linear_t* L, const sl_group_
   p->values = sl_model_alloc(m, (values + 1) * sizeof(float));
   p->out_row = sl_model_alloc(m, (w->rows + 1) * sizeof(uint32_t));
   if (p->nz_start == NULL || p->x_offset == NULL || p->values == NULL || p->out_row == NULL) return oom(m);
-  sl_spmm_pack(w, bias, L->pixels, p);
+  sl_spmm_pack(w, bias, L->stride, p);
   L->spmm = k;
   L->spmm_tail = sl_spmm_select(m->isa, 1);
   return SL_OK;
@@ -113,11 +113,11 @@ static double time_run(const sl_model_t* m, const sl_linear_t* L, const float* x
 static sl_status_t tune(sl_model_t* m, sl_linear_t* L, const sl_group_sparse_f32_t* w, const float* bias,
                         const sl_spmm_ukernel_t* k) {
   sl_status_t st = prepare_sparse(m, L, w, bias, k);
-  float* x = calloc(L->cols * L->pixels + 1, sizeof(float));
-  float* y = malloc((L->rows * L->pixels + 1) * sizeof(float));
+  float* x = calloc(L->cols * L->stride + 1, sizeof(float));
+  float* y = malloc((L->rows * L->stride + 1) * sizeof(float));
   if (x == NULL || y == NULL) st = oom(m);
   if (st == SL_OK) {
-    for (size_t i = 0; i < L->cols * L->pixels; i++) x[i] = (float)(i % 7) * 0.25f;
+    for (size_t i = 0; i < L->cols * L->stride; i++) x[i] = (float)(i % 7) * 0.25f;
     double sparse_time = time_run(m, L, x, y);
     sl_linear_t D = *L;
     D.spmm = D.spmm_tail = NULL;
@@ -136,17 +136,18 @@ static sl_status_t tune(sl_model_t* m, sl_linear_t* L, const sl_group_sparse_f32
 }
 
 sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const sl_tensor_t* w,
-                              const float* bias, size_t pixels, const sl_activation_t* act) {
+                              const float* bias, size_t pixels, size_t stride, const sl_activation_t* act) {
   L->rows = (size_t)w->shape[0];
   L->cols = (size_t)w->shape[1];
-  L->pixels = L->stride = pixels;
+  L->pixels = pixels;
+  L->stride = stride;
   L->post = *act;
   if (!sl_activation_minmax(act, &L->mm)) L->post.type = SL_ACT_NONE;
   n->dense_flops = 2.0 * (double)L->rows * (double)L->cols * (double)pixels;
   sl_status_t st;
   const sl_group_sparse_f32_t* s = w->sparse;
   /* The packed offsets are 32-bit: columns * pixel stride must fit. */
-  bool sparse_ok = s != NULL && (uint64_t)L->cols * pixels <= UINT32_MAX;
+  bool sparse_ok = s != NULL && (uint64_t)L->cols * stride <= UINT32_MAX;
   if (s != NULL && !sparse_ok) {
     st = prepare_densified(m, L, s, bias);
   } else if (s != NULL) {
@@ -187,7 +188,7 @@ static void post_activation(const sl_linear_t* L, float* y, const uint32_t* rows
                             size_t p0, size_t p1) {
   for (size_t i = 0; i < count; i++) {
     float* out = y + (rows != NULL ? rows[i] : first + i) * L->stride;
-    sl_f32_activation_ref(&L->post, out + p0, out + p0, p1 - p0);
+    sl_f32_activation(&L->post, out + p0, out + p0, p1 - p0);
   }
 }
 

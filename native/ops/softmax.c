@@ -1,4 +1,5 @@
-/* SOFTMAX along one axis, max-subtracted for stability. */
+/* SOFTMAX along one axis, max-subtracted for stability; the last axis (attention) runs rows
+ * in parallel with the vectorized exp. */
 #include <math.h>
 
 #include "../runtime/internal.h"
@@ -25,10 +26,37 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   return SL_OK;
 }
 
+typedef struct {
+  const softmax_params_t* p;
+  const float* x;
+  float* y;
+} job_t;
+
+enum { ROWS_PER_TASK = 64 };
+
+/* Softmax over contiguous rows (the last axis: attention scores), in parallel. */
+static void rows_task(void* ctx, size_t task, size_t thread) {
+  (void)thread;
+  const job_t* j = ctx;
+  size_t len = j->p->axis, end = (task + 1) * ROWS_PER_TASK < j->p->outer ? (task + 1) * ROWS_PER_TASK : j->p->outer;
+  for (size_t r = task * ROWS_PER_TASK; r < end; r++) {
+    const float* x = j->x + r * len;
+    float* y = j->y + r * len;
+    float mx = sl_f32_max(x, len);
+    float inv = 1.0f / sl_f32_exp_sum(x, mx, y, len);
+    for (size_t a = 0; a < len; a++) y[a] *= inv;
+  }
+}
+
 static void run(const sl_model_t* m, const sl_node_t* n) {
   const softmax_params_t* p = n->params;
   const float* x = sl_in(m, n, 0)->data;
   float* y = sl_out(m, n, 0)->data;
+  if (p->inner == 1) {
+    job_t j = {p, x, y};
+    sl_parallel_for(m, (p->outer + ROWS_PER_TASK - 1) / ROWS_PER_TASK, rows_task, &j);
+    return;
+  }
   for (size_t o = 0; o < p->outer; o++) {
     for (size_t i = 0; i < p->inner; i++) {
       size_t base = o * p->axis * p->inner + i;

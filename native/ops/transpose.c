@@ -1,10 +1,13 @@
 /* TRANSPOSE: output dimension d is input dimension perm[d]. */
+#include <string.h>
+
 #include "../runtime/internal.h"
 
 typedef struct {
   int32_t rank;
   int32_t out_shape[SL_MAX_RANK];
   size_t in_stride[SL_MAX_RANK]; /* input stride of each output dimension */
+  size_t run;                    /* > 1: the last dimension stays last, copied as runs of this length */
 } transpose_params_t;
 
 static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
@@ -33,6 +36,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
     p->in_stride[d] = stride[from];
   }
   if ((st = sl_expect_f32(m, n, y, "output", x->rank)) != SL_OK) return st;
+  p->run = x->rank > 1 && p->in_stride[x->rank - 1] == 1 ? (size_t)x->shape[x->rank - 1] : 1;
   return sl_expect_shape(m, n, y, "output", x->rank, p->out_shape);
 }
 
@@ -43,10 +47,15 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   float* y = yt->data;
   int32_t idx[SL_MAX_RANK] = {0};
   size_t in = 0;
-  for (size_t i = 0; i < yt->num_elems; i++) {
-    y[i] = x[in];
+  /* Heads ([B,T,H,D] <-> [B,H,T,D]) keep D last: copy D-long runs, stepping the outer dimensions. */
+  int32_t last = p->run > 1 ? p->rank - 2 : p->rank - 1;
+  for (size_t i = 0; i < yt->num_elems; i += p->run) {
+    if (p->run > 1)
+      memcpy(y + i, x + in, p->run * sizeof(float));
+    else
+      y[i] = x[in];
     /* Odometer over output indices, keeping the input offset in step. */
-    for (int32_t d = p->rank - 1; d >= 0; d--) {
+    for (int32_t d = last; d >= 0; d--) {
       in += p->in_stride[d];
       if (++idx[d] < p->out_shape[d]) break;
       in -= p->in_stride[d] * (size_t)p->out_shape[d];

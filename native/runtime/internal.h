@@ -178,9 +178,10 @@ typedef struct {
   float* panels;
 } sl_linear_t;
 
-/* w: dense [rows][cols] or group-sparse; bias may be NULL. Sets n->kernel and flops. */
+/* w: dense [rows][cols] or group-sparse; bias may be NULL; x and y rows are `stride` floats
+ * apart (>= pixels). Sets n->kernel and flops. */
 sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const sl_tensor_t* w,
-                              const float* bias, size_t pixels, const sl_activation_t* act);
+                              const float* bias, size_t pixels, size_t stride, const sl_activation_t* act);
 void sl_linear_run(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y);
 /* Runs `pixels` (<= the prepared count) from now on, with the same strides. */
 void sl_linear_resize(sl_node_t* n, sl_linear_t* L, size_t pixels);

@@ -224,8 +224,49 @@ static void test_dwconv(const sl_dwconv_ukernel_t* k) {
   }
 }
 
+/* The vectorized activations and row reductions against libm, over odd lengths (tails) and
+ * inputs from saturation to zero. */
+static void test_elementwise(void) {
+  enum { N = 1037 };
+  float* x = xmalloc(N * sizeof(float));
+  float* got = xmalloc(N * sizeof(float));
+  float* want = xmalloc(N * sizeof(float));
+  for (size_t i = 0; i < N; i++) x[i] = frand() * (i % 3 == 0 ? 12.0f : 4.0f);
+  x[5] = 0.0f;
+  x[6] = -100.0f;
+  x[7] = 100.0f;
+  for (int t = 0; t < SL_ACT_COUNT; t++) {
+    sl_activation_t act = {(sl_act_type_t)t, -0.5f, 2.0f};
+    sl_f32_activation(&act, x, got, N);
+    sl_f32_activation_ref(&act, x, want, N);
+    char name[32];
+    snprintf(name, sizeof(name), "activation %d", t);
+    compare(name, "1037", got, want, N, 1.0f);
+  }
+  size_t len = 1 + rnd(200);
+  float shift = sl_f32_max(x, len), mx = x[0];
+  for (size_t i = 1; i < len; i++) mx = fmaxf(mx, x[i]);
+  compare("f32_max", "random", &shift, &mx, 1, 1.0f);
+  float sum = sl_f32_exp_sum(x, shift, got, len), want_sum = 0.0f;
+  for (size_t i = 0; i < len; i++) want_sum += want[i] = expf(x[i] - shift);
+  compare("f32_exp_sum", "values", got, want, len, 1.0f);
+  compare("f32_exp_sum", "sum", &sum, &want_sum, 1, want_sum);
+  float mean, rstd;
+  double dsum = 0.0, dsq = 0.0;
+  for (size_t i = 0; i < len; i++) dsum += x[i];
+  for (size_t i = 0; i < len; i++) dsq += (x[i] - dsum / len) * (x[i] - dsum / len);
+  sl_f32_mean_rstd(x, len, 1e-5f, &mean, &rstd);
+  float want_stats[2] = {(float)(dsum / len), (float)(1.0 / sqrt(dsq / len + 1e-5))};
+  float got_stats[2] = {mean, rstd};
+  compare("f32_mean_rstd", "random", got_stats, want_stats, 2, 1.0f);
+  free(x);
+  free(got);
+  free(want);
+}
+
 int main(void) {
   uint32_t isa = sl_cpu_isa();
+  test_elementwise();
   int skipped = 0;
   for (size_t i = 0; i < sl_spmm_ukernel_count; i++) {
     const sl_spmm_ukernel_t* k = &sl_spmm_ukernels[i];

@@ -2,12 +2,16 @@
  * timings (like LiteRT's benchmark_model). Static on aarch64-linux for Raspberry Pi OS and
  * Android (adb push + adb shell).
  *
- *   sparselite-bench MODEL.slite [--runs N] [--warmup N] [--threads N] [--input x.npy]
- *                    [--output y.npy] [--json run.json]
+ *   sparselite-bench MODEL.slite [--runs N] [--warmup N] [--threads N] [--input [NAME=]x.npy]...
+ *                    [--shape NAME=2x128]... [--output y.npy] [--json run.json]
  *
- * Inputs and outputs are .npy (float32, C order) so results compare with the desktop; without
- * --input the first input is filled from a seeded generator. */
+ * Inputs and outputs are .npy (C order; inputs float32, int32 or int64) so results compare with
+ * the desktop. --input without NAME= feeds the inputs in order. An input's shape may be smaller
+ * than the model's along dynamic axes (a sequence length), from its .npy or from --shape. Inputs
+ * not given are filled from a seeded generator (floats in [-1, 1), integers 1: a valid token id
+ * and an all-ones attention mask). */
 #define _POSIX_C_SOURCE 200809L
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,21 +41,117 @@ static void die(const char* what, const char* detail) {
   exit(1);
 }
 
-/* Reads a float32 .npy whose element count must be `count`. */
-static void read_npy(const char* path, float* dst, size_t count) {
+enum { MAX_INPUTS = 16 };
+
+typedef struct {
+  const char* name; /* NULL: the next input in order */
+  const char* npy;
+  const char* shape; /* "2x128", with --shape */
+} feed_t;
+
+/* Opens a .npy (version 1.0, C order) and reads its dtype and shape; leaves f at the data. */
+static FILE* open_npy(const char* path, sl_dtype_t* dtype, int32_t* shape, int32_t* rank) {
   FILE* f = fopen(path, "rb");
   if (f == NULL) die("cannot open input", path);
   unsigned char head[10];
   if (fread(head, 1, 10, f) != 10 || memcmp(head, "\x93NUMPY", 6) != 0) die("not a .npy file", path);
-  size_t hlen = head[6] == 1 ? (size_t)head[8] | (size_t)head[9] << 8 : 0;
   if (head[6] != 1) die("only .npy version 1.0 is read", path);
+  size_t hlen = (size_t)head[8] | (size_t)head[9] << 8;
   char* header = calloc(1, hlen + 1);
   if (header == NULL || fread(header, 1, hlen, f) != hlen) die("truncated .npy header", path);
-  if (strstr(header, "'<f4'") == NULL || strstr(header, "'fortran_order': False") == NULL)
-    die("input must be float32 ('<f4') in C order", path);
-  if (fread(dst, sizeof(float), count, f) != count) die("the input holds fewer values than the model's input", path);
+  if (strstr(header, "'fortran_order': False") == NULL) die("input must be in C order", path);
+  if (strstr(header, "'<f4'") != NULL) *dtype = SL_DTYPE_FLOAT32;
+  else if (strstr(header, "'<i4'") != NULL) *dtype = SL_DTYPE_INT32;
+  else if (strstr(header, "'<i8'") != NULL) *dtype = SL_DTYPE_INT64;
+  else die("input must be float32 ('<f4'), int32 ('<i4') or int64 ('<i8')", path);
+  const char* p = strstr(header, "'shape': (");
+  if (p == NULL) die("no shape in the .npy header", path);
+  p += strlen("'shape': (");
+  for (*rank = 0; *p != ')' && *rank < SL_MAX_RANK;) {
+    char* end;
+    long v = strtol(p, &end, 10);
+    if (end == p) break;
+    shape[(*rank)++] = (int32_t)v;
+    p = end + strspn(end, ", ");
+  }
   free(header);
-  fclose(f);
+  return f;
+}
+
+static int32_t parse_shape(const char* text, int32_t* shape) {
+  int32_t rank = 0;
+  for (const char* p = text; *p && rank < SL_MAX_RANK; rank++) {
+    char* end;
+    shape[rank] = (int32_t)strtol(p, &end, 10);
+    if (end == p) die("shapes look like 2x128, got", text);
+    p = *end == 'x' ? end + 1 : end;
+  }
+  return rank;
+}
+
+static size_t dtype_size(sl_dtype_t t) { return t == SL_DTYPE_INT64 ? 8 : 4; }
+
+/* The shape an --input / --shape asks for (the model's current one without either); the
+ * .npy is left open at its data in *f. */
+static int32_t feed_shape(sl_model_t* m, int32_t index, const feed_t* feed, int32_t* shape, FILE** f) {
+  sl_tensor_info_t info;
+  sl_model_input_info(m, index, &info);
+  memcpy(shape, info.shape, sizeof(info.shape));
+  *f = NULL;
+  if (feed != NULL && feed->npy != NULL) {
+    sl_dtype_t dtype;
+    int32_t rank;
+    *f = open_npy(feed->npy, &dtype, shape, &rank);
+    if (dtype != info.dtype) die("the .npy's dtype differs from the model input's", feed->npy);
+    return rank;
+  }
+  if (feed != NULL && feed->shape != NULL) return parse_shape(feed->shape, shape);
+  return info.rank;
+}
+
+/* Resizes every input to what it is fed (inputs sharing a dynamic dimension must agree), then fills them. */
+static void feed_inputs(sl_model_t* m, const feed_t* const* by_input, int32_t num_inputs) {
+  int32_t shape[SL_MAX_RANK];
+  FILE* f;
+  for (int32_t i = 0; i < num_inputs; i++) {
+    if (by_input[i] == NULL) continue;
+    int32_t rank = feed_shape(m, i, by_input[i], shape, &f);
+    if (f != NULL) fclose(f);
+    if (sl_model_resize_input(m, i, rank, shape) != SL_OK) die(sl_model_last_error(m), NULL);
+  }
+  for (int32_t i = 0; i < num_inputs; i++) {
+    sl_tensor_info_t info;
+    void* data;
+    int32_t rank = feed_shape(m, i, by_input[i], shape, &f);
+    sl_model_input_info(m, i, &info);
+    sl_model_input_data(m, i, &data);
+    if (rank != info.rank || memcmp(shape, info.shape, (size_t)rank * sizeof(int32_t)) != 0)
+      die("inputs that share a dynamic dimension disagree on its size", info.name);
+    size_t count = info.num_bytes / dtype_size(info.dtype);
+    if (f != NULL) {
+      if (fread(data, dtype_size(info.dtype), count, f) != count)
+        die("the .npy holds fewer values than its shape", info.name);
+      fclose(f);
+      continue;
+    }
+    uint32_t s = 12345u + (uint32_t)i;
+    for (size_t k = 0; k < count; k++) {
+      s = s * 1664525u + 1013904223u;
+      if (info.dtype == SL_DTYPE_FLOAT32) ((float*)data)[k] = (float)(s >> 8) / 16777216.0f * 2.0f - 1.0f;
+      else if (info.dtype == SL_DTYPE_INT32) ((int32_t*)data)[k] = 1;
+      else ((int64_t*)data)[k] = 1;
+    }
+  }
+}
+
+static int32_t input_index(sl_model_t* m, const char* name) {
+  sl_tensor_info_t info;
+  for (int32_t i = 0; i < sl_model_num_inputs(m); i++) {
+    sl_model_input_info(m, i, &info);
+    if (strcmp(info.name, name) == 0) return i;
+  }
+  die("the model has no input named", name);
+  return -1;
 }
 
 static void write_npy(const char* path, const float* src, const int32_t* shape, int32_t rank) {
@@ -127,43 +227,55 @@ static const char* arg_value(int argc, char** argv, int* i) {
 }
 
 int main(int argc, char** argv) {
-  const char *model_path = NULL, *input = NULL, *output = NULL, *json = NULL;
-  int runs = 50, warmup = 5, threads = 1;
+  const char *model_path = NULL, *output = NULL, *json = NULL;
+  int runs = 50, warmup = 5, threads = 1, num_feeds = 0;
+  feed_t feeds[MAX_INPUTS];
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--runs") == 0) runs = atoi(arg_value(argc, argv, &i));
     else if (strcmp(argv[i], "--warmup") == 0) warmup = atoi(arg_value(argc, argv, &i));
     else if (strcmp(argv[i], "--threads") == 0) threads = atoi(arg_value(argc, argv, &i));
-    else if (strcmp(argv[i], "--input") == 0) input = arg_value(argc, argv, &i);
+    else if (strcmp(argv[i], "--input") == 0 || strcmp(argv[i], "--shape") == 0) {
+      bool is_shape = strcmp(argv[i], "--shape") == 0;
+      const char* v = arg_value(argc, argv, &i);
+      if (num_feeds == MAX_INPUTS) die("too many --input/--shape options", NULL);
+      const char* eq = strchr(v, '=');
+      if (is_shape && eq == NULL) die("--shape takes NAME=2x128, got", v);
+      feed_t* fd = &feeds[num_feeds++];
+      fd->name = NULL;
+      if (eq != NULL) {
+        char* name = strndup(v, (size_t)(eq - v));
+        if (name == NULL) die("out of memory", NULL);
+        fd->name = name;
+        v = eq + 1;
+      }
+      fd->npy = is_shape ? NULL : v;
+      fd->shape = is_shape ? v : NULL;
+    }
     else if (strcmp(argv[i], "--output") == 0) output = arg_value(argc, argv, &i);
     else if (strcmp(argv[i], "--json") == 0) json = arg_value(argc, argv, &i);
     else if (argv[i][0] == '-') die("unknown option", argv[i]);
     else model_path = argv[i];
   }
   if (model_path == NULL)
-    die("usage: sparselite-bench MODEL.slite [--runs N] [--warmup N] [--threads N] [--input x.npy] "
-        "[--output y.npy] [--json run.json]", NULL);
+    die("usage: sparselite-bench MODEL.slite [--runs N] [--warmup N] [--threads N] [--input [NAME=]x.npy]... "
+        "[--shape NAME=2x128]... [--output y.npy] [--json run.json]", NULL);
   if (runs < 1 || warmup < 0 || threads < 1) die("--runs and --threads must be >= 1, --warmup >= 0", NULL);
 
   sl_model_t* m = sl_model_new();
   if (m == NULL) die("out of memory", NULL);
   if (sl_model_set_num_threads(m, threads) != SL_OK || sl_model_load_file(m, model_path) != SL_OK)
     die(sl_model_last_error(m), NULL);
-  sl_tensor_info_t in_info, out_info;
-  void* in_data;
+  sl_tensor_info_t out_info;
   const void* out_data;
-  sl_model_input_info(m, 0, &in_info);
-  sl_model_input_data(m, 0, &in_data);
-  if (in_info.dtype != SL_DTYPE_FLOAT32) die("the bench feeds float32 inputs only", in_info.name);
-  size_t in_count = in_info.num_bytes / sizeof(float);
-  if (input != NULL) {
-    read_npy(input, in_data, in_count);
-  } else {
-    uint32_t s = 12345u;
-    for (size_t i = 0; i < in_count; i++) {
-      s = s * 1664525u + 1013904223u;
-      ((float*)in_data)[i] = (float)(s >> 8) / 16777216.0f * 2.0f - 1.0f;
-    }
+  int32_t num_inputs = sl_model_num_inputs(m);
+  const feed_t* by_input[MAX_INPUTS] = {NULL};
+  if (num_inputs > MAX_INPUTS) die("the bench feeds at most 16 inputs", NULL);
+  for (int32_t f = 0, next = 0; f < num_feeds; f++) {
+    int32_t index = feeds[f].name != NULL ? input_index(m, feeds[f].name) : next++;
+    if (index >= num_inputs) die("more --input files than model inputs", feeds[f].npy);
+    by_input[index] = &feeds[f];
   }
+  feed_inputs(m, by_input, num_inputs);
   for (int i = 0; i < warmup; i++) sl_model_run(m);
 
   int ops = sl_model_num_ops(m);
@@ -243,6 +355,7 @@ int main(int argc, char** argv) {
     if (out_info.dtype != SL_DTYPE_FLOAT32) die("the bench writes float32 outputs only", out_info.name);
     write_npy(output, out_data, out_info.shape, out_info.rank);
   }
+  for (int f = 0; f < num_feeds; f++) free((char*)feeds[f].name);
   free(total);
   free(per_op);
   sl_model_free(m);

@@ -99,20 +99,30 @@ SL_V_INLINE void sl_spmm(const int R, const int NV, size_t pixels, size_t blocks
     sl_spmm(R, (MR) / SL_V_WIDTH, pixels, blocks, x, w, x_offset, nz_start, out_row, y, y_stride, mm);      \
   }
 
-/* gemm over panels of MR rows: the same tile, columns at a fixed stride. */
+/* gemm over panels of MR rows: the same tile, columns at a fixed stride. Pixels go in blocks
+ * whose k input rows fit in L2; within a block each weight panel stays in L1 while it sweeps
+ * the block's tiles, so wide layers (transformer FCs, k up to 1536) do not stream their
+ * weights from memory once per pixel tile. */
+#define SL_GEMM_L2_BYTES (192 * 1024)
 SL_V_INLINE void sl_gemm(const int MR, const int NV, size_t pixels, size_t rows, size_t k, const float* x,
                          size_t x_stride, const float* panels, float* y, size_t y_stride, const sl_minmax_t* mm) {
-#define GEMM_TILE(nv, masked, tail, p)                                                               \
-  do {                                                                                               \
-    const float* panel = panels;                                                                     \
-    for (size_t r0 = 0; r0 < rows; r0 += MR, panel += MR * (k + 1)) {                               \
-      float* out[8];                                                                                 \
-      for (int j = 0; j < MR; j++) out[j] = y + (r0 + j < rows ? r0 + j : r0) * y_stride + (p);      \
-      sl_tile(MR, nv, 1, masked, tail, panel, k, x + (p), NULL, x_stride, out, rows - r0, mm);       \
-    }                                                                                                \
+  const size_t tile = (size_t)SL_V_WIDTH * NV;
+  size_t block = SL_GEMM_L2_BYTES / (sizeof(float) * (k + 1)) / tile * tile;
+  if (block < tile) block = tile;
+  for (size_t p0 = 0; p0 < pixels; p0 += block) {
+    size_t n = pixels - p0 < block ? pixels - p0 : block;
+    const float* panel = panels;
+    for (size_t r0 = 0; r0 < rows; r0 += MR, panel += MR * (k + 1)) {
+#define GEMM_TILE(nv, masked, tail, p)                                                        \
+  do {                                                                                        \
+    float* out[8];                                                                            \
+    for (int j = 0; j < MR; j++) out[j] = y + (r0 + j < rows ? r0 + j : r0) * y_stride + p0 + (p); \
+    sl_tile(MR, nv, 1, masked, tail, panel, k, x + p0 + (p), NULL, x_stride, out, rows - r0, mm); \
   } while (0)
-  SL_PIXEL_LOOP(NV, pixels, GEMM_TILE);
+      SL_PIXEL_LOOP(NV, n, GEMM_TILE);
 #undef GEMM_TILE
+    }
+  }
 }
 
 #define SL_GEMM_UKERNEL(name, MR, NR)                                                                \

