@@ -101,7 +101,8 @@ def shrink_broadcast_constants(graph):
 
 
 def choose_sparsity(graph, min_fill=0.9):
-    """Marks the weights of 1x1 convs and fully connected layers to store group-sparse."""
+    """Marks the weights of 1x1 convs and fully connected layers to store group-sparse, unless a
+    frontend already set a group size (sparse weights of the source file keep their structure)."""
     for op in graph.ops:
         pointwise = (op.type == "CONV2D" and op.options.get("groups", 1) == 1
                      and graph.tensors[op.inputs[1]].shape[2:] == (1, 1)
@@ -110,7 +111,7 @@ def choose_sparsity(graph, min_fill=0.9):
         if not (pointwise or op.type == "FULLY_CONNECTED"):
             continue
         w = graph.tensors[op.inputs[1]]
-        if len(graph.consumers(w.name)) != 1:
+        if len(graph.consumers(w.name)) != 1 or w.group_size:
             continue
         w.group_size = choose_group_size(w.data.reshape(w.shape[0], -1), min_fill)
 

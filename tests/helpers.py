@@ -86,3 +86,35 @@ def group_sparse_weight(rng, oc, k, r, density, empty_rows=True):
         mask[rng.integers(rows)] = False
     full = np.repeat(mask, r, axis=0)[:oc]
     return (rng.standard_normal((oc, k)) * full).astype(np.float32)
+
+
+def tiny_encoder():
+    """A small attention + MLP layer with pooling (torch module, converted with a dynamic sequence length)."""
+    import torch
+
+    from sparselite.converters import from_torch
+    from sparselite.converters.torch_ops import l2_normalize, mean_pool
+
+    class Layer(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed, self.pos = torch.nn.Embedding(40, 16), torch.nn.Parameter(torch.randn(1, 12, 16))
+            self.q, self.k, self.v = (torch.nn.Linear(16, 16) for _ in range(3))
+            self.out, self.norm = torch.nn.Linear(16, 16), torch.nn.LayerNorm(16)
+            self.mlp = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.GELU(), torch.nn.Linear(32, 16))
+
+        def forward(self, ids, mask):
+            t = ids.shape[1]
+            h = self.embed(ids) + self.pos[:, :t]
+            q, k, v = (p(h).view(ids.shape[0], t, 2, 8).transpose(1, 2) for p in (self.q, self.k, self.v))
+            bias = (1.0 - mask[:, None, None, :].float()) * -1e4
+            att = torch.softmax(q @ k.transpose(-1, -2) / 8 ** 0.5 + bias, dim=-1)
+            h = self.norm(h + self.out((att @ v).transpose(1, 2).reshape(ids.shape[0], t, 16)))
+            h = h + self.mlp(h)
+            return h, l2_normalize(mean_pool(h, mask))
+
+    net = Layer().eval()
+    ids = torch.randint(0, 40, (2, 12))
+    mask = torch.ones_like(ids)
+    axes = {"ids": {1: "seq"}, "mask": {1: "seq"}}
+    return net, from_torch(net, {"ids": ids, "mask": mask}, dynamic_axes=axes)

@@ -182,3 +182,73 @@ def test_isa_bits_match_the_c_header():
 
     assert ISA_BITS == {"sse2": lib.SL_ISA_SSE2, "avx2": lib.SL_ISA_AVX2_FMA, "neon": lib.SL_ISA_NEON,
                         "wasm_simd128": lib.SL_ISA_WASM_SIMD128}
+
+
+def _dynamic_graph(op="SOFTMAX", const_shape=None):
+    """x [2, seq<=6, 5] -> op; optionally ADD a constant of const_shape marked dynamic on axis 1."""
+    from sparselite.converters.ir import Graph
+
+    g = Graph()
+    g.dims["seq"] = 6
+    x = g.add_input("x", (2, 6, 5))
+    g.tensors[x].dynamic = (None, "seq", None)
+    if const_shape is not None:
+        c = g.add_const("c", np.ones(const_shape, np.float32))
+        g.tensors[c].dynamic = (None, "seq", None)
+        y = g.add_op("ADD", [x, c], (2, 6, 5), name="add")
+    else:
+        y = g.add_op(op, [x], (2, 6, 5), name="op", options=dict(axis=-1))
+    g.tensors[y].dynamic = (None, "seq", None)
+    g.outputs.append(y)
+    return g
+
+
+def test_dynamic_dimension_declarations_are_verified():
+    g = _dynamic_graph()
+    assert sparselite.load(serialize(g)).inputs[0].dynamic_axes == (1,)
+    g.dims["seq"] = 7    # the tensors' size no longer matches the declared maximum
+    with pytest.raises(InvalidModelError, match="dynamic dimension 1"):
+        sparselite.load(serialize(g))
+    g = _dynamic_graph()
+    g.tensors["x"].dynamic = (None, None, "seq")   # axis 2 is 5, not seq's maximum 6
+    with pytest.raises(InvalidModelError, match="axis 2 refers to dynamic dimension 1"):
+        sparselite.load(serialize(g))
+    # A constant may only vary along one axis after axes of size 1 (its prefix is the smaller tensor).
+    with pytest.raises(InvalidModelError, match="dynamic constant"):
+        sparselite.load(serialize(_dynamic_graph(const_shape=(2, 6, 5))))
+    assert sparselite.load(serialize(_dynamic_graph(const_shape=(1, 6, 5)))).run(np.zeros((2, 3, 5), np.float32))
+
+
+def test_ops_without_dynamic_support_are_refused_at_load():
+    from sparselite.converters.ir import Graph
+
+    g = Graph()
+    g.dims["h"] = 8
+    x = g.add_input("x", (1, 3, 8, 8))
+    g.tensors[x].dynamic = (None, None, "h", None)
+    y = g.add_op("MAX_POOL2D", [x], (1, 3, 4, 4), name="pool", options=dict(kernel=(2, 2), stride=(2, 2)))
+    g.outputs.append(y)
+    with pytest.raises(UnsupportedError, match="MAX_POOL2D does not support dynamic dimensions"):
+        sparselite.load(serialize(g))
+
+
+def test_resize_errors_name_the_axis():
+    model = sparselite.load(serialize(_dynamic_graph()))
+    with pytest.raises(InputError, match=r"must have shape \[2, <=6, 5\], got \[2, 7, 5\]"):
+        model.run(np.zeros((2, 7, 5), np.float32))
+    with pytest.raises(InputError, match=r"got \[3, 4, 5\]"):
+        model.run(np.zeros((3, 4, 5), np.float32))
+    (y,) = model.run(np.zeros((2, 4, 5), np.float32))
+    assert y.shape == (2, 4, 5) and np.allclose(y, 0.2)
+
+
+def test_c_resize_checks_rank_static_axes_and_range():
+    backend = sparselite.load(serialize(_dynamic_graph()))._backend   # past the Python checks
+    with pytest.raises(InputError, match=r"axis 1 \(seq\) must be 1..6"):
+        backend.resize_input(0, (2, 7, 5))
+    with pytest.raises(InputError, match="axis 0 is fixed at 2"):
+        backend.resize_input(0, (1, 3, 5))
+    with pytest.raises(InputError, match="rank 3, got a shape of rank 2"):
+        backend.resize_input(0, (2, 3))
+    backend.resize_input(0, (2, 3, 5))
+    assert backend.shape("output", 0) == (2, 3, 5)

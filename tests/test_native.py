@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import group_sparse_weight, single_op
+from helpers import group_sparse_weight, single_op, tiny_encoder
 from sparselite.converters import from_torch, prune_groups
 from sparselite.converters.passes import run_all
 from sparselite.converters.writer import serialize
@@ -26,7 +26,8 @@ def _make(build, target, **env):
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    """Small real models: a pruned conv net with every activation path, and a sparse FC graph."""
+    """Small real models: a pruned conv net with every activation path, a sparse FC graph and an
+    attention layer with a dynamic length."""
     d = tmp_path_factory.mktemp("corpus")
 
     class Net(torch.nn.Module):
@@ -55,6 +56,8 @@ def corpus(tmp_path_factory):
     run_all(g, sparse=False)
     (d / "fc.slite").write_bytes(serialize(g))
     paths.append(d / "fc.slite")
+    _, encoder = tiny_encoder()   # transformer ops, int64 ids and a dynamic sequence length
+    paths.append(encoder.save(d / "encoder.slite"))
     return [str(p) for p in paths]
 
 

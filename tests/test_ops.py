@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import sparselite
-from helpers import ACTIVATIONS, KERNELS, conv2d_ref, group_sparse_weight, rel_err, run_graph, single_op
+from helpers import ACTIVATIONS, KERNELS, conv2d_ref, group_sparse_weight, rel_err, run_graph, single_op, tiny_encoder
 from sparselite.converters.ir import Graph
 from sparselite.converters.writer import serialize
 
@@ -426,44 +426,12 @@ def test_l2_normalize(shape):
     assert rel_err(out, ref) < 1e-6
 
 
-def _dynamic_encoder_layer():
-    """A small attention + MLP layer with pooling, converted with a dynamic sequence length."""
-    import torch
-
-    from sparselite.converters import from_torch
-    from sparselite.converters.torch_ops import l2_normalize, mean_pool
-
-    class Layer(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.embed, self.pos = torch.nn.Embedding(40, 16), torch.nn.Parameter(torch.randn(1, 12, 16))
-            self.q, self.k, self.v = (torch.nn.Linear(16, 16) for _ in range(3))
-            self.out, self.norm = torch.nn.Linear(16, 16), torch.nn.LayerNorm(16)
-            self.mlp = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.GELU(), torch.nn.Linear(32, 16))
-
-        def forward(self, ids, mask):
-            t = ids.shape[1]
-            h = self.embed(ids) + self.pos[:, :t]
-            q, k, v = (p(h).view(ids.shape[0], t, 2, 8).transpose(1, 2) for p in (self.q, self.k, self.v))
-            bias = (1.0 - mask[:, None, None, :].float()) * -1e4
-            att = torch.softmax(q @ k.transpose(-1, -2) / 8 ** 0.5 + bias, dim=-1)
-            h = self.norm(h + self.out((att @ v).transpose(1, 2).reshape(ids.shape[0], t, 16)))
-            h = h + self.mlp(h)
-            return h, l2_normalize(mean_pool(h, mask))
-
-    net = Layer().eval()
-    ids = torch.randint(0, 40, (2, 12))
-    mask = torch.ones_like(ids)
-    axes = {"ids": {1: "seq"}, "mask": {1: "seq"}}
-    return net, from_torch(net, {"ids": ids, "mask": mask}, dynamic_axes=axes)
-
-
 @pytest.mark.parametrize("kernels", sorted(KERNELS))
 def test_dynamic_sequence_length(kernels):
     """One load runs every length up to the converted one, with padding, in any order."""
     import torch
 
-    net, converted = _dynamic_encoder_layer()
+    net, converted = tiny_encoder()
     assert converted.graph.dims == {"seq": 12}
     model = sparselite.load(converted.to_bytes(), **KERNELS[kernels])
     assert [s.dynamic_axes for s in model.inputs] == [(1,), (1,)]
@@ -480,7 +448,7 @@ def test_dynamic_sequence_length(kernels):
 
 
 def test_dynamic_sequence_length_errors():
-    _, converted = _dynamic_encoder_layer()
+    _, converted = tiny_encoder()
     model = sparselite.load(converted.to_bytes())
     ids = np.zeros((2, 13), np.int64)
     with pytest.raises(sparselite.InputError, match=r"must have shape \[2, <=12\], got \[2, 13\]"):

@@ -75,13 +75,13 @@ def test_sentence_embeddings_match_torch(bert, kernels):
         assert np.allclose(np.linalg.norm(emb, axis=-1), 1, atol=1e-5)
 
 
-@pytest.mark.parametrize("density", [0.5, 0.2])
-def test_pruned_minilm_matches_torch_with_the_same_weights(density):
+@pytest.mark.parametrize("density,group", [(0.5, 4), (0.2, 4), (0.2, 8)])
+def test_pruned_minilm_matches_torch_with_the_same_weights(density, group):
     bert = zoo.minilm_l6()
-    prune_groups(bert, density=density, group=4)
+    prune_groups(bert, density=density, group=group)
     converted = from_torch(bert, _examples(), dynamic_axes=AXES)
     fcs = [op for op in converted.graph.ops if op.type == "FULLY_CONNECTED"]
-    assert len(fcs) == 36 and all(converted.graph.tensors[op.inputs[1]].group_size == 4 for op in fcs)
+    assert len(fcs) == 36 and all(converted.graph.tensors[op.inputs[1]].group_size == group for op in fcs)
     model = sparselite.load(converted.to_bytes())
     ids, mask = _inputs(2, 23, [0, 11], seed=3)
     with torch.no_grad():
@@ -108,3 +108,16 @@ def test_shapes_past_the_converted_maximum_are_rejected(dense_model):
     ids = np.zeros((1, MAX_SEQ + 1), np.int64)
     with pytest.raises(sparselite.InputError, match=rf"<={MAX_SEQ}"):
         dense_model.run({"input_ids": ids, "attention_mask": ids})
+
+
+def test_inspect_shows_dynamic_dimensions(bert, tmp_path, capsys):
+    from sparselite.cli import main as cli
+
+    path = from_torch(bert, _examples(), dynamic_axes=AXES).save(tmp_path / "minilm.slite")
+    assert cli(["inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"[batch<={MAX_BATCH}, seq<={MAX_SEQ}, 384]" in out
+    assert f"dynamic dimensions (run any size up to the maximum; FLOPs above at the maximum): batch <= {MAX_BATCH}, " \
+           f"seq <= {MAX_SEQ}" in out
+    gather = next(line for line in out.splitlines() if "GATHER" in line)
+    assert float(gather.split()[-1]) > 40000   # the 30522 x 384 table, in KB

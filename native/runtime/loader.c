@@ -401,6 +401,9 @@ static sl_status_t load_operator(loader_t* L, int32_t ni, const sl_fb_table_t* o
   if (st != SL_OK) return st;
   for (int32_t i = 0; i < n->num_inputs; i++) {
     sl_tensor_t* t = sl_in(m, n, i);
+    if (t == NULL && i < def->min_inputs)
+      return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: operator %d (%s): required input %d is absent", ni,
+                     n->name, i);
     if (t == NULL) continue;
     if (!t->is_const && t->producer < 0 && !t->is_input)
       return sl_fail(m, SL_ERROR_INVALID_MODEL,

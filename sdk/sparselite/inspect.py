@@ -28,6 +28,7 @@ class Summary:
     source_framework: str
     metadata: dict
     layers: list
+    dims: dict = None           # dynamic dimension name -> maximum
 
 
 def summarize(data):
@@ -43,18 +44,29 @@ def summarize(data):
         off, size = buffers[index]
         return np.frombuffer(data, dtype=dtype, count=size // np.dtype(dtype).itemsize, offset=off)
 
+    dims = {model.Dims(i).Name().decode(): model.Dims(i).Max() for i in range(model.DimsLength())}
+    dim_names = list(dims)
+
+    def shape_of(t):
+        """Dims as ints, dynamic ones as 'name<=max' strings."""
+        shape = t.ShapeAsNumpy().tolist() if t.ShapeLength() else []
+        dyn = t.DynamicDimsAsNumpy().tolist() if t.DynamicDimsLength() else [0] * len(shape)
+        return tuple(f"{dim_names[k - 1]}<={d}" if k else d for d, k in zip(shape, dyn))
+
+    def numel(shape):
+        return int(np.prod([d if isinstance(d, int) else int(d.split("<=")[1]) for d in shape]))
+
     layers = []
     for i in range(model.OperatorsLength()):
         op = model.Operators(i)
-        out = tensors[op.Outputs(0)]
-        shape = tuple(out.ShapeAsNumpy().tolist()) if out.ShapeLength() else ()
+        shape = shape_of(tensors[op.Outputs(0)])
         layer = Layer(i, _OP_NAMES.get(op.Type(), str(op.Type())), op.Name().decode(), shape)
         if layer.type in ("CONV2D", "FULLY_CONNECTED"):
             w = tensors[op.Inputs(1)]
             wshape = w.ShapeAsNumpy().tolist()
             k = int(np.prod(wshape[1:]))
             # Each output element of a conv/FC reads k weights: pixels (or rows) x OC x k.
-            per_weight_uses = int(np.prod(shape)) // wshape[0]
+            per_weight_uses = numel(shape) // wshape[0]
             layer.flops_dense = 2 * per_weight_uses * wshape[0] * k
             layer.weight_bytes = buffer_bytes(w.Buffer())
             values = raw(w.Buffer(), np.float16 if w.Storage() == S.DType.FLOAT16 else np.float32)
@@ -70,28 +82,42 @@ def summarize(data):
             else:
                 layer.density = float(np.count_nonzero(values)) / values.size
                 layer.flops = layer.flops_dense
+        elif layer.type == "GATHER":   # the embedding table
+            layer.weight_bytes = buffer_bytes(tensors[op.Inputs(0)].Buffer())
+        elif layer.type == "MATMUL":   # A [..., M, K] x B [..., K, N], at the maximum sizes
+            k = numel(shape_of(tensors[op.Inputs(0)])[-1:])
+            layer.flops = layer.flops_dense = 2 * numel(shape) * k
         layers.append(layer)
     metadata = {}
     for i in range(model.MetadataLength()):
         kv = model.Metadata(i)
         metadata[kv.Key().decode()] = kv.Value().decode()
     return Summary(len(data), (model.Producer() or b"").decode(), (model.SourceFramework() or b"").decode(),
-                   metadata, layers)
+                   metadata, layers, dims)
 
 
 def format_summary(summary):
-    lines = [f"{'#':>3}  {'op':<16} {'name':<28} {'output':<18} {'density':>7} {'r':>2} "
+    width = max([18] + [len(_shape_text(l.output_shape)) for l in summary.layers])
+    lines = [f"{'#':>3}  {'op':<16} {'name':<28} {'output':<{width}} {'density':>7} {'r':>2} "
              f"{'MFLOPs':>9} {'dense MF':>9} {'weights KB':>10}"]
     for l in summary.layers:
         dens = f"{l.density:.3f}" if l.type in ("CONV2D", "FULLY_CONNECTED") else ""
         r = str(l.group_size) if l.group_size else ("-" if dens else "")
-        lines.append(f"{l.index:>3}  {l.type:<16} {l.name[:28]:<28} {str(list(l.output_shape)):<18} {dens:>7} "
+        name = l.name if len(l.name) <= 28 else "…" + l.name[-27:]   # the tail tells layers apart
+        lines.append(f"{l.index:>3}  {l.type:<16} {name:<28} {_shape_text(l.output_shape):<{width}} {dens:>7} "
                      f"{r:>2} {l.flops / 1e6:>9.2f} {l.flops_dense / 1e6:>9.2f} {l.weight_bytes / 1024:>10.1f}")
     total, dense = sum(l.flops for l in summary.layers), sum(l.flops_dense for l in summary.layers)
     lines.append(f"total: {total / 1e6:.1f} MFLOPs executed vs {dense / 1e6:.1f} dense "
                  f"({dense / max(total, 1):.2f}x fewer); file {summary.file_bytes / 1e6:.2f} MB; "
                  f"producer {summary.producer or '?'} from {summary.source_framework or '?'}")
+    if summary.dims:
+        lines.append("dynamic dimensions (run any size up to the maximum; FLOPs above at the maximum): "
+                     + ", ".join(f"{name} <= {size}" for name, size in summary.dims.items()))
     return "\n".join(lines)
+
+
+def _shape_text(shape):
+    return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
 def summarize_file(path):

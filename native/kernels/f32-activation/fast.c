@@ -18,17 +18,19 @@
 static inline float clampf(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
 static inline float fast_exp(float x) {
-  x = clampf(x, -87.0f, 88.0f);
+  /* Clamped so 2^n stays a normal float; NaN takes the low branch here and is returned below,
+   * never converted to an integer (undefined in C). */
+  const float c = x > -87.0f ? (x < 88.0f ? x : 88.0f) : -87.0f;
   /* Adding 1.5 * 2^23 rounds to an integer in the low mantissa bits. */
   const float magic = 12582912.0f;
-  float n = (x * 1.44269504f + magic) - magic;
-  float r = x - n * 0.693145752f - n * 1.42860677e-06f;
+  float n = (c * 1.44269504f + magic) - magic;
+  float r = c - n * 0.693145752f - n * 1.42860677e-06f;
   float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.66666667e-01f + r * (4.16666667e-02f +
                                                                         r * (8.33333333e-03f + r * 1.38888889e-03f)))));
   int32_t bits = ((int32_t)n + 127) << 23;
   float scale;
   memcpy(&scale, &bits, sizeof(scale));
-  return p * scale;
+  return x == x ? p * scale : x;
 }
 
 static inline float fast_erf(float x) {
