@@ -4,11 +4,13 @@
     prune_groups(model, density=0.1, group=4)
     from_torch(model, torch.randn(1, 3, 224, 224), weights="fp16").save("model.slite")
 """
+from sparselite.errors import ConversionError
+
 from .passes import run_all
 from .sparsity import choose_group_size, encode_group_sparse, prune_groups
 from .writer import serialize
 
-__all__ = ["from_torch", "prune_groups", "ConvertedModel", "choose_group_size", "encode_group_sparse"]
+__all__ = ["from_torch", "from_tflite", "from_onnx", "prune_groups", "ConvertedModel", "choose_group_size", "encode_group_sparse"]
 
 
 class ConvertedModel:
@@ -63,6 +65,56 @@ def from_torch(module, example_input, weights="fp32", sparse=True, input_names=N
     _rename(graph, graph.outputs, output_names, "output")
     graph.metadata.update({str(k): str(v) for k, v in (metadata or {}).items()})
     return ConvertedModel(graph, weights, source_framework="pytorch")
+
+
+def from_tflite(path_or_bytes, weights=None, sparse=True, metadata=None, progress=None):
+    """Converts a float .tflite model (fp32, or fp16 weights feeding DEQUANTIZE; sparse weights
+    feeding DENSIFY keep their structure). Inputs and outputs keep their TFLite names, shapes and
+    NHWC layout; inside, activations are NCHW.
+
+    weights: "fp32" or "fp16"; None keeps the model's own precision (fp16 if its weights were).
+    sparse: also detect zeros in dense 1x1 conv / fully connected weights (as from_torch).
+    progress: called as progress(done, total) while operators convert (the CLI draws a bar).
+    Quantized (int8) models raise ConversionError naming the tensor."""
+    from .tflite_frontend import from_tflite_graph
+
+    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        data = bytes(path_or_bytes)
+    else:
+        with open(path_or_bytes, "rb") as f:
+            data = f.read()
+    if data[4:8] != b"TFL3":
+        raise ConversionError("not a TFLite model (the file identifier is not TFL3)")
+    graph, output_names, fp16 = from_tflite_graph(data, progress)
+    run_all(graph, sparse=sparse)
+    _rename(graph, graph.outputs, output_names, "output")
+    graph.metadata.update({str(k): str(v) for k, v in (metadata or {}).items()})
+    return ConvertedModel(graph, weights or ("fp16" if fp16 else "fp32"), source_framework="tflite")
+
+
+def from_onnx(path_or_model, weights=None, sparse=True, metadata=None, progress=None):
+    """Converts an ONNX model (a path, bytes or onnx.ModelProto; opset 13-20, static shapes, as
+    torch.onnx.export writes): the conv-net ops, and the transformer ops of BERT exports (MatMul,
+    Gemm, LayerNormalization, erf GELU, Softmax, Gather, Transpose, Reshape, masks). Inputs and
+    outputs keep their ONNX names.
+
+    weights: "fp32" (default) or "fp16". sparse: store zero-heavy 1x1 conv / linear weights
+    group-sparse (as from_torch). progress(done, total) is called as nodes convert."""
+    import onnx
+
+    from .onnx_frontend import from_onnx_graph
+
+    if isinstance(path_or_model, onnx.ModelProto):
+        model = path_or_model
+    elif isinstance(path_or_model, (bytes, bytearray, memoryview)):
+        model = onnx.load_from_string(bytes(path_or_model))
+    else:
+        model = onnx.load(path_or_model)
+    graph, output_names = from_onnx_graph(model, progress)
+    run_all(graph, sparse=sparse)
+    _rename(graph, graph.outputs, output_names, "output")
+    graph.metadata.update({str(k): str(v) for k, v in (metadata or {}).items()})
+    return ConvertedModel(graph, weights or "fp32", source_framework="onnx")
 
 
 def _rename(graph, names, new_names, prefix):

@@ -123,7 +123,7 @@ def _options(builder, op):
         _activation(builder, (S.ActivationOptionsAddActivation, S.ActivationOptionsAddMin,
                               S.ActivationOptionsAddMax), o)
         return S.OpOptions.ActivationOptions, S.ActivationOptionsEnd(builder)
-    if t in ("ADD", "MUL", "SUB", "DIV"):
+    if t in ("ADD", "MUL", "SUB", "DIV", "PRELU"):
         S.BinaryOptionsStart(builder)
         _activation(builder, (S.BinaryOptionsAddActivation, S.BinaryOptionsAddActMin,
                               S.BinaryOptionsAddActMax), o)
@@ -163,6 +163,15 @@ def _options(builder, op):
         S.LayerNormOptionsStart(builder)
         S.LayerNormOptionsAddEpsilon(builder, float(o.get("epsilon", 1e-5)))
         return S.OpOptions.LayerNormOptions, S.LayerNormOptionsEnd(builder)
+    if t == "RESIZE_BILINEAR":
+        S.ResizeBilinearOptionsStart(builder)
+        S.ResizeBilinearOptionsAddAlignCorners(builder, bool(o.get("align_corners", False)))
+        S.ResizeBilinearOptionsAddHalfPixelCenters(builder, bool(o.get("half_pixel_centers", False)))
+        return S.OpOptions.ResizeBilinearOptions, S.ResizeBilinearOptionsEnd(builder)
+    if t == "DEPTH_TO_SPACE":
+        S.DepthToSpaceOptionsStart(builder)
+        S.DepthToSpaceOptionsAddBlockSize(builder, int(o["block_size"]))
+        return S.OpOptions.DepthToSpaceOptions, S.DepthToSpaceOptionsEnd(builder)
     if t == "L2_NORMALIZE":
         S.L2NormalizeOptionsStart(builder)
         S.L2NormalizeOptionsAddEpsilon(builder, float(o.get("epsilon", 1e-12)))

@@ -43,3 +43,14 @@ def test_wasm_benchmark_runs_both_engines(tmp_path):
     (row,) = json.loads(out.read_text())
     assert row["ms"]["sparselite"] > 0 and row["ms"]["onnxruntime-web"] > 0
     assert row["rel_err"] < 1e-4  # both engines compute the same model
+
+
+def test_tflite_benchmark_runs_both_engines(tmp_path):
+    out = tmp_path / "tflite.json"
+    subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "bench_tflite.py"), "--runs", "2", "--blocks",
+                    "1", "--warmup", "1", "--json", str(out)], check=True, capture_output=True, text=True, timeout=900)
+    rows = json.loads(out.read_text())["results"]
+    assert [r["model"] for r in rows] == ["face_detection_short_range", "face_detection_full_range",
+                                         "face_detection_full_range_sparse"]
+    assert all(r["sparselite"] > 0 and r["litert"] > 0 for r in rows)
+    assert rows[2]["sparse_layers"] >= 40 and rows[0]["sparse_layers"] == 0

@@ -459,3 +459,47 @@ def test_dynamic_sequence_length_errors():
         model.run({"ids": np.zeros((3, 5), np.int64), "mask": ids[:, :5]})
     (h, _) = model.run({"ids": ids[:, :4], "mask": np.ones((2, 4), np.int64)})  # still usable
     assert h.shape == (2, 4, 16)
+
+
+def _resize_ref(x, out_h, out_w, align, half):
+    """TFLite's bilinear sampling, written out."""
+    def axis(out, size):
+        scale = (size - 1) / (out - 1) if align and out > 1 else size / out
+        src = (np.arange(out) + 0.5) * scale - 0.5 if half else np.arange(out) * scale
+        lo = np.clip(np.floor(src), 0, size - 1).astype(int)
+        hi = np.clip(np.ceil(src), 0, size - 1).astype(int)
+        return lo, hi, (src - lo).astype(np.float32)
+    (yl, yh, fy), (xl, xh, fx) = axis(out_h, x.shape[2]), axis(out_w, x.shape[3])
+    top = x[:, :, yl][..., xl] * (1 - fx) + x[:, :, yl][..., xh] * fx
+    bottom = x[:, :, yh][..., xl] * (1 - fx) + x[:, :, yh][..., xh] * fx
+    return top * (1 - fy[:, None]) + bottom * fy[:, None]
+
+
+@pytest.mark.parametrize("align,half", [(False, False), (True, False), (False, True)])
+@pytest.mark.parametrize("size", [(12, 12), (5, 9), (3, 2)])
+def test_resize_bilinear(align, half, size):
+    x = rng.standard_normal((2, 3, 6, 4)).astype(np.float32)
+    ref = _resize_ref(x, *size, align, half)
+    g, ins = single_op("RESIZE_BILINEAR", [x], ref.shape, options=dict(align_corners=align, half_pixel_centers=half))
+    (y,) = run_graph(g, ins, num_threads=2)
+    assert rel_err(y, ref) < 1e-6
+
+
+@pytest.mark.parametrize("block", [2, 3])
+def test_depth_to_space_in_tensorflow_order(block):
+    x = rng.standard_normal((2, 2 * block * block, 3, 5)).astype(np.float32)
+    nhwc = x.transpose(0, 2, 3, 1)   # TF's definition, on NHWC
+    n, h, w, c = nhwc.shape
+    ref = nhwc.reshape(n, h, w, block, block, c // block ** 2).transpose(0, 1, 3, 2, 4, 5)
+    ref = ref.reshape(n, h * block, w * block, c // block ** 2).transpose(0, 3, 1, 2)
+    g, ins = single_op("DEPTH_TO_SPACE", [x], ref.shape, options=dict(block_size=block))
+    (y,) = run_graph(g, ins)
+    assert np.array_equal(y, ref)
+
+
+def test_prelu_with_per_channel_alpha():
+    x = rng.standard_normal((1, 4, 3, 5)).astype(np.float32)
+    alpha = rng.uniform(0, 0.5, (4, 1, 1)).astype(np.float32)
+    g, ins = single_op("PRELU", [x], x.shape, consts=[alpha])
+    (y,) = run_graph(g, ins)
+    assert np.array_equal(y, np.where(x > 0, x, x * alpha))

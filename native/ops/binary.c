@@ -1,10 +1,11 @@
-/* ADD, SUB, MUL and DIV with numpy broadcasting and a fused activation.
+/* ADD, SUB, MUL, DIV and PRELU (x > 0 ? x : alpha * x) with numpy broadcasting and a fused
+ * activation.
  * Prepare merges dimensions that are contiguous (or broadcast) in both inputs, so the
  * innermost loop runs over a whole row with each input either contiguous or one value:
  * a residual add is one row, an attention mask [B,1,1,T] over [B,H,T,T] is rows of T. */
 #include "../runtime/internal.h"
 
-typedef enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV } binary_kind_t;
+typedef enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_PRELU } binary_kind_t;
 
 typedef struct {
   sl_activation_t act;
@@ -91,20 +92,26 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
 }
 
 /* One row; each input steps by 0 or 1, so each case is a loop the compiler vectorizes. */
-#define ROW_LOOP(expr)                                                       \
-  do {                                                                       \
-    if (as && bs) for (size_t i = 0; i < len; i++) y[i] = (a[i])expr(b[i]);  \
-    else if (as) for (size_t i = 0; i < len; i++) y[i] = (a[i])expr(b[0]);   \
-    else if (bs) for (size_t i = 0; i < len; i++) y[i] = (a[0])expr(b[i]);   \
-    else for (size_t i = 0; i < len; i++) y[i] = (a[0])expr(b[0]);           \
+#define ROW_LOOP(F)                                                            \
+  do {                                                                         \
+    if (as && bs) for (size_t i = 0; i < len; i++) y[i] = F(a[i], b[i]);       \
+    else if (as) for (size_t i = 0; i < len; i++) y[i] = F(a[i], b[0]);        \
+    else if (bs) for (size_t i = 0; i < len; i++) y[i] = F(a[0], b[i]);        \
+    else for (size_t i = 0; i < len; i++) y[i] = F(a[0], b[0]);                \
   } while (0)
+#define ADD(u, v) ((u) + (v))
+#define SUB(u, v) ((u) - (v))
+#define MUL(u, v) ((u) * (v))
+#define DIV(u, v) ((u) / (v))
+#define PRELU(u, v) ((u) > 0.0f ? (u) : (u) * (v))
 
 static void row(binary_kind_t kind, const float* a, size_t as, const float* b, size_t bs, float* y, size_t len) {
   switch (kind) {
-    case OP_ADD: ROW_LOOP(+); break;
-    case OP_SUB: ROW_LOOP(-); break;
-    case OP_MUL: ROW_LOOP(*); break;
-    case OP_DIV: ROW_LOOP(/); break;
+    case OP_ADD: ROW_LOOP(ADD); break;
+    case OP_SUB: ROW_LOOP(SUB); break;
+    case OP_MUL: ROW_LOOP(MUL); break;
+    case OP_DIV: ROW_LOOP(DIV); break;
+    case OP_PRELU: ROW_LOOP(PRELU); break;
   }
 }
 
@@ -159,8 +166,10 @@ static void run_add(const sl_model_t* m, const sl_node_t* n) { run_op(m, n, OP_A
 static void run_sub(const sl_model_t* m, const sl_node_t* n) { run_op(m, n, OP_SUB); }
 static void run_mul(const sl_model_t* m, const sl_node_t* n) { run_op(m, n, OP_MUL); }
 static void run_div(const sl_model_t* m, const sl_node_t* n) { run_op(m, n, OP_DIV); }
+static void run_prelu(const sl_model_t* m, const sl_node_t* n) { run_op(m, n, OP_PRELU); }
 
 const sl_op_def_t sl_op_add = {"ADD", 2, 2, prepare, run_add, prepare};
 const sl_op_def_t sl_op_sub = {"SUB", 2, 2, prepare, run_sub, prepare};
 const sl_op_def_t sl_op_mul = {"MUL", 2, 2, prepare, run_mul, prepare};
 const sl_op_def_t sl_op_div = {"DIV", 2, 2, prepare, run_div, prepare};
+const sl_op_def_t sl_op_prelu = {"PRELU", 2, 2, prepare, run_prelu, prepare};

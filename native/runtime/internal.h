@@ -125,6 +125,9 @@ typedef enum {
   SL_OP_CAST = 18,
   SL_OP_MEAN_POOL = 19,
   SL_OP_L2_NORMALIZE = 20,
+  SL_OP_RESIZE_BILINEAR = 21,
+  SL_OP_DEPTH_TO_SPACE = 22,
+  SL_OP_PRELU = 23,
   SL_OP_COUNT
 } sl_op_type_t;
 

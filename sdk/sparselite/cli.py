@@ -1,4 +1,4 @@
-"""The `sparselite` command: inspect and run .slite models, build the runtime for devices."""
+"""The `sparselite` command: convert models, inspect and run .slite files, build the runtime for devices."""
 import argparse
 import os
 import shutil
@@ -16,6 +16,35 @@ def _inspect(args):
     print(format_summary(summary))
     for k, v in summary.metadata.items():
         print(f"metadata {k}: {v[:200]}")
+
+
+def _progress_bar(done, total, stream=sys.stderr):
+    """Redraws one line: `converting [#####.....] done/total ops`."""
+    width = 30
+    filled = width * done // max(total, 1)
+    stream.write(f"\rconverting [{'#' * filled}{'.' * (width - filled)}] {done}/{total} ops")
+    if done == total:
+        stream.write("\n")
+    stream.flush()
+
+
+def _convert(args):
+    from .converters import from_onnx, from_tflite
+    from .inspect import format_summary, summarize
+    from .model import load
+
+    ext = os.path.splitext(args.model)[1].lower()
+    if ext not in (".tflite", ".onnx"):
+        raise ValueError(f"convert reads .tflite and .onnx files, got '{args.model}'")
+    show = _progress_bar if os.path.getsize(args.model) > 1 << 20 or args.progress else None
+    convert = from_tflite if ext == ".tflite" else from_onnx
+    converted = convert(args.model, weights=args.weights, progress=show)
+    out = args.output or os.path.splitext(args.model)[0] + ".slite"
+    converted.save(out)
+    load(out)   # verify what was written, as every reader will
+    with open(out, "rb") as f:
+        print(format_summary(summarize(f.read())))
+    print(f"wrote {out}")
 
 
 def _run(args):
@@ -136,6 +165,12 @@ def main(argv=None):
     p = sub.add_parser("inspect", help="ops, shapes, per-layer sparsity and group size, FLOPs, file size")
     p.add_argument("model")
     p.set_defaults(fn=_inspect)
+    p = sub.add_parser("convert", help="convert a .tflite or .onnx model to .slite; prints the per-layer summary")
+    p.add_argument("model")
+    p.add_argument("-o", "--output", help="the .slite to write (default: next to the model)")
+    p.add_argument("--weights", choices=["fp32", "fp16"], help="weight precision (default: the model's own)")
+    p.add_argument("--progress", action="store_true", help="show the progress bar for small models too")
+    p.set_defaults(fn=_convert)
     p = sub.add_parser("run", help="run a model on a .npy input (random if none) and print its outputs")
     p.add_argument("model")
     p.add_argument("--input", help=".npy file for the (single) input")
