@@ -18,9 +18,9 @@ def _inspect(args):
         print(f"metadata {k}: {v[:200]}")
 
 
-def _progress_bar(done, total, stream=sys.stderr):
-    """Redraws one line: `converting [#####.....] done/total ops`."""
-    width = 30
+def _progress_bar(done, total):
+    """Redraws one line on stderr: `converting [#####.....] done/total ops`."""
+    stream, width = sys.stderr, 30
     filled = width * done // max(total, 1)
     stream.write(f"\rconverting [{'#' * filled}{'.' * (width - filled)}] {done}/{total} ops")
     if done == total:
