@@ -60,7 +60,11 @@ def test_blazeface_matches_litert(name):
 
 
 def test_sparse_weights_arrive_sparse():
+    from sparselite.inspect import summarize
+
     converted = from_tflite(model_path("face_detection_full_range_sparse.tflite"))
+    layers = [l for l in summarize(converted.to_bytes()).layers if l.group_size]
+    assert len(layers) >= 40 and all(l.flops < 0.5 * l.flops_dense for l in layers)   # what `inspect` prints
     sparse = [op for op in converted.graph.ops if op.type == "CONV2D"
               and converted.graph.tensors[op.inputs[1]].group_size]
     assert len(sparse) >= 40
@@ -69,75 +73,91 @@ def test_sparse_weights_arrive_sparse():
     assert converted.weights == "fp16"   # the file's weights were fp16: kept at that precision
 
 
-def test_quantized_and_unsupported_ops_are_named():
+def one_op_model(op_code, tensor_type):
+    """x [1, 4] -> op -> y, a one-op TFLite model built with the schema package."""
     import flatbuffers
     import tflite
 
-    def model_with(op_code, tensor_type):
-        """x -> op -> y, a one-op TFLite model built with the schema package."""
-        b = flatbuffers.Builder(1024)
-        names = [b.CreateString(n) for n in ("x", "y")]
-        tensors = []
-        for name in names:
-            tflite.TensorStartShapeVector(b, 2)
-            b.PrependInt32(4)
-            b.PrependInt32(1)
-            shape = b.EndVector()
-            tflite.TensorStart(b)
-            tflite.TensorAddShape(b, shape)
-            tflite.TensorAddType(b, tensor_type)
-            tflite.TensorAddName(b, name)
-            tensors.append(tflite.TensorEnd(b))
-        tflite.SubGraphStartTensorsVector(b, 2)
-        for t in reversed(tensors):
-            b.PrependUOffsetTRelative(t)
-        tv = b.EndVector()
-        vecs = []
-        for vals in ([0], [1], [0], [1]):
-            tflite.OperatorStartInputsVector(b, len(vals))
-            for v in reversed(vals):
-                b.PrependInt32(v)
-            vecs.append(b.EndVector())
-        tflite.OperatorStart(b)
-        tflite.OperatorAddOpcodeIndex(b, 0)
-        tflite.OperatorAddInputs(b, vecs[0])
-        tflite.OperatorAddOutputs(b, vecs[1])
-        op = tflite.OperatorEnd(b)
-        tflite.SubGraphStartOperatorsVector(b, 1)
-        b.PrependUOffsetTRelative(op)
-        ops = b.EndVector()
-        tflite.SubGraphStart(b)
-        tflite.SubGraphAddTensors(b, tv)
-        tflite.SubGraphAddInputs(b, vecs[2])
-        tflite.SubGraphAddOutputs(b, vecs[3])
-        tflite.SubGraphAddOperators(b, ops)
-        sg = tflite.SubGraphEnd(b)
-        tflite.OperatorCodeStart(b)
-        tflite.OperatorCodeAddBuiltinCode(b, op_code)
-        tflite.OperatorCodeAddDeprecatedBuiltinCode(b, min(op_code, 127))
-        code = tflite.OperatorCodeEnd(b)
-        tflite.BufferStart(b)
-        empty = tflite.BufferEnd(b)
-        for start, items in ((tflite.ModelStartSubgraphsVector, [sg]), (tflite.ModelStartOperatorCodesVector, [code]),
-                             (tflite.ModelStartBuffersVector, [empty])):
-            start(b, len(items))
-            for item in reversed(items):
-                b.PrependUOffsetTRelative(item)
-            vecs.append(b.EndVector())
-        tflite.ModelStart(b)
-        tflite.ModelAddVersion(b, 3)
-        tflite.ModelAddSubgraphs(b, vecs[4])
-        tflite.ModelAddOperatorCodes(b, vecs[5])
-        tflite.ModelAddBuffers(b, vecs[6])
-        b.Finish(tflite.ModelEnd(b), file_identifier=b"TFL3")
-        return bytes(b.Output())
+    b = flatbuffers.Builder(1024)
+    names = [b.CreateString(n) for n in ("x", "y")]
+    tensors = []
+    for name in names:
+        tflite.TensorStartShapeVector(b, 2)
+        b.PrependInt32(4)
+        b.PrependInt32(1)
+        shape = b.EndVector()
+        tflite.TensorStart(b)
+        tflite.TensorAddShape(b, shape)
+        tflite.TensorAddType(b, tensor_type)
+        tflite.TensorAddName(b, name)
+        tensors.append(tflite.TensorEnd(b))
+    tflite.SubGraphStartTensorsVector(b, 2)
+    for t in reversed(tensors):
+        b.PrependUOffsetTRelative(t)
+    tv = b.EndVector()
+    vecs = []
+    for vals in ([0], [1], [0], [1]):
+        tflite.OperatorStartInputsVector(b, len(vals))
+        for v in reversed(vals):
+            b.PrependInt32(v)
+        vecs.append(b.EndVector())
+    tflite.OperatorStart(b)
+    tflite.OperatorAddOpcodeIndex(b, 0)
+    tflite.OperatorAddInputs(b, vecs[0])
+    tflite.OperatorAddOutputs(b, vecs[1])
+    op = tflite.OperatorEnd(b)
+    tflite.SubGraphStartOperatorsVector(b, 1)
+    b.PrependUOffsetTRelative(op)
+    ops = b.EndVector()
+    tflite.SubGraphStart(b)
+    tflite.SubGraphAddTensors(b, tv)
+    tflite.SubGraphAddInputs(b, vecs[2])
+    tflite.SubGraphAddOutputs(b, vecs[3])
+    tflite.SubGraphAddOperators(b, ops)
+    sg = tflite.SubGraphEnd(b)
+    tflite.OperatorCodeStart(b)
+    tflite.OperatorCodeAddBuiltinCode(b, op_code)
+    tflite.OperatorCodeAddDeprecatedBuiltinCode(b, min(op_code, 127))
+    code = tflite.OperatorCodeEnd(b)
+    tflite.BufferStart(b)
+    empty = tflite.BufferEnd(b)
+    for start, items in ((tflite.ModelStartSubgraphsVector, [sg]), (tflite.ModelStartOperatorCodesVector, [code]),
+                         (tflite.ModelStartBuffersVector, [empty])):
+        start(b, len(items))
+        for item in reversed(items):
+            b.PrependUOffsetTRelative(item)
+        vecs.append(b.EndVector())
+    tflite.ModelStart(b)
+    tflite.ModelAddVersion(b, 3)
+    tflite.ModelAddSubgraphs(b, vecs[4])
+    tflite.ModelAddOperatorCodes(b, vecs[5])
+    tflite.ModelAddBuffers(b, vecs[6])
+    b.Finish(tflite.ModelEnd(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
 
-    relu = model_with(tflite.BuiltinOperator.RELU, tflite.TensorType.FLOAT32)
+
+
+def test_quantized_and_unsupported_ops_are_named():
+    import tflite
+
+    relu = one_op_model(tflite.BuiltinOperator.RELU, tflite.TensorType.FLOAT32)
     (y,) = sparselite.load(from_tflite(relu).to_bytes()).run(np.array([[-1, 2, -3, 4]], np.float32))
     assert np.array_equal(y, [[0, 2, 0, 4]])
     with pytest.raises(sparselite.ConversionError, match="tensor 'x' is quantized \\(INT8\\)"):
-        from_tflite(model_with(tflite.BuiltinOperator.RELU, tflite.TensorType.INT8))
+        from_tflite(one_op_model(tflite.BuiltinOperator.RELU, tflite.TensorType.INT8))
     with pytest.raises(sparselite.ConversionError, match="unsupported TFLite op FLOOR \\(operator 0, output 'y'\\)"):
-        from_tflite(model_with(tflite.BuiltinOperator.FLOOR, tflite.TensorType.FLOAT32))
+        from_tflite(one_op_model(tflite.BuiltinOperator.FLOOR, tflite.TensorType.FLOAT32))
     with pytest.raises(sparselite.ConversionError, match="not a TFLite model"):
         from_tflite(b"\0" * 64)
+
+
+@pytest.mark.parametrize("op", ["RELU", "RELU6", "RELU_N1_TO_1", "LOGISTIC", "TANH", "HARD_SWISH"])
+def test_activation_ops_match_litert(op, tmp_path):
+    import tflite
+
+    path = tmp_path / "op.tflite"
+    path.write_bytes(one_op_model(getattr(tflite.BuiltinOperator, op), tflite.TensorType.FLOAT32))
+    x = np.array([[-7.5, -0.3, 0.4, 6.5]], np.float32)
+    (y,) = sparselite.load(from_tflite(str(path)).to_bytes()).run(x)
+    ref = litert_run(litert(str(path)), x)["y"]
+    assert np.allclose(y, ref, rtol=1e-5, atol=1e-6), (y, ref)
