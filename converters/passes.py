@@ -75,6 +75,46 @@ def fold_pad_into_conv(graph):
         graph.ops.remove(pad)
 
 
+def fuse_attention_softmax(graph):
+    """softmax(x * c + mask) over the last axis (attention scores: scale, additive mask, softmax)
+    becomes one SOFTMAX with a scale and a mask input: one pass over the scores instead of three."""
+    def single_producer(name, kind):
+        op = graph.producer(name)
+        ok = op is not None and op.type == kind and _sole_consumer(graph, name)
+        return op if ok and op.options.get("activation", "NONE") == "NONE" else None
+
+    for sm in [op for op in graph.ops if op.type == "SOFTMAX" and len(op.inputs) == 1]:
+        shape = graph.tensors[sm.inputs[0]].shape
+        if sm.options.get("axis", -1) % len(shape) != len(shape) - 1:
+            continue
+        scores, mask, scale = sm.inputs[0], None, 1.0
+        add = single_producer(scores, "ADD")
+        if add is not None:
+            a, b = add.inputs
+            for x, m in ((a, b), (b, a)):
+                if graph.tensors[x].shape == shape and graph.tensors[m].shape[-1:] == shape[-1:] \
+                        and len(graph.tensors[m].shape) <= len(shape):
+                    scores, mask = x, m
+                    break
+            else:
+                add = None
+        mul = single_producer(scores, "MUL")
+        if mul is not None:
+            consts = [t for t in mul.inputs if graph.tensors[t].data is not None and graph.tensors[t].data.size == 1]
+            if consts and graph.tensors[[t for t in mul.inputs if t != consts[0]][0]].shape == shape:
+                scale = float(graph.tensors[consts[0]].data.reshape(-1)[0])
+                scores = [t for t in mul.inputs if t != consts[0]][0]
+            else:
+                mul = None
+        if add is None and mul is None:
+            continue
+        sm.inputs = [scores] + ([mask] if mask is not None else [])
+        sm.options["scale"] = scale
+        for op in (add, mul):
+            if op is not None:
+                graph.ops.remove(op)
+
+
 def shrink_broadcast_constants(graph):
     """Constant inputs of elementwise ops that repeat along an axis keep one slice and let the
     op broadcast (folded token-type embeddings [B, T, H] become [1, 1, H])."""
@@ -120,6 +160,7 @@ def run_all(graph, sparse=True):
     fold_pad_into_conv(graph)
     fold_batch_norm(graph)
     fuse_activations(graph)
+    fuse_attention_softmax(graph)
     shrink_broadcast_constants(graph)
     if sparse:
         choose_sparsity(graph)

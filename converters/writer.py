@@ -153,6 +153,7 @@ def _options(builder, op):
     if t == "SOFTMAX":
         S.SoftmaxOptionsStart(builder)
         S.SoftmaxOptionsAddAxis(builder, int(o.get("axis", -1)))
+        S.SoftmaxOptionsAddScale(builder, float(o.get("scale", 1.0)))
         return S.OpOptions.SoftmaxOptions, S.SoftmaxOptionsEnd(builder)
     if t == "TRANSPOSE":
         vec = _ints(builder, S.TransposeOptionsStartPermVector, o["perm"])

@@ -503,3 +503,25 @@ def test_prelu_with_per_channel_alpha():
     g, ins = single_op("PRELU", [x], x.shape, consts=[alpha])
     (y,) = run_graph(g, ins)
     assert np.array_equal(y, np.where(x > 0, x, x * alpha))
+
+
+@pytest.mark.parametrize("mask_shape", [None, (2, 1, 1, 9), (2, 1, 7, 9), (9,), (1, 3, 1, 9)])
+@pytest.mark.parametrize("scale", [1.0, 0.125])
+def test_softmax_with_scale_and_additive_mask(mask_shape, scale):
+    """The fused attention softmax: softmax(scale * x + mask) over the last axis, mask broadcast."""
+    x = rng.standard_normal((2, 3, 7, 9)).astype(np.float32)
+    mask = None if mask_shape is None else np.where(rng.random(mask_shape) < 0.3, -1e9, 0).astype(np.float32)
+    z = x * scale + (0 if mask is None else mask)
+    ref = np.exp(z - z.max(-1, keepdims=True))
+    ref /= ref.sum(-1, keepdims=True)
+    g, ins = single_op("SOFTMAX", [x] + ([mask] if mask is not None else []), x.shape,
+                       options=dict(axis=-1, scale=scale))
+    (y,) = run_graph(g, ins, num_threads=2)
+    assert rel_err(y, ref) < 1e-6
+
+
+def test_softmax_mask_must_broadcast():
+    g, ins = single_op("SOFTMAX", [np.zeros((2, 3, 4), np.float32), np.zeros((3, 3, 4), np.float32)], (2, 3, 4),
+                       options=dict(axis=-1))
+    with pytest.raises(sparselite.InvalidModelError, match="does not broadcast"):
+        run_graph(g, ins)

@@ -1,18 +1,25 @@
-/* SOFTMAX along one axis, max-subtracted for stability; the last axis (attention) runs rows
- * in parallel with the vectorized exp. */
+/* SOFTMAX along one axis, max-subtracted for stability: y = softmax(scale * x + mask). The
+ * optional mask (additive, numpy-broadcast to x, attention's [B,1,1,T]) and scale exist so the
+ * attention's scaling, masking and softmax are one pass over the scores; they require the last
+ * axis. Rows of the last axis run in parallel with the vectorized exp. */
 #include <math.h>
 
 #include "../runtime/internal.h"
 
 typedef struct {
   size_t outer, axis, inner;
+  float scale;
+  int32_t rank;                       /* of x; the mask's strides are over x's outer dimensions */
+  size_t shape[SL_MAX_RANK];
+  size_t mask_stride[SL_MAX_RANK];    /* 0 along broadcast dimensions */
 } softmax_params_t;
 
 static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   softmax_params_t* p = sl_node_params(m, n, sizeof(*p));
   if (p == NULL) return SL_ERROR_OUT_OF_MEMORY;
   int32_t axis = sl_fb_i32(fb, &n->options, 0, -1);
-  sl_tensor_t *x = sl_in(m, n, 0), *y = sl_out(m, n, 0);
+  p->scale = sl_fb_f32(fb, &n->options, 1, 1.0f);
+  sl_tensor_t *x = sl_in(m, n, 0), *mask = n->num_inputs > 1 ? sl_in(m, n, 1) : NULL, *y = sl_out(m, n, 0);
   sl_status_t st = sl_expect_f32(m, n, x, "input", -1);
   if (st == SL_OK) st = sl_expect_f32(m, n, y, "output", -1);
   if (st == SL_OK) st = sl_expect_shape(m, n, y, "output", x->rank, x->shape);
@@ -23,25 +30,60 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   for (int32_t d = 0; d < axis; d++) p->outer *= (size_t)x->shape[d];
   for (int32_t d = axis + 1; d < x->rank; d++) p->inner *= (size_t)x->shape[d];
   p->axis = (size_t)x->shape[axis];
+  if (mask == NULL && p->scale == 1.0f) return SL_OK;
+  if (axis != x->rank - 1) return sl_node_fail(m, n, "a mask or scale needs the last axis");
+  if (mask == NULL) return SL_OK;
+  if ((st = sl_expect_f32(m, n, mask, "mask", -1)) != SL_OK) return st;
+  if (mask->rank > x->rank || mask->shape[mask->rank - 1] != x->shape[x->rank - 1])
+    return sl_node_fail(m, n, "mask (%s) must end in the softmax axis and broadcast to the input", mask->name);
+  p->rank = x->rank;
+  size_t s = (size_t)mask->shape[mask->rank - 1];
+  for (int32_t d = x->rank - 2; d >= 0; d--) {
+    int32_t md = d - (x->rank - mask->rank);
+    int32_t dim = md >= 0 ? mask->shape[md] : 1;
+    if (dim != 1 && dim != x->shape[d])
+      return sl_node_fail(m, n, "mask (%s) does not broadcast to the input along dimension %d", mask->name, d);
+    p->shape[d] = (size_t)x->shape[d];
+    p->mask_stride[d] = dim == 1 ? 0 : s;
+    s *= (size_t)dim;
+  }
   return SL_OK;
 }
 
 typedef struct {
   const softmax_params_t* p;
-  const float* x;
+  const float *x, *mask;
   float* y;
 } job_t;
 
 enum { ROWS_PER_TASK = 64 };
 
-/* Softmax over contiguous rows (the last axis: attention scores), in parallel. */
+/* The mask row under row r of x: r's multi-index over the outer dimensions times the strides. */
+static const float* mask_row(const softmax_params_t* p, const float* mask, size_t r) {
+  size_t offset = 0;
+  for (int32_t d = p->rank - 2; d >= 0; d--) {
+    offset += (r % p->shape[d]) * p->mask_stride[d];
+    r /= p->shape[d];
+  }
+  return mask + offset;
+}
+
 static void rows_task(void* ctx, size_t task, size_t thread) {
   (void)thread;
   const job_t* j = ctx;
-  size_t len = j->p->axis, end = (task + 1) * ROWS_PER_TASK < j->p->outer ? (task + 1) * ROWS_PER_TASK : j->p->outer;
+  const softmax_params_t* p = j->p;
+  size_t len = p->axis, end = (task + 1) * ROWS_PER_TASK < p->outer ? (task + 1) * ROWS_PER_TASK : p->outer;
   for (size_t r = task * ROWS_PER_TASK; r < end; r++) {
     const float* x = j->x + r * len;
     float* y = j->y + r * len;
+    if (j->mask != NULL) {
+      const float* mr = mask_row(p, j->mask, r);
+      for (size_t a = 0; a < len; a++) y[a] = x[a] * p->scale + mr[a];
+      x = y;
+    } else if (p->scale != 1.0f) {
+      for (size_t a = 0; a < len; a++) y[a] = x[a] * p->scale;
+      x = y;
+    }
     float mx = sl_f32_max(x, len);
     float inv = 1.0f / sl_f32_exp_sum(x, mx, y, len);
     for (size_t a = 0; a < len; a++) y[a] *= inv;
@@ -53,7 +95,7 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   const float* x = sl_in(m, n, 0)->data;
   float* y = sl_out(m, n, 0)->data;
   if (p->inner == 1) {
-    job_t j = {p, x, y};
+    job_t j = {p, x, n->num_inputs > 1 ? sl_in(m, n, 1)->data : NULL, y};
     sl_parallel_for(m, (p->outer + ROWS_PER_TASK - 1) / ROWS_PER_TASK, rows_task, &j);
     return;
   }
@@ -73,4 +115,4 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   }
 }
 
-const sl_op_def_t sl_op_softmax = {"SOFTMAX", 1, 1, prepare, run, prepare};
+const sl_op_def_t sl_op_softmax = {"SOFTMAX", 1, 2, prepare, run, prepare};

@@ -967,11 +967,21 @@ class SoftmaxOptions(object):
             return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
         return -1
 
+    # SoftmaxOptions
+    def Scale(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Float32Flags, o + self._tab.Pos)
+        return 1.0
+
 def SoftmaxOptionsStart(builder):
-    builder.StartObject(1)
+    builder.StartObject(2)
 
 def SoftmaxOptionsAddAxis(builder, axis):
     builder.PrependInt32Slot(0, axis, -1)
+
+def SoftmaxOptionsAddScale(builder, scale):
+    builder.PrependFloat32Slot(1, scale, 1.0)
 
 def SoftmaxOptionsEnd(builder):
     return builder.EndObject()
