@@ -73,68 +73,81 @@ def test_sparse_weights_arrive_sparse():
     assert converted.weights == "fp16"   # the file's weights were fp16: kept at that precision
 
 
-def one_op_model(op_code, tensor_type):
-    """x [1, 4] -> op -> y, a one-op TFLite model built with the schema package."""
+def one_op_model(op_code, tensor_type=0, x_shape=(1, 4), y_shape=None, consts=(), options=None):
+    """x -> op(x, *consts) -> y, a one-op TFLite model built with the schema package.
+    consts: float32/int32 arrays stored as buffers; options: (BuiltinOptions type, fn(builder) -> table)."""
     import flatbuffers
     import tflite
 
     b = flatbuffers.Builder(1024)
-    names = [b.CreateString(n) for n in ("x", "y")]
+    y_shape = x_shape if y_shape is None else y_shape
+    specs = [("x", x_shape, tensor_type, 0), ("y", y_shape, 0, 0)]
+    specs += [(f"c{k}", c.shape, 2 if c.dtype == np.int32 else 0, k + 1) for k, c in enumerate(consts)]
+    data = []
+    for c in consts:
+        raw = np.ascontiguousarray(c).tobytes()
+        tflite.BufferStartDataVector(b, len(raw))
+        b.head = b.head - len(raw)
+        b.Bytes[b.head:b.head + len(raw)] = raw
+        data.append(b.EndVector())
+    buffers = []
+    for k in range(len(consts) + 1):
+        tflite.BufferStart(b)
+        if k:
+            tflite.BufferAddData(b, data[k - 1])
+        buffers.append(tflite.BufferEnd(b))
     tensors = []
-    for name in names:
-        tflite.TensorStartShapeVector(b, 2)
-        b.PrependInt32(4)
-        b.PrependInt32(1)
+    for name, shape, kind, buf in specs:
+        name = b.CreateString(name)
+        tflite.TensorStartShapeVector(b, len(shape))
+        for d in reversed(shape):
+            b.PrependInt32(int(d))
         shape = b.EndVector()
         tflite.TensorStart(b)
         tflite.TensorAddShape(b, shape)
-        tflite.TensorAddType(b, tensor_type)
+        tflite.TensorAddType(b, kind)
         tflite.TensorAddName(b, name)
+        tflite.TensorAddBuffer(b, buf)
         tensors.append(tflite.TensorEnd(b))
-    tflite.SubGraphStartTensorsVector(b, 2)
-    for t in reversed(tensors):
-        b.PrependUOffsetTRelative(t)
-    tv = b.EndVector()
-    vecs = []
-    for vals in ([0], [1], [0], [1]):
-        tflite.OperatorStartInputsVector(b, len(vals))
-        for v in reversed(vals):
-            b.PrependInt32(v)
-        vecs.append(b.EndVector())
+
+    def vector(start, items, prepend):
+        start(b, len(items))
+        for item in reversed(items):
+            prepend(item)
+        return b.EndVector()
+
+    tv = vector(tflite.SubGraphStartTensorsVector, tensors, b.PrependUOffsetTRelative)
+    ins = vector(tflite.OperatorStartInputsVector, [0] + [k + 2 for k in range(len(consts))], b.PrependInt32)
+    outs, g_in, g_out = (vector(tflite.OperatorStartInputsVector, [v], b.PrependInt32) for v in (1, 0, 1))
+    opts = options[1](b) if options else None
     tflite.OperatorStart(b)
     tflite.OperatorAddOpcodeIndex(b, 0)
-    tflite.OperatorAddInputs(b, vecs[0])
-    tflite.OperatorAddOutputs(b, vecs[1])
-    op = tflite.OperatorEnd(b)
-    tflite.SubGraphStartOperatorsVector(b, 1)
-    b.PrependUOffsetTRelative(op)
-    ops = b.EndVector()
+    tflite.OperatorAddInputs(b, ins)
+    tflite.OperatorAddOutputs(b, outs)
+    if opts is not None:
+        tflite.OperatorAddBuiltinOptionsType(b, options[0])
+        tflite.OperatorAddBuiltinOptions(b, opts)
+    ops = vector(tflite.SubGraphStartOperatorsVector, [tflite.OperatorEnd(b)], b.PrependUOffsetTRelative)
     tflite.SubGraphStart(b)
     tflite.SubGraphAddTensors(b, tv)
-    tflite.SubGraphAddInputs(b, vecs[2])
-    tflite.SubGraphAddOutputs(b, vecs[3])
+    tflite.SubGraphAddInputs(b, g_in)
+    tflite.SubGraphAddOutputs(b, g_out)
     tflite.SubGraphAddOperators(b, ops)
     sg = tflite.SubGraphEnd(b)
     tflite.OperatorCodeStart(b)
     tflite.OperatorCodeAddBuiltinCode(b, op_code)
     tflite.OperatorCodeAddDeprecatedBuiltinCode(b, min(op_code, 127))
     code = tflite.OperatorCodeEnd(b)
-    tflite.BufferStart(b)
-    empty = tflite.BufferEnd(b)
-    for start, items in ((tflite.ModelStartSubgraphsVector, [sg]), (tflite.ModelStartOperatorCodesVector, [code]),
-                         (tflite.ModelStartBuffersVector, [empty])):
-        start(b, len(items))
-        for item in reversed(items):
-            b.PrependUOffsetTRelative(item)
-        vecs.append(b.EndVector())
+    sgs = vector(tflite.ModelStartSubgraphsVector, [sg], b.PrependUOffsetTRelative)
+    codes = vector(tflite.ModelStartOperatorCodesVector, [code], b.PrependUOffsetTRelative)
+    bufs = vector(tflite.ModelStartBuffersVector, buffers, b.PrependUOffsetTRelative)
     tflite.ModelStart(b)
     tflite.ModelAddVersion(b, 3)
-    tflite.ModelAddSubgraphs(b, vecs[4])
-    tflite.ModelAddOperatorCodes(b, vecs[5])
-    tflite.ModelAddBuffers(b, vecs[6])
+    tflite.ModelAddSubgraphs(b, sgs)
+    tflite.ModelAddOperatorCodes(b, codes)
+    tflite.ModelAddBuffers(b, bufs)
     b.Finish(tflite.ModelEnd(b), file_identifier=b"TFL3")
     return bytes(b.Output())
-
 
 
 def test_quantized_and_unsupported_ops_are_named():
@@ -161,3 +174,56 @@ def test_activation_ops_match_litert(op, tmp_path):
     (y,) = sparselite.load(from_tflite(str(path)).to_bytes()).run(x)
     ref = litert_run(litert(str(path)), x)["y"]
     assert np.allclose(y, ref, rtol=1e-5, atol=1e-6), (y, ref)
+
+
+def _options(cls, **fields):
+    """(BuiltinOptions union type, builder) for tflite.<cls> with the given Add* fields."""
+    import tflite
+
+    def build(b):
+        getattr(tflite, cls + "Start")(b)
+        for field, value in fields.items():
+            getattr(tflite, f"{cls}Add{field}")(b, value)
+        return getattr(tflite, cls + "End")(b)
+    return getattr(tflite.BuiltinOptions, cls), build
+
+
+def _cases():
+    import tflite
+
+    op, rng = tflite.BuiltinOperator, np.random.default_rng(3)
+    img = (1, 6, 5, 4)
+    return {
+        "FULLY_CONNECTED on NHWC": dict(op_code=op.FULLY_CONNECTED, x_shape=img, y_shape=(1, 7),
+                                        consts=[rng.standard_normal((7, 120)).astype(np.float32),
+                                                rng.standard_normal(7).astype(np.float32)],
+                                        options=_options("FullyConnectedOptions", FusedActivationFunction=1)),
+        "MUL by a per-channel constant": dict(op_code=op.MUL, x_shape=img,
+                                              consts=[rng.standard_normal(4).astype(np.float32)],
+                                              options=_options("MulOptions", FusedActivationFunction=3)),
+        "PRELU": dict(op_code=op.PRELU, x_shape=img, consts=[rng.uniform(0, 0.3, (1, 1, 4)).astype(np.float32)]),
+        "AVERAGE_POOL_2D SAME": dict(op_code=op.AVERAGE_POOL_2D, x_shape=img, y_shape=(1, 3, 3, 4),
+                                     options=_options("Pool2DOptions", Padding=0, StrideW=2, StrideH=2,
+                                                      FilterWidth=3, FilterHeight=3)),
+        "MEAN over H, W": dict(op_code=op.MEAN, x_shape=img, y_shape=(1, 4), consts=[np.array([1, 2], np.int32)],
+                               options=_options("ReducerOptions", KeepDims=False)),
+        "SOFTMAX beta 0.5": dict(op_code=op.SOFTMAX, x_shape=(2, 9),
+                                 options=_options("SoftmaxOptions", Beta=0.5)),
+        "CONV_2D SAME stride 2": dict(op_code=op.CONV_2D, x_shape=img, y_shape=(1, 3, 3, 8),
+                                      consts=[rng.standard_normal((8, 3, 3, 4)).astype(np.float32),
+                                              rng.standard_normal(8).astype(np.float32)],
+                                      options=_options("Conv2DOptions", Padding=0, StrideW=2, StrideH=2,
+                                                       FusedActivationFunction=2)),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_cases()))
+def test_single_ops_match_litert(case, tmp_path):
+    """Mapping paths BlazeFace does not use, each as a one-op model against LiteRT."""
+    path = tmp_path / "op.tflite"
+    spec = _cases()[case]
+    path.write_bytes(one_op_model(**spec))
+    x = np.random.default_rng(4).standard_normal(spec["x_shape"]).astype(np.float32)
+    (y,) = sparselite.load(from_tflite(str(path)).to_bytes()).run(x)
+    ref = litert_run(litert(str(path)), x)["y"]
+    assert y.shape == ref.shape and rel_err(y, ref) < 1e-5, (case, rel_err(y, ref))
