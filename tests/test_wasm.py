@@ -212,3 +212,33 @@ def test_minilm_in_pyodide_matches_native(dist, pyodide_dir, tmp_path):
     assert report.get("error") is None, report
     assert report["inputs"][0] == ["input_ids", [2, 32], "int64", [0, 1]] and report["shape"] == [2, 19, 384]
     assert rel_err(y, native.ravel()) < 1e-4
+
+
+def test_js_loader_resizes_dynamic_inputs(dist, tmp_path):
+    """sparselite.mjs in Node: int64 token ids (BigInt64Array) and model.resize on a model with a
+    dynamic sequence length, against the native run."""
+    from helpers import tiny_encoder
+
+    _, converted = tiny_encoder()
+    path = converted.save(tmp_path / "encoder.slite")
+    ids = np.array([[3, 9, 27, 1, 5], [8, 2, 6, 0, 0]], np.int64)
+    mask = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], np.int64)
+    native = sparselite.load(path).run({"ids": ids, "mask": mask})[0]
+    script = tmp_path / "resize.mjs"
+    script.write_text(f"""
+import {{ readFile }} from "node:fs/promises";
+import {{ loadRuntime }} from {json.dumps(str(dist / "sparselite.mjs"))};
+const runtime = await loadRuntime({json.dumps(str(dist / "sparselite.wasm"))});
+const model = runtime.load(await readFile({json.dumps(str(path))}));
+const before = model.inputs.map((s) => [s.shape, s.maxShape, s.dynamicAxes]);
+model.resize("ids", [2, 5]);
+const [y] = model.run({{ ids: BigInt64Array.from({ids.ravel().tolist()}.map(BigInt)),
+                        mask: BigInt64Array.from({mask.ravel().tolist()}.map(BigInt)) }});
+console.log(JSON.stringify({{ before, after: model.inputs.map((s) => s.shape), shape: y.shape, data: Array.from(y.data) }}));
+""")
+    result = subprocess.run([shutil.which("node"), str(script)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["before"][0] == [[2, 12], [2, 12], [1]] and report["after"] == [[2, 5], [2, 5]]
+    assert report["shape"] == [2, 5, 16]
+    assert rel_err(np.array(report["data"], np.float32), native.ravel()) < 1e-4

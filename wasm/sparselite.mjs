@@ -13,7 +13,7 @@ const ERRNO_BADF = 8;
 const ERRNO_NOSYS = 52;
 const STATUS = ["ok", "invalid argument", "invalid model", "unsupported", "out of memory", "I/O error", "wrong state"];
 const DTYPES = ["float32", "float16", "int32", "int64", "uint16", "uint32"];
-const ARRAYS = { float32: Float32Array, int32: Int32Array, uint16: Uint16Array, uint32: Uint32Array };
+const ARRAYS = { float32: Float32Array, int32: Int32Array, int64: BigInt64Array, uint16: Uint16Array, uint32: Uint32Array };
 const INFO_BYTES = 84; // sl_tensor_info_t on wasm32: name, dtype, rank, shape[8], num_bytes, dynamic_axes, max_shape[8]
 
 // The module needs a clock and (for sl_model_load_file, unused here) files: a page has no
