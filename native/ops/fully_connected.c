@@ -56,22 +56,27 @@ static sl_status_t resize(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   return SL_OK;
 }
 
-/* out[c * ld + r] = in[r * cols + c] */
-static void transpose(const float* in, float* out, size_t rows, size_t cols, size_t ld) {
-  enum { BLOCK = 32 };
-  for (size_t r0 = 0; r0 < rows; r0 += BLOCK)
-    for (size_t c0 = 0; c0 < cols; c0 += BLOCK)
-      for (size_t r = r0; r < r0 + BLOCK && r < rows; r++)
-        for (size_t c = c0; c < c0 + BLOCK && c < cols; c++) out[c * ld + r] = in[r * cols + c];
+/* Element (r, c) of a rows x cols matrix moves from in[r * in_r + c * in_c] to
+ * out[r * out_r + c * out_c], in 32 x 32 blocks, one task per block of columns. */
+typedef struct {
+  const float* in;
+  float* out;
+  size_t rows, cols, in_r, in_c, out_r, out_c;
+} transpose_job_t;
+
+enum { BLOCK = 32 };
+
+static void transpose_task(void* ctx, size_t task, size_t thread) {
+  (void)thread;
+  const transpose_job_t* j = ctx;
+  size_t c0 = task * BLOCK, c1 = c0 + BLOCK < j->cols ? c0 + BLOCK : j->cols;
+  for (size_t r0 = 0; r0 < j->rows; r0 += BLOCK)
+    for (size_t r = r0; r < r0 + BLOCK && r < j->rows; r++)
+      for (size_t c = c0; c < c1; c++) j->out[r * j->out_r + c * j->out_c] = j->in[r * j->in_r + c * j->in_c];
 }
 
-/* out[r * cols + c] = in[c * ld + r] */
-static void transpose_back(const float* in, float* out, size_t rows, size_t cols, size_t ld) {
-  enum { BLOCK = 32 };
-  for (size_t r0 = 0; r0 < rows; r0 += BLOCK)
-    for (size_t c0 = 0; c0 < cols; c0 += BLOCK)
-      for (size_t r = r0; r < r0 + BLOCK && r < rows; r++)
-        for (size_t c = c0; c < c0 + BLOCK && c < cols; c++) out[r * cols + c] = in[c * ld + r];
+static void transpose(const sl_model_t* m, const transpose_job_t* j) {
+  sl_parallel_for(m, (j->cols + BLOCK - 1) / BLOCK, transpose_task, (void*)j);
 }
 
 static void run(const sl_model_t* m, const sl_node_t* n) {
@@ -85,9 +90,11 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   }
   float* xt = sl_scratch_shared(m);
   float* yt = xt + p->cols * ld;
-  transpose(x, xt, p->rows, p->cols, ld);
+  transpose_job_t in = {x, xt, p->rows, p->cols, p->cols, 1, 1, ld};          /* [rows][cols] -> [cols][ld] */
+  transpose(m, &in);
   sl_linear_run(m, &p->linear, xt, yt);
-  transpose_back(yt, y, p->rows, p->out_c, ld);
+  transpose_job_t out = {yt, y, p->rows, p->out_c, 1, ld, p->out_c, 1};      /* [out_c][ld] -> [rows][out_c] */
+  transpose(m, &out);
 }
 
 const sl_op_def_t sl_op_fully_connected = {"FULLY_CONNECTED", 2, 3, prepare, run, resize};

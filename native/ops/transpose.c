@@ -40,20 +40,32 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   return sl_expect_shape(m, n, y, "output", x->rank, p->out_shape);
 }
 
-static void run(const sl_model_t* m, const sl_node_t* n) {
-  const transpose_params_t* p = n->params;
-  const float* x = sl_in(m, n, 0)->data;
-  const sl_tensor_t* yt = sl_out(m, n, 0);
-  float* y = yt->data;
-  int32_t idx[SL_MAX_RANK] = {0};
-  size_t in = 0;
+typedef struct {
+  const transpose_params_t* p;
+  const float* x;
+  float* y;
+  size_t units, per_task; /* output elements, or D-long runs when the last dimension stays */
+} job_t;
+
+static void chunk_task(void* ctx, size_t task, size_t thread) {
+  (void)thread;
+  const job_t* j = ctx;
+  const transpose_params_t* p = j->p;
+  size_t u0 = task * j->per_task, u1 = u0 + j->per_task < j->units ? u0 + j->per_task : j->units;
   /* Heads ([B,T,H,D] <-> [B,H,T,D]) keep D last: copy D-long runs, stepping the outer dimensions. */
   int32_t last = p->run > 1 ? p->rank - 2 : p->rank - 1;
-  for (size_t i = 0; i < yt->num_elems; i += p->run) {
+  int32_t idx[SL_MAX_RANK] = {0};
+  size_t in = 0, rest = u0;
+  for (int32_t d = last; d >= 0; d--) {
+    idx[d] = (int32_t)(rest % (size_t)p->out_shape[d]);
+    rest /= (size_t)p->out_shape[d];
+    in += (size_t)idx[d] * p->in_stride[d];
+  }
+  for (size_t u = u0; u < u1; u++) {
     if (p->run > 1)
-      memcpy(y + i, x + in, p->run * sizeof(float));
+      memcpy(j->y + u * p->run, j->x + in, p->run * sizeof(float));
     else
-      y[i] = x[in];
+      j->y[u] = j->x[in];
     /* Odometer over output indices, keeping the input offset in step. */
     for (int32_t d = last; d >= 0; d--) {
       in += p->in_stride[d];
@@ -62,6 +74,16 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
       idx[d] = 0;
     }
   }
+}
+
+enum { CHUNK = 16384 }; /* elements per task */
+
+static void run(const sl_model_t* m, const sl_node_t* n) {
+  const transpose_params_t* p = n->params;
+  const sl_tensor_t* yt = sl_out(m, n, 0);
+  job_t j = {p, sl_in(m, n, 0)->data, yt->data, yt->num_elems / p->run, CHUNK / p->run};
+  if (j.per_task == 0) j.per_task = 1;
+  sl_parallel_for(m, (j.units + j.per_task - 1) / j.per_task, chunk_task, &j);
 }
 
 const sl_op_def_t sl_op_transpose = {"TRANSPOSE", 1, 1, prepare, run, prepare};
