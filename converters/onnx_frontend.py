@@ -228,7 +228,7 @@ class _Converter:
         raise ConversionError(f"Erf '{node.name}' outside the GELU pattern x * 0.5 * (1 + erf(x / sqrt 2)) is not "
                               "supported")
 
-    def op_Gelu(self, node):   # opset 20 only, kept for exporters that emit it early
+    def op_Gelu(self, node):   # an ONNX op from opset 20
         approx = self.attrs(node).get("approximate", b"none")
         self.add("ACTIVATION", [self.tensor(node.input[0])], node,
                  dict(activation="GELU_TANH" if approx in (b"tanh", "tanh") else "GELU"))

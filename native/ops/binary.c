@@ -15,16 +15,6 @@ typedef struct {
   size_t rows, row_len;
 } binary_params_t;
 
-static void broadcast_strides(const sl_tensor_t* t, int32_t rank, size_t* stride) {
-  size_t s = 1;
-  for (int32_t d = rank - 1; d >= 0; d--) {
-    int32_t td = d - (rank - t->rank);
-    int32_t dim = td >= 0 ? t->shape[td] : 1;
-    stride[d] = dim == 1 ? 0 : s;
-    s *= (size_t)dim;
-  }
-}
-
 static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   binary_params_t* p = sl_node_params(m, n, sizeof(*p));
   if (p == NULL) return SL_ERROR_OUT_OF_MEMORY;
@@ -45,8 +35,8 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   if ((st = sl_expect_f32(m, n, y, "output", -1)) != SL_OK) return st;
   if ((st = sl_expect_shape(m, n, y, "output", rank, shape)) != SL_OK) return st;
   size_t as[SL_MAX_RANK], bs[SL_MAX_RANK];
-  broadcast_strides(a, rank, as);
-  broadcast_strides(b, rank, bs);
+  sl_broadcast_strides(a, rank, as);
+  sl_broadcast_strides(b, rank, bs);
   /* Drop size-1 dimensions, then merge from the innermost out: dimension d joins the run
    * inside it when one step along d equals a whole pass of that run, in both inputs. */
   size_t sh[SL_MAX_RANK], sa[SL_MAX_RANK], sb[SL_MAX_RANK];

@@ -35,6 +35,16 @@ sl_status_t sl_expect_shape(sl_model_t* m, const sl_node_t* n, const sl_tensor_t
   return sl_node_fail(m, n, "%s (%s) has shape [%s], expected [%s]", what, t->name, got, want);
 }
 
+void sl_broadcast_strides(const sl_tensor_t* t, int32_t rank, size_t* stride) {
+  size_t s = 1;
+  for (int32_t d = rank - 1; d >= 0; d--) {
+    int32_t td = d - (rank - t->rank);
+    int32_t dim = td >= 0 ? t->shape[td] : 1;
+    stride[d] = dim == 1 ? 0 : s;
+    s *= (size_t)dim;
+  }
+}
+
 sl_status_t sl_parse_activation(sl_model_t* m, const sl_node_t* n, sl_fb_t* fb, int type_field,
                                 sl_activation_t* act) {
   uint8_t type = sl_fb_u8(fb, &n->options, type_field, SL_ACT_NONE);

@@ -37,16 +37,13 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   if (mask->rank > x->rank || mask->shape[mask->rank - 1] != x->shape[x->rank - 1])
     return sl_node_fail(m, n, "mask (%s) must end in the softmax axis and broadcast to the input", mask->name);
   p->rank = x->rank;
-  size_t s = (size_t)mask->shape[mask->rank - 1];
-  for (int32_t d = x->rank - 2; d >= 0; d--) {
+  for (int32_t d = 0; d < x->rank - 1; d++) {
     int32_t md = d - (x->rank - mask->rank);
-    int32_t dim = md >= 0 ? mask->shape[md] : 1;
-    if (dim != 1 && dim != x->shape[d])
+    if (md >= 0 && mask->shape[md] != 1 && mask->shape[md] != x->shape[d])
       return sl_node_fail(m, n, "mask (%s) does not broadcast to the input along dimension %d", mask->name, d);
     p->shape[d] = (size_t)x->shape[d];
-    p->mask_stride[d] = dim == 1 ? 0 : s;
-    s *= (size_t)dim;
   }
+  sl_broadcast_strides(mask, x->rank, p->mask_stride);
   return SL_OK;
 }
 

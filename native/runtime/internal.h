@@ -13,6 +13,7 @@
 
 #define SL_FORMAT_VERSION 1u
 #define SL_ALIGN 64u
+#define SL_MAX_DYNAMIC_DIMS 16 /* named dynamic dimensions a file may declare */
 
 typedef struct {
   const char* name;
@@ -98,6 +99,8 @@ void* sl_model_alloc(sl_model_t* m, size_t size);
 void sl_model_release(sl_model_t* m, void* block);
 
 sl_status_t sl_load_graph(sl_model_t* m);
+/* The first input or output of n with a dynamic dimension, or NULL. */
+const sl_tensor_t* sl_node_dynamic_tensor(const sl_model_t* m, const sl_node_t* n);
 /* Applies m->dim_value to every tensor's shape and resizes the ops. */
 sl_status_t sl_apply_dims(sl_model_t* m);
 sl_status_t sl_plan_arena(sl_model_t* m);
@@ -229,6 +232,9 @@ sl_status_t sl_expect_weights(sl_model_t* m, const sl_node_t* n, const sl_tensor
 /* Fails unless t's shape equals shape[0..rank). */
 sl_status_t sl_expect_shape(sl_model_t* m, const sl_node_t* n, const sl_tensor_t* t, const char* what,
                             int32_t rank, const int32_t* shape);
+/* Element strides of t read as a tensor of `rank` dimensions under numpy broadcasting: 0 along
+ * dimensions where t has size 1 (or none). */
+void sl_broadcast_strides(const sl_tensor_t* t, int32_t rank, size_t* stride);
 /* Parses a fused activation; field ids of (type, min, max) in the options table. */
 sl_status_t sl_parse_activation(sl_model_t* m, const sl_node_t* n, sl_fb_t* fb, int type_field,
                                 sl_activation_t* act);

@@ -18,7 +18,6 @@ enum { F_KV_KEY, F_KV_VALUE };
 #define BUFFER_STRUCT_SIZE 16
 #define MAX_TENSORS (1 << 20)
 #define MAX_ELEMS ((size_t)1 << 31)
-#define MAX_DIMS 16
 
 typedef struct {
   const uint8_t* data;
@@ -208,8 +207,9 @@ static sl_status_t load_dims(loader_t* L, const sl_fb_table_t* root) {
   sl_model_t* m = L->m;
   sl_fb_vec_t v = sl_fb_vector(&L->fb, root, F_MODEL_DIMS, 4);
   if (L->fb.error) return fb_error(L, "dynamic dimensions", -1);
-  if (v.len > MAX_DIMS)
-    return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: %u dynamic dimensions (at most %d)", v.len, MAX_DIMS);
+  if (v.len > SL_MAX_DYNAMIC_DIMS)
+    return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: %u dynamic dimensions (at most %d)", v.len,
+                   SL_MAX_DYNAMIC_DIMS);
   m->num_dims = (int32_t)v.len;
   m->dim_names = sl_model_alloc(m, (v.len + 1) * sizeof(const char*));
   m->dim_max = sl_model_alloc(m, (v.len + 1) * sizeof(int32_t));
@@ -339,17 +339,21 @@ static void record_traffic(sl_model_t* m, sl_node_t* n) {
   for (int32_t k = 0; k < n->num_outputs; k++) n->activation_bytes += sl_out(m, n, k)->num_bytes;
 }
 
-static sl_status_t check_dynamic(sl_model_t* m, const sl_node_t* n) {
-  if (sl_op_table[n->type]->resize != NULL) return SL_OK;
+const sl_tensor_t* sl_node_dynamic_tensor(const sl_model_t* m, const sl_node_t* n) {
   for (int32_t k = 0; k < n->num_inputs + n->num_outputs; k++) {
     const sl_tensor_t* t = k < n->num_inputs ? sl_in(m, n, k) : sl_out(m, n, k - n->num_inputs);
-    if (t != NULL && t->has_dynamic)
-      return sl_fail(m, SL_ERROR_UNSUPPORTED,
-                     "operator %d (%s): %s does not support dynamic dimensions, but tensor %s has one (re-convert "
-                     "with a fixed shape)",
-                     (int)(n - m->nodes), n->name, sl_op_table[n->type]->name, t->name);
+    if (t != NULL && t->has_dynamic) return t;
   }
-  return SL_OK;
+  return NULL;
+}
+
+static sl_status_t check_dynamic(sl_model_t* m, const sl_node_t* n) {
+  const sl_tensor_t* t = sl_node_dynamic_tensor(m, n);
+  if (t == NULL || sl_op_table[n->type]->resize != NULL) return SL_OK;
+  return sl_fail(m, SL_ERROR_UNSUPPORTED,
+                 "operator %d (%s): %s does not support dynamic dimensions, but tensor %s has one (re-convert "
+                 "with a fixed shape)",
+                 (int)(n - m->nodes), n->name, sl_op_table[n->type]->name, t->name);
 }
 
 static sl_status_t read_index_list(loader_t* L, sl_fb_vec_t v, int32_t** out, const char* what,

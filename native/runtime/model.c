@@ -12,7 +12,6 @@
 
 #include "internal.h"
 
-enum { MAX_RESIZE_DIMS = 16 }; /* the loader accepts no more dynamic dimensions */
 
 /* WebAssembly has no mmap: files are read into memory there. */
 #if defined(__wasm__)
@@ -306,12 +305,8 @@ sl_status_t sl_apply_dims(sl_model_t* m) {
   size_t scratch = m->scratch_size;
   for (int32_t i = 0; i < m->num_nodes; i++) {
     sl_node_t* n = &m->nodes[i];
-    const sl_op_def_t* def = sl_op_table[n->type];
-    bool touched = false;
-    for (int32_t k = 0; k < n->num_inputs && !touched; k++) touched = sl_in(m, n, k) && sl_in(m, n, k)->has_dynamic;
-    for (int32_t k = 0; k < n->num_outputs && !touched; k++) touched = sl_out(m, n, k)->has_dynamic;
-    if (!touched) continue;
-    sl_status_t st = def->resize(m, n, &m->fb);
+    if (sl_node_dynamic_tensor(m, n) == NULL) continue;
+    sl_status_t st = sl_op_table[n->type]->resize(m, n, &m->fb);
     if (st != SL_OK) return st;
     if (m->scratch_size != scratch)
       return sl_node_fail(m, n, "needs more scratch at a smaller size than at the maximum");
@@ -327,7 +322,7 @@ sl_status_t sl_model_resize_input(sl_model_t* m, int32_t index, int32_t rank, co
   if (rank != t->rank)
     return sl_fail(m, SL_ERROR_INVALID_ARGUMENT, "input %d (%s) has rank %d, got a shape of rank %d", index, t->name,
                    t->rank, rank);
-  int32_t value[MAX_RESIZE_DIMS];
+  int32_t value[SL_MAX_DYNAMIC_DIMS];
   memcpy(value, m->dim_value, (size_t)m->num_dims * sizeof(int32_t));
   for (int32_t d = 0; d < rank; d++) {
     int32_t k = t->dynamic[d];
@@ -342,8 +337,8 @@ sl_status_t sl_model_resize_input(sl_model_t* m, int32_t index, int32_t rank, co
     value[k - 1] = shape[d];
   }
   if (memcmp(value, m->dim_value, (size_t)m->num_dims * sizeof(int32_t)) == 0) return SL_OK;
-  int32_t old[MAX_RESIZE_DIMS];
-  memcpy(old, m->dim_value, sizeof(old));
+  int32_t old[SL_MAX_DYNAMIC_DIMS];
+  memcpy(old, m->dim_value, (size_t)m->num_dims * sizeof(int32_t));
   memcpy(m->dim_value, value, (size_t)m->num_dims * sizeof(int32_t));
   st = sl_apply_dims(m);
   if (st != SL_OK) { /* keep the model usable at the sizes it had */
