@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import write_json  # noqa: E402
+from common import cpu_name, write_json  # noqa: E402
 
 SPARSITIES = (0.0, 0.5, 0.7, 0.8, 0.9)
 MODELS = ("mobilenet_v2", "efficientnet_lite0", "minilm_l6")
@@ -102,8 +102,9 @@ def blocked_medians(engines, runs, warmup, blocks):
 
 
 def kernel_gflops(model, x):
-    """Per-layer profile, and effective GFLOP/s (on stored weights) per kernel family."""
-    layers = [p for p in model.profile(x, runs=10) if p.kernel]
+    """Per-layer profile, and effective GFLOP/s (on stored weights) per kernel family, for the layers that
+    count FLOPs (convolutions, FC, MATMUL; the row kernels count none)."""
+    layers = [p for p in model.profile(x, runs=10) if p.kernel and p.dense_flops > 0]
     totals = {}
     for p in layers:
         family = p.kernel.split("_ukernel")[0].replace("sl_f32_", "")
@@ -204,24 +205,13 @@ def main():
                               "onnxruntime": peak_rss("onnxruntime", name, onnx_path)}
                 results.append(row)
 
-    report = dict(machine=dict(platform=platform.platform(), processor=_cpu_name(), cpus=os.cpu_count(),
+    report = dict(machine=dict(platform=platform.platform(), processor=cpu_name(), cpus=os.cpu_count(),
                                isa=sparselite.cpu_isa()),
                   versions=dict(sparselite=sparselite.__version__, onnxruntime=onnxruntime.__version__,
                                 torch=torch.__version__),
                   runs=args.runs, blocks=args.blocks, warmup=args.warmup, results=results)
     print_table(report)
     write_json(args.json, report)
-
-
-def _cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def print_table(report):

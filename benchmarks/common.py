@@ -9,3 +9,10 @@ def write_json(path, data):
     with open(path, "w") as f:
         json.dump(data, f, indent=1)
     print(f"wrote {path}")
+
+
+def cpu_name():
+    """The CPU's model name, as profiles record it."""
+    from sparselite.profiler import cpu_name as name
+
+    return name()

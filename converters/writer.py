@@ -3,6 +3,7 @@ import flatbuffers
 import numpy as np
 
 from sparselite import _schema as S
+from sparselite._op_options import OP_OPTIONS
 
 from .sparsity import encode_group_sparse
 
@@ -95,89 +96,124 @@ def _activation(builder, add_fn, opts):
     add_fn[2](builder, float(opts.get("act_max", opts.get("max", 0.0))))
 
 
+def _conv2d_options(builder, o):
+    sh, sw = o.get("stride", (1, 1))
+    dh, dw = o.get("dilation", (1, 1))
+    pt, pl, pb, pr = o.get("padding", (0, 0, 0, 0))
+    S.Conv2DOptionsStart(builder)
+    for fn, v in ((S.Conv2DOptionsAddStrideH, sh), (S.Conv2DOptionsAddStrideW, sw),
+                  (S.Conv2DOptionsAddDilationH, dh), (S.Conv2DOptionsAddDilationW, dw),
+                  (S.Conv2DOptionsAddPadTop, pt), (S.Conv2DOptionsAddPadLeft, pl),
+                  (S.Conv2DOptionsAddPadBottom, pb), (S.Conv2DOptionsAddPadRight, pr),
+                  (S.Conv2DOptionsAddGroups, o.get("groups", 1))):
+        fn(builder, int(v))
+    _activation(builder, (S.Conv2DOptionsAddActivation, S.Conv2DOptionsAddActMin, S.Conv2DOptionsAddActMax), o)
+    return S.Conv2DOptionsEnd(builder)
+
+
+def _fully_connected_options(builder, o):
+    S.FullyConnectedOptionsStart(builder)
+    _activation(builder, (S.FullyConnectedOptionsAddActivation, S.FullyConnectedOptionsAddActMin,
+                          S.FullyConnectedOptionsAddActMax), o)
+    return S.FullyConnectedOptionsEnd(builder)
+
+
+def _activation_options(builder, o):
+    S.ActivationOptionsStart(builder)
+    _activation(builder, (S.ActivationOptionsAddActivation, S.ActivationOptionsAddMin, S.ActivationOptionsAddMax), o)
+    return S.ActivationOptionsEnd(builder)
+
+
+def _binary_options(builder, o):
+    S.BinaryOptionsStart(builder)
+    _activation(builder, (S.BinaryOptionsAddActivation, S.BinaryOptionsAddActMin, S.BinaryOptionsAddActMax), o)
+    return S.BinaryOptionsEnd(builder)
+
+
+def _pool2d_options(builder, o):
+    kh, kw = o["kernel"]
+    sh, sw = o.get("stride", (1, 1))
+    pt, pl, pb, pr = o.get("padding", (0, 0, 0, 0))
+    S.Pool2DOptionsStart(builder)
+    for fn, v in ((S.Pool2DOptionsAddKernelH, kh), (S.Pool2DOptionsAddKernelW, kw),
+                  (S.Pool2DOptionsAddStrideH, sh), (S.Pool2DOptionsAddStrideW, sw),
+                  (S.Pool2DOptionsAddPadTop, pt), (S.Pool2DOptionsAddPadLeft, pl),
+                  (S.Pool2DOptionsAddPadBottom, pb), (S.Pool2DOptionsAddPadRight, pr)):
+        fn(builder, int(v))
+    S.Pool2DOptionsAddCountIncludePad(builder, bool(o.get("count_include_pad", True)))
+    return S.Pool2DOptionsEnd(builder)
+
+
+def _concat_options(builder, o):
+    S.ConcatOptionsStart(builder)
+    S.ConcatOptionsAddAxis(builder, int(o["axis"]))
+    return S.ConcatOptionsEnd(builder)
+
+
+def _pad_options(builder, o):
+    pads = _ints(builder, S.PadOptionsStartPadsVector, o["pads"])
+    S.PadOptionsStart(builder)
+    S.PadOptionsAddPads(builder, pads)
+    S.PadOptionsAddValue(builder, float(o.get("value", 0.0)))
+    return S.PadOptionsEnd(builder)
+
+
+def _softmax_options(builder, o):
+    S.SoftmaxOptionsStart(builder)
+    S.SoftmaxOptionsAddAxis(builder, int(o.get("axis", -1)))
+    S.SoftmaxOptionsAddScale(builder, float(o.get("scale", 1.0)))
+    return S.SoftmaxOptionsEnd(builder)
+
+
+def _transpose_options(builder, o):
+    vec = _ints(builder, S.TransposeOptionsStartPermVector, o["perm"])
+    S.TransposeOptionsStart(builder)
+    S.TransposeOptionsAddPerm(builder, vec)
+    return S.TransposeOptionsEnd(builder)
+
+
+def _layer_norm_options(builder, o):
+    S.LayerNormOptionsStart(builder)
+    S.LayerNormOptionsAddEpsilon(builder, float(o.get("epsilon", 1e-5)))
+    return S.LayerNormOptionsEnd(builder)
+
+
+def _resize_bilinear_options(builder, o):
+    S.ResizeBilinearOptionsStart(builder)
+    S.ResizeBilinearOptionsAddAlignCorners(builder, bool(o.get("align_corners", False)))
+    S.ResizeBilinearOptionsAddHalfPixelCenters(builder, bool(o.get("half_pixel_centers", False)))
+    return S.ResizeBilinearOptionsEnd(builder)
+
+
+def _depth_to_space_options(builder, o):
+    S.DepthToSpaceOptionsStart(builder)
+    S.DepthToSpaceOptionsAddBlockSize(builder, int(o["block_size"]))
+    return S.DepthToSpaceOptionsEnd(builder)
+
+
+def _l2_normalize_options(builder, o):
+    S.L2NormalizeOptionsStart(builder)
+    S.L2NormalizeOptionsAddEpsilon(builder, float(o.get("epsilon", 1e-12)))
+    return S.L2NormalizeOptionsEnd(builder)
+
+
+# One builder per options table; which table an op takes is the schema's (OP_OPTIONS).
+OPTIONS_BUILDERS = {
+    "Conv2DOptions": _conv2d_options, "FullyConnectedOptions": _fully_connected_options,
+    "ActivationOptions": _activation_options, "BinaryOptions": _binary_options, "Pool2DOptions": _pool2d_options,
+    "ConcatOptions": _concat_options, "PadOptions": _pad_options, "SoftmaxOptions": _softmax_options,
+    "TransposeOptions": _transpose_options, "LayerNormOptions": _layer_norm_options,
+    "ResizeBilinearOptions": _resize_bilinear_options, "DepthToSpaceOptions": _depth_to_space_options,
+    "L2NormalizeOptions": _l2_normalize_options,
+}
+
+
 def _options(builder, op):
-    """Returns (union type, table offset) for an op's options."""
-    o = op.options
-    t = op.type
-    if t == "CONV2D":
-        sh, sw = o.get("stride", (1, 1))
-        dh, dw = o.get("dilation", (1, 1))
-        pt, pl, pb, pr = o.get("padding", (0, 0, 0, 0))
-        S.Conv2DOptionsStart(builder)
-        for fn, v in ((S.Conv2DOptionsAddStrideH, sh), (S.Conv2DOptionsAddStrideW, sw),
-                      (S.Conv2DOptionsAddDilationH, dh), (S.Conv2DOptionsAddDilationW, dw),
-                      (S.Conv2DOptionsAddPadTop, pt), (S.Conv2DOptionsAddPadLeft, pl),
-                      (S.Conv2DOptionsAddPadBottom, pb), (S.Conv2DOptionsAddPadRight, pr),
-                      (S.Conv2DOptionsAddGroups, o.get("groups", 1))):
-            fn(builder, int(v))
-        _activation(builder, (S.Conv2DOptionsAddActivation, S.Conv2DOptionsAddActMin,
-                              S.Conv2DOptionsAddActMax), o)
-        return S.OpOptions.Conv2DOptions, S.Conv2DOptionsEnd(builder)
-    if t == "FULLY_CONNECTED":
-        S.FullyConnectedOptionsStart(builder)
-        _activation(builder, (S.FullyConnectedOptionsAddActivation, S.FullyConnectedOptionsAddActMin,
-                              S.FullyConnectedOptionsAddActMax), o)
-        return S.OpOptions.FullyConnectedOptions, S.FullyConnectedOptionsEnd(builder)
-    if t == "ACTIVATION":
-        S.ActivationOptionsStart(builder)
-        _activation(builder, (S.ActivationOptionsAddActivation, S.ActivationOptionsAddMin,
-                              S.ActivationOptionsAddMax), o)
-        return S.OpOptions.ActivationOptions, S.ActivationOptionsEnd(builder)
-    if t in ("ADD", "MUL", "SUB", "DIV", "PRELU"):
-        S.BinaryOptionsStart(builder)
-        _activation(builder, (S.BinaryOptionsAddActivation, S.BinaryOptionsAddActMin,
-                              S.BinaryOptionsAddActMax), o)
-        return S.OpOptions.BinaryOptions, S.BinaryOptionsEnd(builder)
-    if t in ("MAX_POOL2D", "AVG_POOL2D"):
-        kh, kw = o["kernel"]
-        sh, sw = o.get("stride", (1, 1))
-        pt, pl, pb, pr = o.get("padding", (0, 0, 0, 0))
-        S.Pool2DOptionsStart(builder)
-        for fn, v in ((S.Pool2DOptionsAddKernelH, kh), (S.Pool2DOptionsAddKernelW, kw),
-                      (S.Pool2DOptionsAddStrideH, sh), (S.Pool2DOptionsAddStrideW, sw),
-                      (S.Pool2DOptionsAddPadTop, pt), (S.Pool2DOptionsAddPadLeft, pl),
-                      (S.Pool2DOptionsAddPadBottom, pb), (S.Pool2DOptionsAddPadRight, pr)):
-            fn(builder, int(v))
-        S.Pool2DOptionsAddCountIncludePad(builder, bool(o.get("count_include_pad", True)))
-        return S.OpOptions.Pool2DOptions, S.Pool2DOptionsEnd(builder)
-    if t == "CONCAT":
-        S.ConcatOptionsStart(builder)
-        S.ConcatOptionsAddAxis(builder, int(o["axis"]))
-        return S.OpOptions.ConcatOptions, S.ConcatOptionsEnd(builder)
-    if t == "PAD":
-        pads = _ints(builder, S.PadOptionsStartPadsVector, o["pads"])
-        S.PadOptionsStart(builder)
-        S.PadOptionsAddPads(builder, pads)
-        S.PadOptionsAddValue(builder, float(o.get("value", 0.0)))
-        return S.OpOptions.PadOptions, S.PadOptionsEnd(builder)
-    if t == "SOFTMAX":
-        S.SoftmaxOptionsStart(builder)
-        S.SoftmaxOptionsAddAxis(builder, int(o.get("axis", -1)))
-        S.SoftmaxOptionsAddScale(builder, float(o.get("scale", 1.0)))
-        return S.OpOptions.SoftmaxOptions, S.SoftmaxOptionsEnd(builder)
-    if t == "TRANSPOSE":
-        vec = _ints(builder, S.TransposeOptionsStartPermVector, o["perm"])
-        S.TransposeOptionsStart(builder)
-        S.TransposeOptionsAddPerm(builder, vec)
-        return S.OpOptions.TransposeOptions, S.TransposeOptionsEnd(builder)
-    if t == "LAYER_NORM":
-        S.LayerNormOptionsStart(builder)
-        S.LayerNormOptionsAddEpsilon(builder, float(o.get("epsilon", 1e-5)))
-        return S.OpOptions.LayerNormOptions, S.LayerNormOptionsEnd(builder)
-    if t == "RESIZE_BILINEAR":
-        S.ResizeBilinearOptionsStart(builder)
-        S.ResizeBilinearOptionsAddAlignCorners(builder, bool(o.get("align_corners", False)))
-        S.ResizeBilinearOptionsAddHalfPixelCenters(builder, bool(o.get("half_pixel_centers", False)))
-        return S.OpOptions.ResizeBilinearOptions, S.ResizeBilinearOptionsEnd(builder)
-    if t == "DEPTH_TO_SPACE":
-        S.DepthToSpaceOptionsStart(builder)
-        S.DepthToSpaceOptionsAddBlockSize(builder, int(o["block_size"]))
-        return S.OpOptions.DepthToSpaceOptions, S.DepthToSpaceOptionsEnd(builder)
-    if t == "L2_NORMALIZE":
-        S.L2NormalizeOptionsStart(builder)
-        S.L2NormalizeOptionsAddEpsilon(builder, float(o.get("epsilon", 1e-12)))
-        return S.OpOptions.L2NormalizeOptions, S.L2NormalizeOptionsEnd(builder)
-    return S.OpOptions.NONE, None
+    """Returns (union type, table offset) for an op's options: the table the schema gives its type."""
+    table = OP_OPTIONS.get(op.type)
+    if table is None:
+        return S.OpOptions.NONE, None
+    return getattr(S.OpOptions, table), OPTIONS_BUILDERS[table](builder, op.options)
 
 
 def _flatbuffer(graph, encoded, buffer_table, producer, source_framework):

@@ -109,6 +109,60 @@ def test_unknown_op_type_is_unsupported(monkeypatch):
         sparselite.load(serialize(g))
 
 
+def _write_options(monkeypatch, g, tag, table=None):
+    """g's .slite with every op's options union set to (tag, table built by table(builder)), as if
+    another writer had made it."""
+    from sparselite import _schema as S
+    from sparselite.converters import writer
+
+    def options(builder, op):
+        return getattr(S.OpOptions, tag) if isinstance(tag, str) else tag, table and table(builder)
+
+    monkeypatch.setattr(writer, "_options", options)
+    return serialize(g)
+
+
+def _pad_table(builder):
+    from sparselite.converters import writer
+
+    return writer._pad_options(builder, {"pads": [0] * 8})
+
+
+def _concat_table(builder):
+    from sparselite.converters import writer
+
+    return writer._concat_options(builder, {"axis": 0})
+
+
+def _reshape_graph():
+    g, _ = single_op("RESHAPE", [rng.standard_normal((2, 6)).astype(np.float32)], (3, 4))
+    return g
+
+
+@pytest.mark.parametrize("graph, tag, table, message", [
+    (lambda: small_model_bytes()[0], "PadOptions", _pad_table,
+     r"operator 0 \(op\): CONV2D takes Conv2DOptions, got PadOptions"),
+    (_reshape_graph, "ConcatOptions", _concat_table, r"operator 0 \(op\): RESHAPE takes no options, got ConcatOptions"),
+    (lambda: small_model_bytes()[0], 200, _pad_table, "CONV2D takes Conv2DOptions, got options type 200"),
+    (lambda: small_model_bytes()[0], "NONE", _pad_table, "CONV2D has options without their type"),
+])
+def test_options_of_another_table_are_refused(monkeypatch, graph, tag, table, message):
+    """An op reads its options by its own table's field names: any other table would be misread."""
+    data = _write_options(monkeypatch, graph(), tag, table)
+    with pytest.raises(InvalidModelError, match=message):
+        sparselite.load(data)
+
+
+def test_absent_options_mean_the_schema_defaults(monkeypatch):
+    g, _ = small_model_bytes()
+    want = sparselite.load(serialize(g))
+    x = rng.standard_normal((1, 8, 3, 3)).astype(np.float32)
+    got = sparselite.load(_write_options(monkeypatch, g, "NONE"))  # stride, dilation, groups 1; no padding
+    np.testing.assert_array_equal(got.run(x)[0], want.run(x)[0])
+    reshape = sparselite.load(_write_options(monkeypatch, _reshape_graph(), "NONE"))
+    assert reshape.run(np.arange(12, dtype=np.float32).reshape(2, 6))[0].shape == (3, 4)
+
+
 def test_wrong_input_shape_dtype_and_name():
     _, data = small_model_bytes()
     model = sparselite.load(data)

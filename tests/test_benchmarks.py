@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import sparselite
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -27,13 +29,21 @@ def test_model_benchmark_runs_every_engine(tmp_path):
     assert report["results"][1]["slite_bytes"] < 0.65 * report["results"][1]["onnx_bytes"]
 
 
-def test_spmm_benchmark_covers_every_group_size(tmp_path):
-    out = tmp_path / "spmm.json"
-    subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "bench_spmm.py"), "--reps", "1", "--json",
+def test_kernel_benchmark_covers_the_registry(tmp_path):
+    """Every kernel this CPU runs is benchmarked: each ISA's spmm at every r against its gemm, and the
+    depthwise and row kernels."""
+    out = tmp_path / "kernels.json"
+    subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "bench_kernels.py"), "--reps", "1", "--json",
                     str(out)], check=True, capture_output=True, text=True, timeout=900)
-    rows = json.loads(out.read_text())
-    assert {r["r"] for r in rows} == {0, 1, 2, 4, 8}
-    assert all(r["gflops"] > 0 for r in rows)
+    report = json.loads(out.read_text())
+    rows = report["results"]
+    assert report["cpu"]
+    benched = {r["kernel"] for r in rows}
+    runnable = {name for name, isa in sparselite.kernels() if set(isa) <= set(sparselite.cpu_isa())}
+    assert benched == runnable
+    for isa in {r["isa"] for r in rows}:
+        assert {r["r"] for r in rows if r["isa"] == isa and r["family"] in ("spmm", "gemm")} == {0, 1, 2, 4, 8}
+    assert all(r.get("gflops", r.get("gelem_per_s")) > 0 for r in rows)
 
 
 def test_wasm_benchmark_runs_both_engines(tmp_path):

@@ -1,6 +1,7 @@
 """The browser samples in a real browser: headless Chromium (Debian `chromium`, driven by npm
-`playwright-core`) opens both pages from a local server, offline; each page's output must match
-the native run on the page's own input. Screenshots go to test-artifacts/."""
+`playwright-core`) opens the pages from a local server, offline; each classifying page's output must
+match the native run on the page's own input, and the profile page's per-op profiles (sparselite.mjs
+and Pyodide) the native profile. Screenshots go to test-artifacts/."""
 import importlib.util
 import json
 import os
@@ -40,9 +41,8 @@ def server(tmp_path_factory):
     httpd.shutdown()
 
 
-@pytest.mark.parametrize("page", ["index.html", "plain.html"])
-def test_page_classifies_like_native(server, page):
-    out, url = server
+def open_page(url, page):
+    """The page's window.sparseliteResult (plus its status line), after a screenshot into test-artifacts/."""
     os.makedirs(ARTIFACTS, exist_ok=True)
     shot = os.path.join(ARTIFACTS, page.replace(".html", ".png"))
     result = subprocess.run([shutil.which("node"), os.path.join(ROOT, "samples", "browser", "check_page.mjs"),
@@ -52,6 +52,13 @@ def test_page_classifies_like_native(server, page):
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert "error" not in report, report
     assert os.path.getsize(shot) > 10000
+    return report
+
+
+@pytest.mark.parametrize("page", ["index.html", "plain.html"])
+def test_page_classifies_like_native(server, page):
+    out, url = server
+    report = open_page(url, page)
     x = np.asarray(report["input"], np.float32).reshape(1, 3, 224, 224)
     (native,) = sparselite.load(os.path.join(out, "model.slite")).run(x)
     logits = np.asarray(report["logits"], np.float32)
@@ -59,3 +66,22 @@ def test_page_classifies_like_native(server, page):
     assert report["top5"][0]["index"] == int(native.argmax())
     assert report["top5"][0]["index"] in (281, 282, 285)  # a cat, as torch says of this photo
     assert "done in" in report["status"]
+
+
+def test_profile_page_profiles_in_both_engines(server):
+    """profile.html: model.profile in sparselite.mjs and Model.profile / profile_report in Pyodide, in
+    Chromium, on the 90%-pruned MobileNetV2, against the native profile."""
+    from test_wasm import assert_wasm_profile
+
+    out, url = server
+    report = open_page(url, "profile.html")
+    path = os.path.join(out, "sparse.slite")
+    x = np.zeros((1, 3, 224, 224), np.float32)
+    native_ops = sparselite.load(path).profile_report(x, runs=1, warmup=0)["ops"]
+    assert_wasm_profile(report["js"], native_ops)
+    pyodide = report["pyodide"]
+    assert_wasm_profile(pyodide["report"]["ops"], native_ops)
+    assert [(op["name"], op["kernel"]) for op in pyodide["profile"]] == [
+        (op["name"], op["kernel"]) for op in pyodide["report"]["ops"]]
+    assert sum(op["ms"] for op in pyodide["profile"]) > 0 and "latency ms: p50" in pyodide["table"]
+    assert report["status"].startswith("done")

@@ -1,10 +1,12 @@
 """The `sparselite` CLI, and the committed generated schema code against flatc."""
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 
 from sparselite.converters import from_torch, prune_groups
@@ -66,3 +68,42 @@ def test_generated_schema_matches_flatc(tmp_path):
     generated = (tmp_path / "sparselite_generated.py").read_text()
     committed = open(os.path.join(ROOT, "sdk", "sparselite", "_schema.py")).read()
     assert generated == committed, "regenerate: flatc --python --gen-onefile native/schema/sparselite.fbs"
+
+
+def test_generated_c_header_and_op_options_match_the_schema(tmp_path):
+    gen = os.path.join(ROOT, "native", "schema", "gen_c.py")
+    subprocess.run([sys.executable, gen, "--out-dir", str(tmp_path)], check=True, capture_output=True)
+    for generated, committed in (("sparselite_schema.h", ("native", "schema", "sparselite_schema.h")),
+                                 ("_op_options.py", ("sdk", "sparselite", "_op_options.py"))):
+        want = (tmp_path / generated).read_text()
+        assert want == open(os.path.join(ROOT, *committed)).read(), "regenerate: python native/schema/gen_c.py"
+
+
+def test_writer_builds_every_options_table_the_schema_names():
+    from sparselite import _schema as S
+    from sparselite._op_options import OP_OPTIONS
+    from sparselite.converters import writer
+
+    assert set(OP_OPTIONS) <= set(vars(S.OpType))
+    assert set(OP_OPTIONS.values()) == set(writer.OPTIONS_BUILDERS)
+    assert set(writer.OPTIONS_BUILDERS) == {k for k in vars(S.OpOptions) if not k.startswith("_")} - {"NONE"}
+
+
+def test_schema_generator_fails_on_what_it_does_not_understand():
+    spec = importlib.util.spec_from_file_location("gen_c", os.path.join(ROOT, "native", "schema", "gen_c.py"))
+    gen_c = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen_c)
+    base = open(os.path.join(ROOT, "native", "schema", "sparselite.fbs")).read()
+    gen_c.generate(base)
+    for change, message in (
+            (("GATHER = 15,", 'GATHER = 15 (options: "NoSuchOptions"),'), "NoSuchOptions"),
+            (('attribute "options";', 'attribute "options";\nattribute "priority";'), "priority"),
+            (("table DynamicDim {", "rpc_service S { Get(Model): Model; }\ntable DynamicDim {"), "rpc_service"),
+            (("name: string; max: int; }", "name: string; max: int (id: 1); }"), "field attributes"),
+            (("value: float; }", "value: double; }"), "no reader for double"),
+            (("RESHAPE = 10,", "RESHAPE = 10 (options: 1),"), "options table 1"),
+            (("CAST = 18,", "CAST = 17,"), "ascend")):
+        old, new = change
+        assert old in base
+        with pytest.raises(gen_c.SchemaError, match=message):
+            gen_c.generate(base.replace(old, new, 1))

@@ -83,6 +83,28 @@ def test_every_microkernel_against_reference(tmp_path, cflags):
     assert passed > 1000 and " 0 failed" in result.stdout, result.stdout
 
 
+def test_runs_on_a_cpu_without_avx(tmp_path, corpus):
+    """Under qemu emulating a CPU without AVX (Westmere), cpuid must steer every op to SSE2 or portable
+    kernels: any AVX/AVX2 instruction outside the selected kernels would be an illegal instruction."""
+    assert shutil.which("qemu-x86_64"), "apt-get install qemu-user (CI does)"
+    for target in ("kernel_test", "sl_run_test"):
+        exe = _make(str(tmp_path), target, CC="gcc")
+        args = [exe] + (corpus if target == "sl_run_test" else [])
+        result = subprocess.run(["qemu-x86_64", "-cpu", "Westmere", *args], capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        assert " 0 failed" in result.stdout
+        if target == "kernel_test":
+            assert " 0 kernels this CPU cannot run" not in result.stdout  # the AVX2 ones were skipped
+
+
+def test_no_instruction_set_is_chosen_behind_the_registry(tmp_path):
+    """Kernels are picked from the registry by the model's ISA mask only: no GNU ifunc or target_clones
+    (which pick AVX2 whatever the mask says) in the library."""
+    lib = _make(str(tmp_path), "libsparselite.a", CC="gcc")
+    symbols = subprocess.run(["readelf", "-sW", lib], capture_output=True, text=True, check=True).stdout
+    assert "IFUNC" not in symbols and "resolver" not in symbols
+
+
 def test_libfuzzer_on_loader(tmp_path, corpus):
     clang = shutil.which("clang-19") or shutil.which("clang")
     assert clang, "libFuzzer needs clang: apt-get install clang-19 libclang-rt-19-dev (CI does)"

@@ -28,12 +28,16 @@ def mbv2(tmp_path_factory):
     return path, np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
 
 
-def test_op_times_add_up_to_the_latency(mbv2):
+def test_profile_has_every_op_in_order_and_ordered_percentiles(mbv2):
+    """Structure only: timings themselves are never asserted (a busy machine skews them; speed lives in
+    benchmarks/)."""
     path, x = mbv2
-    profile = sparselite.load(path).profile_report(x, runs=30, warmup=3)
-    total = sum(op["ms"] for op in profile["ops"])
-    assert abs(total - profile["latency_ms"]["p50"]) <= 0.1 * profile["latency_ms"]["p50"]
-    assert profile["latency_ms"]["min"] <= profile["latency_ms"]["p50"] <= profile["latency_ms"]["p99"]
+    model = sparselite.load(path)
+    profile = model.profile_report(x, runs=5, warmup=1)
+    assert [op["name"] for op in profile["ops"]] == [p.name for p in model.profile(x, runs=1)]
+    assert all(op["ms"] >= 0 for op in profile["ops"])
+    lat = profile["latency_ms"]
+    assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"]
 
 
 def test_flops_match_hand_counts():

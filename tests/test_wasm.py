@@ -2,6 +2,7 @@
 and the runtime module giving the native outputs, run from pytest in wasmtime."""
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -120,29 +121,61 @@ def test_wasm_runtime_rejects_bad_files_and_survives_mutations(dist, tmp_path):
         WasmModel(dist / "sparselite.wasm", b"not a model at all, but long enough to parse a header")
 
 
-def run_node(dist, slite_path, x, tmp_path):
+@pytest.fixture(scope="module")
+def pruned_mbv2(tmp_path_factory):
+    """MobileNetV2 with 90% of its 4x1 groups pruned: (path, input, native output, native profile ops)."""
+    model = zoo.mobilenet_v2()
+    prune_groups(model, 0.1, group=4)
+    x = np.random.default_rng(1).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    path = from_torch(model, torch.from_numpy(x)).save(tmp_path_factory.mktemp("mbv2") / "mbv2.slite")
+    native = sparselite.load(path)
+    return path, x, native.run(x)[0], native.profile_report(x, runs=1, warmup=0)["ops"]
+
+
+PROFILE_FIELDS = ("name", "type", "flops", "dense_flops", "group_size", "weight_bytes", "activation_bytes")
+
+
+def assert_wasm_profile(ops, native_ops):
+    """Per-op profiles read from the WASM runtime (JS camelCase or Python keys) against the native
+    run's: the same ops, FLOPs and bytes (decoded through the generated struct layout), real times,
+    and every group-sparse 1x1 conv on a SIMD128 spmm kernel."""
+    ops = [{re.sub("[A-Z]", lambda m: "_" + m[0].lower(), key): value for key, value in op.items()} for op in ops]
+    assert [[op[k] for k in PROFILE_FIELDS] for op in ops] == [[op[k] for k in PROFILE_FIELDS] for op in native_ops]
+    assert all(op["ms"] >= 0 for op in ops) and sum(op["ms"] for op in ops) > 0
+    sparse = [op for op in ops if op["type"] == "CONV2D" and op["group_size"]]
+    assert len(sparse) == 34  # every 1x1 conv of MobileNetV2
+    slow = {op["name"]: op["kernel"] for op in sparse
+            if "spmm" not in op["kernel"] or "__wasm_simd128" not in op["kernel"]}
+    assert not slow, f"group-sparse 1x1 convs not on a WASM SIMD128 spmm kernel: {slow}"
+
+
+def run_node(dist, slite_path, x, tmp_path, profile_runs=0):
     node = shutil.which("node")
     assert node, "the JS loader test needs Node.js >= 18 (node on PATH)"
     x_path, y_path = tmp_path / "x.f32", tmp_path / "y.f32"
     x.astype(np.float32).tofile(x_path)
-    result = subprocess.run([node, os.path.join(ROOT, "wasm", "run_node.mjs"), str(dist / "sparselite.wasm"),
+    profile = ["--profile", str(profile_runs)] if profile_runs else []
+    result = subprocess.run([node, os.path.join(ROOT, "wasm", "run_node.mjs"), *profile, str(dist / "sparselite.wasm"),
                              str(slite_path), str(x_path), str(y_path)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     return report, (np.fromfile(y_path, np.float32) if "error" not in report else None)
 
 
-def test_js_loader_in_node_matches_native(dist, tmp_path):
-    model = zoo.mobilenet_v2()
-    prune_groups(model, 0.1, group=4)
-    x = np.random.default_rng(1).standard_normal((1, 3, 224, 224)).astype(np.float32)
-    path = from_torch(model, torch.from_numpy(x)).save(tmp_path / "mbv2.slite")
-    (native,) = sparselite.load(path).run(x)
+def test_js_loader_in_node_matches_native(dist, pruned_mbv2, tmp_path):
+    path, x, native, _ = pruned_mbv2
     report, y = run_node(dist, path, x, tmp_path)
     assert report["inputs"] == [{"name": "input", "dtype": "float32", "shape": [1, 3, 224, 224],
                                  "maxShape": [1, 3, 224, 224], "dynamicAxes": []}]
     assert report["shape"] == [1, 1000] and report["isa"] == 8  # SL_ISA_WASM_SIMD128
     assert rel_err(y, native.ravel()) < 1e-4
+
+
+def test_js_loader_profiles_per_op(dist, pruned_mbv2, tmp_path):
+    """model.profile in sparselite.mjs (Node): sl_op_profile_t read by field name, a clock without BigInt."""
+    path, x, _, native_ops = pruned_mbv2
+    report, _ = run_node(dist, path, x, tmp_path, profile_runs=3)
+    assert_wasm_profile(report["profile"], native_ops)
 
 
 def test_js_loader_reports_bad_files(dist, tmp_path):
@@ -162,7 +195,7 @@ def pyodide_dir():
     return path
 
 
-def run_pyodide(dist, pyodide_dir, slite_path, inputs, tmp_path):
+def run_pyodide(dist, pyodide_dir, slite_path, inputs, tmp_path, profile_runs=0):
     """Runs the model in Pyodide on {name: array}; returns the report and the first output (float32)."""
     (wheel,) = dist.glob("sparselite_wasm-*-py3-none-any.whl")
     y_path = tmp_path / "y.bin"
@@ -170,7 +203,8 @@ def run_pyodide(dist, pyodide_dir, slite_path, inputs, tmp_path):
     for i, (name, x) in enumerate(inputs.items()):
         x.tofile(tmp_path / f"x{i}.bin")
         args.append(f"{name}:{x.dtype}:{'x'.join(map(str, x.shape))}:{tmp_path / f'x{i}.bin'}")
-    result = subprocess.run([shutil.which("node"), os.path.join(ROOT, "wasm", "run_pyodide.mjs"), str(wheel),
+    profile = ["--profile", str(profile_runs)] if profile_runs else []
+    result = subprocess.run([shutil.which("node"), os.path.join(ROOT, "wasm", "run_pyodide.mjs"), *profile, str(wheel),
                              str(slite_path), str(y_path)] + args, capture_output=True, text=True, timeout=600,
                             env=dict(os.environ, PYODIDE_DIR=pyodide_dir))
     assert result.returncode == 0, result.stderr[-3000:]
@@ -178,17 +212,25 @@ def run_pyodide(dist, pyodide_dir, slite_path, inputs, tmp_path):
     return report, (np.fromfile(y_path, np.float32) if "error" not in report else None)
 
 
-def test_python_api_in_pyodide_without_numpy_matches_native(dist, pyodide_dir, tmp_path):
-    model = zoo.mobilenet_v2()
-    prune_groups(model, 0.1, group=4)
-    x = np.random.default_rng(2).standard_normal((1, 3, 224, 224)).astype(np.float32)
-    path = from_torch(model, torch.from_numpy(x)).save(tmp_path / "mbv2.slite")
-    (native,) = sparselite.load(path).run(x)
+def test_python_api_in_pyodide_without_numpy_matches_native(dist, pyodide_dir, pruned_mbv2, tmp_path):
+    path, x, native, _ = pruned_mbv2
     report, y = run_pyodide(dist, pyodide_dir, path, {"input": x}, tmp_path)
     assert report.get("error") is None, report
     assert report["inputs"] == [["input", [1, 3, 224, 224], "float32", []]]
     assert report["output_type"] == "Tensor" and report["isa"] == ["wasm_simd128"]  # no numpy in Pyodide here
     assert rel_err(y, native.ravel()) < 1e-4
+
+
+def test_profile_in_pyodide(dist, pyodide_dir, pruned_mbv2, tmp_path):
+    """Model.profile, profile_report and format_table inside Pyodide (no numpy there)."""
+    path, x, _, native_ops = pruned_mbv2
+    report, _ = run_pyodide(dist, pyodide_dir, path, {"input": x}, tmp_path, profile_runs=3)
+    assert report.get("error") is None, report
+    assert_wasm_profile(report["profile_report"]["ops"], native_ops)
+    assert [(op["name"], op["op"], op["kernel"], op["flops"]) for op in report["profile"]] == [
+        (op["name"], op["type"], op["kernel"], op["flops"]) for op in report["profile_report"]["ops"]]
+    assert sum(op["ms"] for op in report["profile"]) > 0
+    assert report["profile_report"]["machine"]["isa"] == ["wasm_simd128"] and "latency ms: p50" in report["table"]
 
 
 def test_bad_file_is_a_python_exception_in_pyodide(dist, pyodide_dir, tmp_path):

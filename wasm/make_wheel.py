@@ -14,7 +14,7 @@ import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SDK = os.path.join(ROOT, "sdk", "sparselite")
-MODULES = ["__init__.py", "errors.py", "model.py", "_backend_wasm.py"]
+MODULES = ["__init__.py", "errors.py", "model.py", "profiler.py", "_abi.py", "_backend_wasm.py"]
 
 
 def version():

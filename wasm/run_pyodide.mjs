@@ -1,13 +1,16 @@
 // Runs sparselite's Python API inside Pyodide on Node, offline, from the wheel wasm/build.sh writes.
-//   PYODIDE_DIR=<node_modules/pyodide> node wasm/run_pyodide.mjs <wheel> <model.slite> <output.bin> \
-//       <name>:<dtype>:<shape, e.g. 1x3x224x224>:<raw little-endian file> ...
+//   PYODIDE_DIR=<node_modules/pyodide> node wasm/run_pyodide.mjs [--profile RUNS] <wheel> <model.slite> \
+//       <output.bin> <name>:<dtype>:<shape, e.g. 1x3x224x224>:<raw little-endian file> ...
 // Runs once on the named inputs (any shape a dynamic axis allows) and writes the first output's raw
-// bytes. Prints one JSON line: the specs, output shape, ISA, and any Python exception's type and message.
+// bytes. Prints one JSON line: the specs, output shape, ISA, with --profile Model.profile(runs=RUNS),
+// Model.profile_report and its format_table, and any Python exception's type and message.
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
-const [wheel, slite, output, ...inputs] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const profileRuns = args[0] === "--profile" ? Number(args.splice(0, 2)[1]) : 0;
+const [wheel, slite, output, ...inputs] = args;
 const { loadPyodide } = await import(pathToFileURL(join(process.env.PYODIDE_DIR, "pyodide.mjs")).href);
 const py = await loadPyodide({ stdout: () => {}, stderr: () => {} });
 await py.loadPackage(wheel, { messageCallback: () => {} });
@@ -19,8 +22,10 @@ for (const [i, arg] of inputs.entries()) {
   specs.push([name, dtype, shape.split("x").map(Number), `/input${i}`]);
 }
 py.globals.set("input_specs", JSON.stringify(specs));
+py.globals.set("profile_runs", profileRuns);
 const result = py.runPython(`
-import array, json, sparselite
+import array, dataclasses, json, sparselite
+from sparselite.profiler import format_table
 TYPECODES = {"float32": "f", "int32": "i", "int64": "q"}
 try:
     model = sparselite.load("/model.slite")
@@ -33,6 +38,10 @@ try:
     open("/output.bin", "wb").write(y.data.tobytes())
     report = dict(inputs=[[s.name, list(s.shape), s.dtype, list(s.dynamic_axes)] for s in model.inputs],
                   shape=list(y.shape), output_type=type(y).__name__, isa=sparselite.cpu_isa())
+    if profile_runs:
+        report["profile"] = [dataclasses.asdict(op) for op in model.profile(feeds, runs=profile_runs)]
+        report["profile_report"] = model.profile_report(feeds, runs=profile_runs, warmup=1)
+        report["table"] = format_table(report["profile_report"])
 except Exception as exc:
     report = dict(error=type(exc).__name__, message=str(exc))
 json.dumps(report)

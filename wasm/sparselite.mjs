@@ -4,17 +4,42 @@
 //   const runtime = await loadRuntime(new URL("./sparselite.wasm", import.meta.url));
 //   const model = runtime.load(sliteBytes);           // Uint8Array | ArrayBuffer; verified first
 //   const [logits] = model.run([new Float32Array(3 * 224 * 224)]);   // or {name: Float32Array}
-//   logits.data, logits.shape; model.free();
+//   logits.data, logits.shape;
+//   const ops = model.profile([x], 10);   // per op: {name, type, kernel, flops, denseFlops, ms, ...}
+//   model.free();
 //
 // Tensors cross the boundary in bulk: inputs are copied into the model's arena with one
 // typed-array set, outputs are copied out with one slice. Errors throw with the runtime's message.
+// C structs are read by field name through sparselite_abi.mjs, generated from sparselite.h.
+import { DTYPES, STATUS, STRUCTS } from "./sparselite_abi.mjs";
 
 const ERRNO_BADF = 8;
 const ERRNO_NOSYS = 52;
-const STATUS = ["ok", "invalid argument", "invalid model", "unsupported", "out of memory", "I/O error", "wrong state"];
-const DTYPES = ["float32", "float16", "int32", "int64", "uint16", "uint32"];
 const ARRAYS = { float32: Float32Array, int32: Int32Array, int64: BigInt64Array, uint16: Uint16Array, uint32: Uint32Array };
-const INFO_BYTES = 84; // sl_tensor_info_t on wasm32: name, dtype, rank, shape[8], num_bytes, dynamic_axes, max_shape[8]
+const TWO_32 = 2 ** 32;
+// Little-endian readers per storage kind of sparselite_abi.mjs: [bytes, read].
+const KINDS = {
+  u32: [4, (view, at) => view.getUint32(at, true)],
+  i32: [4, (view, at) => view.getInt32(at, true)],
+  u64: [8, (view, at) => view.getUint32(at, true) + TWO_32 * view.getUint32(at + 4, true)], // exact below 2^53
+  f64: [8, (view, at) => view.getFloat64(at, true)],
+};
+
+// The fields of C struct `name` at `ptr`, by field name (arrays as arrays).
+function readStruct(memory, name, ptr) {
+  const view = new DataView(memory.buffer);
+  const fields = {};
+  for (const [field, { offset, kind, count }] of Object.entries(STRUCTS[name].fields)) {
+    const [bytes, read] = KINDS[kind];
+    const values = Array.from({ length: count }, (_, i) => read(view, ptr + offset + i * bytes));
+    fields[field] = count > 1 ? values : values[0];
+  }
+  return fields;
+}
+
+function statusName(status) {
+  return Object.keys(STATUS).find((name) => STATUS[name] === status) ?? `status ${status}`;
+}
 
 // The module needs a clock and (for sl_model_load_file, unused here) files: a page has no
 // file system, so every file call reports "bad descriptor" and there are no preopened dirs.
@@ -22,8 +47,11 @@ function wasiImports(memory) {
   const fail = () => ERRNO_BADF;
   return {
     clock_time_get(_id, _precision, out) {
-      const ns = BigInt(Math.round(performance.now() * 1e6));
-      new DataView(memory().buffer).setBigUint64(out, ns, true);
+      // Two 32-bit halves: no BigInt needed, and nanoseconds since page load stay below 2^53.
+      const ns = Math.round(performance.now() * 1e6);
+      const view = new DataView(memory().buffer);
+      view.setUint32(out, ns % TWO_32, true);
+      view.setUint32(out + 4, Math.floor(ns / TWO_32), true);
       return 0;
     },
     fd_close: fail, fd_fdstat_get: fail, fd_filestat_get: fail, fd_prestat_get: fail,
@@ -72,7 +100,7 @@ class Runtime {
     if (status !== 0) {
       const message = this.string(e.sl_model_last_error(handle));
       e.sl_model_free(handle);
-      throw new Error(message || STATUS[status]);
+      throw new Error(message || statusName(status));
     }
     return new Model(this, handle);
   }
@@ -103,16 +131,15 @@ class Model {
 
   specs(kind, count) {
     const e = this.runtime.exports;
-    return Array.from({ length: count }, (_, i) => this.withScratch(INFO_BYTES, (info) => {
-      this.check(e[`sl_model_${kind}_info`](this.handle, i, info));
-      const view = new DataView(e.memory.buffer);
-      const rank = view.getInt32(info + 8, true);
+    return Array.from({ length: count }, (_, i) => this.withScratch(STRUCTS.sl_tensor_info_t.size, (ptr) => {
+      this.check(e[`sl_model_${kind}_info`](this.handle, i, ptr));
+      const info = readStruct(e.memory, "sl_tensor_info_t", ptr);
       return {
-        name: this.runtime.string(view.getUint32(info, true)),
-        dtype: DTYPES[view.getInt32(info + 4, true)],
-        shape: Array.from({ length: rank }, (_, d) => view.getInt32(info + 12 + 4 * d, true)),
-        maxShape: Array.from({ length: rank }, (_, d) => view.getInt32(info + 52 + 4 * d, true)),
-        dynamicAxes: Array.from({ length: rank }, (_, d) => d).filter((d) => (view.getUint32(info + 48, true) >> d) & 1),
+        name: this.runtime.string(info.name),
+        dtype: DTYPES[info.dtype][0],
+        shape: info.shape.slice(0, info.rank),
+        maxShape: info.max_shape.slice(0, info.rank),
+        dynamicAxes: Array.from({ length: info.rank }, (_, d) => d).filter((d) => (info.dynamic_axes >> d) & 1),
       };
     }));
   }
@@ -160,6 +187,33 @@ class Model {
       const Typed = ARRAYS[spec.dtype];
       return { name: spec.name, shape: spec.shape, data: new Typed(e.memory.buffer, this.dataPointer("output", i), count).slice() };
     });
+  }
+
+  // Runs `runs` times after one warm-up and returns, per op in execution order, {name, type,
+  // kernel (the microkernel chosen at load, "" for plain C ops), flops (on stored weights),
+  // denseFlops (as if dense), ms (mean over the runs), groupSize (r; 0 when dense), weightBytes,
+  // activationBytes}. The clock is performance.now(), which browsers coarsen (to 5-100 us).
+  profile(inputs, runs = 10) {
+    if (!Number.isInteger(runs) || runs < 1) throw new Error(`runs must be a positive integer, got ${runs}`);
+    const e = this.runtime.exports;
+    this.run(inputs);
+    this.check(e.sl_model_set_profiling(this.handle, 1)); // resets the counters
+    try {
+      for (let i = 0; i < runs; i++) this.run(inputs);
+      return this.withScratch(STRUCTS.sl_op_profile_t.size, (ptr) =>
+        Array.from({ length: e.sl_model_num_ops(this.handle) }, (_, i) => {
+          this.check(e.sl_model_op_profile(this.handle, i, ptr));
+          const op = readStruct(e.memory, "sl_op_profile_t", ptr);
+          return {
+            name: this.runtime.string(op.name), type: this.runtime.string(op.type),
+            kernel: this.runtime.string(op.kernel), flops: op.flops, denseFlops: op.dense_flops,
+            ms: op.time_ns / Math.max(op.runs, 1) / 1e6, groupSize: op.group_size,
+            weightBytes: op.weight_bytes, activationBytes: op.activation_bytes,
+          };
+        }));
+    } finally {
+      this.check(e.sl_model_set_profiling(this.handle, 0));
+    }
   }
 
   free() {

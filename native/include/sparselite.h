@@ -60,6 +60,12 @@ typedef enum {
 /* The SL_ISA_* bits of this CPU (and build). */
 uint32_t sl_cpu_isa(void);
 
+/* The kernel registry of this build, index 0..sl_kernel_count() - 1: each microkernel's name
+ * (as profiles show it; NULL past the end) and the SL_ISA_* bits it needs. */
+int32_t sl_kernel_count(void);
+const char* sl_kernel_name(int32_t index);
+uint32_t sl_kernel_isa(int32_t index);
+
 /* The format versions this runtime reads. */
 uint32_t sl_format_version(void);
 const char* sl_version_string(void);

@@ -1,7 +1,8 @@
-/* Kernel families, their reference implementations, and the list that declares
- * every variant. The list feeds both kernel selection (a lookup by ISA and
- * shape, never if-chains in ops) and the tests that check each variant against
- * the reference. */
+/* The kernel registry: families, their plain C references, and every microkernel, declared
+ * once per line in f32-<family>/list.inc. The same lines define the kernels (isa/<isa>.c),
+ * fill the table that selection reads at load (list.c), and feed the tests and benchmarks,
+ * which walk that table: a kernel that exists is declared, selectable, tested and
+ * benchmarked, or the build fails. */
 #ifndef SL_KERNELS_H
 #define SL_KERNELS_H
 
@@ -10,27 +11,23 @@
 #include <stdint.h>
 
 #include "../include/sparselite.h" /* the SL_ISA_* bits */
+#include "../schema/sparselite_schema.h" /* sl_act_type_t: the schema's Activation */
 
 #if defined(__x86_64__) || defined(__i386__)
 #define SL_ARCH_X86 1
 #else
 #define SL_ARCH_X86 0
 #endif
-
-typedef enum {
-  SL_ACT_NONE = 0,
-  SL_ACT_RELU = 1,
-  SL_ACT_RELU6 = 2,
-  SL_ACT_CLAMP = 3,
-  SL_ACT_HARDSWISH = 4,
-  SL_ACT_HARDSIGMOID = 5,
-  SL_ACT_SIGMOID = 6,
-  SL_ACT_SILU = 7,
-  SL_ACT_GELU = 8,
-  SL_ACT_GELU_TANH = 9,
-  SL_ACT_TANH = 10,
-  SL_ACT_COUNT
-} sl_act_type_t;
+#if defined(__aarch64__)
+#define SL_ARCH_ARM64 1
+#else
+#define SL_ARCH_ARM64 0
+#endif
+#if defined(__wasm_simd128__)
+#define SL_ARCH_WASM_SIMD128 1
+#else
+#define SL_ARCH_WASM_SIMD128 0
+#endif
 
 typedef struct {
   sl_act_type_t type;
@@ -52,33 +49,30 @@ typedef struct {
   uint32_t pad_top, pad_left, groups;
 } sl_conv2d_shape_t;
 
-/* Plain C references: whole ops on the file's layouts. Tests check every
- * microkernel against them; the runtime does not run them. */
+typedef struct {
+  float min, max;
+} sl_minmax_t;
+
+typedef enum { SL_BINARY_ADD, SL_BINARY_SUB, SL_BINARY_MUL, SL_BINARY_DIV, SL_BINARY_PRELU } sl_binary_op_t;
+
+/* Plain C references, used only by tests: whole ops on the file's layouts (spmm, gemm), or the
+ * definition of a row kernel. Depthwise's reference is its defining 1-D correlation, written
+ * out in tests/kernel_test.c. */
 void sl_f32_spmm_ref(const sl_group_sparse_f32_t* w, const float* bias, size_t pixels,
                      const float* x, float* y, const sl_activation_t* act);
 void sl_f32_gemm_ref(const float* w, const float* bias, size_t rows, size_t cols, size_t pixels,
                      const float* x, float* y, const sl_activation_t* act);
 float sl_activation_scalar(const sl_activation_t* act, float v);
-void sl_f32_activation_ref(const sl_activation_t* act, const float* x, float* y, size_t n);
+void sl_f32_vunary_ref(const sl_activation_t* act, const float* x, float* y, size_t n);
+void sl_f32_vbinary_ref(sl_binary_op_t op, const float* a, size_t a_step, const float* b, size_t b_step, float* y,
+                        size_t n, const sl_minmax_t* mm);
+void sl_f32_softmax_ref(const float* x, const float* mask, float scale, float* y, size_t n);
+void sl_f32_layernorm_ref(const float* x, size_t n, float epsilon, const float* gamma, const float* beta,
+                          float* y);
 
-/* What the runtime runs (f32-activation/fast.c): vectorizable, within ~2e-7 of the reference. */
-void sl_f32_activation(const sl_activation_t* act, const float* x, float* y, size_t n);
-/* y[i] = exp(x[i] - shift); returns their sum (softmax). */
-float sl_f32_exp_sum(const float* x, float shift, float* y, size_t n);
-/* The largest of x[0..n), n >= 1. */
-float sl_f32_max(const float* x, size_t n);
-/* Layer norm of one row: its mean and 1 / sqrt(variance + epsilon), then y = (x - mean) * rstd
- * times gamma plus beta (either may be NULL; beta only with gamma). */
-void sl_f32_mean_rstd(const float* x, size_t n, float epsilon, float* mean, float* rstd);
-void sl_f32_normalize_affine(const float* x, size_t n, float mean, float rstd, const float* gamma,
-                             const float* beta, float* y);
-
-/* --- microkernels ---------------------------------------------------------
- * Every microkernel clamps its output to [min, max] after adding the bias;
- * other activations run on the finished tile. */
-typedef struct {
-  float min, max;
-} sl_minmax_t;
+/* --- the families' microkernel types ---------------------------------------------------
+ * Matrix kernels clamp their output to [min, max] after adding the bias; other activations
+ * run on the finished tile (vunary). */
 
 /* Group-sparse weights packed for a microkernel with blocks of r rows:
  * `blocks` r-row blocks, then `tail_rows` single rows (rows % r). Streams are
@@ -102,71 +96,98 @@ static inline size_t sl_spmm_values_start(const sl_spmm_packed_t* p, uint32_t b)
          (p->nz_start[b] - p->nz_start[p->blocks]);
 }
 
-/* For `blocks` consecutive blocks over `pixels` pixels of x:
+/* spmm: for `blocks` consecutive blocks over `pixels` pixels of x:
  * y[out_row[i] * y_stride + p] = clamp(bias_i + sum_e w_ie * x[x_offset[e] + p]). */
-typedef void (*sl_f32_spmm_ukernel_fn)(size_t pixels, size_t blocks, const float* x, const float* values,
-                                       const uint32_t* x_offset, const uint32_t* nz_start,
-                                       const uint32_t* out_row, float* y, size_t y_stride,
-                                       const sl_minmax_t* mm);
+typedef void sl_f32_spmm_ukernel_fn(size_t pixels, size_t blocks, const float* x, const float* values,
+                                    const uint32_t* x_offset, const uint32_t* nz_start, const uint32_t* out_row,
+                                    float* y, size_t y_stride, const sl_minmax_t* mm);
 
-/* Dense weights in panels of mr rows: per panel mr biases, then k columns of
- * mr weights. Rows past `rows` are zero in the panel and never stored. */
-typedef void (*sl_f32_gemm_ukernel_fn)(size_t pixels, size_t rows, size_t k, const float* x, size_t x_stride,
-                                       const float* panels, float* y, size_t y_stride, const sl_minmax_t* mm);
+/* gemm: dense weights in panels of `rows` rows (the kernel's): per panel its biases, then k
+ * columns of its weights. Rows past `rows` are zero in the panel and never stored. */
+typedef void sl_f32_gemm_ukernel_fn(size_t pixels, size_t rows, size_t k, const float* x, size_t x_stride,
+                                    const float* panels, float* y, size_t y_stride, const sl_minmax_t* mm);
 
-/* Depthwise convolution of one channel as a multi-tap 1-D correlation over a
- * flat, zero-padded plane whose phases turn strides into shifts (ops/conv2d.c
- * builds it), so every kernel size and stride runs full vectors:
+/* dwconv: depthwise convolution of one channel as a multi-tap 1-D correlation over a flat,
+ * zero-padded plane whose phases turn strides into shifts (ops/depthwise.c builds it), so
+ * every kernel size and stride runs full vectors:
  * y[i] = clamp(bias + sum_t w[t] * x[i + tap_offset[t]]) for i < count. */
-typedef void (*sl_f32_dwconv_ukernel_fn)(size_t count, size_t taps, const uint32_t* tap_offset, const float* x,
-                                         const float* w, float bias, float* y, const sl_minmax_t* mm);
+typedef void sl_f32_dwconv_ukernel_fn(size_t count, size_t taps, const uint32_t* tap_offset, const float* x,
+                                      const float* w, float bias, float* y, const sl_minmax_t* mm);
+
+/* vunary: y[i] = act(x[i]) for i < n (x == y allowed). */
+typedef void sl_f32_vunary_ukernel_fn(const sl_activation_t* act, const float* x, float* y, size_t n);
+
+/* vbinary: y[i] = clamp(a[i * a_step] op b[i * b_step]) for i < n, steps 0 or 1 (y may be a or b). */
+typedef void sl_f32_vbinary_ukernel_fn(sl_binary_op_t op, const float* a, size_t a_step, const float* b,
+                                       size_t b_step, float* y, size_t n, const sl_minmax_t* mm);
+
+/* softmax: y = softmax(scale * x + mask) over one row of n >= 1; mask may be NULL (y may be x). */
+typedef void sl_f32_softmax_ukernel_fn(const float* x, const float* mask, float scale, float* y, size_t n);
+
+/* layernorm: one row of n >= 1, y = (x - mean) / sqrt(var + epsilon) * gamma + beta; gamma and
+ * beta may be NULL (beta only with gamma). */
+typedef void sl_f32_layernorm_ukernel_fn(const float* x, size_t n, float epsilon, const float* gamma,
+                                         const float* beta, float* y);
+
+/* --- the registry --------------------------------------------------------------------- */
+
+/* SL_FAMILY(name, rows_select): rows_select = 1 when kernels are chosen by `rows` (spmm's r),
+ * so every ISA must offer every rows value its peers do. */
+#define SL_FAMILIES(SL_FAMILY) \
+  SL_FAMILY(spmm, 1)           \
+  SL_FAMILY(gemm, 0)           \
+  SL_FAMILY(dwconv, 0)         \
+  SL_FAMILY(vunary, 0)         \
+  SL_FAMILY(vbinary, 0)        \
+  SL_FAMILY(softmax, 0)        \
+  SL_FAMILY(layernorm, 0)
+
+#define SL_FAMILY_ENUM(family, rows_select) SL_FAMILY_##family,
+typedef enum { SL_FAMILIES(SL_FAMILY_ENUM) SL_FAMILY_COUNT } sl_family_t;
+#undef SL_FAMILY_ENUM
 
 typedef struct {
   const char* name;
-  uint32_t isa; /* needed instruction sets */
-  uint32_t r;   /* rows per block */
-  uint32_t mr;  /* pixels per tile */
-  /* Multiply-adds per second per stored weight, relative to the same ISA's
-   * gemm kernel: the cost model's exchange rate (measured by benchmarks/). */
+  sl_family_t family;
+  uint32_t isa;     /* the SL_ISA_* bits it needs */
+  uint32_t pixels;  /* outputs per register tile along pixels (matrix kernels); 0 for row kernels */
+  uint32_t rows;    /* output channels per block: spmm's r, gemm's panel height; 1 otherwise */
+  /* spmm: multiply-adds per second per stored weight relative to the same ISA's gemm kernel,
+   * the cost model's exchange rate (measured by benchmarks/bench_spmm.py). */
   float efficiency;
-  sl_f32_spmm_ukernel_fn fn;
-} sl_spmm_ukernel_t;
+  union {
+#define SL_FAMILY_FN(family, rows_select) sl_f32_##family##_ukernel_fn* family;
+    SL_FAMILIES(SL_FAMILY_FN)
+#undef SL_FAMILY_FN
+  } fn;
+} sl_ukernel_t;
 
-typedef struct {
-  const char* name;
-  uint32_t isa;
-  uint32_t mr; /* rows per panel */
-  uint32_t nr; /* pixels per tile */
-  sl_f32_gemm_ukernel_fn fn;
-} sl_gemm_ukernel_t;
+/* The lines of the lists. A line's section is compiled where its ISA exists: everywhere for
+ * the declarations below and the table, only in isa/<isa>.c for the definitions. */
+#define SL_LIST(isa) (SL_LIST_ALL || SL_LIST_##isa)
+#define SL_LIST_ALL 1
+#define SL_UKERNEL(family, name, isa, pixels, rows, efficiency) sl_f32_##family##_ukernel_fn name;
+#include "lists.inc"
+#undef SL_UKERNEL
+#undef SL_LIST_ALL
 
-typedef struct {
-  const char* name;
-  uint32_t isa;
-  sl_f32_dwconv_ukernel_fn fn;
-} sl_dwconv_ukernel_t;
+/* Every kernel of this build, grouped by family, best ISA first within a family. */
+extern const sl_ukernel_t sl_ukernels[];
+extern const size_t sl_ukernel_count;
+extern const char* const sl_family_names[SL_FAMILY_COUNT];
+extern const bool sl_family_rows_select[SL_FAMILY_COUNT];
 
-/* The lists (kernels/list.c): grouped by ISA, best ISA first, each family
- * ending in portable C. Tests walk them; selection reads them. */
-extern const sl_spmm_ukernel_t sl_spmm_ukernels[];
-extern const size_t sl_spmm_ukernel_count;
-extern const sl_gemm_ukernel_t sl_gemm_ukernels[];
-extern const size_t sl_gemm_ukernel_count;
-extern const sl_dwconv_ukernel_t sl_dwconv_ukernels[];
-extern const size_t sl_dwconv_ukernel_count;
-
-/* The spmm kernel of the best ISA in `isa` for blocks of exactly r rows, or NULL. */
-const sl_spmm_ukernel_t* sl_spmm_select(uint32_t isa, uint32_t r);
-const sl_gemm_ukernel_t* sl_gemm_select(uint32_t isa);
-const sl_dwconv_ukernel_t* sl_dwconv_select(uint32_t isa);
+/* The family's kernel of the best ISA in `isa` (the first in the table it allows) with exactly
+ * `rows` rows, or with any when rows == 0; NULL when there is none. */
+const sl_ukernel_t* sl_ukernel_select(uint32_t isa, sl_family_t family, uint32_t rows);
 
 /* Packing (kernels/pack.c): count, then fill caller-owned arrays. */
 void sl_spmm_pack_count(const sl_group_sparse_f32_t* w, uint32_t r, uint32_t* blocks, uint32_t* tail_rows,
                         size_t* nonzeros, size_t* values);
 /* p->r, blocks, tail_rows and the arrays must be set from sl_spmm_pack_count. */
 void sl_spmm_pack(const sl_group_sparse_f32_t* w, const float* bias, size_t x_stride, sl_spmm_packed_t* p);
-size_t sl_gemm_pack_size(size_t rows, size_t k, uint32_t mr);
-void sl_gemm_pack(const float* w, const float* bias, size_t rows, size_t k, uint32_t mr, float* panels);
+size_t sl_gemm_pack_size(size_t rows, size_t k, uint32_t panel_rows);
+void sl_gemm_pack(const float* w, const float* bias, size_t rows, size_t k, uint32_t panel_rows, float* panels);
 /* The dense [rows][cols] matrix of group-sparse weights. */
 void sl_group_sparse_densify(const sl_group_sparse_f32_t* w, float* dense);
 

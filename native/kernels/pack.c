@@ -88,18 +88,18 @@ void sl_spmm_pack(const sl_group_sparse_f32_t* w, const float* bias, size_t x_st
   walk(w, p->r, fill_block, &f);
 }
 
-size_t sl_gemm_pack_size(size_t rows, size_t k, uint32_t mr) {
-  size_t panels = (rows + mr - 1) / mr;
-  return panels * mr * (k + 1);
+size_t sl_gemm_pack_size(size_t rows, size_t k, uint32_t panel_rows) {
+  size_t panels = (rows + panel_rows - 1) / panel_rows;
+  return panels * panel_rows * (k + 1);
 }
 
-void sl_gemm_pack(const float* w, const float* bias, size_t rows, size_t k, uint32_t mr, float* panels) {
-  memset(panels, 0, sl_gemm_pack_size(rows, k, mr) * sizeof(float));
-  for (size_t r0 = 0; r0 < rows; r0 += mr) {
-    float* panel = panels + (r0 / mr) * mr * (k + 1);
-    for (size_t j = 0; j < mr && r0 + j < rows; j++) {
+void sl_gemm_pack(const float* w, const float* bias, size_t rows, size_t k, uint32_t panel_rows, float* panels) {
+  memset(panels, 0, sl_gemm_pack_size(rows, k, panel_rows) * sizeof(float));
+  for (size_t r0 = 0; r0 < rows; r0 += panel_rows) {
+    float* panel = panels + (r0 / panel_rows) * panel_rows * (k + 1);
+    for (size_t j = 0; j < panel_rows && r0 + j < rows; j++) {
       panel[j] = bias != NULL ? bias[r0 + j] : 0.0f;
-      for (size_t c = 0; c < k; c++) panel[mr + c * mr + j] = w[(r0 + j) * k + c];
+      for (size_t c = 0; c < k; c++) panel[panel_rows + c * panel_rows + j] = w[(r0 + j) * k + c];
     }
   }
 }

@@ -2,13 +2,14 @@
  * activation.
  * Prepare merges dimensions that are contiguous (or broadcast) in both inputs, so the
  * innermost loop runs over a whole row with each input either contiguous or one value:
- * a residual add is one row, an attention mask [B,1,1,T] over [B,H,T,T] is rows of T. */
-#include "../runtime/internal.h"
-
-typedef enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_PRELU } binary_kind_t;
+ * a residual add is one row, an attention mask [B,1,1,T] over [B,H,T,T] is rows of T. Rows
+ * run on the vbinary kernel (with the clamp-like activations fused), others on vunary. */
+#include "op.h"
 
 typedef struct {
-  sl_activation_t act;
+  sl_activation_t act, post; /* post: what the kernel's clamp cannot do, NONE otherwise */
+  sl_minmax_t mm;
+  const sl_ukernel_t *vbinary, *vunary;
   int32_t rank; /* after merging; the last dimension is the row */
   size_t shape[SL_MAX_RANK];
   size_t a_stride[SL_MAX_RANK], b_stride[SL_MAX_RANK]; /* 0 along broadcast dims */
@@ -18,7 +19,9 @@ typedef struct {
 static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   binary_params_t* p = sl_node_params(m, n, sizeof(*p));
   if (p == NULL) return SL_ERROR_OUT_OF_MEMORY;
-  sl_status_t st = sl_parse_activation(m, n, fb, 0, &p->act);
+  const sl_fb_table_t* o = &n->options;
+  sl_status_t st = sl_parse_activation(m, n, sl_binary_options_activation(fb, o), sl_binary_options_act_min(fb, o),
+                                       sl_binary_options_act_max(fb, o), &p->act);
   sl_tensor_t *a = sl_in(m, n, 0), *b = sl_in(m, n, 1), *y = sl_out(m, n, 0);
   if (st == SL_OK) st = sl_expect_f32(m, n, a, "first input", -1);
   if (st == SL_OK) st = sl_expect_f32(m, n, b, "second input", -1);
@@ -76,40 +79,21 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
     p->b_stride[i] = p->b_stride[j];
     p->b_stride[j] = t;
   }
+  p->post = p->act;
+  if (!sl_activation_minmax(&p->act, &p->mm)) p->post.type = SL_ACT_NONE;
+  p->vbinary = sl_op_kernel(m, SL_FAMILY_vbinary, 0);
+  p->vunary = sl_op_kernel(m, SL_FAMILY_vunary, 0);
+  n->kernel = p->vbinary->name;
   p->row_len = p->shape[p->rank - 1];
   p->rows = y->num_elems / p->row_len;
   return SL_OK;
-}
-
-/* One row; each input steps by 0 or 1, so each case is a loop the compiler vectorizes. */
-#define ROW_LOOP(F)                                                            \
-  do {                                                                         \
-    if (as && bs) for (size_t i = 0; i < len; i++) y[i] = F(a[i], b[i]);       \
-    else if (as) for (size_t i = 0; i < len; i++) y[i] = F(a[i], b[0]);        \
-    else if (bs) for (size_t i = 0; i < len; i++) y[i] = F(a[0], b[i]);        \
-    else for (size_t i = 0; i < len; i++) y[i] = F(a[0], b[0]);                \
-  } while (0)
-#define ADD(u, v) ((u) + (v))
-#define SUB(u, v) ((u) - (v))
-#define MUL(u, v) ((u) * (v))
-#define DIV(u, v) ((u) / (v))
-#define PRELU(u, v) ((u) > 0.0f ? (u) : (u) * (v))
-
-static void row(binary_kind_t kind, const float* a, size_t as, const float* b, size_t bs, float* y, size_t len) {
-  switch (kind) {
-    case OP_ADD: ROW_LOOP(ADD); break;
-    case OP_SUB: ROW_LOOP(SUB); break;
-    case OP_MUL: ROW_LOOP(MUL); break;
-    case OP_DIV: ROW_LOOP(DIV); break;
-    case OP_PRELU: ROW_LOOP(PRELU); break;
-  }
 }
 
 typedef struct {
   const binary_params_t* p;
   const float *a, *b;
   float* y;
-  binary_kind_t kind;
+  sl_binary_op_t op;
   size_t rows_per_task;
 } job_t;
 
@@ -129,8 +113,8 @@ static void rows_task(void* ctx, size_t task, size_t thread) {
   size_t as = p->a_stride[outer], bs = p->b_stride[outer], len = p->row_len;
   for (size_t r = r0; r < r1; r++) {
     float* y = j->y + r * len;
-    row(j->kind, j->a + ai, as, j->b + bi, bs, y, len);
-    if (p->act.type != SL_ACT_NONE) sl_f32_activation(&p->act, y, y, len);
+    p->vbinary->fn.vbinary(j->op, j->a + ai, as, j->b + bi, bs, y, len, &p->mm);
+    if (p->post.type != SL_ACT_NONE) p->vunary->fn.vunary(&p->post, y, y, len);
     /* Odometer over the outer dimensions, keeping both input offsets in step. */
     for (int32_t d = outer - 1; d >= 0; d--) {
       ai += p->a_stride[d];
@@ -145,21 +129,21 @@ static void rows_task(void* ctx, size_t task, size_t thread) {
 
 enum { CHUNK = 16384 }; /* elements per task */
 
-static void run_op(const sl_model_t* m, const sl_node_t* n, binary_kind_t kind) {
+static void run_op(const sl_model_t* m, const sl_node_t* n, sl_binary_op_t op) {
   const binary_params_t* p = n->params;
   size_t per_task = CHUNK / p->row_len;
-  job_t j = {p, sl_in(m, n, 0)->data, sl_in(m, n, 1)->data, sl_out(m, n, 0)->data, kind, per_task ? per_task : 1};
+  job_t j = {p, sl_in(m, n, 0)->data, sl_in(m, n, 1)->data, sl_out(m, n, 0)->data, op, per_task ? per_task : 1};
   sl_parallel_for(m, (p->rows + j.rows_per_task - 1) / j.rows_per_task, rows_task, &j);
 }
 
-static void run_add(const sl_model_t* m, const sl_node_t* n) { run_op(m, n, OP_ADD); }
-static void run_sub(const sl_model_t* m, const sl_node_t* n) { run_op(m, n, OP_SUB); }
-static void run_mul(const sl_model_t* m, const sl_node_t* n) { run_op(m, n, OP_MUL); }
-static void run_div(const sl_model_t* m, const sl_node_t* n) { run_op(m, n, OP_DIV); }
-static void run_prelu(const sl_model_t* m, const sl_node_t* n) { run_op(m, n, OP_PRELU); }
+static void run_add(const sl_model_t* m, const sl_node_t* n) { run_op(m, n, SL_BINARY_ADD); }
+static void run_sub(const sl_model_t* m, const sl_node_t* n) { run_op(m, n, SL_BINARY_SUB); }
+static void run_mul(const sl_model_t* m, const sl_node_t* n) { run_op(m, n, SL_BINARY_MUL); }
+static void run_div(const sl_model_t* m, const sl_node_t* n) { run_op(m, n, SL_BINARY_DIV); }
+static void run_prelu(const sl_model_t* m, const sl_node_t* n) { run_op(m, n, SL_BINARY_PRELU); }
 
-const sl_op_def_t sl_op_add = {"ADD", 2, 2, prepare, run_add, prepare};
-const sl_op_def_t sl_op_sub = {"SUB", 2, 2, prepare, run_sub, prepare};
-const sl_op_def_t sl_op_mul = {"MUL", 2, 2, prepare, run_mul, prepare};
-const sl_op_def_t sl_op_div = {"DIV", 2, 2, prepare, run_div, prepare};
-const sl_op_def_t sl_op_prelu = {"PRELU", 2, 2, prepare, run_prelu, prepare};
+const sl_op_def_t sl_op_add = {SL_OP_SCHEMA(ADD), 2, 2, prepare, run_add, prepare};
+const sl_op_def_t sl_op_sub = {SL_OP_SCHEMA(SUB), 2, 2, prepare, run_sub, prepare};
+const sl_op_def_t sl_op_mul = {SL_OP_SCHEMA(MUL), 2, 2, prepare, run_mul, prepare};
+const sl_op_def_t sl_op_div = {SL_OP_SCHEMA(DIV), 2, 2, prepare, run_div, prepare};
+const sl_op_def_t sl_op_prelu = {SL_OP_SCHEMA(PRELU), 2, 2, prepare, run_prelu, prepare};

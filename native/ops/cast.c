@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../runtime/internal.h"
+#include "op.h"
 
 static bool castable(sl_dtype_t t) {
   return t == SL_DTYPE_FLOAT32 || t == SL_DTYPE_INT32 || t == SL_DTYPE_INT64;
@@ -51,4 +51,4 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   }
 }
 
-const sl_op_def_t sl_op_cast = {"CAST", 1, 1, prepare, run, prepare};
+const sl_op_def_t sl_op_cast = {SL_OP_SCHEMA(CAST), 1, 1, prepare, run, prepare};

@@ -1,7 +1,8 @@
 /* Checks shared by the ops' prepare functions. */
+#include <math.h>
 #include <stdio.h>
 
-#include "../runtime/internal.h"
+#include "op.h"
 
 sl_status_t sl_expect_f32(sl_model_t* m, const sl_node_t* n, const sl_tensor_t* t, const char* what,
                           int32_t rank) {
@@ -45,11 +46,10 @@ void sl_broadcast_strides(const sl_tensor_t* t, int32_t rank, size_t* stride) {
   }
 }
 
-sl_status_t sl_parse_activation(sl_model_t* m, const sl_node_t* n, sl_fb_t* fb, int type_field,
+sl_status_t sl_parse_activation(sl_model_t* m, const sl_node_t* n, uint8_t type, float min, float max,
                                 sl_activation_t* act) {
-  uint8_t type = sl_fb_u8(fb, &n->options, type_field, SL_ACT_NONE);
-  act->min = sl_fb_f32(fb, &n->options, type_field + 1, 0.0f);
-  act->max = sl_fb_f32(fb, &n->options, type_field + 2, 0.0f);
+  act->min = min;
+  act->max = max;
   if (type >= SL_ACT_COUNT) return sl_node_fail(m, n, "unknown activation %u", type);
   if (type == SL_ACT_CLAMP && !(act->min <= act->max))
     return sl_node_fail(m, n, "clamp range [%g, %g] is empty", (double)act->min, (double)act->max);
@@ -61,4 +61,16 @@ void* sl_node_params(sl_model_t* m, sl_node_t* n, size_t size) {
   if (n->params == NULL) n->params = sl_model_alloc(m, size);
   if (n->params == NULL) sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
   return n->params;
+}
+
+bool sl_activation_minmax(const sl_activation_t* act, sl_minmax_t* mm) {
+  mm->min = -INFINITY;
+  mm->max = INFINITY;
+  switch (act->type) {
+    case SL_ACT_NONE: return false;
+    case SL_ACT_RELU: mm->min = 0.0f; return false;
+    case SL_ACT_RELU6: mm->min = 0.0f; mm->max = 6.0f; return false;
+    case SL_ACT_CLAMP: mm->min = act->min; mm->max = act->max; return false;
+    default: return true;
+  }
 }

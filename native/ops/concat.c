@@ -1,7 +1,7 @@
 /* CONCAT along one axis of same-rank inputs. */
 #include <string.h>
 
-#include "../runtime/internal.h"
+#include "op.h"
 
 typedef struct {
   size_t outer, inner; /* elements before / after the axis */
@@ -10,7 +10,7 @@ typedef struct {
 static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   concat_params_t* p = sl_node_params(m, n, sizeof(*p));
   if (p == NULL) return SL_ERROR_OUT_OF_MEMORY;
-  int32_t axis = sl_fb_i32(fb, &n->options, 0, 0);
+  int32_t axis = sl_concat_options_axis(fb, &n->options);
   sl_tensor_t *first = sl_in(m, n, 0), *y = sl_out(m, n, 0);
   sl_status_t st = sl_expect_f32(m, n, first, "input 0", -1);
   if (st != SL_OK) return st;
@@ -50,4 +50,4 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   }
 }
 
-const sl_op_def_t sl_op_concat = {"CONCAT", 1, -1, prepare, run, prepare};
+const sl_op_def_t sl_op_concat = {SL_OP_SCHEMA(CONCAT), 1, -1, prepare, run, prepare};

@@ -4,9 +4,8 @@
  * gemm over tiles of gathered patches (im2col). */
 #include <string.h>
 
-#include "../runtime/internal.h"
-
-enum { F_STRIDE_H, F_STRIDE_W, F_DIL_H, F_DIL_W, F_PAD_T, F_PAD_L, F_PAD_B, F_PAD_R, F_GROUPS, F_ACT };
+#include "depthwise.h"
+#include "linear.h"
 
 typedef enum { PATH_POINTWISE, PATH_DEPTHWISE, PATH_IM2COL } conv_path_t;
 
@@ -20,7 +19,8 @@ typedef struct {
   sl_linear_t linear;                 /* pointwise */
   sl_depthwise_t depthwise;
   const float* bias;
-  const sl_gemm_ukernel_t* gemm;      /* im2col */
+  const sl_ukernel_t* gemm;           /* im2col */
+  const sl_ukernel_t* vunary;         /* runs act after the clamp when post */
   float* panels;                      /* per group, packed for gemm */
   size_t patch, tile, tiles;          /* im2col rows, pixels per tile, tiles per image */
 } conv_params_t;
@@ -36,21 +36,21 @@ static const float* dense_weights(sl_model_t* m, const sl_tensor_t* w) {
 static sl_status_t prepare_im2col(sl_model_t* m, sl_node_t* n, conv_params_t* p, const sl_tensor_t* w,
                                   const float* bias) {
   const sl_conv2d_shape_t* s = &p->s;
-  p->gemm = sl_gemm_select(m->isa);
+  p->gemm = sl_op_kernel(m, SL_FAMILY_gemm, 0);
   const float* dense = dense_weights(m, w);
   if (dense == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
   size_t ocg = s->out_c / s->groups;
   p->patch = (size_t)(s->in_c / s->groups) * s->kernel_h * s->kernel_w;
-  size_t panel_size = sl_gemm_pack_size(ocg, p->patch, p->gemm->mr);
+  size_t panel_size = sl_gemm_pack_size(ocg, p->patch, p->gemm->rows);
   p->panels = sl_model_alloc(m, panel_size * s->groups * sizeof(float));
   if (p->panels == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
   for (uint32_t g = 0; g < s->groups; g++)
-    sl_gemm_pack(dense + g * ocg * p->patch, bias != NULL ? bias + g * ocg : NULL, ocg, p->patch, p->gemm->mr,
+    sl_gemm_pack(dense + g * ocg * p->patch, bias != NULL ? bias + g * ocg : NULL, ocg, p->patch, p->gemm->rows,
                  p->panels + g * panel_size);
   if (w->sparse != NULL) sl_model_release(m, (void*)dense);
   /* A tile's patch matrix stays in L1/L2 while the gemm walks it. */
   size_t pixels = (size_t)s->out_h * s->out_w;
-  p->tile = p->gemm->nr * 4;
+  p->tile = p->gemm->pixels * 4;
   p->tiles = (pixels + p->tile - 1) / p->tile;
   sl_reserve_scratch(m, n, 0, p->patch * p->tile * sizeof(float));
   n->kernel = p->gemm->name;
@@ -61,12 +61,13 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   conv_params_t* p = sl_node_params(m, n, sizeof(*p));
   if (p == NULL) return SL_ERROR_OUT_OF_MEMORY;
   const sl_fb_table_t* o = &n->options;
-  int32_t sh = sl_fb_i32(fb, o, F_STRIDE_H, 1), sw = sl_fb_i32(fb, o, F_STRIDE_W, 1);
-  int32_t dh = sl_fb_i32(fb, o, F_DIL_H, 1), dw = sl_fb_i32(fb, o, F_DIL_W, 1);
-  int32_t pt = sl_fb_i32(fb, o, F_PAD_T, 0), pl = sl_fb_i32(fb, o, F_PAD_L, 0);
-  int32_t pb = sl_fb_i32(fb, o, F_PAD_B, 0), pr = sl_fb_i32(fb, o, F_PAD_R, 0);
-  int32_t groups = sl_fb_i32(fb, o, F_GROUPS, 1);
-  sl_status_t st = sl_parse_activation(m, n, fb, F_ACT, &p->act);
+  int32_t sh = sl_conv2d_options_stride_h(fb, o), sw = sl_conv2d_options_stride_w(fb, o);
+  int32_t dh = sl_conv2d_options_dilation_h(fb, o), dw = sl_conv2d_options_dilation_w(fb, o);
+  int32_t pt = sl_conv2d_options_pad_top(fb, o), pl = sl_conv2d_options_pad_left(fb, o);
+  int32_t pb = sl_conv2d_options_pad_bottom(fb, o), pr = sl_conv2d_options_pad_right(fb, o);
+  int32_t groups = sl_conv2d_options_groups(fb, o);
+  sl_status_t st = sl_parse_activation(m, n, sl_conv2d_options_activation(fb, o), sl_conv2d_options_act_min(fb, o),
+                                       sl_conv2d_options_act_max(fb, o), &p->act);
   if (st != SL_OK) return st;
   if (sh < 1 || sw < 1 || dh < 1 || dw < 1 || sh > 65536 || sw > 65536 || dh > 65536 || dw > 65536)
     return sl_node_fail(m, n, "strides and dilations must be 1..65536");
@@ -102,6 +103,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   p->s = s;
   p->batch = (uint32_t)x->shape[0];
   p->post = sl_activation_minmax(&p->act, &p->mm);
+  p->vunary = sl_op_kernel(m, SL_FAMILY_vunary, 0);
   p->bias = b != NULL ? sl_const_f32(b) : NULL;
   size_t pixels = (size_t)oh * ow;
   bool pointwise = kh == 1 && kw == 1 && sh == 1 && sw == 1 && pt + pl + pb + pr == 0 && groups == 1;
@@ -129,7 +131,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
 }
 
 static void post_activation(const conv_params_t* p, float* y, size_t n) {
-  if (p->post) sl_f32_activation(&p->act, y, y, n);
+  if (p->post) p->vunary->fn.vunary(&p->act, y, y, n);
 }
 
 typedef struct {
@@ -183,9 +185,9 @@ static void im2col_task(void* ctx, size_t task, size_t thread) {
     for (uint32_t ky = 0; ky < s->kernel_h; ky++)
       for (uint32_t kx = 0; kx < s->kernel_w; kx++, row += p->tile) gather_row(s, plane, ky, kx, p0, count, row);
   }
-  size_t panel_size = sl_gemm_pack_size(ocg, p->patch, p->gemm->mr);
+  size_t panel_size = sl_gemm_pack_size(ocg, p->patch, p->gemm->rows);
   float* y = j->y + (image * s->out_c + g * ocg) * pixels + p0;
-  p->gemm->fn(count, ocg, p->patch, patches, p->tile, p->panels + g * panel_size, y, pixels, &p->mm);
+  p->gemm->fn.gemm(count, ocg, p->patch, patches, p->tile, p->panels + g * panel_size, y, pixels, &p->mm);
   for (size_t o = 0; o < ocg; o++) post_activation(p, y + o * pixels, count);
 }
 
@@ -204,4 +206,4 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   }
 }
 
-const sl_op_def_t sl_op_conv2d = {"CONV2D", 2, 3, prepare, run, NULL};
+const sl_op_def_t sl_op_conv2d = {SL_OP_SCHEMA(CONV2D), 2, 3, prepare, run, NULL};

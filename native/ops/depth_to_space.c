@@ -1,6 +1,6 @@
 /* DEPTH_TO_SPACE on NCHW with TensorFlow's channel order:
  * y[n][c][h*b + i][w*b + j] = x[n][(i*b + j)*C + c][h][w]. */
-#include "../runtime/internal.h"
+#include "op.h"
 
 typedef struct {
   size_t batch, channels, in_h, in_w, block;
@@ -9,7 +9,7 @@ typedef struct {
 static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   d2s_params_t* p = sl_node_params(m, n, sizeof(*p));
   if (p == NULL) return SL_ERROR_OUT_OF_MEMORY;
-  int32_t b = sl_fb_i32(fb, &n->options, 0, 0);
+  int32_t b = sl_depth_to_space_options_block_size(fb, &n->options);
   sl_tensor_t *x = sl_in(m, n, 0), *y = sl_out(m, n, 0);
   sl_status_t st = sl_expect_f32(m, n, x, "input", 4);
   if (st == SL_OK) st = sl_expect_f32(m, n, y, "output", 4);
@@ -42,4 +42,4 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
         }
 }
 
-const sl_op_def_t sl_op_depth_to_space = {"DEPTH_TO_SPACE", 1, 1, prepare, run, NULL};
+const sl_op_def_t sl_op_depth_to_space = {SL_OP_SCHEMA(DEPTH_TO_SPACE), 1, 1, prepare, run, NULL};

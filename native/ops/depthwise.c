@@ -7,14 +7,15 @@
  * row_len - out_w junk columns per row, dropped when copied to the output. */
 #include <string.h>
 
-#include "../runtime/internal.h"
+#include "depthwise.h"
 
 static uint32_t ceil_div(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
 
 sl_status_t sl_depthwise_prepare(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d, const sl_conv2d_shape_t* s,
                                  const float* weights, const float* bias, const sl_activation_t* act) {
   d->s = *s;
-  d->k = sl_dwconv_select(m->isa);
+  d->k = sl_op_kernel(m, SL_FAMILY_dwconv, 0);
+  d->vunary = sl_op_kernel(m, SL_FAMILY_vunary, 0);
   d->weights = weights;
   d->bias = bias;
   d->post = *act;
@@ -127,11 +128,11 @@ static void channel_task(void* ctx, size_t task, size_t thread) {
   float* flat = planes + (size_t)s->stride_h * s->stride_w * d->phase_stride;
   fill_planes(d, x, planes);
   float bias = d->bias != NULL ? d->bias[ch] : 0.0f;
-  d->k->fn(d->count, d->taps, d->tap_offset, planes, d->weights + ch * d->taps, bias, flat, &d->mm);
+  d->k->fn.dwconv(d->count, d->taps, d->tap_offset, planes, d->weights + ch * d->taps, bias, flat, &d->mm);
   for (uint32_t oy = 0; oy < s->out_h; oy++) {
     float* out = y + (size_t)oy * s->out_w;
     memcpy(out, flat + (size_t)oy * d->row_len, s->out_w * sizeof(float));
-    if (d->post.type != SL_ACT_NONE) sl_f32_activation(&d->post, out, out, s->out_w);
+    if (d->post.type != SL_ACT_NONE) d->vunary->fn.vunary(&d->post, out, out, s->out_w);
   }
 }
 

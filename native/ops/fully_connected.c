@@ -2,7 +2,7 @@
  * The kernels are channel-major, so several rows (tokens) are transposed into
  * scratch first and the result transposed back; a single row needs neither. With a
  * dynamic row count the scratch keeps the prepared (largest) row stride. */
-#include "../runtime/internal.h"
+#include "linear.h"
 
 typedef struct {
   sl_activation_t act;
@@ -13,7 +13,10 @@ typedef struct {
 static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   fc_params_t* p = sl_node_params(m, n, sizeof(*p));
   if (p == NULL) return SL_ERROR_OUT_OF_MEMORY;
-  sl_status_t st = sl_parse_activation(m, n, fb, 0, &p->act);
+  const sl_fb_table_t* o = &n->options;
+  sl_status_t st = sl_parse_activation(m, n, sl_fully_connected_options_activation(fb, o),
+                                       sl_fully_connected_options_act_min(fb, o),
+                                       sl_fully_connected_options_act_max(fb, o), &p->act);
   if (st != SL_OK) return st;
   sl_tensor_t *x = sl_in(m, n, 0), *w = sl_in(m, n, 1), *b = n->num_inputs > 2 ? sl_in(m, n, 2) : NULL;
   sl_tensor_t* y = sl_out(m, n, 0);
@@ -97,4 +100,4 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   transpose(m, &out);
 }
 
-const sl_op_def_t sl_op_fully_connected = {"FULLY_CONNECTED", 2, 3, prepare, run, resize};
+const sl_op_def_t sl_op_fully_connected = {SL_OP_SCHEMA(FULLY_CONNECTED), 2, 3, prepare, run, resize};

@@ -2,7 +2,7 @@
  * index outside the table (a bad token id) yields a zero row instead of reading out of bounds. */
 #include <string.h>
 
-#include "../runtime/internal.h"
+#include "op.h"
 
 typedef struct {
   size_t rows, row_size, count;
@@ -48,4 +48,4 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   }
 }
 
-const sl_op_def_t sl_op_gather = {"GATHER", 2, 2, prepare, run, prepare};
+const sl_op_def_t sl_op_gather = {SL_OP_SCHEMA(GATHER), 2, 2, prepare, run, prepare};

@@ -2,7 +2,7 @@
  * F.normalize (sentence embeddings). */
 #include <math.h>
 
-#include "../runtime/internal.h"
+#include "op.h"
 
 typedef struct {
   float epsilon;
@@ -12,7 +12,7 @@ typedef struct {
 static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   l2_params_t* p = sl_node_params(m, n, sizeof(*p));
   if (p == NULL) return SL_ERROR_OUT_OF_MEMORY;
-  p->epsilon = sl_fb_f32(fb, &n->options, 0, 1e-12f);
+  p->epsilon = sl_l2_normalize_options_epsilon(fb, &n->options);
   sl_tensor_t *x = sl_in(m, n, 0), *y = sl_out(m, n, 0);
   sl_status_t st = sl_expect_f32(m, n, x, "input", -1);
   if (st == SL_OK && x->rank < 1) st = sl_node_fail(m, n, "input must have rank >= 1");
@@ -39,4 +39,4 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   }
 }
 
-const sl_op_def_t sl_op_l2_normalize = {"L2_NORMALIZE", 1, 1, prepare, run, prepare};
+const sl_op_def_t sl_op_l2_normalize = {SL_OP_SCHEMA(L2_NORMALIZE), 1, 1, prepare, run, prepare};

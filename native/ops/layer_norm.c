@@ -1,13 +1,14 @@
 /* LAYER_NORM over the last dimension: y = (x - mean) / sqrt(var + eps) * gamma + beta,
- * gamma and beta optional constants of that size. Rows run in parallel. */
+ * gamma and beta optional constants of that size. Rows run in parallel on the layernorm kernel. */
 #include <math.h>
 
-#include "../runtime/internal.h"
+#include "op.h"
 
 typedef struct {
   float epsilon;
   size_t rows, cols;
   const float *gamma, *beta;
+  const sl_ukernel_t* k; /* layernorm */
 } layer_norm_params_t;
 
 static sl_status_t expect_vector(sl_model_t* m, const sl_node_t* n, const sl_tensor_t* t, const char* what,
@@ -22,7 +23,7 @@ static sl_status_t expect_vector(sl_model_t* m, const sl_node_t* n, const sl_ten
 static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   layer_norm_params_t* p = sl_node_params(m, n, sizeof(*p));
   if (p == NULL) return SL_ERROR_OUT_OF_MEMORY;
-  p->epsilon = sl_fb_f32(fb, &n->options, 0, 1e-5f);
+  p->epsilon = sl_layer_norm_options_epsilon(fb, &n->options);
   sl_tensor_t *x = sl_in(m, n, 0), *y = sl_out(m, n, 0);
   sl_tensor_t *gamma = n->num_inputs > 1 ? sl_in(m, n, 1) : NULL, *beta = n->num_inputs > 2 ? sl_in(m, n, 2) : NULL;
   sl_status_t st = sl_expect_f32(m, n, x, "input", -1);
@@ -38,6 +39,8 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   p->rows = cols > 0 ? x->num_elems / (size_t)cols : 0;
   p->gamma = sl_const_f32(gamma);
   p->beta = sl_const_f32(beta);
+  p->k = sl_op_kernel(m, SL_FAMILY_layernorm, 0);
+  n->kernel = p->k->name;
   return SL_OK;
 }
 
@@ -54,11 +57,8 @@ static void rows_task(void* ctx, size_t task, size_t thread) {
   const job_t* j = ctx;
   const layer_norm_params_t* p = j->p;
   size_t end = (task + 1) * ROWS_PER_TASK < p->rows ? (task + 1) * ROWS_PER_TASK : p->rows;
-  for (size_t r = task * ROWS_PER_TASK; r < end; r++) {
-    float mean, rstd;
-    sl_f32_mean_rstd(j->x + r * p->cols, p->cols, p->epsilon, &mean, &rstd);
-    sl_f32_normalize_affine(j->x + r * p->cols, p->cols, mean, rstd, p->gamma, p->beta, j->y + r * p->cols);
-  }
+  for (size_t r = task * ROWS_PER_TASK; r < end; r++)
+    p->k->fn.layernorm(j->x + r * p->cols, p->cols, p->epsilon, p->gamma, p->beta, j->y + r * p->cols);
 }
 
 static void run(const sl_model_t* m, const sl_node_t* n) {
@@ -67,4 +67,4 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   sl_parallel_for(m, (p->rows + ROWS_PER_TASK - 1) / ROWS_PER_TASK, rows_task, &j);
 }
 
-const sl_op_def_t sl_op_layer_norm = {"LAYER_NORM", 1, 3, prepare, run, prepare};
+const sl_op_def_t sl_op_layer_norm = {SL_OP_SCHEMA(LAYER_NORM), 1, 3, prepare, run, prepare};

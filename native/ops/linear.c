@@ -6,27 +6,15 @@
 #include <string.h>
 #include <time.h>
 
-#include "../runtime/internal.h"
-
-bool sl_activation_minmax(const sl_activation_t* act, sl_minmax_t* mm) {
-  mm->min = -INFINITY;
-  mm->max = INFINITY;
-  switch (act->type) {
-    case SL_ACT_NONE: return false;
-    case SL_ACT_RELU: mm->min = 0.0f; return false;
-    case SL_ACT_RELU6: mm->min = 0.0f; mm->max = 6.0f; return false;
-    case SL_ACT_CLAMP: mm->min = act->min; mm->max = act->max; return false;
-    default: return true;
-  }
-}
+#include "linear.h"
 
 static sl_status_t oom(sl_model_t* m) { return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory packing weights"); }
 
 static sl_status_t prepare_dense(sl_model_t* m, sl_linear_t* L, const float* w, const float* bias) {
-  L->gemm = sl_gemm_select(m->isa);
-  L->panels = sl_model_alloc(m, sl_gemm_pack_size(L->rows, L->cols, L->gemm->mr) * sizeof(float));
+  L->gemm = sl_op_kernel(m, SL_FAMILY_gemm, 0);
+  L->panels = sl_model_alloc(m, sl_gemm_pack_size(L->rows, L->cols, L->gemm->rows) * sizeof(float));
   if (L->panels == NULL) return oom(m);
-  sl_gemm_pack(w, bias, L->rows, L->cols, L->gemm->mr, L->panels);
+  sl_gemm_pack(w, bias, L->rows, L->cols, L->gemm->rows, L->panels);
   return SL_OK;
 }
 
@@ -42,11 +30,11 @@ static sl_status_t prepare_densified(sl_model_t* m, sl_linear_t* L, const sl_gro
 }
 
 static sl_status_t prepare_sparse(sl_model_t* m, sl_linear_t* L, const sl_group_sparse_f32_t* w,
-                                  const float* bias, const sl_spmm_ukernel_t* k) {
+                                  const float* bias, const sl_ukernel_t* k) {
   sl_spmm_packed_t* p = &L->packed;
   size_t nonzeros, values;
-  p->r = k->r;
-  sl_spmm_pack_count(w, k->r, &p->blocks, &p->tail_rows, &nonzeros, &values);
+  p->r = k->rows;
+  sl_spmm_pack_count(w, k->rows, &p->blocks, &p->tail_rows, &nonzeros, &values);
   size_t nb = (size_t)p->blocks + p->tail_rows;
   p->nz_start = sl_model_alloc(m, (nb + 1) * sizeof(uint32_t));
   p->x_offset = sl_model_alloc(m, (nonzeros + 1) * sizeof(uint32_t));
@@ -55,7 +43,7 @@ static sl_status_t prepare_sparse(sl_model_t* m, sl_linear_t* L, const sl_group_
   if (p->nz_start == NULL || p->x_offset == NULL || p->values == NULL || p->out_row == NULL) return oom(m);
   sl_spmm_pack(w, bias, L->stride, p);
   L->spmm = k;
-  L->spmm_tail = sl_spmm_select(m->isa, 1);
+  L->spmm_tail = sl_op_kernel(m, SL_FAMILY_spmm, 1);
   return SL_OK;
 }
 
@@ -77,10 +65,10 @@ static size_t stored_weights(const sl_group_sparse_f32_t* w, uint32_t r) {
 }
 
 /* The spmm kernel with the lowest modelled cost, in gemm-weight units per pixel. */
-static const sl_spmm_ukernel_t* best_sparse(const sl_model_t* m, const sl_group_sparse_f32_t* w, double* cost) {
-  const sl_spmm_ukernel_t* best = NULL;
+static const sl_ukernel_t* best_sparse(const sl_model_t* m, const sl_group_sparse_f32_t* w, double* cost) {
+  const sl_ukernel_t* best = NULL;
   for (uint32_t r = 1; r <= w->r; r *= 2) {
-    const sl_spmm_ukernel_t* k = sl_spmm_select(m->isa, r);
+    const sl_ukernel_t* k = sl_op_kernel(m, SL_FAMILY_spmm, r);
     if (k == NULL || w->r % r != 0) continue;
     double c = (double)stored_weights(w, r) / k->efficiency;
     if (best == NULL || c < *cost) {
@@ -111,7 +99,7 @@ static double time_run(const sl_model_t* m, const sl_linear_t* L, const float* x
 
 /* Times sparse against dense on this layer's shapes and keeps the faster. */
 static sl_status_t tune(sl_model_t* m, sl_linear_t* L, const sl_group_sparse_f32_t* w, const float* bias,
-                        const sl_spmm_ukernel_t* k) {
+                        const sl_ukernel_t* k) {
   sl_status_t st = prepare_sparse(m, L, w, bias, k);
   float* x = calloc(L->cols * L->stride + 1, sizeof(float));
   float* y = malloc((L->rows * L->stride + 1) * sizeof(float));
@@ -143,6 +131,7 @@ sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const
   L->stride = stride;
   L->post = *act;
   if (!sl_activation_minmax(act, &L->mm)) L->post.type = SL_ACT_NONE;
+  L->vunary = sl_op_kernel(m, SL_FAMILY_vunary, 0);
   n->dense_flops = 2.0 * (double)L->rows * (double)L->cols * (double)pixels;
   sl_status_t st;
   const sl_group_sparse_f32_t* s = w->sparse;
@@ -152,9 +141,9 @@ sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const
     st = prepare_densified(m, L, s, bias);
   } else if (s != NULL) {
     double sparse_cost = 0.0;
-    const sl_spmm_ukernel_t* k = best_sparse(m, s, &sparse_cost);
+    const sl_ukernel_t* k = best_sparse(m, s, &sparse_cost);
     double dense_cost = (double)L->rows * (double)L->cols;
-    if (m->tune) {
+    if (sl_op_tuning(m)) {
       st = tune(m, L, s, bias, k);
     } else if (sparse_cost <= dense_cost) {
       st = prepare_sparse(m, L, s, bias, k);
@@ -167,7 +156,7 @@ sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const
   if (st != SL_OK) return st;
   if (L->spmm != NULL) {
     n->kernel = L->spmm->name;
-    n->flops = 2.0 * (double)stored_weights(s, L->spmm->r) * (double)pixels;
+    n->flops = 2.0 * (double)stored_weights(s, L->spmm->rows) * (double)pixels;
   } else {
     n->kernel = L->gemm->name;
     n->flops = n->dense_flops;
@@ -188,7 +177,7 @@ static void post_activation(const sl_linear_t* L, float* y, const uint32_t* rows
                             size_t p0, size_t p1) {
   for (size_t i = 0; i < count; i++) {
     float* out = y + (rows != NULL ? rows[i] : first + i) * L->stride;
-    sl_f32_activation(&L->post, out + p0, out + p0, p1 - p0);
+    L->vunary->fn.vunary(&L->post, out + p0, out + p0, p1 - p0);
   }
 }
 
@@ -205,20 +194,20 @@ static void run_task(void* ctx, size_t task, size_t thread) {
   float* y = j->y + p0;
   if (L->spmm != NULL) {
     const sl_spmm_packed_t* p = &L->packed;
-    L->spmm->fn(p1 - p0, u1 - u0, x, p->values + sl_spmm_values_start(p, (uint32_t)u0), p->x_offset + p->nz_start[u0],
+    L->spmm->fn.spmm(p1 - p0, u1 - u0, x, p->values + sl_spmm_values_start(p, (uint32_t)u0), p->x_offset + p->nz_start[u0],
                 p->nz_start + u0, p->out_row + u0 * p->r, y, L->stride, &L->mm);
     if (L->post.type != SL_ACT_NONE) post_activation(L, j->y, p->out_row + u0 * p->r, 0, (u1 - u0) * p->r, p0, p1);
     if (rc + 1 == j->row_chunks && p->tail_rows > 0) {
       uint32_t b = p->blocks;
-      L->spmm_tail->fn(p1 - p0, p->tail_rows, x, p->values + sl_spmm_values_start(p, b), p->x_offset + p->nz_start[b],
+      L->spmm_tail->fn.spmm(p1 - p0, p->tail_rows, x, p->values + sl_spmm_values_start(p, b), p->x_offset + p->nz_start[b],
                        p->nz_start + b, p->out_row + (size_t)b * p->r, y, L->stride, &L->mm);
       if (L->post.type != SL_ACT_NONE)
         post_activation(L, j->y, p->out_row + (size_t)b * p->r, 0, p->tail_rows, p0, p1);
     }
   } else {
-    uint32_t mr = L->gemm->mr;
-    size_t r0 = u0 * mr, r1 = u1 * mr < L->rows ? u1 * mr : L->rows;
-    L->gemm->fn(p1 - p0, r1 - r0, L->cols, x, L->stride, L->panels + u0 * mr * (L->cols + 1), y + r0 * L->stride,
+    uint32_t panel = L->gemm->rows;
+    size_t r0 = u0 * panel, r1 = u1 * panel < L->rows ? u1 * panel : L->rows;
+    L->gemm->fn.gemm(p1 - p0, r1 - r0, L->cols, x, L->stride, L->panels + u0 * panel * (L->cols + 1), y + r0 * L->stride,
                 L->stride, &L->mm);
     if (L->post.type != SL_ACT_NONE) post_activation(L, j->y, NULL, r0, r1 - r0, p0, p1);
   }
@@ -226,10 +215,10 @@ static void run_task(void* ctx, size_t task, size_t thread) {
 
 void sl_linear_run(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y) {
   job_t j = {L, x, y, 0, 0, 1, 0, 1};
-  j.tile = L->spmm != NULL ? L->spmm->mr : L->gemm->nr;
+  j.tile = L->spmm != NULL ? L->spmm->pixels : L->gemm->pixels;
   j.tiles = (L->pixels + j.tile - 1) / j.tile;
-  j.row_units = L->spmm != NULL ? L->packed.blocks : (L->rows + L->gemm->mr - 1) / L->gemm->mr;
-  size_t threads = m->pool != NULL ? (size_t)m->num_threads : 1;
+  j.row_units = L->spmm != NULL ? L->packed.blocks : (L->rows + L->gemm->rows - 1) / L->gemm->rows;
+  size_t threads = sl_op_threads(m);
   if (threads > 1) {
     /* About four tasks per thread, split over pixels first and over rows when
      * there are few pixels (7x7 layers), so every layer spreads. */

@@ -4,12 +4,12 @@
  * rows as the pixel dimension. */
 #include <math.h>
 
-#include "../runtime/internal.h"
+#include "op.h"
 
 typedef struct {
   size_t batch, m, k, n;
   bool shared_b;
-  const sl_gemm_ukernel_t* gemm;
+  const sl_ukernel_t* gemm;
   sl_minmax_t mm;
 } matmul_params_t;
 
@@ -43,10 +43,10 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   yshape[a->rank - 1] = (int32_t)p->n;
   if ((st = sl_expect_f32(m, n, y, "output", a->rank)) != SL_OK) return st;
   if ((st = sl_expect_shape(m, n, y, "output", a->rank, yshape)) != SL_OK) return st;
-  p->gemm = sl_gemm_select(m->isa);
+  p->gemm = sl_op_kernel(m, SL_FAMILY_gemm, 0);
   p->mm.min = -INFINITY;
   p->mm.max = INFINITY;
-  sl_reserve_scratch(m, n, 0, sl_gemm_pack_size(p->m, p->k, p->gemm->mr) * sizeof(float));
+  sl_reserve_scratch(m, n, 0, sl_gemm_pack_size(p->m, p->k, p->gemm->rows) * sizeof(float));
   n->kernel = p->gemm->name;
   n->flops = n->dense_flops = 2.0 * (double)p->batch * (double)p->m * (double)p->k * (double)p->n;
   return SL_OK;
@@ -64,9 +64,9 @@ static void batch_task(void* ctx, size_t task, size_t thread) {
   const job_t* j = ctx;
   const matmul_params_t* p = j->p;
   float* panels = sl_scratch_thread(j->m, j->n, thread);
-  sl_gemm_pack(j->a + task * p->m * p->k, NULL, p->m, p->k, p->gemm->mr, panels);
+  sl_gemm_pack(j->a + task * p->m * p->k, NULL, p->m, p->k, p->gemm->rows, panels);
   const float* b = j->b + (p->shared_b ? 0 : task * p->k * p->n);
-  p->gemm->fn(p->n, p->m, p->k, b, p->n, panels, j->y + task * p->m * p->n, p->n, &p->mm);
+  p->gemm->fn.gemm(p->n, p->m, p->k, b, p->n, panels, j->y + task * p->m * p->n, p->n, &p->mm);
 }
 
 static void run(const sl_model_t* m, const sl_node_t* n) {
@@ -75,4 +75,4 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   sl_parallel_for(m, p->batch, batch_task, &j);
 }
 
-const sl_op_def_t sl_op_matmul = {"MATMUL", 2, 2, prepare, run, prepare};
+const sl_op_def_t sl_op_matmul = {SL_OP_SCHEMA(MATMUL), 2, 2, prepare, run, prepare};

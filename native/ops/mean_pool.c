@@ -3,7 +3,7 @@
  * sentence-transformers pooling; without a mask, the plain mean. */
 #include <string.h>
 
-#include "../runtime/internal.h"
+#include "op.h"
 
 typedef struct {
   size_t batch, tokens, channels;
@@ -60,4 +60,4 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   }
 }
 
-const sl_op_def_t sl_op_mean_pool = {"MEAN_POOL", 1, 2, prepare, run, prepare};
+const sl_op_def_t sl_op_mean_pool = {SL_OP_SCHEMA(MEAN_POOL), 1, 2, prepare, run, prepare};

@@ -1,20 +1,17 @@
-/* The op table, indexed by the schema's OpType. */
-#include <assert.h>
+/* The op table, indexed by the schema's OpType and built from its generated list: entry
+ * SL_OP_<NAME> is sl_op_<name> (ops/<file>.c), so the op order is stated in the schema only. */
+#include "op.h"
 
-#include "../runtime/internal.h"
+#define DECLARE(NAME, name, value) extern const sl_op_def_t sl_op_##name;
+SL_OP_TYPE_LIST(DECLARE)
 
-extern const sl_op_def_t sl_op_conv2d, sl_op_fully_connected, sl_op_add, sl_op_mul, sl_op_activation,
-    sl_op_max_pool2d, sl_op_avg_pool2d, sl_op_global_avg_pool, sl_op_concat, sl_op_pad, sl_op_reshape,
-    sl_op_softmax, sl_op_layer_norm, sl_op_matmul, sl_op_transpose, sl_op_gather, sl_op_sub, sl_op_div,
-    sl_op_cast, sl_op_mean_pool, sl_op_l2_normalize, sl_op_resize_bilinear, sl_op_depth_to_space, sl_op_prelu;
+#define ENTRY(NAME, name, value) [SL_OP_##NAME] = &sl_op_##name,
+const sl_op_def_t* const sl_op_table[SL_OP_COUNT] = {SL_OP_TYPE_LIST(ENTRY)};
 
-const sl_op_def_t* const sl_op_table[] = {
-    &sl_op_conv2d,     &sl_op_fully_connected, &sl_op_add,    &sl_op_mul,
-    &sl_op_activation, &sl_op_max_pool2d,      &sl_op_avg_pool2d, &sl_op_global_avg_pool,
-    &sl_op_concat,     &sl_op_pad,             &sl_op_reshape, &sl_op_softmax,
-    &sl_op_layer_norm, &sl_op_matmul,     &sl_op_transpose, &sl_op_gather,
-    &sl_op_sub,        &sl_op_div,        &sl_op_cast,      &sl_op_mean_pool,
-    &sl_op_l2_normalize, &sl_op_resize_bilinear, &sl_op_depth_to_space, &sl_op_prelu,
-};
-static_assert(sizeof(sl_op_table) / sizeof(sl_op_table[0]) == SL_OP_COUNT,
-              "one op table entry per sl_op_type_t");
+/* Each entry sits at its own value, and the values are 0..SL_OP_COUNT-1 with no gap, so no
+ * entry the loader can index is NULL. */
+#define AT_OWN_VALUE(NAME, name, value) \
+  _Static_assert(SL_OP_##NAME == (value), "sl_op_table: " #NAME " is not at its OpType value");
+SL_OP_TYPE_LIST(AT_OWN_VALUE)
+#define ONE(NAME, name, value) +1
+_Static_assert(0 SL_OP_TYPE_LIST(ONE) == SL_OP_COUNT, "sl_op_table: OpType values must be 0..COUNT-1");

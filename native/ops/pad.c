@@ -1,7 +1,7 @@
 /* PAD with a constant value; pads are all begins then all ends, non-negative. */
 #include <string.h>
 
-#include "../runtime/internal.h"
+#include "op.h"
 
 typedef struct {
   int32_t rank;
@@ -15,8 +15,8 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   sl_tensor_t *x = sl_in(m, n, 0), *y = sl_out(m, n, 0);
   sl_status_t st = sl_expect_f32(m, n, x, "input", -1);
   if (st != SL_OK) return st;
-  sl_fb_vec_t pads = sl_fb_vector(fb, &n->options, 0, 4);
-  p->value = sl_fb_f32(fb, &n->options, 1, 0.0f);
+  sl_fb_vec_t pads = sl_pad_options_pads(fb, &n->options);
+  p->value = sl_pad_options_value(fb, &n->options);
   if (fb->error) return SL_OK; /* reported by the loader */
   p->rank = x->rank;
   if (pads.len != 2u * (uint32_t)x->rank)
@@ -60,4 +60,4 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   }
 }
 
-const sl_op_def_t sl_op_pad = {"PAD", 1, 1, prepare, run, prepare};
+const sl_op_def_t sl_op_pad = {SL_OP_SCHEMA(PAD), 1, 1, prepare, run, prepare};

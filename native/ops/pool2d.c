@@ -1,9 +1,7 @@
 /* MAX_POOL2D, AVG_POOL2D (NCHW, PyTorch padding/ceil-mode semantics) and GLOBAL_AVG_POOL. */
-#include <float.h>
+#include <math.h>
 
-#include "../runtime/internal.h"
-
-enum { F_KH, F_KW, F_SH, F_SW, F_PT, F_PL, F_PB, F_PR, F_INCLUDE_PAD };
+#include "op.h"
 
 typedef struct {
   int32_t planes, ih, iw, oh, ow, kh, kw, sh, sw, pt, pl, pb, pr;
@@ -14,15 +12,15 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   pool_params_t* p = sl_node_params(m, n, sizeof(*p));
   if (p == NULL) return SL_ERROR_OUT_OF_MEMORY;
   const sl_fb_table_t* o = &n->options;
-  p->kh = sl_fb_i32(fb, o, F_KH, 0);
-  p->kw = sl_fb_i32(fb, o, F_KW, 0);
-  p->sh = sl_fb_i32(fb, o, F_SH, 1);
-  p->sw = sl_fb_i32(fb, o, F_SW, 1);
-  p->pt = sl_fb_i32(fb, o, F_PT, 0);
-  p->pl = sl_fb_i32(fb, o, F_PL, 0);
-  p->pb = sl_fb_i32(fb, o, F_PB, 0);
-  p->pr = sl_fb_i32(fb, o, F_PR, 0);
-  p->include_pad = sl_fb_u8(fb, o, F_INCLUDE_PAD, 1) != 0;
+  p->kh = sl_pool2d_options_kernel_h(fb, o);
+  p->kw = sl_pool2d_options_kernel_w(fb, o);
+  p->sh = sl_pool2d_options_stride_h(fb, o);
+  p->sw = sl_pool2d_options_stride_w(fb, o);
+  p->pt = sl_pool2d_options_pad_top(fb, o);
+  p->pl = sl_pool2d_options_pad_left(fb, o);
+  p->pb = sl_pool2d_options_pad_bottom(fb, o);
+  p->pr = sl_pool2d_options_pad_right(fb, o);
+  p->include_pad = sl_pool2d_options_count_include_pad(fb, o);
   sl_tensor_t *x = sl_in(m, n, 0), *y = sl_out(m, n, 0);
   sl_status_t st = sl_expect_f32(m, n, x, "input", 4);
   if (st == SL_OK) st = sl_expect_f32(m, n, y, "output", 4);
@@ -66,11 +64,11 @@ static void run_pool(const sl_model_t* m, const sl_node_t* n, bool max) {
         if (x0 < 0) x0 = 0;
         if (y1 > p->ih) y1 = p->ih;
         if (x1 > p->iw) x1 = p->iw;
-        float acc = max ? -FLT_MAX : 0.0f;
+        float acc = max ? -INFINITY : 0.0f;
         for (int32_t iy = y0; iy < y1; iy++)
           for (int32_t ix = x0; ix < x1; ix++) {
             float v = xc[iy * p->iw + ix];
-            acc = max ? (v > acc ? v : acc) : acc + v;
+            acc = max ? (v > acc || v != v ? v : acc) : acc + v; /* a NaN in the window wins, as in torch */
           }
         int32_t count = p->include_pad ? pool_size : (y1 - y0) * (x1 - x0);
         y[((size_t)c * p->oh + oy) * p->ow + ox] = max ? acc : (count > 0 ? acc / (float)count : 0.0f);
@@ -105,6 +103,6 @@ static void run_global(const sl_model_t* m, const sl_node_t* n) {
   }
 }
 
-const sl_op_def_t sl_op_max_pool2d = {"MAX_POOL2D", 1, 1, prepare, run_max, NULL};
-const sl_op_def_t sl_op_avg_pool2d = {"AVG_POOL2D", 1, 1, prepare, run_avg, NULL};
-const sl_op_def_t sl_op_global_avg_pool = {"GLOBAL_AVG_POOL", 1, 1, prepare_global, run_global, NULL};
+const sl_op_def_t sl_op_max_pool2d = {SL_OP_SCHEMA(MAX_POOL2D), 1, 1, prepare, run_max, NULL};
+const sl_op_def_t sl_op_avg_pool2d = {SL_OP_SCHEMA(AVG_POOL2D), 1, 1, prepare, run_avg, NULL};
+const sl_op_def_t sl_op_global_avg_pool = {SL_OP_SCHEMA(GLOBAL_AVG_POOL), 1, 1, prepare_global, run_global, NULL};

@@ -1,7 +1,7 @@
 /* RESHAPE: same elements of any dtype, the new shape is the output tensor's. */
 #include <string.h>
 
-#include "../runtime/internal.h"
+#include "op.h"
 
 static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   (void)fb;
@@ -18,4 +18,4 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   memcpy(sl_out(m, n, 0)->data, x->data, x->num_bytes);
 }
 
-const sl_op_def_t sl_op_reshape = {"RESHAPE", 1, 1, prepare, run, prepare};
+const sl_op_def_t sl_op_reshape = {SL_OP_SCHEMA(RESHAPE), 1, 1, prepare, run, prepare};

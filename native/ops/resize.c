@@ -3,7 +3,7 @@
  * (in - 1) / (out - 1) with aligned corners), neighbours clamped to the input. */
 #include <math.h>
 
-#include "../runtime/internal.h"
+#include "op.h"
 
 typedef struct {
   size_t planes; /* N * C */
@@ -29,7 +29,8 @@ static void axis(int32_t out, int32_t in, bool align, bool half, int32_t* lo, in
 static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   resize_params_t* p = sl_node_params(m, n, sizeof(*p));
   if (p == NULL) return SL_ERROR_OUT_OF_MEMORY;
-  bool align = sl_fb_u8(fb, &n->options, 0, 0) != 0, half = sl_fb_u8(fb, &n->options, 1, 0) != 0;
+  bool align = sl_resize_bilinear_options_align_corners(fb, &n->options);
+  bool half = sl_resize_bilinear_options_half_pixel_centers(fb, &n->options);
   sl_tensor_t *x = sl_in(m, n, 0), *y = sl_out(m, n, 0);
   sl_status_t st = sl_expect_f32(m, n, x, "input", 4);
   if (st == SL_OK) st = sl_expect_f32(m, n, y, "output", 4);
@@ -83,4 +84,4 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   sl_parallel_for(m, j.p->planes, plane_task, &j);
 }
 
-const sl_op_def_t sl_op_resize_bilinear = {"RESIZE_BILINEAR", 1, 1, prepare, run, NULL};
+const sl_op_def_t sl_op_resize_bilinear = {SL_OP_SCHEMA(RESIZE_BILINEAR), 1, 1, prepare, run, NULL};

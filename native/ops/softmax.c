@@ -1,14 +1,15 @@
 /* SOFTMAX along one axis, max-subtracted for stability: y = softmax(scale * x + mask). The
  * optional mask (additive, numpy-broadcast to x, attention's [B,1,1,T]) and scale exist so the
  * attention's scaling, masking and softmax are one pass over the scores; they require the last
- * axis. Rows of the last axis run in parallel with the vectorized exp. */
+ * axis. Rows of the last axis run in parallel on the softmax kernel; other axes in plain C. */
 #include <math.h>
 
-#include "../runtime/internal.h"
+#include "op.h"
 
 typedef struct {
   size_t outer, axis, inner;
   float scale;
+  const sl_ukernel_t* k; /* softmax, for rows of the last axis */
   int32_t rank;                       /* of x; the mask's strides are over x's outer dimensions */
   size_t shape[SL_MAX_RANK];
   size_t mask_stride[SL_MAX_RANK];    /* 0 along broadcast dimensions */
@@ -17,8 +18,8 @@ typedef struct {
 static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   softmax_params_t* p = sl_node_params(m, n, sizeof(*p));
   if (p == NULL) return SL_ERROR_OUT_OF_MEMORY;
-  int32_t axis = sl_fb_i32(fb, &n->options, 0, -1);
-  p->scale = sl_fb_f32(fb, &n->options, 1, 1.0f);
+  int32_t axis = sl_softmax_options_axis(fb, &n->options);
+  p->scale = sl_softmax_options_scale(fb, &n->options);
   sl_tensor_t *x = sl_in(m, n, 0), *mask = n->num_inputs > 1 ? sl_in(m, n, 1) : NULL, *y = sl_out(m, n, 0);
   sl_status_t st = sl_expect_f32(m, n, x, "input", -1);
   if (st == SL_OK) st = sl_expect_f32(m, n, y, "output", -1);
@@ -30,6 +31,8 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   for (int32_t d = 0; d < axis; d++) p->outer *= (size_t)x->shape[d];
   for (int32_t d = axis + 1; d < x->rank; d++) p->inner *= (size_t)x->shape[d];
   p->axis = (size_t)x->shape[axis];
+  p->k = sl_op_kernel(m, SL_FAMILY_softmax, 0);
+  if (axis == x->rank - 1) n->kernel = p->k->name;
   if (mask == NULL && p->scale == 1.0f) return SL_OK;
   if (axis != x->rank - 1) return sl_node_fail(m, n, "a mask or scale needs the last axis");
   if (mask == NULL) return SL_OK;
@@ -70,21 +73,8 @@ static void rows_task(void* ctx, size_t task, size_t thread) {
   const job_t* j = ctx;
   const softmax_params_t* p = j->p;
   size_t len = p->axis, end = (task + 1) * ROWS_PER_TASK < p->outer ? (task + 1) * ROWS_PER_TASK : p->outer;
-  for (size_t r = task * ROWS_PER_TASK; r < end; r++) {
-    const float* x = j->x + r * len;
-    float* y = j->y + r * len;
-    if (j->mask != NULL) {
-      const float* mr = mask_row(p, j->mask, r);
-      for (size_t a = 0; a < len; a++) y[a] = x[a] * p->scale + mr[a];
-      x = y;
-    } else if (p->scale != 1.0f) {
-      for (size_t a = 0; a < len; a++) y[a] = x[a] * p->scale;
-      x = y;
-    }
-    float mx = sl_f32_max(x, len);
-    float inv = 1.0f / sl_f32_exp_sum(x, mx, y, len);
-    for (size_t a = 0; a < len; a++) y[a] *= inv;
-  }
+  for (size_t r = task * ROWS_PER_TASK; r < end; r++)
+    p->k->fn.softmax(j->x + r * len, j->mask != NULL ? mask_row(p, j->mask, r) : NULL, p->scale, j->y + r * len, len);
 }
 
 static void run(const sl_model_t* m, const sl_node_t* n) {
@@ -112,4 +102,4 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   }
 }
 
-const sl_op_def_t sl_op_softmax = {"SOFTMAX", 1, 2, prepare, run, prepare};
+const sl_op_def_t sl_op_softmax = {SL_OP_SCHEMA(SOFTMAX), 1, 2, prepare, run, prepare};

@@ -1,7 +1,7 @@
 /* TRANSPOSE: output dimension d is input dimension perm[d]. */
 #include <string.h>
 
-#include "../runtime/internal.h"
+#include "op.h"
 
 typedef struct {
   int32_t rank;
@@ -16,7 +16,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   sl_tensor_t *x = sl_in(m, n, 0), *y = sl_out(m, n, 0);
   sl_status_t st = sl_expect_f32(m, n, x, "input", -1);
   if (st != SL_OK) return st;
-  sl_fb_vec_t perm = sl_fb_vector(fb, &n->options, 0, 4);
+  sl_fb_vec_t perm = sl_transpose_options_perm(fb, &n->options);
   if (fb->error) return SL_OK; /* reported by the loader */
   if (perm.len != (uint32_t)x->rank)
     return sl_node_fail(m, n, "perm has %u entries for an input of rank %d", perm.len, x->rank);
@@ -86,4 +86,4 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   sl_parallel_for(m, (j.units + j.per_task - 1) / j.per_task, chunk_task, &j);
 }
 
-const sl_op_def_t sl_op_transpose = {"TRANSPOSE", 1, 1, prepare, run, prepare};
+const sl_op_def_t sl_op_transpose = {SL_OP_SCHEMA(TRANSPOSE), 1, 1, prepare, run, prepare};

@@ -1,21 +1,16 @@
 /* Parses and verifies a .slite file into the runtime graph. Nothing in the file is
  * trusted: every index, size and shape is checked here or in an op's prepare. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "model.h"
 
-enum { F_MODEL_VERSION, F_MODEL_PRODUCER, F_MODEL_SOURCE, F_MODEL_TENSORS, F_MODEL_OPERATORS,
-       F_MODEL_INPUTS, F_MODEL_OUTPUTS, F_MODEL_BUFFERS, F_MODEL_METADATA, F_MODEL_DIMS };
-enum { F_TENSOR_NAME, F_TENSOR_DTYPE, F_TENSOR_SHAPE, F_TENSOR_BUFFER, F_TENSOR_STORAGE,
-       F_TENSOR_SPARSITY, F_TENSOR_DYNAMIC_DIMS };
-enum { F_DIM_NAME, F_DIM_MAX };
-enum { F_SPARSE_R, F_SPARSE_ROW_PTR, F_SPARSE_COL_IDX, F_SPARSE_INDEX_TYPE, F_SPARSE_OUT_PERM };
-enum { F_OP_TYPE, F_OP_VERSION, F_OP_NAME, F_OP_INPUTS, F_OP_OUTPUTS, F_OP_OPTIONS_TYPE,
-       F_OP_OPTIONS };
-enum { F_KV_KEY, F_KV_VALUE };
+/* sparselite.h restates DType for cffi; each of its values must be the schema's. */
+#define SAME_AS_SCHEMA(NAME, name, value) \
+  _Static_assert(SL_DTYPE_##NAME == (value), "sl_dtype_t: SL_DTYPE_" #NAME " differs from the schema");
+SL_SCHEMA_DTYPE_LIST(SAME_AS_SCHEMA)
 
-#define BUFFER_STRUCT_SIZE 16
 #define MAX_TENSORS (1 << 20)
 #define MAX_ELEMS ((size_t)1 << 31)
 
@@ -73,14 +68,14 @@ static const float* load_f32_values(loader_t* L, span_t src, sl_dtype_t storage,
 }
 
 static sl_status_t load_buffers(loader_t* L, const sl_fb_table_t* root) {
-  sl_fb_vec_t v = sl_fb_vector(&L->fb, root, F_MODEL_BUFFERS, BUFFER_STRUCT_SIZE);
+  sl_fb_vec_t v = sl_fb_vector(&L->fb, root, SL_MODEL_BUFFERS, SL_BUFFER_SIZEOF);
   if (L->fb.error) return fb_error(L, "buffer table", -1);
   L->num_buffers = v.len;
   L->buffers = sl_model_alloc(L->m, (v.len + 1) * sizeof(span_t));
   if (L->buffers == NULL) return sl_fail(L->m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
   for (uint32_t i = 0; i < v.len; i++) {
-    uint64_t off = sl_fb_vec_u64(&L->fb, v, i, 0, BUFFER_STRUCT_SIZE);
-    uint64_t size = sl_fb_vec_u64(&L->fb, v, i, 1, BUFFER_STRUCT_SIZE);
+    uint64_t off = sl_fb_vec_u64(&L->fb, v, i, SL_BUFFER_OFFSETOF_OFFSET / 8, SL_BUFFER_SIZEOF);
+    uint64_t size = sl_fb_vec_u64(&L->fb, v, i, SL_BUFFER_OFFSETOF_SIZE / 8, SL_BUFFER_SIZEOF);
     if (off % 16 != 0)
       return sl_fail(L->m, SL_ERROR_INVALID_MODEL,
                      "invalid model: buffer %u starts at offset %llu, not 16-byte aligned", i,
@@ -114,11 +109,11 @@ static sl_status_t get_buffer(loader_t* L, int32_t tensor, const char* what, uin
 static sl_status_t load_sparse(loader_t* L, int32_t ti, sl_tensor_t* t, const sl_fb_table_t* st,
                                uint32_t values_buffer, sl_dtype_t storage) {
   sl_model_t* m = L->m;
-  uint32_t r = sl_fb_u8(&L->fb, st, F_SPARSE_R, 1);
-  uint32_t rp_buf = sl_fb_u32(&L->fb, st, F_SPARSE_ROW_PTR, 0);
-  uint32_t ci_buf = sl_fb_u32(&L->fb, st, F_SPARSE_COL_IDX, 0);
-  sl_dtype_t itype = (sl_dtype_t)sl_fb_u8(&L->fb, st, F_SPARSE_INDEX_TYPE, SL_DTYPE_UINT16);
-  uint32_t perm_buf = sl_fb_u32(&L->fb, st, F_SPARSE_OUT_PERM, 0);
+  uint32_t r = sl_fb_u8(&L->fb, st, SL_GROUP_SPARSITY_GROUP_SIZE, 1);
+  uint32_t rp_buf = sl_fb_u32(&L->fb, st, SL_GROUP_SPARSITY_ROW_PTR, 0);
+  uint32_t ci_buf = sl_fb_u32(&L->fb, st, SL_GROUP_SPARSITY_COL_IDX, 0);
+  sl_dtype_t itype = (sl_dtype_t)sl_fb_u8(&L->fb, st, SL_GROUP_SPARSITY_INDEX_TYPE, SL_DTYPE_UINT16);
+  uint32_t perm_buf = sl_fb_u32(&L->fb, st, SL_GROUP_SPARSITY_OUT_PERM, 0);
   if (L->fb.error) return fb_error(L, "tensor", ti);
   if (r != 1 && r != 2 && r != 4 && r != 8)
     return sl_fail(m, SL_ERROR_INVALID_MODEL,
@@ -205,7 +200,7 @@ static sl_status_t load_sparse(loader_t* L, int32_t ti, sl_tensor_t* t, const sl
 
 static sl_status_t load_dims(loader_t* L, const sl_fb_table_t* root) {
   sl_model_t* m = L->m;
-  sl_fb_vec_t v = sl_fb_vector(&L->fb, root, F_MODEL_DIMS, 4);
+  sl_fb_vec_t v = sl_fb_vector(&L->fb, root, SL_MODEL_DIMS, 4);
   if (L->fb.error) return fb_error(L, "dynamic dimensions", -1);
   if (v.len > SL_MAX_DYNAMIC_DIMS)
     return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: %u dynamic dimensions (at most %d)", v.len,
@@ -218,8 +213,8 @@ static sl_status_t load_dims(loader_t* L, const sl_fb_table_t* root) {
     return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
   for (uint32_t i = 0; i < v.len; i++) {
     sl_fb_table_t dt = sl_fb_vec_table(&L->fb, v, i);
-    m->dim_names[i] = sl_fb_string(&L->fb, &dt, F_DIM_NAME);
-    m->dim_max[i] = m->dim_value[i] = sl_fb_i32(&L->fb, &dt, F_DIM_MAX, 0);
+    m->dim_names[i] = sl_fb_string(&L->fb, &dt, SL_DYNAMIC_DIM_NAME);
+    m->dim_max[i] = m->dim_value[i] = sl_fb_i32(&L->fb, &dt, SL_DYNAMIC_DIM_MAX, 0);
     if (L->fb.error) return fb_error(L, "dynamic dimension", (int32_t)i);
     if (m->dim_max[i] < 1)
       return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: dynamic dimension %u (%s) has maximum %d", i,
@@ -266,13 +261,13 @@ static sl_status_t load_dynamic_dims(loader_t* L, int32_t ti, sl_tensor_t* t, sl
 static sl_status_t load_tensor(loader_t* L, int32_t ti, const sl_fb_table_t* tt) {
   sl_model_t* m = L->m;
   sl_tensor_t* t = &m->tensors[ti];
-  t->name = sl_fb_string(&L->fb, tt, F_TENSOR_NAME);
-  uint8_t dtype = sl_fb_u8(&L->fb, tt, F_TENSOR_DTYPE, SL_DTYPE_FLOAT32);
-  sl_fb_vec_t shape = sl_fb_vector(&L->fb, tt, F_TENSOR_SHAPE, 4);
-  uint32_t buffer = sl_fb_u32(&L->fb, tt, F_TENSOR_BUFFER, 0);
-  uint8_t storage = sl_fb_u8(&L->fb, tt, F_TENSOR_STORAGE, dtype);
-  sl_fb_table_t sparsity = sl_fb_table(&L->fb, tt, F_TENSOR_SPARSITY);
-  sl_fb_vec_t dynamic = sl_fb_vector(&L->fb, tt, F_TENSOR_DYNAMIC_DIMS, 1);
+  t->name = sl_fb_string(&L->fb, tt, SL_TENSOR_NAME);
+  uint8_t dtype = sl_fb_u8(&L->fb, tt, SL_TENSOR_DTYPE, SL_DTYPE_FLOAT32);
+  sl_fb_vec_t shape = sl_fb_vector(&L->fb, tt, SL_TENSOR_SHAPE, 4);
+  uint32_t buffer = sl_fb_u32(&L->fb, tt, SL_TENSOR_BUFFER, 0);
+  uint8_t storage = sl_fb_u8(&L->fb, tt, SL_TENSOR_STORAGE, dtype);
+  sl_fb_table_t sparsity = sl_fb_table(&L->fb, tt, SL_TENSOR_SPARSITY);
+  sl_fb_vec_t dynamic = sl_fb_vector(&L->fb, tt, SL_TENSOR_DYNAMIC_DIMS, 1);
   if (L->fb.error) return fb_error(L, "tensor", ti);
   if (dtype_size((sl_dtype_t)dtype) == 0 || dtype == SL_DTYPE_FLOAT16 || dtype_size((sl_dtype_t)storage) == 0)
     return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: tensor %d (%s): unknown dtype %u/%u", ti,
@@ -339,14 +334,6 @@ static void record_traffic(sl_model_t* m, sl_node_t* n) {
   for (int32_t k = 0; k < n->num_outputs; k++) n->activation_bytes += sl_out(m, n, k)->num_bytes;
 }
 
-const sl_tensor_t* sl_node_dynamic_tensor(const sl_model_t* m, const sl_node_t* n) {
-  for (int32_t k = 0; k < n->num_inputs + n->num_outputs; k++) {
-    const sl_tensor_t* t = k < n->num_inputs ? sl_in(m, n, k) : sl_out(m, n, k - n->num_inputs);
-    if (t != NULL && t->has_dynamic) return t;
-  }
-  return NULL;
-}
-
 static sl_status_t check_dynamic(sl_model_t* m, const sl_node_t* n) {
   const sl_tensor_t* t = sl_node_dynamic_tensor(m, n);
   if (t == NULL || sl_op_table[n->type]->resize != NULL) return SL_OK;
@@ -372,15 +359,35 @@ static sl_status_t read_index_list(loader_t* L, sl_fb_vec_t v, int32_t** out, co
   return SL_OK;
 }
 
+/* An op reads its options by its own table's field names, so the union's tag must name that
+ * table, or be NONE with no table (every field at its default). */
+static sl_status_t check_options(sl_model_t* m, int32_t ni, const sl_node_t* n, uint8_t tag) {
+  const sl_op_def_t* def = sl_op_table[n->type];
+  if (tag == SL_OPTIONS_NONE && n->options.pos != 0)
+    return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: operator %d (%s): %s has options without their type",
+                   ni, n->name, def->name);
+  if (tag == SL_OPTIONS_NONE || tag == def->options) return SL_OK;
+  char unknown[32];
+  const char* got = sl_options_type_name(tag);
+  if (got == NULL) {
+    snprintf(unknown, sizeof(unknown), "options type %u", tag);
+    got = unknown;
+  }
+  const char* want = def->options == SL_OPTIONS_NONE ? "no options" : sl_options_type_name(def->options);
+  return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: operator %d (%s): %s takes %s, got %s", ni, n->name,
+                 def->name, want, got);
+}
+
 static sl_status_t load_operator(loader_t* L, int32_t ni, const sl_fb_table_t* ot) {
   sl_model_t* m = L->m;
   sl_node_t* n = &m->nodes[ni];
-  n->type = sl_fb_u16(&L->fb, ot, F_OP_TYPE, 0);
-  n->version = sl_fb_u16(&L->fb, ot, F_OP_VERSION, 1);
-  n->name = sl_fb_string(&L->fb, ot, F_OP_NAME);
-  sl_fb_vec_t ins = sl_fb_vector(&L->fb, ot, F_OP_INPUTS, 4);
-  sl_fb_vec_t outs = sl_fb_vector(&L->fb, ot, F_OP_OUTPUTS, 4);
-  n->options = sl_fb_table(&L->fb, ot, F_OP_OPTIONS);
+  n->type = sl_fb_u16(&L->fb, ot, SL_OPERATOR_TYPE, 0);
+  n->version = sl_fb_u16(&L->fb, ot, SL_OPERATOR_VERSION, 1);
+  n->name = sl_fb_string(&L->fb, ot, SL_OPERATOR_NAME);
+  sl_fb_vec_t ins = sl_fb_vector(&L->fb, ot, SL_OPERATOR_INPUTS, 4);
+  sl_fb_vec_t outs = sl_fb_vector(&L->fb, ot, SL_OPERATOR_OUTPUTS, 4);
+  uint8_t options_type = sl_fb_u8(&L->fb, ot, SL_OPERATOR_OPTIONS_TYPE, SL_OPTIONS_NONE);
+  n->options = sl_fb_table(&L->fb, ot, SL_OPERATOR_OPTIONS);
   if (L->fb.error) return fb_error(L, "operator", ni);
   if (n->type >= SL_OP_COUNT)
     return sl_fail(m, SL_ERROR_UNSUPPORTED,
@@ -398,9 +405,11 @@ static sl_status_t load_operator(loader_t* L, int32_t ni, const sl_fb_table_t* o
   if (outs.len != 1)
     return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: operator %d (%s): %s has %u outputs, expected 1",
                    ni, n->name, def->name, outs.len);
+  sl_status_t st = check_options(m, ni, n, options_type);
+  if (st != SL_OK) return st;
   n->num_inputs = (int32_t)ins.len;
   n->num_outputs = (int32_t)outs.len;
-  sl_status_t st = read_index_list(L, ins, &n->inputs, "operator", ni, true);
+  st = read_index_list(L, ins, &n->inputs, "operator", ni, true);
   if (st == SL_OK) st = read_index_list(L, outs, &n->outputs, "operator", ni, false);
   if (st != SL_OK) return st;
   for (int32_t i = 0; i < n->num_inputs; i++) {
@@ -429,8 +438,8 @@ static sl_status_t load_operator(loader_t* L, int32_t ni, const sl_fb_table_t* o
 
 static sl_status_t load_graph_io(loader_t* L, const sl_fb_table_t* root) {
   sl_model_t* m = L->m;
-  sl_fb_vec_t ins = sl_fb_vector(&L->fb, root, F_MODEL_INPUTS, 4);
-  sl_fb_vec_t outs = sl_fb_vector(&L->fb, root, F_MODEL_OUTPUTS, 4);
+  sl_fb_vec_t ins = sl_fb_vector(&L->fb, root, SL_MODEL_INPUTS, 4);
+  sl_fb_vec_t outs = sl_fb_vector(&L->fb, root, SL_MODEL_OUTPUTS, 4);
   if (L->fb.error) return fb_error(L, "graph inputs/outputs", -1);
   if (outs.len == 0) return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: the graph has no outputs");
   m->num_inputs = (int32_t)ins.len;
@@ -459,13 +468,13 @@ static sl_status_t check_outputs(sl_model_t* m) {
 }
 
 static sl_status_t check_metadata(loader_t* L, const sl_fb_table_t* root) {
-  sl_fb_string(&L->fb, root, F_MODEL_PRODUCER);
-  sl_fb_string(&L->fb, root, F_MODEL_SOURCE);
-  sl_fb_vec_t md = sl_fb_vector(&L->fb, root, F_MODEL_METADATA, 4);
+  sl_fb_string(&L->fb, root, SL_MODEL_PRODUCER);
+  sl_fb_string(&L->fb, root, SL_MODEL_SOURCE_FRAMEWORK);
+  sl_fb_vec_t md = sl_fb_vector(&L->fb, root, SL_MODEL_METADATA, 4);
   for (uint32_t i = 0; i < md.len && !L->fb.error; i++) {
     sl_fb_table_t kv = sl_fb_vec_table(&L->fb, md, i);
-    sl_fb_string(&L->fb, &kv, F_KV_KEY);
-    sl_fb_string(&L->fb, &kv, F_KV_VALUE);
+    sl_fb_string(&L->fb, &kv, SL_KEY_VALUE_KEY);
+    sl_fb_string(&L->fb, &kv, SL_KEY_VALUE_VALUE);
   }
   return L->fb.error ? fb_error(L, "metadata", -1) : SL_OK;
 }
@@ -475,9 +484,9 @@ sl_status_t sl_load_graph(sl_model_t* m) {
   memset(&L, 0, sizeof(L));
   L.m = m;
   sl_fb_init(&L.fb, m->file, m->file_size);
-  sl_fb_table_t root = sl_fb_root(&L.fb, "SLIT");
+  sl_fb_table_t root = sl_fb_root(&L.fb, SL_FILE_IDENTIFIER);
   if (L.fb.error) return fb_error(&L, "header", -1);
-  uint32_t version = sl_fb_u32(&L.fb, &root, F_MODEL_VERSION, 0);
+  uint32_t version = sl_fb_u32(&L.fb, &root, SL_MODEL_FORMAT_VERSION, 0);
   if (L.fb.error) return fb_error(&L, "header", -1);
   if (version == 0 || version > SL_FORMAT_VERSION)
     return sl_fail(m, SL_ERROR_UNSUPPORTED,
@@ -489,8 +498,8 @@ sl_status_t sl_load_graph(sl_model_t* m) {
   if (st == SL_OK) st = load_dims(&L, &root);
   if (st != SL_OK) return st;
 
-  sl_fb_vec_t tensors = sl_fb_vector(&L.fb, &root, F_MODEL_TENSORS, 4);
-  sl_fb_vec_t ops = sl_fb_vector(&L.fb, &root, F_MODEL_OPERATORS, 4);
+  sl_fb_vec_t tensors = sl_fb_vector(&L.fb, &root, SL_MODEL_TENSORS, 4);
+  sl_fb_vec_t ops = sl_fb_vector(&L.fb, &root, SL_MODEL_OPERATORS, 4);
   if (L.fb.error) return fb_error(&L, "graph", -1);
   if (tensors.len > MAX_TENSORS || ops.len > MAX_TENSORS)
     return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: too many tensors or operators");

@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "model.h"
 
 
 /* WebAssembly has no mmap: files are read into memory there. */
@@ -29,57 +29,6 @@ static uint64_t now_ns(void) {
 
 uint32_t sl_format_version(void) { return SL_FORMAT_VERSION; }
 const char* sl_version_string(void) { return "0.1.0"; }
-
-sl_status_t sl_fail(sl_model_t* m, sl_status_t status, const char* fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(m->error, sizeof(m->error), fmt, ap);
-  va_end(ap);
-  return status;
-}
-
-sl_status_t sl_node_fail(sl_model_t* m, const sl_node_t* n, const char* fmt, ...) {
-  char msg[384];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
-  va_end(ap);
-  return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: operator %d (%s, %s): %s",
-                 (int)(n - m->nodes), sl_op_table[n->type]->name, n->name, msg);
-}
-
-void* sl_model_alloc(sl_model_t* m, size_t size) {
-  /* The header keeps the block 64-byte aligned and chains it for sl_model_free. */
-  size_t total = SL_ALIGN + ((size + SL_ALIGN - 1) / SL_ALIGN) * SL_ALIGN;
-  if (size > SIZE_MAX - 2 * SL_ALIGN) return NULL;
-  uint8_t* block = aligned_alloc(SL_ALIGN, total);
-  if (block == NULL) return NULL;
-  memset(block, 0, total);
-  sl_alloc_t* a = (sl_alloc_t*)block;
-  a->next = m->allocs;
-  m->allocs = a;
-  return block + SL_ALIGN;
-}
-
-void sl_model_release(sl_model_t* m, void* block) {
-  if (block == NULL) return;
-  sl_alloc_t* header = (sl_alloc_t*)((uint8_t*)block - SL_ALIGN);
-  for (sl_alloc_t** link = &m->allocs; *link != NULL; link = &(*link)->next) {
-    if (*link == header) {
-      *link = header->next;
-      free(header);
-      return;
-    }
-  }
-}
-
-void sl_reserve_scratch(sl_model_t* m, sl_node_t* n, size_t shared, size_t per_thread) {
-  n->scratch_shared = shared;
-  n->scratch_per_thread = per_thread;
-  size_t total = (shared + SL_ALIGN - 1) / SL_ALIGN * SL_ALIGN +
-                 (size_t)m->num_threads * ((per_thread + SL_ALIGN - 1) / SL_ALIGN * SL_ALIGN);
-  if (total > m->scratch_size) m->scratch_size = total;
-}
 
 sl_model_t* sl_model_new(void) {
   sl_model_t* m = calloc(1, sizeof(sl_model_t));
@@ -290,7 +239,8 @@ sl_status_t sl_model_run(sl_model_t* m) {
   return SL_OK;
 }
 
-sl_status_t sl_apply_dims(sl_model_t* m) {
+/* Applies m->dim_value to every tensor's shape and resizes the ops. */
+static sl_status_t apply_dims(sl_model_t* m) {
   for (int32_t i = 0; i < m->num_tensors; i++) {
     sl_tensor_t* t = &m->tensors[i];
     if (!t->has_dynamic) continue;
@@ -340,12 +290,12 @@ sl_status_t sl_model_resize_input(sl_model_t* m, int32_t index, int32_t rank, co
   int32_t old[SL_MAX_DYNAMIC_DIMS];
   memcpy(old, m->dim_value, (size_t)m->num_dims * sizeof(int32_t));
   memcpy(m->dim_value, value, (size_t)m->num_dims * sizeof(int32_t));
-  st = sl_apply_dims(m);
+  st = apply_dims(m);
   if (st != SL_OK) { /* keep the model usable at the sizes it had */
     char msg[sizeof(m->error)];
     memcpy(msg, m->error, sizeof(msg));
     memcpy(m->dim_value, old, (size_t)m->num_dims * sizeof(int32_t));
-    sl_apply_dims(m);
+    apply_dims(m);
     memcpy(m->error, msg, sizeof(msg));
   }
   return st;

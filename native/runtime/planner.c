@@ -3,7 +3,7 @@
  * Greedy by size, largest first, lowest fitting offset (as TFLite Micro does). */
 #include <stdlib.h>
 
-#include "internal.h"
+#include "model.h"
 
 typedef struct {
   int32_t tensor, first, last;

@@ -1,7 +1,8 @@
-/* Every microkernel in the lists that this CPU can run, against the plain C
- * references, on random shapes, densities (including empty rows and empty
- * layers), group sizes, permutations, pixel tails and clamps. Prints
- * "N passed, N failed"; exits non-zero on any failure. */
+/* The kernel registry: that it is complete (every ISA of this build has every family, and
+ * every r spmm offers anywhere), and that every kernel this CPU can run matches the plain C
+ * references on random shapes, densities (including empty rows and empty layers), group sizes,
+ * permutations, tails and clamps, with NaN and infinities where the reference defines them.
+ * Prints "N passed, N failed"; exits non-zero on any failure. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,17 +27,33 @@ static void* xmalloc(size_t n) {
   return p;
 }
 
-/* Each output against the reference, scaled by the size of what it sums. */
+static void fail(const char* kernel, const char* what) {
+  failed++;
+  fprintf(stderr, "FAIL %s: %s\n", kernel, what);
+}
+
+/* Each output against the reference: NaN where it has NaN, the same infinity where it has
+ * one, else within a tolerance scaled by the size of what the output sums. */
 static void compare(const char* kernel, const char* shape, const float* got, const float* want, size_t n,
                     float scale) {
   for (size_t i = 0; i < n; i++) {
-    if (fabsf(got[i] - want[i]) <= 1e-5f * scale + 1e-6f) continue;
-    failed++;
-    fprintf(stderr, "FAIL %s %s: element %zu is %g, reference %g\n", kernel, shape, i, (double)got[i],
-            (double)want[i]);
+    bool ok;
+    if (isnan(want[i])) ok = isnan(got[i]);
+    else if (isinf(want[i])) ok = got[i] == want[i];
+    else ok = fabsf(got[i] - want[i]) <= 1e-5f * (scale > fabsf(want[i]) ? scale : fabsf(want[i])) + 1e-6f;
+    if (ok) continue;
+    char what[256];
+    snprintf(what, sizeof(what), "%s: element %zu is %g, reference %g", shape, i, (double)got[i], (double)want[i]);
+    fail(kernel, what);
     return;
   }
   passed++;
+}
+
+/* Sets a few elements of x to NaN (and to infinities when `infinities`). */
+static void poison(float* x, size_t n, bool infinities) {
+  static const float bad[3] = {NAN, INFINITY, -INFINITY};
+  for (int i = 0; i < 3; i++) x[rnd((uint32_t)n)] = bad[infinities ? rnd(3) : 0];
 }
 
 static void random_clamp(sl_activation_t* act, sl_minmax_t* mm) {
@@ -49,6 +66,60 @@ static void random_clamp(sl_activation_t* act, sl_minmax_t* mm) {
   mm->min = act->min;
   mm->max = act->max;
 }
+
+/* --- registry ------------------------------------------------------------------------ */
+
+static bool has_kernel(sl_family_t family, uint32_t isa, uint32_t rows) {
+  for (size_t i = 0; i < sl_ukernel_count; i++) {
+    const sl_ukernel_t* k = &sl_ukernels[i];
+    if (k->family == family && k->isa == isa && (rows == 0 || k->rows == rows)) return true;
+  }
+  return false;
+}
+
+/* Every ISA of this build (any kernel's, and every bit this CPU reports) has a kernel of every
+ * family, and of every r that spmm has anywhere; spmm covers the file's r in {1, 2, 4, 8}. */
+static void test_registry_complete(void) {
+  uint32_t isas[32], count = 0;
+  for (size_t i = 0; i <= sl_ukernel_count; i++) {
+    uint32_t isa = i < sl_ukernel_count ? sl_ukernels[i].isa : SL_ISA_SCALAR;
+    bool seen = false;
+    for (uint32_t j = 0; j < count; j++) seen |= isas[j] == isa;
+    if (!seen && count < 32) isas[count++] = isa;
+  }
+  for (uint32_t bit = 1; bit != 0; bit <<= 1) {
+    bool seen = false;
+    for (uint32_t j = 0; j < count; j++) seen |= isas[j] == bit;
+    if ((sl_cpu_isa() & bit) && !seen && count < 32) isas[count++] = bit;
+  }
+  for (int f = 0; f < SL_FAMILY_COUNT; f++) {
+    uint32_t rows_seen = 0; /* bit r: some ISA has rows == r */
+    for (size_t i = 0; i < sl_ukernel_count; i++)
+      if (sl_ukernels[i].family == (sl_family_t)f && sl_ukernels[i].rows < 32) rows_seen |= 1u << sl_ukernels[i].rows;
+    if (sl_family_rows_select[f]) rows_seen |= (1u << 1) | (1u << 2) | (1u << 4) | (1u << 8);
+    for (uint32_t j = 0; j < count; j++) {
+      char what[160];
+      if (!has_kernel((sl_family_t)f, isas[j], 0)) {
+        snprintf(what, sizeof(what), "no kernel for ISA bits 0x%x, which this build targets", isas[j]);
+        fail(sl_family_names[f], what);
+        continue;
+      }
+      for (uint32_t r = 1; sl_family_rows_select[f] && r < 32; r++) {
+        if (!(rows_seen & (1u << r)) || has_kernel((sl_family_t)f, isas[j], r)) continue;
+        snprintf(what, sizeof(what), "ISA bits 0x%x has no kernel for r = %u, which its peers have", isas[j], r);
+        fail(sl_family_names[f], what);
+      }
+    }
+  }
+  for (size_t i = 0; i < sl_ukernel_count; i++) { /* names say what the entry is */
+    char prefix[64];
+    snprintf(prefix, sizeof(prefix), "sl_f32_%s_ukernel_", sl_family_names[sl_ukernels[i].family]);
+    if (strncmp(sl_ukernels[i].name, prefix, strlen(prefix)) != 0) fail(sl_ukernels[i].name, "named for another family");
+  }
+  passed++;
+}
+
+/* --- matrix kernels --------------------------------------------------------------------- */
 
 /* Random group-sparse weights with file group size fr; density in [0, 1]. */
 static sl_group_sparse_f32_t random_sparse(uint32_t rows, uint32_t cols, uint32_t fr, float density) {
@@ -91,41 +162,54 @@ static void free_sparse(sl_group_sparse_f32_t* w) {
   free((void*)w->out_perm);
 }
 
-static void test_spmm(const sl_spmm_ukernel_t* k, const sl_spmm_ukernel_t* tail) {
+/* Runs spmm kernel k (tail rows on its ISA's r = 1 kernel, as the runtime does) on packed w. */
+static void run_spmm(const sl_ukernel_t* k, const sl_spmm_packed_t* p, size_t pixels, const float* x, float* y,
+                     const sl_minmax_t* mm) {
+  const sl_ukernel_t* tail = sl_ukernel_select(k->isa, SL_FAMILY_spmm, 1);
+  memset(y, 0xff, (size_t)(p->blocks * p->r + p->tail_rows) * pixels * sizeof(float)); /* each output written */
+  k->fn.spmm(pixels, p->blocks, x, p->values, p->x_offset, p->nz_start, p->out_row, y, pixels, mm);
+  uint32_t b = p->blocks;
+  tail->fn.spmm(pixels, p->tail_rows, x, p->values + sl_spmm_values_start(p, b), p->x_offset + p->nz_start[b],
+                p->nz_start + b, p->out_row + (size_t)b * p->r, y, pixels, mm);
+}
+
+static void test_spmm(const sl_ukernel_t* k) {
+  /* The portable kernel of the same r packs alike (it drops the same all-zero columns), so it
+   * gives the NaN and infinities every ISA must give. */
+  const sl_ukernel_t* portable = sl_ukernel_select(SL_ISA_SCALAR, SL_FAMILY_spmm, k->rows);
   for (int trial = 0; trial < 60; trial++) {
-    uint32_t fr = k->r * (1u << rnd(k->r < 8 ? 2 : 1)); /* file groups of r or 2r */
+    uint32_t fr = k->rows * (1u << rnd(k->rows < 8 ? 2 : 1)); /* file groups of r or 2r */
     uint32_t rows = 1 + rnd(70), cols = 1 + rnd(90);
-    size_t pixels = 1 + rnd(3 * k->mr + 5);
+    size_t pixels = 1 + rnd(3 * k->pixels + 5);
     float density = trial % 10 == 0 ? 0.0f : (float)rnd(1001) / 1000.0f;
+    bool nonfinite = trial % 4 == 3;
     sl_group_sparse_f32_t w = random_sparse(rows, cols, fr, density);
     float* bias = xmalloc(rows * sizeof(float));
     for (uint32_t i = 0; i < rows; i++) bias[i] = frand();
     bool with_bias = rnd(4) != 0;
     float* x = xmalloc((size_t)cols * pixels * sizeof(float));
     for (size_t i = 0; i < (size_t)cols * pixels; i++) x[i] = frand();
+    if (nonfinite) poison(x, (size_t)cols * pixels, true);
     sl_activation_t act;
     sl_minmax_t mm;
     random_clamp(&act, &mm);
     float* want = xmalloc(rows * pixels * sizeof(float));
     float* got = xmalloc(rows * pixels * sizeof(float));
-    sl_f32_spmm_ref(&w, with_bias ? bias : NULL, pixels, x, want, &act);
 
-    sl_spmm_packed_t p = {k->r, 0, 0, NULL, NULL, NULL, NULL};
+    sl_spmm_packed_t p = {k->rows, 0, 0, NULL, NULL, NULL, NULL};
     size_t nonzeros, values;
-    sl_spmm_pack_count(&w, k->r, &p.blocks, &p.tail_rows, &nonzeros, &values);
+    sl_spmm_pack_count(&w, k->rows, &p.blocks, &p.tail_rows, &nonzeros, &values);
     p.nz_start = xmalloc((p.blocks + p.tail_rows + 1) * sizeof(uint32_t));
     p.x_offset = xmalloc(nonzeros * sizeof(uint32_t));
     p.values = xmalloc(values * sizeof(float));
     p.out_row = xmalloc(rows * sizeof(uint32_t));
     sl_spmm_pack(&w, with_bias ? bias : NULL, pixels, &p);
-    memset(got, 0xff, rows * pixels * sizeof(float)); /* NaN: every output must be written */
-    k->fn(pixels, p.blocks, x, p.values, p.x_offset, p.nz_start, p.out_row, got, pixels, &mm);
-    uint32_t b = p.blocks;
-    tail->fn(pixels, p.tail_rows, x, p.values + sl_spmm_values_start(&p, b), p.x_offset + p.nz_start[b],
-             p.nz_start + b, p.out_row + (size_t)b * p.r, got, pixels, &mm);
+    if (nonfinite) run_spmm(portable, &p, pixels, x, want, &mm);
+    else sl_f32_spmm_ref(&w, with_bias ? bias : NULL, pixels, x, want, &act);
+    run_spmm(k, &p, pixels, x, got, &mm);
     char shape[128];
-    snprintf(shape, sizeof(shape), "rows=%u cols=%u pixels=%zu r=%u density=%.3f", rows, cols, pixels, fr,
-             (double)density);
+    snprintf(shape, sizeof(shape), "rows=%u cols=%u pixels=%zu r=%u density=%.3f%s", rows, cols, pixels, fr,
+             (double)density, nonfinite ? " with NaN/inf" : "");
     compare(k->name, shape, got, want, rows * pixels, (float)cols);
     free(p.nz_start);
     free(p.x_offset);
@@ -139,9 +223,9 @@ static void test_spmm(const sl_spmm_ukernel_t* k, const sl_spmm_ukernel_t* tail)
   }
 }
 
-static void test_gemm(const sl_gemm_ukernel_t* k) {
+static void test_gemm(const sl_ukernel_t* k) {
   for (int trial = 0; trial < 60; trial++) {
-    size_t rows = 1 + rnd(30), cols = 1 + rnd(70), pixels = 1 + rnd(3 * k->nr + 5);
+    size_t rows = 1 + rnd(30), cols = 1 + rnd(70), pixels = 1 + rnd(3 * k->pixels + 5);
     size_t x_stride = pixels + rnd(9), y_stride = pixels + rnd(9);
     float* w = xmalloc(rows * cols * sizeof(float));
     float* bias = xmalloc(rows * sizeof(float));
@@ -150,17 +234,18 @@ static void test_gemm(const sl_gemm_ukernel_t* k) {
     for (size_t i = 0; i < rows * cols; i++) w[i] = frand();
     for (size_t i = 0; i < rows; i++) bias[i] = frand();
     for (size_t i = 0; i < cols * x_stride; i++) x[i] = frand();
+    if (trial % 4 == 3) poison(x, cols * x_stride, true);
     for (size_t c = 0; c < cols; c++) memcpy(xc + c * pixels, x + c * x_stride, pixels * sizeof(float));
     sl_activation_t act;
     sl_minmax_t mm;
     random_clamp(&act, &mm);
     float* want = xmalloc(rows * pixels * sizeof(float));
     float* got = xmalloc(rows * y_stride * sizeof(float));
-    float* packed = xmalloc(sl_gemm_pack_size(rows, cols, k->mr) * sizeof(float));
+    float* packed = xmalloc(sl_gemm_pack_size(rows, cols, k->rows) * sizeof(float));
     sl_f32_gemm_ref(w, bias, rows, cols, pixels, xc, want, &act);
-    sl_gemm_pack(w, bias, rows, cols, k->mr, packed);
+    sl_gemm_pack(w, bias, rows, cols, k->rows, packed);
     for (size_t i = 0; i < rows * y_stride; i++) got[i] = 12345.0f;
-    k->fn(pixels, rows, cols, x, x_stride, packed, got, y_stride, &mm);
+    k->fn.gemm(pixels, rows, cols, x, x_stride, packed, got, y_stride, &mm);
     float* compact = xmalloc(rows * pixels * sizeof(float));
     bool gaps_intact = true;
     for (size_t r = 0; r < rows; r++) {
@@ -171,10 +256,7 @@ static void test_gemm(const sl_gemm_ukernel_t* k) {
     snprintf(shape, sizeof(shape), "rows=%zu cols=%zu pixels=%zu strides=%zu/%zu", rows, cols, pixels, x_stride,
              y_stride);
     compare(k->name, shape, compact, want, rows * pixels, (float)cols);
-    if (!gaps_intact) {
-      failed++;
-      fprintf(stderr, "FAIL %s %s: wrote past the pixels\n", k->name, shape);
-    }
+    if (!gaps_intact) fail(k->name, "wrote past the pixels");
     free(w);
     free(bias);
     free(x);
@@ -186,7 +268,7 @@ static void test_gemm(const sl_gemm_ukernel_t* k) {
   }
 }
 
-static void test_dwconv(const sl_dwconv_ukernel_t* k) {
+static void test_dwconv(const sl_ukernel_t* k) {
   for (int trial = 0; trial < 80; trial++) {
     size_t count = 1 + rnd(300), taps = 1 + rnd(25), span = 0;
     uint32_t offset[25];
@@ -197,6 +279,7 @@ static void test_dwconv(const sl_dwconv_ukernel_t* k) {
     float* x = xmalloc((count + span) * sizeof(float));
     float w[25];
     for (size_t i = 0; i < count + span; i++) x[i] = frand();
+    if (trial % 4 == 3) poison(x, count + span, true);
     for (size_t t = 0; t < taps; t++) w[t] = frand();
     float bias = frand();
     sl_activation_t act;
@@ -210,86 +293,158 @@ static void test_dwconv(const sl_dwconv_ukernel_t* k) {
       want[i] = sl_activation_scalar(&act, (float)acc);
     }
     got[count] = 12345.0f;
-    k->fn(count, taps, offset, x, w, bias, got, &mm);
+    k->fn.dwconv(count, taps, offset, x, w, bias, got, &mm);
     char shape[96];
     snprintf(shape, sizeof(shape), "count=%zu taps=%zu", count, taps);
     compare(k->name, shape, got, want, count, (float)taps);
-    if (got[count] != 12345.0f) {
-      failed++;
-      fprintf(stderr, "FAIL %s %s: wrote past the end\n", k->name, shape);
-    }
+    if (got[count] != 12345.0f) fail(k->name, "wrote past the end");
     free(x);
     free(want);
     free(got);
   }
 }
 
-/* The vectorized activations and row reductions against libm, over odd lengths (tails) and
- * inputs from saturation to zero. */
-static void test_elementwise(void) {
-  enum { N = 1037 };
-  float* x = xmalloc(N * sizeof(float));
-  float* got = xmalloc(N * sizeof(float));
-  float* want = xmalloc(N * sizeof(float));
-  for (size_t i = 0; i < N; i++) x[i] = frand() * (i % 3 == 0 ? 12.0f : 4.0f);
-  x[5] = 0.0f;
-  x[6] = -100.0f;
-  x[7] = 100.0f;
-  for (int t = 0; t < SL_ACT_COUNT; t++) {
-    sl_activation_t act = {(sl_act_type_t)t, -0.5f, 2.0f};
-    sl_f32_activation(&act, x, got, N);
-    sl_f32_activation_ref(&act, x, want, N);
-    char name[32];
-    snprintf(name, sizeof(name), "activation %d", t);
-    compare(name, "1037", got, want, N, 1.0f);
+/* --- row kernels ------------------------------------------------------------------------ */
+
+/* Random lengths with tails, inputs from saturation to zero, and NaN everywhere; infinities
+ * only where every form of an activation must agree on them (the piecewise-linear ones). */
+static void test_vunary(const sl_ukernel_t* k) {
+  for (int trial = 0; trial < 40; trial++) {
+    size_t n = 1 + rnd(trial < 20 ? 40 : 1100);
+    float* x = xmalloc(n * sizeof(float));
+    float* got = xmalloc((n + 1) * sizeof(float));
+    float* want = xmalloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) x[i] = frand() * (i % 3 == 0 ? 12.0f : 4.0f);
+    x[rnd((uint32_t)n)] = (float)(rnd(3)) * 100.0f - 100.0f; /* -100, 0 or 100 */
+    for (int t = 0; t < SL_ACT_COUNT; t++) {
+      sl_activation_t act = {(sl_act_type_t)t, -0.5f, 2.0f};
+      bool piecewise_linear = t <= SL_ACT_HARDSIGMOID;
+      if (trial % 2 == 1) poison(x, n, piecewise_linear);
+      sl_f32_vunary_ref(&act, x, want, n);
+      got[n] = 12345.0f;
+      k->fn.vunary(&act, x, got, n);
+      char shape[64];
+      snprintf(shape, sizeof(shape), "activation %d, n=%zu", t, n);
+      compare(k->name, shape, got, want, n, 1.0f);
+      if (got[n] != 12345.0f) fail(k->name, "wrote past the end");
+      for (size_t i = 0; i < n; i++) x[i] = isfinite(x[i]) ? x[i] : frand(); /* unpoison for the next */
+    }
+    free(x);
+    free(got);
+    free(want);
   }
-  size_t len = 1 + rnd(200);
-  float shift = sl_f32_max(x, len), mx = x[0];
-  for (size_t i = 1; i < len; i++) mx = fmaxf(mx, x[i]);
-  compare("f32_max", "random", &shift, &mx, 1, 1.0f);
-  float sum = sl_f32_exp_sum(x, shift, got, len), want_sum = 0.0f;
-  for (size_t i = 0; i < len; i++) want_sum += want[i] = expf(x[i] - shift);
-  compare("f32_exp_sum", "values", got, want, len, 1.0f);
-  compare("f32_exp_sum", "sum", &sum, &want_sum, 1, want_sum);
-  float mean, rstd;
-  double dsum = 0.0, dsq = 0.0;
-  for (size_t i = 0; i < len; i++) dsum += x[i];
-  for (size_t i = 0; i < len; i++) dsq += (x[i] - dsum / len) * (x[i] - dsum / len);
-  sl_f32_mean_rstd(x, len, 1e-5f, &mean, &rstd);
-  float want_stats[2] = {(float)(dsum / len), (float)(1.0 / sqrt(dsq / len + 1e-5))};
-  float got_stats[2] = {mean, rstd};
-  compare("f32_mean_rstd", "random", got_stats, want_stats, 2, 1.0f);
-  free(x);
-  free(got);
-  free(want);
+}
+
+static void test_vbinary(const sl_ukernel_t* k) {
+  for (int trial = 0; trial < 120; trial++) {
+    size_t n = 1 + rnd(trial < 60 ? 30 : 700), a_step = rnd(2), b_step = rnd(2);
+    sl_binary_op_t op = (sl_binary_op_t)rnd(SL_BINARY_PRELU + 1);
+    float* a = xmalloc(n * sizeof(float));
+    float* b = xmalloc(n * sizeof(float));
+    float* got = xmalloc((n + 1) * sizeof(float));
+    float* want = xmalloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+      a[i] = frand() * 3.0f;
+      b[i] = op == SL_BINARY_DIV ? 0.5f + rnd(2) + frand() * 0.25f : frand() * 3.0f;
+    }
+    if (trial % 3 == 2) poison(rnd(2) ? a : b, n, true);
+    sl_activation_t act;
+    sl_minmax_t mm;
+    random_clamp(&act, &mm);
+    sl_f32_vbinary_ref(op, a, a_step, b, b_step, want, n, &mm);
+    got[n] = 12345.0f;
+    k->fn.vbinary(op, a, a_step, b, b_step, got, n, &mm);
+    char shape[96];
+    snprintf(shape, sizeof(shape), "op=%d n=%zu steps=%zu/%zu", (int)op, n, a_step, b_step);
+    compare(k->name, shape, got, want, n, 1.0f);
+    if (got[n] != 12345.0f) fail(k->name, "wrote past the end");
+    free(a);
+    free(b);
+    free(got);
+    free(want);
+  }
+}
+
+static void test_softmax(const sl_ukernel_t* k) {
+  for (int trial = 0; trial < 80; trial++) {
+    size_t n = 1 + rnd(trial < 40 ? 40 : 600);
+    float* x = xmalloc(n * sizeof(float));
+    float* mask = xmalloc(n * sizeof(float));
+    float* got = xmalloc((n + 1) * sizeof(float));
+    float* want = xmalloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+      x[i] = frand() * 8.0f;
+      mask[i] = rnd(4) == 0 ? -3.4028235e38f : 0.0f; /* attention masks add -FLT_MAX */
+    }
+    if (trial % 4 == 3) poison(x, n, false);
+    bool with_mask = rnd(2) != 0;
+    float scale = rnd(2) ? 1.0f : 0.125f;
+    sl_f32_softmax_ref(x, with_mask ? mask : NULL, scale, want, n);
+    got[n] = 12345.0f;
+    k->fn.softmax(x, with_mask ? mask : NULL, scale, got, n);
+    char shape[64];
+    snprintf(shape, sizeof(shape), "n=%zu mask=%d scale=%g", n, with_mask, (double)scale);
+    compare(k->name, shape, got, want, n, 0.1f);
+    if (got[n] != 12345.0f) fail(k->name, "wrote past the end");
+    free(x);
+    free(mask);
+    free(got);
+    free(want);
+  }
+}
+
+static void test_layernorm(const sl_ukernel_t* k) {
+  for (int trial = 0; trial < 80; trial++) {
+    size_t n = 1 + rnd(trial < 40 ? 40 : 1600);
+    float* x = xmalloc(n * sizeof(float));
+    float* gamma = xmalloc(n * sizeof(float));
+    float* beta = xmalloc(n * sizeof(float));
+    float* got = xmalloc((n + 1) * sizeof(float));
+    float* want = xmalloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+      x[i] = frand() * 5.0f + 2.0f;
+      gamma[i] = frand();
+      beta[i] = frand();
+    }
+    if (trial % 4 == 3) poison(x, n, false);
+    int affine = (int)rnd(3); /* none, gamma, gamma and beta */
+    const float* g = affine >= 1 ? gamma : NULL;
+    const float* b = affine == 2 ? beta : NULL;
+    sl_f32_layernorm_ref(x, n, 1e-5f, g, b, want);
+    got[n] = 12345.0f;
+    k->fn.layernorm(x, n, 1e-5f, g, b, got);
+    char shape[64];
+    snprintf(shape, sizeof(shape), "n=%zu affine=%d", n, affine);
+    compare(k->name, shape, got, want, n, 4.0f);
+    if (got[n] != 12345.0f) fail(k->name, "wrote past the end");
+    free(x);
+    free(gamma);
+    free(beta);
+    free(got);
+    free(want);
+  }
 }
 
 int main(void) {
   uint32_t isa = sl_cpu_isa();
-  test_elementwise();
+  test_registry_complete();
   int skipped = 0;
-  for (size_t i = 0; i < sl_spmm_ukernel_count; i++) {
-    const sl_spmm_ukernel_t* k = &sl_spmm_ukernels[i];
+  for (size_t i = 0; i < sl_ukernel_count; i++) {
+    const sl_ukernel_t* k = &sl_ukernels[i];
     if ((k->isa & ~isa) != 0) {
       skipped++;
       continue;
     }
-    /* Tail rows run on the r = 1 kernel of the same ISA, as in the runtime. */
-    test_spmm(k, sl_spmm_select(k->isa, 1));
-  }
-  for (size_t i = 0; i < sl_gemm_ukernel_count; i++) {
-    if ((sl_gemm_ukernels[i].isa & ~isa) != 0) {
-      skipped++;
-      continue;
+    switch (k->family) {
+      case SL_FAMILY_spmm: test_spmm(k); break;
+      case SL_FAMILY_gemm: test_gemm(k); break;
+      case SL_FAMILY_dwconv: test_dwconv(k); break;
+      case SL_FAMILY_vunary: test_vunary(k); break;
+      case SL_FAMILY_vbinary: test_vbinary(k); break;
+      case SL_FAMILY_softmax: test_softmax(k); break;
+      case SL_FAMILY_layernorm: test_layernorm(k); break;
+      case SL_FAMILY_COUNT: break;
     }
-    test_gemm(&sl_gemm_ukernels[i]);
-  }
-  for (size_t i = 0; i < sl_dwconv_ukernel_count; i++) {
-    if ((sl_dwconv_ukernels[i].isa & ~isa) != 0) {
-      skipped++;
-      continue;
-    }
-    test_dwconv(&sl_dwconv_ukernels[i]);
   }
   printf("%d passed, %d failed, %d kernels this CPU cannot run\n", passed, failed, skipped);
   return failed == 0 ? 0 : 1;

@@ -1,4 +1,5 @@
-// Shared by both sample pages: the photo as a normalized 1x3x224x224 tensor, and top-5.
+// Shared by the sample pages: the photo as a normalized 1x3x224x224 tensor, top-5, and Pyodide with
+// the sparselite wheel.
 const MEAN = [0.485, 0.456, 0.406];
 const STD = [0.229, 0.224, 0.225];
 
@@ -30,4 +31,15 @@ export function show(result) {
   document.querySelector("#top5").innerHTML = result.top5
     .map((t) => `<li>ImageNet class ${t.index} <small>(logit ${t.logit.toFixed(2)})</small></li>`).join("");
   window.sparseliteResult = result; // read by tests/test_browser.py
+}
+
+// Pyodide with the sparselite wheel, micropip and packaging all served next to the page: works offline.
+export async function pyodideWithSparselite(status) {
+  const { loadPyodide } = await import("./pyodide/pyodide.mjs");
+  const pyodide = await loadPyodide({ indexURL: new URL("./pyodide/", location.href).href });
+  status("installing the sparselite wheel with micropip…");
+  const wheels = await (await fetch("wheels/index.json")).json();
+  await pyodide.loadPackage(wheels.micropip.map((w) => new URL(`wheels/${w}`, location.href).href));
+  await pyodide.pyimport("micropip").install(new URL(`wheels/${wheels.sparselite}`, location.href).href);
+  return pyodide;
 }

@@ -2,10 +2,11 @@
 
     python samples/browser/site.py [--serve 8000]
 
-Writes samples/browser/build/: the two pages, sparselite.wasm/.mjs and the Pyodide wheel (from
-wasm/build.sh), MobileNetV2 with real weights (.slite; --density 0.1 prunes 90% in 4x1 groups,
-one-shot, which costs accuracy without fine-tuning), scikit-image's chelsea photo,
-Pyodide from npm and the micropip/packaging wheels from PyPI (both cached outside the repo)."""
+Writes samples/browser/build/: the pages, sparselite.wasm/.mjs (+ sparselite_abi.mjs) and the
+Pyodide wheel (from wasm/build.sh), MobileNetV2 with real weights (model.slite; --density 0.1 prunes
+90% in 4x1 groups, one-shot, which costs accuracy without fine-tuning; profile.html profiles
+sparse.slite, always 90% pruned), scikit-image's chelsea photo, Pyodide from npm and the
+micropip/packaging wheels from PyPI (both cached outside the repo)."""
 import argparse
 import functools
 import http.server
@@ -52,20 +53,21 @@ def build(out, density=1.0):
     dist = os.path.join(out, "dist")
     subprocess.run(["bash", os.path.join(ROOT, "wasm", "build.sh")], check=True, capture_output=True,
                    env=dict(os.environ, OUT=dist))
-    for name in ("sparselite.wasm", "sparselite.mjs"):
+    for name in ("sparselite.wasm", "sparselite.mjs", "sparselite_abi.mjs"):
         shutil.copy(os.path.join(dist, name), out)
     (wheel,) = [n for n in os.listdir(dist) if n.endswith(".whl")]
     shutil.copy(os.path.join(dist, wheel), os.path.join(out, "wheels"))
     index = {"sparselite": wheel, "micropip": micropip_wheels(os.path.join(out, "wheels"))}
     with open(os.path.join(out, "wheels", "index.json"), "w") as f:
         json.dump(index, f)
-    for name in ("index.html", "plain.html", "common.mjs"):
+    for name in ("index.html", "plain.html", "profile.html", "common.mjs"):
         shutil.copy(os.path.join(HERE, name), out)
     io.imsave(os.path.join(out, "photo.png"), data.chelsea(), check_contrast=False)
-    model = zoo.mobilenet_v2()
-    if density < 1.0:  # one-shot pruning without fine-tuning: fast, but it costs accuracy
-        prune_groups(model, density, group=4)
-    from_torch(model, torch.zeros(1, 3, 224, 224)).save(os.path.join(out, "model.slite"))
+    for name, keep in (("model.slite", density), ("sparse.slite", 0.1)):
+        model = zoo.mobilenet_v2()
+        if keep < 1.0:  # one-shot pruning without fine-tuning: fast, but it costs accuracy
+            prune_groups(model, keep, group=4)
+        from_torch(model, torch.zeros(1, 3, 224, 224)).save(os.path.join(out, name))
     link = os.path.join(out, "pyodide")
     if not os.path.exists(link):
         os.symlink(pyodide_dir(), link)
@@ -88,5 +90,6 @@ if __name__ == "__main__":
     build(args.out, args.density)
     print(f"built {args.out}")
     if args.serve:
-        print(f"open http://127.0.0.1:{args.serve}/index.html (Pyodide) or /plain.html (plain JS)")
+        print(f"open http://127.0.0.1:{args.serve}/index.html (Pyodide), /plain.html (plain JS) "
+              "or /profile.html (per-op profile, both)")
         serve(args.out, args.serve).serve_forever()

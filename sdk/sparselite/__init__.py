@@ -7,19 +7,29 @@ from .errors import ConversionError, InputError, InvalidModelError, SparseliteEr
 from .model import Model, OpProfile, Tensor, TensorSpec, load
 
 
-def cpu_isa():
-    """The SIMD instruction sets sparselite's kernels use here, e.g. ['sse2', 'avx2'], or
-    ['wasm_simd128'] in Pyodide."""
+def _backend():
     import sys
 
     if sys.platform == "emscripten":
-        from ._backend_wasm import cpu_isa as backend_cpu_isa
+        from . import _backend_wasm as backend
     else:
-        from ._backend_native import cpu_isa as backend_cpu_isa
-    return backend_cpu_isa()
+        from . import _backend_native as backend
+    return backend
+
+
+def cpu_isa():
+    """The SIMD instruction sets sparselite's kernels use here, e.g. ['sse2', 'avx2'], or
+    ['wasm_simd128'] in Pyodide."""
+    return _backend().cpu_isa()
+
+
+def kernels():
+    """Every microkernel of this build as (name, instruction sets it needs), e.g.
+    ('sl_f32_spmm_ukernel_24x4__avx2', ['avx2']); profiles name the one each op runs."""
+    return _backend().kernels()
 
 
 __version__ = "0.1.0"
 
-__all__ = ["load", "cpu_isa", "Model", "OpProfile", "Tensor", "TensorSpec", "SparseliteError", "InvalidModelError", "UnsupportedError",
+__all__ = ["load", "cpu_isa", "kernels", "Model", "OpProfile", "Tensor", "TensorSpec", "SparseliteError", "InvalidModelError", "UnsupportedError",
            "InputError", "ConversionError", "__version__"]

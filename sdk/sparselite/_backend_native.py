@@ -2,20 +2,10 @@
 from math import prod
 
 from . import errors
+from ._abi import DTYPES, ISA_BITS
 from ._native import ffi, lib
-from .model import ISA_BITS
 
-_STATUS = {
-    lib.SL_ERROR_INVALID_ARGUMENT: errors.InputError,
-    lib.SL_ERROR_INVALID_MODEL: errors.InvalidModelError,
-    lib.SL_ERROR_UNSUPPORTED: errors.UnsupportedError,
-    lib.SL_ERROR_OUT_OF_MEMORY: MemoryError,
-    lib.SL_ERROR_IO: OSError,
-    lib.SL_ERROR_STATE: errors.SparseliteError,
-}
-
-DTYPES = {lib.SL_DTYPE_FLOAT32: ("float32", 4), lib.SL_DTYPE_INT32: ("int32", 4), lib.SL_DTYPE_INT64: ("int64", 8),
-          lib.SL_DTYPE_UINT16: ("uint16", 2), lib.SL_DTYPE_UINT32: ("uint32", 4)}
+_ITEMSIZE = dict(DTYPES.values())
 
 
 class NativeModel:
@@ -43,7 +33,7 @@ class NativeModel:
     def _check(self, status):
         if status != lib.SL_OK:
             message = ffi.string(lib.sl_model_last_error(self._m)).decode("utf-8", "replace")
-            raise _STATUS.get(status, errors.SparseliteError)(message)
+            raise errors.error_for_status(status, message)
 
     def _info(self, fn, index):
         """(name, max shape, dtype, dynamic axes)."""
@@ -56,7 +46,7 @@ class NativeModel:
     def _buffer(self, fn, index, spec):
         ptr = ffi.new("void**")
         self._check(fn(self._m, index, ptr))
-        return ffi.buffer(ptr[0], prod(spec[1]) * _itemsize(spec[2]))
+        return ffi.buffer(ptr[0], prod(spec[1]) * _ITEMSIZE[spec[2]])
 
     def shape(self, kind, index):
         """An input's or output's current shape."""
@@ -100,10 +90,14 @@ class NativeModel:
         return out
 
 
-def _itemsize(dtype):
-    return {name: size for name, size in DTYPES.values()}[dtype]
+def _isa_names(bits):
+    return [name for name, bit in ISA_BITS.items() if bits & bit]
 
 
 def cpu_isa():
-    bits = lib.sl_cpu_isa()
-    return [name for name, bit in ISA_BITS.items() if bits & bit]
+    return _isa_names(lib.sl_cpu_isa())
+
+
+def kernels():
+    return [(ffi.string(lib.sl_kernel_name(i)).decode(), _isa_names(lib.sl_kernel_isa(i)))
+            for i in range(lib.sl_kernel_count())]

@@ -11,13 +11,10 @@ import js
 from pyodide.ffi import create_proxy, to_js
 
 from . import errors
-from .model import ISA_BITS
+from ._abi import DTYPES, ISA_BITS, STRUCTS
 
-_STATUS = {1: errors.InputError, 2: errors.InvalidModelError, 3: errors.UnsupportedError, 4: MemoryError,
-           5: OSError, 6: errors.SparseliteError}
-_DTYPES = {0: ("float32", 4), 2: ("int32", 4), 3: ("int64", 8), 4: ("uint16", 2), 5: ("uint32", 4)}
-_INFO_BYTES = 84  # sl_tensor_info_t on wasm32: name, dtype, rank, shape[8], num_bytes, dynamic_axes, max_shape[8]
-_PROFILE_BYTES = 72  # sl_op_profile_t on wasm32 (see the unpack format below)
+_ITEMSIZE = dict(DTYPES.values())
+_STRUCT_CODES = {"u32": "I", "i32": "i", "u64": "Q", "f64": "d"}  # the struct module's letters per kind
 _ERRNO_BADF = 8
 _exports = None
 _proxies = []  # the WASI imports must outlive the instance
@@ -33,6 +30,17 @@ def _read(ptr, size):
 
 def _write(ptr, data):
     js.Uint8Array.new(_exports.memory.buffer, ptr, len(data)).assign(data)
+
+
+def _read_struct(name, ptr):
+    """The fields of C struct `name` at `ptr`, by field name (arrays as tuples), from its wasm32 layout."""
+    layout = STRUCTS[name]
+    raw = _read(ptr, layout["size"])
+    fields = {}
+    for field, spec in layout["fields"].items():
+        values = struct.unpack_from(f"<{spec['count']}{_STRUCT_CODES[spec['kind']]}", raw, spec["offset"])
+        fields[field] = values if spec["count"] > 1 else values[0]
+    return fields
 
 
 def _string(ptr):
@@ -52,7 +60,11 @@ def _runtime():
         wasm = resources.files(__package__).joinpath("sparselite.wasm").read_bytes()
 
         def clock_time_get(_clock, _precision, out):
-            js.DataView.new(_exports.memory.buffer).setBigUint64(out, js.BigInt(time.monotonic_ns()), True)
+            # Two 32-bit halves: a Python int crosses to JS as a Number, which setBigUint64 rejects.
+            ns = time.monotonic_ns()
+            view = js.DataView.new(_exports.memory.buffer)
+            view.setUint32(out, ns & 0xFFFFFFFF, True)
+            view.setUint32(out + 4, ns >> 32, True)
             return 0
 
         def bad_descriptor(*_args):
@@ -102,7 +114,7 @@ class WasmModel:
 
     def _check(self, status):
         if status != 0:
-            raise _STATUS.get(status, errors.SparseliteError)(_string(self._e.sl_model_last_error(self._m)))
+            raise errors.error_for_status(status, _string(self._e.sl_model_last_error(self._m)))
 
     def _scratch(self, size, fill):
         ptr = self._e.malloc(size)
@@ -111,22 +123,23 @@ class WasmModel:
         finally:
             self._e.free(ptr)
 
-    def _raw_info(self, kind, index):
-        """(name, dtype, current shape, max shape, dynamic axes)."""
+    def _tensor_info(self, kind, index):
+        """sl_tensor_info_t of an input or output, by field name."""
         def fill(ptr):
             self._check(getattr(self._e, f"sl_model_{kind}_info")(self._m, index, ptr))
-            fields = struct.unpack("<III8iII8i", _read(ptr, _INFO_BYTES))
-            name, dtype, rank = fields[:3]
-            dynamic = tuple(d for d in range(rank) if fields[12] >> d & 1)
-            return name, dtype, tuple(fields[3:3 + rank]), tuple(fields[13:13 + rank]), dynamic
-        return self._scratch(_INFO_BYTES, fill)
+            return _read_struct("sl_tensor_info_t", ptr)
+        return self._scratch(STRUCTS["sl_tensor_info_t"]["size"], fill)
 
     def _info(self, kind, index):
-        name, dtype, _shape, max_shape, dynamic = self._raw_info(kind, index)
-        return _string(name), max_shape, _DTYPES[dtype][0], dynamic
+        """(name, max shape, dtype, dynamic axes)."""
+        info = self._tensor_info(kind, index)
+        rank = info["rank"]
+        dynamic = tuple(d for d in range(rank) if info["dynamic_axes"] >> d & 1)
+        return _string(info["name"]), info["max_shape"][:rank], DTYPES[info["dtype"]][0], dynamic
 
     def shape(self, kind, index):
-        return self._raw_info(kind, index)[2]
+        info = self._tensor_info(kind, index)
+        return info["shape"][:info["rank"]]
 
     def resize_input(self, index, shape):
         def fill(ptr):
@@ -142,7 +155,7 @@ class WasmModel:
         count = 1
         for d in spec[1]:
             count *= d
-        return self._scratch(4, fill), count * {n: s for n, s in _DTYPES.values()}[spec[2]]
+        return self._scratch(4, fill), count * _ITEMSIZE[spec[2]]
 
     def set_input(self, index, data):
         ptr, _ = self._in[index]
@@ -167,17 +180,28 @@ class WasmModel:
         self._check(self._e.sl_model_set_profiling(self._m, int(enable)))
 
     def op_profiles(self):
+        """[(name, type, kernel, flops, dense_flops, time_ns, runs, weight_bytes, activation_bytes, group_size)]
+        in execution order, as the native backend gives them."""
         def fill(ptr):
             out = []
             for i in range(self._e.sl_model_num_ops(self._m)):
                 self._check(self._e.sl_model_op_profile(self._m, i, ptr))
-                name, op, kernel, _pad, flops, dense, ns, runs, wbytes, abytes, r = struct.unpack(
-                    "<IIIIddQQQQI4x", _read(ptr, _PROFILE_BYTES))
-                out.append((_string(name), _string(op), _string(kernel), flops, dense, ns, runs, wbytes, abytes, r))
+                p = _read_struct("sl_op_profile_t", ptr)
+                out.append((_string(p["name"]), _string(p["type"]), _string(p["kernel"]), p["flops"],
+                            p["dense_flops"], p["time_ns"], p["runs"], p["weight_bytes"], p["activation_bytes"],
+                            p["group_size"]))
             return out
-        return self._scratch(_PROFILE_BYTES, fill)
+        return self._scratch(STRUCTS["sl_op_profile_t"]["size"], fill)
+
+
+def _isa_names(bits):
+    return [name for name, bit in ISA_BITS.items() if bits & bit]
 
 
 def cpu_isa():
-    bits = _runtime().sl_cpu_isa()
-    return [name for name, bit in ISA_BITS.items() if bits & bit]
+    return _isa_names(_runtime().sl_cpu_isa())
+
+
+def kernels():
+    e = _runtime()
+    return [(_string(e.sl_kernel_name(i)), _isa_names(e.sl_kernel_isa(i))) for i in range(e.sl_kernel_count())]

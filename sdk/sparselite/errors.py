@@ -19,3 +19,13 @@ class InputError(SparseliteError, ValueError):
 
 class ConversionError(SparseliteError, ValueError):
     """A source model cannot be converted; the message names the op and module."""
+
+
+def error_for_status(status, message):
+    """The exception for a failed C call's sl_status_t (sparselite.h), carrying its message."""
+    from ._abi import STATUS
+
+    kinds = {"SL_ERROR_INVALID_ARGUMENT": InputError, "SL_ERROR_INVALID_MODEL": InvalidModelError,
+             "SL_ERROR_UNSUPPORTED": UnsupportedError, "SL_ERROR_OUT_OF_MEMORY": MemoryError, "SL_ERROR_IO": OSError}
+    name = next((n for n, value in STATUS.items() if value == status), None)
+    return kinds.get(name, SparseliteError)(message)

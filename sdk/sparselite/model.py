@@ -14,12 +14,11 @@ try:
 except ImportError:
     np = None
 
+from ._abi import DTYPES, ISA_BITS
 from .errors import InputError
 
-# The sl_isa_t bits of native/include/sparselite.h (a test checks they match).
-ISA_BITS = {"sse2": 1, "avx2": 2, "neon": 4, "wasm_simd128": 8}
-_TYPECODES = {"float32": "f", "int32": "i", "int64": "q", "uint16": "H", "uint32": "I"}
-_ITEMSIZE = {"float32": 4, "int32": 4, "int64": 8, "uint16": 2, "uint32": 4}
+_TYPECODES = {"float32": "f", "int32": "i", "int64": "q", "uint16": "H", "uint32": "I"}  # array module's
+_ITEMSIZE = dict(DTYPES.values())
 
 
 class Tensor:

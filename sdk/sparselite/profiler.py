@@ -24,7 +24,8 @@ def _cpu_mhz():
         return None
 
 
-def _cpu_name():
+def cpu_name():
+    """The CPU's model name (/proc/cpuinfo), as profiles and benchmarks record it."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -57,7 +58,7 @@ def profile_model(model, inputs, runs=50, warmup=5, name=""):
         ops.append(dict(name=op_name, type=op_type, kernel=kernel, ms=ms, flops=flops, dense_flops=dense,
                         group_size=r, weight_bytes=wbytes, activation_bytes=abytes))
     return dict(schema=SCHEMA, model=name, source="python", threads=backend.threads, runs=runs,
-                warmup=warmup, machine=dict(cpu=_cpu_name(), mhz=_cpu_mhz(), arch=platform.machine(),
+                warmup=warmup, machine=dict(cpu=cpu_name(), mhz=_cpu_mhz(), arch=platform.machine(),
                                                        isa=cpu_isa()),
                 latency_ms=dict(p50=_percentile(latencies, 50), p90=_percentile(latencies, 90),
                                 p99=_percentile(latencies, 99), min=min(latencies)),

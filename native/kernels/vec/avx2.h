@@ -1,6 +1,7 @@
-/* Vector operations for the shared microkernel templates: AVX2 + FMA, 8 floats.
- * Function-level target attributes let one binary carry these next to SSE2 code;
- * the kernel list only selects them when cpuid reports AVX2 and FMA. */
+/* Vector operations for the kernel templates: AVX2 + FMA, 8 floats. Function-level target
+ * attributes let one binary carry these next to SSE2 code; the kernel lists only select them
+ * when cpuid reports AVX2 and FMA. The operations and their NaN rules are listed in
+ * templates/matrix.h. */
 #ifndef SL_VEC_H
 #define SL_VEC_H
 
@@ -11,6 +12,7 @@
 #define SL_V_INLINE static inline __attribute__((always_inline)) SL_V_TARGET
 
 typedef __m256 sl_v;
+typedef __m256 sl_vm;      /* lane mask: all bits set or clear */
 typedef __m256i sl_v_tail; /* lanes [0, n) set */
 
 static const int32_t sl_v_mask_table[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
@@ -23,7 +25,34 @@ SL_V_INLINE sl_v sl_v_load_tail(const float* p, sl_v_tail t) { return _mm256_mas
 SL_V_INLINE void sl_v_store(float* p, sl_v v) { _mm256_storeu_ps(p, v); }
 SL_V_INLINE void sl_v_store_tail(float* p, sl_v v, sl_v_tail t) { _mm256_maskstore_ps(p, t, v); }
 SL_V_INLINE sl_v sl_v_splat(const float* p) { return _mm256_broadcast_ss(p); }
+SL_V_INLINE sl_v sl_v_dup(float v) { return _mm256_set1_ps(v); }
+SL_V_INLINE sl_v sl_v_add(sl_v a, sl_v b) { return _mm256_add_ps(a, b); }
+SL_V_INLINE sl_v sl_v_sub(sl_v a, sl_v b) { return _mm256_sub_ps(a, b); }
+SL_V_INLINE sl_v sl_v_mul(sl_v a, sl_v b) { return _mm256_mul_ps(a, b); }
+SL_V_INLINE sl_v sl_v_div(sl_v a, sl_v b) { return _mm256_div_ps(a, b); }
 SL_V_INLINE sl_v sl_v_fma(sl_v a, sl_v b, sl_v acc) { return _mm256_fmadd_ps(a, b, acc); }
-SL_V_INLINE sl_v sl_v_clamp(sl_v v, sl_v lo, sl_v hi) { return _mm256_min_ps(_mm256_max_ps(v, lo), hi); }
+/* maxps/minps return their second operand when either is NaN: it is a. */
+SL_V_INLINE sl_v sl_v_max(sl_v a, sl_v b) { return _mm256_max_ps(b, a); }
+SL_V_INLINE sl_v sl_v_min(sl_v a, sl_v b) { return _mm256_min_ps(b, a); }
+SL_V_INLINE sl_v sl_v_clamp(sl_v v, sl_v lo, sl_v hi) { return sl_v_min(sl_v_max(v, lo), hi); }
+SL_V_INLINE sl_v sl_v_abs(sl_v a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+SL_V_INLINE sl_vm sl_v_lt(sl_v a, sl_v b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
+SL_V_INLINE sl_vm sl_v_eq(sl_v a, sl_v b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
+SL_V_INLINE sl_v sl_v_select(sl_vm m, sl_v a, sl_v b) { return _mm256_blendv_ps(b, a, m); }
+SL_V_INLINE sl_vm sl_v_tail_mask(sl_v_tail t) { return _mm256_castsi256_ps(t); }
+SL_V_INLINE sl_v sl_v_exp2i(sl_v t) {
+  __m256i bits = _mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(127));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(bits, 23));
+}
+SL_V_INLINE float sl_v_hsum(sl_v v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)));
+}
+SL_V_INLINE float sl_v_hmax(sl_v v) {
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_max_ss(s, _mm_shuffle_ps(s, s, 1)));
+}
 
 #endif

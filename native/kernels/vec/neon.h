@@ -1,6 +1,6 @@
-/* Vector operations for the shared microkernel templates: AArch64 NEON, 4 floats,
- * fused multiply-add. AArch64 has 32 vector registers, so its tiles are twice
- * the x86 ones (see kernels/list.c). */
+/* Vector operations for the kernel templates: AArch64 NEON, 4 floats, fused multiply-add.
+ * AArch64 has 32 vector registers, so its tiles are twice the x86 ones (see the lists).
+ * The operations and their NaN rules are listed in templates/matrix.h. */
 #ifndef SL_VEC_H
 #define SL_VEC_H
 
@@ -11,6 +11,7 @@
 #define SL_V_INLINE static inline __attribute__((always_inline))
 
 typedef float32x4_t sl_v;
+typedef uint32x4_t sl_vm; /* lane mask: all bits set or clear */
 typedef size_t sl_v_tail; /* lanes [0, n) */
 
 SL_V_INLINE sl_v_tail sl_v_tail_of(size_t n) { return n; }
@@ -37,7 +38,30 @@ SL_V_INLINE void sl_v_store_tail(float* p, sl_v v, sl_v_tail n) {
   }
 }
 SL_V_INLINE sl_v sl_v_splat(const float* p) { return vld1q_dup_f32(p); }
+SL_V_INLINE sl_v sl_v_dup(float v) { return vdupq_n_f32(v); }
+SL_V_INLINE sl_v sl_v_add(sl_v a, sl_v b) { return vaddq_f32(a, b); }
+SL_V_INLINE sl_v sl_v_sub(sl_v a, sl_v b) { return vsubq_f32(a, b); }
+SL_V_INLINE sl_v sl_v_mul(sl_v a, sl_v b) { return vmulq_f32(a, b); }
+SL_V_INLINE sl_v sl_v_div(sl_v a, sl_v b) { return vdivq_f32(a, b); }
 SL_V_INLINE sl_v sl_v_fma(sl_v a, sl_v b, sl_v acc) { return vfmaq_f32(acc, a, b); }
+SL_V_INLINE sl_vm sl_v_lt(sl_v a, sl_v b) { return vcltq_f32(a, b); }
+SL_V_INLINE sl_vm sl_v_eq(sl_v a, sl_v b) { return vceqq_f32(a, b); }
+SL_V_INLINE sl_v sl_v_select(sl_vm m, sl_v a, sl_v b) { return vbslq_f32(m, a, b); }
+/* fmax/fmin return NaN for a NaN in either operand; these keep a's, as on the other ISAs. */
+SL_V_INLINE sl_v sl_v_max(sl_v a, sl_v b) { return vbslq_f32(vcltq_f32(a, b), b, a); }
+SL_V_INLINE sl_v sl_v_min(sl_v a, sl_v b) { return vbslq_f32(vcltq_f32(b, a), b, a); }
+/* The bounds are never NaN, so the one-instruction forms agree with max/min here. */
 SL_V_INLINE sl_v sl_v_clamp(sl_v v, sl_v lo, sl_v hi) { return vminq_f32(vmaxq_f32(v, lo), hi); }
+SL_V_INLINE sl_v sl_v_abs(sl_v a) { return vabsq_f32(a); }
+SL_V_INLINE sl_vm sl_v_tail_mask(sl_v_tail n) {
+  static const uint32_t lanes[4] = {0, 1, 2, 3};
+  return vcltq_u32(vld1q_u32(lanes), vdupq_n_u32((uint32_t)n));
+}
+SL_V_INLINE sl_v sl_v_exp2i(sl_v t) {
+  int32x4_t bits = vaddq_s32(vreinterpretq_s32_f32(t), vdupq_n_s32(127));
+  return vreinterpretq_f32_s32(vshlq_n_s32(bits, 23));
+}
+SL_V_INLINE float sl_v_hsum(sl_v v) { return vaddvq_f32(v); }
+SL_V_INLINE float sl_v_hmax(sl_v v) { return vmaxvq_f32(v); }
 
 #endif

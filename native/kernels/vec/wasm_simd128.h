@@ -1,6 +1,6 @@
-/* Vector operations for the shared microkernel templates: WebAssembly SIMD128,
- * 4 floats. Plain SIMD128 only (no relaxed SIMD), so every engine with SIMD
- * runs it; without FMA, multiply-add is two instructions as on SSE2. */
+/* Vector operations for the kernel templates: WebAssembly SIMD128, 4 floats. Plain SIMD128
+ * only (no relaxed SIMD), so every engine with SIMD runs it; without FMA, multiply-add is two
+ * instructions as on SSE2. The operations and their NaN rules are listed in templates/matrix.h. */
 #ifndef SL_VEC_H
 #define SL_VEC_H
 
@@ -12,6 +12,7 @@
 #define SL_V_INLINE static inline __attribute__((always_inline))
 
 typedef v128_t sl_v;
+typedef v128_t sl_vm;     /* lane mask: all bits set or clear */
 typedef size_t sl_v_tail; /* lanes [0, n) */
 
 SL_V_INLINE sl_v_tail sl_v_tail_of(size_t n) { return n; }
@@ -38,9 +39,33 @@ SL_V_INLINE void sl_v_store_tail(float* p, sl_v v, sl_v_tail n) {
   }
 }
 SL_V_INLINE sl_v sl_v_splat(const float* p) { return wasm_v128_load32_splat(p); }
+SL_V_INLINE sl_v sl_v_dup(float v) { return wasm_f32x4_splat(v); }
+SL_V_INLINE sl_v sl_v_add(sl_v a, sl_v b) { return wasm_f32x4_add(a, b); }
+SL_V_INLINE sl_v sl_v_sub(sl_v a, sl_v b) { return wasm_f32x4_sub(a, b); }
+SL_V_INLINE sl_v sl_v_mul(sl_v a, sl_v b) { return wasm_f32x4_mul(a, b); }
+SL_V_INLINE sl_v sl_v_div(sl_v a, sl_v b) { return wasm_f32x4_div(a, b); }
 SL_V_INLINE sl_v sl_v_fma(sl_v a, sl_v b, sl_v acc) { return wasm_f32x4_add(acc, wasm_f32x4_mul(a, b)); }
-/* pmin/pmax lower to single minps/maxps on x86 engines and match min/max for
- * the finite bounds used here (NaNs pass through either way). */
-SL_V_INLINE sl_v sl_v_clamp(sl_v v, sl_v lo, sl_v hi) { return wasm_f32x4_pmin(wasm_f32x4_pmax(lo, v), hi); }
+/* pmax(a, b) is exactly a < b ? b : a and pmin(a, b) is b < a ? b : a, one instruction each
+ * on x86 engines. */
+SL_V_INLINE sl_v sl_v_max(sl_v a, sl_v b) { return wasm_f32x4_pmax(a, b); }
+SL_V_INLINE sl_v sl_v_min(sl_v a, sl_v b) { return wasm_f32x4_pmin(a, b); }
+SL_V_INLINE sl_v sl_v_clamp(sl_v v, sl_v lo, sl_v hi) { return sl_v_min(sl_v_max(v, lo), hi); }
+SL_V_INLINE sl_v sl_v_abs(sl_v a) { return wasm_f32x4_abs(a); }
+SL_V_INLINE sl_vm sl_v_lt(sl_v a, sl_v b) { return wasm_f32x4_lt(a, b); }
+SL_V_INLINE sl_vm sl_v_eq(sl_v a, sl_v b) { return wasm_f32x4_eq(a, b); }
+SL_V_INLINE sl_v sl_v_select(sl_vm m, sl_v a, sl_v b) { return wasm_v128_bitselect(a, b, m); }
+SL_V_INLINE sl_vm sl_v_tail_mask(sl_v_tail n) {
+  return wasm_u32x4_lt(wasm_u32x4_make(0, 1, 2, 3), wasm_u32x4_splat((uint32_t)n));
+}
+SL_V_INLINE sl_v sl_v_exp2i(sl_v t) { return wasm_i32x4_shl(wasm_i32x4_add(t, wasm_i32x4_splat(127)), 23); }
+SL_V_INLINE float sl_v_hsum(sl_v v) {
+  return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1)) +
+         (wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3));
+}
+SL_V_INLINE float sl_v_hmax(sl_v v) {
+  sl_v s = wasm_f32x4_pmax(v, wasm_i32x4_shuffle(v, v, 2, 3, 0, 1));
+  s = wasm_f32x4_pmax(s, wasm_i32x4_shuffle(s, s, 1, 0, 3, 2));
+  return wasm_f32x4_extract_lane(s, 0);
+}
 
 #endif

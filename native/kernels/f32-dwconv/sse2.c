@@ -1,9 +1,0 @@
-/* SSE2 depthwise microkernel, 4 vectors of outputs per tile (tile/ukernels.h). */
-#include "../kernels.h"
-#if SL_ARCH_X86
-#include "../vec/sse2.h"
-#include "../tile/ukernels.h"
-
-SL_DWCONV_UKERNEL(sl_f32_dwconv_ukernel__sse2)
-
-#endif

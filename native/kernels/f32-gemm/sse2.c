@@ -1,9 +1,0 @@
-/* SSE2 gemm microkernel over 4-row panels (tile/ukernels.h). */
-#include "../kernels.h"
-#if SL_ARCH_X86
-#include "../vec/sse2.h"
-#include "../tile/ukernels.h"
-
-SL_GEMM_UKERNEL(sl_f32_gemm_ukernel_4x8__sse2, 4, 8)
-
-#endif

@@ -1,0 +1,184 @@
+/* The matrix microkernels (spmm, gemm, depthwise), written once over the vector operations of
+ * vec/<isa>.h, which isa/<isa>.c includes first: spmm and gemm share one register tile, and
+ * depthwise has its own. A new ISA brings a vec header, one isa/<isa>.c and its lines in the
+ * lists, not new loops.
+ *
+ * What a vec header provides (SL_V_WIDTH lanes of float):
+ *   sl_v, sl_vm (a lane mask), sl_v_tail (lanes [0, n) of a partial vector), sl_v_tail_of(n)
+ *   load/store, load_tail/store_tail (lanes past the tail read as 0, never written), splat(p), dup(f)
+ *   add sub mul div, fma(a, b, acc) = acc + a * b (fused where the ISA has it), abs
+ *   max(a, b) = a < b ? b : a and min(a, b) = b < a ? b : a: a NaN in a stays, on every ISA
+ *   clamp(v, lo, hi) = min(max(v, lo), hi): a NaN in v stays (lo and hi are never NaN)
+ *   lt, eq -> sl_vm; select(m, a, b) = m ? a : b; tail_mask(t)
+ *   exp2i(t) = 2^n for t = n + 1.5 * 2^23 (integral n in [-126, 127]), by integer adds and shifts
+ *   hsum, hmax: the lanes reduced to one float */
+#ifndef SL_TEMPLATES_MATRIX_H
+#define SL_TEMPLATES_MATRIX_H
+
+#include "../kernels.h"
+
+/* R output rows x NV vectors of pixels, accumulators in registers. Per stored
+ * column it loads NV pixel vectors once and reuses each for R FMAs with
+ * broadcast weights: the FMA-per-load gain group sparsity buys.
+ * w: R biases then R weights per column. Columns are x + x_offset[c] (sparse)
+ * or x + c * x_stride (dense). The last vector stops at `tail` when `masked`.
+ * Rows j >= valid are computed but not stored (zero rows of a gemm panel). */
+SL_V_INLINE void sl_tile(const int R, const int NV, const int dense, const int masked, sl_v_tail tail,
+                         const float* w, size_t cols, const float* x, const uint32_t* x_offset, size_t x_stride,
+                         float* const* out, size_t valid, const sl_minmax_t* mm) {
+  sl_v acc[8][4];
+#pragma GCC unroll 8
+  for (int j = 0; j < R; j++) {
+    sl_v b = sl_v_splat(w + j);
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) acc[j][v] = b;
+  }
+  w += R;
+  const float* xp = x;
+  for (size_t c = 0; c < cols; c++, w += R) {
+    if (!dense) xp = x + x_offset[c];
+    sl_v xv[4];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++)
+      xv[v] = (masked && v == NV - 1) ? sl_v_load_tail(xp + SL_V_WIDTH * v, tail) : sl_v_load(xp + SL_V_WIDTH * v);
+#pragma GCC unroll 8
+    for (int j = 0; j < R; j++) {
+      sl_v wj = sl_v_splat(w + j);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) acc[j][v] = sl_v_fma(wj, xv[v], acc[j][v]);
+    }
+    if (dense) xp += x_stride;
+  }
+  const sl_v lo = sl_v_splat(&mm->min), hi = sl_v_splat(&mm->max);
+#pragma GCC unroll 8
+  for (int j = 0; j < R; j++) {
+    if ((size_t)j >= valid) break;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) {
+      sl_v o = sl_v_clamp(acc[j][v], lo, hi);
+      if (masked && v == NV - 1)
+        sl_v_store_tail(out[j] + SL_V_WIDTH * v, o, tail);
+      else
+        sl_v_store(out[j] + SL_V_WIDTH * v, o);
+    }
+  }
+}
+
+/* Calls TILE(nv, masked, tail, p) over [0, pixels): full NV-vector tiles, then
+ * one tile of the remaining vectors with the last one cut at the tail. */
+#define SL_PIXEL_LOOP(NV, pixels, TILE)                                             \
+  do {                                                                              \
+    size_t p_ = 0;                                                                  \
+    for (; p_ + SL_V_WIDTH * (NV) <= (pixels); p_ += SL_V_WIDTH * (NV))             \
+      TILE(NV, 0, sl_v_tail_of(SL_V_WIDTH), p_);                                    \
+    size_t rem_ = (pixels) - p_;                                                    \
+    if (rem_ == 0) break;                                                           \
+    size_t nv_ = (rem_ + SL_V_WIDTH - 1) / SL_V_WIDTH;                              \
+    sl_v_tail tail_ = sl_v_tail_of(rem_ - SL_V_WIDTH * (nv_ - 1));                  \
+    if (nv_ == 1) TILE(1, 1, tail_, p_);                                            \
+    if ((NV) >= 2 && nv_ == 2) TILE(2, 1, tail_, p_);                               \
+    if ((NV) >= 3 && nv_ == 3) TILE(3, 1, tail_, p_);                               \
+    if ((NV) >= 4 && nv_ == 4) TILE(4, 1, tail_, p_);                               \
+  } while (0)
+
+/* spmm: pixel tiles outermost, so a tile's input columns stay in L1 while every
+ * block's weights stream past them. */
+SL_V_INLINE void sl_spmm(const int R, const int NV, size_t pixels, size_t blocks, const float* x, const float* w,
+                         const uint32_t* x_offset, const uint32_t* nz_start, const uint32_t* out_row, float* y,
+                         size_t y_stride, const sl_minmax_t* mm) {
+#define SPMM_TILE(nv, masked, tail, p)                                                                  \
+  do {                                                                                                  \
+    const float* w_ = w;                                                                                \
+    for (size_t b = 0; b < blocks; b++) {                                                               \
+      float* out[8];                                                                                    \
+      for (int j = 0; j < R; j++) out[j] = y + (size_t)out_row[b * R + j] * y_stride + (p);             \
+      size_t cols = nz_start[b + 1] - nz_start[b];                                                      \
+      sl_tile(R, nv, 0, masked, tail, w_, cols, x + (p), x_offset + (nz_start[b] - nz_start[0]), 0, out, R, \
+              mm);                                                                                      \
+      w_ += R + cols * R;                                                                               \
+    }                                                                                                   \
+  } while (0)
+  SL_PIXEL_LOOP(NV, pixels, SPMM_TILE);
+#undef SPMM_TILE
+}
+
+/* The definitions the lists' lines expand to (isa/<isa>.c): tiles of PIXELS x ROWS. */
+#define SL_DEFINE_spmm(name, PIXELS, ROWS)                                                                   \
+  SL_V_TARGET void name(size_t pixels, size_t blocks, const float* x, const float* w, const uint32_t* x_offset, \
+                        const uint32_t* nz_start, const uint32_t* out_row, float* y, size_t y_stride,        \
+                        const sl_minmax_t* mm) {                                                            \
+    sl_spmm(ROWS, (PIXELS) / SL_V_WIDTH, pixels, blocks, x, w, x_offset, nz_start, out_row, y, y_stride, mm); \
+  }
+
+/* gemm over panels of ROWS rows: the same tile, columns at a fixed stride. Pixels go in blocks
+ * whose k input rows fit in L2; within a block each weight panel stays in L1 while it sweeps
+ * the block's tiles, so wide layers (transformer FCs, k up to 1536) do not stream their
+ * weights from memory once per pixel tile. */
+#define SL_GEMM_L2_BYTES (192 * 1024)
+SL_V_INLINE void sl_gemm(const int ROWS, const int NV, size_t pixels, size_t rows, size_t k, const float* x,
+                         size_t x_stride, const float* panels, float* y, size_t y_stride, const sl_minmax_t* mm) {
+  const size_t tile = (size_t)SL_V_WIDTH * NV;
+  size_t block = SL_GEMM_L2_BYTES / (sizeof(float) * (k + 1)) / tile * tile;
+  if (block < tile) block = tile;
+  for (size_t p0 = 0; p0 < pixels; p0 += block) {
+    size_t n = pixels - p0 < block ? pixels - p0 : block;
+    const float* panel = panels;
+    for (size_t r0 = 0; r0 < rows; r0 += ROWS, panel += ROWS * (k + 1)) {
+#define GEMM_TILE(nv, masked, tail, p)                                                        \
+  do {                                                                                        \
+    float* out[8];                                                                            \
+    for (int j = 0; j < ROWS; j++) out[j] = y + (r0 + j < rows ? r0 + j : r0) * y_stride + p0 + (p); \
+    sl_tile(ROWS, nv, 1, masked, tail, panel, k, x + p0 + (p), NULL, x_stride, out, rows - r0, mm); \
+  } while (0)
+      SL_PIXEL_LOOP(NV, n, GEMM_TILE);
+#undef GEMM_TILE
+    }
+  }
+}
+
+#define SL_DEFINE_gemm(name, PIXELS, ROWS)                                                           \
+  SL_V_TARGET void name(size_t pixels, size_t rows, size_t k, const float* x, size_t x_stride,        \
+                        const float* panels, float* y, size_t y_stride, const sl_minmax_t* mm) {      \
+    sl_gemm(ROWS, (PIXELS) / SL_V_WIDTH, pixels, rows, k, x, x_stride, panels, y, y_stride, mm);      \
+  }
+
+/* Depthwise: up to four vectors of outputs, every tap one shifted load and FMA each. */
+SL_V_INLINE void sl_dw_tile(const int NV, const int masked, sl_v_tail tail, size_t taps, const uint32_t* tap_offset,
+                            const float* x, const float* w, float bias, float* y, const sl_minmax_t* mm) {
+  sl_v acc[4];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; v++) acc[v] = sl_v_splat(&bias);
+  for (size_t t = 0; t < taps; t++) {
+    const float* xp = x + tap_offset[t];
+    sl_v wv = sl_v_splat(w + t);
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) {
+      sl_v xv = (masked && v == NV - 1) ? sl_v_load_tail(xp + SL_V_WIDTH * v, tail) : sl_v_load(xp + SL_V_WIDTH * v);
+      acc[v] = sl_v_fma(wv, xv, acc[v]);
+    }
+  }
+  const sl_v lo = sl_v_splat(&mm->min), hi = sl_v_splat(&mm->max);
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; v++) {
+    sl_v o = sl_v_clamp(acc[v], lo, hi);
+    if (masked && v == NV - 1)
+      sl_v_store_tail(y + SL_V_WIDTH * v, o, tail);
+    else
+      sl_v_store(y + SL_V_WIDTH * v, o);
+  }
+}
+
+SL_V_INLINE void sl_dwconv(const int NV, size_t count, size_t taps, const uint32_t* tap_offset, const float* x,
+                           const float* w, float bias, float* y, const sl_minmax_t* mm) {
+#define DW_TILE(nv, masked, tail, p) sl_dw_tile(nv, masked, tail, taps, tap_offset, x + (p), w, bias, y + (p), mm)
+  SL_PIXEL_LOOP(NV, count, DW_TILE);
+#undef DW_TILE
+}
+
+#define SL_DEFINE_dwconv(name, PIXELS, ROWS)                                                          \
+  SL_V_TARGET void name(size_t count, size_t taps, const uint32_t* tap_offset, const float* x,          \
+                        const float* w, float bias, float* y, const sl_minmax_t* mm) {                  \
+    sl_dwconv((PIXELS) / SL_V_WIDTH, count, taps, tap_offset, x, w, bias, y, mm);                       \
+  }
+
+#endif

@@ -1,0 +1,207 @@
+/* The elementwise and row microkernels (activations, binary ops, softmax, layer norm), written
+ * once over the vector operations of vec/<isa>.h (listed in templates/matrix.h). Full vectors
+ * first, then one partial vector; lanes past the tail are masked out of every reduction.
+ * NaN in gives NaN out as in the references (f32-<family>/ref.c). */
+#ifndef SL_TEMPLATES_ROWS_H
+#define SL_TEMPLATES_ROWS_H
+
+#include <math.h>
+
+#include "../kernels.h"
+
+/* e^x = 2^n * e^r with |r| <= ln2/2 and a degree-6 polynomial. x is clamped so 2^n stays a
+ * normal float; the clamp keeps NaN, which the last select returns as it came. */
+SL_V_INLINE sl_v sl_v_exp(sl_v x) {
+  const sl_v c = sl_v_clamp(x, sl_v_dup(-87.0f), sl_v_dup(88.0f));
+  const sl_v magic = sl_v_dup(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
+  const sl_v t = sl_v_add(sl_v_mul(c, sl_v_dup(1.44269504f)), magic);
+  const sl_v n = sl_v_sub(t, magic);
+  const sl_v r = sl_v_sub(sl_v_sub(c, sl_v_mul(n, sl_v_dup(0.693145752f))), sl_v_mul(n, sl_v_dup(1.42860677e-06f)));
+  sl_v p = sl_v_dup(1.38888889e-03f);
+  p = sl_v_fma(p, r, sl_v_dup(8.33333333e-03f));
+  p = sl_v_fma(p, r, sl_v_dup(4.16666667e-02f));
+  p = sl_v_fma(p, r, sl_v_dup(1.66666667e-01f));
+  p = sl_v_fma(p, r, sl_v_dup(0.5f));
+  p = sl_v_fma(p, r, sl_v_dup(1.0f));
+  p = sl_v_fma(p, r, sl_v_dup(1.0f));
+  return sl_v_select(sl_v_eq(x, x), sl_v_mul(p, sl_v_exp2i(t)), x);
+}
+
+/* Abramowitz & Stegun 7.1.26, |error| <= 1.5e-7. */
+SL_V_INLINE sl_v sl_v_erf(sl_v x) {
+  const sl_v a = sl_v_abs(x);
+  const sl_v t = sl_v_div(sl_v_dup(1.0f), sl_v_fma(a, sl_v_dup(0.3275911f), sl_v_dup(1.0f)));
+  sl_v p = sl_v_dup(1.061405429f);
+  p = sl_v_fma(p, t, sl_v_dup(-1.453152027f));
+  p = sl_v_fma(p, t, sl_v_dup(1.421413741f));
+  p = sl_v_fma(p, t, sl_v_dup(-0.284496736f));
+  p = sl_v_fma(p, t, sl_v_dup(0.254829592f));
+  const sl_v e = sl_v_sub(sl_v_dup(1.0f), sl_v_mul(sl_v_mul(p, t), sl_v_exp(sl_v_sub(sl_v_dup(0.0f), sl_v_mul(a, a)))));
+  return sl_v_select(sl_v_lt(x, sl_v_dup(0.0f)), sl_v_sub(sl_v_dup(0.0f), e), e);
+}
+
+/* 1 - 2 / (e^2x + 1), which saturates cleanly at both ends. */
+SL_V_INLINE sl_v sl_v_tanh(sl_v x) {
+  const sl_v e = sl_v_exp(sl_v_add(x, x));
+  return sl_v_sub(sl_v_dup(1.0f), sl_v_div(sl_v_dup(2.0f), sl_v_add(e, sl_v_dup(1.0f))));
+}
+
+/* Applies F(v) to x[0..n) into y. */
+#define SL_V_MAP(F)                                                          \
+  do {                                                                       \
+    size_t i_ = 0;                                                           \
+    for (; i_ + SL_V_WIDTH <= n; i_ += SL_V_WIDTH) {                         \
+      const sl_v v = sl_v_load(x + i_);                                      \
+      sl_v_store(y + i_, (F));                                               \
+    }                                                                        \
+    if (i_ < n) {                                                            \
+      const sl_v_tail t_ = sl_v_tail_of(n - i_);                             \
+      const sl_v v = sl_v_load_tail(x + i_, t_);                             \
+      sl_v_store_tail(y + i_, (F), t_);                                      \
+    }                                                                        \
+  } while (0)
+
+SL_V_INLINE void sl_vunary(const sl_activation_t* act, const float* x, float* y, size_t n) {
+  const sl_v zero = sl_v_dup(0.0f), three = sl_v_dup(3.0f), six = sl_v_dup(6.0f), sixth = sl_v_dup(1.0f / 6.0f);
+  const sl_v one = sl_v_dup(1.0f), half = sl_v_dup(0.5f), lo = sl_v_dup(act->min), hi = sl_v_dup(act->max);
+  switch (act->type) {
+    case SL_ACT_NONE: SL_V_MAP(v); break;
+    case SL_ACT_RELU: SL_V_MAP(sl_v_max(v, zero)); break;
+    case SL_ACT_RELU6: SL_V_MAP(sl_v_clamp(v, zero, six)); break;
+    case SL_ACT_CLAMP: SL_V_MAP(sl_v_clamp(v, lo, hi)); break;
+    case SL_ACT_HARDSWISH: SL_V_MAP(sl_v_mul(sl_v_mul(v, sl_v_clamp(sl_v_add(v, three), zero, six)), sixth)); break;
+    case SL_ACT_HARDSIGMOID: SL_V_MAP(sl_v_mul(sl_v_clamp(sl_v_add(v, three), zero, six), sixth)); break;
+    case SL_ACT_SIGMOID: SL_V_MAP(sl_v_div(one, sl_v_add(one, sl_v_exp(sl_v_sub(zero, v))))); break;
+    case SL_ACT_SILU: SL_V_MAP(sl_v_div(v, sl_v_add(one, sl_v_exp(sl_v_sub(zero, v))))); break;
+    case SL_ACT_GELU:
+      SL_V_MAP(sl_v_mul(sl_v_mul(half, v), sl_v_add(one, sl_v_erf(sl_v_mul(v, sl_v_dup(0.70710678f))))));
+      break;
+    case SL_ACT_GELU_TANH:
+      SL_V_MAP(sl_v_mul(sl_v_mul(half, v),
+                        sl_v_add(one, sl_v_tanh(sl_v_mul(sl_v_dup(0.79788456f),
+                                                         sl_v_fma(sl_v_mul(sl_v_dup(0.044715f), v), sl_v_mul(v, v), v))))));
+      break;
+    case SL_ACT_TANH: SL_V_MAP(sl_v_tanh(v)); break;
+    case SL_ACT_COUNT: break;
+  }
+}
+
+/* y = clamp(a op b) over a row; a_step and b_step are 1 (a row) or 0 (one value, broadcast). */
+#define SL_V_BINARY(F)                                                                               \
+  do {                                                                                               \
+    size_t i_ = 0;                                                                                   \
+    for (; i_ + SL_V_WIDTH <= n; i_ += SL_V_WIDTH) {                                                 \
+      const sl_v u = a_step ? sl_v_load(a + i_) : sa, w = b_step ? sl_v_load(b + i_) : sb;           \
+      sl_v_store(y + i_, sl_v_clamp((F), lo, hi));                                                   \
+    }                                                                                                \
+    if (i_ < n) {                                                                                    \
+      const sl_v_tail t_ = sl_v_tail_of(n - i_);                                                     \
+      const sl_v u = a_step ? sl_v_load_tail(a + i_, t_) : sa, w = b_step ? sl_v_load_tail(b + i_, t_) : sb; \
+      sl_v_store_tail(y + i_, sl_v_clamp((F), lo, hi), t_);                                          \
+    }                                                                                                \
+  } while (0)
+
+SL_V_INLINE void sl_vbinary(sl_binary_op_t op, const float* a, size_t a_step, const float* b, size_t b_step, float* y,
+                            size_t n, const sl_minmax_t* mm) {
+  const sl_v sa = sl_v_splat(a), sb = sl_v_splat(b), lo = sl_v_splat(&mm->min), hi = sl_v_splat(&mm->max);
+  switch (op) {
+    case SL_BINARY_ADD: SL_V_BINARY(sl_v_add(u, w)); break;
+    case SL_BINARY_SUB: SL_V_BINARY(sl_v_sub(u, w)); break;
+    case SL_BINARY_MUL: SL_V_BINARY(sl_v_mul(u, w)); break;
+    case SL_BINARY_DIV: SL_V_BINARY(sl_v_div(u, w)); break;
+    case SL_BINARY_PRELU: SL_V_BINARY(sl_v_select(sl_v_lt(sl_v_dup(0.0f), u), u, sl_v_mul(u, w))); break;
+  }
+}
+
+/* y = softmax(scale * x + mask) over one row of n >= 1, the mask optional. */
+SL_V_INLINE void sl_softmax(const float* x, const float* mask, float scale, float* y, size_t n) {
+  const sl_v s = sl_v_dup(scale), zero = sl_v_dup(0.0f);
+  sl_v mx = sl_v_dup(-INFINITY);
+  size_t i = 0;
+  for (; i + SL_V_WIDTH <= n; i += SL_V_WIDTH) {
+    sl_v z = sl_v_mul(sl_v_load(x + i), s);
+    if (mask != NULL) z = sl_v_add(z, sl_v_load(mask + i));
+    sl_v_store(y + i, z);
+    mx = sl_v_max(z, mx);
+  }
+  if (i < n) {
+    const sl_v_tail t = sl_v_tail_of(n - i);
+    sl_v z = sl_v_mul(sl_v_load_tail(x + i, t), s);
+    if (mask != NULL) z = sl_v_add(z, sl_v_load_tail(mask + i, t));
+    sl_v_store_tail(y + i, z, t);
+    mx = sl_v_max(sl_v_select(sl_v_tail_mask(t), z, sl_v_dup(-INFINITY)), mx);
+  }
+  const sl_v shift = sl_v_dup(sl_v_hmax(mx));
+  sl_v sum = zero;
+  for (i = 0; i + SL_V_WIDTH <= n; i += SL_V_WIDTH) {
+    const sl_v e = sl_v_exp(sl_v_sub(sl_v_load(y + i), shift));
+    sl_v_store(y + i, e);
+    sum = sl_v_add(sum, e);
+  }
+  if (i < n) {
+    const sl_v_tail t = sl_v_tail_of(n - i);
+    const sl_v e = sl_v_exp(sl_v_sub(sl_v_load_tail(y + i, t), shift));
+    sl_v_store_tail(y + i, e, t);
+    sum = sl_v_add(sum, sl_v_select(sl_v_tail_mask(t), e, zero));
+  }
+  const sl_v inv = sl_v_dup(1.0f / sl_v_hsum(sum));
+  for (i = 0; i + SL_V_WIDTH <= n; i += SL_V_WIDTH) sl_v_store(y + i, sl_v_mul(sl_v_load(y + i), inv));
+  if (i < n) {
+    const sl_v_tail t = sl_v_tail_of(n - i);
+    sl_v_store_tail(y + i, sl_v_mul(sl_v_load_tail(y + i, t), inv), t);
+  }
+}
+
+/* Layer norm of one row: (x - mean) / sqrt(variance + epsilon), times gamma plus beta (either
+ * may be NULL; beta only with gamma). Two passes for the statistics, as the reference. */
+SL_V_INLINE void sl_layernorm(const float* x, size_t n, float epsilon, const float* gamma, const float* beta,
+                              float* y) {
+  const sl_v zero = sl_v_dup(0.0f);
+  sl_v sum = zero;
+  size_t i = 0;
+  for (; i + SL_V_WIDTH <= n; i += SL_V_WIDTH) sum = sl_v_add(sum, sl_v_load(x + i));
+  if (i < n) sum = sl_v_add(sum, sl_v_load_tail(x + i, sl_v_tail_of(n - i)));
+  const float mean = sl_v_hsum(sum) / (float)n;
+  const sl_v mu = sl_v_dup(mean);
+  sl_v sq = zero;
+  for (i = 0; i + SL_V_WIDTH <= n; i += SL_V_WIDTH) {
+    const sl_v d = sl_v_sub(sl_v_load(x + i), mu);
+    sq = sl_v_fma(d, d, sq);
+  }
+  if (i < n) {
+    const sl_v_tail t = sl_v_tail_of(n - i);
+    const sl_v d = sl_v_select(sl_v_tail_mask(t), sl_v_sub(sl_v_load_tail(x + i, t), mu), zero);
+    sq = sl_v_fma(d, d, sq);
+  }
+  const sl_v rstd = sl_v_dup(1.0f / sqrtf(sl_v_hsum(sq) / (float)n + epsilon));
+  const sl_v one = sl_v_dup(1.0f);
+  for (i = 0; i + SL_V_WIDTH <= n; i += SL_V_WIDTH) {
+    const sl_v g = gamma != NULL ? sl_v_load(gamma + i) : one, b = beta != NULL ? sl_v_load(beta + i) : zero;
+    sl_v_store(y + i, sl_v_fma(sl_v_mul(sl_v_sub(sl_v_load(x + i), mu), rstd), g, b));
+  }
+  if (i < n) {
+    const sl_v_tail t = sl_v_tail_of(n - i);
+    const sl_v g = gamma != NULL ? sl_v_load_tail(gamma + i, t) : one;
+    const sl_v b = beta != NULL ? sl_v_load_tail(beta + i, t) : zero;
+    sl_v_store_tail(y + i, sl_v_fma(sl_v_mul(sl_v_sub(sl_v_load_tail(x + i, t), mu), rstd), g, b), t);
+  }
+}
+
+#define SL_DEFINE_vunary(name, PIXELS, ROWS) \
+  SL_V_TARGET void name(const sl_activation_t* act, const float* x, float* y, size_t n) { sl_vunary(act, x, y, n); }
+#define SL_DEFINE_vbinary(name, PIXELS, ROWS)                                                                   \
+  SL_V_TARGET void name(sl_binary_op_t op, const float* a, size_t a_step, const float* b, size_t b_step, float* y, \
+                        size_t n, const sl_minmax_t* mm) {                                                      \
+    sl_vbinary(op, a, a_step, b, b_step, y, n, mm);                                                             \
+  }
+#define SL_DEFINE_softmax(name, PIXELS, ROWS)                                                  \
+  SL_V_TARGET void name(const float* x, const float* mask, float scale, float* y, size_t n) { \
+    sl_softmax(x, mask, scale, y, n);                                                          \
+  }
+#define SL_DEFINE_layernorm(name, PIXELS, ROWS)                                                           \
+  SL_V_TARGET void name(const float* x, size_t n, float epsilon, const float* gamma, const float* beta, \
+                        float* y) {                                                                     \
+    sl_layernorm(x, n, epsilon, gamma, beta, y);                                                        \
+  }
+
+#endif

@@ -1,0 +1,137 @@
+/* The op interface: all an op file (ops/<op>.c) sees of the runtime. An op is a
+ * prepare / run / resize triple over the graph's tensors; the model stays opaque, and ops reach
+ * kernels, threads, scratch and errors through the functions below (runtime/context.c). */
+#ifndef SL_OP_H
+#define SL_OP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../include/sparselite.h"
+#include "../kernels/kernels.h"
+#include "../runtime/fb_reader.h"
+#include "../runtime/threadpool.h"
+#include "../schema/sparselite_schema.h"
+
+typedef struct {
+  const char* name;
+  sl_dtype_t dtype;
+  int32_t rank;
+  int32_t shape[SL_MAX_RANK];     /* current; equals max_shape unless resized */
+  int32_t max_shape[SL_MAX_RANK]; /* as in the file, what the arena is planned for */
+  uint8_t dynamic[SL_MAX_RANK];   /* per axis: 0 fixed, k > 0 follows the model's dynamic dim k-1 */
+  bool has_dynamic;
+  size_t num_elems, num_bytes;
+  size_t stored_bytes;           /* bytes in the file (constants; sparse: all its arrays) */
+  void* data;                    /* constant data, or the arena slot once planned */
+  bool is_const;
+  bool is_input;                 /* a graph input */
+  sl_group_sparse_f32_t* sparse; /* non-NULL for a group-sparse weight (data stays NULL) */
+  int32_t producer;              /* op index; -1 for constants and graph inputs */
+  int32_t last_use;              /* op index of the last reader */
+  size_t arena_offset;
+} sl_tensor_t;
+
+typedef struct {
+  uint16_t type; /* sl_op_type_t */
+  uint16_t version;
+  const char* name;
+  int32_t num_inputs, num_outputs;
+  int32_t* inputs; /* -1 = optional input absent */
+  int32_t* outputs;
+  sl_fb_table_t options;
+  void* params; /* parsed options and prepared state, owned by the model */
+  size_t scratch_shared, scratch_per_thread; /* bytes, reserved at prepare */
+  const char* kernel;     /* the microkernel prepare chose, for profiles */
+  double flops;           /* per run, counting only stored weights */
+  double dense_flops;     /* per run, as if every weight were stored */
+  uint64_t time_ns, runs; /* accumulated while profiling */
+  uint64_t weight_bytes, activation_bytes;
+  uint32_t group_size;
+} sl_node_t;
+
+/* prepare: parse options, check shapes/dtypes, pick kernels; run: cannot fail.
+ * resize: after dynamic dimensions change, recompute what depends on shapes (never more
+ * scratch than at prepare, which saw the largest shapes); NULL when the op cannot take
+ * dynamic shapes. Ops whose prepare only does that pass prepare itself. */
+typedef sl_status_t (*sl_op_prepare_fn)(sl_model_t* m, sl_node_t* n, sl_fb_t* fb);
+typedef struct {
+  const char* name;
+  sl_options_type_t options; /* the options table prepare reads; the loader refuses any other */
+  int32_t min_inputs, max_inputs; /* max -1 = any number */
+  sl_op_prepare_fn prepare;
+  void (*run)(const sl_model_t* m, const sl_node_t* n);
+  sl_op_prepare_fn resize;
+} sl_op_def_t;
+/* The first members of an op's sl_op_def_t, from the schema (sl_op_<name> in ops/ is the entry
+ * for SL_OP_<NAME>): {SL_OP_SCHEMA(CONV2D), min_inputs, max_inputs, prepare, run, resize}. */
+#define SL_OP_SCHEMA(NAME) .name = #NAME, .options = SL_OPTIONS_OF_##NAME
+
+/* The op's params block of `size` zeroed bytes, allocated on the first call only (so
+ * prepare can run again as resize). NULL when out of memory (the model's error is set). */
+void* sl_node_params(sl_model_t* m, sl_node_t* n, size_t size);
+
+/* Indexed by SL_OP_*: built from the schema's list (ops/op_table.c). */
+extern const sl_op_def_t* const sl_op_table[];
+
+/* --- runtime services (runtime/context.c) --------------------------------------------- */
+
+/* Input i of n (NULL when an optional input is absent), output i of n. */
+sl_tensor_t* sl_in(const sl_model_t* m, const sl_node_t* n, int i);
+sl_tensor_t* sl_out(const sl_model_t* m, const sl_node_t* n, int i);
+/* The family's kernel of the best ISA this model may use (the CPU's and sl_model_set_isa_mask's),
+ * with `rows` rows (0: any); every family has a portable kernel, so NULL only for a rows value
+ * no kernel has. Prepare selects, run calls: no op ever picks an instruction set itself. */
+const sl_ukernel_t* sl_op_kernel(const sl_model_t* m, sl_family_t family, uint32_t rows);
+/* Whether prepare should time candidate kernels instead of trusting the cost model. */
+bool sl_op_tuning(const sl_model_t* m);
+/* Threads that run an op's tasks (the caller's included). */
+size_t sl_op_threads(const sl_model_t* m);
+/* Runs fn(ctx, task, thread) for task in [0, count) on the model's threads. */
+void sl_parallel_for(const sl_model_t* m, size_t count, sl_task_fn fn, void* ctx);
+/* Scratch memory for run: prepare reserves `shared` bytes for the whole op and `per_thread`
+ * bytes for each thread; one buffer serves every op in turn. */
+void sl_reserve_scratch(sl_model_t* m, sl_node_t* n, size_t shared, size_t per_thread);
+void* sl_scratch_shared(const sl_model_t* m);
+void* sl_scratch_thread(const sl_model_t* m, const sl_node_t* n, size_t thread);
+/* Zeroed, 64-byte aligned memory freed with the model; NULL when out of memory. */
+void* sl_model_alloc(sl_model_t* m, size_t size);
+/* Frees a block of sl_model_alloc early (prepare's discarded candidates). */
+void sl_model_release(sl_model_t* m, void* block);
+/* Records a formatted message and returns status. */
+sl_status_t sl_fail(sl_model_t* m, sl_status_t status, const char* fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* SL_ERROR_INVALID_MODEL with the operator's index, type and name before the message. */
+sl_status_t sl_node_fail(sl_model_t* m, const sl_node_t* n, const char* fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* --- checks and helpers shared by ops (ops/common.c) ------------------------------------ */
+/* Fails unless t is dense float32 with the given rank (-1: any rank). */
+sl_status_t sl_expect_f32(sl_model_t* m, const sl_node_t* n, const sl_tensor_t* t, const char* what,
+                          int32_t rank);
+/* Fails unless t is a constant float32 weight (dense or group-sparse) of the given rank. */
+sl_status_t sl_expect_weights(sl_model_t* m, const sl_node_t* n, const sl_tensor_t* t, int32_t rank);
+/* Fails unless t's shape equals shape[0..rank). */
+sl_status_t sl_expect_shape(sl_model_t* m, const sl_node_t* n, const sl_tensor_t* t, const char* what,
+                            int32_t rank, const int32_t* shape);
+/* Element strides of t read as a tensor of `rank` dimensions under numpy broadcasting: 0 along
+ * dimensions where t has size 1 (or none). */
+void sl_broadcast_strides(const sl_tensor_t* t, int32_t rank, size_t* stride);
+/* Checks a fused activation read from the options table (its type, clamp min and max). */
+sl_status_t sl_parse_activation(sl_model_t* m, const sl_node_t* n, uint8_t type, float min, float max,
+                                sl_activation_t* act);
+/* The clamp range that implements act, and whether act needs a pass of its own (vunary). */
+bool sl_activation_minmax(const sl_activation_t* act, sl_minmax_t* mm);
+/* Dense float data of a constant (NULL if t is not a dense constant). */
+static inline const float* sl_const_f32(const sl_tensor_t* t) {
+  return (t != NULL && t->is_const && t->sparse == NULL) ? (const float*)t->data : NULL;
+}
+
+#endif

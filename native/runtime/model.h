@@ -1,0 +1,55 @@
+/* The model as the runtime (model.c, loader.c, planner.c, context.c) sees it; ops see only
+ * ops/op.h. model.c's public API calls the loader and the planner, which use context.c; nothing
+ * calls back into model.c. */
+#ifndef SL_RUNTIME_MODEL_H
+#define SL_RUNTIME_MODEL_H
+
+#include "../ops/op.h"
+
+#define SL_FORMAT_VERSION 1u
+#define SL_ALIGN 64u
+#define SL_MAX_DYNAMIC_DIMS 16 /* named dynamic dimensions a file may declare */
+
+typedef struct sl_alloc {
+  struct sl_alloc* next;
+} sl_alloc_t;
+
+struct sl_model {
+  char error[512];
+  sl_alloc_t* allocs;
+  const uint8_t* file;
+  size_t file_size;
+  void* owned_file;   /* a private copy of the buffer, or NULL */
+  void* mapped;       /* mmap base, or NULL */
+  size_t mapped_size;
+  bool loaded;
+  bool tune;
+  bool profile;
+  int num_threads;
+  uint32_t isa_mask;
+  uint32_t isa; /* what kernels may use: the CPU's bits & isa_mask */
+  sl_threadpool_t* pool;
+  void* scratch;
+  size_t scratch_size;
+  int32_t num_tensors, num_nodes, num_inputs, num_outputs;
+  sl_tensor_t* tensors;
+  sl_node_t* nodes;
+  int32_t* inputs;
+  int32_t* outputs;
+  int32_t num_dims;      /* named dynamic dimensions (a sequence length) */
+  const char** dim_names;
+  int32_t* dim_max;
+  int32_t* dim_value;    /* current sizes */
+  sl_fb_t fb;            /* the file, for ops' resize */
+  void* arena;
+  size_t arena_size;
+};
+
+/* Parses and verifies the file into tensors and nodes, and prepares every op (loader.c). */
+sl_status_t sl_load_graph(sl_model_t* m);
+/* Places every activation in one arena and allocates it and the scratch (planner.c). */
+sl_status_t sl_plan_arena(sl_model_t* m);
+/* The first input or output of n with a dynamic dimension, or NULL (context.c). */
+const sl_tensor_t* sl_node_dynamic_tensor(const sl_model_t* m, const sl_node_t* n);
+
+#endif

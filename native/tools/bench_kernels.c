@@ -1,0 +1,241 @@
+/* Micro-benchmark of every kernel in the registry this CPU runs (or those SL_ISA_MASK allows),
+ * one thread: spmm against the same ISA's gemm on MobileNet-like 1x1 shapes, depthwise on a
+ * 3x3 plane, and the row kernels on transformer-sized rows. One JSON object per line;
+ * benchmarks/bench_kernels.py runs and tabulates it. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../kernels/kernels.h"
+
+static uint64_t rng = 88172645463325252ull;
+static uint32_t rnd(uint32_t n) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return (uint32_t)(rng % n);
+}
+static float frand(void) { return (float)rnd(2000) / 1000.0f - 1.0f; }
+
+static float* random_floats(size_t n) {
+  float* p = malloc((n + 1) * sizeof(float));
+  if (p == NULL) abort();
+  for (size_t i = 0; i < n; i++) p[i] = frand();
+  return p;
+}
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void* a, const void* b) {
+  double x = *(const double*)a, y = *(const double*)b;
+  return (x > y) - (x < y);
+}
+
+typedef void (*run_fn)(const void* ctx);
+
+/* Median seconds of `reps` timed runs after two warm-ups. */
+static double median_time(run_fn fn, const void* ctx, int reps) {
+  double t[101];
+  if (reps > 101) reps = 101;
+  fn(ctx);
+  fn(ctx);
+  for (int i = 0; i < reps; i++) {
+    double t0 = now();
+    fn(ctx);
+    t[i] = now() - t0;
+  }
+  qsort(t, (size_t)reps, sizeof(double), cmp_double);
+  return t[reps / 2];
+}
+
+static void result(const sl_ukernel_t* k, const char* shape, double seconds, double work, const char* unit,
+                   const char* extra) {
+  printf("{\"family\": \"%s\", \"kernel\": \"%s\", \"isa\": %u, \"shape\": \"%s\", \"ms\": %.5f, \"%s\": %.3f%s}\n",
+         sl_family_names[k->family], k->name, k->isa, shape, seconds * 1e3, unit, work / seconds / 1e9, extra);
+  fflush(stdout);
+}
+
+/* --- spmm against gemm ------------------------------------------------------------------ */
+
+typedef struct {
+  const sl_ukernel_t* k;
+  size_t rows, cols, pixels;
+  const float *x, *panels;
+  float* y;
+} gemm_ctx_t;
+
+static void run_gemm(const void* c) {
+  const gemm_ctx_t* g = c;
+  sl_minmax_t mm = {-1e30f, 1e30f};
+  g->k->fn.gemm(g->pixels, g->rows, g->cols, g->x, g->pixels, g->panels, g->y, g->pixels, &mm);
+}
+
+typedef struct {
+  const sl_ukernel_t* k;
+  sl_spmm_packed_t p;
+  size_t pixels;
+  const float* x;
+  float* y;
+} spmm_ctx_t;
+
+static void run_spmm(const void* c) {
+  const spmm_ctx_t* s = c;
+  sl_minmax_t mm = {-1e30f, 1e30f};
+  s->k->fn.spmm(s->pixels, s->p.blocks, s->x, s->p.values, s->p.x_offset, s->p.nz_start, s->p.out_row, s->y,
+                s->pixels, &mm);
+}
+
+/* The dense layer's time, then each sparsity's, with whole r x 1 groups kept at random. */
+static void bench_matrix(const sl_ukernel_t* gk, uint32_t isa, int reps) {
+  /* pixels, out channels, in channels: MobileNetV2 1x1 layers at 224x224. */
+  static const size_t shapes[][3] = {{12544, 16, 32}, {3136, 144, 24}, {3136, 24, 144}, {784, 192, 32},
+                                     {784, 32, 192}, {196, 384, 64}, {196, 576, 96}, {49, 960, 160},
+                                     {49, 160, 960}, {49, 1280, 320}};
+  static const double sparsities[] = {0.5, 0.7, 0.8, 0.9, 0.95};
+  for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+    size_t pixels = shapes[s][0], rows = shapes[s][1], cols = shapes[s][2];
+    float* x = random_floats(cols * pixels);
+    float* y = random_floats(rows * pixels);
+    float* w = random_floats(rows * cols);
+    float* panels = malloc(sl_gemm_pack_size(rows, cols, gk->rows) * sizeof(float));
+    if (panels == NULL) abort();
+    sl_gemm_pack(w, NULL, rows, cols, gk->rows, panels);
+    gemm_ctx_t g = {gk, rows, cols, pixels, x, panels, y};
+    double tg = median_time(run_gemm, &g, reps);
+    char shape[64];
+    snprintf(shape, sizeof(shape), "%zux%zux%zu", pixels, rows, cols);
+    result(gk, shape, tg, 2.0 * rows * cols * pixels, "gflops", ", \"sparsity\": 0, \"r\": 0");
+    for (size_t i = 0; i < sl_ukernel_count; i++) {
+      const sl_ukernel_t* k = &sl_ukernels[i];
+      uint32_t r = k->rows;
+      if (k->family != SL_FAMILY_spmm || k->isa != gk->isa || (k->isa & ~isa) != 0 || rows % r != 0) continue;
+      for (size_t d = 0; d < sizeof(sparsities) / sizeof(sparsities[0]); d++) {
+        uint32_t groups = (uint32_t)(rows / r);
+        uint32_t* row_ptr = malloc((groups + 1) * sizeof(uint32_t));
+        uint32_t* col_idx = malloc((size_t)groups * cols * sizeof(uint32_t));
+        float* values = malloc((size_t)groups * cols * r * sizeof(float));
+        if (row_ptr == NULL || col_idx == NULL || values == NULL) abort();
+        uint32_t e = 0;
+        row_ptr[0] = 0;
+        for (uint32_t gi = 0; gi < groups; gi++) {
+          for (uint32_t c = 0; c < cols; c++) {
+            if (rnd(10000) < (uint32_t)(sparsities[d] * 10000)) continue;
+            col_idx[e] = c;
+            for (uint32_t j = 0; j < r; j++) values[(size_t)e * r + j] = w[(gi * r + j) * cols + c];
+            e++;
+          }
+          row_ptr[gi + 1] = e;
+        }
+        sl_group_sparse_f32_t gs = {(uint32_t)rows, (uint32_t)cols, r, groups, row_ptr, col_idx, values, NULL};
+        spmm_ctx_t c = {k, {r, 0, 0, NULL, NULL, NULL, NULL}, pixels, x, y};
+        size_t nonzeros, nvalues;
+        sl_spmm_pack_count(&gs, r, &c.p.blocks, &c.p.tail_rows, &nonzeros, &nvalues);
+        c.p.nz_start = malloc((c.p.blocks + c.p.tail_rows + 1) * sizeof(uint32_t));
+        c.p.x_offset = malloc((nonzeros + 1) * sizeof(uint32_t));
+        c.p.values = malloc((nvalues + 1) * sizeof(float));
+        c.p.out_row = malloc(rows * sizeof(uint32_t));
+        if (c.p.nz_start == NULL || c.p.x_offset == NULL || c.p.values == NULL || c.p.out_row == NULL) abort();
+        sl_spmm_pack(&gs, NULL, pixels, &c.p);
+        double ts = median_time(run_spmm, &c, reps);
+        char extra[128];
+        snprintf(extra, sizeof(extra), ", \"sparsity\": %.2f, \"r\": %u, \"speedup_vs_gemm\": %.3f", sparsities[d], r,
+                 tg / ts);
+        result(k, shape, ts, 2.0 * (double)e * r * pixels, "gflops", extra);
+        free(c.p.nz_start);
+        free(c.p.x_offset);
+        free(c.p.values);
+        free(c.p.out_row);
+        free(row_ptr);
+        free(col_idx);
+        free(values);
+      }
+    }
+    free(x);
+    free(y);
+    free(w);
+    free(panels);
+  }
+}
+
+/* --- depthwise and row kernels ---------------------------------------------------------- */
+
+typedef struct {
+  const sl_ukernel_t* k;
+  size_t n, rows;
+  const float *x, *b;
+  float* y;
+  sl_activation_t act;
+  uint32_t offsets[9];
+} row_ctx_t;
+
+static void run_dwconv(const void* c) {
+  const row_ctx_t* r = c;
+  sl_minmax_t mm = {0.0f, 6.0f};
+  for (size_t i = 0; i < r->rows; i++) r->k->fn.dwconv(r->n, 9, r->offsets, r->x, r->b, 0.5f, r->y, &mm);
+}
+static void run_vunary(const void* c) {
+  const row_ctx_t* r = c;
+  r->k->fn.vunary(&r->act, r->x, r->y, r->n * r->rows);
+}
+static void run_vbinary(const void* c) {
+  const row_ctx_t* r = c;
+  sl_minmax_t mm = {-1e30f, 1e30f};
+  r->k->fn.vbinary(SL_BINARY_ADD, r->x, 1, r->b, 1, r->y, r->n * r->rows, &mm);
+}
+static void run_softmax(const void* c) {
+  const row_ctx_t* r = c;
+  for (size_t i = 0; i < r->rows; i++) r->k->fn.softmax(r->x + i * r->n, r->b, 0.125f, r->y + i * r->n, r->n);
+}
+static void run_layernorm(const void* c) {
+  const row_ctx_t* r = c;
+  for (size_t i = 0; i < r->rows; i++)
+    r->k->fn.layernorm(r->x + i * r->n, r->n, 1e-5f, r->b, r->b, r->y + i * r->n);
+}
+
+/* Elements per second (GElem/s) on MobileNet's 112x112 depthwise plane, MiniLM's 128 x 1536
+ * GELU and 128 x 384 residual adds and layer norms, and its 12 x 128 attention rows. */
+static void bench_rows(const sl_ukernel_t* k, int reps) {
+  row_ctx_t c = {k, 0, 0, NULL, NULL, NULL, {SL_ACT_GELU, 0.0f, 0.0f}, {0}};
+  run_fn fn = NULL;
+  const char* shape = "";
+  switch (k->family) {
+    case SL_FAMILY_dwconv:
+      c.n = 112 * 114, c.rows = 1, fn = run_dwconv, shape = "112x112 3x3";
+      for (uint32_t t = 0; t < 9; t++) c.offsets[t] = (t / 3) * 114 + t % 3;
+      break;
+    case SL_FAMILY_vunary: c.n = 1536, c.rows = 128, fn = run_vunary, shape = "128x1536 gelu"; break;
+    case SL_FAMILY_vbinary: c.n = 384, c.rows = 128, fn = run_vbinary, shape = "128x384 add"; break;
+    case SL_FAMILY_softmax: c.n = 128, c.rows = 12 * 128, fn = run_softmax, shape = "1536x128 masked"; break;
+    case SL_FAMILY_layernorm: c.n = 384, c.rows = 128, fn = run_layernorm, shape = "128x384"; break;
+    default: return;
+  }
+  size_t total = c.n * c.rows + 4 * 114;
+  float* x = random_floats(total);
+  float* b = random_floats(total);
+  float* y = random_floats(total);
+  if (k->family == SL_FAMILY_softmax) memset(b, 0, c.n * sizeof(float)); /* the additive mask */
+  c.x = x, c.b = b, c.y = y;
+  result(k, shape, median_time(fn, &c, reps), (double)c.n * c.rows, "gelem_per_s", "");
+  free(x);
+  free(b);
+  free(y);
+}
+
+int main(int argc, char** argv) {
+  int reps = argc > 1 ? atoi(argv[1]) : 31;
+  uint32_t isa = sl_cpu_isa();
+  if (getenv("SL_ISA_MASK") != NULL) isa &= (uint32_t)strtoul(getenv("SL_ISA_MASK"), NULL, 0);
+  for (size_t i = 0; i < sl_ukernel_count; i++) {
+    const sl_ukernel_t* k = &sl_ukernels[i];
+    if ((k->isa & ~isa) != 0) continue;
+    if (k->family == SL_FAMILY_gemm) bench_matrix(k, isa, reps);
+    else if (k->family != SL_FAMILY_spmm) bench_rows(k, reps);
+  }
+  return 0;
+}
