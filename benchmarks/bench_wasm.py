@@ -28,7 +28,7 @@ def main():
     import numpy as np
 
     from bench_models import build, export
-    from common import write_json
+    from common import cpu_name, write_json
 
     x = {"input": np.zeros((1, 3, 224, 224), np.float32)}
     with tempfile.TemporaryDirectory() as tmp:
@@ -44,16 +44,17 @@ def main():
                              capture_output=True, text=True, env=dict(os.environ, ORT_WEB_DIR=os.path.join(
                                  NPM, "onnxruntime-web"))).stdout
     rows = json.loads(out.strip().splitlines()[-1])
-    print(f"MobileNetV2 224x224 in Node {subprocess.check_output(['node', '--version'], text=True).strip()}, "
-          f"1 thread, WASM SIMD128, median of {args.runs}")
+    node = subprocess.check_output(["node", "--version"], text=True).strip()
+    print(f"MobileNetV2 224x224 in Node {node} on {cpu_name()}, 1 thread, WASM SIMD128, median of {args.runs}")
     print("| sparsity | sparselite.wasm ms | onnxruntime-web ms | vs ORT-web | max rel. diff |")
     print("|---|---|---|---|---|")
     for sparsity, r in zip(args.sparsities, rows):
         ms = r["ms"]
         r.update(sparsity=sparsity, speedup_vs_ort_web=ms["onnxruntime-web"] / ms["sparselite"])
+        del r["slite"], r["onnx"]  # temporary paths
         print(f"| {int(sparsity * 100)}% | {ms['sparselite']:.2f} | {ms['onnxruntime-web']:.2f} | "
               f"**{r['speedup_vs_ort_web']:.2f}x** | {r['rel_err']:.1e} |")
-    write_json(args.json, rows)
+    write_json(args.json, {"cpu": cpu_name(), "node": node, "isa": "wasm_simd128", "runs": args.runs, "results": rows})
 
 
 if __name__ == "__main__":

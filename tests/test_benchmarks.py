@@ -50,7 +50,9 @@ def test_wasm_benchmark_runs_both_engines(tmp_path):
     out = tmp_path / "wasm.json"
     subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "bench_wasm.py"), "--runs", "2", "--sparsities",
                     "0.9", "--json", str(out)], check=True, capture_output=True, text=True, timeout=900)
-    (row,) = json.loads(out.read_text())
+    report = json.loads(out.read_text())
+    (row,) = report["results"]
+    assert report["cpu"] and report["isa"] == "wasm_simd128"
     assert row["ms"]["sparselite"] > 0 and row["ms"]["onnxruntime-web"] > 0
     assert row["rel_err"] < 1e-4  # both engines compute the same model
 

@@ -86,19 +86,31 @@ SL_V_INLINE void sl_vunary(const sl_activation_t* act, const float* x, float* y,
   }
 }
 
-/* y = clamp(a op b) over a row; a_step and b_step are 1 (a row) or 0 (one value, broadcast). */
-#define SL_V_BINARY(F)                                                                               \
-  do {                                                                                               \
-    size_t i_ = 0;                                                                                   \
-    for (; i_ + SL_V_WIDTH <= n; i_ += SL_V_WIDTH) {                                                 \
-      const sl_v u = a_step ? sl_v_load(a + i_) : sa, w = b_step ? sl_v_load(b + i_) : sb;           \
-      sl_v_store(y + i_, sl_v_clamp((F), lo, hi));                                                   \
-    }                                                                                                \
-    if (i_ < n) {                                                                                    \
-      const sl_v_tail t_ = sl_v_tail_of(n - i_);                                                     \
-      const sl_v u = a_step ? sl_v_load_tail(a + i_, t_) : sa, w = b_step ? sl_v_load_tail(b + i_, t_) : sb; \
-      sl_v_store_tail(y + i_, sl_v_clamp((F), lo, hi), t_);                                          \
-    }                                                                                                \
+/* y = clamp(a op b) over a row, each input a row (LOAD_A/LOAD_B of sl_v_load) or one value
+ * (LOADs that return sa/sb): one loop per combination, so no branch runs per vector. */
+#define SL_V_BINARY_LOOP(F, LOAD_A, LOAD_B)                                                  \
+  do {                                                                                       \
+    size_t i_ = 0;                                                                           \
+    for (; i_ + SL_V_WIDTH <= n; i_ += SL_V_WIDTH) {                                         \
+      const sl_v u = LOAD_A(a + i_, sa), w = LOAD_B(b + i_, sb);                             \
+      sl_v_store(y + i_, sl_v_clamp((F), lo, hi));                                           \
+    }                                                                                        \
+    if (i_ < n) {                                                                            \
+      const sl_v_tail t_ = sl_v_tail_of(n - i_);                                             \
+      const sl_v u = LOAD_A##_TAIL(a + i_, sa, t_), w = LOAD_B##_TAIL(b + i_, sb, t_);       \
+      sl_v_store_tail(y + i_, sl_v_clamp((F), lo, hi), t_);                                  \
+    }                                                                                        \
+  } while (0)
+#define SL_V_ROW(p, one) sl_v_load(p)
+#define SL_V_ROW_TAIL(p, one, t) sl_v_load_tail(p, t)
+#define SL_V_ONE(p, one) (one)
+#define SL_V_ONE_TAIL(p, one, t) (one)
+#define SL_V_BINARY(F)                                              \
+  do {                                                              \
+    if (a_step && b_step) SL_V_BINARY_LOOP(F, SL_V_ROW, SL_V_ROW);  \
+    else if (a_step) SL_V_BINARY_LOOP(F, SL_V_ROW, SL_V_ONE);       \
+    else if (b_step) SL_V_BINARY_LOOP(F, SL_V_ONE, SL_V_ROW);       \
+    else SL_V_BINARY_LOOP(F, SL_V_ONE, SL_V_ONE);                   \
   } while (0)
 
 SL_V_INLINE void sl_vbinary(sl_binary_op_t op, const float* a, size_t a_step, const float* b, size_t b_step, float* y,
