@@ -78,6 +78,15 @@ def test_aarch64_bench_matches_x86(aarch64_runtime, pruned_model, tmp_path):
     assert any("spmm" in o["kernel"] and o["flops"] < o["dense_flops"] for o in report["ops"])
 
 
+def test_one_nan_pixel_reaches_every_output_on_aarch64(aarch64_runtime, pruned_model, tmp_path):
+    path, _, x = pruned_model
+    x = x.copy()
+    x[0, 0, 7, 9] = np.nan
+    np.save(tmp_path / "nan.npy", x)
+    y, _, _ = bench(aarch64_runtime, path, tmp_path / "nan.npy", tmp_path, wrapper=["qemu-aarch64"])
+    assert np.isnan(y).all()
+
+
 def test_host_runtime_build(pruned_model, tmp_path):
     path, x_path, x = pruned_model
     assert cli(["build-runtime", "--target", "x86_64", "--out", str(tmp_path / "rt")]) == 0

@@ -107,3 +107,22 @@ def test_bench_command_and_bad_profile(mbv2, tmp_path, capsys):
     bad.write_text("{}")
     assert cli(["profile", "--from", str(bad)]) == 1
     assert "not a sparselite-profile/1 profile" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("isa,suffixes", [([], ("__scalar",)), (["sse2"], ("__sse2", "__scalar")),
+                                          (None, None)])
+def test_every_op_names_a_kernel_the_isa_mask_allows(isa, suffixes):
+    """Row ops (softmax, layer norm, activations, binary ops) run registry kernels like the matrix ops, and
+    only of the instruction sets the mask allows: isa=["sse2"] runs no AVX2 anywhere."""
+    from helpers import tiny_encoder
+
+    _, converted = tiny_encoder()
+    model = sparselite.load(converted.to_bytes(), isa=isa)
+    ids = np.ones((2, 12), np.int64)
+    ops = model.profile({"ids": ids, "mask": ids}, runs=1)
+    named = {op.op for op in ops if op.kernel}
+    assert {"SOFTMAX", "LAYER_NORM", "ADD", "FULLY_CONNECTED", "MATMUL"} <= named
+    registry = {name for name, _ in sparselite.kernels()}
+    allowed = suffixes or tuple(f"__{i}" for i in sparselite.cpu_isa()) + ("__scalar",)
+    for op in ops:
+        assert not op.kernel or (op.kernel in registry and op.kernel.endswith(allowed)), (op.op, op.kernel)

@@ -108,6 +108,8 @@ def test_mobilenet_in_wasm_matches_native(dist, density):
     (native,) = sparselite.load(data).run(x)
     wasm = WasmModel(dist / "sparselite.wasm", data).run(x, native.size)
     assert rel_err(wasm, native.ravel()) < 1e-4
+    x[0, 2, 50, 60] = np.nan  # one NaN pixel reaches every output, as natively (tests/test_nonfinite.py)
+    assert np.isnan(WasmModel(dist / "sparselite.wasm", data).run(x, native.size)).all()
 
 
 def test_wasm_runtime_rejects_bad_files_and_survives_mutations(dist, tmp_path):
