@@ -10,6 +10,7 @@ export const STATUS = {
     "SL_ERROR_OUT_OF_MEMORY": 4,
     "SL_ERROR_IO": 5,
     "SL_ERROR_STATE": 6,
+    "SL_ERROR_BUSY": 7,
 };
 
 // sl_dtype_t: value -> (numpy dtype name, item size in bytes)

@@ -2,7 +2,10 @@
  *
  * Every call returns a status; on error the model keeps a message readable with
  * sl_model_last_error(). There is no global state: separate models may run on
- * separate threads. The block between SL_CDEF_BEGIN and SL_CDEF_END is fed to
+ * separate threads. One model serves one thread at a time: writing inputs, running and reading
+ * outputs is a sequence only the caller can make atomic, so serialise calls on a shared model
+ * (the Python API does) or give each thread its own; a run or resize entered while another
+ * thread is inside one returns SL_ERROR_BUSY and touches nothing. The block between SL_CDEF_BEGIN and SL_CDEF_END is fed to
  * cffi as is, so it holds plain declarations only. */
 #ifndef SPARSELITE_H
 #define SPARSELITE_H
@@ -22,7 +25,8 @@ typedef enum {
   SL_ERROR_UNSUPPORTED = 3,      /* valid file, but a feature this runtime lacks */
   SL_ERROR_OUT_OF_MEMORY = 4,
   SL_ERROR_IO = 5,
-  SL_ERROR_STATE = 6             /* call made in the wrong order (e.g. run before load) */
+  SL_ERROR_STATE = 6,            /* call made in the wrong order (e.g. run before load) */
+  SL_ERROR_BUSY = 7              /* another thread is running or resizing this model (no message) */
 } sl_status_t;
 
 typedef enum {

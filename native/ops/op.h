@@ -75,6 +75,12 @@ void* sl_node_params(sl_model_t* m, sl_node_t* n, size_t size);
 /* Indexed by SL_OP_*: built from the schema's list (ops/op_table.c). */
 extern const sl_op_def_t* const sl_op_table[];
 
+/* Checked size arithmetic for everything derived from a file's shapes and options: each returns
+ * false (leaving *out unspecified) when the result does not fit, so prepare can fail cleanly
+ * instead of wrapping. */
+static inline bool sl_size_mul(size_t a, size_t b, size_t* out) { return !__builtin_mul_overflow(a, b, out); }
+static inline bool sl_size_add(size_t a, size_t b, size_t* out) { return !__builtin_add_overflow(a, b, out); }
+
 /* --- runtime services (runtime/context.c) --------------------------------------------- */
 
 /* Input i of n (NULL when an optional input is absent), output i of n. */

@@ -222,20 +222,29 @@ sl_status_t sl_model_output_data(sl_model_t* m, int32_t index, const void** data
   return st;
 }
 
+/* Runs and resizes share the arena, the scratch and the thread pool: a second thread entering
+ * while one is inside gets SL_ERROR_BUSY instead of corrupting them (hosts that share a model
+ * between threads serialise, as the Python API does). No message is written: the thread inside
+ * owns the model, its error buffer included. */
+static bool enter(sl_model_t* m) { return !atomic_exchange(&m->busy, true); }
+static void leave(sl_model_t* m) { atomic_store(&m->busy, false); }
+
 sl_status_t sl_model_run(sl_model_t* m) {
   if (m == NULL) return SL_ERROR_INVALID_ARGUMENT;
   if (!m->loaded) return sl_fail(m, SL_ERROR_STATE, "no model is loaded");
-  if (!m->profile) {
-    for (int32_t i = 0; i < m->num_nodes; i++) sl_op_table[m->nodes[i].type]->run(m, &m->nodes[i]);
-    return SL_OK;
-  }
+  if (!enter(m)) return SL_ERROR_BUSY;
   for (int32_t i = 0; i < m->num_nodes; i++) {
     sl_node_t* n = &m->nodes[i];
+    if (!m->profile) {
+      sl_op_table[n->type]->run(m, n);
+      continue;
+    }
     uint64_t t0 = now_ns();
     sl_op_table[n->type]->run(m, n);
     n->time_ns += now_ns() - t0;
     n->runs++;
   }
+  leave(m);
   return SL_OK;
 }
 
@@ -264,7 +273,7 @@ static sl_status_t apply_dims(sl_model_t* m) {
   return SL_OK;
 }
 
-sl_status_t sl_model_resize_input(sl_model_t* m, int32_t index, int32_t rank, const int32_t* shape) {
+static sl_status_t resize_input(sl_model_t* m, int32_t index, int32_t rank, const int32_t* shape) {
   sl_tensor_t* t = NULL;
   sl_status_t st = io_tensor(m, index, true, &t);
   if (st != SL_OK) return st;
@@ -301,14 +310,24 @@ sl_status_t sl_model_resize_input(sl_model_t* m, int32_t index, int32_t rank, co
   return st;
 }
 
+sl_status_t sl_model_resize_input(sl_model_t* m, int32_t index, int32_t rank, const int32_t* shape) {
+  if (m == NULL) return SL_ERROR_INVALID_ARGUMENT;
+  if (!enter(m)) return SL_ERROR_BUSY;
+  sl_status_t st = resize_input(m, index, rank, shape);
+  leave(m);
+  return st;
+}
+
 size_t sl_model_arena_bytes(const sl_model_t* m) { return m != NULL ? m->arena_size : 0; }
 size_t sl_model_scratch_bytes(const sl_model_t* m) { return m != NULL ? m->scratch_size : 0; }
 
 sl_status_t sl_model_set_profiling(sl_model_t* m, int enable) {
   if (m == NULL) return SL_ERROR_INVALID_ARGUMENT;
   if (!m->loaded) return sl_fail(m, SL_ERROR_STATE, "no model is loaded");
+  if (!enter(m)) return SL_ERROR_BUSY;
   m->profile = enable != 0;
   for (int32_t i = 0; enable && i < m->num_nodes; i++) m->nodes[i].time_ns = m->nodes[i].runs = 0;
+  leave(m);
   return SL_OK;
 }
 

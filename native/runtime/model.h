@@ -4,6 +4,8 @@
 #ifndef SL_RUNTIME_MODEL_H
 #define SL_RUNTIME_MODEL_H
 
+#include <stdatomic.h>
+
 #include "../ops/op.h"
 
 #define SL_FORMAT_VERSION 1u
@@ -25,6 +27,7 @@ struct sl_model {
   bool loaded;
   bool tune;
   bool profile;
+  atomic_bool busy; /* a run or resize is in progress: one thread at a time */
   int num_threads;
   uint32_t isa_mask;
   uint32_t isa; /* what kernels may use: the CPU's bits & isa_mask */

@@ -43,6 +43,7 @@ typedef struct {
 struct sl_threadpool {
   int workers;
   worker_t* worker;
+  pthread_mutex_t run_lock; /* one job at a time: a second caller runs its tasks alone */
   pthread_mutex_t lock;
   pthread_cond_t wake;
   atomic_uint generation; /* bumped once per job */
@@ -97,6 +98,7 @@ sl_threadpool_t* sl_threadpool_create(int threads) {
     free(p);
     return NULL;
   }
+  pthread_mutex_init(&p->run_lock, NULL);
   pthread_cond_init(&p->wake, NULL);
   atomic_init(&p->generation, 0);
   atomic_init(&p->stop, false);
@@ -125,12 +127,15 @@ void sl_threadpool_destroy(sl_threadpool_t* p) {
   for (int i = 0; i < p->workers; i++) pthread_join(p->worker[i].thread, NULL);
   pthread_cond_destroy(&p->wake);
   pthread_mutex_destroy(&p->lock);
+  pthread_mutex_destroy(&p->run_lock);
   free(p->worker);
   free(p);
 }
 
 void sl_threadpool_run(sl_threadpool_t* p, size_t count, sl_task_fn fn, void* ctx) {
-  if (p == NULL || count < 2) {
+  /* The job's fields and the busy count belong to one caller: another one (a model run from two
+   * threads, which sl_model_run refuses anyway) works alone instead of corrupting them. */
+  if (p == NULL || count < 2 || pthread_mutex_trylock(&p->run_lock) != 0) {
     for (size_t i = 0; i < count; i++) fn(ctx, i, 0);
     return;
   }
@@ -145,6 +150,7 @@ void sl_threadpool_run(sl_threadpool_t* p, size_t count, sl_task_fn fn, void* ct
   pthread_mutex_unlock(&p->lock);
   work(p, 0);
   while (atomic_load_explicit(&p->busy, memory_order_acquire) != 0) cpu_relax();
+  pthread_mutex_unlock(&p->run_lock);
 }
 
 #endif

@@ -28,4 +28,6 @@ def error_for_status(status, message):
     kinds = {"SL_ERROR_INVALID_ARGUMENT": InputError, "SL_ERROR_INVALID_MODEL": InvalidModelError,
              "SL_ERROR_UNSUPPORTED": UnsupportedError, "SL_ERROR_OUT_OF_MEMORY": MemoryError, "SL_ERROR_IO": OSError}
     name = next((n for n, value in STATUS.items() if value == status), None)
+    if name == "SL_ERROR_BUSY":
+        message = "the model is running on another thread: share a Model only through its methods, or use one per thread"
     return kinds.get(name, SparseliteError)(message)

@@ -5,6 +5,7 @@ offline), inputs are array.array / memoryview / Tensor and outputs are Tensors."
 import array
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from math import prod
 from typing import Tuple
@@ -132,10 +133,14 @@ class OpProfile:
 
 
 class Model:
-    """A verified, planned model. Reuse it: runs allocate no new native memory."""
+    """A verified, planned model. Reuse it: runs allocate no new native memory.
+
+    Safe to share between threads: calls are serialised (one run at a time on the model's arena
+    and thread pool), so threads that need to run at once should each load their own Model."""
 
     def __init__(self, backend):
         self._backend = backend
+        self._lock = threading.RLock()
         self.inputs = [TensorSpec(*spec) for spec in backend.inputs]
         self.outputs = [TensorSpec(*spec) for spec in backend.outputs]
         self._dynamic = any(spec.dynamic_axes for spec in self.inputs)
@@ -157,20 +162,22 @@ class Model:
         html_report)."""
         from .profiler import profile_model
 
-        return profile_model(self, inputs, runs=runs, warmup=warmup, name=name)
+        with self._lock:
+            return profile_model(self, inputs, runs=runs, warmup=warmup, name=name)
 
     def profile(self, inputs, runs=10):
         """Runs `runs` times and returns one OpProfile per op (mean ms), in execution order."""
         if not isinstance(runs, int) or runs < 1:
             raise InputError(f"runs must be a positive int, got {runs!r}")
-        self.run(inputs)  # warm-up, not counted
-        self._backend.set_profiling(True)
-        try:
-            for _ in range(runs):
-                self.run(inputs)
-        finally:
-            profiles = self._backend.op_profiles()
-            self._backend.set_profiling(False)
+        with self._lock:
+            self.run(inputs)  # warm-up, not counted
+            self._backend.set_profiling(True)
+            try:
+                for _ in range(runs):
+                    self.run(inputs)
+            finally:
+                profiles = self._backend.op_profiles()
+                self._backend.set_profiling(False)
         return [OpProfile(name, op, kernel, flops, dense_flops, time_ns / max(count, 1) / 1e6)
                 for name, op, kernel, flops, dense_flops, time_ns, count, *_ in profiles]
 
@@ -215,12 +222,13 @@ class Model:
         Returns a list in output order of numpy arrays (Tensors without numpy): copies,
         safe to keep."""
         values = self._bind(inputs)
-        shapes = self._resize(values) if self._dynamic else [spec.shape for spec in self.inputs]
-        for index, (spec, value) in enumerate(zip(self.inputs, values)):
-            self._backend.set_input(index, _input_bytes(spec, value, shapes[index]))
-        self._backend.run()
-        return [_output(spec, self._backend.output(i, prod(shape) * _ITEMSIZE[spec.dtype]), shape)
-                for i, (spec, shape) in enumerate(zip(self.outputs, self._out_shapes))]
+        with self._lock:  # inputs in, run, outputs out: one sequence per caller
+            shapes = self._resize(values) if self._dynamic else [spec.shape for spec in self.inputs]
+            for index, (spec, value) in enumerate(zip(self.inputs, values)):
+                self._backend.set_input(index, _input_bytes(spec, value, shapes[index]))
+            self._backend.run()
+            return [_output(spec, self._backend.output(i, prod(shape) * _ITEMSIZE[spec.dtype]), shape)
+                    for i, (spec, shape) in enumerate(zip(self.outputs, self._out_shapes))]
 
     def __repr__(self):
         ins = ", ".join(f"{s.name}{list(s.shape)}" for s in self.inputs)
