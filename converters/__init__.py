@@ -4,6 +4,10 @@
     prune_groups(model, density=0.1, group=4)
     from_torch(model, torch.randn(1, 3, 224, 224), weights="fp16").save("model.slite")
 """
+import os
+import secrets
+import struct
+
 from sparselite.errors import ConversionError
 
 from .passes import run_all
@@ -26,8 +30,31 @@ class ConvertedModel:
         return self._bytes
 
     def save(self, path):
-        with open(path, "wb") as f:
-            f.write(self._bytes)
+        """Writes the .slite atomically: to a new file in the same directory, then renamed over
+        `path`. A runtime that has `path` loaded (mmap) keeps reading the old file; a reader never
+        sees a half-written one; a failed save leaves `path` as it was."""
+        path = os.fspath(path)
+        target = os.path.realpath(path) if os.path.islink(path) else path   # replace the file, keep the link
+        directory, name = os.path.split(os.path.abspath(target))
+        while True:
+            tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
+            try:   # created with the mode open() would give it (0o666 less the umask)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+                break
+            except FileExistsError:
+                continue
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(self._bytes)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
         return path
 
     def layers(self):
@@ -78,6 +105,7 @@ def from_tflite(path_or_bytes, weights=None, sparse=True, metadata=None, progres
     Quantized (int8) models raise ConversionError naming the tensor."""
     from .tflite_frontend import from_tflite_graph
 
+    _check_weights(weights)
     if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
         data = bytes(path_or_bytes)
     else:
@@ -86,52 +114,75 @@ def from_tflite(path_or_bytes, weights=None, sparse=True, metadata=None, progres
     if data[4:8] != b"TFL3":
         raise ConversionError("not a TFLite model (the file identifier is not TFL3)")
     graph, output_names, fp16 = from_tflite_graph(data, progress)
-    run_all(graph, sparse=sparse)
-    _rename(graph, graph.outputs, output_names, "output")
-    graph.metadata.update({str(k): str(v) for k, v in (metadata or {}).items()})
-    return ConvertedModel(graph, weights or ("fp16" if fp16 else "fp32"), source_framework="tflite")
+    return _finish(graph, sparse, output_names, metadata, weights or ("fp16" if fp16 else "fp32"), "tflite")
 
 
-def from_onnx(path_or_model, weights=None, sparse=True, metadata=None, progress=None):
+def from_onnx(path_or_model, weights=None, sparse=True, metadata=None, progress=None, external_data_dir=None):
     """Converts an ONNX model (a path, bytes or onnx.ModelProto; opset 13-20, static shapes, as
     torch.onnx.export writes): the conv-net ops, and the transformer ops of BERT exports (MatMul,
     Gemm, LayerNormalization, erf GELU, Softmax, Gather, Transpose, Reshape, masks). Inputs and
     outputs keep their ONNX names.
 
     weights: "fp32" (default) or "fp16". sparse: store zero-heavy 1x1 conv / linear weights
-    group-sparse (as from_torch). progress(done, total) is called as nodes convert."""
-    import onnx
+    group-sparse (as from_torch). progress(done, total) is called as nodes convert.
+    external_data_dir: the only directory tensors stored outside the model file are read from
+    (locations relative to it, never leaving it). Default: the model file's directory when given a
+    path; none for a ModelProto (pass it to allow); bytes never read other files. A malformed model
+    raises ConversionError saying what is wrong."""
+    from .onnx_frontend import from_onnx_graph, load_model
 
-    from .onnx_frontend import from_onnx_graph
-
-    if isinstance(path_or_model, onnx.ModelProto):
-        model = path_or_model
-    elif isinstance(path_or_model, (bytes, bytearray, memoryview)):
-        model = onnx.load_from_string(bytes(path_or_model))
-    else:
-        model = onnx.load(path_or_model)
+    _check_weights(weights)
+    model = load_model(path_or_model, external_data_dir)
     graph, output_names = from_onnx_graph(model, progress)
-    run_all(graph, sparse=sparse)
-    _rename(graph, graph.outputs, output_names, "output")
-    graph.metadata.update({str(k): str(v) for k, v in (metadata or {}).items()})
-    return ConvertedModel(graph, weights or "fp32", source_framework="onnx")
+    return _finish(graph, sparse, output_names, metadata, weights or "fp32", "onnx")
+
+
+def _check_weights(weights):
+    if weights not in (None, "fp32", "fp16"):
+        raise ValueError(f"weights must be 'fp32' or 'fp16', got {weights!r}")
+
+
+# What an IR that a frontend built from a malformed file can make the passes and the writer raise.
+_MALFORMED = (IndexError, KeyError, ValueError, TypeError, AttributeError, ZeroDivisionError, OverflowError,
+              struct.error)
+
+
+def _finish(graph, sparse, output_names, metadata, weights, source):
+    """Passes and writer for an imported graph; failures become ConversionError (chained)."""
+    stage = "optimizing the graph"
+    try:
+        run_all(graph, sparse=sparse)
+        _rename(graph, graph.outputs, output_names, "output")
+        graph.metadata.update({str(k): str(v) for k, v in (metadata or {}).items()})
+        stage = "writing the .slite"
+        return ConvertedModel(graph, weights, source_framework=source)
+    except ConversionError:
+        raise
+    except _MALFORMED as e:
+        raise ConversionError(f"the {source} model is inconsistent ({stage}): {type(e).__name__}: {e}") from e
 
 
 def _rename(graph, names, new_names, prefix):
+    """Renames the tensors `names` (graph inputs or outputs) to `new_names`, in one sweep."""
     if new_names is None:
         new_names = [prefix if len(names) == 1 else f"{prefix}_{i}" for i in range(len(names))]
     if len(new_names) != len(names):
-        raise ValueError(f"expected {len(names)} {prefix} names, got {len(new_names)}")
-    for old, new in zip(list(names), new_names):
-        if old == new:
+        raise ConversionError(f"expected {len(names)} {prefix} names, got {len(new_names)}")
+    mapping = {}
+    for old, new in zip(names, new_names):
+        if old == new or mapping.get(old) == new:
             continue
-        if new in graph.tensors:
-            raise ValueError(f"{prefix} name '{new}' is already used by a tensor")
+        if old in mapping or new in graph.tensors or new in mapping.values():
+            raise ConversionError(f"{prefix} name '{new}' is already used by a tensor")
+        mapping[old] = new
+    if not mapping:
+        return
+    for old, new in mapping.items():
         t = graph.tensors.pop(old)
         t.name = new
         graph.tensors[new] = t
-        for op in graph.ops:
-            op.inputs = [new if x == old else x for x in op.inputs]
-            op.outputs = [new if x == old else x for x in op.outputs]
-        graph.inputs = [new if x == old else x for x in graph.inputs]
-        graph.outputs = [new if x == old else x for x in graph.outputs]
+    for op in graph.ops:
+        op.inputs = [mapping.get(x, x) for x in op.inputs]
+        op.outputs = [mapping.get(x, x) for x in op.outputs]
+    graph.inputs = [mapping.get(x, x) for x in graph.inputs]
+    graph.outputs = [mapping.get(x, x) for x in graph.outputs]

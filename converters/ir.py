@@ -6,6 +6,11 @@ import numpy as np
 
 from sparselite.errors import ConversionError
 
+from .limits import check_shape
+
+DTYPES = ("float32", "float16", "int32", "int64")   # what a .slite tensor may hold
+_INT32 = (-(1 << 31), (1 << 31) - 1)
+
 
 @dataclass
 class Tensor:
@@ -34,17 +39,21 @@ class Graph:
         self.outputs: List[str] = []
         self.metadata: Dict[str, str] = {}
         self.dims: Dict[str, int] = {}  # dynamic dimensions (a sequence length) -> maximum
+        self._suffix: Dict[str, int] = {}   # next suffix _unique tries per base name
 
     def _unique(self, name):
-        base, n = name, 1
+        """`name`, or `name_<n>` for the first n that is free (linear in repeats, even when a hostile
+        file gives thousands of tensors one name)."""
+        base, n = name, self._suffix.get(name, 1)
         while name in self.tensors:
             name = f"{base}_{n}"
             n += 1
+        self._suffix[base] = n
         return name
 
     def add_input(self, name, shape, dtype="float32"):
         name = self._unique(name)
-        self.tensors[name] = Tensor(name, tuple(int(d) for d in shape), dtype)
+        self.tensors[name] = Tensor(name, check_shape(shape, f"input '{name}'"), dtype)
         self.inputs.append(name)
         return name
 
@@ -53,13 +62,13 @@ class Graph:
         if data.dtype == np.float64:
             data = data.astype(np.float32)
         name = self._unique(name)
-        self.tensors[name] = Tensor(name, tuple(data.shape), str(data.dtype), data)
+        self.tensors[name] = Tensor(name, check_shape(data.shape, f"constant '{name}'"), str(data.dtype), data)
         return name
 
     def add_op(self, type, inputs, out_shape, options=None, name="", out_name=None, dtype="float32"):
         """Appends an op with one new output (float32 unless told); returns the output's name."""
         out = self._unique(out_name or f"{name or type.lower()}:out")
-        self.tensors[out] = Tensor(out, tuple(int(d) for d in out_shape), dtype)
+        self.tensors[out] = Tensor(out, check_shape(out_shape, f"output '{out}' of {type} '{name}'"), dtype)
         self.ops.append(Op(type, list(inputs), [out], dict(options or {}), name))
         return out
 
@@ -78,11 +87,23 @@ class Graph:
         self.outputs = [new if t == old else t for t in self.outputs]
 
     def check(self):
-        """Fails on IR-only ops left after the passes, and on constants the runtime cannot
+        """Fails on IR-only ops left after the passes, on what a .slite cannot hold (a dtype, an
+        option beyond int32, a tensor no op defines), and on constants the runtime cannot
         shrink with a dynamic dimension (it keeps their first elements)."""
         for op in self.ops:
             if op.type == "BATCH_NORM":
                 raise ConversionError(f"internal: BATCH_NORM at '{op.name}' was not lowered")
+            for t in op.inputs + op.outputs:
+                if t is not None and t not in self.tensors:
+                    raise ConversionError(f"internal: {op.type} '{op.name}' refers to tensor '{t}', which does not "
+                                          "exist")
+            for key, value in op.options.items():
+                for v in (value if isinstance(value, (tuple, list)) else (value,)):
+                    if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and not _INT32[0] <= v <= _INT32[1]:
+                        raise ConversionError(f"{op.type} '{op.name}': option {key} = {value} does not fit in int32")
+        for t in self.tensors.values():
+            if t.dtype not in DTYPES:
+                raise ConversionError(f"tensor '{t.name}' has dtype {t.dtype}: a .slite holds {', '.join(DTYPES)}")
         for t in self.tensors.values():
             axes = [i for i, d in enumerate(t.dynamic) if d is not None]
             if t.data is not None and axes and (len(axes) > 1 or any(n != 1 for n in t.shape[:axes[0]])):

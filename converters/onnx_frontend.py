@@ -1,24 +1,38 @@
 """ONNX frontend: an ONNX model (opset 13-20, as torch.onnx.export writes) -> IR.
 
 Shapes come from ONNX shape inference and must be static. Subgraphs of constants (shape
-arithmetic, position ids, masks of buffers) are folded with onnx's reference evaluator, and Shape
-of a statically shaped tensor is a constant, so reshapes see plain shapes. Linear layers exported as
-MatMul + Add become one FULLY_CONNECTED with its bias; the erf form of GELU (Div, Erf, Add, Mul,
-Mul) becomes one activation.
+arithmetic, position ids, masks of buffers) are folded by onnx_fold (a whitelist of cheap ops,
+each result size-checked before it is allocated), and Shape of a statically shaped tensor is a
+constant, so reshapes see plain shapes. Linear layers exported as MatMul + Add become one
+FULLY_CONNECTED with its bias; the erf form of GELU (Div, Erf, Add, Mul, Mul) becomes one activation.
+
+The model is untrusted input: external data is read only from an explicit directory (load_model),
+and any failure on a malformed model is a ConversionError naming where conversion stood
+(from_onnx_graph), with the original exception chained.
 """
+import os
+import stat
+
 import numpy as np
 
 from sparselite.errors import ConversionError
 
+from . import onnx_fold
 from .ir import Graph
+from .limits import ComputeBudget, num_elements
+from .onnx_infer import infer_shapes
 
 OPSETS = range(13, 21)
 _UNARY = {"Relu": "RELU", "Sigmoid": "SIGMOID", "Tanh": "TANH", "HardSwish": "HARDSWISH"}
 _BINARY = {"Add": "ADD", "Sub": "SUB", "Mul": "MUL", "Div": "DIV"}
 _IDENTITY = ("Identity", "Dropout")
 _DTYPES = {1: "float32", 6: "int32", 7: "int64"}   # TensorProto.FLOAT, INT32, INT64
-# Folds onnx's reference evaluator gets wrong (GatherElements on a broadcast input).
-_NUMPY_FOLDS = {"GatherElements": lambda a, data, idx: [np.take_along_axis(data, idx, axis=a.get("axis", 0))]}
+# Bytes per element of the ONNX types external data may hold (TensorProto.DataType).
+_ITEMSIZE = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 14: 8, 15: 16, 16: 2,
+             17: 1, 18: 1, 19: 1, 20: 1, 24: 1}
+# What a malformed model makes the code below raise; from_onnx_graph turns it into ConversionError.
+_MALFORMED = (IndexError, KeyError, ValueError, TypeError, AttributeError, ZeroDivisionError, OverflowError,
+              RecursionError, UnicodeError)
 
 
 class _Converter:
@@ -26,17 +40,29 @@ class _Converter:
         import onnx
 
         self.onnx = onnx
+        self.where = "reading the model"   # where conversion stands, for errors on malformed models
+        self.budget = ComputeBudget()       # sizes of folded values
         opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
         if opset not in OPSETS:
             raise ConversionError(f"ONNX opset {opset} is not supported: export with opset 13..20")
-        self.model = onnx.shape_inference.infer_shapes(model)
-        self.graph_proto = self.model.graph
+        for k, node in enumerate(model.graph.node):   # never handed to shape inference either
+            if node.op_type in onnx_fold.CONTROL_FLOW or any(a.type in (onnx.AttributeProto.GRAPH,
+                                                                        onnx.AttributeProto.GRAPHS)
+                                                             for a in node.attribute):
+                raise ConversionError(f"node {k} '{node.name}' is control flow ({node.op_type}): sparselite "
+                                      "converts static graphs, and never evaluates control flow while folding "
+                                      "constants")
+        self.where = "checking tensor sizes"
+        _check_tensors(model)   # before shape inference reads any of them
+        self.where = "inferring shapes"
+        inferred = infer_shapes(model).graph   # in a helper process: onnx's C++ aborts on some malformed models
+        self.graph_proto = model.graph
         self.progress = progress
         self.graph = Graph()
         self.values = {}      # ONNX value name -> IR tensor name
         self.consts = {}      # ONNX value name -> numpy array
         self.shapes = {}
-        for vi in list(self.graph_proto.value_info) + list(self.graph_proto.input) + list(self.graph_proto.output):
+        for vi in list(inferred.value_info) + list(inferred.input) + list(inferred.output):
             dims = vi.type.tensor_type.shape.dim
             self.shapes[vi.name] = tuple(d.dim_value if d.HasField("dim_value") else d.dim_param for d in dims)
         self.consumers = {}
@@ -80,8 +106,10 @@ class _Converter:
         from onnx import numpy_helper
 
         for init in self.graph_proto.initializer:
+            self.where = f"reading initializer '{init.name}'"
             self.consts[init.name] = numpy_helper.to_array(init)
         for inp in self.graph_proto.input:
+            self.where = f"reading input '{inp.name}'"
             if inp.name in self.consts:
                 continue
             dtype = _DTYPES.get(inp.type.tensor_type.elem_type)
@@ -90,8 +118,9 @@ class _Converter:
                                       "must be float32, int32 or int64")
             self.values[inp.name] = self.graph.add_input(inp.name, self.shape(inp.name), dtype)
         nodes = list(self.graph_proto.node)
-        for node in nodes:   # first, so patterns can read constants defined after their first node
-            if node.op_type == "Constant":
+        for k, node in enumerate(nodes):   # first, so patterns can read constants defined after their first node
+            if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
+                self.where = f"node {k} (Constant '{node.name}')"
                 self.fold(node)
                 self.skip.add(id(node))
         for k, node in enumerate(nodes):
@@ -99,6 +128,7 @@ class _Converter:
                 self.progress(k, len(nodes))
             if id(node) in self.skip:
                 continue
+            self.where = f"node {k} ({node.op_type} '{node.name}')"
             if node.domain not in ("", "ai.onnx"):
                 raise ConversionError(f"node {k} '{node.name}' is {node.domain}.{node.op_type}: only the default "
                                       "ONNX domain is supported")
@@ -107,43 +137,56 @@ class _Converter:
             handler = getattr(self, "op_" + node.op_type, None)
             if handler is None:
                 supported = sorted(n[3:] for n in dir(self) if n.startswith("op_"))
+                folded = (f"; with constant inputs also {sorted(set(onnx_fold.FOLDS) - set(supported))}"
+                          if all(n in self.consts for n in node.input if n) and node.op_type not in onnx_fold.FOLDS
+                          else "")
                 raise ConversionError(f"unsupported ONNX op {node.op_type} (node {k} '{node.name}'); supported: "
-                                      f"{supported}")
+                                      f"{supported}{folded}")
             handler(node)
         if self.progress is not None:
             self.progress(len(nodes), len(nodes))
+        self.where = "collecting the outputs"
         for out in self.graph_proto.output:
             self.graph.outputs.append(self.tensor(out.name))
         return self.graph, [out.name for out in self.graph_proto.output]
 
     def fold(self, node):
-        """Evaluates a node whose inputs are all constants (or a Shape of a static tensor)."""
+        """Evaluates a node whose inputs are all constants (or a Shape of a static tensor) when its
+        op is in onnx_fold.FOLDS; returns whether it did."""
         if node.op_type == "Constant":
-            from onnx import numpy_helper
-
-            attr = node.attribute[0]
-            value = (numpy_helper.to_array(attr.t) if attr.name == "value"
-                     else np.array(self.onnx.helper.get_attribute_value(attr)))
-            self.consts[node.output[0]] = value
+            self.consts[node.output[0]] = self.constant(node)
             return True
-        if node.op_type == "Shape" and node.input[0] not in self.consts:
+        if node.op_type in ("Shape", "Size") and node.input and node.input[0] not in self.consts:
             shape = np.array(self.shape(node.input[0], node), dtype=np.int64)
+            if node.op_type == "Size":
+                self.consts[node.output[0]] = np.array(num_elements(shape), dtype=np.int64)
+                return True
             a = self.attrs(node)
             self.consts[node.output[0]] = shape[a.get("start", 0):a.get("end", len(shape))]
             return True
-        inputs = [n for n in node.input if n]
-        if not inputs or not all(n in self.consts for n in inputs):
+        if node.op_type not in onnx_fold.FOLDS:
             return False
-        from onnx.reference import ReferenceEvaluator
-
-        feeds = {n: self.consts[n] for n in inputs}
-        if node.op_type in _NUMPY_FOLDS:
-            results = _NUMPY_FOLDS[node.op_type](self.attrs(node), *[self.consts[n] for n in node.input])
-        else:
-            results = ReferenceEvaluator(node).run(None, feeds)
+        if not any(node.input) or not all(n in self.consts for n in node.input if n):
+            return False
+        results = onnx_fold.fold(node, [self.consts[n] if n else None for n in node.input], self.attrs(node),
+                                 self.budget)
         for name, value in zip(node.output, results):
             self.consts[name] = np.asarray(value)
         return True
+
+    def constant(self, node):
+        """The value of a Constant node (one of value, value_float(s), value_int(s))."""
+        from onnx import numpy_helper
+
+        if len(node.attribute) != 1:
+            raise ConversionError(f"Constant '{node.name}' has {len(node.attribute)} attributes; it needs one value")
+        attr = node.attribute[0]
+        if attr.name == "value":
+            return numpy_helper.to_array(attr.t)
+        kinds = {"value_float": np.float32, "value_floats": np.float32, "value_int": np.int64, "value_ints": np.int64}
+        if attr.name not in kinds:
+            raise ConversionError(f"Constant '{node.name}': {attr.name} is not supported (numbers only)")
+        return np.array(self.onnx.helper.get_attribute_value(attr), dtype=kinds[attr.name])
 
     def const(self, name, node, what):
         if name not in self.consts:
@@ -271,8 +314,10 @@ class _Converter:
     def op_Transpose(self, node):
         perm = self.attrs(node).get("perm")
         rank = len(self.shape(node.input[0], node))
-        self.add("TRANSPOSE", [self.tensor(node.input[0])], node,
-                 dict(perm=list(perm) if perm is not None else list(range(rank))[::-1]))
+        perm = [int(p) for p in perm] if perm is not None else list(range(rank))[::-1]
+        if sorted(perm) != list(range(rank)):
+            raise ConversionError(f"Transpose '{node.name}': perm {perm} is not a permutation of {rank} axes")
+        self.add("TRANSPOSE", [self.tensor(node.input[0])], node, dict(perm=perm))
 
     def op_Softmax(self, node):
         self.add("SOFTMAX", [self.tensor(node.input[0])], node, dict(axis=self.attrs(node).get("axis", -1)))
@@ -341,5 +386,190 @@ for _name in _UNARY:
 
 
 def from_onnx_graph(model, progress=None):
-    """The IR of an onnx.ModelProto and its output names."""
-    return _Converter(model, progress).convert()
+    """The IR of an onnx.ModelProto (external data already inlined by load_model) and its output
+    names. A malformed model fails with ConversionError naming the node conversion stood at; the
+    exception that revealed it is chained (its traceback shows where, should it be a bug)."""
+    from onnx.checker import ValidationError
+    from onnx.shape_inference import InferenceError
+
+    conv = None
+    try:
+        conv = _Converter(model, progress)
+        return conv.convert()
+    except ConversionError:
+        raise
+    except (ValidationError, InferenceError) as e:
+        raise ConversionError(f"invalid ONNX model ({conv.where if conv else 'checking it'}): {e}") from e
+    except _MALFORMED as e:
+        where = conv.where if conv else "reading the model"
+        raise ConversionError(f"malformed ONNX model ({where}): {type(e).__name__}: {e}") from e
+
+
+# --- loading, external data ----------------------------------------------------------------------
+def load_model(source, external_data_dir=None):
+    """An onnx.ModelProto from a path, bytes or ModelProto, with every tensor whose data is stored
+    in an external file read in, from `external_data_dir` only: by default the model file's own
+    directory for a path, and none for bytes or a ModelProto (their external tensors are refused).
+    A location must be a relative path inside that directory (no '..', no absolute path, no
+    symlink leading out, a regular file), and its offset and length within the file. A ModelProto
+    is not modified (a copy is). onnx.load would read external data itself, from the model's
+    directory, and numpy_helper.to_array from the working directory: neither is used for that."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    if isinstance(source, onnx.ModelProto):
+        model, base = source, external_data_dir
+    else:
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            if external_data_dir is not None:
+                raise ConversionError("external_data_dir needs the model as a path or an onnx.ModelProto: a model "
+                                      "given as bytes never reads other files")
+            data, base = bytes(source), None
+        else:
+            path = os.fspath(source)
+            with open(path, "rb") as f:
+                data = f.read()
+            base = external_data_dir if external_data_dir is not None else os.path.dirname(os.path.abspath(path))
+        model = onnx.ModelProto()
+        try:
+            model.ParseFromString(data)
+        except (DecodeError, RecursionError, ValueError) as e:
+            raise ConversionError(f"not an ONNX model: the protobuf does not parse ({e})") from e
+    external = [t for t in _all_tensors(model) if t.data_location == onnx.TensorProto.EXTERNAL]
+    if not external:
+        return model
+    first = external[0]
+    location = next((e.value for e in first.external_data if e.key == "location"), "")
+    if base is None:
+        raise ConversionError(f"tensor '{first.name}' stores its data in an external file ('{location}'): a model "
+                              "given as bytes or as a ModelProto reads no files unless from_onnx(..., "
+                              "external_data_dir=...) names the directory; or convert from the model's path")
+    if isinstance(source, onnx.ModelProto):
+        model = onnx.ModelProto()
+        model.CopyFrom(source)
+        external = [t for t in _all_tensors(model) if t.data_location == onnx.TensorProto.EXTERNAL]
+    base_real = os.path.realpath(os.fspath(base))
+    if not os.path.isdir(base_real):
+        raise ConversionError(f"external_data_dir '{base}' is not a directory")
+    for tensor in external:
+        _read_external(tensor, base_real)
+    return model
+
+
+def _all_tensors(model):
+    """Every TensorProto of a model: initializers, sparse initializers and node attributes, in
+    subgraphs and functions too."""
+    def graph_tensors(graph):
+        yield from graph.initializer
+        for sp in graph.sparse_initializer:
+            yield from (sp.values, sp.indices)
+        for node in graph.node:
+            yield from node_tensors(node)
+
+    def node_tensors(node):
+        for a in node.attribute:
+            if a.HasField("t"):
+                yield a.t
+            yield from a.tensors
+            for sp in ([a.sparse_tensor] if a.HasField("sparse_tensor") else []) + list(a.sparse_tensors):
+                yield from (sp.values, sp.indices)
+            if a.HasField("g"):
+                yield from graph_tensors(a.g)
+            for g in a.graphs:
+                yield from graph_tensors(g)
+
+    yield from graph_tensors(model.graph)
+    for fn in model.functions:
+        for node in fn.node:
+            yield from node_tensors(node)
+    for info in model.training_info:
+        yield from graph_tensors(info.initialization)
+        yield from graph_tensors(info.algorithm)
+
+
+# The field each ONNX type's values are stored in when not as raw_data (TensorProto.DataType ->
+# field, values per element).
+_FIELDS = {1: "float_data", 2: "int32_data", 3: "int32_data", 4: "int32_data", 5: "int32_data", 6: "int32_data",
+           7: "int64_data", 9: "int32_data", 10: "int32_data", 11: "double_data", 12: "uint64_data",
+           13: "uint64_data", 16: "int32_data", 8: "string_data"}
+
+
+def _check_tensors(model):
+    """Every tensor of the model holds exactly the data its dims claim (raw bytes or typed values),
+    and none is external any more: what onnx's shape inference and numpy_helper later read or
+    allocate is then bounded by the file itself."""
+    import onnx
+
+    for t in _all_tensors(model):
+        if t.data_location == onnx.TensorProto.EXTERNAL:
+            raise ConversionError(f"internal: tensor '{t.name}' still refers to external data")
+        dims = list(t.dims)
+        if any(d < 0 for d in dims):
+            raise ConversionError(f"tensor '{t.name}' has shape {dims}")
+        n = num_elements(dims)
+        if t.raw_data and t.data_type in _ITEMSIZE:
+            stored, needed = len(t.raw_data), n * _ITEMSIZE[t.data_type]
+        elif not t.raw_data and t.data_type in _FIELDS:
+            stored, needed = len(getattr(t, _FIELDS[t.data_type])), n
+        else:
+            continue   # a type the converter refuses when it reads the tensor (numpy_helper checks it)
+        if stored != needed:
+            raise ConversionError(f"tensor '{t.name}' of shape {dims} (ONNX type {t.data_type}) needs {needed} "
+                                  f"{'bytes' if t.raw_data else 'values'}; the model holds {stored}")
+
+
+def _read_external(tensor, base_real):
+    """Reads an external tensor's bytes from inside base_real into tensor.raw_data."""
+    import onnx
+
+    info = {e.key: e.value for e in tensor.external_data}
+    location = info.get("location", "")
+
+    def refuse(why):
+        raise ConversionError(f"tensor '{tensor.name}': external data '{location}' {why}")
+
+    parts = location.replace("\\", "/").split("/")
+    if not location or "\0" in location:
+        refuse("has no valid location")
+    if os.path.isabs(location) or location.startswith(("/", "\\")) or (len(location) > 1 and location[1] == ":"):
+        refuse("is an absolute path: locations are relative to the external data directory")
+    if ".." in parts:
+        refuse("contains '..': locations must stay inside the external data directory")
+    real = os.path.realpath(os.path.join(base_real, location))
+    if os.path.commonpath([real, base_real]) != base_real or real == base_real:
+        refuse(f"resolves to '{real}', outside the external data directory '{base_real}'")
+    try:
+        st = os.stat(real)
+    except OSError as e:
+        refuse(f"cannot be read: {e.strerror}")
+    if not stat.S_ISREG(st.st_mode):
+        refuse("is not a regular file")
+    try:
+        offset, length = int(info.get("offset", 0)), (int(info["length"]) if "length" in info else None)
+    except ValueError:
+        refuse(f"has offset '{info.get('offset')}' / length '{info.get('length')}', which are not integers")
+    itemsize = _ITEMSIZE.get(tensor.data_type)
+    if itemsize is None:
+        refuse(f"holds ONNX type {tensor.data_type}: external data is read for whole-byte number types only")
+    if any(d < 0 for d in tensor.dims):
+        refuse(f"belongs to a tensor of shape {list(tensor.dims)}")
+    needed = num_elements(tensor.dims) * itemsize
+    if offset < 0 or (length is not None and length != needed):
+        refuse(f"has offset {offset} and length {length}; its shape {list(tensor.dims)} needs {needed} bytes")
+    if offset + needed > st.st_size:
+        refuse(f"needs bytes {offset}..{offset + needed} of a file of {st.st_size} bytes")
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(real, flags)
+    except OSError as e:
+        refuse(f"cannot be opened: {e.strerror}")
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            refuse("is not a regular file")
+        f.seek(offset)
+        data = f.read(needed)
+    if len(data) != needed:
+        refuse(f"ended after {len(data)} of {needed} bytes")
+    tensor.raw_data = data
+    tensor.data_location = onnx.TensorProto.DEFAULT
+    del tensor.external_data[:]

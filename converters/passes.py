@@ -1,4 +1,8 @@
-"""Graph rewrites between a frontend and the writer."""
+"""Graph rewrites between a frontend and the writer.
+
+Passes look producers and consumers up in a _Uses index built once per pass and kept current as the
+pass edits the graph, so a pass is linear in the graph's size (a hostile file of 100k ops must not
+make conversion quadratic)."""
 import numpy as np
 
 from .sparsity import choose_group_size
@@ -9,6 +13,68 @@ FUSABLE = ("CONV2D", "FULLY_CONNECTED", "ADD", "MUL")
 def _sole_consumer(graph, tensor):
     users = graph.consumers(tensor)
     return len(users) == 1 and tensor not in graph.outputs
+
+
+class _Uses:
+    """Producer and consumers of every tensor of a graph. A pass edits the graph through it
+    (set_inputs, replace_uses, remove) and calls commit() at the end, which drops removed ops
+    from graph.ops in one sweep."""
+
+    def __init__(self, graph):
+        self.graph = graph
+        self.producers = {}
+        self.users = {}                     # tensor -> {id(op): op}, in graph order
+        for op in graph.ops:
+            for t in op.outputs:
+                self.producers.setdefault(t, op)
+            self._use(op, op.inputs)
+        self.outputs = set(graph.outputs)
+        self.removed = set()
+
+    def _use(self, op, names):
+        for t in names:
+            if t is not None:
+                self.users.setdefault(t, {})[id(op)] = op
+
+    def _unuse(self, op, names):
+        for t in names:
+            if t is not None and t not in op.inputs:
+                self.users.get(t, {}).pop(id(op), None)
+
+    def producer(self, tensor):
+        return self.producers.get(tensor)
+
+    def consumers(self, tensor):
+        return list(self.users.get(tensor, {}).values())
+
+    def sole_consumer(self, tensor):
+        return len(self.users.get(tensor, ())) == 1 and tensor not in self.outputs
+
+    def set_inputs(self, op, inputs):
+        old, op.inputs = op.inputs, list(inputs)
+        self._unuse(op, old)
+        self._use(op, op.inputs)
+
+    def replace_uses(self, old, new):
+        for op in list(self.users.pop(old, {}).values()):
+            op.inputs = [new if t == old else t for t in op.inputs]
+            self._use(op, [new])
+        if old in self.outputs:
+            self.graph.outputs = [new if t == old else t for t in self.graph.outputs]
+            self.outputs = set(self.graph.outputs)
+
+    def remove(self, op):
+        self.removed.add(id(op))
+        for t in op.outputs:
+            if self.producers.get(t) is op:
+                del self.producers[t]
+        for t in op.inputs:
+            if t is not None:
+                self.users.get(t, {}).pop(id(op), None)
+
+    def commit(self):
+        if self.removed:
+            self.graph.ops = [op for op in self.graph.ops if id(op) not in self.removed]
 
 
 def fold_batch_norm(graph):
@@ -45,42 +111,48 @@ def fold_batch_norm(graph):
 
 def fuse_activations(graph):
     """Moves an ACTIVATION into the op that produces its input when nothing else reads it."""
+    uses = _Uses(graph)
     for act in [op for op in graph.ops if op.type == "ACTIVATION"]:
         x = act.inputs[0]
-        prev = graph.producer(x)
+        prev = uses.producer(x)
         if (prev is None or prev.type not in FUSABLE or prev.options.get("activation", "NONE") != "NONE"
-                or not _sole_consumer(graph, x)):
+                or not uses.sole_consumer(x)):
             continue
         prev.options.update(activation=act.options["activation"], act_min=act.options.get("min", 0.0),
                             act_max=act.options.get("max", 0.0))
-        graph.replace_uses(act.outputs[0], x)
-        graph.ops.remove(act)
+        uses.remove(act)
+        uses.replace_uses(act.outputs[0], x)
+    uses.commit()
 
 
 def fold_pad_into_conv(graph):
     """Moves a zero PAD of the spatial dims into the CONV2D that reads it (TF-style 'same'
     padding arrives this way): one pass over the data instead of two."""
+    uses = _Uses(graph)
     for pad in [op for op in graph.ops if op.type == "PAD"]:
         x, y = pad.inputs[0], pad.outputs[0]
-        users = graph.consumers(y)
+        users = uses.consumers(y)
         pads = list(pad.options["pads"])
         rank = len(pads) // 2
         if (rank != 4 or pad.options.get("value", 0.0) != 0.0 or any(pads[:2]) or any(pads[4:6])
-                or len(users) != 1 or y in graph.outputs or users[0].type != "CONV2D" or users[0].inputs[0] != y):
+                or len(users) != 1 or y in uses.outputs or users[0].type != "CONV2D" or users[0].inputs[0] != y):
             continue
         conv = users[0]
         t, l, b, r = conv.options.get("padding", (0, 0, 0, 0))
         conv.options["padding"] = (t + pads[2], l + pads[3], b + pads[6], r + pads[7])
-        conv.inputs[0] = x
-        graph.ops.remove(pad)
+        uses.set_inputs(conv, [x] + conv.inputs[1:])
+        uses.remove(pad)
+    uses.commit()
 
 
 def fuse_attention_softmax(graph):
     """softmax(x * c + mask) over the last axis (attention scores: scale, additive mask, softmax)
     becomes one SOFTMAX with a scale and a mask input: one pass over the scores instead of three."""
+    uses = _Uses(graph)
+
     def single_producer(name, kind):
-        op = graph.producer(name)
-        ok = op is not None and op.type == kind and _sole_consumer(graph, name)
+        op = uses.producer(name)
+        ok = op is not None and op.type == kind and uses.sole_consumer(name)
         return op if ok and op.options.get("activation", "NONE") == "NONE" else None
 
     for sm in [op for op in graph.ops if op.type == "SOFTMAX" and len(op.inputs) == 1]:
@@ -108,23 +180,25 @@ def fuse_attention_softmax(graph):
                 mul = None
         if add is None and mul is None:
             continue
-        sm.inputs = [scores] + ([mask] if mask is not None else [])
+        uses.set_inputs(sm, [scores] + ([mask] if mask is not None else []))
         sm.options["scale"] = scale
         for op in (add, mul):
             if op is not None:
-                graph.ops.remove(op)
+                uses.remove(op)
+    uses.commit()
 
 
 def shrink_broadcast_constants(graph):
     """Constant inputs of elementwise ops that repeat along an axis keep one slice and let the
     op broadcast (folded token-type embeddings [B, T, H] become [1, 1, H])."""
+    uses = _Uses(graph)
     for op in graph.ops:
         if op.type not in ("ADD", "SUB", "MUL", "DIV"):
             continue
         out_shape = graph.tensors[op.outputs[0]].shape
         for i, name in enumerate(op.inputs):
             t, other = graph.tensors[name], graph.tensors[op.inputs[1 - i]]
-            if t.data is None or len(graph.consumers(name)) != 1 or name in graph.outputs:
+            if t.data is None or not uses.sole_consumer(name):
                 continue
             rank = len(out_shape)
             data = t.data.reshape((1,) * (rank - t.data.ndim) + t.data.shape)
@@ -143,6 +217,7 @@ def shrink_broadcast_constants(graph):
 def choose_sparsity(graph, min_fill=0.9):
     """Marks the weights of 1x1 convs and fully connected layers to store group-sparse, unless a
     frontend already set a group size (sparse weights of the source file keep their structure)."""
+    uses = _Uses(graph)
     for op in graph.ops:
         pointwise = (op.type == "CONV2D" and op.options.get("groups", 1) == 1
                      and graph.tensors[op.inputs[1]].shape[2:] == (1, 1)
@@ -151,7 +226,7 @@ def choose_sparsity(graph, min_fill=0.9):
         if not (pointwise or op.type == "FULLY_CONNECTED"):
             continue
         w = graph.tensors[op.inputs[1]]
-        if len(graph.consumers(w.name)) != 1 or w.group_size:
+        if len(uses.consumers(w.name)) != 1 or w.group_size:
             continue
         w.group_size = choose_group_size(w.data.reshape(w.shape[0], -1), min_fill)
 

@@ -8,18 +8,56 @@ the graph input, before a RESHAPE of a 4-D tensor, and before a 4-D graph output
 Sparse weights (SparsityParameters feeding DENSIFY) and fp16 weights (feeding DEQUANTIZE) become
 IR constants directly; a sparse weight keeps the file's structure (group size r from a block over
 output channels, else 1) instead of being re-detected.
+
+The file is untrusted input. The `tflite` package's accessors do not bounds-check (Outputs(j) reads
+past a vector; a bad offset raises struct.error), so vectors are read with *AsNumpy (which checks
+the buffer), indices of tensors, buffers and operator codes are checked here, a constant's bytes
+must match its shape, and a densified sparse tensor is size-checked (limits) before it is
+allocated. Anything else a malformed file makes the code raise becomes a ConversionError naming the
+operator (from_tflite_graph), with the original exception chained.
 """
+import struct
+
 import numpy as np
 
 from sparselite.errors import ConversionError
 
 from .ir import Graph
+from .limits import MAX_RANK, ComputeBudget, check_shape, num_elements
 
 NHWC_TO_NCHW = (0, 3, 1, 2)
 NCHW_TO_NHWC = (0, 2, 3, 1)
 _ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "CLAMP", 3: "RELU6", 4: "TANH"}   # ActivationFunctionType
 _UNARY = {"RELU": "RELU", "RELU6": "RELU6", "LOGISTIC": "SIGMOID", "TANH": "TANH", "HARD_SWISH": "HARDSWISH",
           "RELU_N1_TO_1": "CLAMP", "GELU": "GELU"}
+_DTYPES = {"FLOAT32": np.float32, "FLOAT16": np.float16, "INT32": np.int32, "INT64": np.int64}
+# Inputs each op reads at least (the handlers index them); 1 when not listed.
+_MIN_INPUTS = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "ADD": 2, "SUB": 2, "MUL": 2, "DIV": 2,
+               "PRELU": 2, "PAD": 2, "PADV2": 2, "MEAN": 2}
+# What a malformed file makes the code below raise; from_tflite_graph turns it into ConversionError.
+_MALFORMED = (struct.error, IndexError, KeyError, ValueError, TypeError, AttributeError, ZeroDivisionError,
+              OverflowError, RecursionError, UnicodeError)
+
+
+def _empty_table():
+    """A flatbuffer holding one table without fields: every accessor over it gives its default."""
+    import flatbuffers
+
+    b = flatbuffers.Builder(16)
+    b.StartObject(0)
+    b.Finish(b.EndObject())
+    return bytes(b.Output())
+
+
+_EMPTY_TABLE = _empty_table()
+
+
+def _vector(table, field):
+    """A flatbuffer int vector field as a list, bounds-checked against the buffer (AsNumpy raises
+    ValueError when the claimed length runs past it); [] when absent."""
+    if getattr(table, field + "Length")() == 0:
+        return []
+    return [int(v) for v in getattr(table, field + "AsNumpy")()]
 
 
 def _schema():
@@ -40,12 +78,19 @@ class _Value:
 class _Converter:
     def __init__(self, data, progress=None):
         self.progress = progress
+        self.where = "reading the model"   # where conversion stands, for errors on malformed files
         self.T = _schema()
+        self.data = data
+        self.budget = ComputeBudget()       # sizes of densified sparse tensors
+        if len(data) < 8 or struct.unpack_from("<I", data, 0)[0] >= len(data):
+            raise ConversionError(f"truncated TFLite model: its root table lies past the end of the {len(data)} bytes")
         self.model = self.T.Model.GetRootAsModel(data, 0)
         if self.model.SubgraphsLength() != 1:
             raise ConversionError(f"the model has {self.model.SubgraphsLength()} subgraphs; only single-subgraph "
                                   "models (no control flow) are supported")
         self.sub = self.model.Subgraphs(0)
+        self.n_tensors = self.sub.TensorsLength()
+        self.n_buffers = self.model.BuffersLength()
         self.op_names = {v: k for k, v in vars(self.T.BuiltinOperator).items() if not k.startswith("_")}
         self.type_names = {v: k for k, v in vars(self.T.TensorType).items() if not k.startswith("_")}
         self.graph = Graph()
@@ -56,33 +101,70 @@ class _Converter:
 
     # --- tensors -------------------------------------------------------------------------
     def tensor(self, i):
+        if not 0 <= i < self.n_tensors:
+            raise ConversionError(f"{self.where}: tensor index {i} is out of range (the subgraph has "
+                                  f"{self.n_tensors} tensors)")
         return self.sub.Tensors(i)
 
     def tname(self, i):
-        return self.tensor(i).Name().decode()
+        name = self.tensor(i).Name()
+        return name.decode("utf-8", "replace") if name is not None else f"tensor_{i}"
 
     def shape(self, i):
         t = self.tensor(i)
-        return tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
+        if t.ShapeLength() > MAX_RANK:
+            raise ConversionError(f"tensor '{self.tname(i)}' has rank {t.ShapeLength()}: at most {MAX_RANK}")
+        return check_shape(_vector(t, "Shape"), f"tensor '{self.tname(i)}'")
+
+    def rank(self, i, rank, what):
+        shape = self.shape(i)
+        if len(shape) != rank:
+            raise ConversionError(f"{self.where}: {what} '{self.tname(i)}' has shape {list(shape)}; rank {rank} "
+                                  "is expected")
+        return shape
+
+    def raw(self, i):
+        """The bytes of tensor i's buffer (b"" when it has none): the buffer's data vector, or the
+        region offset..offset+size of the file that models over 2 GB use; both within the file."""
+        index = self.tensor(i).Buffer()
+        if not 0 <= index < self.n_buffers:
+            raise ConversionError(f"tensor '{self.tname(i)}' refers to buffer {index}; the model has "
+                                  f"{self.n_buffers}")
+        buf = self.model.Buffers(index)
+        if buf is None:
+            return b""
+        if buf.Offset() > 1:   # 0 and 1 mean "no external region" in the schema
+            if buf.Offset() + buf.Size() > len(self.data):
+                raise ConversionError(f"tensor '{self.tname(i)}': its buffer claims bytes {buf.Offset()}.."
+                                      f"{buf.Offset() + buf.Size()} of a {len(self.data)}-byte file")
+            return self.data[buf.Offset():buf.Offset() + buf.Size()]
+        return buf.DataAsNumpy().tobytes() if buf.DataLength() else b""
 
     def const(self, i, what="input"):
         """A constant input as (array, group size), decoding fp16 and sparse storage."""
         if i in self.constants:
             return self.constants[i]
         t = self.tensor(i)
-        buf = self.model.Buffers(t.Buffer())
-        if buf is None or buf.DataLength() == 0:
+        raw = self.raw(i)
+        if not raw:
             raise ConversionError(f"{what} '{self.tname(i)}' must be a constant")
-        dtypes = {"FLOAT32": np.float32, "FLOAT16": np.float16, "INT32": np.int32, "INT64": np.int64}
         kind = self.type_names.get(t.Type(), str(t.Type()))
-        if kind not in dtypes:
+        if kind not in _DTYPES:
             raise ConversionError(self._dtype_message(i, kind))
-        raw = np.frombuffer(buf.DataAsNumpy().tobytes(), dtype=dtypes[kind])
+        itemsize = np.dtype(_DTYPES[kind]).itemsize
+        if len(raw) % itemsize:
+            raise ConversionError(f"tensor '{self.tname(i)}' ({kind}) has a buffer of {len(raw)} bytes, not a "
+                                  f"multiple of {itemsize}")
+        values = np.frombuffer(raw, dtype=_DTYPES[kind])
+        shape = self.shape(i)
         group = 0
         if t.Sparsity() is not None:
-            data, group = self._densify(raw, self.shape(i), t.Sparsity(), self.tname(i))
+            data, group = self._densify(values, shape, t.Sparsity(), self.tname(i))
+        elif num_elements(shape) != values.size:
+            raise ConversionError(f"tensor '{self.tname(i)}' of shape {list(shape)} needs "
+                                  f"{num_elements(shape) * itemsize} bytes; its buffer holds {len(raw)}")
         else:
-            data = raw.reshape(self.shape(i))
+            data = values.reshape(shape)
         self.constants[i] = (data, group)
         return self.constants[i]
 
@@ -95,26 +177,46 @@ class _Converter:
     def _densify(self, values, shape, sp, name):
         """TFLite's sparse format (traversal order, block map, DENSE / SPARSE_CSR levels) as a dense
         array, and the group size it implies: a block of r in {2, 4, 8} over dimension 0 (output
-        channels) is sparselite's r; any other pattern is stored with r = 1."""
-        order = [int(d) for d in sp.TraversalOrderAsNumpy()]
-        block_map = [int(d) for d in sp.BlockMapAsNumpy()] if sp.BlockMapLength() else []
+        channels) is sparselite's r; any other pattern is stored with r = 1. The structure is
+        checked first (a permutation, dense sizes that tile the shape, segments in order, indices
+        in range, no more values than stored), so the walk visits at most as many nodes as the file
+        holds values and indices."""
+        def fail(why):
+            raise ConversionError(f"sparse tensor '{name}': {why}")
+
+        order, block_map = _vector(sp, "TraversalOrder"), _vector(sp, "BlockMap")
         n = len(shape)
+        if len(block_map) > n or sorted(order) != list(range(n + len(block_map))) \
+                or sp.DimMetadataLength() != len(order):
+            fail("traversal order, block map and dimension metadata disagree")
+        if len(set(block_map)) != len(block_map) or any(not 0 <= d < n for d in block_map):
+            fail(f"block map {block_map} does not name distinct dimensions")
         levels = []
-        for k in range(sp.DimMetadataLength()):
+        for k in range(len(order)):
             dm = sp.DimMetadata(k)
             if dm.Format() == 0:
                 levels.append(("dense", dm.DenseSize(), None, None))
             else:
                 levels.append(("csr", None, self._index_vector(dm.ArraySegmentsType(), dm.ArraySegments()),
                                self._index_vector(dm.ArrayIndicesType(), dm.ArrayIndices())))
-        if len(order) != n + len(block_map) or len(levels) != len(order):
-            raise ConversionError(f"sparse tensor '{name}': traversal order and dimension metadata disagree")
-        block_size = {block_map[b]: levels[order.index(n + b)][1] for b in range(len(block_map))}
+        block_size = {}
+        for b, d in enumerate(block_map):
+            kind, size = levels[order.index(n + b)][:2]
+            if kind != "dense" or size < 1 or shape[d] % size:
+                fail(f"the block over dimension {d} must be dense and divide its size {shape[d]}")
+            block_size[d] = size
+        dims = [shape[d] // block_size.get(d, 1) if d < n else block_size[block_map[d - n]] for d in order]
+        for (kind, size, _, _), dim in zip(levels, dims):
+            if kind == "dense" and size != dim:
+                fail(f"a dense level of size {size} where the shape gives {dim}")
+        self.budget.reserve(num_elements(shape), values.dtype.itemsize, f"densifying sparse tensor '{name}'")
         dense = np.zeros(shape, dtype=values.dtype)
         coord = [0] * len(order)
 
         def walk(level, pos):
             if level == len(order):
+                if pos >= values.size:
+                    fail(f"it addresses value {pos}; the buffer holds {values.size}")
                 index = tuple(coord[d] * block_size.get(d, 1) + (coord[n + block_map.index(d)] if d in block_size
                                                                    else 0) for d in range(n))
                 dense[index] = values[pos]
@@ -125,7 +227,14 @@ class _Converter:
                     coord[order[level]] = i
                     walk(level + 1, pos * size + i)
             else:
-                for j in range(int(segments[pos]), int(segments[pos + 1])):
+                if pos + 1 >= len(segments):
+                    fail(f"segment {pos} is missing")
+                lo, hi = int(segments[pos]), int(segments[pos + 1])
+                if not 0 <= lo <= hi <= len(indices):
+                    fail(f"segment {pos} spans {lo}..{hi} of {len(indices)} indices")
+                for j in range(lo, hi):
+                    if not 0 <= int(indices[j]) < dims[level]:
+                        fail(f"index {int(indices[j])} is out of range 0..{dims[level] - 1}")
                     coord[order[level]] = int(indices[j])
                     walk(level + 1, j)
 
@@ -137,14 +246,18 @@ class _Converter:
         vectors = {1: self.T.Int32Vector, 2: self.T.Uint16Vector, 3: self.T.Uint8Vector}
         if kind not in vectors:
             raise ConversionError(f"sparse index vector type {kind} is not supported")
+        if table is None:
+            raise ConversionError("a sparse index vector is missing")
         vec = vectors[kind]()
         vec.Init(table.Bytes, table.Pos)
-        return vec.ValuesAsNumpy()
+        return vec.ValuesAsNumpy() if vec.ValuesLength() else np.zeros(0, np.int32)
 
     def value(self, i):
         """The IR value of a TFLite tensor; constants are added (NCHW when 4-D) on first use."""
         if i in self.values:
             return self.values[i]
+        if not self.is_const(i):
+            raise ConversionError(f"{self.where}: tensor '{self.tname(i)}' is read before any operator computes it")
         data, group = self.const(i)
         if data.dtype == np.float16:
             data = data.astype(np.float32)
@@ -157,8 +270,7 @@ class _Converter:
     def is_const(self, i):
         if i in self.values:
             return self.graph.tensors[self.values[i].name].data is not None
-        buf = self.model.Buffers(self.tensor(i).Buffer())
-        return i in self.constants or (buf is not None and buf.DataLength() > 0)
+        return i in self.constants or len(self.raw(i)) > 0
 
     def ir_shape(self, i, nchw):
         s = self.shape(i)
@@ -179,8 +291,8 @@ class _Converter:
 
     # --- ops -------------------------------------------------------------------------------
     def convert(self):
-        for k in range(self.sub.InputsLength()):
-            i = self.sub.Inputs(k)
+        for i in _vector(self.sub, "Inputs"):
+            self.where = f"graph input {i}"
             kind = self.type_names.get(self.tensor(i).Type())
             if kind not in ("FLOAT32", "INT32", "INT64"):
                 raise ConversionError(self._dtype_message(i, kind))
@@ -193,23 +305,36 @@ class _Converter:
             else:
                 self.values[i] = _Value(name)
         total = self.sub.OperatorsLength()
+        n_codes = self.model.OperatorCodesLength()
         for k in range(total):
             if self.progress is not None:
                 self.progress(k, total)
+            self.where = f"operator {k}"
             op = self.sub.Operators(k)
+            if not 0 <= op.OpcodeIndex() < n_codes:
+                raise ConversionError(f"operator {k} has opcode index {op.OpcodeIndex()}; the model has {n_codes} "
+                                      "operator codes")
             code = self.model.OperatorCodes(op.OpcodeIndex())
             kind = self.op_names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
+            ins, outs = _vector(op, "Inputs"), _vector(op, "Outputs")
+            if not outs:
+                raise ConversionError(f"operator {k} ({kind}) has no outputs")
+            self.where = f"operator {k} ({kind}, output '{self.tname(outs[0])}')"
             handler = getattr(self, "op_" + kind.lower(), None)
             if handler is None:
                 supported = sorted(n[3:].upper() for n in dir(self) if n.startswith("op_"))
                 raise ConversionError(f"unsupported TFLite op {kind} (operator {k}, output "
-                                      f"'{self.tname(op.Outputs(0))}'); supported: {supported}")
-            ins = [int(i) for i in op.InputsAsNumpy()] if op.InputsLength() else []
-            handler(op, ins, int(op.Outputs(0)))
+                                      f"'{self.tname(outs[0])}'); supported: {supported}")
+            if len(ins) < _MIN_INPUTS.get(kind, 1):
+                raise ConversionError(f"{self.where} has {len(ins)} inputs; {kind} takes at least "
+                                      f"{_MIN_INPUTS.get(kind, 1)}")
+            handler(op, ins, outs[0])
         if self.progress is not None:
             self.progress(total, total)
-        for k in range(self.sub.OutputsLength()):
-            i = self.sub.Outputs(k)
+        self.where = "collecting the outputs"
+        for i in _vector(self.sub, "Outputs"):
+            if i not in self.values:
+                raise ConversionError(f"graph output '{self.tname(i)}' is computed by no operator")
             v = self.values[i]
             name = self.to_nhwc(v, self.shape(i), self.tname(i)) if v.nchw else v.name
             self.graph.outputs.append(name)
@@ -217,10 +342,16 @@ class _Converter:
         return self.graph
 
     def options(self, op, cls):
+        """The op's options table as tflite.<cls>; an absent table reads as the schema defaults."""
         table = op.BuiltinOptions()
         opts = getattr(self.T, cls)()
-        if table is not None:
-            opts.Init(table.Bytes, table.Pos)
+        if table is None:
+            opts.Init(_EMPTY_TABLE, struct.unpack_from("<I", _EMPTY_TABLE, 0)[0])
+            return opts
+        kind = op.BuiltinOptionsType()
+        if kind != getattr(self.T.BuiltinOptions, cls):
+            raise ConversionError(f"{self.where} has options of type {kind}; it needs {cls}")
+        opts.Init(table.Bytes, table.Pos)
         return opts
 
     def fused(self, out_index, act):
@@ -241,6 +372,9 @@ class _Converter:
         return self.add("ACTIVATION", [mid], out_index, nchw, dict(activation="TANH"))
 
     def same_pads(self, in_hw, kernel, stride, dilation, padding):
+        if min(*kernel, *stride, *dilation) < 1:
+            raise ConversionError(f"{self.where}: kernel {list(kernel)}, stride {list(stride)} and dilation "
+                                  f"{list(dilation)} must be at least 1")
         if padding == 1:   # VALID
             return (0, 0, 0, 0)
         pads = []
@@ -259,7 +393,9 @@ class _Converter:
     def op_conv_2d(self, op, ins, out):
         o = self.options(op, "Conv2DOptions")
         w = self.const(ins[1], "weights")[0].astype(np.float32)                       # OHWI
-        n, h, wd, c = self.shape(ins[0])
+        n, h, wd, c = self.rank(ins[0], 4, "the input")
+        if w.ndim != 4 or c % w.shape[3]:
+            raise ConversionError(f"{self.where}: weights of shape {list(w.shape)} for an input of {c} channels")
         stride, dilation = (o.StrideH(), o.StrideW()), (o.DilationHFactor(), o.DilationWFactor())
         pads = self.same_pads((h, wd), w.shape[1:3], stride, dilation, o.Padding())
         self.with_activation("CONV2D", self.conv_inputs(ins, np.ascontiguousarray(w.transpose(0, 3, 1, 2))), out,
@@ -269,7 +405,9 @@ class _Converter:
     def op_depthwise_conv_2d(self, op, ins, out):
         o = self.options(op, "DepthwiseConv2DOptions")
         w = self.const(ins[1], "weights")[0].astype(np.float32)                       # 1, KH, KW, C*M
-        n, h, wd, c = self.shape(ins[0])
+        n, h, wd, c = self.rank(ins[0], 4, "the input")
+        if w.ndim != 4:
+            raise ConversionError(f"{self.where}: depthwise weights of shape {list(w.shape)}; 4-D expected")
         stride, dilation = (o.StrideH(), o.StrideW()), (o.DilationHFactor(), o.DilationWFactor())
         pads = self.same_pads((h, wd), w.shape[1:3], stride, dilation, o.Padding())
         self.with_activation("CONV2D", self.conv_inputs(ins, np.ascontiguousarray(w.transpose(3, 0, 1, 2))), out,
@@ -279,6 +417,9 @@ class _Converter:
     def op_fully_connected(self, op, ins, out):
         o = self.options(op, "FullyConnectedOptions")
         w, group = self.const(ins[1], "weights")
+        if w.ndim != 2 or num_elements(self.shape(ins[0])) % w.shape[1]:
+            raise ConversionError(f"{self.where}: weights of shape {list(w.shape)} for an input of shape "
+                                  f"{list(self.shape(ins[0]))}")
         x = self.value(ins[0])
         x_name = x.name
         if x.nchw or len(self.shape(ins[0])) != 2:   # flattened in TFLite's (NHWC) order
@@ -327,6 +468,8 @@ class _Converter:
     def op_pad(self, op, ins, out, value=0.0):
         x = self.value(ins[0])
         pads = self.const(ins[1], "paddings")[0].astype(np.int64)
+        if pads.ndim != 2 or pads.shape[1] != 2 or (x.nchw and pads.shape[0] != 4):
+            raise ConversionError(f"{self.where}: paddings of shape {list(pads.shape)}; [rank, 2] expected")
         if x.nchw:
             pads = pads[list(NHWC_TO_NCHW)]
         self.add("PAD", [x.name], out, x.nchw, dict(pads=[int(p) for p in pads[:, 0]] + [int(p) for p in pads[:, 1]],
@@ -337,7 +480,7 @@ class _Converter:
 
     def pool(self, kind, op, ins, out):
         o = self.options(op, "Pool2DOptions")
-        n, h, w, c = self.shape(ins[0])
+        n, h, w, c = self.rank(ins[0], 4, "the input")
         kernel, stride = (o.FilterHeight(), o.FilterWidth()), (o.StrideH(), o.StrideW())
         opts = dict(kernel=kernel, stride=stride, padding=self.same_pads((h, w), kernel, stride, (1, 1), o.Padding()))
         if kind == "AVG_POOL2D":
@@ -392,7 +535,7 @@ class _Converter:
         if not x.nchw or axes != [1, 2]:
             raise ConversionError(f"MEAN at '{self.tname(out)}' over axes {axes}: only the spatial axes of an "
                                   "NHWC tensor are supported")
-        n, _, _, c = self.shape(ins[0])
+        n, _, _, c = self.rank(ins[0], 4, "the input")
         y = self.graph.add_op("GLOBAL_AVG_POOL", [x.name], (n, c, 1, 1), name=self.tname(out))
         if not o.KeepDims():
             y = self.graph.add_op("RESHAPE", [y], self.shape(out), name=self.tname(out) + ":squeeze")
@@ -431,7 +574,19 @@ for _kind in _UNARY:
 
 def from_tflite_graph(data, progress=None):
     """The IR of a .tflite's bytes, its outputs' TFLite names, and whether its weights were fp16.
-    progress(done, total) is called as operators convert."""
-    conv = _Converter(data, progress)
-    graph = conv.convert()
+    progress(done, total) is called as operators convert. A malformed file fails with
+    ConversionError naming the operator conversion stood at; the exception that revealed it is
+    chained (its traceback shows where, should it be a bug)."""
+    conv = None
+    try:
+        conv = _Converter(data, progress)
+        graph = conv.convert()
+    except ConversionError:
+        raise
+    except _MALFORMED as e:
+        where = conv.where if conv else "reading the model"
+        if isinstance(e, struct.error) or "buffer is smaller" in str(e):   # flatbuffers read past the end
+            raise ConversionError(f"malformed TFLite model ({where}): a table or vector lies outside the "
+                                  f"{len(data)}-byte file ({type(e).__name__}: {e})") from e
+        raise ConversionError(f"malformed TFLite model ({where}): {type(e).__name__}: {e}") from e
     return graph, conv.output_names, conv.fp16_weights

@@ -3,6 +3,7 @@
 //   import { loadRuntime } from "./sparselite.mjs";
 //   const runtime = await loadRuntime(new URL("./sparselite.wasm", import.meta.url));
 //   const model = runtime.load(sliteBytes);           // Uint8Array | ArrayBuffer; verified first
+//   runtime.load(sliteBytes, { maxMemoryBytes: 2 ** 31 });   // the most loading may allocate (default 2 GiB)
 //   const [logits] = model.run([new Float32Array(3 * 224 * 224)]);   // or {name: Float32Array}
 //   logits.data, logits.shape;
 //   const ops = model.profile([x], 10);   // per op: {name, type, kernel, flops, denseFlops, ms, ...}
@@ -87,21 +88,29 @@ class Runtime {
 
   get isa() { return this.exports.sl_cpu_isa(); }
 
-  // bytes: Uint8Array | ArrayBuffer of a .slite file.
-  load(bytes) {
+  // bytes: Uint8Array | ArrayBuffer of a .slite file. maxMemoryBytes: the most memory loading may
+  // allocate (the model's copy of the bytes, weights, arena, scratch); a model needing more throws
+  // with both sizes. Omitted: the runtime's default, 2 GiB.
+  load(bytes, { maxMemoryBytes } = {}) {
     const e = this.exports;
     const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+    if (maxMemoryBytes !== undefined && !(Number.isInteger(maxMemoryBytes) && maxMemoryBytes >= 1))
+      throw new Error(`maxMemoryBytes must be a positive integer, got ${maxMemoryBytes}`);
     const handle = e.sl_model_new();
     if (!handle) throw new Error("out of memory creating a model");
-    const buf = e.malloc(data.length);
+    const fail = (message) => {
+      e.sl_model_free(handle);
+      throw new Error(message);
+    };
+    // size_t is 32 bits in wasm32: a larger limit means none.
+    if (maxMemoryBytes !== undefined && e.sl_model_set_memory_limit(handle, Math.min(maxMemoryBytes, TWO_32 - 1)) !== 0)
+      fail(this.string(e.sl_model_last_error(handle)));
+    const buf = e.malloc(Math.max(data.length, 1));
+    if (!buf) fail(`out of memory: cannot copy ${data.length} bytes into sparselite.wasm`);
     new Uint8Array(e.memory.buffer, buf, data.length).set(data);
     const status = e.sl_model_load_buffer(handle, buf, data.length, 1);
     e.free(buf);
-    if (status !== 0) {
-      const message = this.string(e.sl_model_last_error(handle));
-      e.sl_model_free(handle);
-      throw new Error(message || statusName(status));
-    }
+    if (status !== 0) fail(this.string(e.sl_model_last_error(handle)) || statusName(status));
     return new Model(this, handle);
   }
 

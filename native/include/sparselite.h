@@ -39,6 +39,7 @@ typedef enum {
 } sl_dtype_t;
 
 #define SL_MAX_RANK 8
+#define SL_DEFAULT_MEMORY_LIMIT 2147483648
 
 typedef struct {
   const char* name;
@@ -79,9 +80,12 @@ sl_model_t* sl_model_new(void);
 void sl_model_free(sl_model_t* model);
 const char* sl_model_last_error(const sl_model_t* model);
 
-/* copy != 0 keeps a private copy; otherwise the caller keeps data alive and unchanged. */
+/* copy != 0 keeps a private copy (counted against the memory limit); copy == 0 is the
+ * zero-copy path: the caller keeps data alive and unchanged, 64-byte aligned (else it is copied),
+ * and weights are used in place. */
 sl_status_t sl_model_load_buffer(sl_model_t* model, const void* data, size_t size, int copy);
-/* Maps the file read-only; weights are used in place where their layout allows. */
+/* Reads the whole file into the model's memory (counted against the memory limit) rather than
+ * mapping it: a file truncated or rewritten after loading cannot crash or change the model. */
 sl_status_t sl_model_load_file(sl_model_t* model, const char* path);
 /* Options, set before loading. num_threads: 1..256 (the caller's thread works too).
  * isa_mask: kernels may only use these SL_ISA_* bits (tests, and comparing ISAs);
@@ -90,6 +94,13 @@ sl_status_t sl_model_load_file(sl_model_t* model, const char* path);
 sl_status_t sl_model_set_num_threads(sl_model_t* model, int num_threads);
 sl_status_t sl_model_set_isa_mask(sl_model_t* model, uint32_t isa_mask);
 sl_status_t sl_model_set_tuning(sl_model_t* model, int tune);
+/* The most bytes loading may allocate: the file copy, tables, unpacked and packed weights, the
+ * arena and the scratch, all counted. A file needing more fails with SL_ERROR_OUT_OF_MEMORY and a
+ * message giving both sizes, before anything that large is allocated. The default,
+ * SL_DEFAULT_MEMORY_LIMIT (2 GiB), is over ten times what the models we ship need and fits
+ * wasm32's address space, while a small hostile file cannot make a load take the machine's
+ * memory; bytes >= 1, SIZE_MAX for no limit. */
+sl_status_t sl_model_set_memory_limit(sl_model_t* model, size_t bytes);
 
 int32_t sl_model_num_inputs(const sl_model_t* model);
 int32_t sl_model_num_outputs(const sl_model_t* model);

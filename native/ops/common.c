@@ -58,9 +58,15 @@ sl_status_t sl_parse_activation(sl_model_t* m, const sl_node_t* n, uint8_t type,
 }
 
 void* sl_node_params(sl_model_t* m, sl_node_t* n, size_t size) {
-  if (n->params == NULL) n->params = sl_model_alloc(m, size);
-  if (n->params == NULL) sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+  if (n->params == NULL) n->params = sl_model_alloc(m, size); /* which records why it failed */
   return n->params;
+}
+
+bool sl_gemm_pack_bytes(size_t rows, size_t k, uint32_t panel_rows, size_t* bytes) {
+  size_t padded_rows, row_floats;
+  return sl_size_add(rows, panel_rows - 1, &padded_rows) && sl_size_add(k, 1, &row_floats) &&
+         sl_size_mul(padded_rows / panel_rows * panel_rows, row_floats, bytes) &&
+         sl_size_mul(*bytes, sizeof(float), bytes);
 }
 
 bool sl_activation_minmax(const sl_activation_t* act, sl_minmax_t* mm) {

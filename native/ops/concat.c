@@ -17,17 +17,21 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   int32_t rank = first->rank;
   if (axis < 0) axis += rank;
   if (axis < 0 || axis >= rank) return sl_node_fail(m, n, "axis is out of range for rank %d", rank);
-  int32_t shape[SL_MAX_RANK];
-  memcpy(shape, first->shape, sizeof(shape));
-  shape[axis] = 0;
+  /* Summed in 64 bits: 65,536 inputs of 65,536 would wrap an int32 sum to a small output. */
+  int64_t total = 0;
   for (int32_t i = 0; i < n->num_inputs; i++) {
     sl_tensor_t* t = sl_in(m, n, i);
     if ((st = sl_expect_f32(m, n, t, "input", rank)) != SL_OK) return st;
     for (int32_t d = 0; d < rank; d++)
       if (d != axis && t->shape[d] != first->shape[d])
         return sl_node_fail(m, n, "input %d (%s) differs from input 0 in dimension %d", i, t->name, d);
-    shape[axis] += t->shape[axis];
+    total += t->shape[axis];
+    if (total > INT32_MAX)
+      return sl_node_fail(m, n, "the inputs add up to more than %d along axis %d", INT32_MAX, axis);
   }
+  int32_t shape[SL_MAX_RANK];
+  memcpy(shape, first->shape, sizeof(shape));
+  shape[axis] = (int32_t)total;
   if ((st = sl_expect_f32(m, n, y, "output", rank)) != SL_OK) return st;
   if ((st = sl_expect_shape(m, n, y, "output", rank, shape)) != SL_OK) return st;
   p->outer = 1;

@@ -26,33 +26,45 @@ typedef struct {
 } conv_params_t;
 
 /* Dense [OC][IC/groups][KH][KW] weights, densified when the file stores them sparse. */
-static const float* dense_weights(sl_model_t* m, const sl_tensor_t* w) {
-  if (w->sparse == NULL) return w->data;
-  float* dense = sl_model_alloc(m, (size_t)w->sparse->rows * w->sparse->cols * sizeof(float));
-  if (dense != NULL) sl_group_sparse_densify(w->sparse, dense);
-  return dense;
+static sl_status_t dense_weights(sl_model_t* m, const sl_node_t* n, const sl_tensor_t* w, const float** dense) {
+  *dense = w->data;
+  if (w->sparse == NULL) return SL_OK;
+  size_t bytes;
+  if (!sl_size_mul(w->num_elems, sizeof(float), &bytes))
+    return sl_node_fail(m, n, "%zu densified weights do not fit in memory", w->num_elems);
+  float* values = sl_model_alloc(m, bytes);
+  if (values == NULL) return SL_ERROR_OUT_OF_MEMORY; /* sl_model_alloc has said why */
+  sl_group_sparse_densify(w->sparse, values);
+  *dense = values;
+  return SL_OK;
 }
 
 static sl_status_t prepare_im2col(sl_model_t* m, sl_node_t* n, conv_params_t* p, const sl_tensor_t* w,
                                   const float* bias) {
   const sl_conv2d_shape_t* s = &p->s;
   p->gemm = sl_op_kernel(m, SL_FAMILY_gemm, 0);
-  const float* dense = dense_weights(m, w);
-  if (dense == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
   size_t ocg = s->out_c / s->groups;
-  p->patch = (size_t)(s->in_c / s->groups) * s->kernel_h * s->kernel_w;
-  size_t panel_size = sl_gemm_pack_size(ocg, p->patch, p->gemm->rows);
-  p->panels = sl_model_alloc(m, panel_size * s->groups * sizeof(float));
-  if (p->panels == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+  p->patch = (size_t)(s->in_c / s->groups) * s->kernel_h * s->kernel_w; /* a weight row: below 2^31 */
+  /* A tile's patch matrix stays in L1/L2 while the gemm walks it. */
+  p->tile = p->gemm->pixels * 4;
+  size_t panel_bytes, panels_bytes, patch_bytes;
+  if (!sl_gemm_pack_bytes(ocg, p->patch, p->gemm->rows, &panel_bytes) ||
+      !sl_size_mul(panel_bytes, s->groups, &panels_bytes) || !sl_size_mul(p->patch, p->tile, &patch_bytes) ||
+      !sl_size_mul(patch_bytes, sizeof(float), &patch_bytes))
+    return sl_node_fail(m, n, "the packed weights or patch tiles of %zu x %zu do not fit in memory", ocg, p->patch);
+  const float* dense;
+  sl_status_t st = dense_weights(m, n, w, &dense);
+  if (st != SL_OK) return st;
+  p->panels = sl_model_alloc(m, panels_bytes);
+  if (p->panels == NULL) return SL_ERROR_OUT_OF_MEMORY;
+  size_t panel_size = panel_bytes / sizeof(float);
   for (uint32_t g = 0; g < s->groups; g++)
     sl_gemm_pack(dense + g * ocg * p->patch, bias != NULL ? bias + g * ocg : NULL, ocg, p->patch, p->gemm->rows,
                  p->panels + g * panel_size);
   if (w->sparse != NULL) sl_model_release(m, (void*)dense);
-  /* A tile's patch matrix stays in L1/L2 while the gemm walks it. */
   size_t pixels = (size_t)s->out_h * s->out_w;
-  p->tile = p->gemm->pixels * 4;
   p->tiles = (pixels + p->tile - 1) / p->tile;
-  sl_reserve_scratch(m, n, 0, p->patch * p->tile * sizeof(float));
+  sl_reserve_scratch(m, n, 0, patch_bytes);
   n->kernel = p->gemm->name;
   return SL_OK;
 }
@@ -92,6 +104,8 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   int64_t ow = ((int64_t)x->shape[3] + pl + pr - ew) / sw + 1;
   if ((int64_t)x->shape[2] + pt + pb < eh || (int64_t)x->shape[3] + pl + pr < ew)
     return sl_node_fail(m, n, "the %dx%d kernel is larger than the padded input", kh, kw);
+  if (oh > INT32_MAX || ow > INT32_MAX) /* padding can push a side past what a tensor holds */
+    return sl_node_fail(m, n, "the output would be %lldx%lld, over 2^31 - 1 per axis", (long long)oh, (long long)ow);
   int32_t yshape[4] = {x->shape[0], oc, (int32_t)oh, (int32_t)ow};
   if ((st = sl_expect_f32(m, n, y, "output", 4)) != SL_OK) return st;
   if ((st = sl_expect_shape(m, n, y, "output", 4, yshape)) != SL_OK) return st;
@@ -122,8 +136,8 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   n->dense_flops = n->flops = 2.0 * oc * (c / groups) * kh * kw * (double)pixels * p->batch;
   if (depthwise) {
     p->path = PATH_DEPTHWISE;
-    const float* weights = dense_weights(m, w);
-    if (weights == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+    const float* weights;
+    if ((st = dense_weights(m, n, w, &weights)) != SL_OK) return st;
     return sl_depthwise_prepare(m, n, &p->depthwise, &p->s, weights, p->bias, &p->act);
   }
   p->path = PATH_IM2COL;

@@ -14,9 +14,13 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   sl_status_t st = sl_expect_f32(m, n, x, "input", 4);
   if (st == SL_OK) st = sl_expect_f32(m, n, y, "output", 4);
   if (st != SL_OK) return st;
-  if (b < 1 || x->shape[1] % (b * b) != 0)
+  /* In 64 bits: an int32 b*b wraps (to 0 for b = 65536, to 4 for b = 2^30 + 2). Once b*b divides
+   * the channels, H*b and W*b stay below 2^31: they are elements of the input divided by b. */
+  int64_t bb = (int64_t)b * b;
+  if (b < 1 || bb > x->shape[1] || x->shape[1] % bb != 0)
     return sl_node_fail(m, n, "block size %d does not divide the %d channels into b*b groups", b, x->shape[1]);
-  int32_t yshape[4] = {x->shape[0], x->shape[1] / (b * b), x->shape[2] * b, x->shape[3] * b};
+  int32_t yshape[4] = {x->shape[0], (int32_t)(x->shape[1] / bb), (int32_t)((int64_t)x->shape[2] * b),
+                       (int32_t)((int64_t)x->shape[3] * b)};
   if ((st = sl_expect_shape(m, n, y, "output", 4, yshape)) != SL_OK) return st;
   p->batch = (size_t)x->shape[0];
   p->channels = (size_t)yshape[1];

@@ -20,23 +20,35 @@ sl_status_t sl_depthwise_prepare(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d,
   d->bias = bias;
   d->post = *act;
   if (!sl_activation_minmax(act, &d->mm)) d->post.type = SL_ACT_NONE;
+  /* The padded extent (out - 1) * stride + kernel is at most input + paddings < 2^32. */
   d->pad_h = (s->out_h - 1) * s->stride_h + s->kernel_h;
   d->pad_w = (s->out_w - 1) * s->stride_w + s->kernel_w;
+  /* A padding past the padded extent (a stride larger than the input) places no input row or
+   * column; clamping it keeps fill_planes' copy and zeroing inside each phase. */
+  if (d->s.pad_top > d->pad_h) d->s.pad_top = d->pad_h;
+  if (d->s.pad_left > d->pad_w) d->s.pad_left = d->pad_w;
   d->row_len = ceil_div(d->pad_w, s->stride_w);
-  d->phase_stride = (size_t)ceil_div(d->pad_h, s->stride_h) * d->row_len;
-  d->count = (size_t)(s->out_h - 1) * d->row_len + s->out_w;
-  d->taps = s->kernel_h * s->kernel_w;
-  d->tap_offset = sl_model_alloc(m, d->taps * sizeof(uint32_t));
-  if (d->tap_offset == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+  /* Tap offsets index the planes with 32 bits, so every phase together must stay below 2^32 floats. */
+  size_t phases = (size_t)s->stride_h * s->stride_w, planes, scratch;
+  d->count = (size_t)(s->out_h - 1) * d->row_len + s->out_w; /* <= phase_stride: exact once that fits */
+  if (!sl_size_mul(ceil_div(d->pad_h, s->stride_h), d->row_len, &d->phase_stride) ||
+      !sl_size_mul(phases, d->phase_stride, &planes) || planes > UINT32_MAX ||
+      !sl_size_add(planes, d->count, &scratch) || !sl_size_mul(scratch, sizeof(float), &scratch))
+    return sl_node_fail(m, n, "the padded input plane (%u x %u, stride %u x %u) is too large", d->pad_h, d->pad_w,
+                        s->stride_h, s->stride_w);
+  d->taps = s->kernel_h * s->kernel_w; /* a channel's weights: below 2^31 */
+  size_t tap_bytes;
+  if (!sl_size_mul(d->taps, sizeof(uint32_t), &tap_bytes))
+    return sl_node_fail(m, n, "%u taps do not fit in memory", d->taps);
+  d->tap_offset = sl_model_alloc(m, tap_bytes);
+  if (d->tap_offset == NULL) return SL_ERROR_OUT_OF_MEMORY; /* sl_model_alloc has said why */
   for (uint32_t ky = 0; ky < s->kernel_h; ky++)
     for (uint32_t kx = 0; kx < s->kernel_w; kx++) {
       size_t phase = (ky % s->stride_h) * s->stride_w + kx % s->stride_w;
       d->tap_offset[ky * s->kernel_w + kx] =
           (uint32_t)(phase * d->phase_stride + (ky / s->stride_h) * d->row_len + kx / s->stride_w);
     }
-  size_t phases = (size_t)s->stride_h * s->stride_w;
-  if (phases * d->phase_stride > UINT32_MAX) return sl_node_fail(m, n, "the padded input plane is too large");
-  sl_reserve_scratch(m, n, 0, (phases * d->phase_stride + d->count) * sizeof(float));
+  sl_reserve_scratch(m, n, 0, scratch);
   n->kernel = d->k->name;
   return SL_OK;
 }

@@ -42,8 +42,11 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   p->rows = x->num_elems / (size_t)k;
   /* Rows of the transposed scratch an odd number of 32-byte steps apart: power-of-two strides
    * (128 tokens) would map a kernel's column loads onto a few L1 sets. */
-  size_t ld = p->rows > 1 ? ((p->rows + 7) / 8 * 8) | 8 : 1;
-  if (ld > 1) sl_reserve_scratch(m, n, (p->cols + p->out_c) * ld * sizeof(float), 0);
+  size_t ld = p->rows > 1 ? ((p->rows + 7) / 8 * 8) | 8 : 1, scratch;
+  if (!sl_size_mul(p->cols + p->out_c, ld, &scratch) || !sl_size_mul(scratch, sizeof(float), &scratch))
+    return sl_node_fail(m, n, "%zu rows of %zu inputs and %zu outputs do not fit in memory", p->rows, p->cols,
+                        p->out_c);
+  if (ld > 1) sl_reserve_scratch(m, n, scratch, 0);
   return sl_linear_prepare(m, n, &p->linear, w, b != NULL ? sl_const_f32(b) : NULL, p->rows, ld, &p->act);
 }
 

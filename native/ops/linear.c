@@ -2,45 +2,65 @@
  * sparse (spmm) and dense (gemm) microkernels, packing, and the parallel run. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "linear.h"
 
-static sl_status_t oom(sl_model_t* m) { return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory packing weights"); }
+/* Sizes come from a [rows][cols] weight of the file and the pixel stride, so each is computed
+ * checked (on 32-bit targets, WASM, a byte count wraps first). A NULL from sl_model_alloc comes
+ * with the model's message already set and returns SL_ERROR_OUT_OF_MEMORY as is. */
+static sl_status_t too_large(sl_model_t* m, const sl_node_t* n, const sl_linear_t* L) {
+  return sl_node_fail(m, n, "a %zu x %zu layer over %zu pixels does not fit in memory", L->rows, L->cols, L->stride);
+}
 
-static sl_status_t prepare_dense(sl_model_t* m, sl_linear_t* L, const float* w, const float* bias) {
+/* Bytes of count + 1 elements (so an empty stream is still a block). */
+static bool array_bytes(size_t count, size_t size, size_t* bytes) {
+  return sl_size_add(count, 1, bytes) && sl_size_mul(*bytes, size, bytes);
+}
+
+static sl_status_t prepare_dense(sl_model_t* m, const sl_node_t* n, sl_linear_t* L, const float* w,
+                                 const float* bias) {
   L->gemm = sl_op_kernel(m, SL_FAMILY_gemm, 0);
-  L->panels = sl_model_alloc(m, sl_gemm_pack_size(L->rows, L->cols, L->gemm->rows) * sizeof(float));
-  if (L->panels == NULL) return oom(m);
+  size_t bytes;
+  if (!sl_gemm_pack_bytes(L->rows, L->cols, L->gemm->rows, &bytes)) return too_large(m, n, L);
+  L->panels = sl_model_alloc(m, bytes);
+  if (L->panels == NULL) return SL_ERROR_OUT_OF_MEMORY;
   sl_gemm_pack(w, bias, L->rows, L->cols, L->gemm->rows, L->panels);
   return SL_OK;
 }
 
 /* Dense gemm panels from group-sparse weights (a layer that runs faster dense). */
-static sl_status_t prepare_densified(sl_model_t* m, sl_linear_t* L, const sl_group_sparse_f32_t* w,
-                                     const float* bias) {
-  float* dense = malloc(L->rows * L->cols * sizeof(float));
-  if (dense == NULL) return oom(m);
+static sl_status_t prepare_densified(sl_model_t* m, const sl_node_t* n, sl_linear_t* L,
+                                     const sl_group_sparse_f32_t* w, const float* bias) {
+  size_t bytes;
+  if (!sl_size_mul(L->rows, L->cols, &bytes) || !sl_size_mul(bytes, sizeof(float), &bytes)) return too_large(m, n, L);
+  float* dense = sl_model_alloc(m, bytes);
+  if (dense == NULL) return SL_ERROR_OUT_OF_MEMORY;
   sl_group_sparse_densify(w, dense);
-  sl_status_t st = prepare_dense(m, L, dense, bias);
-  free(dense);
+  sl_status_t st = prepare_dense(m, n, L, dense, bias);
+  sl_model_release(m, dense);
   return st;
 }
 
-static sl_status_t prepare_sparse(sl_model_t* m, sl_linear_t* L, const sl_group_sparse_f32_t* w,
+static sl_status_t prepare_sparse(sl_model_t* m, const sl_node_t* n, sl_linear_t* L, const sl_group_sparse_f32_t* w,
                                   const float* bias, const sl_ukernel_t* k) {
   sl_spmm_packed_t* p = &L->packed;
   size_t nonzeros, values;
   p->r = k->rows;
   sl_spmm_pack_count(w, k->rows, &p->blocks, &p->tail_rows, &nonzeros, &values);
-  size_t nb = (size_t)p->blocks + p->tail_rows;
-  p->nz_start = sl_model_alloc(m, (nb + 1) * sizeof(uint32_t));
-  p->x_offset = sl_model_alloc(m, (nonzeros + 1) * sizeof(uint32_t));
-  p->values = sl_model_alloc(m, (values + 1) * sizeof(float));
-  p->out_row = sl_model_alloc(m, (w->rows + 1) * sizeof(uint32_t));
-  if (p->nz_start == NULL || p->x_offset == NULL || p->values == NULL || p->out_row == NULL) return oom(m);
+  size_t nb = (size_t)p->blocks + p->tail_rows, nz_bytes, offset_bytes, value_bytes, row_bytes;
+  /* nz_start holds nonzero counts in 32 bits. */
+  if (nonzeros >= UINT32_MAX || !array_bytes(nb, sizeof(uint32_t), &nz_bytes) ||
+      !array_bytes(nonzeros, sizeof(uint32_t), &offset_bytes) || !array_bytes(values, sizeof(float), &value_bytes) ||
+      !array_bytes(w->rows, sizeof(uint32_t), &row_bytes))
+    return too_large(m, n, L);
+  p->nz_start = sl_model_alloc(m, nz_bytes);
+  p->x_offset = sl_model_alloc(m, offset_bytes);
+  p->values = sl_model_alloc(m, value_bytes);
+  p->out_row = sl_model_alloc(m, row_bytes);
+  if (p->nz_start == NULL || p->x_offset == NULL || p->values == NULL || p->out_row == NULL)
+    return SL_ERROR_OUT_OF_MEMORY;
   sl_spmm_pack(w, bias, L->stride, p);
   L->spmm = k;
   L->spmm_tail = sl_op_kernel(m, SL_FAMILY_spmm, 1);
@@ -98,19 +118,23 @@ static double time_run(const sl_model_t* m, const sl_linear_t* L, const float* x
 }
 
 /* Times sparse against dense on this layer's shapes and keeps the faster. */
-static sl_status_t tune(sl_model_t* m, sl_linear_t* L, const sl_group_sparse_f32_t* w, const float* bias,
-                        const sl_ukernel_t* k) {
-  sl_status_t st = prepare_sparse(m, L, w, bias, k);
-  float* x = calloc(L->cols * L->stride + 1, sizeof(float));
-  float* y = malloc((L->rows * L->stride + 1) * sizeof(float));
-  if (x == NULL || y == NULL) st = oom(m);
+static sl_status_t tune(sl_model_t* m, const sl_node_t* n, sl_linear_t* L, const sl_group_sparse_f32_t* w,
+                        const float* bias, const sl_ukernel_t* k) {
+  size_t x_floats, y_floats, x_bytes, y_bytes;
+  if (!sl_size_mul(L->cols, L->stride, &x_floats) || !array_bytes(x_floats, sizeof(float), &x_bytes) ||
+      !sl_size_mul(L->rows, L->stride, &y_floats) || !array_bytes(y_floats, sizeof(float), &y_bytes))
+    return too_large(m, n, L);
+  sl_status_t st = prepare_sparse(m, n, L, w, bias, k);
+  float* x = st == SL_OK ? sl_model_alloc(m, x_bytes) : NULL;
+  float* y = x != NULL ? sl_model_alloc(m, y_bytes) : NULL;
+  if (st == SL_OK && y == NULL) st = SL_ERROR_OUT_OF_MEMORY;
   if (st == SL_OK) {
-    for (size_t i = 0; i < L->cols * L->stride; i++) x[i] = (float)(i % 7) * 0.25f;
+    for (size_t i = 0; i < x_floats; i++) x[i] = (float)(i % 7) * 0.25f;
     double sparse_time = time_run(m, L, x, y);
     sl_linear_t D = *L;
     D.spmm = D.spmm_tail = NULL;
     memset(&D.packed, 0, sizeof(D.packed));
-    st = prepare_densified(m, &D, w, bias);
+    st = prepare_densified(m, n, &D, w, bias);
     if (st == SL_OK && time_run(m, &D, x, y) < sparse_time) {
       release_sparse(m, L);
       *L = D;
@@ -118,8 +142,8 @@ static sl_status_t tune(sl_model_t* m, sl_linear_t* L, const sl_group_sparse_f32
       sl_model_release(m, D.panels);
     }
   }
-  free(x);
-  free(y);
+  sl_model_release(m, x);
+  sl_model_release(m, y);
   return st;
 }
 
@@ -138,20 +162,20 @@ sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const
   /* The packed offsets are 32-bit: columns * pixel stride must fit. */
   bool sparse_ok = s != NULL && (uint64_t)L->cols * stride <= UINT32_MAX;
   if (s != NULL && !sparse_ok) {
-    st = prepare_densified(m, L, s, bias);
+    st = prepare_densified(m, n, L, s, bias);
   } else if (s != NULL) {
     double sparse_cost = 0.0;
     const sl_ukernel_t* k = best_sparse(m, s, &sparse_cost);
     double dense_cost = (double)L->rows * (double)L->cols;
     if (sl_op_tuning(m)) {
-      st = tune(m, L, s, bias, k);
+      st = tune(m, n, L, s, bias, k);
     } else if (sparse_cost <= dense_cost) {
-      st = prepare_sparse(m, L, s, bias, k);
+      st = prepare_sparse(m, n, L, s, bias, k);
     } else {
-      st = prepare_densified(m, L, s, bias);
+      st = prepare_densified(m, n, L, s, bias);
     }
   } else {
-    st = prepare_dense(m, L, w->data, bias);
+    st = prepare_dense(m, n, L, w->data, bias);
   }
   if (st != SL_OK) return st;
   if (L->spmm != NULL) {

@@ -46,7 +46,10 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   p->gemm = sl_op_kernel(m, SL_FAMILY_gemm, 0);
   p->mm.min = -INFINITY;
   p->mm.max = INFINITY;
-  sl_reserve_scratch(m, n, 0, sl_gemm_pack_size(p->m, p->k, p->gemm->rows) * sizeof(float));
+  size_t panels;
+  if (!sl_gemm_pack_bytes(p->m, p->k, p->gemm->rows, &panels))
+    return sl_node_fail(m, n, "A's panels (%zu x %zu) do not fit in memory", p->m, p->k);
+  sl_reserve_scratch(m, n, 0, panels);
   n->kernel = p->gemm->name;
   n->flops = n->dense_flops = 2.0 * (double)p->batch * (double)p->m * (double)p->k * (double)p->n;
   return SL_OK;

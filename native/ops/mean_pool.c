@@ -17,8 +17,9 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   sl_status_t st = sl_expect_f32(m, n, x, "input", 3);
   if (st != SL_OK) return st;
   if (mask != NULL) {
-    if (mask->dtype != SL_DTYPE_FLOAT32 && mask->dtype != SL_DTYPE_INT32 && mask->dtype != SL_DTYPE_INT64)
-      return sl_node_fail(m, n, "mask (%s) must be float32, int32 or int64", mask->name);
+    if ((mask->dtype != SL_DTYPE_FLOAT32 && mask->dtype != SL_DTYPE_INT32 && mask->dtype != SL_DTYPE_INT64) ||
+        mask->sparse != NULL) /* run reads mask->data, which a group-sparse constant lacks */
+      return sl_node_fail(m, n, "mask (%s) must be dense float32, int32 or int64", mask->name);
     if ((st = sl_expect_shape(m, n, mask, "mask", 2, x->shape)) != SL_OK) return st;
   }
   int32_t yshape[2] = {x->shape[0], x->shape[2]};

@@ -101,7 +101,9 @@ void sl_parallel_for(const sl_model_t* m, size_t count, sl_task_fn fn, void* ctx
 void sl_reserve_scratch(sl_model_t* m, sl_node_t* n, size_t shared, size_t per_thread);
 void* sl_scratch_shared(const sl_model_t* m);
 void* sl_scratch_thread(const sl_model_t* m, const sl_node_t* n, size_t thread);
-/* Zeroed, 64-byte aligned memory freed with the model; NULL when out of memory. */
+/* Zeroed, 64-byte aligned memory freed with the model, counted against its memory limit. NULL
+ * when over the limit or out of memory, with the model's error already set: return
+ * SL_ERROR_OUT_OF_MEMORY as is, without a message of your own. */
 void* sl_model_alloc(sl_model_t* m, size_t size);
 /* Frees a block of sl_model_alloc early (prepare's discarded candidates). */
 void sl_model_release(sl_model_t* m, void* block);
@@ -135,6 +137,8 @@ sl_status_t sl_parse_activation(sl_model_t* m, const sl_node_t* n, uint8_t type,
                                 sl_activation_t* act);
 /* The clamp range that implements act, and whether act needs a pass of its own (vunary). */
 bool sl_activation_minmax(const sl_activation_t* act, sl_minmax_t* mm);
+/* sl_gemm_pack_size(rows, k, panel_rows) floats in bytes; false when that does not fit size_t. */
+bool sl_gemm_pack_bytes(size_t rows, size_t k, uint32_t panel_rows, size_t* bytes);
 /* Dense float data of a constant (NULL if t is not a dense constant). */
 static inline const float* sl_const_f32(const sl_tensor_t* t) {
   return (t != NULL && t->is_const && t->sparse == NULL) ? (const float*)t->data : NULL;

@@ -18,15 +18,18 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   sl_fb_vec_t pads = sl_pad_options_pads(fb, &n->options);
   p->value = sl_pad_options_value(fb, &n->options);
   if (fb->error) return SL_OK; /* reported by the loader */
+  if (x->rank < 1) return sl_node_fail(m, n, "input must have rank >= 1"); /* run copies rows of the last axis */
   p->rank = x->rank;
   if (pads.len != 2u * (uint32_t)x->rank)
     return sl_node_fail(m, n, "%u pads given, expected %d (begin and end per dimension)", pads.len, 2 * x->rank);
   for (int32_t d = 0; d < x->rank; d++) {
     int32_t b = sl_fb_vec_i32(fb, pads, (uint32_t)d), e = sl_fb_vec_i32(fb, pads, (uint32_t)(d + x->rank));
     if (b < 0 || e < 0 || b > 65536 || e > 65536) return sl_node_fail(m, n, "pads must be 0..65536");
+    int64_t padded = (int64_t)x->shape[d] + b + e;
+    if (padded > INT32_MAX) return sl_node_fail(m, n, "dimension %d would pad to %lld", d, (long long)padded);
     p->in_shape[d] = x->shape[d];
     p->begin[d] = b;
-    p->out_shape[d] = x->shape[d] + b + e;
+    p->out_shape[d] = (int32_t)padded;
   }
   if ((st = sl_expect_f32(m, n, y, "output", x->rank)) != SL_OK) return st;
   return sl_expect_shape(m, n, y, "output", x->rank, p->out_shape);

@@ -4,7 +4,8 @@
 #include "op.h"
 
 typedef struct {
-  int32_t planes, ih, iw, oh, ow, kh, kw, sh, sw, pt, pl, pb, pr;
+  size_t planes;
+  int64_t ih, iw, oh, ow, kh, kw, sh, sw, pt, pl, pb, pr; /* 64-bit: ih + pads and oh * sh pass 2^31 */
   bool include_pad;
 } pool_params_t;
 
@@ -34,16 +35,18 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   p->ih = x->shape[2];
   p->iw = x->shape[3];
   if (p->ih + p->pt + p->pb < p->kh || p->iw + p->pl + p->pr < p->kw)
-    return sl_node_fail(m, n, "the %dx%d window is larger than the padded input", p->kh, p->kw);
+    return sl_node_fail(m, n, "the %dx%d window is larger than the padded input", (int)p->kh, (int)p->kw);
   p->oh = y->shape[2];
   p->ow = y->shape[3];
   /* The stored size picks floor or ceil mode; a window must start inside the padded input. */
-  int32_t fh = (p->ih + p->pt + p->pb - p->kh) / p->sh + 1, fw = (p->iw + p->pl + p->pr - p->kw) / p->sw + 1;
+  int64_t fh = (p->ih + p->pt + p->pb - p->kh) / p->sh + 1, fw = (p->iw + p->pl + p->pr - p->kw) / p->sw + 1;
   bool ok_h = p->oh == fh || (p->oh == fh + 1 && (p->oh - 1) * p->sh < p->ih + p->pt);
   bool ok_w = p->ow == fw || (p->ow == fw + 1 && (p->ow - 1) * p->sw < p->iw + p->pl);
-  int32_t yshape[4] = {x->shape[0], x->shape[1], ok_h ? p->oh : fh, ok_w ? p->ow : fw};
+  if (fh > INT32_MAX || fw > INT32_MAX)
+    return sl_node_fail(m, n, "the output would be %lldx%lld, over 2^31 - 1 per axis", (long long)fh, (long long)fw);
+  int32_t yshape[4] = {x->shape[0], x->shape[1], (int32_t)(ok_h ? p->oh : fh), (int32_t)(ok_w ? p->ow : fw)};
   if ((st = sl_expect_shape(m, n, y, "output", 4, yshape)) != SL_OK) return st;
-  p->planes = x->shape[0] * x->shape[1];
+  p->planes = (size_t)x->shape[0] * (size_t)x->shape[1];
   return SL_OK;
 }
 
@@ -51,27 +54,28 @@ static void run_pool(const sl_model_t* m, const sl_node_t* n, bool max) {
   const pool_params_t* p = n->params;
   const float* x = sl_in(m, n, 0)->data;
   float* y = sl_out(m, n, 0)->data;
-  for (int32_t c = 0; c < p->planes; c++) {
-    const float* xc = x + (size_t)c * p->ih * p->iw;
-    for (int32_t oy = 0; oy < p->oh; oy++) {
-      for (int32_t ox = 0; ox < p->ow; ox++) {
-        int32_t y0 = oy * p->sh - p->pt, x0 = ox * p->sw - p->pl;
-        int32_t y1 = y0 + p->kh, x1 = x0 + p->kw;
-        /* Padded-window size for count_include_pad, clipped to the padded extent. */
-        int32_t py1 = y1 < p->ih + p->pb ? y1 : p->ih + p->pb, px1 = x1 < p->iw + p->pr ? x1 : p->iw + p->pr;
-        int32_t pool_size = (py1 - y0) * (px1 - x0);
+  for (size_t c = 0; c < p->planes; c++) {
+    const float* xc = x + c * (size_t)(p->ih * p->iw);
+    for (int64_t oy = 0; oy < p->oh; oy++) {
+      for (int64_t ox = 0; ox < p->ow; ox++) {
+        int64_t y0 = oy * p->sh - p->pt, x0 = ox * p->sw - p->pl;
+        int64_t y1 = y0 + p->kh, x1 = x0 + p->kw;
+        /* Padded-window size for count_include_pad, clipped to the padded extent (up to 2^32). */
+        int64_t py1 = y1 < p->ih + p->pb ? y1 : p->ih + p->pb, px1 = x1 < p->iw + p->pr ? x1 : p->iw + p->pr;
+        int64_t pool_size = (py1 - y0) * (px1 - x0);
         if (y0 < 0) y0 = 0;
         if (x0 < 0) x0 = 0;
         if (y1 > p->ih) y1 = p->ih;
         if (x1 > p->iw) x1 = p->iw;
         float acc = max ? -INFINITY : 0.0f;
-        for (int32_t iy = y0; iy < y1; iy++)
-          for (int32_t ix = x0; ix < x1; ix++) {
+        for (int64_t iy = y0; iy < y1; iy++)
+          for (int64_t ix = x0; ix < x1; ix++) {
             float v = xc[iy * p->iw + ix];
             acc = max ? (v > acc || v != v ? v : acc) : acc + v; /* a NaN in the window wins, as in torch */
           }
-        int32_t count = p->include_pad ? pool_size : (y1 - y0) * (x1 - x0);
-        y[((size_t)c * p->oh + oy) * p->ow + ox] = max ? acc : (count > 0 ? acc / (float)count : 0.0f);
+        int64_t count = p->include_pad ? pool_size : (y1 - y0) * (x1 - x0);
+        y[(c * (size_t)p->oh + (size_t)oy) * (size_t)p->ow + (size_t)ox] =
+            max ? acc : (count > 0 ? acc / (float)count : 0.0f);
       }
     }
   }

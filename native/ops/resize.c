@@ -17,11 +17,10 @@ static void axis(int32_t out, int32_t in, bool align, bool half, int32_t* lo, in
   float scale = (align && out > 1) ? (float)(in - 1) / (float)(out - 1) : (float)in / (float)out;
   for (int32_t o = 0; o < out; o++) {
     float src = half ? ((float)o + 0.5f) * scale - 0.5f : (float)o * scale;
-    float fl = floorf(src);
-    lo[o] = fl < 0.0f ? 0 : (int32_t)fl;
-    int32_t up = (int32_t)ceilf(src);
-    hi[o] = up > in - 1 ? in - 1 : (up < 0 ? 0 : up);
-    if (lo[o] > in - 1) lo[o] = in - 1;
+    /* Clamped before converting: near 2^31 a float source coordinate can round past INT32_MAX. */
+    double fl = floorf(src), up = ceilf(src), last = in - 1;
+    lo[o] = fl < 0.0 ? 0 : fl > last ? in - 1 : (int32_t)fl;
+    hi[o] = up < 0.0 ? 0 : up > last ? in - 1 : (int32_t)up;
     frac[o] = src - (float)lo[o];
   }
 }
@@ -42,11 +41,13 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   p->in_w = x->shape[3];
   p->out_h = y->shape[2];
   p->out_w = y->shape[3];
-  size_t count = (size_t)p->out_h + (size_t)p->out_w;
-  p->lo = sl_model_alloc(m, count * sizeof(int32_t));
-  p->hi = sl_model_alloc(m, count * sizeof(int32_t));
-  p->frac = sl_model_alloc(m, count * sizeof(float));
-  if (p->lo == NULL || p->hi == NULL || p->frac == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+  size_t bytes; /* one 4-byte entry (int32 or float) per output row and column: up to 2^33 */
+  if (!sl_size_mul((size_t)p->out_h + (size_t)p->out_w, sizeof(float), &bytes))
+    return sl_node_fail(m, n, "sampling tables for %d x %d outputs do not fit in memory", p->out_h, p->out_w);
+  p->lo = sl_model_alloc(m, bytes);
+  p->hi = sl_model_alloc(m, bytes);
+  p->frac = sl_model_alloc(m, bytes);
+  if (p->lo == NULL || p->hi == NULL || p->frac == NULL) return SL_ERROR_OUT_OF_MEMORY; /* sl_model_alloc said why */
   axis(p->out_h, p->in_h, align, half, p->lo, p->hi, p->frac);
   axis(p->out_w, p->in_w, align, half, p->lo + p->out_h, p->hi + p->out_h, p->frac + p->out_h);
   return SL_OK;

@@ -37,7 +37,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   if (axis != x->rank - 1) return sl_node_fail(m, n, "a mask or scale needs the last axis");
   if (mask == NULL) return SL_OK;
   if ((st = sl_expect_f32(m, n, mask, "mask", -1)) != SL_OK) return st;
-  if (mask->rank > x->rank || mask->shape[mask->rank - 1] != x->shape[x->rank - 1])
+  if (mask->rank < 1 || mask->rank > x->rank || mask->shape[mask->rank - 1] != x->shape[x->rank - 1])
     return sl_node_fail(m, n, "mask (%s) must end in the softmax axis and broadcast to the input", mask->name);
   p->rank = x->rank;
   for (int32_t d = 0; d < x->rank - 1; d++) {
@@ -82,7 +82,8 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   const float* x = sl_in(m, n, 0)->data;
   float* y = sl_out(m, n, 0)->data;
   if (p->inner == 1) {
-    job_t j = {p, x, n->num_inputs > 1 ? sl_in(m, n, 1)->data : NULL, y};
+    const sl_tensor_t* mask = n->num_inputs > 1 ? sl_in(m, n, 1) : NULL; /* NULL also when absent (-1) */
+    job_t j = {p, x, mask != NULL ? mask->data : NULL, y};
     sl_parallel_for(m, (p->outer + ROWS_PER_TASK - 1) / ROWS_PER_TASK, rows_task, &j);
     return;
   }

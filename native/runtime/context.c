@@ -3,7 +3,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "model.h"
 
@@ -25,26 +24,48 @@ sl_status_t sl_node_fail(sl_model_t* m, const sl_node_t* n, const char* fmt, ...
                  (int)(n - m->nodes), sl_op_table[n->type]->name, n->name, msg);
 }
 
+bool sl_memory_fits(sl_model_t* m, size_t bytes) {
+  size_t need = sl_size_sat_add(m->memory_used, bytes);
+  if (need < SIZE_MAX && need <= m->memory_limit) return true; /* SIZE_MAX: a size that overflowed */
+  sl_fail(m, SL_ERROR_OUT_OF_MEMORY,
+          "loading needs %zu bytes, over the memory limit of %zu bytes: raise it with sl_model_set_memory_limit / "
+          "sparselite.load(..., max_memory_bytes=...) / rt.load(bytes, {maxMemoryBytes})",
+          need, m->memory_limit);
+  return false;
+}
+
 void* sl_model_alloc(sl_model_t* m, size_t size) {
-  /* The header keeps the block 64-byte aligned and chains it for sl_model_free. */
-  size_t total = SL_ALIGN + ((size + SL_ALIGN - 1) / SL_ALIGN) * SL_ALIGN;
-  if (size > SIZE_MAX - 2 * SL_ALIGN) return NULL;
-  uint8_t* block = aligned_alloc(SL_ALIGN, total);
-  if (block == NULL) return NULL;
-  memset(block, 0, total);
-  sl_alloc_t* a = (sl_alloc_t*)block;
+  /* calloc, not an aligned malloc and memset: large blocks come zeroed from the OS page by page
+   * as they are touched, so an arena planned for the maximum shapes costs only what runs use.
+   * The block is rounded to 64 bytes, aligned by hand and headed by its sl_alloc_t. */
+  size_t bytes = sl_size_sat_add(sl_size_sat_add(size, SL_ALIGN - 1) / SL_ALIGN * SL_ALIGN,
+                                 SL_ALIGN + sizeof(sl_alloc_t));
+  if (!sl_memory_fits(m, bytes)) return NULL;
+  uint8_t* raw = calloc(1, bytes);
+  if (raw == NULL) {
+    sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory: cannot allocate %zu bytes (%zu allocated already)", bytes,
+            m->memory_used);
+    return NULL;
+  }
+  uintptr_t after_header = (uintptr_t)raw + sizeof(sl_alloc_t);
+  uint8_t* block = raw + sizeof(sl_alloc_t) + (SL_ALIGN - after_header % SL_ALIGN) % SL_ALIGN;
+  sl_alloc_t* a = (sl_alloc_t*)block - 1;
   a->next = m->allocs;
+  a->raw = raw;
+  a->bytes = bytes;
   m->allocs = a;
-  return block + SL_ALIGN;
+  m->memory_used += bytes;
+  return block;
 }
 
 void sl_model_release(sl_model_t* m, void* block) {
   if (block == NULL) return;
-  sl_alloc_t* header = (sl_alloc_t*)((uint8_t*)block - SL_ALIGN);
+  sl_alloc_t* header = (sl_alloc_t*)block - 1;
   for (sl_alloc_t** link = &m->allocs; *link != NULL; link = &(*link)->next) {
     if (*link == header) {
       *link = header->next;
-      free(header);
+      m->memory_used -= header->bytes;
+      free(header->raw);
       return;
     }
   }
@@ -53,8 +74,10 @@ void sl_model_release(sl_model_t* m, void* block) {
 void sl_reserve_scratch(sl_model_t* m, sl_node_t* n, size_t shared, size_t per_thread) {
   n->scratch_shared = shared;
   n->scratch_per_thread = per_thread;
-  size_t total = (shared + SL_ALIGN - 1) / SL_ALIGN * SL_ALIGN +
-                 (size_t)m->num_threads * ((per_thread + SL_ALIGN - 1) / SL_ALIGN * SL_ALIGN);
+  /* Saturates: a size past SIZE_MAX fails the memory limit when the scratch is allocated. */
+  size_t each = sl_size_sat_add(per_thread, SL_ALIGN - 1) / SL_ALIGN * SL_ALIGN, threads_total;
+  if (!sl_size_mul(each, (size_t)m->num_threads, &threads_total)) threads_total = SIZE_MAX;
+  size_t total = sl_size_sat_add(sl_size_sat_add(shared, SL_ALIGN - 1) / SL_ALIGN * SL_ALIGN, threads_total);
   if (total > m->scratch_size) m->scratch_size = total;
 }
 

@@ -10,6 +10,11 @@ void sl_fb_init(sl_fb_t* fb, const void* data, size_t size) {
   fb->base = (const uint8_t*)data;
   fb->size = size;
   fb->error = NULL;
+  fb->end = 0;
+}
+
+static void touch(sl_fb_t* fb, size_t end) {
+  if (end > fb->end) fb->end = end;
 }
 
 static bool fail(sl_fb_t* fb, const char* msg) {
@@ -56,6 +61,8 @@ static sl_fb_table_t table_at(sl_fb_t* fb, size_t pos) {
     fail(fb, "table extends past the end of the file");
     return t;
   }
+  touch(fb, pos + tbl_size);
+  touch(fb, (size_t)vt + vt_size);
   t.pos = pos;
   t.vtable = (size_t)vt;
   t.vtable_size = vt_size;
@@ -73,6 +80,7 @@ sl_fb_table_t sl_fb_root(sl_fb_t* fb, const char identifier[4]) {
     fail(fb, "wrong file identifier (not a .slite model)");
     return none;
   }
+  touch(fb, 8);
   return table_at(fb, rd_u32(fb, 0));
 }
 
@@ -132,6 +140,7 @@ static sl_fb_vec_t vector_at(sl_fb_t* fb, size_t target, size_t elem_size) {
   }
   v.pos = target + 4;
   v.len = len;
+  touch(fb, v.pos + len * elem_size);
   return v;
 }
 
@@ -150,10 +159,7 @@ const char* sl_fb_string(sl_fb_t* fb, const sl_fb_table_t* t, int field) {
     fail(fb, "string is not NUL-terminated inside the file");
     return "";
   }
-  if (memchr(fb->base + v.pos, 0, v.len) != NULL) {
-    fail(fb, "string contains a NUL byte");
-    return "";
-  }
+  touch(fb, v.pos + v.len + 1);
   return (const char*)fb->base + v.pos;
 }
 

@@ -12,6 +12,7 @@ typedef struct {
   const uint8_t* base;
   size_t size;
   const char* error; /* NULL while every read has been in bounds */
+  size_t end;        /* one past the last byte of any table, vtable, vector or string read */
 } sl_fb_t;
 
 typedef struct {
@@ -39,7 +40,9 @@ float sl_fb_f32(sl_fb_t* fb, const sl_fb_table_t* t, int field, float dflt);
 sl_fb_table_t sl_fb_table(sl_fb_t* fb, const sl_fb_table_t* t, int field);
 /* Absent vector: len == 0. elem_size is checked against the buffer end. */
 sl_fb_vec_t sl_fb_vector(sl_fb_t* fb, const sl_fb_table_t* t, int field, size_t elem_size);
-/* NUL-terminated string inside the buffer; "" when absent. */
+/* NUL-terminated string inside the buffer; "" when absent. Only the terminator is checked: a NUL
+ * inside merely shortens the string, and scanning for one would cost its length at every
+ * reference (a long string shared by a million tables). */
 const char* sl_fb_string(sl_fb_t* fb, const sl_fb_table_t* t, int field);
 
 int32_t sl_fb_vec_i32(sl_fb_t* fb, sl_fb_vec_t v, uint32_t i);

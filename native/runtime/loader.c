@@ -2,6 +2,7 @@
  * trusted: every index, size and shape is checked here or in an op's prepare. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "model.h"
@@ -24,6 +25,7 @@ typedef struct {
   sl_fb_t fb;
   span_t* buffers;
   uint32_t num_buffers;
+  int32_t* lists; /* the next free entry of the block that holds every tensor index list */
 } loader_t;
 
 static size_t dtype_size(sl_dtype_t t) {
@@ -44,16 +46,24 @@ static float half_to_float(uint16_t h) {
   return sign ? -v : v;
 }
 
+/* count * each, or SIZE_MAX when that overflows (32-bit builds): no buffer holds that many
+ * bytes and no allocation fits it, so the caller fails cleanly instead of wrapping. */
+static size_t bytes_of(size_t count, size_t each) {
+  size_t n;
+  return sl_size_mul(count, each, &n) ? n : SIZE_MAX;
+}
+
 static sl_status_t fb_error(loader_t* L, const char* what, int32_t index) {
   if (index >= 0)
     return sl_fail(L->m, SL_ERROR_INVALID_MODEL, "invalid model: %s %d: %s", what, index, L->fb.error);
   return sl_fail(L->m, SL_ERROR_INVALID_MODEL, "invalid model: %s: %s", what, L->fb.error);
 }
 
-/* A constant's bytes as fp32, used in place when the file is aligned, else widened/copied. */
+/* A constant's bytes as fp32, used in place when the file is aligned, else widened/copied; NULL
+ * when over the memory limit (the message is set). */
 static const float* load_f32_values(loader_t* L, span_t src, sl_dtype_t storage, size_t count) {
   if (storage == SL_DTYPE_FLOAT32 && ((uintptr_t)src.data % 4) == 0) return (const float*)src.data;
-  float* out = sl_model_alloc(L->m, count * sizeof(float));
+  float* out = sl_model_alloc(L->m, bytes_of(count, sizeof(float)));
   if (out == NULL) return NULL;
   if (storage == SL_DTYPE_FLOAT32) {
     memcpy(out, src.data, count * sizeof(float));
@@ -72,14 +82,14 @@ static sl_status_t load_buffers(loader_t* L, const sl_fb_table_t* root) {
   if (L->fb.error) return fb_error(L, "buffer table", -1);
   L->num_buffers = v.len;
   L->buffers = sl_model_alloc(L->m, (v.len + 1) * sizeof(span_t));
-  if (L->buffers == NULL) return sl_fail(L->m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+  if (L->buffers == NULL) return SL_ERROR_OUT_OF_MEMORY;
   for (uint32_t i = 0; i < v.len; i++) {
     uint64_t off = sl_fb_vec_u64(&L->fb, v, i, SL_BUFFER_OFFSETOF_OFFSET / 8, SL_BUFFER_SIZEOF);
     uint64_t size = sl_fb_vec_u64(&L->fb, v, i, SL_BUFFER_OFFSETOF_SIZE / 8, SL_BUFFER_SIZEOF);
-    if (off % 16 != 0)
+    if (off % SL_ALIGN != 0)
       return sl_fail(L->m, SL_ERROR_INVALID_MODEL,
-                     "invalid model: buffer %u starts at offset %llu, not 16-byte aligned", i,
-                     (unsigned long long)off);
+                     "invalid model: buffer %u starts at offset %llu, not a multiple of %u", i,
+                     (unsigned long long)off, SL_ALIGN);
     if (off > L->m->file_size || size > L->m->file_size - off)
       return sl_fail(L->m, SL_ERROR_INVALID_MODEL,
                      "invalid model: buffer %u (offset %llu, %llu bytes) lies past the end of the "
@@ -89,6 +99,47 @@ static sl_status_t load_buffers(loader_t* L, const sl_fb_table_t* root) {
     L->buffers[i].size = (size_t)size;
   }
   return SL_OK;
+}
+
+typedef struct {
+  size_t offset, size;
+  uint32_t index;
+} placed_t;
+
+static int by_offset(const void* a, const void* b) {
+  size_t x = ((const placed_t*)a)->offset, y = ((const placed_t*)b)->offset;
+  return (x > y) - (x < y);
+}
+
+/* The data section, checked once every table, vector and string the loader and the ops' prepare
+ * interpret has been read: each non-empty buffer starts at or after the last byte of all of them
+ * (so no weight aliases structure that was interpreted), and no two non-empty buffers share a
+ * byte. Unread parts of the FlatBuffer may hold anything. */
+static sl_status_t check_buffer_layout(loader_t* L) {
+  sl_model_t* m = L->m;
+  placed_t* sorted = sl_model_alloc(m, ((size_t)L->num_buffers + 1) * sizeof(placed_t));
+  if (sorted == NULL) return SL_ERROR_OUT_OF_MEMORY;
+  size_t count = 0;
+  for (uint32_t i = 0; i < L->num_buffers; i++) {
+    if (L->buffers[i].size == 0) continue;
+    sorted[count++] = (placed_t){(size_t)(L->buffers[i].data - m->file), L->buffers[i].size, i};
+  }
+  qsort(sorted, count, sizeof(placed_t), by_offset);
+  sl_status_t st = SL_OK;
+  for (size_t k = 0; k < count && st == SL_OK; k++) {
+    const placed_t* b = &sorted[k];
+    if (b->offset < L->fb.end)
+      st = sl_fail(m, SL_ERROR_INVALID_MODEL,
+                   "invalid model: buffer %u (offset %zu) overlaps the FlatBuffer, which extends to byte %zu: "
+                   "data must follow it",
+                   b->index, b->offset, L->fb.end);
+    else if (k > 0 && b[-1].offset + b[-1].size > b->offset)
+      st = sl_fail(m, SL_ERROR_INVALID_MODEL,
+                   "invalid model: buffers %u (offset %zu, %zu bytes) and %u (offset %zu) overlap", b[-1].index,
+                   b[-1].offset, b[-1].size, b->index, b->offset);
+  }
+  sl_model_release(m, sorted);
+  return st;
 }
 
 static sl_status_t get_buffer(loader_t* L, int32_t tensor, const char* what, uint32_t index,
@@ -127,17 +178,17 @@ static sl_status_t load_sparse(loader_t* L, int32_t ti, sl_tensor_t* t, const sl
                    "invalid model: tensor %d (%s): column index type must be uint16 or uint32", ti,
                    t->name);
   sl_group_sparse_f32_t* s = sl_model_alloc(m, sizeof(*s));
-  if (s == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+  if (s == NULL) return SL_ERROR_OUT_OF_MEMORY;
   s->rows = (uint32_t)t->shape[0];
   s->cols = (uint32_t)(t->num_elems / (size_t)t->shape[0]);
   s->r = r;
   s->group_rows = (s->rows + r - 1) / r;
 
   span_t rp = {NULL, 0}, ci = {NULL, 0}, vals = {NULL, 0}; /* set by get_buffer; -O3 cannot tell */
-  sl_status_t st_ = get_buffer(L, ti, "row pointer", rp_buf, ((size_t)s->group_rows + 1) * 4, &rp);
+  sl_status_t st_ = get_buffer(L, ti, "row pointer", rp_buf, bytes_of((size_t)s->group_rows + 1, 4), &rp);
   if (st_ != SL_OK) return st_;
   uint32_t* row_ptr = sl_model_alloc(m, ((size_t)s->group_rows + 1) * 4);
-  if (row_ptr == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+  if (row_ptr == NULL) return SL_ERROR_OUT_OF_MEMORY;
   memcpy(row_ptr, rp.data, ((size_t)s->group_rows + 1) * 4);
   if (row_ptr[0] != 0)
     return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: tensor %d (%s): row pointer must start at 0",
@@ -151,37 +202,46 @@ static sl_status_t load_sparse(loader_t* L, int32_t ti, sl_tensor_t* t, const sl
   }
   size_t nnz = row_ptr[s->group_rows];
   size_t isz = dtype_size(itype);
-  if ((st_ = get_buffer(L, ti, "column index", ci_buf, nnz * isz, &ci)) != SL_OK) return st_;
-  uint32_t* col_idx = sl_model_alloc(m, nnz * 4 + 4);
-  if (col_idx == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
-  for (size_t e = 0; e < nnz; e++) {
-    uint32_t c = 0;
-    if (isz == 2) {
-      uint16_t c16;
-      memcpy(&c16, ci.data + 2 * e, 2);
-      c = c16;
-    } else {
-      memcpy(&c, ci.data + 4 * e, 4);
+  if ((st_ = get_buffer(L, ti, "column index", ci_buf, bytes_of(nnz, isz), &ci)) != SL_OK) return st_;
+  uint32_t* col_idx = sl_model_alloc(m, sl_size_sat_add(bytes_of(nnz, 4), 4));
+  if (col_idx == NULL) return SL_ERROR_OUT_OF_MEMORY;
+  /* Strictly increasing per group row: the sparse kernels and the densified copy would disagree
+   * on a repeated column (one adds both values, the other keeps the last). */
+  for (uint32_t g = 0; g < s->group_rows; g++) {
+    for (size_t e = row_ptr[g]; e < row_ptr[g + 1]; e++) {
+      uint32_t c = 0;
+      if (isz == 2) {
+        uint16_t c16;
+        memcpy(&c16, ci.data + 2 * e, 2);
+        c = c16;
+      } else {
+        memcpy(&c, ci.data + 4 * e, 4);
+      }
+      if (c >= s->cols)
+        return sl_fail(m, SL_ERROR_INVALID_MODEL,
+                       "invalid model: tensor %d (%s): column index %u at element %zu is out of range "
+                       "(%u columns)",
+                       ti, t->name, c, e, s->cols);
+      if (e > row_ptr[g] && c <= col_idx[e - 1])
+        return sl_fail(m, SL_ERROR_INVALID_MODEL,
+                       "invalid model: tensor %d (%s): column index %u at element %zu (group row %u) follows %u: "
+                       "indices must be strictly increasing within a row (no duplicates)",
+                       ti, t->name, c, e, g, col_idx[e - 1]);
+      col_idx[e] = c;
     }
-    if (c >= s->cols)
-      return sl_fail(m, SL_ERROR_INVALID_MODEL,
-                     "invalid model: tensor %d (%s): column index %u at element %zu is out of range "
-                     "(%u columns)",
-                     ti, t->name, c, e, s->cols);
-    col_idx[e] = c;
   }
-  size_t nvals = nnz * r;
-  if ((st_ = get_buffer(L, ti, "values", values_buffer, nvals * dtype_size(storage), &vals)) != SL_OK)
+  size_t nvals = bytes_of(nnz, r);
+  if ((st_ = get_buffer(L, ti, "values", values_buffer, bytes_of(nvals, dtype_size(storage)), &vals)) != SL_OK)
     return st_;
   s->values = load_f32_values(L, vals, storage, nvals);
-  if (s->values == NULL && nvals > 0) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+  if (s->values == NULL) return SL_ERROR_OUT_OF_MEMORY;
   if (perm_buf != 0) {
     span_t pb = {NULL, 0};
-    if ((st_ = get_buffer(L, ti, "output permutation", perm_buf, (size_t)s->rows * 4, &pb)) != SL_OK)
+    if ((st_ = get_buffer(L, ti, "output permutation", perm_buf, bytes_of(s->rows, 4), &pb)) != SL_OK)
       return st_;
     uint32_t* perm = sl_model_alloc(m, (size_t)s->rows * 4);
     uint8_t* seen = sl_model_alloc(m, s->rows);
-    if (perm == NULL || seen == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+    if (perm == NULL || seen == NULL) return SL_ERROR_OUT_OF_MEMORY;
     memcpy(perm, pb.data, (size_t)s->rows * 4);
     for (uint32_t i = 0; i < s->rows; i++) {
       if (perm[i] >= s->rows || seen[perm[i]])
@@ -209,8 +269,7 @@ static sl_status_t load_dims(loader_t* L, const sl_fb_table_t* root) {
   m->dim_names = sl_model_alloc(m, (v.len + 1) * sizeof(const char*));
   m->dim_max = sl_model_alloc(m, (v.len + 1) * sizeof(int32_t));
   m->dim_value = sl_model_alloc(m, (v.len + 1) * sizeof(int32_t));
-  if (m->dim_names == NULL || m->dim_max == NULL || m->dim_value == NULL)
-    return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+  if (m->dim_names == NULL || m->dim_max == NULL || m->dim_value == NULL) return SL_ERROR_OUT_OF_MEMORY;
   for (uint32_t i = 0; i < v.len; i++) {
     sl_fb_table_t dt = sl_fb_vec_table(&L->fb, v, i);
     m->dim_names[i] = sl_fb_string(&L->fb, &dt, SL_DYNAMIC_DIM_NAME);
@@ -232,12 +291,13 @@ static sl_status_t load_dynamic_dims(loader_t* L, int32_t ti, sl_tensor_t* t, sl
   if (v.len != (uint32_t)t->rank)
     return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: tensor %d (%s): %u dynamic-dim entries for rank %d",
                    ti, t->name, v.len, t->rank);
-  int32_t count = 0, outer = 1;
+  int32_t count = 0;
+  bool ones_before = true; /* every axis before the first dynamic one has size 1 */
   for (uint32_t d = 0; d < v.len; d++) {
     uint8_t k = L->fb.base[v.pos + d];
     t->dynamic[d] = k;
     if (k == 0) {
-      if (count == 0) outer *= t->shape[d];
+      if (count == 0 && t->shape[d] != 1) ones_before = false;
       continue;
     }
     if (k > m->num_dims || t->shape[d] != m->dim_max[k - 1])
@@ -251,7 +311,7 @@ static sl_status_t load_dynamic_dims(loader_t* L, int32_t ti, sl_tensor_t* t, sl
   if (is_sparse && count > 0)
     return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: tensor %d (%s): a group-sparse weight cannot be dynamic",
                    ti, t->name);
-  if (is_const && count > 0 && (count > 1 || outer != 1))
+  if (is_const && count > 0 && (count > 1 || !ones_before))
     return sl_fail(m, SL_ERROR_INVALID_MODEL,
                    "invalid model: tensor %d (%s): a dynamic constant needs one dynamic axis after axes of size 1",
                    ti, t->name);
@@ -288,7 +348,10 @@ static sl_status_t load_tensor(loader_t* L, int32_t ti, const sl_fb_table_t* tt)
     t->num_elems *= (size_t)dim;
   }
   memcpy(t->max_shape, t->shape, sizeof(t->shape));
-  t->num_bytes = t->num_elems * dtype_size(t->dtype);
+  t->num_bytes = bytes_of(t->num_elems, dtype_size(t->dtype));
+  if (t->num_bytes == SIZE_MAX)
+    return sl_fail(m, SL_ERROR_UNSUPPORTED, "tensor %d (%s): %zu elements do not fit in this build's memory", ti,
+                   t->name, t->num_elems);
   t->producer = -1;
   t->last_use = -1;
   sl_status_t st = load_dynamic_dims(L, ti, t, dynamic, buffer != 0, sparsity.pos != 0);
@@ -311,7 +374,7 @@ static sl_status_t load_tensor(loader_t* L, int32_t ti, const sl_fb_table_t* tt)
   if (st != SL_OK) return st;
   if (t->dtype == SL_DTYPE_FLOAT32) {
     t->data = (void*)load_f32_values(L, b, (sl_dtype_t)storage, t->num_elems);
-    if (t->data == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+    if (t->data == NULL) return SL_ERROR_OUT_OF_MEMORY;
   } else {
     t->data = (void*)b.data;
   }
@@ -343,11 +406,28 @@ static sl_status_t check_dynamic(sl_model_t* m, const sl_node_t* n) {
                  (int)(n - m->nodes), n->name, sl_op_table[n->type]->name, t->name);
 }
 
+/* Every tensor index list (the graph's inputs and outputs, each operator's) lives in one block:
+ * a block per operator would take more memory than its lists. */
+static sl_status_t alloc_index_lists(loader_t* L, const sl_fb_table_t* root, sl_fb_vec_t ops) {
+  size_t total = sl_size_sat_add(sl_fb_vector(&L->fb, root, SL_MODEL_INPUTS, 4).len,
+                                 sl_fb_vector(&L->fb, root, SL_MODEL_OUTPUTS, 4).len);
+  if (L->fb.error) return fb_error(L, "graph inputs/outputs", -1);
+  for (uint32_t i = 0; i < ops.len; i++) {
+    sl_fb_table_t ot = sl_fb_vec_table(&L->fb, ops, i);
+    total = sl_size_sat_add(total, sl_fb_vector(&L->fb, &ot, SL_OPERATOR_INPUTS, 4).len);
+    total = sl_size_sat_add(total, sl_fb_vector(&L->fb, &ot, SL_OPERATOR_OUTPUTS, 4).len);
+    if (L->fb.error) return fb_error(L, "operator", (int32_t)i);
+  }
+  L->lists = sl_model_alloc(L->m, bytes_of(total, sizeof(int32_t)));
+  return L->lists != NULL ? SL_OK : SL_ERROR_OUT_OF_MEMORY;
+}
+
+/* The vector's tensor indices, checked, into the next entries of L->lists. */
 static sl_status_t read_index_list(loader_t* L, sl_fb_vec_t v, int32_t** out, const char* what,
                                    int32_t node, bool allow_absent) {
   sl_model_t* m = L->m;
-  *out = sl_model_alloc(m, ((size_t)v.len + 1) * sizeof(int32_t));
-  if (*out == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+  *out = L->lists;
+  L->lists += v.len;
   for (uint32_t i = 0; i < v.len; i++) {
     int32_t idx = sl_fb_vec_i32(&L->fb, v, i);
     if ((idx < 0 && !(allow_absent && idx == -1)) || idx >= m->num_tensors)
@@ -507,12 +587,13 @@ sl_status_t sl_load_graph(sl_model_t* m) {
   m->num_nodes = (int32_t)ops.len;
   m->tensors = sl_model_alloc(m, ((size_t)tensors.len + 1) * sizeof(sl_tensor_t));
   m->nodes = sl_model_alloc(m, ((size_t)ops.len + 1) * sizeof(sl_node_t));
-  if (m->tensors == NULL || m->nodes == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory");
+  if (m->tensors == NULL || m->nodes == NULL) return SL_ERROR_OUT_OF_MEMORY;
   for (uint32_t i = 0; i < tensors.len; i++) {
     sl_fb_table_t tt = sl_fb_vec_table(&L.fb, tensors, i);
     if (L.fb.error) return fb_error(&L, "tensor", (int32_t)i);
     if ((st = load_tensor(&L, (int32_t)i, &tt)) != SL_OK) return st;
   }
+  if ((st = alloc_index_lists(&L, &root, ops)) != SL_OK) return st;
   if ((st = load_graph_io(&L, &root)) != SL_OK) return st;
   for (uint32_t i = 0; i < ops.len; i++) {
     sl_fb_table_t ot = sl_fb_vec_table(&L.fb, ops, i);
@@ -527,6 +608,7 @@ sl_status_t sl_load_graph(sl_model_t* m) {
     if (L.fb.error) return fb_error(&L, "operator options", i);
     record_traffic(m, n);
   }
+  if ((st = check_buffer_layout(&L)) != SL_OK) return st;
   m->fb = L.fb;
   return SL_OK;
 }

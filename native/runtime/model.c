@@ -1,6 +1,7 @@
 /* The public C API: model lifetime, loading, I/O access and execution. */
 #define _POSIX_C_SOURCE 200809L
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,15 +12,6 @@
 #include <unistd.h>
 
 #include "model.h"
-
-
-/* WebAssembly has no mmap: files are read into memory there. */
-#if defined(__wasm__)
-#define SL_HAVE_MMAP 0
-#else
-#define SL_HAVE_MMAP 1
-#include <sys/mman.h>
-#endif
 
 static uint64_t now_ns(void) {
   struct timespec ts;
@@ -35,6 +27,7 @@ sl_model_t* sl_model_new(void) {
   if (m != NULL) {
     m->num_threads = 1;
     m->isa_mask = UINT32_MAX;
+    m->memory_limit = SL_DEFAULT_MEMORY_LIMIT;
   }
   return m;
 }
@@ -42,21 +35,19 @@ sl_model_t* sl_model_new(void) {
 static void release(sl_model_t* m) {
   while (m->allocs != NULL) {
     sl_alloc_t* next = m->allocs->next;
-    free(m->allocs);
+    free(m->allocs->raw);
     m->allocs = next;
   }
-  free(m->owned_file);
-#if SL_HAVE_MMAP
-  if (m->mapped != NULL) munmap(m->mapped, m->mapped_size);
-#endif
   sl_threadpool_destroy(m->pool);
   int threads = m->num_threads;
   uint32_t isa_mask = m->isa_mask;
   bool tune = m->tune;
+  size_t memory_limit = m->memory_limit;
   memset(m, 0, sizeof(*m));
   m->num_threads = threads;
   m->isa_mask = isa_mask;
   m->tune = tune;
+  m->memory_limit = memory_limit;
 }
 
 void sl_model_free(sl_model_t* m) {
@@ -67,19 +58,22 @@ void sl_model_free(sl_model_t* m) {
 
 const char* sl_model_last_error(const sl_model_t* m) { return m != NULL ? m->error : "no model"; }
 
+/* Loading failed: drop what was allocated, keep the message. */
+static sl_status_t abandon(sl_model_t* m, sl_status_t st) {
+  char msg[sizeof(m->error)];
+  memcpy(msg, m->error, sizeof(msg));
+  release(m);
+  memcpy(m->error, msg, sizeof(msg));
+  return st;
+}
+
 static sl_status_t finish_load(sl_model_t* m) {
   m->isa = sl_cpu_isa() & m->isa_mask;
   /* Before the graph: tuning at prepare times kernels on these threads. */
   m->pool = sl_threadpool_create(m->num_threads);
   sl_status_t st = sl_load_graph(m);
   if (st == SL_OK) st = sl_plan_arena(m);
-  if (st != SL_OK) {
-    char msg[sizeof(m->error)];
-    memcpy(msg, m->error, sizeof(msg));
-    release(m);
-    memcpy(m->error, msg, sizeof(msg));
-    return st;
-  }
+  if (st != SL_OK) return abandon(m, st);
   m->loaded = true;
   m->error[0] = 0;
   return SL_OK;
@@ -91,10 +85,10 @@ sl_status_t sl_model_load_buffer(sl_model_t* m, const void* data, size_t size, i
   if (data == NULL && size > 0) return sl_fail(m, SL_ERROR_INVALID_ARGUMENT, "data is NULL");
   /* Weights are used in place, so the bytes must be aligned like the file's buffers. */
   if (copy || ((uintptr_t)data % SL_ALIGN) != 0) {
-    m->owned_file = aligned_alloc(SL_ALIGN, ((size + SL_ALIGN - 1) / SL_ALIGN + 1) * SL_ALIGN);
-    if (m->owned_file == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory copying the model");
-    if (size > 0) memcpy(m->owned_file, data, size);
-    data = m->owned_file;
+    void* owned = sl_model_alloc(m, size);
+    if (owned == NULL) return abandon(m, SL_ERROR_OUT_OF_MEMORY);
+    if (size > 0) memcpy(owned, data, size);
+    data = owned;
   }
   m->file = data;
   m->file_size = size;
@@ -111,31 +105,28 @@ sl_status_t sl_model_load_file(sl_model_t* m, const char* path) {
     close(fd);
     return sl_fail(m, SL_ERROR_IO, "%s is not a regular file", path);
   }
-  size_t size = (size_t)sb.st_size;
-  if (size == 0) {
+  if (sb.st_size == 0) {
     close(fd);
     return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: %s is empty", path);
   }
-#if SL_HAVE_MMAP
-  void* p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  close(fd);
-  if (p == MAP_FAILED) return sl_fail(m, SL_ERROR_IO, "cannot map %s", path);
-  m->mapped = p;
-  m->mapped_size = size;
-  m->file = p;
-#else
-  m->owned_file = aligned_alloc(SL_ALIGN, (size / SL_ALIGN + 1) * SL_ALIGN);
+  /* Read, not mapped: a mapping would fault (SIGBUS) or change under the model when the file
+   * is truncated or rewritten after loading. */
+  size_t size = (uintmax_t)sb.st_size < SIZE_MAX ? (size_t)sb.st_size : SIZE_MAX;
+  uint8_t* data = sl_model_alloc(m, size);
   size_t got = 0;
-  while (m->owned_file != NULL && got < size) {
-    ssize_t n = read(fd, (uint8_t*)m->owned_file + got, size - got);
+  while (data != NULL && got < size) {
+    ssize_t n = read(fd, data + got, size - got);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     got += (size_t)n;
   }
   close(fd);
-  if (m->owned_file == NULL) return sl_fail(m, SL_ERROR_OUT_OF_MEMORY, "out of memory reading %s", path);
-  if (got != size) return sl_fail(m, SL_ERROR_IO, "cannot read %s", path);
-  m->file = m->owned_file;
-#endif
+  if (data == NULL) return abandon(m, SL_ERROR_OUT_OF_MEMORY);
+  if (got != size) {
+    sl_fail(m, SL_ERROR_IO, "cannot read %s (%zu of %zu bytes; did it change while loading?)", path, got, size);
+    return abandon(m, SL_ERROR_IO);
+  }
+  m->file = data;
   m->file_size = size;
   return finish_load(m);
 }
@@ -165,6 +156,14 @@ sl_status_t sl_model_set_tuning(sl_model_t* m, int tune) {
   sl_status_t st = before_load(m, "tuning");
   if (st == SL_OK) m->tune = tune != 0;
   return st;
+}
+
+sl_status_t sl_model_set_memory_limit(sl_model_t* m, size_t bytes) {
+  sl_status_t st = before_load(m, "the memory limit");
+  if (st != SL_OK) return st;
+  if (bytes == 0) return sl_fail(m, SL_ERROR_INVALID_ARGUMENT, "the memory limit must be at least 1 byte");
+  m->memory_limit = bytes;
+  return SL_OK;
 }
 
 int32_t sl_model_num_inputs(const sl_model_t* m) { return m != NULL && m->loaded ? m->num_inputs : 0; }

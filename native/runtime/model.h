@@ -12,18 +12,21 @@
 #define SL_ALIGN 64u
 #define SL_MAX_DYNAMIC_DIMS 16 /* named dynamic dimensions a file may declare */
 
+/* Sits just below each block of sl_model_alloc: the chain sl_model_free walks, the pointer
+ * calloc returned and the bytes counted against the memory limit. */
 typedef struct sl_alloc {
   struct sl_alloc* next;
+  void* raw;
+  size_t bytes;
 } sl_alloc_t;
 
 struct sl_model {
   char error[512];
   sl_alloc_t* allocs;
+  size_t memory_limit; /* sl_model_set_memory_limit */
+  size_t memory_used;  /* bytes of the blocks in allocs */
   const uint8_t* file;
   size_t file_size;
-  void* owned_file;   /* a private copy of the buffer, or NULL */
-  void* mapped;       /* mmap base, or NULL */
-  size_t mapped_size;
   bool loaded;
   bool tune;
   bool profile;
@@ -52,6 +55,15 @@ struct sl_model {
 sl_status_t sl_load_graph(sl_model_t* m);
 /* Places every activation in one arena and allocates it and the scratch (planner.c). */
 sl_status_t sl_plan_arena(sl_model_t* m);
+/* Whether `bytes` more fit under the memory limit (SIZE_MAX, an overflowed size, never does); if
+ * not, records the message that names sl_model_set_memory_limit and both sizes (context.c, also
+ * behind sl_model_alloc). */
+bool sl_memory_fits(sl_model_t* m, size_t bytes);
+/* a + b, or SIZE_MAX when that overflows: sizes that then fail the memory limit. */
+static inline size_t sl_size_sat_add(size_t a, size_t b) {
+  size_t sum;
+  return sl_size_add(a, b, &sum) ? sum : SIZE_MAX;
+}
 /* The first input or output of n with a dynamic dimension, or NULL (context.c). */
 const sl_tensor_t* sl_node_dynamic_tensor(const sl_model_t* m, const sl_node_t* n);
 

@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
     check(load_and_run(data, size, 1, 0) == SL_OK, "valid model loads and runs", argv[a]);
     check(load_and_run(data, size, 3, 1) == SL_OK, "runs tuned on a thread pool", argv[a]);
     sl_model_t* m = sl_model_new();
-    check(sl_model_load_file(m, argv[a]) == SL_OK, "loads through mmap", argv[a]);
+    check(sl_model_load_file(m, argv[a]) == SL_OK, "loads from its path", argv[a]);
     sl_model_free(m);
 
     unsigned char* copy = malloc(size);

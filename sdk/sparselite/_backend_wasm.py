@@ -89,7 +89,7 @@ def _runtime():
 class WasmModel:
     """One sl_model_t inside the WASM module; freed with the Python object."""
 
-    def __init__(self, source, num_threads, isa_mask, tune):
+    def __init__(self, source, num_threads, isa_mask, tune, max_memory_bytes):
         self._e = _runtime()
         self._m = self._e.sl_model_new()
         if not self._m:
@@ -97,6 +97,8 @@ class WasmModel:
         self.threads = 1  # one thread in WASM; the count is accepted so code stays portable
         self._check(self._e.sl_model_set_isa_mask(self._m, isa_mask))
         self._check(self._e.sl_model_set_tuning(self._m, int(tune)))
+        if max_memory_bytes is not None:  # size_t is 32 bits here: past it, no limit
+            self._check(self._e.sl_model_set_memory_limit(self._m, min(max_memory_bytes, 2 ** 32 - 1)))
         data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else open(source, "rb").read()
         buf = self._e.malloc(max(len(data), 1))
         _write(buf, data)
@@ -159,7 +161,7 @@ class WasmModel:
 
     def set_input(self, index, data):
         ptr, _ = self._in[index]
-        _write(ptr, data)
+        _write(ptr, memoryview(data).cast("B"))
 
     def run(self):
         self._check(self._e.sl_model_run(self._m))

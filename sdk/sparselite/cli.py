@@ -36,14 +36,19 @@ def _convert(args):
     ext = os.path.splitext(args.model)[1].lower()
     if ext not in (".tflite", ".onnx"):
         raise ValueError(f"convert reads .tflite and .onnx files, got '{args.model}'")
+    from .errors import ConversionError
+
     show = _progress_bar if os.path.getsize(args.model) > 1 << 20 or args.progress else None
     convert = from_tflite if ext == ".tflite" else from_onnx
-    converted = convert(args.model, weights=args.weights, progress=show)
+    try:   # a malformed model raises ConversionError (a message, no traceback); so does running out of memory
+        converted = convert(args.model, weights=args.weights, progress=show)
+    except MemoryError as e:
+        raise ConversionError(f"{args.model}: out of memory while converting") from e
     out = args.output or os.path.splitext(args.model)[0] + ".slite"
-    converted.save(out)
-    load(out)   # verify what was written, as every reader will
-    with open(out, "rb") as f:
-        print(format_summary(summarize(f.read())))
+    data = converted.to_bytes()
+    load(data)   # verify it as every reader will (InvalidModelError), before anything is written
+    converted.save(out)   # atomic: an existing .slite is replaced only by a verified one
+    print(format_summary(summarize(data)))
     print(f"wrote {out}")
 
 

@@ -64,7 +64,8 @@ def _shape_error(spec, shape, got):
 
 
 def _input_bytes(spec, value, shape):
-    """One input as a C-contiguous buffer of the spec's dtype and the current `shape`, after checking it."""
+    """One input as a C-contiguous buffer (numpy array or memoryview) of the spec's dtype and the
+    current `shape`, after checking it."""
     typecode = _TYPECODES[spec.dtype]
     if isinstance(value, Tensor):
         if value.shape != shape:
@@ -78,7 +79,9 @@ def _input_bytes(spec, value, shape):
             raise InputError(f"input '{spec.name}' must be {spec.dtype}, got {arr.dtype}")
         if arr.shape != shape:
             raise _shape_error(spec, shape, arr.shape)
-        return memoryview(np.ascontiguousarray(arr, dtype=want)).cast("B")
+        if want.kind in "iu" and arr.size and not np.can_cast(arr.dtype, want):
+            _check_range(spec, arr, np.iinfo(want))
+        return np.ascontiguousarray(arr, dtype=want)
     try:
         view = memoryview(value)
     except TypeError:
@@ -92,6 +95,16 @@ def _input_bytes(spec, value, shape):
         raise InputError(f"input '{spec.name}' needs {count} values for shape {list(shape)}, "
                          f"got {view.nbytes // view.itemsize}")
     return view.cast("B")
+
+
+def _check_range(spec, arr, info):
+    """Integers narrowed to the input's dtype must keep their values: a uint64 id of 2**63 would
+    otherwise wrap to a negative int64."""
+    low, high = int(arr.min()), int(arr.max())  # Python ints: numpy 1.x compared uint64 with int64 as float
+    if low < info.min or high > info.max:
+        bad = low if low < info.min else high
+        raise InputError(f"input '{spec.name}' is {spec.dtype}, which holds {info.min}..{info.max}; "
+                         f"got {arr.dtype} value {bad}")
 
 
 def _output(spec, raw, shape):
@@ -236,14 +249,18 @@ class Model:
         return f"<sparselite.Model inputs=({ins}) outputs=({outs})>"
 
 
-def load(path_or_bytes, num_threads=1, tune=False, isa=None):
-    """Loads and verifies a .slite model from a path (memory-mapped) or from bytes.
+def load(path_or_bytes, num_threads=1, tune=False, isa=None, max_memory_bytes=None):
+    """Loads and verifies a .slite model from a path or from bytes. A path is read into memory,
+    not mapped, so changing the file afterwards cannot affect the model.
 
     num_threads: threads per run (the caller's thread included).
     tune: time sparse against dense kernels per layer at load and keep the faster
         (slower loads; without it a cost model decides).
     isa: restrict kernels to these instruction sets, e.g. ["sse2"], or [] for the
-        portable C kernels; None uses everything the CPU has (see cpu_isa())."""
+        portable C kernels; None uses everything the CPU has (see cpu_isa()).
+    max_memory_bytes: the most memory loading may allocate (the file's copy, weights, the
+        activation arena and scratch); a model that needs more raises MemoryError saying how
+        much. None keeps the runtime's default, 2 GiB."""
     if sys.platform == "emscripten":
         from ._backend_wasm import WasmModel as Backend
     else:
@@ -251,6 +268,9 @@ def load(path_or_bytes, num_threads=1, tune=False, isa=None):
 
     if not isinstance(num_threads, int) or num_threads < 1:
         raise InputError(f"num_threads must be a positive int, got {num_threads!r}")
+    if max_memory_bytes is not None and (not isinstance(max_memory_bytes, int) or isinstance(max_memory_bytes, bool)
+                                         or max_memory_bytes < 1):
+        raise InputError(f"max_memory_bytes must be a positive int or None, got {max_memory_bytes!r}")
     isa_mask = 0xFFFFFFFF
     if isa is not None:
         unknown = sorted(set(isa) - set(ISA_BITS))
@@ -265,4 +285,4 @@ def load(path_or_bytes, num_threads=1, tune=False, isa=None):
         source = path_or_bytes
     else:
         raise TypeError(f"load() takes a path or bytes, got {type(path_or_bytes).__name__}")
-    return Model(Backend(source, num_threads, isa_mask, tune))
+    return Model(Backend(source, num_threads, isa_mask, tune, max_memory_bytes))
