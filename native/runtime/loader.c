@@ -13,6 +13,9 @@
 SL_SCHEMA_DTYPE_LIST(SAME_AS_SCHEMA)
 
 #define MAX_TENSORS (1 << 20)
+/* Hosts build a spec per graph input and output; real models have a handful, and this bound keeps
+ * a small hostile file from costing seconds of host work before the first run. */
+#define MAX_GRAPH_IO (1 << 16)
 #define MAX_ELEMS ((size_t)1 << 31)
 
 typedef struct {
@@ -522,6 +525,9 @@ static sl_status_t load_graph_io(loader_t* L, const sl_fb_table_t* root) {
   sl_fb_vec_t outs = sl_fb_vector(&L->fb, root, SL_MODEL_OUTPUTS, 4);
   if (L->fb.error) return fb_error(L, "graph inputs/outputs", -1);
   if (outs.len == 0) return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: the graph has no outputs");
+  if (ins.len > MAX_GRAPH_IO || outs.len > MAX_GRAPH_IO)
+    return sl_fail(m, SL_ERROR_UNSUPPORTED, "the graph has %u inputs and %u outputs; this runtime takes at most %d of each",
+                   ins.len, outs.len, MAX_GRAPH_IO);
   m->num_inputs = (int32_t)ins.len;
   m->num_outputs = (int32_t)outs.len;
   sl_status_t st = read_index_list(L, ins, &m->inputs, "graph input", 0, false);
