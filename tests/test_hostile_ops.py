@@ -93,8 +93,12 @@ def serialize_with_empty_sparse(g, names):
 # Each builder returns .slite bytes; those small enough for the sanitizer run are listed in SMALL.
 
 def concat_65536():
-    """65,536 inputs of [1, 65536] and one [1, 1]: 2^32 + 1 along the axis, 1 in an int32 sum."""
-    return serialize(one_op("CONCAT", [(1, 65536)] * 65536 + [(1, 1)], (1, 1), dict(axis=1)))
+    """65,536 inputs of [1, 65536] and one [1, 1]: 2^32 + 1 along the axis, 1 in an int32 sum. One graph
+    input read 65,536 times (graph inputs are capped at 65,536, operator inputs are not)."""
+    g = Graph()
+    x, y = g.add_input("x", (1, 65536)), g.add_input("y", (1, 1))
+    g.outputs.append(g.add_op("CONCAT", [x] * 65536 + [y], (1, 1), options=dict(axis=1), name="op"))
+    return serialize(g)
 
 
 def concat_three():

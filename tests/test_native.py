@@ -3,6 +3,7 @@ over real models, libFuzzer on the loader."""
 import os
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -113,6 +114,14 @@ def test_libfuzzer_on_loader(tmp_path, corpus):
     seeds.mkdir()
     for p in corpus:
         shutil.copy(p, seeds)
+    # The hostile .slite corpus too: its files sit at the edges the structure-aware mutator pushes
+    # further (the larger ones are the count limits, whose cost is time, not memory safety).
+    hostile = tmp_path / "hostile"
+    subprocess.run([sys.executable, os.path.join(os.path.dirname(NATIVE), "tests", "hostile", "make_corpus.py"),
+                    str(hostile), "--only", "slite"], check=True, capture_output=True)
+    for p in hostile.glob("*.slite"):
+        if 0 < p.stat().st_size <= 65536:
+            shutil.copy(p, seeds)
     env = dict(os.environ, ASAN_OPTIONS="allocator_may_return_null=1:detect_leaks=1")
     seconds = os.environ.get("SPARSELITE_FUZZ_SECONDS", "30")
     result = subprocess.run([exe, str(seeds), f"-max_total_time={seconds}", "-rss_limit_mb=4096",
