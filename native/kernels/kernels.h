@@ -107,6 +107,12 @@ typedef void sl_f32_spmm_ukernel_fn(size_t pixels, size_t blocks, const float* x
 typedef void sl_f32_gemm_ukernel_fn(size_t pixels, size_t rows, size_t k, const float* x, size_t x_stride,
                                     const float* panels, float* y, size_t y_stride, const sl_minmax_t* mm);
 
+/* gemv: one pixel (a batch-1 FC layer, a classifier) against dense weights packed as for gemm in
+ * panels of the kernel's `rows` rows; the vectors run along the panel's output channels, so no lane
+ * is idle as in a gemm tile of one pixel. y[o] = clamp(bias_o + sum_c w_oc * x[c]) for o < rows. */
+typedef void sl_f32_gemv_ukernel_fn(size_t rows, size_t k, const float* x, const float* panels, float* y,
+                                    const sl_minmax_t* mm);
+
 /* dwconv: depthwise convolution of one channel as a multi-tap 1-D correlation over a flat,
  * zero-padded plane whose phases turn strides into shifts (ops/depthwise.c builds it), so
  * every kernel size and stride runs full vectors:
@@ -136,6 +142,7 @@ typedef void sl_f32_layernorm_ukernel_fn(const float* x, size_t n, float epsilon
 #define SL_FAMILIES(SL_FAMILY) \
   SL_FAMILY(spmm, 1)           \
   SL_FAMILY(gemm, 0)           \
+  SL_FAMILY(gemv, 0)           \
   SL_FAMILY(dwconv, 0)         \
   SL_FAMILY(vunary, 0)         \
   SL_FAMILY(vbinary, 0)        \

@@ -25,6 +25,8 @@ uint32_t sl_cpu_isa(void) {
   isa |= SL_ISA_SSE2; /* the x86-64 baseline */
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) isa |= SL_ISA_AVX2_FMA;
+  /* libgcc's check includes the OS saving the zmm and mask registers (XCR0). */
+  if ((isa & SL_ISA_AVX2_FMA) && __builtin_cpu_supports("avx512f")) isa |= SL_ISA_AVX512;
 #endif
 #if SL_ARCH_ARM64
   isa |= SL_ISA_NEON; /* part of the AArch64 baseline */

@@ -21,7 +21,8 @@ static bool array_bytes(size_t count, size_t size, size_t* bytes) {
 
 static sl_status_t prepare_dense(sl_model_t* m, const sl_node_t* n, sl_linear_t* L, const float* w,
                                  const float* bias) {
-  L->gemm = sl_op_kernel(m, SL_FAMILY_gemm, 0);
+  /* One pixel (a batch-1 FC or classifier): gemv's vectors run along the output channels. */
+  L->gemm = sl_op_kernel(m, L->stride == 1 ? SL_FAMILY_gemv : SL_FAMILY_gemm, 0);
   size_t bytes;
   if (!sl_gemm_pack_bytes(L->rows, L->cols, L->gemm->rows, &bytes)) return too_large(m, n, L);
   L->panels = sl_model_alloc(m, bytes);
@@ -231,8 +232,11 @@ static void run_task(void* ctx, size_t task, size_t thread) {
   } else {
     uint32_t panel = L->gemm->rows;
     size_t r0 = u0 * panel, r1 = u1 * panel < L->rows ? u1 * panel : L->rows;
-    L->gemm->fn.gemm(p1 - p0, r1 - r0, L->cols, x, L->stride, L->panels + u0 * panel * (L->cols + 1), y + r0 * L->stride,
-                L->stride, &L->mm);
+    const float* panels = L->panels + u0 * panel * (L->cols + 1);
+    if (L->gemm->family == SL_FAMILY_gemv)
+      L->gemm->fn.gemv(r1 - r0, L->cols, x, panels, y + r0, &L->mm);
+    else
+      L->gemm->fn.gemm(p1 - p0, r1 - r0, L->cols, x, L->stride, panels, y + r0 * L->stride, L->stride, &L->mm);
     if (L->post.type != SL_ACT_NONE) post_activation(L, j->y, NULL, r0, r1 - r0, p0, p1);
   }
 }

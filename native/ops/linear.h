@@ -18,7 +18,7 @@ typedef struct {
   const sl_ukernel_t* spmm;      /* NULL when the layer runs dense */
   const sl_ukernel_t* spmm_tail; /* r = 1, for the packed tail rows */
   sl_spmm_packed_t packed;
-  const sl_ukernel_t* gemm;
+  const sl_ukernel_t* gemm; /* gemm, or gemv for a layer of one pixel (stride 1) */
   float* panels;
 } sl_linear_t;
 

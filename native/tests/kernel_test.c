@@ -268,6 +268,39 @@ static void test_gemm(const sl_ukernel_t* k) {
   }
 }
 
+static void test_gemv(const sl_ukernel_t* k) {
+  for (int trial = 0; trial < 60; trial++) {
+    size_t rows = 1 + rnd(trial < 30 ? 3 * k->rows : 1100), cols = 1 + rnd(trial < 30 ? 40 : 1300);
+    float* w = xmalloc(rows * cols * sizeof(float));
+    float* bias = xmalloc(rows * sizeof(float));
+    float* x = xmalloc(cols * sizeof(float));
+    for (size_t i = 0; i < rows * cols; i++) w[i] = frand();
+    for (size_t i = 0; i < rows; i++) bias[i] = frand();
+    for (size_t i = 0; i < cols; i++) x[i] = frand();
+    if (trial % 4 == 3) poison(x, cols, true);
+    sl_activation_t act;
+    sl_minmax_t mm;
+    random_clamp(&act, &mm);
+    float* want = xmalloc(rows * sizeof(float));
+    float* got = xmalloc((rows + 1) * sizeof(float));
+    float* packed = xmalloc(sl_gemm_pack_size(rows, cols, k->rows) * sizeof(float));
+    sl_f32_gemm_ref(w, bias, rows, cols, 1, x, want, &act);
+    sl_gemm_pack(w, bias, rows, cols, k->rows, packed);
+    got[rows] = 12345.0f;
+    k->fn.gemv(rows, cols, x, packed, got, &mm);
+    char shape[64];
+    snprintf(shape, sizeof(shape), "rows=%zu cols=%zu", rows, cols);
+    compare(k->name, shape, got, want, rows, (float)cols);
+    if (got[rows] != 12345.0f) fail(k->name, "wrote past the rows");
+    free(w);
+    free(bias);
+    free(x);
+    free(want);
+    free(got);
+    free(packed);
+  }
+}
+
 static void test_dwconv(const sl_ukernel_t* k) {
   for (int trial = 0; trial < 80; trial++) {
     size_t count = 1 + rnd(300), taps = 1 + rnd(25), span = 0;
@@ -438,6 +471,7 @@ int main(void) {
     switch (k->family) {
       case SL_FAMILY_spmm: test_spmm(k); break;
       case SL_FAMILY_gemm: test_gemm(k); break;
+      case SL_FAMILY_gemv: test_gemv(k); break;
       case SL_FAMILY_dwconv: test_dwconv(k); break;
       case SL_FAMILY_vunary: test_vunary(k); break;
       case SL_FAMILY_vbinary: test_vbinary(k); break;

@@ -174,6 +174,11 @@ typedef struct {
   uint32_t offsets[9];
 } row_ctx_t;
 
+static void run_gemv(const void* c) {
+  const row_ctx_t* r = c;
+  sl_minmax_t mm = {-1e30f, 1e30f};
+  r->k->fn.gemv(r->rows, r->n, r->x, r->b, r->y, &mm);
+}
 static void run_dwconv(const void* c) {
   const row_ctx_t* r = c;
   sl_minmax_t mm = {0.0f, 6.0f};
@@ -198,13 +203,15 @@ static void run_layernorm(const void* c) {
     r->k->fn.layernorm(r->x + i * r->n, r->n, 1e-5f, r->b, r->b, r->y + i * r->n);
 }
 
-/* Elements per second (GElem/s) on MobileNet's 112x112 depthwise plane, MiniLM's 128 x 1536
+/* Elements per second (GElem/s; for gemv, weights) on MobileNetV2's 1000 x 1280 classifier,
+ * MobileNet's 112x112 depthwise plane, MiniLM's 128 x 1536
  * GELU and 128 x 384 residual adds and layer norms, and its 12 x 128 attention rows. */
 static void bench_rows(const sl_ukernel_t* k, int reps) {
   row_ctx_t c = {k, 0, 0, NULL, NULL, NULL, {SL_ACT_GELU, 0.0f, 0.0f}, {0}};
   run_fn fn = NULL;
   const char* shape = "";
   switch (k->family) {
+    case SL_FAMILY_gemv: c.n = 1280, c.rows = 1000, fn = run_gemv, shape = "1000x1280 classifier"; break;
     case SL_FAMILY_dwconv:
       c.n = 112 * 114, c.rows = 1, fn = run_dwconv, shape = "112x112 3x3";
       for (uint32_t t = 0; t < 9; t++) c.offsets[t] = (t / 3) * 114 + t % 3;
@@ -215,7 +222,7 @@ static void bench_rows(const sl_ukernel_t* k, int reps) {
     case SL_FAMILY_layernorm: c.n = 384, c.rows = 128, fn = run_layernorm, shape = "128x384"; break;
     default: return;
   }
-  size_t total = c.n * c.rows + 4 * 114;
+  size_t total = (c.n + 1) * (c.rows + k->rows) + 4 * 114; /* gemv: padded panels in b */
   float* x = random_floats(total);
   float* b = random_floats(total);
   float* y = random_floats(total);

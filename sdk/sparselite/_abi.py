@@ -30,6 +30,7 @@ ISA_BITS = {
     "avx2": 2,
     "neon": 4,
     "wasm_simd128": 8,
+    "avx512": 16,
 }
 
 # structs on wasm32 (ILP32): size; per field offset, kind (u32 i32 u64 f64), count, C type

@@ -26,25 +26,25 @@
 SL_V_INLINE void sl_tile(const int R, const int NV, const int dense, const int masked, sl_v_tail tail,
                          const float* w, size_t cols, const float* x, const uint32_t* x_offset, size_t x_stride,
                          float* const* out, size_t valid, const sl_minmax_t* mm) {
-  sl_v acc[8][4];
+  sl_v acc[8][8];
 #pragma GCC unroll 8
   for (int j = 0; j < R; j++) {
     sl_v b = sl_v_splat(w + j);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int v = 0; v < NV; v++) acc[j][v] = b;
   }
   w += R;
   const float* xp = x;
   for (size_t c = 0; c < cols; c++, w += R) {
     if (!dense) xp = x + x_offset[c];
-    sl_v xv[4];
-#pragma GCC unroll 4
+    sl_v xv[8];
+#pragma GCC unroll 8
     for (int v = 0; v < NV; v++)
       xv[v] = (masked && v == NV - 1) ? sl_v_load_tail(xp + SL_V_WIDTH * v, tail) : sl_v_load(xp + SL_V_WIDTH * v);
 #pragma GCC unroll 8
     for (int j = 0; j < R; j++) {
       sl_v wj = sl_v_splat(w + j);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int v = 0; v < NV; v++) acc[j][v] = sl_v_fma(wj, xv[v], acc[j][v]);
     }
     if (dense) xp += x_stride;
@@ -53,7 +53,7 @@ SL_V_INLINE void sl_tile(const int R, const int NV, const int dense, const int m
 #pragma GCC unroll 8
   for (int j = 0; j < R; j++) {
     if ((size_t)j >= valid) break;
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int v = 0; v < NV; v++) {
       sl_v o = sl_v_clamp(acc[j][v], lo, hi);
       if (masked && v == NV - 1)
@@ -79,6 +79,10 @@ SL_V_INLINE void sl_tile(const int R, const int NV, const int dense, const int m
     if ((NV) >= 2 && nv_ == 2) TILE(2, 1, tail_, p_);                               \
     if ((NV) >= 3 && nv_ == 3) TILE(3, 1, tail_, p_);                               \
     if ((NV) >= 4 && nv_ == 4) TILE(4, 1, tail_, p_);                               \
+    if ((NV) >= 5 && nv_ == 5) TILE(5, 1, tail_, p_);                               \
+    if ((NV) >= 6 && nv_ == 6) TILE(6, 1, tail_, p_);                               \
+    if ((NV) >= 7 && nv_ == 7) TILE(7, 1, tail_, p_);                               \
+    if ((NV) >= 8 && nv_ == 8) TILE(8, 1, tail_, p_);                               \
   } while (0)
 
 /* spmm: pixel tiles outermost, so a tile's input columns stay in L1 while every
@@ -142,23 +146,71 @@ SL_V_INLINE void sl_gemm(const int ROWS, const int NV, size_t pixels, size_t row
     sl_gemm(ROWS, (PIXELS) / SL_V_WIDTH, pixels, rows, k, x, x_stride, panels, y, y_stride, mm);      \
   }
 
-/* Depthwise: up to four vectors of outputs, every tap one shifted load and FMA each. */
+/* gemv: NV vectors of a panel's output channels per step, one broadcast input per column. Every
+ * weight is used once, so this streams the panels; two sets of accumulators (even and odd
+ * columns) keep enough FMAs in flight. */
+SL_V_INLINE void sl_gemv(const int NV, size_t rows, size_t k, const float* x, const float* panels, float* y,
+                         const sl_minmax_t* mm) {
+  const size_t panel_rows = (size_t)SL_V_WIDTH * NV;
+  const sl_v lo = sl_v_splat(&mm->min), hi = sl_v_splat(&mm->max);
+  for (size_t r0 = 0; r0 < rows; r0 += panel_rows, panels += panel_rows * (k + 1)) {
+    sl_v acc[8], odd[8];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) {
+      acc[v] = sl_v_load(panels + SL_V_WIDTH * v);
+      odd[v] = sl_v_dup(0.0f);
+    }
+    const float* w = panels + panel_rows;
+    size_t c = 0;
+    for (; c + 2 <= k; c += 2, w += 2 * panel_rows) {
+      const sl_v x0 = sl_v_splat(x + c), x1 = sl_v_splat(x + c + 1);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; v++) {
+        acc[v] = sl_v_fma(sl_v_load(w + SL_V_WIDTH * v), x0, acc[v]);
+        odd[v] = sl_v_fma(sl_v_load(w + panel_rows + SL_V_WIDTH * v), x1, odd[v]);
+      }
+    }
+    if (c < k) {
+      const sl_v x0 = sl_v_splat(x + c);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; v++) acc[v] = sl_v_fma(sl_v_load(w + SL_V_WIDTH * v), x0, acc[v]);
+    }
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) {
+      size_t first = r0 + (size_t)SL_V_WIDTH * v;
+      if (first >= rows) break;
+      const sl_v o = sl_v_clamp(sl_v_add(acc[v], odd[v]), lo, hi);
+      if (rows - first >= SL_V_WIDTH)
+        sl_v_store(y + first, o);
+      else
+        sl_v_store_tail(y + first, o, sl_v_tail_of(rows - first));
+    }
+  }
+}
+
+#define SL_DEFINE_gemv(name, PIXELS, ROWS)                                                          \
+  SL_V_TARGET void name(size_t rows, size_t k, const float* x, const float* panels, float* y,         \
+                        const sl_minmax_t* mm) {                                                      \
+    sl_gemv((ROWS) / SL_V_WIDTH, rows, k, x, panels, y, mm);                                          \
+  }
+
+/* Depthwise: up to eight vectors of outputs, every tap one shifted load and FMA each. */
 SL_V_INLINE void sl_dw_tile(const int NV, const int masked, sl_v_tail tail, size_t taps, const uint32_t* tap_offset,
                             const float* x, const float* w, float bias, float* y, const sl_minmax_t* mm) {
-  sl_v acc[4];
-#pragma GCC unroll 4
+  sl_v acc[8];
+#pragma GCC unroll 8
   for (int v = 0; v < NV; v++) acc[v] = sl_v_splat(&bias);
   for (size_t t = 0; t < taps; t++) {
     const float* xp = x + tap_offset[t];
     sl_v wv = sl_v_splat(w + t);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int v = 0; v < NV; v++) {
       sl_v xv = (masked && v == NV - 1) ? sl_v_load_tail(xp + SL_V_WIDTH * v, tail) : sl_v_load(xp + SL_V_WIDTH * v);
       acc[v] = sl_v_fma(wv, xv, acc[v]);
     }
   }
   const sl_v lo = sl_v_splat(&mm->min), hi = sl_v_splat(&mm->max);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (int v = 0; v < NV; v++) {
     sl_v o = sl_v_clamp(acc[v], lo, hi);
     if (masked && v == NV - 1)

@@ -1,0 +1,46 @@
+/* Vector operations for the kernel templates: AVX-512F, 16 floats, with mask registers for partial
+ * vectors and compares. Function-level target attributes let one binary carry these next to the
+ * AVX2 and SSE2 code; the lists only select them when cpuid (and the OS) report AVX-512F. The
+ * operations and their NaN rules are listed in templates/matrix.h. */
+#ifndef SL_VEC_H
+#define SL_VEC_H
+
+#include <immintrin.h>
+
+#define SL_V_WIDTH 16
+#define SL_V_TARGET __attribute__((target("avx512f,avx2,fma")))
+#define SL_V_INLINE static inline __attribute__((always_inline)) SL_V_TARGET
+
+typedef __m512 sl_v;
+typedef __mmask16 sl_vm;     /* one bit per lane */
+typedef __mmask16 sl_v_tail; /* lanes [0, n) set */
+
+SL_V_INLINE sl_v_tail sl_v_tail_of(size_t n) { return (__mmask16)((1u << n) - 1u); }
+SL_V_INLINE sl_v sl_v_load(const float* p) { return _mm512_loadu_ps(p); }
+SL_V_INLINE sl_v sl_v_load_tail(const float* p, sl_v_tail t) { return _mm512_maskz_loadu_ps(t, p); }
+SL_V_INLINE void sl_v_store(float* p, sl_v v) { _mm512_storeu_ps(p, v); }
+SL_V_INLINE void sl_v_store_tail(float* p, sl_v v, sl_v_tail t) { _mm512_mask_storeu_ps(p, t, v); }
+SL_V_INLINE sl_v sl_v_splat(const float* p) { return _mm512_set1_ps(*p); }
+SL_V_INLINE sl_v sl_v_dup(float v) { return _mm512_set1_ps(v); }
+SL_V_INLINE sl_v sl_v_add(sl_v a, sl_v b) { return _mm512_add_ps(a, b); }
+SL_V_INLINE sl_v sl_v_sub(sl_v a, sl_v b) { return _mm512_sub_ps(a, b); }
+SL_V_INLINE sl_v sl_v_mul(sl_v a, sl_v b) { return _mm512_mul_ps(a, b); }
+SL_V_INLINE sl_v sl_v_div(sl_v a, sl_v b) { return _mm512_div_ps(a, b); }
+SL_V_INLINE sl_v sl_v_fma(sl_v a, sl_v b, sl_v acc) { return _mm512_fmadd_ps(a, b, acc); }
+/* vmaxps/vminps return their second operand when either is NaN: it is a. */
+SL_V_INLINE sl_v sl_v_max(sl_v a, sl_v b) { return _mm512_max_ps(b, a); }
+SL_V_INLINE sl_v sl_v_min(sl_v a, sl_v b) { return _mm512_min_ps(b, a); }
+SL_V_INLINE sl_v sl_v_clamp(sl_v v, sl_v lo, sl_v hi) { return sl_v_min(sl_v_max(v, lo), hi); }
+SL_V_INLINE sl_v sl_v_abs(sl_v a) { return _mm512_abs_ps(a); }
+SL_V_INLINE sl_vm sl_v_lt(sl_v a, sl_v b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+SL_V_INLINE sl_vm sl_v_eq(sl_v a, sl_v b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
+SL_V_INLINE sl_v sl_v_select(sl_vm m, sl_v a, sl_v b) { return _mm512_mask_blend_ps(m, b, a); }
+SL_V_INLINE sl_vm sl_v_tail_mask(sl_v_tail t) { return t; }
+SL_V_INLINE sl_v sl_v_exp2i(sl_v t) {
+  __m512i bits = _mm512_add_epi32(_mm512_castps_si512(t), _mm512_set1_epi32(127));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(bits, 23));
+}
+SL_V_INLINE float sl_v_hsum(sl_v v) { return _mm512_reduce_add_ps(v); }
+SL_V_INLINE float sl_v_hmax(sl_v v) { return _mm512_reduce_max_ps(v); }
+
+#endif
