@@ -234,8 +234,31 @@ static void bench_rows(const sl_ukernel_t* k, int reps) {
   free(y);
 }
 
+/* The core's clock under load, from a chain of dependent integer adds (one per cycle): what the FMA
+ * peak is computed from, since cpufreq often reports only the base clock in VMs. */
+static double clock_ghz(void) {
+#if defined(__x86_64__) || defined(__aarch64__)
+  uint64_t v = 0;
+  const long n = 20000000;
+  double t0 = now();
+  for (long i = 0; i < n; i++) {
+#if defined(__x86_64__)
+    __asm__ volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
+                     "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0" : "+r"(v));
+#else
+    __asm__ volatile("add %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1\n\t"
+                     "add %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1" : "+r"(v));
+#endif
+  }
+  return 8.0 * (double)n / (now() - t0) / 1e9;
+#else
+  return 0.0;
+#endif
+}
+
 int main(int argc, char** argv) {
   int reps = argc > 1 ? atoi(argv[1]) : 31;
+  printf("{\"family\": \"machine\", \"clock_ghz\": %.3f}\n", clock_ghz());
   uint32_t isa = sl_cpu_isa();
   if (getenv("SL_ISA_MASK") != NULL) isa &= (uint32_t)strtoul(getenv("SL_ISA_MASK"), NULL, 0);
   for (size_t i = 0; i < sl_ukernel_count; i++) {
