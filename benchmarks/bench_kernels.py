@@ -17,7 +17,7 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import cpu_name, write_json  # noqa: E402
+from common import cpu_name, machine_info, write_json  # noqa: E402
 
 SPARSITIES = (0.5, 0.7, 0.8, 0.9, 0.95)
 # The FMA peak assumed per ISA: lanes x FMA units (2, as on current x86 server cores and big ARM
@@ -81,7 +81,7 @@ def main():
         if at80:
             print(f"\n{gemm['kernel'].split('__')[1]}: r=4 at 80% sparsity, spmm GFLOP/s on stored weights / gemm "
                   f"GFLOP/s, median over shapes {at80[len(at80) // 2]:.2f} (min {at80[0]:.2f}, max {at80[-1]:.2f})")
-    write_json(args.json, {"cpu": cpu_name(), "machine": platform.machine(), "clock_ghz": clock,
+    write_json(args.json, {**machine_info(), "clock_ghz": clock,
                             "fma_units_assumed": FMA_UNITS, "results": rows})
 
 

@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import cpu_name, write_json  # noqa: E402
+from common import machine_info, write_json  # noqa: E402
 
 SPARSITIES = (0.0, 0.5, 0.7, 0.8, 0.9)
 MODELS = ("mobilenet_v2", "efficientnet_lite0", "minilm_l6")
@@ -205,8 +205,7 @@ def main():
                               "onnxruntime": peak_rss("onnxruntime", name, onnx_path)}
                 results.append(row)
 
-    report = dict(machine=dict(platform=platform.platform(), processor=cpu_name(), cpus=os.cpu_count(),
-                               isa=sparselite.cpu_isa()),
+    report = dict(machine=dict(machine_info(), platform=platform.platform()),
                   versions=dict(sparselite=sparselite.__version__, onnxruntime=onnxruntime.__version__,
                                 torch=torch.__version__),
                   runs=args.runs, blocks=args.blocks, warmup=args.warmup, results=results)
@@ -215,7 +214,7 @@ def main():
 
 
 def print_table(report):
-    print(f"\n{report['machine']['processor']}, {report['machine']['cpus']} CPUs, ISA {report['machine']['isa']}; "
+    print(f"\n{report['machine']['cpu']} ({report['machine']['vendor']}), {report['machine']['cpus']} CPUs, ISA {report['machine']['isa']}; "
           f"median of {report['runs']} runs")
     threads = sorted({t for r in report["results"] for t in r["threads"]}, key=int)
     head = "| model | sparsity | " + " | ".join(

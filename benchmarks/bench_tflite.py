@@ -14,7 +14,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_models import blocked_medians  # noqa: E402
-from common import write_json  # noqa: E402
+from common import machine_info, write_json  # noqa: E402
 
 MODELS = ("face_detection_short_range", "face_detection_full_range", "face_detection_full_range_sparse")
 
@@ -62,8 +62,8 @@ def main():
     for r in rows:
         print(f"| {r['model']} | {r['sparselite']:.2f} | {r['litert']:.2f} | **{r['speedup_vs_litert']:.2f}x** | "
               f"{r['sparse_layers']} | {r['slite_bytes'] / 1024:.0f} / {r['tflite_bytes'] / 1024:.0f} |")
-    write_json(args.json, dict(runs=args.runs, blocks=args.blocks, sparselite=sparselite.__version__,
-                               isa=sparselite.cpu_isa(), results=rows))
+    write_json(args.json, dict(machine=machine_info(), runs=args.runs, blocks=args.blocks,
+                               sparselite=sparselite.__version__, results=rows))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ def main():
     import numpy as np
 
     from bench_models import build, export
-    from common import cpu_name, write_json
+    from common import cpu_name, machine_info, write_json
 
     x = {"input": np.zeros((1, 3, 224, 224), np.float32)}
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,7 +54,7 @@ def main():
         del r["slite"], r["onnx"]  # temporary paths
         print(f"| {int(sparsity * 100)}% | {ms['sparselite']:.2f} | {ms['onnxruntime-web']:.2f} | "
               f"**{r['speedup_vs_ort_web']:.2f}x** | {r['rel_err']:.1e} |")
-    write_json(args.json, {"cpu": cpu_name(), "node": node, "isa": "wasm_simd128", "runs": args.runs, "results": rows})
+    write_json(args.json, {**machine_info(), "isa": "wasm_simd128", "node": node, "runs": args.runs, "results": rows})
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ def test_model_benchmark_runs_every_engine(tmp_path):
                     "1", "--warmup", "1", "--models", "mobilenet_v2", "minilm_l6", "--sparsities", "0.9", "--threads",
                     "1", "--json", str(out)], check=True, capture_output=True, text=True, timeout=900)
     report = json.loads(out.read_text())
+    assert report["machine"]["cpu"] and "vendor" in report["machine"] and report["machine"]["isa"] == sparselite.cpu_isa()
     assert [row["model"] for row in report["results"]] == ["mobilenet_v2", "minilm_l6"]
     for row in report["results"]:
         timing = row["threads"]["1"]
@@ -37,7 +38,8 @@ def test_kernel_benchmark_covers_the_registry(tmp_path):
                     str(out)], check=True, capture_output=True, text=True, timeout=900)
     report = json.loads(out.read_text())
     rows = report["results"]
-    assert report["cpu"]
+    assert report["cpu"] and "vendor" in report and report["isa"] == sparselite.cpu_isa()
+    assert report["clock_ghz"] > 0 and all(r["peak_gflops"] > 0 for r in rows if r["family"] == "gemm")
     benched = {r["kernel"] for r in rows}
     runnable = {name for name, isa in sparselite.kernels() if set(isa) <= set(sparselite.cpu_isa())}
     assert benched == runnable
