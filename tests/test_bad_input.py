@@ -230,14 +230,6 @@ def test_inputs_without_numpy_types():
         model.run(Tensor(flat, (3, 2)))
 
 
-def test_isa_bits_match_the_c_header():
-    from sparselite._native import lib
-    from sparselite.model import ISA_BITS
-
-    assert ISA_BITS == {"sse2": lib.SL_ISA_SSE2, "avx2": lib.SL_ISA_AVX2_FMA, "neon": lib.SL_ISA_NEON,
-                        "wasm_simd128": lib.SL_ISA_WASM_SIMD128}
-
-
 def _dynamic_graph(op="SOFTMAX", const_shape=None):
     """x [2, seq<=6, 5] -> op; optionally ADD a constant of const_shape marked dynamic on axis 1."""
     from sparselite.converters.ir import Graph
