@@ -131,7 +131,7 @@ typedef void sl_f32_vbinary_ukernel_fn(sl_binary_op_t op, const float* a, size_t
 typedef void sl_f32_softmax_ukernel_fn(const float* x, const float* mask, float scale, float* y, size_t n);
 
 /* layernorm: one row of n >= 1, y = (x - mean) / sqrt(var + epsilon) * gamma + beta; gamma and
- * beta may be NULL (beta only with gamma). */
+ * beta may be NULL. */
 typedef void sl_f32_layernorm_ukernel_fn(const float* x, size_t n, float epsilon, const float* gamma,
                                          const float* beta, float* y);
 

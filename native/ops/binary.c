@@ -7,7 +7,7 @@
 #include "op.h"
 
 typedef struct {
-  sl_activation_t act, post; /* post: what the kernel's clamp cannot do, NONE otherwise */
+  sl_activation_t post; /* what the kernel's clamp cannot do, NONE otherwise */
   sl_minmax_t mm;
   const sl_ukernel_t *vbinary, *vunary;
   int32_t rank; /* after merging; the last dimension is the row */
@@ -20,8 +20,9 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   binary_params_t* p = sl_node_params(m, n, sizeof(*p));
   if (p == NULL) return SL_ERROR_OUT_OF_MEMORY;
   const sl_fb_table_t* o = &n->options;
+  sl_activation_t act;
   sl_status_t st = sl_parse_activation(m, n, sl_binary_options_activation(fb, o), sl_binary_options_act_min(fb, o),
-                                       sl_binary_options_act_max(fb, o), &p->act);
+                                       sl_binary_options_act_max(fb, o), &act);
   sl_tensor_t *a = sl_in(m, n, 0), *b = sl_in(m, n, 1), *y = sl_out(m, n, 0);
   if (st == SL_OK) st = sl_expect_f32(m, n, a, "first input", -1);
   if (st == SL_OK) st = sl_expect_f32(m, n, b, "second input", -1);
@@ -79,8 +80,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
     p->b_stride[i] = p->b_stride[j];
     p->b_stride[j] = t;
   }
-  p->post = p->act;
-  if (!sl_activation_minmax(&p->act, &p->mm)) p->post.type = SL_ACT_NONE;
+  p->post = sl_activation_split(&act, &p->mm);
   p->vbinary = sl_op_kernel(m, SL_FAMILY_vbinary, 0);
   p->vunary = sl_op_kernel(m, SL_FAMILY_vunary, 0);
   n->kernel = p->vbinary->name;

@@ -69,7 +69,7 @@ bool sl_gemm_pack_bytes(size_t rows, size_t k, uint32_t panel_rows, size_t* byte
          sl_size_mul(*bytes, sizeof(float), bytes);
 }
 
-bool sl_activation_minmax(const sl_activation_t* act, sl_minmax_t* mm) {
+static bool needs_pass(const sl_activation_t* act, sl_minmax_t* mm) {
   mm->min = -INFINITY;
   mm->max = INFINITY;
   switch (act->type) {
@@ -79,4 +79,10 @@ bool sl_activation_minmax(const sl_activation_t* act, sl_minmax_t* mm) {
     case SL_ACT_CLAMP: mm->min = act->min; mm->max = act->max; return false;
     default: return true;
   }
+}
+
+sl_activation_t sl_activation_split(const sl_activation_t* act, sl_minmax_t* mm) {
+  sl_activation_t post = *act;
+  if (!needs_pass(act, mm)) post.type = SL_ACT_NONE;
+  return post;
 }

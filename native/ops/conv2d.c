@@ -13,7 +13,7 @@ typedef struct {
   sl_conv2d_shape_t s;
   sl_activation_t act;
   sl_minmax_t mm;
-  bool post; /* act needs a pass after the clamp */
+  sl_activation_t post; /* what runs after the clamp, NONE when the clamp is act */
   uint32_t batch;
   conv_path_t path;
   sl_linear_t linear;                 /* pointwise */
@@ -116,7 +116,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
                          (uint32_t)groups};
   p->s = s;
   p->batch = (uint32_t)x->shape[0];
-  p->post = sl_activation_minmax(&p->act, &p->mm);
+  p->post = sl_activation_split(&p->act, &p->mm);
   p->vunary = sl_op_kernel(m, SL_FAMILY_vunary, 0);
   p->bias = b != NULL ? sl_const_f32(b) : NULL;
   size_t pixels = (size_t)oh * ow;
@@ -145,7 +145,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
 }
 
 static void post_activation(const conv_params_t* p, float* y, size_t n) {
-  if (p->post) p->vunary->fn.vunary(&p->act, y, y, n);
+  if (p->post.type != SL_ACT_NONE) p->vunary->fn.vunary(&p->post, y, y, n);
 }
 
 typedef struct {

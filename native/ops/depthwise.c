@@ -18,8 +18,7 @@ sl_status_t sl_depthwise_prepare(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d,
   d->vunary = sl_op_kernel(m, SL_FAMILY_vunary, 0);
   d->weights = weights;
   d->bias = bias;
-  d->post = *act;
-  if (!sl_activation_minmax(act, &d->mm)) d->post.type = SL_ACT_NONE;
+  d->post = sl_activation_split(act, &d->mm);
   /* The padded extent (out - 1) * stride + kernel is at most input + paddings < 2^32. */
   d->pad_h = (s->out_h - 1) * s->stride_h + s->kernel_h;
   d->pad_w = (s->out_w - 1) * s->stride_w + s->kernel_w;

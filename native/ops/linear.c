@@ -154,8 +154,7 @@ sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const
   L->cols = (size_t)w->shape[1];
   L->pixels = pixels;
   L->stride = stride;
-  L->post = *act;
-  if (!sl_activation_minmax(act, &L->mm)) L->post.type = SL_ACT_NONE;
+  L->post = sl_activation_split(act, &L->mm);
   L->vunary = sl_op_kernel(m, SL_FAMILY_vunary, 0);
   n->dense_flops = 2.0 * (double)L->rows * (double)L->cols * (double)pixels;
   sl_status_t st;

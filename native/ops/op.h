@@ -135,8 +135,9 @@ void sl_broadcast_strides(const sl_tensor_t* t, int32_t rank, size_t* stride);
 /* Checks a fused activation read from the options table (its type, clamp min and max). */
 sl_status_t sl_parse_activation(sl_model_t* m, const sl_node_t* n, uint8_t type, float min, float max,
                                 sl_activation_t* act);
-/* The clamp range that implements act, and whether act needs a pass of its own (vunary). */
-bool sl_activation_minmax(const sl_activation_t* act, sl_minmax_t* mm);
+/* Splits act into the clamp a kernel applies (mm) and what must run after it on vunary: act
+ * itself, or NONE when the clamp is all of it (ReLU, ReLU6, Clamp, none). */
+sl_activation_t sl_activation_split(const sl_activation_t* act, sl_minmax_t* mm);
 /* sl_gemm_pack_size(rows, k, panel_rows) floats in bytes; false when that does not fit size_t. */
 bool sl_gemm_pack_bytes(size_t rows, size_t k, uint32_t panel_rows, size_t* bytes);
 /* Dense float data of a constant (NULL if t is not a dense constant). */

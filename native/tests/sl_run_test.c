@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sparselite.h"
+#include "drive.h"
 
 static int failed, passed;
 
@@ -34,37 +34,6 @@ static unsigned char* read_file(const char* path, size_t* size) {
   return data;
 }
 
-static void fill_inputs(sl_model_t* m) {
-  for (int32_t i = 0; i < sl_model_num_inputs(m); i++) {
-    sl_tensor_info_t info;
-    void* in;
-    sl_model_input_info(m, i, &info);
-    sl_model_input_data(m, i, &in);
-    memset(in, 0x3c, info.num_bytes);
-  }
-}
-
-/* Shrinks every dynamic axis to half its maximum, then to 1, and runs each time: resizing must
- * re-prepare the ops without touching memory outside what load planned. */
-static sl_status_t run_resized(sl_model_t* m) {
-  for (int step = 0; step < 2; step++) {
-    for (int32_t i = 0; i < sl_model_num_inputs(m); i++) {
-      sl_tensor_info_t info;
-      sl_model_input_info(m, i, &info);
-      if (info.dynamic_axes == 0) continue;
-      int32_t shape[8];
-      for (int32_t d = 0; d < info.rank; d++)
-        shape[d] = (info.dynamic_axes >> d & 1) ? (step == 0 ? (info.max_shape[d] + 1) / 2 : 1) : info.max_shape[d];
-      sl_status_t st = sl_model_resize_input(m, i, info.rank, shape);
-      if (st != SL_OK) return st;
-    }
-    fill_inputs(m);
-    sl_status_t st = sl_model_run(m);
-    if (st != SL_OK) return st;
-  }
-  return SL_OK;
-}
-
 /* Loads bytes; if they verify, fills inputs with a pattern and runs, also resized. Returns the status. */
 static sl_status_t load_and_run(const unsigned char* data, size_t size, int threads, int tune) {
   sl_model_t* m = sl_model_new();
@@ -72,11 +41,11 @@ static sl_status_t load_and_run(const unsigned char* data, size_t size, int thre
   sl_model_set_tuning(m, tune);
   sl_status_t st = sl_model_load_buffer(m, data, size, 1);
   if (st == SL_OK) {
-    fill_inputs(m);
+    sl_test_fill_inputs(m, 0x3c);
     st = sl_model_run(m);
     if (st == SL_OK) st = sl_model_set_profiling(m, 1);
     if (st == SL_OK) st = sl_model_run(m);
-    if (st == SL_OK) st = run_resized(m);
+    if (st == SL_OK) st = sl_test_run_resized(m, 0x3c);
   } else if (sl_model_last_error(m)[0] == 0) {
     st = SL_ERROR_STATE; /* an error without a message is itself a failure */
   }

@@ -10,42 +10,15 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "sparselite.h"
 #include "../runtime/fb_reader.h"
 #include "../schema/sparselite_schema.h"
+#include "../tests/drive.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max_size, unsigned int seed);
 size_t LLVMFuzzerMutate(uint8_t* data, size_t size, size_t max_size);
 
 /* --- the target ---------------------------------------------------------------------------- */
-
-static void fill_inputs(sl_model_t* m) {
-  for (int32_t i = 0; i < sl_model_num_inputs(m); i++) {
-    sl_tensor_info_t info;
-    void* in;
-    sl_model_input_info(m, i, &info);
-    sl_model_input_data(m, i, &in);
-    memset(in, 0, info.num_bytes);
-  }
-}
-
-/* Every dynamic axis at half its maximum, then at 1, running each time. */
-static void run_resized(sl_model_t* m) {
-  for (int step = 0; step < 2; step++) {
-    for (int32_t i = 0; i < sl_model_num_inputs(m); i++) {
-      sl_tensor_info_t info;
-      sl_model_input_info(m, i, &info);
-      if (info.dynamic_axes == 0) continue;
-      int32_t shape[SL_MAX_RANK];
-      for (int32_t d = 0; d < info.rank; d++)
-        shape[d] = (info.dynamic_axes >> d & 1) ? (step == 0 ? (info.max_shape[d] + 1) / 2 : 1) : info.max_shape[d];
-      if (sl_model_resize_input(m, i, info.rank, shape) != SL_OK) return;
-    }
-    fill_inputs(m);
-    sl_model_run(m);
-  }
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   sl_model_t* m = sl_model_new();
@@ -54,9 +27,9 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
    * fuzzer's memory; everything that fits runs. */
   sl_model_set_memory_limit(m, (size_t)64 << 20);
   if (sl_model_load_buffer(m, data, size, 1) == SL_OK) {
-    fill_inputs(m);
+    sl_test_fill_inputs(m, 0);
     sl_model_run(m);
-    run_resized(m);
+    sl_test_run_resized(m, 0);
   }
   sl_model_free(m);
   return 0;

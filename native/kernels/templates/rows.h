@@ -165,7 +165,7 @@ SL_V_INLINE void sl_softmax(const float* x, const float* mask, float scale, floa
 }
 
 /* Layer norm of one row: (x - mean) / sqrt(variance + epsilon), times gamma plus beta (either
- * may be NULL; beta only with gamma). Two passes for the statistics, as the reference. */
+ * may be NULL). Two passes for the statistics, as the reference. */
 SL_V_INLINE void sl_layernorm(const float* x, size_t n, float epsilon, const float* gamma, const float* beta,
                               float* y) {
   const sl_v zero = sl_v_dup(0.0f);
