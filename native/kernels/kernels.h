@@ -103,15 +103,23 @@ typedef void sl_f32_spmm_ukernel_fn(size_t pixels, size_t blocks, const float* x
                                     float* y, size_t y_stride, const sl_minmax_t* mm);
 
 /* gemm: dense weights in panels of `rows` rows (the kernel's): per panel its biases, then k
- * columns of its weights. Rows past `rows` are zero in the panel and never stored. */
+ * columns of its weights. Rows past `rows` are zero in the panel and never stored. Column c of
+ * x starts at x + c * x_stride, or at x + x_offset[c] when x_offset is not NULL (an implicit
+ * convolution: each column one tap over padded input planes).
+ * y[o * y_stride + p] = clamp(bias_o + sum_c w_oc * x_c[p]) for o < rows, p < pixels. */
 typedef void sl_f32_gemm_ukernel_fn(size_t pixels, size_t rows, size_t k, const float* x, size_t x_stride,
-                                    const float* panels, float* y, size_t y_stride, const sl_minmax_t* mm);
-
-/* gemv: one pixel (a batch-1 FC layer, a classifier) against dense weights packed as for gemm in
- * panels of the kernel's `rows` rows; the vectors run along the panel's output channels, so no lane
- * is idle as in a gemm tile of one pixel. y[o] = clamp(bias_o + sum_c w_oc * x[c]) for o < rows. */
-typedef void sl_f32_gemv_ukernel_fn(size_t rows, size_t k, const float* x, const float* panels, float* y,
+                                    const uint32_t* x_offset, const float* panels, float* y, size_t y_stride,
                                     const sl_minmax_t* mm);
+
+/* gemm_nc: dense weights packed as for gemm in panels of the kernel's `rows` rows, with the
+ * vectors along the output channels, so no lane idles however few the pixels:
+ * y[p * y_pixel_stride + o * y_channel_stride] =
+ *     clamp(bias_o + sum_c w_oc * x[p * x_pixel_stride + c * x_k_stride]) for p < pixels, o < rows.
+ * Token-major rows (FC) and channel-major planes alike, in and out; contiguous channels
+ * (y_channel_stride 1) store fastest. */
+typedef void sl_f32_gemm_nc_ukernel_fn(size_t pixels, size_t rows, size_t k, const float* x, size_t x_pixel_stride,
+                                       size_t x_k_stride, const float* panels, float* y, size_t y_pixel_stride,
+                                       size_t y_channel_stride, const sl_minmax_t* mm);
 
 /* dwconv: depthwise convolution of one channel as a multi-tap 1-D correlation over a flat,
  * zero-padded plane whose phases turn strides into shifts (ops/depthwise.c builds it), so
@@ -142,7 +150,7 @@ typedef void sl_f32_layernorm_ukernel_fn(const float* x, size_t n, float epsilon
 #define SL_FAMILIES(SL_FAMILY) \
   SL_FAMILY(spmm, 1)           \
   SL_FAMILY(gemm, 0)           \
-  SL_FAMILY(gemv, 0)           \
+  SL_FAMILY(gemm_nc, 0)        \
   SL_FAMILY(dwconv, 0)         \
   SL_FAMILY(vunary, 0)         \
   SL_FAMILY(vbinary, 0)        \

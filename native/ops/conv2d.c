@@ -1,13 +1,16 @@
 /* CONV2D: NCHW input, [OC][IC/groups][KH][KW] weights (dense or group-sparse),
- * optional bias, fused activation. Three paths: pointwise (1x1, stride 1) as
- * spmm or gemm over pixels; depthwise (ops/depthwise.c); everything else as
- * gemm over tiles of gathered patches (im2col). */
+ * optional bias, fused activation. Four paths: pointwise (1x1, stride 1) as
+ * spmm or gemm over pixels (ops/linear.c); depthwise (ops/depthwise.c); on larger
+ * maps, one gemm over padded input planes (ops/implicit_conv.c); on maps of few
+ * pixels, and where the planes' offsets would pass 32 bits, gemm_nc over tiles
+ * of gathered patches (im2col). */
 #include <string.h>
 
 #include "depthwise.h"
+#include "implicit_conv.h"
 #include "linear.h"
 
-typedef enum { PATH_POINTWISE, PATH_DEPTHWISE, PATH_IM2COL } conv_path_t;
+typedef enum { PATH_POINTWISE, PATH_DEPTHWISE, PATH_IMPLICIT, PATH_IM2COL } conv_path_t;
 
 typedef struct {
   sl_conv2d_shape_t s;
@@ -18,6 +21,7 @@ typedef struct {
   conv_path_t path;
   sl_linear_t linear;                 /* pointwise */
   sl_depthwise_t depthwise;
+  sl_implicit_conv_t implicit;
   const float* bias;
   const sl_ukernel_t* gemm;           /* im2col */
   const sl_ukernel_t* vunary;         /* runs act after the clamp when post */
@@ -42,11 +46,18 @@ static sl_status_t dense_weights(sl_model_t* m, const sl_node_t* n, const sl_ten
 static sl_status_t prepare_im2col(sl_model_t* m, sl_node_t* n, conv_params_t* p, const sl_tensor_t* w,
                                   const float* bias) {
   const sl_conv2d_shape_t* s = &p->s;
-  p->gemm = sl_op_kernel(m, SL_FAMILY_gemm, 0);
-  size_t ocg = s->out_c / s->groups;
+  size_t ocg = s->out_c / s->groups, pixels = (size_t)s->out_h * s->out_w;
   p->patch = (size_t)(s->in_c / s->groups) * s->kernel_h * s->kernel_w; /* a weight row: below 2^31 */
-  /* A tile's patch matrix stays in L1/L2 while the gemm walks it. */
-  p->tile = p->gemm->pixels * 4;
+  if (pixels <= SL_GEMM_NC_MAX_PIXELS) {
+    /* Few pixels: gemm_nc over a tile per thread, so the weights stream once per thread. */
+    p->gemm = sl_op_kernel(m, SL_FAMILY_gemm_nc, 0);
+    size_t threads = sl_op_threads(m), mr = p->gemm->pixels;
+    p->tile = ((pixels + threads - 1) / threads + mr - 1) / mr * mr;
+  } else {
+    /* A tile's patch matrix stays in L1/L2 while the gemm walks it. */
+    p->gemm = sl_op_kernel(m, SL_FAMILY_gemm, 0);
+    p->tile = p->gemm->pixels * 4;
+  }
   size_t panel_bytes, panels_bytes, patch_bytes;
   if (!sl_gemm_pack_bytes(ocg, p->patch, p->gemm->rows, &panel_bytes) ||
       !sl_size_mul(panel_bytes, s->groups, &panels_bytes) || !sl_size_mul(p->patch, p->tile, &patch_bytes) ||
@@ -62,7 +73,6 @@ static sl_status_t prepare_im2col(sl_model_t* m, sl_node_t* n, conv_params_t* p,
     sl_gemm_pack(dense + g * ocg * p->patch, bias != NULL ? bias + g * ocg : NULL, ocg, p->patch, p->gemm->rows,
                  p->panels + g * panel_size);
   if (w->sparse != NULL) sl_model_release(m, (void*)dense);
-  size_t pixels = (size_t)s->out_h * s->out_w;
   p->tiles = (pixels + p->tile - 1) / p->tile;
   sl_reserve_scratch(m, n, 0, patch_bytes);
   n->kernel = p->gemm->name;
@@ -128,7 +138,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
     sl_tensor_t w2 = *w; /* the [OC][IC][1][1] weights as the [OC][IC] matrix they are */
     w2.rank = 2;
     memcpy(w2.shape, wshape, sizeof(wshape));
-    st = sl_linear_prepare(m, n, &p->linear, &w2, p->bias, pixels, pixels, &p->act);
+    st = sl_linear_prepare(m, n, &p->linear, &w2, p->bias, SL_LINEAR_CHANNEL_MAJOR, pixels, pixels, &p->act);
     n->flops *= p->batch;
     n->dense_flops *= p->batch;
     return st;
@@ -139,6 +149,14 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
     const float* weights;
     if ((st = dense_weights(m, n, w, &weights)) != SL_OK) return st;
     return sl_depthwise_prepare(m, n, &p->depthwise, &p->s, weights, p->bias, &p->act);
+  }
+  if (pixels > SL_GEMM_NC_MAX_PIXELS && sl_implicit_conv_fits(&p->s)) {
+    p->path = PATH_IMPLICIT;
+    const float* weights;
+    if ((st = dense_weights(m, n, w, &weights)) != SL_OK) return st;
+    st = sl_implicit_conv_prepare(m, n, &p->implicit, &p->s, weights, p->bias, &p->act);
+    if (w->sparse != NULL) sl_model_release(m, (void*)weights);
+    return st;
   }
   p->path = PATH_IM2COL;
   return prepare_im2col(m, n, p, w, p->bias);
@@ -178,7 +196,13 @@ static void gather_row(const sl_conv2d_shape_t* s, const float* plane, uint32_t 
     }
     const float* in = plane + iy * s->in_w + x_off;
     for (; ox < end && (int64_t)ox < lo; ox++) row[i++] = 0.0f;
-    for (; ox < end && (int64_t)ox < hi; ox++) row[i++] = in[(int64_t)ox * sw];
+    size_t inside = (int64_t)end < hi ? end - ox : (size_t)(hi > (int64_t)ox ? hi - (int64_t)ox : 0);
+    if (sw == 1) /* most convolutions: a copy, inline since the segments are short */
+      for (size_t e = 0; e < inside; e++) row[i + e] = in[ox + e];
+    else
+      for (size_t e = 0; e < inside; e++) row[i + e] = in[(int64_t)(ox + e) * sw];
+    i += inside;
+    ox += inside;
     for (; ox < end; ox++) row[i++] = 0.0f;
   }
 }
@@ -201,7 +225,10 @@ static void im2col_task(void* ctx, size_t task, size_t thread) {
   }
   size_t panel_size = sl_gemm_pack_size(ocg, p->patch, p->gemm->rows);
   float* y = j->y + (image * s->out_c + g * ocg) * pixels + p0;
-  p->gemm->fn.gemm(count, ocg, p->patch, patches, p->tile, p->panels + g * panel_size, y, pixels, &p->mm);
+  if (p->gemm->family == SL_FAMILY_gemm_nc)
+    p->gemm->fn.gemm_nc(count, ocg, p->patch, patches, 1, p->tile, p->panels + g * panel_size, y, 1, pixels, &p->mm);
+  else
+    p->gemm->fn.gemm(count, ocg, p->patch, patches, p->tile, NULL, p->panels + g * panel_size, y, pixels, &p->mm);
   for (size_t o = 0; o < ocg; o++) post_activation(p, y + o * pixels, count);
 }
 
@@ -216,6 +243,7 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
       break;
     }
     case PATH_DEPTHWISE: sl_depthwise_run(m, n, &p->depthwise, j.x, j.y, p->batch); break;
+    case PATH_IMPLICIT: sl_implicit_conv_run(m, n, &p->implicit, j.x, j.y, p->batch); break;
     case PATH_IM2COL: sl_parallel_for(m, (size_t)p->batch * s->groups * p->tiles, im2col_task, &j); break;
   }
 }

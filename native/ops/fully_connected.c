@@ -1,7 +1,6 @@
-/* FULLY_CONNECTED: y[..., OC] = x[..., K] * W[OC][K]^T + bias, W dense or group-sparse.
- * The kernels are channel-major, so several rows (tokens) are transposed into
- * scratch first and the result transposed back; a single row needs neither. With a
- * dynamic row count the scratch keeps the prepared (largest) row stride. */
+/* FULLY_CONNECTED: y[..., OC] = x[..., K] * W[OC][K]^T + bias, W dense or group-sparse: a
+ * token-major linear layer (ops/linear.c). With a dynamic row count the prepared (largest)
+ * count sizes the scratch. */
 #include "linear.h"
 
 typedef struct {
@@ -40,14 +39,11 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   p->cols = (size_t)k;
   p->out_c = (size_t)oc;
   p->rows = x->num_elems / (size_t)k;
-  /* Rows of the transposed scratch an odd number of 32-byte steps apart: power-of-two strides
-   * (128 tokens) would map a kernel's column loads onto a few L1 sets. */
-  size_t ld = p->rows > 1 ? ((p->rows + 7) / 8 * 8) | 8 : 1, scratch;
-  if (!sl_size_mul(p->cols + p->out_c, ld, &scratch) || !sl_size_mul(scratch, sizeof(float), &scratch))
-    return sl_node_fail(m, n, "%zu rows of %zu inputs and %zu outputs do not fit in memory", p->rows, p->cols,
-                        p->out_c);
-  if (ld > 1) sl_reserve_scratch(m, n, scratch, 0);
-  return sl_linear_prepare(m, n, &p->linear, w, b != NULL ? sl_const_f32(b) : NULL, p->rows, ld, &p->act);
+  /* Rows of spmm's transposed copies an odd number of 32-byte steps apart: power-of-two strides
+   * (128 tokens) would map a kernel's column loads onto a few L1 sets. One row is both layouts. */
+  size_t ld = p->rows > 1 ? ((p->rows + 7) / 8 * 8) | 8 : 1;
+  sl_linear_layout_t layout = p->rows > 1 ? SL_LINEAR_TOKEN_MAJOR : SL_LINEAR_CHANNEL_MAJOR;
+  return sl_linear_prepare(m, n, &p->linear, w, b != NULL ? sl_const_f32(b) : NULL, layout, p->rows, ld, &p->act);
 }
 
 static sl_status_t resize(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
@@ -62,45 +58,9 @@ static sl_status_t resize(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   return SL_OK;
 }
 
-/* Element (r, c) of a rows x cols matrix moves from in[r * in_r + c * in_c] to
- * out[r * out_r + c * out_c], in 32 x 32 blocks, one task per block of columns. */
-typedef struct {
-  const float* in;
-  float* out;
-  size_t rows, cols, in_r, in_c, out_r, out_c;
-} transpose_job_t;
-
-enum { BLOCK = 32 };
-
-static void transpose_task(void* ctx, size_t task, size_t thread) {
-  (void)thread;
-  const transpose_job_t* j = ctx;
-  size_t c0 = task * BLOCK, c1 = c0 + BLOCK < j->cols ? c0 + BLOCK : j->cols;
-  for (size_t r0 = 0; r0 < j->rows; r0 += BLOCK)
-    for (size_t r = r0; r < r0 + BLOCK && r < j->rows; r++)
-      for (size_t c = c0; c < c1; c++) j->out[r * j->out_r + c * j->out_c] = j->in[r * j->in_r + c * j->in_c];
-}
-
-static void transpose(const sl_model_t* m, const transpose_job_t* j) {
-  sl_parallel_for(m, (j->cols + BLOCK - 1) / BLOCK, transpose_task, (void*)j);
-}
-
 static void run(const sl_model_t* m, const sl_node_t* n) {
   const fc_params_t* p = n->params;
-  const float* x = sl_in(m, n, 0)->data;
-  float* y = sl_out(m, n, 0)->data;
-  size_t ld = p->linear.stride;
-  if (ld == 1) {
-    sl_linear_run(m, &p->linear, x, y);
-    return;
-  }
-  float* xt = sl_scratch_shared(m);
-  float* yt = xt + p->cols * ld;
-  transpose_job_t in = {x, xt, p->rows, p->cols, p->cols, 1, 1, ld};          /* [rows][cols] -> [cols][ld] */
-  transpose(m, &in);
-  sl_linear_run(m, &p->linear, xt, yt);
-  transpose_job_t out = {yt, y, p->rows, p->out_c, 1, ld, p->out_c, 1};      /* [out_c][ld] -> [rows][out_c] */
-  transpose(m, &out);
+  sl_linear_run(m, &p->linear, sl_in(m, n, 0)->data, sl_out(m, n, 0)->data);
 }
 
 const sl_op_def_t sl_op_fully_connected = {SL_OP_SCHEMA(FULLY_CONNECTED), 2, 3, prepare, run, resize};

@@ -19,10 +19,14 @@ static bool array_bytes(size_t count, size_t size, size_t* bytes) {
   return sl_size_add(count, 1, bytes) && sl_size_mul(*bytes, size, bytes);
 }
 
+/* Token-major data, and channel-major layers of few pixels, run gemm_nc. */
+static bool wants_gemm_nc(const sl_linear_t* L) {
+  return L->layout == SL_LINEAR_TOKEN_MAJOR || L->pixels <= SL_GEMM_NC_MAX_PIXELS;
+}
+
 static sl_status_t prepare_dense(sl_model_t* m, const sl_node_t* n, sl_linear_t* L, const float* w,
                                  const float* bias) {
-  /* One pixel (a batch-1 FC or classifier): gemv's vectors run along the output channels. */
-  L->gemm = sl_op_kernel(m, L->stride == 1 ? SL_FAMILY_gemv : SL_FAMILY_gemm, 0);
+  L->gemm = sl_op_kernel(m, wants_gemm_nc(L) ? SL_FAMILY_gemm_nc : SL_FAMILY_gemm, 0);
   size_t bytes;
   if (!sl_gemm_pack_bytes(L->rows, L->cols, L->gemm->rows, &bytes)) return too_large(m, n, L);
   L->panels = sl_model_alloc(m, bytes);
@@ -106,12 +110,14 @@ static double now_seconds(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Best of a few single-threaded runs on scratch data. */
+static void run_kernels(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y);
+
+/* Best of a few runs on scratch data. */
 static double time_run(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y) {
   double best = INFINITY;
   for (int i = 0; i < 5; i++) {
     double t0 = now_seconds();
-    sl_linear_run(m, L, x, y);
+    run_kernels(m, L, x, y);
     double t = now_seconds() - t0;
     if (t < best) best = t;
   }
@@ -148,8 +154,21 @@ static sl_status_t tune(sl_model_t* m, const sl_node_t* n, sl_linear_t* L, const
   return st;
 }
 
+/* Token-major spmm works on transposed copies, [cols][stride] and [rows][stride]. */
+static sl_status_t reserve_scratch(sl_model_t* m, sl_node_t* n, const sl_linear_t* L) {
+  size_t floats;
+  if (L->layout == SL_LINEAR_CHANNEL_MAJOR || L->spmm == NULL) return SL_OK;
+  if (!sl_size_add(L->rows, L->cols, &floats) || !sl_size_mul(floats, L->stride, &floats) ||
+      !sl_size_mul(floats, sizeof(float), &floats))
+    return too_large(m, n, L);
+  sl_reserve_scratch(m, n, floats, 0);
+  return SL_OK;
+}
+
 sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const sl_tensor_t* w,
-                              const float* bias, size_t pixels, size_t stride, const sl_activation_t* act) {
+                              const float* bias, sl_linear_layout_t layout, size_t pixels, size_t stride,
+                              const sl_activation_t* act) {
+  L->layout = layout;
   L->rows = (size_t)w->shape[0];
   L->cols = (size_t)w->shape[1];
   L->pixels = pixels;
@@ -185,7 +204,7 @@ sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const
     n->kernel = L->gemm->name;
     n->flops = n->dense_flops;
   }
-  return SL_OK;
+  return reserve_scratch(m, n, L);
 }
 
 /* --- run ------------------------------------------------------------------ */
@@ -205,6 +224,39 @@ static void post_activation(const sl_linear_t* L, float* y, const uint32_t* rows
   }
 }
 
+static void run_spmm(const job_t* j, size_t p0, size_t p1, size_t u0, size_t u1, bool last) {
+  const sl_linear_t* L = j->L;
+  const sl_spmm_packed_t* p = &L->packed;
+  const float* x = j->x + p0;
+  float* y = j->y + p0;
+  L->spmm->fn.spmm(p1 - p0, u1 - u0, x, p->values + sl_spmm_values_start(p, (uint32_t)u0),
+                   p->x_offset + p->nz_start[u0], p->nz_start + u0, p->out_row + u0 * p->r, y, L->stride, &L->mm);
+  if (L->post.type != SL_ACT_NONE) post_activation(L, j->y, p->out_row + u0 * p->r, 0, (u1 - u0) * p->r, p0, p1);
+  if (last && p->tail_rows > 0) {
+    uint32_t b = p->blocks;
+    L->spmm_tail->fn.spmm(p1 - p0, p->tail_rows, x, p->values + sl_spmm_values_start(p, b),
+                          p->x_offset + p->nz_start[b], p->nz_start + b, p->out_row + (size_t)b * p->r, y, L->stride,
+                          &L->mm);
+    if (L->post.type != SL_ACT_NONE) post_activation(L, j->y, p->out_row + (size_t)b * p->r, 0, p->tail_rows, p0, p1);
+  }
+}
+
+/* gemm_nc over pixels [p0, p1) and rows [r0, r1), either layout. */
+static void run_gemm_nc(const job_t* j, size_t p0, size_t p1, size_t r0, size_t r1, const float* panels) {
+  const sl_linear_t* L = j->L;
+  size_t pixels = p1 - p0, rows = r1 - r0;
+  if (L->layout == SL_LINEAR_TOKEN_MAJOR) {
+    float* y = j->y + p0 * L->rows + r0;
+    L->gemm->fn.gemm_nc(pixels, rows, L->cols, j->x + p0 * L->cols, L->cols, 1, panels, y, L->rows, 1, &L->mm);
+    if (L->post.type != SL_ACT_NONE)
+      for (size_t p = 0; p < pixels; p++) L->vunary->fn.vunary(&L->post, y + p * L->rows, y + p * L->rows, rows);
+    return;
+  }
+  L->gemm->fn.gemm_nc(pixels, rows, L->cols, j->x + p0, 1, L->stride, panels, j->y + r0 * L->stride + p0, 1,
+                      L->stride, &L->mm);
+  if (L->post.type != SL_ACT_NONE) post_activation(L, j->y, NULL, r0, rows, p0, p1);
+}
+
 static void run_task(void* ctx, size_t task, size_t thread) {
   (void)thread;
   const job_t* j = ctx;
@@ -214,33 +266,24 @@ static void run_task(void* ctx, size_t task, size_t thread) {
   size_t p1 = (pc + 1) * j->tiles / j->pixel_chunks * j->tile;
   if (p1 > L->pixels) p1 = L->pixels;
   size_t u0 = rc * j->row_units / j->row_chunks, u1 = (rc + 1) * j->row_units / j->row_chunks;
-  const float* x = j->x + p0;
-  float* y = j->y + p0;
   if (L->spmm != NULL) {
-    const sl_spmm_packed_t* p = &L->packed;
-    L->spmm->fn.spmm(p1 - p0, u1 - u0, x, p->values + sl_spmm_values_start(p, (uint32_t)u0), p->x_offset + p->nz_start[u0],
-                p->nz_start + u0, p->out_row + u0 * p->r, y, L->stride, &L->mm);
-    if (L->post.type != SL_ACT_NONE) post_activation(L, j->y, p->out_row + u0 * p->r, 0, (u1 - u0) * p->r, p0, p1);
-    if (rc + 1 == j->row_chunks && p->tail_rows > 0) {
-      uint32_t b = p->blocks;
-      L->spmm_tail->fn.spmm(p1 - p0, p->tail_rows, x, p->values + sl_spmm_values_start(p, b), p->x_offset + p->nz_start[b],
-                       p->nz_start + b, p->out_row + (size_t)b * p->r, y, L->stride, &L->mm);
-      if (L->post.type != SL_ACT_NONE)
-        post_activation(L, j->y, p->out_row + (size_t)b * p->r, 0, p->tail_rows, p0, p1);
-    }
-  } else {
-    uint32_t panel = L->gemm->rows;
-    size_t r0 = u0 * panel, r1 = u1 * panel < L->rows ? u1 * panel : L->rows;
-    const float* panels = L->panels + u0 * panel * (L->cols + 1);
-    if (L->gemm->family == SL_FAMILY_gemv)
-      L->gemm->fn.gemv(r1 - r0, L->cols, x, panels, y + r0, &L->mm);
-    else
-      L->gemm->fn.gemm(p1 - p0, r1 - r0, L->cols, x, L->stride, panels, y + r0 * L->stride, L->stride, &L->mm);
-    if (L->post.type != SL_ACT_NONE) post_activation(L, j->y, NULL, r0, r1 - r0, p0, p1);
+    run_spmm(j, p0, p1, u0, u1, rc + 1 == j->row_chunks);
+    return;
   }
+  uint32_t panel = L->gemm->rows;
+  size_t r0 = u0 * panel, r1 = u1 * panel < L->rows ? u1 * panel : L->rows;
+  const float* panels = L->panels + u0 * panel * (L->cols + 1);
+  if (L->gemm->family == SL_FAMILY_gemm_nc) {
+    run_gemm_nc(j, p0, p1, r0, r1, panels);
+    return;
+  }
+  L->gemm->fn.gemm(p1 - p0, r1 - r0, L->cols, j->x + p0, L->stride, NULL, panels, j->y + r0 * L->stride + p0, L->stride,
+                   &L->mm);
+  if (L->post.type != SL_ACT_NONE) post_activation(L, j->y, NULL, r0, r1 - r0, p0, p1);
 }
 
-void sl_linear_run(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y) {
+/* The kernels on channel-major data (token-major too for gemm_nc). */
+static void run_kernels(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y) {
   job_t j = {L, x, y, 0, 0, 1, 0, 1};
   j.tile = L->spmm != NULL ? L->spmm->pixels : L->gemm->pixels;
   j.tiles = (L->pixels + j.tile - 1) / j.tile;
@@ -255,6 +298,44 @@ void sl_linear_run(const sl_model_t* m, const sl_linear_t* L, const float* x, fl
     j.row_chunks = rc < j.row_units ? rc : (j.row_units > 0 ? j.row_units : 1);
   }
   sl_parallel_for(m, j.pixel_chunks * j.row_chunks, run_task, &j);
+}
+
+/* Element (r, c) of a rows x cols matrix moves from in[r * in_r + c * in_c] to
+ * out[r * out_r + c * out_c], in 32 x 32 blocks, one task per block of columns. */
+typedef struct {
+  const float* in;
+  float* out;
+  size_t rows, cols, in_r, in_c, out_r, out_c;
+} transpose_job_t;
+
+enum { BLOCK = 32 };
+
+static void transpose_task(void* ctx, size_t task, size_t thread) {
+  (void)thread;
+  const transpose_job_t* j = ctx;
+  size_t c0 = task * BLOCK, c1 = c0 + BLOCK < j->cols ? c0 + BLOCK : j->cols;
+  for (size_t r0 = 0; r0 < j->rows; r0 += BLOCK)
+    for (size_t r = r0; r < r0 + BLOCK && r < j->rows; r++)
+      for (size_t c = c0; c < c1; c++) j->out[r * j->out_r + c * j->out_c] = j->in[r * j->in_r + c * j->in_c];
+}
+
+static void transpose(const sl_model_t* m, const transpose_job_t* j) {
+  sl_parallel_for(m, (j->cols + BLOCK - 1) / BLOCK, transpose_task, (void*)j);
+}
+
+void sl_linear_run(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y) {
+  if (L->layout == SL_LINEAR_CHANNEL_MAJOR || L->spmm == NULL) {
+    run_kernels(m, L, x, y);
+    return;
+  }
+  /* Token-major through spmm: the kernels are channel-major, so transpose in and out. */
+  float* xt = sl_scratch_shared(m);
+  float* yt = xt + L->cols * L->stride;
+  transpose_job_t in = {x, xt, L->pixels, L->cols, L->cols, 1, 1, L->stride}; /* [pixels][cols] -> [cols][ld] */
+  transpose(m, &in);
+  run_kernels(m, L, xt, yt);
+  transpose_job_t out = {yt, y, L->pixels, L->rows, 1, L->stride, L->rows, 1}; /* [rows][ld] -> [pixels][rows] */
+  transpose(m, &out);
 }
 
 void sl_linear_resize(sl_node_t* n, sl_linear_t* L, size_t pixels) {

@@ -5,27 +5,40 @@
 
 #include "op.h"
 
-/* A 1x1 convolution or fully connected layer on channel-major data,
- * y[rows][pixels] = W[rows][cols] x[cols][pixels] + bias, then the activation.
- * Prepare picks sparse (spmm, with the block size r) or dense (gemm) per layer
- * from the kernels' measured efficiencies, or by timing both when tuning. */
+/* Dense layers of at most this many pixels (14x14 maps and smaller) run gemm_nc: a gemm tile is
+ * whole vectors of pixels, and its last, partial tile costs almost a full one.
+ * benchmarks/bench_kernels.py, on MobileNetV2's shapes: gemm_nc runs 49 pixels 1.2-1.5x and 196
+ * pixels 1.05-1.1x faster than gemm (AVX-512 and AVX2), 784 and more 0.75-1.1x. */
+#define SL_GEMM_NC_MAX_PIXELS 256
+
+/* Channel-major: x[cols][stride] -> y[rows][stride] (NCHW 1x1 convolutions); token-major:
+ * x[pixels][cols] -> y[pixels][rows] (FC over tokens, NHWC). */
+typedef enum { SL_LINEAR_CHANNEL_MAJOR, SL_LINEAR_TOKEN_MAJOR } sl_linear_layout_t;
+
+/* A 1x1 convolution or fully connected layer, y = W[rows][cols] x + bias, then the activation.
+ * Prepare picks sparse (spmm, with the block size r) or dense per layer from the kernels'
+ * measured efficiencies, or by timing both when tuning. Dense runs gemm (vectors along
+ * pixels) or gemm_nc (vectors along output channels: token-major data, and few pixels). */
 typedef struct {
+  sl_linear_layout_t layout;
   size_t rows, cols, pixels;
-  size_t stride; /* pixel stride of x and y: the pixels prepare saw (a resize may run fewer) */
+  size_t stride; /* channel-major pixel stride of x and y (token-major: of the spmm's transposed
+                    copies): the pixels prepare saw, as a resize may run fewer */
   sl_minmax_t mm;
   sl_activation_t post; /* applied after the kernel; NONE when the clamp is the activation */
   const sl_ukernel_t* vunary; /* runs post */
   const sl_ukernel_t* spmm;      /* NULL when the layer runs dense */
   const sl_ukernel_t* spmm_tail; /* r = 1, for the packed tail rows */
   sl_spmm_packed_t packed;
-  const sl_ukernel_t* gemm; /* gemm, or gemv for a layer of one pixel (stride 1) */
+  const sl_ukernel_t* gemm; /* gemm or gemm_nc */
   float* panels;
 } sl_linear_t;
 
-/* w: dense [rows][cols] or group-sparse; bias may be NULL; x and y rows are `stride` floats
- * apart (>= pixels). Sets n->kernel and flops. */
+/* w: dense [rows][cols] or group-sparse; bias may be NULL; channel-major x and y rows are
+ * `stride` floats apart (>= pixels). Reserves the node's scratch; sets n->kernel and flops. */
 sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const sl_tensor_t* w,
-                              const float* bias, size_t pixels, size_t stride, const sl_activation_t* act);
+                              const float* bias, sl_linear_layout_t layout, size_t pixels, size_t stride,
+                              const sl_activation_t* act);
 void sl_linear_run(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y);
 /* Runs `pixels` (<= the prepared count) from now on, with the same strides. */
 void sl_linear_resize(sl_node_t* n, sl_linear_t* L, size_t pixels);

@@ -223,10 +223,14 @@ static void test_spmm(const sl_ukernel_t* k) {
   }
 }
 
+/* Columns at a stride, and (odd trials) at offsets that overlap and repeat, as an implicit
+ * convolution's taps do. */
 static void test_gemm(const sl_ukernel_t* k) {
-  for (int trial = 0; trial < 60; trial++) {
+  for (int trial = 0; trial < 80; trial++) {
     size_t rows = 1 + rnd(30), cols = 1 + rnd(70), pixels = 1 + rnd(3 * k->pixels + 5);
     size_t x_stride = pixels + rnd(9), y_stride = pixels + rnd(9);
+    uint32_t* x_offset = trial % 2 == 1 ? xmalloc(cols * sizeof(uint32_t)) : NULL;
+    for (size_t c = 0; x_offset != NULL && c < cols; c++) x_offset[c] = rnd((uint32_t)(cols * x_stride - pixels + 1));
     float* w = xmalloc(rows * cols * sizeof(float));
     float* bias = xmalloc(rows * sizeof(float));
     float* x = xmalloc(cols * x_stride * sizeof(float));
@@ -235,7 +239,8 @@ static void test_gemm(const sl_ukernel_t* k) {
     for (size_t i = 0; i < rows; i++) bias[i] = frand();
     for (size_t i = 0; i < cols * x_stride; i++) x[i] = frand();
     if (trial % 4 == 3) poison(x, cols * x_stride, true);
-    for (size_t c = 0; c < cols; c++) memcpy(xc + c * pixels, x + c * x_stride, pixels * sizeof(float));
+    for (size_t c = 0; c < cols; c++)
+      memcpy(xc + c * pixels, x + (x_offset != NULL ? x_offset[c] : c * x_stride), pixels * sizeof(float));
     sl_activation_t act;
     sl_minmax_t mm;
     random_clamp(&act, &mm);
@@ -245,7 +250,7 @@ static void test_gemm(const sl_ukernel_t* k) {
     sl_f32_gemm_ref(w, bias, rows, cols, pixels, xc, want, &act);
     sl_gemm_pack(w, bias, rows, cols, k->rows, packed);
     for (size_t i = 0; i < rows * y_stride; i++) got[i] = 12345.0f;
-    k->fn.gemm(pixels, rows, cols, x, x_stride, packed, got, y_stride, &mm);
+    k->fn.gemm(pixels, rows, cols, x, x_stride, x_offset, packed, got, y_stride, &mm);
     float* compact = xmalloc(rows * pixels * sizeof(float));
     bool gaps_intact = true;
     for (size_t r = 0; r < rows; r++) {
@@ -253,8 +258,8 @@ static void test_gemm(const sl_ukernel_t* k) {
       for (size_t p = pixels; p < y_stride; p++) gaps_intact &= got[r * y_stride + p] == 12345.0f;
     }
     char shape[128];
-    snprintf(shape, sizeof(shape), "rows=%zu cols=%zu pixels=%zu strides=%zu/%zu", rows, cols, pixels, x_stride,
-             y_stride);
+    snprintf(shape, sizeof(shape), "rows=%zu cols=%zu pixels=%zu strides=%zu/%zu%s", rows, cols, pixels, x_stride,
+             y_stride, x_offset != NULL ? " offsets" : "");
     compare(k->name, shape, compact, want, rows * pixels, (float)cols);
     if (!gaps_intact) fail(k->name, "wrote past the pixels");
     free(w);
@@ -265,39 +270,59 @@ static void test_gemm(const sl_ukernel_t* k) {
     free(got);
     free(packed);
     free(compact);
+    free(x_offset);
   }
 }
 
-static void test_gemv(const sl_ukernel_t* k) {
-  for (int trial = 0; trial < 60; trial++) {
-    size_t rows = 1 + rnd(trial < 30 ? 3 * k->rows : 1100), cols = 1 + rnd(trial < 30 ? 40 : 1300);
+/* Token-major (x[p][c], y[p][o]) and channel-major (x[c][p], y[o][p]) data, with padded strides. */
+static void test_gemm_nc(const sl_ukernel_t* k) {
+  for (int trial = 0; trial < 80; trial++) {
+    bool big = trial % 10 == 9, token_major_in = trial % 2 == 0, token_major_out = trial % 4 < 2;
+    size_t rows = 1 + rnd(big ? 1100 : 3 * k->rows), cols = 1 + rnd(big ? 1300 : 70);
+    size_t pixels = big ? 1 + rnd(3) : 1 + rnd(3 * k->pixels + 5);
+    size_t x_pixel_stride = token_major_in ? cols + rnd(5) : 1, x_k_stride = token_major_in ? 1 : pixels + rnd(5);
+    size_t y_pixel_stride = token_major_out ? rows + rnd(5) : 1, y_channel_stride = token_major_out ? 1 : pixels + rnd(5);
+    size_t x_size = token_major_in ? pixels * x_pixel_stride : cols * x_k_stride;
+    size_t y_size = token_major_out ? pixels * y_pixel_stride : rows * y_channel_stride;
     float* w = xmalloc(rows * cols * sizeof(float));
     float* bias = xmalloc(rows * sizeof(float));
-    float* x = xmalloc(cols * sizeof(float));
+    float* x = xmalloc(x_size * sizeof(float));
+    float* xc = xmalloc(cols * pixels * sizeof(float)); /* [c][p], as the reference takes it */
     for (size_t i = 0; i < rows * cols; i++) w[i] = frand();
     for (size_t i = 0; i < rows; i++) bias[i] = frand();
-    for (size_t i = 0; i < cols; i++) x[i] = frand();
-    if (trial % 4 == 3) poison(x, cols, true);
+    for (size_t i = 0; i < x_size; i++) x[i] = frand();
+    if (trial % 8 == 3) poison(x, x_size, true);
+    for (size_t c = 0; c < cols; c++)
+      for (size_t p = 0; p < pixels; p++) xc[c * pixels + p] = x[p * x_pixel_stride + c * x_k_stride];
     sl_activation_t act;
     sl_minmax_t mm;
     random_clamp(&act, &mm);
-    float* want = xmalloc(rows * sizeof(float));
-    float* got = xmalloc((rows + 1) * sizeof(float));
+    float* want = xmalloc(rows * pixels * sizeof(float));
+    float* got = xmalloc(y_size * sizeof(float));
     float* packed = xmalloc(sl_gemm_pack_size(rows, cols, k->rows) * sizeof(float));
-    sl_f32_gemm_ref(w, bias, rows, cols, 1, x, want, &act);
+    sl_f32_gemm_ref(w, bias, rows, cols, pixels, xc, want, &act);
     sl_gemm_pack(w, bias, rows, cols, k->rows, packed);
-    got[rows] = 12345.0f;
-    k->fn.gemv(rows, cols, x, packed, got, &mm);
-    char shape[64];
-    snprintf(shape, sizeof(shape), "rows=%zu cols=%zu", rows, cols);
-    compare(k->name, shape, got, want, rows, (float)cols);
-    if (got[rows] != 12345.0f) fail(k->name, "wrote past the rows");
+    for (size_t i = 0; i < y_size; i++) got[i] = 12345.0f;
+    k->fn.gemm_nc(pixels, rows, cols, x, x_pixel_stride, x_k_stride, packed, got, y_pixel_stride, y_channel_stride,
+                  &mm);
+    float* gathered = xmalloc(rows * pixels * sizeof(float)); /* [o][p] */
+    size_t written = 0;
+    for (size_t i = 0; i < y_size; i++) written += got[i] != 12345.0f;
+    for (size_t o = 0; o < rows; o++)
+      for (size_t p = 0; p < pixels; p++) gathered[o * pixels + p] = got[p * y_pixel_stride + o * y_channel_stride];
+    char shape[160];
+    snprintf(shape, sizeof(shape), "rows=%zu cols=%zu pixels=%zu in %s out %s", rows, cols, pixels,
+             token_major_in ? "token-major" : "channel-major", token_major_out ? "token-major" : "channel-major");
+    compare(k->name, shape, gathered, want, rows * pixels, (float)cols);
+    if (written > rows * pixels) fail(k->name, "wrote outside the outputs");
     free(w);
     free(bias);
     free(x);
+    free(xc);
     free(want);
     free(got);
     free(packed);
+    free(gathered);
   }
 }
 
@@ -471,7 +496,7 @@ int main(void) {
     switch (k->family) {
       case SL_FAMILY_spmm: test_spmm(k); break;
       case SL_FAMILY_gemm: test_gemm(k); break;
-      case SL_FAMILY_gemv: test_gemv(k); break;
+      case SL_FAMILY_gemm_nc: test_gemm_nc(k); break;
       case SL_FAMILY_dwconv: test_dwconv(k); break;
       case SL_FAMILY_vunary: test_vunary(k); break;
       case SL_FAMILY_vbinary: test_vbinary(k); break;

@@ -73,7 +73,34 @@ typedef struct {
 static void run_gemm(const void* c) {
   const gemm_ctx_t* g = c;
   sl_minmax_t mm = {-1e30f, 1e30f};
-  g->k->fn.gemm(g->pixels, g->rows, g->cols, g->x, g->pixels, g->panels, g->y, g->pixels, &mm);
+  g->k->fn.gemm(g->pixels, g->rows, g->cols, g->x, g->pixels, NULL, g->panels, g->y, g->pixels, &mm);
+}
+
+/* gemm_nc on the same channel-major data as gemm. */
+static void run_gemm_nc(const void* c) {
+  const gemm_ctx_t* g = c;
+  sl_minmax_t mm = {-1e30f, 1e30f};
+  g->k->fn.gemm_nc(g->pixels, g->rows, g->cols, g->x, 1, g->pixels, g->panels, g->y, 1, g->pixels, &mm);
+}
+
+/* The same ISA's gemm_nc on a gemm shape, and its speed against gemm's. */
+static void bench_nc(uint32_t gemm_isa, const gemm_ctx_t* shape_of, double gemm_seconds, const char* shape, int reps) {
+  for (size_t i = 0; i < sl_ukernel_count; i++) {
+    const sl_ukernel_t* k = &sl_ukernels[i];
+    if (k->family != SL_FAMILY_gemm_nc || k->isa != gemm_isa) continue;
+    gemm_ctx_t g = *shape_of;
+    float* panels = malloc(sl_gemm_pack_size(g.rows, g.cols, k->rows) * sizeof(float));
+    if (panels == NULL) abort();
+    float* w = random_floats(g.rows * g.cols);
+    sl_gemm_pack(w, NULL, g.rows, g.cols, k->rows, panels);
+    g.k = k, g.panels = panels;
+    double t = median_time(run_gemm_nc, &g, reps);
+    char extra[64];
+    snprintf(extra, sizeof(extra), ", \"speedup_vs_gemm\": %.3f", gemm_seconds / t);
+    result(k, shape, t, 2.0 * g.rows * g.cols * g.pixels, "gflops", extra);
+    free(w);
+    free(panels);
+  }
 }
 
 typedef struct {
@@ -111,6 +138,7 @@ static void bench_matrix(const sl_ukernel_t* gk, uint32_t isa, int reps) {
     char shape[64];
     snprintf(shape, sizeof(shape), "%zux%zux%zu", pixels, rows, cols);
     result(gk, shape, tg, 2.0 * rows * cols * pixels, "gflops", ", \"sparsity\": 0, \"r\": 0");
+    bench_nc(gk->isa, &g, tg, shape, reps);
     for (size_t i = 0; i < sl_ukernel_count; i++) {
       const sl_ukernel_t* k = &sl_ukernels[i];
       uint32_t r = k->rows;
@@ -174,10 +202,10 @@ typedef struct {
   uint32_t offsets[9];
 } row_ctx_t;
 
-static void run_gemv(const void* c) {
+static void run_classifier(const void* c) {
   const row_ctx_t* r = c;
   sl_minmax_t mm = {-1e30f, 1e30f};
-  r->k->fn.gemv(r->rows, r->n, r->x, r->b, r->y, &mm);
+  r->k->fn.gemm_nc(1, r->rows, r->n, r->x, r->n, 1, r->b, r->y, r->rows, 1, &mm);
 }
 static void run_dwconv(const void* c) {
   const row_ctx_t* r = c;
@@ -203,7 +231,7 @@ static void run_layernorm(const void* c) {
     r->k->fn.layernorm(r->x + i * r->n, r->n, 1e-5f, r->b, r->b, r->y + i * r->n);
 }
 
-/* Elements per second (GElem/s; for gemv, weights) on MobileNetV2's 1000 x 1280 classifier,
+/* Elements per second (GElem/s; for gemm_nc, weights) on MobileNetV2's 1000 x 1280 classifier,
  * MobileNet's 112x112 depthwise plane, MiniLM's 128 x 1536
  * GELU and 128 x 384 residual adds and layer norms, and its 12 x 128 attention rows. */
 static void bench_rows(const sl_ukernel_t* k, int reps) {
@@ -211,7 +239,7 @@ static void bench_rows(const sl_ukernel_t* k, int reps) {
   run_fn fn = NULL;
   const char* shape = "";
   switch (k->family) {
-    case SL_FAMILY_gemv: c.n = 1280, c.rows = 1000, fn = run_gemv, shape = "1000x1280 classifier"; break;
+    case SL_FAMILY_gemm_nc: c.n = 1280, c.rows = 1000, fn = run_classifier, shape = "1000x1280 classifier"; break;
     case SL_FAMILY_dwconv:
       c.n = 112 * 114, c.rows = 1, fn = run_dwconv, shape = "112x112 3x3";
       for (uint32_t t = 0; t < 9; t++) c.offsets[t] = (t / 3) * 114 + t % 3;
@@ -222,7 +250,7 @@ static void bench_rows(const sl_ukernel_t* k, int reps) {
     case SL_FAMILY_layernorm: c.n = 384, c.rows = 128, fn = run_layernorm, shape = "128x384"; break;
     default: return;
   }
-  size_t total = (c.n + 1) * (c.rows + k->rows) + 4 * 114; /* gemv: padded panels in b */
+  size_t total = (c.n + 1) * (c.rows + k->rows) + 4 * 114; /* gemm_nc: padded panels in b */
   float* x = random_floats(total);
   float* b = random_floats(total);
   float* y = random_floats(total);

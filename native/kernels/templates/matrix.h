@@ -114,13 +114,15 @@ SL_V_INLINE void sl_spmm(const int R, const int NV, size_t pixels, size_t blocks
     sl_spmm(ROWS, (PIXELS) / SL_V_WIDTH, pixels, blocks, x, w, x_offset, nz_start, out_row, y, y_stride, mm); \
   }
 
-/* gemm over panels of ROWS rows: the same tile, columns at a fixed stride. Pixels go in blocks
- * whose k input rows fit in L2; within a block each weight panel stays in L1 while it sweeps
- * the block's tiles, so wide layers (transformer FCs, k up to 1536) do not stream their
- * weights from memory once per pixel tile. */
+/* gemm over panels of ROWS rows: the same tile, columns at a fixed stride, or at x_offset[c]
+ * (an implicit convolution's taps over padded planes). Pixels go in blocks whose k input rows
+ * fit in L2; within a block each weight panel stays in L1 while it sweeps the block's tiles, so
+ * wide layers (transformer FCs, k up to 1536) do not stream their weights from memory once per
+ * pixel tile. */
 #define SL_GEMM_L2_BYTES (192 * 1024)
-SL_V_INLINE void sl_gemm(const int ROWS, const int NV, size_t pixels, size_t rows, size_t k, const float* x,
-                         size_t x_stride, const float* panels, float* y, size_t y_stride, const sl_minmax_t* mm) {
+SL_V_INLINE void sl_gemm(const int ROWS, const int NV, const int dense, size_t pixels, size_t rows, size_t k,
+                         const float* x, size_t x_stride, const uint32_t* x_offset, const float* panels, float* y,
+                         size_t y_stride, const sl_minmax_t* mm) {
   const size_t tile = (size_t)SL_V_WIDTH * NV;
   size_t block = SL_GEMM_L2_BYTES / (sizeof(float) * (k + 1)) / tile * tile;
   if (block < tile) block = tile;
@@ -132,7 +134,7 @@ SL_V_INLINE void sl_gemm(const int ROWS, const int NV, size_t pixels, size_t row
   do {                                                                                        \
     float* out[8];                                                                            \
     for (int j = 0; j < ROWS; j++) out[j] = y + (r0 + j < rows ? r0 + j : r0) * y_stride + p0 + (p); \
-    sl_tile(ROWS, nv, 1, masked, tail, panel, k, x + p0 + (p), NULL, x_stride, out, rows - r0, mm); \
+    sl_tile(ROWS, nv, dense, masked, tail, panel, k, x + p0 + (p), x_offset, x_stride, out, rows - r0, mm); \
   } while (0)
       SL_PIXEL_LOOP(NV, n, GEMM_TILE);
 #undef GEMM_TILE
@@ -140,58 +142,155 @@ SL_V_INLINE void sl_gemm(const int ROWS, const int NV, size_t pixels, size_t row
   }
 }
 
-#define SL_DEFINE_gemm(name, PIXELS, ROWS)                                                           \
-  SL_V_TARGET void name(size_t pixels, size_t rows, size_t k, const float* x, size_t x_stride,        \
-                        const float* panels, float* y, size_t y_stride, const sl_minmax_t* mm) {      \
-    sl_gemm(ROWS, (PIXELS) / SL_V_WIDTH, pixels, rows, k, x, x_stride, panels, y, y_stride, mm);      \
+#define SL_DEFINE_gemm(name, PIXELS, ROWS)                                                                   \
+  SL_V_TARGET void name(size_t pixels, size_t rows, size_t k, const float* x, size_t x_stride,                \
+                        const uint32_t* x_offset, const float* panels, float* y, size_t y_stride,             \
+                        const sl_minmax_t* mm) {                                                              \
+    if (x_offset == NULL)                                                                                     \
+      sl_gemm(ROWS, (PIXELS) / SL_V_WIDTH, 1, pixels, rows, k, x, x_stride, NULL, panels, y, y_stride, mm);   \
+    else                                                                                                      \
+      sl_gemm(ROWS, (PIXELS) / SL_V_WIDTH, 0, pixels, rows, k, x, 0, x_offset, panels, y, y_stride, mm);      \
   }
 
-/* gemv: NV vectors of a panel's output channels per step, one broadcast input per column. Every
- * weight is used once, so this streams the panels; two sets of accumulators (even and odd
- * columns) keep enough FMAs in flight. */
-SL_V_INLINE void sl_gemv(const int NV, size_t rows, size_t k, const float* x, const float* panels, float* y,
-                         const sl_minmax_t* mm) {
-  const size_t panel_rows = (size_t)SL_V_WIDTH * NV;
-  const sl_v lo = sl_v_splat(&mm->min), hi = sl_v_splat(&mm->max);
-  for (size_t r0 = 0; r0 < rows; r0 += panel_rows, panels += panel_rows * (k + 1)) {
-    sl_v acc[8], odd[8];
+/* gemm_nc: output channels along the vectors, pixels (or tokens) along the tile's MR rows. One
+ * broadcast input per pixel and column feeds NV FMAs, and no lane idles however few the pixels
+ * (a classifier's one, a 7x7 layer's 49). x[p * x_pixel_stride + c * x_k_stride] reads
+ * token-major rows and channel-major planes alike; y[p * y_pixel_stride + o * y_channel_stride]
+ * is stored as vectors when channels are contiguous, else through a buffer the tile scatters
+ * (a channel-major output: MR pixels of each channel are contiguous there). Panels are gemm's,
+ * of SL_V_WIDTH * NV rows. */
+typedef struct {
+  size_t k, x_pixel_stride, x_k_stride, panel_rows, y_pixel_stride, y_channel_stride;
+  const sl_minmax_t* mm;
+} sl_nc_args_t;
+
+SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int masked, sl_v_tail tail, size_t valid,
+                            const sl_nc_args_t* a, const float* x, const float* panel, float* y) {
+  sl_v acc[8][4];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; v++) {
+    const sl_v b = sl_v_load(panel + SL_V_WIDTH * v);
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; v++) {
-      acc[v] = sl_v_load(panels + SL_V_WIDTH * v);
-      odd[v] = sl_v_dup(0.0f);
-    }
-    const float* w = panels + panel_rows;
-    size_t c = 0;
-    for (; c + 2 <= k; c += 2, w += 2 * panel_rows) {
-      const sl_v x0 = sl_v_splat(x + c), x1 = sl_v_splat(x + c + 1);
-#pragma GCC unroll 8
-      for (int v = 0; v < NV; v++) {
-        acc[v] = sl_v_fma(sl_v_load(w + SL_V_WIDTH * v), x0, acc[v]);
-        odd[v] = sl_v_fma(sl_v_load(w + panel_rows + SL_V_WIDTH * v), x1, odd[v]);
+    for (int i = 0; i < MR; i++) acc[i][v] = b;
+  }
+  const size_t k = a->k, panel_rows = a->panel_rows, x_k_stride = a->x_k_stride;
+  const float* w = panel + panel_rows;
+  size_t c = 0;
+  if (MR == 1) {
+    /* One pixel (a classifier) streams the weights once: four partial sums over the columns keep
+     * enough FMAs in flight where NV chains alone would wait on their latency. */
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) acc[1][v] = acc[2][v] = acc[3][v] = sl_v_dup(0.0f);
+    for (; c + 4 <= k; c += 4, w += 4 * panel_rows, x += 4 * x_k_stride) {
+#pragma GCC unroll 4
+      for (int s = 0; s < 4; s++) {
+        const sl_v xs = sl_v_splat(x + s * x_k_stride);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) acc[s][v] = sl_v_fma(sl_v_load(w + s * panel_rows + SL_V_WIDTH * v), xs, acc[s][v]);
       }
     }
-    if (c < k) {
-      const sl_v x0 = sl_v_splat(x + c);
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) acc[0][v] = sl_v_add(sl_v_add(acc[0][v], acc[1][v]), sl_v_add(acc[2][v], acc[3][v]));
+  }
+  for (; c < k; c++, w += panel_rows, x += x_k_stride) {
+    sl_v wv[4];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) wv[v] = sl_v_load(w + SL_V_WIDTH * v);
 #pragma GCC unroll 8
-      for (int v = 0; v < NV; v++) acc[v] = sl_v_fma(sl_v_load(w + SL_V_WIDTH * v), x0, acc[v]);
+    for (int i = 0; i < MR; i++) {
+      const sl_v xi = sl_v_splat(x + i * a->x_pixel_stride);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) acc[i][v] = sl_v_fma(wv[v], xi, acc[i][v]);
     }
+  }
+  const sl_v lo = sl_v_splat(&a->mm->min), hi = sl_v_splat(&a->mm->max);
+  const size_t y_pixel_stride = a->y_pixel_stride;
+  if (a->y_channel_stride == 1) {
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; v++) {
-      size_t first = r0 + (size_t)SL_V_WIDTH * v;
-      if (first >= rows) break;
-      const sl_v o = sl_v_clamp(sl_v_add(acc[v], odd[v]), lo, hi);
-      if (rows - first >= SL_V_WIDTH)
-        sl_v_store(y + first, o);
-      else
-        sl_v_store_tail(y + first, o, sl_v_tail_of(rows - first));
+    for (int i = 0; i < MR; i++) {
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) {
+        const sl_v o = sl_v_clamp(acc[i][v], lo, hi);
+        if (masked && v == NV - 1)
+          sl_v_store_tail(y + i * y_pixel_stride + SL_V_WIDTH * v, o, tail);
+        else
+          sl_v_store(y + i * y_pixel_stride + SL_V_WIDTH * v, o);
+      }
+    }
+    return;
+  }
+  sl_v buf[8][4]; /* assigned whole, read as floats: GCC vector types alias their lanes */
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; i++) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) buf[i][v] = sl_v_clamp(acc[i][v], lo, hi);
+  }
+  for (int v = 0; v < NV; v++)
+    for (int l = 0; l < SL_V_WIDTH && (size_t)(SL_V_WIDTH * v + l) < valid; l++) {
+      float* out = y + (size_t)(SL_V_WIDTH * v + l) * a->y_channel_stride;
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; i++) out[i * y_pixel_stride] = ((const float*)&buf[i][v])[l];
+    }
+}
+
+/* Pixels in groups of MR (the last group smaller) over nv vectors of one panel (fewer than its
+ * own in a last panel of fewer rows). */
+#define SL_NC_TILE(mr, nv, masked, tail, x_, y_) sl_nc_tile(mr, nv, masked, tail, valid, &a, x_, panel, y_)
+#define SL_NC_PIXELS(MR, nv, masked, tail)                                                              \
+  do {                                                                                                  \
+    size_t p_ = 0;                                                                                      \
+    for (; p_ + (MR) <= n; p_ += (MR))                                                                  \
+      SL_NC_TILE(MR, nv, masked, tail, xb + p_ * a.x_pixel_stride, yb + p_ * a.y_pixel_stride);         \
+    const size_t left_ = n - p_;                                                                        \
+    const float* xl_ = xb + p_ * a.x_pixel_stride;                                                      \
+    float* yl_ = yb + p_ * a.y_pixel_stride;                                                            \
+    if (left_ == 1) SL_NC_TILE(1, nv, masked, tail, xl_, yl_);                                          \
+    if ((MR) > 2 && left_ == 2) SL_NC_TILE(2, nv, masked, tail, xl_, yl_);                              \
+    if ((MR) > 3 && left_ == 3) SL_NC_TILE(3, nv, masked, tail, xl_, yl_);                              \
+    if ((MR) > 4 && left_ == 4) SL_NC_TILE(4, nv, masked, tail, xl_, yl_);                              \
+    if ((MR) > 5 && left_ == 5) SL_NC_TILE(5, nv, masked, tail, xl_, yl_);                              \
+    if ((MR) > 6 && left_ == 6) SL_NC_TILE(6, nv, masked, tail, xl_, yl_);                              \
+    if ((MR) > 7 && left_ == 7) SL_NC_TILE(7, nv, masked, tail, xl_, yl_);                              \
+  } while (0)
+
+/* Pixel blocks whose inputs fit in L2, each swept by every panel; a last panel of fewer rows
+ * runs only the vectors it has. */
+SL_V_INLINE void sl_gemm_nc(const int MR, const int NV, size_t pixels, size_t rows, size_t k, const float* x,
+                            size_t x_pixel_stride, size_t x_k_stride, const float* panels, float* y,
+                            size_t y_pixel_stride, size_t y_channel_stride, const sl_minmax_t* mm) {
+  const sl_nc_args_t a = {k, x_pixel_stride, x_k_stride, (size_t)SL_V_WIDTH * NV, y_pixel_stride, y_channel_stride,
+                          mm};
+  size_t block = SL_GEMM_L2_BYTES / (sizeof(float) * (k + 1)) / MR * MR;
+  if (block < (size_t)MR) block = MR;
+  for (size_t p0 = 0; p0 < pixels; p0 += block) {
+    const size_t n = pixels - p0 < block ? pixels - p0 : block;
+    const float* xb = x + p0 * x_pixel_stride;
+    const float* panel = panels;
+    for (size_t r0 = 0; r0 < rows; r0 += a.panel_rows, panel += a.panel_rows * (k + 1)) {
+      float* yb = y + p0 * y_pixel_stride + r0 * y_channel_stride;
+      const size_t valid = rows - r0 < a.panel_rows ? rows - r0 : a.panel_rows;
+      if (valid == a.panel_rows) {
+        SL_NC_PIXELS(MR, NV, 0, sl_v_tail_of(SL_V_WIDTH));
+        continue;
+      }
+      const size_t nv = (valid + SL_V_WIDTH - 1) / SL_V_WIDTH;
+      const sl_v_tail tail = sl_v_tail_of(valid - SL_V_WIDTH * (nv - 1));
+      if (nv == 1) SL_NC_PIXELS(MR, 1, 1, tail);
+      if (NV > 1 && nv == 2) SL_NC_PIXELS(MR, 2, 1, tail);
+      if (NV > 2 && nv == 3) SL_NC_PIXELS(MR, 3, 1, tail);
+      if (NV > 3 && nv == 4) SL_NC_PIXELS(MR, 4, 1, tail);
     }
   }
 }
+#undef SL_NC_PIXELS
+#undef SL_NC_TILE
 
-#define SL_DEFINE_gemv(name, PIXELS, ROWS)                                                          \
-  SL_V_TARGET void name(size_t rows, size_t k, const float* x, const float* panels, float* y,         \
-                        const sl_minmax_t* mm) {                                                      \
-    sl_gemv((ROWS) / SL_V_WIDTH, rows, k, x, panels, y, mm);                                          \
+#define SL_DEFINE_gemm_nc(name, PIXELS, ROWS)                                                               \
+  SL_V_TARGET void name(size_t pixels, size_t rows, size_t k, const float* x, size_t x_pixel_stride,         \
+                        size_t x_k_stride, const float* panels, float* y, size_t y_pixel_stride,             \
+                        size_t y_channel_stride, const sl_minmax_t* mm) {                                    \
+    sl_gemm_nc(PIXELS, (ROWS) / SL_V_WIDTH, pixels, rows, k, x, x_pixel_stride, x_k_stride, panels, y,       \
+               y_pixel_stride, y_channel_stride, mm);                                                        \
   }
 
 /* Depthwise: up to eight vectors of outputs, every tap one shifted load and FMA each. */

@@ -1,0 +1,153 @@
+/* Convolution as one gemm whose columns are taps (XNNPACK's indirect convolution, with offsets
+ * instead of pointers): each input channel is copied once into a zero-padded plane split into
+ * stride_h x stride_w phases, so output (oy, ox) and tap (ky, kx) read phase
+ * (ky*dh % sh, kx*dw % sw) at row oy + ky*dh / sh, column ox + kx*dw / sw. With rows of row_len
+ * floats every tap is then one fixed offset from the flat output index oy * row_len + ox, and
+ * the gemm reads the planes in place: no patch matrix is gathered. The flat outputs carry
+ * row_len - out_w junk columns per row, dropped when each task's block is copied out. */
+#include <string.h>
+
+#include "implicit_conv.h"
+
+static size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
+
+/* Padded extents in 64 bits (out_h * stride can pass 2^32), then whether they fit. */
+typedef struct {
+  uint64_t row_len, phase_rows, plane, group_planes;
+} extents_t;
+
+static extents_t extents(const sl_conv2d_shape_t* s) {
+  uint64_t pad_h = (uint64_t)(s->out_h - 1) * s->stride_h + (uint64_t)(s->kernel_h - 1) * s->dilation_h + 1;
+  uint64_t pad_w = (uint64_t)(s->out_w - 1) * s->stride_w + (uint64_t)(s->kernel_w - 1) * s->dilation_w + 1;
+  extents_t e = {ceil_div(pad_w, s->stride_w), ceil_div(pad_h, s->stride_h), 0, 0};
+  e.plane = (uint64_t)s->stride_h * s->stride_w * e.phase_rows * e.row_len; /* < 2^96: checked below */
+  e.group_planes = e.plane * (s->in_c / s->groups);
+  return e;
+}
+
+bool sl_implicit_conv_fits(const sl_conv2d_shape_t* s) {
+  /* Each factor below 2^32 keeps the products below 2^64 before the final test. */
+  if ((uint64_t)s->stride_h * s->stride_w > UINT32_MAX) return false;
+  extents_t e = extents(s);
+  if (e.row_len > UINT32_MAX || e.phase_rows > UINT32_MAX || e.phase_rows * e.row_len > UINT32_MAX) return false;
+  return e.plane <= UINT32_MAX && e.group_planes <= UINT32_MAX && e.plane * s->in_c <= SIZE_MAX / sizeof(float);
+}
+
+sl_status_t sl_implicit_conv_prepare(sl_model_t* m, sl_node_t* n, sl_implicit_conv_t* c, const sl_conv2d_shape_t* s,
+                                     const float* weights, const float* bias, const sl_activation_t* act) {
+  c->s = *s;
+  c->gemm = sl_op_kernel(m, SL_FAMILY_gemm, 0);
+  c->vunary = sl_op_kernel(m, SL_FAMILY_vunary, 0);
+  c->post = sl_activation_split(act, &c->mm);
+  extents_t e = extents(s);
+  c->row_len = e.row_len;
+  c->phase_rows = e.phase_rows;
+  c->phase_stride = e.phase_rows * e.row_len;
+  c->plane = e.plane;
+  c->count = (size_t)(s->out_h - 1) * c->row_len + s->out_w;
+  /* Whole flat rows per task, about four gemm tiles' worth. */
+  c->block = ceil_div(4 * (size_t)c->gemm->pixels, c->row_len) * c->row_len;
+  size_t icg = s->in_c / s->groups, ocg = s->out_c / s->groups;
+  c->patch = icg * s->kernel_h * s->kernel_w; /* a weight row: below 2^31 */
+  size_t panel_bytes, panels_bytes, offset_bytes, planes_bytes, out_bytes;
+  if (!sl_gemm_pack_bytes(ocg, c->patch, c->gemm->rows, &panel_bytes) ||
+      !sl_size_mul(panel_bytes, s->groups, &panels_bytes) || !sl_size_mul(c->patch, sizeof(uint32_t), &offset_bytes) ||
+      !sl_size_mul(c->plane, s->in_c, &planes_bytes) || !sl_size_mul(planes_bytes, sizeof(float), &planes_bytes) ||
+      !sl_size_mul(ocg, c->block, &out_bytes) || !sl_size_mul(out_bytes, sizeof(float), &out_bytes))
+    return sl_node_fail(m, n, "the padded planes or packed weights of this convolution do not fit in memory");
+  c->panels = sl_model_alloc(m, panels_bytes);
+  c->x_offset = sl_model_alloc(m, offset_bytes);
+  if (c->panels == NULL || c->x_offset == NULL) return SL_ERROR_OUT_OF_MEMORY; /* sl_model_alloc has said why */
+  c->panel_size = panel_bytes / sizeof(float);
+  for (uint32_t g = 0; g < s->groups; g++)
+    sl_gemm_pack(weights + g * ocg * c->patch, bias != NULL ? bias + g * ocg : NULL, ocg, c->patch, c->gemm->rows,
+                 c->panels + g * c->panel_size);
+  uint32_t* offset = c->x_offset;
+  for (size_t ic = 0; ic < icg; ic++)
+    for (uint32_t ky = 0; ky < s->kernel_h; ky++)
+      for (uint32_t kx = 0; kx < s->kernel_w; kx++) {
+        size_t py = (size_t)ky * s->dilation_h, px = (size_t)kx * s->dilation_w;
+        size_t phase = (py % s->stride_h) * s->stride_w + px % s->stride_w;
+        *offset++ = (uint32_t)(ic * c->plane + phase * c->phase_stride + py / s->stride_h * c->row_len +
+                               px / s->stride_w);
+      }
+  sl_reserve_scratch(m, n, planes_bytes, out_bytes);
+  n->kernel = c->gemm->name;
+  return SL_OK;
+}
+
+typedef struct {
+  const sl_model_t* m;
+  const sl_node_t* n;
+  const sl_implicit_conv_t* c;
+  const float* x; /* one image */
+  float* y;
+  float* planes;
+} job_t;
+
+/* Task = input channel: its phases of the padded plane. */
+static void fill_task(void* ctx, size_t ic, size_t thread) {
+  (void)thread;
+  const job_t* j = ctx;
+  const sl_implicit_conv_t* c = j->c;
+  const sl_conv2d_shape_t* s = &c->s;
+  const float* in = j->x + ic * s->in_h * s->in_w;
+  float* plane = j->planes + ic * c->plane;
+  for (uint32_t qy = 0; qy < s->stride_h; qy++)
+    for (size_t r = 0; r < c->phase_rows; r++) {
+      int64_t iy = (int64_t)(r * s->stride_h + qy) - s->pad_top;
+      for (uint32_t qx = 0; qx < s->stride_w; qx++) {
+        float* row = plane + (qy * s->stride_w + qx) * c->phase_stride + r * c->row_len;
+        if (iy < 0 || iy >= s->in_h) {
+          memset(row, 0, c->row_len * sizeof(float));
+          continue;
+        }
+        /* Column col holds input column col * stride_w + qx - pad_left: inside for [c0, c1). */
+        size_t sw = s->stride_w, end = (size_t)s->in_w + s->pad_left;
+        size_t c0 = ceil_div(s->pad_left > qx ? s->pad_left - qx : 0, sw), c1 = ceil_div(end > qx ? end - qx : 0, sw);
+        if (c1 > c->row_len) c1 = c->row_len;
+        if (c0 > c1) c0 = c1;
+        memset(row, 0, c0 * sizeof(float));
+        memset(row + c1, 0, (c->row_len - c1) * sizeof(float));
+        if (c0 == c1) continue;
+        const float* src = in + (size_t)iy * s->in_w + (c0 * sw + qx - s->pad_left);
+        if (sw == 1)
+          memcpy(row + c0, src, (c1 - c0) * sizeof(float));
+        else
+          for (size_t col = c0; col < c1; col++) row[col] = src[(col - c0) * sw];
+      }
+    }
+}
+
+/* Task = (group, block of flat outputs): the gemm into the thread's scratch, then its valid
+ * columns into y. */
+static void gemm_task(void* ctx, size_t task, size_t thread) {
+  const job_t* j = ctx;
+  const sl_implicit_conv_t* c = j->c;
+  const sl_conv2d_shape_t* s = &c->s;
+  size_t blocks = ceil_div(c->count, c->block), g = task / blocks;
+  size_t f0 = task % blocks * c->block, f1 = f0 + c->block < c->count ? f0 + c->block : c->count, n = f1 - f0;
+  size_t icg = s->in_c / s->groups, ocg = s->out_c / s->groups, pixels = (size_t)s->out_h * s->out_w;
+  float* out = sl_scratch_thread(j->m, j->n, thread);
+  c->gemm->fn.gemm(n, ocg, c->patch, j->planes + g * icg * c->plane + f0, 0, c->x_offset,
+                   c->panels + g * c->panel_size, out, n, &c->mm);
+  if (c->post.type != SL_ACT_NONE) c->vunary->fn.vunary(&c->post, out, out, ocg * n);
+  for (size_t o = 0; o < ocg; o++) {
+    float* y = j->y + (g * ocg + o) * pixels;
+    for (size_t f = f0 - f0 % c->row_len; f < f1; f += c->row_len) { /* f: the start of a flat row */
+      size_t lo = f > f0 ? f : f0, hi = f + s->out_w < f1 ? f + s->out_w : f1;
+      if (lo < hi) memcpy(y + f / c->row_len * s->out_w + (lo - f), out + o * n + (lo - f0), (hi - lo) * sizeof(float));
+    }
+  }
+}
+
+void sl_implicit_conv_run(const sl_model_t* m, const sl_node_t* n, const sl_implicit_conv_t* c, const float* x,
+                          float* y, size_t batch) {
+  const sl_conv2d_shape_t* s = &c->s;
+  for (size_t b = 0; b < batch; b++) {
+    job_t j = {m, n, c, x + b * s->in_c * s->in_h * s->in_w, y + b * s->out_c * s->out_h * s->out_w,
+               sl_scratch_shared(m)};
+    sl_parallel_for(m, s->in_c, fill_task, &j);
+    sl_parallel_for(m, s->groups * ceil_div(c->count, c->block), gemm_task, &j);
+  }
+}

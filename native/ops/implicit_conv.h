@@ -1,0 +1,30 @@
+/* Convolutions as one gemm over padded input planes (ops/implicit_conv.c), CONV2D's path for
+ * kernels other than 1x1 and depthwise on maps of more than SL_GEMM_NC_MAX_PIXELS outputs. */
+#ifndef SL_OPS_IMPLICIT_CONV_H
+#define SL_OPS_IMPLICIT_CONV_H
+
+#include "op.h"
+
+typedef struct {
+  sl_conv2d_shape_t s;
+  const sl_ukernel_t* gemm;
+  const sl_ukernel_t* vunary; /* runs post */
+  sl_minmax_t mm;
+  sl_activation_t post;
+  float* panels;       /* per group, packed for gemm */
+  size_t panel_size;   /* floats of one group's panels */
+  size_t patch;        /* weights per output channel: a gemm column per tap */
+  uint32_t* x_offset;  /* per tap: its offset in one group's planes */
+  size_t row_len, phase_rows, phase_stride, plane; /* padded planes, per input channel */
+  size_t count, block; /* flat outputs (rows of row_len), and per task */
+} sl_implicit_conv_t;
+
+/* Whether this shape's planes and tap offsets fit the kernel's 32-bit offsets. */
+bool sl_implicit_conv_fits(const sl_conv2d_shape_t* s);
+/* weights: dense [OC][IC/groups][KH][KW]; bias may be NULL. */
+sl_status_t sl_implicit_conv_prepare(sl_model_t* m, sl_node_t* n, sl_implicit_conv_t* c, const sl_conv2d_shape_t* s,
+                                     const float* weights, const float* bias, const sl_activation_t* act);
+void sl_implicit_conv_run(const sl_model_t* m, const sl_node_t* n, const sl_implicit_conv_t* c, const float* x,
+                          float* y, size_t batch);
+
+#endif
