@@ -1,14 +1,19 @@
 """End-to-end benchmark: sparselite against ONNX Runtime (CPU EP) and torch, in one process.
 
 For MobileNetV2 and EfficientNet-Lite0 (224x224) and all-MiniLM-L6-v2 (one sequence of 128
-tokens) with real weights, dense and pruned to 50/70/80/90% sparsity in 4x1 groups (1x1
-convs, linear layers), it times every engine at 1 and 2 threads, engines taking turns in
-blocks so machine noise hits all alike, and reports median ms and speed ratios against ONNX
-Runtime on the same (pruned) weights. It also reports sparselite's per-kernel effective
-GFLOP/s, peak RSS of a fresh process that loads and runs each model, and .slite (fp32, fp16)
-against .onnx file sizes. Writes JSON (--json).
+tokens) with real weights, and torchvision's ResNet-50, ConvNeXt-T and RegNetY-400MF (224x224)
+with seeded random weights (none are downloadable offline; speed does not depend on the values),
+dense and pruned to 50/70/80/90% sparsity in 4x1 groups (1x1 convs, linear layers), it times
+every engine at 1 and 2 threads, engines taking turns in blocks so machine noise hits all
+alike, and reports median ms and speed ratios against ONNX Runtime on the same (pruned)
+weights. It also reports sparselite's per-kernel effective GFLOP/s, peak RSS of a fresh process
+that loads and runs each model, and .slite (fp32, fp16) against .onnx file sizes. Writes JSON
+(--json).
 
-    python benchmarks/bench_models.py [--runs 30] [--models minilm_l6] [--json out.json]
+    python benchmarks/bench_models.py [--runs 30] [--models minilm_l6 resnet50] [--json out.json]
+
+ResNet-50 and ConvNeXt-T take most of a full run's time (~4.1 and 4.5 G multiply-adds a run,
+over ten times MobileNetV2's 0.3 G); --models picks a subset.
 """
 import argparse
 import io
@@ -27,7 +32,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import machine_info, write_json  # noqa: E402
 
 SPARSITIES = (0.0, 0.5, 0.7, 0.8, 0.9)
-MODELS = ("mobilenet_v2", "efficientnet_lite0", "minilm_l6")
+MODELS = ("mobilenet_v2", "efficientnet_lite0", "minilm_l6", "resnet50", "convnext_tiny", "regnet_y_400mf")
+TORCHVISION = ("resnet50", "convnext_tiny", "regnet_y_400mf")   # zoo.torchvision_model: random weights
 SEQ_LEN = 128
 
 
@@ -47,7 +53,7 @@ def build(name, sparsity):
 
     from sparselite.converters import hf, prune_groups, zoo
 
-    module = getattr(zoo, name)().eval()
+    module = zoo.torchvision_model(name) if name in TORCHVISION else getattr(zoo, name)().eval()
     if sparsity > 0:
         prune_groups(module, 1.0 - sparsity, group=4)
     torch.manual_seed(0)
@@ -178,7 +184,8 @@ def main():
                 module = build(name, sparsity)
                 stem = f"{name}_{int(sparsity * 100)}"
                 slite_path, fp16_path, onnx_path = export(module, x, tmp, stem)
-                row = dict(model=name, sparsity=sparsity, slite_bytes=os.path.getsize(slite_path),
+                row = dict(model=name, sparsity=sparsity, weights="random" if name in TORCHVISION else "pretrained",
+                           slite_bytes=os.path.getsize(slite_path),
                            slite_fp16_bytes=os.path.getsize(fp16_path), onnx_bytes=os.path.getsize(onnx_path),
                            threads={})
                 for threads in args.threads:

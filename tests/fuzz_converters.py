@@ -196,9 +196,10 @@ def _onnx_seeds():
     seeds["encoder.onnx"] = _torch_export(net, (ids, mask), ["ids", "mask"])
     seeds["encoder-unfolded.onnx"] = _with_shapes(_torch_export(net, (ids, mask), ["ids", "mask"], fold=False))
     try:
-        from transformers import BertConfig, BertModel
+        from sparselite.converters import hf, zoo
 
-        from sparselite.converters import hf
+        zoo.allow_torchvision_import()   # else transformers' import fails where torchvision 0.28 is installed
+        from transformers import BertConfig, BertModel
 
         bert = BertModel(BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                                     intermediate_size=32, max_position_embeddings=32)).eval()

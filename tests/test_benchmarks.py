@@ -13,11 +13,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_model_benchmark_runs_every_engine(tmp_path):
     out = tmp_path / "models.json"
     subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "bench_models.py"), "--runs", "2", "--blocks",
-                    "1", "--warmup", "1", "--models", "mobilenet_v2", "minilm_l6", "--sparsities", "0.9", "--threads",
-                    "1", "--json", str(out)], check=True, capture_output=True, text=True, timeout=900)
+                    "1", "--warmup", "1", "--models", "mobilenet_v2", "minilm_l6", "regnet_y_400mf", "--sparsities",
+                    "0.9", "--threads", "1", "--json", str(out)],
+                   check=True, capture_output=True, text=True, timeout=900)
     report = json.loads(out.read_text())
     assert report["machine"]["cpu"] and "vendor" in report["machine"] and report["machine"]["isa"] == sparselite.cpu_isa()
-    assert [row["model"] for row in report["results"]] == ["mobilenet_v2", "minilm_l6"]
+    assert [row["model"] for row in report["results"]] == ["mobilenet_v2", "minilm_l6", "regnet_y_400mf"]
+    assert [row["weights"] for row in report["results"]] == ["pretrained", "pretrained", "random"]   # torchvision's
     for row in report["results"]:
         timing = row["threads"]["1"]
         assert {"sparselite", "onnxruntime", "torch", "speedup_vs_ort"} <= set(timing)
