@@ -215,13 +215,13 @@ def shrink_broadcast_constants(graph):
 
 
 def choose_sparsity(graph, min_fill=0.9):
-    """Marks the weights of 1x1 convs and fully connected layers to store group-sparse, unless a
-    frontend already set a group size (sparse weights of the source file keep their structure)."""
+    """Marks the weights of 1x1 convs (strided too: the runtime subsamples their input) and fully
+    connected layers to store group-sparse, unless a frontend already set a group size (sparse
+    weights of the source file keep their structure)."""
     uses = _Uses(graph)
     for op in graph.ops:
         pointwise = (op.type == "CONV2D" and op.options.get("groups", 1) == 1
                      and graph.tensors[op.inputs[1]].shape[2:] == (1, 1)
-                     and tuple(op.options.get("stride", (1, 1))) == (1, 1)
                      and not any(op.options.get("padding", (0, 0, 0, 0))))
         if not (pointwise or op.type == "FULLY_CONNECTED"):
             continue

@@ -17,12 +17,17 @@ CONV_CASES = [
     (1, 8, 14, 10, 8, (5, 5), (2, 2), (1, 1), (1, 2, 2, 1), 8),      # depthwise 5x5, TF 'same'
     (1, 6, 7, 9, 9, (3, 1), (1, 1), (1, 3), (1, 0, 1, 0), 3),        # grouped
     (1, 4, 5, 5, 3, (1, 1), (1, 1), (1, 1), (0, 0, 0, 0), 1),        # pointwise -> GEMM path
-    (1, 4, 6, 6, 5, (1, 1), (2, 2), (1, 1), (0, 0, 0, 0), 1),        # strided 1x1 -> im2col
+    (1, 4, 6, 6, 5, (1, 1), (2, 2), (1, 1), (0, 0, 0, 0), 1),        # strided 1x1 -> subsampled pointwise
+    (1, 3, 25, 30, 6, (1, 1), (3, 2), (1, 1), (0, 0, 0, 0), 1),      # strided 1x1, uneven strides
     (1, 5, 40, 37, 5, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 5),      # depthwise, full vector tiles + tail
     (2, 3, 20, 21, 3, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1), 3),      # depthwise stride 2, odd width
     (1, 4, 19, 18, 4, (3, 3), (2, 2), (1, 1), (0, 0, 1, 1), 4),      # depthwise stride 2, TF 'same'
     (1, 3, 23, 35, 3, (5, 5), (2, 2), (1, 1), (2, 2, 2, 2), 3),      # depthwise 5x5 stride 2
-    (1, 3, 50, 45, 16, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1), 1),     # RGB stem, several patch tiles
+    (1, 3, 50, 45, 16, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1), 1),     # RGB stem: implicit GEMM (>256 outputs)
+    (1, 6, 40, 37, 9, (3, 3), (1, 1), (2, 2), (2, 1, 2, 3), 3),      # implicit: grouped, dilated, uneven pads
+    (2, 4, 53, 35, 8, (5, 3), (3, 2), (1, 1), (0, 2, 1, 0), 1),      # implicit: odd strides, two images
+    (1, 3, 40, 40, 10, (7, 7), (2, 2), (1, 1), (3, 3, 3, 3), 1),     # implicit: 7x7 stride-2 stem
+    (1, 2, 30, 30, 4, (2, 2), (5, 5), (1, 1), (1, 0, 4, 3), 1),      # stride above the kernel: im2col
 ]
 
 
@@ -65,6 +70,21 @@ def test_sparse_conv1x1(r, oc, k, hw, density, kernels):
                        options=dict(activation="RELU"), group_size=r)
     (y,) = run_graph(g, ins, **KERNELS[kernels])
     assert rel_err(y, ref) < 1e-5 if density else np.allclose(y, ref)
+
+
+@pytest.mark.parametrize("kernels", sorted(KERNELS))
+@pytest.mark.parametrize("stride", [(2, 2), (3, 1)])
+def test_sparse_strided_conv1x1(stride, kernels):
+    """A strided 1x1 conv (ResNet's downsample) keeps its sparse weights: the input is subsampled first."""
+    x = rng.standard_normal((2, 24, 15, 14)).astype(np.float32)
+    wt = group_sparse_weight(rng, 20, 24, 4, 0.4)
+    ref = np.einsum("ok,nkhw->nohw", wt, x[:, :, ::stride[0], ::stride[1]])
+    g, ins = single_op("CONV2D", [x], ref.shape, consts=[wt.reshape(20, 24, 1, 1)], options=dict(stride=stride),
+                       group_size=4)
+    model = sparselite.load(serialize(g), **KERNELS[kernels])
+    (y,) = model.run(ins)
+    assert rel_err(y, ref) < 1e-5
+    assert "spmm" in model.profile(ins, runs=1)[0].kernel
 
 
 @pytest.mark.parametrize("kernels", sorted(KERNELS))

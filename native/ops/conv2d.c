@@ -1,6 +1,6 @@
 /* CONV2D: NCHW input, [OC][IC/groups][KH][KW] weights (dense or group-sparse),
- * optional bias, fused activation. Four paths: pointwise (1x1, stride 1) as
- * spmm or gemm over pixels (ops/linear.c); depthwise (ops/depthwise.c); on larger
+ * optional bias, fused activation. Four paths: pointwise (1x1, unpadded; a stride
+ * subsamples the input first) as spmm or gemm over pixels (ops/linear.c); depthwise (ops/depthwise.c); on larger
  * maps, one gemm over padded input planes (ops/implicit_conv.c); on maps of few
  * pixels, and where the planes' offsets would pass 32 bits, gemm_nc over tiles
  * of gathered patches (im2col). */
@@ -130,7 +130,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   p->vunary = sl_op_kernel(m, SL_FAMILY_vunary, 0);
   p->bias = b != NULL ? sl_const_f32(b) : NULL;
   size_t pixels = (size_t)oh * ow;
-  bool pointwise = kh == 1 && kw == 1 && sh == 1 && sw == 1 && pt + pl + pb + pr == 0 && groups == 1;
+  bool pointwise = kh == 1 && kw == 1 && pt + pl + pb + pr == 0 && groups == 1;
   bool depthwise = groups == c && oc == c && dh == 1 && dw == 1;
   if (pointwise) {
     p->path = PATH_POINTWISE;
@@ -141,6 +141,12 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
     st = sl_linear_prepare(m, n, &p->linear, &w2, p->bias, SL_LINEAR_CHANNEL_MAJOR, pixels, pixels, &p->act);
     n->flops *= p->batch;
     n->dense_flops *= p->batch;
+    size_t subsampled; /* a strided 1x1 conv runs on its input's every stride-th pixel, copied first */
+    if (st == SL_OK && (sh > 1 || sw > 1)) {
+      if (!sl_size_mul((size_t)c, pixels, &subsampled) || !sl_size_mul(subsampled, sizeof(float), &subsampled))
+        return sl_node_fail(m, n, "the subsampled input (%d x %zu) does not fit in memory", c, pixels);
+      sl_reserve_scratch(m, n, subsampled, 0); /* channel-major linear layers reserve none */
+    }
     return st;
   }
   n->dense_flops = n->flops = 2.0 * oc * (c / groups) * kh * kw * (double)pixels * p->batch;
@@ -232,6 +238,19 @@ static void im2col_task(void* ctx, size_t task, size_t thread) {
   for (size_t o = 0; o < ocg; o++) post_activation(p, y + o * pixels, count);
 }
 
+/* Task = input channel: its every stride-th pixel, for a strided 1x1 conv. */
+static void subsample_task(void* ctx, size_t ic, size_t thread) {
+  (void)thread;
+  const job_t* j = ctx;
+  const sl_conv2d_shape_t* s = &j->p->s;
+  const float* in = j->x + ic * s->in_h * s->in_w;
+  float* out = j->y + ic * s->out_h * s->out_w;
+  for (size_t oy = 0; oy < s->out_h; oy++) {
+    const float* row = in + oy * s->stride_h * s->in_w;
+    for (size_t ox = 0; ox < s->out_w; ox++) *out++ = row[ox * s->stride_w];
+  }
+}
+
 static void run(const sl_model_t* m, const sl_node_t* n) {
   const conv_params_t* p = n->params;
   job_t j = {m, n, p, sl_in(m, n, 0)->data, sl_out(m, n, 0)->data};
@@ -239,7 +258,16 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   switch (p->path) {
     case PATH_POINTWISE: {
       size_t in_size = (size_t)s->in_c * s->in_h * s->in_w, out_size = (size_t)s->out_c * s->out_h * s->out_w;
-      for (uint32_t b = 0; b < p->batch; b++) sl_linear_run(m, &p->linear, j.x + b * in_size, j.y + b * out_size);
+      bool strided = s->stride_h > 1 || s->stride_w > 1;
+      for (uint32_t b = 0; b < p->batch; b++) {
+        const float* x = j.x + b * in_size;
+        if (strided) {
+          job_t sub = {m, n, p, x, sl_scratch_shared(m)};
+          sl_parallel_for(m, s->in_c, subsample_task, &sub);
+          x = sub.y;
+        }
+        sl_linear_run(m, &p->linear, x, j.y + b * out_size);
+      }
       break;
     }
     case PATH_DEPTHWISE: sl_depthwise_run(m, n, &p->depthwise, j.x, j.y, p->batch); break;
