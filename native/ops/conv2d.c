@@ -1,9 +1,9 @@
 /* CONV2D: NCHW input, [OC][IC/groups][KH][KW] weights (dense or group-sparse),
  * optional bias, fused activation. Four paths: pointwise (1x1, unpadded; a stride
- * subsamples the input first) as spmm or gemm over pixels (ops/linear.c); depthwise (ops/depthwise.c); on larger
- * maps, one gemm over padded input planes (ops/implicit_conv.c); on maps of few
- * pixels, and where the planes' offsets would pass 32 bits, gemm_nc over tiles
- * of gathered patches (im2col). */
+ * subsamples the input first) as spmm or gemm over pixels (ops/linear.c); depthwise
+ * (ops/depthwise.c); on maps larger than 8x8, one gemm over padded input planes
+ * (ops/implicit_conv.c); on smaller maps, and where the planes' offsets would pass
+ * 32 bits, gemm_nc (or gemm) over gathered patches (im2col). */
 #include <string.h>
 
 #include "depthwise.h"
@@ -27,6 +27,7 @@ typedef struct {
   const sl_ukernel_t* vunary;         /* runs act after the clamp when post */
   float* panels;                      /* per group, packed for gemm */
   size_t patch, tile, tiles;          /* im2col rows, pixels per tile, tiles per image */
+  size_t panel_chunks;                /* im2col with gemm_nc: tasks per group, over output channels */
 } conv_params_t;
 
 /* Dense [OC][IC/groups][KH][KW] weights, densified when the file stores them sparse. */
@@ -49,10 +50,10 @@ static sl_status_t prepare_im2col(sl_model_t* m, sl_node_t* n, conv_params_t* p,
   size_t ocg = s->out_c / s->groups, pixels = (size_t)s->out_h * s->out_w;
   p->patch = (size_t)(s->in_c / s->groups) * s->kernel_h * s->kernel_w; /* a weight row: below 2^31 */
   if (pixels <= SL_GEMM_NC_MAX_PIXELS) {
-    /* Few pixels: gemm_nc over a tile per thread, so the weights stream once per thread. */
+    /* Few pixels: all of them in one patch matrix, gathered once, which gemm_nc tasks over
+     * ranges of output channels share, so the weights stream once. */
     p->gemm = sl_op_kernel(m, SL_FAMILY_gemm_nc, 0);
-    size_t threads = sl_op_threads(m), mr = p->gemm->pixels;
-    p->tile = ((pixels + threads - 1) / threads + mr - 1) / mr * mr;
+    p->tile = pixels;
   } else {
     /* A tile's patch matrix stays in L1/L2 while the gemm walks it. */
     p->gemm = sl_op_kernel(m, SL_FAMILY_gemm, 0);
@@ -74,7 +75,15 @@ static sl_status_t prepare_im2col(sl_model_t* m, sl_node_t* n, conv_params_t* p,
                  p->panels + g * panel_size);
   if (w->sparse != NULL) sl_model_release(m, (void*)dense);
   p->tiles = (pixels + p->tile - 1) / p->tile;
-  sl_reserve_scratch(m, n, 0, patch_bytes);
+  if (p->gemm->family == SL_FAMILY_gemm_nc) {
+    size_t panels = (ocg + p->gemm->rows - 1) / p->gemm->rows, want = 4 * sl_op_threads(m);
+    p->panel_chunks = panels < want ? panels : want;
+    if (!sl_size_mul(patch_bytes, s->groups, &patch_bytes)) /* every group's patches at once */
+      return sl_node_fail(m, n, "the patches of %u groups do not fit in memory", s->groups);
+    sl_reserve_scratch(m, n, patch_bytes, 0);
+  } else {
+    sl_reserve_scratch(m, n, 0, patch_bytes);
+  }
   n->kernel = p->gemm->name;
   return SL_OK;
 }
@@ -156,7 +165,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
     if ((st = dense_weights(m, n, w, &weights)) != SL_OK) return st;
     return sl_depthwise_prepare(m, n, &p->depthwise, &p->s, weights, p->bias, &p->act);
   }
-  if (pixels > SL_GEMM_NC_MAX_PIXELS && sl_implicit_conv_fits(&p->s)) {
+  if (pixels > SL_IMPLICIT_CONV_MIN_PIXELS && sl_implicit_conv_fits(&p->s)) {
     p->path = PATH_IMPLICIT;
     const float* weights;
     if ((st = dense_weights(m, n, w, &weights)) != SL_OK) return st;
@@ -213,6 +222,15 @@ static void gather_row(const sl_conv2d_shape_t* s, const float* plane, uint32_t 
   }
 }
 
+/* The patch rows of input channel ic (its kh * kw taps) for output pixels [p0, p0 + count). */
+static void gather_channel(const conv_params_t* p, const float* plane, size_t ic, size_t p0, size_t count,
+                           float* patches) {
+  const sl_conv2d_shape_t* s = &p->s;
+  float* row = patches + ic * s->kernel_h * s->kernel_w * p->tile;
+  for (uint32_t ky = 0; ky < s->kernel_h; ky++)
+    for (uint32_t kx = 0; kx < s->kernel_w; kx++, row += p->tile) gather_row(s, plane, ky, kx, p0, count, row);
+}
+
 /* Task = (image, group, pixel tile): gather the tile's patches, then gemm. */
 static void im2col_task(void* ctx, size_t task, size_t thread) {
   const job_t* j = ctx;
@@ -223,19 +241,38 @@ static void im2col_task(void* ctx, size_t task, size_t thread) {
   size_t p0 = tile * p->tile, count = pixels - p0 < p->tile ? pixels - p0 : p->tile;
   const float* x = j->x + (image * s->in_c + g * icg) * s->in_h * s->in_w;
   float* patches = sl_scratch_thread(j->m, j->n, thread);
-  float* row = patches;
-  for (size_t ic = 0; ic < icg; ic++) {
-    const float* plane = x + ic * s->in_h * s->in_w;
-    for (uint32_t ky = 0; ky < s->kernel_h; ky++)
-      for (uint32_t kx = 0; kx < s->kernel_w; kx++, row += p->tile) gather_row(s, plane, ky, kx, p0, count, row);
-  }
+  for (size_t ic = 0; ic < icg; ic++) gather_channel(p, x + ic * s->in_h * s->in_w, ic, p0, count, patches);
   size_t panel_size = sl_gemm_pack_size(ocg, p->patch, p->gemm->rows);
   float* y = j->y + (image * s->out_c + g * ocg) * pixels + p0;
-  if (p->gemm->family == SL_FAMILY_gemm_nc)
-    p->gemm->fn.gemm_nc(count, ocg, p->patch, patches, 1, p->tile, p->panels + g * panel_size, y, 1, pixels, &p->mm);
-  else
-    p->gemm->fn.gemm(count, ocg, p->patch, patches, p->tile, NULL, p->panels + g * panel_size, y, pixels, &p->mm);
+  p->gemm->fn.gemm(count, ocg, p->patch, patches, p->tile, NULL, p->panels + g * panel_size, y, pixels, &p->mm);
   for (size_t o = 0; o < ocg; o++) post_activation(p, y + o * pixels, count);
+}
+
+/* gemm_nc's im2col, one image: task = input channel, its rows of the shared patch matrix. */
+static void gather_task(void* ctx, size_t ic, size_t thread) {
+  (void)thread;
+  const job_t* j = ctx;
+  const conv_params_t* p = j->p;
+  const sl_conv2d_shape_t* s = &p->s;
+  gather_channel(p, j->x + ic * s->in_h * s->in_w, ic, 0, p->tile, sl_scratch_shared(j->m));
+}
+
+/* Task = (group, range of output channels) over every pixel of the image. */
+static void nc_task(void* ctx, size_t task, size_t thread) {
+  (void)thread;
+  const job_t* j = ctx;
+  const conv_params_t* p = j->p;
+  const sl_conv2d_shape_t* s = &p->s;
+  size_t g = task / p->panel_chunks, chunk = task % p->panel_chunks;
+  size_t pixels = p->tile, icg = s->in_c / s->groups, ocg = s->out_c / s->groups, rows = p->gemm->rows;
+  size_t panels = (ocg + rows - 1) / rows;
+  size_t r0 = chunk * panels / p->panel_chunks * rows, r1 = (chunk + 1) * panels / p->panel_chunks * rows;
+  if (r1 > ocg) r1 = ocg;
+  const float* patches = (const float*)sl_scratch_shared(j->m) + g * icg * s->kernel_h * s->kernel_w * pixels;
+  const float* panel = p->panels + g * sl_gemm_pack_size(ocg, p->patch, rows) + r0 * (p->patch + 1);
+  float* y = j->y + (g * ocg + r0) * pixels;
+  p->gemm->fn.gemm_nc(pixels, r1 - r0, p->patch, patches, 1, pixels, panel, y, 1, pixels, &p->mm);
+  for (size_t o = r0; o < r1; o++) post_activation(p, y + (o - r0) * pixels, pixels);
 }
 
 /* Task = input channel: its every stride-th pixel, for a strided 1x1 conv. */
@@ -272,7 +309,18 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
     }
     case PATH_DEPTHWISE: sl_depthwise_run(m, n, &p->depthwise, j.x, j.y, p->batch); break;
     case PATH_IMPLICIT: sl_implicit_conv_run(m, n, &p->implicit, j.x, j.y, p->batch); break;
-    case PATH_IM2COL: sl_parallel_for(m, (size_t)p->batch * s->groups * p->tiles, im2col_task, &j); break;
+    case PATH_IM2COL:
+      if (p->gemm->family == SL_FAMILY_gemm) {
+        sl_parallel_for(m, (size_t)p->batch * s->groups * p->tiles, im2col_task, &j);
+        break;
+      }
+      for (uint32_t b = 0; b < p->batch; b++) {
+        job_t image = {m, n, p, j.x + (size_t)b * s->in_c * s->in_h * s->in_w,
+                       j.y + (size_t)b * s->out_c * s->out_h * s->out_w};
+        sl_parallel_for(m, s->in_c, gather_task, &image);
+        sl_parallel_for(m, s->groups * p->panel_chunks, nc_task, &image);
+      }
+      break;
   }
 }
 

@@ -289,9 +289,16 @@ static void run_kernels(const sl_model_t* m, const sl_linear_t* L, const float* 
   j.tiles = (L->pixels + j.tile - 1) / j.tile;
   j.row_units = L->spmm != NULL ? L->packed.blocks : (L->rows + L->gemm->rows - 1) / L->gemm->rows;
   size_t threads = sl_op_threads(m);
-  if (threads > 1) {
+  if (threads > 1 && L->spmm == NULL && L->gemm->family == SL_FAMILY_gemm_nc) {
+    /* About four tasks per thread, split over panels first: every pixel chunk streams all the
+     * weights, which dominate gemm_nc's layers (7x7 maps, token-major FC). */
+    size_t want = 4 * threads, units = j.row_units > 0 ? j.row_units : 1;
+    j.row_chunks = units < want ? units : want;
+    size_t pc = (want + j.row_chunks - 1) / j.row_chunks;
+    j.pixel_chunks = pc < j.tiles ? pc : (j.tiles > 0 ? j.tiles : 1);
+  } else if (threads > 1) {
     /* About four tasks per thread, split over pixels first and over rows when
-     * there are few pixels (7x7 layers), so every layer spreads. */
+     * there are few pixels, so every layer spreads. */
     size_t want = 4 * threads;
     j.pixel_chunks = j.tiles < want ? j.tiles : want;
     size_t rc = (want + j.pixel_chunks - 1) / j.pixel_chunks;

@@ -277,8 +277,10 @@ static void test_gemm(const sl_ukernel_t* k) {
 /* Token-major (x[p][c], y[p][o]) and channel-major (x[c][p], y[o][p]) data, with padded strides. */
 static void test_gemm_nc(const sl_ukernel_t* k) {
   for (int trial = 0; trial < 80; trial++) {
-    bool big = trial % 10 == 9, token_major_in = trial % 2 == 0, token_major_out = trial % 4 < 2;
-    size_t rows = 1 + rnd(big ? 1100 : 3 * k->rows), cols = 1 + rnd(big ? 1300 : 70);
+    /* Wide layers run their columns in chunks, the partial sums kept in y: up to 10000 columns
+     * chunk on every ISA. */
+    bool big = trial % 10 == 9, wide = trial % 10 == 8, token_major_in = trial % 2 == 0, token_major_out = trial % 4 < 2;
+    size_t rows = 1 + rnd(big ? 1100 : 3 * k->rows), cols = wide ? 5000 + rnd(5000) : 1 + rnd(big ? 1300 : 70);
     size_t pixels = big ? 1 + rnd(3) : 1 + rnd(3 * k->pixels + 5);
     size_t x_pixel_stride = token_major_in ? cols + rnd(5) : 1, x_k_stride = token_major_in ? 1 : pixels + rnd(5);
     size_t y_pixel_stride = token_major_out ? rows + rnd(5) : 1, y_channel_stride = token_major_out ? 1 : pixels + rnd(5);

@@ -160,21 +160,50 @@ SL_V_INLINE void sl_gemm(const int ROWS, const int NV, const int dense, size_t p
  * (a channel-major output: MR pixels of each channel are contiguous there). Panels are gemm's,
  * of SL_V_WIDTH * NV rows. */
 typedef struct {
-  size_t k, x_pixel_stride, x_k_stride, panel_rows, y_pixel_stride, y_channel_stride;
+  size_t x_pixel_stride, x_k_stride, panel_rows, y_pixel_stride, y_channel_stride;
   const sl_minmax_t* mm;
 } sl_nc_args_t;
 
+/* Columns [k0, k0 + k) of one tile. The first chunk starts from the biases, a later one from the
+ * partial sums it left in y; only the last clamps. */
 SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int masked, sl_v_tail tail, size_t valid,
-                            const sl_nc_args_t* a, const float* x, const float* panel, float* y) {
+                            const sl_nc_args_t* a, size_t k0, size_t k, bool last, const float* x,
+                            const float* panel, float* y) {
+  const size_t panel_rows = a->panel_rows, x_k_stride = a->x_k_stride, y_pixel_stride = a->y_pixel_stride;
+  const bool scatter = a->y_channel_stride != 1;
   sl_v acc[8][4];
+  sl_v buf[8][4]; /* the scattered outputs, assigned whole and read as floats (GCC vectors alias their lanes) */
+  if (k0 == 0) {
 #pragma GCC unroll 4
-  for (int v = 0; v < NV; v++) {
-    const sl_v b = sl_v_load(panel + SL_V_WIDTH * v);
+    for (int v = 0; v < NV; v++) {
+      const sl_v b = sl_v_load(panel + SL_V_WIDTH * v);
 #pragma GCC unroll 8
-    for (int i = 0; i < MR; i++) acc[i][v] = b;
+      for (int i = 0; i < MR; i++) acc[i][v] = b;
+    }
+  } else if (!scatter) {
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++) {
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++)
+        acc[i][v] = masked && v == NV - 1 ? sl_v_load_tail(y + i * y_pixel_stride + SL_V_WIDTH * v, tail)
+                                          : sl_v_load(y + i * y_pixel_stride + SL_V_WIDTH * v);
+    }
+  } else {
+    for (int v = 0; v < NV; v++)
+      for (int l = 0; l < SL_V_WIDTH; l++) {
+        const size_t o = (size_t)(SL_V_WIDTH * v + l) < valid ? (size_t)(SL_V_WIDTH * v + l) : 0;
+        const float* in = y + o * a->y_channel_stride;
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; i++) ((float*)&buf[i][v])[l] = in[i * y_pixel_stride];
+      }
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++) {
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) acc[i][v] = buf[i][v];
+    }
   }
-  const size_t k = a->k, panel_rows = a->panel_rows, x_k_stride = a->x_k_stride;
-  const float* w = panel + panel_rows;
+  const float* w = panel + panel_rows * (1 + k0);
+  x += k0 * x_k_stride;
   size_t c = 0;
   if (MR == 1) {
     /* One pixel (a classifier) streams the weights once: four partial sums over the columns keep
@@ -203,27 +232,31 @@ SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int masked, sl_v_t
       for (int v = 0; v < NV; v++) acc[i][v] = sl_v_fma(wv[v], xi, acc[i][v]);
     }
   }
-  const sl_v lo = sl_v_splat(&a->mm->min), hi = sl_v_splat(&a->mm->max);
-  const size_t y_pixel_stride = a->y_pixel_stride;
-  if (a->y_channel_stride == 1) {
+  if (last) {
+    const sl_v lo = sl_v_splat(&a->mm->min), hi = sl_v_splat(&a->mm->max);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++) {
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) acc[i][v] = sl_v_clamp(acc[i][v], lo, hi);
+    }
+  }
+  if (!scatter) {
 #pragma GCC unroll 8
     for (int i = 0; i < MR; i++) {
 #pragma GCC unroll 4
       for (int v = 0; v < NV; v++) {
-        const sl_v o = sl_v_clamp(acc[i][v], lo, hi);
         if (masked && v == NV - 1)
-          sl_v_store_tail(y + i * y_pixel_stride + SL_V_WIDTH * v, o, tail);
+          sl_v_store_tail(y + i * y_pixel_stride + SL_V_WIDTH * v, acc[i][v], tail);
         else
-          sl_v_store(y + i * y_pixel_stride + SL_V_WIDTH * v, o);
+          sl_v_store(y + i * y_pixel_stride + SL_V_WIDTH * v, acc[i][v]);
       }
     }
     return;
   }
-  sl_v buf[8][4]; /* assigned whole, read as floats: GCC vector types alias their lanes */
 #pragma GCC unroll 8
   for (int i = 0; i < MR; i++) {
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) buf[i][v] = sl_v_clamp(acc[i][v], lo, hi);
+    for (int v = 0; v < NV; v++) buf[i][v] = acc[i][v];
   }
   for (int v = 0; v < NV; v++)
     for (int l = 0; l < SL_V_WIDTH && (size_t)(SL_V_WIDTH * v + l) < valid; l++) {
@@ -235,7 +268,8 @@ SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int masked, sl_v_t
 
 /* Pixels in groups of MR (the last group smaller) over nv vectors of one panel (fewer than its
  * own in a last panel of fewer rows). */
-#define SL_NC_TILE(mr, nv, masked, tail, x_, y_) sl_nc_tile(mr, nv, masked, tail, valid, &a, x_, panel, y_)
+#define SL_NC_TILE(mr, nv, masked, tail, x_, y_) \
+  sl_nc_tile(mr, nv, masked, tail, valid, &a, k0, k1 - k0, k1 == k, x_, panel, y_)
 #define SL_NC_PIXELS(MR, nv, masked, tail)                                                              \
   do {                                                                                                  \
     size_t p_ = 0;                                                                                      \
@@ -253,33 +287,41 @@ SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int masked, sl_v_t
     if ((MR) > 7 && left_ == 7) SL_NC_TILE(7, nv, masked, tail, xl_, yl_);                              \
   } while (0)
 
-/* Pixel blocks whose inputs fit in L2, each swept by every panel; a last panel of fewer rows
- * runs only the vectors it has. */
+/* Columns in chunks whose slice of a panel stays in L2 while the pixel tiles sweep it (a 3x3
+ * layer of 512 channels has 4608 columns: a whole panel would stream from memory once per
+ * tile), the partial sums waiting in y; pixels in blocks whose inputs fit in L2 beside it. A
+ * last panel of fewer rows runs only the vectors it has. */
+#define SL_NC_PANEL_BYTES (128 * 1024)
 SL_V_INLINE void sl_gemm_nc(const int MR, const int NV, size_t pixels, size_t rows, size_t k, const float* x,
                             size_t x_pixel_stride, size_t x_k_stride, const float* panels, float* y,
                             size_t y_pixel_stride, size_t y_channel_stride, const sl_minmax_t* mm) {
-  const sl_nc_args_t a = {k, x_pixel_stride, x_k_stride, (size_t)SL_V_WIDTH * NV, y_pixel_stride, y_channel_stride,
-                          mm};
-  size_t block = SL_GEMM_L2_BYTES / (sizeof(float) * (k + 1)) / MR * MR;
+  const sl_nc_args_t a = {x_pixel_stride, x_k_stride, (size_t)SL_V_WIDTH * NV, y_pixel_stride, y_channel_stride, mm};
+  const size_t chunk = SL_NC_PANEL_BYTES / (sizeof(float) * a.panel_rows);
+  size_t block = SL_GEMM_L2_BYTES / (sizeof(float) * ((k < chunk ? k : chunk) + 1)) / MR * MR;
   if (block < (size_t)MR) block = MR;
   for (size_t p0 = 0; p0 < pixels; p0 += block) {
     const size_t n = pixels - p0 < block ? pixels - p0 : block;
     const float* xb = x + p0 * x_pixel_stride;
-    const float* panel = panels;
-    for (size_t r0 = 0; r0 < rows; r0 += a.panel_rows, panel += a.panel_rows * (k + 1)) {
-      float* yb = y + p0 * y_pixel_stride + r0 * y_channel_stride;
-      const size_t valid = rows - r0 < a.panel_rows ? rows - r0 : a.panel_rows;
-      if (valid == a.panel_rows) {
-        SL_NC_PIXELS(MR, NV, 0, sl_v_tail_of(SL_V_WIDTH));
-        continue;
+    size_t k0 = 0;
+    do {
+      const size_t k1 = k - k0 > chunk ? k0 + chunk : k;
+      const float* panel = panels;
+      for (size_t r0 = 0; r0 < rows; r0 += a.panel_rows, panel += a.panel_rows * (k + 1)) {
+        float* yb = y + p0 * y_pixel_stride + r0 * y_channel_stride;
+        const size_t valid = rows - r0 < a.panel_rows ? rows - r0 : a.panel_rows;
+        if (valid == a.panel_rows) {
+          SL_NC_PIXELS(MR, NV, 0, sl_v_tail_of(SL_V_WIDTH));
+          continue;
+        }
+        const size_t nv = (valid + SL_V_WIDTH - 1) / SL_V_WIDTH;
+        const sl_v_tail tail = sl_v_tail_of(valid - SL_V_WIDTH * (nv - 1));
+        if (nv == 1) SL_NC_PIXELS(MR, 1, 1, tail);
+        if (NV > 1 && nv == 2) SL_NC_PIXELS(MR, 2, 1, tail);
+        if (NV > 2 && nv == 3) SL_NC_PIXELS(MR, 3, 1, tail);
+        if (NV > 3 && nv == 4) SL_NC_PIXELS(MR, 4, 1, tail);
       }
-      const size_t nv = (valid + SL_V_WIDTH - 1) / SL_V_WIDTH;
-      const sl_v_tail tail = sl_v_tail_of(valid - SL_V_WIDTH * (nv - 1));
-      if (nv == 1) SL_NC_PIXELS(MR, 1, 1, tail);
-      if (NV > 1 && nv == 2) SL_NC_PIXELS(MR, 2, 1, tail);
-      if (NV > 2 && nv == 3) SL_NC_PIXELS(MR, 3, 1, tail);
-      if (NV > 3 && nv == 4) SL_NC_PIXELS(MR, 4, 1, tail);
-    }
+      k0 = k1;
+    } while (k0 < k);
   }
 }
 #undef SL_NC_PIXELS
