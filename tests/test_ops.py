@@ -399,6 +399,41 @@ def test_transpose(shape, perm):
     assert np.array_equal(y, ref)
 
 
+@pytest.mark.parametrize("num_threads", [1, 2, 3])
+@pytest.mark.parametrize("shape,perm", [
+    ((2, 67, 13, 11), (0, 2, 3, 1)),     # NCHW -> NHWC: [67][143] slices, tiles with tails
+    ((2, 13, 11, 67), (0, 3, 1, 2)),     # NHWC -> NCHW
+    ((1, 96, 56, 56), (0, 2, 3, 1)),     # ConvNeXt's, many tiles
+    ((130, 67), (1, 0)), ((3, 1000), (1, 0)), ((1000, 2), (1, 0)),  # 2-D; fewer than 4 rows or columns
+    ((5, 1, 7, 1), (3, 2, 1, 0)),        # size-1 dimensions dropped
+    ((4, 3, 1, 2), (2, 0, 1, 3)),        # merged to a copy of runs
+    ((1, 1, 1), (2, 1, 0)),
+    ((3, 4, 5, 6, 7), (4, 1, 3, 0, 2)),  # slices indexed by three dimensions
+    ((2, 3, 4, 5, 6, 2), (5, 4, 3, 2, 1, 0)),
+    ((600, 3, 5), (0, 2, 1)),            # many small slices a task
+])
+def test_transpose_layouts(shape, perm, num_threads):
+    x = rng.standard_normal(shape).astype(np.float32)
+    x.reshape(-1)[::7] = np.nan  # moved as bits, NaN included
+    ref = x.transpose(perm)
+    g, ins = single_op("TRANSPOSE", [x], ref.shape, options=dict(perm=list(perm)))
+    (y,) = run_graph(g, ins, num_threads=num_threads)
+    assert y.shape == ref.shape and np.array_equal(y.view(np.uint32), ref.view(np.uint32))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_transpose_random_permutations(seed):
+    r = np.random.default_rng(seed)
+    rank = int(r.integers(1, 7))
+    shape = tuple(int(v) for v in r.integers(1, 7, rank))
+    perm = tuple(int(v) for v in r.permutation(rank))
+    x = r.standard_normal(shape).astype(np.float32)
+    ref = x.transpose(perm)
+    g, ins = single_op("TRANSPOSE", [x], ref.shape, options=dict(perm=list(perm)))
+    (y,) = run_graph(g, ins, num_threads=int(r.integers(1, 4)))
+    assert np.array_equal(y, ref)
+
+
 def test_attention_converts_from_torch():
     import torch
 
