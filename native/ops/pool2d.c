@@ -4,7 +4,6 @@
  * whose padding columns hold the identity (-inf, 0), so neither pass checks bounds and both
  * vectorize. Tasks are (plane, band of output rows). */
 #include <math.h>
-#include <string.h>
 
 #include "op.h"
 

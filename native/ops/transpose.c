@@ -16,7 +16,7 @@ typedef struct {
   const float* in;
   float* out;
   size_t rows, cols, in_ld, out_ld;
-  size_t row_tiles, col_tiles, slices_per_task, tasks;
+  size_t row_tiles, col_tiles, slices, slices_per_task, tasks;
   int32_t outer;
   size_t outer_shape[SL_MAX_RANK], outer_in[SL_MAX_RANK], outer_out[SL_MAX_RANK];
 } tiles_t;
@@ -24,15 +24,16 @@ typedef struct {
 static void tiles_plan(tiles_t* t) {
   t->row_tiles = (t->rows + TILE - 1) / TILE;
   t->col_tiles = (t->cols + TILE - 1) / TILE;
-  size_t slices = 1;
-  for (int32_t d = 0; d < t->outer; d++) slices *= t->outer_shape[d];
+  t->slices = 1;
+  for (int32_t d = 0; d < t->outer; d++) t->slices *= t->outer_shape[d];
   /* Small slices share a task, up to about one tile's worth of elements. */
   size_t per_slice = t->rows * t->cols;
-  t->slices_per_task = per_slice >= TILE * TILE ? 1 : TILE * TILE / per_slice;
-  t->tasks = (slices + t->slices_per_task - 1) / t->slices_per_task * t->row_tiles * t->col_tiles;
+  t->slices_per_task = per_slice == 0 || per_slice >= TILE * TILE ? 1 : TILE * TILE / per_slice;
+  t->tasks = (t->slices + t->slices_per_task - 1) / t->slices_per_task * t->row_tiles * t->col_tiles;
 }
 
-/* Generic 4-float vectors: SSE, NEON or WASM SIMD as the target has, plain code elsewhere. */
+/* GCC/clang generic vectors: SSE, NEON or WASM SIMD as the target has, plain code elsewhere. GCC
+ * before 12 has __builtin_shuffle only, clang __builtin_shufflevector only. */
 typedef float f32x4 __attribute__((vector_size(16)));
 typedef int32_t i32x4 __attribute__((vector_size(16)));
 #if defined(__clang__)
@@ -79,9 +80,8 @@ static void tiles_task(void* ctx, size_t task, size_t thread) {
   size_t tiles = t->row_tiles * t->col_tiles, tile = task % tiles;
   size_t r0 = tile / t->col_tiles * TILE, c0 = tile % t->col_tiles * TILE;
   size_t rows = t->rows - r0 < TILE ? t->rows - r0 : TILE, cols = t->cols - c0 < TILE ? t->cols - c0 : TILE;
-  size_t s0 = task / tiles * t->slices_per_task, slices = 1;
-  for (int32_t d = 0; d < t->outer; d++) slices *= t->outer_shape[d];
-  size_t s1 = s0 + t->slices_per_task < slices ? s0 + t->slices_per_task : slices;
+  size_t s0 = task / tiles * t->slices_per_task;
+  size_t s1 = s0 + t->slices_per_task < t->slices ? s0 + t->slices_per_task : t->slices;
   for (size_t s = s0; s < s1; s++) {
     size_t in = r0 * t->in_ld + c0, out = c0 * t->out_ld + r0, rest = s;
     for (int32_t d = t->outer - 1; d >= 0; d--) {
@@ -104,7 +104,7 @@ void sl_transpose_2d(const sl_model_t* m, const float* in, size_t in_ld, float* 
 typedef struct {
   int32_t rank; /* after merging; the output is dense */
   size_t shape[SL_MAX_RANK], in_stride[SL_MAX_RANK];
-  bool copy;   /* the last dimension stays last: copy runs of it */
+  bool copy;     /* the last dimension stays last: copy runs of it */
   tiles_t tiles; /* otherwise, without its pointers */
 } transpose_params_t;
 
