@@ -92,9 +92,9 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   return SL_OK;
 }
 
-/* a > b ? a : b compiles to one max instruction (SSE maxps) but gives b when either is NaN: rows
+/* b > a ? b : a compiles to one max instruction (SSE maxps) but gives a when either is NaN: rows
  * checked free of NaN take it, the others max_nan. A NaN in the window wins, as in torch. */
-static inline float max_fast(float a, float b) { return a > b ? a : b; }
+static inline float max_fast(float a, float b) { return b > a ? b : a; }
 static inline float max_nan(float a, float b) { return b > a || b != b ? b : a; }
 
 /* v = a op b op c, the window's first input rows (b, c NULL when it has fewer): one pass for the
