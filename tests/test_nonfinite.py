@@ -99,6 +99,30 @@ def test_pooling_propagates_nan(pool, kernels):
 
 
 @pytest.mark.parametrize("kernels", sorted(KERNELS))
+@pytest.mark.parametrize("num_threads", [1, 3])
+@pytest.mark.parametrize("k,s,p,ceil", [((3, 3), (2, 2), 1, False), ((2, 2), (2, 2), 0, True),
+                                        ((3, 3), (1, 1), 1, True), ((3, 2), (1, 3), (1, 1), True),
+                                        ((1, 5), (1, 2), (0, 2), False), ((4, 1), (3, 1), (2, 0), True)])
+def test_max_pool_nan_anywhere_in_a_window_wins(k, s, p, ceil, num_threads, kernels):
+    """NaN in corners, edges and the interior, in windows' first, middle and last rows and columns,
+    beside infinities and in columns no window reads: every window holding one gives NaN, and no
+    other (max pooling checks each row for NaN and takes the exact path there)."""
+    x = rng.standard_normal((2, 3, 15, 14)).astype(np.float32)
+    flat = x.reshape(-1)
+    spots = rng.choice(flat.size, 24, replace=False)
+    flat[spots[:8]], flat[spots[8:16]], flat[spots[16:]] = np.nan, np.inf, -np.inf
+    x[0, 0, 0, 0] = x[0, 1, -1, -1] = x[1, 2, 0, -1] = x[1, 0, -1, 0] = np.nan
+    x[1, 1] = -np.inf  # a plane of -inf but one NaN
+    x[1, 1, 7, 6] = np.nan
+    pads = (p, p) if isinstance(p, int) else p
+    ref = torch.nn.functional.max_pool2d(torch.from_numpy(x), k, s, pads, ceil_mode=ceil).numpy()
+    g, ins = single_op("MAX_POOL2D", [x], ref.shape, options=dict(kernel=k, stride=s,
+                                                                  padding=(pads[0], pads[1], pads[0], pads[1])))
+    (y,) = run_graph(g, ins, **{"num_threads": num_threads, **KERNELS[kernels]})
+    assert_same_nonfinite(y, ref)
+
+
+@pytest.mark.parametrize("kernels", sorted(KERNELS))
 def test_softmax_and_layer_norm_turn_a_row_with_nan_into_nan(kernels):
     x = rng.standard_normal((4, 37)).astype(np.float32)
     x[1, 5] = np.nan

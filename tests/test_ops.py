@@ -167,6 +167,74 @@ def test_pool2d(is_max, include_pad, h, w, k, s, p, ceil):
     assert rel_err(y, ref) < 1e-6
 
 
+POOL_CASES = [
+    # h, w, kernel, stride, padding, ceil: the fast paths' strides and widths and the generic one
+    (112, 112, (3, 3), (2, 2), 1, False),  # ResNet's stem: several output rows a task, tails
+    (13, 17, (3, 3), (1, 1), 1, True),     # stride 1, ceil mode changes nothing
+    (16, 15, (2, 2), (2, 2), 0, True),     # odd width: the last window hangs past the input
+    (9, 10, (3, 2), (2, 3), (1, 1), True),  # stride > kernel along w: columns no window reads
+    (11, 11, (5, 5), (3, 3), 2, True),     # kernel > stride, wide padding
+    (1, 23, (1, 4), (1, 3), (0, 2), False),  # 1 x N
+    (23, 1, (4, 1), (3, 1), (2, 0), True),   # N x 1
+    (5, 6, (5, 6), (1, 1), 0, False),      # one window: the whole plane
+    (7, 40, (2, 7), (1, 5), (1, 3), True),
+]
+
+
+@pytest.mark.parametrize("num_threads", [1, 2, 3])
+@pytest.mark.parametrize("is_max", [True, False])
+@pytest.mark.parametrize("h,w,k,s,p,ceil", POOL_CASES)
+def test_pool2d_shapes_against_torch(h, w, k, s, p, ceil, is_max, num_threads):
+    import torch
+
+    x = rng.standard_normal((2, 3, h, w)).astype(np.float32)
+    pads = (p, p) if isinstance(p, int) else p
+    for include_pad in ([True] if is_max else [True, False]):
+        fn = torch.nn.functional.max_pool2d if is_max else torch.nn.functional.avg_pool2d
+        kw = dict(ceil_mode=ceil) if is_max else dict(ceil_mode=ceil, count_include_pad=include_pad)
+        ref = fn(torch.from_numpy(x), k, s, pads, **kw).numpy()
+        g, ins = single_op("MAX_POOL2D" if is_max else "AVG_POOL2D", [x], ref.shape, options=dict(
+            kernel=k, stride=s, padding=(pads[0], pads[1], pads[0], pads[1]), count_include_pad=include_pad))
+        (y,) = run_graph(g, ins, num_threads=num_threads)
+        assert y.shape == ref.shape
+        assert np.array_equal(y, ref) if is_max else rel_err(y, ref) < 1e-6
+
+
+def pool_ref(x, k, s, pads, out_hw, is_max, include_pad):
+    """Windows as the op defines them (top, left, bottom, right paddings, which torch cannot take
+    unequal), one output at a time in float64."""
+    (kh, kw), (sh, sw), (pt, pl, pb, pr) = k, s, pads
+    h, w = x.shape[2:]
+    y = np.empty(x.shape[:2] + out_hw)
+    for oy in range(out_hw[0]):
+        for ox in range(out_hw[1]):
+            y0, x0 = oy * sh - pt, ox * sw - pl
+            win = x[:, :, max(y0, 0):min(y0 + kh, h), max(x0, 0):min(x0 + kw, w)].astype(np.float64)
+            if is_max:
+                y[:, :, oy, ox] = win.max(axis=(2, 3))
+            else:
+                count = ((min(y0 + kh, h + pb) - y0) * (min(x0 + kw, w + pr) - x0) if include_pad
+                         else win.shape[2] * win.shape[3])
+                y[:, :, oy, ox] = win.sum(axis=(2, 3)) / count
+    return y
+
+
+@pytest.mark.parametrize("is_max", [True, False])
+@pytest.mark.parametrize("include_pad", [True, False])
+@pytest.mark.parametrize("h,w,k,s,pads,out_hw", [
+    (10, 9, (3, 3), (2, 2), (0, 0, 1, 1), (5, 5)),    # TF 'same': padding only after
+    (8, 11, (4, 3), (2, 2), (3, 2, 0, 1), (5, 7)),    # paddings over half the kernel, ceil mode
+    (6, 7, (3, 4), (3, 1), (2, 0, 2, 3), (3, 7)),
+])
+def test_pool2d_unequal_paddings(h, w, k, s, pads, out_hw, is_max, include_pad):
+    x = rng.standard_normal((1, 4, h, w)).astype(np.float32)
+    ref = pool_ref(x, k, s, pads, out_hw, is_max, include_pad)
+    g, ins = single_op("MAX_POOL2D" if is_max else "AVG_POOL2D", [x], ref.shape, options=dict(
+        kernel=k, stride=s, padding=pads, count_include_pad=include_pad))
+    (y,) = run_graph(g, ins, num_threads=2)
+    assert rel_err(y, ref) < 1e-6
+
+
 @pytest.mark.parametrize("out_rank", [2, 4])
 def test_global_avg_pool(out_rank):
     x = rng.standard_normal((2, 5, 7, 3)).astype(np.float32)
@@ -174,6 +242,17 @@ def test_global_avg_pool(out_rank):
     g, ins = single_op("GLOBAL_AVG_POOL", [x], ref.shape)
     (y,) = run_graph(g, ins)
     assert rel_err(y, ref) < 1e-6
+
+
+@pytest.mark.parametrize("num_threads", [1, 3])
+@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (2, 3, 1, 7), (1, 300, 3, 3), (3, 40, 56, 56), (1, 2, 181, 183)])
+def test_global_avg_pool_sizes(shape, num_threads):
+    """Planes shorter than, equal to and past the vector sums' width; many planes a task, and one."""
+    x = (rng.standard_normal(shape) + 3).astype(np.float32)
+    ref = x.astype(np.float64).mean(axis=(2, 3), keepdims=True)
+    g, ins = single_op("GLOBAL_AVG_POOL", [x], ref.shape)
+    (y,) = run_graph(g, ins, num_threads=num_threads)
+    assert rel_err(y, ref) < 1e-5  # float32 sums of up to 33,000 values
 
 
 @pytest.mark.parametrize("axis", [0, 1, -1])
@@ -337,6 +416,41 @@ def test_transpose(shape, perm):
     ref = x.transpose(perm)
     g, ins = single_op("TRANSPOSE", [x], ref.shape, options=dict(perm=list(perm)))
     (y,) = run_graph(g, ins)
+    assert np.array_equal(y, ref)
+
+
+@pytest.mark.parametrize("num_threads", [1, 2, 3])
+@pytest.mark.parametrize("shape,perm", [
+    ((2, 67, 13, 11), (0, 2, 3, 1)),     # NCHW -> NHWC: [67][143] slices, tiles with tails
+    ((2, 13, 11, 67), (0, 3, 1, 2)),     # NHWC -> NCHW
+    ((1, 96, 56, 56), (0, 2, 3, 1)),     # ConvNeXt's, many tiles
+    ((130, 67), (1, 0)), ((3, 1000), (1, 0)), ((1000, 2), (1, 0)),  # 2-D; fewer than 4 rows or columns
+    ((5, 1, 7, 1), (3, 2, 1, 0)),        # size-1 dimensions dropped
+    ((4, 3, 1, 2), (2, 0, 1, 3)),        # merged to a copy of runs
+    ((1, 1, 1), (2, 1, 0)),
+    ((3, 4, 5, 6, 7), (4, 1, 3, 0, 2)),  # slices indexed by three dimensions
+    ((2, 3, 4, 5, 6, 2), (5, 4, 3, 2, 1, 0)),
+    ((600, 3, 5), (0, 2, 1)),            # many small slices a task
+])
+def test_transpose_layouts(shape, perm, num_threads):
+    x = rng.standard_normal(shape).astype(np.float32)
+    x.reshape(-1)[::7] = np.nan  # moved as bits, NaN included
+    ref = x.transpose(perm)
+    g, ins = single_op("TRANSPOSE", [x], ref.shape, options=dict(perm=list(perm)))
+    (y,) = run_graph(g, ins, num_threads=num_threads)
+    assert y.shape == ref.shape and np.array_equal(y.view(np.uint32), ref.view(np.uint32))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_transpose_random_permutations(seed):
+    r = np.random.default_rng(seed)
+    rank = int(r.integers(1, 7))
+    shape = tuple(int(v) for v in r.integers(1, 7, rank))
+    perm = tuple(int(v) for v in r.permutation(rank))
+    x = r.standard_normal(shape).astype(np.float32)
+    ref = x.transpose(perm)
+    g, ins = single_op("TRANSPOSE", [x], ref.shape, options=dict(perm=list(perm)))
+    (y,) = run_graph(g, ins, num_threads=int(r.integers(1, 4)))
     assert np.array_equal(y, ref)
 
 

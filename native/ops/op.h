@@ -140,6 +140,11 @@ sl_status_t sl_parse_activation(sl_model_t* m, const sl_node_t* n, uint8_t type,
 sl_activation_t sl_activation_split(const sl_activation_t* act, sl_minmax_t* mm);
 /* sl_gemm_pack_size(rows, k, panel_rows) floats in bytes; false when that does not fit size_t. */
 bool sl_gemm_pack_bytes(size_t rows, size_t k, uint32_t panel_rows, size_t* bytes);
+/* out[c * out_ld + r] = in[r * in_ld + c] for r < rows, c < cols, in cache-sized tiles on the
+ * model's threads (on the calling thread alone inside another op's task); in and out must not
+ * overlap (ops/transpose.c). */
+void sl_transpose_2d(const sl_model_t* m, const float* in, size_t in_ld, float* out, size_t out_ld, size_t rows,
+                     size_t cols);
 /* Dense float data of a constant (NULL if t is not a dense constant). */
 static inline const float* sl_const_f32(const sl_tensor_t* t) {
   return (t != NULL && t->is_const && t->sparse == NULL) ? (const float*)t->data : NULL;

@@ -1,4 +1,8 @@
-/* MAX_POOL2D, AVG_POOL2D (NCHW, PyTorch padding/ceil-mode semantics) and GLOBAL_AVG_POOL. */
+/* MAX_POOL2D, AVG_POOL2D (NCHW, PyTorch padding/ceil-mode semantics) and GLOBAL_AVG_POOL.
+ * Each output row is two passes: the window's input rows reduced into one row (vertical), then
+ * each output reduces kw neighbours of that row, sw apart (horizontal). The row sits in a buffer
+ * whose padding columns hold the identity (-inf, 0), so neither pass checks bounds and both
+ * vectorize. Tasks are (plane, band of output rows). */
 #include <math.h>
 
 #include "op.h"
@@ -7,7 +11,24 @@ typedef struct {
   size_t planes;
   int64_t ih, iw, oh, ow, kh, kw, sh, sw, pt, pl, pb, pr; /* 64-bit: ih + pads and oh * sh pass 2^31 */
   bool include_pad;
+  size_t span;        /* buffer columns: the padded columns windows reach, (ow - 1) * sw + kw */
+  size_t cols;        /* input columns inside the span */
+  size_t band, bands; /* output rows per task, tasks per plane */
+  float* col_count;   /* AVG_POOL2D: columns each output column's window counts */
 } pool_params_t;
+
+enum { TASK_WORK = 32768 }; /* loads and reductions per task, about */
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* Window elements along one axis for output index o: padded ones count with count_include_pad,
+ * clipped to the padded extent (ceil mode lets the last window hang past it). */
+static int64_t window_count(bool include_pad, int64_t o, int64_t stride, int64_t k, int64_t pad_lo, int64_t size,
+                            int64_t pad_hi) {
+  int64_t lo = o * stride - pad_lo, hi = lo + k;
+  return include_pad ? min64(hi, size + pad_hi) - lo : min64(hi, size) - max64(lo, 0);
+}
 
 static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   pool_params_t* p = sl_node_params(m, n, sizeof(*p));
@@ -38,7 +59,8 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
     return sl_node_fail(m, n, "the %dx%d window is larger than the padded input", (int)p->kh, (int)p->kw);
   p->oh = y->shape[2];
   p->ow = y->shape[3];
-  /* The stored size picks floor or ceil mode; a window must start inside the padded input. */
+  /* The stored size picks floor or ceil mode; a window must start inside the padded input. Every
+   * window then holds at least one input pixel (paddings are smaller than the kernel). */
   int64_t fh = (p->ih + p->pt + p->pb - p->kh) / p->sh + 1, fw = (p->iw + p->pl + p->pr - p->kw) / p->sw + 1;
   bool ok_h = p->oh == fh || (p->oh == fh + 1 && (p->oh - 1) * p->sh < p->ih + p->pt);
   bool ok_w = p->ow == fw || (p->ow == fw + 1 && (p->ow - 1) * p->sw < p->iw + p->pl);
@@ -47,64 +69,201 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   int32_t yshape[4] = {x->shape[0], x->shape[1], (int32_t)(ok_h ? p->oh : fh), (int32_t)(ok_w ? p->ow : fw)};
   if ((st = sl_expect_shape(m, n, y, "output", 4, yshape)) != SL_OK) return st;
   p->planes = (size_t)x->shape[0] * (size_t)x->shape[1];
+  /* Windows start inside the padded input, so span < iw + pl + kw: no wrap, even in 32 bits. */
+  p->span = (size_t)((p->ow - 1) * p->sw + p->kw);
+  p->cols = (size_t)min64(p->iw, (int64_t)p->span - p->pl); /* columns past the span are in no window */
+  int64_t row_work = p->kh * (int64_t)p->cols + p->kw * p->ow;
+  p->band = row_work >= TASK_WORK ? 1 : (size_t)(TASK_WORK / row_work);
+  if (p->band > (size_t)p->oh) p->band = (size_t)p->oh;
+  p->bands = ((size_t)p->oh + p->band - 1) / p->band;
+  if (n->type == SL_OP_AVG_POOL2D) {
+    /* Counts up to 65536 per axis: exact floats whose product rounds like the int64 count would. */
+    size_t bytes;
+    if (!sl_size_mul((size_t)p->ow, sizeof(float), &bytes))
+      return sl_node_fail(m, n, "%lld column counts do not fit in memory", (long long)p->ow);
+    if ((p->col_count = sl_model_alloc(m, bytes)) == NULL) return SL_ERROR_OUT_OF_MEMORY;
+    for (int64_t ox = 0; ox < p->ow; ox++)
+      p->col_count[ox] = (float)window_count(p->include_pad, ox, p->sw, p->kw, p->pl, p->iw, p->pr);
+  }
+  size_t scratch;
+  if (!sl_size_mul(p->span, sizeof(float), &scratch))
+    return sl_node_fail(m, n, "a padded row of %zu columns does not fit in memory", p->span);
+  sl_reserve_scratch(m, n, 0, scratch);
   return SL_OK;
 }
 
-static void run_pool(const sl_model_t* m, const sl_node_t* n, bool max) {
-  const pool_params_t* p = n->params;
-  const float* x = sl_in(m, n, 0)->data;
-  float* y = sl_out(m, n, 0)->data;
-  for (size_t c = 0; c < p->planes; c++) {
-    const float* xc = x + c * (size_t)(p->ih * p->iw);
-    for (int64_t oy = 0; oy < p->oh; oy++) {
-      for (int64_t ox = 0; ox < p->ow; ox++) {
-        int64_t y0 = oy * p->sh - p->pt, x0 = ox * p->sw - p->pl;
-        int64_t y1 = y0 + p->kh, x1 = x0 + p->kw;
-        /* Padded-window size for count_include_pad, clipped to the padded extent (up to 2^32). */
-        int64_t py1 = y1 < p->ih + p->pb ? y1 : p->ih + p->pb, px1 = x1 < p->iw + p->pr ? x1 : p->iw + p->pr;
-        int64_t pool_size = (py1 - y0) * (px1 - x0);
-        if (y0 < 0) y0 = 0;
-        if (x0 < 0) x0 = 0;
-        if (y1 > p->ih) y1 = p->ih;
-        if (x1 > p->iw) x1 = p->iw;
-        float acc = max ? -INFINITY : 0.0f;
-        for (int64_t iy = y0; iy < y1; iy++)
-          for (int64_t ix = x0; ix < x1; ix++) {
-            float v = xc[iy * p->iw + ix];
-            acc = max ? (v > acc || v != v ? v : acc) : acc + v; /* a NaN in the window wins, as in torch */
-          }
-        int64_t count = p->include_pad ? pool_size : (y1 - y0) * (x1 - x0);
-        y[(c * (size_t)p->oh + (size_t)oy) * (size_t)p->ow + (size_t)ox] =
-            max ? acc : (count > 0 ? acc / (float)count : 0.0f);
-      }
+/* b > a ? b : a compiles to one max instruction (SSE maxps) but gives a when either is NaN: rows
+ * checked free of NaN take it, the others max_nan. A NaN in the window wins, as in torch. */
+static inline float max_fast(float a, float b) { return b > a ? b : a; }
+static inline float max_nan(float a, float b) { return b > a || b != b ? b : a; }
+
+/* v = a op b op c, the window's first input rows (b, c NULL when it has fewer): one pass for the
+ * usual windows of up to 3 rows. For max pooling, whether the rows hold a NaN. */
+static inline int row_start(float* restrict v, const float* restrict a, const float* restrict b,
+                            const float* restrict c, size_t n, bool max) {
+  int nan = 0; /* not bool: GCC vectorizes an int reduction, not a bool one */
+  if (b == NULL) {
+    for (size_t i = 0; i < n; i++) {
+      v[i] = a[i];
+      if (max) nan |= a[i] != a[i];
+    }
+  } else if (c == NULL) {
+    for (size_t i = 0; i < n; i++) {
+      v[i] = max ? max_fast(a[i], b[i]) : a[i] + b[i];
+      if (max) nan |= isunordered(a[i], b[i]);
+    }
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      v[i] = max ? max_fast(max_fast(a[i], b[i]), c[i]) : a[i] + b[i] + c[i];
+      if (max) nan |= isunordered(a[i], b[i]) | (c[i] != c[i]);
+    }
+  }
+  return nan;
+}
+
+/* v = v op b, for the window's next input row. */
+static inline int row_next(float* restrict v, const float* restrict b, size_t n, bool max) {
+  int nan = 0;
+  for (size_t i = 0; i < n; i++) {
+    v[i] = max ? max_fast(v[i], b[i]) : v[i] + b[i];
+    if (max) nan |= b[i] != b[i];
+  }
+  return nan;
+}
+
+/* out[ox] = the reduction of v[ox * sw + k] over k < kw; averages divide by rows * count[ox]. */
+static inline void row_windows(const float* restrict v, float* restrict out, size_t ow, size_t sw, size_t kw,
+                               bool max, const float* restrict count, float rows) {
+  for (size_t ox = 0; ox < ow; ox++) {
+    const float* w = v + ox * sw;
+    float acc = w[0];
+    for (size_t k = 1; k < kw; k++) acc = max ? max_fast(acc, w[k]) : acc + w[k];
+    out[ox] = max ? acc : acc / (rows * count[ox]);
+  }
+}
+
+/* Common strides and widths get their own copy, unrolled and vectorized with constant steps. */
+static inline void windows(const float* v, float* out, size_t ow, size_t sw, size_t kw, bool max, const float* count,
+                           float rows) {
+  if (sw == 2 && kw == 3) {
+    row_windows(v, out, ow, 2, 3, max, count, rows);
+  } else if (sw == 2 && kw == 2) {
+    row_windows(v, out, ow, 2, 2, max, count, rows);
+  } else if (sw == 1 && kw == 3) {
+    row_windows(v, out, ow, 1, 3, max, count, rows);
+  } else {
+    row_windows(v, out, ow, sw, kw, max, count, rows);
+  }
+}
+
+/* One output row of max pooling straight from the input, NaN-exact: for rows holding a NaN. */
+static void row_exact(const pool_params_t* p, const float* xc, int64_t y0, int64_t y1, float* out) {
+  for (int64_t ox = 0; ox < p->ow; ox++) {
+    int64_t x0 = max64(ox * p->sw - p->pl, 0), x1 = min64(ox * p->sw - p->pl + p->kw, p->iw);
+    float acc = -INFINITY;
+    for (int64_t iy = y0; iy < y1; iy++)
+      for (int64_t ix = x0; ix < x1; ix++) acc = max_nan(acc, xc[iy * p->iw + ix]);
+    out[ox] = acc;
+  }
+}
+
+typedef struct {
+  const sl_model_t* m;
+  const sl_node_t* n;
+  const float* x;
+  float* y;
+} job_t;
+
+/* Inlined into max_task and avg_task, so that each is compiled for its constant `max`. */
+static inline __attribute__((always_inline)) void band_task(void* ctx, size_t task, size_t thread, bool max) {
+  const job_t* j = ctx;
+  const pool_params_t* p = j->n->params;
+  size_t plane = task / p->bands, oy0 = task % p->bands * p->band;
+  size_t oy1 = oy0 + p->band < (size_t)p->oh ? oy0 + p->band : (size_t)p->oh;
+  const float* xc = j->x + plane * (size_t)p->ih * (size_t)p->iw;
+  float* v = sl_scratch_thread(j->m, j->n, thread);
+  float identity = max ? -INFINITY : 0.0f;
+  for (size_t b = 0; b < (size_t)p->pl; b++) v[b] = identity;
+  for (size_t b = (size_t)p->pl + p->cols; b < p->span; b++) v[b] = identity;
+  float* in = v + p->pl;
+  for (size_t oy = oy0; oy < oy1; oy++) {
+    int64_t y0 = max64((int64_t)oy * p->sh - p->pt, 0), y1 = min64((int64_t)oy * p->sh - p->pt + p->kh, p->ih);
+    float* out = j->y + (plane * (size_t)p->oh + oy) * (size_t)p->ow;
+    size_t iw = (size_t)p->iw, rows = (size_t)(y1 - y0);
+    const float* row = xc + (size_t)y0 * iw;
+    int nan = row_start(in, row, rows > 1 ? row + iw : NULL, rows > 2 ? row + 2 * iw : NULL, p->cols, max);
+    for (size_t r = 3; r < rows; r++) nan |= row_next(in, row + r * iw, p->cols, max);
+    if (nan) {
+      row_exact(p, xc, y0, y1, out);
+    } else {
+      float counted =
+          max ? 0.0f : (float)window_count(p->include_pad, (int64_t)oy, p->sh, p->kh, p->pt, p->ih, p->pb);
+      windows(v, out, (size_t)p->ow, (size_t)p->sw, (size_t)p->kw, max, p->col_count, counted);
     }
   }
 }
 
-static void run_max(const sl_model_t* m, const sl_node_t* n) { run_pool(m, n, true); }
-static void run_avg(const sl_model_t* m, const sl_node_t* n) { run_pool(m, n, false); }
+static void max_task(void* ctx, size_t task, size_t thread) { band_task(ctx, task, thread, true); }
+static void avg_task(void* ctx, size_t task, size_t thread) { band_task(ctx, task, thread, false); }
+
+static void run_pool(const sl_model_t* m, const sl_node_t* n, sl_task_fn fn) {
+  const pool_params_t* p = n->params;
+  job_t j = {m, n, sl_in(m, n, 0)->data, sl_out(m, n, 0)->data};
+  sl_parallel_for(m, p->planes * p->bands, fn, &j);
+}
+
+static void run_max(const sl_model_t* m, const sl_node_t* n) { run_pool(m, n, max_task); }
+static void run_avg(const sl_model_t* m, const sl_node_t* n) { run_pool(m, n, avg_task); }
+
+typedef struct {
+  size_t planes, hw, per_task;
+} global_params_t;
 
 static sl_status_t prepare_global(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   (void)fb;
+  global_params_t* p = sl_node_params(m, n, sizeof(*p));
+  if (p == NULL) return SL_ERROR_OUT_OF_MEMORY;
   sl_tensor_t *x = sl_in(m, n, 0), *y = sl_out(m, n, 0);
   sl_status_t st = sl_expect_f32(m, n, x, "input", 4);
   if (st == SL_OK) st = sl_expect_f32(m, n, y, "output", -1);
   if (st != SL_OK) return st;
   int32_t keep[4] = {x->shape[0], x->shape[1], 1, 1};
-  if (y->rank == 2) return sl_expect_shape(m, n, y, "output", 2, keep);
-  return sl_expect_shape(m, n, y, "output", 4, keep);
+  st = y->rank == 2 ? sl_expect_shape(m, n, y, "output", 2, keep) : sl_expect_shape(m, n, y, "output", 4, keep);
+  p->planes = (size_t)x->shape[0] * (size_t)x->shape[1];
+  p->hw = (size_t)x->shape[2] * (size_t)x->shape[3];
+  p->per_task = p->hw >= TASK_WORK ? 1 : TASK_WORK / p->hw;
+  return st;
+}
+
+typedef struct {
+  const global_params_t* p;
+  const float* x;
+  float* y;
+} global_job_t;
+
+static void planes_task(void* ctx, size_t task, size_t thread) {
+  (void)thread;
+  const global_job_t* j = ctx;
+  const global_params_t* p = j->p;
+  size_t c1 = (task + 1) * p->per_task < p->planes ? (task + 1) * p->per_task : p->planes;
+  for (size_t c = task * p->per_task; c < c1; c++) {
+    const float* x = j->x + c * p->hw;
+    /* Eight running sums the compiler keeps in vector registers: one sum is a serial chain it may
+     * not reorder. */
+    float part[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= p->hw; i += 8)
+      for (size_t k = 0; k < 8; k++) part[k] += x[i + k];
+    float acc = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+    for (; i < p->hw; i++) acc += x[i];
+    j->y[c] = acc / (float)p->hw;
+  }
 }
 
 static void run_global(const sl_model_t* m, const sl_node_t* n) {
-  const sl_tensor_t* x = sl_in(m, n, 0);
-  size_t planes = (size_t)x->shape[0] * x->shape[1], hw = (size_t)x->shape[2] * x->shape[3];
-  const float* xd = x->data;
-  float* y = sl_out(m, n, 0)->data;
-  for (size_t c = 0; c < planes; c++) {
-    float acc = 0.0f;
-    for (size_t i = 0; i < hw; i++) acc += xd[c * hw + i];
-    y[c] = acc / (float)hw;
-  }
+  const global_params_t* p = n->params;
+  global_job_t j = {p, sl_in(m, n, 0)->data, sl_out(m, n, 0)->data};
+  sl_parallel_for(m, (p->planes + p->per_task - 1) / p->per_task, planes_task, &j);
 }
 
 const sl_op_def_t sl_op_max_pool2d = {SL_OP_SCHEMA(MAX_POOL2D), 1, 1, prepare, run_max, NULL};

@@ -1,13 +1,111 @@
-/* TRANSPOSE: output dimension d is input dimension perm[d]. */
+/* TRANSPOSE: output dimension d is input dimension perm[d]; and sl_transpose_2d for other ops.
+ * Prepare drops size-1 dimensions and merges output dimensions that are also adjacent, in order,
+ * in the input: NCHW -> NHWC becomes [C][HW] -> [HW][C] per image. Then either the last dimension
+ * stays last and runs of it are copied, or the output's last dimension and the input's contiguous
+ * one span 2-D slices, transposed in cache-sized tiles of 4 x 4 vector transposes; the remaining
+ * dimensions index the slices. */
 #include <string.h>
 
 #include "op.h"
 
+enum { TILE = 64, CHUNK = 16384 }; /* a task's tile side; elements per task of copied runs */
+
+/* Slices of `rows` x `cols` floats: out[c * out_ld + r] = in[r * in_ld + c], the slices at the
+ * offsets the `outer` dimensions (last fastest) give. A task is a run of slices' TILE x TILE tiles. */
 typedef struct {
-  int32_t rank;
-  int32_t out_shape[SL_MAX_RANK];
-  size_t in_stride[SL_MAX_RANK]; /* input stride of each output dimension */
-  size_t run;                    /* > 1: the last dimension stays last, copied as runs of this length */
+  const float* in;
+  float* out;
+  size_t rows, cols, in_ld, out_ld;
+  size_t row_tiles, col_tiles, slices, slices_per_task, tasks;
+  int32_t outer;
+  size_t outer_shape[SL_MAX_RANK], outer_in[SL_MAX_RANK], outer_out[SL_MAX_RANK];
+} tiles_t;
+
+static void tiles_plan(tiles_t* t) {
+  t->row_tiles = (t->rows + TILE - 1) / TILE;
+  t->col_tiles = (t->cols + TILE - 1) / TILE;
+  t->slices = 1;
+  for (int32_t d = 0; d < t->outer; d++) t->slices *= t->outer_shape[d];
+  /* Small slices share a task, up to about one tile's worth of elements. */
+  size_t per_slice = t->rows * t->cols;
+  t->slices_per_task = per_slice == 0 || per_slice >= TILE * TILE ? 1 : TILE * TILE / per_slice;
+  t->tasks = (t->slices + t->slices_per_task - 1) / t->slices_per_task * t->row_tiles * t->col_tiles;
+}
+
+/* GCC/clang generic vectors: SSE, NEON or WASM SIMD as the target has, plain code elsewhere. GCC
+ * before 12 has __builtin_shuffle only, clang __builtin_shufflevector only. */
+typedef float f32x4 __attribute__((vector_size(16)));
+typedef int32_t i32x4 __attribute__((vector_size(16)));
+#if defined(__clang__)
+#define SHUFFLE(a, b, i, j, k, l) __builtin_shufflevector(a, b, i, j, k, l)
+#else
+#define SHUFFLE(a, b, i, j, k, l) __builtin_shuffle(a, b, (i32x4){i, j, k, l})
+#endif
+
+static inline f32x4 load4(const float* p) {
+  f32x4 v;
+  memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+static inline void store4(float* p, f32x4 v) { memcpy(p, &v, sizeof(v)); }
+
+static inline void transpose_4x4(const float* in, size_t in_ld, float* out, size_t out_ld) {
+  f32x4 a = load4(in), b = load4(in + in_ld), c = load4(in + 2 * in_ld), d = load4(in + 3 * in_ld);
+  f32x4 ab_lo = SHUFFLE(a, b, 0, 4, 1, 5), cd_lo = SHUFFLE(c, d, 0, 4, 1, 5);
+  f32x4 ab_hi = SHUFFLE(a, b, 2, 6, 3, 7), cd_hi = SHUFFLE(c, d, 2, 6, 3, 7);
+  store4(out, SHUFFLE(ab_lo, cd_lo, 0, 1, 4, 5));
+  store4(out + out_ld, SHUFFLE(ab_lo, cd_lo, 2, 3, 6, 7));
+  store4(out + 2 * out_ld, SHUFFLE(ab_hi, cd_hi, 0, 1, 4, 5));
+  store4(out + 3 * out_ld, SHUFFLE(ab_hi, cd_hi, 2, 3, 6, 7));
+}
+
+/* One tile (rows, cols <= TILE): reads stream along input rows four at a time; the output lines
+ * they write stay in L1 until the next four rows fill them. */
+static void transpose_tile(const float* in, size_t in_ld, float* out, size_t out_ld, size_t rows, size_t cols) {
+  size_t r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    size_t c = 0;
+    for (; c + 4 <= cols; c += 4) transpose_4x4(in + r * in_ld + c, in_ld, out + c * out_ld + r, out_ld);
+    for (; c < cols; c++)
+      for (size_t k = r; k < r + 4; k++) out[c * out_ld + k] = in[k * in_ld + c];
+  }
+  for (; r < rows; r++)
+    for (size_t c = 0; c < cols; c++) out[c * out_ld + r] = in[r * in_ld + c];
+}
+
+static void tiles_task(void* ctx, size_t task, size_t thread) {
+  (void)thread;
+  const tiles_t* t = ctx;
+  size_t tiles = t->row_tiles * t->col_tiles, tile = task % tiles;
+  size_t r0 = tile / t->col_tiles * TILE, c0 = tile % t->col_tiles * TILE;
+  size_t rows = t->rows - r0 < TILE ? t->rows - r0 : TILE, cols = t->cols - c0 < TILE ? t->cols - c0 : TILE;
+  size_t s0 = task / tiles * t->slices_per_task;
+  size_t s1 = s0 + t->slices_per_task < t->slices ? s0 + t->slices_per_task : t->slices;
+  for (size_t s = s0; s < s1; s++) {
+    size_t in = r0 * t->in_ld + c0, out = c0 * t->out_ld + r0, rest = s;
+    for (int32_t d = t->outer - 1; d >= 0; d--) {
+      size_t i = rest % t->outer_shape[d];
+      rest /= t->outer_shape[d];
+      in += i * t->outer_in[d];
+      out += i * t->outer_out[d];
+    }
+    transpose_tile(t->in + in, t->in_ld, t->out + out, t->out_ld, rows, cols);
+  }
+}
+
+void sl_transpose_2d(const sl_model_t* m, const float* in, size_t in_ld, float* out, size_t out_ld, size_t rows,
+                     size_t cols) {
+  tiles_t t = {.in = in, .out = out, .rows = rows, .cols = cols, .in_ld = in_ld, .out_ld = out_ld, .outer = 0};
+  tiles_plan(&t);
+  sl_parallel_for(m, t.tasks, tiles_task, &t);
+}
+
+typedef struct {
+  int32_t rank; /* after merging; the output is dense */
+  size_t shape[SL_MAX_RANK], in_stride[SL_MAX_RANK];
+  bool copy;     /* the last dimension stays last: copy runs of it */
+  tiles_t tiles; /* otherwise, without its pointers */
 } transpose_params_t;
 
 static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
@@ -26,64 +124,101 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
     s *= (size_t)x->shape[d];
   }
   bool seen[SL_MAX_RANK] = {false};
-  p->rank = x->rank;
+  int32_t out_shape[SL_MAX_RANK];
+  p->rank = 0;
   for (int32_t d = 0; d < x->rank; d++) {
     int32_t from = sl_fb_vec_i32(fb, perm, (uint32_t)d);
     if (from < 0 || from >= x->rank || seen[from])
       return sl_node_fail(m, n, "perm is not a permutation of 0..%d", x->rank - 1);
     seen[from] = true;
-    p->out_shape[d] = x->shape[from];
-    p->in_stride[d] = stride[from];
+    size_t size = (size_t)x->shape[from];
+    out_shape[d] = x->shape[from];
+    if (size == 1) continue;
+    int32_t k = p->rank - 1;
+    if (k >= 0 && p->in_stride[k] == stride[from] * size) { /* follows the previous one in the input too */
+      p->shape[k] *= size;
+      p->in_stride[k] = stride[from];
+    } else {
+      p->shape[++k] = size;
+      p->in_stride[k] = stride[from];
+      p->rank++;
+    }
   }
   if ((st = sl_expect_f32(m, n, y, "output", x->rank)) != SL_OK) return st;
-  p->run = x->rank > 1 && p->in_stride[x->rank - 1] == 1 ? (size_t)x->shape[x->rank - 1] : 1;
-  return sl_expect_shape(m, n, y, "output", x->rank, p->out_shape);
+  if ((st = sl_expect_shape(m, n, y, "output", x->rank, out_shape)) != SL_OK) return st;
+  if (p->rank == 0) { /* one element */
+    p->rank = 1;
+    p->shape[0] = p->in_stride[0] = 1;
+  }
+  p->copy = p->in_stride[p->rank - 1] == 1;
+  if (p->copy) return SL_OK;
+  /* Slices: rows along the output's last dimension, columns along the one read contiguously. */
+  size_t out_stride[SL_MAX_RANK];
+  out_stride[p->rank - 1] = 1;
+  for (int32_t d = p->rank - 2; d >= 0; d--) out_stride[d] = out_stride[d + 1] * p->shape[d + 1];
+  tiles_t* t = &p->tiles;
+  t->outer = 0;
+  for (int32_t d = 0; d < p->rank - 1; d++) {
+    if (p->in_stride[d] == 1) {
+      t->cols = p->shape[d];
+      t->out_ld = out_stride[d];
+    } else {
+      t->outer_shape[t->outer] = p->shape[d];
+      t->outer_in[t->outer] = p->in_stride[d];
+      t->outer_out[t->outer++] = out_stride[d];
+    }
+  }
+  t->rows = p->shape[p->rank - 1];
+  t->in_ld = p->in_stride[p->rank - 1];
+  tiles_plan(t);
+  return SL_OK;
 }
 
 typedef struct {
   const transpose_params_t* p;
   const float* x;
   float* y;
-  size_t units, per_task; /* output elements, or D-long runs when the last dimension stays */
-} job_t;
+  size_t run, units, per_task; /* copy: runs of `run` floats, per_task of them per task */
+} copy_job_t;
 
-static void chunk_task(void* ctx, size_t task, size_t thread) {
+static void copy_task(void* ctx, size_t task, size_t thread) {
   (void)thread;
-  const job_t* j = ctx;
+  const copy_job_t* j = ctx;
   const transpose_params_t* p = j->p;
   size_t u0 = task * j->per_task, u1 = u0 + j->per_task < j->units ? u0 + j->per_task : j->units;
-  /* Heads ([B,T,H,D] <-> [B,H,T,D]) keep D last: copy D-long runs, stepping the outer dimensions. */
-  int32_t last = p->run > 1 ? p->rank - 2 : p->rank - 1;
   int32_t idx[SL_MAX_RANK] = {0};
   size_t in = 0, rest = u0;
-  for (int32_t d = last; d >= 0; d--) {
-    idx[d] = (int32_t)(rest % (size_t)p->out_shape[d]);
-    rest /= (size_t)p->out_shape[d];
+  for (int32_t d = p->rank - 2; d >= 0; d--) {
+    idx[d] = (int32_t)(rest % p->shape[d]);
+    rest /= p->shape[d];
     in += (size_t)idx[d] * p->in_stride[d];
   }
   for (size_t u = u0; u < u1; u++) {
-    if (p->run > 1)
-      memcpy(j->y + u * p->run, j->x + in, p->run * sizeof(float));
-    else
-      j->y[u] = j->x[in];
-    /* Odometer over output indices, keeping the input offset in step. */
-    for (int32_t d = last; d >= 0; d--) {
+    memcpy(j->y + u * j->run, j->x + in, j->run * sizeof(float));
+    /* Odometer over the output's leading dimensions, keeping the input offset in step. */
+    for (int32_t d = p->rank - 2; d >= 0; d--) {
       in += p->in_stride[d];
-      if (++idx[d] < p->out_shape[d]) break;
-      in -= p->in_stride[d] * (size_t)p->out_shape[d];
+      if ((size_t)++idx[d] < p->shape[d]) break;
+      in -= p->in_stride[d] * p->shape[d];
       idx[d] = 0;
     }
   }
 }
 
-enum { CHUNK = 16384 }; /* elements per task */
-
 static void run(const sl_model_t* m, const sl_node_t* n) {
   const transpose_params_t* p = n->params;
-  const sl_tensor_t* yt = sl_out(m, n, 0);
-  job_t j = {p, sl_in(m, n, 0)->data, yt->data, yt->num_elems / p->run, CHUNK / p->run};
-  if (j.per_task == 0) j.per_task = 1;
-  sl_parallel_for(m, (j.units + j.per_task - 1) / j.per_task, chunk_task, &j);
+  const float* x = sl_in(m, n, 0)->data;
+  float* y = sl_out(m, n, 0)->data;
+  if (p->copy) {
+    size_t run = p->shape[p->rank - 1];
+    copy_job_t j = {p, x, y, run, sl_out(m, n, 0)->num_elems / run, run >= CHUNK ? 1 : CHUNK / run};
+    sl_parallel_for(m, (j.units + j.per_task - 1) / j.per_task, copy_task, &j);
+  } else {
+    tiles_t t = p->tiles;
+    t.in = x;
+    t.out = y;
+    sl_parallel_for(m, t.tasks, tiles_task, &t);
+  }
 }
 
 const sl_op_def_t sl_op_transpose = {SL_OP_SCHEMA(TRANSPOSE), 1, 1, prepare, run, prepare};
