@@ -307,29 +307,6 @@ static void run_kernels(const sl_model_t* m, const sl_linear_t* L, const float* 
   sl_parallel_for(m, j.pixel_chunks * j.row_chunks, run_task, &j);
 }
 
-/* Element (r, c) of a rows x cols matrix moves from in[r * in_r + c * in_c] to
- * out[r * out_r + c * out_c], in 32 x 32 blocks, one task per block of columns. */
-typedef struct {
-  const float* in;
-  float* out;
-  size_t rows, cols, in_r, in_c, out_r, out_c;
-} transpose_job_t;
-
-enum { BLOCK = 32 };
-
-static void transpose_task(void* ctx, size_t task, size_t thread) {
-  (void)thread;
-  const transpose_job_t* j = ctx;
-  size_t c0 = task * BLOCK, c1 = c0 + BLOCK < j->cols ? c0 + BLOCK : j->cols;
-  for (size_t r0 = 0; r0 < j->rows; r0 += BLOCK)
-    for (size_t r = r0; r < r0 + BLOCK && r < j->rows; r++)
-      for (size_t c = c0; c < c1; c++) j->out[r * j->out_r + c * j->out_c] = j->in[r * j->in_r + c * j->in_c];
-}
-
-static void transpose(const sl_model_t* m, const transpose_job_t* j) {
-  sl_parallel_for(m, (j->cols + BLOCK - 1) / BLOCK, transpose_task, (void*)j);
-}
-
 void sl_linear_run(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y) {
   if (L->layout == SL_LINEAR_CHANNEL_MAJOR || L->spmm == NULL) {
     run_kernels(m, L, x, y);
@@ -338,11 +315,9 @@ void sl_linear_run(const sl_model_t* m, const sl_linear_t* L, const float* x, fl
   /* Token-major through spmm: the kernels are channel-major, so transpose in and out. */
   float* xt = sl_scratch_shared(m);
   float* yt = xt + L->cols * L->stride;
-  transpose_job_t in = {x, xt, L->pixels, L->cols, L->cols, 1, 1, L->stride}; /* [pixels][cols] -> [cols][ld] */
-  transpose(m, &in);
+  sl_transpose_2d(m, x, L->cols, xt, L->stride, L->pixels, L->cols); /* [pixels][cols] -> [cols][ld] */
   run_kernels(m, L, xt, yt);
-  transpose_job_t out = {yt, y, L->pixels, L->rows, 1, L->stride, L->rows, 1}; /* [rows][ld] -> [pixels][rows] */
-  transpose(m, &out);
+  sl_transpose_2d(m, yt, L->stride, y, L->rows, L->rows, L->pixels); /* [rows][ld] -> [pixels][rows] */
 }
 
 void sl_linear_resize(sl_node_t* n, sl_linear_t* L, size_t pixels) {
