@@ -113,12 +113,35 @@ typedef void sl_f32_gemm_ukernel_fn(size_t pixels, size_t rows, size_t k, const 
 typedef void sl_f32_gemv_ukernel_fn(size_t rows, size_t k, const float* x, const float* panels, float* y,
                                     const sl_minmax_t* mm);
 
-/* dwconv: depthwise convolution of one channel as a multi-tap 1-D correlation over a flat,
- * zero-padded plane whose phases turn strides into shifts (ops/depthwise.c builds it), so
- * every kernel size and stride runs full vectors:
- * y[i] = clamp(bias + sum_t w[t] * x[i + tap_offset[t]]) for i < count. */
-typedef void sl_f32_dwconv_ukernel_fn(size_t count, size_t taps, const uint32_t* tap_offset, const float* x,
-                                      const float* w, float bias, float* y, const sl_minmax_t* mm);
+/* dwconv's taps (ops/depthwise.c lays out the padded input in planes whose rows are as wide as
+ * the output's, so every tap is one fixed offset from its output), in groups that share the
+ * output columns where they count: a tap whose offset reaches across the end of a row reads the
+ * next row's pixels there, which must not count. */
+typedef struct {
+  uint32_t end;    /* the group is taps [the previous group's end, end) */
+  uint32_t lo, hi; /* the output columns it counts in; lo = 0 and hi >= width: all of them */
+} sl_dwconv_group_t;
+
+typedef struct {
+  uint32_t taps, groups;
+  const uint32_t* offset; /* per tap, from its output's index */
+  const sl_dwconv_group_t* group;
+} sl_dwconv_taps_t;
+
+/* dwconv: depthwise convolution of `channels` channels (input c at x + c * x_stride, output at
+ * y + c * y_stride, weights at w + c * (taps + 1): the bias, then one per tap), each a multi-tap
+ * 1-D correlation over `count` outputs in rows of `width`, the first starting a row:
+ * y[i] = clamp(bias + sum over groups counting in column i % width, over their taps t,
+ *              of w[t] * x[i + offset[t]]) for i < count. */
+typedef void sl_f32_dwconv_ukernel_fn(size_t channels, size_t count, size_t width, const float* x, size_t x_stride,
+                                      const float* w, const sl_dwconv_taps_t* taps, float* y, size_t y_stride,
+                                      const sl_minmax_t* mm);
+
+/* unzip: for r < rows, the even and odd floats of row x + r * x_stride's first n:
+ * even[r * y_stride + i] = x[r * x_stride + 2i] for i < (n + 1) / 2, odd[...] = x[... + 2i + 1] for
+ * i < n / 2 (a stride-2 depthwise convolution's column phases). */
+typedef void sl_f32_unzip_ukernel_fn(size_t rows, size_t n, const float* x, size_t x_stride, float* even, float* odd,
+                                     size_t y_stride);
 
 /* vunary: y[i] = act(x[i]) for i < n (x == y allowed). */
 typedef void sl_f32_vunary_ukernel_fn(const sl_activation_t* act, const float* x, float* y, size_t n);
@@ -144,6 +167,7 @@ typedef void sl_f32_layernorm_ukernel_fn(const float* x, size_t n, float epsilon
   SL_FAMILY(gemm, 0)           \
   SL_FAMILY(gemv, 0)           \
   SL_FAMILY(dwconv, 0)         \
+  SL_FAMILY(unzip, 0)          \
   SL_FAMILY(vunary, 0)         \
   SL_FAMILY(vbinary, 0)        \
   SL_FAMILY(softmax, 0)        \

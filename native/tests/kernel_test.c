@@ -301,39 +301,81 @@ static void test_gemv(const sl_ukernel_t* k) {
   }
 }
 
+/* Several channels at strides with gaps, rows of 1 to past two vectors' width (count not always
+ * whole rows), taps in groups with random column ranges (empty, cut on either side, all),
+ * against the definition in double; NaN and infinities also where only dropped lanes read. */
 static void test_dwconv(const sl_ukernel_t* k) {
-  for (int trial = 0; trial < 80; trial++) {
-    size_t count = 1 + rnd(300), taps = 1 + rnd(25), span = 0;
+  for (int trial = 0; trial < 160; trial++) {
+    size_t width = 1 + rnd(trial % 3 == 0 ? 6 : 40), count = (1 + rnd(10)) * width;
+    if (trial % 4 == 1) count -= rnd((uint32_t)width);
+    size_t channels = 1 + rnd(3), taps = rnd(26), span = 0, ngroups = taps > 0 ? 1 + rnd(taps < 5 ? (uint32_t)taps : 5) : 0;
     uint32_t offset[25];
     for (size_t t = 0; t < taps; t++) {
       offset[t] = rnd(200);
       if (offset[t] > span) span = offset[t];
     }
-    float* x = xmalloc((count + span) * sizeof(float));
-    float w[25];
-    for (size_t i = 0; i < count + span; i++) x[i] = frand();
-    if (trial % 4 == 3) poison(x, count + span, true);
-    for (size_t t = 0; t < taps; t++) w[t] = frand();
-    float bias = frand();
+    sl_dwconv_group_t group[5];
+    for (size_t g = 0; g < ngroups; g++) {
+      group[g].end = g + 1 == ngroups ? (uint32_t)taps : (uint32_t)(g + 1 + rnd((uint32_t)(taps - ngroups + 1)));
+      if (g > 0 && group[g].end < group[g - 1].end) group[g].end = group[g - 1].end;
+      group[g].lo = rnd(3) == 0 ? 0 : rnd((uint32_t)width + 1);
+      group[g].hi = rnd(3) == 0 ? (uint32_t)width + rnd(3) : rnd((uint32_t)width + 1);
+    }
+    sl_dwconv_taps_t tp = {(uint32_t)taps, (uint32_t)ngroups, offset, group};
+    size_t x_stride = count + span + rnd(5), y_stride = count + 1 + rnd(3);
+    float* x = xmalloc(channels * x_stride * sizeof(float));
+    float* w = xmalloc(channels * (taps + 1) * sizeof(float));
+    for (size_t i = 0; i < channels * x_stride; i++) x[i] = frand();
+    for (size_t i = 0; i < channels * (taps + 1); i++) w[i] = frand();
+    if (trial % 4 == 3) poison(x, channels * x_stride, true);
     sl_activation_t act;
     sl_minmax_t mm;
     random_clamp(&act, &mm);
-    float* want = xmalloc(count * sizeof(float));
-    float* got = xmalloc((count + 1) * sizeof(float));
-    for (size_t i = 0; i < count; i++) { /* the definition, in double */
-      double acc = bias;
-      for (size_t t = 0; t < taps; t++) acc += (double)w[t] * x[i + offset[t]];
-      want[i] = sl_activation_scalar(&act, (float)acc);
-    }
-    got[count] = 12345.0f;
-    k->fn.dwconv(count, taps, offset, x, w, bias, got, &mm);
+    float* want = xmalloc(channels * y_stride * sizeof(float));
+    float* got = xmalloc(channels * y_stride * sizeof(float));
+    for (size_t i = 0; i < channels * y_stride; i++) want[i] = got[i] = 12345.0f;
+    for (size_t c = 0; c < channels; c++) /* the definition, in double */
+      for (size_t i = 0; i < count; i++) {
+        const float* wc = w + c * (taps + 1);
+        double acc = wc[0];
+        for (size_t g = 0, t = 0; g < ngroups; t = group[g++].end) {
+          bool counts = group[g].lo <= i % width && i % width < group[g].hi;
+          for (; counts && t < group[g].end; t++) acc += (double)wc[1 + t] * x[c * x_stride + i + offset[t]];
+        }
+        want[c * y_stride + i] = sl_activation_scalar(&act, (float)acc);
+      }
+    k->fn.dwconv(channels, count, width, x, x_stride, w, &tp, got, y_stride, &mm);
     char shape[96];
-    snprintf(shape, sizeof(shape), "count=%zu taps=%zu", count, taps);
-    compare(k->name, shape, got, want, count, (float)taps);
-    if (got[count] != 12345.0f) fail(k->name, "wrote past the end");
+    snprintf(shape, sizeof(shape), "channels=%zu count=%zu width=%zu taps=%zu groups=%zu", channels, count, width, taps,
+             ngroups);
+    compare(k->name, shape, got, want, channels * y_stride, (float)taps + 1.0f);
     free(x);
+    free(w);
     free(want);
     free(got);
+  }
+}
+
+/* Exact copies, rows apart, nothing written past either half. */
+static void test_unzip(const sl_ukernel_t* k) {
+  for (int trial = 0; trial < 80; trial++) {
+    size_t rows = 1 + rnd(4), n = rnd(trial < 40 ? 40 : 300), x_stride = n + rnd(3), y_stride = (n + 1) / 2 + rnd(3);
+    float* x = xmalloc(rows * x_stride * sizeof(float));
+    float* got = xmalloc(2 * rows * y_stride * sizeof(float));
+    float* want = xmalloc(2 * rows * y_stride * sizeof(float));
+    for (size_t i = 0; i < rows * x_stride; i++) x[i] = frand();
+    if (trial % 2 == 1 && rows * x_stride > 0) poison(x, rows * x_stride, true);
+    for (size_t i = 0; i < 2 * rows * y_stride; i++) got[i] = want[i] = 12345.0f;
+    for (size_t r = 0; r < rows; r++)
+      for (size_t i = 0; i < n; i++) want[(i % 2) * rows * y_stride + r * y_stride + i / 2] = x[r * x_stride + i];
+    k->fn.unzip(rows, n, x, x_stride, got, got + rows * y_stride, y_stride);
+    char shape[96];
+    snprintf(shape, sizeof(shape), "rows=%zu n=%zu", rows, n);
+    if (memcmp(got, want, 2 * rows * y_stride * sizeof(float)) != 0) fail(k->name, shape);
+    else passed++;
+    free(x);
+    free(got);
+    free(want);
   }
 }
 
@@ -473,6 +515,7 @@ int main(void) {
       case SL_FAMILY_gemm: test_gemm(k); break;
       case SL_FAMILY_gemv: test_gemv(k); break;
       case SL_FAMILY_dwconv: test_dwconv(k); break;
+      case SL_FAMILY_unzip: test_unzip(k); break;
       case SL_FAMILY_vunary: test_vunary(k); break;
       case SL_FAMILY_vbinary: test_vbinary(k); break;
       case SL_FAMILY_softmax: test_softmax(k); break;

@@ -11,6 +11,7 @@
  *   clamp(v, lo, hi) = min(max(v, lo), hi): a NaN in v stays (lo and hi are never NaN)
  *   lt, eq -> sl_vm; select(m, a, b) = m ? a : b; tail_mask(t)
  *   exp2i(t) = 2^n for t = n + 1.5 * 2^23 (integral n in [-126, 127]), by integer adds and shifts
+ *   unzip_even(a, b), unzip_odd(a, b): the even and the odd floats of the 2 * SL_V_WIDTH in a then b
  *   hsum, hmax: the lanes reduced to one float */
 #ifndef SL_TEMPLATES_MATRIX_H
 #define SL_TEMPLATES_MATRIX_H
@@ -194,20 +195,57 @@ SL_V_INLINE void sl_gemv(const int NV, size_t rows, size_t k, const float* x, co
     sl_gemv((ROWS) / SL_V_WIDTH, rows, k, x, panels, y, mm);                                          \
   }
 
-/* Depthwise: up to eight vectors of outputs, every tap one shifted load and FMA each. */
-SL_V_INLINE void sl_dw_tile(const int NV, const int masked, sl_v_tail tail, size_t taps, const uint32_t* tap_offset,
-                            const float* x, const float* w, float bias, float* y, const sl_minmax_t* mm) {
-  sl_v acc[8];
-#pragma GCC unroll 8
-  for (int v = 0; v < NV; v++) acc[v] = sl_v_splat(&bias);
-  for (size_t t = 0; t < taps; t++) {
-    const float* xp = x + tap_offset[t];
-    sl_v wv = sl_v_splat(w + t);
+/* Depthwise: the taps [t, end) into NV vectors of sums, one shifted load and FMA each. */
+SL_V_INLINE void sl_dw_taps(const int NV, const int masked, sl_v_tail tail, size_t t, size_t end,
+                            const uint32_t* offset, const float* x, const float* w, sl_v* acc) {
+  for (; t < end; t++) {
+    const float* xp = x + offset[t];
+    const sl_v wv = sl_v_splat(w + t);
 #pragma GCC unroll 8
     for (int v = 0; v < NV; v++) {
       sl_v xv = (masked && v == NV - 1) ? sl_v_load_tail(xp + SL_V_WIDTH * v, tail) : sl_v_load(xp + SL_V_WIDTH * v);
       acc[v] = sl_v_fma(wv, xv, acc[v]);
     }
+  }
+}
+
+/* NV vectors of one channel's outputs; col[v] holds each lane's output column. A group whose
+ * columns are cut sums apart and is added only in the lanes inside its range, so what its taps
+ * read across the edge of a row (the neighbouring row's pixels, NaN or not) is dropped. */
+SL_V_INLINE void sl_dw_tile(const int NV, const int masked, sl_v_tail tail, const sl_v* col, size_t width,
+                            const sl_dwconv_taps_t* taps, const float* x, const float* w, float* y,
+                            const sl_minmax_t* mm) {
+  sl_v acc[8];
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; v++) acc[v] = sl_v_splat(w);
+  w++;
+  size_t t = 0;
+  for (size_t g = 0; g < taps->groups; g++) {
+    const sl_dwconv_group_t* group = &taps->group[g];
+    if (group->lo == 0 && group->hi >= width) {
+      sl_dw_taps(NV, masked, tail, t, group->end, taps->offset, x, w, acc);
+    } else {
+      sl_v part[8];
+      const sl_v zero = sl_v_dup(0.0f);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; v++) part[v] = zero;
+      sl_dw_taps(NV, masked, tail, t, group->end, taps->offset, x, w, part);
+      /* Each side only where it cuts; a select around the add is one masked add on AVX-512. */
+      if (group->lo > 0) {
+        const sl_v lo = sl_v_dup((float)group->lo);
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++) part[v] = sl_v_select(sl_v_lt(col[v], lo), zero, part[v]);
+      }
+      if (group->hi < width) {
+        const sl_v hi = sl_v_dup((float)group->hi);
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++) acc[v] = sl_v_select(sl_v_lt(col[v], hi), sl_v_add(acc[v], part[v]), acc[v]);
+      } else {
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++) acc[v] = sl_v_add(acc[v], part[v]);
+      }
+    }
+    t = group->end;
   }
   const sl_v lo = sl_v_splat(&mm->min), hi = sl_v_splat(&mm->max);
 #pragma GCC unroll 8
@@ -220,17 +258,38 @@ SL_V_INLINE void sl_dw_tile(const int NV, const int masked, sl_v_tail tail, size
   }
 }
 
-SL_V_INLINE void sl_dwconv(const int NV, size_t count, size_t taps, const uint32_t* tap_offset, const float* x,
-                           const float* w, float bias, float* y, const sl_minmax_t* mm) {
-#define DW_TILE(nv, masked, tail, p) sl_dw_tile(nv, masked, tail, taps, tap_offset, x + (p), w, bias, y + (p), mm)
+/* Lane columns advance by SL_V_WIDTH mod width per vector, wrapping once (float is exact: the
+ * op keeps width below 2^23 wherever a group is cut). Tiles run over pixels, channels inside,
+ * so the columns are worked out once for all the channels of a call. */
+SL_V_INLINE void sl_dwconv(const int NV, size_t channels, size_t count, size_t width, const float* x,
+                           size_t x_stride, const float* w, const sl_dwconv_taps_t* taps, float* y, size_t y_stride,
+                           const sl_minmax_t* mm) {
+  static const float lanes[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  const sl_v fwidth = sl_v_dup((float)width), step = sl_v_dup((float)(SL_V_WIDTH % width));
+#define DW_WRAP(v) sl_v_select(sl_v_lt(v, fwidth), v, sl_v_sub(v, fwidth))
+  sl_v col = sl_v_load(lanes);
+  for (size_t k = 0; k < SL_V_WIDTH; k += width) col = DW_WRAP(col);
+  const size_t w_stride = (size_t)taps->taps + 1;
+#define DW_TILE(nv, masked, tail, p)                                                                       \
+  do {                                                                                                     \
+    sl_v c_[8];                                                                                            \
+    c_[0] = col;                                                                                           \
+    for (int v_ = 1; v_ < (nv); v_++) c_[v_] = DW_WRAP(sl_v_add(c_[v_ - 1], step));                        \
+    col = DW_WRAP(sl_v_add(c_[(nv) - 1], step));                                                           \
+    for (size_t ch_ = 0; ch_ < channels; ch_++)                                                            \
+      sl_dw_tile(nv, masked, tail, c_, width, taps, x + ch_ * x_stride + (p), w + ch_ * w_stride,          \
+                 y + ch_ * y_stride + (p), mm);                                                            \
+  } while (0)
   SL_PIXEL_LOOP(NV, count, DW_TILE);
 #undef DW_TILE
+#undef DW_WRAP
 }
 
-#define SL_DEFINE_dwconv(name, PIXELS, ROWS)                                                          \
-  SL_V_TARGET void name(size_t count, size_t taps, const uint32_t* tap_offset, const float* x,          \
-                        const float* w, float bias, float* y, const sl_minmax_t* mm) {                  \
-    sl_dwconv((PIXELS) / SL_V_WIDTH, count, taps, tap_offset, x, w, bias, y, mm);                       \
+#define SL_DEFINE_dwconv(name, PIXELS, ROWS)                                                                 \
+  SL_V_TARGET void name(size_t channels, size_t count, size_t width, const float* x, size_t x_stride,         \
+                        const float* w, const sl_dwconv_taps_t* taps, float* y, size_t y_stride,              \
+                        const sl_minmax_t* mm) {                                                             \
+    sl_dwconv((PIXELS) / SL_V_WIDTH, channels, count, width, x, x_stride, w, taps, y, y_stride, mm);          \
   }
 
 #endif

@@ -44,6 +44,13 @@ SL_V_INLINE sl_v sl_v_exp2i(sl_v t) {
   __m256i bits = _mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(127));
   return _mm256_castsi256_ps(_mm256_slli_epi32(bits, 23));
 }
+/* shuffle_ps picks within 128-bit halves: a0 a2 b0 b2 | a4 a6 b4 b6; the 64-bit permute orders them. */
+SL_V_INLINE sl_v sl_v_unzip_even(sl_v a, sl_v b) {
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
+}
+SL_V_INLINE sl_v sl_v_unzip_odd(sl_v a, sl_v b) {
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
+}
 SL_V_INLINE float sl_v_hsum(sl_v v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));

@@ -66,6 +66,8 @@ SL_V_INLINE sl_v sl_v_exp2i(sl_v t) {
   __m128i bits = _mm_add_epi32(_mm_castps_si128(t), _mm_set1_epi32(127));
   return _mm_castsi128_ps(_mm_slli_epi32(bits, 23));
 }
+SL_V_INLINE sl_v sl_v_unzip_even(sl_v a, sl_v b) { return _mm_shuffle_ps(a, b, 0x88); }
+SL_V_INLINE sl_v sl_v_unzip_odd(sl_v a, sl_v b) { return _mm_shuffle_ps(a, b, 0xDD); }
 SL_V_INLINE float sl_v_hsum(sl_v v) {
   sl_v s = _mm_add_ps(v, _mm_movehl_ps(v, v));
   return _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)));
