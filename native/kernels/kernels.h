@@ -113,26 +113,27 @@ typedef void sl_f32_gemm_ukernel_fn(size_t pixels, size_t rows, size_t k, const 
 typedef void sl_f32_gemv_ukernel_fn(size_t rows, size_t k, const float* x, const float* panels, float* y,
                                     const sl_minmax_t* mm);
 
-/* dwconv's taps (ops/depthwise.c lays out the padded input in planes whose rows are as wide as
- * the output's, so every tap is one fixed offset from its output), in groups that share the
- * output columns where they count: a tap whose offset reaches across the end of a row reads the
- * next row's pixels there, which must not count. */
+/* dwconv's taps, in rows of up to five consecutive columns of one plane row (ops/depthwise.c
+ * lays out the padded input in planes whose rows are as wide as the output's, so every tap is
+ * one fixed offset from its output). */
 typedef struct {
-  uint32_t end;    /* the group is taps [the previous group's end, end) */
-  uint32_t lo, hi; /* the output columns it counts in; lo = 0 and hi >= width: all of them */
-} sl_dwconv_group_t;
+  uint32_t offset;  /* of the row's middle column (step 0) from its output's index */
+  uint32_t columns; /* bit k (k < 5): a tap at step k - 2 */
+} sl_dwconv_row_t;
 
 typedef struct {
-  uint32_t taps, groups;
-  const uint32_t* offset; /* per tap, from its output's index */
-  const sl_dwconv_group_t* group;
+  uint32_t rows;
+  const sl_dwconv_row_t* row;
 } sl_dwconv_taps_t;
 
 /* dwconv: depthwise convolution of `channels` channels (input c at x + c * x_stride, output at
- * y + c * y_stride, weights at w + c * (taps + 1): the bias, then one per tap), each a multi-tap
- * 1-D correlation over `count` outputs in rows of `width`, the first starting a row:
- * y[i] = clamp(bias + sum over groups counting in column i % width, over their taps t,
- *              of w[t] * x[i + offset[t]]) for i < count. */
+ * y + c * y_stride, weights at w + c * (1 + 5 * rows): the bias, then five per row, slot k for
+ * its tap at step k - 2), each a multi-tap 1-D correlation over `count` outputs in rows of
+ * `width` (the first starting a row). A tap at step e counts only where the output's column
+ * plus e stays in its row, where a padded plane would hold the left or right padding:
+ * y[i] = clamp(bias + sum over taps (offset, e) with 0 <= i % width + e < width of
+ *              w * x[i + offset + e]) for i < count.
+ * It reads x[i + offset - 2 .. i + offset + 2] for every row and i < count, nothing else. */
 typedef void sl_f32_dwconv_ukernel_fn(size_t channels, size_t count, size_t width, const float* x, size_t x_stride,
                                       const float* w, const sl_dwconv_taps_t* taps, float* y, size_t y_stride,
                                       const sl_minmax_t* mm);

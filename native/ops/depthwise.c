@@ -4,10 +4,10 @@
  * phase goes into a plane whose rows are as wide as the output's, with zero rows above and below,
  * so every tap is one fixed offset from its output's flat index: the kernel runs full vectors
  * across row ends and writes the output in place. Lanes whose column ox + ax leaves the row read
- * the next or previous row instead of the left or right padding; the kernel drops them by
- * column (sl_dwconv_group_t). A phase wider than the output (little padding) gets a plane per
- * column shift. At stride 1 with the output as wide as the input, the input is that plane
- * already: only the rows next to the top and bottom padding are copied. */
+ * the next or previous row instead of the left or right padding; the kernel drops them by step
+ * (sl_dwconv_row_t). A phase wider than the output (little padding) or a step past the kernel's
+ * reach gets a plane per column shift. At stride 1 with the output as wide as the input, the
+ * input is that plane already: only the rows next to the top and bottom padding are copied. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,16 +30,15 @@ static int by_plane(const void* a, const void* b) { /* shift, then phase: unzip 
   return (x->q > y->q) - (x->q < y->q);
 }
 
-static int by_step(const void* a, const void* b) { /* step 0 (never cut) first */
+static int by_class(const void* a, const void* b) { /* plane, then step: a tap row's columns in order */
   const column_t *x = a, *y = b;
-  int64_t ex = x->e == 0 ? INT64_MIN : x->e, ey = y->e == 0 ? INT64_MIN : y->e;
-  if (ex != ey) return ex < ey ? -1 : 1;
-  return (x->k > y->k) - (x->k < y->k);
+  if (x->plane != y->plane) return x->plane < y->plane ? -1 : 1;
+  return (x->e > y->e) - (x->e < y->e);
 }
 
 /* The kernel columns that can count (stored in cols, *count of them) and their planes' column
- * classes (*classes; stride-2 phases come in even/odd twins for unzip). exact: masks are
- * usable, else every column gets its own shift and nothing is cut. */
+ * classes (*classes; stride-2 phases come in even/odd twins for unzip). exact: the kernel's
+ * column masks are usable, else every column gets its own shift and nothing is cut. */
 static void plan_columns(const sl_conv2d_shape_t* s, bool exact, column_t* cols, uint32_t* count,
                          column_t* classes, uint32_t* num_classes) {
   int64_t w = s->in_w, ow = s->out_w, sw = s->stride_w;
@@ -49,8 +48,12 @@ static void plan_columns(const sl_conv2d_shape_t* s, bool exact, column_t* cols,
     int64_t phase_w = q < w ? (w - q + sw - 1) / sw : 0; /* input columns in phase q */
     /* Output columns that see input: none, and the column only ever multiplies padding. */
     if (max64(0, -ax) >= min64(ow, phase_w - ax)) continue;
-    /* Shift 0 unless the phase is wider than the output and this column reads past it. */
+    /* Shift 0 unless the phase is wider than the output and this column reads past it; then
+     * whatever keeps the step within the kernel's reach (-2..2) and still drops only lanes
+     * that see padding (shift between min(ax, phase_w - ow) and max(0, ax)). */
     int64_t shift = exact ? max64(0, min64(ax, phase_w - ow)) : ax;
+    if (ax - shift > 2) shift = ax - 2;
+    if (ax - shift < -2) shift = ax + 2;
     cols[n++] = (column_t){kx, (uint32_t)q, 0, shift, ax - shift};
   }
   *count = n;
@@ -144,17 +147,13 @@ sl_status_t sl_depthwise_prepare(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d,
   plan_rows(s, rows, &nrows, rclasses, &nr);
   uint32_t taps = ncols * nrows; /* at most kh * kw: below 2^31 */
   if (taps == 0) ncols = nc = nrows = nr = 0;
-  /* Taps read planes at step a * out_w + e from their output; the planes hold every row read. */
-  int64_t amin = 0, amax = 0, emin = 0, emax = 0;
+  /* A tap row reads phase row oy + a, steps -2..2 around its column: the planes hold all of that. */
+  int64_t amin = 0, amax = 0;
   for (uint32_t i = 0; i < nrows; i++) {
     amin = i == 0 || rows[i].a < amin ? rows[i].a : amin;
     amax = i == 0 || rows[i].a > amax ? rows[i].a : amax;
   }
-  for (uint32_t i = 0; i < ncols; i++) {
-    emin = i == 0 || cols[i].e < emin ? cols[i].e : emin;
-    emax = i == 0 || cols[i].e > emax ? cols[i].e : emax;
-  }
-  int64_t dmin = amin * ow + emin, dmax = amax * ow + emax;
+  int64_t dmin = amin * ow - 2, dmax = amax * ow + 2;
   d->row_lo = taps > 0 ? floor_div(dmin, ow) : 0;
   int64_t plane_rows = taps > 0 ? floor_div(oh * ow - 1 + dmax, ow) + 1 - d->row_lo : 0;
   d->num_planes = nr * nc;
@@ -167,45 +166,49 @@ sl_status_t sl_depthwise_prepare(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d,
                         s->stride_h, s->stride_w);
   }
   d->slot = slot;
-  /* Groups: the kernel columns of one step, never-cut first; taps by group, then row. */
-  qsort(cols, ncols, sizeof(column_t), by_step);
-  size_t c = s->in_c, packed_floats, groups_bytes = (size_t)ncols * sizeof(sl_dwconv_group_t);
-  if (!sl_size_mul(c, (size_t)taps + 1, &packed_floats) || !sl_size_mul(packed_floats, sizeof(float), &packed_floats)) {
+  /* Tap rows: per kernel row, the columns of one plane (at most five: steps -2..2). */
+  qsort(cols, ncols, sizeof(column_t), by_class);
+  uint32_t runs = 0;
+  for (uint32_t i = 0; i < ncols; i++) runs += i == 0 || cols[i].plane != cols[i - 1].plane;
+  size_t c = s->in_c, nrow = (size_t)runs * nrows, w_stride = 1 + 5 * nrow, packed_bytes;
+  if (!sl_size_mul(c, w_stride, &packed_bytes) || !sl_size_mul(packed_bytes, sizeof(float), &packed_bytes)) {
     sl_model_release(m, rows);
     sl_model_release(m, cols);
-    return sl_node_fail(m, n, "%zu channels of %u taps do not fit in memory", c, taps);
+    return sl_node_fail(m, n, "%zu channels of %zu tap rows do not fit in memory", c, nrow);
   }
-  uint32_t* offset = sl_model_alloc(m, (size_t)taps * sizeof(uint32_t));
-  sl_dwconv_group_t* group = offset != NULL ? sl_model_alloc(m, groups_bytes) : NULL;
-  d->planes = group != NULL ? sl_model_alloc(m, d->num_planes * sizeof(sl_dw_plane_t)) : NULL;
-  d->packed = d->planes != NULL ? sl_model_alloc(m, packed_floats) : NULL;
+  sl_dwconv_row_t* row = sl_model_alloc(m, nrow * sizeof(sl_dwconv_row_t));
+  d->planes = row != NULL ? sl_model_alloc(m, d->num_planes * sizeof(sl_dw_plane_t)) : NULL;
+  d->packed = d->planes != NULL ? sl_model_alloc(m, packed_bytes) : NULL;
   if (d->packed == NULL) {
     sl_model_release(m, rows);
     sl_model_release(m, cols);
     return SL_ERROR_OUT_OF_MEMORY;
   }
-  uint32_t t = 0, g = 0;
-  for (uint32_t i = 0; i < ncols; i++) {
-    const column_t* col = &cols[i];
-    if (i == 0 || col->e != cols[i - 1].e)
-      group[g++] = (sl_dwconv_group_t){0, (uint32_t)max64(0, -col->e), (uint32_t)min64(ow, ow - col->e)};
-    for (uint32_t j = 0; j < nrows; j++, t++) {
-      size_t p = (size_t)rows[j].cls * nc + col->plane;
-      offset[t] = (uint32_t)(p * d->plane + (size_t)(rows[j].a * ow + col->e - d->row_lo * ow));
-      for (size_t ch = 0; ch < c; ch++)
-        d->packed[ch * (taps + 1) + 1 + t] = weights[(ch * kh + rows[j].k) * kw + col->k];
+  size_t r = 0;
+  for (uint32_t i = 0; i < ncols;) {
+    uint32_t end = i + 1;
+    while (end < ncols && cols[end].plane == cols[i].plane) end++;
+    for (uint32_t j = 0; j < nrows; j++, r++) {
+      size_t p = (size_t)rows[j].cls * nc + cols[i].plane;
+      row[r] = (sl_dwconv_row_t){(uint32_t)(p * d->plane + (size_t)((rows[j].a - d->row_lo) * ow)), 0};
+      for (uint32_t k = i; k < end; k++) {
+        size_t at = 1 + 5 * r + (size_t)(cols[k].e + 2);
+        row[r].columns |= 1u << (cols[k].e + 2);
+        for (size_t ch = 0; ch < c; ch++) d->packed[ch * w_stride + at] = weights[(ch * kh + rows[j].k) * kw + cols[k].k];
+      }
     }
-    group[g - 1].end = t;
+    i = end;
   }
-  for (size_t ch = 0; ch < c; ch++) d->packed[ch * (taps + 1)] = bias != NULL ? bias[ch] : 0.0f;
-  d->taps = (sl_dwconv_taps_t){taps, g, offset, group};
+  for (size_t ch = 0; ch < c; ch++) d->packed[ch * w_stride] = bias != NULL ? bias[ch] : 0.0f;
+  d->taps = (sl_dwconv_taps_t){(uint32_t)r, row};
   place_planes(d, rclasses, nr, cclasses, nc, plane_rows);
   /* Direct: one unshifted plane laid out as the input is, so rows whose taps stay inside the
    * input read it in place. */
   d->direct = false;
   if (d->num_planes == 1 && s->stride_h == 1 && s->stride_w == 1 && ow == w && cclasses[0].shift == 0) {
     int64_t r0 = max64(0, -d->row_lo), r1 = min64(oh, max64(r0, floor_div(h * w - dmax, ow)));
-    d->direct = r1 > r0;
+    /* Small planes copy whole instead: one call over them all beats three of a few rows each. */
+    d->direct = r1 > r0 && oh * ow >= 512;
     d->r0 = (uint32_t)r0;
     d->r1 = (uint32_t)r1;
     d->top_end = r0 > 0 ? (uint32_t)min64(h, max64(0, floor_div(r0 * ow - 1 + dmax, ow) + 1)) : 0;
@@ -214,7 +217,7 @@ sl_status_t sl_depthwise_prepare(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d,
   sl_model_release(m, rows);
   sl_model_release(m, cols);
   /* Channels per task: enough work to amortize the calls, planes within L1/L2. */
-  size_t work = (size_t)oh * (size_t)ow * ((size_t)taps + 1), per_task = work < 32768 ? 32768 / work : 1;
+  size_t work = (size_t)oh * (size_t)ow * (taps + 1), per_task = work < 32768 ? 32768 / work : 1;
   if (slot > 0 && per_task > 16384 / slot) per_task = 16384 / slot > 0 ? 16384 / slot : 1;
   if (per_task > c) per_task = c > 0 ? c : 1;
   size_t threads = sl_op_threads(m);
@@ -257,6 +260,8 @@ static void fill_planes(const sl_depthwise_t* d, const float* x, float* slot) {
       size_t n = w - pl->in_col < 2 * cols ? w - pl->in_col : 2 * cols;
       if (rows > 0 && n > 0) d->unzip->fn.unzip(rows, n, src, x_stride, dst, dst + d->plane, ow);
       p++;
+    } else if (sw == 1 && cols == ow && x_stride == ow) { /* rows follow each other in both */
+      memcpy(dst, src, rows * ow * sizeof(float));
     } else if (sw == 1) {
       for (size_t r = 0; r < rows; r++) memcpy(dst + r * ow, src + r * x_stride, cols * sizeof(float));
     } else {
@@ -291,7 +296,7 @@ static void channels_task(void* ctx, size_t task, size_t thread) {
   size_t hw = (size_t)s->in_h * s->in_w, ohw = (size_t)s->out_h * s->out_w, ow = s->out_w;
   const float* x = j->x + (image * s->in_c + c0) * hw;
   float* y = j->y + (image * s->in_c + c0) * ohw;
-  const float* w = d->packed + c0 * (d->taps.taps + 1);
+  const float* w = d->packed + c0 * (1 + 5 * (size_t)d->taps.rows);
   float* slots = sl_scratch_thread(j->m, j->n, thread);
   zero_planes(d, slots, channels);
   sl_f32_dwconv_ukernel_fn* k = d->k->fn.dwconv;

@@ -302,31 +302,27 @@ static void test_gemv(const sl_ukernel_t* k) {
 }
 
 /* Several channels at strides with gaps, rows of 1 to past two vectors' width (count not always
- * whole rows), taps in groups with random column ranges (empty, cut on either side, all),
- * against the definition in double; NaN and infinities also where only dropped lanes read. */
+ * whole rows), random tap rows (steps -2..2, offsets from the least the kernel may take) against
+ * the definition in double; NaN and infinities also where only dropped lanes read them. Each
+ * channel's input ends right after the last float the kernel may read. */
 static void test_dwconv(const sl_ukernel_t* k) {
-  for (int trial = 0; trial < 160; trial++) {
+  for (int trial = 0; trial < 200; trial++) {
     size_t width = 1 + rnd(trial % 3 == 0 ? 6 : 40), count = (1 + rnd(10)) * width;
     if (trial % 4 == 1) count -= rnd((uint32_t)width);
-    size_t channels = 1 + rnd(3), taps = rnd(26), span = 0, ngroups = taps > 0 ? 1 + rnd(taps < 5 ? (uint32_t)taps : 5) : 0;
-    uint32_t offset[25];
-    for (size_t t = 0; t < taps; t++) {
-      offset[t] = rnd(200);
-      if (offset[t] > span) span = offset[t];
+    size_t channels = 1 + rnd(3), nrows = rnd(7), taps = 0, span = 2, w_stride = 1 + 5 * nrows;
+    sl_dwconv_row_t row[6];
+    for (size_t r = 0; r < nrows; r++) {
+      row[r].offset = 2 + (rnd(4) == 0 ? 0 : rnd(200));
+      row[r].columns = rnd(32);
+      taps += (size_t)__builtin_popcount(row[r].columns);
+      if (row[r].offset > span) span = row[r].offset;
     }
-    sl_dwconv_group_t group[5];
-    for (size_t g = 0; g < ngroups; g++) {
-      group[g].end = g + 1 == ngroups ? (uint32_t)taps : (uint32_t)(g + 1 + rnd((uint32_t)(taps - ngroups + 1)));
-      if (g > 0 && group[g].end < group[g - 1].end) group[g].end = group[g - 1].end;
-      group[g].lo = rnd(3) == 0 ? 0 : rnd((uint32_t)width + 1);
-      group[g].hi = rnd(3) == 0 ? (uint32_t)width + rnd(3) : rnd((uint32_t)width + 1);
-    }
-    sl_dwconv_taps_t tp = {(uint32_t)taps, (uint32_t)ngroups, offset, group};
-    size_t x_stride = count + span + rnd(5), y_stride = count + 1 + rnd(3);
+    sl_dwconv_taps_t tp = {(uint32_t)nrows, row};
+    size_t x_stride = count + span + 2 + rnd(3), y_stride = count + 1 + rnd(3);
     float* x = xmalloc(channels * x_stride * sizeof(float));
-    float* w = xmalloc(channels * (taps + 1) * sizeof(float));
+    float* w = xmalloc(channels * w_stride * sizeof(float));
     for (size_t i = 0; i < channels * x_stride; i++) x[i] = frand();
-    for (size_t i = 0; i < channels * (taps + 1); i++) w[i] = frand();
+    for (size_t i = 0; i < channels * w_stride; i++) w[i] = frand();
     if (trial % 4 == 3) poison(x, channels * x_stride, true);
     sl_activation_t act;
     sl_minmax_t mm;
@@ -336,18 +332,20 @@ static void test_dwconv(const sl_ukernel_t* k) {
     for (size_t i = 0; i < channels * y_stride; i++) want[i] = got[i] = 12345.0f;
     for (size_t c = 0; c < channels; c++) /* the definition, in double */
       for (size_t i = 0; i < count; i++) {
-        const float* wc = w + c * (taps + 1);
+        const float* wc = w + c * w_stride;
         double acc = wc[0];
-        for (size_t g = 0, t = 0; g < ngroups; t = group[g++].end) {
-          bool counts = group[g].lo <= i % width && i % width < group[g].hi;
-          for (; counts && t < group[g].end; t++) acc += (double)wc[1 + t] * x[c * x_stride + i + offset[t]];
-        }
+        for (size_t r = 0; r < nrows; r++)
+          for (int b = 0; b < 5; b++) {
+            long col = (long)(i % width) + b - 2;
+            if ((row[r].columns & (1u << b)) && col >= 0 && col < (long)width)
+              acc += (double)wc[1 + 5 * r + b] * x[c * x_stride + i + row[r].offset + b - 2];
+          }
         want[c * y_stride + i] = sl_activation_scalar(&act, (float)acc);
       }
     k->fn.dwconv(channels, count, width, x, x_stride, w, &tp, got, y_stride, &mm);
     char shape[96];
-    snprintf(shape, sizeof(shape), "channels=%zu count=%zu width=%zu taps=%zu groups=%zu", channels, count, width, taps,
-             ngroups);
+    snprintf(shape, sizeof(shape), "channels=%zu count=%zu width=%zu rows=%zu taps=%zu", channels, count, width,
+             nrows, taps);
     compare(k->name, shape, got, want, channels * y_stride, (float)taps + 1.0f);
     free(x);
     free(w);

@@ -171,8 +171,7 @@ typedef struct {
   const float *x, *b;
   float* y;
   sl_activation_t act;
-  uint32_t offsets[9];
-  sl_dwconv_group_t groups[3];
+  sl_dwconv_row_t taprows[3];
   sl_dwconv_taps_t taps;
 } row_ctx_t;
 
@@ -214,18 +213,15 @@ static void run_layernorm(const void* c) {
  * such planes' rows, MiniLM's 128 x 1536
  * GELU and 128 x 384 residual adds and layer norms, and its 12 x 128 attention rows. */
 static void bench_rows(const sl_ukernel_t* k, int reps) {
-  row_ctx_t c = {k, 0, 0, NULL, NULL, NULL, {SL_ACT_GELU, 0.0f, 0.0f}, {0}, {{0, 0, 0}}, {0, 0, NULL, NULL}};
+  row_ctx_t c = {k, 0, 0, NULL, NULL, NULL, {SL_ACT_GELU, 0.0f, 0.0f}, {{0, 0}}, {0, NULL}};
   run_fn fn = NULL;
   const char* shape = "";
   switch (k->family) {
     case SL_FAMILY_gemv: c.n = 1280, c.rows = 1000, fn = run_gemv, shape = "1000x1280 classifier"; break;
-    case SL_FAMILY_dwconv: /* in place: a column per group, the outer two cut at the row ends */
+    case SL_FAMILY_dwconv: /* in place: three rows of steps -1..1 */
       c.n = 112 * 112, c.rows = 4, fn = run_dwconv, shape = "4x112x112 3x3";
-      for (uint32_t t = 0; t < 9; t++) c.offsets[t] = (t % 3) * 112 + (t / 3 + 1) % 3;
-      c.groups[0] = (sl_dwconv_group_t){3, 0, 112};
-      c.groups[1] = (sl_dwconv_group_t){6, 0, 111};
-      c.groups[2] = (sl_dwconv_group_t){9, 1, 112};
-      c.taps = (sl_dwconv_taps_t){9, 3, c.offsets, c.groups};
+      for (uint32_t r = 0; r < 3; r++) c.taprows[r] = (sl_dwconv_row_t){r * 112 + 2, 0xe};
+      c.taps = (sl_dwconv_taps_t){3, c.taprows};
       break;
     case SL_FAMILY_unzip: c.n = 112, c.rows = 112 * 32, fn = run_unzip, shape = "3584 rows of 112"; break;
     case SL_FAMILY_vunary: c.n = 1536, c.rows = 128, fn = run_vunary, shape = "128x1536 gelu"; break;

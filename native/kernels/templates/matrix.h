@@ -12,6 +12,8 @@
  *   lt, eq -> sl_vm; select(m, a, b) = m ? a : b; tail_mask(t)
  *   exp2i(t) = 2^n for t = n + 1.5 * 2^23 (integral n in [-126, 127]), by integer adds and shifts
  *   unzip_even(a, b), unzip_odd(a, b): the even and the odd floats of the 2 * SL_V_WIDTH in a then b
+ *   ext(a, b, k): lanes k .. k + SL_V_WIDTH - 1 of a then b, for a constant 0 <= k < SL_V_WIDTH (16-lane
+ *     vectors only: what their depthwise loop shifts instead of loading)
  *   hsum, hmax: the lanes reduced to one float */
 #ifndef SL_TEMPLATES_MATRIX_H
 #define SL_TEMPLATES_MATRIX_H
@@ -195,92 +197,136 @@ SL_V_INLINE void sl_gemv(const int NV, size_t rows, size_t k, const float* x, co
     sl_gemv((ROWS) / SL_V_WIDTH, rows, k, x, panels, y, mm);                                          \
   }
 
-/* Depthwise: the taps [t, end) into NV vectors of sums, one shifted load and FMA each. */
-SL_V_INLINE void sl_dw_taps(const int NV, const int masked, sl_v_tail tail, size_t t, size_t end,
-                            const uint32_t* offset, const float* x, const float* w, sl_v* acc) {
-  for (; t < end; t++) {
-    const float* xp = x + offset[t];
-    const sl_v wv = sl_v_splat(w + t);
-#pragma GCC unroll 8
-    for (int v = 0; v < NV; v++) {
-      sl_v xv = (masked && v == NV - 1) ? sl_v_load_tail(xp + SL_V_WIDTH * v, tail) : sl_v_load(xp + SL_V_WIDTH * v);
-      acc[v] = sl_v_fma(wv, xv, acc[v]);
-    }
-  }
+/* Depthwise: NV vectors of one channel's outputs. A tap at step e = k - 2 counts where the lane's
+ * output column col plus e stays in the row; elsewhere it read the neighbouring row (NaN or not),
+ * so each step sums apart and is added only in the lanes where it counts. */
+SL_V_INLINE sl_vm sl_dw_step_counts(int k, sl_v col, size_t width) {
+  const float bound[5] = {1.0f, 0.0f, 0.0f, (float)width - 1.0f, (float)width - 2.0f};
+  return k < 2 ? sl_v_lt(sl_v_dup(bound[k]), col) : sl_v_lt(col, sl_v_dup(bound[k]));
 }
 
-/* NV vectors of one channel's outputs; col[v] holds each lane's output column. A group whose
- * columns are cut sums apart and is added only in the lanes inside its range, so what its taps
- * read across the edge of a row (the neighbouring row's pixels, NaN or not) is dropped. */
-SL_V_INLINE void sl_dw_tile(const int NV, const int masked, sl_v_tail tail, const sl_v* col, size_t width,
+/* 16-lane vectors: each tap row is loaded once (NV vectors and the few floats past them) and its
+ * steps shifted out of those registers, since unaligned 64-byte loads mostly straddle cache
+ * lines; all five steps' sums stay live. Narrower vectors load every step (their loads rarely
+ * straddle, and shifts would cost more) one step at a time, so two sums are live and the tile
+ * can be wider. `last` lanes of the last vector count (SL_V_WIDTH unless this is the tail). */
+SL_V_INLINE void sl_dw_tile(const int NV, const int tail, size_t last, const sl_v* col, size_t width, uint32_t steps,
                             const sl_dwconv_taps_t* taps, const float* x, const float* w, float* y,
                             const sl_minmax_t* mm) {
   sl_v acc[8];
 #pragma GCC unroll 8
   for (int v = 0; v < NV; v++) acc[v] = sl_v_splat(w);
   w++;
-  size_t t = 0;
-  for (size_t g = 0; g < taps->groups; g++) {
-    const sl_dwconv_group_t* group = &taps->group[g];
-    if (group->lo == 0 && group->hi >= width) {
-      sl_dw_taps(NV, masked, tail, t, group->end, taps->offset, x, w, acc);
-    } else {
-      sl_v part[8];
-      const sl_v zero = sl_v_dup(0.0f);
+#if SL_V_WIDTH >= 16
+  sl_v sums[5][8];
 #pragma GCC unroll 8
-      for (int v = 0; v < NV; v++) part[v] = zero;
-      sl_dw_taps(NV, masked, tail, t, group->end, taps->offset, x, w, part);
-      /* Each side only where it cuts; a select around the add is one masked add on AVX-512. */
-      if (group->lo > 0) {
-        const sl_v lo = sl_v_dup((float)group->lo);
+  for (int v = 0; v < NV; v++) sums[0][v] = sums[1][v] = sums[3][v] = sums[4][v] = sl_v_dup(0.0f);
+  for (size_t r = 0; r < taps->rows; r++, w += 5) {
+    const uint32_t columns = taps->row[r].columns;
+    const float* p = x + taps->row[r].offset - 2;
+    /* NV vectors and 4 floats: x[i + offset - 2 .. i + offset + 2] of the outputs that count. */
+    sl_v in[9];
+#pragma GCC unroll 9
+    for (int j = 0; j <= NV; j++) {
+      size_t need = (size_t)(NV - 1) * SL_V_WIDTH + (tail ? last : SL_V_WIDTH) + 4;
+      size_t lanes = need > (size_t)SL_V_WIDTH * j ? need - (size_t)SL_V_WIDTH * j : 0;
+      in[j] = lanes >= SL_V_WIDTH ? sl_v_load(p + SL_V_WIDTH * j)
+              : lanes > 0         ? sl_v_load_tail(p + SL_V_WIDTH * j, sl_v_tail_of(lanes))
+                                  : sl_v_dup(0.0f);
+    }
+#pragma GCC unroll 5
+    for (int k = 0; k < 5; k++) {
+      if (!(columns & (1u << k))) continue;
+      const sl_v wk = sl_v_splat(w + k);
 #pragma GCC unroll 8
-        for (int v = 0; v < NV; v++) part[v] = sl_v_select(sl_v_lt(col[v], lo), zero, part[v]);
-      }
-      if (group->hi < width) {
-        const sl_v hi = sl_v_dup((float)group->hi);
-#pragma GCC unroll 8
-        for (int v = 0; v < NV; v++) acc[v] = sl_v_select(sl_v_lt(col[v], hi), sl_v_add(acc[v], part[v]), acc[v]);
-      } else {
-#pragma GCC unroll 8
-        for (int v = 0; v < NV; v++) acc[v] = sl_v_add(acc[v], part[v]);
+      for (int v = 0; v < NV; v++) {
+        const sl_v window = k == 0 ? in[v] : sl_v_ext(in[v], in[v + 1], k);
+        if (k == 2)
+          acc[v] = sl_v_fma(wk, window, acc[v]);
+        else
+          sums[k][v] = sl_v_fma(wk, window, sums[k][v]);
       }
     }
-    t = group->end;
   }
+#pragma GCC unroll 5
+  for (int k = 0; k < 5; k++) {
+    if (k == 2 || !(steps & (1u << k))) continue;
+#pragma GCC unroll 8 /* one masked add each on AVX-512 */
+    for (int v = 0; v < NV; v++)
+      acc[v] = sl_v_select(sl_dw_step_counts(k, col[v], width), sl_v_add(acc[v], sums[k][v]), acc[v]);
+  }
+#else
+#pragma GCC unroll 5
+  for (int k = 0; k < 5; k++) {
+    if (!(steps & (1u << k))) continue;
+    sl_v sum[8];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) sum[v] = k == 2 ? acc[v] : sl_v_dup(0.0f);
+    for (size_t r = 0; r < taps->rows; r++) {
+      if (!(taps->row[r].columns & (1u << k))) continue;
+      const float* p = x + taps->row[r].offset + k - 2;
+      const sl_v wk = sl_v_splat(w + 5 * r + k);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; v++) {
+        const sl_v xv = tail && v == NV - 1 ? sl_v_load_tail(p + SL_V_WIDTH * v, sl_v_tail_of(last))
+                                            : sl_v_load(p + SL_V_WIDTH * v);
+        sum[v] = sl_v_fma(wk, xv, sum[v]);
+      }
+    }
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) /* with lane masks, a select of zero is one and */
+      acc[v] = k == 2 ? sum[v] : sl_v_add(acc[v], sl_v_select(sl_dw_step_counts(k, col[v], width), sum[v], sl_v_dup(0.0f)));
+  }
+#endif
   const sl_v lo = sl_v_splat(&mm->min), hi = sl_v_splat(&mm->max);
 #pragma GCC unroll 8
   for (int v = 0; v < NV; v++) {
     sl_v o = sl_v_clamp(acc[v], lo, hi);
-    if (masked && v == NV - 1)
-      sl_v_store_tail(y + SL_V_WIDTH * v, o, tail);
+    if (tail && v == NV - 1)
+      sl_v_store_tail(y + SL_V_WIDTH * v, o, sl_v_tail_of(last));
     else
       sl_v_store(y + SL_V_WIDTH * v, o);
   }
 }
 
-/* Lane columns advance by SL_V_WIDTH mod width per vector, wrapping once (float is exact: the
- * op keeps width below 2^23 wherever a group is cut). Tiles run over pixels, channels inside,
- * so the columns are worked out once for all the channels of a call. */
+/* Tiles run over pixels, channels inside, so the lane columns are worked out once for all the
+ * channels of a call. Each vector of the tile keeps its own columns (floats: the op keeps width
+ * below 2^23 wherever a step is cut), advanced per tile and wrapped once. */
 SL_V_INLINE void sl_dwconv(const int NV, size_t channels, size_t count, size_t width, const float* x,
                            size_t x_stride, const float* w, const sl_dwconv_taps_t* taps, float* y, size_t y_stride,
                            const sl_minmax_t* mm) {
   static const float lanes[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-  const sl_v fwidth = sl_v_dup((float)width), step = sl_v_dup((float)(SL_V_WIDTH % width));
+  const sl_v fwidth = sl_v_dup((float)width), step = sl_v_dup((float)((size_t)NV * SL_V_WIDTH % width));
+  const size_t w_stride = 1 + 5 * (size_t)taps->rows, tile = (size_t)NV * SL_V_WIDTH;
+  uint32_t steps = 0; /* the steps any row has */
+  for (size_t r = 0; r < taps->rows; r++) steps |= taps->row[r].columns;
 #define DW_WRAP(v) sl_v_select(sl_v_lt(v, fwidth), v, sl_v_sub(v, fwidth))
-  sl_v col = sl_v_load(lanes);
-  for (size_t k = 0; k < SL_V_WIDTH; k += width) col = DW_WRAP(col);
-  const size_t w_stride = (size_t)taps->taps + 1;
-#define DW_TILE(nv, masked, tail, p)                                                                       \
-  do {                                                                                                     \
-    sl_v c_[8];                                                                                            \
-    c_[0] = col;                                                                                           \
-    for (int v_ = 1; v_ < (nv); v_++) c_[v_] = DW_WRAP(sl_v_add(c_[v_ - 1], step));                        \
-    col = DW_WRAP(sl_v_add(c_[(nv) - 1], step));                                                           \
-    for (size_t ch_ = 0; ch_ < channels; ch_++)                                                            \
-      sl_dw_tile(nv, masked, tail, c_, width, taps, x + ch_ * x_stride + (p), w + ch_ * w_stride,          \
-                 y + ch_ * y_stride + (p), mm);                                                            \
-  } while (0)
-  SL_PIXEL_LOOP(NV, count, DW_TILE);
+  sl_v col[8];
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; v++) {
+    col[v] = sl_v_add(sl_v_load(lanes), sl_v_dup((float)(SL_V_WIDTH * v)));
+    for (size_t k = 0; k < tile; k += width) col[v] = DW_WRAP(col[v]);
+  }
+#define DW_TILE(nv, tail, last, p)                                                                       \
+  for (size_t ch_ = 0; ch_ < channels; ch_++)                                                            \
+    sl_dw_tile(nv, tail, last, col, width, steps, taps, x + ch_ * x_stride + (p), w + ch_ * w_stride,   \
+               y + ch_ * y_stride + (p), mm)
+  size_t p = 0;
+  for (; p + tile <= count; p += tile) {
+    DW_TILE(NV, 0, SL_V_WIDTH, p);
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) col[v] = DW_WRAP(sl_v_add(col[v], step));
+  }
+  if (p == count) return;
+  const size_t nv = (count - p + SL_V_WIDTH - 1) / SL_V_WIDTH, last = count - p - (nv - 1) * SL_V_WIDTH;
+  if (nv == 1) DW_TILE(1, 1, last, p);
+  if (NV >= 2 && nv == 2) DW_TILE(2, 1, last, p);
+  if (NV >= 3 && nv == 3) DW_TILE(3, 1, last, p);
+  if (NV >= 4 && nv == 4) DW_TILE(4, 1, last, p);
+  if (NV >= 5 && nv == 5) DW_TILE(5, 1, last, p);
+  if (NV >= 6 && nv == 6) DW_TILE(6, 1, last, p);
+  if (NV >= 7 && nv == 7) DW_TILE(7, 1, last, p);
+  if (NV >= 8 && nv == 8) DW_TILE(8, 1, last, p);
 #undef DW_TILE
 #undef DW_WRAP
 }
