@@ -231,7 +231,7 @@ sl_status_t sl_depthwise_prepare(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d,
   return SL_OK;
 }
 
-/* Zeroes what fill_planes and copy_rows leave: rows past the input, columns past the phase. */
+/* Zeroes what fill_planes and copy_rows never write: rows past the input, columns past the phase. */
 static void zero_planes(const sl_depthwise_t* d, float* slots, size_t channels) {
   size_t ow = d->s.out_w, rows = d->plane / (ow > 0 ? ow : 1);
   for (size_t ch = 0; ch < channels; ch++)
@@ -283,7 +283,8 @@ typedef struct {
   const sl_depthwise_t* d;
   const float* x;
   float* y;
-  size_t tasks; /* per image */
+  size_t tasks;  /* per image */
+  bool* zeroed; /* per thread: its planes' padding is zero for this run */
 } job_t;
 
 /* Task = (image, run of d->channels channels). */
@@ -298,7 +299,10 @@ static void channels_task(void* ctx, size_t task, size_t thread) {
   float* y = j->y + (image * s->in_c + c0) * ohw;
   const float* w = d->packed + c0 * (1 + 5 * (size_t)d->taps.rows);
   float* slots = sl_scratch_thread(j->m, j->n, thread);
-  zero_planes(d, slots, channels);
+  if (!j->zeroed[thread]) { /* this op has the scratch for the whole run */
+    zero_planes(d, slots, d->channels);
+    j->zeroed[thread] = true;
+  }
   sl_f32_dwconv_ukernel_fn* k = d->k->fn.dwconv;
   if (d->direct) {
     for (size_t ch = 0; ch < channels; ch++) {
@@ -321,6 +325,7 @@ static void channels_task(void* ctx, size_t task, size_t thread) {
 void sl_depthwise_run(const sl_model_t* m, const sl_node_t* n, const sl_depthwise_t* d, const float* x, float* y,
                       size_t batch) {
   size_t per_image = (d->s.in_c + d->channels - 1) / d->channels;
-  job_t j = {m, n, d, x, y, per_image};
+  bool zeroed[256] = {false}; /* sl_model_set_num_threads allows up to 256 */
+  job_t j = {m, n, d, x, y, per_image, zeroed};
   sl_parallel_for(m, batch * per_image, channels_task, &j);
 }
