@@ -22,6 +22,8 @@ CONV_CASES = [
     (2, 3, 20, 21, 3, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1), 3),      # depthwise stride 2, odd width
     (1, 4, 19, 18, 4, (3, 3), (2, 2), (1, 1), (0, 0, 1, 1), 4),      # depthwise stride 2, TF 'same'
     (1, 3, 23, 35, 3, (5, 5), (2, 2), (1, 1), (2, 2, 2, 2), 3),      # depthwise 5x5 stride 2
+    (1, 4, 9, 133, 4, (3, 3), (2, 2), (1, 1), (0, 0, 1, 1), 4),      # depthwise stride 2, rows past a tile
+    (1, 3, 8, 70, 3, (5, 3), (1, 2), (1, 1), (2, 1, 2, 1), 3),       # depthwise stride 1 x 2
     (1, 3, 50, 45, 16, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1), 1),     # RGB stem, several patch tiles
 ]
 

@@ -138,6 +138,15 @@ typedef void sl_f32_dwconv_ukernel_fn(size_t channels, size_t count, size_t widt
                                       const float* w, const sl_dwconv_taps_t* taps, float* y, size_t y_stride,
                                       const sl_minmax_t* mm);
 
+/* dwconv_s2: depthwise convolution of `channels` consecutive channels (planes of s->in_h x s->in_w
+ * in, s->out_h x s->out_w out) with a horizontal stride of 2, read straight from the input. Any
+ * vertical stride and top padding; a left padding of at most 2 and kernel_w - 1 - pad_left at
+ * most 3, so every tap reads input column 2 * ox + 2a + b with a in -1..1; the right and bottom
+ * padding are whatever the output size reaches. Weights per channel: the bias, then kernel_h x
+ * kernel_w. y = clamp(bias + sum of w * x over taps inside the input). */
+typedef void sl_f32_dwconv_s2_ukernel_fn(size_t channels, const sl_conv2d_shape_t* s, const float* x, const float* w,
+                                         float* y, const sl_minmax_t* mm);
+
 /* unzip: for r < rows, the even and odd floats of row x + r * x_stride's first n:
  * even[r * y_stride + i] = x[r * x_stride + 2i] for i < (n + 1) / 2, odd[...] = x[... + 2i + 1] for
  * i < n / 2 (a stride-2 depthwise convolution's column phases). */
@@ -168,6 +177,7 @@ typedef void sl_f32_layernorm_ukernel_fn(const float* x, size_t n, float epsilon
   SL_FAMILY(gemm, 0)           \
   SL_FAMILY(gemv, 0)           \
   SL_FAMILY(dwconv, 0)         \
+  SL_FAMILY(dwconv_s2, 0)      \
   SL_FAMILY(unzip, 0)          \
   SL_FAMILY(vunary, 0)         \
   SL_FAMILY(vbinary, 0)        \
@@ -185,7 +195,8 @@ typedef struct {
   uint32_t pixels;  /* outputs per register tile along pixels (matrix kernels); 0 for row kernels */
   uint32_t rows;    /* output channels per block: spmm's r, gemm's panel height; 1 otherwise */
   /* spmm: multiply-adds per second per stored weight relative to the same ISA's gemm kernel,
-   * the cost model's exchange rate (measured by benchmarks/bench_spmm.py). */
+   * the cost model's exchange rate (measured by benchmarks/bench_spmm.py). dwconv_s2: speed
+   * relative to the same ISA's dwconv path on stride-2 layers; the op takes it above 1. */
   float efficiency;
   union {
 #define SL_FAMILY_FN(family, rows_select) sl_f32_##family##_ukernel_fn* family;

@@ -7,7 +7,10 @@
  * the next or previous row instead of the left or right padding; the kernel drops them by step
  * (sl_dwconv_row_t). A phase wider than the output (little padding) or a step past the kernel's
  * reach gets a plane per column shift. At stride 1 with the output as wide as the input, the
- * input is that plane already: only the rows next to the top and bottom padding are copied. */
+ * input is that plane already: only the rows next to the top and bottom padding are copied.
+ * A horizontal stride of 2 with a kernel of up to 5 columns (MobileNet's, EfficientNet's) needs no
+ * planes where dwconv_s2 is the faster kernel: it reads the input rows in place, splitting even
+ * and odd columns in registers. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -124,6 +127,36 @@ static void place_planes(const sl_depthwise_t* d, const row_t* rclasses, uint32_
   }
 }
 
+/* Channels per task: enough work to amortize the calls (and, copying, planes within L1/L2). */
+static uint32_t task_channels(const sl_model_t* m, size_t c, size_t work, size_t slot) {
+  size_t per_task = work < 32768 ? 32768 / work : 1;
+  if (slot > 0 && per_task > 16384 / slot) per_task = 16384 / slot > 0 ? 16384 / slot : 1;
+  if (per_task > c) per_task = c > 0 ? c : 1;
+  size_t threads = sl_op_threads(m);
+  if (threads > 1 && per_task > c / (4 * threads)) per_task = c / (4 * threads) > 0 ? c / (4 * threads) : 1;
+  return (uint32_t)per_task;
+}
+
+/* dwconv_s2: the weights behind each channel's bias, nothing else. */
+static sl_status_t prepare_s2(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d, const sl_ukernel_t* k2,
+                              const float* weights, const float* bias) {
+  const sl_conv2d_shape_t* s = &d->s;
+  size_t c = s->in_c, taps = (size_t)s->kernel_h * s->kernel_w, bytes;
+  if (!sl_size_mul(c, taps + 1, &bytes) || !sl_size_mul(bytes, sizeof(float), &bytes))
+    return sl_node_fail(m, n, "%zu channels of %zu taps do not fit in memory", c, taps);
+  d->packed = sl_model_alloc(m, bytes);
+  if (d->packed == NULL) return SL_ERROR_OUT_OF_MEMORY; /* sl_model_alloc has said why */
+  for (size_t ch = 0; ch < c; ch++) {
+    d->packed[ch * (taps + 1)] = bias != NULL ? bias[ch] : 0.0f;
+    memcpy(d->packed + ch * (taps + 1) + 1, weights + ch * taps, taps * sizeof(float));
+  }
+  d->s2 = k2;
+  d->channels = task_channels(m, c, (size_t)s->out_h * s->out_w * (taps + 1), 0);
+  sl_reserve_scratch(m, n, 0, 0);
+  n->kernel = d->s2->name;
+  return SL_OK;
+}
+
 sl_status_t sl_depthwise_prepare(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d, const sl_conv2d_shape_t* s,
                                  const float* weights, const float* bias, const sl_activation_t* act) {
   d->s = *s;
@@ -131,6 +164,13 @@ sl_status_t sl_depthwise_prepare(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d,
   d->unzip = sl_op_kernel(m, SL_FAMILY_unzip, 0);
   d->vunary = sl_op_kernel(m, SL_FAMILY_vunary, 0);
   d->post = sl_activation_split(act, &d->mm);
+  /* dwconv_s2 where it is the faster path and output rows fill a quarter tile (a vector, on the
+   * AVX-512 kernel): narrower ones would leave most lanes idle, where planes run full vectors. */
+  const sl_ukernel_t* k2 = sl_op_kernel(m, SL_FAMILY_dwconv_s2, 0);
+  d->s2 = NULL;
+  if (s->stride_w == 2 && s->pad_left <= 2 && s->kernel_w <= 4 + s->pad_left && k2->efficiency > 1.0f &&
+      4 * (size_t)s->out_w >= k2->pixels)
+    return prepare_s2(m, n, d, k2, weights, bias);
   const int64_t h = s->in_h, w = s->in_w, oh = s->out_h, ow = s->out_w;
   /* The kernel counts lane columns in float: exact below 2^23 (2^24 before they wrap). */
   const bool exact = ow < (1 << 23);
@@ -216,15 +256,9 @@ sl_status_t sl_depthwise_prepare(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d,
   }
   sl_model_release(m, rows);
   sl_model_release(m, cols);
-  /* Channels per task: enough work to amortize the calls, planes within L1/L2. */
-  size_t work = (size_t)oh * (size_t)ow * (taps + 1), per_task = work < 32768 ? 32768 / work : 1;
-  if (slot > 0 && per_task > 16384 / slot) per_task = 16384 / slot > 0 ? 16384 / slot : 1;
-  if (per_task > c) per_task = c > 0 ? c : 1;
-  size_t threads = sl_op_threads(m);
-  if (threads > 1 && per_task > c / (4 * threads)) per_task = c / (4 * threads) > 0 ? c / (4 * threads) : 1;
-  d->channels = (uint32_t)per_task;
+  d->channels = task_channels(m, c, (size_t)oh * (size_t)ow * (taps + 1), slot);
   size_t scratch;
-  if (!sl_size_mul(per_task * sizeof(float), slot, &scratch))
+  if (!sl_size_mul(d->channels * sizeof(float), slot, &scratch))
     return sl_node_fail(m, n, "the padded input planes do not fit in memory");
   sl_reserve_scratch(m, n, 0, scratch);
   n->kernel = d->k->name;
@@ -297,6 +331,11 @@ static void channels_task(void* ctx, size_t task, size_t thread) {
   size_t hw = (size_t)s->in_h * s->in_w, ohw = (size_t)s->out_h * s->out_w, ow = s->out_w;
   const float* x = j->x + (image * s->in_c + c0) * hw;
   float* y = j->y + (image * s->in_c + c0) * ohw;
+  if (d->s2 != NULL) {
+    d->s2->fn.dwconv_s2(channels, s, x, d->packed + c0 * (1 + (size_t)s->kernel_h * s->kernel_w), y, &d->mm);
+    if (d->post.type != SL_ACT_NONE) d->vunary->fn.vunary(&d->post, y, y, channels * ohw);
+    return;
+  }
   const float* w = d->packed + c0 * (1 + 5 * (size_t)d->taps.rows);
   float* slots = sl_scratch_thread(j->m, j->n, thread);
   if (!j->zeroed[thread]) { /* this op has the scratch for the whole run */

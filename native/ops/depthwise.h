@@ -17,6 +17,7 @@ typedef struct {
 typedef struct {
   sl_conv2d_shape_t s;
   const sl_ukernel_t* k;      /* dwconv */
+  const sl_ukernel_t* s2;     /* dwconv_s2 where the shape suits it (then no planes) */
   const sl_ukernel_t* unzip;  /* fills stride-2 planes */
   const sl_ukernel_t* vunary; /* runs post */
   sl_minmax_t mm;

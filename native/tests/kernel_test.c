@@ -354,6 +354,65 @@ static void test_dwconv(const sl_ukernel_t* k) {
   }
 }
 
+/* Random planes (rows shorter than a vector up to several tiles, odd and even widths), vertical
+ * strides 1..3, top padding past the kernel, every left padding and kernel width the kernel
+ * takes, against a direct convolution in double with NaN and infinities in the input. Planes end
+ * right after their last float; the output must not be written past its channels. */
+static void test_dwconv_s2(const sl_ukernel_t* k) {
+  for (int trial = 0; trial < 160; trial++) {
+    sl_conv2d_shape_t s = {0};
+    s.in_h = 1 + rnd(trial % 4 == 0 ? 40 : 12);
+    s.in_w = 1 + rnd(trial % 3 == 0 ? 150 : 40);
+    s.stride_h = 1 + rnd(3);
+    s.stride_w = 2;
+    s.pad_top = rnd(4);
+    s.pad_left = rnd(3);
+    s.kernel_h = 1 + rnd(5);
+    s.kernel_w = 1 + rnd(4 + s.pad_left < 5 ? 4 + s.pad_left : 5);
+    uint32_t pad_bottom = rnd(4), pad_right = rnd(4);
+    if (s.in_h + s.pad_top + pad_bottom < s.kernel_h) pad_bottom = s.kernel_h;
+    if (s.in_w + s.pad_left + pad_right < s.kernel_w) pad_right = s.kernel_w;
+    s.out_h = (s.in_h + s.pad_top + pad_bottom - s.kernel_h) / s.stride_h + 1;
+    s.out_w = (s.in_w + s.pad_left + pad_right - s.kernel_w) / 2 + 1;
+    size_t channels = 1 + rnd(3), hw = (size_t)s.in_h * s.in_w, ohw = (size_t)s.out_h * s.out_w;
+    size_t taps = (size_t)s.kernel_h * s.kernel_w;
+    float* x = xmalloc(channels * hw * sizeof(float));
+    float* w = xmalloc(channels * (taps + 1) * sizeof(float));
+    float* want = xmalloc(channels * ohw * sizeof(float));
+    float* got = xmalloc((channels * ohw + 1) * sizeof(float));
+    for (size_t i = 0; i < channels * hw; i++) x[i] = frand();
+    for (size_t i = 0; i < channels * (taps + 1); i++) w[i] = frand();
+    if (trial % 4 == 3) poison(x, channels * hw, true);
+    sl_activation_t act;
+    sl_minmax_t mm;
+    random_clamp(&act, &mm);
+    for (size_t c = 0; c < channels; c++) /* the definition, in double */
+      for (size_t oy = 0; oy < s.out_h; oy++)
+        for (size_t ox = 0; ox < s.out_w; ox++) {
+          const float* wc = w + c * (taps + 1);
+          double acc = wc[0];
+          for (size_t ky = 0; ky < s.kernel_h; ky++)
+            for (size_t kx = 0; kx < s.kernel_w; kx++) {
+              long iy = (long)(oy * s.stride_h + ky) - (long)s.pad_top, ix = (long)(ox * 2 + kx) - (long)s.pad_left;
+              if (iy >= 0 && iy < (long)s.in_h && ix >= 0 && ix < (long)s.in_w)
+                acc += (double)wc[1 + ky * s.kernel_w + kx] * x[c * hw + (size_t)iy * s.in_w + (size_t)ix];
+            }
+          want[c * ohw + oy * s.out_w + ox] = sl_activation_scalar(&act, (float)acc);
+        }
+    got[channels * ohw] = 12345.0f;
+    k->fn.dwconv_s2(channels, &s, x, w, got, &mm);
+    char shape[128];
+    snprintf(shape, sizeof(shape), "channels=%zu %ux%u -> %ux%u kernel %ux%u stride_h %u pad %u,%u", channels, s.in_h,
+             s.in_w, s.out_h, s.out_w, s.kernel_h, s.kernel_w, s.stride_h, s.pad_top, s.pad_left);
+    compare(k->name, shape, got, want, channels * ohw, (float)taps + 1.0f);
+    if (got[channels * ohw] != 12345.0f) fail(k->name, "wrote past the end");
+    free(x);
+    free(w);
+    free(want);
+    free(got);
+  }
+}
+
 /* Exact copies, rows apart, nothing written past either half. */
 static void test_unzip(const sl_ukernel_t* k) {
   for (int trial = 0; trial < 80; trial++) {
@@ -513,6 +572,7 @@ int main(void) {
       case SL_FAMILY_gemm: test_gemm(k); break;
       case SL_FAMILY_gemv: test_gemv(k); break;
       case SL_FAMILY_dwconv: test_dwconv(k); break;
+      case SL_FAMILY_dwconv_s2: test_dwconv_s2(k); break;
       case SL_FAMILY_unzip: test_unzip(k); break;
       case SL_FAMILY_vunary: test_vunary(k); break;
       case SL_FAMILY_vbinary: test_vbinary(k); break;

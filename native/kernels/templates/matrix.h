@@ -12,8 +12,7 @@
  *   lt, eq -> sl_vm; select(m, a, b) = m ? a : b; tail_mask(t)
  *   exp2i(t) = 2^n for t = n + 1.5 * 2^23 (integral n in [-126, 127]), by integer adds and shifts
  *   unzip_even(a, b), unzip_odd(a, b): the even and the odd floats of the 2 * SL_V_WIDTH in a then b
- *   ext(a, b, k): lanes k .. k + SL_V_WIDTH - 1 of a then b, for a constant 0 <= k < SL_V_WIDTH (16-lane
- *     vectors only: what their depthwise loop shifts instead of loading)
+ *   ext(a, b, k): lanes k .. k + SL_V_WIDTH - 1 of a then b, for a constant 0 <= k < SL_V_WIDTH
  *   hsum, hmax: the lanes reduced to one float */
 #ifndef SL_TEMPLATES_MATRIX_H
 #define SL_TEMPLATES_MATRIX_H
@@ -336,6 +335,99 @@ SL_V_INLINE void sl_dwconv(const int NV, size_t channels, size_t count, size_t w
                         const float* w, const sl_dwconv_taps_t* taps, float* y, size_t y_stride,              \
                         const sl_minmax_t* mm) {                                                             \
     sl_dwconv((PIXELS) / SL_V_WIDTH, channels, count, width, x, x_stride, w, taps, y, y_stride, mm);          \
+  }
+
+/* Depthwise with a horizontal stride of 2, read in place row by row (XNNPACK's dwconv2d-chw):
+ * a row's vector pairs split into their even and odd columns (unzip), and the tap at input
+ * column 2 * ox + 2a + b reads the even (b = 0) or odd vector shifted by a (-1..1) lanes. The
+ * lane shifted in comes from the neighbouring vector or the row past the tile, and is zero past
+ * the row's ends: the left and right padding need no mask; rows outside the input are skipped. */
+SL_V_INLINE void sl_dwconv_s2_tile(const int NV, const int tail, size_t last, const sl_conv2d_shape_t* s,
+                                   const float* x, const float* w, size_t oy, size_t ox, float* y,
+                                   const sl_minmax_t* mm) {
+  const size_t in_w = s->in_w, kw = s->kernel_w, c0 = 2 * ox, cn = c0 + 2 * SL_V_WIDTH * (size_t)NV;
+  const sl_v zero = sl_v_dup(0.0f);
+  sl_v acc[8];
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; v++) acc[v] = sl_v_splat(w);
+  for (size_t ky = 0; ky < s->kernel_h; ky++) {
+    const size_t iy = oy * s->stride_h + ky; /* counted from the top padding */
+    if (iy < s->pad_top || iy - s->pad_top >= s->in_h) continue;
+    const float* row = x + (iy - s->pad_top) * in_w;
+    const float* wr = w + 1 + ky * kw;
+    sl_v even[8], odd[8];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) {
+      const size_t c = c0 + 2 * SL_V_WIDTH * (size_t)v, n = c < in_w ? in_w - c : 0;
+      const sl_v a = n >= SL_V_WIDTH ? sl_v_load(row + c) : n > 0 ? sl_v_load_tail(row + c, sl_v_tail_of(n)) : zero;
+      const sl_v b = n >= 2 * SL_V_WIDTH ? sl_v_load(row + c + SL_V_WIDTH)
+                     : n > SL_V_WIDTH    ? sl_v_load_tail(row + c + SL_V_WIDTH, sl_v_tail_of(n - SL_V_WIDTH))
+                                         : zero;
+      even[v] = sl_v_unzip_even(a, b);
+      odd[v] = sl_v_unzip_odd(a, b);
+    }
+    const sl_v before[2] = {c0 >= 2 && c0 - 2 < in_w ? sl_v_splat(row + c0 - 2) : zero,
+                            c0 >= 1 && c0 - 1 < in_w ? sl_v_splat(row + c0 - 1) : zero};
+    const sl_v after[2] = {cn < in_w ? sl_v_splat(row + cn) : zero, cn + 1 < in_w ? sl_v_splat(row + cn + 1) : zero};
+#pragma GCC unroll 6
+    for (int t = 0; t < 6; t++) {
+      const int a = t / 2 - 1, b = t % 2;
+      const size_t kx = (size_t)(2 * a + b) + s->pad_left; /* wraps past kw when negative */
+      if (kx >= kw) continue;
+      const sl_v wk = sl_v_splat(wr + kx);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; v++) {
+        const sl_v cur = b ? odd[v] : even[v];
+        sl_v window = cur;
+        if (a < 0) window = sl_v_ext(v > 0 ? (b ? odd[v - 1] : even[v - 1]) : before[b], cur, SL_V_WIDTH - 1);
+        if (a > 0) {
+          const sl_v nx = v + 1 < NV ? (b ? odd[v + 1] : even[v + 1]) : after[b];
+          window = SL_V_WIDTH == 1 ? nx : sl_v_ext(cur, nx, 1);
+        }
+        acc[v] = sl_v_fma(wk, window, acc[v]);
+      }
+    }
+  }
+  const sl_v lo = sl_v_splat(&mm->min), hi = sl_v_splat(&mm->max);
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; v++) {
+    sl_v o = sl_v_clamp(acc[v], lo, hi);
+    if (tail && v == NV - 1)
+      sl_v_store_tail(y + SL_V_WIDTH * v, o, sl_v_tail_of(last));
+    else
+      sl_v_store(y + SL_V_WIDTH * v, o);
+  }
+}
+
+SL_V_INLINE void sl_dwconv_s2(const int NV, size_t channels, const sl_conv2d_shape_t* s, const float* x,
+                              const float* w, float* y, const sl_minmax_t* mm) {
+  const size_t ow = s->out_w, tile = (size_t)NV * SL_V_WIDTH, w_stride = 1 + (size_t)s->kernel_h * s->kernel_w;
+  const size_t hw = (size_t)s->in_h * s->in_w, ohw = (size_t)s->out_h * ow;
+  for (size_t ch = 0; ch < channels; ch++, x += hw, w += w_stride)
+    for (size_t oy = 0; oy < s->out_h; oy++) {
+      float* yr = y + ch * ohw + oy * ow;
+      size_t ox = 0;
+      for (; ox + tile <= ow; ox += tile) sl_dwconv_s2_tile(NV, 0, SL_V_WIDTH, s, x, w, oy, ox, yr + ox, mm);
+      if (ox == ow) continue;
+      const size_t nv = (ow - ox + SL_V_WIDTH - 1) / SL_V_WIDTH, last = ow - ox - (nv - 1) * SL_V_WIDTH;
+#define DW2_TAIL(n) \
+  if (NV >= (n) && nv == (n)) sl_dwconv_s2_tile((n), 1, last, s, x, w, oy, ox, yr + ox, mm)
+      DW2_TAIL(1);
+      DW2_TAIL(2);
+      DW2_TAIL(3);
+      DW2_TAIL(4);
+      DW2_TAIL(5);
+      DW2_TAIL(6);
+      DW2_TAIL(7);
+      DW2_TAIL(8);
+#undef DW2_TAIL
+    }
+}
+
+#define SL_DEFINE_dwconv_s2(name, PIXELS, ROWS)                                                          \
+  SL_V_TARGET void name(size_t channels, const sl_conv2d_shape_t* s, const float* x, const float* w, float* y, \
+                        const sl_minmax_t* mm) {                                                         \
+    sl_dwconv_s2((PIXELS) / SL_V_WIDTH, channels, s, x, w, y, mm);                                      \
   }
 
 #endif
