@@ -24,6 +24,7 @@ CONV_CASES = [
     (1, 3, 23, 35, 3, (5, 5), (2, 2), (1, 1), (2, 2, 2, 2), 3),      # depthwise 5x5 stride 2
     (1, 4, 9, 133, 4, (3, 3), (2, 2), (1, 1), (0, 0, 1, 1), 4),      # depthwise stride 2, rows past a tile
     (1, 3, 8, 70, 3, (5, 3), (1, 2), (1, 1), (2, 1, 2, 1), 3),       # depthwise stride 1 x 2
+    (1, 2, 7, 75, 2, (5, 5), (2, 2), (1, 1), (1, 2, 2, 1), 2),       # depthwise 5x5 stride 2, TF 'same', wide
     (1, 3, 50, 45, 16, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1), 1),     # RGB stem, several patch tiles
 ]
 

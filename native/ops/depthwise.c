@@ -164,12 +164,13 @@ sl_status_t sl_depthwise_prepare(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d,
   d->unzip = sl_op_kernel(m, SL_FAMILY_unzip, 0);
   d->vunary = sl_op_kernel(m, SL_FAMILY_vunary, 0);
   d->post = sl_activation_split(act, &d->mm);
-  /* dwconv_s2 where it is the faster path and output rows fill a quarter tile (a vector, on the
-   * AVX-512 kernel): narrower ones would leave most lanes idle, where planes run full vectors. */
+  /* dwconv_s2 where it is the faster path and output rows are wide enough: its costs per row grow
+   * with the kernel's width, and measured it wins from (kernel_w - 1) / 2 quarter tiles (vectors,
+   * on the AVX-512 kernel) on: 28 outputs for 3x3, 56 for 5x5. */
   const sl_ukernel_t* k2 = sl_op_kernel(m, SL_FAMILY_dwconv_s2, 0);
   d->s2 = NULL;
   if (s->stride_w == 2 && s->pad_left <= 2 && s->kernel_w <= 4 + s->pad_left && k2->efficiency > 1.0f &&
-      4 * (size_t)s->out_w >= k2->pixels)
+      8 * (size_t)s->out_w >= (size_t)k2->pixels * (s->kernel_w - 1))
     return prepare_s2(m, n, d, k2, weights, bias);
   const int64_t h = s->in_h, w = s->in_w, oh = s->out_h, ow = s->out_w;
   /* The kernel counts lane columns in float: exact below 2^23 (2^24 before they wrap). */
