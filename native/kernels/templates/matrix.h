@@ -204,19 +204,39 @@ SL_V_INLINE sl_vm sl_dw_step_counts(int k, sl_v col, size_t width) {
   return k < 2 ? sl_v_lt(sl_v_dup(bound[k]), col) : sl_v_lt(col, sl_v_dup(bound[k]));
 }
 
+#if SL_V_WIDTH < 16
+/* Narrow vectors: step k - 2 of every tap row that has it, into sum. */
+SL_V_INLINE void sl_dw_step(const int NV, const int tail, size_t last, int k, const sl_dwconv_taps_t* taps,
+                            const float* x, const float* w, sl_v* sum) {
+  for (size_t r = 0; r < taps->rows; r++) {
+    if (!(taps->row[r].columns & (1u << k))) continue;
+    const float* p = x + taps->row[r].offset + k - 2;
+    const sl_v wk = sl_v_splat(w + 5 * r + k);
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) {
+      const sl_v xv = tail && v == NV - 1 ? sl_v_load_tail(p + SL_V_WIDTH * v, sl_v_tail_of(last))
+                                          : sl_v_load(p + SL_V_WIDTH * v);
+      sum[v] = sl_v_fma(wk, xv, sum[v]);
+    }
+  }
+}
+#endif
+
 /* 16-lane vectors: each tap row is loaded once (NV vectors and the few floats past them) and its
  * steps shifted out of those registers, since unaligned 64-byte loads mostly straddle cache
  * lines; all five steps' sums stay live. Narrower vectors load every step (their loads rarely
  * straddle, and shifts would cost more) one step at a time, so two sums are live and the tile
- * can be wider. `last` lanes of the last vector count (SL_V_WIDTH unless this is the tail). */
+ * can be wider. `last` lanes of the last vector count (SL_V_WIDTH unless this is the tail);
+ * `inside`: no lane is within two columns of a row's end, so every step counts everywhere. */
 SL_V_INLINE void sl_dw_tile(const int NV, const int tail, size_t last, const sl_v* col, size_t width, uint32_t steps,
-                            const sl_dwconv_taps_t* taps, const float* x, const float* w, float* y,
+                            int inside, const sl_dwconv_taps_t* taps, const float* x, const float* w, float* y,
                             const sl_minmax_t* mm) {
   sl_v acc[8];
 #pragma GCC unroll 8
   for (int v = 0; v < NV; v++) acc[v] = sl_v_splat(w);
   w++;
 #if SL_V_WIDTH >= 16
+  (void)inside; /* always 0 here: a masked add costs what an add does */
   sl_v sums[5][8];
 #pragma GCC unroll 8
   for (int v = 0; v < NV; v++) sums[0][v] = sums[1][v] = sums[3][v] = sums[4][v] = sl_v_dup(0.0f);
@@ -250,7 +270,8 @@ SL_V_INLINE void sl_dw_tile(const int NV, const int tail, size_t last, const sl_
 #pragma GCC unroll 5
   for (int k = 0; k < 5; k++) {
     if (k == 2 || !(steps & (1u << k))) continue;
-#pragma GCC unroll 8 /* one masked add each on AVX-512 */
+    /* One masked add each on AVX-512. */
+#pragma GCC unroll 8
     for (int v = 0; v < NV; v++)
       acc[v] = sl_v_select(sl_dw_step_counts(k, col[v], width), sl_v_add(acc[v], sums[k][v]), acc[v]);
   }
@@ -258,23 +279,18 @@ SL_V_INLINE void sl_dw_tile(const int NV, const int tail, size_t last, const sl_
 #pragma GCC unroll 5
   for (int k = 0; k < 5; k++) {
     if (!(steps & (1u << k))) continue;
+    if (k == 2 || inside) { /* the step counts in every lane */
+      sl_dw_step(NV, tail, last, k, taps, x, w, acc);
+      continue;
+    }
     sl_v sum[8];
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; v++) sum[v] = k == 2 ? acc[v] : sl_v_dup(0.0f);
-    for (size_t r = 0; r < taps->rows; r++) {
-      if (!(taps->row[r].columns & (1u << k))) continue;
-      const float* p = x + taps->row[r].offset + k - 2;
-      const sl_v wk = sl_v_splat(w + 5 * r + k);
+    for (int v = 0; v < NV; v++) sum[v] = sl_v_dup(0.0f);
+    sl_dw_step(NV, tail, last, k, taps, x, w, sum);
+    /* With lane masks, a select of zero is one and. */
 #pragma GCC unroll 8
-      for (int v = 0; v < NV; v++) {
-        const sl_v xv = tail && v == NV - 1 ? sl_v_load_tail(p + SL_V_WIDTH * v, sl_v_tail_of(last))
-                                            : sl_v_load(p + SL_V_WIDTH * v);
-        sum[v] = sl_v_fma(wk, xv, sum[v]);
-      }
-    }
-#pragma GCC unroll 8
-    for (int v = 0; v < NV; v++) /* with lane masks, a select of zero is one and */
-      acc[v] = k == 2 ? sum[v] : sl_v_add(acc[v], sl_v_select(sl_dw_step_counts(k, col[v], width), sum[v], sl_v_dup(0.0f)));
+    for (int v = 0; v < NV; v++)
+      acc[v] = sl_v_add(acc[v], sl_v_select(sl_dw_step_counts(k, col[v], width), sum[v], sl_v_dup(0.0f)));
   }
 #endif
   const sl_v lo = sl_v_splat(&mm->min), hi = sl_v_splat(&mm->max);
@@ -299,33 +315,40 @@ SL_V_INLINE void sl_dwconv(const int NV, size_t channels, size_t count, size_t w
   const size_t w_stride = 1 + 5 * (size_t)taps->rows, tile = (size_t)NV * SL_V_WIDTH;
   uint32_t steps = 0; /* the steps any row has */
   for (size_t r = 0; r < taps->rows; r++) steps |= taps->row[r].columns;
-#define DW_WRAP(v) sl_v_select(sl_v_lt(v, fwidth), v, sl_v_sub(v, fwidth))
+#define DW_WRAP(v) sl_v_sub(v, sl_v_select(sl_v_lt(v, fwidth), sl_v_dup(0.0f), fwidth))
   sl_v col[8];
 #pragma GCC unroll 8
   for (int v = 0; v < NV; v++) {
     col[v] = sl_v_add(sl_v_load(lanes), sl_v_dup((float)(SL_V_WIDTH * v)));
     for (size_t k = 0; k < tile; k += width) col[v] = DW_WRAP(col[v]);
   }
-#define DW_TILE(nv, tail, last, p)                                                                       \
-  for (size_t ch_ = 0; ch_ < channels; ch_++)                                                            \
-    sl_dw_tile(nv, tail, last, col, width, steps, taps, x + ch_ * x_stride + (p), w + ch_ * w_stride,   \
+#define DW_TILE(nv, tail, last, p, inside)                                                                \
+  for (size_t ch_ = 0; ch_ < channels; ch_++)                                                             \
+    sl_dw_tile(nv, tail, last, col, width, steps, inside, taps, x + ch_ * x_stride + (p), w + ch_ * w_stride, \
                y + ch_ * y_stride + (p), mm)
-  size_t p = 0;
+  /* A tile whose columns all lie in [2, width - 3] has every step count in every lane: narrow
+   * vectors skip the masks there (16-lane ones mask at no cost, a masked add). */
+  size_t p = 0, first = 0; /* the tile's first column */
   for (; p + tile <= count; p += tile) {
-    DW_TILE(NV, 0, SL_V_WIDTH, p);
+    if (SL_V_WIDTH < 16 && first >= 2 && first + tile + 2 <= width)
+      DW_TILE(NV, 0, SL_V_WIDTH, p, 1);
+    else
+      DW_TILE(NV, 0, SL_V_WIDTH, p, 0);
 #pragma GCC unroll 8
     for (int v = 0; v < NV; v++) col[v] = DW_WRAP(sl_v_add(col[v], step));
+    first += tile % width;
+    first -= first >= width ? width : 0;
   }
   if (p == count) return;
   const size_t nv = (count - p + SL_V_WIDTH - 1) / SL_V_WIDTH, last = count - p - (nv - 1) * SL_V_WIDTH;
-  if (nv == 1) DW_TILE(1, 1, last, p);
-  if (NV >= 2 && nv == 2) DW_TILE(2, 1, last, p);
-  if (NV >= 3 && nv == 3) DW_TILE(3, 1, last, p);
-  if (NV >= 4 && nv == 4) DW_TILE(4, 1, last, p);
-  if (NV >= 5 && nv == 5) DW_TILE(5, 1, last, p);
-  if (NV >= 6 && nv == 6) DW_TILE(6, 1, last, p);
-  if (NV >= 7 && nv == 7) DW_TILE(7, 1, last, p);
-  if (NV >= 8 && nv == 8) DW_TILE(8, 1, last, p);
+  if (nv == 1) DW_TILE(1, 1, last, p, 0);
+  if (NV >= 2 && nv == 2) DW_TILE(2, 1, last, p, 0);
+  if (NV >= 3 && nv == 3) DW_TILE(3, 1, last, p, 0);
+  if (NV >= 4 && nv == 4) DW_TILE(4, 1, last, p, 0);
+  if (NV >= 5 && nv == 5) DW_TILE(5, 1, last, p, 0);
+  if (NV >= 6 && nv == 6) DW_TILE(6, 1, last, p, 0);
+  if (NV >= 7 && nv == 7) DW_TILE(7, 1, last, p, 0);
+  if (NV >= 8 && nv == 8) DW_TILE(8, 1, last, p, 0);
 #undef DW_TILE
 #undef DW_WRAP
 }
