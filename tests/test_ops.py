@@ -23,6 +23,9 @@ CONV_CASES = [
     (2, 3, 20, 21, 3, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1), 3),      # depthwise stride 2, odd width
     (1, 4, 19, 18, 4, (3, 3), (2, 2), (1, 1), (0, 0, 1, 1), 4),      # depthwise stride 2, TF 'same'
     (1, 3, 23, 35, 3, (5, 5), (2, 2), (1, 1), (2, 2, 2, 2), 3),      # depthwise 5x5 stride 2
+    (1, 4, 9, 133, 4, (3, 3), (2, 2), (1, 1), (0, 0, 1, 1), 4),      # depthwise stride 2, rows past a tile
+    (1, 3, 8, 70, 3, (5, 3), (1, 2), (1, 1), (2, 1, 2, 1), 3),       # depthwise stride 1 x 2
+    (1, 2, 7, 75, 2, (5, 5), (2, 2), (1, 1), (1, 2, 2, 1), 2),       # depthwise 5x5 stride 2, TF 'same', wide
     (1, 3, 50, 45, 16, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1), 1),     # RGB stem: implicit GEMM (>256 outputs)
     (1, 6, 40, 37, 9, (3, 3), (1, 1), (2, 2), (2, 1, 2, 3), 3),      # implicit: grouped, dilated, uneven pads
     (2, 4, 53, 35, 8, (5, 3), (3, 2), (1, 1), (0, 2, 1, 0), 1),      # implicit: odd strides, two images

@@ -121,12 +121,45 @@ typedef void sl_f32_gemm_nc_ukernel_fn(size_t pixels, size_t rows, size_t k, con
                                        size_t x_k_stride, const float* panels, float* y, size_t y_pixel_stride,
                                        size_t y_channel_stride, const sl_minmax_t* mm);
 
-/* dwconv: depthwise convolution of one channel as a multi-tap 1-D correlation over a flat,
- * zero-padded plane whose phases turn strides into shifts (ops/depthwise.c builds it), so
- * every kernel size and stride runs full vectors:
- * y[i] = clamp(bias + sum_t w[t] * x[i + tap_offset[t]]) for i < count. */
-typedef void sl_f32_dwconv_ukernel_fn(size_t count, size_t taps, const uint32_t* tap_offset, const float* x,
-                                      const float* w, float bias, float* y, const sl_minmax_t* mm);
+/* dwconv's taps, in rows of up to five consecutive columns of one plane row (ops/depthwise.c
+ * lays out the padded input in planes whose rows are as wide as the output's, so every tap is
+ * one fixed offset from its output). */
+typedef struct {
+  uint32_t offset;  /* of the row's middle column (step 0) from its output's index */
+  uint32_t columns; /* bit k (k < 5): a tap at step k - 2 */
+} sl_dwconv_row_t;
+
+typedef struct {
+  uint32_t rows;
+  const sl_dwconv_row_t* row;
+} sl_dwconv_taps_t;
+
+/* dwconv: depthwise convolution of `channels` channels (input c at x + c * x_stride, output at
+ * y + c * y_stride, weights at w + c * (1 + 5 * rows): the bias, then five per row, slot k for
+ * its tap at step k - 2), each a multi-tap 1-D correlation over `count` outputs in rows of
+ * `width` (the first starting a row). A tap at step e counts only where the output's column
+ * plus e stays in its row, where a padded plane would hold the left or right padding:
+ * y[i] = clamp(bias + sum over taps (offset, e) with 0 <= i % width + e < width of
+ *              w * x[i + offset + e]) for i < count.
+ * It reads x[i + offset - 2 .. i + offset + 2] for every row and i < count, nothing else. */
+typedef void sl_f32_dwconv_ukernel_fn(size_t channels, size_t count, size_t width, const float* x, size_t x_stride,
+                                      const float* w, const sl_dwconv_taps_t* taps, float* y, size_t y_stride,
+                                      const sl_minmax_t* mm);
+
+/* dwconv_s2: depthwise convolution of `channels` consecutive channels (planes of s->in_h x s->in_w
+ * in, s->out_h x s->out_w out) with a horizontal stride of 2, read straight from the input. Any
+ * vertical stride and top padding; a left padding of at most 2 and kernel_w - 1 - pad_left at
+ * most 3, so every tap reads input column 2 * ox + 2a + b with a in -1..1; the right and bottom
+ * padding are whatever the output size reaches. Weights per channel: the bias, then kernel_h x
+ * kernel_w. y = clamp(bias + sum of w * x over taps inside the input). */
+typedef void sl_f32_dwconv_s2_ukernel_fn(size_t channels, const sl_conv2d_shape_t* s, const float* x, const float* w,
+                                         float* y, const sl_minmax_t* mm);
+
+/* unzip: for r < rows, the even and odd floats of row x + r * x_stride's first n:
+ * even[r * y_stride + i] = x[r * x_stride + 2i] for i < (n + 1) / 2, odd[...] = x[... + 2i + 1] for
+ * i < n / 2 (a stride-2 depthwise convolution's column phases). */
+typedef void sl_f32_unzip_ukernel_fn(size_t rows, size_t n, const float* x, size_t x_stride, float* even, float* odd,
+                                     size_t y_stride);
 
 /* vunary: y[i] = act(x[i]) for i < n (x == y allowed). */
 typedef void sl_f32_vunary_ukernel_fn(const sl_activation_t* act, const float* x, float* y, size_t n);
@@ -152,6 +185,8 @@ typedef void sl_f32_layernorm_ukernel_fn(const float* x, size_t n, float epsilon
   SL_FAMILY(gemm, 0)           \
   SL_FAMILY(gemm_nc, 0)        \
   SL_FAMILY(dwconv, 0)         \
+  SL_FAMILY(dwconv_s2, 0)      \
+  SL_FAMILY(unzip, 0)          \
   SL_FAMILY(vunary, 0)         \
   SL_FAMILY(vbinary, 0)        \
   SL_FAMILY(softmax, 0)        \
@@ -168,7 +203,8 @@ typedef struct {
   uint32_t pixels;  /* outputs per register tile along pixels (matrix kernels); 0 for row kernels */
   uint32_t rows;    /* output channels per block: spmm's r, gemm's panel height; 1 otherwise */
   /* spmm: multiply-adds per second per stored weight relative to the same ISA's gemm kernel,
-   * the cost model's exchange rate (measured by benchmarks/bench_spmm.py). */
+   * the cost model's exchange rate (measured by benchmarks/bench_spmm.py). dwconv_s2: speed
+   * relative to the same ISA's dwconv path on stride-2 layers; the op takes it above 1. */
   float efficiency;
   union {
 #define SL_FAMILY_FN(family, rows_select) sl_f32_##family##_ukernel_fn* family;

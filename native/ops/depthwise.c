@@ -1,122 +1,315 @@
-/* Depthwise convolution (groups == channels, no dilation, any kernel size and
- * stride) on NCHW data. Each channel is copied into a zero-padded plane split
- * into stride_h x stride_w phases: output (oy, ox) and tap (ky, kx) then read
- * phase (ky % sh, kx % sw) at (oy + ky / sh, ox + kx / sw), so with rows of
- * row_len floats every tap is one fixed offset from the flat output index and
- * the microkernel is a 1-D correlation over full vectors. The flat result has
- * row_len - out_w junk columns per row, dropped when copied to the output. */
+/* Depthwise convolution (groups == channels, no dilation, any kernel size, stride and padding) on
+ * NCHW data. Output (oy, ox) and tap (ky, kx) read input row oy * sh + ky - pad_top: with
+ * ky - pad_top = ay * sh + qy (0 <= qy < sh), row oy + ay of row phase qy; columns likewise. Each
+ * phase goes into a plane whose rows are as wide as the output's, with zero rows above and below,
+ * so every tap is one fixed offset from its output's flat index: the kernel runs full vectors
+ * across row ends and writes the output in place. Lanes whose column ox + ax leaves the row read
+ * the next or previous row instead of the left or right padding; the kernel drops them by step
+ * (sl_dwconv_row_t). A phase wider than the output (little padding) or a step past the kernel's
+ * reach gets a plane per column shift. At stride 1 with the output as wide as the input, the
+ * input is that plane already: only the rows next to the top and bottom padding are copied.
+ * A horizontal stride of 2 with a kernel of up to 5 columns (MobileNet's, EfficientNet's) needs no
+ * planes where dwconv_s2 is the faster kernel: it reads the input rows in place, splitting even
+ * and odd columns in registers. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "depthwise.h"
 
-static uint32_t ceil_div(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
+static int64_t floor_div(int64_t a, int64_t b) { return a / b - (a % b < 0); } /* b > 0 */
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* A kernel column: its phase q, its plane's shift (in phase columns) and its step e (it reads
+ * plane column ox + e); plane is the index of its (q, shift) among the columns'. */
+typedef struct {
+  uint32_t k, q, plane;
+  int64_t shift, e;
+} column_t;
+
+static int by_plane(const void* a, const void* b) { /* shift, then phase: unzip twins are adjacent */
+  const column_t *x = a, *y = b;
+  if (x->shift != y->shift) return x->shift < y->shift ? -1 : 1;
+  return (x->q > y->q) - (x->q < y->q);
+}
+
+static int by_class(const void* a, const void* b) { /* plane, then step: a tap row's columns in order */
+  const column_t *x = a, *y = b;
+  if (x->plane != y->plane) return x->plane < y->plane ? -1 : 1;
+  return (x->e > y->e) - (x->e < y->e);
+}
+
+/* The kernel columns that can count (stored in cols, *count of them) and their planes' column
+ * classes (*classes; stride-2 phases come in even/odd twins for unzip). exact: the kernel's
+ * column masks are usable, else every column gets its own shift and nothing is cut. */
+static void plan_columns(const sl_conv2d_shape_t* s, bool exact, column_t* cols, uint32_t* count,
+                         column_t* classes, uint32_t* num_classes) {
+  int64_t w = s->in_w, ow = s->out_w, sw = s->stride_w;
+  uint32_t n = 0;
+  for (uint32_t kx = 0; kx < s->kernel_w; kx++) {
+    int64_t dx = (int64_t)kx - s->pad_left, ax = floor_div(dx, sw), q = dx - ax * sw;
+    int64_t phase_w = q < w ? (w - q + sw - 1) / sw : 0; /* input columns in phase q */
+    /* Output columns that see input: none, and the column only ever multiplies padding. */
+    if (max64(0, -ax) >= min64(ow, phase_w - ax)) continue;
+    /* Shift 0 unless the phase is wider than the output and this column reads past it; then
+     * whatever keeps the step within the kernel's reach (-2..2) and still drops only lanes
+     * that see padding (shift between min(ax, phase_w - ow) and max(0, ax)). */
+    int64_t shift = exact ? max64(0, min64(ax, phase_w - ow)) : ax;
+    if (ax - shift > 2) shift = ax - 2;
+    if (ax - shift < -2) shift = ax + 2;
+    cols[n++] = (column_t){kx, (uint32_t)q, 0, shift, ax - shift};
+  }
+  *count = n;
+  uint32_t c = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    classes[c++] = cols[i];
+    if (sw == 2 && cols[i].shift == 0) classes[c++] = (column_t){0, 1 - cols[i].q, 0, 0, 0};
+  }
+  qsort(classes, c, sizeof(column_t), by_plane);
+  uint32_t u = 0;
+  for (uint32_t i = 0; i < c; i++)
+    if (u == 0 || by_plane(&classes[u - 1], &classes[i]) != 0) classes[u++] = classes[i];
+  *num_classes = u;
+  for (uint32_t i = 0; i < n; i++)
+    cols[i].plane = (uint32_t)((const column_t*)bsearch(&cols[i], classes, u, sizeof(column_t), by_plane) - classes);
+}
+
+/* A kernel row: its phase q and step a (it reads phase row oy + a); cls indexes its q among the rows'. */
+typedef struct {
+  uint32_t k, q, cls;
+  int64_t a;
+} row_t;
+
+static int by_phase(const void* a, const void* b) {
+  const row_t *x = a, *y = b;
+  return (x->q > y->q) - (x->q < y->q);
+}
+
+/* The kernel rows that ever see input (stored in rows, *count of them) and their distinct phases. */
+static void plan_rows(const sl_conv2d_shape_t* s, row_t* rows, uint32_t* count, row_t* classes,
+                      uint32_t* num_classes) {
+  int64_t h = s->in_h, oh = s->out_h, sh = s->stride_h;
+  uint32_t n = 0;
+  for (uint32_t ky = 0; ky < s->kernel_h; ky++) {
+    int64_t dy = (int64_t)ky - s->pad_top, ay = floor_div(dy, sh), q = dy - ay * sh;
+    int64_t phase_h = q < h ? (h - q + sh - 1) / sh : 0;
+    if (max64(0, -ay) >= min64(oh, phase_h - ay)) continue; /* only ever on padding */
+    rows[n++] = (row_t){ky, (uint32_t)q, 0, ay};
+  }
+  *count = n;
+  memcpy(classes, rows, n * sizeof(row_t));
+  qsort(classes, n, sizeof(row_t), by_phase);
+  uint32_t u = 0;
+  for (uint32_t i = 0; i < n; i++)
+    if (u == 0 || classes[u - 1].q != classes[i].q) classes[u++] = classes[i];
+  *num_classes = u;
+  for (uint32_t i = 0; i < n; i++)
+    rows[i].cls = (uint32_t)((const row_t*)bsearch(&rows[i], classes, u, sizeof(row_t), by_phase) - classes);
+}
+
+/* Where each plane's input goes: rows of row phase qy, columns of the column class. */
+static void place_planes(const sl_depthwise_t* d, const row_t* rclasses, uint32_t nr, const column_t* cclasses,
+                         uint32_t nc, int64_t rows) {
+  const sl_conv2d_shape_t* s = &d->s;
+  int64_t h = s->in_h, w = s->in_w, ow = s->out_w, sh = s->stride_h, sw = s->stride_w;
+  for (uint32_t i = 0; i < nr; i++) {
+    int64_t qy = rclasses[i].q, phase_h = qy < h ? (h - qy + sh - 1) / sh : 0;
+    int64_t dr0 = min64(rows, max64(0, -d->row_lo)), dr1 = max64(dr0, min64(rows, phase_h - d->row_lo));
+    for (uint32_t j = 0; j < nc; j++) {
+      const column_t* c = &cclasses[j];
+      int64_t phase_w = c->q < w ? (w - c->q + sw - 1) / sw : 0;
+      int64_t c0 = min64(ow, max64(0, -c->shift)), c1 = max64(c0, min64(ow, phase_w - c->shift));
+      d->planes[i * nc + j] = (sl_dw_plane_t){(uint32_t)dr0, (uint32_t)dr1, (uint32_t)c0, (uint32_t)c1,
+                                               (size_t)((d->row_lo + dr0) * sh + qy), (size_t)((c0 + c->shift) * sw + c->q),
+                                               sw == 2 && c->shift == 0 && c->q == 0 && j + 1 < nc &&
+                                                   cclasses[j + 1].shift == 0};
+    }
+  }
+}
+
+/* Channels per task: enough work to amortize the calls (and, copying, planes within L1/L2). */
+static uint32_t task_channels(const sl_model_t* m, size_t c, size_t work, size_t slot) {
+  size_t per_task = work < 32768 ? 32768 / work : 1;
+  if (slot > 0 && per_task > 16384 / slot) per_task = 16384 / slot > 0 ? 16384 / slot : 1;
+  if (per_task > c) per_task = c > 0 ? c : 1;
+  size_t threads = sl_op_threads(m);
+  if (threads > 1 && per_task > c / (4 * threads)) per_task = c / (4 * threads) > 0 ? c / (4 * threads) : 1;
+  return (uint32_t)per_task;
+}
+
+/* dwconv_s2: the weights behind each channel's bias, nothing else. */
+static sl_status_t prepare_s2(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d, const sl_ukernel_t* k2,
+                              const float* weights, const float* bias) {
+  const sl_conv2d_shape_t* s = &d->s;
+  size_t c = s->in_c, taps = (size_t)s->kernel_h * s->kernel_w, bytes;
+  if (!sl_size_mul(c, taps + 1, &bytes) || !sl_size_mul(bytes, sizeof(float), &bytes))
+    return sl_node_fail(m, n, "%zu channels of %zu taps do not fit in memory", c, taps);
+  d->packed = sl_model_alloc(m, bytes);
+  if (d->packed == NULL) return SL_ERROR_OUT_OF_MEMORY; /* sl_model_alloc has said why */
+  for (size_t ch = 0; ch < c; ch++) {
+    d->packed[ch * (taps + 1)] = bias != NULL ? bias[ch] : 0.0f;
+    memcpy(d->packed + ch * (taps + 1) + 1, weights + ch * taps, taps * sizeof(float));
+  }
+  d->s2 = k2;
+  d->channels = task_channels(m, c, (size_t)s->out_h * s->out_w * (taps + 1), 0);
+  sl_reserve_scratch(m, n, 0, 0);
+  n->kernel = d->s2->name;
+  return SL_OK;
+}
 
 sl_status_t sl_depthwise_prepare(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d, const sl_conv2d_shape_t* s,
                                  const float* weights, const float* bias, const sl_activation_t* act) {
   d->s = *s;
   d->k = sl_op_kernel(m, SL_FAMILY_dwconv, 0);
+  d->unzip = sl_op_kernel(m, SL_FAMILY_unzip, 0);
   d->vunary = sl_op_kernel(m, SL_FAMILY_vunary, 0);
-  d->weights = weights;
-  d->bias = bias;
   d->post = sl_activation_split(act, &d->mm);
-  /* The padded extent (out - 1) * stride + kernel is at most input + paddings < 2^32. */
-  d->pad_h = (s->out_h - 1) * s->stride_h + s->kernel_h;
-  d->pad_w = (s->out_w - 1) * s->stride_w + s->kernel_w;
-  /* A padding past the padded extent (a stride larger than the input) places no input row or
-   * column; clamping it keeps fill_planes' copy and zeroing inside each phase. */
-  if (d->s.pad_top > d->pad_h) d->s.pad_top = d->pad_h;
-  if (d->s.pad_left > d->pad_w) d->s.pad_left = d->pad_w;
-  d->row_len = ceil_div(d->pad_w, s->stride_w);
-  /* Tap offsets index the planes with 32 bits, so every phase together must stay below 2^32 floats. */
-  size_t phases = (size_t)s->stride_h * s->stride_w, planes, scratch;
-  d->count = (size_t)(s->out_h - 1) * d->row_len + s->out_w; /* <= phase_stride: exact once that fits */
-  if (!sl_size_mul(ceil_div(d->pad_h, s->stride_h), d->row_len, &d->phase_stride) ||
-      !sl_size_mul(phases, d->phase_stride, &planes) || planes > UINT32_MAX ||
-      !sl_size_add(planes, d->count, &scratch) || !sl_size_mul(scratch, sizeof(float), &scratch))
-    return sl_node_fail(m, n, "the padded input plane (%u x %u, stride %u x %u) is too large", d->pad_h, d->pad_w,
+  /* dwconv_s2 where it is the faster path and output rows are wide enough: its costs per row grow
+   * with the kernel's width, and measured it wins from (kernel_w - 1) / 2 quarter tiles (vectors,
+   * on the AVX-512 kernel) on: 28 outputs for 3x3, 56 for 5x5. */
+  const sl_ukernel_t* k2 = sl_op_kernel(m, SL_FAMILY_dwconv_s2, 0);
+  d->s2 = NULL;
+  if (s->stride_w == 2 && s->pad_left <= 2 && s->kernel_w <= 4 + s->pad_left && k2->efficiency > 1.0f &&
+      8 * (size_t)s->out_w >= (size_t)k2->pixels * (s->kernel_w - 1))
+    return prepare_s2(m, n, d, k2, weights, bias);
+  const int64_t h = s->in_h, w = s->in_w, oh = s->out_h, ow = s->out_w;
+  /* The kernel counts lane columns in float: exact below 2^23 (2^24 before they wrap). */
+  const bool exact = ow < (1 << 23);
+  size_t kw = s->kernel_w, kh = s->kernel_h, col_bytes, row_bytes;
+  if (!sl_size_mul(kw, 3 * sizeof(column_t), &col_bytes) || !sl_size_mul(kh, 2 * sizeof(row_t), &row_bytes))
+    return sl_node_fail(m, n, "a %zu x %zu kernel does not fit in memory", kh, kw);
+  column_t* cols = sl_model_alloc(m, col_bytes);
+  row_t* rows = cols != NULL ? sl_model_alloc(m, row_bytes) : NULL;
+  if (rows == NULL) return SL_ERROR_OUT_OF_MEMORY; /* sl_model_alloc has said why */
+  column_t* cclasses = cols + kw;
+  row_t* rclasses = rows + kh;
+  uint32_t ncols, nc, nrows, nr;
+  plan_columns(s, exact, cols, &ncols, cclasses, &nc);
+  plan_rows(s, rows, &nrows, rclasses, &nr);
+  uint32_t taps = ncols * nrows; /* at most kh * kw: below 2^31 */
+  if (taps == 0) ncols = nc = nrows = nr = 0;
+  /* A tap row reads phase row oy + a, steps -2..2 around its column: the planes hold all of that. */
+  int64_t amin = 0, amax = 0;
+  for (uint32_t i = 0; i < nrows; i++) {
+    amin = i == 0 || rows[i].a < amin ? rows[i].a : amin;
+    amax = i == 0 || rows[i].a > amax ? rows[i].a : amax;
+  }
+  int64_t dmin = amin * ow - 2, dmax = amax * ow + 2;
+  d->row_lo = taps > 0 ? floor_div(dmin, ow) : 0;
+  int64_t plane_rows = taps > 0 ? floor_div(oh * ow - 1 + dmax, ow) + 1 - d->row_lo : 0;
+  d->num_planes = nr * nc;
+  size_t slot;
+  if (!sl_size_mul((size_t)plane_rows, (size_t)ow, &d->plane) || !sl_size_mul(d->plane, d->num_planes, &slot) ||
+      slot > UINT32_MAX) {
+    sl_model_release(m, rows);
+    sl_model_release(m, cols);
+    return sl_node_fail(m, n, "the padded input plane (%u x %u, stride %u x %u) is too large", s->in_h, s->in_w,
                         s->stride_h, s->stride_w);
-  d->taps = s->kernel_h * s->kernel_w; /* a channel's weights: below 2^31 */
-  size_t tap_bytes;
-  if (!sl_size_mul(d->taps, sizeof(uint32_t), &tap_bytes))
-    return sl_node_fail(m, n, "%u taps do not fit in memory", d->taps);
-  d->tap_offset = sl_model_alloc(m, tap_bytes);
-  if (d->tap_offset == NULL) return SL_ERROR_OUT_OF_MEMORY; /* sl_model_alloc has said why */
-  for (uint32_t ky = 0; ky < s->kernel_h; ky++)
-    for (uint32_t kx = 0; kx < s->kernel_w; kx++) {
-      size_t phase = (ky % s->stride_h) * s->stride_w + kx % s->stride_w;
-      d->tap_offset[ky * s->kernel_w + kx] =
-          (uint32_t)(phase * d->phase_stride + (ky / s->stride_h) * d->row_len + kx / s->stride_w);
+  }
+  d->slot = slot;
+  /* Tap rows: per kernel row, the columns of one plane (at most five: steps -2..2). */
+  qsort(cols, ncols, sizeof(column_t), by_class);
+  uint32_t runs = 0;
+  for (uint32_t i = 0; i < ncols; i++) runs += i == 0 || cols[i].plane != cols[i - 1].plane;
+  size_t c = s->in_c, nrow = (size_t)runs * nrows, w_stride = 1 + 5 * nrow, packed_bytes;
+  if (!sl_size_mul(c, w_stride, &packed_bytes) || !sl_size_mul(packed_bytes, sizeof(float), &packed_bytes)) {
+    sl_model_release(m, rows);
+    sl_model_release(m, cols);
+    return sl_node_fail(m, n, "%zu channels of %zu tap rows do not fit in memory", c, nrow);
+  }
+  sl_dwconv_row_t* row = sl_model_alloc(m, nrow * sizeof(sl_dwconv_row_t));
+  d->planes = row != NULL ? sl_model_alloc(m, d->num_planes * sizeof(sl_dw_plane_t)) : NULL;
+  d->packed = d->planes != NULL ? sl_model_alloc(m, packed_bytes) : NULL;
+  if (d->packed == NULL) {
+    sl_model_release(m, rows);
+    sl_model_release(m, cols);
+    return SL_ERROR_OUT_OF_MEMORY;
+  }
+  size_t r = 0;
+  for (uint32_t i = 0; i < ncols;) {
+    uint32_t end = i + 1;
+    while (end < ncols && cols[end].plane == cols[i].plane) end++;
+    for (uint32_t j = 0; j < nrows; j++, r++) {
+      size_t p = (size_t)rows[j].cls * nc + cols[i].plane;
+      row[r] = (sl_dwconv_row_t){(uint32_t)(p * d->plane + (size_t)((rows[j].a - d->row_lo) * ow)), 0};
+      for (uint32_t k = i; k < end; k++) {
+        size_t at = 1 + 5 * r + (size_t)(cols[k].e + 2);
+        row[r].columns |= 1u << (cols[k].e + 2);
+        for (size_t ch = 0; ch < c; ch++) d->packed[ch * w_stride + at] = weights[(ch * kh + rows[j].k) * kw + cols[k].k];
+      }
     }
+    i = end;
+  }
+  for (size_t ch = 0; ch < c; ch++) d->packed[ch * w_stride] = bias != NULL ? bias[ch] : 0.0f;
+  d->taps = (sl_dwconv_taps_t){(uint32_t)r, row};
+  place_planes(d, rclasses, nr, cclasses, nc, plane_rows);
+  /* Direct: one unshifted plane laid out as the input is, so rows whose taps stay inside the
+   * input read it in place. */
+  d->direct = false;
+  if (d->num_planes == 1 && s->stride_h == 1 && s->stride_w == 1 && ow == w && cclasses[0].shift == 0) {
+    int64_t r0 = max64(0, -d->row_lo), r1 = min64(oh, max64(r0, floor_div(h * w - dmax, ow)));
+    /* Small planes copy whole instead: one call over them all beats three of a few rows each. */
+    d->direct = r1 > r0 && oh * ow >= 512;
+    d->r0 = (uint32_t)r0;
+    d->r1 = (uint32_t)r1;
+    d->top_end = r0 > 0 ? (uint32_t)min64(h, max64(0, floor_div(r0 * ow - 1 + dmax, ow) + 1)) : 0;
+    d->bottom_begin = r1 < oh ? (uint32_t)min64(h, max64(d->top_end, floor_div(r1 * ow + dmin, ow))) : (uint32_t)h;
+  }
+  sl_model_release(m, rows);
+  sl_model_release(m, cols);
+  d->channels = task_channels(m, c, (size_t)oh * (size_t)ow * (taps + 1), slot);
+  size_t scratch;
+  if (!sl_size_mul(d->channels * sizeof(float), slot, &scratch))
+    return sl_node_fail(m, n, "the padded input planes do not fit in memory");
   sl_reserve_scratch(m, n, 0, scratch);
   n->kernel = d->k->name;
   return SL_OK;
 }
 
-/* Phase index range [first, end) whose padded position i * s + q lies in [lo, hi). */
-static void covered(uint32_t lo, uint32_t hi, uint32_t q, uint32_t s, uint32_t* first, uint32_t* end) {
-  *first = lo > q ? ceil_div(lo - q, s) : 0;
-  *end = hi > q ? ceil_div(hi - q, s) : 0;
-}
-
-/* Input column ix goes to padded column ix + pad_left; its phase is that mod 2. */
-static void deinterleave2(const float* in, uint32_t cols, float* row, size_t phase_stride, uint32_t pad_left) {
-  float* even = row + (pad_left % 2 == 0 ? 0 : phase_stride) + pad_left / 2;
-  float* odd = row + (pad_left % 2 == 0 ? phase_stride : 0) + (pad_left + 1) / 2;
-  uint32_t i = 0;
-  for (; 2 * i + 1 < cols; i++) {
-    even[i] = in[2 * i];
-    odd[i] = in[2 * i + 1];
-  }
-  if (2 * i < cols) even[i] = in[2 * i];
-}
-
-/* Zeroes what the copy leaves in each phase: its padding rows and columns. */
-static void zero_padding(const sl_depthwise_t* d, uint32_t rows, uint32_t cols, float* planes) {
-  const sl_conv2d_shape_t* s = &d->s;
-  uint32_t sh = s->stride_h, sw = s->stride_w;
-  for (uint32_t qy = 0; qy < sh; qy++) {
-    uint32_t r0, r1;
-    covered(s->pad_top, s->pad_top + rows, qy, sh, &r0, &r1);
-    for (uint32_t qx = 0; qx < sw; qx++) {
-      float* phase = planes + (qy * sw + qx) * d->phase_stride;
-      uint32_t c0, c1;
-      covered(s->pad_left, s->pad_left + cols, qx, sw, &c0, &c1);
-      memset(phase, 0, (size_t)r0 * d->row_len * sizeof(float));
-      memset(phase + (size_t)r1 * d->row_len, 0, (d->phase_stride - (size_t)r1 * d->row_len) * sizeof(float));
-      for (uint32_t r = r0; r < r1; r++) {
-        float* row = phase + (size_t)r * d->row_len;
-        memset(row, 0, c0 * sizeof(float));
-        memset(row + c1, 0, (d->row_len - c1) * sizeof(float));
+/* Zeroes what fill_planes and copy_rows never write: rows past the input, columns past the phase. */
+static void zero_planes(const sl_depthwise_t* d, float* slots, size_t channels) {
+  size_t ow = d->s.out_w, rows = d->plane / (ow > 0 ? ow : 1);
+  for (size_t ch = 0; ch < channels; ch++)
+    for (uint32_t p = 0; p < d->num_planes; p++) {
+      const sl_dw_plane_t* pl = &d->planes[p];
+      float* plane = slots + ch * d->slot + p * d->plane;
+      memset(plane, 0, pl->dr0 * ow * sizeof(float));
+      memset(plane + pl->dr1 * ow, 0, (rows - pl->dr1) * ow * sizeof(float));
+      if (pl->c0 == 0 && pl->c1 == ow) continue;
+      for (size_t r = pl->dr0; r < pl->dr1; r++) {
+        memset(plane + r * ow, 0, pl->c0 * sizeof(float));
+        memset(plane + r * ow + pl->c1, 0, (ow - pl->c1) * sizeof(float));
       }
     }
-  }
 }
 
-static void fill_planes(const sl_depthwise_t* d, const float* x, float* planes) {
+static void fill_planes(const sl_depthwise_t* d, const float* x, float* slot) {
   const sl_conv2d_shape_t* s = &d->s;
-  uint32_t sh = s->stride_h, sw = s->stride_w;
-  uint32_t rows = s->in_h < d->pad_h - s->pad_top ? s->in_h : d->pad_h - s->pad_top;
-  uint32_t cols = s->in_w < d->pad_w - s->pad_left ? s->in_w : d->pad_w - s->pad_left;
-  size_t plane_floats = (size_t)sh * sw * d->phase_stride;
-  if (plane_floats <= 4096) /* small planes are cheaper to clear in one go */
-    memset(planes, 0, plane_floats * sizeof(float));
-  else
-    zero_padding(d, rows, cols, planes);
-  for (uint32_t iy = 0; iy < rows; iy++) {
-    uint32_t py = iy + s->pad_top;
-    float* row = planes + (size_t)(py % sh) * sw * d->phase_stride + (size_t)(py / sh) * d->row_len;
-    const float* in = x + (size_t)iy * s->in_w;
-    if (sw == 1) {
-      memcpy(row + s->pad_left, in, cols * sizeof(float));
-    } else if (sw == 2) {
-      deinterleave2(in, cols, row, d->phase_stride, s->pad_left);
+  size_t w = s->in_w, ow = s->out_w, sw = s->stride_w, x_stride = (size_t)s->stride_h * w;
+  for (uint32_t p = 0; p < d->num_planes; p++) {
+    const sl_dw_plane_t* pl = &d->planes[p];
+    size_t rows = pl->dr1 - pl->dr0, cols = pl->c1 - pl->c0;
+    float* dst = slot + p * d->plane + pl->dr0 * ow + pl->c0;
+    const float* src = x + pl->in_row * w + pl->in_col;
+    if (pl->unzip) { /* its twin, the odd columns, is the next plane */
+      size_t n = w - pl->in_col < 2 * cols ? w - pl->in_col : 2 * cols;
+      if (rows > 0 && n > 0) d->unzip->fn.unzip(rows, n, src, x_stride, dst, dst + d->plane, ow);
+      p++;
+    } else if (sw == 1 && cols == ow && x_stride == ow) { /* rows follow each other in both */
+      memcpy(dst, src, rows * ow * sizeof(float));
+    } else if (sw == 1) {
+      for (size_t r = 0; r < rows; r++) memcpy(dst + r * ow, src + r * x_stride, cols * sizeof(float));
     } else {
-      for (uint32_t ix = 0; ix < cols; ix++) {
-        uint32_t px = ix + s->pad_left;
-        row[(px % sw) * d->phase_stride + px / sw] = in[ix];
-      }
+      for (size_t r = 0; r < rows; r++)
+        for (size_t i = 0; i < cols; i++) dst[r * ow + i] = src[r * x_stride + i * sw];
     }
   }
+}
+
+/* Direct: input rows [begin, end) into the plane, laid out as the input is. */
+static void copy_rows(const sl_depthwise_t* d, const float* x, float* slot, size_t begin, size_t end) {
+  size_t w = d->s.in_w;
+  if (end > begin) memcpy(slot + (size_t)((int64_t)begin - d->row_lo) * w, x + begin * w, (end - begin) * w * sizeof(float));
 }
 
 typedef struct {
@@ -125,30 +318,54 @@ typedef struct {
   const sl_depthwise_t* d;
   const float* x;
   float* y;
+  size_t tasks;  /* per image */
+  bool* zeroed; /* per thread: its planes' padding is zero for this run */
 } job_t;
 
-/* Task = (image, channel). */
-static void channel_task(void* ctx, size_t task, size_t thread) {
+/* Task = (image, run of d->channels channels). */
+static void channels_task(void* ctx, size_t task, size_t thread) {
   const job_t* j = ctx;
   const sl_depthwise_t* d = j->d;
   const sl_conv2d_shape_t* s = &d->s;
-  size_t ch = task % s->in_c;
-  const float* x = j->x + task * s->in_h * s->in_w;
-  float* y = j->y + task * s->out_h * s->out_w;
-  float* planes = sl_scratch_thread(j->m, j->n, thread);
-  float* flat = planes + (size_t)s->stride_h * s->stride_w * d->phase_stride;
-  fill_planes(d, x, planes);
-  float bias = d->bias != NULL ? d->bias[ch] : 0.0f;
-  d->k->fn.dwconv(d->count, d->taps, d->tap_offset, planes, d->weights + ch * d->taps, bias, flat, &d->mm);
-  for (uint32_t oy = 0; oy < s->out_h; oy++) {
-    float* out = y + (size_t)oy * s->out_w;
-    memcpy(out, flat + (size_t)oy * d->row_len, s->out_w * sizeof(float));
-    if (d->post.type != SL_ACT_NONE) d->vunary->fn.vunary(&d->post, out, out, s->out_w);
+  size_t c0 = task % j->tasks * d->channels, image = task / j->tasks;
+  size_t channels = s->in_c - c0 < d->channels ? s->in_c - c0 : d->channels;
+  size_t hw = (size_t)s->in_h * s->in_w, ohw = (size_t)s->out_h * s->out_w, ow = s->out_w;
+  const float* x = j->x + (image * s->in_c + c0) * hw;
+  float* y = j->y + (image * s->in_c + c0) * ohw;
+  if (d->s2 != NULL) {
+    d->s2->fn.dwconv_s2(channels, s, x, d->packed + c0 * (1 + (size_t)s->kernel_h * s->kernel_w), y, &d->mm);
+    if (d->post.type != SL_ACT_NONE) d->vunary->fn.vunary(&d->post, y, y, channels * ohw);
+    return;
   }
+  const float* w = d->packed + c0 * (1 + 5 * (size_t)d->taps.rows);
+  float* slots = sl_scratch_thread(j->m, j->n, thread);
+  if (!j->zeroed[thread]) { /* this op has the scratch for the whole run */
+    zero_planes(d, slots, d->channels);
+    j->zeroed[thread] = true;
+  }
+  sl_f32_dwconv_ukernel_fn* k = d->k->fn.dwconv;
+  if (d->direct) {
+    for (size_t ch = 0; ch < channels; ch++) {
+      copy_rows(d, x + ch * hw, slots + ch * d->slot, 0, d->top_end);
+      copy_rows(d, x + ch * hw, slots + ch * d->slot, d->bottom_begin, s->in_h);
+    }
+    size_t r0 = d->r0, r1 = d->r1;
+    if (r0 > 0) k(channels, r0 * ow, ow, slots, d->slot, w, &d->taps, y, ohw, &d->mm);
+    k(channels, (r1 - r0) * ow, ow, x + (size_t)((int64_t)r0 + d->row_lo) * ow, hw, w, &d->taps, y + r0 * ow, ohw,
+      &d->mm);
+    if (r1 < s->out_h)
+      k(channels, (s->out_h - r1) * ow, ow, slots + r1 * ow, d->slot, w, &d->taps, y + r1 * ow, ohw, &d->mm);
+  } else {
+    for (size_t ch = 0; ch < channels; ch++) fill_planes(d, x + ch * hw, slots + ch * d->slot);
+    k(channels, ohw, ow, slots, d->slot, w, &d->taps, y, ohw, &d->mm);
+  }
+  if (d->post.type != SL_ACT_NONE) d->vunary->fn.vunary(&d->post, y, y, channels * ohw);
 }
 
 void sl_depthwise_run(const sl_model_t* m, const sl_node_t* n, const sl_depthwise_t* d, const float* x, float* y,
                       size_t batch) {
-  job_t j = {m, n, d, x, y};
-  sl_parallel_for(m, batch * d->s.in_c, channel_task, &j);
+  size_t per_image = (d->s.in_c + d->channels - 1) / d->channels;
+  bool zeroed[256] = {false}; /* sl_model_set_num_threads allows up to 256 */
+  job_t j = {m, n, d, x, y, per_image, zeroed};
+  sl_parallel_for(m, batch * per_image, channels_task, &j);
 }

@@ -4,18 +4,32 @@
 
 #include "op.h"
 
+/* One plane of a channel's padded input: rows [dr0, dr1) and columns [c0, c1) hold input rows
+ * in_row + r * stride_h and columns in_col + c * stride_w (counted from dr0 and c0); the rest
+ * is zero. */
+typedef struct {
+  uint32_t dr0, dr1, c0, c1;
+  size_t in_row, in_col;
+  bool unzip; /* the next plane holds this one's odd columns: one unzip fills both */
+} sl_dw_plane_t;
+
 /* A depthwise convolution (ops/depthwise.c): groups == channels, no dilation. */
 typedef struct {
   sl_conv2d_shape_t s;
-  const sl_ukernel_t* k; /* dwconv */
-  const float* weights; /* [C][KH*KW] */
-  const float* bias;
+  const sl_ukernel_t* k;      /* dwconv */
+  const sl_ukernel_t* s2;     /* dwconv_s2 where the shape suits it (then no planes) */
+  const sl_ukernel_t* unzip;  /* fills stride-2 planes */
+  const sl_ukernel_t* vunary; /* runs post */
   sl_minmax_t mm;
   sl_activation_t post;
-  const sl_ukernel_t* vunary; /* runs post */
-  uint32_t pad_h, pad_w, row_len, taps;
-  size_t phase_stride, count;
-  uint32_t* tap_offset;
+  float* packed; /* per channel: the bias, then the weights in tap order */
+  sl_dwconv_taps_t taps;
+  sl_dw_plane_t* planes;
+  uint32_t num_planes, channels; /* channels per task */
+  size_t plane, slot;            /* floats: one plane; one channel's planes */
+  int64_t row_lo;                /* plane row 0 is phase row row_lo */
+  bool direct;                   /* output rows [r0, r1) read the input in place */
+  uint32_t r0, r1, top_end, bottom_begin; /* direct: input rows [0, top_end) and [bottom_begin, in_h) are copied */
 } sl_depthwise_t;
 
 sl_status_t sl_depthwise_prepare(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d, const sl_conv2d_shape_t* s,

@@ -328,39 +328,138 @@ static void test_gemm_nc(const sl_ukernel_t* k) {
   }
 }
 
+/* Several channels at strides with gaps, rows of 1 to past two vectors' width (count not always
+ * whole rows), random tap rows (steps -2..2, offsets from the least the kernel may take) against
+ * the definition in double; NaN and infinities also where only dropped lanes read them. Each
+ * channel's input ends right after the last float the kernel may read. */
 static void test_dwconv(const sl_ukernel_t* k) {
-  for (int trial = 0; trial < 80; trial++) {
-    size_t count = 1 + rnd(300), taps = 1 + rnd(25), span = 0;
-    uint32_t offset[25];
-    for (size_t t = 0; t < taps; t++) {
-      offset[t] = rnd(200);
-      if (offset[t] > span) span = offset[t];
+  for (int trial = 0; trial < 200; trial++) {
+    size_t width = 1 + rnd(trial % 3 == 0 ? 6 : 40), count = (1 + rnd(10)) * width;
+    if (trial % 4 == 1) count -= rnd((uint32_t)width);
+    size_t channels = 1 + rnd(3), nrows = rnd(7), taps = 0, span = 2, w_stride = 1 + 5 * nrows;
+    sl_dwconv_row_t row[6];
+    for (size_t r = 0; r < nrows; r++) {
+      row[r].offset = 2 + (rnd(4) == 0 ? 0 : rnd(200));
+      row[r].columns = rnd(32);
+      taps += (size_t)__builtin_popcount(row[r].columns);
+      if (row[r].offset > span) span = row[r].offset;
     }
-    float* x = xmalloc((count + span) * sizeof(float));
-    float w[25];
-    for (size_t i = 0; i < count + span; i++) x[i] = frand();
-    if (trial % 4 == 3) poison(x, count + span, true);
-    for (size_t t = 0; t < taps; t++) w[t] = frand();
-    float bias = frand();
+    sl_dwconv_taps_t tp = {(uint32_t)nrows, row};
+    size_t x_stride = count + span + 2 + rnd(3), y_stride = count + 1 + rnd(3);
+    float* x = xmalloc(channels * x_stride * sizeof(float));
+    float* w = xmalloc(channels * w_stride * sizeof(float));
+    for (size_t i = 0; i < channels * x_stride; i++) x[i] = frand();
+    for (size_t i = 0; i < channels * w_stride; i++) w[i] = frand();
+    if (trial % 4 == 3) poison(x, channels * x_stride, true);
     sl_activation_t act;
     sl_minmax_t mm;
     random_clamp(&act, &mm);
-    float* want = xmalloc(count * sizeof(float));
-    float* got = xmalloc((count + 1) * sizeof(float));
-    for (size_t i = 0; i < count; i++) { /* the definition, in double */
-      double acc = bias;
-      for (size_t t = 0; t < taps; t++) acc += (double)w[t] * x[i + offset[t]];
-      want[i] = sl_activation_scalar(&act, (float)acc);
-    }
-    got[count] = 12345.0f;
-    k->fn.dwconv(count, taps, offset, x, w, bias, got, &mm);
+    float* want = xmalloc(channels * y_stride * sizeof(float));
+    float* got = xmalloc(channels * y_stride * sizeof(float));
+    for (size_t i = 0; i < channels * y_stride; i++) want[i] = got[i] = 12345.0f;
+    for (size_t c = 0; c < channels; c++) /* the definition, in double */
+      for (size_t i = 0; i < count; i++) {
+        const float* wc = w + c * w_stride;
+        double acc = wc[0];
+        for (size_t r = 0; r < nrows; r++)
+          for (int b = 0; b < 5; b++) {
+            long col = (long)(i % width) + b - 2;
+            if ((row[r].columns & (1u << b)) && col >= 0 && col < (long)width)
+              acc += (double)wc[1 + 5 * r + b] * x[c * x_stride + i + row[r].offset + b - 2];
+          }
+        want[c * y_stride + i] = sl_activation_scalar(&act, (float)acc);
+      }
+    k->fn.dwconv(channels, count, width, x, x_stride, w, &tp, got, y_stride, &mm);
     char shape[96];
-    snprintf(shape, sizeof(shape), "count=%zu taps=%zu", count, taps);
-    compare(k->name, shape, got, want, count, (float)taps);
-    if (got[count] != 12345.0f) fail(k->name, "wrote past the end");
+    snprintf(shape, sizeof(shape), "channels=%zu count=%zu width=%zu rows=%zu taps=%zu", channels, count, width,
+             nrows, taps);
+    compare(k->name, shape, got, want, channels * y_stride, (float)taps + 1.0f);
     free(x);
+    free(w);
     free(want);
     free(got);
+  }
+}
+
+/* Random planes (rows shorter than a vector up to several tiles, odd and even widths), vertical
+ * strides 1..3, top padding past the kernel, every left padding and kernel width the kernel
+ * takes, against a direct convolution in double with NaN and infinities in the input. Planes end
+ * right after their last float; the output must not be written past its channels. */
+static void test_dwconv_s2(const sl_ukernel_t* k) {
+  for (int trial = 0; trial < 160; trial++) {
+    sl_conv2d_shape_t s = {0};
+    s.in_h = 1 + rnd(trial % 4 == 0 ? 40 : 12);
+    s.in_w = 1 + rnd(trial % 3 == 0 ? 150 : 40);
+    s.stride_h = 1 + rnd(3);
+    s.stride_w = 2;
+    s.pad_top = rnd(4);
+    s.pad_left = rnd(3);
+    s.kernel_h = 1 + rnd(5);
+    s.kernel_w = 1 + rnd(4 + s.pad_left < 5 ? 4 + s.pad_left : 5);
+    uint32_t pad_bottom = rnd(4), pad_right = rnd(4);
+    if (s.in_h + s.pad_top + pad_bottom < s.kernel_h) pad_bottom = s.kernel_h;
+    if (s.in_w + s.pad_left + pad_right < s.kernel_w) pad_right = s.kernel_w;
+    s.out_h = (s.in_h + s.pad_top + pad_bottom - s.kernel_h) / s.stride_h + 1;
+    s.out_w = (s.in_w + s.pad_left + pad_right - s.kernel_w) / 2 + 1;
+    size_t channels = 1 + rnd(3), hw = (size_t)s.in_h * s.in_w, ohw = (size_t)s.out_h * s.out_w;
+    size_t taps = (size_t)s.kernel_h * s.kernel_w;
+    float* x = xmalloc(channels * hw * sizeof(float));
+    float* w = xmalloc(channels * (taps + 1) * sizeof(float));
+    float* want = xmalloc(channels * ohw * sizeof(float));
+    float* got = xmalloc((channels * ohw + 1) * sizeof(float));
+    for (size_t i = 0; i < channels * hw; i++) x[i] = frand();
+    for (size_t i = 0; i < channels * (taps + 1); i++) w[i] = frand();
+    if (trial % 4 == 3) poison(x, channels * hw, true);
+    sl_activation_t act;
+    sl_minmax_t mm;
+    random_clamp(&act, &mm);
+    for (size_t c = 0; c < channels; c++) /* the definition, in double */
+      for (size_t oy = 0; oy < s.out_h; oy++)
+        for (size_t ox = 0; ox < s.out_w; ox++) {
+          const float* wc = w + c * (taps + 1);
+          double acc = wc[0];
+          for (size_t ky = 0; ky < s.kernel_h; ky++)
+            for (size_t kx = 0; kx < s.kernel_w; kx++) {
+              long iy = (long)(oy * s.stride_h + ky) - (long)s.pad_top, ix = (long)(ox * 2 + kx) - (long)s.pad_left;
+              if (iy >= 0 && iy < (long)s.in_h && ix >= 0 && ix < (long)s.in_w)
+                acc += (double)wc[1 + ky * s.kernel_w + kx] * x[c * hw + (size_t)iy * s.in_w + (size_t)ix];
+            }
+          want[c * ohw + oy * s.out_w + ox] = sl_activation_scalar(&act, (float)acc);
+        }
+    got[channels * ohw] = 12345.0f;
+    k->fn.dwconv_s2(channels, &s, x, w, got, &mm);
+    char shape[128];
+    snprintf(shape, sizeof(shape), "channels=%zu %ux%u -> %ux%u kernel %ux%u stride_h %u pad %u,%u", channels, s.in_h,
+             s.in_w, s.out_h, s.out_w, s.kernel_h, s.kernel_w, s.stride_h, s.pad_top, s.pad_left);
+    compare(k->name, shape, got, want, channels * ohw, (float)taps + 1.0f);
+    if (got[channels * ohw] != 12345.0f) fail(k->name, "wrote past the end");
+    free(x);
+    free(w);
+    free(want);
+    free(got);
+  }
+}
+
+/* Exact copies, rows apart, nothing written past either half. */
+static void test_unzip(const sl_ukernel_t* k) {
+  for (int trial = 0; trial < 80; trial++) {
+    size_t rows = 1 + rnd(4), n = rnd(trial < 40 ? 40 : 300), x_stride = n + rnd(3), y_stride = (n + 1) / 2 + rnd(3);
+    float* x = xmalloc(rows * x_stride * sizeof(float));
+    float* got = xmalloc(2 * rows * y_stride * sizeof(float));
+    float* want = xmalloc(2 * rows * y_stride * sizeof(float));
+    for (size_t i = 0; i < rows * x_stride; i++) x[i] = frand();
+    if (trial % 2 == 1 && rows * x_stride > 0) poison(x, rows * x_stride, true);
+    for (size_t i = 0; i < 2 * rows * y_stride; i++) got[i] = want[i] = 12345.0f;
+    for (size_t r = 0; r < rows; r++)
+      for (size_t i = 0; i < n; i++) want[(i % 2) * rows * y_stride + r * y_stride + i / 2] = x[r * x_stride + i];
+    k->fn.unzip(rows, n, x, x_stride, got, got + rows * y_stride, y_stride);
+    char shape[96];
+    snprintf(shape, sizeof(shape), "rows=%zu n=%zu", rows, n);
+    if (memcmp(got, want, 2 * rows * y_stride * sizeof(float)) != 0) fail(k->name, shape);
+    else passed++;
+    free(x);
+    free(got);
+    free(want);
   }
 }
 
@@ -500,6 +599,8 @@ int main(void) {
       case SL_FAMILY_gemm: test_gemm(k); break;
       case SL_FAMILY_gemm_nc: test_gemm_nc(k); break;
       case SL_FAMILY_dwconv: test_dwconv(k); break;
+      case SL_FAMILY_dwconv_s2: test_dwconv_s2(k); break;
+      case SL_FAMILY_unzip: test_unzip(k); break;
       case SL_FAMILY_vunary: test_vunary(k); break;
       case SL_FAMILY_vbinary: test_vbinary(k); break;
       case SL_FAMILY_softmax: test_softmax(k); break;

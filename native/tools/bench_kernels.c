@@ -200,7 +200,8 @@ typedef struct {
   const float *x, *b;
   float* y;
   sl_activation_t act;
-  uint32_t offsets[9];
+  sl_dwconv_row_t taprows[3];
+  sl_dwconv_taps_t taps;
 } row_ctx_t;
 
 static void run_classifier(const void* c) {
@@ -211,7 +212,17 @@ static void run_classifier(const void* c) {
 static void run_dwconv(const void* c) {
   const row_ctx_t* r = c;
   sl_minmax_t mm = {0.0f, 6.0f};
-  for (size_t i = 0; i < r->rows; i++) r->k->fn.dwconv(r->n, 9, r->offsets, r->x, r->b, 0.5f, r->y, &mm);
+  r->k->fn.dwconv(r->rows, r->n, 112, r->x, r->n + 2 * 112 + 2, r->b, &r->taps, r->y, r->n, &mm);
+}
+static void run_dwconv_s2(const void* c) { /* r->rows channels of MobileNet's 112x112 -> 56x56, 3x3 stride 2 */
+  const row_ctx_t* r = c;
+  const sl_conv2d_shape_t s = {1, 112, 112, 1, 56, 56, 3, 3, 2, 2, 1, 1, 1, 1, 1};
+  sl_minmax_t mm = {0.0f, 6.0f};
+  r->k->fn.dwconv_s2(r->rows, &s, r->x, r->b, r->y, &mm);
+}
+static void run_unzip(const void* c) {
+  const row_ctx_t* r = c;
+  r->k->fn.unzip(r->rows, r->n, r->x, r->n, r->y, r->y + r->rows * r->n / 2, r->n / 2);
 }
 static void run_vunary(const void* c) {
   const row_ctx_t* r = c;
@@ -233,25 +244,30 @@ static void run_layernorm(const void* c) {
 }
 
 /* Elements per second (GElem/s; for gemm_nc, weights) on MobileNetV2's 1000 x 1280 classifier,
- * MobileNet's 112x112 depthwise plane, MiniLM's 128 x 1536
+ * four of MobileNet's 112x112 3x3 depthwise planes read in place (outputs), four at stride 2
+ * (outputs), the stride-2 column split of 32 such planes' rows, MiniLM's 128 x 1536
  * GELU and 128 x 384 residual adds and layer norms, and its 12 x 128 attention rows. */
 static void bench_rows(const sl_ukernel_t* k, int reps) {
-  row_ctx_t c = {k, 0, 0, NULL, NULL, NULL, {SL_ACT_GELU, 0.0f, 0.0f}, {0}};
+  row_ctx_t c = {k, 0, 0, NULL, NULL, NULL, {SL_ACT_GELU, 0.0f, 0.0f}, {{0, 0}}, {0, NULL}};
   run_fn fn = NULL;
   const char* shape = "";
   switch (k->family) {
     case SL_FAMILY_gemm_nc: c.n = 1280, c.rows = 1000, fn = run_classifier, shape = "1000x1280 classifier"; break;
-    case SL_FAMILY_dwconv:
-      c.n = 112 * 114, c.rows = 1, fn = run_dwconv, shape = "112x112 3x3";
-      for (uint32_t t = 0; t < 9; t++) c.offsets[t] = (t / 3) * 114 + t % 3;
+    case SL_FAMILY_dwconv: /* in place: three rows of steps -1..1 */
+      c.n = 112 * 112, c.rows = 4, fn = run_dwconv, shape = "4x112x112 3x3";
+      for (uint32_t r = 0; r < 3; r++) c.taprows[r] = (sl_dwconv_row_t){r * 112 + 2, 0xe};
+      c.taps = (sl_dwconv_taps_t){3, c.taprows};
       break;
+    case SL_FAMILY_dwconv_s2: c.n = 56 * 56, c.rows = 4, fn = run_dwconv_s2, shape = "4x112x112 3x3 s2"; break;
+    case SL_FAMILY_unzip: c.n = 112, c.rows = 112 * 32, fn = run_unzip, shape = "3584 rows of 112"; break;
     case SL_FAMILY_vunary: c.n = 1536, c.rows = 128, fn = run_vunary, shape = "128x1536 gelu"; break;
     case SL_FAMILY_vbinary: c.n = 384, c.rows = 128, fn = run_vbinary, shape = "128x384 add"; break;
     case SL_FAMILY_softmax: c.n = 128, c.rows = 12 * 128, fn = run_softmax, shape = "1536x128 masked"; break;
     case SL_FAMILY_layernorm: c.n = 384, c.rows = 128, fn = run_layernorm, shape = "128x384"; break;
     default: return;
   }
-  size_t total = (c.n + 1) * (c.rows + k->rows) + 4 * 114; /* gemm_nc: padded panels in b */
+  size_t total = (c.n + 1) * (c.rows + k->rows) + 4 * 114; /* gemm_nc: padded panels in b; dwconv: planes */
+  if (k->family == SL_FAMILY_dwconv_s2) total = 4 * 112 * 112;  /* its input planes */
   float* x = random_floats(total);
   float* b = random_floats(total);
   float* y = random_floats(total);

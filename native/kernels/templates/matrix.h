@@ -11,6 +11,8 @@
  *   clamp(v, lo, hi) = min(max(v, lo), hi): a NaN in v stays (lo and hi are never NaN)
  *   lt, eq -> sl_vm; select(m, a, b) = m ? a : b; tail_mask(t)
  *   exp2i(t) = 2^n for t = n + 1.5 * 2^23 (integral n in [-126, 127]), by integer adds and shifts
+ *   unzip_even(a, b), unzip_odd(a, b): the even and the odd floats of the 2 * SL_V_WIDTH in a then b
+ *   ext(a, b, k): lanes k .. k + SL_V_WIDTH - 1 of a then b, for a constant 0 <= k < SL_V_WIDTH
  *   hsum, hmax: the lanes reduced to one float */
 #ifndef SL_TEMPLATES_MATRIX_H
 #define SL_TEMPLATES_MATRIX_H
@@ -335,43 +337,261 @@ SL_V_INLINE void sl_gemm_nc(const int MR, const int NV, size_t pixels, size_t ro
                y_pixel_stride, y_channel_stride, mm);                                                        \
   }
 
-/* Depthwise: up to eight vectors of outputs, every tap one shifted load and FMA each. */
-SL_V_INLINE void sl_dw_tile(const int NV, const int masked, sl_v_tail tail, size_t taps, const uint32_t* tap_offset,
-                            const float* x, const float* w, float bias, float* y, const sl_minmax_t* mm) {
-  sl_v acc[8];
-#pragma GCC unroll 8
-  for (int v = 0; v < NV; v++) acc[v] = sl_v_splat(&bias);
-  for (size_t t = 0; t < taps; t++) {
-    const float* xp = x + tap_offset[t];
-    sl_v wv = sl_v_splat(w + t);
+/* Depthwise: NV vectors of one channel's outputs. A tap at step e = k - 2 counts where the lane's
+ * output column col plus e stays in the row; elsewhere it read the neighbouring row (NaN or not),
+ * so each step sums apart and is added only in the lanes where it counts. */
+SL_V_INLINE sl_vm sl_dw_step_counts(int k, sl_v col, size_t width) {
+  const float bound[5] = {1.0f, 0.0f, 0.0f, (float)width - 1.0f, (float)width - 2.0f};
+  return k < 2 ? sl_v_lt(sl_v_dup(bound[k]), col) : sl_v_lt(col, sl_v_dup(bound[k]));
+}
+
+#if SL_V_WIDTH < 16
+/* Narrow vectors: step k - 2 of every tap row that has it, into sum. */
+SL_V_INLINE void sl_dw_step(const int NV, const int tail, size_t last, int k, const sl_dwconv_taps_t* taps,
+                            const float* x, const float* w, sl_v* sum) {
+  for (size_t r = 0; r < taps->rows; r++) {
+    if (!(taps->row[r].columns & (1u << k))) continue;
+    const float* p = x + taps->row[r].offset + k - 2;
+    const sl_v wk = sl_v_splat(w + 5 * r + k);
 #pragma GCC unroll 8
     for (int v = 0; v < NV; v++) {
-      sl_v xv = (masked && v == NV - 1) ? sl_v_load_tail(xp + SL_V_WIDTH * v, tail) : sl_v_load(xp + SL_V_WIDTH * v);
-      acc[v] = sl_v_fma(wv, xv, acc[v]);
+      const sl_v xv = tail && v == NV - 1 ? sl_v_load_tail(p + SL_V_WIDTH * v, sl_v_tail_of(last))
+                                          : sl_v_load(p + SL_V_WIDTH * v);
+      sum[v] = sl_v_fma(wk, xv, sum[v]);
+    }
+  }
+}
+#endif
+
+/* 16-lane vectors: each tap row is loaded once (NV vectors and the few floats past them) and its
+ * steps shifted out of those registers, since unaligned 64-byte loads mostly straddle cache
+ * lines; all five steps' sums stay live. Narrower vectors load every step (their loads rarely
+ * straddle, and shifts would cost more) one step at a time, so two sums are live and the tile
+ * can be wider. `last` lanes of the last vector count (SL_V_WIDTH unless this is the tail);
+ * `inside`: no lane is within two columns of a row's end, so every step counts everywhere. */
+SL_V_INLINE void sl_dw_tile(const int NV, const int tail, size_t last, const sl_v* col, size_t width, uint32_t steps,
+                            int inside, const sl_dwconv_taps_t* taps, const float* x, const float* w, float* y,
+                            const sl_minmax_t* mm) {
+  sl_v acc[8];
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; v++) acc[v] = sl_v_splat(w);
+  w++;
+#if SL_V_WIDTH >= 16
+  (void)inside; /* always 0 here: a masked add costs what an add does */
+  sl_v sums[5][8];
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; v++) sums[0][v] = sums[1][v] = sums[3][v] = sums[4][v] = sl_v_dup(0.0f);
+  for (size_t r = 0; r < taps->rows; r++, w += 5) {
+    const uint32_t columns = taps->row[r].columns;
+    const float* p = x + taps->row[r].offset - 2;
+    /* NV vectors and 4 floats: x[i + offset - 2 .. i + offset + 2] of the outputs that count. */
+    sl_v in[9];
+#pragma GCC unroll 9
+    for (int j = 0; j <= NV; j++) {
+      size_t need = (size_t)(NV - 1) * SL_V_WIDTH + (tail ? last : SL_V_WIDTH) + 4;
+      size_t lanes = need > (size_t)SL_V_WIDTH * j ? need - (size_t)SL_V_WIDTH * j : 0;
+      in[j] = lanes >= SL_V_WIDTH ? sl_v_load(p + SL_V_WIDTH * j)
+              : lanes > 0         ? sl_v_load_tail(p + SL_V_WIDTH * j, sl_v_tail_of(lanes))
+                                  : sl_v_dup(0.0f);
+    }
+#pragma GCC unroll 5
+    for (int k = 0; k < 5; k++) {
+      if (!(columns & (1u << k))) continue;
+      const sl_v wk = sl_v_splat(w + k);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; v++) {
+        const sl_v window = k == 0 ? in[v] : sl_v_ext(in[v], in[v + 1], k);
+        if (k == 2)
+          acc[v] = sl_v_fma(wk, window, acc[v]);
+        else
+          sums[k][v] = sl_v_fma(wk, window, sums[k][v]);
+      }
+    }
+  }
+#pragma GCC unroll 5
+  for (int k = 0; k < 5; k++) {
+    if (k == 2 || !(steps & (1u << k))) continue;
+    /* One masked add each on AVX-512. */
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++)
+      acc[v] = sl_v_select(sl_dw_step_counts(k, col[v], width), sl_v_add(acc[v], sums[k][v]), acc[v]);
+  }
+#else
+#pragma GCC unroll 5
+  for (int k = 0; k < 5; k++) {
+    if (!(steps & (1u << k))) continue;
+    if (k == 2 || inside) { /* the step counts in every lane */
+      sl_dw_step(NV, tail, last, k, taps, x, w, acc);
+      continue;
+    }
+    sl_v sum[8];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) sum[v] = sl_v_dup(0.0f);
+    sl_dw_step(NV, tail, last, k, taps, x, w, sum);
+    /* With lane masks, a select of zero is one and. */
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++)
+      acc[v] = sl_v_add(acc[v], sl_v_select(sl_dw_step_counts(k, col[v], width), sum[v], sl_v_dup(0.0f)));
+  }
+#endif
+  const sl_v lo = sl_v_splat(&mm->min), hi = sl_v_splat(&mm->max);
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; v++) {
+    sl_v o = sl_v_clamp(acc[v], lo, hi);
+    if (tail && v == NV - 1)
+      sl_v_store_tail(y + SL_V_WIDTH * v, o, sl_v_tail_of(last));
+    else
+      sl_v_store(y + SL_V_WIDTH * v, o);
+  }
+}
+
+/* Tiles run over pixels, channels inside, so the lane columns are worked out once for all the
+ * channels of a call. Each vector of the tile keeps its own columns (floats: the op keeps width
+ * below 2^23 wherever a step is cut), advanced per tile and wrapped once. */
+SL_V_INLINE void sl_dwconv(const int NV, size_t channels, size_t count, size_t width, const float* x,
+                           size_t x_stride, const float* w, const sl_dwconv_taps_t* taps, float* y, size_t y_stride,
+                           const sl_minmax_t* mm) {
+  static const float lanes[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  const sl_v fwidth = sl_v_dup((float)width), step = sl_v_dup((float)((size_t)NV * SL_V_WIDTH % width));
+  const size_t w_stride = 1 + 5 * (size_t)taps->rows, tile = (size_t)NV * SL_V_WIDTH;
+  uint32_t steps = 0; /* the steps any row has */
+  for (size_t r = 0; r < taps->rows; r++) steps |= taps->row[r].columns;
+#define DW_WRAP(v) sl_v_sub(v, sl_v_select(sl_v_lt(v, fwidth), sl_v_dup(0.0f), fwidth))
+  sl_v col[8];
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; v++) {
+    col[v] = sl_v_add(sl_v_load(lanes), sl_v_dup((float)(SL_V_WIDTH * v)));
+    for (size_t k = 0; k < tile; k += width) col[v] = DW_WRAP(col[v]);
+  }
+#define DW_TILE(nv, tail, last, p, inside)                                                                \
+  for (size_t ch_ = 0; ch_ < channels; ch_++)                                                             \
+    sl_dw_tile(nv, tail, last, col, width, steps, inside, taps, x + ch_ * x_stride + (p), w + ch_ * w_stride, \
+               y + ch_ * y_stride + (p), mm)
+  /* A tile whose columns all lie in [2, width - 3] has every step count in every lane: narrow
+   * vectors skip the masks there (16-lane ones mask at no cost, a masked add). */
+  size_t p = 0, first = 0; /* the tile's first column */
+  for (; p + tile <= count; p += tile) {
+    if (SL_V_WIDTH < 16 && first >= 2 && first + tile + 2 <= width)
+      DW_TILE(NV, 0, SL_V_WIDTH, p, 1);
+    else
+      DW_TILE(NV, 0, SL_V_WIDTH, p, 0);
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) col[v] = DW_WRAP(sl_v_add(col[v], step));
+    first += tile % width;
+    first -= first >= width ? width : 0;
+  }
+  if (p == count) return;
+  const size_t nv = (count - p + SL_V_WIDTH - 1) / SL_V_WIDTH, last = count - p - (nv - 1) * SL_V_WIDTH;
+  if (nv == 1) DW_TILE(1, 1, last, p, 0);
+  if (NV >= 2 && nv == 2) DW_TILE(2, 1, last, p, 0);
+  if (NV >= 3 && nv == 3) DW_TILE(3, 1, last, p, 0);
+  if (NV >= 4 && nv == 4) DW_TILE(4, 1, last, p, 0);
+  if (NV >= 5 && nv == 5) DW_TILE(5, 1, last, p, 0);
+  if (NV >= 6 && nv == 6) DW_TILE(6, 1, last, p, 0);
+  if (NV >= 7 && nv == 7) DW_TILE(7, 1, last, p, 0);
+  if (NV >= 8 && nv == 8) DW_TILE(8, 1, last, p, 0);
+#undef DW_TILE
+#undef DW_WRAP
+}
+
+#define SL_DEFINE_dwconv(name, PIXELS, ROWS)                                                                 \
+  SL_V_TARGET void name(size_t channels, size_t count, size_t width, const float* x, size_t x_stride,         \
+                        const float* w, const sl_dwconv_taps_t* taps, float* y, size_t y_stride,              \
+                        const sl_minmax_t* mm) {                                                             \
+    sl_dwconv((PIXELS) / SL_V_WIDTH, channels, count, width, x, x_stride, w, taps, y, y_stride, mm);          \
+  }
+
+/* Depthwise with a horizontal stride of 2, read in place row by row (XNNPACK's dwconv2d-chw):
+ * a row's vector pairs split into their even and odd columns (unzip), and the tap at input
+ * column 2 * ox + 2a + b reads the even (b = 0) or odd vector shifted by a (-1..1) lanes. The
+ * lane shifted in comes from the neighbouring vector or the row past the tile, and is zero past
+ * the row's ends: the left and right padding need no mask; rows outside the input are skipped. */
+SL_V_INLINE void sl_dwconv_s2_tile(const int NV, const int tail, size_t last, const sl_conv2d_shape_t* s,
+                                   const float* x, const float* w, size_t oy, size_t ox, float* y,
+                                   const sl_minmax_t* mm) {
+  const size_t in_w = s->in_w, kw = s->kernel_w, c0 = 2 * ox, cn = c0 + 2 * SL_V_WIDTH * (size_t)NV;
+  const sl_v zero = sl_v_dup(0.0f);
+  sl_v acc[8];
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; v++) acc[v] = sl_v_splat(w);
+  for (size_t ky = 0; ky < s->kernel_h; ky++) {
+    const size_t iy = oy * s->stride_h + ky; /* counted from the top padding */
+    if (iy < s->pad_top || iy - s->pad_top >= s->in_h) continue;
+    const float* row = x + (iy - s->pad_top) * in_w;
+    const float* wr = w + 1 + ky * kw;
+    sl_v even[8], odd[8];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) {
+      const size_t c = c0 + 2 * SL_V_WIDTH * (size_t)v, n = c < in_w ? in_w - c : 0;
+      const sl_v a = n >= SL_V_WIDTH ? sl_v_load(row + c) : n > 0 ? sl_v_load_tail(row + c, sl_v_tail_of(n)) : zero;
+      const sl_v b = n >= 2 * SL_V_WIDTH ? sl_v_load(row + c + SL_V_WIDTH)
+                     : n > SL_V_WIDTH    ? sl_v_load_tail(row + c + SL_V_WIDTH, sl_v_tail_of(n - SL_V_WIDTH))
+                                         : zero;
+      even[v] = sl_v_unzip_even(a, b);
+      odd[v] = sl_v_unzip_odd(a, b);
+    }
+    const sl_v before[2] = {c0 >= 2 && c0 - 2 < in_w ? sl_v_splat(row + c0 - 2) : zero,
+                            c0 >= 1 && c0 - 1 < in_w ? sl_v_splat(row + c0 - 1) : zero};
+    const sl_v after[2] = {cn < in_w ? sl_v_splat(row + cn) : zero, cn + 1 < in_w ? sl_v_splat(row + cn + 1) : zero};
+#pragma GCC unroll 6
+    for (int t = 0; t < 6; t++) {
+      const int a = t / 2 - 1, b = t % 2;
+      const size_t kx = (size_t)(2 * a + b) + s->pad_left; /* wraps past kw when negative */
+      if (kx >= kw) continue;
+      const sl_v wk = sl_v_splat(wr + kx);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; v++) {
+        const sl_v cur = b ? odd[v] : even[v];
+        sl_v window = cur;
+        if (a < 0) window = sl_v_ext(v > 0 ? (b ? odd[v - 1] : even[v - 1]) : before[b], cur, SL_V_WIDTH - 1);
+        if (a > 0) {
+          const sl_v nx = v + 1 < NV ? (b ? odd[v + 1] : even[v + 1]) : after[b];
+          window = SL_V_WIDTH == 1 ? nx : sl_v_ext(cur, nx, 1);
+        }
+        acc[v] = sl_v_fma(wk, window, acc[v]);
+      }
     }
   }
   const sl_v lo = sl_v_splat(&mm->min), hi = sl_v_splat(&mm->max);
 #pragma GCC unroll 8
   for (int v = 0; v < NV; v++) {
     sl_v o = sl_v_clamp(acc[v], lo, hi);
-    if (masked && v == NV - 1)
-      sl_v_store_tail(y + SL_V_WIDTH * v, o, tail);
+    if (tail && v == NV - 1)
+      sl_v_store_tail(y + SL_V_WIDTH * v, o, sl_v_tail_of(last));
     else
       sl_v_store(y + SL_V_WIDTH * v, o);
   }
 }
 
-SL_V_INLINE void sl_dwconv(const int NV, size_t count, size_t taps, const uint32_t* tap_offset, const float* x,
-                           const float* w, float bias, float* y, const sl_minmax_t* mm) {
-#define DW_TILE(nv, masked, tail, p) sl_dw_tile(nv, masked, tail, taps, tap_offset, x + (p), w, bias, y + (p), mm)
-  SL_PIXEL_LOOP(NV, count, DW_TILE);
-#undef DW_TILE
+SL_V_INLINE void sl_dwconv_s2(const int NV, size_t channels, const sl_conv2d_shape_t* s, const float* x,
+                              const float* w, float* y, const sl_minmax_t* mm) {
+  const size_t ow = s->out_w, tile = (size_t)NV * SL_V_WIDTH, w_stride = 1 + (size_t)s->kernel_h * s->kernel_w;
+  const size_t hw = (size_t)s->in_h * s->in_w, ohw = (size_t)s->out_h * ow;
+  for (size_t ch = 0; ch < channels; ch++, x += hw, w += w_stride)
+    for (size_t oy = 0; oy < s->out_h; oy++) {
+      float* yr = y + ch * ohw + oy * ow;
+      size_t ox = 0;
+      for (; ox + tile <= ow; ox += tile) sl_dwconv_s2_tile(NV, 0, SL_V_WIDTH, s, x, w, oy, ox, yr + ox, mm);
+      if (ox == ow) continue;
+      const size_t nv = (ow - ox + SL_V_WIDTH - 1) / SL_V_WIDTH, last = ow - ox - (nv - 1) * SL_V_WIDTH;
+#define DW2_TAIL(n) \
+  if (NV >= (n) && nv == (n)) sl_dwconv_s2_tile((n), 1, last, s, x, w, oy, ox, yr + ox, mm)
+      DW2_TAIL(1);
+      DW2_TAIL(2);
+      DW2_TAIL(3);
+      DW2_TAIL(4);
+      DW2_TAIL(5);
+      DW2_TAIL(6);
+      DW2_TAIL(7);
+      DW2_TAIL(8);
+#undef DW2_TAIL
+    }
 }
 
-#define SL_DEFINE_dwconv(name, PIXELS, ROWS)                                                          \
-  SL_V_TARGET void name(size_t count, size_t taps, const uint32_t* tap_offset, const float* x,          \
-                        const float* w, float bias, float* y, const sl_minmax_t* mm) {                  \
-    sl_dwconv((PIXELS) / SL_V_WIDTH, count, taps, tap_offset, x, w, bias, y, mm);                       \
+#define SL_DEFINE_dwconv_s2(name, PIXELS, ROWS)                                                          \
+  SL_V_TARGET void name(size_t channels, const sl_conv2d_shape_t* s, const float* x, const float* w, float* y, \
+                        const sl_minmax_t* mm) {                                                         \
+    sl_dwconv_s2((PIXELS) / SL_V_WIDTH, channels, s, x, w, y, mm);                                      \
   }
 
 #endif

@@ -199,6 +199,28 @@ SL_V_INLINE void sl_layernorm(const float* x, size_t n, float epsilon, const flo
   }
 }
 
+/* Each row's n floats split into its even and odd ones (a stride-2 depthwise convolution's
+ * column phases): whole vector pairs, then one pair cut at the tail, whose masks every row
+ * shares (rows are often a few vectors long). */
+SL_V_INLINE void sl_unzip(size_t rows, size_t n, const float* x, size_t x_stride, float* even, float* odd,
+                          size_t y_stride) {
+  const size_t full = n / (2 * SL_V_WIDTH) * (2 * SL_V_WIDTH), m = n - full;
+  const sl_v_tail ta = sl_v_tail_of(m < SL_V_WIDTH ? m : SL_V_WIDTH), tb = sl_v_tail_of(m > SL_V_WIDTH ? m - SL_V_WIDTH : 0);
+  const sl_v_tail te = sl_v_tail_of((m + 1) / 2), to = sl_v_tail_of(m / 2);
+  for (size_t r = 0; r < rows; r++, x += x_stride, even += y_stride, odd += y_stride) {
+    for (size_t i = 0; i < full; i += 2 * SL_V_WIDTH) {
+      const sl_v a = sl_v_load(x + i), b = sl_v_load(x + i + SL_V_WIDTH);
+      sl_v_store(even + i / 2, sl_v_unzip_even(a, b));
+      sl_v_store(odd + i / 2, sl_v_unzip_odd(a, b));
+    }
+    if (m == 0) continue;
+    const sl_v a = sl_v_load_tail(x + full, ta);
+    const sl_v b = m > SL_V_WIDTH ? sl_v_load_tail(x + full + SL_V_WIDTH, tb) : sl_v_dup(0.0f);
+    sl_v_store_tail(even + full / 2, sl_v_unzip_even(a, b), te);
+    if (m >= 2) sl_v_store_tail(odd + full / 2, sl_v_unzip_odd(a, b), to);
+  }
+}
+
 #define SL_DEFINE_vunary(name, PIXELS, ROWS) \
   SL_V_TARGET void name(const sl_activation_t* act, const float* x, float* y, size_t n) { sl_vunary(act, x, y, n); }
 #define SL_DEFINE_vbinary(name, PIXELS, ROWS)                                                                   \
@@ -214,6 +236,11 @@ SL_V_INLINE void sl_layernorm(const float* x, size_t n, float epsilon, const flo
   SL_V_TARGET void name(const float* x, size_t n, float epsilon, const float* gamma, const float* beta, \
                         float* y) {                                                                     \
     sl_layernorm(x, n, epsilon, gamma, beta, y);                                                        \
+  }
+#define SL_DEFINE_unzip(name, PIXELS, ROWS)                                                              \
+  SL_V_TARGET void name(size_t rows, size_t n, const float* x, size_t x_stride, float* even, float* odd, \
+                        size_t y_stride) {                                                               \
+    sl_unzip(rows, n, x, x_stride, even, odd, y_stride);                                                 \
   }
 
 #endif

@@ -44,6 +44,28 @@ SL_V_INLINE sl_v sl_v_exp2i(sl_v t) {
   __m256i bits = _mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(127));
   return _mm256_castsi256_ps(_mm256_slli_epi32(bits, 23));
 }
+/* Lanes k .. k + 7 of a then b, for a constant k: alignr works within 128-bit halves, so it
+ * pairs a or b with the halves straddling them (a's high, b's low). */
+SL_V_INLINE sl_v sl_v_ext(sl_v a, sl_v b, int k) {
+  const __m256i x = _mm256_castps_si256(a), y = _mm256_castps_si256(b), mid = _mm256_permute2x128_si256(x, y, 0x21);
+  switch (k) {
+    case 1: return _mm256_castsi256_ps(_mm256_alignr_epi8(mid, x, 4));
+    case 2: return _mm256_castsi256_ps(_mm256_alignr_epi8(mid, x, 8));
+    case 3: return _mm256_castsi256_ps(_mm256_alignr_epi8(mid, x, 12));
+    case 4: return _mm256_castsi256_ps(mid);
+    case 5: return _mm256_castsi256_ps(_mm256_alignr_epi8(y, mid, 4));
+    case 6: return _mm256_castsi256_ps(_mm256_alignr_epi8(y, mid, 8));
+    case 7: return _mm256_castsi256_ps(_mm256_alignr_epi8(y, mid, 12));
+    default: return a;
+  }
+}
+/* shuffle_ps picks within 128-bit halves: a0 a2 b0 b2 | a4 a6 b4 b6; the 64-bit permute orders them. */
+SL_V_INLINE sl_v sl_v_unzip_even(sl_v a, sl_v b) {
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
+}
+SL_V_INLINE sl_v sl_v_unzip_odd(sl_v a, sl_v b) {
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
+}
 SL_V_INLINE float sl_v_hsum(sl_v v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));

@@ -40,6 +40,25 @@ SL_V_INLINE sl_v sl_v_exp2i(sl_v t) {
   __m512i bits = _mm512_add_epi32(_mm512_castps_si512(t), _mm512_set1_epi32(127));
   return _mm512_castsi512_ps(_mm512_slli_epi32(bits, 23));
 }
+/* Lanes k .. k + 15 of a then b, for a constant k (each case is an immediate). */
+SL_V_INLINE sl_v sl_v_ext(sl_v a, sl_v b, int k) {
+  const __m512i x = _mm512_castps_si512(a), y = _mm512_castps_si512(b);
+  switch (k) {
+#define SL_V_EXT_CASE(n) \
+  case n: return _mm512_castsi512_ps(_mm512_alignr_epi32(y, x, n));
+    SL_V_EXT_CASE(1) SL_V_EXT_CASE(2) SL_V_EXT_CASE(3) SL_V_EXT_CASE(4) SL_V_EXT_CASE(5) SL_V_EXT_CASE(6)
+    SL_V_EXT_CASE(7) SL_V_EXT_CASE(8) SL_V_EXT_CASE(9) SL_V_EXT_CASE(10) SL_V_EXT_CASE(11) SL_V_EXT_CASE(12)
+    SL_V_EXT_CASE(13) SL_V_EXT_CASE(14) SL_V_EXT_CASE(15)
+#undef SL_V_EXT_CASE
+    default: return a;
+  }
+}
+SL_V_INLINE sl_v sl_v_unzip_even(sl_v a, sl_v b) {
+  return _mm512_permutex2var_ps(a, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), b);
+}
+SL_V_INLINE sl_v sl_v_unzip_odd(sl_v a, sl_v b) {
+  return _mm512_permutex2var_ps(a, _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), b);
+}
 SL_V_INLINE float sl_v_hsum(sl_v v) { return _mm512_reduce_add_ps(v); }
 SL_V_INLINE float sl_v_hmax(sl_v v) { return _mm512_reduce_max_ps(v); }
 

@@ -61,6 +61,17 @@ SL_V_INLINE sl_v sl_v_exp2i(sl_v t) {
   int32x4_t bits = vaddq_s32(vreinterpretq_s32_f32(t), vdupq_n_s32(127));
   return vreinterpretq_f32_s32(vshlq_n_s32(bits, 23));
 }
+/* Lanes k .. k + 3 of a then b, for a constant k. */
+SL_V_INLINE sl_v sl_v_ext(sl_v a, sl_v b, int k) {
+  switch (k) {
+    case 1: return vextq_f32(a, b, 1);
+    case 2: return vextq_f32(a, b, 2);
+    case 3: return vextq_f32(a, b, 3);
+    default: return a;
+  }
+}
+SL_V_INLINE sl_v sl_v_unzip_even(sl_v a, sl_v b) { return vuzp1q_f32(a, b); }
+SL_V_INLINE sl_v sl_v_unzip_odd(sl_v a, sl_v b) { return vuzp2q_f32(a, b); }
 SL_V_INLINE float sl_v_hsum(sl_v v) { return vaddvq_f32(v); }
 SL_V_INLINE float sl_v_hmax(sl_v v) { return vmaxvq_f32(v); }
 

@@ -46,6 +46,19 @@ SL_V_INLINE sl_v sl_v_exp2i(sl_v t) {
   memcpy(&out, &bits, sizeof(out));
   return out;
 }
+SL_V_INLINE sl_v sl_v_ext(sl_v a, sl_v b, int k) { /* one lane: k is 0 */
+  (void)b;
+  (void)k;
+  return a;
+}
+SL_V_INLINE sl_v sl_v_unzip_even(sl_v a, sl_v b) {
+  (void)b;
+  return a;
+}
+SL_V_INLINE sl_v sl_v_unzip_odd(sl_v a, sl_v b) {
+  (void)a;
+  return b;
+}
 SL_V_INLINE float sl_v_hsum(sl_v v) { return v; }
 SL_V_INLINE float sl_v_hmax(sl_v v) { return v; }
 

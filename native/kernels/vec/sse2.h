@@ -66,6 +66,17 @@ SL_V_INLINE sl_v sl_v_exp2i(sl_v t) {
   __m128i bits = _mm_add_epi32(_mm_castps_si128(t), _mm_set1_epi32(127));
   return _mm_castsi128_ps(_mm_slli_epi32(bits, 23));
 }
+/* Lanes k .. k + 3 of a then b, for a constant k, by shuffles (SSE2 has no alignr). */
+SL_V_INLINE sl_v sl_v_ext(sl_v a, sl_v b, int k) {
+  switch (k) {
+    case 1: return _mm_shuffle_ps(a, _mm_shuffle_ps(a, b, _MM_SHUFFLE(0, 0, 3, 3)), _MM_SHUFFLE(2, 0, 2, 1));
+    case 2: return _mm_shuffle_ps(a, b, _MM_SHUFFLE(1, 0, 3, 2));
+    case 3: return _mm_shuffle_ps(_mm_shuffle_ps(a, b, _MM_SHUFFLE(1, 0, 3, 3)), b, _MM_SHUFFLE(2, 1, 2, 0));
+    default: return a;
+  }
+}
+SL_V_INLINE sl_v sl_v_unzip_even(sl_v a, sl_v b) { return _mm_shuffle_ps(a, b, 0x88); }
+SL_V_INLINE sl_v sl_v_unzip_odd(sl_v a, sl_v b) { return _mm_shuffle_ps(a, b, 0xDD); }
 SL_V_INLINE float sl_v_hsum(sl_v v) {
   sl_v s = _mm_add_ps(v, _mm_movehl_ps(v, v));
   return _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)));

@@ -58,6 +58,17 @@ SL_V_INLINE sl_vm sl_v_tail_mask(sl_v_tail n) {
   return wasm_u32x4_lt(wasm_u32x4_make(0, 1, 2, 3), wasm_u32x4_splat((uint32_t)n));
 }
 SL_V_INLINE sl_v sl_v_exp2i(sl_v t) { return wasm_i32x4_shl(wasm_i32x4_add(t, wasm_i32x4_splat(127)), 23); }
+/* Lanes k .. k + 3 of a then b, for a constant k. */
+SL_V_INLINE sl_v sl_v_ext(sl_v a, sl_v b, int k) {
+  switch (k) {
+    case 1: return wasm_i32x4_shuffle(a, b, 1, 2, 3, 4);
+    case 2: return wasm_i32x4_shuffle(a, b, 2, 3, 4, 5);
+    case 3: return wasm_i32x4_shuffle(a, b, 3, 4, 5, 6);
+    default: return a;
+  }
+}
+SL_V_INLINE sl_v sl_v_unzip_even(sl_v a, sl_v b) { return wasm_i32x4_shuffle(a, b, 0, 2, 4, 6); }
+SL_V_INLINE sl_v sl_v_unzip_odd(sl_v a, sl_v b) { return wasm_i32x4_shuffle(a, b, 1, 3, 5, 7); }
 SL_V_INLINE float sl_v_hsum(sl_v v) {
   return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1)) +
          (wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3));
