@@ -64,6 +64,10 @@ def main():
             peak = LANES[isa] * (FMA_UNITS if isa != "scalar" else 1) * 2 * clock
             r["peak_gflops"] = peak
             print(f"| {r['kernel']} | {peak:.0f} | {r['shape']} | {r['gflops']:.1f} | {100 * r['gflops'] / peak:.0f}% |")
+    print("\n| gemm_nc kernel | shape | GFLOP/s | x gemm |\n|---|---|---|---|")
+    for r in rows:
+        if r["family"] == "gemm_nc" and "speedup_vs_gemm" in r:
+            print(f"| {r['kernel']} | {r['shape']} | {r['gflops']:.1f} | {r['speedup_vs_gemm']:.2f} |")
     print()
     print("| ISA | pixels x out x in | gemm GFLOP/s | r | " + " | ".join(
         f"{int(s * 100)}%: GFLOP/s (x gemm)" for s in SPARSITIES) + " |")

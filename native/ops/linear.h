@@ -7,8 +7,10 @@
 
 /* Dense layers of at most this many pixels (14x14 maps and smaller) run gemm_nc: a gemm tile is
  * whole vectors of pixels, and its last, partial tile costs almost a full one.
- * benchmarks/bench_kernels.py, on MobileNetV2's shapes: gemm_nc runs 49 pixels 1.2-1.5x and 196
- * pixels 1.05-1.1x faster than gemm (AVX-512 and AVX2), 784 and more 0.75-1.1x. */
+ * benchmarks/bench_kernels.py on this session's AVX-512 EPYC: gemm_nc runs 49 pixels 1.15-1.3x
+ * gemm's speed, 196 pixels 0.9-1.0x, 784 and more 0.4-0.9x; whole models with 256 here against
+ * 64 ran as fast or a little faster (dense ResNet-50 41.1 against 41.8 ms, MobileNetV2 4.07
+ * against 4.11 ms), the layer's own scatter-free stores and splits over channels counting too. */
 #define SL_GEMM_NC_MAX_PIXELS 256
 
 /* Channel-major: x[cols][stride] -> y[rows][stride] (NCHW 1x1 convolutions); token-major:

@@ -120,10 +120,12 @@ static void run_spmm(const void* c) {
 
 /* The dense layer's time, then each sparsity's, with whole r x 1 groups kept at random. */
 static void bench_matrix(const sl_ukernel_t* gk, uint32_t isa, int reps) {
-  /* pixels, out channels, in channels: MobileNetV2 1x1 layers at 224x224. */
+  /* pixels, out channels, in channels: MobileNetV2's 1x1 layers at 224x224, then ResNet-50's
+   * (1x1, and 3x3 ones as the gemm their implicit convolution runs: 9 x in channels). */
   static const size_t shapes[][3] = {{12544, 16, 32}, {3136, 144, 24}, {3136, 24, 144}, {784, 192, 32},
-                                     {784, 32, 192}, {196, 384, 64}, {196, 576, 96}, {49, 960, 160},
-                                     {49, 160, 960}, {49, 1280, 320}};
+                                     {784, 32, 192},  {196, 384, 64},  {196, 576, 96},  {49, 960, 160},
+                                     {49, 160, 960},  {49, 1280, 320}, {3136, 256, 64}, {3136, 64, 576},
+                                     {784, 128, 1152}, {196, 1024, 256}, {49, 2048, 512}};
   static const double sparsities[] = {0.5, 0.7, 0.8, 0.9, 0.95};
   for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
     size_t pixels = shapes[s][0], rows = shapes[s][1], cols = shapes[s][2];

@@ -168,9 +168,10 @@ typedef struct {
 
 /* Columns [k0, k0 + k) of one tile. The first chunk starts from the biases, a later one from the
  * partial sums it left in y; only the last clamps. */
-SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int masked, sl_v_tail tail, size_t valid,
-                            const sl_nc_args_t* a, size_t k0, size_t k, bool last, const float* x,
+SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int unit, const int masked, sl_v_tail tail,
+                            size_t valid, const sl_nc_args_t* a, size_t k0, size_t k, bool last, const float* x,
                             const float* panel, float* y) {
+  const size_t x_pixel_stride = unit ? 1 : a->x_pixel_stride; /* unit: channel-major x, immediate offsets */
   const size_t panel_rows = a->panel_rows, x_k_stride = a->x_k_stride, y_pixel_stride = a->y_pixel_stride;
   const bool scatter = a->y_channel_stride != 1;
   sl_v acc[8][4];
@@ -229,7 +230,7 @@ SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int masked, sl_v_t
     for (int v = 0; v < NV; v++) wv[v] = sl_v_load(w + SL_V_WIDTH * v);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; i++) {
-      const sl_v xi = sl_v_splat(x + i * a->x_pixel_stride);
+      const sl_v xi = sl_v_splat(x + i * x_pixel_stride);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; v++) acc[i][v] = sl_v_fma(wv[v], xi, acc[i][v]);
     }
@@ -271,7 +272,7 @@ SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int masked, sl_v_t
 /* Pixels in groups of MR (the last group smaller) over nv vectors of one panel (fewer than its
  * own in a last panel of fewer rows). */
 #define SL_NC_TILE(mr, nv, masked, tail, x_, y_) \
-  sl_nc_tile(mr, nv, masked, tail, valid, &a, k0, k1 - k0, k1 == k, x_, panel, y_)
+  sl_nc_tile(mr, nv, UNIT, masked, tail, valid, &a, k0, k1 - k0, k1 == k, x_, panel, y_)
 #define SL_NC_PIXELS(MR, nv, masked, tail)                                                              \
   do {                                                                                                  \
     size_t p_ = 0;                                                                                      \
@@ -294,8 +295,8 @@ SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int masked, sl_v_t
  * tile), the partial sums waiting in y; pixels in blocks whose inputs fit in L2 beside it. A
  * last panel of fewer rows runs only the vectors it has. */
 #define SL_NC_PANEL_BYTES (128 * 1024)
-SL_V_INLINE void sl_gemm_nc(const int MR, const int NV, size_t pixels, size_t rows, size_t k, const float* x,
-                            size_t x_pixel_stride, size_t x_k_stride, const float* panels, float* y,
+SL_V_INLINE void sl_gemm_nc(const int MR, const int NV, const int UNIT, size_t pixels, size_t rows, size_t k,
+                            const float* x, size_t x_pixel_stride, size_t x_k_stride, const float* panels, float* y,
                             size_t y_pixel_stride, size_t y_channel_stride, const sl_minmax_t* mm) {
   const sl_nc_args_t a = {x_pixel_stride, x_k_stride, (size_t)SL_V_WIDTH * NV, y_pixel_stride, y_channel_stride, mm};
   const size_t chunk = SL_NC_PANEL_BYTES / (sizeof(float) * a.panel_rows);
@@ -333,8 +334,12 @@ SL_V_INLINE void sl_gemm_nc(const int MR, const int NV, size_t pixels, size_t ro
   SL_V_TARGET void name(size_t pixels, size_t rows, size_t k, const float* x, size_t x_pixel_stride,         \
                         size_t x_k_stride, const float* panels, float* y, size_t y_pixel_stride,             \
                         size_t y_channel_stride, const sl_minmax_t* mm) {                                    \
-    sl_gemm_nc(PIXELS, (ROWS) / SL_V_WIDTH, pixels, rows, k, x, x_pixel_stride, x_k_stride, panels, y,       \
-               y_pixel_stride, y_channel_stride, mm);                                                        \
+    if (x_pixel_stride == 1)                                                                                 \
+      sl_gemm_nc(PIXELS, (ROWS) / SL_V_WIDTH, 1, pixels, rows, k, x, 1, x_k_stride, panels, y, y_pixel_stride, \
+                 y_channel_stride, mm);                                                                      \
+    else                                                                                                     \
+      sl_gemm_nc(PIXELS, (ROWS) / SL_V_WIDTH, 0, pixels, rows, k, x, x_pixel_stride, x_k_stride, panels, y,   \
+                 y_pixel_stride, y_channel_stride, mm);                                                      \
   }
 
 /* Depthwise: NV vectors of one channel's outputs. A tap at step e = k - 2 counts where the lane's
@@ -362,6 +367,19 @@ SL_V_INLINE void sl_dw_step(const int NV, const int tail, size_t last, int k, co
   }
 }
 #endif
+
+/* Depthwise outputs: NV vectors clamped and stored at y, the last cut to `last` lanes when `tail`. */
+SL_V_INLINE void sl_dw_store(const int NV, const sl_v* acc, int tail, size_t last, float* y, const sl_minmax_t* mm) {
+  const sl_v lo = sl_v_splat(&mm->min), hi = sl_v_splat(&mm->max);
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; v++) {
+    const sl_v o = sl_v_clamp(acc[v], lo, hi);
+    if (tail && v == NV - 1)
+      sl_v_store_tail(y + SL_V_WIDTH * v, o, sl_v_tail_of(last));
+    else
+      sl_v_store(y + SL_V_WIDTH * v, o);
+  }
+}
 
 /* 16-lane vectors: each tap row is loaded once (NV vectors and the few floats past them) and its
  * steps shifted out of those registers, since unaligned 64-byte loads mostly straddle cache
@@ -434,15 +452,7 @@ SL_V_INLINE void sl_dw_tile(const int NV, const int tail, size_t last, const sl_
       acc[v] = sl_v_add(acc[v], sl_v_select(sl_dw_step_counts(k, col[v], width), sum[v], sl_v_dup(0.0f)));
   }
 #endif
-  const sl_v lo = sl_v_splat(&mm->min), hi = sl_v_splat(&mm->max);
-#pragma GCC unroll 8
-  for (int v = 0; v < NV; v++) {
-    sl_v o = sl_v_clamp(acc[v], lo, hi);
-    if (tail && v == NV - 1)
-      sl_v_store_tail(y + SL_V_WIDTH * v, o, sl_v_tail_of(last));
-    else
-      sl_v_store(y + SL_V_WIDTH * v, o);
-  }
+  sl_dw_store(NV, acc, tail, last, y, mm);
 }
 
 /* Tiles run over pixels, channels inside, so the lane columns are worked out once for all the
@@ -552,15 +562,7 @@ SL_V_INLINE void sl_dwconv_s2_tile(const int NV, const int tail, size_t last, co
       }
     }
   }
-  const sl_v lo = sl_v_splat(&mm->min), hi = sl_v_splat(&mm->max);
-#pragma GCC unroll 8
-  for (int v = 0; v < NV; v++) {
-    sl_v o = sl_v_clamp(acc[v], lo, hi);
-    if (tail && v == NV - 1)
-      sl_v_store_tail(y + SL_V_WIDTH * v, o, sl_v_tail_of(last));
-    else
-      sl_v_store(y + SL_V_WIDTH * v, o);
-  }
+  sl_dw_store(NV, acc, tail, last, y, mm);
 }
 
 SL_V_INLINE void sl_dwconv_s2(const int NV, size_t channels, const sl_conv2d_shape_t* s, const float* x,
