@@ -45,8 +45,12 @@ sl_status_t sl_implicit_conv_prepare(sl_model_t* m, sl_node_t* n, sl_implicit_co
   c->phase_stride = e.phase_rows * e.row_len;
   c->plane = e.plane;
   c->count = (size_t)(s->out_h - 1) * c->row_len + s->out_w;
-  /* Whole flat rows per task, about four gemm tiles' worth. */
+  /* Whole flat rows per task, about four gemm tiles' worth; where that leaves fewer than four
+   * tasks a thread (a 14x14 map is two blocks), they split the output channels too. */
   c->block = ceil_div(4 * (size_t)c->gemm->pixels, c->row_len) * c->row_len;
+  size_t tasks = s->groups * ceil_div(c->count, c->block), want = 4 * sl_op_threads(m);
+  size_t panels = ceil_div(s->out_c / s->groups, c->gemm->rows);
+  c->row_chunks = tasks >= want ? 1 : ceil_div(want, tasks) < panels ? ceil_div(want, tasks) : panels;
   size_t icg = s->in_c / s->groups, ocg = s->out_c / s->groups;
   c->patch = icg * s->kernel_h * s->kernel_w; /* a weight row: below 2^31 */
   size_t panel_bytes, panels_bytes, offset_bytes, planes_bytes, out_bytes;
@@ -119,24 +123,29 @@ static void fill_task(void* ctx, size_t ic, size_t thread) {
     }
 }
 
-/* Task = (group, block of flat outputs): the gemm into the thread's scratch, then its valid
- * columns into y. */
+/* Task = (group, block of flat outputs, range of output channels): the gemm into the thread's
+ * scratch, then its valid columns into y. */
 static void gemm_task(void* ctx, size_t task, size_t thread) {
   const job_t* j = ctx;
   const sl_implicit_conv_t* c = j->c;
   const sl_conv2d_shape_t* s = &c->s;
-  size_t blocks = ceil_div(c->count, c->block), g = task / blocks;
-  size_t f0 = task % blocks * c->block, f1 = f0 + c->block < c->count ? f0 + c->block : c->count, n = f1 - f0;
+  size_t blocks = ceil_div(c->count, c->block), chunk = task % c->row_chunks, b = task / c->row_chunks % blocks;
+  size_t g = task / c->row_chunks / blocks;
+  size_t f0 = b * c->block, f1 = f0 + c->block < c->count ? f0 + c->block : c->count, n = f1 - f0;
   size_t icg = s->in_c / s->groups, ocg = s->out_c / s->groups, pixels = (size_t)s->out_h * s->out_w;
+  size_t rows = c->gemm->rows, panels = ceil_div(ocg, rows);
+  size_t r0 = chunk * panels / c->row_chunks * rows, r1 = (chunk + 1) * panels / c->row_chunks * rows;
+  if (r1 > ocg) r1 = ocg;
   float* out = sl_scratch_thread(j->m, j->n, thread);
-  c->gemm->fn.gemm(n, ocg, c->patch, j->planes + g * icg * c->plane + f0, 0, c->x_offset,
-                   c->panels + g * c->panel_size, out, n, &c->mm);
-  if (c->post.type != SL_ACT_NONE) c->vunary->fn.vunary(&c->post, out, out, ocg * n);
-  for (size_t o = 0; o < ocg; o++) {
+  c->gemm->fn.gemm(n, r1 - r0, c->patch, j->planes + g * icg * c->plane + f0, 0, c->x_offset,
+                   c->panels + g * c->panel_size + r0 * (c->patch + 1), out, n, &c->mm);
+  if (c->post.type != SL_ACT_NONE) c->vunary->fn.vunary(&c->post, out, out, (r1 - r0) * n);
+  for (size_t o = r0; o < r1; o++) {
     float* y = j->y + (g * ocg + o) * pixels;
+    const float* row_out = out + (o - r0) * n;
     for (size_t f = f0 - f0 % c->row_len; f < f1; f += c->row_len) { /* f: the start of a flat row */
       size_t lo = f > f0 ? f : f0, hi = f + s->out_w < f1 ? f + s->out_w : f1;
-      if (lo < hi) memcpy(y + f / c->row_len * s->out_w + (lo - f), out + o * n + (lo - f0), (hi - lo) * sizeof(float));
+      if (lo < hi) memcpy(y + f / c->row_len * s->out_w + (lo - f), row_out + (lo - f0), (hi - lo) * sizeof(float));
     }
   }
 }
@@ -148,6 +157,6 @@ void sl_implicit_conv_run(const sl_model_t* m, const sl_node_t* n, const sl_impl
     job_t j = {m, n, c, x + b * s->in_c * s->in_h * s->in_w, y + b * s->out_c * s->out_h * s->out_w,
                sl_scratch_shared(m)};
     sl_parallel_for(m, s->in_c, fill_task, &j);
-    sl_parallel_for(m, s->groups * ceil_div(c->count, c->block), gemm_task, &j);
+    sl_parallel_for(m, s->groups * ceil_div(c->count, c->block) * c->row_chunks, gemm_task, &j);
   }
 }

@@ -22,6 +22,7 @@ typedef struct {
   uint32_t* x_offset;  /* per tap: its offset in one group's planes */
   size_t row_len, phase_rows, phase_stride, plane; /* padded planes, per input channel */
   size_t count, block; /* flat outputs (rows of row_len), and per task */
+  size_t row_chunks;   /* output channel ranges per block */
 } sl_implicit_conv_t;
 
 /* Whether this shape's planes and tap offsets fit the kernel's 32-bit offsets. */
