@@ -39,11 +39,10 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   p->cols = (size_t)k;
   p->out_c = (size_t)oc;
   p->rows = x->num_elems / (size_t)k;
-  /* Rows of spmm's transposed copies an odd number of 32-byte steps apart: power-of-two strides
-   * (128 tokens) would map a kernel's column loads onto a few L1 sets. One row is both layouts. */
-  size_t ld = p->rows > 1 ? ((p->rows + 7) / 8 * 8) | 8 : 1;
+  /* One row is both layouts; channel-major runs it without transposed copies. */
   sl_linear_layout_t layout = p->rows > 1 ? SL_LINEAR_TOKEN_MAJOR : SL_LINEAR_CHANNEL_MAJOR;
-  return sl_linear_prepare(m, n, &p->linear, w, b != NULL ? sl_const_f32(b) : NULL, layout, p->rows, ld, &p->act);
+  return sl_linear_prepare(m, n, &p->linear, w, b != NULL ? sl_const_f32(b) : NULL, layout, p->rows, p->rows,
+                           &p->act);
 }
 
 static sl_status_t resize(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {

@@ -172,7 +172,10 @@ sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const
   L->rows = (size_t)w->shape[0];
   L->cols = (size_t)w->shape[1];
   L->pixels = pixels;
-  L->stride = stride;
+  /* Token-major: the stride of spmm's transposed copies, rows an odd number of 32-byte steps
+   * apart (power-of-two strides, 128 tokens, would map a kernel's column loads onto a few L1
+   * sets); a single row is both layouts. */
+  L->stride = layout == SL_LINEAR_CHANNEL_MAJOR ? stride : pixels > 1 ? ((pixels + 7) / 8 * 8) | 8 : 1;
   L->post = sl_activation_split(act, &L->mm);
   L->vunary = sl_op_kernel(m, SL_FAMILY_vunary, 0);
   n->dense_flops = 2.0 * (double)L->rows * (double)L->cols * (double)pixels;
@@ -282,6 +285,15 @@ static void run_task(void* ctx, size_t task, size_t thread) {
   if (L->post.type != SL_ACT_NONE) post_activation(L, j->y, NULL, r0, r1 - r0, p0, p1);
 }
 
+/* About `want` tasks: up to that many chunks of the first kind of units, then as many of the
+ * second as make up the rest (at least one of each). */
+static void split_tasks(size_t want, size_t first_units, size_t second_units, size_t* first, size_t* second) {
+  *first = first_units < want ? first_units : want;
+  if (*first == 0) *first = 1;
+  size_t rest = (want + *first - 1) / *first;
+  *second = rest < second_units ? rest : (second_units > 0 ? second_units : 1);
+}
+
 /* The kernels on channel-major data (token-major too for gemm_nc). */
 static void run_kernels(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y) {
   job_t j = {L, x, y, 0, 0, 1, 0, 1};
@@ -289,21 +301,13 @@ static void run_kernels(const sl_model_t* m, const sl_linear_t* L, const float* 
   j.tiles = (L->pixels + j.tile - 1) / j.tile;
   j.row_units = L->spmm != NULL ? L->packed.blocks : (L->rows + L->gemm->rows - 1) / L->gemm->rows;
   size_t threads = sl_op_threads(m);
-  if (threads > 1 && L->spmm == NULL && L->gemm->family == SL_FAMILY_gemm_nc) {
-    /* About four tasks per thread, split over panels first: every pixel chunk streams all the
-     * weights, which dominate gemm_nc's layers (7x7 maps, token-major FC). */
-    size_t want = 4 * threads, units = j.row_units > 0 ? j.row_units : 1;
-    j.row_chunks = units < want ? units : want;
-    size_t pc = (want + j.row_chunks - 1) / j.row_chunks;
-    j.pixel_chunks = pc < j.tiles ? pc : (j.tiles > 0 ? j.tiles : 1);
-  } else if (threads > 1) {
-    /* About four tasks per thread, split over pixels first and over rows when
-     * there are few pixels, so every layer spreads. */
-    size_t want = 4 * threads;
-    j.pixel_chunks = j.tiles < want ? j.tiles : want;
-    size_t rc = (want + j.pixel_chunks - 1) / j.pixel_chunks;
-    j.row_chunks = rc < j.row_units ? rc : (j.row_units > 0 ? j.row_units : 1);
-  }
+  if (threads > 1 && L->spmm == NULL && L->gemm->family == SL_FAMILY_gemm_nc)
+    /* Over panels first: every pixel chunk streams all the weights, which dominate gemm_nc's
+     * layers (7x7 maps, token-major FC). */
+    split_tasks(4 * threads, j.row_units, j.tiles, &j.row_chunks, &j.pixel_chunks);
+  else if (threads > 1)
+    /* Over pixels first, and over rows when there are few pixels, so every layer spreads. */
+    split_tasks(4 * threads, j.tiles, j.row_units, &j.pixel_chunks, &j.row_chunks);
   sl_parallel_for(m, j.pixel_chunks * j.row_chunks, run_task, &j);
 }
 

@@ -25,7 +25,7 @@ typedef struct {
   sl_linear_layout_t layout;
   size_t rows, cols, pixels;
   size_t stride; /* channel-major pixel stride of x and y (token-major: of the spmm's transposed
-                    copies): the pixels prepare saw, as a resize may run fewer */
+                    copies), from the pixels prepare saw, as a resize may run fewer */
   sl_minmax_t mm;
   sl_activation_t post; /* applied after the kernel; NONE when the clamp is the activation */
   const sl_ukernel_t* vunary; /* runs post */
@@ -37,7 +37,8 @@ typedef struct {
 } sl_linear_t;
 
 /* w: dense [rows][cols] or group-sparse; bias may be NULL; channel-major x and y rows are
- * `stride` floats apart (>= pixels). Reserves the node's scratch; sets n->kernel and flops. */
+ * `stride` floats apart (>= pixels; token-major layers ignore it). Reserves the node's scratch;
+ * sets n->kernel and flops. */
 sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const sl_tensor_t* w,
                               const float* bias, sl_linear_layout_t layout, size_t pixels, size_t stride,
                               const sl_activation_t* act);

@@ -223,6 +223,25 @@ static void test_spmm(const sl_ukernel_t* k) {
   }
 }
 
+/* A random dense layer of rows x cols over xc [cols][pixels]: its weights packed for kernel k, a
+ * random clamp in mm, and the reference outputs [rows][pixels]. */
+static float* random_dense_layer(const sl_ukernel_t* k, size_t rows, size_t cols, size_t pixels, const float* xc,
+                                 float** packed, sl_minmax_t* mm) {
+  float* w = xmalloc(rows * cols * sizeof(float));
+  float* bias = xmalloc(rows * sizeof(float));
+  for (size_t i = 0; i < rows * cols; i++) w[i] = frand();
+  for (size_t i = 0; i < rows; i++) bias[i] = frand();
+  sl_activation_t act;
+  random_clamp(&act, mm);
+  float* want = xmalloc(rows * pixels * sizeof(float));
+  *packed = xmalloc(sl_gemm_pack_size(rows, cols, k->rows) * sizeof(float));
+  sl_f32_gemm_ref(w, bias, rows, cols, pixels, xc, want, &act);
+  sl_gemm_pack(w, bias, rows, cols, k->rows, *packed);
+  free(w);
+  free(bias);
+  return want;
+}
+
 /* Columns at a stride, and (odd trials) at offsets that overlap and repeat, as an implicit
  * convolution's taps do. */
 static void test_gemm(const sl_ukernel_t* k) {
@@ -231,24 +250,16 @@ static void test_gemm(const sl_ukernel_t* k) {
     size_t x_stride = pixels + rnd(9), y_stride = pixels + rnd(9);
     uint32_t* x_offset = trial % 2 == 1 ? xmalloc(cols * sizeof(uint32_t)) : NULL;
     for (size_t c = 0; x_offset != NULL && c < cols; c++) x_offset[c] = rnd((uint32_t)(cols * x_stride - pixels + 1));
-    float* w = xmalloc(rows * cols * sizeof(float));
-    float* bias = xmalloc(rows * sizeof(float));
     float* x = xmalloc(cols * x_stride * sizeof(float));
     float* xc = xmalloc(cols * pixels * sizeof(float));
-    for (size_t i = 0; i < rows * cols; i++) w[i] = frand();
-    for (size_t i = 0; i < rows; i++) bias[i] = frand();
     for (size_t i = 0; i < cols * x_stride; i++) x[i] = frand();
     if (trial % 4 == 3) poison(x, cols * x_stride, true);
     for (size_t c = 0; c < cols; c++)
       memcpy(xc + c * pixels, x + (x_offset != NULL ? x_offset[c] : c * x_stride), pixels * sizeof(float));
-    sl_activation_t act;
+    float* packed;
     sl_minmax_t mm;
-    random_clamp(&act, &mm);
-    float* want = xmalloc(rows * pixels * sizeof(float));
+    float* want = random_dense_layer(k, rows, cols, pixels, xc, &packed, &mm);
     float* got = xmalloc(rows * y_stride * sizeof(float));
-    float* packed = xmalloc(sl_gemm_pack_size(rows, cols, k->rows) * sizeof(float));
-    sl_f32_gemm_ref(w, bias, rows, cols, pixels, xc, want, &act);
-    sl_gemm_pack(w, bias, rows, cols, k->rows, packed);
     for (size_t i = 0; i < rows * y_stride; i++) got[i] = 12345.0f;
     k->fn.gemm(pixels, rows, cols, x, x_stride, x_offset, packed, got, y_stride, &mm);
     float* compact = xmalloc(rows * pixels * sizeof(float));
@@ -262,8 +273,6 @@ static void test_gemm(const sl_ukernel_t* k) {
              y_stride, x_offset != NULL ? " offsets" : "");
     compare(k->name, shape, compact, want, rows * pixels, (float)cols);
     if (!gaps_intact) fail(k->name, "wrote past the pixels");
-    free(w);
-    free(bias);
     free(x);
     free(xc);
     free(want);
@@ -286,24 +295,16 @@ static void test_gemm_nc(const sl_ukernel_t* k) {
     size_t y_pixel_stride = token_major_out ? rows + rnd(5) : 1, y_channel_stride = token_major_out ? 1 : pixels + rnd(5);
     size_t x_size = token_major_in ? pixels * x_pixel_stride : cols * x_k_stride;
     size_t y_size = token_major_out ? pixels * y_pixel_stride : rows * y_channel_stride;
-    float* w = xmalloc(rows * cols * sizeof(float));
-    float* bias = xmalloc(rows * sizeof(float));
     float* x = xmalloc(x_size * sizeof(float));
     float* xc = xmalloc(cols * pixels * sizeof(float)); /* [c][p], as the reference takes it */
-    for (size_t i = 0; i < rows * cols; i++) w[i] = frand();
-    for (size_t i = 0; i < rows; i++) bias[i] = frand();
     for (size_t i = 0; i < x_size; i++) x[i] = frand();
     if (trial % 8 == 3) poison(x, x_size, true);
     for (size_t c = 0; c < cols; c++)
       for (size_t p = 0; p < pixels; p++) xc[c * pixels + p] = x[p * x_pixel_stride + c * x_k_stride];
-    sl_activation_t act;
+    float* packed;
     sl_minmax_t mm;
-    random_clamp(&act, &mm);
-    float* want = xmalloc(rows * pixels * sizeof(float));
+    float* want = random_dense_layer(k, rows, cols, pixels, xc, &packed, &mm);
     float* got = xmalloc(y_size * sizeof(float));
-    float* packed = xmalloc(sl_gemm_pack_size(rows, cols, k->rows) * sizeof(float));
-    sl_f32_gemm_ref(w, bias, rows, cols, pixels, xc, want, &act);
-    sl_gemm_pack(w, bias, rows, cols, k->rows, packed);
     for (size_t i = 0; i < y_size; i++) got[i] = 12345.0f;
     k->fn.gemm_nc(pixels, rows, cols, x, x_pixel_stride, x_k_stride, packed, got, y_pixel_stride, y_channel_stride,
                   &mm);
@@ -317,8 +318,6 @@ static void test_gemm_nc(const sl_ukernel_t* k) {
              token_major_in ? "token-major" : "channel-major", token_major_out ? "token-major" : "channel-major");
     compare(k->name, shape, gathered, want, rows * pixels, (float)cols);
     if (written > rows * pixels) fail(k->name, "wrote outside the outputs");
-    free(w);
-    free(bias);
     free(x);
     free(xc);
     free(want);
