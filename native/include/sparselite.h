@@ -91,10 +91,14 @@ sl_status_t sl_model_load_file(sl_model_t* model, const char* path);
 /* Options, set before loading. num_threads: 1..256 (the caller's thread works too).
  * isa_mask: kernels may only use these SL_ISA_* bits (tests, and comparing ISAs);
  * the default is every bit. tune != 0: per layer, time the candidate kernels on
- * the real shapes and keep the fastest instead of trusting the cost model. */
+ * the real shapes and keep the fastest instead of trusting the cost model. Fusion runs chains
+ * of 1x1 expand -> depthwise -> 1x1 project (+ residual add) as one block over bands of output
+ * rows: band_rows -1 (the default) where the runtime expects it to pay, 0 never, k > 0 every
+ * such chain in bands of k rows (small-cache devices, and tests). */
 sl_status_t sl_model_set_num_threads(sl_model_t* model, int num_threads);
 sl_status_t sl_model_set_isa_mask(sl_model_t* model, uint32_t isa_mask);
 sl_status_t sl_model_set_tuning(sl_model_t* model, int tune);
+sl_status_t sl_model_set_fusion(sl_model_t* model, int band_rows);
 /* The most bytes loading may allocate: the file copy, tables, unpacked and packed weights, the
  * arena and the scratch, all counted. A file needing more fails with SL_ERROR_OUT_OF_MEMORY and a
  * message giving both sizes, before anything that large is allocated. The default,
@@ -136,6 +140,7 @@ typedef struct {
   uint64_t weight_bytes;     /* constant inputs as stored in the file */
   uint64_t activation_bytes; /* non-constant inputs and outputs */
   uint32_t group_size;       /* r of a group-sparse weight; 0 when dense */
+  int32_t fused_into;        /* -1, or the op whose fused block runs this one (its time counts there) */
 } sl_op_profile_t;
 
 sl_status_t sl_model_set_profiling(sl_model_t* model, int enable);

@@ -6,11 +6,14 @@
  * 32 bits, gemm_nc (or gemm) over gathered patches (im2col). */
 #include <string.h>
 
+#include "conv2d.h"
 #include "depthwise.h"
+#include "fused_block.h"
 #include "implicit_conv.h"
 #include "linear.h"
 
 typedef enum { PATH_POINTWISE, PATH_DEPTHWISE, PATH_IMPLICIT, PATH_IM2COL } conv_path_t;
+
 
 typedef struct {
   sl_conv2d_shape_t s;
@@ -28,6 +31,8 @@ typedef struct {
   float* panels;                      /* per group, packed for gemm */
   size_t patch, tile, tiles;          /* im2col rows, pixels per tile, tiles per image */
   size_t panel_chunks;                /* im2col with gemm_nc: tasks per group, over output channels */
+  sl_fused_block_t* block;            /* the first op of a fused block runs the block */
+  const sl_tensor_t* block_out;
 } conv_params_t;
 
 /* Dense [OC][IC/groups][KH][KW] weights, densified when the file stores them sparse. */
@@ -177,6 +182,47 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   return prepare_im2col(m, n, p, w, p->bias);
 }
 
+static bool unstrided_pointwise(const conv_params_t* p) {
+  return p->path == PATH_POINTWISE && p->s.stride_h == 1 && p->s.stride_w == 1;
+}
+
+sl_status_t sl_conv2d_fuse(sl_model_t* m, sl_fb_t* fb, uint32_t band_rows, sl_node_t* expand, sl_node_t* dw,
+                           sl_node_t* project, sl_node_t* add, bool* fused) {
+  *fused = false;
+  conv_params_t *e = expand->params, *d = dw->params, *p = project->params;
+  if (!unstrided_pointwise(e) || d->path != PATH_DEPTHWISE || !unstrided_pointwise(p)) return SL_OK;
+  sl_activation_t add_act;
+  if (add != NULL) {
+    /* The residual is the expand's input: same shape as the project's output, no broadcast. */
+    if (p->s.out_c != e->s.in_c || p->s.out_h != e->s.in_h || p->s.out_w != e->s.in_w) return SL_OK;
+    const sl_fb_table_t* o = &add->options;
+    sl_status_t st = sl_parse_activation(m, add, sl_binary_options_activation(fb, o), sl_binary_options_act_min(fb, o),
+                                         sl_binary_options_act_max(fb, o), &add_act);
+    if (st != SL_OK) return st;
+  }
+  const sl_tensor_t* w = sl_in(m, dw, 1);
+  const float* dw_weights;
+  sl_status_t st = dense_weights(m, dw, w, &dw_weights);
+  if (st != SL_OK) return st;
+  sl_fused_dw_t dw_half = {d->s, dw_weights, d->bias, d->act};
+  sl_fused_project_t project_half = {*sl_in(m, project, 1), p->bias, p->act};
+  int32_t wshape[2] = {(int32_t)p->s.out_c, (int32_t)p->s.in_c}; /* [OC][IC][1][1] as the matrix it is */
+  project_half.weights.rank = 2;
+  memcpy(project_half.weights.shape, wshape, sizeof(wshape));
+  st = sl_fused_block_prepare(m, expand, dw, project, &e->linear, band_rows, e->s.in_h, e->s.in_w, &dw_half,
+                              &project_half,
+                              add != NULL ? &add_act : NULL, &e->block);
+  if (w->sparse != NULL) sl_model_release(m, (void*)dw_weights);
+  if (st != SL_OK || e->block == NULL) return st;
+  e->block_out = sl_out(m, add != NULL ? add : project, 0);
+  /* Members report the kernels the block runs (a band's shapes may pick others). */
+  const sl_fused_block_t* b = e->block;
+  dw->kernel = b->in_place ? b->dwconv->name : b->kinds[0].dw.s2 != NULL ? b->kinds[0].dw.s2->name : b->kinds[0].dw.k->name;
+  project->kernel = b->project.spmm != NULL ? b->project.spmm->name : b->project.gemm->name;
+  *fused = true;
+  return SL_OK;
+}
+
 static void post_activation(const conv_params_t* p, float* y, size_t n) {
   if (p->post.type != SL_ACT_NONE) p->vunary->fn.vunary(&p->post, y, y, n);
 }
@@ -292,6 +338,10 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   const conv_params_t* p = n->params;
   job_t j = {m, n, p, sl_in(m, n, 0)->data, sl_out(m, n, 0)->data};
   const sl_conv2d_shape_t* s = &p->s;
+  if (p->block != NULL) {
+    sl_fused_block_run(m, n, p->block, j.x, p->block_out->data, p->batch);
+    return;
+  }
   switch (p->path) {
     case PATH_POINTWISE: {
       size_t in_size = (size_t)s->in_c * s->in_h * s->in_w, out_size = (size_t)s->out_c * s->out_h * s->out_w;

@@ -322,6 +322,50 @@ typedef struct {
   bool* zeroed; /* per thread: its planes' padding is zero for this run */
 } job_t;
 
+/* Channels [c0, c0 + channels) of one image (x and y at channel c0, channels x_stride and
+ * y_stride floats apart) with planes in slots, zeroed there first unless *zeroed. */
+static void run_channels(const sl_depthwise_t* d, const float* x, size_t x_stride, float* y, size_t y_stride,
+                         size_t c0, size_t channels, float* slots, bool* zeroed) {
+  const sl_conv2d_shape_t* s = &d->s;
+  size_t hw = (size_t)s->in_h * s->in_w, ohw = (size_t)s->out_h * s->out_w, ow = s->out_w;
+  if (d->s2 != NULL) {
+    size_t w_stride = 1 + (size_t)s->kernel_h * s->kernel_w;
+    if (x_stride == hw && y_stride == ohw) {
+      d->s2->fn.dwconv_s2(channels, s, x, d->packed + c0 * w_stride, y, &d->mm);
+    } else { /* the kernel reads and writes whole planes back to back: a channel per call */
+      for (size_t ch = 0; ch < channels; ch++)
+        d->s2->fn.dwconv_s2(1, s, x + ch * x_stride, d->packed + (c0 + ch) * w_stride, y + ch * y_stride, &d->mm);
+    }
+    if (d->post.type != SL_ACT_NONE)
+      for (size_t ch = 0; ch < channels; ch++)
+        d->vunary->fn.vunary(&d->post, y + ch * y_stride, y + ch * y_stride, ohw);
+    return;
+  }
+  const float* w = d->packed + c0 * (1 + 5 * (size_t)d->taps.rows);
+  if (!*zeroed) { /* the caller has the scratch for the whole run */
+    zero_planes(d, slots, d->channels);
+    *zeroed = true;
+  }
+  sl_f32_dwconv_ukernel_fn* k = d->k->fn.dwconv;
+  if (d->direct) {
+    for (size_t ch = 0; ch < channels; ch++) {
+      copy_rows(d, x + ch * x_stride, slots + ch * d->slot, 0, d->top_end);
+      copy_rows(d, x + ch * x_stride, slots + ch * d->slot, d->bottom_begin, s->in_h);
+    }
+    size_t r0 = d->r0, r1 = d->r1;
+    if (r0 > 0) k(channels, r0 * ow, ow, slots, d->slot, w, &d->taps, y, y_stride, &d->mm);
+    k(channels, (r1 - r0) * ow, ow, x + (size_t)((int64_t)r0 + d->row_lo) * ow, x_stride, w, &d->taps, y + r0 * ow,
+      y_stride, &d->mm);
+    if (r1 < s->out_h)
+      k(channels, (s->out_h - r1) * ow, ow, slots + r1 * ow, d->slot, w, &d->taps, y + r1 * ow, y_stride, &d->mm);
+  } else {
+    for (size_t ch = 0; ch < channels; ch++) fill_planes(d, x + ch * x_stride, slots + ch * d->slot);
+    k(channels, ohw, ow, slots, d->slot, w, &d->taps, y, y_stride, &d->mm);
+  }
+  if (d->post.type != SL_ACT_NONE)
+    for (size_t ch = 0; ch < channels; ch++) d->vunary->fn.vunary(&d->post, y + ch * y_stride, y + ch * y_stride, ohw);
+}
+
 /* Task = (image, run of d->channels channels). */
 static void channels_task(void* ctx, size_t task, size_t thread) {
   const job_t* j = ctx;
@@ -329,37 +373,20 @@ static void channels_task(void* ctx, size_t task, size_t thread) {
   const sl_conv2d_shape_t* s = &d->s;
   size_t c0 = task % j->tasks * d->channels, image = task / j->tasks;
   size_t channels = s->in_c - c0 < d->channels ? s->in_c - c0 : d->channels;
-  size_t hw = (size_t)s->in_h * s->in_w, ohw = (size_t)s->out_h * s->out_w, ow = s->out_w;
-  const float* x = j->x + (image * s->in_c + c0) * hw;
-  float* y = j->y + (image * s->in_c + c0) * ohw;
-  if (d->s2 != NULL) {
-    d->s2->fn.dwconv_s2(channels, s, x, d->packed + c0 * (1 + (size_t)s->kernel_h * s->kernel_w), y, &d->mm);
-    if (d->post.type != SL_ACT_NONE) d->vunary->fn.vunary(&d->post, y, y, channels * ohw);
-    return;
+  size_t hw = (size_t)s->in_h * s->in_w, ohw = (size_t)s->out_h * s->out_w;
+  run_channels(d, j->x + (image * s->in_c + c0) * hw, hw, j->y + (image * s->in_c + c0) * ohw, ohw, c0, channels,
+               sl_scratch_thread(j->m, j->n, thread), &j->zeroed[thread]);
+}
+
+size_t sl_depthwise_slots_bytes(const sl_depthwise_t* d) { return d->s2 != NULL ? 0 : d->channels * d->slot * sizeof(float); }
+
+void sl_depthwise_run_serial(const sl_depthwise_t* d, const float* x, size_t x_stride, float* y, size_t y_stride,
+                             float* slots) {
+  bool zeroed = false;
+  for (size_t c0 = 0; c0 < d->s.in_c; c0 += d->channels) {
+    size_t channels = d->s.in_c - c0 < d->channels ? d->s.in_c - c0 : d->channels;
+    run_channels(d, x + c0 * x_stride, x_stride, y + c0 * y_stride, y_stride, c0, channels, slots, &zeroed);
   }
-  const float* w = d->packed + c0 * (1 + 5 * (size_t)d->taps.rows);
-  float* slots = sl_scratch_thread(j->m, j->n, thread);
-  if (!j->zeroed[thread]) { /* this op has the scratch for the whole run */
-    zero_planes(d, slots, d->channels);
-    j->zeroed[thread] = true;
-  }
-  sl_f32_dwconv_ukernel_fn* k = d->k->fn.dwconv;
-  if (d->direct) {
-    for (size_t ch = 0; ch < channels; ch++) {
-      copy_rows(d, x + ch * hw, slots + ch * d->slot, 0, d->top_end);
-      copy_rows(d, x + ch * hw, slots + ch * d->slot, d->bottom_begin, s->in_h);
-    }
-    size_t r0 = d->r0, r1 = d->r1;
-    if (r0 > 0) k(channels, r0 * ow, ow, slots, d->slot, w, &d->taps, y, ohw, &d->mm);
-    k(channels, (r1 - r0) * ow, ow, x + (size_t)((int64_t)r0 + d->row_lo) * ow, hw, w, &d->taps, y + r0 * ow, ohw,
-      &d->mm);
-    if (r1 < s->out_h)
-      k(channels, (s->out_h - r1) * ow, ow, slots + r1 * ow, d->slot, w, &d->taps, y + r1 * ow, ohw, &d->mm);
-  } else {
-    for (size_t ch = 0; ch < channels; ch++) fill_planes(d, x + ch * hw, slots + ch * d->slot);
-    k(channels, ohw, ow, slots, d->slot, w, &d->taps, y, ohw, &d->mm);
-  }
-  if (d->post.type != SL_ACT_NONE) d->vunary->fn.vunary(&d->post, y, y, channels * ohw);
 }
 
 void sl_depthwise_run(const sl_model_t* m, const sl_node_t* n, const sl_depthwise_t* d, const float* x, float* y,

@@ -37,4 +37,10 @@ sl_status_t sl_depthwise_prepare(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d,
 void sl_depthwise_run(const sl_model_t* m, const sl_node_t* n, const sl_depthwise_t* d, const float* x, float* y,
                       size_t batch);
 
+/* One image, every channel, on the calling thread, channels x_stride and y_stride floats apart,
+ * with planes in `slots` (of sl_depthwise_slots_bytes bytes): a fused block's row bands. */
+size_t sl_depthwise_slots_bytes(const sl_depthwise_t* d);
+void sl_depthwise_run_serial(const sl_depthwise_t* d, const float* x, size_t x_stride, float* y, size_t y_stride,
+                             float* slots);
+
 #endif

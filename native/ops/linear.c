@@ -324,6 +324,24 @@ void sl_linear_run(const sl_model_t* m, const sl_linear_t* L, const float* x, fl
   sl_transpose_2d(m, yt, L->stride, y, L->rows, L->rows, L->pixels); /* [rows][ld] -> [pixels][rows] */
 }
 
+void sl_linear_run_serial(const sl_linear_t* L, const float* x, float* y, size_t y_stride, size_t pixels) {
+  if (L->spmm != NULL) {
+    const sl_spmm_packed_t* p = &L->packed;
+    L->spmm->fn.spmm(pixels, p->blocks, x, p->values, p->x_offset, p->nz_start, p->out_row, y, y_stride, &L->mm);
+    uint32_t b = p->blocks;
+    if (p->tail_rows > 0)
+      L->spmm_tail->fn.spmm(pixels, p->tail_rows, x, p->values + sl_spmm_values_start(p, b),
+                            p->x_offset + p->nz_start[b], p->nz_start + b, p->out_row + (size_t)b * p->r, y, y_stride,
+                            &L->mm);
+  } else if (L->gemm->family == SL_FAMILY_gemm_nc) {
+    L->gemm->fn.gemm_nc(pixels, L->rows, L->cols, x, 1, L->stride, L->panels, y, 1, y_stride, &L->mm);
+  } else {
+    L->gemm->fn.gemm(pixels, L->rows, L->cols, x, L->stride, NULL, L->panels, y, y_stride, &L->mm);
+  }
+  if (L->post.type != SL_ACT_NONE)
+    for (size_t o = 0; o < L->rows; o++) L->vunary->fn.vunary(&L->post, y + o * y_stride, y + o * y_stride, pixels);
+}
+
 void sl_linear_resize(sl_node_t* n, sl_linear_t* L, size_t pixels) {
   double scale = (double)pixels / (double)(L->pixels > 0 ? L->pixels : 1);
   n->flops *= scale;

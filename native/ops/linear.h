@@ -43,6 +43,9 @@ sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const
                               const float* bias, sl_linear_layout_t layout, size_t pixels, size_t stride,
                               const sl_activation_t* act);
 void sl_linear_run(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y);
+/* A channel-major layer over `pixels` pixels on the calling thread alone: x at the prepared
+ * stride, y rows y_stride apart (a fused block's row bands). */
+void sl_linear_run_serial(const sl_linear_t* L, const float* x, float* y, size_t y_stride, size_t pixels);
 /* Runs `pixels` (<= the prepared count) from now on, with the same strides. */
 void sl_linear_resize(sl_node_t* n, sl_linear_t* L, size_t pixels);
 

@@ -49,6 +49,7 @@ typedef struct {
   uint64_t time_ns, runs; /* accumulated while profiling */
   uint64_t weight_bytes, activation_bytes;
   uint32_t group_size;
+  int32_t fused_into; /* -1, or the index of the op whose run computes this one (a fused block) */
 } sl_node_t;
 
 /* prepare: parse options, check shapes/dtypes, pick kernels; run: cannot fail.

@@ -464,6 +464,7 @@ static sl_status_t check_options(sl_model_t* m, int32_t ni, const sl_node_t* n, 
 static sl_status_t load_operator(loader_t* L, int32_t ni, const sl_fb_table_t* ot) {
   sl_model_t* m = L->m;
   sl_node_t* n = &m->nodes[ni];
+  n->fused_into = -1;
   n->type = sl_fb_u16(&L->fb, ot, SL_OPERATOR_TYPE, 0);
   n->version = sl_fb_u16(&L->fb, ot, SL_OPERATOR_VERSION, 1);
   n->name = sl_fb_string(&L->fb, ot, SL_OPERATOR_NAME);
@@ -615,6 +616,7 @@ sl_status_t sl_load_graph(sl_model_t* m) {
     record_traffic(m, n);
   }
   if ((st = check_buffer_layout(&L)) != SL_OK) return st;
+  if (m->fuse != 0 && (st = sl_fuse_blocks(m, &L.fb)) != SL_OK) return st;
   m->fb = L.fb;
   return SL_OK;
 }

@@ -28,6 +28,7 @@ sl_model_t* sl_model_new(void) {
     m->num_threads = 1;
     m->isa_mask = UINT32_MAX;
     m->memory_limit = SL_DEFAULT_MEMORY_LIMIT;
+    m->fuse = -1;
   }
   return m;
 }
@@ -42,11 +43,13 @@ static void release(sl_model_t* m) {
   int threads = m->num_threads;
   uint32_t isa_mask = m->isa_mask;
   bool tune = m->tune;
+  int32_t fuse = m->fuse;
   size_t memory_limit = m->memory_limit;
   memset(m, 0, sizeof(*m));
   m->num_threads = threads;
   m->isa_mask = isa_mask;
   m->tune = tune;
+  m->fuse = fuse;
   m->memory_limit = memory_limit;
 }
 
@@ -158,6 +161,16 @@ sl_status_t sl_model_set_tuning(sl_model_t* m, int tune) {
   return st;
 }
 
+sl_status_t sl_model_set_fusion(sl_model_t* m, int band_rows) {
+  sl_status_t st = before_load(m, "fusion");
+  if (st != SL_OK) return st;
+  if (band_rows < -1 || band_rows > 65536)
+    return sl_fail(m, SL_ERROR_INVALID_ARGUMENT, "fusion must be -1 (automatic), 0 (off) or 1..65536 band rows, got %d",
+                   band_rows);
+  m->fuse = band_rows;
+  return SL_OK;
+}
+
 sl_status_t sl_model_set_memory_limit(sl_model_t* m, size_t bytes) {
   sl_status_t st = before_load(m, "the memory limit");
   if (st != SL_OK) return st;
@@ -234,6 +247,7 @@ sl_status_t sl_model_run(sl_model_t* m) {
   if (!enter(m)) return SL_ERROR_BUSY;
   for (int32_t i = 0; i < m->num_nodes; i++) {
     sl_node_t* n = &m->nodes[i];
+    if (n->fused_into >= 0) continue; /* its block ran already */
     if (!m->profile) {
       sl_op_table[n->type]->run(m, n);
       continue;
@@ -349,5 +363,6 @@ sl_status_t sl_model_op_profile(const sl_model_t* m, int32_t index, sl_op_profil
   profile->weight_bytes = n->weight_bytes;
   profile->activation_bytes = n->activation_bytes;
   profile->group_size = n->group_size;
+  profile->fused_into = n->fused_into;
   return SL_OK;
 }

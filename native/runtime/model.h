@@ -29,6 +29,7 @@ struct sl_model {
   size_t file_size;
   bool loaded;
   bool tune;
+  int32_t fuse; /* sl_model_set_fusion */
   bool profile;
   atomic_bool busy; /* a run or resize is in progress: one thread at a time */
   int num_threads;
@@ -53,6 +54,9 @@ struct sl_model {
 
 /* Parses and verifies the file into tensors and nodes, and prepares every op (loader.c). */
 sl_status_t sl_load_graph(sl_model_t* m);
+/* Finds the chains of ops that run as one fused block and hands them to the op that runs them
+ * (fuse.c); the tensors only a block sees get no arena slot. */
+sl_status_t sl_fuse_blocks(sl_model_t* m, sl_fb_t* fb);
 /* Places every activation in one arena and allocates it and the scratch (planner.c). */
 sl_status_t sl_plan_arena(sl_model_t* m);
 /* Whether `bytes` more fit under the memory limit (SIZE_MAX, an overflowed size, never does); if

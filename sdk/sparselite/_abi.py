@@ -48,6 +48,7 @@ STRUCTS = {
             "weight_bytes": {"offset": 48, "kind": "u64", "count": 1, "ctype": "uint64_t"},
             "activation_bytes": {"offset": 56, "kind": "u64", "count": 1, "ctype": "uint64_t"},
             "group_size": {"offset": 64, "kind": "u32", "count": 1, "ctype": "uint32_t"},
+            "fused_into": {"offset": 68, "kind": "i32", "count": 1, "ctype": "int32_t"},
         },
     },
     "sl_tensor_info_t": {

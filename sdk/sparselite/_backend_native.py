@@ -12,7 +12,7 @@ _SIZE_MAX = 2 ** (8 * ffi.sizeof("size_t")) - 1
 class NativeModel:
     """Owns one sl_model_t; freed with the Python object."""
 
-    def __init__(self, source, num_threads, isa_mask, tune, max_memory_bytes):
+    def __init__(self, source, num_threads, isa_mask, tune, max_memory_bytes, band_rows=-1):
         self._m = ffi.gc(lib.sl_model_new(), lib.sl_model_free)
         if self._m == ffi.NULL:
             raise MemoryError("cannot allocate a sparselite model")
@@ -20,6 +20,7 @@ class NativeModel:
         self._check(lib.sl_model_set_num_threads(self._m, num_threads))
         self._check(lib.sl_model_set_isa_mask(self._m, isa_mask))
         self._check(lib.sl_model_set_tuning(self._m, int(tune)))
+        self._check(lib.sl_model_set_fusion(self._m, band_rows))
         if max_memory_bytes is not None:  # past size_t: no limit
             self._check(lib.sl_model_set_memory_limit(self._m, min(max_memory_bytes, _SIZE_MAX)))
         if isinstance(source, (bytes, bytearray, memoryview)):
@@ -98,7 +99,8 @@ class NativeModel:
         self._check(lib.sl_model_set_profiling(self._m, int(enable)))
 
     def op_profiles(self):
-        """[(name, type, kernel, flops, dense_flops, time_ns, runs, weight_bytes, activation_bytes, group_size)]
+        """[(name, type, kernel, flops, dense_flops, time_ns, runs, weight_bytes, activation_bytes, group_size,
+        fused_into)]
         in execution order."""
         p = ffi.new("sl_op_profile_t*")
         out = []
@@ -106,7 +108,7 @@ class NativeModel:
             self._check(lib.sl_model_op_profile(self._m, i, p))
             out.append((ffi.string(p.name).decode(), ffi.string(p.type).decode(), ffi.string(p.kernel).decode(),
                         p.flops, p.dense_flops, p.time_ns, p.runs, p.weight_bytes, p.activation_bytes,
-                        p.group_size))
+                        p.group_size, p.fused_into))
         return out
 
 

@@ -89,7 +89,7 @@ def _runtime():
 class WasmModel:
     """One sl_model_t inside the WASM module; freed with the Python object."""
 
-    def __init__(self, source, num_threads, isa_mask, tune, max_memory_bytes):
+    def __init__(self, source, num_threads, isa_mask, tune, max_memory_bytes, band_rows=-1):
         self._e = _runtime()
         self._m = self._e.sl_model_new()
         if not self._m:
@@ -97,6 +97,7 @@ class WasmModel:
         self.threads = 1  # one thread in WASM; the count is accepted so code stays portable
         self._check(self._e.sl_model_set_isa_mask(self._m, isa_mask))
         self._check(self._e.sl_model_set_tuning(self._m, int(tune)))
+        self._check(self._e.sl_model_set_fusion(self._m, band_rows))
         if max_memory_bytes is not None:  # size_t is 32 bits here: past it, no limit
             self._check(self._e.sl_model_set_memory_limit(self._m, min(max_memory_bytes, 2 ** 32 - 1)))
         data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else open(source, "rb").read()
@@ -182,7 +183,8 @@ class WasmModel:
         self._check(self._e.sl_model_set_profiling(self._m, int(enable)))
 
     def op_profiles(self):
-        """[(name, type, kernel, flops, dense_flops, time_ns, runs, weight_bytes, activation_bytes, group_size)]
+        """[(name, type, kernel, flops, dense_flops, time_ns, runs, weight_bytes, activation_bytes, group_size,
+        fused_into)]
         in execution order, as the native backend gives them."""
         def fill(ptr):
             out = []
@@ -191,7 +193,7 @@ class WasmModel:
                 p = _read_struct("sl_op_profile_t", ptr)
                 out.append((_string(p["name"]), _string(p["type"]), _string(p["kernel"]), p["flops"],
                             p["dense_flops"], p["time_ns"], p["runs"], p["weight_bytes"], p["activation_bytes"],
-                            p["group_size"]))
+                            p["group_size"], p["fused_into"]))
             return out
         return self._scratch(STRUCTS["sl_op_profile_t"]["size"], fill)
 

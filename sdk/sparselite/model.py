@@ -8,7 +8,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from math import prod
-from typing import Tuple
+from typing import Optional, Tuple
 
 try:
     import numpy as np
@@ -130,7 +130,8 @@ class TensorSpec:
 @dataclass(frozen=True)
 class OpProfile:
     """One op's share of a profiled run: mean milliseconds, FLOPs on stored weights
-    (dense_flops: as if every weight were stored), and the microkernel it ran."""
+    (dense_flops: as if every weight were stored), and the microkernel it ran. fused_into: the
+    index of the op whose fused block runs this one (its time counts there), or None."""
 
     name: str
     op: str
@@ -138,6 +139,7 @@ class OpProfile:
     flops: float
     dense_flops: float
     ms: float
+    fused_into: Optional[int] = None
 
     @property
     def gflops(self):
@@ -191,8 +193,9 @@ class Model:
             finally:
                 profiles = self._backend.op_profiles()
                 self._backend.set_profiling(False)
-        return [OpProfile(name, op, kernel, flops, dense_flops, time_ns / max(count, 1) / 1e6)
-                for name, op, kernel, flops, dense_flops, time_ns, count, *_ in profiles]
+        return [OpProfile(name, op, kernel, flops, dense_flops, time_ns / max(count, 1) / 1e6,
+                          None if fused < 0 else fused)
+                for name, op, kernel, flops, dense_flops, time_ns, count, *_, fused in profiles]
 
     def _bind(self, inputs):
         if isinstance(inputs, dict):
@@ -249,7 +252,7 @@ class Model:
         return f"<sparselite.Model inputs=({ins}) outputs=({outs})>"
 
 
-def load(path_or_bytes, num_threads=1, tune=False, isa=None, max_memory_bytes=None):
+def load(path_or_bytes, num_threads=1, tune=False, isa=None, max_memory_bytes=None, fuse=True):
     """Loads and verifies a .slite model from a path or from bytes. A path is read into memory,
     not mapped, so changing the file afterwards cannot affect the model.
 
@@ -260,7 +263,11 @@ def load(path_or_bytes, num_threads=1, tune=False, isa=None, max_memory_bytes=No
         portable C kernels; None uses everything the CPU has (see cpu_isa()).
     max_memory_bytes: the most memory loading may allocate (the file's copy, weights, the
         activation arena and scratch); a model that needs more raises MemoryError saying how
-        much. None keeps the runtime's default, 2 GiB."""
+        much. None keeps the runtime's default, 2 GiB.
+    fuse: run chains of 1x1 expand -> depthwise -> 1x1 project (+ residual add) as one fused
+        block over bands of output rows, so the expanded activations stay in cache. True: where
+        the runtime expects it to pay; False: never; an int k: every such chain, in bands of k
+        rows (devices with small caches). Profiles list a block's members with fused_into set."""
     if sys.platform == "emscripten":
         from ._backend_wasm import WasmModel as Backend
     else:
@@ -271,6 +278,12 @@ def load(path_or_bytes, num_threads=1, tune=False, isa=None, max_memory_bytes=No
     if max_memory_bytes is not None and (not isinstance(max_memory_bytes, int) or isinstance(max_memory_bytes, bool)
                                          or max_memory_bytes < 1):
         raise InputError(f"max_memory_bytes must be a positive int or None, got {max_memory_bytes!r}")
+    if fuse is True or fuse is False:
+        band_rows = -1 if fuse else 0
+    elif isinstance(fuse, int) and 1 <= fuse <= 65536:
+        band_rows = fuse
+    else:
+        raise InputError(f"fuse must be True, False or a band height of 1..65536 rows, got {fuse!r}")
     isa_mask = 0xFFFFFFFF
     if isa is not None:
         unknown = sorted(set(isa) - set(ISA_BITS))
@@ -285,4 +298,4 @@ def load(path_or_bytes, num_threads=1, tune=False, isa=None, max_memory_bytes=No
         source = path_or_bytes
     else:
         raise TypeError(f"load() takes a path or bytes, got {type(path_or_bytes).__name__}")
-    return Model(Backend(source, num_threads, isa_mask, tune, max_memory_bytes))
+    return Model(Backend(source, num_threads, isa_mask, tune, max_memory_bytes, band_rows))

@@ -1,0 +1,15 @@
+/* CONV2D's entry for the runtime's fusion pass (runtime/fuse.c). */
+#ifndef SL_OPS_CONV2D_H
+#define SL_OPS_CONV2D_H
+
+#include "op.h"
+
+/* Makes `expand` run the chain expand (1x1) -> dw (depthwise) -> project (1x1), and the residual
+ * ADD `add` (NULL: none; its inputs are project's output and expand's input) as one fused block
+ * when the ops' paths and shapes allow it, in bands of band_rows output rows (0: only where
+ * it pays); *fused says whether it did. The caller has checked the graph: each intermediate
+ * tensor is read only by the next op. */
+sl_status_t sl_conv2d_fuse(sl_model_t* m, sl_fb_t* fb, uint32_t band_rows, sl_node_t* expand, sl_node_t* dw,
+                           sl_node_t* project, sl_node_t* add, bool* fused);
+
+#endif

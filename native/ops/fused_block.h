@@ -1,0 +1,76 @@
+/* Fused inverted-residual blocks (ops/fused_block.c): 1x1 expand -> depthwise -> 1x1 project
+ * (+ the residual add), run over bands of output rows so the expanded activations stay in
+ * L2 instead of streaming through memory. The runtime finds the chains at load
+ * (runtime/fuse.c); CONV2D builds and runs the block from its first op. */
+#ifndef SL_OPS_FUSED_BLOCK_H
+#define SL_OPS_FUSED_BLOCK_H
+
+#include "depthwise.h"
+#include "linear.h"
+
+/* When fusing pays (sl_model_set_fusion's automatic mode): the expand runs sparse and its output
+ * is at least this large per image. MobileNetV2 at 90% (4x1) on the lent Xeon: the 112x112 and
+ * 56x56 blocks ran 0.84, 0.84 and 0.93x their unfused time; 28x28 (602 KB) 1.0-1.25x; dense blocks
+ * 1.04-1.18x (gemm tiles lose more on short bands than the cache saves). */
+#define SL_FUSED_BLOCK_MIN_BYTES (1024 * 1024)
+/* A band's expanded rows plus its depthwise output, per thread. */
+#define SL_FUSED_BAND_BYTES (256 * 1024)
+/* Tasks per image: runs of consecutive bands, each reusing the rows it shares with the band
+ * before; fixed, so results do not depend on the thread count. */
+#define SL_FUSED_SEGMENTS 8
+
+/* The depthwise over a band of out_rows output rows, its input the band's padded rows. */
+typedef struct {
+  sl_depthwise_t dw;
+  uint32_t out_rows;
+} sl_fused_kind_t;
+
+typedef struct {
+  const sl_linear_t* expand; /* the first op's, over whole input planes */
+  sl_linear_t project;       /* over one band, its input rows band_rows * out_w apart */
+  /* Stride 1, output as wide as the input, kernel up to 5 wide: one dwconv call over the band
+   * buffer in place (in_place), with these taps; else a depthwise prepared per band height. */
+  bool in_place;
+  const sl_ukernel_t* dwconv;
+  sl_dwconv_taps_t taps;
+  float* dw_packed;
+  sl_minmax_t dw_mm;
+  sl_activation_t dw_post;
+  sl_fused_kind_t kinds[2];
+  uint32_t num_kinds, bands, band_rows, segment_bands;
+  uint32_t in_c, in_h, in_w, mid_c, out_c, out_h, out_w, stride_h, pad_top, kernel_h;
+  size_t e_stride, d_stride; /* floats per channel of the band buffers */
+  bool residual;
+  sl_minmax_t add_mm;
+  sl_activation_t add_post;
+  const sl_ukernel_t *vbinary, *vunary;
+} sl_fused_block_t;
+
+/* The depthwise and project halves of a block, as CONV2D parsed them. */
+typedef struct {
+  sl_conv2d_shape_t shape;
+  const float* weights; /* dense [C][1][KH][KW] */
+  const float* bias;
+  sl_activation_t act;
+} sl_fused_dw_t;
+
+typedef struct {
+  sl_tensor_t weights; /* [OC][IC] */
+  const float* bias;
+  sl_activation_t act;
+} sl_fused_project_t;
+
+/* Plans the block for an expand over in_h x in_w maps with bands of band_rows output rows, or,
+ * when band_rows is 0, only where it pays, with bands sized to SL_FUSED_BAND_BYTES (*b stays
+ * NULL when it would not). add_act: the residual ADD's activation, NULL without one. Reserves
+ * per-thread scratch on `head`. */
+sl_status_t sl_fused_block_prepare(sl_model_t* m, sl_node_t* head, sl_node_t* dw_node, sl_node_t* project_node,
+                                   const sl_linear_t* expand, uint32_t band_rows, uint32_t in_h, uint32_t in_w,
+                                   const sl_fused_dw_t* dw,
+                                   const sl_fused_project_t* project, const sl_activation_t* add_act,
+                                   sl_fused_block_t** b);
+/* x: the expand's input (and the residual), y: the block's output, `batch` images. */
+void sl_fused_block_run(const sl_model_t* m, const sl_node_t* head, const sl_fused_block_t* b, const float* x,
+                        float* y, size_t batch);
+
+#endif

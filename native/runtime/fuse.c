@@ -1,0 +1,48 @@
+/* The fusion pass: after every op is prepared and before the arena is planned, chains of
+ * consecutive ops whose intermediate tensors nothing else reads become one fused block, run by
+ * the chain's first op. Today's chain: CONV2D 1x1 -> CONV2D depthwise -> CONV2D 1x1, then
+ * optionally the ADD of the block's input (MobileNet/EfficientNet inverted residuals). */
+#include "../ops/conv2d.h"
+#include "model.h"
+
+/* Whether tensor t is read by exactly one op and is no graph output. */
+static bool private_tensor(const sl_model_t* m, const int32_t* readers, int32_t t) {
+  if (t < 0 || readers[t] != 1) return false;
+  for (int32_t i = 0; i < m->num_outputs; i++)
+    if (m->outputs[i] == t) return false;
+  return true;
+}
+
+static bool reads(const sl_node_t* n, int32_t input, int32_t t) { return n->num_inputs > input && n->inputs[input] == t; }
+
+sl_status_t sl_fuse_blocks(sl_model_t* m, sl_fb_t* fb) {
+  int32_t* readers = sl_model_alloc(m, ((size_t)m->num_tensors + 1) * sizeof(int32_t));
+  if (readers == NULL) return SL_ERROR_OUT_OF_MEMORY;
+  for (int32_t i = 0; i < m->num_nodes; i++)
+    for (int32_t k = 0; k < m->nodes[i].num_inputs; k++)
+      if (m->nodes[i].inputs[k] >= 0) readers[m->nodes[i].inputs[k]]++;
+  sl_status_t st = SL_OK;
+  for (int32_t i = 0; i + 2 < m->num_nodes && st == SL_OK; i++) {
+    sl_node_t *e = &m->nodes[i], *d = e + 1, *p = e + 2, *add = i + 3 < m->num_nodes ? e + 3 : NULL;
+    if (e->type != SL_OP_CONV2D || d->type != SL_OP_CONV2D || p->type != SL_OP_CONV2D) continue;
+    int32_t x = e->inputs[0], mid = e->outputs[0], dwo = d->outputs[0], po = p->outputs[0];
+    if (!reads(d, 0, mid) || !private_tensor(m, readers, mid) || !reads(p, 0, dwo) ||
+        !private_tensor(m, readers, dwo))
+      continue;
+    if (add != NULL && !(add->type == SL_OP_ADD && private_tensor(m, readers, po) &&
+                         ((reads(add, 0, po) && reads(add, 1, x)) || (reads(add, 0, x) && reads(add, 1, po)))))
+      add = NULL;
+    bool fused = false;
+    st = sl_conv2d_fuse(m, fb, m->fuse > 0 ? (uint32_t)m->fuse : 0, e, d, p, add, &fused);
+    if (!fused) continue;
+    int32_t members = add != NULL ? 3 : 2;
+    for (int32_t k = 1; k <= members; k++) e[k].fused_into = i;
+    /* The block reads its input until its last member; what it keeps inside needs no slot. */
+    if (m->tensors[x].last_use < i + members) m->tensors[x].last_use = i + members;
+    m->tensors[mid].producer = m->tensors[dwo].producer = -1;
+    if (add != NULL) m->tensors[po].producer = -1;
+    i += members;
+  }
+  sl_model_release(m, readers);
+  return st;
+}
