@@ -1,7 +1,11 @@
 """Shared test helpers: build one-op graphs, run them, numpy references."""
+from unittest import mock
+
 import numpy as np
 
 import sparselite
+from sparselite import _schema as S
+from sparselite.converters import writer
 from sparselite.converters.ir import Graph
 from sparselite.converters.passes import run_all
 from sparselite.converters.writer import serialize
@@ -118,3 +122,66 @@ def tiny_encoder():
     mask = torch.ones_like(ids)
     axes = {"ids": {1: "seq"}, "mask": {1: "seq"}}
     return net, from_torch(net, {"ids": ids, "mask": mask}, dynamic_axes=axes)
+
+
+def without_padding(build):
+    """build()'s bytes up to the end of the FlatBuffer or of the last buffer: the writer pads the
+    file to 64 bytes, and a truncation that only drops padding still loads (sl_run_test checks
+    that every truncation is refused)."""
+    heads, flatbuffer = [], writer._flatbuffer
+
+    def measured(*args, **kwargs):
+        out = flatbuffer(*args, **kwargs)
+        heads.append(len(out))
+        return out
+
+    with mock.patch.object(writer, "_flatbuffer", measured):
+        data = build()
+    model = S.Model.GetRootAs(data, 0)
+    buffers = (model.Buffers(i) for i in range(model.BuffersLength()))
+    return data[:max([heads[-1]] + [b.Offset() + b.Size() for b in buffers])]
+
+
+# (batch, in channels, expanded, out channels, H, W, kernel, stride, pads (t, l, b, r), residual, sparse r)
+FUSED_CASES = [
+    (1, 8, 24, 8, 13, 11, 3, (1, 1), (1, 1, 1, 1), True, 0),     # stride 1, in place, residual
+    (2, 6, 20, 10, 9, 12, 3, (2, 2), (0, 0, 1, 1), False, 4),     # TF 'same' stride 2, sparse 4x1
+    (1, 5, 16, 5, 17, 7, 5, (1, 1), (2, 2, 2, 2), True, 2),       # 5x5 in place
+    (1, 4, 12, 6, 15, 16, 5, (2, 2), (2, 2, 2, 2), False, 0),     # 5x5 stride 2
+    (1, 3, 10, 3, 12, 9, 7, (1, 1), (3, 3, 3, 3), True, 0),       # 7x7: per-band depthwise, not in place
+    (1, 4, 8, 4, 10, 10, 3, (1, 1), (0, 0, 0, 0), False, 1),      # valid padding: narrower output
+    (1, 6, 18, 7, 11, 13, 3, (2, 1), (1, 1, 1, 1), False, 0),     # vertical stride only
+    (1, 6, 18, 7, 11, 13, 3, (1, 2), (1, 0, 1, 2), False, 8),     # horizontal stride, asymmetric pads
+    (2, 16, 40, 16, 8, 8, 3, (1, 1), (1, 1, 1, 1), True, 4),      # batch 2, sparse, residual
+]
+
+
+def inverted_residual(case, acts=("RELU6", "RELU6", "NONE"), add_act="NONE", seed=0):
+    """A 1x1 expand -> depthwise -> 1x1 project (+ residual ADD) chain: (.slite bytes, input, numpy output)."""
+    n, cin, mid, cout, h, w, k, stride, pads, residual, r = case
+    g = np.random.default_rng(seed)
+    x = g.standard_normal((n, cin, h, w)).astype(np.float32)
+    w1 = (group_sparse_weight(g, mid, cin, r, 0.4) if r else g.standard_normal((mid, cin))).astype(np.float32)
+    w3 = (group_sparse_weight(g, cout, mid, r, 0.4) if r else g.standard_normal((cout, mid))).astype(np.float32)
+    w2 = g.standard_normal((mid, 1, k, k)).astype(np.float32)
+    b1, b2, b3 = (g.standard_normal(c).astype(np.float32) for c in (mid, mid, cout))
+    act = [ACTIVATIONS[a] for a in acts]
+    e = act[0](conv2d_ref(x, w1.reshape(mid, cin, 1, 1), b1, (1, 1), (1, 1), (0, 0, 0, 0), 1), 0, 0)
+    d = act[1](conv2d_ref(e, w2, b2, stride, (1, 1), pads, mid), 0, 0)
+    ref = act[2](conv2d_ref(d, w3.reshape(cout, mid, 1, 1), b3, (1, 1), (1, 1), (0, 0, 0, 0), 1), 0, 0)
+    graph = Graph()
+    t = graph.add_input("x", x.shape)
+    t = graph.add_op("CONV2D", [t, graph.add_const("w1", w1.reshape(mid, cin, 1, 1)), graph.add_const("b1", b1)],
+                     e.shape, name="expand", options=dict(activation=acts[0]))
+    t = graph.add_op("CONV2D", [t, graph.add_const("w2", w2), graph.add_const("b2", b2)], d.shape, name="dw",
+                     options=dict(stride=stride, padding=pads, groups=mid, activation=acts[1]))
+    t = graph.add_op("CONV2D", [t, graph.add_const("w3", w3.reshape(cout, mid, 1, 1)), graph.add_const("b3", b3)],
+                     ref.shape, name="project", options=dict(activation=acts[2]))
+    if residual:
+        ref = ACTIVATIONS[add_act](ref + x, 0, 0)
+        t = graph.add_op("ADD", [t, "x"], ref.shape, name="add", options=dict(activation=add_act))
+    graph.outputs.append(t)
+    if r:
+        graph.tensors["w1"].group_size = graph.tensors["w3"].group_size = r
+    run_all(graph, sparse=False)
+    return serialize(graph), x, ref.astype(np.float32)

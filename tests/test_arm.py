@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import sparselite
-from helpers import rel_err
+from helpers import FUSED_CASES, inverted_residual, rel_err
 from sparselite.cli import main as cli
 from sparselite.converters import from_torch, prune_groups, zoo
 
@@ -53,12 +53,12 @@ def aarch64_runtime(tools, tmp_path_factory):
     return out
 
 
-def bench(runtime_dir, model, x_paths, out_dir, wrapper=()):
+def bench(runtime_dir, model, x_paths, out_dir, wrapper=(), extra=()):
     """Runs sparselite-bench; x_paths: one .npy, or a list of NAME=x.npy."""
     out, report = out_dir / "y.npy", out_dir / "run.json"
     inputs = [a for p in ([x_paths] if not isinstance(x_paths, list) else x_paths) for a in ("--input", str(p))]
     result = subprocess.run([*wrapper, str(runtime_dir / "sparselite-bench"), str(model), "--runs", "2", "--warmup",
-                             "1", *inputs, "--output", str(out), "--json", str(report)],
+                             "1", *inputs, *extra, "--output", str(out), "--json", str(report)],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return np.load(out), json.loads(report.read_text()), result.stdout
@@ -85,6 +85,20 @@ def test_one_nan_pixel_reaches_every_output_on_aarch64(aarch64_runtime, pruned_m
     np.save(tmp_path / "nan.npy", x)
     y, _, _ = bench(aarch64_runtime, path, tmp_path / "nan.npy", tmp_path, wrapper=["qemu-aarch64"])
     assert np.isnan(y).all()
+
+
+@pytest.mark.parametrize("case", [0, 1, 4])
+def test_fused_blocks_on_aarch64_match_unfused_x86(aarch64_runtime, tmp_path, case):
+    """Every fused-block path on NEON (bands of 2 rows forced) against the x86 runtime unfused."""
+    data, x, _ = inverted_residual(FUSED_CASES[case])
+    (tmp_path / "block.slite").write_bytes(data)
+    np.save(tmp_path / "x.npy", x)
+    y, report, stdout = bench(aarch64_runtime, tmp_path / "block.slite", tmp_path / "x.npy", tmp_path,
+                              wrapper=["qemu-aarch64"], extra=["--fuse", "2"])
+    (native,) = sparselite.load(data, fuse=False).run(x)
+    assert rel_err(y, native) < 1e-5
+    assert [o["fused_into"] for o in report["ops"]][1:] == [0] * (len(report["ops"]) - 1)
+    assert "fused" in stdout
 
 
 def test_host_runtime_build(pruned_model, tmp_path):

@@ -14,7 +14,7 @@ from unittest import mock
 import numpy as np
 import pytest
 
-from helpers import conv2d_ref, single_op
+from helpers import conv2d_ref, single_op, without_padding
 from sparselite import _schema as S
 from sparselite.converters import writer
 from sparselite.converters.ir import Graph
@@ -261,24 +261,6 @@ SMALL = {  # name: (bytes, whether the file is valid)
     "avg_pool_2_32": (avg_pool_window_2_32, True),
     "softmax_absent_mask": (softmax_absent_mask, True),
 }
-
-
-def without_padding(build):
-    """build()'s bytes up to the end of the FlatBuffer or of the last buffer: the writer pads the
-    file to 64 bytes, and a truncation that only drops padding still loads (sl_run_test checks
-    that every truncation is refused)."""
-    heads, flatbuffer = [], writer._flatbuffer
-
-    def measured(*args, **kwargs):
-        out = flatbuffer(*args, **kwargs)
-        heads.append(len(out))
-        return out
-
-    with mock.patch.object(writer, "_flatbuffer", measured):
-        data = build()
-    model = S.Model.GetRootAs(data, 0)
-    buffers = (model.Buffers(i) for i in range(model.BuffersLength()))
-    return data[:max([heads[-1]] + [b.Offset() + b.Size() for b in buffers])]
 
 
 def test_small_hostile_files_under_sanitizers(tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import group_sparse_weight, single_op, tiny_encoder
+from helpers import FUSED_CASES, group_sparse_weight, inverted_residual, single_op, tiny_encoder, without_padding
 from sparselite.converters import from_torch, prune_groups
 from sparselite.converters.passes import run_all
 from sparselite.converters.writer import serialize
@@ -27,8 +27,9 @@ def _make(build, target, **env):
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    """Small real models: a pruned conv net with every activation path, a sparse FC graph and an
-    attention layer with a dynamic length."""
+    """Small real models: a pruned conv net with every activation path, a sparse FC graph, an
+    attention layer with a dynamic length and inverted-residual chains (which sl_run_test also
+    runs fused)."""
     d = tmp_path_factory.mktemp("corpus")
 
     class Net(torch.nn.Module):
@@ -59,6 +60,9 @@ def corpus(tmp_path_factory):
     paths.append(d / "fc.slite")
     _, encoder = tiny_encoder()   # transformer ops, int64 ids and a dynamic sequence length
     paths.append(encoder.save(d / "encoder.slite"))
+    for i in (0, 1, 4):  # fused blocks: in place with residual, stride 2 sparse, per-band depthwise
+        (d / f"block{i}.slite").write_bytes(without_padding(lambda: inverted_residual(FUSED_CASES[i])[0]))
+        paths.append(d / f"block{i}.slite")
     return [str(p) for p in paths]
 
 

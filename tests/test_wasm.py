@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import sparselite
-from helpers import rel_err
+from helpers import FUSED_CASES, inverted_residual, rel_err
 from sparselite.converters import from_torch, prune_groups, zoo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,7 +61,7 @@ def test_simd128_microkernels_against_reference(dist):
 class WasmModel:
     """The runtime module driven through its exported C API, as a JS host would."""
 
-    def __init__(self, wasm_path, data):
+    def __init__(self, wasm_path, data, fuse=-1):
         engine = wasmtime.Engine()
         linker = wasmtime.Linker(engine)
         linker.define_wasi()
@@ -72,6 +72,7 @@ class WasmModel:
         self.memory = exports["memory"]
         self.fn("_initialize")
         self.model = self.fn("sl_model_new")
+        assert self.fn("sl_model_set_fusion", self.model, fuse) == 0
         buf = self.fn("malloc", len(data))
         self.memory.write(self.store, data, buf)
         status = self.fn("sl_model_load_buffer", self.model, buf, len(data), 1)
@@ -110,6 +111,16 @@ def test_mobilenet_in_wasm_matches_native(dist, density):
     assert rel_err(wasm, native.ravel()) < 1e-4
     x[0, 2, 50, 60] = np.nan  # one NaN pixel reaches every output, as natively (tests/test_nonfinite.py)
     assert np.isnan(WasmModel(dist / "sparselite.wasm", data).run(x, native.size)).all()
+
+
+@pytest.mark.parametrize("case", [0, 1, 4])
+def test_fused_blocks_in_wasm_match_unfused_native(dist, case):
+    """Every fused-block path (in place, per-band depthwise, stride 2, sparse, residual) in WASM
+    SIMD128, in bands of 2 rows, against the native runtime run unfused."""
+    data, x, _ = inverted_residual(FUSED_CASES[case])
+    (native,) = sparselite.load(data, fuse=False).run(x)
+    wasm = WasmModel(dist / "sparselite.wasm", data, fuse=2).run(x, native.size)
+    assert rel_err(wasm, native.ravel()) < 1e-5
 
 
 def test_wasm_runtime_rejects_bad_files_and_survives_mutations(dist, tmp_path):

@@ -3,7 +3,7 @@
  * Android (adb push + adb shell).
  *
  *   sparselite-bench MODEL.slite [--runs N] [--warmup N] [--threads N] [--input [NAME=]x.npy]...
- *                    [--shape NAME=2x128]... [--output y.npy] [--json run.json]
+ *                    [--shape NAME=2x128]... [--fuse auto|off|ROWS] [--output y.npy] [--json run.json]
  *
  * Inputs and outputs are .npy (C order; inputs float32, int32 or int64) so results compare with
  * the desktop. --input without NAME= feeds the inputs in order. An input's shape may be smaller
@@ -228,7 +228,7 @@ static const char* arg_value(int argc, char** argv, int* i) {
 
 int main(int argc, char** argv) {
   const char *model_path = NULL, *output = NULL, *json = NULL;
-  int runs = 50, warmup = 5, threads = 1, num_feeds = 0;
+  int runs = 50, warmup = 5, threads = 1, num_feeds = 0, fuse = -1;
   feed_t feeds[MAX_INPUTS];
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--runs") == 0) runs = atoi(arg_value(argc, argv, &i));
@@ -253,17 +253,23 @@ int main(int argc, char** argv) {
     }
     else if (strcmp(argv[i], "--output") == 0) output = arg_value(argc, argv, &i);
     else if (strcmp(argv[i], "--json") == 0) json = arg_value(argc, argv, &i);
+    else if (strcmp(argv[i], "--fuse") == 0) {
+      const char* v = arg_value(argc, argv, &i);
+      fuse = strcmp(v, "auto") == 0 ? -1 : strcmp(v, "off") == 0 ? 0 : atoi(v);
+      if (fuse == 0 && strcmp(v, "off") != 0) die("--fuse takes auto, off or a band height in rows", v);
+    }
     else if (argv[i][0] == '-') die("unknown option", argv[i]);
     else model_path = argv[i];
   }
   if (model_path == NULL)
     die("usage: sparselite-bench MODEL.slite [--runs N] [--warmup N] [--threads N] [--input [NAME=]x.npy]... "
-        "[--shape NAME=2x128]... [--output y.npy] [--json run.json]", NULL);
+        "[--shape NAME=2x128]... [--fuse auto|off|ROWS] [--output y.npy] [--json run.json]", NULL);
   if (runs < 1 || warmup < 0 || threads < 1) die("--runs and --threads must be >= 1, --warmup >= 0", NULL);
 
   sl_model_t* m = sl_model_new();
   if (m == NULL) die("out of memory", NULL);
-  if (sl_model_set_num_threads(m, threads) != SL_OK || sl_model_load_file(m, model_path) != SL_OK)
+  if (sl_model_set_num_threads(m, threads) != SL_OK || sl_model_set_fusion(m, fuse) != SL_OK ||
+      sl_model_load_file(m, model_path) != SL_OK)
     die(sl_model_last_error(m), NULL);
   sl_tensor_info_t out_info;
   const void* out_data;
@@ -328,14 +334,19 @@ int main(int argc, char** argv) {
     double ms = percentile(t, runs, 50);
     sl_model_op_profile(m, o, &p);
     double gflops = ms > 0 ? p.flops / ms / 1e6 : 0.0;
-    printf("%-40.40s %-16s %-36.36s %9.3f %6.1f %9.2f\n", p.name, p.type, p.kernel, ms, 100.0 * ms / p50, gflops);
+    if (p.fused_into >= 0) /* its time is on the block's first op */
+      printf("  + %-36.36s %-16s %-36.36s %9s\n", p.name, p.type, p.kernel, "fused");
+    else
+      printf("%-40.40s %-16s %-36.36s %9.3f %6.1f %9.2f\n", p.name, p.type, p.kernel, ms, 100.0 * ms / p50, gflops);
     if (js != NULL) {
       fputs(o ? ",\n  {\"name\": " : "\n  {\"name\": ", js);
       json_string(js, p.name);
       fprintf(js, ", \"type\": \"%s\", \"kernel\": \"%s\", \"ms\": %.6f, \"flops\": %.0f, \"dense_flops\": %.0f, "
-                  "\"group_size\": %u, \"weight_bytes\": %llu, \"activation_bytes\": %llu}",
+                  "\"group_size\": %u, \"weight_bytes\": %llu, \"activation_bytes\": %llu",
               p.type, p.kernel, ms, p.flops, p.dense_flops, p.group_size, (unsigned long long)p.weight_bytes,
               (unsigned long long)p.activation_bytes);
+      if (p.fused_into >= 0) fprintf(js, ", \"fused_into\": %d}", p.fused_into);
+      else fputs(", \"fused_into\": null}", js);
     }
   }
   printf("latency ms: p50 %.3f  p90 %.3f  p99 %.3f  min %.3f  (%d runs, %d warm-up, %d threads)\n", p50,

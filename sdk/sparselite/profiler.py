@@ -53,10 +53,11 @@ def profile_model(model, inputs, runs=50, warmup=5, name=""):
         per_run.append(backend.op_profiles())
     backend.set_profiling(False)
     ops = []
-    for i, (op_name, op_type, kernel, flops, dense, _, _, wbytes, abytes, r) in enumerate(per_run[0]):
+    for i, (op_name, op_type, kernel, flops, dense, _, _, wbytes, abytes, r, fused) in enumerate(per_run[0]):
         ms = _percentile([run[i][5] / max(run[i][6], 1) / 1e6 for run in per_run], 50)
         ops.append(dict(name=op_name, type=op_type, kernel=kernel, ms=ms, flops=flops, dense_flops=dense,
-                        group_size=r, weight_bytes=wbytes, activation_bytes=abytes))
+                        group_size=r, weight_bytes=wbytes, activation_bytes=abytes,
+                        fused_into=None if fused < 0 else fused))
     return dict(schema=SCHEMA, model=name, source="python", threads=backend.threads, runs=runs,
                 warmup=warmup, machine=dict(cpu=cpu_name(), mhz=_cpu_mhz(), arch=platform.machine(),
                                                        isa=cpu_isa()),
@@ -74,16 +75,37 @@ def load_profile(path):
     return data
 
 
+def _fused_block(ops, i):
+    """Op i and the members its fused block runs (only op i when it is not fused); [] for a member."""
+    if ops[i].get("fused_into") is not None:
+        return []
+    block = [ops[i]]
+    for op in ops[i + 1:]:
+        if op.get("fused_into") != i:
+            break
+        block.append(op)
+    return block
+
+
 def format_table(profile):
     total = profile["latency_ms"]["p50"]
     lines = [f"{'op':36s} {'type':15s} {'kernel':32s} {'ms p50':>8s} {'%':>5s} {'GFLOP/s':>7s} {'density':>7s} "
              f"{'r':>2s} {'weights':>9s} {'act. B':>9s}"]
-    for op in profile["ops"]:
-        gflops = op["flops"] / op["ms"] / 1e6 if op["ms"] > 0 else 0.0
+    ops = profile["ops"]
+    for i, op in enumerate(ops):
+        block = _fused_block(ops, i)
+        flops = sum(o["flops"] for o in block)
+        gflops = flops / op["ms"] / 1e6 if op["ms"] > 0 and block else 0.0
         density = f"{op['flops'] / op['dense_flops']:.2f}" if op["dense_flops"] else "-"
-        lines.append(f"{op['name'][:36]:36s} {op['type'][:15]:15s} {op['kernel'][:32]:32s} {op['ms']:8.3f} "
-                     f"{100 * op['ms'] / total:5.1f} {gflops:7.2f} {density:>7s} {op['group_size'] or '-':>2} "
+        name = op["name"] if op.get("fused_into") is None else "  + " + op["name"]
+        ms = f"{op['ms']:8.3f}" if op.get("fused_into") is None else f"{'fused':>8s}"
+        share = f"{100 * op['ms'] / total:5.1f}" if op.get("fused_into") is None else f"{'':5s}"
+        lines.append(f"{name[:36]:36s} {op['type'][:15]:15s} {op['kernel'][:32]:32s} {ms} "
+                     f"{share} {gflops:7.2f} {density:>7s} {op['group_size'] or '-':>2} "
                      f"{op['weight_bytes']:9d} {op['activation_bytes']:9d}")
+    blocks = sum(1 for i, op in enumerate(ops) if len(_fused_block(ops, i)) > 1)
+    if blocks:
+        lines.append(f"{blocks} fused blocks: a block's time is on its first op, its members ('+') follow")
     lat = profile["latency_ms"]
     flops = sum(op["flops"] for op in profile["ops"])
     dense = sum(op["dense_flops"] for op in profile["ops"])
