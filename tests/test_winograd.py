@@ -11,7 +11,7 @@ from helpers import ACTIVATIONS, KERNELS, conv2d_ref, group_sparse_weight, run_g
 rng = np.random.default_rng(14)
 
 SHAPES = [  # batch, in channels, out channels, h, w, pads (t, l, b, r)
-    (2, 1, 1, 1, 1, (1, 1, 1, 1)),         # 1x1 map: one tile, mostly padding
+    (2, 1, 3, 1, 1, (1, 1, 1, 1)),         # 1x1 map: one tile, mostly padding
     (2, 3, 5, 2, 2, (2, 2, 2, 2)),         # 2x2 map, padding 2
     (2, 7, 300, 3, 3, (0, 0, 0, 0)),       # 3x3 map, no padding: one output
     (2, 300, 17, 13, 11, (1, 0, 2, 1)),    # asymmetric padding, partial tiles right and bottom
