@@ -69,6 +69,13 @@ void sl_f32_vbinary_ref(sl_binary_op_t op, const float* a, size_t a_step, const 
 void sl_f32_softmax_ref(const float* x, const float* mask, float scale, float* y, size_t n);
 void sl_f32_layernorm_ref(const float* x, size_t n, float epsilon, const float* gamma, const float* beta,
                           float* y);
+/* Winograd F(m x m, 3x3) transforms (m = 2 or 4) by their matrices, in double: the kernels' types
+ * below say what they compute. */
+void sl_f32_winograd_in_ref(uint32_t m, size_t tiles, size_t channels, const float* x, size_t x_row_stride,
+                            size_t x_channel_stride, float* v, size_t v_point_stride, size_t v_channel_stride);
+void sl_f32_winograd_out_ref(uint32_t m, size_t tiles, size_t channels, const float* mt, size_t m_point_stride,
+                             size_t m_channel_stride, const float* bias, float* y, size_t y_row_stride,
+                             size_t y_channel_stride, size_t rows, size_t cols, const sl_minmax_t* mm);
 
 /* --- the families' microkernel types ---------------------------------------------------
  * Matrix kernels clamp their output to [min, max] after adding the bias; other activations
@@ -176,9 +183,28 @@ typedef void sl_f32_softmax_ukernel_fn(const float* x, const float* mask, float 
 typedef void sl_f32_layernorm_ukernel_fn(const float* x, size_t n, float epsilon, const float* gamma,
                                          const float* beta, float* y);
 
+/* Winograd F(m x m, 3x3) of a 3x3 stride-1 convolution (ops/winograd.c), with m the kernel's `rows`
+ * and alpha = m + 2 points per side; point xi = i * alpha + j. Vectors run along a row of tiles.
+ * winograd_in: V = B^T d B of `tiles` consecutive tiles in `channels` channels, tile t of channel c
+ * being d[i][j] = x[c * x_channel_stride + i * x_row_stride + m * t + j] for i, j < alpha (a padded
+ * plane: it reads nothing past column m * tiles + 1 of rows 0 .. alpha - 1):
+ * v[xi * v_point_stride + c * v_channel_stride + t] = V[i][j]. */
+typedef void sl_f32_winograd_in_ukernel_fn(size_t tiles, size_t channels, const float* x, size_t x_row_stride,
+                                           size_t x_channel_stride, float* v, size_t v_point_stride,
+                                           size_t v_channel_stride);
+
+/* winograd_out: Y = A^T M A of `tiles` tiles in `channels` channels, M[i][j] of tile t in channel c
+ * being mt[xi * m_point_stride + c * m_channel_stride + t], with the channel's bias added and
+ * clamped: y[c * y_channel_stride + i * y_row_stride + m * t + j] = clamp(bias[c] + Y[i][j]) for
+ * i < rows <= m and m * t + j < cols <= m * tiles (the bottom and right edges cut tiles short). */
+typedef void sl_f32_winograd_out_ukernel_fn(size_t tiles, size_t channels, const float* mt, size_t m_point_stride,
+                                            size_t m_channel_stride, const float* bias, float* y,
+                                            size_t y_row_stride, size_t y_channel_stride, size_t rows, size_t cols,
+                                            const sl_minmax_t* mm);
+
 /* --- the registry --------------------------------------------------------------------- */
 
-/* SL_FAMILY(name, rows_select): rows_select = 1 when kernels are chosen by `rows` (spmm's r),
+/* SL_FAMILY(name, rows_select): rows_select = 1 when kernels are chosen by `rows` (spmm's r, Winograd's m),
  * so every ISA must offer every rows value its peers do. */
 #define SL_FAMILIES(SL_FAMILY) \
   SL_FAMILY(spmm, 1)           \
@@ -190,7 +216,9 @@ typedef void sl_f32_layernorm_ukernel_fn(const float* x, size_t n, float epsilon
   SL_FAMILY(vunary, 0)         \
   SL_FAMILY(vbinary, 0)        \
   SL_FAMILY(softmax, 0)        \
-  SL_FAMILY(layernorm, 0)
+  SL_FAMILY(layernorm, 0)      \
+  SL_FAMILY(winograd_in, 1)    \
+  SL_FAMILY(winograd_out, 1)
 
 #define SL_FAMILY_ENUM(family, rows_select) SL_FAMILY_##family,
 typedef enum { SL_FAMILIES(SL_FAMILY_ENUM) SL_FAMILY_COUNT } sl_family_t;

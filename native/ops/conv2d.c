@@ -1,7 +1,8 @@
 /* CONV2D: NCHW input, [OC][IC/groups][KH][KW] weights (dense or group-sparse),
- * optional bias, fused activation. Four paths: pointwise (1x1, unpadded; a stride
+ * optional bias, fused activation. Five paths: pointwise (1x1, unpadded; a stride
  * subsamples the input first) as spmm or gemm over pixels (ops/linear.c); depthwise
- * (ops/depthwise.c); on maps larger than 8x8, one gemm over padded input planes
+ * (ops/depthwise.c); 3x3 stride-1 layers where Winograd is expected to win
+ * (ops/winograd.c); on maps larger than 8x8, one gemm over padded input planes
  * (ops/implicit_conv.c); on smaller maps, and where the planes' offsets would pass
  * 32 bits, gemm_nc (or gemm) over gathered patches (im2col). */
 #include <string.h>
@@ -11,8 +12,9 @@
 #include "fused_block.h"
 #include "implicit_conv.h"
 #include "linear.h"
+#include "winograd.h"
 
-typedef enum { PATH_POINTWISE, PATH_DEPTHWISE, PATH_IMPLICIT, PATH_IM2COL } conv_path_t;
+typedef enum { PATH_POINTWISE, PATH_DEPTHWISE, PATH_WINOGRAD, PATH_IMPLICIT, PATH_IM2COL } conv_path_t;
 
 
 typedef struct {
@@ -25,6 +27,7 @@ typedef struct {
   sl_linear_t linear;                 /* pointwise */
   sl_depthwise_t depthwise;
   sl_implicit_conv_t implicit;
+  sl_winograd_t winograd;
   const float* bias;
   const sl_ukernel_t* gemm;           /* im2col */
   const sl_ukernel_t* vunary;         /* runs act after the clamp when post */
@@ -169,6 +172,15 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
     const float* weights;
     if ((st = dense_weights(m, n, w, &weights)) != SL_OK) return st;
     return sl_depthwise_prepare(m, n, &p->depthwise, &p->s, weights, p->bias, &p->act);
+  }
+  uint32_t tile = sl_winograd_tile(&p->s);
+  if (tile != 0) {
+    p->path = PATH_WINOGRAD;
+    const float* weights;
+    if ((st = dense_weights(m, n, w, &weights)) != SL_OK) return st;
+    st = sl_winograd_prepare(m, n, &p->winograd, &p->s, tile, weights, p->bias, &p->act);
+    if (w->sparse != NULL) sl_model_release(m, (void*)weights);
+    return st;
   }
   if (pixels > SL_IMPLICIT_CONV_MIN_PIXELS && sl_implicit_conv_fits(&p->s)) {
     p->path = PATH_IMPLICIT;
@@ -358,6 +370,7 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
       break;
     }
     case PATH_DEPTHWISE: sl_depthwise_run(m, n, &p->depthwise, j.x, j.y, p->batch); break;
+    case PATH_WINOGRAD: sl_winograd_run(m, n, &p->winograd, j.x, j.y, p->batch); break;
     case PATH_IMPLICIT: sl_implicit_conv_run(m, n, &p->implicit, j.x, j.y, p->batch); break;
     case PATH_IM2COL:
       if (p->gemm->family == SL_FAMILY_gemm) {

@@ -78,7 +78,8 @@ static bool has_kernel(sl_family_t family, uint32_t isa, uint32_t rows) {
 }
 
 /* Every ISA of this build (any kernel's, and every bit this CPU reports) has a kernel of every
- * family, and of every r that spmm has anywhere; spmm covers the file's r in {1, 2, 4, 8}. */
+ * family, and of every rows value its family selects by anywhere (spmm's r, Winograd's m); spmm
+ * covers the file's r in {1, 2, 4, 8}. */
 static void test_registry_complete(void) {
   uint32_t isas[32], count = 0;
   for (size_t i = 0; i <= sl_ukernel_count; i++) {
@@ -96,7 +97,7 @@ static void test_registry_complete(void) {
     uint32_t rows_seen = 0; /* bit r: some ISA has rows == r */
     for (size_t i = 0; i < sl_ukernel_count; i++)
       if (sl_ukernels[i].family == (sl_family_t)f && sl_ukernels[i].rows < 32) rows_seen |= 1u << sl_ukernels[i].rows;
-    if (sl_family_rows_select[f]) rows_seen |= (1u << 1) | (1u << 2) | (1u << 4) | (1u << 8);
+    if (f == SL_FAMILY_spmm) rows_seen |= (1u << 1) | (1u << 2) | (1u << 4) | (1u << 8);
     for (uint32_t j = 0; j < count; j++) {
       char what[160];
       if (!has_kernel((sl_family_t)f, isas[j], 0)) {
@@ -462,6 +463,74 @@ static void test_unzip(const sl_ukernel_t* k) {
   }
 }
 
+/* Winograd transforms: a row of 1 to past three vectors of tiles in up to three channels at padded
+ * strides, against the matrices in double, with NaN in the input (NaN exactly where the reference
+ * has it: the kernels add the same nonzero terms). Inputs end right after the last float the
+ * kernel may read; nothing is written outside the outputs. */
+static void test_winograd_in(const sl_ukernel_t* k) {
+  const uint32_t m = k->rows;
+  const size_t a = m + 2;
+  for (int trial = 0; trial < 80; trial++) {
+    size_t tiles = 1 + rnd(3 * k->pixels + 5), channels = 1 + rnd(3);
+    size_t x_row_stride = m * tiles + 2 + rnd(3), x_channel_stride = a * x_row_stride + rnd(3);
+    size_t x_size = (channels - 1) * x_channel_stride + (a - 1) * x_row_stride + m * tiles + 2;
+    size_t v_channel_stride = tiles + rnd(3), v_point_stride = channels * v_channel_stride + rnd(3);
+    size_t v_size = a * a * v_point_stride;
+    float* x = xmalloc(x_size * sizeof(float));
+    for (size_t i = 0; i < x_size; i++) x[i] = frand();
+    if (trial % 4 == 3) poison(x, x_size, false);
+    float* want = xmalloc(v_size * sizeof(float));
+    float* got = xmalloc(v_size * sizeof(float));
+    for (size_t i = 0; i < v_size; i++) want[i] = got[i] = 12345.0f;
+    sl_f32_winograd_in_ref(m, tiles, channels, x, x_row_stride, x_channel_stride, want, v_point_stride,
+                           v_channel_stride);
+    k->fn.winograd_in(tiles, channels, x, x_row_stride, x_channel_stride, got, v_point_stride, v_channel_stride);
+    char shape[96];
+    snprintf(shape, sizeof(shape), "tiles=%zu channels=%zu%s", tiles, channels, trial % 4 == 3 ? " with NaN" : "");
+    compare(k->name, shape, got, want, v_size, m == 2 ? 4.0f : 100.0f); /* sentinels compare equal */
+    free(x);
+    free(want);
+    free(got);
+  }
+}
+
+/* Bottom and right edges (rows < m, cols short of the last tile), random clamps and biases, NaN in. */
+static void test_winograd_out(const sl_ukernel_t* k) {
+  const uint32_t m = k->rows;
+  const size_t a = m + 2;
+  for (int trial = 0; trial < 80; trial++) {
+    size_t tiles = 1 + rnd(3 * k->pixels + 5), channels = 1 + rnd(3);
+    size_t rows = trial % 2 ? m : 1 + rnd(m), cols = trial % 3 ? m * tiles : m * (tiles - 1) + 1 + rnd(m);
+    size_t m_channel_stride = tiles + rnd(3), m_point_stride = channels * m_channel_stride + rnd(3);
+    size_t m_size = a * a * m_point_stride;
+    size_t y_row_stride = m * tiles + rnd(3), y_channel_stride = m * y_row_stride + rnd(3);
+    size_t y_size = channels * y_channel_stride;
+    float* mt = xmalloc(m_size * sizeof(float));
+    float* bias = xmalloc(channels * sizeof(float));
+    for (size_t i = 0; i < m_size; i++) mt[i] = frand();
+    for (size_t i = 0; i < channels; i++) bias[i] = frand();
+    if (trial % 4 == 3) poison(mt, m_size, false);
+    sl_activation_t act;
+    sl_minmax_t mm;
+    random_clamp(&act, &mm);
+    float* want = xmalloc(y_size * sizeof(float));
+    float* got = xmalloc(y_size * sizeof(float));
+    for (size_t i = 0; i < y_size; i++) want[i] = got[i] = 12345.0f;
+    sl_f32_winograd_out_ref(m, tiles, channels, mt, m_point_stride, m_channel_stride, bias, want, y_row_stride,
+                            y_channel_stride, rows, cols, &mm);
+    k->fn.winograd_out(tiles, channels, mt, m_point_stride, m_channel_stride, bias, got, y_row_stride,
+                       y_channel_stride, rows, cols, &mm);
+    char shape[96];
+    snprintf(shape, sizeof(shape), "tiles=%zu channels=%zu rows=%zu cols=%zu%s", tiles, channels, rows, cols,
+             trial % 4 == 3 ? " with NaN" : "");
+    compare(k->name, shape, got, want, y_size, m == 2 ? 9.0f : 300.0f); /* unwritten floats stay 12345 */
+    free(mt);
+    free(bias);
+    free(want);
+    free(got);
+  }
+}
+
 /* --- row kernels ------------------------------------------------------------------------ */
 
 /* Random lengths with tails, inputs from saturation to zero, and NaN everywhere; infinities
@@ -604,6 +673,8 @@ int main(void) {
       case SL_FAMILY_vbinary: test_vbinary(k); break;
       case SL_FAMILY_softmax: test_softmax(k); break;
       case SL_FAMILY_layernorm: test_layernorm(k); break;
+      case SL_FAMILY_winograd_in: test_winograd_in(k); break;
+      case SL_FAMILY_winograd_out: test_winograd_out(k); break;
       case SL_FAMILY_COUNT: break;
     }
   }

@@ -2,6 +2,7 @@
  * and sets SL_LIST_<ISA> first. */
 #include "matrix.h"
 #include "rows.h"
+#include "winograd.h"
 
 #define SL_UKERNEL(family, name, isa, pixels, rows, efficiency) SL_DEFINE_##family(name, pixels, rows)
 #include "../lists.inc"

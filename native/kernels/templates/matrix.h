@@ -12,6 +12,7 @@
  *   lt, eq -> sl_vm; select(m, a, b) = m ? a : b; tail_mask(t)
  *   exp2i(t) = 2^n for t = n + 1.5 * 2^23 (integral n in [-126, 127]), by integer adds and shifts
  *   unzip_even(a, b), unzip_odd(a, b): the even and the odd floats of the 2 * SL_V_WIDTH in a then b
+ *   zip_lo(a, b), zip_hi(a, b): a[0] b[0] a[1] b[1] ..., its first and its second SL_V_WIDTH floats
  *   ext(a, b, k): lanes k .. k + SL_V_WIDTH - 1 of a then b, for a constant 0 <= k < SL_V_WIDTH
  *   hsum, hmax: the lanes reduced to one float */
 #ifndef SL_TEMPLATES_MATRIX_H

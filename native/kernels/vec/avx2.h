@@ -66,6 +66,13 @@ SL_V_INLINE sl_v sl_v_unzip_even(sl_v a, sl_v b) {
 SL_V_INLINE sl_v sl_v_unzip_odd(sl_v a, sl_v b) {
   return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
 }
+/* unpack interleaves within 128-bit halves; the halves then go in order. */
+SL_V_INLINE sl_v sl_v_zip_lo(sl_v a, sl_v b) {
+  return _mm256_permute2f128_ps(_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b), 0x20);
+}
+SL_V_INLINE sl_v sl_v_zip_hi(sl_v a, sl_v b) {
+  return _mm256_permute2f128_ps(_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b), 0x31);
+}
 SL_V_INLINE float sl_v_hsum(sl_v v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));

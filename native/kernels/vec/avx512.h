@@ -59,6 +59,12 @@ SL_V_INLINE sl_v sl_v_unzip_even(sl_v a, sl_v b) {
 SL_V_INLINE sl_v sl_v_unzip_odd(sl_v a, sl_v b) {
   return _mm512_permutex2var_ps(a, _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), b);
 }
+SL_V_INLINE sl_v sl_v_zip_lo(sl_v a, sl_v b) {
+  return _mm512_permutex2var_ps(a, _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), b);
+}
+SL_V_INLINE sl_v sl_v_zip_hi(sl_v a, sl_v b) {
+  return _mm512_permutex2var_ps(a, _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), b);
+}
 SL_V_INLINE float sl_v_hsum(sl_v v) { return _mm512_reduce_add_ps(v); }
 SL_V_INLINE float sl_v_hmax(sl_v v) { return _mm512_reduce_max_ps(v); }
 

@@ -72,6 +72,8 @@ SL_V_INLINE sl_v sl_v_ext(sl_v a, sl_v b, int k) {
 }
 SL_V_INLINE sl_v sl_v_unzip_even(sl_v a, sl_v b) { return vuzp1q_f32(a, b); }
 SL_V_INLINE sl_v sl_v_unzip_odd(sl_v a, sl_v b) { return vuzp2q_f32(a, b); }
+SL_V_INLINE sl_v sl_v_zip_lo(sl_v a, sl_v b) { return vzip1q_f32(a, b); }
+SL_V_INLINE sl_v sl_v_zip_hi(sl_v a, sl_v b) { return vzip2q_f32(a, b); }
 SL_V_INLINE float sl_v_hsum(sl_v v) { return vaddvq_f32(v); }
 SL_V_INLINE float sl_v_hmax(sl_v v) { return vmaxvq_f32(v); }
 

@@ -59,6 +59,14 @@ SL_V_INLINE sl_v sl_v_unzip_odd(sl_v a, sl_v b) {
   (void)a;
   return b;
 }
+SL_V_INLINE sl_v sl_v_zip_lo(sl_v a, sl_v b) {
+  (void)b;
+  return a;
+}
+SL_V_INLINE sl_v sl_v_zip_hi(sl_v a, sl_v b) {
+  (void)a;
+  return b;
+}
 SL_V_INLINE float sl_v_hsum(sl_v v) { return v; }
 SL_V_INLINE float sl_v_hmax(sl_v v) { return v; }
 

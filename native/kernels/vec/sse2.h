@@ -77,6 +77,8 @@ SL_V_INLINE sl_v sl_v_ext(sl_v a, sl_v b, int k) {
 }
 SL_V_INLINE sl_v sl_v_unzip_even(sl_v a, sl_v b) { return _mm_shuffle_ps(a, b, 0x88); }
 SL_V_INLINE sl_v sl_v_unzip_odd(sl_v a, sl_v b) { return _mm_shuffle_ps(a, b, 0xDD); }
+SL_V_INLINE sl_v sl_v_zip_lo(sl_v a, sl_v b) { return _mm_unpacklo_ps(a, b); }
+SL_V_INLINE sl_v sl_v_zip_hi(sl_v a, sl_v b) { return _mm_unpackhi_ps(a, b); }
 SL_V_INLINE float sl_v_hsum(sl_v v) {
   sl_v s = _mm_add_ps(v, _mm_movehl_ps(v, v));
   return _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)));

@@ -69,6 +69,8 @@ SL_V_INLINE sl_v sl_v_ext(sl_v a, sl_v b, int k) {
 }
 SL_V_INLINE sl_v sl_v_unzip_even(sl_v a, sl_v b) { return wasm_i32x4_shuffle(a, b, 0, 2, 4, 6); }
 SL_V_INLINE sl_v sl_v_unzip_odd(sl_v a, sl_v b) { return wasm_i32x4_shuffle(a, b, 1, 3, 5, 7); }
+SL_V_INLINE sl_v sl_v_zip_lo(sl_v a, sl_v b) { return wasm_i32x4_shuffle(a, b, 0, 4, 1, 5); }
+SL_V_INLINE sl_v sl_v_zip_hi(sl_v a, sl_v b) { return wasm_i32x4_shuffle(a, b, 2, 6, 3, 7); }
 SL_V_INLINE float sl_v_hsum(sl_v v) {
   return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1)) +
          (wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3));
