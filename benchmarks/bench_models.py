@@ -109,13 +109,16 @@ def blocked_medians(engines, runs, warmup, blocks):
 
 def kernel_gflops(model, x):
     """Per-layer profile, and effective GFLOP/s (on stored weights) per kernel family, for the layers that
-    count FLOPs (convolutions, FC, MATMUL; the row kernels count none)."""
-    layers = [p for p in model.profile(x, runs=10) if p.kernel and p.dense_flops > 0]
+    count FLOPs (convolutions, FC, MATMUL; the row kernels count none). A fused block counts as the
+    family "fused", its members' FLOPs on its first op's time."""
+    profile = model.profile(x, runs=10)
+    layers = [p for p in profile if p.kernel and p.dense_flops > 0 and p.fused_into is None]
     totals = {}
     for p in layers:
-        family = p.kernel.split("_ukernel")[0].replace("sl_f32_", "")
+        members = [q for q in profile if q.fused_into is not None and profile[q.fused_into] is p]
+        family = "fused" if members else p.kernel.split("_ukernel")[0].replace("sl_f32_", "")
         flops, ms = totals.get(family, (0.0, 0.0))
-        totals[family] = (flops + p.flops, ms + p.ms)
+        totals[family] = (flops + p.flops + sum(q.flops for q in members), ms + p.ms)
     families = {f: {"gflops": flops / ms / 1e6, "ms": ms} for f, (flops, ms) in totals.items()}
     per_layer = [dict(name=p.name, kernel=p.kernel, ms=p.ms, gflops=p.gflops, density=p.flops / p.dense_flops)
                  for p in layers]

@@ -1,6 +1,6 @@
 """Winograd convolutions (native/ops/winograd.c): 3x3 stride-1 CONV2D layers through F(2x2, 3x3) and
 F(4x4, 3x3) against numpy in float64, on odd shapes and every kernel configuration, bit-identical over
-thread counts. SPARSELITE_WINOGRAD=2/4 forces a tile on layers the cost rule would leave to implicit
+thread counts. load(winograd=2 or 4) forces a tile on layers the cost rule would leave to implicit
 GEMM (tiny maps, few channels), so edge cases run on the Winograd kernels too."""
 import numpy as np
 import pytest
@@ -44,36 +44,33 @@ def check(y, pre, ref, tol):
 
 
 @pytest.mark.parametrize("kernels", sorted(KERNELS))
-@pytest.mark.parametrize("tile", ["2", "4"])
+@pytest.mark.parametrize("tile", [2, 4])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_odd_shapes_against_float64(shape, tile, kernels, monkeypatch):
-    monkeypatch.setenv("SPARSELITE_WINOGRAD", tile)
+def test_odd_shapes_against_float64(shape, tile, kernels):
     sparse = shape[1] * shape[2] % 2 == 0  # every other shape stores its weights group-sparse
     g, ins, pre, ref = conv_case(shape, bias=shape[2] % 2 == 1, sparse=sparse)
-    (y,) = run_graph(g, ins, **KERNELS[kernels])
-    check(y, pre, ref, 1e-5 if tile == "2" else 3e-5)
+    (y,) = run_graph(g, ins, winograd=tile, **KERNELS[kernels])
+    check(y, pre, ref, 1e-5 if tile == 2 else 3e-5)
 
 
-@pytest.mark.parametrize("tile", ["2", "4"])
+@pytest.mark.parametrize("tile", [2, 4])
 @pytest.mark.parametrize("act", sorted(ACTIVATIONS))
-def test_every_activation(act, tile, monkeypatch):
-    monkeypatch.setenv("SPARSELITE_WINOGRAD", tile)
+def test_every_activation(act, tile):
     g, ins, pre, ref = conv_case((2, 20, 19, 15, 17, (1, 1, 1, 1)), act=act)
-    (y,) = run_graph(g, ins, num_threads=2)
-    check(y, pre, ref, 1e-5 if tile == "2" else 3e-5)
+    (y,) = run_graph(g, ins, num_threads=2, winograd=tile)
+    check(y, pre, ref, 1e-5 if tile == 2 else 3e-5)
 
 
-@pytest.mark.parametrize("tile", ["2", "4"])
+@pytest.mark.parametrize("tile", [2, 4])
 @pytest.mark.parametrize("shape", [(2, 40, 72, 31, 29, (1, 2, 1, 0)), (1, 256, 64, 14, 14, (1, 1, 1, 1))])
-def test_bit_identical_over_thread_counts(shape, tile, monkeypatch):
-    monkeypatch.setenv("SPARSELITE_WINOGRAD", tile)
+def test_bit_identical_over_thread_counts(shape, tile):
     g, ins, _, _ = conv_case(shape, act="HARDSWISH")
     from sparselite.converters.passes import run_all
     from sparselite.converters.writer import serialize
 
     run_all(g, sparse=False)
     data = serialize(g)
-    outs = [sparselite.load(data, num_threads=t).run(ins)[0] for t in (1, 2, 3)]
+    outs = [sparselite.load(data, num_threads=t, winograd=tile).run(ins)[0] for t in (1, 2, 3)]
     assert np.array_equal(outs[0], outs[1]) and np.array_equal(outs[0], outs[2])
 
 
@@ -84,25 +81,23 @@ def resnet_like(c, hw, seed):
     return x, w
 
 
-@pytest.mark.parametrize("tile", ["2", "4"])
+@pytest.mark.parametrize("tile", [2, 4])
 @pytest.mark.parametrize("c,hw", [(64, 56), (128, 28), (256, 14), (512, 7)])
-def test_error_on_resnet_like_layers(c, hw, tile, monkeypatch):
+def test_error_on_resnet_like_layers(c, hw, tile):
     """The bar F(4x4) was kept by: within 1e-5 of float64 at the output's scale on ResNet-50's 3x3
     layers (measured 1.7e-6 to 5.5e-6 for F(4x4), under 1e-6 for F(2x2) and implicit GEMM)."""
-    monkeypatch.setenv("SPARSELITE_WINOGRAD", tile)
     x, w = resnet_like(c, hw, seed=c)
     ref = conv2d_ref(x, w, None, (1, 1), (1, 1), (1, 1, 1, 1), 1)
     g, ins = single_op("CONV2D", [x], ref.shape, consts=[w], options=dict(padding=(1, 1, 1, 1)))
-    (y,) = run_graph(g, ins)
+    (y,) = run_graph(g, ins, winograd=tile)
     assert np.abs(y - ref).max() / np.abs(ref).max() < 1e-5
 
 
 @pytest.mark.parametrize("c,hw,tile", [(64, 56, 4), (128, 28, 4), (256, 14, 2), (512, 7, 2), (256, 5, 0),
                                        (8, 56, 0)])
-def test_the_rule_picks_the_tile_and_profiles_name_it(c, hw, tile, monkeypatch):
+def test_the_rule_picks_the_tile_and_profiles_name_it(c, hw, tile):
     """ResNet-50's layers take F(4x4) on 28x28 and larger maps and F(2x2) down to 7x7; smaller maps and
     few channels stay on implicit GEMM / im2col. FLOPs stay the direct convolution's."""
-    monkeypatch.delenv("SPARSELITE_WINOGRAD", raising=False)
     x, w = resnet_like(c, hw, seed=1)
     g, ins = single_op("CONV2D", [x], (1, c, hw, hw), consts=[w], options=dict(padding=(1, 1, 1, 1)))
     from sparselite.converters.passes import run_all
@@ -117,30 +112,28 @@ def test_the_rule_picks_the_tile_and_profiles_name_it(c, hw, tile, monkeypatch):
     assert op.flops == op.dense_flops == 2 * c * c * 9 * hw * hw
 
 
-@pytest.mark.parametrize("tile", ["2", "4"])
-def test_nan_reaches_every_output_the_reference_has_it(tile, monkeypatch):
+@pytest.mark.parametrize("tile", [2, 4])
+def test_nan_reaches_every_output_the_reference_has_it(tile):
     """Winograd mixes a tile's inputs before the products, so a NaN spreads over whole tiles: outputs
     are NaN wherever the direct convolution's are (and may be NaN a few pixels further)."""
-    monkeypatch.setenv("SPARSELITE_WINOGRAD", tile)
     x = rng.standard_normal((1, 24, 17, 19)).astype(np.float32)
     x[0, 5, 8, 3] = np.nan
     w = rng.standard_normal((16, 24, 3, 3)).astype(np.float32)
     with np.errstate(invalid="ignore"):
         ref = conv2d_ref(x, w, None, (1, 1), (1, 1), (1, 1, 1, 1), 1)
     g, ins = single_op("CONV2D", [x], ref.shape, consts=[w], options=dict(padding=(1, 1, 1, 1)))
-    (y,) = run_graph(g, ins)
+    (y,) = run_graph(g, ins, winograd=tile)
     assert np.isnan(y[np.isnan(ref)]).all()
     finite = ~np.isnan(y)
     assert np.allclose(y[finite], ref[finite], rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("tile", ["2", "4"])
-def test_forcing_a_tile_runs_it_on_a_1x1_map(tile, monkeypatch):
-    monkeypatch.setenv("SPARSELITE_WINOGRAD", tile)
+@pytest.mark.parametrize("tile", [2, 4])
+def test_forcing_a_tile_runs_it_on_a_1x1_map(tile):
     g, ins, _, _ = conv_case(SHAPES[0])
     from sparselite.converters.passes import run_all
     from sparselite.converters.writer import serialize
 
     run_all(g, sparse=False)
-    (op,) = sparselite.load(serialize(g)).profile(ins, runs=1)
+    (op,) = sparselite.load(serialize(g), winograd=tile).profile(ins, runs=1)
     assert "winograd_in" in op.kernel and op.kernel.split("__")[0].endswith(f"x{tile}"), op.kernel

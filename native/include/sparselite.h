@@ -99,6 +99,9 @@ sl_status_t sl_model_set_num_threads(sl_model_t* model, int num_threads);
 sl_status_t sl_model_set_isa_mask(sl_model_t* model, uint32_t isa_mask);
 sl_status_t sl_model_set_tuning(sl_model_t* model, int tune);
 sl_status_t sl_model_set_fusion(sl_model_t* model, int band_rows);
+/* Dense 3x3 stride-1 convolutions run Winograd F(2x2,3x3) or F(4x4,3x3) where measured faster
+ * (tile -1, the default); 0 never; 2 or 4 that tile on every such layer (tests, benchmarks). */
+sl_status_t sl_model_set_winograd(sl_model_t* model, int tile);
 /* The most bytes loading may allocate: the file copy, tables, unpacked and packed weights, the
  * arena and the scratch, all counted. A file needing more fails with SL_ERROR_OUT_OF_MEMORY and a
  * message giving both sizes, before anything that large is allocated. The default,

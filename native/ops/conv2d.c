@@ -173,7 +173,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
     if ((st = dense_weights(m, n, w, &weights)) != SL_OK) return st;
     return sl_depthwise_prepare(m, n, &p->depthwise, &p->s, weights, p->bias, &p->act);
   }
-  uint32_t tile = sl_winograd_tile(&p->s);
+  uint32_t tile = sl_winograd_tile(&p->s, sl_op_winograd(m));
   if (tile != 0) {
     p->path = PATH_WINOGRAD;
     const float* weights;

@@ -93,6 +93,8 @@ sl_tensor_t* sl_out(const sl_model_t* m, const sl_node_t* n, int i);
 const sl_ukernel_t* sl_op_kernel(const sl_model_t* m, sl_family_t family, uint32_t rows);
 /* Whether prepare should time candidate kernels instead of trusting the cost model. */
 bool sl_op_tuning(const sl_model_t* m);
+/* sl_model_set_winograd's choice: -1 by the measured rule, 0 never, 2 or 4 that tile everywhere. */
+int sl_op_winograd(const sl_model_t* m);
 /* Threads that run an op's tasks (the caller's included). */
 size_t sl_op_threads(const sl_model_t* m);
 /* Runs fn(ctx, task, thread) for task in [0, count) on the model's threads. */

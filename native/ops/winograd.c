@@ -8,7 +8,6 @@
  * A task is a block of tiles, sized so its V stays in L2, and a range of output channels. */
 #include <math.h>
 #include <string.h>
-#include <stdlib.h>
 
 #include "../kernels/f32-winograd_in/matrices.h"
 #include "winograd.h"
@@ -23,14 +22,11 @@ static size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
  * 1.08 / 0.74 / 0.81, 512ch 7x7 1.37 / 1.03 / 2.07 (F(4x4)'s 36 points stream 2.25x F(2x2)'s
  * weights for 4 tiles); few channels: 16ch 56x56 0.083 / 0.075 / 0.065, 3 -> 32ch 112x112 0.20 /
  * 0.33 / 0.28 (transforms outweigh a 27-long sum). Maps below 7x7 are not measured: im2col. */
-uint32_t sl_winograd_tile(const sl_conv2d_shape_t* s) {
+uint32_t sl_winograd_tile(const sl_conv2d_shape_t* s, int choice) {
   if (s->kernel_h != 3 || s->kernel_w != 3 || s->stride_h != 1 || s->stride_w != 1 || s->dilation_h != 1 ||
       s->dilation_w != 1 || s->groups != 1)
     return 0;
-  /* SPARSELITE_WINOGRAD=2, 4 or off overrides the choice on every such layer (tests, benchmarks). */
-  const char* force = getenv("SPARSELITE_WINOGRAD");
-  if (force != NULL && (strcmp(force, "2") == 0 || strcmp(force, "4") == 0)) return (uint32_t)(force[0] - '0');
-  if (force != NULL && strcmp(force, "off") == 0) return 0;
+  if (choice >= 0) return (uint32_t)choice; /* sl_model_set_winograd: off, or a tile on every such layer */
   if (s->in_c < 16 || s->out_c < 16) return 0;
   size_t pixels = (size_t)s->out_h * s->out_w;
   return pixels >= 400 ? 4 : pixels >= 49 ? 2 : 0;

@@ -22,8 +22,9 @@ typedef struct {
 } sl_winograd_t;
 
 /* The output tile side m (2 or 4) Winograd should run this layer with, or 0 where implicit GEMM
- * is expected to be faster or the shape is not Winograd's (3x3, stride 1, undilated, one group). */
-uint32_t sl_winograd_tile(const sl_conv2d_shape_t* s);
+ * is expected to be faster or the shape is not Winograd's (3x3, stride 1, undilated, one group).
+ * choice: sl_op_winograd's (-1: by the measured rule). */
+uint32_t sl_winograd_tile(const sl_conv2d_shape_t* s, int choice);
 /* weights: dense [OC][IC][3][3]; bias may be NULL. */
 sl_status_t sl_winograd_prepare(sl_model_t* m, sl_node_t* n, sl_winograd_t* c, const sl_conv2d_shape_t* s,
                                 uint32_t tile, const float* weights, const float* bias, const sl_activation_t* act);

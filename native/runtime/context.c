@@ -101,6 +101,8 @@ const sl_ukernel_t* sl_op_kernel(const sl_model_t* m, sl_family_t family, uint32
 
 bool sl_op_tuning(const sl_model_t* m) { return m->tune; }
 
+int sl_op_winograd(const sl_model_t* m) { return m->winograd; }
+
 size_t sl_op_threads(const sl_model_t* m) { return m->pool != NULL ? (size_t)m->num_threads : 1; }
 
 void sl_parallel_for(const sl_model_t* m, size_t count, sl_task_fn fn, void* ctx) {

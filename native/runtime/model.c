@@ -29,6 +29,7 @@ sl_model_t* sl_model_new(void) {
     m->isa_mask = UINT32_MAX;
     m->memory_limit = SL_DEFAULT_MEMORY_LIMIT;
     m->fuse = -1;
+    m->winograd = -1;
   }
   return m;
 }
@@ -43,13 +44,14 @@ static void release(sl_model_t* m) {
   int threads = m->num_threads;
   uint32_t isa_mask = m->isa_mask;
   bool tune = m->tune;
-  int32_t fuse = m->fuse;
+  int32_t fuse = m->fuse, winograd = m->winograd;
   size_t memory_limit = m->memory_limit;
   memset(m, 0, sizeof(*m));
   m->num_threads = threads;
   m->isa_mask = isa_mask;
   m->tune = tune;
   m->fuse = fuse;
+  m->winograd = winograd;
   m->memory_limit = memory_limit;
 }
 
@@ -168,6 +170,15 @@ sl_status_t sl_model_set_fusion(sl_model_t* m, int band_rows) {
     return sl_fail(m, SL_ERROR_INVALID_ARGUMENT, "fusion must be -1 (automatic), 0 (off) or 1..65536 band rows, got %d",
                    band_rows);
   m->fuse = band_rows;
+  return SL_OK;
+}
+
+sl_status_t sl_model_set_winograd(sl_model_t* m, int tile) {
+  sl_status_t st = before_load(m, "the Winograd choice");
+  if (st != SL_OK) return st;
+  if (tile != -1 && tile != 0 && tile != 2 && tile != 4)
+    return sl_fail(m, SL_ERROR_INVALID_ARGUMENT, "winograd must be -1 (by layer), 0 (off), 2 or 4, got %d", tile);
+  m->winograd = tile;
   return SL_OK;
 }
 

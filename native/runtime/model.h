@@ -29,7 +29,8 @@ struct sl_model {
   size_t file_size;
   bool loaded;
   bool tune;
-  int32_t fuse; /* sl_model_set_fusion */
+  int32_t fuse;     /* sl_model_set_fusion */
+  int32_t winograd; /* sl_model_set_winograd */
   bool profile;
   atomic_bool busy; /* a run or resize is in progress: one thread at a time */
   int num_threads;

@@ -245,7 +245,24 @@ static void run_layernorm(const void* c) {
     r->k->fn.layernorm(r->x + i * r->n, r->n, 1e-5f, r->b, r->b, r->y + i * r->n);
 }
 
-/* Elements per second (GElem/s; for gemm_nc, weights) on MobileNetV2's 1000 x 1280 classifier,
+/* Winograd transforms of 64 channels of a 56x56 map (its padded 58x58 planes), a row of tiles
+ * per call, as ops/winograd.c runs them. */
+static void run_winograd_in(const void* c) {
+  const row_ctx_t* r = c;
+  size_t m = r->k->rows, tiles = 56 / m;
+  for (size_t row = 0; row < tiles; row++)
+    r->k->fn.winograd_in(tiles, r->rows, r->x + row * m * 58, 58, 58 * 58, r->y, tiles * r->rows, tiles);
+}
+static void run_winograd_out(const void* c) {
+  const row_ctx_t* r = c;
+  size_t m = r->k->rows, tiles = 56 / m;
+  sl_minmax_t mm = {0.0f, 6.0f};
+  for (size_t row = 0; row < tiles; row++)
+    r->k->fn.winograd_out(tiles, r->rows, r->x, tiles * r->rows, tiles, r->b, r->y + row * m * 56, 56, 56 * 56, m, 56,
+                          &mm);
+}
+
+/* Elements per second (GElem/s; for gemm_nc, weights; Winograd: map pixels) on MobileNetV2's 1000 x 1280 classifier,
  * four of MobileNet's 112x112 3x3 depthwise planes read in place (outputs), four at stride 2
  * (outputs), the stride-2 column split of 32 such planes' rows, MiniLM's 128 x 1536
  * GELU and 128 x 384 residual adds and layer norms, and its 12 x 128 attention rows. */
@@ -266,10 +283,13 @@ static void bench_rows(const sl_ukernel_t* k, int reps) {
     case SL_FAMILY_vbinary: c.n = 384, c.rows = 128, fn = run_vbinary, shape = "128x384 add"; break;
     case SL_FAMILY_softmax: c.n = 128, c.rows = 12 * 128, fn = run_softmax, shape = "1536x128 masked"; break;
     case SL_FAMILY_layernorm: c.n = 384, c.rows = 128, fn = run_layernorm, shape = "128x384"; break;
+    case SL_FAMILY_winograd_in: c.n = 56 * 56, c.rows = 64, fn = run_winograd_in, shape = "64x56x56 in"; break;
+    case SL_FAMILY_winograd_out: c.n = 56 * 56, c.rows = 64, fn = run_winograd_out, shape = "64x56x56 out"; break;
     default: return;
   }
   size_t total = (c.n + 1) * (c.rows + k->rows) + 4 * 114; /* gemm_nc: padded panels in b; dwconv: planes */
   if (k->family == SL_FAMILY_dwconv_s2) total = 4 * 112 * 112;  /* its input planes */
+  if (k->family == SL_FAMILY_winograd_in || k->family == SL_FAMILY_winograd_out) total = 64 * 58 * 58 + 64;
   float* x = random_floats(total);
   float* b = random_floats(total);
   float* y = random_floats(total);

@@ -89,7 +89,7 @@ def _runtime():
 class WasmModel:
     """One sl_model_t inside the WASM module; freed with the Python object."""
 
-    def __init__(self, source, num_threads, isa_mask, tune, max_memory_bytes, band_rows=-1):
+    def __init__(self, source, num_threads, isa_mask, tune, max_memory_bytes, band_rows=-1, winograd_tile=-1):
         self._e = _runtime()
         self._m = self._e.sl_model_new()
         if not self._m:
@@ -98,6 +98,7 @@ class WasmModel:
         self._check(self._e.sl_model_set_isa_mask(self._m, isa_mask))
         self._check(self._e.sl_model_set_tuning(self._m, int(tune)))
         self._check(self._e.sl_model_set_fusion(self._m, band_rows))
+        self._check(self._e.sl_model_set_winograd(self._m, winograd_tile))
         if max_memory_bytes is not None:  # size_t is 32 bits here: past it, no limit
             self._check(self._e.sl_model_set_memory_limit(self._m, min(max_memory_bytes, 2 ** 32 - 1)))
         data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else open(source, "rb").read()

@@ -252,7 +252,7 @@ class Model:
         return f"<sparselite.Model inputs=({ins}) outputs=({outs})>"
 
 
-def load(path_or_bytes, num_threads=1, tune=False, isa=None, max_memory_bytes=None, fuse=True):
+def load(path_or_bytes, num_threads=1, tune=False, isa=None, max_memory_bytes=None, fuse=True, winograd=True):
     """Loads and verifies a .slite model from a path or from bytes. A path is read into memory,
     not mapped, so changing the file afterwards cannot affect the model.
 
@@ -267,7 +267,9 @@ def load(path_or_bytes, num_threads=1, tune=False, isa=None, max_memory_bytes=No
     fuse: run chains of 1x1 expand -> depthwise -> 1x1 project (+ residual add) as one fused
         block over bands of output rows, so the expanded activations stay in cache. True: where
         the runtime expects it to pay; False: never; an int k: every such chain, in bands of k
-        rows (devices with small caches). Profiles list a block's members with fused_into set."""
+        rows (devices with small caches). Profiles list a block's members with fused_into set.
+    winograd: dense 3x3 stride-1 convolutions run Winograd F(2x2,3x3) or F(4x4,3x3). True: where
+        measured faster; False: never; 2 or 4: that tile on every such layer."""
     if sys.platform == "emscripten":
         from ._backend_wasm import WasmModel as Backend
     else:
@@ -284,6 +286,12 @@ def load(path_or_bytes, num_threads=1, tune=False, isa=None, max_memory_bytes=No
         band_rows = fuse
     else:
         raise InputError(f"fuse must be True, False or a band height of 1..65536 rows, got {fuse!r}")
+    if winograd is True or winograd is False:
+        winograd_tile = -1 if winograd else 0
+    elif winograd in (2, 4) and isinstance(winograd, int):
+        winograd_tile = winograd
+    else:
+        raise InputError(f"winograd must be True, False, 2 or 4, got {winograd!r}")
     isa_mask = 0xFFFFFFFF
     if isa is not None:
         unknown = sorted(set(isa) - set(ISA_BITS))
@@ -298,4 +306,4 @@ def load(path_or_bytes, num_threads=1, tune=False, isa=None, max_memory_bytes=No
         source = path_or_bytes
     else:
         raise TypeError(f"load() takes a path or bytes, got {type(path_or_bytes).__name__}")
-    return Model(Backend(source, num_threads, isa_mask, tune, max_memory_bytes, band_rows))
+    return Model(Backend(source, num_threads, isa_mask, tune, max_memory_bytes, band_rows, winograd_tile))
