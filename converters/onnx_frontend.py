@@ -75,15 +75,67 @@ class _Converter:
         self.values = {}      # ONNX value name -> IR tensor name
         self.consts = {}      # ONNX value name -> numpy array
         self.shapes = {}
-        for vi in list(inferred.value_info) + list(inferred.input) + list(inferred.output):
-            dims = vi.type.tensor_type.shape.dim
-            self.shapes[vi.name] = tuple(d.dim_value if d.HasField("dim_value") else d.dim_param for d in dims)
+        self._read_shapes(inferred)
         self.consumers = {}
         for node in self.graph_proto.node:
             for name in node.input:
                 self.consumers.setdefault(name, []).append(node)
         self.skip = set()     # nodes folded into an earlier pattern
         self._graph_outputs = {o.name for o in self.graph_proto.output}
+        self.consts = {}
+        self.where = "resolving symbolic dimensions"
+        self.resolve_shapes(model)
+
+    def _read_shapes(self, inferred, only=None):
+        """Shapes from inference's value_info, inputs and outputs (of the names in `only`); a value
+        whose rank inference left unknown gets none."""
+        for vi in list(inferred.value_info) + list(inferred.input) + list(inferred.output):
+            if (only is None or vi.name in only) and vi.type.tensor_type.HasField("shape"):
+                dims = vi.type.tensor_type.shape.dim
+                self.shapes[vi.name] = tuple(d.dim_value if d.HasField("dim_value") else d.dim_param for d in dims)
+
+    def _symbolic(self):
+        """Node outputs without a static shape."""
+        return {o for node in self.graph_proto.node for o in node.output
+                if o and any(not isinstance(d, int) or d <= 0 for d in self.shapes.get(o, ("?",)))}
+
+    def resolve_shapes(self, model):
+        """Shape inference leaves a dimension symbolic where it follows from a computed shape (ViT
+        exports reshape to Concat(Shape(x)[0], -1, 768)); with fixed inputs, folding constants
+        computes it. The folded values go back to inference as initializers (their nodes removed),
+        until a round resolves nothing more. Folds here count against a budget of their own."""
+        import onnx
+        from onnx import numpy_helper
+
+        pending = self._symbolic()
+        budget = self.budget
+        try:
+            for _ in range(8):
+                if not pending:
+                    return
+                self.budget = ComputeBudget()
+                self.consts = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+                folded = set()
+                for node in model.graph.node:
+                    try:
+                        if self.fold(node):
+                            folded.add(id(node))
+                    except ConversionError:   # a Shape of a tensor that is still symbolic
+                        continue
+                copy = onnx.ModelProto()
+                copy.CopyFrom(model)
+                del copy.graph.node[:]
+                copy.graph.node.extend(n for n in model.graph.node if id(n) not in folded)
+                copy.graph.initializer.extend(numpy_helper.from_array(np.asarray(self.consts[o]), o)
+                                              for n in model.graph.node if id(n) in folded for o in n.output
+                                              if o in self.consts)
+                self._read_shapes(infer_shapes(copy).graph, only=pending)
+                now = self._symbolic()
+                if len(now) >= len(pending):
+                    return
+                pending = now
+        finally:
+            self.budget, self.consts = budget, {}
 
     def shape(self, name, node=None):
         shape = self.shapes.get(name)
@@ -398,6 +450,11 @@ class _Converter:
         pads = a.get("pads", [0, 0, 0, 0])
         opts = dict(kernel=tuple(a["kernel_shape"]), stride=tuple(a.get("strides", (1, 1))),
                     padding=(pads[0], pads[1], pads[2], pads[3]))
+        if a.get("ceil_mode", 0):
+            x_hw, y_hw = self.shape(node.input[0], node)[2:], self.shape(node.output[0], node)[2:]
+            for size, out, stride, pad in zip(x_hw, y_hw, opts["stride"], pads[:2]):
+                if (out - 1) * stride >= size + pad:   # onnxruntime drops that window; shape inference keeps it
+                    raise Unsupported(node.op_type, "ceil_mode with a last window starting in the padding")
         if node.op_type == "AveragePool":
             opts["count_include_pad"] = include_pad
         self.add("MAX_POOL2D" if node.op_type == "MaxPool" else "AVG_POOL2D", [self.tensor(node.input[0])], node, opts)
