@@ -82,7 +82,6 @@ class _Converter:
                 self.consumers.setdefault(name, []).append(node)
         self.skip = set()     # nodes folded into an earlier pattern
         self._graph_outputs = {o.name for o in self.graph_proto.output}
-        self.consts = {}
         self.where = "resolving symbolic dimensions"
         self.resolve_shapes(model)
 

@@ -27,6 +27,28 @@ def ort_run(model, feeds):
     return ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, feeds)
 
 
+class Resamples(torch.nn.Module):
+    """Nearest (torch's two modes) and bilinear resizing, and reductions of each kind along inner
+    and outer axes, into one output: test_wasm and test_arm run it on WASM and NEON."""
+
+    def forward(self, x):
+        a = F.interpolate(x, scale_factor=2.5, mode="nearest")
+        b = F.interpolate(x, size=(22, 27), mode="bilinear")
+        c = F.interpolate(x.amax(dim=1, keepdim=True), size=(22, 27), mode="nearest-exact")
+        return (a + b + c).sum(dim=1) + x.amin(dim=3).mean(dim=(1, 2)) - b.mean(dim=1)
+
+
+def resample_model(directory):
+    """(path, x, native output) of Resamples converted and saved in `directory`."""
+    x = np.random.default_rng(7).standard_normal((1, 3, 9, 11)).astype(np.float32)
+    converted = from_torch(Resamples(), torch.from_numpy(x))
+    assert {"REDUCE", "RESIZE_NEAREST", "RESIZE_BILINEAR"} <= {op.type for op in converted.graph.ops}
+    path = converted.save(directory / "resamples.slite")
+    (native,) = sparselite.load(path).run(x)
+    assert rel_err(native, Resamples()(torch.from_numpy(x)).numpy()) < 1e-5
+    return path, x, native
+
+
 # --- REDUCE ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("rank", sorted(SHAPES))
