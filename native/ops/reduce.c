@@ -89,27 +89,53 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   return SL_OK;
 }
 
-/* v replaces acc when it is larger (smaller), or NaN: a NaN, once in acc, stays. */
+/* v replaces acc when it is larger (smaller), or NaN: a NaN, once in acc, stays. Bitwise | (no
+ * short circuit) lets the compiler vectorize the select. */
 static inline float pick(uint8_t kind, float acc, float v) {
-  bool take = kind == SL_REDUCE_KIND_MAX ? v > acc : v < acc;
-  return take || v != v ? v : acc;
+  bool take = (kind == SL_REDUCE_KIND_MAX ? v > acc : v < acc) | (v != v);
+  return take ? v : acc;
+}
+
+/* GCC/clang generic vectors (SSE, NEON or WASM SIMD as the target has): the compiler leaves a
+ * NaN-keeping select of scalars unvectorized. */
+typedef float f32x4 __attribute__((vector_size(16)));
+typedef int32_t i32x4 __attribute__((vector_size(16)));
+
+static inline f32x4 load4(const float* p) {
+  f32x4 v;
+  memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+static inline f32x4 pick4(uint8_t kind, f32x4 acc, f32x4 v) {
+  i32x4 take = (kind == SL_REDUCE_KIND_MAX ? v > acc : v < acc) | (v != v);
+  return (f32x4)(((i32x4)v & take) | ((i32x4)acc & ~take));
+}
+
+/* The max or min of a run, in two vectors of partial results. */
+static float extreme_run(uint8_t kind, const float* x, size_t len) {
+  float r = x[0];
+  size_t i = 0;
+  if (len >= 8) {
+    f32x4 a = load4(x), b = load4(x + 4);
+    for (i = 8; i + 8 <= len; i += 8) {
+      a = pick4(kind, a, load4(x + i));
+      b = pick4(kind, b, load4(x + i + 4));
+    }
+    float lanes[8];
+    memcpy(lanes, &a, sizeof(a));
+    memcpy(lanes + 4, &b, sizeof(b));
+    for (int j = 0; j < 8; j++) r = pick(kind, r, lanes[j]);
+  }
+  for (; i < len; i++) r = pick(kind, r, x[i]);
+  return r;
 }
 
 /* One run of x reduced to a partial result: the sum, or the max / min. */
 static double reduce_run(uint8_t kind, const float* x, size_t len) {
+  if (kind == SL_REDUCE_KIND_MAX || kind == SL_REDUCE_KIND_MIN) return extreme_run(kind, x, len);
   float acc[LANES];
   size_t i = 0;
-  if (kind == SL_REDUCE_KIND_MAX || kind == SL_REDUCE_KIND_MIN) {
-    float r = x[0];
-    if (len >= LANES) {
-      for (int j = 0; j < LANES; j++) acc[j] = x[j];
-      for (i = LANES; i + LANES <= len; i += LANES)
-        for (int j = 0; j < LANES; j++) acc[j] = pick(kind, acc[j], x[i + j]);
-      for (int j = 0; j < LANES; j++) r = pick(kind, r, acc[j]);
-    }
-    for (; i < len; i++) r = pick(kind, r, x[i]);
-    return r;
-  }
   double total = 0.0;
   for (size_t start = 0; start < len; start += BLOCK) {
     size_t end = len - start < BLOCK ? len : start + BLOCK;
@@ -126,8 +152,10 @@ static double reduce_run(uint8_t kind, const float* x, size_t len) {
 
 /* acc[i] = acc[i] (op) x[i] for a row. */
 static void combine_row(uint8_t kind, float* acc, const float* x, size_t len) {
-  if (kind == SL_REDUCE_KIND_MAX || kind == SL_REDUCE_KIND_MIN) {
-    for (size_t i = 0; i < len; i++) acc[i] = pick(kind, acc[i], x[i]);
+  if (kind == SL_REDUCE_KIND_MAX) {
+    for (size_t i = 0; i < len; i++) acc[i] = pick(SL_REDUCE_KIND_MAX, acc[i], x[i]);
+  } else if (kind == SL_REDUCE_KIND_MIN) {
+    for (size_t i = 0; i < len; i++) acc[i] = pick(SL_REDUCE_KIND_MIN, acc[i], x[i]);
   } else {
     for (size_t i = 0; i < len; i++) acc[i] += x[i];
   }
