@@ -236,6 +236,12 @@ def _pow(f, a, b):
     return np.power(a, b)
 
 
+def _mod(f, a, b):
+    if a.dtype.kind in "iu" and (b == 0).any():
+        f.fail("integer modulo by zero")
+    return np.fmod(a, b) if f.attrs.get("fmod", 0) else np.mod(a, b)
+
+
 def _constant_of_shape(f, shape):
     dims = f.ints(shape, "shape")
     value = f.attrs.get("value")
@@ -314,6 +320,7 @@ FOLDS = {
     "Tile": _tile, "Where": _where,
     "Add": _elementwise(lambda f, a, b: a + b), "Sub": _elementwise(lambda f, a, b: a - b),
     "Mul": _elementwise(lambda f, a, b: a * b), "Div": _elementwise(_div), "Pow": _elementwise(_pow),
+    "Mod": _elementwise(_mod),
     "Min": _elementwise(lambda f, *xs: np.minimum.reduce(np.broadcast_arrays(*xs)), arity=_VARIADIC),
     "Max": _elementwise(lambda f, *xs: np.maximum.reduce(np.broadcast_arrays(*xs)), arity=_VARIADIC),
     "Neg": _unary(np.negative), "Abs": _unary(np.abs), "Sqrt": _unary(np.sqrt), "Reciprocal": _unary(np.reciprocal),

@@ -20,6 +20,7 @@ from sparselite.errors import ConversionError
 from . import onnx_fold
 from .ir import Graph
 from .limits import ComputeBudget, num_elements
+from .missing import Missing, Unsupported
 from .onnx_infer import infer_shapes
 
 OPSETS = range(13, 21)
@@ -33,6 +34,18 @@ _ITEMSIZE = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4
 # What a malformed model makes the code below raise; from_onnx_graph turns it into ConversionError.
 _MALFORMED = (IndexError, KeyError, ValueError, TypeError, AttributeError, ZeroDivisionError, OverflowError,
               RecursionError, UnicodeError)
+
+
+_REDUCE = {"ReduceMean": "MEAN", "ReduceSum": "SUM", "ReduceMax": "MAX", "ReduceMin": "MIN"}
+_RESIZE_COORDINATES = {"half_pixel": "HALF_PIXEL", "pytorch_half_pixel": "PYTORCH_HALF_PIXEL",
+                       "align_corners": "ALIGN_CORNERS", "asymmetric": "ASYMMETRIC"}
+_NEAREST_MODES = {"round_prefer_floor": "ROUND_PREFER_FLOOR", "round_prefer_ceil": "ROUND_PREFER_CEIL",
+                  "floor": "FLOOR", "ceil": "CEIL"}
+
+
+def _text(v):
+    """A string attribute (onnx gives bytes)."""
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
 
 
 class _Converter:
@@ -62,14 +75,66 @@ class _Converter:
         self.values = {}      # ONNX value name -> IR tensor name
         self.consts = {}      # ONNX value name -> numpy array
         self.shapes = {}
-        for vi in list(inferred.value_info) + list(inferred.input) + list(inferred.output):
-            dims = vi.type.tensor_type.shape.dim
-            self.shapes[vi.name] = tuple(d.dim_value if d.HasField("dim_value") else d.dim_param for d in dims)
+        self._read_shapes(inferred)
         self.consumers = {}
         for node in self.graph_proto.node:
             for name in node.input:
                 self.consumers.setdefault(name, []).append(node)
         self.skip = set()     # nodes folded into an earlier pattern
+        self._graph_outputs = {o.name for o in self.graph_proto.output}
+        self.where = "resolving symbolic dimensions"
+        self.resolve_shapes(model)
+
+    def _read_shapes(self, inferred, only=None):
+        """Shapes from inference's value_info, inputs and outputs (of the names in `only`); a value
+        whose rank inference left unknown gets none."""
+        for vi in list(inferred.value_info) + list(inferred.input) + list(inferred.output):
+            if (only is None or vi.name in only) and vi.type.tensor_type.HasField("shape"):
+                dims = vi.type.tensor_type.shape.dim
+                self.shapes[vi.name] = tuple(d.dim_value if d.HasField("dim_value") else d.dim_param for d in dims)
+
+    def _symbolic(self):
+        """Node outputs without a static shape."""
+        return {o for node in self.graph_proto.node for o in node.output
+                if o and any(not isinstance(d, int) or d <= 0 for d in self.shapes.get(o, ("?",)))}
+
+    def resolve_shapes(self, model):
+        """Shape inference leaves a dimension symbolic where it follows from a computed shape (ViT
+        exports reshape to Concat(Shape(x)[0], -1, 768)); with fixed inputs, folding constants
+        computes it. The folded values go back to inference as initializers (their nodes removed),
+        until a round resolves nothing more. Folds here count against a budget of their own."""
+        import onnx
+        from onnx import numpy_helper
+
+        pending = self._symbolic()
+        budget = self.budget
+        try:
+            for _ in range(8):
+                if not pending:
+                    return
+                self.budget = ComputeBudget()
+                self.consts = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+                folded = set()
+                for node in model.graph.node:
+                    try:
+                        if self.fold(node):
+                            folded.add(id(node))
+                    except ConversionError:   # a Shape of a tensor that is still symbolic
+                        continue
+                copy = onnx.ModelProto()
+                copy.CopyFrom(model)
+                del copy.graph.node[:]
+                copy.graph.node.extend(n for n in model.graph.node if id(n) not in folded)
+                copy.graph.initializer.extend(numpy_helper.from_array(np.asarray(self.consts[o]), o)
+                                              for n in model.graph.node if id(n) in folded for o in n.output
+                                              if o in self.consts)
+                self._read_shapes(infer_shapes(copy).graph, only=pending)
+                now = self._symbolic()
+                if len(now) >= len(pending):
+                    return
+                pending = now
+        finally:
+            self.budget, self.consts = budget, {}
 
     def shape(self, name, node=None):
         shape = self.shapes.get(name)
@@ -123,32 +188,45 @@ class _Converter:
                 self.where = f"node {k} (Constant '{node.name}')"
                 self.fold(node)
                 self.skip.add(id(node))
+        missing = Missing("onnx")
         for k, node in enumerate(nodes):
             if self.progress is not None:
                 self.progress(k, len(nodes))
             if id(node) in self.skip:
                 continue
             self.where = f"node {k} ({node.op_type} '{node.name}')"
+            where = f"node {k} '{node.name}'"
+            if any(self.values.get(n) is Missing.MISSING for n in node.input if n):
+                self.poison(node)   # after an op that could not convert: not reported again
+                continue
             if node.domain not in ("", "ai.onnx"):
-                raise ConversionError(f"node {k} '{node.name}' is {node.domain}.{node.op_type}: only the default "
-                                      "ONNX domain is supported")
+                missing.add(f"{node.domain}.{node.op_type}", "only the default ONNX domain converts", where)
+                self.poison(node)
+                continue
             if self.fold(node):
                 continue
             handler = getattr(self, "op_" + node.op_type, None)
             if handler is None:
-                supported = sorted(n[3:] for n in dir(self) if n.startswith("op_"))
-                folded = (f"; with constant inputs also {sorted(set(onnx_fold.FOLDS) - set(supported))}"
-                          if all(n in self.consts for n in node.input if n) and node.op_type not in onnx_fold.FOLDS
-                          else "")
-                raise ConversionError(f"unsupported ONNX op {node.op_type} (node {k} '{node.name}'); supported: "
-                                      f"{supported}{folded}")
-            handler(node)
+                missing.add(node.op_type, "", where)
+                self.poison(node)
+                continue
+            try:
+                handler(node)
+            except Unsupported as e:
+                missing.add(e.op, e.reason, where)
+                self.poison(node)
+        missing.check()
         if self.progress is not None:
             self.progress(len(nodes), len(nodes))
         self.where = "collecting the outputs"
         for out in self.graph_proto.output:
             self.graph.outputs.append(self.tensor(out.name))
         return self.graph, [out.name for out in self.graph_proto.output]
+
+    def poison(self, node):
+        for name in node.output:
+            if name:
+                self.values[name] = Missing.MISSING
 
     def fold(self, node):
         """Evaluates a node whose inputs are all constants (or a Shape of a static tensor) when its
@@ -198,7 +276,7 @@ class _Converter:
         a = self.attrs(node)
         w = self.const(node.input[1], node, "the weight").astype(np.float32)
         if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
-            raise ConversionError(f"Conv '{node.name}': auto_pad is not supported (export with explicit pads)")
+            raise Unsupported("Conv", "auto_pad (export with explicit pads)")
         pads = a.get("pads", [0, 0, 0, 0])
         inputs = [self.tensor(node.input[0]), self.graph.add_const(node.input[1], w)]
         if len(node.input) > 2 and node.input[2]:
@@ -225,7 +303,7 @@ class _Converter:
     def op_Gemm(self, node):
         a = self.attrs(node)
         if a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0 or a.get("transA", 0):
-            raise ConversionError(f"Gemm '{node.name}': only alpha = beta = 1 without transA is supported")
+            raise Unsupported("Gemm", "alpha or beta other than 1, or transA")
         w = self.const(node.input[1], node, "B")
         w = w if a.get("transB", 0) else w.T
         bias = self.consts.get(node.input[2]) if len(node.input) > 2 and node.input[2] else None
@@ -268,8 +346,7 @@ class _Converter:
         return None
 
     def op_Erf(self, node):
-        raise ConversionError(f"Erf '{node.name}' outside the GELU pattern x * 0.5 * (1 + erf(x / sqrt 2)) is not "
-                              "supported")
+        raise Unsupported("Erf", "outside the GELU pattern x * 0.5 * (1 + erf(x / sqrt 2))")
 
     def op_Gelu(self, node):   # an ONNX op from opset 20
         approx = self.attrs(node).get("approximate", b"none")
@@ -299,7 +376,7 @@ class _Converter:
     def op_HardSigmoid(self, node):
         a = self.attrs(node)
         if abs(a.get("alpha", 0.2) - 1 / 6) > 1e-6 or abs(a.get("beta", 0.5) - 0.5) > 1e-6:
-            raise ConversionError(f"HardSigmoid '{node.name}': only alpha = 1/6, beta = 0.5 (PyTorch's) is supported")
+            raise Unsupported("HardSigmoid", "alpha and beta other than 1/6 and 0.5 (PyTorch's)")
         self.add("ACTIVATION", [self.tensor(node.input[0])], node, dict(activation="HARDSIGMOID"))
 
     def op_GlobalAveragePool(self, node):
@@ -326,20 +403,19 @@ class _Converter:
         a = self.attrs(node)
         rank = len(self.shape(node.input[0], node))
         if a.get("axis", -1) % rank != rank - 1:
-            raise ConversionError(f"LayerNormalization '{node.name}': only the last axis is supported")
+            raise Unsupported("LayerNormalization", "over other axes than the last")
         inputs = [self.tensor(n) for n in node.input if n]
         self.add("LAYER_NORM", inputs, node, dict(epsilon=float(a.get("epsilon", 1e-5))))
 
     def op_Gather(self, node):
         if self.attrs(node).get("axis", 0) != 0:
-            raise ConversionError(f"Gather '{node.name}': only axis 0 (embedding lookup) is supported")
+            raise Unsupported("Gather", "axis other than 0 (embedding lookup)")
         self.add("GATHER", [self.tensor(node.input[0]), self.tensor(node.input[1])], node)
 
     def op_Cast(self, node):
         dtype = _DTYPES.get(self.attrs(node)["to"])
         if dtype is None:
-            raise ConversionError(f"Cast '{node.name}' to ONNX type {self.attrs(node)['to']}: only float32, int32 "
-                                  "and int64 are supported")
+            raise Unsupported("Cast", f"to ONNX type {self.attrs(node)['to']} (float32, int32 and int64 convert)")
         x = self.tensor(node.input[0])
         if self.graph.tensors[x].dtype == dtype:
             self.values[node.output[0]] = x
@@ -352,23 +428,130 @@ class _Converter:
     def op_Pad(self, node):
         a = self.attrs(node)
         if a.get("mode", b"constant") not in (b"constant", "constant"):
-            raise ConversionError(f"Pad '{node.name}': only constant padding is supported")
+            raise Unsupported("Pad", f"mode {_text(a['mode'])} (constant pads convert)")
         pads = [int(p) for p in self.const(node.input[1], node, "pads")]
         value = float(self.consts[node.input[2]]) if len(node.input) > 2 and node.input[2] else 0.0
         self.add("PAD", [self.tensor(node.input[0])], node, dict(pads=pads, value=value))
 
     def pool(self, node):
+        """MaxPool / AveragePool; ceil_mode's extra window is the output size inference gave, which
+        the runtime checks (it must start inside the input or the left padding)."""
         a = self.attrs(node)
-        if a.get("ceil_mode", 0) or any(d != 1 for d in a.get("dilations", (1, 1))):
-            raise ConversionError(f"{node.op_type} '{node.name}': ceil_mode and dilations are not supported")
+        if any(d != 1 for d in a.get("dilations", (1, 1))):
+            raise Unsupported(node.op_type, f"dilations {list(a['dilations'])}")
+        if len(a.get("kernel_shape", ())) != 2:
+            raise Unsupported(node.op_type, f"over {len(a.get('kernel_shape', ()))} dimensions (2-D converts)")
+        if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+            raise Unsupported(node.op_type, "auto_pad (export with explicit pads)")
+        include_pad = bool(a.get("count_include_pad", 0))
+        if node.op_type == "AveragePool" and a.get("ceil_mode", 0) and include_pad:
+            raise Unsupported(node.op_type, "ceil_mode with count_include_pad")
         pads = a.get("pads", [0, 0, 0, 0])
         opts = dict(kernel=tuple(a["kernel_shape"]), stride=tuple(a.get("strides", (1, 1))),
                     padding=(pads[0], pads[1], pads[2], pads[3]))
+        if a.get("ceil_mode", 0):
+            x_hw, y_hw = self.shape(node.input[0], node)[2:], self.shape(node.output[0], node)[2:]
+            for size, out, stride, pad in zip(x_hw, y_hw, opts["stride"], pads[:2]):
+                if (out - 1) * stride >= size + pad:   # onnxruntime drops that window; shape inference keeps it
+                    raise Unsupported(node.op_type, "ceil_mode with a last window starting in the padding")
         if node.op_type == "AveragePool":
-            opts["count_include_pad"] = bool(a.get("count_include_pad", 0))
+            opts["count_include_pad"] = include_pad
         self.add("MAX_POOL2D" if node.op_type == "MaxPool" else "AVG_POOL2D", [self.tensor(node.input[0])], node, opts)
 
     op_MaxPool = op_AveragePool = pool
+
+    def reduce(self, node):
+        """ReduceMean/Sum/Max/Min: axes from the attribute, or the second input (ReduceSum from
+        opset 13, the others from 18); no axes reduce all of them unless noop_with_empty_axes."""
+        a = self.attrs(node)
+        x = self.tensor(node.input[0])
+        rank = len(self.shape(node.input[0], node))
+        if len(node.input) > 1 and node.input[1]:
+            axes = [int(v) for v in np.asarray(self.const(node.input[1], node, "axes")).reshape(-1)]
+        else:
+            axes = [int(v) for v in a.get("axes", [])]
+        if not axes and a.get("noop_with_empty_axes", 0):
+            self.values[node.output[0]] = x
+            return
+        if self.graph.tensors[x].dtype != "float32":
+            raise Unsupported(node.op_type, f"of a {self.graph.tensors[x].dtype} tensor (float32 reduces)")
+        if any(not -rank <= v < rank for v in axes):
+            raise ConversionError(f"{node.op_type} '{node.name}': axes {axes} out of range for rank {rank}")
+        axes = sorted({v % rank for v in axes}) if axes else list(range(rank))
+        kind = _REDUCE[node.op_type]
+        if kind == "MEAN" and rank == 4 and axes == [2, 3]:   # a conv net's global average pool
+            self.add("GLOBAL_AVG_POOL", [x], node)
+        else:
+            self.add("REDUCE", [x], node, dict(kind=kind, axes=axes, keep_dims=bool(a.get("keepdims", 1))))
+
+    op_ReduceMean = op_ReduceSum = op_ReduceMax = op_ReduceMin = reduce
+
+    def op_BatchNormalization(self, node):
+        """Inference BatchNormalization: per channel x * scale + shift; the passes fold it into the
+        conv before it when it is that conv's only reader, else it runs as MUL + ADD."""
+        a = self.attrs(node)
+        if a.get("training_mode", 0) or any(self.consumers.get(o) or o in self._graph_outputs
+                                            for o in node.output[1:] if o):
+            raise Unsupported("BatchNormalization", "in training mode (running statistics as outputs)")
+        gamma, beta, mean, var = (np.asarray(self.const(n, node, what), np.float64) for n, what in
+                                  zip(node.input[1:5], ("scale", "B", "input_mean", "input_var")))
+        channels = self.shape(node.input[0], node)[1] if len(self.shape(node.input[0], node)) > 1 else 1
+        if any(v.shape != (channels,) for v in (gamma, beta, mean, var)):
+            raise ConversionError(f"BatchNormalization '{node.name}': scale, B, mean and var must hold one value "
+                                  f"per channel ({channels})")
+        scale = gamma / np.sqrt(var + float(a.get("epsilon", 1e-5)))
+        self.add("BATCH_NORM", [self.tensor(node.input[0])], node,
+                 dict(scale=scale.astype(np.float32), shift=(beta - mean * scale).astype(np.float32)))
+
+    def resize(self, node, mode, coordinates, nearest_mode, scales, sizes):
+        """RESIZE_BILINEAR / RESIZE_NEAREST over H and W of an NCHW tensor. The output size is
+        inference's; a `scales` input also sets the scale the coordinates use (ONNX samples with
+        it, not with out / in)."""
+        x_shape, y_shape = self.shape(node.input[0], node), self.shape(node.output[0], node)
+        if len(x_shape) != 4 or tuple(x_shape[:2]) != tuple(y_shape[:2]):
+            raise Unsupported(node.op_type, f"of {list(x_shape)} to {list(y_shape)} (NCHW over H and W converts)")
+        if mode not in ("nearest", "linear"):
+            raise Unsupported(node.op_type, f"mode {mode}")
+        if coordinates not in _RESIZE_COORDINATES:
+            raise Unsupported(node.op_type, f"coordinate_transformation_mode {coordinates}")
+        opts = dict(coordinates=_RESIZE_COORDINATES[coordinates])
+        if scales is not None and sizes is None:
+            if len(scales) != 4 or scales[0] != 1 or scales[1] != 1:
+                raise Unsupported(node.op_type, f"scales {list(scales)} (NCHW over H and W converts)")
+            opts["scale"] = (float(scales[2]), float(scales[3]))
+        if mode == "nearest":
+            if nearest_mode not in _NEAREST_MODES:
+                raise Unsupported(node.op_type, f"nearest_mode {nearest_mode}")
+            opts["nearest_mode"] = _NEAREST_MODES[nearest_mode]
+        self.add("RESIZE_NEAREST" if mode == "nearest" else "RESIZE_BILINEAR", [self.tensor(node.input[0])], node,
+                 opts)
+
+    def op_Resize(self, node):
+        a = self.attrs(node)
+        for attr, default in (("antialias", 0), ("keep_aspect_ratio_policy", "stretch")):
+            value = _text(a[attr]) if isinstance(a.get(attr), bytes) else a.get(attr, default)
+            if value != default:
+                raise Unsupported("Resize", f"{attr} {value}")
+        rank = len(self.shape(node.input[0], node))
+
+        def per_axis(k, what, fill):
+            if len(node.input) <= k or not node.input[k]:
+                return None
+            values = np.asarray(self.const(node.input[k], node, what), np.float64).reshape(-1)
+            if values.size == 0:
+                return None
+            axes = [int(v) % rank for v in a.get("axes", range(rank))]
+            if len(axes) != values.size:
+                raise ConversionError(f"Resize '{node.name}': {values.size} {what} for {len(axes)} axes")
+            full = np.full(rank, fill, np.float64)
+            full[axes] = values
+            return full
+
+        scales = per_axis(2, "scales", 1.0)
+        sizes = per_axis(3, "sizes", 0.0)
+        self.resize(node, _text(a.get("mode", "nearest")), _text(a.get("coordinate_transformation_mode", "half_pixel")),
+                    _text(a.get("nearest_mode", "round_prefer_floor")),
+                    None if scales is None else np.float32(scales), sizes)
 
     def identity(self, node):
         self.values[node.output[0]] = self.tensor(node.input[0])
@@ -383,6 +566,12 @@ for _name in _IDENTITY:
     setattr(_Converter, "op_" + _name, _Converter.identity)
 for _name in _UNARY:
     setattr(_Converter, "op_" + _name, _Converter.unary)
+
+
+def supported_ops():
+    """(ONNX ops from_onnx maps, ops it evaluates when all their inputs are constants)."""
+    mapped = sorted(n[3:] for n in dir(_Converter) if n.startswith("op_"))
+    return mapped, sorted(set(onnx_fold.FOLDS) - set(mapped))
 
 
 def from_onnx_graph(model, progress=None):

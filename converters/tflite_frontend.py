@@ -24,6 +24,7 @@ from sparselite.errors import ConversionError
 
 from .ir import Graph
 from .limits import MAX_RANK, ComputeBudget, check_shape, num_elements
+from .missing import Missing, Unsupported
 
 NHWC_TO_NCHW = (0, 3, 1, 2)
 NCHW_TO_NHWC = (0, 2, 3, 1)
@@ -33,7 +34,8 @@ _UNARY = {"RELU": "RELU", "RELU6": "RELU6", "LOGISTIC": "SIGMOID", "TANH": "TANH
 _DTYPES = {"FLOAT32": np.float32, "FLOAT16": np.float16, "INT32": np.int32, "INT64": np.int64}
 # Inputs each op reads at least (the handlers index them); 1 when not listed.
 _MIN_INPUTS = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "ADD": 2, "SUB": 2, "MUL": 2, "DIV": 2,
-               "PRELU": 2, "PAD": 2, "PADV2": 2, "MEAN": 2}
+               "PRELU": 2, "PAD": 2, "PADV2": 2, "MEAN": 2, "SUM": 2, "REDUCE_MAX": 2, "REDUCE_MIN": 2}
+_REDUCE = {"MEAN": "MEAN", "SUM": "SUM", "REDUCE_MAX": "MAX", "REDUCE_MIN": "MIN"}
 # What a malformed file makes the code below raise; from_tflite_graph turns it into ConversionError.
 _MALFORMED = (struct.error, IndexError, KeyError, ValueError, TypeError, AttributeError, ZeroDivisionError,
               OverflowError, RecursionError, UnicodeError)
@@ -98,6 +100,7 @@ class _Converter:
         self.constants = {}     # TFLite tensor index -> (numpy array, group size or 0)
         self.fp16_weights = False
         self.output_names = []
+        self.missing_values = set()   # tensors computed by ops that could not convert
 
     # --- tensors -------------------------------------------------------------------------
     def tensor(self, i):
@@ -306,6 +309,7 @@ class _Converter:
                 self.values[i] = _Value(name)
         total = self.sub.OperatorsLength()
         n_codes = self.model.OperatorCodesLength()
+        missing = Missing("tflite")
         for k in range(total):
             if self.progress is not None:
                 self.progress(k, total)
@@ -316,19 +320,31 @@ class _Converter:
                                       "operator codes")
             code = self.model.OperatorCodes(op.OpcodeIndex())
             kind = self.op_names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
+            if kind == "CUSTOM":   # named by its custom code: CUSTOM(Convolution2DTransposeBias)
+                custom = code.CustomCode()
+                kind = f"CUSTOM({custom.decode('utf-8', 'replace') if custom else ''})"
             ins, outs = _vector(op, "Inputs"), _vector(op, "Outputs")
             if not outs:
                 raise ConversionError(f"operator {k} ({kind}) has no outputs")
             self.where = f"operator {k} ({kind}, output '{self.tname(outs[0])}')"
+            where = f"operator {k}, output '{self.tname(outs[0])}'"
+            if any(i in self.missing_values for i in ins):
+                self.missing_values.update(outs)   # after an op that could not convert: not reported again
+                continue
             handler = getattr(self, "op_" + kind.lower(), None)
             if handler is None:
-                supported = sorted(n[3:].upper() for n in dir(self) if n.startswith("op_"))
-                raise ConversionError(f"unsupported TFLite op {kind} (operator {k}, output "
-                                      f"'{self.tname(outs[0])}'); supported: {supported}")
+                missing.add(kind, "", where)
+                self.missing_values.update(outs)
+                continue
             if len(ins) < _MIN_INPUTS.get(kind, 1):
                 raise ConversionError(f"{self.where} has {len(ins)} inputs; {kind} takes at least "
                                       f"{_MIN_INPUTS.get(kind, 1)}")
-            handler(op, ins, outs[0])
+            try:
+                handler(op, ins, outs[0])
+            except Unsupported as e:
+                missing.add(e.op, e.reason, where)
+                self.missing_values.update(outs)
+        missing.check()
         if self.progress is not None:
             self.progress(total, total)
         self.where = "collecting the outputs"
@@ -528,18 +544,53 @@ class _Converter:
         o = self.options(op, "DepthToSpaceOptions")
         self.add("DEPTH_TO_SPACE", [self.value(ins[0]).name], out, True, dict(block_size=o.BlockSize()))
 
-    def op_mean(self, op, ins, out):
-        o = self.options(op, "ReducerOptions")
+    def reduce(self, kind, op, ins, out):
+        """MEAN / SUM / REDUCE_MAX / REDUCE_MIN. Axes of an NCHW-held input are remapped; without
+        keep_dims the result is reduced in NCHW with its axes kept, then taken to TFLite's order
+        (a transpose only where the order of the remaining axes differs) and reshaped."""
+        keep = bool(self.options(op, "ReducerOptions").KeepDims())
         x = self.value(ins[0])
-        axes = sorted(int(a) % 4 for a in self.const(ins[1], "axes")[0].reshape(-1))
-        if not x.nchw or axes != [1, 2]:
-            raise ConversionError(f"MEAN at '{self.tname(out)}' over axes {axes}: only the spatial axes of an "
-                                  "NHWC tensor are supported")
-        n, _, _, c = self.rank(ins[0], 4, "the input")
-        y = self.graph.add_op("GLOBAL_AVG_POOL", [x.name], (n, c, 1, 1), name=self.tname(out))
-        if not o.KeepDims():
+        shape = self.shape(ins[0])
+        rank = len(shape)
+        axes = [int(a) for a in self.const(ins[1], "axes")[0].reshape(-1)]
+        if any(not -rank <= a < rank for a in axes):
+            raise ConversionError(f"{self.where}: axes {axes} out of range for rank {rank}")
+        axes = sorted({a % rank for a in axes})
+        if self.graph.tensors[x.name].dtype != "float32":
+            raise Unsupported(kind, f"of a {self.graph.tensors[x.name].dtype} tensor (float32 reduces)")
+        if not x.nchw:
+            self.add("REDUCE", [x.name], out, False, dict(kind=_REDUCE[kind], axes=axes, keep_dims=keep))
+            return
+        ir_axes = sorted(NHWC_TO_NCHW.index(a) for a in axes)
+        kept_nchw = tuple(1 if d in ir_axes else self.ir_shape(ins[0], True)[d] for d in range(4))
+        if kind == "MEAN" and ir_axes == [2, 3]:   # a conv net's global average pool
+            y = self.graph.add_op("GLOBAL_AVG_POOL", [x.name], kept_nchw, name=self.tname(out))
+        else:
+            y = self.graph.add_op("REDUCE", [x.name], kept_nchw, name=self.tname(out),
+                                  options=dict(kind=_REDUCE[kind], axes=ir_axes, keep_dims=True))
+        if not keep:
+            order = [d for d in NCHW_TO_NHWC if kept_nchw[d] > 1]   # the remaining axes in TFLite's order
+            if order != sorted(order):
+                y = self.to_nhwc(_Value(y, True), [kept_nchw[d] for d in NCHW_TO_NHWC], self.tname(out))
             y = self.graph.add_op("RESHAPE", [y], self.shape(out), name=self.tname(out) + ":squeeze")
-        self.values[out] = _Value(y, bool(o.KeepDims()))
+        self.values[out] = _Value(y, keep)
+
+    def op_mean(self, op, ins, out):
+        self.reduce("MEAN", op, ins, out)
+
+    def op_sum(self, op, ins, out):
+        self.reduce("SUM", op, ins, out)
+
+    def op_reduce_max(self, op, ins, out):
+        self.reduce("REDUCE_MAX", op, ins, out)
+
+    def op_reduce_min(self, op, ins, out):
+        self.reduce("REDUCE_MIN", op, ins, out)
+
+    def op_resize_nearest_neighbor(self, op, ins, out):
+        o = self.options(op, "ResizeNearestNeighborOptions")
+        self.add("RESIZE_NEAREST", [self.value(ins[0]).name], out, True,
+                 dict(align_corners=bool(o.AlignCorners()), half_pixel_centers=bool(o.HalfPixelCenters())))
 
     def op_softmax(self, op, ins, out):
         beta = self.options(op, "SoftmaxOptions").Beta()
@@ -570,6 +621,11 @@ class _Converter:
 
 for _kind in _UNARY:
     setattr(_Converter, "op_" + _kind.lower(), lambda self, op, ins, out, _k=_kind: self.unary(_k, ins, out))
+
+
+def supported_ops():
+    """The TFLite builtin ops from_tflite maps."""
+    return sorted(n[3:].upper() for n in dir(_Converter) if n.startswith("op_"))
 
 
 def from_tflite_graph(data, progress=None):

@@ -6,6 +6,7 @@ import numpy as np
 from sparselite.errors import ConversionError
 
 from .ir import Graph
+from .missing import Missing, Unsupported
 
 _HANDLERS = {}
 
@@ -167,13 +168,12 @@ def _gelu(ctx, node, x, approximate="none"):
 @handles("aten.layer_norm.default")
 def _layer_norm(ctx, node, x, normalized_shape, weight=None, bias=None, eps=1e-5, *rest):
     if len(normalized_shape) != 1:
-        raise ConversionError(f"layer_norm at '{ctx.name_of(node)}' over {list(normalized_shape)}: only the last "
-                              "dimension is supported")
+        raise Unsupported("aten.layer_norm", f"over {len(normalized_shape)} dimensions (only the last)")
     inputs = [ctx.tensor(x)] + [ctx.tensor(t) if t is not None else None for t in (weight, bias)]
     while inputs[-1] is None:
         inputs.pop()
     if None in inputs:
-        raise ConversionError(f"layer_norm at '{ctx.name_of(node)}': a bias without a weight is not supported")
+        raise Unsupported("aten.layer_norm", "a bias without a weight")
     return ctx.graph.add_op("LAYER_NORM", inputs, ctx.shape(node), name=ctx.name_of(node),
                             options=dict(epsilon=float(eps)))
 
@@ -194,7 +194,7 @@ def _div(ctx, node, a, b):
 @handles("aten.sub.Tensor", "aten.sub.Scalar", "aten.rsub.Scalar", "aten.rsub.Tensor")
 def _sub(ctx, node, a, b, alpha=1):
     if alpha != 1:
-        raise ConversionError(f"subtraction at '{ctx.name_of(node)}' with alpha={alpha} is not supported")
+        raise Unsupported("aten.sub", f"alpha={alpha}")
     if "rsub" in str(node.target):
         a, b = b, a
     return ctx.graph.add_op("SUB", [ctx.tensor(a), ctx.tensor(b)], ctx.shape(node), name=ctx.name_of(node))
@@ -209,8 +209,7 @@ def _to(ctx, node, x, *args, **kwargs):
     src = ctx.graph.tensors[ctx.tensor(x)].dtype
     dst = _DTYPE_NAMES.get(str(node.meta["val"].dtype))
     if dst is None:
-        raise ConversionError(f"conversion at '{ctx.name_of(node)}' to {node.meta['val'].dtype}: only float32, "
-                              "int32 and int64 are supported")
+        raise Unsupported("aten._to_copy", f"to {node.meta['val'].dtype} (float32, int32 and int64 convert)")
     if src == dst:
         return ctx.value(x)
     return ctx.graph.add_op("CAST", [ctx.tensor(x)], ctx.shape(node), name=ctx.name_of(node), dtype=dst)
@@ -238,8 +237,8 @@ def _embedding(ctx, node, weight, indices, *rest):
 def _matmul(ctx, node, a, b):
     a_shape, b_shape = ctx.shape(a), ctx.shape(b)
     if len(a_shape) < 2 or not (len(b_shape) == 2 or b_shape[:-2] == a_shape[:-2]):
-        raise ConversionError(f"matmul at '{ctx.name_of(node)}' of {list(a_shape)} by {list(b_shape)}: batch "
-                              "dimensions must match (or B be a matrix)")
+        raise Unsupported("aten.matmul", f"{list(a_shape)} by {list(b_shape)} (batch dimensions must match, or B "
+                          "be a matrix)")
     return ctx.graph.add_op("MATMUL", [ctx.tensor(a), ctx.tensor(b)], ctx.shape(node), name=ctx.name_of(node))
 
 
@@ -280,21 +279,98 @@ handles("aten.add.Tensor", "aten.add_.Tensor", "aten.add.Scalar")(_binary("ADD")
 handles("aten.mul.Tensor", "aten.mul_.Tensor", "aten.mul.Scalar")(_binary("MUL"))
 
 
+def _bins(size, out):
+    """torch's adaptive pooling bins along one axis as a [out, size] matrix of averaging weights:
+    bin i covers floor(i * size / out) .. ceil((i + 1) * size / out)."""
+    m = np.zeros((out, size), np.float32)
+    for i in range(out):
+        lo, hi = i * size // out, -(-(i + 1) * size // out)
+        m[i, lo:hi] = 1.0 / (hi - lo)
+    return m
+
+
 @handles("aten.adaptive_avg_pool2d.default", "aten._adaptive_avg_pool2d.default")
 def _adaptive_avg_pool(ctx, node, x, size):
-    if tuple(size) != (1, 1):
-        raise ConversionError(f"adaptive_avg_pool2d at '{ctx.name_of(node)}' with output size {list(size)}: "
-                              "only (1, 1) is supported")
-    return ctx.graph.add_op("GLOBAL_AVG_POOL", [ctx.tensor(x)], ctx.shape(node), name=ctx.name_of(node))
+    n, c, h, w = ctx.shape(x)
+    oh, ow = (h if size[0] is None else size[0]), (w if size[-1] is None else size[-1])
+    name = ctx.name_of(node)
+    if (oh, ow) == (1, 1):
+        return ctx.graph.add_op("GLOBAL_AVG_POOL", [ctx.tensor(x)], ctx.shape(node), name=name)
+    if h % oh == 0 and w % ow == 0:   # equal bins: a plain average pool
+        k = (h // oh, w // ow)
+        return ctx.graph.add_op("AVG_POOL2D", [ctx.tensor(x)], ctx.shape(node), name=name,
+                                options=dict(kernel=k, stride=k))
+    # Uneven bins: the average is separable, one FULLY_CONNECTED of bin weights along W, then
+    # along H between two transposes (W and H swapped).
+    y = ctx.tensor(x)
+    if ow != w:
+        y = ctx.graph.add_op("FULLY_CONNECTED", [y, ctx.graph.add_const(f"{name}.bins_w", _bins(w, ow))],
+                             (n, c, h, ow), name=name + ":w")
+    if oh != h:
+        y = ctx.graph.add_op("TRANSPOSE", [y], (n, c, ow, h), name=name + ":hw", options=dict(perm=[0, 1, 3, 2]))
+        y = ctx.graph.add_op("FULLY_CONNECTED", [y, ctx.graph.add_const(f"{name}.bins_h", _bins(h, oh))],
+                             (n, c, ow, oh), name=name + ":h")
+        y = ctx.graph.add_op("TRANSPOSE", [y], (n, c, oh, ow), name=name, options=dict(perm=[0, 1, 3, 2]))
+    return y
 
 
-@handles("aten.mean.dim")
-def _mean(ctx, node, x, dims, keepdim=False, *rest):
-    rank = len(ctx.shape(node.args[0]))
-    if rank != 4 or sorted(d % 4 for d in dims) != [2, 3]:
-        raise ConversionError(f"mean at '{ctx.name_of(node)}' over dims {list(dims)}: only the spatial "
-                              "dims of an NCHW tensor are supported")
-    return ctx.graph.add_op("GLOBAL_AVG_POOL", [ctx.tensor(x)], ctx.shape(node), name=ctx.name_of(node))
+def _reduce(ctx, node, kind, x, dims, keepdim):
+    """REDUCE of x over dims (None or empty: every axis, as torch reads an empty dim list)."""
+    rank = len(ctx.shape(x))
+    x_name = ctx.tensor(x)
+    if ctx.graph.tensors[x_name].dtype != "float32":
+        raise Unsupported(str(node.target), f"of a {ctx.graph.tensors[x_name].dtype} tensor (float32 reduces)")
+    axes = sorted({d % rank for d in dims}) if dims else list(range(rank))
+    if rank == 4 and axes == [2, 3] and kind == "MEAN":   # the global average pool of a conv net
+        return ctx.graph.add_op("GLOBAL_AVG_POOL", [x_name], ctx.shape(node), name=ctx.name_of(node))
+    return ctx.graph.add_op("REDUCE", [x_name], ctx.shape(node), name=ctx.name_of(node),
+                            options=dict(kind=kind, axes=axes, keep_dims=bool(keepdim)))
+
+
+@handles("aten.mean.dim", "aten.sum.dim_IntList")
+def _mean_sum(ctx, node, x, dims=None, keepdim=False, dtype=None):
+    if dtype is not None:
+        raise Unsupported(str(node.target), f"with dtype={dtype}")
+    return _reduce(ctx, node, "MEAN" if "mean" in str(node.target) else "SUM", x, dims, keepdim)
+
+
+@handles("aten.mean.default", "aten.sum.default")
+def _mean_sum_all(ctx, node, x, dtype=None):
+    return _mean_sum(ctx, node, x, None, False, dtype)
+
+
+@handles("aten.amax.default", "aten.amin.default")
+def _amax(ctx, node, x, dims=(), keepdim=False):
+    return _reduce(ctx, node, "MAX" if "amax" in str(node.target) else "MIN", x, dims, keepdim)
+
+
+def _scale_factors(node, args, kwargs):
+    """(scale_h, scale_w) of an upsample op, None where absent: .vec takes a list of scale
+    factors, .default scales_h / scales_w."""
+    if str(node.target).endswith(".vec"):
+        factors = args[0] if args else kwargs.get("scale_factors")
+        return tuple(factors) if factors else (None, None)
+    return tuple(args[:2]) + (kwargs.get("scales_h"), kwargs.get("scales_w"))[len(args[:2]):]
+
+
+@handles("aten.upsample_bilinear2d.vec", "aten.upsample_bilinear2d.default")
+def _upsample_bilinear(ctx, node, x, output_size, align_corners, *args, **kwargs):
+    """align_corners=False is ONNX's half_pixel (with the coordinate clamped at 0, as torch does),
+    the scale factor given (which torch samples with) or out / in."""
+    opts = dict(coordinates="ALIGN_CORNERS" if align_corners else "HALF_PIXEL")
+    if not align_corners:
+        opts["scale"] = tuple(float(s or 0.0) for s in _scale_factors(node, args, kwargs))
+    return ctx.graph.add_op("RESIZE_BILINEAR", [ctx.tensor(x)], ctx.shape(node), name=ctx.name_of(node), options=opts)
+
+
+@handles("aten.upsample_nearest2d.vec", "aten.upsample_nearest2d.default", "aten._upsample_nearest_exact2d.vec",
+         "aten._upsample_nearest_exact2d.default")
+def _upsample_nearest(ctx, node, x, output_size, *args, **kwargs):
+    """torch samples with 1 / scale_factor rounded to float where a factor is given, else in / out."""
+    scale = tuple(float(np.float32(1.0 / s)) if s else 0.0 for s in _scale_factors(node, args, kwargs))
+    mode = "TORCH_NEAREST_EXACT" if "exact" in str(node.target) else "TORCH_NEAREST"
+    return ctx.graph.add_op("RESIZE_NEAREST", [ctx.tensor(x)], ctx.shape(node), name=ctx.name_of(node),
+                            options=dict(coordinates=mode, scale=scale))
 
 
 @handles("aten.max_pool2d.default", "aten.avg_pool2d.default")
@@ -306,12 +382,12 @@ def _pool(ctx, node, x, kernel, stride=None, padding=0, *rest):
     if is_max:
         dilation = rest[0] if rest else 1
         if _pair(dilation) != (1, 1):
-            raise ConversionError(f"max_pool2d at '{ctx.name_of(node)}': dilation is not supported")
+            raise Unsupported("aten.max_pool2d", f"dilation {list(_pair(dilation))}")
     else:
         count_include_pad = rest[1] if len(rest) > 1 else True
         divisor = rest[2] if len(rest) > 2 else None
         if divisor is not None:
-            raise ConversionError(f"avg_pool2d at '{ctx.name_of(node)}': divisor_override is not supported")
+            raise Unsupported("aten.avg_pool2d", "divisor_override")
         opts["count_include_pad"] = count_include_pad
     return ctx.graph.add_op("MAX_POOL2D" if is_max else "AVG_POOL2D", [ctx.tensor(x)], ctx.shape(node),
                             name=ctx.name_of(node), options=opts)
@@ -334,7 +410,7 @@ def _cat(ctx, node, tensors, dim=0):
 def _pad(ctx, node, x, pad, *rest):
     mode = rest[0] if rest and isinstance(rest[0], str) else "constant"
     if mode != "constant":
-        raise ConversionError(f"pad at '{ctx.name_of(node)}' in mode '{mode}': only constant padding is supported")
+        raise Unsupported("aten.pad", f"mode '{mode}' (constant pads convert)")
     value = [r for r in rest if not isinstance(r, str)]
     value = float(value[0]) if value and value[0] is not None else 0.0
     rank = len(ctx.shape(node))
@@ -342,7 +418,7 @@ def _pad(ctx, node, x, pad, *rest):
     for i in range(len(pad) // 2):      # torch lists the last dim first
         begins[rank - 1 - i], ends[rank - 1 - i] = pad[2 * i], pad[2 * i + 1]
     if min(begins + ends) < 0:
-        raise ConversionError(f"pad at '{ctx.name_of(node)}': negative padding (cropping) is not supported")
+        raise Unsupported("aten.pad", "negative padding (cropping)")
     return ctx.graph.add_op("PAD", [ctx.tensor(x)], ctx.shape(node), name=ctx.name_of(node),
                             options=dict(pads=begins + ends, value=value))
 
@@ -368,6 +444,19 @@ def _target_name(target):
 # Bookkeeping nodes torch.export leaves in the graph; they compute nothing.
 _IGNORED = {"aten._assert_tensor_metadata.default", "aten._assert_scalar.default",
             "aten.sym_constrain_range_for_size.default"}
+
+
+def _reads_missing(ctx, arg):
+    import torch.fx
+
+    if isinstance(arg, (list, tuple)):
+        return any(_reads_missing(ctx, a) for a in arg)
+    return isinstance(arg, torch.fx.Node) and ctx.values.get(arg) is Missing.MISSING
+
+
+def supported_ops():
+    """The aten ops from_torch maps (any op whose inputs are all constants is also folded by torch)."""
+    return sorted(_HANDLERS)
 
 
 def _is_constant(ctx, arg):
@@ -457,6 +546,7 @@ def from_torch_graph(module, example_input, dynamic_axes=None):
     ep, dynamic_axes = _export(module, example_input, dynamic_axes)
     graph = Graph()
     ctx = _Context(graph, ep, {})
+    missing = Missing("torch")
     state = {**ep.state_dict, **getattr(ep, "constants", {})}
     spec_by_arg = {s.arg.name: s for s in ep.graph_signature.input_specs if hasattr(s.arg, "name")}
     for node in ep.graph.nodes:
@@ -482,6 +572,9 @@ def from_torch_graph(module, example_input, dynamic_axes=None):
             graph.tensors[ctx.values[node]].dynamic = ctx.dynamic(node)
         elif node.op == "call_function":
             name = _target_name(node.target)
+            if _reads_missing(ctx, list(node.args) + list(node.kwargs.values())):
+                ctx.values[node] = Missing.MISSING   # after an op that could not convert: not reported again
+                continue
             if name == "getitem":
                 ctx.values[node] = ctx.values[node.args[0]][node.args[1]]
                 continue
@@ -495,14 +588,22 @@ def from_torch_graph(module, example_input, dynamic_axes=None):
                 ctx.values[node] = _fold(ctx, node)
                 continue
             handler = _HANDLERS.get(name)
+            where = f"module '{ctx.name_of(node)}', node {node.name}"
             if handler is None:
-                raise ConversionError(f"unsupported op {name} at module '{ctx.name_of(node)}' "
-                                      f"(node {node.name}); supported: {sorted(_HANDLERS)}")
-            result = handler(ctx, node, *node.args, **node.kwargs)
+                missing.add(name, "", where)
+                ctx.values[node] = Missing.MISSING
+                continue
+            try:
+                result = handler(ctx, node, *node.args, **node.kwargs)
+            except Unsupported as e:
+                missing.add(e.op, e.reason, where)
+                ctx.values[node] = Missing.MISSING
+                continue
             if isinstance(result, str) and graph.tensors[result].data is None:
                 graph.tensors[result].dynamic = ctx.dynamic(node)
             ctx.values[node] = result
         elif node.op == "output":
+            missing.check()
             outs = node.args[0]
             for i, o in enumerate(outs if isinstance(outs, (tuple, list)) else [outs]):
                 graph.outputs.append(ctx.values[o])

@@ -178,11 +178,32 @@ def _layer_norm_options(builder, o):
     return S.LayerNormOptionsEnd(builder)
 
 
-def _resize_bilinear_options(builder, o):
-    S.ResizeBilinearOptionsStart(builder)
-    S.ResizeBilinearOptionsAddAlignCorners(builder, bool(o.get("align_corners", False)))
-    S.ResizeBilinearOptionsAddHalfPixelCenters(builder, bool(o.get("half_pixel_centers", False)))
-    return S.ResizeBilinearOptionsEnd(builder)
+RESIZE_COORDINATES = {name: getattr(S.ResizeCoordinates, name) for name in vars(S.ResizeCoordinates)
+                      if not name.startswith("_")}
+RESIZE_NEAREST_MODES = {name: getattr(S.ResizeNearestMode, name) for name in vars(S.ResizeNearestMode)
+                        if not name.startswith("_")}
+REDUCE_KINDS = {name: getattr(S.ReduceKind, name) for name in vars(S.ReduceKind) if not name.startswith("_")}
+
+
+def _resize_options(builder, o):
+    S.ResizeOptionsStart(builder)
+    S.ResizeOptionsAddAlignCorners(builder, bool(o.get("align_corners", False)))
+    S.ResizeOptionsAddHalfPixelCenters(builder, bool(o.get("half_pixel_centers", False)))
+    S.ResizeOptionsAddCoordinates(builder, RESIZE_COORDINATES[o.get("coordinates", "TFLITE")])
+    S.ResizeOptionsAddNearestMode(builder, RESIZE_NEAREST_MODES[o.get("nearest_mode", "ROUND_PREFER_FLOOR")])
+    sh, sw = o.get("scale", (0.0, 0.0))
+    S.ResizeOptionsAddScaleH(builder, float(sh))
+    S.ResizeOptionsAddScaleW(builder, float(sw))
+    return S.ResizeOptionsEnd(builder)
+
+
+def _reduce_options(builder, o):
+    axes = _ints(builder, S.ReduceOptionsStartAxesVector, o.get("axes", ()))
+    S.ReduceOptionsStart(builder)
+    S.ReduceOptionsAddKind(builder, REDUCE_KINDS[o["kind"]])
+    S.ReduceOptionsAddAxes(builder, axes)
+    S.ReduceOptionsAddKeepDims(builder, bool(o.get("keep_dims", False)))
+    return S.ReduceOptionsEnd(builder)
 
 
 def _depth_to_space_options(builder, o):
@@ -203,8 +224,8 @@ OPTIONS_BUILDERS = {
     "ActivationOptions": _activation_options, "BinaryOptions": _binary_options, "Pool2DOptions": _pool2d_options,
     "ConcatOptions": _concat_options, "PadOptions": _pad_options, "SoftmaxOptions": _softmax_options,
     "TransposeOptions": _transpose_options, "LayerNormOptions": _layer_norm_options,
-    "ResizeBilinearOptions": _resize_bilinear_options, "DepthToSpaceOptions": _depth_to_space_options,
-    "L2NormalizeOptions": _l2_normalize_options,
+    "ResizeOptions": _resize_options, "DepthToSpaceOptions": _depth_to_space_options,
+    "L2NormalizeOptions": _l2_normalize_options, "ReduceOptions": _reduce_options,
 }
 
 

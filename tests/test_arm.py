@@ -137,3 +137,13 @@ def test_minilm_on_aarch64_matches_x86(aarch64_runtime, tmp_path):
     (native,) = sparselite.load(path).run(feeds)
     assert y.shape == (1, 21, 384) and rel_err(y, native) < 1e-4
     assert any("spmm" in o["kernel"] and "neon" in o["kernel"] for o in report["ops"])
+
+
+def test_reductions_and_resizes_on_aarch64_match_x86(aarch64_runtime, tmp_path):
+    """REDUCE, RESIZE_NEAREST and RESIZE_BILINEAR (portable C) built for aarch64."""
+    from test_reduce_resize import resample_model
+
+    path, x, native = resample_model(tmp_path)
+    np.save(tmp_path / "x.npy", x)
+    y, _, _ = bench(aarch64_runtime, path, tmp_path / "x.npy", tmp_path, wrapper=["qemu-aarch64"])
+    assert y.shape == native.shape and rel_err(y, native) < 1e-5

@@ -152,6 +152,17 @@ def softmax_absent_mask():
     return serialize(one_op("SOFTMAX", [(2, 3)], (2, 3), dict(axis=-1, scale=0.5), absent_inputs=1))
 
 
+def reduce_axis(axes):
+    """REDUCE over axes given as file values: INT32_MIN has no negation, and adding the rank to it
+    (or to INT32_MAX) wraps."""
+    return lambda: serialize(one_op("REDUCE", [(3, 4)], (3,), dict(kind="SUM", axes=list(axes))))
+
+
+def reduce_both_axes_negative():
+    """Valid: MAX over axes -1 and -2 of a [3, 70001] input in a [1, 1] output (keep_dims)."""
+    return serialize(one_op("REDUCE", [(3, 70001)], (1, 1), dict(kind="MAX", axes=[-1, -2], keep_dims=True)))
+
+
 # --- ops whose arithmetic wrapped or divided by zero ------------------------------------------------
 
 def test_concat_axis_sum_wrapping_to_the_output(tmp_path):
@@ -249,6 +260,20 @@ def test_mean_pool_group_sparse_mask(tmp_path):
     expect_invalid(tmp_path, mean_pool_sparse_mask(), r"MEAN_POOL.*mask \(c0\) must be dense float32, int32 or int64")
 
 
+@pytest.mark.parametrize("axes, match", [([-2**31], "axis -2147483648 is out of range for rank 2"),
+                                         ([2**31 - 1], "axis 2147483647 is out of range for rank 2"),
+                                         ([1, -1], "axis 1 is given twice"), ([0, 1, 0], "3 axes given")])
+def test_reduce_axes_past_the_rank(tmp_path, axes, match):
+    expect_invalid(tmp_path, reduce_axis(axes)(), rf"REDUCE.*{match}")
+
+
+def test_reduce_negative_axes_over_a_long_run(tmp_path):
+    x = np.random.default_rng(5).standard_normal((3, 70001)).astype(np.float32)
+    outcome, message, outputs = run_in_child(tmp_path, reduce_both_axes_negative(), [x])
+    assert outcome == "ok", message
+    np.testing.assert_array_equal(outputs[0], x.max(keepdims=True))
+
+
 # --- the same small files under ASan/UBSan -----------------------------------------------------------
 
 SMALL = {  # name: (bytes, whether the file is valid)
@@ -260,6 +285,8 @@ SMALL = {  # name: (bytes, whether the file is valid)
     "depthwise_pad": (lambda: depthwise_pad_past_plane()[0], True),
     "avg_pool_2_32": (avg_pool_window_2_32, True),
     "softmax_absent_mask": (softmax_absent_mask, True),
+    "reduce_axis_int_min": (reduce_axis([-2**31]), False),
+    "reduce_negative_axes": (reduce_both_axes_negative, True),
 }
 
 

@@ -158,7 +158,7 @@ def test_quantized_and_unsupported_ops_are_named():
     assert np.array_equal(y, [[0, 2, 0, 4]])
     with pytest.raises(sparselite.ConversionError, match="tensor 'x' is quantized \\(INT8\\)"):
         from_tflite(one_op_model(tflite.BuiltinOperator.RELU, tflite.TensorType.INT8))
-    with pytest.raises(sparselite.ConversionError, match="unsupported TFLite op FLOOR \\(operator 0, output 'y'\\)"):
+    with pytest.raises(sparselite.ConversionError, match="FLOOR x1 \\(first: operator 0, output 'y'\\)"):
         from_tflite(one_op_model(tflite.BuiltinOperator.FLOOR, tflite.TensorType.FLOAT32))
     with pytest.raises(sparselite.ConversionError, match="not a TFLite model"):
         from_tflite(b"\0" * 64)

@@ -297,3 +297,12 @@ console.log(JSON.stringify({{ before, after: model.inputs.map((s) => s.shape), s
     assert report["before"][0] == [[2, 12], [2, 12], [1]] and report["after"] == [[2, 5], [2, 5]]
     assert report["shape"] == [2, 5, 16]
     assert rel_err(np.array(report["data"], np.float32), native.ravel()) < 1e-4
+
+
+def test_reductions_and_resizes_in_node_match_native(dist, tmp_path):
+    """REDUCE, RESIZE_NEAREST and RESIZE_BILINEAR (portable C) compiled for wasm32."""
+    from test_reduce_resize import resample_model
+
+    path, x, native = resample_model(tmp_path)
+    report, y = run_node(dist, path, x, tmp_path)
+    assert report["shape"] == list(native.shape) and rel_err(y, native.ravel()) < 1e-5

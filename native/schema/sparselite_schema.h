@@ -68,6 +68,8 @@ typedef enum {
   SL_OP_RESIZE_BILINEAR = 21,
   SL_OP_DEPTH_TO_SPACE = 22,
   SL_OP_PRELU = 23,
+  SL_OP_REDUCE = 25,
+  SL_OP_RESIZE_NEAREST = 26,
   SL_OP_COUNT
 } sl_op_type_t;
 /* X(SL_OP_<NAME> without the prefix, its lower case, value) per value. */
@@ -95,7 +97,9 @@ typedef enum {
   X(L2_NORMALIZE, l2_normalize, 20)       \
   X(RESIZE_BILINEAR, resize_bilinear, 21) \
   X(DEPTH_TO_SPACE, depth_to_space, 22)   \
-  X(PRELU, prelu, 23)
+  X(PRELU, prelu, 23)                     \
+  X(REDUCE, reduce, 25)                   \
+  X(RESIZE_NEAREST, resize_nearest, 26)
 /* The schema's name of a value; NULL when it is not one. */
 static inline const char* sl_op_type_name(uint32_t v) {
   static const char* const names[SL_OP_COUNT] = {
@@ -123,8 +127,94 @@ static inline const char* sl_op_type_name(uint32_t v) {
       [SL_OP_RESIZE_BILINEAR] = "RESIZE_BILINEAR",
       [SL_OP_DEPTH_TO_SPACE] = "DEPTH_TO_SPACE",
       [SL_OP_PRELU] = "PRELU",
+      [SL_OP_REDUCE] = "REDUCE",
+      [SL_OP_RESIZE_NEAREST] = "RESIZE_NEAREST",
   };
   return v < SL_OP_COUNT ? names[v] : NULL;
+}
+
+/* enum ReduceKind : ubyte */
+typedef enum {
+  SL_REDUCE_KIND_MEAN = 0,
+  SL_REDUCE_KIND_SUM = 1,
+  SL_REDUCE_KIND_MAX = 2,
+  SL_REDUCE_KIND_MIN = 3,
+  SL_REDUCE_KIND_COUNT
+} sl_reduce_kind_t;
+/* X(SL_REDUCE_KIND_<NAME> without the prefix, its lower case, value) per value. */
+#define SL_REDUCE_KIND_LIST(X) \
+  X(MEAN, mean, 0)             \
+  X(SUM, sum, 1)               \
+  X(MAX, max, 2)               \
+  X(MIN, min, 3)
+/* The schema's name of a value; NULL when it is not one. */
+static inline const char* sl_reduce_kind_name(uint32_t v) {
+  static const char* const names[SL_REDUCE_KIND_COUNT] = {
+      [SL_REDUCE_KIND_MEAN] = "MEAN",
+      [SL_REDUCE_KIND_SUM] = "SUM",
+      [SL_REDUCE_KIND_MAX] = "MAX",
+      [SL_REDUCE_KIND_MIN] = "MIN",
+  };
+  return v < SL_REDUCE_KIND_COUNT ? names[v] : NULL;
+}
+
+/* enum ResizeCoordinates : ubyte */
+typedef enum {
+  SL_RESIZE_COORDINATES_TFLITE = 0,
+  SL_RESIZE_COORDINATES_ALIGN_CORNERS = 1,
+  SL_RESIZE_COORDINATES_ASYMMETRIC = 2,
+  SL_RESIZE_COORDINATES_HALF_PIXEL = 3,
+  SL_RESIZE_COORDINATES_PYTORCH_HALF_PIXEL = 4,
+  SL_RESIZE_COORDINATES_TORCH_NEAREST = 5,
+  SL_RESIZE_COORDINATES_TORCH_NEAREST_EXACT = 6,
+  SL_RESIZE_COORDINATES_COUNT
+} sl_resize_coordinates_t;
+/* X(SL_RESIZE_COORDINATES_<NAME> without the prefix, its lower case, value) per value. */
+#define SL_RESIZE_COORDINATES_LIST(X)            \
+  X(TFLITE, tflite, 0)                           \
+  X(ALIGN_CORNERS, align_corners, 1)             \
+  X(ASYMMETRIC, asymmetric, 2)                   \
+  X(HALF_PIXEL, half_pixel, 3)                   \
+  X(PYTORCH_HALF_PIXEL, pytorch_half_pixel, 4)   \
+  X(TORCH_NEAREST, torch_nearest, 5)             \
+  X(TORCH_NEAREST_EXACT, torch_nearest_exact, 6)
+/* The schema's name of a value; NULL when it is not one. */
+static inline const char* sl_resize_coordinates_name(uint32_t v) {
+  static const char* const names[SL_RESIZE_COORDINATES_COUNT] = {
+      [SL_RESIZE_COORDINATES_TFLITE] = "TFLITE",
+      [SL_RESIZE_COORDINATES_ALIGN_CORNERS] = "ALIGN_CORNERS",
+      [SL_RESIZE_COORDINATES_ASYMMETRIC] = "ASYMMETRIC",
+      [SL_RESIZE_COORDINATES_HALF_PIXEL] = "HALF_PIXEL",
+      [SL_RESIZE_COORDINATES_PYTORCH_HALF_PIXEL] = "PYTORCH_HALF_PIXEL",
+      [SL_RESIZE_COORDINATES_TORCH_NEAREST] = "TORCH_NEAREST",
+      [SL_RESIZE_COORDINATES_TORCH_NEAREST_EXACT] = "TORCH_NEAREST_EXACT",
+  };
+  return v < SL_RESIZE_COORDINATES_COUNT ? names[v] : NULL;
+}
+
+/* enum ResizeNearestMode : ubyte */
+typedef enum {
+  SL_RESIZE_NEAREST_MODE_ROUND_PREFER_FLOOR = 0,
+  SL_RESIZE_NEAREST_MODE_ROUND_PREFER_CEIL = 1,
+  SL_RESIZE_NEAREST_MODE_FLOOR = 2,
+  SL_RESIZE_NEAREST_MODE_CEIL = 3,
+  SL_RESIZE_NEAREST_MODE_COUNT
+} sl_resize_nearest_mode_t;
+/* X(SL_RESIZE_NEAREST_MODE_<NAME> without the prefix, its lower case, value) per value. */
+#define SL_RESIZE_NEAREST_MODE_LIST(X)         \
+  X(ROUND_PREFER_FLOOR, round_prefer_floor, 0) \
+  X(ROUND_PREFER_CEIL, round_prefer_ceil, 1)   \
+  X(FLOOR, floor, 2)                           \
+  X(CEIL, ceil, 3)
+/* The schema's name of a value; NULL when it is not one. */
+static inline const char* sl_resize_nearest_mode_name(uint32_t v) {
+  static const char* const names[SL_RESIZE_NEAREST_MODE_COUNT] = {
+      [SL_RESIZE_NEAREST_MODE_ROUND_PREFER_FLOOR] = "ROUND_PREFER_FLOOR",
+      [SL_RESIZE_NEAREST_MODE_ROUND_PREFER_CEIL] = "ROUND_PREFER_CEIL",
+      [SL_RESIZE_NEAREST_MODE_FLOOR] = "FLOOR",
+      [SL_RESIZE_NEAREST_MODE_CEIL] = "CEIL",
+  };
+  return v < SL_RESIZE_NEAREST_MODE_COUNT ? names[v] : NULL;
 }
 
 /* enum Activation : ubyte */
@@ -187,26 +277,28 @@ typedef enum {
   SL_OPTIONS_LAYER_NORM_OPTIONS = 9,
   SL_OPTIONS_TRANSPOSE_OPTIONS = 10,
   SL_OPTIONS_L2_NORMALIZE_OPTIONS = 11,
-  SL_OPTIONS_RESIZE_BILINEAR_OPTIONS = 12,
+  SL_OPTIONS_RESIZE_OPTIONS = 12,
   SL_OPTIONS_DEPTH_TO_SPACE_OPTIONS = 13,
+  SL_OPTIONS_REDUCE_OPTIONS = 14,
   SL_OPTIONS_COUNT
 } sl_options_type_t;
 /* X(SL_OPTIONS_<NAME> without the prefix, its lower case, value) per value. */
-#define SL_OPTIONS_TYPE_LIST(X)                           \
-  X(NONE, none, 0)                                        \
-  X(CONV2D_OPTIONS, conv2d_options, 1)                    \
-  X(FULLY_CONNECTED_OPTIONS, fully_connected_options, 2)  \
-  X(ACTIVATION_OPTIONS, activation_options, 3)            \
-  X(BINARY_OPTIONS, binary_options, 4)                    \
-  X(POOL2D_OPTIONS, pool2d_options, 5)                    \
-  X(CONCAT_OPTIONS, concat_options, 6)                    \
-  X(PAD_OPTIONS, pad_options, 7)                          \
-  X(SOFTMAX_OPTIONS, softmax_options, 8)                  \
-  X(LAYER_NORM_OPTIONS, layer_norm_options, 9)            \
-  X(TRANSPOSE_OPTIONS, transpose_options, 10)             \
-  X(L2_NORMALIZE_OPTIONS, l2_normalize_options, 11)       \
-  X(RESIZE_BILINEAR_OPTIONS, resize_bilinear_options, 12) \
-  X(DEPTH_TO_SPACE_OPTIONS, depth_to_space_options, 13)
+#define SL_OPTIONS_TYPE_LIST(X)                          \
+  X(NONE, none, 0)                                       \
+  X(CONV2D_OPTIONS, conv2d_options, 1)                   \
+  X(FULLY_CONNECTED_OPTIONS, fully_connected_options, 2) \
+  X(ACTIVATION_OPTIONS, activation_options, 3)           \
+  X(BINARY_OPTIONS, binary_options, 4)                   \
+  X(POOL2D_OPTIONS, pool2d_options, 5)                   \
+  X(CONCAT_OPTIONS, concat_options, 6)                   \
+  X(PAD_OPTIONS, pad_options, 7)                         \
+  X(SOFTMAX_OPTIONS, softmax_options, 8)                 \
+  X(LAYER_NORM_OPTIONS, layer_norm_options, 9)           \
+  X(TRANSPOSE_OPTIONS, transpose_options, 10)            \
+  X(L2_NORMALIZE_OPTIONS, l2_normalize_options, 11)      \
+  X(RESIZE_OPTIONS, resize_options, 12)                  \
+  X(DEPTH_TO_SPACE_OPTIONS, depth_to_space_options, 13)  \
+  X(REDUCE_OPTIONS, reduce_options, 14)
 /* The schema's name of a value; NULL when it is not one. */
 static inline const char* sl_options_type_name(uint32_t v) {
   static const char* const names[SL_OPTIONS_COUNT] = {
@@ -222,8 +314,9 @@ static inline const char* sl_options_type_name(uint32_t v) {
       [SL_OPTIONS_LAYER_NORM_OPTIONS] = "LayerNormOptions",
       [SL_OPTIONS_TRANSPOSE_OPTIONS] = "TransposeOptions",
       [SL_OPTIONS_L2_NORMALIZE_OPTIONS] = "L2NormalizeOptions",
-      [SL_OPTIONS_RESIZE_BILINEAR_OPTIONS] = "ResizeBilinearOptions",
+      [SL_OPTIONS_RESIZE_OPTIONS] = "ResizeOptions",
       [SL_OPTIONS_DEPTH_TO_SPACE_OPTIONS] = "DepthToSpaceOptions",
+      [SL_OPTIONS_REDUCE_OPTIONS] = "ReduceOptions",
   };
   return v < SL_OPTIONS_COUNT ? names[v] : NULL;
 }
@@ -250,9 +343,11 @@ static inline const char* sl_options_type_name(uint32_t v) {
 #define SL_OPTIONS_OF_CAST SL_OPTIONS_NONE
 #define SL_OPTIONS_OF_MEAN_POOL SL_OPTIONS_NONE
 #define SL_OPTIONS_OF_L2_NORMALIZE SL_OPTIONS_L2_NORMALIZE_OPTIONS
-#define SL_OPTIONS_OF_RESIZE_BILINEAR SL_OPTIONS_RESIZE_BILINEAR_OPTIONS
+#define SL_OPTIONS_OF_RESIZE_BILINEAR SL_OPTIONS_RESIZE_OPTIONS
 #define SL_OPTIONS_OF_DEPTH_TO_SPACE SL_OPTIONS_DEPTH_TO_SPACE_OPTIONS
 #define SL_OPTIONS_OF_PRELU SL_OPTIONS_BINARY_OPTIONS
+#define SL_OPTIONS_OF_REDUCE SL_OPTIONS_REDUCE_OPTIONS
+#define SL_OPTIONS_OF_RESIZE_NEAREST SL_OPTIONS_RESIZE_OPTIONS
 
 /* struct Buffer: its size and each field's byte offset */
 #define SL_BUFFER_SIZEOF 16
@@ -481,16 +576,48 @@ static inline float sl_l2_normalize_options_epsilon(sl_fb_t* fb, const sl_fb_tab
   return sl_fb_f32(fb, t, SL_L2_NORMALIZE_OPTIONS_EPSILON, 0.000000000001f);
 }
 
-/* table ResizeBilinearOptions (in OpOptions): field ids, and accessors by name */
+/* table ResizeOptions (in OpOptions): field ids, and accessors by name */
 enum {
-  SL_RESIZE_BILINEAR_OPTIONS_ALIGN_CORNERS = 0,      /* bool */
-  SL_RESIZE_BILINEAR_OPTIONS_HALF_PIXEL_CENTERS = 1, /* bool */
+  SL_RESIZE_OPTIONS_ALIGN_CORNERS = 0,      /* bool */
+  SL_RESIZE_OPTIONS_HALF_PIXEL_CENTERS = 1, /* bool */
+  SL_RESIZE_OPTIONS_COORDINATES = 2,        /* ResizeCoordinates */
+  SL_RESIZE_OPTIONS_NEAREST_MODE = 3,       /* ResizeNearestMode */
+  SL_RESIZE_OPTIONS_SCALE_H = 4,            /* float */
+  SL_RESIZE_OPTIONS_SCALE_W = 5,            /* float */
 };
-static inline bool sl_resize_bilinear_options_align_corners(sl_fb_t* fb, const sl_fb_table_t* t) {
-  return sl_fb_u8(fb, t, SL_RESIZE_BILINEAR_OPTIONS_ALIGN_CORNERS, 0) != 0;
+static inline bool sl_resize_options_align_corners(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_u8(fb, t, SL_RESIZE_OPTIONS_ALIGN_CORNERS, 0) != 0;
 }
-static inline bool sl_resize_bilinear_options_half_pixel_centers(sl_fb_t* fb, const sl_fb_table_t* t) {
-  return sl_fb_u8(fb, t, SL_RESIZE_BILINEAR_OPTIONS_HALF_PIXEL_CENTERS, 0) != 0;
+static inline bool sl_resize_options_half_pixel_centers(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_u8(fb, t, SL_RESIZE_OPTIONS_HALF_PIXEL_CENTERS, 0) != 0;
+}
+static inline uint8_t sl_resize_options_coordinates(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_u8(fb, t, SL_RESIZE_OPTIONS_COORDINATES, SL_RESIZE_COORDINATES_TFLITE);
+}
+static inline uint8_t sl_resize_options_nearest_mode(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_u8(fb, t, SL_RESIZE_OPTIONS_NEAREST_MODE, SL_RESIZE_NEAREST_MODE_ROUND_PREFER_FLOOR);
+}
+static inline float sl_resize_options_scale_h(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_f32(fb, t, SL_RESIZE_OPTIONS_SCALE_H, 0.0f);
+}
+static inline float sl_resize_options_scale_w(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_f32(fb, t, SL_RESIZE_OPTIONS_SCALE_W, 0.0f);
+}
+
+/* table ReduceOptions (in OpOptions): field ids, and accessors by name */
+enum {
+  SL_REDUCE_OPTIONS_KIND = 0,      /* ReduceKind */
+  SL_REDUCE_OPTIONS_AXES = 1,      /* [int] */
+  SL_REDUCE_OPTIONS_KEEP_DIMS = 2, /* bool */
+};
+static inline uint8_t sl_reduce_options_kind(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_u8(fb, t, SL_REDUCE_OPTIONS_KIND, SL_REDUCE_KIND_MEAN);
+}
+static inline sl_fb_vec_t sl_reduce_options_axes(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_vector(fb, t, SL_REDUCE_OPTIONS_AXES, 4);
+}
+static inline bool sl_reduce_options_keep_dims(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_u8(fb, t, SL_REDUCE_OPTIONS_KEEP_DIMS, 0) != 0;
 }
 
 /* table DepthToSpaceOptions (in OpOptions): field ids, and accessors by name */

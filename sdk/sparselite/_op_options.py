@@ -19,7 +19,9 @@ OP_OPTIONS = {
     "SUB": "BinaryOptions",
     "DIV": "BinaryOptions",
     "L2_NORMALIZE": "L2NormalizeOptions",
-    "RESIZE_BILINEAR": "ResizeBilinearOptions",
+    "RESIZE_BILINEAR": "ResizeOptions",
     "DEPTH_TO_SPACE": "DepthToSpaceOptions",
     "PRELU": "BinaryOptions",
+    "REDUCE": "ReduceOptions",
+    "RESIZE_NEAREST": "ResizeOptions",
 }

@@ -40,6 +40,32 @@ class OpType(object):
     RESIZE_BILINEAR = 21
     DEPTH_TO_SPACE = 22
     PRELU = 23
+    REDUCE = 25
+    RESIZE_NEAREST = 26
+
+
+class ReduceKind(object):
+    MEAN = 0
+    SUM = 1
+    MAX = 2
+    MIN = 3
+
+
+class ResizeCoordinates(object):
+    TFLITE = 0
+    ALIGN_CORNERS = 1
+    ASYMMETRIC = 2
+    HALF_PIXEL = 3
+    PYTORCH_HALF_PIXEL = 4
+    TORCH_NEAREST = 5
+    TORCH_NEAREST_EXACT = 6
+
+
+class ResizeNearestMode(object):
+    ROUND_PREFER_FLOOR = 0
+    ROUND_PREFER_CEIL = 1
+    FLOOR = 2
+    CEIL = 3
 
 
 class Activation(object):
@@ -69,8 +95,9 @@ class OpOptions(object):
     LayerNormOptions = 9
     TransposeOptions = 10
     L2NormalizeOptions = 11
-    ResizeBilinearOptions = 12
+    ResizeOptions = 12
     DepthToSpaceOptions = 13
+    ReduceOptions = 14
 
 
 class Buffer(object):
@@ -1131,52 +1158,175 @@ def L2NormalizeOptionsEnd(builder):
 
 
 
-class ResizeBilinearOptions(object):
+class ResizeOptions(object):
     __slots__ = ['_tab']
 
     @classmethod
     def GetRootAs(cls, buf, offset=0):
         n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
-        x = ResizeBilinearOptions()
+        x = ResizeOptions()
         x.Init(buf, n + offset)
         return x
 
     @classmethod
-    def GetRootAsResizeBilinearOptions(cls, buf, offset=0):
+    def GetRootAsResizeOptions(cls, buf, offset=0):
         """This method is deprecated. Please switch to GetRootAs."""
         return cls.GetRootAs(buf, offset)
     @classmethod
-    def ResizeBilinearOptionsBufferHasIdentifier(cls, buf, offset, size_prefixed=False):
+    def ResizeOptionsBufferHasIdentifier(cls, buf, offset, size_prefixed=False):
         return flatbuffers.util.BufferHasIdentifier(buf, offset, b"\x53\x4C\x49\x54", size_prefixed=size_prefixed)
 
-    # ResizeBilinearOptions
+    # ResizeOptions
     def Init(self, buf, pos):
         self._tab = flatbuffers.table.Table(buf, pos)
 
-    # ResizeBilinearOptions
+    # ResizeOptions
     def AlignCorners(self):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
         if o != 0:
             return bool(self._tab.Get(flatbuffers.number_types.BoolFlags, o + self._tab.Pos))
         return False
 
-    # ResizeBilinearOptions
+    # ResizeOptions
     def HalfPixelCenters(self):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
         if o != 0:
             return bool(self._tab.Get(flatbuffers.number_types.BoolFlags, o + self._tab.Pos))
         return False
 
-def ResizeBilinearOptionsStart(builder):
-    builder.StartObject(2)
+    # ResizeOptions
+    def Coordinates(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint8Flags, o + self._tab.Pos)
+        return 0
 
-def ResizeBilinearOptionsAddAlignCorners(builder, alignCorners):
+    # ResizeOptions
+    def NearestMode(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint8Flags, o + self._tab.Pos)
+        return 0
+
+    # ResizeOptions
+    def ScaleH(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Float32Flags, o + self._tab.Pos)
+        return 0.0
+
+    # ResizeOptions
+    def ScaleW(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Float32Flags, o + self._tab.Pos)
+        return 0.0
+
+def ResizeOptionsStart(builder):
+    builder.StartObject(6)
+
+def ResizeOptionsAddAlignCorners(builder, alignCorners):
     builder.PrependBoolSlot(0, alignCorners, 0)
 
-def ResizeBilinearOptionsAddHalfPixelCenters(builder, halfPixelCenters):
+def ResizeOptionsAddHalfPixelCenters(builder, halfPixelCenters):
     builder.PrependBoolSlot(1, halfPixelCenters, 0)
 
-def ResizeBilinearOptionsEnd(builder):
+def ResizeOptionsAddCoordinates(builder, coordinates):
+    builder.PrependUint8Slot(2, coordinates, 0)
+
+def ResizeOptionsAddNearestMode(builder, nearestMode):
+    builder.PrependUint8Slot(3, nearestMode, 0)
+
+def ResizeOptionsAddScaleH(builder, scaleH):
+    builder.PrependFloat32Slot(4, scaleH, 0.0)
+
+def ResizeOptionsAddScaleW(builder, scaleW):
+    builder.PrependFloat32Slot(5, scaleW, 0.0)
+
+def ResizeOptionsEnd(builder):
+    return builder.EndObject()
+
+
+
+class ReduceOptions(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = ReduceOptions()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsReduceOptions(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    @classmethod
+    def ReduceOptionsBufferHasIdentifier(cls, buf, offset, size_prefixed=False):
+        return flatbuffers.util.BufferHasIdentifier(buf, offset, b"\x53\x4C\x49\x54", size_prefixed=size_prefixed)
+
+    # ReduceOptions
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # ReduceOptions
+    def Kind(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint8Flags, o + self._tab.Pos)
+        return 0
+
+    # ReduceOptions
+    def Axes(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            a = self._tab.Vector(o)
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, a + flatbuffers.number_types.UOffsetTFlags.py_type(j * 4))
+        return 0
+
+    # ReduceOptions
+    def AxesAsNumpy(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return self._tab.GetVectorAsNumpy(flatbuffers.number_types.Int32Flags, o)
+        return 0
+
+    # ReduceOptions
+    def AxesLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # ReduceOptions
+    def AxesIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        return o == 0
+
+    # ReduceOptions
+    def KeepDims(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return bool(self._tab.Get(flatbuffers.number_types.BoolFlags, o + self._tab.Pos))
+        return False
+
+def ReduceOptionsStart(builder):
+    builder.StartObject(3)
+
+def ReduceOptionsAddKind(builder, kind):
+    builder.PrependUint8Slot(0, kind, 0)
+
+def ReduceOptionsAddAxes(builder, axes):
+    builder.PrependUOffsetTRelativeSlot(1, flatbuffers.number_types.UOffsetTFlags.py_type(axes), 0)
+
+def ReduceOptionsStartAxesVector(builder, numElems):
+    return builder.StartVector(4, numElems, 4)
+
+def ReduceOptionsAddKeepDims(builder, keepDims):
+    builder.PrependBoolSlot(2, keepDims, 0)
+
+def ReduceOptionsEnd(builder):
     return builder.EndObject()
 
 

@@ -71,6 +71,46 @@ def _run(args):
         np.save(args.output, outputs[0])
 
 
+def _columns(names, width=100):
+    """names wrapped into indented lines of at most `width` characters."""
+    lines, line = [], "  "
+    for name in names:
+        if len(line) + len(name) > width and line.strip():
+            lines.append(line.rstrip())
+            line = "  "
+        line += name + "  "
+    return lines + ([line.rstrip()] if line.strip() else [])
+
+
+def _ops(args):
+    """What each frontend converts, and the runtime's ops."""
+    sections = []
+    if args.frontend in ("torch", "all"):
+        from .converters.torch_frontend import supported_ops
+
+        names = supported_ops()
+        sections.append((f"torch (from_torch): {len(names)} aten ops; any op whose inputs are all constants is "
+                         "evaluated by torch", names))
+    if args.frontend in ("onnx", "all"):
+        from .converters.onnx_frontend import supported_ops
+
+        mapped, folded = supported_ops()
+        sections.append((f"onnx (from_onnx): {len(mapped)} ops", mapped))
+        sections.append((f"onnx, when all inputs are constants (evaluated while converting): {len(folded)} more",
+                         folded))
+    if args.frontend in ("tflite", "all"):
+        from .converters.tflite_frontend import supported_ops
+
+        names = supported_ops()
+        sections.append((f"tflite (from_tflite): {len(names)} builtin ops", names))
+    if args.frontend in ("runtime", "all"):
+        from . import _schema
+
+        names = sorted((k for k in vars(_schema.OpType) if not k.startswith("_")), key=lambda k: getattr(_schema.OpType, k))
+        sections.append((f"runtime (.slite op types): {len(names)}", names))
+    print("\n\n".join("\n".join([title] + _columns(names)) for title, names in sections))
+
+
 # Cross compilers per target: Debian's gcc cross packages, or `zig cc` (PyPI ziglang) as a fallback.
 TARGETS = {
     "aarch64": (["aarch64-linux-gnu-gcc"], ["zig", "cc", "-target", "aarch64-linux-musl"],
@@ -176,6 +216,9 @@ def main(argv=None):
     p.add_argument("--weights", choices=["fp32", "fp16"], help="weight precision (default: the model's own)")
     p.add_argument("--progress", action="store_true", help="show the progress bar for small models too")
     p.set_defaults(fn=_convert)
+    p = sub.add_parser("ops", help="the ops each converter maps (torch, onnx, tflite) and the runtime's op types")
+    p.add_argument("frontend", nargs="?", choices=["torch", "onnx", "tflite", "runtime", "all"], default="all")
+    p.set_defaults(fn=_ops)
     p = sub.add_parser("run", help="run a model on a .npy input (random if none) and print its outputs")
     p.add_argument("model")
     p.add_argument("--input", help=".npy file for the (single) input")

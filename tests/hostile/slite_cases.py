@@ -379,6 +379,38 @@ def resize_bilinear_cases():
     yield "rank3", one("RESIZE_BILINEAR", [(1, 2, 2)], (1, 4, 4))
 
 
+def resize_nearest_cases():
+    modes = [(c, n) for c in range(7) for n in range(4)]
+    for c, n in modes[::3]:
+        yield f"out_65536_coord{c}_nearest{n}", one("RESIZE_NEAREST", [(1, 1, 1, 2)], (1, 1, 1, 65536),
+                                                      dict(Coordinates=c, NearestMode=n))
+    for scale in (1e-38, 1e-45, 3e38, float("nan"), float("inf"), -1.0):   # coordinates past int32, NaN
+        for c in (2, 3, 5, 6):
+            yield f"scale{scale}_coord{c}", one("RESIZE_NEAREST", [(1, 1, 3, 5)], (1, 1, 7, 4),
+                                                dict(Coordinates=c, ScaleH=scale, ScaleW=scale))
+    yield "coordinates_past_enum", one("RESIZE_NEAREST", [(1, 1, 2, 2)], (1, 1, 4, 4), dict(Coordinates=200))
+    yield "nearest_mode_past_enum", one("RESIZE_NEAREST", [(1, 1, 2, 2)], (1, 1, 4, 4), dict(NearestMode=4))
+    yield "bilinear_torch_nearest", one("RESIZE_BILINEAR", [(1, 1, 2, 2)], (1, 1, 4, 4), dict(Coordinates=5))
+    yield "out_2e31", one("RESIZE_NEAREST", [(1, 1, 1, 1)], (1, 1, 32768, 65536))
+    yield "out_rows_2e31m1", one("RESIZE_NEAREST", [(1, 1, 2, 1)], (1, 1, I32_MAX, 1), dict(Coordinates=5))
+    yield "batch_differs", one("RESIZE_NEAREST", [(1, 1, 2, 2)], (2, 1, 4, 4))
+
+
+def reduce_cases():
+    """Axes past the rank, repeated (also as -1 and rank - 1), more axes than dimensions, kinds past
+    the enum, outputs that do not match keep_dims, and the products of huge reduced dimensions."""
+    for axes in ([4], [-5], [I32_MAX], [I32_MIN], [1, 1], [3, -1], [0, 1, 2, 3, 0], list(range(9))):
+        yield f"axes{axes}", one("REDUCE", [(2, 3, 4, 5)], (2, 3, 4, 5), dict(Axes=axes))
+    yield "kind_past_enum", one("REDUCE", [(2, 3)], (2,), dict(Kind=4, Axes=[1]))
+    yield "keep_dims_output_squeezed", one("REDUCE", [(2, 3)], (2,), dict(Kind=2, Axes=[1], KeepDims=True))
+    yield "output_kept_without_keep_dims", one("REDUCE", [(2, 3)], (2, 1), dict(Axes=[1]))
+    yield "rank0_axis0", one("REDUCE", [()], (), dict(Axes=[0]))
+    yield "axes_absent_rank0", one("REDUCE", [()], ())
+    for kind in range(4):   # 2^31 elements into one output, and along a run of 2^31 - 1
+        yield f"kind{kind}_all_2e31", one("REDUCE", [(32768, 65536)], (), dict(Kind=kind, Axes=[0, 1]))
+        yield f"kind{kind}_outer_2e31m1", one("REDUCE", [(I32_MAX, 1)], (1,), dict(Kind=kind, Axes=[0]))
+
+
 def depth_to_space_cases():
     for b in BIG + [46341, 3, 1 << 15, (1 << 16) - 1]:
         # The output as 32-bit arithmetic computes it: b*b wraps, and so do H*b and W*b.
@@ -403,14 +435,15 @@ PER_OP = {
     "SOFTMAX": softmax_cases, "LAYER_NORM": layer_norm_cases, "MATMUL": matmul_cases,
     "TRANSPOSE": transpose_cases, "GATHER": gather_cases, "CAST": cast_cases, "MEAN_POOL": mean_pool_cases,
     "L2_NORMALIZE": l2_normalize_cases, "RESIZE_BILINEAR": resize_bilinear_cases,
-    "DEPTH_TO_SPACE": depth_to_space_cases,
+    "DEPTH_TO_SPACE": depth_to_space_cases, "RESIZE_NEAREST": resize_nearest_cases, "REDUCE": reduce_cases,
     **{op: (lambda op=op: binary_cases(op)) for op in BINARY},
 }
 
 
 # --- every op of the schema: ranks, huge tensors, inputs, options tags ----------------------------
 
-SPATIAL = ("CONV2D", "MAX_POOL2D", "AVG_POOL2D", "GLOBAL_AVG_POOL", "RESIZE_BILINEAR", "DEPTH_TO_SPACE")  # NCHW
+SPATIAL = ("CONV2D", "MAX_POOL2D", "AVG_POOL2D", "GLOBAL_AVG_POOL", "RESIZE_BILINEAR", "DEPTH_TO_SPACE",
+           "RESIZE_NEAREST")  # NCHW
 
 
 def natural(op, shape, **kw):
@@ -440,8 +473,10 @@ def natural(op, shape, **kw):
         ins, out = [shape, (shape[-1] if r else 1, 1)], shape[:-1] + (1,)
     elif op == "MEAN_POOL":
         out = (shape[0], shape[-1]) if r else ()
-    elif op == "RESIZE_BILINEAR":
+    elif op in ("RESIZE_BILINEAR", "RESIZE_NEAREST"):
         ins = [(1, 1, 1, 1)]
+    elif op == "REDUCE":   # the sum over the first axis
+        out, opts = shape[1:], dict(Kind=1, Axes=[0] if r else [])
     elif op == "DEPTH_TO_SPACE":
         ins, opts = [(shape[0], 4 * shape[1], shape[2] // 2, shape[3] // 2)], dict(BlockSize=2)
     return one(op, ins, out, opts, consts, **kw)
