@@ -145,7 +145,8 @@ def pruned_mbv2(tmp_path_factory):
     return path, x, native.run(x)[0], native.profile_report(x, runs=1, warmup=0)["ops"]
 
 
-PROFILE_FIELDS = ("name", "type", "flops", "dense_flops", "group_size", "weight_bytes", "activation_bytes")
+PROFILE_FIELDS = ("name", "type", "flops", "dense_flops", "group_size", "weight_bytes", "activation_bytes",
+                  "fused_into")
 
 
 def assert_wasm_profile(ops, native_ops):

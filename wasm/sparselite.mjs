@@ -4,6 +4,7 @@
 //   const runtime = await loadRuntime(new URL("./sparselite.wasm", import.meta.url));
 //   const model = runtime.load(sliteBytes);           // Uint8Array | ArrayBuffer; verified first
 //   runtime.load(sliteBytes, { maxMemoryBytes: 2 ** 31 });   // the most loading may allocate (default 2 GiB)
+//   runtime.load(sliteBytes, { fuse: 2 });   // fused blocks: true (where they pay), false, or band rows
 //   const [logits] = model.run([new Float32Array(3 * 224 * 224)]);   // or {name: Float32Array}
 //   logits.data, logits.shape;
 //   const ops = model.profile([x], 10);   // per op: {name, type, kernel, flops, denseFlops, ms, ...}
@@ -91,11 +92,13 @@ class Runtime {
   // bytes: Uint8Array | ArrayBuffer of a .slite file. maxMemoryBytes: the most memory loading may
   // allocate (the model's copy of the bytes, weights, arena, scratch); a model needing more throws
   // with both sizes. Omitted: the runtime's default, 2 GiB.
-  load(bytes, { maxMemoryBytes } = {}) {
+  load(bytes, { maxMemoryBytes, fuse = true } = {}) {
     const e = this.exports;
     const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
     if (maxMemoryBytes !== undefined && !(Number.isInteger(maxMemoryBytes) && maxMemoryBytes >= 1))
       throw new Error(`maxMemoryBytes must be a positive integer, got ${maxMemoryBytes}`);
+    if (!(typeof fuse === "boolean" || (Number.isInteger(fuse) && fuse >= 1 && fuse <= 65536)))
+      throw new Error(`fuse must be true, false or a band height of 1..65536 rows, got ${fuse}`);
     const handle = e.sl_model_new();
     if (!handle) throw new Error("out of memory creating a model");
     const fail = (message) => {
@@ -105,6 +108,7 @@ class Runtime {
     // size_t is 32 bits in wasm32: a larger limit means none.
     if (maxMemoryBytes !== undefined && e.sl_model_set_memory_limit(handle, Math.min(maxMemoryBytes, TWO_32 - 1)) !== 0)
       fail(this.string(e.sl_model_last_error(handle)));
+    e.sl_model_set_fusion(handle, fuse === true ? -1 : fuse === false ? 0 : fuse);
     const buf = e.malloc(Math.max(data.length, 1));
     if (!buf) fail(`out of memory: cannot copy ${data.length} bytes into sparselite.wasm`);
     new Uint8Array(e.memory.buffer, buf, data.length).set(data);
@@ -201,7 +205,7 @@ class Model {
   // Runs `runs` times after one warm-up and returns, per op in execution order, {name, type,
   // kernel (the microkernel chosen at load, "" for plain C ops), flops (on stored weights),
   // denseFlops (as if dense), ms (mean over the runs), groupSize (r; 0 when dense), weightBytes,
-  // activationBytes}. The clock is performance.now(), which browsers coarsen (to 5-100 us).
+  // activationBytes, fusedInto (null, or the op whose fused block runs this one and has its time)}. The clock is performance.now(), which browsers coarsen (to 5-100 us).
   profile(inputs, runs = 10) {
     if (!Number.isInteger(runs) || runs < 1) throw new Error(`runs must be a positive integer, got ${runs}`);
     const e = this.runtime.exports;
@@ -218,6 +222,7 @@ class Model {
             kernel: this.runtime.string(op.kernel), flops: op.flops, denseFlops: op.dense_flops,
             ms: op.time_ns / Math.max(op.runs, 1) / 1e6, groupSize: op.group_size,
             weightBytes: op.weight_bytes, activationBytes: op.activation_bytes,
+            fusedInto: op.fused_into < 0 ? null : op.fused_into,
           };
         }));
     } finally {
