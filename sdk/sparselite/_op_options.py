@@ -22,4 +22,5 @@ OP_OPTIONS = {
     "RESIZE_BILINEAR": "ResizeBilinearOptions",
     "DEPTH_TO_SPACE": "DepthToSpaceOptions",
     "PRELU": "BinaryOptions",
+    "SLICE": "SliceOptions",
 }
