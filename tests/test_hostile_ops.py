@@ -152,6 +152,16 @@ def softmax_absent_mask():
     return serialize(one_op("SOFTMAX", [(2, 3)], (2, 3), dict(axis=-1, scale=0.5), absent_inputs=1))
 
 
+def slice_last_index_wraps():
+    """A step of 2^30 over 5 elements from index 1: the last index, 2^32 + 1, is 1 in 32 bits."""
+    return serialize(one_op("SLICE", [(1, BIG)], (1, 5), dict(begin=[0, 1], step=[1, 1 << 30])))
+
+
+def slice_backwards():
+    """Every axis read backwards: offsets step below the start in unsigned arithmetic."""
+    return serialize(one_op("SLICE", [(3, 4, 5)], (2, 2, 3), dict(begin=[2, 3, 4], step=[-2, -3, -2])))
+
+
 # --- ops whose arithmetic wrapped or divided by zero ------------------------------------------------
 
 def test_concat_axis_sum_wrapping_to_the_output(tmp_path):
@@ -245,6 +255,15 @@ def test_softmax_rank0_mask_and_absent_mask(tmp_path):
     np.testing.assert_allclose(outputs[0], e / e.sum(-1, keepdims=True), rtol=1e-6)
 
 
+def test_slice_indices_past_int32(tmp_path):
+    expect_invalid(tmp_path, slice_last_index_wraps(), r"SLICE.*axis 1 reads indices 1 to 4294967297 "
+                                                       r"\(step 1073741824\) of an input dimension of 2147483647")
+    x = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
+    outcome, message, outputs = run_in_child(tmp_path, slice_backwards(), [x])
+    assert outcome == "ok", message
+    np.testing.assert_array_equal(outputs[0], x[2::-2, 3::-3, 4::-2])
+
+
 def test_mean_pool_group_sparse_mask(tmp_path):
     expect_invalid(tmp_path, mean_pool_sparse_mask(), r"MEAN_POOL.*mask \(c0\) must be dense float32, int32 or int64")
 
@@ -260,6 +279,8 @@ SMALL = {  # name: (bytes, whether the file is valid)
     "depthwise_pad": (lambda: depthwise_pad_past_plane()[0], True),
     "avg_pool_2_32": (avg_pool_window_2_32, True),
     "softmax_absent_mask": (softmax_absent_mask, True),
+    "slice_last_wraps": (slice_last_index_wraps, False),
+    "slice_backwards": (slice_backwards, True),
 }
 
 

@@ -286,3 +286,19 @@ console.log(JSON.stringify({{ before, after: model.inputs.map((s) => s.shape), s
     assert report["before"][0] == [[2, 12], [2, 12], [1]] and report["after"] == [[2, 5], [2, 5]]
     assert report["shape"] == [2, 5, 16]
     assert rel_err(np.array(report["data"], np.float32), native.ravel()) < 1e-4
+
+
+class Slices(torch.nn.Module):
+    """SLICE runs (chunks), single elements (strides) and negative steps (flips)."""
+
+    def forward(self, x):
+        a, b = x.chunk(2, dim=1)
+        return torch.cat([b.flip(2)[..., ::2], a[..., 1::2].flip(1, 3)], 1)
+
+
+def test_slices_in_wasm_match_native(dist):
+    x = np.random.default_rng(2).standard_normal((2, 8, 9, 10)).astype(np.float32)
+    data = from_torch(Slices(), torch.from_numpy(x)).to_bytes()
+    (native,) = sparselite.load(data).run(x)
+    assert np.array_equal(native, Slices()(torch.from_numpy(x)).numpy())
+    assert np.array_equal(WasmModel(dist / "sparselite.wasm", data).run(x, native.size), native.ravel())
