@@ -646,8 +646,9 @@ class _Converter:
         shape = self.shape(ins[1])
         axis = self.axis(self.ints(ins[0], "axis", 1)[0], len(shape))
         parts = self.options(op, "SplitOptions").NumSplits()
-        if parts < 1 or shape[axis] % parts:
-            raise ConversionError(f"{self.where}: {parts} splits of an axis of {shape[axis]}")
+        if parts != len(_vector(op, "Outputs")) or shape[axis] % parts:   # (before a list of `parts` sizes)
+            raise ConversionError(f"{self.where}: {parts} splits of an axis of {shape[axis]} into "
+                                  f"{len(_vector(op, 'Outputs'))} outputs")
         self.split(op, ins[1], axis, [shape[axis] // parts] * parts)
 
     def op_split_v(self, op, ins, out):
