@@ -403,6 +403,8 @@ class _Converter:
                     else None for i, what in ((3, "axes"), (4, "steps"))]
         axes = optional[0] if optional[0] is not None else np.arange(len(starts))
         steps = optional[1] if optional[1] is not None else np.ones(len(starts), np.int64)
+        if any(v.dtype.kind not in "iu" for v in (starts, ends, axes, steps)):
+            raise ConversionError(f"Slice '{node.name}': starts, ends, axes and steps must be integers")
         if not len(starts) == len(ends) == len(axes) == len(steps):
             raise ConversionError(f"Slice '{node.name}': starts, ends, axes and steps have {len(starts)}, "
                                   f"{len(ends)}, {len(axes)} and {len(steps)} entries")
@@ -437,7 +439,10 @@ class _Converter:
         axis %= len(shape)
         parts = len(node.output)
         if len(node.input) > 1 and node.input[1]:
-            sizes = [int(v) for v in self.const(node.input[1], node, "split").reshape(-1)]
+            split = self.const(node.input[1], node, "split")
+            if split.dtype.kind not in "iu":
+                raise ConversionError(f"Split '{node.name}': split sizes must be integers, not {split.dtype}")
+            sizes = [int(v) for v in split.reshape(-1)]
         else:
             if a.get("num_outputs", parts) != parts or parts < 1:
                 raise ConversionError(f"Split '{node.name}': num_outputs {a.get('num_outputs')} with {parts} "

@@ -362,9 +362,9 @@ def _identity(ctx, node, x, *args, **kwargs):
     return ctx.value(x)
 
 
-@handles(*(f"aten.{kind}{inplace}.default" for kind in ("dropout", "feature_dropout", "alpha_dropout",
-                                                        "feature_alpha_dropout", "native_dropout")
-           for inplace in ("", "_")))
+@handles(*(f"aten.{kind}.default" for kind in ("dropout", "dropout_", "feature_dropout", "feature_dropout_",
+                                               "alpha_dropout", "alpha_dropout_", "feature_alpha_dropout",
+                                               "feature_alpha_dropout_", "native_dropout")))
 def _dropout(ctx, node, x, p=0.5, train=False):
     """Identity in inference; native_dropout also returns the mask, which nothing reads then."""
     if train:
