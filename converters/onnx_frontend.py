@@ -22,8 +22,10 @@ from .ir import Graph
 from .limits import ComputeBudget, num_elements
 from .missing import Missing, Unsupported
 from .onnx_infer import infer_shapes
+from .slicing import add_slice
 
 OPSETS = range(13, 21)
+MAX_REINFERENCES = 64   # shape inference runs again at most this often per model (see reinfer)
 _UNARY = {"Relu": "RELU", "Sigmoid": "SIGMOID", "Tanh": "TANH", "HardSwish": "HARDSWISH"}
 _BINARY = {"Add": "ADD", "Sub": "SUB", "Mul": "MUL", "Div": "DIV"}
 _IDENTITY = ("Identity", "Dropout")
@@ -68,14 +70,16 @@ class _Converter:
         self.where = "checking tensor sizes"
         _check_tensors(model)   # before shape inference reads any of them
         self.where = "inferring shapes"
-        inferred = infer_shapes(model).graph   # in a helper process: onnx's C++ aborts on some malformed models
+        self.model = model
         self.graph_proto = model.graph
         self.progress = progress
         self.graph = Graph()
         self.values = {}      # ONNX value name -> IR tensor name
         self.consts = {}      # ONNX value name -> numpy array
         self.shapes = {}
-        self._read_shapes(inferred)
+        self.infer(model)
+        self.inferred_consts = None   # how many consts inference last saw (None: only the model's own)
+        self.reinferences = 0
         self.consumers = {}
         for node in self.graph_proto.node:
             for name in node.input:
@@ -136,8 +140,39 @@ class _Converter:
         finally:
             self.budget, self.consts = budget, {}
 
+    def infer(self, model):
+        """Shapes from ONNX shape inference, in a helper process (onnx's C++ aborts on some malformed models)."""
+        self._read_shapes(infer_shapes(model).graph)
+
+    def reinfer(self):
+        """Runs shape inference again with the values folded so far as initializers (the nodes that
+        computed them left out), when some were folded since it last ran; returns whether it ran.
+        ONNX infers a Slice's output only from constant starts and ends, which torch exports compute
+        from Shape (ShuffleNet's chunk): each such Slice then needs the shapes before it."""
+        from onnx import numpy_helper
+
+        if self.inferred_consts is None or len(self.consts) == self.inferred_consts:
+            return False
+        if self.reinferences >= MAX_REINFERENCES:
+            raise ConversionError(f"shapes are still unknown after inferring them {MAX_REINFERENCES + 1} times with "
+                                  "the constants folded so far: export with static shapes")
+        self.reinferences += 1
+        self.inferred_consts = len(self.consts)
+        initializers = {t.name for t in self.graph_proto.initializer}
+        folded = {name: value for name, value in self.consts.items() if name not in initializers}
+        copy = self.onnx.ModelProto()
+        copy.CopyFrom(self.model)
+        kept = [n for n in copy.graph.node if not (n.output and all(o in folded for o in n.output))]
+        del copy.graph.node[:]
+        copy.graph.node.extend(kept)
+        copy.graph.initializer.extend(numpy_helper.from_array(np.asarray(v), name) for name, v in folded.items())
+        self.infer(copy)
+        return True
+
     def shape(self, name, node=None):
         shape = self.shapes.get(name)
+        if (shape is None or any(not isinstance(d, int) or d <= 0 for d in shape)) and self.reinfer():
+            shape = self.shapes.get(name)
         if shape is None:
             raise ConversionError(f"no inferred shape for '{name}'" + (f" ({node.op_type} '{node.name}')" if node else ""))
         if any(not isinstance(d, int) or d <= 0 for d in shape):
@@ -189,6 +224,7 @@ class _Converter:
                 self.fold(node)
                 self.skip.add(id(node))
         missing = Missing("onnx")
+        self.inferred_consts = len(self.consts)   # inference saw the initializers and Constant nodes
         for k, node in enumerate(nodes):
             if self.progress is not None:
                 self.progress(k, len(nodes))
@@ -433,6 +469,71 @@ class _Converter:
         value = float(self.consts[node.input[2]]) if len(node.input) > 2 and node.input[2] else 0.0
         self.add("PAD", [self.tensor(node.input[0])], node, dict(pads=pads, value=value))
 
+    def op_Slice(self, node):
+        """starts, ends and the optional axes and steps are constants; indices clamp as ONNX says."""
+        shape = self.shape(node.input[0], node)
+        rank = len(shape)
+        starts, ends = (self.const(node.input[i], node, what).reshape(-1) for i, what in ((1, "starts"), (2, "ends")))
+        optional = [self.const(node.input[i], node, what).reshape(-1) if len(node.input) > i and node.input[i]
+                    else None for i, what in ((3, "axes"), (4, "steps"))]
+        axes = optional[0] if optional[0] is not None else np.arange(len(starts))
+        steps = optional[1] if optional[1] is not None else np.ones(len(starts), np.int64)
+        if any(v.dtype.kind not in "iu" for v in (starts, ends, axes, steps)):
+            raise ConversionError(f"Slice '{node.name}': starts, ends, axes and steps must be integers")
+        if not len(starts) == len(ends) == len(axes) == len(steps):
+            raise ConversionError(f"Slice '{node.name}': starts, ends, axes and steps have {len(starts)}, "
+                                  f"{len(ends)}, {len(axes)} and {len(steps)} entries")
+        begin, step, counts = [0] * rank, [1] * rank, list(shape)
+        seen = set()
+        for start, end, axis, st in zip(starts.tolist(), ends.tolist(), axes.tolist(), steps.tolist()):
+            if not -rank <= axis < rank or axis % rank in seen:
+                raise ConversionError(f"Slice '{node.name}': axes {axes.tolist()} are not distinct axes of rank "
+                                      f"{rank}")
+            axis %= rank
+            seen.add(axis)
+            begin[axis], step[axis], counts[axis] = _onnx_slice_axis(shape[axis], start, end, st, node)
+        self.values[node.output[0]] = self.sliced(node, 0, begin, step, counts)
+
+    def sliced(self, node, k, begin, step, counts):
+        """add_slice for output k of node, checked against the shape ONNX inferred for it."""
+        out = add_slice(self.graph, self.tensor(node.input[0]), begin, step, counts, node.name or node.output[k],
+                        out_name=node.output[k])
+        inferred = self.shapes.get(node.output[k])
+        if inferred is not None and all(isinstance(d, int) for d in inferred) and tuple(inferred) != tuple(counts):
+            raise ConversionError(f"{node.op_type} '{node.name}': output '{node.output[k]}' has {list(counts)} "
+                                  f"elements per axis, shape inference says {list(inferred)}")
+        return out
+
+    def op_Split(self, node):
+        """Sizes from the split input, else equal parts (opset 18's num_outputs: the last one smaller)."""
+        shape = self.shape(node.input[0], node)
+        a = self.attrs(node)
+        axis = a.get("axis", 0)
+        if not -len(shape) <= axis < len(shape):
+            raise ConversionError(f"Split '{node.name}': axis {axis} is out of range for rank {len(shape)}")
+        axis %= len(shape)
+        parts = len(node.output)
+        if len(node.input) > 1 and node.input[1]:
+            split = self.const(node.input[1], node, "split")
+            if split.dtype.kind not in "iu":
+                raise ConversionError(f"Split '{node.name}': split sizes must be integers, not {split.dtype}")
+            sizes = [int(v) for v in split.reshape(-1)]
+        else:
+            if a.get("num_outputs", parts) != parts or parts < 1:
+                raise ConversionError(f"Split '{node.name}': num_outputs {a.get('num_outputs')} with {parts} "
+                                      "outputs")
+            size = -(-shape[axis] // parts)
+            sizes = [size] * (parts - 1) + [shape[axis] - size * (parts - 1)]
+        if len(sizes) != parts or sum(sizes) != shape[axis] or min(sizes) < 1:
+            raise ConversionError(f"Split '{node.name}': sizes {sizes} for {parts} outputs of an axis of "
+                                  f"{shape[axis]} (each at least 1, summing to it)")
+        begin = 0
+        for k, size in enumerate(sizes):
+            b, st, counts = [0] * len(shape), [1] * len(shape), list(shape)
+            b[axis], counts[axis] = begin, size
+            self.values[node.output[k]] = self.sliced(node, k, b, st, counts)
+            begin += size
+
     def pool(self, node):
         """MaxPool / AveragePool; ceil_mode's extra window is the output size inference gave, which
         the runtime checks (it must start inside the input or the left padding)."""
@@ -558,6 +659,19 @@ class _Converter:
 
     def unary(self, node):
         self.add("ACTIVATION", [self.tensor(node.input[0])], node, dict(activation=_UNARY[node.op_type]))
+
+
+def _onnx_slice_axis(dim, start, end, step, node):
+    """(begin, step, count) of ONNX Slice on an axis of `dim`: negative indices count from the end,
+    then starts clamp to [0, dim] ([0, dim - 1] stepping back) and ends to [0, dim] ([-1, dim - 1])."""
+    if step == 0:
+        raise ConversionError(f"Slice '{node.name}': a step is 0")
+    start, end = start + dim if start < 0 else start, end + dim if end < 0 else end
+    if step > 0:
+        start, end = min(max(start, 0), dim), min(max(end, 0), dim)
+    else:
+        start, end = min(max(start, 0), dim - 1), min(max(end, -1), dim - 1)
+    return start, step, max(0, -(-(end - start) // step))
 
 
 for _name in _BINARY:

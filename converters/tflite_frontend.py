@@ -25,6 +25,7 @@ from sparselite.errors import ConversionError
 from .ir import Graph
 from .limits import MAX_RANK, ComputeBudget, check_shape, num_elements
 from .missing import Missing, Unsupported
+from .slicing import add_slice, axis_range
 
 NHWC_TO_NCHW = (0, 3, 1, 2)
 NCHW_TO_NHWC = (0, 2, 3, 1)
@@ -34,7 +35,8 @@ _UNARY = {"RELU": "RELU", "RELU6": "RELU6", "LOGISTIC": "SIGMOID", "TANH": "TANH
 _DTYPES = {"FLOAT32": np.float32, "FLOAT16": np.float16, "INT32": np.int32, "INT64": np.int64}
 # Inputs each op reads at least (the handlers index them); 1 when not listed.
 _MIN_INPUTS = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "ADD": 2, "SUB": 2, "MUL": 2, "DIV": 2,
-               "PRELU": 2, "PAD": 2, "PADV2": 2, "MEAN": 2, "SUM": 2, "REDUCE_MAX": 2, "REDUCE_MIN": 2}
+               "PRELU": 2, "PAD": 2, "PADV2": 2, "MEAN": 2, "SUM": 2, "REDUCE_MAX": 2, "REDUCE_MIN": 2,
+               "STRIDED_SLICE": 4, "SLICE": 3, "SPLIT": 2, "SPLIT_V": 3}
 _REDUCE = {"MEAN": "MEAN", "SUM": "SUM", "REDUCE_MAX": "MAX", "REDUCE_MIN": "MIN"}
 # What a malformed file makes the code below raise; from_tflite_graph turns it into ConversionError.
 _MALFORMED = (struct.error, IndexError, KeyError, ValueError, TypeError, AttributeError, ZeroDivisionError,
@@ -607,6 +609,106 @@ class _Converter:
         if kind == "RELU_N1_TO_1":
             opts.update(min=-1.0, max=1.0)
         self.add("ACTIVATION", [x.name], out, x.nchw, opts)
+
+    # --- slices and splits: per TFLite axis (begin, step, count), then as SLICE in the IR's layout ---
+    def ints(self, i, what, length=None):
+        """A constant integer vector input (begin, end, strides, sizes, axis)."""
+        data = self.const(i, what)[0]
+        if data.dtype.kind != "i" or data.ndim > 1 or (length is not None and data.size != length):
+            raise ConversionError(f"{self.where}: {what} '{self.tname(i)}' must be an integer vector"
+                                  + (f" of {length} entries" if length is not None else "")
+                                  + f", not {data.dtype} of shape {list(data.shape)}")
+        return [int(v) for v in data.reshape(-1)]
+
+    def axis(self, value, rank):
+        if not -rank <= value < rank:
+            raise ConversionError(f"{self.where}: axis {value} is out of range for rank {rank}")
+        return value % rank
+
+    def slice_to(self, x_index, begin, step, counts, out, dropped=()):
+        """SLICE of tensor x_index by per-axis (TFLite order) begin, step and count into `out`, whose
+        shape lacks the `dropped` axes (shrink_axis_mask: one element each)."""
+        x = self.value(x_index)
+        out_shape = self.shape(out)
+        if tuple(c for d, c in enumerate(counts) if d not in dropped) != tuple(out_shape):
+            raise ConversionError(f"{self.where}: the slice has {list(counts)} elements per axis"
+                                  + (f", axes {sorted(dropped)} dropped" if dropped else "")
+                                  + f"; the output '{self.tname(out)}' has shape {list(out_shape)}")
+        if x.nchw:
+            begin, step, counts = ([v[d] for d in NHWC_TO_NCHW] for v in (begin, step, counts))
+        y = add_slice(self.graph, x.name, begin, step, counts, self.tname(out))
+        if not dropped:
+            self.values[out] = _Value(y, x.nchw)
+            return
+        if x.nchw:   # TFLite's element order before dropping axes
+            y = self.to_nhwc(_Value(y, True), [counts[d] for d in NCHW_TO_NHWC], self.tname(out))
+        y = self.graph.add_op("RESHAPE", [y], out_shape, name=self.tname(out) + ":shrink",
+                              dtype=self.graph.tensors[y].dtype)
+        self.values[out] = _Value(y)
+
+    def op_strided_slice(self, op, ins, out):
+        o = self.options(op, "StridedSliceOptions")
+        shape = self.shape(ins[0])
+        rank = len(shape)
+        if o.EllipsisMask() or o.NewAxisMask() or o.Offset():
+            raise ConversionError(f"STRIDED_SLICE at '{self.tname(out)}': ellipsis_mask {o.EllipsisMask()}, "
+                                  f"new_axis_mask {o.NewAxisMask()} and offset {bool(o.Offset())} are not "
+                                  "supported (only begin_mask, end_mask and shrink_axis_mask)")
+        begins, ends, strides = (self.ints(i, what) for i, what in zip(ins[1:4], ("begin", "end", "strides")))
+        if not len(begins) == len(ends) == len(strides) <= rank:
+            raise ConversionError(f"{self.where}: begin, end and strides have {len(begins)}, {len(ends)} and "
+                                  f"{len(strides)} entries for an input of rank {rank}")
+        begin, step, counts, dropped = [0] * rank, [1] * rank, list(shape), set()
+        for d, (b, e, st) in enumerate(zip(begins, ends, strides)):
+            if o.ShrinkAxisMask() >> d & 1:   # one index, the axis dropped
+                if not -shape[d] <= b < shape[d]:
+                    raise ConversionError(f"{self.where}: index {b} of shrunk axis {d} is out of range for a "
+                                          f"dimension of {shape[d]}")
+                begin[d], counts[d] = b % shape[d], 1
+                dropped.add(d)
+                continue
+            begin[d], step[d], counts[d] = axis_range(shape[d], None if o.BeginMask() >> d & 1 else b,
+                                                      None if o.EndMask() >> d & 1 else e, st, self.where)
+        self.slice_to(ins[0], begin, step, counts, out, dropped)
+
+    def op_slice(self, op, ins, out):
+        shape = self.shape(ins[0])
+        begins, sizes = self.ints(ins[1], "begin", len(shape)), self.ints(ins[2], "size", len(shape))
+        counts = [n - b if s == -1 else s for n, b, s in zip(shape, begins, sizes)]
+        if any(not 0 <= b < n or not 1 <= c <= n - b for n, b, c in zip(shape, begins, counts)):
+            raise ConversionError(f"{self.where}: begin {begins} and size {sizes} leave the input's shape "
+                                  f"{list(shape)} (or are empty)")
+        self.slice_to(ins[0], begins, [1] * len(shape), counts, out)
+
+    def split(self, op, x_index, axis, sizes):
+        """Consecutive pieces along `axis` (TFLite order) into the operator's outputs."""
+        shape = self.shape(x_index)
+        outs = _vector(op, "Outputs")
+        if len(outs) != len(sizes) or sum(sizes) != shape[axis] or min(sizes, default=0) < 1:
+            raise ConversionError(f"{self.where}: sizes {sizes} for {len(outs)} outputs of an axis of {shape[axis]}")
+        start = 0
+        for size, out in zip(sizes, outs):
+            begin, counts = [0] * len(shape), list(shape)
+            begin[axis], counts[axis] = start, size
+            self.slice_to(x_index, begin, [1] * len(shape), counts, out)
+            start += size
+
+    def op_split(self, op, ins, out):
+        shape = self.shape(ins[1])
+        axis = self.axis(self.ints(ins[0], "axis", 1)[0], len(shape))
+        parts = self.options(op, "SplitOptions").NumSplits()
+        if parts != len(_vector(op, "Outputs")) or shape[axis] % parts:   # (before a list of `parts` sizes)
+            raise ConversionError(f"{self.where}: {parts} splits of an axis of {shape[axis]} into "
+                                  f"{len(_vector(op, 'Outputs'))} outputs")
+        self.split(op, ins[1], axis, [shape[axis] // parts] * parts)
+
+    def op_split_v(self, op, ins, out):
+        shape = self.shape(ins[0])
+        axis = self.axis(self.ints(ins[2], "axis", 1)[0], len(shape))
+        sizes = self.ints(ins[1], "size_splits")
+        if sizes.count(-1) == 1:   # the rest of the axis
+            sizes[sizes.index(-1)] = shape[axis] - (sum(sizes) + 1)
+        self.split(op, ins[0], axis, sizes)
 
     def op_dequantize(self, op, ins, out):
         data, group = self.const(ins[0], "DEQUANTIZE input")

@@ -7,6 +7,7 @@ from sparselite.errors import ConversionError
 
 from .ir import Graph
 from .missing import Missing, Unsupported
+from .slicing import add_axis_slice, add_roll, add_slice, add_split, axis_range
 
 _HANDLERS = {}
 
@@ -42,12 +43,13 @@ class _Context:
         """The node's shape, dynamic dimensions at their maximum (the example's size)."""
         return tuple(_hint(d) for d in node.meta["val"].shape)
 
-    def dynamic(self, node):
-        """Per axis of the node's value: None, or the dynamic dimension it equals."""
+    def dynamic(self, node, val=None):
+        """Per axis of the node's value (or of val, one of its values): None, or the dynamic
+        dimension it equals."""
         import torch
 
         out = []
-        for d in node.meta["val"].shape:
+        for d in (node.meta["val"] if val is None else val).shape:
             if not isinstance(d, torch.SymInt):
                 out.append(None)
                 continue
@@ -242,7 +244,8 @@ def _matmul(ctx, node, a, b):
     return ctx.graph.add_op("MATMUL", [ctx.tensor(a), ctx.tensor(b)], ctx.shape(node), name=ctx.name_of(node))
 
 
-@handles("aten.permute.default", "aten.transpose.int", "aten.t.default")
+@handles("aten.permute.default", "aten.transpose.int", "aten.t.default", "aten.swapaxes.default",
+         "aten.swapdims.default")
 def _transpose(ctx, node, x, *dims):
     rank = len(ctx.shape(x))
     if not dims:                                   # t(): a matrix
@@ -394,7 +397,8 @@ def _pool(ctx, node, x, kernel, stride=None, padding=0, *rest):
 
 
 @handles("aten.flatten.using_ints", "aten.view.default", "aten.reshape.default", "aten._unsafe_view.default",
-         "aten.squeeze.dim", "aten.squeeze.dims", "aten.unsqueeze.default")
+         "aten.squeeze.dim", "aten.squeeze.dims", "aten.unsqueeze.default", "aten.unflatten.int",
+         "aten.reshape_as.default", "aten.view_as.default")
 def _reshape(ctx, node, x, *args):
     x = ctx.tensor(x)
     return ctx.graph.add_op("RESHAPE", [x], ctx.shape(node), name=ctx.name_of(node), dtype=ctx.graph.tensors[x].dtype)
@@ -429,10 +433,104 @@ def _softmax(ctx, node, x, dim, *rest):
                             options=dict(axis=dim))
 
 
-@handles("aten.dropout.default", "aten.clone.default", "aten.contiguous.default", "aten.alias.default",
-         "aten.detach.default", "aten.feature_dropout.default")
+@handles("aten.clone.default", "aten.contiguous.default", "aten.alias.default", "aten.detach.default")
 def _identity(ctx, node, x, *args, **kwargs):
     return ctx.value(x)
+
+
+@handles(*(f"aten.{kind}.default" for kind in ("dropout", "dropout_", "feature_dropout", "feature_dropout_",
+                                               "alpha_dropout", "alpha_dropout_", "feature_alpha_dropout",
+                                               "feature_alpha_dropout_", "native_dropout")))
+def _dropout(ctx, node, x, p=0.5, train=False):
+    """Identity in inference; native_dropout also returns the mask, which nothing reads then."""
+    if train:
+        raise ConversionError(f"dropout at '{ctx.name_of(node)}' is in training mode: call module.eval()")
+    return (ctx.value(x), None) if "native_dropout" in str(node.target) else ctx.value(x)
+
+
+# --- data movement: slices, splits, rolls (converters/slicing.py) ---------------------------------------
+@handles("aten.slice.Tensor")
+def _slice(ctx, node, x, dim=0, start=None, end=None, step=1):
+    shape = ctx.shape(x)
+    dim %= len(shape)
+    begin, step, count = axis_range(shape[dim], start, end, step, f"slice at '{ctx.name_of(node)}'")
+    return add_axis_slice(ctx.graph, ctx.tensor(x), dim, begin, step, count, ctx.name_of(node))
+
+
+def _index(ctx, node, dim, index):
+    """An index into an axis of `dim` elements, negative from the end."""
+    if not -dim <= index < dim:
+        raise ConversionError(f"{node.target} at '{ctx.name_of(node)}': index {index} is out of range for a "
+                              f"dimension of {dim}")
+    return index % dim
+
+
+@handles("aten.select.int")
+def _select(ctx, node, x, dim, index):
+    shape = ctx.shape(x)
+    dim %= len(shape)
+    row = add_axis_slice(ctx.graph, ctx.tensor(x), dim, _index(ctx, node, shape[dim], index), 1, 1,
+                         ctx.name_of(node))
+    return ctx.graph.add_op("RESHAPE", [row], ctx.shape(node), name=ctx.name_of(node),
+                            dtype=ctx.graph.tensors[row].dtype)
+
+
+@handles("aten.narrow.default")
+def _narrow(ctx, node, x, dim, start, length):
+    shape = ctx.shape(x)
+    dim %= len(shape)
+    return add_axis_slice(ctx.graph, ctx.tensor(x), dim, _index(ctx, node, shape[dim], start), 1, length,
+                          ctx.name_of(node))
+
+
+@handles("aten.chunk.default", "aten.split.Tensor", "aten.split_with_sizes.default", "aten.unsafe_split.Tensor",
+         "aten.unsafe_split_with_sizes.default", "aten.tensor_split.sections", "aten.tensor_split.indices")
+def _split(ctx, node, x, sections, dim=0):
+    """Consecutive pieces along dim, of the sizes torch computed (chunk's and tensor_split's rules)."""
+    dim %= len(ctx.shape(x))
+    sizes = [_hint(v.shape[dim]) for v in node.meta["val"]]
+    return tuple(add_split(ctx.graph, ctx.tensor(x), dim, sizes, ctx.name_of(node)))
+
+
+@handles("aten.unbind.int")
+def _unbind(ctx, node, x, dim=0):
+    shape = ctx.shape(x)
+    dim %= len(shape)
+    pieces = add_split(ctx.graph, ctx.tensor(x), dim, [1] * shape[dim], ctx.name_of(node))
+    return tuple(ctx.graph.add_op("RESHAPE", [p], shape[:dim] + shape[dim + 1:], name=ctx.name_of(node),
+                                  dtype=ctx.graph.tensors[p].dtype) for p in pieces)
+
+
+@handles("aten.flip.default")
+def _flip(ctx, node, x, dims):
+    shape = ctx.shape(x)
+    flipped = {d % len(shape) for d in dims}
+    begin = [n - 1 if d in flipped else 0 for d, n in enumerate(shape)]
+    step = [-1 if d in flipped else 1 for d in range(len(shape))]
+    return add_slice(ctx.graph, ctx.tensor(x), begin, step, shape, ctx.name_of(node))
+
+
+@handles("aten.roll.default")
+def _roll(ctx, node, x, shifts, dims=()):
+    """Two slices and a concatenation per rolled axis; without dims, of the flattened tensor."""
+    shape, name, y = ctx.shape(x), ctx.name_of(node), ctx.tensor(x)
+    if not dims:
+        flat = ctx.graph.add_op("RESHAPE", [y], (int(np.prod(shape)),), name=name + ":flat",
+                                dtype=ctx.graph.tensors[y].dtype)
+        rolled = add_roll(ctx.graph, flat, 0, shifts[0], name)
+        return ctx.graph.add_op("RESHAPE", [rolled], shape, name=name, dtype=ctx.graph.tensors[y].dtype)
+    for shift, dim in zip(shifts, dims):
+        y = add_roll(ctx.graph, y, dim % len(shape), shift, name)
+    return y
+
+
+@handles("aten.movedim.int")
+def _movedim(ctx, node, x, source, destination):
+    rank = len(ctx.shape(x))
+    perm = [d for d in range(rank) if d != source % rank]
+    perm.insert(destination % rank, source % rank)
+    return ctx.graph.add_op("TRANSPOSE", [ctx.tensor(x)], ctx.shape(node), name=ctx.name_of(node),
+                            options=dict(perm=perm))
 
 
 def _target_name(target):
@@ -601,6 +699,10 @@ def from_torch_graph(module, example_input, dynamic_axes=None):
                 continue
             if isinstance(result, str) and graph.tensors[result].data is None:
                 graph.tensors[result].dynamic = ctx.dynamic(node)
+            elif isinstance(result, tuple):   # a split's pieces
+                for r, val in zip(result, node.meta["val"]):
+                    if isinstance(r, str) and graph.tensors[r].data is None:
+                        graph.tensors[r].dynamic = ctx.dynamic(node, val)
             ctx.values[node] = result
         elif node.op == "output":
             missing.check()

@@ -218,6 +218,15 @@ def _l2_normalize_options(builder, o):
     return S.L2NormalizeOptionsEnd(builder)
 
 
+def _slice_options(builder, o):
+    begin = _ints(builder, S.SliceOptionsStartBeginVector, o["begin"])
+    step = _ints(builder, S.SliceOptionsStartStepVector, o["step"])
+    S.SliceOptionsStart(builder)
+    S.SliceOptionsAddBegin(builder, begin)
+    S.SliceOptionsAddStep(builder, step)
+    return S.SliceOptionsEnd(builder)
+
+
 # One builder per options table; which table an op takes is the schema's (OP_OPTIONS).
 OPTIONS_BUILDERS = {
     "Conv2DOptions": _conv2d_options, "FullyConnectedOptions": _fully_connected_options,
@@ -226,6 +235,7 @@ OPTIONS_BUILDERS = {
     "TransposeOptions": _transpose_options, "LayerNormOptions": _layer_norm_options,
     "ResizeOptions": _resize_options, "DepthToSpaceOptions": _depth_to_space_options,
     "L2NormalizeOptions": _l2_normalize_options, "ReduceOptions": _reduce_options,
+    "SliceOptions": _slice_options,
 }
 
 

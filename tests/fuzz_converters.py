@@ -38,7 +38,7 @@ import time
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SEEDS_VERSION = "2"
+SEEDS_VERSION = "3"
 TARGETS = ("tflite", "onnx")
 INTERESTING32 = (0, 1, 2, 3, 4, 7, 8, 16, 63, 64, 127, 128, 255, 256, 1023, 1024, 4096, 65535, 65536,
                  0x7FFF, 0x8000, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0xFFFFFFFE, 0x10000000, 0x40000000,
@@ -71,6 +71,10 @@ def _tflite_seeds():
     for case, spec in sorted(_cases().items()):
         seeds["op-" + case.replace(" ", "_").replace(",", "") + ".tflite"] = one_op_model(**spec)
     seeds["op-RELU.tflite"] = one_op_model(tflite.BuiltinOperator.RELU, tflite.TensorType.FLOAT32)
+    from test_slicing import tflite_cases, tflite_model
+
+    for case, spec in sorted(tflite_cases().items()):   # slices and splits: masks, index vectors, several outputs
+        seeds["op-" + case.replace(" ", "_") + ".tflite"] = tflite_model(**spec)
     return seeds
 
 
@@ -178,6 +182,28 @@ class _Encoder:
         return Layer().eval()
 
 
+class _Chunks:
+    """ShuffleNetV2's split, branch, concatenate and shuffle twice: torch exports chunk as Slices whose
+    bounds come from Shape, which the converter folds and infers shapes again for."""
+
+    def __new__(cls):
+        import torch
+
+        class Chunks(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.stem, self.branch = torch.nn.Conv2d(3, 4, 1), torch.nn.Conv2d(2, 2, 1)
+
+            def forward(self, x):
+                x = self.stem(x)
+                for _ in range(2):
+                    a, b = x.chunk(2, dim=1)
+                    x = torch.cat([a, self.branch(b)], 1).view(1, 2, 2, 8, 8).transpose(1, 2).reshape(1, 4, 8, 8)
+                return x.flip(2)[..., 1::2]
+
+        return Chunks().eval()
+
+
 def _onnx_seeds():
     import torch
 
@@ -191,6 +217,7 @@ def _onnx_seeds():
     x = torch.randn(1, 3, 8, 8)
     seeds["cnn-opset13.onnx"] = _torch_export(cnn, (x,), ["input"], opset=13)
     seeds["cnn-opset17.onnx"] = _torch_export(cnn, (x,), ["input"], opset=17)
+    seeds["chunks.onnx"] = _torch_export(_Chunks(), (x,), ["input"], opset=13)   # Slices of Shape-computed bounds
     net = _Encoder.make()
     ids, mask = torch.randint(0, 40, (2, 12)), torch.ones(2, 12, dtype=torch.int64)
     seeds["encoder.onnx"] = _torch_export(net, (ids, mask), ["ids", "mask"])

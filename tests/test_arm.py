@@ -147,3 +147,19 @@ def test_reductions_and_resizes_on_aarch64_match_x86(aarch64_runtime, tmp_path):
     np.save(tmp_path / "x.npy", x)
     y, _, _ = bench(aarch64_runtime, path, tmp_path / "x.npy", tmp_path, wrapper=["qemu-aarch64"])
     assert y.shape == native.shape and rel_err(y, native) < 1e-5
+
+
+class Slices(torch.nn.Module):
+    """SLICE runs (chunks), single elements (strides) and negative steps (flips)."""
+
+    def forward(self, x):
+        a, b = x.chunk(2, dim=1)
+        return torch.cat([b.flip(2)[..., ::2], a[..., 1::2].flip(1, 3)], 1)
+
+
+def test_slices_on_aarch64_match_x86(aarch64_runtime, tmp_path):
+    x = np.random.default_rng(2).standard_normal((2, 8, 9, 10)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    path = from_torch(Slices(), torch.from_numpy(x)).save(tmp_path / "slices.slite")
+    y, _, _ = bench(aarch64_runtime, path, tmp_path / "x.npy", tmp_path, wrapper=["qemu-aarch64"])
+    assert np.array_equal(y, Slices()(torch.from_numpy(x)).numpy())

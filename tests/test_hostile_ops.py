@@ -163,6 +163,16 @@ def reduce_both_axes_negative():
     return serialize(one_op("REDUCE", [(3, 70001)], (1, 1), dict(kind="MAX", axes=[-1, -2], keep_dims=True)))
 
 
+def slice_last_index_wraps():
+    """A step of 2^30 over 5 elements from index 1: the last index, 2^32 + 1, is 1 in 32 bits."""
+    return serialize(one_op("SLICE", [(1, BIG)], (1, 5), dict(begin=[0, 1], step=[1, 1 << 30])))
+
+
+def slice_backwards():
+    """Every axis read backwards: offsets step below the start in unsigned arithmetic."""
+    return serialize(one_op("SLICE", [(3, 4, 5)], (2, 2, 3), dict(begin=[2, 3, 4], step=[-2, -3, -2])))
+
+
 # --- ops whose arithmetic wrapped or divided by zero ------------------------------------------------
 
 def test_concat_axis_sum_wrapping_to_the_output(tmp_path):
@@ -256,6 +266,15 @@ def test_softmax_rank0_mask_and_absent_mask(tmp_path):
     np.testing.assert_allclose(outputs[0], e / e.sum(-1, keepdims=True), rtol=1e-6)
 
 
+def test_slice_indices_past_int32(tmp_path):
+    expect_invalid(tmp_path, slice_last_index_wraps(), r"SLICE.*axis 1 reads indices 1 to 4294967297 "
+                                                       r"\(step 1073741824\) of an input dimension of 2147483647")
+    x = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
+    outcome, message, outputs = run_in_child(tmp_path, slice_backwards(), [x])
+    assert outcome == "ok", message
+    np.testing.assert_array_equal(outputs[0], x[2::-2, 3::-3, 4::-2])
+
+
 def test_mean_pool_group_sparse_mask(tmp_path):
     expect_invalid(tmp_path, mean_pool_sparse_mask(), r"MEAN_POOL.*mask \(c0\) must be dense float32, int32 or int64")
 
@@ -287,6 +306,8 @@ SMALL = {  # name: (bytes, whether the file is valid)
     "softmax_absent_mask": (softmax_absent_mask, True),
     "reduce_axis_int_min": (reduce_axis([-2**31]), False),
     "reduce_negative_axes": (reduce_both_axes_negative, True),
+    "slice_last_wraps": (slice_last_index_wraps, False),
+    "slice_backwards": (slice_backwards, True),
 }
 
 

@@ -307,3 +307,19 @@ def test_reductions_and_resizes_in_node_match_native(dist, tmp_path):
     path, x, native = resample_model(tmp_path)
     report, y = run_node(dist, path, x, tmp_path)
     assert report["shape"] == list(native.shape) and rel_err(y, native.ravel()) < 1e-5
+
+
+class Slices(torch.nn.Module):
+    """SLICE runs (chunks), single elements (strides) and negative steps (flips)."""
+
+    def forward(self, x):
+        a, b = x.chunk(2, dim=1)
+        return torch.cat([b.flip(2)[..., ::2], a[..., 1::2].flip(1, 3)], 1)
+
+
+def test_slices_in_wasm_match_native(dist):
+    x = np.random.default_rng(2).standard_normal((2, 8, 9, 10)).astype(np.float32)
+    data = from_torch(Slices(), torch.from_numpy(x)).to_bytes()
+    (native,) = sparselite.load(data).run(x)
+    assert np.array_equal(native, Slices()(torch.from_numpy(x)).numpy())
+    assert np.array_equal(WasmModel(dist / "sparselite.wasm", data).run(x, native.size), native.ravel())

@@ -68,6 +68,7 @@ typedef enum {
   SL_OP_RESIZE_BILINEAR = 21,
   SL_OP_DEPTH_TO_SPACE = 22,
   SL_OP_PRELU = 23,
+  SL_OP_SLICE = 24,
   SL_OP_REDUCE = 25,
   SL_OP_RESIZE_NEAREST = 26,
   SL_OP_COUNT
@@ -98,6 +99,7 @@ typedef enum {
   X(RESIZE_BILINEAR, resize_bilinear, 21) \
   X(DEPTH_TO_SPACE, depth_to_space, 22)   \
   X(PRELU, prelu, 23)                     \
+  X(SLICE, slice, 24)                     \
   X(REDUCE, reduce, 25)                   \
   X(RESIZE_NEAREST, resize_nearest, 26)
 /* The schema's name of a value; NULL when it is not one. */
@@ -127,6 +129,7 @@ static inline const char* sl_op_type_name(uint32_t v) {
       [SL_OP_RESIZE_BILINEAR] = "RESIZE_BILINEAR",
       [SL_OP_DEPTH_TO_SPACE] = "DEPTH_TO_SPACE",
       [SL_OP_PRELU] = "PRELU",
+      [SL_OP_SLICE] = "SLICE",
       [SL_OP_REDUCE] = "REDUCE",
       [SL_OP_RESIZE_NEAREST] = "RESIZE_NEAREST",
   };
@@ -280,6 +283,7 @@ typedef enum {
   SL_OPTIONS_RESIZE_OPTIONS = 12,
   SL_OPTIONS_DEPTH_TO_SPACE_OPTIONS = 13,
   SL_OPTIONS_REDUCE_OPTIONS = 14,
+  SL_OPTIONS_SLICE_OPTIONS = 15,
   SL_OPTIONS_COUNT
 } sl_options_type_t;
 /* X(SL_OPTIONS_<NAME> without the prefix, its lower case, value) per value. */
@@ -298,7 +302,8 @@ typedef enum {
   X(L2_NORMALIZE_OPTIONS, l2_normalize_options, 11)      \
   X(RESIZE_OPTIONS, resize_options, 12)                  \
   X(DEPTH_TO_SPACE_OPTIONS, depth_to_space_options, 13)  \
-  X(REDUCE_OPTIONS, reduce_options, 14)
+  X(REDUCE_OPTIONS, reduce_options, 14)                  \
+  X(SLICE_OPTIONS, slice_options, 15)
 /* The schema's name of a value; NULL when it is not one. */
 static inline const char* sl_options_type_name(uint32_t v) {
   static const char* const names[SL_OPTIONS_COUNT] = {
@@ -317,6 +322,7 @@ static inline const char* sl_options_type_name(uint32_t v) {
       [SL_OPTIONS_RESIZE_OPTIONS] = "ResizeOptions",
       [SL_OPTIONS_DEPTH_TO_SPACE_OPTIONS] = "DepthToSpaceOptions",
       [SL_OPTIONS_REDUCE_OPTIONS] = "ReduceOptions",
+      [SL_OPTIONS_SLICE_OPTIONS] = "SliceOptions",
   };
   return v < SL_OPTIONS_COUNT ? names[v] : NULL;
 }
@@ -346,6 +352,7 @@ static inline const char* sl_options_type_name(uint32_t v) {
 #define SL_OPTIONS_OF_RESIZE_BILINEAR SL_OPTIONS_RESIZE_OPTIONS
 #define SL_OPTIONS_OF_DEPTH_TO_SPACE SL_OPTIONS_DEPTH_TO_SPACE_OPTIONS
 #define SL_OPTIONS_OF_PRELU SL_OPTIONS_BINARY_OPTIONS
+#define SL_OPTIONS_OF_SLICE SL_OPTIONS_SLICE_OPTIONS
 #define SL_OPTIONS_OF_REDUCE SL_OPTIONS_REDUCE_OPTIONS
 #define SL_OPTIONS_OF_RESIZE_NEAREST SL_OPTIONS_RESIZE_OPTIONS
 
@@ -626,6 +633,18 @@ enum {
 };
 static inline int32_t sl_depth_to_space_options_block_size(sl_fb_t* fb, const sl_fb_table_t* t) {
   return sl_fb_i32(fb, t, SL_DEPTH_TO_SPACE_OPTIONS_BLOCK_SIZE, 0);
+}
+
+/* table SliceOptions (in OpOptions): field ids, and accessors by name */
+enum {
+  SL_SLICE_OPTIONS_BEGIN = 0, /* [int] */
+  SL_SLICE_OPTIONS_STEP = 1,  /* [int] */
+};
+static inline sl_fb_vec_t sl_slice_options_begin(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_vector(fb, t, SL_SLICE_OPTIONS_BEGIN, 4);
+}
+static inline sl_fb_vec_t sl_slice_options_step(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_vector(fb, t, SL_SLICE_OPTIONS_STEP, 4);
 }
 
 /* table Operator: field ids */

@@ -76,18 +76,21 @@ static void vector(walk_t* w, const sl_fb_table_t* t, int field, int width) {
   for (uint32_t i = 0; i < v.len && i < MAX_VECTOR; i++) add(w, v.pos + (size_t)width * i, width);
 }
 
-/* Every field of an options table: its int vector (pads, perm), and its scalars, each as wide as
- * the distance to the next field (FlatBuffers packs fields by size), at most 4 bytes, so a
- * byte-wide activation is never written as a word over its neighbours. */
+/* Every field of an options table: its int vectors (pads, perm, begin and step), and its scalars,
+ * each as wide as the distance to the next field (FlatBuffers packs fields by size), at most 4
+ * bytes, so a byte-wide activation is never written as a word over its neighbours. */
 static void options(walk_t* w, const sl_fb_table_t* t, uint8_t tag) {
   int vec = tag == SL_OPTIONS_PAD_OPTIONS         ? SL_PAD_OPTIONS_PADS
             : tag == SL_OPTIONS_TRANSPOSE_OPTIONS ? SL_TRANSPOSE_OPTIONS_PERM
+            : tag == SL_OPTIONS_SLICE_OPTIONS     ? SL_SLICE_OPTIONS_BEGIN
                                                   : -1;
+  int vec2 = tag == SL_OPTIONS_SLICE_OPTIONS ? SL_SLICE_OPTIONS_STEP : -1;
   if (vec >= 0) vector(w, t, vec, 4);
+  if (vec2 >= 0) vector(w, t, vec2, 4);
   int fields = (t->vtable_size - 4) / 2;
   for (int f = 0; f < fields; f++) {
     size_t pos = field_at(w, t, f), next = t->pos + t->table_size;
-    if (pos == 0 || f == vec) continue;
+    if (pos == 0 || f == vec || f == vec2) continue;
     for (int g = 0; g < fields; g++) {
       size_t other = field_at(w, t, g);
       if (other > pos && other < next) next = other;

@@ -22,6 +22,7 @@ OP_OPTIONS = {
     "RESIZE_BILINEAR": "ResizeOptions",
     "DEPTH_TO_SPACE": "DepthToSpaceOptions",
     "PRELU": "BinaryOptions",
+    "SLICE": "SliceOptions",
     "REDUCE": "ReduceOptions",
     "RESIZE_NEAREST": "ResizeOptions",
 }

@@ -22,6 +22,7 @@ from sparselite import _schema as S
 I32_MAX, I32_MIN = 2**31 - 1, -2**31
 BIG = [0, -1, I32_MIN, 1 << 16, (1 << 16) + 1, (1 << 30) + 2, I32_MAX]   # option values past any limit
 OP_TYPES = sorted((k for k in vars(S.OpType) if not k.startswith("_")), key=lambda k: getattr(S.OpType, k))
+OPTIONS_TAGS = sum(1 for k in vars(S.OpOptions) if not k.startswith("_"))   # NONE included: one past the last
 BINARY = ("ADD", "SUB", "MUL", "DIV", "PRELU")
 
 
@@ -428,6 +429,35 @@ def depth_to_space_cases():
     yield "absent_options", one("DEPTH_TO_SPACE", [(1, 4, 2, 2)], (1, 1, 4, 4))
 
 
+def slice_cases():
+    def sl(name, xs, begin, step, out, **kw):
+        return name, one("SLICE", [xs], out, dict(Begin=begin, Step=step), **kw)
+
+    for v in BIG:   # as a begin, and as a step from 0 over three elements
+        yield sl(f"begin{v}", (4, 5), [0, v], [1, 1], (4, 1))
+        yield sl(f"step{v}", (4, 5), [0, 0], [1, v], (4, 3))
+    # The last index b + (n - 1) * s past the input only outside 32 bits (wrapped, it is inside).
+    yield sl("last_wraps_to_1", (1, I32_MAX), [0, 1], [1, 1 << 30], (1, 5))
+    yield sl("last_wraps_negative", (1, I32_MAX), [0, 1], [1, I32_MAX], (1, 2))
+    yield sl("step_int_min_back", (1, I32_MAX), [0, I32_MAX - 1], [1, I32_MIN], (1, 2))
+    yield sl("count_2e31m1_step2", (1, I32_MAX), [0, 0], [1, 2], (1, I32_MAX))
+    yield sl("backwards_past_0", (4, 5), [3, 0], [-2, 1], (3, 5))
+    yield sl("count_short", (4, 5), [0], [1], (4, 5))
+    yield sl("count_long", (4, 5), [0, 0, 0], [1, 1, 1], (4, 5))
+    yield sl("steps_short", (4, 5), [0, 0], [1], (4, 5))
+    yield "options_absent", one("SLICE", [(4, 5)], (4, 5))
+    yield sl("rank0", (), [], [], ())
+    yield sl("rank8_reversed", (2,) * 8, [1] * 8, [-1] * 8, (2,) * 8)
+    yield sl("rank_differs", (4, 5), [0, 0], [1, 1], (20,))
+    yield sl("dtype_differs", (4, 5), [0, 0], [1, 1], (4, 5), out_dtype="int32")
+    yield sl("int64", (4, 5), [3, 4], [-1, -2], (4, 3), dtype="int64", out_dtype="int64")
+    yield sl("uint16", (4, 5), [0, 1], [3, 3], (2, 2), dtype="uint16", out_dtype="uint16")
+    yield "sparse_input", one("SLICE", [], (8, 2), dict(Begin=[0, 1], Step=[1, 2]),
+                              consts=[lambda m: m.sparse((8, 4), [0, 1], [2], r=8)])
+    yield "uint32_const", one("SLICE", [], (2,), dict(Begin=[3], Step=[-2]),
+                              consts=[np.arange(4, dtype=np.uint32)], out_dtype="uint32")
+
+
 PER_OP = {
     "CONV2D": conv2d_cases, "FULLY_CONNECTED": fully_connected_cases, "ACTIVATION": activation_cases,
     "MAX_POOL2D": lambda: pool_cases("MAX_POOL2D"), "AVG_POOL2D": lambda: pool_cases("AVG_POOL2D"),
@@ -436,6 +466,7 @@ PER_OP = {
     "TRANSPOSE": transpose_cases, "GATHER": gather_cases, "CAST": cast_cases, "MEAN_POOL": mean_pool_cases,
     "L2_NORMALIZE": l2_normalize_cases, "RESIZE_BILINEAR": resize_bilinear_cases,
     "DEPTH_TO_SPACE": depth_to_space_cases, "RESIZE_NEAREST": resize_nearest_cases, "REDUCE": reduce_cases,
+    "SLICE": slice_cases,
     **{op: (lambda op=op: binary_cases(op)) for op in BINARY},
 }
 
@@ -479,6 +510,8 @@ def natural(op, shape, **kw):
         out, opts = shape[1:], dict(Kind=1, Axes=[0] if r else [])
     elif op == "DEPTH_TO_SPACE":
         ins, opts = [(shape[0], 4 * shape[1], shape[2] // 2, shape[3] // 2)], dict(BlockSize=2)
+    elif op == "SLICE":   # all of it, backwards along the last axis
+        opts = dict(Begin=[0] * (r - 1) + [shape[-1] - 1] if r else [], Step=[1] * (r - 1) + [-1] if r else [])
     return one(op, ins, out, opts, consts, **kw)
 
 
@@ -615,8 +648,8 @@ def graph_cases():
     x, y = m.input((2,)), m.tensor((2,))
     act(m, x, y)
     m.outputs = [y]
-    m.ops[0]["type"] = 24
-    yield "op_type_24", m
+    m.ops[0]["type"] = len(OP_TYPES)   # one past the last
+    yield f"op_type_{len(OP_TYPES)}", m
     m.ops[0]["type"] = 0xFFFF
     yield "op_type_65535", m
     for v in (0, 2, 99, 0xFFFFFFFF):
@@ -715,6 +748,14 @@ def dynamic_cases():
     yield dyn("add_dynamic_constant", "ADD", (2, 6, 5), ax, consts=[lambda m: m.const(f32(1, 6, 5), dynamic=ax)])
     yield dyn("reshape_merges_dynamic", "RESHAPE", (2, 6, 5), ax, out=(12, 5), out_axes=[0, 0])
     yield dyn("cast", "CAST", (2, 6, 5), ax)
+    yield dyn("slice_whole_dynamic_axis", "SLICE", (2, 6, 5), ax, out=(2, 6, 2),
+              options=dict(Begin=[1, 0, 4], Step=[-1, 1, -3]))
+    yield dyn("slice_first_of_dynamic_axis", "SLICE", (2, 6, 5), ax, out=(2, 1, 5),
+              options=dict(Begin=[0, 0, 0], Step=[1, 5, 1]), out_axes=[0, 0, 0])
+    yield dyn("slice_refuses_offset_on_dynamic_axis", "SLICE", (2, 6, 5), ax, out=(2, 5, 5),
+              options=dict(Begin=[0, 1, 0], Step=[1, 1, 1]), out_axes=[0, 0, 0])
+    yield dyn("slice_refuses_fixed_input_dynamic_output", "SLICE", (2, 6, 5), [0, 0, 0], out=(2, 6, 5),
+              options=dict(Begin=[0, 0, 0], Step=[1, 1, 1]), out_axes=ax)
     yield dyn("conv_refuses", "CONV2D", (1, 2, 6, 6), [0, 0, 1, 0], consts=[f32(2, 2, 1, 1)])
     yield dyn("max_2e31m1", "SOFTMAX", (1, I32_MAX), [0, 1], dims=(("seq", I32_MAX),))
     yield dyn("max_mismatch", "SOFTMAX", (2, 6, 5), ax, dims=(("seq", 7),))
@@ -927,7 +968,8 @@ def verifier_cases():
             for v in values:
                 yield f"weight_{field}_{v}", _patch(data, t._tab.Pos + o, struct.pack(fmt, v))
     op = model.Operators(0)
-    for field, (off, fmt, values) in {"type": (4, "<H", [24, 0xFFFF]), "options_type": (14, "<B", [7, 14, 255])}.items():
+    for field, (off, fmt, values) in {"type": (4, "<H", [len(OP_TYPES), 0xFFFF]),
+                                      "options_type": (14, "<B", [7, OPTIONS_TAGS, 255])}.items():
         o = op._tab.Offset(off)
         if o:
             for v in values:
