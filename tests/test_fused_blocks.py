@@ -87,3 +87,15 @@ def test_fuse_argument_is_checked(bad):
     data, _, _ = inverted_residual(CASES[0])
     with pytest.raises(sparselite.InputError, match="fuse must be"):
         sparselite.load(data, fuse=bad)
+
+
+def test_inspect_shows_the_plan(tmp_path):
+    from sparselite.inspect import format_summary, summarize_file
+
+    big = (1, 24, 96, 24, 56, 56, 3, (1, 1), (1, 1, 1, 1), True, 4)
+    path = tmp_path / "block.slite"
+    path.write_bytes(inverted_residual(big)[0])
+    summary = summarize_file(str(path))
+    assert [layer.fused_into for layer in summary.layers] == [None, 0, 0, 0]
+    text = format_summary(summary)
+    assert "+ dw" in text and "+ add" in text and "1 fused blocks" in text

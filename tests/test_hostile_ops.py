@@ -313,7 +313,7 @@ SMALL = {  # name: (bytes, whether the file is valid)
 
 def test_small_hostile_files_under_sanitizers(tmp_path):
     """sl_run_test loads, runs (also tuned, threaded, through the file path) and mutates each
-    file; a hostile one fails its three "loads" checks and nothing else, and no sanitizer fires."""
+    file; a hostile one fails its four "loads" checks and nothing else, and no sanitizer fires."""
     build = str(tmp_path / "build")
     subprocess.run(["make", "-s", "-j2", "-C", NATIVE, f"BUILD={build}", f"{build}/sl_run_test", "CC=gcc",
                     f"CFLAGS={SANITIZE}"], check=True, capture_output=True, text=True)
@@ -330,5 +330,6 @@ def test_small_hostile_files_under_sanitizers(tmp_path):
     assert re.search(r"\d+ passed, \d+ failed", result.stdout), report
     failed = sorted(line for line in result.stderr.splitlines() if line.startswith("FAIL"))
     want = sorted(f"FAIL {path}: {check}" for path, (_, valid) in zip(paths, SMALL.values()) if not valid
-                  for check in ("valid model loads and runs", "runs tuned on a thread pool", "loads from its path"))
+                  for check in ("valid model loads and runs", "runs tuned on a thread pool",
+                                "runs every fusable chain fused", "loads from its path"))
     assert failed == want, report

@@ -473,10 +473,11 @@ static sl_status_t load_operator(loader_t* L, int32_t ni, const sl_fb_table_t* o
   uint8_t options_type = sl_fb_u8(&L->fb, ot, SL_OPERATOR_OPTIONS_TYPE, SL_OPTIONS_NONE);
   n->options = sl_fb_table(&L->fb, ot, SL_OPERATOR_OPTIONS);
   if (L->fb.error) return fb_error(L, "operator", ni);
-  if (n->type >= SL_OP_COUNT || sl_op_table[n->type] == NULL)
+  if (n->type >= SL_OP_COUNT)
     return sl_fail(m, SL_ERROR_UNSUPPORTED,
-                   "operator %d (%s) has type %u, which this runtime does not know: upgrade sparselite",
-                   ni, n->name, n->type);
+                   "operator %d (%s) has type %u, which this runtime does not know (it reads types "
+                   "0..%d): upgrade sparselite",
+                   ni, n->name, n->type, SL_OP_COUNT - 1);
   const sl_op_def_t* def = sl_op_table[n->type];
   if (n->version != 1)
     return sl_fail(m, SL_ERROR_UNSUPPORTED,

@@ -46,9 +46,9 @@ def _convert(args):
         raise ConversionError(f"{args.model}: out of memory while converting") from e
     out = args.output or os.path.splitext(args.model)[0] + ".slite"
     data = converted.to_bytes()
-    load(data)   # verify it as every reader will (InvalidModelError), before anything is written
+    loaded = load(data)   # verify it as every reader will (InvalidModelError), before anything is written
     converted.save(out)   # atomic: an existing .slite is replaced only by a verified one
-    print(format_summary(summarize(data)))
+    print(format_summary(summarize(data, loaded)))
     print(f"wrote {out}")
 
 

@@ -19,6 +19,7 @@ class Layer:
     flops_dense: int = 0        # multiply-adds x 2 as if every weight were nonzero
     flops: int = 0              # multiply-adds x 2 the kernels execute
     weight_bytes: int = 0
+    fused_into: int = None      # the op whose fused block runs this one (the runtime's plan here)
 
 
 @dataclass
@@ -31,8 +32,9 @@ class Summary:
     dims: dict = None           # dynamic dimension name -> maximum
 
 
-def summarize(data):
-    """Summary of .slite bytes; call sparselite.load() first so the file is verified."""
+def summarize(data, loaded=None):
+    """Summary of .slite bytes; call sparselite.load() first so the file is verified, and pass the
+    loaded Model to show the runtime's fused blocks."""
     model = S.Model.GetRootAs(data, 0)
     buffers = [(model.Buffers(i).Offset(), model.Buffers(i).Size()) for i in range(model.BuffersLength())]
     tensors = [model.Tensors(i) for i in range(model.TensorsLength())]
@@ -88,6 +90,9 @@ def summarize(data):
             k = numel(shape_of(tensors[op.Inputs(0)])[-1:])
             layer.flops = layer.flops_dense = 2 * numel(shape) * k
         layers.append(layer)
+    if loaded is not None:
+        for layer, plan in zip(layers, loaded._backend.op_profiles()):
+            layer.fused_into = None if plan[-1] < 0 else plan[-1]
     metadata = {}
     for i in range(model.MetadataLength()):
         kv = model.Metadata(i)
@@ -103,13 +108,18 @@ def format_summary(summary):
     for l in summary.layers:
         dens = f"{l.density:.3f}" if l.type in ("CONV2D", "FULLY_CONNECTED") else ""
         r = str(l.group_size) if l.group_size else ("-" if dens else "")
-        name = l.name if len(l.name) <= 28 else "…" + l.name[-27:]   # the tail tells layers apart
+        name = l.name if l.fused_into is None else "+ " + l.name
+        name = name if len(name) <= 28 else "…" + name[-27:]   # the tail tells layers apart
         lines.append(f"{l.index:>3}  {l.type:<16} {name:<28} {_shape_text(l.output_shape):<{width}} {dens:>7} "
                      f"{r:>2} {l.flops / 1e6:>9.2f} {l.flops_dense / 1e6:>9.2f} {l.weight_bytes / 1024:>10.1f}")
     total, dense = sum(l.flops for l in summary.layers), sum(l.flops_dense for l in summary.layers)
     lines.append(f"total: {total / 1e6:.1f} MFLOPs executed vs {dense / 1e6:.1f} dense "
                  f"({dense / max(total, 1):.2f}x fewer); file {summary.file_bytes / 1e6:.2f} MB; "
                  f"producer {summary.producer or '?'} from {summary.source_framework or '?'}")
+    blocks = {l.fused_into for l in summary.layers if l.fused_into is not None}
+    if blocks:
+        lines.append(f"{len(blocks)} fused blocks (this runtime's plan): ops marked '+' run in the block of the unmarked op above them: "
+                     f"#{', #'.join(str(b) for b in sorted(blocks))}")
     if summary.dims:
         lines.append("dynamic dimensions (run any size up to the maximum; FLOPs above at the maximum): "
                      + ", ".join(f"{name} <= {size}" for name, size in summary.dims.items()))
@@ -123,9 +133,9 @@ def _shape_text(shape):
 def summarize_file(path):
     from .model import load
 
-    load(path)  # verify before reading with the unchecked Python reader
+    loaded = load(path)  # verify before reading with the unchecked Python reader
     with open(path, "rb") as f:
-        return summarize(f.read())
+        return summarize(f.read(), loaded)
 
 
 __all__ = ["summarize", "summarize_file", "format_summary", "Layer", "Summary"]
