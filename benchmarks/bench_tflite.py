@@ -66,7 +66,8 @@ def main():
         try:
             converted = from_tflite(path)
         except sparselite.ConversionError as e:
-            failed.append(dict(model=name, error="; ".join(line.strip() for line in str(e).splitlines()[1:])))
+            lines = str(e).splitlines()   # the unsupported-op report: a header, then one line per op
+            failed.append(dict(model=name, error="; ".join(line.strip() for line in lines[1:] or lines)))
             print(f"{name:34s} does not convert: {failed[-1]['error']}", flush=True)
             continue
         model = sparselite.load(converted.to_bytes())
