@@ -150,7 +150,8 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
 
   /* Bands of `rows` input rows' worth of output (rows * stride output rows): within the column
    * budget, at least MIN_BANDS per image when the input has the rows, and at least twice the
-   * rows a band shares with the next (halo) so recomputing them costs at most half. */
+   * rows a band shares with the next (halo) so recomputing them costs at most half. Where a
+   * band would read every input row anyway, one band takes the whole output. */
   int64_t halo = ceil_div((int64_t)dh * (kh - 1), sh), ih = p->in_h;
   size_t row_bytes; /* columns of one input row */
   if (!sl_size_mul(p->block_oc * taps, (size_t)p->in_w, &row_bytes) ||
@@ -162,7 +163,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   if (rows < 2 * halo) rows = 2 * halo;
   if (rows > ih) rows = ih;
   if (rows < 1) rows = 1;
-  int64_t band_rows = rows * sh;
+  int64_t band_rows = rows + halo >= ih ? oh : rows * sh;
   if (band_rows > oh) band_rows = oh;
   p->band_rows = (size_t)band_rows;
   p->bands = (size_t)((oh + band_rows - 1) / band_rows);
