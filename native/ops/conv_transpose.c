@@ -15,7 +15,7 @@
 enum {
   TARGET_ROWS = 64,            /* gemm rows (channels x taps) per block: x streams once per block */
   COLS_BUDGET = 256 * 1024,    /* bytes of columns a band aims for (L2) */
-  MIN_BANDS = 8,               /* bands per image, so small layers still spread over threads */
+  MIN_TASKS = 16,              /* tasks (blocks x bands) per image and group, so layers spread over threads */
 };
 
 typedef struct {
@@ -149,7 +149,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   p->blocks = ((size_t)ocg + p->block_oc - 1) / p->block_oc;
 
   /* Bands of `rows` input rows' worth of output (rows * stride output rows): within the column
-   * budget, at least MIN_BANDS per image when the input has the rows, and at least twice the
+   * budget, enough for MIN_TASKS with the blocks when the input has the rows, and at least twice the
    * rows a band shares with the next (halo) so recomputing them costs at most half. Where a
    * band would read every input row anyway, one band takes the whole output. */
   int64_t halo = ceil_div((int64_t)dh * (kh - 1), sh), ih = p->in_h;
@@ -158,7 +158,8 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
       !sl_size_mul(row_bytes, sizeof(float), &row_bytes))
     return sl_node_fail(m, n, "the columns of one input row (%zu x %u) do not fit in memory", p->block_oc * taps,
                         p->in_w);
-  int64_t rows = (int64_t)(COLS_BUDGET / row_bytes), per_band = (ih + MIN_BANDS - 1) / MIN_BANDS;
+  int64_t bands = (int64_t)((MIN_TASKS + p->blocks - 1) / p->blocks);
+  int64_t rows = (int64_t)(COLS_BUDGET / row_bytes), per_band = (ih + bands - 1) / bands;
   if (rows > per_band) rows = per_band;
   if (rows < 2 * halo) rows = 2 * halo;
   if (rows > ih) rows = ih;
