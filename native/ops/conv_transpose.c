@@ -7,8 +7,6 @@
  * fills the band with the bias, adds the columns in tap order and applies the activation. Every
  * output pixel is owned by one task and summed in the same order whatever the bands, so results
  * do not depend on the thread count; the bands themselves depend only on the shapes. */
-#include <math.h>
-#include <string.h>
 
 #include "linear.h" /* SL_GEMM_NC_MAX_PIXELS */
 
