@@ -321,6 +321,43 @@ class _Converter:
                                               dilation=tuple(a.get("dilations", (1, 1))),
                                               padding=(pads[0], pads[1], pads[2], pads[3]), groups=a.get("group", 1)))
 
+    def op_ConvTranspose(self, node):
+        """The output's size is inference's (from output_shape, or pads and output_padding); the
+        runtime needs only the top and left crop: from pads, or where output_shape or auto_pad
+        SAME_* set them, the total crop split as ONNX defines (and onnxruntime does): SAME_UPPER
+        crops the smaller half first, NOTSET and SAME_LOWER the larger."""
+        a = self.attrs(node)
+        x_shape, y_shape = self.shape(node.input[0], node), self.shape(node.output[0], node)
+        w = self.const(node.input[1], node, "the weight").astype(np.float32)
+        if len(x_shape) != 4 or w.ndim != 4:
+            raise Unsupported("ConvTranspose", f"over {len(x_shape) - 2} dimensions (2-D converts)")
+        group = int(a.get("group", 1))
+        strides, dilations = tuple(a.get("strides", (1, 1))), tuple(a.get("dilations", (1, 1)))
+        output_padding = tuple(a.get("output_padding", (0, 0)))
+        auto_pad = _text(a.get("auto_pad", "NOTSET"))
+        if auto_pad not in ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"):
+            raise ConversionError(f"ConvTranspose '{node.name}': auto_pad {auto_pad} is not an ONNX value")
+        if min(strides + dilations) < 1 or min(output_padding) < 0 or group < 1:
+            raise ConversionError(f"ConvTranspose '{node.name}': strides {list(strides)}, dilations "
+                                  f"{list(dilations)}, output_padding {list(output_padding)} or group {group} out "
+                                  "of range")
+        full = [(i - 1) * s + d * (k - 1) + 1 for i, s, d, k in zip(x_shape[2:], strides, dilations, w.shape[2:])]
+        pads = list(a.get("pads", (0, 0, 0, 0)))
+        if "output_shape" in a or auto_pad.startswith("SAME"):
+            totals = [f + op - o for f, op, o in zip(full, output_padding, y_shape[2:])]
+            first = (lambda t: t // 2) if auto_pad == "SAME_UPPER" else (lambda t: t - t // 2)
+            pads[:2] = [max(first(t), 0) for t in totals]
+        elif auto_pad == "VALID":
+            pads = [0, 0, 0, 0]
+        crop = [f - o - p for f, o, p in zip(full, y_shape[2:], pads[:2])]   # below 0: the output extends past
+        inputs = [self.tensor(node.input[0]), self.graph.add_const(node.input[1], w)]
+        if len(node.input) > 2 and node.input[2]:
+            inputs.append(self.tensor(node.input[2]))
+        self.add("CONV_TRANSPOSE2D", inputs, node, dict(
+            stride=strides, dilation=dilations, groups=group, padding=(pads[0], pads[1], max(crop[0], 0),
+                                                                        max(crop[1], 0)),
+            output_padding=(max(-crop[0], 0), max(-crop[1], 0))))
+
     def linear(self, node, x, w, bias=None):
         """FULLY_CONNECTED with W [out, in]; a bias Add right after (MatMul + Add) is taken in."""
         out = node.output[0]

@@ -7,7 +7,7 @@ import numpy as np
 
 from .sparsity import choose_group_size
 
-FUSABLE = ("CONV2D", "FULLY_CONNECTED", "ADD", "MUL")
+FUSABLE = ("CONV2D", "CONV_TRANSPOSE2D", "FULLY_CONNECTED", "ADD", "MUL")
 
 
 def _sole_consumer(graph, tensor):
@@ -83,11 +83,17 @@ def fold_batch_norm(graph):
         x = bn.inputs[0]
         scale, shift = bn.options["scale"], bn.options["shift"]   # per channel (axis 1)
         prev = graph.producer(x)
-        foldable = (prev is not None and prev.type in ("CONV2D", "FULLY_CONNECTED")
+        foldable = (prev is not None and prev.type in ("CONV2D", "CONV_TRANSPOSE2D", "FULLY_CONNECTED")
                     and prev.options.get("activation", "NONE") == "NONE" and _sole_consumer(graph, x))
         if foldable:
             w = graph.tensors[prev.inputs[1]]
-            w.data = (w.data * scale.reshape((-1,) + (1,) * (w.data.ndim - 1))).astype(np.float32)
+            if prev.type == "CONV_TRANSPOSE2D":   # [IC][OC/groups][KH][KW]: output channels on axis 1, per group
+                groups = prev.options.get("groups", 1)
+                per_group = scale.reshape(groups, 1, -1, 1, 1)
+                w.data = (w.data.reshape((groups, -1) + w.data.shape[1:]) * per_group).reshape(w.data.shape)
+                w.data = w.data.astype(np.float32)
+            else:
+                w.data = (w.data * scale.reshape((-1,) + (1,) * (w.data.ndim - 1))).astype(np.float32)
             bias_name = prev.inputs[2] if len(prev.inputs) > 2 else None
             old_bias = graph.tensors[bias_name].data if bias_name else np.zeros_like(shift)
             new_bias = (old_bias * scale + shift).astype(np.float32)

@@ -36,7 +36,10 @@ _DTYPES = {"FLOAT32": np.float32, "FLOAT16": np.float16, "INT32": np.int32, "INT
 # Inputs each op reads at least (the handlers index them); 1 when not listed.
 _MIN_INPUTS = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "ADD": 2, "SUB": 2, "MUL": 2, "DIV": 2,
                "PRELU": 2, "PAD": 2, "PADV2": 2, "MEAN": 2, "SUM": 2, "REDUCE_MAX": 2, "REDUCE_MIN": 2,
-               "STRIDED_SLICE": 4, "SLICE": 3, "SPLIT": 2, "SPLIT_V": 3}
+               "STRIDED_SLICE": 4, "SLICE": 3, "SPLIT": 2, "SPLIT_V": 3, "TRANSPOSE_CONV": 3,
+               "CUSTOM(Convolution2DTransposeBias)": 3}
+# Custom ops (by their custom code) -> the converter method that maps them.
+_CUSTOM = {"CUSTOM(Convolution2DTransposeBias)": "custom_convolution2d_transpose_bias"}
 _REDUCE = {"MEAN": "MEAN", "SUM": "SUM", "REDUCE_MAX": "MAX", "REDUCE_MIN": "MIN"}
 # What a malformed file makes the code below raise; from_tflite_graph turns it into ConversionError.
 _MALFORMED = (struct.error, IndexError, KeyError, ValueError, TypeError, AttributeError, ZeroDivisionError,
@@ -333,7 +336,7 @@ class _Converter:
             if any(i in self.missing_values for i in ins):
                 self.missing_values.update(outs)   # after an op that could not convert: not reported again
                 continue
-            handler = getattr(self, "op_" + kind.lower(), None)
+            handler = getattr(self, _CUSTOM.get(kind, "op_" + kind.lower()), None)
             if handler is None:
                 missing.add(kind, "", where)
                 self.missing_values.update(outs)
@@ -431,6 +434,64 @@ class _Converter:
         self.with_activation("CONV2D", self.conv_inputs(ins, np.ascontiguousarray(w.transpose(3, 0, 1, 2))), out,
                              True, dict(stride=stride, dilation=dilation, padding=pads, groups=c),
                              o.FusedActivationFunction())
+
+    def transpose_conv(self, x_index, w_index, bias_index, out, stride, pad_head, act):
+        """CONV_TRANSPOSE2D of OHWI weights: the output's size is the file's, its top and left
+        crop pad_head; (pad_bottom, output_padding) take up the rest of the full output."""
+        w = self.const(w_index, "weights")[0].astype(np.float32)
+        n, h, wd, c = self.rank(x_index, 4, "the input")
+        out_h, out_w = self.rank(out, 4, "the output")[1:3]
+        if w.ndim != 4 or w.shape[3] != c:
+            raise ConversionError(f"{self.where}: weights of shape {list(w.shape)} (OHWI) for an input of {c} "
+                                  "channels")
+        if min(stride) < 1:
+            raise ConversionError(f"{self.where}: stride {list(stride)} must be at least 1")
+        if _ACTIVATIONS.get(act) == "TANH":   # LiteRT's kernels clamp only, so they ignore it
+            raise Unsupported("TRANSPOSE_CONV", "a fused TANH (LiteRT does not apply it)")
+        crop = [(i - 1) * s + k - o - p for i, s, k, o, p in zip((h, wd), stride, w.shape[1:3], (out_h, out_w), pad_head)]
+        inputs = [self.value(x_index).name, self.graph.add_const(self.tname(w_index),
+                                                                 np.ascontiguousarray(w.transpose(3, 0, 1, 2)))]
+        if bias_index is not None:
+            inputs.append(self.value(bias_index).name)
+        self.with_activation("CONV_TRANSPOSE2D", inputs, out, True, dict(
+            stride=stride, padding=(pad_head[0], pad_head[1], max(crop[0], 0), max(crop[1], 0)),
+            output_padding=(max(-crop[0], 0), max(-crop[1], 0))), act)
+
+    def op_transpose_conv(self, op, ins, out):
+        """Inputs output_shape, weights, input, then an optional bias. TFLite crops the top and
+        left by the padding a convolution of the output back to the input would take."""
+        o = self.options(op, "TransposeConvOptions")
+        shape = self.ints(ins[0], "output_shape", 4)
+        if shape != list(self.shape(out)):
+            raise ConversionError(f"{self.where}: output_shape {shape} differs from the output's shape "
+                                  f"{list(self.shape(out))}")
+        kernel, stride = self.const(ins[1], "weights")[0].shape[1:3], (o.StrideH(), o.StrideW())
+        pads = self.same_pads(shape[1:3], kernel, stride, (1, 1), o.Padding())
+        self.transpose_conv(ins[2], ins[1], ins[3] if len(ins) > 3 and ins[3] >= 0 else None, out, stride, pads[:2],
+                            o.FusedActivationFunction())
+
+    def custom_convolution2d_transpose_bias(self, op, ins, out):
+        """MediaPipe's transposed convolution with a bias: inputs input, OHWI weights, bias; its
+        custom options are the raw TfLiteTransposeConvParams {padding, stride_width,
+        stride_height} (int32; padding 1 is SAME, which crops K - 1 - (in - 1) % stride, the
+        smaller half at the top)."""
+        raw = op.CustomOptionsAsNumpy().tobytes() if op.CustomOptionsLength() else b""
+        if len(raw) < 12:
+            raise ConversionError(f"{self.where}: custom options of {len(raw)} bytes; Convolution2DTransposeBias "
+                                  "needs 12 (padding, stride_width, stride_height)")
+        padding, stride_w, stride_h = struct.unpack_from("<iii", raw)
+        w = self.const(ins[1], "weights")[0]
+        in_hw = self.shape(ins[0])[1:3]
+        if w.ndim != 4 or len(in_hw) != 2 or min(stride_h, stride_w) < 1:
+            raise ConversionError(f"{self.where}: weights of shape {list(w.shape)} with stride "
+                                  f"{[stride_h, stride_w]}")
+        totals = [max(0, k - (i - 1) % s - 1) if padding == 1 else 0
+                  for i, k, s in zip(in_hw, w.shape[1:3], (stride_h, stride_w))]
+        want = [s * (i - 1) + k - t for i, k, s, t in zip(in_hw, w.shape[1:3], (stride_h, stride_w), totals)]
+        if want != list(self.shape(out)[1:3]):
+            raise ConversionError(f"{self.where}: the output's H and W are {list(self.shape(out)[1:3])}; the op "
+                                  f"computes {want}")
+        self.transpose_conv(ins[0], ins[1], ins[2], out, (stride_h, stride_w), [t // 2 for t in totals], 0)
 
     def op_fully_connected(self, op, ins, out):
         o = self.options(op, "FullyConnectedOptions")
@@ -726,8 +787,8 @@ for _kind in _UNARY:
 
 
 def supported_ops():
-    """The TFLite builtin ops from_tflite maps."""
-    return sorted(n[3:].upper() for n in dir(_Converter) if n.startswith("op_"))
+    """The TFLite builtin ops from_tflite maps, then the custom ops (by their custom code)."""
+    return sorted(n[3:].upper() for n in dir(_Converter) if n.startswith("op_")) + sorted(_CUSTOM)
 
 
 def from_tflite_graph(data, progress=None):

@@ -122,6 +122,29 @@ def _conv2d(ctx, node, x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
         stride=(sh, sw), dilation=(dh, dw), padding=pads, groups=groups))
 
 
+@handles("aten.conv_transpose2d.input")
+def _conv_transpose2d(ctx, node, x, w, b=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    if len(ctx.shape(x)) != 4:
+        raise Unsupported("aten.conv_transpose2d", f"of a rank-{len(ctx.shape(x))} input (batched NCHW converts)")
+    ph, pw = _pair(padding)
+    inputs = [ctx.tensor(x), ctx.tensor(w)] + ([ctx.tensor(b)] if b is not None else [])
+    return ctx.graph.add_op("CONV_TRANSPOSE2D", inputs, ctx.shape(node), name=ctx.name_of(node), options=dict(
+        stride=_pair(stride), dilation=_pair(dilation), padding=(ph, pw, ph, pw), output_padding=_pair(output_padding),
+        groups=groups))
+
+
+@handles("aten.convolution.default")
+def _convolution(ctx, node, x, w, b, stride, padding, dilation, transposed, output_padding, groups):
+    """What decompositions leave of conv2d and conv_transpose2d."""
+    if len(ctx.shape(x)) != 4:
+        raise Unsupported("aten.convolution", f"over {len(ctx.shape(x)) - 2} dimensions (2-D converts)")
+    if transposed:
+        return _conv_transpose2d(ctx, node, x, w, b, stride, padding, output_padding, groups, dilation)
+    if any(_pair(output_padding)):
+        raise Unsupported("aten.convolution", f"output_padding {list(output_padding)} without transposed")
+    return _conv2d(ctx, node, x, w, b, stride, padding, dilation, groups)
+
+
 @handles("aten.linear.default")
 def _linear(ctx, node, x, w, b=None):
     inputs = [ctx.tensor(x), ctx.tensor(w)] + ([ctx.tensor(b)] if b is not None else [])

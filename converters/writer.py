@@ -227,6 +227,24 @@ def _slice_options(builder, o):
     return S.SliceOptionsEnd(builder)
 
 
+def _conv_transpose2d_options(builder, o):
+    sh, sw = o.get("stride", (1, 1))
+    dh, dw = o.get("dilation", (1, 1))
+    pt, pl, pb, pr = o.get("padding", (0, 0, 0, 0))
+    oph, opw = o.get("output_padding", (0, 0))
+    S.ConvTranspose2DOptionsStart(builder)
+    for fn, v in ((S.ConvTranspose2DOptionsAddStrideH, sh), (S.ConvTranspose2DOptionsAddStrideW, sw),
+                  (S.ConvTranspose2DOptionsAddDilationH, dh), (S.ConvTranspose2DOptionsAddDilationW, dw),
+                  (S.ConvTranspose2DOptionsAddPadTop, pt), (S.ConvTranspose2DOptionsAddPadLeft, pl),
+                  (S.ConvTranspose2DOptionsAddPadBottom, pb), (S.ConvTranspose2DOptionsAddPadRight, pr),
+                  (S.ConvTranspose2DOptionsAddOutputPaddingH, oph), (S.ConvTranspose2DOptionsAddOutputPaddingW, opw),
+                  (S.ConvTranspose2DOptionsAddGroups, o.get("groups", 1))):
+        fn(builder, int(v))
+    _activation(builder, (S.ConvTranspose2DOptionsAddActivation, S.ConvTranspose2DOptionsAddActMin,
+                          S.ConvTranspose2DOptionsAddActMax), o)
+    return S.ConvTranspose2DOptionsEnd(builder)
+
+
 # One builder per options table; which table an op takes is the schema's (OP_OPTIONS).
 OPTIONS_BUILDERS = {
     "Conv2DOptions": _conv2d_options, "FullyConnectedOptions": _fully_connected_options,
@@ -235,7 +253,7 @@ OPTIONS_BUILDERS = {
     "TransposeOptions": _transpose_options, "LayerNormOptions": _layer_norm_options,
     "ResizeOptions": _resize_options, "DepthToSpaceOptions": _depth_to_space_options,
     "L2NormalizeOptions": _l2_normalize_options, "ReduceOptions": _reduce_options,
-    "SliceOptions": _slice_options,
+    "SliceOptions": _slice_options, "ConvTranspose2DOptions": _conv_transpose2d_options,
 }
 
 

@@ -163,3 +163,29 @@ def test_slices_on_aarch64_match_x86(aarch64_runtime, tmp_path):
     path = from_torch(Slices(), torch.from_numpy(x)).save(tmp_path / "slices.slite")
     y, _, _ = bench(aarch64_runtime, path, tmp_path / "x.npy", tmp_path, wrapper=["qemu-aarch64"])
     assert np.array_equal(y, Slices()(torch.from_numpy(x)).numpy())
+
+
+class UpConvs(torch.nn.Module):
+    """CONV_TRANSPOSE2D: stride 2 with output padding (gemm_nc), then grouped, dilated and stride 1 over
+    more than 256 pixels (gemm, bands sharing rows)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.up = torch.nn.ConvTranspose2d(6, 4, 3, 2, 1, output_padding=1)
+        self.mix = torch.nn.ConvTranspose2d(4, 6, 3, 1, 2, groups=2, dilation=2)
+
+    def forward(self, x):
+        return self.mix(torch.relu(self.up(x)))
+
+
+def test_conv_transpose_on_aarch64_matches_x86(aarch64_runtime, tmp_path):
+    x = np.random.default_rng(3).standard_normal((2, 6, 9, 11)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    module = UpConvs().eval()
+    path = from_torch(module, torch.from_numpy(x)).save(tmp_path / "upconvs.slite")
+    y, report, _ = bench(aarch64_runtime, path, tmp_path / "x.npy", tmp_path, wrapper=["qemu-aarch64"])
+    (native,) = sparselite.load(path).run(x)
+    assert y.shape == native.shape and rel_err(y, native) < 1e-5
+    assert rel_err(y, module(torch.from_numpy(x)).detach().numpy()) < 1e-5
+    assert any("neon" in o["kernel"] for o in report["ops"] if o["type"] == "CONV_TRANSPOSE2D")

@@ -173,6 +173,25 @@ def slice_backwards():
     return serialize(one_op("SLICE", [(3, 4, 5)], (2, 2, 3), dict(begin=[2, 3, 4], step=[-2, -3, -2])))
 
 
+def conv_transpose_rows_wrap():
+    """A stride of 65536 over 65,537 input rows: (H - 1) * stride is 2^32, one output row in 32 bits."""
+    g, _ = single_op("CONV_TRANSPOSE2D", [np.zeros((1, 1, 65537, 1), np.float32)], (1, 1, 1, 1),
+                     consts=[np.ones((1, 1, 1, 1), np.float32)], options=dict(stride=(65536, 1)))
+    return serialize(g)
+
+
+def conv_transpose_dilated_crop():
+    """Valid: a 3x3 kernel dilated by 65536 and cropped by 65536 on every side, so only its centre tap
+    lands in the output, y = sum over channels of w[c, 0, 1, 1] x[c] + b; the bands' row arithmetic
+    runs 2^17 past the output. Returns (bytes, x, numpy's y)."""
+    x = np.random.default_rng(6).standard_normal((1, 2, 3, 4)).astype(np.float32)
+    w = np.random.default_rng(7).standard_normal((2, 1, 3, 3)).astype(np.float32)
+    b = np.array([0.25], np.float32)
+    g, _ = single_op("CONV_TRANSPOSE2D", [x], (1, 1, 3, 4), consts=[w, b],
+                     options=dict(dilation=(65536, 65536), padding=(65536,) * 4))
+    return serialize(g), x, np.einsum("nchw,c->nhw", x, w[:, 0, 1, 1])[:, None] + b[0]
+
+
 # --- ops whose arithmetic wrapped or divided by zero ------------------------------------------------
 
 def test_concat_axis_sum_wrapping_to_the_output(tmp_path):
@@ -220,6 +239,15 @@ def test_depthwise_sparse_kernel_of_2_31_taps(tmp_path):
     g.tensors["c0"].shape = (1, 1, 65536, 32768)
     outcome, message, _ = run_in_child(tmp_path, serialize_with_empty_sparse(g, {"c0"}))
     assert outcome in ("MemoryError", "InvalidModelError") and message, (outcome, message)
+
+
+def test_conv_transpose_output_past_int32_and_dilated_crop(tmp_path):
+    expect_invalid(tmp_path, conv_transpose_rows_wrap(),
+                   r"CONV_TRANSPOSE2D.*output would be 4294967297x1: the paddings crop all of it, or it passes")
+    data, x, want = conv_transpose_dilated_crop()
+    outcome, message, outputs = run_in_child(tmp_path, data, [x])
+    assert outcome == "ok", message
+    np.testing.assert_allclose(outputs[0], want, rtol=1e-5, atol=1e-6)
 
 
 def test_pool2d_padded_input_past_int32(tmp_path):
@@ -308,6 +336,8 @@ SMALL = {  # name: (bytes, whether the file is valid)
     "reduce_negative_axes": (reduce_both_axes_negative, True),
     "slice_last_wraps": (slice_last_index_wraps, False),
     "slice_backwards": (slice_backwards, True),
+    "conv_transpose_rows_wrap": (conv_transpose_rows_wrap, False),
+    "conv_transpose_dilated_crop": (lambda: conv_transpose_dilated_crop()[0], True),
 }
 
 

@@ -381,7 +381,7 @@ def test_tflite_custom_ops_named_by_their_code():
     code = {}
 
     def start_with_name(b):
-        code["name"] = b.CreateString("Convolution2DTransposeBias")
+        code["name"] = b.CreateString("MaxUnpooling2D")
         start(b)
 
     def add_with_name(b, value):
@@ -391,7 +391,7 @@ def test_tflite_custom_ops_named_by_their_code():
     with mock.patch.object(tflite, "OperatorCodeStart", start_with_name), \
             mock.patch.object(tflite, "OperatorCodeAddBuiltinCode", add_with_name):
         data = one_op_model(tflite.BuiltinOperator.CUSTOM, x_shape=(1, 4, 4, 2))
-    with pytest.raises(sparselite.ConversionError, match=r"CUSTOM\(Convolution2DTransposeBias\) x1 \(first: operator 0"):
+    with pytest.raises(sparselite.ConversionError, match=r"CUSTOM\(MaxUnpooling2D\) x1 \(first: operator 0"):
         from_tflite(data)
 
 

@@ -323,3 +323,26 @@ def test_slices_in_wasm_match_native(dist):
     (native,) = sparselite.load(data).run(x)
     assert np.array_equal(native, Slices()(torch.from_numpy(x)).numpy())
     assert np.array_equal(WasmModel(dist / "sparselite.wasm", data).run(x, native.size), native.ravel())
+
+
+class UpConvs(torch.nn.Module):
+    """CONV_TRANSPOSE2D: stride 2 with output padding (gemm_nc), then grouped, dilated and stride 1 over
+    more than 256 pixels (gemm, bands sharing rows)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.up = torch.nn.ConvTranspose2d(6, 4, 3, 2, 1, output_padding=1)
+        self.mix = torch.nn.ConvTranspose2d(4, 6, 3, 1, 2, groups=2, dilation=2)
+
+    def forward(self, x):
+        return self.mix(torch.relu(self.up(x)))
+
+
+def test_conv_transpose_in_wasm_matches_native(dist):
+    x = np.random.default_rng(3).standard_normal((2, 6, 9, 11)).astype(np.float32)
+    module = UpConvs().eval()
+    data = from_torch(module, torch.from_numpy(x)).to_bytes()
+    (native,) = sparselite.load(data).run(x)
+    assert rel_err(native, module(torch.from_numpy(x)).detach().numpy()) < 1e-5
+    assert rel_err(WasmModel(dist / "sparselite.wasm", data).run(x, native.size), native.ravel()) < 1e-5

@@ -71,37 +71,39 @@ typedef enum {
   SL_OP_SLICE = 24,
   SL_OP_REDUCE = 25,
   SL_OP_RESIZE_NEAREST = 26,
+  SL_OP_CONV_TRANSPOSE2D = 27,
   SL_OP_COUNT
 } sl_op_type_t;
 /* X(SL_OP_<NAME> without the prefix, its lower case, value) per value. */
-#define SL_OP_TYPE_LIST(X)                \
-  X(CONV2D, conv2d, 0)                    \
-  X(FULLY_CONNECTED, fully_connected, 1)  \
-  X(ADD, add, 2)                          \
-  X(MUL, mul, 3)                          \
-  X(ACTIVATION, activation, 4)            \
-  X(MAX_POOL2D, max_pool2d, 5)            \
-  X(AVG_POOL2D, avg_pool2d, 6)            \
-  X(GLOBAL_AVG_POOL, global_avg_pool, 7)  \
-  X(CONCAT, concat, 8)                    \
-  X(PAD, pad, 9)                          \
-  X(RESHAPE, reshape, 10)                 \
-  X(SOFTMAX, softmax, 11)                 \
-  X(LAYER_NORM, layer_norm, 12)           \
-  X(MATMUL, matmul, 13)                   \
-  X(TRANSPOSE, transpose, 14)             \
-  X(GATHER, gather, 15)                   \
-  X(SUB, sub, 16)                         \
-  X(DIV, div, 17)                         \
-  X(CAST, cast, 18)                       \
-  X(MEAN_POOL, mean_pool, 19)             \
-  X(L2_NORMALIZE, l2_normalize, 20)       \
-  X(RESIZE_BILINEAR, resize_bilinear, 21) \
-  X(DEPTH_TO_SPACE, depth_to_space, 22)   \
-  X(PRELU, prelu, 23)                     \
-  X(SLICE, slice, 24)                     \
-  X(REDUCE, reduce, 25)                   \
-  X(RESIZE_NEAREST, resize_nearest, 26)
+#define SL_OP_TYPE_LIST(X)                  \
+  X(CONV2D, conv2d, 0)                      \
+  X(FULLY_CONNECTED, fully_connected, 1)    \
+  X(ADD, add, 2)                            \
+  X(MUL, mul, 3)                            \
+  X(ACTIVATION, activation, 4)              \
+  X(MAX_POOL2D, max_pool2d, 5)              \
+  X(AVG_POOL2D, avg_pool2d, 6)              \
+  X(GLOBAL_AVG_POOL, global_avg_pool, 7)    \
+  X(CONCAT, concat, 8)                      \
+  X(PAD, pad, 9)                            \
+  X(RESHAPE, reshape, 10)                   \
+  X(SOFTMAX, softmax, 11)                   \
+  X(LAYER_NORM, layer_norm, 12)             \
+  X(MATMUL, matmul, 13)                     \
+  X(TRANSPOSE, transpose, 14)               \
+  X(GATHER, gather, 15)                     \
+  X(SUB, sub, 16)                           \
+  X(DIV, div, 17)                           \
+  X(CAST, cast, 18)                         \
+  X(MEAN_POOL, mean_pool, 19)               \
+  X(L2_NORMALIZE, l2_normalize, 20)         \
+  X(RESIZE_BILINEAR, resize_bilinear, 21)   \
+  X(DEPTH_TO_SPACE, depth_to_space, 22)     \
+  X(PRELU, prelu, 23)                       \
+  X(SLICE, slice, 24)                       \
+  X(REDUCE, reduce, 25)                     \
+  X(RESIZE_NEAREST, resize_nearest, 26)     \
+  X(CONV_TRANSPOSE2D, conv_transpose2d, 27)
 /* The schema's name of a value; NULL when it is not one. */
 static inline const char* sl_op_type_name(uint32_t v) {
   static const char* const names[SL_OP_COUNT] = {
@@ -132,6 +134,7 @@ static inline const char* sl_op_type_name(uint32_t v) {
       [SL_OP_SLICE] = "SLICE",
       [SL_OP_REDUCE] = "REDUCE",
       [SL_OP_RESIZE_NEAREST] = "RESIZE_NEAREST",
+      [SL_OP_CONV_TRANSPOSE2D] = "CONV_TRANSPOSE2D",
   };
   return v < SL_OP_COUNT ? names[v] : NULL;
 }
@@ -284,26 +287,28 @@ typedef enum {
   SL_OPTIONS_DEPTH_TO_SPACE_OPTIONS = 13,
   SL_OPTIONS_REDUCE_OPTIONS = 14,
   SL_OPTIONS_SLICE_OPTIONS = 15,
+  SL_OPTIONS_CONV_TRANSPOSE2D_OPTIONS = 16,
   SL_OPTIONS_COUNT
 } sl_options_type_t;
 /* X(SL_OPTIONS_<NAME> without the prefix, its lower case, value) per value. */
-#define SL_OPTIONS_TYPE_LIST(X)                          \
-  X(NONE, none, 0)                                       \
-  X(CONV2D_OPTIONS, conv2d_options, 1)                   \
-  X(FULLY_CONNECTED_OPTIONS, fully_connected_options, 2) \
-  X(ACTIVATION_OPTIONS, activation_options, 3)           \
-  X(BINARY_OPTIONS, binary_options, 4)                   \
-  X(POOL2D_OPTIONS, pool2d_options, 5)                   \
-  X(CONCAT_OPTIONS, concat_options, 6)                   \
-  X(PAD_OPTIONS, pad_options, 7)                         \
-  X(SOFTMAX_OPTIONS, softmax_options, 8)                 \
-  X(LAYER_NORM_OPTIONS, layer_norm_options, 9)           \
-  X(TRANSPOSE_OPTIONS, transpose_options, 10)            \
-  X(L2_NORMALIZE_OPTIONS, l2_normalize_options, 11)      \
-  X(RESIZE_OPTIONS, resize_options, 12)                  \
-  X(DEPTH_TO_SPACE_OPTIONS, depth_to_space_options, 13)  \
-  X(REDUCE_OPTIONS, reduce_options, 14)                  \
-  X(SLICE_OPTIONS, slice_options, 15)
+#define SL_OPTIONS_TYPE_LIST(X)                             \
+  X(NONE, none, 0)                                          \
+  X(CONV2D_OPTIONS, conv2d_options, 1)                      \
+  X(FULLY_CONNECTED_OPTIONS, fully_connected_options, 2)    \
+  X(ACTIVATION_OPTIONS, activation_options, 3)              \
+  X(BINARY_OPTIONS, binary_options, 4)                      \
+  X(POOL2D_OPTIONS, pool2d_options, 5)                      \
+  X(CONCAT_OPTIONS, concat_options, 6)                      \
+  X(PAD_OPTIONS, pad_options, 7)                            \
+  X(SOFTMAX_OPTIONS, softmax_options, 8)                    \
+  X(LAYER_NORM_OPTIONS, layer_norm_options, 9)              \
+  X(TRANSPOSE_OPTIONS, transpose_options, 10)               \
+  X(L2_NORMALIZE_OPTIONS, l2_normalize_options, 11)         \
+  X(RESIZE_OPTIONS, resize_options, 12)                     \
+  X(DEPTH_TO_SPACE_OPTIONS, depth_to_space_options, 13)     \
+  X(REDUCE_OPTIONS, reduce_options, 14)                     \
+  X(SLICE_OPTIONS, slice_options, 15)                       \
+  X(CONV_TRANSPOSE2D_OPTIONS, conv_transpose2d_options, 16)
 /* The schema's name of a value; NULL when it is not one. */
 static inline const char* sl_options_type_name(uint32_t v) {
   static const char* const names[SL_OPTIONS_COUNT] = {
@@ -323,6 +328,7 @@ static inline const char* sl_options_type_name(uint32_t v) {
       [SL_OPTIONS_DEPTH_TO_SPACE_OPTIONS] = "DepthToSpaceOptions",
       [SL_OPTIONS_REDUCE_OPTIONS] = "ReduceOptions",
       [SL_OPTIONS_SLICE_OPTIONS] = "SliceOptions",
+      [SL_OPTIONS_CONV_TRANSPOSE2D_OPTIONS] = "ConvTranspose2DOptions",
   };
   return v < SL_OPTIONS_COUNT ? names[v] : NULL;
 }
@@ -355,6 +361,7 @@ static inline const char* sl_options_type_name(uint32_t v) {
 #define SL_OPTIONS_OF_SLICE SL_OPTIONS_SLICE_OPTIONS
 #define SL_OPTIONS_OF_REDUCE SL_OPTIONS_REDUCE_OPTIONS
 #define SL_OPTIONS_OF_RESIZE_NEAREST SL_OPTIONS_RESIZE_OPTIONS
+#define SL_OPTIONS_OF_CONV_TRANSPOSE2D SL_OPTIONS_CONV_TRANSPOSE2D_OPTIONS
 
 /* struct Buffer: its size and each field's byte offset */
 #define SL_BUFFER_SIZEOF 16
@@ -645,6 +652,66 @@ static inline sl_fb_vec_t sl_slice_options_begin(sl_fb_t* fb, const sl_fb_table_
 }
 static inline sl_fb_vec_t sl_slice_options_step(sl_fb_t* fb, const sl_fb_table_t* t) {
   return sl_fb_vector(fb, t, SL_SLICE_OPTIONS_STEP, 4);
+}
+
+/* table ConvTranspose2DOptions (in OpOptions): field ids, and accessors by name */
+enum {
+  SL_CONV_TRANSPOSE2D_OPTIONS_STRIDE_H = 0,         /* int */
+  SL_CONV_TRANSPOSE2D_OPTIONS_STRIDE_W = 1,         /* int */
+  SL_CONV_TRANSPOSE2D_OPTIONS_DILATION_H = 2,       /* int */
+  SL_CONV_TRANSPOSE2D_OPTIONS_DILATION_W = 3,       /* int */
+  SL_CONV_TRANSPOSE2D_OPTIONS_PAD_TOP = 4,          /* int */
+  SL_CONV_TRANSPOSE2D_OPTIONS_PAD_LEFT = 5,         /* int */
+  SL_CONV_TRANSPOSE2D_OPTIONS_PAD_BOTTOM = 6,       /* int */
+  SL_CONV_TRANSPOSE2D_OPTIONS_PAD_RIGHT = 7,        /* int */
+  SL_CONV_TRANSPOSE2D_OPTIONS_OUTPUT_PADDING_H = 8, /* int */
+  SL_CONV_TRANSPOSE2D_OPTIONS_OUTPUT_PADDING_W = 9, /* int */
+  SL_CONV_TRANSPOSE2D_OPTIONS_GROUPS = 10,          /* int */
+  SL_CONV_TRANSPOSE2D_OPTIONS_ACTIVATION = 11,      /* Activation */
+  SL_CONV_TRANSPOSE2D_OPTIONS_ACT_MIN = 12,         /* float */
+  SL_CONV_TRANSPOSE2D_OPTIONS_ACT_MAX = 13,         /* float */
+};
+static inline int32_t sl_conv_transpose2d_options_stride_h(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_i32(fb, t, SL_CONV_TRANSPOSE2D_OPTIONS_STRIDE_H, 1);
+}
+static inline int32_t sl_conv_transpose2d_options_stride_w(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_i32(fb, t, SL_CONV_TRANSPOSE2D_OPTIONS_STRIDE_W, 1);
+}
+static inline int32_t sl_conv_transpose2d_options_dilation_h(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_i32(fb, t, SL_CONV_TRANSPOSE2D_OPTIONS_DILATION_H, 1);
+}
+static inline int32_t sl_conv_transpose2d_options_dilation_w(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_i32(fb, t, SL_CONV_TRANSPOSE2D_OPTIONS_DILATION_W, 1);
+}
+static inline int32_t sl_conv_transpose2d_options_pad_top(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_i32(fb, t, SL_CONV_TRANSPOSE2D_OPTIONS_PAD_TOP, 0);
+}
+static inline int32_t sl_conv_transpose2d_options_pad_left(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_i32(fb, t, SL_CONV_TRANSPOSE2D_OPTIONS_PAD_LEFT, 0);
+}
+static inline int32_t sl_conv_transpose2d_options_pad_bottom(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_i32(fb, t, SL_CONV_TRANSPOSE2D_OPTIONS_PAD_BOTTOM, 0);
+}
+static inline int32_t sl_conv_transpose2d_options_pad_right(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_i32(fb, t, SL_CONV_TRANSPOSE2D_OPTIONS_PAD_RIGHT, 0);
+}
+static inline int32_t sl_conv_transpose2d_options_output_padding_h(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_i32(fb, t, SL_CONV_TRANSPOSE2D_OPTIONS_OUTPUT_PADDING_H, 0);
+}
+static inline int32_t sl_conv_transpose2d_options_output_padding_w(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_i32(fb, t, SL_CONV_TRANSPOSE2D_OPTIONS_OUTPUT_PADDING_W, 0);
+}
+static inline int32_t sl_conv_transpose2d_options_groups(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_i32(fb, t, SL_CONV_TRANSPOSE2D_OPTIONS_GROUPS, 1);
+}
+static inline uint8_t sl_conv_transpose2d_options_activation(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_u8(fb, t, SL_CONV_TRANSPOSE2D_OPTIONS_ACTIVATION, SL_ACT_NONE);
+}
+static inline float sl_conv_transpose2d_options_act_min(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_f32(fb, t, SL_CONV_TRANSPOSE2D_OPTIONS_ACT_MIN, 0.0f);
+}
+static inline float sl_conv_transpose2d_options_act_max(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_f32(fb, t, SL_CONV_TRANSPOSE2D_OPTIONS_ACT_MAX, 0.0f);
 }
 
 /* table Operator: field ids */

@@ -25,4 +25,5 @@ OP_OPTIONS = {
     "SLICE": "SliceOptions",
     "REDUCE": "ReduceOptions",
     "RESIZE_NEAREST": "ResizeOptions",
+    "CONV_TRANSPOSE2D": "ConvTranspose2DOptions",
 }

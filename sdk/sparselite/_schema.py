@@ -43,6 +43,7 @@ class OpType(object):
     SLICE = 24
     REDUCE = 25
     RESIZE_NEAREST = 26
+    CONV_TRANSPOSE2D = 27
 
 
 class ReduceKind(object):
@@ -100,6 +101,7 @@ class OpOptions(object):
     DepthToSpaceOptions = 13
     ReduceOptions = 14
     SliceOptions = 15
+    ConvTranspose2DOptions = 16
 
 
 class Buffer(object):
@@ -1465,6 +1467,176 @@ def SliceOptionsStartStepVector(builder, numElems):
     return builder.StartVector(4, numElems, 4)
 
 def SliceOptionsEnd(builder):
+    return builder.EndObject()
+
+
+
+class ConvTranspose2DOptions(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = ConvTranspose2DOptions()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsConvTranspose2DOptions(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    @classmethod
+    def ConvTranspose2DOptionsBufferHasIdentifier(cls, buf, offset, size_prefixed=False):
+        return flatbuffers.util.BufferHasIdentifier(buf, offset, b"\x53\x4C\x49\x54", size_prefixed=size_prefixed)
+
+    # ConvTranspose2DOptions
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # ConvTranspose2DOptions
+    def StrideH(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 1
+
+    # ConvTranspose2DOptions
+    def StrideW(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 1
+
+    # ConvTranspose2DOptions
+    def DilationH(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 1
+
+    # ConvTranspose2DOptions
+    def DilationW(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 1
+
+    # ConvTranspose2DOptions
+    def PadTop(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 0
+
+    # ConvTranspose2DOptions
+    def PadLeft(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 0
+
+    # ConvTranspose2DOptions
+    def PadBottom(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 0
+
+    # ConvTranspose2DOptions
+    def PadRight(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(18))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 0
+
+    # ConvTranspose2DOptions
+    def OutputPaddingH(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 0
+
+    # ConvTranspose2DOptions
+    def OutputPaddingW(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(22))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 0
+
+    # ConvTranspose2DOptions
+    def Groups(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(24))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 1
+
+    # ConvTranspose2DOptions
+    def Activation(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(26))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint8Flags, o + self._tab.Pos)
+        return 0
+
+    # ConvTranspose2DOptions
+    def ActMin(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(28))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Float32Flags, o + self._tab.Pos)
+        return 0.0
+
+    # ConvTranspose2DOptions
+    def ActMax(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(30))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Float32Flags, o + self._tab.Pos)
+        return 0.0
+
+def ConvTranspose2DOptionsStart(builder):
+    builder.StartObject(14)
+
+def ConvTranspose2DOptionsAddStrideH(builder, strideH):
+    builder.PrependInt32Slot(0, strideH, 1)
+
+def ConvTranspose2DOptionsAddStrideW(builder, strideW):
+    builder.PrependInt32Slot(1, strideW, 1)
+
+def ConvTranspose2DOptionsAddDilationH(builder, dilationH):
+    builder.PrependInt32Slot(2, dilationH, 1)
+
+def ConvTranspose2DOptionsAddDilationW(builder, dilationW):
+    builder.PrependInt32Slot(3, dilationW, 1)
+
+def ConvTranspose2DOptionsAddPadTop(builder, padTop):
+    builder.PrependInt32Slot(4, padTop, 0)
+
+def ConvTranspose2DOptionsAddPadLeft(builder, padLeft):
+    builder.PrependInt32Slot(5, padLeft, 0)
+
+def ConvTranspose2DOptionsAddPadBottom(builder, padBottom):
+    builder.PrependInt32Slot(6, padBottom, 0)
+
+def ConvTranspose2DOptionsAddPadRight(builder, padRight):
+    builder.PrependInt32Slot(7, padRight, 0)
+
+def ConvTranspose2DOptionsAddOutputPaddingH(builder, outputPaddingH):
+    builder.PrependInt32Slot(8, outputPaddingH, 0)
+
+def ConvTranspose2DOptionsAddOutputPaddingW(builder, outputPaddingW):
+    builder.PrependInt32Slot(9, outputPaddingW, 0)
+
+def ConvTranspose2DOptionsAddGroups(builder, groups):
+    builder.PrependInt32Slot(10, groups, 1)
+
+def ConvTranspose2DOptionsAddActivation(builder, activation):
+    builder.PrependUint8Slot(11, activation, 0)
+
+def ConvTranspose2DOptionsAddActMin(builder, actMin):
+    builder.PrependFloat32Slot(12, actMin, 0.0)
+
+def ConvTranspose2DOptionsAddActMax(builder, actMax):
+    builder.PrependFloat32Slot(13, actMax, 0.0)
+
+def ConvTranspose2DOptionsEnd(builder):
     return builder.EndObject()
 
 

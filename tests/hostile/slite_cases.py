@@ -128,6 +128,67 @@ def conv2d_cases():
                weights=zero_sparse((8, 65536, 1, 1), index_type="uint32"), wshape=(8, 65536, 1, 1), bias=None)
 
 
+def conv_transpose2d_cases():
+    """CONV_TRANSPOSE2D: the output grows with stride, dilation and output padding, so the size
+    products reach past int32 from small files."""
+    x, w, b = (1, 4, 5, 5), f32(4, 3, 3, 3), f32(3)
+
+    def convt_out(size, k, s, d, p0, p1, extra):
+        return (size - 1) * s + d * (k - 1) + 1 - p0 - p1 + extra
+
+    def convt(name, opts, xs=x, weights=w, bias=b, out=None, **kw):
+        o = dict(StrideH=1, StrideW=1, DilationH=1, DilationW=1, PadTop=0, PadLeft=0, PadBottom=0, PadRight=0,
+                 OutputPaddingH=0, OutputPaddingW=0, Groups=1)
+        o.update(opts)
+        wshape = weights.shape if isinstance(weights, np.ndarray) else kw.pop("wshape")
+        if out is None:
+            oh = convt_out(xs[2], wshape[2], o["StrideH"], o["DilationH"], o["PadTop"], o["PadBottom"],
+                           o["OutputPaddingH"])
+            ow = convt_out(xs[3], wshape[3], o["StrideW"], o["DilationW"], o["PadLeft"], o["PadRight"],
+                           o["OutputPaddingW"])
+            groups = o["Groups"] if o["Groups"] >= 1 else 1
+            out = (xs[0], dim(wshape[1] * groups), dim(oh), dim(ow))
+        consts = [weights] + ([bias] if bias is not None else [])
+        return name, one("CONV_TRANSPOSE2D", [xs], out, o, consts, **kw)
+
+    for v in BIG + [-2, 2]:
+        yield convt(f"stride{v}", dict(StrideH=v))
+        yield convt(f"dilation{v}", dict(DilationW=v))
+        yield convt(f"pad{v}", dict(PadTop=v, PadRight=v))
+        yield convt(f"output_padding{v}", dict(OutputPaddingH=v, OutputPaddingW=v))
+        yield convt(f"groups{v}", dict(Groups=v))
+    yield convt("groups2_channels_odd", dict(Groups=2), xs=(1, 5, 5, 5), weights=f32(5, 3, 3, 3))
+    # Legal extremes: a dilated kernel cropped back to the input's size; a stride of 65536 on 2 rows.
+    yield convt("dilation65536_crop65536", dict(DilationH=65536, DilationW=65536, PadTop=65536, PadBottom=65536,
+                                                PadLeft=65536, PadRight=65536))
+    yield convt("stride65536_two_rows", dict(StrideH=65536), xs=(1, 4, 2, 1))
+    yield convt("stride65536_rows_2e31", dict(StrideH=65536, StrideW=65536), xs=(1, 4, 32769, 1))
+    yield convt("crops_everything", dict(PadTop=4, PadBottom=4), out=(1, 3, 1, 7))
+    yield convt("output_padding_past_stride", dict(OutputPaddingH=5, OutputPaddingW=9))
+    yield convt("weights_ic_disagree", {}, xs=(1, 3, 5, 5))
+    yield convt("weights_rank3", {}, weights=f32(4, 3, 3), out=(1, 3, 7, 7))
+    yield convt("output_channels_2e31", dict(Groups=2), xs=(1, 2, 5, 5),
+                weights=zero_sparse((2, 1 << 30, 1, 1), r=1, index_type="uint32"), wshape=(2, 1 << 30, 1, 1),
+                bias=None)
+    yield convt("bias_shape4", {}, bias=f32(4))
+    yield convt("bias_int32", {}, bias=np.zeros(3, np.int32))
+    yield convt("output_shape_off_by_one", {}, out=(1, 3, 8, 7))
+    yield convt("output_rank3", {}, out=(3, 7, 7))
+    for act, lo, hi in [(11, 0, 0), (255, 0, 0), (3, 1, 0), (3, float("nan"), 1)]:
+        yield convt(f"activation{act}_{lo}_{hi}", dict(Activation=act, ActMin=lo, ActMax=hi))
+    yield "weights_not_constant", one("CONV_TRANSPOSE2D", [x, (4, 3, 3, 3)], (1, 3, 7, 7))
+    m = one("CONV_TRANSPOSE2D", [x, (3,)], (1, 3, 7, 7), consts=[w])
+    m.ops[0]["inputs"] = [0, 2, 1]
+    yield "bias_not_constant", m
+    # Group-sparse weights with no stored groups: gigabytes of output or columns from a few bytes.
+    yield convt("sparse_kernel_46340", {}, xs=(1, 1, 1, 1), weights=zero_sparse((1, 1, 46340, 46340), r=1,
+                                                                                index_type="uint32"),
+                wshape=(1, 1, 46340, 46340), bias=None)
+    yield convt("sparse_channels_65536_taps_1024", {}, xs=(1, 1, 2, 2),
+                weights=zero_sparse((1, 65536, 32, 32), r=1, index_type="uint32"), wshape=(1, 65536, 32, 32),
+                bias=None)
+
+
 def fully_connected_cases():
     w, b = f32(3, 4), f32(3)
     yield "k_mismatch", one("FULLY_CONNECTED", [(2, 5)], (2, 3), consts=[w, b])
@@ -459,7 +520,8 @@ def slice_cases():
 
 
 PER_OP = {
-    "CONV2D": conv2d_cases, "FULLY_CONNECTED": fully_connected_cases, "ACTIVATION": activation_cases,
+    "CONV2D": conv2d_cases, "CONV_TRANSPOSE2D": conv_transpose2d_cases, "FULLY_CONNECTED": fully_connected_cases,
+    "ACTIVATION": activation_cases,
     "MAX_POOL2D": lambda: pool_cases("MAX_POOL2D"), "AVG_POOL2D": lambda: pool_cases("AVG_POOL2D"),
     "GLOBAL_AVG_POOL": global_avg_pool_cases, "CONCAT": concat_cases, "PAD": pad_cases, "RESHAPE": reshape_cases,
     "SOFTMAX": softmax_cases, "LAYER_NORM": layer_norm_cases, "MATMUL": matmul_cases,
@@ -474,7 +536,7 @@ PER_OP = {
 # --- every op of the schema: ranks, huge tensors, inputs, options tags ----------------------------
 
 SPATIAL = ("CONV2D", "MAX_POOL2D", "AVG_POOL2D", "GLOBAL_AVG_POOL", "RESIZE_BILINEAR", "DEPTH_TO_SPACE",
-           "RESIZE_NEAREST")  # NCHW
+           "RESIZE_NEAREST", "CONV_TRANSPOSE2D")  # NCHW
 
 
 def natural(op, shape, **kw):
@@ -484,6 +546,8 @@ def natural(op, shape, **kw):
     ins, consts, out, opts = [shape], [], shape, None   # shape-preserving ops
     if op == "CONV2D":   # a 1x1 conv to one channel
         consts, out = [np.ones((1, shape[1] if r > 1 else 1, 1, 1), np.float32)], shape[:1] + (1,) + shape[2:]
+    elif op == "CONV_TRANSPOSE2D":   # the same, its weights [IC][OC][1][1]
+        consts, out = [np.ones((shape[1] if r > 1 else 1, 1, 1, 1), np.float32)], shape[:1] + (1,) + shape[2:]
     elif op == "FULLY_CONNECTED":
         consts, out = [zero_sparse((8, shape[-1] if r else 1), index_type="uint32")], shape[:-1] + (8,)
     elif op in BINARY:
