@@ -91,10 +91,10 @@ def side_of(name):
 # --- the worker: builds, converts and compares one model after another, one JSON line per result ---
 
 def lively(model, side, seed=0):
-    """`model` (eval mode) with random norm affines, layer scales raised from their ~1e-5 init, and
-    BatchNorm statistics measured on a random batch (as tests/test_vision_families.py does: at
-    init, BN's (0, 1) statistics shrink activations to nothing in deep nets, and layer scales
-    leave blocks out of the output)."""
+    """`model` (eval mode) with random norm affines, layer scales raised from their ~1e-5 init,
+    zero-initialised layers made random, and BatchNorm statistics measured on a random batch (as
+    tests/test_vision_families.py does: at init, BN's (0, 1) statistics shrink activations to
+    nothing in deep nets, and layer scales leave blocks out of the output)."""
     import torch
 
     g = torch.Generator().manual_seed(seed)
@@ -105,6 +105,10 @@ def lively(model, side, seed=0):
                 mod.weight.copy_(0.5 + torch.rand(mod.weight.shape, generator=g))
                 if mod.bias is not None:
                     mod.bias.copy_(0.2 * torch.randn(mod.bias.shape, generator=g))
+            if isinstance(mod, (torch.nn.Linear, torch.nn.Conv2d)) and not mod.weight.any():
+                # zero-initialised layers (ViT's head): the output would not depend on the input
+                fan_in = mod.weight[0].numel()
+                mod.weight.copy_(torch.randn(mod.weight.shape, generator=g) / fan_in ** 0.5)
         for name, p in model.named_parameters():
             leaf = name.rsplit(".", 1)[-1]
             if (leaf == "gamma" or "layer_scale" in leaf) and float(p.abs().max()) < 1e-3:
