@@ -301,6 +301,18 @@ def _where(f, cond, a, b):
     return [np.where(cond.astype(bool), a, b)]
 
 
+def _clip(f, x, lo=None, hi=None):
+    """Clip of opset 11+: bounds as optional inputs (a middle one absent is not folded)."""
+    for bound, what in ((lo, "min"), (hi, "max")):
+        if bound is not None and bound.size != 1:
+            f.fail(f"{what} must be one number")
+    if lo is not None:
+        x = np.maximum(x, lo.reshape(()))
+    if hi is not None:
+        x = np.minimum(x, hi.reshape(()))
+    return x
+
+
 def _logical(fn, arity=(2, 2)):
     return _elementwise(lambda f, *xs: fn(*(x.astype(bool) for x in xs)), np.bool_, arity)
 
@@ -324,7 +336,8 @@ FOLDS = {
     "Min": _elementwise(lambda f, *xs: np.minimum.reduce(np.broadcast_arrays(*xs)), arity=_VARIADIC),
     "Max": _elementwise(lambda f, *xs: np.maximum.reduce(np.broadcast_arrays(*xs)), arity=_VARIADIC),
     "Neg": _unary(np.negative), "Abs": _unary(np.abs), "Sqrt": _unary(np.sqrt), "Reciprocal": _unary(np.reciprocal),
-    "Floor": _unary(np.floor), "Ceil": _unary(np.ceil),
+    "Floor": _unary(np.floor), "Ceil": _unary(np.ceil), "Exp": _unary(np.exp),
+    "Clip": _elementwise(_clip, arity=(1, 3)),
     "Equal": _elementwise(lambda f, a, b: a == b, np.bool_), "Less": _elementwise(lambda f, a, b: a < b, np.bool_),
     "LessOrEqual": _elementwise(lambda f, a, b: a <= b, np.bool_),
     "Greater": _elementwise(lambda f, a, b: a > b, np.bool_),

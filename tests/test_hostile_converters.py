@@ -125,6 +125,36 @@ def test_folding_whitelist_matches_onnxruntime():
         from_onnx(data)
 
 
+def test_clip_and_exp_fold():
+    """timm's TF-'same' padding computes pads through Ceil, Sub and Clip of shapes; Swin V2 scales
+    its logits by Exp of a constant: both fold away, matching onnxruntime."""
+    ort = pytest.importorskip("onnxruntime")
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Slice", ["s", "two", "four"], ["hw"]),
+        helper.make_node("Cast", ["hw"], ["hwf"], to=1), helper.make_node("Div", ["hwf", "stride"], ["q"]),
+        helper.make_node("Ceil", ["q"], ["c"]), helper.make_node("Sub", ["c", "hwf"], ["d"]),
+        helper.make_node("Clip", ["d", "zero_f"], ["pos"]), helper.make_node("Clip", ["d", "lo", "hi"], ["mid"]),
+        helper.make_node("Add", ["pos", "mid"], ["both"]), helper.make_node("Cast", ["both"], ["bi"], to=7),
+        helper.make_node("Concat", ["zeros2", "bi", "zeros2", "bi"], ["pads"], axis=0),
+        helper.make_node("Pad", ["x", "pads"], ["p"]), helper.make_node("Exp", ["logit"], ["scale"]),
+        helper.make_node("Mul", ["p", "scale"], ["y"]),
+    ]
+    inits = [_i64("two", [2]), _i64("four", [4]), _i64("zeros2", [0, 0]),
+             numpy_helper.from_array(np.array(0.5, np.float32), "stride"),
+             numpy_helper.from_array(np.array(0.0, np.float32), "zero_f"),
+             numpy_helper.from_array(np.array(-1.0, np.float32), "lo"),
+             numpy_helper.from_array(np.array(6.0, np.float32), "hi"),
+             numpy_helper.from_array(np.array(0.7, np.float32), "logit")]
+    model = _model(nodes, [_f32("x", [1, 2, 3, 5])], [_f32("y", [1, 2, 15, 25])], inits)
+    data = _bytes(onnx.shape_inference.infer_shapes(model, data_prop=True))
+    converted = from_onnx(data)
+    assert [op.type for op in converted.graph.ops] == ["PAD", "MUL"]
+    x = np.random.default_rng(1).standard_normal((1, 2, 3, 5)).astype(np.float32)
+    (y,) = sparselite.load(converted.to_bytes()).run(x)
+    ref = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    assert y.shape == ref.shape and np.allclose(y, ref, atol=1e-6)
+
+
 def test_fold_errors_name_the_node():
     for nodes, inits, message in (
             ([helper.make_node("Div", ["a", "z"], ["c"], name="d")], [_i64("a", 1), _i64("z", 0)],
