@@ -22,7 +22,7 @@ from .ir import Graph
 from .limits import ComputeBudget, num_elements
 from .missing import Missing, Unsupported
 from .onnx_infer import infer_shapes
-from .slicing import add_slice
+from .slicing import add_axis_slice, add_slice
 
 OPSETS = range(13, 21)
 MAX_REINFERENCES = 64   # shape inference runs again at most this often per model (see reinfer)
@@ -481,9 +481,44 @@ class _Converter:
         self.add("LAYER_NORM", inputs, node, dict(epsilon=float(a.get("epsilon", 1e-5))))
 
     def op_Gather(self, node):
-        if self.attrs(node).get("axis", 0) != 0:
-            raise Unsupported("Gather", "axis other than 0 (embedding lookup)")
+        axis = self.attrs(node).get("axis", 0)
+        if axis != 0:
+            self.gather_as_slice(node, axis)
+            return
+        try:   # rows of a computed tensor at constant, evenly stepping indices: a slice
+            if node.input[0] not in self.consts and node.input[1] in self.consts:
+                self.gather_as_slice(node, axis)
+                return
+        except Unsupported:
+            pass
         self.add("GATHER", [self.tensor(node.input[0]), self.tensor(node.input[1])], node)
+
+    def gather_as_slice(self, node, axis):
+        """Gather of constant indices that step evenly (a ViT's class token x[:, 0], every other
+        row): a SLICE, then a RESHAPE for the index's rank."""
+        shape = self.shape(node.input[0], node)
+        if not -len(shape) <= axis < len(shape):
+            raise ConversionError(f"Gather '{node.name}': axis {axis} is out of range for rank {len(shape)}")
+        axis %= len(shape)
+        if node.input[1] not in self.consts:
+            raise Unsupported("Gather", "computed indices on an axis other than 0 (embedding lookup)")
+        indices = self.consts[node.input[1]]
+        flat = indices.reshape(-1).astype(np.int64)
+        if indices.dtype.kind not in "iu" or flat.size == 0 or indices.ndim > 1:
+            raise Unsupported("Gather", "indices other than a scalar or a vector")
+        if ((flat < -shape[axis]) | (flat >= shape[axis])).any():
+            raise ConversionError(f"Gather '{node.name}': indices {flat.tolist()} are out of range for an axis of "
+                                  f"{shape[axis]}")
+        flat = flat % shape[axis]
+        step = int(flat[1] - flat[0]) if flat.size > 1 else 1
+        if step == 0 or (np.diff(flat) != step).any():
+            raise Unsupported("Gather", "constant indices that do not step evenly on an axis other than 0")
+        x = add_axis_slice(self.graph, self.tensor(node.input[0]), axis, int(flat[0]), step, flat.size,
+                           node.name or node.output[0])
+        if indices.ndim == 1:
+            self.values[node.output[0]] = x
+        else:   # a scalar index drops the axis
+            self.add("RESHAPE", [x], node, dtype=self.graph.tensors[x].dtype)
 
     def op_Cast(self, node):
         dtype = _DTYPES.get(self.attrs(node)["to"])

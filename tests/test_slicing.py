@@ -553,3 +553,38 @@ def test_shufflenet_onnx_as_exported(x):
     (y,) = sparselite.load(from_onnx(data).to_bytes()).run(x.numpy())
     ref = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"x": x.numpy()})[0]
     assert rel_err(y, ref) < 1e-4
+
+
+@pytest.mark.parametrize("indices,axis", [(0, 1), (-1, 1), ([0, 2, 4], 2), ([3, 1], 1), ([1], 0), ([1, 0], 0)])
+def test_onnx_gather_of_constant_indices_is_a_slice(indices, axis):
+    """Gather with constant indices that step evenly (a ViT's class token x[:, 0]) on a computed
+    tensor: SLICE (and RESHAPE for a scalar index), bit-exact against onnxruntime."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    shape = (2, 5, 6)
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Gather", ["r", "i"], ["y"], axis=axis)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.array(indices, np.int64), "i")])
+    model = onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    data = model.SerializeToString()
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    converted = from_onnx(data)
+    assert "GATHER" not in [op.type for op in converted.graph.ops]
+    (y,) = sparselite.load(converted.to_bytes()).run(x)
+    assert np.array_equal(y, ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0])
+
+
+def test_onnx_gather_of_uneven_indices_off_axis_0_is_reported():
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Gather", ["r", "i"], ["y"], axis=1)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 5])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.array([0, 1, 3], np.int64), "i")])
+    model = onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    with pytest.raises(sparselite.ConversionError, match="Gather: constant indices that do not step evenly"):
+        from_onnx(model.SerializeToString())
