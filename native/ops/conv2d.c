@@ -16,7 +16,6 @@
 
 typedef enum { PATH_POINTWISE, PATH_DEPTHWISE, PATH_WINOGRAD, PATH_IMPLICIT, PATH_IM2COL } conv_path_t;
 
-
 typedef struct {
   sl_conv2d_shape_t s;
   sl_activation_t act;
@@ -50,6 +49,13 @@ static sl_status_t dense_weights(sl_model_t* m, const sl_node_t* n, const sl_ten
   sl_group_sparse_densify(w->sparse, values);
   *dense = values;
   return SL_OK;
+}
+
+/* [OC][IC][1][1] weights as the [OC][IC] matrix they are: the same tensor, read as rank 2. */
+static sl_tensor_t as_matrix(const sl_tensor_t* w) {
+  sl_tensor_t matrix = *w;
+  matrix.rank = 2;
+  return matrix;
 }
 
 static sl_status_t prepare_im2col(sl_model_t* m, sl_node_t* n, conv_params_t* p, const sl_tensor_t* w,
@@ -151,11 +157,8 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   bool depthwise = groups == c && oc == c && dh == 1 && dw == 1;
   if (pointwise) {
     p->path = PATH_POINTWISE;
-    int32_t wshape[2] = {oc, c};
-    sl_tensor_t w2 = *w; /* the [OC][IC][1][1] weights as the [OC][IC] matrix they are */
-    w2.rank = 2;
-    memcpy(w2.shape, wshape, sizeof(wshape));
-    st = sl_linear_prepare(m, n, &p->linear, &w2, p->bias, SL_LINEAR_CHANNEL_MAJOR, pixels, pixels, &p->act);
+    sl_tensor_t matrix = as_matrix(w);
+    st = sl_linear_prepare(m, n, &p->linear, &matrix, p->bias, SL_LINEAR_CHANNEL_MAJOR, pixels, pixels, &p->act);
     n->flops *= p->batch;
     n->dense_flops *= p->batch;
     size_t subsampled; /* a strided 1x1 conv runs on its input's every stride-th pixel, copied first */
@@ -217,10 +220,7 @@ sl_status_t sl_conv2d_fuse(sl_model_t* m, sl_fb_t* fb, uint32_t band_rows, sl_no
   sl_status_t st = dense_weights(m, dw, w, &dw_weights);
   if (st != SL_OK) return st;
   sl_fused_dw_t dw_half = {d->s, dw_weights, d->bias, d->act};
-  sl_fused_project_t project_half = {*sl_in(m, project, 1), p->bias, p->act};
-  int32_t wshape[2] = {(int32_t)p->s.out_c, (int32_t)p->s.in_c}; /* [OC][IC][1][1] as the matrix it is */
-  project_half.weights.rank = 2;
-  memcpy(project_half.weights.shape, wshape, sizeof(wshape));
+  sl_fused_project_t project_half = {as_matrix(sl_in(m, project, 1)), p->bias, p->act};
   st = sl_fused_block_prepare(m, expand, dw, project, &e->linear, band_rows, e->s.in_h, e->s.in_w, &dw_half,
                               &project_half,
                               add != NULL ? &add_act : NULL, &e->block);

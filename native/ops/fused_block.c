@@ -102,6 +102,7 @@ sl_status_t sl_fused_block_prepare(sl_model_t* m, sl_node_t* head, sl_node_t* dw
   b->band_rows = rows;
   b->bands = (s->out_h + rows - 1) / rows;
   b->segment_bands = (b->bands + SL_FUSED_SEGMENTS - 1) / SL_FUSED_SEGMENTS;
+  b->segments = (b->bands + b->segment_bands - 1) / b->segment_bands;
   /* Two floats around every channel's rows: the dwconv kernel reads (and drops) them. */
   b->e_stride = e_rows * in_w + 4;
   b->d_stride = (size_t)rows * s->out_w;
@@ -148,8 +149,7 @@ static void zero_rows(const sl_fused_block_t* b, float* e, int64_t j0, int64_t j
 static void segment_task(void* ctx, size_t task, size_t thread) {
   const job_t* j = ctx;
   const sl_fused_block_t* b = j->b;
-  size_t segments = (b->bands + b->segment_bands - 1) / b->segment_bands;
-  size_t image = task / segments, first = task % segments * b->segment_bands;
+  size_t image = task / b->segments, first = task % b->segments * b->segment_bands;
   size_t last = first + b->segment_bands < b->bands ? first + b->segment_bands : b->bands;
   size_t w = b->in_w, hw = (size_t)b->in_h * w, ow = b->out_w, ohw = (size_t)b->out_h * ow;
   const float* x = j->x + image * b->in_c * hw;
@@ -197,6 +197,5 @@ static void segment_task(void* ctx, size_t task, size_t thread) {
 void sl_fused_block_run(const sl_model_t* m, const sl_node_t* head, const sl_fused_block_t* b, const float* x,
                         float* y, size_t batch) {
   job_t j = {m, head, b, x, y};
-  size_t segments = (b->bands + b->segment_bands - 1) / b->segment_bands;
-  sl_parallel_for(m, batch * segments, segment_task, &j);
+  sl_parallel_for(m, batch * b->segments, segment_task, &j);
 }

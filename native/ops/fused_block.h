@@ -37,7 +37,7 @@ typedef struct {
   sl_minmax_t dw_mm;
   sl_activation_t dw_post;
   sl_fused_kind_t kinds[2];
-  uint32_t num_kinds, bands, band_rows, segment_bands;
+  uint32_t num_kinds, bands, band_rows, segment_bands, segments; /* segments: tasks per image */
   uint32_t in_c, in_h, in_w, mid_c, out_c, out_h, out_w, stride_h, pad_top, kernel_h;
   size_t e_stride, d_stride; /* floats per channel of the band buffers */
   bool residual;
