@@ -21,6 +21,7 @@ export const DTYPES = {
     3: ["int64", 8],
     4: ["uint16", 2],
     5: ["uint32", 4],
+    6: ["bool", 1],
 };
 
 // sl_isa_t bits by the name kernels carry as suffix (SL_ISA_SCALAR, 0, is no bit)

@@ -35,7 +35,8 @@ typedef enum {
   SL_DTYPE_INT32 = 2,
   SL_DTYPE_INT64 = 3,
   SL_DTYPE_UINT16 = 4,
-  SL_DTYPE_UINT32 = 5
+  SL_DTYPE_UINT32 = 5,
+  SL_DTYPE_BOOL = 6 /* one byte, 0 or 1 */
 } sl_dtype_t;
 
 #define SL_MAX_RANK 8

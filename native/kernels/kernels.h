@@ -32,6 +32,7 @@
 typedef struct {
   sl_act_type_t type;
   float min, max; /* SL_ACT_CLAMP only */
+  float exponent; /* SL_ACT_POW only */
 } sl_activation_t;
 
 /* W[rows x cols] in group-CSR form with fp32 values, as verified at load. */

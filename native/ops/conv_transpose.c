@@ -136,7 +136,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   p->stride_h = sh, p->stride_w = sw, p->dilation_h = dh, p->dilation_w = dw, p->pad_top = pt, p->pad_left = pl;
   p->batch = (uint32_t)x->shape[0];
   p->bias = b != NULL ? sl_const_f32(b) : NULL;
-  sl_activation_t none = {SL_ACT_NONE, 0.0f, 0.0f};
+  sl_activation_t none = {.type = SL_ACT_NONE};
   sl_activation_split(&none, &p->none);
   p->vunary = sl_op_kernel(m, SL_FAMILY_vunary, 0);
   size_t in_pixels = (size_t)p->in_h * p->in_w, taps = (size_t)kh * kw;

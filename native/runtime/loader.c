@@ -33,6 +33,7 @@ typedef struct {
 
 static size_t dtype_size(sl_dtype_t t) {
   switch (t) {
+    case SL_DTYPE_BOOL: return 1;
     case SL_DTYPE_FLOAT16: case SL_DTYPE_UINT16: return 2;
     case SL_DTYPE_FLOAT32: case SL_DTYPE_INT32: case SL_DTYPE_UINT32: return 4;
     case SL_DTYPE_INT64: return 8;

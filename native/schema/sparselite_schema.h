@@ -19,6 +19,7 @@ typedef enum {
   SL_SCHEMA_DTYPE_INT64 = 3,
   SL_SCHEMA_DTYPE_UINT16 = 4,
   SL_SCHEMA_DTYPE_UINT32 = 5,
+  SL_SCHEMA_DTYPE_BOOL = 6,
   SL_SCHEMA_DTYPE_COUNT
 } sl_schema_dtype_t;
 /* X(SL_SCHEMA_DTYPE_<NAME> without the prefix, its lower case, value) per value. */
@@ -28,7 +29,8 @@ typedef enum {
   X(INT32, int32, 2)            \
   X(INT64, int64, 3)            \
   X(UINT16, uint16, 4)          \
-  X(UINT32, uint32, 5)
+  X(UINT32, uint32, 5)          \
+  X(BOOL, bool, 6)
 /* The schema's name of a value; NULL when it is not one. */
 static inline const char* sl_schema_dtype_name(uint32_t v) {
   static const char* const names[SL_SCHEMA_DTYPE_COUNT] = {
@@ -38,6 +40,7 @@ static inline const char* sl_schema_dtype_name(uint32_t v) {
       [SL_SCHEMA_DTYPE_INT64] = "INT64",
       [SL_SCHEMA_DTYPE_UINT16] = "UINT16",
       [SL_SCHEMA_DTYPE_UINT32] = "UINT32",
+      [SL_SCHEMA_DTYPE_BOOL] = "BOOL",
   };
   return v < SL_SCHEMA_DTYPE_COUNT ? names[v] : NULL;
 }
@@ -72,6 +75,13 @@ typedef enum {
   SL_OP_REDUCE = 25,
   SL_OP_RESIZE_NEAREST = 26,
   SL_OP_CONV_TRANSPOSE2D = 27,
+  SL_OP_COMPARE = 28,
+  SL_OP_LOGICAL = 29,
+  SL_OP_WHERE = 30,
+  SL_OP_CUMSUM = 31,
+  SL_OP_EXPAND = 32,
+  SL_OP_GATHER_ELEMENTS = 33,
+  SL_OP_GROUP_NORM = 34,
   SL_OP_COUNT
 } sl_op_type_t;
 /* X(SL_OP_<NAME> without the prefix, its lower case, value) per value. */
@@ -103,7 +113,14 @@ typedef enum {
   X(SLICE, slice, 24)                       \
   X(REDUCE, reduce, 25)                     \
   X(RESIZE_NEAREST, resize_nearest, 26)     \
-  X(CONV_TRANSPOSE2D, conv_transpose2d, 27)
+  X(CONV_TRANSPOSE2D, conv_transpose2d, 27) \
+  X(COMPARE, compare, 28)                   \
+  X(LOGICAL, logical, 29)                   \
+  X(WHERE, where, 30)                       \
+  X(CUMSUM, cumsum, 31)                     \
+  X(EXPAND, expand, 32)                     \
+  X(GATHER_ELEMENTS, gather_elements, 33)   \
+  X(GROUP_NORM, group_norm, 34)
 /* The schema's name of a value; NULL when it is not one. */
 static inline const char* sl_op_type_name(uint32_t v) {
   static const char* const names[SL_OP_COUNT] = {
@@ -135,8 +152,71 @@ static inline const char* sl_op_type_name(uint32_t v) {
       [SL_OP_REDUCE] = "REDUCE",
       [SL_OP_RESIZE_NEAREST] = "RESIZE_NEAREST",
       [SL_OP_CONV_TRANSPOSE2D] = "CONV_TRANSPOSE2D",
+      [SL_OP_COMPARE] = "COMPARE",
+      [SL_OP_LOGICAL] = "LOGICAL",
+      [SL_OP_WHERE] = "WHERE",
+      [SL_OP_CUMSUM] = "CUMSUM",
+      [SL_OP_EXPAND] = "EXPAND",
+      [SL_OP_GATHER_ELEMENTS] = "GATHER_ELEMENTS",
+      [SL_OP_GROUP_NORM] = "GROUP_NORM",
   };
   return v < SL_OP_COUNT ? names[v] : NULL;
+}
+
+/* enum CompareKind : ubyte */
+typedef enum {
+  SL_COMPARE_KIND_EQUAL = 0,
+  SL_COMPARE_KIND_NOT_EQUAL = 1,
+  SL_COMPARE_KIND_LESS = 2,
+  SL_COMPARE_KIND_LESS_EQUAL = 3,
+  SL_COMPARE_KIND_GREATER = 4,
+  SL_COMPARE_KIND_GREATER_EQUAL = 5,
+  SL_COMPARE_KIND_COUNT
+} sl_compare_kind_t;
+/* X(SL_COMPARE_KIND_<NAME> without the prefix, its lower case, value) per value. */
+#define SL_COMPARE_KIND_LIST(X)      \
+  X(EQUAL, equal, 0)                 \
+  X(NOT_EQUAL, not_equal, 1)         \
+  X(LESS, less, 2)                   \
+  X(LESS_EQUAL, less_equal, 3)       \
+  X(GREATER, greater, 4)             \
+  X(GREATER_EQUAL, greater_equal, 5)
+/* The schema's name of a value; NULL when it is not one. */
+static inline const char* sl_compare_kind_name(uint32_t v) {
+  static const char* const names[SL_COMPARE_KIND_COUNT] = {
+      [SL_COMPARE_KIND_EQUAL] = "EQUAL",
+      [SL_COMPARE_KIND_NOT_EQUAL] = "NOT_EQUAL",
+      [SL_COMPARE_KIND_LESS] = "LESS",
+      [SL_COMPARE_KIND_LESS_EQUAL] = "LESS_EQUAL",
+      [SL_COMPARE_KIND_GREATER] = "GREATER",
+      [SL_COMPARE_KIND_GREATER_EQUAL] = "GREATER_EQUAL",
+  };
+  return v < SL_COMPARE_KIND_COUNT ? names[v] : NULL;
+}
+
+/* enum LogicalKind : ubyte */
+typedef enum {
+  SL_LOGICAL_KIND_AND = 0,
+  SL_LOGICAL_KIND_OR = 1,
+  SL_LOGICAL_KIND_XOR = 2,
+  SL_LOGICAL_KIND_NOT = 3,
+  SL_LOGICAL_KIND_COUNT
+} sl_logical_kind_t;
+/* X(SL_LOGICAL_KIND_<NAME> without the prefix, its lower case, value) per value. */
+#define SL_LOGICAL_KIND_LIST(X) \
+  X(AND, and, 0)                \
+  X(OR, or, 1)                  \
+  X(XOR, xor, 2)                \
+  X(NOT, not, 3)
+/* The schema's name of a value; NULL when it is not one. */
+static inline const char* sl_logical_kind_name(uint32_t v) {
+  static const char* const names[SL_LOGICAL_KIND_COUNT] = {
+      [SL_LOGICAL_KIND_AND] = "AND",
+      [SL_LOGICAL_KIND_OR] = "OR",
+      [SL_LOGICAL_KIND_XOR] = "XOR",
+      [SL_LOGICAL_KIND_NOT] = "NOT",
+  };
+  return v < SL_LOGICAL_KIND_COUNT ? names[v] : NULL;
 }
 
 /* enum ReduceKind : ubyte */
@@ -236,6 +316,14 @@ typedef enum {
   SL_ACT_GELU = 8,
   SL_ACT_GELU_TANH = 9,
   SL_ACT_TANH = 10,
+  SL_ACT_NEG = 11,
+  SL_ACT_ABS = 12,
+  SL_ACT_SQRT = 13,
+  SL_ACT_RSQRT = 14,
+  SL_ACT_EXP = 15,
+  SL_ACT_LOG = 16,
+  SL_ACT_ERF = 17,
+  SL_ACT_POW = 18,
   SL_ACT_COUNT
 } sl_act_type_t;
 /* X(SL_ACT_<NAME> without the prefix, its lower case, value) per value. */
@@ -250,7 +338,15 @@ typedef enum {
   X(SILU, silu, 7)               \
   X(GELU, gelu, 8)               \
   X(GELU_TANH, gelu_tanh, 9)     \
-  X(TANH, tanh, 10)
+  X(TANH, tanh, 10)              \
+  X(NEG, neg, 11)                \
+  X(ABS, abs, 12)                \
+  X(SQRT, sqrt, 13)              \
+  X(RSQRT, rsqrt, 14)            \
+  X(EXP, exp, 15)                \
+  X(LOG, log, 16)                \
+  X(ERF, erf, 17)                \
+  X(POW, pow, 18)
 /* The schema's name of a value; NULL when it is not one. */
 static inline const char* sl_act_type_name(uint32_t v) {
   static const char* const names[SL_ACT_COUNT] = {
@@ -265,6 +361,14 @@ static inline const char* sl_act_type_name(uint32_t v) {
       [SL_ACT_GELU] = "GELU",
       [SL_ACT_GELU_TANH] = "GELU_TANH",
       [SL_ACT_TANH] = "TANH",
+      [SL_ACT_NEG] = "NEG",
+      [SL_ACT_ABS] = "ABS",
+      [SL_ACT_SQRT] = "SQRT",
+      [SL_ACT_RSQRT] = "RSQRT",
+      [SL_ACT_EXP] = "EXP",
+      [SL_ACT_LOG] = "LOG",
+      [SL_ACT_ERF] = "ERF",
+      [SL_ACT_POW] = "POW",
   };
   return v < SL_ACT_COUNT ? names[v] : NULL;
 }
@@ -288,6 +392,11 @@ typedef enum {
   SL_OPTIONS_REDUCE_OPTIONS = 14,
   SL_OPTIONS_SLICE_OPTIONS = 15,
   SL_OPTIONS_CONV_TRANSPOSE2D_OPTIONS = 16,
+  SL_OPTIONS_COMPARE_OPTIONS = 17,
+  SL_OPTIONS_LOGICAL_OPTIONS = 18,
+  SL_OPTIONS_CUMSUM_OPTIONS = 19,
+  SL_OPTIONS_GATHER_ELEMENTS_OPTIONS = 20,
+  SL_OPTIONS_GROUP_NORM_OPTIONS = 21,
   SL_OPTIONS_COUNT
 } sl_options_type_t;
 /* X(SL_OPTIONS_<NAME> without the prefix, its lower case, value) per value. */
@@ -308,7 +417,12 @@ typedef enum {
   X(DEPTH_TO_SPACE_OPTIONS, depth_to_space_options, 13)     \
   X(REDUCE_OPTIONS, reduce_options, 14)                     \
   X(SLICE_OPTIONS, slice_options, 15)                       \
-  X(CONV_TRANSPOSE2D_OPTIONS, conv_transpose2d_options, 16)
+  X(CONV_TRANSPOSE2D_OPTIONS, conv_transpose2d_options, 16) \
+  X(COMPARE_OPTIONS, compare_options, 17)                   \
+  X(LOGICAL_OPTIONS, logical_options, 18)                   \
+  X(CUMSUM_OPTIONS, cumsum_options, 19)                     \
+  X(GATHER_ELEMENTS_OPTIONS, gather_elements_options, 20)   \
+  X(GROUP_NORM_OPTIONS, group_norm_options, 21)
 /* The schema's name of a value; NULL when it is not one. */
 static inline const char* sl_options_type_name(uint32_t v) {
   static const char* const names[SL_OPTIONS_COUNT] = {
@@ -329,6 +443,11 @@ static inline const char* sl_options_type_name(uint32_t v) {
       [SL_OPTIONS_REDUCE_OPTIONS] = "ReduceOptions",
       [SL_OPTIONS_SLICE_OPTIONS] = "SliceOptions",
       [SL_OPTIONS_CONV_TRANSPOSE2D_OPTIONS] = "ConvTranspose2DOptions",
+      [SL_OPTIONS_COMPARE_OPTIONS] = "CompareOptions",
+      [SL_OPTIONS_LOGICAL_OPTIONS] = "LogicalOptions",
+      [SL_OPTIONS_CUMSUM_OPTIONS] = "CumsumOptions",
+      [SL_OPTIONS_GATHER_ELEMENTS_OPTIONS] = "GatherElementsOptions",
+      [SL_OPTIONS_GROUP_NORM_OPTIONS] = "GroupNormOptions",
   };
   return v < SL_OPTIONS_COUNT ? names[v] : NULL;
 }
@@ -362,6 +481,13 @@ static inline const char* sl_options_type_name(uint32_t v) {
 #define SL_OPTIONS_OF_REDUCE SL_OPTIONS_REDUCE_OPTIONS
 #define SL_OPTIONS_OF_RESIZE_NEAREST SL_OPTIONS_RESIZE_OPTIONS
 #define SL_OPTIONS_OF_CONV_TRANSPOSE2D SL_OPTIONS_CONV_TRANSPOSE2D_OPTIONS
+#define SL_OPTIONS_OF_COMPARE SL_OPTIONS_COMPARE_OPTIONS
+#define SL_OPTIONS_OF_LOGICAL SL_OPTIONS_LOGICAL_OPTIONS
+#define SL_OPTIONS_OF_WHERE SL_OPTIONS_NONE
+#define SL_OPTIONS_OF_CUMSUM SL_OPTIONS_CUMSUM_OPTIONS
+#define SL_OPTIONS_OF_EXPAND SL_OPTIONS_NONE
+#define SL_OPTIONS_OF_GATHER_ELEMENTS SL_OPTIONS_GATHER_ELEMENTS_OPTIONS
+#define SL_OPTIONS_OF_GROUP_NORM SL_OPTIONS_GROUP_NORM_OPTIONS
 
 /* struct Buffer: its size and each field's byte offset */
 #define SL_BUFFER_SIZEOF 16
@@ -467,6 +593,7 @@ enum {
   SL_ACTIVATION_OPTIONS_ACTIVATION = 0, /* Activation */
   SL_ACTIVATION_OPTIONS_MIN = 1,        /* float */
   SL_ACTIVATION_OPTIONS_MAX = 2,        /* float */
+  SL_ACTIVATION_OPTIONS_EXPONENT = 3,   /* float */
 };
 static inline uint8_t sl_activation_options_activation(sl_fb_t* fb, const sl_fb_table_t* t) {
   return sl_fb_u8(fb, t, SL_ACTIVATION_OPTIONS_ACTIVATION, SL_ACT_NONE);
@@ -476,6 +603,9 @@ static inline float sl_activation_options_min(sl_fb_t* fb, const sl_fb_table_t* 
 }
 static inline float sl_activation_options_max(sl_fb_t* fb, const sl_fb_table_t* t) {
   return sl_fb_f32(fb, t, SL_ACTIVATION_OPTIONS_MAX, 0.0f);
+}
+static inline float sl_activation_options_exponent(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_f32(fb, t, SL_ACTIVATION_OPTIONS_EXPONENT, 1.0f);
 }
 
 /* table BinaryOptions (in OpOptions): field ids, and accessors by name */
@@ -640,6 +770,58 @@ enum {
 };
 static inline int32_t sl_depth_to_space_options_block_size(sl_fb_t* fb, const sl_fb_table_t* t) {
   return sl_fb_i32(fb, t, SL_DEPTH_TO_SPACE_OPTIONS_BLOCK_SIZE, 0);
+}
+
+/* table CompareOptions (in OpOptions): field ids, and accessors by name */
+enum {
+  SL_COMPARE_OPTIONS_KIND = 0, /* CompareKind */
+};
+static inline uint8_t sl_compare_options_kind(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_u8(fb, t, SL_COMPARE_OPTIONS_KIND, SL_COMPARE_KIND_EQUAL);
+}
+
+/* table LogicalOptions (in OpOptions): field ids, and accessors by name */
+enum {
+  SL_LOGICAL_OPTIONS_KIND = 0, /* LogicalKind */
+};
+static inline uint8_t sl_logical_options_kind(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_u8(fb, t, SL_LOGICAL_OPTIONS_KIND, SL_LOGICAL_KIND_AND);
+}
+
+/* table CumsumOptions (in OpOptions): field ids, and accessors by name */
+enum {
+  SL_CUMSUM_OPTIONS_AXIS = 0,      /* int */
+  SL_CUMSUM_OPTIONS_EXCLUSIVE = 1, /* bool */
+  SL_CUMSUM_OPTIONS_REVERSE = 2,   /* bool */
+};
+static inline int32_t sl_cumsum_options_axis(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_i32(fb, t, SL_CUMSUM_OPTIONS_AXIS, 0);
+}
+static inline bool sl_cumsum_options_exclusive(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_u8(fb, t, SL_CUMSUM_OPTIONS_EXCLUSIVE, 0) != 0;
+}
+static inline bool sl_cumsum_options_reverse(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_u8(fb, t, SL_CUMSUM_OPTIONS_REVERSE, 0) != 0;
+}
+
+/* table GatherElementsOptions (in OpOptions): field ids, and accessors by name */
+enum {
+  SL_GATHER_ELEMENTS_OPTIONS_AXIS = 0, /* int */
+};
+static inline int32_t sl_gather_elements_options_axis(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_i32(fb, t, SL_GATHER_ELEMENTS_OPTIONS_AXIS, 0);
+}
+
+/* table GroupNormOptions (in OpOptions): field ids, and accessors by name */
+enum {
+  SL_GROUP_NORM_OPTIONS_GROUPS = 0,  /* int */
+  SL_GROUP_NORM_OPTIONS_EPSILON = 1, /* float */
+};
+static inline int32_t sl_group_norm_options_groups(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_i32(fb, t, SL_GROUP_NORM_OPTIONS_GROUPS, 0);
+}
+static inline float sl_group_norm_options_epsilon(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_f32(fb, t, SL_GROUP_NORM_OPTIONS_EPSILON, 0.00001f);
 }
 
 /* table SliceOptions (in OpOptions): field ids, and accessors by name */

@@ -544,7 +544,7 @@ static void test_vunary(const sl_ukernel_t* k) {
     for (size_t i = 0; i < n; i++) x[i] = frand() * (i % 3 == 0 ? 12.0f : 4.0f);
     x[rnd((uint32_t)n)] = (float)(rnd(3)) * 100.0f - 100.0f; /* -100, 0 or 100 */
     for (int t = 0; t < SL_ACT_COUNT; t++) {
-      sl_activation_t act = {(sl_act_type_t)t, -0.5f, 2.0f};
+      sl_activation_t act = {(sl_act_type_t)t, -0.5f, 2.0f, 3.0f};
       bool piecewise_linear = t <= SL_ACT_HARDSIGMOID;
       if (trial % 2 == 1) poison(x, n, piecewise_linear);
       sl_f32_vunary_ref(&act, x, want, n);

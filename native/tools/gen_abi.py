@@ -72,8 +72,8 @@ def abi():
     ffi = _header_ffi()
     dtypes = {}
     for name, value in _enum(ffi, "sl_dtype_t").items():
-        dtype = name[len("SL_DTYPE_"):].lower()  # SL_DTYPE_FLOAT32 -> numpy's float32, 4 bytes
-        dtypes[value] = (dtype, int(re.search(r"\d+$", dtype).group()) // 8)
+        dtype = name[len("SL_DTYPE_"):].lower()  # SL_DTYPE_FLOAT32 -> numpy's float32, 4 bytes; bool 1 byte
+        dtypes[value] = (dtype, 1 if dtype == "bool" else int(re.search(r"\d+$", dtype).group()) // 8)
     # Named as the kernels' suffixes are (sl_f32_gemm_ukernel_4x24__avx2): AVX2 kernels imply FMA.
     isa = {name[len("SL_ISA_"):].lower().removesuffix("_fma"): bit
            for name, bit in _enum(ffi, "sl_isa_t").items() if bit}

@@ -26,4 +26,9 @@ OP_OPTIONS = {
     "REDUCE": "ReduceOptions",
     "RESIZE_NEAREST": "ResizeOptions",
     "CONV_TRANSPOSE2D": "ConvTranspose2DOptions",
+    "COMPARE": "CompareOptions",
+    "LOGICAL": "LogicalOptions",
+    "CUMSUM": "CumsumOptions",
+    "GATHER_ELEMENTS": "GatherElementsOptions",
+    "GROUP_NORM": "GroupNormOptions",
 }

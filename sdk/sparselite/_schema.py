@@ -13,6 +13,7 @@ class DType(object):
     INT64 = 3
     UINT16 = 4
     UINT32 = 5
+    BOOL = 6
 
 
 class OpType(object):
@@ -44,6 +45,29 @@ class OpType(object):
     REDUCE = 25
     RESIZE_NEAREST = 26
     CONV_TRANSPOSE2D = 27
+    COMPARE = 28
+    LOGICAL = 29
+    WHERE = 30
+    CUMSUM = 31
+    EXPAND = 32
+    GATHER_ELEMENTS = 33
+    GROUP_NORM = 34
+
+
+class CompareKind(object):
+    EQUAL = 0
+    NOT_EQUAL = 1
+    LESS = 2
+    LESS_EQUAL = 3
+    GREATER = 4
+    GREATER_EQUAL = 5
+
+
+class LogicalKind(object):
+    AND = 0
+    OR = 1
+    XOR = 2
+    NOT = 3
 
 
 class ReduceKind(object):
@@ -82,6 +106,14 @@ class Activation(object):
     GELU = 8
     GELU_TANH = 9
     TANH = 10
+    NEG = 11
+    ABS = 12
+    SQRT = 13
+    RSQRT = 14
+    EXP = 15
+    LOG = 16
+    ERF = 17
+    POW = 18
 
 
 class OpOptions(object):
@@ -102,6 +134,11 @@ class OpOptions(object):
     ReduceOptions = 14
     SliceOptions = 15
     ConvTranspose2DOptions = 16
+    CompareOptions = 17
+    LogicalOptions = 18
+    CumsumOptions = 19
+    GatherElementsOptions = 20
+    GroupNormOptions = 21
 
 
 class Buffer(object):
@@ -659,8 +696,15 @@ class ActivationOptions(object):
             return self._tab.Get(flatbuffers.number_types.Float32Flags, o + self._tab.Pos)
         return 0.0
 
+    # ActivationOptions
+    def Exponent(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Float32Flags, o + self._tab.Pos)
+        return 1.0
+
 def ActivationOptionsStart(builder):
-    builder.StartObject(3)
+    builder.StartObject(4)
 
 def ActivationOptionsAddActivation(builder, activation):
     builder.PrependUint8Slot(0, activation, 0)
@@ -670,6 +714,9 @@ def ActivationOptionsAddMin(builder, min):
 
 def ActivationOptionsAddMax(builder, max):
     builder.PrependFloat32Slot(2, max, 0.0)
+
+def ActivationOptionsAddExponent(builder, exponent):
+    builder.PrependFloat32Slot(3, exponent, 1.0)
 
 def ActivationOptionsEnd(builder):
     return builder.EndObject()
@@ -1371,6 +1418,236 @@ def DepthToSpaceOptionsAddBlockSize(builder, blockSize):
     builder.PrependInt32Slot(0, blockSize, 0)
 
 def DepthToSpaceOptionsEnd(builder):
+    return builder.EndObject()
+
+
+
+class CompareOptions(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = CompareOptions()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsCompareOptions(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    @classmethod
+    def CompareOptionsBufferHasIdentifier(cls, buf, offset, size_prefixed=False):
+        return flatbuffers.util.BufferHasIdentifier(buf, offset, b"\x53\x4C\x49\x54", size_prefixed=size_prefixed)
+
+    # CompareOptions
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # CompareOptions
+    def Kind(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint8Flags, o + self._tab.Pos)
+        return 0
+
+def CompareOptionsStart(builder):
+    builder.StartObject(1)
+
+def CompareOptionsAddKind(builder, kind):
+    builder.PrependUint8Slot(0, kind, 0)
+
+def CompareOptionsEnd(builder):
+    return builder.EndObject()
+
+
+
+class LogicalOptions(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = LogicalOptions()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsLogicalOptions(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    @classmethod
+    def LogicalOptionsBufferHasIdentifier(cls, buf, offset, size_prefixed=False):
+        return flatbuffers.util.BufferHasIdentifier(buf, offset, b"\x53\x4C\x49\x54", size_prefixed=size_prefixed)
+
+    # LogicalOptions
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # LogicalOptions
+    def Kind(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint8Flags, o + self._tab.Pos)
+        return 0
+
+def LogicalOptionsStart(builder):
+    builder.StartObject(1)
+
+def LogicalOptionsAddKind(builder, kind):
+    builder.PrependUint8Slot(0, kind, 0)
+
+def LogicalOptionsEnd(builder):
+    return builder.EndObject()
+
+
+
+class CumsumOptions(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = CumsumOptions()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsCumsumOptions(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    @classmethod
+    def CumsumOptionsBufferHasIdentifier(cls, buf, offset, size_prefixed=False):
+        return flatbuffers.util.BufferHasIdentifier(buf, offset, b"\x53\x4C\x49\x54", size_prefixed=size_prefixed)
+
+    # CumsumOptions
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # CumsumOptions
+    def Axis(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 0
+
+    # CumsumOptions
+    def Exclusive(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return bool(self._tab.Get(flatbuffers.number_types.BoolFlags, o + self._tab.Pos))
+        return False
+
+    # CumsumOptions
+    def Reverse(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return bool(self._tab.Get(flatbuffers.number_types.BoolFlags, o + self._tab.Pos))
+        return False
+
+def CumsumOptionsStart(builder):
+    builder.StartObject(3)
+
+def CumsumOptionsAddAxis(builder, axis):
+    builder.PrependInt32Slot(0, axis, 0)
+
+def CumsumOptionsAddExclusive(builder, exclusive):
+    builder.PrependBoolSlot(1, exclusive, 0)
+
+def CumsumOptionsAddReverse(builder, reverse):
+    builder.PrependBoolSlot(2, reverse, 0)
+
+def CumsumOptionsEnd(builder):
+    return builder.EndObject()
+
+
+
+class GatherElementsOptions(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = GatherElementsOptions()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsGatherElementsOptions(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    @classmethod
+    def GatherElementsOptionsBufferHasIdentifier(cls, buf, offset, size_prefixed=False):
+        return flatbuffers.util.BufferHasIdentifier(buf, offset, b"\x53\x4C\x49\x54", size_prefixed=size_prefixed)
+
+    # GatherElementsOptions
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # GatherElementsOptions
+    def Axis(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 0
+
+def GatherElementsOptionsStart(builder):
+    builder.StartObject(1)
+
+def GatherElementsOptionsAddAxis(builder, axis):
+    builder.PrependInt32Slot(0, axis, 0)
+
+def GatherElementsOptionsEnd(builder):
+    return builder.EndObject()
+
+
+
+class GroupNormOptions(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = GroupNormOptions()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsGroupNormOptions(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    @classmethod
+    def GroupNormOptionsBufferHasIdentifier(cls, buf, offset, size_prefixed=False):
+        return flatbuffers.util.BufferHasIdentifier(buf, offset, b"\x53\x4C\x49\x54", size_prefixed=size_prefixed)
+
+    # GroupNormOptions
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # GroupNormOptions
+    def Groups(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 0
+
+    # GroupNormOptions
+    def Epsilon(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Float32Flags, o + self._tab.Pos)
+        return 0.00001
+
+def GroupNormOptionsStart(builder):
+    builder.StartObject(2)
+
+def GroupNormOptionsAddGroups(builder, groups):
+    builder.PrependInt32Slot(0, groups, 0)
+
+def GroupNormOptionsAddEpsilon(builder, epsilon):
+    builder.PrependFloat32Slot(1, epsilon, 0.00001)
+
+def GroupNormOptionsEnd(builder):
     return builder.EndObject()
 
 

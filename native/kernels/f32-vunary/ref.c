@@ -19,6 +19,14 @@ float sl_activation_scalar(const sl_activation_t* act, float v) {
     case SL_ACT_GELU: return 0.5f * v * (1.0f + erff(v * 0.70710678f));
     case SL_ACT_GELU_TANH: return 0.5f * v * (1.0f + tanhf(0.79788456f * (v + 0.044715f * v * v * v)));
     case SL_ACT_TANH: return tanhf(v);
+    case SL_ACT_NEG: return -v;
+    case SL_ACT_ABS: return fabsf(v);
+    case SL_ACT_SQRT: return sqrtf(v);
+    case SL_ACT_RSQRT: return 1.0f / sqrtf(v);
+    case SL_ACT_EXP: return expf(v);
+    case SL_ACT_LOG: return logf(v);
+    case SL_ACT_ERF: return erff(v);
+    case SL_ACT_POW: return powf(v, act->exponent);
     case SL_ACT_COUNT: break;
   }
   return v;

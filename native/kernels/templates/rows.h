@@ -82,6 +82,10 @@ SL_V_INLINE void sl_vunary(const sl_activation_t* act, const float* x, float* y,
                                                          sl_v_fma(sl_v_mul(sl_v_dup(0.044715f), v), sl_v_mul(v, v), v))))));
       break;
     case SL_ACT_TANH: SL_V_MAP(sl_v_tanh(v)); break;
+    case SL_ACT_NEG: case SL_ACT_ABS: case SL_ACT_SQRT: case SL_ACT_RSQRT: case SL_ACT_EXP: case SL_ACT_LOG:
+    case SL_ACT_ERF: case SL_ACT_POW: /* PENDING(issue 17): vector forms */
+      for (size_t i = 0; i < n; i++) y[i] = sl_activation_scalar(act, x[i]);
+      break;
     case SL_ACT_COUNT: break;
   }
 }
