@@ -70,9 +70,11 @@ class ConvertedModel:
 def from_torch(module, example_input, weights="fp32", sparse=True, input_names=None, output_names=None,
                metadata=None, dynamic_axes=None):
     """Converts a torch.nn.Module, traced with torch.export on `example_input`: a tensor, a tuple,
-    or a dict of keyword arguments (its keys name the inputs). A Hugging Face encoder (BertModel...)
-    is converted through `hf.Encoder` (inputs input_ids, attention_mask; output the last hidden
-    state); wrap it yourself for sentence embeddings (pooling="mean", normalize=True).
+    or a dict of keyword arguments (its keys name the inputs). A Hugging Face encoder (BERT,
+    DistilBERT, RoBERTa, XLM-R, MPNet, ALBERT, ELECTRA, MobileBERT, DeBERTa-v2, ViT, DeiT, the Whisper
+    and Wav2Vec2 encoders) is converted through `hf.Encoder`: the inputs the example names
+    (input_ids, attention_mask, token_type_ids; pixel_values; input_features; input_values), output
+    the last hidden state; wrap it yourself for sentence embeddings (pooling="mean", normalize=True).
 
     weights: "fp32" or "fp16" (half the file; widened to fp32 at load).
     sparse: detect zeros in 1x1 conv / linear weights and store them group-sparse where it pays.
@@ -82,7 +84,7 @@ def from_torch(module, example_input, weights="fp32", sparse=True, input_names=N
     from .torch_frontend import from_torch_graph
     from . import hf
 
-    if hf.is_encoder(module):
+    if hf.wraps(module):
         module = hf.Encoder(module)
     graph = from_torch_graph(module, example_input, dynamic_axes)
     run_all(graph, sparse=sparse)

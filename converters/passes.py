@@ -8,6 +8,8 @@ import numpy as np
 from .sparsity import choose_group_size
 
 FUSABLE = ("CONV2D", "CONV_TRANSPOSE2D", "FULLY_CONNECTED", "ADD", "MUL")
+# Activations other ops can apply to their output; NEG .. POW run as ACTIVATION ops only.
+FUSED_ACTIVATIONS = ("RELU", "RELU6", "CLAMP", "HARDSWISH", "HARDSIGMOID", "SIGMOID", "SILU", "GELU", "GELU_TANH", "TANH")
 
 
 def _sole_consumer(graph, tensor):
@@ -122,7 +124,8 @@ def fuse_activations(graph):
         x = act.inputs[0]
         prev = uses.producer(x)
         if (prev is None or prev.type not in FUSABLE or prev.options.get("activation", "NONE") != "NONE"
-                or not uses.sole_consumer(x)):
+                or act.options["activation"] not in FUSED_ACTIVATIONS or not uses.sole_consumer(x)
+                or graph.tensors[x].dtype != "float32"):
             continue
         prev.options.update(activation=act.options["activation"], act_min=act.options.get("min", 0.0),
                             act_max=act.options.get("max", 0.0))
@@ -237,7 +240,40 @@ def choose_sparsity(graph, min_fill=0.9):
         w.group_size = choose_group_size(w.data.reshape(w.shape[0], -1), min_fill)
 
 
+def remove_dead_ops(graph):
+    """Drops ops nothing reads (a pooler beside the hidden state a wrapper returns), last first."""
+    used = set(graph.outputs)
+    kept = []
+    for op in reversed(graph.ops):
+        if any(t in used for t in op.outputs):
+            kept.append(op)
+            used.update(t for t in op.inputs if t is not None)
+    graph.ops = kept[::-1]
+
+
+ELEMENTWISE = ("ADD", "SUB", "MUL", "DIV", "COMPARE", "LOGICAL", "WHERE")
+
+
+def drop_broadcast_expands(graph):
+    """An EXPAND read only by broadcasting elementwise ops of its own output shape is dropped: they
+    broadcast its input themselves (a token-type embedding row added to every token)."""
+    uses = _Uses(graph)
+    for op in graph.ops:
+        if op.type != "EXPAND":
+            continue
+        y = op.outputs[0]
+        users = uses.consumers(y)
+        shape = graph.tensors[y].shape
+        if users and y not in uses.outputs and len(graph.tensors[op.inputs[0]].shape) <= len(shape) and \
+                all(u.type in ELEMENTWISE and graph.tensors[u.outputs[0]].shape == shape for u in users):
+            uses.replace_uses(y, op.inputs[0])
+            uses.remove(op)
+    uses.commit()
+
+
 def run_all(graph, sparse=True):
+    remove_dead_ops(graph)
+    drop_broadcast_expands(graph)
     fold_pad_into_conv(graph)
     fold_batch_norm(graph)
     fuse_activations(graph)

@@ -31,6 +31,8 @@ class _Context:
         self.values = {}   # fx node -> IR tensor name, python scalar, or tuple
         self.ep = ep
         self.dim_names = dim_names   # torch symbol name -> our dynamic dimension name
+        self.cuts = {}               # constant -> its runtime-sized copy (_cut)
+        self.additive_masks = {}     # boolean attention mask -> its additive form, made once
 
     def name_of(self, node):
         stack = node.meta.get("nn_module_stack") or {}
@@ -68,17 +70,29 @@ class _Context:
             return self.values[arg]
         return arg
 
-    def tensor(self, arg, like_rank=None):
-        """IR tensor name for an argument; python scalars become constants."""
+    def tensor(self, arg, dtype=None):
+        """IR tensor name for an argument: python scalars become constants (float32 unless `dtype`
+        says), a tensor of another dtype than `dtype` is cast, and a constant folded at the dynamic
+        dimensions' maxima that the runtime cannot shrink (more than one dynamic axis) is cut to
+        the run's sizes by an op."""
         v = self.value(arg)
-        if isinstance(v, str):
-            return v
         if isinstance(v, _SymSize):
             raise ConversionError("a dynamic dimension's size is used as a value (not only as a shape): "
                                   "convert with fixed shapes")
         if isinstance(v, (int, float, bool)):
-            return self.graph.add_const("scalar", np.array(float(v), dtype=np.float32).reshape(()))
-        raise ConversionError(f"expected a tensor argument, got {v!r}")
+            if dtype is None:
+                dtype = "bool" if isinstance(v, bool) else "float32"
+            return self.graph.add_const("scalar", np.array(v, dtype=_NUMPY[dtype]).reshape(()))
+        if not isinstance(v, str):
+            raise ConversionError(f"expected a tensor argument, got {v!r}")
+        t = self.graph.tensors[v]
+        if t.data is not None and not _shrinkable(t):
+            v = self._cut(v)
+        if dtype is None or t.dtype == dtype:
+            return v
+        if t.data is not None and not t.dynamic:
+            return self.graph.add_const(f"{v}:{dtype}", _cast_data(t.data, dtype))
+        return self.add("CAST", [v], t.shape, self.dyn(v), dtype=dtype, name=v + ":cast")
 
     def const(self, arg):
         """The numpy data of a constant argument (weights, biases)."""
@@ -87,6 +101,69 @@ class _Context:
         if data is None:
             raise ConversionError(f"'{name}' must be a constant (a parameter or buffer)")
         return data
+
+    def is_const(self, arg):
+        v = self.value(arg)
+        return isinstance(v, (int, float, bool)) or (isinstance(v, str) and self.graph.tensors[v].data is not None)
+
+    def dyn(self, name):
+        """Per axis of IR tensor `name`: the dynamic dimension it follows, or None."""
+        t = self.graph.tensors[name]
+        return tuple(t.dynamic) if t.dynamic else (None,) * len(t.shape)
+
+    def node_dyn(self, node):
+        return self.dynamic(node) or (None,) * len(self.shape(node))
+
+    def add(self, type, inputs, shape, dynamic=(), name="", **kwargs):
+        """add_op, marking the output's dynamic axes (intermediate tensors of a lowering)."""
+        out = self.graph.add_op(type, inputs, shape, name=name, **kwargs)
+        if any(d is not None for d in dynamic):
+            self.graph.tensors[out].dynamic = tuple(dynamic)
+        return out
+
+    def _cut(self, name):
+        """A runtime tensor equal to constant `name` (held at the maxima) at the run's sizes. Axes along
+        which it repeats are dropped to one element and EXPAND broadcasts them again; if more than one
+        dynamic axis still varies, GATHER_ELEMENTS reads the full constant at the index along its first
+        dynamic axis, an index whose sizes follow the run."""
+        if name in self.cuts:
+            return self.cuts[name]
+        t = self.graph.tensors[name]
+        data, dynamic = t.data, list(t.dynamic)
+        for axis in range(data.ndim):
+            if data.shape[axis] > 1 and (data == data.take([0], axis=axis)).all():
+                data = data.take([0], axis=axis)
+                dynamic[axis] = None
+        small = self.graph.add_const(name + ":small", data)
+        self.graph.tensors[small].dynamic = tuple(dynamic) if any(d is not None for d in dynamic) else ()
+        if _shrinkable(self.graph.tensors[small]):
+            out = self.add("EXPAND", [small], t.shape, t.dynamic, name=name, dtype=t.dtype)
+        else:
+            axis = next(i for i, d in enumerate(t.dynamic) if d is not None)
+            steps = np.arange(t.shape[axis], dtype=np.int32).reshape((1,) * axis + (-1,) + (1,) * (len(t.shape) - axis - 1))
+            steps = self.graph.add_const(name + ":steps", steps)
+            self.graph.tensors[steps].dynamic = (None,) * axis + (t.dynamic[axis],) + (None,) * (len(t.shape) - axis - 1)
+            index = self.add("EXPAND", [steps], t.shape, t.dynamic, name=name, dtype="int32")
+            full = self.graph.add_const(name + ":max", t.data)
+            out = self.add("GATHER_ELEMENTS", [full, index], t.shape, t.dynamic, name=name, dtype=t.dtype,
+                           options=dict(axis=axis))
+        self.cuts[name] = out
+        return out
+
+
+_NUMPY = {"float32": np.float32, "int32": np.int32, "int64": np.int64, "bool": np.bool_}
+
+
+def _cast_data(data, dtype):
+    """numpy's astype with torch's rules: float to int truncates, anything to bool is `!= 0`."""
+    return (data != 0) if dtype == "bool" else data.astype(_NUMPY[dtype])
+
+
+def _shrinkable(t):
+    """Whether the runtime can cut constant t to a run's sizes by keeping its first elements: at most
+    one dynamic axis, after axes of size 1 (as Graph.check requires)."""
+    axes = [i for i, d in enumerate(t.dynamic) if d is not None]
+    return not axes or (len(axes) == 1 and all(n == 1 for n in t.shape[:axes[0]]))
 
 
 def _hint(d):
@@ -118,8 +195,39 @@ def _conv2d(ctx, node, x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
         ph, pw = _pair(padding)
         pads = (ph, pw, ph, pw)
     inputs = [ctx.tensor(x), weight] + ([ctx.tensor(b)] if b is not None else [])
+    if any(d is not None for d in ctx.dyn(inputs[0])):
+        if (sh, sw) == (kh, kw) and (dh, dw) == (1, 1) and groups == 1 and not any(pads):
+            return _patchify(ctx, node, inputs)
+        raise Unsupported(str(node.target), "with a dynamic input dimension (the runtime's CONV2D has fixed "
+                          "shapes; only non-overlapping patch convolutions, kernel = stride, lower to other ops)")
     return ctx.graph.add_op("CONV2D", inputs, ctx.shape(node), name=ctx.name_of(node), options=dict(
         stride=(sh, sw), dilation=(dh, dw), padding=pads, groups=groups))
+
+
+def _patchify(ctx, node, inputs):
+    """A convolution whose kernel equals its stride (ViT's patch embedding) as one FULLY_CONNECTED
+    over the patches: RESHAPE / TRANSPOSE them out of the image, then back to NCHW. Unlike CONV2D,
+    these ops follow a dynamic batch."""
+    x, name = inputs[0], ctx.name_of(node)
+    n, c, h, w = ctx.graph.tensors[x].shape
+    weight = ctx.graph.tensors[inputs[1]].data
+    oc, _, kh, kw = weight.shape
+    _, _, oh, ow = ctx.shape(node)
+    dx = ctx.dyn(x)
+    if dx[1:] != (None, None, None):
+        raise Unsupported(str(node.target), "with a dynamic channel or spatial dimension")
+    b = dx[0]
+    if (oh * kh, ow * kw) != (h, w):   # the rows and columns no patch covers
+        x = add_slice(ctx.graph, x, [0] * 4, [1] * 4, (n, c, oh * kh, ow * kw), name)
+        ctx.graph.tensors[x].dynamic = (b, None, None, None) if b else ()
+    y = ctx.add("RESHAPE", [x], (n, c, oh, kh, ow, kw), (b,) + (None,) * 5, name=name)
+    y = ctx.add("TRANSPOSE", [y], (n, oh, ow, c, kh, kw), (b,) + (None,) * 5, name=name,
+                options=dict(perm=[0, 2, 4, 1, 3, 5]))
+    y = ctx.add("RESHAPE", [y], (n, oh * ow, c * kh * kw), (b, None, None), name=name)
+    fc_w = ctx.graph.add_const(name + ".weight", weight.reshape(oc, c * kh * kw))
+    y = ctx.add("FULLY_CONNECTED", [y, fc_w] + inputs[2:], (n, oh * ow, oc), (b, None, None), name=name)
+    y = ctx.add("TRANSPOSE", [y], (n, oc, oh * ow), (b, None, None), name=name, options=dict(perm=[0, 2, 1]))
+    return ctx.graph.add_op("RESHAPE", [y], (n, oc, oh, ow), name=name)
 
 
 @handles("aten.conv_transpose2d.input")
@@ -135,9 +243,13 @@ def _conv_transpose2d(ctx, node, x, w, b=None, stride=1, padding=0, output_paddi
 
 @handles("aten.convolution.default")
 def _convolution(ctx, node, x, w, b, stride, padding, dilation, transposed, output_padding, groups):
-    """What decompositions leave of conv2d and conv_transpose2d."""
+    """What decompositions leave of conv1d, conv2d and conv_transpose2d."""
+    if len(ctx.shape(x)) == 3 and not transposed:
+        if any(_pair(output_padding)):
+            raise Unsupported("aten.convolution", f"output_padding {list(output_padding)} without transposed")
+        return _conv1d(ctx, node, x, w, b, stride, padding, dilation, groups)
     if len(ctx.shape(x)) != 4:
-        raise Unsupported("aten.convolution", f"over {len(ctx.shape(x)) - 2} dimensions (2-D converts)")
+        raise Unsupported("aten.convolution", f"over {len(ctx.shape(x)) - 2} dimensions (1-D and 2-D convert)")
     if transposed:
         return _conv_transpose2d(ctx, node, x, w, b, stride, padding, output_padding, groups, dilation)
     if any(_pair(output_padding)):
@@ -203,38 +315,83 @@ def _layer_norm(ctx, node, x, normalized_shape, weight=None, bias=None, eps=1e-5
                             options=dict(epsilon=float(eps)))
 
 
-@handles("aten.div.Tensor", "aten.div.Scalar")
-def _div(ctx, node, a, b):
-    """Division; by a constant it becomes a multiplication by the reciprocal (faster)."""
+_DTYPE_NAMES = {"torch.float32": "float32", "torch.int32": "int32", "torch.int64": "int64", "torch.bool": "bool"}
+
+
+def _out_dtype(ctx, node, op=None):
+    """The IR dtype of the node's (first) value; Unsupported for one a .slite cannot hold."""
+    val = node.meta["val"]
+    val = val[0] if isinstance(val, (tuple, list)) else val
+    dtype = _DTYPE_NAMES.get(str(val.dtype))
+    if dtype is None:
+        raise Unsupported(op or str(node.target), f"of dtype {val.dtype} (float32, int32, int64 and bool convert)")
+    return dtype
+
+
+def _common_dtype(ctx, node, *args):
+    """torch's type promotion over the arguments (tensors and python scalars), as an IR dtype."""
+    import torch
+    import torch.fx
+
+    vals = [a.meta["val"] if isinstance(a, torch.fx.Node) else a for a in args if a is not None]
+    dtype = vals[0] if len(vals) == 1 else torch.result_type(*vals[:2])
+    for v in vals[2:]:
+        dtype = torch.promote_types(dtype, v.dtype if isinstance(v, torch.Tensor) else torch.result_type(v, v))
+    name = _DTYPE_NAMES.get(str(dtype.dtype if isinstance(dtype, torch.Tensor) else dtype))
+    if name is None:
+        raise Unsupported(str(node.target), f"on {dtype} (float32, int32, int64 and bool convert)")
+    return name
+
+
+def _elementwise(ctx, node, kind, a, b, dtype=None, options=None):
+    """A broadcasting binary op computed in `dtype` (the node's own dtype by default), both inputs
+    cast to it."""
+    dtype = dtype or _out_dtype(ctx, node)
+    if kind in ("ADD", "SUB", "MUL", "DIV") and dtype == "bool":
+        raise Unsupported(str(node.target), "on bool tensors (float32, int32 and int64 convert)")
+    return ctx.graph.add_op(kind, [ctx.tensor(a, dtype), ctx.tensor(b, dtype)], ctx.shape(node),
+                            name=ctx.name_of(node), dtype=_out_dtype(ctx, node) if kind != "COMPARE" else "bool",
+                            options=options)
+
+
+@handles("aten.div.Tensor", "aten.div.Scalar", "aten.div.Tensor_mode", "aten.div.Scalar_mode")
+def _div(ctx, node, a, b, rounding_mode=None):
+    """Division; by a float constant it becomes a multiplication by the reciprocal (faster). Integer
+    division truncates (rounding_mode "trunc"); floor division of integers does not convert."""
+    dtype = _out_dtype(ctx, node)
+    if rounding_mode is not None and dtype == "float32":
+        raise Unsupported(str(node.target), f"rounding_mode '{rounding_mode}' on floats")
+    if rounding_mode == "floor":
+        raise Unsupported(str(node.target), "rounding_mode 'floor' (integer division truncates: use 'trunc')")
+    if dtype != "float32":
+        return _elementwise(ctx, node, "DIV", a, b)
     if isinstance(b, (int, float)):
         scale = np.array(1.0 / b, dtype=np.float32)
-    elif ctx.graph.tensors[ctx.tensor(b)].data is not None:
-        scale = (1.0 / ctx.const(b)).astype(np.float32)
+    elif ctx.is_const(b) and ctx.graph.tensors[ctx.tensor(b)].data is not None:
+        scale = (1.0 / ctx.const(b).astype(np.float32)).astype(np.float32)
     else:
-        return ctx.graph.add_op("DIV", [ctx.tensor(a), ctx.tensor(b)], ctx.shape(node), name=ctx.name_of(node))
-    return ctx.graph.add_op("MUL", [ctx.tensor(a), ctx.graph.add_const("reciprocal", scale)], ctx.shape(node),
+        return _elementwise(ctx, node, "DIV", a, b)
+    return ctx.graph.add_op("MUL", [ctx.tensor(a, "float32"), ctx.graph.add_const("reciprocal", scale)], ctx.shape(node),
                             name=ctx.name_of(node))
 
 
 @handles("aten.sub.Tensor", "aten.sub.Scalar", "aten.rsub.Scalar", "aten.rsub.Tensor")
 def _sub(ctx, node, a, b, alpha=1):
-    if alpha != 1:
-        raise Unsupported("aten.sub", f"alpha={alpha}")
     if "rsub" in str(node.target):
         a, b = b, a
-    return ctx.graph.add_op("SUB", [ctx.tensor(a), ctx.tensor(b)], ctx.shape(node), name=ctx.name_of(node))
+    if alpha != 1:
+        return _binary("SUB")(ctx, node, a, b, alpha)
+    return _elementwise(ctx, node, "SUB", a, b)
 
 
-_DTYPE_NAMES = {"torch.float32": "float32", "torch.int32": "int32", "torch.int64": "int64"}
-
-
-@handles("aten.to.dtype", "aten.to.dtype_layout", "aten._to_copy.default", "aten.to.device")
+@handles("aten.to.dtype", "aten.to.dtype_layout", "aten._to_copy.default", "aten.to.device", "aten.type_as.default",
+         "aten.to.other")
 def _to(ctx, node, x, *args, **kwargs):
-    """dtype conversions become CAST (an attention mask from int64 to float); others vanish."""
+    """dtype conversions become CAST (an attention mask from int64 to bool or float); others vanish."""
     src = ctx.graph.tensors[ctx.tensor(x)].dtype
     dst = _DTYPE_NAMES.get(str(node.meta["val"].dtype))
     if dst is None:
-        raise Unsupported("aten._to_copy", f"to {node.meta['val'].dtype} (float32, int32 and int64 convert)")
+        raise Unsupported(str(node.target), f"to {node.meta['val'].dtype} (float32, int32, int64 and bool convert)")
     if src == dst:
         return ctx.value(x)
     return ctx.graph.add_op("CAST", [ctx.tensor(x)], ctx.shape(node), name=ctx.name_of(node), dtype=dst)
@@ -294,10 +451,11 @@ def _clamp(ctx, node, x, lo=None, hi=None):
 def _binary(kind):
     def handler(ctx, node, a, b, alpha=1):
         if alpha != 1:
-            b_name = ctx.graph.add_op("MUL", [ctx.tensor(b), ctx.tensor(alpha)], ctx.shape(node.args[1])
-                                      if hasattr(node.args[1], "meta") else (), name=ctx.name_of(node))
-            return ctx.graph.add_op(kind, [ctx.tensor(a), b_name], ctx.shape(node), name=ctx.name_of(node))
-        return ctx.graph.add_op(kind, [ctx.tensor(a), ctx.tensor(b)], ctx.shape(node), name=ctx.name_of(node))
+            dtype = _out_dtype(ctx, node)
+            b = ctx.add("MUL", [ctx.tensor(b, dtype), ctx.tensor(alpha, dtype)],
+                        ctx.shape(node.args[1]) if hasattr(node.args[1], "meta") else (),
+                        ctx.dyn(ctx.tensor(b)), name=ctx.name_of(node), dtype=dtype)
+        return _elementwise(ctx, node, kind, a, b)
     return handler
 
 
@@ -556,6 +714,411 @@ def _movedim(ctx, node, x, source, destination):
                             options=dict(perm=perm))
 
 
+# --- booleans, selection, integer tensors (issue 17) -------------------------------------------------------
+_COMPARE = {"eq": "EQUAL", "ne": "NOT_EQUAL", "lt": "LESS", "le": "LESS_EQUAL", "gt": "GREATER", "ge": "GREATER_EQUAL"}
+
+
+def _compare(kind):
+    def handler(ctx, node, a, b):
+        dtype = _common_dtype(ctx, node, a, b)
+        return _elementwise(ctx, node, "COMPARE", a, b, dtype=dtype, options=dict(kind=kind))
+    return handler
+
+
+for _op, _kind in _COMPARE.items():
+    handles(f"aten.{_op}.Tensor", f"aten.{_op}.Scalar")(_compare(_kind))
+
+
+def _logical(kind):
+    def handler(ctx, node, a, b=None):
+        inputs = [a] if b is None else [a, b]
+        if kind == "AND":   # with an all-true constant (transformers' masks): the other, broadcast
+            for x, y in ((a, b), (b, a)):
+                if ctx.is_const(x) and not isinstance(ctx.value(x), (int, float, bool)) \
+                        and ctx.graph.tensors[ctx.value(x)].data.all() and not ctx.is_const(y) \
+                        and ctx.graph.tensors[ctx.tensor(y)].dtype == "bool":
+                    return _expand(ctx, node, y)
+        if any(not ctx.is_const(x) and ctx.graph.tensors[ctx.tensor(x)].dtype != "bool" for x in inputs) and \
+                "logical" not in str(node.target):
+            raise Unsupported(str(node.target), "on integer tensors (bitwise ops convert on bool)")
+        return ctx.graph.add_op("LOGICAL", [ctx.tensor(x, "bool") for x in inputs], ctx.shape(node),
+                                name=ctx.name_of(node), dtype="bool", options=dict(kind=kind))
+    return handler
+
+
+for _names, _kind in ((("aten.logical_and.default", "aten.bitwise_and.Tensor", "aten.__and__.Tensor"), "AND"),
+                      (("aten.logical_or.default", "aten.bitwise_or.Tensor", "aten.__or__.Tensor"), "OR"),
+                      (("aten.logical_xor.default", "aten.bitwise_xor.Tensor", "aten.__xor__.Tensor"), "XOR"),
+                      (("aten.logical_not.default", "aten.bitwise_not.default"), "NOT")):
+    handles(*_names)(_logical(_kind))
+
+
+@handles("aten.where.self", "aten.where.ScalarOther", "aten.where.ScalarSelf", "aten.where.Scalar")
+def _where(ctx, node, cond, x, y):
+    dtype = _out_dtype(ctx, node)
+    return ctx.graph.add_op("WHERE", [ctx.tensor(cond, "bool"), ctx.tensor(x, dtype), ctx.tensor(y, dtype)],
+                            ctx.shape(node), name=ctx.name_of(node), dtype=dtype)
+
+
+@handles("aten.masked_fill.Scalar", "aten.masked_fill.Tensor", "aten.masked_fill_.Scalar", "aten.masked_fill_.Tensor")
+def _masked_fill(ctx, node, x, mask, value):
+    return _where(ctx, node, mask, value, x)
+
+
+def _minmax(kind):
+    """Elementwise min / max as WHERE over a comparison; for floats a NaN in either input gives NaN,
+    as in torch (x < y is false when y is NaN, so y is taken; x != x picks a NaN x)."""
+    def handler(ctx, node, a, b):
+        dtype = _out_dtype(ctx, node)
+        x, y = ctx.tensor(a, dtype), ctx.tensor(b, dtype)
+        name, shape, dyn = ctx.name_of(node), ctx.shape(node), ctx.node_dyn(node)
+        take_x = ctx.add("COMPARE", [x, y], shape, dyn, name=name, dtype="bool",
+                         options=dict(kind="LESS" if kind == "min" else "GREATER"))
+        if dtype == "float32":
+            nan_x = ctx.add("COMPARE", [x, x], ctx.graph.tensors[x].shape, ctx.dyn(x), name=name, dtype="bool",
+                            options=dict(kind="NOT_EQUAL"))
+            take_x = ctx.add("LOGICAL", [take_x, nan_x], shape, dyn, name=name, dtype="bool", options=dict(kind="OR"))
+        return ctx.graph.add_op("WHERE", [take_x, x, y], shape, name=name, dtype=dtype)
+    return handler
+
+
+handles("aten.minimum.default", "aten.min.other")(_minmax("min"))
+handles("aten.maximum.default", "aten.max.other")(_minmax("max"))
+
+
+@handles("aten.pow.Tensor_Scalar")
+def _pow(ctx, node, x, exponent):
+    """x ** p: p = 2 is x * x, 1 is x, 0.5 SQRT, -0.5 RSQRT, -1 a reciprocal; any other p is POW."""
+    x_name, name, shape = ctx.tensor(x, "float32"), ctx.name_of(node), ctx.shape(node)
+    if _out_dtype(ctx, node) != "float32":
+        raise Unsupported(str(node.target), "of an integer tensor (float32 converts)")
+    p = float(exponent)
+    if p == 1.0:
+        return x_name
+    if p == 2.0:
+        return ctx.graph.add_op("MUL", [x_name, x_name], shape, name=name)
+    if p == -1.0:
+        return ctx.graph.add_op("DIV", [ctx.tensor(1.0), x_name], shape, name=name)
+    kind = {0.5: "SQRT", -0.5: "RSQRT"}.get(p, "POW")
+    return ctx.graph.add_op("ACTIVATION", [x_name], shape, name=name,
+                            options=dict(activation=kind, exponent=p) if kind == "POW" else dict(activation=kind))
+
+
+def _unary(kind):
+    def handler(ctx, node, x):
+        dtype = ctx.graph.tensors[ctx.tensor(x)].dtype
+        if kind == "NEG" and dtype in ("int32", "int64"):
+            return ctx.graph.add_op("MUL", [ctx.tensor(x), ctx.tensor(-1, dtype)], ctx.shape(node),
+                                    name=ctx.name_of(node), dtype=dtype)
+        if _out_dtype(ctx, node) != "float32":
+            raise Unsupported(str(node.target), f"of a {dtype} tensor (float32 converts)")
+        return ctx.graph.add_op("ACTIVATION", [ctx.tensor(x, "float32")], ctx.shape(node), name=ctx.name_of(node),
+                                options=dict(activation=kind))
+    return handler
+
+
+for _op, _kind in (("neg", "NEG"), ("abs", "ABS"), ("sqrt", "SQRT"), ("rsqrt", "RSQRT"), ("exp", "EXP"),
+                   ("log", "LOG"), ("erf", "ERF")):
+    handles(f"aten.{_op}.default", f"aten.{_op}_.default")(_unary(_kind))
+
+
+@handles("aten.cumsum.default")
+def _cumsum(ctx, node, x, dim, dtype=None):
+    out = _out_dtype(ctx, node)
+    rank = len(ctx.shape(node))
+    return ctx.graph.add_op("CUMSUM", [ctx.tensor(x, out)], ctx.shape(node), name=ctx.name_of(node), dtype=out,
+                            options=dict(axis=dim % max(rank, 1)))
+
+
+@handles("aten.expand.default", "aten.expand_as.default", "aten.broadcast_to.default", "aten.expand_copy.default")
+def _expand(ctx, node, x, *args, **kwargs):
+    x_name = ctx.tensor(x)
+    t = ctx.graph.tensors[x_name]
+    if tuple(t.shape) == ctx.shape(node) and ctx.dyn(x_name) == ctx.node_dyn(node):
+        return x_name
+    return ctx.graph.add_op("EXPAND", [x_name], ctx.shape(node), name=ctx.name_of(node), dtype=t.dtype)
+
+
+@handles("aten.repeat.default")
+def _repeat(ctx, node, x, repeats):
+    """x.repeat(r...): x broadcast over a new axis before each of its own, then those pairs merged."""
+    x_name = ctx.tensor(x)
+    t = ctx.graph.tensors[x_name]
+    shape = (1,) * (len(repeats) - len(t.shape)) + tuple(t.shape)
+    if any(d is not None for d in ctx.dyn(x_name)):
+        raise Unsupported(str(node.target), "of a tensor with dynamic dimensions")
+    name = ctx.name_of(node)
+    split = tuple(v for n in shape for v in (1, n))
+    wide = tuple(v for r, n in zip(repeats, shape) for v in (r, n))
+    y = ctx.graph.add_op("RESHAPE", [x_name], split, name=name, dtype=t.dtype)
+    y = ctx.graph.add_op("EXPAND", [y], wide, name=name, dtype=t.dtype)
+    return ctx.graph.add_op("RESHAPE", [y], ctx.shape(node), name=name, dtype=t.dtype)
+
+
+@handles("aten.zeros_like.default", "aten.ones_like.default", "aten.full_like.default", "aten.new_zeros.default",
+         "aten.new_ones.default", "aten.new_full.default", "aten.new_empty.default", "aten.empty_like.default",
+         "aten.scalar_tensor.default", "aten.full.default", "aten.zeros.default", "aten.ones.default")
+def _fill(ctx, node, *args, **kwargs):
+    """A tensor of one value shaped after a runtime tensor: EXPAND of a scalar constant (one of fixed
+    shape was folded already)."""
+    op = str(node.target)
+    value = 1 if "ones" in op else 0
+    if "full" in op:
+        value = args[2] if "new_full" in op else args[1]
+    elif "scalar_tensor" in op:
+        value = args[0]
+    dtype = _out_dtype(ctx, node)
+    scalar = ctx.graph.add_const("fill", np.array(value, dtype=_NUMPY[dtype]).reshape(()))
+    return ctx.graph.add_op("EXPAND", [scalar], ctx.shape(node), name=ctx.name_of(node), dtype=dtype)
+
+
+@handles("aten.gather.default", "aten.take_along_dim.default")
+def _gather_elements(ctx, node, x, *args, **kwargs):
+    if "take_along_dim" in str(node.target):
+        index, dim = args[0], (args[1] if len(args) > 1 else kwargs.get("dim"))
+        if dim is None:
+            raise Unsupported(str(node.target), "without dim (of the flattened tensor)")
+    else:
+        dim, index = args[0], args[1]
+    x_name, i_name = ctx.tensor(x), ctx.tensor(index)
+    xs, ishape = ctx.graph.tensors[x_name].shape, ctx.graph.tensors[i_name].shape
+    if len(xs) != len(ishape):
+        raise Unsupported(str(node.target), f"of a rank-{len(xs)} tensor by a rank-{len(ishape)} index")
+    if ctx.graph.tensors[i_name].dtype not in ("int32", "int64"):
+        raise ConversionError(f"{node.target} at '{ctx.name_of(node)}': the index must be an integer tensor")
+    dim %= len(xs)
+    if ctx.shape(node) != tuple(ishape):   # take_along_dim broadcasts the index
+        i_name = ctx.graph.add_op("EXPAND", [i_name], ctx.shape(node), name=ctx.name_of(node),
+                                  dtype=ctx.graph.tensors[i_name].dtype)
+        ctx.graph.tensors[i_name].dynamic = ctx.dynamic(node)
+    return ctx.graph.add_op("GATHER_ELEMENTS", [x_name, i_name], ctx.shape(node), name=ctx.name_of(node),
+                            dtype=ctx.graph.tensors[x_name].dtype, options=dict(axis=dim))
+
+
+@handles("aten.index.Tensor")
+def _index_tensor(ctx, node, x, indices):
+    """x[i0, i1, ...] with integer index tensors. Indices that are aranges each laid along its own
+    axis (transformers' mask code: mask[batch_arange[:, None, None, None], kv_arange[None, None, None, :]])
+    only move x's axes: a RESHAPE (and an EXPAND where the indices broadcast further). One constant
+    index on the first axis is a GATHER of rows."""
+    x_name = ctx.tensor(x)
+    t = ctx.graph.tensors[x_name]
+    name = ctx.name_of(node)
+    if any(i is None for i in indices) or not all(ctx.is_const(i) for i in indices):
+        if len(indices) == 1 and indices[0] is not None and t.dtype == "float32":
+            return ctx.graph.add_op("GATHER", [x_name, ctx.tensor(indices[0])], ctx.shape(node), name=name)
+        raise Unsupported(str(node.target), "with computed or skipped (None) indices")
+    datas = [ctx.graph.tensors[ctx.value(i)].data for i in indices]
+    if any(d.dtype == np.bool_ for d in datas):
+        raise Unsupported(str(node.target), "with a boolean mask (the result's size depends on the data)")
+    bshape = np.broadcast_shapes(*(d.shape for d in datas))
+    placed = []
+    for k, d in enumerate(datas):
+        d = d.reshape((1,) * (len(bshape) - d.ndim) + d.shape)
+        axes = [a for a, n in enumerate(d.shape) if n != 1]
+        n = t.shape[k]
+        ok = (len(axes) == 1 and d.shape[axes[0]] == n and (d.reshape(-1) % n == np.arange(n)).all()) or \
+             (not axes and n == 1)
+        if not ok:
+            if len(indices) == 1 and t.dtype == "float32":
+                return ctx.graph.add_op("GATHER", [x_name, ctx.tensor(indices[0])], ctx.shape(node), name=name)
+            raise Unsupported(str(node.target), "with indices that are not aranges along their own axes")
+        placed.append(axes[0] if axes else None)
+    used = [a for a in placed if a is not None]
+    if used != sorted(set(used)):
+        raise Unsupported(str(node.target), "with arange indices that reorder the axes")
+    moved = [1] * len(bshape)
+    for k, a in enumerate(placed):
+        if a is not None:
+            moved[a] = t.shape[k]
+    moved = tuple(moved) + tuple(t.shape[len(indices):])
+    dyn_x = ctx.dyn(x_name)
+    moved_dyn = [None] * len(bshape)
+    for k, a in enumerate(placed):
+        if a is not None:
+            moved_dyn[a] = dyn_x[k]
+    moved_dyn = tuple(moved_dyn) + dyn_x[len(indices):]
+    y = ctx.add("RESHAPE", [x_name], moved, moved_dyn, name=name, dtype=t.dtype)
+    if moved == ctx.shape(node) and moved_dyn == ctx.node_dyn(node):
+        return y
+    return ctx.graph.add_op("EXPAND", [y], ctx.shape(node), name=name, dtype=t.dtype)
+
+
+# --- attention, 1-D convolution, group norm, fused matrix products ---------------------------------------
+def _attention(ctx, node, q, k, v, mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
+    """softmax(q k^T * scale + mask) v as MATMUL, SOFTMAX (scale and additive mask as its options and
+    input) and MATMUL. A boolean mask (True = attend) becomes additive: 0 or float32's lowest."""
+    op, name = str(node.target), ctx.name_of(node)
+    if dropout_p:
+        raise ConversionError(f"{op} at '{name}' has dropout_p={dropout_p}: call module.eval()")
+    qn, kn, vn = (ctx.tensor(t, "float32") for t in (q, k, v))
+    qs, ks, vs = (ctx.graph.tensors[t].shape for t in (qn, kn, vn))
+    if len(qs) < 2 or qs[:-2] != ks[:-2] or ks[:-1] != vs[:-1]:
+        raise Unsupported(op, f"q {list(qs)}, k {list(ks)}, v {list(vs)} (batch and head dimensions must match)")
+    dq, dk, dv = ctx.dyn(qn), ctx.dyn(kn), ctx.dyn(vn)
+    rank = len(qs)
+    perm = list(range(rank - 2)) + [rank - 1, rank - 2]
+    kt = ctx.add("TRANSPOSE", [kn], ks[:-2] + (ks[-1], ks[-2]), dk[:-2] + (dk[-1], dk[-2]), name=name,
+                 options=dict(perm=perm))
+    scores_shape, scores_dyn = qs[:-1] + (ks[-2],), dq[:-1] + (dk[-2],)
+    scores = ctx.add("MATMUL", [qn, kt], scores_shape, scores_dyn, name=name)
+    additive = None
+    if mask is not None:
+        m = ctx.tensor(mask)
+        broadcast = ctx.graph.producer(m)   # SOFTMAX broadcasts the mask itself
+        if broadcast is not None and broadcast.type == "EXPAND" and \
+                ctx.graph.tensors[broadcast.inputs[0]].shape[-1:] == (ks[-2],):
+            m = broadcast.inputs[0]
+        if ctx.graph.tensors[m].dtype == "bool":
+            additive = ctx.additive_masks.get(m)
+            if additive is None:
+                zero, lowest = ctx.tensor(0.0), ctx.tensor(float(np.finfo(np.float32).min))
+                additive = ctx.add("WHERE", [m, zero, lowest], ctx.graph.tensors[m].shape, ctx.dyn(m),
+                                   name=name + ":mask")
+                ctx.additive_masks[m] = additive
+        else:
+            additive = ctx.tensor(mask, "float32")
+    if is_causal:
+        if mask is not None:
+            raise Unsupported(op, "is_causal with an attention mask")
+        lq, lk = qs[-2], ks[-2]
+        causal = np.where(np.tril(np.ones((lq, lk), bool)), 0.0, np.finfo(np.float32).min).astype(np.float32)
+        c = ctx.graph.add_const(name + ":causal", causal)
+        ctx.graph.tensors[c].dynamic = (dq[-2], dk[-2]) if dq[-2] or dk[-2] else ()
+        additive = ctx.tensor(c)
+    if additive is not None:
+        mshape = ctx.graph.tensors[additive].shape
+        if len(mshape) > rank or mshape[-1] != ks[-2] and mshape[-1] != 1:
+            raise Unsupported(op, f"attention mask of shape {list(mshape)} for scores {list(scores_shape)}")
+        if mshape[-1] != ks[-2]:   # SOFTMAX's mask spans the key axis
+            target = mshape[:-1] + (ks[-2],)
+            additive = ctx.add("EXPAND", [additive], target, ctx.dyn(additive)[:-1] + (dk[-2],), name=name)
+    scale = 1.0 / float(np.sqrt(qs[-1])) if scale is None else float(scale)
+    probs = ctx.add("SOFTMAX", [scores] + ([additive] if additive is not None else []), scores_shape, scores_dyn,
+                    name=name, options=dict(axis=-1, scale=scale))
+    return ctx.add("MATMUL", [probs, vn], qs[:-1] + (vs[-1],), dq[:-1] + (dv[-1],), name=name)
+
+
+@handles("aten.scaled_dot_product_attention.default")
+def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
+    return _attention(ctx, node, q, k, v, attn_mask, dropout_p, is_causal, scale, enable_gqa)
+
+
+@handles("aten._scaled_dot_product_flash_attention_for_cpu.default")
+def _sdpa_flash_cpu(ctx, node, q, k, v, dropout_p=0.0, is_causal=False, attn_mask=None, scale=None):
+    return (_attention(ctx, node, q, k, v, attn_mask, dropout_p, is_causal, scale), None)
+
+
+@handles("aten._scaled_dot_product_flash_attention.default")
+def _sdpa_flash(ctx, node, q, k, v, dropout_p=0.0, is_causal=False, return_debug_mask=False, scale=None):
+    return (_attention(ctx, node, q, k, v, None, dropout_p, is_causal, scale),) + (None,) * 8
+
+
+@handles("aten._scaled_dot_product_attention_math.default")
+def _sdpa_math(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, dropout_mask=None, scale=None,
+               enable_gqa=False):
+    return (_attention(ctx, node, q, k, v, attn_mask, dropout_p, is_causal, scale, enable_gqa), None)
+
+
+@handles("aten._scaled_dot_product_efficient_attention.default")
+def _sdpa_efficient(ctx, node, q, k, v, attn_bias, compute_log_sumexp, dropout_p=0.0, is_causal=False, scale=None):
+    return (_attention(ctx, node, q, k, v, attn_bias, dropout_p, is_causal, scale), None, None, None)
+
+
+def _one(v):
+    return v[0] if isinstance(v, (list, tuple)) else v
+
+
+@handles("aten.conv1d.default", "aten.conv1d.padding")
+def _conv1d(ctx, node, x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    """conv1d as CONV2D over a height of 1, between RESHAPEs."""
+    xs = ctx.shape(x)
+    if len(xs) != 3:
+        raise Unsupported(str(node.target), f"of a rank-{len(xs)} input (batched [N, C, L] converts)")
+    weight = ctx.const(w)
+    k, s, d = weight.shape[2], _one(stride), _one(dilation)
+    if isinstance(padding, str):
+        total = 0 if padding == "valid" else d * (k - 1)
+        left, right = total // 2, total - total // 2
+    else:
+        left = right = _one(padding)
+    name, x_name = ctx.name_of(node), ctx.tensor(x)
+    dx = ctx.dyn(x_name)
+    x4 = ctx.add("RESHAPE", [x_name], (xs[0], xs[1], 1, xs[2]), (dx[0], dx[1], None, dx[2]), name=name)
+    w4 = ctx.graph.add_const(name + ".weight", weight.reshape(weight.shape[0], weight.shape[1], 1, k))
+    out = ctx.shape(node)
+    dy = ctx.node_dyn(node)
+    y = ctx.add("CONV2D", [x4, w4] + ([ctx.tensor(b)] if b is not None else []), (out[0], out[1], 1, out[2]),
+                (dy[0], dy[1], None, dy[2]), name=name,
+                options=dict(stride=(1, s), dilation=(1, d), padding=(0, left, 0, right), groups=groups))
+    return ctx.graph.add_op("RESHAPE", [y], out, name=name)
+
+
+@handles("aten.group_norm.default")
+def _group_norm(ctx, node, x, groups, weight=None, bias=None, eps=1e-5, *rest):
+    inputs = [ctx.tensor(x, "float32")]
+    channels = ctx.shape(x)[1]
+    if weight is not None or bias is not None:
+        inputs.append(ctx.tensor(weight) if weight is not None
+                      else ctx.graph.add_const("gamma", np.ones(channels, np.float32)))
+    if bias is not None:
+        inputs.append(ctx.tensor(bias))
+    return ctx.graph.add_op("GROUP_NORM", inputs, ctx.shape(node), name=ctx.name_of(node),
+                            options=dict(groups=int(groups), epsilon=float(eps)))
+
+
+@handles("aten.native_group_norm.default")
+def _native_group_norm(ctx, node, x, weight, bias, n, c, hw, groups, eps):
+    """Returns (out, mean, rstd); only the first is ever read in inference."""
+    if weight is None and bias is not None:
+        raise Unsupported(str(node.target), "a bias without a weight")
+    inputs = [ctx.tensor(x, "float32")] + [ctx.tensor(t) for t in (weight, bias) if t is not None]
+    y = ctx.graph.add_op("GROUP_NORM", inputs, tuple(_hint(d) for d in node.meta["val"][0].shape),
+                         name=ctx.name_of(node), options=dict(groups=int(groups), epsilon=float(eps)))
+    return (y, None, None)
+
+
+@handles("aten.addmm.default")
+def _addmm(ctx, node, bias, m1, m2, beta=1, alpha=1):
+    """beta * bias + alpha * m1 @ m2: FULLY_CONNECTED when m2 is a constant (its transpose the weight),
+    else MATMUL + ADD."""
+    name, shape = ctx.name_of(node), ctx.shape(node)
+    x = ctx.tensor(m1, "float32")
+    if ctx.is_const(m2):
+        w = ctx.graph.add_const(name + ".weight", np.ascontiguousarray(ctx.const(m2).T * np.float32(alpha)))
+        b = ctx.const(bias).astype(np.float32) * np.float32(beta) if ctx.is_const(bias) else None
+        if b is not None and b.size == shape[-1] and b.ndim <= 1:
+            return ctx.graph.add_op("FULLY_CONNECTED", [x, w, ctx.graph.add_const(name + ".bias", b.reshape(-1))],
+                                    shape, name=name)
+        y = ctx.add("FULLY_CONNECTED", [x, w], shape, ctx.node_dyn(node), name=name)
+    else:
+        y = ctx.add("MATMUL", [x, ctx.tensor(m2, "float32")], shape, ctx.node_dyn(node), name=name)
+        if alpha != 1:
+            y = ctx.add("MUL", [y, ctx.tensor(float(alpha))], shape, ctx.node_dyn(node), name=name)
+    if beta == 0:
+        return y
+    b = ctx.tensor(bias, "float32")
+    if beta != 1:
+        b = ctx.add("MUL", [b, ctx.tensor(float(beta))], ctx.graph.tensors[b].shape, ctx.dyn(b), name=name)
+    return ctx.graph.add_op("ADD", [y, b], shape, name=name)
+
+
+@handles("aten.baddbmm.default")
+def _baddbmm(ctx, node, bias, b1, b2, beta=1, alpha=1):
+    name, shape, dyn = ctx.name_of(node), ctx.shape(node), ctx.node_dyn(node)
+    if ctx.shape(b1)[:-2] != ctx.shape(b2)[:-2]:
+        raise Unsupported(str(node.target), "of batches of different sizes")
+    y = ctx.add("MATMUL", [ctx.tensor(b1, "float32"), ctx.tensor(b2, "float32")], shape, dyn, name=name)
+    if alpha != 1:
+        y = ctx.add("MUL", [y, ctx.tensor(float(alpha))], shape, dyn, name=name)
+    if beta == 0:
+        return y
+    b = ctx.tensor(bias, "float32")
+    if beta != 1:
+        b = ctx.add("MUL", [b, ctx.tensor(float(beta))], ctx.graph.tensors[b].shape, ctx.dyn(b), name=name)
+    return ctx.graph.add_op("ADD", [y, b], shape, name=name)
+
+
 def _target_name(target):
     if target is operator.getitem:
         return "getitem"
@@ -608,6 +1171,10 @@ def _fold(ctx, node):
         return arg
 
     result = node.target(*materialize(node.args), **materialize(node.kwargs))
+    if isinstance(result, (int, float, bool)) and not isinstance(result, torch.Tensor):
+        # arithmetic on sizes (a sequence length plus an offset): a dynamic dimension's stays one
+        sym = any(isinstance(ctx.values.get(a), _SymSize) for a in node.args if isinstance(a, torch.fx.Node))
+        return _SymSize(result) if sym and isinstance(result, int) else result
     if not isinstance(result, torch.Tensor):
         raise ConversionError(f"node {node.name} at '{ctx.name_of(node)}' ({node.target}) folds to "
                               f"{type(result).__name__}, not a tensor")
