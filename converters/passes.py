@@ -120,12 +120,11 @@ def fold_batch_norm(graph):
 def fuse_activations(graph):
     """Moves an ACTIVATION into the op that produces its input when nothing else reads it."""
     uses = _Uses(graph)
-    for act in [op for op in graph.ops if op.type == "ACTIVATION"]:
+    for act in [op for op in graph.ops if op.type == "ACTIVATION" and op.options["activation"] in FUSED_ACTIVATIONS]:
         x = act.inputs[0]
         prev = uses.producer(x)
         if (prev is None or prev.type not in FUSABLE or prev.options.get("activation", "NONE") != "NONE"
-                or act.options["activation"] not in FUSED_ACTIVATIONS or not uses.sole_consumer(x)
-                or graph.tensors[x].dtype != "float32"):
+                or graph.tensors[x].dtype != "float32" or not uses.sole_consumer(x)):   # integer ops take none
             continue
         prev.options.update(activation=act.options["activation"], act_min=act.options.get("min", 0.0),
                             act_max=act.options.get("max", 0.0))
