@@ -262,9 +262,11 @@ def drop_broadcast_expands(graph):
             continue
         y = op.outputs[0]
         users = uses.consumers(y)
-        shape = graph.tensors[y].shape
-        if users and y not in uses.outputs and len(graph.tensors[op.inputs[0]].shape) <= len(shape) and \
-                all(u.type in ELEMENTWISE and graph.tensors[u.outputs[0]].shape == shape for u in users):
+        def still_broadcasts(u):
+            shapes = [graph.tensors[op.inputs[0] if t == y else t].shape for t in u.inputs]
+            return u.type in ELEMENTWISE and tuple(np.broadcast_shapes(*shapes)) == graph.tensors[u.outputs[0]].shape
+
+        if users and y not in uses.outputs and all(still_broadcasts(u) for u in users):
             uses.replace_uses(y, op.inputs[0])
             uses.remove(op)
     uses.commit()
