@@ -57,9 +57,11 @@ class _Context:
                 continue
             name = self.dim_names.get(str(d.node.expr))
             if name is None:
-                raise ConversionError(f"node {node.name} at '{self.name_of(node)}' has a dimension {d.node.expr} "
-                                      "derived from the dynamic dimensions: only a dynamic dimension itself is "
-                                      "supported")
+                expr = str(d.node.expr)
+                for sym, dim in sorted(self.dim_names.items(), key=lambda kv: -len(kv[0])):
+                    expr = expr.replace(sym, dim)
+                raise Unsupported(str(node.target), f"a dimension {expr} computed from the dynamic dimensions (only "
+                                  "a dynamic dimension itself can vary: give that input axis a fixed size)")
             out.append(name)
         return tuple(out) if any(n is not None for n in out) else ()
 
@@ -1226,6 +1228,45 @@ def _export(module, example_input, dynamic_axes):
                               + " ".join(str(exc).strip().splitlines()[:3])) from exc
 
 
+def _convert_node(ctx, node, missing):
+    """ctx.values[node] = the node's IR value(s): folded, converted by its handler, or MISSING (recorded)."""
+    graph = ctx.graph
+    name = _target_name(node.target)
+    if _reads_missing(ctx, list(node.args) + list(node.kwargs.values())):
+        ctx.values[node] = Missing.MISSING   # after an op that could not convert: not reported again
+        return
+    if name == "getitem":
+        ctx.values[node] = ctx.values[node.args[0]][node.args[1]]
+        return
+    if name == "aten.sym_size.int":
+        ctx.values[node] = _SymSize(_hint(node.meta["val"]))
+        return
+    if name in _IGNORED:
+        ctx.values[node] = None
+        return
+    where = f"module '{ctx.name_of(node)}', node {node.name}"
+    handler = _HANDLERS.get(name)
+    try:
+        if _is_constant(ctx, list(node.args) + list(node.kwargs.values())):
+            ctx.values[node] = _fold(ctx, node)
+            return
+        if handler is None:
+            missing.add(name, "", where)
+            ctx.values[node] = Missing.MISSING
+            return
+        result = handler(ctx, node, *node.args, **node.kwargs)
+        if isinstance(result, str) and graph.tensors[result].data is None:
+            graph.tensors[result].dynamic = ctx.dynamic(node)
+        elif isinstance(result, tuple):   # a split's pieces
+            for r, val in zip(result, node.meta["val"]):
+                if isinstance(r, str) and graph.tensors[r].data is None:
+                    graph.tensors[r].dynamic = ctx.dynamic(node, val)
+        ctx.values[node] = result
+    except Unsupported as e:
+        missing.add(e.op, e.reason, where)
+        ctx.values[node] = Missing.MISSING
+
+
 def from_torch_graph(module, example_input, dynamic_axes=None):
     """torch.export's graph of `module` as sparselite IR (before the passes)."""
     import torch
@@ -1259,41 +1300,13 @@ def from_torch_graph(module, example_input, dynamic_axes=None):
             ctx.values[node] = graph.add_input(node.name, ctx.shape(node), dtypes[val.dtype])
             graph.tensors[ctx.values[node]].dynamic = ctx.dynamic(node)
         elif node.op == "call_function":
-            name = _target_name(node.target)
-            if _reads_missing(ctx, list(node.args) + list(node.kwargs.values())):
-                ctx.values[node] = Missing.MISSING   # after an op that could not convert: not reported again
-                continue
-            if name == "getitem":
-                ctx.values[node] = ctx.values[node.args[0]][node.args[1]]
-                continue
-            if name == "aten.sym_size.int":
-                ctx.values[node] = _SymSize(_hint(node.meta["val"]))
-                continue
-            if name in _IGNORED:
-                ctx.values[node] = None
-                continue
-            if _is_constant(ctx, list(node.args) + list(node.kwargs.values())):
-                ctx.values[node] = _fold(ctx, node)
-                continue
-            handler = _HANDLERS.get(name)
-            where = f"module '{ctx.name_of(node)}', node {node.name}"
-            if handler is None:
-                missing.add(name, "", where)
-                ctx.values[node] = Missing.MISSING
-                continue
             try:
-                result = handler(ctx, node, *node.args, **node.kwargs)
-            except Unsupported as e:
-                missing.add(e.op, e.reason, where)
-                ctx.values[node] = Missing.MISSING
-                continue
-            if isinstance(result, str) and graph.tensors[result].data is None:
-                graph.tensors[result].dynamic = ctx.dynamic(node)
-            elif isinstance(result, tuple):   # a split's pieces
-                for r, val in zip(result, node.meta["val"]):
-                    if isinstance(r, str) and graph.tensors[r].data is None:
-                        graph.tensors[r].dynamic = ctx.dynamic(node, val)
-            ctx.values[node] = result
+                _convert_node(ctx, node, missing)
+            except Unsupported:
+                raise
+            except ConversionError as e:   # name the op and where it is, as the missing-op report does
+                raise ConversionError(f"{_target_name(node.target)} at module '{ctx.name_of(node)}', node "
+                                      f"{node.name}: {e}") from e
         elif node.op == "output":
             missing.check()
             outs = node.args[0]

@@ -1,0 +1,258 @@
+"""Hugging Face encoder families (small random-init configs) through from_torch, against torch:
+two lengths and a padded batch from one load (dynamic batch and length), dense and 80% 4x1
+pruned, sdpa and eager attention; token types of sentence pairs; pooling; what is refused."""
+import copy
+import functools
+
+import numpy as np
+import pytest
+import torch
+
+import sparselite
+from helpers import rel_err
+from sparselite.converters import from_torch, hf, prune_groups, zoo
+from sparselite.errors import ConversionError
+
+zoo.allow_torchvision_import()
+import transformers as T  # noqa: E402  (after allow_torchvision_import)
+
+H, LAYERS, HEADS, FFN, VOCAB = 64, 2, 4, 128, 1000
+SMALL = dict(hidden_size=H, num_hidden_layers=LAYERS, num_attention_heads=HEADS, intermediate_size=FFN)
+MAX_BATCH, MAX_SEQ = 3, 16
+BOTH = {0: "batch", 1: "seq"}
+
+# family -> (config maker, the axes that may vary). MobileBERT's trigram embedding slices the
+# sequence ([:, 1:]: a length computed from the dynamic one) and DeBERTa merges batch and heads
+# into one axis (4 x batch): each keeps that axis fixed.
+FAMILIES = {
+    "bert": (lambda: T.BertModel(T.BertConfig(vocab_size=VOCAB, **SMALL)), BOTH),
+    "distilbert": (lambda: T.DistilBertModel(T.DistilBertConfig(vocab_size=VOCAB, dim=H, n_layers=LAYERS,
+                                                                 n_heads=HEADS, hidden_dim=FFN)), BOTH),
+    "roberta": (lambda: T.RobertaModel(T.RobertaConfig(vocab_size=VOCAB, **SMALL)), BOTH),
+    "xlm-roberta": (lambda: T.XLMRobertaModel(T.XLMRobertaConfig(vocab_size=VOCAB, **SMALL)), BOTH),
+    "mpnet": (lambda: T.MPNetModel(T.MPNetConfig(vocab_size=VOCAB, **SMALL)), BOTH),
+    "albert": (lambda: T.AlbertModel(T.AlbertConfig(vocab_size=VOCAB, embedding_size=32, **SMALL)), BOTH),
+    "electra": (lambda: T.ElectraModel(T.ElectraConfig(vocab_size=VOCAB, embedding_size=H, **SMALL)), BOTH),
+    "electra-small": (lambda: T.ElectraModel(T.ElectraConfig(vocab_size=VOCAB, embedding_size=32, **SMALL)), BOTH),
+    "mobilebert": (lambda: T.MobileBertModel(T.MobileBertConfig(
+        vocab_size=VOCAB, embedding_size=32, intra_bottleneck_size=32, true_hidden_size=32,
+        num_feedforward_networks=2, **SMALL)), {0: "batch"}),
+    "deberta-v2": (lambda: T.DebertaV2Model(T.DebertaV2Config(
+        vocab_size=VOCAB, relative_attention=True, pos_att_type=["p2c", "c2p"], position_buckets=32,
+        max_relative_positions=64, norm_rel_ebd="layer_norm", share_att_key=True, position_biased_input=False,
+        **SMALL)), {1: "seq"}),
+    "vit": (lambda: T.ViTModel(T.ViTConfig(image_size=32, patch_size=8, **SMALL)), {0: "batch"}),
+    "deit": (lambda: T.DeiTModel(T.DeiTConfig(image_size=32, patch_size=8, **SMALL)), {0: "batch"}),
+    "whisper": (lambda: T.WhisperModel(T.WhisperConfig(
+        vocab_size=VOCAB, d_model=H, encoder_layers=LAYERS, decoder_layers=1, encoder_attention_heads=HEADS,
+        decoder_attention_heads=HEADS, encoder_ffn_dim=FFN, decoder_ffn_dim=FFN, num_mel_bins=16,
+        max_source_positions=50, pad_token_id=1, bos_token_id=2, eos_token_id=3, decoder_start_token_id=2)), {}),
+    "wav2vec2": (lambda: T.Wav2Vec2Model(T.Wav2Vec2Config(
+        conv_dim=(32, 32), conv_stride=(5, 2), conv_kernel=(10, 3), num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4, **SMALL)), {}),
+}
+TEXT = [f for f in FAMILIES if f not in ("vit", "deit", "whisper", "wav2vec2")]
+EAGER_ONLY = {"mpnet", "deberta-v2"}   # transformers has no sdpa attention for these
+
+
+def _attentions(family):
+    return ["eager"] if family in EAGER_ONLY else ["sdpa", "eager"]
+
+
+@functools.lru_cache(maxsize=None)
+def _torch_model(family, attention="sdpa", pruned=False):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(sorted(FAMILIES).index(family))
+        model = FAMILIES[family][0]()
+    model.set_attn_implementation(attention)
+    model = model.eval()
+    if pruned:
+        model = copy.deepcopy(model)
+        prune_groups(model, density=0.2, group=4)
+    return model
+
+
+def _text(batch, seq, pads, seed, types=False):
+    """Token ids framed by 101 ... 102 with trailing padding per row (pads[i] tokens of row i)."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, VOCAB, (batch, seq), generator=g)
+    mask = torch.ones_like(ids)
+    for row, pad in enumerate(pads):
+        ids[row, 0], ids[row, seq - pad - 1] = 101, 102
+        ids[row, seq - pad:], mask[row, seq - pad:] = 0, 0
+    feeds = {"input_ids": ids, "attention_mask": mask}
+    if types:   # a sentence pair: segment 1 from the middle on
+        feeds["token_type_ids"] = (torch.arange(seq) >= seq // 2).long().expand(batch, seq).contiguous() * mask
+    return feeds
+
+
+def _feeds(family, case, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    if family in ("vit", "deit"):
+        return {"pixel_values": torch.randn(case[0], 3, 32, 32, generator=g)}
+    if family == "whisper":
+        return {"input_features": torch.randn(case[0], 16, 100, generator=g)}
+    if family == "wav2vec2":
+        return {"input_values": torch.randn(case[0], case[1], generator=g)}
+    return _text(*case, seed=seed)
+
+
+def _cases(family):
+    """(batch, length, pads) to run from one load: a padded batch at the maxima and two others."""
+    axes = FAMILIES[family][1]
+    if family in TEXT:
+        seq = [MAX_SEQ, 9, 5] if 1 in axes else [MAX_SEQ] * 3
+        batch = [MAX_BATCH, 1, 2] if 0 in axes else [MAX_BATCH] * 3
+        return [(batch[0], seq[0], [0, 4, 9][:batch[0]]), (batch[1], seq[1], [0, 3, 1][:batch[1]]),
+                (batch[2], seq[2], [1, 0, 2][:batch[2]])]
+    if family in ("vit", "deit"):
+        return [(MAX_BATCH,), (1,), (2,)]
+    return [(2, 400)] if family == "wav2vec2" else [(2,)]
+
+
+def _axes(family, feeds):
+    axes = FAMILIES[family][1]
+    return {k: {a: n for a, n in axes.items() if a < v.dim()} for k, v in feeds.items()} if axes else None
+
+
+@functools.lru_cache(maxsize=None)
+def _converted(family, attention="sdpa", pruned=False):
+    model = _torch_model(family, attention, pruned)
+    examples = _feeds(family, _cases(family)[0])
+    converted = from_torch(model, examples, dynamic_axes=_axes(family, examples))
+    return converted, sparselite.load(converted.to_bytes())
+
+
+def _reference(model, feeds):
+    with torch.no_grad():
+        return hf.Encoder(model)(**feeds).numpy()
+
+
+@pytest.mark.parametrize("family,attention", [(f, a) for f in FAMILIES for a in _attentions(f)])
+def test_family_matches_torch(family, attention):
+    converted, model = _converted(family, attention)
+    eager = _torch_model(family, "eager")
+    for i, case in enumerate(_cases(family)):
+        feeds = _feeds(family, case, seed=i + 1)
+        (out,) = model.run({k: v.numpy() for k, v in feeds.items()})
+        ref = _reference(_torch_model(family, attention), feeds)
+        assert out.shape == ref.shape
+        assert rel_err(out, ref) <= 1e-4, (case, rel_err(out, ref))
+        assert rel_err(out, _reference(eager, feeds)) <= 1e-4   # the same function as eager attention
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_pruned_family_matches_torch(family):
+    converted, model = _converted(family, _attentions(family)[0], pruned=True)
+    fcs = [op for op in converted.graph.ops if op.type == "FULLY_CONNECTED"]
+    sparse = [op for op in fcs if converted.graph.tensors[op.inputs[1]].group_size == 4]
+    assert len(sparse) >= LAYERS * 4, [(op.name, converted.graph.tensors[op.inputs[1]].group_size) for op in fcs]
+    pruned = _torch_model(family, _attentions(family)[0], pruned=True)
+    for i, case in enumerate(_cases(family)[:2]):
+        feeds = _feeds(family, case, seed=10 + i)
+        (out,) = model.run({k: v.numpy() for k, v in feeds.items()})
+        assert rel_err(out, _reference(pruned, feeds)) <= 1e-4
+
+
+def test_audio_encoders_take_fixed_shapes():
+    """CONV2D (conv1d's op) has no resize in the runtime: a dynamic batch is refused at load, naming it."""
+    examples = _feeds("wav2vec2", (2, 400))
+    converted = from_torch(_torch_model("wav2vec2"), examples, dynamic_axes={"input_values": {0: "batch"}})
+    with pytest.raises(sparselite.SparseliteError, match="CONV2D does not support dynamic dimensions"):
+        sparselite.load(converted.to_bytes())
+    other = _feeds("wav2vec2", (1, 320), seed=5)   # another length: its own conversion
+    (out,) = sparselite.load(from_torch(_torch_model("wav2vec2"), other).to_bytes()).run(
+        {"input_values": other["input_values"].numpy()})
+    assert rel_err(out, _reference(_torch_model("wav2vec2"), other)) <= 1e-4
+
+
+def test_vit_dynamic_batch_lowers_the_patch_convolution():
+    converted, _ = _converted("vit")
+    assert not [op for op in converted.graph.ops if op.type == "CONV2D"]
+    fixed = from_torch(_torch_model("vit"), _feeds("vit", (2,)))
+    assert [op.type for op in fixed.graph.ops].count("CONV2D") == 1   # fixed shapes keep the convolution
+
+
+# --- token types ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def bert_pairs():
+    bert = _torch_model("bert")
+    examples = _text(MAX_BATCH, MAX_SEQ, [0, 4, 9], seed=0, types=True)
+    converted = from_torch(bert, examples, dynamic_axes={k: BOTH for k in examples})
+    return bert, converted, sparselite.load(converted.to_bytes())
+
+
+def test_sentence_pairs_use_token_types(bert_pairs):
+    bert, converted, model = bert_pairs
+    assert [t.name for t in model.inputs] == ["input_ids", "attention_mask", "token_type_ids"]
+    for batch, seq, pads in [(MAX_BATCH, MAX_SEQ, [0, 4, 9]), (2, 11, [0, 3])]:
+        feeds = _text(batch, seq, pads, seed=seq, types=True)
+        (out,) = model.run({k: v.numpy() for k, v in feeds.items()})
+        with torch.no_grad():
+            ref = bert(**feeds).last_hidden_state.numpy()
+            segment0 = bert(input_ids=feeds["input_ids"], attention_mask=feeds["attention_mask"]).last_hidden_state
+        assert rel_err(out, ref) <= 1e-4
+        # The types matter: running them all as segment 0 (what the old wrapper did) is far off.
+        assert rel_err(segment0.numpy(), ref) > 0.05
+
+
+def test_token_types_default_to_zero_and_are_refused_where_absent(bert_pairs):
+    bert, _, model = bert_pairs
+    feeds = _text(2, 10, [0, 2], seed=3)
+    (with_zeros,) = model.run({**{k: v.numpy() for k, v in feeds.items()},
+                               "token_type_ids": np.zeros((2, 10), np.int64)})
+    (without,) = sparselite.load(from_torch(bert, _text(2, 10, [0, 2], seed=0)).to_bytes()).run(
+        {k: v.numpy() for k, v in feeds.items()})
+    assert rel_err(with_zeros, without) <= 1e-5
+    examples = _text(2, 10, [0, 2], seed=0, types=True)
+    with pytest.raises(ConversionError, match="DistilBertModel does not take token_type_ids"):
+        from_torch(_torch_model("distilbert"), examples)
+
+
+# --- pooling and refusals ---------------------------------------------------------------------------------
+def _sentence_transformers(model, feeds, pooling):
+    """sentence-transformers' pooling (mean over the mask, or the first token), then normalization."""
+    with torch.no_grad():
+        hidden = model(**feeds).last_hidden_state
+    if pooling == "cls":
+        out = hidden[:, 0]
+    else:
+        w = feeds["attention_mask"][..., None].to(hidden.dtype)
+        out = (hidden * w).sum(1) / w.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(out, dim=-1).numpy()
+
+
+@pytest.mark.parametrize("family,pooling", [("mpnet", "mean"), ("bert", "cls"), ("xlm-roberta", "mean")])
+def test_sentence_embeddings(family, pooling):
+    model = _torch_model(family, _attentions(family)[0])
+    examples = _text(MAX_BATCH, MAX_SEQ, [0, 0, 0], seed=0)
+    converted = from_torch(hf.Encoder(model, pooling=pooling, normalize=True), examples,
+                           dynamic_axes={k: BOTH for k in examples})
+    loaded = sparselite.load(converted.to_bytes())
+    for case in [(MAX_BATCH, MAX_SEQ, [0, 4, 9]), (2, 7, [2, 0])]:
+        feeds = _text(*case, seed=4)
+        (emb,) = loaded.run({k: v.numpy() for k, v in feeds.items()})
+        ref = _sentence_transformers(model, feeds, pooling)
+        assert emb.shape == ref.shape and rel_err(emb, ref) <= 1e-4
+
+
+def test_vision_mean_pooling():
+    model = _torch_model("vit")
+    examples = _feeds("vit", (2,))
+    converted = from_torch(hf.Encoder(model, pooling="mean"), examples, dynamic_axes={"pixel_values": {0: "batch"}})
+    (out,) = sparselite.load(converted.to_bytes()).run({"pixel_values": examples["pixel_values"][:1].numpy()})
+    with torch.no_grad():
+        ref = model(pixel_values=examples["pixel_values"][:1]).last_hidden_state.mean(1).numpy()
+    assert rel_err(out, ref) <= 1e-4
+
+
+def test_unknown_encoders_and_options_are_refused():
+    squeeze = T.SqueezeBertModel(T.SqueezeBertConfig(vocab_size=VOCAB, embedding_size=H, **SMALL)).eval()
+    with pytest.raises(ConversionError, match="SqueezeBertModel is not a transformers model"):
+        from_torch(squeeze, _text(1, 8, [0], seed=0))
+    with pytest.raises(ConversionError, match="pooling must be one of"):
+        hf.Encoder(_torch_model("bert"), pooling="max")
+    with pytest.raises(ConversionError, match="normalize=True needs pooling"):
+        hf.Encoder(_torch_model("bert"), normalize=True)
+    with pytest.raises(ConversionError, match="ViTModel does not take input_ids"):
+        from_torch(_torch_model("vit"), _text(1, 8, [0], seed=0))
