@@ -648,12 +648,21 @@ def _index(ctx, node, dim, index):
     return index % dim
 
 
+def _follow(ctx, piece, x, axis):
+    """Marks a slice of x taken along `axis` as following x's dynamic dimensions on the other axes."""
+    if piece != x and ctx.graph.tensors[piece].data is None:
+        dyn = list(ctx.dyn(x))
+        dyn[axis] = None
+        ctx.graph.tensors[piece].dynamic = tuple(dyn) if any(d is not None for d in dyn) else ()
+
+
 @handles("aten.select.int")
 def _select(ctx, node, x, dim, index):
     shape = ctx.shape(x)
     dim %= len(shape)
     row = add_axis_slice(ctx.graph, ctx.tensor(x), dim, _index(ctx, node, shape[dim], index), 1, 1,
                          ctx.name_of(node))
+    _follow(ctx, row, ctx.tensor(x), dim)
     return ctx.graph.add_op("RESHAPE", [row], ctx.shape(node), name=ctx.name_of(node),
                             dtype=ctx.graph.tensors[row].dtype)
 
@@ -680,6 +689,8 @@ def _unbind(ctx, node, x, dim=0):
     shape = ctx.shape(x)
     dim %= len(shape)
     pieces = add_split(ctx.graph, ctx.tensor(x), dim, [1] * shape[dim], ctx.name_of(node))
+    for p in pieces:
+        _follow(ctx, p, ctx.tensor(x), dim)
     return tuple(ctx.graph.add_op("RESHAPE", [p], shape[:dim] + shape[dim + 1:], name=ctx.name_of(node),
                                   dtype=ctx.graph.tensors[p].dtype) for p in pieces)
 
