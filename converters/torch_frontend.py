@@ -1234,6 +1234,8 @@ def _export(module, example_input, dynamic_axes):
             dynamic_shapes = tuple(dynamic_shapes[n] for n in names)
     try:
         return torch.export.export(module, args, kwargs, dynamic_shapes=dynamic_shapes), dynamic_axes
+    except ConversionError:   # ours, from a wrapper's forward (hf.Encoder's input checks)
+        raise
     except Exception as exc:  # export errors are long; keep their first lines
         raise ConversionError("torch.export could not trace the module: "
                               + " ".join(str(exc).strip().splitlines()[:3])) from exc
