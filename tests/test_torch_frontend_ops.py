@@ -1,0 +1,224 @@
+"""from_torch's mappings for issue 17 (booleans, selection, integer tensors, attention, conv1d,
+group norm, fused products), each a small module converted and run against torch, with dynamic
+dimensions where the op must follow them."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import sparselite
+from helpers import rel_err
+from sparselite.converters import from_torch
+from sparselite.converters.missing import UnsupportedOps
+
+g = torch.Generator().manual_seed(0)
+
+
+def _rand(*shape):
+    return torch.randn(*shape, generator=g)
+
+
+def _check(module, examples, dynamic_axes=None, runs=(), tol=1e-5):
+    """Converts module on the examples (a dict), runs it on them and on each feeds dict of `runs`
+    (smaller along dynamic axes) from one load, comparing every output with torch."""
+    module = module.eval()
+    model = sparselite.load(from_torch(module, examples, dynamic_axes=dynamic_axes).to_bytes())
+    for feeds in (examples,) + tuple(runs):
+        outs = model.run({k: v.numpy() for k, v in feeds.items()})
+        with torch.no_grad():
+            refs = module(**feeds)
+        refs = refs if isinstance(refs, tuple) else (refs,)
+        assert len(outs) == len(refs)
+        for out, ref in zip(outs, refs):
+            ref = ref.numpy()
+            assert out.shape == ref.shape and out.dtype == ref.dtype, (out.shape, out.dtype, ref.shape, ref.dtype)
+            if ref.dtype == np.float32:
+                assert rel_err(out, ref) <= tol, rel_err(out, ref)
+            else:
+                np.testing.assert_array_equal(out, ref)
+    return model
+
+
+class Lambda(torch.nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, **kwargs):
+        return self.fn(**kwargs)
+
+
+def _fn(fn):
+    """A module whose forward takes the named inputs fn takes."""
+    import inspect
+
+    names = list(inspect.signature(fn).parameters)
+
+    class M(torch.nn.Module):
+        pass
+
+    M.forward = lambda self, *args: fn(*args)
+    M.forward.__signature__ = inspect.Signature(
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        + [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names])
+    return M()
+
+
+SEQ = {0: "batch", 1: "seq"}
+
+
+def test_comparisons_and_logic():
+    x, y = _rand(3, 7), _rand(3, 7)
+    x[0, :3] = y[0, :3]
+    ids = torch.randint(0, 5, (3, 7), generator=g)
+
+    def fn(x, y, ids):
+        return (x > y, x >= y, x < 0.5, x <= y, x == y, x != y, ids.ne(1), ids.eq(2), ids < y,
+                (x > 0) & (y < 0), (x > 0) | ids.bool(), (x > 0) ^ (y > 0), ~(x > y), torch.logical_not(ids.bool()),
+                torch.logical_and(x > 0, ids > 2))
+    small = {"x": x[:2, :4], "y": y[:2, :4], "ids": ids[:2, :4]}
+    _check(_fn(fn), {"x": x, "y": y, "ids": ids}, {k: SEQ for k in "x y ids".split()}, runs=[small])
+
+
+def test_where_masked_fill_and_casts():
+    x, y = _rand(2, 5, 6), _rand(2, 5, 6)
+    mask = torch.randint(0, 2, (2, 1, 6), generator=g)
+
+    def fn(x, y, mask):
+        keep = mask.bool()
+        return (torch.where(keep, x, y), torch.where(keep, x, -1.0), torch.where(keep, 2.0, y),
+                x.masked_fill(~keep, float(torch.finfo(torch.float32).min)), keep.float() * 3 + x,
+                (x > 0).int(), (x > 0).long() * mask, keep.to(torch.int32), torch.where(x > 0, mask, 7))
+    _check(_fn(fn), {"x": x, "y": y, "mask": mask}, {"x": {0: "batch"}, "y": {0: "batch"}, "mask": {0: "batch"}},
+           runs=[{"x": x[:1], "y": y[:1], "mask": mask[:1]}])
+
+
+@pytest.mark.parametrize("exponent", [2, 3, 0.5, -0.5, -1, 1.7])
+def test_pow(exponent):
+    x = _rand(2, 9).abs() + 0.1
+    model = _check(_fn(lambda x: x ** exponent), {"x": x}, tol=2e-6)
+    assert model is not None
+
+
+def test_unary_activations_and_integer_negation():
+    x = _rand(4, 10)
+    ids = torch.randint(-5, 5, (4, 10), generator=g)
+
+    def fn(x, ids):
+        return (torch.rsqrt(x.abs() + 0.1), torch.sqrt(x.abs()), -x, torch.exp(x), torch.log(x.abs() + 1e-3),
+                torch.erf(x), x.abs(), -ids, torch.minimum(x, x.flip(1)), torch.maximum(ids, ids.flip(0)))
+    _check(_fn(fn), {"x": x, "ids": ids}, tol=2e-6)
+
+
+def test_integer_arithmetic_and_cumsum_follow_the_length():
+    ids = torch.randint(0, 9, (3, 12), generator=g)
+
+    def fn(ids):
+        mask = ids.ne(1).int()   # RoBERTa's position ids
+        positions = (torch.cumsum(mask, dim=1).type_as(mask) + 0) * mask
+        return (positions.long() + 1, ids * 3 - 7, torch.div(ids - 4, 3, rounding_mode="trunc"),
+                torch.cumsum(ids.float(), 1), torch.cumsum(ids, 0))
+    _check(_fn(fn), {"ids": ids}, {"ids": SEQ}, runs=[{"ids": ids[:2, :5]}, {"ids": ids[:1, :1]}])
+
+
+def test_expand_fills_and_index_by_aranges():
+    x = _rand(3, 1, 8)
+    mask = torch.randint(0, 2, (3, 8), generator=g)
+
+    def fn(x, mask):
+        b, t = mask.shape
+        picked = mask.bool()[torch.arange(b)[:, None, None, None], torch.arange(t)[None, None, None, :]]
+        return (x.expand(-1, 4, -1), torch.zeros_like(x) + x, torch.ones_like(mask), torch.full_like(x, 2.5),
+                x.new_zeros(b, t) + 1, picked, torch.ones(b, t, t) * x[:, :, :1])
+    _check(_fn(fn), {"x": x, "mask": mask}, {"x": {0: "batch", 2: "seq"}, "mask": SEQ},
+           runs=[{"x": x[:2, :, :5], "mask": mask[:2, :5]}])
+
+
+def test_gather_and_take_along_dim():
+    x = _rand(2, 5, 6)
+    index = torch.randint(-6, 6, (2, 5, 6), generator=g)
+
+    def fn(x, index):
+        return (torch.gather(x, 2, index % 6), torch.gather(x, 1, index[:, :3].abs() % 5),
+                torch.take_along_dim(x, index.abs() % 6, dim=-1))
+    _check(_fn(fn), {"x": x, "index": index})
+
+
+def test_constants_of_two_dynamic_axes_are_cut_to_the_run():
+    """Relative positions (a [T, T] function of aranges, folded at the maximum) follow the length."""
+    x = _rand(2, 10, 10)
+
+    def fn(x):
+        t = x.shape[1]
+        pos = torch.arange(t)
+        rel = (pos[None, :] - pos[:, None]).float()
+        return x + rel, x * torch.triu(torch.ones(t, t))
+    _check(_fn(fn), {"x": x}, {"x": {1: "seq", 2: "seq"}}, runs=[{"x": x[:, :4, :4]}, {"x": x[:, :1, :1]}])
+
+
+@pytest.mark.parametrize("mask_kind", ["none", "bool", "float", "causal"])
+def test_scaled_dot_product_attention(mask_kind):
+    q, k, v = _rand(2, 3, 9, 8), _rand(2, 3, 9, 8), _rand(2, 3, 9, 8)
+    keep = torch.ones(2, 9, dtype=torch.int64)
+    keep[1, 6:] = 0
+
+    def fn(q, k, v, keep):
+        if mask_kind == "causal":
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        mask = keep.bool()[:, None, None, :]
+        if mask_kind == "float":
+            mask = (1.0 - keep[:, None, None, :].float()) * -1e4
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=None if mask_kind == "none" else mask,
+                                              scale=0.3 if mask_kind == "float" else None)
+    axes = {"q": {0: "batch", 2: "seq"}, "k": {0: "batch", 2: "seq"}, "v": {0: "batch", 2: "seq"}, "keep": SEQ}
+    feeds = {"q": q, "k": k, "v": v, "keep": keep}
+    small = {n: t[:1, :, :5] if t.dim() == 4 else t[:1, :5] for n, t in feeds.items()}
+    _check(_fn(fn), feeds, axes, runs=[small])
+
+
+def test_conv1d_and_group_norm():
+    class Audio(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv1d(4, 6, 5, stride=2, padding=2, dilation=1)
+            self.grouped = torch.nn.Conv1d(6, 6, 3, padding=2, dilation=2, groups=2)
+            self.same = torch.nn.Conv1d(6, 4, 4, padding="same", bias=False)
+            self.norm = torch.nn.GroupNorm(2, 6)
+            self.norm4 = torch.nn.GroupNorm(3, 6, affine=False)
+
+        def forward(self, x):
+            y = self.norm(F.gelu(self.conv(x)))
+            z = self.grouped(y)
+            return self.same(z), self.norm4(z[:, :, None, :] * 2)
+    _check(Audio(), {"x": _rand(2, 4, 31)}, tol=2e-5)
+
+
+def test_addmm_and_baddbmm():
+    class M(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(_rand(6, 5))
+            self.b = torch.nn.Parameter(_rand(5))
+
+        def forward(self, x, y, z):
+            return (torch.addmm(self.b, x, self.w), torch.addmm(self.b, x, self.w, beta=0.5, alpha=2.0),
+                    torch.addmm(z, x, y), torch.baddbmm(z[None], x[None], y[None], beta=2.0, alpha=0.5))
+    _check(M(), {"x": _rand(4, 6), "y": _rand(6, 5), "z": _rand(4, 5)})
+
+
+def test_failures_name_the_aten_op_and_the_module():
+    class Inner(torch.nn.Module):
+        def forward(self, x):
+            return torch.sort(x, dim=-1).values + torch.floor_divide(x, 0.3)
+
+    class Outer(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = Inner()
+
+        def forward(self, x):
+            return self.inner(x)
+    with pytest.raises(UnsupportedOps) as info:
+        from_torch(Outer(), _rand(2, 5))
+    message = str(info.value)
+    assert "aten.sort" in message and "aten.floor_divide" in message and "module 'inner'" in message
