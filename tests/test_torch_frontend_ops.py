@@ -39,15 +39,6 @@ def _check(module, examples, dynamic_axes=None, runs=(), tol=1e-5):
     return model
 
 
-class Lambda(torch.nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, **kwargs):
-        return self.fn(**kwargs)
-
-
 def _fn(fn):
     """A module whose forward takes the named inputs fn takes."""
     import inspect
@@ -57,7 +48,7 @@ def _fn(fn):
     class M(torch.nn.Module):
         pass
 
-    M.forward = lambda self, *args: fn(*args)
+    M.forward = lambda self, *args, **kwargs: fn(*args, **kwargs)
     M.forward.__signature__ = inspect.Signature(
         [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
         + [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names])
