@@ -8,8 +8,6 @@ import numpy as np
 from .sparsity import choose_group_size
 
 FUSABLE = ("CONV2D", "CONV_TRANSPOSE2D", "FULLY_CONNECTED", "ADD", "MUL")
-# Activations other ops can apply to their output; NEG .. POW run as ACTIVATION ops only.
-FUSED_ACTIVATIONS = ("RELU", "RELU6", "CLAMP", "HARDSWISH", "HARDSIGMOID", "SIGMOID", "SILU", "GELU", "GELU_TANH", "TANH")
 
 
 def _sole_consumer(graph, tensor):
@@ -120,11 +118,11 @@ def fold_batch_norm(graph):
 def fuse_activations(graph):
     """Moves an ACTIVATION into the op that produces its input when nothing else reads it."""
     uses = _Uses(graph)
-    for act in [op for op in graph.ops if op.type == "ACTIVATION" and op.options["activation"] in FUSED_ACTIVATIONS]:
+    for act in [op for op in graph.ops if op.type == "ACTIVATION"]:
         x = act.inputs[0]
         prev = uses.producer(x)
         if (prev is None or prev.type not in FUSABLE or prev.options.get("activation", "NONE") != "NONE"
-                or graph.tensors[x].dtype != "float32" or not uses.sole_consumer(x)):   # integer ops take none
+                or not uses.sole_consumer(x)):
             continue
         prev.options.update(activation=act.options["activation"], act_min=act.options.get("min", 0.0),
                             act_max=act.options.get("max", 0.0))
