@@ -251,6 +251,12 @@ def remove_dead_ops(graph):
 ELEMENTWISE = ("ADD", "SUB", "MUL", "DIV", "COMPARE", "LOGICAL", "WHERE")
 
 
+def _broadcasts_without(graph, op, expanded, source):
+    """Whether elementwise `op` still has its output's shape with `source` read in place of `expanded`."""
+    shapes = [graph.tensors[source if t == expanded else t].shape for t in op.inputs]
+    return op.type in ELEMENTWISE and tuple(np.broadcast_shapes(*shapes)) == graph.tensors[op.outputs[0]].shape
+
+
 def drop_broadcast_expands(graph):
     """An EXPAND read only by broadcasting elementwise ops of its own output shape is dropped: they
     broadcast its input themselves (a token-type embedding row added to every token)."""
@@ -258,13 +264,9 @@ def drop_broadcast_expands(graph):
     for op in graph.ops:
         if op.type != "EXPAND":
             continue
-        y = op.outputs[0]
+        x, y = op.inputs[0], op.outputs[0]
         users = uses.consumers(y)
-        def still_broadcasts(u):
-            shapes = [graph.tensors[op.inputs[0] if t == y else t].shape for t in u.inputs]
-            return u.type in ELEMENTWISE and tuple(np.broadcast_shapes(*shapes)) == graph.tensors[u.outputs[0]].shape
-
-        if users and y not in uses.outputs and all(still_broadcasts(u) for u in users):
+        if users and y not in uses.outputs and all(_broadcasts_without(graph, u, y, x) for u in users):
             uses.replace_uses(y, op.inputs[0])
             uses.remove(op)
     uses.commit()
