@@ -364,7 +364,7 @@ def _div(ctx, node, a, b, rounding_mode=None):
     if rounding_mode is not None and dtype == "float32":
         raise Unsupported(str(node.target), f"rounding_mode '{rounding_mode}' on floats")
     if rounding_mode == "floor":
-        raise Unsupported(str(node.target), "rounding_mode 'floor' (integer division truncates: use 'trunc')")
+        return _floor_divide(ctx, node, a, b)
     if dtype != "float32":
         return _elementwise(ctx, node, "DIV", a, b)
     if isinstance(b, (int, float)):
@@ -375,6 +375,33 @@ def _div(ctx, node, a, b, rounding_mode=None):
         return _elementwise(ctx, node, "DIV", a, b)
     return ctx.graph.add_op("MUL", [ctx.tensor(a, "float32"), ctx.graph.add_const("reciprocal", scale)], ctx.shape(node),
                             name=ctx.name_of(node))
+
+
+@handles("aten.floor_divide.default", "aten.floor_divide.Scalar")
+def _floor_divide(ctx, node, a, b):
+    """Integer floor division from the truncating DIV: q = a / b, one less where the remainder
+    a - q b is nonzero and of the other sign than b (Wav2Vec2's output lengths)."""
+    dtype = _out_dtype(ctx, node)
+    if dtype == "float32":
+        raise Unsupported(str(node.target), "on floats (integer floor division converts)")
+    name, shape, dyn = ctx.name_of(node), ctx.shape(node), ctx.node_dyn(node)
+    x, y = ctx.tensor(a, dtype), ctx.tensor(b, dtype)
+    q = ctx.add("DIV", [x, y], shape, dyn, name=name, dtype=dtype)
+    r = ctx.add("SUB", [x, ctx.add("MUL", [q, y], shape, dyn, name=name, dtype=dtype)], shape, dyn, name=name,
+                dtype=dtype)
+    zero = ctx.tensor(0, dtype)
+    r_neg = ctx.add("COMPARE", [r, zero], shape, dyn, name=name, dtype="bool", options=dict(kind="LESS"))
+    divisor = ctx.graph.tensors[y]
+    if divisor.data is not None and (divisor.data > 0).all():   # a positive constant: r < 0 is the test
+        fix = r_neg
+    else:
+        b_neg = ctx.add("COMPARE", [y, zero], divisor.shape, ctx.dyn(y), name=name, dtype="bool",
+                        options=dict(kind="LESS"))
+        signs = ctx.add("LOGICAL", [r_neg, b_neg], shape, dyn, name=name, dtype="bool", options=dict(kind="XOR"))
+        inexact = ctx.add("COMPARE", [r, zero], shape, dyn, name=name, dtype="bool", options=dict(kind="NOT_EQUAL"))
+        fix = ctx.add("LOGICAL", [signs, inexact], shape, dyn, name=name, dtype="bool", options=dict(kind="AND"))
+    fix = ctx.add("CAST", [fix], shape, dyn, name=name, dtype=dtype)
+    return ctx.graph.add_op("SUB", [q, fix], shape, name=name, dtype=dtype)
 
 
 @handles("aten.sub.Tensor", "aten.sub.Scalar", "aten.rsub.Scalar", "aten.rsub.Tensor")
