@@ -984,6 +984,34 @@ def _index_tensor(ctx, node, x, indices):
     return ctx.graph.add_op("EXPAND", [y], ctx.shape(node), name=name, dtype=t.dtype)
 
 
+@handles("aten.index_put.default", "aten.index_put_.default")
+def _index_put(ctx, node, x, indices, values, accumulate=False):
+    """x[arange(B), idx] = v for a runtime index idx [B] into a [B, T] tensor (Wav2Vec2 marks each
+    row's last frame): WHERE over a comparison of the column numbers with idx (negative idx counts
+    from the end, as torch's)."""
+    op, name = str(node.target), ctx.name_of(node)
+    x_name = ctx.tensor(x)
+    t = ctx.graph.tensors[x_name]
+    if accumulate or len(t.shape) != 2 or len(indices) != 2 or indices[0] is None or not ctx.is_const(indices[0]) \
+            or indices[1] is None or ctx.is_const(indices[1]):
+        raise Unsupported(op, "other than x[arange(rows), index] = value on a matrix with a computed index")
+    rows = ctx.graph.tensors[ctx.value(indices[0])].data
+    b, cols = t.shape
+    if rows.shape != (b,) or not (rows % b == np.arange(b)).all() or ctx.dyn(x_name)[1] is not None:
+        raise Unsupported(op, "other than x[arange(rows), index] = value on a matrix of fixed width")
+    idx = ctx.tensor(indices[1])
+    idx_dtype = ctx.graph.tensors[idx].dtype
+    shape, dyn = ctx.shape(node), ctx.node_dyn(node)
+    column = ctx.add("RESHAPE", [idx], (b, 1), (dyn[0], None), name=name, dtype=idx_dtype)
+    wrapped = ctx.add("ADD", [column, ctx.tensor(cols, idx_dtype)], (b, 1), (dyn[0], None), name=name, dtype=idx_dtype)
+    negative = ctx.add("COMPARE", [column, ctx.tensor(0, idx_dtype)], (b, 1), (dyn[0], None), name=name,
+                       dtype="bool", options=dict(kind="LESS"))
+    column = ctx.add("WHERE", [negative, wrapped, column], (b, 1), (dyn[0], None), name=name, dtype=idx_dtype)
+    numbers = ctx.graph.add_const(name + ":columns", np.arange(cols, dtype=_NUMPY[idx_dtype]).reshape(1, cols))
+    hit = ctx.add("COMPARE", [numbers, column], shape, dyn, name=name, dtype="bool", options=dict(kind="EQUAL"))
+    return ctx.graph.add_op("WHERE", [hit, ctx.tensor(values, t.dtype), x_name], shape, name=name, dtype=t.dtype)
+
+
 # --- attention, 1-D convolution, group norm, fused matrix products ---------------------------------------
 def _attention(ctx, node, q, k, v, mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
     """softmax(q k^T * scale + mask) v as MATMUL, SOFTMAX (scale and additive mask as its options and
