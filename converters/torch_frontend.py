@@ -986,12 +986,24 @@ def _index_tensor(ctx, node, x, indices):
 
 @handles("aten.index_put.default", "aten.index_put_.default")
 def _index_put(ctx, node, x, indices, values, accumulate=False):
-    """x[arange(B), idx] = v for a runtime index idx [B] into a [B, T] tensor (Wav2Vec2 marks each
-    row's last frame): WHERE over a comparison of the column numbers with idx (negative idx counts
-    from the end, as torch's)."""
+    """x[mask] = v with a boolean mask over x's leading axes (masked_fill), and x[arange(B), idx] = v
+    for a runtime index idx [B] into a [B, T] tensor (Wav2Vec2 marks each row's last frame): WHERE
+    over a comparison of the column numbers with idx (negative idx counts from the end, as torch's)."""
     op, name = str(node.target), ctx.name_of(node)
     x_name = ctx.tensor(x)
     t = ctx.graph.tensors[x_name]
+    if not accumulate and len(indices) == 1 and indices[0] is not None and \
+            ctx.graph.tensors[ctx.tensor(indices[0])].dtype == "bool":   # x[mask] = v: masked_fill
+        mask = ctx.tensor(indices[0])
+        m = ctx.graph.tensors[mask]
+        if tuple(m.shape) != tuple(t.shape[:len(m.shape)]):
+            raise Unsupported(op, f"with a boolean mask {list(m.shape)} that is not the leading part of {list(t.shape)}")
+        trailing = len(t.shape) - len(m.shape)
+        if trailing:
+            mask = ctx.add("RESHAPE", [mask], tuple(m.shape) + (1,) * trailing, ctx.dyn(mask) + (None,) * trailing,
+                           name=name, dtype="bool")
+        return ctx.graph.add_op("WHERE", [mask, ctx.tensor(values, t.dtype), x_name], ctx.shape(node), name=name,
+                                dtype=t.dtype)
     if accumulate or len(t.shape) != 2 or len(indices) != 2 or indices[0] is None or not ctx.is_const(indices[0]) \
             or indices[1] is None or ctx.is_const(indices[1]):
         raise Unsupported(op, "other than x[arange(rows), index] = value on a matrix with a computed index")
