@@ -167,6 +167,18 @@ def test_audio_encoders_take_fixed_shapes():
     assert rel_err(out, _reference(_torch_model("wav2vec2"), other)) <= 1e-4
 
 
+def test_wav2vec2_padded_batch_with_attention_mask():
+    """The mask at the samples becomes one at the frames (floor divisions, index_put, flip, cumsum)."""
+    feeds = _feeds("wav2vec2", (2, 400), seed=6)
+    mask = torch.ones(2, 400, dtype=torch.int64)
+    mask[1, 290:] = 0
+    model = sparselite.load(from_torch(_torch_model("wav2vec2"), {**feeds, "attention_mask": mask}).to_bytes())
+    for m in (mask, torch.ones_like(mask)):
+        run = {**feeds, "attention_mask": m}
+        (out,) = model.run({k: v.numpy() for k, v in run.items()})
+        assert rel_err(out, _reference(_torch_model("wav2vec2"), run)) <= 1e-4
+
+
 def test_vit_dynamic_batch_lowers_the_patch_convolution():
     converted, _ = _converted("vit")
     assert not [op for op in converted.graph.ops if op.type == "CONV2D"]
