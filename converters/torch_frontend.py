@@ -1366,10 +1366,10 @@ def from_torch_graph(module, example_input, dynamic_axes=None):
                 ctx.values[node] = graph.add_const(spec.target, data)
                 continue
             val = node.meta["val"]
-            dtypes = {torch.float32: "float32", torch.int32: "int32", torch.int64: "int64"}
+            dtypes = {torch.float32: "float32", torch.int32: "int32", torch.int64: "int64", torch.bool: "bool"}
             if val.dtype not in dtypes:
                 raise ConversionError(f"input '{node.name}' has dtype {val.dtype}: inputs must be float32, "
-                                      "or int32/int64 (token ids)")
+                                      "int32/int64 (token ids) or bool (masks)")
             for axis, dim in (dynamic_axes or {}).get(node.name, {}).items():
                 size = val.shape[axis]
                 if not isinstance(size, torch.SymInt):
