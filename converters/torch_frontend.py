@@ -197,11 +197,11 @@ def _conv2d(ctx, node, x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
         ph, pw = _pair(padding)
         pads = (ph, pw, ph, pw)
     inputs = [ctx.tensor(x), weight] + ([ctx.tensor(b)] if b is not None else [])
-    if any(d is not None for d in ctx.dyn(inputs[0])):
-        if (sh, sw) == (kh, kw) and (dh, dw) == (1, 1) and groups == 1 and not any(pads):
-            return _patchify(ctx, node, inputs)
-        raise Unsupported(str(node.target), "with a dynamic input dimension (the runtime's CONV2D has fixed "
-                          "shapes; only non-overlapping patch convolutions, kernel = stride, lower to other ops)")
+    # CONV2D has no resize (the loader refuses it on a dynamic tensor); a patch convolution need not be one.
+    dx = ctx.dyn(inputs[0])
+    if dx[0] is not None and dx[1:] == (None,) * 3 and (sh, sw) == (kh, kw) and (dh, dw) == (1, 1) and \
+            groups == 1 and not any(pads):
+        return _patchify(ctx, node, inputs)
     return ctx.graph.add_op("CONV2D", inputs, ctx.shape(node), name=ctx.name_of(node), options=dict(
         stride=(sh, sw), dilation=(dh, dw), padding=pads, groups=groups))
 
@@ -215,13 +215,10 @@ def _patchify(ctx, node, inputs):
     weight = ctx.graph.tensors[inputs[1]].data
     oc, _, kh, kw = weight.shape
     _, _, oh, ow = ctx.shape(node)
-    dx = ctx.dyn(x)
-    if dx[1:] != (None, None, None):
-        raise Unsupported(str(node.target), "with a dynamic channel or spatial dimension")
-    b = dx[0]
+    b = ctx.dyn(x)[0]
     if (oh * kh, ow * kw) != (h, w):   # the rows and columns no patch covers
         x = add_slice(ctx.graph, x, [0] * 4, [1] * 4, (n, c, oh * kh, ow * kw), name)
-        ctx.graph.tensors[x].dynamic = (b, None, None, None) if b else ()
+        ctx.graph.tensors[x].dynamic = (b, None, None, None)
     y = ctx.add("RESHAPE", [x], (n, c, oh, kh, ow, kw), (b,) + (None,) * 5, name=name)
     y = ctx.add("TRANSPOSE", [y], (n, oh, ow, c, kh, kw), (b,) + (None,) * 5, name=name,
                 options=dict(perm=[0, 2, 4, 1, 3, 5]))
