@@ -356,7 +356,7 @@ def _elementwise(ctx, node, kind, a, b, dtype=None, options=None):
 @handles("aten.div.Tensor", "aten.div.Scalar", "aten.div.Tensor_mode", "aten.div.Scalar_mode")
 def _div(ctx, node, a, b, rounding_mode=None):
     """Division; by a float constant it becomes a multiplication by the reciprocal (faster). Integer
-    division truncates (rounding_mode "trunc"); floor division of integers does not convert."""
+    division truncates (rounding_mode "trunc") or floors (rounding_mode "floor")."""
     dtype = _out_dtype(ctx, node)
     if rounding_mode is not None and dtype == "float32":
         raise Unsupported(str(node.target), f"rounding_mode '{rounding_mode}' on floats")
