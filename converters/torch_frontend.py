@@ -41,9 +41,34 @@ class _Context:
             return path or cls.rsplit(".", 1)[-1]
         return node.name
 
+    def merged(self, d):
+        """(dimension name, k) where size d is k times a dynamic dimension (DeBERTa's views of batch x
+        heads as one axis), else None."""
+        import torch
+
+        if not isinstance(d, torch.SymInt):
+            return None
+        expr = d.node.expr
+        if expr.is_Mul and len(expr.args) == 2 and expr.args[0].is_Integer and str(expr.args[1]) in self.dim_names:
+            return self.dim_names[str(expr.args[1])], int(expr.args[0])
+        return None
+
+    def split(self, node):
+        """Whether the node's value has a first axis of k x a dynamic dimension, which the IR holds
+        as two axes [dimension, k] (the .slite's axes follow a dimension or are fixed)."""
+        import torch
+
+        val = node.meta.get("val")
+        return isinstance(val, torch.Tensor) and val.dim() > 0 and self.merged(val.shape[0]) is not None
+
     def shape(self, node):
-        """The node's shape, dynamic dimensions at their maximum (the example's size)."""
-        return tuple(_hint(d) for d in node.meta["val"].shape)
+        """The node's shape, dynamic dimensions at their maximum (the example's size); a first axis
+        of k x a dynamic dimension as two axes (split)."""
+        dims = node.meta["val"].shape
+        first = self.merged(dims[0]) if len(dims) else None
+        if first is not None:
+            return (self.graph.dims[first[0]], first[1]) + tuple(_hint(d) for d in dims[1:])
+        return tuple(_hint(d) for d in dims)
 
     def dynamic(self, node, val=None):
         """Per axis of the node's value (or of val, one of its values): None, or the dynamic
@@ -51,9 +76,12 @@ class _Context:
         import torch
 
         out = []
-        for d in (node.meta["val"] if val is None else val).shape:
+        for axis, d in enumerate((node.meta["val"] if val is None else val).shape):
             if not isinstance(d, torch.SymInt):
                 out.append(None)
+                continue
+            if axis == 0 and self.merged(d) is not None:
+                out += [self.merged(d)[0], None]
                 continue
             name = self.dim_names.get(str(d.node.expr))
             if name is None:
@@ -125,8 +153,8 @@ class _Context:
 
     def _cut(self, name):
         """A runtime tensor equal to constant `name` (held at the maxima) at the run's sizes. Axes along
-        which it repeats are dropped to one element and EXPAND broadcasts them again; if more than one
-        dynamic axis still varies, GATHER_ELEMENTS reads the full constant at the index along its first
+        which it repeats are dropped to one element (EXPAND broadcasts them again); if more than one
+        dynamic axis still varies, GATHER_ELEMENTS reads what is left at the index along its first
         dynamic axis, an index whose sizes follow the run."""
         if name in self.cuts:
             return self.cuts[name]
@@ -138,17 +166,19 @@ class _Context:
                 dynamic[axis] = None
         small = self.graph.add_const(name + ":small", data)
         self.graph.tensors[small].dynamic = tuple(dynamic) if any(d is not None for d in dynamic) else ()
-        if _shrinkable(self.graph.tensors[small]):
-            out = self.add("EXPAND", [small], t.shape, t.dynamic, name=name, dtype=t.dtype)
-        else:
-            axis = next(i for i, d in enumerate(t.dynamic) if d is not None)
-            steps = np.arange(t.shape[axis], dtype=np.int32).reshape((1,) * axis + (-1,) + (1,) * (len(t.shape) - axis - 1))
+        if not _shrinkable(self.graph.tensors[small]):
+            self.graph.tensors[small].dynamic = ()   # read whole, at the maxima
+            axis = next(i for i, d in enumerate(dynamic) if d is not None)
+            rank = data.ndim
+            steps = np.arange(data.shape[axis], dtype=np.int32).reshape((1,) * axis + (-1,) + (1,) * (rank - axis - 1))
             steps = self.graph.add_const(name + ":steps", steps)
-            self.graph.tensors[steps].dynamic = (None,) * axis + (t.dynamic[axis],) + (None,) * (len(t.shape) - axis - 1)
-            index = self.add("EXPAND", [steps], t.shape, t.dynamic, name=name, dtype="int32")
-            full = self.graph.add_const(name + ":max", t.data)
-            out = self.add("GATHER_ELEMENTS", [full, index], t.shape, t.dynamic, name=name, dtype=t.dtype,
-                           options=dict(axis=axis))
+            self.graph.tensors[steps].dynamic = (None,) * axis + (dynamic[axis],) + (None,) * (rank - axis - 1)
+            index = self.add("EXPAND", [steps], data.shape, dynamic, name=name, dtype="int32")
+            small = self.add("GATHER_ELEMENTS", [small, index], data.shape, dynamic, name=name, dtype=t.dtype,
+                             options=dict(axis=axis))
+        out = small
+        if data.shape != tuple(t.shape):
+            out = self.add("EXPAND", [small], t.shape, t.dynamic, name=name, dtype=t.dtype)
         self.cuts[name] = out
         return out
 
@@ -1255,7 +1285,7 @@ def _fold(ctx, node):
     if not isinstance(result, torch.Tensor):
         raise ConversionError(f"node {node.name} at '{ctx.name_of(node)}' ({node.target}) folds to "
                               f"{type(result).__name__}, not a tensor")
-    name = ctx.graph.add_const(node.name, result.detach().cpu().numpy())
+    name = ctx.graph.add_const(node.name, result.detach().cpu().numpy().reshape(ctx.shape(node)))
     ctx.graph.tensors[name].dynamic = ctx.dynamic(node)
     return name
 
@@ -1305,6 +1335,31 @@ def _export(module, example_input, dynamic_axes):
                               + " ".join(str(exc).strip().splitlines()[:3])) from exc
 
 
+# Ops that read a tensor whose first axis the IR holds split in two ([batch, k] for k x batch),
+# with the positions of their arguments that are axes (which must count from the end to mean
+# the same there); the others would see one axis too many.
+_SPLIT_SAFE = {
+    **{op: () for op in ("aten.view.default", "aten.reshape.default", "aten._unsafe_view.default", "aten.bmm.default",
+                         "aten.matmul.default", "aten.add.Tensor", "aten.sub.Tensor", "aten.mul.Tensor",
+                         "aten.div.Tensor", "aten.add.Scalar", "aten.mul.Scalar", "aten.div.Scalar",
+                         "aten.masked_fill.Scalar", "aten.where.self", "aten.clamp.default", "aten.expand.default",
+                         "aten.contiguous.default", "aten.clone.default", "aten.alias.default", "aten.detach.default",
+                         "aten.dropout.default", "aten.sym_size.int")},
+    "aten.transpose.int": (1, 2), "aten.gather.default": (1,), "aten.softmax.int": (1,), "aten._softmax.default": (1,),
+}
+
+
+def _check_split(ctx, node, name):
+    """Unsupported unless every input held split is read by an op that sees the same data in it."""
+    import torch.fx
+
+    if not any(isinstance(a, torch.fx.Node) and ctx.split(a) for a in node.args):
+        return
+    axes = _SPLIT_SAFE.get(name)
+    if axes is None or any(i < len(node.args) and isinstance(node.args[i], int) and node.args[i] >= 0 for i in axes):
+        raise Unsupported(name, "on a tensor whose first axis merges a dynamic dimension with another (k x batch)")
+
+
 def _convert_node(ctx, node, missing):
     """ctx.values[node] = the node's IR value(s): folded, converted by its handler, or MISSING (recorded)."""
     graph = ctx.graph
@@ -1327,6 +1382,7 @@ def _convert_node(ctx, node, missing):
         if _is_constant(ctx, list(node.args) + list(node.kwargs.values())):
             ctx.values[node] = _fold(ctx, node)
             return
+        _check_split(ctx, node, name)
         if handler is None:
             missing.add(name, "", where)
             ctx.values[node] = Missing.MISSING
