@@ -1340,6 +1340,7 @@ def _export(module, example_input, dynamic_axes):
 # the same there); the others would see one axis too many.
 _SPLIT_SAFE = {
     **{op: () for op in ("aten.view.default", "aten.reshape.default", "aten._unsafe_view.default", "aten.bmm.default",
+                         "aten.add_.Tensor", "aten.mul_.Tensor",
                          "aten.matmul.default", "aten.add.Tensor", "aten.sub.Tensor", "aten.mul.Tensor",
                          "aten.div.Tensor", "aten.add.Scalar", "aten.mul.Scalar", "aten.div.Scalar",
                          "aten.masked_fill.Scalar", "aten.where.self", "aten.clamp.default", "aten.expand.default",
