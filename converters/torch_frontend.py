@@ -31,7 +31,7 @@ class _Context:
         self.values = {}   # fx node -> IR tensor name, python scalar, or tuple
         self.ep = ep
         self.dim_names = dim_names   # torch symbol name -> our dynamic dimension name
-        self.cuts = {}               # constant -> its runtime-sized copy (_cut)
+        self.cuts = {}               # a constant's dtype, shape, dynamic axes, bytes -> its runtime copy (_cut)
         self.additive_masks = {}     # boolean attention mask -> its additive form, made once
 
     def name_of(self, node):
@@ -156,9 +156,10 @@ class _Context:
         which it repeats are dropped to one element (EXPAND broadcasts them again); if more than one
         dynamic axis still varies, GATHER_ELEMENTS reads what is left at the index along its first
         dynamic axis, an index whose sizes follow the run."""
-        if name in self.cuts:
-            return self.cuts[name]
         t = self.graph.tensors[name]
+        key = (t.dtype, tuple(t.shape), tuple(t.dynamic), t.data.tobytes())   # layers fold equal ones
+        if key in self.cuts:
+            return self.cuts[key]
         data, dynamic = t.data, list(t.dynamic)
         for axis in range(data.ndim):
             if data.shape[axis] > 1 and (data == data.take([0], axis=axis)).all():
@@ -179,7 +180,7 @@ class _Context:
         out = small
         if data.shape != tuple(t.shape):
             out = self.add("EXPAND", [small], t.shape, t.dynamic, name=name, dtype=t.dtype)
-        self.cuts[name] = out
+        self.cuts[key] = out
         return out
 
 
