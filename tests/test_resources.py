@@ -372,7 +372,7 @@ def _lifetimes(data):
     for t in first:
         tensor = model.Tensors(t)
         count = int(np.prod([tensor.Shape(d) for d in range(tensor.ShapeLength())]))
-        sizes[t] = (count * {0: 4, 2: 4, 3: 8, 4: 2, 5: 4}[tensor.Dtype()] + 63) // 64 * 64
+        sizes[t] = (count * {0: 4, 2: 4, 3: 8, 4: 2, 5: 4, 6: 1}[tensor.Dtype()] + 63) // 64 * 64
     return [(sizes[t], first[t], last[t], t) for t in first]
 
 
