@@ -55,11 +55,12 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb, sl_binary_o
   p->int_row = NULL;
   if (op != SL_BINARY_PRELU && is_int(a->dtype)) {
     if (b->dtype != a->dtype || y->dtype != a->dtype)
-      return sl_node_fail(m, n, "inputs %s (%s), %s (%s) and the output (%s, %s) must have one dtype: float32, int32 "
-                          "or int64", a->name, sl_dtype_name(a->dtype), b->name, sl_dtype_name(b->dtype), y->name,
+      return sl_node_fail(m, n, "inputs %s (%s), %s (%s) and the output (%s, %s) must share one dtype of float32, "
+                          "int32 or int64", a->name, sl_dtype_name(a->dtype), b->name, sl_dtype_name(b->dtype), y->name,
                           sl_dtype_name(y->dtype));
     if (act.type != SL_ACT_NONE)
-      return sl_node_fail(m, n, "fused activations apply to float32 only, not to %s", a->name);
+      return sl_node_fail(m, n, "fused activations apply to float32 only, and %s is %s", a->name,
+                          sl_dtype_name(a->dtype));
     p->int_row = int_rows[a->dtype == SL_DTYPE_INT64][op];
     return sl_broadcast_plan(m, n, 2, &p->bc);
   }

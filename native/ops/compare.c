@@ -54,7 +54,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   sl_tensor_t *a = sl_in(m, n, 0), *b = sl_in(m, n, 1), *y = sl_out(m, n, 0);
   const compare_row_fn* rows = rows_of(a->dtype);
   if (rows == NULL || b->dtype != a->dtype)
-    return sl_node_fail(m, n, "inputs %s (%s) and %s (%s) must have one dtype: float32, int32, int64 or bool",
+    return sl_node_fail(m, n, "inputs %s (%s) and %s (%s) must share one dtype of float32, int32, int64 or bool",
                         a->name, sl_dtype_name(a->dtype), b->name, sl_dtype_name(b->dtype));
   if (y->dtype != SL_DTYPE_BOOL)
     return sl_node_fail(m, n, "output (%s) must be bool, not %s", y->name, sl_dtype_name(y->dtype));

@@ -36,8 +36,8 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
     default: p->row = NULL; break;
   }
   if (p->row == NULL || y->dtype != x->dtype || out->dtype != x->dtype)
-    return sl_node_fail(m, n, "x (%s, %s), y (%s, %s) and the output (%s, %s) must have one dtype: float32, int32, "
-                        "int64 or bool", x->name, sl_dtype_name(x->dtype), y->name, sl_dtype_name(y->dtype),
+    return sl_node_fail(m, n, "x (%s, %s), y (%s, %s) and the output (%s, %s) must share one dtype of float32, "
+                        "int32, int64 or bool", x->name, sl_dtype_name(x->dtype), y->name, sl_dtype_name(y->dtype),
                         out->name, sl_dtype_name(out->dtype));
   return sl_broadcast_plan(m, n, 3, &p->bc);
 }
