@@ -6,6 +6,7 @@ inputs and outputs through model.run; and files the runtime refuses at load with
 the op. The WASM build runs a bool graph in tests/test_wasm.py."""
 import array
 import operator
+import re
 from unittest import mock
 
 import numpy as np
@@ -262,7 +263,7 @@ def test_bool_through_reshape_slice_concat_gather():
 
 # --- dynamic dimensions ----------------------------------------------------------------------------------
 
-def masks_model():
+def masks_file():
     """RoBERTa's padding logic on dynamic batch and length: ids != pad, AND an attention mask, the
     positions' int64 arithmetic, WHERE over token embeddings, a bool output."""
     g = Graph()
@@ -290,11 +291,11 @@ def masks_model():
     flipped = op("TRANSPOSE", [op("LOGICAL", [both], (3, 7), "bool", dict(kind="NOT"))], (7, 3), "bool",
                  dict(perm=[1, 0]), dynamic=("seq", "batch"))
     g.outputs += [positions, masked, flipped]
-    return sparselite.load(serialize(g))
+    return serialize(g)
 
 
 def test_dynamic_batch_and_length_from_one_load():
-    m = masks_model()
+    m = sparselite.load(masks_file())
     assert [(s.name, s.dtype, s.dynamic_axes) for s in m.inputs] == [
         ("ids", "int64", (0, 1)), ("mask", "bool", (0, 1)), ("emb", "float32", (0, 1))]
     assert [s.dtype for s in m.outputs] == ["int64", "float32", "bool"]
@@ -308,6 +309,16 @@ def test_dynamic_batch_and_length_from_one_load():
         assert np.array_equal(positions, both * ids + 1), (b, t)
         assert np.array_equal(masked, np.where(both[..., None], emb, 0)), (b, t)
         assert flipped.dtype == bool and np.array_equal(flipped, ~both.T), (b, t)
+
+
+def test_inspect_names_the_dtype_of_non_float_outputs():
+    from sparselite.inspect import format_summary, summarize
+
+    data = masks_file()
+    text = format_summary(summarize(data, sparselite.load(data)))
+    assert re.search(r"COMPARE +compare +\[batch<=3, seq<=7\] bool ", text), text
+    assert re.search(r"ADD +add +\[batch<=3, seq<=7\] int64 ", text), text
+    assert re.search(r"WHERE +where +\[batch<=3, seq<=7, 4\]  ", text), text   # float32: the shape alone
 
 
 # --- bool inputs and outputs through model.run --------------------------------------------------------
