@@ -94,6 +94,14 @@ sl_activation_t sl_activation_split(const sl_activation_t* act, sl_minmax_t* mm)
   return post;
 }
 
+sl_status_t sl_expect_window(sl_model_t* m, const sl_node_t* n, const char* what, int32_t lo, int count,
+                             const int32_t* values) {
+  for (int i = 0; i < count; i++)
+    if (values[i] < lo || values[i] > SL_MAX_WINDOW)
+      return sl_node_fail(m, n, "%s must be %d..%d (got %d)", what, lo, SL_MAX_WINDOW, values[i]);
+  return SL_OK;
+}
+
 sl_status_t sl_broadcast_plan(sl_model_t* m, const sl_node_t* n, int32_t count, sl_broadcast_t* b) {
   const sl_tensor_t* in[SL_BROADCAST_MAX_INPUTS];
   int32_t rank = 0;

@@ -99,12 +99,10 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   sl_status_t st = sl_parse_activation(m, n, sl_conv_transpose2d_options_activation(fb, o),
                                        sl_conv_transpose2d_options_act_min(fb, o),
                                        sl_conv_transpose2d_options_act_max(fb, o), &p->act);
+  const int32_t steps[4] = {sh, sw, dh, dw}, pads[6] = {pt, pl, pb, pr, oph, opw};
+  if (st == SL_OK) st = sl_expect_window(m, n, "strides and dilations", 1, 4, steps);
+  if (st == SL_OK) st = sl_expect_window(m, n, "paddings and output paddings", 0, 6, pads);
   if (st != SL_OK) return st;
-  if (sh < 1 || sw < 1 || dh < 1 || dw < 1 || sh > 65536 || sw > 65536 || dh > 65536 || dw > 65536)
-    return sl_node_fail(m, n, "strides and dilations must be 1..65536");
-  if (pt < 0 || pl < 0 || pb < 0 || pr < 0 || oph < 0 || opw < 0 || pt > 65536 || pl > 65536 || pb > 65536 ||
-      pr > 65536 || oph > 65536 || opw > 65536)
-    return sl_node_fail(m, n, "paddings and output paddings must be 0..65536");
   sl_tensor_t *x = sl_in(m, n, 0), *w = sl_in(m, n, 1), *b = n->num_inputs > 2 ? sl_in(m, n, 2) : NULL;
   sl_tensor_t* y = sl_out(m, n, 0);
   if ((st = sl_expect_f32(m, n, x, "input", 4)) != SL_OK) return st;

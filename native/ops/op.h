@@ -137,6 +137,11 @@ sl_status_t sl_expect_shape(sl_model_t* m, const sl_node_t* n, const sl_tensor_t
 /* Element strides of t read as a tensor of `rank` dimensions under numpy broadcasting: 0 along
  * dimensions where t has size 1 (or none). */
 void sl_broadcast_strides(const sl_tensor_t* t, int32_t rank, size_t* stride);
+/* Fails unless each of values[0..count) lies in lo..SL_MAX_WINDOW: the strides, dilations, kernels and
+ * paddings of windowed ops, bounded so products with any shape stay far inside 64 bits. */
+#define SL_MAX_WINDOW 65536
+sl_status_t sl_expect_window(sl_model_t* m, const sl_node_t* n, const char* what, int32_t lo, int count,
+                             const int32_t* values);
 
 /* Elementwise ops over inputs broadcast (numpy rules) to their output, walked as rows: size-1
  * dimensions are dropped and dimensions merged where every input steps through them as one, so

@@ -46,10 +46,9 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   sl_tensor_t *x = sl_in(m, n, 0), *y = sl_out(m, n, 0);
   sl_status_t st = sl_expect_f32(m, n, x, "input", 4);
   if (st == SL_OK) st = sl_expect_f32(m, n, y, "output", 4);
+  const int32_t window[4] = {p->kh, p->kw, p->sh, p->sw};
+  if (st == SL_OK) st = sl_expect_window(m, n, "kernel and stride", 1, 4, window);
   if (st != SL_OK) return st;
-  if (p->kh < 1 || p->kw < 1 || p->sh < 1 || p->sw < 1 || p->kh > 65536 || p->kw > 65536 ||
-      p->sh > 65536 || p->sw > 65536)
-    return sl_node_fail(m, n, "kernel and stride must be 1..65536");
   if (p->pt < 0 || p->pl < 0 || p->pb < 0 || p->pr < 0 || p->pt >= p->kh || p->pb >= p->kh ||
       p->pl >= p->kw || p->pr >= p->kw)
     return sl_node_fail(m, n, "paddings must be non-negative and smaller than the kernel");
