@@ -57,6 +57,8 @@ def values(rng, shape, dtype):
         return rng.random(shape) < 0.5
     if dtype == "float32":
         pool = np.array([-2.5, -1.0, -0.0, 0.0, 0.5, 1.0, 3e38, np.nan, np.inf, -np.inf], np.float32)
+    elif np.iinfo(dtype).min == 0:
+        pool = np.array([0, 1, 3, 7, np.iinfo(dtype).max], dtype)
     else:
         info = np.iinfo(dtype)
         pool = np.array([info.min, info.min + 1, -7, -1, 0, 1, 3, 7, info.max], dtype)
@@ -226,7 +228,7 @@ def test_cast_from_bool(dtype):
 # --- dtype-generic ops on bool -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("threads", THREADS)
-@pytest.mark.parametrize("dtype", ["bool", "int32", "int64", "float32"])
+@pytest.mark.parametrize("dtype", ["bool", "uint16", "int32", "int64", "float32"])
 def test_transpose_of_every_dtype(dtype, threads):
     rng = np.random.default_rng(4)
     for rank in range(1, 7):
