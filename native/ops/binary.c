@@ -36,7 +36,9 @@ typedef struct {
 INT_OPS(int32_t, uint32_t, i32)
 INT_OPS(int64_t, uint64_t, i64)
 
-static const int_row_fn int_rows[2][4] = {
+_Static_assert(SL_BINARY_ADD == 0 && SL_BINARY_SUB == 1 && SL_BINARY_MUL == 2 && SL_BINARY_DIV == 3,
+               "binary.c: int_rows follow sl_binary_op_t");
+static const int_row_fn int_rows[2][4] = { /* [int64][op] */
     {add_row_i32, sub_row_i32, mul_row_i32, div_row_i32},
     {add_row_i64, sub_row_i64, mul_row_i64, div_row_i64},
 };
