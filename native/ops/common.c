@@ -102,6 +102,22 @@ sl_status_t sl_expect_window(sl_model_t* m, const sl_node_t* n, const char* what
   return SL_OK;
 }
 
+static sl_status_t batch_only(sl_model_t* m, const sl_node_t* n, const sl_tensor_t* t) {
+  if (t == NULL) return SL_OK;
+  for (int32_t d = 1; d < t->rank; d++)
+    if (t->dynamic[d])
+      return sl_node_unsupported(m, n, "supports a dynamic batch (axis 0) only, but %s varies along axis %d "
+                                 "(re-convert with that axis fixed)", t->name, d);
+  return SL_OK;
+}
+
+sl_status_t sl_expect_batch_only(sl_model_t* m, const sl_node_t* n) {
+  sl_status_t st = SL_OK;
+  for (int32_t i = 0; i < n->num_inputs && st == SL_OK; i++) st = batch_only(m, n, sl_in(m, n, i));
+  for (int32_t i = 0; i < n->num_outputs && st == SL_OK; i++) st = batch_only(m, n, sl_out(m, n, i));
+  return st;
+}
+
 sl_status_t sl_broadcast_plan(sl_model_t* m, const sl_node_t* n, int32_t count, sl_broadcast_t* b) {
   const sl_tensor_t* in[SL_BROADCAST_MAX_INPUTS];
   int32_t rank = 0;

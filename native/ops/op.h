@@ -123,6 +123,13 @@ sl_status_t sl_node_fail(sl_model_t* m, const sl_node_t* n, const char* fmt, ...
 #endif
     ;
 
+/* SL_ERROR_UNSUPPORTED for a valid model this runtime cannot run: "operator i (name): TYPE <message>". */
+sl_status_t sl_node_unsupported(sl_model_t* m, const sl_node_t* n, const char* fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
 /* --- checks and helpers shared by ops (ops/common.c) ------------------------------------ */
 /* The dtype's name as numpy spells it ("float32", "bool"), for messages. */
 const char* sl_dtype_name(sl_dtype_t t);
@@ -137,6 +144,9 @@ sl_status_t sl_expect_shape(sl_model_t* m, const sl_node_t* n, const sl_tensor_t
 /* Element strides of t read as a tensor of `rank` dimensions under numpy broadcasting: 0 along
  * dimensions where t has size 1 (or none). */
 void sl_broadcast_strides(const sl_tensor_t* t, int32_t rank, size_t* stride);
+/* For NCHW ops that plan for one image's shape: fails unless axis 0 (the batch) is the only axis
+ * of n's inputs and outputs that may vary. Their resize then only takes the new batch. */
+sl_status_t sl_expect_batch_only(sl_model_t* m, const sl_node_t* n);
 /* Fails unless each of values[0..count) lies in lo..SL_MAX_WINDOW: the strides, dilations, kernels and
  * paddings of windowed ops, bounded so products with any shape stay far inside 64 bits. */
 #define SL_MAX_WINDOW 65536
