@@ -126,6 +126,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   sl_tensor_t* y = sl_out(m, n, 0);
   if ((st = sl_expect_f32(m, n, x, "input", 4)) != SL_OK) return st;
   if ((st = sl_expect_weights(m, n, w, 4)) != SL_OK) return st;
+  if ((st = sl_expect_batch_only(m, n)) != SL_OK) return st;
   int32_t c = x->shape[1], oc = w->shape[0], kh = w->shape[2], kw = w->shape[3];
   if (groups < 1 || c % groups != 0 || oc % groups != 0 || w->shape[1] != c / groups)
     return sl_node_fail(m, n, "%d groups do not fit %d input and %d output channels (weights [%d,%d,%d,%d])",
@@ -393,4 +394,15 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   }
 }
 
-const sl_op_def_t sl_op_conv2d = {SL_OP_SCHEMA(CONV2D), 2, 3, prepare, run, NULL};
+/* A new batch (sl_expect_batch_only): every path runs image by image on what prepare planned. */
+static sl_status_t resize(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
+  (void)fb;
+  conv_params_t* p = n->params;
+  uint32_t batch = (uint32_t)sl_in(m, n, 0)->shape[0];
+  n->flops = n->flops / p->batch * batch;
+  n->dense_flops = n->dense_flops / p->batch * batch;
+  p->batch = batch;
+  return SL_OK;
+}
+
+const sl_op_def_t sl_op_conv2d = {SL_OP_SCHEMA(CONV2D), 2, 3, prepare, run, resize};
