@@ -228,36 +228,8 @@ def _conv2d(ctx, node, x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
         ph, pw = _pair(padding)
         pads = (ph, pw, ph, pw)
     inputs = [ctx.tensor(x), weight] + ([ctx.tensor(b)] if b is not None else [])
-    # CONV2D has no resize (the loader refuses it on a dynamic tensor); a patch convolution need not be one.
-    dx = ctx.dyn(inputs[0])
-    if dx[0] is not None and dx[1:] == (None,) * 3 and (sh, sw) == (kh, kw) and (dh, dw) == (1, 1) and \
-            groups == 1 and not any(pads):
-        return _patchify(ctx, node, inputs)
     return ctx.graph.add_op("CONV2D", inputs, ctx.shape(node), name=ctx.name_of(node), options=dict(
         stride=(sh, sw), dilation=(dh, dw), padding=pads, groups=groups))
-
-
-def _patchify(ctx, node, inputs):
-    """A convolution whose kernel equals its stride (ViT's patch embedding) as one FULLY_CONNECTED
-    over the patches: RESHAPE / TRANSPOSE them out of the image, then back to NCHW. Unlike CONV2D,
-    these ops follow a dynamic batch."""
-    x, name = inputs[0], ctx.name_of(node)
-    n, c, h, w = ctx.graph.tensors[x].shape
-    weight = ctx.graph.tensors[inputs[1]].data
-    oc, _, kh, kw = weight.shape
-    _, _, oh, ow = ctx.shape(node)
-    b = ctx.dyn(x)[0]
-    if (oh * kh, ow * kw) != (h, w):   # the rows and columns no patch covers
-        x = add_slice(ctx.graph, x, [0] * 4, [1] * 4, (n, c, oh * kh, ow * kw), name)
-        ctx.graph.tensors[x].dynamic = (b, None, None, None)
-    y = ctx.add("RESHAPE", [x], (n, c, oh, kh, ow, kw), (b,) + (None,) * 5, name=name)
-    y = ctx.add("TRANSPOSE", [y], (n, oh, ow, c, kh, kw), (b,) + (None,) * 5, name=name,
-                options=dict(perm=[0, 2, 4, 1, 3, 5]))
-    y = ctx.add("RESHAPE", [y], (n, oh * ow, c * kh * kw), (b, None, None), name=name)
-    fc_w = ctx.graph.add_const(name + ".weight", weight.reshape(oc, c * kh * kw))
-    y = ctx.add("FULLY_CONNECTED", [y, fc_w] + inputs[2:], (n, oh * ow, oc), (b, None, None), name=name)
-    y = ctx.add("TRANSPOSE", [y], (n, oc, oh * ow), (b, None, None), name=name, options=dict(perm=[0, 2, 1]))
-    return ctx.graph.add_op("RESHAPE", [y], (n, oc, oh, ow), name=name)
 
 
 @handles("aten.conv_transpose2d.input")
