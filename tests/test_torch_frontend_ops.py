@@ -214,3 +214,31 @@ def test_failures_name_the_aten_op_and_the_module():
         from_torch(Outer(), _rand(2, 5))
     message = str(info.value)
     assert "aten.sort" in message and "aten.cummax" in message and "module 'inner'" in message
+
+
+def test_attention_as_decompositions_leave_it(monkeypatch):
+    """run_decompositions keeps sdpa as _scaled_dot_product_flash_attention_for_cpu (mask made
+    additive by where) when the table does not lower that one further."""
+    from torch.export import default_decompositions
+
+    from sparselite.converters import torch_frontend
+
+    table = {k: v for k, v in default_decompositions().items() if "_flash_attention_for_cpu" not in str(k)}
+    export = torch_frontend._export
+    seen = set()
+
+    def decomposed(*args, **kwargs):
+        ep, axes = export(*args, **kwargs)
+        ep = ep.run_decompositions(table)
+        seen.update(str(n.target) for n in ep.graph.nodes)
+        return ep, axes
+
+    monkeypatch.setattr(torch_frontend, "_export", decomposed)
+
+    def fn(q, k, v, keep):
+        return (F.scaled_dot_product_attention(q, k, v, attn_mask=keep.bool()[:, None, None, :]),
+                F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=0.2))
+    keep = torch.ones(2, 9, dtype=torch.int64)
+    keep[0, 5:] = 0
+    _check(_fn(fn), {"q": _rand(2, 3, 9, 8), "k": _rand(2, 3, 9, 8), "v": _rand(2, 3, 9, 8), "keep": keep})
+    assert "aten._scaled_dot_product_flash_attention_for_cpu.default" in seen
