@@ -135,9 +135,13 @@ sl_status_t sl_expect_shape(sl_model_t* m, const sl_node_t* n, const sl_tensor_t
 /* Element strides of t read as a tensor of `rank` dimensions under numpy broadcasting: 0 along
  * dimensions where t has size 1 (or none). */
 void sl_broadcast_strides(const sl_tensor_t* t, int32_t rank, size_t* stride);
-/* Checks a fused activation read from the options table (its type, clamp min and max). */
+/* Checks a fused activation read from the options table (its type, clamp min and max); the
+ * elementwise functions NEG and after, which only ACTIVATION runs, are refused. */
 sl_status_t sl_parse_activation(sl_model_t* m, const sl_node_t* n, uint8_t type, float min, float max,
                                 sl_activation_t* act);
+/* The same for the ACTIVATION op, which takes every type, and POW's exponent (finite). */
+sl_status_t sl_parse_unary(sl_model_t* m, const sl_node_t* n, uint8_t type, float min, float max, float exponent,
+                           sl_activation_t* act);
 /* Splits act into the clamp a kernel applies (mm) and what must run after it on vunary: act
  * itself, or NONE when the clamp is all of it (ReLU, ReLU6, Clamp, none). */
 sl_activation_t sl_activation_split(const sl_activation_t* act, sl_minmax_t* mm);
