@@ -134,7 +134,7 @@ def test_cumsum_follows_dynamic_dimensions():
     ((3, 4), "float32", "float32", dict(axis=2), r"axis 2 is out of range for rank 2"),
     ((3, 4), "float32", "float32", dict(axis=-3), r"axis -3 is out of range for rank 2"),
     ((), "float32", "float32", dict(axis=0), r"is a scalar: CUMSUM needs an axis"),
-    ((3, 4), "uint16", "uint16", dict(axis=0), r"is UINT16: CUMSUM sums dense float32, int32 or int64"),
+    ((3, 4), "uint16", "uint16", dict(axis=0), r"is UINT16: CUMSUM sums float32, int32 or int64"),
     ((3, 4), "int32", "int64", dict(axis=0), r"output \(.*\) is INT64, the input INT32"),
 ])
 def test_cumsum_refuses(shape, dtype, out_dtype, options, message):
@@ -397,6 +397,11 @@ def test_group_norm_follows_dynamic_dimensions():
         assert np.allclose(y, torch_group_norm(x, 3, gamma, beta, 1e-5), rtol=1e-4, atol=1e-4), length
 
 
+def test_group_norm_refuses_dynamic_channels():
+    data, _, _ = group_norm_model((2, 6, 10), 3, "none", dynamic=(None, "c", None), dims={"c": 6})
+    refused(data, r"GROUP_NORM.*input \(x0\) has its channels \(axis 1\) follow a dynamic dimension")
+
+
 def test_group_norm_matches_torch_module():
     """nn.GroupNorm with trained-looking parameters, 4-D."""
     module = torch.nn.GroupNorm(4, 8, eps=1e-6)
@@ -537,3 +542,35 @@ def test_elementwise_activations_are_never_fused(op, act):
     (out,) = run_graph(g, ins)
     assert [o.type for o in g.ops] == [op, "ACTIVATION"]
     assert np.allclose(out, fn(ref.astype(np.float64)), rtol=1e-5)
+
+
+# --- one chain of them, for the WASM and aarch64 builds -------------------------------------------
+
+def chain_model():
+    """(bytes, x, torch's output) of GROUP_NORM -> POW 3 -> ERF -> CUMSUM (reverse) ->
+    GATHER_ELEMENTS (some indices outside) -> EXPAND -> NEG: test_wasm and test_arm run it."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 6, 10)).astype(np.float32)
+    gamma, beta = (rng.standard_normal(6).astype(np.float32) * 0.5 for _ in range(2))
+    idx = rng.integers(-12, 12, (2, 6, 4))
+    g = Graph()
+    t = g.add_input("x", x.shape)
+    t = g.add_op("GROUP_NORM", [t, g.add_const("gamma", gamma), g.add_const("beta", beta)], x.shape,
+                 options=dict(groups=3), name="norm")
+    t = g.add_op("ACTIVATION", [t], x.shape, options=dict(activation="POW", exponent=3.0), name="cube")
+    t = g.add_op("ACTIVATION", [t], x.shape, options=dict(activation="ERF"), name="erf")
+    t = g.add_op("CUMSUM", [t], x.shape, options=dict(axis=2, reverse=True), name="cumsum")
+    t = g.add_op("GATHER_ELEMENTS", [t, g.add_const("idx", idx)], idx.shape, options=dict(axis=-1), name="gather")
+    t = g.add_op("EXPAND", [t], (3,) + idx.shape, name="expand")
+    g.outputs.append(g.add_op("ACTIVATION", [t], (3,) + idx.shape, options=dict(activation="NEG"), name="neg"))
+    v = torch.erf(F.group_norm(torch.from_numpy(x), 3, torch.from_numpy(gamma), torch.from_numpy(beta)) ** 3)
+    v = torch.cumsum(v.flip(2), 2).flip(2)
+    ok = torch.from_numpy((idx >= -10) & (idx < 10))
+    v = torch.where(ok, torch.gather(v, 2, torch.from_numpy(idx % 10)), torch.zeros(()))
+    return serialize(g), x, (-v.expand((3,) + idx.shape)).numpy()
+
+
+def test_chain_matches_torch():
+    data, x, want = chain_model()
+    (y,) = sparselite.load(data).run(x)
+    assert np.allclose(y, want, rtol=1e-5, atol=1e-5)

@@ -346,3 +346,14 @@ def test_conv_transpose_in_wasm_matches_native(dist):
     (native,) = sparselite.load(data).run(x)
     assert rel_err(native, module(torch.from_numpy(x)).detach().numpy()) < 1e-5
     assert rel_err(WasmModel(dist / "sparselite.wasm", data).run(x, native.size), native.ravel()) < 1e-5
+
+
+def test_tensor_ops_in_wasm_match_native(dist):
+    """CUMSUM, EXPAND, GATHER_ELEMENTS, GROUP_NORM and the elementwise activations (SIMD128)."""
+    from test_tensor_ops import chain_model
+
+    data, x, want = chain_model()
+    (native,) = sparselite.load(data).run(x)
+    assert np.allclose(native, want, rtol=1e-5, atol=1e-5)
+    assert np.allclose(WasmModel(dist / "sparselite.wasm", data).run(x, native.size), native.ravel(), rtol=1e-5,
+                       atol=1e-6)

@@ -22,8 +22,9 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   if (p == NULL) return SL_ERROR_OUT_OF_MEMORY;
   sl_tensor_t *x = sl_in(m, n, 0), *y = sl_out(m, n, 0);
   if (x == NULL) return sl_node_fail(m, n, "input is missing");
-  if ((x->dtype != SL_DTYPE_FLOAT32 && x->dtype != SL_DTYPE_INT32 && x->dtype != SL_DTYPE_INT64) || x->sparse != NULL)
-    return sl_node_fail(m, n, "input (%s) is %s: CUMSUM sums dense float32, int32 or int64", x->name,
+  if (x->sparse != NULL) return sl_node_fail(m, n, "input (%s) is group-sparse: CUMSUM sums dense tensors", x->name);
+  if (x->dtype != SL_DTYPE_FLOAT32 && x->dtype != SL_DTYPE_INT32 && x->dtype != SL_DTYPE_INT64)
+    return sl_node_fail(m, n, "input (%s) is %s: CUMSUM sums float32, int32 or int64", x->name,
                         sl_schema_dtype_name(x->dtype));
   if (y->dtype != x->dtype)
     return sl_node_fail(m, n, "output (%s) is %s, the input %s: they must match", y->name,

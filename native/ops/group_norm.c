@@ -38,6 +38,9 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   p->epsilon = sl_group_norm_options_epsilon(fb, &n->options);
   if (fb->error) return SL_OK; /* reported by the loader */
   if (x->rank < 2) return sl_node_fail(m, n, "input (%s) has rank %d: GROUP_NORM needs [N, C, ...]", x->name, x->rank);
+  if (x->dynamic[1] != 0)
+    return sl_node_fail(m, n, "input (%s) has its channels (axis 1) follow a dynamic dimension: they must be fixed",
+                        x->name);
   int32_t channels = x->shape[1];
   if (groups < 1 || channels % groups != 0)
     return sl_node_fail(m, n, "%d groups cannot split %d channels: groups must be >= 1 and divide them", groups,
