@@ -222,9 +222,10 @@ def test_expand_follows_dynamic_dimensions():
     ([Input((2, 3))], (3,), "float32", None, (), r"input \(x0\) has rank 2, more than the output's 1"),
     ([Input((2, 3))], (2, 3), "int32", None, (), r"input \(x0\) and output \(.*\) must have one dense dtype"),
     ([Input((2, 4), dynamic=(None, "seq"))], (2, 4), "float32", {"seq": 4}, (),
-     r"axis 1 follows a dynamic dimension the output's axis 1 does not"),
+     r"axis 1 and the output's axis 1 follow different dynamic dimensions \(or one is fixed\)"),
     ([Input((2, 4))], (2, 4), "float32", {"seq": 4}, (None, "seq"),
-     r"axis 1 follows a dynamic dimension the output's axis 1 does not"),
+     r"axis 1 and the output's axis 1 follow different dynamic dimensions \(or one is fixed\): only a fixed size "
+     r"of 1 broadcasts to a dynamic one"),
 ])
 def test_expand_refuses(inputs, out_shape, out_dtype, dims, out_dynamic, message):
     refused(build("EXPAND", inputs, out_shape, out_dtype=out_dtype, out_dynamic=out_dynamic, dims=dims),

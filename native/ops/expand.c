@@ -48,8 +48,8 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
       return sl_node_fail(m, n, "input (%s) axis %d of %d cannot broadcast to the output's %d", x->name, xd, xn,
                           y->shape[d]);
     if (!dynamic_ok(x, y, d, xd))
-      return sl_node_fail(m, n, "input (%s) axis %d follows a dynamic dimension the output's axis %d does not: "
-                          "it can only broadcast from a fixed size of 1", x->name, xd, d);
+      return sl_node_fail(m, n, "input (%s) axis %d and the output's axis %d follow different dynamic dimensions "
+                          "(or one is fixed): only a fixed size of 1 broadcasts to a dynamic one", x->name, xd, d);
     if (y->shape[d] == 1) continue;
     bool rep = xn == 1;
     if (blocks > 0 && repeated[blocks - 1] == rep) { /* copied axes continue in x: sizes of 1 between */

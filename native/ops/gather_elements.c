@@ -70,24 +70,28 @@ typedef struct {
   char* y;
 } job_t;
 
-/* The data element of index entry i, j along the last axis of a row whose other coordinates put it
- * at `base`: NULL when the index lies outside the axis. */
-static inline const char* source(const job_t* jb, size_t base, size_t i, size_t j) {
-  const gather_elements_params_t* p = jb->p;
-  int64_t k = p->wide ? ((const int64_t*)jb->idx)[i] : ((const int32_t*)jb->idx)[i];
-  if (k < 0) k += p->axis_len;
-  if (k < 0 || k >= p->axis_len) return NULL;
-  size_t at = p->axis == p->rank - 1 ? base + (size_t)k : base + j + (size_t)k * p->data_stride[p->axis];
-  return jb->x + at * p->elem;
-}
-
-/* One row of elem-byte elements, a constant size so each memcpy is one load and store. */
-#define GATHER_ROW(ELEM)                                          \
-  for (size_t j = 0; j < p->inner; j++) {                         \
-    const char* s = source(jb, base, r * p->inner + j, j);        \
-    if (s != NULL) memcpy(out + j * (ELEM), s, ELEM);             \
-    else memset(out + j * (ELEM), 0, ELEM);                       \
+/* One row: out[j] = x[base + j * j_step + k * k_step] for k = idx[j] (negative counting from n),
+ * or zero when k lies outside [0, n). The element size is a constant, so each memcpy is one load
+ * and store. */
+#define DEFINE_ROW(name, ELEM, IDX)                                                                      \
+  static void name(const char* x, const IDX* idx, char* out, size_t len, size_t base, size_t j_step,   \
+                   size_t k_step, int64_t n) {                                                         \
+    for (size_t j = 0; j < len; j++) {                                                                 \
+      int64_t k = idx[j];                                                                              \
+      if (k < 0) k += n;                                                                               \
+      if (k >= 0 && k < n)                                                                             \
+        memcpy(out + j * (ELEM), x + (base + j * j_step + (size_t)k * k_step) * (ELEM), ELEM);         \
+      else                                                                                             \
+        memset(out + j * (ELEM), 0, ELEM);                                                             \
+    }                                                                                                  \
   }
+#define DEFINE_ROWS(ELEM)                            \
+  DEFINE_ROW(row_##ELEM##_i32, ELEM, int32_t)        \
+  DEFINE_ROW(row_##ELEM##_i64, ELEM, int64_t)
+DEFINE_ROWS(1)
+DEFINE_ROWS(2)
+DEFINE_ROWS(4)
+DEFINE_ROWS(8)
 
 static void task(void* ctx, size_t t, size_t thread) {
   (void)thread;
@@ -101,12 +105,20 @@ static void task(void* ctx, size_t t, size_t thread) {
       rest /= p->index_shape[d];
     }
     char* out = jb->y + r * p->inner * p->elem;
+    /* Along the last axis the index is the column; otherwise the column is j and the index steps rows. */
+    bool last = p->axis == p->rank - 1;
+    size_t j_step = last ? 0 : 1, k_step = last ? 1 : p->data_stride[p->axis];
+    const void* idx = (const char*)jb->idx + r * p->inner * (p->wide ? 8 : 4);
+#define ROW(ELEM)                                                                                        \
+  (p->wide ? row_##ELEM##_i64(jb->x, idx, out, p->inner, base, j_step, k_step, p->axis_len)             \
+           : row_##ELEM##_i32(jb->x, idx, out, p->inner, base, j_step, k_step, p->axis_len))
     switch (p->elem) {
-      case 1: GATHER_ROW(1) break;
-      case 2: GATHER_ROW(2) break;
-      case 4: GATHER_ROW(4) break;
-      default: GATHER_ROW(8) break;
+      case 1: ROW(1); break;
+      case 2: ROW(2); break;
+      case 4: ROW(4); break;
+      default: ROW(8); break;
     }
+#undef ROW
   }
 }
 
