@@ -125,6 +125,7 @@ def fuse_activations(graph):
         x = act.inputs[0]
         prev = uses.producer(x)
         if (prev is None or prev.type not in FUSABLE or prev.options.get("activation", "NONE") != "NONE"
+                or graph.tensors[x].dtype != "float32"   # integer ops take none
                 or act.options["activation"] not in FUSED_ACTIVATIONS or not uses.sole_consumer(x)):
             continue
         prev.options.update(activation=act.options["activation"], act_min=act.options.get("min", 0.0),

@@ -182,6 +182,8 @@ RESIZE_COORDINATES = {name: getattr(S.ResizeCoordinates, name) for name in vars(
 RESIZE_NEAREST_MODES = {name: getattr(S.ResizeNearestMode, name) for name in vars(S.ResizeNearestMode)
                         if not name.startswith("_")}
 REDUCE_KINDS = {name: getattr(S.ReduceKind, name) for name in vars(S.ReduceKind) if not name.startswith("_")}
+COMPARE_KINDS = {name: getattr(S.CompareKind, name) for name in vars(S.CompareKind) if not name.startswith("_")}
+LOGICAL_KINDS = {name: getattr(S.LogicalKind, name) for name in vars(S.LogicalKind) if not name.startswith("_")}
 
 
 def _resize_options(builder, o):
@@ -224,6 +226,18 @@ def _slice_options(builder, o):
     S.SliceOptionsAddBegin(builder, begin)
     S.SliceOptionsAddStep(builder, step)
     return S.SliceOptionsEnd(builder)
+
+
+def _compare_options(builder, o):
+    S.CompareOptionsStart(builder)
+    S.CompareOptionsAddKind(builder, COMPARE_KINDS[o["kind"]])
+    return S.CompareOptionsEnd(builder)
+
+
+def _logical_options(builder, o):
+    S.LogicalOptionsStart(builder)
+    S.LogicalOptionsAddKind(builder, LOGICAL_KINDS[o["kind"]])
+    return S.LogicalOptionsEnd(builder)
 
 
 def _conv_transpose2d_options(builder, o):
@@ -276,6 +290,8 @@ OPTIONS_BUILDERS = {
     "SliceOptions": _slice_options, "ConvTranspose2DOptions": _conv_transpose2d_options,
     "CumsumOptions": _cumsum_options, "GatherElementsOptions": _gather_elements_options,
     "GroupNormOptions": _group_norm_options,
+    "CompareOptions": _compare_options,
+    "LogicalOptions": _logical_options,
 }
 
 
