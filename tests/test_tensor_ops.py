@@ -18,7 +18,7 @@ from sparselite.converters.writer import serialize
 
 Input = namedtuple("Input", "shape dtype dynamic", defaults=("float32", ()))
 INPUT_DTYPES = {"float32": np.float32, "int32": np.int32, "int64": np.int64, "uint16": np.uint16,
-                "uint32": np.uint32}
+                "uint32": np.uint32, "bool": np.bool_}
 
 
 def build(op, inputs, out_shape, options=None, out_dtype="float32", out_dynamic=(), dims=None):
