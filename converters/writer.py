@@ -10,10 +10,10 @@ from .sparsity import encode_group_sparse
 FORMAT_VERSION = 1
 ALIGN = 64
 DTYPES = {"float32": S.DType.FLOAT32, "float16": S.DType.FLOAT16, "int32": S.DType.INT32,
-          "int64": S.DType.INT64, "uint16": S.DType.UINT16, "uint32": S.DType.UINT32}
+          "int64": S.DType.INT64, "uint16": S.DType.UINT16, "uint32": S.DType.UINT32, "bool": S.DType.BOOL}
 ACTIVATIONS = {name: getattr(S.Activation, name) for name in
                ("NONE", "RELU", "RELU6", "CLAMP", "HARDSWISH", "HARDSIGMOID", "SIGMOID", "SILU", "GELU",
-                "GELU_TANH", "TANH")}
+                "GELU_TANH", "TANH", "NEG", "ABS", "SQRT", "RSQRT", "EXP", "LOG", "ERF", "POW")}
 
 
 class _Data:
@@ -121,6 +121,7 @@ def _fully_connected_options(builder, o):
 def _activation_options(builder, o):
     S.ActivationOptionsStart(builder)
     _activation(builder, (S.ActivationOptionsAddActivation, S.ActivationOptionsAddMin, S.ActivationOptionsAddMax), o)
+    S.ActivationOptionsAddExponent(builder, float(o.get("exponent", 1.0)))
     return S.ActivationOptionsEnd(builder)
 
 
@@ -245,6 +246,38 @@ def _conv_transpose2d_options(builder, o):
     return S.ConvTranspose2DOptionsEnd(builder)
 
 
+def _kind_options(table, kinds):
+    """A builder for an options table holding only `kind` (a name of the enum `kinds`)."""
+    start, add_kind, end = (getattr(S, table + part) for part in ("Start", "AddKind", "End"))
+
+    def build(builder, o):
+        start(builder)
+        add_kind(builder, getattr(kinds, o["kind"]))
+        return end(builder)
+    return build
+
+
+def _cumsum_options(builder, o):
+    S.CumsumOptionsStart(builder)
+    S.CumsumOptionsAddAxis(builder, int(o["axis"]))
+    S.CumsumOptionsAddExclusive(builder, bool(o.get("exclusive", False)))
+    S.CumsumOptionsAddReverse(builder, bool(o.get("reverse", False)))
+    return S.CumsumOptionsEnd(builder)
+
+
+def _gather_elements_options(builder, o):
+    S.GatherElementsOptionsStart(builder)
+    S.GatherElementsOptionsAddAxis(builder, int(o["axis"]))
+    return S.GatherElementsOptionsEnd(builder)
+
+
+def _group_norm_options(builder, o):
+    S.GroupNormOptionsStart(builder)
+    S.GroupNormOptionsAddGroups(builder, int(o["groups"]))
+    S.GroupNormOptionsAddEpsilon(builder, float(o.get("epsilon", 1e-5)))
+    return S.GroupNormOptionsEnd(builder)
+
+
 # One builder per options table; which table an op takes is the schema's (OP_OPTIONS).
 OPTIONS_BUILDERS = {
     "Conv2DOptions": _conv2d_options, "FullyConnectedOptions": _fully_connected_options,
@@ -254,6 +287,9 @@ OPTIONS_BUILDERS = {
     "ResizeOptions": _resize_options, "DepthToSpaceOptions": _depth_to_space_options,
     "L2NormalizeOptions": _l2_normalize_options, "ReduceOptions": _reduce_options,
     "SliceOptions": _slice_options, "ConvTranspose2DOptions": _conv_transpose2d_options,
+    "CompareOptions": _kind_options("CompareOptions", S.CompareKind),
+    "LogicalOptions": _kind_options("LogicalOptions", S.LogicalKind), "CumsumOptions": _cumsum_options,
+    "GatherElementsOptions": _gather_elements_options, "GroupNormOptions": _group_norm_options,
 }
 
 
