@@ -136,12 +136,20 @@ def from_onnx(path_or_model, weights=None, sparse=True, metadata=None, progress=
     raises ConversionError saying what is wrong."""
     from . import onnx_dynamic
     from .onnx_frontend import from_onnx_graph, load_model
+    from .passes import optimize
 
     _check_weights(weights)
     model = load_model(path_or_model, external_data_dir)
     if dims or fixed_dims or onnx_dynamic.named_dims(model):
-        graph, output_names = onnx_dynamic.convert(model, dict(dims or {}), dict(fixed_dims or {}), progress,
-                                                   lambda g: _optimize(g, sparse))
+        dims, fixed_dims = dict(dims or {}), dict(fixed_dims or {})
+        try:
+            graph, output_names = onnx_dynamic.convert(model, dims, fixed_dims, progress,
+                                                       lambda g: optimize(g, sparse=sparse))
+        except ConversionError:
+            raise
+        except _MALFORMED as e:
+            raise ConversionError(f"the onnx model is inconsistent (converting its dynamic dimensions): "
+                                  f"{type(e).__name__}: {e}") from e
         return _finish(graph, sparse, output_names, metadata, weights or "fp32", "onnx", optimized=True)
     graph, output_names = from_onnx_graph(model, progress)
     return _finish(graph, sparse, output_names, metadata, weights or "fp32", "onnx")
@@ -174,18 +182,6 @@ def _finish(graph, sparse, output_names, metadata, weights, source, optimized=Fa
         raise
     except _MALFORMED as e:
         raise ConversionError(f"the {source} model is inconsistent ({stage}): {type(e).__name__}: {e}") from e
-
-
-def _optimize(graph, sparse):
-    """The passes; failures become ConversionError (chained), as in _finish."""
-    from .passes import optimize
-
-    try:
-        optimize(graph, sparse=sparse)
-    except ConversionError:
-        raise
-    except _MALFORMED as e:
-        raise ConversionError(f"the onnx model is inconsistent (optimizing the graph): {type(e).__name__}: {e}") from e
 
 
 def _rename(graph, names, new_names, prefix):

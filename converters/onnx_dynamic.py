@@ -43,15 +43,19 @@ def named_dims(model):
 
 
 def _fixed(model, sizes):
-    """A copy of the model with the named dimensions set to these sizes."""
+    """A copy of the model with the named dimensions set to these sizes, and other names (an
+    exporter's "4*batch") made unknown for shape inference to fill in."""
     import onnx
 
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
     for vi in list(copy.graph.input) + list(copy.graph.output) + list(copy.graph.value_info):
         for d in vi.type.tensor_type.shape.dim:
-            if d.HasField("dim_param") and d.dim_param in sizes:
-                d.dim_value = sizes[d.dim_param]
+            if d.HasField("dim_param"):
+                if d.dim_param in sizes:
+                    d.dim_value = sizes[d.dim_param]
+                else:
+                    d.ClearField("dim_param")
     return copy
 
 
@@ -90,7 +94,8 @@ def convert(model, dims, fixed_dims, progress, optimize):
         where = ", ".join(f"'{d}' ({', '.join(f'{i} axis {a}' for i, a in named[d])})"
                           for d in named if d not in dims and d not in fixed_dims)
         raise ConversionError(f"the model's inputs have named dimensions {where}: give each one's maximum, "
-                              "from_onnx(..., dims={name: maximum}), or its size, fixed_dims={name: size}")
+                              "from_onnx(..., dims={name: maximum}), or its size, fixed_dims={name: size} "
+                              "(sparselite convert --dims name=max,... --fixed-dims name=size,...)")
     sizes = {name: int(size) for name, size in {**dims, **fixed_dims}.items()}
     at_max = _fixed(model, sizes)
     maxima = {name: int(size) for name, size in dims.items() if size > 1}

@@ -141,6 +141,7 @@ class _Converter:
                 copy.graph.initializer.extend(numpy_helper.from_array(np.asarray(self.consts[o]), o)
                                               for n in model.graph.node if id(n) in folded for o in n.output
                                               if o in self.consts)
+                _drop_value_info(copy, {i.name for i in copy.graph.initializer})
                 self._read_shapes(infer_shapes(copy).graph, only=pending)
                 now = self._symbolic()
                 if len(now) >= len(pending):
@@ -175,6 +176,7 @@ class _Converter:
         del copy.graph.node[:]
         copy.graph.node.extend(kept)
         copy.graph.initializer.extend(numpy_helper.from_array(np.asarray(v), name) for name, v in folded.items())
+        _drop_value_info(copy, folded)
         self.infer(copy)
         return True
 
@@ -1107,6 +1109,14 @@ class _Converter:
 
     def unary(self, node):
         self.add("ACTIVATION", [self.tensor(node.input[0])], node, dict(activation=_UNARY[node.op_type]))
+
+
+def _drop_value_info(model, names):
+    """Removes the value_info of values that became initializers: shape inference would take an
+    exporter's unknown dimension there ("4*batch") over the initializer's own shape."""
+    kept = [vi for vi in model.graph.value_info if vi.name not in names]
+    del model.graph.value_info[:]
+    model.graph.value_info.extend(kept)
 
 
 def _onnx_slice_axis(dim, start, end, step, node):
