@@ -924,7 +924,7 @@ class _Converter:
             if k == len(names):
                 self.add("WHERE", [keep, acc, y], node, dtype=self.dtype(acc))
             else:
-                acc = self.emit("WHERE", [keep, acc, y], shape, node)
+                acc = self.emit("WHERE", [keep, acc, y], shape, node, dtype=self.dtype(acc))
 
     op_Min = op_Max = minmax
 
@@ -1066,6 +1066,8 @@ class _Converter:
     def group_norm(self, node, groups, gamma, beta, epsilon):
         x = self.float_input(node)
         channels = self.shape(node.input[0], node)[1]
+        # the input's shape: onnx infers none for GroupNormalization-18, a function it does not expand
+        self.shapes.setdefault(node.output[0], self.shape(node.input[0], node))
         if groups < 1 or channels % groups:
             raise ConversionError(f"{node.op_type} '{node.name}': {channels} channels in {groups} groups")
         # GroupNormalization-18 scales per group, -21 per channel (the same when they are as many)

@@ -266,3 +266,247 @@ def test_what_cannot_vary_is_named():
         kind, _, _, data, _ = exported(name)
         with pytest.raises(sparselite.ConversionError, match=message):
             convert(data, kind, ())
+
+
+# --- the ops these exports need, one small model each, against onnxruntime --------------------------
+def onnx_model(nodes, feeds, outputs, consts=(), opset=18, names=None):
+    """A model of `nodes` reading inputs typed and shaped like the arrays `feeds` (axes named by
+    names {input: [name or None per axis]}), writing outputs [(name, numpy dtype)], constants
+    {name: array} as initializers."""
+    from onnx import helper, numpy_helper
+
+    def value(name, dtype, shape):
+        return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(np.dtype(dtype)), shape)
+
+    inputs = [value(name, a.dtype, [n or d for n, d in zip((names or {}).get(name, [None] * a.ndim), a.shape)])
+              for name, a in feeds.items()]
+    graph = helper.make_graph(nodes, "g", inputs, [value(name, dtype, None) for name, dtype in outputs],
+                              [numpy_helper.from_array(np.asarray(v), k) for k, v in dict(consts).items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]).SerializeToString()
+
+
+def matches_onnxruntime(data, feeds_list, **convert_kwargs):
+    """Converts once, loads once, and runs every feeds dict: outputs equal onnxruntime's (floats
+    within 1e-5 relative, integers and booleans exactly). Returns the converted model."""
+    converted = from_onnx(data, **convert_kwargs)
+    model = sparselite.load(converted.to_bytes())
+    for feeds in feeds_list:
+        for y, ref in zip(model.run(feeds), ort_run(data, feeds)):
+            assert y.shape == ref.shape and y.dtype == ref.dtype
+            if ref.dtype.kind == "f":
+                assert rel_err(np.nan_to_num(y), np.nan_to_num(ref)) < 1e-5
+                assert np.array_equal(np.isnan(y), np.isnan(ref))
+            else:
+                assert np.array_equal(y, ref)
+    return converted
+
+
+def _node(op, inputs, outputs, **attrs):
+    from onnx import helper
+
+    return helper.make_node(op, inputs, outputs, name=op.lower() + "_" + outputs[0], **attrs)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int32, np.int64])
+@pytest.mark.parametrize("compare", ["Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual"])
+def test_comparisons_logic_and_where(compare, dtype):
+    """A comparison broadcast over [2, 3, 4] and [3, 1], then Not / And / Or / Xor, Equal of two
+    booleans, Where on both value types, and casts from bool."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(-3, 4, (2, 3, 4)).astype(dtype)
+    y = rng.integers(-3, 4, (3, 1)).astype(dtype)
+    nodes = [_node(compare, ["x", "y"], ["c"]), _node("Not", ["c"], ["n"]), _node("Greater", ["x", "zero"], ["p"]),
+             _node("And", ["c", "p"], ["a"]), _node("Or", ["n", "a"], ["o"]), _node("Xor", ["a", "o"], ["e"]),
+             _node("Equal", ["e", "c"], ["same"]), _node("Where", ["same", "x", "y"], ["picked"]),
+             _node("Cast", ["o"], ["as_float"], to=1), _node("Cast", ["e"], ["as_int"], to=7)]
+    data = onnx_model(nodes, {"x": x, "y": y}, [("picked", dtype), ("as_float", np.float32), ("as_int", np.int64),
+                                               ("c", np.bool_)], {"zero": np.zeros((), dtype)})
+    converted = matches_onnxruntime(data, [{"x": x, "y": y}])
+    assert {"COMPARE", "LOGICAL", "WHERE", "CAST"} <= {op.type for op in converted.graph.ops}
+
+
+def test_isnan_where_and_casts_to_bool():
+    """Where(IsNaN(x), 0, x), as the dynamo exporter writes after attention's softmax; Cast of
+    floats and integers to bool is x != 0 (NaN is true)."""
+    x = np.array([[0.5, np.nan, -2.0, 0.0], [np.inf, -0.0, 3.0, np.nan]], np.float32)
+    ids = np.array([[0, 1, -5, 7]], np.int64)
+    nodes = [_node("IsNaN", ["x"], ["nan"]), _node("Where", ["nan", "zero", "x"], ["clean"]),
+             _node("Cast", ["x"], ["xb"], to=9), _node("Cast", ["ids"], ["ib"], to=9),
+             _node("And", ["xb", "ib"], ["both"])]
+    data = onnx_model(nodes, {"x": x, "ids": ids}, [("clean", np.float32), ("xb", np.bool_), ("both", np.bool_)],
+                      {"zero": np.float32(0)})
+    matches_onnxruntime(data, [{"x": x, "ids": ids}])
+
+
+@pytest.mark.parametrize("exponent,op", [(2.0, "MUL"), (0.5, "SQRT"), (-0.5, "RSQRT"), (-1.0, "DIV"), (3.0, "POW"),
+                                         (1.5, "POW"), (1.0, None)])
+def test_pow_by_a_constant(exponent, op):
+    x = np.random.default_rng(1).uniform(0.1, 3.0, (2, 5, 7)).astype(np.float32)
+    data = onnx_model([_node("Pow", ["x", "e"], ["y"]), _node("Add", ["y", "x"], ["z"])], {"x": x},
+                      [("z", np.float32)], {"e": np.float32(exponent)})
+    converted = matches_onnxruntime(data, [{"x": x}])
+    types = [op.type if op.type != "ACTIVATION" else op.options["activation"] for op in converted.graph.ops]
+    assert types == ([op] if op else []) + ["ADD"]
+
+
+@pytest.mark.parametrize("op", ["Sqrt", "Exp", "Log", "Erf", "Neg", "Abs", "Reciprocal", "Sign", "Ceil", "Floor"])
+def test_elementwise_math(op):
+    """Floats (the values around rounding points included), and for Neg, Abs and Sign integers."""
+    x = np.concatenate([np.random.default_rng(2).uniform(-4, 4, 40), [-2.5, -1.0, -0.5, 0.0, 0.5, 1.0, 2.5, 3.0]])
+    x = (np.abs(x) + 0.01 if op in ("Sqrt", "Log") else x).astype(np.float32).reshape(4, 12)
+    feeds, outputs = {"x": x}, [("y", np.float32)]
+    nodes = [_node(op, ["x"], ["y"])]
+    if op in ("Neg", "Abs", "Sign"):
+        feeds["i"] = np.array([[-7, 0, 3, -1, 2 ** 40]], np.int64)
+        nodes.append(_node(op, ["i"], ["j"]))
+        outputs.append(("j", np.int64))
+    matches_onnxruntime(onnx_model(nodes, feeds, outputs), [feeds])
+
+
+def test_min_and_max():
+    """Against a float scalar: a clamp; otherwise pairwise selection, over several inputs and
+    integers too."""
+    rng = np.random.default_rng(3)
+    x, y, z = (rng.standard_normal(s).astype(np.float32) for s in ((2, 3, 4), (3, 4), (4,)))
+    i, j = rng.integers(-9, 9, (2, 5)), rng.integers(-9, 9, (1, 5))
+    nodes = [_node("Min", ["x", "half"], ["lo"]), _node("Max", ["x", "y", "z"], ["hi"]),
+             _node("Min", ["i", "j"], ["ilo"]), _node("Max", ["i", "three"], ["ihi"])]
+    data = onnx_model(nodes, {"x": x, "y": y, "z": z, "i": i, "j": j},
+                      [("lo", np.float32), ("hi", np.float32), ("ilo", np.int64), ("ihi", np.int64)],
+                      {"half": np.float32(0.5), "three": np.int64(3)})
+    converted = matches_onnxruntime(data, [{"x": x, "y": y, "z": z, "i": i, "j": j}])
+    assert any(op.options.get("activation") == "CLAMP" for op in converted.graph.ops)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int32, np.int64])
+def test_cumsum(dtype):
+    x = np.random.default_rng(4).integers(-5, 6, (2, 3, 5)).astype(dtype)
+    nodes = [_node("CumSum", ["x", "axis"], [f"y{k}"], exclusive=e, reverse=r)
+             for k, (e, r) in enumerate([(0, 0), (1, 0), (0, 1), (1, 1)])]
+    nodes.append(_node("CumSum", ["x", "first"], ["y4"]))
+    data = onnx_model(nodes, {"x": x}, [(f"y{k}", dtype) for k in range(5)],
+                      {"axis": np.int64(-1), "first": np.int32(0)})
+    matches_onnxruntime(data, [{"x": x}])
+
+
+def test_expand_tile_and_gather_elements():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 1)).astype(np.float32)
+    t = rng.standard_normal((2, 3)).astype(np.float32)
+    data = rng.standard_normal((3, 4, 5)).astype(np.float32)
+    index = rng.integers(-4, 4, (3, 2, 5)).astype(np.int64)   # negative indices count from the end
+    nodes = [_node("Expand", ["x", "shape"], ["e"]), _node("Tile", ["t", "reps"], ["tiled"]),
+             _node("GatherElements", ["data", "index"], ["g"], axis=1)]
+    model = onnx_model(nodes, {"x": x, "t": t, "data": data, "index": index},
+                       [("e", np.float32), ("tiled", np.float32), ("g", np.float32)],
+                       {"shape": np.array([2, 3, 4], np.int64), "reps": np.array([2, 3], np.int64)})
+    matches_onnxruntime(model, [{"x": x, "t": t, "data": data, "index": index}])
+
+
+def test_group_and_instance_normalization():
+    """GroupNormalization-18 (scale and bias per group, widened to one per channel) and
+    InstanceNormalization, both GROUP_NORM."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 6, 5, 3)).astype(np.float32) * 3 + 1
+    nodes = [_node("GroupNormalization", ["x", "gs", "gb"], ["g"], num_groups=3, epsilon=1e-3),
+             _node("InstanceNormalization", ["x", "s", "b"], ["i"], epsilon=1e-4)]
+    consts = {"gs": rng.standard_normal(3), "gb": rng.standard_normal(3), "s": rng.standard_normal(6),
+              "b": rng.standard_normal(6)}
+    data = onnx_model(nodes, {"x": x}, [("g", np.float32), ("i", np.float32)],
+                      {k: v.astype(np.float32) for k, v in consts.items()})
+    converted = matches_onnxruntime(data, [{"x": x}])
+    assert [op.type for op in converted.graph.ops] == ["GROUP_NORM", "GROUP_NORM"]
+
+
+@pytest.mark.parametrize("stride,dilation,pads,group", [(1, 1, [0, 0], 1), (2, 1, [1, 2], 1), (1, 2, [2, 2], 2),
+                                                         (3, 1, [0, 1], 4)])
+def test_conv1d(stride, dilation, pads, group):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 8, 23)).astype(np.float32)
+    w = rng.standard_normal((12, 8 // group, 5)).astype(np.float32)
+    data = onnx_model([_node("Conv", ["x", "w", "b"], ["y"], strides=[stride], dilations=[dilation], pads=pads,
+                             group=group)], {"x": x}, [("y", np.float32)],
+                      {"w": w, "b": rng.standard_normal(12).astype(np.float32)})
+    converted = matches_onnxruntime(data, [{"x": x}])
+    assert [op.type for op in converted.graph.ops] == ["RESHAPE", "CONV2D", "RESHAPE"]
+
+
+def _shape_value(source, index, out):
+    """Nodes computing `out` = Shape(source)[index] as a 1-element vector."""
+    return [_node("Shape", [source], [out + ".shape"]), _node("Gather", [out + ".shape", f"at{index}"], [out])]
+
+
+def test_dynamic_dimensions_through_shape_arithmetic():
+    """What exports compute from the inputs' sizes, at three sizes from one load: position ids
+    (Range of Shape), a reshape to heads and back (Shape, Concat), a padding mask (Equal, Not,
+    Cast), ones of the input's shape (ConstantOfShape), relative positions [seq, seq] (computed
+    at run time: no constant can be cut to size), a neighbour shift (Slice and Pad) and a
+    flattened mask read at b * seq + k (Flatten, Gather)."""
+    rng = np.random.default_rng(8)
+    consts = {"at0": np.array([0]), "at1": np.array([1]), "zero": np.int64(0), "one": np.int64(1),
+              "heads": np.array([2, 4]), "minus1": np.array([-1]), "hidden": np.array([8]),
+              "table": rng.standard_normal((32, 8)).astype(np.float32), "big": np.array([1 << 40]),
+              "pads": np.array([0, 0, 0, 0, 1, 0]), "fzero": np.float32(0), "s0": np.int64(0),
+              "seq_axis": np.array([1])}
+    nodes = (_shape_value("x", 0, "b") + _shape_value("x", 1, "s") + [
+        _node("Squeeze", ["s"], ["s_scalar"]), _node("Range", ["zero", "s_scalar", "one"], ["pos"]),
+        _node("Unsqueeze", ["pos", "at0"], ["pos2"]), _node("Gather", ["table", "pos2"], ["pos_emb"]),
+        _node("Add", ["x", "pos_emb"], ["h"]),
+        _node("Concat", ["b", "s", "heads"], ["split_shape"], axis=0), _node("Reshape", ["h", "split_shape"], ["h4"]),
+        _node("Transpose", ["h4"], ["t4"], perm=[0, 2, 1, 3]), _node("Transpose", ["t4"], ["h4b"], perm=[0, 2, 1, 3]),
+        _node("Concat", ["b", "s", "hidden"], ["merge_shape"], axis=0),
+        _node("Reshape", ["h4b", "merge_shape"], ["h2"]),
+        _node("Equal", ["ids", "zero"], ["is_pad"]), _node("Not", ["is_pad"], ["keep"]),
+        _node("Cast", ["keep"], ["keep_f"], to=1), _node("Unsqueeze", ["keep_f", "minus1"], ["keep3"]),
+        _node("Shape", ["ids"], ["ids_shape"]), _node("ConstantOfShape", ["ids_shape"], ["ones"]),
+        _node("Unsqueeze", ["ones", "minus1"], ["ones3"]), _node("Mul", ["h2", "keep3"], ["masked"]),
+        _node("Add", ["masked", "ones3"], ["y"]),
+        _node("Unsqueeze", ["pos", "at0"], ["row"]), _node("Unsqueeze", ["pos", "at1"], ["col"]),
+        _node("Sub", ["row", "col"], ["rel"]), _node("Abs", ["rel"], ["dist"]),
+        _node("Cast", ["dist"], ["dist_f"], to=1),
+        _node("MatMul", ["dist_f", "x"], ["near"]),
+        _node("Slice", ["x", "at1", "big", "seq_axis"], ["after"]), _node("Pad", ["after", "pads", "fzero"], ["next"]),
+        # b.index [B, 1] and k.index [1, S] from Range over the sizes, as the legacy exporter's
+        _node("Squeeze", ["b"], ["b_scalar"]), _node("Range", ["zero", "b_scalar", "one"], ["b.range"]),
+        _node("Unsqueeze", ["b.range", "at1"], ["b.index"]), _node("Unsqueeze", ["pos", "at0"], ["k.index"]),
+        _node("Concat", ["b", "s"], ["bk_shape"], axis=0),
+        _node("Flatten", ["keep"], ["flat"], axis=2), _node("Mul", ["b.index", "s"], ["row_start"]),
+        _node("Add", ["row_start", "k.index"], ["flat_index"]), _node("Gather", ["flat", "flat_index"], ["picked"]),
+        _node("Reshape", ["picked", "bk_shape"], ["picked2"]), _node("Cast", ["picked2"], ["picked_f"], to=1)])
+    feeds = []
+    for batch, seq in ((3, 10), (1, 4), (2, 7)):
+        ids = rng.integers(1, 50, (batch, seq))
+        ids[-1, seq // 2:] = 0
+        feeds.append({"x": rng.standard_normal((batch, seq, 8)).astype(np.float32), "ids": ids})
+    names = {"x": ["batch", "seq", None], "ids": ["batch", "seq"]}
+    data = onnx_model(nodes, feeds[0], [("y", np.float32), ("near", np.float32), ("next", np.float32),
+                                        ("picked_f", np.float32)], consts, names=names)
+    converted = matches_onnxruntime(data, feeds, dims={"batch": 3, "seq": 10})
+    graph = converted.graph
+    assert graph.dims == {"batch": 3, "seq": 10}
+    assert graph.tensors["x"].dynamic == ("batch", "seq", None) and graph.tensors["ids"].dynamic == ("batch", "seq")
+    assert "SUB" in {op.type for op in graph.ops}   # relative positions, at run time
+    assert "GATHER_ELEMENTS" in {op.type for op in graph.ops}   # the shift
+
+
+def test_dynamic_dimensions_refused_with_reasons():
+    """Every named dimension needs a size; one no input has is refused; a slice whose start
+    follows a dimension (the last token), and a size used as a value, are named with their op."""
+    x = np.zeros((2, 6, 4), np.float32)
+    names = {"x": ["batch", "seq", None]}
+    last = onnx_model([_node("Gather", ["x", "minus1"], ["y"], axis=1)], {"x": x}, [("y", np.float32)],
+                      {"minus1": np.int64(-1)}, names=names)
+    with pytest.raises(sparselite.ConversionError, match=r"named dimensions 'batch' \(x axis 0\), 'seq' \(x axis 1\)"):
+        from_onnx(last)
+    with pytest.raises(sparselite.ConversionError, match=r"dims names \['tokens'\], which no input of the model has"):
+        from_onnx(last, dims={"batch": 2, "seq": 6, "tokens": 6})
+    with pytest.raises(sparselite.ConversionError, match=r"converts differently at batch=2, seq=6 and at batch=3, "
+                                                         r"seq=3: op 0 is SLICE 'gather_y' \{'begin': \[0, 5, 0\]"):
+        from_onnx(last, dims={"batch": 2, "seq": 6})
+    assert from_onnx(last, dims={"batch": 2}, fixed_dims={"seq": 6}).graph.dims == {"batch": 2}
+    scaled = onnx_model(_shape_value("x", 1, "s") + [_node("Cast", ["s"], ["sf"], to=1),
+                                                     _node("Div", ["x", "sf"], ["y"])],
+                        {"x": x}, [("y", np.float32)], {"at1": np.array([1])}, names=names)
+    with pytest.raises(sparselite.ConversionError, match=r"Shape: computed at run time, as its value varies with the "
+                                                         r"dynamic dimensions x1 \(first: node 0"):
+        from_onnx(scaled, dims={"batch": 2, "seq": 6})
