@@ -91,6 +91,7 @@ class _Converter:
             for name in node.input:
                 self.consumers.setdefault(name, []).append(node)
         self.producers = {o: node for node in self.graph_proto.node for o in node.output}
+        self.order = {id(node): k for k, node in enumerate(self.graph_proto.node)}
         self.skip = set()     # nodes folded into an earlier pattern
         self.computed = set(computed)   # values not to fold: they vary with dynamic dimensions (onnx_dynamic)
         self.origins = {}     # IR constant made from an ONNX value -> that value (onnx_dynamic)
@@ -449,6 +450,47 @@ class _Converter:
             return [erf, add, mul1, last]
         return None
 
+    def gelu_tanh(self, node):
+        """Hugging Face's gelu_new (ALBERT): 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3))),
+        exported as Mul(x, 0.5), Pow(x, 3), Mul, Add(x, .), Mul, Tanh, Add(1), Mul: one GELU_TANH when
+        `node` is the first of them. Returns whether it was."""
+        def scalar(name):
+            c = self.consts.get(name)
+            return float(c.reshape(-1)[0]) if c is not None and c.size == 1 and c.dtype.kind == "f" else None
+
+        def other(n, name):
+            return n.input[1] if n.input[0] == name else n.input[0]
+
+        def only_user(name, op_type, constant=None):
+            users = self.consumers.get(name, [])
+            if len(users) != 1 or users[0].op_type != op_type or name in self._graph_outputs:
+                return None
+            if constant is None:
+                return users[0]
+            value = scalar(other(users[0], name)) if len(users[0].input) == 2 else None
+            return users[0] if value is not None and abs(value - constant) < 1e-5 else None
+
+        x = next((n for n in node.input if n not in self.consts), None)
+        if x is None:
+            return False
+        users = self.consumers.get(x, [])
+        half = next((n for n in users if n.op_type == "Mul" and scalar(other(n, x)) == 0.5), None)
+        cube = next((n for n in users if n.op_type == "Pow" and n.input[0] == x and scalar(n.input[1]) == 3.0), None)
+        chain = [cube]
+        for op_type, constant in (("Mul", 0.044715), ("Add", None), ("Mul", (2 / np.pi) ** 0.5), ("Tanh", None),
+                                  ("Add", 1.0)):
+            chain.append(chain[-1] and only_user(chain[-1].output[0], op_type, constant))
+        if half is None or chain[-1] is None or other(chain[2], chain[1].output[0]) != x:
+            return False
+        last = only_user(chain[-1].output[0], "Mul")
+        if last is None or other(last, chain[-1].output[0]) != half.output[0] or \
+                [id(n) for n in self.consumers.get(half.output[0], [])] != [id(last)] or \
+                id(node) != id(min((half, cube), key=lambda n: self.order[id(n)])):
+            return False
+        self.skip.update(id(n) for n in [half, last] + chain)
+        self.add("ACTIVATION", [self.tensor(x)], node, dict(activation="GELU_TANH"), out=last.output[0])
+        return True
+
     def op_Erf(self, node):   # the GELU chain, when it is one, was taken in by its Div or Mul
         self.math(node, "ERF")
 
@@ -464,6 +506,8 @@ class _Converter:
         if chain is not None:
             self.skip.update(id(n) for n in chain)
             self.add("ACTIVATION", [self.tensor(a)], node, dict(activation="GELU"), out=chain[-1].output[0])
+            return
+        if kind == "MUL" and self.gelu_tanh(node):
             return
         x, y = self.tensor(a), self.tensor(b)
         if self.dtype(x) != self.dtype(y):
@@ -884,6 +928,8 @@ class _Converter:
 
     def op_Pow(self, node):
         """A constant exponent: x * x for 2, SQRT for 0.5, RSQRT for -0.5, 1 / x for -1, else POW."""
+        if self.gelu_tanh(node):
+            return
         x = self.float_input(node)
         e = node.input[1]
         if e not in self.consts or self.consts[e].size != 1:

@@ -232,6 +232,7 @@ def _check(data, converted, kind, fixed, pad_id):
 def test_default_export_matches_onnxruntime(family):
     kind, fixed, pad_id, data, _ = family
     converted = convert(data, kind, fixed)
+    assert not any(op.options.get("activation") == "POW" for op in converted.graph.ops)   # gelu_new is GELU_TANH
     assert converted.graph.dims == {d: SIZES[d] for d in SIZES
                                     if d not in fixed and any(d in a.values() for a in _axes(kind).values())}
     _check(data, converted, kind, fixed, pad_id)
@@ -510,3 +511,17 @@ def test_dynamic_dimensions_refused_with_reasons():
     with pytest.raises(sparselite.ConversionError, match=r"Shape: computed at run time, as its value varies with the "
                                                          r"dynamic dimensions x1 \(first: node 0"):
         from_onnx(scaled, dims={"batch": 2, "seq": 6})
+
+
+def test_gelu_new_is_one_activation():
+    """Hugging Face's gelu_new (ALBERT's default) exports as eight nodes around Pow(x, 3): they
+    become one GELU_TANH, fused into the linear layer before it."""
+    _transformers()
+    from transformers.activations import NewGELUActivation
+
+    module = torch.nn.Sequential(torch.nn.Linear(8, 16), NewGELUActivation()).eval()
+    x = np.random.default_rng(9).standard_normal((2, 5, 8)).astype(np.float32) * 3
+    buf = io.BytesIO()
+    torch.onnx.export(module, (torch.from_numpy(x),), buf, input_names=["x"], output_names=["y"], dynamo=False)
+    converted = matches_onnxruntime(buf.getvalue(), [{"x": x}])
+    assert [(op.type, op.options.get("activation")) for op in converted.graph.ops] == [("FULLY_CONNECTED", "GELU_TANH")]
