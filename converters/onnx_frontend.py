@@ -415,10 +415,20 @@ class _Converter:
         self.linear(node, node.input[0], w, None if bias is None else bias.reshape(-1))
 
     def op_MatMul(self, node):
+        """FULLY_CONNECTED by a constant matrix; else MATMUL, whose operands the runtime takes with
+        equal batch dimensions or B of rank 2: others are broadcast with EXPAND first."""
         if node.input[1] in self.consts and self.consts[node.input[1]].ndim == 2:
             self.linear(node, node.input[0], self.consts[node.input[1]].T)
-        else:
-            self.add("MATMUL", [self.tensor(node.input[0]), self.tensor(node.input[1])], node)
+            return
+        a, b = self.tensor(node.input[0]), self.tensor(node.input[1])
+        a_shape, b_shape = self.graph.tensors[a].shape, self.graph.tensors[b].shape
+        if min(len(a_shape), len(b_shape)) < 2:
+            raise Unsupported("MatMul", "of a vector")
+        if len(b_shape) > 2 and a_shape[:-2] != b_shape[:-2]:
+            batch = tuple(np.broadcast_shapes(a_shape[:-2], b_shape[:-2]))
+            a, b = (x if shape[:-2] == batch else self.emit("EXPAND", [x], batch + shape[-2:], node)
+                    for x, shape in ((a, a_shape), (b, b_shape)))
+        self.add("MATMUL", [a, b], node)
 
     def gelu_chain(self, div):
         """The nodes after `div` (x / sqrt 2, or x * 1/sqrt 2) when they compute
@@ -521,10 +531,25 @@ class _Converter:
         self.add(kind, [x, y], node)
 
     def op_Clip(self, node):
+        x = self.tensor(node.input[0])
+        if self.dtype(x) in ("int32", "int64"):   # x < lo ? lo : x, then x > hi ? hi : x
+            steps = [(node.input[k], kind) for k, kind in ((1, "LESS"), (2, "GREATER")) if len(node.input) > k
+                     and node.input[k]]
+            if not steps:
+                self.values[node.output[0]] = x
+            shape = self.graph.tensors[x].shape
+            for k, (name, kind) in enumerate(steps):
+                bound = self.tensor(name)
+                beyond = self.emit("COMPARE", [x, bound], shape, node, dict(kind=kind), dtype="bool")
+                if k == len(steps) - 1:
+                    self.add("WHERE", [beyond, bound, x], node, dtype=self.dtype(x))
+                else:
+                    x = self.emit("WHERE", [beyond, bound, x], shape, node, dtype=self.dtype(x))
+            return
         lo = float(self.consts[node.input[1]]) if len(node.input) > 1 and node.input[1] else -np.inf
         hi = float(self.consts[node.input[2]]) if len(node.input) > 2 and node.input[2] else np.inf
         kind = "RELU6" if (lo, hi) == (0.0, 6.0) else "RELU" if (lo, hi) == (0.0, np.inf) else "CLAMP"
-        self.add("ACTIVATION", [self.tensor(node.input[0])], node, dict(activation=kind, min=lo, max=hi))
+        self.add("ACTIVATION", [x], node, dict(activation=kind, min=lo, max=hi))
 
     def op_HardSigmoid(self, node):
         a = self.attrs(node)

@@ -93,11 +93,13 @@ FAMILIES = {
     "deberta-v2": (_text("DebertaV2Config", "DebertaV2Model", relative_attention=True, position_buckets=32,
                          pos_att_type=["p2c", "c2p"], max_relative_positions=-1, norm_rel_ebd="layer_norm",
                          position_biased_input=False), "text", ("batch",)),
-    "vit": (_vision("ViTConfig", "ViTModel"), "image", ()),
-    "deit": (_vision("DeiTConfig", "DeiTModel"), "image", ()),
-    "whisper-encoder": (_whisper, "mel", ()),
-    # The feature extractor's strided convolutions make the length a computed one: fixed.
-    "wav2vec2": (_wav2vec2, "audio", ("samples",)),
+    # The runtime's CONV2D takes no dynamic dimension (it has no resize): the batch of the models
+    # with convolutions is fixed.
+    "vit": (_vision("ViTConfig", "ViTModel"), "image", ("batch",)),
+    "deit": (_vision("DeiTConfig", "DeiTModel"), "image", ("batch",)),
+    "whisper-encoder": (_whisper, "mel", ("batch",)),
+    # The feature extractor's strided convolutions also make the frame count a computed one.
+    "wav2vec2": (_wav2vec2, "audio", ("batch", "samples")),
 }
 # transformers 5.x's BERT, RoBERTa, XLM-R and ELECTRA do not trace with the legacy exporter
 # ("forward() got multiple values for argument 'use_cache'"), so the legacy ones are the others.
@@ -192,7 +194,7 @@ def cases(kind, fixed, pad_id):
     if kind in ("text", "pair"):
         return [_inputs(kind, MAX_BATCH, s, (pads + [0] * MAX_BATCH)[:MAX_BATCH], pad_id, seed=s) if "batch" in fixed
                 else _inputs(kind, b, s, pads, pad_id, seed=s) for b, s, pads in TEXT_CASES]
-    return [_inputs(kind, MAX_BATCH if "batch" in fixed else b, seed=b) for b in BATCHES]
+    return [_inputs(kind, MAX_BATCH if "batch" in fixed else b, seed=k) for k, b in enumerate(BATCHES)]
 
 
 def ort_run(data, feeds):
@@ -364,17 +366,19 @@ def test_elementwise_math(op):
     matches_onnxruntime(onnx_model(nodes, feeds, outputs), [feeds])
 
 
-def test_min_and_max():
+def test_min_max_and_clip():
     """Against a float scalar: a clamp; otherwise pairwise selection, over several inputs and
-    integers too."""
+    integers too; Clip of integers (DeBERTa's relative positions) selects as well."""
     rng = np.random.default_rng(3)
     x, y, z = (rng.standard_normal(s).astype(np.float32) for s in ((2, 3, 4), (3, 4), (4,)))
     i, j = rng.integers(-9, 9, (2, 5)), rng.integers(-9, 9, (1, 5))
     nodes = [_node("Min", ["x", "half"], ["lo"]), _node("Max", ["x", "y", "z"], ["hi"]),
-             _node("Min", ["i", "j"], ["ilo"]), _node("Max", ["i", "three"], ["ihi"])]
+             _node("Min", ["i", "j"], ["ilo"]), _node("Max", ["i", "three"], ["ihi"]),
+             _node("Clip", ["i", "minus2", "three"], ["iclip"]), _node("Clip", ["i", "", "three"], ["iupper"])]
     data = onnx_model(nodes, {"x": x, "y": y, "z": z, "i": i, "j": j},
-                      [("lo", np.float32), ("hi", np.float32), ("ilo", np.int64), ("ihi", np.int64)],
-                      {"half": np.float32(0.5), "three": np.int64(3)})
+                      [("lo", np.float32), ("hi", np.float32), ("ilo", np.int64), ("ihi", np.int64),
+                       ("iclip", np.int64), ("iupper", np.int64)],
+                      {"half": np.float32(0.5), "three": np.int64(3), "minus2": np.int64(-2)})
     converted = matches_onnxruntime(data, [{"x": x, "y": y, "z": z, "i": i, "j": j}])
     assert any(op.options.get("activation") == "CLAMP" for op in converted.graph.ops)
 
