@@ -110,7 +110,11 @@ def convert(model, dims, fixed_dims, progress, optimize):
     computed = set()
     for _ in range(MAX_ROUNDS):
         ga, outputs, ca = convert_once(at_max, progress, computed)
-        gb, _, cb = convert_once(at_second, None, computed)
+        try:
+            gb, _, cb = convert_once(at_second, None, computed)
+        except ConversionError as e:
+            raise ConversionError(f"converting at {', '.join(f'{d}={s}' for d, s in second.items())}, the second "
+                                  f"sizes that show what follows the dimensions: {e}") from e
         optimize(ga)
         optimize(gb)
         more = _Compare(ga, gb, maxima, second, ca, cb, producers, initializers).run()

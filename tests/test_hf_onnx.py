@@ -328,6 +328,21 @@ def test_comparisons_logic_and_where(compare, dtype):
     assert {"COMPARE", "LOGICAL", "WHERE", "CAST"} <= {op.type for op in converted.graph.ops}
 
 
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_integer_arithmetic_keeps_its_dtype(dtype):
+    """Add, Sub, Mul and Div of integers broadcast in their own dtype; Div truncates toward zero
+    (negative operands included), as onnxruntime's; by a constant it is not a multiplication."""
+    rng = np.random.default_rng(10)
+    x = rng.integers(-50, 50, (2, 3, 4)).astype(dtype)
+    y = rng.choice([-7, -3, -1, 1, 2, 5], (3, 1)).astype(dtype)
+    nodes = [_node(op, ["x", "y"], [op.lower()]) for op in ("Add", "Sub", "Mul", "Div")]
+    nodes.append(_node("Div", ["x", "three"], ["third"]))
+    data = onnx_model(nodes, {"x": x, "y": y}, [(n, dtype) for n in ("add", "sub", "mul", "div", "third")],
+                      {"three": np.array(3, dtype)})
+    converted = matches_onnxruntime(data, [{"x": x, "y": y}])
+    assert [op.type for op in converted.graph.ops] == ["ADD", "SUB", "MUL", "DIV", "DIV"]
+
+
 def test_isnan_where_and_casts_to_bool():
     """Where(IsNaN(x), 0, x), as the dynamo exporter writes after attention's softmax; Cast of
     floats and integers to bool is x != 0 (NaN is true)."""
