@@ -13,6 +13,8 @@ sizes; one that is not (relative positions [seq, seq], a mask over batch and seq
 at run time instead: its node, and the nodes before it whose values vary likewise, convert as ops,
 and both sizes convert again.
 """
+import contextlib
+
 import numpy as np
 
 from sparselite.errors import ConversionError
@@ -42,21 +44,25 @@ def named_dims(model):
     return named
 
 
-def _fixed(model, sizes):
-    """A copy of the model with the named dimensions set to these sizes, and other names (an
-    exporter's "4*batch") made unknown for shape inference to fill in."""
-    import onnx
-
-    copy = onnx.ModelProto()
-    copy.CopyFrom(model)
-    for vi in list(copy.graph.input) + list(copy.graph.output) + list(copy.graph.value_info):
+@contextlib.contextmanager
+def _sized(model, sizes):
+    """The model with its named dimensions set to these sizes, and other names (an exporter's
+    "4*batch") made unknown for shape inference to fill in; as it was again afterwards. In place:
+    a copy of a large model's weights per size would cost more than the conversion."""
+    changed = []
+    for vi in list(model.graph.input) + list(model.graph.output) + list(model.graph.value_info):
         for d in vi.type.tensor_type.shape.dim:
             if d.HasField("dim_param"):
+                changed.append((d, d.dim_param))
                 if d.dim_param in sizes:
                     d.dim_value = sizes[d.dim_param]
                 else:
                     d.ClearField("dim_param")
-    return copy
+    try:
+        yield model
+    finally:
+        for d, name in changed:
+            d.dim_param = name
 
 
 def _second_sizes(maxima):
@@ -97,24 +103,28 @@ def convert(model, dims, fixed_dims, progress, optimize):
                               "from_onnx(..., dims={name: maximum}), or its size, fixed_dims={name: size} "
                               "(sparselite convert --dims name=max,... --fixed-dims name=size,...)")
     sizes = {name: int(size) for name, size in {**dims, **fixed_dims}.items()}
-    at_max = _fixed(model, sizes)
     maxima = {name: int(size) for name, size in dims.items() if size > 1}
     if not maxima:
-        graph, outputs, _ = convert_once(at_max, progress)
+        with _sized(model, sizes):
+            graph, outputs, _ = convert_once(model, progress)
         optimize(graph)
         return graph, outputs
     second = _second_sizes(maxima)
-    at_second = _fixed(model, {**sizes, **second})
     producers = {o: node for node in model.graph.node for o in node.output}
     initializers = {t.name for t in model.graph.initializer}
     computed = set()
     for _ in range(MAX_ROUNDS):
-        ga, outputs, ca = convert_once(at_max, progress, computed)
+        with _sized(model, sizes):
+            ga, outputs, ca = convert_once(model, progress, computed)
         try:
-            gb, _, cb = convert_once(at_second, None, computed)
+            with _sized(model, {**sizes, **second}):
+                gb, _, cb = convert_once(model, None, computed)
         except ConversionError as e:
             raise ConversionError(f"converting at {', '.join(f'{d}={s}' for d, s in second.items())}, the second "
                                   f"sizes that show what follows the dimensions: {e}") from e
+        for conv in (ca, cb):   # the weights' arrays: the graphs hold what they need of them
+            for name in initializers:
+                conv.consts.pop(name, None)
         optimize(ga)
         optimize(gb)
         more = _Compare(ga, gb, maxima, second, ca, cb, producers, initializers).run()

@@ -21,7 +21,7 @@ from . import onnx_fold
 from .ir import Graph
 from .limits import ComputeBudget, num_elements
 from .missing import Missing, Unsupported
-from .onnx_infer import infer_shapes
+from .onnx_infer import infer_shapes, strip
 from .passes import merge_reshape_transpose, merge_reshapes
 from .slicing import add_axis_slice, add_slice
 
@@ -77,13 +77,14 @@ class _Converter:
         _check_tensors(model)   # before shape inference reads any of them
         self.where = "inferring shapes"
         self.model = model
+        self.skeleton = strip(model)   # what shape inference reads, copied each time it runs again
         self.graph_proto = model.graph
         self.progress = progress
         self.graph = Graph()
         self.values = {}      # ONNX value name -> IR tensor name
         self.consts = {}      # ONNX value name -> numpy array
         self.shapes = {}
-        self.infer(model)
+        self.infer(self.skeleton)
         self.inferred_consts = None   # how many consts inference last saw (None: only the model's own)
         self.reinferences = 0
         self.consumers = {}
@@ -136,7 +137,7 @@ class _Converter:
                     except ConversionError:   # a Shape of a tensor that is still symbolic
                         continue
                 copy = onnx.ModelProto()
-                copy.CopyFrom(model)
+                copy.CopyFrom(self.skeleton)
                 del copy.graph.node[:]
                 copy.graph.node.extend(n for n in model.graph.node if id(n) not in folded)
                 copy.graph.initializer.extend(numpy_helper.from_array(np.asarray(self.consts[o]), o)
@@ -172,7 +173,7 @@ class _Converter:
         initializers = {t.name for t in self.graph_proto.initializer}
         folded = {name: value for name, value in self.consts.items() if name not in initializers}
         copy = self.onnx.ModelProto()
-        copy.CopyFrom(self.model)
+        copy.CopyFrom(self.skeleton)
         kept = [n for n in copy.graph.node if not (n.output and all(o in folded for o in n.output))]
         del copy.graph.node[:]
         copy.graph.node.extend(kept)
@@ -667,17 +668,24 @@ class _Converter:
         pads, value = self.pads(node)
         self.add("PAD", [self.tensor(node.input[0])], node, dict(pads=pads, value=value))
 
+    def sole_use(self, node, source_type):
+        """The IR op that a `source_type` node made node's first input with, from that node's own
+        input, when node is all that reads it (no other node, output or alias), else None."""
+        name = node.input[0]
+        source, tensor = self.producers.get(name), self.values.get(name)
+        if source is None or source.op_type != source_type or name in self._graph_outputs or \
+                [id(n) for n in self.consumers.get(name, [])] != [id(node)] or not isinstance(tensor, str) or \
+                sum(1 for v in self.values.values() if v == tensor) != 1:
+            return None
+        op = self.graph.producer(tensor)
+        return op if op is not None and op.inputs[0] == self.values.get(source.input[0]) else None
+
     def unshift(self, node):
         """Pad adding k zeros at one end of an axis of a Slice that dropped k elements from its other
         end (MobileBERT's neighbouring tokens), the Slice read by nothing else: the SLICE goes, and
         GATHER_ELEMENTS reads indices i + k (or i - k), those past the axis giving 0, so the axis
         can follow a dynamic dimension (the slice's shorter one could not)."""
-        sliced = node.input[0]
-        source = self.producers.get(sliced)
-        if source is None or source.op_type != "Slice" or self.consumers.get(sliced) != [node] or \
-                sliced in self._graph_outputs:
-            return False
-        op = self.graph.producer(self.values.get(sliced))
+        op = self.sole_use(node, "Slice")
         if op is None or op.type != "SLICE" or any(s != 1 for s in op.options["step"]):
             return False
         shape, counts = self.graph.tensors[op.inputs[0]].shape, self.graph.tensors[op.outputs[0]].shape
@@ -1115,11 +1123,8 @@ class _Converter:
         mask[b, k]: Flatten to [B * T, 1], indices b * T + k): when they read x in order, the
         flattening RESHAPE goes and a RESHAPE (and EXPAND) of x replaces both, keeping each axis
         whole (B * T could not follow dynamic dimensions). Returns whether it did."""
-        flat = node.input[0]
-        if self.producers.get(flat) is None or self.consumers.get(flat) != [node] or flat in self._graph_outputs:
-            return False
-        op = self.graph.producer(self.values.get(flat))
-        if op is None or op.type != "RESHAPE":
+        op = self.sole_use(node, "Flatten") or self.sole_use(node, "Reshape")
+        if op is None or op.type != "RESHAPE" or not self.graph.tensors[op.outputs[0]].shape:
             return False
         x_shape, (rows, *rest) = self.graph.tensors[op.inputs[0]].shape, self.graph.tensors[op.outputs[0]].shape
         lead = next((j for j in range(1, len(x_shape) + 1) if num_elements(x_shape[:j]) == rows), None)
