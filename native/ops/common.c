@@ -86,3 +86,27 @@ sl_activation_t sl_activation_split(const sl_activation_t* act, sl_minmax_t* mm)
   if (!needs_pass(act, mm)) post.type = SL_ACT_NONE;
   return post;
 }
+
+sl_status_t sl_expect_window(sl_model_t* m, const sl_node_t* n, const char* what, int32_t lo, int count,
+                             const int32_t* values) {
+  for (int i = 0; i < count; i++)
+    if (values[i] < lo || values[i] > SL_MAX_WINDOW)
+      return sl_node_fail(m, n, "%s must be %d..%d (got %d)", what, lo, SL_MAX_WINDOW, values[i]);
+  return SL_OK;
+}
+
+static sl_status_t batch_only(sl_model_t* m, const sl_node_t* n, const sl_tensor_t* t) {
+  if (t == NULL) return SL_OK;
+  for (int32_t d = 1; d < t->rank; d++)
+    if (t->dynamic[d])
+      return sl_node_unsupported(m, n, "supports a dynamic batch (axis 0) only, but %s varies along axis %d "
+                                 "(re-convert with that axis fixed)", t->name, d);
+  return SL_OK;
+}
+
+sl_status_t sl_expect_batch_only(sl_model_t* m, const sl_node_t* n) {
+  sl_status_t st = SL_OK;
+  for (int32_t i = 0; i < n->num_inputs && st == SL_OK; i++) st = batch_only(m, n, sl_in(m, n, i));
+  for (int32_t i = 0; i < n->num_outputs && st == SL_OK; i++) st = batch_only(m, n, sl_out(m, n, i));
+  return st;
+}

@@ -123,6 +123,13 @@ sl_status_t sl_node_fail(sl_model_t* m, const sl_node_t* n, const char* fmt, ...
 #endif
     ;
 
+/* SL_ERROR_UNSUPPORTED for a valid model this runtime cannot run: "operator i (name): TYPE <message>". */
+sl_status_t sl_node_unsupported(sl_model_t* m, const sl_node_t* n, const char* fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
 /* --- checks and helpers shared by ops (ops/common.c) ------------------------------------ */
 /* Fails unless t is dense float32 with the given rank (-1: any rank). */
 sl_status_t sl_expect_f32(sl_model_t* m, const sl_node_t* n, const sl_tensor_t* t, const char* what,
@@ -135,6 +142,14 @@ sl_status_t sl_expect_shape(sl_model_t* m, const sl_node_t* n, const sl_tensor_t
 /* Element strides of t read as a tensor of `rank` dimensions under numpy broadcasting: 0 along
  * dimensions where t has size 1 (or none). */
 void sl_broadcast_strides(const sl_tensor_t* t, int32_t rank, size_t* stride);
+/* For NCHW ops that plan for one image's shape: fails unless axis 0 (the batch) is the only axis
+ * of n's inputs and outputs that may vary. Their resize then only takes the new batch. */
+sl_status_t sl_expect_batch_only(sl_model_t* m, const sl_node_t* n);
+/* Fails unless each of values[0..count) lies in lo..SL_MAX_WINDOW: the strides, dilations, kernels and
+ * paddings of windowed ops, bounded so products with any shape stay far inside 64 bits. */
+#define SL_MAX_WINDOW 65536
+sl_status_t sl_expect_window(sl_model_t* m, const sl_node_t* n, const char* what, int32_t lo, int count,
+                             const int32_t* values);
 /* Checks a fused activation read from the options table (its type, clamp min and max). */
 sl_status_t sl_parse_activation(sl_model_t* m, const sl_node_t* n, uint8_t type, float min, float max,
                                 sl_activation_t* act);
