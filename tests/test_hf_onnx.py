@@ -93,13 +93,11 @@ FAMILIES = {
     "deberta-v2": (_text("DebertaV2Config", "DebertaV2Model", relative_attention=True, position_buckets=32,
                          pos_att_type=["p2c", "c2p"], max_relative_positions=-1, norm_rel_ebd="layer_norm",
                          position_biased_input=False), "text", ("batch",)),
-    # The runtime's CONV2D takes no dynamic dimension (it has no resize): the batch of the models
-    # with convolutions is fixed.
-    "vit": (_vision("ViTConfig", "ViTModel"), "image", ("batch",)),
-    "deit": (_vision("DeiTConfig", "DeiTModel"), "image", ("batch",)),
-    "whisper-encoder": (_whisper, "mel", ("batch",)),
-    # The feature extractor's strided convolutions also make the frame count a computed one.
-    "wav2vec2": (_wav2vec2, "audio", ("batch", "samples")),
+    "vit": (_vision("ViTConfig", "ViTModel"), "image", ()),
+    "deit": (_vision("DeiTConfig", "DeiTModel"), "image", ()),
+    "whisper-encoder": (_whisper, "mel", ()),
+    # The feature extractor's strided convolutions make the frame count a computed one: fixed.
+    "wav2vec2": (_wav2vec2, "audio", ("samples",)),
 }
 # transformers 5.x's BERT, RoBERTa, XLM-R and ELECTRA do not trace with the legacy exporter
 # ("forward() got multiple values for argument 'use_cache'"), so the legacy ones are the others.
