@@ -122,7 +122,7 @@ def fuse_activations(graph):
         x = act.inputs[0]
         prev = uses.producer(x)
         if (prev is None or prev.type not in FUSABLE or prev.options.get("activation", "NONE") != "NONE"
-                or not uses.sole_consumer(x)):
+                or graph.tensors[x].dtype != "float32" or not uses.sole_consumer(x)):   # integer ops take none
             continue
         prev.options.update(activation=act.options["activation"], act_min=act.options.get("min", 0.0),
                             act_max=act.options.get("max", 0.0))

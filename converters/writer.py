@@ -11,9 +11,7 @@ FORMAT_VERSION = 1
 ALIGN = 64
 DTYPES = {"float32": S.DType.FLOAT32, "float16": S.DType.FLOAT16, "int32": S.DType.INT32,
           "int64": S.DType.INT64, "uint16": S.DType.UINT16, "uint32": S.DType.UINT32, "bool": S.DType.BOOL}
-ACTIVATIONS = {name: getattr(S.Activation, name) for name in
-               ("NONE", "RELU", "RELU6", "CLAMP", "HARDSWISH", "HARDSIGMOID", "SIGMOID", "SILU", "GELU",
-                "GELU_TANH", "TANH", "NEG", "ABS", "SQRT", "RSQRT", "EXP", "LOG", "ERF", "POW")}
+ACTIVATIONS = {name: getattr(S.Activation, name) for name in vars(S.Activation) if not name.startswith("_")}
 
 
 class _Data:
@@ -184,6 +182,8 @@ RESIZE_COORDINATES = {name: getattr(S.ResizeCoordinates, name) for name in vars(
 RESIZE_NEAREST_MODES = {name: getattr(S.ResizeNearestMode, name) for name in vars(S.ResizeNearestMode)
                         if not name.startswith("_")}
 REDUCE_KINDS = {name: getattr(S.ReduceKind, name) for name in vars(S.ReduceKind) if not name.startswith("_")}
+COMPARE_KINDS = {name: getattr(S.CompareKind, name) for name in vars(S.CompareKind) if not name.startswith("_")}
+LOGICAL_KINDS = {name: getattr(S.LogicalKind, name) for name in vars(S.LogicalKind) if not name.startswith("_")}
 
 
 def _resize_options(builder, o):
@@ -228,6 +228,18 @@ def _slice_options(builder, o):
     return S.SliceOptionsEnd(builder)
 
 
+def _compare_options(builder, o):
+    S.CompareOptionsStart(builder)
+    S.CompareOptionsAddKind(builder, COMPARE_KINDS[o["kind"]])
+    return S.CompareOptionsEnd(builder)
+
+
+def _logical_options(builder, o):
+    S.LogicalOptionsStart(builder)
+    S.LogicalOptionsAddKind(builder, LOGICAL_KINDS[o["kind"]])
+    return S.LogicalOptionsEnd(builder)
+
+
 def _conv_transpose2d_options(builder, o):
     sh, sw = o.get("stride", (1, 1))
     dh, dw = o.get("dilation", (1, 1))
@@ -244,17 +256,6 @@ def _conv_transpose2d_options(builder, o):
     _activation(builder, (S.ConvTranspose2DOptionsAddActivation, S.ConvTranspose2DOptionsAddActMin,
                           S.ConvTranspose2DOptionsAddActMax), o)
     return S.ConvTranspose2DOptionsEnd(builder)
-
-
-def _kind_options(table, kinds):
-    """A builder for an options table holding only `kind` (a name of the enum `kinds`)."""
-    start, add_kind, end = (getattr(S, table + part) for part in ("Start", "AddKind", "End"))
-
-    def build(builder, o):
-        start(builder)
-        add_kind(builder, getattr(kinds, o["kind"]))
-        return end(builder)
-    return build
 
 
 def _cumsum_options(builder, o):
@@ -287,9 +288,10 @@ OPTIONS_BUILDERS = {
     "ResizeOptions": _resize_options, "DepthToSpaceOptions": _depth_to_space_options,
     "L2NormalizeOptions": _l2_normalize_options, "ReduceOptions": _reduce_options,
     "SliceOptions": _slice_options, "ConvTranspose2DOptions": _conv_transpose2d_options,
-    "CompareOptions": _kind_options("CompareOptions", S.CompareKind),
-    "LogicalOptions": _kind_options("LogicalOptions", S.LogicalKind), "CumsumOptions": _cumsum_options,
-    "GatherElementsOptions": _gather_elements_options, "GroupNormOptions": _group_norm_options,
+    "CompareOptions": _compare_options,
+    "LogicalOptions": _logical_options,
+    "CumsumOptions": _cumsum_options, "GatherElementsOptions": _gather_elements_options,
+    "GroupNormOptions": _group_norm_options,
 }
 
 

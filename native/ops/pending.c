@@ -8,9 +8,6 @@ static sl_status_t not_yet(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
 }
 static void nothing(const sl_model_t* m, const sl_node_t* n) { (void)m; (void)n; }
 
-const sl_op_def_t sl_op_compare = {SL_OP_SCHEMA(COMPARE), 2, 2, not_yet, nothing, NULL};
-const sl_op_def_t sl_op_logical = {SL_OP_SCHEMA(LOGICAL), 1, 2, not_yet, nothing, NULL};
-const sl_op_def_t sl_op_where = {SL_OP_SCHEMA(WHERE), 3, 3, not_yet, nothing, NULL};
 const sl_op_def_t sl_op_cumsum = {SL_OP_SCHEMA(CUMSUM), 1, 1, not_yet, nothing, NULL};
 const sl_op_def_t sl_op_expand = {SL_OP_SCHEMA(EXPAND), 1, 1, not_yet, nothing, NULL};
 const sl_op_def_t sl_op_gather_elements = {SL_OP_SCHEMA(GATHER_ELEMENTS), 2, 2, not_yet, nothing, NULL};

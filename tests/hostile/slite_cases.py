@@ -24,6 +24,8 @@ BIG = [0, -1, I32_MIN, 1 << 16, (1 << 16) + 1, (1 << 30) + 2, I32_MAX]   # optio
 OP_TYPES = sorted((k for k in vars(S.OpType) if not k.startswith("_")), key=lambda k: getattr(S.OpType, k))
 OPTIONS_TAGS = sum(1 for k in vars(S.OpOptions) if not k.startswith("_"))   # NONE included: one past the last
 BINARY = ("ADD", "SUB", "MUL", "DIV", "PRELU")
+# (inputs, their dtype, the output's) of the ops over booleans, for cases that only vary shapes
+BOOL_IO = {"COMPARE": (2, "float32", "bool"), "LOGICAL": (2, "bool", "bool"), "WHERE": (3, "bool", "bool")}
 
 
 def i32(v):
@@ -226,6 +228,79 @@ def binary_cases(op):
         for act in (11, 255):
             yield f"activation{act}", one(op, [(2, 3), (2, 3)], (2, 3), dict(Activation=act))
         yield "clamp_nan", one(op, [(2, 3), (2, 3)], (2, 3), dict(Activation=3, ActMin=float("nan"), ActMax=1.0))
+        # Integers: the extremes that overflow (INT_MIN / -1, INT_MIN * -1), x / 0, mixed dtypes.
+        for t, info in (("int32", np.iinfo(np.int32)), ("int64", np.iinfo(np.int64))):
+            a = np.array([info.min, info.min, info.max, info.max, -7, 7, 0, 5], t)
+            b = np.array([-1, 0, 1, -1, 2, -2, 0, 0], t)
+            yield f"{t}_extremes", one(op, [], (8,), consts=[a, b], out_dtype=t)
+            yield f"{t}_broadcast_rank8", one(op, [(2,) * 8, (1, 2, 1, 2)], (2,) * 8, dtype=t, out_dtype=t)
+            yield f"{t}_activation1", one(op, [(2, 3), (2, 3)], (2, 3), dict(Activation=1), dtype=t, out_dtype=t)
+        yield "int32_int64", one(op, [(2, 3)], (2, 3), consts=[np.ones((2, 3), np.int64)], dtype="int32",
+                                 out_dtype="int32")
+        yield "int64_to_float32", one(op, [(2, 3), (2, 3)], (2, 3), dtype="int64")
+        yield "bool", one(op, [(2, 3), (2, 3)], (2, 3), dtype="bool", out_dtype="bool")
+
+
+def compare_cases():
+    for kind in (6, 255):
+        yield f"kind{kind}", one("COMPARE", [(2, 3), (2, 3)], (2, 3), dict(Kind=kind), out_dtype="bool")
+    for t in ("float32", "int32", "int64", "bool"):
+        yield f"{t}_broadcast_rank8_vs_rank0", one("COMPARE", [(2,) * 8, ()], (2,) * 8, dict(Kind=2), dtype=t,
+                                                    out_dtype="bool")
+    yield "float32_int32", one("COMPARE", [(2, 3)], (2, 3), consts=[np.zeros((2, 3), np.int32)], out_dtype="bool")
+    yield "uint16", one("COMPARE", [(2, 3), (2, 3)], (2, 3), dtype="uint16", out_dtype="bool")
+    yield "output_float32", one("COMPARE", [(2, 3), (2, 3)], (2, 3))
+    yield "no_broadcast", one("COMPARE", [(2, 3), (3, 2)], (2, 3), out_dtype="bool")
+    yield "output_shape_wrong", one("COMPARE", [(2, 1), (1, 3)], (3, 2), out_dtype="bool")
+    yield "broadcast_to_2e31", one("COMPARE", [(65536, 1), (1, 32768)], (65536, 32768), out_dtype="bool")
+    yield "broadcast_to_2e32_declared_1", one("COMPARE", [(65536, 1), (1, 65536)], (1,), out_dtype="bool")
+    yield "nan_inf_consts", one("COMPARE", [(4,)], (4,), dict(Kind=1), out_dtype="bool",
+                                consts=[np.array([np.nan, np.inf, -np.inf, -0.0], np.float32)])
+    yield "int64_extremes", one("COMPARE", [], (3,), dict(Kind=5), out_dtype="bool",
+                                consts=[np.array([-2**63, 2**63 - 1, 0], np.int64), np.array([2**63 - 1], np.int64)])
+    yield "second_sparse", one("COMPARE", [(8, 4)], (8, 4), out_dtype="bool",
+                               consts=[lambda m: m.sparse((8, 4), [0, 1], [2], r=8)])
+
+
+def logical_cases():
+    for kind in (4, 255):
+        yield f"kind{kind}", one("LOGICAL", [(2, 3), (2, 3)], (2, 3), dict(Kind=kind), dtype="bool", out_dtype="bool")
+    yield "not_two_inputs", one("LOGICAL", [(2, 3), (2, 3)], (2, 3), dict(Kind=3), dtype="bool", out_dtype="bool")
+    yield "and_one_input", one("LOGICAL", [(2, 3)], (2, 3), dict(Kind=0), dtype="bool", out_dtype="bool")
+    m = one("LOGICAL", [(2, 3)], (2, 3), dict(Kind=1), dtype="bool", out_dtype="bool")
+    m.ops[0]["inputs"] = [0, -1]
+    yield "or_second_absent", m
+    yield "int32_inputs", one("LOGICAL", [(2, 3), (2, 3)], (2, 3), dtype="int32", out_dtype="bool")
+    yield "float32_output", one("LOGICAL", [(2, 3), (2, 3)], (2, 3), dtype="bool")
+    yield "xor_rank8_vs_rank0", one("LOGICAL", [(2,) * 8, ()], (2,) * 8, dict(Kind=2), dtype="bool", out_dtype="bool")
+    yield "not_rank0", one("LOGICAL", [()], (), dict(Kind=3), dtype="bool", out_dtype="bool")
+    yield "broadcast_to_2e31", one("LOGICAL", [(65536, 1), (1, 32768)], (65536, 32768), dtype="bool",
+                                   out_dtype="bool")
+    yield "bytes_past_1", one("LOGICAL", [], (4,), dict(Kind=2), out_dtype="bool",
+                              consts=[np.array([0, 2, 128, 255], np.uint8).view(bool), np.ones(4, bool)])
+
+
+def where_cases():
+    cond = np.array([[1], [0], [7], [255]], np.uint8).view(bool)   # any nonzero byte is true
+    for t in ("float32", "int32", "int64", "bool"):
+        yield f"{t}_three_way", one("WHERE", [(4, 1)], (4, 3), consts=[np.zeros(3, t), np.ones((4, 1), t)],
+                                    dtype="bool", out_dtype=t)
+        yield f"{t}_const_condition", one("WHERE", [], (4, 3), consts=[cond, np.zeros((1, 3), t), np.ones((4, 1), t)],
+                                          out_dtype=t)
+    yield "condition_float32", one("WHERE", [(2, 3), (2, 3), (2, 3)], (2, 3))
+    yield "x_int32_y_float32", one("WHERE", [(2, 3)], (2, 3), consts=[np.zeros(3, np.int32), np.zeros(3, np.float32)],
+                                   dtype="bool", out_dtype="int32")
+    yield "uint16_values", one("WHERE", [(2, 3)], (2, 3), consts=[np.zeros(3, np.uint16), np.zeros(3, np.uint16)],
+                               dtype="bool", out_dtype="uint16")
+    yield "output_dtype_differs", one("WHERE", [(2, 3)], (2, 3), consts=[np.zeros(3, np.int64)] * 2, dtype="bool",
+                                      out_dtype="int32")
+    yield "no_broadcast", one("WHERE", [(2, 3), (3, 3), (2, 3)], (2, 3), dtype="bool", out_dtype="bool")
+    yield "output_shape_wrong", one("WHERE", [(2, 1), (1, 3), (1,)], (3, 2), dtype="bool", out_dtype="bool")
+    yield "rank8_rank0_rank4", one("WHERE", [(2,) * 8, (), (1, 2, 1, 2)], (2,) * 8, dtype="bool", out_dtype="bool")
+    yield "broadcast_to_2e31", one("WHERE", [(65536, 1), (1, 32768), ()], (65536, 32768), dtype="bool",
+                                   out_dtype="bool")
+    yield "x_sparse", one("WHERE", [(8, 4)], (8, 4), dtype="bool",
+                          consts=[lambda m: m.sparse((8, 4), [0, 1], [2], r=8), np.zeros(4, np.float32)])
 
 
 def activation_cases():
@@ -528,7 +603,7 @@ PER_OP = {
     "TRANSPOSE": transpose_cases, "GATHER": gather_cases, "CAST": cast_cases, "MEAN_POOL": mean_pool_cases,
     "L2_NORMALIZE": l2_normalize_cases, "RESIZE_BILINEAR": resize_bilinear_cases,
     "DEPTH_TO_SPACE": depth_to_space_cases, "RESIZE_NEAREST": resize_nearest_cases, "REDUCE": reduce_cases,
-    "SLICE": slice_cases,
+    "SLICE": slice_cases, "COMPARE": compare_cases, "LOGICAL": logical_cases, "WHERE": where_cases,
     **{op: (lambda op=op: binary_cases(op)) for op in BINARY},
 }
 
@@ -576,6 +651,10 @@ def natural(op, shape, **kw):
         ins, opts = [(shape[0], 4 * shape[1], shape[2] // 2, shape[3] // 2)], dict(BlockSize=2)
     elif op == "SLICE":   # all of it, backwards along the last axis
         opts = dict(Begin=[0] * (r - 1) + [shape[-1] - 1] if r else [], Step=[1] * (r - 1) + [-1] if r else [])
+    elif op in BOOL_IO:   # against a constant of one element (WHERE: its condition is the input)
+        count, dtype, out_dtype = BOOL_IO[op]
+        consts = [np.ones(1, dtype)] * (count - 1)
+        return one(op, ins, out, opts, consts, dtype=dtype, out_dtype=out_dtype, **kw)
     return one(op, ins, out, opts, consts, **kw)
 
 
@@ -583,7 +662,8 @@ def every_op_cases(op):
     """The generic cases of one op: ranks 0..8, tensors at the element limit, input and output
     lists, options tags, versions."""
     for r in range(9):
-        yield f"rank{r}_all_ones", one(op, [(1,) * r] * (2 if op in BINARY + ("MATMUL",) else 1), (1,) * r)
+        count, dtype, out_dtype = BOOL_IO.get(op, (2 if op in BINARY + ("MATMUL",) else 1, "float32", "float32"))
+        yield f"rank{r}_all_ones", one(op, [(1,) * r] * count, (1,) * r, dtype=dtype, out_dtype=out_dtype)
         # An NCHW op's natural inputs need rank 4; below that, its input alone.
         yield f"rank{r}_natural", one(op, [(2,) * r], (2,) * r) if op in SPATIAL and r < 4 else natural(op, (2,) * r)
     # At the 2^31-element limit, a dimension of 2^31 - 1, and 46340^2 (just under).
