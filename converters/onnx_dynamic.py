@@ -157,7 +157,7 @@ class _Compare:
 
     def run(self):
         self.same_structure()
-        computed = set()
+        computed, split = set(), {}
         for name, ta in self.a.tensors.items():
             tb = self.b.tensors.get(name)
             if tb is None or ta.dtype != tb.dtype or len(ta.shape) != len(tb.shape) or \
@@ -165,6 +165,15 @@ class _Compare:
                 self.differ(f"tensor '{name}' is {self.describe(ta)} at {self.sizes('a')} but "
                             f"{self.describe(tb)} at {self.sizes('b')}")
             axes = self.follows(ta.shape, tb.shape)
+            merged = self.merged(ta.shape, tb.shape) if axes is None else None
+            if merged is not None:   # compared, and held, as [dimension, k, ...]
+                dim, k = merged
+                split[name] = merged
+                shape_a, shape_b = (self.maxima[dim], k) + ta.shape[1:], (self.second[dim], k) + tb.shape[1:]
+                axes = self.follows(shape_a, shape_b)
+                if ta.data is not None:
+                    ta.data, tb.data = ta.data.reshape(shape_a), tb.data.reshape(shape_b)
+                ta.shape = shape_a
             if ta.data is None:
                 if axes is None:
                     op = self.a.producer(name)
@@ -186,7 +195,21 @@ class _Compare:
                                           f"dimensions ({self.sizes('a')} vs {self.sizes('b')}): export with "
                                           "fixed shapes")
                 computed |= self.sources(origin)
+        if not computed and split:
+            _split_first_axes(self.a, split)
         return computed
+
+    def merged(self, shape_a, shape_b):
+        """(dimension, k) when the first axis is k times a dimension (DeBERTa's batch x heads) and
+        the others each follow one or none, else None."""
+        if not shape_a:
+            return None
+        for (top, second), dim in self.dims.items():
+            k = shape_a[0] // top
+            if k > 1 and shape_a[0] == k * top and shape_b[0] == k * second and \
+                    self.follows(shape_a[1:], shape_b[1:]) is not None:
+                return dim, k
+        return None
 
     def describe(self, t):
         if t is None:
@@ -258,6 +281,49 @@ class _Compare:
                 if not self.truncates(ua, ub, self.follows(ua.shape, ub.shape) if ua.ndim == ub.ndim else None):
                     stack.append(u)
         return found
+
+
+# Ops that read and write tensors of any rank alike (elementwise, broadcasting from the right, or
+# over the last axes), so a first axis held as two changes nothing for them.
+_RANK_FREE = {"RESHAPE", "ADD", "SUB", "MUL", "DIV", "WHERE", "COMPARE", "LOGICAL", "CAST", "ACTIVATION", "EXPAND",
+              "LAYER_NORM", "FULLY_CONNECTED", "GATHER", "MATMUL", "L2_NORMALIZE"}
+_AXIS_OPTIONS = {"SOFTMAX": "axis", "CONCAT": "axis", "GATHER_ELEMENTS": "axis", "CUMSUM": "axis", "REDUCE": "axes"}
+
+
+def _split_first_axes(graph, split):
+    """The ops reading or writing the tensors of `split` ({name: (dimension, k)}), whose first
+    axis (k times a dynamic dimension) _Compare now holds as two, [dimension, k] (a .slite axis
+    follows one dimension or none), see the same data with one more axis in front: axis options
+    move by one, TRANSPOSE keeps both in front, SLICE and PAD leave the new axis whole; an op that
+    would have to split, move or reduce the merged axis is refused, naming it."""
+    for op in graph.ops:
+        touched = [t for t in op.inputs + op.outputs if t in split]
+        if not touched or op.type in _RANK_FREE:
+            continue
+        o = op.options
+
+        def refuse(why):
+            raise ConversionError(f"{op.type} '{op.name}' {why} a tensor whose first axis is k times a dynamic "
+                                  f"dimension ('{touched[0]}'): fix that dimension (from_onnx(..., fixed_dims="
+                                  "{name: size}))")
+
+        if op.type == "TRANSPOSE" and o["perm"][0] == 0 and all(t in split for t in (op.inputs[0], op.outputs[0])):
+            o["perm"] = [0, 1] + [int(p) + 1 for p in o["perm"][1:]]
+        elif op.type in _AXIS_OPTIONS:
+            key = _AXIS_OPTIONS[op.type]
+            values = [int(v) for v in (o[key] if key == "axes" else [o.get(key, -1)])]
+            if any(v == 0 for v in values):
+                refuse("works along")
+            moved = [v + 1 if v > 0 else v for v in values]
+            o[key] = moved if key == "axes" else moved[0]
+        elif op.type == "SLICE" and o["begin"][0] == 0 and o["step"][0] == 1 and \
+                all(t in split for t in (op.inputs[0], op.outputs[0])):
+            o["begin"], o["step"] = [0, 0] + list(o["begin"][1:]), [1, 1] + list(o["step"][1:])
+        elif op.type == "PAD" and o["pads"][0] == 0 and o["pads"][len(o["pads"]) // 2] == 0:
+            half = len(o["pads"]) // 2
+            o["pads"] = [0] + list(o["pads"][:half]) + [0] + list(o["pads"][half:])
+        else:
+            refuse("would split or move")
 
 
 def _same_options(x, y):
