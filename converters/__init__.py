@@ -136,7 +136,6 @@ def from_onnx(path_or_model, weights=None, sparse=True, metadata=None, progress=
     raises ConversionError saying what is wrong."""
     from . import onnx_dynamic
     from .onnx_frontend import from_onnx_graph, load_model
-    from .passes import optimize
 
     _check_weights(weights)
     model = load_model(path_or_model, external_data_dir)
@@ -144,7 +143,7 @@ def from_onnx(path_or_model, weights=None, sparse=True, metadata=None, progress=
         dims, fixed_dims = dict(dims or {}), dict(fixed_dims or {})
         try:
             graph, output_names = onnx_dynamic.convert(model, dims, fixed_dims, progress,
-                                                       lambda g: optimize(g, sparse=sparse))
+                                                       lambda g: run_all(g, sparse=sparse))
         except ConversionError:
             raise
         except _MALFORMED as e:
@@ -166,8 +165,8 @@ _MALFORMED = (IndexError, KeyError, ValueError, TypeError, AttributeError, ZeroD
 
 
 def _finish(graph, sparse, output_names, metadata, weights, source, optimized=False):
-    """Passes (unless already run) and writer for an imported graph; failures become
-    ConversionError (chained)."""
+    """Passes (unless already run: then only the check, as the graph gained dynamic axes since)
+    and writer for an imported graph; failures become ConversionError (chained)."""
     stage = "optimizing the graph"
     try:
         if optimized:

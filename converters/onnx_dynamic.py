@@ -80,8 +80,8 @@ def _second_sizes(maxima):
 
 def convert(model, dims, fixed_dims, progress, optimize):
     """(graph, output names) of a model whose inputs name dimensions: `dims` gives the maximum of
-    those that vary (1 fixes one), `fixed_dims` the size of those that do not. The graph has been
-    optimized (the passes must see both sizes alike)."""
+    those that vary (1 fixes one), `fixed_dims` the size of those that do not. `optimize` (the
+    passes) has run on the graph: both sizes' graphs are compared as the writer will see them."""
     from .onnx_frontend import convert_once
 
     named = named_dims(model)

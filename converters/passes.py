@@ -286,7 +286,7 @@ def choose_sparsity(graph, min_fill=0.9):
         w.group_size = choose_group_size(w.data.reshape(w.shape[0], -1), min_fill)
 
 
-def optimize(graph, sparse=True):
+def run_all(graph, sparse=True):
     fold_pad_into_conv(graph)
     fold_batch_norm(graph)
     fuse_activations(graph)
@@ -295,8 +295,4 @@ def optimize(graph, sparse=True):
     if sparse:
         choose_sparsity(graph)
     graph.prune_unused()
-
-
-def run_all(graph, sparse=True):
-    optimize(graph, sparse)
     graph.check()
