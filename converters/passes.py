@@ -8,6 +8,9 @@ import numpy as np
 from .sparsity import choose_group_size
 
 FUSABLE = ("CONV2D", "CONV_TRANSPOSE2D", "FULLY_CONNECTED", "ADD", "MUL")
+# What those ops apply after their result; the elementwise functions from NEG on run as ACTIVATION only.
+FUSED_ACTIVATIONS = ("RELU", "RELU6", "CLAMP", "HARDSWISH", "HARDSIGMOID", "SIGMOID", "SILU", "GELU", "GELU_TANH",
+                     "TANH")
 
 
 def _sole_consumer(graph, tensor):
@@ -122,7 +125,8 @@ def fuse_activations(graph):
         x = act.inputs[0]
         prev = uses.producer(x)
         if (prev is None or prev.type not in FUSABLE or prev.options.get("activation", "NONE") != "NONE"
-                or graph.tensors[x].dtype != "float32" or not uses.sole_consumer(x)):   # integer ops take none
+                or graph.tensors[x].dtype != "float32"   # integer ops take none
+                or act.options["activation"] not in FUSED_ACTIVATIONS or not uses.sole_consumer(x)):
             continue
         prev.options.update(activation=act.options["activation"], act_min=act.options.get("min", 0.0),
                             act_max=act.options.get("max", 0.0))

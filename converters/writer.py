@@ -288,6 +288,8 @@ OPTIONS_BUILDERS = {
     "ResizeOptions": _resize_options, "DepthToSpaceOptions": _depth_to_space_options,
     "L2NormalizeOptions": _l2_normalize_options, "ReduceOptions": _reduce_options,
     "SliceOptions": _slice_options, "ConvTranspose2DOptions": _conv_transpose2d_options,
+    "CumsumOptions": _cumsum_options, "GatherElementsOptions": _gather_elements_options,
+    "GroupNormOptions": _group_norm_options,
     "CompareOptions": _compare_options,
     "LogicalOptions": _logical_options,
     "CumsumOptions": _cumsum_options, "GatherElementsOptions": _gather_elements_options,

@@ -395,3 +395,14 @@ console.log(JSON.stringify({{ dtypes: model.outputs.map((s) => s.dtype), typed: 
     assert report["dtypes"] == ["bool", "int64"] and report["typed"] == "Uint8Array"
     assert report["both"] == native_bool.astype(int).ravel().tolist()
     assert report["product"] == native_int.ravel().tolist()
+
+
+def test_tensor_ops_in_wasm_match_native(dist):
+    """CUMSUM, EXPAND, GATHER_ELEMENTS, GROUP_NORM and the elementwise activations (SIMD128)."""
+    from test_tensor_ops import chain_model
+
+    data, x, want = chain_model()
+    (native,) = sparselite.load(data).run(x)
+    assert np.allclose(native, want, rtol=1e-5, atol=1e-5)
+    assert np.allclose(WasmModel(dist / "sparselite.wasm", data).run(x, native.size), native.ravel(), rtol=1e-5,
+                       atol=1e-6)

@@ -57,10 +57,26 @@ sl_status_t sl_parse_activation(sl_model_t* m, const sl_node_t* n, uint8_t type,
                                 sl_activation_t* act) {
   act->min = min;
   act->max = max;
+  act->exponent = 1.0f;
   if (type >= SL_ACT_COUNT) return sl_node_fail(m, n, "unknown activation %u", type);
+  if (type >= SL_ACT_NEG)
+    return sl_node_fail(m, n, "activation %s cannot be fused into an op: it runs as an ACTIVATION op of its own",
+                        sl_act_type_name(type));
   if (type == SL_ACT_CLAMP && !(act->min <= act->max))
     return sl_node_fail(m, n, "clamp range [%g, %g] is empty", (double)act->min, (double)act->max);
   act->type = (sl_act_type_t)type;
+  return SL_OK;
+}
+
+sl_status_t sl_parse_unary(sl_model_t* m, const sl_node_t* n, uint8_t type, float min, float max, float exponent,
+                           sl_activation_t* act) {
+  bool elementwise = type >= SL_ACT_NEG && type < SL_ACT_COUNT;
+  sl_status_t st = sl_parse_activation(m, n, elementwise ? SL_ACT_NONE : type, min, max, act);
+  if (st != SL_OK || !elementwise) return st;
+  if (type == SL_ACT_POW && !isfinite(exponent))
+    return sl_node_fail(m, n, "POW's exponent %g must be finite", (double)exponent);
+  act->type = (sl_act_type_t)type;
+  act->exponent = exponent;
   return SL_OK;
 }
 

@@ -175,9 +175,13 @@ typedef void (*sl_broadcast_row_fn)(const void* ctx, const void* const* in, cons
 /* Calls row for every row of the plan, on the model's threads in tasks of about 16k elements. */
 void sl_broadcast_run(const sl_model_t* m, const sl_node_t* n, const sl_broadcast_t* b, sl_broadcast_row_fn row,
                       const void* ctx);
-/* Checks a fused activation read from the options table (its type, clamp min and max). */
+/* Checks a fused activation read from the options table (its type, clamp min and max); the
+ * elementwise functions NEG and after, which only ACTIVATION runs, are refused. */
 sl_status_t sl_parse_activation(sl_model_t* m, const sl_node_t* n, uint8_t type, float min, float max,
                                 sl_activation_t* act);
+/* The same for the ACTIVATION op, which takes every type, and POW's exponent (finite). */
+sl_status_t sl_parse_unary(sl_model_t* m, const sl_node_t* n, uint8_t type, float min, float max, float exponent,
+                           sl_activation_t* act);
 /* Splits act into the clamp a kernel applies (mm) and what must run after it on vunary: act
  * itself, or NONE when the clamp is all of it (ReLU, ReLU6, Clamp, none). */
 sl_activation_t sl_activation_split(const sl_activation_t* act, sl_minmax_t* mm);

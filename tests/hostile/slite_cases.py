@@ -304,8 +304,11 @@ def where_cases():
 
 
 def activation_cases():
-    for act in list(range(11)) + [11, 128, 255]:
+    for act in list(range(19)) + [19, 128, 255]:
         yield f"type{act}_rank0", one("ACTIVATION", [()], (), dict(Activation=act, Min=-1.0, Max=1.0))
+    for e in (float("nan"), float("inf"), float("-inf"), 3e38, -1e-45, 0.0, 64.0, 65.0, 16777217.0, -0.5):
+        yield f"pow{e}", one("ACTIVATION", [], (6,), dict(Activation=18, Exponent=e),
+                             consts=[np.array([-np.inf, -1, -0.0, 0, 1e-40, np.nan], np.float32)])
     for lo, hi in [(1.0, -1.0), (float("nan"), 1.0), (float("nan"), float("nan")), (float("inf"), float("inf")),
                    (float("-inf"), float("-inf"))]:
         yield f"clamp_{lo}_{hi}", one("ACTIVATION", [(3, 5)], (3, 5), dict(Activation=3, Min=lo, Max=hi))
@@ -594,6 +597,79 @@ def slice_cases():
                               consts=[np.arange(4, dtype=np.uint32)], out_dtype="uint32")
 
 
+def cumsum_cases():
+    for a in (2, -3, I32_MAX, I32_MIN):
+        yield f"axis{a}", one("CUMSUM", [(2, 3)], (2, 3), dict(Axis=a))
+    yield "rank0", one("CUMSUM", [()], (), dict(Axis=0))
+    yield "uint16", one("CUMSUM", [(2, 3)], (2, 3), dict(Axis=0), dtype="uint16", out_dtype="uint16")
+    yield "bool", one("CUMSUM", [(2, 3)], (2, 3), dict(Axis=0), dtype="bool", out_dtype="bool")
+    yield "dtype_differs", one("CUMSUM", [(2, 3)], (2, 3), dict(Axis=0), dtype="int32", out_dtype="int64")
+    yield "shape_differs", one("CUMSUM", [(2, 3)], (3, 2), dict(Axis=0))
+    yield "sparse", one("CUMSUM", [], (8, 4), dict(Axis=1), consts=[lambda m: m.sparse((8, 4), [0, 1], [2], r=8)])
+    for dtype, info in (("int32", np.iinfo(np.int32)), ("int64", np.iinfo(np.int64))):   # sums that wrap
+        v = np.array([info.max, 1, info.max, info.min, -1, info.min], dtype)
+        for excl, rev in ((False, False), (True, True)):
+            yield f"{dtype}_wraps_{excl}_{rev}", one("CUMSUM", [], (6,), dict(Axis=0, Exclusive=excl, Reverse=rev),
+                                                  consts=[v], out_dtype=dtype)
+    yield "axis_2e31m1", one("CUMSUM", [(1, I32_MAX)], (1, I32_MAX), dict(Axis=1))
+    yield "inner_2e31m1", one("CUMSUM", [(1, I32_MAX)], (1, I32_MAX), dict(Axis=0))
+
+
+def expand_cases():
+    yield "no_broadcast", one("EXPAND", [(3,)], (4,))
+    yield "input_rank_greater", one("EXPAND", [(2, 3)], (3,))
+    yield "dtype_differs", one("EXPAND", [(3,)], (2, 3), out_dtype="int32")
+    yield "to_2e31", one("EXPAND", [(1,)], (32768, 65536))
+    yield "to_2e31m1_int64", one("EXPAND", [], (1, I32_MAX), consts=[np.array(7, np.int64)], out_dtype="int64")
+    yield "rank8", one("EXPAND", [(1, 2) * 4], (2,) * 8)
+    yield "rank0_to_rank0", one("EXPAND", [()], ())
+    yield "bool_const", one("EXPAND", [], (3, 2), consts=[np.array([True, False])], out_dtype="bool")
+    yield "uint16_inner_fill", one("EXPAND", [], (3, 70000), consts=[np.arange(3, dtype=np.uint16).reshape(3, 1)],
+                                   out_dtype="uint16")
+    yield "sparse", one("EXPAND", [], (2, 8, 4), consts=[lambda m: m.sparse((8, 4), [0, 1], [2], r=8)])
+
+
+def gather_elements_cases():
+    def ge(name, xs, idx, out, axis=1, **kw):
+        return name, one("GATHER_ELEMENTS", [xs], out, dict(Axis=axis), consts=[idx], **kw)
+
+    for a in (2, -3, I32_MAX, I32_MIN):
+        yield ge(f"axis{a}", (2, 4), np.zeros((2, 4), np.int32), (2, 4), axis=a)
+    yield ge("index_int32_extremes", (2, 4), np.array([[I32_MIN, I32_MAX, -1, 4], [-4, -5, 3, 0]], np.int32), (2, 4))
+    yield ge("index_int64_extremes", (2, 4), np.array([[-2**63, 2**63 - 1], [1 << 32, -(1 << 32)]], np.int64), (2, 2))
+    yield ge("index_float", (2, 4), np.zeros((2, 4), np.float32), (2, 4))
+    yield ge("index_uint32", (2, 4), np.zeros((2, 4), np.uint32), (2, 4))
+    yield ge("index_rank_differs", (2, 4), np.zeros(8, np.int32), (8,))
+    yield ge("index_wider_than_data", (2, 4), np.zeros((3, 4), np.int32), (3, 4), axis=1)
+    yield ge("index_longer_along_axis", (2, 4), np.full((2, 9), 3, np.int32), (2, 9), axis=1)
+    yield ge("output_shape_differs", (2, 4), np.zeros((2, 3), np.int32), (2, 4))
+    yield ge("output_dtype_differs", (2, 4), np.zeros((2, 3), np.int32), (2, 3), out_dtype="int32")
+    yield ge("rank0", (), np.zeros((), np.int32), (), axis=0)
+    yield ge("data_2e31m1_along_axis", (1, I32_MAX), np.array([[I32_MAX - 1, -1]], np.int32), (1, 2))
+    yield "data_bool_const", one("GATHER_ELEMENTS", [], (2, 2), dict(Axis=0), out_dtype="bool",
+                                 consts=[np.array([[True, False], [False, True]]), np.array([[1, -1], [2, 0]], np.int64)])
+    yield "data_sparse", one("GATHER_ELEMENTS", [], (8, 4), dict(Axis=1), consts=[
+        lambda m: m.sparse((8, 4), [0, 1], [2], r=8), np.zeros((8, 4), np.int32)])
+
+
+def group_norm_cases():
+    for g in BIG + [4]:
+        yield f"groups{g}", one("GROUP_NORM", [(2, 6, 3)], (2, 6, 3), dict(Groups=g))
+    for eps in (0.0, -0.0, -1.0, float("nan"), float("inf"), 1e-45):
+        yield f"epsilon{eps}", one("GROUP_NORM", [(2, 6, 3)], (2, 6, 3), dict(Groups=2, Epsilon=eps))
+    yield "rank1", one("GROUP_NORM", [(6,)], (6,), dict(Groups=1))
+    yield "int32", one("GROUP_NORM", [(2, 6)], (2, 6), dict(Groups=1), dtype="int32", out_dtype="int32")
+    yield "gamma_shape", one("GROUP_NORM", [(2, 6, 3)], (2, 6, 3), dict(Groups=2), consts=[f32(3)])
+    yield "gamma_not_constant", one("GROUP_NORM", [(2, 6, 3), (6,)], (2, 6, 3), dict(Groups=2))
+    yield "beta_without_gamma", one("GROUP_NORM", [(2, 6, 3)], (2, 6, 3), dict(Groups=2), consts=[None, f32(6)])
+    yield "beta_shape", one("GROUP_NORM", [(2, 6, 3)], (2, 6, 3), dict(Groups=2), consts=[f32(6), f32(6, 1)])
+    yield "channels_2e31m1", one("GROUP_NORM", [(1, I32_MAX)], (1, I32_MAX), dict(Groups=I32_MAX))
+    yield "constant_nan_inf", one("GROUP_NORM", [], (1, 2, 3), dict(Groups=1),
+                                  consts=[np.array([[[np.nan, 1, 2], [np.inf, -np.inf, 0]]], np.float32)])
+    yield "constant_same_values", one("GROUP_NORM", [], (1, 2, 3), dict(Groups=2, Epsilon=1e-45),
+                                      consts=[np.full((1, 2, 3), 3e38, np.float32)])
+
+
 PER_OP = {
     "CONV2D": conv2d_cases, "CONV_TRANSPOSE2D": conv_transpose2d_cases, "FULLY_CONNECTED": fully_connected_cases,
     "ACTIVATION": activation_cases,
@@ -604,6 +680,8 @@ PER_OP = {
     "L2_NORMALIZE": l2_normalize_cases, "RESIZE_BILINEAR": resize_bilinear_cases,
     "DEPTH_TO_SPACE": depth_to_space_cases, "RESIZE_NEAREST": resize_nearest_cases, "REDUCE": reduce_cases,
     "SLICE": slice_cases, "COMPARE": compare_cases, "LOGICAL": logical_cases, "WHERE": where_cases,
+    "CUMSUM": cumsum_cases, "EXPAND": expand_cases, "GATHER_ELEMENTS": gather_elements_cases,
+    "GROUP_NORM": group_norm_cases,
     **{op: (lambda op=op: binary_cases(op)) for op in BINARY},
 }
 
@@ -651,6 +729,14 @@ def natural(op, shape, **kw):
         ins, opts = [(shape[0], 4 * shape[1], shape[2] // 2, shape[3] // 2)], dict(BlockSize=2)
     elif op == "SLICE":   # all of it, backwards along the last axis
         opts = dict(Begin=[0] * (r - 1) + [shape[-1] - 1] if r else [], Step=[1] * (r - 1) + [-1] if r else [])
+    elif op == "CUMSUM":   # along the last axis, from its end, each element left out
+        opts = dict(Axis=r - 1 if r else 0, Exclusive=True, Reverse=True)
+    elif op == "EXPAND":   # from ones
+        ins = [(1,) * r]
+    elif op == "GATHER_ELEMENTS":   # the last element, by an index of -1
+        consts, out, opts = [np.full((1,) * r, -1, np.int32)], (1,) * r, dict(Axis=0)
+    elif op == "GROUP_NORM":
+        opts = dict(Groups=1)
     elif op in BOOL_IO:   # against a constant of one element (WHERE: its condition is the input)
         count, dtype, out_dtype = BOOL_IO[op]
         consts = [np.ones(1, dtype)] * (count - 1)
@@ -901,6 +987,14 @@ def dynamic_cases():
     yield dyn("slice_refuses_fixed_input_dynamic_output", "SLICE", (2, 6, 5), [0, 0, 0], out=(2, 6, 5),
               options=dict(Begin=[0, 0, 0], Step=[1, 1, 1]), out_axes=ax)
     yield dyn("conv_refuses", "CONV2D", (1, 2, 6, 6), [0, 0, 1, 0], consts=[f32(2, 2, 1, 1)])
+    yield dyn("cumsum_along_dynamic_axis", "CUMSUM", (2, 6, 5), ax, options=dict(Axis=1, Reverse=True))
+    yield dyn("expand_follows_dynamic_axis", "EXPAND", (2, 6, 1), ax, out=(2, 6, 5))
+    yield dyn("expand_refuses_fixed_output", "EXPAND", (2, 6, 5), ax, out_axes=[0, 0, 0])
+    yield dyn("gather_elements_along_dynamic_axis", "GATHER_ELEMENTS", (2, 6, 5), ax, out=(2, 1, 5),
+              options=dict(Axis=1), consts=[np.array([[[5, -6, 6, 0, -1]] * 1] * 2, np.int64)], out_axes=[0, 0, 0])
+    yield dyn("group_norm_dynamic_positions", "GROUP_NORM", (2, 4, 6), [0, 0, 1], options=dict(Groups=2))
+    yield dyn("group_norm_dynamic_channels", "GROUP_NORM", (2, 6, 5), ax, options=dict(Groups=3))
+    yield dyn("pow", "ACTIVATION", (2, 6, 5), ax, options=dict(Activation=18, Exponent=-1.5))
     yield dyn("max_2e31m1", "SOFTMAX", (1, I32_MAX), [0, 1], dims=(("seq", I32_MAX),))
     yield dyn("max_mismatch", "SOFTMAX", (2, 6, 5), ax, dims=(("seq", 7),))
     yield dyn("dim_zero", "SOFTMAX", (2, 6, 5), ax, dims=(("seq", 0),))
