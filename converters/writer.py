@@ -292,8 +292,6 @@ OPTIONS_BUILDERS = {
     "GroupNormOptions": _group_norm_options,
     "CompareOptions": _compare_options,
     "LogicalOptions": _logical_options,
-    "CumsumOptions": _cumsum_options, "GatherElementsOptions": _gather_elements_options,
-    "GroupNormOptions": _group_norm_options,
 }
 
 
