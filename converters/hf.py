@@ -99,8 +99,9 @@ class Encoder(torch.nn.Module):
             extra.append("token_type_ids")
         if extra:
             why = " (it has no token type embeddings)" if "token_type_ids" in extra else ""
+            takes = [k for k in self.inputs if k != "token_type_ids" or has_token_types(self.model)]
             raise ConversionError(f"{self.name} does not take {', '.join(sorted(set(extra)))}{why}: its inputs are "
-                                  f"{', '.join(k for k in self.inputs if k != 'token_type_ids' or has_token_types(self.model))}")
+                                  f"{', '.join(takes)}")
         if self.inputs[0] not in given:
             raise ConversionError(f"{self.name} needs the input {self.inputs[0]}")
         hidden = self.model(**given).last_hidden_state

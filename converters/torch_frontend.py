@@ -373,8 +373,8 @@ def _div(ctx, node, a, b, rounding_mode=None):
         scale = (1.0 / ctx.const(b).astype(np.float32)).astype(np.float32)
     else:
         return _elementwise(ctx, node, "DIV", a, b)
-    return ctx.graph.add_op("MUL", [ctx.tensor(a, "float32"), ctx.graph.add_const("reciprocal", scale)], ctx.shape(node),
-                            name=ctx.name_of(node))
+    return ctx.graph.add_op("MUL", [ctx.tensor(a, "float32"), ctx.graph.add_const("reciprocal", scale)],
+                            ctx.shape(node), name=ctx.name_of(node))
 
 
 @handles("aten.floor_divide.default", "aten.floor_divide.Scalar")
@@ -997,7 +997,8 @@ def _index_put(ctx, node, x, indices, values, accumulate=False):
         mask = ctx.tensor(indices[0])
         m = ctx.graph.tensors[mask]
         if tuple(m.shape) != tuple(t.shape[:len(m.shape)]):
-            raise Unsupported(op, f"with a boolean mask {list(m.shape)} that is not the leading part of {list(t.shape)}")
+            raise Unsupported(op, f"with a boolean mask {list(m.shape)} that is not the leading part of "
+                              f"{list(t.shape)}")
         trailing = len(t.shape) - len(m.shape)
         if trailing:
             mask = ctx.add("RESHAPE", [mask], tuple(m.shape) + (1,) * trailing, ctx.dyn(mask) + (None,) * trailing,

@@ -262,5 +262,6 @@ def test_unknown_encoders_and_options_are_refused():
         hf.Encoder(_torch_model("bert"), pooling="max")
     with pytest.raises(ConversionError, match="normalize=True needs pooling"):
         hf.Encoder(_torch_model("bert"), normalize=True)
-    with pytest.raises(ConversionError, match="ViTModel does not take attention_mask, input_ids: its inputs are pixel_values"):
+    with pytest.raises(ConversionError, match="ViTModel does not take attention_mask, input_ids: its inputs are "
+                                              "pixel_values"):
         from_torch(_torch_model("vit"), _text(1, 8, [0], seed=0))

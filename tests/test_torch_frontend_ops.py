@@ -108,7 +108,8 @@ def test_integer_arithmetic_and_cumsum_follow_the_length():
         mask = ids.ne(1).int()   # RoBERTa's position ids
         positions = (torch.cumsum(mask, dim=1).type_as(mask) + 0) * mask
         return (positions.long() + 1, ids * 3 - 7, torch.div(ids - 4, 3, rounding_mode="trunc"),
-                torch.div(ids - 4, 3, rounding_mode="floor"), torch.div(ids - 4, torch.where(ids[:, :1] > 4, -3, 2), rounding_mode="floor"),
+                torch.div(ids - 4, 3, rounding_mode="floor"),
+                torch.div(ids - 4, torch.where(ids[:, :1] > 4, -3, 2), rounding_mode="floor"),
                 torch.cumsum(ids.float(), 1), torch.cumsum(ids, 0))
     _check(_fn(fn), {"ids": ids}, {"ids": SEQ}, runs=[{"ids": ids[:2, :5]}, {"ids": ids[:1, :1]}])
 
