@@ -82,8 +82,7 @@ def main():
             *(torch.from_numpy(v) for v in feeds.values())).numpy()
 
     print(f"{type(encoder).__name__}: {len(args.sentences)} sentences, {feeds['input_ids'].shape[1]} tokens: "
-          f"{ms:.1f} ms "
-          f"(kernels for {sparselite.cpu_isa() or ['portable C']})")
+          f"{ms:.1f} ms (kernels for {sparselite.cpu_isa() or ['portable C']})")
     print("cosine similarity (sparselite / torch):")
     sims, ref_sims = emb @ emb.T, ref @ ref.T
     width = max(len(s) for s in args.sentences)
