@@ -267,7 +267,7 @@ static void run_winograd_out(const void* c) {
  * (outputs), the stride-2 column split of 32 such planes' rows, MiniLM's 128 x 1536
  * GELU and 128 x 384 residual adds and layer norms, and its 12 x 128 attention rows. */
 static void bench_rows(const sl_ukernel_t* k, int reps) {
-  row_ctx_t c = {k, 0, 0, NULL, NULL, NULL, {SL_ACT_GELU, 0.0f, 0.0f}, {{0, 0}}, {0, NULL}};
+  row_ctx_t c = {k, 0, 0, NULL, NULL, NULL, {.type = SL_ACT_GELU}, {{0, 0}}, {0, NULL}};
   run_fn fn = NULL;
   const char* shape = "";
   switch (k->family) {
