@@ -26,6 +26,27 @@ def choose_group_size(w2d, min_fill=0.9, thresholds=SPARSE_THRESHOLDS):
     return 1 if 1.0 - nnz / w2d.size >= thresholds[1] else 0
 
 
+def choose_group_layout(w2d, min_fill=0.9, thresholds=SPARSE_THRESHOLDS):
+    """(r, out_perm): choose_group_size's r, or a larger one over the rows reordered so that rows
+    with the same zero pattern share groups (out_perm[physical row] = output channel; None keeps
+    the order). Weights pruned in r x 1 groups of a channel permutation get their r back."""
+    r = choose_group_size(w2d, min_fill, thresholds)
+    if r == GROUP_SIZES[0] or w2d.shape[0] < 2:
+        return r, None
+    _, pattern = np.unique(np.packbits(w2d != 0, axis=1), axis=0, return_inverse=True)
+    by_pattern = np.argsort(pattern.ravel(), kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(pattern.ravel()[by_pattern]) != 0])
+    classes = np.split(by_pattern, starts[1:])
+    for candidate in (g for g in GROUP_SIZES if g > r):
+        # Whole groups of each pattern first; the rows left over (a short last group) at the end.
+        full = [c[:len(c) // candidate * candidate] for c in classes]
+        rest = [c[len(c) // candidate * candidate:] for c in classes]
+        perm = np.concatenate(full + rest)
+        if choose_group_size(w2d[perm], min_fill, thresholds) == candidate:
+            return candidate, perm.astype(np.uint32)
+    return r, None
+
+
 def encode_group_sparse(w2d, r):
     """Group-CSR form of W[OC x K]: (row_ptr uint32, col_idx uint16|uint32, values [nnz, r])."""
     oc, k = w2d.shape
