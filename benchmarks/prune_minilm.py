@@ -10,7 +10,7 @@ teacher's embeddings, on unlabeled text of lee_background.cor (300 other documen
 trained on). The distilled model is converted with from_torch and scored again through the
 sparselite runtime, with each linear layer's stored density and group size.
 
-    python benchmarks/prune_minilm.py [--steps 3000] [--device cuda] [--json benchmarks/results/prune_minilm.json]
+    python benchmarks/prune_minilm.py [--steps 8000] [--device cuda] [--json benchmarks/results/prune_minilm.json]
     python benchmarks/prune_minilm.py --student DIR/minilm-80-4x1.npz   # evaluate a saved student (and its .slite)
 
 Training writes the student's weights (those that differ from the dense model's) to
@@ -111,6 +111,16 @@ def spearman(embeddings, human):
     return float(spearmanr((embeddings @ embeddings.T)[upper], human[upper]).correlation)
 
 
+def agreement(embeddings, dense_embeddings):
+    """How closely a pruned model embeds like the dense one on the evaluation documents."""
+    from scipy.stats import spearmanr
+
+    upper = np.triu_indices(len(embeddings), 1)
+    return {"mean_cosine_to_dense": float((embeddings * dense_embeddings).sum(axis=1).mean()),
+            "spearman_to_dense_similarities": float(spearmanr((embeddings @ embeddings.T)[upper],
+                                                              (dense_embeddings @ dense_embeddings.T)[upper]).correlation)}
+
+
 def token_and_embedding_loss(student, teacher):
     """Cosine distance of the sentence embeddings plus MSE of the token states under the mask."""
     import torch.nn.functional as F
@@ -189,26 +199,32 @@ def train(args, results):
     evaluation = Batches(tok, documents, 10, EVAL_TOKENS)
     texts = training_texts(background)
     dense = zoo.minilm_l6().to(device)
-    score = lambda model: spearman(embed(model, evaluation, device), human)  # noqa: E731
+    dense_emb = embed(dense, evaluation, device)
+
+    def score(model):
+        emb = embed(model, evaluation, device)
+        return {"spearman": spearman(emb, human), **agreement(emb, dense_emb)}
+
     rows = results["rows"] = {}
-    rows["dense"] = {"spearman": score(dense), "density": 1.0}
+    rows["dense"] = {"spearman": spearman(dense_emb, human), "density": 1.0}
     print(f"dense: Spearman {rows['dense']['spearman']:.4f}")
 
     density = 1.0 - args.sparsity
     one = copy.deepcopy(dense)
     prune.magnitude_oneshot(one, density, args.group, exclude=("pooler.*",))
-    rows["magnitude_oneshot"] = {"spearman": score(one), "density": linear_density(one)}
+    rows["magnitude_oneshot"] = {**score(one), "density": linear_density(one)}
     del one
     calibration_texts = sorted(np.random.default_rng(1).choice(texts, args.calibration, replace=False), key=len)
     cal = copy.deepcopy(dense)
     start = time.perf_counter()
     prune.calibrated_oneshot(cal, Batches(tok, calibration_texts, 16, TRAIN_TOKENS), density, args.group,
                              exclude=("pooler.*",))
-    rows["calibrated_oneshot"] = {"spearman": score(cal), "density": linear_density(cal),
+    rows["calibrated_oneshot"] = {**score(cal), "density": linear_density(cal),
                                   "seconds": time.perf_counter() - start, "calibration_texts": args.calibration}
     del cal
     for name in ("magnitude_oneshot", "calibrated_oneshot"):
-        print(f"{name}: Spearman {rows[name]['spearman']:.4f}")
+        print(f"{name}: Spearman {rows[name]['spearman']:.4f}, mean cosine to dense "
+              f"{rows[name]['mean_cosine_to_dense']:.3f}")
 
     student = copy.deepcopy(dense)
     for p in student.embeddings.parameters():
@@ -225,21 +241,22 @@ def train(args, results):
     loss = token_and_embedding_loss if args.loss == "cosine+tokens" else "cosine"
     output = embedding_and_tokens if args.loss == "cosine+tokens" else prune.model_output
     last = prune.distill(student, dense, Batches(tok, texts, args.batch, TRAIN_TOKENS, seed=0), optimizer,
-                         steps=args.steps, loss=loss, output=output, pruner=pruner, scheduler=scheduler)
+                         steps=args.steps, loss=loss, output=output, pruner=pruner, scheduler=scheduler,
+                         train_mode=args.dropout)
     report = pruner.finish()
     seconds = time.perf_counter() - start
     rows["gradual_distilled"] = {
-        "spearman": score(student), "density": linear_density(student), "seconds": seconds, "last_loss": last,
+        **score(student), "density": linear_density(student), "seconds": seconds, "last_loss": last,
         "layers": [{"name": l.name, "density": l.density, "kept": l.kept, "kept_unpermuted": l.kept_unpermuted}
                    for l in report.layers]}
-    print(f"gradual + distillation: Spearman {rows['gradual_distilled']['spearman']:.4f} "
-          f"({seconds:.0f} s on {device})")
+    print(f"gradual + distillation: Spearman {rows['gradual_distilled']['spearman']:.4f}, mean cosine to dense "
+          f"{rows['gradual_distilled']['mean_cosine_to_dense']:.3f} ({seconds:.0f} s on {device})")
     if kept:
         results["rearrangement"] = {"kept_permuted_mean": float(np.mean([k[0] for k in kept])),
                                     "kept_unpermuted_mean": float(np.mean([k[1] for k in kept]))}
     results["training"] = {"device": device_info(device), "steps": args.steps, "batch": args.batch,
                            "lr": args.lr, "prune_until": args.prune_until, "every": args.every,
-                           "loss": args.loss, "permute": args.permute, "texts": len(texts),
+                           "loss": args.loss, "permute": args.permute, "dropout": args.dropout, "texts": len(texts),
                            "max_tokens": TRAIN_TOKENS}
     path = save_student(student.cpu(), os.path.join(args.out, STUDENT_NAME))
     print(f"wrote {path}")
@@ -282,12 +299,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sparsity", type=float, default=0.8)
     parser.add_argument("--group", type=int, default=4)
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--every", type=int, default=50, help="mask updates every this many steps")
+    parser.add_argument("--steps", type=int, default=8000)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--every", type=int, default=100, help="mask updates every this many steps")
     parser.add_argument("--prune-until", type=float, default=0.6, help="fraction of the steps that prune")
     parser.add_argument("--loss", choices=["cosine", "cosine+tokens"], default="cosine+tokens")
+    parser.add_argument("--dropout", action="store_true", help="train the student with dropout (train mode)")
     parser.add_argument("--no-permute", dest="permute", action="store_false", help="skip channel rearrangement")
     parser.add_argument("--calibration", type=int, default=256, help="texts for calibrated one-shot")
     parser.add_argument("--device", default="cpu")

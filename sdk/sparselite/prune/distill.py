@@ -43,13 +43,14 @@ def distill_loss(student_out, teacher_out, loss="kl", temperature=2.0):
 
 
 def distill(student, teacher, batches, optimizer, *, steps, loss="kl", temperature=2.0, output=model_output,
-            pruner=None, scheduler=None, progress=True):
+            pruner=None, scheduler=None, train_mode=True, progress=True):
     """Trains `student` for `steps` optimizer steps to match `teacher` (frozen) on unlabeled
     `batches` (an iterable of model inputs: tensors, tuples, or dicts of keyword arguments; it is
     iterated again when it runs out). With a GradualPruner on the same optimizer the student is
     pruned as it learns (the pruner's bar shows density and loss); `output(model, batch)` picks
     what is compared (model_output's default suits classifiers and Hugging Face encoders).
-    Returns the last loss.
+    train_mode=False keeps the student in eval mode (no dropout, frozen batch-norm statistics), as
+    the teacher runs. Returns the last loss.
 
         teacher = copy.deepcopy(model).eval()
         opt = torch.optim.AdamW(model.parameters(), lr=5e-5)
@@ -58,7 +59,7 @@ def distill(student, teacher, batches, optimizer, *, steps, loss="kl", temperatu
         pruner.finish()"""
     device = next(student.parameters()).device
     teacher.eval()
-    student.train()
+    student.train(train_mode)
     bar = Progress(steps, "distilling") if progress and pruner is None else None
     value = None
     batch_iter = iter(batches)

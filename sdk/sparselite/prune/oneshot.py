@@ -134,7 +134,7 @@ def _hessians(model, stage, batches, device):
     fired = set()
 
     def hook(module, args, layer):
-        x = _columns(module, args[0].detach()).float()
+        x = _columns(module, args[0].detach()).double()   # float64: immune to TF32 matmuls
         h = x.T @ x
         sums[layer.name] = h if sums[layer.name] is None else sums[layer.name] + h
         counts[layer.name] += x.shape[0]
@@ -165,13 +165,15 @@ def _sparsegpt(layer, hessian, group, damp, block):
     oc, k = w2d.shape
     perm = layer.perm if layer.perm is not None else torch.arange(oc, device=w2d.device)
     pad = -oc % group
-    W = torch.nn.functional.pad(w2d.float()[perm], (0, 0, 0, pad))     # physical rows, padded
+    # float64 throughout: the inverse Hessian of a wide layer is ill-conditioned (and float32
+    # matmuls may run as TF32 on GPUs)
+    W = torch.nn.functional.pad(w2d.double()[perm], (0, 0, 0, pad))     # physical rows, padded
     original = W.clone()
-    H = hessian.clone().to(W.device)
+    H = hessian.clone().to(W.device, torch.float64)
     dead = torch.diagonal(H) == 0
     H[dead, dead] = 1.0
     W[:, dead] = 0.0
-    H += damp * torch.diagonal(H).mean() * torch.eye(k, device=H.device)
+    H += damp * torch.diagonal(H).mean() * torch.eye(k, device=H.device, dtype=H.dtype)
     Hinv = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(H)), upper=True)
     for i1 in range(0, k, block):
         i2 = min(i1 + block, k)
@@ -192,7 +194,7 @@ def _sparsegpt(layer, hessian, group, damp, block):
     result[perm] = W[:oc].to(w2d.dtype)
     layer.module.weight.copy_(result.reshape(layer.module.weight.shape))
     delta = (W - original)[:oc]
-    h = hessian.to(W.device)
+    h = hessian.to(W.device, torch.float64)
     reference = float(((original[:oc] @ h) * original[:oc]).sum())
     return float(((delta @ h) * delta).sum()) / reference if reference > 0 else 0.0
 
