@@ -23,12 +23,9 @@ def choose_permutation(w2d, density, group, rounds=60, seed=0):
     if group == 1 or oc <= group:
         return identity
     sq = w.astype(np.float64) ** 2
-    best = identity
     start = _greedy(sq, density, group) if oc <= 8192 else np.arange(oc)
-    perm = torch.as_tensor(_refine(sq, start, density, group, rounds, np.random.default_rng(seed)))
-    if kept_energy(w2d, density, group, perm) > kept_energy(w2d, density, group):
-        best = perm
-    return best
+    refined = torch.as_tensor(_refine(sq, start, density, group, rounds, np.random.default_rng(seed)))
+    return max((identity, torch.as_tensor(start), refined), key=lambda p: kept_energy(w2d, density, group, p))
 
 
 def _greedy(sq, density, group):
@@ -60,32 +57,37 @@ def _greedy(sq, density, group):
 
 def _refine(sq, perm, density, group, rounds, rng):
     """Local search: pairs up groups at random each round and makes, in each pair, the channel
-    swap that raises the kept magnitude most (against the round's threshold on group norms).
-    Padding rows (OC not a multiple of r) stay at the end, as the format stores them."""
+    swap that raises the kept magnitude most, judged by sum(max(e - tau, 0)) over the group norms
+    e against the round's threshold tau (the sum of the k largest is the least of
+    k tau + sum(max(e - tau, 0)) over tau, so this is exact to first order). Returns the best
+    order seen. Padding rows (OC not a multiple of r) stay at the end, as the format stores them."""
     oc, k = sq.shape
     rows = -(-oc // group)
     padded = np.vstack([sq, np.zeros((rows * group - oc, k))]).astype(np.float32)
     phys = np.concatenate([perm, np.arange(oc, rows * group)])   # physical row -> channel
     keep = max(1, round(density * rows * k))
-    idle = 0
-    for _ in range(rounds):
+    best, best_value, idle = phys.copy(), -np.inf, 0
+    for _ in range(rounds + 1):
         energy = padded[phys].reshape(rows, group, k).sum(axis=1)
-        tau = np.partition(energy.ravel(), -keep)[-keep]
+        top = np.partition(energy.ravel(), -keep)[-keep:]
+        value, tau = float(top.sum()), float(top.min())
+        if value > best_value * (1 + 1e-7):
+            best, best_value, idle = phys.copy(), value, 0
+        else:
+            idle += 1
+            if idle == 3:
+                break
         order = rng.permutation(rows)
         pairs = order[:rows // 2 * 2].reshape(-1, 2)
-        swapped = 0
         step = max(1, _PAIR_BLOCK // (group * group * k))
         for chunk in range(0, len(pairs), step):
-            swapped += _swap_pairs(padded, phys, energy, tau, pairs[chunk:chunk + step], group, oc)
-        idle = 0 if swapped else idle + 1
-        if idle == 2:
-            break
-    return phys[:oc]
+            _swap_pairs(padded, phys, energy, tau, pairs[chunk:chunk + step], group, oc)
+    return best[:oc]
 
 
 def _swap_pairs(padded, phys, energy, tau, pairs, group, oc):
     """Applies, for each pair of groups (g1, g2), the best improving swap of one channel of g1
-    with one of g2; returns how many pairs swapped."""
+    with one of g2."""
     g1, g2 = pairs[:, 0], pairs[:, 1]
     slots = np.arange(group)
     pos1 = g1[:, None] * group + slots            # [P, r] physical rows
@@ -96,7 +98,7 @@ def _swap_pairs(padded, phys, energy, tau, pairs, group, oc):
     n2 = e2[:, None, None] - x2[:, None, :] + x1[:, :, None]
 
     def kept(e):
-        return np.where(e >= tau, e, 0.0).sum(axis=-1)
+        return np.maximum(e - tau, 0.0).sum(axis=-1)
 
     gain = kept(n1) + kept(n2) - (kept(e1) + kept(e2))[:, None, None]
     gain[np.broadcast_to((pos1 >= oc)[:, :, None] | (pos2 >= oc)[:, None, :], gain.shape)] = -np.inf
@@ -106,4 +108,3 @@ def _swap_pairs(padded, phys, energy, tau, pairs, group, oc):
     i, j = best // group, best % group
     a, b = pos1[do, i[do]], pos2[do, j[do]]
     phys[a], phys[b] = phys[b], phys[a].copy()
-    return int(do.sum())
