@@ -337,18 +337,21 @@ def test_digits_gradual_4x1_keeps_accuracy_one_shot_does_not(digits, one_thread)
 def test_digits_calibrated_beats_magnitude_one_shot(digits, one_thread):
     data, dense = digits
     xtr = data[0]
+    calibration = [xtr[i:i + 128] for i in range(0, 512, 128)]
     acc = {}
     for name in ("magnitude", "calibrated"):
         model = copy.deepcopy(dense)
         if name == "magnitude":
             prune.magnitude_oneshot(model, 0.3, 4, exclude="last")
         else:
-            prune.calibrated_oneshot(model, [xtr[i:i + 128] for i in range(0, 512, 128)], 0.3, 4, exclude="last",
-                                     progress=False)
+            prune.calibrated_oneshot(model, calibration, 0.3, 4, exclude="last", progress=False)
         acc[name] = _accuracy(model, data)
+        prune.recalibrate_batchnorm(model, calibration)
+        acc[name + " + batch-norm statistics"] = _accuracy(model, data)
     print(f"digits, one-shot to 30% density (4x1), no fine-tuning: dense {_accuracy(dense, data):.1f}%, "
-          f"magnitude {acc['magnitude']:.1f}%, calibrated {acc['calibrated']:.1f}%")
+          + ", ".join(f"{k} {v:.1f}%" for k, v in acc.items()))
     assert acc["calibrated"] > acc["magnitude"] + 3.0
+    assert acc["magnitude + batch-norm statistics"] > acc["magnitude"]
 
 
 # --- all-MiniLM-L6-v2 (real weights): the mechanics of the benchmark's recipe, a few steps ---

@@ -1,14 +1,15 @@
 """Convert MobileNetV2 (real ImageNet weights) to .slite, run it on a photo, print the dense and the
 pruned model's top-5 side by side, how far they agree, and the latency.
 
-    python samples/classify/mobilenet_v2.py [--density 0.7] [--method calibrated] [--weights fp16] [--out DIR]
+    python samples/classify/mobilenet_v2.py [--density 0.8] [--method calibrated] [--weights fp16] [--out DIR]
 
 Pruning (1x1 convs and the classifier, 4x1 groups) is one-shot: without ImageNet at hand there is
 nothing to fine-tune on. --method calibrated (sparselite.prune.calibrated_oneshot) solves each
 layer's kept weights to reproduce its outputs on crops of scikit-image's other sample photos (the
-cat itself is not among them); --method magnitude keeps the largest groups and nothing else.
-Below the default density one-shot pruning changes the answer: that needs gradual pruning with
-fine-tuning or distillation (sparselite.prune.GradualPruner and distill; see the README).
+cat itself is not among them), then re-estimates the batch-norm statistics on them;
+--method magnitude keeps the largest groups and nothing else. Below the default density one-shot
+pruning changes the answer: that needs gradual pruning with fine-tuning or distillation
+(sparselite.prune.GradualPruner and distill; see the README).
 """
 import argparse
 import copy
@@ -56,7 +57,7 @@ def softmax(logits):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--density", type=float, default=0.7,
+    parser.add_argument("--density", type=float, default=0.8,
                         help="keep this fraction of the 1x1 conv / classifier weights (4x1 groups); 1 = dense")
     parser.add_argument("--method", choices=["calibrated", "magnitude"], default="calibrated")
     parser.add_argument("--calibration", type=int, default=64, help="calibration crops (--method calibrated)")
@@ -69,7 +70,9 @@ def main():
     x = zoo.preprocess(data.chelsea())
     model = copy.deepcopy(dense)
     if args.density < 1.0 and args.method == "calibrated":
-        prune.calibrated_oneshot(model, calibration_batches(args.calibration), args.density, group=4)
+        batches = calibration_batches(args.calibration)
+        prune.calibrated_oneshot(model, batches, args.density, group=4)
+        prune.recalibrate_batchnorm(model, batches)
     elif args.density < 1.0:
         prune.magnitude_oneshot(model, args.density, group=4)
     converted = from_torch(model, torch.from_numpy(x), weights=args.weights,

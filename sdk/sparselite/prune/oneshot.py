@@ -27,6 +27,27 @@ def magnitude_oneshot(model, density, group=4, *, exclude=(), permute=False):
     return report(layers, group, kept)
 
 
+def recalibrate_batchnorm(model, batches):
+    """Re-estimates every batch norm's running mean and variance on `batches` (model inputs), as
+    pruning shifts the statistics of the layers before them; the model is left in eval mode. A
+    cheap step after one-shot pruning of a conv net."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    device = next(model.parameters()).device
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None          # a plain average over the batches
+    model.train()
+    try:
+        with torch.no_grad():
+            for batch in batches:
+                _call(model, _to(batch, device))
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        model.eval()
+
+
 class _Stop(Exception):
     """Raised by a hook once the layers being calibrated have seen their inputs."""
 
