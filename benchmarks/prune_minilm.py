@@ -290,9 +290,43 @@ def evaluate_slite(student, args, results):
         "max_abs_diff_vs_torch": float(np.abs(emb - torch_emb).max()),
         "bytes_fp32": len(converted.to_bytes()),
         "linear_layers": [{"name": n, "density": d, "group_size": r} for n, d, r in layers]}
+    results["slite"]["speed"] = speed(student)
     groups = sorted({r for _, _, r in layers})
     print(f".slite: Spearman {results['slite']['spearman']:.4f}; {len(layers)} linear layers, group sizes {groups}, "
           f"densities {min(d for _, d, _ in layers):.3f}-{max(d for _, d, _ in layers):.3f}")
+
+
+def speed(student, runs=40, blocks=5):
+    """Median ms (one thread, one sequence of 128 tokens, as bench_models.py's MiniLM rows) of the
+    distilled student against the dense model and a one-shot magnitude-pruned one at the same
+    density, converted alike, taking turns in blocks."""
+    import time as clock
+
+    import torch
+
+    import sparselite
+    from sparselite import prune
+    from sparselite.converters import from_torch, hf, zoo
+
+    ids = np.random.default_rng(0).integers(1000, 30000, (1, 128))
+    ids[0, 0], ids[0, -1] = 101, 102
+    feeds = {"input_ids": ids.astype(np.int64), "attention_mask": np.ones((1, 128), np.int64)}
+    oneshot = zoo.minilm_l6()
+    prune.magnitude_oneshot(oneshot, {"linear": linear_density(student)}, 4, exclude="pooler.*")
+    examples = {k: torch.from_numpy(v) for k, v in feeds.items()}
+    models = {name: sparselite.load(from_torch(hf.Encoder(m), examples).to_bytes(), num_threads=1)
+              for name, m in (("dense", zoo.minilm_l6()), ("distilled", student), ("magnitude_oneshot", oneshot))}
+    times = {name: [] for name in models}
+    for _ in range(blocks):
+        for name, model in models.items():
+            model.run(feeds)
+            for _ in range(runs // blocks):
+                start = clock.perf_counter()
+                model.run(feeds)
+                times[name].append((clock.perf_counter() - start) * 1e3)
+    medians = {name: float(np.median(t)) for name, t in times.items()}
+    print("1 thread, 128 tokens: " + ", ".join(f"{k} {v:.1f} ms" for k, v in medians.items()))
+    return {"threads": 1, "tokens": 128, "runs": runs, "median_ms": medians}
 
 
 def main():
