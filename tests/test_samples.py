@@ -41,3 +41,13 @@ def test_sentence_embeddings_sample_sparse_weights(tmp_path):
     missing = subprocess.run([sys.executable, os.path.join(ROOT, "samples", "sentence-embeddings", "embed.py"),
                               "--sparse", str(tmp_path / "none.npz")], capture_output=True, text=True, timeout=600)
     assert missing.returncode != 0 and "benchmarks/prune_minilm.py" in missing.stderr
+
+
+def test_quick_start_demo_agrees_with_dense():
+    """The README's demo at its default density: the pruned model's answer is the dense model's."""
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "samples", "classify", "mobilenet_v2.py"),
+                             "--runs", "1"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "agreement: top-1 the same" in result.stdout, result.stdout
+    dense_top1, pruned_top1 = map(int, re.search(r"class\s+(\d+)\s+p=\S+\s+class\s+(\d+)", result.stdout).groups())
+    assert dense_top1 == pruned_top1 and 281 <= dense_top1 <= 285
