@@ -318,7 +318,7 @@ def test_digits_gradual_4x1_keeps_accuracy_one_shot_does_not(digits, one_thread)
                              {"pointwise": 0.1, "linear": 0.1}, 4, exclude="last", progress=False)
     acc = {name: _accuracy(m, data) for name, m in
            (("dense", dense), ("gradual", pruned), ("magnitude one-shot", oneshot), ("calibrated one-shot", calibrated))}
-    print(f"digits test accuracy, 1x1 convs and hidden linear at 10% density in 4x1 groups: "
+    print("digits test accuracy, 1x1 convs and hidden linear at 10% density in 4x1 groups: "
           + ", ".join(f"{k} {v:.1f}%" for k, v in acc.items()))
     assert all(abs(l.density - 0.1) < 0.01 for l in report.layers)
     assert acc["gradual"] >= acc["dense"] - 1.0
