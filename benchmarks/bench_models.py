@@ -1,8 +1,8 @@
 """End-to-end benchmark: sparselite against ONNX Runtime (CPU EP) and torch, in one process.
 
 For MobileNetV2 and EfficientNet-Lite0 (224x224) and all-MiniLM-L6-v2 (one sequence of 128
-tokens) with real weights, and torchvision's ResNet-50, ConvNeXt-T and RegNetY-400MF (224x224)
-with seeded random weights (none are downloadable offline; speed does not depend on the values),
+tokens) with real weights, and DistilBERT-base and MPNet-base (1x128 tokens) and torchvision's
+ResNet-50, ConvNeXt-T and RegNetY-400MF (224x224) with seeded random weights (none are downloadable offline; speed does not depend on the values),
 dense and pruned to 50/70/80/90% sparsity in 4x1 groups (1x1 convs, linear layers), it times
 every engine at 1 and 2 threads, engines taking turns in blocks so machine noise hits all
 alike, and reports median ms and speed ratios against ONNX Runtime on the same (pruned)
@@ -32,14 +32,19 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import machine_info, write_json  # noqa: E402
 
 SPARSITIES = (0.0, 0.5, 0.7, 0.8, 0.9)
-MODELS = ("mobilenet_v2", "efficientnet_lite0", "minilm_l6", "resnet50", "convnext_tiny", "regnet_y_400mf")
+MODELS = ("mobilenet_v2", "efficientnet_lite0", "minilm_l6", "distilbert_base", "mpnet_base", "resnet50",
+          "convnext_tiny", "regnet_y_400mf")
 TORCHVISION = ("resnet50", "convnext_tiny", "regnet_y_400mf")   # zoo.torchvision_model: random weights
+# transformers' default configs are the base models' sizes (768 wide; 6 and 12 layers): seeded random
+# weights, as no checkpoint ships offline.
+HF_RANDOM = {"distilbert_base": "DistilBertConfig", "mpnet_base": "MPNetConfig"}
+ENCODERS = ("minilm_l6",) + tuple(HF_RANDOM)
 SEQ_LEN = 128
 
 
 def model_inputs(name):
     """{input name: array} the benchmark feeds every engine."""
-    if name == "minilm_l6":
+    if name in ENCODERS:
         ids = np.random.default_rng(0).integers(1000, 30000, (1, SEQ_LEN))
         ids[0, 0], ids[0, -1] = 101, 102   # [CLS] ... [SEP]
         return {"input_ids": ids.astype(np.int64), "attention_mask": np.ones((1, SEQ_LEN), np.int64)}
@@ -47,13 +52,23 @@ def model_inputs(name):
 
 
 def build(name, sparsity):
-    """The torch module every engine runs (transformers' BertModel through hf.Encoder, which is
+    """The torch module every engine runs (transformers' encoders through hf.Encoder, which is
     what from_torch converts), pruned in 4x1 groups."""
     import torch
 
     from sparselite.converters import hf, prune_groups, zoo
 
-    module = zoo.torchvision_model(name) if name in TORCHVISION else getattr(zoo, name)().eval()
+    if name in HF_RANDOM:
+        zoo.allow_torchvision_import()
+        import transformers
+
+        torch.manual_seed(0)
+        config = getattr(transformers, HF_RANDOM[name])()
+        module = transformers.AutoModel.from_config(config, attn_implementation="eager").eval()
+    elif name in TORCHVISION:
+        module = zoo.torchvision_model(name)
+    else:
+        module = getattr(zoo, name)().eval()
     if sparsity > 0:
         prune_groups(module, 1.0 - sparsity, group=4)
     torch.manual_seed(0)
@@ -187,7 +202,8 @@ def main():
                 module = build(name, sparsity)
                 stem = f"{name}_{int(sparsity * 100)}"
                 slite_path, fp16_path, onnx_path = export(module, x, tmp, stem)
-                row = dict(model=name, sparsity=sparsity, weights="random" if name in TORCHVISION else "pretrained",
+                row = dict(model=name, sparsity=sparsity,
+                           weights="random" if name in TORCHVISION or name in HF_RANDOM else "pretrained",
                            slite_bytes=os.path.getsize(slite_path),
                            slite_fp16_bytes=os.path.getsize(fp16_path), onnx_bytes=os.path.getsize(onnx_path),
                            threads={})

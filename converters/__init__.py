@@ -117,22 +117,39 @@ def from_tflite(path_or_bytes, weights=None, sparse=True, metadata=None, progres
     return _finish(graph, sparse, output_names, metadata, weights or ("fp16" if fp16 else "fp32"), "tflite")
 
 
-def from_onnx(path_or_model, weights=None, sparse=True, metadata=None, progress=None, external_data_dir=None):
-    """Converts an ONNX model (a path, bytes or onnx.ModelProto; opset 13-20, static shapes, as
-    torch.onnx.export writes): the conv-net ops, and the transformer ops of BERT exports (MatMul,
-    Gemm, LayerNormalization, erf GELU, Softmax, Gather, Transpose, Reshape, masks). Inputs and
-    outputs keep their ONNX names.
+def from_onnx(path_or_model, weights=None, sparse=True, metadata=None, progress=None, external_data_dir=None,
+              dims=None, fixed_dims=None):
+    """Converts an ONNX model (a path, bytes or onnx.ModelProto; opset 13-20, as torch.onnx.export
+    writes, with either exporter): the conv-net ops, and the transformer ops of Hugging Face encoder
+    exports (MatMul, Gemm, LayerNormalization, GELU, Softmax, Gather, masks with boolean ops and
+    Where, position ids with CumSum). Inputs and outputs keep their ONNX names.
 
+    dims: {name: maximum} for dimensions the inputs name (an export's dynamic axes, e.g.
+        {"batch": 8, "seq": 128}): the model then runs at any size from 1 to the maximum (1 fixes
+        it). fixed_dims: {name: size} for named dimensions that stay at one size. Every named
+        dimension needs one or the other; onnx_dynamic says what may vary.
     weights: "fp32" (default) or "fp16". sparse: store zero-heavy 1x1 conv / linear weights
     group-sparse (as from_torch). progress(done, total) is called as nodes convert.
     external_data_dir: the only directory tensors stored outside the model file are read from
     (locations relative to it, never leaving it). Default: the model file's directory when given a
     path; none for a ModelProto (pass it to allow); bytes never read other files. A malformed model
     raises ConversionError saying what is wrong."""
+    from . import onnx_dynamic
     from .onnx_frontend import from_onnx_graph, load_model
 
     _check_weights(weights)
     model = load_model(path_or_model, external_data_dir)
+    if dims or fixed_dims or onnx_dynamic.named_dims(model):
+        dims, fixed_dims = dict(dims or {}), dict(fixed_dims or {})
+        try:
+            graph, output_names = onnx_dynamic.convert(model, dims, fixed_dims, progress,
+                                                       lambda g: run_all(g, sparse=sparse))
+        except ConversionError:
+            raise
+        except _MALFORMED as e:
+            raise ConversionError(f"the onnx model is inconsistent (converting its dynamic dimensions): "
+                                  f"{type(e).__name__}: {e}") from e
+        return _finish(graph, sparse, output_names, metadata, weights or "fp32", "onnx", optimized=True)
     graph, output_names = from_onnx_graph(model, progress)
     return _finish(graph, sparse, output_names, metadata, weights or "fp32", "onnx")
 
@@ -147,11 +164,15 @@ _MALFORMED = (IndexError, KeyError, ValueError, TypeError, AttributeError, ZeroD
               struct.error)
 
 
-def _finish(graph, sparse, output_names, metadata, weights, source):
-    """Passes and writer for an imported graph; failures become ConversionError (chained)."""
+def _finish(graph, sparse, output_names, metadata, weights, source, optimized=False):
+    """Passes (unless already run: then only the check, as the graph gained dynamic axes since)
+    and writer for an imported graph; failures become ConversionError (chained)."""
     stage = "optimizing the graph"
     try:
-        run_all(graph, sparse=sparse)
+        if optimized:
+            graph.check()
+        else:
+            run_all(graph, sparse=sparse)
         _rename(graph, graph.outputs, output_names, "output")
         graph.metadata.update({str(k): str(v) for k, v in (metadata or {}).items()})
         stage = "writing the .slite"

@@ -8,7 +8,7 @@ from sparselite.errors import ConversionError
 
 from .limits import check_shape
 
-DTYPES = ("float32", "float16", "int32", "int64")   # what a .slite tensor may hold
+DTYPES = ("float32", "float16", "int32", "int64", "bool")   # what a .slite tensor may hold
 _INT32 = (-(1 << 31), (1 << 31) - 1)
 
 

@@ -321,6 +321,25 @@ def _unary(fn):
     return _elementwise(lambda f, x: fn(x), arity=(1, 1))
 
 
+def _reduce(fn):
+    """ReduceX over the axes of the attribute or (ReduceSum from opset 13, the others from 18) the
+    second input; none reduce every axis unless noop_with_empty_axes. Sums accumulate in float64."""
+    def fold(f, x, axes=None):
+        given = f.attrs.get("axes", []) if axes is None else f.ints(axes, "axes")
+        if not given and f.attrs.get("noop_with_empty_axes", 0):
+            return [x]
+        axes = tuple(sorted({f.axis(int(a), x.ndim, "axes value") for a in given})) if given else tuple(range(x.ndim))
+        keep = bool(f.attrs.get("keepdims", 1))
+        f.reserve([1 if i in axes else d for i, d in enumerate(x.shape) if keep or i not in axes], x.dtype)
+        if x.size == 0:
+            f.fail("it reduces an empty tensor")
+        wide = x.astype(np.float64) if x.dtype.kind == "f" else x
+        with np.errstate(all="ignore"):
+            return [np.asarray(fn(wide, axis=axes, keepdims=keep)).astype(x.dtype)]
+    fold.arity = (1, 2)
+    return fold
+
+
 _VARIADIC = (1, 1 << 16)
 
 
@@ -336,7 +355,10 @@ FOLDS = {
     "Min": _elementwise(lambda f, *xs: np.minimum.reduce(np.broadcast_arrays(*xs)), arity=_VARIADIC),
     "Max": _elementwise(lambda f, *xs: np.maximum.reduce(np.broadcast_arrays(*xs)), arity=_VARIADIC),
     "Neg": _unary(np.negative), "Abs": _unary(np.abs), "Sqrt": _unary(np.sqrt), "Reciprocal": _unary(np.reciprocal),
-    "Floor": _unary(np.floor), "Ceil": _unary(np.ceil), "Exp": _unary(np.exp),
+    "Floor": _unary(np.floor), "Ceil": _unary(np.ceil), "Exp": _unary(np.exp), "Log": _unary(np.log),
+    "Sign": _unary(np.sign), "IsNaN": _elementwise(lambda f, x: np.isnan(x), np.bool_, (1, 1)),
+    "ReduceSum": _reduce(np.sum), "ReduceMean": _reduce(np.mean), "ReduceMax": _reduce(np.max),
+    "ReduceMin": _reduce(np.min), "ReduceL2": _reduce(lambda x, **kw: np.sqrt(np.sum(x * x, **kw))),
     "Clip": _elementwise(_clip, arity=(1, 3)),
     "Equal": _elementwise(lambda f, a, b: a == b, np.bool_), "Less": _elementwise(lambda f, a, b: a < b, np.bool_),
     "LessOrEqual": _elementwise(lambda f, a, b: a <= b, np.bool_),

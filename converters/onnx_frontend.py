@@ -21,7 +21,8 @@ from . import onnx_fold
 from .ir import Graph
 from .limits import ComputeBudget, num_elements
 from .missing import Missing, Unsupported
-from .onnx_infer import infer_shapes
+from .onnx_infer import infer_shapes, strip
+from .passes import merge_reshape_transpose, merge_reshapes
 from .slicing import add_axis_slice, add_slice
 
 OPSETS = range(13, 21)
@@ -29,7 +30,12 @@ MAX_REINFERENCES = 64   # shape inference runs again at most this often per mode
 _UNARY = {"Relu": "RELU", "Sigmoid": "SIGMOID", "Tanh": "TANH", "HardSwish": "HARDSWISH"}
 _BINARY = {"Add": "ADD", "Sub": "SUB", "Mul": "MUL", "Div": "DIV"}
 _IDENTITY = ("Identity", "Dropout")
-_DTYPES = {1: "float32", 6: "int32", 7: "int64"}   # TensorProto.FLOAT, INT32, INT64
+_DTYPES = {1: "float32", 6: "int32", 7: "int64", 9: "bool"}   # TensorProto.FLOAT, INT32, INT64, BOOL
+_INPUT_DTYPES = ("float32", "int32", "int64")
+_COMPARE = {"Equal": "EQUAL", "Less": "LESS", "LessOrEqual": "LESS_EQUAL", "Greater": "GREATER",
+            "GreaterOrEqual": "GREATER_EQUAL"}
+_LOGICAL = {"And": "AND", "Or": "OR", "Xor": "XOR", "Not": "NOT"}
+_MATH = {"Sqrt": "SQRT", "Exp": "EXP", "Log": "LOG", "Neg": "NEG", "Abs": "ABS"}   # ACTIVATIONs of float32
 # Bytes per element of the ONNX types external data may hold (TensorProto.DataType).
 _ITEMSIZE = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 14: 8, 15: 16, 16: 2,
              17: 1, 18: 1, 19: 1, 20: 1, 24: 1}
@@ -51,7 +57,7 @@ def _text(v):
 
 
 class _Converter:
-    def __init__(self, model, progress=None):
+    def __init__(self, model, progress=None, computed=()):
         import onnx
 
         self.onnx = onnx
@@ -71,20 +77,25 @@ class _Converter:
         _check_tensors(model)   # before shape inference reads any of them
         self.where = "inferring shapes"
         self.model = model
+        self.skeleton = strip(model)   # what shape inference reads, copied each time it runs again
         self.graph_proto = model.graph
         self.progress = progress
         self.graph = Graph()
         self.values = {}      # ONNX value name -> IR tensor name
         self.consts = {}      # ONNX value name -> numpy array
         self.shapes = {}
-        self.infer(model)
+        self.infer(self.skeleton)
         self.inferred_consts = None   # how many consts inference last saw (None: only the model's own)
         self.reinferences = 0
         self.consumers = {}
         for node in self.graph_proto.node:
             for name in node.input:
                 self.consumers.setdefault(name, []).append(node)
+        self.producers = {o: node for node in self.graph_proto.node for o in node.output}
+        self.order = {id(node): k for k, node in enumerate(self.graph_proto.node)}
         self.skip = set()     # nodes folded into an earlier pattern
+        self.computed = set(computed)   # values not to fold: they vary with dynamic dimensions (onnx_dynamic)
+        self.origins = {}     # IR constant made from an ONNX value -> that value (onnx_dynamic)
         self._graph_outputs = {o.name for o in self.graph_proto.output}
         self.where = "resolving symbolic dimensions"
         self.resolve_shapes(model)
@@ -126,12 +137,13 @@ class _Converter:
                     except ConversionError:   # a Shape of a tensor that is still symbolic
                         continue
                 copy = onnx.ModelProto()
-                copy.CopyFrom(model)
+                copy.CopyFrom(self.skeleton)
                 del copy.graph.node[:]
                 copy.graph.node.extend(n for n in model.graph.node if id(n) not in folded)
                 copy.graph.initializer.extend(numpy_helper.from_array(np.asarray(self.consts[o]), o)
                                               for n in model.graph.node if id(n) in folded for o in n.output
                                               if o in self.consts)
+                _drop_value_info(copy, {i.name for i in copy.graph.initializer})
                 self._read_shapes(infer_shapes(copy).graph, only=pending)
                 now = self._symbolic()
                 if len(now) >= len(pending):
@@ -161,23 +173,26 @@ class _Converter:
         initializers = {t.name for t in self.graph_proto.initializer}
         folded = {name: value for name, value in self.consts.items() if name not in initializers}
         copy = self.onnx.ModelProto()
-        copy.CopyFrom(self.model)
+        copy.CopyFrom(self.skeleton)
         kept = [n for n in copy.graph.node if not (n.output and all(o in folded for o in n.output))]
         del copy.graph.node[:]
         copy.graph.node.extend(kept)
         copy.graph.initializer.extend(numpy_helper.from_array(np.asarray(v), name) for name, v in folded.items())
+        _drop_value_info(copy, folded)
         self.infer(copy)
         return True
 
     def shape(self, name, node=None):
+        if name in self.consts:
+            return tuple(int(d) for d in np.shape(self.consts[name]))
         shape = self.shapes.get(name)
         if (shape is None or any(not isinstance(d, int) or d <= 0 for d in shape)) and self.reinfer():
             shape = self.shapes.get(name)
         if shape is None:
             raise ConversionError(f"no inferred shape for '{name}'" + (f" ({node.op_type} '{node.name}')" if node else ""))
         if any(not isinstance(d, int) or d <= 0 for d in shape):
-            raise ConversionError(f"'{name}' has shape {list(shape)}: dynamic ONNX dimensions are not supported; "
-                                  "export with fixed shapes (from_torch supports dynamic_axes)")
+            raise ConversionError(f"'{name}' has shape {list(shape)}: a dimension is unknown even with the inputs' "
+                                  "dimensions fixed (from_onnx(..., dims={name: maximum}) fixes named ones)")
         return shape
 
     def tensor(self, name):
@@ -187,17 +202,28 @@ class _Converter:
         if name in self.consts:
             data = self.consts[name]
             data = data.astype(np.float32) if data.dtype == np.float64 else data
-            self.values[name] = self.graph.add_const(name, data)
+            self.values[name] = self.add_const(name, data, name)
             return self.values[name]
         raise ConversionError(f"value '{name}' is used before it is computed")
+
+    def add_const(self, name, data, origin):
+        """An IR constant computed from the ONNX value `origin` (recorded for onnx_dynamic)."""
+        const = self.graph.add_const(name, data)
+        self.origins[const] = origin
+        return const
+
+    def dtype(self, tensor):
+        return self.graph.tensors[tensor].dtype
 
     def attrs(self, node):
         return {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
 
-    def add(self, op_type, inputs, node, options=None, out=None, dtype="float32"):
+    def add(self, op_type, inputs, node, options=None, out=None, dtype=None):
+        """The op computing ONNX value `out` (node's first output), of the shape inference gave it;
+        dtype: the first input's unless told."""
         out = out or node.output[0]
         name = self.graph.add_op(op_type, inputs, self.shape(out, node), options=options, name=node.name or out,
-                                 dtype=dtype)
+                                 dtype=dtype or self.dtype(inputs[0]))
         self.values[out] = name
         return name
 
@@ -213,7 +239,7 @@ class _Converter:
             if inp.name in self.consts:
                 continue
             dtype = _DTYPES.get(inp.type.tensor_type.elem_type)
-            if dtype is None:
+            if dtype not in _INPUT_DTYPES:
                 raise ConversionError(f"input '{inp.name}' has ONNX type {inp.type.tensor_type.elem_type}: inputs "
                                       "must be float32, int32 or int64")
             self.values[inp.name] = self.graph.add_input(inp.name, self.shape(inp.name), dtype)
@@ -239,11 +265,13 @@ class _Converter:
                 missing.add(f"{node.domain}.{node.op_type}", "only the default ONNX domain converts", where)
                 self.poison(node)
                 continue
-            if self.fold(node):
+            computed = any(o in self.computed for o in node.output)
+            if not computed and self.fold(node):
                 continue
             handler = getattr(self, "op_" + node.op_type, None)
             if handler is None:
-                missing.add(node.op_type, "", where)
+                missing.add(node.op_type, "computed at run time, as its value varies with the dynamic dimensions"
+                            if computed else "", where)
                 self.poison(node)
                 continue
             try:
@@ -257,6 +285,8 @@ class _Converter:
         self.where = "collecting the outputs"
         for out in self.graph_proto.output:
             self.graph.outputs.append(self.tensor(out.name))
+        merge_reshapes(self.graph)
+        merge_reshape_transpose(self.graph)
         return self.graph, [out.name for out in self.graph_proto.output]
 
     def poison(self, node):
@@ -314,7 +344,10 @@ class _Converter:
         if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
             raise Unsupported("Conv", "auto_pad (export with explicit pads)")
         pads = a.get("pads", [0, 0, 0, 0])
-        inputs = [self.tensor(node.input[0]), self.graph.add_const(node.input[1], w)]
+        if w.ndim == 3:
+            self.conv1d(node, w, a)
+            return
+        inputs = [self.tensor(node.input[0]), self.add_const(node.input[1], w, node.input[1])]
         if len(node.input) > 2 and node.input[2]:
             inputs.append(self.tensor(node.input[2]))
         self.add("CONV2D", inputs, node, dict(stride=tuple(a.get("strides", (1, 1))),
@@ -350,7 +383,7 @@ class _Converter:
         elif auto_pad == "VALID":
             pads = [0, 0, 0, 0]
         crop = [f - o - p for f, o, p in zip(full, y_shape[2:], pads[:2])]   # below 0: the output extends past
-        inputs = [self.tensor(node.input[0]), self.graph.add_const(node.input[1], w)]
+        inputs = [self.tensor(node.input[0]), self.add_const(node.input[1], w, node.input[1])]
         if len(node.input) > 2 and node.input[2]:
             inputs.append(self.tensor(node.input[2]))
         self.add("CONV_TRANSPOSE2D", inputs, node, dict(
@@ -368,9 +401,9 @@ class _Converter:
             if other in self.consts and self.consts[other].shape == (w.shape[0],):
                 bias, out = self.consts[other], add.output[0]
                 self.skip.add(id(add))
-        inputs = [self.tensor(x), self.graph.add_const(node.input[1], np.ascontiguousarray(w, np.float32))]
+        inputs = [self.tensor(x), self.add_const(node.input[1], np.ascontiguousarray(w, np.float32), node.input[1])]
         if bias is not None:
-            inputs.append(self.graph.add_const(out + ".bias", bias.astype(np.float32)))
+            inputs.append(self.add_const(out + ".bias", bias.astype(np.float32), out))
         self.add("FULLY_CONNECTED", inputs, node, out=out)
 
     def op_Gemm(self, node):
@@ -383,10 +416,20 @@ class _Converter:
         self.linear(node, node.input[0], w, None if bias is None else bias.reshape(-1))
 
     def op_MatMul(self, node):
+        """FULLY_CONNECTED by a constant matrix; else MATMUL, whose operands the runtime takes with
+        equal batch dimensions or B of rank 2: others are broadcast with EXPAND first."""
         if node.input[1] in self.consts and self.consts[node.input[1]].ndim == 2:
             self.linear(node, node.input[0], self.consts[node.input[1]].T)
-        else:
-            self.add("MATMUL", [self.tensor(node.input[0]), self.tensor(node.input[1])], node)
+            return
+        a, b = self.tensor(node.input[0]), self.tensor(node.input[1])
+        a_shape, b_shape = self.graph.tensors[a].shape, self.graph.tensors[b].shape
+        if min(len(a_shape), len(b_shape)) < 2:
+            raise Unsupported("MatMul", "of a vector")
+        if len(b_shape) > 2 and a_shape[:-2] != b_shape[:-2]:
+            batch = tuple(np.broadcast_shapes(a_shape[:-2], b_shape[:-2]))
+            a, b = (x if shape[:-2] == batch else self.emit("EXPAND", [x], batch + shape[-2:], node)
+                    for x, shape in ((a, a_shape), (b, b_shape)))
+        self.add("MATMUL", [a, b], node)
 
     def gelu_chain(self, div):
         """The nodes after `div` (x / sqrt 2, or x * 1/sqrt 2) when they compute
@@ -418,8 +461,49 @@ class _Converter:
             return [erf, add, mul1, last]
         return None
 
-    def op_Erf(self, node):
-        raise Unsupported("Erf", "outside the GELU pattern x * 0.5 * (1 + erf(x / sqrt 2))")
+    def gelu_tanh(self, node):
+        """Hugging Face's gelu_new (ALBERT): 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3))),
+        exported as Mul(x, 0.5), Pow(x, 3), Mul, Add(x, .), Mul, Tanh, Add(1), Mul: one GELU_TANH when
+        `node` is the first of them. Returns whether it was."""
+        def scalar(name):
+            c = self.consts.get(name)
+            return float(c.reshape(-1)[0]) if c is not None and c.size == 1 and c.dtype.kind == "f" else None
+
+        def other(n, name):
+            return n.input[1] if n.input[0] == name else n.input[0]
+
+        def only_user(name, op_type, constant=None):
+            users = self.consumers.get(name, [])
+            if len(users) != 1 or users[0].op_type != op_type or name in self._graph_outputs:
+                return None
+            if constant is None:
+                return users[0]
+            value = scalar(other(users[0], name)) if len(users[0].input) == 2 else None
+            return users[0] if value is not None and abs(value - constant) < 1e-5 else None
+
+        x = next((n for n in node.input if n not in self.consts), None)
+        if x is None:
+            return False
+        users = self.consumers.get(x, [])
+        half = next((n for n in users if n.op_type == "Mul" and scalar(other(n, x)) == 0.5), None)
+        cube = next((n for n in users if n.op_type == "Pow" and n.input[0] == x and scalar(n.input[1]) == 3.0), None)
+        chain = [cube]
+        for op_type, constant in (("Mul", 0.044715), ("Add", None), ("Mul", (2 / np.pi) ** 0.5), ("Tanh", None),
+                                  ("Add", 1.0)):
+            chain.append(chain[-1] and only_user(chain[-1].output[0], op_type, constant))
+        if half is None or chain[-1] is None or other(chain[2], chain[1].output[0]) != x:
+            return False
+        last = only_user(chain[-1].output[0], "Mul")
+        if last is None or other(last, chain[-1].output[0]) != half.output[0] or \
+                [id(n) for n in self.consumers.get(half.output[0], [])] != [id(last)] or \
+                id(node) != id(min((half, cube), key=lambda n: self.order[id(n)])):
+            return False
+        self.skip.update(id(n) for n in [half, last] + chain)
+        self.add("ACTIVATION", [self.tensor(x)], node, dict(activation="GELU_TANH"), out=last.output[0])
+        return True
+
+    def op_Erf(self, node):   # the GELU chain, when it is one, was taken in by its Div or Mul
+        self.math(node, "ERF")
 
     def op_Gelu(self, node):   # an ONNX op from opset 20
         approx = self.attrs(node).get("approximate", b"none")
@@ -434,17 +518,39 @@ class _Converter:
             self.skip.update(id(n) for n in chain)
             self.add("ACTIVATION", [self.tensor(a)], node, dict(activation="GELU"), out=chain[-1].output[0])
             return
-        if kind == "DIV" and b in self.consts:   # a multiplication by the reciprocal is faster
-            recip = self.graph.add_const(b + ".reciprocal", (1.0 / self.consts[b]).astype(np.float32))
-            self.add("MUL", [self.tensor(a), recip], node)
+        if kind == "MUL" and self.gelu_tanh(node):
             return
-        self.add(kind, [self.tensor(a), self.tensor(b)], node)
+        x, y = self.tensor(a), self.tensor(b)
+        if self.dtype(x) != self.dtype(y):
+            raise ConversionError(f"{node.op_type} '{node.name}': inputs of types {self.dtype(x)} and {self.dtype(y)}")
+        if self.dtype(x) == "bool":
+            raise Unsupported(node.op_type, "of boolean tensors")
+        if kind == "DIV" and b in self.consts and self.dtype(x) == "float32":   # multiplying is faster
+            recip = self.add_const(b + ".reciprocal", (1.0 / self.consts[b]).astype(np.float32), b)
+            self.add("MUL", [x, recip], node)
+            return
+        self.add(kind, [x, y], node)
 
     def op_Clip(self, node):
+        x = self.tensor(node.input[0])
+        if self.dtype(x) in ("int32", "int64"):   # x < lo ? lo : x, then x > hi ? hi : x
+            steps = [(node.input[k], kind) for k, kind in ((1, "LESS"), (2, "GREATER")) if len(node.input) > k
+                     and node.input[k]]
+            if not steps:
+                self.values[node.output[0]] = x
+            shape = self.graph.tensors[x].shape
+            for k, (name, kind) in enumerate(steps):
+                bound = self.tensor(name)
+                beyond = self.emit("COMPARE", [x, bound], shape, node, dict(kind=kind), dtype="bool")
+                if k == len(steps) - 1:
+                    self.add("WHERE", [beyond, bound, x], node, dtype=self.dtype(x))
+                else:
+                    x = self.emit("WHERE", [beyond, bound, x], shape, node, dtype=self.dtype(x))
+            return
         lo = float(self.consts[node.input[1]]) if len(node.input) > 1 and node.input[1] else -np.inf
         hi = float(self.consts[node.input[2]]) if len(node.input) > 2 and node.input[2] else np.inf
         kind = "RELU6" if (lo, hi) == (0.0, 6.0) else "RELU" if (lo, hi) == (0.0, np.inf) else "CLAMP"
-        self.add("ACTIVATION", [self.tensor(node.input[0])], node, dict(activation=kind, min=lo, max=hi))
+        self.add("ACTIVATION", [x], node, dict(activation=kind, min=lo, max=hi))
 
     def op_HardSigmoid(self, node):
         a = self.attrs(node)
@@ -487,6 +593,8 @@ class _Converter:
             return
         try:   # rows of a computed tensor at constant, evenly stepping indices: a slice
             if node.input[0] not in self.consts and node.input[1] in self.consts:
+                if self.gather_flattened(node):
+                    return
                 self.gather_as_slice(node, axis)
                 return
         except Unsupported:
@@ -523,7 +631,8 @@ class _Converter:
     def op_Cast(self, node):
         dtype = _DTYPES.get(self.attrs(node)["to"])
         if dtype is None:
-            raise Unsupported("Cast", f"to ONNX type {self.attrs(node)['to']} (float32, int32 and int64 convert)")
+            raise Unsupported("Cast", f"to ONNX type {self.attrs(node)['to']} (float32, int32, int64 and bool "
+                                      "convert)")
         x = self.tensor(node.input[0])
         if self.graph.tensors[x].dtype == dtype:
             self.values[node.output[0]] = x
@@ -533,13 +642,70 @@ class _Converter:
     def op_Concat(self, node):
         self.add("CONCAT", [self.tensor(n) for n in node.input], node, dict(axis=self.attrs(node)["axis"]))
 
-    def op_Pad(self, node):
+    def pads(self, node):
+        """(begins + ends per axis, value) of a constant Pad; opset 18's axes input names the axes."""
         a = self.attrs(node)
         if a.get("mode", b"constant") not in (b"constant", "constant"):
             raise Unsupported("Pad", f"mode {_text(a['mode'])} (constant pads convert)")
-        pads = [int(p) for p in self.const(node.input[1], node, "pads")]
+        rank = len(self.shape(node.input[0], node))
+        pads = [int(p) for p in np.asarray(self.const(node.input[1], node, "pads")).reshape(-1)]
+        if len(node.input) > 3 and node.input[3]:
+            axes = [int(v) for v in np.asarray(self.const(node.input[3], node, "axes")).reshape(-1)]
+            if len(pads) != 2 * len(axes) or any(not -rank <= v < rank for v in axes):
+                raise ConversionError(f"Pad '{node.name}': {len(pads)} pads for axes {axes} of rank {rank}")
+            full = [0] * (2 * rank)
+            for k, v in enumerate(axes):
+                full[v % rank], full[v % rank + rank] = pads[k], pads[k + len(axes)]
+            pads = full
+        if len(pads) != 2 * rank:
+            raise ConversionError(f"Pad '{node.name}': {len(pads)} pads for rank {rank}")
         value = float(self.consts[node.input[2]]) if len(node.input) > 2 and node.input[2] else 0.0
+        return pads, value
+
+    def op_Pad(self, node):
+        if self.unshift(node):
+            return
+        pads, value = self.pads(node)
         self.add("PAD", [self.tensor(node.input[0])], node, dict(pads=pads, value=value))
+
+    def sole_use(self, node, source_type):
+        """The IR op that a `source_type` node made node's first input with, from that node's own
+        input, when node is all that reads it (no other node, output or alias), else None."""
+        name = node.input[0]
+        source, tensor = self.producers.get(name), self.values.get(name)
+        if source is None or source.op_type != source_type or name in self._graph_outputs or \
+                [id(n) for n in self.consumers.get(name, [])] != [id(node)] or not isinstance(tensor, str) or \
+                sum(1 for v in self.values.values() if v == tensor) != 1:
+            return None
+        op = self.graph.producer(tensor)
+        return op if op is not None and op.inputs[0] == self.values.get(source.input[0]) else None
+
+    def unshift(self, node):
+        """Pad adding k zeros at one end of an axis of a Slice that dropped k elements from its other
+        end (MobileBERT's neighbouring tokens), the Slice read by nothing else: the SLICE goes, and
+        GATHER_ELEMENTS reads indices i + k (or i - k), those past the axis giving 0, so the axis
+        can follow a dynamic dimension (the slice's shorter one could not)."""
+        op = self.sole_use(node, "Slice")
+        if op is None or op.type != "SLICE" or any(s != 1 for s in op.options["step"]):
+            return False
+        shape, counts = self.graph.tensors[op.inputs[0]].shape, self.graph.tensors[op.outputs[0]].shape
+        axes = [d for d in range(len(shape)) if counts[d] != shape[d]]
+        if len(axes) != 1:
+            return False
+        axis, rank = axes[0], len(shape)
+        k, begin = shape[axis] - counts[axis], op.options["begin"][axis]
+        pads, value = self.pads(node)
+        wanted = [0] * (2 * rank)
+        wanted[axis + rank if begin == k else axis] = k
+        if value != 0.0 or pads != wanted or begin not in (0, k):
+            return False
+        positions = np.arange(shape[axis], dtype=np.int64)
+        index = positions + k if begin == k else np.where(positions >= k, positions - k, np.iinfo(np.int32).max)
+        index = self.add_const(node.output[0] + ".index", index.reshape([-1 if d == axis else 1 for d in
+                                                                         range(rank)]), node.output[0])
+        self.graph.ops.remove(op)
+        self.add("GATHER_ELEMENTS", [op.inputs[0], self.emit("EXPAND", [index], shape, node)], node, dict(axis=axis))
+        return True
 
     def op_Slice(self, node):
         """starts, ends and the optional axes and steps are constants; indices clamp as ONNX says."""
@@ -726,11 +892,309 @@ class _Converter:
                     _text(a.get("nearest_mode", "round_prefer_floor")),
                     None if scales is None else np.float32(scales), sizes)
 
+    # --- booleans, integer and elementwise math (issue 17's Hugging Face exports) ------------
+    def emit(self, op_type, inputs, shape, node, options=None, dtype=None):
+        """An op inside node's lowering, its output of `shape` (dtype: the first input's unless told)."""
+        return self.graph.add_op(op_type, inputs, shape, options=options, name=node.name or node.output[0],
+                                 dtype=dtype or self.dtype(inputs[0]))
+
+    def scalar(self, value, dtype, origin):
+        return self.add_const(origin + ".scalar", np.array(value, dtype=dtype), origin)
+
+    def compare(self, node):
+        x, y = (self.tensor(n) for n in node.input)
+        if self.dtype(x) != self.dtype(y):
+            raise ConversionError(f"{node.op_type} '{node.name}': inputs of types {self.dtype(x)} and {self.dtype(y)}")
+        if self.dtype(x) == "bool":
+            if node.op_type != "Equal":
+                raise Unsupported(node.op_type, "of boolean tensors")
+            differ = self.emit("LOGICAL", [x, y], self.shape(node.output[0], node), node, dict(kind="XOR"))
+            self.add("LOGICAL", [differ], node, dict(kind="NOT"))
+            return
+        self.add("COMPARE", [x, y], node, dict(kind=_COMPARE[node.op_type]), dtype="bool")
+
+    def op_IsNaN(self, node):   # NaN is the one value not equal to itself
+        x = self.tensor(node.input[0])
+        self.add("COMPARE", [x, x], node, dict(kind="NOT_EQUAL"), dtype="bool")
+
+    def logical(self, node):
+        inputs = [self.tensor(n) for n in node.input]
+        if any(self.dtype(t) != "bool" for t in inputs):
+            raise ConversionError(f"{node.op_type} '{node.name}': inputs must be boolean")
+        self.add("LOGICAL", inputs, node, dict(kind=_LOGICAL[node.op_type]))
+
+    def op_Where(self, node):
+        cond, x, y = (self.tensor(n) for n in node.input)
+        if self.dtype(cond) != "bool" or self.dtype(x) != self.dtype(y):
+            raise ConversionError(f"Where '{node.name}': needs a boolean condition and two values of one type, got "
+                                  f"{self.dtype(cond)}, {self.dtype(x)} and {self.dtype(y)}")
+        self.add("WHERE", [cond, x, y], node, dtype=self.dtype(x))
+
+    def float_input(self, node):
+        x = self.tensor(node.input[0])
+        if self.dtype(x) != "float32":
+            raise Unsupported(node.op_type, f"of a {self.dtype(x)} tensor (float32 converts)")
+        return x
+
+    def math(self, node, activation, **options):
+        self.add("ACTIVATION", [self.float_input(node)], node, dict(activation=activation, **options))
+
+    def op_Neg(self, node):   # integers: 0 - x
+        x = self.tensor(node.input[0])
+        if self.dtype(x) in ("int32", "int64"):
+            self.add("SUB", [self.scalar(0, self.dtype(x), node.input[0]), x], node)
+        else:
+            self.math(node, "NEG")
+
+    def op_Abs(self, node):   # integers: x < 0 ? 0 - x : x
+        x = self.tensor(node.input[0])
+        if self.dtype(x) not in ("int32", "int64"):
+            self.math(node, "ABS")
+            return
+        shape, zero = self.graph.tensors[x].shape, self.scalar(0, self.dtype(x), node.input[0])
+        negative = self.emit("COMPARE", [x, zero], shape, node, dict(kind="LESS"), dtype="bool")
+        self.add("WHERE", [negative, self.emit("SUB", [zero, x], shape, node), x], node, dtype=self.dtype(x))
+
+    def op_Reciprocal(self, node):
+        x = self.float_input(node)
+        self.add("DIV", [self.scalar(1.0, np.float32, node.input[0]), x], node)
+
+    def op_Pow(self, node):
+        """A constant exponent: x * x for 2, SQRT for 0.5, RSQRT for -0.5, 1 / x for -1, else POW."""
+        if self.gelu_tanh(node):
+            return
+        x = self.float_input(node)
+        e = node.input[1]
+        if e not in self.consts or self.consts[e].size != 1:
+            raise Unsupported("Pow", "a computed or non-scalar exponent")
+        p = float(self.consts[e].reshape(-1)[0])
+        if self.shape(node.output[0], node) != self.graph.tensors[x].shape:
+            raise Unsupported("Pow", "an exponent that broadcasts the base")
+        if p == 1:
+            self.values[node.output[0]] = x
+        elif p == 2:
+            self.add("MUL", [x, x], node)
+        elif p == -1:
+            self.add("DIV", [self.scalar(1.0, np.float32, e), x], node)
+        else:
+            kind = {0.5: "SQRT", -0.5: "RSQRT"}.get(p, "POW")
+            self.add("ACTIVATION", [x], node, dict(activation=kind, exponent=p))
+
+    def minmax(self, node):
+        """Min / Max: CLAMP against a float32 scalar constant, else (x < y ? x : y) pairwise."""
+        names = [n for n in node.input if n]
+        lower = node.op_type == "Min"
+        scalars = [n for n in names if n in self.consts and self.consts[n].size == 1]
+        if len(names) == 2 and len(scalars) == 1 and self.consts[scalars[0]].dtype == np.float32:
+            x = self.tensor(names[0] if names[1] == scalars[0] else names[1])
+            bound = float(self.consts[scalars[0]].reshape(-1)[0])
+            if self.graph.tensors[x].shape == self.shape(node.output[0], node):
+                self.add("ACTIVATION", [x], node, dict(activation="CLAMP", min=-np.inf if lower else bound,
+                                                       max=bound if lower else np.inf))
+                return
+        acc = self.tensor(names[0])
+        for k, name in enumerate(names[1:], 2):
+            y = self.tensor(name)
+            if self.dtype(y) != self.dtype(acc) or self.dtype(y) == "bool":
+                raise ConversionError(f"{node.op_type} '{node.name}': inputs of types {self.dtype(acc)} and "
+                                      f"{self.dtype(y)}")
+            shape = tuple(np.broadcast_shapes(self.graph.tensors[acc].shape, self.graph.tensors[y].shape))
+            keep = self.emit("COMPARE", [acc, y], shape, node, dict(kind="LESS" if lower else "GREATER"), dtype="bool")
+            if k == len(names):
+                self.add("WHERE", [keep, acc, y], node, dtype=self.dtype(acc))
+            else:
+                acc = self.emit("WHERE", [keep, acc, y], shape, node, dtype=self.dtype(acc))
+
+    op_Min = op_Max = minmax
+
+    def op_Sign(self, node):   # (x > 0) - (x < 0)
+        x = self.tensor(node.input[0])
+        if self.dtype(x) == "bool":
+            raise Unsupported("Sign", "of a boolean tensor")
+        shape, zero = self.graph.tensors[x].shape, self.scalar(0, self.dtype(x), node.input[0])
+        above, below = (self.emit("CAST", [self.emit("COMPARE", [x, zero], shape, node, dict(kind=kind), dtype="bool")],
+                                  shape, node, dtype=self.dtype(x)) for kind in ("GREATER", "LESS"))
+        self.add("SUB", [above, below], node)
+
+    def rounding(self, node):
+        """Ceil / Floor as casts: t = float(int64(x)) truncates, then t + (x > t), or t - (x < t).
+        Exact for |x| < 2^63 (beyond, the cast saturates); NaN gives 0."""
+        x = self.float_input(node)
+        shape = self.graph.tensors[x].shape
+        whole = self.emit("CAST", [self.emit("CAST", [x], shape, node, dtype="int64")], shape, node, dtype="float32")
+        up = node.op_type == "Ceil"
+        beyond = self.emit("COMPARE", [x, whole], shape, node, dict(kind="GREATER" if up else "LESS"), dtype="bool")
+        self.add("ADD" if up else "SUB", [whole, self.emit("CAST", [beyond], shape, node, dtype="float32")], node)
+
+    op_Ceil = op_Floor = rounding
+
+    def op_CumSum(self, node):
+        a = self.attrs(node)
+        x = self.tensor(node.input[0])
+        rank = len(self.graph.tensors[x].shape)
+        axis = int(np.asarray(self.const(node.input[1], node, "axis")).reshape(-1)[0])
+        if not -rank <= axis < rank:
+            raise ConversionError(f"CumSum '{node.name}': axis {axis} is out of range for rank {rank}")
+        self.add("CUMSUM", [x], node, dict(axis=axis % rank, exclusive=bool(a.get("exclusive", 0)),
+                                           reverse=bool(a.get("reverse", 0))))
+
+    def expand_to(self, node, x):
+        """x broadcast to node's output shape: x itself when it has that shape already."""
+        if self.graph.tensors[x].shape == self.shape(node.output[0], node):
+            self.values[node.output[0]] = x
+        else:
+            self.add("EXPAND", [x], node)
+
+    def op_Expand(self, node):
+        self.const(node.input[1], node, "the shape")
+        self.expand_to(node, self.tensor(node.input[0]))
+
+    def op_ConstantOfShape(self, node):
+        """Met only when its shape varies with a dynamic dimension (else it folds): the value expanded."""
+        from onnx import numpy_helper
+
+        a = self.attrs(node)
+        value = numpy_helper.to_array(a["value"]) if "value" in a else np.zeros(1, np.float32)
+        if _DTYPES.get(self.onnx.helper.np_dtype_to_tensor_dtype(value.dtype)) is None or value.size != 1:
+            raise Unsupported("ConstantOfShape", f"a value of {value.dtype} with {value.size} elements")
+        self.const(node.input[0], node, "the shape")
+        self.expand_to(node, self.add_const(node.output[0] + ".value", value.reshape(()), node.output[0]))
+
+    def op_Tile(self, node):
+        """x [a, b] tiled [p, q]: x as [1, a, 1, b] expanded to [p, a, q, b], reshaped to [p * a, q * b]."""
+        x = self.tensor(node.input[0])
+        shape = self.graph.tensors[x].shape
+        repeats = [int(r) for r in np.asarray(self.const(node.input[1], node, "repeats")).reshape(-1)]
+        if len(repeats) != len(shape) or min(repeats, default=1) < 1:
+            raise ConversionError(f"Tile '{node.name}': repeats {repeats} for an input of shape {list(shape)}")
+        if all(r == 1 for r in repeats):
+            self.values[node.output[0]] = x
+            return
+        spread = [d for r, n in zip(repeats, shape) for d in ((1, n) if r > 1 else (n,))]
+        tiled = [d for r, n in zip(repeats, shape) for d in ((r, n) if r > 1 else (n,))]
+        x = self.emit("RESHAPE", [x], tuple(spread), node)
+        self.add("RESHAPE", [self.emit("EXPAND", [x], tuple(tiled), node)], node)
+
+    def op_GatherElements(self, node):
+        x, index = self.tensor(node.input[0]), self.tensor(node.input[1])
+        rank = len(self.graph.tensors[x].shape)
+        axis = self.attrs(node).get("axis", 0)
+        if not -rank <= axis < rank:
+            raise ConversionError(f"GatherElements '{node.name}': axis {axis} is out of range for rank {rank}")
+        self.add("GATHER_ELEMENTS", [x, index], node, dict(axis=axis % rank))
+
+    @staticmethod
+    def grid(components, dims):
+        """Where indices read the data in order: components[j] (over the indices' grid) indexes data
+        axis j of `dims`; when each counts 0..dims[j]-1 along one grid axis, those axes in the
+        data's order (repeating along the others), the grid shape that places each data axis on its
+        grid axis (1 elsewhere), else None."""
+        grid = components[0].shape
+        spread, last = [1] * len(grid), -1
+        for component, dim in zip(components, dims):
+            if dim == 1 and not component.any():
+                continue
+            axis = next((a for a in range(len(grid)) if grid[a] == dim and np.array_equal(
+                component, np.broadcast_to(np.arange(dim).reshape([-1 if b == a else 1 for b in range(len(grid))]),
+                                           grid))), None)
+            if axis is None or axis <= last:
+                return None
+            spread[axis], last = dim, axis
+        return tuple(spread)
+
+    def op_GatherND(self, node):
+        """Constant indices that walk a grid (transformers' mask: mask[b, k] over b and k) read the
+        data in order: a RESHAPE, and an EXPAND where the indices repeat along an axis."""
+        if self.attrs(node).get("batch_dims", 0) or node.input[1] not in self.consts:
+            raise Unsupported("GatherND", "computed indices, or batch_dims")
+        x = self.tensor(node.input[0])
+        data, indices = self.graph.tensors[x].shape, self.consts[node.input[1]]
+        depth = indices.shape[-1] if indices.ndim else 0
+        if indices.dtype.kind not in "iu" or not 1 <= depth <= len(data):
+            raise Unsupported("GatherND", f"indices of shape {list(indices.shape)} for data of shape {list(data)}")
+        spread = self.grid([np.where(indices[..., j] < 0, indices[..., j] + data[j], indices[..., j])
+                            for j in range(depth)], data[:depth])
+        if spread is None:
+            raise Unsupported("GatherND", "constant indices other than a grid in the data's order")
+        self.expand_to(node, self.emit("RESHAPE", [x], spread + tuple(data[depth:]), node))
+
+    def gather_flattened(self, node):
+        """Gather on axis 0, at constant indices, of x flattened just before (the legacy exporter's
+        mask[b, k]: Flatten to [B * T, 1], indices b * T + k): when they read x in order, the
+        flattening RESHAPE goes and a RESHAPE (and EXPAND) of x replaces both, keeping each axis
+        whole (B * T could not follow dynamic dimensions). Returns whether it did."""
+        op = self.sole_use(node, "Flatten") or self.sole_use(node, "Reshape")
+        if op is None or op.type != "RESHAPE" or not self.graph.tensors[op.outputs[0]].shape:
+            return False
+        x_shape, (rows, *rest) = self.graph.tensors[op.inputs[0]].shape, self.graph.tensors[op.outputs[0]].shape
+        lead = next((j for j in range(1, len(x_shape) + 1) if num_elements(x_shape[:j]) == rows), None)
+        indices = self.consts[node.input[1]]
+        if lead is None or num_elements(x_shape[lead:]) != num_elements(rest) or indices.dtype.kind not in "iu" \
+                or indices.ndim == 0 or (indices < -rows).any() or (indices >= rows).any():
+            return False
+        spread = self.grid(np.unravel_index(indices % rows, x_shape[:lead]), x_shape[:lead])
+        if spread is None:
+            return False
+        self.graph.ops.remove(op)
+        self.expand_to(node, self.emit("RESHAPE", [op.inputs[0]], spread + tuple(rest), node))
+        return True
+
+    def group_norm(self, node, groups, gamma, beta, epsilon):
+        x = self.float_input(node)
+        channels = self.shape(node.input[0], node)[1]
+        # the input's shape: onnx infers none for GroupNormalization-18, a function it does not expand
+        self.shapes.setdefault(node.output[0], self.shape(node.input[0], node))
+        if groups < 1 or channels % groups:
+            raise ConversionError(f"{node.op_type} '{node.name}': {channels} channels in {groups} groups")
+        # GroupNormalization-18 scales per group, -21 per channel (the same when they are as many)
+        gamma, beta = (np.repeat(v, channels // v.size) if v.size == groups else v for v in (gamma, beta))
+        if gamma.shape != (channels,) or beta.shape != (channels,):
+            raise ConversionError(f"{node.op_type} '{node.name}': scale and bias must hold one value per channel "
+                                  f"({channels}) or group ({groups})")
+        self.add("GROUP_NORM", [x, self.add_const(node.input[1], gamma.astype(np.float32), node.input[1]),
+                                self.add_const(node.input[2], beta.astype(np.float32), node.input[2])],
+                 node, dict(groups=groups, epsilon=epsilon))
+
+    def op_GroupNormalization(self, node):
+        a = self.attrs(node)
+        scale, bias = (np.asarray(self.const(n, node, what), np.float32).reshape(-1)
+                       for n, what in zip(node.input[1:3], ("scale", "bias")))
+        self.group_norm(node, int(a["num_groups"]), scale, bias, float(a.get("epsilon", 1e-5)))
+
+    def op_InstanceNormalization(self, node):
+        scale, bias = (np.asarray(self.const(n, node, what), np.float32).reshape(-1)
+                       for n, what in zip(node.input[1:3], ("scale", "B")))
+        self.group_norm(node, self.shape(node.input[0], node)[1], scale, bias,
+                        float(self.attrs(node).get("epsilon", 1e-5)))
+
+    def conv1d(self, node, w, a):
+        """Conv over one dimension: CONV2D over [N, C, 1, L] between RESHAPEs."""
+        if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+            raise Unsupported("Conv", "auto_pad (export with explicit pads)")
+        (n, c, length), y_shape = self.shape(node.input[0], node), self.shape(node.output[0], node)
+        pads = a.get("pads", [0, 0])
+        inputs = [self.emit("RESHAPE", [self.tensor(node.input[0])], (n, c, 1, length), node),
+                  self.add_const(node.input[1], w[:, :, None, :], node.input[1])]
+        if len(node.input) > 2 and node.input[2]:
+            inputs.append(self.tensor(node.input[2]))
+        y = self.emit("CONV2D", inputs, (y_shape[0], y_shape[1], 1, y_shape[2]), node, dict(
+            stride=(1, a.get("strides", (1,))[0]), dilation=(1, a.get("dilations", (1,))[0]),
+            padding=(0, pads[0], 0, pads[1]), groups=a.get("group", 1)))
+        self.add("RESHAPE", [y], node)
+
     def identity(self, node):
         self.values[node.output[0]] = self.tensor(node.input[0])
 
     def unary(self, node):
         self.add("ACTIVATION", [self.tensor(node.input[0])], node, dict(activation=_UNARY[node.op_type]))
+
+
+def _drop_value_info(model, names):
+    """Removes the value_info of values that became initializers: shape inference would take an
+    exporter's unknown dimension there ("4*batch") over the initializer's own shape."""
+    kept = [vi for vi in model.graph.value_info if vi.name not in names]
+    del model.graph.value_info[:]
+    model.graph.value_info.extend(kept)
 
 
 def _onnx_slice_axis(dim, start, end, step, node):
@@ -752,6 +1216,13 @@ for _name in _IDENTITY:
     setattr(_Converter, "op_" + _name, _Converter.identity)
 for _name in _UNARY:
     setattr(_Converter, "op_" + _name, _Converter.unary)
+for _name in _COMPARE:
+    setattr(_Converter, "op_" + _name, _Converter.compare)
+for _name in _LOGICAL:
+    setattr(_Converter, "op_" + _name, _Converter.logical)
+for _name, _kind in _MATH.items():
+    if not hasattr(_Converter, "op_" + _name):
+        setattr(_Converter, "op_" + _name, lambda self, node, _kind=_kind: self.math(node, _kind))
 
 
 def supported_ops():
@@ -764,13 +1235,21 @@ def from_onnx_graph(model, progress=None):
     """The IR of an onnx.ModelProto (external data already inlined by load_model) and its output
     names. A malformed model fails with ConversionError naming the node conversion stood at; the
     exception that revealed it is chained (its traceback shows where, should it be a bug)."""
+    graph, outputs, _ = convert_once(model, progress)
+    return graph, outputs
+
+
+def convert_once(model, progress=None, computed=()):
+    """from_onnx_graph, also returning the converter (its folded values and the ONNX value each
+    constant came from, for onnx_dynamic), with the values `computed` converted as ops, not folded."""
     from onnx.checker import ValidationError
     from onnx.shape_inference import InferenceError
 
     conv = None
     try:
-        conv = _Converter(model, progress)
-        return conv.convert()
+        conv = _Converter(model, progress, computed)
+        graph, outputs = conv.convert()
+        return graph, outputs, conv
     except ConversionError:
         raise
     except (ValidationError, InferenceError) as e:

@@ -33,7 +33,7 @@ def infer_shapes(model):
     use its value_info, inputs and outputs for shapes, not its tensors."""
     import onnx
 
-    stripped = _strip(model)
+    stripped = strip(model)
     if os.name == "nt" or sys.platform == "emscripten":
         return onnx.shape_inference.infer_shapes(stripped)
     data = stripped.SerializeToString()
@@ -57,7 +57,8 @@ def infer_shapes(model):
     raise ConversionError("ONNX shape inference: the helper process could not be started")
 
 
-def _strip(model):
+def strip(model):
+    """A copy of the model without the data of its large tensors (all shape inference reads)."""
     import onnx
 
     from .onnx_frontend import _all_tensors

@@ -8,6 +8,9 @@ import numpy as np
 from .sparsity import choose_group_layout
 
 FUSABLE = ("CONV2D", "CONV_TRANSPOSE2D", "FULLY_CONNECTED", "ADD", "MUL")
+# What those ops apply after their result; the elementwise functions from NEG on run as ACTIVATION only.
+FUSED_ACTIVATIONS = ("RELU", "RELU6", "CLAMP", "HARDSWISH", "HARDSIGMOID", "SIGMOID", "SILU", "GELU", "GELU_TANH",
+                     "TANH")
 
 
 def _sole_consumer(graph, tensor):
@@ -122,7 +125,8 @@ def fuse_activations(graph):
         x = act.inputs[0]
         prev = uses.producer(x)
         if (prev is None or prev.type not in FUSABLE or prev.options.get("activation", "NONE") != "NONE"
-                or not uses.sole_consumer(x)):
+                or graph.tensors[x].dtype != "float32"   # integer ops take none
+                or act.options["activation"] not in FUSED_ACTIVATIONS or not uses.sole_consumer(x)):
             continue
         prev.options.update(activation=act.options["activation"], act_min=act.options.get("min", 0.0),
                             act_max=act.options.get("max", 0.0))
@@ -191,6 +195,55 @@ def fuse_attention_softmax(graph):
         for op in (add, mul):
             if op is not None:
                 uses.remove(op)
+    uses.commit()
+
+
+def merge_reshapes(graph):
+    """A RESHAPE of a RESHAPE that nothing else reads reshapes the first one's input; one to the
+    shape it has is no op. (The legacy exporter flattens a mask to [B * T] between two reshapes:
+    that axis could not follow dynamic dimensions.)"""
+    uses = _Uses(graph)
+    for op in graph.ops:
+        if op.type != "RESHAPE":
+            continue
+        first = uses.producer(op.inputs[0])
+        if first is not None and first.type == "RESHAPE" and uses.sole_consumer(op.inputs[0]):
+            uses.set_inputs(op, first.inputs)
+            uses.remove(first)
+        if graph.tensors[op.inputs[0]].shape == graph.tensors[op.outputs[0]].shape:
+            uses.remove(op)
+            uses.replace_uses(op.outputs[0], op.inputs[0])
+    uses.commit()
+
+
+def merge_reshape_transpose(graph):
+    """A RESHAPE merging leading axes, a TRANSPOSE keeping the merged axis first and a RESHAPE
+    splitting it back become one TRANSPOSE: dynamo's ONNX exports of transformers transpose a key
+    [B, H, T, D] as [B * H, T, D] -> [B * H, D, T] -> [B, H, D, T], whose merged axis follows no
+    single dimension, so a dynamic batch could not resize it."""
+    uses = _Uses(graph)
+    for first in [op for op in graph.ops if op.type == "RESHAPE"]:
+        if first.type != "RESHAPE" or id(first) in uses.removed:
+            continue
+        x, merged = first.inputs[0], first.outputs[0]
+        x_shape, merged_shape = graph.tensors[x].shape, graph.tensors[merged].shape
+        lead = len(x_shape) - len(merged_shape) + 1
+        if lead < 2 or tuple(x_shape[lead:]) != tuple(merged_shape[1:]) or not uses.sole_consumer(merged):
+            continue
+        transpose = uses.consumers(merged)[0]
+        if transpose.type != "TRANSPOSE" or transpose.options["perm"][0] != 0 or \
+                not uses.sole_consumer(transpose.outputs[0]):
+            continue
+        last = uses.consumers(transpose.outputs[0])[0]
+        moved = graph.tensors[transpose.outputs[0]].shape
+        if last.type != "RESHAPE" or tuple(graph.tensors[last.outputs[0]].shape) != tuple(x_shape[:lead]) + \
+                tuple(moved[1:]):
+            continue
+        last.type, last.options = "TRANSPOSE", dict(perm=list(range(lead)) + [int(p) + lead - 1 for p in
+                                                                            transpose.options["perm"][1:]])
+        uses.set_inputs(last, [x])
+        uses.remove(first)
+        uses.remove(transpose)
     uses.commit()
 
 

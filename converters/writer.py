@@ -10,10 +10,8 @@ from .sparsity import encode_group_sparse
 FORMAT_VERSION = 1
 ALIGN = 64
 DTYPES = {"float32": S.DType.FLOAT32, "float16": S.DType.FLOAT16, "int32": S.DType.INT32,
-          "int64": S.DType.INT64, "uint16": S.DType.UINT16, "uint32": S.DType.UINT32}
-ACTIVATIONS = {name: getattr(S.Activation, name) for name in
-               ("NONE", "RELU", "RELU6", "CLAMP", "HARDSWISH", "HARDSIGMOID", "SIGMOID", "SILU", "GELU",
-                "GELU_TANH", "TANH")}
+          "int64": S.DType.INT64, "uint16": S.DType.UINT16, "uint32": S.DType.UINT32, "bool": S.DType.BOOL}
+ACTIVATIONS = {name: getattr(S.Activation, name) for name in vars(S.Activation) if not name.startswith("_")}
 
 
 class _Data:
@@ -127,6 +125,7 @@ def _fully_connected_options(builder, o):
 def _activation_options(builder, o):
     S.ActivationOptionsStart(builder)
     _activation(builder, (S.ActivationOptionsAddActivation, S.ActivationOptionsAddMin, S.ActivationOptionsAddMax), o)
+    S.ActivationOptionsAddExponent(builder, float(o.get("exponent", 1.0)))
     return S.ActivationOptionsEnd(builder)
 
 
@@ -189,6 +188,8 @@ RESIZE_COORDINATES = {name: getattr(S.ResizeCoordinates, name) for name in vars(
 RESIZE_NEAREST_MODES = {name: getattr(S.ResizeNearestMode, name) for name in vars(S.ResizeNearestMode)
                         if not name.startswith("_")}
 REDUCE_KINDS = {name: getattr(S.ReduceKind, name) for name in vars(S.ReduceKind) if not name.startswith("_")}
+COMPARE_KINDS = {name: getattr(S.CompareKind, name) for name in vars(S.CompareKind) if not name.startswith("_")}
+LOGICAL_KINDS = {name: getattr(S.LogicalKind, name) for name in vars(S.LogicalKind) if not name.startswith("_")}
 
 
 def _resize_options(builder, o):
@@ -233,6 +234,18 @@ def _slice_options(builder, o):
     return S.SliceOptionsEnd(builder)
 
 
+def _compare_options(builder, o):
+    S.CompareOptionsStart(builder)
+    S.CompareOptionsAddKind(builder, COMPARE_KINDS[o["kind"]])
+    return S.CompareOptionsEnd(builder)
+
+
+def _logical_options(builder, o):
+    S.LogicalOptionsStart(builder)
+    S.LogicalOptionsAddKind(builder, LOGICAL_KINDS[o["kind"]])
+    return S.LogicalOptionsEnd(builder)
+
+
 def _conv_transpose2d_options(builder, o):
     sh, sw = o.get("stride", (1, 1))
     dh, dw = o.get("dilation", (1, 1))
@@ -251,6 +264,27 @@ def _conv_transpose2d_options(builder, o):
     return S.ConvTranspose2DOptionsEnd(builder)
 
 
+def _cumsum_options(builder, o):
+    S.CumsumOptionsStart(builder)
+    S.CumsumOptionsAddAxis(builder, int(o["axis"]))
+    S.CumsumOptionsAddExclusive(builder, bool(o.get("exclusive", False)))
+    S.CumsumOptionsAddReverse(builder, bool(o.get("reverse", False)))
+    return S.CumsumOptionsEnd(builder)
+
+
+def _gather_elements_options(builder, o):
+    S.GatherElementsOptionsStart(builder)
+    S.GatherElementsOptionsAddAxis(builder, int(o["axis"]))
+    return S.GatherElementsOptionsEnd(builder)
+
+
+def _group_norm_options(builder, o):
+    S.GroupNormOptionsStart(builder)
+    S.GroupNormOptionsAddGroups(builder, int(o["groups"]))
+    S.GroupNormOptionsAddEpsilon(builder, float(o.get("epsilon", 1e-5)))
+    return S.GroupNormOptionsEnd(builder)
+
+
 # One builder per options table; which table an op takes is the schema's (OP_OPTIONS).
 OPTIONS_BUILDERS = {
     "Conv2DOptions": _conv2d_options, "FullyConnectedOptions": _fully_connected_options,
@@ -260,6 +294,10 @@ OPTIONS_BUILDERS = {
     "ResizeOptions": _resize_options, "DepthToSpaceOptions": _depth_to_space_options,
     "L2NormalizeOptions": _l2_normalize_options, "ReduceOptions": _reduce_options,
     "SliceOptions": _slice_options, "ConvTranspose2DOptions": _conv_transpose2d_options,
+    "CumsumOptions": _cumsum_options, "GatherElementsOptions": _gather_elements_options,
+    "GroupNormOptions": _group_norm_options,
+    "CompareOptions": _compare_options,
+    "LogicalOptions": _logical_options,
 }
 
 

@@ -189,3 +189,17 @@ def test_conv_transpose_on_aarch64_matches_x86(aarch64_runtime, tmp_path):
     assert y.shape == native.shape and rel_err(y, native) < 1e-5
     assert rel_err(y, module(torch.from_numpy(x)).detach().numpy()) < 1e-5
     assert any("neon" in o["kernel"] for o in report["ops"] if o["type"] == "CONV_TRANSPOSE2D")
+
+
+def test_tensor_ops_on_aarch64_match_x86(aarch64_runtime, tmp_path):
+    """CUMSUM, EXPAND, GATHER_ELEMENTS, GROUP_NORM and the elementwise activations (NEON)."""
+    from test_tensor_ops import chain_model
+
+    data, x, want = chain_model()
+    path = tmp_path / "chain.slite"
+    path.write_bytes(data)
+    np.save(tmp_path / "x.npy", x)
+    y, report, _ = bench(aarch64_runtime, path, tmp_path / "x.npy", tmp_path, wrapper=["qemu-aarch64"])
+    (native,) = sparselite.load(data).run(x)
+    assert y.shape == native.shape and np.allclose(y, native, rtol=1e-5, atol=1e-6)
+    assert any("neon" in o["kernel"] for o in report["ops"] if o["type"] == "ACTIVATION")

@@ -274,7 +274,8 @@ def test_ops_without_dynamic_support_are_refused_at_load():
     g.tensors[x].dynamic = (None, None, "h", None)
     y = g.add_op("MAX_POOL2D", [x], (1, 3, 4, 4), name="pool", options=dict(kernel=(2, 2), stride=(2, 2)))
     g.outputs.append(y)
-    with pytest.raises(UnsupportedError, match="MAX_POOL2D does not support dynamic dimensions"):
+    with pytest.raises(UnsupportedError, match=r"MAX_POOL2D supports a dynamic batch \(axis 0\) only, but x varies "
+                       "along axis 2"):
         sparselite.load(serialize(g))
 
 

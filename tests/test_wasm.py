@@ -209,8 +209,8 @@ def pyodide_dir():
     return path
 
 
-def run_pyodide(dist, pyodide_dir, slite_path, inputs, tmp_path, profile_runs=0):
-    """Runs the model in Pyodide on {name: array}; returns the report and the first output (float32)."""
+def run_pyodide(dist, pyodide_dir, slite_path, inputs, tmp_path, profile_runs=0, out_dtype=np.float32):
+    """Runs the model in Pyodide on {name: array}; returns the report and the first output (of out_dtype)."""
     (wheel,) = dist.glob("sparselite_wasm-*-py3-none-any.whl")
     y_path = tmp_path / "y.bin"
     args = []
@@ -223,7 +223,7 @@ def run_pyodide(dist, pyodide_dir, slite_path, inputs, tmp_path, profile_runs=0)
                             env=dict(os.environ, PYODIDE_DIR=pyodide_dir))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    return report, (np.fromfile(y_path, np.float32) if "error" not in report else None)
+    return report, (np.fromfile(y_path, out_dtype) if "error" not in report else None)
 
 
 def test_python_api_in_pyodide_without_numpy_matches_native(dist, pyodide_dir, pruned_mbv2, tmp_path):
@@ -346,3 +346,63 @@ def test_conv_transpose_in_wasm_matches_native(dist):
     (native,) = sparselite.load(data).run(x)
     assert rel_err(native, module(torch.from_numpy(x)).detach().numpy()) < 1e-5
     assert rel_err(WasmModel(dist / "sparselite.wasm", data).run(x, native.size), native.ravel()) < 1e-5
+
+
+def padding_mask_model(tmp_path):
+    """ids != pad AND a bool mask (COMPARE, LOGICAL), and WHERE over the ids (int64 arithmetic after):
+    bool and int64 inputs, a bool output first. Returns (path, inputs, native outputs)."""
+    from sparselite.converters.ir import Graph
+    from sparselite.converters.writer import serialize
+
+    g = Graph()
+    ids, mask = g.add_input("ids", (2, 6), "int64"), g.add_input("mask", (2, 6), "bool")
+    pad = g.add_const("pad", np.array(1, np.int64))
+    keep = g.add_op("COMPARE", [ids, pad], (2, 6), dict(kind="NOT_EQUAL"), name="ne", dtype="bool")
+    both = g.add_op("LOGICAL", [keep, mask], (2, 6), dict(kind="AND"), name="and", dtype="bool")
+    picked = g.add_op("WHERE", [both, ids, g.add_const("minus", np.array([-1], np.int64))], (2, 6), name="where",
+                      dtype="int64")
+    g.outputs += [both, g.add_op("MUL", [picked, ids], (2, 6), name="mul", dtype="int64")]
+    path = tmp_path / "masks.slite"
+    path.write_bytes(serialize(g))
+    feeds = {"ids": np.array([[3, 1, 4, 1, 5, 9], [2, 6, 1, 1, 0, 7]], np.int64),
+             "mask": np.array([[1, 1, 1, 1, 0, 0], [1, 0, 1, 1, 1, 1]], bool)}
+    return path, feeds, sparselite.load(path).run(feeds)
+
+
+def test_bool_graph_in_pyodide_and_node_matches_native(dist, pyodide_dir, tmp_path):
+    """COMPARE, LOGICAL and WHERE with bool and int64 tensors in WASM: through the Python API in Pyodide
+    (no numpy: bools as array('B')) and through sparselite.mjs in Node (Uint8Array), against native."""
+    path, feeds, (native_bool, native_int) = padding_mask_model(tmp_path)
+    assert np.array_equal(native_bool, (feeds["ids"] != 1) & feeds["mask"])
+    report, y = run_pyodide(dist, pyodide_dir, path, feeds, tmp_path, out_dtype=bool)
+    assert report.get("error") is None, report
+    assert report["inputs"][1] == ["mask", [2, 6], "bool", []] and report["output_type"] == "Tensor"
+    assert np.array_equal(y, native_bool.ravel())
+    script = tmp_path / "masks.mjs"
+    script.write_text(f"""
+import {{ readFile }} from "node:fs/promises";
+import {{ loadRuntime }} from {json.dumps(str(dist / "sparselite.mjs"))};
+const runtime = await loadRuntime({json.dumps(str(dist / "sparselite.wasm"))});
+const model = runtime.load(await readFile({json.dumps(str(path))}));
+const [both, product] = model.run({{ ids: BigInt64Array.from({feeds["ids"].ravel().tolist()}.map(BigInt)),
+                                     mask: Uint8Array.from({feeds["mask"].astype(int).ravel().tolist()}) }});
+console.log(JSON.stringify({{ dtypes: model.outputs.map((s) => s.dtype), typed: both.data.constructor.name,
+                              both: Array.from(both.data), product: Array.from(product.data, Number) }}));
+""")
+    result = subprocess.run([shutil.which("node"), str(script)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["dtypes"] == ["bool", "int64"] and report["typed"] == "Uint8Array"
+    assert report["both"] == native_bool.astype(int).ravel().tolist()
+    assert report["product"] == native_int.ravel().tolist()
+
+
+def test_tensor_ops_in_wasm_match_native(dist):
+    """CUMSUM, EXPAND, GATHER_ELEMENTS, GROUP_NORM and the elementwise activations (SIMD128)."""
+    from test_tensor_ops import chain_model
+
+    data, x, want = chain_model()
+    (native,) = sparselite.load(data).run(x)
+    assert np.allclose(native, want, rtol=1e-5, atol=1e-5)
+    assert np.allclose(WasmModel(dist / "sparselite.wasm", data).run(x, native.size), native.ravel(), rtol=1e-5,
+                       atol=1e-6)

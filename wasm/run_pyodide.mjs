@@ -26,7 +26,7 @@ py.globals.set("profile_runs", profileRuns);
 const result = py.runPython(`
 import array, dataclasses, json, sparselite
 from sparselite.profiler import format_table
-TYPECODES = {"float32": "f", "int32": "i", "int64": "q"}
+TYPECODES = {"float32": "f", "int32": "i", "int64": "q", "bool": "B"}
 try:
     model = sparselite.load("/model.slite")
     feeds = {}

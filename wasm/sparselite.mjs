@@ -17,7 +17,10 @@ import { DTYPES, STATUS, STRUCTS } from "./sparselite_abi.mjs";
 
 const ERRNO_BADF = 8;
 const ERRNO_NOSYS = 52;
-const ARRAYS = { float32: Float32Array, int32: Int32Array, int64: BigInt64Array, uint16: Uint16Array, uint32: Uint32Array };
+// Typed arrays per dtype; bool tensors are Uint8Arrays of 0 and 1 (any nonzero input byte reads as true).
+const ARRAYS = {
+  float32: Float32Array, int32: Int32Array, int64: BigInt64Array, uint16: Uint16Array, uint32: Uint32Array, bool: Uint8Array,
+};
 const TWO_32 = 2 ** 32;
 // Little-endian readers per storage kind of sparselite_abi.mjs: [bytes, read].
 const KINDS = {

@@ -11,8 +11,8 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   if (p == NULL) return SL_ERROR_OUT_OF_MEMORY;
   sl_activation_t* act = &p->act;
   const sl_fb_table_t* o = &n->options;
-  sl_status_t st = sl_parse_activation(m, n, sl_activation_options_activation(fb, o), sl_activation_options_min(fb, o),
-                                       sl_activation_options_max(fb, o), act);
+  sl_status_t st = sl_parse_unary(m, n, sl_activation_options_activation(fb, o), sl_activation_options_min(fb, o),
+                                  sl_activation_options_max(fb, o), sl_activation_options_exponent(fb, o), act);
   sl_tensor_t *x = sl_in(m, n, 0), *y = sl_out(m, n, 0);
   if (st == SL_OK) st = sl_expect_f32(m, n, x, "input", -1);
   if (st == SL_OK) st = sl_expect_f32(m, n, y, "output", -1);

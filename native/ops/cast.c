@@ -1,5 +1,6 @@
-/* CAST between float32, int32 and int64 (the output tensor's dtype). Float to integer
- * truncates toward zero and saturates; NaN becomes 0. */
+/* CAST between float32, int32, int64 and bool (the output tensor's dtype). Float to integer
+ * truncates toward zero and saturates; NaN becomes 0. To bool, anything nonzero (NaN included, as
+ * numpy and torch) is 1; from bool, any nonzero byte is 1. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -7,14 +8,15 @@
 #include "op.h"
 
 static bool castable(sl_dtype_t t) {
-  return t == SL_DTYPE_FLOAT32 || t == SL_DTYPE_INT32 || t == SL_DTYPE_INT64;
+  return t == SL_DTYPE_FLOAT32 || t == SL_DTYPE_INT32 || t == SL_DTYPE_INT64 || t == SL_DTYPE_BOOL;
 }
 
 static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   (void)fb;
   sl_tensor_t *x = sl_in(m, n, 0), *y = sl_out(m, n, 0);
   if (!castable(x->dtype) || !castable(y->dtype) || x->sparse != NULL)
-    return sl_node_fail(m, n, "casts only between float32, int32 and int64 (%s -> %s)", x->name, y->name);
+    return sl_node_fail(m, n, "casts only between float32, int32, int64 and bool (%s %s -> %s %s)", x->name,
+                        sl_dtype_name(x->dtype), y->name, sl_dtype_name(y->dtype));
   return sl_expect_shape(m, n, y, "output", x->rank, x->shape);
 }
 
@@ -22,7 +24,18 @@ static double load(const void* x, sl_dtype_t t, size_t i) {
   switch (t) {
     case SL_DTYPE_INT32: return ((const int32_t*)x)[i];
     case SL_DTYPE_INT64: return (double)((const int64_t*)x)[i];
+    case SL_DTYPE_BOOL: return ((const uint8_t*)x)[i] != 0;
     default: return ((const float*)x)[i];
+  }
+}
+
+/* Whether element i is nonzero, read in its own type (an int64 is never rounded to a double). */
+static bool nonzero(const void* x, sl_dtype_t t, size_t i) {
+  switch (t) {
+    case SL_DTYPE_INT32: return ((const int32_t*)x)[i] != 0;
+    case SL_DTYPE_INT64: return ((const int64_t*)x)[i] != 0;
+    case SL_DTYPE_BOOL: return ((const uint8_t*)x)[i] != 0;
+    default: return ((const float*)x)[i] != 0.0f; /* NaN != 0 */
   }
 }
 
@@ -35,8 +48,12 @@ static int64_t to_int(double v, double lo, double hi_exclusive, int64_t min, int
 
 static void run(const sl_model_t* m, const sl_node_t* n) {
   const sl_tensor_t *x = sl_in(m, n, 0), *y = sl_out(m, n, 0);
-  if (x->dtype == y->dtype) {
+  if (x->dtype == y->dtype && x->dtype != SL_DTYPE_BOOL) {
     memcpy(y->data, x->data, x->num_bytes);
+    return;
+  }
+  if (y->dtype == SL_DTYPE_BOOL) { /* bool to bool too: any nonzero byte becomes 1 */
+    for (size_t i = 0; i < x->num_elems; i++) ((uint8_t*)y->data)[i] = nonzero(x->data, x->dtype, i);
     return;
   }
   for (size_t i = 0; i < x->num_elems; i++) {

@@ -51,6 +51,11 @@ static sl_status_t dense_weights(sl_model_t* m, const sl_node_t* n, const sl_ten
   return SL_OK;
 }
 
+/* Frees what dense_weights allocated, once prepare has packed or transformed it. */
+static void release_dense(sl_model_t* m, const sl_tensor_t* w, const float* dense) {
+  if (w->sparse != NULL) sl_model_release(m, (void*)dense);
+}
+
 /* [OC][IC][1][1] weights as the [OC][IC] matrix they are: the same tensor, read as rank 2. */
 static sl_tensor_t as_matrix(const sl_tensor_t* w) {
   sl_tensor_t matrix = *w;
@@ -87,7 +92,7 @@ static sl_status_t prepare_im2col(sl_model_t* m, sl_node_t* n, conv_params_t* p,
   for (uint32_t g = 0; g < s->groups; g++)
     sl_gemm_pack(dense + g * ocg * p->patch, bias != NULL ? bias + g * ocg : NULL, ocg, p->patch, p->gemm->rows,
                  p->panels + g * panel_size);
-  if (w->sparse != NULL) sl_model_release(m, (void*)dense);
+  release_dense(m, w, dense);
   p->tiles = (pixels + p->tile - 1) / p->tile;
   if (p->gemm->family == SL_FAMILY_gemm_nc) {
     size_t panels = (ocg + p->gemm->rows - 1) / p->gemm->rows, want = 4 * sl_op_threads(m);
@@ -113,15 +118,15 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   int32_t groups = sl_conv2d_options_groups(fb, o);
   sl_status_t st = sl_parse_activation(m, n, sl_conv2d_options_activation(fb, o), sl_conv2d_options_act_min(fb, o),
                                        sl_conv2d_options_act_max(fb, o), &p->act);
+  const int32_t steps[4] = {sh, sw, dh, dw}, pads[4] = {pt, pl, pb, pr};
+  if (st == SL_OK) st = sl_expect_window(m, n, "strides and dilations", 1, 4, steps);
+  if (st == SL_OK) st = sl_expect_window(m, n, "paddings", 0, 4, pads);
   if (st != SL_OK) return st;
-  if (sh < 1 || sw < 1 || dh < 1 || dw < 1 || sh > 65536 || sw > 65536 || dh > 65536 || dw > 65536)
-    return sl_node_fail(m, n, "strides and dilations must be 1..65536");
-  if (pt < 0 || pl < 0 || pb < 0 || pr < 0 || pt > 65536 || pl > 65536 || pb > 65536 || pr > 65536)
-    return sl_node_fail(m, n, "paddings must be 0..65536");
   sl_tensor_t *x = sl_in(m, n, 0), *w = sl_in(m, n, 1), *b = n->num_inputs > 2 ? sl_in(m, n, 2) : NULL;
   sl_tensor_t* y = sl_out(m, n, 0);
   if ((st = sl_expect_f32(m, n, x, "input", 4)) != SL_OK) return st;
   if ((st = sl_expect_weights(m, n, w, 4)) != SL_OK) return st;
+  if ((st = sl_expect_batch_only(m, n)) != SL_OK) return st;
   int32_t c = x->shape[1], oc = w->shape[0], kh = w->shape[2], kw = w->shape[3];
   if (groups < 1 || c % groups != 0 || oc % groups != 0 || w->shape[1] != c / groups)
     return sl_node_fail(m, n, "%d groups do not fit %d input and %d output channels (weights [%d,%d,%d,%d])",
@@ -174,7 +179,9 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
     p->path = PATH_DEPTHWISE;
     const float* weights;
     if ((st = dense_weights(m, n, w, &weights)) != SL_OK) return st;
-    return sl_depthwise_prepare(m, n, &p->depthwise, &p->s, weights, p->bias, &p->act);
+    st = sl_depthwise_prepare(m, n, &p->depthwise, &p->s, weights, p->bias, &p->act);
+    release_dense(m, w, weights);
+    return st;
   }
   uint32_t tile = sl_winograd_tile(&p->s, sl_op_winograd(m));
   if (tile != 0) {
@@ -182,7 +189,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
     const float* weights;
     if ((st = dense_weights(m, n, w, &weights)) != SL_OK) return st;
     st = sl_winograd_prepare(m, n, &p->winograd, &p->s, tile, weights, p->bias, &p->act);
-    if (w->sparse != NULL) sl_model_release(m, (void*)weights);
+    release_dense(m, w, weights);
     return st;
   }
   if (pixels > SL_IMPLICIT_CONV_MIN_PIXELS && sl_implicit_conv_fits(&p->s)) {
@@ -190,7 +197,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
     const float* weights;
     if ((st = dense_weights(m, n, w, &weights)) != SL_OK) return st;
     st = sl_implicit_conv_prepare(m, n, &p->implicit, &p->s, weights, p->bias, &p->act);
-    if (w->sparse != NULL) sl_model_release(m, (void*)weights);
+    release_dense(m, w, weights);
     return st;
   }
   p->path = PATH_IM2COL;
@@ -224,7 +231,7 @@ sl_status_t sl_conv2d_fuse(sl_model_t* m, sl_fb_t* fb, uint32_t band_rows, sl_no
   st = sl_fused_block_prepare(m, expand, dw, project, &e->linear, band_rows, e->s.in_h, e->s.in_w, &dw_half,
                               &project_half,
                               add != NULL ? &add_act : NULL, &e->block);
-  if (w->sparse != NULL) sl_model_release(m, (void*)dw_weights);
+  release_dense(m, w, dw_weights);
   if (st != SL_OK || e->block == NULL) return st;
   e->block_out = sl_out(m, add != NULL ? add : project, 0);
   /* Members report the kernels the block runs (a band's shapes may pick others). */
@@ -387,4 +394,15 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   }
 }
 
-const sl_op_def_t sl_op_conv2d = {SL_OP_SCHEMA(CONV2D), 2, 3, prepare, run, NULL};
+/* A new batch (sl_expect_batch_only): every path runs image by image on what prepare planned. */
+static sl_status_t resize(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
+  (void)fb;
+  conv_params_t* p = n->params;
+  uint32_t batch = (uint32_t)sl_in(m, n, 0)->shape[0];
+  n->flops = n->flops / p->batch * batch;
+  n->dense_flops = n->dense_flops / p->batch * batch;
+  p->batch = batch;
+  return SL_OK;
+}
+
+const sl_op_def_t sl_op_conv2d = {SL_OP_SCHEMA(CONV2D), 2, 3, prepare, run, resize};

@@ -99,16 +99,15 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   sl_status_t st = sl_parse_activation(m, n, sl_conv_transpose2d_options_activation(fb, o),
                                        sl_conv_transpose2d_options_act_min(fb, o),
                                        sl_conv_transpose2d_options_act_max(fb, o), &p->act);
+  const int32_t steps[4] = {sh, sw, dh, dw}, pads[6] = {pt, pl, pb, pr, oph, opw};
+  if (st == SL_OK) st = sl_expect_window(m, n, "strides and dilations", 1, 4, steps);
+  if (st == SL_OK) st = sl_expect_window(m, n, "paddings and output paddings", 0, 6, pads);
   if (st != SL_OK) return st;
-  if (sh < 1 || sw < 1 || dh < 1 || dw < 1 || sh > 65536 || sw > 65536 || dh > 65536 || dw > 65536)
-    return sl_node_fail(m, n, "strides and dilations must be 1..65536");
-  if (pt < 0 || pl < 0 || pb < 0 || pr < 0 || oph < 0 || opw < 0 || pt > 65536 || pl > 65536 || pb > 65536 ||
-      pr > 65536 || oph > 65536 || opw > 65536)
-    return sl_node_fail(m, n, "paddings and output paddings must be 0..65536");
   sl_tensor_t *x = sl_in(m, n, 0), *w = sl_in(m, n, 1), *b = n->num_inputs > 2 ? sl_in(m, n, 2) : NULL;
   sl_tensor_t* y = sl_out(m, n, 0);
   if ((st = sl_expect_f32(m, n, x, "input", 4)) != SL_OK) return st;
   if ((st = sl_expect_weights(m, n, w, 4)) != SL_OK) return st;
+  if ((st = sl_expect_batch_only(m, n)) != SL_OK) return st;
   int32_t c = x->shape[1], ocg = w->shape[1], kh = w->shape[2], kw = w->shape[3];
   if (groups < 1 || c % groups != 0 || w->shape[0] != c || (int64_t)ocg * groups > INT32_MAX)
     return sl_node_fail(m, n, "weights [%d,%d,%d,%d] in %d groups do not fit %d input channels ([IC][OC/groups]"
@@ -262,4 +261,15 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   sl_parallel_for(m, (size_t)p->batch * p->groups * p->blocks * p->bands, band_task, &j);
 }
 
-const sl_op_def_t sl_op_conv_transpose2d = {SL_OP_SCHEMA(CONV_TRANSPOSE2D), 2, 3, prepare, run, NULL};
+/* A new batch (sl_expect_batch_only): tasks are per image, over what prepare planned. */
+static sl_status_t resize(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
+  (void)fb;
+  convt_params_t* p = n->params;
+  uint32_t batch = (uint32_t)sl_in(m, n, 0)->shape[0];
+  n->flops = n->flops / p->batch * batch;
+  n->dense_flops = n->dense_flops / p->batch * batch;
+  p->batch = batch;
+  return SL_OK;
+}
+
+const sl_op_def_t sl_op_conv_transpose2d = {SL_OP_SCHEMA(CONV_TRANSPOSE2D), 2, 3, prepare, run, resize};

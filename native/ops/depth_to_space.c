@@ -13,6 +13,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   sl_tensor_t *x = sl_in(m, n, 0), *y = sl_out(m, n, 0);
   sl_status_t st = sl_expect_f32(m, n, x, "input", 4);
   if (st == SL_OK) st = sl_expect_f32(m, n, y, "output", 4);
+  if (st == SL_OK) st = sl_expect_batch_only(m, n);
   if (st != SL_OK) return st;
   /* In 64 bits: an int32 b*b wraps (to 0 for b = 65536, to 4 for b = 2^30 + 2). Once b*b divides
    * the channels, H*b and W*b stay below 2^31: they are elements of the input divided by b. */
@@ -46,4 +47,10 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
         }
 }
 
-const sl_op_def_t sl_op_depth_to_space = {SL_OP_SCHEMA(DEPTH_TO_SPACE), 1, 1, prepare, run, NULL};
+static sl_status_t resize(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
+  (void)fb;
+  ((d2s_params_t*)n->params)->batch = (size_t)sl_in(m, n, 0)->shape[0];
+  return SL_OK;
+}
+
+const sl_op_def_t sl_op_depth_to_space = {SL_OP_SCHEMA(DEPTH_TO_SPACE), 1, 1, prepare, run, resize};

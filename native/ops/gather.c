@@ -1,11 +1,12 @@
-/* GATHER along axis 0: y[i..., :] = table[indices[i...], :]. Indices are int32 or int64; an
- * index outside the table (a bad token id) yields a zero row instead of reading out of bounds. */
+/* GATHER along axis 0: y[i..., :] = table[indices[i...], :], the table of any dtype. Indices are
+ * int32 or int64; an index outside the table (a bad token id) yields a zero row instead of reading
+ * out of bounds. */
 #include <string.h>
 
 #include "op.h"
 
 typedef struct {
-  size_t rows, row_size, count;
+  size_t rows, row_bytes, count;
   bool wide; /* int64 indices */
 } gather_params_t;
 
@@ -14,8 +15,9 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   gather_params_t* p = sl_node_params(m, n, sizeof(*p));
   if (p == NULL) return SL_ERROR_OUT_OF_MEMORY;
   sl_tensor_t *table = sl_in(m, n, 0), *idx = sl_in(m, n, 1), *y = sl_out(m, n, 0);
-  sl_status_t st = sl_expect_f32(m, n, table, "table", -1);
-  if (st != SL_OK) return st;
+  if (table->sparse != NULL)
+    return sl_node_fail(m, n, "table (%s) is group-sparse, which only weights may be",
+                        table->name);
   if (table->rank < 1) return sl_node_fail(m, n, "table must have rank >= 1");
   if (idx->dtype != SL_DTYPE_INT32 && idx->dtype != SL_DTYPE_INT64)
     return sl_node_fail(m, n, "indices (%s) must be int32 or int64", idx->name);
@@ -24,10 +26,13 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   for (int32_t d = 0; d < idx->rank; d++) yshape[d] = idx->shape[d];
   for (int32_t d = 1; d < table->rank; d++) yshape[idx->rank + d - 1] = table->shape[d];
   int32_t rank = idx->rank + table->rank - 1;
-  if ((st = sl_expect_f32(m, n, y, "output", rank)) != SL_OK) return st;
-  if ((st = sl_expect_shape(m, n, y, "output", rank, yshape)) != SL_OK) return st;
+  if (y->dtype != table->dtype)
+    return sl_node_fail(m, n, "output (%s) is %s, the table %s", y->name, sl_dtype_name(y->dtype),
+                        sl_dtype_name(table->dtype));
+  sl_status_t st = sl_expect_shape(m, n, y, "output", rank, yshape);
+  if (st != SL_OK) return st;
   p->rows = (size_t)table->shape[0];
-  p->row_size = p->rows > 0 ? table->num_elems / p->rows : 0;
+  p->row_bytes = table->num_bytes / p->rows; /* rows >= 1: every dimension is */
   p->count = idx->num_elems;
   p->wide = idx->dtype == SL_DTYPE_INT64;
   return SL_OK;
@@ -35,16 +40,16 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
 
 static void run(const sl_model_t* m, const sl_node_t* n) {
   const gather_params_t* p = n->params;
-  const float* table = sl_in(m, n, 0)->data;
+  const char* table = sl_in(m, n, 0)->data;
   const void* idx = sl_in(m, n, 1)->data;
-  float* y = sl_out(m, n, 0)->data;
+  char* y = sl_out(m, n, 0)->data;
   for (size_t i = 0; i < p->count; i++) {
     int64_t row = p->wide ? ((const int64_t*)idx)[i] : ((const int32_t*)idx)[i];
-    float* out = y + i * p->row_size;
+    char* out = y + i * p->row_bytes;
     if (row < 0 || (uint64_t)row >= p->rows)
-      memset(out, 0, p->row_size * sizeof(float));
+      memset(out, 0, p->row_bytes);
     else
-      memcpy(out, table + (size_t)row * p->row_size, p->row_size * sizeof(float));
+      memcpy(out, table + (size_t)row * p->row_bytes, p->row_bytes);
   }
 }
 

@@ -89,30 +89,24 @@ typedef struct {
   float* planes;
 } job_t;
 
-/* Task = input channel: its phases of the padded plane. */
-static void fill_task(void* ctx, size_t ic, size_t thread) {
-  (void)thread;
-  const job_t* j = ctx;
-  const sl_implicit_conv_t* c = j->c;
-  const sl_conv2d_shape_t* s = &c->s;
-  const float* in = j->x + ic * s->in_h * s->in_w;
-  float* plane = j->planes + ic * c->plane;
+void sl_conv2d_fill_planes(const sl_conv2d_shape_t* s, const float* in, float* plane, size_t row_len,
+                           size_t phase_rows, size_t phase_stride) {
   for (uint32_t qy = 0; qy < s->stride_h; qy++)
-    for (size_t r = 0; r < c->phase_rows; r++) {
+    for (size_t r = 0; r < phase_rows; r++) {
       int64_t iy = (int64_t)(r * s->stride_h + qy) - s->pad_top;
       for (uint32_t qx = 0; qx < s->stride_w; qx++) {
-        float* row = plane + (qy * s->stride_w + qx) * c->phase_stride + r * c->row_len;
+        float* row = plane + (qy * s->stride_w + qx) * phase_stride + r * row_len;
         if (iy < 0 || iy >= s->in_h) {
-          memset(row, 0, c->row_len * sizeof(float));
+          memset(row, 0, row_len * sizeof(float));
           continue;
         }
         /* Column col holds input column col * stride_w + qx - pad_left: inside for [c0, c1). */
         size_t sw = s->stride_w, end = (size_t)s->in_w + s->pad_left;
         size_t c0 = ceil_div(s->pad_left > qx ? s->pad_left - qx : 0, sw), c1 = ceil_div(end > qx ? end - qx : 0, sw);
-        if (c1 > c->row_len) c1 = c->row_len;
+        if (c1 > row_len) c1 = row_len;
         if (c0 > c1) c0 = c1;
         memset(row, 0, c0 * sizeof(float));
-        memset(row + c1, 0, (c->row_len - c1) * sizeof(float));
+        memset(row + c1, 0, (row_len - c1) * sizeof(float));
         if (c0 == c1) continue;
         const float* src = in + (size_t)iy * s->in_w + (c0 * sw + qx - s->pad_left);
         if (sw == 1)
@@ -121,6 +115,16 @@ static void fill_task(void* ctx, size_t ic, size_t thread) {
           for (size_t col = c0; col < c1; col++) row[col] = src[(col - c0) * sw];
       }
     }
+}
+
+/* Task = input channel: its phases of the padded plane. */
+static void fill_task(void* ctx, size_t ic, size_t thread) {
+  (void)thread;
+  const job_t* j = ctx;
+  const sl_implicit_conv_t* c = j->c;
+  const sl_conv2d_shape_t* s = &c->s;
+  sl_conv2d_fill_planes(s, j->x + ic * s->in_h * s->in_w, j->planes + ic * c->plane, c->row_len, c->phase_rows,
+                        c->phase_stride);
 }
 
 /* Task = (group, block of flat outputs, range of output channels): the gemm into the thread's

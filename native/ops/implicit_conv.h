@@ -25,6 +25,11 @@ typedef struct {
   size_t row_chunks;   /* output channel ranges per block */
 } sl_implicit_conv_t;
 
+/* One input channel `in` as its stride phases in `plane`: phase (qy, qx) at qy * stride_w + qx times
+ * phase_stride, each phase_rows rows of row_len with the padding and what lies past the input zero.
+ * Stride 1 gives one zero-padded plane (the Winograd path's). */
+void sl_conv2d_fill_planes(const sl_conv2d_shape_t* s, const float* in, float* plane, size_t row_len,
+                           size_t phase_rows, size_t phase_stride);
 /* Whether this shape's planes and tap offsets fit the kernel's 32-bit offsets. */
 bool sl_implicit_conv_fits(const sl_conv2d_shape_t* s);
 /* weights: dense [OC][IC/groups][KH][KW]; bias may be NULL. */

@@ -123,7 +123,16 @@ sl_status_t sl_node_fail(sl_model_t* m, const sl_node_t* n, const char* fmt, ...
 #endif
     ;
 
+/* SL_ERROR_UNSUPPORTED for a valid model this runtime cannot run: "operator i (name): TYPE <message>". */
+sl_status_t sl_node_unsupported(sl_model_t* m, const sl_node_t* n, const char* fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
 /* --- checks and helpers shared by ops (ops/common.c) ------------------------------------ */
+/* The dtype's name as numpy spells it ("float32", "bool"), for messages. */
+const char* sl_dtype_name(sl_dtype_t t);
 /* Fails unless t is dense float32 with the given rank (-1: any rank). */
 sl_status_t sl_expect_f32(sl_model_t* m, const sl_node_t* n, const sl_tensor_t* t, const char* what,
                           int32_t rank);
@@ -135,9 +144,44 @@ sl_status_t sl_expect_shape(sl_model_t* m, const sl_node_t* n, const sl_tensor_t
 /* Element strides of t read as a tensor of `rank` dimensions under numpy broadcasting: 0 along
  * dimensions where t has size 1 (or none). */
 void sl_broadcast_strides(const sl_tensor_t* t, int32_t rank, size_t* stride);
-/* Checks a fused activation read from the options table (its type, clamp min and max). */
+/* For NCHW ops that plan for one image's shape: fails unless axis 0 (the batch) is the only axis
+ * of n's inputs and outputs that may vary. Their resize then only takes the new batch. */
+sl_status_t sl_expect_batch_only(sl_model_t* m, const sl_node_t* n);
+/* Fails unless each of values[0..count) lies in lo..SL_MAX_WINDOW: the strides, dilations, kernels and
+ * paddings of windowed ops, bounded so products with any shape stay far inside 64 bits. */
+#define SL_MAX_WINDOW 65536
+sl_status_t sl_expect_window(sl_model_t* m, const sl_node_t* n, const char* what, int32_t lo, int count,
+                             const int32_t* values);
+
+/* Elementwise ops over inputs broadcast (numpy rules) to their output, walked as rows: size-1
+ * dimensions are dropped and dimensions merged where every input steps through them as one, so
+ * a residual add is one row and a mask [B,1,1,T] over [B,H,T,T] rows of T. Along a row each input
+ * steps 0 or 1 elements. */
+enum { SL_BROADCAST_MAX_INPUTS = 3 };
+typedef struct {
+  int32_t inputs, rank; /* rank after merging, >= 1; the last dimension is the row */
+  size_t shape[SL_MAX_RANK];
+  size_t stride[SL_BROADCAST_MAX_INPUTS][SL_MAX_RANK]; /* elements, 0 along broadcast dimensions */
+  size_t elem[SL_BROADCAST_MAX_INPUTS], out_elem;      /* bytes per element */
+  size_t rows, row_len;
+} sl_broadcast_t;
+/* Plans inputs 0..count-1 of n over output 0, failing (with the inputs named) unless they broadcast
+ * and the output has their broadcast shape. Dtypes are the caller's to check. */
+sl_status_t sl_broadcast_plan(sl_model_t* m, const sl_node_t* n, int32_t count, sl_broadcast_t* b);
+/* One row: in[i] is input i's first element for it, stepping step[i] (0 or 1) elements; y the
+ * row's first output element; len elements. */
+typedef void (*sl_broadcast_row_fn)(const void* ctx, const void* const* in, const size_t* step, void* y,
+                                    size_t len);
+/* Calls row for every row of the plan, on the model's threads in tasks of about 16k elements. */
+void sl_broadcast_run(const sl_model_t* m, const sl_node_t* n, const sl_broadcast_t* b, sl_broadcast_row_fn row,
+                      const void* ctx);
+/* Checks a fused activation read from the options table (its type, clamp min and max); the
+ * elementwise functions NEG and after, which only ACTIVATION runs, are refused. */
 sl_status_t sl_parse_activation(sl_model_t* m, const sl_node_t* n, uint8_t type, float min, float max,
                                 sl_activation_t* act);
+/* The same for the ACTIVATION op, which takes every type, and POW's exponent (finite). */
+sl_status_t sl_parse_unary(sl_model_t* m, const sl_node_t* n, uint8_t type, float min, float max, float exponent,
+                           sl_activation_t* act);
 /* Splits act into the clamp a kernel applies (mm) and what must run after it on vunary: act
  * itself, or NONE when the clamp is all of it (ReLU, ReLU6, Clamp, none). */
 sl_activation_t sl_activation_split(const sl_activation_t* act, sl_minmax_t* mm);

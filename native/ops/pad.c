@@ -24,7 +24,8 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
     return sl_node_fail(m, n, "%u pads given, expected %d (begin and end per dimension)", pads.len, 2 * x->rank);
   for (int32_t d = 0; d < x->rank; d++) {
     int32_t b = sl_fb_vec_i32(fb, pads, (uint32_t)d), e = sl_fb_vec_i32(fb, pads, (uint32_t)(d + x->rank));
-    if (b < 0 || e < 0 || b > 65536 || e > 65536) return sl_node_fail(m, n, "pads must be 0..65536");
+    const int32_t ends[2] = {b, e};
+    if ((st = sl_expect_window(m, n, "pads", 0, 2, ends)) != SL_OK) return st;
     int64_t padded = (int64_t)x->shape[d] + b + e;
     if (padded > INT32_MAX) return sl_node_fail(m, n, "dimension %d would pad to %lld", d, (long long)padded);
     p->in_shape[d] = x->shape[d];

@@ -46,10 +46,10 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   sl_tensor_t *x = sl_in(m, n, 0), *y = sl_out(m, n, 0);
   sl_status_t st = sl_expect_f32(m, n, x, "input", 4);
   if (st == SL_OK) st = sl_expect_f32(m, n, y, "output", 4);
+  const int32_t window[4] = {p->kh, p->kw, p->sh, p->sw};
+  if (st == SL_OK) st = sl_expect_window(m, n, "kernel and stride", 1, 4, window);
+  if (st == SL_OK) st = sl_expect_batch_only(m, n);
   if (st != SL_OK) return st;
-  if (p->kh < 1 || p->kw < 1 || p->sh < 1 || p->sw < 1 || p->kh > 65536 || p->kw > 65536 ||
-      p->sh > 65536 || p->sw > 65536)
-    return sl_node_fail(m, n, "kernel and stride must be 1..65536");
   if (p->pt < 0 || p->pl < 0 || p->pb < 0 || p->pr < 0 || p->pt >= p->kh || p->pb >= p->kh ||
       p->pl >= p->kw || p->pr >= p->kw)
     return sl_node_fail(m, n, "paddings must be non-negative and smaller than the kernel");
@@ -226,6 +226,7 @@ static sl_status_t prepare_global(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   sl_tensor_t *x = sl_in(m, n, 0), *y = sl_out(m, n, 0);
   sl_status_t st = sl_expect_f32(m, n, x, "input", 4);
   if (st == SL_OK) st = sl_expect_f32(m, n, y, "output", -1);
+  if (st == SL_OK) st = sl_expect_batch_only(m, n);
   if (st != SL_OK) return st;
   int32_t keep[4] = {x->shape[0], x->shape[1], 1, 1};
   st = y->rank == 2 ? sl_expect_shape(m, n, y, "output", 2, keep) : sl_expect_shape(m, n, y, "output", 4, keep);
@@ -266,6 +267,22 @@ static void run_global(const sl_model_t* m, const sl_node_t* n) {
   sl_parallel_for(m, (p->planes + p->per_task - 1) / p->per_task, planes_task, &j);
 }
 
-const sl_op_def_t sl_op_max_pool2d = {SL_OP_SCHEMA(MAX_POOL2D), 1, 1, prepare, run_max, NULL};
-const sl_op_def_t sl_op_avg_pool2d = {SL_OP_SCHEMA(AVG_POOL2D), 1, 1, prepare, run_avg, NULL};
-const sl_op_def_t sl_op_global_avg_pool = {SL_OP_SCHEMA(GLOBAL_AVG_POOL), 1, 1, prepare_global, run_global, NULL};
+/* A new batch (sl_expect_batch_only): windows and counts stay; only the planes change. */
+static sl_status_t resize(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
+  (void)fb;
+  const sl_tensor_t* x = sl_in(m, n, 0);
+  ((pool_params_t*)n->params)->planes = (size_t)x->shape[0] * (size_t)x->shape[1];
+  return SL_OK;
+}
+
+static sl_status_t resize_global(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
+  (void)fb;
+  const sl_tensor_t* x = sl_in(m, n, 0);
+  ((global_params_t*)n->params)->planes = (size_t)x->shape[0] * (size_t)x->shape[1];
+  return SL_OK;
+}
+
+const sl_op_def_t sl_op_max_pool2d = {SL_OP_SCHEMA(MAX_POOL2D), 1, 1, prepare, run_max, resize};
+const sl_op_def_t sl_op_avg_pool2d = {SL_OP_SCHEMA(AVG_POOL2D), 1, 1, prepare, run_avg, resize};
+const sl_op_def_t sl_op_global_avg_pool = {SL_OP_SCHEMA(GLOBAL_AVG_POOL), 1, 1, prepare_global, run_global,
+                                           resize_global};

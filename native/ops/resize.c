@@ -112,6 +112,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   sl_tensor_t *x = sl_in(m, n, 0), *y = sl_out(m, n, 0);
   sl_status_t st = sl_expect_f32(m, n, x, "input", 4);
   if (st == SL_OK) st = sl_expect_f32(m, n, y, "output", 4);
+  if (st == SL_OK) st = sl_expect_batch_only(m, n);
   if (st != SL_OK) return st;
   if (x->shape[0] != y->shape[0] || x->shape[1] != y->shape[1])
     return sl_node_fail(m, n, "input and output differ in batch or channels");
@@ -190,5 +191,13 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   sl_parallel_for(m, j.p->planes, n->type == SL_OP_RESIZE_NEAREST ? nearest_task : bilinear_task, &j);
 }
 
-const sl_op_def_t sl_op_resize_bilinear = {SL_OP_SCHEMA(RESIZE_BILINEAR), 1, 1, prepare, run, NULL};
-const sl_op_def_t sl_op_resize_nearest = {SL_OP_SCHEMA(RESIZE_NEAREST), 1, 1, prepare, run, NULL};
+/* A new batch (sl_expect_batch_only): the sampling tables stay. */
+static sl_status_t resize(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
+  (void)fb;
+  const sl_tensor_t* x = sl_in(m, n, 0);
+  ((resize_params_t*)n->params)->planes = (size_t)x->shape[0] * (size_t)x->shape[1];
+  return SL_OK;
+}
+
+const sl_op_def_t sl_op_resize_bilinear = {SL_OP_SCHEMA(RESIZE_BILINEAR), 1, 1, prepare, run, resize};
+const sl_op_def_t sl_op_resize_nearest = {SL_OP_SCHEMA(RESIZE_NEAREST), 1, 1, prepare, run, resize};

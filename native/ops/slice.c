@@ -96,6 +96,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
 static void gather_run(char* dst, const char* src, size_t n, size_t stride, size_t elem) {
   size_t off = 0;
   switch (elem) { /* constant sizes, so each memcpy is one load and store */
+    case 1: for (size_t i = 0; i < n; i++, off += stride) dst[i] = src[off]; break;
     case 2: for (size_t i = 0; i < n; i++, off += stride) memcpy(dst + 2 * i, src + off, 2); break;
     case 4: for (size_t i = 0; i < n; i++, off += stride) memcpy(dst + 4 * i, src + off, 4); break;
     default: for (size_t i = 0; i < n; i++, off += stride) memcpy(dst + 8 * i, src + off, 8); break;

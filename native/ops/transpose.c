@@ -1,9 +1,9 @@
-/* TRANSPOSE: output dimension d is input dimension perm[d]; and sl_transpose_2d for other ops.
- * Prepare drops size-1 dimensions and merges output dimensions that are also adjacent, in order,
- * in the input: NCHW -> NHWC becomes [C][HW] -> [HW][C] per image. Then either the last dimension
- * stays last and runs of it are copied, or the output's last dimension and the input's contiguous
- * one span 2-D slices, transposed in cache-sized tiles of 4 x 4 vector transposes; the remaining
- * dimensions index the slices. */
+/* TRANSPOSE of any dtype: output dimension d is input dimension perm[d]; and sl_transpose_2d for
+ * other ops. Prepare drops size-1 dimensions and merges output dimensions that are also adjacent, in
+ * order, in the input: NCHW -> NHWC becomes [C][HW] -> [HW][C] per image. Then either the last
+ * dimension stays last and runs of it are copied, or (float32) the output's last dimension and the
+ * input's contiguous one span 2-D slices, transposed in cache-sized tiles of 4 x 4 vector transposes;
+ * the remaining dimensions index the slices. Other dtypes gather each output row element by element. */
 #include <string.h>
 
 #include "op.h"
@@ -104,16 +104,18 @@ void sl_transpose_2d(const sl_model_t* m, const float* in, size_t in_ld, float* 
 typedef struct {
   int32_t rank; /* after merging; the output is dense */
   size_t shape[SL_MAX_RANK], in_stride[SL_MAX_RANK];
+  size_t elem;   /* bytes per element */
   bool copy;     /* the last dimension stays last: copy runs of it */
-  tiles_t tiles; /* otherwise, without its pointers */
+  bool tiled;    /* otherwise, float32: tiles (without their pointers); other dtypes gather rows */
+  tiles_t tiles;
 } transpose_params_t;
 
 static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   transpose_params_t* p = sl_node_params(m, n, sizeof(*p));
   if (p == NULL) return SL_ERROR_OUT_OF_MEMORY;
   sl_tensor_t *x = sl_in(m, n, 0), *y = sl_out(m, n, 0);
-  sl_status_t st = sl_expect_f32(m, n, x, "input", -1);
-  if (st != SL_OK) return st;
+  if (x->sparse != NULL || x->dtype != y->dtype)
+    return sl_node_fail(m, n, "input (%s) and output (%s) must have one dense dtype", x->name, y->name);
   sl_fb_vec_t perm = sl_transpose_options_perm(fb, &n->options);
   if (fb->error) return SL_OK; /* reported by the loader */
   if (perm.len != (uint32_t)x->rank)
@@ -144,14 +146,16 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
       p->rank++;
     }
   }
-  if ((st = sl_expect_f32(m, n, y, "output", x->rank)) != SL_OK) return st;
-  if ((st = sl_expect_shape(m, n, y, "output", x->rank, out_shape)) != SL_OK) return st;
+  sl_status_t st = sl_expect_shape(m, n, y, "output", x->rank, out_shape);
+  if (st != SL_OK) return st;
   if (p->rank == 0) { /* one element */
     p->rank = 1;
     p->shape[0] = p->in_stride[0] = 1;
   }
+  p->elem = x->num_bytes / x->num_elems;
   p->copy = p->in_stride[p->rank - 1] == 1;
-  if (p->copy) return SL_OK;
+  p->tiled = !p->copy && x->dtype == SL_DTYPE_FLOAT32;
+  if (!p->tiled) return SL_OK;
   /* Slices: rows along the output's last dimension, columns along the one read contiguously. */
   size_t out_stride[SL_MAX_RANK];
   out_stride[p->rank - 1] = 1;
@@ -176,14 +180,24 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
 
 typedef struct {
   const transpose_params_t* p;
-  const float* x;
-  float* y;
-  size_t run, units, per_task; /* copy: runs of `run` floats, per_task of them per task */
-} copy_job_t;
+  const char* x;
+  char* y;
+  size_t run, units, per_task; /* output rows of `run` elements, per_task of them per task */
+} rows_job_t;
 
-static void copy_task(void* ctx, size_t task, size_t thread) {
+/* n elements of elem bytes, `stride` elements apart in src, to consecutive dst. */
+static void gather_row(char* dst, const char* src, size_t n, size_t stride, size_t elem) {
+  switch (elem) { /* constant sizes, so each memcpy is one load and store */
+    case 1: for (size_t i = 0; i < n; i++) dst[i] = src[i * stride]; break;
+    case 2: for (size_t i = 0; i < n; i++) memcpy(dst + 2 * i, src + 2 * i * stride, 2); break;
+    case 4: for (size_t i = 0; i < n; i++) memcpy(dst + 4 * i, src + 4 * i * stride, 4); break;
+    default: for (size_t i = 0; i < n; i++) memcpy(dst + 8 * i, src + 8 * i * stride, 8); break;
+  }
+}
+
+static void rows_task(void* ctx, size_t task, size_t thread) {
   (void)thread;
-  const copy_job_t* j = ctx;
+  const rows_job_t* j = ctx;
   const transpose_params_t* p = j->p;
   size_t u0 = task * j->per_task, u1 = u0 + j->per_task < j->units ? u0 + j->per_task : j->units;
   int32_t idx[SL_MAX_RANK] = {0};
@@ -193,8 +207,12 @@ static void copy_task(void* ctx, size_t task, size_t thread) {
     rest /= p->shape[d];
     in += (size_t)idx[d] * p->in_stride[d];
   }
+  size_t elem = p->elem, row_bytes = j->run * elem, stride = p->in_stride[p->rank - 1];
   for (size_t u = u0; u < u1; u++) {
-    memcpy(j->y + u * j->run, j->x + in, j->run * sizeof(float));
+    if (p->copy)
+      memcpy(j->y + u * row_bytes, j->x + in * elem, row_bytes);
+    else
+      gather_row(j->y + u * row_bytes, j->x + in * elem, j->run, stride, elem);
     /* Odometer over the output's leading dimensions, keeping the input offset in step. */
     for (int32_t d = p->rank - 2; d >= 0; d--) {
       in += p->in_stride[d];
@@ -207,12 +225,12 @@ static void copy_task(void* ctx, size_t task, size_t thread) {
 
 static void run(const sl_model_t* m, const sl_node_t* n) {
   const transpose_params_t* p = n->params;
-  const float* x = sl_in(m, n, 0)->data;
-  float* y = sl_out(m, n, 0)->data;
-  if (p->copy) {
+  void* x = sl_in(m, n, 0)->data;
+  void* y = sl_out(m, n, 0)->data;
+  if (!p->tiled) {
     size_t run = p->shape[p->rank - 1];
-    copy_job_t j = {p, x, y, run, sl_out(m, n, 0)->num_elems / run, run >= CHUNK ? 1 : CHUNK / run};
-    sl_parallel_for(m, (j.units + j.per_task - 1) / j.per_task, copy_task, &j);
+    rows_job_t j = {p, x, y, run, sl_out(m, n, 0)->num_elems / run, run >= CHUNK ? 1 : CHUNK / run};
+    sl_parallel_for(m, (j.units + j.per_task - 1) / j.per_task, rows_task, &j);
   } else {
     tiles_t t = p->tiles;
     t.in = x;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../kernels/f32-winograd_in/matrices.h"
+#include "implicit_conv.h"
 #include "winograd.h"
 
 static size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
@@ -107,26 +108,15 @@ typedef struct {
   float* planes;
 } job_t;
 
-/* Task = input channel: its zero-padded plane. */
+/* Task = input channel: its zero-padded plane (m * tiles + 2 >= out + 2 = in + both paddings per
+ * side, so the tiles never read past it). */
 static void fill_task(void* ctx, size_t ic, size_t thread) {
   (void)thread;
   const job_t* j = ctx;
   const sl_winograd_t* c = j->c;
   const sl_conv2d_shape_t* s = &c->s;
-  const float* in = j->x + ic * s->in_h * s->in_w;
-  float* plane = j->planes + ic * c->plane;
-  /* The plane holds the padded input (m * tiles + 2 >= out + 2 = in + both paddings per side), then zeros. */
-  const size_t rows = c->plane / c->row_len, left = s->pad_left, right = c->row_len - left - s->in_w;
-  for (size_t r = 0; r < rows; r++) {
-    float* row = plane + r * c->row_len;
-    if (r < s->pad_top || r - s->pad_top >= s->in_h) {
-      memset(row, 0, c->row_len * sizeof(float));
-      continue;
-    }
-    memset(row, 0, left * sizeof(float));
-    memcpy(row + left, in + (r - s->pad_top) * s->in_w, s->in_w * sizeof(float));
-    memset(row + left + s->in_w, 0, right * sizeof(float));
-  }
+  sl_conv2d_fill_planes(s, j->x + ic * s->in_h * s->in_w, j->planes + ic * c->plane, c->row_len,
+                        c->plane / c->row_len, c->plane);
 }
 
 /* Task = (block of tiles, range of output channels): input transforms into the thread's V, the

@@ -24,6 +24,16 @@ sl_status_t sl_node_fail(sl_model_t* m, const sl_node_t* n, const char* fmt, ...
                  (int)(n - m->nodes), sl_op_table[n->type]->name, n->name, msg);
 }
 
+sl_status_t sl_node_unsupported(sl_model_t* m, const sl_node_t* n, const char* fmt, ...) {
+  char msg[384];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  return sl_fail(m, SL_ERROR_UNSUPPORTED, "operator %d (%s): %s %s", (int)(n - m->nodes), n->name,
+                 sl_op_table[n->type]->name, msg);
+}
+
 bool sl_memory_fits(sl_model_t* m, size_t bytes) {
   size_t need = sl_size_sat_add(m->memory_used, bytes);
   if (need < SIZE_MAX && need <= m->memory_limit) return true; /* SIZE_MAX: a size that overflowed */

@@ -533,8 +533,13 @@ static void test_winograd_out(const sl_ukernel_t* k) {
 
 /* --- row kernels ------------------------------------------------------------------------ */
 
-/* Random lengths with tails, inputs from saturation to zero, and NaN everywhere; infinities
- * only where every form of an activation must agree on them (the piecewise-linear ones). */
+/* Random lengths with tails, inputs from saturation to zero (negatives, where sqrt, log and
+ * fractional powers give NaN), and NaN everywhere; infinities only where every form of an
+ * activation must agree on them (all but the smooth ones of sl_v_exp, which saturate before
+ * libm overflows). POW runs at each exponent of POW_EXPONENTS. */
+static const float POW_EXPONENTS[] = {2.0f, 3.0f, -1.0f, 0.5f, -0.5f, 1.7f, 0.0f, -2.0f, 7.0f, -2.5f, 1e9f};
+enum { POW_COUNT = sizeof(POW_EXPONENTS) / sizeof(POW_EXPONENTS[0]) };
+
 static void test_vunary(const sl_ukernel_t* k) {
   for (int trial = 0; trial < 40; trial++) {
     size_t n = 1 + rnd(trial < 20 ? 40 : 1100);
@@ -543,15 +548,18 @@ static void test_vunary(const sl_ukernel_t* k) {
     float* want = xmalloc(n * sizeof(float));
     for (size_t i = 0; i < n; i++) x[i] = frand() * (i % 3 == 0 ? 12.0f : 4.0f);
     x[rnd((uint32_t)n)] = (float)(rnd(3)) * 100.0f - 100.0f; /* -100, 0 or 100 */
-    for (int t = 0; t < SL_ACT_COUNT; t++) {
-      sl_activation_t act = {(sl_act_type_t)t, -0.5f, 2.0f, 3.0f};
-      bool piecewise_linear = t <= SL_ACT_HARDSIGMOID;
-      if (trial % 2 == 1) poison(x, n, piecewise_linear);
+    if (trial % 4 == 2) x[rnd((uint32_t)n)] = rnd(2) ? 1e-40f : -0.0f; /* subnormal, negative zero */
+    for (int t = 0; t < SL_ACT_COUNT + POW_COUNT - 1; t++) {
+      sl_act_type_t type = t < SL_ACT_COUNT ? (sl_act_type_t)t : SL_ACT_POW;
+      float exponent = POW_EXPONENTS[t < SL_ACT_COUNT ? 0 : t - SL_ACT_COUNT + 1];
+      sl_activation_t act = {type, -0.5f, 2.0f, exponent};
+      bool infinities = type <= SL_ACT_HARDSIGMOID || type >= SL_ACT_NEG;
+      if (trial % 2 == 1) poison(x, n, infinities);
       sl_f32_vunary_ref(&act, x, want, n);
       got[n] = 12345.0f;
       k->fn.vunary(&act, x, got, n);
       char shape[64];
-      snprintf(shape, sizeof(shape), "activation %d, n=%zu", t, n);
+      snprintf(shape, sizeof(shape), "activation %d (exponent %g), n=%zu", (int)type, (double)exponent, n);
       compare(k->name, shape, got, want, n, 1.0f);
       if (got[n] != 12345.0f) fail(k->name, "wrote past the end");
       for (size_t i = 0; i < n; i++) x[i] = isfinite(x[i]) ? x[i] : frand(); /* unpoison for the next */

@@ -39,9 +39,14 @@ def _convert(args):
     from .errors import ConversionError
 
     show = _progress_bar if os.path.getsize(args.model) > 1 << 20 or args.progress else None
+    options = dict(weights=args.weights, progress=show)
+    if ext == ".onnx":
+        options.update(dims=_sizes(args.dims, "--dims"), fixed_dims=_sizes(args.fixed_dims, "--fixed-dims"))
+    elif args.dims or args.fixed_dims:
+        raise ValueError("--dims and --fixed-dims name an ONNX model's dimensions")
     convert = from_tflite if ext == ".tflite" else from_onnx
     try:   # a malformed model raises ConversionError (a message, no traceback); so does running out of memory
-        converted = convert(args.model, weights=args.weights, progress=show)
+        converted = convert(args.model, **options)
     except MemoryError as e:
         raise ConversionError(f"{args.model}: out of memory while converting") from e
     out = args.output or os.path.splitext(args.model)[0] + ".slite"
@@ -50,6 +55,17 @@ def _convert(args):
     converted.save(out)   # atomic: an existing .slite is replaced only by a verified one
     print(format_summary(summarize(data, loaded)))
     print(f"wrote {out}")
+
+
+def _sizes(text, flag):
+    """{name: size} from "batch=8,seq=128"."""
+    sizes = {}
+    for item in filter(None, (text or "").split(",")):
+        name, _, size = item.partition("=")
+        if not name or not size.isdigit():
+            raise ValueError(f"{flag} takes name=size pairs separated by commas (batch=8,seq=128), got '{item}'")
+        sizes[name.strip()] = int(size)
+    return sizes
 
 
 def _run(args):
@@ -215,6 +231,8 @@ def main(argv=None):
     p.add_argument("-o", "--output", help="the .slite to write (default: next to the model)")
     p.add_argument("--weights", choices=["fp32", "fp16"], help="weight precision (default: the model's own)")
     p.add_argument("--progress", action="store_true", help="show the progress bar for small models too")
+    p.add_argument("--dims", metavar="NAME=MAX,...", help="ONNX: maxima of the named dimensions that vary at run time")
+    p.add_argument("--fixed-dims", metavar="NAME=SIZE,...", help="ONNX: sizes of named dimensions that stay fixed")
     p.set_defaults(fn=_convert)
     p = sub.add_parser("ops", help="the ops each converter maps (torch, onnx, tflite) and the runtime's op types")
     p.add_argument("frontend", nargs="?", choices=["torch", "onnx", "tflite", "runtime", "all"], default="all")

@@ -6,6 +6,7 @@ import numpy as np
 from . import _schema as S
 
 _OP_NAMES = {v: k for k, v in vars(S.OpType).items() if not k.startswith("_")}
+_DTYPE_NAMES = {v: k.lower() for k, v in vars(S.DType).items() if not k.startswith("_")}
 
 
 @dataclass
@@ -20,6 +21,7 @@ class Layer:
     flops: int = 0              # multiply-adds x 2 the kernels execute
     weight_bytes: int = 0
     fused_into: int = None      # the op whose fused block runs this one (the runtime's plan here)
+    output_dtype: str = "float32"
 
 
 @dataclass
@@ -62,7 +64,8 @@ def summarize(data, loaded=None):
     for i in range(model.OperatorsLength()):
         op = model.Operators(i)
         shape = shape_of(tensors[op.Outputs(0)])
-        layer = Layer(i, _OP_NAMES.get(op.Type(), str(op.Type())), op.Name().decode(), shape)
+        layer = Layer(i, _OP_NAMES.get(op.Type(), str(op.Type())), op.Name().decode(), shape,
+                      output_dtype=_DTYPE_NAMES.get(tensors[op.Outputs(0)].Dtype(), "?"))
         if layer.type in ("CONV2D", "FULLY_CONNECTED"):
             w = tensors[op.Inputs(1)]
             wshape = w.ShapeAsNumpy().tolist()
@@ -102,7 +105,7 @@ def summarize(data, loaded=None):
 
 
 def format_summary(summary):
-    width = max([18] + [len(_shape_text(l.output_shape)) for l in summary.layers])
+    width = max([18] + [len(_output_text(l)) for l in summary.layers])
     lines = [f"{'#':>3}  {'op':<16} {'name':<28} {'output':<{width}} {'density':>7} {'r':>2} "
              f"{'MFLOPs':>9} {'dense MF':>9} {'weights KB':>10}"]
     for l in summary.layers:
@@ -110,7 +113,7 @@ def format_summary(summary):
         r = str(l.group_size) if l.group_size else ("-" if dens else "")
         name = l.name if l.fused_into is None else "+ " + l.name
         name = name if len(name) <= 28 else "…" + name[-27:]   # the tail tells layers apart
-        lines.append(f"{l.index:>3}  {l.type:<16} {name:<28} {_shape_text(l.output_shape):<{width}} {dens:>7} "
+        lines.append(f"{l.index:>3}  {l.type:<16} {name:<28} {_output_text(l):<{width}} {dens:>7} "
                      f"{r:>2} {l.flops / 1e6:>9.2f} {l.flops_dense / 1e6:>9.2f} {l.weight_bytes / 1024:>10.1f}")
     total, dense = sum(l.flops for l in summary.layers), sum(l.flops_dense for l in summary.layers)
     lines.append(f"total: {total / 1e6:.1f} MFLOPs executed vs {dense / 1e6:.1f} dense "
@@ -128,6 +131,12 @@ def format_summary(summary):
 
 def _shape_text(shape):
     return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def _output_text(layer):
+    """The output's shape, and its dtype unless float32: '[2, 12] bool'."""
+    dtype = "" if layer.output_dtype == "float32" else " " + layer.output_dtype
+    return _shape_text(layer.output_shape) + dtype
 
 
 def summarize_file(path):

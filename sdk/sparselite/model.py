@@ -18,7 +18,9 @@ except ImportError:
 from ._abi import DTYPES, ISA_BITS
 from .errors import InputError
 
-_TYPECODES = {"float32": "f", "int32": "i", "int64": "q", "uint16": "H", "uint32": "I"}  # array module's
+# The array module's typecodes; it has no bool, so bools travel as bytes of 0 and 1 ('B').
+_TYPECODES = {"float32": "f", "int32": "i", "int64": "q", "uint16": "H", "uint32": "I", "bool": "B"}
+_FORMATS = {"bool": ("B", "?")}  # memoryview formats a bool input takes ('?': numpy's)
 _ITEMSIZE = dict(DTYPES.values())
 
 
@@ -87,7 +89,7 @@ def _input_bytes(spec, value, shape):
     except TypeError:
         raise InputError(f"input '{spec.name}': pass a numpy array, array.array, memoryview or sparselite.Tensor, "
                          f"got {type(value).__name__}") from None
-    if view.format.lstrip("@=<") != typecode:
+    if view.format.lstrip("@=<") not in _FORMATS.get(spec.dtype, (typecode,)):
         raise InputError(f"input '{spec.name}' must be {spec.dtype} (array typecode '{typecode}'), "
                          f"got format '{view.format}'")
     count = prod(shape)

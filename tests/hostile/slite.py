@@ -12,7 +12,7 @@ import numpy as np
 from sparselite import _schema as S
 
 DTYPES = {"float32": S.DType.FLOAT32, "float16": S.DType.FLOAT16, "int32": S.DType.INT32,
-          "int64": S.DType.INT64, "uint16": S.DType.UINT16, "uint32": S.DType.UINT32}
+          "int64": S.DType.INT64, "uint16": S.DType.UINT16, "uint32": S.DType.UINT32, "bool": S.DType.BOOL}
 ALIGN = 64
 
 

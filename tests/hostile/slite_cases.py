@@ -24,6 +24,8 @@ BIG = [0, -1, I32_MIN, 1 << 16, (1 << 16) + 1, (1 << 30) + 2, I32_MAX]   # optio
 OP_TYPES = sorted((k for k in vars(S.OpType) if not k.startswith("_")), key=lambda k: getattr(S.OpType, k))
 OPTIONS_TAGS = sum(1 for k in vars(S.OpOptions) if not k.startswith("_"))   # NONE included: one past the last
 BINARY = ("ADD", "SUB", "MUL", "DIV", "PRELU")
+# (inputs, their dtype, the output's) of the ops over booleans, for cases that only vary shapes
+BOOL_IO = {"COMPARE": (2, "float32", "bool"), "LOGICAL": (2, "bool", "bool"), "WHERE": (3, "bool", "bool")}
 
 
 def i32(v):
@@ -226,11 +228,87 @@ def binary_cases(op):
         for act in (11, 255):
             yield f"activation{act}", one(op, [(2, 3), (2, 3)], (2, 3), dict(Activation=act))
         yield "clamp_nan", one(op, [(2, 3), (2, 3)], (2, 3), dict(Activation=3, ActMin=float("nan"), ActMax=1.0))
+        # Integers: the extremes that overflow (INT_MIN / -1, INT_MIN * -1), x / 0, mixed dtypes.
+        for t, info in (("int32", np.iinfo(np.int32)), ("int64", np.iinfo(np.int64))):
+            a = np.array([info.min, info.min, info.max, info.max, -7, 7, 0, 5], t)
+            b = np.array([-1, 0, 1, -1, 2, -2, 0, 0], t)
+            yield f"{t}_extremes", one(op, [], (8,), consts=[a, b], out_dtype=t)
+            yield f"{t}_broadcast_rank8", one(op, [(2,) * 8, (1, 2, 1, 2)], (2,) * 8, dtype=t, out_dtype=t)
+            yield f"{t}_activation1", one(op, [(2, 3), (2, 3)], (2, 3), dict(Activation=1), dtype=t, out_dtype=t)
+        yield "int32_int64", one(op, [(2, 3)], (2, 3), consts=[np.ones((2, 3), np.int64)], dtype="int32",
+                                 out_dtype="int32")
+        yield "int64_to_float32", one(op, [(2, 3), (2, 3)], (2, 3), dtype="int64")
+        yield "bool", one(op, [(2, 3), (2, 3)], (2, 3), dtype="bool", out_dtype="bool")
+
+
+def compare_cases():
+    for kind in (6, 255):
+        yield f"kind{kind}", one("COMPARE", [(2, 3), (2, 3)], (2, 3), dict(Kind=kind), out_dtype="bool")
+    for t in ("float32", "int32", "int64", "bool"):
+        yield f"{t}_broadcast_rank8_vs_rank0", one("COMPARE", [(2,) * 8, ()], (2,) * 8, dict(Kind=2), dtype=t,
+                                                    out_dtype="bool")
+    yield "float32_int32", one("COMPARE", [(2, 3)], (2, 3), consts=[np.zeros((2, 3), np.int32)], out_dtype="bool")
+    yield "uint16", one("COMPARE", [(2, 3), (2, 3)], (2, 3), dtype="uint16", out_dtype="bool")
+    yield "output_float32", one("COMPARE", [(2, 3), (2, 3)], (2, 3))
+    yield "no_broadcast", one("COMPARE", [(2, 3), (3, 2)], (2, 3), out_dtype="bool")
+    yield "output_shape_wrong", one("COMPARE", [(2, 1), (1, 3)], (3, 2), out_dtype="bool")
+    yield "broadcast_to_2e31", one("COMPARE", [(65536, 1), (1, 32768)], (65536, 32768), out_dtype="bool")
+    yield "broadcast_to_2e32_declared_1", one("COMPARE", [(65536, 1), (1, 65536)], (1,), out_dtype="bool")
+    yield "nan_inf_consts", one("COMPARE", [(4,)], (4,), dict(Kind=1), out_dtype="bool",
+                                consts=[np.array([np.nan, np.inf, -np.inf, -0.0], np.float32)])
+    yield "int64_extremes", one("COMPARE", [], (3,), dict(Kind=5), out_dtype="bool",
+                                consts=[np.array([-2**63, 2**63 - 1, 0], np.int64), np.array([2**63 - 1], np.int64)])
+    yield "second_sparse", one("COMPARE", [(8, 4)], (8, 4), out_dtype="bool",
+                               consts=[lambda m: m.sparse((8, 4), [0, 1], [2], r=8)])
+
+
+def logical_cases():
+    for kind in (4, 255):
+        yield f"kind{kind}", one("LOGICAL", [(2, 3), (2, 3)], (2, 3), dict(Kind=kind), dtype="bool", out_dtype="bool")
+    yield "not_two_inputs", one("LOGICAL", [(2, 3), (2, 3)], (2, 3), dict(Kind=3), dtype="bool", out_dtype="bool")
+    yield "and_one_input", one("LOGICAL", [(2, 3)], (2, 3), dict(Kind=0), dtype="bool", out_dtype="bool")
+    m = one("LOGICAL", [(2, 3)], (2, 3), dict(Kind=1), dtype="bool", out_dtype="bool")
+    m.ops[0]["inputs"] = [0, -1]
+    yield "or_second_absent", m
+    yield "int32_inputs", one("LOGICAL", [(2, 3), (2, 3)], (2, 3), dtype="int32", out_dtype="bool")
+    yield "float32_output", one("LOGICAL", [(2, 3), (2, 3)], (2, 3), dtype="bool")
+    yield "xor_rank8_vs_rank0", one("LOGICAL", [(2,) * 8, ()], (2,) * 8, dict(Kind=2), dtype="bool", out_dtype="bool")
+    yield "not_rank0", one("LOGICAL", [()], (), dict(Kind=3), dtype="bool", out_dtype="bool")
+    yield "broadcast_to_2e31", one("LOGICAL", [(65536, 1), (1, 32768)], (65536, 32768), dtype="bool",
+                                   out_dtype="bool")
+    yield "bytes_past_1", one("LOGICAL", [], (4,), dict(Kind=2), out_dtype="bool",
+                              consts=[np.array([0, 2, 128, 255], np.uint8).view(bool), np.ones(4, bool)])
+
+
+def where_cases():
+    cond = np.array([[1], [0], [7], [255]], np.uint8).view(bool)   # any nonzero byte is true
+    for t in ("float32", "int32", "int64", "bool"):
+        yield f"{t}_three_way", one("WHERE", [(4, 1)], (4, 3), consts=[np.zeros(3, t), np.ones((4, 1), t)],
+                                    dtype="bool", out_dtype=t)
+        yield f"{t}_const_condition", one("WHERE", [], (4, 3), consts=[cond, np.zeros((1, 3), t), np.ones((4, 1), t)],
+                                          out_dtype=t)
+    yield "condition_float32", one("WHERE", [(2, 3), (2, 3), (2, 3)], (2, 3))
+    yield "x_int32_y_float32", one("WHERE", [(2, 3)], (2, 3), consts=[np.zeros(3, np.int32), np.zeros(3, np.float32)],
+                                   dtype="bool", out_dtype="int32")
+    yield "uint16_values", one("WHERE", [(2, 3)], (2, 3), consts=[np.zeros(3, np.uint16), np.zeros(3, np.uint16)],
+                               dtype="bool", out_dtype="uint16")
+    yield "output_dtype_differs", one("WHERE", [(2, 3)], (2, 3), consts=[np.zeros(3, np.int64)] * 2, dtype="bool",
+                                      out_dtype="int32")
+    yield "no_broadcast", one("WHERE", [(2, 3), (3, 3), (2, 3)], (2, 3), dtype="bool", out_dtype="bool")
+    yield "output_shape_wrong", one("WHERE", [(2, 1), (1, 3), (1,)], (3, 2), dtype="bool", out_dtype="bool")
+    yield "rank8_rank0_rank4", one("WHERE", [(2,) * 8, (), (1, 2, 1, 2)], (2,) * 8, dtype="bool", out_dtype="bool")
+    yield "broadcast_to_2e31", one("WHERE", [(65536, 1), (1, 32768), ()], (65536, 32768), dtype="bool",
+                                   out_dtype="bool")
+    yield "x_sparse", one("WHERE", [(8, 4)], (8, 4), dtype="bool",
+                          consts=[lambda m: m.sparse((8, 4), [0, 1], [2], r=8), np.zeros(4, np.float32)])
 
 
 def activation_cases():
-    for act in list(range(11)) + [11, 128, 255]:
+    for act in list(range(19)) + [19, 128, 255]:
         yield f"type{act}_rank0", one("ACTIVATION", [()], (), dict(Activation=act, Min=-1.0, Max=1.0))
+    for e in (float("nan"), float("inf"), float("-inf"), 3e38, -1e-45, 0.0, 64.0, 65.0, 16777217.0, -0.5):
+        yield f"pow{e}", one("ACTIVATION", [], (6,), dict(Activation=18, Exponent=e),
+                             consts=[np.array([-np.inf, -1, -0.0, 0, 1e-40, np.nan], np.float32)])
     for lo, hi in [(1.0, -1.0), (float("nan"), 1.0), (float("nan"), float("nan")), (float("inf"), float("inf")),
                    (float("-inf"), float("-inf"))]:
         yield f"clamp_{lo}_{hi}", one("ACTIVATION", [(3, 5)], (3, 5), dict(Activation=3, Min=lo, Max=hi))
@@ -519,6 +597,79 @@ def slice_cases():
                               consts=[np.arange(4, dtype=np.uint32)], out_dtype="uint32")
 
 
+def cumsum_cases():
+    for a in (2, -3, I32_MAX, I32_MIN):
+        yield f"axis{a}", one("CUMSUM", [(2, 3)], (2, 3), dict(Axis=a))
+    yield "rank0", one("CUMSUM", [()], (), dict(Axis=0))
+    yield "uint16", one("CUMSUM", [(2, 3)], (2, 3), dict(Axis=0), dtype="uint16", out_dtype="uint16")
+    yield "bool", one("CUMSUM", [(2, 3)], (2, 3), dict(Axis=0), dtype="bool", out_dtype="bool")
+    yield "dtype_differs", one("CUMSUM", [(2, 3)], (2, 3), dict(Axis=0), dtype="int32", out_dtype="int64")
+    yield "shape_differs", one("CUMSUM", [(2, 3)], (3, 2), dict(Axis=0))
+    yield "sparse", one("CUMSUM", [], (8, 4), dict(Axis=1), consts=[lambda m: m.sparse((8, 4), [0, 1], [2], r=8)])
+    for dtype, info in (("int32", np.iinfo(np.int32)), ("int64", np.iinfo(np.int64))):   # sums that wrap
+        v = np.array([info.max, 1, info.max, info.min, -1, info.min], dtype)
+        for excl, rev in ((False, False), (True, True)):
+            yield f"{dtype}_wraps_{excl}_{rev}", one("CUMSUM", [], (6,), dict(Axis=0, Exclusive=excl, Reverse=rev),
+                                                  consts=[v], out_dtype=dtype)
+    yield "axis_2e31m1", one("CUMSUM", [(1, I32_MAX)], (1, I32_MAX), dict(Axis=1))
+    yield "inner_2e31m1", one("CUMSUM", [(1, I32_MAX)], (1, I32_MAX), dict(Axis=0))
+
+
+def expand_cases():
+    yield "no_broadcast", one("EXPAND", [(3,)], (4,))
+    yield "input_rank_greater", one("EXPAND", [(2, 3)], (3,))
+    yield "dtype_differs", one("EXPAND", [(3,)], (2, 3), out_dtype="int32")
+    yield "to_2e31", one("EXPAND", [(1,)], (32768, 65536))
+    yield "to_2e31m1_int64", one("EXPAND", [], (1, I32_MAX), consts=[np.array(7, np.int64)], out_dtype="int64")
+    yield "rank8", one("EXPAND", [(1, 2) * 4], (2,) * 8)
+    yield "rank0_to_rank0", one("EXPAND", [()], ())
+    yield "bool_const", one("EXPAND", [], (3, 2), consts=[np.array([True, False])], out_dtype="bool")
+    yield "uint16_inner_fill", one("EXPAND", [], (3, 70000), consts=[np.arange(3, dtype=np.uint16).reshape(3, 1)],
+                                   out_dtype="uint16")
+    yield "sparse", one("EXPAND", [], (2, 8, 4), consts=[lambda m: m.sparse((8, 4), [0, 1], [2], r=8)])
+
+
+def gather_elements_cases():
+    def ge(name, xs, idx, out, axis=1, **kw):
+        return name, one("GATHER_ELEMENTS", [xs], out, dict(Axis=axis), consts=[idx], **kw)
+
+    for a in (2, -3, I32_MAX, I32_MIN):
+        yield ge(f"axis{a}", (2, 4), np.zeros((2, 4), np.int32), (2, 4), axis=a)
+    yield ge("index_int32_extremes", (2, 4), np.array([[I32_MIN, I32_MAX, -1, 4], [-4, -5, 3, 0]], np.int32), (2, 4))
+    yield ge("index_int64_extremes", (2, 4), np.array([[-2**63, 2**63 - 1], [1 << 32, -(1 << 32)]], np.int64), (2, 2))
+    yield ge("index_float", (2, 4), np.zeros((2, 4), np.float32), (2, 4))
+    yield ge("index_uint32", (2, 4), np.zeros((2, 4), np.uint32), (2, 4))
+    yield ge("index_rank_differs", (2, 4), np.zeros(8, np.int32), (8,))
+    yield ge("index_wider_than_data", (2, 4), np.zeros((3, 4), np.int32), (3, 4), axis=1)
+    yield ge("index_longer_along_axis", (2, 4), np.full((2, 9), 3, np.int32), (2, 9), axis=1)
+    yield ge("output_shape_differs", (2, 4), np.zeros((2, 3), np.int32), (2, 4))
+    yield ge("output_dtype_differs", (2, 4), np.zeros((2, 3), np.int32), (2, 3), out_dtype="int32")
+    yield ge("rank0", (), np.zeros((), np.int32), (), axis=0)
+    yield ge("data_2e31m1_along_axis", (1, I32_MAX), np.array([[I32_MAX - 1, -1]], np.int32), (1, 2))
+    yield "data_bool_const", one("GATHER_ELEMENTS", [], (2, 2), dict(Axis=0), out_dtype="bool",
+                                 consts=[np.array([[True, False], [False, True]]), np.array([[1, -1], [2, 0]], np.int64)])
+    yield "data_sparse", one("GATHER_ELEMENTS", [], (8, 4), dict(Axis=1), consts=[
+        lambda m: m.sparse((8, 4), [0, 1], [2], r=8), np.zeros((8, 4), np.int32)])
+
+
+def group_norm_cases():
+    for g in BIG + [4]:
+        yield f"groups{g}", one("GROUP_NORM", [(2, 6, 3)], (2, 6, 3), dict(Groups=g))
+    for eps in (0.0, -0.0, -1.0, float("nan"), float("inf"), 1e-45):
+        yield f"epsilon{eps}", one("GROUP_NORM", [(2, 6, 3)], (2, 6, 3), dict(Groups=2, Epsilon=eps))
+    yield "rank1", one("GROUP_NORM", [(6,)], (6,), dict(Groups=1))
+    yield "int32", one("GROUP_NORM", [(2, 6)], (2, 6), dict(Groups=1), dtype="int32", out_dtype="int32")
+    yield "gamma_shape", one("GROUP_NORM", [(2, 6, 3)], (2, 6, 3), dict(Groups=2), consts=[f32(3)])
+    yield "gamma_not_constant", one("GROUP_NORM", [(2, 6, 3), (6,)], (2, 6, 3), dict(Groups=2))
+    yield "beta_without_gamma", one("GROUP_NORM", [(2, 6, 3)], (2, 6, 3), dict(Groups=2), consts=[None, f32(6)])
+    yield "beta_shape", one("GROUP_NORM", [(2, 6, 3)], (2, 6, 3), dict(Groups=2), consts=[f32(6), f32(6, 1)])
+    yield "channels_2e31m1", one("GROUP_NORM", [(1, I32_MAX)], (1, I32_MAX), dict(Groups=I32_MAX))
+    yield "constant_nan_inf", one("GROUP_NORM", [], (1, 2, 3), dict(Groups=1),
+                                  consts=[np.array([[[np.nan, 1, 2], [np.inf, -np.inf, 0]]], np.float32)])
+    yield "constant_same_values", one("GROUP_NORM", [], (1, 2, 3), dict(Groups=2, Epsilon=1e-45),
+                                      consts=[np.full((1, 2, 3), 3e38, np.float32)])
+
+
 PER_OP = {
     "CONV2D": conv2d_cases, "CONV_TRANSPOSE2D": conv_transpose2d_cases, "FULLY_CONNECTED": fully_connected_cases,
     "ACTIVATION": activation_cases,
@@ -528,7 +679,9 @@ PER_OP = {
     "TRANSPOSE": transpose_cases, "GATHER": gather_cases, "CAST": cast_cases, "MEAN_POOL": mean_pool_cases,
     "L2_NORMALIZE": l2_normalize_cases, "RESIZE_BILINEAR": resize_bilinear_cases,
     "DEPTH_TO_SPACE": depth_to_space_cases, "RESIZE_NEAREST": resize_nearest_cases, "REDUCE": reduce_cases,
-    "SLICE": slice_cases,
+    "SLICE": slice_cases, "COMPARE": compare_cases, "LOGICAL": logical_cases, "WHERE": where_cases,
+    "CUMSUM": cumsum_cases, "EXPAND": expand_cases, "GATHER_ELEMENTS": gather_elements_cases,
+    "GROUP_NORM": group_norm_cases,
     **{op: (lambda op=op: binary_cases(op)) for op in BINARY},
 }
 
@@ -576,6 +729,18 @@ def natural(op, shape, **kw):
         ins, opts = [(shape[0], 4 * shape[1], shape[2] // 2, shape[3] // 2)], dict(BlockSize=2)
     elif op == "SLICE":   # all of it, backwards along the last axis
         opts = dict(Begin=[0] * (r - 1) + [shape[-1] - 1] if r else [], Step=[1] * (r - 1) + [-1] if r else [])
+    elif op == "CUMSUM":   # along the last axis, from its end, each element left out
+        opts = dict(Axis=r - 1 if r else 0, Exclusive=True, Reverse=True)
+    elif op == "EXPAND":   # from ones
+        ins = [(1,) * r]
+    elif op == "GATHER_ELEMENTS":   # the last element, by an index of -1
+        consts, out, opts = [np.full((1,) * r, -1, np.int32)], (1,) * r, dict(Axis=0)
+    elif op == "GROUP_NORM":
+        opts = dict(Groups=1)
+    elif op in BOOL_IO:   # against a constant of one element (WHERE: its condition is the input)
+        count, dtype, out_dtype = BOOL_IO[op]
+        consts = [np.ones(1, dtype)] * (count - 1)
+        return one(op, ins, out, opts, consts, dtype=dtype, out_dtype=out_dtype, **kw)
     return one(op, ins, out, opts, consts, **kw)
 
 
@@ -583,7 +748,8 @@ def every_op_cases(op):
     """The generic cases of one op: ranks 0..8, tensors at the element limit, input and output
     lists, options tags, versions."""
     for r in range(9):
-        yield f"rank{r}_all_ones", one(op, [(1,) * r] * (2 if op in BINARY + ("MATMUL",) else 1), (1,) * r)
+        count, dtype, out_dtype = BOOL_IO.get(op, (2 if op in BINARY + ("MATMUL",) else 1, "float32", "float32"))
+        yield f"rank{r}_all_ones", one(op, [(1,) * r] * count, (1,) * r, dtype=dtype, out_dtype=out_dtype)
         # An NCHW op's natural inputs need rank 4; below that, its input alone.
         yield f"rank{r}_natural", one(op, [(2,) * r], (2,) * r) if op in SPATIAL and r < 4 else natural(op, (2,) * r)
     # At the 2^31-element limit, a dimension of 2^31 - 1, and 46340^2 (just under).
@@ -821,6 +987,14 @@ def dynamic_cases():
     yield dyn("slice_refuses_fixed_input_dynamic_output", "SLICE", (2, 6, 5), [0, 0, 0], out=(2, 6, 5),
               options=dict(Begin=[0, 0, 0], Step=[1, 1, 1]), out_axes=ax)
     yield dyn("conv_refuses", "CONV2D", (1, 2, 6, 6), [0, 0, 1, 0], consts=[f32(2, 2, 1, 1)])
+    yield dyn("cumsum_along_dynamic_axis", "CUMSUM", (2, 6, 5), ax, options=dict(Axis=1, Reverse=True))
+    yield dyn("expand_follows_dynamic_axis", "EXPAND", (2, 6, 1), ax, out=(2, 6, 5))
+    yield dyn("expand_refuses_fixed_output", "EXPAND", (2, 6, 5), ax, out_axes=[0, 0, 0])
+    yield dyn("gather_elements_along_dynamic_axis", "GATHER_ELEMENTS", (2, 6, 5), ax, out=(2, 1, 5),
+              options=dict(Axis=1), consts=[np.array([[[5, -6, 6, 0, -1]] * 1] * 2, np.int64)], out_axes=[0, 0, 0])
+    yield dyn("group_norm_dynamic_positions", "GROUP_NORM", (2, 4, 6), [0, 0, 1], options=dict(Groups=2))
+    yield dyn("group_norm_dynamic_channels", "GROUP_NORM", (2, 6, 5), ax, options=dict(Groups=3))
+    yield dyn("pow", "ACTIVATION", (2, 6, 5), ax, options=dict(Activation=18, Exponent=-1.5))
     yield dyn("max_2e31m1", "SOFTMAX", (1, I32_MAX), [0, 1], dims=(("seq", I32_MAX),))
     yield dyn("max_mismatch", "SOFTMAX", (2, 6, 5), ax, dims=(("seq", 7),))
     yield dyn("dim_zero", "SOFTMAX", (2, 6, 5), ax, dims=(("seq", 0),))

@@ -7,6 +7,8 @@
  *   sl_v, sl_vm (a lane mask), sl_v_tail (lanes [0, n) of a partial vector), sl_v_tail_of(n)
  *   load/store, load_tail/store_tail (lanes past the tail read as 0, never written), splat(p), dup(f)
  *   add sub mul div, fma(a, b, acc) = acc + a * b (fused where the ISA has it), abs
+ *   sqrt (IEEE, correctly rounded); getexp(a), getmant(a): a's exponent field less 127 as a float, and a
+ *   with that field set to 127 (for normal a: floor(log2 |a|), and |a| scaled into [1, 2))
  *   max(a, b) = a < b ? b : a and min(a, b) = b < a ? b : a: a NaN in a stays, on every ISA
  *   clamp(v, lo, hi) = min(max(v, lo), hi): a NaN in v stays (lo and hi are never NaN)
  *   lt, eq -> sl_vm; select(m, a, b) = m ? a : b; tail_mask(t)

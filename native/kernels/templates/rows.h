@@ -27,17 +27,79 @@ SL_V_INLINE sl_v sl_v_exp(sl_v x) {
   return sl_v_select(sl_v_eq(x, x), sl_v_mul(p, sl_v_exp2i(t)), x);
 }
 
-/* Abramowitz & Stegun 7.1.26, |error| <= 1.5e-7. */
+/* e^x over all of float's range (the EXP activation, POW): sl_v_exp's reduction, with 2^n applied
+ * as two factors so that n reaches 128 (overflow to +inf) and -150 (through the subnormals to 0). */
+SL_V_INLINE sl_v sl_v_exp_full(sl_v x) {
+  const sl_v c = sl_v_clamp(x, sl_v_dup(-104.0f), sl_v_dup(89.0f));
+  const sl_v magic = sl_v_dup(12582912.0f);
+  const sl_v n = sl_v_sub(sl_v_add(sl_v_mul(c, sl_v_dup(1.44269504f)), magic), magic);
+  const sl_v r = sl_v_sub(sl_v_sub(c, sl_v_mul(n, sl_v_dup(0.693145752f))), sl_v_mul(n, sl_v_dup(1.42860677e-06f)));
+  sl_v p = sl_v_dup(1.38888889e-03f);
+  p = sl_v_fma(p, r, sl_v_dup(8.33333333e-03f));
+  p = sl_v_fma(p, r, sl_v_dup(4.16666667e-02f));
+  p = sl_v_fma(p, r, sl_v_dup(1.66666667e-01f));
+  p = sl_v_fma(p, r, sl_v_dup(0.5f));
+  p = sl_v_fma(p, r, sl_v_dup(1.0f));
+  p = sl_v_fma(p, r, sl_v_dup(1.0f));
+  const sl_v half = sl_v_add(sl_v_mul(n, sl_v_dup(0.5f)), magic); /* n / 2 rounded, + magic: in [-75, 64] */
+  const sl_v rest = sl_v_add(sl_v_sub(n, sl_v_sub(half, magic)), magic);
+  return sl_v_select(sl_v_eq(x, x), sl_v_mul(sl_v_mul(p, sl_v_exp2i(half)), sl_v_exp2i(rest)), x);
+}
+
+/* ln x = e ln2 + ln m for x = m 2^e, m in [sqrt(1/2), sqrt(2)), ln m by Cephes' logf polynomial
+ * in f = m - 1; subnormal x is scaled by 2^23 first. x < 0 gives NaN, 0 -inf, +inf +inf, NaN stays. */
+SL_V_INLINE sl_v sl_v_log(sl_v x) {
+  const sl_v zero = sl_v_dup(0.0f), one = sl_v_dup(1.0f), inf = sl_v_dup(INFINITY);
+  const sl_vm tiny = sl_v_lt(x, sl_v_dup(1.17549435e-38f));
+  const sl_v s = sl_v_select(tiny, sl_v_mul(x, sl_v_dup(8388608.0f)), x);
+  sl_v e = sl_v_sub(sl_v_getexp(s), sl_v_select(tiny, sl_v_dup(23.0f), zero)), m = sl_v_getmant(s);
+  const sl_vm big = sl_v_lt(sl_v_dup(1.41421356f), m);
+  m = sl_v_select(big, sl_v_mul(m, sl_v_dup(0.5f)), m);
+  e = sl_v_select(big, sl_v_add(e, one), e);
+  const sl_v f = sl_v_sub(m, one), z = sl_v_mul(f, f);
+  sl_v p = sl_v_dup(7.0376836292e-2f);
+  p = sl_v_fma(p, f, sl_v_dup(-1.1514610310e-1f));
+  p = sl_v_fma(p, f, sl_v_dup(1.1676998740e-1f));
+  p = sl_v_fma(p, f, sl_v_dup(-1.2420140846e-1f));
+  p = sl_v_fma(p, f, sl_v_dup(1.4249322787e-1f));
+  p = sl_v_fma(p, f, sl_v_dup(-1.6668057665e-1f));
+  p = sl_v_fma(p, f, sl_v_dup(2.0000714765e-1f));
+  p = sl_v_fma(p, f, sl_v_dup(-2.4999993993e-1f));
+  p = sl_v_fma(p, f, sl_v_dup(3.3333331174e-1f));
+  sl_v y = sl_v_fma(e, sl_v_dup(-2.12194440e-4f), sl_v_mul(sl_v_mul(p, f), z));
+  y = sl_v_fma(z, sl_v_dup(-0.5f), y);
+  y = sl_v_fma(e, sl_v_dup(0.693359375f), sl_v_add(f, y));
+  y = sl_v_select(sl_v_lt(x, zero), sl_v_dup(NAN), y);
+  y = sl_v_select(sl_v_eq(x, zero), sl_v_dup(-INFINITY), y);
+  y = sl_v_select(sl_v_eq(x, inf), inf, y);
+  return sl_v_select(sl_v_eq(x, x), y, x);
+}
+
+/* x^k for an integer k >= 0 by repeated squaring (x^0 = 1, NaN included, as powf). */
+SL_V_INLINE sl_v sl_v_powi(sl_v x, uint32_t k) {
+  sl_v r = sl_v_dup(1.0f);
+  for (; k != 0; k >>= 1) {
+    if (k & 1u) r = sl_v_mul(r, x);
+    if (k > 1u) x = sl_v_mul(x, x);
+  }
+  return r;
+}
+
+/* Eigen's rational approximation, an odd over an even polynomial of x clamped to [-4, 4] (where
+ * erf is 1 in float): relative error below 4e-7 everywhere, tiny x included; NaN stays. */
 SL_V_INLINE sl_v sl_v_erf(sl_v x) {
-  const sl_v a = sl_v_abs(x);
-  const sl_v t = sl_v_div(sl_v_dup(1.0f), sl_v_fma(a, sl_v_dup(0.3275911f), sl_v_dup(1.0f)));
-  sl_v p = sl_v_dup(1.061405429f);
-  p = sl_v_fma(p, t, sl_v_dup(-1.453152027f));
-  p = sl_v_fma(p, t, sl_v_dup(1.421413741f));
-  p = sl_v_fma(p, t, sl_v_dup(-0.284496736f));
-  p = sl_v_fma(p, t, sl_v_dup(0.254829592f));
-  const sl_v e = sl_v_sub(sl_v_dup(1.0f), sl_v_mul(sl_v_mul(p, t), sl_v_exp(sl_v_sub(sl_v_dup(0.0f), sl_v_mul(a, a)))));
-  return sl_v_select(sl_v_lt(x, sl_v_dup(0.0f)), sl_v_sub(sl_v_dup(0.0f), e), e);
+  const sl_v c = sl_v_clamp(x, sl_v_dup(-4.0f), sl_v_dup(4.0f)), c2 = sl_v_mul(c, c);
+  sl_v p = sl_v_fma(c2, sl_v_dup(-2.72614225801306e-10f), sl_v_dup(2.77068142495902e-08f));
+  p = sl_v_fma(c2, p, sl_v_dup(-2.10102402082508e-06f));
+  p = sl_v_fma(c2, p, sl_v_dup(-5.69250639462346e-05f));
+  p = sl_v_fma(c2, p, sl_v_dup(-7.34990630326855e-04f));
+  p = sl_v_fma(c2, p, sl_v_dup(-2.95459980854025e-03f));
+  p = sl_v_fma(c2, p, sl_v_dup(-1.60960333262415e-02f));
+  sl_v q = sl_v_fma(c2, sl_v_dup(-1.45660718464996e-05f), sl_v_dup(-2.13374055278905e-04f));
+  q = sl_v_fma(c2, q, sl_v_dup(-1.68282697438203e-03f));
+  q = sl_v_fma(c2, q, sl_v_dup(-7.37332916720468e-03f));
+  q = sl_v_fma(c2, q, sl_v_dup(-1.42647390514189e-02f));
+  return sl_v_div(sl_v_mul(c, p), q);
 }
 
 /* 1 - 2 / (e^2x + 1), which saturates cleanly at both ends. */
@@ -61,6 +123,39 @@ SL_V_INLINE sl_v sl_v_tanh(sl_v x) {
     }                                                                        \
   } while (0)
 
+/* |x|^p as e^(p ln|x|); for x < 0 the sign of an odd p, or NaN when p is no integer (x = -inf
+ * then gives |x|^p, as powf). */
+SL_V_INLINE sl_v sl_v_pow_general(sl_v x, sl_v p, bool integral, bool odd) {
+  const sl_v r = sl_v_exp_full(sl_v_mul(p, sl_v_log(sl_v_abs(x))));
+  const sl_vm negative = sl_v_lt(x, sl_v_dup(0.0f));
+  if (odd) return sl_v_select(negative, sl_v_mul(r, sl_v_dup(-1.0f)), r);
+  if (integral) return r;
+  return sl_v_select(negative, sl_v_select(sl_v_eq(x, sl_v_dup(-INFINITY)), r, sl_v_dup(NAN)), r);
+}
+
+/* y = x^p with powf's special values, the exponent's form picked once per call: +-0.5 by square
+ * roots (+ 0 turns sqrt(-0) into powf's +0; -inf gives +inf and +0), integers up to 64 by repeated
+ * squaring (the reciprocal for p < 0), others by sl_v_pow_general. */
+SL_V_INLINE void sl_vpow(float p, const float* x, float* y, size_t n) {
+  const sl_v zero = sl_v_dup(0.0f), one = sl_v_dup(1.0f), inf = sl_v_dup(INFINITY), minus_inf = sl_v_dup(-INFINITY);
+  const float a = fabsf(p);
+  if (p == 0.5f) {
+    SL_V_MAP(sl_v_select(sl_v_eq(v, minus_inf), inf, sl_v_add(sl_v_sqrt(v), zero)));
+  } else if (p == -0.5f) {
+    SL_V_MAP(sl_v_select(sl_v_eq(v, minus_inf), zero, sl_v_div(one, sl_v_add(sl_v_sqrt(v), zero))));
+  } else if (a <= 64.0f && a == (float)(uint32_t)a) {
+    const uint32_t k = (uint32_t)a;
+    if (p < 0.0f) SL_V_MAP(sl_v_div(one, sl_v_powi(v, k)));
+    else SL_V_MAP(sl_v_powi(v, k));
+  } else {
+    /* Floats of 2^24 and more are even integers (and a NaN p gives NaN whatever this says). */
+    const bool integral = !(a < 16777216.0f) || a == (float)(uint32_t)a;
+    const bool odd = a < 16777216.0f && integral && ((uint32_t)a & 1u);
+    const sl_v e = sl_v_dup(p);
+    SL_V_MAP(sl_v_pow_general(v, e, integral, odd));
+  }
+}
+
 SL_V_INLINE void sl_vunary(const sl_activation_t* act, const float* x, float* y, size_t n) {
   const sl_v zero = sl_v_dup(0.0f), three = sl_v_dup(3.0f), six = sl_v_dup(6.0f), sixth = sl_v_dup(1.0f / 6.0f);
   const sl_v one = sl_v_dup(1.0f), half = sl_v_dup(0.5f), lo = sl_v_dup(act->min), hi = sl_v_dup(act->max);
@@ -82,10 +177,14 @@ SL_V_INLINE void sl_vunary(const sl_activation_t* act, const float* x, float* y,
                                                          sl_v_fma(sl_v_mul(sl_v_dup(0.044715f), v), sl_v_mul(v, v), v))))));
       break;
     case SL_ACT_TANH: SL_V_MAP(sl_v_tanh(v)); break;
-    case SL_ACT_NEG: case SL_ACT_ABS: case SL_ACT_SQRT: case SL_ACT_RSQRT: case SL_ACT_EXP: case SL_ACT_LOG:
-    case SL_ACT_ERF: case SL_ACT_POW: /* PENDING(issue 17): vector forms */
-      for (size_t i = 0; i < n; i++) y[i] = sl_activation_scalar(act, x[i]);
-      break;
+    case SL_ACT_NEG: SL_V_MAP(sl_v_mul(v, sl_v_dup(-1.0f))); break;
+    case SL_ACT_ABS: SL_V_MAP(sl_v_abs(v)); break;
+    case SL_ACT_SQRT: SL_V_MAP(sl_v_sqrt(v)); break;
+    case SL_ACT_RSQRT: SL_V_MAP(sl_v_div(one, sl_v_sqrt(v))); break;
+    case SL_ACT_EXP: SL_V_MAP(sl_v_exp_full(v)); break;
+    case SL_ACT_LOG: SL_V_MAP(sl_v_log(v)); break;
+    case SL_ACT_ERF: SL_V_MAP(sl_v_erf(v)); break;
+    case SL_ACT_POW: sl_vpow(act->exponent, x, y, n); break;
     case SL_ACT_COUNT: break;
   }
 }

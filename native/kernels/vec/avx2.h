@@ -36,6 +36,15 @@ SL_V_INLINE sl_v sl_v_max(sl_v a, sl_v b) { return _mm256_max_ps(b, a); }
 SL_V_INLINE sl_v sl_v_min(sl_v a, sl_v b) { return _mm256_min_ps(b, a); }
 SL_V_INLINE sl_v sl_v_clamp(sl_v v, sl_v lo, sl_v hi) { return sl_v_min(sl_v_max(v, lo), hi); }
 SL_V_INLINE sl_v sl_v_abs(sl_v a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+SL_V_INLINE sl_v sl_v_sqrt(sl_v a) { return _mm256_sqrt_ps(a); }
+SL_V_INLINE sl_v sl_v_getexp(sl_v a) {
+  __m256i e = _mm256_and_si256(_mm256_srli_epi32(_mm256_castps_si256(a), 23), _mm256_set1_epi32(0xFF));
+  return _mm256_cvtepi32_ps(_mm256_sub_epi32(e, _mm256_set1_epi32(127)));
+}
+SL_V_INLINE sl_v sl_v_getmant(sl_v a) {
+  __m256i m = _mm256_and_si256(_mm256_castps_si256(a), _mm256_set1_epi32(0x007FFFFF));
+  return _mm256_castsi256_ps(_mm256_or_si256(m, _mm256_set1_epi32(0x3F800000)));
+}
 SL_V_INLINE sl_vm sl_v_lt(sl_v a, sl_v b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
 SL_V_INLINE sl_vm sl_v_eq(sl_v a, sl_v b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
 SL_V_INLINE sl_v sl_v_select(sl_vm m, sl_v a, sl_v b) { return _mm256_blendv_ps(b, a, m); }

@@ -32,6 +32,15 @@ SL_V_INLINE sl_v sl_v_max(sl_v a, sl_v b) { return _mm512_max_ps(b, a); }
 SL_V_INLINE sl_v sl_v_min(sl_v a, sl_v b) { return _mm512_min_ps(b, a); }
 SL_V_INLINE sl_v sl_v_clamp(sl_v v, sl_v lo, sl_v hi) { return sl_v_min(sl_v_max(v, lo), hi); }
 SL_V_INLINE sl_v sl_v_abs(sl_v a) { return _mm512_abs_ps(a); }
+SL_V_INLINE sl_v sl_v_sqrt(sl_v a) { return _mm512_sqrt_ps(a); }
+SL_V_INLINE sl_v sl_v_getexp(sl_v a) { /* by the bits, as every ISA (getexp_ps would also read subnormals) */
+  __m512i e = _mm512_and_si512(_mm512_srli_epi32(_mm512_castps_si512(a), 23), _mm512_set1_epi32(0xFF));
+  return _mm512_cvtepi32_ps(_mm512_sub_epi32(e, _mm512_set1_epi32(127)));
+}
+SL_V_INLINE sl_v sl_v_getmant(sl_v a) {
+  __m512i m = _mm512_and_si512(_mm512_castps_si512(a), _mm512_set1_epi32(0x007FFFFF));
+  return _mm512_castsi512_ps(_mm512_or_si512(m, _mm512_set1_epi32(0x3F800000)));
+}
 SL_V_INLINE sl_vm sl_v_lt(sl_v a, sl_v b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
 SL_V_INLINE sl_vm sl_v_eq(sl_v a, sl_v b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
 SL_V_INLINE sl_v sl_v_select(sl_vm m, sl_v a, sl_v b) { return _mm512_mask_blend_ps(m, b, a); }

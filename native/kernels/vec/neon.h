@@ -53,6 +53,15 @@ SL_V_INLINE sl_v sl_v_min(sl_v a, sl_v b) { return vbslq_f32(vcltq_f32(b, a), b,
 /* The bounds are never NaN, so the one-instruction forms agree with max/min here. */
 SL_V_INLINE sl_v sl_v_clamp(sl_v v, sl_v lo, sl_v hi) { return vminq_f32(vmaxq_f32(v, lo), hi); }
 SL_V_INLINE sl_v sl_v_abs(sl_v a) { return vabsq_f32(a); }
+SL_V_INLINE sl_v sl_v_sqrt(sl_v a) { return vsqrtq_f32(a); }
+SL_V_INLINE sl_v sl_v_getexp(sl_v a) {
+  uint32x4_t e = vandq_u32(vshrq_n_u32(vreinterpretq_u32_f32(a), 23), vdupq_n_u32(0xFF));
+  return vcvtq_f32_s32(vsubq_s32(vreinterpretq_s32_u32(e), vdupq_n_s32(127)));
+}
+SL_V_INLINE sl_v sl_v_getmant(sl_v a) {
+  uint32x4_t m = vandq_u32(vreinterpretq_u32_f32(a), vdupq_n_u32(0x007FFFFF));
+  return vreinterpretq_f32_u32(vorrq_u32(m, vdupq_n_u32(0x3F800000)));
+}
 SL_V_INLINE sl_vm sl_v_tail_mask(sl_v_tail n) {
   static const uint32_t lanes[4] = {0, 1, 2, 3};
   return vcltq_u32(vld1q_u32(lanes), vdupq_n_u32((uint32_t)n));

@@ -34,6 +34,20 @@ SL_V_INLINE sl_v sl_v_max(sl_v a, sl_v b) { return a < b ? b : a; }
 SL_V_INLINE sl_v sl_v_min(sl_v a, sl_v b) { return b < a ? b : a; }
 SL_V_INLINE sl_v sl_v_clamp(sl_v v, sl_v lo, sl_v hi) { return sl_v_min(sl_v_max(v, lo), hi); }
 SL_V_INLINE sl_v sl_v_abs(sl_v a) { return fabsf(a); }
+SL_V_INLINE sl_v sl_v_sqrt(sl_v a) { return sqrtf(a); }
+SL_V_INLINE sl_v sl_v_getexp(sl_v a) {
+  uint32_t bits;
+  memcpy(&bits, &a, sizeof(bits));
+  return (float)((int32_t)(bits >> 23 & 0xFFu) - 127);
+}
+SL_V_INLINE sl_v sl_v_getmant(sl_v a) {
+  uint32_t bits;
+  memcpy(&bits, &a, sizeof(bits));
+  bits = (bits & 0x007FFFFFu) | 0x3F800000u;
+  float out;
+  memcpy(&out, &bits, sizeof(out));
+  return out;
+}
 SL_V_INLINE sl_vm sl_v_lt(sl_v a, sl_v b) { return a < b; }
 SL_V_INLINE sl_vm sl_v_eq(sl_v a, sl_v b) { return a == b; }
 SL_V_INLINE sl_v sl_v_select(sl_vm m, sl_v a, sl_v b) { return m ? a : b; }

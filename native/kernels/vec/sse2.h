@@ -56,6 +56,15 @@ SL_V_INLINE sl_v sl_v_max(sl_v a, sl_v b) { return _mm_max_ps(b, a); }
 SL_V_INLINE sl_v sl_v_min(sl_v a, sl_v b) { return _mm_min_ps(b, a); }
 SL_V_INLINE sl_v sl_v_clamp(sl_v v, sl_v lo, sl_v hi) { return sl_v_min(sl_v_max(v, lo), hi); }
 SL_V_INLINE sl_v sl_v_abs(sl_v a) { return _mm_andnot_ps(_mm_set1_ps(-0.0f), a); }
+SL_V_INLINE sl_v sl_v_sqrt(sl_v a) { return _mm_sqrt_ps(a); }
+SL_V_INLINE sl_v sl_v_getexp(sl_v a) {
+  __m128i e = _mm_and_si128(_mm_srli_epi32(_mm_castps_si128(a), 23), _mm_set1_epi32(0xFF));
+  return _mm_cvtepi32_ps(_mm_sub_epi32(e, _mm_set1_epi32(127)));
+}
+SL_V_INLINE sl_v sl_v_getmant(sl_v a) {
+  __m128i m = _mm_and_si128(_mm_castps_si128(a), _mm_set1_epi32(0x007FFFFF));
+  return _mm_castsi128_ps(_mm_or_si128(m, _mm_set1_epi32(0x3F800000)));
+}
 SL_V_INLINE sl_vm sl_v_lt(sl_v a, sl_v b) { return _mm_cmplt_ps(a, b); }
 SL_V_INLINE sl_vm sl_v_eq(sl_v a, sl_v b) { return _mm_cmpeq_ps(a, b); }
 SL_V_INLINE sl_v sl_v_select(sl_vm m, sl_v a, sl_v b) { return _mm_or_ps(_mm_and_ps(m, a), _mm_andnot_ps(m, b)); }

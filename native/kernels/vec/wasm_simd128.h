@@ -51,6 +51,14 @@ SL_V_INLINE sl_v sl_v_max(sl_v a, sl_v b) { return wasm_f32x4_pmax(a, b); }
 SL_V_INLINE sl_v sl_v_min(sl_v a, sl_v b) { return wasm_f32x4_pmin(a, b); }
 SL_V_INLINE sl_v sl_v_clamp(sl_v v, sl_v lo, sl_v hi) { return sl_v_min(sl_v_max(v, lo), hi); }
 SL_V_INLINE sl_v sl_v_abs(sl_v a) { return wasm_f32x4_abs(a); }
+SL_V_INLINE sl_v sl_v_sqrt(sl_v a) { return wasm_f32x4_sqrt(a); }
+SL_V_INLINE sl_v sl_v_getexp(sl_v a) {
+  v128_t e = wasm_v128_and(wasm_u32x4_shr(a, 23), wasm_i32x4_splat(0xFF));
+  return wasm_f32x4_convert_i32x4(wasm_i32x4_sub(e, wasm_i32x4_splat(127)));
+}
+SL_V_INLINE sl_v sl_v_getmant(sl_v a) {
+  return wasm_v128_or(wasm_v128_and(a, wasm_i32x4_splat(0x007FFFFF)), wasm_i32x4_splat(0x3F800000));
+}
 SL_V_INLINE sl_vm sl_v_lt(sl_v a, sl_v b) { return wasm_f32x4_lt(a, b); }
 SL_V_INLINE sl_vm sl_v_eq(sl_v a, sl_v b) { return wasm_f32x4_eq(a, b); }
 SL_V_INLINE sl_v sl_v_select(sl_vm m, sl_v a, sl_v b) { return wasm_v128_bitselect(a, b, m); }
