@@ -23,7 +23,7 @@ def choose_permutation(w2d, density, group, rounds=60, seed=0):
     if group == 1 or oc <= group:
         return identity
     sq = w.astype(np.float64) ** 2
-    start = _greedy(sq, density, group) if oc <= 8192 else np.arange(oc)
+    start = _greedy(sq, density, group) if oc <= 4096 else np.arange(oc)   # overlap is OC x OC
     refined = torch.as_tensor(_refine(sq, start, density, group, rounds, np.random.default_rng(seed)))
     return max((identity, torch.as_tensor(start), refined), key=lambda p: kept_energy(w2d, density, group, p))
 
