@@ -3,6 +3,6 @@ from setuptools import setup
 
 setup(
     package_dir={"sparselite": "sdk/sparselite", "sparselite.converters": "converters"},
-    packages=["sparselite", "sparselite.converters"],
+    packages=["sparselite", "sparselite.converters", "sparselite.prune"],
     cffi_modules=["native/build_ffi.py:ffibuilder"],
 )

@@ -19,6 +19,7 @@ class Tensor:
     dtype: str = "float32"
     data: Optional[np.ndarray] = None   # constants only
     group_size: int = 0                 # > 0: store as group-sparse with this r (set by a pass)
+    out_perm: Optional[np.ndarray] = None   # group-sparse rows stored in this order (physical row -> channel)
     dynamic: tuple = ()                 # per axis: None (fixed) or a Graph.dims name; shape holds its max
 
 

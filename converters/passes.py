@@ -5,7 +5,7 @@ pass edits the graph, so a pass is linear in the graph's size (a hostile file of
 make conversion quadratic)."""
 import numpy as np
 
-from .sparsity import choose_group_size
+from .sparsity import choose_group_layout
 
 FUSABLE = ("CONV2D", "CONV_TRANSPOSE2D", "FULLY_CONNECTED", "ADD", "MUL")
 # What those ops apply after their result; the elementwise functions from NEG on run as ACTIVATION only.
@@ -276,7 +276,8 @@ def shrink_broadcast_constants(graph):
 def choose_sparsity(graph, min_fill=0.9):
     """Marks the weights of 1x1 convs (strided too: the runtime subsamples their input) and fully
     connected layers to store group-sparse, unless a frontend already set a group size (sparse
-    weights of the source file keep their structure)."""
+    weights of the source file keep their structure). Rows pruned in groups of a channel
+    permutation (sparselite.prune's rearrangement) are stored in that order, with out_perm."""
     uses = _Uses(graph)
     for op in graph.ops:
         pointwise = (op.type == "CONV2D" and op.options.get("groups", 1) == 1
@@ -287,7 +288,7 @@ def choose_sparsity(graph, min_fill=0.9):
         w = graph.tensors[op.inputs[1]]
         if len(uses.consumers(w.name)) != 1 or w.group_size:
             continue
-        w.group_size = choose_group_size(w.data.reshape(w.shape[0], -1), min_fill)
+        w.group_size, w.out_perm = choose_group_layout(w.data.reshape(w.shape[0], -1), min_fill)
 
 
 def remove_dead_ops(graph):

@@ -26,6 +26,27 @@ def choose_group_size(w2d, min_fill=0.9, thresholds=SPARSE_THRESHOLDS):
     return 1 if 1.0 - nnz / w2d.size >= thresholds[1] else 0
 
 
+def choose_group_layout(w2d, min_fill=0.9, thresholds=SPARSE_THRESHOLDS):
+    """(r, out_perm): choose_group_size's r, or a larger one over the rows reordered so that rows
+    with the same zero pattern share groups (out_perm[physical row] = output channel; None keeps
+    the order). Weights pruned in r x 1 groups of a channel permutation get their r back."""
+    r = choose_group_size(w2d, min_fill, thresholds)
+    if r == GROUP_SIZES[0] or w2d.shape[0] < 2:
+        return r, None
+    _, pattern = np.unique(np.packbits(w2d != 0, axis=1), axis=0, return_inverse=True)
+    by_pattern = np.argsort(pattern.ravel(), kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(pattern.ravel()[by_pattern]) != 0])
+    classes = np.split(by_pattern, starts[1:])
+    for candidate in (g for g in GROUP_SIZES if g > r):
+        # Whole groups of each pattern first; the rows left over (a short last group) at the end.
+        full = [c[:len(c) // candidate * candidate] for c in classes]
+        rest = [c[len(c) // candidate * candidate:] for c in classes]
+        perm = np.concatenate(full + rest)
+        if choose_group_size(w2d[perm], min_fill, thresholds) == candidate:
+            return candidate, perm.astype(np.uint32)
+    return r, None
+
+
 def encode_group_sparse(w2d, r):
     """Group-CSR form of W[OC x K]: (row_ptr uint32, col_idx uint16|uint32, values [nnz, r])."""
     oc, k = w2d.shape
@@ -55,8 +76,11 @@ def decode_group_sparse(row_ptr, col_idx, values, oc, k):
 def prune_groups(module, density, group=4):
     """One-shot magnitude pruning, in place, of every 1x1 conv and linear weight into r x 1
     output-channel groups: per layer, keeps the `density` fraction of groups with the largest
-    L2 norm. Returns {module path: kept density}."""
+    L2 norm. Returns {module path: kept density}. Accuracy drops fast at useful densities:
+    sparselite.prune has the tools that keep it (gradual pruning, distillation, calibration)."""
     import torch
+
+    from sparselite.prune.layers import group_mask
 
     if not 0.0 < density <= 1.0:
         raise ValueError(f"density must be in (0, 1], got {density}")
@@ -68,15 +92,7 @@ def prune_groups(module, density, group=4):
             is_pointwise = isinstance(mod, torch.nn.Conv2d) and mod.kernel_size == (1, 1) and mod.groups == 1
             if not (is_pointwise or isinstance(mod, torch.nn.Linear)):
                 continue
-            w = mod.weight.reshape(mod.weight.shape[0], -1)
-            oc, k = w.shape
-            rows = (oc + group - 1) // group
-            padded = torch.zeros(rows * group, k, dtype=w.dtype)
-            padded[:oc] = w
-            norms = padded.reshape(rows, group, k).norm(dim=1)          # [rows, K]
-            keep = max(1, int(round(density * norms.numel())))
-            threshold = torch.topk(norms.flatten(), keep).values[-1]
-            mask = (norms >= threshold).repeat_interleave(group, dim=0)[:oc]
-            mod.weight.mul_(mask.reshape(mod.weight.shape).to(w.dtype))
+            mask = group_mask(mod.weight.reshape(mod.weight.shape[0], -1), density, group)
+            mod.weight.mul_(mask.reshape(mod.weight.shape).to(mod.weight.dtype))
             kept[path] = float(mask.float().mean())
     return kept

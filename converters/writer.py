@@ -48,8 +48,12 @@ def _encode(data, t, fp16):
     if fp16 and t.dtype == "float32":
         values, enc["storage"] = values.astype(np.float16), S.DType.FLOAT16
     if t.group_size:
-        row_ptr, col_idx, vals = encode_group_sparse(values.reshape(t.shape[0], -1), t.group_size)
-        enc["sparse"] = (t.group_size, data.add(row_ptr), data.add(col_idx), DTYPES[str(col_idx.dtype)])
+        rows = values.reshape(t.shape[0], -1)
+        perm = None if t.out_perm is None else data.add(np.asarray(t.out_perm, np.uint32))
+        if t.out_perm is not None:
+            rows = rows[t.out_perm]
+        row_ptr, col_idx, vals = encode_group_sparse(rows, t.group_size)
+        enc["sparse"] = (t.group_size, data.add(row_ptr), data.add(col_idx), DTYPES[str(col_idx.dtype)], perm)
         enc["buffer"] = data.add(vals)
     else:
         enc["buffer"] = data.add(values)
@@ -67,12 +71,14 @@ def _tensor(builder, t, enc, dim_ids):
         dynamic = builder.EndVector()
     sparsity = None
     if enc["sparse"] is not None:
-        r, row_ptr, col_idx, index_type = enc["sparse"]
+        r, row_ptr, col_idx, index_type, perm = enc["sparse"]
         S.GroupSparsityStart(builder)
         S.GroupSparsityAddGroupSize(builder, r)
         S.GroupSparsityAddRowPtr(builder, row_ptr)
         S.GroupSparsityAddColIdx(builder, col_idx)
         S.GroupSparsityAddIndexType(builder, index_type)
+        if perm is not None:
+            S.GroupSparsityAddOutPerm(builder, perm)
         sparsity = S.GroupSparsityEnd(builder)
     S.TensorStart(builder)
     S.TensorAddName(builder, name)

@@ -21,3 +21,37 @@ def test_sentence_embeddings_sample(tmp_path, arch, model):
     assert sims[0][1] > 0.5 and sims[2][3] > 0.5      # the guitar pair, the movie pair
     assert max(abs(sims[0][2]), abs(sims[1][3]), abs(sims[4][2])) < 0.2   # unrelated sentences
     assert all(abs(float(a) - float(b)) < 1e-3 for row in rows for a, b in row)
+
+
+def test_sentence_embeddings_sample_sparse_weights(tmp_path):
+    """--sparse reads the weights benchmarks/prune_minilm.py saves (here: magnitude-pruned stand-ins,
+    80% in 4x1 groups) and runs them group-sparse."""
+    import numpy as np
+
+    from sparselite import prune
+    from sparselite.converters import zoo
+
+    bert = zoo.minilm_l6()
+    prune.magnitude_oneshot(bert, {"linear": 0.2}, 4, exclude="pooler.*")
+    weights = tmp_path / "student.npz"
+    np.savez(weights, **{n: p.detach().numpy() for n, p in bert.named_parameters() if not n.startswith("embeddings.")})
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "samples", "sentence-embeddings", "embed.py"),
+                             "--sparse", str(weights), "--out", str(tmp_path)], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "36 linear layers group-sparse, r=[4], density 0.20-0.20" in result.stdout
+    rows = [re.findall(r"([+-]\d\.\d+)/([+-]\d\.\d+)", line) for line in result.stdout.splitlines() if "/+1.000" in line]
+    assert len(rows) == 5 and all(abs(float(a) - float(b)) < 1e-3 for row in rows for a, b in row)
+    missing = subprocess.run([sys.executable, os.path.join(ROOT, "samples", "sentence-embeddings", "embed.py"),
+                              "--sparse", str(tmp_path / "none.npz")], capture_output=True, text=True, timeout=600)
+    assert missing.returncode != 0 and "benchmarks/prune_minilm.py" in missing.stderr
+
+
+def test_quick_start_demo_agrees_with_dense():
+    """The README's demo at its default density: the pruned model's answer is the dense model's."""
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "samples", "classify", "mobilenet_v2.py"),
+                             "--runs", "1"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "agreement: top-1 the same" in result.stdout, result.stdout
+    dense_top1, pruned_top1 = map(int, re.search(r"class\s+(\d+)\s+p=\S+\s+class\s+(\d+)", result.stdout).groups())
+    assert dense_top1 == pruned_top1 and 281 <= dense_top1 <= 285
