@@ -83,7 +83,7 @@ def serialize_with_empty_sparse(g, names):
             return encode(data, t, fp16)
         row_ptr = data.add(np.zeros(t.shape[0] + 1, np.uint32))
         return {"buffer": data.add(np.zeros(0, np.float32)), "storage": S.DType.FLOAT32,
-                "sparse": (1, row_ptr, data.add(np.zeros(0, np.uint16)), S.DType.UINT16)}
+                "sparse": (1, row_ptr, data.add(np.zeros(0, np.uint16)), S.DType.UINT16, None)}
 
     with mock.patch.object(writer, "_encode", empty_sparse):
         return serialize(g)
