@@ -1159,6 +1159,21 @@ def _native_group_norm(ctx, node, x, weight, bias, n, c, hw, groups, eps):
     return (y, None, None)
 
 
+def _scaled(ctx, y, alpha, shape, dyn, name):
+    """alpha * y (addmm's and baddbmm's product term)."""
+    return y if alpha == 1 else ctx.add("MUL", [y, ctx.tensor(float(alpha))], shape, dyn, name=name)
+
+
+def _plus_scaled(ctx, y, bias, beta, shape, name):
+    """y + beta * bias (addmm's and baddbmm's bias term)."""
+    if beta == 0:
+        return y
+    b = ctx.tensor(bias, "float32")
+    if beta != 1:
+        b = ctx.add("MUL", [b, ctx.tensor(float(beta))], ctx.graph.tensors[b].shape, ctx.dyn(b), name=name)
+    return ctx.graph.add_op("ADD", [y, b], shape, name=name)
+
+
 @handles("aten.addmm.default")
 def _addmm(ctx, node, bias, m1, m2, beta=1, alpha=1):
     """beta * bias + alpha * m1 @ m2: FULLY_CONNECTED when m2 is a constant (its transpose the weight),
@@ -1173,15 +1188,9 @@ def _addmm(ctx, node, bias, m1, m2, beta=1, alpha=1):
                                     shape, name=name)
         y = ctx.add("FULLY_CONNECTED", [x, w], shape, ctx.node_dyn(node), name=name)
     else:
-        y = ctx.add("MATMUL", [x, ctx.tensor(m2, "float32")], shape, ctx.node_dyn(node), name=name)
-        if alpha != 1:
-            y = ctx.add("MUL", [y, ctx.tensor(float(alpha))], shape, ctx.node_dyn(node), name=name)
-    if beta == 0:
-        return y
-    b = ctx.tensor(bias, "float32")
-    if beta != 1:
-        b = ctx.add("MUL", [b, ctx.tensor(float(beta))], ctx.graph.tensors[b].shape, ctx.dyn(b), name=name)
-    return ctx.graph.add_op("ADD", [y, b], shape, name=name)
+        y = _scaled(ctx, ctx.add("MATMUL", [x, ctx.tensor(m2, "float32")], shape, ctx.node_dyn(node), name=name),
+                    alpha, shape, ctx.node_dyn(node), name)
+    return _plus_scaled(ctx, y, bias, beta, shape, name)
 
 
 @handles("aten.baddbmm.default")
@@ -1190,14 +1199,7 @@ def _baddbmm(ctx, node, bias, b1, b2, beta=1, alpha=1):
     if ctx.shape(b1)[:-2] != ctx.shape(b2)[:-2]:
         raise Unsupported(str(node.target), "of batches of different sizes")
     y = ctx.add("MATMUL", [ctx.tensor(b1, "float32"), ctx.tensor(b2, "float32")], shape, dyn, name=name)
-    if alpha != 1:
-        y = ctx.add("MUL", [y, ctx.tensor(float(alpha))], shape, dyn, name=name)
-    if beta == 0:
-        return y
-    b = ctx.tensor(bias, "float32")
-    if beta != 1:
-        b = ctx.add("MUL", [b, ctx.tensor(float(beta))], ctx.graph.tensors[b].shape, ctx.dyn(b), name=name)
-    return ctx.graph.add_op("ADD", [y, b], shape, name=name)
+    return _plus_scaled(ctx, _scaled(ctx, y, alpha, shape, dyn, name), bias, beta, shape, name)
 
 
 def _target_name(target):

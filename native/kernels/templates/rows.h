@@ -9,10 +9,9 @@
 
 #include "../kernels.h"
 
-/* e^x = 2^n * e^r with |r| <= ln2/2 and a degree-6 polynomial. x is clamped so 2^n stays a
- * normal float; the clamp keeps NaN, which the last select returns as it came. */
-SL_V_INLINE sl_v sl_v_exp(sl_v x) {
-  const sl_v c = sl_v_clamp(x, sl_v_dup(-87.0f), sl_v_dup(88.0f));
+/* e^c = 2^n * e^r: n = c / ln2 rounded, r = c - n ln2 (two parts) with |r| <= ln2/2, e^r by a
+ * degree-6 polynomial, which this returns; *n_magic is n + 1.5 * 2^23, as sl_v_exp2i reads it. */
+SL_V_INLINE sl_v sl_v_exp_reduce(sl_v c, sl_v* n_magic) {
   const sl_v magic = sl_v_dup(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
   const sl_v t = sl_v_add(sl_v_mul(c, sl_v_dup(1.44269504f)), magic);
   const sl_v n = sl_v_sub(t, magic);
@@ -24,23 +23,25 @@ SL_V_INLINE sl_v sl_v_exp(sl_v x) {
   p = sl_v_fma(p, r, sl_v_dup(0.5f));
   p = sl_v_fma(p, r, sl_v_dup(1.0f));
   p = sl_v_fma(p, r, sl_v_dup(1.0f));
+  *n_magic = t;
+  return p;
+}
+
+/* e^x, x clamped so 2^n stays a normal float; the clamp keeps NaN, which the last select returns
+ * as it came. */
+SL_V_INLINE sl_v sl_v_exp(sl_v x) {
+  sl_v t;
+  const sl_v p = sl_v_exp_reduce(sl_v_clamp(x, sl_v_dup(-87.0f), sl_v_dup(88.0f)), &t);
   return sl_v_select(sl_v_eq(x, x), sl_v_mul(p, sl_v_exp2i(t)), x);
 }
 
-/* e^x over all of float's range (the EXP activation, POW): sl_v_exp's reduction, with 2^n applied
- * as two factors so that n reaches 128 (overflow to +inf) and -150 (through the subnormals to 0). */
+/* e^x over all of float's range (the EXP activation, POW): 2^n applied as two factors so that n
+ * reaches 128 (overflow to +inf) and -150 (through the subnormals to 0). */
 SL_V_INLINE sl_v sl_v_exp_full(sl_v x) {
-  const sl_v c = sl_v_clamp(x, sl_v_dup(-104.0f), sl_v_dup(89.0f));
   const sl_v magic = sl_v_dup(12582912.0f);
-  const sl_v n = sl_v_sub(sl_v_add(sl_v_mul(c, sl_v_dup(1.44269504f)), magic), magic);
-  const sl_v r = sl_v_sub(sl_v_sub(c, sl_v_mul(n, sl_v_dup(0.693145752f))), sl_v_mul(n, sl_v_dup(1.42860677e-06f)));
-  sl_v p = sl_v_dup(1.38888889e-03f);
-  p = sl_v_fma(p, r, sl_v_dup(8.33333333e-03f));
-  p = sl_v_fma(p, r, sl_v_dup(4.16666667e-02f));
-  p = sl_v_fma(p, r, sl_v_dup(1.66666667e-01f));
-  p = sl_v_fma(p, r, sl_v_dup(0.5f));
-  p = sl_v_fma(p, r, sl_v_dup(1.0f));
-  p = sl_v_fma(p, r, sl_v_dup(1.0f));
+  sl_v t;
+  const sl_v p = sl_v_exp_reduce(sl_v_clamp(x, sl_v_dup(-104.0f), sl_v_dup(89.0f)), &t);
+  const sl_v n = sl_v_sub(t, magic);
   const sl_v half = sl_v_add(sl_v_mul(n, sl_v_dup(0.5f)), magic); /* n / 2 rounded, + magic: in [-75, 64] */
   const sl_v rest = sl_v_add(sl_v_sub(n, sl_v_sub(half, magic)), magic);
   return sl_v_select(sl_v_eq(x, x), sl_v_mul(sl_v_mul(p, sl_v_exp2i(half)), sl_v_exp2i(rest)), x);
