@@ -987,6 +987,8 @@ def dynamic_cases():
     yield dyn("slice_refuses_fixed_input_dynamic_output", "SLICE", (2, 6, 5), [0, 0, 0], out=(2, 6, 5),
               options=dict(Begin=[0, 0, 0], Step=[1, 1, 1]), out_axes=ax)
     yield dyn("conv_refuses", "CONV2D", (1, 2, 6, 6), [0, 0, 1, 0], consts=[f32(2, 2, 1, 1)])
+    yield dyn("conv_dynamic_batch", "CONV2D", (3, 2, 6, 6), [1, 0, 0, 0], consts=[f32(2, 2, 3, 3)],
+              out=(3, 2, 4, 4), dims=(("batch", 3),))
     yield dyn("cumsum_along_dynamic_axis", "CUMSUM", (2, 6, 5), ax, options=dict(Axis=1, Reverse=True))
     yield dyn("expand_follows_dynamic_axis", "EXPAND", (2, 6, 1), ax, out=(2, 6, 5))
     yield dyn("expand_refuses_fixed_output", "EXPAND", (2, 6, 5), ax, out_axes=[0, 0, 0])
