@@ -14,24 +14,34 @@ sl_status_t sl_fail(sl_model_t* m, sl_status_t status, const char* fmt, ...) {
   return status;
 }
 
-sl_status_t sl_node_fail(sl_model_t* m, const sl_node_t* n, const char* fmt, ...) {
+/* "operator i (...): message" with the op's index, name and type, in one of two layouts. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 4, 0)))
+#endif
+static sl_status_t node_fail(sl_model_t* m, const sl_node_t* n, sl_status_t status, const char* fmt, va_list ap) {
   char msg[384];
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  int index = (int)(n - m->nodes);
+  const char* type = sl_op_table[n->type]->name;
+  if (status == SL_ERROR_INVALID_MODEL)
+    return sl_fail(m, status, "invalid model: operator %d (%s, %s): %s", index, type, n->name, msg);
+  return sl_fail(m, status, "operator %d (%s): %s %s", index, n->name, type, msg);
+}
+
+sl_status_t sl_node_fail(sl_model_t* m, const sl_node_t* n, const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
+  sl_status_t st = node_fail(m, n, SL_ERROR_INVALID_MODEL, fmt, ap);
   va_end(ap);
-  return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: operator %d (%s, %s): %s",
-                 (int)(n - m->nodes), sl_op_table[n->type]->name, n->name, msg);
+  return st;
 }
 
 sl_status_t sl_node_unsupported(sl_model_t* m, const sl_node_t* n, const char* fmt, ...) {
-  char msg[384];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
+  sl_status_t st = node_fail(m, n, SL_ERROR_UNSUPPORTED, fmt, ap);
   va_end(ap);
-  return sl_fail(m, SL_ERROR_UNSUPPORTED, "operator %d (%s): %s %s", (int)(n - m->nodes), n->name,
-                 sl_op_table[n->type]->name, msg);
+  return st;
 }
 
 bool sl_memory_fits(sl_model_t* m, size_t bytes) {
