@@ -302,15 +302,19 @@ def _where(f, cond, a, b):
 
 
 def _clip(f, x, lo=None, hi=None):
-    """Clip of opset 11+: bounds as optional inputs (a middle one absent is not folded)."""
+    """Clip of opset 11+: bounds as optional inputs, either absent (Swin V2 gives only max)."""
     for bound, what in ((lo, "min"), (hi, "max")):
         if bound is not None and bound.size != 1:
             f.fail(f"{what} must be one number")
+    f.reserve(x.shape, x.dtype)
     if lo is not None:
-        x = np.maximum(x, lo.reshape(()))
+        x = np.maximum(x, lo.reshape(()).astype(x.dtype))
     if hi is not None:
-        x = np.minimum(x, hi.reshape(()))
-    return x
+        x = np.minimum(x, hi.reshape(()).astype(x.dtype))
+    return [x]
+
+
+_clip.arity = (1, 3)
 
 
 def _logical(fn, arity=(2, 2)):
@@ -359,7 +363,7 @@ FOLDS = {
     "Sign": _unary(np.sign), "IsNaN": _elementwise(lambda f, x: np.isnan(x), np.bool_, (1, 1)),
     "ReduceSum": _reduce(np.sum), "ReduceMean": _reduce(np.mean), "ReduceMax": _reduce(np.max),
     "ReduceMin": _reduce(np.min), "ReduceL2": _reduce(lambda x, **kw: np.sqrt(np.sum(x * x, **kw))),
-    "Clip": _elementwise(_clip, arity=(1, 3)),
+    "Clip": _clip,
     "Equal": _elementwise(lambda f, a, b: a == b, np.bool_), "Less": _elementwise(lambda f, a, b: a < b, np.bool_),
     "LessOrEqual": _elementwise(lambda f, a, b: a <= b, np.bool_),
     "Greater": _elementwise(lambda f, a, b: a > b, np.bool_),
@@ -380,6 +384,7 @@ def _arity(fn):
 
 
 _ARITY = {op: _arity(fn) for op, fn in FOLDS.items()}
+_OPTIONAL_MIDDLE = {"Clip"}   # ops whose fold takes an absent input before a given one
 
 
 def fold(node, inputs, attrs, budget):
@@ -392,9 +397,11 @@ def fold(node, inputs, attrs, budget):
     while inputs and inputs[-1] is None:
         inputs = inputs[:-1]
     fewest, most = _ARITY[node.op_type]
-    if not fewest <= len(inputs) <= most or any(x is None for x in inputs):
+    if not fewest <= len(inputs) <= most:
         f.fail(f"it has {len(inputs)} inputs; {node.op_type} takes {fewest}..{most}")
+    if any(x is None for x in inputs) and node.op_type not in _OPTIONAL_MIDDLE:
+        f.fail(f"input {[x is None for x in inputs].index(True)} is absent, which {node.op_type} requires")
     for x in inputs:
-        if x.dtype.kind not in "biuf":
+        if x is not None and x.dtype.kind not in "biuf":
             f.fail(f"an input has type {x.dtype}: only numbers are folded")
     return fn(f, *inputs)

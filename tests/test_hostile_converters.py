@@ -128,14 +128,16 @@ def test_folding_whitelist_matches_onnxruntime():
 
 def test_clip_and_exp_fold():
     """timm's TF-'same' padding computes pads through Ceil, Sub and Clip of shapes; Swin V2 scales
-    its logits by Exp of a constant: both fold away, matching onnxruntime."""
+    its logits by Exp of a constant, clipped by a max without a min: all fold away, matching
+    onnxruntime."""
     ort = pytest.importorskip("onnxruntime")
     nodes = [
         helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Slice", ["s", "two", "four"], ["hw"]),
         helper.make_node("Cast", ["hw"], ["hwf"], to=1), helper.make_node("Div", ["hwf", "stride"], ["q"]),
         helper.make_node("Ceil", ["q"], ["c"]), helper.make_node("Sub", ["c", "hwf"], ["d"]),
         helper.make_node("Clip", ["d", "zero_f"], ["pos"]), helper.make_node("Clip", ["d", "lo", "hi"], ["mid"]),
-        helper.make_node("Add", ["pos", "mid"], ["both"]), helper.make_node("Cast", ["both"], ["bi"], to=7),
+        helper.make_node("Clip", ["d", "", "hi"], ["upper"]), helper.make_node("Add", ["pos", "mid"], ["pm"]),
+        helper.make_node("Add", ["pm", "upper"], ["both"]), helper.make_node("Cast", ["both"], ["bi"], to=7),
         helper.make_node("Concat", ["zeros2", "bi", "zeros2", "bi"], ["pads"], axis=0),
         helper.make_node("Pad", ["x", "pads"], ["p"]), helper.make_node("Exp", ["logit"], ["scale"]),
         helper.make_node("Mul", ["p", "scale"], ["y"]),
@@ -146,7 +148,7 @@ def test_clip_and_exp_fold():
              numpy_helper.from_array(np.array(-1.0, np.float32), "lo"),
              numpy_helper.from_array(np.array(6.0, np.float32), "hi"),
              numpy_helper.from_array(np.array(0.7, np.float32), "logit")]
-    model = _model(nodes, [_f32("x", [1, 2, 3, 5])], [_f32("y", [1, 2, 15, 25])], inits)
+    model = _model(nodes, [_f32("x", [1, 2, 3, 5])], [_f32("y", [1, 2, 21, 35])], inits)
     data = _bytes(onnx.shape_inference.infer_shapes(model, data_prop=True))
     converted = from_onnx(data)
     assert [op.type for op in converted.graph.ops] == ["PAD", "MUL"]
