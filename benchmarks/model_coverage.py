@@ -38,6 +38,9 @@ TORCH_PATHS = PATHS[:3]
 TOLERANCE = 1e-4
 DENSITY = 0.2
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "coverage.json")
+# Loads take up to 8 GiB: the default 2 GiB budget protects apps, and ViT-L (300M parameters, 1.2 GB of
+# weights) needs a little more with its arena.
+MEMORY = 8 << 30
 
 # torchvision segmentation models with mobile backbones (and FCN-ResNet50, a common baseline).
 SEGMENTATION = ("lraspp_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large", "fcn_resnet50")
@@ -221,7 +224,8 @@ def without_winograd(blob, inputs, theirs):
     convolution)."""
     import sparselite
 
-    return dict(err_no_winograd=worst(sparselite.load(blob, winograd=False).run(inputs), theirs))
+    model = sparselite.load(blob, winograd=False, max_memory_bytes=MEMORY)
+    return dict(err_no_winograd=worst(model.run(inputs), theirs))
 
 
 def failure(e):
@@ -270,7 +274,7 @@ def run_torch(model, name, side, paths, emit, tmp):
 
     def checked(converted, theirs, extra):
         blob = converted.to_bytes()
-        ours = sparselite.load(blob).run(x.numpy())
+        ours = sparselite.load(blob, max_memory_bytes=MEMORY).run(x.numpy())
         err = worst(ours, theirs)
         if err > TOLERANCE:
             extra.update(**conditioning(model, x, ours, theirs), **without_winograd(blob, x.numpy(), theirs))
@@ -323,7 +327,7 @@ def run_tflite(name, emit):
 
     def tflite_path():
         converted = from_tflite(path)
-        model = sparselite.load(converted.to_bytes())
+        model = sparselite.load(converted.to_bytes(), max_memory_bytes=MEMORY)
         rng = np.random.default_rng(0)
         xs = {spec.name: rng.uniform(-1, 1, spec.shape).astype(np.float32) for spec in model.inputs}
         state["input"] = [list(spec.shape) for spec in model.inputs]
@@ -523,6 +527,23 @@ def report(rows, paths):
     return "\n".join(lines), totals, blockers
 
 
+def merged(rows, path):
+    """The rows of the results file at path, with each model of `rows` in place of its old rows."""
+    with open(path) as f:
+        old = json.load(f)["results"]
+    new = {}
+    for r in rows:
+        new.setdefault(r["model"], []).append(r)
+    out = []
+    for r in old:
+        if r["model"] not in new:
+            out.append(r)
+        elif new[r["model"]]:
+            out += new.pop(r["model"])
+            new[r["model"]] = []
+    return out + [r for rs in new.values() for r in rs]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", help="names to run (default: all)")
@@ -531,6 +552,8 @@ def main():
     parser.add_argument("--time-limit", type=float, default=300, help="seconds per model (all its paths)")
     parser.add_argument("--max-params", type=float, default=350e6, help="skip larger models (0: none)")
     parser.add_argument("--json", help=f"where to write results (default for a full run: {RESULTS})")
+    parser.add_argument("--update", action="store_true",
+                        help=f"with --models: replace those models' rows in {RESULTS} and recompute its totals")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -550,9 +573,13 @@ def main():
     sides = {name: side for name, side in FAST.items() if side} if args.fast else {}
     started = time.time()
     rows = drive(models, args.paths, args.time_limit, int(args.max_params), sides)
+    if args.update:
+        if not args.models:
+            parser.error("--update re-runs the models --models names")
+        rows = merged(rows, RESULTS)
     table, totals, blockers = report(rows, args.paths)
     print("\n" + table)
-    path = args.json or (None if args.fast or args.models else RESULTS)
+    path = args.json or (RESULTS if args.update or not (args.fast or args.models) else None)
     if path:
         write_json(path, dict(machine=machine_info(), sparselite=sparselite.__version__, tolerance=TOLERANCE,
                               density=DENSITY, time_limit_s=args.time_limit, wall_s=round(time.time() - started),

@@ -1034,9 +1034,16 @@ def _attention(ctx, node, q, k, v, mask=None, dropout_p=0.0, is_causal=False, sc
         raise ConversionError(f"{op} at '{name}' has dropout_p={dropout_p}: call module.eval()")
     qn, kn, vn = (ctx.tensor(t, "float32") for t in (q, k, v))
     qs, ks, vs = (ctx.graph.tensors[t].shape for t in (qn, kn, vn))
-    if len(qs) < 2 or qs[:-2] != ks[:-2] or ks[:-1] != vs[:-1]:
-        raise Unsupported(op, f"q {list(qs)}, k {list(ks)}, v {list(vs)} (batch and head dimensions must match)")
     dq, dk, dv = ctx.dyn(qn), ctx.dyn(kn), ctx.dyn(vn)
+    if len(qs) >= 2 and len(ks) == len(vs) == len(qs) and ks[:-2] == vs[:-2] and ks[:-2] != qs[:-2] and \
+            all(a == b or b == 1 for a, b in zip(qs[:-2], ks[:-2])):
+        # Multi-query attention (keys and values of one head): MATMUL wants q's batch dimensions.
+        kn, vn = (ctx.add("EXPAND", [t], qs[:-2] + shape[-2:], dq[:-2] + dyn[-2:], name=name)
+                  for t, shape, dyn in ((kn, ks, dk), (vn, vs, dv)))
+        (ks, dk), (vs, dv) = ((qs[:-2] + shape[-2:], dq[:-2] + dyn[-2:]) for shape, dyn in ((ks, dk), (vs, dv)))
+    if len(qs) < 2 or qs[:-2] != ks[:-2] or ks[:-1] != vs[:-1]:
+        raise Unsupported(op, f"q {list(qs)}, k {list(ks)}, v {list(vs)} (batch and head dimensions must match, "
+                          "or be 1 in k and v)")
     rank = len(qs)
     perm = list(range(rank - 2)) + [rank - 1, rank - 2]
     kt = ctx.add("TRANSPOSE", [kn], ks[:-2] + (ks[-1], ks[-2]), dk[:-2] + (dk[-1], dk[-2]), name=name,

@@ -169,6 +169,14 @@ def test_scaled_dot_product_attention(mask_kind):
     _check(_fn(fn), feeds, axes, runs=[small])
 
 
+def test_multi_query_attention_broadcasts_keys_and_values():
+    """MobileNetV4's hybrid blocks: keys and values of one head for every query head."""
+    q, k, v = _rand(2, 4, 9, 8), _rand(2, 1, 6, 8), _rand(2, 1, 6, 8)
+    axes = {"q": {0: "batch"}, "k": {0: "batch"}, "v": {0: "batch"}}
+    _check(_fn(lambda q, k, v: F.scaled_dot_product_attention(q, k, v)), {"q": q, "k": k, "v": v}, axes,
+           runs=[{"q": q[:1], "k": k[:1], "v": v[:1]}])
+
+
 def test_conv1d_and_group_norm():
     class Audio(torch.nn.Module):
         def __init__(self):
