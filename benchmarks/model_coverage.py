@@ -573,16 +573,19 @@ def main():
     sides = {name: side for name, side in FAST.items() if side} if args.fast else {}
     started = time.time()
     rows = drive(models, args.paths, args.time_limit, int(args.max_params), sides)
+    wall_s = round(time.time() - started)
     if args.update:
         if not args.models:
             parser.error("--update re-runs the models --models names")
+        with open(RESULTS) as f:
+            wall_s = json.load(f)["wall_s"]   # the full run's
         rows = merged(rows, RESULTS)
     table, totals, blockers = report(rows, args.paths)
     print("\n" + table)
     path = args.json or (RESULTS if args.update or not (args.fast or args.models) else None)
     if path:
         write_json(path, dict(machine=machine_info(), sparselite=sparselite.__version__, tolerance=TOLERANCE,
-                              density=DENSITY, time_limit_s=args.time_limit, wall_s=round(time.time() - started),
+                              density=DENSITY, time_limit_s=args.time_limit, wall_s=wall_s,
                               totals=totals, blockers={k: list(v) for k, v in blockers.items()}, results=rows))
 
 
