@@ -248,3 +248,20 @@ void sl_broadcast_run(const sl_model_t* m, const sl_node_t* n, const sl_broadcas
   for (int32_t i = 0; i < b->inputs; i++) j.in[i] = sl_in(m, n, i)->data;
   sl_parallel_for(m, (b->rows + j.rows_per_task - 1) / j.rows_per_task, broadcast_task, &j);
 }
+
+sl_status_t sl_dense_weights(sl_model_t* m, const sl_node_t* n, const sl_tensor_t* w, const float** dense) {
+  *dense = w->data;
+  if (w->sparse == NULL) return SL_OK;
+  size_t bytes;
+  if (!sl_size_mul(w->num_elems, sizeof(float), &bytes))
+    return sl_node_fail(m, n, "%zu densified weights do not fit in memory", w->num_elems);
+  float* values = sl_model_alloc(m, bytes);
+  if (values == NULL) return SL_ERROR_OUT_OF_MEMORY; /* sl_model_alloc has said why */
+  sl_group_sparse_densify(w->sparse, values);
+  *dense = values;
+  return SL_OK;
+}
+
+void sl_release_dense_weights(sl_model_t* m, const sl_tensor_t* w, const float* dense) {
+  if (w->sparse != NULL) sl_model_release(m, (void*)dense);
+}

@@ -37,25 +37,6 @@ typedef struct {
   const sl_tensor_t* block_out;
 } conv_params_t;
 
-/* Dense [OC][IC/groups][KH][KW] weights, densified when the file stores them sparse. */
-static sl_status_t dense_weights(sl_model_t* m, const sl_node_t* n, const sl_tensor_t* w, const float** dense) {
-  *dense = w->data;
-  if (w->sparse == NULL) return SL_OK;
-  size_t bytes;
-  if (!sl_size_mul(w->num_elems, sizeof(float), &bytes))
-    return sl_node_fail(m, n, "%zu densified weights do not fit in memory", w->num_elems);
-  float* values = sl_model_alloc(m, bytes);
-  if (values == NULL) return SL_ERROR_OUT_OF_MEMORY; /* sl_model_alloc has said why */
-  sl_group_sparse_densify(w->sparse, values);
-  *dense = values;
-  return SL_OK;
-}
-
-/* Frees what dense_weights allocated, once prepare has packed or transformed it. */
-static void release_dense(sl_model_t* m, const sl_tensor_t* w, const float* dense) {
-  if (w->sparse != NULL) sl_model_release(m, (void*)dense);
-}
-
 /* [OC][IC][1][1] weights as the [OC][IC] matrix they are: the same tensor, read as rank 2. */
 static sl_tensor_t as_matrix(const sl_tensor_t* w) {
   sl_tensor_t matrix = *w;
@@ -84,7 +65,7 @@ static sl_status_t prepare_im2col(sl_model_t* m, sl_node_t* n, conv_params_t* p,
       !sl_size_mul(patch_bytes, sizeof(float), &patch_bytes))
     return sl_node_fail(m, n, "the packed weights or patch tiles of %zu x %zu do not fit in memory", ocg, p->patch);
   const float* dense;
-  sl_status_t st = dense_weights(m, n, w, &dense);
+  sl_status_t st = sl_dense_weights(m, n, w, &dense);
   if (st != SL_OK) return st;
   p->panels = sl_model_alloc(m, panels_bytes);
   if (p->panels == NULL) return SL_ERROR_OUT_OF_MEMORY;
@@ -92,7 +73,7 @@ static sl_status_t prepare_im2col(sl_model_t* m, sl_node_t* n, conv_params_t* p,
   for (uint32_t g = 0; g < s->groups; g++)
     sl_gemm_pack(dense + g * ocg * p->patch, bias != NULL ? bias + g * ocg : NULL, ocg, p->patch, p->gemm->rows,
                  p->panels + g * panel_size);
-  release_dense(m, w, dense);
+  sl_release_dense_weights(m, w, dense);
   p->tiles = (pixels + p->tile - 1) / p->tile;
   if (p->gemm->family == SL_FAMILY_gemm_nc) {
     size_t panels = (ocg + p->gemm->rows - 1) / p->gemm->rows, want = 4 * sl_op_threads(m);
@@ -178,26 +159,26 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   if (depthwise) {
     p->path = PATH_DEPTHWISE;
     const float* weights;
-    if ((st = dense_weights(m, n, w, &weights)) != SL_OK) return st;
+    if ((st = sl_dense_weights(m, n, w, &weights)) != SL_OK) return st;
     st = sl_depthwise_prepare(m, n, &p->depthwise, &p->s, weights, p->bias, &p->act);
-    release_dense(m, w, weights);
+    sl_release_dense_weights(m, w, weights);
     return st;
   }
   uint32_t tile = sl_winograd_tile(&p->s, sl_op_winograd(m));
   if (tile != 0) {
     p->path = PATH_WINOGRAD;
     const float* weights;
-    if ((st = dense_weights(m, n, w, &weights)) != SL_OK) return st;
+    if ((st = sl_dense_weights(m, n, w, &weights)) != SL_OK) return st;
     st = sl_winograd_prepare(m, n, &p->winograd, &p->s, tile, weights, p->bias, &p->act);
-    release_dense(m, w, weights);
+    sl_release_dense_weights(m, w, weights);
     return st;
   }
   if (pixels > SL_IMPLICIT_CONV_MIN_PIXELS && sl_implicit_conv_fits(&p->s)) {
     p->path = PATH_IMPLICIT;
     const float* weights;
-    if ((st = dense_weights(m, n, w, &weights)) != SL_OK) return st;
+    if ((st = sl_dense_weights(m, n, w, &weights)) != SL_OK) return st;
     st = sl_implicit_conv_prepare(m, n, &p->implicit, &p->s, weights, p->bias, &p->act);
-    release_dense(m, w, weights);
+    sl_release_dense_weights(m, w, weights);
     return st;
   }
   p->path = PATH_IM2COL;
@@ -224,14 +205,14 @@ sl_status_t sl_conv2d_fuse(sl_model_t* m, sl_fb_t* fb, uint32_t band_rows, sl_no
   }
   const sl_tensor_t* w = sl_in(m, dw, 1);
   const float* dw_weights;
-  sl_status_t st = dense_weights(m, dw, w, &dw_weights);
+  sl_status_t st = sl_dense_weights(m, dw, w, &dw_weights);
   if (st != SL_OK) return st;
   sl_fused_dw_t dw_half = {d->s, dw_weights, d->bias, d->act};
   sl_fused_project_t project_half = {as_matrix(sl_in(m, project, 1)), p->bias, p->act};
   st = sl_fused_block_prepare(m, expand, dw, project, &e->linear, band_rows, e->s.in_h, e->s.in_w, &dw_half,
                               &project_half,
                               add != NULL ? &add_act : NULL, &e->block);
-  release_dense(m, w, dw_weights);
+  sl_release_dense_weights(m, w, dw_weights);
   if (st != SL_OK || e->block == NULL) return st;
   e->block_out = sl_out(m, add != NULL ? add : project, 0);
   /* Members report the kernels the block runs (a band's shapes may pick others). */

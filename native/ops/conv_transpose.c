@@ -34,20 +34,6 @@ typedef struct {
 /* ceil(a / b) for b > 0 and any sign of a. */
 static int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
 
-/* Dense weights, densified when the file stores them group-sparse ([IC][OC/groups * KH * KW]). */
-static sl_status_t dense_weights(sl_model_t* m, const sl_node_t* n, const sl_tensor_t* w, const float** dense) {
-  *dense = w->data;
-  if (w->sparse == NULL) return SL_OK;
-  size_t bytes;
-  if (!sl_size_mul(w->num_elems, sizeof(float), &bytes))
-    return sl_node_fail(m, n, "%zu densified weights do not fit in memory", w->num_elems);
-  float* values = sl_model_alloc(m, bytes);
-  if (values == NULL) return SL_ERROR_OUT_OF_MEMORY; /* sl_model_alloc has said why */
-  sl_group_sparse_densify(w->sparse, values);
-  *dense = values;
-  return SL_OK;
-}
-
 /* Packs every group's blocks: block b of group g is the gemm matrix of output channels
  * [b * block_oc, ...) of the group, its row (oc, ky, kx) holding w[ic][oc][ky][kx] over the
  * group's input channels. */
@@ -64,7 +50,7 @@ static sl_status_t pack_weights(sl_model_t* m, sl_node_t* n, convt_params_t* p, 
   p->block_panels = block_bytes / sizeof(float);
   p->group_panels = group_bytes / sizeof(float);
   const float* dense;
-  sl_status_t st = dense_weights(m, n, w, &dense);
+  sl_status_t st = sl_dense_weights(m, n, w, &dense);
   if (st != SL_OK) return st;
   float* t = sl_model_alloc(m, t_bytes); /* one group's weights transposed to [oc, ky, kx][ic] */
   if (t == NULL) return SL_ERROR_OUT_OF_MEMORY;
@@ -81,7 +67,7 @@ static sl_status_t pack_weights(sl_model_t* m, sl_node_t* n, convt_params_t* p, 
     }
   }
   sl_model_release(m, t);
-  if (w->sparse != NULL) sl_model_release(m, (void*)dense);
+  sl_release_dense_weights(m, w, dense);
   return SL_OK;
 }
 

@@ -192,6 +192,11 @@ bool sl_gemm_pack_bytes(size_t rows, size_t k, uint32_t panel_rows, size_t* byte
  * overlap (ops/transpose.c). */
 void sl_transpose_2d(const sl_model_t* m, const float* in, size_t in_ld, float* out, size_t out_ld, size_t rows,
                      size_t cols);
+/* A constant weight's values as dense floats in its own layout: w->data, or a copy densified from
+ * its group-sparse form. Prepare packs or transforms them, then hands them to
+ * sl_release_dense_weights, which frees only the copy. */
+sl_status_t sl_dense_weights(sl_model_t* m, const sl_node_t* n, const sl_tensor_t* w, const float** dense);
+void sl_release_dense_weights(sl_model_t* m, const sl_tensor_t* w, const float* dense);
 /* Dense float data of a constant (NULL if t is not a dense constant). */
 static inline const float* sl_const_f32(const sl_tensor_t* t) {
   return (t != NULL && t->is_const && t->sparse == NULL) ? (const float*)t->data : NULL;
