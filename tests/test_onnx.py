@@ -8,7 +8,7 @@ import torch
 
 import sparselite
 from helpers import rel_err
-from sparselite.converters import from_onnx, from_torch, prune_groups, zoo
+from sparselite.converters import from_onnx, from_torch, hf, prune_groups, zoo
 
 
 def export(module, args, names, opset=17):
@@ -40,26 +40,12 @@ def test_mobilenet_v2_matches_onnxruntime_and_from_torch(opset):
     assert rel_err(y, same) < 1e-5
 
 
-class PlainMask(torch.nn.Module):
-    """BERT's embeddings and encoder with the additive mask computed plainly ((mask - 1) * float32 max),
-    as the exported graph of a model whose mask code the ONNX frontend does not read yet."""
-
-    def __init__(self, bert):
-        super().__init__()
-        self.bert = bert
-
-    def forward(self, input_ids, attention_mask):
-        hidden = self.bert.embeddings(input_ids=input_ids)
-        bias = (attention_mask[:, None, None, :].float() - 1.0) * torch.finfo(torch.float32).max
-        return self.bert.encoder(hidden, attention_mask=bias)[0]
-
-
 def test_minilm_matches_onnxruntime_and_from_torch():
     bert = zoo.minilm_l6()
     ids = torch.randint(1000, 30000, (2, 24), generator=torch.Generator().manual_seed(1))
     mask = torch.ones_like(ids)
     mask[1, 15:] = 0
-    data = export(PlainMask(bert), (ids, mask), ["input_ids", "attention_mask"])
+    data = export(hf.Encoder(bert), (ids, mask), ["input_ids", "attention_mask"])
     converted = from_onnx(data)
     types = [op.type for op in converted.graph.ops]
     assert types.count("FULLY_CONNECTED") == 36 and "MATMUL" in types   # linear layers with bias, attention
