@@ -110,6 +110,19 @@ sl_activation_t sl_activation_split(const sl_activation_t* act, sl_minmax_t* mm)
   return post;
 }
 
+void sl_residual_prepare(sl_model_t* m, sl_residual_t* r, const sl_activation_t* act) {
+  r->on = true;
+  r->post = sl_activation_split(act, &r->mm);
+  r->vbinary = sl_op_kernel(m, SL_FAMILY_vbinary, 0);
+  r->vunary = sl_op_kernel(m, SL_FAMILY_vunary, 0);
+}
+
+void sl_residual_apply(const sl_residual_t* r, float* y, const float* res, size_t n) {
+  if (!r->on) return;
+  r->vbinary->fn.vbinary(SL_BINARY_ADD, y, 1, res, 1, y, n, &r->mm);
+  if (r->post.type != SL_ACT_NONE) r->vunary->fn.vunary(&r->post, y, y, n);
+}
+
 sl_status_t sl_expect_window(sl_model_t* m, const sl_node_t* n, const char* what, int32_t lo, int count,
                              const int32_t* values) {
   for (int i = 0; i < count; i++)

@@ -11,5 +11,11 @@
  * tensor is read only by the next op. */
 sl_status_t sl_conv2d_fuse(sl_model_t* m, sl_fb_t* fb, uint32_t band_rows, sl_node_t* expand, sl_node_t* dw,
                            sl_node_t* project, sl_node_t* add, bool* fused);
+/* Makes `conv` run the ADD `add` that follows it (add's input `residual` plus conv's output,
+ * same shape, written to add's output) on each block as it computes it, where its path allows
+ * (pointwise and implicit GEMM); *fused says whether it did. The caller has checked that only
+ * `add` reads conv's output and that `residual` is ready before conv runs. */
+sl_status_t sl_conv2d_fuse_add(sl_model_t* m, sl_fb_t* fb, sl_node_t* conv, sl_node_t* add, int residual,
+                               bool* fused);
 
 #endif

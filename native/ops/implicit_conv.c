@@ -95,6 +95,7 @@ typedef struct {
   const sl_implicit_conv_t* c;
   const float* x; /* one image */
   float* y;
+  const float* r; /* the residual, as y */
   float* planes;
 } job_t;
 
@@ -167,13 +168,15 @@ static void direct_rows(const job_t* j, size_t g, size_t o0, size_t o1, size_t r
   const sl_implicit_conv_t* c = j->c;
   const sl_conv2d_shape_t* s = &c->s;
   size_t icg = s->in_c / s->groups, ocg = s->out_c / s->groups, pixels = (size_t)s->out_h * s->out_w;
-  float* y = j->y + (g * ocg + r0) * pixels;
+  size_t first = (g * ocg + r0) * pixels;
+  float* y = j->y + first;
   for (size_t oy = o0; oy < o1; oy++) {
     c->gemm->fn.gemm(s->out_w, r1 - r0, c->patch, j->planes + g * icg * c->plane + oy * c->row_len, 0, c->x_offset,
                      c->panels + g * c->panel_size + r0 * (c->patch + 1), y + oy * s->out_w, pixels, &c->mm);
-    if (c->post.type != SL_ACT_NONE)
-      for (size_t o = 0; o < r1 - r0; o++)
-        c->vunary->fn.vunary(&c->post, y + o * pixels + oy * s->out_w, y + o * pixels + oy * s->out_w, s->out_w);
+    for (size_t o = 0, at = oy * s->out_w; o < r1 - r0; o++, at += pixels) {
+      if (c->post.type != SL_ACT_NONE) c->vunary->fn.vunary(&c->post, y + at, y + at, s->out_w);
+      if (c->residual.on) sl_residual_apply(&c->residual, y + at, j->r + first + at, s->out_w);
+    }
   }
 }
 
@@ -203,16 +206,20 @@ static void gemm_task(void* ctx, size_t task, size_t thread) {
     const float* row_out = out + (o - r0) * n;
     for (size_t f = f0 - f0 % c->row_len; f < f1; f += c->row_len) { /* f: the start of a flat row */
       size_t lo = f > f0 ? f : f0, hi = f + s->out_w < f1 ? f + s->out_w : f1;
-      if (lo < hi) memcpy(y + f / c->row_len * s->out_w + (lo - f), row_out + (lo - f0), (hi - lo) * sizeof(float));
+      if (lo >= hi) continue;
+      size_t at = f / c->row_len * s->out_w + (lo - f);
+      memcpy(y + at, row_out + (lo - f0), (hi - lo) * sizeof(float));
+      if (c->residual.on) sl_residual_apply(&c->residual, y + at, j->r + (g * ocg + o) * pixels + at, hi - lo);
     }
   }
 }
 
 void sl_implicit_conv_run(const sl_model_t* m, const sl_node_t* n, const sl_implicit_conv_t* c, const float* x,
-                          float* y, size_t batch) {
+                          float* y, const float* r, size_t batch) {
   const sl_conv2d_shape_t* s = &c->s;
+  size_t out_size = (size_t)s->out_c * s->out_h * s->out_w;
   for (size_t b = 0; b < batch; b++) {
-    job_t j = {m, n, c, x + b * s->in_c * s->in_h * s->in_w, y + b * s->out_c * s->out_h * s->out_w,
+    job_t j = {m, n, c, x + b * s->in_c * s->in_h * s->in_w, y + b * out_size, r != NULL ? r + b * out_size : NULL,
                sl_scratch_shared(m)};
     sl_parallel_for(m, s->in_c, fill_task, &j);
     sl_parallel_for(m, s->groups * ceil_div(c->count, c->block) * c->row_chunks, gemm_task, &j);

@@ -1,7 +1,9 @@
 /* The fusion pass: after every op is prepared and before the arena is planned, chains of
  * consecutive ops whose intermediate tensors nothing else reads become one fused block, run by
- * the chain's first op. Today's chain: CONV2D 1x1 -> CONV2D depthwise -> CONV2D 1x1, then
- * optionally the ADD of the block's input (MobileNet/EfficientNet inverted residuals). */
+ * the chain's first op. The chains: CONV2D 1x1 -> CONV2D depthwise -> CONV2D 1x1, then
+ * optionally the ADD of the block's input (MobileNet/EfficientNet inverted residuals); then any
+ * other CONV2D -> ADD (ResNet's bottlenecks, MediaPipe's residual blocks), the ADD run on each
+ * block of the convolution's output as it is computed. */
 #include "../ops/conv2d.h"
 #include "model.h"
 
@@ -42,6 +44,23 @@ sl_status_t sl_fuse_blocks(sl_model_t* m, sl_fb_t* fb) {
     m->tensors[mid].producer = m->tensors[dwo].producer = -1;
     if (add != NULL) m->tensors[po].producer = -1;
     i += members;
+  }
+  for (int32_t i = 0; i + 1 < m->num_nodes && st == SL_OK; i++) {
+    sl_node_t *conv = &m->nodes[i], *add = conv + 1;
+    if (conv->type != SL_OP_CONV2D || add->type != SL_OP_ADD || conv->fused_into >= 0 || add->fused_into >= 0) continue;
+    int32_t y = conv->outputs[0], residual = reads(add, 0, y) ? 1 : 0;
+    int32_t r = add->inputs[residual];
+    if (!reads(add, 1 - residual, y) || r == y || !private_tensor(m, readers, y) || m->tensors[r].sparse != NULL)
+      continue;
+    bool fused = false;
+    st = sl_conv2d_fuse_add(m, fb, conv, add, residual, &fused);
+    if (!fused) continue;
+    add->fused_into = i;
+    /* The ADD's output is written from the convolution on: it must not share bytes with what
+     * the convolution reads. */
+    m->tensors[y].producer = -1;
+    m->tensors[add->outputs[0]].producer = i;
+    i++;
   }
   sl_model_release(m, readers);
   return st;
