@@ -101,8 +101,8 @@ def test_inspect_shows_the_plan(tmp_path):
     assert "+ dw" in text and "+ add" in text and "1 fused blocks" in text
 
 
-# A CONV2D followed by the ADD of another tensor: the ADD runs inside the convolution, on each block
-# it writes (pointwise and implicit-GEMM paths); other paths leave it a separate op. Cases:
+# A CONV2D followed by the ADD of another tensor and/or a PRELU: those run inside the convolution, on
+# each block it writes (pointwise and implicit-GEMM paths); other paths leave them separate ops. Cases:
 # (batch, in channels, out channels, h, w, kernel, stride, pads, group size, fused).
 CONV_ADD_CASES = [
     (1, 24, 40, 20, 21, 1, 1, (0, 0, 0, 0), 0, True),     # dense 1x1, gemm over pixel tiles
@@ -115,7 +115,8 @@ CONV_ADD_CASES = [
 ]
 
 
-def conv_add_graph(case, conv_act, add_act, residual_first, seed=0, conv_is_output=False):
+def conv_add_graph(case, conv_act, add_act, residual_first, seed=0, conv_is_output=False, add=True, prelu=None):
+    """CONV2D -> ADD (if add) -> PRELU (prelu: slopes per "channel", "shared", per "element", or None)."""
     n, cin, cout, h, w, k, stride, pads, r, _ = case
     g = np.random.default_rng(seed)
     x = g.standard_normal((n, cin, h, w)).astype(np.float32)
@@ -124,29 +125,40 @@ def conv_add_graph(case, conv_act, add_act, residual_first, seed=0, conv_is_outp
     b = g.standard_normal(cout).astype(np.float32)
     y = ACTIVATIONS[conv_act](conv2d_ref(x, wt, b, (stride, stride), (1, 1), pads, 1), 0, 0).astype(np.float32)
     res = g.standard_normal(y.shape).astype(np.float32)
-    ref = ACTIVATIONS[add_act](y + res, 0, 0)
+    ref = ACTIVATIONS[add_act](y + res, 0, 0) if add else y
     graph = Graph()
     t = graph.add_input("x", x.shape)
-    graph.add_input("res", res.shape)
+    inputs = {"x": x}
     t = graph.add_op("CONV2D", [t, graph.add_const("w", wt), graph.add_const("b", b)], y.shape, name="conv",
                      options=dict(stride=(stride, stride), padding=pads, activation=conv_act))
     conv = t
-    t = graph.add_op("ADD", ["res", t] if residual_first else [t, "res"], ref.shape, name="add",
-                     options=dict(activation=add_act))
+    if add:
+        graph.add_input("res", res.shape)
+        inputs["res"] = res
+        t = graph.add_op("ADD", ["res", t] if residual_first else [t, "res"], ref.shape, name="add",
+                         options=dict(activation=add_act))
+    if prelu:
+        shape = {"channel": (1, cout, 1, 1), "shared": (1,), "element": (1,) + y.shape[1:]}[prelu]
+        slopes = g.standard_normal(shape).astype(np.float32)
+        ref = np.where(ref > 0, ref, slopes * ref)
+        t = graph.add_op("PRELU", [t, graph.add_const("slopes", slopes)], ref.shape, name="prelu")
     graph.outputs += [t, conv] if conv_is_output else [t]
     if r:
         graph.tensors["w"].group_size = r
     run_all(graph, sparse=False)
-    return serialize(graph), {"x": x, "res": res}, ref
+    return serialize(graph), inputs, ref.astype(np.float32)
 
 
 @pytest.mark.parametrize("kernels", sorted(KERNELS))
 @pytest.mark.parametrize("case", CONV_ADD_CASES)
-@pytest.mark.parametrize("conv_act,add_act,residual_first", [("NONE", "RELU", False), ("SILU", "HARDSWISH", True)])
-def test_conv_add_matches_unfused_and_numpy(case, conv_act, add_act, residual_first, kernels):
-    data, inputs, ref = conv_add_graph(case, conv_act, add_act, residual_first)
+@pytest.mark.parametrize("conv_act,add_act,residual_first,add,prelu", [
+    ("NONE", "RELU", False, True, None), ("SILU", "HARDSWISH", True, True, "channel"),
+    ("RELU6", "NONE", False, False, "channel"), ("NONE", "NONE", True, True, "shared")])
+def test_conv_add_prelu_matches_unfused_and_numpy(case, conv_act, add_act, residual_first, add, prelu, kernels):
+    data, inputs, ref = conv_add_graph(case, conv_act, add_act, residual_first, add=add, prelu=prelu)
     model = sparselite.load(data, **KERNELS[kernels])
-    assert fused_members(model, inputs) == (["add"] if case[-1] else [])
+    members = (["add"] if add else []) + (["prelu"] if prelu else [])
+    assert fused_members(model, inputs) == (members if case[-1] else [])
     (y,) = model.run(inputs)
     (unfused,) = sparselite.load(data, fuse=False, **KERNELS[kernels]).run(inputs)
     assert np.array_equal(y, unfused)  # the same kernels, the ADD only moved
@@ -173,6 +185,11 @@ def test_conv_add_does_not_depend_on_threads_and_keeps_shared_outputs():
     assert fused_members(model, x) == ["add"]
     ref = np.maximum(conv2d_ref(x, wt, None, (1, 1), (1, 1), (0, 0, 0, 0), 1) + x, 0) * x
     assert rel_err(model.run(x)[0], ref) < 1e-5
+    # Slopes per element are no epilogue: the PRELU stays an op of its own after the fused ADD.
+    data, inputs, ref = conv_add_graph(CONV_ADD_CASES[0], "NONE", "NONE", False, prelu="element")
+    model = sparselite.load(data)
+    assert fused_members(model, inputs) == ["add"]
+    assert rel_err(model.run(inputs)[0], ref) < 1e-5
     # A convolution output that something else (here the graph's outputs) reads too stays unfused.
     data, inputs, ref = conv_add_graph(CONV_ADD_CASES[0], "NONE", "NONE", False, conv_is_output=True)
     model = sparselite.load(data)

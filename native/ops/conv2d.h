@@ -11,11 +11,13 @@
  * tensor is read only by the next op. */
 sl_status_t sl_conv2d_fuse(sl_model_t* m, sl_fb_t* fb, uint32_t band_rows, sl_node_t* expand, sl_node_t* dw,
                            sl_node_t* project, sl_node_t* add, bool* fused);
-/* Makes `conv` run the ADD `add` that follows it (add's input `residual` plus conv's output,
- * same shape, written to add's output) on each block as it computes it, where its path allows
- * (pointwise and implicit GEMM); *fused says whether it did. The caller has checked that only
- * `add` reads conv's output and that `residual` is ready before conv runs. */
+/* The elementwise ops a convolution can run on each block of its output as it computes it
+ * (pointwise and implicit-GEMM paths): *fused says whether it took the op on. The caller has
+ * checked that only that op reads what it consumes and that its other input is ready first. */
+/* The ADD `add` of its input `residual` (same shape) and the convolution's output. */
 sl_status_t sl_conv2d_fuse_add(sl_model_t* m, sl_fb_t* fb, sl_node_t* conv, sl_node_t* add, int residual,
                                bool* fused);
+/* The PRELU `prelu` of what the convolution (with its fused ADD) writes, slopes per channel or shared. */
+sl_status_t sl_conv2d_fuse_prelu(sl_model_t* m, sl_node_t* conv, sl_node_t* prelu, bool* fused);
 
 #endif

@@ -118,7 +118,7 @@ sl_status_t sl_fused_block_prepare(sl_model_t* m, sl_node_t* head, sl_node_t* dw
                          b->d_stride, b->d_stride, &project->act);
   *project_node = saved;
   if (st != SL_OK) return st;
-  if (add_act != NULL) sl_residual_prepare(m, &b->residual, add_act);
+  if (add_act != NULL) sl_epilogue_add(m, &b->residual, add_act);
   b->vunary = sl_op_kernel(m, SL_FAMILY_vunary, 0);
   size_t floats = (b->e_stride + b->d_stride) * mid, bytes;
   if (!sl_size_mul(floats, sizeof(float), &bytes) || !sl_size_add(bytes, slots, &bytes))
@@ -183,8 +183,8 @@ static void segment_task(void* ctx, size_t task, size_t thread) {
     }
     float* out = y + oy0 * ow;
     sl_linear_run_serial(&b->project, d, out, ohw, pixels);
-    if (!b->residual.on) continue;
-    for (size_t c = 0; c < b->out_c; c++) sl_residual_apply(&b->residual, out + c * ohw, x + c * hw + oy0 * ow, pixels);
+    if (!b->residual.residual) continue;
+    for (size_t c = 0; c < b->out_c; c++) sl_epilogue_apply(&b->residual, y, x, c * hw + oy0 * ow, c, pixels);
   }
 }
 

@@ -168,14 +168,14 @@ static void direct_rows(const job_t* j, size_t g, size_t o0, size_t o1, size_t r
   const sl_implicit_conv_t* c = j->c;
   const sl_conv2d_shape_t* s = &c->s;
   size_t icg = s->in_c / s->groups, ocg = s->out_c / s->groups, pixels = (size_t)s->out_h * s->out_w;
-  size_t first = (g * ocg + r0) * pixels;
-  float* y = j->y + first;
+  size_t first = g * ocg + r0; /* output channel */
   for (size_t oy = o0; oy < o1; oy++) {
     c->gemm->fn.gemm(s->out_w, r1 - r0, c->patch, j->planes + g * icg * c->plane + oy * c->row_len, 0, c->x_offset,
-                     c->panels + g * c->panel_size + r0 * (c->patch + 1), y + oy * s->out_w, pixels, &c->mm);
-    for (size_t o = 0, at = oy * s->out_w; o < r1 - r0; o++, at += pixels) {
-      if (c->post.type != SL_ACT_NONE) c->vunary->fn.vunary(&c->post, y + at, y + at, s->out_w);
-      if (c->residual.on) sl_residual_apply(&c->residual, y + at, j->r + first + at, s->out_w);
+                     c->panels + g * c->panel_size + r0 * (c->patch + 1), j->y + first * pixels + oy * s->out_w, pixels,
+                     &c->mm);
+    for (size_t o = first, at = first * pixels + oy * s->out_w; o < first + r1 - r0; o++, at += pixels) {
+      if (c->post.type != SL_ACT_NONE) c->vunary->fn.vunary(&c->post, j->y + at, j->y + at, s->out_w);
+      if (sl_epilogue_on(&c->epilogue)) sl_epilogue_apply(&c->epilogue, j->y, j->r, at, o, s->out_w);
     }
   }
 }
@@ -209,7 +209,8 @@ static void gemm_task(void* ctx, size_t task, size_t thread) {
       if (lo >= hi) continue;
       size_t at = f / c->row_len * s->out_w + (lo - f);
       memcpy(y + at, row_out + (lo - f0), (hi - lo) * sizeof(float));
-      if (c->residual.on) sl_residual_apply(&c->residual, y + at, j->r + (g * ocg + o) * pixels + at, hi - lo);
+      if (sl_epilogue_on(&c->epilogue))
+        sl_epilogue_apply(&c->epilogue, j->y, j->r, (g * ocg + o) * pixels + at, g * ocg + o, hi - lo);
     }
   }
 }

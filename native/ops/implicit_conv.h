@@ -29,7 +29,7 @@ typedef struct {
   bool direct;         /* the gemm writes output rows in place (SL_IMPLICIT_CONV_DIRECT_MAX_PATCH) */
   size_t count, block; /* flat outputs (rows of row_len) and per task; direct: output rows */
   size_t row_chunks;   /* output channel ranges per block */
-  sl_residual_t residual; /* sl_implicit_conv_run's r added to each block */
+  sl_epilogue_t epilogue; /* its residual is sl_implicit_conv_run's r */
 } sl_implicit_conv_t;
 
 /* One input channel `in` as its stride phases in `plane`: phase (qy, qx) at qy * stride_w + qx times
@@ -43,7 +43,7 @@ bool sl_implicit_conv_fits(const sl_conv2d_shape_t* s);
 /* weights: dense [OC][IC/groups][KH][KW]; bias may be NULL. */
 sl_status_t sl_implicit_conv_prepare(sl_model_t* m, sl_node_t* n, sl_implicit_conv_t* c, const sl_conv2d_shape_t* s,
                                      const float* weights, const float* bias, const sl_activation_t* act);
-/* r: the residual (laid out as y) when c->residual is on, else NULL. */
+/* r: the residual (laid out as y) when c->epilogue has one, else NULL. */
 void sl_implicit_conv_run(const sl_model_t* m, const sl_node_t* n, const sl_implicit_conv_t* c, const float* x,
                           float* y, const float* r, size_t batch);
 

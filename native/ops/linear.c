@@ -221,14 +221,15 @@ typedef struct {
 } job_t;
 
 /* What follows the kernel on the channel-major block it wrote: the activation it could not
- * fuse, then the residual. */
+ * fuse, then the fused elementwise ops. */
 static void epilogue(const job_t* j, const uint32_t* rows, size_t first, size_t count, size_t p0, size_t p1) {
   const sl_linear_t* L = j->L;
-  if (L->post.type == SL_ACT_NONE && !L->residual.on) return;
+  bool fused = sl_epilogue_on(&L->epilogue);
+  if (L->post.type == SL_ACT_NONE && !fused) return;
   for (size_t i = 0; i < count; i++) {
-    size_t at = (rows != NULL ? rows[i] : first + i) * L->stride + p0;
+    size_t row = rows != NULL ? rows[i] : first + i, at = row * L->stride + p0;
     if (L->post.type != SL_ACT_NONE) L->vunary->fn.vunary(&L->post, j->y + at, j->y + at, p1 - p0);
-    if (L->residual.on) sl_residual_apply(&L->residual, j->y + at, j->r + at, p1 - p0);
+    if (fused) sl_epilogue_apply(&L->epilogue, j->y, j->r, at, row, p1 - p0);
   }
 }
 

@@ -34,7 +34,7 @@ typedef struct {
   sl_spmm_packed_t packed;
   const sl_ukernel_t* gemm; /* gemm or gemm_nc */
   float* panels;
-  sl_residual_t residual; /* channel-major only: sl_linear_run's r added to each block */
+  sl_epilogue_t epilogue; /* channel-major only; its residual is sl_linear_run's r */
 } sl_linear_t;
 
 /* w: dense [rows][cols] or group-sparse; bias may be NULL; channel-major x and y rows are
@@ -43,7 +43,7 @@ typedef struct {
 sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const sl_tensor_t* w,
                               const float* bias, sl_linear_layout_t layout, size_t pixels, size_t stride,
                               const sl_activation_t* act);
-/* r: the residual (laid out as y) when L->residual is on, else NULL. */
+/* r: the residual (laid out as y) when L->epilogue has one, else NULL. */
 void sl_linear_run(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y, const float* r);
 /* A channel-major layer over `pixels` pixels on the calling thread alone: x at the prepared
  * stride, y rows y_stride apart (a fused block's row bands). */

@@ -2,8 +2,8 @@
  * consecutive ops whose intermediate tensors nothing else reads become one fused block, run by
  * the chain's first op. The chains: CONV2D 1x1 -> CONV2D depthwise -> CONV2D 1x1, then
  * optionally the ADD of the block's input (MobileNet/EfficientNet inverted residuals); then any
- * other CONV2D -> ADD (ResNet's bottlenecks, MediaPipe's residual blocks), the ADD run on each
- * block of the convolution's output as it is computed. */
+ * other CONV2D -> ADD and/or PRELU (ResNet's bottlenecks, MediaPipe's residual blocks), those
+ * run on each block of the convolution's output as it is computed. */
 #include "../ops/conv2d.h"
 #include "model.h"
 
@@ -16,6 +16,16 @@ static bool private_tensor(const sl_model_t* m, const int32_t* readers, int32_t 
 }
 
 static bool reads(const sl_node_t* n, int32_t input, int32_t t) { return n->num_inputs > input && n->inputs[input] == t; }
+
+/* Node `op` now runs inside node `head`, which writes op's output instead of its input `t`: t
+ * needs no slot, and the output is live from head on, so it shares no bytes with what head reads. */
+static int32_t absorb(sl_model_t* m, int32_t head, int32_t op, int32_t t) {
+  m->nodes[op].fused_into = head;
+  int32_t out = m->nodes[op].outputs[0];
+  m->tensors[t].producer = -1;
+  m->tensors[out].producer = head;
+  return out;
+}
 
 sl_status_t sl_fuse_blocks(sl_model_t* m, sl_fb_t* fb) {
   int32_t* readers = sl_model_alloc(m, ((size_t)m->num_tensors + 1) * sizeof(int32_t));
@@ -46,21 +56,25 @@ sl_status_t sl_fuse_blocks(sl_model_t* m, sl_fb_t* fb) {
     i += members;
   }
   for (int32_t i = 0; i + 1 < m->num_nodes && st == SL_OK; i++) {
-    sl_node_t *conv = &m->nodes[i], *add = conv + 1;
-    if (conv->type != SL_OP_CONV2D || add->type != SL_OP_ADD || conv->fused_into >= 0 || add->fused_into >= 0) continue;
-    int32_t y = conv->outputs[0], residual = reads(add, 0, y) ? 1 : 0;
-    int32_t r = add->inputs[residual];
-    if (!reads(add, 1 - residual, y) || r == y || !private_tensor(m, readers, y) || m->tensors[r].sparse != NULL)
-      continue;
-    bool fused = false;
-    st = sl_conv2d_fuse_add(m, fb, conv, add, residual, &fused);
-    if (!fused) continue;
-    add->fused_into = i;
-    /* The ADD's output is written from the convolution on: it must not share bytes with what
-     * the convolution reads. */
-    m->tensors[y].producer = -1;
-    m->tensors[add->outputs[0]].producer = i;
-    i++;
+    sl_node_t* conv = &m->nodes[i];
+    if (conv->type != SL_OP_CONV2D || conv->fused_into >= 0) continue;
+    int32_t y = conv->outputs[0], next = i + 1; /* y: what the convolution writes so far */
+    sl_node_t* op = &m->nodes[next];
+    if (op->type == SL_OP_ADD && op->fused_into < 0 && private_tensor(m, readers, y)) {
+      int32_t residual = reads(op, 0, y) ? 1 : 0, r = op->inputs[residual];
+      bool fused = false;
+      if (reads(op, 1 - residual, y) && r != y && m->tensors[r].sparse == NULL)
+        st = sl_conv2d_fuse_add(m, fb, conv, op, residual, &fused);
+      if (fused) y = absorb(m, i, next++, y);
+    }
+    op = next < m->num_nodes ? &m->nodes[next] : NULL;
+    if (st == SL_OK && op != NULL && op->type == SL_OP_PRELU && op->fused_into < 0 && reads(op, 0, y) &&
+        !reads(op, 1, y) && private_tensor(m, readers, y)) {
+      bool fused = false;
+      st = sl_conv2d_fuse_prelu(m, conv, op, &fused);
+      if (fused) y = absorb(m, i, next++, y);
+    }
+    i = next - 1;
   }
   sl_model_release(m, readers);
   return st;
