@@ -195,3 +195,34 @@ def test_conv_add_does_not_depend_on_threads_and_keeps_shared_outputs():
     model = sparselite.load(data)
     assert fused_members(model, inputs) == []
     assert rel_err(model.run(inputs)[0], ref) < 1e-5
+
+
+def test_interleaved_branches_fuse_where_inputs_are_ready():
+    """Two branches whose ops interleave (TFLite's order in MediaPipe models): each ADD and PRELU
+    joins its convolution; an ADD of two convolutions joins the second, whose input is ready last."""
+    g = np.random.default_rng(4)
+    x = g.standard_normal((1, 8, 12, 12)).astype(np.float32)
+    wa, wb, wc = (g.standard_normal((8, 8, 1, 1)).astype(np.float32) for _ in range(3))
+    slopes = g.standard_normal((1, 8, 1, 1)).astype(np.float32)
+    graph = Graph()
+    graph.add_input("x", x.shape)
+    a = graph.add_op("CONV2D", ["x", graph.add_const("wa", wa)], x.shape, name="conv_a")
+    b = graph.add_op("CONV2D", ["x", graph.add_const("wb", wb)], x.shape, name="conv_b")
+    a = graph.add_op("ADD", [a, "x"], x.shape, name="add_a")
+    b = graph.add_op("ADD", ["x", b], x.shape, name="add_b")
+    a = graph.add_op("PRELU", [a, graph.add_const("slopes", slopes)], x.shape, name="prelu_a")
+    c = graph.add_op("CONV2D", [a, graph.add_const("wc", wc)], x.shape, name="conv_c")
+    graph.outputs.append(graph.add_op("ADD", [b, c], x.shape, name="sum"))
+    run_all(graph, sparse=False)
+    data = serialize(graph)
+    model = sparselite.load(data)
+    assert sorted(fused_members(model, x)) == ["add_a", "add_b", "prelu_a", "sum"]
+
+    def conv(v, w):
+        return conv2d_ref(v, w, None, (1, 1), (1, 1), (0, 0, 0, 0), 1)
+    pa = conv(x, wa) + x
+    pa = np.where(pa > 0, pa, slopes * pa)
+    ref = conv(x, wb) + x + conv(pa, wc)
+    (y,) = model.run(x)
+    assert rel_err(y, ref) < 1e-5
+    assert np.array_equal(y, sparselite.load(data, fuse=False).run(x)[0])

@@ -27,12 +27,32 @@ static int32_t absorb(sl_model_t* m, int32_t head, int32_t op, int32_t t) {
   return out;
 }
 
+/* The op reading private tensor t, if the convolution `head` may run it: it is not fused yet and
+ * its other inputs are ready before head runs (two parallel branches interleave their ops, so
+ * it need not be the next one). NULL otherwise. */
+static sl_node_t* movable_reader(sl_model_t* m, const int32_t* readers, const int32_t* reader, int32_t head,
+                                 int32_t t) {
+  if (!private_tensor(m, readers, t)) return NULL;
+  sl_node_t* op = &m->nodes[reader[t]];
+  if (op->fused_into >= 0) return NULL;
+  for (int32_t k = 0; k < op->num_inputs; k++) {
+    int32_t in = op->inputs[k];
+    if (in >= 0 && in != t && m->tensors[in].producer >= head) return NULL;
+  }
+  return op;
+}
+
 sl_status_t sl_fuse_blocks(sl_model_t* m, sl_fb_t* fb) {
-  int32_t* readers = sl_model_alloc(m, ((size_t)m->num_tensors + 1) * sizeof(int32_t));
+  /* Per tensor: how many ops read it, and the last one that does. */
+  int32_t* readers = sl_model_alloc(m, 2 * ((size_t)m->num_tensors + 1) * sizeof(int32_t));
   if (readers == NULL) return SL_ERROR_OUT_OF_MEMORY;
+  int32_t* reader = readers + m->num_tensors + 1;
   for (int32_t i = 0; i < m->num_nodes; i++)
     for (int32_t k = 0; k < m->nodes[i].num_inputs; k++)
-      if (m->nodes[i].inputs[k] >= 0) readers[m->nodes[i].inputs[k]]++;
+      if (m->nodes[i].inputs[k] >= 0) {
+        readers[m->nodes[i].inputs[k]]++;
+        reader[m->nodes[i].inputs[k]] = i;
+      }
   sl_status_t st = SL_OK;
   for (int32_t i = 0; i + 2 < m->num_nodes && st == SL_OK; i++) {
     sl_node_t *e = &m->nodes[i], *d = e + 1, *p = e + 2, *add = i + 3 < m->num_nodes ? e + 3 : NULL;
@@ -55,26 +75,24 @@ sl_status_t sl_fuse_blocks(sl_model_t* m, sl_fb_t* fb) {
     if (add != NULL) m->tensors[po].producer = -1;
     i += members;
   }
-  for (int32_t i = 0; i + 1 < m->num_nodes && st == SL_OK; i++) {
+  for (int32_t i = 0; i < m->num_nodes && st == SL_OK; i++) {
     sl_node_t* conv = &m->nodes[i];
     if (conv->type != SL_OP_CONV2D || conv->fused_into >= 0) continue;
-    int32_t y = conv->outputs[0], next = i + 1; /* y: what the convolution writes so far */
-    sl_node_t* op = &m->nodes[next];
-    if (op->type == SL_OP_ADD && op->fused_into < 0 && private_tensor(m, readers, y)) {
+    int32_t y = conv->outputs[0]; /* what the convolution writes so far */
+    sl_node_t* op = movable_reader(m, readers, reader, i, y);
+    if (op != NULL && op->type == SL_OP_ADD) {
       int32_t residual = reads(op, 0, y) ? 1 : 0, r = op->inputs[residual];
       bool fused = false;
       if (reads(op, 1 - residual, y) && r != y && m->tensors[r].sparse == NULL)
         st = sl_conv2d_fuse_add(m, fb, conv, op, residual, &fused);
-      if (fused) y = absorb(m, i, next++, y);
+      if (fused) y = absorb(m, i, (int32_t)(op - m->nodes), y);
+      op = fused ? movable_reader(m, readers, reader, i, y) : NULL;
     }
-    op = next < m->num_nodes ? &m->nodes[next] : NULL;
-    if (st == SL_OK && op != NULL && op->type == SL_OP_PRELU && op->fused_into < 0 && reads(op, 0, y) &&
-        !reads(op, 1, y) && private_tensor(m, readers, y)) {
+    if (st == SL_OK && op != NULL && op->type == SL_OP_PRELU && reads(op, 0, y) && !reads(op, 1, y)) {
       bool fused = false;
       st = sl_conv2d_fuse_prelu(m, conv, op, &fused);
-      if (fused) y = absorb(m, i, next++, y);
+      if (fused) absorb(m, i, (int32_t)(op - m->nodes), y);
     }
-    i = next - 1;
   }
   sl_model_release(m, readers);
   return st;
