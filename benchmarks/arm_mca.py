@@ -1,6 +1,6 @@
 """Static ARM performance estimate of every FMA-bound NEON microkernel in the registry.
 
-No ARM hardware here, so this compiles native/kernels/isa/neon.c (and the fp16 kernels) for
+No ARM hardware here, so this compiles native/kernels/isa/neon.c for
 aarch64 with clang (-O3, generic armv8-a tuning, as a phone or Pi build would be), finds each
 kernel's hot loop in the assembly (the innermost loop with the most floating-point work: the full
 register tile; clang marks innermost loops), and runs it through llvm-mca for two core models:
@@ -10,14 +10,13 @@ register tile; clang marks innermost loops), and runs it through llvm-mca for tw
                           schedule of its own (it reuses an older core's), Neoverse N1 is the
                           A76's server sibling with the same pipelines and has one.
 
-FLOP per iteration are counted from the loop's instructions (an FMLA on 4 floats is 8, on 8
-halves 16; a plain FMUL/FADD on 4 floats 4), cycles per iteration are llvm-mca's simulated
-steady state (total cycles / iterations). Peaks assumed, fp32 (fp16 twice):
-  A76: 2 x 128-bit FMA pipes = 16 FLOP/cycle (Arm's Cortex-A76 optimisation guide).
-  A55: 1 x 128-bit FMA per cycle = 8 FLOP/cycle (Arm's A55 guide: the Q-form FMLA uses both
-       64-bit halves of the FP pipe). LLVM 19's A55 model issues Q-form FMLAs on either of two
-       units, so it would allow 16: the A55 percentages are of the hardware's 8, and a loop that
-       loads too little per FMA can read above 100% there.
+FLOP per iteration are counted from the loop's instructions (an FMLA on 4 floats is 8, a plain
+FMUL/FADD on 4 floats 4), cycles per iteration are llvm-mca's simulated steady state (total
+cycles / iterations). Peaks assumed (fp32):
+  A76: 2 x 128-bit FMA pipes = 16 FLOP/cycle.
+  A55: 1 x 128-bit FMLA per cycle = 8 FLOP/cycle. LLVM 19's A55 model issues Q-form FMLAs on
+       either of two units, so it would allow 16: the A55 percentages are of the 8 assumed, and
+       a loop that loaded little per FMA could read above 100% there.
 Limits: no caches or memory (every load hits L1 at the model's latency), no branch effects (the
 loop body is simulated straight, its branch predicted), LLVM's models rather than silicon, and the
 loop alone (tile setup, clamps and stores, tails are not counted). Estimates, not measurements.
@@ -41,7 +40,7 @@ MODELS = {"A55": ("cortex-a55", 8.0), "A76": ("neoverse-n1", 16.0)}
 # Families whose time goes into FMAs over register tiles; the row kernels (activations, softmax,
 # layer norm, binary ops, unzip, Winograd transforms) are bound by loads and stores instead.
 FMA_FAMILIES = ("spmm", "gemm", "gemm_nc", "dwconv", "dwconv_s2")
-SOURCES = ("kernels/isa/neon.c", "kernels/isa/neon_fp16.c")
+SOURCES = ("kernels/isa/neon.c",)
 LINE = re.compile(r"SL_UKERNEL\((\w+),\s*(\w+),\s*(SL_ISA_NEON\w*)[^,]*,\s*(\d+),\s*(\d+)")
 
 
@@ -92,7 +91,7 @@ def functions(asm):
 
 def flops(insn):
     """FLOPs of one instruction: 2 per lane for fused multiply-adds, 1 for other arithmetic."""
-    m = re.match(r"\s*(fmla|fmls|fmul|fadd|fsub)\s+v\d+\.(\d+)[hs]", insn)
+    m = re.match(r"\s*(fmla|fmls|fmul|fadd|fsub)\s+v\d+\.(\d+)s", insn)
     return 0 if not m else (2 if m[1] in ("fmla", "fmls") else 1) * int(m[2])
 
 
@@ -158,8 +157,7 @@ def main():
     os.makedirs(work, exist_ok=True)
     funcs = {}
     for source in SOURCES:
-        if os.path.exists(os.path.join(NATIVE, source)):
-            funcs.update(functions(compile_asm(clang, source, os.path.join(work, os.path.basename(source) + ".s"))))
+        funcs.update(functions(compile_asm(clang, source, os.path.join(work, os.path.basename(source) + ".s"))))
     results, skipped = [], []
     for family, name, isa, pixels, rows in registry():
         if family not in FMA_FAMILIES:
@@ -173,11 +171,9 @@ def main():
         if args.asm:
             with open(os.path.join(work, name + ".loop.s"), "w") as f:
                 f.write("\n".join(body) + "\n")
-        fp16 = "FP16" in isa
         entry = dict(kernel=name, family=family, isa=isa, pixels=pixels, rows=rows, loop_flops=loop_flops,
                      loop_instructions=sum(1 for x in body if not x.rstrip().endswith(":")))
         for model, (cpu, peak) in MODELS.items():
-            peak *= 2 if fp16 else 1
             cycles, bound = mca(llvm_mca, cpu, body, work)
             entry[model] = dict(cpu=cpu, cycles_per_iteration=round(cycles, 2), resource_bound_cycles=bound,
                                 flop_per_cycle=round(loop_flops / cycles, 2), peak=peak,
