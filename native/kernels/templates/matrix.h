@@ -57,18 +57,18 @@ SL_V_INLINE void sl_tile(const int R, const int NV, const int dense, const int m
   const float* xp = x;
   size_t c = 0;
 #ifdef SL_V_FMA_LANE
-  /* U columns at a time, their U * R weights loaded as whole vectors and used by lane: fewer
-   * loads per FMA, and independent work to interleave for in-order cores. */
-  const int U = R >= SL_V_WIDTH ? 1 : SL_V_WIDTH / R;
+  /* U columns at a time, their U * R weights (two vectors where R allows) loaded whole and used
+   * by lane: fewer loads per FMA, and independent work to interleave for in-order cores. */
+  const int U = R >= 2 * SL_V_WIDTH ? 1 : 2 * SL_V_WIDTH / R;
   if ((U * R) % SL_V_WIDTH == 0 && U * R <= 2 * SL_V_WIDTH) {
     for (; c + U <= cols; c += U, w += U * R) {
       sl_v wv[2];
-      uint32_t off[SL_V_WIDTH]; /* read together: pairs of offsets per load */
+      uint32_t off[2 * SL_V_WIDTH]; /* read together: pairs of offsets per load */
 #pragma GCC unroll 2
       for (int q = 0; q < U * R / SL_V_WIDTH; q++) wv[q] = sl_v_load(w + SL_V_WIDTH * q);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int u = 0; u < U; u++) off[u] = dense ? 0 : x_offset[c + u];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int u = 0; u < U; u++) {
         if (!dense) xp = x + off[u];
         sl_v xv[8];
