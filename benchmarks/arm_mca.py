@@ -171,8 +171,10 @@ def main():
         if args.asm:
             with open(os.path.join(work, name + ".loop.s"), "w") as f:
                 f.write("\n".join(body) + "\n")
+        insns = [x for x in body if not x.split("//")[0].rstrip().endswith(":")]
         entry = dict(kernel=name, family=family, isa=isa, pixels=pixels, rows=rows, loop_flops=loop_flops,
-                     loop_instructions=sum(1 for x in body if not x.rstrip().endswith(":")))
+                     loop_instructions=len(insns),
+                     branches_inside=sum(1 for x in insns[:-1] if re.match(r"\s*(b|b\.\w+|cbn?z|tbn?z)\s", x)))
         for model, (cpu, peak) in MODELS.items():
             cycles, bound = mca(llvm_mca, cpu, body, work)
             entry[model] = dict(cpu=cpu, cycles_per_iteration=round(cycles, 2), resource_bound_cycles=bound,
@@ -183,9 +185,12 @@ def main():
           f"{'%pk':>5}")
     for e in results:
         a, b = e["A55"], e["A76"]
-        print(f"{e['kernel']:44} {e['loop_flops']:7d} | {a['cycles_per_iteration']:7.2f} {a['flop_per_cycle']:6.2f} "
-              f"{a['percent_of_peak']:5.1f} | {b['cycles_per_iteration']:7.2f} {b['flop_per_cycle']:6.2f} "
-              f"{b['percent_of_peak']:5.1f}")
+        mark = "*" if e["branches_inside"] else " "
+        print(f"{e['kernel'] + mark:44} {e['loop_flops']:7d} | {a['cycles_per_iteration']:7.2f} "
+              f"{a['flop_per_cycle']:6.2f} {a['percent_of_peak']:5.1f} | {b['cycles_per_iteration']:7.2f} "
+              f"{b['flop_per_cycle']:6.2f} {b['percent_of_peak']:5.1f}")
+    if any(e["branches_inside"] for e in results):
+        print("* branches inside the loop, simulated with every path taken: a rough figure")
     print(f"not FMA-bound, not estimated: {', '.join(skipped)}")
     version = subprocess.run([llvm_mca, "--version"], capture_output=True, text=True).stdout
     write_json(args.json, dict(
