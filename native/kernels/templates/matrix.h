@@ -22,6 +22,21 @@
 
 #include "../kernels.h"
 
+/* Optional in a vec header: SL_V_TAIL_BACK 1 with sl_v_load_tail_back(p, t), the tail loaded from
+ * the floats ending at p + n (those before p must be readable); SL_V_FMA_LANE with
+ * sl_v_fma_lane(a, b, l, acc) = acc + a * lane l of b, for a constant l. */
+#ifndef SL_V_TAIL_BACK
+#define SL_V_TAIL_BACK 0
+#define sl_v_load_tail_back sl_v_load_tail
+#endif
+
+/* A tile's pixel vector: the last one cut at `tail` when `masked`, read through the floats
+ * before it (lanes past the tail zero) when masked == 2: the tile or the row has them. */
+SL_V_INLINE sl_v sl_tile_load(const int masked, sl_v_tail tail, const float* p, int last) {
+  if (!masked || !last) return sl_v_load(p);
+  return masked == 2 ? sl_v_load_tail_back(p, tail) : sl_v_load_tail(p, tail);
+}
+
 /* R output rows x NV vectors of pixels, accumulators in registers. Per stored
  * column it loads NV pixel vectors once and reuses each for R FMAs with
  * broadcast weights: the FMA-per-load gain group sparsity buys.
@@ -40,12 +55,41 @@ SL_V_INLINE void sl_tile(const int R, const int NV, const int dense, const int m
   }
   w += R;
   const float* xp = x;
-  for (size_t c = 0; c < cols; c++, w += R) {
+  size_t c = 0;
+#ifdef SL_V_FMA_LANE
+  /* U columns at a time, their U * R weights (two vectors where R allows) loaded whole and used
+   * by lane: fewer loads per FMA, and independent work to interleave for in-order cores. */
+  const int U = R >= 2 * SL_V_WIDTH ? 1 : 2 * SL_V_WIDTH / R;
+  if ((U * R) % SL_V_WIDTH == 0 && U * R <= 2 * SL_V_WIDTH) {
+    for (; c + U <= cols; c += U, w += U * R) {
+      sl_v wv[2];
+      uint32_t off[2 * SL_V_WIDTH]; /* read together: pairs of offsets per load */
+#pragma GCC unroll 2
+      for (int q = 0; q < U * R / SL_V_WIDTH; q++) wv[q] = sl_v_load(w + SL_V_WIDTH * q);
+#pragma GCC unroll 8
+      for (int u = 0; u < U; u++) off[u] = dense ? 0 : x_offset[c + u];
+#pragma GCC unroll 8
+      for (int u = 0; u < U; u++) {
+        if (!dense) xp = x + off[u];
+        sl_v xv[8];
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++) xv[v] = sl_tile_load(masked, tail, xp + SL_V_WIDTH * v, v == NV - 1);
+#pragma GCC unroll 8
+        for (int j = 0; j < R; j++) {
+          const int l = u * R + j;
+#pragma GCC unroll 8
+          for (int v = 0; v < NV; v++) acc[j][v] = sl_v_fma_lane(xv[v], wv[l / SL_V_WIDTH], l % SL_V_WIDTH, acc[j][v]);
+        }
+        if (dense) xp += x_stride;
+      }
+    }
+  }
+#endif
+  for (; c < cols; c++, w += R) {
     if (!dense) xp = x + x_offset[c];
     sl_v xv[8];
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; v++)
-      xv[v] = (masked && v == NV - 1) ? sl_v_load_tail(xp + SL_V_WIDTH * v, tail) : sl_v_load(xp + SL_V_WIDTH * v);
+    for (int v = 0; v < NV; v++) xv[v] = sl_tile_load(masked, tail, xp + SL_V_WIDTH * v, v == NV - 1);
 #pragma GCC unroll 8
     for (int j = 0; j < R; j++) {
       sl_v wj = sl_v_splat(w + j);
@@ -70,7 +114,8 @@ SL_V_INLINE void sl_tile(const int R, const int NV, const int dense, const int m
 }
 
 /* Calls TILE(nv, masked, tail, p) over [0, pixels): full NV-vector tiles, then
- * one tile of the remaining vectors with the last one cut at the tail. */
+ * one tile of the remaining vectors with the last one cut at the tail, loaded through the
+ * floats before it (masked 2) where the ISA can and there are some. */
 #define SL_PIXEL_LOOP(NV, pixels, TILE)                                             \
   do {                                                                              \
     size_t p_ = 0;                                                                  \
@@ -80,14 +125,15 @@ SL_V_INLINE void sl_tile(const int R, const int NV, const int dense, const int m
     if (rem_ == 0) break;                                                           \
     size_t nv_ = (rem_ + SL_V_WIDTH - 1) / SL_V_WIDTH;                              \
     sl_v_tail tail_ = sl_v_tail_of(rem_ - SL_V_WIDTH * (nv_ - 1));                  \
-    if (nv_ == 1) TILE(1, 1, tail_, p_);                                            \
-    if ((NV) >= 2 && nv_ == 2) TILE(2, 1, tail_, p_);                               \
-    if ((NV) >= 3 && nv_ == 3) TILE(3, 1, tail_, p_);                               \
-    if ((NV) >= 4 && nv_ == 4) TILE(4, 1, tail_, p_);                               \
-    if ((NV) >= 5 && nv_ == 5) TILE(5, 1, tail_, p_);                               \
-    if ((NV) >= 6 && nv_ == 6) TILE(6, 1, tail_, p_);                               \
-    if ((NV) >= 7 && nv_ == 7) TILE(7, 1, tail_, p_);                               \
-    if ((NV) >= 8 && nv_ == 8) TILE(8, 1, tail_, p_);                               \
+    if (nv_ == 1 && SL_V_TAIL_BACK && (pixels) >= SL_V_WIDTH) TILE(1, 2, tail_, p_); \
+    else if (nv_ == 1) TILE(1, 1, tail_, p_);                                       \
+    if ((NV) >= 2 && nv_ == 2) TILE(2, 1 + SL_V_TAIL_BACK, tail_, p_);              \
+    if ((NV) >= 3 && nv_ == 3) TILE(3, 1 + SL_V_TAIL_BACK, tail_, p_);              \
+    if ((NV) >= 4 && nv_ == 4) TILE(4, 1 + SL_V_TAIL_BACK, tail_, p_);              \
+    if ((NV) >= 5 && nv_ == 5) TILE(5, 1 + SL_V_TAIL_BACK, tail_, p_);              \
+    if ((NV) >= 6 && nv_ == 6) TILE(6, 1 + SL_V_TAIL_BACK, tail_, p_);              \
+    if ((NV) >= 7 && nv_ == 7) TILE(7, 1 + SL_V_TAIL_BACK, tail_, p_);              \
+    if ((NV) >= 8 && nv_ == 8) TILE(8, 1 + SL_V_TAIL_BACK, tail_, p_);              \
   } while (0)
 
 /* spmm: pixel tiles outermost, so a tile's input columns stay in L1 while every
@@ -363,8 +409,7 @@ SL_V_INLINE void sl_dw_step(const int NV, const int tail, size_t last, int k, co
     const sl_v wk = sl_v_splat(w + 5 * r + k);
 #pragma GCC unroll 8
     for (int v = 0; v < NV; v++) {
-      const sl_v xv = tail && v == NV - 1 ? sl_v_load_tail(p + SL_V_WIDTH * v, sl_v_tail_of(last))
-                                          : sl_v_load(p + SL_V_WIDTH * v);
+      const sl_v xv = sl_tile_load(tail, sl_v_tail_of(last), p + SL_V_WIDTH * v, v == NV - 1);
       sum[v] = sl_v_fma(wk, xv, sum[v]);
     }
   }
@@ -495,14 +540,18 @@ SL_V_INLINE void sl_dwconv(const int NV, size_t channels, size_t count, size_t w
   }
   if (p == count) return;
   const size_t nv = (count - p + SL_V_WIDTH - 1) / SL_V_WIDTH, last = count - p - (nv - 1) * SL_V_WIDTH;
-  if (nv == 1) DW_TILE(1, 1, last, p, 0);
-  if (NV >= 2 && nv == 2) DW_TILE(2, 1, last, p, 0);
-  if (NV >= 3 && nv == 3) DW_TILE(3, 1, last, p, 0);
-  if (NV >= 4 && nv == 4) DW_TILE(4, 1, last, p, 0);
-  if (NV >= 5 && nv == 5) DW_TILE(5, 1, last, p, 0);
-  if (NV >= 6 && nv == 6) DW_TILE(6, 1, last, p, 0);
-  if (NV >= 7 && nv == 7) DW_TILE(7, 1, last, p, 0);
-  if (NV >= 8 && nv == 8) DW_TILE(8, 1, last, p, 0);
+  /* tail 2: the last vector loads through the outputs before it (sl_tile_load), which the taps
+   * read too */
+  const int back = 1 + SL_V_TAIL_BACK;
+  if (nv == 1 && SL_V_TAIL_BACK && count >= SL_V_WIDTH) DW_TILE(1, 2, last, p, 0);
+  else if (nv == 1) DW_TILE(1, 1, last, p, 0);
+  if (NV >= 2 && nv == 2) DW_TILE(2, back, last, p, 0);
+  if (NV >= 3 && nv == 3) DW_TILE(3, back, last, p, 0);
+  if (NV >= 4 && nv == 4) DW_TILE(4, back, last, p, 0);
+  if (NV >= 5 && nv == 5) DW_TILE(5, back, last, p, 0);
+  if (NV >= 6 && nv == 6) DW_TILE(6, back, last, p, 0);
+  if (NV >= 7 && nv == 7) DW_TILE(7, back, last, p, 0);
+  if (NV >= 8 && nv == 8) DW_TILE(8, back, last, p, 0);
 #undef DW_TILE
 #undef DW_WRAP
 }
