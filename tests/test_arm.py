@@ -3,6 +3,7 @@ references, and `sparselite build-runtime`'s static sparselite-bench running a p
 with outputs matching the x86 run. Correctness only: timings under qemu mean nothing."""
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -26,13 +27,21 @@ def tools():
                          f"(tests/run.sh does); missing: {missing}")
 
 
-def test_neon_microkernels_against_reference(tools, tmp_path):
+@pytest.mark.parametrize("cpu", ["max", "cortex-a53"])
+def test_neon_microkernels_against_reference(tools, tmp_path, cpu):
+    """-cpu max has ARMv8.2-A fp16 (HWCAP_ASIMDHP), so every kernel runs, the fp16 ones included; the
+    ARMv8.0 Cortex-A53 has not, so the same binary runs and skips exactly the fp16 kernels."""
     subprocess.run(["make", "-s", "-C", os.path.join(ROOT, "native"), f"BUILD={tmp_path}", f"CC={CROSS}",
                     "CFLAGS=-O3 -static", f"{tmp_path}/kernel_test"], check=True, capture_output=True)
-    result = subprocess.run(["qemu-aarch64", str(tmp_path / "kernel_test")], capture_output=True, text=True,
-                            timeout=600)
+    result = subprocess.run(["qemu-aarch64", "-cpu", cpu, str(tmp_path / "kernel_test")], capture_output=True,
+                            text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert int(result.stdout.split(" passed")[0]) > 700 and " 0 failed" in result.stdout
+    lists = [open(os.path.join(ROOT, "native/kernels", f, "list.inc")).read() for f in ("f16-spmm", "f16-gemm", "f16-dwconv")]
+    fp16 = [n for text in lists for n in re.findall(r"\bsl_f16_\w+__neon_fp16\b", text)]
+    assert len(fp16) >= 6
+    skipped = 0 if cpu == "max" else len(fp16)
+    assert f", {skipped} kernels this CPU cannot run" in result.stdout
 
 
 @pytest.fixture(scope="module")

@@ -203,25 +203,52 @@ typedef void sl_f32_winograd_out_ukernel_fn(size_t tiles, size_t channels, const
                                             size_t y_row_stride, size_t y_channel_stride, size_t rows, size_t cols,
                                             const sl_minmax_t* mm);
 
+/* --- fp16 (ARMv8.2-A FEAT_FP16) --------------------------------------------------------
+ * The same contracts as the f32 kernels above, with activations, weights and biases stored and
+ * multiplied-added in IEEE half precision (sl_f16: its bits); the clamp bounds stay floats (rounded
+ * to half). Packing is the f32 packing with its floats converted (sl_f16_from_f32). */
+typedef uint16_t sl_f16;
+typedef void sl_f16_spmm_ukernel_fn(size_t pixels, size_t blocks, const sl_f16* x, const sl_f16* values,
+                                    const uint32_t* x_offset, const uint32_t* nz_start, const uint32_t* out_row,
+                                    sl_f16* y, size_t y_stride, const sl_minmax_t* mm);
+typedef void sl_f16_gemm_ukernel_fn(size_t pixels, size_t rows, size_t k, const sl_f16* x, size_t x_stride,
+                                    const uint32_t* x_offset, const sl_f16* panels, sl_f16* y, size_t y_stride,
+                                    const sl_minmax_t* mm);
+/* Lane columns are counted in half precision, exact to 2048: `width` at most SL_F16_DWCONV_MAX_WIDTH. */
+#define SL_F16_DWCONV_MAX_WIDTH 1024
+typedef void sl_f16_dwconv_ukernel_fn(size_t channels, size_t count, size_t width, const sl_f16* x, size_t x_stride,
+                                      const sl_f16* w, const sl_dwconv_taps_t* taps, sl_f16* y, size_t y_stride,
+                                      const sl_minmax_t* mm);
+
+/* Round to nearest even (overflow to infinity, NaN kept), and back exactly; any ISA. */
+sl_f16 sl_f16_from_f32(float v);
+float sl_f16_to_f32(sl_f16 h);
+void sl_f16_from_f32_n(const float* x, sl_f16* y, size_t n);
+void sl_f16_to_f32_n(const sl_f16* x, float* y, size_t n);
+
 /* --- the registry --------------------------------------------------------------------- */
 
-/* SL_FAMILY(name, rows_select): rows_select = 1 when kernels are chosen by `rows` (spmm's r, Winograd's m),
- * so every ISA must offer every rows value its peers do. */
-#define SL_FAMILIES(SL_FAMILY) \
-  SL_FAMILY(spmm, 1)           \
-  SL_FAMILY(gemm, 0)           \
-  SL_FAMILY(gemm_nc, 0)        \
-  SL_FAMILY(dwconv, 0)         \
-  SL_FAMILY(dwconv_s2, 0)      \
-  SL_FAMILY(unzip, 0)          \
-  SL_FAMILY(vunary, 0)         \
-  SL_FAMILY(vbinary, 0)        \
-  SL_FAMILY(softmax, 0)        \
-  SL_FAMILY(layernorm, 0)      \
-  SL_FAMILY(winograd_in, 1)    \
-  SL_FAMILY(winograd_out, 1)
+/* SL_FAMILY(name, rows_select, fn_type): rows_select = 1 when kernels are chosen by `rows` (spmm's
+ * r, Winograd's m), so every ISA must offer every rows value its peers do. f16_ families exist only
+ * on fp16 ISAs, which have nothing else (kernel_test checks both). */
+#define SL_FAMILIES(SL_FAMILY)                                  \
+  SL_FAMILY(spmm, 1, sl_f32_spmm_ukernel_fn)                    \
+  SL_FAMILY(gemm, 0, sl_f32_gemm_ukernel_fn)                    \
+  SL_FAMILY(gemm_nc, 0, sl_f32_gemm_nc_ukernel_fn)              \
+  SL_FAMILY(dwconv, 0, sl_f32_dwconv_ukernel_fn)                \
+  SL_FAMILY(dwconv_s2, 0, sl_f32_dwconv_s2_ukernel_fn)          \
+  SL_FAMILY(unzip, 0, sl_f32_unzip_ukernel_fn)                  \
+  SL_FAMILY(vunary, 0, sl_f32_vunary_ukernel_fn)                \
+  SL_FAMILY(vbinary, 0, sl_f32_vbinary_ukernel_fn)              \
+  SL_FAMILY(softmax, 0, sl_f32_softmax_ukernel_fn)              \
+  SL_FAMILY(layernorm, 0, sl_f32_layernorm_ukernel_fn)          \
+  SL_FAMILY(winograd_in, 1, sl_f32_winograd_in_ukernel_fn)      \
+  SL_FAMILY(winograd_out, 1, sl_f32_winograd_out_ukernel_fn)    \
+  SL_FAMILY(f16_spmm, 1, sl_f16_spmm_ukernel_fn)                \
+  SL_FAMILY(f16_gemm, 0, sl_f16_gemm_ukernel_fn)                \
+  SL_FAMILY(f16_dwconv, 0, sl_f16_dwconv_ukernel_fn)
 
-#define SL_FAMILY_ENUM(family, rows_select) SL_FAMILY_##family,
+#define SL_FAMILY_ENUM(family, rows_select, fn_type) SL_FAMILY_##family,
 typedef enum { SL_FAMILIES(SL_FAMILY_ENUM) SL_FAMILY_COUNT } sl_family_t;
 #undef SL_FAMILY_ENUM
 
@@ -236,7 +263,7 @@ typedef struct {
    * relative to the same ISA's dwconv path on stride-2 layers; the op takes it above 1. */
   float efficiency;
   union {
-#define SL_FAMILY_FN(family, rows_select) sl_f32_##family##_ukernel_fn* family;
+#define SL_FAMILY_FN(family, rows_select, fn_type) fn_type* family;
     SL_FAMILIES(SL_FAMILY_FN)
 #undef SL_FAMILY_FN
   } fn;
@@ -246,7 +273,10 @@ typedef struct {
  * the declarations below and the table, only in isa/<isa>.c for the definitions. */
 #define SL_LIST(isa) (SL_LIST_ALL || SL_LIST_##isa)
 #define SL_LIST_ALL 1
-#define SL_UKERNEL(family, name, isa, pixels, rows, efficiency) sl_f32_##family##_ukernel_fn name;
+#define SL_FAMILY_TYPEDEF(family, rows_select, fn_type) typedef fn_type sl_##family##_fn_t;
+SL_FAMILIES(SL_FAMILY_TYPEDEF)
+#undef SL_FAMILY_TYPEDEF
+#define SL_UKERNEL(family, name, isa, pixels, rows, efficiency) sl_##family##_fn_t name;
 #include "lists.inc"
 #undef SL_UKERNEL
 #undef SL_LIST_ALL

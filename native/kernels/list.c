@@ -1,6 +1,12 @@
 /* The registry's table, built from the lists, and selection. Tests and benchmarks walk the
  * same table, so nothing here is restated by hand. */
 #include "kernels.h"
+#if SL_ARCH_ARM64 && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDHP
+#define HWCAP_ASIMDHP (1ul << 10) /* <asm/hwcap.h> */
+#endif
+#endif
 
 #define SL_UKERNEL(family, name, isa, pixels, rows, efficiency) \
   {#name, SL_FAMILY_##family, isa, pixels, rows, efficiency, {.family = name}},
@@ -12,10 +18,10 @@ const sl_ukernel_t sl_ukernels[] = {
 #undef SL_UKERNEL
 const size_t sl_ukernel_count = sizeof(sl_ukernels) / sizeof(sl_ukernels[0]);
 
-#define SL_FAMILY_NAME(family, rows_select) #family,
+#define SL_FAMILY_NAME(family, rows_select, fn_type) #family,
 const char* const sl_family_names[SL_FAMILY_COUNT] = {SL_FAMILIES(SL_FAMILY_NAME)};
 #undef SL_FAMILY_NAME
-#define SL_FAMILY_ROWS_SELECT(family, rows_select) rows_select,
+#define SL_FAMILY_ROWS_SELECT(family, rows_select, fn_type) rows_select,
 const bool sl_family_rows_select[SL_FAMILY_COUNT] = {SL_FAMILIES(SL_FAMILY_ROWS_SELECT)};
 #undef SL_FAMILY_ROWS_SELECT
 
@@ -30,6 +36,11 @@ uint32_t sl_cpu_isa(void) {
 #endif
 #if SL_ARCH_ARM64
   isa |= SL_ISA_NEON; /* part of the AArch64 baseline */
+#if defined(__linux__)
+  /* FEAT_FP16's vector half arithmetic, as the kernel reports it (EL0 cannot read ID registers
+   * everywhere); other systems stay on fp32. */
+  if (getauxval(AT_HWCAP) & HWCAP_ASIMDHP) isa |= SL_ISA_NEON_FP16;
+#endif
 #endif
 #if SL_ARCH_WASM_SIMD128
   isa |= SL_ISA_WASM_SIMD128; /* validated by the engine when the module loaded */

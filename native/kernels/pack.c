@@ -114,3 +114,44 @@ void sl_group_sparse_densify(const sl_group_sparse_f32_t* w, float* dense) {
         dense[(size_t)oc * w->cols + w->col_idx[e]] = w->values[(size_t)e * w->r + j];
     }
 }
+
+/* fp16 packing: the f32 packs' floats as halves. Bit arithmetic, so every ISA rounds alike. */
+sl_f16 sl_f16_from_f32(float v) {
+  uint32_t b;
+  memcpy(&b, &v, sizeof(b));
+  const uint32_t sign = (b >> 16) & 0x8000u, abs = b & 0x7FFFFFFFu;
+  if (abs >= 0x7F800000u) return (sl_f16)(sign | 0x7C00u | (abs > 0x7F800000u ? 0x200u : 0u)); /* inf, NaN */
+  if (abs >= 0x477FF000u) return (sl_f16)(sign | 0x7C00u); /* rounds past 65504 */
+  if (abs < 0x38800000u) { /* below 2^-14: a subnormal half, or zero */
+    if (abs < 0x33000000u) return (sl_f16)sign; /* at most half the smallest subnormal */
+    const uint32_t shift = 126u - (abs >> 23), mant = (abs & 0x7FFFFFu) | 0x800000u; /* h = mant / 2^shift */
+    const uint32_t h = mant >> shift, rest = mant & ((1u << shift) - 1u), half = 1u << (shift - 1u);
+    return (sl_f16)(sign | (h + (rest > half || (rest == half && (h & 1u)))));
+  }
+  const uint32_t h = ((abs - 0x38000000u) >> 13), rest = abs & 0x1FFFu;
+  return (sl_f16)(sign | (h + (rest > 0x1000u || (rest == 0x1000u && (h & 1u)))));
+}
+
+float sl_f16_to_f32(sl_f16 h) {
+  const uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1Fu, m = h & 0x3FFu;
+  uint32_t b;
+  if (e == 0x1F) b = sign | 0x7F800000u | (m << 13);
+  else if (e != 0) b = sign | ((e + 112u) << 23) | (m << 13);
+  else if (m == 0) b = sign;
+  else { /* subnormal: normalise */
+    uint32_t shift = 0;
+    while (!(m << shift & 0x400u)) shift++;
+    b = sign | ((113u - shift) << 23) | (((m << shift) & 0x3FFu) << 13);
+  }
+  float v;
+  memcpy(&v, &b, sizeof(v));
+  return v;
+}
+
+void sl_f16_from_f32_n(const float* x, sl_f16* y, size_t n) {
+  for (size_t i = 0; i < n; i++) y[i] = sl_f16_from_f32(x[i]);
+}
+
+void sl_f16_to_f32_n(const sl_f16* x, float* y, size_t n) {
+  for (size_t i = 0; i < n; i++) y[i] = sl_f16_to_f32(x[i]);
+}

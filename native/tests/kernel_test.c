@@ -35,30 +35,32 @@ static void* xmalloc(size_t n) {
   return p;
 }
 
-/* n floats between two unreadable pages (Linux), starting right after the first or ending right
+/* n bytes between two unreadable pages (Linux), starting right after the first or ending right
  * before the second: a kernel that reads outside its input faults. Elsewhere plain malloc. */
 typedef struct {
-  float* p;
+  void* p;
   void* map;
   size_t map_len;
 } guarded_t;
 
-static guarded_t guarded_alloc(size_t n, bool at_end) {
+static guarded_t guarded_alloc_bytes(size_t n, bool at_end) {
   guarded_t g = {NULL, NULL, 0};
 #if defined(__linux__)
-  size_t page = (size_t)sysconf(_SC_PAGESIZE), bytes = (n * sizeof(float) + page - 1) / page * page;
+  size_t page = (size_t)sysconf(_SC_PAGESIZE), bytes = (n + page - 1) / page * page;
   g.map_len = bytes + 2 * page;
   char* m = mmap(NULL, g.map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED || mprotect(m, page, PROT_NONE) != 0 || mprotect(m + page + bytes, page, PROT_NONE) != 0)
     abort();
   g.map = m;
-  g.p = (float*)(at_end ? m + page + bytes - n * sizeof(float) : m + page);
+  g.p = at_end ? m + page + bytes - n : m + page;
 #else
   (void)at_end;
-  g.p = xmalloc(n * sizeof(float));
+  g.p = xmalloc(n);
 #endif
   return g;
 }
+
+static guarded_t guarded_alloc(size_t n, bool at_end) { return guarded_alloc_bytes(n * sizeof(float), at_end); }
 
 static void guarded_free(guarded_t* g) {
 #if defined(__linux__)
@@ -75,13 +77,13 @@ static void fail(const char* kernel, const char* what) {
 
 /* Each output against the reference: NaN where it has NaN, the same infinity where it has
  * one, else within a tolerance scaled by the size of what the output sums. */
-static void compare(const char* kernel, const char* shape, const float* got, const float* want, size_t n,
-                    float scale) {
+static void compare_within(const char* kernel, const char* shape, const float* got, const float* want, size_t n,
+                           float scale, float tolerance) {
   for (size_t i = 0; i < n; i++) {
     bool ok;
     if (isnan(want[i])) ok = isnan(got[i]);
     else if (isinf(want[i])) ok = got[i] == want[i];
-    else ok = fabsf(got[i] - want[i]) <= 1e-5f * (scale > fabsf(want[i]) ? scale : fabsf(want[i])) + 1e-6f;
+    else ok = fabsf(got[i] - want[i]) <= tolerance * (scale > fabsf(want[i]) ? scale : fabsf(want[i])) + 1e-6f;
     if (ok) continue;
     char what[256];
     snprintf(what, sizeof(what), "%s: element %zu is %g, reference %g", shape, i, (double)got[i], (double)want[i]);
@@ -89,6 +91,11 @@ static void compare(const char* kernel, const char* shape, const float* got, con
     return;
   }
   passed++;
+}
+
+static void compare(const char* kernel, const char* shape, const float* got, const float* want, size_t n,
+                    float scale) {
+  compare_within(kernel, shape, got, want, n, scale, 1e-5f);
 }
 
 /* Sets a few elements of x to NaN (and to infinities when `infinities`). */
@@ -139,8 +146,16 @@ static void test_registry_complete(void) {
     for (size_t i = 0; i < sl_ukernel_count; i++)
       if (sl_ukernels[i].family == (sl_family_t)f && sl_ukernels[i].rows < 32) rows_seen |= 1u << sl_ukernels[i].rows;
     if (f == SL_FAMILY_spmm) rows_seen |= (1u << 1) | (1u << 2) | (1u << 4) | (1u << 8);
+    const bool f16 = strncmp(sl_family_names[f], "f16_", 4) == 0;
     for (uint32_t j = 0; j < count; j++) {
       char what[160];
+      /* fp16 ISAs have the f16 families and nothing else; fp32 falls back to their NEON twins */
+      const bool wants = f16 == ((isas[j] & SL_ISA_NEON_FP16) != 0);
+      if (!wants && has_kernel((sl_family_t)f, isas[j], 0)) {
+        snprintf(what, sizeof(what), "a kernel for ISA bits 0x%x, whose precision is not this family's", isas[j]);
+        fail(sl_family_names[f], what);
+      }
+      if (!wants) continue;
       if (!has_kernel((sl_family_t)f, isas[j], 0)) {
         snprintf(what, sizeof(what), "no kernel for ISA bits 0x%x, which this build targets", isas[j]);
         fail(sl_family_names[f], what);
@@ -155,7 +170,8 @@ static void test_registry_complete(void) {
   }
   for (size_t i = 0; i < sl_ukernel_count; i++) { /* names say what the entry is */
     char prefix[64];
-    snprintf(prefix, sizeof(prefix), "sl_f32_%s_ukernel_", sl_family_names[sl_ukernels[i].family]);
+    const char* family = sl_family_names[sl_ukernels[i].family];
+    snprintf(prefix, sizeof(prefix), "sl_%s%s_ukernel_", strncmp(family, "f16_", 4) == 0 ? "" : "f32_", family);
     if (strncmp(sl_ukernels[i].name, prefix, strlen(prefix)) != 0) fail(sl_ukernels[i].name, "named for another family");
   }
   passed++;
@@ -704,9 +720,226 @@ static void test_layernorm(const sl_ukernel_t* k) {
   }
 }
 
+/* --- fp16 kernels --------------------------------------------------------------------------
+ * Inputs, weights and biases are rounded to half first; the reference computes on those in float
+ * (or double) and rounds its outputs to half where the kernel stores. The kernels also round every
+ * partial sum, so they agree within a tolerance of the half's precision (2^-11) times what the
+ * output sums. */
+#define F16_TOLERANCE 1e-3f
+
+static float round_f16(float v) { return sl_f16_to_f32(sl_f16_from_f32(v)); }
+
+static void round_f16_n(float* x, size_t n) {
+  for (size_t i = 0; i < n; i++) x[i] = round_f16(x[i]);
+}
+
+/* Every half back to itself through float; floats to halves as the compiler rounds them. */
+static void test_f16_convert(void) {
+  for (uint32_t h = 0; h < 0x10000u; h++) {
+    float v = sl_f16_to_f32((sl_f16)h);
+    if ((h & 0x7C00u) == 0x7C00u && (h & 0x3FFu) != 0) { /* NaN stays NaN */
+      if (!isnan(v) || (sl_f16_from_f32(v) & 0x7FFFu) <= 0x7C00u) fail("sl_f16_to_f32", "NaN lost");
+    } else if (sl_f16_from_f32(v) != h) {
+      fail("sl_f16_from_f32", "a half does not round-trip");
+      return;
+    }
+  }
+#ifdef __FLT16_MAX__
+  for (int i = 0; i < 1000000; i++) {
+    uint32_t bits = rnd(0x10000u) << 16 | rnd(0x10000u);
+    float v;
+    memcpy(&v, &bits, sizeof(v));
+    _Float16 c = (_Float16)v;
+    sl_f16 want;
+    memcpy(&want, &c, sizeof(want));
+    if (!isnan(v) && sl_f16_from_f32(v) != want) {
+      fail("sl_f16_from_f32", "rounds unlike the compiler");
+      return;
+    }
+  }
+#endif
+  passed++;
+}
+
+/* The kernel's half outputs as floats against the reference rounded to half. */
+static void compare_f16(const char* kernel, const char* shape, const sl_f16* got, float* want, size_t n, float scale) {
+  float* g = xmalloc(n * sizeof(float));
+  sl_f16_to_f32_n(got, g, n);
+  round_f16_n(want, n);
+  compare_within(kernel, shape, g, want, n, scale, F16_TOLERANCE);
+  free(g);
+}
+
+static void test_f16_spmm(const sl_ukernel_t* k) {
+  const sl_ukernel_t* tail = sl_ukernel_select(k->isa, SL_FAMILY_f16_spmm, 1);
+  for (int trial = 0; trial < 60; trial++) {
+    uint32_t fr = k->rows * (1u << rnd(k->rows < 8 ? 2 : 1));
+    uint32_t rows = 1 + rnd(70), cols = 1 + rnd(90);
+    size_t pixels = 1 + rnd(3 * k->pixels + 5);
+    float density = trial % 10 == 0 ? 0.0f : (float)rnd(1001) / 1000.0f;
+    sl_group_sparse_f32_t w = random_sparse(rows, cols, fr, density);
+    round_f16_n((float*)w.values, (size_t)w.row_ptr[w.group_rows] * fr);
+    float* bias = xmalloc(rows * sizeof(float));
+    for (uint32_t i = 0; i < rows; i++) bias[i] = round_f16(frand());
+    bool with_bias = rnd(4) != 0;
+    float* xf = xmalloc((size_t)cols * pixels * sizeof(float));
+    guarded_t xg = guarded_alloc_bytes((size_t)cols * pixels * sizeof(sl_f16), trial % 2 == 1);
+    sl_f16* x = xg.p;
+    for (size_t i = 0; i < (size_t)cols * pixels; i++) x[i] = sl_f16_from_f32(xf[i] = round_f16(frand()));
+    sl_activation_t act;
+    sl_minmax_t mm;
+    random_clamp(&act, &mm);
+    float* want = xmalloc(rows * pixels * sizeof(float));
+    sl_f16* got = xmalloc(rows * pixels * sizeof(sl_f16));
+    memset(got, 0xff, rows * pixels * sizeof(sl_f16)); /* NaN: each output written */
+
+    sl_spmm_packed_t p = {k->rows, 0, 0, NULL, NULL, NULL, NULL};
+    size_t nonzeros, values;
+    sl_spmm_pack_count(&w, k->rows, &p.blocks, &p.tail_rows, &nonzeros, &values);
+    p.nz_start = xmalloc((p.blocks + p.tail_rows + 1) * sizeof(uint32_t));
+    p.x_offset = xmalloc(nonzeros * sizeof(uint32_t));
+    p.values = xmalloc(values * sizeof(float));
+    p.out_row = xmalloc(rows * sizeof(uint32_t));
+    sl_spmm_pack(&w, with_bias ? bias : NULL, pixels, &p);
+    sl_f16* hv = xmalloc(values * sizeof(sl_f16));
+    sl_f16_from_f32_n(p.values, hv, values);
+    sl_f32_spmm_ref(&w, with_bias ? bias : NULL, pixels, xf, want, &act);
+    k->fn.f16_spmm(pixels, p.blocks, x, hv, p.x_offset, p.nz_start, p.out_row, got, pixels, &mm);
+    uint32_t b = p.blocks;
+    tail->fn.f16_spmm(pixels, p.tail_rows, x, hv + sl_spmm_values_start(&p, b), p.x_offset + p.nz_start[b],
+                      p.nz_start + b, p.out_row + (size_t)b * p.r, got, pixels, &mm);
+    char shape[128];
+    snprintf(shape, sizeof(shape), "rows=%u cols=%u pixels=%zu r=%u density=%.3f", rows, cols, pixels, fr,
+             (double)density);
+    compare_f16(k->name, shape, got, want, rows * pixels, (float)cols);
+    free(p.nz_start);
+    free(p.x_offset);
+    free(p.values);
+    free(p.out_row);
+    free(hv);
+    free(bias);
+    free(xf);
+    guarded_free(&xg);
+    free(want);
+    free(got);
+    free_sparse(&w);
+  }
+}
+
+static void test_f16_gemm(const sl_ukernel_t* k) {
+  for (int trial = 0; trial < 80; trial++) {
+    size_t rows = 1 + rnd(30), cols = 1 + rnd(70), pixels = 1 + rnd(3 * k->pixels + 5);
+    size_t x_stride = pixels + rnd(9), y_stride = pixels + rnd(9);
+    uint32_t* x_offset = trial % 2 == 1 ? xmalloc(cols * sizeof(uint32_t)) : NULL;
+    for (size_t c = 0; x_offset != NULL && c < cols; c++) x_offset[c] = rnd((uint32_t)(cols * x_stride - pixels + 1));
+    guarded_t xg = guarded_alloc_bytes(cols * x_stride * sizeof(sl_f16), trial % 4 >= 2);
+    sl_f16* x = xg.p;
+    float* xc = xmalloc(cols * pixels * sizeof(float));
+    for (size_t i = 0; i < cols * x_stride; i++) x[i] = sl_f16_from_f32(frand());
+    for (size_t c = 0; c < cols; c++)
+      sl_f16_to_f32_n(x + (x_offset != NULL ? x_offset[c] : c * x_stride), xc + c * pixels, pixels);
+    float* w = xmalloc(rows * cols * sizeof(float));
+    float* bias = xmalloc(rows * sizeof(float));
+    for (size_t i = 0; i < rows * cols; i++) w[i] = round_f16(frand());
+    for (size_t i = 0; i < rows; i++) bias[i] = round_f16(frand());
+    sl_activation_t act;
+    sl_minmax_t mm;
+    random_clamp(&act, &mm);
+    float* want = xmalloc(rows * pixels * sizeof(float));
+    sl_f32_gemm_ref(w, bias, rows, cols, pixels, xc, want, &act);
+    size_t packed_n = sl_gemm_pack_size(rows, cols, k->rows);
+    float* packed = xmalloc(packed_n * sizeof(float));
+    sl_gemm_pack(w, bias, rows, cols, k->rows, packed);
+    sl_f16* hp = xmalloc(packed_n * sizeof(sl_f16));
+    sl_f16_from_f32_n(packed, hp, packed_n);
+    sl_f16* got = xmalloc(rows * y_stride * sizeof(sl_f16));
+    const sl_f16 guard = sl_f16_from_f32(12345.0f);
+    for (size_t i = 0; i < rows * y_stride; i++) got[i] = guard;
+    k->fn.f16_gemm(pixels, rows, cols, x, x_stride, x_offset, hp, got, y_stride, &mm);
+    sl_f16* compact = xmalloc(rows * pixels * sizeof(sl_f16));
+    bool gaps_intact = true;
+    for (size_t r = 0; r < rows; r++) {
+      memcpy(compact + r * pixels, got + r * y_stride, pixels * sizeof(sl_f16));
+      for (size_t p = pixels; p < y_stride; p++) gaps_intact &= got[r * y_stride + p] == guard;
+    }
+    char shape[128];
+    snprintf(shape, sizeof(shape), "rows=%zu cols=%zu pixels=%zu strides=%zu/%zu%s", rows, cols, pixels, x_stride,
+             y_stride, x_offset != NULL ? " offsets" : "");
+    compare_f16(k->name, shape, compact, want, rows * pixels, (float)cols);
+    if (!gaps_intact) fail(k->name, "wrote past the pixels");
+    guarded_free(&xg);
+    free(xc);
+    free(w);
+    free(bias);
+    free(want);
+    free(packed);
+    free(hp);
+    free(got);
+    free(compact);
+    free(x_offset);
+  }
+}
+
+static void test_f16_dwconv(const sl_ukernel_t* k) {
+  for (int trial = 0; trial < 200; trial++) {
+    size_t width = 1 + rnd(trial % 3 == 0 ? 6 : trial % 7 == 0 ? SL_F16_DWCONV_MAX_WIDTH : 40);
+    size_t count = (1 + rnd(trial % 7 == 0 ? 2 : 10)) * width;
+    if (trial % 4 == 1) count -= rnd((uint32_t)width);
+    size_t channels = 1 + rnd(3), nrows = rnd(7), taps = 0, span = 2, w_stride = 1 + 5 * nrows;
+    sl_dwconv_row_t row[6];
+    for (size_t r = 0; r < nrows; r++) {
+      row[r].offset = 2 + (rnd(4) == 0 ? 0 : rnd(200));
+      row[r].columns = rnd(32);
+      taps += (size_t)__builtin_popcount(row[r].columns);
+      if (row[r].offset > span) span = row[r].offset;
+    }
+    sl_dwconv_taps_t tp = {(uint32_t)nrows, row};
+    size_t x_stride = count + span + 2 + rnd(3), y_stride = count + 1 + rnd(3);
+    guarded_t xg = guarded_alloc_bytes(channels * x_stride * sizeof(sl_f16), trial % 2 == 1);
+    sl_f16* x = xg.p;
+    float* w = xmalloc(channels * w_stride * sizeof(float));
+    sl_f16* hw = xmalloc(channels * w_stride * sizeof(sl_f16));
+    for (size_t i = 0; i < channels * x_stride; i++) x[i] = sl_f16_from_f32(frand());
+    for (size_t i = 0; i < channels * w_stride; i++) hw[i] = sl_f16_from_f32(w[i] = round_f16(frand()));
+    sl_activation_t act;
+    sl_minmax_t mm;
+    random_clamp(&act, &mm);
+    float* want = xmalloc(channels * y_stride * sizeof(float));
+    sl_f16* got = xmalloc(channels * y_stride * sizeof(sl_f16));
+    const sl_f16 guard = sl_f16_from_f32(12345.0f);
+    for (size_t i = 0; i < channels * y_stride; i++) {
+      want[i] = 12345.0f;
+      got[i] = guard;
+    }
+    for (size_t c = 0; c < channels; c++) /* the definition, in double */
+      for (size_t i = 0; i < count; i++) {
+        const float* wc = w + c * w_stride;
+        double acc = wc[0];
+        for (size_t r = 0; r < nrows; r++)
+          for (int b = 0; b < 5; b++) {
+            long col = (long)(i % width) + b - 2;
+            if ((row[r].columns & (1u << b)) && col >= 0 && col < (long)width)
+              acc += (double)wc[1 + 5 * r + b] * sl_f16_to_f32(x[c * x_stride + i + row[r].offset + b - 2]);
+          }
+        want[c * y_stride + i] = sl_activation_scalar(&act, (float)acc);
+      }
+    k->fn.f16_dwconv(channels, count, width, x, x_stride, hw, &tp, got, y_stride, &mm);
+    char shape[96];
+    snprintf(shape, sizeof(shape), "channels=%zu count=%zu width=%zu rows=%zu taps=%zu", channels, count, width,
+             nrows, taps);
+    compare_f16(k->name, shape, got, want, channels * y_stride, (float)taps + 1.0f);
+    guarded_free(&xg);
+    free(w);
+    free(hw);
+    free(want);
+    free(got);
+  }
+}
+
 int main(void) {
   uint32_t isa = sl_cpu_isa();
   test_registry_complete();
+  test_f16_convert();
   int skipped = 0;
   for (size_t i = 0; i < sl_ukernel_count; i++) {
     const sl_ukernel_t* k = &sl_ukernels[i];
@@ -727,6 +960,9 @@ int main(void) {
       case SL_FAMILY_layernorm: test_layernorm(k); break;
       case SL_FAMILY_winograd_in: test_winograd_in(k); break;
       case SL_FAMILY_winograd_out: test_winograd_out(k); break;
+      case SL_FAMILY_f16_spmm: test_f16_spmm(k); break;
+      case SL_FAMILY_f16_gemm: test_f16_gemm(k); break;
+      case SL_FAMILY_f16_dwconv: test_f16_dwconv(k); break;
       case SL_FAMILY_COUNT: break;
     }
   }

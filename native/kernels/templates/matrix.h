@@ -25,6 +25,15 @@
 /* Optional in a vec header: SL_V_TAIL_BACK 1 with sl_v_load_tail_back(p, t), the tail loaded from
  * the floats ending at p + n (those before p must be readable); SL_V_FMA_LANE with
  * sl_v_fma_lane(a, b, l, acc) = acc + a * lane l of b, for a constant l. */
+/* sl_e: the element type of x, w and y (float unless the header says otherwise); sl_v_iota(): lanes
+ * 0, 1, ... as values. */
+#ifndef SL_V_ELEM
+typedef float sl_e;
+SL_V_INLINE sl_v sl_v_iota(void) {
+  static const float lanes[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  return sl_v_load(lanes);
+}
+#endif
 #ifndef SL_V_TAIL_BACK
 #define SL_V_TAIL_BACK 0
 #define sl_v_load_tail_back sl_v_load_tail
@@ -32,7 +41,7 @@
 
 /* A tile's pixel vector: the last one cut at `tail` when `masked`, read through the floats
  * before it (lanes past the tail zero) when masked == 2: the tile or the row has them. */
-SL_V_INLINE sl_v sl_tile_load(const int masked, sl_v_tail tail, const float* p, int last) {
+SL_V_INLINE sl_v sl_tile_load(const int masked, sl_v_tail tail, const sl_e* p, int last) {
   if (!masked || !last) return sl_v_load(p);
   return masked == 2 ? sl_v_load_tail_back(p, tail) : sl_v_load_tail(p, tail);
 }
@@ -44,8 +53,8 @@ SL_V_INLINE sl_v sl_tile_load(const int masked, sl_v_tail tail, const float* p, 
  * or x + c * x_stride (dense). The last vector stops at `tail` when `masked`.
  * Rows j >= valid are computed but not stored (zero rows of a gemm panel). */
 SL_V_INLINE void sl_tile(const int R, const int NV, const int dense, const int masked, sl_v_tail tail,
-                         const float* w, size_t cols, const float* x, const uint32_t* x_offset, size_t x_stride,
-                         float* const* out, size_t valid, const sl_minmax_t* mm) {
+                         const sl_e* w, size_t cols, const sl_e* x, const uint32_t* x_offset, size_t x_stride,
+                         sl_e* const* out, size_t valid, const sl_minmax_t* mm) {
   sl_v acc[8][8];
 #pragma GCC unroll 8
   for (int j = 0; j < R; j++) {
@@ -54,7 +63,7 @@ SL_V_INLINE void sl_tile(const int R, const int NV, const int dense, const int m
     for (int v = 0; v < NV; v++) acc[j][v] = b;
   }
   w += R;
-  const float* xp = x;
+  const sl_e* xp = x;
   size_t c = 0;
 #ifdef SL_V_FMA_LANE
   /* U columns at a time, their U * R weights (two vectors where R allows) loaded whole and used
@@ -66,9 +75,9 @@ SL_V_INLINE void sl_tile(const int R, const int NV, const int dense, const int m
       uint32_t off[2 * SL_V_WIDTH]; /* read together: pairs of offsets per load */
 #pragma GCC unroll 2
       for (int q = 0; q < U * R / SL_V_WIDTH; q++) wv[q] = sl_v_load(w + SL_V_WIDTH * q);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
       for (int u = 0; u < U; u++) off[u] = dense ? 0 : x_offset[c + u];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
       for (int u = 0; u < U; u++) {
         if (!dense) xp = x + off[u];
         sl_v xv[8];
@@ -98,7 +107,7 @@ SL_V_INLINE void sl_tile(const int R, const int NV, const int dense, const int m
     }
     if (dense) xp += x_stride;
   }
-  const sl_v lo = sl_v_splat(&mm->min), hi = sl_v_splat(&mm->max);
+  const sl_v lo = sl_v_dup(mm->min), hi = sl_v_dup(mm->max);
 #pragma GCC unroll 8
   for (int j = 0; j < R; j++) {
     if ((size_t)j >= valid) break;
@@ -138,14 +147,14 @@ SL_V_INLINE void sl_tile(const int R, const int NV, const int dense, const int m
 
 /* spmm: pixel tiles outermost, so a tile's input columns stay in L1 while every
  * block's weights stream past them. */
-SL_V_INLINE void sl_spmm(const int R, const int NV, size_t pixels, size_t blocks, const float* x, const float* w,
-                         const uint32_t* x_offset, const uint32_t* nz_start, const uint32_t* out_row, float* y,
+SL_V_INLINE void sl_spmm(const int R, const int NV, size_t pixels, size_t blocks, const sl_e* x, const sl_e* w,
+                         const uint32_t* x_offset, const uint32_t* nz_start, const uint32_t* out_row, sl_e* y,
                          size_t y_stride, const sl_minmax_t* mm) {
 #define SPMM_TILE(nv, masked, tail, p)                                                                  \
   do {                                                                                                  \
-    const float* w_ = w;                                                                                \
+    const sl_e* w_ = w;                                                                                \
     for (size_t b = 0; b < blocks; b++) {                                                               \
-      float* out[8];                                                                                    \
+      sl_e* out[8];                                                                                    \
       for (int j = 0; j < R; j++) out[j] = y + (size_t)out_row[b * R + j] * y_stride + (p);             \
       size_t cols = nz_start[b + 1] - nz_start[b];                                                      \
       sl_tile(R, nv, 0, masked, tail, w_, cols, x + (p), x_offset + (nz_start[b] - nz_start[0]), 0, out, R, \
@@ -159,8 +168,8 @@ SL_V_INLINE void sl_spmm(const int R, const int NV, size_t pixels, size_t blocks
 
 /* The definitions the lists' lines expand to (isa/<isa>.c): tiles of PIXELS x ROWS. */
 #define SL_DEFINE_spmm(name, PIXELS, ROWS)                                                                   \
-  SL_V_TARGET void name(size_t pixels, size_t blocks, const float* x, const float* w, const uint32_t* x_offset, \
-                        const uint32_t* nz_start, const uint32_t* out_row, float* y, size_t y_stride,        \
+  SL_V_TARGET void name(size_t pixels, size_t blocks, const sl_e* x, const sl_e* w, const uint32_t* x_offset, \
+                        const uint32_t* nz_start, const uint32_t* out_row, sl_e* y, size_t y_stride,        \
                         const sl_minmax_t* mm) {                                                            \
     sl_spmm(ROWS, (PIXELS) / SL_V_WIDTH, pixels, blocks, x, w, x_offset, nz_start, out_row, y, y_stride, mm); \
   }
@@ -172,18 +181,18 @@ SL_V_INLINE void sl_spmm(const int R, const int NV, size_t pixels, size_t blocks
  * pixel tile. */
 #define SL_GEMM_L2_BYTES (192 * 1024)
 SL_V_INLINE void sl_gemm(const int ROWS, const int NV, const int dense, size_t pixels, size_t rows, size_t k,
-                         const float* x, size_t x_stride, const uint32_t* x_offset, const float* panels, float* y,
+                         const sl_e* x, size_t x_stride, const uint32_t* x_offset, const sl_e* panels, sl_e* y,
                          size_t y_stride, const sl_minmax_t* mm) {
   const size_t tile = (size_t)SL_V_WIDTH * NV;
-  size_t block = SL_GEMM_L2_BYTES / (sizeof(float) * (k + 1)) / tile * tile;
+  size_t block = SL_GEMM_L2_BYTES / (sizeof(sl_e) * (k + 1)) / tile * tile;
   if (block < tile) block = tile;
   for (size_t p0 = 0; p0 < pixels; p0 += block) {
     size_t n = pixels - p0 < block ? pixels - p0 : block;
-    const float* panel = panels;
+    const sl_e* panel = panels;
     for (size_t r0 = 0; r0 < rows; r0 += ROWS, panel += ROWS * (k + 1)) {
 #define GEMM_TILE(nv, masked, tail, p)                                                        \
   do {                                                                                        \
-    float* out[8];                                                                            \
+    sl_e* out[8];                                                                            \
     for (int j = 0; j < ROWS; j++) out[j] = y + (r0 + j < rows ? r0 + j : r0) * y_stride + p0 + (p); \
     sl_tile(ROWS, nv, dense, masked, tail, panel, k, x + p0 + (p), x_offset, x_stride, out, rows - r0, mm); \
   } while (0)
@@ -194,8 +203,8 @@ SL_V_INLINE void sl_gemm(const int ROWS, const int NV, const int dense, size_t p
 }
 
 #define SL_DEFINE_gemm(name, PIXELS, ROWS)                                                                   \
-  SL_V_TARGET void name(size_t pixels, size_t rows, size_t k, const float* x, size_t x_stride,                \
-                        const uint32_t* x_offset, const float* panels, float* y, size_t y_stride,             \
+  SL_V_TARGET void name(size_t pixels, size_t rows, size_t k, const sl_e* x, size_t x_stride,                \
+                        const uint32_t* x_offset, const sl_e* panels, sl_e* y, size_t y_stride,             \
                         const sl_minmax_t* mm) {                                                              \
     if (x_offset == NULL)                                                                                     \
       sl_gemm(ROWS, (PIXELS) / SL_V_WIDTH, 1, pixels, rows, k, x, x_stride, NULL, panels, y, y_stride, mm);   \
@@ -218,8 +227,8 @@ typedef struct {
 /* Columns [k0, k0 + k) of one tile. The first chunk starts from the biases, a later one from the
  * partial sums it left in y; only the last clamps. */
 SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int unit, const int masked, sl_v_tail tail,
-                            size_t valid, const sl_nc_args_t* a, size_t k0, size_t k, bool last, const float* x,
-                            const float* panel, float* y) {
+                            size_t valid, const sl_nc_args_t* a, size_t k0, size_t k, bool last, const sl_e* x,
+                            const sl_e* panel, sl_e* y) {
   const size_t x_pixel_stride = unit ? 1 : a->x_pixel_stride; /* unit: channel-major x, immediate offsets */
   const size_t panel_rows = a->panel_rows, x_k_stride = a->x_k_stride, y_pixel_stride = a->y_pixel_stride;
   const bool scatter = a->y_channel_stride != 1;
@@ -244,9 +253,9 @@ SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int unit, const in
     for (int v = 0; v < NV; v++)
       for (int l = 0; l < SL_V_WIDTH; l++) {
         const size_t o = (size_t)(SL_V_WIDTH * v + l) < valid ? (size_t)(SL_V_WIDTH * v + l) : 0;
-        const float* in = y + o * a->y_channel_stride;
+        const sl_e* in = y + o * a->y_channel_stride;
 #pragma GCC unroll 8
-        for (int i = 0; i < MR; i++) ((float*)&buf[i][v])[l] = in[i * y_pixel_stride];
+        for (int i = 0; i < MR; i++) ((sl_e*)&buf[i][v])[l] = in[i * y_pixel_stride];
       }
 #pragma GCC unroll 8
     for (int i = 0; i < MR; i++) {
@@ -254,7 +263,7 @@ SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int unit, const in
       for (int v = 0; v < NV; v++) acc[i][v] = buf[i][v];
     }
   }
-  const float* w = panel + panel_rows * (1 + k0);
+  const sl_e* w = panel + panel_rows * (1 + k0);
   x += k0 * x_k_stride;
   size_t c = 0;
   if (MR == 1) {
@@ -285,7 +294,7 @@ SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int unit, const in
     }
   }
   if (last) {
-    const sl_v lo = sl_v_splat(&a->mm->min), hi = sl_v_splat(&a->mm->max);
+    const sl_v lo = sl_v_dup(a->mm->min), hi = sl_v_dup(a->mm->max);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; i++) {
 #pragma GCC unroll 4
@@ -312,9 +321,9 @@ SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int unit, const in
   }
   for (int v = 0; v < NV; v++)
     for (int l = 0; l < SL_V_WIDTH && (size_t)(SL_V_WIDTH * v + l) < valid; l++) {
-      float* out = y + (size_t)(SL_V_WIDTH * v + l) * a->y_channel_stride;
+      sl_e* out = y + (size_t)(SL_V_WIDTH * v + l) * a->y_channel_stride;
 #pragma GCC unroll 8
-      for (int i = 0; i < MR; i++) out[i * y_pixel_stride] = ((const float*)&buf[i][v])[l];
+      for (int i = 0; i < MR; i++) out[i * y_pixel_stride] = ((const sl_e*)&buf[i][v])[l];
     }
 }
 
@@ -328,8 +337,8 @@ SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int unit, const in
     for (; p_ + (MR) <= n; p_ += (MR))                                                                  \
       SL_NC_TILE(MR, nv, masked, tail, xb + p_ * a.x_pixel_stride, yb + p_ * a.y_pixel_stride);         \
     const size_t left_ = n - p_;                                                                        \
-    const float* xl_ = xb + p_ * a.x_pixel_stride;                                                      \
-    float* yl_ = yb + p_ * a.y_pixel_stride;                                                            \
+    const sl_e* xl_ = xb + p_ * a.x_pixel_stride;                                                      \
+    sl_e* yl_ = yb + p_ * a.y_pixel_stride;                                                            \
     if (left_ == 1) SL_NC_TILE(1, nv, masked, tail, xl_, yl_);                                          \
     if ((MR) > 2 && left_ == 2) SL_NC_TILE(2, nv, masked, tail, xl_, yl_);                              \
     if ((MR) > 3 && left_ == 3) SL_NC_TILE(3, nv, masked, tail, xl_, yl_);                              \
@@ -345,21 +354,21 @@ SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int unit, const in
  * last panel of fewer rows runs only the vectors it has. */
 #define SL_NC_PANEL_BYTES (128 * 1024)
 SL_V_INLINE void sl_gemm_nc(const int MR, const int NV, const int UNIT, size_t pixels, size_t rows, size_t k,
-                            const float* x, size_t x_pixel_stride, size_t x_k_stride, const float* panels, float* y,
+                            const sl_e* x, size_t x_pixel_stride, size_t x_k_stride, const sl_e* panels, sl_e* y,
                             size_t y_pixel_stride, size_t y_channel_stride, const sl_minmax_t* mm) {
   const sl_nc_args_t a = {x_pixel_stride, x_k_stride, (size_t)SL_V_WIDTH * NV, y_pixel_stride, y_channel_stride, mm};
-  const size_t chunk = SL_NC_PANEL_BYTES / (sizeof(float) * a.panel_rows);
-  size_t block = SL_GEMM_L2_BYTES / (sizeof(float) * ((k < chunk ? k : chunk) + 1)) / MR * MR;
+  const size_t chunk = SL_NC_PANEL_BYTES / (sizeof(sl_e) * a.panel_rows);
+  size_t block = SL_GEMM_L2_BYTES / (sizeof(sl_e) * ((k < chunk ? k : chunk) + 1)) / MR * MR;
   if (block < (size_t)MR) block = MR;
   for (size_t p0 = 0; p0 < pixels; p0 += block) {
     const size_t n = pixels - p0 < block ? pixels - p0 : block;
-    const float* xb = x + p0 * x_pixel_stride;
+    const sl_e* xb = x + p0 * x_pixel_stride;
     size_t k0 = 0;
     do {
       const size_t k1 = k - k0 > chunk ? k0 + chunk : k;
-      const float* panel = panels;
+      const sl_e* panel = panels;
       for (size_t r0 = 0; r0 < rows; r0 += a.panel_rows, panel += a.panel_rows * (k + 1)) {
-        float* yb = y + p0 * y_pixel_stride + r0 * y_channel_stride;
+        sl_e* yb = y + p0 * y_pixel_stride + r0 * y_channel_stride;
         const size_t valid = rows - r0 < a.panel_rows ? rows - r0 : a.panel_rows;
         if (valid == a.panel_rows) {
           SL_NC_PIXELS(MR, NV, 0, sl_v_tail_of(SL_V_WIDTH));
@@ -380,8 +389,8 @@ SL_V_INLINE void sl_gemm_nc(const int MR, const int NV, const int UNIT, size_t p
 #undef SL_NC_TILE
 
 #define SL_DEFINE_gemm_nc(name, PIXELS, ROWS)                                                               \
-  SL_V_TARGET void name(size_t pixels, size_t rows, size_t k, const float* x, size_t x_pixel_stride,         \
-                        size_t x_k_stride, const float* panels, float* y, size_t y_pixel_stride,             \
+  SL_V_TARGET void name(size_t pixels, size_t rows, size_t k, const sl_e* x, size_t x_pixel_stride,         \
+                        size_t x_k_stride, const sl_e* panels, sl_e* y, size_t y_pixel_stride,             \
                         size_t y_channel_stride, const sl_minmax_t* mm) {                                    \
     if (x_pixel_stride == 1)                                                                                 \
       sl_gemm_nc(PIXELS, (ROWS) / SL_V_WIDTH, 1, pixels, rows, k, x, 1, x_k_stride, panels, y, y_pixel_stride, \
@@ -402,10 +411,10 @@ SL_V_INLINE sl_vm sl_dw_step_counts(int k, sl_v col, size_t width) {
 #if SL_V_WIDTH < 16
 /* Narrow vectors: step k - 2 of every tap row that has it, into sum. */
 SL_V_INLINE void sl_dw_step(const int NV, const int tail, size_t last, int k, const sl_dwconv_taps_t* taps,
-                            const float* x, const float* w, sl_v* sum) {
+                            const sl_e* x, const sl_e* w, sl_v* sum) {
   for (size_t r = 0; r < taps->rows; r++) {
     if (!(taps->row[r].columns & (1u << k))) continue;
-    const float* p = x + taps->row[r].offset + k - 2;
+    const sl_e* p = x + taps->row[r].offset + k - 2;
     const sl_v wk = sl_v_splat(w + 5 * r + k);
 #pragma GCC unroll 8
     for (int v = 0; v < NV; v++) {
@@ -417,8 +426,8 @@ SL_V_INLINE void sl_dw_step(const int NV, const int tail, size_t last, int k, co
 #endif
 
 /* Depthwise outputs: NV vectors clamped and stored at y, the last cut to `last` lanes when `tail`. */
-SL_V_INLINE void sl_dw_store(const int NV, const sl_v* acc, int tail, size_t last, float* y, const sl_minmax_t* mm) {
-  const sl_v lo = sl_v_splat(&mm->min), hi = sl_v_splat(&mm->max);
+SL_V_INLINE void sl_dw_store(const int NV, const sl_v* acc, int tail, size_t last, sl_e* y, const sl_minmax_t* mm) {
+  const sl_v lo = sl_v_dup(mm->min), hi = sl_v_dup(mm->max);
 #pragma GCC unroll 8
   for (int v = 0; v < NV; v++) {
     const sl_v o = sl_v_clamp(acc[v], lo, hi);
@@ -436,7 +445,7 @@ SL_V_INLINE void sl_dw_store(const int NV, const sl_v* acc, int tail, size_t las
  * can be wider. `last` lanes of the last vector count (SL_V_WIDTH unless this is the tail);
  * `inside`: no lane is within two columns of a row's end, so every step counts everywhere. */
 SL_V_INLINE void sl_dw_tile(const int NV, const int tail, size_t last, const sl_v* col, size_t width, uint32_t steps,
-                            int inside, const sl_dwconv_taps_t* taps, const float* x, const float* w, float* y,
+                            int inside, const sl_dwconv_taps_t* taps, const sl_e* x, const sl_e* w, sl_e* y,
                             const sl_minmax_t* mm) {
   sl_v acc[8];
 #pragma GCC unroll 8
@@ -449,7 +458,7 @@ SL_V_INLINE void sl_dw_tile(const int NV, const int tail, size_t last, const sl_
   for (int v = 0; v < NV; v++) sums[0][v] = sums[1][v] = sums[3][v] = sums[4][v] = sl_v_dup(0.0f);
   for (size_t r = 0; r < taps->rows; r++, w += 5) {
     const uint32_t columns = taps->row[r].columns;
-    const float* p = x + taps->row[r].offset - 2;
+    const sl_e* p = x + taps->row[r].offset - 2;
     /* NV vectors and 4 floats: x[i + offset - 2 .. i + offset + 2] of the outputs that count. */
     sl_v in[9];
 #pragma GCC unroll 9
@@ -506,10 +515,9 @@ SL_V_INLINE void sl_dw_tile(const int NV, const int tail, size_t last, const sl_
 /* Tiles run over pixels, channels inside, so the lane columns are worked out once for all the
  * channels of a call. Each vector of the tile keeps its own columns (floats: the op keeps width
  * below 2^23 wherever a step is cut), advanced per tile and wrapped once. */
-SL_V_INLINE void sl_dwconv(const int NV, size_t channels, size_t count, size_t width, const float* x,
-                           size_t x_stride, const float* w, const sl_dwconv_taps_t* taps, float* y, size_t y_stride,
+SL_V_INLINE void sl_dwconv(const int NV, size_t channels, size_t count, size_t width, const sl_e* x,
+                           size_t x_stride, const sl_e* w, const sl_dwconv_taps_t* taps, sl_e* y, size_t y_stride,
                            const sl_minmax_t* mm) {
-  static const float lanes[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
   const sl_v fwidth = sl_v_dup((float)width), step = sl_v_dup((float)((size_t)NV * SL_V_WIDTH % width));
   const size_t w_stride = 1 + 5 * (size_t)taps->rows, tile = (size_t)NV * SL_V_WIDTH;
   uint32_t steps = 0; /* the steps any row has */
@@ -518,7 +526,7 @@ SL_V_INLINE void sl_dwconv(const int NV, size_t channels, size_t count, size_t w
   sl_v col[8];
 #pragma GCC unroll 8
   for (int v = 0; v < NV; v++) {
-    col[v] = sl_v_add(sl_v_load(lanes), sl_v_dup((float)(SL_V_WIDTH * v)));
+    col[v] = sl_v_add(sl_v_iota(), sl_v_dup((float)(SL_V_WIDTH * v)));
     for (size_t k = 0; k < tile; k += width) col[v] = DW_WRAP(col[v]);
   }
 #define DW_TILE(nv, tail, last, p, inside)                                                                \
@@ -557,8 +565,8 @@ SL_V_INLINE void sl_dwconv(const int NV, size_t channels, size_t count, size_t w
 }
 
 #define SL_DEFINE_dwconv(name, PIXELS, ROWS)                                                                 \
-  SL_V_TARGET void name(size_t channels, size_t count, size_t width, const float* x, size_t x_stride,         \
-                        const float* w, const sl_dwconv_taps_t* taps, float* y, size_t y_stride,              \
+  SL_V_TARGET void name(size_t channels, size_t count, size_t width, const sl_e* x, size_t x_stride,         \
+                        const sl_e* w, const sl_dwconv_taps_t* taps, sl_e* y, size_t y_stride,              \
                         const sl_minmax_t* mm) {                                                             \
     sl_dwconv((PIXELS) / SL_V_WIDTH, channels, count, width, x, x_stride, w, taps, y, y_stride, mm);          \
   }
@@ -569,7 +577,7 @@ SL_V_INLINE void sl_dwconv(const int NV, size_t channels, size_t count, size_t w
  * lane shifted in comes from the neighbouring vector or the row past the tile, and is zero past
  * the row's ends: the left and right padding need no mask; rows outside the input are skipped. */
 SL_V_INLINE void sl_dwconv_s2_tile(const int NV, const int tail, size_t last, const sl_conv2d_shape_t* s,
-                                   const float* x, const float* w, size_t oy, size_t ox, float* y,
+                                   const sl_e* x, const sl_e* w, size_t oy, size_t ox, sl_e* y,
                                    const sl_minmax_t* mm) {
   const size_t in_w = s->in_w, kw = s->kernel_w, c0 = 2 * ox, cn = c0 + 2 * SL_V_WIDTH * (size_t)NV;
   const sl_v zero = sl_v_dup(0.0f);
@@ -579,8 +587,8 @@ SL_V_INLINE void sl_dwconv_s2_tile(const int NV, const int tail, size_t last, co
   for (size_t ky = 0; ky < s->kernel_h; ky++) {
     const size_t iy = oy * s->stride_h + ky; /* counted from the top padding */
     if (iy < s->pad_top || iy - s->pad_top >= s->in_h) continue;
-    const float* row = x + (iy - s->pad_top) * in_w;
-    const float* wr = w + 1 + ky * kw;
+    const sl_e* row = x + (iy - s->pad_top) * in_w;
+    const sl_e* wr = w + 1 + ky * kw;
     sl_v even[8], odd[8];
 #pragma GCC unroll 8
     for (int v = 0; v < NV; v++) {
@@ -617,13 +625,13 @@ SL_V_INLINE void sl_dwconv_s2_tile(const int NV, const int tail, size_t last, co
   sl_dw_store(NV, acc, tail, last, y, mm);
 }
 
-SL_V_INLINE void sl_dwconv_s2(const int NV, size_t channels, const sl_conv2d_shape_t* s, const float* x,
-                              const float* w, float* y, const sl_minmax_t* mm) {
+SL_V_INLINE void sl_dwconv_s2(const int NV, size_t channels, const sl_conv2d_shape_t* s, const sl_e* x,
+                              const sl_e* w, sl_e* y, const sl_minmax_t* mm) {
   const size_t ow = s->out_w, tile = (size_t)NV * SL_V_WIDTH, w_stride = 1 + (size_t)s->kernel_h * s->kernel_w;
   const size_t hw = (size_t)s->in_h * s->in_w, ohw = (size_t)s->out_h * ow;
   for (size_t ch = 0; ch < channels; ch++, x += hw, w += w_stride)
     for (size_t oy = 0; oy < s->out_h; oy++) {
-      float* yr = y + ch * ohw + oy * ow;
+      sl_e* yr = y + ch * ohw + oy * ow;
       size_t ox = 0;
       for (; ox + tile <= ow; ox += tile) sl_dwconv_s2_tile(NV, 0, SL_V_WIDTH, s, x, w, oy, ox, yr + ox, mm);
       if (ox == ow) continue;
@@ -643,7 +651,7 @@ SL_V_INLINE void sl_dwconv_s2(const int NV, size_t channels, const sl_conv2d_sha
 }
 
 #define SL_DEFINE_dwconv_s2(name, PIXELS, ROWS)                                                          \
-  SL_V_TARGET void name(size_t channels, const sl_conv2d_shape_t* s, const float* x, const float* w, float* y, \
+  SL_V_TARGET void name(size_t channels, const sl_conv2d_shape_t* s, const sl_e* x, const sl_e* w, sl_e* y, \
                         const sl_minmax_t* mm) {                                                         \
     sl_dwconv_s2((PIXELS) / SL_V_WIDTH, channels, s, x, w, y, mm);                                      \
   }
