@@ -10,6 +10,8 @@ register tile; clang marks innermost loops), and runs it through llvm-mca for tw
                           schedule of its own (it reuses an older core's), Neoverse N1 is the
                           A76's server sibling with the same pipelines and has one.
 
+The fp16 kernels (kernels/isa/neon_fp16.c, ARMv8.2-A) count the same on 8 halves (an FMLA .8h is 16
+FLOP) against twice the fp32 peaks, and are compared with their fp32 twin (same family and r).
 FLOP per iteration are counted from the loop's instructions (an FMLA on 4 floats is 8, a plain
 FMUL/FADD on 4 floats 4), cycles per iteration are llvm-mca's simulated steady state (total
 cycles / iterations). Peaks assumed (fp32):
@@ -39,8 +41,8 @@ from common import write_json  # noqa: E402
 MODELS = {"A55": ("cortex-a55", 8.0), "A76": ("neoverse-n1", 16.0)}
 # Families whose time goes into FMAs over register tiles; the row kernels (activations, softmax,
 # layer norm, binary ops, unzip, Winograd transforms) are bound by loads and stores instead.
-FMA_FAMILIES = ("spmm", "gemm", "gemm_nc", "dwconv", "dwconv_s2")
-SOURCES = ("kernels/isa/neon.c",)
+FMA_FAMILIES = ("spmm", "gemm", "gemm_nc", "dwconv", "dwconv_s2", "f16_spmm", "f16_gemm", "f16_dwconv")
+SOURCES = ("kernels/isa/neon.c", "kernels/isa/neon_fp16.c")
 LINE = re.compile(r"SL_UKERNEL\((\w+),\s*(\w+),\s*(SL_ISA_NEON\w*)[^,]*,\s*(\d+),\s*(\d+)")
 
 
@@ -91,7 +93,7 @@ def functions(asm):
 
 def flops(insn):
     """FLOPs of one instruction: 2 per lane for fused multiply-adds, 1 for other arithmetic."""
-    m = re.match(r"\s*(fmla|fmls|fmul|fadd|fsub)\s+v\d+\.(\d+)s", insn)
+    m = re.match(r"\s*(fmla|fmls|fmul|fadd|fsub)\s+v\d+\.(\d+)[sh]", insn)
     return 0 if not m else (2 if m[1] in ("fmla", "fmls") else 1) * int(m[2])
 
 
@@ -176,19 +178,26 @@ def main():
                      loop_instructions=len(insns),
                      branches_inside=sum(1 for x in insns[:-1] if re.match(r"\s*(b|b\.\w+|cbn?z|tbn?z)\s", x)))
         for model, (cpu, peak) in MODELS.items():
+            peak *= 2 if family.startswith("f16_") else 1  # twice the lanes per FMLA
             cycles, bound = mca(llvm_mca, cpu, body, work)
             entry[model] = dict(cpu=cpu, cycles_per_iteration=round(cycles, 2), resource_bound_cycles=bound,
                                 flop_per_cycle=round(loop_flops / cycles, 2), peak=peak,
                                 percent_of_peak=round(100 * loop_flops / cycles / peak, 1))
         results.append(entry)
+    for e in results:  # fp16 over its fp32 twin (same family, same r), per model
+        twin = next((t for t in results if t["family"] == e["family"].removeprefix("f16_") and t["rows"] == e["rows"]
+                     and e["family"].startswith("f16_")), None)
+        for model in MODELS if twin else ():
+            e[model]["vs_fp32"] = round(e[model]["flop_per_cycle"] / twin[model]["flop_per_cycle"], 2)
     print(f"{'kernel':44} {'FLOP/it':>7} | {'A55 cyc':>7} {'FLOP/c':>6} {'%pk':>5} | {'A76 cyc':>7} {'FLOP/c':>6} "
-          f"{'%pk':>5}")
+          f"{'%pk':>5} {'vs f32':>6}")
     for e in results:
         a, b = e["A55"], e["A76"]
         mark = "*" if e["branches_inside"] else " "
         print(f"{e['kernel'] + mark:44} {e['loop_flops']:7d} | {a['cycles_per_iteration']:7.2f} "
               f"{a['flop_per_cycle']:6.2f} {a['percent_of_peak']:5.1f} | {b['cycles_per_iteration']:7.2f} "
-              f"{b['flop_per_cycle']:6.2f} {b['percent_of_peak']:5.1f}")
+              f"{b['flop_per_cycle']:6.2f} {b['percent_of_peak']:5.1f}"
+              + (f" {a['vs_fp32']:.2f}/{b['vs_fp32']:.2f}" if "vs_fp32" in b else ""))
     if any(e["branches_inside"] for e in results):
         print("* branches inside the loop, simulated with every path taken: a rough figure")
     print(f"not FMA-bound, not estimated: {', '.join(skipped)}")
