@@ -82,7 +82,8 @@ def test_aarch64_bench_matches_x86(aarch64_runtime, pruned_model, tmp_path):
     assert "neon" in stdout and "latency ms: p50" in stdout
     ops = sparselite.load(path).profile(x, runs=1)
     assert [o["name"] for o in report["ops"]] == [p.name for p in ops]
-    assert report["machine"]["isa"] == ["neon"] and report["machine"]["arch"] == "aarch64"
+    # qemu's default CPU is -cpu max: ARMv8.2-A fp16 detected (HWCAP_ASIMDHP)
+    assert report["machine"]["isa"] == ["neon", "neon_fp16"] and report["machine"]["arch"] == "aarch64"
     assert report["schema"] == "sparselite-profile/1" and report["source"] == "sparselite-bench"
     assert any("spmm" in o["kernel"] and o["flops"] < o["dense_flops"] for o in report["ops"])
 

@@ -220,7 +220,13 @@ typedef void sl_f16_dwconv_ukernel_fn(size_t channels, size_t count, size_t widt
                                       const sl_f16* w, const sl_dwconv_taps_t* taps, sl_f16* y, size_t y_stride,
                                       const sl_minmax_t* mm);
 
-/* Round to nearest even (overflow to infinity, NaN kept), and back exactly; any ISA. */
+/* Activations into and out of fp16 at an fp16 layer's boundaries: y[i] = x[i] rounded to nearest
+ * even (overflow to infinity, NaN stays NaN), or widened exactly, for i < n. */
+typedef void sl_f16_from_f32_ukernel_fn(const float* x, sl_f16* y, size_t n);
+typedef void sl_f16_to_f32_ukernel_fn(const sl_f16* x, float* y, size_t n);
+
+/* Round to nearest even (overflow to infinity, NaN kept), and back exactly; any ISA. The
+ * references of the two kernels above, and the packing's conversion. */
 sl_f16 sl_f16_from_f32(float v);
 float sl_f16_to_f32(sl_f16 h);
 void sl_f16_from_f32_n(const float* x, sl_f16* y, size_t n);
@@ -246,7 +252,9 @@ void sl_f16_to_f32_n(const sl_f16* x, float* y, size_t n);
   SL_FAMILY(winograd_out, 1, sl_f32_winograd_out_ukernel_fn)    \
   SL_FAMILY(f16_spmm, 1, sl_f16_spmm_ukernel_fn)                \
   SL_FAMILY(f16_gemm, 0, sl_f16_gemm_ukernel_fn)                \
-  SL_FAMILY(f16_dwconv, 0, sl_f16_dwconv_ukernel_fn)
+  SL_FAMILY(f16_dwconv, 0, sl_f16_dwconv_ukernel_fn)          \
+  SL_FAMILY(f16_from_f32, 0, sl_f16_from_f32_ukernel_fn)      \
+  SL_FAMILY(f16_to_f32, 0, sl_f16_to_f32_ukernel_fn)
 
 #define SL_FAMILY_ENUM(family, rows_select, fn_type) SL_FAMILY_##family,
 typedef enum { SL_FAMILIES(SL_FAMILY_ENUM) SL_FAMILY_COUNT } sl_family_t;

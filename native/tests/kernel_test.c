@@ -936,6 +936,53 @@ static void test_f16_dwconv(const sl_ukernel_t* k) {
   }
 }
 
+/* Every length up to a few vectors, random floats of every exponent (subnormal halves, overflow,
+ * ties), infinities and NaN: the same bits as the reference, any NaN for a NaN. */
+static void test_f16_convert_kernels(const sl_ukernel_t* k) {
+  for (int trial = 0; trial < 200; trial++) {
+    size_t n = (size_t)trial % 40;
+    float* x = xmalloc((n + 1) * sizeof(float));
+    float* back = xmalloc((n + 1) * sizeof(float));
+    sl_f16* h = xmalloc((n + 1) * sizeof(sl_f16));
+    for (size_t i = 0; i < n; i++) {
+      uint32_t bits = (rnd(2) << 31) | ((90u + rnd(60)) << 23) | rnd(1u << 23); /* 2^-37 .. 2^22 */
+      if (rnd(8) == 0) bits = (bits & 0x80000000u) | 0x7F800000u | (rnd(2) ? rnd(1u << 22) + 1 : 0);
+      if (rnd(8) == 0) bits &= ~0x1FFFu, bits |= 0x1000u; /* a tie between two halves */
+      memcpy(&x[i], &bits, sizeof(float));
+    }
+    const sl_f16 guard = 0x1234;
+    h[n] = guard;
+    back[n] = 12345.0f;
+    bool ok = true;
+    if (k->family == SL_FAMILY_f16_from_f32) {
+      k->fn.f16_from_f32(x, h, n);
+      for (size_t i = 0; i < n; i++) {
+        sl_f16 want = sl_f16_from_f32(x[i]);
+        ok &= isnan(x[i]) ? (h[i] & 0x7C00u) == 0x7C00u && (h[i] & 0x3FFu) != 0 : h[i] == want;
+      }
+      ok &= h[n] == guard;
+    } else {
+      for (size_t i = 0; i < n; i++) h[i] = sl_f16_from_f32(x[i]);
+      k->fn.f16_to_f32(h, back, n);
+      for (size_t i = 0; i < n; i++) {
+        float want = sl_f16_to_f32(h[i]);
+        ok &= isnan(want) ? isnan(back[i]) : memcmp(&back[i], &want, sizeof(float)) == 0;
+      }
+      ok &= back[n] == 12345.0f;
+    }
+    if (!ok) {
+      char what[64];
+      snprintf(what, sizeof(what), "n=%zu: unlike the reference, or wrote past the end", n);
+      fail(k->name, what);
+    } else {
+      passed++;
+    }
+    free(x);
+    free(back);
+    free(h);
+  }
+}
+
 int main(void) {
   uint32_t isa = sl_cpu_isa();
   test_registry_complete();
@@ -963,6 +1010,8 @@ int main(void) {
       case SL_FAMILY_f16_spmm: test_f16_spmm(k); break;
       case SL_FAMILY_f16_gemm: test_f16_gemm(k); break;
       case SL_FAMILY_f16_dwconv: test_f16_dwconv(k); break;
+      case SL_FAMILY_f16_from_f32:
+      case SL_FAMILY_f16_to_f32: test_f16_convert_kernels(k); break;
       case SL_FAMILY_COUNT: break;
     }
   }

@@ -309,7 +309,7 @@ int main(int argc, char** argv) {
   if (js != NULL) {
     char cpu[200];
     cpu_name(cpu, sizeof(cpu));
-    static const char* const isa_names[] = {"sse2", "avx2", "neon", "wasm_simd128"};
+    static const char* const isa_names[] = {"sse2", "avx2", "neon", "wasm_simd128", "avx512", "neon_fp16"}; /* by bit */
     fputs("{\"schema\": \"sparselite-profile/1\", \"source\": \"sparselite-bench\", \"model\": ", js);
     json_string(js, model_path);
     fprintf(js, ", \"threads\": %d, \"runs\": %d, \"warmup\": %d,\n \"machine\": {\"cpu\": ", threads, runs, warmup);
@@ -324,7 +324,7 @@ int main(int argc, char** argv) {
 #else
     fputs(", \"arch\": \"x86_64\", \"isa\": [", js);
 #endif
-    for (int b = 0, n = 0; b < 4; b++)
+    for (int b = 0, n = 0; b < (int)(sizeof(isa_names) / sizeof(isa_names[0])); b++)
       if (sl_cpu_isa() & (1u << b)) fprintf(js, "%s\"%s\"", n++ ? ", " : "", isa_names[b]);
     fputs("]},\n \"ops\": [", js);
   }
