@@ -104,6 +104,12 @@ sl_status_t sl_model_set_fusion(sl_model_t* model, int band_rows);
 /* Dense 3x3 stride-1 convolutions run Winograd F(2x2,3x3) or F(4x4,3x3) where measured faster
  * (tile -1, the default); 0 never; 2 or 4 that tile on every such layer (tests, benchmarks). */
 sl_status_t sl_model_set_winograd(sl_model_t* model, int tile);
+/* SL_PRECISION_FP16: 1x1 convolutions and FC layers on channel-major data (spmm, gemm) and
+ * depthwise convolutions compute in fp16, their activations converted at the layer's boundaries,
+ * where the CPU has SL_ISA_NEON_FP16 (and the ISA mask allows it); every other op, and every op on
+ * other CPUs, in fp32. Relative error about 1e-3 per layer; off by default. */
+typedef enum { SL_PRECISION_FP32 = 0, SL_PRECISION_FP16 = 1 } sl_precision_t;
+sl_status_t sl_model_set_precision(sl_model_t* model, int precision);
 /* The most bytes loading may allocate: the file copy, tables, unpacked and packed weights, the
  * arena and the scratch, all counted. A file needing more fails with SL_ERROR_OUT_OF_MEMORY and a
  * message giving both sizes, before anything that large is allocated. The default,

@@ -169,7 +169,13 @@ sl_status_t sl_depthwise_prepare(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d,
    * on the AVX-512 kernel) on: 28 outputs for 3x3, 56 for 5x5. */
   const sl_ukernel_t* k2 = sl_op_kernel(m, SL_FAMILY_dwconv_s2, 0);
   d->s2 = NULL;
-  if (s->stride_w == 2 && s->pad_left <= 2 && s->kernel_w <= 4 + s->pad_left && k2->efficiency > 1.0f &&
+  const bool fp16 = sl_op_fp16(m) && s->out_w <= SL_F16_DWCONV_MAX_WIDTH;
+  d->k16 = fp16 ? sl_op_kernel(m, SL_FAMILY_f16_dwconv, 0) : NULL;
+  d->to16 = fp16 ? sl_op_kernel(m, SL_FAMILY_f16_from_f32, 0) : NULL;
+  d->from16 = fp16 ? sl_op_kernel(m, SL_FAMILY_f16_to_f32, 0) : NULL;
+  d->packed16 = NULL;
+  if (d->k16 == NULL || d->to16 == NULL || d->from16 == NULL) d->k16 = NULL;
+  if (d->k16 == NULL && s->stride_w == 2 && s->pad_left <= 2 && s->kernel_w <= 4 + s->pad_left && k2->efficiency > 1.0f &&
       8 * (size_t)s->out_w >= (size_t)k2->pixels * (s->kernel_w - 1))
     return prepare_s2(m, n, d, k2, weights, bias);
   const int64_t h = s->in_h, w = s->in_w, oh = s->out_h, ow = s->out_w;
@@ -261,24 +267,36 @@ sl_status_t sl_depthwise_prepare(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d,
   size_t scratch;
   if (!sl_size_mul(d->channels * sizeof(float), slot, &scratch))
     return sl_node_fail(m, n, "the padded input planes do not fit in memory");
-  sl_reserve_scratch(m, n, 0, scratch);
   n->kernel = d->k->name;
+  if (d->k16 != NULL) { /* planes, then the outputs, of d->channels channels in halves */
+    size_t halves = c * w_stride, out_bytes;
+    d->direct = false;
+    d->packed16 = sl_model_alloc(m, halves * sizeof(sl_f16));
+    if (d->packed16 == NULL) return SL_ERROR_OUT_OF_MEMORY;
+    sl_f16_from_f32_n(d->packed, d->packed16, halves);
+    if (!sl_size_mul(d->channels * sizeof(sl_f16), (size_t)oh * (size_t)ow, &out_bytes) ||
+        !sl_size_add(scratch / 2, out_bytes, &scratch))
+      return sl_node_fail(m, n, "the padded input planes do not fit in memory");
+    n->kernel = d->k16->name;
+  }
+  sl_reserve_scratch(m, n, 0, scratch);
   return SL_OK;
 }
 
-/* Zeroes what fill_planes and copy_rows never write: rows past the input, columns past the phase. */
-static void zero_planes(const sl_depthwise_t* d, float* slots, size_t channels) {
+/* Zeroes what fill_planes and copy_rows never write: rows past the input, columns past the phase
+ * (planes of `size`-byte elements: floats, or halves in fp16, whose zero is all bits clear too). */
+static void zero_planes(const sl_depthwise_t* d, void* slots, size_t channels, size_t size) {
   size_t ow = d->s.out_w, rows = d->plane / (ow > 0 ? ow : 1);
   for (size_t ch = 0; ch < channels; ch++)
     for (uint32_t p = 0; p < d->num_planes; p++) {
       const sl_dw_plane_t* pl = &d->planes[p];
-      float* plane = slots + ch * d->slot + p * d->plane;
-      memset(plane, 0, pl->dr0 * ow * sizeof(float));
-      memset(plane + pl->dr1 * ow, 0, (rows - pl->dr1) * ow * sizeof(float));
+      char* plane = (char*)slots + (ch * d->slot + p * d->plane) * size;
+      memset(plane, 0, pl->dr0 * ow * size);
+      memset(plane + pl->dr1 * ow * size, 0, (rows - pl->dr1) * ow * size);
       if (pl->c0 == 0 && pl->c1 == ow) continue;
       for (size_t r = pl->dr0; r < pl->dr1; r++) {
-        memset(plane + r * ow, 0, pl->c0 * sizeof(float));
-        memset(plane + r * ow + pl->c1, 0, (ow - pl->c1) * sizeof(float));
+        memset(plane + r * ow * size, 0, pl->c0 * size);
+        memset(plane + (r * ow + pl->c1) * size, 0, (ow - pl->c1) * size);
       }
     }
 }
@@ -306,6 +324,23 @@ static void fill_planes(const sl_depthwise_t* d, const float* x, float* slot) {
   }
 }
 
+/* fill_planes in halves: contiguous rows through the conversion kernel, strided ones one by one. */
+static void fill_planes_f16(const sl_depthwise_t* d, const float* x, sl_f16* slot) {
+  const sl_conv2d_shape_t* s = &d->s;
+  size_t w = s->in_w, ow = s->out_w, sw = s->stride_w, x_stride = (size_t)s->stride_h * w;
+  for (uint32_t p = 0; p < d->num_planes; p++) {
+    const sl_dw_plane_t* pl = &d->planes[p];
+    size_t rows = pl->dr1 - pl->dr0, cols = pl->c1 - pl->c0;
+    sl_f16* dst = slot + p * d->plane + pl->dr0 * ow + pl->c0;
+    const float* src = x + pl->in_row * w + pl->in_col;
+    for (size_t r = 0; r < rows; r++) {
+      if (sw == 1) d->to16->fn.f16_from_f32(src + r * x_stride, dst + r * ow, cols);
+      else
+        for (size_t i = 0; i < cols; i++) dst[r * ow + i] = sl_f16_from_f32(src[r * x_stride + i * sw]);
+    }
+  }
+}
+
 /* Direct: input rows [begin, end) into the plane, laid out as the input is. */
 static void copy_rows(const sl_depthwise_t* d, const float* x, float* slot, size_t begin, size_t end) {
   size_t w = d->s.in_w;
@@ -321,6 +356,9 @@ typedef struct {
   size_t tasks;  /* per image */
   bool* zeroed; /* per thread: its planes' padding is zero for this run */
 } job_t;
+
+static void run_f32(const sl_depthwise_t* d, const float* x, size_t x_stride, float* y, size_t y_stride, size_t c0,
+                    size_t channels, float* slots, bool* zeroed);
 
 /* Channels [c0, c0 + channels) of one image (x and y at channel c0, channels x_stride and
  * y_stride floats apart) with planes in slots, zeroed there first unless *zeroed. */
@@ -341,9 +379,32 @@ static void run_channels(const sl_depthwise_t* d, const float* x, size_t x_strid
         d->vunary->fn.vunary(&d->post, y + ch * y_stride, y + ch * y_stride, ohw);
     return;
   }
+  if (d->k16 != NULL) {
+    sl_f16* planes = (sl_f16*)(void*)slots;
+    sl_f16* out = planes + d->channels * d->slot;
+    if (!*zeroed) {
+      zero_planes(d, planes, d->channels, sizeof(sl_f16));
+      *zeroed = true;
+    }
+    for (size_t ch = 0; ch < channels; ch++) fill_planes_f16(d, x + ch * x_stride, planes + ch * d->slot);
+    d->k16->fn.f16_dwconv(channels, ohw, ow, planes, d->slot, d->packed16 + c0 * (1 + 5 * (size_t)d->taps.rows),
+                          &d->taps, out, ohw, &d->mm);
+    for (size_t ch = 0; ch < channels; ch++) d->from16->fn.f16_to_f32(out + ch * ohw, y + ch * y_stride, ohw);
+  } else {
+    run_f32(d, x, x_stride, y, y_stride, c0, channels, slots, zeroed);
+  }
+  if (d->post.type != SL_ACT_NONE)
+    for (size_t ch = 0; ch < channels; ch++) d->vunary->fn.vunary(&d->post, y + ch * y_stride, y + ch * y_stride, ohw);
+}
+
+/* The planes' path in fp32: in place where rows allow (direct). */
+static void run_f32(const sl_depthwise_t* d, const float* x, size_t x_stride, float* y, size_t y_stride, size_t c0,
+                    size_t channels, float* slots, bool* zeroed) {
+  const sl_conv2d_shape_t* s = &d->s;
+  size_t ohw = (size_t)s->out_h * s->out_w, ow = s->out_w;
   const float* w = d->packed + c0 * (1 + 5 * (size_t)d->taps.rows);
   if (!*zeroed) { /* the caller has the scratch for the whole run */
-    zero_planes(d, slots, d->channels);
+    zero_planes(d, slots, d->channels, sizeof(float));
     *zeroed = true;
   }
   sl_f32_dwconv_ukernel_fn* k = d->k->fn.dwconv;
@@ -362,8 +423,6 @@ static void run_channels(const sl_depthwise_t* d, const float* x, size_t x_strid
     for (size_t ch = 0; ch < channels; ch++) fill_planes(d, x + ch * x_stride, slots + ch * d->slot);
     k(channels, ohw, ow, slots, d->slot, w, &d->taps, y, y_stride, &d->mm);
   }
-  if (d->post.type != SL_ACT_NONE)
-    for (size_t ch = 0; ch < channels; ch++) d->vunary->fn.vunary(&d->post, y + ch * y_stride, y + ch * y_stride, ohw);
 }
 
 /* Task = (image, run of d->channels channels). */

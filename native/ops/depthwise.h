@@ -23,10 +23,14 @@ typedef struct {
   sl_minmax_t mm;
   sl_activation_t post;
   float* packed; /* per channel: the bias, then the weights in tap order */
+  /* fp16 (sl_op_fp16, output rows of at most SL_F16_DWCONV_MAX_WIDTH): planes and outputs in halves,
+   * through these kernels and packed16, the weights as halves; no direct rows, no dwconv_s2. */
+  const sl_ukernel_t *k16, *to16, *from16;
+  sl_f16* packed16;
   sl_dwconv_taps_t taps;
   sl_dw_plane_t* planes;
   uint32_t num_planes, channels; /* channels per task */
-  size_t plane, slot;            /* floats: one plane; one channel's planes */
+  size_t plane, slot;            /* elements: one plane; one channel's planes */
   int64_t row_lo;                /* plane row 0 is phase row row_lo */
   bool direct;                   /* output rows [r0, r1) read the input in place */
   uint32_t r0, r1, top_end, bottom_begin; /* direct: input rows [0, top_end) and [bottom_begin, in_h) are copied */

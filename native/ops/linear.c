@@ -110,14 +110,15 @@ static double now_seconds(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void run_kernels(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y, const float* r);
+static void run_kernels(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y, const float* r,
+                        const sl_f16* xh, sl_f16* yh);
 
 /* Best of a few runs on scratch data. */
 static double time_run(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y) {
   double best = INFINITY;
   for (int i = 0; i < 5; i++) {
     double t0 = now_seconds();
-    run_kernels(m, L, x, y, NULL);
+    run_kernels(m, L, x, y, NULL, NULL, NULL);
     double t = now_seconds() - t0;
     if (t < best) best = t;
   }
@@ -154,9 +155,41 @@ static sl_status_t tune(sl_model_t* m, const sl_node_t* n, sl_linear_t* L, const
   return st;
 }
 
-/* Token-major spmm works on transposed copies, [cols][stride] and [rows][stride]. */
+/* fp16: the chosen kernel's f16 twin where there is one (gemm_nc and token-major layers stay fp32). */
+static sl_status_t prepare_f16(sl_model_t* m, const sl_node_t* n, sl_linear_t* L) {
+  if (!sl_op_fp16(m) || L->layout != SL_LINEAR_CHANNEL_MAJOR || (L->spmm == NULL && L->gemm->family != SL_FAMILY_gemm))
+    return SL_OK;
+  const sl_ukernel_t* to = sl_op_kernel(m, SL_FAMILY_f16_from_f32, 0);
+  const sl_ukernel_t* from = sl_op_kernel(m, SL_FAMILY_f16_to_f32, 0);
+  const sl_ukernel_t* k = L->spmm != NULL ? sl_op_kernel(m, SL_FAMILY_f16_spmm, L->spmm->rows)
+                                          : sl_op_kernel(m, SL_FAMILY_f16_gemm, L->gemm->rows);
+  const sl_ukernel_t* tail = L->spmm != NULL ? sl_op_kernel(m, SL_FAMILY_f16_spmm, 1) : k;
+  if (to == NULL || from == NULL || k == NULL || tail == NULL) return SL_OK;
+  const sl_spmm_packed_t* p = &L->packed;
+  size_t count = L->spmm != NULL ? sl_spmm_values_start(p, p->blocks + p->tail_rows)
+                                 : sl_gemm_pack_size(L->rows, L->cols, L->gemm->rows), bytes;
+  if (!array_bytes(count, sizeof(sl_f16), &bytes)) return too_large(m, n, L);
+  L->weights16 = sl_model_alloc(m, bytes);
+  if (L->weights16 == NULL) return SL_ERROR_OUT_OF_MEMORY;
+  sl_f16_from_f32_n(L->spmm != NULL ? p->values : L->panels, L->weights16, count);
+  L->k16 = k;
+  L->k16_tail = tail;
+  L->to16 = to;
+  L->from16 = from;
+  return SL_OK;
+}
+
+/* Token-major spmm works on transposed copies, [cols][stride] and [rows][stride]; fp16 on
+ * converted ones, as halves. */
 static sl_status_t reserve_scratch(sl_model_t* m, sl_node_t* n, const sl_linear_t* L) {
   size_t floats;
+  if (L->k16 != NULL) {
+    if (!sl_size_add(L->rows, L->cols, &floats) || !sl_size_mul(floats, L->stride, &floats) ||
+        !sl_size_mul(floats, sizeof(sl_f16), &floats))
+      return too_large(m, n, L);
+    sl_reserve_scratch(m, n, floats, 0);
+    return SL_OK;
+  }
   if (L->layout == SL_LINEAR_CHANNEL_MAJOR || L->spmm == NULL) return SL_OK;
   if (!sl_size_add(L->rows, L->cols, &floats) || !sl_size_mul(floats, L->stride, &floats) ||
       !sl_size_mul(floats, sizeof(float), &floats))
@@ -178,6 +211,8 @@ sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const
   L->stride = layout == SL_LINEAR_CHANNEL_MAJOR ? stride : pixels > 1 ? ((pixels + 7) / 8 * 8) | 8 : 1;
   L->post = sl_activation_split(act, &L->mm);
   L->vunary = sl_op_kernel(m, SL_FAMILY_vunary, 0);
+  L->k16 = L->k16_tail = L->to16 = L->from16 = NULL;
+  L->weights16 = NULL;
   n->dense_flops = 2.0 * (double)L->rows * (double)L->cols * (double)pixels;
   sl_status_t st;
   const sl_group_sparse_f32_t* s = w->sparse;
@@ -207,6 +242,8 @@ sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const
     n->kernel = L->gemm->name;
     n->flops = n->dense_flops;
   }
+  if ((st = prepare_f16(m, n, L)) != SL_OK) return st;
+  if (L->k16 != NULL) n->kernel = L->k16->name;
   return reserve_scratch(m, n, L);
 }
 
@@ -218,6 +255,8 @@ typedef struct {
   float* y;
   const float* r; /* the residual, channel-major as y */
   size_t tile, tiles, pixel_chunks, row_units, row_chunks;
+  const sl_f16* xh; /* fp16: x and y as halves, laid out as they are */
+  sl_f16* yh;
 } job_t;
 
 /* What follows the kernel on the channel-major block it wrote: the activation it could not
@@ -266,6 +305,39 @@ static void run_gemm_nc(const job_t* j, size_t p0, size_t p1, size_t r0, size_t 
   epilogue(j, NULL, r0, rows, p0, p1);
 }
 
+/* fp16: the f16 twin on halves, its rows [p0, p1) widened into y, then the epilogue. */
+static void run_f16(const job_t* j, size_t p0, size_t p1, size_t u0, size_t u1, bool last) {
+  const sl_linear_t* L = j->L;
+  const sl_f16* x = j->xh + p0;
+  sl_f16* yh = j->yh + p0;
+  if (L->spmm != NULL) {
+    const sl_spmm_packed_t* p = &L->packed;
+    size_t first = u0 * p->r, count = (u1 - u0) * p->r;
+    L->k16->fn.f16_spmm(p1 - p0, u1 - u0, x, L->weights16 + sl_spmm_values_start(p, (uint32_t)u0),
+                        p->x_offset + p->nz_start[u0], p->nz_start + u0, p->out_row + first, yh, L->stride, &L->mm);
+    if (last && p->tail_rows > 0) {
+      uint32_t b = p->blocks;
+      L->k16_tail->fn.f16_spmm(p1 - p0, p->tail_rows, x, L->weights16 + sl_spmm_values_start(p, b),
+                               p->x_offset + p->nz_start[b], p->nz_start + b, p->out_row + (size_t)b * p->r, yh,
+                               L->stride, &L->mm);
+      count += p->tail_rows;
+    }
+    for (size_t i = first; i < first + count; i++) {
+      size_t at = p->out_row[i] * L->stride + p0;
+      L->from16->fn.f16_to_f32(j->yh + at, j->y + at, p1 - p0);
+    }
+    epilogue(j, p->out_row + first, 0, count, p0, p1);
+    return;
+  }
+  uint32_t panel = L->gemm->rows;
+  size_t r0 = u0 * panel, r1 = u1 * panel < L->rows ? u1 * panel : L->rows;
+  L->k16->fn.f16_gemm(p1 - p0, r1 - r0, L->cols, x, L->stride, NULL, L->weights16 + u0 * panel * (L->cols + 1),
+                      yh + r0 * L->stride, L->stride, &L->mm);
+  for (size_t o = r0; o < r1; o++)
+    L->from16->fn.f16_to_f32(j->yh + o * L->stride + p0, j->y + o * L->stride + p0, p1 - p0);
+  epilogue(j, NULL, r0, r1 - r0, p0, p1);
+}
+
 static void run_task(void* ctx, size_t task, size_t thread) {
   (void)thread;
   const job_t* j = ctx;
@@ -275,6 +347,10 @@ static void run_task(void* ctx, size_t task, size_t thread) {
   size_t p1 = (pc + 1) * j->tiles / j->pixel_chunks * j->tile;
   if (p1 > L->pixels) p1 = L->pixels;
   size_t u0 = rc * j->row_units / j->row_chunks, u1 = (rc + 1) * j->row_units / j->row_chunks;
+  if (j->xh != NULL) {
+    run_f16(j, p0, p1, u0, u1, rc + 1 == j->row_chunks);
+    return;
+  }
   if (L->spmm != NULL) {
     run_spmm(j, p0, p1, u0, u1, rc + 1 == j->row_chunks);
     return;
@@ -301,9 +377,10 @@ static void split_tasks(size_t want, size_t first_units, size_t second_units, si
 }
 
 /* The kernels on channel-major data (token-major too for gemm_nc). */
-static void run_kernels(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y, const float* r) {
-  job_t j = {L, x, y, r, 0, 0, 1, 0, 1};
-  j.tile = L->spmm != NULL ? L->spmm->pixels : L->gemm->pixels;
+static void run_kernels(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y, const float* r,
+                        const sl_f16* xh, sl_f16* yh) {
+  job_t j = {L, x, y, r, 0, 0, 1, 0, 1, xh, yh};
+  j.tile = xh != NULL ? L->k16->pixels : L->spmm != NULL ? L->spmm->pixels : L->gemm->pixels;
   j.tiles = (L->pixels + j.tile - 1) / j.tile;
   j.row_units = L->spmm != NULL ? L->packed.blocks : (L->rows + L->gemm->rows - 1) / L->gemm->rows;
   size_t threads = sl_op_threads(m);
@@ -318,15 +395,21 @@ static void run_kernels(const sl_model_t* m, const sl_linear_t* L, const float* 
 }
 
 void sl_linear_run(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y, const float* r) {
+  if (L->k16 != NULL) {
+    sl_f16* xh = sl_scratch_shared(m);
+    for (size_t c = 0; c < L->cols; c++) L->to16->fn.f16_from_f32(x + c * L->stride, xh + c * L->stride, L->pixels);
+    run_kernels(m, L, x, y, r, xh, xh + L->cols * L->stride);
+    return;
+  }
   if (L->layout == SL_LINEAR_CHANNEL_MAJOR || L->spmm == NULL) {
-    run_kernels(m, L, x, y, r);
+    run_kernels(m, L, x, y, r, NULL, NULL);
     return;
   }
   /* Token-major through spmm: the kernels are channel-major, so transpose in and out. */
   float* xt = sl_scratch_shared(m);
   float* yt = xt + L->cols * L->stride;
   sl_transpose_2d(m, x, L->cols, xt, L->stride, L->pixels, L->cols); /* [pixels][cols] -> [cols][ld] */
-  run_kernels(m, L, xt, yt, NULL);
+  run_kernels(m, L, xt, yt, NULL, NULL, NULL);
   sl_transpose_2d(m, yt, L->stride, y, L->rows, L->rows, L->pixels); /* [rows][ld] -> [pixels][rows] */
 }
 

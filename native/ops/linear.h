@@ -35,6 +35,11 @@ typedef struct {
   const sl_ukernel_t* gemm; /* gemm or gemm_nc */
   float* panels;
   sl_epilogue_t epilogue; /* channel-major only; its residual is sl_linear_run's r */
+  /* fp16 (sl_op_fp16; channel-major spmm and gemm layers): the kernel's f16 twin (and r = 1 one
+   * for spmm's tail rows) on the packed values or panels as halves, x and y converted at the
+   * layer's boundaries in the shared scratch. NULL: fp32. */
+  const sl_ukernel_t *k16, *k16_tail, *to16, *from16;
+  sl_f16* weights16;
 } sl_linear_t;
 
 /* w: dense [rows][cols] or group-sparse; bias may be NULL; channel-major x and y rows are

@@ -91,6 +91,8 @@ sl_tensor_t* sl_out(const sl_model_t* m, const sl_node_t* n, int i);
  * with `rows` rows (0: any); every family has a portable kernel, so NULL only for a rows value
  * no kernel has. Prepare selects, run calls: no op ever picks an instruction set itself. */
 const sl_ukernel_t* sl_op_kernel(const sl_model_t* m, sl_family_t family, uint32_t rows);
+/* Whether fp16 layers run in fp16: sl_model_set_precision asked for it and the CPU has it. */
+bool sl_op_fp16(const sl_model_t* m);
 /* Whether prepare should time candidate kernels instead of trusting the cost model. */
 bool sl_op_tuning(const sl_model_t* m);
 /* sl_model_set_winograd's choice: -1 by the measured rule, 0 never, 2 or 4 that tile everywhere. */

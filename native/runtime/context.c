@@ -120,6 +120,7 @@ const sl_ukernel_t* sl_op_kernel(const sl_model_t* m, sl_family_t family, uint32
 }
 
 bool sl_op_tuning(const sl_model_t* m) { return m->tune; }
+bool sl_op_fp16(const sl_model_t* m) { return m->precision == SL_PRECISION_FP16 && (m->isa & SL_ISA_NEON_FP16) != 0; }
 
 int sl_op_winograd(const sl_model_t* m) { return m->winograd; }
 

@@ -617,7 +617,8 @@ sl_status_t sl_load_graph(sl_model_t* m) {
     record_traffic(m, n);
   }
   if ((st = check_buffer_layout(&L)) != SL_OK) return st;
-  if (m->fuse != 0 && (st = sl_fuse_blocks(m, &L.fb)) != SL_OK) return st;
+  /* Fused blocks run in fp32: fp16 keeps the layers apart, each in fp16. */
+  if (m->fuse != 0 && !sl_op_fp16(m) && (st = sl_fuse_blocks(m, &L.fb)) != SL_OK) return st;
   m->fb = L.fb;
   return SL_OK;
 }

@@ -44,7 +44,7 @@ static void release(sl_model_t* m) {
   int threads = m->num_threads;
   uint32_t isa_mask = m->isa_mask;
   bool tune = m->tune;
-  int32_t fuse = m->fuse, winograd = m->winograd;
+  int32_t fuse = m->fuse, winograd = m->winograd, precision = m->precision;
   size_t memory_limit = m->memory_limit;
   memset(m, 0, sizeof(*m));
   m->num_threads = threads;
@@ -52,6 +52,7 @@ static void release(sl_model_t* m) {
   m->tune = tune;
   m->fuse = fuse;
   m->winograd = winograd;
+  m->precision = precision;
   m->memory_limit = memory_limit;
 }
 
@@ -161,6 +162,15 @@ sl_status_t sl_model_set_tuning(sl_model_t* m, int tune) {
   sl_status_t st = before_load(m, "tuning");
   if (st == SL_OK) m->tune = tune != 0;
   return st;
+}
+
+sl_status_t sl_model_set_precision(sl_model_t* m, int precision) {
+  sl_status_t st = before_load(m, "precision");
+  if (st != SL_OK) return st;
+  if (precision != SL_PRECISION_FP32 && precision != SL_PRECISION_FP16)
+    return sl_fail(m, SL_ERROR_INVALID_ARGUMENT, "precision must be 0 (fp32) or 1 (fp16), got %d", precision);
+  m->precision = precision;
+  return SL_OK;
 }
 
 sl_status_t sl_model_set_fusion(sl_model_t* m, int band_rows) {

@@ -31,6 +31,7 @@ struct sl_model {
   bool tune;
   int32_t fuse;     /* sl_model_set_fusion */
   int32_t winograd; /* sl_model_set_winograd */
+  int32_t precision; /* sl_model_set_precision */
   bool profile;
   atomic_bool busy; /* a run or resize is in progress: one thread at a time */
   int num_threads;

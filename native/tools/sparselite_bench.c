@@ -3,7 +3,8 @@
  * Android (adb push + adb shell).
  *
  *   sparselite-bench MODEL.slite [--runs N] [--warmup N] [--threads N] [--input [NAME=]x.npy]...
- *                    [--shape NAME=2x128]... [--fuse auto|off|ROWS] [--output y.npy] [--json run.json]
+ *                    [--shape NAME=2x128]... [--fuse auto|off|ROWS] [--precision fp32|fp16]
+ *                    [--output y.npy] [--json run.json]
  *
  * Inputs and outputs are .npy (C order; inputs float32, int32 or int64) so results compare with
  * the desktop. --input without NAME= feeds the inputs in order. An input's shape may be smaller
@@ -228,7 +229,7 @@ static const char* arg_value(int argc, char** argv, int* i) {
 
 int main(int argc, char** argv) {
   const char *model_path = NULL, *output = NULL, *json = NULL;
-  int runs = 50, warmup = 5, threads = 1, num_feeds = 0, fuse = -1;
+  int runs = 50, warmup = 5, threads = 1, num_feeds = 0, fuse = -1, precision = SL_PRECISION_FP32;
   feed_t feeds[MAX_INPUTS];
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--runs") == 0) runs = atoi(arg_value(argc, argv, &i));
@@ -258,17 +259,24 @@ int main(int argc, char** argv) {
       fuse = strcmp(v, "auto") == 0 ? -1 : strcmp(v, "off") == 0 ? 0 : atoi(v);
       if (fuse == 0 && strcmp(v, "off") != 0) die("--fuse takes auto, off or a band height in rows", v);
     }
+    else if (strcmp(argv[i], "--precision") == 0) {
+      const char* v = arg_value(argc, argv, &i);
+      if (strcmp(v, "fp32") != 0 && strcmp(v, "fp16") != 0) die("--precision takes fp32 or fp16", v);
+      precision = strcmp(v, "fp16") == 0 ? SL_PRECISION_FP16 : SL_PRECISION_FP32;
+    }
     else if (argv[i][0] == '-') die("unknown option", argv[i]);
     else model_path = argv[i];
   }
   if (model_path == NULL)
     die("usage: sparselite-bench MODEL.slite [--runs N] [--warmup N] [--threads N] [--input [NAME=]x.npy]... "
-        "[--shape NAME=2x128]... [--fuse auto|off|ROWS] [--output y.npy] [--json run.json]", NULL);
+        "[--shape NAME=2x128]... [--fuse auto|off|ROWS] [--precision fp32|fp16] [--output y.npy] [--json run.json]",
+        NULL);
   if (runs < 1 || warmup < 0 || threads < 1) die("--runs and --threads must be >= 1, --warmup >= 0", NULL);
 
   sl_model_t* m = sl_model_new();
   if (m == NULL) die("out of memory", NULL);
   if (sl_model_set_num_threads(m, threads) != SL_OK || sl_model_set_fusion(m, fuse) != SL_OK ||
+      sl_model_set_precision(m, precision) != SL_OK ||
       sl_model_load_file(m, model_path) != SL_OK)
     die(sl_model_last_error(m), NULL);
   sl_tensor_info_t out_info;

@@ -12,7 +12,8 @@ _SIZE_MAX = 2 ** (8 * ffi.sizeof("size_t")) - 1
 class NativeModel:
     """Owns one sl_model_t; freed with the Python object."""
 
-    def __init__(self, source, num_threads, isa_mask, tune, max_memory_bytes, band_rows=-1, winograd_tile=-1):
+    def __init__(self, source, num_threads, isa_mask, tune, max_memory_bytes, band_rows=-1, winograd_tile=-1,
+                 fp16=False):
         self._m = ffi.gc(lib.sl_model_new(), lib.sl_model_free)
         if self._m == ffi.NULL:
             raise MemoryError("cannot allocate a sparselite model")
@@ -22,6 +23,7 @@ class NativeModel:
         self._check(lib.sl_model_set_tuning(self._m, int(tune)))
         self._check(lib.sl_model_set_fusion(self._m, band_rows))
         self._check(lib.sl_model_set_winograd(self._m, winograd_tile))
+        self._check(lib.sl_model_set_precision(self._m, lib.SL_PRECISION_FP16 if fp16 else lib.SL_PRECISION_FP32))
         if max_memory_bytes is not None:  # past size_t: no limit
             self._check(lib.sl_model_set_memory_limit(self._m, min(max_memory_bytes, _SIZE_MAX)))
         if isinstance(source, (bytes, bytearray, memoryview)):

@@ -89,12 +89,14 @@ def _runtime():
 class WasmModel:
     """One sl_model_t inside the WASM module; freed with the Python object."""
 
-    def __init__(self, source, num_threads, isa_mask, tune, max_memory_bytes, band_rows=-1, winograd_tile=-1):
+    def __init__(self, source, num_threads, isa_mask, tune, max_memory_bytes, band_rows=-1, winograd_tile=-1,
+                 fp16=False):
         self._e = _runtime()
         self._m = self._e.sl_model_new()
         if not self._m:
             raise MemoryError("cannot allocate a sparselite model")
         self.threads = 1  # one thread in WASM; the count is accepted so code stays portable
+        del fp16  # WASM has no fp16 arithmetic: the runtime would run fp32 anyway
         self._check(self._e.sl_model_set_isa_mask(self._m, isa_mask))
         self._check(self._e.sl_model_set_tuning(self._m, int(tune)))
         self._check(self._e.sl_model_set_fusion(self._m, band_rows))

@@ -254,7 +254,8 @@ class Model:
         return f"<sparselite.Model inputs=({ins}) outputs=({outs})>"
 
 
-def load(path_or_bytes, num_threads=1, tune=False, isa=None, max_memory_bytes=None, fuse=True, winograd=True):
+def load(path_or_bytes, num_threads=1, tune=False, isa=None, max_memory_bytes=None, fuse=True, winograd=True,
+         precision="fp32"):
     """Loads and verifies a .slite model from a path or from bytes. A path is read into memory,
     not mapped, so changing the file afterwards cannot affect the model.
 
@@ -271,7 +272,11 @@ def load(path_or_bytes, num_threads=1, tune=False, isa=None, max_memory_bytes=No
         the runtime expects it to pay; False: never; an int k: every such chain, in bands of k
         rows (devices with small caches). Profiles list a block's members with fused_into set.
     winograd: dense 3x3 stride-1 convolutions run Winograd F(2x2,3x3) or F(4x4,3x3). True: where
-        measured faster; False: never; 2 or 4: that tile on every such layer."""
+        measured faster; False: never; 2 or 4: that tile on every such layer.
+    precision: "fp16" runs 1x1 convolutions, FC layers on channel-major data and depthwise
+        convolutions in fp16 (activations converted at each such layer's boundaries; no fused
+        blocks) where the CPU has ARMv8.2-A fp16 arithmetic (cpu_isa() lists "neon_fp16");
+        elsewhere, and every other op, fp32. "fp32" (the default) everywhere."""
     if sys.platform == "emscripten":
         from ._backend_wasm import WasmModel as Backend
     else:
@@ -294,6 +299,8 @@ def load(path_or_bytes, num_threads=1, tune=False, isa=None, max_memory_bytes=No
         winograd_tile = winograd
     else:
         raise InputError(f"winograd must be True, False, 2 or 4, got {winograd!r}")
+    if precision not in ("fp32", "fp16"):
+        raise InputError(f"precision must be 'fp32' or 'fp16', got {precision!r}")
     isa_mask = 0xFFFFFFFF
     if isa is not None:
         unknown = sorted(set(isa) - set(ISA_BITS))
@@ -308,4 +315,5 @@ def load(path_or_bytes, num_threads=1, tune=False, isa=None, max_memory_bytes=No
         source = path_or_bytes
     else:
         raise TypeError(f"load() takes a path or bytes, got {type(path_or_bytes).__name__}")
-    return Model(Backend(source, num_threads, isa_mask, tune, max_memory_bytes, band_rows, winograd_tile))
+    return Model(Backend(source, num_threads, isa_mask, tune, max_memory_bytes, band_rows, winograd_tile,
+                         precision == "fp16"))
