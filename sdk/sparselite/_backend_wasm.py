@@ -96,11 +96,11 @@ class WasmModel:
         if not self._m:
             raise MemoryError("cannot allocate a sparselite model")
         self.threads = 1  # one thread in WASM; the count is accepted so code stays portable
-        del fp16  # WASM has no fp16 arithmetic: the runtime would run fp32 anyway
         self._check(self._e.sl_model_set_isa_mask(self._m, isa_mask))
         self._check(self._e.sl_model_set_tuning(self._m, int(tune)))
         self._check(self._e.sl_model_set_fusion(self._m, band_rows))
         self._check(self._e.sl_model_set_winograd(self._m, winograd_tile))
+        self._check(self._e.sl_model_set_precision(self._m, int(fp16)))  # no fp16 ISA in WASM: runs fp32
         if max_memory_bytes is not None:  # size_t is 32 bits here: past it, no limit
             self._check(self._e.sl_model_set_memory_limit(self._m, min(max_memory_bytes, 2 ** 32 - 1)))
         data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else open(source, "rb").read()
