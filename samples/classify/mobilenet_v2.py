@@ -12,7 +12,6 @@ pruning changes the answer: that needs gradual pruning with fine-tuning or disti
 (sparselite.prune.GradualPruner and distill; see the README).
 """
 import argparse
-import copy
 import os
 import statistics
 import tempfile
@@ -25,6 +24,7 @@ from skimage import data
 import sparselite
 from sparselite import prune
 from sparselite.converters import from_torch, zoo
+from sparselite.inspect import summarize_file
 
 CATS = range(281, 286)   # ImageNet's domestic cats
 # scikit-image's bundled photos other than the cat: calibration inputs (no download needed)
@@ -115,6 +115,9 @@ def main():
         paths[kind] = converted.save(os.path.join(args.out, f"mobilenet_v2_d{density:g}_{args.weights}.slite"))
         models[kind] = sparselite.load(paths[kind], num_threads=args.threads)
     print("wrote " + " and ".join(f"{p} ({os.path.getsize(p) / 1e6:.2f} MB)" for p in paths.values()))
+    stored = sum(1 for layer in summarize_file(paths["pruned"]).layers if layer.group_size)
+    print(f"the pruned file stores {stored} layers group-sparse" + ("" if stored else
+          ": at this density too few weights are zero for sparse kernels to pay, so the converter kept them dense"))
 
     probs = {kind: softmax(m.run(x)[0][0]) for kind, m in models.items()}
     tops = {kind: np.argsort(-p)[:5] for kind, p in probs.items()}

@@ -310,8 +310,8 @@ main { max-width: 1200px; margin: 0 auto; padding: 24px 16px 48px; }
 h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 16px; margin: 0 0 12px; }
 .sub { color: var(--muted); margin: 0 0 16px; }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 16px; margin: 0 0 16px; }
-.meta { display: grid; grid-template-columns: repeat(auto-fit, minmax(170px, 1fr)); gap: 12px; }
-.meta div { display: flex; flex-direction: column; } .meta b { font-size: 18px; }
+.meta { display: grid; grid-template-columns: repeat(auto-fit, minmax(140px, 1fr)); gap: 12px; }
+.meta div { display: flex; flex-direction: column; } .meta b { font-size: 16px; }
 .meta span { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
 .stack { display: flex; height: 22px; border-radius: 6px; overflow: hidden; margin: 0 0 12px; }
 .scroll { overflow-x: auto; }
