@@ -40,9 +40,10 @@ def peak_rss_bytes():
     """The process's peak resident memory (Linux, macOS), or None where unknown (Pyodide)."""
     try:
         import resource
-    except ImportError:
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    except (ImportError, OSError):
         return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if platform.system() == "Darwin" else peak * 1024   # bytes on macOS, KiB on Linux
 
 
