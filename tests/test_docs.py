@@ -112,8 +112,9 @@ def test_js_block(where, path, code, browser_site, tmp_path):
     (wheel,) = glob.glob(os.path.join(out, "wheels", "sparselite_wasm-*.whl"))
     for named in set(re.findall(r"sparselite_wasm-[^\"'`/]+\.whl", code)):   # the README names this version's wheel
         shutil.copy(wheel, os.path.join(out, named))
-    imports = [line for line in code.splitlines() if line.startswith("import ")]
-    body = "\n".join(line for line in code.splitlines() if not line.startswith("import "))
+    is_import = re.compile(r"""^import .*["'];?(\s*//.*)?$""").match   # JS imports go first, outside the try
+    imports = [line for line in code.splitlines() if is_import(line)]
+    body = "\n".join(line for line in code.splitlines() if not is_import(line))
     page = f"doc-{os.path.basename(os.path.dirname(os.path.join(ROOT, path))) or 'readme'}-{abs(hash(where))}.html"
     with open(os.path.join(out, page), "w") as f:
         f.write("<!doctype html><meta charset='utf-8'><p id='status'></p><script type='module'>\n"

@@ -2,6 +2,7 @@
 JSON schema for Python and the sparselite-bench binary (`sparselite profile --from`)."""
 import json
 import os
+import re
 import subprocess
 
 import numpy as np
@@ -124,12 +125,16 @@ def test_bench_binary_and_bench_command_agree_on_options_and_summary(mbv2, tmp_p
     summary = native.stdout[native.stdout.index("op type"):].splitlines()
     ours = python.out.splitlines()
 
-    def shape(lines):   # the words, numbers and paths left out
+    def shape(lines):   # the words; numbers, paths and the op-type rows (ordered by time) left out
         return [" ".join(w for w in line.replace(";", " ").split() if w.isalpha() or w in ("p50", "p90", "p99"))
-                for line in lines if not line.startswith("model:")]
+                for line in lines if not line.startswith("model:") and not line.split()[0].isupper()]
 
     assert shape(summary) == shape(ours)
-    assert [line.split()[0] for line in summary[1:6]] == [line.split()[0] for line in ours[1:6]]  # op types
+
+    def type_counts(lines):   # op type -> ops; the order follows the times, which vary run to run
+        return {line.split()[0]: line.split()[1] for line in lines[1:] if line.split()[0].isupper()}
+
+    assert type_counts(summary) == type_counts(ours) and len(type_counts(ours)) == 5
     isa = "ISA " + " ".join(sparselite.cpu_isa())
     assert isa in native.stdout and isa in python.out and "ISA bits" not in native.stdout
 
@@ -183,9 +188,11 @@ def test_report_groups_time_by_kernel_family(mbv2):
         assert text in table, text
     pointwise = next(line for line in table.splitlines() if line.startswith("features.1.conv.1 "))
     assert " 0.10 " in pointwise and " 4 " in pointwise   # density and r
-    shares = [float(line.split()[-2].rstrip("%")) for line in table.splitlines()
-              if line.startswith("  ") and " ops " in line and "per-op total" not in line]
-    assert abs(sum(shares) - 100) < 0.5
+    rows = re.findall(r"^  (.+?)\s+(\d+) ops\s+([\d.]+) ms\s+([\d.]+)%", table, re.M)
+    *families, total = rows
+    assert [r[0] for r in families] == [f for f, _, _ in totals] and total[0] == "per-op total"
+    assert abs(sum(float(r[2]) for r in families) - float(total[2])) <= 0.0005 * len(rows)   # shown to 3 decimals
+    assert abs(sum(float(r[3]) for r in families) - 100) < 0.05 * len(rows)
     summary = format_summary(profile)
     assert summary.splitlines()[1].startswith("CONV2D") and "process peak RSS" in summary
 

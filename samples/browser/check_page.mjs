@@ -21,6 +21,7 @@ async function read(page, logs) {
   const result = rest.includes("--static") ? {} : await page.evaluate(() => window.sparseliteResult);
   result.status = (await page.$("#status")) ? await page.textContent("#status") : "";
   result.text = await page.innerText("body");
+  result.scroll_width = await page.evaluate(() => document.documentElement.scrollWidth);
   result.tables = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll("table[id]")].map((t) => [
     t.id, [...t.querySelectorAll("tr")].map((tr) => ({ cells: [...tr.cells].map((c) => c.innerText),
                                                         data: { ...tr.dataset }, section: tr.parentElement.tagName }))])));
