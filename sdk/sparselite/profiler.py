@@ -1,7 +1,8 @@
 """Profiles: per-op median time, FLOPs (stored and dense), GFLOP/s and kernel, plus latency
 percentiles and memory, in one JSON schema shared with the `sparselite-bench` binary, so a
-device run can be read and drawn on the desktop. Renders a text table, Chrome-trace/Perfetto
-JSON (ui.perfetto.dev) and a self-contained HTML chart."""
+device run can be read and drawn on the desktop. Renders a text table and a self-contained HTML
+report (time per op and per kernel family), the comparison of two runs layer by layer, and
+Chrome-trace/Perfetto JSON (ui.perfetto.dev)."""
 import html
 import json
 import platform
