@@ -117,7 +117,8 @@ def test_js_block(where, path, code, browser_site, tmp_path):
     body = "\n".join(line for line in code.splitlines() if not is_import(line))
     page = f"doc-{os.path.basename(os.path.dirname(os.path.join(ROOT, path))) or 'readme'}-{abs(hash(where))}.html"
     with open(os.path.join(out, page), "w") as f:
-        f.write("<!doctype html><meta charset='utf-8'><p id='status'></p><script type='module'>\n"
+        f.write("<!doctype html><meta charset='utf-8'><link rel='icon' href='data:,'><p id='status'></p>"
+                "<script type='module'>\n"
                 + "\n".join(imports) + "\ntry {\n" + body + "\nwindow.sparseliteResult = {ok: true};\n"
                 "} catch (err) { window.sparseliteResult = {error: String(err)}; }\n</script>\n")
     result = subprocess.run([shutil.which("node"), os.path.join(ROOT, "samples", "browser", "check_page.mjs"),
