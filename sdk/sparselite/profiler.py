@@ -248,6 +248,26 @@ def aligned_ops(a, b):
     return pairs + [(None, op) for op in rest.values()]
 
 
+def _fused(op):
+    return op is not None and op.get("fused_into") is not None
+
+
+def row_speedups(pairs):
+    """A's ms over B's per row of aligned_ops; where either run fused a block, over the whole block (its
+    time is on its first op), on the block's first row, '' on its other rows."""
+    ratios = [""] * len(pairs)
+    start = 0
+    for i in range(1, len(pairs) + 1):
+        if i < len(pairs) and (_fused(pairs[i][0]) or _fused(pairs[i][1])):
+            continue   # row i belongs to the block that started at `start`
+        unit = pairs[start:i]
+        ms_a = sum(x["ms"] for x, _ in unit if x) if all(x for x, _ in unit) else None
+        ms_b = sum(y["ms"] for _, y in unit if y) if all(y for _, y in unit) else None
+        ratios[start] = _ratio(ms_a, ms_b) + (" blk" if len(unit) > 1 else "")
+        start = i
+    return ratios
+
+
 def _ratio(ms_a, ms_b):
     return f"{ms_a / ms_b:.2f}x" if ms_a and ms_b else "-"
 
@@ -261,11 +281,11 @@ def format_compare(a, b):
         lines.append(f"{name} latency ms: p50 {lat['p50']:.3f}  p90 {lat['p90']:.3f}  p99 {lat['p99']:.3f}  "
                      f"min {lat['min']:.3f}  ({p['runs']} runs, ISA {_isa_text(p.get('machine', {}))})")
     lines.append(f"B is {_ratio(a['latency_ms']['p50'], b['latency_ms']['p50'])} A's speed at p50; "
-                 "A/B below: A's ms over B's (above 1: B is faster)")
+                 "A/B below: A's ms over B's (above 1: B is faster); 'blk': over a block either run fused")
     pairs = aligned_ops(a, b)
     width = max([4] + [len((x or y)["name"]) for x, y in pairs])
     lines += ["", f"{'op':<{width}} {'A family':<13} {'A dens.':>7} {'A ms':>8} {'B family':<13} {'B dens.':>7} "
-                  f"{'B ms':>8} {'A/B':>7}"]
+                  f"{'B ms':>8} {'A/B':>9}"]
 
     def cells(op):
         if op is None:
@@ -274,9 +294,8 @@ def format_compare(a, b):
         ms = "fused" if op.get("fused_into") is not None else f"{op['ms']:.3f}"
         return f"{kernel_family(op):<13} {'-' if density is None else f'{density:.2f}':>7} {ms:>8}"
 
-    for x, y in pairs:
-        speed = _ratio(x and x["ms"], y and y["ms"])
-        lines.append(f"{(x or y)['name']:<{width}} {cells(x)} {cells(y)} {speed:>7}")
+    for (x, y), speed in zip(pairs, row_speedups(pairs)):
+        lines.append(f"{(x or y)['name']:<{width}} {cells(x)} {cells(y)} {speed:>9}")
     lines += ["", f"{'kernel family':<14} {'A ms':>9} {'A %':>6} {'B ms':>9} {'B %':>6} {'A/B':>7}"]
     fa, fb = ({f: ms for f, ms, _ in family_totals(p)} for p in (a, b))
     ta, tb = ops_total_ms(a), ops_total_ms(b)
@@ -420,9 +439,8 @@ def html_compare(a, b):
                 f"{'' if density is None else f' · {density:.2f}'}</td><td class='ms'>{ms}</td><td class='l barcell'>"
                 f"<div class='bar' style='width:{100 * op['ms'] / top:.2f}%;background:{family_colour(family)}'></div></td>")
 
-    for x, y in pairs:
-        ratio = _ratio(x and x["ms"], y and y["ms"])
-        kind = "" if ratio == "-" else ("faster" if x["ms"] > y["ms"] else "slower")
+    for (x, y), ratio in zip(pairs, row_speedups(pairs)):
+        kind = "" if ratio in ("", "-") else ("faster" if float(ratio.split("x")[0]) > 1 else "slower")
         rows.append(f"<tr><td class='l name'>{html.escape((x or y)['name'])}</td>{cell(x)}{cell(y)}"
                     f"<td class='{kind}'>{ratio}</td></tr>")
     fa, fb = ({f: ms for f, ms, _ in family_totals(p)} for p in (a, b))
