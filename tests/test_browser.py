@@ -2,7 +2,7 @@
 `playwright-core`) opens the pages from a local server, offline; each classifying page's output must
 match the native run on the page's own input, and the profile page's per-op profiles (sparselite.mjs
 and Pyodide) the native profile; the HTML profile report is checked as a person reads it. Full-page
-screenshots go to test-artifacts/ (index.png, plain.png, plain-picked.png, plain-phone.png,
+screenshots go to test-artifacts/ (index.png, index-dropped.png, plain.png, plain-picked.png, plain-phone.png,
 profile.png, report.png, compare.png)."""
 import json
 import os
@@ -70,26 +70,25 @@ def check_classified(out, report, names):
 @pytest.mark.parametrize("page", ["index.html", "plain.html"])
 def test_page_classifies_like_native(server, page, tmp_path):
     """index.html (Pyodide) and plain.html (sparselite.mjs): the photo's top-1 is a cat, by name; dense and
-    sparse side by side with their agreement, median latency, kernels and the per-op chart; plain.html
-    then classifies a photo picked with its file input."""
+    sparse side by side with their agreement, median latency, kernels and the per-op chart; then another
+    photo, picked with the file input (plain.html) or dropped on the page (index.html)."""
     from skimage import data, io
 
     out, url = server
     names = json.load(open(os.path.join(out, "imagenet_classes.json")))
     pick = tmp_path / "coffee.png"
     io.imsave(pick, data.coffee(), check_contrast=False)
-    report = open_page(url, page, *(["--pick", str(pick)] if page == "plain.html" else []))
+    report = open_page(url, page, "--pick" if page == "plain.html" else "--drop", str(pick))
     check_classified(out, report, names)
     top1 = report["dense"]["top5"][0]
     assert "cat" in top1["name"] and 281 <= top1["index"] <= 285, top1   # a cat, as torch says of this photo
     ops = sparselite.load(os.path.join(out, "sparse.slite")).profile(np.zeros((1, 3, 224, 224), np.float32), runs=1)
     assert [op["name"] for op in report["sparse"]["ops"]] == [op.name for op in ops]
     assert "spmm r=4" in report["text"] and "depthwise" in report["text"]   # the chart's legend
-    if page == "plain.html":
-        picked = report["picked"]
-        assert picked["input"] != report["input"]
-        check_classified(out, picked, names)
-        assert "cat" not in picked["dense"]["top5"][0]["name"]
+    picked = report["picked" if page == "plain.html" else "dropped"]
+    assert picked["input"] != report["input"]
+    check_classified(out, picked, names)
+    assert "cat" not in picked["dense"]["top5"][0]["name"]
 
 
 def test_pages_fit_a_phone_screen(server):

@@ -4,7 +4,9 @@
 //   PLAYWRIGHT_DIR=<node_modules/playwright-core> node check_page.mjs <url> <screenshot.png> [options]
 //   --static           a page without a script (the profile report): no result to wait for
 //   --pick image.png   then pick this image with the page's file input, and report that run too
+//   --drop image.png   then drop this image on the page's photo, and report that run too
 //   --width N          the window's width (default 1200; the pages are responsive)
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
@@ -40,12 +42,25 @@ try {
   }
   await page.screenshot({ path: screenshot, fullPage: true });
   const first = await read(page, logs);
-  if (option("--pick")) {
+  if (option("--pick")) { // through the file input
     await page.evaluate(() => { window.sparseliteResult = undefined; });
     await page.setInputFiles("#file", option("--pick"));
     await page.waitForFunction(() => window.sparseliteResult !== undefined, null, { timeout: 240000 });
     await page.screenshot({ path: screenshot.replace(/\.png$/, "-picked.png"), fullPage: true });
     first.picked = await read(page, logs);
+  }
+  if (option("--drop")) { // dropped on the photo, as from a file manager
+    await page.evaluate(() => { window.sparseliteResult = undefined; });
+    const transfer = await page.evaluateHandle((base64) => {
+      const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], "dropped.png", { type: "image/png" }));
+      return dt;
+    }, (await readFile(option("--drop"))).toString("base64"));
+    await page.dispatchEvent("#drop", "drop", { dataTransfer: transfer });
+    await page.waitForFunction(() => window.sparseliteResult !== undefined, null, { timeout: 240000 });
+    await page.screenshot({ path: screenshot.replace(/\.png$/, "-dropped.png"), fullPage: true });
+    first.dropped = await read(page, logs);
   }
   console.log(JSON.stringify(first));
 } finally {
