@@ -13,7 +13,7 @@
 // Tensors cross the boundary in bulk: inputs are copied into the model's arena with one
 // typed-array set, outputs are copied out with one slice. Errors throw with the runtime's message.
 // C structs are read by field name through sparselite_abi.mjs, generated from sparselite.h.
-import { DTYPES, STATUS, STRUCTS } from "./sparselite_abi.mjs";
+import { DTYPES, ISA_BITS, STATUS, STRUCTS } from "./sparselite_abi.mjs";
 
 const ERRNO_BADF = 8;
 const ERRNO_NOSYS = 52;
@@ -77,6 +77,11 @@ async function wasmBytes(source) {
   return response.arrayBuffer();
 }
 
+// The names of the SL_ISA_* bits in `mask` (rt.isa), as kernels and profiles spell them: ["wasm_simd128"].
+export function isaNames(mask) {
+  return Object.keys(ISA_BITS).filter((name) => mask & ISA_BITS[name]);
+}
+
 export async function loadRuntime(source) {
   let exports = null;
   const memory = () => exports.memory;
@@ -91,6 +96,7 @@ class Runtime {
   constructor(exports) { this.exports = exports; }
 
   get isa() { return this.exports.sl_cpu_isa(); }
+  get isaNames() { return isaNames(this.isa); }
 
   // bytes: Uint8Array | ArrayBuffer of a .slite file. maxMemoryBytes: the most memory loading may
   // allocate (the model's copy of the bytes, weights, arena, scratch); a model needing more throws
