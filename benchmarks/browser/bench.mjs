@@ -1,6 +1,7 @@
 // The benchmark page: every engine on every model of models.json, one thread each, engines taking
 // turns run by run (so machine noise hits all alike), medians. Sets window.benchResult.
-// ?runs=N (default 30) runs per engine and model after 3 warm-ups each.
+// ?runs=N (default 30) runs per engine and model after 3 warm-ups each; then sparselite's per-kernel
+// profile.
 import { loadRuntime, relaxedSimdSupported } from "./sparselite.mjs";
 import * as ort from "./ort/ort.wasm.min.mjs";
 import { loadAndCompile, loadLiteRt, Tensor } from "./litertjs/core/dist/index.js";
@@ -94,7 +95,16 @@ async function main() {
       const sorted = [...times[name]].sort((a, b) => a - b);
       return [name, [sorted[Math.floor(sorted.length / 4)], sorted[Math.floor((3 * sorted.length) / 4)]]];
     }));
-    results.push({ model: spec.name, ms, quartiles: spread, relErrVsSparselite: agreement });
+    // Where sparselite's time goes, per microkernel (plain C ops by type), over 10 profiled runs.
+    const kernels = {};
+    for (const op of ours.profile(inputs.map((x) => x.data), 10)) {
+      if (op.fusedInto !== null) continue; // its time is in the fused block's op
+      const key = op.kernel || op.type;
+      kernels[key] ??= { ops: 0, ms: 0 };
+      kernels[key].ops++;
+      kernels[key].ms += op.ms;
+    }
+    results.push({ model: spec.name, ms, quartiles: spread, relErrVsSparselite: agreement, kernels });
     ours.free();
     ours128.free();
     await session.release();

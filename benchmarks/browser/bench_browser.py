@@ -6,7 +6,7 @@ for every engine (.slite and .onnx from the torch module, .tflite from litert-to
 all-MiniLM-L6-v2 at 80% (one sequence of 128 tokens) against onnxruntime-web. sparselite runs the
 build its loader picks (relaxed SIMD in Chromium) and, as a second column, SIMD128. Serves the page
 locally (with the COOP/COEP headers of a cross-origin-isolated page) and writes JSON with the
-browser version and the build and threads each engine used.
+browser version, the build and threads each engine used, and sparselite's per-kernel profile.
 
     python benchmarks/browser/bench_browser.py [--runs 30] [--json out.json] [--site DIR]
 Needs Chromium (/usr/bin/chromium or $CHROMIUM), pip install litert-torch, and
@@ -141,6 +141,9 @@ def main():
         assert not bad, f"{r['model']}: engines disagree with sparselite: {bad}"
     print(f"{report['browser']}, {machine_info()['cpu']}, 1 thread each, median of {report['runs']} alternating runs")
     print(table(report))
+    for r in report["results"]:
+        top = sorted(r["kernels"].items(), key=lambda kv: -kv[1]["ms"])[:4]
+        print(f"{r['model']}: " + ", ".join(f"{k} x{v['ops']} {v['ms']:.1f} ms" for k, v in top))
     write_json(args.json, {**machine_info(), **{k: v for k, v in report.items() if k != "logs"}})
 
 
