@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the C runtime for WebAssembly (wasm32-wasi) with Debian's clang-19 + wasi-libc, twice:
-# SIMD128 (every engine with SIMD) and relaxed SIMD (FMA; Chromium, Firefox, Node >= 22), the
+# SIMD128 (every engine with SIMD) and relaxed SIMD (FMA; Chromium >= 114, Node >= 22), the
 # latter chosen by the loaders where a relaxed op validates:
 #   wasm/dist/sparselite.wasm   the runtime as a reactor module exporting the C API (SIMD128)
 #   wasm/dist/sparselite-relaxed.wasm   the same with relaxed SIMD kernels (and the SIMD128 ones)

@@ -68,7 +68,7 @@ function wasiImports(memory) {
 }
 
 // A module whose one function uses f32x4.relaxed_madd: it validates where relaxed SIMD is on
-// (Chromium, Firefox, Node >= 22, Node 20 with --experimental-wasm-relaxed-simd).
+// (Chromium >= 114, Node >= 22, Node 20 with --experimental-wasm-relaxed-simd).
 const RELAXED_SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 19,
   1, 17, 0, 65, 0, 253, 17, 65, 0, 253, 17, 65, 0, 253, 17, 253, 133, 2, 11]);
 
