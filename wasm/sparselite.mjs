@@ -102,7 +102,7 @@ export async function loadRuntime(source = new URL("./sparselite.wasm", import.m
   let bytes = null;
   if (relaxedSimd && !(source instanceof ArrayBuffer || ArrayBuffer.isView(source))) {
     const twin = String(source).replace(/\.wasm$/, "-relaxed.wasm");
-    bytes = await wasmBytes(source instanceof URL ? new URL(twin) : twin);
+    if (twin !== String(source)) bytes = await wasmBytes(source instanceof URL ? new URL(twin) : twin);
   }
   bytes ??= await wasmBytes(source);
   if (!bytes) throw new Error(`cannot load ${source}: no such file`);

@@ -49,7 +49,8 @@ async function main() {
     status(`${spec.name}: loading`);
     const inputs = await Promise.all(spec.inputs.map(async (input) => {
       const raw = await fetchBytes(input.file);
-      return { ...input, data: new ARRAYS[input.dtype](raw.buffer, 0, raw.byteLength / ARRAYS[input.dtype].BYTES_PER_ELEMENT) };
+      const Typed = ARRAYS[input.dtype];
+      return { ...input, data: new Typed(raw.buffer, 0, raw.byteLength / Typed.BYTES_PER_ELEMENT) };
     }));
     const slite = await fetchBytes(spec.slite);
     const ours = sparselite.load(slite), ours128 = simd128.load(slite);

@@ -70,7 +70,8 @@ def build_site(site, names):
         shutil.copy(os.path.join(dist, name), site)
     for name in ("index.html", "bench.mjs"):
         shutil.copy(os.path.join(HERE, name), site)
-    for link, target in (("ort", os.path.join(NPM, "onnxruntime-web", "dist")), ("litertjs", os.path.join(NPM, "@litertjs"))):
+    for link, target in (("ort", os.path.join(NPM, "onnxruntime-web", "dist")),
+                         ("litertjs", os.path.join(NPM, "@litertjs"))):
         assert os.path.exists(target), f"missing {target}: npm install --prefix ~/.cache/sparselite-npm " \
                                        "onnxruntime-web @litertjs/core"
         if not os.path.exists(os.path.join(site, link)):
@@ -116,10 +117,9 @@ def table(report):
              "vs LiteRT.js | vs ORT-web |", "|---|---|---|---|---|---|---|"]
     for r in report["results"]:
         ms = r["ms"]
-        cell = lambda e: f"{ms[e]:.1f}" if e in ms else "–"  # noqa: E731
-        ratio = lambda e: f"**{ms[e] / ms['sparselite']:.2f}x**" if e in ms else "–"  # noqa: E731
-        lines.append(f"| {r['model']} | {cell('sparselite')} | {cell('sparselite SIMD128')} | {cell('LiteRT.js')} | "
-                     f"{cell('onnxruntime-web')} | {ratio('LiteRT.js')} | {ratio('onnxruntime-web')} |")
+        cells = [f"{ms[e]:.1f}" if e in ms else "–" for e in ENGINES]
+        ratios = [f"**{ms[e] / ms['sparselite']:.2f}x**" if e in ms else "–" for e in ENGINES[2:]]
+        lines.append(f"| {r['model']} | " + " | ".join(cells + ratios) + " |")
     return "\n".join(lines)
 
 

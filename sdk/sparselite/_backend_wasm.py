@@ -1,7 +1,8 @@
 """The Pyodide backend: sparselite.wasm (shipped in the wheel) through `js` / `pyodide.ffi`.
 
 The wheel ships two builds: sparselite-relaxed.wasm (relaxed SIMD: FMA) is used where the engine
-validates a relaxed op, sparselite.wasm (SIMD128) elsewhere; cpu_isa() says which. The module is compiled and instantiated synchronously (it is small), gets a minimal WASI
+validates a relaxed op, sparselite.wasm (SIMD128) elsewhere; cpu_isa() says which. The module
+is compiled and instantiated synchronously (it is small), gets a minimal WASI
 (a clock; no files), and tensors cross as whole byte ranges of its memory, never element
 by element. Used when sys.platform == "emscripten"."""
 import struct
