@@ -2,9 +2,9 @@
 // turns run by run (so machine noise hits all alike), medians. Sets window.benchResult.
 // ?runs=N (default 30) runs per engine and model after 3 warm-ups each; then sparselite's per-kernel
 // profile.
-import { loadRuntime, relaxedSimdSupported } from "./sparselite.mjs";
+import { loadRuntime } from "./sparselite.mjs";
 import * as ort from "./ort/ort.wasm.min.mjs";
-import { loadAndCompile, loadLiteRt, Tensor } from "./litertjs/core/dist/index.js";
+import { loadAndCompile, loadLiteRt, supportsFeature, Tensor } from "./litertjs/core/dist/index.js";
 
 const runs = Number(new URLSearchParams(location.search).get("runs") ?? 30);
 const status = (text) => { document.getElementById("status").textContent = text; };
@@ -29,19 +29,20 @@ function relErr(got, want) {
 
 async function main() {
   const manifest = await (await fetch("./models.json")).json();
-  const relaxed = relaxedSimdSupported();
   const sparselite = await loadRuntime(new URL("./sparselite.wasm", location.href));
   const simd128 = await loadRuntime(new URL("./sparselite.wasm", location.href), { relaxedSimd: false });
   ort.env.wasm.numThreads = 1;
   ort.env.wasm.wasmPaths = new URL("./ort/", location.href).href;
   ort.env.logLevel = "error";
   await loadLiteRt(new URL("./litertjs/core/wasm/", location.href).href, { threads: false });
-  // LiteRT.js loads its relaxed-SIMD XNNPACK build where the browser validates relaxed SIMD, its
-  // "compat" build elsewhere (loadLiteRt's own feature check, the same question ours asks).
+  // LiteRT.js loads its relaxed-SIMD XNNPACK build where its own feature check passes, its "compat"
+  // build elsewhere; ours asks the same question.
+  const litertRelaxed = await supportsFeature("relaxedSimd");
   const engines = {
     sparselite: { build: sparselite.build, threads: 1 },
     "sparselite SIMD128": { build: simd128.build, threads: 1 },
-    "LiteRT.js": { build: relaxed ? "litert_wasm_internal (relaxed SIMD)" : "litert_wasm_compat_internal", threads: 1 },
+    "LiteRT.js": { build: litertRelaxed ? "litert_wasm_internal (relaxed SIMD)" : "litert_wasm_compat_internal",
+                   threads: 1 },
     "onnxruntime-web": { build: `ort-wasm-simd-threaded ${ort.env.versions?.common ?? ""}`.trim(), threads: 1 },
   };
   const results = [];
