@@ -2,7 +2,7 @@
 
     python samples/browser/site.py [--serve 8000]
 
-Writes samples/browser/build/: the pages and their stylesheet, sparselite.wasm/.mjs (+
+Writes samples/browser/build/: the pages and their stylesheet, sparselite(-relaxed).wasm/.mjs (+
 sparselite_abi.mjs) and the Pyodide wheel (from wasm/build.sh), MobileNetV2 with real weights,
 dense (dense.slite) and with 90% of its 1x1 conv and classifier weights pruned in 4x1 groups
 (sparse.slite; --sparse-density; one-shot magnitude pruning, which costs accuracy without
@@ -68,7 +68,7 @@ def build(out, sparse_density=0.1):
     if wasm.returncode != 0:   # what failed matters more than that it did
         raise RuntimeError(f"wasm/build.sh failed (exit {wasm.returncode}); it needs Debian clang-19, lld-19, "
                            f"wasi-libc and libclang-rt-19-dev-wasm32:\n{(wasm.stdout + wasm.stderr)[-4000:]}")
-    for name in ("sparselite.wasm", "sparselite.mjs", "sparselite_abi.mjs"):
+    for name in ("sparselite.wasm", "sparselite-relaxed.wasm", "sparselite.mjs", "sparselite_abi.mjs"):
         shutil.copy(os.path.join(dist, name), out)
     (wheel,) = [n for n in os.listdir(dist) if n.endswith(".whl")]
     shutil.copy(os.path.join(dist, wheel), os.path.join(out, "wheels"))
