@@ -1453,7 +1453,7 @@ def from_torch_graph(module, example_input, dynamic_axes=None):
     """torch.export's graph of `module` as sparselite IR (before the passes)."""
     import torch
 
-    module = module.eval()
+    module.eval()   # not `module = module.eval()`: some train() overrides return None (timm LeViT attention)
     ep, dynamic_axes = _export(module, example_input, dynamic_axes)
     if any(_mutates(node) and str(node.target) not in _HANDLERS for node in ep.graph.nodes):
         # In-place writes into views (Swin's mask[h0:h1, w0:w1] = i): functionalized, they become
