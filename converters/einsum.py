@@ -16,6 +16,8 @@ from .missing import Unsupported
 def _parse(op, equation, ranks):
     """([letters of each operand], output letters), '...' spelled out with unused letters."""
     eq = equation.replace(" ", "")
+    if eq.count("->") > 1 or any(term.count("...") > 1 for term in eq.replace("->", ",").split(",")):
+        raise Unsupported(op, f"equation '{equation}' is malformed")
     if "->" in eq:
         lhs, out = eq.split("->")
     else:

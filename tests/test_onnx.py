@@ -183,3 +183,21 @@ def test_scatter_nd_folds_only_valid_constants():
                          (model([[1]], [[1, 2, 3]], reduction="add"), "reduction 'add'")):
         with pytest.raises(sparselite.ConversionError, match=message):
             from_onnx(bad)
+
+
+@pytest.mark.parametrize("equation, message", [("ii->i", "a diagonal"), ("ij,jk->ik->k", "malformed"),
+                                               ("i...j...,jk", "malformed"), ("ij,jk->iz", "output indices"),
+                                               ("ij->", None)])
+def test_einsum_refusals_name_the_reason(equation, message):
+    from onnx import helper
+
+    names = ["a", "b"][:equation.split("->")[0].count(",") + 1]
+    data = _model([helper.make_node("Einsum", names, ["y"], equation=equation)], [(n, [3, 3]) for n in names], ["y"],
+                  opset=17)
+    if message is None:   # a sum over every index: fine
+        x = np.random.default_rng(3).standard_normal((3, 3)).astype(np.float32)
+        (y,) = sparselite.load(from_onnx(data).to_bytes()).run({"a": x})
+        np.testing.assert_allclose(y, x.sum(), rtol=1e-5)
+        return
+    with pytest.raises(sparselite.ConversionError, match=message):
+        from_onnx(data)
