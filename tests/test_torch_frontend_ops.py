@@ -305,17 +305,19 @@ def test_einsum_as_matmul_transpose_and_sums(equation, shapes):
     _check(fn, {n: _rand(*s) for n, s in zip(names, shapes)})
 
 
-def test_hard_swish_and_sigmoid_are_unbiased():
-    """x / 6 as x * fl(1/6) is 3e-8 too large on every output, a bias that BatchNorm after it
-    amplifies (pruned LeViT was 5x torch's error against float64); the mean relative error against
-    float64 stays at rounding noise, as torch's does."""
+def test_hard_swish_hard_sigmoid_and_means_are_unbiased():
+    """x / 6 as x * fl(1/6) is 3e-8 too large on every output (a mean over 384 as a sum times fl(1/384)
+    likewise), a bias that BatchNorm after it amplifies (pruned LeViT was 5x torch's error against
+    float64); the mean relative error against float64 stays at rounding noise, as torch's does."""
     x = torch.randn(200000, generator=g) * 4
+    rows = torch.randn(2000, 384, generator=g) + 1
 
-    def fn(x):
-        return F.hardswish(x), F.hardsigmoid(x)
-    outs = sparselite.load(from_torch(_fn(fn), {"x": x}).to_bytes()).run({"x": x.numpy()})
-    for out, ref in zip(outs, fn(x.double())):
+    def fn(x, rows):
+        return F.hardswish(x), F.hardsigmoid(x), rows.mean(-1)
+    outs = sparselite.load(from_torch(_fn(fn), {"x": x, "rows": rows}).to_bytes()).run(
+        {"x": x.numpy(), "rows": rows.numpy()})
+    for out, ref in zip(outs, fn(x.double(), rows.double())):
         ref = ref.numpy()
         nz = ref != 0
         assert abs(((out[nz] - ref[nz]) / ref[nz]).mean()) < 3e-9
-        assert rel_err(out, ref) < 2e-7
+        assert rel_err(out, ref) < 2e-6
