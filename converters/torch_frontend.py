@@ -593,7 +593,9 @@ def _vector_norm(ctx, node, x, ord=2, dim=None, keepdim=False, dtype=None):
 
 @handles("aten.einsum.default")
 def _einsum(ctx, node, equation, operands, path=None):
-    names = [ctx.tensor(t, "float32") for t in operands]
+    names = [ctx.tensor(t) for t in operands]
+    if any(ctx.graph.tensors[n].dtype != "float32" for n in names):
+        raise Unsupported(str(node.target), "of integer tensors (float32 converts)")
     if any(ctx.dynamic(t) for t in operands):
         raise Unsupported(str(node.target), "on tensors with a dynamic dimension")
     return einsum.lower(ctx.graph, str(node.target), equation, names, [ctx.shape(t) for t in operands],
