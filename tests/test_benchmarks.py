@@ -66,7 +66,6 @@ def test_wasm_benchmark_runs_both_engines(tmp_path):
 def test_browser_benchmark_runs_every_engine_in_chromium(tmp_path):
     """benchmarks/browser: one pruned model in headless Chromium, every engine timed and agreeing with
     sparselite, sparselite on its relaxed-SIMD build (Chromium validates relaxed SIMD)."""
-    pytest.importorskip("litert_torch", reason="pip install litert-torch (makes LiteRT.js's .tflite)")
     out = tmp_path / "browser.json"
     subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "browser", "bench_browser.py"), "--runs", "2",
                     "--models", "mobilenet_v2 90%", "--json", str(out)], check=True, capture_output=True, text=True,
