@@ -167,3 +167,18 @@ export async function pyodideWithSparselite(status) {
   await pyodide.pyimport("micropip").install(new URL(`wheels/${wheels.sparselite}`, location.href).href);
   return pyodide;
 }
+
+// Ends a classification: both models' agreement, the sparse model's per-op chart, the status line,
+// and the result where tests/test_browser.py reads it.
+export function showResult(result) {
+  result.agreement = showAgreement(result.dense.top5, result.sparse.top5);
+  renderProfile(result.sparse.ops, `group-sparse model, per op (mean of ${RUNS} profiled runs), by kernel family; a fused block's time is on its first op`);
+  status(`done: median of ${RUNS} runs per model`);
+  window.sparseliteResult = result;
+}
+
+// Classifies the sample photo, then every image the person picks or drops.
+export async function classifyPhotos(classify) {
+  onImagePicked((url) => classify(url).catch((err) => status(`error: ${err}`)));
+  await classify("photo.png");
+}
