@@ -3,7 +3,8 @@
  * the chain's first op. The chains: CONV2D 1x1 -> CONV2D depthwise -> CONV2D 1x1, then
  * optionally the ADD of the block's input (MobileNet/EfficientNet inverted residuals); then any
  * other CONV2D -> ADD and/or PRELU (ResNet's bottlenecks, MediaPipe's residual blocks), those
- * run on each block of the convolution's output as it is computed. */
+ * run on each block of the convolution's output as it is computed, the ADD's input unpadded where
+ * a PAD of zero channels made it. */
 #include "../ops/conv2d.h"
 #include "model.h"
 
@@ -82,10 +83,27 @@ sl_status_t sl_fuse_blocks(sl_model_t* m, sl_fb_t* fb) {
     sl_node_t* op = movable_reader(m, readers, reader, i, y);
     if (op != NULL && op->type == SL_OP_ADD) {
       int32_t residual = reads(op, 0, y) ? 1 : 0, r = op->inputs[residual];
+      /* A residual that only zero-pads channels (BlazeFace) is added unpadded, the PAD skipped. */
+      sl_node_t* pad = m->tensors[r].producer >= 0 ? &m->nodes[m->tensors[r].producer] : NULL;
+      if (pad != NULL && (pad->type != SL_OP_PAD || pad->fused_into >= 0 || !private_tensor(m, readers, r)))
+        pad = NULL;
       bool fused = false;
-      if (reads(op, 1 - residual, y) && r != y && m->tensors[r].sparse == NULL)
-        st = sl_conv2d_fuse_add(m, fb, conv, op, residual, &fused);
-      if (fused) y = absorb(m, i, (int32_t)(op - m->nodes), y);
+      if (reads(op, 1 - residual, y) && r != y && m->tensors[r].sparse == NULL) {
+        st = sl_conv2d_fuse_add(m, fb, conv, op, residual, pad, &fused);
+        if (st == SL_OK && !fused && pad != NULL) {
+          pad = NULL;
+          st = sl_conv2d_fuse_add(m, fb, conv, op, residual, NULL, &fused);
+        }
+      }
+      if (fused) {
+        y = absorb(m, i, (int32_t)(op - m->nodes), y);
+        if (pad != NULL) {
+          pad->fused_into = i; /* the padded copy is never made */
+          m->tensors[r].producer = -1;
+          sl_tensor_t* x = &m->tensors[pad->inputs[0]];
+          if (x->last_use < i) x->last_use = i;
+        }
+      }
       op = fused ? movable_reader(m, readers, reader, i, y) : NULL;
     }
     if (st == SL_OK && op != NULL && op->type == SL_OP_PRELU && reads(op, 0, y) && !reads(op, 1, y)) {

@@ -89,15 +89,12 @@ def load_profile(path):
 
 
 def _fused_block(ops, i):
-    """Op i and the members its fused block runs (only op i when it is not fused); [] for a member."""
+    """Op i and the members its fused block runs (only op i when it is not fused); [] for a member.
+    Members need not follow their head (a convolution's epilogue may take an op from a later
+    branch, or the PAD before it)."""
     if ops[i].get("fused_into") is not None:
         return []
-    block = [ops[i]]
-    for op in ops[i + 1:]:
-        if op.get("fused_into") != i:
-            break
-        block.append(op)
-    return block
+    return [ops[i]] + [op for op in ops if op.get("fused_into") == i]
 
 
 # What the time goes to, in the order the README's Raspberry Pi section says to look: the stem and
