@@ -220,8 +220,17 @@ def _bench(args):
           f"({args.runs} runs, {args.threads} threads)")
 
 
+def _doctor(args):
+    from .doctor import print_report
+
+    print_report(as_json=args.json)
+
+
 def main(argv=None):
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="sparselite", description="Inspect and run .slite models.")
+    parser.add_argument("--version", action="version", version=f"sparselite {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("inspect", help="ops, shapes, per-layer sparsity and group size, FLOPs, file size")
     p.add_argument("model")
@@ -264,6 +273,9 @@ def main(argv=None):
     p.add_argument("--target", choices=sorted(TARGETS), default="aarch64")
     p.add_argument("--out", required=True, help="directory to write into")
     p.set_defaults(fn=_build_runtime)
+    p = sub.add_parser("doctor", help="CPU, ISA the runtime picks, threads, build flags, which optional extras import")
+    p.add_argument("--json", action="store_true", help="print it as JSON")
+    p.set_defaults(fn=_doctor)
     args = parser.parse_args(argv)
     from .errors import SparseliteError
 
