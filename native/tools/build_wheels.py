@@ -39,22 +39,26 @@ def run(cmd, **kwargs):
     return result.stdout
 
 
-def debian_arm64(packages, dest, cache=CACHE):
-    """Debian's arm64 packages unpacked into dest (no install scripts run); the .debs are kept in
-    cache/debs so later runs download nothing. Adds the arm64 architecture to apt the first time."""
+def fetch_debs(packages, cache=CACHE):
+    """{package: .deb path} of Debian's arm64 packages, downloaded once into cache/debs (apt-get download;
+    adds the arm64 architecture to apt the first time)."""
     debs = os.path.join(cache, "debs")
     os.makedirs(debs, exist_ok=True)
-    have = {os.path.basename(d).split("_")[0]: d for d in glob.glob(os.path.join(debs, "*_arm64.deb"))}
-    missing = [p for p in packages if p not in have]
+    have = lambda: {os.path.basename(d).split("_")[0]: d for d in glob.glob(os.path.join(debs, "*_arm64.deb"))}  # noqa: E731
+    missing = [p for p in packages if p not in have()]
     if missing:
         if "arm64" not in run(["dpkg", "--print-foreign-architectures"]).split():
             run(["dpkg", "--add-architecture", "arm64"])
         run(["apt-get", "update", "-qq"])
         run(["apt-get", "download", *(f"{p}:arm64" for p in missing)], cwd=debs)
-        have = {os.path.basename(d).split("_")[0]: d for d in glob.glob(os.path.join(debs, "*_arm64.deb"))}
+    return {p: have()[p] for p in packages}
+
+
+def debian_arm64(packages, dest, cache=CACHE):
+    """Debian's arm64 packages unpacked into dest, as files only (no install scripts run)."""
     os.makedirs(dest, exist_ok=True)
-    for package in packages:
-        run(["dpkg-deb", "-x", have[package], dest])
+    for deb in fetch_debs(packages, cache).values():
+        run(["dpkg-deb", "-x", deb, dest])
     return dest
 
 

@@ -4,7 +4,8 @@ OS 12 ships) unpacked into a folder and run under qemu-aarch64, with no compiler
     python samples/raspberry-pi/emulated_pi.py dist/sparselite-*_aarch64.whl [model.slite]
 
 installs the wheel there as pip does on a board (pip itself running under emulation, wheels only), then runs
-`sparselite doctor` and, given a model, `sparselite run` on it. tests/test_wheels.py drives the same steps.
+`sparselite doctor` and, given a model, `sparselite run` on it; tests/test_wheels.py drives the same steps.
+`--fetch` only downloads what they and the aarch64 wheel's build need.
 Needs qemu-user (apt-get install qemu-user); Debian's packages and the arm64 wheels of numpy and cffi are
 downloaded once into ~/.cache/sparselite-pi (about 40 MB). Under emulation a run is ~20x slower than on a Pi:
 use it for correctness, never for timings.
@@ -17,7 +18,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "native", "tools"))
-from build_wheels import CACHE, DEBIAN_PYTHON, debian_arm64, run  # noqa: E402
+from build_wheels import CACHE, DEBIAN_PYTHON, debian_arm64, fetch_debs, run  # noqa: E402
 
 # Python and what its standard library links (no compiler, no pip: pip runs from its own wheel).
 PACKAGES = [f"python{DEBIAN_PYTHON}-minimal", f"libpython{DEBIAN_PYTHON}-minimal", f"libpython{DEBIAN_PYTHON}-stdlib",
@@ -44,6 +45,12 @@ def arm64_wheels():
     return wheels
 
 
+def fetch():
+    """Downloads what make_root and pip_install need, so that they run offline (tests/run.sh calls it)."""
+    fetch_debs(PACKAGES + [f"libpython{DEBIAN_PYTHON}-dev"])
+    arm64_wheels()
+
+
 def python(root, *args, site=None, **kwargs):
     """Runs the emulated board's python3 with args; `site` is where packages were installed."""
     env = dict(os.environ, PYTHONPATH=site or "", PYTHONDONTWRITEBYTECODE="1")
@@ -62,6 +69,8 @@ def pip_install(root, wheel, site):
 
 
 def main(argv):
+    if argv == ["--fetch"]:
+        return fetch()
     if not argv or not shutil.which("qemu-aarch64"):
         raise SystemExit(__doc__)
     wheel, model = argv[0], argv[1] if len(argv) > 1 else None
