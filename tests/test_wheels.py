@@ -205,3 +205,24 @@ def test_doctor_and_version_on_emulated_pi(board):
     assert not any(extra["ok"] for extra in doctor["extras"].values())
     text = on_board(board, "-m", "sparselite.cli", "doctor")
     assert "isa: neon" in text and build_wheels.COMPILERS["zig"].format(arch="aarch64") in text and "not installed" in text
+
+
+def test_version_and_doctor_here(capsys, monkeypatch, tmp_path):
+    with pytest.raises(SystemExit) as done:
+        cli(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"sparselite {sparselite.__version__}"
+    # An extra that is missing, and one whose import breaks (here: a dependency of its own missing).
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    (tmp_path / "transformers").mkdir()
+    (tmp_path / "transformers" / "__init__.py").write_text("import tokenizers_that_is_not_there\n")
+    monkeypatch.delitem(sys.modules, "transformers", raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert cli(["doctor", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["runtime_version"] == info["version"] == sparselite.__version__ and info["isa"] == sparselite.cpu_isa()
+    assert info["extras"]["torch"] == dict(package="torch", extra="torch", ok=True, version=torch.__version__)
+    assert info["extras"]["onnx"]["error"] == "not installed"
+    assert "tokenizers_that_is_not_there" in info["extras"]["transformers"]["error"]
+    assert cli(["doctor"]) == 0
+    text = capsys.readouterr().out
+    assert f"isa: {' '.join(sparselite.cpu_isa())}" in text and "onnx            not installed" in text
