@@ -7,7 +7,7 @@ import pytest
 
 import sparselite
 from helpers import FUSED_CASES as CASES
-from helpers import KERNELS, inverted_residual, rel_err
+from helpers import ACTIVATIONS, KERNELS, conv2d_ref, group_sparse_weight, inverted_residual, rel_err
 from sparselite.converters.ir import Graph
 from sparselite.converters.passes import run_all
 from sparselite.converters.writer import serialize
@@ -57,7 +57,7 @@ def test_automatic_fusion_takes_large_sparse_blocks_only():
     assert model.arena_bytes < sparselite.load(data, fuse=False).arena_bytes
     dense = big[:-1] + (0,)
     data, x, _ = inverted_residual(dense)
-    assert fused_members(sparselite.load(data), x) == []
+    assert fused_members(sparselite.load(data), x) == ["add"]  # the project convolution runs it
 
 
 def test_chains_others_read_are_not_fused():
@@ -99,3 +99,130 @@ def test_inspect_shows_the_plan(tmp_path):
     assert [layer.fused_into for layer in summary.layers] == [None, 0, 0, 0]
     text = format_summary(summary)
     assert "+ dw" in text and "+ add" in text and "1 fused blocks" in text
+
+
+# A CONV2D followed by the ADD of another tensor and/or a PRELU: those run inside the convolution, on
+# each block it writes (pointwise and implicit-GEMM paths); other paths leave them separate ops. Cases:
+# (batch, in channels, out channels, h, w, kernel, stride, pads, group size, fused).
+CONV_ADD_CASES = [
+    (1, 24, 40, 20, 21, 1, 1, (0, 0, 0, 0), 0, True),     # dense 1x1, gemm over pixel tiles
+    (2, 32, 48, 9, 7, 1, 1, (0, 0, 0, 0), 0, True),       # few pixels: gemm_nc, two images
+    (1, 40, 24, 19, 17, 1, 1, (0, 0, 0, 0), 4, True),     # group-sparse 1x1: spmm + tail rows
+    (1, 16, 24, 26, 25, 1, 2, (0, 0, 0, 0), 2, True),     # strided 1x1 (subsampled)
+    (1, 3, 16, 41, 38, 3, 2, (1, 1, 1, 1), 0, True),      # RGB stem: rows written in place
+    (1, 20, 12, 23, 29, 3, 2, (1, 0, 1, 2), 0, True),     # implicit GEMM copied out of scratch
+    (1, 16, 16, 6, 5, 3, 1, (1, 1, 1, 1), 0, False),      # 30 outputs: im2col, the ADD stays apart
+]
+
+
+def conv_add_graph(case, conv_act, add_act, residual_first, seed=0, conv_is_output=False, add=True, prelu=None):
+    """CONV2D -> ADD (if add) -> PRELU (prelu: slopes per "channel", "shared", per "element", or None)."""
+    n, cin, cout, h, w, k, stride, pads, r, _ = case
+    g = np.random.default_rng(seed)
+    x = g.standard_normal((n, cin, h, w)).astype(np.float32)
+    wt = (group_sparse_weight(g, cout, cin * k * k, r, 0.4) if r else g.standard_normal((cout, cin * k * k)))
+    wt = wt.astype(np.float32).reshape(cout, cin, k, k)
+    b = g.standard_normal(cout).astype(np.float32)
+    y = ACTIVATIONS[conv_act](conv2d_ref(x, wt, b, (stride, stride), (1, 1), pads, 1), 0, 0).astype(np.float32)
+    res = g.standard_normal(y.shape).astype(np.float32)
+    ref = ACTIVATIONS[add_act](y + res, 0, 0) if add else y
+    graph = Graph()
+    t = graph.add_input("x", x.shape)
+    inputs = {"x": x}
+    t = graph.add_op("CONV2D", [t, graph.add_const("w", wt), graph.add_const("b", b)], y.shape, name="conv",
+                     options=dict(stride=(stride, stride), padding=pads, activation=conv_act))
+    conv = t
+    if add:
+        graph.add_input("res", res.shape)
+        inputs["res"] = res
+        t = graph.add_op("ADD", ["res", t] if residual_first else [t, "res"], ref.shape, name="add",
+                         options=dict(activation=add_act))
+    if prelu:
+        shape = {"channel": (1, cout, 1, 1), "shared": (1,), "element": (1,) + y.shape[1:]}[prelu]
+        slopes = g.standard_normal(shape).astype(np.float32)
+        ref = np.where(ref > 0, ref, slopes * ref)
+        t = graph.add_op("PRELU", [t, graph.add_const("slopes", slopes)], ref.shape, name="prelu")
+    graph.outputs += [t, conv] if conv_is_output else [t]
+    if r:
+        graph.tensors["w"].group_size = r
+    run_all(graph, sparse=False)
+    return serialize(graph), inputs, ref.astype(np.float32)
+
+
+@pytest.mark.parametrize("kernels", sorted(KERNELS))
+@pytest.mark.parametrize("case", CONV_ADD_CASES)
+@pytest.mark.parametrize("conv_act,add_act,residual_first,add,prelu", [
+    ("NONE", "RELU", False, True, None), ("SILU", "HARDSWISH", True, True, "channel"),
+    ("RELU6", "NONE", False, False, "channel"), ("NONE", "NONE", True, True, "shared")])
+def test_conv_add_prelu_matches_unfused_and_numpy(case, conv_act, add_act, residual_first, add, prelu, kernels):
+    data, inputs, ref = conv_add_graph(case, conv_act, add_act, residual_first, add=add, prelu=prelu)
+    model = sparselite.load(data, **KERNELS[kernels])
+    members = (["add"] if add else []) + (["prelu"] if prelu else [])
+    assert fused_members(model, inputs) == (members if case[-1] else [])
+    (y,) = model.run(inputs)
+    (unfused,) = sparselite.load(data, fuse=False, **KERNELS[kernels]).run(inputs)
+    assert np.array_equal(y, unfused)  # the same kernels, the ADD only moved
+    assert rel_err(y, ref) < 1e-5
+
+
+def test_conv_add_does_not_depend_on_threads_and_keeps_shared_outputs():
+    for case in CONV_ADD_CASES[:6]:
+        data, inputs, _ = conv_add_graph(case, "RELU", "NONE", False, seed=7)
+        outs = [sparselite.load(data, num_threads=t).run(inputs)[0] for t in (1, 2, 3)]
+        assert all(np.array_equal(outs[0], o) for o in outs[1:])
+    # The residual is the convolution's own input (an identity shortcut): the ADD's output must
+    # get bytes of its own, not the input's.
+    g = np.random.default_rng(2)
+    x = g.standard_normal((1, 8, 30, 30)).astype(np.float32)
+    wt = g.standard_normal((8, 8, 1, 1)).astype(np.float32)
+    graph = Graph()
+    t = graph.add_input("x", x.shape)
+    t = graph.add_op("CONV2D", [t, graph.add_const("w", wt)], x.shape, name="conv")
+    t = graph.add_op("ADD", [t, "x"], x.shape, name="add", options=dict(activation="RELU"))
+    graph.outputs.append(graph.add_op("MUL", [t, "x"], x.shape, name="mul"))
+    run_all(graph, sparse=False)
+    model = sparselite.load(serialize(graph))
+    assert fused_members(model, x) == ["add"]
+    ref = np.maximum(conv2d_ref(x, wt, None, (1, 1), (1, 1), (0, 0, 0, 0), 1) + x, 0) * x
+    assert rel_err(model.run(x)[0], ref) < 1e-5
+    # Slopes per element are no epilogue: the PRELU stays an op of its own after the fused ADD.
+    data, inputs, ref = conv_add_graph(CONV_ADD_CASES[0], "NONE", "NONE", False, prelu="element")
+    model = sparselite.load(data)
+    assert fused_members(model, inputs) == ["add"]
+    assert rel_err(model.run(inputs)[0], ref) < 1e-5
+    # A convolution output that something else (here the graph's outputs) reads too stays unfused.
+    data, inputs, ref = conv_add_graph(CONV_ADD_CASES[0], "NONE", "NONE", False, conv_is_output=True)
+    model = sparselite.load(data)
+    assert fused_members(model, inputs) == []
+    assert rel_err(model.run(inputs)[0], ref) < 1e-5
+
+
+def test_interleaved_branches_fuse_where_inputs_are_ready():
+    """Two branches whose ops interleave (TFLite's order in MediaPipe models): each ADD and PRELU
+    joins its convolution; an ADD of two convolutions joins the second, whose input is ready last."""
+    g = np.random.default_rng(4)
+    x = g.standard_normal((1, 8, 12, 12)).astype(np.float32)
+    wa, wb, wc = (g.standard_normal((8, 8, 1, 1)).astype(np.float32) for _ in range(3))
+    slopes = g.standard_normal((1, 8, 1, 1)).astype(np.float32)
+    graph = Graph()
+    graph.add_input("x", x.shape)
+    a = graph.add_op("CONV2D", ["x", graph.add_const("wa", wa)], x.shape, name="conv_a")
+    b = graph.add_op("CONV2D", ["x", graph.add_const("wb", wb)], x.shape, name="conv_b")
+    a = graph.add_op("ADD", [a, "x"], x.shape, name="add_a")
+    b = graph.add_op("ADD", ["x", b], x.shape, name="add_b")
+    a = graph.add_op("PRELU", [a, graph.add_const("slopes", slopes)], x.shape, name="prelu_a")
+    c = graph.add_op("CONV2D", [a, graph.add_const("wc", wc)], x.shape, name="conv_c")
+    graph.outputs.append(graph.add_op("ADD", [b, c], x.shape, name="sum"))
+    run_all(graph, sparse=False)
+    data = serialize(graph)
+    model = sparselite.load(data)
+    assert sorted(fused_members(model, x)) == ["add_a", "add_b", "prelu_a", "sum"]
+
+    def conv(v, w):
+        return conv2d_ref(v, w, None, (1, 1), (1, 1), (0, 0, 0, 0), 1)
+    pa = conv(x, wa) + x
+    pa = np.where(pa > 0, pa, slopes * pa)
+    ref = conv(x, wb) + x + conv(pa, wc)
+    (y,) = model.run(x)
+    assert rel_err(y, ref) < 1e-5
+    assert np.array_equal(y, sparselite.load(data, fuse=False).run(x)[0])

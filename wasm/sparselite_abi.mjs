@@ -31,6 +31,7 @@ export const ISA_BITS = {
     "neon": 4,
     "wasm_simd128": 8,
     "avx512": 16,
+    "wasm_relaxed_simd": 32,
 };
 
 // structs on wasm32 (ILP32): size; per field offset, kind (u32 i32 u64 f64), count, C type

@@ -47,6 +47,9 @@ uint32_t sl_cpu_isa(void) {
 #if SL_ARCH_WASM_SIMD128
   isa |= SL_ISA_WASM_SIMD128; /* validated by the engine when the module loaded */
 #endif
+#if SL_ARCH_WASM_RELAXED_SIMD
+  isa |= SL_ISA_WASM_RELAXED_SIMD; /* likewise: hosts load this build only where it validates */
+#endif
   return isa;
 }
 

@@ -110,6 +110,30 @@ sl_activation_t sl_activation_split(const sl_activation_t* act, sl_minmax_t* mm)
   return post;
 }
 
+void sl_epilogue_add(sl_model_t* m, sl_epilogue_t* e, const sl_activation_t* act) {
+  e->residual = true;
+  e->post = sl_activation_split(act, &e->mm);
+  e->vbinary = sl_op_kernel(m, SL_FAMILY_vbinary, 0);
+  e->vunary = sl_op_kernel(m, SL_FAMILY_vunary, 0);
+}
+
+void sl_epilogue_prelu(sl_model_t* m, sl_epilogue_t* e, const float* slopes, bool per_channel) {
+  e->slopes = slopes;
+  e->slope_step = per_channel ? 1 : 0;
+  e->vbinary = sl_op_kernel(m, SL_FAMILY_vbinary, 0);
+}
+
+void sl_epilogue_apply(const sl_epilogue_t* e, float* y, const float* r, size_t at, size_t channel, size_t n) {
+  static const sl_minmax_t unclamped = {-INFINITY, INFINITY};
+  y += at;
+  if (e->residual) {
+    e->vbinary->fn.vbinary(SL_BINARY_ADD, y, 1, r + at, 1, y, n, &e->mm);
+    if (e->post.type != SL_ACT_NONE) e->vunary->fn.vunary(&e->post, y, y, n);
+  }
+  if (e->slopes != NULL)
+    e->vbinary->fn.vbinary(SL_BINARY_PRELU, y, 1, e->slopes + channel * e->slope_step, 0, y, n, &unclamped);
+}
+
 sl_status_t sl_expect_window(sl_model_t* m, const sl_node_t* n, const char* what, int32_t lo, int count,
                              const int32_t* values) {
   for (int i = 0; i < count; i++)

@@ -35,6 +35,7 @@ typedef struct {
   size_t panel_chunks;                /* im2col with gemm_nc: tasks per group, over output channels */
   sl_fused_block_t* block;            /* the first op of a fused block runs the block */
   const sl_tensor_t* block_out;
+  const sl_tensor_t *residual, *out; /* fused elementwise ops: the ADD's residual, the last op's output */
 } conv_params_t;
 
 /* [OC][IC][1][1] weights as the [OC][IC] matrix they are: the same tensor, read as rank 2. */
@@ -223,6 +224,58 @@ sl_status_t sl_conv2d_fuse(sl_model_t* m, sl_fb_t* fb, uint32_t band_rows, sl_no
   return SL_OK;
 }
 
+static sl_epilogue_t* epilogue_of(conv_params_t* p) {
+  if (p->block != NULL) return NULL;
+  return p->path == PATH_POINTWISE ? &p->linear.epilogue : p->path == PATH_IMPLICIT ? &p->implicit.epilogue : NULL;
+}
+
+/* Whether t has y's shape now and after any resize: the same maxima, following the same dynamic dims. */
+static bool same_shape(const sl_tensor_t* t, const sl_tensor_t* y) {
+  if (t->dtype != SL_DTYPE_FLOAT32 || t->rank != y->rank) return false;
+  for (int32_t d = 0; d < t->rank; d++)
+    if (t->max_shape[d] != y->max_shape[d] || t->dynamic[d] != y->dynamic[d]) return false;
+  return true;
+}
+
+sl_status_t sl_conv2d_fuse_add(sl_model_t* m, sl_fb_t* fb, sl_node_t* conv, sl_node_t* add, int residual,
+                               bool* fused) {
+  *fused = false;
+  conv_params_t* p = conv->params;
+  sl_epilogue_t* e = epilogue_of(p);
+  const sl_tensor_t *r = sl_in(m, add, residual), *y = sl_out(m, conv, 0), *out = sl_out(m, add, 0);
+  if (e == NULL || sl_epilogue_on(e) || !same_shape(r, y) || !same_shape(out, y)) return SL_OK;
+  const sl_fb_table_t* o = &add->options;
+  sl_activation_t act;
+  sl_status_t st = sl_parse_activation(m, add, sl_binary_options_activation(fb, o), sl_binary_options_act_min(fb, o),
+                                       sl_binary_options_act_max(fb, o), &act);
+  if (st != SL_OK) return st;
+  sl_epilogue_add(m, e, &act);
+  p->residual = r;
+  p->out = out;
+  *fused = true;
+  return SL_OK;
+}
+
+sl_status_t sl_conv2d_fuse_prelu(sl_model_t* m, sl_node_t* conv, sl_node_t* prelu, bool* fused) {
+  *fused = false;
+  conv_params_t* p = conv->params;
+  sl_epilogue_t* e = epilogue_of(p);
+  const sl_tensor_t *y = sl_out(m, conv, 0), *slopes = sl_in(m, prelu, 1), *out = sl_out(m, prelu, 0);
+  if (e == NULL || e->slopes != NULL || !same_shape(out, y) || sl_const_f32(slopes) == NULL || slopes->rank > 4)
+    return SL_OK;
+  /* Broadcast against [N, C, H, W]: one slope, or one per channel (shape [.., C, 1, 1]). */
+  bool shared = slopes->num_elems == 1;
+  if (!shared) {
+    int32_t channel_axis = slopes->rank - 3;
+    for (int32_t d = 0; d < slopes->rank; d++)
+      if (slopes->shape[d] != (d == channel_axis ? y->shape[1] : 1)) return SL_OK;
+  }
+  sl_epilogue_prelu(m, e, sl_const_f32(slopes), !shared);
+  p->out = out;
+  *fused = true;
+  return SL_OK;
+}
+
 static void post_activation(const conv_params_t* p, float* y, size_t n) {
   if (p->post.type != SL_ACT_NONE) p->vunary->fn.vunary(&p->post, y, y, n);
 }
@@ -336,7 +389,8 @@ static void subsample_task(void* ctx, size_t ic, size_t thread) {
 
 static void run(const sl_model_t* m, const sl_node_t* n) {
   const conv_params_t* p = n->params;
-  job_t j = {m, n, p, sl_in(m, n, 0)->data, sl_out(m, n, 0)->data};
+  job_t j = {m, n, p, sl_in(m, n, 0)->data, (p->out != NULL ? p->out : sl_out(m, n, 0))->data};
+  const float* r = p->residual != NULL ? p->residual->data : NULL;
   const sl_conv2d_shape_t* s = &p->s;
   if (p->block != NULL) {
     sl_fused_block_run(m, n, p->block, j.x, p->block_out->data, p->batch);
@@ -353,13 +407,13 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
           sl_parallel_for(m, s->in_c, subsample_task, &sub);
           x = sub.y;
         }
-        sl_linear_run(m, &p->linear, x, j.y + b * out_size);
+        sl_linear_run(m, &p->linear, x, j.y + b * out_size, r != NULL ? r + b * out_size : NULL);
       }
       break;
     }
     case PATH_DEPTHWISE: sl_depthwise_run(m, n, &p->depthwise, j.x, j.y, p->batch); break;
     case PATH_WINOGRAD: sl_winograd_run(m, n, &p->winograd, j.x, j.y, p->batch); break;
-    case PATH_IMPLICIT: sl_implicit_conv_run(m, n, &p->implicit, j.x, j.y, p->batch); break;
+    case PATH_IMPLICIT: sl_implicit_conv_run(m, n, &p->implicit, j.x, j.y, r, p->batch); break;
     case PATH_IM2COL:
       if (p->gemm->family == SL_FAMILY_gemm) {
         sl_parallel_for(m, (size_t)p->batch * s->groups * p->tiles, im2col_task, &j);

@@ -118,9 +118,7 @@ sl_status_t sl_fused_block_prepare(sl_model_t* m, sl_node_t* head, sl_node_t* dw
                          b->d_stride, b->d_stride, &project->act);
   *project_node = saved;
   if (st != SL_OK) return st;
-  b->residual = add_act != NULL;
-  if (b->residual) b->add_post = sl_activation_split(add_act, &b->add_mm);
-  b->vbinary = sl_op_kernel(m, SL_FAMILY_vbinary, 0);
+  if (add_act != NULL) sl_epilogue_add(m, &b->residual, add_act);
   b->vunary = sl_op_kernel(m, SL_FAMILY_vunary, 0);
   size_t floats = (b->e_stride + b->d_stride) * mid, bytes;
   if (!sl_size_mul(floats, sizeof(float), &bytes) || !sl_size_add(bytes, slots, &bytes))
@@ -185,12 +183,8 @@ static void segment_task(void* ctx, size_t task, size_t thread) {
     }
     float* out = y + oy0 * ow;
     sl_linear_run_serial(&b->project, d, out, ohw, pixels);
-    if (!b->residual) continue;
-    for (size_t c = 0; c < b->out_c; c++) {
-      float* row = out + c * ohw;
-      b->vbinary->fn.vbinary(SL_BINARY_ADD, row, 1, x + c * hw + oy0 * ow, 1, row, pixels, &b->add_mm);
-      if (b->add_post.type != SL_ACT_NONE) b->vunary->fn.vunary(&b->add_post, row, row, pixels);
-    }
+    if (!b->residual.residual) continue;
+    for (size_t c = 0; c < b->out_c; c++) sl_epilogue_apply(&b->residual, y, x, c * hw + oy0 * ow, c, pixels);
   }
 }
 

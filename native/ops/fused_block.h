@@ -40,10 +40,8 @@ typedef struct {
   uint32_t num_kinds, bands, band_rows, segment_bands, segments; /* segments: tasks per image */
   uint32_t in_c, in_h, in_w, mid_c, out_c, out_h, out_w, stride_h, pad_top, kernel_h;
   size_t e_stride, d_stride; /* floats per channel of the band buffers */
-  bool residual;
-  sl_minmax_t add_mm;
-  sl_activation_t add_post;
-  const sl_ukernel_t *vbinary, *vunary;
+  sl_epilogue_t residual;
+  const sl_ukernel_t* vunary;
 } sl_fused_block_t;
 
 /* The depthwise and project halves of a block, as CONV2D parsed them. */

@@ -44,20 +44,29 @@ sl_status_t sl_implicit_conv_prepare(sl_model_t* m, sl_node_t* n, sl_implicit_co
   c->phase_rows = e.phase_rows;
   c->phase_stride = e.phase_rows * e.row_len;
   c->plane = e.plane;
-  c->count = (size_t)(s->out_h - 1) * c->row_len + s->out_w;
-  /* Whole flat rows per task, about four gemm tiles' worth; where that leaves fewer than four
-   * tasks a thread (a 14x14 map is two blocks), they split the output channels too. */
-  c->block = ceil_div(4 * (size_t)c->gemm->pixels, c->row_len) * c->row_len;
-  size_t tasks = s->groups * ceil_div(c->count, c->block), want = 4 * sl_op_threads(m);
-  size_t panels = ceil_div(s->out_c / s->groups, c->gemm->rows);
-  c->row_chunks = tasks >= want ? 1 : ceil_div(want, tasks) < panels ? ceil_div(want, tasks) : panels;
+  c->unzip = sl_op_kernel(m, SL_FAMILY_unzip, 0);
   size_t icg = s->in_c / s->groups, ocg = s->out_c / s->groups;
   c->patch = icg * s->kernel_h * s->kernel_w; /* a weight row: below 2^31 */
+  c->direct = c->patch <= SL_IMPLICIT_CONV_DIRECT_MAX_PATCH;
+  /* Whole flat rows per task (direct: output rows), about four gemm tiles' worth; where that
+   * leaves fewer than four tasks a thread (a 14x14 map is two blocks), they split the output
+   * channels too. */
+  size_t tile = 4 * (size_t)c->gemm->pixels;
+  if (c->direct) {
+    c->count = s->out_h;
+    c->block = ceil_div(tile, s->out_w);
+  } else {
+    c->count = (size_t)(s->out_h - 1) * c->row_len + s->out_w;
+    c->block = ceil_div(tile, c->row_len) * c->row_len;
+  }
+  size_t tasks = s->groups * ceil_div(c->count, c->block), want = 4 * sl_op_threads(m);
+  size_t panels = ceil_div(ocg, c->gemm->rows);
+  c->row_chunks = tasks >= want ? 1 : ceil_div(want, tasks) < panels ? ceil_div(want, tasks) : panels;
   size_t panel_bytes, panels_bytes, offset_bytes, planes_bytes, out_bytes;
   if (!sl_gemm_pack_bytes(ocg, c->patch, c->gemm->rows, &panel_bytes) ||
       !sl_size_mul(panel_bytes, s->groups, &panels_bytes) || !sl_size_mul(c->patch, sizeof(uint32_t), &offset_bytes) ||
       !sl_size_mul(c->plane, s->in_c, &planes_bytes) || !sl_size_mul(planes_bytes, sizeof(float), &planes_bytes) ||
-      !sl_size_mul(ocg, c->block, &out_bytes) || !sl_size_mul(out_bytes, sizeof(float), &out_bytes))
+      !sl_size_mul(c->direct ? 0 : ocg, c->block, &out_bytes) || !sl_size_mul(out_bytes, sizeof(float), &out_bytes))
     return sl_node_fail(m, n, "the padded planes or packed weights of this convolution do not fit in memory");
   c->panels = sl_model_alloc(m, panels_bytes);
   c->x_offset = sl_model_alloc(m, offset_bytes);
@@ -86,20 +95,47 @@ typedef struct {
   const sl_implicit_conv_t* c;
   const float* x; /* one image */
   float* y;
+  const float* r; /* the residual, as y */
   float* planes;
 } job_t;
 
-void sl_conv2d_fill_planes(const sl_conv2d_shape_t* s, const float* in, float* plane, size_t row_len,
-                           size_t phase_rows, size_t phase_stride) {
+/* Stride 2 along rows: each input row split by the unzip kernel into its even and odd columns,
+ * written straight into the two column phases they belong to (parity p lands in phase
+ * (p + pad_left) % 2 at column (p + pad_left) / 2 onward); the columns around them are zeroed. */
+static void fill_row_s2(const sl_conv2d_shape_t* s, const sl_ukernel_t* unzip, const float* in, float* phase0,
+                        float* phase1, size_t row_len) {
+  size_t off[2] = {s->pad_left / 2, (s->pad_left + 1) / 2};
+  float* dst[2] = {s->pad_left % 2 == 0 ? phase0 : phase1, s->pad_left % 2 == 0 ? phase1 : phase0};
+  /* Input columns that land inside both rows: parity p writes ceil((n - p) / 2) floats from off[p]. */
+  size_t n = s->in_w;
+  if (off[0] >= row_len) n = 0;
+  else if (n > 2 * (row_len - off[0])) n = 2 * (row_len - off[0]);
+  if (off[1] >= row_len) n = n < 1 ? n : 1;
+  else if (n > 2 * (row_len - off[1]) + 1) n = 2 * (row_len - off[1]) + 1;
+  if (n > 0) unzip->fn.unzip(1, n, in, 0, dst[0] + off[0], dst[1] + off[1], 0);
+  for (int p = 0; p < 2; p++) {
+    size_t begin = off[p] < row_len ? off[p] : row_len, end = begin + (n + 1 - (size_t)p) / 2;
+    memset(dst[p], 0, begin * sizeof(float));
+    memset(dst[p] + end, 0, (row_len - end) * sizeof(float));
+  }
+}
+
+void sl_conv2d_fill_planes(const sl_conv2d_shape_t* s, const sl_ukernel_t* unzip, const float* in, float* plane,
+                           size_t row_len, size_t phase_rows, size_t phase_stride) {
   for (uint32_t qy = 0; qy < s->stride_h; qy++)
     for (size_t r = 0; r < phase_rows; r++) {
       int64_t iy = (int64_t)(r * s->stride_h + qy) - s->pad_top;
+      float* rows = plane + qy * s->stride_w * phase_stride + r * row_len; /* phase (qy, 0) */
+      if (iy < 0 || iy >= s->in_h) {
+        for (uint32_t qx = 0; qx < s->stride_w; qx++) memset(rows + qx * phase_stride, 0, row_len * sizeof(float));
+        continue;
+      }
+      if (s->stride_w == 2 && unzip != NULL) {
+        fill_row_s2(s, unzip, in + (size_t)iy * s->in_w, rows, rows + phase_stride, row_len);
+        continue;
+      }
       for (uint32_t qx = 0; qx < s->stride_w; qx++) {
-        float* row = plane + (qy * s->stride_w + qx) * phase_stride + r * row_len;
-        if (iy < 0 || iy >= s->in_h) {
-          memset(row, 0, row_len * sizeof(float));
-          continue;
-        }
+        float* row = rows + qx * phase_stride;
         /* Column col holds input column col * stride_w + qx - pad_left: inside for [c0, c1). */
         size_t sw = s->stride_w, end = (size_t)s->in_w + s->pad_left;
         size_t c0 = ceil_div(s->pad_left > qx ? s->pad_left - qx : 0, sw), c1 = ceil_div(end > qx ? end - qx : 0, sw);
@@ -123,12 +159,29 @@ static void fill_task(void* ctx, size_t ic, size_t thread) {
   const job_t* j = ctx;
   const sl_implicit_conv_t* c = j->c;
   const sl_conv2d_shape_t* s = &c->s;
-  sl_conv2d_fill_planes(s, j->x + ic * s->in_h * s->in_w, j->planes + ic * c->plane, c->row_len, c->phase_rows,
+  sl_conv2d_fill_planes(s, c->unzip, j->x + ic * s->in_h * s->in_w, j->planes + ic * c->plane, c->row_len, c->phase_rows,
                         c->phase_stride);
 }
 
+/* Output rows [o0, o1) of output channels [r0, r1) of group g, each row one gemm into y. */
+static void direct_rows(const job_t* j, size_t g, size_t o0, size_t o1, size_t r0, size_t r1) {
+  const sl_implicit_conv_t* c = j->c;
+  const sl_conv2d_shape_t* s = &c->s;
+  size_t icg = s->in_c / s->groups, ocg = s->out_c / s->groups, pixels = (size_t)s->out_h * s->out_w;
+  size_t first = g * ocg + r0; /* output channel */
+  for (size_t oy = o0; oy < o1; oy++) {
+    c->gemm->fn.gemm(s->out_w, r1 - r0, c->patch, j->planes + g * icg * c->plane + oy * c->row_len, 0, c->x_offset,
+                     c->panels + g * c->panel_size + r0 * (c->patch + 1), j->y + first * pixels + oy * s->out_w, pixels,
+                     &c->mm);
+    for (size_t o = first, at = first * pixels + oy * s->out_w; o < first + r1 - r0; o++, at += pixels) {
+      if (c->post.type != SL_ACT_NONE) c->vunary->fn.vunary(&c->post, j->y + at, j->y + at, s->out_w);
+      if (sl_epilogue_on(&c->epilogue)) sl_epilogue_apply(&c->epilogue, j->y, j->r, at, o, s->out_w);
+    }
+  }
+}
+
 /* Task = (group, block of flat outputs, range of output channels): the gemm into the thread's
- * scratch, then its valid columns into y. */
+ * scratch, then its valid columns into y (direct: straight into y). */
 static void gemm_task(void* ctx, size_t task, size_t thread) {
   const job_t* j = ctx;
   const sl_implicit_conv_t* c = j->c;
@@ -140,6 +193,10 @@ static void gemm_task(void* ctx, size_t task, size_t thread) {
   size_t rows = c->gemm->rows, panels = ceil_div(ocg, rows);
   size_t r0 = chunk * panels / c->row_chunks * rows, r1 = (chunk + 1) * panels / c->row_chunks * rows;
   if (r1 > ocg) r1 = ocg;
+  if (c->direct) {
+    direct_rows(j, g, f0, f1, r0, r1);
+    return;
+  }
   float* out = sl_scratch_thread(j->m, j->n, thread);
   c->gemm->fn.gemm(n, r1 - r0, c->patch, j->planes + g * icg * c->plane + f0, 0, c->x_offset,
                    c->panels + g * c->panel_size + r0 * (c->patch + 1), out, n, &c->mm);
@@ -149,16 +206,21 @@ static void gemm_task(void* ctx, size_t task, size_t thread) {
     const float* row_out = out + (o - r0) * n;
     for (size_t f = f0 - f0 % c->row_len; f < f1; f += c->row_len) { /* f: the start of a flat row */
       size_t lo = f > f0 ? f : f0, hi = f + s->out_w < f1 ? f + s->out_w : f1;
-      if (lo < hi) memcpy(y + f / c->row_len * s->out_w + (lo - f), row_out + (lo - f0), (hi - lo) * sizeof(float));
+      if (lo >= hi) continue;
+      size_t at = f / c->row_len * s->out_w + (lo - f);
+      memcpy(y + at, row_out + (lo - f0), (hi - lo) * sizeof(float));
+      if (sl_epilogue_on(&c->epilogue))
+        sl_epilogue_apply(&c->epilogue, j->y, j->r, (g * ocg + o) * pixels + at, g * ocg + o, hi - lo);
     }
   }
 }
 
 void sl_implicit_conv_run(const sl_model_t* m, const sl_node_t* n, const sl_implicit_conv_t* c, const float* x,
-                          float* y, size_t batch) {
+                          float* y, const float* r, size_t batch) {
   const sl_conv2d_shape_t* s = &c->s;
+  size_t out_size = (size_t)s->out_c * s->out_h * s->out_w;
   for (size_t b = 0; b < batch; b++) {
-    job_t j = {m, n, c, x + b * s->in_c * s->in_h * s->in_w, y + b * s->out_c * s->out_h * s->out_w,
+    job_t j = {m, n, c, x + b * s->in_c * s->in_h * s->in_w, y + b * out_size, r != NULL ? r + b * out_size : NULL,
                sl_scratch_shared(m)};
     sl_parallel_for(m, s->in_c, fill_task, &j);
     sl_parallel_for(m, s->groups * ceil_div(c->count, c->block) * c->row_chunks, gemm_task, &j);

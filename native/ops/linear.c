@@ -110,14 +110,14 @@ static double now_seconds(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void run_kernels(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y);
+static void run_kernels(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y, const float* r);
 
 /* Best of a few runs on scratch data. */
 static double time_run(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y) {
   double best = INFINITY;
   for (int i = 0; i < 5; i++) {
     double t0 = now_seconds();
-    run_kernels(m, L, x, y);
+    run_kernels(m, L, x, y, NULL);
     double t = now_seconds() - t0;
     if (t < best) best = t;
   }
@@ -216,14 +216,20 @@ typedef struct {
   const sl_linear_t* L;
   const float* x;
   float* y;
+  const float* r; /* the residual, channel-major as y */
   size_t tile, tiles, pixel_chunks, row_units, row_chunks;
 } job_t;
 
-static void post_activation(const sl_linear_t* L, float* y, const uint32_t* rows, size_t first, size_t count,
-                            size_t p0, size_t p1) {
+/* What follows the kernel on the channel-major block it wrote: the activation it could not
+ * fuse, then the fused elementwise ops. */
+static void epilogue(const job_t* j, const uint32_t* rows, size_t first, size_t count, size_t p0, size_t p1) {
+  const sl_linear_t* L = j->L;
+  bool fused = sl_epilogue_on(&L->epilogue);
+  if (L->post.type == SL_ACT_NONE && !fused) return;
   for (size_t i = 0; i < count; i++) {
-    float* out = y + (rows != NULL ? rows[i] : first + i) * L->stride;
-    L->vunary->fn.vunary(&L->post, out + p0, out + p0, p1 - p0);
+    size_t row = rows != NULL ? rows[i] : first + i, at = row * L->stride + p0;
+    if (L->post.type != SL_ACT_NONE) L->vunary->fn.vunary(&L->post, j->y + at, j->y + at, p1 - p0);
+    if (fused) sl_epilogue_apply(&L->epilogue, j->y, j->r, at, row, p1 - p0);
   }
 }
 
@@ -234,13 +240,13 @@ static void run_spmm(const job_t* j, size_t p0, size_t p1, size_t u0, size_t u1,
   float* y = j->y + p0;
   L->spmm->fn.spmm(p1 - p0, u1 - u0, x, p->values + sl_spmm_values_start(p, (uint32_t)u0),
                    p->x_offset + p->nz_start[u0], p->nz_start + u0, p->out_row + u0 * p->r, y, L->stride, &L->mm);
-  if (L->post.type != SL_ACT_NONE) post_activation(L, j->y, p->out_row + u0 * p->r, 0, (u1 - u0) * p->r, p0, p1);
+  epilogue(j, p->out_row + u0 * p->r, 0, (u1 - u0) * p->r, p0, p1);
   if (last && p->tail_rows > 0) {
     uint32_t b = p->blocks;
     L->spmm_tail->fn.spmm(p1 - p0, p->tail_rows, x, p->values + sl_spmm_values_start(p, b),
                           p->x_offset + p->nz_start[b], p->nz_start + b, p->out_row + (size_t)b * p->r, y, L->stride,
                           &L->mm);
-    if (L->post.type != SL_ACT_NONE) post_activation(L, j->y, p->out_row + (size_t)b * p->r, 0, p->tail_rows, p0, p1);
+    epilogue(j, p->out_row + (size_t)b * p->r, 0, p->tail_rows, p0, p1);
   }
 }
 
@@ -257,7 +263,7 @@ static void run_gemm_nc(const job_t* j, size_t p0, size_t p1, size_t r0, size_t 
   }
   L->gemm->fn.gemm_nc(pixels, rows, L->cols, j->x + p0, 1, L->stride, panels, j->y + r0 * L->stride + p0, 1,
                       L->stride, &L->mm);
-  if (L->post.type != SL_ACT_NONE) post_activation(L, j->y, NULL, r0, rows, p0, p1);
+  epilogue(j, NULL, r0, rows, p0, p1);
 }
 
 static void run_task(void* ctx, size_t task, size_t thread) {
@@ -282,7 +288,7 @@ static void run_task(void* ctx, size_t task, size_t thread) {
   }
   L->gemm->fn.gemm(p1 - p0, r1 - r0, L->cols, j->x + p0, L->stride, NULL, panels, j->y + r0 * L->stride + p0, L->stride,
                    &L->mm);
-  if (L->post.type != SL_ACT_NONE) post_activation(L, j->y, NULL, r0, r1 - r0, p0, p1);
+  epilogue(j, NULL, r0, r1 - r0, p0, p1);
 }
 
 /* About `want` tasks: up to that many chunks of the first kind of units, then as many of the
@@ -295,8 +301,8 @@ static void split_tasks(size_t want, size_t first_units, size_t second_units, si
 }
 
 /* The kernels on channel-major data (token-major too for gemm_nc). */
-static void run_kernels(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y) {
-  job_t j = {L, x, y, 0, 0, 1, 0, 1};
+static void run_kernels(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y, const float* r) {
+  job_t j = {L, x, y, r, 0, 0, 1, 0, 1};
   j.tile = L->spmm != NULL ? L->spmm->pixels : L->gemm->pixels;
   j.tiles = (L->pixels + j.tile - 1) / j.tile;
   j.row_units = L->spmm != NULL ? L->packed.blocks : (L->rows + L->gemm->rows - 1) / L->gemm->rows;
@@ -311,16 +317,16 @@ static void run_kernels(const sl_model_t* m, const sl_linear_t* L, const float* 
   sl_parallel_for(m, j.pixel_chunks * j.row_chunks, run_task, &j);
 }
 
-void sl_linear_run(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y) {
+void sl_linear_run(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y, const float* r) {
   if (L->layout == SL_LINEAR_CHANNEL_MAJOR || L->spmm == NULL) {
-    run_kernels(m, L, x, y);
+    run_kernels(m, L, x, y, r);
     return;
   }
   /* Token-major through spmm: the kernels are channel-major, so transpose in and out. */
   float* xt = sl_scratch_shared(m);
   float* yt = xt + L->cols * L->stride;
   sl_transpose_2d(m, x, L->cols, xt, L->stride, L->pixels, L->cols); /* [pixels][cols] -> [cols][ld] */
-  run_kernels(m, L, xt, yt);
+  run_kernels(m, L, xt, yt, NULL);
   sl_transpose_2d(m, yt, L->stride, y, L->rows, L->rows, L->pixels); /* [rows][ld] -> [pixels][rows] */
 }
 

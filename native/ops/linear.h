@@ -34,6 +34,7 @@ typedef struct {
   sl_spmm_packed_t packed;
   const sl_ukernel_t* gemm; /* gemm or gemm_nc */
   float* panels;
+  sl_epilogue_t epilogue; /* channel-major only; its residual is sl_linear_run's r */
 } sl_linear_t;
 
 /* w: dense [rows][cols] or group-sparse; bias may be NULL; channel-major x and y rows are
@@ -42,7 +43,8 @@ typedef struct {
 sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const sl_tensor_t* w,
                               const float* bias, sl_linear_layout_t layout, size_t pixels, size_t stride,
                               const sl_activation_t* act);
-void sl_linear_run(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y);
+/* r: the residual (laid out as y) when L->epilogue has one, else NULL. */
+void sl_linear_run(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y, const float* r);
 /* A channel-major layer over `pixels` pixels on the calling thread alone: x at the prepared
  * stride, y rows y_stride apart (a fused block's row bands). */
 void sl_linear_run_serial(const sl_linear_t* L, const float* x, float* y, size_t y_stride, size_t pixels);

@@ -115,7 +115,7 @@ static void fill_task(void* ctx, size_t ic, size_t thread) {
   const job_t* j = ctx;
   const sl_winograd_t* c = j->c;
   const sl_conv2d_shape_t* s = &c->s;
-  sl_conv2d_fill_planes(s, j->x + ic * s->in_h * s->in_w, j->planes + ic * c->plane, c->row_len,
+  sl_conv2d_fill_planes(s, NULL, j->x + ic * s->in_h * s->in_w, j->planes + ic * c->plane, c->row_len,
                         c->plane / c->row_len, c->plane);
 }
 

@@ -1,7 +1,9 @@
 /* The fusion pass: after every op is prepared and before the arena is planned, chains of
  * consecutive ops whose intermediate tensors nothing else reads become one fused block, run by
- * the chain's first op. Today's chain: CONV2D 1x1 -> CONV2D depthwise -> CONV2D 1x1, then
- * optionally the ADD of the block's input (MobileNet/EfficientNet inverted residuals). */
+ * the chain's first op. The chains: CONV2D 1x1 -> CONV2D depthwise -> CONV2D 1x1, then
+ * optionally the ADD of the block's input (MobileNet/EfficientNet inverted residuals); then any
+ * other CONV2D -> ADD and/or PRELU (ResNet's bottlenecks, MediaPipe's residual blocks), those
+ * run on each block of the convolution's output as it is computed. */
 #include "../ops/conv2d.h"
 #include "model.h"
 
@@ -15,12 +17,42 @@ static bool private_tensor(const sl_model_t* m, const int32_t* readers, int32_t 
 
 static bool reads(const sl_node_t* n, int32_t input, int32_t t) { return n->num_inputs > input && n->inputs[input] == t; }
 
+/* Node `op` now runs inside node `head`, which writes op's output instead of its input `t`: t
+ * needs no slot, and the output is live from head on, so it shares no bytes with what head reads. */
+static int32_t absorb(sl_model_t* m, int32_t head, int32_t op, int32_t t) {
+  m->nodes[op].fused_into = head;
+  int32_t out = m->nodes[op].outputs[0];
+  m->tensors[t].producer = -1;
+  m->tensors[out].producer = head;
+  return out;
+}
+
+/* The op reading private tensor t, if the convolution `head` may run it: it is not fused yet and
+ * its other inputs are ready before head runs (two parallel branches interleave their ops, so
+ * it need not be the next one). NULL otherwise. */
+static sl_node_t* movable_reader(sl_model_t* m, const int32_t* readers, const int32_t* reader, int32_t head,
+                                 int32_t t) {
+  if (!private_tensor(m, readers, t)) return NULL;
+  sl_node_t* op = &m->nodes[reader[t]];
+  if (op->fused_into >= 0) return NULL;
+  for (int32_t k = 0; k < op->num_inputs; k++) {
+    int32_t in = op->inputs[k];
+    if (in >= 0 && in != t && m->tensors[in].producer >= head) return NULL;
+  }
+  return op;
+}
+
 sl_status_t sl_fuse_blocks(sl_model_t* m, sl_fb_t* fb) {
-  int32_t* readers = sl_model_alloc(m, ((size_t)m->num_tensors + 1) * sizeof(int32_t));
+  /* Per tensor: how many ops read it, and the last one that does. */
+  int32_t* readers = sl_model_alloc(m, 2 * ((size_t)m->num_tensors + 1) * sizeof(int32_t));
   if (readers == NULL) return SL_ERROR_OUT_OF_MEMORY;
+  int32_t* reader = readers + m->num_tensors + 1;
   for (int32_t i = 0; i < m->num_nodes; i++)
     for (int32_t k = 0; k < m->nodes[i].num_inputs; k++)
-      if (m->nodes[i].inputs[k] >= 0) readers[m->nodes[i].inputs[k]]++;
+      if (m->nodes[i].inputs[k] >= 0) {
+        readers[m->nodes[i].inputs[k]]++;
+        reader[m->nodes[i].inputs[k]] = i;
+      }
   sl_status_t st = SL_OK;
   for (int32_t i = 0; i + 2 < m->num_nodes && st == SL_OK; i++) {
     sl_node_t *e = &m->nodes[i], *d = e + 1, *p = e + 2, *add = i + 3 < m->num_nodes ? e + 3 : NULL;
@@ -42,6 +74,25 @@ sl_status_t sl_fuse_blocks(sl_model_t* m, sl_fb_t* fb) {
     m->tensors[mid].producer = m->tensors[dwo].producer = -1;
     if (add != NULL) m->tensors[po].producer = -1;
     i += members;
+  }
+  for (int32_t i = 0; i < m->num_nodes && st == SL_OK; i++) {
+    sl_node_t* conv = &m->nodes[i];
+    if (conv->type != SL_OP_CONV2D || conv->fused_into >= 0) continue;
+    int32_t y = conv->outputs[0]; /* what the convolution writes so far */
+    sl_node_t* op = movable_reader(m, readers, reader, i, y);
+    if (op != NULL && op->type == SL_OP_ADD) {
+      int32_t residual = reads(op, 0, y) ? 1 : 0, r = op->inputs[residual];
+      bool fused = false;
+      if (reads(op, 1 - residual, y) && r != y && m->tensors[r].sparse == NULL)
+        st = sl_conv2d_fuse_add(m, fb, conv, op, residual, &fused);
+      if (fused) y = absorb(m, i, (int32_t)(op - m->nodes), y);
+      op = fused ? movable_reader(m, readers, reader, i, y) : NULL;
+    }
+    if (st == SL_OK && op != NULL && op->type == SL_OP_PRELU && reads(op, 0, y) && !reads(op, 1, y)) {
+      bool fused = false;
+      st = sl_conv2d_fuse_prelu(m, conv, op, &fused);
+      if (fused) absorb(m, i, (int32_t)(op - m->nodes), y);
+    }
   }
   sl_model_release(m, readers);
   return st;

@@ -2,11 +2,19 @@
  * every r spmm offers anywhere), and that every kernel this CPU can run matches the plain C
  * references on random shapes, densities (including empty rows and empty layers), group sizes,
  * permutations, tails and clamps, with NaN and infinities where the reference defines them.
+ * The matrix kernels' inputs lie between unreadable pages (on Linux): a read outside them faults.
  * Prints "N passed, N failed"; exits non-zero on any failure. */
+#if defined(__linux__)
+#define _DEFAULT_SOURCE /* mmap's MAP_ANONYMOUS */
+#endif
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 #include "../kernels/kernels.h"
 
@@ -25,6 +33,39 @@ static void* xmalloc(size_t n) {
   void* p = malloc(n > 0 ? n : 1);
   if (p == NULL) abort();
   return p;
+}
+
+/* n floats between two unreadable pages (Linux), starting right after the first or ending right
+ * before the second: a kernel that reads outside its input faults. Elsewhere plain malloc. */
+typedef struct {
+  float* p;
+  void* map;
+  size_t map_len;
+} guarded_t;
+
+static guarded_t guarded_alloc(size_t n, bool at_end) {
+  guarded_t g = {NULL, NULL, 0};
+#if defined(__linux__)
+  size_t page = (size_t)sysconf(_SC_PAGESIZE), bytes = (n * sizeof(float) + page - 1) / page * page;
+  g.map_len = bytes + 2 * page;
+  char* m = mmap(NULL, g.map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED || mprotect(m, page, PROT_NONE) != 0 || mprotect(m + page + bytes, page, PROT_NONE) != 0)
+    abort();
+  g.map = m;
+  g.p = (float*)(at_end ? m + page + bytes - n * sizeof(float) : m + page);
+#else
+  (void)at_end;
+  g.p = xmalloc(n * sizeof(float));
+#endif
+  return g;
+}
+
+static void guarded_free(guarded_t* g) {
+#if defined(__linux__)
+  munmap(g->map, g->map_len);
+#else
+  free(g->p);
+#endif
 }
 
 static void fail(const char* kernel, const char* what) {
@@ -188,7 +229,8 @@ static void test_spmm(const sl_ukernel_t* k) {
     float* bias = xmalloc(rows * sizeof(float));
     for (uint32_t i = 0; i < rows; i++) bias[i] = frand();
     bool with_bias = rnd(4) != 0;
-    float* x = xmalloc((size_t)cols * pixels * sizeof(float));
+    guarded_t xg = guarded_alloc((size_t)cols * pixels, trial % 2 == 1);
+    float* x = xg.p;
     for (size_t i = 0; i < (size_t)cols * pixels; i++) x[i] = frand();
     if (nonfinite) poison(x, (size_t)cols * pixels, true);
     sl_activation_t act;
@@ -217,7 +259,7 @@ static void test_spmm(const sl_ukernel_t* k) {
     free(p.values);
     free(p.out_row);
     free(bias);
-    free(x);
+    guarded_free(&xg);
     free(want);
     free(got);
     free_sparse(&w);
@@ -244,14 +286,17 @@ static float* random_dense_layer(const sl_ukernel_t* k, size_t rows, size_t cols
 }
 
 /* Columns at a stride, and (odd trials) at offsets that overlap and repeat, as an implicit
- * convolution's taps do. */
+ * convolution's taps do; every eighth trial over up to three column chunks (matrix.h's
+ * SL_GEMM_L1_BYTES / 4 / pixels per tile columns each). */
 static void test_gemm(const sl_ukernel_t* k) {
   for (int trial = 0; trial < 80; trial++) {
-    size_t rows = 1 + rnd(30), cols = 1 + rnd(70), pixels = 1 + rnd(3 * k->pixels + 5);
+    size_t rows = 1 + rnd(30), pixels = 1 + rnd(3 * k->pixels + 5);
+    size_t cols = 1 + (trial % 8 >= 6 ? rnd(3 * 8192 / k->pixels) : rnd(70));
     size_t x_stride = pixels + rnd(9), y_stride = pixels + rnd(9);
     uint32_t* x_offset = trial % 2 == 1 ? xmalloc(cols * sizeof(uint32_t)) : NULL;
     for (size_t c = 0; x_offset != NULL && c < cols; c++) x_offset[c] = rnd((uint32_t)(cols * x_stride - pixels + 1));
-    float* x = xmalloc(cols * x_stride * sizeof(float));
+    guarded_t xg = guarded_alloc(cols * x_stride, trial % 4 >= 2);
+    float* x = xg.p;
     float* xc = xmalloc(cols * pixels * sizeof(float));
     for (size_t i = 0; i < cols * x_stride; i++) x[i] = frand();
     if (trial % 4 == 3) poison(x, cols * x_stride, true);
@@ -274,7 +319,7 @@ static void test_gemm(const sl_ukernel_t* k) {
              y_stride, x_offset != NULL ? " offsets" : "");
     compare(k->name, shape, compact, want, rows * pixels, (float)cols);
     if (!gaps_intact) fail(k->name, "wrote past the pixels");
-    free(x);
+    guarded_free(&xg);
     free(xc);
     free(want);
     free(got);
@@ -346,7 +391,8 @@ static void test_dwconv(const sl_ukernel_t* k) {
     }
     sl_dwconv_taps_t tp = {(uint32_t)nrows, row};
     size_t x_stride = count + span + 2 + rnd(3), y_stride = count + 1 + rnd(3);
-    float* x = xmalloc(channels * x_stride * sizeof(float));
+    guarded_t xg = guarded_alloc(channels * x_stride, trial % 2 == 1);
+    float* x = xg.p;
     float* w = xmalloc(channels * w_stride * sizeof(float));
     for (size_t i = 0; i < channels * x_stride; i++) x[i] = frand();
     for (size_t i = 0; i < channels * w_stride; i++) w[i] = frand();
@@ -374,7 +420,7 @@ static void test_dwconv(const sl_ukernel_t* k) {
     snprintf(shape, sizeof(shape), "channels=%zu count=%zu width=%zu rows=%zu taps=%zu", channels, count, width,
              nrows, taps);
     compare(k->name, shape, got, want, channels * y_stride, (float)taps + 1.0f);
-    free(x);
+    guarded_free(&xg);
     free(w);
     free(want);
     free(got);

@@ -20,32 +20,88 @@
 #ifndef SL_TEMPLATES_MATRIX_H
 #define SL_TEMPLATES_MATRIX_H
 
+#include <math.h>
+
 #include "../kernels.h"
+
+/* Optional in a vec header: SL_V_TAIL_BACK 1 with sl_v_load_tail_back(p, t), the tail loaded from
+ * the floats ending at p + n (those before p must be readable); SL_V_FMA_LANE with
+ * sl_v_fma_lane(a, b, l, acc) = acc + a * lane l of b, for a constant l. */
+#ifndef SL_V_TAIL_BACK
+#define SL_V_TAIL_BACK 0
+#define sl_v_load_tail_back sl_v_load_tail
+#endif
+
+/* A tile's pixel vector: the last one cut at `tail` when `masked`, read through the floats
+ * before it (lanes past the tail zero) when masked == 2: the tile or the row has them. */
+SL_V_INLINE sl_v sl_tile_load(const int masked, sl_v_tail tail, const float* p, int last) {
+  if (!masked || !last) return sl_v_load(p);
+  return masked == 2 ? sl_v_load_tail_back(p, tail) : sl_v_load_tail(p, tail);
+}
 
 /* R output rows x NV vectors of pixels, accumulators in registers. Per stored
  * column it loads NV pixel vectors once and reuses each for R FMAs with
  * broadcast weights: the FMA-per-load gain group sparsity buys.
  * w: R biases then R weights per column. Columns are x + x_offset[c] (sparse)
  * or x + c * x_stride (dense). The last vector stops at `tail` when `masked`.
- * Rows j >= valid are computed but not stored (zero rows of a gemm panel). */
+ * Rows j >= valid are computed but not stored (zero rows of a gemm panel).
+ * accumulate: start from what out holds (a gemm's later column chunk) instead of the biases. */
 SL_V_INLINE void sl_tile(const int R, const int NV, const int dense, const int masked, sl_v_tail tail,
                          const float* w, size_t cols, const float* x, const uint32_t* x_offset, size_t x_stride,
-                         float* const* out, size_t valid, const sl_minmax_t* mm) {
+                         float* const* out, size_t valid, const sl_minmax_t* mm, int accumulate) {
   sl_v acc[8][8];
+  if (accumulate) {
 #pragma GCC unroll 8
-  for (int j = 0; j < R; j++) {
-    sl_v b = sl_v_splat(w + j);
+    for (int j = 0; j < R; j++)
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; v++) acc[j][v] = b;
+      for (int v = 0; v < NV; v++)
+        acc[j][v] = masked && v == NV - 1 ? sl_v_load_tail(out[j] + SL_V_WIDTH * v, tail)
+                                          : sl_v_load(out[j] + SL_V_WIDTH * v);
+  } else {
+#pragma GCC unroll 8
+    for (int j = 0; j < R; j++) {
+      sl_v b = sl_v_splat(w + j);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; v++) acc[j][v] = b;
+    }
   }
   w += R;
   const float* xp = x;
-  for (size_t c = 0; c < cols; c++, w += R) {
+  size_t c = 0;
+#ifdef SL_V_FMA_LANE
+  /* U columns at a time, their U * R weights (two vectors where R allows) loaded whole and used
+   * by lane: fewer loads per FMA, and independent work to interleave for in-order cores. */
+  const int U = R >= 2 * SL_V_WIDTH ? 1 : 2 * SL_V_WIDTH / R;
+  if ((U * R) % SL_V_WIDTH == 0 && U * R <= 2 * SL_V_WIDTH) {
+    for (; c + U <= cols; c += U, w += U * R) {
+      sl_v wv[2];
+      uint32_t off[2 * SL_V_WIDTH]; /* read together: pairs of offsets per load */
+#pragma GCC unroll 2
+      for (int q = 0; q < U * R / SL_V_WIDTH; q++) wv[q] = sl_v_load(w + SL_V_WIDTH * q);
+#pragma GCC unroll 8
+      for (int u = 0; u < U; u++) off[u] = dense ? 0 : x_offset[c + u];
+#pragma GCC unroll 8
+      for (int u = 0; u < U; u++) {
+        if (!dense) xp = x + off[u];
+        sl_v xv[8];
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++) xv[v] = sl_tile_load(masked, tail, xp + SL_V_WIDTH * v, v == NV - 1);
+#pragma GCC unroll 8
+        for (int j = 0; j < R; j++) {
+          const int l = u * R + j;
+#pragma GCC unroll 8
+          for (int v = 0; v < NV; v++) acc[j][v] = sl_v_fma_lane(xv[v], wv[l / SL_V_WIDTH], l % SL_V_WIDTH, acc[j][v]);
+        }
+        if (dense) xp += x_stride;
+      }
+    }
+  }
+#endif
+  for (; c < cols; c++, w += R) {
     if (!dense) xp = x + x_offset[c];
     sl_v xv[8];
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; v++)
-      xv[v] = (masked && v == NV - 1) ? sl_v_load_tail(xp + SL_V_WIDTH * v, tail) : sl_v_load(xp + SL_V_WIDTH * v);
+    for (int v = 0; v < NV; v++) xv[v] = sl_tile_load(masked, tail, xp + SL_V_WIDTH * v, v == NV - 1);
 #pragma GCC unroll 8
     for (int j = 0; j < R; j++) {
       sl_v wj = sl_v_splat(w + j);
@@ -70,7 +126,8 @@ SL_V_INLINE void sl_tile(const int R, const int NV, const int dense, const int m
 }
 
 /* Calls TILE(nv, masked, tail, p) over [0, pixels): full NV-vector tiles, then
- * one tile of the remaining vectors with the last one cut at the tail. */
+ * one tile of the remaining vectors with the last one cut at the tail, loaded through the
+ * floats before it (masked 2) where the ISA can and there are some. */
 #define SL_PIXEL_LOOP(NV, pixels, TILE)                                             \
   do {                                                                              \
     size_t p_ = 0;                                                                  \
@@ -80,14 +137,15 @@ SL_V_INLINE void sl_tile(const int R, const int NV, const int dense, const int m
     if (rem_ == 0) break;                                                           \
     size_t nv_ = (rem_ + SL_V_WIDTH - 1) / SL_V_WIDTH;                              \
     sl_v_tail tail_ = sl_v_tail_of(rem_ - SL_V_WIDTH * (nv_ - 1));                  \
-    if (nv_ == 1) TILE(1, 1, tail_, p_);                                            \
-    if ((NV) >= 2 && nv_ == 2) TILE(2, 1, tail_, p_);                               \
-    if ((NV) >= 3 && nv_ == 3) TILE(3, 1, tail_, p_);                               \
-    if ((NV) >= 4 && nv_ == 4) TILE(4, 1, tail_, p_);                               \
-    if ((NV) >= 5 && nv_ == 5) TILE(5, 1, tail_, p_);                               \
-    if ((NV) >= 6 && nv_ == 6) TILE(6, 1, tail_, p_);                               \
-    if ((NV) >= 7 && nv_ == 7) TILE(7, 1, tail_, p_);                               \
-    if ((NV) >= 8 && nv_ == 8) TILE(8, 1, tail_, p_);                               \
+    if (nv_ == 1 && SL_V_TAIL_BACK && (pixels) >= SL_V_WIDTH) TILE(1, 2, tail_, p_); \
+    else if (nv_ == 1) TILE(1, 1, tail_, p_);                                       \
+    if ((NV) >= 2 && nv_ == 2) TILE(2, 1 + SL_V_TAIL_BACK, tail_, p_);              \
+    if ((NV) >= 3 && nv_ == 3) TILE(3, 1 + SL_V_TAIL_BACK, tail_, p_);              \
+    if ((NV) >= 4 && nv_ == 4) TILE(4, 1 + SL_V_TAIL_BACK, tail_, p_);              \
+    if ((NV) >= 5 && nv_ == 5) TILE(5, 1 + SL_V_TAIL_BACK, tail_, p_);              \
+    if ((NV) >= 6 && nv_ == 6) TILE(6, 1 + SL_V_TAIL_BACK, tail_, p_);              \
+    if ((NV) >= 7 && nv_ == 7) TILE(7, 1 + SL_V_TAIL_BACK, tail_, p_);              \
+    if ((NV) >= 8 && nv_ == 8) TILE(8, 1 + SL_V_TAIL_BACK, tail_, p_);              \
   } while (0)
 
 /* spmm: pixel tiles outermost, so a tile's input columns stay in L1 while every
@@ -103,7 +161,7 @@ SL_V_INLINE void sl_spmm(const int R, const int NV, size_t pixels, size_t blocks
       for (int j = 0; j < R; j++) out[j] = y + (size_t)out_row[b * R + j] * y_stride + (p);             \
       size_t cols = nz_start[b + 1] - nz_start[b];                                                      \
       sl_tile(R, nv, 0, masked, tail, w_, cols, x + (p), x_offset + (nz_start[b] - nz_start[0]), 0, out, R, \
-              mm);                                                                                      \
+              mm, 0);                                                                                   \
       w_ += R + cols * R;                                                                               \
     }                                                                                                   \
   } while (0)
@@ -120,29 +178,43 @@ SL_V_INLINE void sl_spmm(const int R, const int NV, size_t pixels, size_t blocks
   }
 
 /* gemm over panels of ROWS rows: the same tile, columns at a fixed stride, or at x_offset[c]
- * (an implicit convolution's taps over padded planes). Pixels go in blocks whose k input rows
- * fit in L2; within a block each weight panel stays in L1 while it sweeps the block's tiles, so
- * wide layers (transformer FCs, k up to 1536) do not stream their weights from memory once per
- * pixel tile. */
+ * (an implicit convolution's taps over padded planes). Columns go in chunks whose share of a
+ * tile fits in L1 (later chunks add to the partial sums in y, clamped after the last; the sums
+ * are the same floats in the same order), and pixels in blocks whose chunk of input rows fits in
+ * L2; within a block each panel's chunk stays in L1 while it sweeps the block's tiles. Wide
+ * layers (3x3 convolutions over 64+ channels, transformer FCs) so neither stream their weights
+ * from memory once per pixel tile nor touch more pages per tile than a TLB holds (the input
+ * rows of one column are a whole plane apart). */
+#define SL_GEMM_L1_BYTES (32 * 1024)
 #define SL_GEMM_L2_BYTES (192 * 1024)
 SL_V_INLINE void sl_gemm(const int ROWS, const int NV, const int dense, size_t pixels, size_t rows, size_t k,
                          const float* x, size_t x_stride, const uint32_t* x_offset, const float* panels, float* y,
                          size_t y_stride, const sl_minmax_t* mm) {
-  const size_t tile = (size_t)SL_V_WIDTH * NV;
-  size_t block = SL_GEMM_L2_BYTES / (sizeof(float) * (k + 1)) / tile * tile;
+  static const sl_minmax_t unclamped = {-INFINITY, INFINITY};
+  const size_t tile = (size_t)SL_V_WIDTH * NV, max_chunk = SL_GEMM_L1_BYTES / (sizeof(float) * tile);
+  const size_t chunks = (k + max_chunk - 1) / max_chunk, chunk = chunks > 1 ? (k + chunks - 1) / chunks : k;
+  size_t block = SL_GEMM_L2_BYTES / (sizeof(float) * (chunk + 1)) / tile * tile;
   if (block < tile) block = tile;
   for (size_t p0 = 0; p0 < pixels; p0 += block) {
     size_t n = pixels - p0 < block ? pixels - p0 : block;
-    const float* panel = panels;
-    for (size_t r0 = 0; r0 < rows; r0 += ROWS, panel += ROWS * (k + 1)) {
-#define GEMM_TILE(nv, masked, tail, p)                                                        \
-  do {                                                                                        \
-    float* out[8];                                                                            \
-    for (int j = 0; j < ROWS; j++) out[j] = y + (r0 + j < rows ? r0 + j : r0) * y_stride + p0 + (p); \
-    sl_tile(ROWS, nv, dense, masked, tail, panel, k, x + p0 + (p), x_offset, x_stride, out, rows - r0, mm); \
+    for (size_t c0 = 0; c0 < k || c0 == 0; c0 += chunk) {
+      const size_t cols = k - c0 < chunk ? k - c0 : chunk;
+      const int first = c0 == 0, last = c0 + cols >= k;
+      const float* xc = dense ? x + c0 * x_stride : x;
+      const uint32_t* oc = dense ? NULL : x_offset + c0;
+      const float* panel = panels + ROWS * c0; /* skips the chunk's earlier columns; biases unread after the first */
+      for (size_t r0 = 0; r0 < rows; r0 += ROWS, panel += ROWS * (k + 1)) {
+#define GEMM_TILE(nv, masked, tail, p)                                                                  \
+  do {                                                                                                  \
+    float* out[8];                                                                                      \
+    for (int j = 0; j < ROWS; j++) out[j] = y + (r0 + j < rows ? r0 + j : r0) * y_stride + p0 + (p);   \
+    sl_tile(ROWS, nv, dense, masked, tail, panel, cols, xc + p0 + (p), oc, x_stride, out, rows - r0,    \
+            last ? mm : &unclamped, !first);                                                            \
   } while (0)
-      SL_PIXEL_LOOP(NV, n, GEMM_TILE);
+        SL_PIXEL_LOOP(NV, n, GEMM_TILE);
 #undef GEMM_TILE
+      }
+      if (k == 0) break;
     }
   }
 }
@@ -363,8 +435,7 @@ SL_V_INLINE void sl_dw_step(const int NV, const int tail, size_t last, int k, co
     const sl_v wk = sl_v_splat(w + 5 * r + k);
 #pragma GCC unroll 8
     for (int v = 0; v < NV; v++) {
-      const sl_v xv = tail && v == NV - 1 ? sl_v_load_tail(p + SL_V_WIDTH * v, sl_v_tail_of(last))
-                                          : sl_v_load(p + SL_V_WIDTH * v);
+      const sl_v xv = sl_tile_load(tail, sl_v_tail_of(last), p + SL_V_WIDTH * v, v == NV - 1);
       sum[v] = sl_v_fma(wk, xv, sum[v]);
     }
   }
@@ -495,14 +566,18 @@ SL_V_INLINE void sl_dwconv(const int NV, size_t channels, size_t count, size_t w
   }
   if (p == count) return;
   const size_t nv = (count - p + SL_V_WIDTH - 1) / SL_V_WIDTH, last = count - p - (nv - 1) * SL_V_WIDTH;
-  if (nv == 1) DW_TILE(1, 1, last, p, 0);
-  if (NV >= 2 && nv == 2) DW_TILE(2, 1, last, p, 0);
-  if (NV >= 3 && nv == 3) DW_TILE(3, 1, last, p, 0);
-  if (NV >= 4 && nv == 4) DW_TILE(4, 1, last, p, 0);
-  if (NV >= 5 && nv == 5) DW_TILE(5, 1, last, p, 0);
-  if (NV >= 6 && nv == 6) DW_TILE(6, 1, last, p, 0);
-  if (NV >= 7 && nv == 7) DW_TILE(7, 1, last, p, 0);
-  if (NV >= 8 && nv == 8) DW_TILE(8, 1, last, p, 0);
+  /* tail 2: the last vector loads through the outputs before it (sl_tile_load), which the taps
+   * read too */
+  const int back = 1 + SL_V_TAIL_BACK;
+  if (nv == 1 && SL_V_TAIL_BACK && count >= SL_V_WIDTH) DW_TILE(1, 2, last, p, 0);
+  else if (nv == 1) DW_TILE(1, 1, last, p, 0);
+  if (NV >= 2 && nv == 2) DW_TILE(2, back, last, p, 0);
+  if (NV >= 3 && nv == 3) DW_TILE(3, back, last, p, 0);
+  if (NV >= 4 && nv == 4) DW_TILE(4, back, last, p, 0);
+  if (NV >= 5 && nv == 5) DW_TILE(5, back, last, p, 0);
+  if (NV >= 6 && nv == 6) DW_TILE(6, back, last, p, 0);
+  if (NV >= 7 && nv == 7) DW_TILE(7, back, last, p, 0);
+  if (NV >= 8 && nv == 8) DW_TILE(8, back, last, p, 0);
 #undef DW_TILE
 #undef DW_WRAP
 }

@@ -12,22 +12,42 @@
 
 typedef float32x4_t sl_v;
 typedef uint32x4_t sl_vm; /* lane mask: all bits set or clear */
-typedef size_t sl_v_tail; /* lanes [0, n) */
+/* Lanes [0, n), with the byte shuffle that moves the n floats ending a vector loaded back - n
+ * floats early to its first lanes (index 0xFF gives zero): one load and a TBL per column for a
+ * tile's last vector, no branches. */
+typedef struct {
+  size_t n, back;
+  uint8x16_t shift;
+} sl_v_tail;
 
-SL_V_INLINE sl_v_tail sl_v_tail_of(size_t n) { return n; }
+SL_V_INLINE sl_v_tail sl_v_tail_of(size_t n) {
+  static const uint8_t shifts[5][16] = {
+      {255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255},
+      {12, 13, 14, 15, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255},
+      {8, 9, 10, 11, 12, 13, 14, 15, 255, 255, 255, 255, 255, 255, 255, 255},
+      {4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 255, 255, 255, 255},
+      {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}};
+  const sl_v_tail t = {n, 4 - n, vld1q_u8(shifts[n])};
+  return t;
+}
 SL_V_INLINE sl_v sl_v_load(const float* p) { return vld1q_f32(p); }
 /* Lanes past the tail read as zero and are never written. */
-SL_V_INLINE sl_v sl_v_load_tail(const float* p, sl_v_tail n) {
-  switch (n) {
+SL_V_INLINE sl_v sl_v_load_tail(const float* p, sl_v_tail t) {
+  switch (t.n) {
     case 1: return vld1q_lane_f32(p, vdupq_n_f32(0.0f), 0);
     case 2: return vcombine_f32(vld1_f32(p), vdup_n_f32(0.0f));
     case 3: return vld1q_lane_f32(p + 2, vcombine_f32(vld1_f32(p), vdup_n_f32(0.0f)), 2);
     default: return vld1q_f32(p);
   }
 }
+/* The same from one load of the 4 floats ending at p + n: those before p must be readable. */
+#define SL_V_TAIL_BACK 1
+SL_V_INLINE sl_v sl_v_load_tail_back(const float* p, sl_v_tail t) {
+  return vreinterpretq_f32_u8(vqtbl1q_u8(vreinterpretq_u8_f32(vld1q_f32(p - t.back)), t.shift));
+}
 SL_V_INLINE void sl_v_store(float* p, sl_v v) { vst1q_f32(p, v); }
-SL_V_INLINE void sl_v_store_tail(float* p, sl_v v, sl_v_tail n) {
-  switch (n) {
+SL_V_INLINE void sl_v_store_tail(float* p, sl_v v, sl_v_tail t) {
+  switch (t.n) {
     case 1: vst1q_lane_f32(p, v, 0); break;
     case 2: vst1_f32(p, vget_low_f32(v)); break;
     case 3:
@@ -44,6 +64,16 @@ SL_V_INLINE sl_v sl_v_sub(sl_v a, sl_v b) { return vsubq_f32(a, b); }
 SL_V_INLINE sl_v sl_v_mul(sl_v a, sl_v b) { return vmulq_f32(a, b); }
 SL_V_INLINE sl_v sl_v_div(sl_v a, sl_v b) { return vdivq_f32(a, b); }
 SL_V_INLINE sl_v sl_v_fma(sl_v a, sl_v b, sl_v acc) { return vfmaq_f32(acc, a, b); }
+/* acc + a * lane l of b, for a constant l (FMLA by element: one weight load serves four). */
+#define SL_V_FMA_LANE 1
+SL_V_INLINE sl_v sl_v_fma_lane(sl_v a, sl_v b, int l, sl_v acc) {
+  switch (l) {
+    case 1: return vfmaq_laneq_f32(acc, a, b, 1);
+    case 2: return vfmaq_laneq_f32(acc, a, b, 2);
+    case 3: return vfmaq_laneq_f32(acc, a, b, 3);
+    default: return vfmaq_laneq_f32(acc, a, b, 0);
+  }
+}
 SL_V_INLINE sl_vm sl_v_lt(sl_v a, sl_v b) { return vcltq_f32(a, b); }
 SL_V_INLINE sl_vm sl_v_eq(sl_v a, sl_v b) { return vceqq_f32(a, b); }
 SL_V_INLINE sl_v sl_v_select(sl_vm m, sl_v a, sl_v b) { return vbslq_f32(m, a, b); }
@@ -62,9 +92,9 @@ SL_V_INLINE sl_v sl_v_getmant(sl_v a) {
   uint32x4_t m = vandq_u32(vreinterpretq_u32_f32(a), vdupq_n_u32(0x007FFFFF));
   return vreinterpretq_f32_u32(vorrq_u32(m, vdupq_n_u32(0x3F800000)));
 }
-SL_V_INLINE sl_vm sl_v_tail_mask(sl_v_tail n) {
+SL_V_INLINE sl_vm sl_v_tail_mask(sl_v_tail t) {
   static const uint32_t lanes[4] = {0, 1, 2, 3};
-  return vcltq_u32(vld1q_u32(lanes), vdupq_n_u32((uint32_t)n));
+  return vcltq_u32(vld1q_u32(lanes), vdupq_n_u32((uint32_t)t.n));
 }
 SL_V_INLINE sl_v sl_v_exp2i(sl_v t) {
   int32x4_t bits = vaddq_s32(vreinterpretq_s32_f32(t), vdupq_n_s32(127));
