@@ -24,6 +24,9 @@ if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-aarch64-linux-gnu \
       libc6-dev-arm64-cross qemu-user) >/dev/null
 fi
+# Debian bookworm's arm64 Python and arm64 numpy/cffi wheels for the emulated Raspberry Pi (tests/test_wheels.py),
+# cached in ~/.cache/sparselite-pi.
+python samples/raspberry-pi/emulated_pi.py --fetch
 # Chromium for the browser test; Pyodide and playwright-core from npm, cached outside the repo (and
 # LiteRT.js for benchmarks/browser/).
 if [ ! -x /usr/bin/chromium ]; then

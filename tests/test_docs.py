@@ -25,8 +25,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NPM = os.path.join(os.path.expanduser("~"), ".cache", "sparselite-npm", "node_modules")
 RUNNABLE = ("python", "sh", "js")
 SKIP = re.compile(r"<!-- doc-test: skip: (.+?) -->")
-# samples/raspberry-pi/README.md is the Raspberry Pi helper's (issue 19); it joins once its blocks are marked.
-DOCS = ["README.md", "samples/phone/README.md", "samples/browser/README.md", "samples/sentence-embeddings/README.md"]
+DOCS = ["README.md", "samples/phone/README.md", "samples/browser/README.md", "samples/sentence-embeddings/README.md",
+        "samples/raspberry-pi/README.md"]
 
 
 def code_blocks(path):

@@ -21,7 +21,8 @@ setting() { sed -n "s/^$1 *= *//p" native/build.mk; }
 read -ra WARN <<< "$(setting SL_WARN)"
 read -ra FP <<< "$(setting SL_FP)"
 read -ra OPT <<< "$(setting SL_OPT)"
-FLAGS=(--target=wasm32-wasi --sysroot=/usr -msimd128 "${WARN[@]}" "${FP[@]}" "${OPT[@]}" -Inative/include)
+VERSION=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' sdk/sparselite/__init__.py)
+FLAGS=(--target=wasm32-wasi --sysroot=/usr -msimd128 "${WARN[@]}" "${FP[@]}" "${OPT[@]}" "-DSL_VERSION=\"$VERSION\"" -Inative/include)
 read -ra PATTERNS <<< "$(setting SL_SOURCES)"
 SOURCES=()
 for pattern in "${PATTERNS[@]}"; do SOURCES+=(native/$pattern); done

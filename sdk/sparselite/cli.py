@@ -302,8 +302,17 @@ def _add_run_options(p, timed=True):
                        help="untimed runs first, to warm caches (default 5)")
 
 
+def _doctor(args):
+    from .doctor import print_report
+
+    print_report(as_json=args.json)
+
+
 def main(argv=None):
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="sparselite", description="Inspect and run .slite models.")
+    parser.add_argument("--version", action="version", version=f"sparselite {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("inspect", help="graph inputs and outputs; per op: shapes, sparsity and group size, FLOPs; "
                                       "file size")
@@ -345,6 +354,9 @@ def main(argv=None):
     p.add_argument("--target", choices=sorted(TARGETS), default="aarch64", help="the device's CPU (default aarch64)")
     p.add_argument("--out", required=True, help="directory to write into")
     p.set_defaults(fn=_build_runtime)
+    p = sub.add_parser("doctor", help="CPU, ISA the runtime picks, threads, build flags, which optional extras import")
+    p.add_argument("--json", action="store_true", help="print it as JSON")
+    p.set_defaults(fn=_doctor)
     args = parser.parse_args(argv)
     from .errors import SparseliteError
 
