@@ -1,5 +1,6 @@
 // Node, one thread: sparselite.wasm (via sparselite.mjs) against onnxruntime-web's WASM SIMD backend
-// on the same models. Engines take turns in blocks; prints one JSON line of medians (ms).
+// on the same models. Engines take turns in blocks; prints one JSON line: the build sparselite.mjs
+// chose ({build, results}: medians in ms).
 //   ORT_WEB_DIR=<node_modules/onnxruntime-web> node bench_wasm.mjs <sparselite.wasm> <runs> <a.slite> <a.onnx> ...
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -50,4 +51,4 @@ for (let i = 0; i < files.length; i += 2) {
   model.free();
   await session.release();
 }
-console.log(JSON.stringify(results));
+console.log(JSON.stringify({ build: runtime.build, results }));

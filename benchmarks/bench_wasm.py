@@ -43,9 +43,10 @@ def main():
                               os.path.join(dist, "sparselite.wasm"), str(args.runs), *files], check=True,
                              capture_output=True, text=True, env=dict(os.environ, ORT_WEB_DIR=os.path.join(
                                  NPM, "onnxruntime-web"))).stdout
-    rows = json.loads(out.strip().splitlines()[-1])
+    report = json.loads(out.strip().splitlines()[-1])
+    rows = report["results"]
     node = subprocess.check_output(["node", "--version"], text=True).strip()
-    print(f"MobileNetV2 224x224 in Node {node} on {cpu_name()}, 1 thread, WASM SIMD128, median of {args.runs}")
+    print(f"MobileNetV2 224x224 in Node {node} on {cpu_name()}, 1 thread, {report['build']}, median of {args.runs}")
     print("| sparsity | sparselite.wasm ms | onnxruntime-web ms | vs ORT-web | max rel. diff |")
     print("|---|---|---|---|---|")
     for sparsity, r in zip(args.sparsities, rows):
@@ -54,7 +55,7 @@ def main():
         del r["slite"], r["onnx"]  # temporary paths
         print(f"| {int(sparsity * 100)}% | {ms['sparselite']:.2f} | {ms['onnxruntime-web']:.2f} | "
               f"**{r['speedup_vs_ort_web']:.2f}x** | {r['rel_err']:.1e} |")
-    write_json(args.json, {**machine_info(), "isa": "wasm_simd128", "node": node, "runs": args.runs, "results": rows})
+    write_json(args.json, {**machine_info(), "isa": report["build"], "node": node, "runs": args.runs, "results": rows})
 
 
 if __name__ == "__main__":

@@ -574,11 +574,14 @@ def main():
     started = time.time()
     rows = drive(models, args.paths, args.time_limit, int(args.max_params), sides)
     wall_s = round(time.time() - started)
+    kept = {}
     if args.update:
         if not args.models:
             parser.error("--update re-runs the models --models names")
         with open(RESULTS) as f:
-            wall_s = json.load(f)["wall_s"]   # the full run's
+            old = json.load(f)
+        wall_s = old["wall_s"]   # the full run's
+        kept = {"note": old["note"]} if "note" in old else {}   # what was re-run after it, written by hand
         rows = merged(rows, RESULTS)
     table, totals, blockers = report(rows, args.paths)
     print("\n" + table)
@@ -586,7 +589,8 @@ def main():
     if path:
         write_json(path, dict(machine=machine_info(), sparselite=sparselite.__version__, tolerance=TOLERANCE,
                               density=DENSITY, time_limit_s=args.time_limit, wall_s=wall_s,
-                              totals=totals, blockers={k: list(v) for k, v in blockers.items()}, results=rows))
+                              totals=totals, blockers={k: list(v) for k, v in blockers.items()}, results=rows,
+                              **kept))
 
 
 if __name__ == "__main__":

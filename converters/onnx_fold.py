@@ -1,11 +1,11 @@
 """Constant folding for the ONNX frontend: a whitelist of cheap ops, evaluated with numpy.
 
 A node whose inputs are all constants is folded only when its op is in FOLDS: shape arithmetic and
-what BERT / MobileNet exports need (ConstantOfShape, Equal, Where, Expand, GatherElements, Gather,
-Mul for the attention mask). Each fold computes the size of its result from the input shapes and
-attributes and reserves it in the conversion's ComputeBudget *before* allocating, so no fold can
-allocate more than limits.MAX_COMPUTED_BYTES, and all of them together no more than
-limits.MAX_COMPUTED_TOTAL_BYTES. No fold loops over data-dependent counts except Range, whose
+what BERT / MobileNet / Swin exports need (ConstantOfShape, Equal, Where, Expand, GatherElements,
+Gather, Mul for the attention mask; ScatterND for Swin's). Each fold computes the size of its
+result from the input shapes and attributes and reserves it in the conversion's ComputeBudget
+*before* allocating, so no fold can allocate more than limits.MAX_COMPUTED_BYTES, and all of them
+together no more than limits.MAX_COMPUTED_TOTAL_BYTES. No fold loops over data-dependent counts except Range, whose
 count is reserved first. Control flow (CONTROL_FLOW) is never evaluated.
 """
 import inspect
@@ -200,6 +200,27 @@ def _gather_elements(f, x, indices):
     return [np.take_along_axis(x, indices, axis=axis)]
 
 
+def _scatter_nd(f, data, indices, updates):
+    """ScatterND without a reduction: data with the slices at `indices` replaced by `updates` (slice
+    assignments into a mask of constant shape: Swin's shifted windows)."""
+    reduction = f.attrs.get("reduction", "none")
+    reduction = reduction.decode("utf-8", "replace") if isinstance(reduction, bytes) else str(reduction)
+    if reduction != "none":
+        f.fail(f"reduction '{reduction}' is not folded (only 'none')")
+    if indices.dtype.kind not in "iu" or indices.ndim < 1 or not 1 <= indices.shape[-1] <= data.ndim:
+        f.fail(f"indices of type {indices.dtype} and shape {list(indices.shape)} for data of rank {data.ndim}")
+    k = indices.shape[-1]
+    expected = indices.shape[:-1] + data.shape[k:]
+    if updates.shape != expected:
+        f.fail(f"updates have shape {list(updates.shape)}, expected {list(expected)}")
+    for axis in range(k):
+        _indices(f, indices[..., axis], data.shape[axis])
+    f.reserve(data.shape, data.dtype)
+    out = data.copy()
+    out[tuple(np.moveaxis(indices, -1, 0))] = updates.astype(data.dtype, copy=False)
+    return [out]
+
+
 def _transpose(f, x):
     perm = f.attrs.get("perm")
     perm = list(range(x.ndim))[::-1] if perm is None else [int(p) for p in perm]
@@ -351,8 +372,8 @@ FOLDS = {
     "Identity": _same, "Cast": _cast, "Shape": _shape, "Size": _size,
     "Reshape": _reshape, "Flatten": _flatten, "Squeeze": _squeeze, "Unsqueeze": _unsqueeze,
     "Concat": _concat, "Slice": _slice, "Gather": _gather, "GatherElements": _gather_elements,
-    "Transpose": _transpose, "ConstantOfShape": _constant_of_shape, "Expand": _expand, "Range": _range,
-    "Tile": _tile, "Where": _where,
+    "Transpose": _transpose, "ScatterND": _scatter_nd, "ConstantOfShape": _constant_of_shape, "Expand": _expand,
+    "Range": _range, "Tile": _tile, "Where": _where,
     "Add": _elementwise(lambda f, a, b: a + b), "Sub": _elementwise(lambda f, a, b: a - b),
     "Mul": _elementwise(lambda f, a, b: a * b), "Div": _elementwise(_div), "Pow": _elementwise(_pow),
     "Mod": _elementwise(_mod),

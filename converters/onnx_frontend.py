@@ -17,7 +17,7 @@ import numpy as np
 
 from sparselite.errors import ConversionError
 
-from . import onnx_fold
+from . import einsum, onnx_fold
 from .ir import Graph
 from .limits import ComputeBudget, num_elements
 from .missing import Missing, Unsupported
@@ -27,6 +27,9 @@ from .slicing import add_axis_slice, add_slice
 
 OPSETS = range(13, 21)
 MAX_REINFERENCES = 64   # shape inference runs again at most this often per model (see reinfer)
+# Rounds of folding and inference before conversion (resolve_shapes), each resolving more: Swin's
+# padding and mask shapes are computed block after block (swin_t takes 28).
+MAX_RESOLVE_ROUNDS = 64
 _UNARY = {"Relu": "RELU", "Sigmoid": "SIGMOID", "Tanh": "TANH", "HardSwish": "HARDSWISH"}
 _BINARY = {"Add": "ADD", "Sub": "SUB", "Mul": "MUL", "Div": "DIV"}
 _IDENTITY = ("Identity", "Dropout")
@@ -124,7 +127,7 @@ class _Converter:
         pending = self._symbolic()
         budget = self.budget
         try:
-            for _ in range(8):
+            for _ in range(MAX_RESOLVE_ROUNDS):
                 if not pending:
                     return
                 self.budget = ComputeBudget()
@@ -800,8 +803,9 @@ class _Converter:
     op_MaxPool = op_AveragePool = pool
 
     def reduce(self, node):
-        """ReduceMean/Sum/Max/Min: axes from the attribute, or the second input (ReduceSum from
-        opset 13, the others from 18); no axes reduce all of them unless noop_with_empty_axes."""
+        """ReduceMean/Sum/Max/Min, and ReduceL1/L2/SumSquare as a SUM of |x| or x * x (then SQRT):
+        axes from the attribute, or the second input (ReduceSum from opset 13, the others from 18);
+        no axes reduce all of them unless noop_with_empty_axes."""
         a = self.attrs(node)
         x = self.tensor(node.input[0])
         rank = len(self.shape(node.input[0], node))
@@ -817,13 +821,32 @@ class _Converter:
         if any(not -rank <= v < rank for v in axes):
             raise ConversionError(f"{node.op_type} '{node.name}': axes {axes} out of range for rank {rank}")
         axes = sorted({v % rank for v in axes}) if axes else list(range(rank))
-        kind = _REDUCE[node.op_type]
-        if kind == "MEAN" and rank == 4 and axes == [2, 3]:   # a conv net's global average pool
+        kind = _REDUCE.get(node.op_type, "SUM")
+        options = dict(kind=kind, axes=axes, keep_dims=bool(a.get("keepdims", 1)))
+        x_shape = self.shape(node.input[0], node)
+        if node.op_type in ("ReduceL2", "ReduceSumSquare"):
+            x = self.emit("MUL", [x, x], x_shape, node)
+        elif node.op_type == "ReduceL1":
+            x = self.emit("ACTIVATION", [x], x_shape, node, dict(activation="ABS"))
+        if node.op_type == "ReduceL2":   # cosine attention's norms (Swin V2)
+            total = self.emit("REDUCE", [x], self.shape(node.output[0], node), node, options)
+            self.add("ACTIVATION", [total], node, dict(activation="SQRT"))
+        elif kind == "MEAN" and rank == 4 and axes == [2, 3]:   # a conv net's global average pool
             self.add("GLOBAL_AVG_POOL", [x], node)
         else:
-            self.add("REDUCE", [x], node, dict(kind=kind, axes=axes, keep_dims=bool(a.get("keepdims", 1))))
+            self.add("REDUCE", [x], node, options)
 
     op_ReduceMean = op_ReduceSum = op_ReduceMax = op_ReduceMin = reduce
+
+    def op_Einsum(self, node):
+        """TRANSPOSE / RESHAPE / REDUCE and one MATMUL (converters/einsum.py)."""
+        inputs = [self.tensor(n) for n in node.input]
+        if any(self.dtype(x) != "float32" for x in inputs):
+            raise Unsupported(node.op_type, "of integer tensors (float32 converts)")
+        self.values[node.output[0]] = einsum.lower(
+            self.graph, node.op_type, _text(self.attrs(node).get("equation", "")), inputs,
+            [self.shape(n, node) for n in node.input], node.name or node.output[0])
+    op_ReduceL1 = op_ReduceL2 = op_ReduceSumSquare = reduce
 
     def op_BatchNormalization(self, node):
         """Inference BatchNormalization: per channel x * scale + shift; the passes fold it into the

@@ -5,6 +5,7 @@ import numpy as np
 
 from sparselite.errors import ConversionError
 
+from . import einsum
 from .ir import Graph
 from .missing import Missing, Unsupported
 from .slicing import add_axis_slice, add_roll, add_slice, add_split, axis_range
@@ -477,6 +478,16 @@ def _clamp(ctx, node, x, lo=None, hi=None):
     return _activation(kind, lo, hi)(ctx, node, x)
 
 
+@handles("aten.clamp_min.default", "aten.clamp_min_.default")
+def _clamp_min(ctx, node, x, lo):
+    return _clamp(ctx, node, x, lo)
+
+
+@handles("aten.clamp_max.default", "aten.clamp_max_.default")
+def _clamp_max(ctx, node, x, hi):
+    return _clamp(ctx, node, x, None, hi)
+
+
 def _binary(kind):
     def handler(ctx, node, a, b, alpha=1):
         if alpha != 1:
@@ -550,6 +561,45 @@ def _mean_sum(ctx, node, x, dims=None, keepdim=False, dtype=None):
 @handles("aten.mean.default", "aten.sum.default")
 def _mean_sum_all(ctx, node, x, dtype=None):
     return _mean_sum(ctx, node, x, None, False, dtype)
+
+
+@handles("aten.linalg_vector_norm.default")
+def _vector_norm(ctx, node, x, ord=2, dim=None, keepdim=False, dtype=None):
+    """The p-norm over dims: SUM of x * x then SQRT (p = 2: F.normalize, Swin V2's cosine attention),
+    SUM of |x| (1), MAX / MIN of |x| (inf / -inf), else (SUM of |x| ** p) ** (1 / p)."""
+    if dtype is not None:
+        raise Unsupported(str(node.target), f"with dtype={dtype}")
+    p = float(ord)
+    if p == 0:
+        raise Unsupported(str(node.target), "with ord=0 (a count of non-zeros)")
+    x_name, name, shape = ctx.tensor(x, "float32"), ctx.name_of(node), ctx.shape(x)
+    dyn = ctx.dyn(x_name)
+    if p == 2:
+        y = ctx.add("MUL", [x_name, x_name], shape, dyn, name=name)
+    else:
+        y = ctx.add("ACTIVATION", [x_name], shape, dyn, name=name, options=dict(activation="ABS"))
+        if np.isfinite(p) and p != 1:
+            y = ctx.add("ACTIVATION", [y], shape, dyn, name=name, options=dict(activation="POW", exponent=p))
+    kind = "MAX" if p == np.inf else "MIN" if p == -np.inf else "SUM"
+    rank = len(shape)
+    axes = sorted({d % rank for d in dim}) if dim else list(range(rank))
+    options = dict(kind=kind, axes=axes, keep_dims=bool(keepdim))
+    if p in (1, np.inf, -np.inf):
+        return ctx.graph.add_op("REDUCE", [y], ctx.shape(node), name=name, options=options)
+    total = ctx.add("REDUCE", [y], ctx.shape(node), ctx.node_dyn(node), name=name, options=options)
+    root = dict(activation="SQRT") if p == 2 else dict(activation="POW", exponent=1.0 / p)
+    return ctx.graph.add_op("ACTIVATION", [total], ctx.shape(node), name=name, options=root)
+
+
+@handles("aten.einsum.default")
+def _einsum(ctx, node, equation, operands, path=None):
+    names = [ctx.tensor(t) for t in operands]
+    if any(ctx.graph.tensors[n].dtype != "float32" for n in names):
+        raise Unsupported(str(node.target), "of integer tensors (float32 converts)")
+    if any(ctx.dynamic(t) for t in operands):
+        raise Unsupported(str(node.target), "on tensors with a dynamic dimension")
+    return einsum.lower(ctx.graph, str(node.target), equation, names, [ctx.shape(t) for t in operands],
+                        ctx.name_of(node))
 
 
 @handles("aten.amax.default", "aten.amin.default")
@@ -895,12 +945,15 @@ def _repeat(ctx, node, x, repeats):
     return ctx.graph.add_op("RESHAPE", [y], ctx.shape(node), name=name, dtype=t.dtype)
 
 
+_SMALL_FILL = 1 << 16   # elements of a fill held as a constant (256 KiB of float32)
+
+
 @handles("aten.zeros_like.default", "aten.ones_like.default", "aten.full_like.default", "aten.new_zeros.default",
          "aten.new_ones.default", "aten.new_full.default", "aten.new_empty.default", "aten.empty_like.default",
          "aten.scalar_tensor.default", "aten.full.default", "aten.zeros.default", "aten.ones.default")
 def _fill(ctx, node, *args, **kwargs):
-    """A tensor of one value shaped after a runtime tensor: EXPAND of a scalar constant (one of fixed
-    shape was folded already)."""
+    """A tensor of one value shaped after a runtime tensor: a constant where its shape is fixed and
+    small (masks built from shapes, which then fold), else EXPAND of a scalar constant."""
     op = str(node.target)
     value = 1 if "ones" in op else 0
     if "full" in op:
@@ -908,6 +961,9 @@ def _fill(ctx, node, *args, **kwargs):
     elif "scalar_tensor" in op:
         value = args[0]
     dtype = _out_dtype(ctx, node)
+    shape = ctx.shape(node)
+    if not ctx.dynamic(node) and int(np.prod(shape)) <= _SMALL_FILL:
+        return ctx.graph.add_const("fill", np.full(shape, value, dtype=_NUMPY[dtype]))
     scalar = ctx.graph.add_const("fill", np.array(value, dtype=_NUMPY[dtype]).reshape(()))
     return ctx.graph.add_op("EXPAND", [scalar], ctx.shape(node), name=ctx.name_of(node), dtype=dtype)
 
@@ -1257,7 +1313,12 @@ def _fold(ctx, node):
             return type(arg)(materialize(a) for a in arg)
         if isinstance(arg, torch.fx.Node):
             v = ctx.values[arg]
-            return torch.from_numpy(ctx.graph.tensors[v].data.copy()) if isinstance(v, str) else v
+            if not isinstance(v, str):
+                return v
+            data = ctx.graph.tensors[v].data
+            if data.size == 1 and ctx.shape(arg) == ():   # the IR holds a scalar as shape [1]
+                data = data.reshape(())
+            return torch.from_numpy(data.copy())
         return arg
 
     result = node.target(*materialize(node.args), **materialize(node.kwargs))
@@ -1384,12 +1445,26 @@ def _convert_node(ctx, node, missing):
         ctx.values[node] = Missing.MISSING
 
 
+def _mutates(node):
+    """Whether an fx node is an op that writes into one of its inputs."""
+    schema = getattr(node.target, "_schema", None)
+    return node.op == "call_function" and schema is not None and schema.is_mutable
+
+
 def from_torch_graph(module, example_input, dynamic_axes=None):
     """torch.export's graph of `module` as sparselite IR (before the passes)."""
     import torch
 
-    module = module.eval()
+    module.eval()   # not `module = module.eval()`: some train() overrides return None (timm LeViT attention)
     ep, dynamic_axes = _export(module, example_input, dynamic_axes)
+    if any(_mutates(node) and str(node.target) not in _HANDLERS for node in ep.graph.nodes):
+        # In-place writes into views (Swin's mask[h0:h1, w0:w1] = i): functionalized, they become
+        # slice_scatter of values, which fold where the values are constants. Where torch cannot,
+        # the missing-op report names the in-place op.
+        try:
+            ep = ep.run_decompositions({})
+        except Exception:  # noqa: BLE001 - torch's own failure; the graph as exported stays
+            pass
     graph = Graph()
     ctx = _Context(graph, ep, {})
     missing = Missing("torch")

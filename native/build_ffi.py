@@ -5,9 +5,11 @@ SL_CDEF_BEGIN / SL_CDEF_END markers, so the header is their single source; sourc
 and flags come from native/build.mk, as for the Makefile and the WebAssembly build.
 """
 import glob
+import json
 import os
 import re
 import shlex
+import sysconfig
 
 from cffi import FFI
 
@@ -32,6 +34,27 @@ def _cdef():
     return body
 
 
+def package_version():
+    """The version, stated once: sdk/sparselite/__init__.py's __version__."""
+    text = open(os.path.join(os.path.dirname(NATIVE), "sdk", "sparselite", "__init__.py"), encoding="utf-8").read()
+    return re.search(r'^__version__ = "([^"]+)"', text, re.M).group(1)
+
+
+def _build_info(compile_args):
+    """C source of sl_ffi_build_info(): the compiler and flags this extension is built with, as JSON
+    (`sparselite doctor` shows it). Folders (include paths, where the compiler is) are left out: they name the
+    build machine's."""
+    program, *args = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
+    cc = " ".join([os.path.basename(program), *args])
+    words = shlex.split(sysconfig.get_config_var("CFLAGS") or "") + shlex.split(os.environ.get("CFLAGS", ""))
+    flags = [w for w in words + compile_args if not w.startswith("-I")]
+    before, after = json.dumps({"cc": cc, "flags": " ".join(flags), "compiler": "@"}).split('"@"')
+    # The compiler's own version (__VERSION__) goes in between; these JSON strings are also C string literals.
+    return ("const char* sl_ffi_build_info(void);\n"
+            "const char* sl_ffi_build_info(void) { return " + json.dumps(before + '"') + " __VERSION__ "
+            + json.dumps('"' + after) + "; }\n")
+
+
 def _sources(patterns):
     files = sorted(f for p in patterns for f in glob.glob(os.path.join(NATIVE, p)))
     # setuptools wants paths relative to the project root.
@@ -40,15 +63,17 @@ def _sources(patterns):
 
 
 settings = build_settings()
+compile_args = settings["SL_WARN"] + settings["SL_FP"] + settings["SL_OPT"]
 ffibuilder = FFI()
-ffibuilder.cdef(_cdef())
+ffibuilder.cdef(_cdef() + "const char* sl_ffi_build_info(void);")
 ffibuilder.set_source(
     "sparselite._native",
     # cffi defines the module's init function without a prototype; -Wmissing-prototypes wants one.
-    '#include "sparselite.h"\nPyMODINIT_FUNC PyInit__native(void);',
+    '#include "sparselite.h"\nPyMODINIT_FUNC PyInit__native(void);\n' + _build_info(compile_args),
     sources=_sources(settings["SL_SOURCES"]),
     include_dirs=[os.path.relpath(os.path.join(NATIVE, "include"), os.path.dirname(NATIVE))],
-    extra_compile_args=settings["SL_WARN"] + settings["SL_FP"] + settings["SL_OPT"],
+    define_macros=[("SL_VERSION", json.dumps(package_version()))],
+    extra_compile_args=compile_args,
     libraries=["m"],
 )
 

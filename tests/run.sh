@@ -24,14 +24,19 @@ if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-aarch64-linux-gnu \
       libc6-dev-arm64-cross qemu-user) >/dev/null
 fi
-# Chromium for the browser test; Pyodide and playwright-core from npm, cached outside the repo.
+# Debian bookworm's arm64 Python and arm64 numpy/cffi wheels for the emulated Raspberry Pi (tests/test_wheels.py),
+# cached in ~/.cache/sparselite-pi.
+python samples/raspberry-pi/emulated_pi.py --fetch
+# Chromium for the browser test; Pyodide and playwright-core from npm, cached outside the repo (and
+# LiteRT.js for benchmarks/browser/).
 if [ ! -x /usr/bin/chromium ]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
 fi
 NPM_CACHE="$HOME/.cache/sparselite-npm"
 if [ ! -e "$NPM_CACHE/node_modules/pyodide/pyodide.mjs" ] || [ ! -e "$NPM_CACHE/node_modules/playwright-core" ] \
-    || [ ! -e "$NPM_CACHE/node_modules/onnxruntime-web" ]; then
+    || [ ! -e "$NPM_CACHE/node_modules/onnxruntime-web" ] || [ ! -e "$NPM_CACHE/node_modules/@litertjs/core" ]; then
   command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm) >/dev/null
-  mkdir -p "$NPM_CACHE" && npm install --silent --prefix "$NPM_CACHE" pyodide@0.29.5 playwright-core@1.65.1 onnxruntime-web@1.30.0 >/dev/null
+  mkdir -p "$NPM_CACHE" && npm install --silent --prefix "$NPM_CACHE" pyodide@0.29.5 playwright-core@1.65.1 onnxruntime-web@1.30.0 \
+    @litertjs/core@2.5.3 >/dev/null
 fi
 python -m pytest -q "$@"

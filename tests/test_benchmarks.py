@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 import sparselite
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,6 +61,24 @@ def test_wasm_benchmark_runs_both_engines(tmp_path):
     assert report["cpu"] and report["isa"] == "wasm_simd128"
     assert row["ms"]["sparselite"] > 0 and row["ms"]["onnxruntime-web"] > 0
     assert row["rel_err"] < 1e-4  # both engines compute the same model
+
+
+def test_browser_benchmark_runs_every_engine_in_chromium(tmp_path):
+    """benchmarks/browser: one pruned model in headless Chromium, every engine timed and agreeing with
+    sparselite, sparselite on its relaxed-SIMD build (Chromium validates relaxed SIMD)."""
+    out = tmp_path / "browser.json"
+    subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "browser", "bench_browser.py"), "--runs", "2",
+                    "--models", "mobilenet_v2 90%", "--json", str(out)], check=True, capture_output=True, text=True,
+                   timeout=1200)
+    report = json.loads(out.read_text())
+    assert report["browser"].startswith("Chromium") and report["crossOriginIsolated"]
+    assert report["engines"]["sparselite"]["build"] == "wasm_relaxed_simd"
+    assert report["engines"]["sparselite SIMD128"]["build"] == "wasm_simd128"
+    assert "relaxed SIMD" in report["engines"]["LiteRT.js"]["build"]  # both sides on their best build
+    (row,) = report["results"]
+    assert set(row["ms"]) == {"sparselite", "sparselite SIMD128", "LiteRT.js", "onnxruntime-web"}
+    assert all(ms > 0 for ms in row["ms"].values())
+    assert all(err < 1e-4 for err in row["relErrVsSparselite"].values()), row["relErrVsSparselite"]
 
 
 def test_tflite_benchmark_runs_both_engines(tmp_path):

@@ -1,13 +1,13 @@
 """The browser samples in a real browser: headless Chromium (Debian `chromium`, driven by npm
 `playwright-core`) opens the pages from a local server, offline; each classifying page's output must
 match the native run on the page's own input, and the profile page's per-op profiles (sparselite.mjs
-and Pyodide) the native profile. Screenshots go to test-artifacts/."""
-import importlib.util
+and Pyodide) the native profile; the HTML profile report is checked as a person reads it. Full-page
+screenshots go to test-artifacts/ (index.png, index-dropped.png, plain.png, plain-picked.png, plain-phone.png,
+profile.png, report.png, compare.png)."""
 import json
 import os
 import shutil
 import subprocess
-import threading
 
 import numpy as np
 import pytest
@@ -20,52 +20,112 @@ NPM = os.path.join(os.path.expanduser("~"), ".cache", "sparselite-npm", "node_mo
 ARTIFACTS = os.path.join(ROOT, "test-artifacts")
 
 
-def _site_module():
-    spec = importlib.util.spec_from_file_location("browser_site", os.path.join(ROOT, "samples", "browser", "site.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-    assert os.path.exists(chromium), "the browser test needs Debian chromium (apt-get install chromium; tests/run.sh does)"
-    assert os.path.exists(os.path.join(NPM, "playwright-core")), (
-        "the browser test needs playwright-core: npm install --prefix ~/.cache/sparselite-npm playwright-core")
-    site = _site_module()
-    out = site.build(str(tmp_path_factory.mktemp("site")))
-    httpd = site.serve(out, 0)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield out, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+def server(browser_site):
+    return browser_site
 
 
-def open_page(url, page):
-    """The page's window.sparseliteResult (plus its status line), after a screenshot into test-artifacts/."""
+def open_page(url, page, *options, shot=None):
+    """What the page shows (check_page.mjs: its result, status, text, tables), after a full-page screenshot
+    into test-artifacts/ (the path is printed: pytest -s shows it)."""
     os.makedirs(ARTIFACTS, exist_ok=True)
-    shot = os.path.join(ARTIFACTS, page.replace(".html", ".png"))
+    name = os.path.basename(page).split("#")[0]
+    shot = os.path.join(ARTIFACTS, shot or name.replace(".html", ".png"))
     result = subprocess.run([shutil.which("node"), os.path.join(ROOT, "samples", "browser", "check_page.mjs"),
-                             f"{url}/{page}", shot], capture_output=True, text=True, timeout=600,
+                             f"{url}/{page}", shot, *options], capture_output=True, text=True, timeout=600,
                             env=dict(os.environ, PLAYWRIGHT_DIR=os.path.join(NPM, "playwright-core")))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert "error" not in report, report
     assert os.path.getsize(shot) > 10000
+    print(f"screenshot: {shot}")
     return report
 
 
-@pytest.mark.parametrize("page", ["index.html", "plain.html"])
-def test_page_classifies_like_native(server, page):
-    out, url = server
-    report = open_page(url, page)
+def softmax(logits):
+    p = np.exp(logits - logits.max())
+    return p / p.sum()
+
+
+def check_classified(out, report, names):
+    """Each model's logits are the native run's on the page's input; top-5 names and probabilities and the
+    agreement are what numpy makes of them; the page shows the median latency."""
     x = np.asarray(report["input"], np.float32).reshape(1, 3, 224, 224)
-    (native,) = sparselite.load(os.path.join(out, "model.slite")).run(x)
-    logits = np.asarray(report["logits"], np.float32)
-    assert rel_err(logits, native.ravel()) < 1e-4
-    assert report["top5"][0]["index"] == int(native.argmax())
-    assert report["top5"][0]["index"] in (281, 282, 285)  # a cat, as torch says of this photo
-    assert "done in" in report["status"]
+    for kind in ("dense", "sparse"):
+        shown = report[kind]
+        (native,) = sparselite.load(os.path.join(out, f"{kind}.slite")).run(x)
+        assert rel_err(np.asarray(shown["logits"], np.float32), native.ravel()) < 1e-4
+        p = softmax(native.ravel().astype(np.float64))
+        assert [t["index"] for t in shown["top5"]] == list(np.argsort(-p)[:5])
+        assert all(t["name"] == names[t["index"]] and abs(t["p"] - p[t["index"]]) < 1e-4 for t in shown["top5"])
+        assert shown["ms"] > 0 and shown["runs"] == 15 and shown["threads"] == 1
+        assert f"{shown['ms']:.1f} ms median of 15 runs" in report["text"]   # what a person reads
+        assert "wasm_simd128" in shown["kernels"] and shown["top5"][0]["name"] in report["text"]
+    dense, sparse = ([t["index"] for t in report[k]["top5"]] for k in ("dense", "sparse"))
+    assert report["agreement"] == {"sameTop1": dense[0] == sparse[0], "shared": len(set(dense) & set(sparse))}
+    assert "Agreement:" in report["text"] and ("without fine-tuning" in report["text"]) == (dense[0] != sparse[0])
+    return x
+
+
+@pytest.mark.parametrize("page", ["index.html", "plain.html"])
+def test_page_classifies_like_native(server, page, tmp_path):
+    """index.html (Pyodide) and plain.html (sparselite.mjs): the photo's top-1 is a cat, by name; dense and
+    sparse side by side with their agreement, median latency, kernels and the per-op chart; then another
+    photo, picked with the file input (plain.html) or dropped on the page (index.html)."""
+    from skimage import data, io
+
+    out, url = server
+    names = json.load(open(os.path.join(out, "imagenet_classes.json")))
+    pick = tmp_path / "coffee.png"
+    io.imsave(pick, data.coffee(), check_contrast=False)
+    report = open_page(url, page, "--pick" if page == "plain.html" else "--drop", str(pick))
+    check_classified(out, report, names)
+    top1 = report["dense"]["top5"][0]
+    assert "cat" in top1["name"] and 281 <= top1["index"] <= 285, top1   # a cat, as torch says of this photo
+    ops = sparselite.load(os.path.join(out, "sparse.slite")).profile(np.zeros((1, 3, 224, 224), np.float32), runs=1)
+    assert [op["name"] for op in report["sparse"]["ops"]] == [op.name for op in ops]
+    assert "spmm r=4" in report["text"] and "depthwise" in report["text"]   # the chart's legend
+    picked = report["picked" if page == "plain.html" else "dropped"]
+    assert picked["input"] != report["input"]
+    check_classified(out, picked, names)
+    assert "cat" not in picked["dense"]["top5"][0]["name"]
+
+
+def test_pages_fit_a_phone_screen(server):
+    """The layout stacks at 390 px: nothing wider than the window."""
+    out, url = server
+    report = open_page(url, "plain.html", "--width", "390", shot="plain-phone.png")
+    assert report["dense"]["top5"][0]["name"] in report["text"] and report["scroll_width"] <= 390
+
+
+def test_profile_report_in_chromium(server, tmp_path):
+    """The HTML profile report (sparselite profile --html) as a person sees it: its header names the CPU,
+    ISA, threads, runs and latency; its kernel-family subtotals add up to its own per-op total (arithmetic on
+    the numbers the page shows); and the comparison page lists every layer of both runs."""
+    from sparselite.profiler import html_compare, html_report
+
+    out, _ = server
+    x = np.zeros((1, 3, 224, 224), np.float32)
+    sparse, dense = (sparselite.load(os.path.join(out, f"{k}.slite")).profile_report(x, runs=3, warmup=1, name=k)
+                     for k in ("sparse", "dense"))
+    (tmp_path / "report.html").write_text(html_report(sparse))
+    (tmp_path / "compare.html").write_text(html_compare(dense, sparse))
+    report = open_page(f"file://{tmp_path}", "report.html", "--static")
+    for text in ("LATENCY P50", "P90 / P99", "CPU", "ISA", "THREADS", "RUNS", " ".join(sparselite.cpu_isa())):
+        assert text in report["text"], text
+    families = report["tables"]["families"]
+    body = [row for row in families if row["section"] == "TBODY"]
+    (total,) = [row for row in families if row["section"] == "TFOOT"]
+    assert {row["cells"][0] for row in body} >= {"stem / gemm", "depthwise", "spmm r=4"}
+    shown = [float(row["cells"][2]) for row in body]
+    assert abs(sum(shown) - float(total["cells"][2])) <= 0.0005 * (len(shown) + 1)   # rounding to 3 decimals
+    assert abs(sum(float(row["data"]["ms"]) for row in body) - float(total["data"]["ms"])) < 1e-9
+    assert abs(sum(float(row["cells"][3].rstrip("%")) for row in body) - 100) < 0.1 * len(body)
+    ops = [row for row in report["tables"]["ops"] if row["section"] == "TBODY"]
+    assert len(ops) == len(sparse["ops"])
+    assert abs(sum(float(row["data"]["ms"]) for row in ops) - float(total["data"]["ms"])) < 1e-9
+    compare = open_page(f"file://{tmp_path}", "compare.html", "--static")
+    assert all(op["name"] in compare["text"] for op in sparse["ops"]) and "Layer by layer" in compare["text"]
 
 
 def test_profile_page_profiles_in_both_engines(server):
@@ -78,10 +138,13 @@ def test_profile_page_profiles_in_both_engines(server):
     path = os.path.join(out, "sparse.slite")
     x = np.zeros((1, 3, 224, 224), np.float32)
     native_ops = sparselite.load(path).profile_report(x, runs=1, warmup=0)["ops"]
-    assert_wasm_profile(report["js"], native_ops)
+    # The site ships both builds (so does the Pyodide wheel) and Chromium has relaxed SIMD on, so both
+    # engines run the relaxed one (test_wasm.py tests the choice and the SIMD128 fallback).
+    assert_wasm_profile(report["js"], native_ops, "wasm_relaxed_simd")
     pyodide = report["pyodide"]
-    assert_wasm_profile(pyodide["report"]["ops"], native_ops)
+    assert "wasm_relaxed_simd" in pyodide["report"]["machine"]["isa"]
+    assert_wasm_profile(pyodide["report"]["ops"], native_ops, "wasm_relaxed_simd")
     assert [(op["name"], op["kernel"]) for op in pyodide["profile"]] == [
         (op["name"], op["kernel"]) for op in pyodide["report"]["ops"]]
     assert sum(op["ms"] for op in pyodide["profile"]) > 0 and "latency ms: p50" in pyodide["table"]
-    assert report["status"].startswith("done")
+    assert report["status"].startswith("done") and "spmm r=4" in report["text"]

@@ -32,12 +32,76 @@ def test_inspect_reports_sparsity_flops_and_size(tmp_path):
     result = _cli("inspect", str(path))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    pointwise = next(l for l in lines if l.split()[1] == "CONV2D" and " 4 " in l)
+    pointwise = next(l for l in lines if l.split()[1:2] == ["CONV2D"] and " 4 " in l)
     assert "0.250" in pointwise
     # 1x1 conv: 2 * 32 out * 64 px * 16 in = 65536 dense FLOPs; 25% kept
     assert "0.07" in pointwise and "0.02" in pointwise
     assert "file" in lines[-2] or "file" in result.stdout
     assert "metadata labels: a,b,c" in result.stdout
+
+
+def test_inspect_lists_graph_inputs_and_outputs_and_whole_names(tmp_path):
+    from helpers import tiny_encoder
+
+    _, converted = tiny_encoder()
+    path = converted.save(tmp_path / "enc.slite")
+    result = _cli("inspect", str(path))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["name", "shape", "dtype", "layout"]
+    assert lines[1].split() == ["input", "ids", "[2,", "seq<=12]", "int64", "-"]
+    assert lines[2].split() == ["input", "mask", "[2,", "seq<=12]", "int64", "-"]
+    assert sum(line.startswith("output") for line in lines[:6]) == 2
+    image = tmp_path / "m.slite"
+    _small_model(image)
+    first = _cli("inspect", str(image)).stdout.splitlines()[1].split()
+    assert first[0] == "input" and first[-2:] == ["float32", "NCHW"] and "".join(first[2:6]) == "[1,3,8,8]"
+    long_name = "encoder_layer_with_a_long_name.attention_output_projection_dense"
+    net = torch.nn.Sequential()
+    net.add_module("encoder_layer_with_a_long_name", torch.nn.Sequential())
+    net.encoder_layer_with_a_long_name.add_module("attention_output_projection_dense", torch.nn.Linear(4, 4))
+    from_torch(net.eval(), torch.zeros(1, 4)).save(tmp_path / "long.slite")
+    assert long_name in _cli("inspect", str(tmp_path / "long.slite")).stdout
+
+
+def test_run_feeds_inputs_by_name_and_shape_and_warns_about_threads(tmp_path):
+    from helpers import tiny_encoder
+
+    net, converted = tiny_encoder()
+    path = converted.save(tmp_path / "enc.slite")
+    ids = np.random.default_rng(0).integers(0, 40, (2, 7))
+    np.save(tmp_path / "ids.npy", ids)
+    np.save(tmp_path / "mask.npy", np.ones_like(ids))
+    result = _cli("run", str(path), "--input", f"mask={tmp_path / 'mask.npy'}", "--input", f"ids={tmp_path / 'ids.npy'}",
+                  "--output", str(tmp_path / "h.npy"))
+    assert result.returncode == 0, result.stderr
+    with torch.no_grad():
+        ref, _ = net(torch.from_numpy(ids), torch.ones_like(torch.from_numpy(ids)))
+    assert np.allclose(np.load(tmp_path / "h.npy"), ref.numpy(), rtol=1e-4, atol=1e-5)
+    shaped = _cli("run", str(path), "--shape", "ids=2x5", "--shape", "mask=2x5")
+    assert shaped.returncode == 0 and "shape [2, 5, 16]" in shaped.stdout, shaped.stderr
+    for args, message in ((["--shape", "ids=2by5"], "NAME=1x3x224x224"), (["--shape", "nope=2x5"], "no input 'nope'"),
+                          (["--input", f"ids={tmp_path / 'ids.npy'}", "--shape", "ids=2x5"], "both --input and --shape")):
+        bad = _cli("run", str(path), *args)
+        assert bad.returncode == 1 and message in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+    threads = str((os.cpu_count() or 1) + 1)
+    busy = _cli("run", str(path), "--threads", threads)
+    assert busy.returncode == 0 and f"--threads {threads} is more than the" in busy.stderr
+
+
+def test_every_option_has_help():
+    """Each option and argument of every command says what it is for in --help."""
+    import re
+
+    for command in ("inspect", "convert", "ops", "run", "profile", "bench", "build-runtime"):
+        result = _cli(command, "--help")
+        assert result.returncode == 0
+        lines = result.stdout.splitlines()
+        body = lines[next(i for i, line in enumerate(lines) if line.startswith(("positional", "options"))):]
+        for i, line in enumerate(body):
+            if re.match(r"  \S", line):   # an option or argument: its help follows on the line or the next
+                inline = re.match(r"  \S.*?\s{2,}\S", line)
+                assert inline or (i + 1 < len(body) and re.match(r"\s{10,}\S", body[i + 1])), (command, line)
 
 
 def test_run_writes_output(tmp_path):

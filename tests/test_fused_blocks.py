@@ -226,3 +226,36 @@ def test_interleaved_branches_fuse_where_inputs_are_ready():
     (y,) = model.run(x)
     assert rel_err(y, ref) < 1e-5
     assert np.array_equal(y, sparselite.load(data, fuse=False).run(x)[0])
+
+
+@pytest.mark.parametrize("pads,folded", [((0, 0, 0, 0, 0, 8, 0, 0), True),    # BlazeFace: channels padded after
+                                         ((0, 3, 0, 0, 0, 5, 0, 0), True),    # and on both sides
+                                         ((0, 0, 0, 0, 0, 8, 1, 0), False)])  # rows too, then cropped: not ready
+@pytest.mark.parametrize("batch", [1, 2])
+def test_channel_padding_folds_into_the_residual(pads, folded, batch):
+    """CONV2D -> ADD(conv, PAD(x) along channels with zeros) -> RELU: the convolution adds x to its
+    padded channels' range and only clamps the others; the PAD never runs."""
+    g = np.random.default_rng(6)
+    c, h, w = 8, 11, 13
+    x = g.standard_normal((batch, c, h, w)).astype(np.float32)
+    padded = np.pad(x, [(pads[i], pads[i + 4]) for i in range(4)])
+    wt = g.standard_normal((padded.shape[1], c, 3, 3)).astype(np.float32)
+    graph = Graph()
+    graph.add_input("x", x.shape)
+    y = graph.add_op("CONV2D", ["x", graph.add_const("w", wt)], (batch, padded.shape[1], h, w), name="conv",
+                     options=dict(padding=(1, 1, 1, 1)))
+    p = graph.add_op("PAD", ["x"], padded.shape, name="pad", options=dict(pads=list(pads), value=0.0))
+    if not folded:  # rows padded too: crop back to the convolution's shape
+        p = graph.add_op("SLICE", [p], (batch, padded.shape[1], h, w), name="crop",
+                         options=dict(begin=[0, 0, 0, 0], step=[1, 1, 1, 1]))
+        padded = padded[:, :, :h, :w]
+    graph.outputs.append(graph.add_op("ADD", [y, p], (batch, padded.shape[1], h, w), name="add",
+                                      options=dict(activation="RELU")))
+    run_all(graph, sparse=False)
+    data = serialize(graph)
+    model = sparselite.load(data)
+    assert sorted(fused_members(model, x)) == (["add", "pad"] if folded else [])
+    ref = np.maximum(conv2d_ref(x, wt, None, (1, 1), (1, 1), (1, 1, 1, 1), 1) + padded, 0)
+    (out,) = model.run(x)
+    assert rel_err(out, ref) < 1e-5
+    assert np.array_equal(out, sparselite.load(data, fuse=False).run(x)[0])

@@ -2,6 +2,7 @@
 JSON schema for Python and the sparselite-bench binary (`sparselite profile --from`)."""
 import json
 import os
+import re
 import subprocess
 
 import numpy as np
@@ -15,7 +16,8 @@ from sparselite.converters import from_torch, prune_groups, zoo
 from sparselite.converters.ir import Graph
 from sparselite.converters.passes import run_all
 from sparselite.converters.writer import serialize
-from sparselite.profiler import chrome_trace, format_table, html_report, load_profile
+from sparselite.profiler import (chrome_trace, family_totals, format_summary, format_table, html_report,
+                                 kernel_family, load_profile, ops_total_ms)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -77,7 +79,8 @@ def test_cli_writes_json_trace_html_and_reads_them_back(mbv2, tmp_path, capsys):
     trace = json.loads(out["trace"].read_text())
     assert [e["name"] for e in trace["traceEvents"]] == [op["name"] for op in profile["ops"]]
     assert all(e["ph"] == "X" and e["dur"] >= 0 for e in trace["traceEvents"])
-    assert "<svg" in out["html"].read_text() and "features.2.conv.0.0" in out["html"].read_text()
+    page = out["html"].read_text()
+    assert "features.2.conv.0.0" in page and "Time by kernel family" in page and "http" not in page  # self-contained
     assert cli(["profile", "--from", str(out["json"])]) == 0
     assert capsys.readouterr().out == first  # the same report from the saved JSON
     assert format_table(profile) in first and chrome_trace(profile) == trace and html_report(profile)
@@ -99,10 +102,48 @@ def test_bench_binary_json_has_the_same_schema(mbv2, tmp_path, capsys):
     assert "latency ms: p50" in capsys.readouterr().out
 
 
+def test_bench_binary_and_bench_command_agree_on_options_and_summary(mbv2, tmp_path, capsys):
+    """sparselite-bench --help; the same input options and the same summary as `sparselite bench` (op-type
+    totals, latency, memory, ISA names), and both warn when threads outnumber the cores."""
+    path, _ = mbv2
+    assert cli(["build-runtime", "--target", "x86_64", "--out", str(tmp_path / "rt")]) == 0
+    bench = str(tmp_path / "rt" / "sparselite-bench")
+    usage = subprocess.run([bench, "--help"], capture_output=True, text=True)
+    assert usage.returncode == 0
+    for option in ("--runs", "--warmup", "--threads", "--input", "--shape", "--fuse", "--output", "--json"):
+        assert option in usage.stdout
+    np.save(tmp_path / "x.npy", np.zeros((1, 3, 224, 224), np.float32))
+    threads = str((os.cpu_count() or 1) + 1)
+    args = [str(path), "--runs", "2", "--warmup", "0", "--threads", threads, "--input", f"input={tmp_path / 'x.npy'}"]
+    native = subprocess.run([bench, *args], capture_output=True, text=True)
+    assert native.returncode == 0, native.stderr
+    capsys.readouterr()
+    assert cli(["bench", *args]) == 0
+    python = capsys.readouterr()
+    for err in (native.stderr, python.err):
+        assert f"--threads {threads} is more than the" in err
+    summary = native.stdout[native.stdout.index("op type"):].splitlines()
+    ours = python.out.splitlines()
+
+    def shape(lines):   # the words; numbers, paths and the op-type rows (ordered by time) left out
+        return [" ".join(w for w in line.replace(";", " ").split() if w.isalpha() or w in ("p50", "p90", "p99"))
+                for line in lines if not line.startswith("model:") and not line.split()[0].isupper()]
+
+    assert shape(summary) == shape(ours)
+
+    def type_counts(lines):   # op type -> ops; the order follows the times, which vary run to run
+        return {line.split()[0]: line.split()[1] for line in lines[1:] if line.split()[0].isupper()}
+
+    assert type_counts(summary) == type_counts(ours) and len(type_counts(ours)) == 5
+    isa = "ISA " + " ".join(sparselite.cpu_isa())
+    assert isa in native.stdout and isa in python.out and "ISA bits" not in native.stdout
+
+
 def test_bench_command_and_bad_profile(mbv2, tmp_path, capsys):
     path, _ = mbv2
     assert cli(["bench", str(path), "--runs", "3", "--warmup", "1"]) == 0
-    assert "latency ms: p50" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "latency ms: p50" in out and "memory: arena" in out and "CONV2D" in out
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
     assert cli(["profile", "--from", str(bad)]) == 1
@@ -126,3 +167,54 @@ def test_every_op_names_a_kernel_the_isa_mask_allows(isa, suffixes):
     allowed = suffixes or tuple(f"__{i}" for i in sparselite.cpu_isa()) + ("__scalar",)
     for op in ops:
         assert not op.kernel or (op.kernel in registry and op.kernel.endswith(allowed)), (op.op, op.kernel)
+
+
+def test_report_groups_time_by_kernel_family(mbv2):
+    """Families from the kernels (stem gemm, depthwise, spmm by r, elementwise, data movement); their
+    subtotals are the per-op total (arithmetic); header, density and r in the table."""
+    path, x = mbv2
+    profile = sparselite.load(path).profile_report(x, runs=2, warmup=0, name="mbv2")
+    families = {kernel_family(op) for op in profile["ops"]}
+    assert families == {"stem / gemm", "depthwise", "spmm r=4", "elementwise", "data movement"}
+    assert kernel_family(profile["ops"][0]) == "stem / gemm"
+    assert all(kernel_family(op) == "spmm r=4" for op in profile["ops"] if "spmm" in op["kernel"])
+    totals = family_totals(profile)
+    assert [f for f, _, _ in totals] == ["stem / gemm", "depthwise", "spmm r=4", "elementwise", "data movement"]
+    assert sum(n for _, _, n in totals) == len(profile["ops"])
+    assert abs(sum(ms for _, ms, _ in totals) - ops_total_ms(profile)) < 1e-9
+    table = format_table(profile)
+    for text in ("ISA " + " ".join(sparselite.cpu_isa()), "1 threads", "2 runs after 0 warm-up", "latency ms: p50",
+                 "time by kernel family", "spmm r=4", "per-op total"):
+        assert text in table, text
+    pointwise = next(line for line in table.splitlines() if line.startswith("features.1.conv.1 "))
+    assert " 0.10 " in pointwise and " 4 " in pointwise   # density and r
+    rows = re.findall(r"^  (.+?)\s+(\d+) ops\s+([\d.]+) ms\s+([\d.]+)%", table, re.M)
+    *families, total = rows
+    assert [r[0] for r in families] == [f for f, _, _ in totals] and total[0] == "per-op total"
+    assert abs(sum(float(r[2]) for r in families) - float(total[2])) <= 0.0005 * len(rows)   # shown to 3 decimals
+    assert abs(sum(float(r[3]) for r in families) - 100) < 0.05 * len(rows)
+    summary = format_summary(profile)
+    assert summary.splitlines()[1].startswith("CONV2D") and "process peak RSS" in summary
+
+
+def test_compare_two_runs_layer_by_layer(mbv2, tmp_path, capsys):
+    """profile --from dense.json --from sparse.json: every op of both, its family and density in each run."""
+    path, x = mbv2
+    dense = from_torch(zoo.mobilenet_v2(), torch.zeros(1, 3, 224, 224)).save(tmp_path / "dense.slite")
+    runs = []
+    for model in (dense, path):
+        runs.append(tmp_path / f"{os.path.basename(str(model))}.json")
+        assert cli(["profile", str(model), "--runs", "2", "--warmup", "0", "--json", str(runs[-1])]) == 0
+    capsys.readouterr()
+    html_path = tmp_path / "compare.html"
+    assert cli(["profile", "--from", str(runs[0]), "--from", str(runs[1]), "--html", str(html_path)]) == 0
+    out = capsys.readouterr().out
+    assert "A: dense.slite" in out and "B: mbv2.slite" in out and "A's speed at p50" in out
+    row = next(line for line in out.splitlines() if line.startswith("features.1.conv.1 "))
+    assert "stem / gemm" in row and "1.00" in row and "spmm r=4" in row and "0.10" in row
+    ops = load_profile(runs[1])["ops"]
+    assert sum(1 for line in out.splitlines() if line.split()[:1] and line.split()[0] in {o["name"] for o in ops}) \
+        == len(ops)
+    assert "Layer by layer" in html_path.read_text()
+    assert cli(["profile", "--from", str(runs[0]), "--from", str(runs[1]), "--json", str(tmp_path / "x.json")]) == 1
+    assert "comparing" in capsys.readouterr().err

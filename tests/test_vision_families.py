@@ -107,3 +107,30 @@ def test_onnx_path_matches_onnxruntime(x):
     (y,) = sparselite.load(converted.to_bytes()).run(x.numpy())
     ref = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
     assert rel_err(y, ref) < 1e-4
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_swin_blocks_match_torch_and_onnxruntime(version):
+    """A shifted Swin block at a small size: the in-place window mask (folded), roll, relative
+    position bias, and for V2 the cosine attention (vector norms, clamp_min) and its log-spaced
+    position table MLP, through from_torch against torch and from_onnx against ONNX Runtime."""
+    import onnxruntime as ort
+
+    zoo.allow_torchvision_import()
+    from torchvision.models.swin_transformer import SwinTransformerBlock, SwinTransformerBlockV2
+
+    torch.manual_seed(0)
+    block = (SwinTransformerBlock if version == 1 else SwinTransformerBlockV2)(32, 2, [4, 4], [2, 2]).eval()
+    with torch.no_grad():
+        for p in block.parameters():   # random biases and norm affines too
+            p.add_(0.1 * torch.randn(p.shape))
+    x = torch.randn(1, 12, 8, 32, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        ref = block(x).numpy()
+    (y,) = sparselite.load(from_torch(block, x).to_bytes()).run(x.numpy())
+    assert rel_err(y, ref) < 1e-5
+    buf = io.BytesIO()
+    torch.onnx.export(block, (x,), buf, input_names=["input"], opset_version=17, dynamo=False)
+    (y,) = sparselite.load(from_onnx(buf.getvalue()).to_bytes()).run(x.numpy())
+    theirs = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
+    assert rel_err(y, theirs) < 1e-5

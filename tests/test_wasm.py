@@ -1,5 +1,6 @@
-"""The WebAssembly build (wasm/build.sh): SIMD128 microkernels against the C references,
-and the runtime module giving the native outputs, run from pytest in wasmtime."""
+"""The WebAssembly builds (wasm/build.sh), SIMD128 and relaxed SIMD: their microkernels against the C
+references, and the runtime modules giving the native outputs, run from pytest in wasmtime and Node
+(Node 20 runs relaxed SIMD behind --experimental-wasm-relaxed-simd)."""
 import json
 import os
 import re
@@ -17,6 +18,16 @@ from sparselite.converters import from_torch, prune_groups, zoo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 wasmtime = pytest.importorskip("wasmtime", reason="pip install wasmtime (the dev extra has it)")
+# Build file suffix -> the best ISA it runs and the names cpu_isa() gives there.
+BUILDS = {"": ("wasm_simd128", ["wasm_simd128"]),
+          "-relaxed": ("wasm_relaxed_simd", ["wasm_simd128", "wasm_relaxed_simd"])}
+RELAXED_NODE_FLAG = "--experimental-wasm-relaxed-simd"
+
+
+def wasm_engine():
+    config = wasmtime.Config()
+    config.wasm_relaxed_simd = True
+    return wasmtime.Engine(config)
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +43,7 @@ def dist(tmp_path_factory):
 
 def run_command(path, args=(), dirs=()):
     """Runs a WASI command module; returns (exit code, stdout, stderr)."""
-    engine = wasmtime.Engine()
+    engine = wasm_engine()
     linker = wasmtime.Linker(engine)
     linker.define_wasi()
     store = wasmtime.Store(engine)
@@ -52,17 +63,23 @@ def run_command(path, args=(), dirs=()):
     return code, open(out).read(), open(err).read()
 
 
-def test_simd128_microkernels_against_reference(dist):
-    code, out, err = run_command(dist / "kernel_test.wasm")
-    assert code == 0, out + err[-3000:]
-    assert int(out.split(" passed")[0]) > 500 and " 0 failed" in out
+def test_microkernels_of_both_builds_against_reference(dist):
+    """The relaxed build's kernel test runs its relaxed kernels and its SIMD128 ones (the fallback
+    of an isa mask): more checks than the SIMD128 build's, all passing."""
+    passed = {}
+    for suffix in BUILDS:
+        code, out, err = run_command(dist / f"kernel_test{suffix}.wasm")
+        assert code == 0, out + err[-3000:]
+        assert " 0 failed, 0 kernels this CPU cannot run" in out, out
+        passed[suffix] = int(out.split(" passed")[0])
+    assert passed[""] > 500 and passed["-relaxed"] > 1.3 * passed[""]
 
 
 class WasmModel:
     """The runtime module driven through its exported C API, as a JS host would."""
 
     def __init__(self, wasm_path, data, fuse=-1):
-        engine = wasmtime.Engine()
+        engine = wasm_engine()
         linker = wasmtime.Linker(engine)
         linker.define_wasi()
         self.store = wasmtime.Store(engine)
@@ -99,27 +116,29 @@ class WasmModel:
         return np.frombuffer(self.memory.read(self.store, ptr, ptr + 4 * out_count), np.float32)
 
 
+@pytest.mark.parametrize("suffix", BUILDS)
 @pytest.mark.parametrize("density", [1.0, 0.1])
-def test_mobilenet_in_wasm_matches_native(dist, density):
+def test_mobilenet_in_wasm_matches_native(dist, density, suffix):
     model = zoo.mobilenet_v2()
     if density < 1.0:
         prune_groups(model, density, group=4)
     x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
     data = from_torch(model, torch.from_numpy(x)).to_bytes()
     (native,) = sparselite.load(data).run(x)
-    wasm = WasmModel(dist / "sparselite.wasm", data).run(x, native.size)
+    wasm = WasmModel(dist / f"sparselite{suffix}.wasm", data).run(x, native.size)
     assert rel_err(wasm, native.ravel()) < 1e-4
     x[0, 2, 50, 60] = np.nan  # one NaN pixel reaches every output, as natively (tests/test_nonfinite.py)
-    assert np.isnan(WasmModel(dist / "sparselite.wasm", data).run(x, native.size)).all()
+    assert np.isnan(WasmModel(dist / f"sparselite{suffix}.wasm", data).run(x, native.size)).all()
 
 
+@pytest.mark.parametrize("suffix", BUILDS)
 @pytest.mark.parametrize("case", [0, 1, 4])
-def test_fused_blocks_in_wasm_match_unfused_native(dist, case):
-    """Every fused-block path (in place, per-band depthwise, stride 2, sparse, residual) in WASM
-    SIMD128, in bands of 2 rows, against the native runtime run unfused."""
+def test_fused_blocks_in_wasm_match_unfused_native(dist, case, suffix):
+    """Every fused-block path (in place, per-band depthwise, stride 2, sparse, residual) in both
+    WASM builds, in bands of 2 rows, against the native runtime run unfused."""
     data, x, _ = inverted_residual(FUSED_CASES[case])
     (native,) = sparselite.load(data, fuse=False).run(x)
-    wasm = WasmModel(dist / "sparselite.wasm", data, fuse=2).run(x, native.size)
+    wasm = WasmModel(dist / f"sparselite{suffix}.wasm", data, fuse=2).run(x, native.size)
     assert rel_err(wasm, native.ravel()) < 1e-5
 
 
@@ -149,47 +168,65 @@ PROFILE_FIELDS = ("name", "type", "flops", "dense_flops", "group_size", "weight_
                   "fused_into")
 
 
-def assert_wasm_profile(ops, native_ops):
+def assert_wasm_profile(ops, native_ops, isa="wasm_simd128"):
     """Per-op profiles read from the WASM runtime (JS camelCase or Python keys) against the native
     run's: the same ops, FLOPs and bytes (decoded through the generated struct layout), real times,
-    and every group-sparse 1x1 conv on a SIMD128 spmm kernel."""
+    and every group-sparse 1x1 conv on a spmm kernel of the build's best ISA."""
     ops = [{re.sub("[A-Z]", lambda m: "_" + m[0].lower(), key): value for key, value in op.items()} for op in ops]
     assert [[op[k] for k in PROFILE_FIELDS] for op in ops] == [[op[k] for k in PROFILE_FIELDS] for op in native_ops]
     assert all(op["ms"] >= 0 for op in ops) and sum(op["ms"] for op in ops) > 0
     sparse = [op for op in ops if op["type"] == "CONV2D" and op["group_size"]]
     assert len(sparse) == 34  # every 1x1 conv of MobileNetV2
     slow = {op["name"]: op["kernel"] for op in sparse
-            if "spmm" not in op["kernel"] or "__wasm_simd128" not in op["kernel"]}
-    assert not slow, f"group-sparse 1x1 convs not on a WASM SIMD128 spmm kernel: {slow}"
+            if "spmm" not in op["kernel"] or not op["kernel"].endswith(f"__{isa}")}
+    assert not slow, f"group-sparse 1x1 convs not on a {isa} spmm kernel: {slow}"
 
 
-def run_node(dist, slite_path, x, tmp_path, profile_runs=0):
+def run_node(dist, slite_path, x, tmp_path, profile_runs=0, relaxed=False):
+    """run_node.mjs on sparselite.wasm, whose relaxed twin the loader picks where `relaxed` turns
+    relaxed SIMD on in Node 20."""
     node = shutil.which("node")
     assert node, "the JS loader test needs Node.js >= 18 (node on PATH)"
     x_path, y_path = tmp_path / "x.f32", tmp_path / "y.f32"
     x.astype(np.float32).tofile(x_path)
     profile = ["--profile", str(profile_runs)] if profile_runs else []
-    result = subprocess.run([node, os.path.join(ROOT, "wasm", "run_node.mjs"), *profile, str(dist / "sparselite.wasm"),
-                             str(slite_path), str(x_path), str(y_path)], capture_output=True, text=True, timeout=300)
+    flags = [RELAXED_NODE_FLAG] if relaxed else []
+    result = subprocess.run([node, *flags, os.path.join(ROOT, "wasm", "run_node.mjs"), *profile,
+                             str(dist / "sparselite.wasm"), str(slite_path), str(x_path), str(y_path)],
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     return report, (np.fromfile(y_path, np.float32) if "error" not in report else None)
 
 
-def test_js_loader_in_node_matches_native(dist, pruned_mbv2, tmp_path):
+@pytest.mark.parametrize("relaxed", [False, True])
+def test_js_loader_in_node_matches_native(dist, pruned_mbv2, tmp_path, relaxed):
+    """sparselite.mjs picks the relaxed build exactly where the engine validates relaxed SIMD."""
     path, x, native, _ = pruned_mbv2
-    report, y = run_node(dist, path, x, tmp_path)
+    report, y = run_node(dist, path, x, tmp_path, relaxed=relaxed)
     assert report["inputs"] == [{"name": "input", "dtype": "float32", "shape": [1, 3, 224, 224],
                                  "maxShape": [1, 3, 224, 224], "dynamicAxes": []}]
-    assert report["shape"] == [1, 1000] and report["isa"] == 8  # SL_ISA_WASM_SIMD128
+    build, isa = BUILDS["-relaxed" if relaxed else ""]
+    assert report["shape"] == [1, 1000] and report["build"] == build and report["isa"] == isa
     assert rel_err(y, native.ravel()) < 1e-4
 
 
-def test_js_loader_profiles_per_op(dist, pruned_mbv2, tmp_path):
+def test_js_loader_falls_back_to_simd128_without_the_relaxed_file(dist, pruned_mbv2, tmp_path):
+    """A deployment that copied sparselite.wasm only still loads, on SIMD128, where relaxed SIMD is on."""
+    path, x, native, _ = pruned_mbv2
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(dist / "sparselite.wasm", alone / "sparselite.wasm")
+    report, y = run_node(alone, path, x, tmp_path, relaxed=True)
+    assert report["build"] == "wasm_simd128" and rel_err(y, native.ravel()) < 1e-4
+
+
+@pytest.mark.parametrize("relaxed", [False, True])
+def test_js_loader_profiles_per_op(dist, pruned_mbv2, tmp_path, relaxed):
     """model.profile in sparselite.mjs (Node): sl_op_profile_t read by field name, a clock without BigInt."""
     path, x, _, native_ops = pruned_mbv2
-    report, _ = run_node(dist, path, x, tmp_path, profile_runs=3)
-    assert_wasm_profile(report["profile"], native_ops)
+    report, _ = run_node(dist, path, x, tmp_path, profile_runs=3, relaxed=relaxed)
+    assert_wasm_profile(report["profile"], native_ops, BUILDS["-relaxed" if relaxed else ""][0])
 
 
 def test_js_loader_reports_bad_files(dist, tmp_path):
@@ -209,8 +246,9 @@ def pyodide_dir():
     return path
 
 
-def run_pyodide(dist, pyodide_dir, slite_path, inputs, tmp_path, profile_runs=0, out_dtype=np.float32):
-    """Runs the model in Pyodide on {name: array}; returns the report and the first output (of out_dtype)."""
+def run_pyodide(dist, pyodide_dir, slite_path, inputs, tmp_path, profile_runs=0, out_dtype=np.float32, relaxed=False):
+    """Runs the model in Pyodide on {name: array}; returns the report and the first output (of out_dtype).
+    relaxed: relaxed SIMD on in Node, so the backend picks the wheel's relaxed build."""
     (wheel,) = dist.glob("sparselite_wasm-*-py3-none-any.whl")
     y_path = tmp_path / "y.bin"
     args = []
@@ -218,7 +256,8 @@ def run_pyodide(dist, pyodide_dir, slite_path, inputs, tmp_path, profile_runs=0,
         x.tofile(tmp_path / f"x{i}.bin")
         args.append(f"{name}:{x.dtype}:{'x'.join(map(str, x.shape))}:{tmp_path / f'x{i}.bin'}")
     profile = ["--profile", str(profile_runs)] if profile_runs else []
-    result = subprocess.run([shutil.which("node"), os.path.join(ROOT, "wasm", "run_pyodide.mjs"), *profile, str(wheel),
+    flags = [RELAXED_NODE_FLAG] if relaxed else []
+    result = subprocess.run([shutil.which("node"), *flags, os.path.join(ROOT, "wasm", "run_pyodide.mjs"), *profile, str(wheel),
                              str(slite_path), str(y_path)] + args, capture_output=True, text=True, timeout=600,
                             env=dict(os.environ, PYODIDE_DIR=pyodide_dir))
     assert result.returncode == 0, result.stderr[-3000:]
@@ -226,12 +265,14 @@ def run_pyodide(dist, pyodide_dir, slite_path, inputs, tmp_path, profile_runs=0,
     return report, (np.fromfile(y_path, out_dtype) if "error" not in report else None)
 
 
-def test_python_api_in_pyodide_without_numpy_matches_native(dist, pyodide_dir, pruned_mbv2, tmp_path):
+@pytest.mark.parametrize("relaxed", [False, True])
+def test_python_api_in_pyodide_without_numpy_matches_native(dist, pyodide_dir, pruned_mbv2, tmp_path, relaxed):
     path, x, native, _ = pruned_mbv2
-    report, y = run_pyodide(dist, pyodide_dir, path, {"input": x}, tmp_path)
+    report, y = run_pyodide(dist, pyodide_dir, path, {"input": x}, tmp_path, relaxed=relaxed)
     assert report.get("error") is None, report
     assert report["inputs"] == [["input", [1, 3, 224, 224], "float32", []]]
-    assert report["output_type"] == "Tensor" and report["isa"] == ["wasm_simd128"]  # no numpy in Pyodide here
+    assert report["output_type"] == "Tensor"  # no numpy in Pyodide here
+    assert report["isa"] == BUILDS["-relaxed" if relaxed else ""][1]
     assert rel_err(y, native.ravel()) < 1e-4
 
 

@@ -1,4 +1,4 @@
-"""Writes the Pyodide wheel: the host API (no converters, no cffi) plus sparselite.wasm.
+"""Writes the Pyodide wheel: the host API (no converters, no cffi) plus both sparselite.wasm builds.
 
     python wasm/make_wheel.py <dist dir with sparselite.wasm>
 
@@ -26,9 +26,10 @@ def main(dist):
     ver = version()
     info = f"sparselite_wasm-{ver}.dist-info"
     files = {f"sparselite/{m}": open(os.path.join(SDK, m), "rb").read() for m in MODULES}
-    files["sparselite/sparselite.wasm"] = open(os.path.join(dist, "sparselite.wasm"), "rb").read()
+    for build in ("sparselite.wasm", "sparselite-relaxed.wasm"):  # the backend picks one at import
+        files[f"sparselite/{build}"] = open(os.path.join(dist, build), "rb").read()
     files[f"{info}/METADATA"] = (f"Metadata-Version: 2.1\nName: sparselite-wasm\nVersion: {ver}\n"
-                                 "Summary: sparselite's host API on WebAssembly SIMD128, for Pyodide\n"
+                                 "Summary: sparselite's host API on WebAssembly SIMD128 and relaxed SIMD, for Pyodide\n"
                                  "Requires-Python: >=3.10\n").encode()
     files[f"{info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: sparselite make_wheel\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     files[f"{info}/top_level.txt"] = b"sparselite\n"

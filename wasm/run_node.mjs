@@ -1,6 +1,6 @@
 // Node driver for tests and quick checks: runs a .slite on raw float32 input through sparselite.mjs.
 //   node wasm/run_node.mjs [--profile RUNS] <sparselite.wasm> <model.slite> <input.f32> <output.f32>
-// Prints one JSON line: the specs, output shape, time, ISA bits, and with --profile the per-op
+// Prints one JSON line: the specs, output shape, time, build and ISA names, and with --profile the per-op
 // profile of RUNS runs (model.profile).
 import { readFile, writeFile } from "node:fs/promises";
 import { loadRuntime } from "./sparselite.mjs";
@@ -22,7 +22,7 @@ const t0 = performance.now();
 const [y] = model.run([x]);
 const ms = performance.now() - t0;
 await writeFile(output, Buffer.from(y.data.buffer));
-const report = { inputs: model.inputs, outputs: model.outputs, shape: y.shape, ms, isa: runtime.isa };
+const report = { inputs: model.inputs, outputs: model.outputs, shape: y.shape, ms, build: runtime.build, isa: runtime.isa };
 if (profileRuns) report.profile = model.profile([x], profileRuns);
 console.log(JSON.stringify(report));
 model.free();

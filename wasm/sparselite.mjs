@@ -1,7 +1,8 @@
 // sparselite.mjs: run .slite models with sparselite.wasm from plain JavaScript (a page or Node).
 //
 //   import { loadRuntime } from "./sparselite.mjs";
-//   const runtime = await loadRuntime(new URL("./sparselite.wasm", import.meta.url));
+//   const runtime = await loadRuntime();   // the build beside this file that the engine runs best
+//   runtime.build;   // "wasm_relaxed_simd" (FMA) or "wasm_simd128"; runtime.isa: every ISA name it uses
 //   const model = runtime.load(sliteBytes);           // Uint8Array | ArrayBuffer; verified first
 //   runtime.load(sliteBytes, { maxMemoryBytes: 2 ** 31 });   // the most loading may allocate (default 2 GiB)
 //   runtime.load(sliteBytes, { fuse: 2 });   // fused blocks: true (where they pay), false, or band rows
@@ -13,7 +14,7 @@
 // Tensors cross the boundary in bulk: inputs are copied into the model's arena with one
 // typed-array set, outputs are copied out with one slice. Errors throw with the runtime's message.
 // C structs are read by field name through sparselite_abi.mjs, generated from sparselite.h.
-import { DTYPES, STATUS, STRUCTS } from "./sparselite_abi.mjs";
+import { DTYPES, ISA_BITS, STATUS, STRUCTS } from "./sparselite_abi.mjs";
 
 const ERRNO_BADF = 8;
 const ERRNO_NOSYS = 52;
@@ -66,22 +67,53 @@ function wasiImports(memory) {
   };
 }
 
+// A module whose one function uses f32x4.relaxed_madd: it validates where relaxed SIMD is on
+// (Chromium >= 114, Node >= 22, Node 20 with --experimental-wasm-relaxed-simd).
+const RELAXED_SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 19,
+  1, 17, 0, 65, 0, 253, 17, 65, 0, 253, 17, 65, 0, 253, 17, 253, 133, 2, 11]);
+
+export function relaxedSimdSupported() { return WebAssembly.validate(RELAXED_SIMD_PROBE); }
+
+const isNode = typeof process !== "undefined" && process.versions?.node;
+
+// The bytes of source, or null when there is no such file (a page that deployed one build only).
 async function wasmBytes(source) {
   if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) return source;
-  if (typeof process !== "undefined" && process.versions?.node && !/^https?:/.test(String(source))) {
+  if (isNode && !/^https?:/.test(String(source))) {
     const { readFile } = await import("node:fs/promises");
-    return readFile(source instanceof URL ? source : String(source));
+    try {
+      return await readFile(source instanceof URL ? source : String(source));
+    } catch (err) {
+      if (err.code === "ENOENT") return null;
+      throw err;
+    }
   }
   const response = await fetch(source);
+  if (response.status === 404) return null;
   if (!response.ok) throw new Error(`cannot fetch ${source}: HTTP ${response.status}`);
   return response.arrayBuffer();
 }
 
-export async function loadRuntime(source) {
+// The names of the SL_ISA_* bits in `mask`, as kernels and profiles spell them: ["wasm_simd128"].
+export function isaNames(mask) {
+  return Object.keys(ISA_BITS).filter((name) => mask & ISA_BITS[name]);
+}
+
+// source: the SIMD128 build's URL or path (default: sparselite.wasm beside this file); where
+// relaxedSimd (default: the engine validates a relaxed op), its twin sparselite-relaxed.wasm beside
+// it is loaded instead if present. Bytes of either build load as they are.
+export async function loadRuntime(source = new URL("./sparselite.wasm", import.meta.url),
+  { relaxedSimd = relaxedSimdSupported() } = {}) {
+  let bytes = null;
+  if (relaxedSimd && !(source instanceof ArrayBuffer || ArrayBuffer.isView(source))) {
+    const twin = String(source).replace(/\.wasm$/, "-relaxed.wasm");
+    if (twin !== String(source)) bytes = await wasmBytes(source instanceof URL ? new URL(twin) : twin);
+  }
+  bytes ??= await wasmBytes(source);
+  if (!bytes) throw new Error(`cannot load ${source}: no such file`);
   let exports = null;
   const memory = () => exports.memory;
-  const { instance } = await WebAssembly.instantiate(await wasmBytes(source),
-    { wasi_snapshot_preview1: wasiImports(memory) });
+  const { instance } = await WebAssembly.instantiate(bytes, { wasi_snapshot_preview1: wasiImports(memory) });
   exports = instance.exports;
   exports._initialize();
   return new Runtime(exports);
@@ -90,7 +122,11 @@ export async function loadRuntime(source) {
 class Runtime {
   constructor(exports) { this.exports = exports; }
 
-  get isa() { return this.exports.sl_cpu_isa(); }
+  // The names of the SL_ISA_* bits the kernels may use, e.g. ["wasm_simd128", "wasm_relaxed_simd"].
+  get isa() { return isaNames(this.exports.sl_cpu_isa()); }
+
+  // The build running: "wasm_relaxed_simd" or "wasm_simd128".
+  get build() { return this.isa.includes("wasm_relaxed_simd") ? "wasm_relaxed_simd" : "wasm_simd128"; }
 
   // bytes: Uint8Array | ArrayBuffer of a .slite file. maxMemoryBytes: the most memory loading may
   // allocate (the model's copy of the bytes, weights, arena, scratch); a model needing more throws

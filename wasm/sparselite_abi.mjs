@@ -31,7 +31,8 @@ export const ISA_BITS = {
     "neon": 4,
     "wasm_simd128": 8,
     "avx512": 16,
-    "neon_fp16": 32,
+    "wasm_relaxed_simd": 32,
+    "neon_fp16": 64,
 };
 
 // structs on wasm32 (ILP32): size; per field offset, kind (u32 i32 u64 f64), count, C type

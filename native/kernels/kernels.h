@@ -28,6 +28,11 @@
 #else
 #define SL_ARCH_WASM_SIMD128 0
 #endif
+#if defined(__wasm_relaxed_simd__)
+#define SL_ARCH_WASM_RELAXED_SIMD 1
+#else
+#define SL_ARCH_WASM_RELAXED_SIMD 0
+#endif
 
 typedef struct {
   sl_act_type_t type;

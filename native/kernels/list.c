@@ -8,6 +8,10 @@
 #endif
 #endif
 
+#if SL_ARCH_X86
+#include <cpuid.h>
+#endif
+
 #define SL_UKERNEL(family, name, isa, pixels, rows, efficiency) \
   {#name, SL_FAMILY_##family, isa, pixels, rows, efficiency, {.family = name}},
 const sl_ukernel_t sl_ukernels[] = {
@@ -29,10 +33,19 @@ uint32_t sl_cpu_isa(void) {
   uint32_t isa = SL_ISA_SCALAR;
 #if SL_ARCH_X86
   isa |= SL_ISA_SSE2; /* the x86-64 baseline */
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) isa |= SL_ISA_AVX2_FMA;
-  /* libgcc's check includes the OS saving the zmm and mask registers (XCR0). */
-  if ((isa & SL_ISA_AVX2_FMA) && __builtin_cpu_supports("avx512f")) isa |= SL_ISA_AVX512;
+  /* cpuid itself rather than __builtin_cpu_supports, whose data lives in the compiler's runtime library
+   * (libgcc, compiler-rt) and is not filled in every build (zig cc's wheels saw no AVX). */
+  unsigned a, b, c, d;
+  if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_OSXSAVE) && (c & bit_AVX) && (c & bit_FMA)) {
+    unsigned xcr0_lo, xcr0_hi; /* XCR0: which register states the OS saves */
+    __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    (void)xcr0_hi;
+    bool ymm = (xcr0_lo & 0x06u) == 0x06u, zmm = (xcr0_lo & 0xe6u) == 0xe6u; /* + opmask, zmm0-15, zmm16-31 */
+    if (ymm && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_AVX2)) {
+      isa |= SL_ISA_AVX2_FMA;
+      if (zmm && (b & bit_AVX512F)) isa |= SL_ISA_AVX512;
+    }
+  }
 #endif
 #if SL_ARCH_ARM64
   isa |= SL_ISA_NEON; /* part of the AArch64 baseline */
@@ -44,6 +57,9 @@ uint32_t sl_cpu_isa(void) {
 #endif
 #if SL_ARCH_WASM_SIMD128
   isa |= SL_ISA_WASM_SIMD128; /* validated by the engine when the module loaded */
+#endif
+#if SL_ARCH_WASM_RELAXED_SIMD
+  isa |= SL_ISA_WASM_RELAXED_SIMD; /* likewise: hosts load this build only where it validates */
 #endif
   return isa;
 }

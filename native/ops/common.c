@@ -110,11 +110,20 @@ sl_activation_t sl_activation_split(const sl_activation_t* act, sl_minmax_t* mm)
   return post;
 }
 
-void sl_epilogue_add(sl_model_t* m, sl_epilogue_t* e, const sl_activation_t* act) {
+void sl_epilogue_add_channels(sl_model_t* m, sl_epilogue_t* e, const sl_activation_t* act, size_t first,
+                              size_t channels, size_t plane) {
   e->residual = true;
   e->post = sl_activation_split(act, &e->mm);
+  e->clamp = (sl_activation_t){.type = SL_ACT_CLAMP, .min = e->mm.min, .max = e->mm.max};
+  e->first = first;
+  e->channels = channels;
+  e->plane = plane;
   e->vbinary = sl_op_kernel(m, SL_FAMILY_vbinary, 0);
   e->vunary = sl_op_kernel(m, SL_FAMILY_vunary, 0);
+}
+
+void sl_epilogue_add(sl_model_t* m, sl_epilogue_t* e, const sl_activation_t* act) {
+  sl_epilogue_add_channels(m, e, act, 0, SIZE_MAX, 0);
 }
 
 void sl_epilogue_prelu(sl_model_t* m, sl_epilogue_t* e, const float* slopes, bool per_channel) {
@@ -127,7 +136,11 @@ void sl_epilogue_apply(const sl_epilogue_t* e, float* y, const float* r, size_t 
   static const sl_minmax_t unclamped = {-INFINITY, INFINITY};
   y += at;
   if (e->residual) {
-    e->vbinary->fn.vbinary(SL_BINARY_ADD, y, 1, r + at, 1, y, n, &e->mm);
+    /* Channels outside the residual's add zero: only the activation applies. */
+    if (channel - e->first < e->channels) /* unsigned: also false below first */
+      e->vbinary->fn.vbinary(SL_BINARY_ADD, y, 1, r + at - e->first * e->plane, 1, y, n, &e->mm);
+    else if (e->mm.min > -INFINITY || e->mm.max < INFINITY)
+      e->vunary->fn.vunary(&e->clamp, y, y, n);
     if (e->post.type != SL_ACT_NONE) e->vunary->fn.vunary(&e->post, y, y, n);
   }
   if (e->slopes != NULL)

@@ -238,18 +238,25 @@ static bool same_shape(const sl_tensor_t* t, const sl_tensor_t* y) {
 }
 
 sl_status_t sl_conv2d_fuse_add(sl_model_t* m, sl_fb_t* fb, sl_node_t* conv, sl_node_t* add, int residual,
-                               bool* fused) {
+                               const sl_node_t* pad, bool* fused) {
   *fused = false;
   conv_params_t* p = conv->params;
   sl_epilogue_t* e = epilogue_of(p);
   const sl_tensor_t *r = sl_in(m, add, residual), *y = sl_out(m, conv, 0), *out = sl_out(m, add, 0);
   if (e == NULL || sl_epilogue_on(e) || !same_shape(r, y) || !same_shape(out, y)) return SL_OK;
+  size_t first = 0;
+  if (pad != NULL) {
+    r = sl_in(m, pad, 0);
+    if (!sl_pad_channels_only(pad, &first) || r->dtype != SL_DTYPE_FLOAT32 || r->rank != 4 || r->dynamic[1]) return SL_OK;
+    for (int32_t d = 0; d < 4; d++)
+      if (d != 1 && (r->max_shape[d] != y->max_shape[d] || r->dynamic[d] != y->dynamic[d])) return SL_OK;
+  }
   const sl_fb_table_t* o = &add->options;
   sl_activation_t act;
   sl_status_t st = sl_parse_activation(m, add, sl_binary_options_activation(fb, o), sl_binary_options_act_min(fb, o),
                                        sl_binary_options_act_max(fb, o), &act);
   if (st != SL_OK) return st;
-  sl_epilogue_add(m, e, &act);
+  sl_epilogue_add_channels(m, e, &act, first, (size_t)r->max_shape[1], (size_t)p->s.out_h * p->s.out_w);
   p->residual = r;
   p->out = out;
   *fused = true;
@@ -391,6 +398,8 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   const conv_params_t* p = n->params;
   job_t j = {m, n, p, sl_in(m, n, 0)->data, (p->out != NULL ? p->out : sl_out(m, n, 0))->data};
   const float* r = p->residual != NULL ? p->residual->data : NULL;
+  /* A residual's image: the output's, or fewer channels where a channel padding was folded. */
+  size_t r_image = r != NULL ? p->residual->num_elems / p->batch : 0;
   const sl_conv2d_shape_t* s = &p->s;
   if (p->block != NULL) {
     sl_fused_block_run(m, n, p->block, j.x, p->block_out->data, p->batch);
@@ -407,13 +416,13 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
           sl_parallel_for(m, s->in_c, subsample_task, &sub);
           x = sub.y;
         }
-        sl_linear_run(m, &p->linear, x, j.y + b * out_size, r != NULL ? r + b * out_size : NULL);
+        sl_linear_run(m, &p->linear, x, j.y + b * out_size, r != NULL ? r + b * r_image : NULL);
       }
       break;
     }
     case PATH_DEPTHWISE: sl_depthwise_run(m, n, &p->depthwise, j.x, j.y, p->batch); break;
     case PATH_WINOGRAD: sl_winograd_run(m, n, &p->winograd, j.x, j.y, p->batch); break;
-    case PATH_IMPLICIT: sl_implicit_conv_run(m, n, &p->implicit, j.x, j.y, r, p->batch); break;
+    case PATH_IMPLICIT: sl_implicit_conv_run(m, n, &p->implicit, j.x, j.y, r, r_image, p->batch); break;
     case PATH_IM2COL:
       if (p->gemm->family == SL_FAMILY_gemm) {
         sl_parallel_for(m, (size_t)p->batch * s->groups * p->tiles, im2col_task, &j);

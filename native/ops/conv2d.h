@@ -14,9 +14,10 @@ sl_status_t sl_conv2d_fuse(sl_model_t* m, sl_fb_t* fb, uint32_t band_rows, sl_no
 /* The elementwise ops a convolution can run on each block of its output as it computes it
  * (pointwise and implicit-GEMM paths): *fused says whether it took the op on. The caller has
  * checked that only that op reads what it consumes and that its other input is ready first. */
-/* The ADD `add` of its input `residual` (same shape) and the convolution's output. */
+/* The ADD `add` of its input `residual` (same shape) and the convolution's output; where `pad`
+ * (else NULL) zero-pads that input's channels only, of the pad's input instead. */
 sl_status_t sl_conv2d_fuse_add(sl_model_t* m, sl_fb_t* fb, sl_node_t* conv, sl_node_t* add, int residual,
-                               bool* fused);
+                               const sl_node_t* pad, bool* fused);
 /* The PRELU `prelu` of what the convolution (with its fused ADD) writes, slopes per channel or shared. */
 sl_status_t sl_conv2d_fuse_prelu(sl_model_t* m, sl_node_t* conv, sl_node_t* prelu, bool* fused);
 

@@ -216,11 +216,11 @@ static void gemm_task(void* ctx, size_t task, size_t thread) {
 }
 
 void sl_implicit_conv_run(const sl_model_t* m, const sl_node_t* n, const sl_implicit_conv_t* c, const float* x,
-                          float* y, const float* r, size_t batch) {
+                          float* y, const float* r, size_t r_image, size_t batch) {
   const sl_conv2d_shape_t* s = &c->s;
   size_t out_size = (size_t)s->out_c * s->out_h * s->out_w;
   for (size_t b = 0; b < batch; b++) {
-    job_t j = {m, n, c, x + b * s->in_c * s->in_h * s->in_w, y + b * out_size, r != NULL ? r + b * out_size : NULL,
+    job_t j = {m, n, c, x + b * s->in_c * s->in_h * s->in_w, y + b * out_size, r != NULL ? r + b * r_image : NULL,
                sl_scratch_shared(m)};
     sl_parallel_for(m, s->in_c, fill_task, &j);
     sl_parallel_for(m, s->groups * ceil_div(c->count, c->block) * c->row_chunks, gemm_task, &j);

@@ -43,8 +43,8 @@ bool sl_implicit_conv_fits(const sl_conv2d_shape_t* s);
 /* weights: dense [OC][IC/groups][KH][KW]; bias may be NULL. */
 sl_status_t sl_implicit_conv_prepare(sl_model_t* m, sl_node_t* n, sl_implicit_conv_t* c, const sl_conv2d_shape_t* s,
                                      const float* weights, const float* bias, const sl_activation_t* act);
-/* r: the residual (laid out as y) when c->epilogue has one, else NULL. */
+/* r: the residual, r_image floats an image, when c->epilogue has one, else NULL. */
 void sl_implicit_conv_run(const sl_model_t* m, const sl_node_t* n, const sl_implicit_conv_t* c, const float* x,
-                          float* y, const float* r, size_t batch);
+                          float* y, const float* r, size_t r_image, size_t batch);
 
 #endif

@@ -48,7 +48,7 @@ typedef struct {
 sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const sl_tensor_t* w,
                               const float* bias, sl_linear_layout_t layout, size_t pixels, size_t stride,
                               const sl_activation_t* act);
-/* r: the residual (laid out as y) when L->epilogue has one, else NULL. */
+/* r: the residual (sl_epilogue_t) when L->epilogue has one, else NULL. */
 void sl_linear_run(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y, const float* r);
 /* A channel-major layer over `pixels` pixels on the calling thread alone: x at the prepared
  * stride, y rows y_stride apart (a fused block's row bands). */

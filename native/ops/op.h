@@ -189,19 +189,29 @@ sl_status_t sl_parse_unary(sl_model_t* m, const sl_node_t* n, uint8_t type, floa
 sl_activation_t sl_activation_split(const sl_activation_t* act, sl_minmax_t* mm);
 /* The elementwise ops that follow a convolution, run by it on each block of output it just
  * wrote, while that is in cache (runtime/fuse.c): a residual ADD, y = act(y + r), then a PRELU,
- * y = y > 0 ? y : slope * y, slopes per channel or one shared. */
+ * y = y > 0 ? y : slope * y, slopes per channel or one shared. The residual may cover only
+ * output channels [first, first + channels) (BlazeFace's zero channel padding, folded): r then
+ * holds just those, planes of `plane` floats, as y lays out its channels. */
 typedef struct {
   bool residual;
   sl_minmax_t mm;
   sl_activation_t post;  /* the ADD's activation beyond its clamp */
+  size_t first, channels, plane;
+  sl_activation_t clamp; /* mm as an activation, for the channels the residual does not cover */
   const float* slopes;   /* PRELU's, NULL without one */
   size_t slope_step;     /* 1 per channel, 0 shared */
   const sl_ukernel_t *vbinary, *vunary;
 } sl_epilogue_t;
+/* The ADD of a residual over every output channel; sl_epilogue_add_channels for a range. */
 void sl_epilogue_add(sl_model_t* m, sl_epilogue_t* e, const sl_activation_t* act);
+void sl_epilogue_add_channels(sl_model_t* m, sl_epilogue_t* e, const sl_activation_t* act, size_t first,
+                              size_t channels, size_t plane);
 void sl_epilogue_prelu(sl_model_t* m, sl_epilogue_t* e, const float* slopes, bool per_channel);
 static inline bool sl_epilogue_on(const sl_epilogue_t* e) { return e->residual || e->slopes != NULL; }
-/* y[at, at + n) of output channel `channel`; r is the residual laid out as y (NULL without one). */
+/* Whether PAD node `pad` only pads axis 1 of a rank-4 tensor with zeros (ops/pad.c), and by how
+ * many channels before: the residual an epilogue can add without the padded copy. */
+bool sl_pad_channels_only(const sl_node_t* pad, size_t* before);
+/* y[at, at + n) of output channel `channel`; r is the residual (NULL without one). */
 void sl_epilogue_apply(const sl_epilogue_t* e, float* y, const float* r, size_t at, size_t channel, size_t n);
 /* sl_gemm_pack_size(rows, k, panel_rows) floats in bytes; false when that does not fit size_t. */
 bool sl_gemm_pack_bytes(size_t rows, size_t k, uint32_t panel_rows, size_t* bytes);

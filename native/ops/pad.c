@@ -36,6 +36,15 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   return sl_expect_shape(m, n, y, "output", x->rank, p->out_shape);
 }
 
+bool sl_pad_channels_only(const sl_node_t* pad, size_t* before) {
+  const pad_params_t* p = pad->params;
+  if (p == NULL || p->rank != 4 || p->value != 0.0f) return false;
+  for (int32_t d = 0; d < 4; d++)
+    if (d != 1 && p->in_shape[d] != p->out_shape[d]) return false;
+  *before = (size_t)p->begin[1];
+  return true;
+}
+
 static void run(const sl_model_t* m, const sl_node_t* n) {
   const pad_params_t* p = n->params;
   const sl_tensor_t* xt = sl_in(m, n, 0);

@@ -19,7 +19,7 @@ typedef struct {
   size_t red_size[SL_MAX_RANK], red_stride[SL_MAX_RANK];
   size_t units, runs;  /* outputs (or output rows); runs of x per unit */
   size_t units_per_task, tasks;
-  float inv_count;     /* MEAN: 1 / elements per output */
+  double count;        /* MEAN: elements per output (a division: * fl(1 / count) is biased) */
 } reduce_params_t;
 
 static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
@@ -81,7 +81,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
     }
     stride *= size[b];
   }
-  p->inv_count = 1.0f / (float)count;
+  p->count = (double)count;
   /* Large reductions: about four tasks per thread, over outputs (or output rows). */
   size_t tasks = p->units * p->runs * p->inner >= TASK_WORK ? sl_op_threads(m) * 4 : 1;
   p->units_per_task = (p->units + tasks - 1) / tasks;
@@ -173,7 +173,7 @@ static void task(void* ctx, size_t t, size_t thread) {
   const reduce_params_t* p = j->p;
   size_t u0 = t * p->units_per_task, u1 = u0 + p->units_per_task < p->units ? u0 + p->units_per_task : p->units;
   bool sum = p->kind == SL_REDUCE_KIND_SUM || p->kind == SL_REDUCE_KIND_MEAN;
-  float scale = p->kind == SL_REDUCE_KIND_MEAN ? p->inv_count : 1.0f;
+  bool mean = p->kind == SL_REDUCE_KIND_MEAN;
   for (size_t u = u0; u < u1; u++) {
     size_t base = 0, rest = u; /* kept blocks, innermost first */
     for (int32_t k = 0; k < p->nkept; k++) {
@@ -193,7 +193,7 @@ static void task(void* ctx, size_t t, size_t thread) {
           idx[k] = 0;
         }
       }
-      j->y[u] = (float)total * scale;
+      j->y[u] = (float)(mean ? total / p->count : total);
     } else {
       float* row = j->y + u * p->inner;
       memcpy(row, j->x + base, p->inner * sizeof(float));
@@ -206,8 +206,8 @@ static void task(void* ctx, size_t t, size_t thread) {
         }
         combine_row(p->kind, row, j->x + base + off, p->inner);
       }
-      if (scale != 1.0f)
-        for (size_t i = 0; i < p->inner; i++) row[i] *= scale;
+      if (mean)
+        for (size_t i = 0; i < p->inner; i++) row[i] = (float)(row[i] / p->count);
     }
   }
 }

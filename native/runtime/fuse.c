@@ -3,7 +3,8 @@
  * the chain's first op. The chains: CONV2D 1x1 -> CONV2D depthwise -> CONV2D 1x1, then
  * optionally the ADD of the block's input (MobileNet/EfficientNet inverted residuals); then any
  * other CONV2D -> ADD and/or PRELU (ResNet's bottlenecks, MediaPipe's residual blocks), those
- * run on each block of the convolution's output as it is computed. */
+ * run on each block of the convolution's output as it is computed, the ADD's input unpadded where
+ * a PAD of zero channels made it. */
 #include "../ops/conv2d.h"
 #include "model.h"
 
@@ -27,9 +28,21 @@ static int32_t absorb(sl_model_t* m, int32_t head, int32_t op, int32_t t) {
   return out;
 }
 
+/* Whether tensor t is computed before op `head` runs. */
+static bool ready(const sl_model_t* m, int32_t t, int32_t head) { return m->tensors[t].producer < head; }
+
+/* The PAD computing private tensor t, not fused yet, else NULL: an epilogue may add its input
+ * instead (BlazeFace pads channels with zeros for a residual). */
+static sl_node_t* pad_of(sl_model_t* m, const int32_t* readers, int32_t t) {
+  int32_t producer = m->tensors[t].producer;
+  if (producer < 0 || !private_tensor(m, readers, t)) return NULL;
+  sl_node_t* pad = &m->nodes[producer];
+  return pad->type == SL_OP_PAD && pad->fused_into < 0 ? pad : NULL;
+}
+
 /* The op reading private tensor t, if the convolution `head` may run it: it is not fused yet and
- * its other inputs are ready before head runs (two parallel branches interleave their ops, so
- * it need not be the next one). NULL otherwise. */
+ * its other inputs are ready before head runs, or are PADs of inputs that are (two parallel
+ * branches interleave their ops, so it need not be the next one). NULL otherwise. */
 static sl_node_t* movable_reader(sl_model_t* m, const int32_t* readers, const int32_t* reader, int32_t head,
                                  int32_t t) {
   if (!private_tensor(m, readers, t)) return NULL;
@@ -37,7 +50,9 @@ static sl_node_t* movable_reader(sl_model_t* m, const int32_t* readers, const in
   if (op->fused_into >= 0) return NULL;
   for (int32_t k = 0; k < op->num_inputs; k++) {
     int32_t in = op->inputs[k];
-    if (in >= 0 && in != t && m->tensors[in].producer >= head) return NULL;
+    if (in < 0 || in == t || ready(m, in, head)) continue;
+    const sl_node_t* pad = pad_of(m, readers, in);
+    if (pad == NULL || !ready(m, pad->inputs[0], head)) return NULL;
   }
   return op;
 }
@@ -82,10 +97,25 @@ sl_status_t sl_fuse_blocks(sl_model_t* m, sl_fb_t* fb) {
     sl_node_t* op = movable_reader(m, readers, reader, i, y);
     if (op != NULL && op->type == SL_OP_ADD) {
       int32_t residual = reads(op, 0, y) ? 1 : 0, r = op->inputs[residual];
+      /* A residual that only zero-pads channels (BlazeFace) is added unpadded, the PAD skipped. */
+      sl_node_t* pad = pad_of(m, readers, r);
       bool fused = false;
-      if (reads(op, 1 - residual, y) && r != y && m->tensors[r].sparse == NULL)
-        st = sl_conv2d_fuse_add(m, fb, conv, op, residual, &fused);
-      if (fused) y = absorb(m, i, (int32_t)(op - m->nodes), y);
+      if (reads(op, 1 - residual, y) && r != y && m->tensors[r].sparse == NULL) {
+        if (pad != NULL && ready(m, pad->inputs[0], i)) st = sl_conv2d_fuse_add(m, fb, conv, op, residual, pad, &fused);
+        if (st == SL_OK && !fused && ready(m, r, i)) {
+          pad = NULL;
+          st = sl_conv2d_fuse_add(m, fb, conv, op, residual, NULL, &fused);
+        }
+      }
+      if (fused) {
+        y = absorb(m, i, (int32_t)(op - m->nodes), y);
+        if (pad != NULL) {
+          pad->fused_into = i; /* the padded copy is never made */
+          m->tensors[r].producer = -1;
+          sl_tensor_t* x = &m->tensors[pad->inputs[0]];
+          if (x->last_use < i) x->last_use = i;
+        }
+      }
       op = fused ? movable_reader(m, readers, reader, i, y) : NULL;
     }
     if (st == SL_OK && op != NULL && op->type == SL_OP_PRELU && reads(op, 0, y) && !reads(op, 1, y)) {

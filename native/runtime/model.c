@@ -20,7 +20,8 @@ static uint64_t now_ns(void) {
 }
 
 uint32_t sl_format_version(void) { return SL_FORMAT_VERSION; }
-const char* sl_version_string(void) { return "0.1.0"; }
+/* Every build passes the package version (sdk/sparselite/__init__.py) as SL_VERSION. */
+const char* sl_version_string(void) { return SL_VERSION; }
 
 sl_model_t* sl_model_new(void) {
   sl_model_t* m = calloc(1, sizeof(sl_model_t));

@@ -302,10 +302,12 @@ static float* random_dense_layer(const sl_ukernel_t* k, size_t rows, size_t cols
 }
 
 /* Columns at a stride, and (odd trials) at offsets that overlap and repeat, as an implicit
- * convolution's taps do. */
+ * convolution's taps do; every eighth trial over up to three column chunks (matrix.h's
+ * SL_GEMM_L1_BYTES / 4 / pixels per tile columns each). */
 static void test_gemm(const sl_ukernel_t* k) {
   for (int trial = 0; trial < 80; trial++) {
-    size_t rows = 1 + rnd(30), cols = 1 + rnd(70), pixels = 1 + rnd(3 * k->pixels + 5);
+    size_t rows = 1 + rnd(30), pixels = 1 + rnd(3 * k->pixels + 5);
+    size_t cols = 1 + (trial % 8 >= 6 ? rnd(3 * 8192 / k->pixels) : rnd(70));
     size_t x_stride = pixels + rnd(9), y_stride = pixels + rnd(9);
     uint32_t* x_offset = trial % 2 == 1 ? xmalloc(cols * sizeof(uint32_t)) : NULL;
     for (size_t c = 0; x_offset != NULL && c < cols; c++) x_offset[c] = rnd((uint32_t)(cols * x_stride - pixels + 1));

@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sparselite.h"
 
@@ -222,6 +224,63 @@ static void cpu_name(char* out, size_t size) {
   fclose(f);
 }
 
+/* SL_ISA_* bits by the names kernels, profiles and `sparselite.cpu_isa()` use. */
+static const struct {
+  uint32_t bit;
+  const char* name;
+} isa_names[] = {{SL_ISA_SSE2, "sse2"},
+                 {SL_ISA_AVX2_FMA, "avx2"},
+                 {SL_ISA_AVX512, "avx512"},
+                 {SL_ISA_NEON, "neon"},
+                 {SL_ISA_WASM_SIMD128, "wasm_simd128"},
+                 {SL_ISA_NEON_FP16, "neon_fp16"}};
+
+/* The CPU's ISA names joined by `sep`, quoted for JSON when `quote`; "portable C" for none. */
+static void print_isa(FILE* f, const char* sep, bool quote) {
+  int n = 0;
+  for (size_t b = 0; b < sizeof(isa_names) / sizeof(isa_names[0]); b++)
+    if (sl_cpu_isa() & isa_names[b].bit)
+      fprintf(f, quote ? "%s\"%s\"" : "%s%s", n++ ? sep : "", isa_names[b].name);
+  if (n == 0 && !quote) fputs("portable C", f);
+}
+
+static long peak_rss_bytes(void) {
+  struct rusage usage;
+  return getrusage(RUSAGE_SELF, &usage) == 0 ? usage.ru_maxrss * 1024L : 0; /* KiB on Linux and Android */
+}
+
+static const char usage_text[] =
+    "usage: sparselite-bench MODEL.slite [options]\n"
+    "Runs a .slite model with warm-up and prints per-op median times, the kernel each op ran, time per op\n"
+    "type, latency percentiles and memory (the summary `sparselite bench` prints).\n\n"
+    "  --runs N               timed runs (default 50)\n"
+    "  --warmup N             untimed runs first, to warm caches (default 5)\n"
+    "  --threads N            threads per op, the caller's included (default 1; at most the CPU cores)\n"
+    "  --input [NAME=]x.npy   a .npy (float32, int32 or int64, C order) for an input, by name or, without\n"
+    "                         NAME=, the inputs in order; repeat for several inputs (default: seeded\n"
+    "                         random floats in [-1, 1), 1s for integer inputs)\n"
+    "  --shape NAME=1x128     run input NAME at this shape without a file (a dynamic length or batch)\n"
+    "  --fuse auto|off|ROWS   fused inverted-residual blocks: where they pay (auto), never, or in bands\n"
+    "                         of ROWS output rows\n"
+    "  --precision fp32|fp16  fp16: 1x1, FC and depthwise layers in fp16 where the CPU has ARMv8.2-A\n"
+    "                         fp16 arithmetic (neon_fp16), fp32 elsewhere (default fp32)\n"
+    "  --output y.npy         write the first output (float32) after the runs\n"
+    "  --json run.json        write the profile JSON (sparselite-profile/1; `sparselite profile --from`)\n"
+    "  -h, --help             this text\n";
+
+/* Sums of per-op median times by op type, the most time first. */
+typedef struct {
+  const char* type;
+  double ms;
+  int ops;
+} type_total_t;
+
+static int cmp_type_total(const void* a, const void* b) {
+  const type_total_t *x = a, *y = b;
+  if (x->ms != y->ms) return x->ms < y->ms ? 1 : -1;
+  return strcmp(x->type, y->type);
+}
+
 static const char* arg_value(int argc, char** argv, int* i) {
   if (*i + 1 >= argc) die("missing value after", argv[*i]);
   return argv[++*i];
@@ -232,6 +291,10 @@ int main(int argc, char** argv) {
   int runs = 50, warmup = 5, threads = 1, num_feeds = 0, fuse = -1, precision = SL_PRECISION_FP32;
   feed_t feeds[MAX_INPUTS];
   for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      fputs(usage_text, stdout);
+      return 0;
+    }
     if (strcmp(argv[i], "--runs") == 0) runs = atoi(arg_value(argc, argv, &i));
     else if (strcmp(argv[i], "--warmup") == 0) warmup = atoi(arg_value(argc, argv, &i));
     else if (strcmp(argv[i], "--threads") == 0) threads = atoi(arg_value(argc, argv, &i));
@@ -264,14 +327,20 @@ int main(int argc, char** argv) {
       if (strcmp(v, "fp32") != 0 && strcmp(v, "fp16") != 0) die("--precision takes fp32 or fp16", v);
       precision = strcmp(v, "fp16") == 0 ? SL_PRECISION_FP16 : SL_PRECISION_FP32;
     }
-    else if (argv[i][0] == '-') die("unknown option", argv[i]);
+    else if (argv[i][0] == '-') die("unknown option (sparselite-bench --help lists them)", argv[i]);
     else model_path = argv[i];
   }
-  if (model_path == NULL)
-    die("usage: sparselite-bench MODEL.slite [--runs N] [--warmup N] [--threads N] [--input [NAME=]x.npy]... "
-        "[--shape NAME=2x128]... [--fuse auto|off|ROWS] [--precision fp32|fp16] [--output y.npy] [--json run.json]",
-        NULL);
+  if (model_path == NULL) {
+    fputs(usage_text, stderr);
+    return 1;
+  }
   if (runs < 1 || warmup < 0 || threads < 1) die("--runs and --threads must be >= 1, --warmup >= 0", NULL);
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  if (cores > 0 && threads > cores)
+    fprintf(stderr,
+            "sparselite-bench: warning: --threads %d is more than the %ld CPU cores here: threads would take turns "
+            "on the cores and runs get slower, not faster; use --threads %ld or fewer\n",
+            threads, cores, cores);
 
   sl_model_t* m = sl_model_new();
   if (m == NULL) die("out of memory", NULL);
@@ -317,7 +386,6 @@ int main(int argc, char** argv) {
   if (js != NULL) {
     char cpu[200];
     cpu_name(cpu, sizeof(cpu));
-    static const char* const isa_names[] = {"sse2", "avx2", "neon", "wasm_simd128", "avx512", "neon_fp16"}; /* by bit */
     fputs("{\"schema\": \"sparselite-profile/1\", \"source\": \"sparselite-bench\", \"model\": ", js);
     json_string(js, model_path);
     fprintf(js, ", \"threads\": %d, \"runs\": %d, \"warmup\": %d,\n \"machine\": {\"cpu\": ", threads, runs, warmup);
@@ -332,8 +400,7 @@ int main(int argc, char** argv) {
 #else
     fputs(", \"arch\": \"x86_64\", \"isa\": [", js);
 #endif
-    for (int b = 0, n = 0; b < (int)(sizeof(isa_names) / sizeof(isa_names[0])); b++)
-      if (sl_cpu_isa() & (1u << b)) fprintf(js, "%s\"%s\"", n++ ? ", " : "", isa_names[b]);
+    print_isa(js, ", ", true);
     fputs("]},\n \"ops\": [", js);
   }
   for (int o = 0; o < ops; o++) {
@@ -357,15 +424,50 @@ int main(int argc, char** argv) {
       else fputs(", \"fused_into\": null}", js);
     }
   }
-  printf("latency ms: p50 %.3f  p90 %.3f  p99 %.3f  min %.3f  (%d runs, %d warm-up, %d threads)\n", p50,
-         percentile(total, runs, 90), percentile(total, runs, 99), total[0], runs, warmup, threads);
-  printf("arena %zu bytes, scratch %zu bytes, ISA bits 0x%x\n", sl_model_arena_bytes(m), sl_model_scratch_bytes(m),
-         sl_cpu_isa());
+  type_total_t* types = calloc((size_t)(ops > 0 ? ops : 1), sizeof(type_total_t));
+  if (types == NULL) die("out of memory", NULL);
+  int num_types = 0;
+  double ops_ms = 0;
+  for (int o = 0; o < ops; o++) {
+    double* t = per_op + (size_t)o * (size_t)runs; /* sorted above */
+    double ms = percentile(t, runs, 50);
+    sl_model_op_profile(m, o, &p);
+    int k = 0;
+    while (k < num_types && strcmp(types[k].type, p.type) != 0) k++;
+    if (k == num_types) types[num_types++].type = p.type;
+    types[k].ms += ms;
+    types[k].ops++;
+    ops_ms += ms;
+  }
+  qsort(types, (size_t)num_types, sizeof(type_total_t), cmp_type_total);
+  /* The summary, line for line as sparselite.profiler.format_summary prints it. */
+  printf("\n%-16s %4s %9s %6s\n", "op type", "ops", "ms", "%");
+  for (int k = 0; k < num_types; k++)
+    printf("%-16s %4d %9.3f %6.1f\n", types[k].type, types[k].ops, types[k].ms,
+           ops_ms > 0 ? 100.0 * types[k].ms / ops_ms : 0.0);
+  free(types);
+  char cpu[200];
+  cpu_name(cpu, sizeof(cpu));
+  long mhz = cpu_mhz();
+  printf("model: %s  (measured by sparselite-bench)\ncpu: %s", model_path, cpu);
+  if (mhz > 0) printf(" @ %ld MHz", mhz);
+#if defined(__aarch64__)
+  printf(", aarch64, ISA ");
+#else
+  printf(", x86_64, ISA ");
+#endif
+  print_isa(stdout, " ", false);
+  printf("; %d threads; %d runs after %d warm-up\n", threads, runs, warmup);
+  printf("latency ms: p50 %.3f  p90 %.3f  p99 %.3f  min %.3f\n", p50, percentile(total, runs, 90),
+         percentile(total, runs, 99), total[0]);
+  printf("memory: arena %.0f KiB, scratch %.0f KiB, process peak RSS %.1f MiB\n",
+         (double)sl_model_arena_bytes(m) / 1024, (double)sl_model_scratch_bytes(m) / 1024,
+         (double)peak_rss_bytes() / (1024.0 * 1024.0));
   if (js != NULL) {
     fprintf(js, "],\n \"latency_ms\": {\"p50\": %.6f, \"p90\": %.6f, \"p99\": %.6f, \"min\": %.6f},\n"
-                " \"arena_bytes\": %zu, \"scratch_bytes\": %zu}\n",
+                " \"arena_bytes\": %zu, \"scratch_bytes\": %zu, \"peak_rss_bytes\": %ld}\n",
             p50, percentile(total, runs, 90), percentile(total, runs, 99), total[0], sl_model_arena_bytes(m),
-            sl_model_scratch_bytes(m));
+            sl_model_scratch_bytes(m), peak_rss_bytes());
     fclose(js);
   }
   if (output != NULL) {

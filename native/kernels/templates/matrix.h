@@ -20,6 +20,8 @@
 #ifndef SL_TEMPLATES_MATRIX_H
 #define SL_TEMPLATES_MATRIX_H
 
+#include <math.h>
+
 #include "../kernels.h"
 
 /* Optional in a vec header: SL_V_TAIL_BACK 1 with sl_v_load_tail_back(p, t), the tail loaded from
@@ -51,16 +53,26 @@ SL_V_INLINE sl_v sl_tile_load(const int masked, sl_v_tail tail, const sl_e* p, i
  * broadcast weights: the FMA-per-load gain group sparsity buys.
  * w: R biases then R weights per column. Columns are x + x_offset[c] (sparse)
  * or x + c * x_stride (dense). The last vector stops at `tail` when `masked`.
- * Rows j >= valid are computed but not stored (zero rows of a gemm panel). */
+ * Rows j >= valid are computed but not stored (zero rows of a gemm panel).
+ * accumulate: start from what out holds (a gemm's later column chunk) instead of the biases. */
 SL_V_INLINE void sl_tile(const int R, const int NV, const int dense, const int masked, sl_v_tail tail,
                          const sl_e* w, size_t cols, const sl_e* x, const uint32_t* x_offset, size_t x_stride,
-                         sl_e* const* out, size_t valid, const sl_minmax_t* mm) {
+                         sl_e* const* out, size_t valid, const sl_minmax_t* mm, int accumulate) {
   sl_v acc[8][8];
+  if (accumulate) {
 #pragma GCC unroll 8
-  for (int j = 0; j < R; j++) {
-    sl_v b = sl_v_splat(w + j);
+    for (int j = 0; j < R; j++)
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; v++) acc[j][v] = b;
+      for (int v = 0; v < NV; v++)
+        acc[j][v] = masked && v == NV - 1 ? sl_v_load_tail(out[j] + SL_V_WIDTH * v, tail)
+                                          : sl_v_load(out[j] + SL_V_WIDTH * v);
+  } else {
+#pragma GCC unroll 8
+    for (int j = 0; j < R; j++) {
+      sl_v b = sl_v_splat(w + j);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; v++) acc[j][v] = b;
+    }
   }
   w += R;
   const sl_e* xp = x;
@@ -158,7 +170,7 @@ SL_V_INLINE void sl_spmm(const int R, const int NV, size_t pixels, size_t blocks
       for (int j = 0; j < R; j++) out[j] = y + (size_t)out_row[b * R + j] * y_stride + (p);             \
       size_t cols = nz_start[b + 1] - nz_start[b];                                                      \
       sl_tile(R, nv, 0, masked, tail, w_, cols, x + (p), x_offset + (nz_start[b] - nz_start[0]), 0, out, R, \
-              mm);                                                                                      \
+              mm, 0);                                                                                   \
       w_ += R + cols * R;                                                                               \
     }                                                                                                   \
   } while (0)
@@ -175,29 +187,43 @@ SL_V_INLINE void sl_spmm(const int R, const int NV, size_t pixels, size_t blocks
   }
 
 /* gemm over panels of ROWS rows: the same tile, columns at a fixed stride, or at x_offset[c]
- * (an implicit convolution's taps over padded planes). Pixels go in blocks whose k input rows
- * fit in L2; within a block each weight panel stays in L1 while it sweeps the block's tiles, so
- * wide layers (transformer FCs, k up to 1536) do not stream their weights from memory once per
- * pixel tile. */
+ * (an implicit convolution's taps over padded planes). Columns go in chunks whose share of a
+ * tile fits in L1 (later chunks add to the partial sums in y, clamped after the last; the sums
+ * are the same floats in the same order), and pixels in blocks whose chunk of input rows fits in
+ * L2; within a block each panel's chunk stays in L1 while it sweeps the block's tiles. Wide
+ * layers (3x3 convolutions over 64+ channels, transformer FCs) so neither stream their weights
+ * from memory once per pixel tile nor touch more pages per tile than a TLB holds (the input
+ * rows of one column are a whole plane apart). */
+#define SL_GEMM_L1_BYTES (32 * 1024)
 #define SL_GEMM_L2_BYTES (192 * 1024)
 SL_V_INLINE void sl_gemm(const int ROWS, const int NV, const int dense, size_t pixels, size_t rows, size_t k,
                          const sl_e* x, size_t x_stride, const uint32_t* x_offset, const sl_e* panels, sl_e* y,
                          size_t y_stride, const sl_minmax_t* mm) {
-  const size_t tile = (size_t)SL_V_WIDTH * NV;
-  size_t block = SL_GEMM_L2_BYTES / (sizeof(sl_e) * (k + 1)) / tile * tile;
+  static const sl_minmax_t unclamped = {-INFINITY, INFINITY};
+  const size_t tile = (size_t)SL_V_WIDTH * NV, max_chunk = SL_GEMM_L1_BYTES / (sizeof(sl_e) * tile);
+  const size_t chunks = (k + max_chunk - 1) / max_chunk, chunk = chunks > 1 ? (k + chunks - 1) / chunks : k;
+  size_t block = SL_GEMM_L2_BYTES / (sizeof(sl_e) * (chunk + 1)) / tile * tile;
   if (block < tile) block = tile;
   for (size_t p0 = 0; p0 < pixels; p0 += block) {
     size_t n = pixels - p0 < block ? pixels - p0 : block;
-    const sl_e* panel = panels;
-    for (size_t r0 = 0; r0 < rows; r0 += ROWS, panel += ROWS * (k + 1)) {
-#define GEMM_TILE(nv, masked, tail, p)                                                        \
-  do {                                                                                        \
-    sl_e* out[8];                                                                            \
-    for (int j = 0; j < ROWS; j++) out[j] = y + (r0 + j < rows ? r0 + j : r0) * y_stride + p0 + (p); \
-    sl_tile(ROWS, nv, dense, masked, tail, panel, k, x + p0 + (p), x_offset, x_stride, out, rows - r0, mm); \
+    for (size_t c0 = 0; c0 < k || c0 == 0; c0 += chunk) {
+      const size_t cols = k - c0 < chunk ? k - c0 : chunk;
+      const int first = c0 == 0, last = c0 + cols >= k;
+      const sl_e* xc = dense ? x + c0 * x_stride : x;
+      const uint32_t* oc = dense ? NULL : x_offset + c0;
+      const sl_e* panel = panels + ROWS * c0; /* skips the chunk's earlier columns; biases unread after the first */
+      for (size_t r0 = 0; r0 < rows; r0 += ROWS, panel += ROWS * (k + 1)) {
+#define GEMM_TILE(nv, masked, tail, p)                                                                  \
+  do {                                                                                                  \
+    sl_e* out[8];                                                                                      \
+    for (int j = 0; j < ROWS; j++) out[j] = y + (r0 + j < rows ? r0 + j : r0) * y_stride + p0 + (p);   \
+    sl_tile(ROWS, nv, dense, masked, tail, panel, cols, xc + p0 + (p), oc, x_stride, out, rows - r0,    \
+            last ? mm : &unclamped, !first);                                                            \
   } while (0)
-      SL_PIXEL_LOOP(NV, n, GEMM_TILE);
+        SL_PIXEL_LOOP(NV, n, GEMM_TILE);
 #undef GEMM_TILE
+      }
+      if (k == 0) break;
     }
   }
 }

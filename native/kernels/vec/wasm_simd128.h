@@ -1,6 +1,8 @@
 /* Vector operations for the kernel templates: WebAssembly SIMD128, 4 floats. Plain SIMD128
- * only (no relaxed SIMD), so every engine with SIMD runs it; without FMA, multiply-add is two
- * instructions as on SSE2. The operations and their NaN rules are listed in templates/matrix.h. */
+ * runs on every engine with SIMD; without FMA, multiply-add is two instructions as on SSE2.
+ * vec/wasm_relaxed_simd.h sets SL_V_RELAXED for the relaxed build's two substitutions, the
+ * relaxed ops whose result stays within the templates' rules. The operations and their NaN
+ * rules are listed in templates/matrix.h. */
 #ifndef SL_VEC_H
 #define SL_VEC_H
 
@@ -44,9 +46,14 @@ SL_V_INLINE sl_v sl_v_add(sl_v a, sl_v b) { return wasm_f32x4_add(a, b); }
 SL_V_INLINE sl_v sl_v_sub(sl_v a, sl_v b) { return wasm_f32x4_sub(a, b); }
 SL_V_INLINE sl_v sl_v_mul(sl_v a, sl_v b) { return wasm_f32x4_mul(a, b); }
 SL_V_INLINE sl_v sl_v_div(sl_v a, sl_v b) { return wasm_f32x4_div(a, b); }
+#ifdef SL_V_RELAXED
+/* Fused or not as the engine's CPU has FMA: one instruction where it does (fma's contract). */
+SL_V_INLINE sl_v sl_v_fma(sl_v a, sl_v b, sl_v acc) { return wasm_f32x4_relaxed_madd(a, b, acc); }
+#else
 SL_V_INLINE sl_v sl_v_fma(sl_v a, sl_v b, sl_v acc) { return wasm_f32x4_add(acc, wasm_f32x4_mul(a, b)); }
+#endif
 /* pmax(a, b) is exactly a < b ? b : a and pmin(a, b) is b < a ? b : a, one instruction each
- * on x86 engines. */
+ * on x86 engines. Relaxed min/max would save nothing there and may drop a NaN in a. */
 SL_V_INLINE sl_v sl_v_max(sl_v a, sl_v b) { return wasm_f32x4_pmax(a, b); }
 SL_V_INLINE sl_v sl_v_min(sl_v a, sl_v b) { return wasm_f32x4_pmin(a, b); }
 SL_V_INLINE sl_v sl_v_clamp(sl_v v, sl_v lo, sl_v hi) { return sl_v_min(sl_v_max(v, lo), hi); }
@@ -61,7 +68,12 @@ SL_V_INLINE sl_v sl_v_getmant(sl_v a) {
 }
 SL_V_INLINE sl_vm sl_v_lt(sl_v a, sl_v b) { return wasm_f32x4_lt(a, b); }
 SL_V_INLINE sl_vm sl_v_eq(sl_v a, sl_v b) { return wasm_f32x4_eq(a, b); }
+#ifdef SL_V_RELAXED
+/* Exact for masks of whole lanes (sl_vm's): one blend instead of and/andnot/or. */
+SL_V_INLINE sl_v sl_v_select(sl_vm m, sl_v a, sl_v b) { return wasm_i32x4_relaxed_laneselect(a, b, m); }
+#else
 SL_V_INLINE sl_v sl_v_select(sl_vm m, sl_v a, sl_v b) { return wasm_v128_bitselect(a, b, m); }
+#endif
 SL_V_INLINE sl_vm sl_v_tail_mask(sl_v_tail n) {
   return wasm_u32x4_lt(wasm_u32x4_make(0, 1, 2, 3), wasm_u32x4_splat((uint32_t)n));
 }
