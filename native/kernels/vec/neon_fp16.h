@@ -58,7 +58,12 @@ SL_V_INLINE sl_v sl_v_iota(void) {
 }
 SL_V_INLINE sl_v sl_v_add(sl_v a, sl_v b) { return vaddq_f16(a, b); }
 SL_V_INLINE sl_v sl_v_sub(sl_v a, sl_v b) { return vsubq_f16(a, b); }
-SL_V_INLINE sl_v sl_v_fma(sl_v a, sl_v b, sl_v acc) { return vfmaq_f16(acc, a, b); }
+/* FMLA, FMAX and FMIN written as instructions: clang 22's vfmaq_f16/vmaxq_f16/vminq_f16 (zig cc,
+ * the wheel's compiler) refuse a function-level fp16 target that its other fp16 intrinsics take. */
+SL_V_INLINE sl_v sl_v_fma(sl_v a, sl_v b, sl_v acc) {
+  __asm__("fmla %0.8h, %1.8h, %2.8h" : "+w"(acc) : "w"(a), "w"(b));
+  return acc;
+}
 /* acc + a * lane l of b, for a constant l. */
 #define SL_V_FMA_LANE 1
 SL_V_INLINE sl_v sl_v_fma_lane(sl_v a, sl_v b, int l, sl_v acc) {
@@ -76,7 +81,10 @@ SL_V_INLINE sl_v sl_v_fma_lane(sl_v a, sl_v b, int l, sl_v acc) {
 SL_V_INLINE sl_vm sl_v_lt(sl_v a, sl_v b) { return vcltq_f16(a, b); }
 SL_V_INLINE sl_v sl_v_select(sl_vm m, sl_v a, sl_v b) { return vbslq_f16(m, a, b); }
 /* The bounds are never NaN; FMAX/FMIN keep a NaN in v, as the f32 kernels do. */
-SL_V_INLINE sl_v sl_v_clamp(sl_v v, sl_v lo, sl_v hi) { return vminq_f16(vmaxq_f16(v, lo), hi); }
+SL_V_INLINE sl_v sl_v_clamp(sl_v v, sl_v lo, sl_v hi) {
+  __asm__("fmax %0.8h, %0.8h, %1.8h\n\tfmin %0.8h, %0.8h, %2.8h" : "+w"(v) : "w"(lo), "w"(hi));
+  return v;
+}
 /* Lanes k .. k + 7 of a then b, for a constant k. */
 SL_V_INLINE sl_v sl_v_ext(sl_v a, sl_v b, int k) {
   switch (k) {
