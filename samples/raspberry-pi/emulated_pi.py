@@ -54,7 +54,9 @@ def fetch():
 def python(root, *args, site=None, **kwargs):
     """Runs the emulated board's python3 with args; `site` is where packages were installed."""
     env = dict(os.environ, PYTHONPATH=site or "", PYTHONDONTWRITEBYTECODE="1")
-    cmd = ["qemu-aarch64", "-L", root, os.path.join(root, "usr", "bin", f"python{DEBIAN_PYTHON}"), *args]
+    # A Raspberry Pi 4's core (Cortex-A72: NEON, no fp16 arithmetic), not qemu's default "max".
+    cmd = ["qemu-aarch64", "-cpu", "cortex-a72", "-L", root, os.path.join(root, "usr", "bin", f"python{DEBIAN_PYTHON}"),
+           *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, **kwargs)
 
 
