@@ -34,8 +34,9 @@ typedef struct {
   size_t patch, tile, tiles;          /* im2col rows, pixels per tile, tiles per image */
   size_t panel_chunks;                /* im2col with gemm_nc: tasks per group, over output channels */
   sl_fused_block_t* block;            /* the first op of a fused block runs the block */
-  const sl_tensor_t* block_out;
-  const sl_tensor_t *residual, *out; /* fused elementwise ops: the ADD's residual, the last op's output */
+  /* What runs fused with this op writes `out`, the last member's output (NULL: none fused); a
+   * fused ADD (not a block's) reads `residual`. */
+  const sl_tensor_t *out, *residual;
 } conv_params_t;
 
 /* [OC][IC][1][1] weights as the [OC][IC] matrix they are: the same tensor, read as rank 2. */
@@ -215,7 +216,7 @@ sl_status_t sl_conv2d_fuse(sl_model_t* m, sl_fb_t* fb, uint32_t band_rows, sl_no
                               add != NULL ? &add_act : NULL, &e->block);
   sl_release_dense_weights(m, w, dw_weights);
   if (st != SL_OK || e->block == NULL) return st;
-  e->block_out = sl_out(m, add != NULL ? add : project, 0);
+  e->out = sl_out(m, add != NULL ? add : project, 0);
   /* Members report the kernels the block runs (a band's shapes may pick others). */
   const sl_fused_block_t* b = e->block;
   dw->kernel = b->in_place ? b->dwconv->name : b->kinds[0].dw.s2 != NULL ? b->kinds[0].dw.s2->name : b->kinds[0].dw.k->name;
@@ -229,11 +230,12 @@ static sl_epilogue_t* epilogue_of(conv_params_t* p) {
   return p->path == PATH_POINTWISE ? &p->linear.epilogue : p->path == PATH_IMPLICIT ? &p->implicit.epilogue : NULL;
 }
 
-/* Whether t has y's shape now and after any resize: the same maxima, following the same dynamic dims. */
-static bool same_shape(const sl_tensor_t* t, const sl_tensor_t* y) {
+/* Whether float32 t has y's shape now and after any resize, but along axis `except` (-1: none):
+ * the same maxima, following the same dynamic dims. */
+static bool same_shape(const sl_tensor_t* t, const sl_tensor_t* y, int32_t except) {
   if (t->dtype != SL_DTYPE_FLOAT32 || t->rank != y->rank) return false;
   for (int32_t d = 0; d < t->rank; d++)
-    if (t->max_shape[d] != y->max_shape[d] || t->dynamic[d] != y->dynamic[d]) return false;
+    if (d != except && (t->max_shape[d] != y->max_shape[d] || t->dynamic[d] != y->dynamic[d])) return false;
   return true;
 }
 
@@ -243,13 +245,11 @@ sl_status_t sl_conv2d_fuse_add(sl_model_t* m, sl_fb_t* fb, sl_node_t* conv, sl_n
   conv_params_t* p = conv->params;
   sl_epilogue_t* e = epilogue_of(p);
   const sl_tensor_t *r = sl_in(m, add, residual), *y = sl_out(m, conv, 0), *out = sl_out(m, add, 0);
-  if (e == NULL || sl_epilogue_on(e) || !same_shape(r, y) || !same_shape(out, y)) return SL_OK;
+  if (e == NULL || sl_epilogue_on(e) || !same_shape(r, y, -1) || !same_shape(out, y, -1)) return SL_OK;
   size_t first = 0;
   if (pad != NULL) {
     r = sl_in(m, pad, 0);
-    if (!sl_pad_channels_only(pad, &first) || r->dtype != SL_DTYPE_FLOAT32 || r->rank != 4 || r->dynamic[1]) return SL_OK;
-    for (int32_t d = 0; d < 4; d++)
-      if (d != 1 && (r->max_shape[d] != y->max_shape[d] || r->dynamic[d] != y->dynamic[d])) return SL_OK;
+    if (!sl_pad_channels_only(pad, &first) || !same_shape(r, y, 1) || r->dynamic[1]) return SL_OK;
   }
   const sl_fb_table_t* o = &add->options;
   sl_activation_t act;
@@ -268,7 +268,7 @@ sl_status_t sl_conv2d_fuse_prelu(sl_model_t* m, sl_node_t* conv, sl_node_t* prel
   conv_params_t* p = conv->params;
   sl_epilogue_t* e = epilogue_of(p);
   const sl_tensor_t *y = sl_out(m, conv, 0), *slopes = sl_in(m, prelu, 1), *out = sl_out(m, prelu, 0);
-  if (e == NULL || e->slopes != NULL || !same_shape(out, y) || sl_const_f32(slopes) == NULL || slopes->rank > 4)
+  if (e == NULL || e->slopes != NULL || !same_shape(out, y, -1) || sl_const_f32(slopes) == NULL || slopes->rank > 4)
     return SL_OK;
   /* Broadcast against [N, C, H, W]: one slope, or one per channel (shape [.., C, 1, 1]). */
   bool shared = slopes->num_elems == 1;
@@ -402,7 +402,7 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   size_t r_image = r != NULL ? p->residual->num_elems / p->batch : 0;
   const sl_conv2d_shape_t* s = &p->s;
   if (p->block != NULL) {
-    sl_fused_block_run(m, n, p->block, j.x, p->block_out->data, p->batch);
+    sl_fused_block_run(m, n, p->block, j.x, j.y, p->batch);
     return;
   }
   switch (p->path) {
