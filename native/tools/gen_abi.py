@@ -5,6 +5,7 @@
 
   sdk/sparselite/_abi.py     the Pyodide backend and model.py
   wasm/sparselite_abi.mjs    the JS loader (wasm/sparselite.mjs)
+  native/tools/isa_names.h   the ISA names alone, for sparselite-bench
 
 Both hold the same tables: status codes (name -> value), dtypes (value -> numpy name and item
 size), ISA bits, and the wasm32 (ILP32) layout of every struct of the header. The header block
@@ -22,6 +23,7 @@ from cffi import FFI
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PY_OUT = os.path.join(ROOT, "sdk", "sparselite", "_abi.py")
 JS_OUT = os.path.join(ROOT, "wasm", "sparselite_abi.mjs")
+C_OUT = os.path.join(ROOT, "native", "tools", "isa_names.h")
 
 # (storage kind, bytes) of each scalar C type on wasm32; alignment equals size for all of them.
 WASM32_SCALARS = {"int32_t": ("i32", 4), "uint32_t": ("u32", 4), "uint64_t": ("u64", 8), "double": ("f64", 8),
@@ -123,9 +125,19 @@ def render_js(tables):
     return "\n".join(lines) + "\n"
 
 
+def render_c(tables):
+    """The ISA names the other hosts use, so the bench binary names ISAs as they do."""
+    lines = [f"/* {HEADLINES[0]}", f" * {HEADLINES[1]} */", "#ifndef SL_TOOLS_ISA_NAMES_H",
+             "#define SL_TOOLS_ISA_NAMES_H", "", "#include <stdint.h>", "", f"/* {COMMENTS['ISA_BITS']} */",
+             "static const struct {", "  uint32_t bit;", "  const char* name;", "} sl_isa_names[] = {"]
+    lines += [f"    {{{bit}u, {_literal(name)}}}," for name, bit in tables["ISA_BITS"].items()]
+    lines += ["};", "", "#endif"]
+    return "\n".join(lines) + "\n"
+
+
 def outputs():
     tables = abi()
-    return {PY_OUT: render_python(tables), JS_OUT: render_js(tables)}
+    return {PY_OUT: render_python(tables), JS_OUT: render_js(tables), C_OUT: render_c(tables)}
 
 
 def _current(path):

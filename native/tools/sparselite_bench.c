@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "isa_names.h"
 #include "sparselite.h"
 
 static double now_ms(void) {
@@ -224,23 +225,12 @@ static void cpu_name(char* out, size_t size) {
   fclose(f);
 }
 
-/* SL_ISA_* bits by the names kernels, profiles and `sparselite.cpu_isa()` use. */
-static const struct {
-  uint32_t bit;
-  const char* name;
-} isa_names[] = {{SL_ISA_SSE2, "sse2"},
-                 {SL_ISA_AVX2_FMA, "avx2"},
-                 {SL_ISA_AVX512, "avx512"},
-                 {SL_ISA_NEON, "neon"},
-                 {SL_ISA_WASM_SIMD128, "wasm_simd128"},
-                 {SL_ISA_NEON_FP16, "neon_fp16"}};
-
 /* The CPU's ISA names joined by `sep`, quoted for JSON when `quote`; "portable C" for none. */
 static void print_isa(FILE* f, const char* sep, bool quote) {
   int n = 0;
-  for (size_t b = 0; b < sizeof(isa_names) / sizeof(isa_names[0]); b++)
-    if (sl_cpu_isa() & isa_names[b].bit)
-      fprintf(f, quote ? "%s\"%s\"" : "%s%s", n++ ? sep : "", isa_names[b].name);
+  for (size_t b = 0; b < sizeof(sl_isa_names) / sizeof(sl_isa_names[0]); b++)
+    if (sl_cpu_isa() & sl_isa_names[b].bit)
+      fprintf(f, quote ? "%s\"%s\"" : "%s%s", n++ ? sep : "", sl_isa_names[b].name);
   if (n == 0 && !quote) fputs("portable C", f);
 }
 
