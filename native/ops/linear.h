@@ -5,13 +5,15 @@
 
 #include "op.h"
 
-/* Dense layers of at most this many pixels (14x14 maps and smaller) run gemm_nc: a gemm tile is
- * whole vectors of pixels, and its last, partial tile costs almost a full one.
- * benchmarks/bench_kernels.py on this session's AVX-512 EPYC: gemm_nc runs 49 pixels 1.15-1.3x
- * gemm's speed, 196 pixels 0.9-1.0x, 784 and more 0.4-0.9x; whole models with 256 here against
- * 64 ran as fast or a little faster (dense ResNet-50 41.1 against 41.8 ms, MobileNetV2 4.07
- * against 4.11 ms), the layer's own scatter-free stores and splits over channels counting too. */
-#define SL_GEMM_NC_MAX_PIXELS 256
+/* Dense layers of at most this many pixels (7x7 to 11x11 maps) run gemm_nc: a gemm tile is whole
+ * vectors of pixels, and its last, partial tile costs almost a full one. benchmarks/bench_kernels.py
+ * (AVX-512): gemm_nc runs 49 pixels at 1.0-1.07x gemm's speed on the Intel Xeon and 1.16-1.33x on
+ * the AMD EPYC, but 196 pixels at only 0.77-0.86x (Xeon) and 0.82-1.0x (EPYC): at 14x14, gemm's
+ * 48-pixel tiles waste 6% and its panels stay in L1, where gemm_nc streams its panels from L2 once per
+ * 6 pixels. (Whole-model A/B runs on the shared hosts were within their noise.) -D overrides it. */
+#ifndef SL_GEMM_NC_MAX_PIXELS
+#define SL_GEMM_NC_MAX_PIXELS 128
+#endif
 
 /* Channel-major: x[cols][stride] -> y[rows][stride] (NCHW 1x1 convolutions); token-major:
  * x[pixels][cols] -> y[pixels][rows] (FC over tokens, NHWC). */
