@@ -8,7 +8,7 @@
 //   const model = runtime.load(sliteBytes);           // Uint8Array | ArrayBuffer; verified first
 //   runtime.load(sliteBytes, { maxMemoryBytes: 2 ** 31 });   // the most loading may allocate (default 2 GiB)
 //   runtime.load(sliteBytes, { fuse: 2 });   // fused blocks: true (where they pay), false, or band rows
-//   runtime.load(sliteBytes, { numThreads: 2 });   // up to runtime.threads (the default)
+//   runtime.load(sliteBytes, { numThreads: 2 });   // runs on at most runtime.threads (the default)
 //   const [logits] = model.run([new Float32Array(3 * 224 * 224)]);   // or {name: Float32Array}
 //   logits.data, logits.shape;
 //   const ops = model.profile([x], 10);   // per op: {name, type, kernel, flops, denseFlops, ms, ...}
@@ -249,7 +249,7 @@ class Runtime {
 
   // bytes: Uint8Array | ArrayBuffer of a .slite file. maxMemoryBytes: the most memory loading may
   // allocate (the model's copy of the bytes, weights, arena, scratch); a model needing more throws
-  // with both sizes. Omitted: the runtime's default, 2 GiB. numThreads: 1..runtime.threads.
+  // with both sizes. Omitted: the runtime's default, 2 GiB. numThreads: at most runtime.threads run.
   load(bytes, { maxMemoryBytes, fuse = true, numThreads = this.threads } = {}) {
     const e = this.exports;
     const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
@@ -257,8 +257,8 @@ class Runtime {
       throw new Error(`maxMemoryBytes must be a positive integer, got ${maxMemoryBytes}`);
     if (!(typeof fuse === "boolean" || (Number.isInteger(fuse) && fuse >= 1 && fuse <= 65536)))
       throw new Error(`fuse must be true, false or a band height of 1..65536 rows, got ${fuse}`);
-    if (!(Number.isInteger(numThreads) && numThreads >= 1 && numThreads <= this.threads))
-      throw new Error(`numThreads must be an integer of 1..${this.threads} (runtime.threads), got ${numThreads}`);
+    if (!(Number.isInteger(numThreads) && numThreads >= 1 && numThreads <= 256))
+      throw new Error(`numThreads must be an integer of 1..256, got ${numThreads}`);
     const handle = e.sl_model_new();
     if (!handle) throw new Error("out of memory creating a model");
     const fail = (message) => {
@@ -269,7 +269,7 @@ class Runtime {
     if (maxMemoryBytes !== undefined && e.sl_model_set_memory_limit(handle, Math.min(maxMemoryBytes, TWO_32 - 1)) !== 0)
       fail(this.string(e.sl_model_last_error(handle)));
     e.sl_model_set_fusion(handle, fuse === true ? -1 : fuse === false ? 0 : fuse);
-    e.sl_model_set_num_threads(handle, numThreads);
+    e.sl_model_set_num_threads(handle, Math.min(numThreads, this.threads)); // no more than the workers
     const buf = e.malloc(Math.max(data.length, 1));
     if (!buf) fail(`out of memory: cannot copy ${data.length} bytes into sparselite.wasm`);
     new Uint8Array(e.memory.buffer, buf, data.length).set(data);
