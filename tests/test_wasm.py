@@ -546,3 +546,70 @@ def test_threads_fall_back_to_one_thread_where_not_available(dist, pruned_mbv2, 
     report = run_threads_node(dist, path, x, tmp_path, 2, relaxed=False)
     assert report["build"] == "wasm_simd128" and report["threads"] == 1 and report["workers"] == 0
     assert all(rel_err(y, native.ravel()) < 1e-4 for y in report["outputs"].values())
+
+
+THREADS_PAGE = """<!doctype html><meta charset="utf-8"><title>threads</title>
+<script type="module">
+import { loadRuntime } from "./sparselite.mjs";
+try {
+  const runtime = await loadRuntime(new URL("./sparselite.wasm", location.href), { numThreads: 2 });
+  const x = new Float32Array(await (await fetch("./x.f32")).arrayBuffer());
+  const model = runtime.load(new Uint8Array(await (await fetch("./model.slite")).arrayBuffer()));
+  const y = Array.from(model.run([x])[0].data);
+  window.benchResult = { crossOriginIsolated: self.crossOriginIsolated, build: runtime.build,
+                         threads: runtime.threads, y };
+} catch (err) {
+  window.benchResult = { error: String(err.stack ?? err) };
+}
+</script>"""
+
+
+@pytest.mark.parametrize("isolated", [True, False])
+def test_threads_build_in_chromium_matches_single_threaded_build(dist, pruned_mbv2, single_threaded_outputs, tmp_path,
+                                                                isolated):
+    """A page asking for 2 threads in headless Chromium: served with COOP/COEP it runs the threads build
+    on a Web Worker (bit for bit the single-threaded build's output); without them, one thread."""
+    import functools
+    import http.server
+    import threading
+
+    npm = os.path.join(os.path.expanduser("~"), ".cache", "sparselite-npm", "node_modules")
+    assert os.path.exists("/usr/bin/chromium") and os.path.exists(os.path.join(npm, "playwright-core")), (
+        "needs Debian chromium and npm install --prefix ~/.cache/sparselite-npm playwright-core")
+    path, x, _, _ = pruned_mbv2
+    site = tmp_path / "site"
+    site.mkdir()
+    for name in ("sparselite.wasm", "sparselite-relaxed.wasm", "sparselite-threads.wasm", "sparselite.mjs",
+                 "sparselite_abi.mjs"):
+        shutil.copy(dist / name, site)
+    shutil.copy(path, site / "model.slite")
+    x.astype(np.float32).tofile(site / "x.f32")
+    (site / "index.html").write_text(THREADS_PAGE)
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, ".mjs": "text/javascript",
+                          ".wasm": "application/wasm"}
+
+        def end_headers(self):
+            if isolated:  # what makes a page cross-origin isolated (SharedArrayBuffer)
+                self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+                self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+            super().end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(site)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        result = subprocess.run([shutil.which("node"), os.path.join(ROOT, "benchmarks", "browser", "drive.mjs"),
+                                 f"http://127.0.0.1:{httpd.server_address[1]}/index.html"], capture_output=True,
+                                text=True, timeout=300, env=dict(os.environ, PLAYWRIGHT_DIR=os.path.join(npm, "playwright-core")))
+    finally:
+        httpd.shutdown()
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "error" not in report, report
+    assert report["crossOriginIsolated"] is isolated and report["build"] == "wasm_relaxed_simd"
+    assert report["threads"] == (2 if isolated else 1)
+    assert np.array_equal(np.array(report["y"], np.float32), single_threaded_outputs)
