@@ -1,6 +1,6 @@
-"""The WebAssembly builds (wasm/build.sh), SIMD128 and relaxed SIMD: their microkernels against the C
-references, and the runtime modules giving the native outputs, run from pytest in wasmtime and Node
-(Node 20 runs relaxed SIMD behind --experimental-wasm-relaxed-simd)."""
+"""The WebAssembly builds (wasm/build.sh), SIMD128, relaxed SIMD and threads: their microkernels against the
+C references, and the runtime modules giving the native outputs, run from pytest in wasmtime, Node and
+(threads) headless Chromium (Node 20 runs relaxed SIMD behind --experimental-wasm-relaxed-simd)."""
 import json
 import os
 import re
