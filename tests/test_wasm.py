@@ -1,6 +1,6 @@
-"""The WebAssembly builds (wasm/build.sh), SIMD128 and relaxed SIMD: their microkernels against the C
-references, and the runtime modules giving the native outputs, run from pytest in wasmtime and Node
-(Node 20 runs relaxed SIMD behind --experimental-wasm-relaxed-simd)."""
+"""The WebAssembly builds (wasm/build.sh), SIMD128, relaxed SIMD and threads: their microkernels against the
+C references, and the runtime modules giving the native outputs, run from pytest in wasmtime, Node and
+(threads) headless Chromium (Node 20 runs relaxed SIMD behind --experimental-wasm-relaxed-simd)."""
 import json
 import os
 import re
@@ -447,3 +447,169 @@ def test_tensor_ops_in_wasm_match_native(dist):
     assert np.allclose(native, want, rtol=1e-5, atol=1e-5)
     assert np.allclose(WasmModel(dist / "sparselite.wasm", data).run(x, native.size), native.ravel(), rtol=1e-5,
                        atol=1e-6)
+
+
+THREADS_SCRIPT = """
+import { readFile } from "node:fs/promises";
+import { loadRuntime } from %(mjs)s;
+const [wasm, slite, input, numThreads] = process.argv.slice(2);
+const raw = await readFile(input);
+const x = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
+const runtime = await loadRuntime(wasm, { numThreads: Number(numThreads) });
+const bytes = await readFile(slite);
+const outputs = {};
+// The last count twice: the second model's pool reuses the workers the first one's freed. Counts
+// above runtime.threads run on runtime.threads.
+for (const threads of [1, 2, Number(numThreads), Number(numThreads)]) {
+  const model = runtime.load(bytes, { numThreads: threads });
+  outputs[threads] = Array.from(model.run([x])[0].data);
+  model.free();
+}
+console.log(JSON.stringify({ build: runtime.build, threads: runtime.threads, workers: runtime.workers.length, outputs }));
+"""
+
+
+def run_threads_node(dist, slite_path, x, tmp_path, num_threads, relaxed=True):
+    """THREADS_SCRIPT in Node: loadRuntime(numThreads) then models on 1, 2 and all its threads."""
+    script = tmp_path / "threads.mjs"
+    script.write_text(THREADS_SCRIPT % {"mjs": json.dumps(str(dist / "sparselite.mjs"))})
+    x.astype(np.float32).tofile(tmp_path / "x.f32")
+    flags = [RELAXED_NODE_FLAG] if relaxed else []
+    result = subprocess.run([shutil.which("node"), *flags, str(script), str(dist / "sparselite.wasm"), str(slite_path),
+                             str(tmp_path / "x.f32"), str(num_threads)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report["outputs"] = {int(k): np.array(v, np.float32) for k, v in report["outputs"].items()}
+    return report
+
+
+@pytest.fixture(scope="module")
+def single_threaded_outputs(dist, pruned_mbv2):
+    """The pruned MobileNetV2's output from the relaxed single-threaded build (the threads build's twin)."""
+    path, x, _, _ = pruned_mbv2
+    return WasmModel(dist / "sparselite-relaxed.wasm", open(path, "rb").read()).run(x, 1000)
+
+
+@pytest.mark.parametrize("num_threads", [2, 4])
+def test_threads_build_in_node_matches_single_threaded_build(dist, pruned_mbv2, single_threaded_outputs, tmp_path,
+                                                             num_threads):
+    """sparselite-threads.wasm on worker_threads: 1, 2 and 4 threads give the single-threaded build's
+    output bit for bit (tasks split work, never a sum), and freed pools hand their workers back."""
+    path, x, native, _ = pruned_mbv2
+    report = run_threads_node(dist, path, x, tmp_path, num_threads)
+    assert report["build"] == "wasm_relaxed_simd" and report["threads"] == num_threads
+    assert report["workers"] == num_threads - 1
+    assert sorted(report["outputs"]) == sorted({1, 2, num_threads})
+    for threads, y in report["outputs"].items():
+        assert np.array_equal(y, single_threaded_outputs), threads
+    assert rel_err(report["outputs"][num_threads], native.ravel()) < 1e-4
+
+
+def test_threads_build_runs_dynamic_transformer_in_node(dist, tmp_path):
+    """MiniLM (LAYER_NORM, SOFTMAX, MATMUL tasks) on 2 threads, resized shorter than converted."""
+    bert = zoo.minilm_l6()
+    prune_groups(bert, 0.2, group=4)
+    ids = torch.randint(1000, 30000, (2, 32), generator=torch.Generator().manual_seed(0))
+    path = from_torch(bert, {"input_ids": ids, "attention_mask": torch.ones_like(ids)},
+                      dynamic_axes=zoo.MINILM_AXES).save(tmp_path / "minilm.slite")
+    feeds = {"input_ids": ids[:, :19].numpy(), "attention_mask": np.ones((2, 19), np.int64)}
+    feeds["attention_mask"][1, 12:] = 0
+    (native,) = sparselite.load(path).run(feeds)
+    script = tmp_path / "minilm.mjs"
+    script.write_text(f"""
+import {{ readFile }} from "node:fs/promises";
+import {{ loadRuntime }} from {json.dumps(str(dist / "sparselite.mjs"))};
+const runtime = await loadRuntime({json.dumps(str(dist / "sparselite.wasm"))}, {{ numThreads: 2 }});
+const outputs = [];
+for (const numThreads of [1, 2]) {{
+  const model = runtime.load(await readFile({json.dumps(str(path))}), {{ numThreads }});
+  model.resize("input_ids", [2, 19]);
+  const [y] = model.run({{ input_ids: BigInt64Array.from({feeds["input_ids"].ravel().tolist()}.map(BigInt)),
+                          attention_mask: BigInt64Array.from({feeds["attention_mask"].ravel().tolist()}.map(BigInt)) }});
+  outputs.push(Array.from(y.data));
+  model.free();
+}}
+console.log(JSON.stringify({{ threads: runtime.threads, outputs }}));
+""")
+    result = subprocess.run([shutil.which("node"), RELAXED_NODE_FLAG, str(script)], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    one, two = (np.array(y, np.float32) for y in report["outputs"])
+    assert report["threads"] == 2 and np.array_equal(one, two)
+    assert rel_err(two, native.ravel()) < 1e-4
+
+
+def test_threads_fall_back_to_one_thread_where_not_available(dist, pruned_mbv2, single_threaded_outputs, tmp_path):
+    """Without relaxed SIMD (Node 20's default) the threads build cannot validate: one thread, SIMD128."""
+    path, x, native, _ = pruned_mbv2
+    report = run_threads_node(dist, path, x, tmp_path, 2, relaxed=False)
+    assert report["build"] == "wasm_simd128" and report["threads"] == 1 and report["workers"] == 0
+    assert all(rel_err(y, native.ravel()) < 1e-4 for y in report["outputs"].values())
+
+
+THREADS_PAGE = """<!doctype html><meta charset="utf-8"><title>threads</title>
+<script type="module">
+import { loadRuntime } from "./sparselite.mjs";
+try {
+  const runtime = await loadRuntime(new URL("./sparselite.wasm", location.href), { numThreads: 2 });
+  const x = new Float32Array(await (await fetch("./x.f32")).arrayBuffer());
+  const model = runtime.load(new Uint8Array(await (await fetch("./model.slite")).arrayBuffer()));
+  const y = Array.from(model.run([x])[0].data);
+  window.benchResult = { crossOriginIsolated: self.crossOriginIsolated, build: runtime.build,
+                         threads: runtime.threads, y };
+} catch (err) {
+  window.benchResult = { error: String(err.stack ?? err) };
+}
+</script>"""
+
+
+@pytest.mark.parametrize("isolated", [True, False])
+def test_threads_build_in_chromium_matches_single_threaded_build(dist, pruned_mbv2, single_threaded_outputs, tmp_path,
+                                                                isolated):
+    """A page asking for 2 threads in headless Chromium: served with COOP/COEP it runs the threads build
+    on a Web Worker (bit for bit the single-threaded build's output); without them, one thread."""
+    import functools
+    import http.server
+    import threading
+
+    npm = os.path.join(os.path.expanduser("~"), ".cache", "sparselite-npm", "node_modules")
+    assert os.path.exists("/usr/bin/chromium") and os.path.exists(os.path.join(npm, "playwright-core")), (
+        "needs Debian chromium and npm install --prefix ~/.cache/sparselite-npm playwright-core")
+    path, x, _, _ = pruned_mbv2
+    site = tmp_path / "site"
+    site.mkdir()
+    for name in ("sparselite.wasm", "sparselite-relaxed.wasm", "sparselite-threads.wasm", "sparselite.mjs",
+                 "sparselite_abi.mjs"):
+        shutil.copy(dist / name, site)
+    shutil.copy(path, site / "model.slite")
+    x.astype(np.float32).tofile(site / "x.f32")
+    (site / "index.html").write_text(THREADS_PAGE)
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, ".mjs": "text/javascript",
+                          ".wasm": "application/wasm"}
+
+        def end_headers(self):
+            if isolated:  # what makes a page cross-origin isolated (SharedArrayBuffer)
+                self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+                self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+            super().end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(site)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        result = subprocess.run([shutil.which("node"), os.path.join(ROOT, "benchmarks", "browser", "drive.mjs"),
+                                 f"http://127.0.0.1:{httpd.server_address[1]}/index.html"], capture_output=True,
+                                text=True, timeout=300, env=dict(os.environ, PLAYWRIGHT_DIR=os.path.join(npm, "playwright-core")))
+    finally:
+        httpd.shutdown()
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "error" not in report, report
+    assert report["crossOriginIsolated"] is isolated and report["build"] == "wasm_relaxed_simd"
+    assert report["threads"] == (2 if isolated else 1)
+    assert np.array_equal(np.array(report["y"], np.float32), single_threaded_outputs)

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Builds the C runtime for WebAssembly (wasm32-wasi) with Debian's clang-19 + wasi-libc, twice:
-# SIMD128 (every engine with SIMD) and relaxed SIMD (FMA; Chromium >= 114, Node >= 22), the
-# latter chosen by the loaders where a relaxed op validates:
+# Builds the C runtime for WebAssembly (wasm32-wasi) with Debian's clang-19 + wasi-libc, three times:
+# SIMD128 (every engine with SIMD), relaxed SIMD (FMA; Chromium >= 114, Node >= 22), the latter
+# chosen by the loaders where a relaxed op validates, and relaxed SIMD with threads (shared memory):
 #   wasm/dist/sparselite.wasm   the runtime as a reactor module exporting the C API (SIMD128)
 #   wasm/dist/sparselite-relaxed.wasm   the same with relaxed SIMD kernels (and the SIMD128 ones)
+#   wasm/dist/sparselite-threads.wasm   the relaxed build with the wasi-threads pool (imports a shared
+#                               memory and wasi.thread-spawn; sparselite.mjs answers it with workers)
 #   wasm/dist/sparselite.mjs    the ES-module loader for pages and Node, and the sparselite_abi.mjs it
 #                               imports (both copied from wasm/)
 #   wasm/dist/sparselite_wasm-<version>-py3-none-any.whl   the Pyodide wheel (wasm/make_wheel.py)
@@ -42,6 +44,12 @@ variant "" &
 simd128=$!
 variant -relaxed -mrelaxed-simd &
 relaxed=$!
+# Debian's wasi-libc has no threads build, so the single-threaded one links into a shared memory
+# (--no-check-features: its objects lack the atomics feature); only the calling thread enters libc
+# (native/runtime/threadpool.c says why). The memory's sizes are the ones sparselite.mjs creates.
+"$CC" "${FLAGS[@]}" -mrelaxed-simd -matomics -mbulk-memory -mexec-model=reactor "${EXPORTS[@]}" "${SOURCES[@]}" \
+  native/runtime/wasm_thread_start.s -o "$OUT/sparselite-threads.wasm" \
+  -Wl,--import-memory,--shared-memory,--initial-memory=16777216,--max-memory=4294967296,--no-check-features
 "$CC" "${FLAGS[@]}" "${SOURCES[@]}" native/tests/sl_run_test.c -o "$OUT/sl_run_test.wasm"
 wait "$simd128"
 wait "$relaxed"

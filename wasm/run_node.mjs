@@ -1,14 +1,19 @@
 // Node driver for tests and quick checks: runs a .slite on raw float32 input through sparselite.mjs.
-//   node wasm/run_node.mjs [--profile RUNS] <sparselite.wasm> <model.slite> <input.f32> <output.f32>
-// Prints one JSON line: the specs, output shape, time, build and ISA names, and with --profile the per-op
-// profile of RUNS runs (model.profile).
+//   node wasm/run_node.mjs [--profile RUNS] [--threads N] <sparselite.wasm> <model.slite> <input.f32> <output.f32>
+// Prints one JSON line: the specs, output shape, time, build, ISA names and threads, and with --profile the
+// per-op profile of RUNS runs (model.profile). --threads: loadRuntime's numThreads.
 import { readFile, writeFile } from "node:fs/promises";
 import { loadRuntime } from "./sparselite.mjs";
 
 const args = process.argv.slice(2);
-const profileRuns = args[0] === "--profile" ? Number(args.splice(0, 2)[1]) : 0;
+const option = (name) => {
+  const at = args.indexOf(name);
+  return at < 0 ? 0 : Number(args.splice(at, 2)[1]);
+};
+const profileRuns = option("--profile");
+const numThreads = option("--threads") || 1;
 const [wasm, slite, input, output] = args;
-const runtime = await loadRuntime(wasm);
+const runtime = await loadRuntime(wasm, { numThreads });
 let model;
 try {
   model = runtime.load(await readFile(slite));
@@ -22,7 +27,8 @@ const t0 = performance.now();
 const [y] = model.run([x]);
 const ms = performance.now() - t0;
 await writeFile(output, Buffer.from(y.data.buffer));
-const report = { inputs: model.inputs, outputs: model.outputs, shape: y.shape, ms, build: runtime.build, isa: runtime.isa };
+const report = { inputs: model.inputs, outputs: model.outputs, shape: y.shape, ms, build: runtime.build, isa: runtime.isa,
+  threads: runtime.threads };
 if (profileRuns) report.profile = model.profile([x], profileRuns);
 console.log(JSON.stringify(report));
 model.free();

@@ -3,9 +3,12 @@
 //   import { loadRuntime } from "./sparselite.mjs";
 //   const runtime = await loadRuntime();   // the build beside this file that the engine runs best
 //   runtime.build;   // "wasm_relaxed_simd" (FMA) or "wasm_simd128"; runtime.isa: every ISA name it uses
+//   const threaded = await loadRuntime(undefined, { numThreads: 4 });   // workers where the page allows
+//   threaded.threads;   // how many threads models run on: 4, or 1 without cross-origin isolation
 //   const model = runtime.load(sliteBytes);           // Uint8Array | ArrayBuffer; verified first
 //   runtime.load(sliteBytes, { maxMemoryBytes: 2 ** 31 });   // the most loading may allocate (default 2 GiB)
 //   runtime.load(sliteBytes, { fuse: 2 });   // fused blocks: true (where they pay), false, or band rows
+//   runtime.load(sliteBytes, { numThreads: 2 });   // runs on at most runtime.threads (the default)
 //   const [logits] = model.run([new Float32Array(3 * 224 * 224)]);   // or {name: Float32Array}
 //   logits.data, logits.shape;
 //   const ops = model.profile([x], 10);   // per op: {name, type, kernel, flops, denseFlops, ms, ...}
@@ -76,6 +79,86 @@ export function relaxedSimdSupported() { return WebAssembly.validate(RELAXED_SIM
 
 const isNode = typeof process !== "undefined" && process.versions?.node;
 
+// Threads need a shared memory: in a page, cross-origin isolation (COOP/COEP headers).
+export function threadsSupported() {
+  return typeof SharedArrayBuffer !== "undefined" && (isNode || globalThis.crossOriginIsolated === true);
+}
+
+// The threads build's memory, as wasm/build.sh links it: 16 MiB at first, up to 4 GiB, in 64 KiB pages.
+const THREADS_MEMORY = { initial: 256, maximum: 65536, shared: true };
+
+// A worker of the threads build (Web Worker or Node worker_thread, from this source): it instantiates
+// the module on the shared memory once, then for each {tid, arg} runs wasi_thread_start (the pool's
+// worker loop, until that pool is freed) and marks its slot of `idle` free again. Its WASI imports
+// throw: pool tasks never call libc or WASI (native/runtime/threadpool.c).
+const WORKER_SOURCE = `
+const node = typeof self === "undefined";
+const port = node ? require("node:worker_threads").parentPort : self;
+let instance, idle, slot;
+const handle = ({ module, memory, flags, index, tid, arg }) => {
+  if (module) {
+    const trap = (what) => () => { throw new Error("a sparselite worker thread called " + what); };
+    const wasi = new Proxy({}, { get: (_, name) => trap("WASI " + String(name)) });
+    instance = new WebAssembly.Instance(module, { env: { memory }, wasi: { "thread-spawn": trap("thread-spawn") },
+                                                  wasi_snapshot_preview1: wasi });
+    idle = flags;
+    slot = index;
+    port.postMessage("ready");
+    return;
+  }
+  instance.exports.wasi_thread_start(tid, arg);
+  Atomics.store(idle, slot, 0);
+};
+if (node) port.on("message", handle); else port.onmessage = (event) => handle(event.data);
+`;
+
+async function startWorker(module, memory, flags, index) {
+  let worker;
+  if (isNode) {
+    const { Worker } = await import("node:worker_threads");
+    worker = new Worker(WORKER_SOURCE, { eval: true });
+    worker.unref(); // idle workers must not keep Node running
+  } else {
+    const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "text/javascript" }));
+    worker = new Worker(url);
+    URL.revokeObjectURL(url);
+  }
+  await new Promise((resolve, reject) => {
+    const done = (message) => (message === "ready" ? resolve() : reject(new Error(String(message))));
+    if (isNode) {
+      worker.once("message", done);
+      worker.once("error", reject);
+    } else {
+      worker.onmessage = (event) => done(event.data);
+      worker.onerror = (event) => reject(new Error(event.message));
+    }
+    worker.postMessage({ module, memory, flags, index });
+  });
+  return worker;
+}
+
+// wasi.thread-spawn for the threads build: hands `arg` (the pool's worker_t) to an idle worker. The
+// workers were started and instantiated at load, because a page cannot start one while its thread
+// is busy inside a run. A worker leaving a freed pool is idle a moment after; if none is, spawn
+// fails (-1) and the pool keeps the threads it has.
+function threadSpawner(workers, flags) {
+  let nextTid = 1;
+  return (arg) => {
+    const deadline = performance.now() + 50;
+    do {
+      for (let i = 0; i < workers.length; i++) {
+        if (Atomics.compareExchange(flags, i, 0, 1) === 0) {
+          const tid = nextTid;
+          nextTid = (nextTid % 0x1fffffff) + 1; // wasi-threads ids are positive and below 2^29
+          workers[i].postMessage({ tid, arg });
+          return tid;
+        }
+      }
+    } while (performance.now() < deadline);
+    return -1;
+  };
+}
+
 // The bytes of source, or null when there is no such file (a page that deployed one build only).
 async function wasmBytes(source) {
   if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) return source;
@@ -101,26 +184,62 @@ export function isaNames(mask) {
 
 // source: the SIMD128 build's URL or path (default: sparselite.wasm beside this file); where
 // relaxedSimd (default: the engine validates a relaxed op), its twin sparselite-relaxed.wasm beside
-// it is loaded instead if present. Bytes of either build load as they are.
+// it is loaded instead if present. Bytes of any build load as they are.
+// numThreads > 1: where relaxed SIMD and threads (threadsSupported) are on and sparselite-threads.wasm
+// is beside, that build runs with numThreads - 1 workers started now; otherwise one thread.
 export async function loadRuntime(source = new URL("./sparselite.wasm", import.meta.url),
-  { relaxedSimd = relaxedSimdSupported() } = {}) {
+  { relaxedSimd = relaxedSimdSupported(), numThreads = 1 } = {}) {
+  if (!(Number.isInteger(numThreads) && numThreads >= 1 && numThreads <= 256))
+    throw new Error(`numThreads must be an integer of 1..256, got ${numThreads}`);
+  const named = !(source instanceof ArrayBuffer || ArrayBuffer.isView(source));
+  const twin = async (suffix) => {
+    const path = String(source).replace(/\.wasm$/, `${suffix}.wasm`);
+    return path === String(source) ? null : wasmBytes(source instanceof URL ? new URL(path) : path);
+  };
   let bytes = null;
-  if (relaxedSimd && !(source instanceof ArrayBuffer || ArrayBuffer.isView(source))) {
-    const twin = String(source).replace(/\.wasm$/, "-relaxed.wasm");
-    if (twin !== String(source)) bytes = await wasmBytes(source instanceof URL ? new URL(twin) : twin);
-  }
+  if (numThreads > 1 && relaxedSimd && threadsSupported() && named) bytes = await twin("-threads");
+  if (bytes) return loadThreaded(bytes, numThreads);
+  if (relaxedSimd && named) bytes = await twin("-relaxed");
   bytes ??= await wasmBytes(source);
   if (!bytes) throw new Error(`cannot load ${source}: no such file`);
+  const module = await WebAssembly.compile(bytes);
+  if (WebAssembly.Module.imports(module).some((i) => i.kind === "memory")) return loadThreaded(module, numThreads);
   let exports = null;
   const memory = () => exports.memory;
-  const { instance } = await WebAssembly.instantiate(bytes, { wasi_snapshot_preview1: wasiImports(memory) });
+  const instance = await WebAssembly.instantiate(module, { wasi_snapshot_preview1: wasiImports(memory) });
   exports = instance.exports;
   exports._initialize();
-  return new Runtime(exports);
+  return new Runtime(exports, 1);
+}
+
+// The threads build (bytes or its module) with numThreads - 1 workers on one shared memory.
+async function loadThreaded(bytes, numThreads) {
+  const module = bytes instanceof WebAssembly.Module ? bytes : await WebAssembly.compile(bytes);
+  const memory = new WebAssembly.Memory(THREADS_MEMORY);
+  const flags = new Int32Array(new SharedArrayBuffer(4 * (numThreads - 1)));
+  const workers = await Promise.all(Array.from({ length: numThreads - 1 }, (_, i) => startWorker(module, memory, flags, i)));
+  const instance = await WebAssembly.instantiate(module, {
+    env: { memory }, wasi: { "thread-spawn": threadSpawner(workers, flags) },
+    wasi_snapshot_preview1: wasiImports(() => memory),
+  });
+  const exports = { ...instance.exports, memory };
+  exports._initialize();
+  return new Runtime(exports, numThreads, workers);
 }
 
 class Runtime {
-  constructor(exports) { this.exports = exports; }
+  constructor(exports, threads, workers = []) {
+    this.exports = exports;
+    this.threads = threads; // the threads models run on at most (the caller's and the workers)
+    this.workers = workers;
+  }
+
+  // Stops the threads build's workers (Node exits without this; a page may want them gone).
+  terminate() {
+    for (const worker of this.workers) worker.terminate();
+    this.workers = [];
+    this.threads = 1;
+  }
 
   // The names of the SL_ISA_* bits the kernels may use, e.g. ["wasm_simd128", "wasm_relaxed_simd"].
   get isa() { return isaNames(this.exports.sl_cpu_isa()); }
@@ -130,14 +249,16 @@ class Runtime {
 
   // bytes: Uint8Array | ArrayBuffer of a .slite file. maxMemoryBytes: the most memory loading may
   // allocate (the model's copy of the bytes, weights, arena, scratch); a model needing more throws
-  // with both sizes. Omitted: the runtime's default, 2 GiB.
-  load(bytes, { maxMemoryBytes, fuse = true } = {}) {
+  // with both sizes. Omitted: the runtime's default, 2 GiB. numThreads: at most runtime.threads run.
+  load(bytes, { maxMemoryBytes, fuse = true, numThreads = this.threads } = {}) {
     const e = this.exports;
     const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
     if (maxMemoryBytes !== undefined && !(Number.isInteger(maxMemoryBytes) && maxMemoryBytes >= 1))
       throw new Error(`maxMemoryBytes must be a positive integer, got ${maxMemoryBytes}`);
     if (!(typeof fuse === "boolean" || (Number.isInteger(fuse) && fuse >= 1 && fuse <= 65536)))
       throw new Error(`fuse must be true, false or a band height of 1..65536 rows, got ${fuse}`);
+    if (!(Number.isInteger(numThreads) && numThreads >= 1 && numThreads <= 256))
+      throw new Error(`numThreads must be an integer of 1..256, got ${numThreads}`);
     const handle = e.sl_model_new();
     if (!handle) throw new Error("out of memory creating a model");
     const fail = (message) => {
@@ -148,6 +269,7 @@ class Runtime {
     if (maxMemoryBytes !== undefined && e.sl_model_set_memory_limit(handle, Math.min(maxMemoryBytes, TWO_32 - 1)) !== 0)
       fail(this.string(e.sl_model_last_error(handle)));
     e.sl_model_set_fusion(handle, fuse === true ? -1 : fuse === false ? 0 : fuse);
+    e.sl_model_set_num_threads(handle, Math.min(numThreads, this.threads)); // no more than the workers
     const buf = e.malloc(Math.max(data.length, 1));
     if (!buf) fail(`out of memory: cannot copy ${data.length} bytes into sparselite.wasm`);
     new Uint8Array(e.memory.buffer, buf, data.length).set(data);
@@ -159,7 +281,8 @@ class Runtime {
 
   string(ptr) {
     const bytes = new Uint8Array(this.exports.memory.buffer, ptr);
-    return new TextDecoder().decode(bytes.subarray(0, bytes.indexOf(0)));
+    // A copy: TextDecoder refuses views of a shared memory (the threads build's).
+    return new TextDecoder().decode(bytes.slice(0, bytes.indexOf(0)));
   }
 }
 

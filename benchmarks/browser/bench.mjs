@@ -1,12 +1,15 @@
 // The benchmark page: every engine on every model of models.json, one thread each, engines taking
 // turns run by run (so machine noise hits all alike), medians. Sets window.benchResult.
 // ?runs=N (default 30) runs per engine and model after 3 warm-ups each; then sparselite's per-kernel
-// profile.
+// profile. ?threads=N (default 2): sparselite's threads build on N threads as one more engine, where
+// the page is cross-origin isolated.
 import { loadRuntime } from "./sparselite.mjs";
 import * as ort from "./ort/ort.wasm.min.mjs";
 import { loadAndCompile, loadLiteRt, supportsFeature, Tensor } from "./litertjs/core/dist/index.js";
 
-const runs = Number(new URLSearchParams(location.search).get("runs") ?? 30);
+const params = new URLSearchParams(location.search);
+const runs = Number(params.get("runs") ?? 30);
+const numThreads = Number(params.get("threads") ?? 2);
 const status = (text) => { document.getElementById("status").textContent = text; };
 const ARRAYS = { float32: Float32Array, int64: BigInt64Array };
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -31,6 +34,8 @@ async function main() {
   const manifest = await (await fetch("./models.json")).json();
   const sparselite = await loadRuntime(new URL("./sparselite.wasm", location.href));
   const simd128 = await loadRuntime(new URL("./sparselite.wasm", location.href), { relaxedSimd: false });
+  const threaded = await loadRuntime(new URL("./sparselite.wasm", location.href), { numThreads });
+  const threadedName = `sparselite ${numThreads} threads`;
   ort.env.wasm.numThreads = 1;
   ort.env.wasm.wasmPaths = new URL("./ort/", location.href).href;
   ort.env.logLevel = "error";
@@ -41,6 +46,7 @@ async function main() {
   const engines = {
     sparselite: { build: sparselite.build, threads: 1 },
     "sparselite SIMD128": { build: simd128.build, threads: 1 },
+    ...(threaded.threads > 1 ? { [threadedName]: { build: `${threaded.build} + threads`, threads: threaded.threads } } : {}),
     "LiteRT.js": { build: litertRelaxed ? "litert_wasm_internal (relaxed SIMD)" : "litert_wasm_compat_internal",
                    threads: 1 },
     "onnxruntime-web": { build: `ort-wasm-simd-threaded ${ort.env.versions?.common ?? ""}`.trim(), threads: 1 },
@@ -55,6 +61,7 @@ async function main() {
     }));
     const slite = await fetchBytes(spec.slite);
     const ours = sparselite.load(slite), ours128 = simd128.load(slite);
+    const oursThreaded = threaded.threads > 1 ? threaded.load(slite) : null;
     const session = await ort.InferenceSession.create(await fetchBytes(spec.onnx),
       { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
     const feeds = Object.fromEntries(inputs.map((x) => [x.name, new ort.Tensor(x.dtype, x.data, x.shape)]));
@@ -63,6 +70,7 @@ async function main() {
       "sparselite SIMD128": async () => ours128.run(inputs.map((x) => x.data))[0].data,
       "onnxruntime-web": async () => (await session.run(feeds))[session.outputNames[0]].data,
     };
+    if (oursThreaded) runners[threadedName] = async () => oursThreaded.run(inputs.map((x) => x.data))[0].data;
     let litert = null;
     if (spec.tflite) {
       litert = await loadAndCompile(spec.tflite, { accelerator: "wasm", cpuOptions: { numThreads: 1 } });
@@ -109,6 +117,7 @@ async function main() {
     results.push({ model: spec.name, ms, quartiles: spread, relErrVsSparselite: agreement, kernels });
     ours.free();
     ours128.free();
+    oursThreaded?.free();
     await session.release();
     litert?.delete?.();
     render(results, Object.keys(engines));

@@ -1,5 +1,6 @@
 """In-browser benchmark: sparselite.wasm against LiteRT.js (XNNPACK) and onnxruntime-web in one page
-of headless Chromium, one thread each, engines taking turns run by run; medians.
+of headless Chromium, one thread each (and sparselite's threads build on --threads threads), engines
+taking turns run by run; medians.
 
 Models: MobileNetV2 (real weights) dense and pruned to 80% and 90% in 4x1 groups, the same weights
 for every engine (.slite and .onnx from the torch module, .tflite from litert-torch), and
@@ -8,7 +9,7 @@ build its loader picks (relaxed SIMD in Chromium) and, as a second column, SIMD1
 locally (with the COOP/COEP headers of a cross-origin-isolated page) and writes JSON with the
 browser version, the build and threads each engine used, and sparselite's per-kernel profile.
 
-    python benchmarks/browser/bench_browser.py [--runs 30] [--json out.json] [--site DIR]
+    python benchmarks/browser/bench_browser.py [--runs 30] [--threads 2] [--json out.json] [--site DIR]
 Needs Chromium (/usr/bin/chromium or $CHROMIUM), pip install litert-torch, and
 npm install --prefix ~/.cache/sparselite-npm playwright-core onnxruntime-web @litertjs/core.
 --site keeps the built page and models in DIR and reuses its converted models.
@@ -32,6 +33,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 MODELS = {"mobilenet_v2 dense": ("mobilenet_v2", 0.0, True), "mobilenet_v2 80%": ("mobilenet_v2", 0.8, True),
           "mobilenet_v2 90%": ("mobilenet_v2", 0.9, True), "minilm_l6 80%": ("minilm_l6", 0.8, False)}
 ENGINES = ("sparselite", "sparselite SIMD128", "LiteRT.js", "onnxruntime-web")
+THREADED = "sparselite {} threads"  # the threads build's column, where the page ran it
 
 
 def convert(site, name, model, sparsity, tflite):
@@ -66,7 +68,8 @@ def build_site(site, names):
     dist = os.path.join(site, "dist")
     subprocess.run(["bash", os.path.join(ROOT, "wasm", "build.sh")], check=True, capture_output=True,
                    env=dict(os.environ, OUT=dist))
-    for name in ("sparselite.wasm", "sparselite-relaxed.wasm", "sparselite.mjs", "sparselite_abi.mjs"):
+    for name in ("sparselite.wasm", "sparselite-relaxed.wasm", "sparselite-threads.wasm", "sparselite.mjs",
+                 "sparselite_abi.mjs"):
         shutil.copy(os.path.join(dist, name), site)
     for name in ("index.html", "bench.mjs"):
         shutil.copy(os.path.join(HERE, name), site)
@@ -97,11 +100,11 @@ class IsolatedHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def run_page(site, runs):
+def run_page(site, runs, threads):
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(IsolatedHandler, directory=site))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
-        url = f"http://127.0.0.1:{httpd.server_address[1]}/index.html?runs={runs}"
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/index.html?runs={runs}&threads={threads}"
         out = subprocess.run(["node", os.path.join(HERE, "drive.mjs"), url], check=True, capture_output=True, text=True,
                              env=dict(os.environ, PLAYWRIGHT_DIR=os.path.join(NPM, "playwright-core")))
     finally:
@@ -112,12 +115,13 @@ def run_page(site, runs):
     return report
 
 
-def table(report):
-    lines = ["| model | sparselite.wasm ms | SIMD128 build ms | LiteRT.js ms | onnxruntime-web ms | "
-             "vs LiteRT.js | vs ORT-web |", "|---|---|---|---|---|---|---|"]
+def table(report, threads):
+    threaded = THREADED.format(threads)
+    lines = [f"| model | sparselite.wasm ms | {threads} threads ms | SIMD128 build ms | LiteRT.js ms | "
+             "onnxruntime-web ms | vs LiteRT.js | vs ORT-web |", "|---|---|---|---|---|---|---|---|"]
     for r in report["results"]:
         ms = r["ms"]
-        cells = [f"{ms[e]:.1f}" if e in ms else "–" for e in ENGINES]
+        cells = [f"{ms[e]:.1f}" if e in ms else "–" for e in (ENGINES[0], threaded) + ENGINES[1:]]
         ratios = [f"**{ms[e] / ms['sparselite']:.2f}x**" if e in ms else "–" for e in ENGINES[2:]]
         lines.append(f"| {r['model']} | " + " | ".join(cells + ratios) + " |")
     return "\n".join(lines)
@@ -126,6 +130,7 @@ def table(report):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=2, help="sparselite's threads build on this many threads")
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--json", default=os.path.join(ROOT, "benchmarks", "results", "browser.json"))
     parser.add_argument("--site", help="build the page here and keep it (default: a temporary folder)")
@@ -135,12 +140,13 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         site = os.path.abspath(args.site or tmp)
         build_site(site, args.models)
-        report = run_page(site, args.runs)
+        report = run_page(site, args.runs, args.threads)
     for r in report["results"]:
         bad = {e: err for e, err in r["relErrVsSparselite"].items() if not err < 1e-3}
         assert not bad, f"{r['model']}: engines disagree with sparselite: {bad}"
-    print(f"{report['browser']}, {machine_info()['cpu']}, 1 thread each, median of {report['runs']} alternating runs")
-    print(table(report))
+    print(f"{report['browser']}, {machine_info()['cpu']}, 1 thread each "
+          f"(and {THREADED.format(args.threads)}), median of {report['runs']} alternating runs")
+    print(table(report, args.threads))
     for r in report["results"]:
         top = sorted(r["kernels"].items(), key=lambda kv: -kv[1]["ms"])[:4]
         print(f"{r['model']}: " + ", ".join(f"{k} x{v['ops']} {v['ms']:.1f} ms" for k, v in top))

@@ -74,6 +74,16 @@ static sl_status_t abandon(sl_model_t* m, sl_status_t st) {
   return st;
 }
 
+/* WASI has no signals, so no EINTR; and where atomics are on (sparselite-threads.wasm) wasi-libc's headers
+ * declare errno thread-local, which the single-threaded libc.a it links does not define. */
+static bool interrupted(void) {
+#ifdef __wasi__
+  return false;
+#else
+  return errno == EINTR;
+#endif
+}
+
 static sl_status_t finish_load(sl_model_t* m) {
   m->isa = sl_cpu_isa() & m->isa_mask;
   /* Before the graph: tuning at prepare times kernels on these threads. */
@@ -123,7 +133,7 @@ sl_status_t sl_model_load_file(sl_model_t* m, const char* path) {
   size_t got = 0;
   while (data != NULL && got < size) {
     ssize_t n = read(fd, data + got, size - got);
-    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && interrupted()) continue;
     if (n <= 0) break;
     got += (size_t)n;
   }

@@ -3,8 +3,9 @@
 
 #include <stdlib.h>
 
-/* WebAssembly builds are single-threaded (no SharedArrayBuffer needed in pages). */
-#if defined(SL_NO_THREADS) || defined(__wasm__)
+/* WebAssembly builds without atomics (sparselite.wasm, -relaxed.wasm) are single-threaded: pages need
+ * no SharedArrayBuffer for them. sparselite-threads.wasm (-matomics) has the wasi-threads pool below. */
+#if defined(SL_NO_THREADS) || (defined(__wasm__) && !defined(__wasm_atomics__))
 
 sl_threadpool_t* sl_threadpool_create(int threads) {
   (void)threads;
@@ -14,6 +15,149 @@ void sl_threadpool_destroy(sl_threadpool_t* pool) { (void)pool; }
 void sl_threadpool_run(sl_threadpool_t* pool, size_t count, sl_task_fn fn, void* ctx) {
   (void)pool;
   for (size_t i = 0; i < count; i++) fn(ctx, i, 0);
+}
+
+#elif defined(__wasm__)
+
+/* wasi-threads without a threads libc (sparselite-threads.wasm): the host answers thread-spawn with a
+ * worker that instantiates this module on the same shared memory and calls wasi_thread_start
+ * (wasm_thread_start.s), which points __stack_pointer at the worker_t's stack and enters
+ * sl_wasm_thread_main. The module links Debian's single-threaded wasi-libc (--no-check-features),
+ * which is safe because only the calling thread ever enters libc: workers run op tasks, and every
+ * task function given to sl_parallel_for only runs kernels on memory allocated at prepare, with
+ * memcpy/memset at most: no malloc, stdio, errno or WASI call (the JS workers' WASI imports throw,
+ * so a task that made one fails the tests). The runtime has no thread-local data, so workers need
+ * no TLS block, only a stack, allocated here on the calling thread. */
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SPIN_ROUNDS 20000
+/* Each worker's stack; the main one is wasm-ld's default 64 KiB, which every kernel fits. */
+#define STACK_BYTES (256u * 1024u)
+
+__attribute__((import_module("wasi"), import_name("thread-spawn"))) int32_t sl_wasi_thread_spawn(void* start);
+
+typedef struct {
+  uint32_t stack_top; /* first: wasi_thread_start loads __stack_pointer from offset 0 */
+  sl_threadpool_t* pool;
+  size_t index;
+  void* stack;
+} worker_t;
+
+struct sl_threadpool {
+  int workers;
+  worker_t* worker;
+  atomic_flag run_lock; /* one job at a time: a second caller runs its tasks alone */
+  atomic_int generation; /* bumped once per job; workers sleep on it with memory.atomic.wait32 */
+  atomic_bool stop;
+  atomic_size_t next_task;
+  atomic_int busy;  /* workers still inside the current job */
+  atomic_int alive; /* workers not yet returned to the host */
+  size_t count;
+  sl_task_fn fn;
+  void* ctx;
+};
+
+static void work(sl_threadpool_t* p, size_t thread) {
+  for (;;) {
+    size_t task = atomic_fetch_add_explicit(&p->next_task, 1, memory_order_relaxed);
+    if (task >= p->count) return;
+    p->fn(p->ctx, task, thread);
+  }
+}
+
+void sl_wasm_thread_main(int32_t tid, worker_t* w);
+void sl_wasm_thread_main(int32_t tid, worker_t* w) {
+  (void)tid;
+  sl_threadpool_t* p = w->pool;
+  int seen = 0; /* not a load: a job may be posted before this worker first runs */
+  for (;;) {
+    int now = seen;
+    for (int i = 0; i < SPIN_ROUNDS && now == seen; i++) now = atomic_load_explicit(&p->generation, memory_order_acquire);
+    while (now == seen) {
+      __builtin_wasm_memory_atomic_wait32((int*)&p->generation, seen, -1);
+      now = atomic_load_explicit(&p->generation, memory_order_acquire);
+    }
+    if (atomic_load(&p->stop)) break;
+    seen = now;
+    work(p, w->index);
+    atomic_fetch_sub_explicit(&p->busy, 1, memory_order_release);
+  }
+  /* The last touch of the pool and of this stack's data: destroy frees both once alive is 0. */
+  atomic_fetch_sub_explicit(&p->alive, 1, memory_order_release);
+}
+
+static void wake_workers(sl_threadpool_t* p) {
+  atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
+  __builtin_wasm_memory_atomic_notify((int*)&p->generation, (unsigned)p->workers);
+}
+
+sl_threadpool_t* sl_threadpool_create(int threads) {
+  if (threads < 2) return NULL;
+  sl_threadpool_t* p = calloc(1, sizeof(*p));
+  if (p == NULL) return NULL;
+  p->worker = calloc((size_t)threads - 1, sizeof(worker_t));
+  if (p->worker == NULL) {
+    free(p);
+    return NULL;
+  }
+  atomic_flag_clear(&p->run_lock);
+  atomic_init(&p->generation, 0);
+  atomic_init(&p->stop, false);
+  atomic_init(&p->next_task, 0);
+  atomic_init(&p->busy, 0);
+  atomic_init(&p->alive, 0);
+  for (int i = 0; i < threads - 1; i++) {
+    worker_t* w = &p->worker[i];
+    w->stack = malloc(STACK_BYTES);
+    if (w->stack == NULL) break;
+    w->stack_top = (uint32_t)((uintptr_t)w->stack + STACK_BYTES) & ~15u;
+    w->pool = p;
+    w->index = (size_t)i + 1;
+    atomic_fetch_add(&p->alive, 1);
+    /* Fails (< 0) where the host has no idle worker left: the pool keeps the ones it has. */
+    if (sl_wasi_thread_spawn(w) < 0) {
+      atomic_fetch_sub(&p->alive, 1);
+      free(w->stack);
+      break;
+    }
+    p->workers++;
+  }
+  if (p->workers == 0) {
+    sl_threadpool_destroy(p);
+    return NULL;
+  }
+  return p;
+}
+
+void sl_threadpool_destroy(sl_threadpool_t* p) {
+  if (p == NULL) return;
+  atomic_store(&p->stop, true);
+  wake_workers(p);
+  /* A spin, not a wait: browsers forbid memory.atomic.wait on the page's thread. */
+  while (atomic_load_explicit(&p->alive, memory_order_acquire) != 0) {
+  }
+  for (int i = 0; i < p->workers; i++) free(p->worker[i].stack);
+  free(p->worker);
+  free(p);
+}
+
+void sl_threadpool_run(sl_threadpool_t* p, size_t count, sl_task_fn fn, void* ctx) {
+  if (p == NULL || count < 2 || atomic_flag_test_and_set(&p->run_lock)) {
+    for (size_t i = 0; i < count; i++) fn(ctx, i, 0);
+    return;
+  }
+  p->count = count;
+  p->fn = fn;
+  p->ctx = ctx;
+  atomic_store_explicit(&p->next_task, 0, memory_order_relaxed);
+  atomic_store_explicit(&p->busy, p->workers, memory_order_relaxed);
+  wake_workers(p);
+  work(p, 0);
+  while (atomic_load_explicit(&p->busy, memory_order_acquire) != 0) {
+  }
+  atomic_flag_clear(&p->run_lock);
 }
 
 #else
