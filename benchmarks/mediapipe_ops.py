@@ -106,6 +106,18 @@ def _compute(code, options, inputs, out_shape):
     raise ValueError(f"no numpy version of custom op {code}")
 
 
+CUSTOM_CODES = ("Landmarks2TransformMatrix", "TransformTensorBilinear", "TransformLandmarks")
+
+
+def uses_mediapipe_ops(path):
+    """Whether the .tflite at `path` has a custom op of CUSTOM_CODES (which LiteRT lacks)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(open(path, "rb").read(), 0)
+    return any((model.OperatorCodes(k).CustomCode() or b"").decode() in CUSTOM_CODES
+               for k in range(model.OperatorCodesLength()))
+
+
 def run_with_custom_ops(path, feeds, num_threads=1):
     """{output name: array} of the .tflite at `path` for {input name: array}, its MediaPipe custom
     ops computed here and everything else by LiteRT."""
