@@ -321,6 +321,7 @@ def run_tflite(name, emit):
 
     import sparselite
     from bench_tflite import mediapipe_models
+    from graph64 import run_float64
     from mediapipe_ops import run_with_custom_ops, uses_mediapipe_ops
     from sparselite.converters import from_tflite
 
@@ -343,8 +344,17 @@ def run_tflite(name, emit):
             interp.invoke()
             theirs = {d["name"]: interp.get_tensor(d["index"]) for d in interp.get_output_details()}
         theirs = [theirs[spec.name] for spec in model.outputs]
-        err = worst(model.run(xs), theirs)
-        return err, without_winograd(converted.to_bytes(), xs, theirs) if err > TOLERANCE else {}
+        ours = model.run(xs)
+        err = worst(ours, theirs)
+        if err <= TOLERANCE:
+            return err, {}
+        extra = without_winograd(converted.to_bytes(), xs, theirs)
+        try:   # LiteRT has no float64 mode: the converted graph run in float64 (graph64.py) instead
+            ref64 = run_float64(converted.graph, xs)
+            extra.update(theirs_vs_fp64=worst(theirs, ref64), ours_vs_fp64=worst(ours, ref64))
+        except NotImplementedError:
+            pass
+        return err, extra
 
     row = attempt(tflite_path)
     emit(dict(path="tflite", input=state.get("input"), **row))
