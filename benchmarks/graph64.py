@@ -52,6 +52,8 @@ def run_float64(graph, feeds):
                 raise NotImplementedError(f"{op.type} with padding")
             pool = F.max_pool2d if op.type == "MAX_POOL2D" else F.avg_pool2d
             y = pool(ins[0], o["kernel"], o.get("stride", (1, 1)))
+        elif op.type == "GLOBAL_AVG_POOL":
+            y = ins[0].mean(dim=(2, 3)).reshape(shape)
         elif op.type == "RESIZE_BILINEAR":
             if o.get("coordinates", "TFLITE") != "TFLITE" or o.get("align_corners") == o.get("half_pixel_centers"):
                 raise NotImplementedError("RESIZE_BILINEAR outside TFLite's align_corners / half-pixel modes")

@@ -2,7 +2,8 @@
 TRANSFORM_TENSOR_BILINEAR and TRANSFORM_LANDMARKS against the numpy versions written from MediaPipe's
 sources (benchmarks/mediapipe_ops.py) on random landmarks, matrices and feature maps of odd sizes,
 batches and a dynamic batch, under each kernel configuration; what each refuses at load; the whole
-model from from_tflite against LiteRT with those ops computed around it; and the ops in WASM."""
+model from from_tflite against LiteRT with those ops computed around it; benchmarks/graph64.py (the float64
+reference of .tflite coverage rows) against LiteRT. The ops in WASM: test_mediapipe_ops_wasm.py."""
 import os
 import sys
 
@@ -208,3 +209,28 @@ def test_face_landmark_with_attention_matches_litert_around_the_custom_ops():
     theirs = ref.run_with_custom_ops(path, feeds)
     for spec, ours in zip(model.outputs, model.run(feeds)):
         assert rel_err(ours, theirs[spec.name]) < 1e-5, spec.name
+
+
+@pytest.mark.parametrize("name", ["face_landmark", "hand_landmark_lite"])
+def test_graph_in_float64_is_the_model(name):
+    """benchmarks/graph64.py (model_coverage's float64 reference for .tflite rows) computes what
+    LiteRT computes, to fp32 rounding: it runs the converted graph, not another function."""
+    from ai_edge_litert.interpreter import Interpreter
+    from bench_tflite import mediapipe_models
+    from graph64 import run_float64
+    from sparselite.converters import from_tflite
+
+    path = mediapipe_models()[name]
+    graph = from_tflite(path).graph
+    feeds = {n: np.random.default_rng(1).uniform(-1, 1, graph.tensors[n].shape).astype(np.float32)
+             for n in graph.inputs}
+    interp = Interpreter(model_path=path, num_threads=1)
+    interp.allocate_tensors()
+    for d in interp.get_input_details():
+        interp.set_tensor(d["index"], feeds[d["name"]])
+    interp.invoke()
+    theirs = {d["name"]: interp.get_tensor(d["index"]) for d in interp.get_output_details()}
+    exact = run_float64(graph, feeds)
+    assert sorted(graph.outputs) == sorted(theirs)
+    for out, value in zip(graph.outputs, exact):
+        assert value.dtype == np.float64 and rel_err(theirs[out], value) < 1e-5, out
