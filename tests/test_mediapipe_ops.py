@@ -234,3 +234,39 @@ def test_graph_in_float64_is_the_model(name):
     assert sorted(graph.outputs) == sorted(theirs)
     for out, value in zip(graph.outputs, exact):
         assert value.dtype == np.float64 and rel_err(theirs[out], value) < 1e-5, out
+
+
+def edited_face_landmark(edit):
+    """face_landmark_with_attention's bytes with edit(op, options) applied to its first
+    Landmarks2TransformMatrix (options: its flexbuffer map as a dict; edit returns the new bytes)."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+    from bench_tflite import mediapipe_models
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(
+        open(mediapipe_models()["face_landmark_with_attention"], "rb").read(), 0))
+    op = next(op for op in model.subgraphs[0].operators
+              if model.operatorCodes[op.opcodeIndex].customCode == b"Landmarks2TransformMatrix")
+    op.customOptions = np.frombuffer(edit(ref.custom_options(op)), np.uint8)
+    builder = flatbuffers.Builder(1 << 20)
+    builder.Finish(model.Pack(builder), b"TFL3")
+    return bytes(builder.Output())
+
+
+def test_hostile_custom_options_are_refused_with_the_reason():
+    from flatbuffers import flexbuffers
+
+    from sparselite.converters import from_tflite
+
+    def far_subset(options):
+        return bytes(flexbuffers.Dumps({**options, "subset_idxs": [0, 9999]}))
+
+    with pytest.raises(sparselite.InvalidModelError, match=r"LANDMARKS_TO_TRANSFORM_MATRIX.*subset landmark 9999 is "
+                                                           r"out of range: the input has 468 landmarks"):
+        sparselite.load(from_tflite(edited_face_landmark(far_subset)).to_bytes())
+    with pytest.raises(sparselite.ConversionError, match=r"Landmarks2TransformMatrix\) needs options .*scale_x.*the "
+                                                      r"file gives \['left_rotation_idx'\]"):
+        from_tflite(edited_face_landmark(lambda o: bytes(flexbuffers.Dumps({"left_rotation_idx": 1}))))
+    for garbage in (b"\x01", b"\xff" * 7, bytes(range(40))):
+        with pytest.raises(sparselite.ConversionError, match="operator 192"):
+            from_tflite(edited_face_landmark(lambda o: garbage))
