@@ -32,7 +32,8 @@ def landmarks_to_transform_matrix(landmarks, left_index, right_index, subset, ta
         mid_x, mid_y = f32(f32(u.min() + u.max()) / f32(2)), f32(f32(v.min() + v.max()) / f32(2))
         ci, si = np.cos(-r, dtype=f32), np.sin(-r, dtype=f32)
         cx, cy = _rotate(ci, si, mid_x, mid_y), _rotate(si, -ci, mid_x, mid_y)
-        sx, sy = f32(f32(f32(scale_x) * width) / f32(output_width)), f32(f32(f32(scale_y) * height) / f32(output_height))
+        sx = f32(f32(f32(scale_x) * width) / f32(output_width))
+        sy = f32(f32(f32(scale_y) * height) / f32(output_height))
         mats = [np.array(m, f32).reshape(4, 4) for m in (
             [1, 0, 0, cx, 0, 1, 0, cy, 0, 0, 1, 0, 0, 0, 0, 1],
             [ci, -si, 0, 0, si, ci, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1],

@@ -135,7 +135,8 @@ def test_transform_landmarks_matches_numpy(d, kernels):
     for batch, n in ((1, 1), (3, 17), (2, 80)):
         x = (rng.standard_normal((batch, n, d)) * 20).astype(np.float32)
         m = rng.standard_normal((batch, 4, 4)).astype(np.float32)
-        (y,) = sparselite.load(one_op("TRANSFORM_LANDMARKS", [x.shape, m.shape], x.shape), **KERNELS[kernels]).run([x, m])
+        model = sparselite.load(one_op("TRANSFORM_LANDMARKS", [x.shape, m.shape], x.shape), **KERNELS[kernels])
+        (y,) = model.run([x, m])
         want = ref.transform_landmarks(x, m)
         assert np.allclose(y, want, rtol=1e-6, atol=1e-5)
         assert np.allclose(want[..., :2], np.einsum("bij,bnj->bni", m[:, :2, [0, 1, 3]],
