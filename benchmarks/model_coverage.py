@@ -6,7 +6,8 @@ scales raised, so that no block is a no-op) and one random input:
   from_onnx   torch.onnx.export (opset 17, fixed shapes), then sparselite (from_onnx) against
               ONNX Runtime
   pruned      prune_groups(density 0.2, 4x1 groups), then sparselite (from_torch) against torch
-  tflite      (MediaPipe's .tflite files) sparselite (from_tflite) against LiteRT
+  tflite      (MediaPipe's .tflite files) sparselite (from_tflite) against LiteRT (MediaPipe's
+              custom ops, which LiteRT lacks, computed around it by mediapipe_ops.py)
 A path is ok when every output's max abs error relative to that output's largest value is
 <= 1e-4, a mismatch when it is larger, fails when conversion raises ConversionError (the
 unsupported-op report), error when anything else raises (a converter or runtime bug), skipped
@@ -320,6 +321,8 @@ def run_tflite(name, emit):
 
     import sparselite
     from bench_tflite import mediapipe_models
+    from graph64 import run_float64
+    from mediapipe_ops import run_with_custom_ops, uses_mediapipe_ops
     from sparselite.converters import from_tflite
 
     path = mediapipe_models()[name]
@@ -331,15 +334,27 @@ def run_tflite(name, emit):
         rng = np.random.default_rng(0)
         xs = {spec.name: rng.uniform(-1, 1, spec.shape).astype(np.float32) for spec in model.inputs}
         state["input"] = [list(spec.shape) for spec in model.inputs]
-        interp = Interpreter(model_path=path, num_threads=1)
-        interp.allocate_tensors()
-        for d in interp.get_input_details():
-            interp.set_tensor(d["index"], xs[d["name"]])
-        interp.invoke()
-        theirs = {d["name"]: interp.get_tensor(d["index"]) for d in interp.get_output_details()}
+        if uses_mediapipe_ops(path):   # LiteRT runs all but those, mediapipe_ops.py computes them
+            theirs = run_with_custom_ops(path, xs)
+        else:
+            interp = Interpreter(model_path=path, num_threads=1)
+            interp.allocate_tensors()
+            for d in interp.get_input_details():
+                interp.set_tensor(d["index"], xs[d["name"]])
+            interp.invoke()
+            theirs = {d["name"]: interp.get_tensor(d["index"]) for d in interp.get_output_details()}
         theirs = [theirs[spec.name] for spec in model.outputs]
-        err = worst(model.run(xs), theirs)
-        return err, without_winograd(converted.to_bytes(), xs, theirs) if err > TOLERANCE else {}
+        ours = model.run(xs)
+        err = worst(ours, theirs)
+        if err <= TOLERANCE:
+            return err, {}
+        extra = without_winograd(converted.to_bytes(), xs, theirs)
+        try:   # LiteRT has no float64 mode: the converted graph run in float64 (graph64.py) instead
+            ref64 = run_float64(converted.graph, xs)
+            extra.update(theirs_vs_fp64=worst(theirs, ref64), ours_vs_fp64=worst(ours, ref64))
+        except NotImplementedError:
+            pass
+        return err, extra
 
     row = attempt(tflite_path)
     emit(dict(path="tflite", input=state.get("input"), **row))

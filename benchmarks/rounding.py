@@ -7,6 +7,12 @@ and sparselite with Winograd as loaded by default, F(2x2) only, and off. Explain
 coverage's "rounding" mismatches (README, Model coverage).
 
     python benchmarks/rounding.py [resnet101] [--side 128]
+    python benchmarks/rounding.py --tflite pose_landmark_full
+
+With --tflite, a MediaPipe .tflite (model_coverage's input): every tensor both engines keep (each
+op output LiteRT names), sparselite's and LiteRT's max abs error relative to the largest value
+against the converted graph run in float64 (graph64.py), in graph order. A few of LiteRT's kept
+tensors are not the op's final output (XNNPACK reuses their buffers): those show LiteRT at ~1.
 """
 import argparse
 import copy
@@ -33,11 +39,48 @@ def rounded_per_layer(model):
     return m64
 
 
+def tflite_layers(name):
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    import sparselite
+    from bench_tflite import mediapipe_models
+    from graph64 import run_float64
+    from sparselite.converters import from_tflite
+    from sparselite.converters.writer import serialize
+
+    path = mediapipe_models()[name]
+    graph = from_tflite(path).graph
+    feeds = {n: np.random.default_rng(0).uniform(-1, 1, graph.tensors[n].shape).astype(np.float32)
+             for n in graph.inputs}   # model_coverage's input
+    interp = Interpreter(model_path=path, num_threads=1, experimental_preserve_all_tensors=True)
+    interp.allocate_tensors()
+    for d in interp.get_input_details():
+        interp.set_tensor(d["index"], feeds[d["name"]])
+    interp.invoke()
+    kept = {d["name"]: d["index"] for d in interp.get_tensor_details()}
+    source = {op.outputs[0]: op.outputs[0].removesuffix(":out") for op in graph.ops}
+    layers = [t for t in source if source[t] in kept and t not in graph.outputs]
+    graph.outputs += layers   # every kept tensor an output: computed, and comparable
+    ours = sparselite.load(serialize(graph)).run(feeds)
+    for t, mine, exact in zip(graph.outputs, ours, run_float64(graph, feeds)):
+        theirs = interp.get_tensor(kept[source.get(t, t)])
+        if exact.ndim == 4 and theirs.shape != exact.shape:   # NCHW inside the graph
+            exact, mine = exact.transpose(0, 2, 3, 1), mine.transpose(0, 2, 3, 1)
+        if theirs.shape != exact.shape:
+            continue
+        print(json.dumps(dict(at=source.get(t, t)[-60:], shape=list(theirs.shape), sparselite=f"{rel(mine, exact):.2e}",
+                              litert=f"{rel(theirs, exact):.2e}")), flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", nargs="?", default="resnet101")
     parser.add_argument("--side", type=int, default=128)
+    parser.add_argument("--tflite", metavar="NAME", help="a MediaPipe model, layer by layer against float64")
     args = parser.parse_args()
+    if args.tflite:
+        return tflite_layers(args.tflite)
 
     import onnxruntime as ort
     import torch

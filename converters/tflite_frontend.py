@@ -37,9 +37,13 @@ _DTYPES = {"FLOAT32": np.float32, "FLOAT16": np.float16, "INT32": np.int32, "INT
 _MIN_INPUTS = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "ADD": 2, "SUB": 2, "MUL": 2, "DIV": 2,
                "PRELU": 2, "PAD": 2, "PADV2": 2, "MEAN": 2, "SUM": 2, "REDUCE_MAX": 2, "REDUCE_MIN": 2,
                "STRIDED_SLICE": 4, "SLICE": 3, "SPLIT": 2, "SPLIT_V": 3, "TRANSPOSE_CONV": 3,
-               "CUSTOM(Convolution2DTransposeBias)": 3}
+               "CUSTOM(Convolution2DTransposeBias)": 3, "CUSTOM(TransformTensorBilinear)": 2,
+               "CUSTOM(TransformLandmarks)": 2}
 # Custom ops (by their custom code) -> the converter method that maps them.
-_CUSTOM = {"CUSTOM(Convolution2DTransposeBias)": "custom_convolution2d_transpose_bias"}
+_CUSTOM = {"CUSTOM(Convolution2DTransposeBias)": "custom_convolution2d_transpose_bias",
+           "CUSTOM(Landmarks2TransformMatrix)": "custom_landmarks2_transform_matrix",
+           "CUSTOM(TransformTensorBilinear)": "custom_transform_tensor_bilinear",
+           "CUSTOM(TransformLandmarks)": "custom_transform_landmarks"}
 _REDUCE = {"MEAN": "MEAN", "SUM": "SUM", "REDUCE_MAX": "MAX", "REDUCE_MIN": "MIN"}
 # What a malformed file makes the code below raise; from_tflite_graph turns it into ConversionError.
 _MALFORMED = (struct.error, IndexError, KeyError, ValueError, TypeError, AttributeError, ZeroDivisionError,
@@ -492,6 +496,63 @@ class _Converter:
             raise ConversionError(f"{self.where}: the output's H and W are {list(self.shape(out)[1:3])}; the op "
                                   f"computes {want}")
         self.transpose_conv(ins[0], ins[1], ins[2], out, (stride_h, stride_w), [t // 2 for t in totals], 0)
+
+    def custom_version(self, op, kind, version):
+        """Fails unless the op code is MediaPipe's `version` of the custom op (the versions differ in
+        options and layout)."""
+        got = self.model.OperatorCodes(op.OpcodeIndex()).Version()
+        if got != version:
+            raise Unsupported(kind, f"version {got} (version {version} is supported)")
+
+    def flex_options(self, op, kind, keys):
+        """A custom op's flexbuffer options map, checked to hold `keys`."""
+        from flatbuffers import flexbuffers
+
+        raw = op.CustomOptionsAsNumpy().tobytes() if op.CustomOptionsLength() else b""
+        try:
+            options = flexbuffers.Loads(raw) if raw else {}
+        except Exception as e:   # flexbuffers raises plain Exceptions on malformed input
+            raise ConversionError(f"{self.where}: its custom options are not a flexbuffer map ({e})") from e
+        if not isinstance(options, dict) or not set(keys) <= set(options):
+            found = sorted(options) if isinstance(options, dict) else type(options).__name__
+            raise ConversionError(f"{self.where}: {kind} needs options {sorted(keys)}; the file gives {found}")
+        return options
+
+    def landmarks_input(self, i):
+        x = self.value(i)
+        if x.nchw or len(self.shape(i)) != 3:
+            raise ConversionError(f"{self.where}: landmarks '{self.tname(i)}' of shape {list(self.shape(i))}; "
+                                  "[batch, landmarks, values] is expected")
+        return x.name
+
+    def custom_landmarks2_transform_matrix(self, op, ins, out):
+        """MediaPipe's Landmarks2TransformMatrix (v2): landmarks [B, N, 3] -> the crop's [B, 4, 4]
+        matrix; subset_idxs is read as pairs, an odd last index paired with itself, which leaves
+        the box of the flat list of indices."""
+        kind = "CUSTOM(Landmarks2TransformMatrix)"
+        self.custom_version(op, kind, 2)
+        o = self.flex_options(op, kind, ("left_rotation_idx", "right_rotation_idx", "subset_idxs", "output_height",
+                                         "output_width", "scale_x", "scale_y", "target_rotation_radians"))
+        if self.shape(ins[0])[-1:] != (3,):
+            raise ConversionError(f"{self.where}: MediaPipe reads 3 values per landmark; '{self.tname(ins[0])}' has "
+                                  f"shape {list(self.shape(ins[0]))}")
+        subset = [int(i) for i in o["subset_idxs"]]
+        self.add("LANDMARKS_TO_TRANSFORM_MATRIX", [self.landmarks_input(ins[0])], out, False, dict(
+            left_index=int(o["left_rotation_idx"]), right_index=int(o["right_rotation_idx"]), subset=subset,
+            target_rotation=float(o["target_rotation_radians"]), output_height=int(o["output_height"]),
+            output_width=int(o["output_width"]), scale_x=float(o["scale_x"]), scale_y=float(o["scale_y"])))
+
+    def custom_transform_tensor_bilinear(self, op, ins, out):
+        """MediaPipe's TransformTensorBilinear (v2): an NHWC feature map sampled by a [B, 4, 4]
+        matrix to the output's H x W."""
+        self.rank(ins[0], 4, "the input")
+        self.rank(out, 4, "the output")
+        self.add("TRANSFORM_TENSOR_BILINEAR", [self.value(ins[0]).name, self.landmarks_input(ins[1])], out, True)
+
+    def custom_transform_landmarks(self, op, ins, out):
+        """MediaPipe's TransformLandmarks (v2): landmarks [B, N, 2 or 3] mapped by a [B, 4, 4] matrix."""
+        self.custom_version(op, "CUSTOM(TransformLandmarks)", 2)
+        self.add("TRANSFORM_LANDMARKS", [self.landmarks_input(ins[0]), self.landmarks_input(ins[1])], out, False)
 
     def op_fully_connected(self, op, ins, out):
         o = self.options(op, "FullyConnectedOptions")

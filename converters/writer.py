@@ -285,6 +285,20 @@ def _group_norm_options(builder, o):
     return S.GroupNormOptionsEnd(builder)
 
 
+def _landmarks_to_transform_matrix_options(builder, o):
+    subset = _ints(builder, S.LandmarksToTransformMatrixOptionsStartSubsetVector, o["subset"])
+    S.LandmarksToTransformMatrixOptionsStart(builder)
+    S.LandmarksToTransformMatrixOptionsAddLeftIndex(builder, int(o["left_index"]))
+    S.LandmarksToTransformMatrixOptionsAddRightIndex(builder, int(o["right_index"]))
+    S.LandmarksToTransformMatrixOptionsAddSubset(builder, subset)
+    S.LandmarksToTransformMatrixOptionsAddTargetRotation(builder, float(o.get("target_rotation", 0.0)))
+    S.LandmarksToTransformMatrixOptionsAddOutputHeight(builder, int(o["output_height"]))
+    S.LandmarksToTransformMatrixOptionsAddOutputWidth(builder, int(o["output_width"]))
+    S.LandmarksToTransformMatrixOptionsAddScaleX(builder, float(o.get("scale_x", 1.0)))
+    S.LandmarksToTransformMatrixOptionsAddScaleY(builder, float(o.get("scale_y", 1.0)))
+    return S.LandmarksToTransformMatrixOptionsEnd(builder)
+
+
 # One builder per options table; which table an op takes is the schema's (OP_OPTIONS).
 OPTIONS_BUILDERS = {
     "Conv2DOptions": _conv2d_options, "FullyConnectedOptions": _fully_connected_options,
@@ -298,6 +312,7 @@ OPTIONS_BUILDERS = {
     "GroupNormOptions": _group_norm_options,
     "CompareOptions": _compare_options,
     "LogicalOptions": _logical_options,
+    "LandmarksToTransformMatrixOptions": _landmarks_to_transform_matrix_options,
 }
 
 

@@ -91,8 +91,11 @@ def test_tflite_benchmark_runs_both_engines(tmp_path):
     rows = report["results"]
     assert [r["model"] for r in rows[:3]] == ["face_detection_short_range", "face_detection_full_range",
                                              "face_detection_full_range_sparse"]
-    # The mediapipe 0.10.21 wheel's 14 float models: each runs, or its report says what does not convert.
-    names = {r["model"] for r in rows} | {f["model"] for f in report["not_converted"]}
+    # The mediapipe 0.10.21 wheel's 14 float models: each runs, or its report says what does not convert;
+    # face_landmark_with_attention runs, checked against LiteRT around MediaPipe's custom ops.
+    (alone,) = report["without_litert"]
+    assert alone["model"] == "face_landmark_with_attention" and alone["max_rel_diff"] < 1e-4 and alone["sparselite"] > 0
+    names = {r["model"] for r in rows} | {f["model"] for f in report["not_converted"]} | {alone["model"]}
     assert {"face_landmark", "iris_landmark", "palm_detection_full", "hand_landmark_full", "pose_detection",
             "selfie_segmentation"} <= names and len(names) >= 15
     assert all(f["error"] for f in report["not_converted"])

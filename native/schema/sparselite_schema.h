@@ -82,45 +82,51 @@ typedef enum {
   SL_OP_EXPAND = 32,
   SL_OP_GATHER_ELEMENTS = 33,
   SL_OP_GROUP_NORM = 34,
+  SL_OP_LANDMARKS_TO_TRANSFORM_MATRIX = 35,
+  SL_OP_TRANSFORM_TENSOR_BILINEAR = 36,
+  SL_OP_TRANSFORM_LANDMARKS = 37,
   SL_OP_COUNT
 } sl_op_type_t;
 /* X(SL_OP_<NAME> without the prefix, its lower case, value) per value. */
-#define SL_OP_TYPE_LIST(X)                  \
-  X(CONV2D, conv2d, 0)                      \
-  X(FULLY_CONNECTED, fully_connected, 1)    \
-  X(ADD, add, 2)                            \
-  X(MUL, mul, 3)                            \
-  X(ACTIVATION, activation, 4)              \
-  X(MAX_POOL2D, max_pool2d, 5)              \
-  X(AVG_POOL2D, avg_pool2d, 6)              \
-  X(GLOBAL_AVG_POOL, global_avg_pool, 7)    \
-  X(CONCAT, concat, 8)                      \
-  X(PAD, pad, 9)                            \
-  X(RESHAPE, reshape, 10)                   \
-  X(SOFTMAX, softmax, 11)                   \
-  X(LAYER_NORM, layer_norm, 12)             \
-  X(MATMUL, matmul, 13)                     \
-  X(TRANSPOSE, transpose, 14)               \
-  X(GATHER, gather, 15)                     \
-  X(SUB, sub, 16)                           \
-  X(DIV, div, 17)                           \
-  X(CAST, cast, 18)                         \
-  X(MEAN_POOL, mean_pool, 19)               \
-  X(L2_NORMALIZE, l2_normalize, 20)         \
-  X(RESIZE_BILINEAR, resize_bilinear, 21)   \
-  X(DEPTH_TO_SPACE, depth_to_space, 22)     \
-  X(PRELU, prelu, 23)                       \
-  X(SLICE, slice, 24)                       \
-  X(REDUCE, reduce, 25)                     \
-  X(RESIZE_NEAREST, resize_nearest, 26)     \
-  X(CONV_TRANSPOSE2D, conv_transpose2d, 27) \
-  X(COMPARE, compare, 28)                   \
-  X(LOGICAL, logical, 29)                   \
-  X(WHERE, where, 30)                       \
-  X(CUMSUM, cumsum, 31)                     \
-  X(EXPAND, expand, 32)                     \
-  X(GATHER_ELEMENTS, gather_elements, 33)   \
-  X(GROUP_NORM, group_norm, 34)
+#define SL_OP_TYPE_LIST(X)                                            \
+  X(CONV2D, conv2d, 0)                                                \
+  X(FULLY_CONNECTED, fully_connected, 1)                              \
+  X(ADD, add, 2)                                                      \
+  X(MUL, mul, 3)                                                      \
+  X(ACTIVATION, activation, 4)                                        \
+  X(MAX_POOL2D, max_pool2d, 5)                                        \
+  X(AVG_POOL2D, avg_pool2d, 6)                                        \
+  X(GLOBAL_AVG_POOL, global_avg_pool, 7)                              \
+  X(CONCAT, concat, 8)                                                \
+  X(PAD, pad, 9)                                                      \
+  X(RESHAPE, reshape, 10)                                             \
+  X(SOFTMAX, softmax, 11)                                             \
+  X(LAYER_NORM, layer_norm, 12)                                       \
+  X(MATMUL, matmul, 13)                                               \
+  X(TRANSPOSE, transpose, 14)                                         \
+  X(GATHER, gather, 15)                                               \
+  X(SUB, sub, 16)                                                     \
+  X(DIV, div, 17)                                                     \
+  X(CAST, cast, 18)                                                   \
+  X(MEAN_POOL, mean_pool, 19)                                         \
+  X(L2_NORMALIZE, l2_normalize, 20)                                   \
+  X(RESIZE_BILINEAR, resize_bilinear, 21)                             \
+  X(DEPTH_TO_SPACE, depth_to_space, 22)                               \
+  X(PRELU, prelu, 23)                                                 \
+  X(SLICE, slice, 24)                                                 \
+  X(REDUCE, reduce, 25)                                               \
+  X(RESIZE_NEAREST, resize_nearest, 26)                               \
+  X(CONV_TRANSPOSE2D, conv_transpose2d, 27)                           \
+  X(COMPARE, compare, 28)                                             \
+  X(LOGICAL, logical, 29)                                             \
+  X(WHERE, where, 30)                                                 \
+  X(CUMSUM, cumsum, 31)                                               \
+  X(EXPAND, expand, 32)                                               \
+  X(GATHER_ELEMENTS, gather_elements, 33)                             \
+  X(GROUP_NORM, group_norm, 34)                                       \
+  X(LANDMARKS_TO_TRANSFORM_MATRIX, landmarks_to_transform_matrix, 35) \
+  X(TRANSFORM_TENSOR_BILINEAR, transform_tensor_bilinear, 36)         \
+  X(TRANSFORM_LANDMARKS, transform_landmarks, 37)
 /* The schema's name of a value; NULL when it is not one. */
 static inline const char* sl_op_type_name(uint32_t v) {
   static const char* const names[SL_OP_COUNT] = {
@@ -159,6 +165,9 @@ static inline const char* sl_op_type_name(uint32_t v) {
       [SL_OP_EXPAND] = "EXPAND",
       [SL_OP_GATHER_ELEMENTS] = "GATHER_ELEMENTS",
       [SL_OP_GROUP_NORM] = "GROUP_NORM",
+      [SL_OP_LANDMARKS_TO_TRANSFORM_MATRIX] = "LANDMARKS_TO_TRANSFORM_MATRIX",
+      [SL_OP_TRANSFORM_TENSOR_BILINEAR] = "TRANSFORM_TENSOR_BILINEAR",
+      [SL_OP_TRANSFORM_LANDMARKS] = "TRANSFORM_LANDMARKS",
   };
   return v < SL_OP_COUNT ? names[v] : NULL;
 }
@@ -397,32 +406,34 @@ typedef enum {
   SL_OPTIONS_CUMSUM_OPTIONS = 19,
   SL_OPTIONS_GATHER_ELEMENTS_OPTIONS = 20,
   SL_OPTIONS_GROUP_NORM_OPTIONS = 21,
+  SL_OPTIONS_LANDMARKS_TO_TRANSFORM_MATRIX_OPTIONS = 22,
   SL_OPTIONS_COUNT
 } sl_options_type_t;
 /* X(SL_OPTIONS_<NAME> without the prefix, its lower case, value) per value. */
-#define SL_OPTIONS_TYPE_LIST(X)                             \
-  X(NONE, none, 0)                                          \
-  X(CONV2D_OPTIONS, conv2d_options, 1)                      \
-  X(FULLY_CONNECTED_OPTIONS, fully_connected_options, 2)    \
-  X(ACTIVATION_OPTIONS, activation_options, 3)              \
-  X(BINARY_OPTIONS, binary_options, 4)                      \
-  X(POOL2D_OPTIONS, pool2d_options, 5)                      \
-  X(CONCAT_OPTIONS, concat_options, 6)                      \
-  X(PAD_OPTIONS, pad_options, 7)                            \
-  X(SOFTMAX_OPTIONS, softmax_options, 8)                    \
-  X(LAYER_NORM_OPTIONS, layer_norm_options, 9)              \
-  X(TRANSPOSE_OPTIONS, transpose_options, 10)               \
-  X(L2_NORMALIZE_OPTIONS, l2_normalize_options, 11)         \
-  X(RESIZE_OPTIONS, resize_options, 12)                     \
-  X(DEPTH_TO_SPACE_OPTIONS, depth_to_space_options, 13)     \
-  X(REDUCE_OPTIONS, reduce_options, 14)                     \
-  X(SLICE_OPTIONS, slice_options, 15)                       \
-  X(CONV_TRANSPOSE2D_OPTIONS, conv_transpose2d_options, 16) \
-  X(COMPARE_OPTIONS, compare_options, 17)                   \
-  X(LOGICAL_OPTIONS, logical_options, 18)                   \
-  X(CUMSUM_OPTIONS, cumsum_options, 19)                     \
-  X(GATHER_ELEMENTS_OPTIONS, gather_elements_options, 20)   \
-  X(GROUP_NORM_OPTIONS, group_norm_options, 21)
+#define SL_OPTIONS_TYPE_LIST(X)                                                       \
+  X(NONE, none, 0)                                                                    \
+  X(CONV2D_OPTIONS, conv2d_options, 1)                                                \
+  X(FULLY_CONNECTED_OPTIONS, fully_connected_options, 2)                              \
+  X(ACTIVATION_OPTIONS, activation_options, 3)                                        \
+  X(BINARY_OPTIONS, binary_options, 4)                                                \
+  X(POOL2D_OPTIONS, pool2d_options, 5)                                                \
+  X(CONCAT_OPTIONS, concat_options, 6)                                                \
+  X(PAD_OPTIONS, pad_options, 7)                                                      \
+  X(SOFTMAX_OPTIONS, softmax_options, 8)                                              \
+  X(LAYER_NORM_OPTIONS, layer_norm_options, 9)                                        \
+  X(TRANSPOSE_OPTIONS, transpose_options, 10)                                         \
+  X(L2_NORMALIZE_OPTIONS, l2_normalize_options, 11)                                   \
+  X(RESIZE_OPTIONS, resize_options, 12)                                               \
+  X(DEPTH_TO_SPACE_OPTIONS, depth_to_space_options, 13)                               \
+  X(REDUCE_OPTIONS, reduce_options, 14)                                               \
+  X(SLICE_OPTIONS, slice_options, 15)                                                 \
+  X(CONV_TRANSPOSE2D_OPTIONS, conv_transpose2d_options, 16)                           \
+  X(COMPARE_OPTIONS, compare_options, 17)                                             \
+  X(LOGICAL_OPTIONS, logical_options, 18)                                             \
+  X(CUMSUM_OPTIONS, cumsum_options, 19)                                               \
+  X(GATHER_ELEMENTS_OPTIONS, gather_elements_options, 20)                             \
+  X(GROUP_NORM_OPTIONS, group_norm_options, 21)                                       \
+  X(LANDMARKS_TO_TRANSFORM_MATRIX_OPTIONS, landmarks_to_transform_matrix_options, 22)
 /* The schema's name of a value; NULL when it is not one. */
 static inline const char* sl_options_type_name(uint32_t v) {
   static const char* const names[SL_OPTIONS_COUNT] = {
@@ -448,6 +459,7 @@ static inline const char* sl_options_type_name(uint32_t v) {
       [SL_OPTIONS_CUMSUM_OPTIONS] = "CumsumOptions",
       [SL_OPTIONS_GATHER_ELEMENTS_OPTIONS] = "GatherElementsOptions",
       [SL_OPTIONS_GROUP_NORM_OPTIONS] = "GroupNormOptions",
+      [SL_OPTIONS_LANDMARKS_TO_TRANSFORM_MATRIX_OPTIONS] = "LandmarksToTransformMatrixOptions",
   };
   return v < SL_OPTIONS_COUNT ? names[v] : NULL;
 }
@@ -488,6 +500,9 @@ static inline const char* sl_options_type_name(uint32_t v) {
 #define SL_OPTIONS_OF_EXPAND SL_OPTIONS_NONE
 #define SL_OPTIONS_OF_GATHER_ELEMENTS SL_OPTIONS_GATHER_ELEMENTS_OPTIONS
 #define SL_OPTIONS_OF_GROUP_NORM SL_OPTIONS_GROUP_NORM_OPTIONS
+#define SL_OPTIONS_OF_LANDMARKS_TO_TRANSFORM_MATRIX SL_OPTIONS_LANDMARKS_TO_TRANSFORM_MATRIX_OPTIONS
+#define SL_OPTIONS_OF_TRANSFORM_TENSOR_BILINEAR SL_OPTIONS_NONE
+#define SL_OPTIONS_OF_TRANSFORM_LANDMARKS SL_OPTIONS_NONE
 
 /* struct Buffer: its size and each field's byte offset */
 #define SL_BUFFER_SIZEOF 16
@@ -822,6 +837,42 @@ static inline int32_t sl_group_norm_options_groups(sl_fb_t* fb, const sl_fb_tabl
 }
 static inline float sl_group_norm_options_epsilon(sl_fb_t* fb, const sl_fb_table_t* t) {
   return sl_fb_f32(fb, t, SL_GROUP_NORM_OPTIONS_EPSILON, 0.00001f);
+}
+
+/* table LandmarksToTransformMatrixOptions (in OpOptions): field ids, and accessors by name */
+enum {
+  SL_LANDMARKS_TO_TRANSFORM_MATRIX_OPTIONS_LEFT_INDEX = 0,      /* int */
+  SL_LANDMARKS_TO_TRANSFORM_MATRIX_OPTIONS_RIGHT_INDEX = 1,     /* int */
+  SL_LANDMARKS_TO_TRANSFORM_MATRIX_OPTIONS_SUBSET = 2,          /* [int] */
+  SL_LANDMARKS_TO_TRANSFORM_MATRIX_OPTIONS_TARGET_ROTATION = 3, /* float */
+  SL_LANDMARKS_TO_TRANSFORM_MATRIX_OPTIONS_OUTPUT_HEIGHT = 4,   /* int */
+  SL_LANDMARKS_TO_TRANSFORM_MATRIX_OPTIONS_OUTPUT_WIDTH = 5,    /* int */
+  SL_LANDMARKS_TO_TRANSFORM_MATRIX_OPTIONS_SCALE_X = 6,         /* float */
+  SL_LANDMARKS_TO_TRANSFORM_MATRIX_OPTIONS_SCALE_Y = 7,         /* float */
+};
+static inline int32_t sl_landmarks_to_transform_matrix_options_left_index(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_i32(fb, t, SL_LANDMARKS_TO_TRANSFORM_MATRIX_OPTIONS_LEFT_INDEX, 0);
+}
+static inline int32_t sl_landmarks_to_transform_matrix_options_right_index(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_i32(fb, t, SL_LANDMARKS_TO_TRANSFORM_MATRIX_OPTIONS_RIGHT_INDEX, 0);
+}
+static inline sl_fb_vec_t sl_landmarks_to_transform_matrix_options_subset(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_vector(fb, t, SL_LANDMARKS_TO_TRANSFORM_MATRIX_OPTIONS_SUBSET, 4);
+}
+static inline float sl_landmarks_to_transform_matrix_options_target_rotation(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_f32(fb, t, SL_LANDMARKS_TO_TRANSFORM_MATRIX_OPTIONS_TARGET_ROTATION, 0.0f);
+}
+static inline int32_t sl_landmarks_to_transform_matrix_options_output_height(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_i32(fb, t, SL_LANDMARKS_TO_TRANSFORM_MATRIX_OPTIONS_OUTPUT_HEIGHT, 0);
+}
+static inline int32_t sl_landmarks_to_transform_matrix_options_output_width(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_i32(fb, t, SL_LANDMARKS_TO_TRANSFORM_MATRIX_OPTIONS_OUTPUT_WIDTH, 0);
+}
+static inline float sl_landmarks_to_transform_matrix_options_scale_x(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_f32(fb, t, SL_LANDMARKS_TO_TRANSFORM_MATRIX_OPTIONS_SCALE_X, 1.0f);
+}
+static inline float sl_landmarks_to_transform_matrix_options_scale_y(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_f32(fb, t, SL_LANDMARKS_TO_TRANSFORM_MATRIX_OPTIONS_SCALE_Y, 1.0f);
 }
 
 /* table SliceOptions (in OpOptions): field ids, and accessors by name */

@@ -31,4 +31,5 @@ OP_OPTIONS = {
     "CUMSUM": "CumsumOptions",
     "GATHER_ELEMENTS": "GatherElementsOptions",
     "GROUP_NORM": "GroupNormOptions",
+    "LANDMARKS_TO_TRANSFORM_MATRIX": "LandmarksToTransformMatrixOptions",
 }

@@ -52,6 +52,9 @@ class OpType(object):
     EXPAND = 32
     GATHER_ELEMENTS = 33
     GROUP_NORM = 34
+    LANDMARKS_TO_TRANSFORM_MATRIX = 35
+    TRANSFORM_TENSOR_BILINEAR = 36
+    TRANSFORM_LANDMARKS = 37
 
 
 class CompareKind(object):
@@ -139,6 +142,7 @@ class OpOptions(object):
     CumsumOptions = 19
     GatherElementsOptions = 20
     GroupNormOptions = 21
+    LandmarksToTransformMatrixOptions = 22
 
 
 class Buffer(object):
@@ -1648,6 +1652,139 @@ def GroupNormOptionsAddEpsilon(builder, epsilon):
     builder.PrependFloat32Slot(1, epsilon, 0.00001)
 
 def GroupNormOptionsEnd(builder):
+    return builder.EndObject()
+
+
+
+class LandmarksToTransformMatrixOptions(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = LandmarksToTransformMatrixOptions()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsLandmarksToTransformMatrixOptions(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    @classmethod
+    def LandmarksToTransformMatrixOptionsBufferHasIdentifier(cls, buf, offset, size_prefixed=False):
+        return flatbuffers.util.BufferHasIdentifier(buf, offset, b"\x53\x4C\x49\x54", size_prefixed=size_prefixed)
+
+    # LandmarksToTransformMatrixOptions
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # LandmarksToTransformMatrixOptions
+    def LeftIndex(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 0
+
+    # LandmarksToTransformMatrixOptions
+    def RightIndex(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 0
+
+    # LandmarksToTransformMatrixOptions
+    def Subset(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            a = self._tab.Vector(o)
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, a + flatbuffers.number_types.UOffsetTFlags.py_type(j * 4))
+        return 0
+
+    # LandmarksToTransformMatrixOptions
+    def SubsetAsNumpy(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.GetVectorAsNumpy(flatbuffers.number_types.Int32Flags, o)
+        return 0
+
+    # LandmarksToTransformMatrixOptions
+    def SubsetLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # LandmarksToTransformMatrixOptions
+    def SubsetIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        return o == 0
+
+    # LandmarksToTransformMatrixOptions
+    def TargetRotation(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Float32Flags, o + self._tab.Pos)
+        return 0.0
+
+    # LandmarksToTransformMatrixOptions
+    def OutputHeight(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 0
+
+    # LandmarksToTransformMatrixOptions
+    def OutputWidth(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 0
+
+    # LandmarksToTransformMatrixOptions
+    def ScaleX(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Float32Flags, o + self._tab.Pos)
+        return 1.0
+
+    # LandmarksToTransformMatrixOptions
+    def ScaleY(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(18))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Float32Flags, o + self._tab.Pos)
+        return 1.0
+
+def LandmarksToTransformMatrixOptionsStart(builder):
+    builder.StartObject(8)
+
+def LandmarksToTransformMatrixOptionsAddLeftIndex(builder, leftIndex):
+    builder.PrependInt32Slot(0, leftIndex, 0)
+
+def LandmarksToTransformMatrixOptionsAddRightIndex(builder, rightIndex):
+    builder.PrependInt32Slot(1, rightIndex, 0)
+
+def LandmarksToTransformMatrixOptionsAddSubset(builder, subset):
+    builder.PrependUOffsetTRelativeSlot(2, flatbuffers.number_types.UOffsetTFlags.py_type(subset), 0)
+
+def LandmarksToTransformMatrixOptionsStartSubsetVector(builder, numElems):
+    return builder.StartVector(4, numElems, 4)
+
+def LandmarksToTransformMatrixOptionsAddTargetRotation(builder, targetRotation):
+    builder.PrependFloat32Slot(3, targetRotation, 0.0)
+
+def LandmarksToTransformMatrixOptionsAddOutputHeight(builder, outputHeight):
+    builder.PrependInt32Slot(4, outputHeight, 0)
+
+def LandmarksToTransformMatrixOptionsAddOutputWidth(builder, outputWidth):
+    builder.PrependInt32Slot(5, outputWidth, 0)
+
+def LandmarksToTransformMatrixOptionsAddScaleX(builder, scaleX):
+    builder.PrependFloat32Slot(6, scaleX, 1.0)
+
+def LandmarksToTransformMatrixOptionsAddScaleY(builder, scaleY):
+    builder.PrependFloat32Slot(7, scaleY, 1.0)
+
+def LandmarksToTransformMatrixOptionsEnd(builder):
     return builder.EndObject()
 
 
