@@ -468,7 +468,10 @@ static void test_gemm_nc(const sl_ukernel_t* k) {
 static void test_dwconv(const sl_ukernel_t* k) {
   const bool half = is_f16(k);
   for (int trial = 0; trial < 200; trial++) {
-    size_t width = 1 + rnd(trial % 3 == 0 ? 6 : trial % 7 == 0 ? SL_F16_DWCONV_MAX_WIDTH : 40);
+    /* Every fifth trial: mostly chains of tap rows one output row apart with the same columns, as a
+     * kernel's rows over one plane are (what NEON's row reuse takes), over wider rows. */
+    const bool chains = trial % 5 == 2;
+    size_t width = 1 + rnd(trial % 3 == 0 ? 6 : trial % 7 == 0 ? SL_F16_DWCONV_MAX_WIDTH : chains ? 120 : 40);
     size_t count = (1 + rnd(trial % 7 == 0 ? 2 : 10)) * width;
     if (trial % 4 == 1) count -= rnd((uint32_t)width);
     size_t channels = 1 + rnd(3), nrows = rnd(7), taps = 0, span = 2, w_stride = 1 + 5 * nrows;
@@ -476,6 +479,10 @@ static void test_dwconv(const sl_ukernel_t* k) {
     for (size_t r = 0; r < nrows; r++) {
       row[r].offset = 2 + (rnd(4) == 0 ? 0 : rnd(200));
       row[r].columns = rnd(32);
+      if (chains && r > 0 && rnd(4) != 0) {
+        row[r].offset = row[r - 1].offset + (uint32_t)width;
+        row[r].columns = row[r - 1].columns;
+      }
       taps += (size_t)__builtin_popcount(row[r].columns);
       if (row[r].offset > span) span = row[r].offset;
     }

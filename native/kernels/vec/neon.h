@@ -15,6 +15,9 @@ typedef uint32x4_t sl_vm; /* lane mask: all bits set or clear */
 #define SL_NEON_E float
 #define SL_NEON_T f32
 #include "neon_common.h"
+/* Depthwise reuses each input row over 3 output rows, tiles of 4 vectors (templates/matrix.h). */
+#define SL_V_DW_ROWS 3
+#define SL_V_DW_NV 4
 
 SL_V_INLINE sl_v sl_v_load(const float* p) { return vld1q_f32(p); }
 /* Lanes past the tail read as zero and are never written. */

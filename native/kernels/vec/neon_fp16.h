@@ -20,6 +20,9 @@ typedef uint16x8_t sl_vm;
 #define SL_NEON_E sl_e
 #define SL_NEON_T f16
 #include "neon_common.h"
+/* Depthwise reuses each input row over 3 output rows, tiles of 4 vectors (templates/matrix.h). */
+#define SL_V_DW_ROWS 3
+#define SL_V_DW_NV 4
 
 SL_V_INLINE sl_v sl_v_load(const sl_e* p) { return vld1q_f16((const float16_t*)p); }
 /* Lanes past the tail read as zero and are never written (through a buffer: tiles narrower than a
