@@ -271,7 +271,7 @@ sl_status_t sl_depthwise_prepare(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d,
   if (d->k16 != NULL) { /* planes, then the outputs, of d->channels channels in halves */
     size_t halves = c * w_stride, out_bytes;
     d->direct = false;
-    d->packed16 = sl_model_alloc(m, halves * sizeof(sl_f16));
+    d->packed16 = sl_model_alloc(m, (halves + SL_F16_DWCONV_W_PAST) * sizeof(sl_f16)); /* zeroed */
     if (d->packed16 == NULL) return SL_ERROR_OUT_OF_MEMORY;
     sl_f16_from_f32_n(d->packed, d->packed16, halves);
     if (!sl_size_mul(d->channels * sizeof(sl_f16), (size_t)oh * (size_t)ow, &out_bytes) ||

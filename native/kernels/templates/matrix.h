@@ -573,9 +573,16 @@ SL_V_INLINE void sl_dw_rows_step(const int NV, const int inside, const int lo, c
     }
 #pragma GCC unroll 3
     for (int m = lo; m <= hi; m++) {
+#if SL_V_WIDTH >= 8
+      /* the row's 5 weights from one load, used by lane (it reads 3 past: SL_F16_DWCONV_W_PAST) */
+      const sl_v wv = sl_v_load(wr + 5 * (q - (size_t)m));
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; v++) acc[m][v] = sl_v_fma_lane(xv[v], wv, k, acc[m][v]);
+#else
       const sl_v wk = sl_v_splat(wr + 5 * (q - (size_t)m) + k);
 #pragma GCC unroll 8
       for (int v = 0; v < NV; v++) acc[m][v] = sl_v_fma(wk, xv[v], acc[m][v]);
+#endif
     }
   }
 }
