@@ -64,14 +64,15 @@ def aarch64_runtime(tools, tmp_path_factory):
 
 
 def bench(runtime_dir, model, x_paths, out_dir, wrapper=(), extra=()):
-    """Runs sparselite-bench; x_paths: one .npy, or a list of NAME=x.npy."""
+    """Runs sparselite-bench; x_paths: one .npy, or a list of NAME=x.npy. Returns its output, its JSON
+    report, and what it printed (stdout, then stderr)."""
     out, report = out_dir / "y.npy", out_dir / "run.json"
     inputs = [a for p in ([x_paths] if not isinstance(x_paths, list) else x_paths) for a in ("--input", str(p))]
     result = subprocess.run([*wrapper, str(runtime_dir / "sparselite-bench"), str(model), "--runs", "2", "--warmup",
                              "1", *inputs, *extra, "--output", str(out), "--json", str(report)],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    return np.load(out), json.loads(report.read_text()), result.stdout
+    return np.load(out), json.loads(report.read_text()), result.stdout + result.stderr
 
 
 def test_aarch64_bench_matches_x86(aarch64_runtime, pruned_model, tmp_path):
@@ -236,6 +237,9 @@ def test_aarch64_fp16_mobilenet(aarch64_runtime, pruned_model, tmp_path):
         kernels[o["type"]].append(o["kernel"])
     assert any("f16_spmm" in k for k in kernels["CONV2D"]) and any("f16_dwconv" in k for k in kernels["CONV2D"])
     assert all("f16" not in o["kernel"] for o in runs["max", "fp32"][1]["ops"])
+    assert "note: --precision fp16 needs ARMv8.2-A fp16" not in runs["max", "fp16"][2]
+    assert "note: --precision fp16 needs ARMv8.2-A fp16 arithmetic (neon_fp16), which this CPU lacks" in \
+        runs["cortex-a53", "fp16"][2]
     assert np.array_equal(runs["cortex-a53", "fp16"][0], runs["cortex-a53", "fp32"][0])
     assert all("f16" not in o["kernel"] for o in runs["cortex-a53", "fp16"][1]["ops"])
     assert runs["cortex-a53", "fp16"][1]["machine"]["isa"] == ["neon"]
@@ -250,3 +254,25 @@ def test_fp16_precision_without_the_isa_runs_fp32(pruned_model):
     assert np.array_equal(y16, y32)
     with pytest.raises(ValueError, match="precision must be 'fp32' or 'fp16', got 'half'"):
         sparselite.load(path, precision="half")
+
+
+def test_cli_precision_falls_back_with_a_note(pruned_model, tmp_path, capsys):
+    """`sparselite run/bench/profile --precision fp16` on this host (no neon_fp16): a note on stderr
+    saying why, and the fp32 outputs."""
+    path, x_path, _ = pruned_model
+    outputs = {}
+    for precision in ("fp32", "fp16"):
+        out = tmp_path / f"{precision}.npy"
+        assert cli(["run", str(path), "--input", str(x_path), "--precision", precision, "--output", str(out)]) == 0
+        outputs[precision] = np.load(out)
+        err = capsys.readouterr().err
+        assert ("note: --precision fp16 needs ARMv8.2-A fp16 arithmetic (neon_fp16)" in err) == (precision == "fp16")
+    assert np.array_equal(outputs["fp16"], outputs["fp32"])
+    for command in ("bench", "profile"):
+        assert cli([command, str(path), "--input", str(x_path), "--runs", "1", "--warmup", "0", "--precision",
+                    "fp16"]) == 0
+        captured = capsys.readouterr()
+        assert "every layer runs fp32" in captured.err and "f16" not in captured.out
+    with pytest.raises(SystemExit):
+        cli(["run", str(path), "--precision", "half"])
+    assert "invalid choice: 'half'" in capsys.readouterr().err

@@ -219,8 +219,11 @@ typedef void sl_f16_spmm_ukernel_fn(size_t pixels, size_t blocks, const sl_f16* 
 typedef void sl_f16_gemm_ukernel_fn(size_t pixels, size_t rows, size_t k, const sl_f16* x, size_t x_stride,
                                     const uint32_t* x_offset, const sl_f16* panels, sl_f16* y, size_t y_stride,
                                     const sl_minmax_t* mm);
-/* Lane columns are counted in half precision, exact to 2048: `width` at most SL_F16_DWCONV_MAX_WIDTH. */
+/* Lane columns are counted in half precision, exact to 2048: `width` at most SL_F16_DWCONV_MAX_WIDTH.
+ * A tap row's 5 weights load as one vector of 8 halves: w must be readable SL_F16_DWCONV_W_PAST
+ * halves past the last channel's (they are never used). */
 #define SL_F16_DWCONV_MAX_WIDTH 1024
+#define SL_F16_DWCONV_W_PAST 3
 typedef void sl_f16_dwconv_ukernel_fn(size_t channels, size_t count, size_t width, const sl_f16* x, size_t x_stride,
                                       const sl_f16* w, const sl_dwconv_taps_t* taps, sl_f16* y, size_t y_stride,
                                       const sl_minmax_t* mm);

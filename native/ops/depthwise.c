@@ -271,7 +271,7 @@ sl_status_t sl_depthwise_prepare(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d,
   if (d->k16 != NULL) { /* planes, then the outputs, of d->channels channels in halves */
     size_t halves = c * w_stride, out_bytes;
     d->direct = false;
-    d->packed16 = sl_model_alloc(m, halves * sizeof(sl_f16));
+    d->packed16 = sl_model_alloc(m, (halves + SL_F16_DWCONV_W_PAST) * sizeof(sl_f16)); /* zeroed */
     if (d->packed16 == NULL) return SL_ERROR_OUT_OF_MEMORY;
     sl_f16_from_f32_n(d->packed, d->packed16, halves);
     if (!sl_size_mul(d->channels * sizeof(sl_f16), (size_t)oh * (size_t)ow, &out_bytes) ||
@@ -301,42 +301,43 @@ static void zero_planes(const sl_depthwise_t* d, void* slots, size_t channels, s
     }
 }
 
-static void fill_planes(const sl_depthwise_t* d, const float* x, float* slot) {
-  const sl_conv2d_shape_t* s = &d->s;
-  size_t w = s->in_w, ow = s->out_w, sw = s->stride_w, x_stride = (size_t)s->stride_h * w;
-  for (uint32_t p = 0; p < d->num_planes; p++) {
-    const sl_dw_plane_t* pl = &d->planes[p];
-    size_t rows = pl->dr1 - pl->dr0, cols = pl->c1 - pl->c0;
-    float* dst = slot + p * d->plane + pl->dr0 * ow + pl->c0;
-    const float* src = x + pl->in_row * w + pl->in_col;
-    if (pl->unzip) { /* its twin, the odd columns, is the next plane */
-      size_t n = w - pl->in_col < 2 * cols ? w - pl->in_col : 2 * cols;
-      if (rows > 0 && n > 0) d->unzip->fn.unzip(rows, n, src, x_stride, dst, dst + d->plane, ow);
-      p++;
-    } else if (sw == 1 && cols == ow && x_stride == ow) { /* rows follow each other in both */
-      memcpy(dst, src, rows * ow * sizeof(float));
-    } else if (sw == 1) {
-      for (size_t r = 0; r < rows; r++) memcpy(dst + r * ow, src + r * x_stride, cols * sizeof(float));
-    } else {
-      for (size_t r = 0; r < rows; r++)
-        for (size_t i = 0; i < cols; i++) dst[r * ow + i] = src[r * x_stride + i * sw];
-    }
+/* cols input floats, sw apart, into a plane row of floats, or of halves when the layer runs fp16. */
+static void copy_row(const sl_depthwise_t* d, const float* src, size_t sw, void* dst, size_t cols) {
+  if (d->k16 != NULL && sw == 1) {
+    d->to16->fn.f16_from_f32(src, dst, cols);
+  } else if (d->k16 != NULL) {
+    sl_f16* h = dst;
+    for (size_t i = 0; i < cols; i++) h[i] = sl_f16_from_f32(src[i * sw]);
+  } else if (sw == 1) {
+    memcpy(dst, src, cols * sizeof(float));
+  } else {
+    float* f = dst;
+    for (size_t i = 0; i < cols; i++) f[i] = src[i * sw];
   }
 }
 
-/* fill_planes in halves: contiguous rows through the conversion kernel, strided ones one by one. */
-static void fill_planes_f16(const sl_depthwise_t* d, const float* x, sl_f16* slot) {
+/* One channel's planes from its input, in the layer's element type (floats, or halves in fp16).
+ * Floats take the faster paths where they apply: unzip for stride-2 twins, one memcpy for rows
+ * that follow each other in both. */
+static void fill_planes(const sl_depthwise_t* d, const float* x, void* slot) {
   const sl_conv2d_shape_t* s = &d->s;
+  const bool floats = d->k16 == NULL;
   size_t w = s->in_w, ow = s->out_w, sw = s->stride_w, x_stride = (size_t)s->stride_h * w;
+  size_t size = floats ? sizeof(float) : sizeof(sl_f16);
   for (uint32_t p = 0; p < d->num_planes; p++) {
     const sl_dw_plane_t* pl = &d->planes[p];
     size_t rows = pl->dr1 - pl->dr0, cols = pl->c1 - pl->c0;
-    sl_f16* dst = slot + p * d->plane + pl->dr0 * ow + pl->c0;
+    char* dst = (char*)slot + (p * d->plane + pl->dr0 * ow + pl->c0) * size;
     const float* src = x + pl->in_row * w + pl->in_col;
-    for (size_t r = 0; r < rows; r++) {
-      if (sw == 1) d->to16->fn.f16_from_f32(src + r * x_stride, dst + r * ow, cols);
-      else
-        for (size_t i = 0; i < cols; i++) dst[r * ow + i] = sl_f16_from_f32(src[r * x_stride + i * sw]);
+    if (floats && pl->unzip) { /* its twin, the odd columns, is the next plane */
+      size_t n = w - pl->in_col < 2 * cols ? w - pl->in_col : 2 * cols;
+      float* even = (float*)(void*)dst;
+      if (rows > 0 && n > 0) d->unzip->fn.unzip(rows, n, src, x_stride, even, even + d->plane, ow);
+      p++;
+    } else if (floats && sw == 1 && cols == ow && x_stride == ow) {
+      memcpy(dst, src, rows * ow * sizeof(float));
+    } else {
+      for (size_t r = 0; r < rows; r++) copy_row(d, src + r * x_stride, sw, dst + r * ow * size, cols);
     }
   }
 }
@@ -386,7 +387,7 @@ static void run_channels(const sl_depthwise_t* d, const float* x, size_t x_strid
       zero_planes(d, planes, d->channels, sizeof(sl_f16));
       *zeroed = true;
     }
-    for (size_t ch = 0; ch < channels; ch++) fill_planes_f16(d, x + ch * x_stride, planes + ch * d->slot);
+    for (size_t ch = 0; ch < channels; ch++) fill_planes(d, x + ch * x_stride, planes + ch * d->slot);
     d->k16->fn.f16_dwconv(channels, ohw, ow, planes, d->slot, d->packed16 + c0 * (1 + 5 * (size_t)d->taps.rows),
                           &d->taps, out, ohw, &d->mm);
     for (size_t ch = 0; ch < channels; ch++) d->from16->fn.f16_to_f32(out + ch * ohw, y + ch * y_stride, ohw);

@@ -338,6 +338,10 @@ int main(int argc, char** argv) {
       sl_model_set_precision(m, precision) != SL_OK ||
       sl_model_load_file(m, model_path) != SL_OK)
     die(sl_model_last_error(m), NULL);
+  if (precision == SL_PRECISION_FP16 && !(sl_cpu_isa() & SL_ISA_NEON_FP16))
+    fputs("sparselite-bench: note: --precision fp16 needs ARMv8.2-A fp16 arithmetic (neon_fp16), which this CPU "
+          "lacks: every layer runs fp32\n",
+          stderr);
   sl_tensor_info_t out_info;
   const void* out_data;
   int32_t num_inputs = sl_model_num_inputs(m);

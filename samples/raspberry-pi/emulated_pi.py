@@ -1,15 +1,18 @@
 """A Raspberry Pi OS 64-bit stand-in on an x86 machine: Debian bookworm's arm64 Python (the one Raspberry Pi
 OS 12 ships) unpacked into a folder and run under qemu-aarch64, with no compiler inside.
 
-    python samples/raspberry-pi/emulated_pi.py dist/sparselite-*_aarch64.whl [model.slite]
+    python samples/raspberry-pi/emulated_pi.py [--pi 4|5] [--precision fp32|fp16] dist/sparselite-*_aarch64.whl [model.slite]
 
 installs the wheel there as pip does on a board (pip itself running under emulation, wheels only), then runs
 `sparselite doctor` and, given a model, `sparselite run` on it; tests/test_wheels.py drives the same steps.
+--pi picks the core: 4 (default) a Cortex-A72, no fp16 arithmetic; 5 a Cortex-A76, which has it, so
+`--precision fp16` runs fp16 layers there and falls back to fp32, with a note, on a 4.
 `--fetch` only downloads what they and the aarch64 wheel's build need.
 Needs qemu-user (apt-get install qemu-user); Debian's packages and the arm64 wheels of numpy and cffi are
 downloaded once into ~/.cache/sparselite-pi (about 40 MB). Under emulation a run is ~20x slower than on a Pi:
 use it for correctness, never for timings.
 """
+import argparse
 import glob
 import os
 import shutil
@@ -51,11 +54,15 @@ def fetch():
     arm64_wheels()
 
 
-def python(root, *args, site=None, **kwargs):
+# The boards' cores, not qemu's default "max": a Pi 4's Cortex-A72 (NEON, no fp16 arithmetic), a Pi 5's
+# Cortex-A76 (ARMv8.2-A fp16).
+CORES = {"4": "cortex-a72", "5": "cortex-a76"}
+
+
+def python(root, *args, site=None, pi="4", **kwargs):
     """Runs the emulated board's python3 with args; `site` is where packages were installed."""
     env = dict(os.environ, PYTHONPATH=site or "", PYTHONDONTWRITEBYTECODE="1")
-    # A Raspberry Pi 4's core (Cortex-A72: NEON, no fp16 arithmetic), not qemu's default "max".
-    cmd = ["qemu-aarch64", "-cpu", "cortex-a72", "-L", root, os.path.join(root, "usr", "bin", f"python{DEBIAN_PYTHON}"),
+    cmd = ["qemu-aarch64", "-cpu", CORES[pi], "-L", root, os.path.join(root, "usr", "bin", f"python{DEBIAN_PYTHON}"),
            *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, **kwargs)
 
@@ -73,16 +80,21 @@ def pip_install(root, wheel, site):
 def main(argv):
     if argv == ["--fetch"]:
         return fetch()
-    if not argv or not shutil.which("qemu-aarch64"):
-        raise SystemExit(__doc__)
-    wheel, model = argv[0], argv[1] if len(argv) > 1 else None
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pi", choices=sorted(CORES), default="4", help="the board whose core qemu emulates")
+    parser.add_argument("--precision", choices=["fp32", "fp16"], default="fp32", help="passed to sparselite run")
+    parser.add_argument("wheel", help="the sparselite aarch64 wheel")
+    parser.add_argument("model", nargs="?", help="a .slite to run there")
+    args = parser.parse_args(argv)
+    if not shutil.which("qemu-aarch64"):
+        raise SystemExit("needs qemu-user (apt-get install qemu-user)")
     work = os.path.join(CACHE, "board")
     shutil.rmtree(work, ignore_errors=True)
     root, site = make_root(os.path.join(work, "root")), os.path.join(work, "site")
-    pip_install(root, os.path.abspath(wheel), site)
-    for args in (["doctor"], ["run", os.path.abspath(model)] if model else None):
-        if args:
-            result = python(root, "-m", "sparselite.cli", *args, site=site)
+    pip_install(root, os.path.abspath(args.wheel), site)
+    for command in (["doctor"], ["run", os.path.abspath(args.model), "--precision", args.precision] if args.model else None):
+        if command:
+            result = python(root, "-m", "sparselite.cli", *command, site=site, pi=args.pi)
             print(result.stdout + result.stderr, end="")
 
 

@@ -80,6 +80,7 @@ def _cores():
 def _load_to_run(args):
     """The model on --threads threads; warns when they outnumber the cores (they then take turns on
     them and every op waits for the slowest: 4 threads on 2 cores ran MobileNetV2 10x slower)."""
+    from . import cpu_isa
     from .model import load
 
     cores = _cores()
@@ -87,7 +88,10 @@ def _load_to_run(args):
         print(f"sparselite: warning: --threads {args.threads} is more than the {cores} CPU cores here: threads "
               f"would take turns on the cores and runs get slower, not faster; use --threads {cores} or fewer",
               file=sys.stderr)
-    return load(args.model, num_threads=args.threads)
+    if args.precision == "fp16" and "neon_fp16" not in cpu_isa():
+        print(f"sparselite: note: --precision fp16 needs ARMv8.2-A fp16 arithmetic (neon_fp16); this CPU has "
+              f"{' '.join(cpu_isa()) or 'none of the SIMD ISAs'}, so every layer runs fp32", file=sys.stderr)
+    return load(args.model, num_threads=args.threads, precision=args.precision)
 
 
 def _shape(text, flag):
@@ -296,6 +300,9 @@ def _add_run_options(p, timed=True):
                         "inputs (default: seeded random floats, 1s for integer inputs)")
     p.add_argument("--shape", action="append", metavar="NAME=1x3x224x224",
                    help="run input NAME at this shape without a file (a dynamic length or batch); repeatable")
+    p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32",
+                   help="fp16: 1x1, FC and depthwise layers in fp16 where the CPU has ARMv8.2-A fp16 arithmetic "
+                        "(neon_fp16: most phones since 2018, Pi 5); elsewhere fp32, with a note (default fp32)")
     if timed:
         p.add_argument("--runs", type=int, default=50, metavar="N", help="timed runs (default 50)")
         p.add_argument("--warmup", type=int, default=5, metavar="N",

@@ -538,12 +538,133 @@ SL_V_INLINE void sl_dw_tile(const int NV, const int tail, size_t last, const sl_
   sl_dw_store(NV, acc, tail, last, y, mm);
 }
 
+#ifdef SL_V_DW_ROWS
+/* Row reuse (vec headers that define SL_V_DW_ROWS = M, the output rows per tile: NEON's 32
+ * registers hold M x NV accumulators). A chain of tap rows (same columns, offsets one output row
+ * apart: a kernel's rows over one plane at vertical stride 1) reads for output row m + 1 and tap
+ * row j the input row that output row m reads for tap row j + 1. So the tile takes M output rows
+ * at once and walks the chain's L + M - 1 input rows, each step's NV vectors loaded once and fed
+ * to every output row that uses them: a 3x3 kernel's 9 FMAs per output vector cost 5 loads for 3
+ * rows instead of 9. Edge tiles zero the inputs of the steps that leave the row (only finite
+ * weights multiply them, so the term drops as the reference drops it, NaN input included). */
+SL_V_INLINE size_t sl_dw_chain_end(const sl_dwconv_taps_t* taps, size_t r, size_t width) {
+  size_t end = r + 1;
+  while (end < taps->rows && taps->row[end].columns == taps->row[r].columns &&
+         taps->row[end].offset == taps->row[end - 1].offset + width)
+    end++;
+  return end;
+}
+
+/* Input row q of a chain (its steps at in + k - 2) into output rows lo..hi, for which it is tap row
+ * q - m (weights at wr + 5 * (q - m)): the rows that use it, fixed per call so no lane or row
+ * is tested inside. */
+SL_V_INLINE void sl_dw_rows_step(const int NV, const int inside, const int lo, const int hi, const sl_v* col,
+                                 size_t width, uint32_t columns, const sl_e* in, const sl_e* wr, size_t q,
+                                 sl_v (*acc)[8]) {
+  const sl_v zero = sl_v_dup(0.0f);
+#pragma GCC unroll 5
+  for (int k = 0; k < 5; k++) {
+    if (!(columns & (1u << k))) continue;
+    sl_v xv[8];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) {
+      xv[v] = sl_v_load(in + k + SL_V_WIDTH * v);
+      if (!inside && k != 2) xv[v] = sl_v_select(sl_dw_step_counts(k, col[v], width), xv[v], zero);
+    }
+#pragma GCC unroll 3
+    for (int m = lo; m <= hi; m++) {
+#if SL_V_WIDTH >= 8
+      /* the row's 5 weights from one load, used by lane (it reads 3 past: SL_F16_DWCONV_W_PAST) */
+      const sl_v wv = sl_v_load(wr + 5 * (q - (size_t)m));
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; v++) acc[m][v] = sl_v_fma_lane(xv[v], wv, k, acc[m][v]);
+#else
+      const sl_v wk = sl_v_splat(wr + 5 * (q - (size_t)m) + k);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; v++) acc[m][v] = sl_v_fma(wk, xv[v], acc[m][v]);
+#endif
+    }
+  }
+}
+
+/* NV vectors at each of 3 output rows (y, y + width, y + 2 * width), all inside one row each (col:
+ * their columns); `inside`: no step leaves the row. */
+_Static_assert(SL_V_DW_ROWS == 3, "sl_dw_rows_tile's cases are written for 3 output rows");
+SL_V_INLINE void sl_dw_rows_tile(const int NV, const int inside, const sl_v* col, size_t width,
+                                 const sl_dwconv_taps_t* taps, const sl_e* x, const sl_e* w, sl_e* y,
+                                 const sl_minmax_t* mm) {
+  sl_v acc[3][8];
+#pragma GCC unroll 3
+  for (int m = 0; m < 3; m++)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) acc[m][v] = sl_v_splat(w);
+  w++;
+  for (size_t r = 0; r < taps->rows;) {
+    const size_t end = sl_dw_chain_end(taps, r, width), rows = end - r;
+    const uint32_t columns = taps->row[r].columns;
+    const sl_e* in = x + taps->row[r].offset - 2;
+    const sl_e* wr = w + 5 * r;
+    for (size_t q = 0; q < rows + 2; q++, in += width) {
+      /* output rows m with 0 <= q - m < rows */
+      const size_t lo = q + 1 > rows ? q + 1 - rows : 0, hi = q < 2 ? q : 2;
+#define DW_ROWS_STEP(l, h) sl_dw_rows_step(NV, inside, l, h, col, width, columns, in, wr, q, acc)
+      switch (3 * lo + hi) {
+        case 0: DW_ROWS_STEP(0, 0); break;
+        case 1: DW_ROWS_STEP(0, 1); break;
+        case 2: DW_ROWS_STEP(0, 2); break;
+        case 4: DW_ROWS_STEP(1, 1); break;
+        case 5: DW_ROWS_STEP(1, 2); break;
+        default: DW_ROWS_STEP(2, 2); break;
+      }
+#undef DW_ROWS_STEP
+    }
+    r = end;
+  }
+#pragma GCC unroll 3
+  for (int m = 0; m < 3; m++) sl_dw_store(NV, acc[m], 0, SL_V_WIDTH, y + m * width, mm);
+}
+
+/* Bands of M whole rows in tiles of NV vectors, the last tile of a row moved back to end at the
+ * row's end (it recomputes a few outputs: the same values); what is left of count returns for the
+ * flat loop. Rows narrower than a tile stay with it. */
+SL_V_INLINE size_t sl_dwconv_rows(const int NV, size_t channels, size_t count, size_t width, const sl_e* x,
+                                  size_t x_stride, const sl_e* w, const sl_dwconv_taps_t* taps, sl_e* y,
+                                  size_t y_stride, const sl_minmax_t* mm) {
+  const size_t tile = (size_t)NV * SL_V_WIDTH, band = SL_V_DW_ROWS * width, w_stride = 1 + 5 * (size_t)taps->rows;
+  if (width < tile || count < band) return 0;
+  size_t b = 0;
+  for (; b + band <= count; b += band)
+    for (size_t c = 0; c < width; c += tile) {
+      const size_t c0 = c + tile <= width ? c : width - tile;
+      sl_v col[8];
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; v++) col[v] = sl_v_add(sl_v_iota(), sl_v_dup((float)(c0 + SL_V_WIDTH * (size_t)v)));
+      const int inside = c0 >= 2 && c0 + tile + 2 <= width;
+      for (size_t ch = 0; ch < channels; ch++) {
+        const sl_e* xc = x + ch * x_stride + b + c0;
+        sl_e* yc = y + ch * y_stride + b + c0;
+        if (inside) sl_dw_rows_tile(NV, 1, col, width, taps, xc, w + ch * w_stride, yc, mm);
+        else sl_dw_rows_tile(NV, 0, col, width, taps, xc, w + ch * w_stride, yc, mm);
+      }
+    }
+  return b;
+}
+#endif
+
 /* Tiles run over pixels, channels inside, so the lane columns are worked out once for all the
  * channels of a call. Each vector of the tile keeps its own columns (floats: the op keeps width
  * below 2^23 wherever a step is cut), advanced per tile and wrapped once. */
 SL_V_INLINE void sl_dwconv(const int NV, size_t channels, size_t count, size_t width, const sl_e* x,
                            size_t x_stride, const sl_e* w, const sl_dwconv_taps_t* taps, sl_e* y, size_t y_stride,
                            const sl_minmax_t* mm) {
+#ifdef SL_V_DW_ROWS
+  /* whole bands of rows first, in tiles of up to SL_V_DW_NV vectors; the rest as below */
+  const size_t done = sl_dwconv_rows(NV < SL_V_DW_NV ? NV : SL_V_DW_NV, channels, count, width, x, x_stride, w, taps,
+                                     y, y_stride, mm);
+  x += done;
+  y += done;
+  count -= done;
+#endif
   const sl_v fwidth = sl_v_dup((float)width), step = sl_v_dup((float)((size_t)NV * SL_V_WIDTH % width));
   const size_t w_stride = 1 + 5 * (size_t)taps->rows, tile = (size_t)NV * SL_V_WIDTH;
   uint32_t steps = 0; /* the steps any row has */

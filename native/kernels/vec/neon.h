@@ -12,24 +12,13 @@
 
 typedef float32x4_t sl_v;
 typedef uint32x4_t sl_vm; /* lane mask: all bits set or clear */
-/* Lanes [0, n), with the byte shuffle that moves the n floats ending a vector loaded back - n
- * floats early to its first lanes (index 0xFF gives zero): one load and a TBL per column for a
- * tile's last vector, no branches. */
-typedef struct {
-  size_t n, back;
-  uint8x16_t shift;
-} sl_v_tail;
+#define SL_NEON_E float
+#define SL_NEON_T f32
+#include "neon_common.h"
+/* Depthwise reuses each input row over 3 output rows, tiles of 4 vectors (templates/matrix.h). */
+#define SL_V_DW_ROWS 3
+#define SL_V_DW_NV 4
 
-SL_V_INLINE sl_v_tail sl_v_tail_of(size_t n) {
-  static const uint8_t shifts[5][16] = {
-      {255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255},
-      {12, 13, 14, 15, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255},
-      {8, 9, 10, 11, 12, 13, 14, 15, 255, 255, 255, 255, 255, 255, 255, 255},
-      {4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 255, 255, 255, 255},
-      {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}};
-  const sl_v_tail t = {n, 4 - n, vld1q_u8(shifts[n])};
-  return t;
-}
 SL_V_INLINE sl_v sl_v_load(const float* p) { return vld1q_f32(p); }
 /* Lanes past the tail read as zero and are never written. */
 SL_V_INLINE sl_v sl_v_load_tail(const float* p, sl_v_tail t) {
@@ -39,11 +28,6 @@ SL_V_INLINE sl_v sl_v_load_tail(const float* p, sl_v_tail t) {
     case 3: return vld1q_lane_f32(p + 2, vcombine_f32(vld1_f32(p), vdup_n_f32(0.0f)), 2);
     default: return vld1q_f32(p);
   }
-}
-/* The same from one load of the 4 floats ending at p + n: those before p must be readable. */
-#define SL_V_TAIL_BACK 1
-SL_V_INLINE sl_v sl_v_load_tail_back(const float* p, sl_v_tail t) {
-  return vreinterpretq_f32_u8(vqtbl1q_u8(vreinterpretq_u8_f32(vld1q_f32(p - t.back)), t.shift));
 }
 SL_V_INLINE void sl_v_store(float* p, sl_v v) { vst1q_f32(p, v); }
 SL_V_INLINE void sl_v_store_tail(float* p, sl_v v, sl_v_tail t) {
@@ -59,24 +43,10 @@ SL_V_INLINE void sl_v_store_tail(float* p, sl_v v, sl_v_tail t) {
 }
 SL_V_INLINE sl_v sl_v_splat(const float* p) { return vld1q_dup_f32(p); }
 SL_V_INLINE sl_v sl_v_dup(float v) { return vdupq_n_f32(v); }
-SL_V_INLINE sl_v sl_v_add(sl_v a, sl_v b) { return vaddq_f32(a, b); }
-SL_V_INLINE sl_v sl_v_sub(sl_v a, sl_v b) { return vsubq_f32(a, b); }
 SL_V_INLINE sl_v sl_v_mul(sl_v a, sl_v b) { return vmulq_f32(a, b); }
 SL_V_INLINE sl_v sl_v_div(sl_v a, sl_v b) { return vdivq_f32(a, b); }
 SL_V_INLINE sl_v sl_v_fma(sl_v a, sl_v b, sl_v acc) { return vfmaq_f32(acc, a, b); }
-/* acc + a * lane l of b, for a constant l (FMLA by element: one weight load serves four). */
-#define SL_V_FMA_LANE 1
-SL_V_INLINE sl_v sl_v_fma_lane(sl_v a, sl_v b, int l, sl_v acc) {
-  switch (l) {
-    case 1: return vfmaq_laneq_f32(acc, a, b, 1);
-    case 2: return vfmaq_laneq_f32(acc, a, b, 2);
-    case 3: return vfmaq_laneq_f32(acc, a, b, 3);
-    default: return vfmaq_laneq_f32(acc, a, b, 0);
-  }
-}
-SL_V_INLINE sl_vm sl_v_lt(sl_v a, sl_v b) { return vcltq_f32(a, b); }
 SL_V_INLINE sl_vm sl_v_eq(sl_v a, sl_v b) { return vceqq_f32(a, b); }
-SL_V_INLINE sl_v sl_v_select(sl_vm m, sl_v a, sl_v b) { return vbslq_f32(m, a, b); }
 /* fmax/fmin return NaN for a NaN in either operand; these keep a's, as on the other ISAs. */
 SL_V_INLINE sl_v sl_v_max(sl_v a, sl_v b) { return vbslq_f32(vcltq_f32(a, b), b, a); }
 SL_V_INLINE sl_v sl_v_min(sl_v a, sl_v b) { return vbslq_f32(vcltq_f32(b, a), b, a); }
@@ -100,17 +70,6 @@ SL_V_INLINE sl_v sl_v_exp2i(sl_v t) {
   int32x4_t bits = vaddq_s32(vreinterpretq_s32_f32(t), vdupq_n_s32(127));
   return vreinterpretq_f32_s32(vshlq_n_s32(bits, 23));
 }
-/* Lanes k .. k + 3 of a then b, for a constant k. */
-SL_V_INLINE sl_v sl_v_ext(sl_v a, sl_v b, int k) {
-  switch (k) {
-    case 1: return vextq_f32(a, b, 1);
-    case 2: return vextq_f32(a, b, 2);
-    case 3: return vextq_f32(a, b, 3);
-    default: return a;
-  }
-}
-SL_V_INLINE sl_v sl_v_unzip_even(sl_v a, sl_v b) { return vuzp1q_f32(a, b); }
-SL_V_INLINE sl_v sl_v_unzip_odd(sl_v a, sl_v b) { return vuzp2q_f32(a, b); }
 SL_V_INLINE sl_v sl_v_zip_lo(sl_v a, sl_v b) { return vzip1q_f32(a, b); }
 SL_V_INLINE sl_v sl_v_zip_hi(sl_v a, sl_v b) { return vzip2q_f32(a, b); }
 SL_V_INLINE float sl_v_hsum(sl_v v) { return vaddvq_f32(v); }
