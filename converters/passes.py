@@ -247,6 +247,66 @@ def merge_reshape_transpose(graph):
     uses.commit()
 
 
+_TO_LAST, _TO_FIRST = [0, 2, 3, 1], [0, 3, 1, 2]
+_FC_OPTIONS = {"activation", "act_min", "act_max"}
+
+
+def _per_pixel(graph, op, x):
+    """Whether op maps each pixel's channels on their own from x, its first input, in a way
+    keep_channel_major can run channel-major: LAYER_NORM of the last axis, or a FULLY_CONNECTED
+    of constant weights."""
+    if op.inputs[0] != x or len(graph.tensors[x].shape) != 4 or any(
+            t is not None and graph.tensors[t].data is None for t in op.inputs[1:]):
+        return False
+    if op.type == "LAYER_NORM":
+        return op.options.get("axis", -1) in (-1, 3)
+    return op.type == "FULLY_CONNECTED" and len(graph.tensors[op.inputs[1]].shape) == 2 and \
+        set(op.options) <= _FC_OPTIONS
+
+
+def keep_channel_major(graph):
+    """A TRANSPOSE to channels-last, per-pixel ops over the channels (LAYER_NORM, FULLY_CONNECTED),
+    and a TRANSPOSE back (ConvNeXt's blocks and its LayerNorm2d): the ops run on the channel-major
+    tensor instead, LAYER_NORM over axis 1 and each FC as the 1x1 CONV2D it is, and both transposes
+    go. The 1x1 layers then run gemm or spmm on the planes as they are: token-major spmm
+    transposes its input and output, which took as long as the spmm itself."""
+    uses = _Uses(graph)
+    for first in [op for op in graph.ops if op.type == "TRANSPOSE" and list(op.options["perm"]) == _TO_LAST]:
+        chain, t, back = [], first.outputs[0], None
+        while uses.sole_consumer(t):
+            user = uses.consumers(t)[0]
+            if user.type == "TRANSPOSE" and list(user.options["perm"]) == _TO_FIRST:
+                back = user
+                break
+            if not _per_pixel(graph, user, t):
+                break
+            chain.append(user)
+            t = user.outputs[0]
+        if back is None or not chain or back.outputs[0] in graph.outputs:
+            continue
+        for op in chain:
+            out = graph.tensors[op.outputs[0]]
+            out.shape = tuple(out.shape[i] for i in _TO_FIRST)
+            if out.dynamic:
+                out.dynamic = tuple(out.dynamic[i] for i in _TO_FIRST)
+            if op.type == "LAYER_NORM":
+                op.options["axis"] = 1
+                continue
+            weight = graph.tensors[op.inputs[1]]
+            matrix = weight.data.reshape(weight.shape + (1, 1))
+            if uses.sole_consumer(weight.name):
+                weight.data, weight.shape = matrix, matrix.shape
+            else:
+                uses.set_inputs(op, [op.inputs[0], graph.add_const(weight.name, matrix)] + op.inputs[2:])
+            op.type = "CONV2D"
+            op.options.update(stride=(1, 1), dilation=(1, 1), padding=(0, 0, 0, 0), groups=1)
+        uses.set_inputs(chain[0], [first.inputs[0]] + chain[0].inputs[1:])
+        uses.replace_uses(back.outputs[0], chain[-1].outputs[0])
+        uses.remove(first)
+        uses.remove(back)
+    uses.commit()
+
+
 def shrink_broadcast_constants(graph):
     """Constant inputs of elementwise ops that repeat along an axis keep one slice and let the
     op broadcast (folded token-type embeddings [B, T, H] become [1, 1, H])."""
@@ -333,6 +393,7 @@ def run_all(graph, sparse=True):
     fold_batch_norm(graph)
     fuse_activations(graph)
     fuse_attention_softmax(graph)
+    keep_channel_major(graph)
     shrink_broadcast_constants(graph)
     if sparse:
         choose_sparsity(graph)

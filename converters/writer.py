@@ -180,6 +180,7 @@ def _transpose_options(builder, o):
 def _layer_norm_options(builder, o):
     S.LayerNormOptionsStart(builder)
     S.LayerNormOptionsAddEpsilon(builder, float(o.get("epsilon", 1e-5)))
+    S.LayerNormOptionsAddAxis(builder, int(o.get("axis", -1)))
     return S.LayerNormOptionsEnd(builder)
 
 

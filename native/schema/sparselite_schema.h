@@ -714,9 +714,13 @@ static inline float sl_softmax_options_scale(sl_fb_t* fb, const sl_fb_table_t* t
 /* table LayerNormOptions (in OpOptions): field ids, and accessors by name */
 enum {
   SL_LAYER_NORM_OPTIONS_EPSILON = 0, /* float */
+  SL_LAYER_NORM_OPTIONS_AXIS = 1,    /* int */
 };
 static inline float sl_layer_norm_options_epsilon(sl_fb_t* fb, const sl_fb_table_t* t) {
   return sl_fb_f32(fb, t, SL_LAYER_NORM_OPTIONS_EPSILON, 0.00001f);
+}
+static inline int32_t sl_layer_norm_options_axis(sl_fb_t* fb, const sl_fb_table_t* t) {
+  return sl_fb_i32(fb, t, SL_LAYER_NORM_OPTIONS_AXIS, -1);
 }
 
 /* table TransposeOptions (in OpOptions): field ids, and accessors by name */

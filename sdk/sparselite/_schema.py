@@ -1099,11 +1099,21 @@ class LayerNormOptions(object):
             return self._tab.Get(flatbuffers.number_types.Float32Flags, o + self._tab.Pos)
         return 0.00001
 
+    # LayerNormOptions
+    def Axis(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return -1
+
 def LayerNormOptionsStart(builder):
-    builder.StartObject(1)
+    builder.StartObject(2)
 
 def LayerNormOptionsAddEpsilon(builder, epsilon):
     builder.PrependFloat32Slot(0, epsilon, 0.00001)
+
+def LayerNormOptionsAddAxis(builder, axis):
+    builder.PrependInt32Slot(1, axis, -1)
 
 def LayerNormOptionsEnd(builder):
     return builder.EndObject()
