@@ -21,9 +21,8 @@ SMALL = dict(hidden_size=H, num_hidden_layers=LAYERS, num_attention_heads=HEADS,
 MAX_BATCH, MAX_SEQ = 3, 16
 BOTH = {0: "batch", 1: "seq"}
 
-# family -> (config maker, the axes that may vary). MobileBERT's trigram embedding slices the
-# sequence ([:, 1:]: a length computed from the dynamic one), so its length stays fixed; Whisper's
-# encoder takes one length; the runtime's convolutions take a dynamic batch only.
+# family -> (config maker, the axes that may vary). Whisper's encoder takes one length; the
+# runtime's convolutions take a dynamic batch only.
 FAMILIES = {
     "bert": (lambda: T.BertModel(T.BertConfig(vocab_size=VOCAB, **SMALL)), BOTH),
     "distilbert": (lambda: T.DistilBertModel(T.DistilBertConfig(vocab_size=VOCAB, dim=H, n_layers=LAYERS,
@@ -36,7 +35,7 @@ FAMILIES = {
     "electra-small": (lambda: T.ElectraModel(T.ElectraConfig(vocab_size=VOCAB, embedding_size=32, **SMALL)), BOTH),
     "mobilebert": (lambda: T.MobileBertModel(T.MobileBertConfig(
         vocab_size=VOCAB, embedding_size=32, intra_bottleneck_size=32, true_hidden_size=32,
-        num_feedforward_networks=2, **SMALL)), {0: "batch"}),
+        num_feedforward_networks=2, **SMALL)), BOTH),
     "deberta-v2": (lambda: T.DebertaV2Model(T.DebertaV2Config(
         vocab_size=VOCAB, relative_attention=True, pos_att_type=["p2c", "c2p"], position_buckets=32,
         max_relative_positions=64, norm_rel_ebd="layer_norm", share_att_key=True, position_biased_input=False,
@@ -154,6 +153,17 @@ def test_pruned_family_matches_torch(family):
         feeds = _feeds(family, case, seed=10 + i)
         (out,) = model.run({k: v.numpy() for k, v in feeds.items()})
         assert rel_err(out, _reference(pruned, feeds)) <= 1e-4
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_mobilebert_shortest_lengths(attention):
+    """MobileBERT's neighbour tokens (`x[:, 1:]` padded back) trace only with torch's size-1 checks
+    relaxed (eager attention from length 2): the converted model still runs lengths 1 and 2."""
+    _, model = _converted("mobilebert", attention)
+    for seq in (1, 2):
+        feeds = _text(2, seq, [0, 0], seed=20 + seq)
+        (out,) = model.run({k: v.numpy() for k, v in feeds.items()})
+        assert rel_err(out, _reference(_torch_model("mobilebert", attention), feeds)) <= 1e-4
 
 
 def test_audio_lengths_are_fixed():

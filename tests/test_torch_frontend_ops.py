@@ -127,6 +127,21 @@ def test_expand_fills_and_index_by_aranges():
            runs=[{"x": x[:2, :, :5], "mask": mask[:2, :5]}])
 
 
+def test_neighbour_tokens_follow_the_length():
+    """A slice dropping k tokens padded back by k zeros at the other end (MobileBERT's trigram
+    input), both ways, is one GATHER_ELEMENTS that follows the length; padded otherwise, it is
+    refused naming the slice's length."""
+    x = _rand(3, 9, 4)
+
+    def fn(x):
+        return torch.cat([F.pad(x[:, 1:], [0, 0, 0, 1]), x, F.pad(x[:, :-2], [0, 0, 2, 0])], dim=2)
+    _check(_fn(fn), {"x": x}, {"x": SEQ}, runs=[{"x": x[:2, :5]}, {"x": x[:1, :2]}])
+    types = {op.type for op in from_torch(_fn(fn), {"x": x}, dynamic_axes={"x": SEQ}).graph.ops}
+    assert "GATHER_ELEMENTS" in types and not types & {"PAD", "SLICE"}
+    with pytest.raises(UnsupportedOps, match=r"a slice of a dynamic axis \(seq - 1 elements\) padded other than"):
+        from_torch(_fn(lambda x: F.pad(x[:, 1:], [0, 0, 1, 0])), {"x": x}, dynamic_axes={"x": SEQ})
+
+
 def test_gather_and_take_along_dim():
     x = _rand(2, 5, 6)
     index = torch.randint(0, 5, (2, 5, 6), generator=g)
