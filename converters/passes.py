@@ -279,14 +279,19 @@ def choose_sparsity(graph, min_fill=0.9):
     weights of the source file keep their structure). Rows pruned in groups of a channel
     permutation (sparselite.prune's rearrangement) are stored in that order, with out_perm."""
     uses = _Uses(graph)
-    for op in graph.ops:
+
+    def takes_sparse(op, name):
         pointwise = (op.type == "CONV2D" and op.options.get("groups", 1) == 1
                      and graph.tensors[op.inputs[1]].shape[2:] == (1, 1)
                      and not any(op.options.get("padding", (0, 0, 0, 0))))
-        if not (pointwise or op.type == "FULLY_CONNECTED"):
+        return (pointwise or op.type == "FULLY_CONNECTED") and op.inputs.count(name) == 1 and op.inputs[1] == name
+
+    for op in graph.ops:
+        w = graph.tensors[op.inputs[1]] if len(op.inputs) > 1 and op.inputs[1] is not None else None
+        if w is None or w.group_size or w.data is None or not takes_sparse(op, w.name):
             continue
-        w = graph.tensors[op.inputs[1]]
-        if len(uses.consumers(w.name)) != 1 or w.group_size:
+        # A weight shared by layers (ALBERT's) is stored sparse once when every reader takes it so.
+        if not all(takes_sparse(user, w.name) for user in uses.consumers(w.name)) or w.name in uses.outputs:
             continue
         w.group_size, w.out_perm = choose_group_layout(w.data.reshape(w.shape[0], -1), min_fill)
 
