@@ -1423,7 +1423,8 @@ def _export(module, example_input, dynamic_axes):
             except Exception as exc:
                 if "Constraints violated" not in str(exc):
                     raise
-            dims = {d.__name__: torch.export.Dim(d.__name__, min=2, max=d.max) for d in dims.values()}
+            dims = {d.__name__: torch.export.Dim(d.__name__, min=2, max=d.max) if d.max > 2 else d
+                    for d in dims.values()}
             relaxed = {n: s and {a: dims[d.__name__] for a, d in s.items()} for n, s in named_shapes.items()}
             if not kwargs:
                 relaxed = tuple(relaxed[n] for n in names)

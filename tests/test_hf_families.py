@@ -170,6 +170,15 @@ def test_mobilebert_shortest_lengths(attention):
         assert rel_err(out, _reference(_torch_model("mobilebert", attention), feeds)) <= 1e-4
 
 
+def test_whisper_length_is_refused_with_the_reason():
+    examples = _feeds("whisper", (2,))
+    for model in (_torch_model("whisper"), hf.Encoder(_torch_model("whisper").get_encoder(), pooling="mean")):
+        with pytest.raises(ConversionError, match=r"Whisper(Model|Encoder) takes exactly 100 frames of input_features "
+                                                  r"\(its positional embeddings are a fixed table of "
+                                                  r"max_source_positions=50 positions.*only the batch"):
+            from_torch(model, examples, dynamic_axes={"input_features": {0: "batch", 2: "frames"}})
+
+
 def test_audio_lengths_are_fixed():
     """Wav2Vec2's feature encoder does not trace for every length (torch.export's guards on the
     strided convolutions' sizes), and the runtime's CONV2D takes a dynamic batch only: another
