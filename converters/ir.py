@@ -40,6 +40,9 @@ class Graph:
         self.outputs: List[str] = []
         self.metadata: Dict[str, str] = {}
         self.dims: Dict[str, int] = {}  # dynamic dimensions (a sequence length) -> maximum
+        # dimensions computed from an earlier one: name -> (source name, offset, divisor), the size
+        # floor((source + offset) / divisor) (a strided convolution's frames of audio samples)
+        self.derived_dims: Dict[str, tuple] = {}
         self._suffix: Dict[str, int] = {}   # next suffix _unique tries per base name
 
     def _unique(self, name):

@@ -84,7 +84,7 @@ class _Context:
             if axis == 0 and self.merged(d) is not None:
                 out += [self.merged(d)[0], None]
                 continue
-            name = self.dim_names.get(str(d.node.expr))
+            name = self.dim_names.get(str(d.node.expr)) or self.derived(d)
             if name is None:
                 expr = str(d.node.expr)
                 for sym, dim in sorted(self.dim_names.items(), key=lambda kv: -len(kv[0])):
@@ -93,6 +93,36 @@ class _Context:
                                   "a dynamic dimension itself can vary: give that input axis a fixed size)")
             out.append(name)
         return tuple(out) if any(n is not None for n in out) else ()
+
+    def derived(self, d):
+        """The dimension that size d is when torch computed it from one dynamic dimension s as
+        (s + a) // b + c (a strided convolution's frames of audio samples, a slice dropping c
+        elements), added to graph.derived_dims as floor((s + a + b * c) / b); None otherwise."""
+        def split_constant(expr):
+            if expr.is_Add:
+                rest = [a for a in expr.args if not a.is_Integer]
+                if len(rest) == 1:
+                    return rest[0], int(sum(a for a in expr.args if a.is_Integer))
+            return expr, 0
+
+        expr, after = split_constant(d.node.expr)
+        divisor, before = 1, 0
+        if type(expr).__name__ == "FloorDiv" and expr.args[1].is_Integer and int(expr.args[1]) > 0:
+            divisor = int(expr.args[1])
+            expr, before = split_constant(expr.args[0])
+        source = self.dim_names.get(str(expr))
+        if source is None or (divisor == 1 and before + after == 0):
+            return None
+        offset = before + after * divisor
+        shifted = f"({source}{offset:+d})" if offset else source
+        name = f"{shifted}//{divisor}" if divisor > 1 else shifted
+        size = (self.graph.dims[source] + offset) // divisor
+        if size != _hint(d) or size < 1:
+            return None
+        self.graph.dims[name] = size
+        self.graph.derived_dims[name] = (source, offset, divisor)
+        self.dim_names[str(d.node.expr)] = name
+        return name
 
     def value(self, arg):
         import torch.fx
@@ -1222,6 +1252,8 @@ def _conv1d(ctx, node, x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
         left = right = _one(padding)
     name, x_name = ctx.name_of(node), ctx.tensor(x)
     dx = ctx.dyn(x_name)
+    if dx[2] is not None:
+        return _conv1d_taps(ctx, node, x_name, weight, b, s, d, left, right, groups)
     x4 = ctx.add("RESHAPE", [x_name], (xs[0], xs[1], 1, xs[2]), (dx[0], dx[1], None, dx[2]), name=name)
     w4 = ctx.graph.add_const(name + ".weight", weight.reshape(weight.shape[0], weight.shape[1], 1, k))
     out = ctx.shape(node)
@@ -1230,6 +1262,38 @@ def _conv1d(ctx, node, x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
                 (dy[0], dy[1], None, dy[2]), name=name,
                 options=dict(stride=(1, s), dilation=(1, d), padding=(0, left, 0, right), groups=groups))
     return ctx.graph.add_op("RESHAPE", [y], out, name=name)
+
+
+def _conv1d_taps(ctx, node, x, weight, b, stride, dilation, left, right, groups):
+    """conv1d along a dynamic length (CONV2D plans for one length): on the [N, L, C] transpose,
+    padded, one strided SLICE per kernel tap, whose frames follow the output's length, times that
+    tap's weights (FULLY_CONNECTED; block-diagonal for groups), summed, transposed back."""
+    name = ctx.name_of(node)
+    (n, c, length), dx = ctx.graph.tensors[x].shape, ctx.dyn(x)
+    oc, per_group, k = weight.shape
+    (_, _, frames), dy = ctx.shape(node), ctx.node_dyn(node)
+    rows = ctx.add("TRANSPOSE", [x], (n, length, c), (dx[0], dx[2], dx[1]), name=name, options=dict(perm=[0, 2, 1]))
+    if left or right:
+        padded = f"{dx[2]}+{left + right}"
+        ctx.graph.dims[padded] = length + left + right
+        ctx.graph.derived_dims[padded] = (dx[2], left + right, 1)
+        rows = ctx.add("PAD", [rows], (n, length + left + right, c), (dx[0], padded, dx[1]), name=name,
+                       options=dict(pads=[0, left, 0, 0, right, 0], value=0.0))
+    y = None
+    out_per_group = oc // groups
+    for j in range(k):
+        tap = np.zeros((oc, c), np.float32)
+        for g in range(groups):
+            tap[g * out_per_group:(g + 1) * out_per_group, g * per_group:(g + 1) * per_group] = \
+                weight[g * out_per_group:(g + 1) * out_per_group, :, j]
+        shape, dyn = (n, frames, c), (dy[0], dy[2], dx[1])
+        taken = ctx.add("SLICE", [rows], shape, dyn, name=name, options=dict(
+            begin=[0, j * dilation, 0], step=[1, stride, 1]))
+        inputs = [taken, ctx.graph.add_const(f"{name}.tap{j}", tap)] + ([ctx.tensor(b)] if b is not None and j == 0
+                                                                       else [])
+        part = ctx.add("FULLY_CONNECTED", inputs, (n, frames, oc), (dy[0], dy[2], None), name=name)
+        y = part if y is None else ctx.add("ADD", [y, part], (n, frames, oc), (dy[0], dy[2], None), name=name)
+    return ctx.graph.add_op("TRANSPOSE", [y], (n, oc, frames), name=name, options=dict(perm=[0, 2, 1]))
 
 
 @handles("aten.group_norm.default")
@@ -1412,9 +1476,12 @@ def _export(module, example_input, dynamic_axes):
                 raise
         # Guards that exclude sizes only because torch's meta code checks strides or broadcasting
         # at sizes 1 or 2 (MobileBERT's `x[:, 1:]`: length - 1 != 1; its eager attention: length
-        # != 1): traced again with those checks made for every size, from 1 and if need be from 2.
-        # The ops converted from that graph do not depend on the size (the tests run lengths and
-        # batches of 1).
+        # != 1), or that need a least size (convolutions over audio samples): traced again with
+        # those checks made for every size, then from the least sizes torch suggests (else 2). The
+        # converted ops do not depend on the size (the tests run lengths and batches of 1); below
+        # a convolution's window the runtime refuses the input.
+        import re
+
         import torch.fx.experimental._config as fx_config
 
         with fx_config.patch(backed_size_oblivious=True):
@@ -1423,8 +1490,9 @@ def _export(module, example_input, dynamic_axes):
             except Exception as exc:
                 if "Constraints violated" not in str(exc):
                     raise
-            dims = {d.__name__: torch.export.Dim(d.__name__, min=2, max=d.max) if d.max > 2 else d
-                    for d in dims.values()}
+                least = {name: int(v) for name, v in re.findall(r"Dim\('(\w+)', min=(\d+)", str(exc))}
+            dims = {d.__name__: torch.export.Dim(d.__name__, min=least.get(d.__name__, 2), max=d.max)
+                    if least.get(d.__name__, 2) < d.max else d for d in dims.values()}
             relaxed = {n: s and {a: dims[d.__name__] for a, d in s.items()} for n, s in named_shapes.items()}
             if not kwargs:
                 relaxed = tuple(relaxed[n] for n in names)
