@@ -801,11 +801,38 @@ def _follow(ctx, piece, x, axis):
 def _select(ctx, node, x, dim, index):
     shape = ctx.shape(x)
     dim %= len(shape)
-    row = add_axis_slice(ctx.graph, ctx.tensor(x), dim, _index(ctx, node, shape[dim], index), 1, 1,
-                         ctx.name_of(node))
+    if index < 0 and ctx.dyn(ctx.tensor(x))[dim] is not None:
+        row = _from_the_end(ctx, node, ctx.tensor(x), dim, -index)
+    else:
+        row = add_axis_slice(ctx.graph, ctx.tensor(x), dim, _index(ctx, node, shape[dim], index), 1, 1,
+                             ctx.name_of(node))
     _follow(ctx, row, ctx.tensor(x), dim)
     return ctx.graph.add_op("RESHAPE", [row], ctx.shape(node), name=ctx.name_of(node),
                             dtype=ctx.graph.tensors[row].dtype)
+
+
+def _left_from(ctx, name, size, axis, dim):
+    """[1, ..., size] int32 along `axis`, following dynamic dimension `dim`: at position j the
+    elements from j to the run's end (CUMSUM of ones cut to the run)."""
+    ones = ctx.graph.add_const(name + ":ones", np.ones((1,) * axis + (size,), np.int32))
+    ctx.graph.tensors[ones].dynamic = (None,) * axis + (dim,)
+    return ctx.add("CUMSUM", [ones], (1,) * axis + (size,), (None,) * axis + (dim,), name=name, dtype="int32",
+                   options=dict(axis=axis, reverse=True))
+
+
+def _from_the_end(ctx, node, x, axis, k):
+    """x's k-th element from the end of a dynamic axis (`mask.cumsum(-1)[:, -1]`), size 1 along it:
+    GATHER_ELEMENTS at the run's length - k, counted at run time (CUMSUM of ones cut to the run)."""
+    name, t, dyn = ctx.name_of(node), ctx.graph.tensors[x], ctx.dyn(x)
+    rank = len(t.shape)
+    counts = _left_from(ctx, name, t.shape[axis], axis, dyn[axis])
+    length = add_axis_slice(ctx.graph, counts, axis, 0, 1, 1, name)   # the first: the whole count
+    at = ctx.add("SUB", [length, ctx.tensor(k, "int32")], (1,) * (axis + 1), dtype="int32", name=name)
+    at = ctx.add("RESHAPE", [at], (1,) * rank, dtype="int32", name=name)
+    shape = tuple(1 if d == axis else n for d, n in enumerate(t.shape))
+    picked_dyn = tuple(None if d == axis else v for d, v in enumerate(dyn))
+    at = ctx.add("EXPAND", [at], shape, picked_dyn, dtype="int32", name=name)
+    return ctx.add("GATHER_ELEMENTS", [x, at], shape, picked_dyn, name=name, dtype=t.dtype, options=dict(axis=axis))
 
 
 @handles("aten.narrow.default")
@@ -838,11 +865,20 @@ def _unbind(ctx, node, x, dim=0):
 
 @handles("aten.flip.default")
 def _flip(ctx, node, x, dims):
-    shape = ctx.shape(x)
+    shape, name, y = ctx.shape(x), ctx.name_of(node), ctx.tensor(x)
     flipped = {d % len(shape) for d in dims}
+    dyn = ctx.dyn(y)
+    for axis in sorted(d for d in flipped if dyn[d] is not None):   # at index length - 1 - j, counted at run time
+        left = _left_from(ctx, name, shape[axis], axis, dyn[axis])
+        at = ctx.add("SUB", [left, ctx.tensor(1, "int32")], ctx.graph.tensors[left].shape, ctx.dyn(left), name=name,
+                     dtype="int32")
+        at = ctx.add("EXPAND", [at], shape, dyn, name=name, dtype="int32")
+        y = ctx.add("GATHER_ELEMENTS", [y, at], shape, dyn, name=name, dtype=ctx.graph.tensors[y].dtype,
+                    options=dict(axis=axis))
+        flipped.discard(axis)
     begin = [n - 1 if d in flipped else 0 for d, n in enumerate(shape)]
     step = [-1 if d in flipped else 1 for d in range(len(shape))]
-    return add_slice(ctx.graph, ctx.tensor(x), begin, step, shape, ctx.name_of(node))
+    return add_slice(ctx.graph, y, begin, step, shape, name)
 
 
 @handles("aten.roll.default")
@@ -999,13 +1035,15 @@ def _repeat(ctx, node, x, repeats):
     x_name = ctx.tensor(x)
     t = ctx.graph.tensors[x_name]
     shape = (1,) * (len(repeats) - len(t.shape)) + tuple(t.shape)
-    if any(d is not None for d in ctx.dyn(x_name)):
-        raise Unsupported(str(node.target), "of a tensor with dynamic dimensions")
+    dyn = (None,) * (len(repeats) - len(t.shape)) + ctx.dyn(x_name)
+    if any(d is not None and r != 1 for d, r in zip(dyn, repeats)):
+        raise Unsupported(str(node.target), "along a dynamic dimension")
     name = ctx.name_of(node)
     split = tuple(v for n in shape for v in (1, n))
     wide = tuple(v for r, n in zip(repeats, shape) for v in (r, n))
-    y = ctx.graph.add_op("RESHAPE", [x_name], split, name=name, dtype=t.dtype)
-    y = ctx.graph.add_op("EXPAND", [y], wide, name=name, dtype=t.dtype)
+    pairs = tuple(v for d in dyn for v in (None, d))
+    y = ctx.add("RESHAPE", [x_name], split, pairs, name=name, dtype=t.dtype)
+    y = ctx.add("EXPAND", [y], wide, pairs, name=name, dtype=t.dtype)
     return ctx.graph.add_op("RESHAPE", [y], ctx.shape(node), name=name, dtype=t.dtype)
 
 
@@ -1130,12 +1168,25 @@ def _index_put(ctx, node, x, indices, values, accumulate=False):
         raise Unsupported(op, "other than x[arange(rows), index] = value on a matrix with a computed index")
     rows = ctx.graph.tensors[ctx.value(indices[0])].data
     b, cols = t.shape
-    if rows.shape != (b,) or not (rows % b == np.arange(b)).all() or ctx.dyn(x_name)[1] is not None:
-        raise Unsupported(op, "other than x[arange(rows), index] = value on a matrix of fixed width")
+    if rows.shape != (b,) or not (rows % b == np.arange(b)).all():
+        raise Unsupported(op, "other than x[arange(rows), index] = value on a matrix")
     idx = ctx.tensor(indices[1])
     idx_dtype = ctx.graph.tensors[idx].dtype
     shape, dyn = ctx.shape(node), ctx.node_dyn(node)
     column = ctx.add("RESHAPE", [idx], (b, 1), (dyn[0], None), name=name, dtype=idx_dtype)
+    if dyn[1] is not None:   # a width that follows the run: column numbers from both ends, cut to it
+        ones = ctx.graph.add_const(name + ":ones", np.ones((1, cols), _NUMPY[idx_dtype]))
+        numbers = ctx.graph.add_const(name + ":columns", np.arange(cols, dtype=_NUMPY[idx_dtype]).reshape(1, cols))
+        for const in (ones, numbers):
+            ctx.graph.tensors[const].dynamic = (None, dyn[1])
+        left = ctx.add("CUMSUM", [ones], (1, cols), (None, dyn[1]), name=name, dtype=idx_dtype,
+                       options=dict(axis=1, reverse=True))
+        from_end = ctx.add("SUB", [ctx.tensor(0, idx_dtype), left], (1, cols), (None, dyn[1]), name=name,
+                           dtype=idx_dtype)
+        hits = [ctx.add("COMPARE", [n, column], shape, dyn, name=name, dtype="bool", options=dict(kind="EQUAL"))
+                for n in (numbers, from_end)]
+        hit = ctx.add("LOGICAL", hits, shape, dyn, name=name, dtype="bool", options=dict(kind="OR"))
+        return ctx.graph.add_op("WHERE", [hit, ctx.tensor(values, t.dtype), x_name], shape, name=name, dtype=t.dtype)
     wrapped = ctx.add("ADD", [column, ctx.tensor(cols, idx_dtype)], (b, 1), (dyn[0], None), name=name, dtype=idx_dtype)
     negative = ctx.add("COMPARE", [column, ctx.tensor(0, idx_dtype)], (b, 1), (dyn[0], None), name=name,
                        dtype="bool", options=dict(kind="LESS"))
@@ -1463,11 +1514,13 @@ def _export(module, example_input, dynamic_axes):
                 size = examples[inp].shape[axis]
                 if dims.setdefault(dim, (size, None))[0] != size:
                     raise ConversionError(f"dynamic dimension '{dim}' has different sizes in the examples")
-        dims = {dim: torch.export.Dim(dim, min=1, max=size) for dim, (size, _) in dims.items()}
-        dynamic_shapes = named_shapes = {n: {axis: dims[dim] for axis, dim in dynamic_axes.get(n, {}).items()}
-                                         or None for n in names}
-        if not kwargs:
-            dynamic_shapes = tuple(dynamic_shapes[n] for n in names)
+        sizes = {dim: size for dim, (size, _) in dims.items()}
+
+        def shapes(least):
+            by_name = {dim: torch.export.Dim(dim, min=least.get(dim, 1), max=size) for dim, size in sizes.items()}
+            named = {n: {axis: by_name[dim] for axis, dim in dynamic_axes.get(n, {}).items()} or None for n in names}
+            return named if kwargs else tuple(named[n] for n in names)
+        dynamic_shapes = shapes({})
     try:
         try:
             return torch.export.export(module, args, kwargs, dynamic_shapes=dynamic_shapes), dynamic_axes
@@ -1475,28 +1528,28 @@ def _export(module, example_input, dynamic_axes):
             if "Constraints violated" not in str(exc):
                 raise
         # Guards that exclude sizes only because torch's meta code checks strides or broadcasting
-        # at sizes 1 or 2 (MobileBERT's `x[:, 1:]`: length - 1 != 1; its eager attention: length
-        # != 1), or that need a least size (convolutions over audio samples): traced again with
-        # those checks made for every size, then from the least sizes torch suggests (else 2). The
-        # converted ops do not depend on the size (the tests run lengths and batches of 1); below
-        # a convolution's window the runtime refuses the input.
+        # at small sizes (MobileBERT's `x[:, 1:]`: length - 1 != 1; its eager attention: length
+        # != 1; Wav2Vec2's frames != 1) or needs a least size (a convolution's window): traced
+        # again with those checks made for every size and the others kept as assertions in the
+        # graph, which the converter drops, from the least sizes torch names. The converted ops do
+        # not depend on the size (the tests run lengths and batches of 1); below a convolution's
+        # window the runtime refuses the input.
         import re
 
         import torch.fx.experimental._config as fx_config
 
+        least = {}
         with fx_config.patch(backed_size_oblivious=True):
-            try:
-                return torch.export.export(module, args, kwargs, dynamic_shapes=dynamic_shapes), dynamic_axes
-            except Exception as exc:
-                if "Constraints violated" not in str(exc):
-                    raise
-                least = {name: int(v) for name, v in re.findall(r"Dim\('(\w+)', min=(\d+)", str(exc))}
-            dims = {d.__name__: torch.export.Dim(d.__name__, min=least.get(d.__name__, 2), max=d.max)
-                    if least.get(d.__name__, 2) < d.max else d for d in dims.values()}
-            relaxed = {n: s and {a: dims[d.__name__] for a, d in s.items()} for n, s in named_shapes.items()}
-            if not kwargs:
-                relaxed = tuple(relaxed[n] for n in names)
-            return torch.export.export(module, args, kwargs, dynamic_shapes=relaxed), dynamic_axes
+            while True:
+                try:
+                    return torch.export.export(module, args, kwargs, dynamic_shapes=shapes(least),
+                                               prefer_deferred_runtime_asserts_over_guards=True), dynamic_axes
+                except Exception as exc:   # from the least sizes torch names, if it names new ones
+                    named = {d: int(v) for d, v in re.findall(r"Dim\('(\w+)', min=(\d+)", str(exc))
+                             if d in sizes and least.get(d, 1) < int(v) < sizes[d]}
+                    if "Constraints violated" not in str(exc) or not named:
+                        raise
+                    least.update(named)
     except ConversionError:   # ours, from a wrapper's forward (hf.Encoder's input checks)
         raise
     except Exception as exc:  # export errors are long; keep their first lines

@@ -21,8 +21,8 @@ SMALL = dict(hidden_size=H, num_hidden_layers=LAYERS, num_attention_heads=HEADS,
 MAX_BATCH, MAX_SEQ = 3, 16
 BOTH = {0: "batch", 1: "seq"}
 
-# family -> (config maker, the axes that may vary). Whisper's encoder takes one length; the
-# runtime's convolutions take a dynamic batch only.
+# family -> (config maker, the axes that may vary). Whisper's encoder takes one length (its
+# positional table); ViT's and DeiT's images one size.
 FAMILIES = {
     "bert": (lambda: T.BertModel(T.BertConfig(vocab_size=VOCAB, **SMALL)), BOTH),
     "distilbert": (lambda: T.DistilBertModel(T.DistilBertConfig(vocab_size=VOCAB, dim=H, n_layers=LAYERS,
@@ -49,7 +49,7 @@ FAMILIES = {
         {0: "batch"}),
     "wav2vec2": (lambda: T.Wav2Vec2Model(T.Wav2Vec2Config(
         conv_dim=(32, 32), conv_stride=(5, 2), conv_kernel=(10, 3), num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=4, **SMALL)), {0: "batch"}),
+        num_conv_pos_embedding_groups=4, **SMALL)), {0: "batch", 1: "samples"}),
 }
 TEXT = [f for f in FAMILIES if f not in ("vit", "deit", "whisper", "wav2vec2")]
 EAGER_ONLY = {"mpnet", "deberta-v2"}   # transformers has no sdpa attention for these
@@ -92,8 +92,11 @@ def _feeds(family, case, seed=0):
         return {"pixel_values": torch.randn(case[0], 3, 32, 32, generator=g)}
     if family == "whisper":
         return {"input_features": torch.randn(case[0], 16, 100, generator=g)}
-    if family == "wav2vec2":
-        return {"input_values": torch.randn(case[0], case[1], generator=g)}
+    if family == "wav2vec2":   # rows end in case[2] samples of padding, which the mask leaves out
+        mask = torch.ones(case[0], case[1], dtype=torch.int64)
+        for row, pad in enumerate(case[2]):
+            mask[row, case[1] - pad:] = 0
+        return {"input_values": torch.randn(case[0], case[1], generator=g), "attention_mask": mask}
     return _text(*case, seed=seed)
 
 
@@ -106,7 +109,7 @@ def _cases(family):
         return [(batch[0], seq[0], [0, 4, 9][:batch[0]]), (batch[1], seq[1], [0, 3, 1][:batch[1]]),
                 (batch[2], seq[2], [1, 0, 2][:batch[2]])]
     if family == "wav2vec2":
-        return [(MAX_BATCH, 400), (1, 400), (2, 400)]
+        return [(MAX_BATCH, 400, [0, 60, 150]), (1, 333, [0]), (2, 250, [17, 0])]
     return [(MAX_BATCH,), (1,), (2,)]
 
 
@@ -179,26 +182,26 @@ def test_whisper_length_is_refused_with_the_reason():
             from_torch(model, examples, dynamic_axes={"input_features": {0: "batch", 2: "frames"}})
 
 
-def test_audio_lengths_are_fixed():
-    """Wav2Vec2's feature encoder does not trace for every length (torch.export's guards on the
-    strided convolutions' sizes), and the runtime's CONV2D takes a dynamic batch only: another
-    length is another conversion."""
-    examples = _feeds("wav2vec2", (2, 400))
-    with pytest.raises(ConversionError, match=r"torch.export could not trace .*samples"):
-        from_torch(_torch_model("wav2vec2"), examples, dynamic_axes={"input_values": {1: "samples"}})
-    other = _feeds("wav2vec2", (1, 320), seed=5)
-    (out,) = sparselite.load(from_torch(_torch_model("wav2vec2"), other).to_bytes()).run(
-        {"input_values": other["input_values"].numpy()})
-    assert rel_err(out, _reference(_torch_model("wav2vec2"), other)) <= 1e-4
+def test_audio_too_short_for_the_convolutions_is_refused():
+    """Wav2Vec2's frames are computed from the samples (floor((samples - 10) / 10) here): an input
+    with too few samples for one frame is refused naming the dimension and its formula."""
+    _, model = _converted("wav2vec2")
+    feeds = _feeds("wav2vec2", (1, 12, [0]))
+    with pytest.raises(sparselite.InputError, match=r"input 0 \(input_values\) is too short: dimension "
+                                                    r"\(samples-10\)//10 = floor\(\(samples - 10\) / 10\) would be 0 "
+                                                    r"at samples = 12"):
+        model.run({k: v.numpy() for k, v in feeds.items()})
+    feeds = _feeds("wav2vec2", (1, 20, [0]))   # the least: one frame
+    (out,) = model.run({k: v.numpy() for k, v in feeds.items()})
+    assert out.shape == (1, 1, H) and rel_err(out, _reference(_torch_model("wav2vec2"), feeds)) <= 1e-4
 
 
 def test_wav2vec2_padded_batch_with_attention_mask():
-    """The mask at the samples becomes one at the frames (floor divisions, index_put, flip, cumsum)."""
-    feeds = _feeds("wav2vec2", (2, 400), seed=6)
-    mask = torch.ones(2, 400, dtype=torch.int64)
-    mask[1, 290:] = 0
-    model = sparselite.load(from_torch(_torch_model("wav2vec2"), {**feeds, "attention_mask": mask}).to_bytes())
-    for m in (mask, torch.ones_like(mask)):
+    """At one length: the mask at the samples becomes one at the frames (floor divisions, index_put,
+    flip, cumsum) as slices and constants of that length."""
+    feeds = _feeds("wav2vec2", (2, 400, [0, 110]), seed=6)
+    model = sparselite.load(from_torch(_torch_model("wav2vec2"), feeds).to_bytes())
+    for m in (feeds["attention_mask"], torch.ones_like(feeds["attention_mask"])):
         run = {**feeds, "attention_mask": m}
         (out,) = model.run({k: v.numpy() for k, v in run.items()})
         assert rel_err(out, _reference(_torch_model("wav2vec2"), run)) <= 1e-4
