@@ -105,7 +105,10 @@ class _Context:
                     return rest[0], int(sum(a for a in expr.args if a.is_Integer))
             return expr, 0
 
-        expr, after = split_constant(d.node.expr)
+        expr = d.node.expr
+        if type(expr).__name__ == "Max" and len(expr.args) == 2 and 0 in expr.args:   # a slice's clamp at 0:
+            expr = next(a for a in expr.args if a != 0)   # the runtime refuses sizes below 1 anyway
+        expr, after = split_constant(expr)
         divisor, before = 1, 0
         if type(expr).__name__ == "FloorDiv" and expr.args[1].is_Integer and int(expr.args[1]) > 0:
             divisor = int(expr.args[1])
@@ -811,13 +814,14 @@ def _select(ctx, node, x, dim, index):
                             dtype=ctx.graph.tensors[row].dtype)
 
 
-def _left_from(ctx, name, size, axis, dim):
-    """[1, ..., size] int32 along `axis`, following dynamic dimension `dim`: at position j the
-    elements from j to the run's end (CUMSUM of ones cut to the run)."""
-    ones = ctx.graph.add_const(name + ":ones", np.ones((1,) * axis + (size,), np.int32))
-    ctx.graph.tensors[ones].dynamic = (None,) * axis + (dim,)
-    return ctx.add("CUMSUM", [ones], (1,) * axis + (size,), (None,) * axis + (dim,), name=name, dtype="int32",
-                   options=dict(axis=axis, reverse=True))
+def _left_from(ctx, name, rank, size, axis, dim):
+    """int32 of `rank` axes, of `size` along `axis` (following dynamic dimension `dim`) and 1 along
+    the others: at position j the elements from j to the run's end (CUMSUM of ones cut to the run)."""
+    shape, dyn = tuple(size if d == axis else 1 for d in range(rank)), tuple(dim if d == axis else None
+                                                                            for d in range(rank))
+    ones = ctx.graph.add_const(name + ":ones", np.ones(shape, np.int32))
+    ctx.graph.tensors[ones].dynamic = dyn
+    return ctx.add("CUMSUM", [ones], shape, dyn, name=name, dtype="int32", options=dict(axis=axis, reverse=True))
 
 
 def _from_the_end(ctx, node, x, axis, k):
@@ -825,10 +829,9 @@ def _from_the_end(ctx, node, x, axis, k):
     GATHER_ELEMENTS at the run's length - k, counted at run time (CUMSUM of ones cut to the run)."""
     name, t, dyn = ctx.name_of(node), ctx.graph.tensors[x], ctx.dyn(x)
     rank = len(t.shape)
-    counts = _left_from(ctx, name, t.shape[axis], axis, dyn[axis])
+    counts = _left_from(ctx, name, rank, t.shape[axis], axis, dyn[axis])
     length = add_axis_slice(ctx.graph, counts, axis, 0, 1, 1, name)   # the first: the whole count
-    at = ctx.add("SUB", [length, ctx.tensor(k, "int32")], (1,) * (axis + 1), dtype="int32", name=name)
-    at = ctx.add("RESHAPE", [at], (1,) * rank, dtype="int32", name=name)
+    at = ctx.add("SUB", [length, ctx.tensor(k, "int32")], (1,) * rank, dtype="int32", name=name)
     shape = tuple(1 if d == axis else n for d, n in enumerate(t.shape))
     picked_dyn = tuple(None if d == axis else v for d, v in enumerate(dyn))
     at = ctx.add("EXPAND", [at], shape, picked_dyn, dtype="int32", name=name)
@@ -869,7 +872,7 @@ def _flip(ctx, node, x, dims):
     flipped = {d % len(shape) for d in dims}
     dyn = ctx.dyn(y)
     for axis in sorted(d for d in flipped if dyn[d] is not None):   # at index length - 1 - j, counted at run time
-        left = _left_from(ctx, name, shape[axis], axis, dyn[axis])
+        left = _left_from(ctx, name, len(shape), shape[axis], axis, dyn[axis])
         at = ctx.add("SUB", [left, ctx.tensor(1, "int32")], ctx.graph.tensors[left].shape, ctx.dyn(left), name=name,
                      dtype="int32")
         at = ctx.add("EXPAND", [at], shape, dyn, name=name, dtype="int32")

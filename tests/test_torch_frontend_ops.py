@@ -207,6 +207,28 @@ def test_conv1d_and_group_norm():
             z = self.grouped(y)
             return self.same(z), self.norm4(z[:, :, None, :] * 2)
     _check(Audio(), {"x": _rand(2, 4, 31)}, tol=2e-5)
+    # Along a dynamic length: one tap at a time, the lengths computed from it at each run.
+    x = _rand(3, 4, 40)
+    _check(Audio(), {"x": x}, {"x": {0: "batch", 2: "samples"}}, tol=2e-5,
+           runs=[{"x": x[:1, :, :23]}, {"x": x[:2, :, :9]}, {"x": x[:1, :, :1]}])
+
+
+def test_lengths_computed_from_a_dynamic_one():
+    """Sizes torch computes from a dynamic dimension as (s + a) // b + c follow it at run time:
+    slices that drop the last elements, a strided subsampling, a select and flip along the
+    length, x[arange(B), index] on a matrix of that length, repeat along the other axes."""
+    x = _rand(3, 12, 4)
+    ids = torch.tensor([-1, 2, -4])   # from either end of rows of at least 4
+
+    def fn(x, ids):
+        last = x.cumsum(1)[:, -1]
+        head = x[:, :-3] * 2
+        every_other = x[:, ::2] + 1
+        marks = torch.zeros(x.shape[0], x.shape[1])
+        marks[(torch.arange(x.shape[0]), ids)] = 1.0
+        return last, head, every_other, x.flip([1]).cumsum(1).flip([1]), marks, x[:, :, :1].repeat(1, 1, 3)
+    runs = [{"x": x[:2, :7], "ids": ids[:2]}, {"x": x[:1, :4], "ids": ids[:1]}]
+    _check(_fn(fn), {"x": x, "ids": ids}, {"x": SEQ, "ids": {0: "batch"}}, runs=runs)
 
 
 def test_addmm_and_baddbmm():
