@@ -99,24 +99,26 @@ class _Context:
         (s + a) // b + c (a strided convolution's frames of audio samples, a slice dropping c
         elements), added to graph.derived_dims as floor((s + a + b * c) / b); None otherwise."""
         def split_constant(expr):
+            if type(expr).__name__ == "Max" and len(expr.args) == 2 and 0 in expr.args:
+                expr = next(a for a in expr.args if a != 0)   # a slice's clamp at 0: sizes are >= 1 here
             if expr.is_Add:
                 rest = [a for a in expr.args if not a.is_Integer]
                 if len(rest) == 1:
-                    return rest[0], int(sum(a for a in expr.args if a.is_Integer))
+                    inner, constant = split_constant(rest[0])
+                    return inner, constant + int(sum(a for a in expr.args if a.is_Integer))
             return expr, 0
 
-        expr = d.node.expr
-        if type(expr).__name__ == "Max" and len(expr.args) == 2 and 0 in expr.args:   # a slice's clamp at 0:
-            expr = next(a for a in expr.args if a != 0)   # the runtime refuses sizes below 1 anyway
-        expr, after = split_constant(expr)
+        expr, after = split_constant(d.node.expr)
         divisor, before = 1, 0
         if type(expr).__name__ == "FloorDiv" and expr.args[1].is_Integer and int(expr.args[1]) > 0:
             divisor = int(expr.args[1])
             expr, before = split_constant(expr.args[0])
         source = self.dim_names.get(str(expr))
-        if source is None or (divisor == 1 and before + after == 0):
+        if source is None:
             return None
         offset = before + after * divisor
+        if divisor == 1 and offset == 0:   # a slice's size put back (x[:, :-2] padded by 2)
+            return source
         shifted = f"({source}{offset:+d})" if offset else source
         name = f"{shifted}//{divisor}" if divisor > 1 else shifted
         size = (self.graph.dims[source] + offset) // divisor
