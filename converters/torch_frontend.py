@@ -1308,8 +1308,6 @@ def _conv1d(ctx, node, x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
         left = right = _one(padding)
     name, x_name = ctx.name_of(node), ctx.tensor(x)
     dx = ctx.dyn(x_name)
-    if dx[2] is not None:
-        return _conv1d_taps(ctx, node, x_name, weight, b, s, d, left, right, groups)
     x4 = ctx.add("RESHAPE", [x_name], (xs[0], xs[1], 1, xs[2]), (dx[0], dx[1], None, dx[2]), name=name)
     w4 = ctx.graph.add_const(name + ".weight", weight.reshape(weight.shape[0], weight.shape[1], 1, k))
     out = ctx.shape(node)
@@ -1318,38 +1316,6 @@ def _conv1d(ctx, node, x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
                 (dy[0], dy[1], None, dy[2]), name=name,
                 options=dict(stride=(1, s), dilation=(1, d), padding=(0, left, 0, right), groups=groups))
     return ctx.graph.add_op("RESHAPE", [y], out, name=name)
-
-
-def _conv1d_taps(ctx, node, x, weight, b, stride, dilation, left, right, groups):
-    """conv1d along a dynamic length (CONV2D plans for one length): on the [N, L, C] transpose,
-    padded, one strided SLICE per kernel tap, whose frames follow the output's length, times that
-    tap's weights (FULLY_CONNECTED; block-diagonal for groups), summed, transposed back."""
-    name = ctx.name_of(node)
-    (n, c, length), dx = ctx.graph.tensors[x].shape, ctx.dyn(x)
-    oc, per_group, k = weight.shape
-    (_, _, frames), dy = ctx.shape(node), ctx.node_dyn(node)
-    rows = ctx.add("TRANSPOSE", [x], (n, length, c), (dx[0], dx[2], dx[1]), name=name, options=dict(perm=[0, 2, 1]))
-    if left or right:
-        padded = f"{dx[2]}+{left + right}"
-        ctx.graph.dims[padded] = length + left + right
-        ctx.graph.derived_dims[padded] = (dx[2], left + right, 1)
-        rows = ctx.add("PAD", [rows], (n, length + left + right, c), (dx[0], padded, dx[1]), name=name,
-                       options=dict(pads=[0, left, 0, 0, right, 0], value=0.0))
-    y = None
-    out_per_group = oc // groups
-    for j in range(k):
-        tap = np.zeros((oc, c), np.float32)
-        for g in range(groups):
-            tap[g * out_per_group:(g + 1) * out_per_group, g * per_group:(g + 1) * per_group] = \
-                weight[g * out_per_group:(g + 1) * out_per_group, :, j]
-        shape, dyn = (n, frames, c), (dy[0], dy[2], dx[1])
-        taken = ctx.add("SLICE", [rows], shape, dyn, name=name, options=dict(
-            begin=[0, j * dilation, 0], step=[1, stride, 1]))
-        inputs = [taken, ctx.graph.add_const(f"{name}.tap{j}", tap)] + ([ctx.tensor(b)] if b is not None and j == 0
-                                                                       else [])
-        part = ctx.add("FULLY_CONNECTED", inputs, (n, frames, oc), (dy[0], dy[2], None), name=name)
-        y = part if y is None else ctx.add("ADD", [y, part], (n, frames, oc), (dy[0], dy[2], None), name=name)
-    return ctx.graph.add_op("TRANSPOSE", [y], (n, oc, frames), name=name, options=dict(perm=[0, 2, 1]))
 
 
 @handles("aten.group_norm.default")
