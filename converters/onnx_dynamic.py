@@ -19,6 +19,8 @@ import numpy as np
 
 from sparselite.errors import ConversionError
 
+from .ir import computed_dim
+
 MAX_ROUNDS = 8   # conversions at both sizes, each computing more values at run time
 
 # Inputs the frontend reads as constants while converting (shapes, axes, bounds), never at run time.
@@ -239,10 +241,8 @@ class _Compare:
                           if (top + offset) // divisor == sa and (second + offset) // divisor == sb), None)
             if found is None:
                 return None
-            offset, divisor = found
-            shifted = f"({source}{offset:+d})" if offset else source
-            dim = f"{shifted}//{divisor}" if divisor > 1 else shifted
-            self.derived[dim] = (source, offset, divisor)
+            dim, *formula = computed_dim(self.derived, source, *found)
+            self.derived[dim] = tuple(formula)
             self.sizes_of[dim] = (sa, sb)
             self.dims[(sa, sb)] = dim
         return self.follows(shape_a, shape_b)

@@ -5,6 +5,7 @@ pass edits the graph, so a pass is linear in the graph's size (a hostile file of
 make conversion quadratic)."""
 import numpy as np
 
+from .ir import computed_dim
 from .sparsity import choose_group_layout
 
 FUSABLE = ("CONV2D", "CONV_TRANSPOSE2D", "FULLY_CONNECTED", "ADD", "MUL")
@@ -341,9 +342,9 @@ def _conv_taps(graph, op):
     rows = add("RESHAPE", [x.name], (n, c, length), (dn, None, dl))
     rows = add("TRANSPOSE", [rows], (n, length, c), (dn, dl, None), perm=[0, 2, 1])
     if left or right:
-        padded = f"{dl}+{left + right}"
+        padded, *formula = computed_dim(graph.derived_dims, dl, left + right, 1)
         graph.dims[padded] = length + left + right
-        graph.derived_dims[padded] = (dl, left + right, 1)
+        graph.derived_dims[padded] = tuple(formula)
         rows = add("PAD", [rows], (n, length + left + right, c), (dn, padded, None),
                    pads=[0, left, 0, 0, right, 0], value=0.0)
     out_per_group, total = oc // groups, None

@@ -6,7 +6,7 @@ import numpy as np
 from sparselite.errors import ConversionError
 
 from . import einsum
-from .ir import Graph
+from .ir import MAX_DIVISOR, Graph, computed_dim
 from .missing import Missing, Unsupported
 from .slicing import add_axis_slice, add_roll, add_slice, add_split, axis_range
 
@@ -119,13 +119,12 @@ class _Context:
         offset = before + after * divisor
         if divisor == 1 and offset == 0:   # a slice's size put back (x[:, :-2] padded by 2)
             return source
-        shifted = f"({source}{offset:+d})" if offset else source
-        name = f"{shifted}//{divisor}" if divisor > 1 else shifted
+        name, *formula = computed_dim(self.graph.derived_dims, source, offset, divisor)
         size = (self.graph.dims[source] + offset) // divisor
-        if size != _hint(d) or size < 1:
+        if size != _hint(d) or size < 1 or abs(formula[1]) > MAX_DIVISOR or formula[2] > MAX_DIVISOR:
             return None
         self.graph.dims[name] = size
-        self.graph.derived_dims[name] = (source, offset, divisor)
+        self.graph.derived_dims[name] = tuple(formula)
         self.dim_names[str(d.node.expr)] = name
         return name
 
