@@ -86,6 +86,8 @@ def from_torch(module, example_input, weights="fp32", sparse=True, input_names=N
 
     if hf.wraps(module):
         module = hf.Encoder(module)
+    if isinstance(module, hf.Encoder):
+        module.check_dynamic_axes(dynamic_axes)
     graph = from_torch_graph(module, example_input, dynamic_axes)
     run_all(graph, sparse=sparse)
     if input_names is None and isinstance(example_input, dict):

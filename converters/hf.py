@@ -88,6 +88,18 @@ class Encoder(torch.nn.Module):
         self.inputs = FAMILIES[kind]
         self.pooling, self.normalize = pooling, normalize
 
+    def check_dynamic_axes(self, dynamic_axes):
+        """Refuses dynamic axes the model cannot vary, saying why (from_torch calls it)."""
+        frames = (dynamic_axes or {}).get("input_features", {})
+        if self.family in ("WhisperEncoder", "WhisperModel") and any(a % 3 != 0 for a in frames):
+            length = self.model.config.max_source_positions * self.model.conv1.stride[0] * self.model.conv2.stride[0]
+            raise ConversionError(f"{self.name} takes exactly {length} frames of input_features (its positional "
+                                  f"embeddings are a fixed table of max_source_positions="
+                                  f"{self.model.config.max_source_positions} positions, which transformers adds "
+                                  "whole and checks the length against): only the batch (axis 0) can be dynamic; "
+                                  f"pad the log-mel features to {length} frames, as Whisper's feature extractor "
+                                  "pads audio to 30 s")
+
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, pixel_values=None,
                 input_features=None, input_values=None):
         given = {k: v for k, v in dict(input_ids=input_ids, attention_mask=attention_mask,

@@ -32,6 +32,22 @@ class Op:
     name: str = ""                      # source module path, kept for errors and profiles
 
 
+MAX_DIVISOR = 65536   # the runtime's bound on a computed dimension's divisor and offset
+
+
+def computed_dim(derived, source, offset, divisor):
+    """(name, source, offset, divisor) of the dimension floor((source + offset) / divisor), where
+    `derived` {name: (source, offset, divisor)} holds the computed ones: one computed from a
+    computed dimension is folded into one formula over the other's source while the divisor stays
+    within the runtime's bound (floor((floor((s + a) / b) + c) / d) = floor((s + a + b·c) / (b·d)))."""
+    if source in derived:
+        root, a, b = derived[source]
+        if b * divisor <= MAX_DIVISOR and abs(a + b * offset) <= MAX_DIVISOR:
+            source, offset, divisor = root, a + b * offset, b * divisor
+    shifted = f"({source}{offset:+d})" if offset else source
+    return (f"{shifted}//{divisor}" if divisor > 1 else shifted), source, offset, divisor
+
+
 class Graph:
     def __init__(self):
         self.tensors: Dict[str, Tensor] = {}
@@ -40,6 +56,9 @@ class Graph:
         self.outputs: List[str] = []
         self.metadata: Dict[str, str] = {}
         self.dims: Dict[str, int] = {}  # dynamic dimensions (a sequence length) -> maximum
+        # dimensions computed from an earlier one: name -> (source name, offset, divisor), the size
+        # floor((source + offset) / divisor) (a strided convolution's frames of audio samples)
+        self.derived_dims: Dict[str, tuple] = {}
         self._suffix: Dict[str, int] = {}   # next suffix _unique tries per base name
 
     def _unique(self, name):

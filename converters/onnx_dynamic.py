@@ -19,6 +19,8 @@ import numpy as np
 
 from sparselite.errors import ConversionError
 
+from .ir import computed_dim
+
 MAX_ROUNDS = 8   # conversions at both sizes, each computing more values at run time
 
 # Inputs the frontend reads as constants while converting (shapes, axes, bounds), never at run time.
@@ -127,9 +129,13 @@ def convert(model, dims, fixed_dims, progress, optimize):
                 conv.consts.pop(name, None)
         optimize(ga)
         optimize(gb)
-        more = _Compare(ga, gb, maxima, second, ca, cb, producers, initializers).run()
+        compare = _Compare(ga, gb, maxima, second, ca, cb, producers, initializers)
+        more = compare.run()
         if not more:
-            ga.dims = dict(maxima)
+            ga.dims = {**maxima, **{d: compare.sizes_of[d][0] for d in compare.derived}}
+            ga.derived_dims = dict(compare.derived)
+            if compare.derived:   # again, now that widths vary: convolutions along them become taps
+                optimize(ga)
             return ga, outputs
         if more <= computed:
             raise ConversionError(f"internal: values {sorted(more)[:4]} vary with the dynamic dimensions after being "
@@ -147,6 +153,8 @@ class _Compare:
         self.a, self.b, self.conv_a, self.conv_b = a, b, conv_a, conv_b
         self.maxima, self.second = maxima, second
         self.dims = {(maxima[d], second[d]): d for d in maxima}
+        self.sizes_of = {d: (maxima[d], second[d]) for d in maxima}
+        self.derived = {}   # computed dimensions: name -> (source, offset, divisor)
         self.producers, self.initializers = producers, initializers
         self.origins = {t: v for v, t in conv_a.values.items() if isinstance(t, str)}
         self.origins.update(conv_a.origins)
@@ -174,6 +182,8 @@ class _Compare:
                 if ta.data is not None:
                     ta.data, tb.data = ta.data.reshape(shape_a), tb.data.reshape(shape_b)
                 ta.shape = shape_a
+            if ta.data is None and axes is None and merged is None:
+                axes = self.derive(name, ta.shape, tb.shape)
             if ta.data is None:
                 if axes is None:
                     op = self.a.producer(name)
@@ -198,6 +208,44 @@ class _Compare:
         if not computed and split:
             _split_first_axes(self.a, split)
         return computed
+
+    def derive(self, name, shape_a, shape_b):
+        """The axes of op output `name` when those that follow no dimension are computed from the
+        dimension its input follows along the same axis as the op computes them: a convolution's
+        frames, a pad, a strided or shortened slice (floor((source + offset) / divisor), checked at
+        both sizes); None when one is not."""
+        op = self.a.producer(name)
+        if op is None or op.type not in ("CONV2D", "PAD", "SLICE") or len(shape_a) != len(self.a.tensors[
+                op.inputs[0]].shape):
+            return None
+        x = self.a.tensors[op.inputs[0]]
+        sources = x.dynamic or (None,) * len(x.shape)
+        for axis, (sa, sb) in enumerate(zip(shape_a, shape_b)):
+            if sa == sb or (sa, sb) in self.dims or sources[axis] is None:
+                continue
+            source, o = sources[axis], op.options
+            if op.type == "CONV2D" and axis >= 2:
+                k = self.a.tensors[op.inputs[1]].shape[axis]
+                stride, dilation = o.get("stride", (1, 1))[axis - 2], o.get("dilation", (1, 1))[axis - 2]
+                pads = o.get("padding", (0, 0, 0, 0))
+                formulas = [(pads[axis - 2] + pads[axis] - dilation * (k - 1) - 1 + stride, stride)]
+            elif op.type == "PAD":
+                formulas = [(o["pads"][axis] + o["pads"][axis + len(shape_a)], 1)]
+            elif op.type == "SLICE" and o["step"][axis] > 0:   # to the end, or e elements short of it
+                begin, step = o["begin"][axis], o["step"][axis]
+                formulas = [(step - 1 - begin - e, step) for e in range(x.shape[axis])]
+            else:
+                return None
+            top, second = self.sizes_of[source]
+            found = next(((offset, divisor) for offset, divisor in formulas
+                          if (top + offset) // divisor == sa and (second + offset) // divisor == sb), None)
+            if found is None:
+                return None
+            dim, *formula = computed_dim(self.derived, source, *found)
+            self.derived[dim] = tuple(formula)
+            self.sizes_of[dim] = (sa, sb)
+            self.dims[(sa, sb)] = dim
+        return self.follows(shape_a, shape_b)
 
     def merged(self, shape_a, shape_b):
         """(dimension, k) when the first axis is k times a dimension (DeBERTa's batch x heads) and

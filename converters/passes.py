@@ -5,6 +5,7 @@ pass edits the graph, so a pass is linear in the graph's size (a hostile file of
 make conversion quadratic)."""
 import numpy as np
 
+from .ir import computed_dim
 from .sparsity import choose_group_layout
 
 FUSABLE = ("CONV2D", "CONV_TRANSPOSE2D", "FULLY_CONNECTED", "ADD", "MUL")
@@ -339,16 +340,89 @@ def choose_sparsity(graph, min_fill=0.9):
     weights of the source file keep their structure). Rows pruned in groups of a channel
     permutation (sparselite.prune's rearrangement) are stored in that order, with out_perm."""
     uses = _Uses(graph)
-    for op in graph.ops:
+
+    def takes_sparse(op, name):
         pointwise = (op.type == "CONV2D" and op.options.get("groups", 1) == 1
                      and graph.tensors[op.inputs[1]].shape[2:] == (1, 1)
                      and not any(op.options.get("padding", (0, 0, 0, 0))))
-        if not (pointwise or op.type == "FULLY_CONNECTED"):
+        return (pointwise or op.type == "FULLY_CONNECTED") and op.inputs.count(name) == 1 and op.inputs[1] == name
+
+    for op in graph.ops:
+        w = graph.tensors[op.inputs[1]] if len(op.inputs) > 1 and op.inputs[1] is not None else None
+        if w is None or w.group_size or w.data is None or not takes_sparse(op, w.name):
             continue
-        w = graph.tensors[op.inputs[1]]
-        if len(uses.consumers(w.name)) != 1 or w.group_size:
+        # A weight shared by layers (ALBERT's) is stored sparse once when every reader takes it so.
+        if not all(takes_sparse(user, w.name) for user in uses.consumers(w.name)) or w.name in uses.outputs:
             continue
         w.group_size, w.out_perm = choose_group_layout(w.data.reshape(w.shape[0], -1), min_fill)
+
+
+def conv_along_dynamic_width(graph):
+    """CONV2D over a height of 1 whose width follows a dynamic dimension (conv1d along an audio
+    length; CONV2D plans for one width): on the [N, W, C] transpose, padded, one strided SLICE per
+    kernel tap, whose frames follow the output's width, times that tap's weights (FULLY_CONNECTED,
+    block-diagonal for groups), summed, the activation after, transposed back. The same
+    multiply-adds as the convolution, with no im2col buffer."""
+    ops = []
+    for op in graph.ops:
+        x = graph.tensors[op.inputs[0]]
+        w = graph.tensors[op.inputs[1]] if len(op.inputs) > 1 else None
+        o = op.options
+        if op.type != "CONV2D" or len(x.dynamic) != 4 or x.dynamic[3] is None or x.shape[2] != 1 or \
+                w is None or w.data is None or w.shape[2] != 1 or o.get("stride", (1, 1))[0] != 1 or \
+                any(list(o.get("padding", (0, 0, 0, 0)))[0::2]):
+            ops.append(op)
+            continue
+        saved, graph.ops = graph.ops, []
+        _conv_taps(graph, op)
+        ops += graph.ops
+        graph.ops = saved
+    graph.ops = ops
+
+
+def _conv_taps(graph, op):
+    x, y = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+    weight = graph.tensors[op.inputs[1]].data.reshape(graph.tensors[op.inputs[1]].shape)
+    bias = op.inputs[2] if len(op.inputs) > 2 else None
+    n, c, _, length = x.shape
+    oc, per_group, _, k = weight.shape
+    frames = y.shape[3]
+    stride, dilation = op.options.get("stride", (1, 1))[1], op.options.get("dilation", (1, 1))[1]
+    pad = op.options.get("padding", (0, 0, 0, 0))
+    left, right, groups = pad[1], pad[3], op.options.get("groups", 1)
+    dn, dl, dy = x.dynamic[0], x.dynamic[3], y.dynamic[3]
+    name = op.name
+
+    def add(type, inputs, shape, dynamic, **options):
+        out = graph.add_op(type, inputs, shape, options=options, name=name, dtype="float32")
+        if any(d is not None for d in dynamic):
+            graph.tensors[out].dynamic = tuple(dynamic)
+        return out
+
+    rows = add("RESHAPE", [x.name], (n, c, length), (dn, None, dl))
+    rows = add("TRANSPOSE", [rows], (n, length, c), (dn, dl, None), perm=[0, 2, 1])
+    if left or right:
+        padded, *formula = computed_dim(graph.derived_dims, dl, left + right, 1)
+        graph.dims[padded] = length + left + right
+        graph.derived_dims[padded] = tuple(formula)
+        rows = add("PAD", [rows], (n, length + left + right, c), (dn, padded, None),
+                   pads=[0, left, 0, 0, right, 0], value=0.0)
+    out_per_group, total = oc // groups, None
+    for j in range(k):
+        tap = np.zeros((oc, c), np.float32)
+        for g in range(groups):
+            tap[g * out_per_group:(g + 1) * out_per_group, g * per_group:(g + 1) * per_group] = \
+                weight[g * out_per_group:(g + 1) * out_per_group, :, 0, j]
+        taken = add("SLICE", [rows], (n, frames, c), (dn, dy, None), begin=[0, j * dilation, 0], step=[1, stride, 1])
+        inputs = [taken, graph.add_const(f"{name}.tap{j}", tap)] + ([bias] if bias is not None and j == 0 else [])
+        part = add("FULLY_CONNECTED", inputs, (n, frames, oc), (dn, dy, None))
+        total = part if total is None else add("ADD", [total, part], (n, frames, oc), (dn, dy, None))
+    act = op.options.get("activation", "NONE")
+    if act not in (None, "NONE"):
+        total = add("ACTIVATION", [total], (n, frames, oc), (dn, dy, None), activation=act,
+                    min=op.options.get("act_min", 0.0), max=op.options.get("act_max", 0.0))
+    total = add("TRANSPOSE", [total], (n, oc, frames), (dn, None, dy), perm=[0, 2, 1])
+    graph.ops.append(type(op)("RESHAPE", [total], [y.name], {}, name))
 
 
 def remove_dead_ops(graph):
@@ -395,6 +469,7 @@ def run_all(graph, sparse=True):
     fuse_attention_softmax(graph)
     keep_channel_major(graph)
     shrink_broadcast_constants(graph)
+    conv_along_dynamic_width(graph)
     if sparse:
         choose_sparsity(graph)
     graph.prune_unused()

@@ -364,6 +364,11 @@ def _flatbuffer(graph, encoded, buffer_table, producer, source_framework):
         S.DynamicDimStart(builder)
         S.DynamicDimAddName(builder, no)
         S.DynamicDimAddMax(builder, int(dim_max))
+        if dim_name in graph.derived_dims:
+            source, offset, divisor = graph.derived_dims[dim_name]
+            S.DynamicDimAddSource(builder, dim_ids[source])
+            S.DynamicDimAddOffset(builder, int(offset))
+            S.DynamicDimAddDivisor(builder, int(divisor))
         dims.append(S.DynamicDimEnd(builder))
     dims_v = _offsets(builder, S.ModelStartDimsVector, dims) if dims else None
     S.ModelStartBuffersVector(builder, len(buffer_table))

@@ -163,7 +163,7 @@ def test_schema_generator_fails_on_what_it_does_not_understand():
             (("GATHER = 15,", 'GATHER = 15 (options: "NoSuchOptions"),'), "NoSuchOptions"),
             (('attribute "options";', 'attribute "options";\nattribute "priority";'), "priority"),
             (("table DynamicDim {", "rpc_service S { Get(Model): Model; }\ntable DynamicDim {"), "rpc_service"),
-            (("name: string; max: int; }", "name: string; max: int (id: 1); }"), "field attributes"),
+            (("name: string; max: int;", "name: string; max: int (id: 1);"), "field attributes"),
             (("value: float; }", "value: double; }"), "no reader for double"),
             (("RESHAPE = 10,", "RESHAPE = 10 (options: 1),"), "options table 1"),
             (("CAST = 18,", "CAST = 17,"), "ascend")):

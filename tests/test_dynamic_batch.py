@@ -94,3 +94,52 @@ def test_only_the_batch_may_vary():
     for axis in (1, 2, 3):
         with pytest.raises(sparselite.UnsupportedError, match=f"CONV2D supports a dynamic batch .* along axis {axis}"):
             sparselite.load(serialize(conv_graph(axis)))
+
+
+def strided_graph(offset=-1):
+    """x [2, 11] -> SLICE of every other element from 1: y, its axis 1 the computed dimension
+    frames = floor((samples + offset) / 2)."""
+    g = Graph()
+    x = g.add_input("x", (2, 11))
+    frames = (11 + offset) // 2
+    y = g.add_op("SLICE", [x], (2, frames), options=dict(begin=[0, 1], step=[1, 2]), name="taps")
+    g.outputs.append(y)
+    g.dims["samples"] = 11
+    g.dims["frames"] = frames
+    g.derived_dims["frames"] = ("samples", offset, 2)
+    g.tensors[x].dynamic, g.tensors[y].dynamic = (None, "samples"), (None, "frames")
+    return g
+
+
+def test_computed_dimensions_follow_their_source():
+    x = np.arange(22, dtype=np.float32).reshape(2, 11)
+    model = sparselite.load(serialize(strided_graph()))
+    for samples in (11, 4, 3, 10):
+        (y,) = model.run(x[:, :samples])
+        np.testing.assert_array_equal(y, x[:, :samples][:, 1::2][:, :(samples - 1) // 2])
+    with pytest.raises(sparselite.InputError, match=r"input 0 \(x\) is too short: dimension frames = "
+                                                    r"floor\(\(samples - 1\) / 2\) would be 0 at samples = 2"):
+        model.run(x[:, :2])
+    (y,) = model.run(x[:, :5])   # still usable after the refusal
+    np.testing.assert_array_equal(y, x[:, 1:5:2])
+
+
+@pytest.mark.parametrize("formula,why", [(("samples", -1, 0), "a divisor 1..65536"),
+                                         (("samples", -70000, 1), "an offset within"),
+                                         (("frames", -1, 2), "an earlier dimension"),
+                                         (("samples", 4, 2), "the maximum the formula gives")])
+def test_computed_dimensions_are_verified(formula, why):
+    g = strided_graph(offset=-1)
+    g.derived_dims["frames"] = formula
+    with pytest.raises(sparselite.InvalidModelError, match=rf"dynamic dimension 1 \(frames\) = .*{why}"):
+        sparselite.load(serialize(g))
+
+
+def test_inputs_cannot_follow_a_computed_dimension():
+    g = strided_graph()
+    extra = g.add_input("z", (1, g.dims["frames"]))
+    g.tensors[extra].dynamic = (None, "frames")
+    g.outputs.append(extra)
+    with pytest.raises(sparselite.InvalidModelError, match=r"graph input 1 \(z\): axis 1 follows dimension frames, "
+                                                           r"which is computed"):
+        sparselite.load(serialize(g))

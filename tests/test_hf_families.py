@@ -21,9 +21,8 @@ SMALL = dict(hidden_size=H, num_hidden_layers=LAYERS, num_attention_heads=HEADS,
 MAX_BATCH, MAX_SEQ = 3, 16
 BOTH = {0: "batch", 1: "seq"}
 
-# family -> (config maker, the axes that may vary). MobileBERT's trigram embedding slices the
-# sequence ([:, 1:]: a length computed from the dynamic one), so its length stays fixed; Whisper's
-# encoder takes one length; the runtime's convolutions take a dynamic batch only.
+# family -> (config maker, the axes that may vary). Whisper's encoder takes one length (its
+# positional table); ViT's and DeiT's images one size.
 FAMILIES = {
     "bert": (lambda: T.BertModel(T.BertConfig(vocab_size=VOCAB, **SMALL)), BOTH),
     "distilbert": (lambda: T.DistilBertModel(T.DistilBertConfig(vocab_size=VOCAB, dim=H, n_layers=LAYERS,
@@ -36,7 +35,7 @@ FAMILIES = {
     "electra-small": (lambda: T.ElectraModel(T.ElectraConfig(vocab_size=VOCAB, embedding_size=32, **SMALL)), BOTH),
     "mobilebert": (lambda: T.MobileBertModel(T.MobileBertConfig(
         vocab_size=VOCAB, embedding_size=32, intra_bottleneck_size=32, true_hidden_size=32,
-        num_feedforward_networks=2, **SMALL)), {0: "batch"}),
+        num_feedforward_networks=2, **SMALL)), BOTH),
     "deberta-v2": (lambda: T.DebertaV2Model(T.DebertaV2Config(
         vocab_size=VOCAB, relative_attention=True, pos_att_type=["p2c", "c2p"], position_buckets=32,
         max_relative_positions=64, norm_rel_ebd="layer_norm", share_att_key=True, position_biased_input=False,
@@ -50,7 +49,7 @@ FAMILIES = {
         {0: "batch"}),
     "wav2vec2": (lambda: T.Wav2Vec2Model(T.Wav2Vec2Config(
         conv_dim=(32, 32), conv_stride=(5, 2), conv_kernel=(10, 3), num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=4, **SMALL)), {0: "batch"}),
+        num_conv_pos_embedding_groups=4, **SMALL)), {0: "batch", 1: "samples"}),
 }
 TEXT = [f for f in FAMILIES if f not in ("vit", "deit", "whisper", "wav2vec2")]
 EAGER_ONLY = {"mpnet", "deberta-v2"}   # transformers has no sdpa attention for these
@@ -93,8 +92,11 @@ def _feeds(family, case, seed=0):
         return {"pixel_values": torch.randn(case[0], 3, 32, 32, generator=g)}
     if family == "whisper":
         return {"input_features": torch.randn(case[0], 16, 100, generator=g)}
-    if family == "wav2vec2":
-        return {"input_values": torch.randn(case[0], case[1], generator=g)}
+    if family == "wav2vec2":   # rows end in case[2] samples of padding, which the mask leaves out
+        mask = torch.ones(case[0], case[1], dtype=torch.int64)
+        for row, pad in enumerate(case[2]):
+            mask[row, case[1] - pad:] = 0
+        return {"input_values": torch.randn(case[0], case[1], generator=g), "attention_mask": mask}
     return _text(*case, seed=seed)
 
 
@@ -107,7 +109,7 @@ def _cases(family):
         return [(batch[0], seq[0], [0, 4, 9][:batch[0]]), (batch[1], seq[1], [0, 3, 1][:batch[1]]),
                 (batch[2], seq[2], [1, 0, 2][:batch[2]])]
     if family == "wav2vec2":
-        return [(MAX_BATCH, 400), (1, 400), (2, 400)]
+        return [(MAX_BATCH, 400, [0, 60, 150]), (1, 333, [0]), (2, 250, [17, 0])]
     return [(MAX_BATCH,), (1,), (2,)]
 
 
@@ -145,10 +147,14 @@ def test_family_matches_torch(family, attention):
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_pruned_family_matches_torch(family):
     converted, model = _converted(family, _attentions(family)[0], pruned=True)
-    weights = {op.inputs[1] for op in converted.graph.ops if op.type == "FULLY_CONNECTED"}
+    linear = [op for op in converted.graph.ops if op.type == "FULLY_CONNECTED"]
+    weights = {op.inputs[1] for op in linear}
     sparse = [w for w in weights if converted.graph.tensors[w].group_size == 4]
-    # ALBERT shares one layer's weights among its layers; the writer keeps shared weights dense.
-    assert len(sparse) >= (1 if family == "albert" else LAYERS * 4), sorted(weights - set(sparse))
+    if family == "albert":   # one layer's weights shared by every layer: stored sparse once, all of them
+        shared = [w for w in sparse if sum(op.inputs[1] == w for op in linear) == LAYERS]
+        assert set(sparse) == weights and len(shared) == 6 and len(linear) == 6 * LAYERS + 1
+    else:
+        assert len(sparse) >= LAYERS * 4, sorted(weights - set(sparse))
     pruned = _torch_model(family, _attentions(family)[0], pruned=True)
     for i, case in enumerate(_cases(family)[:2]):
         feeds = _feeds(family, case, seed=10 + i)
@@ -156,26 +162,46 @@ def test_pruned_family_matches_torch(family):
         assert rel_err(out, _reference(pruned, feeds)) <= 1e-4
 
 
-def test_audio_lengths_are_fixed():
-    """Wav2Vec2's feature encoder does not trace for every length (torch.export's guards on the
-    strided convolutions' sizes), and the runtime's CONV2D takes a dynamic batch only: another
-    length is another conversion."""
-    examples = _feeds("wav2vec2", (2, 400))
-    with pytest.raises(ConversionError, match=r"torch.export could not trace .*samples"):
-        from_torch(_torch_model("wav2vec2"), examples, dynamic_axes={"input_values": {1: "samples"}})
-    other = _feeds("wav2vec2", (1, 320), seed=5)
-    (out,) = sparselite.load(from_torch(_torch_model("wav2vec2"), other).to_bytes()).run(
-        {"input_values": other["input_values"].numpy()})
-    assert rel_err(out, _reference(_torch_model("wav2vec2"), other)) <= 1e-4
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_mobilebert_shortest_lengths(attention):
+    """MobileBERT's neighbour tokens (`x[:, 1:]` padded back) trace only with torch's size-1 checks
+    relaxed (eager attention from length 2): the converted model still runs lengths 1 and 2."""
+    _, model = _converted("mobilebert", attention)
+    for seq in (1, 2):
+        feeds = _text(2, seq, [0, 0], seed=20 + seq)
+        (out,) = model.run({k: v.numpy() for k, v in feeds.items()})
+        assert rel_err(out, _reference(_torch_model("mobilebert", attention), feeds)) <= 1e-4
+
+
+def test_whisper_length_is_refused_with_the_reason():
+    examples = _feeds("whisper", (2,))
+    for model in (_torch_model("whisper"), hf.Encoder(_torch_model("whisper").get_encoder(), pooling="mean")):
+        with pytest.raises(ConversionError, match=r"Whisper(Model|Encoder) takes exactly 100 frames of input_features "
+                                                  r"\(its positional embeddings are a fixed table of "
+                                                  r"max_source_positions=50 positions.*only the batch"):
+            from_torch(model, examples, dynamic_axes={"input_features": {0: "batch", 2: "frames"}})
+
+
+def test_audio_too_short_for_the_convolutions_is_refused():
+    """Wav2Vec2's frames are computed from the samples (floor((samples - 10) / 10) here): an input
+    with too few samples for one frame is refused naming the dimension and its formula."""
+    _, model = _converted("wav2vec2")
+    feeds = _feeds("wav2vec2", (1, 12, [0]))
+    with pytest.raises(sparselite.InputError, match=r"input 0 \(input_values\) is too short: dimension "
+                                                    r"\(samples-10\)//10 = floor\(\(samples - 10\) / 10\) would be 0 "
+                                                    r"at samples = 12"):
+        model.run({k: v.numpy() for k, v in feeds.items()})
+    feeds = _feeds("wav2vec2", (1, 20, [0]))   # the least: one frame
+    (out,) = model.run({k: v.numpy() for k, v in feeds.items()})
+    assert out.shape == (1, 1, H) and rel_err(out, _reference(_torch_model("wav2vec2"), feeds)) <= 1e-4
 
 
 def test_wav2vec2_padded_batch_with_attention_mask():
-    """The mask at the samples becomes one at the frames (floor divisions, index_put, flip, cumsum)."""
-    feeds = _feeds("wav2vec2", (2, 400), seed=6)
-    mask = torch.ones(2, 400, dtype=torch.int64)
-    mask[1, 290:] = 0
-    model = sparselite.load(from_torch(_torch_model("wav2vec2"), {**feeds, "attention_mask": mask}).to_bytes())
-    for m in (mask, torch.ones_like(mask)):
+    """At one length: the mask at the samples becomes one at the frames (floor divisions, index_put,
+    flip, cumsum) as slices and constants of that length."""
+    feeds = _feeds("wav2vec2", (2, 400, [0, 110]), seed=6)
+    model = sparselite.load(from_torch(_torch_model("wav2vec2"), feeds).to_bytes())
+    for m in (feeds["attention_mask"], torch.ones_like(feeds["attention_mask"])):
         run = {**feeds, "attention_mask": m}
         (out,) = model.run({k: v.numpy() for k, v in run.items()})
         assert rel_err(out, _reference(_torch_model("wav2vec2"), run)) <= 1e-4

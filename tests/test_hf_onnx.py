@@ -96,8 +96,8 @@ FAMILIES = {
     "vit": (_vision("ViTConfig", "ViTModel"), "image", ()),
     "deit": (_vision("DeiTConfig", "DeiTModel"), "image", ()),
     "whisper-encoder": (_whisper, "mel", ()),
-    # The feature extractor's strided convolutions make the frame count a computed one: fixed.
-    "wav2vec2": (_wav2vec2, "audio", ("samples",)),
+    # The feature extractor's strided convolutions compute the frames from the samples.
+    "wav2vec2": (_wav2vec2, "audio", ()),
 }
 # transformers 5.x's BERT, RoBERTa, XLM-R and ELECTRA do not trace with the legacy exporter
 # ("forward() got multiple values for argument 'use_cache'"), so the legacy ones are the others.
@@ -111,8 +111,9 @@ def _inputs(kind, batch, seq=MAX_SEQ, pads=None, pad_id=0, seed=0):
         return {"pixel_values": rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)}
     if kind == "mel":
         return {"input_features": rng.standard_normal((batch, 16, 64)).astype(np.float32)}
-    if kind == "audio":
-        return {"input_values": rng.standard_normal((batch, 800)).astype(np.float32)}
+    if kind == "audio":   # seq: the samples
+        return {"input_values": rng.standard_normal((batch, SIZES["samples"] if seq == MAX_SEQ else seq))
+                .astype(np.float32)}
     ids = rng.integers(5, 1000, (batch, seq)).astype(np.int64)
     mask = np.ones((batch, seq), np.int64)
     for row, pad in enumerate(pads or [0] * batch):
@@ -192,7 +193,8 @@ def cases(kind, fixed, pad_id):
     if kind in ("text", "pair"):
         return [_inputs(kind, MAX_BATCH, s, (pads + [0] * MAX_BATCH)[:MAX_BATCH], pad_id, seed=s) if "batch" in fixed
                 else _inputs(kind, b, s, pads, pad_id, seed=s) for b, s, pads in TEXT_CASES]
-    return [_inputs(kind, MAX_BATCH if "batch" in fixed else b, seed=k) for k, b in enumerate(BATCHES)]
+    samples = [SIZES["samples"], 555, 333] if kind == "audio" and "samples" not in fixed else [MAX_SEQ] * 3
+    return [_inputs(kind, MAX_BATCH if "batch" in fixed else b, samples[k], seed=k) for k, b in enumerate(BATCHES)]
 
 
 def ort_run(data, feeds):
@@ -233,15 +235,17 @@ def test_default_export_matches_onnxruntime(family):
     kind, fixed, pad_id, data, _ = family
     converted = convert(data, kind, fixed)
     assert not any(op.options.get("activation") == "POW" for op in converted.graph.ops)   # gelu_new is GELU_TANH
-    assert converted.graph.dims == {d: SIZES[d] for d in SIZES
-                                    if d not in fixed and any(d in a.values() for a in _axes(kind).values())}
+    given = {d: n for d, n in converted.graph.dims.items() if d not in converted.graph.derived_dims}
+    assert given == {d: SIZES[d] for d in SIZES if d not in fixed and any(d in a.values() for a in _axes(kind).values())}
     _check(data, converted, kind, fixed, pad_id)
 
 
 def test_pruned_export_matches_onnxruntime(family):
     kind, fixed, pad_id, _, data = family
     converted = convert(data, kind, fixed)
-    weights = [converted.graph.tensors[op.inputs[1]] for op in converted.graph.ops if op.type == "FULLY_CONNECTED"]
+    # (Wav2Vec2's convolutions along the samples run as FULLY_CONNECTED per tap: not pruned here.)
+    weights = [converted.graph.tensors[op.inputs[1]] for op in converted.graph.ops if op.type == "FULLY_CONNECTED"
+               and ".tap" not in op.inputs[1]]
     assert weights and all(w.group_size == 4 for w in weights)
     assert all(0.15 < np.count_nonzero(w.data) / w.data.size < 0.25 for w in weights)
     _check(data, converted, kind, fixed, pad_id)
@@ -256,13 +260,25 @@ def test_legacy_export_matches_onnxruntime(name):
 
 
 def test_what_cannot_vary_is_named():
-    """Wav2Vec2's convolutions compute the frame count from the samples: no dimension itself, so
-    it must be fixed; the error names the tensor and op, and says how."""
-    kind, _, _, data, _ = exported("wav2vec2")
-    with pytest.raises(sparselite.ConversionError, match=r"\(CONV2D '[^']*'\) has shape \[3, 32, 1, 159\] at "
-                                                         r".*samples=800.* and \[2, 32, 1, 79\] at .*samples=400.*: "
-                                                         r"an axis follows no single dimension .* fixed_dims="):
-        convert(data, kind, ())
+    """An axis of twice a dimension (a Concat of x with itself along it) follows no dimension: the
+    error names the tensor and op, and says how to fix it."""
+    x = np.zeros((2, 6), np.float32)
+    data = onnx_model([_node("Concat", ["x", "x"], ["y"], axis=1)], {"x": x}, [("y", np.float32)],
+                      names={"x": ["batch", "seq"]})
+    with pytest.raises(sparselite.ConversionError, match=r"\(CONCAT '[^']*'\) has shape \[2, 12\] at .*seq=6.* and "
+                                                         r"\[.*\] at .*: an axis follows no single dimension .* "
+                                                         r"fixed_dims="):
+        from_onnx(data, dims={"batch": 2, "seq": 6})
+
+
+def test_audio_frames_are_computed_from_the_samples():
+    """Wav2Vec2's frames: each strided convolution's, the positional convolution's padded length,
+    its trimmed output, each a dimension computed from the one before."""
+    kind, fixed, _, data, _ = exported("wav2vec2")
+    graph = convert(data, kind, fixed).graph
+    assert graph.derived_dims["(samples-5)//5"] == ("samples", -5, 5)
+    assert all(source in graph.dims for source, _, _ in graph.derived_dims.values())
+    assert "CONV2D" not in {op.type for op in graph.ops}   # taps of SLICE and FULLY_CONNECTED
 
 
 # --- the ops these exports need, one small model each, against onnxruntime --------------------------

@@ -127,6 +127,21 @@ def test_expand_fills_and_index_by_aranges():
            runs=[{"x": x[:2, :, :5], "mask": mask[:2, :5]}])
 
 
+def test_neighbour_tokens_follow_the_length():
+    """A slice dropping k tokens padded back by k zeros at the other end (MobileBERT's trigram
+    input), both ways, is one GATHER_ELEMENTS that follows the length; padded otherwise, it is
+    refused naming the slice's length."""
+    x = _rand(3, 9, 4)
+
+    def fn(x):
+        return torch.cat([F.pad(x[:, 1:], [0, 0, 0, 1]), x, F.pad(x[:, :-2], [0, 0, 2, 0])], dim=2)
+    _check(_fn(fn), {"x": x}, {"x": SEQ}, runs=[{"x": x[:2, :5]}, {"x": x[:1, :2]}])
+    types = {op.type for op in from_torch(_fn(fn), {"x": x}, dynamic_axes={"x": SEQ}).graph.ops}
+    assert "GATHER_ELEMENTS" in types and not types & {"PAD", "SLICE"}
+    with pytest.raises(UnsupportedOps, match=r"a slice of a dynamic axis \(seq - 1 elements\) padded other than"):
+        from_torch(_fn(lambda x: F.pad(x[:, 1:], [0, 0, 1, 0])), {"x": x}, dynamic_axes={"x": SEQ})
+
+
 def test_gather_and_take_along_dim():
     x = _rand(2, 5, 6)
     index = torch.randint(0, 5, (2, 5, 6), generator=g)
@@ -192,6 +207,28 @@ def test_conv1d_and_group_norm():
             z = self.grouped(y)
             return self.same(z), self.norm4(z[:, :, None, :] * 2)
     _check(Audio(), {"x": _rand(2, 4, 31)}, tol=2e-5)
+    # Along a dynamic length: one tap at a time, the lengths computed from it at each run.
+    x = _rand(3, 4, 40)
+    _check(Audio(), {"x": x}, {"x": {0: "batch", 2: "samples"}}, tol=2e-5,
+           runs=[{"x": x[:1, :, :23]}, {"x": x[:2, :, :9]}, {"x": x[:1, :, :1]}])
+
+
+def test_lengths_computed_from_a_dynamic_one():
+    """Sizes torch computes from a dynamic dimension as (s + a) // b + c follow it at run time:
+    slices that drop the last elements, a strided subsampling, a select and flip along the
+    length, x[arange(B), index] on a matrix of that length, repeat along the other axes."""
+    x = _rand(3, 12, 4)
+    ids = torch.tensor([-1, 2, -4])   # from either end of rows of at least 4
+
+    def fn(x, ids):
+        last = x.cumsum(1)[:, -1]
+        head = x[:, :-3] * 2
+        every_other = x[:, ::2] + 1
+        marks = torch.zeros(x.shape[0], x.shape[1])
+        marks[(torch.arange(x.shape[0]), ids)] = 1.0
+        return last, head, every_other, x.flip([1]).cumsum(1).flip([1]), marks, x[:, :, :1].repeat(1, 1, 3)
+    runs = [{"x": x[:2, :7], "ids": ids[:2]}, {"x": x[:1, :4], "ids": ids[:1]}]
+    _check(_fn(fn), {"x": x, "ids": ids}, {"x": SEQ, "ids": {0: "batch"}}, runs=runs)
 
 
 def test_addmm_and_baddbmm():

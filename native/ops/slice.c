@@ -19,9 +19,12 @@ typedef struct {
 } slice_params_t;
 
 /* Whether an axis of x (or y) that follows a dynamic dimension is sliced in a way every size of it
- * allows: whole (begin 0, step 1, the output following the same dimension) or its first element. */
+ * allows: whole (begin 0, step 1, the output following the same dimension), its first element, or
+ * into another dynamic dimension (a convolution's taps: frames of samples), whose bounds resize
+ * checks again at every size. */
 static bool dynamic_ok(const sl_tensor_t* x, const sl_tensor_t* y, int32_t d, int32_t begin, int32_t step) {
   if (x->dynamic[d] == 0 && y->dynamic[d] == 0) return true;
+  if (x->dynamic[d] != 0 && y->dynamic[d] != 0 && x->dynamic[d] != y->dynamic[d] && step > 0) return true;
   if (begin != 0) return false;
   return (x->dynamic[d] == y->dynamic[d] && step == 1) || (y->dynamic[d] == 0 && y->shape[d] == 1);
 }

@@ -273,15 +273,32 @@ static sl_status_t load_dims(loader_t* L, const sl_fb_table_t* root) {
   m->dim_names = sl_model_alloc(m, (v.len + 1) * sizeof(const char*));
   m->dim_max = sl_model_alloc(m, (v.len + 1) * sizeof(int32_t));
   m->dim_value = sl_model_alloc(m, (v.len + 1) * sizeof(int32_t));
-  if (m->dim_names == NULL || m->dim_max == NULL || m->dim_value == NULL) return SL_ERROR_OUT_OF_MEMORY;
+  m->dim_source = sl_model_alloc(m, (v.len + 1) * sizeof(int32_t));
+  m->dim_offset = sl_model_alloc(m, (v.len + 1) * sizeof(int32_t));
+  m->dim_divisor = sl_model_alloc(m, (v.len + 1) * sizeof(int32_t));
+  if (m->dim_names == NULL || m->dim_max == NULL || m->dim_value == NULL || m->dim_source == NULL ||
+      m->dim_offset == NULL || m->dim_divisor == NULL)
+    return SL_ERROR_OUT_OF_MEMORY;
   for (uint32_t i = 0; i < v.len; i++) {
     sl_fb_table_t dt = sl_fb_vec_table(&L->fb, v, i);
     m->dim_names[i] = sl_fb_string(&L->fb, &dt, SL_DYNAMIC_DIM_NAME);
     m->dim_max[i] = m->dim_value[i] = sl_fb_i32(&L->fb, &dt, SL_DYNAMIC_DIM_MAX, 0);
+    int32_t source = m->dim_source[i] = sl_fb_i32(&L->fb, &dt, SL_DYNAMIC_DIM_SOURCE, 0);
+    int32_t offset = m->dim_offset[i] = sl_fb_i32(&L->fb, &dt, SL_DYNAMIC_DIM_OFFSET, 0);
+    int32_t divisor = m->dim_divisor[i] = sl_fb_i32(&L->fb, &dt, SL_DYNAMIC_DIM_DIVISOR, 1);
     if (L->fb.error) return fb_error(L, "dynamic dimension", (int32_t)i);
     if (m->dim_max[i] < 1)
       return sl_fail(m, SL_ERROR_INVALID_MODEL, "invalid model: dynamic dimension %u (%s) has maximum %d", i,
                      m->dim_names[i], m->dim_max[i]);
+    if (source == 0 && offset == 0 && divisor == 1) continue;
+    /* Computed from an earlier dimension, so one pass in order computes them all; its maximum is the
+     * value at the source's maximum (the formula does not decrease). */
+    if (source < 1 || (uint32_t)source > i || divisor < 1 || divisor > SL_MAX_WINDOW || offset < -SL_MAX_WINDOW ||
+        offset > SL_MAX_WINDOW || sl_dim_formula(m->dim_max[source - 1], offset, divisor) != m->dim_max[i])
+      return sl_fail(m, SL_ERROR_INVALID_MODEL,
+                     "invalid model: dynamic dimension %u (%s) = (dimension %d + %d) / %d: it needs an earlier "
+                     "dimension, a divisor 1..%d, an offset within +-%d, and the maximum the formula gives",
+                     i, m->dim_names[i], source, offset, divisor, SL_MAX_WINDOW, SL_MAX_WINDOW);
   }
   return SL_OK;
 }
@@ -541,6 +558,11 @@ static sl_status_t load_graph_io(loader_t* L, const sl_fb_table_t* root) {
       return sl_fail(m, SL_ERROR_INVALID_MODEL,
                      "invalid model: graph input %d (%s) is a constant or listed twice", i, t->name);
     t->is_input = true;
+    for (int32_t d = 0; d < t->rank; d++)
+      if (t->dynamic[d] != 0 && m->dim_source[t->dynamic[d] - 1] != 0)
+        return sl_fail(m, SL_ERROR_INVALID_MODEL,
+                       "invalid model: graph input %d (%s): axis %d follows dimension %s, which is computed from "
+                       "another (inputs give dimensions)", i, t->name, d, m->dim_names[t->dynamic[d] - 1]);
   }
   return SL_OK;
 }

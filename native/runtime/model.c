@@ -340,6 +340,17 @@ static sl_status_t resize_input(sl_model_t* m, int32_t index, int32_t rank, cons
                      index, t->name, d, m->dim_names[k - 1], m->dim_max[k - 1], shape[d]);
     value[k - 1] = shape[d];
   }
+  for (int32_t i = 0; i < m->num_dims; i++) {
+    int32_t k = m->dim_source[i];
+    if (k == 0) continue;
+    int64_t v = sl_dim_formula(value[k - 1], m->dim_offset[i], m->dim_divisor[i]);
+    if (v < 1)
+      return sl_fail(m, SL_ERROR_INVALID_ARGUMENT,
+                     "input %d (%s) is too short: dimension %s = floor((%s %c %d) / %d) would be %lld at %s = %d",
+                     index, t->name, m->dim_names[i], m->dim_names[k - 1], m->dim_offset[i] < 0 ? '-' : '+',
+                     abs(m->dim_offset[i]), m->dim_divisor[i], (long long)v, m->dim_names[k - 1], value[k - 1]);
+    value[i] = (int32_t)v;
+  }
   if (memcmp(value, m->dim_value, (size_t)m->num_dims * sizeof(int32_t)) == 0) return SL_OK;
   int32_t old[SL_MAX_DYNAMIC_DIMS];
   memcpy(old, m->dim_value, (size_t)m->num_dims * sizeof(int32_t));

@@ -49,6 +49,8 @@ struct sl_model {
   const char** dim_names;
   int32_t* dim_max;
   int32_t* dim_value;    /* current sizes */
+  /* per dimension: 0, or k when it is floor((dim_value[k-1] + dim_offset) / dim_divisor) */
+  int32_t *dim_source, *dim_offset, *dim_divisor;
   sl_fb_t fb;            /* the file, for ops' resize */
   void* arena;
   size_t arena_size;
@@ -66,6 +68,13 @@ sl_status_t sl_plan_arena(sl_model_t* m);
  * behind sl_model_alloc). */
 bool sl_memory_fits(sl_model_t* m, size_t bytes);
 /* a + b, or SIZE_MAX when that overflows: sizes that then fail the memory limit. */
+/* A computed dimension's size: floor((source + offset) / divisor), divisor >= 1; 64-bit, so no
+ * int32 source and offset overflow. */
+static inline int64_t sl_dim_formula(int32_t source, int32_t offset, int32_t divisor) {
+  int64_t num = (int64_t)source + offset;
+  return num >= 0 ? num / divisor : -((-num + divisor - 1) / divisor);
+}
+
 static inline size_t sl_size_sat_add(size_t a, size_t b) {
   size_t sum;
   return sl_size_add(a, b, &sum) ? sum : SIZE_MAX;

@@ -531,8 +531,11 @@ enum {
 
 /* table DynamicDim: field ids */
 enum {
-  SL_DYNAMIC_DIM_NAME = 0, /* string */
-  SL_DYNAMIC_DIM_MAX = 1,  /* int */
+  SL_DYNAMIC_DIM_NAME = 0,    /* string */
+  SL_DYNAMIC_DIM_MAX = 1,     /* int */
+  SL_DYNAMIC_DIM_SOURCE = 2,  /* int */
+  SL_DYNAMIC_DIM_OFFSET = 3,  /* int */
+  SL_DYNAMIC_DIM_DIVISOR = 4, /* int */
 };
 
 /* table Conv2DOptions (in OpOptions): field ids, and accessors by name */

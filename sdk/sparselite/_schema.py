@@ -433,14 +433,44 @@ class DynamicDim(object):
             return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
         return 0
 
+    # DynamicDim
+    def Source(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 0
+
+    # DynamicDim
+    def Offset(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 0
+
+    # DynamicDim
+    def Divisor(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 1
+
 def DynamicDimStart(builder):
-    builder.StartObject(2)
+    builder.StartObject(5)
 
 def DynamicDimAddName(builder, name):
     builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(name), 0)
 
 def DynamicDimAddMax(builder, max):
     builder.PrependInt32Slot(1, max, 0)
+
+def DynamicDimAddSource(builder, source):
+    builder.PrependInt32Slot(2, source, 0)
+
+def DynamicDimAddOffset(builder, offset):
+    builder.PrependInt32Slot(3, offset, 0)
+
+def DynamicDimAddDivisor(builder, divisor):
+    builder.PrependInt32Slot(4, divisor, 1)
 
 def DynamicDimEnd(builder):
     return builder.EndObject()
