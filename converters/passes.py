@@ -269,8 +269,9 @@ def keep_channel_major(graph):
     """A TRANSPOSE to channels-last, per-pixel ops over the channels (LAYER_NORM, FULLY_CONNECTED),
     and a TRANSPOSE back (ConvNeXt's blocks and its LayerNorm2d): the ops run on the channel-major
     tensor instead, LAYER_NORM over axis 1 and each FC as the 1x1 CONV2D it is, and both transposes
-    go. The 1x1 layers then run gemm or spmm on the planes as they are: token-major spmm
-    transposes its input and output, which took as long as the spmm itself."""
+    go — where the region has no FC or a group-sparse one (run after choose_sparsity). Token-major
+    spmm transposes its input and output, which took as long as the spmm itself; dense FCs run
+    gemm_nc on token-major rows as they are, faster than channel-major gemm on ConvNeXt-T."""
     uses = _Uses(graph)
     for first in [op for op in graph.ops if op.type == "TRANSPOSE" and list(op.options["perm"]) == _TO_LAST]:
         chain, t, back = [], first.outputs[0], None
@@ -285,6 +286,9 @@ def keep_channel_major(graph):
             t = user.outputs[0]
         if back is None or not chain or back.outputs[0] in graph.outputs:
             continue
+        weights = [graph.tensors[op.inputs[1]] for op in chain if op.type == "FULLY_CONNECTED"]
+        if weights and not any(w.group_size for w in weights):
+            continue
         for op in chain:
             out = graph.tensors[op.outputs[0]]
             out.shape = tuple(out.shape[i] for i in _TO_FIRST)
@@ -298,7 +302,9 @@ def keep_channel_major(graph):
             if uses.sole_consumer(weight.name):
                 weight.data, weight.shape = matrix, matrix.shape
             else:
-                uses.set_inputs(op, [op.inputs[0], graph.add_const(weight.name, matrix)] + op.inputs[2:])
+                copy = graph.tensors[graph.add_const(weight.name, matrix)]
+                copy.group_size, copy.out_perm = weight.group_size, weight.out_perm
+                uses.set_inputs(op, [op.inputs[0], copy.name] + op.inputs[2:])
             op.type = "CONV2D"
             op.options.update(stride=(1, 1), dilation=(1, 1), padding=(0, 0, 0, 0), groups=1)
         uses.set_inputs(chain[0], [first.inputs[0]] + chain[0].inputs[1:])
@@ -467,10 +473,10 @@ def run_all(graph, sparse=True):
     fold_batch_norm(graph)
     fuse_activations(graph)
     fuse_attention_softmax(graph)
-    keep_channel_major(graph)
     shrink_broadcast_constants(graph)
     conv_along_dynamic_width(graph)
     if sparse:
         choose_sparsity(graph)
+    keep_channel_major(graph)
     graph.prune_unused()
     graph.check()
