@@ -259,7 +259,7 @@ SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int unit, const in
   const size_t panel_rows = a->panel_rows, x_k_stride = a->x_k_stride, y_pixel_stride = a->y_pixel_stride;
   const bool scatter = a->y_channel_stride != 1;
   sl_v acc[8][4];
-  sl_v buf[8][4]; /* the scattered outputs, assigned whole and read as floats (GCC vectors alias their lanes) */
+  sl_e buf[8][4 * SL_V_WIDTH]; /* the scattered outputs, as elements (halves are not a vector's lane type) */
   if (k0 == 0) {
 #pragma GCC unroll 4
     for (int v = 0; v < NV; v++) {
@@ -281,12 +281,12 @@ SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int unit, const in
         const size_t o = (size_t)(SL_V_WIDTH * v + l) < valid ? (size_t)(SL_V_WIDTH * v + l) : 0;
         const sl_e* in = y + o * a->y_channel_stride;
 #pragma GCC unroll 8
-        for (int i = 0; i < MR; i++) ((sl_e*)&buf[i][v])[l] = in[i * y_pixel_stride];
+        for (int i = 0; i < MR; i++) buf[i][SL_V_WIDTH * v + l] = in[i * y_pixel_stride];
       }
 #pragma GCC unroll 8
     for (int i = 0; i < MR; i++) {
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; v++) acc[i][v] = buf[i][v];
+      for (int v = 0; v < NV; v++) acc[i][v] = sl_v_load(buf[i] + SL_V_WIDTH * v);
     }
   }
   const sl_e* w = panel + panel_rows * (1 + k0);
@@ -343,13 +343,13 @@ SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int unit, const in
 #pragma GCC unroll 8
   for (int i = 0; i < MR; i++) {
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) buf[i][v] = acc[i][v];
+    for (int v = 0; v < NV; v++) sl_v_store(buf[i] + SL_V_WIDTH * v, acc[i][v]);
   }
   for (int v = 0; v < NV; v++)
     for (int l = 0; l < SL_V_WIDTH && (size_t)(SL_V_WIDTH * v + l) < valid; l++) {
       sl_e* out = y + (size_t)(SL_V_WIDTH * v + l) * a->y_channel_stride;
 #pragma GCC unroll 8
-      for (int i = 0; i < MR; i++) out[i * y_pixel_stride] = ((const sl_e*)&buf[i][v])[l];
+      for (int i = 0; i < MR; i++) out[i * y_pixel_stride] = buf[i][SL_V_WIDTH * v + l];
     }
 }
 
