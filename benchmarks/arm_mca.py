@@ -11,7 +11,8 @@ register tile; clang marks innermost loops), and runs it through llvm-mca for tw
                           A76's server sibling with the same pipelines and has one.
 
 The fp16 kernels (kernels/isa/neon_fp16.c, ARMv8.2-A) count the same on 8 halves (an FMLA .8h is 16
-FLOP) against twice the fp32 peaks, and are compared with their fp32 twin (same family and r).
+FLOP) against twice the fp32 peaks, and are compared with their fp32 twin (same family and r, or
+the family's only fp32 NEON kernel: gemm_nc's panels are 16 floats, 32 halves).
 FLOP per iteration are counted from the loop's instructions (an FMLA on 4 floats is 8, a plain
 FMUL/FADD on 4 floats 4), cycles per iteration are llvm-mca's simulated steady state (total
 cycles / iterations). Peaks assumed (fp32):
@@ -41,7 +42,8 @@ from common import write_json  # noqa: E402
 MODELS = {"A55": ("cortex-a55", 8.0), "A76": ("neoverse-n1", 16.0)}
 # Families whose time goes into FMAs over register tiles; the row kernels (activations, softmax,
 # layer norm, binary ops, unzip, Winograd transforms) are bound by loads and stores instead.
-FMA_FAMILIES = ("spmm", "gemm", "gemm_nc", "dwconv", "dwconv_s2", "f16_spmm", "f16_gemm", "f16_dwconv")
+FMA_FAMILIES = ("spmm", "gemm", "gemm_nc", "dwconv", "dwconv_s2", "f16_spmm", "f16_gemm", "f16_gemm_nc",
+                "f16_dwconv")
 SOURCES = ("kernels/isa/neon.c", "kernels/isa/neon_fp16.c")
 LINE = re.compile(r"SL_UKERNEL\((\w+),\s*(\w+),\s*(SL_ISA_NEON\w*)[^,]*,\s*(\d+),\s*(\d+)")
 
@@ -184,9 +186,9 @@ def main():
                                 flop_per_cycle=round(loop_flops / cycles, 2), peak=peak,
                                 percent_of_peak=round(100 * loop_flops / cycles / peak, 1))
         results.append(entry)
-    for e in results:  # fp16 over its fp32 twin (same family, same r), per model
-        twin = next((t for t in results if t["family"] == e["family"].removeprefix("f16_") and t["rows"] == e["rows"]
-                     and e["family"].startswith("f16_")), None)
+    for e in results:  # fp16 over its fp32 twin (same family, same r, or the family's one kernel), per model
+        same = [t for t in results if e["family"].startswith("f16_") and t["family"] == e["family"].removeprefix("f16_")]
+        twin = next((t for t in same if t["rows"] == e["rows"]), same[0] if len(same) == 1 else None)
         for model in MODELS if twin else ():
             e[model]["vs_fp32"] = round(e[model]["flop_per_cycle"] / twin[model]["flop_per_cycle"], 2)
     print(f"{'kernel':44} {'FLOP/it':>7} | {'A55 cyc':>7} {'FLOP/c':>6} {'%pk':>5} | {'A76 cyc':>7} {'FLOP/c':>6} "

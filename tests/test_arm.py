@@ -245,6 +245,70 @@ def test_aarch64_fp16_mobilenet(aarch64_runtime, pruned_model, tmp_path):
     assert runs["cortex-a53", "fp16"][1]["machine"]["isa"] == ["neon"]
 
 
+class DenseHead(torch.nn.Module):
+    """A 7x7 map's dense 1x1 layers (channel-major gemm_nc: fused ReLU6, a residual add) and a
+    classifier over a batch of 2 (FULLY_CONNECTED)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.stem = torch.nn.Conv2d(3, 48, 3, stride=4, padding=1)
+        self.expand, self.project = torch.nn.Conv2d(48, 200, 1), torch.nn.Conv2d(200, 48, 1)
+        self.fc = torch.nn.Linear(48, 37)
+
+    def forward(self, x):
+        h = torch.relu(self.stem(x))
+        h = h + self.project(torch.nn.functional.relu6(self.expand(h)))
+        return self.fc(h.mean((2, 3)))
+
+
+def fp16_against_fp32(runtime, path, inputs, tmp_path):
+    """The model's first output and ops report on qemu -cpu max at fp32 and at fp16."""
+    runs = {}
+    for precision in ("fp32", "fp16"):
+        out = tmp_path / precision
+        out.mkdir()
+        y, report, _ = bench(runtime, path, inputs, out, wrapper=["qemu-aarch64", "-cpu", "max"],
+                             extra=["--precision", precision])
+        runs[precision] = y, {(o["type"], o["kernel"]) for o in report["ops"]}
+    return runs["fp32"], runs["fp16"]
+
+
+def test_aarch64_fp16_gemm_nc_channel_major(aarch64_runtime, tmp_path):
+    """Channel-major gemm_nc layers (a 7x7 map, a classifier) run f16_gemm_nc at fp16: within 1e-2 of
+    fp32 (about 1e-3 here), the same top-1 per image."""
+    x = np.random.default_rng(4).standard_normal((2, 3, 28, 28)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    module = DenseHead().eval()
+    path = from_torch(module, torch.from_numpy(x)).save(tmp_path / "head.slite")
+    (y32, k32), (y16, k16) = fp16_against_fp32(aarch64_runtime, path, tmp_path / "x.npy", tmp_path)
+    assert rel_err(y32, module(torch.from_numpy(x)).detach().numpy()) < 1e-5
+    assert rel_err(y16, y32) < 1e-2 and (y16.argmax(1) == y32.argmax(1)).all() and not np.array_equal(y16, y32)
+    assert {t for t, k in k16 if "f16_gemm_nc" in k} == {"CONV2D", "FULLY_CONNECTED"}, k16
+    assert {t for t, k in k32 if "gemm_nc" in k} == {"CONV2D", "FULLY_CONNECTED"} and all("f16" not in k for _, k in k32)
+
+
+@pytest.mark.parametrize("density", [1.0, 0.5])
+def test_aarch64_fp16_minilm(aarch64_runtime, tmp_path, density):
+    """MiniLM at fp16 on qemu -cpu max (21 tokens of a 48-token conversion): every token-major FC runs
+    fp16, through f16_gemm_nc dense (3.5e-3 relative to fp32) or through transposes into f16_spmm at
+    50% pruned (1.4e-3)."""
+    bert = zoo.minilm_l6()
+    if density < 1:
+        prune_groups(bert, density, group=4)
+    ids = torch.randint(1000, 30000, (1, 48), generator=torch.Generator().manual_seed(0))
+    path = from_torch(bert, {"input_ids": ids, "attention_mask": torch.ones_like(ids)}, weights="fp16",
+                      dynamic_axes=zoo.MINILM_AXES).save(tmp_path / "minilm.slite")
+    feeds = {"input_ids": ids[:, :21].numpy(), "attention_mask": np.ones((1, 21), np.int64)}
+    for name, value in feeds.items():
+        np.save(tmp_path / f"{name}.npy", value)
+    (y32, _), (y16, k16) = fp16_against_fp32(aarch64_runtime, path, [f"{n}={tmp_path / n}.npy" for n in feeds],
+                                             tmp_path)
+    assert y16.shape == (1, 21, 384) and rel_err(y16, y32) < 1e-2 and not np.array_equal(y16, y32)
+    fc = {k for t, k in k16 if t == "FULLY_CONNECTED"}
+    assert fc and all(("f16_gemm_nc" if density == 1 else "f16_spmm") in k for k in fc), fc
+
+
 def test_fp16_precision_without_the_isa_runs_fp32(pruned_model):
     """On this host (no ARMv8.2-A fp16) precision="fp16" is accepted and runs fp32; other values are refused."""
     path, _, x = pruned_model

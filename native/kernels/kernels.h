@@ -219,6 +219,9 @@ typedef void sl_f16_spmm_ukernel_fn(size_t pixels, size_t blocks, const sl_f16* 
 typedef void sl_f16_gemm_ukernel_fn(size_t pixels, size_t rows, size_t k, const sl_f16* x, size_t x_stride,
                                     const uint32_t* x_offset, const sl_f16* panels, sl_f16* y, size_t y_stride,
                                     const sl_minmax_t* mm);
+typedef void sl_f16_gemm_nc_ukernel_fn(size_t pixels, size_t rows, size_t k, const sl_f16* x, size_t x_pixel_stride,
+                                       size_t x_k_stride, const sl_f16* panels, sl_f16* y, size_t y_pixel_stride,
+                                       size_t y_channel_stride, const sl_minmax_t* mm);
 /* Lane columns are counted in half precision, exact to 2048: `width` at most SL_F16_DWCONV_MAX_WIDTH.
  * A tap row's 5 weights load as one vector of 8 halves: w must be readable SL_F16_DWCONV_W_PAST
  * halves past the last channel's (they are never used). */
@@ -260,6 +263,7 @@ void sl_f16_to_f32_n(const sl_f16* x, float* y, size_t n);
   SL_FAMILY(winograd_out, 1, sl_f32_winograd_out_ukernel_fn)    \
   SL_FAMILY(f16_spmm, 1, sl_f16_spmm_ukernel_fn)                \
   SL_FAMILY(f16_gemm, 0, sl_f16_gemm_ukernel_fn)                \
+  SL_FAMILY(f16_gemm_nc, 0, sl_f16_gemm_nc_ukernel_fn)          \
   SL_FAMILY(f16_dwconv, 0, sl_f16_dwconv_ukernel_fn)          \
   SL_FAMILY(f16_from_f32, 0, sl_f16_from_f32_ukernel_fn)      \
   SL_FAMILY(f16_to_f32, 0, sl_f16_to_f32_ukernel_fn)

@@ -155,23 +155,37 @@ static sl_status_t tune(sl_model_t* m, const sl_node_t* n, sl_linear_t* L, const
   return st;
 }
 
-/* fp16: the chosen kernel's f16 twin where there is one (gemm_nc and token-major layers stay fp32). */
+/* gemm panels of `from` rows (pack.c's layout: a panel's biases, then its weights column by column)
+ * as panels of `to` rows, in halves. */
+static void repack_panels_f16(const float* panels, size_t rows, size_t cols, size_t from, size_t to, sl_f16* out) {
+  const size_t padded = (rows + from - 1) / from * from, out_rows = (rows + to - 1) / to * to;
+  for (size_t o = 0; o < out_rows; o++) {
+    const float* src = panels + o / from * from * (cols + 1) + o % from;
+    sl_f16* dst = out + o / to * to * (cols + 1) + o % to;
+    for (size_t c = 0; c <= cols; c++) dst[c * to] = o < padded ? sl_f16_from_f32(src[c * from]) : 0;
+  }
+}
+
+/* fp16: the chosen kernel's f16 twin where there is one. gemm_nc's twin has panels of its own
+ * height: its weights are repacked. */
 static sl_status_t prepare_f16(sl_model_t* m, const sl_node_t* n, sl_linear_t* L) {
-  if (!sl_op_fp16(m) || L->layout != SL_LINEAR_CHANNEL_MAJOR || (L->spmm == NULL && L->gemm->family != SL_FAMILY_gemm))
-    return SL_OK;
+  if (!sl_op_fp16(m)) return SL_OK;
   const sl_ukernel_t* to = sl_op_kernel(m, SL_FAMILY_f16_from_f32, 0);
   const sl_ukernel_t* from = sl_op_kernel(m, SL_FAMILY_f16_to_f32, 0);
+  const bool nc = L->spmm == NULL && L->gemm->family == SL_FAMILY_gemm_nc;
   const sl_ukernel_t* k = L->spmm != NULL ? sl_op_kernel(m, SL_FAMILY_f16_spmm, L->spmm->rows)
+                          : nc            ? sl_op_kernel(m, SL_FAMILY_f16_gemm_nc, 0)
                                           : sl_op_kernel(m, SL_FAMILY_f16_gemm, L->gemm->rows);
   const sl_ukernel_t* tail = L->spmm != NULL ? sl_op_kernel(m, SL_FAMILY_f16_spmm, 1) : k;
   if (to == NULL || from == NULL || k == NULL || tail == NULL) return SL_OK;
   const sl_spmm_packed_t* p = &L->packed;
   size_t count = L->spmm != NULL ? sl_spmm_values_start(p, p->blocks + p->tail_rows)
-                                 : sl_gemm_pack_size(L->rows, L->cols, L->gemm->rows), bytes;
+                                 : sl_gemm_pack_size(L->rows, L->cols, k->rows), bytes;
   if (!array_bytes(count, sizeof(sl_f16), &bytes)) return too_large(m, n, L);
   L->weights16 = sl_model_alloc(m, bytes);
   if (L->weights16 == NULL) return SL_ERROR_OUT_OF_MEMORY;
-  sl_f16_from_f32_n(L->spmm != NULL ? p->values : L->panels, L->weights16, count);
+  if (nc) repack_panels_f16(L->panels, L->rows, L->cols, L->gemm->rows, k->rows, L->weights16);
+  else sl_f16_from_f32_n(L->spmm != NULL ? p->values : L->panels, L->weights16, count);
   L->k16 = k;
   L->k16_tail = tail;
   L->to16 = to;
@@ -180,21 +194,16 @@ static sl_status_t prepare_f16(sl_model_t* m, const sl_node_t* n, sl_linear_t* L
 }
 
 /* Token-major spmm works on transposed copies, [cols][stride] and [rows][stride]; fp16 on
- * converted ones, as halves. */
+ * converted ones, as halves (after the transposed floats where both are needed). */
 static sl_status_t reserve_scratch(sl_model_t* m, sl_node_t* n, const sl_linear_t* L) {
-  size_t floats;
-  if (L->k16 != NULL) {
-    if (!sl_size_add(L->rows, L->cols, &floats) || !sl_size_mul(floats, L->stride, &floats) ||
-        !sl_size_mul(floats, sizeof(sl_f16), &floats))
-      return too_large(m, n, L);
-    sl_reserve_scratch(m, n, floats, 0);
-    return SL_OK;
-  }
-  if (L->layout == SL_LINEAR_CHANNEL_MAJOR || L->spmm == NULL) return SL_OK;
-  if (!sl_size_add(L->rows, L->cols, &floats) || !sl_size_mul(floats, L->stride, &floats) ||
-      !sl_size_mul(floats, sizeof(float), &floats))
+  const bool transposed = L->layout == SL_LINEAR_TOKEN_MAJOR && L->spmm != NULL;
+  if (!transposed && L->k16 == NULL) return SL_OK;
+  size_t elements, bytes;
+  const size_t size = (transposed ? sizeof(float) : 0) + (L->k16 != NULL ? sizeof(sl_f16) : 0);
+  if (!sl_size_add(L->rows, L->cols, &elements) || !sl_size_mul(elements, L->stride, &elements) ||
+      !sl_size_mul(elements, size, &bytes))
     return too_large(m, n, L);
-  sl_reserve_scratch(m, n, floats, 0);
+  sl_reserve_scratch(m, n, bytes, 0);
   return SL_OK;
 }
 
@@ -329,10 +338,27 @@ static void run_f16(const job_t* j, size_t p0, size_t p1, size_t u0, size_t u1, 
     epilogue(j, p->out_row + first, 0, count, p0, p1);
     return;
   }
-  uint32_t panel = L->gemm->rows;
+  uint32_t panel = L->k16->rows;
   size_t r0 = u0 * panel, r1 = u1 * panel < L->rows ? u1 * panel : L->rows;
-  L->k16->fn.f16_gemm(p1 - p0, r1 - r0, L->cols, x, L->stride, NULL, L->weights16 + u0 * panel * (L->cols + 1),
-                      yh + r0 * L->stride, L->stride, &L->mm);
+  const sl_f16* panels = L->weights16 + u0 * panel * (L->cols + 1);
+  if (L->k16->family == SL_FAMILY_f16_gemm_nc && L->layout == SL_LINEAR_TOKEN_MAJOR) {
+    /* as run_gemm_nc: rows [r0, r1) of pixels [p0, p1), then the activation */
+    const size_t pixels = p1 - p0, rows = r1 - r0;
+    L->k16->fn.f16_gemm_nc(pixels, rows, L->cols, j->xh + p0 * L->cols, L->cols, 1, panels,
+                           j->yh + p0 * L->rows + r0, L->rows, 1, &L->mm);
+    for (size_t q = p0; q < p1; q++) {
+      float* y = j->y + q * L->rows + r0;
+      L->from16->fn.f16_to_f32(j->yh + q * L->rows + r0, y, rows);
+      if (L->post.type != SL_ACT_NONE) L->vunary->fn.vunary(&L->post, y, y, rows);
+    }
+    return;
+  }
+  if (L->k16->family == SL_FAMILY_f16_gemm_nc)
+    L->k16->fn.f16_gemm_nc(p1 - p0, r1 - r0, L->cols, x, 1, L->stride, panels, yh + r0 * L->stride, 1, L->stride,
+                           &L->mm);
+  else
+    L->k16->fn.f16_gemm(p1 - p0, r1 - r0, L->cols, x, L->stride, NULL, panels, yh + r0 * L->stride, L->stride,
+                        &L->mm);
   for (size_t o = r0; o < r1; o++)
     L->from16->fn.f16_to_f32(j->yh + o * L->stride + p0, j->y + o * L->stride + p0, p1 - p0);
   epilogue(j, NULL, r0, r1 - r0, p0, p1);
@@ -382,7 +408,8 @@ static void run_kernels(const sl_model_t* m, const sl_linear_t* L, const float* 
   job_t j = {L, x, y, r, 0, 0, 1, 0, 1, xh, yh};
   j.tile = xh != NULL ? L->k16->pixels : L->spmm != NULL ? L->spmm->pixels : L->gemm->pixels;
   j.tiles = (L->pixels + j.tile - 1) / j.tile;
-  j.row_units = L->spmm != NULL ? L->packed.blocks : (L->rows + L->gemm->rows - 1) / L->gemm->rows;
+  const size_t panel = xh != NULL ? L->k16->rows : L->gemm->rows;
+  j.row_units = L->spmm != NULL ? L->packed.blocks : (L->rows + panel - 1) / panel;
   size_t threads = sl_op_threads(m);
   if (threads > 1 && L->spmm == NULL && L->gemm->family == SL_FAMILY_gemm_nc)
     /* Over panels first: every pixel chunk streams all the weights, which dominate gemm_nc's
@@ -395,21 +422,28 @@ static void run_kernels(const sl_model_t* m, const sl_linear_t* L, const float* 
 }
 
 void sl_linear_run(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y, const float* r) {
-  if (L->k16 != NULL) {
-    sl_f16* xh = sl_scratch_shared(m);
-    for (size_t c = 0; c < L->cols; c++) L->to16->fn.f16_from_f32(x + c * L->stride, xh + c * L->stride, L->pixels);
-    run_kernels(m, L, x, y, r, xh, xh + L->cols * L->stride);
-    return;
-  }
   if (L->layout == SL_LINEAR_CHANNEL_MAJOR || L->spmm == NULL) {
-    run_kernels(m, L, x, y, r, NULL, NULL);
+    if (L->k16 == NULL) {
+      run_kernels(m, L, x, y, r, NULL, NULL);
+      return;
+    }
+    sl_f16* xh = sl_scratch_shared(m);
+    if (L->layout == SL_LINEAR_TOKEN_MAJOR) L->to16->fn.f16_from_f32(x, xh, L->pixels * L->cols);
+    else
+      for (size_t c = 0; c < L->cols; c++) L->to16->fn.f16_from_f32(x + c * L->stride, xh + c * L->stride, L->pixels);
+    run_kernels(m, L, x, y, r, xh, xh + L->cols * L->stride);
     return;
   }
   /* Token-major through spmm: the kernels are channel-major, so transpose in and out. */
   float* xt = sl_scratch_shared(m);
   float* yt = xt + L->cols * L->stride;
   sl_transpose_2d(m, x, L->cols, xt, L->stride, L->pixels, L->cols); /* [pixels][cols] -> [cols][ld] */
-  run_kernels(m, L, xt, yt, NULL, NULL, NULL);
+  sl_f16* xh = NULL;
+  if (L->k16 != NULL) {
+    xh = (sl_f16*)(yt + L->rows * L->stride);
+    for (size_t c = 0; c < L->cols; c++) L->to16->fn.f16_from_f32(xt + c * L->stride, xh + c * L->stride, L->pixels);
+  }
+  run_kernels(m, L, xt, yt, NULL, xh, xh != NULL ? xh + L->cols * L->stride : NULL);
   sl_transpose_2d(m, yt, L->stride, y, L->rows, L->rows, L->pixels); /* [rows][ld] -> [pixels][rows] */
 }
 

@@ -176,7 +176,7 @@ static void test_registry_complete(void) {
 }
 
 /* --- matrix kernels ---------------------------------------------------------------------
- * spmm, gemm and depthwise tests serve their fp16 twins too (f16_ families: halves in and out).
+ * spmm, gemm, gemm_nc and depthwise tests serve their fp16 twins too (f16_ families: halves in and out).
  * There the inputs, weights and biases are rounded to half first; the reference computes on
  * those in float (or double) and rounds its outputs to half where the kernel stores. The kernels
  * also round every partial sum, so they agree within a tolerance of the half's precision (2^-11)
@@ -418,6 +418,7 @@ static void test_gemm(const sl_ukernel_t* k) {
 
 /* Token-major (x[p][c], y[p][o]) and channel-major (x[c][p], y[o][p]) data, with padded strides. */
 static void test_gemm_nc(const sl_ukernel_t* k) {
+  const bool half = is_f16(k);
   for (int trial = 0; trial < 80; trial++) {
     /* Wide layers run their columns in chunks, the partial sums kept in y: up to 10000 columns
      * chunk on every ISA. */
@@ -428,34 +429,50 @@ static void test_gemm_nc(const sl_ukernel_t* k) {
     size_t y_pixel_stride = token_major_out ? rows + rnd(5) : 1, y_channel_stride = token_major_out ? 1 : pixels + rnd(5);
     size_t x_size = token_major_in ? pixels * x_pixel_stride : cols * x_k_stride;
     size_t y_size = token_major_out ? pixels * y_pixel_stride : rows * y_channel_stride;
-    float* x = xmalloc(x_size * sizeof(float));
+    float* xf = xmalloc(x_size * sizeof(float));
     float* xc = xmalloc(cols * pixels * sizeof(float)); /* [c][p], as the reference takes it */
-    for (size_t i = 0; i < x_size; i++) x[i] = frand();
-    if (trial % 8 == 3) poison(x, x_size, true);
+    random_floats(half, xf, x_size);
+    if (!half && trial % 8 == 3) poison(xf, x_size, true);
+    void* x = xmalloc(x_size * elem_size(half));
+    store_as(half, xf, x, x_size);
     for (size_t c = 0; c < cols; c++)
-      for (size_t p = 0; p < pixels; p++) xc[c * pixels + p] = x[p * x_pixel_stride + c * x_k_stride];
+      for (size_t p = 0; p < pixels; p++) xc[c * pixels + p] = xf[p * x_pixel_stride + c * x_k_stride];
     float* packed;
     sl_minmax_t mm;
-    float* want = random_dense_layer(k, false, rows, cols, pixels, xc, &packed, &mm);
-    float* got = xmalloc(y_size * sizeof(float));
-    for (size_t i = 0; i < y_size; i++) got[i] = 12345.0f;
-    k->fn.gemm_nc(pixels, rows, cols, x, x_pixel_stride, x_k_stride, packed, got, y_pixel_stride, y_channel_stride,
-                  &mm);
+    float* want = random_dense_layer(k, half, rows, cols, pixels, xc, &packed, &mm);
+    size_t packed_n = sl_gemm_pack_size(rows, cols, k->rows);
+    void* kernel_packed = xmalloc(packed_n * elem_size(half));
+    store_as(half, packed, kernel_packed, packed_n);
+    const float guard = half ? round_f16(12345.0f) : 12345.0f;
+    float* gotf = xmalloc(y_size * sizeof(float));
+    for (size_t i = 0; i < y_size; i++) gotf[i] = guard;
+    void* got = xmalloc(y_size * elem_size(half));
+    store_as(half, gotf, got, y_size);
+    if (half)
+      k->fn.f16_gemm_nc(pixels, rows, cols, x, x_pixel_stride, x_k_stride, kernel_packed, got, y_pixel_stride,
+                        y_channel_stride, &mm);
+    else
+      k->fn.gemm_nc(pixels, rows, cols, x, x_pixel_stride, x_k_stride, kernel_packed, got, y_pixel_stride,
+                    y_channel_stride, &mm);
+    load_as(half, got, gotf, y_size);
     float* gathered = xmalloc(rows * pixels * sizeof(float)); /* [o][p] */
     size_t written = 0;
-    for (size_t i = 0; i < y_size; i++) written += got[i] != 12345.0f;
+    for (size_t i = 0; i < y_size; i++) written += gotf[i] != guard;
     for (size_t o = 0; o < rows; o++)
-      for (size_t p = 0; p < pixels; p++) gathered[o * pixels + p] = got[p * y_pixel_stride + o * y_channel_stride];
+      for (size_t p = 0; p < pixels; p++) gathered[o * pixels + p] = gotf[p * y_pixel_stride + o * y_channel_stride];
     char shape[160];
     snprintf(shape, sizeof(shape), "rows=%zu cols=%zu pixels=%zu in %s out %s", rows, cols, pixels,
              token_major_in ? "token-major" : "channel-major", token_major_out ? "token-major" : "channel-major");
-    compare(k->name, shape, gathered, want, rows * pixels, (float)cols);
+    compare_as(half, k->name, shape, gathered, want, rows * pixels, (float)cols);
     if (written > rows * pixels) fail(k->name, "wrote outside the outputs");
     free(x);
+    free(xf);
     free(xc);
     free(want);
     free(got);
+    free(gotf);
     free(packed);
+    free(kernel_packed);
     free(gathered);
   }
 }
@@ -910,7 +927,8 @@ int main(void) {
       case SL_FAMILY_f16_spmm: test_spmm(k); break;
       case SL_FAMILY_gemm:
       case SL_FAMILY_f16_gemm: test_gemm(k); break;
-      case SL_FAMILY_gemm_nc: test_gemm_nc(k); break;
+      case SL_FAMILY_gemm_nc:
+      case SL_FAMILY_f16_gemm_nc: test_gemm_nc(k); break;
       case SL_FAMILY_dwconv:
       case SL_FAMILY_f16_dwconv: test_dwconv(k); break;
       case SL_FAMILY_dwconv_s2: test_dwconv_s2(k); break;

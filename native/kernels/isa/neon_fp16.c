@@ -9,6 +9,7 @@
 
 #define SL_DEFINE_f16_spmm SL_DEFINE_spmm
 #define SL_DEFINE_f16_gemm SL_DEFINE_gemm
+#define SL_DEFINE_f16_gemm_nc SL_DEFINE_gemm_nc
 #define SL_DEFINE_f16_dwconv SL_DEFINE_dwconv
 /* The conversions: 8 per step as two 4-lane FCVTN / FCVTL, the tail through a buffer. Rounding is
  * the FPCR's, round to nearest even unless a caller changed it. */

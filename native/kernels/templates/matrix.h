@@ -250,6 +250,22 @@ typedef struct {
   const sl_minmax_t* mm;
 } sl_nc_args_t;
 
+/* One input broadcast against a tile's weights: where the ISA has FMLA by element, lane 0 of a
+ * scalar load (LD1R's broadcast takes a vector pipe on the A76: 6 per column cost the f16 tile a
+ * fifth of its FMA slots; compilers fold f32 splats so themselves). SL_NC_X(p) loads, SL_NC_FMA
+ * multiplies-adds. Optional in a vec header: SL_V_LOAD_SCALAR with sl_v_load_scalar(p), lane 0 =
+ * *p and the others unspecified. */
+#ifdef SL_V_FMA_LANE
+#define SL_NC_FMA(w, x, acc) sl_v_fma_lane(w, x, 0, acc)
+#else
+#define SL_NC_FMA(w, x, acc) sl_v_fma(w, x, acc)
+#endif
+#if defined(SL_V_FMA_LANE) && defined(SL_V_LOAD_SCALAR)
+#define SL_NC_X(p) sl_v_load_scalar(p)
+#else
+#define SL_NC_X(p) sl_v_splat(p)
+#endif
+
 /* Columns [k0, k0 + k) of one tile. The first chunk starts from the biases, a later one from the
  * partial sums it left in y; only the last clamps. */
 SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int unit, const int masked, sl_v_tail tail,
@@ -259,7 +275,7 @@ SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int unit, const in
   const size_t panel_rows = a->panel_rows, x_k_stride = a->x_k_stride, y_pixel_stride = a->y_pixel_stride;
   const bool scatter = a->y_channel_stride != 1;
   sl_v acc[8][4];
-  sl_v buf[8][4]; /* the scattered outputs, assigned whole and read as floats (GCC vectors alias their lanes) */
+  sl_e buf[8][4 * SL_V_WIDTH]; /* the scattered outputs, as elements (halves are not a vector's lane type) */
   if (k0 == 0) {
 #pragma GCC unroll 4
     for (int v = 0; v < NV; v++) {
@@ -281,12 +297,12 @@ SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int unit, const in
         const size_t o = (size_t)(SL_V_WIDTH * v + l) < valid ? (size_t)(SL_V_WIDTH * v + l) : 0;
         const sl_e* in = y + o * a->y_channel_stride;
 #pragma GCC unroll 8
-        for (int i = 0; i < MR; i++) ((sl_e*)&buf[i][v])[l] = in[i * y_pixel_stride];
+        for (int i = 0; i < MR; i++) buf[i][SL_V_WIDTH * v + l] = in[i * y_pixel_stride];
       }
 #pragma GCC unroll 8
     for (int i = 0; i < MR; i++) {
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; v++) acc[i][v] = buf[i][v];
+      for (int v = 0; v < NV; v++) acc[i][v] = sl_v_load(buf[i] + SL_V_WIDTH * v);
     }
   }
   const sl_e* w = panel + panel_rows * (1 + k0);
@@ -300,9 +316,9 @@ SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int unit, const in
     for (; c + 4 <= k; c += 4, w += 4 * panel_rows, x += 4 * x_k_stride) {
 #pragma GCC unroll 4
       for (int s = 0; s < 4; s++) {
-        const sl_v xs = sl_v_splat(x + s * x_k_stride);
+        const sl_v xs = SL_NC_X(x + s * x_k_stride);
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) acc[s][v] = sl_v_fma(sl_v_load(w + s * panel_rows + SL_V_WIDTH * v), xs, acc[s][v]);
+        for (int v = 0; v < NV; v++) acc[s][v] = SL_NC_FMA(sl_v_load(w + s * panel_rows + SL_V_WIDTH * v), xs, acc[s][v]);
       }
     }
 #pragma GCC unroll 4
@@ -314,9 +330,9 @@ SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int unit, const in
     for (int v = 0; v < NV; v++) wv[v] = sl_v_load(w + SL_V_WIDTH * v);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; i++) {
-      const sl_v xi = sl_v_splat(x + i * x_pixel_stride);
+      const sl_v xi = SL_NC_X(x + i * x_pixel_stride);
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; v++) acc[i][v] = sl_v_fma(wv[v], xi, acc[i][v]);
+      for (int v = 0; v < NV; v++) acc[i][v] = SL_NC_FMA(wv[v], xi, acc[i][v]);
     }
   }
   if (last) {
@@ -343,13 +359,13 @@ SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int unit, const in
 #pragma GCC unroll 8
   for (int i = 0; i < MR; i++) {
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) buf[i][v] = acc[i][v];
+    for (int v = 0; v < NV; v++) sl_v_store(buf[i] + SL_V_WIDTH * v, acc[i][v]);
   }
   for (int v = 0; v < NV; v++)
     for (int l = 0; l < SL_V_WIDTH && (size_t)(SL_V_WIDTH * v + l) < valid; l++) {
       sl_e* out = y + (size_t)(SL_V_WIDTH * v + l) * a->y_channel_stride;
 #pragma GCC unroll 8
-      for (int i = 0; i < MR; i++) out[i * y_pixel_stride] = ((const sl_e*)&buf[i][v])[l];
+      for (int i = 0; i < MR; i++) out[i * y_pixel_stride] = buf[i][SL_V_WIDTH * v + l];
     }
 }
 
@@ -413,6 +429,8 @@ SL_V_INLINE void sl_gemm_nc(const int MR, const int NV, const int UNIT, size_t p
 }
 #undef SL_NC_PIXELS
 #undef SL_NC_TILE
+#undef SL_NC_FMA
+#undef SL_NC_X
 
 #define SL_DEFINE_gemm_nc(name, PIXELS, ROWS)                                                               \
   SL_V_TARGET void name(size_t pixels, size_t rows, size_t k, const sl_e* x, size_t x_pixel_stride,         \

@@ -39,6 +39,13 @@ SL_V_INLINE void sl_v_store_tail(sl_e* p, sl_v v, sl_v_tail t) {
   memcpy(p, buf, t.n * sizeof(sl_e));
 }
 SL_V_INLINE sl_v sl_v_splat(const sl_e* p) { return vreinterpretq_f16_u16(vld1q_dup_u16(p)); }
+/* Lane 0 only, by a scalar LDR (no vector pipe, unlike LD1R's broadcast): for FMLA by element. */
+#define SL_V_LOAD_SCALAR 1
+SL_V_INLINE sl_v sl_v_load_scalar(const sl_e* p) {
+  sl_v v;
+  __asm__("ldr %h0, %1" : "=w"(v) : "m"(*p));
+  return v;
+}
 SL_V_INLINE sl_v sl_v_dup(float v) { return vdupq_n_f16((float16_t)v); }
 SL_V_INLINE sl_v sl_v_iota(void) {
   static const uint16_t lanes[8] = {0x0000, 0x3C00, 0x4000, 0x4200, 0x4400, 0x4500, 0x4600, 0x4700}; /* 0..7 */
