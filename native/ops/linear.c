@@ -408,8 +408,12 @@ static void run_kernels(const sl_model_t* m, const sl_linear_t* L, const float* 
   job_t j = {L, x, y, r, 0, 0, 1, 0, 1, xh, yh};
   j.tile = xh != NULL ? L->k16->pixels : L->spmm != NULL ? L->spmm->pixels : L->gemm->pixels;
   j.tiles = (L->pixels + j.tile - 1) / j.tile;
-  const size_t panel = xh != NULL ? L->k16->rows : L->gemm->rows;
-  j.row_units = L->spmm != NULL ? L->packed.blocks : (L->rows + panel - 1) / panel;
+  if (L->spmm != NULL) {
+    j.row_units = L->packed.blocks;
+  } else {
+    const size_t panel = xh != NULL ? L->k16->rows : L->gemm->rows;
+    j.row_units = (L->rows + panel - 1) / panel;
+  }
   size_t threads = sl_op_threads(m);
   if (threads > 1 && L->spmm == NULL && L->gemm->family == SL_FAMILY_gemm_nc)
     /* Over panels first: every pixel chunk streams all the weights, which dominate gemm_nc's

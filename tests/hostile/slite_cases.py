@@ -438,6 +438,12 @@ def layer_norm_cases():
     yield "gamma_not_constant", one("LAYER_NORM", [(2, 3), (3,)], (2, 3))
     yield "beta_without_gamma", one("LAYER_NORM", [(2, 3)], (2, 3), consts=[None, f32(3)])
     yield "beta_shape", one("LAYER_NORM", [(2, 3)], (2, 3), consts=[f32(3), f32(2)])
+    for axis in BIG + [2, -2]:
+        yield f"axis{axis}", one("LAYER_NORM", [(2, 3, 4, 5)], (2, 3, 4, 5), dict(Axis=axis))
+    yield "axis1_rank1", one("LAYER_NORM", [(3,)], (3,), dict(Axis=1))
+    yield "axis1_gamma_of_last", one("LAYER_NORM", [(2, 3, 4, 5)], (2, 3, 4, 5), dict(Axis=1), consts=[f32(5)])
+    yield "axis1_channels_2e31m1", one("LAYER_NORM", [(1, I32_MAX, 1)], (1, I32_MAX, 1), dict(Axis=1))
+    yield "axis1_pixels_2e31m1", one("LAYER_NORM", [(1, 1, I32_MAX)], (1, 1, I32_MAX), dict(Axis=1))
 
 
 def matmul_cases():
@@ -670,6 +676,61 @@ def group_norm_cases():
                                       consts=[np.full((1, 2, 3), 3e38, np.float32)])
 
 
+def landmarks_to_transform_matrix_cases():
+    def l2t(name, xs=(1, 6, 3), out=(1, 4, 4), **o):
+        fields = dict(LeftIndex=0, RightIndex=1, Subset=[0, 1, 2], OutputHeight=8, OutputWidth=8, ScaleX=1.0,
+                      ScaleY=1.0, TargetRotation=0.0)
+        fields.update(o)
+        return name, one("LANDMARKS_TO_TRANSFORM_MATRIX", [xs], out, fields)
+
+    for v in BIG:
+        yield l2t(f"left{v}", LeftIndex=v)
+        yield l2t(f"subset_index{v}", Subset=[0, v])
+        yield l2t(f"output_height{v}", OutputHeight=v)
+    for scale in (0.0, -1.0, float("nan"), float("inf")):
+        yield l2t(f"scale{scale}", ScaleX=scale)
+    yield l2t("rotation_nan", TargetRotation=float("nan"))
+    yield l2t("subset_empty", Subset=[])
+    yield l2t("one_value_per_landmark", xs=(1, 6, 1))
+    yield l2t("output_shape", out=(1, 3, 4))
+    yield l2t("batch_differs", out=(2, 4, 4))
+    yield "options_absent", one("LANDMARKS_TO_TRANSFORM_MATRIX", [(1, 6, 3)], (1, 4, 4))
+    yield l2t("landmarks_2e31m1", xs=(1, I32_MAX, 2), Subset=[0, I32_MAX - 1])
+
+
+def transform_tensor_bilinear_cases():
+    def ttb(name, xs=(1, 2, 5, 5), ms=(1, 4, 4), out=(1, 2, 3, 3), **kw):
+        return name, one("TRANSFORM_TENSOR_BILINEAR", [xs, ms], out, **kw)
+
+    yield ttb("ok")
+    yield ttb("matrix_shape", ms=(1, 3, 4))
+    yield ttb("matrix_batch", ms=(2, 4, 4))
+    yield ttb("channels_differ", out=(1, 3, 3, 3))
+    yield ttb("rank3", xs=(2, 5, 5), out=(2, 3, 3))
+    yield ttb("int32", dtype="int32", out_dtype="int32")
+    yield ttb("out_2e31m1_wide", out=(1, 1, 1, I32_MAX))
+    yield ttb("in_2e31m1_wide", xs=(1, 1, 1, I32_MAX))
+    yield "matrix_constant_nan", one("TRANSFORM_TENSOR_BILINEAR", [(1, 2, 5, 5)], (1, 2, 3, 3),
+                                     consts=[np.full((1, 4, 4), np.nan, np.float32)])
+    yield "matrix_constant_huge", one("TRANSFORM_TENSOR_BILINEAR", [(1, 2, 5, 5)], (1, 2, 3, 3),
+                                      consts=[np.full((1, 4, 4), 3e38, np.float32)])
+
+
+def transform_landmarks_cases():
+    def tl(name, xs=(1, 6, 3), ms=(1, 4, 4), out=(1, 6, 3), **kw):
+        return name, one("TRANSFORM_LANDMARKS", [xs, ms], out, **kw)
+
+    yield tl("ok")
+    yield tl("four_values", xs=(1, 6, 4), out=(1, 6, 4))
+    yield tl("one_value", xs=(1, 6, 1), out=(1, 6, 1))
+    yield tl("matrix_shape", ms=(1, 4, 3))
+    yield tl("output_shape", out=(1, 5, 3))
+    yield tl("rank2", xs=(6, 3), out=(6, 3))
+    yield tl("landmarks_2e31m1", xs=(1, I32_MAX, 2), out=(1, I32_MAX, 2))
+    yield "matrix_constant_inf", one("TRANSFORM_LANDMARKS", [(1, 6, 3)], (1, 6, 3),
+                                     consts=[np.full((1, 4, 4), np.inf, np.float32)])
+
+
 PER_OP = {
     "CONV2D": conv2d_cases, "CONV_TRANSPOSE2D": conv_transpose2d_cases, "FULLY_CONNECTED": fully_connected_cases,
     "ACTIVATION": activation_cases,
@@ -681,7 +742,8 @@ PER_OP = {
     "DEPTH_TO_SPACE": depth_to_space_cases, "RESIZE_NEAREST": resize_nearest_cases, "REDUCE": reduce_cases,
     "SLICE": slice_cases, "COMPARE": compare_cases, "LOGICAL": logical_cases, "WHERE": where_cases,
     "CUMSUM": cumsum_cases, "EXPAND": expand_cases, "GATHER_ELEMENTS": gather_elements_cases,
-    "GROUP_NORM": group_norm_cases,
+    "GROUP_NORM": group_norm_cases, "LANDMARKS_TO_TRANSFORM_MATRIX": landmarks_to_transform_matrix_cases,
+    "TRANSFORM_TENSOR_BILINEAR": transform_tensor_bilinear_cases, "TRANSFORM_LANDMARKS": transform_landmarks_cases,
     **{op: (lambda op=op: binary_cases(op)) for op in BINARY},
 }
 
