@@ -48,7 +48,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   p->rows = cols > 0 ? x->num_elems / (size_t)cols : 0;
   p->pixels = 1;
   if (p->channels) {
-    p->pixels = p->rows / (size_t)x->shape[0];
+    p->pixels = x->shape[0] > 0 ? p->rows / (size_t)x->shape[0] : 0; /* batch 0: no pixels, nothing to run */
     p->rows = (size_t)x->shape[0];
   }
   p->gamma = sl_const_f32(gamma);

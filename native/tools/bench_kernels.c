@@ -317,7 +317,8 @@ static void bench_rows(const sl_ukernel_t* k, int reps) {
     double t0 = now();                                                     \
     for (long i = 0; i < PEAK_STEPS; i++)                                  \
       for (int j = 0; j < PEAK_CHAINS; j++) acc[j] = fma(acc[j], a, b);    \
-    if (now() - t0 < seconds) seconds = now() - t0;                        \
+    const double elapsed = now() - t0;                                     \
+    if (elapsed < seconds) seconds = elapsed;                              \
   }                                                                        \
   float sink[lanes];                                                       \
   for (int j = 1; j < PEAK_CHAINS; j++) acc[0] = fma(acc[0], a, acc[j]);  \

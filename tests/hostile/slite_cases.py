@@ -441,6 +441,8 @@ def layer_norm_cases():
     for axis in BIG + [2, -2]:
         yield f"axis{axis}", one("LAYER_NORM", [(2, 3, 4, 5)], (2, 3, 4, 5), dict(Axis=axis))
     yield "axis1_rank1", one("LAYER_NORM", [(3,)], (3,), dict(Axis=1))
+    yield "axis1_batch0", one("LAYER_NORM", [(0, 3, 4)], (0, 3, 4), dict(Axis=1))
+    yield "axis1_channels0", one("LAYER_NORM", [(2, 0, 4)], (2, 0, 4), dict(Axis=1))
     yield "axis1_gamma_of_last", one("LAYER_NORM", [(2, 3, 4, 5)], (2, 3, 4, 5), dict(Axis=1), consts=[f32(5)])
     yield "axis1_channels_2e31m1", one("LAYER_NORM", [(1, I32_MAX, 1)], (1, I32_MAX, 1), dict(Axis=1))
     yield "axis1_pixels_2e31m1", one("LAYER_NORM", [(1, 1, I32_MAX)], (1, 1, I32_MAX), dict(Axis=1))
