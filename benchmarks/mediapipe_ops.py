@@ -119,6 +119,18 @@ def uses_mediapipe_ops(path):
                for k in range(model.OperatorCodesLength()))
 
 
+def run_litert(path, feeds, num_threads=1):
+    """{output name: array} of LiteRT running the .tflite at `path` on {input name: array}."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=path, num_threads=num_threads)
+    interp.allocate_tensors()
+    for d in interp.get_input_details():
+        interp.set_tensor(d["index"], feeds[d["name"]])
+    interp.invoke()
+    return {d["name"]: interp.get_tensor(d["index"]) for d in interp.get_output_details()}
+
+
 def run_with_custom_ops(path, feeds, num_threads=1):
     """{output name: array} of the .tflite at `path` for {input name: array}, its MediaPipe custom
     ops computed here and everything else by LiteRT."""

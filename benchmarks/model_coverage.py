@@ -317,12 +317,11 @@ def run_torch(model, name, side, paths, emit, tmp):
 
 def run_tflite(name, emit):
     import numpy as np
-    from ai_edge_litert.interpreter import Interpreter
 
     import sparselite
     from bench_tflite import mediapipe_models
     from graph64 import run_float64
-    from mediapipe_ops import run_with_custom_ops, uses_mediapipe_ops
+    from mediapipe_ops import run_litert, run_with_custom_ops, uses_mediapipe_ops
     from sparselite.converters import from_tflite
 
     path = mediapipe_models()[name]
@@ -337,12 +336,7 @@ def run_tflite(name, emit):
         if uses_mediapipe_ops(path):   # LiteRT runs all but those, mediapipe_ops.py computes them
             theirs = run_with_custom_ops(path, xs)
         else:
-            interp = Interpreter(model_path=path, num_threads=1)
-            interp.allocate_tensors()
-            for d in interp.get_input_details():
-                interp.set_tensor(d["index"], xs[d["name"]])
-            interp.invoke()
-            theirs = {d["name"]: interp.get_tensor(d["index"]) for d in interp.get_output_details()}
+            theirs = run_litert(path, xs)
         theirs = [theirs[spec.name] for spec in model.outputs]
         ours = model.run(xs)
         err = worst(ours, theirs)

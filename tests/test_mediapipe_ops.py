@@ -216,7 +216,6 @@ def test_face_landmark_with_attention_matches_litert_around_the_custom_ops():
 def test_graph_in_float64_is_the_model(name):
     """benchmarks/graph64.py (model_coverage's float64 reference for .tflite rows) computes what
     LiteRT computes, to fp32 rounding: it runs the converted graph, not another function."""
-    from ai_edge_litert.interpreter import Interpreter
     from bench_tflite import mediapipe_models
     from graph64 import run_float64
     from sparselite.converters import from_tflite
@@ -225,12 +224,7 @@ def test_graph_in_float64_is_the_model(name):
     graph = from_tflite(path).graph
     feeds = {n: np.random.default_rng(1).uniform(-1, 1, graph.tensors[n].shape).astype(np.float32)
              for n in graph.inputs}
-    interp = Interpreter(model_path=path, num_threads=1)
-    interp.allocate_tensors()
-    for d in interp.get_input_details():
-        interp.set_tensor(d["index"], feeds[d["name"]])
-    interp.invoke()
-    theirs = {d["name"]: interp.get_tensor(d["index"]) for d in interp.get_output_details()}
+    theirs = ref.run_litert(path, feeds)
     exact = run_float64(graph, feeds)
     assert sorted(graph.outputs) == sorted(theirs)
     for out, value in zip(graph.outputs, exact):
