@@ -36,6 +36,9 @@ CONV_CASES = [
     (1, 3, 30, 40, 6, (3, 3), (2, 2), (2, 2), (2, 1, 2, 1), 1),      # stride 2, dilated
     (1, 16, 30, 31, 8, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1), 1),     # stride 2, 144 weights a row: copied out
     (1, 2, 30, 30, 4, (2, 2), (5, 5), (1, 1), (1, 0, 4, 3), 1),      # stride above the kernel: im2col
+    (1, 24, 34, 36, 10, (2, 2), (2, 2), (1, 1), (0, 0, 0, 0), 1),    # 2x2 stride 2: no junk columns, in place
+    (2, 8, 36, 41, 12, (4, 4), (4, 4), (1, 1), (0, 0, 0, 0), 1),     # patch embedding, two images, cut column
+    (1, 48, 20, 22, 16, (2, 2), (2, 2), (1, 1), (0, 0, 0, 0), 2),    # grouped 2x2 stride 2, in place
 ]
 
 
