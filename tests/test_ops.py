@@ -189,6 +189,8 @@ POOL_CASES = [
     (23, 1, (4, 1), (3, 1), (2, 0), True),   # N x 1
     (5, 6, (5, 6), (1, 1), 0, False),      # one window: the whole plane
     (7, 40, (2, 7), (1, 5), (1, 3), True),
+    (30, 31, (11, 11), (2, 2), 5, False),  # windows past the maxpool kernel's 8 rows a call
+    (20, 25, (9, 10), (1, 1), 4, True),
 ]
 
 
