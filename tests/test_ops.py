@@ -444,6 +444,9 @@ def test_transpose(shape, perm):
     ((3, 4, 5, 6, 7), (4, 1, 3, 0, 2)),  # slices indexed by three dimensions
     ((2, 3, 4, 5, 6, 2), (5, 4, 3, 2, 1, 0)),
     ((600, 3, 5), (0, 2, 1)),            # many small slices a task
+    ((2, 61, 47, 3), (0, 3, 1, 2)),      # an RGB image NHWC -> NCHW: channels deinterleaved, tiles of rows
+    ((1, 3001, 2), (0, 2, 1)),           # two interleaved channels, a row tile's tail
+    ((5, 3, 2), (2, 1, 0)),              # 2 columns, rows 6 floats apart: the general tiles
 ])
 def test_transpose_layouts(shape, perm, num_threads):
     x = rng.standard_normal(shape).astype(np.float32)
