@@ -534,6 +534,34 @@ def test_wav2vec2_onnx_export_in_wasm_matches_native(dist):
     assert str(error.value) == str(native_error.value)
 
 
+def test_js_loader_follows_computed_dimensions(dist, tmp_path):
+    """sparselite.mjs in Node: model.resize to each sample count of Wav2Vec2 in turn; the output's shape
+    (frames computed from the samples) and values as natively."""
+    data, native, runs = _hf_encoder("wav2vec2")
+    path = tmp_path / "wav2vec2.slite"
+    path.write_bytes(data)
+    script = tmp_path / "frames.mjs"
+    script.write_text(f"""
+import {{ readFile }} from "node:fs/promises";
+import {{ loadRuntime }} from {json.dumps(str(dist / "sparselite.mjs"))};
+const runtime = await loadRuntime({json.dumps(str(dist / "sparselite.wasm"))});
+const model = runtime.load(await readFile({json.dumps(str(path))}));
+const outputs = [];
+for (const [shape, values, mask] of {json.dumps([[list(f["input_values"].shape), f["input_values"].ravel().tolist(),
+                                                  f["attention_mask"].ravel().tolist()] for f in runs])}) {{
+  model.resize("input_values", shape);
+  const [y] = model.run({{ input_values: Float32Array.from(values), attention_mask: BigInt64Array.from(mask.map(BigInt)) }});
+  outputs.push({{ shape: y.shape, data: Array.from(y.data) }});
+}}
+console.log(JSON.stringify(outputs));
+""")
+    result = subprocess.run([shutil.which("node"), str(script)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for feeds, got in zip(runs, json.loads(result.stdout.strip().splitlines()[-1]), strict=True):
+        (want,) = native.run(feeds)
+        assert got["shape"] == list(want.shape) and rel_err(np.array(got["data"], np.float32), want.ravel()) < 1e-5
+
+
 @pytest.mark.parametrize("family", ["wav2vec2", "mobilebert"])
 def test_dynamic_hf_encoders_in_pyodide_match_native(dist, pyodide_dir, tmp_path, family):
     """The Python API in Pyodide (sparselite.Tensor feeds, no numpy) resizing one loaded model to each size
