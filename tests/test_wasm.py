@@ -520,10 +520,10 @@ def test_wav2vec2_onnx_export_in_wasm_matches_native(dist):
     refused as natively, naming the dimension and its formula."""
     import test_hf_onnx as hf_onnx
 
-    kind, fixed, pad_id, data, _ = hf_onnx.exported("wav2vec2")
-    model = hf_onnx.convert(data, kind, fixed).to_bytes()
+    wav2vec2 = hf_onnx.exported("wav2vec2")
+    model = hf_onnx.convert(wav2vec2.data, wav2vec2.kind, wav2vec2.fixed).to_bytes()
     native, wasm = sparselite.load(model), WasmModel(dist / "sparselite.wasm", model)
-    for feeds in hf_onnx.cases(kind, fixed, pad_id):
+    for feeds in hf_onnx.cases(wav2vec2.kind, wav2vec2.fixed, wav2vec2.pad_id):
         for got, want in zip(wasm.run_feeds(feeds), native.run(feeds)):
             assert got.shape == want.shape and rel_err(got, want) < 1e-5
     too_short = {"input_values": np.zeros((1, 12), np.float32)}
