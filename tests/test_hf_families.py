@@ -156,7 +156,7 @@ def test_pruned_family_matches_torch(family):
     else:
         assert len(sparse) >= LAYERS * 4, sorted(weights - set(sparse))
     pruned = _torch_model(family, _attentions(family)[0], pruned=True)
-    for i, case in enumerate(_cases(family)[:2]):
+    for i, case in enumerate(_cases(family)):
         feeds = _feeds(family, case, seed=10 + i)
         (out,) = model.run({k: v.numpy() for k, v in feeds.items()})
         assert rel_err(out, _reference(pruned, feeds)) <= 1e-4
