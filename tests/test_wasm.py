@@ -123,7 +123,9 @@ class WasmModel:
         assert self.fn(f"sl_model_{kind}_info", self.model, index, ptr) == 0
         raw = self.memory.read(self.store, ptr, ptr + layout["size"])
         self.fn("free", ptr)
-        field = lambda name, fmt: struct.unpack_from(fmt, raw, layout["fields"][name]["offset"])  # noqa: E731
+
+        def field(name, fmt):
+            return struct.unpack_from(fmt, raw, layout["fields"][name]["offset"])
         (rank,) = field("rank", "<i")
         return self._string(field("name", "<I")[0]), DTYPES[field("dtype", "<I")[0]][0], field("shape", "<8i")[:rank]
 
@@ -133,6 +135,8 @@ class WasmModel:
         names = [self._info("input", i)[0] for i in range(self.fn("sl_model_num_inputs", self.model))]
         for index, name in enumerate(names):
             shape = feeds[name].shape
+            if shape == self._info("input", index)[2]:
+                continue
             ptr = self.fn("malloc", 4 * len(shape))
             self.memory.write(self.store, struct.pack(f"<{len(shape)}i", *shape), ptr)
             status = self.fn("sl_model_resize_input", self.model, index, len(shape), ptr)
