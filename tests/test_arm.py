@@ -220,7 +220,8 @@ def test_tensor_ops_on_aarch64_match_x86(aarch64_runtime, tmp_path):
 def test_aarch64_fp16_mobilenet(aarch64_runtime, pruned_model, tmp_path):
     """--precision fp16 on a CPU with ARMv8.2-A fp16 (qemu -cpu max): the 1x1, FC and depthwise layers
     run the f16 kernels, within 1e-2 relative of fp32 (about 2.4e-3 here) with the same top-1. On an
-    ARMv8.0 Cortex-A53 the same request runs fp32: the very same outputs."""
+    ARMv8.0 Cortex-A53 the same request runs fp32: the very same outputs, and the in-order gemm gives
+    -cpu max's fp32 outputs exactly."""
     path, x_path, _ = pruned_model
     runs = {}
     for cpu in ("max", "cortex-a53"):
@@ -242,7 +243,12 @@ def test_aarch64_fp16_mobilenet(aarch64_runtime, pruned_model, tmp_path):
         runs["cortex-a53", "fp16"][2]
     assert np.array_equal(runs["cortex-a53", "fp16"][0], runs["cortex-a53", "fp32"][0])
     assert all("f16" not in o["kernel"] for o in runs["cortex-a53", "fp16"][1]["ops"])
-    assert runs["cortex-a53", "fp16"][1]["machine"]["isa"] == ["neon"]
+    # the A53 is in-order (MIDR part 0xd03): its gemm is the in-order kernel, whose sums are NEON's bit for bit
+    assert runs["cortex-a53", "fp16"][1]["machine"]["isa"] == ["neon", "neon_inorder"]
+    assert np.array_equal(runs["cortex-a53", "fp32"][0], y32)
+    a53_kernels = {o["kernel"] for o in runs["cortex-a53", "fp32"][1]["ops"]}
+    assert "sl_f32_gemm_ukernel_8x8__neon_inorder" in a53_kernels
+    assert not any("inorder" in o["kernel"] for o in runs["max", "fp32"][1]["ops"])
 
 
 class DenseHead(torch.nn.Module):
