@@ -1,15 +1,18 @@
 """Static ARM performance estimate of every FMA-bound NEON microkernel in the registry.
 
-No ARM hardware here, so this compiles native/kernels/isa/neon.c for
+No ARM hardware here, so this compiles native/kernels/isa/neon*.c for
 aarch64 with clang (-O3, generic armv8-a tuning, as a phone or Pi build would be), finds each
 kernel's hot loop in the assembly (the innermost loop with the most floating-point work: the full
-register tile; clang marks innermost loops), and runs it through llvm-mca for two core models:
+register tile; clang marks innermost loops, and a hand-scheduled kernel's inline assembly loop is a
+local label up to the branch back to it), and runs it through llvm-mca for two core models:
 
   A55  -mcpu=cortex-a55   in-order little core (Pi 3 / Zero 2's A53 is its predecessor)
   A76  -mcpu=neoverse-n1  big core (Pi 5; most phones' big cores). LLVM 19's `cortex-a76` has no
                           schedule of its own (it reuses an older core's), Neoverse N1 is the
                           A76's server sibling with the same pipelines and has one.
 
+The in-order kernels (kernels/isa/neon_inorder.c, chosen only on A53/A55-class CPUs) are read on both
+models like the others; only their A55 figure describes a core that runs them.
 The fp16 kernels (kernels/isa/neon_fp16.c, ARMv8.2-A) count the same on 8 halves (an FMLA .8h is 16
 FLOP) against twice the fp32 peaks, and are compared with their fp32 twin (same family and r, or
 the family's only fp32 NEON kernel: gemm_nc's panels are 16 floats, 32 halves).
