@@ -15,6 +15,7 @@ import sparselite
 from helpers import FUSED_CASES, inverted_residual, rel_err
 from sparselite.cli import main as cli
 from sparselite.converters import from_torch, prune_groups, zoo
+from sparselite.converters.writer import serialize
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CROSS = "aarch64-linux-gnu-gcc"
@@ -249,6 +250,56 @@ def test_aarch64_fp16_mobilenet(aarch64_runtime, pruned_model, tmp_path):
     a53_kernels = {o["kernel"] for o in runs["cortex-a53", "fp32"][1]["ops"]}
     assert "sl_f32_gemm_ukernel_8x8__neon_inorder" in a53_kernels
     assert not any("inorder" in o["kernel"] for o in runs["max", "fp32"][1]["ops"])
+
+
+def test_aarch64_fp16_chains_keep_halves_between_layers(aarch64_runtime, pruned_model, tmp_path):
+    """At fp16, a tensor one fp16 convolution writes and only fp16 convolutions read stays in halves
+    (MobileNetV2's expand -> depthwise -> project): the same outputs, bit for bit, as the layers
+    converting at their edges (the model with every convolution's output also a graph output, so no
+    tensor chains), and half the bytes moved where it chains (the profile's activation bytes)."""
+    _, x_path, _ = pruned_model
+    module = zoo.mobilenet_v2()
+    prune_groups(module, 0.2, group=4)
+    x = torch.from_numpy(np.load(x_path))
+    chained = from_torch(module.eval(), x)
+    apart = from_torch(module.eval(), x)
+    apart.graph.outputs += [op.outputs[0] for op in apart.graph.ops
+                            if op.type == "CONV2D" and op.outputs[0] not in apart.graph.outputs]
+    runs = {}
+    for name, data in (("chained", chained.to_bytes()), ("apart", serialize(apart.graph, weights=apart.weights))):
+        model = tmp_path / f"{name}.slite"
+        model.write_bytes(data)
+        for precision in ("fp32", "fp16"):
+            out = tmp_path / f"{name}-{precision}"
+            out.mkdir()
+            runs[name, precision] = bench(aarch64_runtime, model, x_path, out, wrapper=["qemu-aarch64", "-cpu", "max"],
+                                          extra=["--precision", precision])
+    y16, y16_apart, y32 = runs["chained", "fp16"][0], runs["apart", "fp16"][0], runs["chained", "fp32"][0]
+    assert np.array_equal(y16, y16_apart)
+    assert rel_err(y16, y32) < 1e-2 and y16.argmax() == y32.argmax()
+    moved = {name: {o["name"]: o["activation_bytes"] for o in runs[name, "fp16"][1]["ops"]} for name in ("chained", "apart")}
+    fp32_moved = {o["name"]: o["activation_bytes"] for o in runs["chained", "fp32"][1]["ops"]}
+    halved = [n for n in moved["chained"] if moved["chained"][n] < fp32_moved[n]]
+    assert len(halved) > 40, halved  # most of the 52 convolutions read or write a chained tensor
+    assert all(moved["apart"][n] == fp32_moved[n] for n in moved["apart"])
+
+
+def test_aarch64_fp16_chains_over_a_batch(aarch64_runtime, tmp_path):
+    """Chained halves over two images (each image's halves at its own offset): an inverted residual
+    block of 4x1-sparse 1x1 layers at fp16 against numpy within fp16's error, its chained tensors moving
+    half the bytes."""
+    data, x, ref = inverted_residual(FUSED_CASES[8])
+    path = tmp_path / "block.slite"
+    path.write_bytes(data)
+    np.save(tmp_path / "x.npy", x)
+    reports = {}
+    for precision in ("fp32", "fp16"):
+        (tmp_path / precision).mkdir()
+        y, reports[precision], _ = bench(aarch64_runtime, path, tmp_path / "x.npy", tmp_path / precision,
+                                         wrapper=["qemu-aarch64", "-cpu", "max"], extra=["--precision", precision])
+    assert x.shape[0] == 2 and rel_err(y, ref) < 1e-2
+    halved = [a["activation_bytes"] < b["activation_bytes"] for a, b in zip(reports["fp16"]["ops"], reports["fp32"]["ops"])]
+    assert halved == [True, True, True, False]  # expand, depthwise, project; the residual ADD reads floats
 
 
 class DenseHead(torch.nn.Module):

@@ -283,6 +283,24 @@ sl_status_t sl_conv2d_fuse_prelu(sl_model_t* m, sl_node_t* conv, sl_node_t* prel
   return SL_OK;
 }
 
+bool sl_conv2d_halves_ok(const sl_node_t* conv, bool output) {
+  const conv_params_t* p = conv->params;
+  if (p->block != NULL || p->out != NULL) return false;
+  if (unstrided_pointwise(p))
+    return p->linear.k16 != NULL && p->linear.layout == SL_LINEAR_CHANNEL_MAJOR &&
+           (!output || (p->linear.post.type == SL_ACT_NONE && !sl_epilogue_on(&p->linear.epilogue)));
+  if (p->path == PATH_DEPTHWISE)
+    return p->depthwise.k16 != NULL && p->depthwise.s2 == NULL && (!output || p->depthwise.post.type == SL_ACT_NONE);
+  return false;
+}
+
+void sl_conv2d_use_halves(sl_node_t* conv, bool output) {
+  conv_params_t* p = conv->params;
+  bool* flag = p->path == PATH_POINTWISE ? (output ? &p->linear.half_out : &p->linear.half_in)
+                                         : (output ? &p->depthwise.half_out : &p->depthwise.half_in);
+  *flag = true;
+}
+
 static void post_activation(const conv_params_t* p, float* y, size_t n) {
   if (p->post.type != SL_ACT_NONE) p->vunary->fn.vunary(&p->post, y, y, n);
 }
@@ -407,16 +425,18 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
   }
   switch (p->path) {
     case PATH_POINTWISE: {
-      size_t in_size = (size_t)s->in_c * s->in_h * s->in_w, out_size = (size_t)s->out_c * s->out_h * s->out_w;
+      /* An image's bytes: halves in an fp16 chain. */
+      size_t in_size = (size_t)s->in_c * s->in_h * s->in_w * (p->linear.half_in ? sizeof(sl_f16) : sizeof(float));
+      size_t out_size = (size_t)s->out_c * s->out_h * s->out_w * (p->linear.half_out ? sizeof(sl_f16) : sizeof(float));
       bool strided = s->stride_h > 1 || s->stride_w > 1;
       for (uint32_t b = 0; b < p->batch; b++) {
-        const float* x = j.x + b * in_size;
+        const float* x = (const float*)(const void*)((const char*)j.x + b * in_size);
         if (strided) {
           job_t sub = {m, n, p, x, sl_scratch_shared(m)};
           sl_parallel_for(m, s->in_c, subsample_task, &sub);
           x = sub.y;
         }
-        sl_linear_run(m, &p->linear, x, j.y + b * out_size, r != NULL ? r + b * r_image : NULL);
+        sl_linear_run(m, &p->linear, x, (float*)(void*)((char*)j.y + b * out_size), r != NULL ? r + b * r_image : NULL);
       }
       break;
     }

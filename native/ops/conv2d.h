@@ -20,5 +20,9 @@ sl_status_t sl_conv2d_fuse_add(sl_model_t* m, sl_fb_t* fb, sl_node_t* conv, sl_n
                                const sl_node_t* pad, bool* fused);
 /* The PRELU `prelu` of what the convolution (with its fused ADD) writes, slopes per channel or shared. */
 sl_status_t sl_conv2d_fuse_prelu(sl_model_t* m, sl_node_t* conv, sl_node_t* prelu, bool* fused);
+/* fp16 chains (sl_plan_halves): whether the convolution, running fp16 on the pointwise or depthwise
+ * path, could read its input (`output` false) or write its output as halves; then that it does. */
+bool sl_conv2d_halves_ok(const sl_node_t* conv, bool output);
+void sl_conv2d_use_halves(sl_node_t* conv, bool output);
 
 #endif

@@ -301,9 +301,17 @@ static void zero_planes(const sl_depthwise_t* d, void* slots, size_t channels, s
     }
 }
 
-/* cols input floats, sw apart, into a plane row of floats, or of halves when the layer runs fp16. */
-static void copy_row(const sl_depthwise_t* d, const float* src, size_t sw, void* dst, size_t cols) {
-  if (d->k16 != NULL && sw == 1) {
+/* cols input elements, sw apart, into a plane row of floats, or of halves when the layer runs fp16
+ * (the input floats, or halves already in a chain). */
+static void copy_row(const sl_depthwise_t* d, const void* from, size_t sw, void* dst, size_t cols) {
+  const float* src = from;
+  if (d->half_in) {
+    const sl_f16* h = from;
+    sl_f16* out = dst;
+    if (sw == 1) memcpy(out, h, cols * sizeof(sl_f16));
+    else
+      for (size_t i = 0; i < cols; i++) out[i] = h[i * sw];
+  } else if (d->k16 != NULL && sw == 1) {
     d->to16->fn.f16_from_f32(src, dst, cols);
   } else if (d->k16 != NULL) {
     sl_f16* h = dst;
@@ -319,16 +327,17 @@ static void copy_row(const sl_depthwise_t* d, const float* src, size_t sw, void*
 /* One channel's planes from its input, in the layer's element type (floats, or halves in fp16).
  * Floats take the faster paths where they apply: unzip for stride-2 twins, one memcpy for rows
  * that follow each other in both. */
-static void fill_planes(const sl_depthwise_t* d, const float* x, void* slot) {
+static void fill_planes(const sl_depthwise_t* d, const void* x, void* slot) {
   const sl_conv2d_shape_t* s = &d->s;
   const bool floats = d->k16 == NULL;
   size_t w = s->in_w, ow = s->out_w, sw = s->stride_w, x_stride = (size_t)s->stride_h * w;
-  size_t size = floats ? sizeof(float) : sizeof(sl_f16);
+  size_t size = floats ? sizeof(float) : sizeof(sl_f16), x_size = d->half_in ? sizeof(sl_f16) : sizeof(float);
   for (uint32_t p = 0; p < d->num_planes; p++) {
     const sl_dw_plane_t* pl = &d->planes[p];
     size_t rows = pl->dr1 - pl->dr0, cols = pl->c1 - pl->c0;
     char* dst = (char*)slot + (p * d->plane + pl->dr0 * ow + pl->c0) * size;
-    const float* src = x + pl->in_row * w + pl->in_col;
+    const char* from = (const char*)x + (pl->in_row * w + pl->in_col) * x_size;
+    const float* src = (const float*)(const void*)from;
     if (floats && pl->unzip) { /* its twin, the odd columns, is the next plane */
       size_t n = w - pl->in_col < 2 * cols ? w - pl->in_col : 2 * cols;
       float* even = (float*)(void*)dst;
@@ -337,7 +346,7 @@ static void fill_planes(const sl_depthwise_t* d, const float* x, void* slot) {
     } else if (floats && sw == 1 && cols == ow && x_stride == ow) {
       memcpy(dst, src, rows * ow * sizeof(float));
     } else {
-      for (size_t r = 0; r < rows; r++) copy_row(d, src + r * x_stride, sw, dst + r * ow * size, cols);
+      for (size_t r = 0; r < rows; r++) copy_row(d, from + r * x_stride * x_size, sw, dst + r * ow * size, cols);
     }
   }
 }
@@ -387,10 +396,15 @@ static void run_channels(const sl_depthwise_t* d, const float* x, size_t x_strid
       zero_planes(d, planes, d->channels, sizeof(sl_f16));
       *zeroed = true;
     }
-    for (size_t ch = 0; ch < channels; ch++) fill_planes(d, x + ch * x_stride, planes + ch * d->slot);
+    size_t x_size = d->half_in ? sizeof(sl_f16) : sizeof(float);
+    for (size_t ch = 0; ch < channels; ch++)
+      fill_planes(d, (const char*)x + ch * x_stride * x_size, planes + ch * d->slot);
+    /* A chain's halves go straight to y, laid out as its floats would be. */
+    sl_f16* yh = d->half_out ? (sl_f16*)(void*)y : out;
     d->k16->fn.f16_dwconv(channels, ohw, ow, planes, d->slot, d->packed16 + c0 * (1 + 5 * (size_t)d->taps.rows),
-                          &d->taps, out, ohw, &d->mm);
-    for (size_t ch = 0; ch < channels; ch++) d->from16->fn.f16_to_f32(out + ch * ohw, y + ch * y_stride, ohw);
+                          &d->taps, yh, d->half_out ? y_stride : ohw, &d->mm);
+    for (size_t ch = 0; ch < channels && !d->half_out; ch++)
+      d->from16->fn.f16_to_f32(out + ch * ohw, y + ch * y_stride, ohw);
   } else {
     run_f32(d, x, x_stride, y, y_stride, c0, channels, slots, zeroed);
   }
@@ -434,8 +448,11 @@ static void channels_task(void* ctx, size_t task, size_t thread) {
   size_t c0 = task % j->tasks * d->channels, image = task / j->tasks;
   size_t channels = s->in_c - c0 < d->channels ? s->in_c - c0 : d->channels;
   size_t hw = (size_t)s->in_h * s->in_w, ohw = (size_t)s->out_h * s->out_w;
-  run_channels(d, j->x + (image * s->in_c + c0) * hw, hw, j->y + (image * s->in_c + c0) * ohw, ohw, c0, channels,
-               sl_scratch_thread(j->m, j->n, thread), &j->zeroed[thread]);
+  /* Halves in a chain: offsets in their units (the kernels then read and write them so). */
+  size_t x_size = d->half_in ? sizeof(sl_f16) : sizeof(float), y_size = d->half_out ? sizeof(sl_f16) : sizeof(float);
+  const float* x = (const float*)(const void*)((const char*)j->x + (image * s->in_c + c0) * hw * x_size);
+  float* y = (float*)(void*)((char*)j->y + (image * s->in_c + c0) * ohw * y_size);
+  run_channels(d, x, hw, y, ohw, c0, channels, sl_scratch_thread(j->m, j->n, thread), &j->zeroed[thread]);
 }
 
 size_t sl_depthwise_slots_bytes(const sl_depthwise_t* d) { return d->s2 != NULL ? 0 : d->channels * d->slot * sizeof(float); }

@@ -27,6 +27,7 @@ typedef struct {
    * through these kernels and packed16, the weights as halves; no direct rows, no dwconv_s2. */
   const sl_ukernel_t *k16, *to16, *from16;
   sl_f16* packed16;
+  bool half_in, half_out; /* fp16 chains (sl_plan_halves): x holds halves; y takes them (no post) */
   sl_dwconv_taps_t taps;
   sl_dw_plane_t* planes;
   uint32_t num_planes, channels; /* channels per task */

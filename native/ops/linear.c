@@ -313,7 +313,8 @@ static void run_gemm_nc(const job_t* j, size_t p0, size_t p1, size_t r0, size_t 
   epilogue(j, NULL, r0, rows, p0, p1);
 }
 
-/* fp16: the f16 twin on halves, its rows [p0, p1) widened into y, then the epilogue. */
+/* fp16: the f16 twin on halves, its rows [p0, p1) widened into y (unless y takes halves), then the
+ * epilogue (none when it does). */
 static void run_f16(const job_t* j, size_t p0, size_t p1, size_t u0, size_t u1, bool last) {
   const sl_linear_t* L = j->L;
   const sl_f16* x = j->xh + p0;
@@ -330,7 +331,7 @@ static void run_f16(const job_t* j, size_t p0, size_t p1, size_t u0, size_t u1, 
                                L->stride, &L->mm);
       count += p->tail_rows;
     }
-    for (size_t i = first; i < first + count; i++) {
+    for (size_t i = first; i < first + count && !L->half_out; i++) {
       size_t at = p->out_row[i] * L->stride + p0;
       L->from16->fn.f16_to_f32(j->yh + at, j->y + at, p1 - p0);
     }
@@ -358,7 +359,7 @@ static void run_f16(const job_t* j, size_t p0, size_t p1, size_t u0, size_t u1, 
   else
     L->k16->fn.f16_gemm(p1 - p0, r1 - r0, L->cols, x, L->stride, NULL, panels, yh + r0 * L->stride, L->stride,
                         &L->mm);
-  for (size_t o = r0; o < r1; o++)
+  for (size_t o = r0; o < r1 && !L->half_out; o++)
     L->from16->fn.f16_to_f32(j->yh + o * L->stride + p0, j->y + o * L->stride + p0, p1 - p0);
   epilogue(j, NULL, r0, r1 - r0, p0, p1);
 }
@@ -430,11 +431,14 @@ void sl_linear_run(const sl_model_t* m, const sl_linear_t* L, const float* x, fl
       run_kernels(m, L, x, y, r, NULL, NULL);
       return;
     }
-    sl_f16* xh = sl_scratch_shared(m);
-    if (L->layout == SL_LINEAR_TOKEN_MAJOR) L->to16->fn.f16_from_f32(x, xh, L->pixels * L->cols);
-    else
-      for (size_t c = 0; c < L->cols; c++) L->to16->fn.f16_from_f32(x + c * L->stride, xh + c * L->stride, L->pixels);
-    run_kernels(m, L, x, y, r, xh, xh + L->cols * L->stride);
+    sl_f16* scratch = sl_scratch_shared(m);
+    const sl_f16* xh = L->half_in ? (const sl_f16*)(const void*)x : scratch;
+    if (!L->half_in && L->layout == SL_LINEAR_TOKEN_MAJOR)
+      L->to16->fn.f16_from_f32(x, scratch, L->pixels * L->cols);
+    else if (!L->half_in)
+      for (size_t c = 0; c < L->cols; c++)
+        L->to16->fn.f16_from_f32(x + c * L->stride, scratch + c * L->stride, L->pixels);
+    run_kernels(m, L, x, y, r, xh, L->half_out ? (sl_f16*)(void*)y : scratch + L->cols * L->stride);
     return;
   }
   /* Token-major through spmm: the kernels are channel-major, so transpose in and out. */

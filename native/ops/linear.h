@@ -42,6 +42,9 @@ typedef struct {
    * layer's boundaries in the shared scratch. NULL: fp32. */
   const sl_ukernel_t *k16, *k16_tail, *to16, *from16;
   sl_f16* weights16;
+  /* fp16 chains (sl_plan_halves): x already holds halves, y is written as halves (channel-major
+   * only, no activation after the clamp), laid out as the floats would be. */
+  bool half_in, half_out;
 } sl_linear_t;
 
 /* w: dense [rows][cols] or group-sparse; bias may be NULL; channel-major x and y rows are

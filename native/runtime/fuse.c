@@ -127,3 +127,34 @@ sl_status_t sl_fuse_blocks(sl_model_t* m, sl_fb_t* fb) {
   sl_model_release(m, readers);
   return st;
 }
+
+/* fp16 chains: a tensor one fp16 convolution writes and only fp16 convolutions read (as their input)
+ * stays in halves, in its float slot: the producer skips widening it and the readers narrowing it,
+ * which halves that tensor's traffic (MobileNetV2: expand -> depthwise -> project). Round trips
+ * through floats are exact, so the results are those of the layers converting at their edges. */
+void sl_plan_halves(sl_model_t* m) {
+  for (int32_t t = 0; t < m->num_tensors; t++) {
+    int32_t producer = m->tensors[t].producer;
+    if (producer < 0 || m->tensors[t].is_const || m->nodes[producer].type != SL_OP_CONV2D ||
+        m->nodes[producer].outputs[0] != t || !sl_conv2d_halves_ok(&m->nodes[producer], true))
+      continue;
+    bool ok = true;
+    int32_t readers = 0;
+    for (int32_t i = 0; i < m->num_outputs; i++) ok = ok && m->outputs[i] != t;
+    for (int32_t i = 0; i < m->num_nodes && ok; i++)
+      for (int32_t k = 0; k < m->nodes[i].num_inputs; k++)
+        if (m->nodes[i].inputs[k] == t) {
+          readers++;
+          ok = ok && k == 0 && m->nodes[i].type == SL_OP_CONV2D && sl_conv2d_halves_ok(&m->nodes[i], false);
+        }
+    if (!ok || readers == 0) continue;
+    uint64_t saved = m->tensors[t].num_bytes / 2; /* for profiles: what each side no longer moves */
+    sl_conv2d_use_halves(&m->nodes[producer], true);
+    m->nodes[producer].activation_bytes -= saved;
+    for (int32_t i = 0; i < m->num_nodes; i++)
+      if (m->nodes[i].num_inputs > 0 && m->nodes[i].inputs[0] == t) {
+        sl_conv2d_use_halves(&m->nodes[i], false);
+        m->nodes[i].activation_bytes -= saved;
+      }
+  }
+}
