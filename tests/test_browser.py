@@ -155,7 +155,8 @@ def assert_page_profile(ops, native_ops, isa):
     assert all(op["ms"] >= 0 for op in ops) and sum(op["ms"] for op in ops) > 0
     sparse = [op for op in ops if op["group_size"]]
     assert len(sparse) >= 10
-    slow = {op["name"]: op["kernel"] for op in sparse if "spmm" not in op["kernel"] or not op["kernel"].endswith(f"__{isa}")}
+    slow = {op["name"]: op["kernel"] for op in sparse
+            if "spmm" not in op["kernel"] or not op["kernel"].endswith(f"__{isa}")}
     assert not slow, f"group-sparse layers not on a {isa} spmm kernel: {slow}"
 
 

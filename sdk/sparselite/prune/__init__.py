@@ -27,5 +27,6 @@ from .oneshot import calibrated_oneshot, layer_sensitivity, magnitude_oneshot, m
 from .permute import choose_permutation
 
 __all__ = ["GradualPruner", "cubic_density", "distill", "distill_loss", "model_output", "magnitude_oneshot",
-           "calibrated_oneshot", "recalibrate_batchnorm", "match_batchnorm", "layer_sensitivity", "choose_permutation", "kept_energy", "group_mask", "select_layers",
+           "calibrated_oneshot", "recalibrate_batchnorm", "match_batchnorm", "layer_sensitivity",
+           "choose_permutation", "kept_energy", "group_mask", "select_layers",
            "layer_kind", "KINDS", "PruneReport", "LayerReport"]

@@ -57,17 +57,18 @@ def match_batchnorm(model, reference, batches):
     `batches` in the pruned `model` maps onto the one in the dense `reference` (same architecture),
     norm by norm in forward order. Unlike recalibrate_batchnorm it keeps the statistics the model was
     trained with, and corrects only the shift and scale pruning caused: a few unrepresentative
-    calibration photos then cannot replace ImageNet's statistics with their own. Needs one forward
-    pass of all batches at once (they are concatenated)."""
-    x = _to(torch.cat([b for b in batches]), next(model.parameters()).device)
+    calibration photos then cannot replace ImageNet's statistics with their own. `batches`: input tensors,
+    concatenated for one forward pass."""
+    x = _to(torch.cat(list(batches)), next(model.parameters()).device)
     kinds = torch.nn.modules.batchnorm._BatchNorm
-    dims = lambda a: [d for d in range(a.dim()) if d != 1]
 
-    def record(name, store):
-        return lambda m, args: store.__setitem__(name, (args[0].mean(dims(args[0])), args[0].var(dims(args[0]))))
+    def statistics(a):   # per channel (dim 1)
+        dims = [d for d in range(a.dim()) if d != 1]
+        return a.mean(dims), a.var(dims)
 
     wanted = {}
-    hooks = [m.register_forward_pre_hook(record(n, wanted)) for n, m in reference.named_modules() if isinstance(m, kinds)]
+    hooks = [m.register_forward_pre_hook(lambda m, args, n=n: wanted.__setitem__(n, statistics(args[0])))
+             for n, m in reference.named_modules() if isinstance(m, kinds)]
     reference.eval()
     try:
         with torch.no_grad():
@@ -78,7 +79,7 @@ def match_batchnorm(model, reference, batches):
 
     def correct(name):
         def hook(m, args):
-            mean, var = args[0].mean(dims(args[0])), args[0].var(dims(args[0]))
+            mean, var = statistics(args[0])
             ref_mean, ref_var = wanted[name]
             scale = ((var + m.eps) / (ref_var + m.eps)).sqrt()
             m.running_mean.copy_(mean - (ref_mean - m.running_mean) * scale)
@@ -100,8 +101,8 @@ def match_batchnorm(model, reference, batches):
 def layer_sensitivity(model, batches, density, group=4, *, exclude=()):
     """{layer name: KL divergence of the model's softmax output on `batches`} with only that layer
     magnitude-pruned to `density` (the model is left as it was): which layers tolerate one-shot
-    pruning. Costs one forward pass of the batches per layer."""
-    x = _to(torch.cat([b for b in batches]), next(model.parameters()).device)
+    pruning. `batches`: input tensors; one forward pass of them per layer."""
+    x = _to(torch.cat(list(batches)), next(model.parameters()).device)
     model.eval()
     with torch.no_grad():
         reference = torch.log_softmax(model(x), -1)
