@@ -1,15 +1,18 @@
 """Static ARM performance estimate of every FMA-bound NEON microkernel in the registry.
 
-No ARM hardware here, so this compiles native/kernels/isa/neon.c for
+No ARM hardware here, so this compiles native/kernels/isa/neon*.c for
 aarch64 with clang (-O3, generic armv8-a tuning, as a phone or Pi build would be), finds each
 kernel's hot loop in the assembly (the innermost loop with the most floating-point work: the full
-register tile; clang marks innermost loops), and runs it through llvm-mca for two core models:
+register tile; clang marks innermost loops, and a hand-scheduled kernel's inline assembly loop is a
+local label up to the branch back to it), and runs it through llvm-mca for two core models:
 
   A55  -mcpu=cortex-a55   in-order little core (Pi 3 / Zero 2's A53 is its predecessor)
   A76  -mcpu=neoverse-n1  big core (Pi 5; most phones' big cores). LLVM 19's `cortex-a76` has no
                           schedule of its own (it reuses an older core's), Neoverse N1 is the
                           A76's server sibling with the same pipelines and has one.
 
+The in-order kernels (kernels/isa/neon_inorder.c, chosen only on A53/A55-class CPUs) are read on both
+models like the others; only their A55 figure describes a core that runs them.
 The fp16 kernels (kernels/isa/neon_fp16.c, ARMv8.2-A) count the same on 8 halves (an FMLA .8h is 16
 FLOP) against twice the fp32 peaks, and are compared with their fp32 twin (same family and r, or
 the family's only fp32 NEON kernel: gemm_nc's panels are 16 floats, 32 halves).
@@ -44,7 +47,7 @@ MODELS = {"A55": ("cortex-a55", 8.0), "A76": ("neoverse-n1", 16.0)}
 # layer norm, binary ops, unzip, Winograd transforms) are bound by loads and stores instead.
 FMA_FAMILIES = ("spmm", "gemm", "gemm_nc", "dwconv", "dwconv_s2", "f16_spmm", "f16_gemm", "f16_gemm_nc",
                 "f16_dwconv")
-SOURCES = ("kernels/isa/neon.c", "kernels/isa/neon_fp16.c")
+SOURCES = ("kernels/isa/neon.c", "kernels/isa/neon_fp16.c", "kernels/isa/neon_inorder.c")
 LINE = re.compile(r"SL_UKERNEL\((\w+),\s*(\w+),\s*(SL_ISA_NEON\w*)[^,]*,\s*(\d+),\s*(\d+)")
 
 
@@ -118,11 +121,36 @@ def blocks(lines):
     return [(t or None, body) for t, body, _ in out]
 
 
+def asm_loops(lines):
+    """Loops written in inline assembly (between clang's //APP and //NO_APP, which it does not mark as
+    loops): each local label's lines up to a branch back to it with no such loop inside."""
+    loops, region = [], None
+    for line in lines + ["\t//NO_APP"]:
+        if line.strip() == "//APP":
+            region = []
+        elif line.strip() == "//NO_APP" and region is not None:
+            labels = [(k, m[1]) for k, x in enumerate(region) if (m := re.match(r"^(\.Ltmp\d+):", x))]
+            for k, label in labels:
+                back = next((j for j in range(k + 1, len(region)) if re.search(rf"\s{re.escape(label)}$", region[j])),
+                            None)
+                if back is not None and not any(k < j < back for j, _ in labels):
+                    loops.append(region[k:back + 1])
+            region = None
+        elif region is not None:
+            region.append(line)
+    return loops
+
+
 def hot_loop(lines):
     """The innermost loop with the most FLOPs, the shortest of equals (a gemm's dense columns rather than
     its implicit convolution's offsets): (its instructions from the header round to the latch,
-    FLOPs). A loop body with branches inside is simulated straight, every path taken."""
+    FLOPs). A loop body with branches inside is simulated straight, every path taken. Loops in
+    inline assembly (hand-scheduled kernels) count as clang's do."""
     best = ([], 0)
+    for body in asm_loops(lines):
+        total = sum(flops(x) for x in body)
+        if total > best[1] or total == best[1] and len(body) < len(best[0]):
+            best = (body, total)
     bbs = blocks(lines)
     for i, (tag, _) in enumerate(bbs):
         if tag is None or tag[0] != "header":

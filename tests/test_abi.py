@@ -36,7 +36,8 @@ def test_tables_match_the_native_constants():
     assert all(np.dtype(name).itemsize == size for name, size in _abi.DTYPES.values())
     assert _abi.ISA_BITS == {"sse2": lib.SL_ISA_SSE2, "avx2": lib.SL_ISA_AVX2_FMA, "neon": lib.SL_ISA_NEON,
                              "wasm_simd128": lib.SL_ISA_WASM_SIMD128, "avx512": lib.SL_ISA_AVX512,
-                             "wasm_relaxed_simd": lib.SL_ISA_WASM_RELAXED_SIMD, "neon_fp16": lib.SL_ISA_NEON_FP16}
+                             "wasm_relaxed_simd": lib.SL_ISA_WASM_RELAXED_SIMD, "neon_fp16": lib.SL_ISA_NEON_FP16,
+                             "neon_inorder": lib.SL_ISA_NEON_INORDER}
     for struct, layout in _abi.STRUCTS.items():
         assert list(layout["fields"]) == [name for name, _ in ffi.typeof(struct).fields], struct
 

@@ -220,7 +220,8 @@ def test_tensor_ops_on_aarch64_match_x86(aarch64_runtime, tmp_path):
 def test_aarch64_fp16_mobilenet(aarch64_runtime, pruned_model, tmp_path):
     """--precision fp16 on a CPU with ARMv8.2-A fp16 (qemu -cpu max): the 1x1, FC and depthwise layers
     run the f16 kernels, within 1e-2 relative of fp32 (about 2.4e-3 here) with the same top-1. On an
-    ARMv8.0 Cortex-A53 the same request runs fp32: the very same outputs."""
+    ARMv8.0 Cortex-A53 the same request runs fp32: the very same outputs, and the in-order gemm gives
+    -cpu max's fp32 outputs exactly."""
     path, x_path, _ = pruned_model
     runs = {}
     for cpu in ("max", "cortex-a53"):
@@ -242,7 +243,12 @@ def test_aarch64_fp16_mobilenet(aarch64_runtime, pruned_model, tmp_path):
         runs["cortex-a53", "fp16"][2]
     assert np.array_equal(runs["cortex-a53", "fp16"][0], runs["cortex-a53", "fp32"][0])
     assert all("f16" not in o["kernel"] for o in runs["cortex-a53", "fp16"][1]["ops"])
-    assert runs["cortex-a53", "fp16"][1]["machine"]["isa"] == ["neon"]
+    # the A53 is in-order (MIDR part 0xd03): its gemm is the in-order kernel, whose sums are NEON's bit for bit
+    assert runs["cortex-a53", "fp16"][1]["machine"]["isa"] == ["neon", "neon_inorder"]
+    assert np.array_equal(runs["cortex-a53", "fp32"][0], y32)
+    a53_kernels = {o["kernel"] for o in runs["cortex-a53", "fp32"][1]["ops"]}
+    assert "sl_f32_gemm_ukernel_8x8__neon_inorder" in a53_kernels
+    assert not any("inorder" in o["kernel"] for o in runs["max", "fp32"][1]["ops"])
 
 
 class DenseHead(torch.nn.Module):
@@ -262,16 +268,33 @@ class DenseHead(torch.nn.Module):
         return self.fc(h.mean((2, 3)))
 
 
-def fp16_against_fp32(runtime, path, inputs, tmp_path):
-    """The model's first output and ops report on qemu -cpu max at fp32 and at fp16."""
+def fp16_against_fp32(runtime, path, inputs, tmp_path, cpu="max"):
+    """The model's first output and ops report on qemu -cpu max (or `cpu`) at fp32 and at fp16."""
     runs = {}
     for precision in ("fp32", "fp16"):
-        out = tmp_path / precision
+        out = tmp_path / f"{cpu}-{precision}"
         out.mkdir()
-        y, report, _ = bench(runtime, path, inputs, out, wrapper=["qemu-aarch64", "-cpu", "max"],
+        y, report, _ = bench(runtime, path, inputs, out, wrapper=["qemu-aarch64", "-cpu", cpu],
                              extra=["--precision", precision])
         runs[precision] = y, {(o["type"], o["kernel"]) for o in report["ops"]}
     return runs["fp32"], runs["fp16"]
+
+
+def test_aarch64_in_order_core_with_fp16(aarch64_runtime, tmp_path):
+    """An A55 (qemu's max with the A55's MIDR: in-order, with fp16 arithmetic) over dense 1x1 layers on
+    56x56 maps: fp32 runs the in-order gemm, fp16 the f16 gemm on panels repacked from its 8 rows to 4
+    (the 3x3 stem stays fp32, on the in-order gemm), each giving exactly what -cpu max gives."""
+    x = np.random.default_rng(6).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    path = from_torch(DenseHead().eval(), torch.from_numpy(x)).save(tmp_path / "head.slite")
+    (y32, k32), (y16, k16) = fp16_against_fp32(aarch64_runtime, path, tmp_path / "x.npy", tmp_path)
+    (a32, j32), (a16, j16) = fp16_against_fp32(aarch64_runtime, path, tmp_path / "x.npy", tmp_path,
+                                               cpu="max,midr=0x411fd050")
+    inorder, neon = "sl_f32_gemm_ukernel_8x8__neon_inorder", "sl_f32_gemm_ukernel_16x4__neon"
+    assert ("CONV2D", inorder) in j32 and not any("inorder" in k for _, k in k32 | k16)
+    assert ("CONV2D", "sl_f16_gemm_ukernel_32x4__neon_fp16") in j16
+    assert {(t, neon if k == inorder else k) for t, k in j16} == k16
+    assert np.array_equal(a32, y32) and np.array_equal(a16, y16)
 
 
 def test_aarch64_fp16_gemm_nc_channel_major(aarch64_runtime, tmp_path):

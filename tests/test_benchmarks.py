@@ -68,7 +68,8 @@ def test_wasm_benchmark_runs_both_engines(tmp_path):
 def test_browser_benchmark_runs_every_engine_in_chromium(tmp_path):
     """benchmarks/browser: one pruned model in headless Chromium, every engine timed and agreeing with
     sparselite, sparselite on its relaxed-SIMD build (Chromium validates relaxed SIMD) and on its threads
-    build with 2 threads (the page is cross-origin isolated)."""
+    build with 2 threads (the page is cross-origin isolated), against LiteRT.js's threaded build on 2
+    threads in a second page."""
     out = tmp_path / "browser.json"
     subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "browser", "bench_browser.py"), "--runs", "2",
                     "--models", "mobilenet_v2 90%", "--json", str(out)], check=True, capture_output=True, text=True,
@@ -80,7 +81,9 @@ def test_browser_benchmark_runs_every_engine_in_chromium(tmp_path):
     assert "relaxed SIMD" in report["engines"]["LiteRT.js"]["build"]  # both sides on their best build
     (row,) = report["results"]
     assert report["engines"]["sparselite 2 threads"]["threads"] == 2
-    assert set(row["ms"]) == {"sparselite", "sparselite 2 threads", "sparselite SIMD128", "LiteRT.js", "onnxruntime-web"}
+    assert report["engines"]["LiteRT.js 2 threads"] == {"build": "litert_wasm_threaded_internal", "threads": 2}
+    assert set(row["ms"]) == {"sparselite", "sparselite 2 threads", "sparselite SIMD128", "LiteRT.js",
+                              "LiteRT.js 2 threads", "onnxruntime-web"}
     assert all(ms > 0 for ms in row["ms"].values())
     assert all(err < 1e-4 for err in row["relErrVsSparselite"].values()), row["relErrVsSparselite"]
 

@@ -111,6 +111,7 @@ CONV_ADD_CASES = [
     (1, 16, 24, 26, 25, 1, 2, (0, 0, 0, 0), 2, True),     # strided 1x1 (subsampled)
     (1, 3, 16, 41, 38, 3, 2, (1, 1, 1, 1), 0, True),      # RGB stem: rows written in place
     (1, 20, 12, 23, 29, 3, 2, (1, 0, 1, 2), 0, True),     # implicit GEMM copied out of scratch
+    (1, 24, 20, 34, 30, 2, 2, (0, 0, 0, 0), 0, True),     # 2x2 stride 2 implicit GEMM, written in place
     (1, 16, 16, 6, 5, 3, 1, (1, 1, 1, 1), 0, False),      # 30 outputs: im2col, the ADD stays apart
 ]
 
@@ -166,7 +167,7 @@ def test_conv_add_prelu_matches_unfused_and_numpy(case, conv_act, add_act, resid
 
 
 def test_conv_add_does_not_depend_on_threads_and_keeps_shared_outputs():
-    for case in CONV_ADD_CASES[:6]:
+    for case in CONV_ADD_CASES[:7]:
         data, inputs, _ = conv_add_graph(case, "RELU", "NONE", False, seed=7)
         outs = [sparselite.load(data, num_threads=t).run(inputs)[0] for t in (1, 2, 3)]
         assert all(np.array_equal(outs[0], o) for o in outs[1:])

@@ -156,7 +156,7 @@ def test_pruned_family_matches_torch(family):
     else:
         assert len(sparse) >= LAYERS * 4, sorted(weights - set(sparse))
     pruned = _torch_model(family, _attentions(family)[0], pruned=True)
-    for i, case in enumerate(_cases(family)[:2]):
+    for i, case in enumerate(_cases(family)):
         feeds = _feeds(family, case, seed=10 + i)
         (out,) = model.run({k: v.numpy() for k, v in feeds.items()})
         assert rel_err(out, _reference(pruned, feeds)) <= 1e-4
@@ -208,30 +208,44 @@ def test_wav2vec2_padded_batch_with_attention_mask():
 
 
 # --- token types ------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def bert_pairs():
-    bert = _torch_model("bert")
+# The families with token type embeddings of two segments or more (RoBERTa's and XLM-R's have one;
+# DeBERTa's none unless type_vocab_size is set, as here).
+PAIRS = ["bert", "albert", "electra", "electra-small", "mobilebert", "deberta-v2"]
+
+
+@functools.lru_cache(maxsize=None)
+def _pair_model(family):
+    """(torch model, the .slite loaded) converted from sentence-pair examples, batch and length dynamic."""
+    if family == "deberta-v2":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            config = _torch_model(family).config
+            model = T.DebertaV2Model(T.DebertaV2Config(**{**config.to_dict(), "type_vocab_size": 2})).eval()
+        model.set_attn_implementation("eager")
+    else:
+        model = _torch_model(family, _attentions(family)[0])
     examples = _text(MAX_BATCH, MAX_SEQ, [0, 4, 9], seed=0, types=True)
-    converted = from_torch(bert, examples, dynamic_axes={k: BOTH for k in examples})
-    return bert, converted, sparselite.load(converted.to_bytes())
+    converted = from_torch(model, examples, dynamic_axes={k: BOTH for k in examples})
+    return model, sparselite.load(converted.to_bytes())
 
 
-def test_sentence_pairs_use_token_types(bert_pairs):
-    bert, converted, model = bert_pairs
+@pytest.mark.parametrize("family", PAIRS)
+def test_sentence_pairs_use_token_types(family):
+    torch_model, model = _pair_model(family)
     assert [t.name for t in model.inputs] == ["input_ids", "attention_mask", "token_type_ids"]
-    for batch, seq, pads in [(MAX_BATCH, MAX_SEQ, [0, 4, 9]), (2, 11, [0, 3])]:
+    for batch, seq, pads in [(MAX_BATCH, MAX_SEQ, [0, 4, 9]), (2, 11, [0, 3]), (1, 6, [0])]:
         feeds = _text(batch, seq, pads, seed=seq, types=True)
         (out,) = model.run({k: v.numpy() for k, v in feeds.items()})
         with torch.no_grad():
-            ref = bert(**feeds).last_hidden_state.numpy()
-            segment0 = bert(input_ids=feeds["input_ids"], attention_mask=feeds["attention_mask"]).last_hidden_state
+            ref = torch_model(**feeds).last_hidden_state.numpy()
+            segment0 = torch_model(input_ids=feeds["input_ids"], attention_mask=feeds["attention_mask"])
         assert rel_err(out, ref) <= 1e-4
         # The types matter: running them all as segment 0 (what the old wrapper did) is far off.
-        assert rel_err(segment0.numpy(), ref) > 0.05
+        assert rel_err(segment0.last_hidden_state.numpy(), ref) > 0.05
 
 
-def test_token_types_default_to_zero_and_are_refused_where_absent(bert_pairs):
-    bert, _, model = bert_pairs
+def test_token_types_default_to_zero_and_are_refused_where_absent():
+    bert, model = _pair_model("bert")
     feeds = _text(2, 10, [0, 2], seed=3)
     (with_zeros,) = model.run({**{k: v.numpy() for k, v in feeds.items()},
                                "token_type_ids": np.zeros((2, 10), np.int64)})

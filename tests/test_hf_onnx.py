@@ -1,8 +1,10 @@
 """Raw torch.onnx.export of Hugging Face encoders (transformers 5.x, small random-init configs, no
-wrapper) through from_onnx, against onnxruntime on the same file: the default (dynamo) exporter for
-all fourteen, the legacy one for those it exports; two lengths and a padded batch from one load
-(dynamic batch and sequence), dense and 80% 4x1-pruned."""
+wrapper) through from_onnx, against onnxruntime on the same file and against the torch model
+exported: the default (dynamo) exporter for all fourteen, the legacy one for those it exports; two
+lengths and a padded batch from one load (dynamic batch and sequence), dense and 80% 4x1-pruned."""
+import copy
 import io
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -76,6 +78,8 @@ def _wav2vec2():
     return _seeded(t.Wav2Vec2Model(config))
 
 
+DEBERTA = dict(relative_attention=True, position_buckets=32, pos_att_type=["p2c", "c2p"], max_relative_positions=-1,
+               norm_rel_ebd="layer_norm", position_biased_input=False)
 # name: (model factory, inputs kind, dimensions from_onnx fixes)
 FAMILIES = {
     "bert": (_text("BertConfig", "BertModel", type_vocab_size=2), "pair", ()),
@@ -90,9 +94,7 @@ FAMILIES = {
     "mobilebert": (_text("MobileBertConfig", "MobileBertModel", embedding_size=32, intra_bottleneck_size=32,
                          true_hidden_size=32), "text", ()),
     # DeBERTa's attention runs over [batch * heads, ...], held as [batch, heads, ...].
-    "deberta-v2": (_text("DebertaV2Config", "DebertaV2Model", relative_attention=True, position_buckets=32,
-                         pos_att_type=["p2c", "c2p"], max_relative_positions=-1, norm_rel_ebd="layer_norm",
-                         position_biased_input=False), "text", ()),
+    "deberta-v2": (_text("DebertaV2Config", "DebertaV2Model", **DEBERTA), "text", ()),
     "vit": (_vision("ViTConfig", "ViTModel"), "image", ()),
     "deit": (_vision("DeiTConfig", "DeiTModel"), "image", ()),
     "whisper-encoder": (_whisper, "mel", ()),
@@ -203,16 +205,28 @@ def ort_run(data, feeds):
     return ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, feeds)
 
 
+class Export(NamedTuple):
+    kind: str
+    fixed: tuple
+    pad_id: int
+    data: bytes            # the default export
+    pruned: bytes          # the same with every MatMul / Gemm weight pruned (pruned())
+    model: torch.nn.Module
+    pruned_model: torch.nn.Module   # the model through prune_groups: the weights `pruned` holds
+
+
 _EXPORTS = {}
 
 
 def exported(name):
-    """(kind, fixed names, pad id, dense export, pruned export) of a family, exported once."""
+    """A family's Export, exported once."""
     if name not in _EXPORTS:
         make, kind, fixed = FAMILIES[name]
         model = make()
         data = export(model, kind)
-        _EXPORTS[name] = kind, fixed, _pad_id(model), data, pruned(data)
+        pruned_model = copy.deepcopy(model)
+        prune_groups(pruned_model, 0.2, group=4)
+        _EXPORTS[name] = Export(kind, fixed, _pad_id(model), data, pruned(data), model, pruned_model)
     return _EXPORTS[name]
 
 
@@ -221,42 +235,62 @@ def family(request):
     return exported(request.param)
 
 
-def _check(data, converted, kind, fixed, pad_id):
+def _check(data, converted, kind, fixed, pad_id, torch_model):
+    """One load runs every case within 1e-4 of onnxruntime on the same file and of the torch model
+    that was exported."""
     model = sparselite.load(converted.to_bytes())   # one load for every size
     for feeds in cases(kind, fixed, pad_id):
         outputs, refs = model.run(feeds), ort_run(data, feeds)
-        assert len(outputs) == len(refs)   # the last hidden state, and a pooler's output where there is one
-        for y, ref in zip(outputs, refs):
-            assert y.shape == ref.shape
-            assert rel_err(y, ref) < 1e-4
+        with torch.no_grad():
+            torch_refs = torch_model(**{k: torch.from_numpy(v) for k, v in feeds.items()}).to_tuple()
+        # the last hidden state, and a pooler's output (Wav2Vec2: the extracted features) where there is one
+        assert len(outputs) == len(refs) == len(torch_refs)
+        for y, ref, torch_ref in zip(outputs, refs, torch_refs):
+            assert y.shape == ref.shape == torch_ref.shape
+            assert rel_err(y, ref) < 1e-4 and rel_err(y, torch_ref.numpy()) < 1e-4
 
 
-def test_default_export_matches_onnxruntime(family):
-    kind, fixed, pad_id, data, _ = family
-    converted = convert(data, kind, fixed)
+def test_default_export_matches_onnxruntime_and_torch(family):
+    converted = convert(family.data, family.kind, family.fixed)
     assert not any(op.options.get("activation") == "POW" for op in converted.graph.ops)   # gelu_new is GELU_TANH
     given = {d: n for d, n in converted.graph.dims.items() if d not in converted.graph.derived_dims}
-    assert given == {d: SIZES[d] for d in SIZES if d not in fixed and any(d in a.values() for a in _axes(kind).values())}
-    _check(data, converted, kind, fixed, pad_id)
+    assert given == {d: SIZES[d] for d in SIZES
+                     if d not in family.fixed and any(d in a.values() for a in _axes(family.kind).values())}
+    _check(family.data, converted, family.kind, family.fixed, family.pad_id, family.model)
 
 
-def test_pruned_export_matches_onnxruntime(family):
-    kind, fixed, pad_id, _, data = family
-    converted = convert(data, kind, fixed)
+def test_pruned_export_matches_onnxruntime_and_torch(family):
+    converted = convert(family.pruned, family.kind, family.fixed)
     # (Wav2Vec2's convolutions along the samples run as FULLY_CONNECTED per tap: not pruned here.)
     weights = [converted.graph.tensors[op.inputs[1]] for op in converted.graph.ops if op.type == "FULLY_CONNECTED"
                and ".tap" not in op.inputs[1]]
     assert weights and all(w.group_size == 4 for w in weights)
     assert all(0.15 < np.count_nonzero(w.data) / w.data.size < 0.25 for w in weights)
-    _check(data, converted, kind, fixed, pad_id)
+    _check(family.pruned, converted, family.kind, family.fixed, family.pad_id, family.pruned_model)
 
 
 @pytest.mark.parametrize("name", LEGACY)
-def test_legacy_export_matches_onnxruntime(name):
+def test_legacy_export_matches_onnxruntime_and_torch(name):
     make, kind, fixed = FAMILIES[name]
     model = make()
     data = export(model, kind, dynamo=False)
-    _check(data, convert(data, kind, fixed), kind, fixed, _pad_id(model))
+    _check(data, convert(data, kind, fixed), kind, fixed, _pad_id(model), model)
+
+
+# Sentence pairs (token_type_ids a third input of the export) of the families with token type embeddings
+# besides BERT, whose exports above take pairs; DeBERTa with type_vocab_size set (its default has none).
+PAIRS = {"albert": FAMILIES["albert"][0], "electra-small": FAMILIES["electra-small"][0],
+         "mobilebert": FAMILIES["mobilebert"][0],
+         "deberta-v2": _text("DebertaV2Config", "DebertaV2Model", type_vocab_size=2, **DEBERTA)}
+
+
+@pytest.mark.parametrize("name", PAIRS)
+def test_sentence_pair_export_matches_onnxruntime_and_torch(name):
+    model = PAIRS[name]()
+    data = export(model, "pair")
+    converted = convert(data, "pair", ())
+    assert converted.graph.inputs == ["input_ids", "attention_mask", "token_type_ids"]
+    _check(data, converted, "pair", (), _pad_id(model), model)
 
 
 def test_what_cannot_vary_is_named():
@@ -274,8 +308,8 @@ def test_what_cannot_vary_is_named():
 def test_audio_frames_are_computed_from_the_samples():
     """Wav2Vec2's frames: each strided convolution's, the positional convolution's padded length,
     its trimmed output, each a dimension computed from the one before."""
-    kind, fixed, _, data, _ = exported("wav2vec2")
-    graph = convert(data, kind, fixed).graph
+    wav2vec2 = exported("wav2vec2")
+    graph = convert(wav2vec2.data, wav2vec2.kind, wav2vec2.fixed).graph
     assert graph.derived_dims["(samples-5)//5"] == ("samples", -5, 5)
     assert all(source in graph.dims for source, _, _ in graph.derived_dims.values())
     assert "CONV2D" not in {op.type for op in graph.ops}   # taps of SLICE and FULLY_CONNECTED

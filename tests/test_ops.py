@@ -36,6 +36,9 @@ CONV_CASES = [
     (1, 3, 30, 40, 6, (3, 3), (2, 2), (2, 2), (2, 1, 2, 1), 1),      # stride 2, dilated
     (1, 16, 30, 31, 8, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1), 1),     # stride 2, 144 weights a row: copied out
     (1, 2, 30, 30, 4, (2, 2), (5, 5), (1, 1), (1, 0, 4, 3), 1),      # stride above the kernel: im2col
+    (1, 24, 34, 36, 10, (2, 2), (2, 2), (1, 1), (0, 0, 0, 0), 1),    # 2x2 stride 2: no junk columns, in place
+    (2, 8, 36, 41, 12, (4, 4), (4, 4), (1, 1), (0, 0, 0, 0), 1),     # patch embedding, two images, cut column
+    (1, 48, 20, 22, 16, (2, 2), (2, 2), (1, 1), (0, 0, 0, 0), 2),    # grouped 2x2 stride 2, in place
 ]
 
 
@@ -186,6 +189,8 @@ POOL_CASES = [
     (23, 1, (4, 1), (3, 1), (2, 0), True),   # N x 1
     (5, 6, (5, 6), (1, 1), 0, False),      # one window: the whole plane
     (7, 40, (2, 7), (1, 5), (1, 3), True),
+    (30, 31, (11, 11), (2, 2), 5, False),  # windows past the maxpool kernel's 8 rows a call
+    (20, 25, (9, 10), (1, 1), 4, True),
 ]
 
 
@@ -439,6 +444,9 @@ def test_transpose(shape, perm):
     ((3, 4, 5, 6, 7), (4, 1, 3, 0, 2)),  # slices indexed by three dimensions
     ((2, 3, 4, 5, 6, 2), (5, 4, 3, 2, 1, 0)),
     ((600, 3, 5), (0, 2, 1)),            # many small slices a task
+    ((2, 61, 47, 3), (0, 3, 1, 2)),      # an RGB image NHWC -> NCHW: channels deinterleaved, tiles of rows
+    ((1, 3001, 2), (0, 2, 1)),           # two interleaved channels, a row tile's tail
+    ((5, 3, 2), (2, 1, 0)),              # 2 columns, rows 6 floats apart: the general tiles
 ])
 def test_transpose_layouts(shape, perm, num_threads):
     x = rng.standard_normal(shape).astype(np.float32)

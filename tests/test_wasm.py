@@ -14,6 +14,7 @@ import torch
 
 import sparselite
 from helpers import FUSED_CASES, inverted_residual, rel_err
+from sparselite._abi import DTYPES, STRUCTS
 from sparselite.converters import from_torch, prune_groups, zoo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -101,7 +102,7 @@ class WasmModel:
         raw = self.memory.read(self.store, ptr, ptr + 512)
         return raw.split(b"\0", 1)[0].decode()
 
-    def _data(self, kind, index, count):
+    def _data(self, kind, index):
         slot = self.fn("malloc", 4)
         assert self.fn(f"sl_model_{kind}_data", self.model, index, slot) == 0
         (ptr,) = struct.unpack("<I", self.memory.read(self.store, slot, slot + 4))
@@ -109,11 +110,50 @@ class WasmModel:
         return ptr
 
     def run(self, x, out_count):
-        ptr = self._data("input", 0, x.size)
+        ptr = self._data("input", 0)
         self.memory.write(self.store, np.ascontiguousarray(x, np.float32).tobytes(), ptr)
         assert self.fn("sl_model_run", self.model) == 0
-        ptr = self._data("output", 0, out_count)
+        ptr = self._data("output", 0)
         return np.frombuffer(self.memory.read(self.store, ptr, ptr + 4 * out_count), np.float32)
+
+    def _info(self, kind, index):
+        """(name, dtype, current shape) of an input or output, read through the wasm32 struct layout."""
+        layout = STRUCTS["sl_tensor_info_t"]
+        ptr = self.fn("malloc", layout["size"])
+        assert self.fn(f"sl_model_{kind}_info", self.model, index, ptr) == 0
+        raw = self.memory.read(self.store, ptr, ptr + layout["size"])
+        self.fn("free", ptr)
+
+        def field(name, fmt):
+            return struct.unpack_from(fmt, raw, layout["fields"][name]["offset"])
+        (rank,) = field("rank", "<i")
+        return self._string(field("name", "<I")[0]), DTYPES[field("dtype", "<I")[0]][0], field("shape", "<8i")[:rank]
+
+    def run_feeds(self, feeds):
+        """Runs on {input name: array} of any size the dynamic axes allow, resizing first as a host
+        does (sl_model_resize_input); returns the outputs at their current shapes."""
+        names = [self._info("input", i)[0] for i in range(self.fn("sl_model_num_inputs", self.model))]
+        for index, name in enumerate(names):
+            shape = feeds[name].shape
+            if shape == self._info("input", index)[2]:
+                continue
+            ptr = self.fn("malloc", 4 * len(shape))
+            self.memory.write(self.store, struct.pack(f"<{len(shape)}i", *shape), ptr)
+            status = self.fn("sl_model_resize_input", self.model, index, len(shape), ptr)
+            self.fn("free", ptr)
+            if status != 0:
+                raise sparselite.InputError(self._string(self.fn("sl_model_last_error", self.model)))
+        for index, name in enumerate(names):
+            _, dtype, _ = self._info("input", index)
+            self.memory.write(self.store, np.ascontiguousarray(feeds[name], dtype).tobytes(),
+                              self._data("input", index))
+        assert self.fn("sl_model_run", self.model) == 0, self._string(self.fn("sl_model_last_error", self.model))
+        outputs = []
+        for index in range(self.fn("sl_model_num_outputs", self.model)):
+            _, dtype, shape = self._info("output", index)
+            ptr, size = self._data("output", index), int(np.prod(shape)) * np.dtype(dtype).itemsize
+            outputs.append(np.frombuffer(self.memory.read(self.store, ptr, ptr + size), dtype).reshape(shape))
+        return outputs
 
 
 @pytest.mark.parametrize("suffix", BUILDS)
@@ -247,14 +287,17 @@ def pyodide_dir():
 
 
 def run_pyodide(dist, pyodide_dir, slite_path, inputs, tmp_path, profile_runs=0, out_dtype=np.float32, relaxed=False):
-    """Runs the model in Pyodide on {name: array}; returns the report and the first output (of out_dtype).
+    """Runs the model in Pyodide on {name: array}, or on each of a list of them from one load; returns the
+    report and the first output (of out_dtype; of each run, one after the other).
     relaxed: relaxed SIMD on in Node, so the backend picks the wheel's relaxed build."""
     (wheel,) = dist.glob("sparselite_wasm-*-py3-none-any.whl")
     y_path = tmp_path / "y.bin"
     args = []
-    for i, (name, x) in enumerate(inputs.items()):
-        x.tofile(tmp_path / f"x{i}.bin")
-        args.append(f"{name}:{x.dtype}:{'x'.join(map(str, x.shape))}:{tmp_path / f'x{i}.bin'}")
+    for run, feeds in enumerate([inputs] if isinstance(inputs, dict) else inputs):
+        args += ["--"] if run else []
+        for i, (name, x) in enumerate(feeds.items()):
+            x.tofile(tmp_path / f"x{run}_{i}.bin")
+            args.append(f"{name}:{x.dtype}:{'x'.join(map(str, x.shape))}:{tmp_path / f'x{run}_{i}.bin'}")
     profile = ["--profile", str(profile_runs)] if profile_runs else []
     flags = [RELAXED_NODE_FLAG] if relaxed else []
     result = subprocess.run([shutil.which("node"), *flags, os.path.join(ROOT, "wasm", "run_pyodide.mjs"), *profile, str(wheel),
@@ -447,6 +490,98 @@ def test_tensor_ops_in_wasm_match_native(dist):
     assert np.allclose(native, want, rtol=1e-5, atol=1e-5)
     assert np.allclose(WasmModel(dist / "sparselite.wasm", data).run(x, native.size), native.ravel(), rtol=1e-5,
                        atol=1e-6)
+
+
+def _hf_encoder(family, pruned=False):
+    """A tiny Hugging Face encoder of tests/test_hf_families.py converted with dynamic batch and length:
+    (.slite bytes, native model, feeds of its padded batch at the maxima and two smaller sizes)."""
+    import test_hf_families as hf_families
+
+    converted, native = hf_families._converted(family, hf_families._attentions(family)[0], pruned)
+    feeds = [{k: v.numpy() for k, v in hf_families._feeds(family, case, seed=i + 1).items()}
+             for i, case in enumerate(hf_families._cases(family))]
+    return converted.to_bytes(), native, feeds
+
+
+@pytest.mark.parametrize("suffix", BUILDS)
+@pytest.mark.parametrize("family,pruned", [("wav2vec2", False), ("wav2vec2", True), ("mobilebert", False),
+                                           ("mobilebert", True), ("deberta-v2", False)])
+def test_dynamic_hf_encoders_in_wasm_match_native(dist, family, pruned, suffix):
+    """Three sizes from one load, resized through the C API as a JS host does: Wav2Vec2's frames computed
+    from its samples (floor((samples + offset) / divisor) at every resize; its convolutions as strided
+    SLICEs and FULLY_CONNECTED per tap), MobileBERT's neighbour-token slices, DeBERTa's relative positions
+    (GATHER_ELEMENTS); dense and 80% pruned in 4x1 groups (WASM spmm)."""
+    data, native, runs = _hf_encoder(family, pruned)
+    wasm = WasmModel(dist / f"sparselite{suffix}.wasm", data)
+    for feeds in runs:
+        (want,), (got,) = native.run(feeds), wasm.run_feeds(feeds)
+        assert got.shape == want.shape and rel_err(got, want) < 1e-5, (got.shape, rel_err(got, want))
+
+
+def test_wav2vec2_onnx_export_in_wasm_matches_native(dist):
+    """The raw torch.onnx export's Wav2Vec2 (from_onnx: computed dimensions of computed ones folded into one
+    formula over the samples) at three sample counts from one load; too few samples for one frame is
+    refused as natively, naming the dimension and its formula."""
+    import test_hf_onnx as hf_onnx
+
+    wav2vec2 = hf_onnx.exported("wav2vec2")
+    model = hf_onnx.convert(wav2vec2.data, wav2vec2.kind, wav2vec2.fixed).to_bytes()
+    native, wasm = sparselite.load(model), WasmModel(dist / "sparselite.wasm", model)
+    for feeds in hf_onnx.cases(wav2vec2.kind, wav2vec2.fixed, wav2vec2.pad_id):
+        for got, want in zip(wasm.run_feeds(feeds), native.run(feeds)):
+            assert got.shape == want.shape and rel_err(got, want) < 1e-5
+    too_short = {"input_values": np.zeros((1, 12), np.float32)}
+    with pytest.raises(sparselite.InputError) as native_error:
+        native.run(too_short)
+    with pytest.raises(sparselite.InputError, match=r"too short: dimension .* would be 0 at samples = 12") as error:
+        wasm.run_feeds(too_short)
+    assert str(error.value) == str(native_error.value)
+
+
+def test_js_loader_follows_computed_dimensions(dist, tmp_path):
+    """sparselite.mjs in Node: model.resize to each sample count of Wav2Vec2 in turn; the output's shape
+    (frames computed from the samples) and values as natively."""
+    data, native, runs = _hf_encoder("wav2vec2")
+    path = tmp_path / "wav2vec2.slite"
+    path.write_bytes(data)
+    script = tmp_path / "frames.mjs"
+    script.write_text(f"""
+import {{ readFile }} from "node:fs/promises";
+import {{ loadRuntime }} from {json.dumps(str(dist / "sparselite.mjs"))};
+const runtime = await loadRuntime({json.dumps(str(dist / "sparselite.wasm"))});
+const model = runtime.load(await readFile({json.dumps(str(path))}));
+const outputs = [];
+for (const [shape, values, mask] of {json.dumps([[list(f["input_values"].shape), f["input_values"].ravel().tolist(),
+                                                  f["attention_mask"].ravel().tolist()] for f in runs])}) {{
+  model.resize("input_values", shape);
+  const [y] = model.run({{ input_values: Float32Array.from(values), attention_mask: BigInt64Array.from(mask.map(BigInt)) }});
+  outputs.push({{ shape: y.shape, data: Array.from(y.data) }});
+}}
+console.log(JSON.stringify(outputs));
+""")
+    result = subprocess.run([shutil.which("node"), str(script)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for feeds, got in zip(runs, json.loads(result.stdout.strip().splitlines()[-1]), strict=True):
+        (want,) = native.run(feeds)
+        assert got["shape"] == list(want.shape) and rel_err(np.array(got["data"], np.float32), want.ravel()) < 1e-5
+
+
+@pytest.mark.parametrize("family", ["wav2vec2", "mobilebert"])
+def test_dynamic_hf_encoders_in_pyodide_match_native(dist, pyodide_dir, tmp_path, family):
+    """The Python API in Pyodide (sparselite.Tensor feeds, no numpy) resizing one loaded model to each size
+    in turn; an audio input too short for one frame is an InputError there too."""
+    data, native, runs = _hf_encoder(family)
+    path = tmp_path / f"{family}.slite"
+    path.write_bytes(data)
+    report, y = run_pyodide(dist, pyodide_dir, path, runs, tmp_path)
+    assert report.get("error") is None, report
+    wants = [native.run(feeds)[0] for feeds in runs]
+    assert report["shapes"] == [list(want.shape) for want in wants]
+    assert rel_err(y, np.concatenate([want.ravel() for want in wants])) < 1e-5
+    if family == "wav2vec2":
+        report, _ = run_pyodide(dist, pyodide_dir, path, {"input_values": np.zeros((1, 12), np.float32),
+                                                          "attention_mask": np.ones((1, 12), np.int64)}, tmp_path)
+        assert report["error"] == "InputError" and "would be 0 at samples = 12" in report["message"], report
 
 
 THREADS_SCRIPT = """

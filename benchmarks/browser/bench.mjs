@@ -2,7 +2,8 @@
 // turns run by run (so machine noise hits all alike), medians. Sets window.benchResult.
 // ?runs=N (default 30) runs per engine and model after 3 warm-ups each; then sparselite's per-kernel
 // profile. ?threads=N (default 2): sparselite's threads build on N threads as one more engine, where
-// the page is cross-origin isolated.
+// the page is cross-origin isolated. ?litert=threaded: instead, only the threaded builds on N threads,
+// sparselite's and LiteRT.js's (LiteRT.js loads one build a page).
 import { loadRuntime } from "./sparselite.mjs";
 import * as ort from "./ort/ort.wasm.min.mjs";
 import { loadAndCompile, loadLiteRt, supportsFeature, Tensor } from "./litertjs/core/dist/index.js";
@@ -10,6 +11,7 @@ import { loadAndCompile, loadLiteRt, supportsFeature, Tensor } from "./litertjs/
 const params = new URLSearchParams(location.search);
 const runs = Number(params.get("runs") ?? 30);
 const numThreads = Number(params.get("threads") ?? 2);
+const threadedOnly = params.get("litert") === "threaded";
 const status = (text) => { document.getElementById("status").textContent = text; };
 const ARRAYS = { float32: Float32Array, int64: BigInt64Array };
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -39,20 +41,27 @@ async function main() {
   ort.env.wasm.numThreads = 1;
   ort.env.wasm.wasmPaths = new URL("./ort/", location.href).href;
   ort.env.logLevel = "error";
-  await loadLiteRt(new URL("./litertjs/core/wasm/", location.href).href, { threads: false });
+  await loadLiteRt(new URL("./litertjs/core/wasm/", location.href).href, { threads: threadedOnly });
   // LiteRT.js loads its relaxed-SIMD XNNPACK build where its own feature check passes, its "compat"
-  // build elsewhere; ours asks the same question.
+  // build elsewhere (threaded: its one threaded build); ours asks the same question.
   const litertRelaxed = await supportsFeature("relaxedSimd");
+  const litertName = threadedOnly ? `LiteRT.js ${numThreads} threads` : "LiteRT.js";
+  const litertThreads = threadedOnly ? numThreads : 1;
+  const litertBuild = threadedOnly ? "litert_wasm_threaded_internal"
+                                   : litertRelaxed ? "litert_wasm_internal (relaxed SIMD)" : "litert_wasm_compat_internal";
+  if (threadedOnly && threaded.threads !== numThreads)
+    throw new Error(`the threads build runs ${threaded.threads} threads, not ${numThreads}: is the page cross-origin isolated?`);
   const engines = {
-    sparselite: { build: sparselite.build, threads: 1 },
-    "sparselite SIMD128": { build: simd128.build, threads: 1 },
+    ...(threadedOnly ? {} : { sparselite: { build: sparselite.build, threads: 1 },
+                              "sparselite SIMD128": { build: simd128.build, threads: 1 } }),
     ...(threaded.threads > 1 ? { [threadedName]: { build: `${threaded.build} + threads`, threads: threaded.threads } } : {}),
-    "LiteRT.js": { build: litertRelaxed ? "litert_wasm_internal (relaxed SIMD)" : "litert_wasm_compat_internal",
-                   threads: 1 },
-    "onnxruntime-web": { build: `ort-wasm-simd-threaded ${ort.env.versions?.common ?? ""}`.trim(), threads: 1 },
+    [litertName]: { build: litertBuild, threads: litertThreads },
+    ...(threadedOnly ? {} : { "onnxruntime-web": { build: `ort-wasm-simd-threaded ${ort.env.versions?.common ?? ""}`.trim(),
+                                                   threads: 1 } }),
   };
   const results = [];
   for (const spec of manifest.models) {
+    if (threadedOnly && !spec.tflite) continue; // nothing to compare the threads build with
     status(`${spec.name}: loading`);
     const inputs = await Promise.all(spec.inputs.map(async (input) => {
       const raw = await fetchBytes(input.file);
@@ -62,19 +71,21 @@ async function main() {
     const slite = await fetchBytes(spec.slite);
     const ours = sparselite.load(slite), ours128 = simd128.load(slite);
     const oursThreaded = threaded.threads > 1 ? threaded.load(slite) : null;
-    const session = await ort.InferenceSession.create(await fetchBytes(spec.onnx),
+    const session = threadedOnly ? null : await ort.InferenceSession.create(await fetchBytes(spec.onnx),
       { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
     const feeds = Object.fromEntries(inputs.map((x) => [x.name, new ort.Tensor(x.dtype, x.data, x.shape)]));
-    const runners = {
-      sparselite: async () => ours.run(inputs.map((x) => x.data))[0].data,
+    // sparselite's single-threaded run is the reference the others are checked against, in every mode.
+    const reference = async () => ours.run(inputs.map((x) => x.data))[0].data;
+    const runners = threadedOnly ? {} : {
+      sparselite: reference,
       "sparselite SIMD128": async () => ours128.run(inputs.map((x) => x.data))[0].data,
       "onnxruntime-web": async () => (await session.run(feeds))[session.outputNames[0]].data,
     };
     if (oursThreaded) runners[threadedName] = async () => oursThreaded.run(inputs.map((x) => x.data))[0].data;
     let litert = null;
     if (spec.tflite) {
-      litert = await loadAndCompile(spec.tflite, { accelerator: "wasm", cpuOptions: { numThreads: 1 } });
-      runners["LiteRT.js"] = async () => {
+      litert = await loadAndCompile(spec.tflite, { accelerator: "wasm", cpuOptions: { numThreads: litertThreads } });
+      runners[litertName] = async () => {
         const tensors = inputs.map((x) => new Tensor(x.data, x.shape));
         const outputs = await litert.run(tensors);
         const data = outputs[0].toTypedArray().slice();
@@ -84,7 +95,7 @@ async function main() {
       };
     }
     const names = Object.keys(runners);
-    const want = await runners.sparselite();
+    const want = await reference();
     const agreement = {};
     for (const name of names) {
       agreement[name] = relErr(await runners[name](), want);
@@ -107,7 +118,7 @@ async function main() {
     }));
     // Where sparselite's time goes, per microkernel (plain C ops by type), over 10 profiled runs.
     const kernels = {};
-    for (const op of ours.profile(inputs.map((x) => x.data), 10)) {
+    for (const op of threadedOnly ? [] : ours.profile(inputs.map((x) => x.data), 10)) {
       if (op.fusedInto !== null) continue; // its time is in the fused block's op
       const key = op.kernel || op.type;
       kernels[key] ??= { ops: 0, ms: 0 };
@@ -118,7 +129,7 @@ async function main() {
     ours.free();
     ours128.free();
     oursThreaded?.free();
-    await session.release();
+    await session?.release();
     litert?.delete?.();
     render(results, Object.keys(engines));
   }

@@ -1,6 +1,8 @@
 """In-browser benchmark: sparselite.wasm against LiteRT.js (XNNPACK) and onnxruntime-web in one page
 of headless Chromium, one thread each (and sparselite's threads build on --threads threads), engines
-taking turns run by run; medians.
+taking turns run by run; medians. A second page load runs the threaded builds alone on --threads
+threads, sparselite's against LiteRT.js's (litert_wasm_threaded_internal; LiteRT.js loads one build a
+page), for the models LiteRT.js runs.
 
 Models: MobileNetV2 (real weights) dense and pruned to 80% and 90% in 4x1 groups, the same weights
 for every engine (.slite and .onnx from the torch module, .tflite from litert-torch), and
@@ -34,6 +36,7 @@ MODELS = {"mobilenet_v2 dense": ("mobilenet_v2", 0.0, True), "mobilenet_v2 80%":
           "mobilenet_v2 90%": ("mobilenet_v2", 0.9, True), "minilm_l6 80%": ("minilm_l6", 0.8, False)}
 ENGINES = ("sparselite", "sparselite SIMD128", "LiteRT.js", "onnxruntime-web")
 THREADED = "sparselite {} threads"  # the threads build's column, where the page ran it
+LITERT_THREADED = "LiteRT.js {} threads"
 
 
 def convert(site, name, model, sparsity, tflite):
@@ -100,11 +103,13 @@ class IsolatedHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def run_page(site, runs, threads):
+def run_page(site, runs, threads, litert_threaded=False):
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(IsolatedHandler, directory=site))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{httpd.server_address[1]}/index.html?runs={runs}&threads={threads}"
+        if litert_threaded:
+            url += "&litert=threaded"
         out = subprocess.run(["node", os.path.join(HERE, "drive.mjs"), url], check=True, capture_output=True, text=True,
                              env=dict(os.environ, PLAYWRIGHT_DIR=os.path.join(NPM, "playwright-core")))
     finally:
@@ -115,14 +120,27 @@ def run_page(site, runs, threads):
     return report
 
 
+def merge_threaded(report, threaded):
+    """The threaded page's engines and times added to the one-thread page's report."""
+    report["engines"].update(threaded["engines"])
+    rows = {r["model"]: r for r in threaded["results"]}
+    for r in report["results"]:
+        if r["model"] in rows:
+            for key in ("ms", "quartiles", "relErrVsSparselite"):
+                r[key].update(rows[r["model"]][key])
+
+
 def table(report, threads):
-    threaded = THREADED.format(threads)
+    threaded, litert = THREADED.format(threads), LITERT_THREADED.format(threads)
     lines = [f"| model | sparselite.wasm ms | {threads} threads ms | SIMD128 build ms | LiteRT.js ms | "
-             "onnxruntime-web ms | vs LiteRT.js | vs ORT-web |", "|---|---|---|---|---|---|---|---|"]
+             f"LiteRT.js {threads} threads ms | onnxruntime-web ms | vs LiteRT.js | vs ORT-web | "
+             f"{threads} threads vs LiteRT.js {threads} threads |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["results"]:
         ms = r["ms"]
-        cells = [f"{ms[e]:.1f}" if e in ms else "–" for e in (ENGINES[0], threaded) + ENGINES[1:]]
-        ratios = [f"**{ms[e] / ms['sparselite']:.2f}x**" if e in ms else "–" for e in ENGINES[2:]]
+        cells = [f"{ms[e]:.1f}" if e in ms else "–" for e in (ENGINES[0], threaded, ENGINES[1], ENGINES[2], litert,
+                                                              ENGINES[3])]
+        ratios = [f"**{ms[e] / ms[ours]:.2f}x**" if e in ms and ours in ms else "–"
+                  for e, ours in ((ENGINES[2], "sparselite"), (ENGINES[3], "sparselite"), (litert, threaded))]
         lines.append(f"| {r['model']} | " + " | ".join(cells + ratios) + " |")
     return "\n".join(lines)
 
@@ -141,11 +159,14 @@ def main():
         site = os.path.abspath(args.site or tmp)
         build_site(site, args.models)
         report = run_page(site, args.runs, args.threads)
+        if args.threads > 1 and report["crossOriginIsolated"]:
+            merge_threaded(report, run_page(site, args.runs, args.threads, litert_threaded=True))
     for r in report["results"]:
         bad = {e: err for e, err in r["relErrVsSparselite"].items() if not err < 1e-3}
         assert not bad, f"{r['model']}: engines disagree with sparselite: {bad}"
     print(f"{report['browser']}, {machine_info()['cpu']}, 1 thread each "
-          f"(and {THREADED.format(args.threads)}), median of {report['runs']} alternating runs")
+          f"(and {THREADED.format(args.threads)} against {LITERT_THREADED.format(args.threads)}, a second page), "
+          f"median of {report['runs']} alternating runs")
     print(table(report, args.threads))
     for r in report["results"]:
         top = sorted(r["kernels"].items(), key=lambda kv: -kv[1]["ms"])[:4]

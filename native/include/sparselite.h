@@ -63,7 +63,8 @@ typedef enum {
   SL_ISA_WASM_SIMD128 = 8,
   SL_ISA_AVX512 = 16, /* AVX-512F (with AVX2 and FMA) */
   SL_ISA_WASM_RELAXED_SIMD = 32, /* WebAssembly relaxed SIMD (with SIMD128): the relaxed build */
-  SL_ISA_NEON_FP16 = 64 /* ARMv8.2-A half-precision arithmetic (FEAT_FP16), with NEON */
+  SL_ISA_NEON_FP16 = 64, /* ARMv8.2-A half-precision arithmetic (FEAT_FP16), with NEON */
+  SL_ISA_NEON_INORDER = 128 /* NEON on in-order cores (Cortex-A53/A55 class): kernels scheduled for them */
 } sl_isa_t;
 
 /* The SL_ISA_* bits of this CPU (and build). */

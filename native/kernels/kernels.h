@@ -311,6 +311,18 @@ extern const bool sl_family_rows_select[SL_FAMILY_COUNT];
  * `rows` rows, or with any when rows == 0; NULL when there is none. */
 const sl_ukernel_t* sl_ukernel_select(uint32_t isa, sl_family_t family, uint32_t rows);
 
+/* CPU parts whose cores run SL_ISA_NEON_INORDER's kernels (MIDR_EL1's implementer and part). */
+bool sl_cpu_part_in_order(uint32_t implementer, uint32_t part);
+/* /proc/cpuinfo read line by line: in_order 1 while every "CPU part" seen is an in-order core, 0
+ * once one is not, -1 before any (x86's text, qemu-user's). Start from {UINT32_MAX, -1}. */
+typedef struct {
+  uint32_t implementer; /* the current core's "CPU implementer" */
+  int in_order;
+} sl_cpuinfo_t;
+void sl_cpuinfo_line(sl_cpuinfo_t* s, const char* line);
+/* The same over a whole text (tests). */
+int sl_cpuinfo_in_order(const char* text);
+
 /* Packing (kernels/pack.c): count, then fill caller-owned arrays. */
 void sl_spmm_pack_count(const sl_group_sparse_f32_t* w, uint32_t r, uint32_t* blocks, uint32_t* tail_rows,
                         size_t* nonzeros, size_t* values);

@@ -43,6 +43,14 @@ sl_status_t sl_expect_shape(sl_model_t* m, const sl_node_t* n, const sl_tensor_t
   return sl_node_fail(m, n, "%s (%s) has shape [%s], expected [%s]", what, t->name, got, want);
 }
 
+sl_status_t sl_expect_transform_matrices(sl_model_t* m, const sl_node_t* n, const sl_tensor_t* t, const char* what,
+                                         int32_t batch) {
+  sl_status_t st = sl_expect_f32(m, n, t, what, 3);
+  if (st != SL_OK) return st;
+  int32_t shape[3] = {batch, 4, 4};
+  return sl_expect_shape(m, n, t, what, 3, shape);
+}
+
 void sl_broadcast_strides(const sl_tensor_t* t, int32_t rank, size_t* stride) {
   size_t s = 1;
   for (int32_t d = rank - 1; d >= 0; d--) {

@@ -48,6 +48,7 @@ sl_status_t sl_implicit_conv_prepare(sl_model_t* m, sl_node_t* n, sl_implicit_co
   size_t icg = s->in_c / s->groups, ocg = s->out_c / s->groups;
   c->patch = icg * s->kernel_h * s->kernel_w; /* a weight row: below 2^31 */
   c->direct = c->patch <= SL_IMPLICIT_CONV_DIRECT_MAX_PATCH;
+  c->seamless = !c->direct && c->row_len == s->out_w;
   /* Whole flat rows per task (direct: output rows), about four gemm tiles' worth; where that
    * leaves fewer than four tasks a thread (a 14x14 map is two blocks), they split the output
    * channels too. */
@@ -66,7 +67,7 @@ sl_status_t sl_implicit_conv_prepare(sl_model_t* m, sl_node_t* n, sl_implicit_co
   if (!sl_gemm_pack_bytes(ocg, c->patch, c->gemm->rows, &panel_bytes) ||
       !sl_size_mul(panel_bytes, s->groups, &panels_bytes) || !sl_size_mul(c->patch, sizeof(uint32_t), &offset_bytes) ||
       !sl_size_mul(c->plane, s->in_c, &planes_bytes) || !sl_size_mul(planes_bytes, sizeof(float), &planes_bytes) ||
-      !sl_size_mul(c->direct ? 0 : ocg, c->block, &out_bytes) || !sl_size_mul(out_bytes, sizeof(float), &out_bytes))
+      !sl_size_mul(c->direct || c->seamless ? 0 : ocg, c->block, &out_bytes) || !sl_size_mul(out_bytes, sizeof(float), &out_bytes))
     return sl_node_fail(m, n, "the padded planes or packed weights of this convolution do not fit in memory");
   c->panels = sl_model_alloc(m, panels_bytes);
   c->x_offset = sl_model_alloc(m, offset_bytes);
@@ -181,7 +182,7 @@ static void direct_rows(const job_t* j, size_t g, size_t o0, size_t o1, size_t r
 }
 
 /* Task = (group, block of flat outputs, range of output channels): the gemm into the thread's
- * scratch, then its valid columns into y (direct: straight into y). */
+ * scratch, then its valid columns into y (direct and seamless: straight into y). */
 static void gemm_task(void* ctx, size_t task, size_t thread) {
   const job_t* j = ctx;
   const sl_implicit_conv_t* c = j->c;
@@ -195,6 +196,16 @@ static void gemm_task(void* ctx, size_t task, size_t thread) {
   if (r1 > ocg) r1 = ocg;
   if (c->direct) {
     direct_rows(j, g, f0, f1, r0, r1);
+    return;
+  }
+  if (c->seamless) {
+    size_t first = g * ocg + r0; /* output channel */
+    c->gemm->fn.gemm(n, r1 - r0, c->patch, j->planes + g * icg * c->plane + f0, 0, c->x_offset,
+                     c->panels + g * c->panel_size + r0 * (c->patch + 1), j->y + first * pixels + f0, pixels, &c->mm);
+    for (size_t o = first, at = first * pixels + f0; o < first + r1 - r0; o++, at += pixels) {
+      if (c->post.type != SL_ACT_NONE) c->vunary->fn.vunary(&c->post, j->y + at, j->y + at, n);
+      if (sl_epilogue_on(&c->epilogue)) sl_epilogue_apply(&c->epilogue, j->y, j->r, at, o, n);
+    }
     return;
   }
   float* out = sl_scratch_thread(j->m, j->n, thread);

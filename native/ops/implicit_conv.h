@@ -27,6 +27,8 @@ typedef struct {
   uint32_t* x_offset;  /* per tap: its offset in one group's planes */
   size_t row_len, phase_rows, phase_stride, plane; /* padded planes, per input channel */
   bool direct;         /* the gemm writes output rows in place (SL_IMPLICIT_CONV_DIRECT_MAX_PATCH) */
+  bool seamless;       /* rows have no junk columns (a kernel no wider than its stride, unpadded: 2x2 stride 2
+                          downsampling, patch embeddings), so flat outputs are y's pixels, written in place */
   size_t count, block; /* flat outputs (rows of row_len) and per task; direct: output rows */
   size_t row_chunks;   /* output channel ranges per block */
   sl_epilogue_t epilogue; /* its residual is sl_implicit_conv_run's r */

@@ -29,7 +29,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   if (p == NULL) return SL_ERROR_OUT_OF_MEMORY;
   sl_tensor_t *x = sl_in(m, n, 0), *y = sl_out(m, n, 0);
   sl_status_t st = sl_expect_f32(m, n, x, "landmarks", 3);
-  if (st == SL_OK) st = sl_expect_f32(m, n, y, "output", 3);
+  if (st == SL_OK) st = sl_expect_transform_matrices(m, n, y, "output", x->shape[0]);
   if (st == SL_OK) st = sl_expect_batch_only(m, n);
   if (st != SL_OK) return st;
   const sl_fb_table_t* o = &n->options;
@@ -44,8 +44,6 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   if (fb->error) return SL_OK; /* reported by the loader */
   if (x->shape[2] < 2)
     return sl_node_fail(m, n, "landmarks (%s) have %d values each: x and y are needed", x->name, x->shape[2]);
-  int32_t yshape[3] = {x->shape[0], 4, 4};
-  if ((st = sl_expect_shape(m, n, y, "output", 3, yshape)) != SL_OK) return st;
   p->landmarks = (size_t)x->shape[1];
   p->dims = (size_t)x->shape[2];
   p->batch = (size_t)x->shape[0];

@@ -166,16 +166,15 @@ static void repack_panels_f16(const float* panels, size_t rows, size_t cols, siz
   }
 }
 
-/* fp16: the chosen kernel's f16 twin where there is one. gemm_nc's twin has panels of its own
- * height: its weights are repacked. */
+/* fp16: the chosen kernel's f16 twin where there is one. gemm's and gemm_nc's twins have panels of
+ * their own height (f16 gemm 4 rows, the in-order f32 gemm 8): their weights are repacked. */
 static sl_status_t prepare_f16(sl_model_t* m, const sl_node_t* n, sl_linear_t* L) {
   if (!sl_op_fp16(m)) return SL_OK;
   const sl_ukernel_t* to = sl_op_kernel(m, SL_FAMILY_f16_from_f32, 0);
   const sl_ukernel_t* from = sl_op_kernel(m, SL_FAMILY_f16_to_f32, 0);
   const bool nc = L->spmm == NULL && L->gemm->family == SL_FAMILY_gemm_nc;
   const sl_ukernel_t* k = L->spmm != NULL ? sl_op_kernel(m, SL_FAMILY_f16_spmm, L->spmm->rows)
-                          : nc            ? sl_op_kernel(m, SL_FAMILY_f16_gemm_nc, 0)
-                                          : sl_op_kernel(m, SL_FAMILY_f16_gemm, L->gemm->rows);
+                                          : sl_op_kernel(m, nc ? SL_FAMILY_f16_gemm_nc : SL_FAMILY_f16_gemm, 0);
   const sl_ukernel_t* tail = L->spmm != NULL ? sl_op_kernel(m, SL_FAMILY_f16_spmm, 1) : k;
   if (to == NULL || from == NULL || k == NULL || tail == NULL) return SL_OK;
   const sl_spmm_packed_t* p = &L->packed;
@@ -184,8 +183,8 @@ static sl_status_t prepare_f16(sl_model_t* m, const sl_node_t* n, sl_linear_t* L
   if (!array_bytes(count, sizeof(sl_f16), &bytes)) return too_large(m, n, L);
   L->weights16 = sl_model_alloc(m, bytes);
   if (L->weights16 == NULL) return SL_ERROR_OUT_OF_MEMORY;
-  if (nc) repack_panels_f16(L->panels, L->rows, L->cols, L->gemm->rows, k->rows, L->weights16);
-  else sl_f16_from_f32_n(L->spmm != NULL ? p->values : L->panels, L->weights16, count);
+  if (L->spmm == NULL) repack_panels_f16(L->panels, L->rows, L->cols, L->gemm->rows, k->rows, L->weights16);
+  else sl_f16_from_f32_n(p->values, L->weights16, count);
   L->k16 = k;
   L->k16_tail = tail;
   L->to16 = to;

@@ -143,6 +143,9 @@ sl_status_t sl_expect_weights(sl_model_t* m, const sl_node_t* n, const sl_tensor
 /* Fails unless t's shape equals shape[0..rank). */
 sl_status_t sl_expect_shape(sl_model_t* m, const sl_node_t* n, const sl_tensor_t* t, const char* what,
                             int32_t rank, const int32_t* shape);
+/* Fails unless t is float32 [batch, 4, 4]: one of MediaPipe's 4x4 transform matrices per image. */
+sl_status_t sl_expect_transform_matrices(sl_model_t* m, const sl_node_t* n, const sl_tensor_t* t, const char* what,
+                                         int32_t batch);
 /* Element strides of t read as a tensor of `rank` dimensions under numpy broadcasting: 0 along
  * dimensions where t has size 1 (or none). */
 void sl_broadcast_strides(const sl_tensor_t* t, int32_t rank, size_t* stride);

@@ -17,12 +17,10 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   if (p == NULL) return SL_ERROR_OUT_OF_MEMORY;
   sl_tensor_t *x = sl_in(m, n, 0), *matrix = sl_in(m, n, 1), *y = sl_out(m, n, 0);
   sl_status_t st = sl_expect_f32(m, n, x, "input", 4);
-  if (st == SL_OK) st = sl_expect_f32(m, n, matrix, "matrix", 3);
+  if (st == SL_OK) st = sl_expect_transform_matrices(m, n, matrix, "matrix", x->shape[0]);
   if (st == SL_OK) st = sl_expect_f32(m, n, y, "output", 4);
   if (st == SL_OK) st = sl_expect_batch_only(m, n);
   if (st != SL_OK) return st;
-  int32_t mshape[3] = {x->shape[0], 4, 4};
-  if ((st = sl_expect_shape(m, n, matrix, "matrix", 3, mshape)) != SL_OK) return st;
   if (y->shape[0] != x->shape[0] || y->shape[1] != x->shape[1])
     return sl_node_fail(m, n, "output (%s) is [%d, %d, ...]: it keeps the input's batch and channels [%d, %d]",
                         y->name, y->shape[0], y->shape[1], x->shape[0], x->shape[1]);

@@ -11,18 +11,19 @@
 enum { TILE = 64, CHUNK = 16384 }; /* a task's tile side; elements per task of copied runs */
 
 /* Slices of `rows` x `cols` floats: out[c * out_ld + r] = in[r * in_ld + c], the slices at the
- * offsets the `outer` dimensions (last fastest) give. A task is a run of slices' TILE x TILE tiles. */
+ * offsets the `outer` dimensions (last fastest) give. A task is a run of slices' row_tile x TILE tiles. */
 typedef struct {
   const float* in;
   float* out;
   size_t rows, cols, in_ld, out_ld;
-  size_t row_tiles, col_tiles, slices, slices_per_task, tasks;
+  size_t row_tile, row_tiles, col_tiles, slices, slices_per_task, tasks;
   int32_t outer;
   size_t outer_shape[SL_MAX_RANK], outer_in[SL_MAX_RANK], outer_out[SL_MAX_RANK];
 } tiles_t;
 
 static void tiles_plan(tiles_t* t) {
-  t->row_tiles = (t->rows + TILE - 1) / TILE;
+  t->row_tile = t->cols < 4 ? TILE * TILE / 4 : TILE; /* narrow slices: tiles as long as a square's worth */
+  t->row_tiles = (t->rows + t->row_tile - 1) / t->row_tile;
   t->col_tiles = (t->cols + TILE - 1) / TILE;
   t->slices = 1;
   for (int32_t d = 0; d < t->outer; d++) t->slices *= t->outer_shape[d];
@@ -60,9 +61,25 @@ static inline void transpose_4x4(const float* in, size_t in_ld, float* out, size
   store4(out + 3 * out_ld, SHUFFLE(ab_hi, cd_hi, 2, 3, 6, 7));
 }
 
-/* One tile (rows, cols <= TILE): reads stream along input rows four at a time; the output lines
- * they write stay in L1 until the next four rows fill them. */
+/* C < 4 columns read as consecutive rows (an NHWC image's channels): the constant interleave is
+ * one the compiler vectorizes with shuffles, where the 4 x 4 tiles below would not apply. */
+static inline __attribute__((always_inline)) void deinterleave(const int C, const float* restrict in,
+                                                               float* restrict out, size_t out_ld, size_t rows) {
+  for (size_t r = 0; r < rows; r++)
+    for (int c = 0; c < C; c++) out[c * out_ld + r] = in[r * C + c];
+}
+
+/* One tile (rows <= row_tile, cols <= TILE): reads stream along input rows four at a time; the
+ * output lines they write stay in L1 until the next four rows fill them. */
 static void transpose_tile(const float* in, size_t in_ld, float* out, size_t out_ld, size_t rows, size_t cols) {
+  if (cols == 2 && in_ld == 2) {
+    deinterleave(2, in, out, out_ld, rows);
+    return;
+  }
+  if (cols == 3 && in_ld == 3) {
+    deinterleave(3, in, out, out_ld, rows);
+    return;
+  }
   size_t r = 0;
   for (; r + 4 <= rows; r += 4) {
     size_t c = 0;
@@ -78,8 +95,8 @@ static void tiles_task(void* ctx, size_t task, size_t thread) {
   (void)thread;
   const tiles_t* t = ctx;
   size_t tiles = t->row_tiles * t->col_tiles, tile = task % tiles;
-  size_t r0 = tile / t->col_tiles * TILE, c0 = tile % t->col_tiles * TILE;
-  size_t rows = t->rows - r0 < TILE ? t->rows - r0 : TILE, cols = t->cols - c0 < TILE ? t->cols - c0 : TILE;
+  size_t r0 = tile / t->col_tiles * t->row_tile, c0 = tile % t->col_tiles * TILE;
+  size_t rows = t->rows - r0 < t->row_tile ? t->rows - r0 : t->row_tile, cols = t->cols - c0 < TILE ? t->cols - c0 : TILE;
   size_t s0 = task / tiles * t->slices_per_task;
   size_t s1 = s0 + t->slices_per_task < t->slices ? s0 + t->slices_per_task : t->slices;
   for (size_t s = s0; s < s1; s++) {

@@ -147,6 +147,12 @@ static void test_registry_complete(void) {
     const bool f16 = strncmp(sl_family_names[f], "f16_", 4) == 0;
     for (uint32_t j = 0; j < count; j++) {
       char what[160];
+      /* In-order kernels replace some of NEON's; selection falls back to NEON for the others. */
+      if (isas[j] & SL_ISA_NEON_INORDER) {
+        if (has_kernel((sl_family_t)f, isas[j], 0) && !has_kernel((sl_family_t)f, isas[j] & ~SL_ISA_NEON_INORDER, 0))
+          fail(sl_family_names[f], "an in-order kernel without a NEON one to fall back to");
+        continue;
+      }
       /* fp16 ISAs have the f16 families and nothing else; fp32 falls back to their NEON twins */
       const bool wants = f16 == ((isas[j] & SL_ISA_NEON_FP16) != 0);
       if (!wants && has_kernel((sl_family_t)f, isas[j], 0)) {
@@ -173,6 +179,55 @@ static void test_registry_complete(void) {
     if (strncmp(sl_ukernels[i].name, prefix, strlen(prefix)) != 0) fail(sl_ukernels[i].name, "named for another family");
   }
   passed++;
+}
+
+/* /proc/cpuinfo's "CPU part" lines, and the gemm each CPU gets: the in-order kernel only where every
+ * core is an A53/A55-class one (a phone's big cores keep NEON's). */
+static void test_cpu_parts(void) {
+#define CORE(impl, part) "processor\t: 0\nBogoMIPS\t: 38.40\nFeatures\t: fp asimd evtstrm crc32 cpuid\n" \
+                         "CPU implementer\t: " impl "\nCPU architecture: 8\nCPU variant\t: 0x0\n"          \
+                         "CPU part\t: " part "\nCPU revision\t: 4\n\n"
+  static const struct {
+    const char* what;
+    const char* text;
+    int in_order;
+  } cases[] = {
+      {"Raspberry Pi 3 (4 x A53)",
+       CORE("0x41", "0xd03") CORE("0x41", "0xd03") CORE("0x41", "0xd03") CORE("0x41", "0xd03"), 1},
+      {"4 x A55", CORE("0x41", "0xd05") CORE("0x41", "0xd05") CORE("0x41", "0xd05") CORE("0x41", "0xD05"), 1},
+      {"A55 + A76 phone", CORE("0x41", "0xd05") CORE("0x41", "0xd05") CORE("0x41", "0xd0b") CORE("0x41", "0xd0b"), 0},
+      {"A76 first", CORE("0x41", "0xd0b") CORE("0x41", "0xd05"), 0},
+      {"Raspberry Pi 4 (A72)", CORE("0x41", "0xd08"), 0},
+      {"Kryo 385 (Silver + Gold)", CORE("0x51", "0x803") CORE("0x51", "0x803") CORE("0x51", "0x802"), 0},
+      {"Kryo Silver only", CORE("0x51", "0x805") CORE("0x51", "0x801"), 1},
+      {"an Arm part number from another implementer", CORE("0x51", "0xd05"), 0},
+      {"a part before any implementer", "CPU part\t: 0xd05\n", 0},
+      {"no trailing newline", "CPU implementer : 0x41\nCPU part : 0xd05", 1},
+      {"x86", "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R)\n\n", -1},
+      {"empty", "", -1},
+      {"no value", "CPU implementer\t: 0x41\nCPU part\t:\nCPU part\t: zzz\nCPU part 0xd05\nCPU part\t: 0x\n", -1},
+  };
+#undef CORE
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    const int got = sl_cpuinfo_in_order(cases[i].text);
+    if (got != cases[i].in_order) {
+      char what[160];
+      snprintf(what, sizeof(what), "%s: in_order %d, want %d", cases[i].what, got, cases[i].in_order);
+      fail("sl_cpuinfo_in_order", what);
+      continue;
+    }
+#if SL_ARCH_ARM64
+    const uint32_t isa = SL_ISA_NEON | (got == 1 ? SL_ISA_NEON_INORDER : 0u);
+    const sl_ukernel_t* gemm = sl_ukernel_select(isa, SL_FAMILY_gemm, 0);
+    const sl_ukernel_t* spmm = sl_ukernel_select(isa, SL_FAMILY_spmm, 4);
+    if (gemm == NULL || spmm == NULL || (strstr(gemm->name, "__neon_inorder") != NULL) != (got == 1) ||
+        spmm->isa != SL_ISA_NEON) {
+      fail(cases[i].what, "selected the wrong gemm or spmm for its cores");
+      continue;
+    }
+#endif
+    passed++;
+  }
 }
 
 /* --- matrix kernels ---------------------------------------------------------------------
@@ -912,8 +967,10 @@ static void test_f16_convert_kernels(const sl_ukernel_t* k) {
 }
 
 int main(void) {
-  uint32_t isa = sl_cpu_isa();
+  /* In-order kernels are plain NEON scheduled differently: they run wherever NEON does. */
+  uint32_t isa = sl_cpu_isa() | (sl_cpu_isa() & SL_ISA_NEON ? SL_ISA_NEON_INORDER : 0u);
   test_registry_complete();
+  test_cpu_parts();
   test_f16_convert();
   int skipped = 0;
   for (size_t i = 0; i < sl_ukernel_count; i++) {

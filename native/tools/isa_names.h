@@ -17,6 +17,7 @@ static const struct {
     {16u, "avx512"},
     {32u, "wasm_relaxed_simd"},
     {64u, "neon_fp16"},
+    {128u, "neon_inorder"},
 };
 
 #endif

@@ -34,6 +34,7 @@ ISA_BITS = {
     "avx512": 16,
     "wasm_relaxed_simd": 32,
     "neon_fp16": 64,
+    "neon_inorder": 128,
 }
 
 # structs on wasm32 (ILP32): size; per field offset, kind (u32 i32 u64 f64), count, C type

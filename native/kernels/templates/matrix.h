@@ -36,6 +36,9 @@ SL_V_INLINE sl_v sl_v_iota(void) {
   return sl_v_load(lanes);
 }
 #endif
+/* Optional for a kernel file: SL_V_GEMM_TILE(panel, cols, x, x_stride, y, y_stride, mm, accumulate), a
+ * hand-scheduled gemm tile of SL_V_GEMM_TILE_PIXELS x SL_V_GEMM_TILE_ROWS that sl_gemm runs for whole
+ * tiles of dense columns where every row is stored (isa/neon_inorder.c). */
 #ifndef SL_V_TAIL_BACK
 #define SL_V_TAIL_BACK 0
 #define sl_v_load_tail_back sl_v_load_tail
@@ -196,6 +199,14 @@ SL_V_INLINE void sl_spmm(const int R, const int NV, size_t pixels, size_t blocks
  * rows of one column are a whole plane apart). */
 #define SL_GEMM_L1_BYTES (32 * 1024)
 #define SL_GEMM_L2_BYTES (192 * 1024)
+#ifdef SL_V_GEMM_TILE
+#define SL_GEMM_WHOLE_TILE(nv, masked)                                                                        \
+  (dense && !(masked) && ROWS == SL_V_GEMM_TILE_ROWS && SL_V_WIDTH * (nv) == SL_V_GEMM_TILE_PIXELS &&         \
+   rows - r0 >= (size_t)ROWS)
+#else
+#define SL_GEMM_WHOLE_TILE(nv, masked) 0
+#define SL_V_GEMM_TILE(panel, cols, x, x_stride, y, y_stride, mm, accumulate) ((void)0)
+#endif
 SL_V_INLINE void sl_gemm(const int ROWS, const int NV, const int dense, size_t pixels, size_t rows, size_t k,
                          const sl_e* x, size_t x_stride, const uint32_t* x_offset, const sl_e* panels, sl_e* y,
                          size_t y_stride, const sl_minmax_t* mm) {
@@ -215,6 +226,11 @@ SL_V_INLINE void sl_gemm(const int ROWS, const int NV, const int dense, size_t p
       for (size_t r0 = 0; r0 < rows; r0 += ROWS, panel += ROWS * (k + 1)) {
 #define GEMM_TILE(nv, masked, tail, p)                                                                  \
   do {                                                                                                  \
+    if (SL_GEMM_WHOLE_TILE(nv, masked)) {                                                               \
+      SL_V_GEMM_TILE(panel, cols, xc + p0 + (p), x_stride, y + r0 * y_stride + p0 + (p), y_stride,      \
+                     last ? mm : &unclamped, !first);                                                   \
+      break;                                                                                            \
+    }                                                                                                   \
     sl_e* out[8];                                                                                      \
     for (int j = 0; j < ROWS; j++) out[j] = y + (r0 + j < rows ? r0 + j : r0) * y_stride + p0 + (p);   \
     sl_tile(ROWS, nv, dense, masked, tail, panel, cols, xc + p0 + (p), oc, x_stride, out, rows - r0,    \
