@@ -384,3 +384,94 @@ def test_minilm_distillation_smoke():
     with torch.no_grad():
         ref = hf.Encoder(student, pooling="mean", normalize=True)(batch["input_ids"], batch["attention_mask"])
     np.testing.assert_allclose(emb, ref.numpy(), atol=1e-5)
+
+
+# --- batch-norm aware one-shot pruning (the browser pages' MobileNetV2) ---
+
+def _conv_bn(channels=(8, 16, 8), seed=0):
+    torch.manual_seed(seed)
+    layers = []
+    for cin, cout in zip(channels, channels[1:]):
+        bn = nn.BatchNorm2d(cout)
+        with torch.no_grad():
+            bn.weight.uniform_(0.2, 3.0)
+            bn.bias.normal_()
+            bn.running_mean.normal_()
+            bn.running_var.uniform_(0.05, 2.0)
+        layers += [nn.Conv2d(cin, cout, 1, bias=False), bn, nn.ReLU()]
+    return nn.Sequential(*layers).eval()
+
+
+def test_fold_batchnorm_keeps_the_groups_the_norm_amplifies():
+    """Rows 0-3 have small weights but a norm that multiplies them by 100: judged as the norm scales
+    them, their group survives and the folded output changes less than with raw magnitudes."""
+    model = _conv_bn((8, 8))
+    conv, bn = model[0], model[1]
+    with torch.no_grad():
+        conv.weight[:4] *= 0.05
+        conv.weight[4:] *= 2.0
+        bn.weight[:4] = 100.0 * torch.sqrt(bn.running_var[:4] + bn.eps)
+        bn.weight[4:] = torch.sqrt(bn.running_var[4:] + bn.eps)
+    x = torch.randn(16, 8, 5, 5)
+    with torch.no_grad():
+        reference = model(x)
+    errors = {}
+    for fold in (True, False):
+        pruned = copy.deepcopy(model)
+        prune.magnitude_oneshot(pruned, 0.5, 4, fold_batchnorm=fold)
+        kept_rows = (pruned[0].weight.reshape(8, 8) != 0).all(1).tolist()
+        assert kept_rows == [fold] * 4 + [not fold] * 4   # the amplified group, or the one raw weights favour
+        with torch.no_grad():
+            errors[fold] = float((pruned(x) - reference).square().mean())
+    assert errors[True] < 0.5 * errors[False], errors
+
+
+def test_match_batchnorm_gives_each_norm_the_dense_output_statistics():
+    """After pruning, each norm's output on the calibration batches has the dense model's per-channel mean
+    and variance (norm by norm: later ones see the corrected earlier ones) wherever its input still varies
+    (a channel whose weights are all pruned is constant); a model equal to the reference keeps its statistics."""
+    dense = _conv_bn()
+    batches = [torch.randn(8, 8, 6, 6) * 2 + 0.5 for _ in range(3)]
+    same = copy.deepcopy(dense)
+    prune.match_batchnorm(same, dense, batches)
+    for a, b in zip(same.modules(), dense.modules()):
+        if isinstance(a, nn.BatchNorm2d):
+            assert torch.allclose(a.running_mean, b.running_mean, atol=1e-5)
+            assert torch.allclose(a.running_var, b.running_var, rtol=1e-4, atol=1e-5)
+    pruned = copy.deepcopy(dense)
+    prune.magnitude_oneshot(pruned, 0.3, 4)
+    prune.match_batchnorm(pruned, dense, batches)
+    x = torch.cat(batches)
+
+    def norm_outputs(model):
+        outs = []
+        hooks = [m.register_forward_hook(lambda m, a, y: outs.append((a[0].var((0, 2, 3)), y))) for m in model.modules()
+                 if isinstance(m, nn.BatchNorm2d)]
+        with torch.no_grad():
+            model(x)
+        for h in hooks:
+            h.remove()
+        return outs
+
+    for (varies, got), (_, want) in zip(norm_outputs(pruned), norm_outputs(dense)):
+        live = varies > 1e-6
+        assert int(live.sum()) >= len(live) // 2
+        assert torch.allclose(got.mean((0, 2, 3))[live], want.mean((0, 2, 3))[live], atol=1e-3)
+        assert torch.allclose(got.var((0, 2, 3))[live], want.var((0, 2, 3))[live], rtol=1e-3, atol=1e-3)
+    assert not torch.allclose(norm_outputs(pruned)[-1][1], norm_outputs(dense)[-1][1], atol=1e-2)   # values differ
+
+
+def test_layer_sensitivity_is_each_layers_own_pruning_cost():
+    model = nn.Sequential(_conv_bn(), nn.Flatten(), nn.Linear(8 * 4 * 4, 10)).eval()
+    batches = [torch.randn(4, 8, 4, 4) for _ in range(2)]
+    weights = copy.deepcopy(model.state_dict())
+    cost = prune.layer_sensitivity(model, batches, 0.3)
+    assert list(cost) == [l.name for l in prune.select_layers(model, 0.3)]
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in weights.items())   # left as it was
+    x = torch.cat(batches)
+    for name, kl in cost.items():
+        pruned = copy.deepcopy(model)
+        prune.magnitude_oneshot(pruned, {name: 0.3}, 4)
+        with torch.no_grad():
+            p, q = F.log_softmax(model(x), -1), F.log_softmax(pruned(x), -1)
+        assert kl == pytest.approx(float((p.exp() * (p - q)).sum(-1).mean()), rel=1e-5) and kl > 0

@@ -110,6 +110,19 @@ export function showModel(model, names) {
   return top;
 }
 
+// What the sparse model is (site.py's sparse.json): its recipe and the agreement site.py measured.
+export async function describeSparse() {
+  const about = await (await fetch("sparse.json")).json();
+  const r = about.recipe;
+  $("#sparse h3").textContent =
+    `${about.pruned_layers} of ${about.prunable_layers} 1x1 conv / classifier layers at ${Math.round(r.density * 100)}% density in ` +
+    `${r.group}x1 groups (${Math.round((1 - about.density) * 100)}% of those weights zero): the layers that tolerate ` +
+    `one-shot pruning, calibrated (SparseGPT-style) on other photos, batch norms matched to dense. On the ` +
+    `${about.confident.length} scikit-image photos dense is sure of, the same top-1 on ${about.same_top1.length}, ` +
+    `${about.top5_shared} of 5 top classes shared. Sparser one-shot loses the cat; that needs fine-tuning.`;
+  return about;
+}
+
 export function showAgreement(dense, sparse) {
   const shared = dense.filter((d) => sparse.some((s) => s.index === d.index)).length;
   const same = dense[0].index === sparse[0].index;

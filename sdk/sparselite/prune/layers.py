@@ -26,10 +26,38 @@ class Layer:
     kind: str
     density: float                        # the final target
     perm: Optional[torch.Tensor] = None   # rows grouped in this order (physical row -> output channel)
+    scale: Optional[torch.Tensor] = None  # per output channel: how much the batch norm after it amplifies it
 
     def matrix(self):
         """The weight as [OC, K] (a view)."""
         return self.module.weight.reshape(self.module.weight.shape[0], -1)
+
+
+def batchnorm_scales(model, layers):
+    """Sets each 1x1 conv layer's `scale` to |gamma| / sqrt(running_var + eps) of the batch norm that
+    directly follows it (the next module in module order, over as many channels): what a weight of that
+    output channel is worth once the norm is folded in. Rows of one r x 1 group feed different norms,
+    so comparing raw weights across them misjudges which group matters."""
+    modules = list(model.named_modules())
+    position = {name: i for i, (name, _) in enumerate(modules)}
+    for layer in layers:
+        if layer.kind != "pointwise":
+            continue
+        for _, m in modules[position[layer.name] + 1:]:
+            if layer_kind(m) or isinstance(m, torch.nn.Conv2d):
+                break
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.num_features == layer.module.out_channels:
+                if m.running_var is not None:
+                    gamma = m.weight.detach() if m.weight is not None else torch.ones_like(m.running_var)
+                    layer.scale = (gamma.abs() / torch.sqrt(m.running_var + m.eps)).float()
+                break
+    return layers
+
+
+def scaled(layer):
+    """The layer's [OC, K] weights as pruning should judge them: rows times `scale` (a copy), or the view."""
+    w = layer.matrix()
+    return w if layer.scale is None else w.detach() * layer.scale.to(w.device, w.dtype)[:, None]
 
 
 def check_group(group):

@@ -3,26 +3,30 @@ calibration inputs (SparseGPT's OBS updates, with r x 1 group masks)."""
 import torch
 
 from .gradual import report
-from .layers import check_group, group_mask, group_scores, keep_top, kept_energy, select_layers
+from .layers import (batchnorm_scales, check_group, group_mask, group_scores, keep_top, kept_energy, scaled,
+                     select_layers)
 from .permute import choose_permutation
 from .progress import Progress
 
 
-def magnitude_oneshot(model, density, group=4, *, exclude=(), permute=False):
+def magnitude_oneshot(model, density, group=4, *, exclude=(), permute=False, fold_batchnorm=True):
     """Zeroes, in place, all but the `density` fraction of r x 1 groups with the largest L2 norm in
     each selected layer (density/exclude as in GradualPruner). Quick, but at useful densities it
-    needs fine-tuning afterwards. Returns the PruneReport."""
+    needs fine-tuning afterwards. fold_batchnorm: judge a 1x1 conv's weights as the batch norm after
+    it scales them (batchnorm_scales). Returns the PruneReport."""
     check_group(group)
     layers = select_layers(model, density, exclude)
+    if fold_batchnorm:
+        batchnorm_scales(model, layers)
     kept = {}
     with torch.no_grad():
         for layer in layers:
-            w = layer.matrix()
+            w = scaled(layer)
             if permute and group > 1:
                 layer.perm = choose_permutation(w, layer.density, group).to(w.device)
                 kept[layer.name] = (kept_energy(w, layer.density, group, layer.perm),
                                     kept_energy(w, layer.density, group))
-            layer.module.weight.mul_(group_mask(w, layer.density, group, layer.perm)
+            layer.module.weight.mul_(group_mask(w, layer.density, group, layer.perm).to(w.dtype)
                                      .reshape(layer.module.weight.shape))
     return report(layers, group, kept)
 
@@ -46,6 +50,74 @@ def recalibrate_batchnorm(model, batches):
         for m, momentum in zip(norms, momenta):
             m.momentum = momentum
         model.eval()
+
+
+def match_batchnorm(model, reference, batches):
+    """After pruning: moves each batch norm's running statistics so that its input's distribution on
+    `batches` in the pruned `model` maps onto the one in the dense `reference` (same architecture),
+    norm by norm in forward order. Unlike recalibrate_batchnorm it keeps the statistics the model was
+    trained with, and corrects only the shift and scale pruning caused: a few unrepresentative
+    calibration photos then cannot replace ImageNet's statistics with their own. `batches`: input tensors,
+    concatenated for one forward pass."""
+    x = _to(torch.cat(list(batches)), next(model.parameters()).device)
+    kinds = torch.nn.modules.batchnorm._BatchNorm
+
+    def statistics(a):   # per channel (dim 1)
+        dims = [d for d in range(a.dim()) if d != 1]
+        return a.mean(dims), a.var(dims)
+
+    wanted = {}
+    hooks = [m.register_forward_pre_hook(lambda m, args, n=n: wanted.__setitem__(n, statistics(args[0])))
+             for n, m in reference.named_modules() if isinstance(m, kinds)]
+    reference.eval()
+    try:
+        with torch.no_grad():
+            reference(x)
+    finally:
+        for h in hooks:
+            h.remove()
+
+    def correct(name):
+        def hook(m, args):
+            mean, var = statistics(args[0])
+            ref_mean, ref_var = wanted[name]
+            scale = ((var + m.eps) / (ref_var + m.eps)).sqrt()
+            m.running_mean.copy_(mean - (ref_mean - m.running_mean) * scale)
+            m.running_var.copy_((m.running_var + m.eps) * scale.square() - m.eps).clamp_(min=0)
+        return hook
+
+    # pre-hooks correct each norm before it runs, so later norms see the corrected earlier ones
+    hooks = [m.register_forward_pre_hook(correct(n)) for n, m in model.named_modules()
+             if isinstance(m, kinds) and n in wanted]
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+
+
+def layer_sensitivity(model, batches, density, group=4, *, exclude=()):
+    """{layer name: KL divergence of the model's softmax output on `batches`} with only that layer
+    magnitude-pruned to `density` (the model is left as it was): which layers tolerate one-shot
+    pruning. `batches`: input tensors; one forward pass of them per layer."""
+    x = _to(torch.cat(list(batches)), next(model.parameters()).device)
+    model.eval()
+    with torch.no_grad():
+        reference = torch.log_softmax(model(x), -1)
+    result = {}
+    for layer in select_layers(model, density, exclude):
+        weight = layer.module.weight.detach().clone()
+        try:
+            magnitude_oneshot(model, {layer.name: density}, group)
+            with torch.no_grad():
+                logp = torch.log_softmax(model(x), -1)
+            result[layer.name] = float((reference.exp() * (reference - logp)).sum(-1).mean())
+        finally:
+            with torch.no_grad():
+                layer.module.weight.copy_(weight)
+    return result
 
 
 class _Stop(Exception):
@@ -107,20 +179,23 @@ def _stages(model, layers, batch):
 
 
 def calibrated_oneshot(model, batches, density, group=4, *, exclude=(), permute=False, damp=0.01,
-                       block=128, progress=True):
+                       block=128, fold_batchnorm=True, progress=True):
     """Prunes in place, layer by layer in the order the forward pass reaches them, solving for the
     kept weights so that each layer's output on the calibration inputs changes least (SparseGPT:
     r x 1 group masks chosen by OBS saliency per block of `block` input columns, the remaining
     weights updated through the inverse Hessian of the layer input). Each layer sees the inputs
     that the already-pruned layers before it produce. `batches`: a list of model inputs (tensor,
     tuple, or dict of keyword arguments), a few hundred samples in all. damp: Hessian dampening,
-    a fraction of its mean diagonal. Returns the PruneReport; the bar shows each layer's relative
+    a fraction of its mean diagonal. fold_batchnorm: weigh each output channel's error by the batch
+    norm after it (batchnorm_scales). Returns the PruneReport; the bar shows each layer's relative
     output error (loss)."""
     check_group(group)
     batches = list(batches)
     if not batches:
         raise ValueError("calibrated_oneshot needs calibration batches")
     layers = select_layers(model, density, exclude)
+    if fold_batchnorm:
+        batchnorm_scales(model, layers)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -131,7 +206,7 @@ def calibrated_oneshot(model, batches, density, group=4, *, exclude=(), permute=
         for stage in stages:
             hessians = _hessians(model, stage, batches, device)
             for layer in stage:
-                w = layer.matrix()
+                w = scaled(layer)
                 if permute and group > 1:
                     layer.perm = choose_permutation(w, layer.density, group).to(w.device)
                     kept[layer.name] = (kept_energy(w, layer.density, group, layer.perm),
@@ -186,9 +261,13 @@ def _sparsegpt(layer, hessian, group, damp, block):
     oc, k = w2d.shape
     perm = layer.perm if layer.perm is not None else torch.arange(oc, device=w2d.device)
     pad = -oc % group
+    # rows weighed by the batch norm after them: rows are solved independently, only the group
+    # choice compares them, so scaling in and out again changes the mask and nothing else
+    row_scale = (torch.ones(oc, device=w2d.device, dtype=torch.float64) if layer.scale is None
+                 else layer.scale.to(w2d.device, torch.float64).clamp_min(1e-12))
     # float64 throughout: the inverse Hessian of a wide layer is ill-conditioned (and float32
     # matmuls may run as TF32 on GPUs)
-    W = torch.nn.functional.pad(w2d.double()[perm], (0, 0, 0, pad))     # physical rows, padded
+    W = torch.nn.functional.pad((w2d.double() * row_scale[:, None])[perm], (0, 0, 0, pad))   # physical rows, padded
     original = W.clone()
     H = hessian.clone().to(W.device, torch.float64)
     dead = torch.diagonal(H) == 0
@@ -212,7 +291,7 @@ def _sparsegpt(layer, hessian, group, damp, block):
         W[:, i1:i2] = Q1
         W[:, i2:] -= Err1 @ Hinv[i1:i2, i2:]
     result = torch.empty_like(w2d)
-    result[perm] = W[:oc].to(w2d.dtype)
+    result[perm] = (W[:oc] / row_scale[perm, None]).to(w2d.dtype)
     layer.module.weight.copy_(result.reshape(layer.module.weight.shape))
     delta = (W - original)[:oc]
     h = hessian.to(W.device, torch.float64)
