@@ -90,13 +90,13 @@ def prune_for_pages(recipe=RECIPE):
 
     demo, dense, model = classify_demo(), zoo.mobilenet_v2(), zoo.mobilenet_v2()
     sensitivity = prune.layer_sensitivity(model, demo.calibration_batches(recipe["sensitivity_crops"], seed=1),
-                                          recipe["density"], recipe["group"])
+                                          recipe["density"], recipe["group"], fold_batchnorm=True)
     chosen = {name: recipe["density"] for name, kl in sensitivity.items() if kl <= recipe["max_kl"]}
     batches = demo.calibration_batches(recipe["calibration_crops"])
     convs = {name: d for name, d in chosen.items() if name != "classifier.1"}
-    prune.calibrated_oneshot(model, batches, convs, recipe["group"], progress=False)
+    prune.calibrated_oneshot(model, batches, convs, recipe["group"], fold_batchnorm=True, progress=False)
     if "classifier.1" in chosen:
-        prune.magnitude_oneshot(model, {"classifier.1": recipe["density"]}, recipe["group"])
+        prune.magnitude_oneshot(model, {"classifier.1": recipe["density"]}, recipe["group"], fold_batchnorm=True)
     prune.match_batchnorm(model, dense, batches)
     return model, chosen
 

@@ -68,10 +68,7 @@ def pruned_mobilenet_v2(density, method="calibrated", calibration=64):
     model = zoo.mobilenet_v2()
     if density < 1.0 and method == "calibrated":
         batches = calibration_batches(calibration)
-        # At 80% the cat's three classes end within a few points of each other (Egyptian 34%, tabby 32%,
-        # tiger 29%): raw-weight group scores keep dense's top-1 here, batch-norm aware ones make it tabby.
-        # samples/browser/README.md measures both over more photos.
-        prune.calibrated_oneshot(model, batches, density, group=4, fold_batchnorm=False)
+        prune.calibrated_oneshot(model, batches, density, group=4)
         prune.recalibrate_batchnorm(model, batches)
     elif density < 1.0:
         prune.magnitude_oneshot(model, density, group=4)

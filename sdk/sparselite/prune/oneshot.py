@@ -9,7 +9,7 @@ from .permute import choose_permutation
 from .progress import Progress
 
 
-def magnitude_oneshot(model, density, group=4, *, exclude=(), permute=False, fold_batchnorm=True):
+def magnitude_oneshot(model, density, group=4, *, exclude=(), permute=False, fold_batchnorm=False):
     """Zeroes, in place, all but the `density` fraction of r x 1 groups with the largest L2 norm in
     each selected layer (density/exclude as in GradualPruner). Quick, but at useful densities it
     needs fine-tuning afterwards. fold_batchnorm: judge a 1x1 conv's weights as the batch norm after
@@ -98,10 +98,11 @@ def match_batchnorm(model, reference, batches):
             h.remove()
 
 
-def layer_sensitivity(model, batches, density, group=4, *, exclude=()):
+def layer_sensitivity(model, batches, density, group=4, *, exclude=(), fold_batchnorm=False):
     """{layer name: KL divergence of the model's softmax output on `batches`} with only that layer
-    magnitude-pruned to `density` (the model is left as it was): which layers tolerate one-shot
-    pruning. `batches`: input tensors; one forward pass of them per layer."""
+    magnitude-pruned to `density` (the model is left as it was, fold_batchnorm as in
+    magnitude_oneshot): which layers tolerate one-shot pruning. `batches`: input tensors; one forward
+    pass of them per layer."""
     x = _to(torch.cat(list(batches)), next(model.parameters()).device)
     model.eval()
     with torch.no_grad():
@@ -110,7 +111,7 @@ def layer_sensitivity(model, batches, density, group=4, *, exclude=()):
     for layer in select_layers(model, density, exclude):
         weight = layer.module.weight.detach().clone()
         try:
-            magnitude_oneshot(model, {layer.name: density}, group)
+            magnitude_oneshot(model, {layer.name: density}, group, fold_batchnorm=fold_batchnorm)
             with torch.no_grad():
                 logp = torch.log_softmax(model(x), -1)
             result[layer.name] = float((reference.exp() * (reference - logp)).sum(-1).mean())
@@ -179,7 +180,7 @@ def _stages(model, layers, batch):
 
 
 def calibrated_oneshot(model, batches, density, group=4, *, exclude=(), permute=False, damp=0.01,
-                       block=128, fold_batchnorm=True, progress=True):
+                       block=128, fold_batchnorm=False, progress=True):
     """Prunes in place, layer by layer in the order the forward pass reaches them, solving for the
     kept weights so that each layer's output on the calibration inputs changes least (SparseGPT:
     r x 1 group masks chosen by OBS saliency per block of `block` input columns, the remaining
