@@ -67,15 +67,12 @@ def match_batchnorm(model, reference, batches):
         return a.mean(dims), a.var(dims)
 
     wanted = {}
-    hooks = [m.register_forward_pre_hook(lambda m, args, n=n: wanted.__setitem__(n, statistics(args[0])))
-             for n, m in reference.named_modules() if isinstance(m, kinds)]
-    reference.eval()
-    try:
-        with torch.no_grad():
-            reference(x)
-    finally:
-        for h in hooks:
-            h.remove()
+
+    def record(name):
+        return lambda m, args: wanted.__setitem__(name, statistics(args[0]))
+
+    _run_hooked(reference, x, [m.register_forward_pre_hook(record(n)) for n, m in reference.named_modules()
+                               if isinstance(m, kinds)])
 
     def correct(name):
         def hook(m, args):
@@ -87,8 +84,12 @@ def match_batchnorm(model, reference, batches):
         return hook
 
     # pre-hooks correct each norm before it runs, so later norms see the corrected earlier ones
-    hooks = [m.register_forward_pre_hook(correct(n)) for n, m in model.named_modules()
-             if isinstance(m, kinds) and n in wanted]
+    _run_hooked(model, x, [m.register_forward_pre_hook(correct(n)) for n, m in model.named_modules()
+                           if isinstance(m, kinds) and n in wanted])
+
+
+def _run_hooked(model, x, hooks):
+    """One forward pass of x in eval mode without gradients, then the hooks removed."""
     model.eval()
     try:
         with torch.no_grad():
