@@ -164,20 +164,18 @@ static void fill_task(void* ctx, size_t ic, size_t thread) {
                         c->phase_stride);
 }
 
-/* Output rows [o0, o1) of output channels [r0, r1) of group g, each row one gemm into y. */
-static void direct_rows(const job_t* j, size_t g, size_t o0, size_t o1, size_t r0, size_t r1) {
+/* n outputs of output channels [r0, r1) of group g, straight into y: the gemm over the flat
+ * outputs from `flat` into y's pixels from `at`, then the activation and epilogue on them. */
+static void gemm_in_place(const job_t* j, size_t g, size_t flat, size_t at, size_t n, size_t r0, size_t r1) {
   const sl_implicit_conv_t* c = j->c;
   const sl_conv2d_shape_t* s = &c->s;
   size_t icg = s->in_c / s->groups, ocg = s->out_c / s->groups, pixels = (size_t)s->out_h * s->out_w;
   size_t first = g * ocg + r0; /* output channel */
-  for (size_t oy = o0; oy < o1; oy++) {
-    c->gemm->fn.gemm(s->out_w, r1 - r0, c->patch, j->planes + g * icg * c->plane + oy * c->row_len, 0, c->x_offset,
-                     c->panels + g * c->panel_size + r0 * (c->patch + 1), j->y + first * pixels + oy * s->out_w, pixels,
-                     &c->mm);
-    for (size_t o = first, at = first * pixels + oy * s->out_w; o < first + r1 - r0; o++, at += pixels) {
-      if (c->post.type != SL_ACT_NONE) c->vunary->fn.vunary(&c->post, j->y + at, j->y + at, s->out_w);
-      if (sl_epilogue_on(&c->epilogue)) sl_epilogue_apply(&c->epilogue, j->y, j->r, at, o, s->out_w);
-    }
+  c->gemm->fn.gemm(n, r1 - r0, c->patch, j->planes + g * icg * c->plane + flat, 0, c->x_offset,
+                   c->panels + g * c->panel_size + r0 * (c->patch + 1), j->y + first * pixels + at, pixels, &c->mm);
+  for (size_t o = first, y = first * pixels + at; o < first + r1 - r0; o++, y += pixels) {
+    if (c->post.type != SL_ACT_NONE) c->vunary->fn.vunary(&c->post, j->y + y, j->y + y, n);
+    if (sl_epilogue_on(&c->epilogue)) sl_epilogue_apply(&c->epilogue, j->y, j->r, y, o, n);
   }
 }
 
@@ -194,18 +192,12 @@ static void gemm_task(void* ctx, size_t task, size_t thread) {
   size_t rows = c->gemm->rows, panels = ceil_div(ocg, rows);
   size_t r0 = chunk * panels / c->row_chunks * rows, r1 = (chunk + 1) * panels / c->row_chunks * rows;
   if (r1 > ocg) r1 = ocg;
-  if (c->direct) {
-    direct_rows(j, g, f0, f1, r0, r1);
+  if (c->direct) { /* blocks of output rows, each row one gemm */
+    for (size_t oy = f0; oy < f1; oy++) gemm_in_place(j, g, oy * c->row_len, oy * s->out_w, s->out_w, r0, r1);
     return;
   }
-  if (c->seamless) {
-    size_t first = g * ocg + r0; /* output channel */
-    c->gemm->fn.gemm(n, r1 - r0, c->patch, j->planes + g * icg * c->plane + f0, 0, c->x_offset,
-                     c->panels + g * c->panel_size + r0 * (c->patch + 1), j->y + first * pixels + f0, pixels, &c->mm);
-    for (size_t o = first, at = first * pixels + f0; o < first + r1 - r0; o++, at += pixels) {
-      if (c->post.type != SL_ACT_NONE) c->vunary->fn.vunary(&c->post, j->y + at, j->y + at, n);
-      if (sl_epilogue_on(&c->epilogue)) sl_epilogue_apply(&c->epilogue, j->y, j->r, at, o, n);
-    }
+  if (c->seamless) { /* flat outputs are y's pixels */
+    gemm_in_place(j, g, f0, f0, n, r0, r1);
     return;
   }
   float* out = sl_scratch_thread(j->m, j->n, thread);

@@ -132,29 +132,39 @@ sl_status_t sl_fuse_blocks(sl_model_t* m, sl_fb_t* fb) {
  * stays in halves, in its float slot: the producer skips widening it and the readers narrowing it,
  * which halves that tensor's traffic (MobileNetV2: expand -> depthwise -> project). Round trips
  * through floats are exact, so the results are those of the layers converting at their edges. */
-void sl_plan_halves(sl_model_t* m) {
+sl_status_t sl_plan_halves(sl_model_t* m) {
+  /* Per tensor: whether it may chain (its writer and every reader so far can), then how many read it. */
+  int32_t* state = sl_model_alloc(m, 2 * ((size_t)m->num_tensors + 1) * sizeof(int32_t));
+  if (state == NULL) return SL_ERROR_OUT_OF_MEMORY;
+  int32_t *chains = state, *readers = state + m->num_tensors + 1;
   for (int32_t t = 0; t < m->num_tensors; t++) {
     int32_t producer = m->tensors[t].producer;
-    if (producer < 0 || m->tensors[t].is_const || m->nodes[producer].type != SL_OP_CONV2D ||
-        m->nodes[producer].outputs[0] != t || !sl_conv2d_halves_ok(&m->nodes[producer], true))
-      continue;
-    bool ok = true;
-    int32_t readers = 0;
-    for (int32_t i = 0; i < m->num_outputs; i++) ok = ok && m->outputs[i] != t;
-    for (int32_t i = 0; i < m->num_nodes && ok; i++)
-      for (int32_t k = 0; k < m->nodes[i].num_inputs; k++)
-        if (m->nodes[i].inputs[k] == t) {
-          readers++;
-          ok = ok && k == 0 && m->nodes[i].type == SL_OP_CONV2D && sl_conv2d_halves_ok(&m->nodes[i], false);
-        }
-    if (!ok || readers == 0) continue;
-    uint64_t saved = m->tensors[t].num_bytes / 2; /* for profiles: what each side no longer moves */
-    sl_conv2d_use_halves(&m->nodes[producer], true);
-    m->nodes[producer].activation_bytes -= saved;
-    for (int32_t i = 0; i < m->num_nodes; i++)
-      if (m->nodes[i].num_inputs > 0 && m->nodes[i].inputs[0] == t) {
-        sl_conv2d_use_halves(&m->nodes[i], false);
-        m->nodes[i].activation_bytes -= saved;
-      }
+    chains[t] = producer >= 0 && !m->tensors[t].is_const && m->nodes[producer].type == SL_OP_CONV2D &&
+                m->nodes[producer].outputs[0] == t && sl_conv2d_halves_ok(&m->nodes[producer], true);
   }
+  for (int32_t i = 0; i < m->num_outputs; i++) chains[m->outputs[i]] = 0;
+  for (int32_t i = 0; i < m->num_nodes; i++) {
+    const sl_node_t* n = &m->nodes[i];
+    for (int32_t k = 0; k < n->num_inputs; k++) {
+      int32_t t = n->inputs[k];
+      if (t < 0) continue;
+      readers[t]++;
+      if (k != 0 || n->type != SL_OP_CONV2D || !sl_conv2d_halves_ok(n, false)) chains[t] = 0;
+    }
+  }
+  for (int32_t t = 0; t < m->num_tensors; t++) {
+    if (!chains[t] || readers[t] == 0) continue;
+    sl_node_t* producer = &m->nodes[m->tensors[t].producer];
+    sl_conv2d_use_halves(producer, true);
+    producer->activation_bytes -= m->tensors[t].num_bytes / 2; /* for profiles: what it no longer moves */
+  }
+  for (int32_t i = 0; i < m->num_nodes; i++) {
+    sl_node_t* n = &m->nodes[i];
+    int32_t t = n->num_inputs > 0 ? n->inputs[0] : -1;
+    if (t < 0 || !chains[t] || readers[t] == 0) continue;
+    sl_conv2d_use_halves(n, false);
+    n->activation_bytes -= m->tensors[t].num_bytes / 2;
+  }
+  sl_model_release(m, state);
+  return SL_OK;
 }

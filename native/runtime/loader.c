@@ -641,7 +641,7 @@ sl_status_t sl_load_graph(sl_model_t* m) {
   if ((st = check_buffer_layout(&L)) != SL_OK) return st;
   /* Fused blocks run in fp32: fp16 keeps the layers apart, each in fp16. */
   if (m->fuse != 0 && !sl_op_fp16(m) && (st = sl_fuse_blocks(m, &L.fb)) != SL_OK) return st;
-  if (sl_op_fp16(m)) sl_plan_halves(m);
+  if (sl_op_fp16(m) && (st = sl_plan_halves(m)) != SL_OK) return st;
   m->fb = L.fb;
   return SL_OK;
 }

@@ -62,7 +62,7 @@ sl_status_t sl_load_graph(sl_model_t* m);
  * (fuse.c); the tensors only a block sees get no arena slot. */
 sl_status_t sl_fuse_blocks(sl_model_t* m, sl_fb_t* fb);
 /* With fp16 on: tensors passed between fp16 convolutions stay in halves (runtime/fuse.c). */
-void sl_plan_halves(sl_model_t* m);
+sl_status_t sl_plan_halves(sl_model_t* m);
 /* Places every activation in one arena and allocates it and the scratch (planner.c). */
 sl_status_t sl_plan_arena(sl_model_t* m);
 /* Whether `bytes` more fit under the memory limit (SIZE_MAX, an overflowed size, never does); if
