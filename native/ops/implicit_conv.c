@@ -52,13 +52,17 @@ sl_status_t sl_implicit_conv_prepare(sl_model_t* m, sl_node_t* n, sl_implicit_co
   /* Whole flat rows per task (direct: output rows), about four gemm tiles' worth; where that
    * leaves fewer than four tasks a thread (a 14x14 map is two blocks), they split the output
    * channels too. */
-  size_t tile = 4 * (size_t)c->gemm->pixels;
+  size_t tile = 4 * (size_t)c->gemm->pixels, row = c->direct ? s->out_w : c->row_len;
+  /* Rows per block: a last block of a few rows would stream every weight again for little work
+   * (ResNet-50's 28x28 -> 14x14 layer: 13 rows and 1), so the rows spread over whole blocks. */
+  size_t rows = ceil_div(tile, row), blocks = s->out_h / rows > 1 ? s->out_h / rows : 1;
+  rows = ceil_div(s->out_h, blocks);
   if (c->direct) {
     c->count = s->out_h;
-    c->block = ceil_div(tile, s->out_w);
+    c->block = rows;
   } else {
     c->count = (size_t)(s->out_h - 1) * c->row_len + s->out_w;
-    c->block = ceil_div(tile, c->row_len) * c->row_len;
+    c->block = rows * c->row_len;
   }
   size_t tasks = s->groups * ceil_div(c->count, c->block), want = 4 * sl_op_threads(m);
   size_t panels = ceil_div(ocg, c->gemm->rows);
