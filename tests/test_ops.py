@@ -30,6 +30,7 @@ CONV_CASES = [
     (1, 6, 40, 37, 9, (3, 3), (1, 1), (2, 2), (2, 1, 2, 3), 3),      # implicit: grouped, dilated, uneven pads
     (2, 4, 53, 35, 8, (5, 3), (3, 2), (1, 1), (0, 2, 1, 0), 1),      # implicit: odd strides, two images
     (1, 3, 40, 40, 10, (7, 7), (2, 2), (1, 1), (3, 3, 3, 3), 1),     # implicit: 7x7 stride-2 stem
+    (1, 3, 21, 230, 10, (7, 7), (2, 2), (1, 1), (3, 3, 3, 3), 1),    # 7x7 stem, rows of 115: in place
     (1, 3, 41, 52, 8, (3, 3), (2, 2), (1, 1), (0, 0, 1, 1), 1),      # stem, TF 'same': rows in place, no left pad
     (1, 2, 33, 47, 5, (5, 5), (2, 2), (1, 1), (2, 3, 2, 3), 1),      # 5x5 stem, odd left pad
     (1, 3, 20, 61, 4, (3, 3), (2, 2), (1, 1), (0, 0, 0, 0), 1),      # stride 2 reads only part of each row
