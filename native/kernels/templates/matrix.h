@@ -289,6 +289,14 @@ typedef struct {
 #define SL_NC_X(p) sl_v_splat(p)
 #endif
 
+/* Weights a few columns ahead, a cache line at a time: the first tile over a chunk of a panel reads
+ * it from memory (each layer's weights are cold in a whole model), the others from L2. */
+#define SL_NC_PREFETCH_COLS 8
+SL_V_INLINE void sl_nc_prefetch(const sl_e* w, size_t panel_rows, size_t bytes) {
+  const char* ahead = (const char*)(w + SL_NC_PREFETCH_COLS * panel_rows);
+  for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(ahead + b);
+}
+
 /* Columns [k0, k0 + k) of one tile. The first chunk starts from the biases, a later one from the
  * partial sums it left in y; only the last clamps. */
 SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int unit, const int masked, sl_v_tail tail,
@@ -339,6 +347,7 @@ SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int unit, const in
     for (; c + 4 <= k; c += 4, w += 4 * panel_rows, x += 4 * x_k_stride) {
 #pragma GCC unroll 4
       for (int s = 0; s < 4; s++) {
+        sl_nc_prefetch(w + s * panel_rows, panel_rows, sizeof(sl_e) * SL_V_WIDTH * NV);
         const sl_v xs = SL_NC_X(x + s * x_k_stride);
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++) acc[s][v] = SL_NC_FMA(sl_v_load(w + s * panel_rows + SL_V_WIDTH * v), xs, acc[s][v]);
@@ -349,6 +358,7 @@ SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int unit, const in
   }
   for (; c < k; c++, w += panel_rows, x += x_k_stride) {
     sl_v wv[4];
+    sl_nc_prefetch(w, panel_rows, sizeof(sl_e) * SL_V_WIDTH * NV);
 #pragma GCC unroll 4
     for (int v = 0; v < NV; v++) wv[v] = sl_v_load(w + SL_V_WIDTH * v);
 #pragma GCC unroll 8
@@ -415,15 +425,18 @@ SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int unit, const in
 
 /* Columns in chunks whose slice of a panel stays in L2 while the pixel tiles sweep it (a 3x3
  * layer of 512 channels has 4608 columns: a whole panel would stream from memory once per
- * tile), the partial sums waiting in y; pixels in blocks whose inputs fit in L2 beside it. A
- * last panel of fewer rows runs only the vectors it has. */
+ * tile), the partial sums waiting in y; pixels in blocks whose inputs fit in L2 beside it, large
+ * enough that 128 tokens or a 14x14 map are one block and each weight streams from memory once
+ * (blocks of 90 pixels cost the lent Xeon 10-20% on transformer FCs). A last panel of fewer rows
+ * runs only the vectors it has. */
 #define SL_NC_PANEL_BYTES (128 * 1024)
+#define SL_NC_INPUT_BYTES (512 * 1024)
 SL_V_INLINE void sl_gemm_nc(const int MR, const int NV, const int UNIT, size_t pixels, size_t rows, size_t k,
                             const sl_e* x, size_t x_pixel_stride, size_t x_k_stride, const sl_e* panels, sl_e* y,
                             size_t y_pixel_stride, size_t y_channel_stride, const sl_minmax_t* mm) {
   const sl_nc_args_t a = {x_pixel_stride, x_k_stride, (size_t)SL_V_WIDTH * NV, y_pixel_stride, y_channel_stride, mm};
   const size_t chunk = SL_NC_PANEL_BYTES / (sizeof(sl_e) * a.panel_rows);
-  size_t block = SL_GEMM_L2_BYTES / (sizeof(sl_e) * ((k < chunk ? k : chunk) + 1)) / MR * MR;
+  size_t block = SL_NC_INPUT_BYTES / (sizeof(sl_e) * ((k < chunk ? k : chunk) + 1)) / MR * MR;
   if (block < (size_t)MR) block = MR;
   for (size_t p0 = 0; p0 < pixels; p0 += block) {
     const size_t n = pixels - p0 < block ? pixels - p0 : block;
