@@ -283,18 +283,22 @@ typedef struct {
 #endif
 
 /* Weights a few columns ahead, a cache line at a time: the first tile over a chunk of a panel reads
- * it from memory (each layer's weights are cold in a whole model), the others from L2. */
+ * it from memory (each layer's weights are cold in a whole model), the others from L2. That first
+ * tile also fetches the next panel's chunk, column by column (`next`, else NULL): a new stream the
+ * hardware prefetcher would find only after its first misses. */
 #define SL_NC_PREFETCH_COLS 8
-SL_V_INLINE void sl_nc_prefetch(const sl_e* w, size_t panel_rows, size_t bytes) {
+SL_V_INLINE void sl_nc_prefetch(const sl_e* w, const sl_e* next, size_t panel_rows, size_t bytes) {
   const char* ahead = (const char*)(w + SL_NC_PREFETCH_COLS * panel_rows);
   for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(ahead + b);
+  if (next != NULL)
+    for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch((const char*)next + b);
 }
 
 /* Columns [k0, k0 + k) of one tile. The first chunk starts from the biases, a later one from the
  * partial sums it left in y; only the last clamps. */
 SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int unit, const int masked, sl_v_tail tail,
                             size_t valid, const sl_nc_args_t* a, size_t k0, size_t k, bool last, const sl_e* x,
-                            const sl_e* panel, sl_e* y) {
+                            const sl_e* panel, sl_e* y, const sl_e* next) {
   const size_t x_pixel_stride = unit ? 1 : a->x_pixel_stride; /* unit: channel-major x, immediate offsets */
   const size_t panel_rows = a->panel_rows, x_k_stride = a->x_k_stride, y_pixel_stride = a->y_pixel_stride;
   const bool scatter = a->y_channel_stride != 1;
@@ -340,7 +344,8 @@ SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int unit, const in
     for (; c + 4 <= k; c += 4, w += 4 * panel_rows, x += 4 * x_k_stride) {
 #pragma GCC unroll 4
       for (int s = 0; s < 4; s++) {
-        sl_nc_prefetch(w + s * panel_rows, panel_rows, sizeof(sl_e) * SL_V_WIDTH * NV);
+        sl_nc_prefetch(w + s * panel_rows, next != NULL ? next + (c + s) * panel_rows : NULL, panel_rows,
+                       sizeof(sl_e) * SL_V_WIDTH * NV);
         const sl_v xs = SL_NC_X(x + s * x_k_stride);
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++) acc[s][v] = SL_NC_FMA(sl_v_load(w + s * panel_rows + SL_V_WIDTH * v), xs, acc[s][v]);
@@ -351,7 +356,7 @@ SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int unit, const in
   }
   for (; c < k; c++, w += panel_rows, x += x_k_stride) {
     sl_v wv[4];
-    sl_nc_prefetch(w, panel_rows, sizeof(sl_e) * SL_V_WIDTH * NV);
+    sl_nc_prefetch(w, next != NULL ? next + c * panel_rows : NULL, panel_rows, sizeof(sl_e) * SL_V_WIDTH * NV);
 #pragma GCC unroll 4
     for (int v = 0; v < NV; v++) wv[v] = sl_v_load(w + SL_V_WIDTH * v);
 #pragma GCC unroll 8
@@ -397,23 +402,24 @@ SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int unit, const in
 
 /* Pixels in groups of MR (the last group smaller) over nv vectors of one panel (fewer than its
  * own in a last panel of fewer rows). */
-#define SL_NC_TILE(mr, nv, masked, tail, x_, y_) \
-  sl_nc_tile(mr, nv, UNIT, masked, tail, valid, &a, k0, k1 - k0, k1 == k, x_, panel, y_)
-#define SL_NC_PIXELS(MR, nv, masked, tail)                                                              \
-  do {                                                                                                  \
-    size_t p_ = 0;                                                                                      \
-    for (; p_ + (MR) <= n; p_ += (MR))                                                                  \
-      SL_NC_TILE(MR, nv, masked, tail, xb + p_ * a.x_pixel_stride, yb + p_ * a.y_pixel_stride);         \
-    const size_t left_ = n - p_;                                                                        \
-    const sl_e* xl_ = xb + p_ * a.x_pixel_stride;                                                      \
-    sl_e* yl_ = yb + p_ * a.y_pixel_stride;                                                            \
-    if (left_ == 1) SL_NC_TILE(1, nv, masked, tail, xl_, yl_);                                          \
-    if ((MR) > 2 && left_ == 2) SL_NC_TILE(2, nv, masked, tail, xl_, yl_);                              \
-    if ((MR) > 3 && left_ == 3) SL_NC_TILE(3, nv, masked, tail, xl_, yl_);                              \
-    if ((MR) > 4 && left_ == 4) SL_NC_TILE(4, nv, masked, tail, xl_, yl_);                              \
-    if ((MR) > 5 && left_ == 5) SL_NC_TILE(5, nv, masked, tail, xl_, yl_);                              \
-    if ((MR) > 6 && left_ == 6) SL_NC_TILE(6, nv, masked, tail, xl_, yl_);                              \
-    if ((MR) > 7 && left_ == 7) SL_NC_TILE(7, nv, masked, tail, xl_, yl_);                              \
+#define SL_NC_TILE(mr, nv, masked, tail, x_, y_, next_) \
+  sl_nc_tile(mr, nv, UNIT, masked, tail, valid, &a, k0, k1 - k0, k1 == k, x_, panel, y_, next_)
+#define SL_NC_PIXELS(MR, nv, masked, tail)                                                                             \
+  do {                                                                                                                 \
+    size_t p_ = 0;                                                                                                     \
+    for (; p_ + (MR) <= n; p_ += (MR))                                                                                 \
+      SL_NC_TILE(MR, nv, masked, tail, xb + p_ * a.x_pixel_stride, yb + p_ * a.y_pixel_stride, p_ == 0 ? next : NULL); \
+    const size_t left_ = n - p_;                                                                                       \
+    const sl_e* xl_ = xb + p_ * a.x_pixel_stride;                                                                      \
+    sl_e* yl_ = yb + p_ * a.y_pixel_stride;                                                                            \
+    const sl_e* nl_ = p_ == 0 ? next : NULL;                                                                           \
+    if (left_ == 1) SL_NC_TILE(1, nv, masked, tail, xl_, yl_, nl_);                                                    \
+    if ((MR) > 2 && left_ == 2) SL_NC_TILE(2, nv, masked, tail, xl_, yl_, nl_);                                        \
+    if ((MR) > 3 && left_ == 3) SL_NC_TILE(3, nv, masked, tail, xl_, yl_, nl_);                                        \
+    if ((MR) > 4 && left_ == 4) SL_NC_TILE(4, nv, masked, tail, xl_, yl_, nl_);                                        \
+    if ((MR) > 5 && left_ == 5) SL_NC_TILE(5, nv, masked, tail, xl_, yl_, nl_);                                        \
+    if ((MR) > 6 && left_ == 6) SL_NC_TILE(6, nv, masked, tail, xl_, yl_, nl_);                                        \
+    if ((MR) > 7 && left_ == 7) SL_NC_TILE(7, nv, masked, tail, xl_, yl_, nl_);                                        \
   } while (0)
 
 /* Columns in chunks whose slice of a panel stays in L2 while the pixel tiles sweep it (a 3x3
@@ -441,6 +447,10 @@ SL_V_INLINE void sl_gemm_nc(const int MR, const int NV, const int UNIT, size_t p
       for (size_t r0 = 0; r0 < rows; r0 += a.panel_rows, panel += a.panel_rows * (k + 1)) {
         sl_e* yb = y + p0 * y_pixel_stride + r0 * y_channel_stride;
         const size_t valid = rows - r0 < a.panel_rows ? rows - r0 : a.panel_rows;
+        /* the next panel's weights at this chunk's columns, or the next chunk's first panel */
+        const sl_e* next = r0 + a.panel_rows < rows ? panel + a.panel_rows * (k + 2 + k0)
+                           : k1 < k                 ? panels + a.panel_rows * (1 + k1)
+                                                    : NULL;
         if (valid == a.panel_rows) {
           SL_NC_PIXELS(MR, NV, 0, sl_v_tail_of(SL_V_WIDTH));
           continue;
