@@ -165,6 +165,44 @@ SL_V_INLINE void sl_tile(const int R, const int NV, const int dense, const int m
 SL_V_INLINE void sl_spmm(const int R, const int NV, size_t pixels, size_t blocks, const sl_e* x, const sl_e* w,
                          const uint32_t* x_offset, const uint32_t* nz_start, const uint32_t* out_row, sl_e* y,
                          size_t y_stride, const sl_minmax_t* mm) {
+#if !defined(SL_V_ELEM) && SL_V_WIDTH >= 8
+  /* One pixel (an FC layer over one token, MobileNet's classifier): a tile would use one lane of
+   * each vector for R FMAs per column. Scalar FMAs on each block's R rows instead (the compiler
+   * vectorizes across the rows), columns in 4 interleaved sums so the FMA latency overlaps. ISAs
+   * of 8+ lanes have FMA. */
+  if (pixels == 1) {
+    const sl_e* wb = w;
+    const uint32_t* off = x_offset;
+    for (size_t b = 0; b < blocks; b++) {
+      float acc[4][8] = {{0.0f}};
+#pragma GCC unroll 8
+      for (int j = 0; j < R; j++) acc[0][j] = wb[j];
+      wb += R;
+      const size_t cols = nz_start[b + 1] - nz_start[b];
+      size_t c = 0;
+      for (; c + 4 <= cols; c += 4, wb += 4 * R)
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; u++) {
+          const float xv = x[off[c + u]];
+#pragma GCC unroll 8
+          for (int j = 0; j < R; j++) acc[u][j] = __builtin_fmaf(wb[u * R + j], xv, acc[u][j]);
+        }
+      for (; c < cols; c++, wb += R) {
+        const float xv = x[off[c]];
+#pragma GCC unroll 8
+        for (int j = 0; j < R; j++) acc[0][j] = __builtin_fmaf(wb[j], xv, acc[0][j]);
+      }
+      off += cols;
+#pragma GCC unroll 8
+      for (int j = 0; j < R; j++) { /* sl_v_clamp: a NaN stays */
+        const float sum = (acc[0][j] + acc[1][j]) + (acc[2][j] + acc[3][j]);
+        const float v = sum < mm->min ? mm->min : sum;
+        y[(size_t)out_row[b * R + j] * y_stride] = mm->max < v ? mm->max : v;
+      }
+    }
+    return;
+  }
+#endif
 #define SPMM_TILE(nv, masked, tail, p)                                                                  \
   do {                                                                                                  \
     const sl_e* w_ = w;                                                                                \
