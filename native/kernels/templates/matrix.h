@@ -795,7 +795,7 @@ SL_V_INLINE void sl_dw_rows16_tile(const int NV, const int left, const int right
 #pragma GCC unroll 4
     for (int v = 0; v < NV; v++) acc[m][v] = sl_v_splat(w);
   w++;
-  sl_vm counts[5][4];
+  sl_vm counts[5][4]; /* where a step counts, for the vectors that can lose lanes (the rest: unused) */
 #pragma GCC unroll 5
   for (int k = 0; k < 5; k++)
 #pragma GCC unroll 4
