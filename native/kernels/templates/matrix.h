@@ -650,6 +650,20 @@ SL_V_INLINE size_t sl_dw_chain_end(const sl_dwconv_taps_t* taps, size_t r, size_
   return end;
 }
 
+/* STEP(lo, hi) with constant bounds: the output rows m = q - hi .. q - lo that input row q feeds
+ * (lo <= hi <= 2). */
+#define SL_DW_ROWS_SWITCH(lo, hi, STEP) \
+  do {                                  \
+    switch (3 * (lo) + (hi)) {          \
+      case 0: STEP(0, 0); break;        \
+      case 1: STEP(0, 1); break;        \
+      case 2: STEP(0, 2); break;        \
+      case 4: STEP(1, 1); break;        \
+      case 5: STEP(1, 2); break;        \
+      default: STEP(2, 2); break;       \
+    }                                   \
+  } while (0)
+
 #ifdef SL_V_DW_ROWS
 
 /* Input row q of a chain (its steps at in + k - 2) into output rows lo..hi, for which it is tap row
@@ -705,14 +719,7 @@ SL_V_INLINE void sl_dw_rows_tile(const int NV, const int inside, const sl_v* col
       /* output rows m with 0 <= q - m < rows */
       const size_t lo = q + 1 > rows ? q + 1 - rows : 0, hi = q < 2 ? q : 2;
 #define DW_ROWS_STEP(l, h) sl_dw_rows_step(NV, inside, l, h, col, width, columns, in, wr, q, acc)
-      switch (3 * lo + hi) {
-        case 0: DW_ROWS_STEP(0, 0); break;
-        case 1: DW_ROWS_STEP(0, 1); break;
-        case 2: DW_ROWS_STEP(0, 2); break;
-        case 4: DW_ROWS_STEP(1, 1); break;
-        case 5: DW_ROWS_STEP(1, 2); break;
-        default: DW_ROWS_STEP(2, 2); break;
-      }
+      SL_DW_ROWS_SWITCH(lo, hi, DW_ROWS_STEP);
 #undef DW_ROWS_STEP
     }
     r = end;
@@ -795,14 +802,7 @@ SL_V_INLINE void sl_dw_rows16_chain(const int NV, const int left, const int righ
     /* output rows m with 0 <= q - m < rows */
     const size_t lo = q + 1 > rows ? q + 1 - rows : 0, hi = q < 2 ? q : 2;
 #define DW_ROWS16_STEP(l, h) sl_dw_rows16_step(NV, left, right, s0, l, h, counts, columns, iv, wr, q, acc)
-    switch (3 * lo + hi) {
-      case 0: DW_ROWS16_STEP(0, 0); break;
-      case 1: DW_ROWS16_STEP(0, 1); break;
-      case 2: DW_ROWS16_STEP(0, 2); break;
-      case 4: DW_ROWS16_STEP(1, 1); break;
-      case 5: DW_ROWS16_STEP(1, 2); break;
-      default: DW_ROWS16_STEP(2, 2); break;
-    }
+    SL_DW_ROWS_SWITCH(lo, hi, DW_ROWS16_STEP);
 #undef DW_ROWS16_STEP
   }
 }
