@@ -115,7 +115,8 @@ TORCH_RESIZES = [dict(scale_factor=2.5, mode="nearest"), dict(scale_factor=2.1, 
 
 def test_torch_resizes_match_interpolate():
     """Every torch mode on odd sizes, up and down, integer and non-integer scale factors: nearest
-    picks the same pixels (torch's float arithmetic), bilinear within float rounding."""
+    picks the same pixels (torch's float arithmetic), bilinear within float rounding, and the
+    same on two threads (bilinear's row buffers are per thread)."""
     class Resizes(torch.nn.Module):
         def forward(self, x):
             return tuple(F.interpolate(x, **kw) for kw in TORCH_RESIZES)
@@ -125,6 +126,8 @@ def test_torch_resizes_match_interpolate():
     types = [op.type for op in converted.graph.ops]
     assert types.count("RESIZE_NEAREST") == 8 and types.count("RESIZE_BILINEAR") == 7
     outs = sparselite.load(converted.to_bytes()).run(x.numpy())
+    for y, y2 in zip(outs, sparselite.load(converted.to_bytes(), num_threads=2).run(x.numpy())):
+        assert np.array_equal(y, y2)
     for kw, y, ref in zip(TORCH_RESIZES, outs, Resizes()(x)):
         ref = ref.numpy()
         assert y.shape == ref.shape, kw

@@ -73,7 +73,7 @@ sl_status_t sl_fused_block_prepare(sl_model_t* m, sl_node_t* head, sl_node_t* dw
   size_t mid = s->in_c, expanded;
   uint32_t rows = band_rows < s->out_h ? band_rows : s->out_h;
   if (band_rows == 0) {
-    if (expand->spmm == NULL || !sl_size_mul(mid * sizeof(float), (size_t)in_h * in_w, &expanded) ||
+    if (expand->spmm == NULL || s->stride_h != 1 || !sl_size_mul(mid * sizeof(float), (size_t)in_h * in_w, &expanded) ||
         expanded < SL_FUSED_BLOCK_MIN_BYTES)
       return SL_OK;
     /* The most output rows whose buffers stay within the band budget. */

@@ -8,10 +8,13 @@
 #include "depthwise.h"
 #include "linear.h"
 
-/* When fusing pays (sl_model_set_fusion's automatic mode): the expand runs sparse and its output
- * is at least this large per image. MobileNetV2 at 90% (4x1) on the lent Xeon: the 112x112 and
- * 56x56 blocks ran 0.84, 0.84 and 0.93x their unfused time; 28x28 (602 KB) 1.0-1.25x; dense blocks
- * 1.04-1.18x (gemm tiles lose more on short bands than the cache saves). */
+/* When fusing pays (sl_model_set_fusion's automatic mode): the expand runs sparse, the depthwise
+ * has stride 1, and the expand's output is at least this large per image. MobileNetV2 at 90% (4x1)
+ * on the lent Xeon: the 112x112 and 56x56 blocks ran 0.84, 0.84 and 0.93x their unfused time;
+ * 28x28 (602 KB) 1.0-1.25x; dense blocks 1.04-1.18x (gemm tiles lose more on short bands than the
+ * cache saves). On the AMD EPYC (1 MB L2) the stride-2 blocks lost (112x112: 0.215 ms fused against
+ * 0.178 unfused, 56x56: 0.11 against 0.083), where unfused dwconv_s2 reads its input in place, and
+ * the model ran 3.6% faster without them (80%: 1.9%). */
 #define SL_FUSED_BLOCK_MIN_BYTES (1024 * 1024)
 /* A band's expanded rows plus its depthwise output, per thread. */
 #define SL_FUSED_BAND_BYTES (256 * 1024)

@@ -136,33 +136,59 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   if (p->hi == NULL || p->frac == NULL) return SL_ERROR_OUT_OF_MEMORY;
   bilinear_axis(&s, p->out_h, p->in_h, scale_h, p->lo, p->hi, p->frac);
   bilinear_axis(&s, p->out_w, p->in_w, scale_w, p->lo + p->out_h, p->hi + p->out_h, p->frac + p->out_h);
+  size_t rows_bytes; /* two source rows for each thread */
+  if (!sl_size_mul((size_t)p->out_w, 2 * sizeof(float), &rows_bytes))
+    return sl_node_fail(m, n, "row buffers for %d output columns do not fit in memory", p->out_w);
+  sl_reserve_scratch(m, n, 0, rows_bytes);
   return SL_OK;
 }
 
 typedef struct {
+  const sl_model_t* m;
+  const sl_node_t* n;
   const resize_params_t* p;
   const float* x;
   float* y;
 } job_t;
 
+/* One source row interpolated along the output's columns. */
+static void bilinear_row(const resize_params_t* p, const float* src, float* out) {
+  const int32_t *xl = p->lo + p->out_h, *xh = p->hi + p->out_h;
+  const float* xf = p->frac + p->out_h;
+  for (int32_t ox = 0; ox < p->out_w; ox++) out[ox] = src[xl[ox]] * (1.0f - xf[ox]) + src[xh[ox]] * xf[ox];
+}
+
+/* Separable: each source row is interpolated along the columns once, into the thread's two row
+ * buffers (upper and lower neighbour; sources only move down, so a buffer is reused or swapped),
+ * then every output row is one contiguous blend of the two. */
 static void bilinear_task(void* ctx, size_t plane, size_t thread) {
-  (void)thread;
   const job_t* j = ctx;
   const resize_params_t* p = j->p;
   const float* x = j->x + plane * (size_t)p->in_h * (size_t)p->in_w;
   float* y = j->y + plane * (size_t)p->out_h * (size_t)p->out_w;
-  const int32_t *xl = p->lo + p->out_h, *xh = p->hi + p->out_h;
-  const float* xf = p->frac + p->out_h;
+  float* top = sl_scratch_thread(j->m, j->n, thread);
+  float* bottom = top + p->out_w;
+  int32_t top_row = -1, bottom_row = -1;
   for (int32_t oy = 0; oy < p->out_h; oy++) {
-    const float* top = x + (size_t)p->lo[oy] * (size_t)p->in_w;
-    const float* bottom = x + (size_t)p->hi[oy] * (size_t)p->in_w;
-    float dy = p->frac[oy];
-    for (int32_t ox = 0; ox < p->out_w; ox++) {
-      float dx = xf[ox];
-      float t = top[xl[ox]] * (1.0f - dx) + top[xh[ox]] * dx;
-      float b = bottom[xl[ox]] * (1.0f - dx) + bottom[xh[ox]] * dx;
-      y[(size_t)oy * (size_t)p->out_w + (size_t)ox] = t * (1.0f - dy) + b * dy;
+    const int32_t lo = p->lo[oy], hi = p->hi[oy];
+    if (lo != top_row && lo == bottom_row) {
+      float* t = top;
+      top = bottom;
+      bottom = t;
+      bottom_row = top_row;
+      top_row = lo;
+    } else if (lo != top_row) {
+      bilinear_row(p, x + (size_t)lo * (size_t)p->in_w, top);
+      top_row = lo;
     }
+    if (hi != bottom_row && hi != lo) {
+      bilinear_row(p, x + (size_t)hi * (size_t)p->in_w, bottom);
+      bottom_row = hi;
+    }
+    const float* b = hi == lo ? top : bottom;
+    const float dy = p->frac[oy];
+    float* row = y + (size_t)oy * (size_t)p->out_w;
+    for (int32_t ox = 0; ox < p->out_w; ox++) row[ox] = top[ox] * (1.0f - dy) + b[ox] * dy;
   }
 }
 
@@ -187,7 +213,7 @@ static void nearest_task(void* ctx, size_t plane, size_t thread) {
 }
 
 static void run(const sl_model_t* m, const sl_node_t* n) {
-  job_t j = {n->params, sl_in(m, n, 0)->data, sl_out(m, n, 0)->data};
+  job_t j = {m, n, n->params, sl_in(m, n, 0)->data, sl_out(m, n, 0)->data};
   sl_parallel_for(m, j.p->planes, n->type == SL_OP_RESIZE_NEAREST ? nearest_task : bilinear_task, &j);
 }
 

@@ -165,6 +165,44 @@ SL_V_INLINE void sl_tile(const int R, const int NV, const int dense, const int m
 SL_V_INLINE void sl_spmm(const int R, const int NV, size_t pixels, size_t blocks, const sl_e* x, const sl_e* w,
                          const uint32_t* x_offset, const uint32_t* nz_start, const uint32_t* out_row, sl_e* y,
                          size_t y_stride, const sl_minmax_t* mm) {
+#if !defined(SL_V_ELEM) && SL_V_WIDTH >= 8
+  /* One pixel (an FC layer over one token, MobileNet's classifier): a tile would use one lane of
+   * each vector for R FMAs per column. Scalar FMAs on each block's R rows instead (the compiler
+   * vectorizes across the rows), columns in 4 interleaved sums so the FMA latency overlaps. ISAs
+   * of 8+ lanes have FMA. */
+  if (pixels == 1) {
+    const sl_e* wb = w;
+    const uint32_t* off = x_offset;
+    for (size_t b = 0; b < blocks; b++) {
+      float acc[4][8] = {{0.0f}};
+#pragma GCC unroll 8
+      for (int j = 0; j < R; j++) acc[0][j] = wb[j];
+      wb += R;
+      const size_t cols = nz_start[b + 1] - nz_start[b];
+      size_t c = 0;
+      for (; c + 4 <= cols; c += 4, wb += 4 * R)
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; u++) {
+          const float xv = x[off[c + u]];
+#pragma GCC unroll 8
+          for (int j = 0; j < R; j++) acc[u][j] = __builtin_fmaf(wb[u * R + j], xv, acc[u][j]);
+        }
+      for (; c < cols; c++, wb += R) {
+        const float xv = x[off[c]];
+#pragma GCC unroll 8
+        for (int j = 0; j < R; j++) acc[0][j] = __builtin_fmaf(wb[j], xv, acc[0][j]);
+      }
+      off += cols;
+#pragma GCC unroll 8
+      for (int j = 0; j < R; j++) { /* sl_v_clamp: a NaN stays */
+        const float sum = (acc[0][j] + acc[1][j]) + (acc[2][j] + acc[3][j]);
+        const float v = sum < mm->min ? mm->min : sum;
+        y[(size_t)out_row[b * R + j] * y_stride] = mm->max < v ? mm->max : v;
+      }
+    }
+    return;
+  }
+#endif
 #define SPMM_TILE(nv, masked, tail, p)                                                                  \
   do {                                                                                                  \
     const sl_e* w_ = w;                                                                                \
@@ -293,18 +331,22 @@ typedef struct {
 #endif
 
 /* Weights a few columns ahead, a cache line at a time: the first tile over a chunk of a panel reads
- * it from memory (each layer's weights are cold in a whole model), the others from L2. */
+ * it from memory (each layer's weights are cold in a whole model), the others from L2. That first
+ * tile also fetches the next panel's chunk, column by column (`next`, else NULL): a new stream the
+ * hardware prefetcher would find only after its first misses. */
 #define SL_NC_PREFETCH_COLS 8
-SL_V_INLINE void sl_nc_prefetch(const sl_e* w, size_t panel_rows, size_t bytes) {
+SL_V_INLINE void sl_nc_prefetch(const sl_e* w, const sl_e* next, size_t panel_rows, size_t bytes) {
   const char* ahead = (const char*)(w + SL_NC_PREFETCH_COLS * panel_rows);
   for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(ahead + b);
+  if (next != NULL)
+    for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch((const char*)next + b);
 }
 
 /* Columns [k0, k0 + k) of one tile. The first chunk starts from the biases, a later one from the
  * partial sums it left in y; only the last clamps. */
 SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int unit, const int masked, sl_v_tail tail,
                             size_t valid, const sl_nc_args_t* a, size_t k0, size_t k, bool last, const sl_e* x,
-                            const sl_e* panel, sl_e* y) {
+                            const sl_e* panel, sl_e* y, const sl_e* next) {
   const size_t x_pixel_stride = unit ? 1 : a->x_pixel_stride; /* unit: channel-major x, immediate offsets */
   const size_t panel_rows = a->panel_rows, x_k_stride = a->x_k_stride, y_pixel_stride = a->y_pixel_stride;
   const bool scatter = a->y_channel_stride != 1;
@@ -350,7 +392,8 @@ SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int unit, const in
     for (; c + 4 <= k; c += 4, w += 4 * panel_rows, x += 4 * x_k_stride) {
 #pragma GCC unroll 4
       for (int s = 0; s < 4; s++) {
-        sl_nc_prefetch(w + s * panel_rows, panel_rows, sizeof(sl_e) * SL_V_WIDTH * NV);
+        sl_nc_prefetch(w + s * panel_rows, next != NULL ? next + (c + s) * panel_rows : NULL, panel_rows,
+                       sizeof(sl_e) * SL_V_WIDTH * NV);
         const sl_v xs = SL_NC_X(x + s * x_k_stride);
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++) acc[s][v] = SL_NC_FMA(sl_v_load(w + s * panel_rows + SL_V_WIDTH * v), xs, acc[s][v]);
@@ -361,7 +404,7 @@ SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int unit, const in
   }
   for (; c < k; c++, w += panel_rows, x += x_k_stride) {
     sl_v wv[4];
-    sl_nc_prefetch(w, panel_rows, sizeof(sl_e) * SL_V_WIDTH * NV);
+    sl_nc_prefetch(w, next != NULL ? next + c * panel_rows : NULL, panel_rows, sizeof(sl_e) * SL_V_WIDTH * NV);
 #pragma GCC unroll 4
     for (int v = 0; v < NV; v++) wv[v] = sl_v_load(w + SL_V_WIDTH * v);
 #pragma GCC unroll 8
@@ -407,23 +450,24 @@ SL_V_INLINE void sl_nc_tile(const int MR, const int NV, const int unit, const in
 
 /* Pixels in groups of MR (the last group smaller) over nv vectors of one panel (fewer than its
  * own in a last panel of fewer rows). */
-#define SL_NC_TILE(mr, nv, masked, tail, x_, y_) \
-  sl_nc_tile(mr, nv, UNIT, masked, tail, valid, &a, k0, k1 - k0, k1 == k, x_, panel, y_)
-#define SL_NC_PIXELS(MR, nv, masked, tail)                                                              \
-  do {                                                                                                  \
-    size_t p_ = 0;                                                                                      \
-    for (; p_ + (MR) <= n; p_ += (MR))                                                                  \
-      SL_NC_TILE(MR, nv, masked, tail, xb + p_ * a.x_pixel_stride, yb + p_ * a.y_pixel_stride);         \
-    const size_t left_ = n - p_;                                                                        \
-    const sl_e* xl_ = xb + p_ * a.x_pixel_stride;                                                      \
-    sl_e* yl_ = yb + p_ * a.y_pixel_stride;                                                            \
-    if (left_ == 1) SL_NC_TILE(1, nv, masked, tail, xl_, yl_);                                          \
-    if ((MR) > 2 && left_ == 2) SL_NC_TILE(2, nv, masked, tail, xl_, yl_);                              \
-    if ((MR) > 3 && left_ == 3) SL_NC_TILE(3, nv, masked, tail, xl_, yl_);                              \
-    if ((MR) > 4 && left_ == 4) SL_NC_TILE(4, nv, masked, tail, xl_, yl_);                              \
-    if ((MR) > 5 && left_ == 5) SL_NC_TILE(5, nv, masked, tail, xl_, yl_);                              \
-    if ((MR) > 6 && left_ == 6) SL_NC_TILE(6, nv, masked, tail, xl_, yl_);                              \
-    if ((MR) > 7 && left_ == 7) SL_NC_TILE(7, nv, masked, tail, xl_, yl_);                              \
+#define SL_NC_TILE(mr, nv, masked, tail, x_, y_, next_) \
+  sl_nc_tile(mr, nv, UNIT, masked, tail, valid, &a, k0, k1 - k0, k1 == k, x_, panel, y_, next_)
+#define SL_NC_PIXELS(MR, nv, masked, tail)                                                                             \
+  do {                                                                                                                 \
+    size_t p_ = 0;                                                                                                     \
+    for (; p_ + (MR) <= n; p_ += (MR))                                                                                 \
+      SL_NC_TILE(MR, nv, masked, tail, xb + p_ * a.x_pixel_stride, yb + p_ * a.y_pixel_stride, p_ == 0 ? next : NULL); \
+    const size_t left_ = n - p_;                                                                                       \
+    const sl_e* xl_ = xb + p_ * a.x_pixel_stride;                                                                      \
+    sl_e* yl_ = yb + p_ * a.y_pixel_stride;                                                                            \
+    const sl_e* nl_ = p_ == 0 ? next : NULL;                                                                           \
+    if (left_ == 1) SL_NC_TILE(1, nv, masked, tail, xl_, yl_, nl_);                                                    \
+    if ((MR) > 2 && left_ == 2) SL_NC_TILE(2, nv, masked, tail, xl_, yl_, nl_);                                        \
+    if ((MR) > 3 && left_ == 3) SL_NC_TILE(3, nv, masked, tail, xl_, yl_, nl_);                                        \
+    if ((MR) > 4 && left_ == 4) SL_NC_TILE(4, nv, masked, tail, xl_, yl_, nl_);                                        \
+    if ((MR) > 5 && left_ == 5) SL_NC_TILE(5, nv, masked, tail, xl_, yl_, nl_);                                        \
+    if ((MR) > 6 && left_ == 6) SL_NC_TILE(6, nv, masked, tail, xl_, yl_, nl_);                                        \
+    if ((MR) > 7 && left_ == 7) SL_NC_TILE(7, nv, masked, tail, xl_, yl_, nl_);                                        \
   } while (0)
 
 /* Columns in chunks whose slice of a panel stays in L2 while the pixel tiles sweep it (a 3x3
@@ -451,6 +495,10 @@ SL_V_INLINE void sl_gemm_nc(const int MR, const int NV, const int UNIT, size_t p
       for (size_t r0 = 0; r0 < rows; r0 += a.panel_rows, panel += a.panel_rows * (k + 1)) {
         sl_e* yb = y + p0 * y_pixel_stride + r0 * y_channel_stride;
         const size_t valid = rows - r0 < a.panel_rows ? rows - r0 : a.panel_rows;
+        /* the next panel's weights at this chunk's columns, or the next chunk's first panel */
+        const sl_e* next = r0 + a.panel_rows < rows ? panel + a.panel_rows * (k + 2 + k0)
+                           : k1 < k                 ? panels + a.panel_rows * (1 + k1)
+                                                    : NULL;
         if (valid == a.panel_rows) {
           SL_NC_PIXELS(MR, NV, 0, sl_v_tail_of(SL_V_WIDTH));
           continue;
@@ -595,15 +643,15 @@ SL_V_INLINE void sl_dw_tile(const int NV, const int tail, size_t last, const sl_
   sl_dw_store(NV, acc, tail, last, y, mm);
 }
 
-#ifdef SL_V_DW_ROWS
 /* Row reuse (vec headers that define SL_V_DW_ROWS = M, the output rows per tile: NEON's 32
- * registers hold M x NV accumulators). A chain of tap rows (same columns, offsets one output row
- * apart: a kernel's rows over one plane at vertical stride 1) reads for output row m + 1 and tap
- * row j the input row that output row m reads for tap row j + 1. So the tile takes M output rows
- * at once and walks the chain's L + M - 1 input rows, each step's NV vectors loaded once and fed
- * to every output row that uses them: a 3x3 kernel's 9 FMAs per output vector cost 5 loads for 3
- * rows instead of 9. Edge tiles zero the inputs of the steps that leave the row (only finite
- * weights multiply them, so the term drops as the reference drops it, NaN input included). */
+ * registers hold M x NV accumulators; 16-lane vectors below). A chain of tap rows (same columns,
+ * offsets one output row apart: a kernel's rows over one plane at vertical stride 1) reads for
+ * output row m + 1 and tap row j the input row that output row m reads for tap row j + 1. So the
+ * tile takes M output rows at once and walks the chain's L + M - 1 input rows, each step's NV
+ * vectors loaded once and fed to every output row that uses them: a 3x3 kernel's 9 FMAs per
+ * output vector cost 5 loads for 3 rows instead of 9. Edge tiles zero the inputs of the steps that
+ * leave the row (only finite weights multiply them, so the term drops as the reference drops it,
+ * NaN input included). The end of the chain that starts at tap row r: */
 SL_V_INLINE size_t sl_dw_chain_end(const sl_dwconv_taps_t* taps, size_t r, size_t width) {
   size_t end = r + 1;
   while (end < taps->rows && taps->row[end].columns == taps->row[r].columns &&
@@ -611,6 +659,22 @@ SL_V_INLINE size_t sl_dw_chain_end(const sl_dwconv_taps_t* taps, size_t r, size_
     end++;
   return end;
 }
+
+/* STEP(lo, hi) with constant bounds: the output rows m = q - hi .. q - lo that input row q feeds
+ * (lo <= hi <= 2). */
+#define SL_DW_ROWS_SWITCH(lo, hi, STEP) \
+  do {                                  \
+    switch (3 * (lo) + (hi)) {          \
+      case 0: STEP(0, 0); break;        \
+      case 1: STEP(0, 1); break;        \
+      case 2: STEP(0, 2); break;        \
+      case 4: STEP(1, 1); break;        \
+      case 5: STEP(1, 2); break;        \
+      default: STEP(2, 2); break;       \
+    }                                   \
+  } while (0)
+
+#ifdef SL_V_DW_ROWS
 
 /* Input row q of a chain (its steps at in + k - 2) into output rows lo..hi, for which it is tap row
  * q - m (weights at wr + 5 * (q - m)): the rows that use it, fixed per call so no lane or row
@@ -665,14 +729,7 @@ SL_V_INLINE void sl_dw_rows_tile(const int NV, const int inside, const sl_v* col
       /* output rows m with 0 <= q - m < rows */
       const size_t lo = q + 1 > rows ? q + 1 - rows : 0, hi = q < 2 ? q : 2;
 #define DW_ROWS_STEP(l, h) sl_dw_rows_step(NV, inside, l, h, col, width, columns, in, wr, q, acc)
-      switch (3 * lo + hi) {
-        case 0: DW_ROWS_STEP(0, 0); break;
-        case 1: DW_ROWS_STEP(0, 1); break;
-        case 2: DW_ROWS_STEP(0, 2); break;
-        case 4: DW_ROWS_STEP(1, 1); break;
-        case 5: DW_ROWS_STEP(1, 2); break;
-        default: DW_ROWS_STEP(2, 2); break;
-      }
+      SL_DW_ROWS_SWITCH(lo, hi, DW_ROWS_STEP);
 #undef DW_ROWS_STEP
     }
     r = end;
@@ -708,6 +765,142 @@ SL_V_INLINE size_t sl_dwconv_rows(const int NV, size_t channels, size_t count, s
 }
 #endif
 
+#if SL_V_WIDTH >= 16
+/* Row reuse on 16-lane vectors (as SL_V_DW_ROWS above, with this width's shifts): a tile of up to
+ * NV vectors across one row at each of 3 output rows. Each input row of a chain is loaded once
+ * (its vectors and the few floats past them) and its steps shifted out of those registers for
+ * every output row that uses it: a 3x3 kernel's 27 FMAs over 3 rows shift 5 input rows instead
+ * of 9. The load starts at step s0 (1 when no tap has step -2: one shift fewer per row). The
+ * tile that starts a row (left) zeroes, per lane, its first vector's windows of the steps that
+ * leave the row on the left; the one that ends it (right), its last two vectors' on the right. */
+SL_V_INLINE void sl_dw_rows16_step(const int NV, const int left, const int right, const int s0, const int lo,
+                                   const int hi, const sl_vm (*counts)[4], uint32_t columns, const sl_v* in,
+                                   const sl_e* wr, size_t q, sl_v (*acc)[4]) {
+  const sl_v zero = sl_v_dup(0.0f);
+#pragma GCC unroll 5
+  for (int k = s0; k < 5; k++) {
+    if (!(columns & (1u << k))) continue;
+    sl_v xv[4];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) {
+      xv[v] = k == s0 ? in[v] : sl_v_ext(in[v], in[v + 1], k - s0);
+      if ((left && v == 0 && k < 2) || (right && v >= NV - 2 && k > 2)) xv[v] = sl_v_select(counts[k][v], xv[v], zero);
+    }
+#pragma GCC unroll 3
+    for (int m = lo; m <= hi; m++) {
+      const sl_v wk = sl_v_splat(wr + 5 * (q - (size_t)m) + k);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) acc[m][v] = sl_v_fma(wk, xv[v], acc[m][v]);
+    }
+  }
+}
+
+/* One chain's input rows (from `in`, its first tap row at step s0, `need` floats each) into the 3
+ * output rows. */
+SL_V_INLINE void sl_dw_rows16_chain(const int NV, const int left, const int right, const int s0, size_t need,
+                                    const sl_vm (*counts)[4], size_t width, uint32_t columns, size_t rows,
+                                    const sl_e* in, const sl_e* wr, sl_v (*acc)[4]) {
+  for (size_t q = 0; q < rows + 2; q++, in += width) {
+    sl_v iv[5];
+#pragma GCC unroll 5
+    for (int j = 0; j <= NV; j++) {
+      const size_t lanes = need > (size_t)SL_V_WIDTH * j ? need - (size_t)SL_V_WIDTH * j : 0;
+      iv[j] = lanes >= SL_V_WIDTH ? sl_v_load(in + SL_V_WIDTH * j)
+              : lanes > 0         ? sl_v_load_tail(in + SL_V_WIDTH * j, sl_v_tail_of(lanes))
+                                  : sl_v_dup(0.0f);
+    }
+    /* output rows m with 0 <= q - m < rows */
+    const size_t lo = q + 1 > rows ? q + 1 - rows : 0, hi = q < 2 ? q : 2;
+#define DW_ROWS16_STEP(l, h) sl_dw_rows16_step(NV, left, right, s0, l, h, counts, columns, iv, wr, q, acc)
+    SL_DW_ROWS_SWITCH(lo, hi, DW_ROWS16_STEP);
+#undef DW_ROWS16_STEP
+  }
+}
+
+/* NV vectors (the last cut to `last` lanes when right) at each of the 3 output rows y, y + width,
+ * y + 2 * width (col: their columns). */
+SL_V_INLINE void sl_dw_rows16_tile(const int NV, const int left, const int right, size_t last, const sl_v* col,
+                                   size_t width, const sl_dwconv_taps_t* taps, const sl_e* x, const sl_e* w,
+                                   sl_e* y, const sl_minmax_t* mm) {
+  sl_v acc[3][4];
+#pragma GCC unroll 3
+  for (int m = 0; m < 3; m++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) acc[m][v] = sl_v_splat(w);
+  w++;
+  sl_vm counts[5][4]; /* where a step counts, for the vectors that can lose lanes (the rest: unused) */
+#pragma GCC unroll 5
+  for (int k = 0; k < 5; k++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++)
+      counts[k][v] = (left && v == 0 && k < 2) || (right && v >= NV - 2 && k > 2) ? sl_dw_step_counts(k, col[v], width)
+                                                                                   : sl_v_lt(col[v], col[v]);
+  const size_t outputs = (size_t)(NV - 1) * SL_V_WIDTH + last;
+  for (size_t r = 0; r < taps->rows;) {
+    const size_t end = sl_dw_chain_end(taps, r, width);
+    const uint32_t columns = taps->row[r].columns;
+    const sl_e* in = x + taps->row[r].offset - 2;
+    if (columns & 1u)
+      sl_dw_rows16_chain(NV, left, right, 0, outputs + 4, counts, width, columns, end - r, in, w + 5 * r, acc);
+    else
+      sl_dw_rows16_chain(NV, left, right, 1, outputs + 3, counts, width, columns, end - r, in + 1, w + 5 * r, acc);
+    r = end;
+  }
+#pragma GCC unroll 3
+  for (int m = 0; m < 3; m++) sl_dw_store(NV, acc[m], right, last, y + m * width, mm);
+}
+
+/* Bands of 3 whole rows of at least SL_DW_ROWS16_MIN_WIDTH columns, each row in tiles of 3 or 4
+ * vectors (fewer accumulators than 9 would wait on the FMA latency), the last cut at the row's end;
+ * returns the outputs done (whole bands), the rest is for the flat loop. Narrower rows stay with
+ * it: its tiles span rows, so no lane idles. */
+#define SL_DW_ROWS16_MIN_WIDTH 48
+SL_V_INLINE size_t sl_dwconv_rows16(size_t channels, size_t count, size_t width, const sl_e* x, size_t x_stride,
+                                    const sl_e* w, const sl_dwconv_taps_t* taps, sl_e* y, size_t y_stride,
+                                    const sl_minmax_t* mm) {
+  const size_t band = 3 * width, w_stride = 1 + 5 * (size_t)taps->rows;
+  if (width < SL_DW_ROWS16_MIN_WIDTH || count < band) return 0;
+  /* the row's vectors spread evenly over the fewest tiles of at most 4 */
+  const size_t vectors = (width + SL_V_WIDTH - 1) / SL_V_WIDTH, tiles = (vectors + 3) / 4;
+  size_t b = 0;
+  for (; b + band <= count; b += band)
+    for (size_t t = 0, c0 = 0; t < tiles; t++) {
+      const size_t nv = vectors / tiles + (t < vectors % tiles);
+      const size_t len = t + 1 < tiles ? nv * SL_V_WIDTH : width - c0, last = len - (nv - 1) * SL_V_WIDTH;
+      sl_v col[4];
+#pragma GCC unroll 4
+      for (int v = 0; v < 4; v++) col[v] = sl_v_add(sl_v_iota(), sl_v_dup((float)(c0 + SL_V_WIDTH * (size_t)v)));
+      const int left = c0 == 0, right = c0 + len == width;
+      for (size_t ch = 0; ch < channels; ch++) {
+        const sl_e* xc = x + ch * x_stride + b + c0;
+        const sl_e* wc = w + ch * w_stride;
+        sl_e* yc = y + ch * y_stride + b + c0;
+#define DW_ROWS16_TILE(nv, l, r) sl_dw_rows16_tile(nv, l, r, last, col, width, taps, xc, wc, yc, mm)
+        if (!right && nv == 4) { /* whole vectors */
+          if (left) DW_ROWS16_TILE(4, 1, 0);
+          else DW_ROWS16_TILE(4, 0, 0);
+        } else if (!right) {
+          if (left) DW_ROWS16_TILE(3, 1, 0);
+          else DW_ROWS16_TILE(3, 0, 0);
+        } else if (left) {
+          if (nv == 4) DW_ROWS16_TILE(4, 1, 1);
+          else if (nv == 3) DW_ROWS16_TILE(3, 1, 1);
+          else if (nv == 2) DW_ROWS16_TILE(2, 1, 1);
+          else DW_ROWS16_TILE(1, 1, 1);
+        } else {
+          if (nv == 4) DW_ROWS16_TILE(4, 0, 1);
+          else if (nv == 3) DW_ROWS16_TILE(3, 0, 1);
+          else if (nv == 2) DW_ROWS16_TILE(2, 0, 1);
+          else DW_ROWS16_TILE(1, 0, 1);
+        }
+#undef DW_ROWS16_TILE
+      }
+      c0 += len;
+    }
+  return b;
+}
+#endif
+
 /* Tiles run over pixels, channels inside, so the lane columns are worked out once for all the
  * channels of a call. Each vector of the tile keeps its own columns (floats: the op keeps width
  * below 2^23 wherever a step is cut), advanced per tile and wrapped once. */
@@ -718,6 +911,11 @@ SL_V_INLINE void sl_dwconv(const int NV, size_t channels, size_t count, size_t w
   /* whole bands of rows first, in tiles of up to SL_V_DW_NV vectors; the rest as below */
   const size_t done = sl_dwconv_rows(NV < SL_V_DW_NV ? NV : SL_V_DW_NV, channels, count, width, x, x_stride, w, taps,
                                      y, y_stride, mm);
+  x += done;
+  y += done;
+  count -= done;
+#elif SL_V_WIDTH >= 16
+  const size_t done = sl_dwconv_rows16(channels, count, width, x, x_stride, w, taps, y, y_stride, mm);
   x += done;
   y += done;
   count -= done;
