@@ -26,9 +26,7 @@ static size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
  * Inside a whole model the 7x7 layers' weights arrive cold, and there F(2x2)'s 16/9 more weight
  * bytes for 16 tiles lose: ResNet-50 80%, EPYC, in the model 2.5 ms (F(2x2)) against 1.4 (implicit)
  * per 512ch 7x7 layer, while 256ch 14x14 stays ahead (1.2 against 1.33); the lent Xeon's 7x7 layers
- * took 2.7 ms each with F(2x2). Since gemm prefetches its weight panels they arrive in time: dense
- * ResNet-50 on the EPYC, 512ch 7x7 in the model 1.48 / 1.46 ms (gemm_nc) -> 1.27 / 1.40 (F(2x2)),
- * the 80% model's 1.51 / 1.52 -> 1.46 / 1.42. So F(2x2) from 7x7 maps (the Xeon not re-measured). */
+ * took 2.7 ms each with F(2x2). So F(2x2) from 10x10 maps. */
 uint32_t sl_winograd_tile(const sl_conv2d_shape_t* s, int choice) {
   if (s->kernel_h != 3 || s->kernel_w != 3 || s->stride_h != 1 || s->stride_w != 1 || s->dilation_h != 1 ||
       s->dilation_w != 1 || s->groups != 1)
@@ -36,7 +34,7 @@ uint32_t sl_winograd_tile(const sl_conv2d_shape_t* s, int choice) {
   if (choice >= 0) return (uint32_t)choice; /* sl_model_set_winograd: off, or a tile on every such layer */
   if (s->in_c < 16 || s->out_c < 16) return 0;
   size_t pixels = (size_t)s->out_h * s->out_w;
-  return pixels >= 400 ? 4 : pixels >= 49 ? 2 : 0;
+  return pixels >= 400 ? 4 : pixels >= 100 ? 2 : 0;
 }
 
 sl_status_t sl_winograd_prepare(sl_model_t* m, sl_node_t* n, sl_winograd_t* c, const sl_conv2d_shape_t* s,
