@@ -268,7 +268,8 @@ SL_V_INLINE void sl_gemm(const int ROWS, const int NV, const int dense, size_t p
       const sl_e* panel = panels + ROWS * c0; /* skips the chunk's earlier columns; biases unread after the first */
       for (size_t r0 = 0; r0 < rows; r0 += ROWS, panel += ROWS * (k + 1)) {
         /* The next panel's chunk is a new stream that the hardware prefetcher finds only after
-         * its first misses; cold weights (read once per run) are fetched while this one runs. */
+         * its first misses; cold weights (read once per run) are fetched, a 64-byte line at a
+         * time, while this one runs. */
         const sl_e* next = r0 + ROWS < rows ? panel + ROWS * (k + 1) : !last ? panels + ROWS * (c0 + cols) : NULL;
         if (next != NULL)
           for (size_t b = 0; b < ROWS * (cols + 1) * sizeof(sl_e); b += 64) __builtin_prefetch((const char*)next + b);
