@@ -14,7 +14,8 @@
  * 28x28 (602 KB) 1.0-1.25x; dense blocks 1.04-1.18x (gemm tiles lose more on short bands than the
  * cache saves). On the AMD EPYC (1 MB L2) the stride-2 blocks lost (112x112: 0.215 ms fused against
  * 0.178 unfused, 56x56: 0.11 against 0.083), where unfused dwconv_s2 reads its input in place, and
- * the model ran 3.6% faster without them (80%: 1.9%). */
+ * the model ran 3.6% faster without them (80%: 1.9%); the Xeon (2 MB L2) ran it 4-5% slower without
+ * them. Phones' L2 (256-512 KB a core) is nearer the EPYC's. */
 #define SL_FUSED_BLOCK_MIN_BYTES (1024 * 1024)
 /* A band's expanded rows plus its depthwise output, per thread. */
 #define SL_FUSED_BAND_BYTES (256 * 1024)
