@@ -247,6 +247,10 @@ SL_V_INLINE void sl_spmm(const int R, const int NV, size_t pixels, size_t blocks
 #define SL_GEMM_WHOLE_TILE(nv, masked) 0
 #define SL_V_GEMM_TILE(panel, cols, x, x_stride, y, y_stride, mm, accumulate) ((void)0)
 #endif
+/* [p, p + bytes) toward the cache, a 64-byte line at a time (the line size of every target). */
+SL_V_INLINE void sl_prefetch(const void* p, size_t bytes) {
+  for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch((const char*)p + b);
+}
 SL_V_INLINE void sl_gemm(const int ROWS, const int NV, const int dense, size_t pixels, size_t rows, size_t k,
                          const sl_e* x, size_t x_stride, const uint32_t* x_offset, const sl_e* panels, sl_e* y,
                          size_t y_stride, const sl_minmax_t* mm) {
@@ -271,8 +275,7 @@ SL_V_INLINE void sl_gemm(const int ROWS, const int NV, const int dense, size_t p
          * its first misses; cold weights (read once per run) are fetched, a 64-byte line at a
          * time, while this one runs. */
         const sl_e* next = r0 + ROWS < rows ? panel + ROWS * (k + 1) : !last ? panels + ROWS * (c0 + cols) : NULL;
-        if (next != NULL)
-          for (size_t b = 0; b < ROWS * (cols + 1) * sizeof(sl_e); b += 64) __builtin_prefetch((const char*)next + b);
+        if (next != NULL) sl_prefetch(next, ROWS * (cols + 1) * sizeof(sl_e));
 #define GEMM_TILE(nv, masked, tail, p)                                                                  \
   do {                                                                                                  \
     if (SL_GEMM_WHOLE_TILE(nv, masked)) {                                                               \
@@ -337,10 +340,8 @@ typedef struct {
  * hardware prefetcher would find only after its first misses. */
 #define SL_NC_PREFETCH_COLS 8
 SL_V_INLINE void sl_nc_prefetch(const sl_e* w, const sl_e* next, size_t panel_rows, size_t bytes) {
-  const char* ahead = (const char*)(w + SL_NC_PREFETCH_COLS * panel_rows);
-  for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(ahead + b);
-  if (next != NULL)
-    for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch((const char*)next + b);
+  sl_prefetch(w + SL_NC_PREFETCH_COLS * panel_rows, bytes);
+  if (next != NULL) sl_prefetch(next, bytes);
 }
 
 /* Columns [k0, k0 + k) of one tile. The first chunk starts from the biases, a later one from the
