@@ -80,7 +80,9 @@ static sl_status_t prepare_im2col(sl_model_t* m, sl_node_t* n, conv_params_t* p,
   if (p->gemm->family == SL_FAMILY_gemm_nc) {
     size_t panels = (ocg + p->gemm->rows - 1) / p->gemm->rows, want = 4 * sl_op_threads(m);
     p->panel_chunks = panels < want ? panels : want;
-    if (!sl_size_mul(patch_bytes, s->groups, &patch_bytes)) /* every group's patches at once */
+    /* every group's patches at once, gathered and then transposed pixel-major (as linear.c's
+     * channel-major gemm_nc layers) */
+    if (!sl_size_mul(patch_bytes, s->groups, &patch_bytes) || !sl_size_mul(patch_bytes, 2, &patch_bytes))
       return sl_node_fail(m, n, "the patches of %u groups do not fit in memory", s->groups);
     sl_reserve_scratch(m, n, patch_bytes, 0);
   } else {
@@ -153,7 +155,12 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
     if (st == SL_OK && (sh > 1 || sw > 1)) {
       if (!sl_size_mul((size_t)c, pixels, &subsampled) || !sl_size_mul(subsampled, sizeof(float), &subsampled))
         return sl_node_fail(m, n, "the subsampled input (%d x %zu) does not fit in memory", c, pixels);
-      sl_reserve_scratch(m, n, subsampled, 0); /* channel-major linear layers reserve none */
+      /* before the layer's own copies (transposed or fp16 x), which follow at scratch_at */
+      size_t at = (subsampled + 63) / 64 * 64, total;
+      if (!sl_size_add(at, n->scratch_shared, &total))
+        return sl_node_fail(m, n, "the subsampled input (%d x %zu) does not fit in memory", c, pixels);
+      p->linear.scratch_at = at;
+      sl_reserve_scratch(m, n, total, 0);
     }
     return st;
   }
@@ -175,7 +182,10 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
     sl_release_dense_weights(m, w, weights);
     return st;
   }
-  if (pixels > SL_IMPLICIT_CONV_MIN_PIXELS && sl_implicit_conv_fits(&p->s)) {
+  /* Groups that fill at most half of gemm_nc's channel tile (RegNet's 8-channel groups) waste less
+   * on junk columns than on idle lanes: implicit at any size. */
+  bool narrow_groups = groups > 1 && 2 * (size_t)(oc / groups) <= sl_op_kernel(m, SL_FAMILY_gemm_nc, 0)->rows;
+  if ((pixels > SL_IMPLICIT_CONV_MIN_PIXELS || narrow_groups) && sl_implicit_conv_fits(&p->s)) {
     p->path = PATH_IMPLICIT;
     const float* weights;
     if ((st = sl_dense_weights(m, n, w, &weights)) != SL_OK) return st;
@@ -388,14 +398,14 @@ static void nc_task(void* ctx, size_t task, size_t thread) {
   const conv_params_t* p = j->p;
   const sl_conv2d_shape_t* s = &p->s;
   size_t g = task / p->panel_chunks, chunk = task % p->panel_chunks;
-  size_t pixels = p->tile, icg = s->in_c / s->groups, ocg = s->out_c / s->groups, rows = p->gemm->rows;
+  size_t pixels = p->tile, ocg = s->out_c / s->groups, rows = p->gemm->rows;
   size_t panels = (ocg + rows - 1) / rows;
   size_t r0 = chunk * panels / p->panel_chunks * rows, r1 = (chunk + 1) * panels / p->panel_chunks * rows;
   if (r1 > ocg) r1 = ocg;
-  const float* patches = (const float*)sl_scratch_shared(j->m) + g * icg * s->kernel_h * s->kernel_w * pixels;
+  const float* patches = (const float*)sl_scratch_shared(j->m) + (s->groups + g) * p->patch * pixels;
   const float* panel = p->panels + g * sl_gemm_pack_size(ocg, p->patch, rows) + r0 * (p->patch + 1);
   float* y = j->y + (g * ocg + r0) * pixels;
-  p->gemm->fn.gemm_nc(pixels, r1 - r0, p->patch, patches, 1, pixels, panel, y, 1, pixels, &p->mm);
+  p->gemm->fn.gemm_nc(pixels, r1 - r0, p->patch, patches, p->patch, 1, panel, y, 1, pixels, &p->mm);
   for (size_t o = r0; o < r1; o++) post_activation(p, y + (o - r0) * pixels, pixels);
 }
 
@@ -452,6 +462,11 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
         job_t image = {m, n, p, j.x + (size_t)b * s->in_c * s->in_h * s->in_w,
                        j.y + (size_t)b * s->out_c * s->out_h * s->out_w};
         sl_parallel_for(m, s->in_c, gather_task, &image);
+        float* patches = sl_scratch_shared(m);
+        size_t group_size = p->patch * p->tile;
+        for (uint32_t g = 0; g < s->groups; g++) /* [patch][pixels] -> [pixels][patch] */
+          sl_transpose_2d(m, patches + g * group_size, p->tile, patches + (s->groups + g) * group_size, p->patch,
+                          p->patch, p->tile);
         sl_parallel_for(m, s->groups * p->panel_chunks, nc_task, &image);
       }
       break;

@@ -45,6 +45,8 @@ typedef struct {
   /* fp16 chains (sl_plan_halves): x already holds halves, y is written as halves (channel-major
    * only, no activation after the clamp), laid out as the floats would be. */
   bool half_in, half_out;
+  size_t scratch_at; /* bytes into the shared scratch where its copies start: a caller's data (a
+                        strided 1x1 conv's subsampled input) lies before them */
 } sl_linear_t;
 
 /* w: dense [rows][cols] or group-sparse; bias may be NULL; channel-major x and y rows are
