@@ -8,11 +8,19 @@ coverage's "rounding" mismatches (README, Model coverage).
 
     python benchmarks/rounding.py [resnet101] [--side 128]
     python benchmarks/rounding.py --tflite pose_landmark_full
+    python benchmarks/rounding.py --ops levit_128s --pruned
 
 With --tflite, a MediaPipe .tflite (model_coverage's input): every tensor both engines keep (each
 op output LiteRT names), sparselite's and LiteRT's max abs error relative to the largest value
 against the converted graph run in float64 (graph64.py), in graph order. A few of LiteRT's kept
 tensors are not the op's final output (XNNPACK reuses their buffers): those show LiteRT at ~1.
+
+With --ops, a model_coverage model (a timm or torchvision name, pruned 4x1 with --pruned, or a
+MediaPipe .tflite) converted, and each op's own rounding: run in float64 on the fp32 inputs sparselite
+gave it, against sparselite's output and torch fp32's on the same inputs (rms error relative to the
+op's largest value; data movement skipped), then per op type the median and largest ratio. For a
+torch model, also how far torch fp32, the converted graph in float64 and sparselite are from the
+model in float64 on model_coverage's input and on five others.
 """
 import argparse
 import copy
@@ -73,14 +81,83 @@ def tflite_layers(name):
                               litert=f"{rel(theirs, exact):.2e}")), flush=True)
 
 
+def op_errors(name, pruned):
+    import numpy as np
+    import torch
+
+    import model_coverage as mc
+    import sparselite
+    from graph64 import run_float64, run_op
+    from sparselite.converters import from_tflite, from_torch, prune_groups
+    from sparselite.converters.writer import serialize
+
+    torch.set_num_threads(1)
+    family = dict((n, f) for f, n in mc.model_list())[name]
+    model = None
+    if family == "MediaPipe":
+        from bench_tflite import mediapipe_models
+
+        graph = from_tflite(mediapipe_models()[name]).graph
+        feeds = {n: np.random.default_rng(0).uniform(-1, 1, graph.tensors[n].shape).astype(np.float32)
+                 for n in graph.inputs}
+    else:
+        side = mc.side_of(name)
+        model = mc.flat_module(mc.lively(mc.build(family, name), side))
+        x = torch.randn(2, 1, 3, side, side, generator=torch.Generator().manual_seed(1))[0]   # model_coverage's
+        if pruned:
+            prune_groups(model, mc.DENSITY, group=4)
+            mc.calibrate(model, side)
+        graph = from_torch(model, x).graph
+        feeds = {graph.inputs[0]: x.numpy()}
+    final = list(graph.outputs)
+    graph.outputs = list(dict.fromkeys(final + [op.outputs[0] for op in graph.ops]))
+    vals = dict(zip(graph.outputs, sparselite.load(serialize(graph), fuse=False).run(feeds)))
+    vals.update(feeds)
+    ratios = {}
+    for op in graph.ops:
+        if op.type in ("RESHAPE", "TRANSPOSE", "SLICE", "PAD", "CONCAT"):
+            continue
+        ins = [None if n is None else vals[n] if n in vals else np.asarray(graph.tensors[n].data, np.float32)
+               for n in op.inputs]
+        shape = tuple(graph.tensors[op.outputs[0]].shape)
+        exact = run_op(op, [None if a is None else torch.from_numpy(a.astype(np.float64)) for a in ins], shape).numpy()
+        theirs = run_op(op, [None if a is None else torch.from_numpy(a) for a in ins], shape).numpy()
+        top = max(float(np.abs(exact).max()), 1e-30)
+        ours_rms, torch_rms = (float(np.sqrt(((a - exact) ** 2).mean())) / top for a in (vals[op.outputs[0]], theirs))
+        if torch_rms > 0:
+            ratios.setdefault(op.type, []).append(ours_rms / torch_rms)
+        print(json.dumps(dict(at=op.outputs[0][-60:], op=op.type, sparselite=f"{ours_rms:.2e}", torch=f"{torch_rms:.2e}")),
+              flush=True)
+    for kind, r in ratios.items():
+        print(json.dumps(dict(op=kind, count=len(r), sparselite_over_torch_median=round(float(np.median(r)), 2),
+                              max=round(max(r), 2))))
+    if model is None:
+        return
+    graph.outputs = final
+    blob = serialize(graph)
+    for seed in range(1, 7):
+        x = torch.randn(2, 1, 3, side, side, generator=torch.Generator().manual_seed(seed))[0]
+        with torch.no_grad():
+            ref = [t.numpy() for t in model(x)]
+        exact = mc.exact(model, x)
+        print(json.dumps(dict(input="model_coverage's" if seed == 1 else f"seed {seed}",
+                              torch=f"{mc.worst(ref, exact):.2e}",
+                              graph_float64=f"{mc.worst(run_float64(graph, {graph.inputs[0]: x.numpy()}), exact):.2e}",
+                              sparselite=f"{mc.worst(sparselite.load(blob).run(x.numpy()), exact):.2e}")), flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", nargs="?", default="resnet101")
     parser.add_argument("--side", type=int, default=128)
     parser.add_argument("--tflite", metavar="NAME", help="a MediaPipe model, layer by layer against float64")
+    parser.add_argument("--ops", metavar="NAME", help="a model_coverage model: each op's rounding against torch's")
+    parser.add_argument("--pruned", action="store_true", help="with --ops: pruned 4x1 as model_coverage prunes")
     args = parser.parse_args()
     if args.tflite:
         return tflite_layers(args.tflite)
+    if args.ops:
+        return op_errors(args.ops, args.pruned)
 
     import onnxruntime as ort
     import torch

@@ -863,7 +863,7 @@ class _Converter:
                                   f"per channel ({channels})")
         scale = gamma / np.sqrt(var + float(a.get("epsilon", 1e-5)))
         self.add("BATCH_NORM", [self.tensor(node.input[0])], node,
-                 dict(scale=scale.astype(np.float32), shift=(beta - mean * scale).astype(np.float32)))
+                 dict(scale=scale, shift=beta - mean * scale))   # float64: fold_batch_norm rounds once
 
     def resize(self, node, mode, coordinates, nearest_mode, scales, sizes):
         """RESIZE_BILINEAR / RESIZE_NEAREST over H and W of an NCHW tensor. The output size is

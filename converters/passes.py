@@ -82,10 +82,12 @@ class _Uses:
 
 
 def fold_batch_norm(graph):
-    """Folds BATCH_NORM into the conv/FC before it; lowers any other to MUL + ADD."""
+    """Folds BATCH_NORM into the conv/FC before it; lowers any other to MUL + ADD. Its scale and
+    shift come in float64: each folded weight and bias is computed in float64 and rounded once."""
     for bn in [op for op in graph.ops if op.type == "BATCH_NORM"]:
         x = bn.inputs[0]
-        scale, shift = bn.options["scale"], bn.options["shift"]   # per channel (axis 1)
+        scale = np.asarray(bn.options["scale"], np.float64)   # per channel (axis 1)
+        shift = np.asarray(bn.options["shift"], np.float64)
         prev = graph.producer(x)
         foldable = (prev is not None and prev.type in ("CONV2D", "CONV_TRANSPOSE2D", "FULLY_CONNECTED")
                     and prev.options.get("activation", "NONE") == "NONE" and _sole_consumer(graph, x))
@@ -99,7 +101,7 @@ def fold_batch_norm(graph):
             else:
                 w.data = (w.data * scale.reshape((-1,) + (1,) * (w.data.ndim - 1))).astype(np.float32)
             bias_name = prev.inputs[2] if len(prev.inputs) > 2 else None
-            old_bias = graph.tensors[bias_name].data if bias_name else np.zeros_like(shift)
+            old_bias = np.asarray(graph.tensors[bias_name].data, np.float64) if bias_name else np.zeros_like(shift)
             new_bias = (old_bias * scale + shift).astype(np.float32)
             if bias_name:
                 graph.tensors[bias_name].data = new_bias
@@ -110,8 +112,8 @@ def fold_batch_norm(graph):
             continue
         rank = len(graph.tensors[x].shape)
         bshape = (-1,) + (1,) * (rank - 2)
-        s = graph.add_const(f"{bn.name}.scale", scale.reshape(bshape))
-        t = graph.add_const(f"{bn.name}.shift", shift.reshape(bshape))
+        s = graph.add_const(f"{bn.name}.scale", scale.reshape(bshape).astype(np.float32))
+        t = graph.add_const(f"{bn.name}.shift", shift.reshape(bshape).astype(np.float32))
         idx = graph.ops.index(bn)
         mid = graph.add_op("MUL", [x, s], graph.tensors[x].shape, name=bn.name)
         mul_op = graph.ops.pop()

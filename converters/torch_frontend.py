@@ -307,12 +307,14 @@ def _batch_norm(ctx, node, x, weight, bias, mean, var, *rest):
     if not legit and rest[0]:
         raise ConversionError(f"batch norm at '{ctx.name_of(node)}' is in training mode: call module.eval()")
     eps = rest[1] if legit else rest[2]
-    mean, var = ctx.const(mean), ctx.const(var)
-    gamma = ctx.const(weight) if weight is not None else np.ones_like(mean)
-    beta = ctx.const(bias) if bias is not None else np.zeros_like(mean)
-    scale = (gamma / np.sqrt(var + eps)).astype(np.float32)
+    # float64 until fold_batch_norm rounds each folded parameter once (in float32, var + eps, the
+    # root, the quotient, the product and the sum would each round).
+    mean, var = np.asarray(ctx.const(mean), np.float64), np.asarray(ctx.const(var), np.float64)
+    gamma = np.asarray(ctx.const(weight), np.float64) if weight is not None else np.ones_like(mean)
+    beta = np.asarray(ctx.const(bias), np.float64) if bias is not None else np.zeros_like(mean)
+    scale = gamma / np.sqrt(var + eps)
     out = ctx.graph.add_op("BATCH_NORM", [ctx.tensor(x)], ctx.shape(node), name=ctx.name_of(node),
-                           options=dict(scale=scale, shift=(beta - mean * scale).astype(np.float32)))
+                           options=dict(scale=scale, shift=beta - mean * scale))
     # The non-legacy op returns (out, mean, invstd); only the first is ever read.
     return (out, None, None) if legit else out
 
