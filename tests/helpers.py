@@ -156,6 +156,17 @@ FUSED_CASES = [
 ]
 
 
+# Chains with a leading depthwise (BlazeFace's double blocks): depthwise -> 1x1 -> depthwise -> 1x1
+# (+ the ADD of the chain's input): (a FUSED_CASES case, (its kernel, pads (t, l, b, r), activation)).
+FUSED_PRE_CASES = [
+    ((1, 8, 6, 8, 13, 11, 3, (1, 1), (1, 1, 1, 1), True, 1), (3, (1, 1, 1, 1), "NONE")),    # BlazeFace's shape
+    ((2, 6, 10, 6, 9, 7, 5, (1, 1), (2, 2, 2, 2), True, 0), (5, (2, 2, 2, 2), "RELU")),     # 5x5 both, batch 2
+    ((1, 5, 12, 7, 17, 10, 3, (2, 2), (0, 0, 1, 1), False, 4), (3, (1, 1, 1, 1), "RELU6")), # stride-2 middle
+    ((1, 7, 9, 7, 11, 14, 7, (1, 1), (3, 3, 3, 3), True, 2), (5, (2, 2, 2, 2), "NONE")),    # 7x7 middle, per band
+    ((1, 4, 8, 4, 12, 3, 3, (1, 1), (1, 1, 1, 1), True, 0), (3, (0, 0, 2, 2), "NONE")),     # 3 columns, pads below
+]
+
+
 def inverted_residual(case, acts=("RELU6", "RELU6", "NONE"), add_act="NONE", seed=0, pre=None, density=0.4):
     """A 1x1 expand -> depthwise -> 1x1 project (+ residual ADD) chain: (.slite bytes, input, numpy output).
     pre: (kernel, pads, activation) of a depthwise before the expand, stride 1 (BlazeFace's double
