@@ -217,9 +217,10 @@ sl_status_t sl_conv2d_fuse(sl_model_t* m, sl_fb_t* fb, uint32_t band_rows, sl_no
   }
   sl_node_t* head = pre != NULL ? pre : expand;
   conv_params_t* hp = head->params;
-  sl_fused_pre_t pre_half = {{h != NULL ? h->s : e->s, pre_weights, h != NULL ? h->bias : NULL,
-                              h != NULL ? h->act : e->act},
-                             expand, {as_matrix(sl_in(m, expand, 1)), e->bias, e->act}};
+  sl_fused_pre_t pre_half;
+  if (h != NULL)
+    pre_half = (sl_fused_pre_t){{h->s, pre_weights, h->bias, h->act}, expand,
+                                {as_matrix(sl_in(m, expand, 1)), e->bias, e->act}};
   sl_fused_dw_t dw_half = {d->s, dw_weights, d->bias, d->act};
   sl_fused_project_t project_half = {as_matrix(sl_in(m, project, 1)), p->bias, p->act};
   st = sl_fused_block_prepare(m, head, dw, project, &e->linear, band_rows, in->in_h, in->in_w,
