@@ -156,21 +156,42 @@ FUSED_CASES = [
 ]
 
 
-def inverted_residual(case, acts=("RELU6", "RELU6", "NONE"), add_act="NONE", seed=0):
-    """A 1x1 expand -> depthwise -> 1x1 project (+ residual ADD) chain: (.slite bytes, input, numpy output)."""
+# Chains with a leading depthwise (BlazeFace's double blocks): depthwise -> 1x1 -> depthwise -> 1x1
+# (+ the ADD of the chain's input): (a FUSED_CASES case, (its kernel, pads (t, l, b, r), activation)).
+FUSED_PRE_CASES = [
+    ((1, 8, 6, 8, 13, 11, 3, (1, 1), (1, 1, 1, 1), True, 1), (3, (1, 1, 1, 1), "NONE")),    # BlazeFace's shape
+    ((2, 6, 10, 6, 9, 7, 5, (1, 1), (2, 2, 2, 2), True, 0), (5, (2, 2, 2, 2), "RELU")),     # 5x5 both, batch 2
+    ((1, 5, 12, 7, 17, 10, 3, (2, 2), (0, 0, 1, 1), False, 4), (3, (1, 1, 1, 1), "RELU6")), # stride-2 middle
+    ((1, 7, 9, 7, 11, 14, 7, (1, 1), (3, 3, 3, 3), True, 2), (5, (2, 2, 2, 2), "NONE")),    # 7x7 middle, per band
+    ((1, 4, 8, 4, 12, 3, 3, (1, 1), (1, 1, 1, 1), True, 0), (3, (0, 0, 2, 2), "NONE")),     # 3 columns, pads below
+]
+
+
+def inverted_residual(case, acts=("RELU6", "RELU6", "NONE"), add_act="NONE", seed=0, pre=None, density=0.4):
+    """A 1x1 expand -> depthwise -> 1x1 project (+ residual ADD) chain: (.slite bytes, input, numpy output).
+    pre: (kernel, pads, activation) of a depthwise before the expand, stride 1 (BlazeFace's double
+    blocks); the residual is then its input."""
     n, cin, mid, cout, h, w, k, stride, pads, residual, r = case
     g = np.random.default_rng(seed)
     x = g.standard_normal((n, cin, h, w)).astype(np.float32)
-    w1 = (group_sparse_weight(g, mid, cin, r, 0.4) if r else g.standard_normal((mid, cin))).astype(np.float32)
-    w3 = (group_sparse_weight(g, cout, mid, r, 0.4) if r else g.standard_normal((cout, mid))).astype(np.float32)
+    w1 = (group_sparse_weight(g, mid, cin, r, density) if r else g.standard_normal((mid, cin))).astype(np.float32)
+    w3 = (group_sparse_weight(g, cout, mid, r, density) if r else g.standard_normal((cout, mid))).astype(np.float32)
     w2 = g.standard_normal((mid, 1, k, k)).astype(np.float32)
     b1, b2, b3 = (g.standard_normal(c).astype(np.float32) for c in (mid, mid, cout))
     act = [ACTIVATIONS[a] for a in acts]
-    e = act[0](conv2d_ref(x, w1.reshape(mid, cin, 1, 1), b1, (1, 1), (1, 1), (0, 0, 0, 0), 1), 0, 0)
-    d = act[1](conv2d_ref(e, w2, b2, stride, (1, 1), pads, mid), 0, 0)
-    ref = act[2](conv2d_ref(d, w3.reshape(cout, mid, 1, 1), b3, (1, 1), (1, 1), (0, 0, 0, 0), 1), 0, 0)
     graph = Graph()
     t = graph.add_input("x", x.shape)
+    e_in = x
+    if pre is not None:
+        pk, ppads, pact = pre
+        w0 = g.standard_normal((cin, 1, pk, pk)).astype(np.float32)
+        b0 = g.standard_normal(cin).astype(np.float32)
+        e_in = ACTIVATIONS[pact](conv2d_ref(x, w0, b0, (1, 1), (1, 1), ppads, cin), 0, 0).astype(np.float32)
+        t = graph.add_op("CONV2D", [t, graph.add_const("w0", w0), graph.add_const("b0", b0)], e_in.shape, name="pre",
+                         options=dict(padding=ppads, groups=cin, activation=pact))
+    e = act[0](conv2d_ref(e_in, w1.reshape(mid, cin, 1, 1), b1, (1, 1), (1, 1), (0, 0, 0, 0), 1), 0, 0)
+    d = act[1](conv2d_ref(e, w2, b2, stride, (1, 1), pads, mid), 0, 0)
+    ref = act[2](conv2d_ref(d, w3.reshape(cout, mid, 1, 1), b3, (1, 1), (1, 1), (0, 0, 0, 0), 1), 0, 0)
     t = graph.add_op("CONV2D", [t, graph.add_const("w1", w1.reshape(mid, cin, 1, 1)), graph.add_const("b1", b1)],
                      e.shape, name="expand", options=dict(activation=acts[0]))
     t = graph.add_op("CONV2D", [t, graph.add_const("w2", w2), graph.add_const("b2", b2)], d.shape, name="dw",

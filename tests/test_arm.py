@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import sparselite
-from helpers import FUSED_CASES, inverted_residual, rel_err
+from helpers import FUSED_CASES, FUSED_PRE_CASES, inverted_residual, rel_err
 from sparselite.cli import main as cli
 from sparselite.converters import from_torch, prune_groups, zoo
 from sparselite.converters.writer import serialize
@@ -113,6 +113,19 @@ def test_fused_blocks_on_aarch64_match_unfused_x86(aarch64_runtime, tmp_path, ca
     assert [o["fused_into"] for o in report["ops"]][1:] == [0] * (len(report["ops"]) - 1)
     assert "fused" in stdout
 
+
+
+@pytest.mark.parametrize("case", [0, 3])
+def test_leading_depthwise_blocks_on_aarch64_match_unfused_x86(aarch64_runtime, tmp_path, case):
+    """Chains with a leading depthwise (in place, then in place or per band) on NEON, bands of 2 rows."""
+    data, x, _ = inverted_residual(FUSED_PRE_CASES[case][0], pre=FUSED_PRE_CASES[case][1])
+    (tmp_path / "block.slite").write_bytes(data)
+    np.save(tmp_path / "x.npy", x)
+    y, report, _ = bench(aarch64_runtime, tmp_path / "block.slite", tmp_path / "x.npy", tmp_path,
+                         wrapper=["qemu-aarch64"], extra=["--fuse", "2"])
+    (native,) = sparselite.load(data, fuse=False).run(x)
+    assert rel_err(y, native) < 1e-5
+    assert [o["fused_into"] for o in report["ops"]][1:] == [0] * (len(report["ops"]) - 1)
 
 def test_host_runtime_build(pruned_model, tmp_path):
     path, x_path, x = pruned_model

@@ -1,5 +1,5 @@
-"""Fused inverted-residual blocks (runtime/fuse.c, ops/fused_block.c): random 1x1 -> depthwise -> 1x1
-(+ residual ADD) chains run fused against unfused and against numpy, over band heights, strides,
+"""Fused inverted-residual blocks (runtime/fuse.c, ops/fused_block.c): random [depthwise ->] 1x1 -> depthwise
+-> 1x1 (+ residual ADD) chains run fused against unfused and against numpy, over band heights, strides,
 paddings, kernel sizes, activations, dense and group-sparse weights, batches, kernel configurations
 and thread counts."""
 import numpy as np
@@ -7,6 +7,7 @@ import pytest
 
 import sparselite
 from helpers import FUSED_CASES as CASES
+from helpers import FUSED_PRE_CASES as PRE_CASES
 from helpers import ACTIVATIONS, KERNELS, conv2d_ref, group_sparse_weight, inverted_residual, rel_err
 from sparselite.converters.ir import Graph
 from sparselite.converters.passes import run_all
@@ -260,3 +261,53 @@ def test_channel_padding_folds_into_the_residual(pads, folded, batch):
     (out,) = model.run(x)
     assert rel_err(out, ref) < 1e-5
     assert np.array_equal(out, sparselite.load(data, fuse=False).run(x)[0])
+
+
+@pytest.mark.parametrize("kernels", sorted(KERNELS))
+@pytest.mark.parametrize("case,pre", PRE_CASES)
+def test_leading_depthwise_chain_matches_unfused_and_numpy(case, pre, kernels):
+    data, x, ref = inverted_residual(case, ("RELU", "NONE", "NONE"), "RELU", seed=4, pre=pre)
+    (unfused,) = sparselite.load(data, fuse=False, **KERNELS[kernels]).run(x)
+    assert rel_err(unfused, ref) < 1e-5
+    members = ["expand", "dw", "project"] + (["add"] if case[9] else [])
+    for band_rows in (1, 2, 3, 5, 64):
+        model = sparselite.load(data, fuse=band_rows, **KERNELS[kernels])
+        assert fused_members(model, x) == members
+        (y,) = model.run(x)
+        assert rel_err(y, ref) < 1e-5, band_rows
+        # As for the chains above: the kernels' partial pixel tiles fall elsewhere in a band.
+        assert rel_err(y, unfused) < 1e-5, band_rows
+
+
+def test_leading_depthwise_results_do_not_depend_on_threads():
+    for case, pre in PRE_CASES[:3]:
+        data, x, _ = inverted_residual(case, pre=pre, seed=6)
+        outs = [sparselite.load(data, fuse=2, num_threads=t).run(x)[0] for t in (1, 2, 3)]
+        assert all(np.array_equal(outs[0], o) for o in outs[1:])
+
+
+def test_leading_depthwise_that_cannot_run_in_place_stays_apart():
+    # 7x7 (wider than the in-place kernel's reach) and valid padding (a smaller output): the chain
+    # after it still fuses, without the ADD, whose residual is the depthwise's input.
+    for pre, residual in (((7, (3, 3, 3, 3), "NONE"), True), ((3, (0, 0, 0, 0), "NONE"), False)):
+        rows = 12 if residual else 10  # valid padding: the expand sees 10x10
+        case = (1, 6, 8, 6, rows, rows, 3, (1, 1), (1, 1, 1, 1), residual, 0)
+        data, x, ref = inverted_residual(case, pre=pre, seed=2)
+        model = sparselite.load(data, fuse=2)
+        assert fused_members(model, x) == ["dw", "project"]
+        assert rel_err(model.run(x)[0], ref) < 1e-5
+
+
+def test_automatic_fusion_takes_blazeface_96x96_double_blocks():
+    # 32 channels at 96x96 (1.2 MB a tensor), 1x1s 70% sparse: fused; the 48x48 twin (590 KB) not.
+    big = (1, 32, 8, 32, 96, 96, 3, (1, 1), (1, 1, 1, 1), True, 1)
+    data, x, ref = inverted_residual(big, ("RELU", "NONE", "NONE"), "RELU", pre=(3, (1, 1, 1, 1), "NONE"),
+                                     density=0.3)
+    model = sparselite.load(data)
+    assert fused_members(model, x) == ["expand", "dw", "project", "add"]
+    assert rel_err(model.run(x)[0], ref) < 1e-5
+    assert model.arena_bytes < sparselite.load(data, fuse=False).arena_bytes
+    small = (1, 64, 16, 64, 48, 48) + big[6:]
+    data, x, _ = inverted_residual(small, ("RELU", "NONE", "NONE"), "RELU", pre=(3, (1, 1, 1, 1), "NONE"),
+                                   density=0.3)
+    assert fused_members(sparselite.load(data), x) == ["add"]  # the project convolution's epilogue

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import sparselite
-from helpers import FUSED_CASES, inverted_residual, rel_err
+from helpers import FUSED_CASES, FUSED_PRE_CASES, inverted_residual, rel_err
 from sparselite._abi import DTYPES, STRUCTS
 from sparselite.converters import from_torch, prune_groups, zoo
 
@@ -181,6 +181,16 @@ def test_fused_blocks_in_wasm_match_unfused_native(dist, case, suffix):
     wasm = WasmModel(dist / f"sparselite{suffix}.wasm", data, fuse=2).run(x, native.size)
     assert rel_err(wasm, native.ravel()) < 1e-5
 
+
+
+@pytest.mark.parametrize("suffix", BUILDS)
+@pytest.mark.parametrize("case", [0, 3])
+def test_leading_depthwise_blocks_in_wasm_match_unfused_native(dist, case, suffix):
+    """Chains with a leading depthwise in both WASM builds, bands of 2 rows, against native unfused."""
+    data, x, _ = inverted_residual(FUSED_PRE_CASES[case][0], pre=FUSED_PRE_CASES[case][1])
+    (native,) = sparselite.load(data, fuse=False).run(x)
+    wasm = WasmModel(dist / f"sparselite{suffix}.wasm", data, fuse=2).run(x, native.size)
+    assert rel_err(wasm, native.ravel()) < 1e-5
 
 def test_wasm_runtime_rejects_bad_files_and_survives_mutations(dist, tmp_path):
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, 2, 1), torch.nn.ReLU6(), torch.nn.Conv2d(8, 16, 1),

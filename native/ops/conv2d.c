@@ -201,36 +201,53 @@ static bool unstrided_pointwise(const conv_params_t* p) {
   return p->path == PATH_POINTWISE && p->s.stride_h == 1 && p->s.stride_w == 1;
 }
 
-sl_status_t sl_conv2d_fuse(sl_model_t* m, sl_fb_t* fb, uint32_t band_rows, sl_node_t* expand, sl_node_t* dw,
-                           sl_node_t* project, sl_node_t* add, bool* fused) {
+sl_status_t sl_conv2d_fuse(sl_model_t* m, sl_fb_t* fb, uint32_t band_rows, sl_node_t* pre, sl_node_t* expand,
+                           sl_node_t* dw, sl_node_t* project, sl_node_t* add, bool* fused) {
   *fused = false;
-  conv_params_t *e = expand->params, *d = dw->params, *p = project->params;
+  conv_params_t *h = pre != NULL ? pre->params : NULL, *e = expand->params, *d = dw->params, *p = project->params;
   if (!unstrided_pointwise(e) || d->path != PATH_DEPTHWISE || !unstrided_pointwise(p)) return SL_OK;
+  if (h != NULL && h->path != PATH_DEPTHWISE) return SL_OK;
+  const sl_conv2d_shape_t* in = h != NULL ? &h->s : &e->s; /* the block's input */
   sl_activation_t add_act;
   if (add != NULL) {
-    /* The residual is the expand's input: same shape as the project's output, no broadcast. */
-    if (p->s.out_c != e->s.in_c || p->s.out_h != e->s.in_h || p->s.out_w != e->s.in_w) return SL_OK;
+    /* The residual is the block's input: same shape as the project's output, no broadcast. */
+    if (p->s.out_c != in->in_c || p->s.out_h != in->in_h || p->s.out_w != in->in_w) return SL_OK;
     const sl_fb_table_t* o = &add->options;
     sl_status_t st = sl_parse_activation(m, add, sl_binary_options_activation(fb, o), sl_binary_options_act_min(fb, o),
                                          sl_binary_options_act_max(fb, o), &add_act);
     if (st != SL_OK) return st;
   }
-  const sl_tensor_t* w = sl_in(m, dw, 1);
-  const float* dw_weights;
+  const sl_tensor_t *w = sl_in(m, dw, 1), *pre_w = pre != NULL ? sl_in(m, pre, 1) : NULL;
+  const float *dw_weights, *pre_weights = NULL;
   sl_status_t st = sl_dense_weights(m, dw, w, &dw_weights);
   if (st != SL_OK) return st;
+  if (pre != NULL && (st = sl_dense_weights(m, pre, pre_w, &pre_weights)) != SL_OK) {
+    sl_release_dense_weights(m, w, dw_weights);
+    return st;
+  }
+  sl_node_t* head = pre != NULL ? pre : expand;
+  conv_params_t* hp = head->params;
+  sl_fused_pre_t pre_half;
+  if (h != NULL)
+    pre_half = (sl_fused_pre_t){{h->s, pre_weights, h->bias, h->act}, expand,
+                                {as_matrix(sl_in(m, expand, 1)), e->bias, e->act}};
   sl_fused_dw_t dw_half = {d->s, dw_weights, d->bias, d->act};
   sl_fused_project_t project_half = {as_matrix(sl_in(m, project, 1)), p->bias, p->act};
-  st = sl_fused_block_prepare(m, expand, dw, project, &e->linear, band_rows, e->s.in_h, e->s.in_w, &dw_half,
-                              &project_half,
-                              add != NULL ? &add_act : NULL, &e->block);
+  st = sl_fused_block_prepare(m, head, dw, project, &e->linear, band_rows, in->in_h, in->in_w,
+                              pre != NULL ? &pre_half : NULL, &dw_half, &project_half,
+                              add != NULL ? &add_act : NULL, &hp->block);
   sl_release_dense_weights(m, w, dw_weights);
-  if (st != SL_OK || e->block == NULL) return st;
-  e->out = sl_out(m, add != NULL ? add : project, 0);
+  if (pre != NULL) sl_release_dense_weights(m, pre_w, pre_weights);
+  if (st != SL_OK || hp->block == NULL) return st;
+  hp->out = sl_out(m, add != NULL ? add : project, 0);
   /* Members report the kernels the block runs (a band's shapes may pick others). */
-  const sl_fused_block_t* b = e->block;
-  dw->kernel = b->in_place ? b->dwconv->name : b->kinds[0].dw.s2 != NULL ? b->kinds[0].dw.s2->name : b->kinds[0].dw.k->name;
+  const sl_fused_block_t* b = hp->block;
+  dw->kernel = b->in_place ? b->dwconv.k->name : b->kinds[0].dw.s2 != NULL ? b->kinds[0].dw.s2->name : b->kinds[0].dw.k->name;
   project->kernel = b->project.spmm != NULL ? b->project.spmm->name : b->project.gemm->name;
+  if (pre != NULL) {
+    pre->kernel = b->pre.k->name;
+    expand->kernel = b->expand->spmm != NULL ? b->expand->spmm->name : b->expand->gemm->name;
+  }
   *fused = true;
   return SL_OK;
 }

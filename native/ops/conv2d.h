@@ -4,13 +4,13 @@
 
 #include "op.h"
 
-/* Makes `expand` run the chain expand (1x1) -> dw (depthwise) -> project (1x1), and the residual
- * ADD `add` (NULL: none; its inputs are project's output and expand's input) as one fused block
- * when the ops' paths and shapes allow it, in bands of band_rows output rows (0: only where
- * it pays); *fused says whether it did. The caller has checked the graph: each intermediate
- * tensor is read only by the next op. */
-sl_status_t sl_conv2d_fuse(sl_model_t* m, sl_fb_t* fb, uint32_t band_rows, sl_node_t* expand, sl_node_t* dw,
-                           sl_node_t* project, sl_node_t* add, bool* fused);
+/* Makes the chain's first op run [pre (depthwise) ->] expand (1x1) -> dw (depthwise) -> project
+ * (1x1), and the residual ADD `add` (NULL: none; its inputs are project's output and the chain's
+ * input) as one fused block when the ops' paths and shapes allow it, in bands of band_rows
+ * output rows (0: only where it pays); pre may be NULL; *fused says whether it did. The caller
+ * has checked the graph: each intermediate tensor is read only by the next op. */
+sl_status_t sl_conv2d_fuse(sl_model_t* m, sl_fb_t* fb, uint32_t band_rows, sl_node_t* pre, sl_node_t* expand,
+                           sl_node_t* dw, sl_node_t* project, sl_node_t* add, bool* fused);
 /* The elementwise ops a convolution can run on each block of its output as it computes it
  * (pointwise and implicit-GEMM paths): *fused says whether it took the op on. The caller has
  * checked that only that op reads what it consumes and that its other input is ready first. */

@@ -1,6 +1,7 @@
 /* Fused inverted-residual blocks (ops/fused_block.c): 1x1 expand -> depthwise -> 1x1 project
- * (+ the residual add), run over bands of output rows so the expanded activations stay in
- * L2 instead of streaming through memory. The runtime finds the chains at load
+ * (+ the residual add), optionally after a leading depthwise whose output the expand reads
+ * (BlazeFace's double blocks), run over bands of output rows so the intermediate activations
+ * stay in L2 instead of streaming through memory. The runtime finds the chains at load
  * (runtime/fuse.c); CONV2D builds and runs the block from its first op. */
 #ifndef SL_OPS_FUSED_BLOCK_H
 #define SL_OPS_FUSED_BLOCK_H
@@ -29,18 +30,32 @@ typedef struct {
   uint32_t out_rows;
 } sl_fused_kind_t;
 
+/* A depthwise with stride 1, output as wide as its input and a kernel up to 5 wide: one dwconv
+ * call over rows of a band buffer in place, with these taps, then `post`. */
 typedef struct {
-  const sl_linear_t* expand; /* the first op's, over whole input planes */
-  sl_linear_t project;       /* over one band, its input rows band_rows * out_w apart */
-  /* Stride 1, output as wide as the input, kernel up to 5 wide: one dwconv call over the band
-   * buffer in place (in_place), with these taps; else a depthwise prepared per band height. */
-  bool in_place;
-  const sl_ukernel_t* dwconv;
+  const sl_ukernel_t* k;
   sl_dwconv_taps_t taps;
-  float* dw_packed;
-  sl_minmax_t dw_mm;
-  sl_activation_t dw_post;
+  float* packed;
+  sl_minmax_t mm;
+  sl_activation_t post;
+} sl_fused_dwconv_t;
+
+typedef struct {
+  /* The first op's, over whole input planes; with a leading depthwise, expand_band. */
+  const sl_linear_t* expand;
+  sl_linear_t project;       /* over one band, its input rows band_rows * out_w apart */
+  /* The depthwise in place (in_place), else one prepared per band height (kinds). */
+  bool in_place;
+  sl_fused_dwconv_t dwconv;
   sl_fused_kind_t kinds[2];
+  /* A leading depthwise (has_pre): the expand's new rows come from `pre` run over the block's
+   * input rows they need, copied with their zero padding into pre_x (per channel pre_x_stride
+   * floats), through pre_y (pre_y_stride), which expand_band reads. */
+  bool has_pre;
+  sl_fused_dwconv_t pre;
+  sl_linear_t expand_band;
+  uint32_t pre_kernel_h, pre_pad_top;
+  size_t pre_x_stride, pre_y_stride;
   uint32_t num_kinds, bands, band_rows, segment_bands, segments; /* segments: tasks per image */
   uint32_t in_c, in_h, in_w, mid_c, out_c, out_h, out_w, stride_h, pad_top, kernel_h;
   size_t e_stride, d_stride; /* floats per channel of the band buffers */
@@ -56,22 +71,31 @@ typedef struct {
   sl_activation_t act;
 } sl_fused_dw_t;
 
+/* A 1x1 half: the project, or the expand after a leading depthwise. */
 typedef struct {
   sl_tensor_t weights; /* [OC][IC] */
   const float* bias;
   sl_activation_t act;
 } sl_fused_project_t;
 
+/* A leading depthwise and the expand that reads it. */
+typedef struct {
+  sl_fused_dw_t dw;
+  sl_node_t* expand_node;
+  sl_fused_project_t expand;
+} sl_fused_pre_t;
+
 /* Plans the block for an expand over in_h x in_w maps with bands of band_rows output rows, or,
  * when band_rows is 0, only where it pays, with bands sized to SL_FUSED_BAND_BYTES (*b stays
- * NULL when it would not). add_act: the residual ADD's activation, NULL without one. Reserves
- * per-thread scratch on `head`. */
+ * NULL when it would not). pre: the leading depthwise (NULL: none), which must keep its input's
+ * size, stride 1, and a kernel up to 5 wide. add_act: the residual ADD's activation, NULL without
+ * one; the residual is the block's input. Reserves per-thread scratch on `head`. */
 sl_status_t sl_fused_block_prepare(sl_model_t* m, sl_node_t* head, sl_node_t* dw_node, sl_node_t* project_node,
                                    const sl_linear_t* expand, uint32_t band_rows, uint32_t in_h, uint32_t in_w,
-                                   const sl_fused_dw_t* dw,
+                                   const sl_fused_pre_t* pre, const sl_fused_dw_t* dw,
                                    const sl_fused_project_t* project, const sl_activation_t* add_act,
                                    sl_fused_block_t** b);
-/* x: the expand's input (and the residual), y: the block's output, `batch` images. */
+/* x: the block's input (and the residual), y: the block's output, `batch` images. */
 void sl_fused_block_run(const sl_model_t* m, const sl_node_t* head, const sl_fused_block_t* b, const float* x,
                         float* y, size_t batch);
 

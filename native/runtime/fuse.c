@@ -1,7 +1,8 @@
 /* The fusion pass: after every op is prepared and before the arena is planned, chains of
  * consecutive ops whose intermediate tensors nothing else reads become one fused block, run by
- * the chain's first op. The chains: CONV2D 1x1 -> CONV2D depthwise -> CONV2D 1x1, then
- * optionally the ADD of the block's input (MobileNet/EfficientNet inverted residuals); then any
+ * the chain's first op. The chains: CONV2D 1x1 -> CONV2D depthwise -> CONV2D 1x1, after a CONV2D
+ * depthwise or not (BlazeFace's double blocks; MobileNet/EfficientNet inverted residuals), then
+ * optionally the ADD of the block's input; then any
  * other CONV2D -> ADD and/or PRELU (ResNet's bottlenecks, MediaPipe's residual blocks), those
  * run on each block of the convolution's output as it is computed, the ADD's input unpadded where
  * a PAD of zero channels made it. */
@@ -57,6 +58,37 @@ static sl_node_t* movable_reader(sl_model_t* m, const int32_t* readers, const in
   return op;
 }
 
+/* The block at node i: [depthwise (pre) ->] 1x1 -> depthwise -> 1x1 [-> ADD of the block's input],
+ * consecutive; *members: how many ops after i it took (0: not fused). */
+static sl_status_t fuse_chain(sl_model_t* m, sl_fb_t* fb, const int32_t* readers, int32_t i, bool pre,
+                              int32_t* members) {
+  *members = 0;
+  int32_t first = i + (pre ? 1 : 0); /* the expand */
+  if (first + 2 >= m->num_nodes) return SL_OK;
+  sl_node_t *h = &m->nodes[i], *e = &m->nodes[first], *d = e + 1, *p = e + 2;
+  sl_node_t* add = first + 3 < m->num_nodes ? e + 3 : NULL;
+  if (h->type != SL_OP_CONV2D || e->type != SL_OP_CONV2D || d->type != SL_OP_CONV2D || p->type != SL_OP_CONV2D)
+    return SL_OK;
+  int32_t x = h->inputs[0], mid = e->outputs[0], dwo = d->outputs[0], po = p->outputs[0];
+  if (pre && (!reads(e, 0, h->outputs[0]) || !private_tensor(m, readers, h->outputs[0]))) return SL_OK;
+  if (!reads(d, 0, mid) || !private_tensor(m, readers, mid) || !reads(p, 0, dwo) || !private_tensor(m, readers, dwo))
+    return SL_OK;
+  if (add != NULL && !(add->type == SL_OP_ADD && private_tensor(m, readers, po) &&
+                       ((reads(add, 0, po) && reads(add, 1, x)) || (reads(add, 0, x) && reads(add, 1, po)))))
+    add = NULL;
+  bool fused = false;
+  sl_status_t st = sl_conv2d_fuse(m, fb, m->fuse > 0 ? (uint32_t)m->fuse : 0, pre ? h : NULL, e, d, p, add, &fused);
+  if (!fused) return st;
+  *members = (first - i) + (add != NULL ? 3 : 2);
+  for (int32_t k = 1; k <= *members; k++) h[k].fused_into = i;
+  /* The block reads its input until its last member; what it keeps inside needs no slot. */
+  if (m->tensors[x].last_use < i + *members) m->tensors[x].last_use = i + *members;
+  m->tensors[mid].producer = m->tensors[dwo].producer = -1;
+  if (pre) m->tensors[h->outputs[0]].producer = -1;
+  if (add != NULL) m->tensors[po].producer = -1;
+  return st;
+}
+
 sl_status_t sl_fuse_blocks(sl_model_t* m, sl_fb_t* fb) {
   /* Per tensor: how many ops read it, and the last one that does. */
   int32_t* readers = sl_model_alloc(m, 2 * ((size_t)m->num_tensors + 1) * sizeof(int32_t));
@@ -70,24 +102,9 @@ sl_status_t sl_fuse_blocks(sl_model_t* m, sl_fb_t* fb) {
       }
   sl_status_t st = SL_OK;
   for (int32_t i = 0; i + 2 < m->num_nodes && st == SL_OK; i++) {
-    sl_node_t *e = &m->nodes[i], *d = e + 1, *p = e + 2, *add = i + 3 < m->num_nodes ? e + 3 : NULL;
-    if (e->type != SL_OP_CONV2D || d->type != SL_OP_CONV2D || p->type != SL_OP_CONV2D) continue;
-    int32_t x = e->inputs[0], mid = e->outputs[0], dwo = d->outputs[0], po = p->outputs[0];
-    if (!reads(d, 0, mid) || !private_tensor(m, readers, mid) || !reads(p, 0, dwo) ||
-        !private_tensor(m, readers, dwo))
-      continue;
-    if (add != NULL && !(add->type == SL_OP_ADD && private_tensor(m, readers, po) &&
-                         ((reads(add, 0, po) && reads(add, 1, x)) || (reads(add, 0, x) && reads(add, 1, po)))))
-      add = NULL;
-    bool fused = false;
-    st = sl_conv2d_fuse(m, fb, m->fuse > 0 ? (uint32_t)m->fuse : 0, e, d, p, add, &fused);
-    if (!fused) continue;
-    int32_t members = add != NULL ? 3 : 2;
-    for (int32_t k = 1; k <= members; k++) e[k].fused_into = i;
-    /* The block reads its input until its last member; what it keeps inside needs no slot. */
-    if (m->tensors[x].last_use < i + members) m->tensors[x].last_use = i + members;
-    m->tensors[mid].producer = m->tensors[dwo].producer = -1;
-    if (add != NULL) m->tensors[po].producer = -1;
+    int32_t members = 0;
+    st = fuse_chain(m, fb, readers, i, true, &members);
+    if (st == SL_OK && members == 0) st = fuse_chain(m, fb, readers, i, false, &members);
     i += members;
   }
   for (int32_t i = 0; i < m->num_nodes && st == SL_OK; i++) {
