@@ -100,10 +100,12 @@ def test_one_nan_pixel_reaches_every_output_on_aarch64(aarch64_runtime, pruned_m
     assert np.isnan(y).all()
 
 
-@pytest.mark.parametrize("case", [0, 1, 4])
-def test_fused_blocks_on_aarch64_match_unfused_x86(aarch64_runtime, tmp_path, case):
-    """Every fused-block path on NEON (bands of 2 rows forced) against the x86 runtime unfused."""
-    data, x, _ = inverted_residual(FUSED_CASES[case])
+@pytest.mark.parametrize("case,pre", [(FUSED_CASES[0], None), (FUSED_CASES[1], None), (FUSED_CASES[4], None),
+                                      FUSED_PRE_CASES[0], FUSED_PRE_CASES[3]])
+def test_fused_blocks_on_aarch64_match_unfused_x86(aarch64_runtime, tmp_path, case, pre):
+    """Every fused-block path on NEON (bands of 2 rows forced), chains with a leading depthwise (in
+    place, then in place or per band) too, against the x86 runtime unfused."""
+    data, x, _ = inverted_residual(case, pre=pre)
     (tmp_path / "block.slite").write_bytes(data)
     np.save(tmp_path / "x.npy", x)
     y, report, stdout = bench(aarch64_runtime, tmp_path / "block.slite", tmp_path / "x.npy", tmp_path,
@@ -113,19 +115,6 @@ def test_fused_blocks_on_aarch64_match_unfused_x86(aarch64_runtime, tmp_path, ca
     assert [o["fused_into"] for o in report["ops"]][1:] == [0] * (len(report["ops"]) - 1)
     assert "fused" in stdout
 
-
-
-@pytest.mark.parametrize("case", [0, 3])
-def test_leading_depthwise_blocks_on_aarch64_match_unfused_x86(aarch64_runtime, tmp_path, case):
-    """Chains with a leading depthwise (in place, then in place or per band) on NEON, bands of 2 rows."""
-    data, x, _ = inverted_residual(FUSED_PRE_CASES[case][0], pre=FUSED_PRE_CASES[case][1])
-    (tmp_path / "block.slite").write_bytes(data)
-    np.save(tmp_path / "x.npy", x)
-    y, report, _ = bench(aarch64_runtime, tmp_path / "block.slite", tmp_path / "x.npy", tmp_path,
-                         wrapper=["qemu-aarch64"], extra=["--fuse", "2"])
-    (native,) = sparselite.load(data, fuse=False).run(x)
-    assert rel_err(y, native) < 1e-5
-    assert [o["fused_into"] for o in report["ops"]][1:] == [0] * (len(report["ops"]) - 1)
 
 def test_host_runtime_build(pruned_model, tmp_path):
     path, x_path, x = pruned_model
