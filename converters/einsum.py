@@ -13,21 +13,26 @@ import numpy as np
 from .missing import Unsupported
 
 
-def _parse(op, equation, ranks):
-    """([letters of each operand], output letters), '...' spelled out with unused letters."""
+def check(op, equation, operands):
+    """What can be checked of `equation` without its operands' shapes: (its terms, its output or
+    None, the letters it uses). The ONNX frontend checks before shape inference, which can spin on a
+    malformed equation."""
     eq = equation.replace(" ", "")
     if eq.count("->") > 1 or any(term.count("...") > 1 for term in eq.replace("->", ",").split(",")):
         raise Unsupported(op, f"equation '{equation}' is malformed")
-    if "->" in eq:
-        lhs, out = eq.split("->")
-    else:
-        lhs, out = eq, None
+    lhs, out = eq.split("->") if "->" in eq else (eq, None)
     terms = lhs.split(",")
-    if len(terms) != len(ranks):
-        raise Unsupported(op, f"equation '{equation}' has {len(terms)} operands, given {len(ranks)}")
+    if len(terms) != operands:
+        raise Unsupported(op, f"equation '{equation}' has {len(terms)} operands, given {operands}")
     used = set(eq) - set(".,->")
     if any(not c.isalpha() for c in used):
         raise Unsupported(op, f"equation '{equation}' (indices are letters)")
+    return terms, out, used
+
+
+def _parse(op, equation, ranks):
+    """([letters of each operand], output letters), '...' spelled out with unused letters."""
+    terms, out, used = check(op, equation, len(ranks))
     spare = iter(c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in used)
     ellipsis = None
     parsed = []

@@ -78,6 +78,9 @@ class _Converter:
                                       "constants")
         self.where = "checking tensor sizes"
         _check_tensors(model)   # before shape inference reads any of them
+        for node in model.graph.node:   # shape inference spins on some malformed equations
+            if node.op_type == "Einsum":
+                einsum.check(node.op_type, _text(self.attrs(node).get("equation", "")), len(node.input))
         self.where = "inferring shapes"
         self.model = model
         self.skeleton = strip(model)   # what shape inference reads, copied each time it runs again

@@ -6,3 +6,7 @@ SL_WARN = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-
 # branches and leaves elementwise loops scalar (clang already assumes it).
 SL_FP = -fno-trapping-math
 SL_OPT = -O3
+# Compiles go through ccache where it is installed: the tests build the same sources with the same
+# flags in several build folders (and the WebAssembly build, wasm/build.sh, reads this too). Set
+# SL_LAUNCHER= (empty) to compile without it.
+SL_LAUNCHER = $(shell command -v ccache)

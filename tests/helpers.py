@@ -1,4 +1,6 @@
 """Shared test helpers: build one-op graphs, run them, numpy references."""
+import os
+import subprocess
 from unittest import mock
 
 import numpy as np
@@ -9,6 +11,20 @@ from sparselite.converters import writer
 from sparselite.converters.ir import Graph
 from sparselite.converters.passes import run_all
 from sparselite.converters.writer import serialize
+
+
+NATIVE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "native")
+# The C runtime's sanitizer build (native tests, the hostile corpus): one flag string, so ccache
+# (native/build.mk) shares its objects between the test files that build it.
+SANITIZE = "-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+
+
+def native_make(build, target, **variables):
+    """Builds native/Makefile's `target` in the folder `build` on every core; returns its path."""
+    cmd = ["make", "-s", f"-j{os.cpu_count() or 1}", "-C", NATIVE, f"BUILD={build}", f"{build}/{target}"]
+    result = subprocess.run(cmd + [f"{k}={v}" for k, v in variables.items()], capture_output=True, text=True)
+    assert result.returncode == 0, f"make {target} failed:\n{result.stderr[-4000:]}"
+    return os.path.join(build, target)
 
 
 # Kernel configurations op tests run under: portable C, SSE2 only, and the

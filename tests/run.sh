@@ -19,6 +19,10 @@ fi
 if ! command -v node >/dev/null; then   # the JS loader tests
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs) >/dev/null
 fi
+# ccache: the tests build the C runtime with the same flags many times (native/build.mk).
+if ! command -v ccache >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ccache) >/dev/null
+fi
 # The aarch64 cross compiler and qemu for the ARM tests.
 if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/dev/null; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-aarch64-linux-gnu \

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import sparselite
-from helpers import FUSED_CASES, FUSED_PRE_CASES, inverted_residual, rel_err
+from helpers import FUSED_CASES, FUSED_PRE_CASES, inverted_residual, native_make, rel_err
 from sparselite.cli import main as cli
 from sparselite.converters import from_torch, prune_groups, zoo
 from sparselite.converters.writer import serialize
@@ -32,9 +32,8 @@ def tools():
 def test_neon_microkernels_against_reference(tools, tmp_path, cpu):
     """-cpu max has ARMv8.2-A fp16 (HWCAP_ASIMDHP), so every kernel runs, the fp16 ones included; the
     ARMv8.0 Cortex-A53 has not, so the same binary runs and skips exactly the fp16 kernels."""
-    subprocess.run(["make", "-s", "-C", os.path.join(ROOT, "native"), f"BUILD={tmp_path}", f"CC={CROSS}",
-                    "CFLAGS=-O3 -static", f"{tmp_path}/kernel_test"], check=True, capture_output=True)
-    result = subprocess.run(["qemu-aarch64", "-cpu", cpu, str(tmp_path / "kernel_test")], capture_output=True,
+    exe = native_make(str(tmp_path), "kernel_test", CC=CROSS, CFLAGS="-O3 -static")
+    result = subprocess.run(["qemu-aarch64", "-cpu", cpu, exe], capture_output=True,
                             text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert int(result.stdout.split(" passed")[0]) > 700 and " 0 failed" in result.stdout

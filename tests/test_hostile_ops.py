@@ -14,14 +14,12 @@ from unittest import mock
 import numpy as np
 import pytest
 
-from helpers import conv2d_ref, single_op, without_padding
+from helpers import SANITIZE, conv2d_ref, native_make, single_op, without_padding
 from sparselite import _schema as S
 from sparselite.converters import writer
 from sparselite.converters.ir import Graph
 from sparselite.converters.writer import serialize
 
-NATIVE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "native")
-SANITIZE = "-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 BIG = 2**31 - 1   # the largest dimension a tensor may have (alone: the loader bounds elements to 2^31)
 
 # Loads the model, runs it on the saved inputs (zeros of each input's shape when none were saved),
@@ -345,8 +343,7 @@ def test_small_hostile_files_under_sanitizers(tmp_path):
     """sl_run_test loads, runs (also tuned, threaded, through the file path) and mutates each
     file; a hostile one fails its four "loads" checks and nothing else, and no sanitizer fires."""
     build = str(tmp_path / "build")
-    subprocess.run(["make", "-s", "-j2", "-C", NATIVE, f"BUILD={build}", f"{build}/sl_run_test", "CC=gcc",
-                    f"CFLAGS={SANITIZE}"], check=True, capture_output=True, text=True)
+    native_make(build, "sl_run_test", CC="gcc", CFLAGS=SANITIZE)
     paths = []
     for name, (build_file, _) in SMALL.items():
         paths.append(tmp_path / f"{name}.slite")

@@ -9,20 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import FUSED_CASES, group_sparse_weight, inverted_residual, single_op, tiny_encoder, without_padding
+from helpers import (FUSED_CASES, NATIVE, SANITIZE, group_sparse_weight, inverted_residual, native_make, single_op,
+                     tiny_encoder, without_padding)
 from sparselite.converters import from_torch, prune_groups
 from sparselite.converters.passes import run_all
 from sparselite.converters.writer import serialize
-
-NATIVE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "native")
-SANITIZE = "-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
-
-
-def _make(build, target, **env):
-    cmd = ["make", "-s", "-C", NATIVE, f"BUILD={build}", f"{build}/{target}"]
-    cmd += [f"{k}={v}" for k, v in env.items()]
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return os.path.join(build, target)
 
 
 @pytest.fixture(scope="module")
@@ -67,11 +58,11 @@ def corpus(tmp_path_factory):
 
 
 def test_warning_free_build(tmp_path):
-    _make(str(tmp_path), "libsparselite.a", CC="gcc")
+    native_make(str(tmp_path), "libsparselite.a", CC="gcc")
 
 
 def test_sanitized_run_and_mutations(tmp_path, corpus):
-    exe = _make(str(tmp_path), "sl_run_test", CC="gcc", CFLAGS=SANITIZE)
+    exe = native_make(str(tmp_path), "sl_run_test", CC="gcc", CFLAGS=SANITIZE)
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1", UBSAN_OPTIONS="print_stacktrace=1")
     result = subprocess.run([exe, *corpus], capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
@@ -81,7 +72,7 @@ def test_sanitized_run_and_mutations(tmp_path, corpus):
 @pytest.mark.parametrize("cflags", ["-O2", SANITIZE])
 def test_every_microkernel_against_reference(tmp_path, cflags):
     """Each SIMD (and portable) microkernel this CPU runs, on random shapes, tails and sparsities."""
-    exe = _make(str(tmp_path), "kernel_test", CC="gcc", CFLAGS=cflags)
+    exe = native_make(str(tmp_path), "kernel_test", CC="gcc", CFLAGS=cflags)
     result = subprocess.run([exe], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     passed = int(result.stdout.split(" passed")[0])
@@ -93,7 +84,7 @@ def test_runs_on_a_cpu_without_avx(tmp_path, corpus):
     kernels: any AVX/AVX2 instruction outside the selected kernels would be an illegal instruction."""
     assert shutil.which("qemu-x86_64"), "apt-get install qemu-user (CI does)"
     for target in ("kernel_test", "sl_run_test"):
-        exe = _make(str(tmp_path), target, CC="gcc")
+        exe = native_make(str(tmp_path), target, CC="gcc")
         args = [exe] + (corpus if target == "sl_run_test" else [])
         result = subprocess.run(["qemu-x86_64", "-cpu", "Westmere", *args], capture_output=True, text=True, timeout=900)
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
@@ -105,7 +96,7 @@ def test_runs_on_a_cpu_without_avx(tmp_path, corpus):
 def test_no_instruction_set_is_chosen_behind_the_registry(tmp_path):
     """Kernels are picked from the registry by the model's ISA mask only: no GNU ifunc or target_clones
     (which pick AVX2 whatever the mask says) in the library."""
-    lib = _make(str(tmp_path), "libsparselite.a", CC="gcc")
+    lib = native_make(str(tmp_path), "libsparselite.a", CC="gcc")
     symbols = subprocess.run(["readelf", "-sW", lib], capture_output=True, text=True, check=True).stdout
     assert "IFUNC" not in symbols and "resolver" not in symbols
 
@@ -113,7 +104,7 @@ def test_no_instruction_set_is_chosen_behind_the_registry(tmp_path):
 def test_libfuzzer_on_loader(tmp_path, corpus):
     clang = shutil.which("clang-19") or shutil.which("clang")
     assert clang, "libFuzzer needs clang: apt-get install clang-19 libclang-rt-19-dev (CI does)"
-    exe = _make(str(tmp_path), "fuzz_load", CC=clang)
+    exe = native_make(str(tmp_path), "fuzz_load", CC=clang)
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     for p in corpus:

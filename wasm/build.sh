@@ -33,26 +33,47 @@ EXPORTS=(-Wl,--export=malloc -Wl,--export=free)
 for fn in $(sed -n '/SL_CDEF_BEGIN/,/SL_CDEF_END/p' native/include/sparselite.h | grep -oE '\bsl_[a-z_]+\(' | tr -d '('); do
   EXPORTS+=("-Wl,--export=$fn")
 done
-# variant SUFFIX [FLAGS...]: the runtime and the kernel test of one build.
-variant() {
-  local suffix=$1
+# Each build's objects are compiled once, on every core and through ccache where it is installed
+# (SL_LAUNCHER= turns it off, as in native/build.mk), then linked into its runtime and test modules.
+LAUNCHER=${SL_LAUNCHER-$(command -v ccache || true)}
+OBJ=$(mktemp -d)
+trap 'rm -rf "$OBJ"' EXIT
+# objects NAME [FLAGS...]: every source compiled to $OBJ/NAME/.
+objects() {
+  local dir=$OBJ/$1 pids=() src obj
   shift
-  "$CC" "${FLAGS[@]}" "$@" -mexec-model=reactor "${EXPORTS[@]}" "${SOURCES[@]}" -o "$OUT/sparselite$suffix.wasm"
-  "$CC" "${FLAGS[@]}" "$@" "${SOURCES[@]}" native/tests/kernel_test.c -o "$OUT/kernel_test$suffix.wasm"
+  for src in "${SOURCES[@]}"; do
+    obj=$dir/${src%.c}.o
+    mkdir -p "$(dirname "$obj")"
+    $LAUNCHER "$CC" "${FLAGS[@]}" "$@" -c "$src" -o "$obj" &
+    pids+=($!)
+    if (( ${#pids[@]} >= $(nproc) )); then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
+  done
+  for pid in "${pids[@]}"; do wait "$pid"; done
+  find "$dir" -name '*.o' | sort > "$dir.list"
 }
-variant "" &
-simd128=$!
-variant -relaxed -mrelaxed-simd &
-relaxed=$!
+# link NAME OUTPUT [FLAGS or extra sources...]: NAME's objects into OUTPUT.
+link() {
+  local list=$OBJ/$1.list out=$2
+  shift 2
+  mapfile -t objs < "$list"
+  "$CC" "${FLAGS[@]}" "$@" "${objs[@]}" -o "$OUT/$out"
+}
+objects simd128
+link simd128 sparselite.wasm -mexec-model=reactor "${EXPORTS[@]}"
+link simd128 kernel_test.wasm native/tests/kernel_test.c
+link simd128 sl_run_test.wasm native/tests/sl_run_test.c
+objects relaxed -mrelaxed-simd
+link relaxed sparselite-relaxed.wasm -mrelaxed-simd -mexec-model=reactor "${EXPORTS[@]}"
+link relaxed kernel_test-relaxed.wasm -mrelaxed-simd native/tests/kernel_test.c
 # Debian's wasi-libc has no threads build, so the single-threaded one links into a shared memory
 # (--no-check-features: its objects lack the atomics feature); only the calling thread enters libc
 # (native/runtime/threadpool.c says why). The memory's sizes are the ones sparselite.mjs creates.
-"$CC" "${FLAGS[@]}" -mrelaxed-simd -matomics -mbulk-memory -mexec-model=reactor "${EXPORTS[@]}" "${SOURCES[@]}" \
-  native/runtime/wasm_thread_start.s -o "$OUT/sparselite-threads.wasm" \
+THREADS=(-mrelaxed-simd -matomics -mbulk-memory)
+objects threads "${THREADS[@]}"
+link threads sparselite-threads.wasm "${THREADS[@]}" -mexec-model=reactor "${EXPORTS[@]}" \
+  native/runtime/wasm_thread_start.s \
   -Wl,--import-memory,--shared-memory,--initial-memory=16777216,--max-memory=4294967296,--no-check-features
-"$CC" "${FLAGS[@]}" "${SOURCES[@]}" native/tests/sl_run_test.c -o "$OUT/sl_run_test.wasm"
-wait "$simd128"
-wait "$relaxed"
 cp wasm/sparselite.mjs wasm/sparselite_abi.mjs "$OUT/"
 python3 wasm/make_wheel.py "$OUT" >/dev/null
 ls -l "$OUT"
