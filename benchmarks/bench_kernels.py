@@ -40,8 +40,8 @@ def main():
     parser.add_argument("--json", default=os.path.join(ROOT, "benchmarks", "results", "kernels.json"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as build:
-        subprocess.run(["make", "-s", f"-j{os.cpu_count() or 1}", "-C", os.path.join(ROOT, "native"), f"BUILD={build}", f"{build}/bench_kernels"],
-                       check=True)
+        subprocess.run(["make", "-s", f"-j{os.cpu_count() or 1}", "-C", os.path.join(ROOT, "native"), f"BUILD={build}",
+                        f"{build}/bench_kernels"], check=True)
         env = dict(os.environ)
         if args.isa_mask:
             env["SL_ISA_MASK"] = args.isa_mask

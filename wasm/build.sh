@@ -50,13 +50,12 @@ objects() {
     if (( ${#pids[@]} >= $(nproc) )); then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
   done
   for pid in "${pids[@]}"; do wait "$pid"; done
-  find "$dir" -name '*.o' | sort > "$dir.list"
 }
 # link NAME OUTPUT [FLAGS or extra sources...]: NAME's objects into OUTPUT.
 link() {
-  local list=$OBJ/$1.list out=$2
+  local objs out=$2
+  mapfile -t objs < <(find "$OBJ/$1" -name '*.o' | sort)
   shift 2
-  mapfile -t objs < "$list"
   "$CC" "${FLAGS[@]}" "$@" "${objs[@]}" -o "$OUT/$out"
 }
 objects simd128

@@ -239,8 +239,8 @@ def _build_runtime(args):
     build = os.path.join(out, "build")
     os.makedirs(build, exist_ok=True)
     # Static: the binary then runs on Raspberry Pi OS, other glibc/musl Linux and Android alike.
-    cmd = ["make", "-s", f"-j{os.cpu_count() or 1}", "-C", native, f"BUILD={build}", f"CC={' '.join(cc)}", "CFLAGS=-O3 -static",
-           f"{build}/libsparselite.a", f"{build}/sparselite-bench"]
+    cmd = ["make", "-s", f"-j{os.cpu_count() or 1}", "-C", native, f"BUILD={build}", f"CC={' '.join(cc)}",
+           "CFLAGS=-O3 -static", f"{build}/libsparselite.a", f"{build}/sparselite-bench"]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         raise OSError(f"the {args.target} build failed:\n{result.stderr[-3000:]}")
