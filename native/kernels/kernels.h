@@ -168,6 +168,45 @@ typedef void sl_f32_dwconv_ukernel_fn(size_t channels, size_t count, size_t widt
 typedef void sl_f32_dwconv_s2_ukernel_fn(size_t channels, const sl_conv2d_shape_t* s, const float* x, const float* w,
                                          float* y, const sl_minmax_t* mm);
 
+/* dwconv_nc: depthwise convolution of `channels` channels (planes of s->in_h x s->in_w at x + c * x_stride
+ * in, s->out_h x s->out_w at y + c * y_stride out), any kernel size, stride and padding, with the
+ * channels along the vectors: groups of `rows` channels (the last one may be short) go through
+ * scratch pixel-major, in bands of output rows. Weights per group: kernel_h x kernel_w vectors of
+ * the group's weights for one tap each, then its biases (zero past the last channel). scratch:
+ * sl_dwconv_nc_layout's floats, any contents. y = clamp(bias + sum of w * x over taps inside the input). */
+typedef void sl_f32_dwconv_nc_ukernel_fn(size_t channels, const sl_conv2d_shape_t* s, const float* x, size_t x_stride,
+                                         const float* w, float* y, size_t y_stride, float* scratch,
+                                         const sl_minmax_t* mm);
+/* Its scratch, for groups of `lanes` channels: a window of `window` padded input rows of `columns`
+ * pixels (the left padding, the row, zeros up to what the last output reads), sized to stay in
+ * L1 where rows allow and never below kernel_h, then the outputs of a band of `band` output rows
+ * (what the window's rows feed), then one band's plane rows for a short group's missing channels. */
+#define SL_DWCONV_NC_WINDOW_BYTES (24 * 1024)
+typedef struct {
+  size_t columns, window, band, floats;
+} sl_dwconv_nc_layout_t;
+/* false if a size overflows size_t. */
+static inline bool sl_dwconv_nc_layout(const sl_conv2d_shape_t* s, size_t lanes, sl_dwconv_nc_layout_t* l) {
+  size_t reach, row, rows, out, padded_h;
+  if (s->out_w == 0 || s->out_h == 0 || s->stride_h == 0 ||
+      __builtin_mul_overflow((size_t)(s->out_w - 1), (size_t)s->stride_w, &reach) ||
+      __builtin_add_overflow(reach, (size_t)s->kernel_w, &reach) ||
+      __builtin_add_overflow((size_t)s->pad_left, (size_t)s->in_w, &row) ||
+      __builtin_mul_overflow((size_t)(s->out_h - 1), (size_t)s->stride_h, &padded_h) ||
+      __builtin_add_overflow(padded_h, (size_t)s->kernel_h, &padded_h))
+    return false;
+  l->columns = reach > row ? reach : row;
+  if (__builtin_mul_overflow(l->columns, lanes * sizeof(float), &row)) return false;
+  l->window = SL_DWCONV_NC_WINDOW_BYTES / row;
+  if (l->window > padded_h) l->window = padded_h;
+  if (l->window < s->kernel_h) l->window = s->kernel_h;
+  l->band = (l->window - s->kernel_h) / s->stride_h + 1;
+  if (l->band > s->out_h) l->band = s->out_h;
+  return !__builtin_mul_overflow(l->columns * lanes, l->window, &rows) &&
+         !__builtin_mul_overflow(l->band, (size_t)s->out_w, &out) && !__builtin_mul_overflow(out, lanes + 1, &out) &&
+         !__builtin_add_overflow(rows, out, &l->floats);
+}
+
 /* unzip: for r < rows, the even and odd floats of row x + r * x_stride's first n:
  * even[r * y_stride + i] = x[r * x_stride + 2i] for i < (n + 1) / 2, odd[...] = x[... + 2i + 1] for
  * i < n / 2 (a stride-2 depthwise convolution's column phases). */
@@ -254,6 +293,7 @@ void sl_f16_to_f32_n(const sl_f16* x, float* y, size_t n);
   SL_FAMILY(gemm_nc, 0, sl_f32_gemm_nc_ukernel_fn)              \
   SL_FAMILY(dwconv, 0, sl_f32_dwconv_ukernel_fn)                \
   SL_FAMILY(dwconv_s2, 0, sl_f32_dwconv_s2_ukernel_fn)          \
+  SL_FAMILY(dwconv_nc, 0, sl_f32_dwconv_nc_ukernel_fn)          \
   SL_FAMILY(unzip, 0, sl_f32_unzip_ukernel_fn)                  \
   SL_FAMILY(vunary, 0, sl_f32_vunary_ukernel_fn)                \
   SL_FAMILY(vbinary, 0, sl_f32_vbinary_ukernel_fn)              \
@@ -280,7 +320,8 @@ typedef struct {
   uint32_t rows;    /* output channels per block: spmm's r, gemm's panel height; 1 otherwise */
   /* spmm: multiply-adds per second per stored weight relative to the same ISA's gemm kernel,
    * the cost model's exchange rate (measured by benchmarks/bench_spmm.py). dwconv_s2: speed
-   * relative to the same ISA's dwconv path on stride-2 layers; the op takes it above 1. */
+   * relative to the same ISA's dwconv path on stride-2 layers; the op takes it above 1. dwconv_nc:
+   * the same on the layers ops/depthwise.c gives it. */
   float efficiency;
   union {
 #define SL_FAMILY_FN(family, rows_select, fn_type) fn_type* family;

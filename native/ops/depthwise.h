@@ -18,11 +18,13 @@ typedef struct {
   sl_conv2d_shape_t s;
   const sl_ukernel_t* k;      /* dwconv */
   const sl_ukernel_t* s2;     /* dwconv_s2 where the shape suits it (then no planes) */
+  const sl_ukernel_t* nc;     /* dwconv_nc where it is the faster path (then no planes) */
+  size_t nc_scratch;          /* its bytes per thread */
   const sl_ukernel_t* unzip;  /* fills stride-2 planes */
   const sl_ukernel_t* vunary; /* runs post */
   sl_minmax_t mm;
   sl_activation_t post;
-  float* packed; /* per channel: the bias, then the weights in tap order */
+  float* packed; /* per channel: the bias, then the weights in tap order; dwconv_nc's per group */
   /* fp16 (sl_op_fp16, output rows of at most SL_F16_DWCONV_MAX_WIDTH): planes and outputs in halves,
    * through these kernels and packed16, the weights as halves; no direct rows, no dwconv_s2. */
   const sl_ukernel_t *k16, *to16, *from16;

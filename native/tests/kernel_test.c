@@ -610,6 +610,27 @@ static void test_dwconv(const sl_ukernel_t* k) {
   }
 }
 
+/* A depthwise convolution by its definition, in double: channel c's planes at x + c * x_stride and
+ * want + c * y_stride, its weights at w + c * (1 + taps), the bias first. */
+static void depthwise_reference(const sl_conv2d_shape_t* s, size_t channels, const float* x, size_t x_stride,
+                                const float* w, float* want, size_t y_stride, const sl_activation_t* act) {
+  size_t taps = (size_t)s->kernel_h * s->kernel_w;
+  for (size_t c = 0; c < channels; c++)
+    for (size_t oy = 0; oy < s->out_h; oy++)
+      for (size_t ox = 0; ox < s->out_w; ox++) {
+        const float* wc = w + c * (taps + 1);
+        double acc = wc[0];
+        for (size_t ky = 0; ky < s->kernel_h; ky++)
+          for (size_t kx = 0; kx < s->kernel_w; kx++) {
+            long iy = (long)(oy * s->stride_h + ky) - (long)s->pad_top;
+            long ix = (long)(ox * s->stride_w + kx) - (long)s->pad_left;
+            if (iy >= 0 && iy < (long)s->in_h && ix >= 0 && ix < (long)s->in_w)
+              acc += (double)wc[1 + ky * s->kernel_w + kx] * x[c * x_stride + (size_t)iy * s->in_w + (size_t)ix];
+          }
+        want[c * y_stride + oy * s->out_w + ox] = sl_activation_scalar(act, (float)acc);
+      }
+}
+
 /* Random planes (rows shorter than a vector up to several tiles, odd and even widths), vertical
  * strides 1..3, top padding past the kernel, every left padding and kernel width the kernel
  * takes, against a direct convolution in double with NaN and infinities in the input. Planes end
@@ -642,19 +663,7 @@ static void test_dwconv_s2(const sl_ukernel_t* k) {
     sl_activation_t act;
     sl_minmax_t mm;
     random_clamp(&act, &mm);
-    for (size_t c = 0; c < channels; c++) /* the definition, in double */
-      for (size_t oy = 0; oy < s.out_h; oy++)
-        for (size_t ox = 0; ox < s.out_w; ox++) {
-          const float* wc = w + c * (taps + 1);
-          double acc = wc[0];
-          for (size_t ky = 0; ky < s.kernel_h; ky++)
-            for (size_t kx = 0; kx < s.kernel_w; kx++) {
-              long iy = (long)(oy * s.stride_h + ky) - (long)s.pad_top, ix = (long)(ox * 2 + kx) - (long)s.pad_left;
-              if (iy >= 0 && iy < (long)s.in_h && ix >= 0 && ix < (long)s.in_w)
-                acc += (double)wc[1 + ky * s.kernel_w + kx] * x[c * hw + (size_t)iy * s.in_w + (size_t)ix];
-            }
-          want[c * ohw + oy * s.out_w + ox] = sl_activation_scalar(&act, (float)acc);
-        }
+    depthwise_reference(&s, channels, x, hw, w, want, ohw, &act);
     got[channels * ohw] = 12345.0f;
     k->fn.dwconv_s2(channels, &s, x, w, got, &mm);
     char shape[128];
@@ -664,6 +673,79 @@ static void test_dwconv_s2(const sl_ukernel_t* k) {
     if (got[channels * ohw] != 12345.0f) fail(k->name, "wrote past the end");
     free(x);
     free(w);
+    free(want);
+    free(got);
+  }
+}
+
+
+/* Random shapes: strides 1..3 each way, kernels up to 7x7 and some up to 12 rows, padding up to
+ * past the kernel, maps from one pixel to rows wide enough that the window slides, channel counts
+ * that leave a short last group, planes with gaps between them; against the definition in double,
+ * with NaN and infinities in the input. The input ends at an unreadable page, the scratch starts as
+ * NaN, and nothing past each output plane may be written. */
+static void test_dwconv_nc(const sl_ukernel_t* k) {
+  const size_t lanes = k->rows;
+  for (int trial = 0; trial < 200; trial++) {
+    sl_conv2d_shape_t s = {0};
+    s.kernel_h = 1 + rnd(trial % 10 == 0 ? 12 : 7);
+    s.kernel_w = 1 + rnd(7);
+    s.stride_h = 1 + rnd(3);
+    s.stride_w = 1 + rnd(3);
+    s.pad_top = rnd(s.kernel_h + 1);
+    s.pad_left = rnd(s.kernel_w + 1);
+    s.in_h = 1 + rnd(trial % 4 == 0 ? 40 : 12);
+    s.in_w = 1 + rnd(trial % 3 == 0 ? 90 : 20);
+    if (trial % 7 == 0) { /* rows wide enough that the window slides, whatever the lanes */
+      s.in_h = 20 + rnd(30);
+      s.in_w = 300 + rnd(900);
+    }
+    uint32_t pad_bottom = rnd(s.kernel_h + 1), pad_right = rnd(s.kernel_w + 1);
+    if (s.in_h + s.pad_top + pad_bottom < s.kernel_h) pad_bottom = s.kernel_h;
+    if (s.in_w + s.pad_left + pad_right < s.kernel_w) pad_right = s.kernel_w;
+    s.out_h = (s.in_h + s.pad_top + pad_bottom - s.kernel_h) / s.stride_h + 1;
+    s.out_w = (s.in_w + s.pad_left + pad_right - s.kernel_w) / s.stride_w + 1;
+    s.in_c = s.out_c = s.groups = 1 + rnd(3 * (uint32_t)lanes + 2);
+    size_t channels = s.in_c, hw = (size_t)s.in_h * s.in_w, ohw = (size_t)s.out_h * s.out_w;
+    size_t x_stride = hw + rnd(3), y_stride = ohw + 1 + rnd(3), taps = (size_t)s.kernel_h * s.kernel_w;
+    size_t groups = (channels + lanes - 1) / lanes;
+    sl_dwconv_nc_layout_t layout;
+    if (!sl_dwconv_nc_layout(&s, lanes, &layout)) {
+      fail(k->name, "sl_dwconv_nc_layout overflowed on a small shape");
+      continue;
+    }
+    size_t scratch_floats = layout.floats;
+    guarded_t xg = guarded_alloc_bytes(((channels - 1) * x_stride + hw) * sizeof(float), true);
+    float* x = xg.p;
+    float* w = xmalloc(channels * (taps + 1) * sizeof(float));
+    float* packed = xmalloc(groups * lanes * (taps + 1) * sizeof(float));
+    float* scratch = xmalloc(scratch_floats * sizeof(float));
+    float* want = xmalloc(channels * y_stride * sizeof(float));
+    float* got = xmalloc(channels * y_stride * sizeof(float));
+    for (size_t i = 0; i < (channels - 1) * x_stride + hw; i++) x[i] = frand();
+    for (size_t i = 0; i < channels * (taps + 1); i++) w[i] = frand();
+    for (size_t i = 0; i < scratch_floats; i++) scratch[i] = NAN;
+    if (trial % 4 == 3) poison(x, (channels - 1) * x_stride + hw, true);
+    memset(packed, 0, groups * lanes * (taps + 1) * sizeof(float));
+    for (size_t c = 0; c < channels; c++) {
+      float* group = packed + c / lanes * (taps + 1) * lanes + c % lanes;
+      for (size_t t = 0; t < taps; t++) group[t * lanes] = w[c * (taps + 1) + 1 + t];
+      group[taps * lanes] = w[c * (taps + 1)];
+    }
+    sl_activation_t act;
+    sl_minmax_t mm;
+    random_clamp(&act, &mm);
+    for (size_t i = 0; i < channels * y_stride; i++) want[i] = got[i] = 12345.0f;
+    depthwise_reference(&s, channels, x, x_stride, w, want, y_stride, &act);
+    k->fn.dwconv_nc(channels, &s, x, x_stride, packed, got, y_stride, scratch, &mm);
+    char shape[160];
+    snprintf(shape, sizeof(shape), "channels=%zu %ux%u -> %ux%u kernel %ux%u stride %u,%u pad %u,%u", channels, s.in_h,
+             s.in_w, s.out_h, s.out_w, s.kernel_h, s.kernel_w, s.stride_h, s.stride_w, s.pad_top, s.pad_left);
+    compare(k->name, shape, got, want, channels * y_stride, (float)taps + 1.0f);
+    guarded_free(&xg);
+    free(w);
+    free(packed);
+    free(scratch);
     free(want);
     free(got);
   }
@@ -989,6 +1071,7 @@ int main(void) {
       case SL_FAMILY_dwconv:
       case SL_FAMILY_f16_dwconv: test_dwconv(k); break;
       case SL_FAMILY_dwconv_s2: test_dwconv_s2(k); break;
+      case SL_FAMILY_dwconv_nc: test_dwconv_nc(k); break;
       case SL_FAMILY_unzip: test_unzip(k); break;
       case SL_FAMILY_vunary: test_vunary(k); break;
       case SL_FAMILY_vbinary: test_vbinary(k); break;

@@ -204,6 +204,7 @@ typedef struct {
   sl_activation_t act;
   sl_dwconv_row_t taprows[3];
   sl_dwconv_taps_t taps;
+  float* scratch; /* dwconv_nc's */
 } row_ctx_t;
 
 static void run_classifier(const void* c) {
@@ -221,6 +222,12 @@ static void run_dwconv_s2(const void* c) { /* r->rows channels of MobileNet's 11
   const sl_conv2d_shape_t s = {1, 112, 112, 1, 56, 56, 3, 3, 2, 2, 1, 1, 1, 1, 1};
   sl_minmax_t mm = {0.0f, 6.0f};
   r->k->fn.dwconv_s2(r->rows, &s, r->x, r->b, r->y, &mm);
+}
+static const sl_conv2d_shape_t mobilenet_s2 = {16, 112, 112, 16, 56, 56, 3, 3, 2, 2, 1, 1, 1, 1, 16};
+static void run_dwconv_nc(const void* c) { /* r->rows channels of the same layer, channels along the vectors */
+  const row_ctx_t* r = c;
+  sl_minmax_t mm = {0.0f, 6.0f};
+  r->k->fn.dwconv_nc(r->rows, &mobilenet_s2, r->x, 112 * 112, r->b, r->y, 56 * 56, r->scratch, &mm);
 }
 static void run_unzip(const void* c) {
   const row_ctx_t* r = c;
@@ -264,10 +271,10 @@ static void run_winograd_out(const void* c) {
 
 /* Elements per second (GElem/s; for gemm_nc, weights; Winograd: map pixels) on MobileNetV2's 1000 x 1280 classifier,
  * four of MobileNet's 112x112 3x3 depthwise planes read in place (outputs), four at stride 2
- * (outputs), the stride-2 column split of 32 such planes' rows, MiniLM's 128 x 1536
+ * (outputs), sixteen at stride 2 with the channels along the vectors (outputs), the stride-2 column split of 32 such planes' rows, MiniLM's 128 x 1536
  * GELU and 128 x 384 residual adds and layer norms, and its 12 x 128 attention rows. */
 static void bench_rows(const sl_ukernel_t* k, int reps) {
-  row_ctx_t c = {k, 0, 0, NULL, NULL, NULL, {.type = SL_ACT_GELU}, {{0, 0}}, {0, NULL}};
+  row_ctx_t c = {k, 0, 0, NULL, NULL, NULL, {.type = SL_ACT_GELU}, {{0, 0}}, {0, NULL}, NULL};
   run_fn fn = NULL;
   const char* shape = "";
   switch (k->family) {
@@ -278,6 +285,7 @@ static void bench_rows(const sl_ukernel_t* k, int reps) {
       c.taps = (sl_dwconv_taps_t){3, c.taprows};
       break;
     case SL_FAMILY_dwconv_s2: c.n = 56 * 56, c.rows = 4, fn = run_dwconv_s2, shape = "4x112x112 3x3 s2"; break;
+    case SL_FAMILY_dwconv_nc: c.n = 56 * 56, c.rows = 16, fn = run_dwconv_nc, shape = "16x112x112 3x3 s2"; break;
     case SL_FAMILY_unzip: c.n = 112, c.rows = 112 * 32, fn = run_unzip, shape = "3584 rows of 112"; break;
     case SL_FAMILY_vunary: c.n = 1536, c.rows = 128, fn = run_vunary, shape = "128x1536 gelu"; break;
     case SL_FAMILY_vbinary: c.n = 384, c.rows = 128, fn = run_vbinary, shape = "128x384 add"; break;
@@ -289,6 +297,10 @@ static void bench_rows(const sl_ukernel_t* k, int reps) {
   }
   size_t total = (c.n + 1) * (c.rows + k->rows) + 4 * 114; /* gemm_nc: padded panels in b; dwconv: planes */
   if (k->family == SL_FAMILY_dwconv_s2) total = 4 * 112 * 112;  /* its input planes */
+  if (k->family == SL_FAMILY_dwconv_nc) total = 16 * 112 * 112;
+  sl_dwconv_nc_layout_t layout = {0, 0, 0, 0};
+  if (k->family == SL_FAMILY_dwconv_nc && sl_dwconv_nc_layout(&mobilenet_s2, k->rows, &layout))
+    c.scratch = random_floats(layout.floats);
   if (k->family == SL_FAMILY_winograd_in || k->family == SL_FAMILY_winograd_out) total = 64 * 58 * 58 + 64;
   float* x = random_floats(total);
   float* b = random_floats(total);
@@ -299,6 +311,7 @@ static void bench_rows(const sl_ukernel_t* k, int reps) {
   free(x);
   free(b);
   free(y);
+  free(c.scratch);
 }
 
 /* The FMA peak this core reaches, measured rather than derived from a clock: 12 independent

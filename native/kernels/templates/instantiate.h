@@ -3,6 +3,7 @@
 #include "matrix.h"
 #include "rows.h"
 #include "winograd.h"
+#include "dwconv_nc.h"
 
 #define SL_UKERNEL(family, name, isa, pixels, rows, efficiency) SL_DEFINE_##family(name, pixels, rows)
 #include "../lists.inc"
