@@ -26,6 +26,10 @@ CONV_CASES = [
     (1, 4, 9, 133, 4, (3, 3), (2, 2), (1, 1), (0, 0, 1, 1), 4),      # depthwise stride 2, rows past a tile
     (1, 3, 8, 70, 3, (5, 3), (1, 2), (1, 1), (2, 1, 2, 1), 3),       # depthwise stride 1 x 2
     (1, 2, 7, 75, 2, (5, 5), (2, 2), (1, 1), (1, 2, 2, 1), 2),       # depthwise 5x5 stride 2, TF 'same', wide
+    (2, 21, 15, 16, 21, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1), 21),   # depthwise past a channel group: short last one
+    (1, 40, 30, 28, 40, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1), 40),   # depthwise stride 2, tall: dwconv_nc's window slides
+    (1, 37, 9, 9, 37, (5, 5), (1, 1), (1, 1), (2, 2, 2, 2), 37),     # depthwise 5x5 on a small map
+    (1, 19, 6, 7, 19, (3, 3), (2, 2), (1, 1), (0, 0, 1, 1), 19),     # depthwise stride 2, rows under a vector
     (1, 3, 50, 45, 16, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1), 1),     # RGB stem: implicit GEMM (>256 outputs)
     (1, 6, 40, 37, 9, (3, 3), (1, 1), (2, 2), (2, 1, 2, 3), 3),      # implicit: grouped, dilated, uneven pads
     (2, 4, 53, 35, 8, (5, 3), (3, 2), (1, 1), (0, 2, 1, 0), 1),      # implicit: odd strides, two images

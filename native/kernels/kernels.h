@@ -179,7 +179,9 @@ typedef void sl_f32_dwconv_nc_ukernel_fn(size_t channels, const sl_conv2d_shape_
                                          const sl_minmax_t* mm);
 /* Its scratch, for groups of `lanes` channels: a window of `window` padded input rows of `columns`
  * pixels (the left padding, the row, zeros up to what the last output reads), sized to stay in
- * L1 where rows allow and never below kernel_h, then the outputs of a band of `band` output rows
+ * L1 where rows allow but holding a band of at least 8 output rows (sliding the window copies the
+ * rows two bands share, which at a band or two of output rows costs as much as the transposes),
+ * then the outputs of a band of `band` output rows
  * (what the window's rows feed), then one band's plane rows for a short group's missing channels. */
 #define SL_DWCONV_NC_WINDOW_BYTES (24 * 1024)
 typedef struct {
@@ -198,8 +200,9 @@ static inline bool sl_dwconv_nc_layout(const sl_conv2d_shape_t* s, size_t lanes,
   l->columns = reach > row ? reach : row;
   if (__builtin_mul_overflow(l->columns, lanes * sizeof(float), &row)) return false;
   l->window = SL_DWCONV_NC_WINDOW_BYTES / row;
+  const uint64_t eight_rows = (uint64_t)s->kernel_h + 7 * (uint64_t)s->stride_h; /* the input rows 8 output rows read */
+  if (l->window < eight_rows) l->window = eight_rows < padded_h ? (size_t)eight_rows : padded_h;
   if (l->window > padded_h) l->window = padded_h;
-  if (l->window < s->kernel_h) l->window = s->kernel_h;
   l->band = (l->window - s->kernel_h) / s->stride_h + 1;
   if (l->band > s->out_h) l->band = s->out_h;
   return !__builtin_mul_overflow(l->columns * lanes, l->window, &rows) &&
@@ -321,7 +324,7 @@ typedef struct {
   /* spmm: multiply-adds per second per stored weight relative to the same ISA's gemm kernel,
    * the cost model's exchange rate (measured by benchmarks/bench_spmm.py). dwconv_s2: speed
    * relative to the same ISA's dwconv path on stride-2 layers; the op takes it above 1. dwconv_nc:
-   * the same on the layers ops/depthwise.c gives it. */
+   * the widest output rows the op gives it at a stride of 2 or more (half as wide at stride 1). */
   float efficiency;
   union {
 #define SL_FAMILY_FN(family, rows_select, fn_type) fn_type* family;

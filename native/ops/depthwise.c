@@ -199,12 +199,11 @@ sl_status_t sl_depthwise_prepare(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d,
   d->from16 = fp16 ? sl_op_kernel(m, SL_FAMILY_f16_to_f32, 0) : NULL;
   d->packed16 = NULL;
   if (d->k16 == NULL || d->to16 == NULL || d->from16 == NULL) d->k16 = NULL;
-  /* dwconv_nc where its list says it is faster, except where the plane path reads wide rows in
-   * place (stride 1, as wide as the input: MobileNetV2's 112-wide layer, 0.29 against 0.32 ms on
-   * AVX2). */
-  const bool in_place_wide = s->stride_h == 1 && s->stride_w == 1 && s->out_w == s->in_w && s->out_w >= 64;
+  /* dwconv_nc on output rows up to its list's width (half that at stride 1, where the plane path
+   * runs whole vectors across rows without unzips). */
+  const float nc_width = s->stride_w >= 2 ? knc->efficiency : knc->efficiency / 2;
   sl_dwconv_nc_layout_t layout;
-  if (d->k16 == NULL && knc->efficiency > 1.0f && !in_place_wide && sl_dwconv_nc_layout(s, knc->rows, &layout))
+  if (d->k16 == NULL && (float)s->out_w <= nc_width && sl_dwconv_nc_layout(s, knc->rows, &layout))
     return prepare_nc(m, n, d, knc, weights, bias, layout.floats);
   if (d->k16 == NULL && s->stride_w == 2 && s->pad_left <= 2 && s->kernel_w <= 4 + s->pad_left && k2->efficiency > 1.0f &&
       8 * (size_t)s->out_w >= (size_t)k2->pixels * (s->kernel_w - 1))
