@@ -161,8 +161,9 @@ static sl_status_t prepare_s2(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d, co
 static sl_status_t prepare_nc(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d, const sl_ukernel_t* k,
                               const float* weights, const float* bias, size_t scratch) {
   const sl_conv2d_shape_t* s = &d->s;
-  size_t c = s->in_c, lanes = k->rows, taps = (size_t)s->kernel_h * s->kernel_w, groups = (c + lanes - 1) / lanes, bytes;
-  if (!sl_size_mul(groups * lanes, taps + 1, &bytes) || !sl_size_mul(bytes, sizeof(float), &bytes) ||
+  size_t c = s->in_c, lanes = k->rows, taps = (size_t)s->kernel_h * s->kernel_w, bytes;
+  if (!sl_size_mul(c / lanes + (c % lanes != 0), lanes, &bytes) || !sl_size_mul(bytes, taps + 1, &bytes) ||
+      !sl_size_mul(bytes, sizeof(float), &bytes) ||
       !sl_size_mul(scratch, sizeof(float), &d->nc_scratch))
     return sl_node_fail(m, n, "%zu channels of %zu taps do not fit in memory", c, taps);
   d->packed = sl_model_alloc(m, bytes); /* zeroed: the lanes past the last channel */
