@@ -1,10 +1,10 @@
 /* Depthwise convolution with the channels along the vectors (dwconv_nc), written once over the
- * vector operations of vec/<isa>.h. A group of SL_V_WIDTH channels is transposed a row at a time
- * into pixel-major rows of scratch, with zero columns where the padding is; every tap of an output
- * pixel is then one vector load and one FMA, whatever the stride, and each output row is
- * transposed back into the channels' planes. Two transposes replace the plane path's unzips, lane
- * masks and partly filled vectors, which is what stride-2 layers and small maps pay for. Each input
- * row is transposed once, into a window of rows that a band of output rows reads. */
+ * vector operations of vec/<isa>.h. A group of SL_V_WIDTH channels is transposed into a window of
+ * pixel-major input rows in scratch, with zero columns and rows where the padding is; every tap of
+ * an output pixel is then one vector load and one FMA, whatever the stride, and each band of output
+ * rows is transposed back into the channels' planes. Two transposes replace the plane path's unzips,
+ * lane masks and partly filled vectors, which is what stride-2 layers and small maps pay for. Each
+ * input row is transposed once. */
 #ifndef SL_TEMPLATES_DWCONV_NC_H
 #define SL_TEMPLATES_DWCONV_NC_H
 
