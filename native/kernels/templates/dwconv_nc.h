@@ -111,6 +111,31 @@ SL_V_INLINE void sl_dwnc_tile_row(const int SW, size_t kh, size_t kw, size_t row
   for (int u = 0; u < 8; u++) sl_v_store(out + (size_t)u * SL_V_WIDTH, sl_v_clamp(acc[u], lo, hi));
 }
 
+/* The same at stride 1 for a kernel KW wide: each input vector of a tap row is loaded once and
+ * feeds the up to KW outputs that read it, the row's KW weights held in registers (8 + KW - 1
+ * loads per 8 * KW FMAs instead of a load each). */
+SL_V_INLINE void sl_dwnc_tile_row_s1(const int KW, size_t kh, size_t row, const sl_e* base, const sl_e* w, sl_v bias,
+                                     sl_v lo, sl_v hi, sl_e* out) {
+  sl_v acc[8];
+#pragma GCC unroll 8
+  for (int u = 0; u < 8; u++) acc[u] = bias;
+  for (size_t ky = 0; ky < kh; ky++, w += KW * SL_V_WIDTH) {
+    const sl_e* p = base + ky * row;
+    sl_v wk[5];
+#pragma GCC unroll 5
+    for (int k = 0; k < KW; k++) wk[k] = sl_v_load(w + k * SL_V_WIDTH);
+#pragma GCC unroll 12
+    for (int c = 0; c < 8 + KW - 1; c++) {
+      const sl_v xv = sl_v_load(p + c * SL_V_WIDTH);
+#pragma GCC unroll 5
+      for (int k = 0; k < KW; k++)
+        if (c - k >= 0 && c - k < 8) acc[c - k] = sl_v_fma(wk[k], xv, acc[c - k]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int u = 0; u < 8; u++) sl_v_store(out + (size_t)u * SL_V_WIDTH, sl_v_clamp(acc[u], lo, hi));
+}
+
 /* The same for U outputs anywhere (base[u] each), for tiles that span output rows. */
 SL_V_INLINE void sl_dwnc_tile(const int U, size_t kh, size_t kw, size_t row, const sl_e* const* base, const sl_e* w,
                               sl_v bias, sl_v lo, sl_v hi, sl_e* out) {
@@ -128,7 +153,8 @@ SL_V_INLINE void sl_dwnc_tile(const int U, size_t kh, size_t kw, size_t row, con
 }
 
 /* A band's `count` outputs: output (r, ox) of the band reads the window from row r * stride_h,
- * column ox * stride_w. Rows of 8 or more at stride 1 or 2 go in tiles of 8 within a row, the last
+ * column ox * stride_w. Rows of 8 or more at stride 1 or 2 go in tiles of 8 within a row (3 and 5
+ * wide kernels at stride 1 reusing each loaded input vector), the last
  * moved back to end at the row's end (it recomputes a few outputs: the same values); the rest
  * flattened, so a tile spans rows and narrow maps fill it too. */
 SL_V_INLINE void sl_dwnc_band(const sl_conv2d_shape_t* s, size_t count, const sl_e* win, size_t row, const sl_e* w,
@@ -141,7 +167,9 @@ SL_V_INLINE void sl_dwnc_band(const sl_conv2d_shape_t* s, size_t count, const sl
       for (size_t ox = 0;; ox += 8) {
         if (ox + 8 > ow) ox = ow - 8;
         sl_e* o = out + (r + ox) * SL_V_WIDTH;
-        if (s->stride_w == 1) sl_dwnc_tile_row(1, kh, kw, row, line + ox * step, w, bias, lo, hi, o);
+        if (s->stride_w == 1 && kw == 3) sl_dwnc_tile_row_s1(3, kh, row, line + ox * step, w, bias, lo, hi, o);
+        else if (s->stride_w == 1 && kw == 5) sl_dwnc_tile_row_s1(5, kh, row, line + ox * step, w, bias, lo, hi, o);
+        else if (s->stride_w == 1) sl_dwnc_tile_row(1, kh, kw, row, line + ox * step, w, bias, lo, hi, o);
         else sl_dwnc_tile_row(2, kh, kw, row, line + ox * step, w, bias, lo, hi, o);
         if (ox + 8 == ow) break;
       }
