@@ -178,11 +178,11 @@ typedef void sl_f32_dwconv_nc_ukernel_fn(size_t channels, const sl_conv2d_shape_
                                          const float* w, float* y, size_t y_stride, float* scratch,
                                          const sl_minmax_t* mm);
 /* Its scratch, for groups of `lanes` channels: a window of `window` padded input rows of `columns`
- * pixels (the left padding, the row, zeros up to what the last output reads), sized to stay in
- * L1 where rows allow but holding a band of at least 8 output rows (sliding the window copies the
- * rows two bands share, which at a band or two of output rows costs as much as the transposes),
- * then the outputs of a band of `band` output rows
- * (what the window's rows feed), then one band's plane rows for a short group's missing channels. */
+ * pixels (the left padding, the row, zeros up to what the last output reads), sized to stay in L1
+ * where rows allow but to hold a band of at least 8 output rows (sliding the window copies the rows
+ * two bands share),
+ * then the outputs of a band of `band` output rows (what the window's rows feed), then one band's
+ * plane rows for a short group's missing channels. */
 #define SL_DWCONV_NC_WINDOW_BYTES (24 * 1024)
 typedef struct {
   size_t columns, window, band, floats;
@@ -199,10 +199,9 @@ static inline bool sl_dwconv_nc_layout(const sl_conv2d_shape_t* s, size_t lanes,
     return false;
   l->columns = reach > row ? reach : row;
   if (__builtin_mul_overflow(l->columns, lanes * sizeof(float), &row)) return false;
-  l->window = SL_DWCONV_NC_WINDOW_BYTES / row;
   const uint64_t eight_rows = (uint64_t)s->kernel_h + 7 * (uint64_t)s->stride_h; /* the input rows 8 output rows read */
-  if (l->window < eight_rows) l->window = eight_rows < padded_h ? (size_t)eight_rows : padded_h;
-  if (l->window > padded_h) l->window = padded_h;
+  const uint64_t window = SL_DWCONV_NC_WINDOW_BYTES / row > eight_rows ? SL_DWCONV_NC_WINDOW_BYTES / row : eight_rows;
+  l->window = window < padded_h ? (size_t)window : padded_h;
   l->band = (l->window - s->kernel_h) / s->stride_h + 1;
   if (l->band > s->out_h) l->band = s->out_h;
   return !__builtin_mul_overflow(l->columns * lanes, l->window, &rows) &&

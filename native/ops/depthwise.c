@@ -410,12 +410,7 @@ static void run_channels(const sl_depthwise_t* d, const float* x, size_t x_strid
   if (d->nc != NULL) {
     size_t group = ((size_t)s->kernel_h * s->kernel_w + 1) * d->nc->rows;
     d->nc->fn.dwconv_nc(channels, s, x, x_stride, d->packed + c0 / d->nc->rows * group, y, y_stride, slots, &d->mm);
-    if (d->post.type != SL_ACT_NONE)
-      for (size_t ch = 0; ch < channels; ch++)
-        d->vunary->fn.vunary(&d->post, y + ch * y_stride, y + ch * y_stride, ohw);
-    return;
-  }
-  if (d->s2 != NULL) {
+  } else if (d->s2 != NULL) {
     size_t w_stride = 1 + (size_t)s->kernel_h * s->kernel_w;
     if (x_stride == hw && y_stride == ohw) {
       d->s2->fn.dwconv_s2(channels, s, x, d->packed + c0 * w_stride, y, &d->mm);
@@ -423,12 +418,7 @@ static void run_channels(const sl_depthwise_t* d, const float* x, size_t x_strid
       for (size_t ch = 0; ch < channels; ch++)
         d->s2->fn.dwconv_s2(1, s, x + ch * x_stride, d->packed + (c0 + ch) * w_stride, y + ch * y_stride, &d->mm);
     }
-    if (d->post.type != SL_ACT_NONE)
-      for (size_t ch = 0; ch < channels; ch++)
-        d->vunary->fn.vunary(&d->post, y + ch * y_stride, y + ch * y_stride, ohw);
-    return;
-  }
-  if (d->k16 != NULL) {
+  } else if (d->k16 != NULL) {
     sl_f16* planes = (sl_f16*)(void*)slots;
     sl_f16* out = planes + d->channels * d->slot;
     if (!*zeroed) {

@@ -217,14 +217,14 @@ static void run_dwconv(const void* c) {
   sl_minmax_t mm = {0.0f, 6.0f};
   r->k->fn.dwconv(r->rows, r->n, 112, r->x, r->n + 2 * 112 + 2, r->b, &r->taps, r->y, r->n, &mm);
 }
-static void run_dwconv_s2(const void* c) { /* r->rows channels of MobileNet's 112x112 -> 56x56, 3x3 stride 2 */
-  const row_ctx_t* r = c;
-  const sl_conv2d_shape_t s = {1, 112, 112, 1, 56, 56, 3, 3, 2, 2, 1, 1, 1, 1, 1};
-  sl_minmax_t mm = {0.0f, 6.0f};
-  r->k->fn.dwconv_s2(r->rows, &s, r->x, r->b, r->y, &mm);
-}
+/* MobileNet's 112x112 -> 56x56 3x3 stride-2 depthwise layer (the kernels take their channel count apart). */
 static const sl_conv2d_shape_t mobilenet_s2 = {16, 112, 112, 16, 56, 56, 3, 3, 2, 2, 1, 1, 1, 1, 16};
-static void run_dwconv_nc(const void* c) { /* r->rows channels of the same layer, channels along the vectors */
+static void run_dwconv_s2(const void* c) { /* r->rows channels of it */
+  const row_ctx_t* r = c;
+  sl_minmax_t mm = {0.0f, 6.0f};
+  r->k->fn.dwconv_s2(r->rows, &mobilenet_s2, r->x, r->b, r->y, &mm);
+}
+static void run_dwconv_nc(const void* c) { /* r->rows channels of it, channels along the vectors */
   const row_ctx_t* r = c;
   sl_minmax_t mm = {0.0f, 6.0f};
   r->k->fn.dwconv_nc(r->rows, &mobilenet_s2, r->x, 112 * 112, r->b, r->y, 56 * 56, r->scratch, &mm);
@@ -271,8 +271,9 @@ static void run_winograd_out(const void* c) {
 
 /* Elements per second (GElem/s; for gemm_nc, weights; Winograd: map pixels) on MobileNetV2's 1000 x 1280 classifier,
  * four of MobileNet's 112x112 3x3 depthwise planes read in place (outputs), four at stride 2
- * (outputs), sixteen at stride 2 with the channels along the vectors (outputs), the stride-2 column split of 32 such planes' rows, MiniLM's 128 x 1536
- * GELU and 128 x 384 residual adds and layer norms, and its 12 x 128 attention rows. */
+ * (outputs), sixteen at stride 2 with the channels along the vectors (outputs), the stride-2 column
+ * split of 32 such planes' rows, MiniLM's 128 x 1536 GELU and 128 x 384 residual adds and layer
+ * norms, and its 12 x 128 attention rows. */
 static void bench_rows(const sl_ukernel_t* k, int reps) {
   row_ctx_t c = {k, 0, 0, NULL, NULL, NULL, {.type = SL_ACT_GELU}, {{0, 0}}, {0, NULL}, NULL};
   run_fn fn = NULL;
@@ -298,10 +299,10 @@ static void bench_rows(const sl_ukernel_t* k, int reps) {
   size_t total = (c.n + 1) * (c.rows + k->rows) + 4 * 114; /* gemm_nc: padded panels in b; dwconv: planes */
   if (k->family == SL_FAMILY_dwconv_s2) total = 4 * 112 * 112;  /* its input planes */
   if (k->family == SL_FAMILY_dwconv_nc) total = 16 * 112 * 112;
+  if (k->family == SL_FAMILY_winograd_in || k->family == SL_FAMILY_winograd_out) total = 64 * 58 * 58 + 64;
   sl_dwconv_nc_layout_t layout = {0, 0, 0, 0};
   if (k->family == SL_FAMILY_dwconv_nc && sl_dwconv_nc_layout(&mobilenet_s2, k->rows, &layout))
     c.scratch = random_floats(layout.floats);
-  if (k->family == SL_FAMILY_winograd_in || k->family == SL_FAMILY_winograd_out) total = 64 * 58 * 58 + 64;
   float* x = random_floats(total);
   float* b = random_floats(total);
   float* y = random_floats(total);
