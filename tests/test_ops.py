@@ -45,6 +45,7 @@ CONV_CASES = [
     (2, 8, 36, 41, 12, (4, 4), (4, 4), (1, 1), (0, 0, 0, 0), 1),     # patch embedding, two images, cut column
     (1, 48, 20, 22, 16, (2, 2), (2, 2), (1, 1), (0, 0, 0, 0), 2),    # grouped 2x2 stride 2, in place
     (1, 16, 7, 7, 16, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 2),      # 8-channel groups, 7x7: implicit (AVX2/512)
+    (1, 32, 14, 15, 32, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1), 4),    # RegNet's 8-channel groups at stride 2, small map
     (1, 32, 6, 7, 64, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 2),      # few pixels: gemm_nc on transposed patches
 ]
 
