@@ -13,17 +13,40 @@
 
 typedef __m256 sl_v;
 typedef __m256 sl_vm;      /* lane mask: all bits set or clear */
-typedef __m256i sl_v_tail; /* lanes [0, n) set */
+/* Lanes [0, n) as a mask for loads, and n for stores: Zen's masked stores are microcoded (a
+ * 7-float row's stores cost more than its arithmetic), its masked loads are not. */
+typedef struct {
+  __m256i mask;
+  size_t n;
+} sl_v_tail;
 
 static const int32_t sl_v_mask_table[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 
 SL_V_INLINE sl_v_tail sl_v_tail_of(size_t n) {
-  return _mm256_loadu_si256((const __m256i*)(sl_v_mask_table + SL_V_WIDTH - n));
+  const sl_v_tail t = {_mm256_loadu_si256((const __m256i*)(sl_v_mask_table + SL_V_WIDTH - n)), n};
+  return t;
 }
 SL_V_INLINE sl_v sl_v_load(const float* p) { return _mm256_loadu_ps(p); }
-SL_V_INLINE sl_v sl_v_load_tail(const float* p, sl_v_tail t) { return _mm256_maskload_ps(p, t); }
+SL_V_INLINE sl_v sl_v_load_tail(const float* p, sl_v_tail t) { return _mm256_maskload_ps(p, t.mask); }
 SL_V_INLINE void sl_v_store(float* p, sl_v v) { _mm256_storeu_ps(p, v); }
-SL_V_INLINE void sl_v_store_tail(float* p, sl_v v, sl_v_tail t) { _mm256_maskstore_ps(p, t, v); }
+SL_V_INLINE void sl_v_store_tail(float* p, sl_v v, sl_v_tail t) {
+  if (t.n == SL_V_WIDTH) {
+    _mm256_storeu_ps(p, v);
+    return;
+  }
+  __m128 part = _mm256_castps256_ps128(v);
+  if (t.n & 4) {
+    _mm_storeu_ps(p, part);
+    part = _mm256_extractf128_ps(v, 1);
+    p += 4;
+  }
+  if (t.n & 2) {
+    _mm_storel_pi((__m64*)(void*)p, part);
+    part = _mm_movehl_ps(part, part);
+    p += 2;
+  }
+  if (t.n & 1) _mm_store_ss(p, part);
+}
 SL_V_INLINE sl_v sl_v_splat(const float* p) { return _mm256_broadcast_ss(p); }
 SL_V_INLINE sl_v sl_v_dup(float v) { return _mm256_set1_ps(v); }
 SL_V_INLINE sl_v sl_v_add(sl_v a, sl_v b) { return _mm256_add_ps(a, b); }
@@ -48,7 +71,7 @@ SL_V_INLINE sl_v sl_v_getmant(sl_v a) {
 SL_V_INLINE sl_vm sl_v_lt(sl_v a, sl_v b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
 SL_V_INLINE sl_vm sl_v_eq(sl_v a, sl_v b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
 SL_V_INLINE sl_v sl_v_select(sl_vm m, sl_v a, sl_v b) { return _mm256_blendv_ps(b, a, m); }
-SL_V_INLINE sl_vm sl_v_tail_mask(sl_v_tail t) { return _mm256_castsi256_ps(t); }
+SL_V_INLINE sl_vm sl_v_tail_mask(sl_v_tail t) { return _mm256_castsi256_ps(t.mask); }
 SL_V_INLINE sl_v sl_v_exp2i(sl_v t) {
   __m256i bits = _mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(127));
   return _mm256_castsi256_ps(_mm256_slli_epi32(bits, 23));
