@@ -423,6 +423,13 @@ static void test_gemm(const sl_ukernel_t* k) {
     size_t rows = 1 + rnd(30), pixels = 1 + rnd(3 * k->pixels + 5);
     size_t cols = 1 + (trial % 8 >= 6 ? rnd(3 * 8192 / k->pixels) : rnd(70));
     size_t x_stride = pixels + rnd(9), y_stride = pixels + rnd(9);
+    if (trial % 8 == 4) { /* many panels over deep columns 4 KB apart: the packed-tile path where an ISA has it */
+      rows = 8 * k->rows + rnd(3 * k->rows + 3);
+      cols = 32 + rnd(60);
+      pixels = k->pixels + rnd(2 * k->pixels + 5);
+      x_stride = 4096 / elem_size(half);
+      y_stride = pixels + rnd(9);
+    }
     uint32_t* x_offset = trial % 2 == 1 ? xmalloc(cols * sizeof(uint32_t)) : NULL;
     for (size_t c = 0; x_offset != NULL && c < cols; c++) x_offset[c] = rnd((uint32_t)(cols * x_stride - pixels + 1));
     guarded_t xg = guarded_alloc_bytes(cols * x_stride * elem_size(half), trial % 4 >= 2);

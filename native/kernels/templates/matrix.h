@@ -21,6 +21,7 @@
 #define SL_TEMPLATES_MATRIX_H
 
 #include <math.h>
+#include <string.h>
 
 #include "../kernels.h"
 
@@ -239,6 +240,10 @@ SL_V_INLINE void sl_spmm(const int R, const int NV, size_t pixels, size_t blocks
  * EPYC, 48 KiB L1: 36.2 ms at 32 KiB, 35.6 at 16, 36.7 at 8; MobileNetV2 unchanged). */
 #define SL_GEMM_L1_BYTES (16 * 1024)
 #define SL_GEMM_L2_BYTES (192 * 1024)
+/* Whether an ISA's gemm packs tiles whose columns share an L1 set (sl_gemm_packed): where measured. */
+#ifndef SL_V_GEMM_PACK
+#define SL_V_GEMM_PACK 0
+#endif
 #ifdef SL_V_GEMM_TILE
 #define SL_GEMM_WHOLE_TILE(nv, masked)                                                                        \
   (dense && !(masked) && ROWS == SL_V_GEMM_TILE_ROWS && SL_V_WIDTH * (nv) == SL_V_GEMM_TILE_PIXELS &&         \
@@ -251,6 +256,36 @@ SL_V_INLINE void sl_spmm(const int R, const int NV, size_t pixels, size_t blocks
 SL_V_INLINE void sl_prefetch(const void* p, size_t bytes) {
   for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch((const char*)p + b);
 }
+/* Dense columns whose planes lie a multiple of 4 KB apart (MediaPipe's 32x32 and 64x64 maps) all
+ * fall in one L1 set, so a tile's columns, read again by each panel, come from L2 every time.
+ * There, with many panels and weights small enough to re-read per tile, pixel tiles go outer and
+ * each tile's columns are copied once into a contiguous buffer that every panel reads from L1.
+ * Returns the pixels done: the whole tiles. */
+#define SL_GEMM_PACK_FLOATS (32 * 1024 / sizeof(sl_e))
+SL_V_INLINE bool sl_gemm_packs(const int ROWS, const int NV, size_t pixels, size_t rows, size_t k, size_t x_stride) {
+  const size_t tile = (size_t)SL_V_WIDTH * NV, bytes = x_stride * sizeof(sl_e) % 4096;
+  return SL_V_GEMM_PACK && (bytes < 256 || bytes > 4096 - 256) && pixels >= tile && rows >= 8 * (size_t)ROWS &&
+         k >= 32 && k * tile <= SL_GEMM_PACK_FLOATS && rows * (k + 1) * sizeof(sl_e) <= SL_GEMM_L2_BYTES / 2;
+}
+SL_V_INLINE size_t sl_gemm_packed(const int ROWS, const int NV, size_t pixels, size_t rows, size_t k, const sl_e* x,
+                                  size_t x_stride, const sl_e* panels, sl_e* y, size_t y_stride, const sl_minmax_t* mm) {
+  const size_t tile = (size_t)SL_V_WIDTH * NV, whole = pixels / tile * tile;
+  sl_e packed[SL_GEMM_PACK_FLOATS];
+  for (size_t p = 0; p < whole; p += tile) {
+    for (size_t c = 0; c < k; c++) memcpy(packed + c * tile, x + c * x_stride + p, tile * sizeof(sl_e));
+    const sl_e* panel = panels;
+    for (size_t r0 = 0; r0 < rows; r0 += ROWS, panel += ROWS * (k + 1)) {
+      sl_e* out[8];
+      for (int j = 0; j < ROWS; j++) out[j] = y + (r0 + j < rows ? r0 + j : r0) * y_stride + p;
+      sl_tile(ROWS, NV, 1, 0, sl_v_tail_of(SL_V_WIDTH), panel, k, packed, NULL, tile, out, rows - r0, mm, 0);
+    }
+  }
+  return whole;
+}
+#if SL_V_GEMM_PACK && defined(SL_V_GEMM_TILE_ROWS)
+#error "sl_gemm_packed runs sl_tile: give it the hand-scheduled tile first"
+#endif
+
 SL_V_INLINE void sl_gemm(const int ROWS, const int NV, const int dense, size_t pixels, size_t rows, size_t k,
                          const sl_e* x, size_t x_stride, const uint32_t* x_offset, const sl_e* panels, sl_e* y,
                          size_t y_stride, const sl_minmax_t* mm) {
@@ -297,12 +332,21 @@ SL_V_INLINE void sl_gemm(const int ROWS, const int NV, const int dense, size_t p
 }
 
 #define SL_DEFINE_gemm(name, PIXELS, ROWS)                                                                   \
+  static SL_V_TARGET __attribute__((noinline)) size_t name##_packed(                                          \
+      size_t pixels, size_t rows, size_t k, const sl_e* x, size_t x_stride, const sl_e* panels, sl_e* y,       \
+      size_t y_stride, const sl_minmax_t* mm) {                                                               \
+    return sl_gemm_packed(ROWS, (PIXELS) / SL_V_WIDTH, pixels, rows, k, x, x_stride, panels, y, y_stride, mm); \
+  }                                                                                                           \
   SL_V_TARGET void name(size_t pixels, size_t rows, size_t k, const sl_e* x, size_t x_stride,                \
                         const uint32_t* x_offset, const sl_e* panels, sl_e* y, size_t y_stride,             \
                         const sl_minmax_t* mm) {                                                              \
-    if (x_offset == NULL)                                                                                     \
-      sl_gemm(ROWS, (PIXELS) / SL_V_WIDTH, 1, pixels, rows, k, x, x_stride, NULL, panels, y, y_stride, mm);   \
-    else                                                                                                      \
+    if (x_offset == NULL) {                                                                                   \
+      size_t done = sl_gemm_packs(ROWS, (PIXELS) / SL_V_WIDTH, pixels, rows, k, x_stride)                     \
+                        ? name##_packed(pixels, rows, k, x, x_stride, panels, y, y_stride, mm)                \
+                        : 0;                                                                                  \
+      sl_gemm(ROWS, (PIXELS) / SL_V_WIDTH, 1, pixels - done, rows, k, x + done, x_stride, NULL, panels,       \
+              y + done, y_stride, mm);                                                                        \
+    } else                                                                                                    \
       sl_gemm(ROWS, (PIXELS) / SL_V_WIDTH, 0, pixels, rows, k, x, 0, x_offset, panels, y, y_stride, mm);      \
   }
 
