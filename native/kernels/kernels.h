@@ -180,9 +180,8 @@ typedef void sl_f32_dwconv_nc_ukernel_fn(size_t channels, const sl_conv2d_shape_
 /* Its scratch, for groups of `lanes` channels: a window of `window` padded input rows of `columns`
  * pixels (the left padding, the row, zeros up to what the last output reads), sized to stay in L1
  * where rows allow but to hold a band of at least 8 output rows (sliding the window copies the rows
- * two bands share),
- * then the outputs of a band of `band` output rows (what the window's rows feed), then one band's
- * plane rows for a short group's missing channels. */
+ * two bands share), then the outputs of a band of `band` output rows (what the window's rows feed),
+ * then one band's plane rows for a short group's missing channels. */
 #define SL_DWCONV_NC_WINDOW_BYTES (24 * 1024)
 typedef struct {
   size_t columns, window, band, floats;

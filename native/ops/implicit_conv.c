@@ -135,12 +135,12 @@ void sl_conv2d_fill_planes(const sl_conv2d_shape_t* s, const sl_ukernel_t* unzip
                            size_t row_len, size_t phase_rows, size_t phase_stride) {
   /* The padding and the columns past the input, all at once: per row it cost more than the copy
    * on small maps (RegNet's 14x14 stride-2 layers). */
-  memset(plane, 0, (size_t)s->stride_h * s->stride_w * phase_stride * sizeof(float));
-  for (uint32_t qy = 0; qy < s->stride_h; qy++) {
+  const size_t sh = s->stride_h, sw = s->stride_w, in_stride = sh * s->in_w;
+  memset(plane, 0, sh * sw * phase_stride * sizeof(float));
+  for (uint32_t qy = 0; qy < sh; qy++) {
     size_t r0, r1;
-    inside(s->pad_top, qy, s->stride_h, s->in_h, phase_rows, &r0, &r1);
+    inside(s->pad_top, qy, sh, s->in_h, phase_rows, &r0, &r1);
     if (r0 == r1) continue;
-    const size_t sh = s->stride_h, sw = s->stride_w, in_stride = sh * s->in_w;
     const float* src = in + (r0 * sh + qy - s->pad_top) * s->in_w;
     float* rows = plane + qy * sw * phase_stride + r0 * row_len; /* phase (qy, 0) */
     if (sw == 2 && unzip != NULL) {
@@ -150,7 +150,8 @@ void sl_conv2d_fill_planes(const sl_conv2d_shape_t* s, const sl_ukernel_t* unzip
     for (uint32_t qx = 0; qx < sw; qx++) {
       size_t c0, c1; /* column col holds input column col * sw + qx - pad_left */
       inside(s->pad_left, qx, sw, s->in_w, row_len, &c0, &c1);
-      for (size_t r = 0; r < r1 - r0 && c0 < c1; r++) {
+      if (c0 == c1) continue;
+      for (size_t r = 0; r < r1 - r0; r++) {
         const float* from = src + r * in_stride + (c0 * sw + qx - s->pad_left);
         float* to = rows + qx * phase_stride + r * row_len;
         if (sw == 1)
