@@ -307,3 +307,64 @@ def test_automatic_fusion_takes_blazeface_96x96_double_blocks():
     data, x, _ = inverted_residual(small, ("RELU", "NONE", "NONE"), "RELU", pre=(3, (1, 1, 1, 1), "NONE"),
                                    density=0.3)
     assert fused_members(sparselite.load(data), x) == ["add"]  # the project convolution's epilogue
+
+
+def bottleneck_graph(tail, group, c=16, hw=20, seed=3):
+    """x -> conv_a (the residual r) -> conv_b -> conv_c -> ADD(conv_c, r), all 1x1 with c channels, then
+    `tail`: None (the sum is the output), "mul" (MUL(sum, r): r read after the ADD), "r_out" (r is a
+    graph output too) or "mul_before" (MUL(r, r) between conv_b and conv_c: r read once more before)."""
+    g = np.random.default_rng(seed)
+    x = g.standard_normal((1, c, hw, hw)).astype(np.float32)
+    wa, wb, wc = (g.standard_normal((c, c, 1, 1)).astype(np.float32) / 4 for _ in range(3))
+
+    def conv(v, w):
+        return conv2d_ref(v, w, None, (1, 1), (1, 1), (0, 0, 0, 0), 1)
+    graph = Graph()
+    graph.add_input("x", x.shape)
+    r = graph.add_op("CONV2D", ["x", graph.add_const("wa", wa)], x.shape, name="conv_a")
+    b = graph.add_op("CONV2D", [r, graph.add_const("wb", wb)], x.shape, name="conv_b")
+    ra = conv(x, wa)
+    rb = conv(ra, wb)
+    if tail == "mul_before":
+        sq = graph.add_op("MUL", [r, r], x.shape, name="square")
+    y = graph.add_op("CONV2D", [b, graph.add_const("wc", wc)], x.shape, name="conv_c")
+    y = graph.add_op("ADD", [y, r], x.shape, name="add", options=dict(activation="RELU"))
+    ref = np.maximum(conv(rb, wc) + ra, 0)
+    refs = [ref]
+    if tail == "mul":
+        y = graph.add_op("MUL", [y, r], x.shape, name="mul")
+        refs = [ref * ra]
+    graph.outputs.append(y)
+    if tail == "r_out":
+        graph.outputs.append(r)
+        refs.append(ra)
+    if tail == "mul_before":
+        graph.outputs.append(sq)
+        refs.append(ra * ra)
+    if group:
+        graph.tensors["wc"].group_size = group
+    run_all(graph, sparse=False)
+    return serialize(graph), x, refs
+
+
+@pytest.mark.parametrize("kernels", sorted(KERNELS))
+@pytest.mark.parametrize("group", [0, 4])
+@pytest.mark.parametrize("tail,live", [(None, 3), ("mul", 4), ("r_out", 4), ("mul_before", 4)])
+def test_residual_sum_takes_the_residuals_bytes_only_where_nothing_else_reads_them(tail, live, group, kernels):
+    """ResNet's bottleneck: the fused conv + ADD writes its sum over the residual it reads, so the
+    block holds one activation less at a time; never where r is read again or returned (`live`:
+    activations the arena holds at its peak, the graph's input among them for the whole run). Results
+    catch a sum written too early, the arena one never written in place."""
+    data, x, refs = bottleneck_graph(tail, group)
+    model = sparselite.load(data, **KERNELS[kernels])
+    assert fused_members(model, x) == ["add"]
+    unfused = sparselite.load(data, fuse=False, **KERNELS[kernels])
+    outs = model.run(x)
+    for y, u, ref in zip(outs, unfused.run(x), refs):
+        assert np.array_equal(y, u)  # the same kernels, the ADD only moved
+        assert rel_err(y, ref) < 1e-5
+    for t in (1, 2, 3):
+        threaded = sparselite.load(data, num_threads=t, isa=KERNELS[kernels].get("isa")).run(x)
+        assert all(np.array_equal(a, b) for a, b in zip(outs, threaded))
+    assert model.arena_bytes == live * x.nbytes
+    assert unfused.arena_bytes >= model.arena_bytes + (x.nbytes if tail in (None, "mul_before") else 0)

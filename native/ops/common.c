@@ -1,6 +1,7 @@
 /* Checks shared by the ops' prepare functions. */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "op.h"
 
@@ -140,19 +141,23 @@ void sl_epilogue_prelu(sl_model_t* m, sl_epilogue_t* e, const float* slopes, boo
   e->vbinary = sl_op_kernel(m, SL_FAMILY_vbinary, 0);
 }
 
-void sl_epilogue_apply(const sl_epilogue_t* e, float* y, const float* r, size_t at, size_t channel, size_t n) {
+void sl_epilogue_apply(const sl_epilogue_t* e, const float* src, float* y, const float* r, size_t at, size_t channel,
+                       size_t n) {
   static const sl_minmax_t unclamped = {-INFINITY, INFINITY};
   y += at;
   if (e->residual) {
     /* Channels outside the residual's add zero: only the activation applies. */
     if (channel - e->first < e->channels) /* unsigned: also false below first */
-      e->vbinary->fn.vbinary(SL_BINARY_ADD, y, 1, r + at - e->first * e->plane, 1, y, n, &e->mm);
+      e->vbinary->fn.vbinary(SL_BINARY_ADD, src, 1, r + at - e->first * e->plane, 1, y, n, &e->mm);
     else if (e->mm.min > -INFINITY || e->mm.max < INFINITY)
-      e->vunary->fn.vunary(&e->clamp, y, y, n);
+      e->vunary->fn.vunary(&e->clamp, src, y, n);
+    else if (src != y)
+      memcpy(y, src, n * sizeof(float));
+    src = y;
     if (e->post.type != SL_ACT_NONE) e->vunary->fn.vunary(&e->post, y, y, n);
   }
   if (e->slopes != NULL)
-    e->vbinary->fn.vbinary(SL_BINARY_PRELU, y, 1, e->slopes + channel * e->slope_step, 0, y, n, &unclamped);
+    e->vbinary->fn.vbinary(SL_BINARY_PRELU, src, 1, e->slopes + channel * e->slope_step, 0, y, n, &unclamped);
 }
 
 sl_status_t sl_expect_window(sl_model_t* m, const sl_node_t* n, const char* what, int32_t lo, int count,

@@ -267,8 +267,8 @@ static bool same_shape(const sl_tensor_t* t, const sl_tensor_t* y, int32_t excep
 }
 
 sl_status_t sl_conv2d_fuse_add(sl_model_t* m, sl_fb_t* fb, sl_node_t* conv, sl_node_t* add, int residual,
-                               const sl_node_t* pad, bool* fused) {
-  *fused = false;
+                               const sl_node_t* pad, bool* fused, bool* in_place) {
+  *fused = *in_place = false;
   conv_params_t* p = conv->params;
   sl_epilogue_t* e = epilogue_of(p);
   const sl_tensor_t *r = sl_in(m, add, residual), *y = sl_out(m, conv, 0), *out = sl_out(m, add, 0);
@@ -287,6 +287,8 @@ sl_status_t sl_conv2d_fuse_add(sl_model_t* m, sl_fb_t* fb, sl_node_t* conv, sl_n
   p->residual = r;
   p->out = out;
   *fused = true;
+  /* The input is read at every pixel while other tasks write theirs: never the residual too. */
+  *in_place = pad == NULL && p->path == PATH_POINTWISE && sl_in(m, conv, 0) != r && sl_linear_stage(m, conv, &p->linear);
   return SL_OK;
 }
 
@@ -463,7 +465,7 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
           sl_parallel_for(m, s->in_c, subsample_task, &sub);
           x = sub.y;
         }
-        sl_linear_run(m, &p->linear, x, (float*)(void*)((char*)j.y + b * out_size), r != NULL ? r + b * r_image : NULL);
+        sl_linear_run(m, n, &p->linear, x, (float*)(void*)((char*)j.y + b * out_size), r != NULL ? r + b * r_image : NULL);
       }
       break;
     }

@@ -15,9 +15,10 @@ sl_status_t sl_conv2d_fuse(sl_model_t* m, sl_fb_t* fb, uint32_t band_rows, sl_no
  * (pointwise and implicit-GEMM paths): *fused says whether it took the op on. The caller has
  * checked that only that op reads what it consumes and that its other input is ready first. */
 /* The ADD `add` of its input `residual` (same shape) and the convolution's output; where `pad`
- * (else NULL) zero-pads that input's channels only, of the pad's input instead. */
+ * (else NULL) zero-pads that input's channels only, of the pad's input instead. *in_place: whether
+ * the output may share the residual's bytes (each element is read before it is written). */
 sl_status_t sl_conv2d_fuse_add(sl_model_t* m, sl_fb_t* fb, sl_node_t* conv, sl_node_t* add, int residual,
-                               const sl_node_t* pad, bool* fused);
+                               const sl_node_t* pad, bool* fused, bool* in_place);
 /* The PRELU `prelu` of what the convolution (with its fused ADD) writes, slopes per channel or shared. */
 sl_status_t sl_conv2d_fuse_prelu(sl_model_t* m, sl_node_t* conv, sl_node_t* prelu, bool* fused);
 /* fp16 chains (sl_plan_halves): whether the convolution, running fp16 on the pointwise or depthwise

@@ -59,7 +59,7 @@ static sl_status_t resize(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
 
 static void run(const sl_model_t* m, const sl_node_t* n) {
   const fc_params_t* p = n->params;
-  sl_linear_run(m, &p->linear, sl_in(m, n, 0)->data, sl_out(m, n, 0)->data, NULL);
+  sl_linear_run(m, n, &p->linear, sl_in(m, n, 0)->data, sl_out(m, n, 0)->data, NULL);
 }
 
 const sl_op_def_t sl_op_fully_connected = {SL_OP_SCHEMA(FULLY_CONNECTED), 2, 3, prepare, run, resize};

@@ -184,7 +184,7 @@ static void gemm_in_place(const job_t* j, size_t g, size_t flat, size_t at, size
                    c->panels + g * c->panel_size + r0 * (c->patch + 1), j->y + first * pixels + at, pixels, &c->mm);
   for (size_t o = first, y = first * pixels + at; o < first + r1 - r0; o++, y += pixels) {
     if (c->post.type != SL_ACT_NONE) c->vunary->fn.vunary(&c->post, j->y + y, j->y + y, n);
-    if (sl_epilogue_on(&c->epilogue)) sl_epilogue_apply(&c->epilogue, j->y, j->r, y, o, n);
+    if (sl_epilogue_on(&c->epilogue)) sl_epilogue_apply(&c->epilogue, j->y + y, j->y, j->r, y, o, n);
   }
 }
 
@@ -222,7 +222,8 @@ static void gemm_task(void* ctx, size_t task, size_t thread) {
       size_t at = f / c->row_len * s->out_w + (lo - f);
       memcpy(y + at, row_out + (lo - f0), (hi - lo) * sizeof(float));
       if (sl_epilogue_on(&c->epilogue))
-        sl_epilogue_apply(&c->epilogue, j->y, j->r, (g * ocg + o) * pixels + at, g * ocg + o, hi - lo);
+        sl_epilogue_apply(&c->epilogue, j->y + (g * ocg + o) * pixels + at, j->y, j->r, (g * ocg + o) * pixels + at,
+                          g * ocg + o, hi - lo);
     }
   }
 }

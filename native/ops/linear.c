@@ -110,15 +110,15 @@ static double now_seconds(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void run_kernels(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y, const float* r,
-                        const sl_f16* xh, sl_f16* yh);
+static void run_kernels(const sl_model_t* m, const sl_node_t* n, const sl_linear_t* L, const float* x, float* y,
+                        const float* r, const sl_f16* xh, sl_f16* yh);
 
 /* Best of a few runs on scratch data. */
-static double time_run(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y) {
+static double time_run(const sl_model_t* m, const sl_node_t* n, const sl_linear_t* L, const float* x, float* y) {
   double best = INFINITY;
   for (int i = 0; i < 5; i++) {
     double t0 = now_seconds();
-    run_kernels(m, L, x, y, NULL, NULL, NULL);
+    run_kernels(m, n, L, x, y, NULL, NULL, NULL);
     double t = now_seconds() - t0;
     if (t < best) best = t;
   }
@@ -138,12 +138,12 @@ static sl_status_t tune(sl_model_t* m, const sl_node_t* n, sl_linear_t* L, const
   if (st == SL_OK && y == NULL) st = SL_ERROR_OUT_OF_MEMORY;
   if (st == SL_OK) {
     for (size_t i = 0; i < x_floats; i++) x[i] = (float)(i % 7) * 0.25f;
-    double sparse_time = time_run(m, L, x, y);
+    double sparse_time = time_run(m, n, L, x, y);
     sl_linear_t D = *L;
     D.spmm = D.spmm_tail = NULL;
     memset(&D.packed, 0, sizeof(D.packed));
     st = prepare_densified(m, n, &D, w, bias);
-    if (st == SL_OK && time_run(m, &D, x, y) < sparse_time) {
+    if (st == SL_OK && time_run(m, n, &D, x, y) < sparse_time) {
       release_sparse(m, L);
       *L = D;
     } else if (st == SL_OK) {
@@ -273,6 +273,8 @@ sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const
 /* --- run ------------------------------------------------------------------ */
 
 typedef struct {
+  const sl_model_t* m;
+  const sl_node_t* n;
   const sl_linear_t* L;
   const float* x;
   float* y;
@@ -282,38 +284,50 @@ typedef struct {
   sl_f16* yh;
 } job_t;
 
-/* What follows the kernel on the channel-major block it wrote: the activation it could not
- * fuse, then the fused elementwise ops. */
-static void epilogue(const job_t* j, const uint32_t* rows, size_t first, size_t count, size_t p0, size_t p1) {
+/* Where a channel-major kernel writes row o's pixel p: y[(o - r0) * stride + p - p0]. The output
+ * itself (r0 = p0 = 0), or a thread's staging piece (sl_linear_stage). */
+typedef struct {
+  float* y;
+  size_t stride, r0, p0;
+} dest_t;
+
+static float* dest_at(const dest_t* d, size_t row, size_t p) { return d->y + (row - d->r0) * d->stride + (p - d->p0); }
+
+/* What follows the kernel on the channel-major block it wrote to d: the activation it could not
+ * fuse, then the fused elementwise ops, which write y. */
+static void epilogue(const job_t* j, const dest_t* d, const uint32_t* rows, size_t first, size_t count, size_t p0,
+                     size_t p1) {
   const sl_linear_t* L = j->L;
   bool fused = sl_epilogue_on(&L->epilogue);
   if (L->post.type == SL_ACT_NONE && !fused) return;
   for (size_t i = 0; i < count; i++) {
-    size_t row = rows != NULL ? rows[i] : first + i, at = row * L->stride + p0;
-    if (L->post.type != SL_ACT_NONE) L->vunary->fn.vunary(&L->post, j->y + at, j->y + at, p1 - p0);
-    if (fused) sl_epilogue_apply(&L->epilogue, j->y, j->r, at, row, p1 - p0);
+    size_t row = rows != NULL ? rows[i] : first + i;
+    float* src = dest_at(d, row, p0);
+    if (L->post.type != SL_ACT_NONE) L->vunary->fn.vunary(&L->post, src, src, p1 - p0);
+    if (fused) sl_epilogue_apply(&L->epilogue, src, j->y, j->r, row * L->stride + p0, row, p1 - p0);
   }
 }
 
-static void run_spmm(const job_t* j, size_t p0, size_t p1, size_t u0, size_t u1, bool last) {
+static void run_spmm(const job_t* j, const dest_t* d, size_t p0, size_t p1, size_t u0, size_t u1, bool last) {
   const sl_linear_t* L = j->L;
   const sl_spmm_packed_t* p = &L->packed;
   const float* x = j->x + p0;
-  float* y = j->y + p0;
+  float* y = dest_at(d, 0, p0);
   L->spmm->fn.spmm(p1 - p0, u1 - u0, x, p->values + sl_spmm_values_start(p, (uint32_t)u0),
-                   p->x_offset + p->nz_start[u0], p->nz_start + u0, p->out_row + u0 * p->r, y, L->stride, &L->mm);
-  epilogue(j, p->out_row + u0 * p->r, 0, (u1 - u0) * p->r, p0, p1);
+                   p->x_offset + p->nz_start[u0], p->nz_start + u0, p->out_row + u0 * p->r, y, d->stride, &L->mm);
+  epilogue(j, d, p->out_row + u0 * p->r, 0, (u1 - u0) * p->r, p0, p1);
   if (last && p->tail_rows > 0) {
     uint32_t b = p->blocks;
     L->spmm_tail->fn.spmm(p1 - p0, p->tail_rows, x, p->values + sl_spmm_values_start(p, b),
-                          p->x_offset + p->nz_start[b], p->nz_start + b, p->out_row + (size_t)b * p->r, y, L->stride,
+                          p->x_offset + p->nz_start[b], p->nz_start + b, p->out_row + (size_t)b * p->r, y, d->stride,
                           &L->mm);
-    epilogue(j, p->out_row + (size_t)b * p->r, 0, p->tail_rows, p0, p1);
+    epilogue(j, d, p->out_row + (size_t)b * p->r, 0, p->tail_rows, p0, p1);
   }
 }
 
-/* gemm_nc over pixels [p0, p1) and rows [r0, r1), either layout. */
-static void run_gemm_nc(const job_t* j, size_t p0, size_t p1, size_t r0, size_t r1, const float* panels) {
+/* gemm_nc over pixels [p0, p1) and rows [r0, r1), either layout (token-major straight to y). */
+static void run_gemm_nc(const job_t* j, const dest_t* d, size_t p0, size_t p1, size_t r0, size_t r1,
+                        const float* panels) {
   const sl_linear_t* L = j->L;
   size_t pixels = p1 - p0, rows = r1 - r0;
   if (L->layout == SL_LINEAR_TOKEN_MAJOR) {
@@ -326,13 +340,13 @@ static void run_gemm_nc(const job_t* j, size_t p0, size_t p1, size_t r0, size_t 
   const bool pixel_major = nc_pixel_major(L); /* x transposed by sl_linear_run */
   const size_t x_pixel_stride = pixel_major ? L->cols : 1, x_k_stride = pixel_major ? 1 : L->stride;
   L->gemm->fn.gemm_nc(pixels, rows, L->cols, j->x + p0 * x_pixel_stride, x_pixel_stride, x_k_stride, panels,
-                      j->y + r0 * L->stride + p0, 1, L->stride, &L->mm);
-  epilogue(j, NULL, r0, rows, p0, p1);
+                      dest_at(d, r0, p0), 1, d->stride, &L->mm);
+  epilogue(j, d, NULL, r0, rows, p0, p1);
 }
 
 /* fp16: the f16 twin on halves, its rows [p0, p1) widened into y (unless y takes halves), then the
- * epilogue (none when it does). */
-static void run_f16(const job_t* j, size_t p0, size_t p1, size_t u0, size_t u1, bool last) {
+ * epilogue (none when it does). Never staged. */
+static void run_f16(const job_t* j, const dest_t* d, size_t p0, size_t p1, size_t u0, size_t u1, bool last) {
   const sl_linear_t* L = j->L;
   const sl_f16* x = j->xh + p0;
   sl_f16* yh = j->yh + p0;
@@ -352,7 +366,7 @@ static void run_f16(const job_t* j, size_t p0, size_t p1, size_t u0, size_t u1, 
       size_t at = p->out_row[i] * L->stride + p0;
       L->from16->fn.f16_to_f32(j->yh + at, j->y + at, p1 - p0);
     }
-    epilogue(j, p->out_row + first, 0, count, p0, p1);
+    epilogue(j, d, p->out_row + first, 0, count, p0, p1);
     return;
   }
   uint32_t panel = L->k16->rows;
@@ -378,11 +392,33 @@ static void run_f16(const job_t* j, size_t p0, size_t p1, size_t u0, size_t u1, 
                         &L->mm);
   for (size_t o = r0; o < r1 && !L->half_out; o++)
     L->from16->fn.f16_to_f32(j->yh + o * L->stride + p0, j->y + o * L->stride + p0, p1 - p0);
-  epilogue(j, NULL, r0, r1 - r0, p0, p1);
+  epilogue(j, d, NULL, r0, r1 - r0, p0, p1);
+}
+
+/* Pixels [p0, p1) of row units [u0, u1) (spmm blocks or gemm panels; last: the spmm's tail rows too). */
+static void run_range(const job_t* j, const dest_t* d, size_t p0, size_t p1, size_t u0, size_t u1, bool last) {
+  const sl_linear_t* L = j->L;
+  if (j->xh != NULL) {
+    run_f16(j, d, p0, p1, u0, u1, last);
+    return;
+  }
+  if (L->spmm != NULL) {
+    run_spmm(j, d, p0, p1, u0, u1, last);
+    return;
+  }
+  uint32_t panel = L->gemm->rows;
+  size_t r0 = u0 * panel, r1 = u1 * panel < L->rows ? u1 * panel : L->rows;
+  const float* panels = L->panels + u0 * panel * (L->cols + 1);
+  if (L->gemm->family == SL_FAMILY_gemm_nc) {
+    run_gemm_nc(j, d, p0, p1, r0, r1, panels);
+    return;
+  }
+  L->gemm->fn.gemm(p1 - p0, r1 - r0, L->cols, j->x + p0, L->stride, NULL, panels, dest_at(d, r0, p0), d->stride,
+                   &L->mm);
+  epilogue(j, d, NULL, r0, r1 - r0, p0, p1);
 }
 
 static void run_task(void* ctx, size_t task, size_t thread) {
-  (void)thread;
   const job_t* j = ctx;
   const sl_linear_t* L = j->L;
   size_t pc = task % j->pixel_chunks, rc = task / j->pixel_chunks;
@@ -390,24 +426,52 @@ static void run_task(void* ctx, size_t task, size_t thread) {
   size_t p1 = (pc + 1) * j->tiles / j->pixel_chunks * j->tile;
   if (p1 > L->pixels) p1 = L->pixels;
   size_t u0 = rc * j->row_units / j->row_chunks, u1 = (rc + 1) * j->row_units / j->row_chunks;
-  if (j->xh != NULL) {
-    run_f16(j, p0, p1, u0, u1, rc + 1 == j->row_chunks);
+  const bool last = rc + 1 == j->row_chunks;
+  if (L->stage_pixels == 0) {
+    const dest_t y = {j->y, L->stride, 0, 0};
+    run_range(j, &y, p0, p1, u0, u1, last);
     return;
   }
-  if (L->spmm != NULL) {
-    run_spmm(j, p0, p1, u0, u1, rc + 1 == j->row_chunks);
+  dest_t piece = {sl_scratch_thread(j->m, j->n, thread), L->stage_pixels, 0, p0};
+  if (L->stage_panels > 0) {
+    for (size_t u = u0; u < u1; u += L->stage_panels) {
+      const size_t end = u1 - u < L->stage_panels ? u1 : u + L->stage_panels;
+      piece.r0 = u * L->gemm->rows;
+      run_range(j, &piece, p0, p1, u, end, last && end == u1);
+    }
     return;
   }
-  uint32_t panel = L->gemm->rows;
-  size_t r0 = u0 * panel, r1 = u1 * panel < L->rows ? u1 * panel : L->rows;
-  const float* panels = L->panels + u0 * panel * (L->cols + 1);
-  if (L->gemm->family == SL_FAMILY_gemm_nc) {
-    run_gemm_nc(j, p0, p1, r0, r1, panels);
-    return;
+  for (; p0 < p1; p0 += L->stage_pixels) {
+    piece.p0 = p0;
+    run_range(j, &piece, p0, p1 - p0 < L->stage_pixels ? p1 : p0 + L->stage_pixels, u0, u1, last);
   }
-  L->gemm->fn.gemm(p1 - p0, r1 - r0, L->cols, j->x + p0, L->stride, NULL, panels, j->y + r0 * L->stride + p0, L->stride,
-                   &L->mm);
-  epilogue(j, NULL, r0, r1 - r0, p0, p1);
+}
+
+/* A piece stays in L2 while the epilogue reads it back: whole tiles of pixels over every row, each
+ * piece reading the weights again, or (dense, more rows than pixels: weights larger than inputs)
+ * whole panels over every pixel, each reading the input again. */
+#define SL_STAGE_BYTES (256 * 1024)
+
+bool sl_linear_stage(sl_model_t* m, sl_node_t* n, sl_linear_t* L) {
+  if (L->layout != SL_LINEAR_CHANNEL_MAJOR || L->k16 != NULL || L->rows == 0 || L->pixels == 0) return false;
+  const size_t tile = L->spmm != NULL ? L->spmm->pixels : L->gemm->pixels, all = (L->pixels + tile - 1) / tile * tile;
+  size_t pixels = SL_STAGE_BYTES / sizeof(float) / L->rows / tile * tile, panels = 0;
+  if (pixels < tile) pixels = tile;
+  if (pixels > all) pixels = all;
+  if (L->spmm == NULL && L->rows > L->pixels) {
+    const size_t panel = L->gemm->rows;
+    panels = SL_STAGE_BYTES / sizeof(float) / all / panel;
+    if (panels == 0) panels = 1;
+    pixels = all;
+  }
+  size_t bytes;
+  if (!sl_size_mul(panels > 0 ? panels * L->gemm->rows : L->rows, pixels, &bytes) ||
+      !sl_size_mul(bytes, sizeof(float), &bytes))
+    return false;
+  sl_reserve_scratch(m, n, n->scratch_shared, bytes > n->scratch_per_thread ? bytes : n->scratch_per_thread);
+  L->stage_pixels = pixels;
+  L->stage_panels = panels;
+  return true;
 }
 
 static void* shared_scratch(const sl_model_t* m, const sl_linear_t* L) {
@@ -424,9 +488,9 @@ static void split_tasks(size_t want, size_t first_units, size_t second_units, si
 }
 
 /* The kernels on channel-major data (token-major too for gemm_nc). */
-static void run_kernels(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y, const float* r,
-                        const sl_f16* xh, sl_f16* yh) {
-  job_t j = {L, x, y, r, 0, 0, 1, 0, 1, xh, yh};
+static void run_kernels(const sl_model_t* m, const sl_node_t* n, const sl_linear_t* L, const float* x, float* y,
+                        const float* r, const sl_f16* xh, sl_f16* yh) {
+  job_t j = {m, n, L, x, y, r, 0, 0, 1, 0, 1, xh, yh};
   j.tile = xh != NULL ? L->k16->pixels : L->spmm != NULL ? L->spmm->pixels : L->gemm->pixels;
   j.tiles = (L->pixels + j.tile - 1) / j.tile;
   if (L->spmm != NULL) {
@@ -446,16 +510,17 @@ static void run_kernels(const sl_model_t* m, const sl_linear_t* L, const float* 
   sl_parallel_for(m, j.pixel_chunks * j.row_chunks, run_task, &j);
 }
 
-void sl_linear_run(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y, const float* r) {
+void sl_linear_run(const sl_model_t* m, const sl_node_t* n, const sl_linear_t* L, const float* x, float* y,
+                   const float* r) {
   if (L->layout == SL_LINEAR_CHANNEL_MAJOR || L->spmm == NULL) {
     if (nc_pixel_major(L)) {
       float* xt = shared_scratch(m, L);
       sl_transpose_2d(m, x, L->stride, xt, L->cols, L->cols, L->pixels); /* [cols][stride] -> [pixels][cols] */
-      run_kernels(m, L, xt, y, r, NULL, NULL);
+      run_kernels(m, n, L, xt, y, r, NULL, NULL);
       return;
     }
     if (L->k16 == NULL) {
-      run_kernels(m, L, x, y, r, NULL, NULL);
+      run_kernels(m, n, L, x, y, r, NULL, NULL);
       return;
     }
     sl_f16* scratch = shared_scratch(m, L);
@@ -465,7 +530,7 @@ void sl_linear_run(const sl_model_t* m, const sl_linear_t* L, const float* x, fl
     else if (!L->half_in)
       for (size_t c = 0; c < L->cols; c++)
         L->to16->fn.f16_from_f32(x + c * L->stride, scratch + c * L->stride, L->pixels);
-    run_kernels(m, L, x, y, r, xh, L->half_out ? (sl_f16*)(void*)y : scratch + L->cols * L->stride);
+    run_kernels(m, n, L, x, y, r, xh, L->half_out ? (sl_f16*)(void*)y : scratch + L->cols * L->stride);
     return;
   }
   /* Token-major through spmm: the kernels are channel-major, so transpose in and out. */
@@ -477,7 +542,7 @@ void sl_linear_run(const sl_model_t* m, const sl_linear_t* L, const float* x, fl
     xh = (sl_f16*)(yt + L->rows * L->stride);
     for (size_t c = 0; c < L->cols; c++) L->to16->fn.f16_from_f32(xt + c * L->stride, xh + c * L->stride, L->pixels);
   }
-  run_kernels(m, L, xt, yt, NULL, xh, xh != NULL ? xh + L->cols * L->stride : NULL);
+  run_kernels(m, n, L, xt, yt, NULL, xh, xh != NULL ? xh + L->cols * L->stride : NULL);
   sl_transpose_2d(m, yt, L->stride, y, L->rows, L->rows, L->pixels); /* [rows][ld] -> [pixels][rows] */
 }
 

@@ -47,6 +47,8 @@ typedef struct {
   bool half_in, half_out;
   size_t scratch_at; /* bytes into the shared scratch where its copies start: a caller's data (a
                         strided 1x1 conv's subsampled input) lies before them */
+  size_t stage_pixels, stage_panels; /* sl_linear_stage's pieces: pixels (0: the kernels write y), and
+                                        gemm panels (0: every row, in pieces of pixels) */
 } sl_linear_t;
 
 /* w: dense [rows][cols] or group-sparse; bias may be NULL; channel-major x and y rows are
@@ -55,8 +57,14 @@ typedef struct {
 sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const sl_tensor_t* w,
                               const float* bias, sl_linear_layout_t layout, size_t pixels, size_t stride,
                               const sl_activation_t* act);
-/* r: the residual (sl_epilogue_t) when L->epilogue has one, else NULL. */
-void sl_linear_run(const sl_model_t* m, const sl_linear_t* L, const float* x, float* y, const float* r);
+/* For a fused residual ADD (ops/conv2d.c): the kernels write pieces of pixels into the node's
+ * per-thread scratch, from which the epilogue writes y once. y may then share the residual's
+ * bytes (runtime/fuse.c), which a kernel writing y would overwrite before the add reads them.
+ * False (and nothing changed) where the layer cannot: fp16, or token-major. */
+bool sl_linear_stage(sl_model_t* m, sl_node_t* n, sl_linear_t* L);
+/* n: the node that prepared L. r: the residual (sl_epilogue_t) when L->epilogue has one, else NULL. */
+void sl_linear_run(const sl_model_t* m, const sl_node_t* n, const sl_linear_t* L, const float* x, float* y,
+                   const float* r);
 /* A channel-major layer over `pixels` pixels on the calling thread alone: x at the prepared
  * stride, y rows y_stride apart (a fused block's row bands). */
 void sl_linear_run_serial(const sl_linear_t* L, const float* x, float* y, size_t y_stride, size_t pixels);

@@ -30,6 +30,7 @@ typedef struct {
   sl_group_sparse_f32_t* sparse; /* non-NULL for a group-sparse weight (data stays NULL) */
   int32_t producer;              /* op index; -1 for constants and graph inputs */
   int32_t last_use;              /* op index of the last reader */
+  int32_t in_place_of;           /* a tensor whose arena bytes this one takes over (runtime/fuse.c), or -1 */
   size_t arena_offset;
 } sl_tensor_t;
 
@@ -210,12 +211,14 @@ void sl_epilogue_add(sl_model_t* m, sl_epilogue_t* e, const sl_activation_t* act
 void sl_epilogue_add_channels(sl_model_t* m, sl_epilogue_t* e, const sl_activation_t* act, size_t first,
                               size_t channels, size_t plane);
 void sl_epilogue_prelu(sl_model_t* m, sl_epilogue_t* e, const float* slopes, bool per_channel);
+/* y[at, at + n) of output channel `channel` from the convolution's values at src (y + at, or a
+ * copy of them); r is the residual (NULL without one). */
+void sl_epilogue_apply(const sl_epilogue_t* e, const float* src, float* y, const float* r, size_t at, size_t channel,
+                       size_t n);
 static inline bool sl_epilogue_on(const sl_epilogue_t* e) { return e->residual || e->slopes != NULL; }
 /* Whether PAD node `pad` only pads axis 1 of a rank-4 tensor with zeros (ops/pad.c), and by how
  * many channels before: the residual an epilogue can add without the padded copy. */
 bool sl_pad_channels_only(const sl_node_t* pad, size_t* before);
-/* y[at, at + n) of output channel `channel`; r is the residual (NULL without one). */
-void sl_epilogue_apply(const sl_epilogue_t* e, float* y, const float* r, size_t at, size_t channel, size_t n);
 /* sl_gemm_pack_size(rows, k, panel_rows) floats in bytes; false when that does not fit size_t. */
 bool sl_gemm_pack_bytes(size_t rows, size_t k, uint32_t panel_rows, size_t* bytes);
 /* out[c * out_ld + r] = in[r * in_ld + c] for r < rows, c < cols, in cache-sized tiles on the

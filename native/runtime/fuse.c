@@ -9,12 +9,15 @@
 #include "../ops/conv2d.h"
 #include "model.h"
 
+static bool graph_output(const sl_model_t* m, int32_t t) {
+  for (int32_t i = 0; i < m->num_outputs; i++)
+    if (m->outputs[i] == t) return true;
+  return false;
+}
+
 /* Whether tensor t is read by exactly one op and is no graph output. */
 static bool private_tensor(const sl_model_t* m, const int32_t* readers, int32_t t) {
-  if (t < 0 || readers[t] != 1) return false;
-  for (int32_t i = 0; i < m->num_outputs; i++)
-    if (m->outputs[i] == t) return false;
-  return true;
+  return t >= 0 && readers[t] == 1 && !graph_output(m, t);
 }
 
 static bool reads(const sl_node_t* n, int32_t input, int32_t t) { return n->num_inputs > input && n->inputs[input] == t; }
@@ -91,15 +94,19 @@ static sl_status_t fuse_chain(sl_model_t* m, sl_fb_t* fb, const int32_t* readers
 
 sl_status_t sl_fuse_blocks(sl_model_t* m, sl_fb_t* fb) {
   /* Per tensor: how many ops read it, and the last one that does. */
-  int32_t* readers = sl_model_alloc(m, 2 * ((size_t)m->num_tensors + 1) * sizeof(int32_t));
+  int32_t* readers = sl_model_alloc(m, 3 * ((size_t)m->num_tensors + 1) * sizeof(int32_t));
   if (readers == NULL) return SL_ERROR_OUT_OF_MEMORY;
   int32_t* reader = readers + m->num_tensors + 1;
+  int32_t* earlier_reader = reader + m->num_tensors + 1; /* the last reader before `reader`, or -1 */
+  for (int32_t t = 0; t < m->num_tensors; t++) reader[t] = earlier_reader[t] = -1;
   for (int32_t i = 0; i < m->num_nodes; i++)
-    for (int32_t k = 0; k < m->nodes[i].num_inputs; k++)
-      if (m->nodes[i].inputs[k] >= 0) {
-        readers[m->nodes[i].inputs[k]]++;
-        reader[m->nodes[i].inputs[k]] = i;
-      }
+    for (int32_t k = 0; k < m->nodes[i].num_inputs; k++) {
+      int32_t t = m->nodes[i].inputs[k];
+      if (t < 0) continue;
+      readers[t]++;
+      if (reader[t] != i) earlier_reader[t] = reader[t];
+      reader[t] = i;
+    }
   sl_status_t st = SL_OK;
   for (int32_t i = 0; i + 2 < m->num_nodes && st == SL_OK; i++) {
     int32_t members = 0;
@@ -116,16 +123,23 @@ sl_status_t sl_fuse_blocks(sl_model_t* m, sl_fb_t* fb) {
       int32_t residual = reads(op, 0, y) ? 1 : 0, r = op->inputs[residual];
       /* A residual that only zero-pads channels (BlazeFace) is added unpadded, the PAD skipped. */
       sl_node_t* pad = pad_of(m, readers, r);
-      bool fused = false;
+      bool fused = false, in_place = false;
       if (reads(op, 1 - residual, y) && r != y && m->tensors[r].sparse == NULL) {
-        if (pad != NULL && ready(m, pad->inputs[0], i)) st = sl_conv2d_fuse_add(m, fb, conv, op, residual, pad, &fused);
+        if (pad != NULL && ready(m, pad->inputs[0], i))
+          st = sl_conv2d_fuse_add(m, fb, conv, op, residual, pad, &fused, &in_place);
         if (st == SL_OK && !fused && ready(m, r, i)) {
           pad = NULL;
-          st = sl_conv2d_fuse_add(m, fb, conv, op, residual, NULL, &fused);
+          st = sl_conv2d_fuse_add(m, fb, conv, op, residual, NULL, &fused, &in_place);
         }
       }
       if (fused) {
         y = absorb(m, i, (int32_t)(op - m->nodes), y);
+        /* The sum may take the residual's bytes where nothing reads the residual from this op on
+         * but the add (ResNet's bottlenecks: one buffer, read once, instead of two). */
+        const sl_tensor_t* rt = &m->tensors[r];
+        if (in_place && reader[r] == op - m->nodes && earlier_reader[r] < i && rt->producer >= 0 && !rt->is_input &&
+            !graph_output(m, r))
+          m->tensors[y].in_place_of = r;
         if (pad != NULL) {
           pad->fused_into = i; /* the padded copy is never made */
           m->tensors[r].producer = -1;

@@ -375,6 +375,7 @@ static sl_status_t load_tensor(loader_t* L, int32_t ti, const sl_fb_table_t* tt)
                    t->name, t->num_elems);
   t->producer = -1;
   t->last_use = -1;
+  t->in_place_of = -1;
   sl_status_t st = load_dynamic_dims(L, ti, t, dynamic, buffer != 0, sparsity.pos != 0);
   if (st != SL_OK) return st;
   if (buffer == 0) {

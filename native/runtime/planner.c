@@ -202,7 +202,8 @@ sl_status_t sl_plan_arena(sl_model_t* m) {
   int32_t count = 0;
   for (int32_t i = 0; i < m->num_tensors; i++) {
     sl_tensor_t* t = &m->tensors[i];
-    if (t->is_const || (t->producer < 0 && !t->is_input)) continue;
+    slot[i] = -1;
+    if (t->is_const || (t->producer < 0 && !t->is_input) || t->in_place_of >= 0) continue;
     live_t* l = &live[count];
     slot[i] = count++;
     l->tensor = i;
@@ -211,6 +212,15 @@ sl_status_t sl_plan_arena(sl_model_t* m) {
     /* Saturates: a sum past SIZE_MAX then fails the memory limit instead of wrapping. */
     l->size = sl_size_sat_add(t->num_bytes, SL_ALIGN - 1) / SL_ALIGN * SL_ALIGN;
   }
+  /* A tensor in place of another (runtime/fuse.c: the same size) takes its slot, live until both
+   * are done. Ops write their outputs in order, so the other's slot is known first. */
+  for (int32_t k = 0; k < m->num_nodes; k++)
+    for (int32_t o = 0; o < m->nodes[k].num_outputs; o++) {
+      int32_t i = m->nodes[k].outputs[o];
+      if (i < 0 || m->tensors[i].in_place_of < 0) continue;
+      live_t* l = &live[slot[i] = slot[m->tensors[i].in_place_of]];
+      if (m->tensors[i].last_use > l->last) l->last = m->tensors[i].last_use;
+    }
   for (int32_t i = 0; i < m->num_outputs; i++) live[slot[m->outputs[i]]].last = end;
   sl_model_release(m, slot);
   /* No offset passes the sum of all sizes: below SIZE_MAX, neither planner can overflow. */
@@ -231,6 +241,14 @@ sl_status_t sl_plan_arena(sl_model_t* m) {
     m->tensors[live[i].tensor].arena_offset = live[i].offset;
     m->tensors[live[i].tensor].data = (uint8_t*)m->arena + live[i].offset;
   }
+  for (int32_t k = 0; k < m->num_nodes; k++)
+    for (int32_t o = 0; o < m->nodes[k].num_outputs; o++) {
+      int32_t i = m->nodes[k].outputs[o];
+      if (i < 0 || m->tensors[i].in_place_of < 0) continue;
+      sl_tensor_t* t = &m->tensors[i];
+      t->arena_offset = m->tensors[t->in_place_of].arena_offset;
+      t->data = m->tensors[t->in_place_of].data;
+    }
   /* Ops run one after another, so one scratch buffer serves them all. */
   if (m->scratch_size > 0) {
     m->scratch = sl_model_alloc(m, m->scratch_size);
