@@ -30,6 +30,14 @@ class Decoder(torch.nn.Module):
         return y.mean(dim=(2, 3))
 
 
+def bottlenecks():
+    """ResNet-50's bottleneck blocks behind a stem: each block's sum is written over its residual."""
+    zoo.allow_torchvision_import()
+    from torchvision.models.resnet import Bottleneck
+
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 64, 3, padding=1), Bottleneck(64, 16), Bottleneck(64, 16))
+
+
 def torchvision(name, density=None):
     module = zoo.torchvision_model(name)
     if density is not None:
@@ -43,6 +51,7 @@ CASES = {
     "mobilenet_v2 pruned, fused": lambda: (torchvision("mobilenet_v2", 0.2), 96, dict(fuse=True)),
     "squeezenet": lambda: (torchvision("squeezenet1_0"), 64, {}),                # strided pools, 1x1
     "decoder": lambda: (Decoder().eval(), 20, {}),
+    "bottlenecks": lambda: (bottlenecks().eval(), 20, {}),
 }
 
 
