@@ -47,6 +47,13 @@ CONV_CASES = [
     (1, 16, 7, 7, 16, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 2),      # 8-channel groups, 7x7: implicit (AVX2/512)
     (1, 32, 14, 15, 32, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1), 4),    # RegNet's 8-channel groups at stride 2, small map
     (1, 32, 6, 7, 64, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 2),      # few pixels: gemm_nc on transposed patches
+    # Few pixels, unpadded: gemm_nc's pixel-major patches copied straight from the image
+    (1, 16, 8, 8, 24, (2, 2), (2, 2), (1, 1), (0, 0, 0, 0), 1),      # 2x2 stride 2 (MediaPipe)
+    (1, 6, 9, 9, 5, (2, 2), (2, 2), (1, 1), (0, 0, 0, 0), 1),        # the last input row and column unread
+    (2, 12, 9, 11, 10, (3, 3), (1, 1), (1, 1), (0, 0, 0, 0), 2),     # overlapping windows, groups, two images
+    (1, 4, 17, 16, 6, (2, 2), (5, 4), (1, 1), (0, 0, 0, 0), 1),      # stride above the kernel
+    (1, 8, 7, 7, 20, (7, 7), (1, 1), (1, 1), (0, 0, 0, 0), 1),       # one output pixel: the whole image
+    (1, 5, 8, 9, 7, (2, 3), (2, 1), (2, 1), (0, 0, 0, 0), 1),        # dilated: gathered as before
 ]
 
 

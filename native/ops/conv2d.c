@@ -33,6 +33,7 @@ typedef struct {
   float* panels;                      /* per group, packed for gemm */
   size_t patch, tile, tiles;          /* im2col rows, pixels per tile, tiles per image */
   size_t panel_chunks;                /* im2col with gemm_nc: tasks per group, over output channels */
+  bool patchify;                      /* ... whose windows lie inside the input: patches copied pixel-major */
   sl_fused_block_t* block;            /* the first op of a fused block runs the block */
   /* What runs fused with this op writes `out`, the last member's output (NULL: none fused); a
    * fused ADD (not a block's) reads `residual`. */
@@ -84,6 +85,9 @@ static sl_status_t prepare_im2col(sl_model_t* m, sl_node_t* n, conv_params_t* p,
      * channel-major gemm_nc layers) */
     if (!sl_size_mul(patch_bytes, s->groups, &patch_bytes) || !sl_size_mul(patch_bytes, 2, &patch_bytes))
       return sl_node_fail(m, n, "the patches of %u groups do not fit in memory", s->groups);
+    p->patchify = s->dilation_h == 1 && s->dilation_w == 1 && s->pad_top == 0 && s->pad_left == 0 &&
+                  (uint64_t)(s->out_h - 1) * s->stride_h + s->kernel_h <= s->in_h &&
+                  (uint64_t)(s->out_w - 1) * s->stride_w + s->kernel_w <= s->in_w;
     sl_reserve_scratch(m, n, patch_bytes, 0);
   } else {
     sl_reserve_scratch(m, n, 0, patch_bytes);
@@ -410,6 +414,30 @@ static void gather_task(void* ctx, size_t ic, size_t thread) {
   gather_channel(p, j->x + ic * s->in_h * s->in_w, ic, 0, p->tile, sl_scratch_shared(j->m));
 }
 
+/* gemm_nc's pixel-major patches of an unpadded, undilated convolution (MediaPipe's 2x2 stride-2 layers
+ * and heads), straight from the image: each output pixel's row is, per input channel of its group,
+ * the kernel_w floats of each of its kernel_h input rows. One pass instead of a gather and a
+ * transpose, each reading one float at a time across cache lines. Task = output row. */
+static void patchify_task(void* ctx, size_t oy, size_t thread) {
+  (void)thread;
+  const job_t* j = ctx;
+  const conv_params_t* p = j->p;
+  const sl_conv2d_shape_t* s = &p->s;
+  const size_t icg = s->in_c / s->groups, kh = s->kernel_h, kw = s->kernel_w, plane = (size_t)s->in_h * s->in_w;
+  const size_t group_size = p->patch * p->tile;
+  for (size_t ox = 0; ox < s->out_w; ox++) {
+    const float* corner = j->x + oy * s->stride_h * s->in_w + ox * s->stride_w;
+    for (uint32_t g = 0; g < s->groups; g++) {
+      float* row = (float*)sl_scratch_shared(j->m) + (s->groups + g) * group_size + (oy * s->out_w + ox) * p->patch;
+      for (size_t ic = 0; ic < icg; ic++) {
+        const float* in = corner + (g * icg + ic) * plane;
+        for (size_t ky = 0; ky < kh; ky++, in += s->in_w)
+          for (size_t kx = 0; kx < kw; kx++) *row++ = in[kx];
+      }
+    }
+  }
+}
+
 /* Task = (group, range of output channels) over every pixel of the image. */
 static void nc_task(void* ctx, size_t task, size_t thread) {
   (void)thread;
@@ -480,12 +508,16 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
       for (uint32_t b = 0; b < p->batch; b++) {
         job_t image = {m, n, p, j.x + (size_t)b * s->in_c * s->in_h * s->in_w,
                        j.y + (size_t)b * s->out_c * s->out_h * s->out_w};
-        sl_parallel_for(m, s->in_c, gather_task, &image);
-        float* patches = sl_scratch_shared(m);
-        size_t group_size = p->patch * p->tile;
-        for (uint32_t g = 0; g < s->groups; g++) /* [patch][pixels] -> [pixels][patch] */
-          sl_transpose_2d(m, patches + g * group_size, p->tile, patches + (s->groups + g) * group_size, p->patch,
-                          p->patch, p->tile);
+        if (p->patchify) {
+          sl_parallel_for(m, s->out_h, patchify_task, &image);
+        } else {
+          sl_parallel_for(m, s->in_c, gather_task, &image);
+          float* patches = sl_scratch_shared(m);
+          size_t group_size = p->patch * p->tile;
+          for (uint32_t g = 0; g < s->groups; g++) /* [patch][pixels] -> [pixels][patch] */
+            sl_transpose_2d(m, patches + g * group_size, p->tile, patches + (s->groups + g) * group_size, p->patch,
+                            p->patch, p->tile);
+        }
         sl_parallel_for(m, s->groups * p->panel_chunks, nc_task, &image);
       }
       break;
