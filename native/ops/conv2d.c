@@ -81,13 +81,14 @@ static sl_status_t prepare_im2col(sl_model_t* m, sl_node_t* n, conv_params_t* p,
   if (p->gemm->family == SL_FAMILY_gemm_nc) {
     size_t panels = (ocg + p->gemm->rows - 1) / p->gemm->rows, want = 4 * sl_op_threads(m);
     p->panel_chunks = panels < want ? panels : want;
-    /* every group's patches at once, gathered and then transposed pixel-major (as linear.c's
-     * channel-major gemm_nc layers) */
-    if (!sl_size_mul(patch_bytes, s->groups, &patch_bytes) || !sl_size_mul(patch_bytes, 2, &patch_bytes))
-      return sl_node_fail(m, n, "the patches of %u groups do not fit in memory", s->groups);
+    /* every group's patches at once, pixel-major (pixel_major_patches): copied so, or gathered and
+     * then transposed (as linear.c's channel-major gemm_nc layers) */
     p->patchify = s->dilation_h == 1 && s->dilation_w == 1 && s->pad_top == 0 && s->pad_left == 0 &&
                   (uint64_t)(s->out_h - 1) * s->stride_h + s->kernel_h <= s->in_h &&
                   (uint64_t)(s->out_w - 1) * s->stride_w + s->kernel_w <= s->in_w;
+    if (!sl_size_mul(patch_bytes, s->groups, &patch_bytes) ||
+        !sl_size_mul(patch_bytes, p->patchify ? 1 : 2, &patch_bytes))
+      return sl_node_fail(m, n, "the patches of %u groups do not fit in memory", s->groups);
     sl_reserve_scratch(m, n, patch_bytes, 0);
   } else {
     sl_reserve_scratch(m, n, 0, patch_bytes);
@@ -292,7 +293,8 @@ sl_status_t sl_conv2d_fuse_add(sl_model_t* m, sl_fb_t* fb, sl_node_t* conv, sl_n
   p->out = out;
   *fused = true;
   /* The input is read at every pixel while other tasks write theirs: never the residual too. */
-  *in_place = pad == NULL && p->path == PATH_POINTWISE && sl_in(m, conv, 0) != r && sl_linear_stage(m, conv, &p->linear);
+  *in_place =
+      pad == NULL && p->path == PATH_POINTWISE && sl_in(m, conv, 0) != r && sl_linear_stage(m, conv, &p->linear);
   return SL_OK;
 }
 
@@ -414,6 +416,12 @@ static void gather_task(void* ctx, size_t ic, size_t thread) {
   gather_channel(p, j->x + ic * s->in_h * s->in_w, ic, 0, p->tile, sl_scratch_shared(j->m));
 }
 
+/* Group g's [pixels][patch] matrix for gemm_nc in the shared scratch: after the channel-major
+ * gather of every group, unless the patches are copied pixel-major directly. */
+static float* pixel_major_patches(const sl_model_t* m, const conv_params_t* p, uint32_t g) {
+  return (float*)sl_scratch_shared(m) + ((p->patchify ? 0 : p->s.groups) + g) * p->patch * p->tile;
+}
+
 /* gemm_nc's pixel-major patches of an unpadded, undilated convolution (MediaPipe's 2x2 stride-2 layers
  * and heads), straight from the image: each output pixel's row is, per input channel of its group,
  * the kernel_w floats of each of its kernel_h input rows. One pass instead of a gather and a
@@ -424,11 +432,10 @@ static void patchify_task(void* ctx, size_t oy, size_t thread) {
   const conv_params_t* p = j->p;
   const sl_conv2d_shape_t* s = &p->s;
   const size_t icg = s->in_c / s->groups, kh = s->kernel_h, kw = s->kernel_w, plane = (size_t)s->in_h * s->in_w;
-  const size_t group_size = p->patch * p->tile;
   for (size_t ox = 0; ox < s->out_w; ox++) {
     const float* corner = j->x + oy * s->stride_h * s->in_w + ox * s->stride_w;
     for (uint32_t g = 0; g < s->groups; g++) {
-      float* row = (float*)sl_scratch_shared(j->m) + (s->groups + g) * group_size + (oy * s->out_w + ox) * p->patch;
+      float* row = pixel_major_patches(j->m, p, g) + (oy * s->out_w + ox) * p->patch;
       for (size_t ic = 0; ic < icg; ic++) {
         const float* in = corner + (g * icg + ic) * plane;
         for (size_t ky = 0; ky < kh; ky++, in += s->in_w)
@@ -449,7 +456,7 @@ static void nc_task(void* ctx, size_t task, size_t thread) {
   size_t panels = (ocg + rows - 1) / rows;
   size_t r0 = chunk * panels / p->panel_chunks * rows, r1 = (chunk + 1) * panels / p->panel_chunks * rows;
   if (r1 > ocg) r1 = ocg;
-  const float* patches = (const float*)sl_scratch_shared(j->m) + (s->groups + g) * p->patch * pixels;
+  const float* patches = pixel_major_patches(j->m, p, (uint32_t)g);
   const float* panel = p->panels + g * sl_gemm_pack_size(ocg, p->patch, rows) + r0 * (p->patch + 1);
   float* y = j->y + (g * ocg + r0) * pixels;
   p->gemm->fn.gemm_nc(pixels, r1 - r0, p->patch, patches, p->patch, 1, panel, y, 1, pixels, &p->mm);
@@ -493,7 +500,8 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
           sl_parallel_for(m, s->in_c, subsample_task, &sub);
           x = sub.y;
         }
-        sl_linear_run(m, n, &p->linear, x, (float*)(void*)((char*)j.y + b * out_size), r != NULL ? r + b * r_image : NULL);
+        sl_linear_run(m, n, &p->linear, x, (float*)(void*)((char*)j.y + b * out_size),
+                      r != NULL ? r + b * r_image : NULL);
       }
       break;
     }
@@ -515,8 +523,8 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
           float* patches = sl_scratch_shared(m);
           size_t group_size = p->patch * p->tile;
           for (uint32_t g = 0; g < s->groups; g++) /* [patch][pixels] -> [pixels][patch] */
-            sl_transpose_2d(m, patches + g * group_size, p->tile, patches + (s->groups + g) * group_size, p->patch,
-                            p->patch, p->tile);
+            sl_transpose_2d(m, patches + g * group_size, p->tile, pixel_major_patches(m, p, g), p->patch, p->patch,
+                            p->tile);
         }
         sl_parallel_for(m, s->groups * p->panel_chunks, nc_task, &image);
       }

@@ -249,7 +249,8 @@ static void segment_task(void* ctx, size_t task, size_t thread) {
     float* out = y + oy0 * ow;
     sl_linear_run_serial(&b->project, d, out, ohw, pixels);
     if (!b->residual.residual) continue;
-    for (size_t c = 0; c < b->out_c; c++) sl_epilogue_apply(&b->residual, y + c * hw + oy0 * ow, y, x, c * hw + oy0 * ow, c, pixels);
+    for (size_t c = 0, at = oy0 * ow; c < b->out_c; c++, at += hw)
+      sl_epilogue_apply(&b->residual, y + at, y, x, at, c, pixels);
   }
 }
 

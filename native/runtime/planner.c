@@ -194,6 +194,12 @@ static sl_status_t plan_first_fit(sl_model_t* m, live_t* live, int32_t count, in
   return SL_OK;
 }
 
+/* The tensor whose bytes t takes over, through a chain of sums in place (ResNet's blocks). */
+static int32_t in_place_root(const sl_model_t* m, int32_t t) {
+  while (m->tensors[t].in_place_of >= 0) t = m->tensors[t].in_place_of;
+  return t;
+}
+
 sl_status_t sl_plan_arena(sl_model_t* m) {
   int32_t end = m->num_nodes; /* graph inputs and outputs stay live across the whole run */
   live_t* live = sl_model_alloc(m, ((size_t)m->num_tensors + 1) * sizeof(live_t));
@@ -212,15 +218,13 @@ sl_status_t sl_plan_arena(sl_model_t* m) {
     /* Saturates: a sum past SIZE_MAX then fails the memory limit instead of wrapping. */
     l->size = sl_size_sat_add(t->num_bytes, SL_ALIGN - 1) / SL_ALIGN * SL_ALIGN;
   }
-  /* A tensor in place of another (runtime/fuse.c: the same size) takes its slot, live until both
-   * are done. Ops write their outputs in order, so the other's slot is known first. */
-  for (int32_t k = 0; k < m->num_nodes; k++)
-    for (int32_t o = 0; o < m->nodes[k].num_outputs; o++) {
-      int32_t i = m->nodes[k].outputs[o];
-      if (i < 0 || m->tensors[i].in_place_of < 0) continue;
-      live_t* l = &live[slot[i] = slot[m->tensors[i].in_place_of]];
-      if (m->tensors[i].last_use > l->last) l->last = m->tensors[i].last_use;
-    }
+  /* A tensor in place of another (runtime/fuse.c: the same size) takes the slot at the end of
+   * that chain, live until every tensor in it is done. */
+  for (int32_t i = 0; i < m->num_tensors; i++) {
+    if (m->tensors[i].in_place_of < 0) continue;
+    live_t* l = &live[slot[i] = slot[in_place_root(m, i)]];
+    if (m->tensors[i].last_use > l->last) l->last = m->tensors[i].last_use;
+  }
   for (int32_t i = 0; i < m->num_outputs; i++) live[slot[m->outputs[i]]].last = end;
   sl_model_release(m, slot);
   /* No offset passes the sum of all sizes: below SIZE_MAX, neither planner can overflow. */
@@ -241,14 +245,12 @@ sl_status_t sl_plan_arena(sl_model_t* m) {
     m->tensors[live[i].tensor].arena_offset = live[i].offset;
     m->tensors[live[i].tensor].data = (uint8_t*)m->arena + live[i].offset;
   }
-  for (int32_t k = 0; k < m->num_nodes; k++)
-    for (int32_t o = 0; o < m->nodes[k].num_outputs; o++) {
-      int32_t i = m->nodes[k].outputs[o];
-      if (i < 0 || m->tensors[i].in_place_of < 0) continue;
-      sl_tensor_t* t = &m->tensors[i];
-      t->arena_offset = m->tensors[t->in_place_of].arena_offset;
-      t->data = m->tensors[t->in_place_of].data;
-    }
+  for (int32_t i = 0; i < m->num_tensors; i++) {
+    if (m->tensors[i].in_place_of < 0) continue;
+    const sl_tensor_t* root = &m->tensors[in_place_root(m, i)];
+    m->tensors[i].arena_offset = root->arena_offset;
+    m->tensors[i].data = root->data;
+  }
   /* Ops run one after another, so one scratch buffer serves them all. */
   if (m->scratch_size > 0) {
     m->scratch = sl_model_alloc(m, m->scratch_size);
