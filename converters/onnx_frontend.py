@@ -537,6 +537,16 @@ class _Converter:
             return
         self.add(kind, [x, y], node)
 
+    def op_PRelu(self, node):   # the slope broadcasts to X (per channel: [C, 1, 1])
+        x, slope = self.tensor(node.input[0]), self.tensor(node.input[1])
+        if self.dtype(x) != "float32" or self.dtype(slope) != "float32":
+            raise Unsupported("PRelu", f"of {self.dtype(x)} by {self.dtype(slope)} (float32 converts)")
+        self.add("PRELU", [x, slope], node)
+
+    def op_LeakyRelu(self, node):
+        alpha = np.array(self.attrs(node).get("alpha", 0.01), np.float32)
+        self.add("PRELU", [self.tensor(node.input[0]), self.graph.add_const(node.output[0] + ".alpha", alpha)], node)
+
     def op_Clip(self, node):
         x = self.tensor(node.input[0])
         if self.dtype(x) in ("int32", "int64"):   # x < lo ? lo : x, then x > hi ? hi : x

@@ -605,6 +605,11 @@ class _Converter:
     def op_prelu(self, op, ins, out):
         self.binary("PRELU", op, ins, out, None)
 
+    def op_leaky_relu(self, op, ins, out):
+        x = self.value(ins[0])
+        alpha = np.array(self.options(op, "LeakyReluOptions").Alpha(), np.float32)
+        self.add("PRELU", [x.name, self.graph.add_const(self.tname(out) + ":alpha", alpha)], out, x.nchw, {})
+
     def op_pad(self, op, ins, out, value=0.0):
         x = self.value(ins[0])
         pads = self.const(ins[1], "paddings")[0].astype(np.int64)

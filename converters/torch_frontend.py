@@ -336,6 +336,20 @@ for _names, _kind in ((("aten.relu.default", "aten.relu_.default"), "RELU"),
     handles(*_names)(_activation(_kind))
 
 
+@handles("aten.prelu.default", "aten._prelu_kernel.default")
+def _prelu(ctx, node, x, weight):
+    """PReLU: one slope, or one per channel along dim 1, broadcast by the runtime's PRELU (fused into
+    the convolution before it, as TFLite's are)."""
+    slope = np.asarray(ctx.const(weight), np.float32).reshape(-1)
+    shape = () if slope.size == 1 else (slope.size,) + (1,) * (len(ctx.shape(x)) - 2)
+    return _elementwise(ctx, node, "PRELU", x, ctx.graph.add_const(ctx.name_of(node) + ".slope", slope.reshape(shape)))
+
+
+@handles("aten.leaky_relu.default", "aten.leaky_relu_.default")
+def _leaky_relu(ctx, node, x, negative_slope=0.01):
+    return _elementwise(ctx, node, "PRELU", x, float(negative_slope))
+
+
 @handles("aten.gelu.default", "aten.gelu_.default")
 def _gelu(ctx, node, x, approximate="none"):
     return _activation("GELU_TANH" if approximate == "tanh" else "GELU")(ctx, node, x)

@@ -106,7 +106,7 @@ def test_pooling_propagates_nan(pool, kernels):
 def test_max_pool_nan_anywhere_in_a_window_wins(k, s, p, ceil, num_threads, kernels):
     """NaN in corners, edges and the interior, in windows' first, middle and last rows and columns,
     beside infinities and in columns no window reads: every window holding one gives NaN, and no
-    other (max pooling checks each row for NaN and takes the exact path there)."""
+    other (the maxpool kernel carries NaN through its vector and edge windows alike)."""
     x = rng.standard_normal((2, 3, 15, 14)).astype(np.float32)
     flat = x.reshape(-1)
     spots = rng.choice(flat.size, 24, replace=False)

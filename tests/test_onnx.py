@@ -201,3 +201,18 @@ def test_einsum_refusals_name_the_reason(equation, message):
         return
     with pytest.raises(sparselite.ConversionError, match=message):
         from_onnx(data)
+
+
+@pytest.mark.parametrize("slopes", [8, 1])
+def test_prelu_and_leaky_relu_match_onnxruntime(slopes):
+    """PRelu as torch.onnx exports it (slopes [C, 1, 1], or one), then LeakyRelu."""
+    torch.manual_seed(0)
+    prelu = torch.nn.PReLU(slopes)
+    with torch.no_grad():
+        prelu.weight.copy_(torch.rand(slopes) * 0.5 - 0.1)
+    module = torch.nn.Sequential(torch.nn.Conv2d(6, 8, 3, padding=1), prelu, torch.nn.LeakyReLU(0.15)).eval()
+    x = torch.randn(2, 6, 9, 7)
+    data = export(module, (x,), ["input"])
+    (y,) = sparselite.load(from_onnx(data).to_bytes()).run(x.numpy())
+    ref = ort_run(data, {"input": x.numpy()})
+    assert y.shape == ref.shape and rel_err(y, ref) < 1e-5

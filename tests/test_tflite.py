@@ -202,6 +202,7 @@ def _cases():
                                               consts=[rng.standard_normal(4).astype(np.float32)],
                                               options=_options("MulOptions", FusedActivationFunction=3)),
         "PRELU": dict(op_code=op.PRELU, x_shape=img, consts=[rng.uniform(0, 0.3, (1, 1, 4)).astype(np.float32)]),
+        "LEAKY_RELU": dict(op_code=op.LEAKY_RELU, x_shape=img, options=_options("LeakyReluOptions", Alpha=0.2)),
         "AVERAGE_POOL_2D SAME": dict(op_code=op.AVERAGE_POOL_2D, x_shape=img, y_shape=(1, 3, 3, 4),
                                      options=_options("Pool2DOptions", Padding=0, StrideW=2, StrideH=2,
                                                       FilterWidth=3, FilterHeight=3)),

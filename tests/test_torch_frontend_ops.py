@@ -416,3 +416,34 @@ def test_batch_norm_parameters_round_once(frontend):
     np.testing.assert_array_equal(data(add.inputs[1]).ravel(), t.float())
     if frontend == "torch":
         _check(m, {"x": x})
+
+
+class _ConvPReLU(torch.nn.Module):
+    """Conv -> PReLU (fused into the conv when per channel or shared) -> LeakyReLU, as face and
+    detection nets written in PyTorch use them."""
+
+    def __init__(self, slopes, leak):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(6, 8, 3, padding=1)
+        self.prelu = torch.nn.PReLU(slopes)
+        self.leak = torch.nn.LeakyReLU(leak)
+        with torch.no_grad():
+            self.prelu.weight.copy_(torch.rand(slopes, generator=g) * 0.5 - 0.1)
+
+    def forward(self, x):
+        return self.leak(self.prelu(self.conv(x)) - 0.3)
+
+
+@pytest.mark.parametrize("slopes,leak", [(8, 0.01), (1, 0.2)])
+def test_prelu_and_leaky_relu(slopes, leak):
+    model = _check(_ConvPReLU(slopes, leak), {"x": _rand(2, 6, 12, 11)})
+    assert [p.op for p in model.profile(_rand(2, 6, 12, 11).numpy(), runs=1) if p.fused_into is None].count("PRELU") == 1
+
+
+def test_prelu_on_features_and_sequences():
+    """Per-channel slopes along dim 1 of [N, C] and [N, C, L] inputs."""
+    prelu = torch.nn.PReLU(5)
+    with torch.no_grad():
+        prelu.weight.copy_(torch.linspace(-0.5, 0.5, 5))
+    _check(prelu, {"input": _rand(3, 5)})
+    _check(prelu, {"input": _rand(2, 5, 11)})

@@ -75,6 +75,8 @@ void sl_f32_vbinary_ref(sl_binary_op_t op, const float* a, size_t a_step, const 
 void sl_f32_softmax_ref(const float* x, const float* mask, float scale, float* y, size_t n);
 void sl_f32_layernorm_ref(const float* x, size_t n, float epsilon, const float* gamma, const float* beta,
                           float* y);
+void sl_f32_maxpool_ref(size_t out_rows, size_t n, size_t kh, size_t kw, size_t stride, const float* x, size_t x_stride,
+                        size_t x_step, float* y, size_t y_stride);
 /* Winograd F(m x m, 3x3) transforms (m = 2 or 4) by their matrices, in double: the kernels' types
  * below say what they compute. */
 void sl_f32_winograd_in_ref(uint32_t m, size_t tiles, size_t channels, const float* x, size_t x_row_stride,
@@ -214,6 +216,13 @@ static inline bool sl_dwconv_nc_layout(const sl_conv2d_shape_t* s, size_t lanes,
 typedef void sl_f32_unzip_ukernel_fn(size_t rows, size_t n, const float* x, size_t x_stride, float* even, float* odd,
                                      size_t y_stride);
 
+/* maxpool: out_rows rows of n outputs of max pooling read in place, stride 1 or 2 along rows:
+ * y[o * y_stride + i] is the largest of x[o * x_step + r * x_stride + i * stride + j] for r < kh
+ * and j < kw, or NaN where one of them is (a NaN in the window wins, as in torch). Reads nothing
+ * past the last window. */
+typedef void sl_f32_maxpool_ukernel_fn(size_t out_rows, size_t n, size_t kh, size_t kw, size_t stride, const float* x,
+                                       size_t x_stride, size_t x_step, float* y, size_t y_stride);
+
 /* vunary: y[i] = act(x[i]) for i < n (x == y allowed). */
 typedef void sl_f32_vunary_ukernel_fn(const sl_activation_t* act, const float* x, float* y, size_t n);
 
@@ -296,6 +305,7 @@ void sl_f16_to_f32_n(const sl_f16* x, float* y, size_t n);
   SL_FAMILY(dwconv_s2, 0, sl_f32_dwconv_s2_ukernel_fn)          \
   SL_FAMILY(dwconv_nc, 0, sl_f32_dwconv_nc_ukernel_fn)          \
   SL_FAMILY(unzip, 0, sl_f32_unzip_ukernel_fn)                  \
+  SL_FAMILY(maxpool, 0, sl_f32_maxpool_ukernel_fn)              \
   SL_FAMILY(vunary, 0, sl_f32_vunary_ukernel_fn)                \
   SL_FAMILY(vbinary, 0, sl_f32_vbinary_ukernel_fn)              \
   SL_FAMILY(softmax, 0, sl_f32_softmax_ukernel_fn)              \

@@ -426,6 +426,17 @@ static float* pixel_major_patches(const sl_model_t* m, const conv_params_t* p, u
  * and heads), straight from the image: each output pixel's row is, per input channel of its group,
  * the kernel_w floats of each of its kernel_h input rows. One pass instead of a gather and a
  * transpose, each reading one float at a time across cache lines. Task = output row. */
+/* One pixel's patch: icg channels (`plane` apart) of the kh x kw window at `corner`, in order.
+ * Inlined with constant windows for the usual sizes: the copy is the loop overhead otherwise. */
+static inline __attribute__((always_inline)) float* copy_patch(float* restrict row, const float* restrict corner,
+                                                               size_t icg, size_t plane, size_t in_w, size_t kh,
+                                                               size_t kw) {
+  for (size_t ic = 0; ic < icg; ic++, corner += plane)
+    for (size_t ky = 0; ky < kh; ky++)
+      for (size_t kx = 0; kx < kw; kx++) *row++ = corner[ky * in_w + kx];
+  return row;
+}
+
 static void patchify_task(void* ctx, size_t oy, size_t thread) {
   (void)thread;
   const job_t* j = ctx;
@@ -434,13 +445,11 @@ static void patchify_task(void* ctx, size_t oy, size_t thread) {
   const size_t icg = s->in_c / s->groups, kh = s->kernel_h, kw = s->kernel_w, plane = (size_t)s->in_h * s->in_w;
   for (size_t ox = 0; ox < s->out_w; ox++) {
     const float* corner = j->x + oy * s->stride_h * s->in_w + ox * s->stride_w;
-    for (uint32_t g = 0; g < s->groups; g++) {
+    for (uint32_t g = 0; g < s->groups; g++, corner += icg * plane) {
       float* row = pixel_major_patches(j->m, p, g) + (oy * s->out_w + ox) * p->patch;
-      for (size_t ic = 0; ic < icg; ic++) {
-        const float* in = corner + (g * icg + ic) * plane;
-        for (size_t ky = 0; ky < kh; ky++, in += s->in_w)
-          for (size_t kx = 0; kx < kw; kx++) *row++ = in[kx];
-      }
+      if (kh == 2 && kw == 2) copy_patch(row, corner, icg, plane, s->in_w, 2, 2);
+      else if (kh == 3 && kw == 3) copy_patch(row, corner, icg, plane, s->in_w, 3, 3);
+      else copy_patch(row, corner, icg, plane, s->in_w, kh, kw);
     }
   }
 }

@@ -1,8 +1,10 @@
 /* MAX_POOL2D, AVG_POOL2D (NCHW, PyTorch padding/ceil-mode semantics) and GLOBAL_AVG_POOL.
- * Each output row is two passes: the window's input rows reduced into one row (vertical), then
- * each output reduces kw neighbours of that row, sw apart (horizontal). The row sits in a buffer
- * whose padding columns hold the identity (-inf, 0), so neither pass checks bounds and both
- * vectorize. Tasks are (plane, band of output rows). */
+ * Max pooling runs the registry's maxpool kernel on the input in place: the output rows and columns
+ * whose windows lie inside the input in one call per task (strides 1 and 2), every other output as
+ * its clipped window (n = 1). Average pooling reduces each output row in two passes: the window's
+ * input rows into one row (vertical), then each output reduces kw neighbours of that row, sw apart
+ * (horizontal). The row sits in a buffer whose padding columns hold 0, so neither pass checks
+ * bounds and both vectorize. Tasks are (plane, band of output rows). */
 #include <math.h>
 
 #include "op.h"
@@ -15,6 +17,9 @@ typedef struct {
   size_t cols;        /* input columns inside the span */
   size_t band, bands; /* output rows per task, tasks per plane */
   float* col_count;   /* AVG_POOL2D: columns each output column's window counts */
+  const sl_ukernel_t* maxpool;   /* MAX_POOL2D */
+  int64_t inner_y0, inner_y1;    /* output rows whose windows lie inside the input rows */
+  int64_t inner_x0, inner_x1;    /* the same for columns; none at strides past 2 */
 } pool_params_t;
 
 enum { TASK_WORK = 32768 }; /* loads and reductions per task, about */
@@ -76,15 +81,25 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   p->band = row_work >= TASK_WORK ? 1 : (size_t)(TASK_WORK / row_work);
   if (p->band > (size_t)p->oh) p->band = (size_t)p->oh;
   p->bands = ((size_t)p->oh + p->band - 1) / p->band;
-  if (n->type == SL_OP_AVG_POOL2D) {
-    /* Counts up to 65536 per axis: exact floats whose product rounds like the int64 count would. */
-    size_t bytes;
-    if (!sl_size_mul((size_t)p->ow, sizeof(float), &bytes))
-      return sl_node_fail(m, n, "%lld column counts do not fit in memory", (long long)p->ow);
-    if ((p->col_count = sl_model_alloc(m, bytes)) == NULL) return SL_ERROR_OUT_OF_MEMORY;
-    for (int64_t ox = 0; ox < p->ow; ox++)
-      p->col_count[ox] = (float)window_count(p->include_pad, ox, p->sw, p->kw, p->pl, p->iw, p->pr);
+  if (n->type == SL_OP_MAX_POOL2D) {
+    p->maxpool = sl_op_kernel(m, SL_FAMILY_maxpool, 0);
+    n->kernel = p->maxpool->name;
+    p->inner_y0 = min64((p->pt + p->sh - 1) / p->sh, p->oh);
+    p->inner_y1 = max64(min64(p->ih + p->pt >= p->kh ? (p->ih + p->pt - p->kh) / p->sh + 1 : 0, p->oh), p->inner_y0);
+    p->inner_x0 = p->inner_x1 = 0;
+    if (p->sw <= 2) {
+      p->inner_x0 = min64((p->pl + p->sw - 1) / p->sw, p->ow);
+      p->inner_x1 = max64(min64(p->iw + p->pl >= p->kw ? (p->iw + p->pl - p->kw) / p->sw + 1 : 0, p->ow), p->inner_x0);
+    }
+    return SL_OK;
   }
+  /* Counts up to 65536 per axis: exact floats whose product rounds like the int64 count would. */
+  size_t bytes;
+  if (!sl_size_mul((size_t)p->ow, sizeof(float), &bytes))
+    return sl_node_fail(m, n, "%lld column counts do not fit in memory", (long long)p->ow);
+  if ((p->col_count = sl_model_alloc(m, bytes)) == NULL) return SL_ERROR_OUT_OF_MEMORY;
+  for (int64_t ox = 0; ox < p->ow; ox++)
+    p->col_count[ox] = (float)window_count(p->include_pad, ox, p->sw, p->kw, p->pl, p->iw, p->pr);
   size_t scratch;
   if (!sl_size_mul(p->span, sizeof(float), &scratch))
     return sl_node_fail(m, n, "a padded row of %zu columns does not fit in memory", p->span);
@@ -92,78 +107,46 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   return SL_OK;
 }
 
-/* b > a ? b : a compiles to one max instruction (SSE maxps) but gives a when either is NaN: rows
- * checked free of NaN take it, the others max_nan. A NaN in the window wins, as in torch. */
-static inline float max_fast(float a, float b) { return b > a ? b : a; }
-static inline float max_nan(float a, float b) { return b > a || b != b ? b : a; }
-
-/* v = a op b op c, the window's first input rows (b, c NULL when it has fewer): one pass for the
- * usual windows of up to 3 rows. For max pooling, whether the rows hold a NaN. */
-static inline int row_start(float* restrict v, const float* restrict a, const float* restrict b,
-                            const float* restrict c, size_t n, bool max) {
-  int nan = 0; /* not bool: GCC vectorizes an int reduction, not a bool one */
+/* v = a + b + c, the window's first input rows (b, c NULL when it has fewer): one pass for the
+ * usual windows of up to 3 rows. */
+static inline void row_start(float* restrict v, const float* restrict a, const float* restrict b,
+                             const float* restrict c, size_t n) {
   if (b == NULL) {
-    for (size_t i = 0; i < n; i++) {
-      v[i] = a[i];
-      if (max) nan |= a[i] != a[i];
-    }
+    for (size_t i = 0; i < n; i++) v[i] = a[i];
   } else if (c == NULL) {
-    for (size_t i = 0; i < n; i++) {
-      v[i] = max ? max_fast(a[i], b[i]) : a[i] + b[i];
-      if (max) nan |= isunordered(a[i], b[i]);
-    }
+    for (size_t i = 0; i < n; i++) v[i] = a[i] + b[i];
   } else {
-    for (size_t i = 0; i < n; i++) {
-      v[i] = max ? max_fast(max_fast(a[i], b[i]), c[i]) : a[i] + b[i] + c[i];
-      if (max) nan |= isunordered(a[i], b[i]) | (c[i] != c[i]);
-    }
+    for (size_t i = 0; i < n; i++) v[i] = a[i] + b[i] + c[i];
   }
-  return nan;
 }
 
-/* v = v op b, for the window's next input row. */
-static inline int row_next(float* restrict v, const float* restrict b, size_t n, bool max) {
-  int nan = 0;
-  for (size_t i = 0; i < n; i++) {
-    v[i] = max ? max_fast(v[i], b[i]) : v[i] + b[i];
-    if (max) nan |= b[i] != b[i];
-  }
-  return nan;
+/* v += b, for the window's next input row. */
+static inline void row_next(float* restrict v, const float* restrict b, size_t n) {
+  for (size_t i = 0; i < n; i++) v[i] += b[i];
 }
 
-/* out[ox] = the reduction of v[ox * sw + k] over k < kw; averages divide by rows * count[ox]. */
+/* out[ox] = the sum of v[ox * sw + k] over k < kw, divided by rows * count[ox]. */
 static inline void row_windows(const float* restrict v, float* restrict out, size_t ow, size_t sw, size_t kw,
-                               bool max, const float* restrict count, float rows) {
+                               const float* restrict count, float rows) {
   for (size_t ox = 0; ox < ow; ox++) {
     const float* w = v + ox * sw;
     float acc = w[0];
-    for (size_t k = 1; k < kw; k++) acc = max ? max_fast(acc, w[k]) : acc + w[k];
-    out[ox] = max ? acc : acc / (rows * count[ox]);
+    for (size_t k = 1; k < kw; k++) acc += w[k];
+    out[ox] = acc / (rows * count[ox]);
   }
 }
 
 /* Common strides and widths get their own copy, unrolled and vectorized with constant steps. */
-static inline void windows(const float* v, float* out, size_t ow, size_t sw, size_t kw, bool max, const float* count,
+static inline void windows(const float* v, float* out, size_t ow, size_t sw, size_t kw, const float* count,
                            float rows) {
   if (sw == 2 && kw == 3) {
-    row_windows(v, out, ow, 2, 3, max, count, rows);
+    row_windows(v, out, ow, 2, 3, count, rows);
   } else if (sw == 2 && kw == 2) {
-    row_windows(v, out, ow, 2, 2, max, count, rows);
+    row_windows(v, out, ow, 2, 2, count, rows);
   } else if (sw == 1 && kw == 3) {
-    row_windows(v, out, ow, 1, 3, max, count, rows);
+    row_windows(v, out, ow, 1, 3, count, rows);
   } else {
-    row_windows(v, out, ow, sw, kw, max, count, rows);
-  }
-}
-
-/* One output row of max pooling straight from the input, NaN-exact: for rows holding a NaN. */
-static void row_exact(const pool_params_t* p, const float* xc, int64_t y0, int64_t y1, float* out) {
-  for (int64_t ox = 0; ox < p->ow; ox++) {
-    int64_t x0 = max64(ox * p->sw - p->pl, 0), x1 = min64(ox * p->sw - p->pl + p->kw, p->iw);
-    float acc = -INFINITY;
-    for (int64_t iy = y0; iy < y1; iy++)
-      for (int64_t ix = x0; ix < x1; ix++) acc = max_nan(acc, xc[iy * p->iw + ix]);
-    out[ox] = acc;
+    row_windows(v, out, ow, sw, kw, count, rows);
   }
 }
 
@@ -174,37 +157,77 @@ typedef struct {
   float* y;
 } job_t;
 
-/* Inlined into max_task and avg_task, so that each is compiled for its constant `max`. */
-static inline __attribute__((always_inline)) void band_task(void* ctx, size_t task, size_t thread, bool max) {
+/* The task's plane and output rows [*oy0, *oy1). */
+static const float* band_of(const job_t* j, size_t task, size_t* oy0, size_t* oy1, float** y) {
+  const pool_params_t* p = j->n->params;
+  size_t plane = task / p->bands;
+  *oy0 = task % p->bands * p->band;
+  *oy1 = *oy0 + p->band < (size_t)p->oh ? *oy0 + p->band : (size_t)p->oh;
+  *y = j->y + plane * (size_t)p->oh * (size_t)p->ow;
+  return j->x + plane * (size_t)p->ih * (size_t)p->iw;
+}
+
+/* The largest input in rows [0, rows) and columns [x0, x1) of `row` onward, NaN if one is: an
+ * edge window, clipped by the padding. */
+static float window_max(const float* row, size_t iw, size_t rows, int64_t x0, int64_t x1) {
+  float acc = -INFINITY;
+  for (size_t r = 0; r < rows; r++)
+    for (int64_t c = x0; c < x1; c++) {
+      float v = row[r * iw + (size_t)c];
+      acc = v > acc || v != v ? v : acc; /* a NaN stays: no v > NaN */
+    }
+  return acc;
+}
+
+/* Output rows [oy0, oy1): the columns whose windows lie inside the input by the kernel, in one
+ * call for the rows inside it too and one per other row (its window clipped); the edge columns
+ * here. */
+static void max_task(void* ctx, size_t task, size_t thread) {
+  (void)thread;
   const job_t* j = ctx;
   const pool_params_t* p = j->n->params;
-  size_t plane = task / p->bands, oy0 = task % p->bands * p->band;
-  size_t oy1 = oy0 + p->band < (size_t)p->oh ? oy0 + p->band : (size_t)p->oh;
-  const float* xc = j->x + plane * (size_t)p->ih * (size_t)p->iw;
-  float* v = sl_scratch_thread(j->m, j->n, thread);
-  float identity = max ? -INFINITY : 0.0f;
-  for (size_t b = 0; b < (size_t)p->pl; b++) v[b] = identity;
-  for (size_t b = (size_t)p->pl + p->cols; b < p->span; b++) v[b] = identity;
-  float* in = v + p->pl;
+  sl_f32_maxpool_ukernel_fn* maxpool = p->maxpool->fn.maxpool;
+  size_t oy0, oy1, iw = (size_t)p->iw, ow = (size_t)p->ow, sw = (size_t)p->sw;
+  float* y;
+  const float* x = band_of(j, task, &oy0, &oy1, &y);
+  size_t in0 = (size_t)max64((int64_t)oy0, p->inner_y0), in1 = (size_t)min64((int64_t)oy1, p->inner_y1);
+  size_t cx0 = (size_t)p->inner_x0, cx1 = (size_t)p->inner_x1;
+  const float* inner_x = x + (size_t)((int64_t)(cx0 * sw) - p->pl);
+  if (in0 < in1 && cx0 < cx1)
+    maxpool(in1 - in0, cx1 - cx0, (size_t)p->kh, (size_t)p->kw, sw, inner_x + (size_t)((int64_t)in0 * p->sh - p->pt) * iw,
+            iw, (size_t)p->sh * iw, y + in0 * ow + cx0, ow);
   for (size_t oy = oy0; oy < oy1; oy++) {
     int64_t y0 = max64((int64_t)oy * p->sh - p->pt, 0), y1 = min64((int64_t)oy * p->sh - p->pt + p->kh, p->ih);
-    float* out = j->y + (plane * (size_t)p->oh + oy) * (size_t)p->ow;
-    size_t iw = (size_t)p->iw, rows = (size_t)(y1 - y0);
-    const float* row = xc + (size_t)y0 * iw;
-    int nan = row_start(in, row, rows > 1 ? row + iw : NULL, rows > 2 ? row + 2 * iw : NULL, p->cols, max);
-    for (size_t r = 3; r < rows; r++) nan |= row_next(in, row + r * iw, p->cols, max);
-    if (nan) {
-      row_exact(p, xc, y0, y1, out);
-    } else {
-      float counted =
-          max ? 0.0f : (float)window_count(p->include_pad, (int64_t)oy, p->sh, p->kh, p->pt, p->ih, p->pb);
-      windows(v, out, (size_t)p->ow, (size_t)p->sw, (size_t)p->kw, max, p->col_count, counted);
-    }
+    float* out = y + oy * ow;
+    if ((oy < in0 || oy >= in1) && cx0 < cx1)
+      maxpool(1, cx1 - cx0, (size_t)(y1 - y0), (size_t)p->kw, sw, inner_x + (size_t)y0 * iw, iw, 0, out + cx0, 0);
+    const float* rows = x + (size_t)y0 * iw;
+    for (size_t ox = cx0 == 0 ? cx1 : 0; ox < ow; ox = ox + 1 == cx0 ? cx1 : ox + 1) /* [0, cx0), then [cx1, ow) */
+      out[ox] = window_max(rows, iw, (size_t)(y1 - y0), max64((int64_t)(ox * sw) - p->pl, 0),
+                           min64((int64_t)(ox * sw) - p->pl + p->kw, p->iw));
   }
 }
 
-static void max_task(void* ctx, size_t task, size_t thread) { band_task(ctx, task, thread, true); }
-static void avg_task(void* ctx, size_t task, size_t thread) { band_task(ctx, task, thread, false); }
+static void avg_task(void* ctx, size_t task, size_t thread) {
+  const job_t* j = ctx;
+  const pool_params_t* p = j->n->params;
+  size_t oy0, oy1;
+  float* y;
+  const float* xc = band_of(j, task, &oy0, &oy1, &y);
+  float* v = sl_scratch_thread(j->m, j->n, thread);
+  for (size_t b = 0; b < (size_t)p->pl; b++) v[b] = 0.0f;
+  for (size_t b = (size_t)p->pl + p->cols; b < p->span; b++) v[b] = 0.0f;
+  float* in = v + p->pl;
+  for (size_t oy = oy0; oy < oy1; oy++) {
+    int64_t y0 = max64((int64_t)oy * p->sh - p->pt, 0), y1 = min64((int64_t)oy * p->sh - p->pt + p->kh, p->ih);
+    size_t iw = (size_t)p->iw, rows = (size_t)(y1 - y0);
+    const float* row = xc + (size_t)y0 * iw;
+    row_start(in, row, rows > 1 ? row + iw : NULL, rows > 2 ? row + 2 * iw : NULL, p->cols);
+    for (size_t r = 3; r < rows; r++) row_next(in, row + r * iw, p->cols);
+    float counted = (float)window_count(p->include_pad, (int64_t)oy, p->sh, p->kh, p->pt, p->ih, p->pb);
+    windows(v, y + oy * (size_t)p->ow, (size_t)p->ow, (size_t)p->sw, (size_t)p->kw, p->col_count, counted);
+  }
+}
 
 static void run_pool(const sl_model_t* m, const sl_node_t* n, sl_task_fn fn) {
   const pool_params_t* p = n->params;

@@ -781,6 +781,33 @@ static void test_unzip(const sl_ukernel_t* k) {
   }
 }
 
+/* Max pooling rows against the definition: windows of 1..5 at stride 1 or 2 over 1..4 rows, with
+ * NaN and infinities in half the trials; the input ends right after the last float a window
+ * reaches (an unreadable page follows), and nothing is written past the outputs. */
+static void test_maxpool(const sl_ukernel_t* k) {
+  for (int trial = 0; trial < 160; trial++) {
+    size_t out_rows = 1 + rnd(3), n = 1 + rnd(trial < 80 ? 40 : 200), kh = 1 + rnd(4), kw = 1 + rnd(5);
+    size_t stride = 1 + rnd(2), width = (n - 1) * stride + kw, x_stride = width + rnd(3);
+    size_t x_step = (1 + rnd(2)) * x_stride, y_stride = n + rnd(3);
+    size_t x_size = (out_rows - 1) * x_step + (kh - 1) * x_stride + width;
+    guarded_t xg = guarded_alloc_bytes(x_size * sizeof(float), true);
+    float* x = xg.p;
+    float* got = xmalloc(out_rows * y_stride * sizeof(float));
+    float* want = xmalloc(out_rows * y_stride * sizeof(float));
+    for (size_t i = 0; i < x_size; i++) x[i] = frand();
+    if (trial % 2 == 1) poison(x, x_size, true);
+    for (size_t i = 0; i < out_rows * y_stride; i++) got[i] = want[i] = 12345.0f;
+    sl_f32_maxpool_ref(out_rows, n, kh, kw, stride, x, x_stride, x_step, want, y_stride);
+    k->fn.maxpool(out_rows, n, kh, kw, stride, x, x_stride, x_step, got, y_stride);
+    char shape[128];
+    snprintf(shape, sizeof(shape), "rows=%zu n=%zu window %zux%zu stride %zu", out_rows, n, kh, kw, stride);
+    compare_within(k->name, shape, got, want, out_rows * y_stride, 1.0f, 0.0f);
+    guarded_free(&xg);
+    free(got);
+    free(want);
+  }
+}
+
 /* Winograd transforms: a row of 1 to past three vectors of tiles in up to three channels at padded
  * strides, against the matrices in double, with NaN in the input (NaN exactly where the reference
  * has it: the kernels add the same nonzero terms). Inputs end right after the last float the
@@ -1080,6 +1107,7 @@ int main(void) {
       case SL_FAMILY_dwconv_s2: test_dwconv_s2(k); break;
       case SL_FAMILY_dwconv_nc: test_dwconv_nc(k); break;
       case SL_FAMILY_unzip: test_unzip(k); break;
+      case SL_FAMILY_maxpool: test_maxpool(k); break;
       case SL_FAMILY_vunary: test_vunary(k); break;
       case SL_FAMILY_vbinary: test_vbinary(k); break;
       case SL_FAMILY_softmax: test_softmax(k); break;

@@ -233,6 +233,10 @@ static void run_unzip(const void* c) {
   const row_ctx_t* r = c;
   r->k->fn.unzip(r->rows, r->n, r->x, r->n, r->y, r->y + r->rows * r->n / 2, r->n / 2);
 }
+static void run_maxpool(const void* c) { /* r->rows planes of ResNet's 3x3 stride-2 pooling: its unpadded 55x55 windows */
+  const row_ctx_t* r = c;
+  for (size_t p = 0; p < r->rows; p++) r->k->fn.maxpool(55, 55, 3, 3, 2, r->x + p * 112 * 112, 112, 224, r->y + p * 56 * 56, 56);
+}
 static void run_vunary(const void* c) {
   const row_ctx_t* r = c;
   r->k->fn.vunary(&r->act, r->x, r->y, r->n * r->rows);
@@ -288,6 +292,7 @@ static void bench_rows(const sl_ukernel_t* k, int reps) {
     case SL_FAMILY_dwconv_s2: c.n = 56 * 56, c.rows = 4, fn = run_dwconv_s2, shape = "4x112x112 3x3 s2"; break;
     case SL_FAMILY_dwconv_nc: c.n = 56 * 56, c.rows = 16, fn = run_dwconv_nc, shape = "16x112x112 3x3 s2"; break;
     case SL_FAMILY_unzip: c.n = 112, c.rows = 112 * 32, fn = run_unzip, shape = "3584 rows of 112"; break;
+    case SL_FAMILY_maxpool: c.n = 55 * 55, c.rows = 16, fn = run_maxpool, shape = "16x112x112 3x3 s2 (outputs)"; break;
     case SL_FAMILY_vunary: c.n = 1536, c.rows = 128, fn = run_vunary, shape = "128x1536 gelu"; break;
     case SL_FAMILY_vbinary: c.n = 384, c.rows = 128, fn = run_vbinary, shape = "128x384 add"; break;
     case SL_FAMILY_softmax: c.n = 128, c.rows = 12 * 128, fn = run_softmax, shape = "1536x128 masked"; break;
@@ -298,7 +303,7 @@ static void bench_rows(const sl_ukernel_t* k, int reps) {
   }
   size_t total = (c.n + 1) * (c.rows + k->rows) + 4 * 114; /* gemm_nc: padded panels in b; dwconv: planes */
   if (k->family == SL_FAMILY_dwconv_s2) total = 4 * 112 * 112;  /* its input planes */
-  if (k->family == SL_FAMILY_dwconv_nc) total = 16 * 112 * 112;
+  if (k->family == SL_FAMILY_dwconv_nc || k->family == SL_FAMILY_maxpool) total = 16 * 112 * 112;
   if (k->family == SL_FAMILY_winograd_in || k->family == SL_FAMILY_winograd_out) total = 64 * 58 * 58 + 64;
   sl_dwconv_nc_layout_t layout = {0, 0, 0, 0};
   if (k->family == SL_FAMILY_dwconv_nc && sl_dwconv_nc_layout(&mobilenet_s2, k->rows, &layout))

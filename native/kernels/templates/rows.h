@@ -333,6 +333,93 @@ SL_V_INLINE void sl_unzip(size_t rows, size_t n, const float* x, size_t x_stride
   }
 }
 
+/* Max pooling (maxpool): the window's next value into acc. A NaN stays once there (max keeps its
+ * first operand's) and a NaN value wins. */
+SL_V_INLINE sl_v sl_maxpool_step(sl_v acc, sl_v v) { return sl_v_select(sl_v_eq(v, v), sl_v_max(acc, v), v); }
+
+/* The largest of kh rows, x_stride apart, at p: `lanes` floats (a whole vector when at least its
+ * width; lanes >= 1, since a partial load of none reads a whole vector on some ISAs). */
+SL_V_INLINE sl_v sl_maxpool_rows(const float* p, size_t kh, size_t x_stride, size_t lanes) {
+  if (lanes >= SL_V_WIDTH) {
+    sl_v acc = sl_v_load(p);
+    for (size_t r = 1; r < kh; r++) acc = sl_maxpool_step(acc, sl_v_load(p + r * x_stride));
+    return acc;
+  }
+  const sl_v_tail t = sl_v_tail_of(lanes);
+  sl_v acc = sl_v_load_tail(p, t);
+  for (size_t r = 1; r < kh; r++) acc = sl_maxpool_step(acc, sl_v_load_tail(p + r * x_stride, t));
+  return acc;
+}
+
+/* m <= SL_V_WIDTH outputs from their first window's column at p: each window column j is the
+ * rows' maximum, read as a vector at p + j (stride 1), or at stride 2 as the even (j even) or odd
+ * floats of the vector pair at p + (j & ~1): one pair serves two columns. Only the floats the
+ * windows reach are loaded: 2 (m - 1) + kw at stride 2. */
+SL_V_INLINE sl_v sl_maxpool_vector(const float* p, size_t m, size_t kh, size_t kw, size_t stride, size_t x_stride) {
+  if (stride == 1) {
+    sl_v acc = sl_maxpool_rows(p, kh, x_stride, m);
+    for (size_t j = 1; j < kw; j++) acc = sl_maxpool_step(acc, sl_maxpool_rows(p + j, kh, x_stride, m));
+    return acc;
+  }
+  const size_t need = 2 * (m - 1) + kw;
+  sl_v acc = sl_v_dup(0.0f);
+  for (size_t j = 0; j < kw; j += 2) {
+    const size_t lanes = need - j;
+    const sl_v a = sl_maxpool_rows(p + j, kh, x_stride, lanes);
+    const sl_v b = lanes > SL_V_WIDTH ? sl_maxpool_rows(p + j + SL_V_WIDTH, kh, x_stride, lanes - SL_V_WIDTH)
+                                      : sl_v_dup(0.0f);
+    acc = j == 0 ? sl_v_unzip_even(a, b) : sl_maxpool_step(acc, sl_v_unzip_even(a, b));
+    if (j + 1 < kw) acc = sl_maxpool_step(acc, sl_v_unzip_odd(a, b));
+  }
+  return acc;
+}
+
+#if SL_V_WIDTH >= 4
+/* Stride 2 over 3 columns (most CNNs' 3x3 pooling) along one output row: each vector pair's rows'
+ * maximum is taken once and the third column, x[2i + 2], shifted out of it and the next pair's
+ * first vector, which the next outputs start from: two vertical maxima per output vector instead
+ * of four. Returns the outputs done, whole vectors. */
+SL_V_INLINE size_t sl_maxpool_s2k3(size_t n, size_t kh, const float* x, size_t x_stride, float* y) {
+  if (n < SL_V_WIDTH) return 0;
+  const size_t need = 2 * n + 1; /* the floats the row's windows reach */
+  sl_v v0 = sl_maxpool_rows(x, kh, x_stride, SL_V_WIDTH);
+  size_t i = 0;
+  for (; i + SL_V_WIDTH <= n; i += SL_V_WIDTH) {
+    const float* p = x + 2 * i;
+    const sl_v v1 = sl_maxpool_rows(p + SL_V_WIDTH, kh, x_stride, SL_V_WIDTH);
+    const size_t rest = need - 2 * i - 2 * SL_V_WIDTH; /* at least 1; a whole vector unless this is the last */
+    const sl_v v2 = sl_maxpool_rows(p + 2 * SL_V_WIDTH, kh, x_stride, rest < SL_V_WIDTH ? rest : SL_V_WIDTH);
+    const sl_v third = sl_v_unzip_even(sl_v_ext(v0, v1, 2), sl_v_ext(v1, v2, 2));
+    sl_v_store(y + i, sl_maxpool_step(sl_maxpool_step(sl_v_unzip_even(v0, v1), sl_v_unzip_odd(v0, v1)), third));
+    v0 = v2;
+  }
+  return i;
+}
+#endif
+
+SL_V_INLINE void sl_maxpool_any(size_t out_rows, size_t n, size_t kh, size_t kw, size_t stride, const float* x,
+                                size_t x_stride, size_t x_step, float* y, size_t y_stride) {
+  for (size_t o = 0; o < out_rows; o++, x += x_step, y += y_stride) {
+    size_t i = 0;
+#if SL_V_WIDTH >= 4
+    if (stride == 2 && kw == 3) i = sl_maxpool_s2k3(n, kh, x, x_stride, y);
+#endif
+    for (; i + SL_V_WIDTH <= n; i += SL_V_WIDTH)
+      sl_v_store(y + i, sl_maxpool_vector(x + i * stride, SL_V_WIDTH, kh, kw, stride, x_stride));
+    if (i < n)
+      sl_v_store_tail(y + i, sl_maxpool_vector(x + i * stride, n - i, kh, kw, stride, x_stride), sl_v_tail_of(n - i));
+  }
+}
+
+/* The common windows get copies with constant sizes, their loops unrolled. */
+SL_V_INLINE void sl_maxpool(size_t out_rows, size_t n, size_t kh, size_t kw, size_t stride, const float* x,
+                            size_t x_stride, size_t x_step, float* y, size_t y_stride) {
+  if (kh == 2 && kw == 2 && stride == 2) sl_maxpool_any(out_rows, n, 2, 2, 2, x, x_stride, x_step, y, y_stride);
+  else if (kh == 3 && kw == 3 && stride == 2) sl_maxpool_any(out_rows, n, 3, 3, 2, x, x_stride, x_step, y, y_stride);
+  else if (kh == 3 && kw == 3 && stride == 1) sl_maxpool_any(out_rows, n, 3, 3, 1, x, x_stride, x_step, y, y_stride);
+  else sl_maxpool_any(out_rows, n, kh, kw, stride, x, x_stride, x_step, y, y_stride);
+}
+
 #define SL_DEFINE_vunary(name, PIXELS, ROWS) \
   SL_V_TARGET void name(const sl_activation_t* act, const float* x, float* y, size_t n) { sl_vunary(act, x, y, n); }
 #define SL_DEFINE_vbinary(name, PIXELS, ROWS)                                                                   \
@@ -353,6 +440,11 @@ SL_V_INLINE void sl_unzip(size_t rows, size_t n, const float* x, size_t x_stride
   SL_V_TARGET void name(size_t rows, size_t n, const float* x, size_t x_stride, float* even, float* odd, \
                         size_t y_stride) {                                                               \
     sl_unzip(rows, n, x, x_stride, even, odd, y_stride);                                                 \
+  }
+#define SL_DEFINE_maxpool(name, PIXELS, ROWS)                                                                  \
+  SL_V_TARGET void name(size_t out_rows, size_t n, size_t kh, size_t kw, size_t stride, const float* x,       \
+                        size_t x_stride, size_t x_step, float* y, size_t y_stride) {                           \
+    sl_maxpool(out_rows, n, kh, kw, stride, x, x_stride, x_step, y, y_stride);                                 \
   }
 
 #endif
