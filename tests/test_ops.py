@@ -17,6 +17,7 @@ CONV_CASES = [
     (1, 8, 14, 10, 8, (5, 5), (2, 2), (1, 1), (1, 2, 2, 1), 8),      # depthwise 5x5, TF 'same'
     (1, 6, 7, 9, 9, (3, 1), (1, 1), (1, 3), (1, 0, 1, 0), 3),        # grouped
     (1, 4, 5, 5, 3, (1, 1), (1, 1), (1, 1), (0, 0, 0, 0), 1),        # pointwise -> GEMM path
+    (2, 24, 8, 8, 40, (1, 1), (1, 1), (1, 1), (0, 0, 0, 0), 1),      # pointwise 8x8: gemm on whole vectors of pixels
     (1, 4, 6, 6, 5, (1, 1), (2, 2), (1, 1), (0, 0, 0, 0), 1),        # strided 1x1 -> subsampled pointwise
     (1, 3, 25, 30, 6, (1, 1), (3, 2), (1, 1), (0, 0, 0, 0), 1),      # strided 1x1, uneven strides
     (1, 5, 40, 37, 5, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 5),      # depthwise, full vector tiles + tail
@@ -36,6 +37,7 @@ CONV_CASES = [
     (1, 3, 40, 40, 10, (7, 7), (2, 2), (1, 1), (3, 3, 3, 3), 1),     # implicit: 7x7 stride-2 stem
     (1, 3, 21, 230, 10, (7, 7), (2, 2), (1, 1), (3, 3, 3, 3), 1),    # 7x7 stem, rows of 115: in place
     (1, 3, 41, 52, 8, (3, 3), (2, 2), (1, 1), (0, 0, 1, 1), 1),      # stem, TF 'same': rows in place, no left pad
+    (1, 3, 70, 66, 12, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1), 1),     # stem, rows of 33: in place, a partial tile
     (1, 2, 33, 47, 5, (5, 5), (2, 2), (1, 1), (2, 3, 2, 3), 1),      # 5x5 stem, odd left pad
     (1, 3, 20, 61, 4, (3, 3), (2, 2), (1, 1), (0, 0, 0, 0), 1),      # stride 2 reads only part of each row
     (1, 3, 30, 40, 6, (3, 3), (2, 2), (2, 2), (2, 1, 2, 1), 1),      # stride 2, dilated

@@ -47,7 +47,7 @@ sl_status_t sl_implicit_conv_prepare(sl_model_t* m, sl_node_t* n, sl_implicit_co
   c->unzip = sl_op_kernel(m, SL_FAMILY_unzip, 0);
   size_t icg = s->in_c / s->groups, ocg = s->out_c / s->groups;
   c->patch = icg * s->kernel_h * s->kernel_w; /* a weight row: below 2^31 */
-  c->direct = (c->patch <= SL_IMPLICIT_CONV_DIRECT_MAX_PATCH && s->out_w >= c->gemm->pixels) ||
+  c->direct = (c->patch <= SL_IMPLICIT_CONV_DIRECT_MAX_PATCH && 3 * (size_t)s->out_w >= 2 * (size_t)c->gemm->pixels) ||
               (c->patch <= SL_IMPLICIT_CONV_DIRECT_WIDE_PATCH && s->out_w >= 2 * c->gemm->pixels);
   c->seamless = !c->direct && c->row_len == s->out_w;
   /* Whole flat rows per task (direct: output rows), about four gemm tiles' worth; where that

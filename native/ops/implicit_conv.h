@@ -11,7 +11,8 @@
 #define SL_IMPLICIT_CONV_MIN_PIXELS 64
 /* Layers with at most this many weights per output channel (3-channel stems: 27 for 3x3, 75 for
  * 5x5) run the gemm one output row at a time straight into the output: with so little work per
- * output, copying a block out of scratch would cost about as much as computing it. */
+ * output, copying a block out of scratch would cost about as much as computing it. Rows of at least
+ * two thirds of a gemm tile qualify (iris_landmark's 32-wide stem: 6% faster alone, Zen 4 EPYC). */
 #define SL_IMPLICIT_CONV_DIRECT_MAX_PATCH 80
 /* Up to this many, rows at least two gemm tiles wide also run in place: their partial vector is
  * a small share of a row, less than the junk columns and the copy (ResNet-50's 7x7 stem, 147

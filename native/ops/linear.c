@@ -19,9 +19,10 @@ static bool array_bytes(size_t count, size_t size, size_t* bytes) {
   return sl_size_add(count, 1, bytes) && sl_size_mul(*bytes, size, bytes);
 }
 
-/* Token-major data, and channel-major layers of few pixels, run gemm_nc. */
+/* Token-major data, and channel-major layers of few pixels but whole vectors of them, run gemm_nc. */
 static bool wants_gemm_nc(const sl_linear_t* L) {
-  return L->layout == SL_LINEAR_TOKEN_MAJOR || L->pixels <= SL_GEMM_NC_MAX_PIXELS;
+  bool whole_vectors = L->pixels >= SL_GEMM_WHOLE_VECTORS_FROM && L->pixels % 16 == 0; /* 16: any ISA's width divides it */
+  return L->layout == SL_LINEAR_TOKEN_MAJOR || (L->pixels <= SL_GEMM_NC_MAX_PIXELS && !whole_vectors);
 }
 
 static sl_status_t prepare_dense(sl_model_t* m, const sl_node_t* n, sl_linear_t* L, const float* w,
