@@ -71,7 +71,7 @@ void sl_f32_gemm_ref(const float* w, const float* bias, size_t rows, size_t cols
 float sl_activation_scalar(const sl_activation_t* act, float v);
 void sl_f32_vunary_ref(const sl_activation_t* act, const float* x, float* y, size_t n);
 void sl_f32_vbinary_ref(sl_binary_op_t op, const float* a, size_t a_step, const float* b, size_t b_step, float* y,
-                        size_t n, const sl_minmax_t* mm);
+                        size_t n, const sl_minmax_t* mm, const float* slope);
 void sl_f32_softmax_ref(const float* x, const float* mask, float scale, float* y, size_t n);
 void sl_f32_layernorm_ref(const float* x, size_t n, float epsilon, const float* gamma, const float* beta,
                           float* y);
@@ -226,9 +226,11 @@ typedef void sl_f32_maxpool_ukernel_fn(size_t out_rows, size_t n, size_t kh, siz
 /* vunary: y[i] = act(x[i]) for i < n (x == y allowed). */
 typedef void sl_f32_vunary_ukernel_fn(const sl_activation_t* act, const float* x, float* y, size_t n);
 
-/* vbinary: y[i] = clamp(a[i * a_step] op b[i * b_step]) for i < n, steps 0 or 1 (y may be a or b). */
+/* vbinary: y[i] = clamp(a[i * a_step] op b[i * b_step]) for i < n, steps 0 or 1 (y may be a or b). With
+ * `slope` (ADD only, else NULL) a PRELU follows the clamp, v < 0 ? v * *slope : v: a convolution's
+ * residual sum and its PRELU in one pass over the row. */
 typedef void sl_f32_vbinary_ukernel_fn(sl_binary_op_t op, const float* a, size_t a_step, const float* b,
-                                       size_t b_step, float* y, size_t n, const sl_minmax_t* mm);
+                                       size_t b_step, float* y, size_t n, const sl_minmax_t* mm, const float* slope);
 
 /* softmax: y = softmax(scale * x + mask) over one row of n >= 1; mask may be NULL (y may be x). */
 typedef void sl_f32_softmax_ukernel_fn(const float* x, const float* mask, float scale, float* y, size_t n);

@@ -85,7 +85,7 @@ typedef struct {
 static void float_row(const void* ctx, const void* const* in, const size_t* step, void* y, size_t len) {
   const job_t* j = ctx;
   const binary_params_t* p = j->p;
-  p->vbinary->fn.vbinary(j->op, in[0], step[0], in[1], step[1], y, len, &p->mm);
+  p->vbinary->fn.vbinary(j->op, in[0], step[0], in[1], step[1], y, len, &p->mm, NULL);
   if (p->post.type != SL_ACT_NONE) p->vunary->fn.vunary(&p->post, y, y, len);
 }
 

@@ -145,10 +145,16 @@ void sl_epilogue_apply(const sl_epilogue_t* e, const float* src, float* y, const
                        size_t n) {
   static const sl_minmax_t unclamped = {-INFINITY, INFINITY};
   y += at;
+  const float* slope = e->slopes != NULL ? e->slopes + channel * e->slope_step : NULL;
   if (e->residual) {
     /* Channels outside the residual's add zero: only the activation applies. */
-    if (channel - e->first < e->channels) /* unsigned: also false below first */
-      e->vbinary->fn.vbinary(SL_BINARY_ADD, src, 1, r + at - e->first * e->plane, 1, y, n, &e->mm);
+    bool added = channel - e->first < e->channels; /* unsigned: also false below first */
+    if (added && e->post.type == SL_ACT_NONE) { /* the sum and its PRELU in one pass */
+      e->vbinary->fn.vbinary(SL_BINARY_ADD, src, 1, r + at - e->first * e->plane, 1, y, n, &e->mm, slope);
+      return;
+    }
+    if (added)
+      e->vbinary->fn.vbinary(SL_BINARY_ADD, src, 1, r + at - e->first * e->plane, 1, y, n, &e->mm, NULL);
     else if (e->mm.min > -INFINITY || e->mm.max < INFINITY)
       e->vunary->fn.vunary(&e->clamp, src, y, n);
     else if (src != y)
@@ -156,8 +162,7 @@ void sl_epilogue_apply(const sl_epilogue_t* e, const float* src, float* y, const
     src = y;
     if (e->post.type != SL_ACT_NONE) e->vunary->fn.vunary(&e->post, y, y, n);
   }
-  if (e->slopes != NULL)
-    e->vbinary->fn.vbinary(SL_BINARY_PRELU, src, 1, e->slopes + channel * e->slope_step, 0, y, n, &unclamped);
+  if (slope != NULL) e->vbinary->fn.vbinary(SL_BINARY_PRELU, src, 1, slope, 0, y, n, &unclamped, NULL);
 }
 
 sl_status_t sl_expect_window(sl_model_t* m, const sl_node_t* n, const char* what, int32_t lo, int count,

@@ -919,6 +919,7 @@ static void test_vbinary(const sl_ukernel_t* k) {
   for (int trial = 0; trial < 120; trial++) {
     size_t n = 1 + rnd(trial < 60 ? 30 : 700), a_step = rnd(2), b_step = rnd(2);
     sl_binary_op_t op = (sl_binary_op_t)rnd(SL_BINARY_PRELU + 1);
+    const float slope_value = frand() * 0.5f, *slope = op == SL_BINARY_ADD && rnd(2) ? &slope_value : NULL;
     float* a = xmalloc(n * sizeof(float));
     float* b = xmalloc(n * sizeof(float));
     float* got = xmalloc((n + 1) * sizeof(float));
@@ -931,11 +932,11 @@ static void test_vbinary(const sl_ukernel_t* k) {
     sl_activation_t act;
     sl_minmax_t mm;
     random_clamp(&act, &mm);
-    sl_f32_vbinary_ref(op, a, a_step, b, b_step, want, n, &mm);
+    sl_f32_vbinary_ref(op, a, a_step, b, b_step, want, n, &mm, slope);
     got[n] = 12345.0f;
-    k->fn.vbinary(op, a, a_step, b, b_step, got, n, &mm);
+    k->fn.vbinary(op, a, a_step, b, b_step, got, n, &mm, slope);
     char shape[96];
-    snprintf(shape, sizeof(shape), "op=%d n=%zu steps=%zu/%zu", (int)op, n, a_step, b_step);
+    snprintf(shape, sizeof(shape), "op=%d n=%zu steps=%zu/%zu%s", (int)op, n, a_step, b_step, slope ? " + PRELU" : "");
     compare(k->name, shape, got, want, n, 1.0f);
     if (got[n] != 12345.0f) fail(k->name, "wrote past the end");
     free(a);

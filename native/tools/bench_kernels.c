@@ -244,7 +244,7 @@ static void run_vunary(const void* c) {
 static void run_vbinary(const void* c) {
   const row_ctx_t* r = c;
   sl_minmax_t mm = {-1e30f, 1e30f};
-  r->k->fn.vbinary(SL_BINARY_ADD, r->x, 1, r->b, 1, r->y, r->n * r->rows, &mm);
+  r->k->fn.vbinary(SL_BINARY_ADD, r->x, 1, r->b, 1, r->y, r->n * r->rows, &mm, NULL);
 }
 static void run_softmax(const void* c) {
   const row_ctx_t* r = c;

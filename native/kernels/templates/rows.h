@@ -198,42 +198,53 @@ SL_V_INLINE void sl_vunary(const sl_activation_t* act, const float* x, float* y,
   }
 }
 
-/* y = clamp(a op b) over a row, each input a row (LOAD_A/LOAD_B of sl_v_load) or one value
+/* y = POST(clamp(a op b)) over a row, each input a row (LOAD_A/LOAD_B of sl_v_load) or one value
  * (LOADs that return sa/sb): one loop per combination, so no branch runs per vector. */
-#define SL_V_BINARY_LOOP(F, LOAD_A, LOAD_B)                                                  \
+#define SL_V_BINARY_LOOP(F, LOAD_A, LOAD_B, POST)                                            \
   do {                                                                                       \
     size_t i_ = 0;                                                                           \
     for (; i_ + SL_V_WIDTH <= n; i_ += SL_V_WIDTH) {                                         \
       const sl_v u = LOAD_A(a + i_, sa), w = LOAD_B(b + i_, sb);                             \
-      sl_v_store(y + i_, sl_v_clamp((F), lo, hi));                                           \
+      sl_v_store(y + i_, POST(sl_v_clamp((F), lo, hi)));                                     \
     }                                                                                        \
     if (i_ < n) {                                                                            \
       const sl_v_tail t_ = sl_v_tail_of(n - i_);                                             \
       const sl_v u = LOAD_A##_TAIL(a + i_, sa, t_), w = LOAD_B##_TAIL(b + i_, sb, t_);       \
-      sl_v_store_tail(y + i_, sl_v_clamp((F), lo, hi), t_);                                  \
+      sl_v_store_tail(y + i_, POST(sl_v_clamp((F), lo, hi)), t_);                            \
     }                                                                                        \
   } while (0)
 #define SL_V_ROW(p, one) sl_v_load(p)
 #define SL_V_ROW_TAIL(p, one, t) sl_v_load_tail(p, t)
 #define SL_V_ONE(p, one) (one)
 #define SL_V_ONE_TAIL(p, one, t) (one)
-#define SL_V_BINARY(F)                                              \
-  do {                                                              \
-    if (a_step && b_step) SL_V_BINARY_LOOP(F, SL_V_ROW, SL_V_ROW);  \
-    else if (a_step) SL_V_BINARY_LOOP(F, SL_V_ROW, SL_V_ONE);       \
-    else if (b_step) SL_V_BINARY_LOOP(F, SL_V_ONE, SL_V_ROW);       \
-    else SL_V_BINARY_LOOP(F, SL_V_ONE, SL_V_ONE);                   \
+#define SL_V_AS_IS(v) (v)
+#define SL_V_PRELU(v) sl_v_prelu(v, s)
+#define SL_V_BINARY_POST(F, POST)                                         \
+  do {                                                                    \
+    if (a_step && b_step) SL_V_BINARY_LOOP(F, SL_V_ROW, SL_V_ROW, POST);  \
+    else if (a_step) SL_V_BINARY_LOOP(F, SL_V_ROW, SL_V_ONE, POST);       \
+    else if (b_step) SL_V_BINARY_LOOP(F, SL_V_ONE, SL_V_ROW, POST);       \
+    else SL_V_BINARY_LOOP(F, SL_V_ONE, SL_V_ONE, POST);                   \
   } while (0)
+#define SL_V_BINARY(F) SL_V_BINARY_POST(F, SL_V_AS_IS)
+
+/* v > 0 ? v : v * s (NaN times s: NaN). */
+SL_V_INLINE sl_v sl_v_prelu(sl_v v, sl_v s) { return sl_v_select(sl_v_lt(sl_v_dup(0.0f), v), v, sl_v_mul(v, s)); }
 
 SL_V_INLINE void sl_vbinary(sl_binary_op_t op, const float* a, size_t a_step, const float* b, size_t b_step, float* y,
-                            size_t n, const sl_minmax_t* mm) {
+                            size_t n, const sl_minmax_t* mm, const float* slope) {
   const sl_v sa = sl_v_splat(a), sb = sl_v_splat(b), lo = sl_v_splat(&mm->min), hi = sl_v_splat(&mm->max);
+  if (slope != NULL) { /* ADD (a convolution's residual) then PRELU */
+    const sl_v s = sl_v_splat(slope);
+    SL_V_BINARY_POST(sl_v_add(u, w), SL_V_PRELU);
+    return;
+  }
   switch (op) {
     case SL_BINARY_ADD: SL_V_BINARY(sl_v_add(u, w)); break;
     case SL_BINARY_SUB: SL_V_BINARY(sl_v_sub(u, w)); break;
     case SL_BINARY_MUL: SL_V_BINARY(sl_v_mul(u, w)); break;
     case SL_BINARY_DIV: SL_V_BINARY(sl_v_div(u, w)); break;
-    case SL_BINARY_PRELU: SL_V_BINARY(sl_v_select(sl_v_lt(sl_v_dup(0.0f), u), u, sl_v_mul(u, w))); break;
+    case SL_BINARY_PRELU: SL_V_BINARY(sl_v_prelu(u, w)); break;
   }
 }
 
@@ -424,8 +435,8 @@ SL_V_INLINE void sl_maxpool(size_t out_rows, size_t n, size_t kh, size_t kw, siz
   SL_V_TARGET void name(const sl_activation_t* act, const float* x, float* y, size_t n) { sl_vunary(act, x, y, n); }
 #define SL_DEFINE_vbinary(name, PIXELS, ROWS)                                                                   \
   SL_V_TARGET void name(sl_binary_op_t op, const float* a, size_t a_step, const float* b, size_t b_step, float* y, \
-                        size_t n, const sl_minmax_t* mm) {                                                      \
-    sl_vbinary(op, a, a_step, b, b_step, y, n, mm);                                                             \
+                        size_t n, const sl_minmax_t* mm, const float* slope) {                                  \
+    sl_vbinary(op, a, a_step, b, b_step, y, n, mm, slope);                                                      \
   }
 #define SL_DEFINE_softmax(name, PIXELS, ROWS)                                                  \
   SL_V_TARGET void name(const float* x, const float* mask, float scale, float* y, size_t n) { \
