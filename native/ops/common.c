@@ -148,14 +148,12 @@ void sl_epilogue_apply(const sl_epilogue_t* e, const float* src, float* y, const
   const float* slope = e->slopes != NULL ? e->slopes + channel * e->slope_step : NULL;
   if (e->residual) {
     /* Channels outside the residual's add zero: only the activation applies. */
-    bool added = channel - e->first < e->channels; /* unsigned: also false below first */
-    if (added && e->post.type == SL_ACT_NONE) { /* the sum and its PRELU in one pass */
-      e->vbinary->fn.vbinary(SL_BINARY_ADD, src, 1, r + at - e->first * e->plane, 1, y, n, &e->mm, slope);
-      return;
-    }
-    if (added)
-      e->vbinary->fn.vbinary(SL_BINARY_ADD, src, 1, r + at - e->first * e->plane, 1, y, n, &e->mm, NULL);
-    else if (e->mm.min > -INFINITY || e->mm.max < INFINITY)
+    if (channel - e->first < e->channels) { /* unsigned: also false below first */
+      bool one_pass = e->post.type == SL_ACT_NONE; /* the sum and its PRELU together */
+      e->vbinary->fn.vbinary(SL_BINARY_ADD, src, 1, r + at - e->first * e->plane, 1, y, n, &e->mm,
+                             one_pass ? slope : NULL);
+      if (one_pass) return;
+    } else if (e->mm.min > -INFINITY || e->mm.max < INFINITY)
       e->vunary->fn.vunary(&e->clamp, src, y, n);
     else if (src != y)
       memcpy(y, src, n * sizeof(float));

@@ -422,21 +422,20 @@ static float* pixel_major_patches(const sl_model_t* m, const conv_params_t* p, u
   return (float*)sl_scratch_shared(m) + ((p->patchify ? 0 : p->s.groups) + g) * p->patch * p->tile;
 }
 
+/* One pixel's patch: icg channels (`plane` apart) of the kh x kw window at `corner`, in order.
+ * Inlined with constant windows for the usual sizes: the copy is the loop overhead otherwise. */
+static inline __attribute__((always_inline)) void copy_patch(float* restrict row, const float* restrict corner,
+                                                             size_t icg, size_t plane, size_t in_w, size_t kh,
+                                                             size_t kw) {
+  for (size_t ic = 0; ic < icg; ic++, corner += plane)
+    for (size_t ky = 0; ky < kh; ky++)
+      for (size_t kx = 0; kx < kw; kx++) *row++ = corner[ky * in_w + kx];
+}
+
 /* gemm_nc's pixel-major patches of an unpadded, undilated convolution (MediaPipe's 2x2 stride-2 layers
  * and heads), straight from the image: each output pixel's row is, per input channel of its group,
  * the kernel_w floats of each of its kernel_h input rows. One pass instead of a gather and a
  * transpose, each reading one float at a time across cache lines. Task = output row. */
-/* One pixel's patch: icg channels (`plane` apart) of the kh x kw window at `corner`, in order.
- * Inlined with constant windows for the usual sizes: the copy is the loop overhead otherwise. */
-static inline __attribute__((always_inline)) float* copy_patch(float* restrict row, const float* restrict corner,
-                                                               size_t icg, size_t plane, size_t in_w, size_t kh,
-                                                               size_t kw) {
-  for (size_t ic = 0; ic < icg; ic++, corner += plane)
-    for (size_t ky = 0; ky < kh; ky++)
-      for (size_t kx = 0; kx < kw; kx++) *row++ = corner[ky * in_w + kx];
-  return row;
-}
-
 static void patchify_task(void* ctx, size_t oy, size_t thread) {
   (void)thread;
   const job_t* j = ctx;

@@ -1,7 +1,7 @@
 /* MAX_POOL2D, AVG_POOL2D (NCHW, PyTorch padding/ceil-mode semantics) and GLOBAL_AVG_POOL.
- * Max pooling runs the registry's maxpool kernel on the input in place: the output rows and columns
- * whose windows lie inside the input in one call per task (strides 1 and 2), every other output as
- * its clipped window (n = 1). Average pooling reduces each output row in two passes: the window's
+ * Max pooling runs the registry's maxpool kernel on the input in place: the output columns whose
+ * windows lie inside the input in one call per task for the rows inside it too (strides 1 and 2)
+ * and one per other row, its window clipped; the padded edge columns in C. Average pooling reduces each output row in two passes: the window's
  * input rows into one row (vertical), then each output reduces kw neighbours of that row, sw apart
  * (horizontal). The row sits in a buffer whose padding columns hold 0, so neither pass checks
  * bounds and both vectorize. Tasks are (plane, band of output rows). */
