@@ -48,8 +48,12 @@ CONV_CASES = [
     (1, 48, 20, 22, 16, (2, 2), (2, 2), (1, 1), (0, 0, 0, 0), 2),    # grouped 2x2 stride 2, in place
     (1, 16, 7, 7, 16, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 2),      # 8-channel groups, 7x7: implicit (AVX2/512)
     (1, 32, 14, 15, 32, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1), 4),    # RegNet's 8-channel groups at stride 2, small map
-    (1, 32, 6, 7, 64, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 2),      # few pixels: gemm_nc on transposed patches
-    # Few pixels, unpadded: gemm_nc's pixel-major patches copied straight from the image
+    # Few pixels: gemm_nc's pixel-major patches copied straight from the image, or from its padded copy
+    (1, 32, 6, 7, 64, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 2),      # padded, groups
+    (1, 24, 13, 14, 20, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1), 1),    # padded stride 2 (ResNet's last stage)
+    (2, 5, 6, 4, 7, (3, 2), (1, 2), (1, 1), (2, 0, 3, 1), 1),        # uneven pads, two images
+    (1, 3, 3, 1, 4, (2, 2), (1, 3), (1, 1), (0, 5, 0, 0), 1),        # every window inside the left padding
+    (1, 4, 2, 2, 3, (1, 1), (4, 4), (1, 1), (5, 6, 2, 1), 1),        # windows far apart in padding: gathered
     (1, 16, 8, 8, 24, (2, 2), (2, 2), (1, 1), (0, 0, 0, 0), 1),      # 2x2 stride 2 (MediaPipe)
     (1, 6, 9, 9, 5, (2, 2), (2, 2), (1, 1), (0, 0, 0, 0), 1),        # the last input row and column unread
     (2, 12, 9, 11, 10, (3, 3), (1, 1), (1, 1), (0, 0, 0, 0), 2),     # overlapping windows, groups, two images
@@ -454,6 +458,8 @@ def test_transpose(shape, perm):
     ((2, 67, 13, 11), (0, 2, 3, 1)),     # NCHW -> NHWC: [67][143] slices, tiles with tails
     ((2, 13, 11, 67), (0, 3, 1, 2)),     # NHWC -> NCHW
     ((1, 96, 56, 56), (0, 2, 3, 1)),     # ConvNeXt's, many tiles
+    ((1, 1024, 7, 7), (0, 2, 3, 1)),     # output rows 4 KB apart: tiles walked column by column
+    ((1, 7, 7, 1030), (0, 3, 1, 2)),     # input rows near 4 KB apart: row by row, a tail column
     ((130, 67), (1, 0)), ((3, 1000), (1, 0)), ((1000, 2), (1, 0)),  # 2-D; fewer than 4 rows or columns
     ((5, 1, 7, 1), (3, 2, 1, 0)),        # size-1 dimensions dropped
     ((4, 3, 1, 2), (2, 0, 1, 3)),        # merged to a copy of runs

@@ -33,7 +33,8 @@ typedef struct {
   float* panels;                      /* per group, packed for gemm */
   size_t patch, tile, tiles;          /* im2col rows, pixels per tile, tiles per image */
   size_t panel_chunks;                /* im2col with gemm_nc: tasks per group, over output channels */
-  bool patchify;                      /* ... whose windows lie inside the input: patches copied pixel-major */
+  bool patchify;                      /* ... undilated: patches copied pixel-major from the image, */
+  uint32_t padded_h, padded_w;        /* or from a zero-padded copy of it, planes of these sides (0: none) */
   sl_fused_block_t* block;            /* the first op of a fused block runs the block */
   /* What runs fused with this op writes `out`, the last member's output (NULL: none fused); a
    * fused ADD (not a block's) reads `residual`. */
@@ -81,13 +82,27 @@ static sl_status_t prepare_im2col(sl_model_t* m, sl_node_t* n, conv_params_t* p,
   if (p->gemm->family == SL_FAMILY_gemm_nc) {
     size_t panels = (ocg + p->gemm->rows - 1) / p->gemm->rows, want = 4 * sl_op_threads(m);
     p->panel_chunks = panels < want ? panels : want;
-    /* every group's patches at once, pixel-major (pixel_major_patches): copied so, or gathered and
-     * then transposed (as linear.c's channel-major gemm_nc layers) */
-    p->patchify = s->dilation_h == 1 && s->dilation_w == 1 && s->pad_top == 0 && s->pad_left == 0 &&
-                  (uint64_t)(s->out_h - 1) * s->stride_h + s->kernel_h <= s->in_h &&
-                  (uint64_t)(s->out_w - 1) * s->stride_w + s->kernel_w <= s->in_w;
+    /* every group's patches at once, pixel-major (pixel_major_patches): copied so (from a padded
+     * copy of the image where windows reach past it), or gathered and then transposed */
+    p->patchify = s->dilation_h == 1 && s->dilation_w == 1;
+    uint64_t extent_h = (uint64_t)(s->out_h - 1) * s->stride_h + s->kernel_h;
+    uint64_t extent_w = (uint64_t)(s->out_w - 1) * s->stride_w + s->kernel_w;
+    size_t padded_bytes = 0;
+    if (p->patchify && (s->pad_top != 0 || s->pad_left != 0 || extent_h > s->in_h || extent_w > s->in_w)) {
+      /* A plane no larger than its channel's patches (not a few windows far apart in padding). The
+       * bound, pixels * kh * kw, is below 2^38: a weight row holds kh * kw < 2^31. */
+      uint64_t bound = (uint64_t)p->tile * s->kernel_h * s->kernel_w;
+      p->patchify = extent_w <= bound && extent_h <= bound / extent_w && extent_h <= UINT32_MAX && extent_w <= UINT32_MAX;
+      if (p->patchify) {
+        p->padded_h = (uint32_t)extent_h;
+        p->padded_w = (uint32_t)extent_w;
+        if (!sl_size_mul((size_t)(extent_h * extent_w), (size_t)s->in_c * sizeof(float), &padded_bytes))
+          return sl_node_fail(m, n, "the padded input of %u channels does not fit in memory", s->in_c);
+      }
+    }
     if (!sl_size_mul(patch_bytes, s->groups, &patch_bytes) ||
-        !sl_size_mul(patch_bytes, p->patchify ? 1 : 2, &patch_bytes))
+        !sl_size_mul(patch_bytes, p->patchify ? 1 : 2, &patch_bytes) ||
+        !sl_size_add(patch_bytes, padded_bytes, &patch_bytes))
       return sl_node_fail(m, n, "the patches of %u groups do not fit in memory", s->groups);
     sl_reserve_scratch(m, n, patch_bytes, 0);
   } else {
@@ -432,23 +447,54 @@ static inline __attribute__((always_inline)) void copy_patch(float* restrict row
       for (size_t kx = 0; kx < kw; kx++) *row++ = corner[ky * in_w + kx];
 }
 
-/* gemm_nc's pixel-major patches of an unpadded, undilated convolution (MediaPipe's 2x2 stride-2 layers
- * and heads), straight from the image: each output pixel's row is, per input channel of its group,
- * the kernel_w floats of each of its kernel_h input rows. One pass instead of a gather and a
- * transpose, each reading one float at a time across cache lines. Task = output row. */
+/* The padded planes behind the patches: channel c at c * padded_h * padded_w. */
+static float* padded_planes(const sl_model_t* m, const conv_params_t* p) {
+  return (float*)sl_scratch_shared(m) + (size_t)p->s.groups * p->patch * p->tile;
+}
+
+/* Task = input channel: its plane copied into the windows' extent, zeros where they pass the input. */
+static void pad_task(void* ctx, size_t c, size_t thread) {
+  (void)thread;
+  const job_t* j = ctx;
+  const conv_params_t* p = j->p;
+  const sl_conv2d_shape_t* s = &p->s;
+  const size_t ph = p->padded_h, pw = p->padded_w, top = s->pad_top;
+  const float* in = j->x + c * s->in_h * s->in_w;
+  float* out = padded_planes(j->m, p) + c * ph * pw;
+  /* input columns [0, cols) land at [left, left + cols); padding may cover the whole extent */
+  const size_t left = s->pad_left < pw ? s->pad_left : pw, cols = s->in_w < pw - left ? s->in_w : pw - left;
+  for (size_t y = 0; y < ph; y++, out += pw) {
+    if (y < top || y - top >= s->in_h) {
+      memset(out, 0, pw * sizeof(float));
+      continue;
+    }
+    memset(out, 0, left * sizeof(float));
+    memcpy(out + left, in + (y - top) * s->in_w, cols * sizeof(float));
+    memset(out + left + cols, 0, (pw - left - cols) * sizeof(float));
+  }
+}
+
+/* gemm_nc's pixel-major patches of an undilated convolution (MediaPipe's 2x2 stride-2 layers and
+ * heads, ResNet's 7x7 ones), straight from the image or its padded copy: each output pixel's row
+ * is, per input channel of its group, the kernel_w floats of each of its kernel_h input rows. One
+ * pass instead of a gather and a transpose, each reading one float at a time across cache lines.
+ * Task = output row. */
 static void patchify_task(void* ctx, size_t oy, size_t thread) {
   (void)thread;
   const job_t* j = ctx;
   const conv_params_t* p = j->p;
   const sl_conv2d_shape_t* s = &p->s;
-  const size_t icg = s->in_c / s->groups, kh = s->kernel_h, kw = s->kernel_w, plane = (size_t)s->in_h * s->in_w;
+  const bool padded = p->padded_w != 0;
+  const size_t in_w = padded ? p->padded_w : s->in_w, plane = in_w * (padded ? p->padded_h : s->in_h);
+  const size_t icg = s->in_c / s->groups, kh = s->kernel_h, kw = s->kernel_w;
+  const float* x = padded ? padded_planes(j->m, p) : j->x;
   for (size_t ox = 0; ox < s->out_w; ox++) {
-    const float* corner = j->x + oy * s->stride_h * s->in_w + ox * s->stride_w;
+    const float* corner = x + oy * s->stride_h * in_w + ox * s->stride_w;
     for (uint32_t g = 0; g < s->groups; g++, corner += icg * plane) {
       float* row = pixel_major_patches(j->m, p, g) + (oy * s->out_w + ox) * p->patch;
-      if (kh == 2 && kw == 2) copy_patch(row, corner, icg, plane, s->in_w, 2, 2);
-      else if (kh == 3 && kw == 3) copy_patch(row, corner, icg, plane, s->in_w, 3, 3);
-      else copy_patch(row, corner, icg, plane, s->in_w, kh, kw);
+      if (kh == 2 && kw == 2) copy_patch(row, corner, icg, plane, in_w, 2, 2);
+      else if (kh == 3 && kw == 3) copy_patch(row, corner, icg, plane, in_w, 3, 3);
+      else copy_patch(row, corner, icg, plane, in_w, kh, kw);
     }
   }
 }
@@ -525,6 +571,7 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
         job_t image = {m, n, p, j.x + (size_t)b * s->in_c * s->in_h * s->in_w,
                        j.y + (size_t)b * s->out_c * s->out_h * s->out_w};
         if (p->patchify) {
+          if (p->padded_w != 0) sl_parallel_for(m, s->in_c, pad_task, &image);
           sl_parallel_for(m, s->out_h, patchify_task, &image);
         } else {
           sl_parallel_for(m, s->in_c, gather_task, &image);
