@@ -4,7 +4,8 @@
  * (ops/depthwise.c); 3x3 stride-1 layers where Winograd is expected to win
  * (ops/winograd.c); on maps larger than 8x8, one gemm over padded input planes
  * (ops/implicit_conv.c); on smaller maps, and where the planes' offsets would pass
- * 32 bits, gemm_nc (or gemm) over gathered patches (im2col). */
+ * 32 bits, gemm_nc (or gemm) over patches (im2col): gemm_nc's copied pixel-major from the
+ * image or a zero-padded copy of it, gemm's gathered per pixel tile. */
 #include <string.h>
 
 #include "conv2d.h"
