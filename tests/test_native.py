@@ -49,6 +49,11 @@ def corpus(tmp_path_factory):
     run_all(g, sparse=False)
     (d / "fc.slite").write_bytes(serialize(g))
     paths.append(d / "fc.slite")
+    # output rows 2 KB apart: the transpose's tiles walked column by column, with a tail column
+    x = rng.standard_normal((1, 512, 3, 5)).astype(np.float32)
+    g, _ = single_op("TRANSPOSE", [x], (1, 3, 5, 512), options=dict(perm=[0, 2, 3, 1]))
+    (d / "transpose.slite").write_bytes(without_padding(lambda: serialize(g)))
+    paths.append(d / "transpose.slite")
     _, encoder = tiny_encoder()   # transformer ops, int64 ids and a dynamic sequence length
     paths.append(encoder.save(d / "encoder.slite"))
     for i in (0, 1, 4):  # fused blocks: in place with residual, stride 2 sparse, per-band depthwise
