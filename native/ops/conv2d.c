@@ -453,26 +453,17 @@ static float* padded_planes(const sl_model_t* m, const conv_params_t* p) {
   return (float*)sl_scratch_shared(m) + (size_t)p->s.groups * p->patch * p->tile;
 }
 
-/* Task = input channel: its plane copied into the windows' extent, zeros where they pass the input. */
+/* Task = input channel: its plane copied into the windows' extent, zeros where they pass the input
+ * (implicit_conv.c's planes at stride 1: one phase). */
 static void pad_task(void* ctx, size_t c, size_t thread) {
   (void)thread;
   const job_t* j = ctx;
   const conv_params_t* p = j->p;
-  const sl_conv2d_shape_t* s = &p->s;
-  const size_t ph = p->padded_h, pw = p->padded_w, top = s->pad_top;
-  const float* in = j->x + c * s->in_h * s->in_w;
-  float* out = padded_planes(j->m, p) + c * ph * pw;
-  /* input columns [0, cols) land at [left, left + cols); padding may cover the whole extent */
-  const size_t left = s->pad_left < pw ? s->pad_left : pw, cols = s->in_w < pw - left ? s->in_w : pw - left;
-  for (size_t y = 0; y < ph; y++, out += pw) {
-    if (y < top || y - top >= s->in_h) {
-      memset(out, 0, pw * sizeof(float));
-      continue;
-    }
-    memset(out, 0, left * sizeof(float));
-    memcpy(out + left, in + (y - top) * s->in_w, cols * sizeof(float));
-    memset(out + left + cols, 0, (pw - left - cols) * sizeof(float));
-  }
+  sl_conv2d_shape_t unit = p->s;
+  unit.stride_h = unit.stride_w = 1;
+  const size_t plane = (size_t)p->padded_h * p->padded_w;
+  sl_conv2d_fill_planes(&unit, NULL, j->x + c * unit.in_h * unit.in_w, padded_planes(j->m, p) + c * plane, p->padded_w,
+                        p->padded_h, plane);
 }
 
 /* gemm_nc's pixel-major patches of an undilated convolution (MediaPipe's 2x2 stride-2 layers and
