@@ -546,19 +546,22 @@ static void test_gemm_nc(const sl_ukernel_t* k) {
  * last float the kernel may read. */
 static void test_dwconv(const sl_ukernel_t* k) {
   const bool half = is_f16(k);
-  for (int trial = 0; trial < 200; trial++) {
+  for (int trial = 0; trial < 260; trial++) {
     /* Every fifth trial: mostly chains of tap rows one output row apart with the same columns, as a
-     * kernel's rows over one plane are (what NEON's row reuse takes), over wider rows. */
-    const bool chains = trial % 5 == 2;
-    size_t width = 1 + rnd(trial % 3 == 0 ? 6 : trial % 7 == 0 ? SL_F16_DWCONV_MAX_WIDTH : chains ? 120 : 40);
-    size_t count = (1 + rnd(trial % 7 == 0 ? 2 : 10)) * width;
+     * kernel's rows over one plane are (what NEON's row reuse takes), over wider rows. The last 60:
+     * square 3x3 and 5x5 kernels as wide as their rows (AVX-512's register-held paths), rows of 1
+     * to 10 vectors, every other trial of at most 20 floats (one vector, tall bands). */
+    const bool square = trial >= 200, chains = trial % 5 == 2 || square;
+    size_t width = 1 + rnd(square ? (trial % 2 ? 20 : 160)
+                                  : trial % 3 == 0 ? 6 : trial % 7 == 0 ? SL_F16_DWCONV_MAX_WIDTH : chains ? 120 : 40);
+    size_t count = (1 + rnd(trial % 7 == 0 ? 2 : square ? 20 : 10)) * width;
     if (trial % 4 == 1) count -= rnd((uint32_t)width);
-    size_t channels = 1 + rnd(3), nrows = rnd(7), taps = 0, span = 2, w_stride = 1 + 5 * nrows;
+    size_t channels = 1 + rnd(3), nrows = square ? 3 + 2 * rnd(2) : rnd(7), taps = 0, span = 2, w_stride = 1 + 5 * nrows;
     sl_dwconv_row_t row[6];
     for (size_t r = 0; r < nrows; r++) {
       row[r].offset = 2 + (rnd(4) == 0 ? 0 : rnd(200));
-      row[r].columns = rnd(32);
-      if (chains && r > 0 && rnd(4) != 0) {
+      row[r].columns = square ? (nrows == 3 ? 0xEu : 0x1Fu) : rnd(32);
+      if (chains && r > 0 && (square || rnd(4) != 0)) {
         row[r].offset = row[r - 1].offset + (uint32_t)width;
         row[r].columns = row[r - 1].columns;
       }

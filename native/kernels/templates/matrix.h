@@ -16,6 +16,7 @@
  *   unzip_even(a, b), unzip_odd(a, b): the even and the odd floats of the 2 * SL_V_WIDTH in a then b
  *   zip_lo(a, b), zip_hi(a, b): a[0] b[0] a[1] b[1] ..., its first and its second SL_V_WIDTH floats
  *   ext(a, b, k): lanes k .. k + SL_V_WIDTH - 1 of a then b, for a constant 0 <= k < SL_V_WIDTH
+ *   tail_range(lo, hi) (16-lane headers): an sl_v_tail of lanes [lo, hi), 0 <= lo <= hi <= SL_V_WIDTH
  *   hsum, hmax: the lanes reduced to one float */
 #ifndef SL_TEMPLATES_MATRIX_H
 #define SL_TEMPLATES_MATRIX_H
@@ -817,22 +818,33 @@ SL_V_INLINE size_t sl_dwconv_rows(const int NV, size_t channels, size_t count, s
  * NV vectors across one row at each of 3 output rows. Each input row of a chain is loaded once
  * (its vectors and the few floats past them) and its steps shifted out of those registers for
  * every output row that uses it: a 3x3 kernel's 27 FMAs over 3 rows shift 5 input rows instead
- * of 9. The load starts at step s0 (1 when no tap has step -2: one shift fewer per row). The
- * tile that starts a row (left) zeroes, per lane, its first vector's windows of the steps that
- * leave the row on the left; the one that ends it (right), its last two vectors' on the right. */
-SL_V_INLINE void sl_dw_rows16_step(const int NV, const int left, const int right, const int s0, const int lo,
-                                   const int hi, const sl_vm (*counts)[4], uint32_t columns, const sl_v* in,
-                                   const sl_e* wr, size_t q, sl_v (*acc)[4]) {
-  const sl_v zero = sl_v_dup(0.0f);
+ * of 9. The load starts at step s0 (1 when no tap has step -2: one shift fewer per row). Every
+ * output of a tile lies in one row, so loaded float i stands for column c0 + i + s0 - 2 of every
+ * tap row: the floats whose column leaves the row are loaded as zeros (lanes masks[j] of vector
+ * j), which drops every step that leaves it at once, as the reference drops it. */
+/* The loads of a tile of `outputs` outputs from column c0 (floats from column c0 + s0 - 2, the
+ * vectors j <= NV): lanes masks[j] stay in the row (the rest load as zeros). */
+SL_V_INLINE void sl_dw_rows16_masks(const int NV, size_t s0, size_t c0, size_t outputs, size_t width, sl_v_tail* masks) {
+  const size_t lo = c0 + s0 < 2 ? 2 - s0 - c0 : 0, end_col = width + 2 - s0 - c0;
+  const size_t hi = outputs + 4 - s0 < end_col ? outputs + 4 - s0 : end_col;
+#pragma GCC unroll 5
+  for (int j = 0; j <= NV; j++) {
+    const size_t a = (size_t)SL_V_WIDTH * j, b = a + SL_V_WIDTH;
+    masks[j] = sl_v_tail_range(lo > a ? (lo < b ? lo - a : SL_V_WIDTH) : 0, hi > a ? (hi < b ? hi - a : SL_V_WIDTH) : 0);
+  }
+}
+
+SL_V_INLINE void sl_dw_rows16_step(const int NV, const int s0, const int lo, const int hi, const sl_v_tail* masks,
+                                   uint32_t columns, const sl_e* in, const sl_e* wr, size_t q, sl_v (*acc)[4]) {
+  sl_v iv[5];
+#pragma GCC unroll 5
+  for (int j = 0; j <= NV; j++) iv[j] = sl_v_load_tail(in + SL_V_WIDTH * j, masks[j]);
 #pragma GCC unroll 5
   for (int k = s0; k < 5; k++) {
     if (!(columns & (1u << k))) continue;
     sl_v xv[4];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) {
-      xv[v] = k == s0 ? in[v] : sl_v_ext(in[v], in[v + 1], k - s0);
-      if ((left && v == 0 && k < 2) || (right && v >= NV - 2 && k > 2)) xv[v] = sl_v_select(counts[k][v], xv[v], zero);
-    }
+    for (int v = 0; v < NV; v++) xv[v] = k == s0 ? iv[v] : sl_v_ext(iv[v], iv[v + 1], k - s0);
 #pragma GCC unroll 3
     for (int m = lo; m <= hi; m++) {
       const sl_v wk = sl_v_splat(wr + 5 * (q - (size_t)m) + k);
@@ -842,109 +854,220 @@ SL_V_INLINE void sl_dw_rows16_step(const int NV, const int left, const int right
   }
 }
 
-/* One chain's input rows (from `in`, its first tap row at step s0, `need` floats each) into the 3
- * output rows. */
-SL_V_INLINE void sl_dw_rows16_chain(const int NV, const int left, const int right, const int s0, size_t need,
-                                    const sl_vm (*counts)[4], size_t width, uint32_t columns, size_t rows,
-                                    const sl_e* in, const sl_e* wr, sl_v (*acc)[4]) {
-  for (size_t q = 0; q < rows + 2; q++, in += width) {
-    sl_v iv[5];
-#pragma GCC unroll 5
-    for (int j = 0; j <= NV; j++) {
-      const size_t lanes = need > (size_t)SL_V_WIDTH * j ? need - (size_t)SL_V_WIDTH * j : 0;
-      iv[j] = lanes >= SL_V_WIDTH ? sl_v_load(in + SL_V_WIDTH * j)
-              : lanes > 0         ? sl_v_load_tail(in + SL_V_WIDTH * j, sl_v_tail_of(lanes))
-                                  : sl_v_dup(0.0f);
-    }
+/* One chain's input rows (from `in`, its first tap row at step s0) into the 3 output rows; a
+ * chain of 3 (a 3x3 kernel's) unrolled. */
+SL_V_INLINE void sl_dw_rows16_chain(const int NV, const int s0, const sl_v_tail* masks, size_t width, uint32_t columns,
+                                    size_t rows, const sl_e* in, const sl_e* wr, sl_v (*acc)[4]) {
+#define DW_ROWS16_STEP(l, h) sl_dw_rows16_step(NV, s0, l, h, masks, columns, in + q * width, wr, q, acc)
+  if (rows == 3) {
+    size_t q = 0;
+    DW_ROWS16_STEP(0, 0);
+    q = 1;
+    DW_ROWS16_STEP(0, 1);
+    q = 2;
+    DW_ROWS16_STEP(0, 2);
+    q = 3;
+    DW_ROWS16_STEP(1, 2);
+    q = 4;
+    DW_ROWS16_STEP(2, 2);
+    return;
+  }
+  for (size_t q = 0; q < rows + 2; q++) {
     /* output rows m with 0 <= q - m < rows */
     const size_t lo = q + 1 > rows ? q + 1 - rows : 0, hi = q < 2 ? q : 2;
-#define DW_ROWS16_STEP(l, h) sl_dw_rows16_step(NV, left, right, s0, l, h, counts, columns, iv, wr, q, acc)
     SL_DW_ROWS_SWITCH(lo, hi, DW_ROWS16_STEP);
-#undef DW_ROWS16_STEP
   }
+#undef DW_ROWS16_STEP
 }
 
-/* NV vectors (the last cut to `last` lanes when right) at each of the 3 output rows y, y + width,
- * y + 2 * width (col: their columns). */
-SL_V_INLINE void sl_dw_rows16_tile(const int NV, const int left, const int right, size_t last, const sl_v* col,
-                                   size_t width, const sl_dwconv_taps_t* taps, const sl_e* x, const sl_e* w,
-                                   sl_e* y, const sl_minmax_t* mm) {
+/* NV vectors (the last cut to `last` lanes) at each of the 3 output rows y, y + width,
+ * y + 2 * width, from column c0 of their rows. */
+SL_V_INLINE void sl_dw_rows16_tile(const int NV, size_t last, size_t c0, size_t width, const sl_dwconv_taps_t* taps,
+                                   const sl_e* x, const sl_e* w, sl_e* y, const sl_minmax_t* mm) {
   sl_v acc[3][4];
 #pragma GCC unroll 3
   for (int m = 0; m < 3; m++)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; v++) acc[m][v] = sl_v_splat(w);
   w++;
-  sl_vm counts[5][4]; /* where a step counts, for the vectors that can lose lanes (the rest: unused) */
-#pragma GCC unroll 5
-  for (int k = 0; k < 5; k++)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; v++)
-      counts[k][v] = (left && v == 0 && k < 2) || (right && v >= NV - 2 && k > 2) ? sl_dw_step_counts(k, col[v], width)
-                                                                                   : sl_v_lt(col[v], col[v]);
   const size_t outputs = (size_t)(NV - 1) * SL_V_WIDTH + last;
   for (size_t r = 0; r < taps->rows;) {
     const size_t end = sl_dw_chain_end(taps, r, width);
     const uint32_t columns = taps->row[r].columns;
-    const sl_e* in = x + taps->row[r].offset - 2;
-    if (columns & 1u)
-      sl_dw_rows16_chain(NV, left, right, 0, outputs + 4, counts, width, columns, end - r, in, w + 5 * r, acc);
-    else
-      sl_dw_rows16_chain(NV, left, right, 1, outputs + 3, counts, width, columns, end - r, in + 1, w + 5 * r, acc);
+    const size_t s0 = columns & 1u ? 0 : 1;
+    sl_v_tail masks[5];
+    sl_dw_rows16_masks(NV, s0, c0, outputs, width, masks);
+    const sl_e* in = x + taps->row[r].offset - 2 + s0;
+    if (s0 == 0) sl_dw_rows16_chain(NV, 0, masks, width, columns, end - r, in, w + 5 * r, acc);
+    else sl_dw_rows16_chain(NV, 1, masks, width, columns, end - r, in, w + 5 * r, acc);
     r = end;
   }
 #pragma GCC unroll 3
-  for (int m = 0; m < 3; m++) sl_dw_store(NV, acc[m], right, last, y + m * width, mm);
+  for (int m = 0; m < 3; m++) sl_dw_store(NV, acc[m], 1, last, y + m * width, mm);
+}
+
+/* Square kernels as wide as their input (3x3 with steps -1..1, 5x5 with -2..2: one chain of K
+ * tap rows, every step): a tile of NV vectors at M output rows (up to 3, or SL_DW_TALL for rows of
+ * one vector), everything unrolled; a 3x3's bias and 9 weights come in registers (`held`), a
+ * 5x5's from w. */
+#define SL_DW_TALL 7
+SL_V_INLINE void sl_dw_square_tile(const int NV, const int K, const int M, const int left, const int right,
+                                   const sl_v_tail* masks, size_t last, size_t width, const sl_e* in, const sl_e* w,
+                                   const sl_v* held, sl_e* y, const sl_minmax_t* mm) {
+  sl_v acc[SL_DW_TALL][4];
+#pragma GCC unroll 7
+  for (int m = 0; m < M; m++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) acc[m][v] = K == 3 ? held[0] : sl_v_splat(w);
+#pragma GCC unroll 11
+  for (int q = 0; q < K + M - 1; q++, in += width) {
+    sl_v iv[5];
+#pragma GCC unroll 5
+    for (int j = 0; j <= NV; j++)
+      iv[j] = j == NV || (left && j == 0) || (right && j >= NV - 1) ? sl_v_load_tail(in + SL_V_WIDTH * j, masks[j])
+                                                                     : sl_v_load(in + SL_V_WIDTH * j);
+#pragma GCC unroll 5
+    for (int k = 0; k < K; k++) {
+      sl_v xv[4];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) xv[v] = k == 0 ? iv[v] : sl_v_ext(iv[v], iv[v + 1], k);
+#pragma GCC unroll 7
+      for (int m = 0; m < M; m++) {
+        if (q - m < 0 || q - m >= K) continue;
+        const sl_v wk = K == 3 ? held[1 + 3 * (q - m) + k] : sl_v_splat(w + 1 + 5 * (q - m) + k);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) acc[m][v] = sl_v_fma(wk, xv[v], acc[m][v]);
+      }
+    }
+  }
+#pragma GCC unroll 7
+  for (int m = 0; m < M; m++) sl_dw_store(NV, acc[m], right, last, y + m * width, mm);
+}
+
+/* K (3 or 5) when the taps are a square kernel as wide as its input, else 0. */
+SL_V_INLINE int sl_dw_square(const sl_dwconv_taps_t* taps, size_t width) {
+  const int k = taps->rows == 3 ? 3 : taps->rows == 5 ? 5 : 0;
+  if (k == 0 || sl_dw_chain_end(taps, 0, width) != (size_t)k) return 0;
+  return taps->row[0].columns == (k == 3 ? 0xEu : 0x1Fu) ? k : 0;
+}
+
+/* M output rows from row r of one channel (a square kernel, sl_dw_square: K), in tiles as
+ * sl_dwconv_rows16's. */
+SL_V_INLINE void sl_dw_square_band(const int K, const int M, size_t r, size_t width, size_t per_tile, size_t wider,
+                                   size_t tiles, const sl_e* x, const sl_e* w, const sl_v* held, sl_e* y,
+                                   const sl_minmax_t* mm) {
+  for (size_t t = 0, c0 = 0; t < tiles; t++) {
+    const size_t nv = per_tile + (t < wider);
+    const size_t len = t + 1 < tiles ? nv * SL_V_WIDTH : width - c0, last = len - (nv - 1) * SL_V_WIDTH;
+    const sl_e* in = x + r * width + c0 - (K - 1) / 2;
+    sl_e* yt = y + r * width + c0;
+    sl_v_tail masks[5];
+    sl_dw_rows16_masks(4, (5 - K) / 2, c0, len, width, masks);
+    /* masks only where the tile meets the row's ends */
+#define DW_SQUARE_TILE(n, lt, rt) sl_dw_square_tile(n, K, M, lt, rt, masks, last, width, in, w, held, yt, mm)
+#define DW_SQUARE_EDGES(n)                                     \
+  do {                                                         \
+    if (c0 == 0 && c0 + len == width) DW_SQUARE_TILE(n, 1, 1); \
+    else if (c0 == 0) DW_SQUARE_TILE(n, 1, 0);                 \
+    else if (c0 + len == width) DW_SQUARE_TILE(n, 0, 1);       \
+    else DW_SQUARE_TILE(n, 0, 0);                              \
+  } while (0)
+    if (nv == 4) DW_SQUARE_EDGES(4);
+    else if (nv == 3) DW_SQUARE_EDGES(3);
+    else if (nv == 2) DW_SQUARE_EDGES(2);
+    else DW_SQUARE_EDGES(1);
+#undef DW_SQUARE_EDGES
+#undef DW_SQUARE_TILE
+    c0 += len;
+  }
+}
+
+/* One channel's `rows` output rows (at least 2) of a square kernel: bands of 3, ending with one or
+ * two bands of 2 where 3 does not divide them (a band of one row would leave too few accumulators
+ * to cover the FMA latency). */
+SL_V_INLINE void sl_dw_square_rows(const int K, size_t rows, size_t width, size_t vectors, size_t tiles,
+                                   const sl_e* x, const sl_e* w, sl_e* y, const sl_minmax_t* mm) {
+  sl_v held[10];
+#pragma GCC unroll 10
+  for (int i = 0; i < 10; i++) held[i] = K == 3 ? sl_v_splat(w + (i == 0 ? 0 : 2 + 5 * ((i - 1) / 3) + (i - 1) % 3)) : sl_v_dup(0.0f);
+  if (K == 3 && vectors == 1) { /* rows of one vector: bands of up to SL_DW_TALL rows, as even as they go */
+    sl_v_tail masks[5];
+    sl_dw_rows16_masks(1, (5 - K) / 2, 0, width, width, masks);
+    const size_t n = (rows + SL_DW_TALL - 1) / SL_DW_TALL, base = rows / n, extra = rows % n;
+    for (size_t i = 0, r = 0, m = 0; i < n; i++, r += m) {
+      m = base + (i < extra);
+      const sl_e* in = x + r * width - (K - 1) / 2;
+#define DW_SQUARE_NARROW(M) sl_dw_square_tile(1, K, M, 1, 1, masks, width, width, in, w, held, y + r * width, mm)
+      switch (m) {
+        case 2: DW_SQUARE_NARROW(2); break;
+        case 3: DW_SQUARE_NARROW(3); break;
+        case 4: DW_SQUARE_NARROW(4); break;
+        case 5: DW_SQUARE_NARROW(5); break;
+        case 6: DW_SQUARE_NARROW(6); break;
+        default: DW_SQUARE_NARROW(7); break;
+      }
+#undef DW_SQUARE_NARROW
+    }
+    return;
+  }
+  const size_t per_tile = vectors / tiles, wider = vectors % tiles;
+  const size_t threes = rows / 3 - (rows % 3 == 1);
+  size_t r = 0;
+  for (; r < 3 * threes; r += 3) sl_dw_square_band(K, 3, r, width, per_tile, wider, tiles, x, w, held, y, mm);
+  for (; r < rows; r += 2) sl_dw_square_band(K, 2, r, width, per_tile, wider, tiles, x, w, held, y, mm);
 }
 
 /* Bands of 3 whole rows of at least SL_DW_ROWS16_MIN_WIDTH columns, each row in tiles of 3 or 4
  * vectors (fewer accumulators than 9 would wait on the FMA latency), the last cut at the row's end;
- * returns the outputs done (whole bands), the rest is for the flat loop. Narrower rows stay with
- * it: its tiles span rows, so no lane idles. */
+ * returns the outputs done, the rest is for the flat loop. Narrower rows stay with it: its tiles
+ * span rows, so no lane idles. Square kernels go channel by channel (their weights stay in
+ * registers, and each plane streams in order), every whole row; other taps tile by tile, whole
+ * bands. */
 #define SL_DW_ROWS16_MIN_WIDTH 48
+/* Square kernels pay off on narrower rows; below these widths (measured on Zen 5) too many of a
+ * tile's lanes idle. */
+#define SL_DW_SQUARE_MIN_WIDTH(k) ((k) == 3 ? 24 : 28)
+/* and 3x3 ones (weights held) on rows of one vector from this width, in tall bands */
+#define SL_DW_NARROW_MIN_WIDTH 12
 SL_V_INLINE size_t sl_dwconv_rows16(size_t channels, size_t count, size_t width, const sl_e* x, size_t x_stride,
                                     const sl_e* w, const sl_dwconv_taps_t* taps, sl_e* y, size_t y_stride,
                                     const sl_minmax_t* mm) {
   const size_t band = 3 * width, w_stride = 1 + 5 * (size_t)taps->rows;
-  if (width < SL_DW_ROWS16_MIN_WIDTH || count < band) return 0;
+  const int square = sl_dw_square(taps, width);
   /* the row's vectors spread evenly over the fewest tiles of at most 4 */
-  const size_t vectors = (width + SL_V_WIDTH - 1) / SL_V_WIDTH, tiles = (vectors + 3) / 4;
-  size_t b = 0;
-  for (; b + band <= count; b += band)
+  const size_t vectors = (width + SL_V_WIDTH - 1) / SL_V_WIDTH, tiles = (vectors + 3) / 4, bands = count / band;
+  if (square != 0 && (width >= SL_DW_SQUARE_MIN_WIDTH(square) ||
+                      (square == 3 && width >= SL_DW_NARROW_MIN_WIDTH && width <= SL_V_WIDTH))) {
+    const sl_e* x0 = x + taps->row[0].offset;
+    const size_t rows = count / width;
+    if (rows < 2) return 0;
+    for (size_t ch = 0; ch < channels; ch++) {
+      if (square == 3)
+        sl_dw_square_rows(3, rows, width, vectors, tiles, x0 + ch * x_stride, w + ch * w_stride, y + ch * y_stride, mm);
+      else
+        sl_dw_square_rows(5, rows, width, vectors, tiles, x0 + ch * x_stride, w + ch * w_stride, y + ch * y_stride, mm);
+    }
+    return rows * width;
+  }
+  if (width < SL_DW_ROWS16_MIN_WIDTH || count < band) return 0;
+  for (size_t b = 0; b < bands * band; b += band)
     for (size_t t = 0, c0 = 0; t < tiles; t++) {
       const size_t nv = vectors / tiles + (t < vectors % tiles);
       const size_t len = t + 1 < tiles ? nv * SL_V_WIDTH : width - c0, last = len - (nv - 1) * SL_V_WIDTH;
-      sl_v col[4];
-#pragma GCC unroll 4
-      for (int v = 0; v < 4; v++) col[v] = sl_v_add(sl_v_iota(), sl_v_dup((float)(c0 + SL_V_WIDTH * (size_t)v)));
-      const int left = c0 == 0, right = c0 + len == width;
       for (size_t ch = 0; ch < channels; ch++) {
         const sl_e* xc = x + ch * x_stride + b + c0;
         const sl_e* wc = w + ch * w_stride;
         sl_e* yc = y + ch * y_stride + b + c0;
-#define DW_ROWS16_TILE(nv, l, r) sl_dw_rows16_tile(nv, l, r, last, col, width, taps, xc, wc, yc, mm)
-        if (!right && nv == 4) { /* whole vectors */
-          if (left) DW_ROWS16_TILE(4, 1, 0);
-          else DW_ROWS16_TILE(4, 0, 0);
-        } else if (!right) {
-          if (left) DW_ROWS16_TILE(3, 1, 0);
-          else DW_ROWS16_TILE(3, 0, 0);
-        } else if (left) {
-          if (nv == 4) DW_ROWS16_TILE(4, 1, 1);
-          else if (nv == 3) DW_ROWS16_TILE(3, 1, 1);
-          else if (nv == 2) DW_ROWS16_TILE(2, 1, 1);
-          else DW_ROWS16_TILE(1, 1, 1);
-        } else {
-          if (nv == 4) DW_ROWS16_TILE(4, 0, 1);
-          else if (nv == 3) DW_ROWS16_TILE(3, 0, 1);
-          else if (nv == 2) DW_ROWS16_TILE(2, 0, 1);
-          else DW_ROWS16_TILE(1, 0, 1);
-        }
+#define DW_ROWS16_TILE(nv) sl_dw_rows16_tile(nv, last, c0, width, taps, xc, wc, yc, mm)
+        if (nv == 4) DW_ROWS16_TILE(4);
+        else if (nv == 3) DW_ROWS16_TILE(3);
+        else if (nv == 2) DW_ROWS16_TILE(2);
+        else DW_ROWS16_TILE(1);
 #undef DW_ROWS16_TILE
       }
       c0 += len;
     }
-  return b;
+  return bands * band;
 }
 #endif
 

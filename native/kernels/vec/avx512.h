@@ -16,6 +16,7 @@ typedef __mmask16 sl_vm;     /* one bit per lane */
 typedef __mmask16 sl_v_tail; /* lanes [0, n) set */
 
 SL_V_INLINE sl_v_tail sl_v_tail_of(size_t n) { return (__mmask16)((1u << n) - 1u); }
+SL_V_INLINE sl_v_tail sl_v_tail_range(size_t lo, size_t hi) { return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u)); }
 SL_V_INLINE sl_v sl_v_load(const float* p) { return _mm512_loadu_ps(p); }
 SL_V_INLINE sl_v sl_v_load_tail(const float* p, sl_v_tail t) { return _mm512_maskz_loadu_ps(t, p); }
 SL_V_INLINE void sl_v_store(float* p, sl_v v) { _mm512_storeu_ps(p, v); }
