@@ -648,15 +648,20 @@ static void depthwise_reference(const sl_conv2d_shape_t* s, size_t channels, con
 static void test_dwconv_s2(const sl_ukernel_t* k) {
   for (int trial = 0; trial < 160; trial++) {
     sl_conv2d_shape_t s = {0};
+    /* every fourth trial 3x3 with the paddings frameworks use (AVX-512's fixed-tap path, tiles of
+     * 128 input columns: up to three across) */
+    const bool k3 = trial % 4 == 1;
     s.in_h = 1 + rnd(trial % 4 == 0 ? 40 : 12);
-    s.in_w = 1 + rnd(trial % 3 == 0 ? 150 : 40);
+    /* half of those with rows that end within a float of a tile's end */
+    const bool seam = k3 && trial % 8 == 1;
+    s.in_w = seam ? 128 * (1 + rnd(2)) + rnd(3) - 1 : 1 + rnd(k3 ? 400 : trial % 3 == 0 ? 150 : 40);
     s.stride_h = 1 + rnd(3);
     s.stride_w = 2;
     s.pad_top = rnd(4);
-    s.pad_left = rnd(3);
-    s.kernel_h = 1 + rnd(5);
-    s.kernel_w = 1 + rnd(4 + s.pad_left < 5 ? 4 + s.pad_left : 5);
-    uint32_t pad_bottom = rnd(4), pad_right = rnd(4);
+    s.pad_left = k3 ? rnd(2) : rnd(3);
+    s.kernel_h = k3 ? 3 : 1 + rnd(5);
+    s.kernel_w = k3 ? 3 : 1 + rnd(4 + s.pad_left < 5 ? 4 + s.pad_left : 5);
+    uint32_t pad_bottom = rnd(4), pad_right = seam ? 2 : rnd(4);
     if (s.in_h + s.pad_top + pad_bottom < s.kernel_h) pad_bottom = s.kernel_h;
     if (s.in_w + s.pad_left + pad_right < s.kernel_w) pad_right = s.kernel_w;
     s.out_h = (s.in_h + s.pad_top + pad_bottom - s.kernel_h) / s.stride_h + 1;

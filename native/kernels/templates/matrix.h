@@ -1197,10 +1197,96 @@ SL_V_INLINE void sl_dwconv_s2_tile(const int NV, const int tail, size_t last, co
   sl_dw_store(NV, acc, tail, last, y, mm);
 }
 
+#if SL_V_WIDTH >= 16
+/* 3x3 kernels with a left padding PL of 0 or 1 (TensorFlow's and PyTorch's): the same tile with
+ * its taps fixed and the channel's bias and 9 weights in registers (held); rows[ky]: the input row
+ * tap row ky reads, NULL in the padding. */
+SL_V_INLINE void sl_dwconv_s2_k3_tile(const int NV, const int PL, const int tail, size_t last, size_t in_w,
+                                      const sl_e* const* rows, const sl_v* held, size_t ox, sl_e* y,
+                                      const sl_minmax_t* mm) {
+  const size_t c0 = 2 * ox, cn = c0 + 2 * SL_V_WIDTH * (size_t)NV;
+  const sl_v zero = sl_v_dup(0.0f);
+  sl_v out[4], sums[3][4]; /* per tap row: three short FMA chains instead of one of nine */
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; v++) sums[0][v] = held[0], sums[1][v] = sums[2][v] = zero;
+#pragma GCC unroll 3
+  for (int ky = 0; ky < 3; ky++) {
+    const sl_e* row = rows[ky];
+    if (row == NULL) continue;
+    sl_v even[4], odd[4];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) {
+      const size_t c = c0 + 2 * SL_V_WIDTH * (size_t)v, n = c < in_w ? in_w - c : 0;
+      const sl_v a = n >= SL_V_WIDTH ? sl_v_load(row + c) : n > 0 ? sl_v_load_tail(row + c, sl_v_tail_of(n)) : zero;
+      const sl_v b = n >= 2 * SL_V_WIDTH ? sl_v_load(row + c + SL_V_WIDTH)
+                     : n > SL_V_WIDTH    ? sl_v_load_tail(row + c + SL_V_WIDTH, sl_v_tail_of(n - SL_V_WIDTH))
+                                         : zero;
+      even[v] = sl_v_unzip_even(a, b);
+      odd[v] = sl_v_unzip_odd(a, b);
+    }
+    const sl_v* wk = held + 1 + 3 * ky;
+    sl_v* acc = sums[ky];
+    if (PL == 1) { /* columns 2 * ox - 1, 2 * ox, 2 * ox + 1 */
+      const sl_v before = c0 >= 1 ? sl_v_splat(row + c0 - 1) : zero;
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) {
+        acc[v] = sl_v_fma(wk[0], sl_v_ext(v > 0 ? odd[v - 1] : before, odd[v], SL_V_WIDTH - 1), acc[v]);
+        acc[v] = sl_v_fma(wk[1], even[v], acc[v]);
+        acc[v] = sl_v_fma(wk[2], odd[v], acc[v]);
+      }
+    } else { /* columns 2 * ox .. 2 * ox + 2 */
+      const sl_v after = cn < in_w ? sl_v_splat(row + cn) : zero;
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) {
+        acc[v] = sl_v_fma(wk[0], even[v], acc[v]);
+        acc[v] = sl_v_fma(wk[1], odd[v], acc[v]);
+        acc[v] = sl_v_fma(wk[2], sl_v_ext(even[v], v + 1 < NV ? even[v + 1] : after, 1), acc[v]);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; v++) out[v] = sl_v_add(sl_v_add(sums[0][v], sums[1][v]), sums[2][v]);
+  sl_dw_store(NV, out, tail, last, y, mm);
+}
+
+/* One channel of a 3x3 kernel (sl_dwconv_s2_k3_tile), in tiles of up to 4 vectors. */
+SL_V_INLINE void sl_dwconv_s2_k3(const int PL, const sl_conv2d_shape_t* s, const sl_e* x, const sl_e* w, sl_e* y,
+                                 const sl_minmax_t* mm) {
+  sl_v held[10];
+#pragma GCC unroll 10
+  for (int i = 0; i < 10; i++) held[i] = sl_v_splat(w + i);
+  const size_t ow = s->out_w, tile = 4 * SL_V_WIDTH;
+  for (size_t oy = 0; oy < s->out_h; oy++) {
+    const sl_e* rows[3];
+    for (size_t ky = 0; ky < 3; ky++) {
+      const size_t iy = oy * s->stride_h + ky; /* counted from the top padding */
+      rows[ky] = iy < s->pad_top || iy - s->pad_top >= s->in_h ? NULL : x + (iy - s->pad_top) * s->in_w;
+    }
+    sl_e* yr = y + oy * ow;
+    size_t ox = 0;
+    for (; ox + tile <= ow; ox += tile) sl_dwconv_s2_k3_tile(4, PL, 0, SL_V_WIDTH, s->in_w, rows, held, ox, yr + ox, mm);
+    if (ox == ow) continue;
+    const size_t nv = (ow - ox + SL_V_WIDTH - 1) / SL_V_WIDTH, last = ow - ox - (nv - 1) * SL_V_WIDTH;
+    if (nv == 1) sl_dwconv_s2_k3_tile(1, PL, 1, last, s->in_w, rows, held, ox, yr + ox, mm);
+    else if (nv == 2) sl_dwconv_s2_k3_tile(2, PL, 1, last, s->in_w, rows, held, ox, yr + ox, mm);
+    else if (nv == 3) sl_dwconv_s2_k3_tile(3, PL, 1, last, s->in_w, rows, held, ox, yr + ox, mm);
+    else sl_dwconv_s2_k3_tile(4, PL, 1, last, s->in_w, rows, held, ox, yr + ox, mm);
+  }
+}
+#endif
+
 SL_V_INLINE void sl_dwconv_s2(const int NV, size_t channels, const sl_conv2d_shape_t* s, const sl_e* x,
                               const sl_e* w, sl_e* y, const sl_minmax_t* mm) {
   const size_t ow = s->out_w, tile = (size_t)NV * SL_V_WIDTH, w_stride = 1 + (size_t)s->kernel_h * s->kernel_w;
   const size_t hw = (size_t)s->in_h * s->in_w, ohw = (size_t)s->out_h * ow;
+#if SL_V_WIDTH >= 16
+  if (s->kernel_h == 3 && s->kernel_w == 3 && s->pad_left <= 1) {
+    for (size_t ch = 0; ch < channels; ch++, x += hw, w += w_stride)
+      if (s->pad_left == 1) sl_dwconv_s2_k3(1, s, x, w, y + ch * ohw, mm);
+      else sl_dwconv_s2_k3(0, s, x, w, y + ch * ohw, mm);
+    return;
+  }
+#endif
   for (size_t ch = 0; ch < channels; ch++, x += hw, w += w_stride)
     for (size_t oy = 0; oy < s->out_h; oy++) {
       sl_e* yr = y + ch * ohw + oy * ow;
