@@ -59,6 +59,16 @@ typedef struct {
   float min, max;
 } sl_minmax_t;
 
+/* bilinear_row: one source row (src_n floats) interpolated at n output columns, in blocks of 16:
+ * out[i] = src[l] * (1 - frac[i]) + src[h] * frac[i], where l = lo[i] and h = hi[i] are relative to
+ * their block's base[i / 16] when it is >= 0 (then base <= l, h < base + 16, base < src_n: the
+ * kernel may load src[base .. min(base + 16, src_n)) once and pick from it), absolute when it is
+ * -1 (columns farther apart, as in downsampling). lo, hi and frac are padded to whole blocks. */
+#define SL_BILINEAR_BLOCK 16
+typedef struct {
+  const int32_t *base, *lo, *hi;
+  const float* frac;
+} sl_bilinear_cols_t;
 typedef enum { SL_BINARY_ADD, SL_BINARY_SUB, SL_BINARY_MUL, SL_BINARY_DIV, SL_BINARY_PRELU } sl_binary_op_t;
 
 /* Plain C references, used only by tests: whole ops on the file's layouts (spmm, gemm), or the
@@ -77,6 +87,7 @@ void sl_f32_layernorm_ref(const float* x, size_t n, float epsilon, const float* 
                           float* y);
 void sl_f32_maxpool_ref(size_t out_rows, size_t n, size_t kh, size_t kw, size_t stride, const float* x, size_t x_stride,
                         size_t x_step, float* y, size_t y_stride);
+void sl_f32_bilinear_row_ref(size_t n, const float* src, size_t src_n, const sl_bilinear_cols_t* cols, float* out);
 /* Winograd F(m x m, 3x3) transforms (m = 2 or 4) by their matrices, in double: the kernels' types
  * below say what they compute. */
 void sl_f32_winograd_in_ref(uint32_t m, size_t tiles, size_t channels, const float* x, size_t x_row_stride,
@@ -223,6 +234,10 @@ typedef void sl_f32_unzip_ukernel_fn(size_t rows, size_t n, const float* x, size
 typedef void sl_f32_maxpool_ukernel_fn(size_t out_rows, size_t n, size_t kh, size_t kw, size_t stride, const float* x,
                                        size_t x_stride, size_t x_step, float* y, size_t y_stride);
 
+/* bilinear_row: see sl_bilinear_cols_t. */
+typedef void sl_f32_bilinear_row_ukernel_fn(size_t n, const float* src, size_t src_n, const sl_bilinear_cols_t* cols,
+                                            float* out);
+
 /* vunary: y[i] = act(x[i]) for i < n (x == y allowed). */
 typedef void sl_f32_vunary_ukernel_fn(const sl_activation_t* act, const float* x, float* y, size_t n);
 
@@ -308,6 +323,7 @@ void sl_f16_to_f32_n(const sl_f16* x, float* y, size_t n);
   SL_FAMILY(dwconv_nc, 0, sl_f32_dwconv_nc_ukernel_fn)          \
   SL_FAMILY(unzip, 0, sl_f32_unzip_ukernel_fn)                  \
   SL_FAMILY(maxpool, 0, sl_f32_maxpool_ukernel_fn)              \
+  SL_FAMILY(bilinear_row, 0, sl_f32_bilinear_row_ukernel_fn)    \
   SL_FAMILY(vunary, 0, sl_f32_vunary_ukernel_fn)                \
   SL_FAMILY(vbinary, 0, sl_f32_vbinary_ukernel_fn)              \
   SL_FAMILY(softmax, 0, sl_f32_softmax_ukernel_fn)              \

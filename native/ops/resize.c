@@ -15,6 +15,8 @@ typedef struct {
   int32_t* lo; /* per output row then column: the (lower) source index; bilinear: upper, weight */
   int32_t* hi;
   float* frac;
+  sl_bilinear_cols_t cols; /* bilinear: the columns as the row kernel takes them */
+  const sl_ukernel_t* row;
 } resize_params_t;
 
 typedef struct {
@@ -93,6 +95,41 @@ static void nearest_axis(const sampling_t* s, int32_t out, int32_t in, float fil
   }
 }
 
+/* The columns in the row kernel's blocks: relative to the block's first source column where its
+ * neighbours lie within SL_BILINEAR_BLOCK floats of it (upsampling), else absolute. */
+static sl_status_t block_columns(sl_model_t* m, sl_node_t* node, resize_params_t* p) {
+  const size_t n = (size_t)p->out_w, blocks = (n + SL_BILINEAR_BLOCK - 1) / SL_BILINEAR_BLOCK;
+  const size_t padded = blocks * SL_BILINEAR_BLOCK;
+  size_t ints, floats;
+  if (!sl_size_mul(padded, 3 * sizeof(int32_t), &ints) || !sl_size_mul(padded, sizeof(float), &floats))
+    return sl_node_fail(m, node, "column tables for %d output columns do not fit in memory", p->out_w);
+  int32_t* base = sl_model_alloc(m, ints); /* blocks <= padded */
+  float* frac = sl_model_alloc(m, floats);
+  if (base == NULL || frac == NULL) return SL_ERROR_OUT_OF_MEMORY;
+  int32_t *lo = base + blocks, *hi = lo + padded;
+  const int32_t *xl = p->lo + p->out_h, *xh = p->hi + p->out_h;
+  for (size_t b = 0; b < blocks; b++) {
+    const size_t i0 = b * SL_BILINEAR_BLOCK, i1 = i0 + SL_BILINEAR_BLOCK < n ? i0 + SL_BILINEAR_BLOCK : n;
+    int32_t first = xl[i0], last = xh[i0];
+    for (size_t i = i0; i < i1; i++) {
+      if (xl[i] < first) first = xl[i];
+      if (xh[i] < first) first = xh[i];
+      if (xl[i] > last) last = xl[i];
+      if (xh[i] > last) last = xh[i];
+    }
+    base[b] = last - first < SL_BILINEAR_BLOCK ? first : -1;
+    const int32_t shift = base[b] >= 0 ? first : 0;
+    for (size_t i = i0; i < i0 + SL_BILINEAR_BLOCK; i++) {
+      lo[i] = i < i1 ? xl[i] - shift : 0;
+      hi[i] = i < i1 ? xh[i] - shift : 0;
+      frac[i] = i < i1 ? p->frac[p->out_h + i] : 0.0f;
+    }
+  }
+  p->cols = (sl_bilinear_cols_t){base, lo, hi, frac};
+  p->row = sl_op_kernel(m, SL_FAMILY_bilinear_row, 0);
+  return SL_OK;
+}
+
 static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   resize_params_t* p = sl_node_params(m, n, sizeof(*p));
   if (p == NULL) return SL_ERROR_OUT_OF_MEMORY;
@@ -136,6 +173,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
   if (p->hi == NULL || p->frac == NULL) return SL_ERROR_OUT_OF_MEMORY;
   bilinear_axis(&s, p->out_h, p->in_h, scale_h, p->lo, p->hi, p->frac);
   bilinear_axis(&s, p->out_w, p->in_w, scale_w, p->lo + p->out_h, p->hi + p->out_h, p->frac + p->out_h);
+  if ((st = block_columns(m, n, p)) != SL_OK) return st;
   size_t rows_bytes; /* two source rows for each thread */
   if (!sl_size_mul((size_t)p->out_w, 2 * sizeof(float), &rows_bytes))
     return sl_node_fail(m, n, "row buffers for %d output columns do not fit in memory", p->out_w);
@@ -153,9 +191,7 @@ typedef struct {
 
 /* One source row interpolated along the output's columns. */
 static void bilinear_row(const resize_params_t* p, const float* src, float* out) {
-  const int32_t *xl = p->lo + p->out_h, *xh = p->hi + p->out_h;
-  const float* xf = p->frac + p->out_h;
-  for (int32_t ox = 0; ox < p->out_w; ox++) out[ox] = src[xl[ox]] * (1.0f - xf[ox]) + src[xh[ox]] * xf[ox];
+  p->row->fn.bilinear_row((size_t)p->out_w, src, (size_t)p->in_w, &p->cols, out);
 }
 
 /* Separable: each source row is interpolated along the columns once, into the thread's two row

@@ -17,6 +17,7 @@
  *   zip_lo(a, b), zip_hi(a, b): a[0] b[0] a[1] b[1] ..., its first and its second SL_V_WIDTH floats
  *   ext(a, b, k): lanes k .. k + SL_V_WIDTH - 1 of a then b, for a constant 0 <= k < SL_V_WIDTH
  *   tail_range(lo, hi) (16-lane headers): an sl_v_tail of lanes [lo, hi), 0 <= lo <= hi <= SL_V_WIDTH
+ *   optional: SL_V_LOOKUP with lookup(t, idx), lane i = lane idx[i] of t (int32 idx, 0 <= idx < SL_V_WIDTH)
  *   hsum, hmax: the lanes reduced to one float */
 #ifndef SL_TEMPLATES_MATRIX_H
 #define SL_TEMPLATES_MATRIX_H

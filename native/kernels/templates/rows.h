@@ -452,6 +452,39 @@ SL_V_INLINE void sl_maxpool(size_t out_rows, size_t n, size_t kh, size_t kw, siz
                         size_t y_stride) {                                                               \
     sl_unzip(rows, n, x, x_stride, even, odd, y_stride);                                                 \
   }
+/* Bilinear resampling along a row (sl_f32_bilinear_row_ukernel_fn). With SL_V_LOOKUP (16-lane
+ * headers: sl_v_lookup(t, idx), lane i = t[idx[i]] for idx in 0..15) a block whose columns lie
+ * within 16 floats loads them once and picks both neighbours by lane; the sums are the
+ * reference's, term by term (no FMA), so every path gives the same floats. */
+SL_V_INLINE void sl_bilinear_row(size_t n, const float* src, size_t src_n, const sl_bilinear_cols_t* cols,
+                                 float* out) {
+  for (size_t i = 0, b = 0; i < n; i += SL_BILINEAR_BLOCK, b++) {
+    const size_t m = n - i < SL_BILINEAR_BLOCK ? n - i : SL_BILINEAR_BLOCK;
+    const int32_t base = cols->base[b];
+#if defined(SL_V_LOOKUP) && SL_V_WIDTH == SL_BILINEAR_BLOCK
+    if (base >= 0) {
+      const size_t avail = src_n - (size_t)base;
+      const sl_v row = avail >= SL_V_WIDTH ? sl_v_load(src + base) : sl_v_load_tail(src + base, sl_v_tail_of(avail));
+      const sl_v f = sl_v_load(cols->frac + i);
+      const sl_v o = sl_v_add(sl_v_mul(sl_v_lookup(row, cols->lo + i), sl_v_sub(sl_v_dup(1.0f), f)),
+                              sl_v_mul(sl_v_lookup(row, cols->hi + i), f));
+      if (m == SL_V_WIDTH) sl_v_store(out + i, o);
+      else sl_v_store_tail(out + i, o, sl_v_tail_of(m));
+      continue;
+    }
+#else
+    (void)src_n;
+#endif
+    const float* s = base >= 0 ? src + base : src;
+    for (size_t k = i; k < i + m; k++) out[k] = s[cols->lo[k]] * (1.0f - cols->frac[k]) + s[cols->hi[k]] * cols->frac[k];
+  }
+}
+
+#define SL_DEFINE_bilinear_row(name, PIXELS, ROWS)                                                       \
+  SL_V_TARGET void name(size_t n, const float* src, size_t src_n, const sl_bilinear_cols_t* cols, float* out) { \
+    sl_bilinear_row(n, src, src_n, cols, out);                                                           \
+  }
+
 #define SL_DEFINE_maxpool(name, PIXELS, ROWS)                                                                  \
   SL_V_TARGET void name(size_t out_rows, size_t n, size_t kh, size_t kw, size_t stride, const float* x,       \
                         size_t x_stride, size_t x_step, float* y, size_t y_stride) {                           \

@@ -75,6 +75,10 @@ SL_V_INLINE sl_v sl_v_zip_lo(sl_v a, sl_v b) {
 SL_V_INLINE sl_v sl_v_zip_hi(sl_v a, sl_v b) {
   return _mm512_permutex2var_ps(a, _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), b);
 }
+#define SL_V_LOOKUP 1
+SL_V_INLINE sl_v sl_v_lookup(sl_v table, const int32_t* idx) {
+  return _mm512_permutexvar_ps(_mm512_loadu_si512((const void*)idx), table);
+}
 SL_V_INLINE float sl_v_hsum(sl_v v) { return _mm512_reduce_add_ps(v); }
 SL_V_INLINE float sl_v_hmax(sl_v v) { return _mm512_reduce_max_ps(v); }
 
