@@ -205,6 +205,7 @@ typedef struct {
   sl_dwconv_row_t taprows[3];
   sl_dwconv_taps_t taps;
   float* scratch; /* dwconv_nc's */
+  sl_bilinear_cols_t cols;
 } row_ctx_t;
 
 static void run_classifier(const void* c) {
@@ -237,6 +238,27 @@ static void run_maxpool(const void* c) { /* r->rows planes of ResNet's 3x3 strid
   const row_ctx_t* r = c;
   for (size_t p = 0; p < r->rows; p++) r->k->fn.maxpool(55, 55, 3, 3, 2, r->x + p * 112 * 112, 112, 224, r->y + p * 56 * 56, 56);
 }
+/* r->rows source rows of 64 interpolated to 128 columns (a 2x upsampling, TFLite's half-pixel centers). */
+static void run_bilinear_row(const void* c) {
+  const row_ctx_t* r = c;
+  for (size_t i = 0; i < r->rows; i++) r->k->fn.bilinear_row(128, r->x + i * 64, 64, &r->cols, r->y + i * 128);
+}
+
+/* Those columns in the kernel's blocks (as ops/resize.c encodes them): each block's neighbours
+ * lie within 16 source floats. */
+static sl_bilinear_cols_t upsample_columns(int32_t* ints, float* frac) {
+  int32_t *base = ints, *lo = ints + 8, *hi = lo + 128;
+  for (int32_t o = 0; o < 128; o++) {
+    const float src = ((float)o + 0.5f) * 0.5f - 0.5f;
+    const int32_t l = src < 0.0f ? 0 : (int32_t)src, h = l + 1 < 64 ? l + 1 : 63;
+    base[o / 16] = o % 16 == 0 ? l : base[o / 16];
+    lo[o] = l - base[o / 16];
+    hi[o] = h - base[o / 16];
+    frac[o] = src < 0.0f ? 0.0f : src - (float)l;
+  }
+  return (sl_bilinear_cols_t){base, lo, hi, frac};
+}
+
 static void run_vunary(const void* c) {
   const row_ctx_t* r = c;
   r->k->fn.vunary(&r->act, r->x, r->y, r->n * r->rows);
@@ -276,10 +298,12 @@ static void run_winograd_out(const void* c) {
 /* Elements per second (GElem/s; for gemm_nc, weights; Winograd: map pixels) on MobileNetV2's 1000 x 1280 classifier,
  * four of MobileNet's 112x112 3x3 depthwise planes read in place (outputs), four at stride 2
  * (outputs), sixteen at stride 2 with the channels along the vectors (outputs), the stride-2 column
- * split of 32 such planes' rows, MiniLM's 128 x 1536 GELU and 128 x 384 residual adds and layer
+ * split of 32 such planes' rows, a 2x bilinear upsampling's rows (outputs), MiniLM's 128 x 1536 GELU and 128 x 384 residual adds and layer
  * norms, and its 12 x 128 attention rows. */
 static void bench_rows(const sl_ukernel_t* k, int reps) {
-  row_ctx_t c = {k, 0, 0, NULL, NULL, NULL, {.type = SL_ACT_GELU}, {{0, 0}}, {0, NULL}, NULL};
+  row_ctx_t c = {k, 0, 0, NULL, NULL, NULL, {.type = SL_ACT_GELU}, {{0, 0}}, {0, NULL}, NULL, {NULL, NULL, NULL, NULL}};
+  int32_t column_ints[8 + 2 * 128];
+  float column_frac[128];
   run_fn fn = NULL;
   const char* shape = "";
   switch (k->family) {
@@ -293,6 +317,10 @@ static void bench_rows(const sl_ukernel_t* k, int reps) {
     case SL_FAMILY_dwconv_nc: c.n = 56 * 56, c.rows = 16, fn = run_dwconv_nc, shape = "16x112x112 3x3 s2"; break;
     case SL_FAMILY_unzip: c.n = 112, c.rows = 112 * 32, fn = run_unzip, shape = "3584 rows of 112"; break;
     case SL_FAMILY_maxpool: c.n = 55 * 55, c.rows = 16, fn = run_maxpool, shape = "16x112x112 3x3 s2 (outputs)"; break;
+    case SL_FAMILY_bilinear_row:
+      c.n = 128, c.rows = 16 * 64, fn = run_bilinear_row, shape = "1024 rows of 64 -> 128 (outputs)";
+      c.cols = upsample_columns(column_ints, column_frac);
+      break;
     case SL_FAMILY_vunary: c.n = 1536, c.rows = 128, fn = run_vunary, shape = "128x1536 gelu"; break;
     case SL_FAMILY_vbinary: c.n = 384, c.rows = 128, fn = run_vbinary, shape = "128x384 add"; break;
     case SL_FAMILY_softmax: c.n = 128, c.rows = 12 * 128, fn = run_softmax, shape = "1536x128 masked"; break;

@@ -1149,6 +1149,22 @@ SL_V_INLINE void sl_dwconv(const int NV, size_t channels, size_t count, size_t w
  * column 2 * ox + 2a + b reads the even (b = 0) or odd vector shifted by a (-1..1) lanes. The
  * lane shifted in comes from the neighbouring vector or the row past the tile, and is zero past
  * the row's ends: the left and right padding need no mask; rows outside the input are skipped. */
+/* NV vector pairs of an input row from column c0 split into their even and odd columns, zeros past
+ * the row's end (in_w). */
+SL_V_INLINE void sl_dwconv_s2_split(const int NV, const sl_e* row, size_t c0, size_t in_w, sl_v* even, sl_v* odd) {
+  const sl_v zero = sl_v_dup(0.0f);
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; v++) {
+    const size_t c = c0 + 2 * SL_V_WIDTH * (size_t)v, n = c < in_w ? in_w - c : 0;
+    const sl_v a = n >= SL_V_WIDTH ? sl_v_load(row + c) : n > 0 ? sl_v_load_tail(row + c, sl_v_tail_of(n)) : zero;
+    const sl_v b = n >= 2 * SL_V_WIDTH ? sl_v_load(row + c + SL_V_WIDTH)
+                   : n > SL_V_WIDTH    ? sl_v_load_tail(row + c + SL_V_WIDTH, sl_v_tail_of(n - SL_V_WIDTH))
+                                       : zero;
+    even[v] = sl_v_unzip_even(a, b);
+    odd[v] = sl_v_unzip_odd(a, b);
+  }
+}
+
 SL_V_INLINE void sl_dwconv_s2_tile(const int NV, const int tail, size_t last, const sl_conv2d_shape_t* s,
                                    const sl_e* x, const sl_e* w, size_t oy, size_t ox, sl_e* y,
                                    const sl_minmax_t* mm) {
@@ -1163,16 +1179,7 @@ SL_V_INLINE void sl_dwconv_s2_tile(const int NV, const int tail, size_t last, co
     const sl_e* row = x + (iy - s->pad_top) * in_w;
     const sl_e* wr = w + 1 + ky * kw;
     sl_v even[8], odd[8];
-#pragma GCC unroll 8
-    for (int v = 0; v < NV; v++) {
-      const size_t c = c0 + 2 * SL_V_WIDTH * (size_t)v, n = c < in_w ? in_w - c : 0;
-      const sl_v a = n >= SL_V_WIDTH ? sl_v_load(row + c) : n > 0 ? sl_v_load_tail(row + c, sl_v_tail_of(n)) : zero;
-      const sl_v b = n >= 2 * SL_V_WIDTH ? sl_v_load(row + c + SL_V_WIDTH)
-                     : n > SL_V_WIDTH    ? sl_v_load_tail(row + c + SL_V_WIDTH, sl_v_tail_of(n - SL_V_WIDTH))
-                                         : zero;
-      even[v] = sl_v_unzip_even(a, b);
-      odd[v] = sl_v_unzip_odd(a, b);
-    }
+    sl_dwconv_s2_split(NV, row, c0, in_w, even, odd);
     const sl_v before[2] = {c0 >= 2 && c0 - 2 < in_w ? sl_v_splat(row + c0 - 2) : zero,
                             c0 >= 1 && c0 - 1 < in_w ? sl_v_splat(row + c0 - 1) : zero};
     const sl_v after[2] = {cn < in_w ? sl_v_splat(row + cn) : zero, cn + 1 < in_w ? sl_v_splat(row + cn + 1) : zero};
@@ -1215,16 +1222,7 @@ SL_V_INLINE void sl_dwconv_s2_k3_tile(const int NV, const int PL, const int tail
     const sl_e* row = rows[ky];
     if (row == NULL) continue;
     sl_v even[4], odd[4];
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) {
-      const size_t c = c0 + 2 * SL_V_WIDTH * (size_t)v, n = c < in_w ? in_w - c : 0;
-      const sl_v a = n >= SL_V_WIDTH ? sl_v_load(row + c) : n > 0 ? sl_v_load_tail(row + c, sl_v_tail_of(n)) : zero;
-      const sl_v b = n >= 2 * SL_V_WIDTH ? sl_v_load(row + c + SL_V_WIDTH)
-                     : n > SL_V_WIDTH    ? sl_v_load_tail(row + c + SL_V_WIDTH, sl_v_tail_of(n - SL_V_WIDTH))
-                                         : zero;
-      even[v] = sl_v_unzip_even(a, b);
-      odd[v] = sl_v_unzip_odd(a, b);
-    }
+    sl_dwconv_s2_split(NV, row, c0, in_w, even, odd);
     const sl_v* wk = held + 1 + 3 * ky;
     sl_v* acc = sums[ky];
     if (PL == 1) { /* columns 2 * ox - 1, 2 * ox, 2 * ox + 1 */
