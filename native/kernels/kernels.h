@@ -400,6 +400,12 @@ void sl_spmm_pack_count(const sl_group_sparse_f32_t* w, uint32_t r, uint32_t* bl
 void sl_spmm_pack(const sl_group_sparse_f32_t* w, const float* bias, size_t x_stride, sl_spmm_packed_t* p);
 size_t sl_gemm_pack_size(size_t rows, size_t k, uint32_t panel_rows);
 void sl_gemm_pack(const float* w, const float* bias, size_t rows, size_t k, uint32_t panel_rows, float* panels);
+/* Bilinear columns (n of them: source columns lo and hi, weight frac of hi) in bilinear_row's
+ * blocks (sl_bilinear_cols_t): relative to a block's least column where its neighbours lie within
+ * SL_BILINEAR_BLOCK floats of it, else absolute. base gets ceil(n / SL_BILINEAR_BLOCK) entries,
+ * the others are padded to whole blocks. */
+void sl_bilinear_pack(size_t n, const int32_t* lo, const int32_t* hi, const float* frac, int32_t* blocks_base,
+                      int32_t* blocks_lo, int32_t* blocks_hi, float* blocks_frac);
 /* The dense [rows][cols] matrix of group-sparse weights. */
 void sl_group_sparse_densify(const sl_group_sparse_f32_t* w, float* dense);
 

@@ -104,6 +104,27 @@ void sl_gemm_pack(const float* w, const float* bias, size_t rows, size_t k, uint
   }
 }
 
+void sl_bilinear_pack(size_t n, const int32_t* lo, const int32_t* hi, const float* frac, int32_t* blocks_base,
+                      int32_t* blocks_lo, int32_t* blocks_hi, float* blocks_frac) {
+  for (size_t b = 0; b * SL_BILINEAR_BLOCK < n; b++) {
+    const size_t i0 = b * SL_BILINEAR_BLOCK, i1 = i0 + SL_BILINEAR_BLOCK < n ? i0 + SL_BILINEAR_BLOCK : n;
+    int32_t first = lo[i0], last = hi[i0];
+    for (size_t i = i0; i < i1; i++) {
+      if (lo[i] < first) first = lo[i];
+      if (hi[i] < first) first = hi[i];
+      if (lo[i] > last) last = lo[i];
+      if (hi[i] > last) last = hi[i];
+    }
+    blocks_base[b] = last - first < SL_BILINEAR_BLOCK ? first : -1;
+    const int32_t shift = blocks_base[b] >= 0 ? first : 0;
+    for (size_t i = i0; i < i0 + SL_BILINEAR_BLOCK; i++) {
+      blocks_lo[i] = i < i1 ? lo[i] - shift : 0;
+      blocks_hi[i] = i < i1 ? hi[i] - shift : 0;
+      blocks_frac[i] = i < i1 ? frac[i] : 0.0f;
+    }
+  }
+}
+
 void sl_group_sparse_densify(const sl_group_sparse_f32_t* w, float* dense) {
   memset(dense, 0, (size_t)w->rows * w->cols * sizeof(float));
   for (uint32_t g = 0; g < w->group_rows; g++)

@@ -95,8 +95,7 @@ static void nearest_axis(const sampling_t* s, int32_t out, int32_t in, float fil
   }
 }
 
-/* The columns in the row kernel's blocks: relative to the block's first source column where its
- * neighbours lie within SL_BILINEAR_BLOCK floats of it (upsampling), else absolute. */
+/* The columns as the row kernel takes them (sl_bilinear_pack). */
 static sl_status_t block_columns(sl_model_t* m, sl_node_t* node, resize_params_t* p) {
   const size_t n = (size_t)p->out_w, blocks = (n + SL_BILINEAR_BLOCK - 1) / SL_BILINEAR_BLOCK;
   const size_t padded = blocks * SL_BILINEAR_BLOCK;
@@ -107,24 +106,7 @@ static sl_status_t block_columns(sl_model_t* m, sl_node_t* node, resize_params_t
   float* frac = sl_model_alloc(m, floats);
   if (base == NULL || frac == NULL) return SL_ERROR_OUT_OF_MEMORY;
   int32_t *lo = base + blocks, *hi = lo + padded;
-  const int32_t *xl = p->lo + p->out_h, *xh = p->hi + p->out_h;
-  for (size_t b = 0; b < blocks; b++) {
-    const size_t i0 = b * SL_BILINEAR_BLOCK, i1 = i0 + SL_BILINEAR_BLOCK < n ? i0 + SL_BILINEAR_BLOCK : n;
-    int32_t first = xl[i0], last = xh[i0];
-    for (size_t i = i0; i < i1; i++) {
-      if (xl[i] < first) first = xl[i];
-      if (xh[i] < first) first = xh[i];
-      if (xl[i] > last) last = xl[i];
-      if (xh[i] > last) last = xh[i];
-    }
-    base[b] = last - first < SL_BILINEAR_BLOCK ? first : -1;
-    const int32_t shift = base[b] >= 0 ? first : 0;
-    for (size_t i = i0; i < i0 + SL_BILINEAR_BLOCK; i++) {
-      lo[i] = i < i1 ? xl[i] - shift : 0;
-      hi[i] = i < i1 ? xh[i] - shift : 0;
-      frac[i] = i < i1 ? p->frac[p->out_h + i] : 0.0f;
-    }
-  }
+  sl_bilinear_pack(n, p->lo + p->out_h, p->hi + p->out_h, p->frac + p->out_h, base, lo, hi, frac);
   p->cols = (sl_bilinear_cols_t){base, lo, hi, frac};
   p->row = sl_op_kernel(m, SL_FAMILY_bilinear_row, 0);
   return SL_OK;

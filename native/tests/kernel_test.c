@@ -817,37 +817,29 @@ static void test_maxpool(const sl_ukernel_t* k) {
 }
 
 /* Bilinear rows: 1 to 200 columns over rows of 1 to 100 floats (ending right before an unreadable
- * page), blocks encoded as RESIZE_BILINEAR encodes them: neighbours within 16 floats relative to the
- * block's least column (upsampling, and columns out of order), the rest absolute (downsampling);
+ * page), packed as RESIZE_BILINEAR packs them (sl_bilinear_pack: neighbours within 16 floats
+ * relative to the block's least column, upsampling and columns out of order; the rest absolute);
  * NaN and infinities in half the rows. Same floats as the reference (bar 1e-6 absolute). */
 static void test_bilinear_row(const sl_ukernel_t* k) {
   for (int trial = 0; trial < 160; trial++) {
     size_t src_n = 1 + rnd(trial % 3 == 0 ? 16 : 100), n = 1 + rnd(200);
     size_t blocks = (n + SL_BILINEAR_BLOCK - 1) / SL_BILINEAR_BLOCK, padded = blocks * SL_BILINEAR_BLOCK;
-    int32_t* base = xmalloc(blocks * sizeof(int32_t));
-    int32_t* lo = xmalloc(padded * sizeof(int32_t));
-    int32_t* hi = xmalloc(padded * sizeof(int32_t));
-    float* frac = xmalloc(padded * sizeof(float));
+    int32_t* lo = xmalloc(n * sizeof(int32_t));
+    int32_t* hi = xmalloc(n * sizeof(int32_t));
+    float* frac = xmalloc(n * sizeof(float));
     const bool ordered = trial % 4 != 3; /* else columns anywhere */
-    for (size_t i = 0; i < padded; i++) {
+    for (size_t i = 0; i < n; i++) {
       float pos = ordered ? (float)i * (float)src_n / (float)n : (float)rnd((uint32_t)src_n);
       int32_t l = (int32_t)pos < (int32_t)src_n ? (int32_t)pos : (int32_t)src_n - 1;
       lo[i] = l;
       hi[i] = l + 1 < (int32_t)src_n ? l + 1 : l;
       frac[i] = (float)rnd(1000) / 1000.0f;
     }
-    for (size_t b = 0; b < blocks; b++) {
-      int32_t first = lo[b * SL_BILINEAR_BLOCK], last = first;
-      for (size_t i = b * SL_BILINEAR_BLOCK; i < (b + 1) * SL_BILINEAR_BLOCK; i++) {
-        if (lo[i] < first) first = lo[i];
-        if (hi[i] > last) last = hi[i];
-      }
-      base[b] = last - first < SL_BILINEAR_BLOCK ? first : -1;
-      for (size_t i = b * SL_BILINEAR_BLOCK; i < (b + 1) * SL_BILINEAR_BLOCK && base[b] >= 0; i++) {
-        lo[i] -= first;
-        hi[i] -= first;
-      }
-    }
+    int32_t* base = xmalloc(blocks * sizeof(int32_t));
+    int32_t* blo = xmalloc(padded * sizeof(int32_t));
+    int32_t* bhi = xmalloc(padded * sizeof(int32_t));
+    float* bfrac = xmalloc(padded * sizeof(float));
+    sl_bilinear_pack(n, lo, hi, frac, base, blo, bhi, bfrac);
     guarded_t xg = guarded_alloc_bytes(src_n * sizeof(float), true);
     float* src = xg.p;
     for (size_t i = 0; i < src_n; i++) src[i] = frand();
@@ -855,17 +847,23 @@ static void test_bilinear_row(const sl_ukernel_t* k) {
     float* got = xmalloc((n + 1) * sizeof(float));
     float* want = xmalloc((n + 1) * sizeof(float));
     got[n] = want[n] = 12345.0f;
-    const sl_bilinear_cols_t cols = {base, lo, hi, frac};
+    const sl_bilinear_cols_t cols = {base, blo, bhi, bfrac};
     sl_f32_bilinear_row_ref(n, src, src_n, &cols, want);
     k->fn.bilinear_row(n, src, src_n, &cols, got);
     char shape[96];
     snprintf(shape, sizeof(shape), "n=%zu src_n=%zu %s", n, src_n, ordered ? "ordered" : "scattered");
     compare_within(k->name, shape, got, want, n + 1, 1.0f, 0.0f);
+    for (size_t i = 0; i < n; i++) /* the packing kept every column: the definition on the unpacked ones */
+      got[i] = src[lo[i]] * (1.0f - frac[i]) + src[hi[i]] * frac[i];
+    compare_within("sl_bilinear_pack", shape, want, got, n + 1, 1.0f, 0.0f);
     guarded_free(&xg);
-    free(base);
     free(lo);
     free(hi);
     free(frac);
+    free(base);
+    free(blo);
+    free(bhi);
+    free(bfrac);
     free(got);
     free(want);
   }

@@ -244,19 +244,18 @@ static void run_bilinear_row(const void* c) {
   for (size_t i = 0; i < r->rows; i++) r->k->fn.bilinear_row(128, r->x + i * 64, 64, &r->cols, r->y + i * 128);
 }
 
-/* Those columns in the kernel's blocks (as ops/resize.c encodes them): each block's neighbours
- * lie within 16 source floats. */
+/* Those columns packed for the kernel (int32s: 8 block bases, then 128 lo and 128 hi). */
 static sl_bilinear_cols_t upsample_columns(int32_t* ints, float* frac) {
-  int32_t *base = ints, *lo = ints + 8, *hi = lo + 128;
+  int32_t lo[128], hi[128];
+  float weight[128];
   for (int32_t o = 0; o < 128; o++) {
     const float src = ((float)o + 0.5f) * 0.5f - 0.5f;
-    const int32_t l = src < 0.0f ? 0 : (int32_t)src, h = l + 1 < 64 ? l + 1 : 63;
-    base[o / 16] = o % 16 == 0 ? l : base[o / 16];
-    lo[o] = l - base[o / 16];
-    hi[o] = h - base[o / 16];
-    frac[o] = src < 0.0f ? 0.0f : src - (float)l;
+    lo[o] = src < 0.0f ? 0 : (int32_t)src;
+    hi[o] = lo[o] + 1 < 64 ? lo[o] + 1 : 63;
+    weight[o] = src < 0.0f ? 0.0f : src - (float)lo[o];
   }
-  return (sl_bilinear_cols_t){base, lo, hi, frac};
+  sl_bilinear_pack(128, lo, hi, weight, ints, ints + 8, ints + 8 + 128, frac);
+  return (sl_bilinear_cols_t){ints, ints + 8, ints + 8 + 128, frac};
 }
 
 static void run_vunary(const void* c) {
