@@ -104,6 +104,27 @@ def test_sparse_conv1x1(r, oc, k, hw, density, kernels):
     assert rel_err(y, ref) < 1e-5 if density else np.allclose(y, ref)
 
 
+@pytest.mark.parametrize("kernels", ["best", "best-2threads"])
+@pytest.mark.parametrize("r", [1, 4])
+@pytest.mark.parametrize("shape,stride", [((2, 40, 6, 6), (1, 1)), ((1, 24, 14, 14), (1, 1)),
+                                          ((2, 32, 13, 13), (2, 2)), ((1, 48, 4, 4), (1, 1))])
+def test_sparse_conv1x1_padded_planes(shape, stride, r, kernels):
+    """Maps whose planes do not start on a cache line (6x6, 14x14, 7x7 after a stride) and weights
+    dense enough for AVX-512's spmm to read x from a whole-line copy (ops/linear.c), batch 2 and a
+    strided layer's subsampled input in the same scratch included."""
+    x = rng.standard_normal(shape).astype(np.float32)
+    oc, k = 96, shape[1]
+    wt = group_sparse_weight(rng, oc, k, r, 0.3 if r == 1 else 0.5)  # denser r = 1 layers run dense
+    b = rng.standard_normal(oc).astype(np.float32)
+    ref = np.einsum("ok,nkhw->nohw", wt, x[:, :, ::stride[0], ::stride[1]]) + b.reshape(1, -1, 1, 1)
+    g, ins = single_op("CONV2D", [x], ref.shape, consts=[wt.reshape(oc, k, 1, 1), b], options=dict(stride=stride),
+                       group_size=r)
+    model = sparselite.load(serialize(g), **dict(KERNELS, best={})[kernels])
+    (y,) = model.run(ins)
+    assert rel_err(y, ref) < 1e-5
+    assert "spmm" in model.profile(ins, runs=1)[0].kernel
+
+
 @pytest.mark.parametrize("kernels", sorted(KERNELS))
 @pytest.mark.parametrize("stride", [(2, 2), (3, 1)])
 def test_sparse_strided_conv1x1(stride, kernels):

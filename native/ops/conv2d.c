@@ -170,6 +170,7 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
     p->path = PATH_POINTWISE;
     sl_tensor_t matrix = as_matrix(w);
     st = sl_linear_prepare(m, n, &p->linear, &matrix, p->bias, SL_LINEAR_CHANNEL_MAJOR, pixels, pixels, &p->act);
+    if (st == SL_OK) sl_linear_pad_planes(m, n, &p->linear);
     n->flops *= p->batch;
     n->dense_flops *= p->batch;
     size_t subsampled; /* a strided 1x1 conv runs on its input's every stride-th pixel, copied first */

@@ -54,6 +54,7 @@ typedef struct {
                         strided 1x1 conv's subsampled input) lies before them */
   size_t stage_pixels, stage_panels; /* sl_linear_stage's pieces: pixels (0: the kernels write y), and
                                         gemm panels (0: every row, in pieces of pixels) */
+  size_t x_pad; /* sl_linear_pad_planes: x copied into planes this many floats apart first (0: read in place) */
 } sl_linear_t;
 
 /* w: dense [rows][cols] or group-sparse; bias may be NULL; channel-major x and y rows are
@@ -67,6 +68,11 @@ sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const
  * bytes (runtime/fuse.c), which a kernel writing y would overwrite before the add reads them.
  * False (and nothing changed) where the layer cannot: fp16, or token-major. */
 bool sl_linear_stage(sl_model_t* m, sl_node_t* n, sl_linear_t* L);
+/* For sl_linear_run (not _serial): where spmm would read channel-major planes that do not start on
+ * a cache line (6x6, 7x7 and 14x14 maps) with AVX-512, whose 64-byte loads then straddle two lines,
+ * x is copied into whole-line planes in the node's shared scratch (at scratch_at) before the kernels
+ * run. Call right after sl_linear_prepare; does nothing elsewhere. */
+void sl_linear_pad_planes(sl_model_t* m, sl_node_t* n, sl_linear_t* L);
 /* n: the node that prepared L. r: the residual (sl_epilogue_t) when L->epilogue has one, else NULL. */
 void sl_linear_run(const sl_model_t* m, const sl_node_t* n, const sl_linear_t* L, const float* x, float* y,
                    const float* r);
