@@ -543,7 +543,7 @@ void sl_linear_run(const sl_model_t* m, const sl_node_t* n, const sl_linear_t* L
       run_kernels(m, n, L, xt, y, r, NULL, NULL);
       return;
     }
-    if (L->k16 == NULL && L->x_pad > 0) {
+    if (L->x_pad > 0) { /* never with fp16: sl_linear_pad_planes */
       float* padded = shared_scratch(m, L);
       for (size_t c = 0; c < L->cols; c++) memcpy(padded + c * L->x_pad, x + c * L->stride, L->pixels * sizeof(float));
       run_kernels(m, n, L, padded, y, r, NULL, NULL);
