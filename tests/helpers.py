@@ -169,6 +169,7 @@ FUSED_CASES = [
     (1, 6, 18, 7, 11, 13, 3, (2, 1), (1, 1, 1, 1), False, 0),     # vertical stride only
     (1, 6, 18, 7, 11, 13, 3, (1, 2), (1, 0, 1, 2), False, 8),     # horizontal stride, asymmetric pads
     (2, 16, 40, 16, 8, 8, 3, (1, 1), (1, 1, 1, 1), True, 4),      # batch 2, sparse, residual
+    (1, 8, 128, 8, 10, 10, 3, (1, 1), (1, 1, 1, 1), True, 4),     # sparse expand whose planes AVX-512 pads unfused
 ]
 
 

@@ -261,6 +261,7 @@ sl_status_t sl_conv2d_fuse(sl_model_t* m, sl_fb_t* fb, uint32_t band_rows, sl_no
   sl_release_dense_weights(m, w, dw_weights);
   if (pre != NULL) sl_release_dense_weights(m, pre_w, pre_weights);
   if (st != SL_OK || hp->block == NULL) return st;
+  sl_linear_unpad_planes(&e->linear); /* the block runs it on the input's own planes */
   hp->out = sl_out(m, add != NULL ? add : project, 0);
   /* Members report the kernels the block runs (a band's shapes may pick others). */
   const sl_fused_block_t* b = hp->block;

@@ -273,25 +273,44 @@ sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const
 }
 
 /* The copy reads and writes each input float once; the kernels load it once per block of rows
- * that keeps its column. With SL_PAD_MIN_READS such loads a column or more it pays (the sparse
- * BlazeFace's 6x6 layers, 29-115: 23-32% faster with planes 48 rather than 36 floats apart on an
- * Intel Xeon); MobileNetV2's 90% 14x14 projections, ~2, took 50-100% longer with it. */
+ * that keeps its column (spmm) or once per panel (gemm). With SL_PAD_MIN_READS such loads a column
+ * or more it pays for spmm (the sparse BlazeFace's 6x6 layers, 29-115: 23-32% faster with planes 48
+ * rather than 36 floats apart on an Intel Xeon); MobileNetV2's 90% 14x14 projections, ~2, took
+ * 50-100% longer with it. gemm's loads stream from L2 at full speed, so the split ones cost less
+ * there (a 14x14 map: 7-12%) and the copy needs more panels to pay: 128 (256 -> 1024 channels)
+ * 3-7% faster, 64 ones 2-6%, 32 ones 0-2% on the Xeon (the copy included). */
 #define SL_PAD_MIN_READS 8
+#define SL_PAD_MIN_PANELS 64
 
 void sl_linear_pad_planes(sl_model_t* m, sl_node_t* n, sl_linear_t* L) {
   const size_t line = 64 / sizeof(float), pad = (L->stride + line - 1) / line * line;
+  const sl_ukernel_t* k = L->spmm != NULL ? L->spmm : L->gemm;
   size_t bytes;
-  if (L->layout != SL_LINEAR_CHANNEL_MAJOR || L->spmm == NULL || L->k16 != NULL ||
-      (L->spmm->isa & SL_ISA_AVX512) == 0 || L->stride % line == 0 || L->pixels < line ||
+  if (L->layout != SL_LINEAR_CHANNEL_MAJOR || k->family == SL_FAMILY_gemm_nc || L->k16 != NULL ||
+      (k->isa & SL_ISA_AVX512) == 0 || L->stride % line == 0 || L->pixels < line ||
       (uint64_t)L->cols * pad > UINT32_MAX || !sl_size_mul(L->cols, pad, &bytes) ||
       !sl_size_mul(bytes, sizeof(float), &bytes))
     return;
-  sl_spmm_packed_t* p = &L->packed;
-  const size_t nonzeros = p->nz_start[(size_t)p->blocks + p->tail_rows];
-  if (nonzeros < SL_PAD_MIN_READS * L->cols) return;
-  for (size_t i = 0; i < nonzeros; i++) p->x_offset[i] = (uint32_t)(p->x_offset[i] / L->stride * pad);
+  if (L->spmm == NULL) {
+    if ((L->rows + k->rows - 1) / k->rows < SL_PAD_MIN_PANELS) return;
+  } else {
+    sl_spmm_packed_t* p = &L->packed;
+    const size_t nonzeros = p->nz_start[(size_t)p->blocks + p->tail_rows];
+    if (nonzeros < SL_PAD_MIN_READS * L->cols) return;
+    for (size_t i = 0; i < nonzeros; i++) p->x_offset[i] = (uint32_t)(p->x_offset[i] / L->stride * pad);
+  }
   L->x_pad = pad;
   sl_reserve_scratch(m, n, bytes > n->scratch_shared ? bytes : n->scratch_shared, n->scratch_per_thread);
+}
+
+void sl_linear_unpad_planes(sl_linear_t* L) {
+  if (L->x_pad == 0) return;
+  if (L->spmm != NULL) {
+    sl_spmm_packed_t* p = &L->packed;
+    const size_t nonzeros = p->nz_start[(size_t)p->blocks + p->tail_rows];
+    for (size_t i = 0; i < nonzeros; i++) p->x_offset[i] = (uint32_t)(p->x_offset[i] / L->x_pad * L->stride);
+  }
+  L->x_pad = 0;
 }
 
 /* --- run ------------------------------------------------------------------ */
@@ -437,8 +456,8 @@ static void run_range(const job_t* j, const dest_t* d, size_t p0, size_t p1, siz
     run_gemm_nc(j, d, p0, p1, r0, r1, panels);
     return;
   }
-  L->gemm->fn.gemm(p1 - p0, r1 - r0, L->cols, j->x + p0, L->stride, NULL, panels, dest_at(d, r0, p0), d->stride,
-                   &L->mm);
+  L->gemm->fn.gemm(p1 - p0, r1 - r0, L->cols, j->x + p0, L->x_pad > 0 ? L->x_pad : L->stride, NULL, panels,
+                   dest_at(d, r0, p0), d->stride, &L->mm);
   epilogue(j, d, NULL, r0, r1 - r0, p0, p1);
 }
 
@@ -534,6 +553,22 @@ static void run_kernels(const sl_model_t* m, const sl_node_t* n, const sl_linear
   sl_parallel_for(m, j.pixel_chunks * j.row_chunks, run_task, &j);
 }
 
+/* x's planes into whole-line ones (sl_linear_pad_planes), a share of the columns per task. */
+typedef struct {
+  const sl_linear_t* L;
+  const float* x;
+  float* padded;
+  size_t tasks;
+} pad_job_t;
+
+static void pad_task(void* ctx, size_t task, size_t thread) {
+  (void)thread;
+  const pad_job_t* j = ctx;
+  const sl_linear_t* L = j->L;
+  for (size_t c = task * L->cols / j->tasks; c < (task + 1) * L->cols / j->tasks; c++)
+    memcpy(j->padded + c * L->x_pad, j->x + c * L->stride, L->pixels * sizeof(float));
+}
+
 void sl_linear_run(const sl_model_t* m, const sl_node_t* n, const sl_linear_t* L, const float* x, float* y,
                    const float* r) {
   if (L->layout == SL_LINEAR_CHANNEL_MAJOR || L->spmm == NULL) {
@@ -544,9 +579,9 @@ void sl_linear_run(const sl_model_t* m, const sl_node_t* n, const sl_linear_t* L
       return;
     }
     if (L->x_pad > 0) { /* never with fp16: sl_linear_pad_planes */
-      float* padded = shared_scratch(m, L);
-      for (size_t c = 0; c < L->cols; c++) memcpy(padded + c * L->x_pad, x + c * L->stride, L->pixels * sizeof(float));
-      run_kernels(m, n, L, padded, y, r, NULL, NULL);
+      pad_job_t job = {L, x, shared_scratch(m, L), sl_op_threads(m)};
+      sl_parallel_for(m, job.tasks, pad_task, &job);
+      run_kernels(m, n, L, job.padded, y, r, NULL, NULL);
       return;
     }
     if (L->k16 == NULL) {

@@ -73,6 +73,8 @@ bool sl_linear_stage(sl_model_t* m, sl_node_t* n, sl_linear_t* L);
  * x is copied into whole-line planes in the node's shared scratch (at scratch_at) before the kernels
  * run. Call right after sl_linear_prepare; does nothing elsewhere. */
 void sl_linear_pad_planes(sl_model_t* m, sl_node_t* n, sl_linear_t* L);
+/* Back to reading x in place: for callers that run the layer on x themselves (a fused block's expand). */
+void sl_linear_unpad_planes(sl_linear_t* L);
 /* n: the node that prepared L. r: the residual (sl_epilogue_t) when L->epilogue has one, else NULL. */
 void sl_linear_run(const sl_model_t* m, const sl_node_t* n, const sl_linear_t* L, const float* x, float* y,
                    const float* r);

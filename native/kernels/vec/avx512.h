@@ -11,6 +11,8 @@
 #define SL_V_TARGET __attribute__((target("avx512f,avx2,fma")))
 #define SL_V_INLINE static inline __attribute__((always_inline)) SL_V_TARGET
 
+#define SL_V_NC_SPREAD_AHEAD 1 /* gemm_nc fetches the next panel's weights over every tile (templates/matrix.h) */
+
 typedef __m512 sl_v;
 typedef __mmask16 sl_vm;     /* one bit per lane */
 typedef __mmask16 sl_v_tail; /* lanes [0, n) set */
