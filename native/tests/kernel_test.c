@@ -416,7 +416,8 @@ static float* random_dense_layer(const sl_ukernel_t* k, bool half, size_t rows, 
 
 /* Columns at a stride, and (odd trials) at offsets that overlap and repeat, as an implicit
  * convolution's taps do; every eighth trial over up to three column chunks (matrix.h's
- * SL_GEMM_L1_BYTES / 4 / pixels per tile columns each). */
+ * SL_GEMM_L1_BYTES / 4 / pixels per tile columns each), and every eighth ends a few pixels past
+ * whole tiles. */
 static void test_gemm(const sl_ukernel_t* k) {
   const bool half = is_f16(k);
   for (int trial = 0; trial < 80; trial++) {
@@ -428,6 +429,12 @@ static void test_gemm(const sl_ukernel_t* k) {
       cols = 32 + rnd(60);
       pixels = k->pixels + rnd(2 * k->pixels + 5);
       x_stride = 4096 / elem_size(half);
+      y_stride = pixels + rnd(9);
+    }
+    if (trial % 8 == 5) { /* whole tiles and 1-4 pixels more (a 14x14 map): the row tail where an ISA has it */
+      rows = 1 + rnd(5 * k->rows);
+      pixels = k->pixels * (1 + rnd(3)) + 1 + rnd(4);
+      x_stride = pixels + rnd(9);
       y_stride = pixels + rnd(9);
     }
     uint32_t* x_offset = trial % 2 == 1 ? xmalloc(cols * sizeof(uint32_t)) : NULL;

@@ -289,6 +289,58 @@ SL_V_INLINE size_t sl_gemm_packed(const int ROWS, const int NV, size_t pixels, s
 #error "sl_gemm_packed runs sl_tile: give it the hand-scheduled tile first"
 #endif
 
+/* A gemm's last few pixels (up to SL_GEMM_ROW_TAIL, a 14x14 map's 4), where the vec header has
+ * sl_v_load_halves(lo, hi) (lanes [0, W/2) from lo, the rest from hi) and a vector holds two
+ * panels' rows: vectors along the rows, one accumulator per pixel fed by broadcast inputs, two
+ * sets over alternate columns for the FMA latency. A masked one-vector tile would waste most of
+ * its lanes and wait on its R broadcast weights a column: the Intel Xeon's AVX-512 8-row one took
+ * 55% of a 3-vector tile's time for 4 pixels, 12% of a 14x14 1x1 layer. w1 may repeat w0 (a last
+ * panel alone): each row's sum is the same either way, so results do not depend on how the panels
+ * fall into pairs (threads). Rows j >= valid (of 2R, from w0's first) are not stored. */
+#define SL_GEMM_ROW_TAIL 4
+#ifdef SL_V_GEMM_ROW_TAIL
+SL_V_INLINE void sl_gemm_row_tail(const int R, const int REM, const int dense, const sl_e* w0, const sl_e* w1,
+                                  size_t cols, const sl_e* x, const uint32_t* x_offset, size_t x_stride,
+                                  sl_e* const* out, size_t valid, const sl_minmax_t* mm, int accumulate) {
+  sl_e buf[SL_GEMM_ROW_TAIL][SL_V_WIDTH];
+  sl_v acc[2][SL_GEMM_ROW_TAIL];
+  if (valid > (size_t)(2 * R)) valid = 2 * R;
+  if (accumulate) {
+    for (int p = 0; p < REM; p++)
+      for (int j = 0; j < 2 * R; j++) buf[p][j] = (size_t)j < valid ? out[j][p] : 0;
+  }
+  const sl_v bias = sl_v_load_halves(w0, w1);
+#pragma GCC unroll 4
+  for (int p = 0; p < REM; p++) {
+    acc[0][p] = accumulate ? sl_v_load(buf[p]) : bias;
+    acc[1][p] = sl_v_dup(0);
+  }
+  w0 += R;
+  w1 += R;
+  size_t c = 0;
+  for (; c + 2 <= cols; c += 2) {
+#pragma GCC unroll 2
+    for (int u = 0; u < 2; u++) {
+      const sl_e* xc = dense ? x + (c + u) * x_stride : x + x_offset[c + u];
+      const sl_v wv = sl_v_load_halves(w0 + (c + u) * R, w1 + (c + u) * R);
+#pragma GCC unroll 4
+      for (int p = 0; p < REM; p++) acc[u][p] = sl_v_fma(wv, sl_v_splat(xc + p), acc[u][p]);
+    }
+  }
+  if (c < cols) {
+    const sl_e* xc = dense ? x + c * x_stride : x + x_offset[c];
+    const sl_v wv = sl_v_load_halves(w0 + c * R, w1 + c * R);
+#pragma GCC unroll 4
+    for (int p = 0; p < REM; p++) acc[0][p] = sl_v_fma(wv, sl_v_splat(xc + p), acc[0][p]);
+  }
+  const sl_v lo = sl_v_dup(mm->min), hi = sl_v_dup(mm->max);
+#pragma GCC unroll 4
+  for (int p = 0; p < REM; p++) sl_v_store(buf[p], sl_v_clamp(sl_v_add(acc[0][p], acc[1][p]), lo, hi));
+  for (size_t j = 0; j < valid; j++)
+    for (int p = 0; p < REM; p++) out[j][p] = buf[p][j];
+}
+#endif
+
 SL_V_INLINE void sl_gemm(const int ROWS, const int NV, const int dense, size_t pixels, size_t rows, size_t k,
                          const sl_e* x, size_t x_stride, const uint32_t* x_offset, const sl_e* panels, sl_e* y,
                          size_t y_stride, const sl_minmax_t* mm) {
@@ -302,6 +354,10 @@ SL_V_INLINE void sl_gemm(const int ROWS, const int NV, const int dense, size_t p
   if (block < tile) block = tile;
   for (size_t p0 = 0; p0 < pixels; p0 += block) {
     size_t n = pixels - p0 < block ? pixels - p0 : block;
+#ifdef SL_V_GEMM_ROW_TAIL
+    const size_t rem = n % tile;
+    const bool row_tail = SL_V_WIDTH == 2 * ROWS && rem > 0 && rem <= SL_GEMM_ROW_TAIL;
+#endif
     for (size_t c0 = 0; c0 < k || c0 == 0; c0 += chunk) {
       const size_t cols = k - c0 < chunk ? k - c0 : chunk;
       const int first = c0 == 0, last = c0 + cols >= k;
@@ -333,6 +389,26 @@ SL_V_INLINE void sl_gemm(const int ROWS, const int NV, const int dense, size_t p
     sl_tile(ROWS, nv, dense, masked, tail, panel, cols, xc + p0 + (p), oc, x_stride, out, rows - r0,    \
             last ? mm : &unclamped, !first);                                                            \
   } while (0)
+#ifdef SL_V_GEMM_ROW_TAIL
+        if (row_tail) {
+          SL_PIXEL_LOOP(NV, n - rem, GEMM_TILE);
+          /* the last pixels, over this panel and the one before it, or alone where it has no partner */
+          if (r0 / ROWS % 2 == 0 && r0 + ROWS < rows) continue;
+          const size_t r = r0 / ROWS % 2 == 1 ? r0 - ROWS : r0;
+          const sl_e* w0 = r == r0 ? panel : panel - ROWS * (k + 1);
+          const size_t p = p0 + n - rem;
+          sl_e* out[2 * 8];
+          for (size_t j = 0; j < 2 * (size_t)ROWS; j++) out[j] = y + (r + j < rows ? r + j : r) * y_stride + p;
+          const sl_e* xt = xc + p;
+          const sl_minmax_t* clamp = last ? mm : &unclamped;
+          const size_t valid = r == r0 ? (rows - r < (size_t)ROWS ? rows - r : (size_t)ROWS) : rows - r;
+          if (rem == 1) sl_gemm_row_tail(ROWS, 1, dense, w0, panel, cols, xt, oc, x_stride, out, valid, clamp, !first);
+          if (rem == 2) sl_gemm_row_tail(ROWS, 2, dense, w0, panel, cols, xt, oc, x_stride, out, valid, clamp, !first);
+          if (rem == 3) sl_gemm_row_tail(ROWS, 3, dense, w0, panel, cols, xt, oc, x_stride, out, valid, clamp, !first);
+          if (rem == 4) sl_gemm_row_tail(ROWS, 4, dense, w0, panel, cols, xt, oc, x_stride, out, valid, clamp, !first);
+          continue;
+        }
+#endif
         SL_PIXEL_LOOP(NV, n, GEMM_TILE);
 #undef GEMM_TILE
       }

@@ -22,6 +22,12 @@ SL_V_INLINE sl_v_tail sl_v_tail_range(size_t lo, size_t hi) { return (__mmask16)
 SL_V_INLINE sl_v sl_v_load(const float* p) { return _mm512_loadu_ps(p); }
 SL_V_INLINE sl_v sl_v_load_tail(const float* p, sl_v_tail t) { return _mm512_maskz_loadu_ps(t, p); }
 SL_V_INLINE void sl_v_store(float* p, sl_v v) { _mm512_storeu_ps(p, v); }
+/* gemm's last few pixels along the rows of two 8-row panels (templates/matrix.h) */
+#define SL_V_GEMM_ROW_TAIL 1
+SL_V_INLINE sl_v sl_v_load_halves(const float* lo, const float* hi) {
+  const __m512d low = _mm512_castps_pd(_mm512_castps256_ps512(_mm256_loadu_ps(lo)));
+  return _mm512_castpd_ps(_mm512_insertf64x4(low, _mm256_castps_pd(_mm256_loadu_ps(hi)), 1));
+}
 SL_V_INLINE void sl_v_store_tail(float* p, sl_v v, sl_v_tail t) { _mm512_mask_storeu_ps(p, t, v); }
 SL_V_INLINE sl_v sl_v_splat(const float* p) { return _mm512_set1_ps(*p); }
 SL_V_INLINE sl_v sl_v_dup(float v) { return _mm512_set1_ps(v); }
