@@ -125,6 +125,25 @@ def test_sparse_conv1x1_padded_planes(shape, stride, r, kernels):
     assert "spmm" in model.profile(ins, runs=1)[0].kernel
 
 
+@pytest.mark.parametrize("kernels", ["best", "best-2threads"])
+@pytest.mark.parametrize("shape,stride", [((2, 40, 14, 14), (1, 1)), ((1, 24, 27, 27), (2, 2)),
+                                          ((1, 16, 5, 7), (1, 1))])
+def test_dense_conv1x1_padded_planes(shape, stride, kernels):
+    """Dense 1x1 layers of 64 panels or more on maps whose planes do not start on a cache line:
+    AVX-512's gemm reads x from whole-line planes (ops/linear.c), a strided layer's subsampled
+    copy written so directly; 520 output channels leave a last panel of fewer rows."""
+    x = rng.standard_normal(shape).astype(np.float32)
+    oc, k = 520, shape[1]
+    wt = rng.standard_normal((oc, k)).astype(np.float32)
+    b = rng.standard_normal(oc).astype(np.float32)
+    ref = np.einsum("ok,nkhw->nohw", wt, x[:, :, ::stride[0], ::stride[1]]) + b.reshape(1, -1, 1, 1)
+    g, ins = single_op("CONV2D", [x], ref.shape, consts=[wt.reshape(oc, k, 1, 1), b], options=dict(stride=stride))
+    model = sparselite.load(serialize(g), **dict(KERNELS, best={})[kernels])
+    (y,) = model.run(ins)
+    assert rel_err(y, ref) < 1e-5
+    assert "gemm" in model.profile(ins, runs=1)[0].kernel
+
+
 @pytest.mark.parametrize("kernels", sorted(KERNELS))
 @pytest.mark.parametrize("stride", [(2, 2), (3, 1)])
 def test_sparse_strided_conv1x1(stride, kernels):

@@ -42,6 +42,12 @@ typedef struct {
   const sl_tensor_t *out, *residual;
 } conv_params_t;
 
+/* A strided 1x1 conv's subsampled input: planes as far apart as the layer reads them (whole lines
+ * where sl_linear_pad_planes asked for them, so no second copy pads them). */
+static size_t subsampled_plane(const conv_params_t* p) {
+  return p->linear.x_pad > 0 ? p->linear.x_pad : (size_t)p->s.out_h * p->s.out_w;
+}
+
 /* [OC][IC][1][1] weights as the [OC][IC] matrix they are: the same tensor, read as rank 2. */
 static sl_tensor_t as_matrix(const sl_tensor_t* w) {
   sl_tensor_t matrix = *w;
@@ -175,7 +181,8 @@ static sl_status_t prepare(sl_model_t* m, sl_node_t* n, sl_fb_t* fb) {
     n->dense_flops *= p->batch;
     size_t subsampled; /* a strided 1x1 conv runs on its input's every stride-th pixel, copied first */
     if (st == SL_OK && (sh > 1 || sw > 1)) {
-      if (!sl_size_mul((size_t)c, pixels, &subsampled) || !sl_size_mul(subsampled, sizeof(float), &subsampled))
+      if (!sl_size_mul((size_t)c, subsampled_plane(p), &subsampled) ||
+          !sl_size_mul(subsampled, sizeof(float), &subsampled))
         return sl_node_fail(m, n, "the subsampled input (%d x %zu) does not fit in memory", c, pixels);
       /* before the layer's own copies (transposed or fp16 x), which follow at scratch_at */
       size_t at = (subsampled + 63) / 64 * 64, total;
@@ -517,7 +524,7 @@ static void subsample_task(void* ctx, size_t ic, size_t thread) {
   const job_t* j = ctx;
   const sl_conv2d_shape_t* s = &j->p->s;
   const float* in = j->x + ic * s->in_h * s->in_w;
-  float* out = j->y + ic * s->out_h * s->out_w;
+  float* out = j->y + ic * subsampled_plane(j->p);
   for (size_t oy = 0; oy < s->out_h; oy++) {
     const float* row = in + oy * s->stride_h * s->in_w;
     for (size_t ox = 0; ox < s->out_w; ox++) *out++ = row[ox * s->stride_w];
@@ -543,13 +550,15 @@ static void run(const sl_model_t* m, const sl_node_t* n) {
       bool strided = s->stride_h > 1 || s->stride_w > 1;
       for (uint32_t b = 0; b < p->batch; b++) {
         const float* x = (const float*)(const void*)((const char*)j.x + b * in_size);
-        if (strided) {
-          job_t sub = {m, n, p, x, sl_scratch_shared(m)};
-          sl_parallel_for(m, s->in_c, subsample_task, &sub);
-          x = sub.y;
+        float* y = (float*)(void*)((char*)j.y + b * out_size);
+        const float* residual = r != NULL ? r + b * r_image : NULL;
+        if (!strided) {
+          sl_linear_run(m, n, &p->linear, x, y, residual);
+          continue;
         }
-        sl_linear_run(m, n, &p->linear, x, (float*)(void*)((char*)j.y + b * out_size),
-                      r != NULL ? r + b * r_image : NULL);
+        job_t sub = {m, n, p, x, sl_scratch_shared(m)};
+        sl_parallel_for(m, s->in_c, subsample_task, &sub);
+        sl_linear_run_planes(m, n, &p->linear, sub.y, y, residual);
       }
       break;
     }

@@ -611,6 +611,15 @@ void sl_linear_run(const sl_model_t* m, const sl_node_t* n, const sl_linear_t* L
   sl_transpose_2d(m, yt, L->stride, y, L->rows, L->rows, L->pixels); /* [rows][ld] -> [pixels][rows] */
 }
 
+void sl_linear_run_planes(const sl_model_t* m, const sl_node_t* n, const sl_linear_t* L, const float* x, float* y,
+                          const float* r) {
+  if (L->x_pad == 0) {
+    sl_linear_run(m, n, L, x, y, r);
+    return;
+  }
+  run_kernels(m, n, L, x, y, r, NULL, NULL);
+}
+
 void sl_linear_run_serial(const sl_linear_t* L, const float* x, float* y, size_t y_stride, size_t pixels) {
   if (L->spmm != NULL) {
     const sl_spmm_packed_t* p = &L->packed;

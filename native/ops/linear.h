@@ -73,6 +73,10 @@ bool sl_linear_stage(sl_model_t* m, sl_node_t* n, sl_linear_t* L);
  * x is copied into whole-line planes in the node's shared scratch (at scratch_at) before the kernels
  * run. Call right after sl_linear_prepare; does nothing elsewhere. */
 void sl_linear_pad_planes(sl_model_t* m, sl_node_t* n, sl_linear_t* L);
+/* sl_linear_run on a channel-major x whose planes already lie x_pad floats apart where the layer
+ * asked for padded planes (a strided 1x1 conv's subsampled copy, written so). */
+void sl_linear_run_planes(const sl_model_t* m, const sl_node_t* n, const sl_linear_t* L, const float* x, float* y,
+                          const float* r);
 /* Back to reading x in place: for callers that run the layer on x themselves (a fused block's expand). */
 void sl_linear_unpad_planes(sl_linear_t* L);
 /* n: the node that prepared L. r: the residual (sl_epilogue_t) when L->epilogue has one, else NULL. */
