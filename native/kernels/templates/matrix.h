@@ -478,7 +478,7 @@ typedef struct {
 #endif
 typedef struct {
   const char* p;    /* this tile's share of the next chunk */
-  uint64_t step;    /* bytes of it per column, 16.16 fixed point (0: none; 64-bit, as wasm32's size_t would overflow) */
+  uint64_t step;    /* bytes of it per column, 16.16 fixed point (0: none; 64 bits: wasm32's size_t overflows) */
   uint64_t reached; /* how far the columns so far have got, 16.16 */
   uint64_t line;    /* the next line of the share to fetch */
 } sl_nc_ahead_t;
@@ -604,24 +604,25 @@ SL_V_INLINE sl_nc_ahead_t sl_nc_ahead(const sl_e* next, size_t bytes, size_t col
 
 /* Pixels in groups of MR (the last group smaller) over nv vectors of one panel (fewer than its
  * own in a last panel of fewer rows). */
-#define SL_NC_TILE(mr, nv, masked, tail, x_, y_, i_) \
-  sl_nc_tile(mr, nv, UNIT, masked, tail, valid, &a, k0, k1 - k0, k1 == k, x_, panel, y_, (i_) == 0, sl_nc_ahead(next, next_bytes, k1 - k0, i_, tiles))
-#define SL_NC_PIXELS(MR, nv, masked, tail)                                                  \
-  do {                                                                                      \
-    const size_t tiles = (n + (MR) - 1) / (MR);                                             \
-    size_t p_ = 0;                                                                          \
-    for (; p_ + (MR) <= n; p_ += (MR))                                                      \
+#define SL_NC_TILE(mr, nv, masked, tail, x_, y_, i_)                                                      \
+  sl_nc_tile(mr, nv, UNIT, masked, tail, valid, &a, k0, k1 - k0, k1 == k, x_, panel, y_, (i_) == 0,         \
+             sl_nc_ahead(next, next_bytes, k1 - k0, i_, tiles))
+#define SL_NC_PIXELS(MR, nv, masked, tail)                                                                  \
+  do {                                                                                                      \
+    const size_t tiles = (n + (MR) - 1) / (MR);                                                             \
+    size_t p_ = 0;                                                                                          \
+    for (; p_ + (MR) <= n; p_ += (MR))                                                                      \
       SL_NC_TILE(MR, nv, masked, tail, xb + p_ * a.x_pixel_stride, yb + p_ * a.y_pixel_stride, p_ / (MR)); \
-    const size_t left_ = n - p_, i_ = p_ / (MR);                                            \
-    const sl_e* xl_ = xb + p_ * a.x_pixel_stride;                                           \
-    sl_e* yl_ = yb + p_ * a.y_pixel_stride;                                                 \
-    if (left_ == 1) SL_NC_TILE(1, nv, masked, tail, xl_, yl_, i_);                          \
-    if ((MR) > 2 && left_ == 2) SL_NC_TILE(2, nv, masked, tail, xl_, yl_, i_);              \
-    if ((MR) > 3 && left_ == 3) SL_NC_TILE(3, nv, masked, tail, xl_, yl_, i_);              \
-    if ((MR) > 4 && left_ == 4) SL_NC_TILE(4, nv, masked, tail, xl_, yl_, i_);              \
-    if ((MR) > 5 && left_ == 5) SL_NC_TILE(5, nv, masked, tail, xl_, yl_, i_);              \
-    if ((MR) > 6 && left_ == 6) SL_NC_TILE(6, nv, masked, tail, xl_, yl_, i_);              \
-    if ((MR) > 7 && left_ == 7) SL_NC_TILE(7, nv, masked, tail, xl_, yl_, i_);              \
+    const size_t left_ = n - p_, i_ = p_ / (MR);                                                            \
+    const sl_e* xl_ = xb + p_ * a.x_pixel_stride;                                                           \
+    sl_e* yl_ = yb + p_ * a.y_pixel_stride;                                                                 \
+    if (left_ == 1) SL_NC_TILE(1, nv, masked, tail, xl_, yl_, i_);                                          \
+    if ((MR) > 2 && left_ == 2) SL_NC_TILE(2, nv, masked, tail, xl_, yl_, i_);                              \
+    if ((MR) > 3 && left_ == 3) SL_NC_TILE(3, nv, masked, tail, xl_, yl_, i_);                              \
+    if ((MR) > 4 && left_ == 4) SL_NC_TILE(4, nv, masked, tail, xl_, yl_, i_);                              \
+    if ((MR) > 5 && left_ == 5) SL_NC_TILE(5, nv, masked, tail, xl_, yl_, i_);                              \
+    if ((MR) > 6 && left_ == 6) SL_NC_TILE(6, nv, masked, tail, xl_, yl_, i_);                              \
+    if ((MR) > 7 && left_ == 7) SL_NC_TILE(7, nv, masked, tail, xl_, yl_, i_);                              \
   } while (0)
 
 /* Columns in chunks whose slice of a panel stays in L2 while the pixel tiles sweep it (a 3x3
