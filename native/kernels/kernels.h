@@ -381,6 +381,8 @@ extern const bool sl_family_rows_select[SL_FAMILY_COUNT];
  * `rows` rows, or with any when rows == 0; NULL when there is none. */
 const sl_ukernel_t* sl_ukernel_select(uint32_t isa, sl_family_t family, uint32_t rows);
 
+/* One core's L2 in bytes as the CPU reports it (x86), else 0: unknown. */
+size_t sl_cpu_l2_bytes(void);
 /* CPU parts whose cores run SL_ISA_NEON_INORDER's kernels (MIDR_EL1's implementer and part). */
 bool sl_cpu_part_in_order(uint32_t implementer, uint32_t part);
 /* /proc/cpuinfo read line by line: in_order 1 while every "CPU part" seen is an in-order core, 0

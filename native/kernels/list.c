@@ -138,6 +138,14 @@ uint32_t sl_cpu_isa(void) {
   return isa;
 }
 
+size_t sl_cpu_l2_bytes(void) {
+#if SL_ARCH_X86
+  unsigned a, b, c, d; /* leaf 0x80000006: ECX[31:16] the L2 size in KB, on Intel and AMD alike */
+  if (__get_cpuid(0x80000006, &a, &b, &c, &d)) return (size_t)(c >> 16) * 1024;
+#endif
+  return 0;
+}
+
 const sl_ukernel_t* sl_ukernel_select(uint32_t isa, sl_family_t family, uint32_t rows) {
   uint32_t level = UINT32_MAX; /* the ISA of the family's first runnable entry: the best one */
   for (size_t i = 0; i < sl_ukernel_count; i++) {
