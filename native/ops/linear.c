@@ -282,6 +282,14 @@ sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const
 #define SL_PAD_MIN_READS 8
 #define SL_PAD_MIN_PANELS 64
 
+static size_t spmm_nonzeros(const sl_spmm_packed_t* p) { return p->nz_start[(size_t)p->blocks + p->tail_rows]; }
+
+/* The packed column offsets (plane index x `from`) for planes `to` floats apart. */
+static void restride_offsets(sl_spmm_packed_t* p, size_t from, size_t to) {
+  const size_t nonzeros = spmm_nonzeros(p);
+  for (size_t i = 0; i < nonzeros; i++) p->x_offset[i] = (uint32_t)(p->x_offset[i] / from * to);
+}
+
 void sl_linear_pad_planes(sl_model_t* m, sl_node_t* n, sl_linear_t* L) {
   const size_t line = 64 / sizeof(float), pad = (L->stride + line - 1) / line * line;
   const sl_ukernel_t* k = L->spmm != NULL ? L->spmm : L->gemm;
@@ -291,25 +299,17 @@ void sl_linear_pad_planes(sl_model_t* m, sl_node_t* n, sl_linear_t* L) {
       (uint64_t)L->cols * pad > UINT32_MAX || !sl_size_mul(L->cols, pad, &bytes) ||
       !sl_size_mul(bytes, sizeof(float), &bytes))
     return;
-  if (L->spmm == NULL) {
-    if ((L->rows + k->rows - 1) / k->rows < SL_PAD_MIN_PANELS) return;
-  } else {
-    sl_spmm_packed_t* p = &L->packed;
-    const size_t nonzeros = p->nz_start[(size_t)p->blocks + p->tail_rows];
-    if (nonzeros < SL_PAD_MIN_READS * L->cols) return;
-    for (size_t i = 0; i < nonzeros; i++) p->x_offset[i] = (uint32_t)(p->x_offset[i] / L->stride * pad);
-  }
+  if (L->spmm == NULL ? (L->rows + k->rows - 1) / k->rows < SL_PAD_MIN_PANELS
+                      : spmm_nonzeros(&L->packed) < SL_PAD_MIN_READS * L->cols)
+    return;
+  if (L->spmm != NULL) restride_offsets(&L->packed, L->stride, pad);
   L->x_pad = pad;
   sl_reserve_scratch(m, n, bytes > n->scratch_shared ? bytes : n->scratch_shared, n->scratch_per_thread);
 }
 
 void sl_linear_unpad_planes(sl_linear_t* L) {
   if (L->x_pad == 0) return;
-  if (L->spmm != NULL) {
-    sl_spmm_packed_t* p = &L->packed;
-    const size_t nonzeros = p->nz_start[(size_t)p->blocks + p->tail_rows];
-    for (size_t i = 0; i < nonzeros; i++) p->x_offset[i] = (uint32_t)(p->x_offset[i] / L->x_pad * L->stride);
-  }
+  if (L->spmm != NULL) restride_offsets(&L->packed, L->x_pad, L->stride);
   L->x_pad = 0;
 }
 

@@ -18,7 +18,7 @@ static size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
 /* V of a task's block stays within half of L2, and at least 512 KB (tuned on 1 MB L2s), where the
  * block can still hold a gemm tile. With 2 MB (the Intel Xeon) that is 1 MB: a 14x14 F(2x2) layer's
  * 49 tiles in one block instead of 25 + 24, whose gemm tiles were three quarters empty (ResNet-50's
- * 256-channel layers 1.57-1.64 -> 1.21-1.27 ms, its 28x28 F(4x4) ones 19% less). */
+ * 256-channel layers 1.41-1.46 -> 1.10-1.17 ms, its 28x28 F(4x4) ones 12-20% less). */
 #define SL_WINOGRAD_V_BYTES (512 * 1024)
 static size_t v_bytes(void) {
   const size_t half = sl_cpu_l2_bytes() / 2;
