@@ -142,11 +142,12 @@ def assert_page_profile(ops, native_ops, isa):
     convs and 68% dense: the same ops and bytes as native, every group-sparse one on the build's spmm kernel.
     FLOPs match too, except where the native CPU runs a layer this dense as a dense gemm (its FLOPs then
     dense)."""
-    from test_wasm import PROFILE_FIELDS
+    from test_wasm import PROFILE_FIELDS, assert_fusion_within_native
 
     ops = [{re.sub("[A-Z]", lambda m: "_" + m[0].lower(), key): value for key, value in op.items()} for op in ops]
     fields = [k for k in PROFILE_FIELDS if k != "flops"]
     assert [[op[k] for k in fields] for op in ops] == [[op[k] for k in fields] for op in native_ops]
+    assert_fusion_within_native(ops, native_ops)
     for op, native in zip(ops, native_ops):
         if native["group_size"] and "spmm" not in (native["kernel"] or ""):
             assert op["flops"] < native["dense_flops"] == native["flops"], op["name"]

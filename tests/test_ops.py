@@ -406,6 +406,27 @@ def test_depthwise_chain_reuses_dirty_scratch(kernels):
     assert rel_err(y, y3) < 1e-5
 
 
+@pytest.mark.parametrize("shape,k,pads", [((1, 24, 40, 37), (3, 3), (1, 1, 1, 1)), ((2, 16, 13, 45), (5, 5), (2, 2, 2, 2)),
+                                          ((1, 8, 16, 52), (3, 5), (1, 2, 1, 2)), ((1, 8, 16, 32), (3, 3), (0, 0, 0, 0))])
+@pytest.mark.parametrize("isa", [None, ["avx2"], ["sse2"], []])
+def test_depthwise_row_bands_match_one_thread(shape, k, pads, isa):
+    """Threads split large stride-1 depthwise layers into bands of output rows (ops/depthwise.c):
+    bands cross the padded top and bottom rows and the rows read in place, split where the
+    kernels' row tiles do (square kernels, wide rows with other taps), and give the single-thread
+    answer bit for bit, on every ISA's kernel (narrow vectors' tiles fall elsewhere in each band)."""
+    x = rng.standard_normal(shape).astype(np.float32)
+    c = shape[1]
+    wt = rng.standard_normal((c, 1) + k).astype(np.float32)
+    b = rng.standard_normal(c).astype(np.float32)
+    ref = np.clip(conv2d_ref(x, wt, b, (1, 1), (1, 1), pads, c), 0, 6)
+    g, ins = single_op("CONV2D", [x], ref.shape, consts=[wt, b], options=dict(
+        padding=pads, groups=c, activation="RELU6"))
+    kernels = {} if isa is None else dict(isa=isa)
+    outs = [run_graph(g, ins, num_threads=t, **kernels)[0] for t in (1, 2, 3, 4)]
+    assert rel_err(outs[0], ref) < 1e-5
+    assert all(np.array_equal(outs[0], y) for y in outs[1:])
+
+
 @pytest.mark.parametrize("value", [0.0, 0.5])
 def test_zero_pad_folds_into_the_next_conv(value):
     import torch

@@ -167,7 +167,10 @@ typedef struct {
  * plus e stays in its row, where a padded plane would hold the left or right padding:
  * y[i] = clamp(bias + sum over taps (offset, e) with 0 <= i % width + e < width of
  *              w * x[i + offset + e]) for i < count.
- * It reads x[i + offset - 2 .. i + offset + 2] for every row and i < count, nothing else. */
+ * It reads x[i + offset - 2 .. i + offset + 2] for every row and i < count, nothing else.
+ * Kernels that reuse rows tile a call's rows in threes from its first, the rest summed in another
+ * order: calls split at multiples of SL_DWCONV_ROW_TILE rows from the first give the same bits. */
+#define SL_DWCONV_ROW_TILE 3
 typedef void sl_f32_dwconv_ukernel_fn(size_t channels, size_t count, size_t width, const float* x, size_t x_stride,
                                       const float* w, const sl_dwconv_taps_t* taps, float* y, size_t y_stride,
                                       const sl_minmax_t* mm);

@@ -127,13 +127,14 @@ static void place_planes(const sl_depthwise_t* d, const row_t* rclasses, uint32_
   }
 }
 
-/* Channels per task: enough work to amortize the calls (and, copying, planes within L1/L2). */
-static uint32_t task_channels(const sl_model_t* m, size_t c, size_t work, size_t slot) {
+/* Channels per task: enough work to amortize the calls (and, copying, planes within L1/L2), and
+ * about four tasks a thread over the `bands` bands of rows. */
+static uint32_t task_channels(const sl_model_t* m, size_t c, size_t work, size_t slot, size_t bands) {
   size_t per_task = work < 32768 ? 32768 / work : 1;
   if (slot > 0 && per_task > 16384 / slot) per_task = 16384 / slot > 0 ? 16384 / slot : 1;
   if (per_task > c) per_task = c > 0 ? c : 1;
-  size_t threads = sl_op_threads(m);
-  if (threads > 1 && per_task > c / (4 * threads)) per_task = c / (4 * threads) > 0 ? c / (4 * threads) : 1;
+  size_t share = 4 * sl_op_threads(m) / bands;
+  if (share > 1 && per_task > c / share) per_task = c / share > 0 ? c / share : 1;
   return (uint32_t)per_task;
 }
 
@@ -151,7 +152,7 @@ static sl_status_t prepare_s2(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d, co
     memcpy(d->packed + ch * (taps + 1) + 1, weights + ch * taps, taps * sizeof(float));
   }
   d->s2 = k2;
-  d->channels = task_channels(m, c, (size_t)s->out_h * s->out_w * (taps + 1), 0);
+  d->channels = task_channels(m, c, (size_t)s->out_h * s->out_w * (taps + 1), 0, 1);
   sl_reserve_scratch(m, n, 0, 0);
   n->kernel = d->s2->name;
   return SL_OK;
@@ -174,7 +175,7 @@ static sl_status_t prepare_nc(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d, co
     group[taps * lanes] = bias != NULL ? bias[ch] : 0.0f;
   }
   d->nc = k;
-  size_t per_task = task_channels(m, c, (size_t)s->out_h * s->out_w * (taps + 1), 0);
+  size_t per_task = task_channels(m, c, (size_t)s->out_h * s->out_w * (taps + 1), 0, 1);
   d->channels = (uint32_t)((per_task + lanes - 1) / lanes * lanes);
   sl_reserve_scratch(m, n, 0, d->nc_scratch);
   n->kernel = k->name;
@@ -194,6 +195,7 @@ sl_status_t sl_depthwise_prepare(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d,
   const sl_ukernel_t* k2 = sl_op_kernel(m, SL_FAMILY_dwconv_s2, 0);
   const sl_ukernel_t* knc = sl_op_kernel(m, SL_FAMILY_dwconv_nc, 0);
   d->s2 = d->nc = NULL;
+  d->bands = 1;
   const bool fp16 = sl_op_fp16(m) && s->out_w <= SL_F16_DWCONV_MAX_WIDTH;
   d->k16 = fp16 ? sl_op_kernel(m, SL_FAMILY_f16_dwconv, 0) : NULL;
   d->to16 = fp16 ? sl_op_kernel(m, SL_FAMILY_f16_from_f32, 0) : NULL;
@@ -294,7 +296,11 @@ sl_status_t sl_depthwise_prepare(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d,
   }
   sl_model_release(m, rows);
   sl_model_release(m, cols);
-  d->channels = task_channels(m, c, (size_t)oh * (size_t)ow * (taps + 1), slot);
+  /* Threads take bands of rows (band_rows): a thread then reads what it wrote in the 1x1 layer
+   * before, split by pixels, not channels another core computed. */
+  const size_t threads = sl_op_threads(m), tiles = d->direct ? (d->r1 - d->r0) / SL_DWCONV_ROW_TILE : 0;
+  d->bands = threads > 1 && tiles >= 2 ? (uint32_t)(threads < tiles ? threads : tiles) : 1;
+  d->channels = task_channels(m, c, (size_t)oh * (size_t)ow * (taps + 1), slot, d->bands);
   size_t scratch;
   if (!sl_size_mul(d->channels * sizeof(float), slot, &scratch))
     return sl_node_fail(m, n, "the padded input planes do not fit in memory");
@@ -399,12 +405,22 @@ typedef struct {
 } job_t;
 
 static void run_f32(const sl_depthwise_t* d, const float* x, size_t x_stride, float* y, size_t y_stride, size_t c0,
-                    size_t channels, float* slots, bool* zeroed);
+                    size_t channels, float* slots, bool* zeroed, size_t band);
+
+/* Band `band`'s output rows [*a, *b): the rows read in place split at whole row tiles from r0, so
+ * each kernel call sums as the unbanded one does; the first band takes the rows above r0, the last
+ * those from r1 on. */
+static void band_rows(const sl_depthwise_t* d, size_t band, size_t* a, size_t* b) {
+  const size_t tiles = (d->r1 - d->r0) / SL_DWCONV_ROW_TILE;
+  *a = band == 0 ? 0 : d->r0 + band * tiles / d->bands * SL_DWCONV_ROW_TILE;
+  *b = band + 1 == d->bands ? d->s.out_h : d->r0 + (band + 1) * tiles / d->bands * SL_DWCONV_ROW_TILE;
+}
 
 /* Channels [c0, c0 + channels) of one image (x and y at channel c0, channels x_stride and
- * y_stride floats apart) with planes in slots, zeroed there first unless *zeroed. */
+ * y_stride floats apart) with planes in slots, zeroed there first unless *zeroed; output rows
+ * of band `band` of d->bands. */
 static void run_channels(const sl_depthwise_t* d, const float* x, size_t x_stride, float* y, size_t y_stride,
-                         size_t c0, size_t channels, float* slots, bool* zeroed) {
+                         size_t c0, size_t channels, float* slots, bool* zeroed, size_t band) {
   const sl_conv2d_shape_t* s = &d->s;
   size_t hw = (size_t)s->in_h * s->in_w, ohw = (size_t)s->out_h * s->out_w, ow = s->out_w;
   if (d->nc != NULL) {
@@ -435,15 +451,18 @@ static void run_channels(const sl_depthwise_t* d, const float* x, size_t x_strid
     for (size_t ch = 0; ch < channels && !d->half_out; ch++)
       d->from16->fn.f16_to_f32(out + ch * ohw, y + ch * y_stride, ohw);
   } else {
-    run_f32(d, x, x_stride, y, y_stride, c0, channels, slots, zeroed);
+    run_f32(d, x, x_stride, y, y_stride, c0, channels, slots, zeroed, band);
   }
+  size_t a, b;
+  band_rows(d, band, &a, &b);
   if (d->post.type != SL_ACT_NONE)
-    for (size_t ch = 0; ch < channels; ch++) d->vunary->fn.vunary(&d->post, y + ch * y_stride, y + ch * y_stride, ohw);
+    for (size_t ch = 0; ch < channels; ch++)
+      d->vunary->fn.vunary(&d->post, y + ch * y_stride + a * ow, y + ch * y_stride + a * ow, (b - a) * ow);
 }
 
 /* The planes' path in fp32: in place where rows allow (direct). */
 static void run_f32(const sl_depthwise_t* d, const float* x, size_t x_stride, float* y, size_t y_stride, size_t c0,
-                    size_t channels, float* slots, bool* zeroed) {
+                    size_t channels, float* slots, bool* zeroed, size_t band) {
   const sl_conv2d_shape_t* s = &d->s;
   size_t ohw = (size_t)s->out_h * s->out_w, ow = s->out_w;
   const float* w = d->packed + c0 * (1 + 5 * (size_t)d->taps.rows);
@@ -452,36 +471,39 @@ static void run_f32(const sl_depthwise_t* d, const float* x, size_t x_stride, fl
     *zeroed = true;
   }
   sl_f32_dwconv_ukernel_fn* k = d->k->fn.dwconv;
-  if (d->direct) {
+  if (d->direct) { /* output rows [a, b): those above r0 and from r1 on from copies, the rest in place */
+    size_t a, b, r0 = d->r0, r1 = d->r1;
+    band_rows(d, band, &a, &b);
     for (size_t ch = 0; ch < channels; ch++) {
-      copy_rows(d, x + ch * x_stride, slots + ch * d->slot, 0, d->top_end);
-      copy_rows(d, x + ch * x_stride, slots + ch * d->slot, d->bottom_begin, s->in_h);
+      if (a < r0) copy_rows(d, x + ch * x_stride, slots + ch * d->slot, 0, d->top_end);
+      if (b > r1) copy_rows(d, x + ch * x_stride, slots + ch * d->slot, d->bottom_begin, s->in_h);
     }
-    size_t r0 = d->r0, r1 = d->r1;
-    if (r0 > 0) k(channels, r0 * ow, ow, slots, d->slot, w, &d->taps, y, y_stride, &d->mm);
-    k(channels, (r1 - r0) * ow, ow, x + (size_t)((int64_t)r0 + d->row_lo) * ow, x_stride, w, &d->taps, y + r0 * ow,
-      y_stride, &d->mm);
-    if (r1 < s->out_h)
-      k(channels, (s->out_h - r1) * ow, ow, slots + r1 * ow, d->slot, w, &d->taps, y + r1 * ow, y_stride, &d->mm);
+    if (a < r0) k(channels, ((b < r0 ? b : r0) - a) * ow, ow, slots + a * ow, d->slot, w, &d->taps, y + a * ow, y_stride, &d->mm);
+    size_t lo = a > r0 ? a : r0, hi = b < r1 ? b : r1;
+    if (lo < hi)
+      k(channels, (hi - lo) * ow, ow, x + (size_t)((int64_t)lo + d->row_lo) * ow, x_stride, w, &d->taps, y + lo * ow,
+        y_stride, &d->mm);
+    lo = a > r1 ? a : r1;
+    if (b > lo) k(channels, (b - lo) * ow, ow, slots + lo * ow, d->slot, w, &d->taps, y + lo * ow, y_stride, &d->mm);
   } else {
     for (size_t ch = 0; ch < channels; ch++) fill_planes(d, x + ch * x_stride, slots + ch * d->slot);
     k(channels, ohw, ow, slots, d->slot, w, &d->taps, y, y_stride, &d->mm);
   }
 }
 
-/* Task = (image, run of d->channels channels). */
+/* Task = (image, band of rows, run of d->channels channels). */
 static void channels_task(void* ctx, size_t task, size_t thread) {
   const job_t* j = ctx;
   const sl_depthwise_t* d = j->d;
   const sl_conv2d_shape_t* s = &d->s;
-  size_t c0 = task % j->tasks * d->channels, image = task / j->tasks;
+  size_t c0 = task % j->tasks * d->channels, band = task / j->tasks % d->bands, image = task / j->tasks / d->bands;
   size_t channels = s->in_c - c0 < d->channels ? s->in_c - c0 : d->channels;
   size_t hw = (size_t)s->in_h * s->in_w, ohw = (size_t)s->out_h * s->out_w;
   /* Halves in a chain: offsets in their units (the kernels then read and write them so). */
   size_t x_size = d->half_in ? sizeof(sl_f16) : sizeof(float), y_size = d->half_out ? sizeof(sl_f16) : sizeof(float);
   const float* x = (const float*)(const void*)((const char*)j->x + (image * s->in_c + c0) * hw * x_size);
   float* y = (float*)(void*)((char*)j->y + (image * s->in_c + c0) * ohw * y_size);
-  run_channels(d, x, hw, y, ohw, c0, channels, sl_scratch_thread(j->m, j->n, thread), &j->zeroed[thread]);
+  run_channels(d, x, hw, y, ohw, c0, channels, sl_scratch_thread(j->m, j->n, thread), &j->zeroed[thread], band);
 }
 
 size_t sl_depthwise_slots_bytes(const sl_depthwise_t* d) {
@@ -491,10 +513,11 @@ size_t sl_depthwise_slots_bytes(const sl_depthwise_t* d) {
 void sl_depthwise_run_serial(const sl_depthwise_t* d, const float* x, size_t x_stride, float* y, size_t y_stride,
                              float* slots) {
   bool zeroed = false;
-  for (size_t c0 = 0; c0 < d->s.in_c; c0 += d->channels) {
-    size_t channels = d->s.in_c - c0 < d->channels ? d->s.in_c - c0 : d->channels;
-    run_channels(d, x + c0 * x_stride, x_stride, y + c0 * y_stride, y_stride, c0, channels, slots, &zeroed);
-  }
+  for (size_t band = 0; band < d->bands; band++)
+    for (size_t c0 = 0; c0 < d->s.in_c; c0 += d->channels) {
+      size_t channels = d->s.in_c - c0 < d->channels ? d->s.in_c - c0 : d->channels;
+      run_channels(d, x + c0 * x_stride, x_stride, y + c0 * y_stride, y_stride, c0, channels, slots, &zeroed, band);
+    }
 }
 
 void sl_depthwise_run(const sl_model_t* m, const sl_node_t* n, const sl_depthwise_t* d, const float* x, float* y,
@@ -502,5 +525,5 @@ void sl_depthwise_run(const sl_model_t* m, const sl_node_t* n, const sl_depthwis
   size_t per_image = (d->s.in_c + d->channels - 1) / d->channels;
   bool zeroed[256] = {false}; /* sl_model_set_num_threads allows up to 256 */
   job_t j = {m, n, d, x, y, per_image, zeroed};
-  sl_parallel_for(m, batch * per_image, channels_task, &j);
+  sl_parallel_for(m, batch * d->bands * per_image, channels_task, &j);
 }

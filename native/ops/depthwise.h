@@ -37,6 +37,7 @@ typedef struct {
   int64_t row_lo;                /* plane row 0 is phase row row_lo */
   bool direct;                   /* output rows [r0, r1) read the input in place */
   uint32_t r0, r1, top_end, bottom_begin; /* direct: input rows [0, top_end) and [bottom_begin, in_h) are copied */
+  uint32_t bands; /* direct, threaded: tasks cover bands of output rows, as the 1x1 layers around split pixels */
 } sl_depthwise_t;
 
 sl_status_t sl_depthwise_prepare(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d, const sl_conv2d_shape_t* s,

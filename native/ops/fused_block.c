@@ -94,7 +94,8 @@ sl_status_t sl_fused_block_prepare(sl_model_t* m, sl_node_t* head, sl_node_t* dw
   if (band_rows == 0) {
     /* Without a leading depthwise, the expanded tensor; with one, also its output. */
     size_t largest = mid > pre_c ? mid : pre_c;
-    if (expand->spmm == NULL || s->stride_h != 1 ||
+    bool stride_pays = s->stride_h == 1 || (s->stride_h == 2 && sl_cpu_l2_bytes() >= SL_FUSED_S2_L2_BYTES);
+    if (expand->spmm == NULL || !stride_pays ||
         !sl_size_mul(largest * sizeof(float), (size_t)in_h * in_w, &expanded) || expanded < SL_FUSED_BLOCK_MIN_BYTES)
       return SL_OK;
     /* The most output rows whose buffers stay within the band budget. */

@@ -9,15 +9,19 @@
 #include "depthwise.h"
 #include "linear.h"
 
-/* When fusing pays (sl_model_set_fusion's automatic mode): the expand runs sparse, the depthwise
- * has stride 1, and the expand's output is at least this large per image. MobileNetV2 at 90% (4x1)
- * on the lent Xeon: the 112x112 and 56x56 blocks ran 0.84, 0.84 and 0.93x their unfused time;
- * 28x28 (602 KB) 1.0-1.25x; dense blocks 1.04-1.18x (gemm tiles lose more on short bands than the
- * cache saves). On the AMD EPYC (1 MB L2) the stride-2 blocks lost (112x112: 0.215 ms fused against
- * 0.178 unfused, 56x56: 0.11 against 0.083), where unfused dwconv_s2 reads its input in place, and
- * the model ran 3.6% faster without them (80%: 1.9%); the Xeon (2 MB L2) ran it 4-5% slower without
- * them. Phones' L2 (256-512 KB a core) is nearer the EPYC's. */
+/* When fusing pays (sl_model_set_fusion's automatic mode): the expand runs sparse, the expand's
+ * output is at least SL_FUSED_BLOCK_MIN_BYTES per image, and the depthwise has stride 1, or stride 2
+ * where a core's L2 is SL_FUSED_S2_L2_BYTES or more. MobileNetV2 at 90% (4x1) on the lent Xeon: the
+ * 112x112 and 56x56 blocks ran 0.84, 0.84 and 0.93x their unfused time; 28x28 (602 KB) 1.0-1.25x;
+ * dense blocks 1.04-1.18x (gemm tiles lose more on short bands than the cache saves). Stride 2 splits
+ * the machines: the AMD EPYC (1 MB L2, 32 MB L3 for 8 cores) ran the 112x112 block in 0.215 ms fused
+ * against 0.178 unfused (56x56: 0.11 against 0.083), as unfused dwconv_s2 reads its input in place
+ * and the expanded 4.8 MB stay in L3, the model 3.6% faster without them (80%: 1.9%). The 2-vCPU
+ * Xeon (2 MB L2, family 6 model 167) ran them in 0.28-0.29 against 0.51-0.54 ms and 0.115 against
+ * 0.17, the model 2.07 -> 1.80 ms: there the unfused expand writes at 15 GB/s. Phones' L2 (256-512
+ * KB a core) is nearer the EPYC's. */
 #define SL_FUSED_BLOCK_MIN_BYTES (1024 * 1024)
+#define SL_FUSED_S2_L2_BYTES (2 * 1024 * 1024)
 /* A band's expanded rows plus its depthwise output, per thread. */
 #define SL_FUSED_BAND_BYTES (256 * 1024)
 /* Tasks per image: runs of consecutive bands, each reusing the rows it shares with the band

@@ -323,6 +323,7 @@ typedef struct {
   float* y;
   const float* r; /* the residual, channel-major as y */
   size_t tile, tiles, pixel_chunks, row_units, row_chunks;
+  bool pixels_major; /* consecutive tasks share pixels: a thread's range of tasks covers its pixels */
   const sl_f16* xh; /* fp16: x and y as halves, laid out as they are */
   sl_f16* yh;
 } job_t;
@@ -464,7 +465,8 @@ static void run_range(const job_t* j, const dest_t* d, size_t p0, size_t p1, siz
 static void run_task(void* ctx, size_t task, size_t thread) {
   const job_t* j = ctx;
   const sl_linear_t* L = j->L;
-  size_t pc = task % j->pixel_chunks, rc = task / j->pixel_chunks;
+  size_t pc = j->pixels_major ? task / j->row_chunks : task % j->pixel_chunks;
+  size_t rc = j->pixels_major ? task % j->row_chunks : task / j->pixel_chunks;
   size_t p0 = pc * j->tiles / j->pixel_chunks * j->tile;
   size_t p1 = (pc + 1) * j->tiles / j->pixel_chunks * j->tile;
   if (p1 > L->pixels) p1 = L->pixels;
@@ -533,7 +535,7 @@ static void split_tasks(size_t want, size_t first_units, size_t second_units, si
 /* The kernels on channel-major data (token-major too for gemm_nc). */
 static void run_kernels(const sl_model_t* m, const sl_node_t* n, const sl_linear_t* L, const float* x, float* y,
                         const float* r, const sl_f16* xh, sl_f16* yh) {
-  job_t j = {m, n, L, x, y, r, 0, 0, 1, 0, 1, xh, yh};
+  job_t j = {m, n, L, x, y, r, 0, 0, 1, 0, 1, false, xh, yh};
   j.tile = xh != NULL ? L->k16->pixels : L->spmm != NULL ? L->spmm->pixels : L->gemm->pixels;
   j.tiles = (L->pixels + j.tile - 1) / j.tile;
   if (L->spmm != NULL) {
@@ -547,9 +549,12 @@ static void run_kernels(const sl_model_t* m, const sl_node_t* n, const sl_linear
     /* Over panels first: every pixel chunk streams all the weights, which dominate gemm_nc's
      * layers (7x7 maps, token-major FC). */
     split_tasks(4 * threads, j.row_units, j.tiles, &j.row_chunks, &j.pixel_chunks);
-  else if (threads > 1)
-    /* Over pixels first, and over rows when there are few pixels, so every layer spreads. */
+  else if (threads > 1) {
+    /* Over pixels first, and over rows when there are few pixels, so every layer spreads; a
+     * thread's tasks then take its share of the pixels, which it wrote in the layer before. */
     split_tasks(4 * threads, j.tiles, j.row_units, &j.pixel_chunks, &j.row_chunks);
+    j.pixels_major = true;
+  }
   sl_parallel_for(m, j.pixel_chunks * j.row_chunks, run_task, &j);
 }
 

@@ -689,24 +689,28 @@ SL_V_INLINE void sl_gemm_nc(const int MR, const int NV, const int UNIT, size_t p
 
 /* Depthwise: NV vectors of one channel's outputs. A tap at step e = k - 2 counts where the lane's
  * output column col plus e stays in the row; elsewhere it read the neighbouring row (NaN or not),
- * so each step sums apart and is added only in the lanes where it counts. */
+ * so it counts only in the lanes where it stays: 16-lane vectors sum each step apart and add it
+ * there, narrower ones zero its inputs elsewhere. */
 SL_V_INLINE sl_vm sl_dw_step_counts(int k, sl_v col, size_t width) {
   const float bound[5] = {1.0f, 0.0f, 0.0f, (float)width - 1.0f, (float)width - 2.0f};
   return k < 2 ? sl_v_lt(sl_v_dup(bound[k]), col) : sl_v_lt(col, sl_v_dup(bound[k]));
 }
 
 #if SL_V_WIDTH < 16
-/* Narrow vectors: step k - 2 of every tap row that has it, into sum. */
+/* Narrow vectors: step k - 2 of every tap row that has it, into acc; with `counts`, its inputs
+ * are zero in the lanes where the step leaves the row. Every tile sums in this order, so an output
+ * does not depend on where a call's tiles fall (threads' row bands give one thread's bits). */
 SL_V_INLINE void sl_dw_step(const int NV, const int tail, size_t last, int k, const sl_dwconv_taps_t* taps,
-                            const sl_e* x, const sl_e* w, sl_v* sum) {
+                            const sl_e* x, const sl_e* w, const sl_vm* counts, sl_v* acc) {
   for (size_t r = 0; r < taps->rows; r++) {
     if (!(taps->row[r].columns & (1u << k))) continue;
     const sl_e* p = x + taps->row[r].offset + k - 2;
     const sl_v wk = sl_v_splat(w + 5 * r + k);
 #pragma GCC unroll 8
     for (int v = 0; v < NV; v++) {
-      const sl_v xv = sl_tile_load(tail, sl_v_tail_of(last), p + SL_V_WIDTH * v, v == NV - 1);
-      sum[v] = sl_v_fma(wk, xv, sum[v]);
+      sl_v xv = sl_tile_load(tail, sl_v_tail_of(last), p + SL_V_WIDTH * v, v == NV - 1);
+      if (counts != NULL) xv = sl_v_select(counts[v], xv, sl_v_dup(0.0f));
+      acc[v] = sl_v_fma(wk, xv, acc[v]);
     }
   }
 }
@@ -783,17 +787,13 @@ SL_V_INLINE void sl_dw_tile(const int NV, const int tail, size_t last, const sl_
   for (int k = 0; k < 5; k++) {
     if (!(steps & (1u << k))) continue;
     if (k == 2 || inside) { /* the step counts in every lane */
-      sl_dw_step(NV, tail, last, k, taps, x, w, acc);
+      sl_dw_step(NV, tail, last, k, taps, x, w, NULL, acc);
       continue;
     }
-    sl_v sum[8];
+    sl_vm counts[8];
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; v++) sum[v] = sl_v_dup(0.0f);
-    sl_dw_step(NV, tail, last, k, taps, x, w, sum);
-    /* With lane masks, a select of zero is one and. */
-#pragma GCC unroll 8
-    for (int v = 0; v < NV; v++)
-      acc[v] = sl_v_add(acc[v], sl_v_select(sl_dw_step_counts(k, col[v], width), sum[v], sl_v_dup(0.0f)));
+    for (int v = 0; v < NV; v++) counts[v] = sl_dw_step_counts(k, col[v], width);
+    sl_dw_step(NV, tail, last, k, taps, x, w, counts, acc);
   }
 #endif
   sl_dw_store(NV, acc, tail, last, y, mm);
@@ -866,7 +866,7 @@ SL_V_INLINE void sl_dw_rows_step(const int NV, const int inside, const int lo, c
 
 /* NV vectors at each of 3 output rows (y, y + width, y + 2 * width), all inside one row each (col:
  * their columns); `inside`: no step leaves the row. */
-_Static_assert(SL_V_DW_ROWS == 3, "sl_dw_rows_tile's cases are written for 3 output rows");
+_Static_assert(SL_V_DW_ROWS == 3 && SL_DWCONV_ROW_TILE == 3, "sl_dw_rows_tile's cases are written for 3 output rows");
 SL_V_INLINE void sl_dw_rows_tile(const int NV, const int inside, const sl_v* col, size_t width,
                                  const sl_dwconv_taps_t* taps, const sl_e* x, const sl_e* w, sl_e* y,
                                  const sl_minmax_t* mm) {
@@ -1140,7 +1140,7 @@ SL_V_INLINE void sl_dw_square_rows(const int K, size_t rows, size_t width, size_
 SL_V_INLINE size_t sl_dwconv_rows16(size_t channels, size_t count, size_t width, const sl_e* x, size_t x_stride,
                                     const sl_e* w, const sl_dwconv_taps_t* taps, sl_e* y, size_t y_stride,
                                     const sl_minmax_t* mm) {
-  const size_t band = 3 * width, w_stride = 1 + 5 * (size_t)taps->rows;
+  const size_t band = SL_DWCONV_ROW_TILE * width, w_stride = 1 + 5 * (size_t)taps->rows;
   const int square = sl_dw_square(taps, width);
   /* the row's vectors spread evenly over the fewest tiles of at most 4 */
   const size_t vectors = (width + SL_V_WIDTH - 1) / SL_V_WIDTH, tiles = (vectors + 3) / 4, bands = count / band;
