@@ -545,9 +545,11 @@ static void run_kernels(const sl_model_t* m, const sl_node_t* n, const sl_linear
     j.row_units = (L->rows + panel - 1) / panel;
   }
   size_t threads = sl_op_threads(m);
-  if (threads > 1 && L->spmm == NULL && L->gemm->family == SL_FAMILY_gemm_nc)
+  const bool weights_dominate = L->spmm == NULL && (L->gemm->family == SL_FAMILY_gemm_nc ||
+                                                    L->rows * L->cols > (L->rows + L->cols) * L->pixels);
+  if (threads > 1 && weights_dominate)
     /* Over panels first: every pixel chunk streams all the weights, which dominate gemm_nc's
-     * layers (7x7 maps, token-major FC). */
+     * layers (7x7 maps, token-major FC) and dense ones on few pixels (14x14 with 1024 channels). */
     split_tasks(4 * threads, j.row_units, j.tiles, &j.row_chunks, &j.pixel_chunks);
   else if (threads > 1) {
     /* Over pixels first, and over rows when there are few pixels, so every layer spreads; a
