@@ -405,7 +405,7 @@ typedef struct {
 } job_t;
 
 static void run_f32(const sl_depthwise_t* d, const float* x, size_t x_stride, float* y, size_t y_stride, size_t c0,
-                    size_t channels, float* slots, bool* zeroed, size_t band);
+                    size_t channels, float* slots, bool* zeroed, size_t a, size_t b);
 
 /* Band `band`'s output rows [*a, *b): the rows read in place split at whole row tiles from r0, so
  * each kernel call sums as the unbanded one does; the first band takes the rows above r0, the last
@@ -422,7 +422,8 @@ static void band_rows(const sl_depthwise_t* d, size_t band, size_t* a, size_t* b
 static void run_channels(const sl_depthwise_t* d, const float* x, size_t x_stride, float* y, size_t y_stride,
                          size_t c0, size_t channels, float* slots, bool* zeroed, size_t band) {
   const sl_conv2d_shape_t* s = &d->s;
-  size_t hw = (size_t)s->in_h * s->in_w, ohw = (size_t)s->out_h * s->out_w, ow = s->out_w;
+  size_t hw = (size_t)s->in_h * s->in_w, ohw = (size_t)s->out_h * s->out_w, ow = s->out_w, a, b;
+  band_rows(d, band, &a, &b);
   if (d->nc != NULL) {
     size_t group = ((size_t)s->kernel_h * s->kernel_w + 1) * d->nc->rows;
     d->nc->fn.dwconv_nc(channels, s, x, x_stride, d->packed + c0 / d->nc->rows * group, y, y_stride, slots, &d->mm);
@@ -451,18 +452,16 @@ static void run_channels(const sl_depthwise_t* d, const float* x, size_t x_strid
     for (size_t ch = 0; ch < channels && !d->half_out; ch++)
       d->from16->fn.f16_to_f32(out + ch * ohw, y + ch * y_stride, ohw);
   } else {
-    run_f32(d, x, x_stride, y, y_stride, c0, channels, slots, zeroed, band);
+    run_f32(d, x, x_stride, y, y_stride, c0, channels, slots, zeroed, a, b);
   }
-  size_t a, b;
-  band_rows(d, band, &a, &b);
   if (d->post.type != SL_ACT_NONE)
     for (size_t ch = 0; ch < channels; ch++)
       d->vunary->fn.vunary(&d->post, y + ch * y_stride + a * ow, y + ch * y_stride + a * ow, (b - a) * ow);
 }
 
-/* The planes' path in fp32: in place where rows allow (direct). */
+/* The planes' path in fp32: in place where rows allow (direct), there output rows [a, b). */
 static void run_f32(const sl_depthwise_t* d, const float* x, size_t x_stride, float* y, size_t y_stride, size_t c0,
-                    size_t channels, float* slots, bool* zeroed, size_t band) {
+                    size_t channels, float* slots, bool* zeroed, size_t a, size_t b) {
   const sl_conv2d_shape_t* s = &d->s;
   size_t ohw = (size_t)s->out_h * s->out_w, ow = s->out_w;
   const float* w = d->packed + c0 * (1 + 5 * (size_t)d->taps.rows);
@@ -472,8 +471,7 @@ static void run_f32(const sl_depthwise_t* d, const float* x, size_t x_stride, fl
   }
   sl_f32_dwconv_ukernel_fn* k = d->k->fn.dwconv;
   if (d->direct) { /* output rows [a, b): those above r0 and from r1 on from copies, the rest in place */
-    size_t a, b, r0 = d->r0, r1 = d->r1;
-    band_rows(d, band, &a, &b);
+    size_t r0 = d->r0, r1 = d->r1;
     for (size_t ch = 0; ch < channels; ch++) {
       if (a < r0) copy_rows(d, x + ch * x_stride, slots + ch * d->slot, 0, d->top_end);
       if (b > r1) copy_rows(d, x + ch * x_stride, slots + ch * d->slot, d->bottom_begin, s->in_h);
