@@ -168,7 +168,11 @@ def test_conv_add_prelu_matches_unfused_and_numpy(case, conv_act, add_act, resid
     assert fused_members(model, inputs) == (members if case[-1] else [])
     (y,) = model.run(inputs)
     (unfused,) = sparselite.load(data, fuse=False, **KERNELS[kernels]).run(inputs)
-    assert np.array_equal(y, unfused)  # the same kernels, the ADD only moved
+    if add and conv_act == "NONE" and add_act in ("NONE", "RELU"):
+        # 1x1 spmm and gemm start their sums from the residual: the same terms in another order
+        assert rel_err(y, unfused) < 1e-6
+    else:
+        assert np.array_equal(y, unfused)  # the same kernels, the ADD only moved
     assert rel_err(y, ref) < 1e-5
 
 
@@ -232,7 +236,8 @@ def test_interleaved_branches_fuse_where_inputs_are_ready():
     ref = conv(x, wb) + x + conv(pa, wc)
     (y,) = model.run(x)
     assert rel_err(y, ref) < 1e-5
-    assert np.array_equal(y, sparselite.load(data, fuse=False).run(x)[0])
+    # "sum" is written over b's bytes, its sums started from them: the unfused floats to rounding
+    assert rel_err(y, sparselite.load(data, fuse=False).run(x)[0]) < 1e-6
 
 
 @pytest.mark.parametrize("pads,folded", [((0, 0, 0, 0, 0, 8, 0, 0), True),    # BlazeFace: channels padded after
@@ -354,14 +359,15 @@ def test_residual_sum_takes_the_residuals_bytes_only_where_nothing_else_reads_th
     """ResNet's bottleneck: the fused conv + ADD writes its sum over the residual it reads, so the
     block holds one activation less at a time; never where r is read again or returned (`live`:
     activations the arena holds at its peak, the graph's input among them for the whole run). Results
-    catch a sum written too early, the arena one never written in place."""
+    catch a sum written too early, the arena one never written in place. In place, the kernel starts
+    its sums from the residual (`add_y`): the unfused ADD's floats to rounding, not bit for bit."""
     data, x, refs = bottleneck_graph(tail, group)
     model = sparselite.load(data, **KERNELS[kernels])
     assert fused_members(model, x) == ["add"]
     unfused = sparselite.load(data, fuse=False, **KERNELS[kernels])
     outs = model.run(x)
     for y, u, ref in zip(outs, unfused.run(x), refs):
-        assert np.array_equal(y, u)  # the same kernels, the ADD only moved
+        assert rel_err(y, u) < 1e-6
         assert rel_err(y, ref) < 1e-5
     for t in (1, 2, 3):
         threaded = sparselite.load(data, num_threads=t, isa=KERNELS[kernels].get("isa")).run(x)

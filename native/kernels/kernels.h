@@ -122,20 +122,32 @@ static inline size_t sl_spmm_values_start(const sl_spmm_packed_t* p, uint32_t b)
          (p->nz_start[b] - p->nz_start[p->blocks]);
 }
 
+/* The output stage of spmm and gemm: the sums clamped to mm; with a residual (laid out as y, at
+ * y_stride per row; it may be y itself), the sums start from its values plus the biases; with
+ * slopes, a PRELU after the clamp, output row o's slope slopes[o * slope_step] (0: one shared).
+ * The fp16 kernels take neither. */
+typedef struct {
+  sl_minmax_t mm;
+  const float* residual;
+  const float* slopes;
+  size_t slope_step;
+} sl_matrix_out_t;
+
 /* spmm: for `blocks` consecutive blocks over `pixels` pixels of x:
- * y[out_row[i] * y_stride + p] = clamp(bias_i + sum_e w_ie * x[x_offset[e] + p]). */
+ * y[out_row[i] * y_stride + p] = clamp(bias_i + sum_e w_ie * x[x_offset[e] + p]) (out's stage, row
+ * out_row[i]'s slope). */
 typedef void sl_f32_spmm_ukernel_fn(size_t pixels, size_t blocks, const float* x, const float* values,
                                     const uint32_t* x_offset, const uint32_t* nz_start, const uint32_t* out_row,
-                                    float* y, size_t y_stride, const sl_minmax_t* mm);
+                                    float* y, size_t y_stride, const sl_matrix_out_t* out);
 
 /* gemm: dense weights in panels of `rows` rows (the kernel's): per panel its biases, then k
  * columns of its weights. Rows past `rows` are zero in the panel and never stored. Column c of
  * x starts at x + c * x_stride, or at x + x_offset[c] when x_offset is not NULL (an implicit
  * convolution: each column one tap over padded input planes).
- * y[o * y_stride + p] = clamp(bias_o + sum_c w_oc * x_c[p]) for o < rows, p < pixels. */
+ * y[o * y_stride + p] = clamp(bias_o + sum_c w_oc * x_c[p]) for o < rows, p < pixels (out's stage). */
 typedef void sl_f32_gemm_ukernel_fn(size_t pixels, size_t rows, size_t k, const float* x, size_t x_stride,
                                     const uint32_t* x_offset, const float* panels, float* y, size_t y_stride,
-                                    const sl_minmax_t* mm);
+                                    const sl_matrix_out_t* out);
 
 /* gemm_nc: dense weights packed as for gemm in panels of the kernel's `rows` rows, with the
  * vectors along the output channels, so no lane idles however few the pixels:
@@ -284,10 +296,10 @@ typedef void sl_f32_winograd_out_ukernel_fn(size_t tiles, size_t channels, const
 typedef uint16_t sl_f16;
 typedef void sl_f16_spmm_ukernel_fn(size_t pixels, size_t blocks, const sl_f16* x, const sl_f16* values,
                                     const uint32_t* x_offset, const uint32_t* nz_start, const uint32_t* out_row,
-                                    sl_f16* y, size_t y_stride, const sl_minmax_t* mm);
+                                    sl_f16* y, size_t y_stride, const sl_matrix_out_t* out);
 typedef void sl_f16_gemm_ukernel_fn(size_t pixels, size_t rows, size_t k, const sl_f16* x, size_t x_stride,
                                     const uint32_t* x_offset, const sl_f16* panels, sl_f16* y, size_t y_stride,
-                                    const sl_minmax_t* mm);
+                                    const sl_matrix_out_t* out);
 typedef void sl_f16_gemm_nc_ukernel_fn(size_t pixels, size_t rows, size_t k, const sl_f16* x, size_t x_pixel_stride,
                                        size_t x_k_stride, const sl_f16* panels, sl_f16* y, size_t y_pixel_stride,
                                        size_t y_channel_stride, const sl_minmax_t* mm);

@@ -317,9 +317,10 @@ sl_status_t sl_conv2d_fuse_add(sl_model_t* m, sl_fb_t* fb, sl_node_t* conv, sl_n
   p->residual = r;
   p->out = out;
   *fused = true;
+  const bool in_kernel = pad == NULL && p->path == PATH_POINTWISE && sl_linear_residual_in_kernel(&p->linear);
   /* The input is read at every pixel while other tasks write theirs: never the residual too. */
-  *in_place =
-      pad == NULL && p->path == PATH_POINTWISE && sl_in(m, conv, 0) != r && sl_linear_stage(m, conv, &p->linear);
+  *in_place = pad == NULL && p->path == PATH_POINTWISE && sl_in(m, conv, 0) != r &&
+              (in_kernel || sl_linear_stage(m, conv, &p->linear));
   return SL_OK;
 }
 
@@ -428,7 +429,8 @@ static void im2col_task(void* ctx, size_t task, size_t thread) {
   for (size_t ic = 0; ic < icg; ic++) gather_channel(p, x + ic * s->in_h * s->in_w, ic, p0, count, patches);
   size_t panel_size = sl_gemm_pack_size(ocg, p->patch, p->gemm->rows);
   float* y = j->y + (image * s->out_c + g * ocg) * pixels + p0;
-  p->gemm->fn.gemm(count, ocg, p->patch, patches, p->tile, NULL, p->panels + g * panel_size, y, pixels, &p->mm);
+  p->gemm->fn.gemm(count, ocg, p->patch, patches, p->tile, NULL, p->panels + g * panel_size, y, pixels,
+                   &(sl_matrix_out_t){.mm = p->mm});
   for (size_t o = 0; o < ocg; o++) post_activation(p, y + o * pixels, count);
 }
 

@@ -228,7 +228,7 @@ static void band_task(void* ctx, size_t task, size_t thread) {
     const float* panels = p->panels + g * p->group_panels + block * p->block_panels;
     float* cols = sl_scratch_thread(j->m, j->n, thread);
     if (p->gemm->family == SL_FAMILY_gemm)
-      p->gemm->fn.gemm(pixels, rows, icg, x, in_plane, NULL, panels, cols, pixels, &p->none);
+      p->gemm->fn.gemm(pixels, rows, icg, x, in_plane, NULL, panels, cols, pixels, &(sl_matrix_out_t){.mm = p->none});
     else
       p->gemm->fn.gemm_nc(pixels, rows, icg, x, 1, in_plane, panels, cols, 1, pixels, &p->none);
     for (size_t c = 0; c < count; c++)

@@ -157,6 +157,7 @@ sl_status_t sl_fused_block_prepare(sl_model_t* m, sl_node_t* head, sl_node_t* dw
   *project_node = saved;
   if (st != SL_OK) return st;
   if (add_act != NULL) sl_epilogue_add(m, &b->residual, add_act);
+  b->residual_in_kernel = add_act != NULL && sl_linear_takes_residual(&b->project, &b->residual);
   size_t floats = (b->e_stride + b->d_stride) * mid + (b->pre_x_stride + b->pre_y_stride) * pre_c, bytes;
   if (!sl_size_mul(floats, sizeof(float), &bytes) || !sl_size_add(bytes, slots, &bytes))
     return sl_node_fail(m, head, "the fused block's band buffers do not fit in memory");
@@ -187,7 +188,7 @@ static void expand_rows(const sl_fused_block_t* b, const float* x, int64_t r0, i
                         float* pre_y) {
   size_t w = b->in_w, hw = (size_t)b->in_h * w, pixels = (size_t)n * w;
   if (!b->has_pre) {
-    sl_linear_run_serial(b->expand, x + r0 * w, e, b->e_stride, pixels);
+    sl_linear_run_serial(b->expand, x + r0 * w, e, b->e_stride, pixels, NULL);
     return;
   }
   int64_t base = r0 - b->pre_pad_top, rows = n + b->pre_kernel_h - 1;
@@ -205,7 +206,7 @@ static void expand_rows(const sl_fused_block_t* b, const float* x, int64_t r0, i
     in_stride = b->pre_x_stride;
   }
   run_in_place(b, &b->pre, b->in_c, pixels, w, in, in_stride, pre_y, b->pre_y_stride);
-  sl_linear_run_serial(b->expand, pre_y, e, b->e_stride, pixels);
+  sl_linear_run_serial(b->expand, pre_y, e, b->e_stride, pixels, NULL);
 }
 
 /* Task = (image, segment): its bands in order, each keeping the padded rows it shares with the
@@ -248,7 +249,12 @@ static void segment_task(void* ctx, size_t task, size_t thread) {
       sl_depthwise_run_serial(&kind->dw, e, b->e_stride, d, b->d_stride, slots);
     }
     float* out = y + oy0 * ow;
-    sl_linear_run_serial(&b->project, d, out, ohw, pixels);
+    if (b->residual_in_kernel) { /* the block's input, laid out as y (stride 1) */
+      const sl_matrix_out_t stage = {.mm = b->residual.mm, .residual = x + oy0 * ow};
+      sl_linear_run_serial(&b->project, d, out, ohw, pixels, &stage);
+      continue;
+    }
+    sl_linear_run_serial(&b->project, d, out, ohw, pixels, NULL);
     if (!b->residual.residual) continue;
     for (size_t c = 0, at = oy0 * ow; c < b->out_c; c++, at += hw)
       sl_epilogue_apply(&b->residual, y + at, y, x, at, c, pixels);

@@ -64,6 +64,7 @@ typedef struct {
   uint32_t in_c, in_h, in_w, mid_c, out_c, out_h, out_w, stride_h, pad_top, kernel_h;
   size_t e_stride, d_stride; /* floats per channel of the band buffers */
   sl_epilogue_t residual;
+  bool residual_in_kernel; /* the project's kernel starts from it (sl_linear_takes_residual) */
   const sl_ukernel_t* vunary;
 } sl_fused_block_t;
 

@@ -181,7 +181,8 @@ static void gemm_in_place(const job_t* j, size_t g, size_t flat, size_t at, size
   size_t icg = s->in_c / s->groups, ocg = s->out_c / s->groups, pixels = (size_t)s->out_h * s->out_w;
   size_t first = g * ocg + r0; /* output channel */
   c->gemm->fn.gemm(n, r1 - r0, c->patch, j->planes + g * icg * c->plane + flat, 0, c->x_offset,
-                   c->panels + g * c->panel_size + r0 * (c->patch + 1), j->y + first * pixels + at, pixels, &c->mm);
+                   c->panels + g * c->panel_size + r0 * (c->patch + 1), j->y + first * pixels + at, pixels,
+                   &(sl_matrix_out_t){.mm = c->mm});
 }
 
 /* The activation and epilogue on y's pixels [at, at + n) of those channels, once the gemm wrote
@@ -222,7 +223,7 @@ static void gemm_task(void* ctx, size_t task, size_t thread) {
   }
   float* out = sl_scratch_thread(j->m, j->n, thread);
   c->gemm->fn.gemm(n, r1 - r0, c->patch, j->planes + g * icg * c->plane + f0, 0, c->x_offset,
-                   c->panels + g * c->panel_size + r0 * (c->patch + 1), out, n, &c->mm);
+                   c->panels + g * c->panel_size + r0 * (c->patch + 1), out, n, &(sl_matrix_out_t){.mm = c->mm});
   if (c->post.type != SL_ACT_NONE) c->vunary->fn.vunary(&c->post, out, out, (r1 - r0) * n);
   for (size_t o = r0; o < r1; o++) {
     float* y = j->y + (g * ocg + o) * pixels;

@@ -352,20 +352,40 @@ static void epilogue(const job_t* j, const dest_t* d, const uint32_t* rows, size
   }
 }
 
+/* The kernel's output stage for rows from `first` on and pixels from p0 on: the fused ops
+ * themselves where they follow its clamp (the residual, then the ADD's clamp, and PRELU; or PRELU
+ * alone after an activation the clamp is all of), its clamp alone where the epilogue runs after. */
+static bool kernel_epilogue(const job_t* j, size_t first, size_t p0, sl_matrix_out_t* out) {
+  const sl_linear_t* L = j->L;
+  const sl_epilogue_t* e = &L->epilogue;
+  const bool in_kernel =
+      L->residual_in_kernel || (!e->residual && e->slopes != NULL && L->post.type == SL_ACT_NONE);
+  *out = (sl_matrix_out_t){.mm = L->mm};
+  if (in_kernel) {
+    out->mm = e->residual ? e->mm : L->mm;
+    out->residual = e->residual ? j->r + first * L->stride + p0 : NULL;
+    out->slopes = e->slopes != NULL ? e->slopes + first * e->slope_step : NULL;
+    out->slope_step = e->slope_step;
+  }
+  return in_kernel;
+}
+
 static void run_spmm(const job_t* j, const dest_t* d, size_t p0, size_t p1, size_t u0, size_t u1, bool last) {
   const sl_linear_t* L = j->L;
   const sl_spmm_packed_t* p = &L->packed;
   const float* x = j->x + p0;
   float* y = dest_at(d, 0, p0);
+  sl_matrix_out_t out;
+  const bool in_kernel = kernel_epilogue(j, 0, p0, &out); /* out_row: absolute channels */
   L->spmm->fn.spmm(p1 - p0, u1 - u0, x, p->values + sl_spmm_values_start(p, (uint32_t)u0),
-                   p->x_offset + p->nz_start[u0], p->nz_start + u0, p->out_row + u0 * p->r, y, d->stride, &L->mm);
-  epilogue(j, d, p->out_row + u0 * p->r, 0, (u1 - u0) * p->r, p0, p1);
+                   p->x_offset + p->nz_start[u0], p->nz_start + u0, p->out_row + u0 * p->r, y, d->stride, &out);
+  if (!in_kernel) epilogue(j, d, p->out_row + u0 * p->r, 0, (u1 - u0) * p->r, p0, p1);
   if (last && p->tail_rows > 0) {
     uint32_t b = p->blocks;
     L->spmm_tail->fn.spmm(p1 - p0, p->tail_rows, x, p->values + sl_spmm_values_start(p, b),
                           p->x_offset + p->nz_start[b], p->nz_start + b, p->out_row + (size_t)b * p->r, y, d->stride,
-                          &L->mm);
-    epilogue(j, d, p->out_row + (size_t)b * p->r, 0, p->tail_rows, p0, p1);
+                          &out);
+    if (!in_kernel) epilogue(j, d, p->out_row + (size_t)b * p->r, 0, p->tail_rows, p0, p1);
   }
 }
 
@@ -398,12 +418,13 @@ static void run_f16(const job_t* j, const dest_t* d, size_t p0, size_t p1, size_
     const sl_spmm_packed_t* p = &L->packed;
     size_t first = u0 * p->r, count = (u1 - u0) * p->r;
     L->k16->fn.f16_spmm(p1 - p0, u1 - u0, x, L->weights16 + sl_spmm_values_start(p, (uint32_t)u0),
-                        p->x_offset + p->nz_start[u0], p->nz_start + u0, p->out_row + first, yh, L->stride, &L->mm);
+                        p->x_offset + p->nz_start[u0], p->nz_start + u0, p->out_row + first, yh, L->stride,
+                        &(sl_matrix_out_t){.mm = L->mm});
     if (last && p->tail_rows > 0) {
       uint32_t b = p->blocks;
       L->k16_tail->fn.f16_spmm(p1 - p0, p->tail_rows, x, L->weights16 + sl_spmm_values_start(p, b),
                                p->x_offset + p->nz_start[b], p->nz_start + b, p->out_row + (size_t)b * p->r, yh,
-                               L->stride, &L->mm);
+                               L->stride, &(sl_matrix_out_t){.mm = L->mm});
       count += p->tail_rows;
     }
     for (size_t i = first; i < first + count && !L->half_out; i++) {
@@ -433,7 +454,7 @@ static void run_f16(const job_t* j, const dest_t* d, size_t p0, size_t p1, size_
                            &L->mm);
   else
     L->k16->fn.f16_gemm(p1 - p0, r1 - r0, L->cols, x, L->stride, NULL, panels, yh + r0 * L->stride, L->stride,
-                        &L->mm);
+                        &(sl_matrix_out_t){.mm = L->mm});
   for (size_t o = r0; o < r1 && !L->half_out; o++)
     L->from16->fn.f16_to_f32(j->yh + o * L->stride + p0, j->y + o * L->stride + p0, p1 - p0);
   epilogue(j, d, NULL, r0, r1 - r0, p0, p1);
@@ -457,9 +478,11 @@ static void run_range(const job_t* j, const dest_t* d, size_t p0, size_t p1, siz
     run_gemm_nc(j, d, p0, p1, r0, r1, panels);
     return;
   }
+  sl_matrix_out_t out;
+  const bool in_kernel = kernel_epilogue(j, r0, p0, &out);
   L->gemm->fn.gemm(p1 - p0, r1 - r0, L->cols, j->x + p0, L->x_pad > 0 ? L->x_pad : L->stride, NULL, panels,
-                   dest_at(d, r0, p0), d->stride, &L->mm);
-  epilogue(j, d, NULL, r0, r1 - r0, p0, p1);
+                   dest_at(d, r0, p0), d->stride, &out);
+  if (!in_kernel) epilogue(j, d, NULL, r0, r1 - r0, p0, p1);
 }
 
 static void run_task(void* ctx, size_t task, size_t thread) {
@@ -496,6 +519,18 @@ static void run_task(void* ctx, size_t task, size_t thread) {
  * piece reading the weights again, or (dense, more rows than pixels: weights larger than inputs)
  * whole panels over every pixel, each reading the input again. */
 #define SL_STAGE_BYTES (256 * 1024)
+
+bool sl_linear_takes_residual(const sl_linear_t* L, const sl_epilogue_t* e) {
+  return L->layout == SL_LINEAR_CHANNEL_MAJOR && L->k16 == NULL &&
+         (L->spmm != NULL || L->gemm->family == SL_FAMILY_gemm) && L->post.type == SL_ACT_NONE &&
+         L->mm.min == -INFINITY && L->mm.max == INFINITY && e->residual && e->first == 0 && e->channels >= L->rows &&
+         e->post.type == SL_ACT_NONE;
+}
+
+bool sl_linear_residual_in_kernel(sl_linear_t* L) {
+  L->residual_in_kernel = sl_linear_takes_residual(L, &L->epilogue);
+  return L->residual_in_kernel;
+}
 
 bool sl_linear_stage(sl_model_t* m, sl_node_t* n, sl_linear_t* L) {
   if (L->layout != SL_LINEAR_CHANNEL_MAJOR || L->k16 != NULL || L->rows == 0 || L->pixels == 0) return false;
@@ -627,19 +662,21 @@ void sl_linear_run_planes(const sl_model_t* m, const sl_node_t* n, const sl_line
   run_kernels(m, n, L, x, y, r, NULL, NULL);
 }
 
-void sl_linear_run_serial(const sl_linear_t* L, const float* x, float* y, size_t y_stride, size_t pixels) {
+void sl_linear_run_serial(const sl_linear_t* L, const float* x, float* y, size_t y_stride, size_t pixels,
+                          const sl_matrix_out_t* stage) {
+  const sl_matrix_out_t own = {.mm = L->mm}, *clamp = stage != NULL ? stage : &own;
   if (L->spmm != NULL) {
     const sl_spmm_packed_t* p = &L->packed;
-    L->spmm->fn.spmm(pixels, p->blocks, x, p->values, p->x_offset, p->nz_start, p->out_row, y, y_stride, &L->mm);
+    L->spmm->fn.spmm(pixels, p->blocks, x, p->values, p->x_offset, p->nz_start, p->out_row, y, y_stride, clamp);
     uint32_t b = p->blocks;
     if (p->tail_rows > 0)
       L->spmm_tail->fn.spmm(pixels, p->tail_rows, x, p->values + sl_spmm_values_start(p, b),
                             p->x_offset + p->nz_start[b], p->nz_start + b, p->out_row + (size_t)b * p->r, y, y_stride,
-                            &L->mm);
+                            clamp);
   } else if (L->gemm->family == SL_FAMILY_gemm_nc) {
     L->gemm->fn.gemm_nc(pixels, L->rows, L->cols, x, 1, L->stride, L->panels, y, 1, y_stride, &L->mm);
   } else {
-    L->gemm->fn.gemm(pixels, L->rows, L->cols, x, L->stride, NULL, L->panels, y, y_stride, &L->mm);
+    L->gemm->fn.gemm(pixels, L->rows, L->cols, x, L->stride, NULL, L->panels, y, y_stride, clamp);
   }
   if (L->post.type != SL_ACT_NONE)
     for (size_t o = 0; o < L->rows; o++) L->vunary->fn.vunary(&L->post, y + o * y_stride, y + o * y_stride, pixels);

@@ -54,6 +54,7 @@ typedef struct {
                         strided 1x1 conv's subsampled input) lies before them */
   size_t stage_pixels, stage_panels; /* sl_linear_stage's pieces: pixels (0: the kernels write y), and
                                         gemm panels (0: every row, in pieces of pixels) */
+  bool residual_in_kernel; /* sl_linear_residual_in_kernel */
   size_t x_pad; /* sl_linear_pad_planes: x copied into planes this many floats apart first (0: read in place) */
 } sl_linear_t;
 
@@ -63,10 +64,19 @@ typedef struct {
 sl_status_t sl_linear_prepare(sl_model_t* m, sl_node_t* n, sl_linear_t* L, const sl_tensor_t* w,
                               const float* bias, sl_linear_layout_t layout, size_t pixels, size_t stride,
                               const sl_activation_t* act);
-/* For a fused residual ADD (ops/conv2d.c): the kernels write pieces of pixels into the node's
- * per-thread scratch, from which the epilogue writes y once. y may then share the residual's
- * bytes (runtime/fuse.c), which a kernel writing y would overwrite before the add reads them.
- * False (and nothing changed) where the layer cannot: fp16, or token-major. */
+/* Whether L's kernels can start their sums from e's residual (sl_matrix_out_t), then apply the
+ * ADD's clamp and any PRELU, with no pass after them: fp32 spmm and gemm, channel-major, a residual
+ * over every channel, and the layer's own activation and the ADD's beyond its clamp none. Each tile
+ * reads its residual before writing the same place of y, so y may share the residual's bytes. */
+bool sl_linear_takes_residual(const sl_linear_t* L, const sl_epilogue_t* e);
+/* For a fused residual ADD (ops/conv2d.c): sl_linear_takes_residual of L's own epilogue, kept for
+ * its runs. */
+bool sl_linear_residual_in_kernel(sl_linear_t* L);
+/* For a fused residual ADD whose sum y may then share the residual's bytes (runtime/fuse.c),
+ * which a kernel writing y would overwrite before the add reads them, where the kernels do not
+ * take the residual: they write pieces of pixels into the node's per-thread scratch, from which
+ * the epilogue writes y once. False (and nothing changed) where the layer cannot: fp16, or
+ * token-major. */
 bool sl_linear_stage(sl_model_t* m, sl_node_t* n, sl_linear_t* L);
 /* For sl_linear_run (not _serial): where spmm would read channel-major planes that do not start on
  * a cache line (6x6, 7x7 and 14x14 maps) with AVX-512, whose 64-byte loads then straddle two lines,
@@ -83,8 +93,10 @@ void sl_linear_unpad_planes(sl_linear_t* L);
 void sl_linear_run(const sl_model_t* m, const sl_node_t* n, const sl_linear_t* L, const float* x, float* y,
                    const float* r);
 /* A channel-major layer over `pixels` pixels on the calling thread alone: x at the prepared
- * stride, y rows y_stride apart (a fused block's row bands). */
-void sl_linear_run_serial(const sl_linear_t* L, const float* x, float* y, size_t y_stride, size_t pixels);
+ * stride, y rows y_stride apart (a fused block's row bands). stage: the kernels' output stage
+ * where sl_linear_takes_residual said they take one (NULL: the layer's own clamp). */
+void sl_linear_run_serial(const sl_linear_t* L, const float* x, float* y, size_t y_stride, size_t pixels,
+                          const sl_matrix_out_t* stage);
 /* Runs `pixels` (<= the prepared count) from now on, with the same strides. */
 void sl_linear_resize(sl_node_t* n, sl_linear_t* L, size_t pixels);
 

@@ -69,7 +69,8 @@ static void batch_task(void* ctx, size_t task, size_t thread) {
   float* panels = sl_scratch_thread(j->m, j->n, thread);
   sl_gemm_pack(j->a + task * p->m * p->k, NULL, p->m, p->k, p->gemm->rows, panels);
   const float* b = j->b + (p->shared_b ? 0 : task * p->k * p->n);
-  p->gemm->fn.gemm(p->n, p->m, p->k, b, p->n, NULL, panels, j->y + task * p->m * p->n, p->n, &p->mm);
+  p->gemm->fn.gemm(p->n, p->m, p->k, b, p->n, NULL, panels, j->y + task * p->m * p->n, p->n,
+                   &(sl_matrix_out_t){.mm = p->mm});
 }
 
 static void run(const sl_model_t* m, const sl_node_t* n) {

@@ -155,7 +155,7 @@ static void block_task(void* ctx, size_t task, size_t thread) {
   for (size_t xi = 0; xi < points; xi++)
     c->gemm->fn.gemm(t1 - t0, r1 - r0, ic, v + xi * ic * block, block, NULL,
                      c->panels + xi * c->panel_size + r0 * (ic + 1), mt + xi * c->chunk_rows * block, block,
-                     &unclamped);
+                     &(sl_matrix_out_t){.mm = unclamped});
   const size_t ow = s->out_w, ohw = (size_t)s->out_h * ow;
   for (size_t t = t0; t < t1;) {
     size_t ty = t / c->tiles_w, tx = t % c->tiles_w, count = c->tiles_w - tx < t1 - t ? c->tiles_w - tx : t1 - t;

@@ -315,14 +315,21 @@ static void free_sparse(sl_group_sparse_f32_t* w) {
 }
 
 /* Runs spmm kernel k (tail rows on its ISA's r = 1 kernel, as the runtime does) on packed w,
- * whose values the kernel reads as floats or halves. */
+ * whose values the kernel reads as floats or halves. With in_place, mm's residual r0 [rows][pixels]
+ * is first copied into y and read from there. */
 static void run_spmm(const sl_ukernel_t* k, const sl_spmm_packed_t* p, const void* values, size_t pixels,
-                     const void* x, void* y, const sl_minmax_t* mm) {
+                     const void* x, void* y, const sl_matrix_out_t* stage, bool in_place) {
   const bool half = is_f16(k);
   const sl_ukernel_t* tail = sl_ukernel_select(k->isa, k->family, 1);
   const uint32_t b = p->blocks;
-  const size_t start = sl_spmm_values_start(p, b);
-  memset(y, 0xff, (size_t)(p->blocks * p->r + p->tail_rows) * pixels * elem_size(half)); /* NaN: each written */
+  const size_t start = sl_spmm_values_start(p, b), rows = (size_t)p->blocks * p->r + p->tail_rows;
+  sl_matrix_out_t own = *stage;
+  const sl_matrix_out_t* mm = &own;
+  if (in_place) {
+    memcpy(y, stage->residual, rows * pixels * sizeof(float));
+    own.residual = y;
+  } else
+    memset(y, 0xff, rows * pixels * elem_size(half)); /* NaN: each written */
   if (half) {
     k->fn.f16_spmm(pixels, p->blocks, x, values, p->x_offset, p->nz_start, p->out_row, y, pixels, mm);
     tail->fn.f16_spmm(pixels, p->tail_rows, x, (const sl_f16*)values + start, p->x_offset + p->nz_start[b],
@@ -356,8 +363,20 @@ static void test_spmm(const sl_ukernel_t* k) {
     guarded_t xg = guarded_alloc_bytes((size_t)cols * pixels * elem_size(half), trial % 2 == 1);
     store_as(half, xf, xg.p, (size_t)cols * pixels);
     sl_activation_t act;
-    sl_minmax_t mm;
-    random_clamp(&act, &mm);
+    /* fp32, trials 3 and 4 of every 5: a residual (4: read from y itself), then on 4 PRELU (one
+     * slope per row, or one shared) */
+    sl_matrix_out_t out = {.residual = NULL};
+    random_clamp(&act, &out.mm);
+    float* slopes = xmalloc(rows * sizeof(float));
+    random_floats(false, slopes, rows);
+    float* y0 = xmalloc(rows * pixels * sizeof(float));
+    random_floats(false, y0, rows * pixels);
+    const bool in_place = !half && trial % 5 == 4;
+    if (!half && trial % 5 >= 3) out.residual = y0;
+    if (in_place) {
+      out.slopes = slopes;
+      out.slope_step = trial % 10 == 4 ? 0 : 1;
+    }
     float* want = xmalloc(rows * pixels * sizeof(float));
     void* got = xmalloc(rows * pixels * sizeof(float));
     float* gotf = xmalloc(rows * pixels * sizeof(float));
@@ -372,13 +391,26 @@ static void test_spmm(const sl_ukernel_t* k) {
     sl_spmm_pack(&w, with_bias ? bias : NULL, pixels, &p);
     void* kernel_values = xmalloc(values * elem_size(half));
     store_as(half, p.values, kernel_values, values);
-    if (nonfinite) run_spmm(portable, &p, p.values, pixels, xf, want, &mm);
-    else sl_f32_spmm_ref(&w, with_bias ? bias : NULL, pixels, xf, want, &act);
-    run_spmm(k, &p, kernel_values, pixels, xg.p, got, &mm);
+    if (nonfinite)
+      run_spmm(portable, &p, p.values, pixels, xf, want, &out, in_place);
+    else if (!half) { /* the sum, then y0, the clamp and PRELU as vbinary's reference applies them */
+      const sl_activation_t none = {.type = SL_ACT_NONE};
+      sl_f32_spmm_ref(&w, with_bias ? bias : NULL, pixels, xf, want, &none);
+      for (size_t o = 0; o < rows; o++)
+        for (size_t q = 0; q < pixels; q++) {
+          const float r = out.residual != NULL ? y0[o * pixels + q] : 0.0f;
+          float v = sl_activation_scalar(&act, want[o * pixels + q] + r);
+          if (out.slopes != NULL && !(v > 0.0f)) v *= slopes[o * out.slope_step];
+          want[o * pixels + q] = v;
+        }
+    } else
+      sl_f32_spmm_ref(&w, with_bias ? bias : NULL, pixels, xf, want, &act);
+    run_spmm(k, &p, kernel_values, pixels, xg.p, got, &out, in_place);
     load_as(half, got, gotf, rows * pixels);
     char shape[128];
-    snprintf(shape, sizeof(shape), "rows=%u cols=%u pixels=%zu r=%u density=%.3f%s", rows, cols, pixels, fr,
-             (double)density, nonfinite ? " with NaN/inf" : "");
+    snprintf(shape, sizeof(shape), "rows=%u cols=%u pixels=%zu r=%u density=%.3f%s%s%s", rows, cols, pixels, fr,
+             (double)density, nonfinite ? " with NaN/inf" : "",
+             out.residual == NULL ? "" : in_place ? " residual in y" : " residual", out.slopes != NULL ? " prelu" : "");
     compare_as(half, k->name, shape, gotf, want, rows * pixels, (float)cols);
     free(p.nz_start);
     free(p.x_offset);
@@ -391,14 +423,18 @@ static void test_spmm(const sl_ukernel_t* k) {
     free(want);
     free(got);
     free(gotf);
+    free(slopes);
+    free(y0);
     free_sparse(&w);
   }
 }
 
 /* A random dense layer of rows x cols over xc [cols][pixels]: its weights (rounded to half when
  * `half`) packed for kernel k, a random clamp in mm, and the reference outputs [rows][pixels]. */
+/* With `out` (the output stage, NULL for none), y0 [rows][pixels] is its residual's values. */
 static float* random_dense_layer(const sl_ukernel_t* k, bool half, size_t rows, size_t cols, size_t pixels,
-                                 const float* xc, float** packed, sl_minmax_t* mm) {
+                                 const float* xc, float** packed, sl_minmax_t* mm, const sl_matrix_out_t* out,
+                                 const float* y0) {
   float* w = xmalloc(rows * cols * sizeof(float));
   float* bias = xmalloc(rows * sizeof(float));
   random_floats(half, w, rows * cols);
@@ -407,7 +443,19 @@ static float* random_dense_layer(const sl_ukernel_t* k, bool half, size_t rows, 
   random_clamp(&act, mm);
   float* want = xmalloc(rows * pixels * sizeof(float));
   *packed = xmalloc(sl_gemm_pack_size(rows, cols, k->rows) * sizeof(float));
-  sl_f32_gemm_ref(w, bias, rows, cols, pixels, xc, want, &act);
+  if (out == NULL)
+    sl_f32_gemm_ref(w, bias, rows, cols, pixels, xc, want, &act);
+  else { /* the sum, then y0, the clamp and PRELU as vbinary's reference applies them */
+    const sl_activation_t none = {.type = SL_ACT_NONE};
+    sl_f32_gemm_ref(w, bias, rows, cols, pixels, xc, want, &none);
+    for (size_t o = 0; o < rows; o++)
+      for (size_t p = 0; p < pixels; p++) {
+        const float r = out->residual != NULL ? y0[o * pixels + p] : 0.0f;
+        float v = sl_activation_scalar(&act, want[o * pixels + p] + r);
+        if (out->slopes != NULL && !(v > 0.0f)) v *= out->slopes[o * out->slope_step];
+        want[o * pixels + p] = v;
+      }
+  }
   sl_gemm_pack(w, bias, rows, cols, k->rows, *packed);
   free(w);
   free(bias);
@@ -449,17 +497,35 @@ static void test_gemm(const sl_ukernel_t* k) {
       memcpy(xc + c * pixels, xf + (x_offset != NULL ? x_offset[c] : c * x_stride), pixels * sizeof(float));
     float* packed;
     sl_minmax_t mm;
-    float* want = random_dense_layer(k, half, rows, cols, pixels, xc, &packed, &mm);
+    /* fp32, trials 3 and 4 of every 5: a residual at y's strides (4: y itself), then on 4 PRELU (one
+     * slope per row, or one shared) */
+    sl_matrix_out_t out = {.residual = NULL};
+    float* slopes = xmalloc(rows * sizeof(float));
+    random_floats(false, slopes, rows);
+    float* y0 = xmalloc(rows * pixels * sizeof(float));
+    random_floats(false, y0, rows * pixels);
+    float* residual = xmalloc(rows * y_stride * sizeof(float));
+    for (size_t r = 0; r < rows; r++) memcpy(residual + r * y_stride, y0 + r * pixels, pixels * sizeof(float));
+    const bool in_place = !half && trial % 5 == 4;
+    if (!half && trial % 5 >= 3) out.residual = residual;
+    if (in_place) {
+      out.slopes = slopes;
+      out.slope_step = trial % 10 == 4 ? 0 : 1;
+    }
+    float* want = random_dense_layer(k, half, rows, cols, pixels, xc, &packed, &mm, half ? NULL : &out, y0);
+    out.mm = mm;
     size_t packed_n = sl_gemm_pack_size(rows, cols, k->rows);
     void* kernel_packed = xmalloc(packed_n * elem_size(half));
     store_as(half, packed, kernel_packed, packed_n);
     const float guard = half ? round_f16(12345.0f) : 12345.0f;
     float* gotf = xmalloc(rows * y_stride * sizeof(float));
     for (size_t i = 0; i < rows * y_stride; i++) gotf[i] = guard;
+    for (size_t r = 0; r < rows && in_place; r++) memcpy(gotf + r * y_stride, y0 + r * pixels, pixels * sizeof(float));
     void* got = xmalloc(rows * y_stride * sizeof(float));
     store_as(half, gotf, got, rows * y_stride);
-    if (half) k->fn.f16_gemm(pixels, rows, cols, xg.p, x_stride, x_offset, kernel_packed, got, y_stride, &mm);
-    else k->fn.gemm(pixels, rows, cols, xg.p, x_stride, x_offset, kernel_packed, got, y_stride, &mm);
+    if (in_place) out.residual = got;
+    if (half) k->fn.f16_gemm(pixels, rows, cols, xg.p, x_stride, x_offset, kernel_packed, got, y_stride, &out);
+    else k->fn.gemm(pixels, rows, cols, xg.p, x_stride, x_offset, kernel_packed, got, y_stride, &out);
     load_as(half, got, gotf, rows * y_stride);
     float* compact = xmalloc(rows * pixels * sizeof(float));
     bool gaps_intact = true;
@@ -468,8 +534,9 @@ static void test_gemm(const sl_ukernel_t* k) {
       for (size_t p = pixels; p < y_stride; p++) gaps_intact &= gotf[r * y_stride + p] == guard;
     }
     char shape[128];
-    snprintf(shape, sizeof(shape), "rows=%zu cols=%zu pixels=%zu strides=%zu/%zu%s", rows, cols, pixels, x_stride,
-             y_stride, x_offset != NULL ? " offsets" : "");
+    snprintf(shape, sizeof(shape), "rows=%zu cols=%zu pixels=%zu strides=%zu/%zu%s%s%s", rows, cols, pixels,
+             x_stride, y_stride, x_offset != NULL ? " offsets" : "",
+             out.residual == NULL ? "" : in_place ? " residual in y" : " residual", out.slopes != NULL ? " prelu" : "");
     compare_as(half, k->name, shape, compact, want, rows * pixels, (float)cols);
     if (!gaps_intact) fail(k->name, "wrote past the pixels");
     guarded_free(&xg);
@@ -482,6 +549,9 @@ static void test_gemm(const sl_ukernel_t* k) {
     free(kernel_packed);
     free(compact);
     free(x_offset);
+    free(slopes);
+    free(y0);
+    free(residual);
   }
 }
 
@@ -508,7 +578,7 @@ static void test_gemm_nc(const sl_ukernel_t* k) {
       for (size_t p = 0; p < pixels; p++) xc[c * pixels + p] = xf[p * x_pixel_stride + c * x_k_stride];
     float* packed;
     sl_minmax_t mm;
-    float* want = random_dense_layer(k, half, rows, cols, pixels, xc, &packed, &mm);
+    float* want = random_dense_layer(k, half, rows, cols, pixels, xc, &packed, &mm, NULL, NULL);
     size_t packed_n = sl_gemm_pack_size(rows, cols, k->rows);
     void* kernel_packed = xmalloc(packed_n * elem_size(half));
     store_as(half, packed, kernel_packed, packed_n);

@@ -75,7 +75,8 @@ typedef struct {
 static void run_gemm(const void* c) {
   const gemm_ctx_t* g = c;
   sl_minmax_t mm = {-1e30f, 1e30f};
-  g->k->fn.gemm(g->pixels, g->rows, g->cols, g->x, g->pixels, NULL, g->panels, g->y, g->pixels, &mm);
+  g->k->fn.gemm(g->pixels, g->rows, g->cols, g->x, g->pixels, NULL, g->panels, g->y, g->pixels,
+                &(sl_matrix_out_t){.mm = mm});
 }
 
 /* gemm_nc on the same channel-major data as gemm. */
@@ -117,7 +118,7 @@ static void run_spmm(const void* c) {
   const spmm_ctx_t* s = c;
   sl_minmax_t mm = {-1e30f, 1e30f};
   s->k->fn.spmm(s->pixels, s->p.blocks, s->x, s->p.values, s->p.x_offset, s->p.nz_start, s->p.out_row, s->y,
-                s->pixels, &mm);
+                s->pixels, &(sl_matrix_out_t){.mm = mm});
 }
 
 /* The dense layer's time, then each sparsity's, with whole r x 1 groups kept at random. */

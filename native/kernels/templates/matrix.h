@@ -54,16 +54,30 @@ SL_V_INLINE sl_v sl_tile_load(const int masked, sl_v_tail tail, const sl_e* p, i
   return masked == 2 ? sl_v_load_tail_back(p, tail) : sl_v_load_tail(p, tail);
 }
 
+/* The fp16 kernels (SL_V_ELEM) take no output stage beyond the clamp: their vec headers lack
+ * its ops. */
+#ifdef SL_V_ELEM
+#define SL_V_STAGES 0
+#else
+#define SL_V_STAGES 1
+#endif
+/* PRELU's 0, read where it is used: as a constant, the compiler held it in a vector register
+ * over the columns' loop, which then spilled an input vector (AVX-512's 48x8 gemm). */
+static const volatile float sl_tile_zero = 0.0f;
+
 /* R output rows x NV vectors of pixels, accumulators in registers. Per stored
  * column it loads NV pixel vectors once and reuses each for R FMAs with
  * broadcast weights: the FMA-per-load gain group sparsity buys.
  * w: R biases then R weights per column. Columns are x + x_offset[c] (sparse)
  * or x + c * x_stride (dense). The last vector stops at `tail` when `masked`.
  * Rows j >= valid are computed but not stored (zero rows of a gemm panel).
- * accumulate: start from what out holds (a gemm's later column chunk) instead of the biases. */
+ * accumulate: start from what out holds (a gemm's later column chunk) instead of the biases;
+ * else with res, from res[j] plus the biases (a residual laid out as out). slopes: row j's PRELU
+ * slope slopes[j * slope_step] after the clamp (NULL: none). */
 SL_V_INLINE void sl_tile(const int R, const int NV, const int dense, const int masked, sl_v_tail tail,
                          const sl_e* w, size_t cols, const sl_e* x, const uint32_t* x_offset, size_t x_stride,
-                         sl_e* const* out, size_t valid, const sl_minmax_t* mm, int accumulate) {
+                         sl_e* const* out, size_t valid, const sl_minmax_t* mm, int accumulate,
+                         const sl_e* const* res, const float* slopes, size_t slope_step) {
   sl_v acc[8][8];
   if (accumulate) {
 #pragma GCC unroll 8
@@ -72,6 +86,17 @@ SL_V_INLINE void sl_tile(const int R, const int NV, const int dense, const int m
       for (int v = 0; v < NV; v++)
         acc[j][v] = masked && v == NV - 1 ? sl_v_load_tail(out[j] + SL_V_WIDTH * v, tail)
                                           : sl_v_load(out[j] + SL_V_WIDTH * v);
+#if SL_V_STAGES
+  } else if (res != NULL) {
+#pragma GCC unroll 8
+    for (int j = 0; j < R; j++) {
+      const sl_v b = sl_v_splat(w + j);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; v++)
+        acc[j][v] = sl_v_add(masked && v == NV - 1 ? sl_v_load_tail(res[j] + SL_V_WIDTH * v, tail)
+                                                   : sl_v_load(res[j] + SL_V_WIDTH * v), b);
+    }
+#endif
   } else {
 #pragma GCC unroll 8
     for (int j = 0; j < R; j++) {
@@ -129,9 +154,18 @@ SL_V_INLINE void sl_tile(const int R, const int NV, const int dense, const int m
 #pragma GCC unroll 8
   for (int j = 0; j < R; j++) {
     if ((size_t)j >= valid) break;
+#if SL_V_STAGES
+    const sl_v zero = sl_v_dup(slopes != NULL ? sl_tile_zero : 0.0f);
+    const sl_v slope = sl_v_dup(slopes != NULL ? slopes[j * slope_step] : 0.0f);
+#else
+    (void)res, (void)slopes, (void)slope_step;
+#endif
 #pragma GCC unroll 8
     for (int v = 0; v < NV; v++) {
       sl_v o = sl_v_clamp(acc[j][v], lo, hi);
+#if SL_V_STAGES
+      if (slopes != NULL) o = sl_v_select(sl_v_lt(zero, o), o, sl_v_mul(o, slope)); /* sl_vbinary's PRELU */
+#endif
       if (masked && v == NV - 1)
         sl_v_store_tail(out[j] + SL_V_WIDTH * v, o, tail);
       else
@@ -164,10 +198,15 @@ SL_V_INLINE void sl_tile(const int R, const int NV, const int dense, const int m
   } while (0)
 
 /* spmm: pixel tiles outermost, so a tile's input columns stay in L1 while every
- * block's weights stream past them. */
-SL_V_INLINE void sl_spmm(const int R, const int NV, size_t pixels, size_t blocks, const sl_e* x, const sl_e* w,
-                         const uint32_t* x_offset, const uint32_t* nz_start, const uint32_t* out_row, sl_e* y,
-                         size_t y_stride, const sl_minmax_t* mm) {
+ * block's weights stream past them. STAGE 0 ignores o's residual and slopes: a kernel without
+ * them keeps every vector register for its tile (with them in the same loop, AVX-512's 48x8 gemm
+ * spilled an input vector and ran 1.4x slower). */
+SL_V_INLINE void sl_spmm(const int R, const int NV, const int STAGE, size_t pixels, size_t blocks, const sl_e* x,
+                         const sl_e* w, const uint32_t* x_offset, const uint32_t* nz_start, const uint32_t* out_row,
+                         sl_e* y, size_t y_stride, const sl_matrix_out_t* o) {
+  const sl_minmax_t* mm = &o->mm;
+  const sl_e* residual = STAGE ? (const sl_e*)o->residual : NULL;
+  const float* all_slopes = STAGE ? o->slopes : NULL;
 #if !defined(SL_V_ELEM) && SL_V_WIDTH >= 8
   /* One pixel (an FC layer over one token, MobileNet's classifier): a tile would use one lane of
    * each vector for R FMAs per column. Scalar FMAs on each block's R rows instead (the compiler
@@ -179,7 +218,8 @@ SL_V_INLINE void sl_spmm(const int R, const int NV, size_t pixels, size_t blocks
     for (size_t b = 0; b < blocks; b++) {
       float acc[4][8] = {{0.0f}};
 #pragma GCC unroll 8
-      for (int j = 0; j < R; j++) acc[0][j] = wb[j];
+      for (int j = 0; j < R; j++)
+        acc[0][j] = residual != NULL ? residual[(size_t)out_row[b * R + j] * y_stride] + wb[j] : wb[j];
       wb += R;
       const size_t cols = nz_start[b + 1] - nz_start[b];
       size_t c = 0;
@@ -198,9 +238,11 @@ SL_V_INLINE void sl_spmm(const int R, const int NV, size_t pixels, size_t blocks
       off += cols;
 #pragma GCC unroll 8
       for (int j = 0; j < R; j++) { /* sl_v_clamp: a NaN stays */
-        const float sum = (acc[0][j] + acc[1][j]) + (acc[2][j] + acc[3][j]);
-        const float v = sum < mm->min ? mm->min : sum;
-        y[(size_t)out_row[b * R + j] * y_stride] = mm->max < v ? mm->max : v;
+        const size_t row = out_row[b * R + j];
+        const float sum = (acc[0][j] + acc[1][j]) + (acc[2][j] + acc[3][j]), low = sum < mm->min ? mm->min : sum;
+        float v = mm->max < low ? mm->max : low;
+        if (all_slopes != NULL && !(0 < v)) v = v * all_slopes[row * o->slope_step]; /* sl_vbinary's PRELU */
+        y[row * y_stride] = v;
       }
     }
     return;
@@ -211,10 +253,17 @@ SL_V_INLINE void sl_spmm(const int R, const int NV, size_t pixels, size_t blocks
     const sl_e* w_ = w;                                                                                \
     for (size_t b = 0; b < blocks; b++) {                                                               \
       sl_e* out[8];                                                                                    \
-      for (int j = 0; j < R; j++) out[j] = y + (size_t)out_row[b * R + j] * y_stride + (p);             \
+      const sl_e* res[8];                                                                              \
+      float slopes[8]; /* the block's rows' slopes, in its order */                                    \
+      for (int j = 0; j < R; j++) {                                                                     \
+        const size_t row = out_row[b * R + j];                                                          \
+        out[j] = y + row * y_stride + (p);                                                              \
+        res[j] = residual != NULL ? residual + row * y_stride + (p) : NULL;                             \
+        slopes[j] = all_slopes != NULL ? all_slopes[row * o->slope_step] : 0.0f;                        \
+      }                                                                                                 \
       size_t cols = nz_start[b + 1] - nz_start[b];                                                      \
       sl_tile(R, nv, 0, masked, tail, w_, cols, x + (p), x_offset + (nz_start[b] - nz_start[0]), 0, out, R, \
-              mm, 0);                                                                                   \
+              mm, 0, residual != NULL ? res : NULL, all_slopes != NULL ? slopes : NULL, 1);             \
       w_ += R + cols * R;                                                                               \
     }                                                                                                   \
   } while (0)
@@ -224,10 +273,18 @@ SL_V_INLINE void sl_spmm(const int R, const int NV, size_t pixels, size_t blocks
 
 /* The definitions the lists' lines expand to (isa/<isa>.c): tiles of PIXELS x ROWS. */
 #define SL_DEFINE_spmm(name, PIXELS, ROWS)                                                                   \
+  static SL_V_TARGET __attribute__((noinline)) void name##_staged(                                            \
+      size_t pixels, size_t blocks, const sl_e* x, const sl_e* w, const uint32_t* x_offset,                   \
+      const uint32_t* nz_start, const uint32_t* out_row, sl_e* y, size_t y_stride, const sl_matrix_out_t* out) { \
+    sl_spmm(ROWS, (PIXELS) / SL_V_WIDTH, 1, pixels, blocks, x, w, x_offset, nz_start, out_row, y, y_stride, out); \
+  }                                                                                                           \
   SL_V_TARGET void name(size_t pixels, size_t blocks, const sl_e* x, const sl_e* w, const uint32_t* x_offset, \
                         const uint32_t* nz_start, const uint32_t* out_row, sl_e* y, size_t y_stride,        \
-                        const sl_minmax_t* mm) {                                                            \
-    sl_spmm(ROWS, (PIXELS) / SL_V_WIDTH, pixels, blocks, x, w, x_offset, nz_start, out_row, y, y_stride, mm); \
+                        const sl_matrix_out_t* out) {                                                       \
+    if (SL_V_STAGES && (out->residual != NULL || out->slopes != NULL))                                      \
+      name##_staged(pixels, blocks, x, w, x_offset, nz_start, out_row, y, y_stride, out);                   \
+    else                                                                                                    \
+      sl_spmm(ROWS, (PIXELS) / SL_V_WIDTH, 0, pixels, blocks, x, w, x_offset, nz_start, out_row, y, y_stride, out); \
   }
 
 /* gemm over panels of ROWS rows: the same tile, columns at a fixed stride, or at x_offset[c]
@@ -248,10 +305,10 @@ SL_V_INLINE void sl_spmm(const int R, const int NV, size_t pixels, size_t blocks
 #endif
 #ifdef SL_V_GEMM_TILE
 #define SL_GEMM_WHOLE_TILE(nv, masked)                                                                        \
-  (dense && !(masked) && ROWS == SL_V_GEMM_TILE_ROWS && SL_V_WIDTH * (nv) == SL_V_GEMM_TILE_PIXELS &&         \
+  (dense && plain && !(masked) && ROWS == SL_V_GEMM_TILE_ROWS && SL_V_WIDTH * (nv) == SL_V_GEMM_TILE_PIXELS && \
    rows - r0 >= (size_t)ROWS)
 #else
-#define SL_GEMM_WHOLE_TILE(nv, masked) 0
+#define SL_GEMM_WHOLE_TILE(nv, masked) ((void)plain, 0)
 #define SL_V_GEMM_TILE(panel, cols, x, x_stride, y, y_stride, mm, accumulate) ((void)0)
 #endif
 /* [p, p + bytes) toward the cache, a 64-byte line at a time (the line size of every target). */
@@ -270,8 +327,10 @@ SL_V_INLINE bool sl_gemm_packs(const int ROWS, const int NV, size_t pixels, size
   return SL_V_GEMM_PACK && (bytes < 256 || bytes > 4096 - 256) && pixels >= tile && rows >= 8 * (size_t)ROWS &&
          k >= 32 && k * tile <= SL_GEMM_PACK_FLOATS && rows * (k + 1) * sizeof(sl_e) <= SL_GEMM_L2_BYTES / 2;
 }
-SL_V_INLINE size_t sl_gemm_packed(const int ROWS, const int NV, size_t pixels, size_t rows, size_t k, const sl_e* x,
-                                  size_t x_stride, const sl_e* panels, sl_e* y, size_t y_stride, const sl_minmax_t* mm) {
+SL_V_INLINE size_t sl_gemm_packed(const int ROWS, const int NV, const int STAGE, size_t pixels, size_t rows, size_t k,
+                                  const sl_e* x,
+                                  size_t x_stride, const sl_e* panels, sl_e* y, size_t y_stride,
+                                  const sl_matrix_out_t* o) {
   const size_t tile = (size_t)SL_V_WIDTH * NV, whole = pixels / tile * tile;
   sl_e packed[SL_GEMM_PACK_FLOATS];
   for (size_t p = 0; p < whole; p += tile) {
@@ -280,7 +339,13 @@ SL_V_INLINE size_t sl_gemm_packed(const int ROWS, const int NV, size_t pixels, s
     for (size_t r0 = 0; r0 < rows; r0 += ROWS, panel += ROWS * (k + 1)) {
       sl_e* out[8];
       for (int j = 0; j < ROWS; j++) out[j] = y + (r0 + j < rows ? r0 + j : r0) * y_stride + p;
-      sl_tile(ROWS, NV, 1, 0, sl_v_tail_of(SL_V_WIDTH), panel, k, packed, NULL, tile, out, rows - r0, mm, 0);
+      const sl_e* res[8];
+      const sl_e* residual = STAGE ? (const sl_e*)o->residual : NULL;
+      const sl_v_tail whole_tile = sl_v_tail_of(SL_V_WIDTH);
+      for (int j = 0; j < ROWS; j++) res[j] = residual != NULL ? residual + (out[j] - y) : NULL;
+      sl_tile(ROWS, NV, 1, 0, whole_tile, panel, k, packed, NULL, tile, out, rows - r0, &o->mm, 0,
+              residual != NULL ? res : NULL, STAGE && o->slopes != NULL ? o->slopes + r0 * o->slope_step : NULL,
+              o->slope_step);
     }
   }
   return whole;
@@ -301,18 +366,19 @@ SL_V_INLINE size_t sl_gemm_packed(const int ROWS, const int NV, size_t pixels, s
 #ifdef SL_V_GEMM_ROW_TAIL
 SL_V_INLINE void sl_gemm_row_tail(const int R, const int REM, const int dense, const sl_e* w0, const sl_e* w1,
                                   size_t cols, const sl_e* x, const uint32_t* x_offset, size_t x_stride,
-                                  sl_e* const* out, size_t valid, const sl_minmax_t* mm, int accumulate) {
+                                  sl_e* const* out, size_t valid, const sl_minmax_t* mm, int accumulate,
+                                  const sl_e* const* res, const float* slopes, size_t slope_step) {
   sl_e buf[SL_GEMM_ROW_TAIL][SL_V_WIDTH];
   sl_v acc[2][SL_GEMM_ROW_TAIL];
   if (valid > (size_t)(2 * R)) valid = 2 * R;
-  if (accumulate) {
+  if (accumulate || res != NULL) {
     for (int p = 0; p < REM; p++)
-      for (int j = 0; j < 2 * R; j++) buf[p][j] = (size_t)j < valid ? out[j][p] : 0;
+      for (int j = 0; j < 2 * R; j++) buf[p][j] = (size_t)j >= valid ? 0 : accumulate ? out[j][p] : res[j][p];
   }
   const sl_v bias = sl_v_load_halves(w0, w1);
 #pragma GCC unroll 4
   for (int p = 0; p < REM; p++) {
-    acc[0][p] = accumulate ? sl_v_load(buf[p]) : bias;
+    acc[0][p] = accumulate ? sl_v_load(buf[p]) : res != NULL ? sl_v_add(sl_v_load(buf[p]), bias) : bias;
     acc[1][p] = sl_v_dup(0);
   }
   w0 += R;
@@ -337,14 +403,23 @@ SL_V_INLINE void sl_gemm_row_tail(const int R, const int REM, const int dense, c
 #pragma GCC unroll 4
   for (int p = 0; p < REM; p++) sl_v_store(buf[p], sl_v_clamp(sl_v_add(acc[0][p], acc[1][p]), lo, hi));
   for (size_t j = 0; j < valid; j++)
-    for (int p = 0; p < REM; p++) out[j][p] = buf[p][j];
+    for (int p = 0; p < REM; p++) {
+      sl_e v = buf[p][j];
+      if (slopes != NULL && !(0 < v)) v = v * slopes[j * slope_step]; /* sl_vbinary's PRELU */
+      out[j][p] = v;
+    }
 }
 #endif
 
-SL_V_INLINE void sl_gemm(const int ROWS, const int NV, const int dense, size_t pixels, size_t rows, size_t k,
+SL_V_INLINE void sl_gemm(const int ROWS, const int NV, const int dense, const int STAGE, size_t pixels, size_t rows,
+                         size_t k,
                          const sl_e* x, size_t x_stride, const uint32_t* x_offset, const sl_e* panels, sl_e* y,
-                         size_t y_stride, const sl_minmax_t* mm) {
+                         size_t y_stride, const sl_matrix_out_t* o) {
   static const sl_minmax_t unclamped = {-INFINITY, INFINITY};
+  const sl_minmax_t* mm = &o->mm;
+  const sl_e* residual = STAGE ? (const sl_e*)o->residual : NULL; /* STAGE: as sl_spmm's */
+  const float* all_slopes = STAGE ? o->slopes : NULL;
+  const bool plain = residual == NULL && all_slopes == NULL; /* what a hand-scheduled tile does */
   const size_t tile = (size_t)SL_V_WIDTH * NV, max_chunk = SL_GEMM_L1_BYTES / (sizeof(sl_e) * tile);
   /* Up to two chunks' worth runs whole: a second pass over the partial sums costs more than
    * the misses it saves (ResNet-50's 28x28 Winograd products, 128 columns: 0.47 -> 0.52 ms split). */
@@ -360,13 +435,14 @@ SL_V_INLINE void sl_gemm(const int ROWS, const int NV, const int dense, size_t p
 #endif
     for (size_t c0 = 0; c0 < k || c0 == 0; c0 += chunk) {
       const size_t cols = k - c0 < chunk ? k - c0 : chunk;
-      const int first = c0 == 0, last = c0 + cols >= k;
+      const int first = c0 == 0, last = c0 + cols >= k, with_residual = first && residual != NULL;
       /* each tile's share of the next panel's chunk, whole lines */
       const size_t share = (ROWS * (cols + 1) * sizeof(sl_e) / ((n + tile - 1) / tile) + 63) / 64 * 64;
       const sl_e* xc = dense ? x + c0 * x_stride : x;
       const uint32_t* oc = dense ? NULL : x_offset + c0;
       const sl_e* panel = panels + ROWS * c0; /* skips the chunk's earlier columns; biases unread after the first */
       for (size_t r0 = 0; r0 < rows; r0 += ROWS, panel += ROWS * (k + 1)) {
+        const float* slopes = last && all_slopes != NULL ? all_slopes + r0 * o->slope_step : NULL;
         /* The next panel's chunk is a new stream that the hardware prefetcher finds only after
          * its first misses; cold weights (read once per run) are fetched, a 64-byte line at a
          * time, while this one runs: a share before each tile, not all at once (sl_nc_ahead). */
@@ -385,9 +461,13 @@ SL_V_INLINE void sl_gemm(const int ROWS, const int NV, const int dense, size_t p
       break;                                                                                            \
     }                                                                                                   \
     sl_e* out[8];                                                                                      \
-    for (int j = 0; j < ROWS; j++) out[j] = y + (r0 + j < rows ? r0 + j : r0) * y_stride + p0 + (p);   \
+    const sl_e* res[8];                                                                                \
+    for (int j = 0; j < ROWS; j++) {                                                                    \
+      out[j] = y + (r0 + j < rows ? r0 + j : r0) * y_stride + p0 + (p);                                \
+      res[j] = with_residual ? residual + (out[j] - y) : NULL;                                         \
+    }                                                                                                   \
     sl_tile(ROWS, nv, dense, masked, tail, panel, cols, xc + p0 + (p), oc, x_stride, out, rows - r0,    \
-            last ? mm : &unclamped, !first);                                                            \
+            last ? mm : &unclamped, !first, with_residual ? res : NULL, slopes, o->slope_step);         \
   } while (0)
 #ifdef SL_V_GEMM_ROW_TAIL
         if (row_tail) {
@@ -398,14 +478,24 @@ SL_V_INLINE void sl_gemm(const int ROWS, const int NV, const int dense, size_t p
           const sl_e* w0 = r == r0 ? panel : panel - ROWS * (k + 1);
           const size_t p = p0 + n - rem;
           sl_e* out[2 * 8];
-          for (size_t j = 0; j < 2 * (size_t)ROWS; j++) out[j] = y + (r + j < rows ? r + j : r) * y_stride + p;
+          const sl_e* res_rows[2 * 8];
+          for (size_t j = 0; j < 2 * (size_t)ROWS; j++) {
+            out[j] = y + (r + j < rows ? r + j : r) * y_stride + p;
+            res_rows[j] = with_residual ? residual + (out[j] - y) : NULL;
+          }
+          const sl_e* const* res = with_residual ? res_rows : NULL;
           const sl_e* xt = xc + p;
           const sl_minmax_t* clamp = last ? mm : &unclamped;
+          const float* tail_slopes = slopes != NULL && r != r0 ? slopes - ROWS * o->slope_step : slopes;
           const size_t valid = r == r0 ? (rows - r < (size_t)ROWS ? rows - r : (size_t)ROWS) : rows - r;
-          if (rem == 1) sl_gemm_row_tail(ROWS, 1, dense, w0, panel, cols, xt, oc, x_stride, out, valid, clamp, !first);
-          if (rem == 2) sl_gemm_row_tail(ROWS, 2, dense, w0, panel, cols, xt, oc, x_stride, out, valid, clamp, !first);
-          if (rem == 3) sl_gemm_row_tail(ROWS, 3, dense, w0, panel, cols, xt, oc, x_stride, out, valid, clamp, !first);
-          if (rem == 4) sl_gemm_row_tail(ROWS, 4, dense, w0, panel, cols, xt, oc, x_stride, out, valid, clamp, !first);
+#define ROW_TAIL(REM)                                                                                     \
+  sl_gemm_row_tail(ROWS, REM, dense, w0, panel, cols, xt, oc, x_stride, out, valid, clamp, !first, res, tail_slopes, \
+                   o->slope_step)
+          if (rem == 1) ROW_TAIL(1);
+          if (rem == 2) ROW_TAIL(2);
+          if (rem == 3) ROW_TAIL(3);
+          if (rem == 4) ROW_TAIL(4);
+#undef ROW_TAIL
           continue;
         }
 #endif
@@ -417,23 +507,38 @@ SL_V_INLINE void sl_gemm(const int ROWS, const int NV, const int dense, size_t p
   }
 }
 
-#define SL_DEFINE_gemm(name, PIXELS, ROWS)                                                                   \
-  static SL_V_TARGET __attribute__((noinline)) size_t name##_packed(                                          \
-      size_t pixels, size_t rows, size_t k, const sl_e* x, size_t x_stride, const sl_e* panels, sl_e* y,       \
-      size_t y_stride, const sl_minmax_t* mm) {                                                               \
-    return sl_gemm_packed(ROWS, (PIXELS) / SL_V_WIDTH, pixels, rows, k, x, x_stride, panels, y, y_stride, mm); \
-  }                                                                                                           \
-  SL_V_TARGET void name(size_t pixels, size_t rows, size_t k, const sl_e* x, size_t x_stride,                \
-                        const uint32_t* x_offset, const sl_e* panels, sl_e* y, size_t y_stride,             \
-                        const sl_minmax_t* mm) {                                                              \
-    if (x_offset == NULL) {                                                                                   \
-      size_t done = sl_gemm_packs(ROWS, (PIXELS) / SL_V_WIDTH, pixels, rows, k, x_stride)                     \
-                        ? name##_packed(pixels, rows, k, x, x_stride, panels, y, y_stride, mm)                \
-                        : 0;                                                                                  \
-      sl_gemm(ROWS, (PIXELS) / SL_V_WIDTH, 1, pixels - done, rows, k, x + done, x_stride, NULL, panels,       \
-              y + done, y_stride, mm);                                                                        \
-    } else                                                                                                    \
-      sl_gemm(ROWS, (PIXELS) / SL_V_WIDTH, 0, pixels, rows, k, x, 0, x_offset, panels, y, y_stride, mm);      \
+#define SL_DEFINE_gemm(name, PIXELS, ROWS)                                                                  \
+  static SL_V_TARGET __attribute__((noinline)) size_t name##_packed(                                         \
+      size_t pixels, size_t rows, size_t k, const sl_e* x, size_t x_stride, const sl_e* panels, sl_e* y,      \
+      size_t y_stride, const sl_matrix_out_t* out) {                                                          \
+    if (!SL_V_STAGES || (out->residual == NULL && out->slopes == NULL))                                      \
+      return sl_gemm_packed(ROWS, (PIXELS) / SL_V_WIDTH, 0, pixels, rows, k, x, x_stride, panels, y, y_stride, \
+                            out);                                                                            \
+    return sl_gemm_packed(ROWS, (PIXELS) / SL_V_WIDTH, 1, pixels, rows, k, x, x_stride, panels, y, y_stride, out); \
+  }                                                                                                          \
+  static SL_V_TARGET __attribute__((noinline)) void name##_staged(                                           \
+      size_t pixels, size_t rows, size_t k, const sl_e* x, size_t x_stride, const uint32_t* x_offset,         \
+      const sl_e* panels, sl_e* y, size_t y_stride, const sl_matrix_out_t* out) {                             \
+    if (x_offset == NULL)                                                                                    \
+      sl_gemm(ROWS, (PIXELS) / SL_V_WIDTH, 1, 1, pixels, rows, k, x, x_stride, NULL, panels, y, y_stride, out); \
+    else                                                                                                     \
+      sl_gemm(ROWS, (PIXELS) / SL_V_WIDTH, 0, 1, pixels, rows, k, x, 0, x_offset, panels, y, y_stride, out);  \
+  }                                                                                                          \
+  SL_V_TARGET void name(size_t pixels, size_t rows, size_t k, const sl_e* x, size_t x_stride,               \
+                        const uint32_t* x_offset, const sl_e* panels, sl_e* y, size_t y_stride,            \
+                        const sl_matrix_out_t* out) {                                                        \
+    size_t done = x_offset == NULL && sl_gemm_packs(ROWS, (PIXELS) / SL_V_WIDTH, pixels, rows, k, x_stride)  \
+                      ? name##_packed(pixels, rows, k, x, x_stride, panels, y, y_stride, out)                 \
+                      : 0;                                                                                   \
+    sl_matrix_out_t rest = *out; /* its residual from the same pixel on as y */                              \
+    if (rest.residual != NULL) rest.residual += done;                                                        \
+    if (SL_V_STAGES && (rest.residual != NULL || rest.slopes != NULL))                                       \
+      name##_staged(pixels - done, rows, k, x + done, x_stride, x_offset, panels, y + done, y_stride, &rest); \
+    else if (x_offset == NULL)                                                                               \
+      sl_gemm(ROWS, (PIXELS) / SL_V_WIDTH, 1, 0, pixels - done, rows, k, x + done, x_stride, NULL, panels,   \
+              y + done, y_stride, &rest);                                                                    \
+    else                                                                                                     \
+      sl_gemm(ROWS, (PIXELS) / SL_V_WIDTH, 0, 0, pixels, rows, k, x, 0, x_offset, panels, y, y_stride, out);  \
   }
 
 /* gemm_nc: output channels along the vectors, pixels (or tokens) along the tile's MR rows. One
