@@ -99,10 +99,11 @@ sl_status_t sl_fused_block_prepare(sl_model_t* m, sl_node_t* head, sl_node_t* dw
         !sl_size_mul(largest * sizeof(float), (size_t)in_h * in_w, &expanded) || expanded < SL_FUSED_BLOCK_MIN_BYTES)
       return SL_OK;
     /* The most output rows whose buffers stay within the band budget. */
+    const size_t budget = sl_cpu_l2_bytes() / 4 > SL_FUSED_BAND_BYTES ? sl_cpu_l2_bytes() / 4 : SL_FUSED_BAND_BYTES;
     for (rows = 1; rows < s->out_h; rows++) {
       size_t next = rows + 1, e_rows = (next - 1) * s->stride_h + s->kernel_h;
       size_t floats = mid * (e_rows * in_w + next * s->out_w) + pre_c * (2 * e_rows + pre_halo) * in_w;
-      if (floats * sizeof(float) > SL_FUSED_BAND_BYTES) break;
+      if (floats * sizeof(float) > budget) break;
     }
     if (rows >= s->out_h) return SL_OK; /* one band: nothing to keep out of memory */
   }
