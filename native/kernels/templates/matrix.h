@@ -78,6 +78,9 @@ SL_V_INLINE void sl_tile(const int R, const int NV, const int dense, const int m
                          const sl_e* w, size_t cols, const sl_e* x, const uint32_t* x_offset, size_t x_stride,
                          sl_e* const* out, size_t valid, const sl_minmax_t* mm, int accumulate,
                          const sl_e* const* res, const float* slopes, size_t slope_step) {
+#if !SL_V_STAGES
+  (void)res, (void)slopes, (void)slope_step;
+#endif
   sl_v acc[8][8];
   if (accumulate) {
 #pragma GCC unroll 8
@@ -157,8 +160,6 @@ SL_V_INLINE void sl_tile(const int R, const int NV, const int dense, const int m
 #if SL_V_STAGES
     const sl_v zero = sl_v_dup(slopes != NULL ? sl_tile_zero : 0.0f);
     const sl_v slope = sl_v_dup(slopes != NULL ? slopes[j * slope_step] : 0.0f);
-#else
-    (void)res, (void)slopes, (void)slope_step;
 #endif
 #pragma GCC unroll 8
     for (int v = 0; v < NV; v++) {
@@ -328,10 +329,11 @@ SL_V_INLINE bool sl_gemm_packs(const int ROWS, const int NV, size_t pixels, size
          k >= 32 && k * tile <= SL_GEMM_PACK_FLOATS && rows * (k + 1) * sizeof(sl_e) <= SL_GEMM_L2_BYTES / 2;
 }
 SL_V_INLINE size_t sl_gemm_packed(const int ROWS, const int NV, const int STAGE, size_t pixels, size_t rows, size_t k,
-                                  const sl_e* x,
-                                  size_t x_stride, const sl_e* panels, sl_e* y, size_t y_stride,
+                                  const sl_e* x, size_t x_stride, const sl_e* panels, sl_e* y, size_t y_stride,
                                   const sl_matrix_out_t* o) {
   const size_t tile = (size_t)SL_V_WIDTH * NV, whole = pixels / tile * tile;
+  const sl_e* residual = STAGE ? (const sl_e*)o->residual : NULL; /* STAGE: as sl_spmm's */
+  const float* all_slopes = STAGE ? o->slopes : NULL;
   sl_e packed[SL_GEMM_PACK_FLOATS];
   for (size_t p = 0; p < whole; p += tile) {
     for (size_t c = 0; c < k; c++) memcpy(packed + c * tile, x + c * x_stride + p, tile * sizeof(sl_e));
@@ -340,11 +342,9 @@ SL_V_INLINE size_t sl_gemm_packed(const int ROWS, const int NV, const int STAGE,
       sl_e* out[8];
       for (int j = 0; j < ROWS; j++) out[j] = y + (r0 + j < rows ? r0 + j : r0) * y_stride + p;
       const sl_e* res[8];
-      const sl_e* residual = STAGE ? (const sl_e*)o->residual : NULL;
-      const sl_v_tail whole_tile = sl_v_tail_of(SL_V_WIDTH);
       for (int j = 0; j < ROWS; j++) res[j] = residual != NULL ? residual + (out[j] - y) : NULL;
-      sl_tile(ROWS, NV, 1, 0, whole_tile, panel, k, packed, NULL, tile, out, rows - r0, &o->mm, 0,
-              residual != NULL ? res : NULL, STAGE && o->slopes != NULL ? o->slopes + r0 * o->slope_step : NULL,
+      sl_tile(ROWS, NV, 1, 0, sl_v_tail_of(SL_V_WIDTH), panel, k, packed, NULL, tile, out, rows - r0, &o->mm, 0,
+              residual != NULL ? res : NULL, all_slopes != NULL ? all_slopes + r0 * o->slope_step : NULL,
               o->slope_step);
     }
   }
@@ -412,9 +412,8 @@ SL_V_INLINE void sl_gemm_row_tail(const int R, const int REM, const int dense, c
 #endif
 
 SL_V_INLINE void sl_gemm(const int ROWS, const int NV, const int dense, const int STAGE, size_t pixels, size_t rows,
-                         size_t k,
-                         const sl_e* x, size_t x_stride, const uint32_t* x_offset, const sl_e* panels, sl_e* y,
-                         size_t y_stride, const sl_matrix_out_t* o) {
+                         size_t k, const sl_e* x, size_t x_stride, const uint32_t* x_offset, const sl_e* panels,
+                         sl_e* y, size_t y_stride, const sl_matrix_out_t* o) {
   static const sl_minmax_t unclamped = {-INFINITY, INFINITY};
   const sl_minmax_t* mm = &o->mm;
   const sl_e* residual = STAGE ? (const sl_e*)o->residual : NULL; /* STAGE: as sl_spmm's */
