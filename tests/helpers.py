@@ -184,14 +184,20 @@ FUSED_PRE_CASES = [
 ]
 
 
-def inverted_residual(case, acts=("RELU6", "RELU6", "NONE"), add_act="NONE", seed=0, pre=None, density=0.4):
+def inverted_residual(case, acts=("RELU6", "RELU6", "NONE"), add_act="NONE", seed=0, pre=None, density=0.4,
+                      permuted=False):
     """A 1x1 expand -> depthwise -> 1x1 project (+ residual ADD) chain: (.slite bytes, input, numpy output).
     pre: (kernel, pads, activation) of a depthwise before the expand, stride 1 (BlazeFace's double
-    blocks); the residual is then its input."""
+    blocks); the residual is then its input. permuted: the expand's group-sparse rows are stored
+    in a shuffled order (the format's out_perm), as sparselite.prune's rearrangement stores them."""
     n, cin, mid, cout, h, w, k, stride, pads, residual, r = case
     g = np.random.default_rng(seed)
     x = g.standard_normal((n, cin, h, w)).astype(np.float32)
     w1 = (group_sparse_weight(g, mid, cin, r, density) if r else g.standard_normal((mid, cin))).astype(np.float32)
+    out_perm = None
+    if permuted:  # stored row i (grouped) is channel out_perm[i]
+        out_perm = np.random.default_rng(seed + 1).permutation(mid)
+        w1[out_perm] = w1.copy()
     w3 = (group_sparse_weight(g, cout, mid, r, density) if r else g.standard_normal((cout, mid))).astype(np.float32)
     w2 = g.standard_normal((mid, 1, k, k)).astype(np.float32)
     b1, b2, b3 = (g.standard_normal(c).astype(np.float32) for c in (mid, mid, cout))
@@ -221,5 +227,6 @@ def inverted_residual(case, acts=("RELU6", "RELU6", "NONE"), add_act="NONE", see
     graph.outputs.append(t)
     if r:
         graph.tensors["w1"].group_size = graph.tensors["w3"].group_size = r
+        graph.tensors["w1"].out_perm = out_perm
     run_all(graph, sparse=False)
     return serialize(graph), x, ref.astype(np.float32)

@@ -37,6 +37,26 @@ def test_fused_chain_matches_unfused_and_numpy(case, kernels):
     check_bands(data, x, ref, ["dw", "project", "add"] if case[9] else ["dw", "project"], kernels)
 
 
+# Expands that widen their input run in chunks of channels whose expanded rows stay in L1: maps wide
+# enough for several chunks, rows stored shuffled (out_perm) and rows past the last whole group.
+CHUNKED_CASES = [
+    (1, 6, 30, 6, 20, 64, 3, (1, 1), (1, 1, 1, 1), True, 4),      # in place, 7 groups of 4 and 2 rows
+    (1, 6, 30, 8, 21, 64, 3, (2, 2), (1, 1, 1, 1), False, 4),     # stride 2
+    (1, 5, 22, 5, 15, 64, 7, (1, 1), (3, 3, 3, 3), True, 2),      # 7x7: per-band depthwise
+    (1, 6, 30, 6, 20, 64, 3, (1, 1), (1, 1, 1, 1), True, 0),      # dense: chunks of gemm panels
+]
+
+
+@pytest.mark.parametrize("kernels", sorted(KERNELS))
+@pytest.mark.parametrize("case,permuted", [(c, False) for c in CHUNKED_CASES] +
+                         [(c, True) for c in CHUNKED_CASES if c[-1]])  # dense weights have no row order
+def test_fused_chunks_of_channels(case, permuted, kernels):
+    data, x, ref = inverted_residual(case, permuted=permuted)
+    check_bands(data, x, ref, ["dw", "project", "add"] if case[9] else ["dw", "project"], kernels)
+    outs = [sparselite.load(data, fuse=3, **{**KERNELS[kernels], "num_threads": t}).run(x)[0] for t in (1, 3)]
+    assert np.array_equal(outs[0], outs[1])
+
+
 @pytest.mark.parametrize("acts,add_act", [(("HARDSWISH", "SILU", "RELU"), "RELU6"), (("NONE", "NONE", "NONE"), "NONE"),
                                           (("RELU", "HARDSWISH", "TANH"), "HARDSWISH")])
 def test_fused_activations(acts, add_act):

@@ -508,13 +508,14 @@ size_t sl_depthwise_slots_bytes(const sl_depthwise_t* d) {
   return d->nc != NULL ? d->nc_scratch : d->s2 != NULL ? 0 : d->channels * d->slot * sizeof(float);
 }
 
+size_t sl_depthwise_channel_unit(const sl_depthwise_t* d) { return d->nc != NULL ? d->nc->rows : 1; }
+
 void sl_depthwise_run_serial(const sl_depthwise_t* d, const float* x, size_t x_stride, float* y, size_t y_stride,
-                             float* slots) {
-  bool zeroed = false;
+                             size_t c0, size_t channels, float* slots, bool* zeroed) {
   for (size_t band = 0; band < d->bands; band++)
-    for (size_t c0 = 0; c0 < d->s.in_c; c0 += d->channels) {
-      size_t channels = d->s.in_c - c0 < d->channels ? d->s.in_c - c0 : d->channels;
-      run_channels(d, x + c0 * x_stride, x_stride, y + c0 * y_stride, y_stride, c0, channels, slots, &zeroed, band);
+    for (size_t c = 0; c < channels; c += d->channels) {
+      size_t n = channels - c < d->channels ? channels - c : d->channels;
+      run_channels(d, x + c * x_stride, x_stride, y + c * y_stride, y_stride, c0 + c, n, slots, zeroed, band);
     }
 }
 

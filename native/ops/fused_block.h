@@ -1,7 +1,8 @@
 /* Fused inverted-residual blocks (ops/fused_block.c): 1x1 expand -> depthwise -> 1x1 project
  * (+ the residual add), optionally after a leading depthwise whose output the expand reads
  * (BlazeFace's double blocks), run over bands of output rows so the intermediate activations
- * stay in L2 instead of streaming through memory. The runtime finds the chains at load
+ * stay in cache (the expanded rows in L1, a chunk of channels at a time) instead of streaming
+ * through memory. The runtime finds the chains at load
  * (runtime/fuse.c); CONV2D builds and runs the block from its first op. */
 #ifndef SL_OPS_FUSED_BLOCK_H
 #define SL_OPS_FUSED_BLOCK_H
@@ -19,16 +20,23 @@
  * and the expanded 4.8 MB stay in L3, the model 3.6% faster without them (80%: 1.9%). The 2-vCPU
  * Xeon (2 MB L2, family 6 model 167) ran them in 0.28-0.29 against 0.51-0.54 ms and 0.115 against
  * 0.17, the model 2.07 -> 1.80 ms: there the unfused expand writes at 15 GB/s. Phones' L2 (256-512
- * KB a core) is nearer the EPYC's. */
+ * KB a core) is nearer the EPYC's. With chunks (SL_FUSED_CHUNK_BYTES), on that Xeon: fusing the
+ * 28x28 blocks too ran the model 5% slower, and dense blocks 3% slower. */
 #define SL_FUSED_BLOCK_MIN_BYTES (1024 * 1024)
 #define SL_FUSED_S2_L2_BYTES (2 * 1024 * 1024)
-/* A band's expanded rows plus its depthwise output, per thread: this, or a quarter of a core's L2
- * where that is more (the 2 MB L2 Xeon: MobileNetV2's 112x112 stride-2 block held 2 output rows a
- * band in 256 KB and ran 0.376 ms, 0.306 with the 4 of 512 KB; on 1 MB L2s 512 KB was within noise). */
+/* A band's depthwise output (and its expanded rows where they are not chunked, and a leading
+ * depthwise's rows), per thread: this, or a quarter of a core's L2 where that is more (the 2 MB L2
+ * Xeon, before chunks: MobileNetV2's 112x112 stride-2 block held 2 output rows a band in 256 KB and
+ * ran 0.376 ms, 0.306 with the 4 of 512 KB; on 1 MB L2s 512 KB was within noise). */
 #define SL_FUSED_BAND_BYTES (256 * 1024)
-/* Tasks per image: runs of consecutive bands, each reusing the rows it shares with the band
- * before; fixed, so results do not depend on the thread count. */
-#define SL_FUSED_SEGMENTS 8
+/* The expanded rows of a chunk of channels (at least one unit of the expand's rows), written by
+ * the expand and read by the depthwise while they stay in L1. MobileNetV2 at 90% on the 2 MB L2
+ * Xeon: 8 KB chunks ran the model 5% slower than 16 KB, 32 KB 1% slower. -D overrides it. */
+#ifndef SL_FUSED_CHUNK_BYTES
+#define SL_FUSED_CHUNK_BYTES (16 * 1024)
+#endif
+/* Bands per image at least (tasks for the threads) where the band height is automatic. */
+#define SL_FUSED_MIN_BANDS 4
 
 /* The depthwise over a band of out_rows output rows, its input the band's padded rows. */
 typedef struct {
@@ -62,7 +70,10 @@ typedef struct {
   sl_linear_t expand_band;
   uint32_t pre_kernel_h, pre_pad_top;
   size_t pre_x_stride, pre_y_stride;
-  uint32_t num_kinds, bands, band_rows, segment_bands, segments; /* segments: tasks per image */
+  uint32_t num_kinds, bands, band_rows; /* a task per band */
+  size_t chunk;    /* expand rows (in its kernels' order) per chunk */
+  bool by_channel; /* one chunk whose rows lie at their channels */
+  uint32_t* iota; /* 0 .. chunk - 1: a chunk's rows in its buffer */
   uint32_t in_c, in_h, in_w, mid_c, out_c, out_h, out_w, stride_h, pad_top, kernel_h;
   size_t e_stride, d_stride; /* floats per channel of the band buffers */
   sl_epilogue_t residual;

@@ -682,6 +682,39 @@ void sl_linear_run_serial(const sl_linear_t* L, const float* x, float* y, size_t
     for (size_t o = 0; o < L->rows; o++) L->vunary->fn.vunary(&L->post, y + o * y_stride, y + o * y_stride, pixels);
 }
 
+size_t sl_linear_row_unit(const sl_linear_t* L) {
+  return L->spmm != NULL ? L->packed.r : L->gemm->rows; /* gemm and gemm_nc: the panel height */
+}
+
+size_t sl_linear_row_channel(const sl_linear_t* L, size_t i) { return L->spmm != NULL ? L->packed.out_row[i] : i; }
+
+void sl_linear_run_rows(const sl_linear_t* L, size_t first, size_t count, const uint32_t* iota, const float* x,
+                        float* y, size_t y_stride, size_t pixels) {
+  const sl_matrix_out_t clamp = {.mm = L->mm};
+  const size_t end = first + count;
+  if (L->spmm != NULL) {
+    const sl_spmm_packed_t* p = &L->packed;
+    const size_t full = (size_t)p->blocks * p->r, u0 = first / p->r;
+    if (first < full) {
+      const size_t u1 = (end < full ? end : full) / p->r;
+      L->spmm->fn.spmm(pixels, u1 - u0, x, p->values + sl_spmm_values_start(p, (uint32_t)u0), p->x_offset + p->nz_start[u0],
+                       p->nz_start + u0, iota, y, y_stride, &clamp);
+    }
+    if (end > full) { /* tail rows are blocks of one */
+      const size_t t0 = first > full ? first : full, b = p->blocks + (t0 - full);
+      L->spmm_tail->fn.spmm(pixels, end - t0, x, p->values + sl_spmm_values_start(p, (uint32_t)b),
+                            p->x_offset + p->nz_start[b], p->nz_start + b, iota + (t0 - first), y, y_stride, &clamp);
+    }
+  } else if (L->gemm->family == SL_FAMILY_gemm_nc) {
+    L->gemm->fn.gemm_nc(pixels, count, L->cols, x, 1, L->stride, L->panels + first * (L->cols + 1), y, 1, y_stride,
+                        &L->mm);
+  } else {
+    L->gemm->fn.gemm(pixels, count, L->cols, x, L->stride, NULL, L->panels + first * (L->cols + 1), y, y_stride, &clamp);
+  }
+  if (L->post.type != SL_ACT_NONE)
+    for (size_t o = 0; o < count; o++) L->vunary->fn.vunary(&L->post, y + o * y_stride, y + o * y_stride, pixels);
+}
+
 void sl_linear_resize(sl_node_t* n, sl_linear_t* L, size_t pixels) {
   double scale = (double)pixels / (double)(L->pixels > 0 ? L->pixels : 1);
   n->flops *= scale;
