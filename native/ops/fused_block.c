@@ -3,7 +3,7 @@
  * depthwise takes each chunk while it is still in L1; the project follows on the band's depthwise
  * output, and the residual is added to the finished rows. The expanded rows go to L1 and back,
  * never to L2: there, stores that missed L1 took most of the expand's time (MobileNetV2's
- * 112x112 block on the 2 MB L2 Xeon ran 0.356 ms with whole bands in L2, 0.268 in chunks). Rows
+ * 112x112 block on the 2 MB L2 Xeon ran 0.374 ms with whole bands in L2, 0.262 in chunks). Rows
  * two bands share are computed twice, so bands are independent tasks. With a leading depthwise,
  * the expand reads that depthwise's output over the rows the band needs, computed from its input
  * rows copied into a band buffer with their padding. The band buffers are per thread; the
