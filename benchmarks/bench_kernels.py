@@ -33,9 +33,17 @@ def spmm_table(rows):
                       + " |")
 
 
+def reps_count(text):
+    """--reps: bench_kernels keeps at most 101 timings per kernel."""
+    n = int(text)
+    if not 1 <= n <= 101:
+        raise argparse.ArgumentTypeError(f"{n} is not in 1..101")
+    return n
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=31)
+    parser.add_argument("--reps", type=reps_count, default=31, help="timed runs per kernel (1 to 101), the median reported")
     parser.add_argument("--isa-mask", help="SL_ISA_* bits to allow, e.g. 1 for SSE2 only")
     parser.add_argument("--json", default=os.path.join(ROOT, "benchmarks", "results", "kernels.json"))
     args = parser.parse_args()

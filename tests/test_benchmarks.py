@@ -39,6 +39,13 @@ def test_model_benchmark_runs_every_engine(tmp_path):
     assert report["results"][1]["slite_bytes"] < 0.65 * report["results"][1]["onnx_bytes"]
 
 
+@pytest.mark.parametrize("reps", ["0", "102", "x"])
+def test_kernel_benchmark_refuses_bad_repetitions(reps):
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "bench_kernels.py"), "--reps", reps],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "--reps" in out.stderr
+
+
 def test_kernel_benchmark_covers_the_registry(tmp_path):
     """Every kernel this CPU runs is benchmarked: each ISA's spmm at every r against its gemm, and the
     depthwise and row kernels."""

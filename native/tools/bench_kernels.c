@@ -43,8 +43,7 @@ typedef void (*run_fn)(const void* ctx);
 
 /* Median seconds of `reps` timed runs after two warm-ups. */
 static double median_time(run_fn fn, const void* ctx, int reps) {
-  double t[101];
-  if (reps > 101) reps = 101;
+  double t[101]; /* main allows 1..101 */
   fn(ctx);
   fn(ctx);
   for (int i = 0; i < reps; i++) {
@@ -410,15 +409,21 @@ static void print_peaks(uint32_t isa) {
 }
 
 int main(int argc, char** argv) {
-  int reps = argc > 1 ? atoi(argv[1]) : 31;
+  /* Timed runs per kernel, the median kept (at most 101): a positive count, or the usage. */
+  char* end = NULL;
+  long reps = argc > 1 ? strtol(argv[1], &end, 10) : 31;
+  if (argc > 2 || (argc > 1 && (end == argv[1] || *end != '\0' || reps < 1 || reps > 101))) {
+    fprintf(stderr, "usage: bench_kernels [REPS]  (timed runs per kernel, 1 to 101; default 31)\n");
+    return 2;
+  }
   uint32_t isa = sl_cpu_isa();
   if (getenv("SL_ISA_MASK") != NULL) isa &= (uint32_t)strtoul(getenv("SL_ISA_MASK"), NULL, 0);
   print_peaks(isa);
   for (size_t i = 0; i < sl_ukernel_count; i++) {
     const sl_ukernel_t* k = &sl_ukernels[i];
     if ((k->isa & ~isa) != 0) continue;
-    if (k->family == SL_FAMILY_gemm) bench_matrix(k, isa, reps);
-    else if (k->family != SL_FAMILY_spmm) bench_rows(k, reps);
+    if (k->family == SL_FAMILY_gemm) bench_matrix(k, isa, (int)reps);
+    else if (k->family != SL_FAMILY_spmm) bench_rows(k, (int)reps);
   }
   return 0;
 }
