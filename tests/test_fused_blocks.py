@@ -84,6 +84,15 @@ def test_automatic_fusion_takes_large_sparse_blocks_only():
     dense = big[:-1] + (0,)
     data, x, _ = inverted_residual(dense)
     assert fused_members(sparselite.load(data), x) == ["add"]  # the project convolution runs it
+    # A widening expand runs in chunks, which pay from 200 KB (602 KB here) where bands share few rows...
+    small = (1, 32, 192, 32, 28, 28, 3, (1, 1), (1, 1, 1, 1), True, 4)
+    data, x, ref = inverted_residual(small)
+    model = sparselite.load(data)
+    assert fused_members(model, x) == ["dw", "project", "add"]
+    assert rel_err(model.run(x)[0], ref) < 1e-5
+    # ... but not where a 5x5 kernel's 4 shared rows would be computed twice for bands of 4 (7x7 maps).
+    data, x, _ = inverted_residual((1, 32, 1152, 32, 7, 7, 5, (1, 1), (2, 2, 2, 2), True, 4))
+    assert fused_members(sparselite.load(data), x) == ["add"]
 
 
 def test_chains_others_read_are_not_fused():

@@ -104,7 +104,8 @@ sl_status_t sl_fused_block_prepare(sl_model_t* m, sl_node_t* head, sl_node_t* dw
     size_t largest = mid > pre_c ? mid : pre_c;
     bool stride_pays = s->stride_h == 1 || (s->stride_h == 2 && sl_cpu_l2_bytes() >= SL_FUSED_S2_L2_BYTES);
     if (expand->spmm == NULL || !stride_pays ||
-        !sl_size_mul(largest * sizeof(float), (size_t)in_h * in_w, &expanded) || expanded < SL_FUSED_BLOCK_MIN_BYTES)
+        !sl_size_mul(largest * sizeof(float), (size_t)in_h * in_w, &expanded) ||
+        expanded < (chunked ? SL_FUSED_CHUNKED_MIN_BYTES : SL_FUSED_BLOCK_MIN_BYTES))
       return SL_OK;
     /* The most output rows whose band buffers stay within the band budget (and, chunked, whose
      * smallest chunk within the chunk budget), in at least SL_FUSED_MIN_BANDS bands. */
@@ -116,6 +117,10 @@ sl_status_t sl_fused_block_prepare(sl_model_t* m, sl_node_t* head, sl_node_t* dw
       if (band_floats * sizeof(float) > budget || (chunked && unit * e_floats * sizeof(float) > SL_FUSED_CHUNK_BYTES))
         break;
     }
+    /* Rows a band shares with the next are computed twice: past a share of its new rows, they
+     * cost more than the cache saves. */
+    size_t shared = s->kernel_h > s->stride_h ? s->kernel_h - s->stride_h : 0;
+    if (100 * shared > SL_FUSED_MAX_SHARED_PCT * (size_t)rows * s->stride_h) return SL_OK;
   }
   size_t e_rows = (size_t)(rows - 1) * s->stride_h + s->kernel_h;
   if (e_rows * in_w > UINT32_MAX / 2) return SL_OK; /* the kernels' 32-bit tap offsets */

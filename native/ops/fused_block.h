@@ -11,18 +11,26 @@
 #include "linear.h"
 
 /* When fusing pays (sl_model_set_fusion's automatic mode): the expand runs sparse, the expand's
- * output is at least SL_FUSED_BLOCK_MIN_BYTES per image, and the depthwise has stride 1, or stride 2
- * where a core's L2 is SL_FUSED_S2_L2_BYTES or more. MobileNetV2 at 90% (4x1) on the lent Xeon: the
- * 112x112 and 56x56 blocks ran 0.84, 0.84 and 0.93x their unfused time; 28x28 (602 KB) 1.0-1.25x;
- * dense blocks 1.04-1.18x (gemm tiles lose more on short bands than the cache saves). Stride 2 splits
- * the machines: the AMD EPYC (1 MB L2, 32 MB L3 for 8 cores) ran the 112x112 block in 0.215 ms fused
+ * output is at least SL_FUSED_BLOCK_MIN_BYTES per image (SL_FUSED_CHUNKED_MIN_BYTES where the expand
+ * widens its input and runs in chunks), the depthwise has stride 1, or stride 2 where a core's L2 is
+ * SL_FUSED_S2_L2_BYTES or more, and the rows bands share are at most SL_FUSED_MAX_SHARED_PCT percent
+ * of their new ones. MobileNetV2 at 90% (4x1) on the lent Xeon, before chunks: the 112x112 and 56x56
+ * blocks ran 0.84, 0.84 and 0.93x their unfused time; 28x28 (602 KB) 1.0-1.25x; dense blocks
+ * 1.04-1.18x (gemm tiles lose more on short bands than the cache saves). Stride 2 splits the
+ * machines: the AMD EPYC (1 MB L2, 32 MB L3 for 8 cores) ran the 112x112 block in 0.215 ms fused
  * against 0.178 unfused (56x56: 0.11 against 0.083), as unfused dwconv_s2 reads its input in place
  * and the expanded 4.8 MB stay in L3, the model 3.6% faster without them (80%: 1.9%). The 2-vCPU
  * Xeon (2 MB L2, family 6 model 167) ran them in 0.28-0.29 against 0.51-0.54 ms and 0.115 against
  * 0.17, the model 2.07 -> 1.80 ms: there the unfused expand writes at 15 GB/s. Phones' L2 (256-512
- * KB a core) is nearer the EPYC's. With chunks (SL_FUSED_CHUNK_BYTES), on that Xeon: fusing the
- * 28x28 blocks too ran the model 5% slower, and dense blocks 3% slower. */
+ * KB a core) is nearer the EPYC's. With chunks, on that Xeon: dense blocks ran the model 3% slower;
+ * the 28x28 and 14x14 blocks (200 KB and more, shared rows within 30%) left one thread's time within
+ * noise (MobileNetV2 and EfficientNet-Lite0 at 90%) and two threads' 26% and 10% shorter, as a band
+ * keeps its data on one core: on this VM data another core wrote arrives several times slower. On
+ * the lent 16-core Xeon: 4 threads 5-7% faster, 8 threads 4% slower, 16 threads 10-16% slower (the
+ * small blocks' two bands keep at most two threads busy). */
 #define SL_FUSED_BLOCK_MIN_BYTES (1024 * 1024)
+#define SL_FUSED_CHUNKED_MIN_BYTES (200 * 1024)
+#define SL_FUSED_MAX_SHARED_PCT 30
 #define SL_FUSED_S2_L2_BYTES (2 * 1024 * 1024)
 /* A band's depthwise output (and its expanded rows where they are not chunked, and a leading
  * depthwise's rows), per thread: this, or a quarter of a core's L2 where that is more (the 2 MB L2
@@ -35,8 +43,9 @@
 #ifndef SL_FUSED_CHUNK_BYTES
 #define SL_FUSED_CHUNK_BYTES (16 * 1024)
 #endif
-/* Bands per image at least (tasks for the threads) where the band height is automatic. */
-#define SL_FUSED_MIN_BANDS 4
+/* Bands per image at least (tasks for the threads) where the band height is automatic: fixed, as
+ * results must not depend on the thread count; more bands share more rows. */
+#define SL_FUSED_MIN_BANDS 2
 
 /* The depthwise over a band of out_rows output rows, its input the band's padded rows. */
 typedef struct {
