@@ -44,6 +44,7 @@ CHUNKED_CASES = [
     (1, 6, 30, 8, 21, 64, 3, (2, 2), (1, 1, 1, 1), False, 4),     # stride 2
     (1, 5, 22, 5, 15, 64, 7, (1, 1), (3, 3, 3, 3), True, 2),      # 7x7: per-band depthwise
     (1, 6, 30, 6, 20, 64, 3, (1, 1), (1, 1, 1, 1), True, 0),      # dense: chunks of gemm panels
+    (1, 16, 10, 16, 20, 64, 3, (1, 1), (1, 1, 1, 1), True, 4),    # narrowing: one chunk, rows at their channels
 ]
 
 

@@ -45,12 +45,13 @@ sl_status_t sl_depthwise_prepare(sl_model_t* m, sl_node_t* n, sl_depthwise_t* d,
 void sl_depthwise_run(const sl_model_t* m, const sl_node_t* n, const sl_depthwise_t* d, const float* x, float* y,
                       size_t batch);
 
-/* One image's channels [c0, c0 + channels) (x and y at channel c0, channels x_stride and y_stride
- * floats apart) on the calling thread, with planes in `slots` (of sl_depthwise_slots_bytes bytes),
- * which the first call with *zeroed false zeroes: a fused block's row bands. c0 must be a multiple
- * of sl_depthwise_channel_unit. */
+/* The bytes of planes sl_depthwise_run_serial needs per thread. */
 size_t sl_depthwise_slots_bytes(const sl_depthwise_t* d);
+/* Channels per dwconv_nc group (1 without one): where a run of channels may start. */
 size_t sl_depthwise_channel_unit(const sl_depthwise_t* d);
+/* One image's channels [c0, c0 + channels) (x and y at channel c0, channels x_stride and y_stride
+ * floats apart) on the calling thread, with planes in `slots`, which the first call with *zeroed
+ * false zeroes: a fused block's row bands. c0 must be a multiple of sl_depthwise_channel_unit. */
 void sl_depthwise_run_serial(const sl_depthwise_t* d, const float* x, size_t x_stride, float* y, size_t y_stride,
                              size_t c0, size_t channels, float* slots, bool* zeroed);
 

@@ -1,9 +1,10 @@
 /* Fused inverted-residual blocks: a band of output rows at a time, the expand computes the
  * input rows the band's depthwise taps read, a chunk of its output channels at a time, and the
  * depthwise takes each chunk while it is still in L1; the project follows on the band's depthwise
- * output, and the residual is added to the finished rows. The expanded rows go to L1 and back,
- * never to L2: there, stores that missed L1 took most of the expand's time (MobileNetV2's
- * 112x112 block on the 2 MB L2 Xeon ran 0.374 ms with whole bands in L2, 0.262 in chunks). Rows
+ * output, and the residual is added to the finished rows. Where the expand widens its input, its
+ * rows go to L1 and back, not to L2: there, stores that missed L1 took most of the expand's time
+ * (MobileNetV2's 112x112 block on the 2 MB L2 Xeon ran 0.374 ms with whole bands in L2, 0.262 in
+ * chunks). Rows
  * two bands share are computed twice, so bands are independent tasks. With a leading depthwise,
  * the expand reads that depthwise's output over the rows the band needs, computed from its input
  * rows copied into a band buffer with their padding. The band buffers are per thread; the
@@ -93,11 +94,13 @@ sl_status_t sl_fused_block_prepare(sl_model_t* m, sl_node_t* head, sl_node_t* dw
   const sl_conv2d_shape_t* ps = pre != NULL ? &pre->dw.shape : NULL;
   if (ps != NULL && (!fits_in_place(ps) || ps->out_h != ps->in_h)) return SL_OK;
   /* The leading depthwise's rows: its channels, and the input rows beyond its output's. */
-  size_t mid = s->in_c, pre_c = ps != NULL ? ps->in_c : 0, pre_halo = ps != NULL ? ps->kernel_h - 1 : 0, expanded;
+  size_t mid = s->in_c, pre_c = ps != NULL ? ps->in_c : 0, pre_halo = ps != NULL ? ps->kernel_h - 1 : 0, expanded = 0;
   /* Chunks pay where the expand widens its input: where it narrows it (BlazeFace's double blocks),
    * each chunk's rereading of the input costs more than the stores it keeps in L1. */
   const size_t unit = sl_linear_row_unit(expand);
   const bool chunked = mid > (size_t)expand->cols;
+  bool in_order = true; /* the expand's rows in channel order: no out_perm */
+  for (size_t i = 0; i < mid && in_order; i++) in_order = sl_linear_row_channel(expand, i) == i;
   uint32_t rows = band_rows < s->out_h ? band_rows : s->out_h;
   if (band_rows == 0) {
     /* Without a leading depthwise, the expanded tensor; with one, also its output. */
@@ -107,13 +110,16 @@ sl_status_t sl_fused_block_prepare(sl_model_t* m, sl_node_t* head, sl_node_t* dw
         !sl_size_mul(largest * sizeof(float), (size_t)in_h * in_w, &expanded) ||
         expanded < (chunked ? SL_FUSED_CHUNKED_MIN_BYTES : SL_FUSED_BLOCK_MIN_BYTES))
       return SL_OK;
-    /* The most output rows whose band buffers stay within the band budget (and, chunked, whose
-     * smallest chunk within the chunk budget), in at least SL_FUSED_MIN_BANDS bands. */
+    /* The most output rows, at most 1 / SL_FUSED_MIN_BANDS of them, whose band buffers stay within
+     * the band budget and, chunked, whose chunks of one unit of the expand's rows within the chunk
+     * budget (a depthwise grouping channels may make chunks larger). Shuffled rows may end up in
+     * one chunk (by_channel): the budget then counts the expanded rows too. */
     const size_t budget = sl_cpu_l2_bytes() / 4 > SL_FUSED_BAND_BYTES ? sl_cpu_l2_bytes() / 4 : SL_FUSED_BAND_BYTES;
     const uint32_t most = (s->out_h + SL_FUSED_MIN_BANDS - 1) / SL_FUSED_MIN_BANDS;
     for (rows = 1; rows < most; rows++) {
       size_t next = rows + 1, e_rows = (next - 1) * s->stride_h + s->kernel_h, e_floats = e_rows * in_w + 4;
-      size_t band_floats = mid * next * s->out_w + pre_c * (2 * e_rows + pre_halo) * in_w + (chunked ? 0 : mid * e_floats);
+      size_t band_floats = mid * next * s->out_w + pre_c * (2 * e_rows + pre_halo) * in_w +
+                           (chunked && in_order ? 0 : mid * e_floats);
       if (band_floats * sizeof(float) > budget || (chunked && unit * e_floats * sizeof(float) > SL_FUSED_CHUNK_BYTES))
         break;
     }
@@ -150,7 +156,7 @@ sl_status_t sl_fused_block_prepare(sl_model_t* m, sl_node_t* head, sl_node_t* dw
   b->has_pre = pre != NULL;
   b->pre_x_stride = b->pre_y_stride = 0;
   if (pre != NULL) {
-    /* A band's new expanded rows are at most e_rows: the leading depthwise's output rows. */
+    /* A band's expanded rows are e_rows: the leading depthwise's output rows. */
     b->pre_kernel_h = ps->kernel_h;
     b->pre_pad_top = ps->pad_top;
     b->pre_x_stride = (e_rows + pre_halo) * in_w + 4; /* two floats around each channel, as e */
@@ -167,20 +173,26 @@ sl_status_t sl_fused_block_prepare(sl_model_t* m, sl_node_t* head, sl_node_t* dw
    * the chunk budget. Its rows come in the kernels' order; the depthwise takes runs of
    * consecutive channels. */
   size_t step = sl_linear_row_unit(b->expand);
-  bool in_order = true, grouped = false;
+  bool grouped = false;
+  in_order = true; /* b->expand's: after a leading depthwise, its own layer */
   for (size_t i = 0; i < mid && in_order; i++) in_order = sl_linear_row_channel(b->expand, i) == i;
   for (uint32_t k = 0; k < (b->in_place ? 0 : b->num_kinds); k++) {
     const size_t dw_unit = sl_depthwise_channel_unit(&b->kinds[k].dw);
     for (const size_t u = step; step % dw_unit != 0;) step += u;
     grouped |= dw_unit > 1;
   }
-  /* Shuffled rows whose runs would split dwconv_nc's channel groups: one chunk, rows at their channels. */
-  b->by_channel = grouped && !in_order;
+  /* Shuffled rows in one chunk go at their channels: where runs would split dwconv_nc's channel
+   * groups, or there is no chunking to gain (runs of one channel would cost depthwise calls).
+   * Automatic fusion of such a chunked block then needs the unchunked size. */
+  b->by_channel = !in_order && (grouped || !chunked);
+  if (band_rows == 0 && b->by_channel && chunked && expanded < SL_FUSED_BLOCK_MIN_BYTES) return SL_OK;
   size_t chunk = chunked && !b->by_channel ? SL_FUSED_CHUNK_BYTES / (b->e_stride * sizeof(float)) / step * step : mid;
   b->chunk = chunk < step ? step : chunk > mid ? mid : chunk;
-  b->iota = sl_model_alloc(m, b->chunk * sizeof(uint32_t));
-  if (b->iota == NULL) return SL_ERROR_OUT_OF_MEMORY;
-  for (size_t i = 0; i < b->chunk; i++) b->iota[i] = (uint32_t)i;
+  if (!b->by_channel) {
+    b->iota = sl_model_alloc(m, b->chunk * sizeof(uint32_t));
+    if (b->iota == NULL) return SL_ERROR_OUT_OF_MEMORY;
+    for (size_t i = 0; i < b->chunk; i++) b->iota[i] = (uint32_t)i;
+  }
   /* The project reads a band's depthwise output: prepared for that stride, on the project's
    * node, whose own fields stay as its unfused prepare left them. */
   sl_node_t saved = *project_node;

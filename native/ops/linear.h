@@ -102,7 +102,7 @@ void sl_linear_run_serial(const sl_linear_t* L, const float* x, float* y, size_t
  * [first, first + count) as sl_linear_run_serial would (the layer's own clamp), writing position i
  * to y + (i - first) * y_stride; first must be a multiple of sl_linear_row_unit, and so must count
  * unless the run ends at the last row.
- * iota: 0, 1, ..., count - 1, the kernels' output rows. */
+ * iota: 0, 1, 2, ... (at least count of them), the kernels' output rows. */
 size_t sl_linear_row_unit(const sl_linear_t* L);
 size_t sl_linear_row_channel(const sl_linear_t* L, size_t i);
 void sl_linear_run_rows(const sl_linear_t* L, size_t first, size_t count, const uint32_t* iota, const float* x,
