@@ -188,10 +188,13 @@ sl_status_t sl_fused_block_prepare(sl_model_t* m, sl_node_t* head, sl_node_t* dw
   if (band_rows == 0 && b->by_channel && chunked && expanded < SL_FUSED_BLOCK_MIN_BYTES) return SL_OK;
   size_t chunk = chunked && !b->by_channel ? SL_FUSED_CHUNK_BYTES / (b->e_stride * sizeof(float)) / step * step : mid;
   b->chunk = chunk < step ? step : chunk > mid ? mid : chunk;
-  if (!b->by_channel) {
-    b->iota = sl_model_alloc(m, b->chunk * sizeof(uint32_t));
-    if (b->iota == NULL) return SL_ERROR_OUT_OF_MEMORY;
-    for (size_t i = 0; i < b->chunk; i++) b->iota[i] = (uint32_t)i;
+  if (b->by_channel) {
+    b->out_rows = sl_linear_out_rows(b->expand);
+  } else {
+    uint32_t* iota = sl_model_alloc(m, b->chunk * sizeof(uint32_t));
+    if (iota == NULL) return SL_ERROR_OUT_OF_MEMORY;
+    for (size_t i = 0; i < b->chunk; i++) iota[i] = (uint32_t)i;
+    b->out_rows = iota;
   }
   /* The project reads a band's depthwise output: prepared for that stride, on the project's
    * node, whose own fields stay as its unfused prepare left them. */
@@ -250,6 +253,11 @@ static const float* expand_input(const sl_fused_block_t* b, const float* x, int6
   return pre_y;
 }
 
+/* The channel in slot k of chunk i0's buffer: its row's, or slot k's own where rows go at their channels. */
+static size_t slot_channel(const sl_fused_block_t* b, size_t i0, size_t k) {
+  return b->by_channel ? k : sl_linear_row_channel(b->expand, i0 + k);
+}
+
 /* Task = (image, band): chunk by chunk, the expand's rows for the band's window, then the
  * depthwise on them into the band's depthwise output d; then the project on d. */
 static void band_task(void* ctx, size_t task, size_t thread) {
@@ -260,7 +268,7 @@ static void band_task(void* ctx, size_t task, size_t thread) {
   const float* x = j->x + image * b->in_c * hw;
   float* y = j->y + image * b->out_c * ohw;
   float* scratch = sl_scratch_thread(j->m, j->head, thread);
-  float* e = scratch + 2; /* the chunk's channel i's padded rows at e + i * e_stride */
+  float* e = scratch + 2; /* slot k of a chunk: its padded rows at e + k * e_stride */
   float* d = scratch + b->e_stride * b->chunk;
   float* pre_x = d + b->d_stride * b->mid_c + 2;
   float* pre_y = pre_x - 2 + b->pre_x_stride * b->in_c;
@@ -276,16 +284,14 @@ static void band_task(void* ctx, size_t task, size_t thread) {
   for (size_t i0 = 0; i0 < b->mid_c; i0 += b->chunk) {
     size_t n = b->mid_c - i0 < b->chunk ? b->mid_c - i0 : b->chunk;
     zero_rows(b, e, n, 0, top);
-    if (in != NULL && b->by_channel)
-      sl_linear_run_serial(b->expand, in, e + top * w, b->e_stride, (size_t)(bottom - top) * w, NULL);
-    else if (in != NULL)
-      sl_linear_run_rows(b->expand, i0, n, b->iota, in, e + top * w, b->e_stride, (size_t)(bottom - top) * w);
+    if (in != NULL)
+      sl_linear_run_rows(b->expand, i0, n, b->out_rows, in, e + top * w, b->e_stride, (size_t)(bottom - top) * w);
     zero_rows(b, e, n, bottom, rows);
-    for (size_t i = i0, run; i < i0 + n; i += run) {
-      size_t c = b->by_channel ? i : sl_linear_row_channel(b->expand, i);
-      for (run = 1; i + run < i0 + n && (b->by_channel || sl_linear_row_channel(b->expand, i + run) == c + run); run++) {
-      }
-      const float* ex = e + (i - i0) * b->e_stride;
+    /* the depthwise on each run of consecutive channels */
+    for (size_t k = 0, run; k < n; k += run) {
+      const size_t c = slot_channel(b, i0, k);
+      for (run = 1; k + run < n && slot_channel(b, i0, k + run) == c + run; run++) continue;
+      const float* ex = e + k * b->e_stride;
       if (b->in_place)
         run_in_place(b, &b->dwconv, c, run, pixels, ow, ex, b->e_stride, d + c * b->d_stride, b->d_stride);
       else

@@ -82,7 +82,7 @@ typedef struct {
   uint32_t num_kinds, bands, band_rows; /* a task per band */
   size_t chunk;    /* expand rows (in its kernels' order) per chunk */
   bool by_channel; /* one chunk whose rows lie at their channels */
-  uint32_t* iota; /* 0 .. chunk - 1: a chunk's rows in its buffer */
+  const uint32_t* out_rows; /* the expand kernels' output rows: 0 .. chunk - 1, or (by_channel) its channels */
   uint32_t in_c, in_h, in_w, mid_c, out_c, out_h, out_w, stride_h, pad_top, kernel_h;
   size_t e_stride, d_stride; /* floats per channel of the band buffers */
   sl_epilogue_t residual;

@@ -662,24 +662,38 @@ void sl_linear_run_planes(const sl_model_t* m, const sl_node_t* n, const sl_line
   run_kernels(m, n, L, x, y, r, NULL, NULL);
 }
 
-void sl_linear_run_serial(const sl_linear_t* L, const float* x, float* y, size_t y_stride, size_t pixels,
-                          const sl_matrix_out_t* stage) {
-  const sl_matrix_out_t own = {.mm = L->mm}, *clamp = stage != NULL ? stage : &own;
+/* Rows [first, first + count) in the kernels' order, as sl_linear_run_rows says, through `stage`. */
+static void run_rows(const sl_linear_t* L, size_t first, size_t count, const uint32_t* out_row, const float* x,
+                     float* y, size_t y_stride, size_t pixels, const sl_matrix_out_t* stage) {
+  const size_t end = first + count;
   if (L->spmm != NULL) {
     const sl_spmm_packed_t* p = &L->packed;
-    L->spmm->fn.spmm(pixels, p->blocks, x, p->values, p->x_offset, p->nz_start, p->out_row, y, y_stride, clamp);
-    uint32_t b = p->blocks;
-    if (p->tail_rows > 0)
-      L->spmm_tail->fn.spmm(pixels, p->tail_rows, x, p->values + sl_spmm_values_start(p, b),
-                            p->x_offset + p->nz_start[b], p->nz_start + b, p->out_row + (size_t)b * p->r, y, y_stride,
-                            clamp);
+    const size_t full = (size_t)p->blocks * p->r;
+    if (first < full) {
+      const size_t u0 = first / p->r, u1 = (end < full ? end : full) / p->r;
+      L->spmm->fn.spmm(pixels, u1 - u0, x, p->values + sl_spmm_values_start(p, (uint32_t)u0), p->x_offset + p->nz_start[u0],
+                       p->nz_start + u0, out_row, y, y_stride, stage);
+    }
+    if (end > full) { /* tail rows are blocks of one */
+      const size_t t0 = first > full ? first : full, b = p->blocks + (t0 - full);
+      L->spmm_tail->fn.spmm(pixels, end - t0, x, p->values + sl_spmm_values_start(p, (uint32_t)b),
+                            p->x_offset + p->nz_start[b], p->nz_start + b, out_row + (t0 - first), y, y_stride, stage);
+    }
   } else if (L->gemm->family == SL_FAMILY_gemm_nc) {
-    L->gemm->fn.gemm_nc(pixels, L->rows, L->cols, x, 1, L->stride, L->panels, y, 1, y_stride, &L->mm);
+    L->gemm->fn.gemm_nc(pixels, count, L->cols, x, 1, L->stride, L->panels + first * (L->cols + 1), y, 1, y_stride,
+                        &L->mm);
   } else {
-    L->gemm->fn.gemm(pixels, L->rows, L->cols, x, L->stride, NULL, L->panels, y, y_stride, clamp);
+    L->gemm->fn.gemm(pixels, count, L->cols, x, L->stride, NULL, L->panels + first * (L->cols + 1), y, y_stride, stage);
   }
   if (L->post.type != SL_ACT_NONE)
-    for (size_t o = 0; o < L->rows; o++) L->vunary->fn.vunary(&L->post, y + o * y_stride, y + o * y_stride, pixels);
+    for (size_t o = 0; o < count; o++) L->vunary->fn.vunary(&L->post, y + o * y_stride, y + o * y_stride, pixels);
+}
+
+void sl_linear_run_serial(const sl_linear_t* L, const float* x, float* y, size_t y_stride, size_t pixels,
+                          const sl_matrix_out_t* stage) {
+  const sl_matrix_out_t own = {.mm = L->mm};
+  run_rows(L, 0, L->rows, L->spmm != NULL ? L->packed.out_row : NULL, x, y, y_stride, pixels,
+           stage != NULL ? stage : &own);
 }
 
 size_t sl_linear_row_unit(const sl_linear_t* L) {
@@ -688,31 +702,11 @@ size_t sl_linear_row_unit(const sl_linear_t* L) {
 
 size_t sl_linear_row_channel(const sl_linear_t* L, size_t i) { return L->spmm != NULL ? L->packed.out_row[i] : i; }
 
-void sl_linear_run_rows(const sl_linear_t* L, size_t first, size_t count, const uint32_t* iota, const float* x,
+const uint32_t* sl_linear_out_rows(const sl_linear_t* L) { return L->spmm != NULL ? L->packed.out_row : NULL; }
+
+void sl_linear_run_rows(const sl_linear_t* L, size_t first, size_t count, const uint32_t* out_row, const float* x,
                         float* y, size_t y_stride, size_t pixels) {
-  const sl_matrix_out_t clamp = {.mm = L->mm};
-  const size_t end = first + count;
-  if (L->spmm != NULL) {
-    const sl_spmm_packed_t* p = &L->packed;
-    const size_t full = (size_t)p->blocks * p->r, u0 = first / p->r;
-    if (first < full) {
-      const size_t u1 = (end < full ? end : full) / p->r;
-      L->spmm->fn.spmm(pixels, u1 - u0, x, p->values + sl_spmm_values_start(p, (uint32_t)u0), p->x_offset + p->nz_start[u0],
-                       p->nz_start + u0, iota, y, y_stride, &clamp);
-    }
-    if (end > full) { /* tail rows are blocks of one */
-      const size_t t0 = first > full ? first : full, b = p->blocks + (t0 - full);
-      L->spmm_tail->fn.spmm(pixels, end - t0, x, p->values + sl_spmm_values_start(p, (uint32_t)b),
-                            p->x_offset + p->nz_start[b], p->nz_start + b, iota + (t0 - first), y, y_stride, &clamp);
-    }
-  } else if (L->gemm->family == SL_FAMILY_gemm_nc) {
-    L->gemm->fn.gemm_nc(pixels, count, L->cols, x, 1, L->stride, L->panels + first * (L->cols + 1), y, 1, y_stride,
-                        &L->mm);
-  } else {
-    L->gemm->fn.gemm(pixels, count, L->cols, x, L->stride, NULL, L->panels + first * (L->cols + 1), y, y_stride, &clamp);
-  }
-  if (L->post.type != SL_ACT_NONE)
-    for (size_t o = 0; o < count; o++) L->vunary->fn.vunary(&L->post, y + o * y_stride, y + o * y_stride, pixels);
+  run_rows(L, first, count, out_row, x, y, y_stride, pixels, &(sl_matrix_out_t){.mm = L->mm});
 }
 
 void sl_linear_resize(sl_node_t* n, sl_linear_t* L, size_t pixels) {

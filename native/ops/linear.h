@@ -98,14 +98,16 @@ void sl_linear_run(const sl_model_t* m, const sl_node_t* n, const sl_linear_t* L
 void sl_linear_run_serial(const sl_linear_t* L, const float* x, float* y, size_t y_stride, size_t pixels,
                           const sl_matrix_out_t* stage);
 /* A layer's output rows in its kernels' order: position i computes channel sl_linear_row_channel(L, i)
- * (spmm's packed rows follow the weights' out_perm). sl_linear_run_rows runs positions
- * [first, first + count) as sl_linear_run_serial would (the layer's own clamp), writing position i
- * to y + (i - first) * y_stride; first must be a multiple of sl_linear_row_unit, and so must count
- * unless the run ends at the last row.
- * iota: 0, 1, 2, ... (at least count of them), the kernels' output rows. */
+ * (spmm's packed rows follow the weights' out_perm; sl_linear_out_rows: all of them, NULL for dense
+ * layers). sl_linear_run_rows runs positions [first, first + count) as sl_linear_run_serial would
+ * (the layer's own clamp); first must be a multiple of sl_linear_row_unit, and so must count unless
+ * the run ends at the last row. Position i goes to y + out_row[i - first] * y_stride (spmm; out_row
+ * 0, 1, 2, ... packs the run, sl_linear_out_rows() + first puts rows at their channels), dense
+ * layers' to y + (i - first) * y_stride. */
 size_t sl_linear_row_unit(const sl_linear_t* L);
 size_t sl_linear_row_channel(const sl_linear_t* L, size_t i);
-void sl_linear_run_rows(const sl_linear_t* L, size_t first, size_t count, const uint32_t* iota, const float* x,
+const uint32_t* sl_linear_out_rows(const sl_linear_t* L);
+void sl_linear_run_rows(const sl_linear_t* L, size_t first, size_t count, const uint32_t* out_row, const float* x,
                         float* y, size_t y_stride, size_t pixels);
 /* Runs `pixels` (<= the prepared count) from now on, with the same strides. */
 void sl_linear_resize(sl_node_t* n, sl_linear_t* L, size_t pixels);
