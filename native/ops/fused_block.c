@@ -105,11 +105,12 @@ sl_status_t sl_fused_block_prepare(sl_model_t* m, sl_node_t* head, sl_node_t* dw
   if (band_rows == 0) {
     /* Without a leading depthwise, the expanded tensor; with one, also its output. */
     size_t largest = mid > pre_c ? mid : pre_c;
-    bool stride_pays = s->stride_h == 1 || (s->stride_h == 2 && sl_cpu_l2_bytes() >= SL_FUSED_S2_L2_BYTES);
-    if (expand->spmm == NULL || !stride_pays ||
-        !sl_size_mul(largest * sizeof(float), (size_t)in_h * in_w, &expanded) ||
+    if (expand->spmm == NULL || !sl_size_mul(largest * sizeof(float), (size_t)in_h * in_w, &expanded) ||
         expanded < (chunked ? SL_FUSED_CHUNKED_MIN_BYTES : SL_FUSED_BLOCK_MIN_BYTES))
       return SL_OK;
+    const size_t l2 = sl_cpu_l2_bytes(); /* 0 where unknown (ARM, WASM): no stride 2 */
+    const bool s2_pays = l2 >= SL_FUSED_S2_L2_BYTES || (l2 > 0 && chunked && expanded / SL_FUSED_S2_L2S >= l2);
+    if (s->stride_h != 1 && !(s->stride_h == 2 && s2_pays)) return SL_OK;
     /* The most output rows, at most 1 / SL_FUSED_MIN_BANDS of them, whose band buffers stay within
      * the band budget and, chunked, whose chunks of one unit of the expand's rows within the chunk
      * budget (a depthwise grouping channels may make chunks larger). Shuffled rows may end up in
