@@ -24,6 +24,13 @@ static void band_window(const sl_fused_block_t* b, uint32_t oy0, uint32_t oy1, i
 }
 
 /* Whether depthwise shape s runs in place (sl_fused_dwconv_t). */
+/* Whether a layer's rows run in channel order (no out_perm). */
+static bool rows_in_order(const sl_linear_t* L, size_t rows) {
+  for (size_t i = 0; i < rows; i++)
+    if (sl_linear_row_channel(L, i) != i) return false;
+  return true;
+}
+
 static bool fits_in_place(const sl_conv2d_shape_t* s) {
   return s->stride_h == 1 && s->stride_w == 1 && s->out_w == s->in_w && s->kernel_w <= 5 && s->pad_left <= 2 &&
          s->kernel_w - 1 - s->pad_left <= 2;
@@ -99,8 +106,7 @@ sl_status_t sl_fused_block_prepare(sl_model_t* m, sl_node_t* head, sl_node_t* dw
    * each chunk's rereading of the input costs more than the stores it keeps in L1. */
   const size_t unit = sl_linear_row_unit(expand);
   const bool chunked = mid > (size_t)expand->cols;
-  bool in_order = true; /* the expand's rows in channel order: no out_perm */
-  for (size_t i = 0; i < mid && in_order; i++) in_order = sl_linear_row_channel(expand, i) == i;
+  bool in_order = rows_in_order(expand, mid);
   uint32_t rows = band_rows < s->out_h ? band_rows : s->out_h;
   if (band_rows == 0) {
     /* Without a leading depthwise, the expanded tensor; with one, also its output. */
@@ -115,7 +121,7 @@ sl_status_t sl_fused_block_prepare(sl_model_t* m, sl_node_t* head, sl_node_t* dw
      * the band budget and, chunked, whose chunks of one unit of the expand's rows within the chunk
      * budget (a depthwise grouping channels may make chunks larger). Shuffled rows may end up in
      * one chunk (by_channel): the budget then counts the expanded rows too. */
-    const size_t budget = sl_cpu_l2_bytes() / 4 > SL_FUSED_BAND_BYTES ? sl_cpu_l2_bytes() / 4 : SL_FUSED_BAND_BYTES;
+    const size_t budget = l2 / 4 > SL_FUSED_BAND_BYTES ? l2 / 4 : SL_FUSED_BAND_BYTES;
     const uint32_t most = (s->out_h + SL_FUSED_MIN_BANDS - 1) / SL_FUSED_MIN_BANDS;
     for (rows = 1; rows < most; rows++) {
       size_t next = rows + 1, e_rows = (next - 1) * s->stride_h + s->kernel_h, e_floats = e_rows * in_w + 4;
@@ -175,8 +181,7 @@ sl_status_t sl_fused_block_prepare(sl_model_t* m, sl_node_t* head, sl_node_t* dw
    * consecutive channels. */
   size_t step = sl_linear_row_unit(b->expand);
   bool grouped = false;
-  in_order = true; /* b->expand's: after a leading depthwise, its own layer */
-  for (size_t i = 0; i < mid && in_order; i++) in_order = sl_linear_row_channel(b->expand, i) == i;
+  in_order = rows_in_order(b->expand, mid); /* after a leading depthwise, its own layer */
   for (uint32_t k = 0; k < (b->in_place ? 0 : b->num_kinds); k++) {
     const size_t dw_unit = sl_depthwise_channel_unit(&b->kinds[k].dw);
     for (const size_t u = step; step % dw_unit != 0;) step += u;
